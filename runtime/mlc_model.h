@@ -1,0 +1,72 @@
+/* mlc_model.h - the contract between generated model code and the runtime.
+ *
+ * Every model mlc emits (C or CUDA target) defines one `const mlc_model_api NAME_api`
+ * describing itself and pointing at its functions. The runtime's trainer, checkpoint code
+ * and evaluator work only through this struct, so the runtime holds nothing
+ * model-specific, and a CUDA model looks exactly like a C one from here (its functions
+ * take and return host memory). */
+#ifndef MLC_MODEL_H
+#define MLC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLC_MAX_RANK 6
+
+typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
+
+/* One persistent tensor of the model: a parameter or a piece of optimizer state. */
+typedef struct mlc_tensor_desc {
+    const char *name; /* "fc1.weight", "fc1.weight.adam_m", ... unique within the model */
+    mlc_dtype dtype;
+    int rank;
+    int64_t dims[MLC_MAX_RANK];
+    int64_t numel;
+    int is_param; /* 1: a trainable parameter; 0: optimizer or other state */
+} mlc_tensor_desc;
+
+typedef struct mlc_optimizer_desc {
+    const char *kind; /* "sgd" or "adam" */
+    float lr, momentum, beta1, beta2, eps, weight_decay;
+} mlc_optimizer_desc;
+
+typedef struct mlc_model_api {
+    const char *name;     /* the `model` name in the .mdl */
+    const char *target;   /* "c" or "cuda" */
+    /* Per-sample input: the f32 input without its batch dimension, e.g. [784] or [1,28,28]. */
+    int input_rank;
+    int64_t input_dims[MLC_MAX_RANK];
+    int64_t input_numel;
+    int64_t output_numel; /* per-sample outputs (classes for a classifier) */
+
+    /* Defaults from the .mdl's train { } section; the trainer's flags override them. */
+    int default_batch, default_epochs;
+    uint64_t default_seed;
+    mlc_optimizer_desc optimizer;
+
+    /* Persistent tensors, in a fixed order (what checkpoints hold). */
+    int n_tensors;
+    const mlc_tensor_desc *tensors;
+
+    /* Creates a model whose buffers fit batches of up to max_batch samples; parameters
+     * are initialised from `seed` (same seed, same weights). NULL on allocation failure. */
+    void *(*create)(uint64_t seed, int max_batch);
+    void (*destroy)(void *model);
+    /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
+     * int32 labels. Returns the mean loss over the n samples before the update. */
+    float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr);
+    /* Inference (evaluation mode) on n <= max_batch samples: out is [n, output_numel]. */
+    void (*forward)(void *model, const float *x, int n, float *out);
+    /* Copies persistent tensor i out of / into the model (host memory, numel floats). */
+    void (*read_tensor)(void *model, int i, void *dst);
+    void (*write_tensor)(void *model, int i, const void *src);
+    /* Optimizer step counter (Adam's t), saved in checkpoints. */
+    int64_t (*get_step)(void *model);
+    void (*set_step)(void *model, int64_t step);
+} mlc_model_api;
+
+/* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S
+ * ...), trains, evaluates and prints `test accuracy: 0.XXXX`. Returns the exit status. */
+int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
+
+#endif
