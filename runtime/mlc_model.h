@@ -53,8 +53,11 @@ typedef struct mlc_model_api {
     void *(*create)(uint64_t seed, int max_batch);
     void (*destroy)(void *model);
     /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
-     * int32 labels. Returns the mean loss over the n samples before the update. */
-    float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr);
+     * int32 labels. Returns the mean loss over the n samples before the update. When
+     * out is not NULL it receives the [n, output_numel] outputs of that forward pass
+     * (training mode), so the trainer can count training accuracy for free. */
+    float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr,
+                        float *out);
     /* Inference (evaluation mode) on n <= max_batch samples: out is [n, output_numel]. */
     void (*forward)(void *model, const float *x, int n, float *out);
     /* Copies persistent tensor i out of / into the model (host memory, numel floats). */
@@ -63,6 +66,8 @@ typedef struct mlc_model_api {
     /* Optimizer step counter (Adam's t), saved in checkpoints. */
     int64_t (*get_step)(void *model);
     void (*set_step)(void *model, int64_t step);
+    /* Sets the number of CPU threads the model's kernels use (OpenMP, OpenBLAS). */
+    void (*set_threads)(int n);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S
