@@ -1,0 +1,313 @@
+/* lexer.c - the .mdl tokenizer; see lexer.h.
+ *
+ * A single forward pass over the bytes. Positions are tracked as (line, column) while
+ * scanning so every token and every error gets an exact location without a second pass.
+ * Columns count bytes, which matches how diag.c draws the caret. */
+#include "lexer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Lexer {
+    Arena *arena;
+    const SrcFile *file;
+    const char *src; /* file->text */
+    size_t len, pos;
+    int line, col; /* of src[pos] */
+    Token *toks;
+    int n, cap;
+} Lexer;
+
+static const struct {
+    const char *word;
+    TokKind kind;
+} keywords[] = {
+    {"and", TK_AND},       {"or", TK_OR},         {"not", TK_NOT},
+    {"model", TK_MODEL},   {"input", TK_INPUT},   {"param", TK_PARAM},
+    {"output", TK_OUTPUT}, {"loss", TK_LOSS},     {"return", TK_RETURN},
+    {"if", TK_IF},         {"else", TK_ELSE},     {"block", TK_BLOCK},
+    {"train", TK_TRAIN},
+};
+
+const char *tok_kind_name(TokKind k) {
+    static const char *const names[TK_COUNT] = {
+        [TK_EOF] = "end of file", [TK_IDENT] = "identifier", [TK_INT] = "integer",
+        [TK_FLOAT] = "number", [TK_STRING] = "string",
+        [TK_LPAREN] = "'('", [TK_RPAREN] = "')'", [TK_LBRACKET] = "'['",
+        [TK_RBRACKET] = "']'", [TK_LBRACE] = "'{'", [TK_RBRACE] = "'}'",
+        [TK_COMMA] = "','", [TK_COLON] = "':'", [TK_ASSIGN] = "'='", [TK_SEMI] = "';'",
+        [TK_PLUS] = "'+'", [TK_MINUS] = "'-'", [TK_STAR] = "'*'", [TK_SLASH] = "'/'",
+        [TK_EQ] = "'=='", [TK_NE] = "'!='", [TK_LT] = "'<'", [TK_LE] = "'<='",
+        [TK_GT] = "'>'", [TK_GE] = "'>='",
+        [TK_AND] = "'and'", [TK_OR] = "'or'", [TK_NOT] = "'not'",
+        [TK_MODEL] = "'model'", [TK_INPUT] = "'input'", [TK_PARAM] = "'param'",
+        [TK_OUTPUT] = "'output'", [TK_LOSS] = "'loss'", [TK_RETURN] = "'return'",
+        [TK_IF] = "'if'", [TK_ELSE] = "'else'", [TK_BLOCK] = "'block'",
+        [TK_TRAIN] = "'train'",
+    };
+    return (unsigned)k < TK_COUNT && names[k] ? names[k] : "?";
+}
+
+static int peek(const Lexer *L, size_t ahead) {
+    /* Past the end reads as -1 so a check like `== '='` can never match garbage. */
+    return L->pos + ahead < L->len ? (unsigned char)L->src[L->pos + ahead] : -1;
+}
+
+static void advance(Lexer *L) {
+    if (L->src[L->pos] == '\n') {
+        L->line++;
+        L->col = 1;
+    } else {
+        L->col++;
+    }
+    L->pos++;
+}
+
+static SrcLoc here(const Lexer *L, int len) {
+    return (SrcLoc){.file = L->file, .line = L->line, .col = L->col, .len = len > 0 ? len : 1};
+}
+
+static int is_ident_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int is_ident_char(int c) { return is_ident_start(c) || is_digit(c); }
+
+/* Length of a valid UTF-8 sequence starting at src[pos], or 0 if the bytes there are not
+ * valid UTF-8 (overlong forms, surrogates and truncated sequences included). */
+static int utf8_len(const Lexer *L) {
+    int c = peek(L, 0), n;
+    unsigned min;
+    if (c < 0x80) return c >= 0 ? 1 : 0;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    unsigned cp = (unsigned)c & (0xFFu >> (n + 1));
+    for (int i = 1; i < n; i++) {
+        int d = peek(L, (size_t)i);
+        if (d < 0 || (d & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | ((unsigned)d & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* Rejects the byte at pos if it may not appear in a comment or string: a control byte
+ * (other than tab) or a byte that does not start valid UTF-8. Returns the byte count of
+ * the character otherwise. */
+static int check_text_char(Lexer *L) {
+    int c = peek(L, 0);
+    int n = utf8_len(L);
+    if ((c < 0x20 && c != '\t') || c == 0x7F || n == 0) {
+        SrcLoc loc = here(L, 1);
+        diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
+    }
+    return n;
+}
+
+static Token *push(Lexer *L, TokKind kind, SrcLoc loc, size_t start) {
+    if (L->n == L->cap) {
+        int ncap = L->cap ? L->cap * 2 : 256;
+        L->toks = arena_realloc(L->arena, L->toks, sizeof(Token) * (size_t)L->cap,
+                                sizeof(Token) * (size_t)ncap);
+        L->cap = ncap;
+    }
+    Token *t = &L->toks[L->n++];
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->loc = loc;
+    t->text = L->src + start;
+    return t;
+}
+
+/* ident: [A-Za-z_][A-Za-z0-9_]* ; keywords are identifiers with a reserved spelling. */
+static void lex_ident(Lexer *L) {
+    size_t start = L->pos;
+    SrcLoc loc = here(L, 0);
+    while (is_ident_char(peek(L, 0))) advance(L);
+    size_t n = L->pos - start;
+    loc.len = (int)n;
+    TokKind kind = TK_IDENT;
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (strlen(keywords[i].word) == n && memcmp(keywords[i].word, L->src + start, n) == 0)
+            kind = keywords[i].kind;
+    push(L, kind, loc, start);
+}
+
+/* number: digits [ '.' digits* ] [ exponent ]  |  '.' digits [ exponent ]
+ * exponent: [eE] [+-]? digits
+ * Anything glued to a number (letters, another '.') makes the whole run an invalid number,
+ * so `1e`, `12abc` and `1.2.3` are reported as one token rather than split confusingly. */
+static void lex_number(Lexer *L) {
+    size_t start = L->pos;
+    SrcLoc loc = here(L, 0);
+    int is_float = 0, bad = 0;
+    while (is_digit(peek(L, 0))) advance(L);
+    if (peek(L, 0) == '.') {
+        is_float = 1;
+        advance(L);
+        while (is_digit(peek(L, 0))) advance(L);
+    }
+    if (peek(L, 0) == 'e' || peek(L, 0) == 'E') {
+        is_float = 1;
+        advance(L);
+        if (peek(L, 0) == '+' || peek(L, 0) == '-') advance(L);
+        if (!is_digit(peek(L, 0))) bad = 1;
+        while (is_digit(peek(L, 0))) advance(L);
+    }
+    if (is_ident_char(peek(L, 0)) || peek(L, 0) == '.') bad = 1;
+    if (bad) {
+        while (is_ident_char(peek(L, 0)) || peek(L, 0) == '.') advance(L);
+        loc.len = (int)(L->pos - start);
+        diag_error(&loc, "invalid number '%.*s'", loc.len, L->src + start);
+    }
+    size_t n = L->pos - start;
+    loc.len = (int)n;
+    /* strtoll/strtod need a NUL-terminated copy: the source may continue with digits of
+     * something else only in error cases, but copying keeps the conversion obviously exact. */
+    char *text = arena_strndup(L->arena, L->src + start, n);
+    Token *t;
+    errno = 0;
+    if (is_float) {
+        double v = strtod(text, NULL);
+        if (errno == ERANGE && isinf(v)) diag_error(&loc, "float literal '%s' is out of range", text);
+        t = push(L, TK_FLOAT, loc, start);
+        t->fval = v;
+    } else {
+        long long v = strtoll(text, NULL, 10);
+        if (errno == ERANGE) diag_error(&loc, "integer literal '%s' is too large", text);
+        t = push(L, TK_INT, loc, start);
+        t->ival = v;
+    }
+}
+
+/* string: '"' ( char | '\"' | '\\' | '\n' )* '"' on one line. */
+static void lex_string(Lexer *L) {
+    size_t start = L->pos;
+    SrcLoc loc = here(L, 0);
+    advance(L); /* opening quote */
+    /* The resolved contents are never longer than the raw text. */
+    size_t end = L->pos;
+    while (end < L->len && L->src[end] != '\n' && L->src[end] != '"')
+        end += L->src[end] == '\\' ? 2 : 1;
+    size_t cap = end - L->pos;
+    char *buf = arena_alloc(L->arena, cap + 1);
+    size_t out = 0;
+    for (;;) {
+        int c = peek(L, 0);
+        if (c < 0 || c == '\n' || c == '\r') {
+            /* Underline what there is of the string, up to the end of the line. */
+            loc.len = (int)(L->pos - start);
+            diag_error(&loc, "unterminated string");
+        }
+        if (c == '"') break;
+        if (c == '\\') {
+            int e = peek(L, 1);
+            char r = e == '"' ? '"' : e == '\\' ? '\\' : e == 'n' ? '\n' : 0;
+            if (!r) {
+                if (e < 0 || e == '\n' || e == '\r') {
+                    loc.len = (int)(L->pos + 1 - start);
+                    diag_error(&loc, "unterminated string");
+                }
+                SrcLoc eloc = here(L, 2);
+                if (e >= 0x20 && e < 0x7F)
+                    diag_error(&eloc, "unknown escape '\\%c' in string", e);
+                advance(L);
+                check_text_char(L); /* reports a control or non-UTF-8 byte precisely */
+                diag_error(&eloc, "unknown escape in string");
+            }
+            if (out < cap) buf[out++] = r;
+            advance(L);
+            advance(L);
+            continue;
+        }
+        int n = check_text_char(L);
+        for (int i = 0; i < n; i++) {
+            if (out < cap) buf[out++] = L->src[L->pos];
+            advance(L);
+        }
+    }
+    advance(L); /* closing quote */
+    buf[out] = 0;
+    loc.len = (int)(L->pos - start);
+    Token *t = push(L, TK_STRING, loc, start);
+    t->sval = buf;
+}
+
+static void skip_comment(Lexer *L) {
+    while (peek(L, 0) >= 0 && peek(L, 0) != '\n') {
+        int n = check_text_char(L);
+        for (int i = 0; i < n; i++) advance(L);
+    }
+}
+
+/* Punctuation, longest match first (`==` before `=`). Returns 0 if c starts none. */
+static int lex_punct(Lexer *L) {
+    static const struct {
+        const char *s;
+        TokKind kind;
+    } puncts[] = {
+        {"==", TK_EQ}, {"!=", TK_NE}, {"<=", TK_LE}, {">=", TK_GE},
+        {"(", TK_LPAREN}, {")", TK_RPAREN}, {"[", TK_LBRACKET}, {"]", TK_RBRACKET},
+        {"{", TK_LBRACE}, {"}", TK_RBRACE}, {",", TK_COMMA}, {":", TK_COLON},
+        {"=", TK_ASSIGN}, {";", TK_SEMI}, {"+", TK_PLUS}, {"-", TK_MINUS},
+        {"*", TK_STAR}, {"/", TK_SLASH}, {"<", TK_LT}, {">", TK_GT},
+    };
+    for (size_t i = 0; i < sizeof puncts / sizeof puncts[0]; i++) {
+        size_t n = strlen(puncts[i].s);
+        if (L->pos + n <= L->len && memcmp(L->src + L->pos, puncts[i].s, n) == 0) {
+            size_t start = L->pos;
+            SrcLoc loc = here(L, (int)n);
+            for (size_t k = 0; k < n; k++) advance(L);
+            push(L, puncts[i].kind, loc, start);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static _Noreturn void unexpected(Lexer *L) {
+    int c = peek(L, 0);
+    SrcLoc loc = here(L, 1);
+    /* Common habits from other languages get a pointer to the .mdl spelling. */
+    if (c == '!') diag_error_hint(&loc, "use 'not' for negation", "unexpected character '!'");
+    if (c == '&' && peek(L, 1) == '&')
+        diag_error_hint(&loc, "use 'and'", "unexpected character '&'");
+    if (c == '|' && peek(L, 1) == '|')
+        diag_error_hint(&loc, "use 'or'", "unexpected character '|'");
+    if (c > 0x20 && c < 0x7F) diag_error(&loc, "unexpected character '%c'", c);
+    int n = utf8_len(L);
+    if (c >= 0x80 && n > 0) diag_error(&loc, "unexpected character '%.*s'", n, L->src + L->pos);
+    diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
+}
+
+Token *lex_file(Arena *a, const SrcFile *file, int *ntoks) {
+    Lexer L = {.arena = a, .file = file, .src = file->text, .len = file->len, .line = 1, .col = 1};
+    /* Where the end-of-file token goes: just after the last real token, so "expected ')'
+     * ..., found end of file" points where the ')' is missing rather than at a blank line. */
+    SrcLoc end = here(&L, 1);
+    for (;;) {
+        int c = peek(&L, 0);
+        if (c < 0) break;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            advance(&L);
+        } else if (c == '#') {
+            skip_comment(&L);
+        } else {
+            if (is_ident_start(c)) lex_ident(&L);
+            else if (is_digit(c) || (c == '.' && is_digit(peek(&L, 1)))) lex_number(&L);
+            else if (c == '"') lex_string(&L);
+            else if (!lex_punct(&L)) unexpected(&L);
+            /* Tokens never span lines, so the end is on the token's own line. */
+            const Token *t = &L.toks[L.n - 1];
+            end = t->loc;
+            end.col += t->loc.len;
+            end.len = 1;
+        }
+    }
+    Token *t = push(&L, TK_EOF, end, L.pos);
+    t->loc.len = 1;
+    *ntoks = L.n;
+    return L.toks;
+}
