@@ -28,13 +28,18 @@ static const char *op_text(int op) {
 }
 
 /* The shortest decimal form that reads back as exactly the same double, always with a
- * '.' or an exponent so it lexes as a float again. */
+ * '.' or an exponent so it lexes as a float again. Moderate magnitudes are written
+ * positionally (300.0, 0.001) rather than as %g would for few digits (3e+02). */
 static void print_float(FILE *out, double v) {
     char buf[64];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
         if (strtod(buf, NULL) == v) break;
     }
+    int exp10 = atoi(strchr(buf, 'e') + 1);
+    if (exp10 >= -4 && exp10 < 16 && exp10 + 1 > prec) prec = exp10 + 1;
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
     fputs(buf, out);
     if (!strpbrk(buf, ".eEni")) fputs(".0", out);
 }

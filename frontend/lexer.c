@@ -94,12 +94,12 @@ static int utf8_len(const Lexer *L) {
 }
 
 /* Rejects the byte at pos if it may not appear in a comment or string: a control byte
- * (other than tab) or a byte that does not start valid UTF-8. Returns the byte count of
- * the character otherwise. */
+ * (other than tab, and CR so CRLF files work) or a byte that does not start valid UTF-8.
+ * Returns the byte count of the character otherwise. Strings check for CR themselves. */
 static int check_text_char(Lexer *L) {
     int c = peek(L, 0);
     int n = utf8_len(L);
-    if ((c < 0x20 && c != '\t') || c == 0x7F || n == 0) {
+    if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F || n == 0) {
         SrcLoc loc = here(L, 1);
         diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
     }

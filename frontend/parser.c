@@ -64,9 +64,10 @@ static const char *tok_str(Parser *P, const Token *t) {
     return arena_strndup(P->arena, t->text, (size_t)t->loc.len);
 }
 
-/* Enters one level of nesting; the caller leaves with P->depth--. */
-static void enter(Parser *P, const char *what) {
-    if (++P->depth > MAX_DEPTH) diag_error(&cur(P)->loc, "%s nested too deeply", what);
+/* Enters one level of nesting opened by the token `t`; the caller leaves with
+ * P->depth-- (or by restoring a saved depth). */
+static void enter(Parser *P, const char *what, const Token *t) {
+    if (++P->depth > MAX_DEPTH) diag_error(&t->loc, "%s nested too deeply", what);
 }
 
 /* ---- lists that grow in the arena ----------------------------------------------- */
@@ -156,22 +157,21 @@ static Expr *parse_primary(Parser *P) {
         e = new_expr(P, at(P, TK_LPAREN) ? EX_CALL : EX_NAME, t->loc);
         e->name = tok_str(P, t);
         if (e->kind == EX_CALL) {
-            next(P);
-            enter(P, "expression");
+            enter(P, "expression", next(P));
             parse_args(P, e);
             P->depth--;
         }
         return e;
     case TK_LPAREN:
         next(P);
-        enter(P, "expression");
+        enter(P, "expression", t);
         e = parse_expr(P);
         P->depth--;
         expect(P, TK_RPAREN, "')' after expression");
         return e;
     case TK_LBRACKET: {
         next(P);
-        enter(P, "expression");
+        enter(P, "expression", t);
         e = new_expr(P, EX_LIST, t->loc);
         int cap = 0;
         if (!accept(P, TK_RBRACKET)) {
@@ -195,7 +195,7 @@ static Expr *parse_primary(Parser *P) {
 static Expr *parse_unary(Parser *P) {
     if (!at(P, TK_MINUS)) return parse_primary(P);
     Token *op = next(P);
-    enter(P, "expression");
+    enter(P, "expression", op);
     Expr *e = new_expr(P, EX_UNARY, op->loc);
     e->op = OP_SUB;
     e->lhs = parse_unary(P);
@@ -220,7 +220,7 @@ static Expr *parse_mul(Parser *P) {
     Expr *e = parse_unary(P);
     while (at(P, TK_STAR) || at(P, TK_SLASH)) {
         Token *op = next(P);
-        enter(P, "expression");
+        enter(P, "expression", op);
         e = binary(P, op, op->kind == TK_STAR ? OP_MUL : OP_DIV, e, parse_unary(P));
     }
     P->depth = saved;
@@ -233,7 +233,7 @@ static Expr *parse_add(Parser *P) {
     Expr *e = parse_mul(P);
     while (at(P, TK_PLUS) || at(P, TK_MINUS)) {
         Token *op = next(P);
-        enter(P, "expression");
+        enter(P, "expression", op);
         e = binary(P, op, op->kind == TK_PLUS ? OP_ADD : OP_SUB, e, parse_mul(P));
     }
     P->depth = saved;
@@ -270,7 +270,7 @@ static Expr *parse_cmp(Parser *P) {
 static Expr *parse_not(Parser *P) {
     if (!at(P, TK_NOT)) return parse_cmp(P);
     Token *op = next(P);
-    enter(P, "expression");
+    enter(P, "expression", op);
     Expr *e = new_expr(P, EX_UNARY, op->loc);
     e->op = OP_NOT;
     e->lhs = parse_not(P);
@@ -284,7 +284,7 @@ static Expr *parse_and(Parser *P) {
     Expr *e = parse_not(P);
     while (at(P, TK_AND)) {
         Token *op = next(P);
-        enter(P, "expression");
+        enter(P, "expression", op);
         e = binary(P, op, OP_AND, e, parse_not(P));
     }
     P->depth = saved;
@@ -297,7 +297,7 @@ static Expr *parse_expr(Parser *P) {
     Expr *e = parse_and(P);
     while (at(P, TK_OR)) {
         Token *op = next(P);
-        enter(P, "expression");
+        enter(P, "expression", op);
         e = binary(P, op, OP_OR, e, parse_and(P));
     }
     P->depth = saved;
@@ -358,7 +358,7 @@ static Stmt *parse_if(Parser *P) {
     s->body = parse_body(P, "'}' at the end of the 'if' body");
     if (!accept(P, TK_ELSE)) return s;
     if (at(P, TK_IF)) {
-        enter(P, "statements");
+        enter(P, "statements", cur(P));
         Stmt *inner = parse_if(P);
         P->depth--;
         s->else_body.items = ARENA_ARRAY(P->arena, Stmt *, 1);
@@ -487,7 +487,7 @@ static StmtList parse_stmts(Parser *P, TokKind end, const char *what) {
 
 /* body: stmts '}'     (the '{' is already consumed) */
 static StmtList parse_body(Parser *P, const char *what) {
-    enter(P, "statements");
+    enter(P, "statements", &P->toks[P->pos - 1]);
     StmtList list = parse_stmts(P, TK_RBRACE, what);
     next(P); /* '}' */
     P->depth--;
