@@ -12,11 +12,16 @@
 
 #define NW (784 * 10)
 
+/* A tiny model destroyed at exit. */
+static void *new_model(uint64_t seed, int max_batch)
+{
+    return tu_track(tiny_api.create(seed, max_batch), tiny_api.destroy);
+}
+
 /* A tiny model after a few deterministic SGD steps on synthetic data. */
 static void *trained_model(uint64_t seed, int steps)
 {
-    void *m = tiny_api.create(seed, 4);
-    cr_assert(m);
+    void *m = new_model(seed, 4);
     static float x[4 * 784];
     int32_t y[4] = {1, 3, 5, 7};
     for (int i = 0; i < 4 * 784; i++)
@@ -48,13 +53,11 @@ Test(ckpt, round_trip)
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(1, 3);
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
-    void *m2 = tiny_api.create(2, 4);
+    void *m2 = new_model(2, 4);
     cr_assert_not(same_state(m, m2));
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert(same_state(m, m2));
     cr_assert_eq(tiny_api.get_step(m2), 3);
-    tiny_api.destroy(m);
-    tiny_api.destroy(m2);
     tu_rmrf(dir);
 }
 
@@ -93,7 +96,6 @@ Test(ckpt, byte_identical_and_layout)
 
     /* saving again over an existing file gives the same bytes */
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, a, p2, msg, sizeof msg), MLCRT_OK, "%s", msg);
-    free(f2);
     f2 = tu_read(p2, &n2);
     cr_assert_eq(n1, n2);
     cr_assert_arr_eq(f1, f2, n1);
@@ -110,7 +112,7 @@ Test(ckpt, corrupted_byte_crc)
     uint8_t *f = tu_read(p, &n);
     f[5000] ^= 0x10;
     tu_write(p, f, n);
-    void *m2 = tiny_api.create(4, 4), *ref = tiny_api.create(4, 4);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     int rc = mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg);
     cr_assert_eq(rc, MLCRT_ECRC, "%s", msg);
     snprintf(want, sizeof want, "%s: byte 31528: CRC mismatch: stored ", p);
@@ -129,7 +131,7 @@ Test(ckpt, truncated)
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
     tu_write(p, f, n - 100);
-    void *m2 = tiny_api.create(4, 4), *ref = tiny_api.create(4, 4);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
     snprintf(want, sizeof want,
              "%s: byte 31432: file ends early: expected 31532 bytes (2 tensors and a 4-byte "
@@ -152,7 +154,7 @@ Test(ckpt, truncated)
     cr_assert_str_eq(msg, want);
 
     /* trailing bytes are rejected too */
-    uint8_t *g = malloc(n + 3);
+    uint8_t *g = tu_track(malloc(n + 3), free);
     memcpy(g, f, n);
     memset(g + n, 0, 3);
     tu_write(p, g, n + 3);
@@ -193,7 +195,7 @@ Test(ckpt, wrong_model_name)
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     mlc_model_api other = tiny_api;
     other.name = "lenet";
-    void *m2 = tiny_api.create(4, 4), *ref = tiny_api.create(4, 4);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
     snprintf(want, sizeof want, "%s: checkpoint is for model 'tiny', this model is 'lenet'", p);
     cr_assert_str_eq(msg, want);
@@ -207,7 +209,7 @@ Test(ckpt, shape_name_dtype_mismatch)
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 2);
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
-    void *m2 = tiny_api.create(4, 4), *ref = tiny_api.create(4, 4);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
 
     mlc_tensor_desc t[2];
     memcpy(t, tiny_tensors, sizeof t);
@@ -256,7 +258,7 @@ Test(ckpt, shape_name_dtype_mismatch)
 Test(ckpt, missing_file)
 {
     char msg[MLCRT_MSG_SIZE];
-    void *m = tiny_api.create(1, 1);
+    void *m = new_model(1, 1);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/nonexistent/x.ckpt", msg, sizeof msg),
                  MLCRT_EIO);
     cr_assert_str_eq(msg, "cannot read checkpoint '/nonexistent/x.ckpt': No such file or directory");
@@ -297,7 +299,7 @@ Test(ckpt, atomic_failure_keeps_old_file)
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, newer, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     struct stat st;
     cr_assert_neq(stat(tmp, &st), 0);
-    void *check = tiny_api.create(0, 1);
+    void *check = new_model(0, 1);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, check, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert(same_state(check, newer));
     tu_rmrf(dir);
