@@ -160,6 +160,16 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
                         path, (long long)(hdr_len + total), (long long)total);
         goto done;
     }
+    /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
+     * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
+    int zerrnum = Z_OK;
+    gzerror(f, &zerrnum);
+    if (zerrnum == Z_BUF_ERROR) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: compressed stream ends early (gzip trailer missing)",
+                        path, (long long)(hdr_len + total));
+        goto done;
+    }
 done:
     gzclose(f);
     if (rc != MLCRT_OK)

@@ -300,3 +300,20 @@ Test(data, batch_gather)
     cr_assert_eq(bx[0], 6.0f);
     cr_assert_eq(by[0], 13);
 }
+
+Test(idx, gzip_without_trailer)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "cut.gz");
+    uint32_t dims[3] = {3, 2, 2};
+    write_idx(p, 1, 0x08, 3, dims, pix, 12);
+    size_t n = 0;
+    uint8_t *gz = tu_read(p, &n);
+    tu_write(p, gz, n - 8); /* drop the CRC32 and ISIZE trailer */
+    char msg[MLCRT_MSG_SIZE], want[512];
+    mlcrt_idx idx;
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_ETRUNC);
+    snprintf(want, sizeof want, "%s: byte 28: compressed stream ends early (gzip trailer missing)",
+             p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
