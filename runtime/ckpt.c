@@ -1,0 +1,575 @@
+/* ckpt.c - checkpoint save / load (see ckpt.h).
+ *
+ * File format, version 1. All integers little-endian; offsets are from the file start.
+ *
+ *   offset 0   magic        8 bytes  "MLCCKPT\0"
+ *          8   version      u32      1
+ *         12   header_bytes u32      bytes from offset 0 to the end of the tensor table
+ *         16   model name   u16 length + bytes (no terminator)
+ *              step         i64      optimizer step counter (api->get_step)
+ *              count        u32      number of tensors
+ *              count times:
+ *                name       u16 length + bytes
+ *                dtype      u8       0 = f32, 1 = i32 (mlc_dtype)
+ *                rank       u8       0..MLC_MAX_RANK
+ *                dims       i64[rank]
+ *                offset     u64      where the tensor's data starts
+ *                size       u64      data bytes = numel * 4
+ *   zero padding up to a multiple of 64
+ *   tensor data in table order, each starting at a multiple of 64 (zero padding
+ *   between), elements as little-endian 4-byte words
+ *   crc32        u32      zlib crc32 of every byte before it
+ *
+ * Nothing depends on time, paths or memory addresses, so identical model states give
+ * byte-identical files. The loader insists on exactly this layout (offsets included),
+ * rejects trailing bytes and verifies the CRC before looking at the model. */
+#include "ckpt.h"
+
+#include "mlcrt_error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
+
+/* ---- little-endian encoding ---- */
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t crc_of(const uint8_t *p, uint64_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, chunk);
+        p += chunk;
+        n -= chunk;
+    }
+    return (uint32_t)c;
+}
+
+static const char *dtype_name(int d)
+{
+    return d == MLC_F32 ? "f32" : d == MLC_I32 ? "i32" : "unknown";
+}
+
+static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, cap - k, "[");
+    for (int i = 0; i < rank && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)dims[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+}
+
+/* ---- save ---- */
+
+static uint64_t header_size(const mlc_model_api *api)
+{
+    uint64_t h = 16 + 2 + strlen(api->name) + 8 + 4;
+    for (int i = 0; i < api->n_tensors; i++)
+        h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank +
+             8 + 8;
+    return h;
+}
+
+/* Builds the whole file in memory. */
+static int encode(const mlc_model_api *api, void *model, const char *path, uint8_t **out,
+                  uint64_t *out_len, char *msg, size_t cap)
+{
+    if (strlen(api->name) > 0xFFFF)
+        return mlcrt_fail(msg, cap, MLCRT_EARG,
+                          "cannot write checkpoint '%s': model name longer than 65535 bytes",
+                          path);
+    uint64_t hdr = header_size(api);
+    if (hdr > 0xFFFFFFFFu)
+        return mlcrt_fail(msg, cap, MLCRT_EARG,
+                          "cannot write checkpoint '%s': tensor table too large", path);
+    uint64_t end = align64(hdr);
+    for (int i = 0; i < api->n_tensors; i++) {
+        const mlc_tensor_desc *t = &api->tensors[i];
+        if (strlen(t->name) > 0xFFFF || t->rank < 0 || t->rank > MLC_MAX_RANK)
+            return mlcrt_fail(msg, cap, MLCRT_EARG,
+                              "cannot write checkpoint '%s': tensor %d has an invalid "
+                              "name or rank",
+                              path, i);
+        end = align64(end) + 4 * (uint64_t)t->numel;
+    }
+    uint64_t total = end + 4;
+    uint8_t *buf = calloc(1, (size_t)total);
+    if (!buf)
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM,
+                          "cannot write checkpoint '%s': out of memory for %llu bytes", path,
+                          (unsigned long long)total);
+    uint8_t *p = buf;
+    memcpy(p, ckpt_magic, 8);
+    put_u32(p + 8, MLCRT_CKPT_VERSION);
+    put_u32(p + 12, (uint32_t)hdr);
+    p += 16;
+    size_t len = strlen(api->name);
+    put_u16(p, (uint16_t)len);
+    memcpy(p + 2, api->name, len);
+    p += 2 + len;
+    put_u64(p, (uint64_t)api->get_step(model));
+    put_u32(p + 8, (uint32_t)api->n_tensors);
+    p += 12;
+    uint64_t off = align64(hdr);
+    for (int i = 0; i < api->n_tensors; i++) {
+        const mlc_tensor_desc *t = &api->tensors[i];
+        len = strlen(t->name);
+        put_u16(p, (uint16_t)len);
+        memcpy(p + 2, t->name, len);
+        p += 2 + len;
+        p[0] = (uint8_t)t->dtype;
+        p[1] = (uint8_t)t->rank;
+        p += 2;
+        for (int d = 0; d < t->rank; d++, p += 8)
+            put_u64(p, (uint64_t)t->dims[d]);
+        off = align64(off);
+        put_u64(p, off);
+        put_u64(p + 8, 4 * (uint64_t)t->numel);
+        p += 16;
+        off += 4 * (uint64_t)t->numel;
+    }
+    /* Data: read each tensor into place, then byte-swap into little-endian order. */
+    off = align64(hdr);
+    for (int i = 0; i < api->n_tensors; i++) {
+        const mlc_tensor_desc *t = &api->tensors[i];
+        off = align64(off);
+        uint32_t *tmp = malloc((size_t)(t->numel > 0 ? t->numel : 1) * 4);
+        if (!tmp) {
+            free(buf);
+            return mlcrt_fail(msg, cap, MLCRT_ENOMEM,
+                              "cannot write checkpoint '%s': out of memory", path);
+        }
+        api->read_tensor(model, i, tmp);
+        for (int64_t k = 0; k < t->numel; k++)
+            put_u32(buf + off + 4 * (uint64_t)k, tmp[k]);
+        free(tmp);
+        off += 4 * (uint64_t)t->numel;
+    }
+    put_u32(buf + end, crc_of(buf, end));
+    *out = buf;
+    *out_len = total;
+    return MLCRT_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, uint64_t n)
+{
+    while (n > 0) {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (uint64_t)w;
+    }
+    return 0;
+}
+
+int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
+                    size_t cap)
+{
+    uint8_t *buf = NULL;
+    uint64_t len = 0;
+    int rc = encode(api, model, path, &buf, &len, msg, cap);
+    if (rc)
+        return rc;
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    char *dir = malloc(plen + 2);
+    if (!tmp || !dir) {
+        free(buf);
+        free(tmp);
+        free(dir);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
+                          path);
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
+                        strerror(errno));
+        goto out; /* nothing created */
+    }
+    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
+                        strerror(e));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
+                        strerror(e));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
+                        strerror(e));
+        goto out;
+    }
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) {
+        /* Some file systems refuse fsync on directories (EINVAL); that is not a failure
+         * of ours, the rename itself has happened. */
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
+            int e = errno;
+            close(dfd);
+            rc = mlcrt_fail(msg, cap, MLCRT_EIO,
+                            "cannot write checkpoint '%s': fsync of directory '%s': %s", path,
+                            dir, strerror(e));
+            goto out;
+        }
+        close(dfd);
+    }
+out:
+    free(buf);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+/* ---- load ---- */
+
+static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        fclose(f);
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
+                          S_ISREG(st.st_mode) ? strerror(e) : "not a regular file");
+    }
+    uint64_t n = (uint64_t)st.st_size;
+    uint8_t *buf = malloc((size_t)(n ? n : 1));
+    if (!buf) {
+        fclose(f);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot read checkpoint '%s': out of memory",
+                          path);
+    }
+    if (n && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        int e = errno;
+        free(buf);
+        fclose(f);
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
+                          e ? strerror(e) : "short read");
+    }
+    fclose(f);
+    *out = buf;
+    *len = n;
+    return MLCRT_OK;
+}
+
+typedef struct ckpt_entry {
+    const uint8_t *name;
+    uint16_t name_len;
+    uint8_t dtype, rank;
+    int64_t dims[MLC_MAX_RANK];
+    uint64_t offset, size;
+} ckpt_entry;
+
+/* Header cursor with bounds checking against the declared header size. */
+typedef struct cursor {
+    const uint8_t *buf;
+    uint64_t pos, end, file_len;
+    const char *path;
+    char *msg;
+    size_t cap;
+} cursor;
+
+static int need(cursor *c, uint64_t n, const char *what)
+{
+    if (c->pos + n <= c->end)
+        return MLCRT_OK;
+    if (c->end == c->file_len)
+        return mlcrt_fail(c->msg, c->cap, MLCRT_ETRUNC,
+                          "%s: byte %llu: file ends inside the header (reading %s)", c->path,
+                          (unsigned long long)c->file_len, what);
+    return mlcrt_fail(c->msg, c->cap, MLCRT_EFORMAT,
+                      "%s: byte %llu: %s runs past the declared header size %llu", c->path,
+                      (unsigned long long)c->pos, what, (unsigned long long)c->end);
+}
+
+int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
+                    size_t cap)
+{
+    uint8_t *buf = NULL;
+    uint64_t len = 0;
+    ckpt_entry *ent = NULL;
+    uint32_t *scratch = NULL;
+    int rc = read_file(path, &buf, &len, msg, cap);
+    if (rc)
+        return rc;
+
+    if (len < 16) {
+        if (len < 8 || memcmp(buf, ckpt_magic, 8) == 0) {
+            rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                            "%s: byte %llu: file ends inside the 16-byte preamble", path,
+                            (unsigned long long)len);
+            goto out;
+        }
+    }
+    if (memcmp(buf, ckpt_magic, 8) != 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint",
+                        path);
+        goto out;
+    }
+    uint32_t version = get_u32(buf + 8);
+    if (version != MLCRT_CKPT_VERSION) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version %u, found %u",
+                        path, MLCRT_CKPT_VERSION, version);
+        goto out;
+    }
+    uint64_t hdr = get_u32(buf + 12);
+    cursor c = {buf, 16, hdr < len ? hdr : len, len, path, msg, cap};
+    if (hdr < 16 + 2 + 8 + 4) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 12: header size %llu is smaller than the minimum %d", path,
+                        (unsigned long long)hdr, 16 + 2 + 8 + 4);
+        goto out;
+    }
+
+    /* Model name, step, count. */
+    if ((rc = need(&c, 2, "the model name length")))
+        goto out;
+    uint16_t mlen = get_u16(buf + c.pos);
+    c.pos += 2;
+    if ((rc = need(&c, mlen, "the model name")))
+        goto out;
+    const uint8_t *mname = buf + c.pos;
+    c.pos += mlen;
+    if ((rc = need(&c, 12, "the step counter and tensor count")))
+        goto out;
+    int64_t step = (int64_t)get_u64(buf + c.pos);
+    uint32_t count = get_u32(buf + c.pos + 8);
+    c.pos += 12;
+    if (count > (hdr - c.pos) / 20 + 1) { /* each entry needs at least 20 bytes */
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte %llu: tensor count %u does not fit in a %llu-byte header",
+                        path, (unsigned long long)(c.pos - 4), count, (unsigned long long)hdr);
+        goto out;
+    }
+    ent = calloc(count ? count : 1, sizeof *ent);
+    if (!ent) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    uint64_t expect_off = align64(hdr);
+    for (uint32_t i = 0; i < count; i++) {
+        ckpt_entry *e = &ent[i];
+        if ((rc = need(&c, 2, "a tensor name length")))
+            goto out;
+        e->name_len = get_u16(buf + c.pos);
+        c.pos += 2;
+        if ((rc = need(&c, (uint64_t)e->name_len + 2, "a tensor name, dtype and rank")))
+            goto out;
+        e->name = buf + c.pos;
+        c.pos += e->name_len;
+        e->dtype = buf[c.pos];
+        e->rank = buf[c.pos + 1];
+        if (e->rank > MLC_MAX_RANK) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %llu: tensor '%.*s': expected rank 0..%d, found %u",
+                            path, (unsigned long long)(c.pos + 1), (int)e->name_len,
+                            (const char *)e->name, MLC_MAX_RANK, e->rank);
+            goto out;
+        }
+        if (e->dtype != MLC_F32 && e->dtype != MLC_I32) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %llu: tensor '%.*s': unknown dtype code %u", path,
+                            (unsigned long long)c.pos, (int)e->name_len,
+                            (const char *)e->name, e->dtype);
+            goto out;
+        }
+        c.pos += 2;
+        if ((rc = need(&c, 8 * (uint64_t)e->rank + 16, "tensor dims, offset and size")))
+            goto out;
+        uint64_t numel = 1;
+        for (int d = 0; d < e->rank; d++) {
+            e->dims[d] = (int64_t)get_u64(buf + c.pos + 8 * (uint64_t)d);
+            if (e->dims[d] < 0 || (e->dims[d] > 0 && numel > (UINT64_MAX / 8) / (uint64_t)e->dims[d])) {
+                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                                "%s: byte %llu: tensor '%.*s': invalid dimension %lld", path,
+                                (unsigned long long)(c.pos + 8 * (uint64_t)d),
+                                (int)e->name_len, (const char *)e->name,
+                                (long long)e->dims[d]);
+                goto out;
+            }
+            numel *= (uint64_t)e->dims[d];
+        }
+        c.pos += 8 * (uint64_t)e->rank;
+        e->offset = get_u64(buf + c.pos);
+        e->size = get_u64(buf + c.pos + 8);
+        expect_off = align64(expect_off);
+        if (e->offset != expect_off || e->size != 4 * numel) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %llu: tensor '%.*s': expected data at offset %llu with "
+                            "%llu bytes, found offset %llu with %llu bytes",
+                            path, (unsigned long long)c.pos, (int)e->name_len,
+                            (const char *)e->name, (unsigned long long)expect_off,
+                            (unsigned long long)(4 * numel), (unsigned long long)e->offset,
+                            (unsigned long long)e->size);
+            goto out;
+        }
+        c.pos += 16;
+        expect_off += e->size;
+    }
+    if (c.pos != hdr) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 12: header size says %llu bytes, the tensor table ends at "
+                        "byte %llu",
+                        path, (unsigned long long)hdr, (unsigned long long)c.pos);
+        goto out;
+    }
+    uint64_t data_end = count ? expect_off : align64(hdr);
+    uint64_t expect_len = data_end + 4;
+    if (len < expect_len) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %llu: file ends early: expected %llu bytes (%u tensors and "
+                        "a 4-byte CRC)",
+                        path, (unsigned long long)len, (unsigned long long)expect_len, count);
+        goto out;
+    }
+    if (len > expect_len) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte %llu: unexpected trailing data: expected %llu bytes, found "
+                        "%llu",
+                        path, (unsigned long long)expect_len, (unsigned long long)expect_len,
+                        (unsigned long long)len);
+        goto out;
+    }
+    uint32_t stored = get_u32(buf + data_end), actual = crc_of(buf, data_end);
+    if (stored != actual) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ECRC,
+                        "%s: byte %llu: CRC mismatch: stored %08x, computed %08x (file is "
+                        "corrupt)",
+                        path, (unsigned long long)data_end, stored, actual);
+        goto out;
+    }
+
+    /* The file is intact; does it fit this model? */
+    if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                        "%s: checkpoint is for model '%.*s', this model is '%s'", path,
+                        (int)mlen, (const char *)mname, api->name);
+        goto out;
+    }
+    if (count != (uint32_t)api->n_tensors) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                        "%s: checkpoint has %u tensors, model '%s' has %d", path, count,
+                        api->name, api->n_tensors);
+        goto out;
+    }
+    int64_t max_numel = 1;
+    for (uint32_t i = 0; i < count; i++) {
+        const ckpt_entry *e = &ent[i];
+        const mlc_tensor_desc *t = &api->tensors[i];
+        if (e->name_len != strlen(t->name) || memcmp(e->name, t->name, e->name_len) != 0) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                            "%s: tensor %u: checkpoint has '%.*s', model expects '%s'", path,
+                            i, (int)e->name_len, (const char *)e->name, t->name);
+            goto out;
+        }
+        if (e->dtype != (uint8_t)t->dtype) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                            "%s: tensor '%s': checkpoint has dtype %s, model expects %s",
+                            path, t->name, dtype_name(e->dtype), dtype_name(t->dtype));
+            goto out;
+        }
+        int same = e->rank == t->rank;
+        for (int d = 0; same && d < t->rank; d++)
+            same = e->dims[d] == t->dims[d];
+        if (!same) {
+            char a[256], b[256];
+            format_shape(a, sizeof a, e->rank, e->dims);
+            format_shape(b, sizeof b, t->rank, t->dims);
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                            "%s: tensor '%s': checkpoint has shape %s, model expects %s", path,
+                            t->name, a, b);
+            goto out;
+        }
+        if (t->numel > max_numel)
+            max_numel = t->numel;
+    }
+
+    /* Everything validated: now, and only now, modify the model. */
+    scratch = malloc((size_t)max_numel * 4);
+    if (!scratch) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *p = buf + ent[i].offset;
+        int64_t n = api->tensors[i].numel;
+        for (int64_t k = 0; k < n; k++)
+            scratch[k] = get_u32(p + 4 * (uint64_t)k);
+        api->write_tensor(model, (int)i, scratch);
+    }
+    api->set_step(model, step);
+out:
+    free(scratch);
+    free(ent);
+    free(buf);
+    return rc;
+}

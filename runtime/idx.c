@@ -1,0 +1,254 @@
+/* idx.c - IDX file reader (see idx.h). zlib's gzread reads raw files transparently, so
+ * one code path handles both train-images-idx3-ubyte and train-images-idx3-ubyte.gz. */
+#include "idx.h"
+
+#include "mlcrt_error.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Refuse anything above 16 GiB of data: a corrupt header, not a real dataset. */
+#define IDX_MAX_BYTES (INT64_C(1) << 34)
+
+/* Reads up to len bytes; returns bytes read, or -1 on a zlib error (message in *err). */
+static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err)
+{
+    int64_t got = 0;
+    while (got < len) {
+        int64_t want = len - got;
+        if (want > (1 << 24))
+            want = 1 << 24;
+        int r = gzread(f, (char *)buf + got, (unsigned)want);
+        if (r < 0) {
+            int errnum;
+            *err = gzerror(f, &errnum);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += r;
+    }
+    return got;
+}
+
+void mlcrt_idx_free(mlcrt_idx *idx)
+{
+    if (!idx)
+        return;
+    free(idx->data);
+    idx->data = NULL;
+    idx->nbytes = 0;
+}
+
+int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg,
+                   size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
+    const char *zerr = NULL;
+    int rc = MLCRT_OK;
+    uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
+
+    int64_t got = read_full(f, hdr, 4, &zerr);
+    if (got < 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
+        goto done;
+    }
+    if (got < 4) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: file ended inside the 4-byte magic number", path,
+                        (long long)got);
+        goto done;
+    }
+    if (hdr[0] != 0 || hdr[1] != 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 0: expected IDX magic 00 00, found %02x %02x", path,
+                        hdr[0], hdr[1]);
+        goto done;
+    }
+    if (hdr[2] != 0x08) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 2: expected data type 0x08 (unsigned byte), found 0x%02x",
+                        path, hdr[2]);
+        goto done;
+    }
+    int ndims = hdr[3];
+    if (expect_ndims > 0 && ndims != expect_ndims) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 3: expected dimension count %d, found %d", path,
+                        expect_ndims, ndims);
+        goto done;
+    }
+    if (ndims < 1 || ndims > MLCRT_IDX_MAX_DIMS) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 3: expected dimension count 1..%d, found %d", path,
+                        MLCRT_IDX_MAX_DIMS, ndims);
+        goto done;
+    }
+    int64_t hdr_len = 4 + 4 * (int64_t)ndims;
+    got = read_full(f, hdr + 4, 4 * (int64_t)ndims, &zerr);
+    if (got < 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
+        goto done;
+    }
+    if (got < 4 * (int64_t)ndims) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: file ended inside the header: expected %lld header "
+                        "bytes, found %lld",
+                        path, (long long)(4 + got), (long long)hdr_len, (long long)(4 + got));
+        goto done;
+    }
+    int64_t total = 1;
+    for (int d = 0; d < ndims; d++) {
+        const uint8_t *p = hdr + 4 + 4 * d;
+        int64_t v = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | p[3];
+        if (v == 0) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %d: dimension %d is 0: expected a positive size", path,
+                            4 + 4 * d, d);
+            goto done;
+        }
+        if (v > IDX_MAX_BYTES / total) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %d: dimension %d (%lld) makes the data larger than "
+                            "%lld bytes",
+                            path, 4 + 4 * d, d, (long long)v, (long long)IDX_MAX_BYTES);
+            goto done;
+        }
+        total *= v;
+        out->dims[d] = v;
+    }
+    out->ndims = ndims;
+    out->nbytes = total;
+    out->data = malloc((size_t)total);
+    if (!out->data) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data",
+                        path, (long long)total);
+        goto done;
+    }
+    got = read_full(f, out->data, total, &zerr);
+    if (got < 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
+                        (long long)hdr_len, zerr);
+        goto done;
+    }
+    if (got < total) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: data ended early: expected %lld data bytes after the "
+                        "%lld-byte header, found %lld",
+                        path, (long long)(hdr_len + got), (long long)total, (long long)hdr_len,
+                        (long long)got);
+        goto done;
+    }
+    uint8_t extra[1];
+    got = read_full(f, extra, 1, &zerr);
+    if (got < 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
+                        (long long)(hdr_len + total), zerr);
+        goto done;
+    }
+    if (got > 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte %lld: unexpected trailing data after the %lld declared "
+                        "data bytes",
+                        path, (long long)(hdr_len + total), (long long)total);
+        goto done;
+    }
+    /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
+     * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
+    int zerrnum = Z_OK;
+    gzerror(f, &zerrnum);
+    if (zerrnum == Z_BUF_ERROR) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: compressed stream ends early (gzip trailer missing)",
+                        path, (long long)(hdr_len + total));
+        goto done;
+    }
+done:
+    gzclose(f);
+    if (rc != MLCRT_OK)
+        mlcrt_idx_free(out);
+    return rc;
+}
+
+int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel,
+                          float **x, int64_t *n, int64_t *in_file, int64_t *rows,
+                          int64_t *cols, char *msg,
+                          size_t cap)
+{
+    mlcrt_idx idx;
+    *x = NULL;
+    int rc = mlcrt_idx_read(path, 3, &idx, msg, cap);
+    if (rc)
+        return rc;
+    int64_t count = idx.dims[0], numel = idx.dims[1] * idx.dims[2];
+    if (expect_numel > 0 && numel != expect_numel) {
+        mlcrt_idx_free(&idx);
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: expected %lld values per image, found %lld (%lld x %lld)",
+                          path, (long long)expect_numel, (long long)numel,
+                          (long long)idx.dims[1], (long long)idx.dims[2]);
+    }
+    if (limit > 0 && limit < count)
+        count = limit;
+    float *buf = malloc((size_t)(count * numel) * sizeof(float));
+    if (!buf) {
+        mlcrt_idx_free(&idx);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", path,
+                          (long long)count);
+    }
+    for (int64_t i = 0; i < count * numel; i++)
+        buf[i] = (float)idx.data[i] / 255.0f;
+    *x = buf;
+    *n = count;
+    if (in_file)
+        *in_file = idx.dims[0];
+    if (rows)
+        *rows = idx.dims[1];
+    if (cols)
+        *cols = idx.dims[2];
+    mlcrt_idx_free(&idx);
+    return MLCRT_OK;
+}
+
+int mlcrt_idx_load_labels(const char *path, int64_t limit, int classes, int32_t **y,
+                          int64_t *n, int64_t *in_file, char *msg, size_t cap)
+{
+    mlcrt_idx idx;
+    *y = NULL;
+    int rc = mlcrt_idx_read(path, 1, &idx, msg, cap);
+    if (rc)
+        return rc;
+    int64_t count = idx.dims[0];
+    if (limit > 0 && limit < count)
+        count = limit;
+    for (int64_t i = 0; i < idx.dims[0]; i++) {
+        if (classes > 0 && idx.data[i] >= classes) {
+            int v = idx.data[i];
+            mlcrt_idx_free(&idx);
+            return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                              "%s: byte %lld: sample %lld has label %d, expected 0..%d", path,
+                              (long long)(8 + i), (long long)i, v, classes - 1);
+        }
+    }
+    int32_t *buf = malloc((size_t)(count > 0 ? count : 1) * sizeof(int32_t));
+    if (!buf) {
+        mlcrt_idx_free(&idx);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld labels", path,
+                          (long long)count);
+    }
+    for (int64_t i = 0; i < count; i++)
+        buf[i] = idx.data[i];
+    *y = buf;
+    *n = count;
+    if (in_file)
+        *in_file = idx.dims[0];
+    mlcrt_idx_free(&idx);
+    return MLCRT_OK;
+}

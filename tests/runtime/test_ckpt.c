@@ -1,0 +1,328 @@
+/* test_ckpt.c - checkpoints: round trip, byte-identical files, layout, CRC, truncation,
+ * model name and shape mismatches (model left untouched), atomic replacement. */
+#include <criterion/criterion.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "mlcrt_error.h"
+#include "testutil.h"
+#include "tiny_model.h"
+
+#define NW (784 * 10)
+
+/* A tiny model destroyed at exit. */
+static void *new_model(uint64_t seed, int max_batch)
+{
+    return tu_track(tiny_api.create(seed, max_batch), tiny_api.destroy);
+}
+
+/* A tiny model after a few deterministic SGD steps on synthetic data. */
+static void *trained_model(uint64_t seed, int steps)
+{
+    void *m = new_model(seed, 4);
+    static float x[4 * 784];
+    int32_t y[4] = {1, 3, 5, 7};
+    for (int i = 0; i < 4 * 784; i++)
+        x[i] = (float)((i * 37) % 255) / 255.0f;
+    for (int s = 0; s < steps; s++)
+        tiny_api.train_step(m, x, y, 4, 0.05f, NULL);
+    return m;
+}
+
+static void snapshot(void *m, float *w, float *b)
+{
+    tiny_api.read_tensor(m, 0, w);
+    tiny_api.read_tensor(m, 1, b);
+}
+
+static int same_state(void *m1, void *m2)
+{
+    static float w1[NW], w2[NW];
+    float b1[10], b2[10];
+    snapshot(m1, w1, b1);
+    snapshot(m2, w2, b2);
+    return memcmp(w1, w2, sizeof w1) == 0 && memcmp(b1, b2, sizeof b1) == 0 &&
+           tiny_api.get_step(m1) == tiny_api.get_step(m2);
+}
+
+Test(ckpt, round_trip)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "a.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *m = trained_model(1, 3);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    void *m2 = new_model(2, 4);
+    cr_assert_not(same_state(m, m2));
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(m, m2));
+    cr_assert_eq(tiny_api.get_step(m2), 3);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, byte_identical_and_layout)
+{
+    char *dir = tu_tmpdir(), *p1 = tu_path(dir, "1.ckpt"), *p2 = tu_path(dir, "2.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *a = trained_model(9, 2), *b = trained_model(9, 2);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, a, p1, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, b, p2, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n1 = 0, n2 = 0;
+    uint8_t *f1 = tu_read(p1, &n1), *f2 = tu_read(p2, &n2);
+    cr_assert_eq(n1, n2);
+    cr_assert_arr_eq(f1, f2, n1);
+
+    /* header: 16 + (2+4 "tiny") + 8 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 114 bytes */
+    cr_assert_arr_eq(f1, "MLCCKPT\0", 8);
+    cr_assert_eq(f1[8], 1);
+    cr_assert_eq(f1[9] | f1[10] | f1[11], 0);
+    cr_assert_eq(f1[12] | (f1[13] << 8), 114);
+    cr_assert_eq(f1[16], 4);
+    cr_assert_arr_eq(f1 + 18, "tiny", 4);
+    cr_assert_eq(f1[22], 2); /* step, little-endian */
+    cr_assert_eq(f1[30], 2); /* tensor count */
+    /* fc.weight data at 128, fc.bias at align64(128 + 31360) = 31488, CRC at 31528 */
+    cr_assert_eq(n1, 31528 + 4);
+    float w[NW], bias[10];
+    snapshot(a, w, bias);
+    uint32_t bits;
+    memcpy(&bits, &w[0], 4);
+    cr_assert_eq(f1[128] | (f1[129] << 8) | (f1[130] << 16) | ((uint32_t)f1[131] << 24), bits);
+    memcpy(&bits, &bias[9], 4);
+    cr_assert_eq(f1[31488 + 36] | (f1[31489 + 36] << 8) | (f1[31490 + 36] << 16) |
+                     ((uint32_t)f1[31491 + 36] << 24),
+                 bits);
+
+    /* saving again over an existing file gives the same bytes */
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, a, p2, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    f2 = tu_read(p2, &n2);
+    cr_assert_eq(n1, n2);
+    cr_assert_arr_eq(f1, f2, n1);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, corrupted_byte_crc)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "c.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    f[5000] ^= 0x10;
+    tu_write(p, f, n);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
+    int rc = mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg);
+    cr_assert_eq(rc, MLCRT_ECRC, "%s", msg);
+    snprintf(want, sizeof want, "%s: byte 31528: CRC mismatch: stored ", p);
+    cr_assert(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
+    cr_assert(strstr(msg, "(file is corrupt)"), "%s", msg);
+    cr_assert(same_state(m2, ref), "model modified by a failed load");
+    tu_rmrf(dir);
+}
+
+Test(ckpt, truncated)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "t.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    tu_write(p, f, n - 100);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
+    snprintf(want, sizeof want,
+             "%s: byte 31432: file ends early: expected 31532 bytes (2 tensors and a 4-byte "
+             "CRC)",
+             p);
+    cr_assert_str_eq(msg, want);
+    cr_assert(same_state(m2, ref));
+
+    tu_write(p, f, 40); /* inside the tensor table */
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
+    snprintf(want, sizeof want,
+             "%s: byte 40: file ends inside the header (reading a tensor name, dtype and "
+             "rank)",
+             p);
+    cr_assert_str_eq(msg, want);
+
+    tu_write(p, f, 5);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
+    snprintf(want, sizeof want, "%s: byte 5: file ends inside the 16-byte preamble", p);
+    cr_assert_str_eq(msg, want);
+
+    /* trailing bytes are rejected too */
+    uint8_t *g = tu_track(malloc(n + 3), free);
+    memcpy(g, f, n);
+    memset(g + n, 0, 3);
+    tu_write(p, g, n + 3);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: byte 31532: unexpected trailing data: expected 31532 bytes, found 31535", p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, bad_magic_and_version)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "m.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 0);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    f[8] = 2;
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 8: expected version 1, found 2", p);
+    cr_assert_str_eq(msg, want);
+    f[0] = 'X';
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint", p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, wrong_model_name)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "n.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    mlc_model_api other = tiny_api;
+    other.name = "lenet";
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want, "%s: checkpoint is for model 'tiny', this model is 'lenet'", p);
+    cr_assert_str_eq(msg, want);
+    cr_assert(same_state(m2, ref));
+    tu_rmrf(dir);
+}
+
+Test(ckpt, shape_name_dtype_mismatch)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "s.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 2);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
+
+    mlc_tensor_desc t[2];
+    memcpy(t, tiny_tensors, sizeof t);
+    mlc_model_api other = tiny_api;
+    other.tensors = t;
+    t[0].dims[0] = 10;
+    t[0].dims[1] = 784;
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want,
+             "%s: tensor 'fc.weight': checkpoint has shape [784, 10], model expects [10, 784]",
+             p);
+    cr_assert_str_eq(msg, want);
+    cr_assert(same_state(m2, ref));
+
+    memcpy(t, tiny_tensors, sizeof t);
+    t[1].rank = 2;
+    t[1].dims[0] = 1;
+    t[1].dims[1] = 10;
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want,
+             "%s: tensor 'fc.bias': checkpoint has shape [10], model expects [1, 10]", p);
+    cr_assert_str_eq(msg, want);
+
+    memcpy(t, tiny_tensors, sizeof t);
+    t[1].name = "fc.b";
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want, "%s: tensor 1: checkpoint has 'fc.bias', model expects 'fc.b'",
+             p);
+    cr_assert_str_eq(msg, want);
+
+    memcpy(t, tiny_tensors, sizeof t);
+    t[1].dtype = MLC_I32;
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want,
+             "%s: tensor 'fc.bias': checkpoint has dtype f32, model expects i32", p);
+    cr_assert_str_eq(msg, want);
+
+    other.n_tensors = 1;
+    cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want, "%s: checkpoint has 2 tensors, model 'tiny' has 1", p);
+    cr_assert_str_eq(msg, want);
+    cr_assert(same_state(m2, ref));
+    tu_rmrf(dir);
+}
+
+Test(ckpt, missing_file)
+{
+    char msg[MLCRT_MSG_SIZE];
+    void *m = new_model(1, 1);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/nonexistent/x.ckpt", msg, sizeof msg),
+                 MLCRT_EIO);
+    cr_assert_str_eq(msg, "cannot read checkpoint '/nonexistent/x.ckpt': No such file or directory");
+}
+
+Test(ckpt, save_into_missing_dir)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "nodir/x.ckpt");
+    char msg[MLCRT_MSG_SIZE], want[512];
+    void *m = trained_model(3, 0);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': No such file or directory", p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
+/* The temporary file cannot be created (its name is taken by a directory): the save
+ * fails, the existing checkpoint keeps its bytes, nothing else is left behind. Works
+ * even as root, where permission bits are not enforced. */
+Test(ckpt, atomic_failure_keeps_old_file)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "keep.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512], tmp[512];
+    void *old = trained_model(3, 1), *newer = trained_model(3, 5);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, old, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n0 = 0, n1 = 0;
+    uint8_t *before = tu_read(p, &n0);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+    cr_assert_eq(mkdir(tmp, 0755), 0);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, newer, p, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': Is a directory", p);
+    cr_assert_str_eq(msg, want);
+    uint8_t *after = tu_read(p, &n1);
+    cr_assert_eq(n0, n1);
+    cr_assert_arr_eq(before, after, n0);
+    rmdir(tmp);
+    /* and once the obstacle is gone the save goes through, leaving no temp file */
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, newer, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    struct stat st;
+    cr_assert_neq(stat(tmp, &st), 0);
+    void *check = new_model(0, 1);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, check, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(check, newer));
+    tu_rmrf(dir);
+}
+
+Test(ckpt, unwritable_dir_permission_denied)
+{
+    if (geteuid() == 0)
+        cr_skip_test("running as root: permission bits are not enforced");
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "y.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n0 = 0, n1 = 0;
+    uint8_t *before = tu_read(p, &n0);
+    cr_assert_eq(chmod(dir, 0555), 0);
+    void *m2 = trained_model(3, 4);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': Permission denied", p);
+    cr_assert_str_eq(msg, want);
+    uint8_t *after = tu_read(p, &n1);
+    cr_assert_eq(n0, n1);
+    cr_assert_arr_eq(before, after, n0);
+    chmod(dir, 0755);
+    tu_rmrf(dir);
+}

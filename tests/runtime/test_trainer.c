@@ -1,0 +1,293 @@
+/* test_trainer.c - mlcrt_main / mlcrt_evaluate with the hand-written tiny model on a
+ * slice of Fashion-MNIST: output format, accuracy, determinism, flags, NaN detection,
+ * checkpoints through the trainer. Asserts texts and values, never timings. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "data.h"
+#include "mlcrt_error.h"
+#include "testutil.h"
+#include "tiny_model.h"
+#include "trainer.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+
+typedef struct run_result {
+    int status;
+    char out[8192], err[2048];
+} run_result;
+
+static void slurp(FILE *f, char *buf, size_t cap)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs mlcrt_main_io on a NULL-terminated argument list (argv[0] added). */
+static void run(run_result *r, const mlc_model_api *api, const char *const *args)
+{
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = "trainer";
+    while (*args)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    cr_assert(out && err);
+    r->status = mlcrt_main_io(argc, argv, api, out, err);
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+}
+
+static const char *last_line(const char *s)
+{
+    size_t n = strlen(s);
+    if (n && s[n - 1] == '\n')
+        n--;
+    while (n > 0 && s[n - 1] != '\n')
+        n--;
+    return s + n;
+}
+
+/* The epoch lines without their timing fields (everything from "  time"). */
+static void strip_times(const char *in, char *out, size_t cap)
+{
+    size_t k = 0;
+    while (*in && k + 1 < cap) {
+        const char *t = strstr(in, "  time ");
+        const char *nl = strchr(in, '\n');
+        if (!nl)
+            nl = in + strlen(in);
+        const char *stop = t && t < nl ? t : nl;
+        while (in < stop && k + 1 < cap)
+            out[k++] = *in++;
+        if (k + 1 < cap)
+            out[k++] = '\n';
+        in = *nl ? nl + 1 : nl;
+    }
+    out[k] = '\0';
+}
+
+static const char *slice[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit",
+                              "500", "--epochs", "2", "--batch", "32", "--lr", "0.1",
+                              "--seed", "7", NULL};
+
+Test(trainer, trains_fashion_mnist_slice)
+{
+    run_result r;
+    run(&r, &tiny_api, slice);
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+    cr_assert_str_eq(r.err, "");
+    /* two epoch lines, then the result */
+    const char *l1 = r.out, *l2 = strchr(l1, '\n') + 1;
+    cr_assert(strncmp(l1, "epoch 1/2  loss ", 16) == 0, "%s", r.out);
+    cr_assert(strncmp(l2, "epoch 2/2  loss ", 16) == 0, "%s", r.out);
+    const char *last = last_line(r.out);
+    cr_assert_eq(last, strchr(l2, '\n') + 1);
+    double acc = -1;
+    char tail[8] = "";
+    cr_assert_eq(sscanf(last, "test accuracy: %lf%7s", &acc, tail), 1, "%s", last);
+    cr_assert_eq(strlen(last), strlen("test accuracy: 0.XXXX\n"), "%s", last);
+    cr_assert(acc > 0.6, "accuracy %f", acc);
+    /* the last line equals the second epoch's test_acc, and matches mlcrt_evaluate */
+    double eacc = -1, loss = -1, tracc = -1;
+    cr_assert_eq(sscanf(l2, "epoch 2/2  loss %lf  train_acc %lf  test_acc %lf", &loss, &tracc,
+                        &eacc), 3);
+    cr_assert_eq(eacc, acc);
+    cr_assert(loss > 0 && loss < 2.3, "loss %f", loss);
+    cr_assert(tracc > 0.5 && tracc <= 1.0);
+}
+
+Test(trainer, same_seed_same_loss_curve)
+{
+    run_result a, b, c;
+    run(&a, &tiny_api, slice);
+    run(&b, &tiny_api, slice);
+    cr_assert_eq(a.status, 0);
+    cr_assert_eq(b.status, 0);
+    char sa[4096], sb[4096], sc[4096];
+    strip_times(a.out, sa, sizeof sa);
+    strip_times(b.out, sb, sizeof sb);
+    cr_assert_str_eq(sa, sb);
+    /* another seed gives another curve */
+    const char *other[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit", "500",
+                           "--epochs", "2", "--batch", "32", "--lr", "0.1", "--seed", "8",
+                           NULL};
+    run(&c, &tiny_api, other);
+    strip_times(c.out, sc, sizeof sc);
+    cr_assert_str_neq(sa, sc);
+}
+
+Test(trainer, evaluate_whole_test_set_including_partial_batch)
+{
+    char msg[MLCRT_MSG_SIZE];
+    mlc_dataset ds;
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 103, msg, sizeof msg),
+                 MLCRT_OK, "%s", msg);
+    void *m = tiny_api.create(1, 64);
+    /* argmax of the logits, computed sample by sample, is the reference */
+    int correct = 0;
+    for (int i = 0; i < 103; i++) {
+        float o[10];
+        tiny_api.forward(m, ds.x + i * 784, 1, o);
+        int best = 0;
+        for (int j = 1; j < 10; j++)
+            if (o[j] > o[best])
+                best = j;
+        correct += best == ds.y[i];
+    }
+    cr_assert_eq(mlcrt_evaluate(&tiny_api, m, &ds, 64), correct / 103.0);
+    cr_assert_eq(mlcrt_evaluate(&tiny_api, m, &ds, 1), correct / 103.0);
+    cr_assert_eq(mlcrt_evaluate(&tiny_api, m, &ds, 0), -1.0);
+    tiny_api.destroy(m);
+    mlcrt_dataset_free(&ds);
+}
+
+Test(trainer, bad_flag_values)
+{
+    static const struct {
+        const char *args[3];
+        const char *err;
+    } cases[] = {
+        {{"--epochs", "abc", NULL}, "--epochs: expected a positive integer, found 'abc'\n"},
+        {{"--batch", "0", NULL}, "--batch: expected a positive integer, found '0'\n"},
+        {{"--epochs=-3", NULL, NULL}, "--epochs: expected a positive integer, found '-3'\n"},
+        {{"--lr", "fast", NULL}, "--lr: expected a positive number, found 'fast'\n"},
+        {{"--lr", "nan", NULL}, "--lr: expected a positive number, found 'nan'\n"},
+        {{"--seed", "-1", NULL}, "--seed: expected a non-negative integer, found '-1'\n"},
+        {{"--threads", "2x", NULL}, "--threads: expected a positive integer, found '2x'\n"},
+        {{"--max-steps", NULL, NULL}, "--max-steps: missing value\n"},
+        {{"--frobnicate", "1", NULL}, "unknown flag '--frobnicate' (see --help)\n"},
+        {{"extra", NULL, NULL}, "unexpected argument 'extra' (see --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r;
+        run(&r, &tiny_api, cases[i].args);
+        cr_assert_eq(r.status, 2, "case %zu", i);
+        cr_assert_str_eq(r.err, cases[i].err);
+        cr_assert_str_eq(r.out, "");
+    }
+}
+
+Test(trainer, help_lists_flags)
+{
+    run_result r;
+    const char *args[] = {"--help", NULL};
+    run(&r, &tiny_api, args);
+    cr_assert_eq(r.status, 0);
+    const char *flags[] = {"--data", "--epochs", "--batch", "--lr", "--seed", "--threads",
+                           "--train-limit", "--test-limit", "--max-steps", "--save", "--load",
+                           "--quiet", "--help"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
+    cr_assert(strncmp(r.out, "usage: trainer [flags]\n", 23) == 0);
+}
+
+Test(trainer, missing_data_dir)
+{
+    run_result r;
+    const char *args[] = {"--data", "/nonexistent-data", NULL};
+    run(&r, &tiny_api, args);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: /nonexistent-data: no train-images-idx3-ubyte or "
+                            "train-images-idx3-ubyte.gz in this directory\n");
+}
+
+static float nan_step(void *m, const float *x, const int32_t *y, int n, float lr, float *out)
+{
+    float l = tiny_api.train_step(m, x, y, n, lr, out);
+    return tiny_api.get_step(m) == 3 ? NAN : l;
+}
+
+Test(trainer, nan_loss_stops)
+{
+    mlc_model_api api = tiny_api;
+    api.train_step = nan_step;
+    run_result r;
+    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
+                          "--quiet", NULL};
+    run(&r, &api, args);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: loss became NaN at epoch 1 step 3\n");
+    cr_assert_str_eq(r.out, "");
+}
+
+static int threads_set;
+static void record_threads(int n) { threads_set = n; }
+
+Test(trainer, max_steps_quiet_threads_partial_batch)
+{
+    mlc_model_api api = tiny_api;
+    api.set_threads = record_threads;
+    run_result r;
+    /* 100 samples in batches of 32: 4 steps per epoch (32, 32, 32, 4) */
+    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
+                          "--batch", "32", "--epochs", "5", "--max-steps", "6", "--threads",
+                          "3", NULL};
+    run(&r, &api, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(threads_set, 3);
+    /* epoch 2 stops after its 2nd step; the epoch count stays as requested */
+    const char *l2 = strchr(r.out, '\n') + 1;
+    cr_assert(strncmp(l2, "epoch 2/5  loss", 15) == 0, "%s", r.out);
+    cr_assert(strncmp(last_line(r.out), "test accuracy: ", 15) == 0);
+    cr_assert_eq(strchr(strchr(l2, '\n') + 1, '\n'), r.out + strlen(r.out) - 1);
+
+    const char *quiet[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
+                           "--epochs", "1", "--quiet", NULL};
+    run(&r, &tiny_api, quiet);
+    cr_assert_eq(r.status, 0);
+    cr_assert(strncmp(r.out, "test accuracy: 0.", 17) == 0, "%s", r.out);
+    cr_assert_eq(strlen(r.out), strlen("test accuracy: 0.XXXX\n"));
+}
+
+Test(trainer, save_and_load_checkpoint)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "run.ckpt");
+    const char *save[] = {"--data", FMNIST, "--train-limit", "300", "--test-limit", "200",
+                          "--epochs", "1", "--quiet", "--save", p, NULL};
+    run_result r1, r2;
+    run(&r1, &tiny_api, save);
+    cr_assert_eq(r1.status, 0, "%s", r1.err);
+    /* loading the checkpoint reproduces the trained model's state */
+    char msg[MLCRT_MSG_SIZE];
+    void *m = tiny_api.create(0, 32);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(tiny_api.get_step(m), 10); /* ceil(300 / 32) */
+    mlc_dataset ds;
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 200, msg, sizeof msg),
+                 MLCRT_OK);
+    char want[64];
+    snprintf(want, sizeof want, "test accuracy: %.4f\n", mlcrt_evaluate(&tiny_api, m, &ds, 32));
+    cr_assert_str_eq(r1.out, want);
+
+    /* the trainer can start from it; a mismatching checkpoint is refused */
+    const char *load[] = {"--data", FMNIST, "--train-limit", "300", "--test-limit", "200",
+                          "--epochs", "1", "--quiet", "--load", p, NULL};
+    run(&r2, &tiny_api, load);
+    cr_assert_eq(r2.status, 0, "%s", r2.err);
+    mlc_model_api other = tiny_api;
+    other.name = "other";
+    run(&r2, &other, load);
+    cr_assert_eq(r2.status, 1);
+    char werr[512];
+    snprintf(werr, sizeof werr,
+             "error: %s: checkpoint is for model 'tiny', this model is 'other'\n", p);
+    cr_assert_str_eq(r2.err, werr);
+
+    const char *bad_save[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
+                              "--epochs", "1", "--quiet", "--save", "/nonexistent/x.ckpt",
+                              NULL};
+    run(&r2, &tiny_api, bad_save);
+    cr_assert_eq(r2.status, 1);
+    cr_assert_str_eq(r2.err, "error: cannot write checkpoint '/nonexistent/x.ckpt': No such "
+                             "file or directory\n");
+    mlcrt_dataset_free(&ds);
+    tiny_api.destroy(m);
+    tu_rmrf(dir);
+}

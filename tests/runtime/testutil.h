@@ -1,0 +1,96 @@
+/* testutil.h - small file helpers shared by the runtime tests (temp dirs, whole-file
+ * read/write). Header-only: each test executable includes it once. */
+#ifndef MLCRT_TESTUTIL_H
+#define MLCRT_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everything the helpers (and tests, through tu_track) allocate is released at exit, so
+ * sanitizer builds report only leaks of the code under test. */
+typedef struct tu_owned {
+    void *p;
+    void (*release)(void *);
+} tu_owned;
+static tu_owned tu_owned_list[256];
+static int tu_owned_n;
+
+static void tu_release_all(void)
+{
+    while (tu_owned_n > 0) {
+        tu_owned *o = &tu_owned_list[--tu_owned_n];
+        o->release(o->p);
+    }
+}
+
+/* Registers p to be released by release(p) at exit; returns p. */
+static inline void *tu_track(void *p, void (*release)(void *))
+{
+    if (tu_owned_n == 0)
+        atexit(tu_release_all);
+    if (!p || tu_owned_n == (int)(sizeof tu_owned_list / sizeof tu_owned_list[0]))
+        abort();
+    tu_owned_list[tu_owned_n].p = p;
+    tu_owned_list[tu_owned_n].release = release;
+    tu_owned_n++;
+    return p;
+}
+
+/* A fresh directory under /tmp (name freed at exit). */
+static inline char *tu_tmpdir(void)
+{
+    char *d = tu_track(malloc(64), free);
+    if (!d)
+        abort();
+    strcpy(d, "/tmp/mlcrt-test-XXXXXX");
+    if (!mkdtemp(d))
+        abort();
+    return d;
+}
+
+static inline char *tu_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = tu_track(malloc(n), free);
+    if (!dir || !name)
+        abort();
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static inline uint8_t *tu_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    *len = 0;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = tu_track(malloc((size_t)n + 1), free);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        abort();
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static inline void tu_write(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n)
+        abort();
+    fclose(f);
+}
+
+static inline void tu_rmrf(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) { /* best effort */
+    }
+}
+
+#endif

@@ -1,0 +1,11 @@
+/* tiny_model.h - a hand-written model satisfying mlc_model_api for the runtime tests:
+ * softmax regression 784 -> 10 with plain SGD ("fc.weight" [784, 10], "fc.bias" [10]). */
+#ifndef TINY_MODEL_H
+#define TINY_MODEL_H
+
+#include "mlc_model.h"
+
+extern const mlc_model_api tiny_api;
+extern const mlc_tensor_desc tiny_tensors[2];
+
+#endif
