@@ -74,4 +74,12 @@ typedef struct mlc_model_api {
  * ...), trains, evaluates and prints `test accuracy: 0.XXXX`. Returns the exit status. */
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
+/* Conveniences generated models build their NAME_evaluate / _save / _load on
+ * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
+double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count);
+int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
+int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
+/* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */
+float *mlcrt_alloc_floats(int64_t n);
+
 #endif

@@ -1,0 +1,189 @@
+/* build.c - `mlc build`: writes the model's sources and the trainer's main() into a
+ * work directory, then runs the system compiler (cc for C, nvcc for CUDA) and links the
+ * runtime, giving one standalone trainer binary.
+ *
+ * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
+ * tree mlc was built in (so it works before `meson install`); the install prefix. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+#ifndef MLC_PREFIX
+#define MLC_PREFIX "/usr/local"
+#endif
+
+int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap) {
+    /* net.c -> net.h ; anything else -> append .h */
+    const char *dot = strrchr(src_path, '.'), *slash = strrchr(src_path, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - src_path) : strlen(src_path);
+    if (stem + 3 > cap) return 1;
+    memcpy(hdr_path, src_path, stem);
+    strcpy(hdr_path + stem, ".h");
+    const char *hdr_base = strrchr(hdr_path, '/') ? strrchr(hdr_path, '/') + 1 : hdr_path;
+
+    FILE *src = fopen(src_path, "w");
+    if (!src) {
+        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", src_path, strerror(errno));
+        return 1;
+    }
+    t->emit_source(m, src, hdr_base);
+    if (fclose(src)) {
+        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", src_path, strerror(errno));
+        return 1;
+    }
+    FILE *h = fopen(hdr_path, "w");
+    if (!h) {
+        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", hdr_path, strerror(errno));
+        return 1;
+    }
+    emit_header(m, h);
+    if (fclose(h)) {
+        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", hdr_path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* The directory of the running mlc, for finding the build tree's runtime. */
+static void self_dir(char *buf, size_t cap) {
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    buf[n > 0 ? n : 0] = 0;
+    char *s = strrchr(buf, '/');
+    if (s) *s = 0;
+}
+
+static void find_runtime(char *inc, char *lib, size_t cap) {
+    enum { N = PATH_MAX + 128 };
+    const char *ei = getenv("MLC_RUNTIME_INCLUDE"), *el = getenv("MLC_RUNTIME_LIB");
+    if (ei && el) {
+        snprintf(inc, cap, "%s", ei);
+        snprintf(lib, cap, "%s", el);
+        return;
+    }
+    char dir[PATH_MAX], probe[N];
+    self_dir(dir, sizeof dir);
+    /* build tree: BUILD/compiler/mlc beside BUILD/runtime/libmlcrt.a; headers in the source
+     * tree, found through the build tree's meson-info. */
+    snprintf(probe, sizeof probe, "%s/../runtime/libmlcrt.a", dir);
+    if (exists(probe)) {
+        snprintf(lib, cap, "%s/../runtime", dir);
+#ifdef MLC_SOURCE_RUNTIME
+        snprintf(inc, cap, "%s", MLC_SOURCE_RUNTIME);
+#else
+        snprintf(inc, cap, "%s/../../runtime", dir);
+#endif
+        return;
+    }
+    snprintf(inc, cap, "%s/include/mlc", MLC_PREFIX);
+    snprintf(lib, cap, "%s/lib", MLC_PREFIX);
+    const char *multiarch[] = {"lib/x86_64-linux-gnu", "lib64", "lib/aarch64-linux-gnu"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(probe, sizeof probe, "%s/%s/libmlcrt.a", MLC_PREFIX, multiarch[i]);
+        if (exists(probe)) {
+            snprintf(lib, cap, "%s/%s", MLC_PREFIX, multiarch[i]);
+            return;
+        }
+    }
+}
+
+static int run(char *const *argv, int verbose) {
+    if (verbose) {
+        for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+        fputc('\n', stderr);
+    }
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "mlc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int build_trainer(const ModelIR *m, const Options *o) {
+    const Target *t = o->target;
+    int cuda = !strcmp(t->name, "cuda");
+    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32];
+    if (o->keep) {
+        snprintf(work, sizeof work, "%s.mlc", o->output);
+        if (mkdir(work, 0755) && errno != EEXIST) {
+            fprintf(stderr, "mlc: error: cannot create '%s': %s\n", work, strerror(errno));
+            return 1;
+        }
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(work, sizeof work, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(work)) {
+            fprintf(stderr, "mlc: error: cannot create a work directory: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    snprintf(src, sizeof src, "%s/%s%s", work, m->spec.name, t->src_ext);
+    snprintf(mainc, sizeof mainc, "%s/trainer_main.c", work);
+    if (write_model_sources(m, t, src, hdr, sizeof hdr)) return 1;
+    FILE *f = fopen(mainc, "w");
+    if (!f || fputs(tmpl_trainer_main_c, f) < 0 || fclose(f)) {
+        fprintf(stderr, "mlc: error: cannot write '%s'\n", mainc);
+        return 1;
+    }
+
+    char inc[PATH_MAX + 256], lib[PATH_MAX + 256], incflag[PATH_MAX + 264], libflag[PATH_MAX + 264], def[256];
+    find_runtime(inc, lib, sizeof inc);
+    snprintf(incflag, sizeof incflag, "-I%s", inc);
+    snprintf(libflag, sizeof libflag, "-L%s", lib);
+    snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
+    const char *cc = o->cc ? o->cc : cuda ? "nvcc" : "cc";
+    char *argv[40];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    if (cuda) {
+        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90", "-Xcompiler", "-fopenmp", "-x", "cu"};
+        for (int i = 0; i < 7; i++) argv[n++] = (char *)a[i];
+        argv[n++] = src;
+        argv[n++] = "-x";
+        argv[n++] = "c";
+        argv[n++] = mainc;
+        argv[n++] = "-x";
+        argv[n++] = "none";
+    } else {
+        const char *a[] = {"-std=c11", "-O3", "-march=native", "-fopenmp", "-D_POSIX_C_SOURCE=200809L"};
+        for (int i = 0; i < 5; i++) argv[n++] = (char *)a[i];
+        argv[n++] = src;
+        argv[n++] = mainc;
+    }
+    argv[n++] = incflag;
+    argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
+    argv[n++] = def;
+    argv[n++] = "-o";
+    argv[n++] = (char *)o->output;
+    argv[n++] = libflag;
+    argv[n++] = "-lmlcrt";
+    if (cuda) argv[n++] = "-lcublas";
+    argv[n++] = "-lopenblas";
+    argv[n++] = "-lz";
+    argv[n++] = "-lm";
+    argv[n] = NULL;
+    int st = run(argv, o->verbose);
+    if (st) fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
+    else if (!o->keep) {
+        unlink(src);
+        unlink(hdr);
+        unlink(mainc);
+        rmdir(work);
+    }
+    return st ? 1 : 0;
+}

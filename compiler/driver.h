@@ -1,0 +1,25 @@
+/* driver.h - what main.c and build.c share. */
+#ifndef MLC_DRIVER_H
+#define MLC_DRIVER_H
+
+#include "model.h"
+#include "target.h"
+
+typedef struct Options {
+    const char *input;
+    const char *output;
+    const Target *target;
+    int batch;       /* --batch, 0: the .mdl's */
+    const char *cc;  /* --cc, for build */
+    int verbose;
+    int keep;        /* build: keep the generated sources next to the binary */
+    DumpOptions dump;
+} Options;
+
+/* Emits the model's source and header to `src_path` and the .h beside it. 0 on success. */
+int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap);
+
+/* `mlc build`: emit, then compile and link a standalone trainer. Returns the exit status. */
+int build_trainer(const ModelIR *m, const Options *o);
+
+#endif

@@ -1,0 +1,44 @@
+/* emit.h - what the target emitters share: the emission context handed to the op rules'
+ * emit hooks, and the target interface (one instance per target: emit_c.c, emit_cuda.c).
+ *
+ * Emitters see a scheduled program (schedule.h): the train-step graph and the eval graph
+ * with every tensor placed in the arena or the parameter slab. */
+#ifndef MLC_EMIT_H
+#define MLC_EMIT_H
+
+#include <stdio.h>
+
+#include "ir.h"
+
+typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+
+typedef struct EmitCtx EmitCtx;
+struct EmitCtx {
+    Arena *arena;
+    const Graph *g;
+    TargetKind target;
+    FILE *body;  /* the function being written (host code for CUDA) */
+    FILE *decls; /* file-scope text before the functions: CUDA kernels, helpers */
+    int indent;
+    /* C expression of each node's buffer pointer (NULL: no buffer, e.g. a constant). */
+    const char **buf;
+    int nkernels; /* kernels emitted so far (CUDA), for unique names */
+};
+
+/* A line in the current function body, at the current indent. */
+void emit(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Raw text at file scope. */
+void emit_decl(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The buffer of node id ("t12", "P->fc1_weight", ...). */
+const char *emit_buf(EmitCtx *e, int id);
+/* "B" or the literal size of dimension i of node id; the element count. */
+const char *emit_dim(EmitCtx *e, int id, int i);
+const char *emit_numel(EmitCtx *e, int id);
+/* A float literal that round-trips (e.g. "0.001f"). */
+const char *emit_float(EmitCtx *e, double v);
+/* A comment naming the .mdl line the node came from and its op and shape. */
+void emit_node_comment(EmitCtx *e, int id);
+/* Splits node x's shape around `axis` into C expressions outer x n x inner. */
+void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner);
+
+#endif

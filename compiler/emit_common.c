@@ -1,0 +1,268 @@
+/* emit_common.c - emission helpers shared by the C and CUDA targets: the emission
+ * context's printing, buffer and size expressions, loop nests for elementwise ops, and
+ * the parts of the output that do not depend on the target (header, tensor table, API). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "target.h"
+
+void emit(EmitCtx *e, const char *fmt, ...) {
+    for (int i = 0; i < e->indent; i++) fputs("    ", e->body);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(e->body, fmt, ap);
+    va_end(ap);
+    fputc('\n', e->body);
+}
+
+void emit_decl(EmitCtx *e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(e->decls, fmt, ap);
+    va_end(ap);
+}
+
+const char *emit_buf(EmitCtx *e, int id) {
+    if (!e->buf[id]) mlc_die("node %%%d (%s) has no buffer", id, op_info[e->g->nodes[id].op].name);
+    return e->buf[id];
+}
+
+const char *emit_dim(EmitCtx *e, int id, int i) {
+    char b[32];
+    return arena_strdup(e->arena, shape_dim_expr(&e->g->nodes[id].shape, i, b, sizeof b));
+}
+
+const char *emit_numel(EmitCtx *e, int id) {
+    char b[48];
+    return arena_strdup(e->arena, shape_numel_expr(&e->g->nodes[id].shape, b, sizeof b));
+}
+
+const char *c_float(Arena *a, double v) {
+    if (isinf(v)) return v > 0 ? "INFINITY" : "-INFINITY";
+    char b[64];
+    snprintf(b, sizeof b, "%.9g", v);
+    if (!strpbrk(b, ".eEn")) strcat(b, ".0");
+    return arena_printf(a, "%sf", b);
+}
+
+const char *emit_float(EmitCtx *e, double v) { return c_float(e->arena, v); }
+
+void emit_node_comment(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    char sh[128];
+    shape_str(&n->shape, n->dtype, sh, sizeof sh);
+    if (n->loc.file) {
+        const char *f = n->loc.file->name, *slash = strrchr(f, '/');
+        emit(e, "/* %%%d = %s -> %s  (%s:%d) */", id, op_of(n)->name, sh, slash ? slash + 1 : f, n->loc.line);
+    } else {
+        emit(e, "/* %%%d = %s -> %s */", id, op_of(n)->name, sh);
+    }
+}
+
+static const char *prod_expr(Arena *a, const Shape *s, int from, int to) {
+    int64_t k = 1;
+    int b = 0;
+    for (int i = from; i < to; i++) {
+        if ((s->bmask >> i) & 1) b = 1;
+        else k *= s->d[i];
+    }
+    if (b) return k == 1 ? "B" : arena_printf(a, "B*%lld", (long long)k);
+    return arena_printf(a, "%lld", (long long)k);
+}
+
+void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner) {
+    const Shape *s = &e->g->nodes[x].shape;
+    *outer = prod_expr(e->arena, s, 0, axis);
+    *n = prod_expr(e->arena, s, axis, axis + 1);
+    *inner = prod_expr(e->arena, s, axis + 1, s->rank);
+}
+
+/* Broadcast pattern of operand k along output dim i: 1 if it varies there. */
+static int varies(const Shape *out, const Shape *s, int i) {
+    int si = i - (out->rank - s->rank);
+    if (si < 0) return 0;
+    return s->d[si] != 1 || ((s->bmask >> si) & 1);
+}
+
+void loop_nest(EmitCtx *e, int id, LoopNest *ln) {
+    const Graph *g = e->g;
+    const Node *n = &g->nodes[id];
+    const Shape *out = &n->shape;
+    memset(ln, 0, sizeof *ln);
+    ln->nops = 1 + n->nin;
+    const Shape *ops[IR_MAX_IN + 1];
+    ops[0] = out;
+    for (int k = 0; k < n->nin; k++) ops[k + 1] = &g->nodes[n->in[k]].shape;
+    /* Merge runs of output dims with the same broadcast pattern; size-1 dims vanish. */
+    int start[IR_MAX_RANK + 1], end[IR_MAX_RANK + 1], pat[IR_MAX_RANK + 1];
+    int nd = 0;
+    for (int i = 0; i < out->rank; i++) {
+        if (out->d[i] == 1 && !((out->bmask >> i) & 1)) continue;
+        int p = 0;
+        for (int k = 0; k < ln->nops; k++) p |= varies(out, ops[k], i) << k;
+        if (nd > 0 && pat[nd - 1] == p) {
+            end[nd - 1] = i + 1;
+            continue;
+        }
+        start[nd] = i, end[nd] = i + 1, pat[nd] = p, nd++;
+    }
+    ln->nd = nd;
+    for (int d = 0; d < nd; d++) ln->size[d] = prod_expr(e->arena, out, start[d], end[d]);
+    for (int k = 0; k < ln->nops; k++) {
+        const Shape *s = ops[k];
+        int off = out->rank - s->rank;
+        for (int d = 0; d < nd; d++) {
+            if (!((pat[d] >> k) & 1)) continue;
+            /* Stride of operand k at merged dim d: product of its dims after end[d]. */
+            int from = end[d] - off;
+            ln->stride[k][d] = prod_expr(e->arena, s, from < 0 ? 0 : from, s->rank);
+        }
+    }
+    ln->total = prod_expr(e->arena, out, 0, out->rank);
+}
+
+const char *ewise_operand(EmitCtx *e, int id, int k, const char *idx) {
+    int x = e->g->nodes[id].in[k];
+    const Node *n = &e->g->nodes[x];
+    while (n->op == OP_reshape) n = &e->g->nodes[n->in[0]]; /* a view of a constant is the constant */
+    if (n->op == OP_const) {
+        const char *v = emit_float(e, n->fattr[0]);
+        if (n->iattr[0] == -1) return arena_printf(e->arena, "(%s / (float)B)", v);
+        if (n->iattr[0] == 1) return arena_printf(e->arena, "(%s * (float)B)", v);
+        return v;
+    }
+    return arena_printf(e->arena, "%s[%s]", emit_buf(e, x), idx);
+}
+
+const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs) {
+    size_t cap = strlen(tmpl) + 1;
+    for (int i = 0; i < nargs; i++) cap += 4 * strlen(args[i]);
+    char *out = arena_alloc(a, cap), *o = out;
+    for (const char *p = tmpl; *p; p++) {
+        if (*p == '%' && p[1] >= '0' && p[1] < '0' + nargs) {
+            const char *s = args[p[1] - '0'];
+            size_t n = strlen(s);
+            memcpy(o, s, n);
+            o += n;
+            p++;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n) {
+    char t[256];
+    size_t k = 0;
+    for (const char *p = tmpl; *p && k < sizeof t - 3; p++) {
+        if (*p == '%' && (p[1] == 'a' || p[1] == 'x' || p[1] == 'n')) {
+            t[k++] = '%';
+            t[k++] = p[1] == 'a' ? '0' : p[1] == 'x' ? '1' : '2';
+            p++;
+        } else {
+            t[k++] = *p;
+        }
+    }
+    t[k] = 0;
+    const char *args[3] = {acc, x, n};
+    return subst(a, t, args, 3);
+}
+
+const char *c_ident(Arena *a, const char *name) {
+    char *s = arena_strdup(a, name);
+    for (char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) *p = '_';
+    return s;
+}
+
+void emit_header(const ModelIR *m, FILE *h) {
+    const char *n = m->spec.name;
+    fprintf(h, "/* %s.h - generated by mlc from %s. The C API of model '%s'. */\n", n, m->source, n);
+    fprintf(h, "#ifndef MLC_GENERATED_%s_H\n#define MLC_GENERATED_%s_H\n\n", n, n);
+    fprintf(h, "#include <stdint.h>\n\n#include \"mlc_model.h\"\n\n");
+    fprintf(h, "typedef struct %s %s;\n\n", n, n);
+    fprintf(h, "/* Input: f32 [n, %lld] (per sample", (long long)(shape_numel(&m->data_shape) / m->data_shape.d[0]));
+    for (int i = 1; i < m->data_shape.rank; i++) fprintf(h, "%s%lld", i > 1 ? " x " : " ", (long long)m->data_shape.d[i]);
+    fprintf(h, "), labels: i32 [n], output: f32 [n, %lld]. */\n", (long long)m->classes);
+    fprintf(h, "/* Creates the model with buffers for batches of up to max_batch samples. */\n");
+    fprintf(h, "%s *%s_create(uint64_t seed, int max_batch);\n", n, n);
+    fprintf(h, "void %s_destroy(%s *m);\n", n, n);
+    fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
+    fprintf(h, "float %s_train_step(%s *m, const float *x, const int32_t *y, int n, float lr, float *out);\n", n, n);
+    fprintf(h, "/* Inference on n samples (evaluation mode): out is [n, %lld]. */\n", (long long)m->classes);
+    fprintf(h, "void %s_forward(%s *m, const float *x, int n, float *out);\n", n, n);
+    fprintf(h, "/* Accuracy of argmax(forward) over `count` samples, in batches. */\n");
+    fprintf(h, "double %s_evaluate(%s *m, const float *x, const int32_t *y, int count);\n", n, n);
+    fprintf(h, "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr. */\n");
+    fprintf(h, "int %s_save(%s *m, const char *path);\n", n, n);
+    fprintf(h, "int %s_load(%s *m, const char *path);\n\n", n, n);
+    fprintf(h, "extern const mlc_model_api %s_api;\n\n#endif\n", n);
+}
+
+void emit_tensor_table(const ModelIR *m, FILE *out) {
+    fprintf(out, "/* Persistent tensors: parameters, then optimizer state; `off` is the slab offset. */\n");
+    fprintf(out, "static const mlc_tensor_desc %s_tensors[%d] = {\n", m->spec.name, m->npers);
+    for (int i = 0; i < m->npers; i++) {
+        const Persistent *p = &m->pers[i];
+        fprintf(out, "    {\"%s\", MLC_F32, %d, {", p->name, p->shape.rank);
+        for (int k = 0; k < p->shape.rank; k++) fprintf(out, "%s%lld", k ? ", " : "", (long long)p->shape.d[k]);
+        fprintf(out, "}, %lld, %d},\n", (long long)shape_numel(&p->shape), p->is_param);
+    }
+    fprintf(out, "};\nstatic const int64_t %s_offsets[%d] = {", m->spec.name, m->npers);
+    for (int i = 0; i < m->npers; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)m->pers[i].offset);
+    fprintf(out, "};\n\n");
+}
+
+void emit_param_init(const ModelIR *m, FILE *out, const char *ind, const char *ptr_fmt) {
+    for (int i = 0; i < m->npers; i++) {
+        const Persistent *p = &m->pers[i];
+        char ptr[128];
+        snprintf(ptr, sizeof ptr, ptr_fmt, (long long)p->offset);
+        long long n = (long long)shape_numel(&p->shape);
+        switch (p->init) {
+        case INIT_UNIFORM:
+            fprintf(out, "%smlc_init_uniform(%s, %lld, %s, %s, seed, \"%s\");\n", ind, ptr, n, c_float(m->arena, p->a),
+                    c_float(m->arena, p->b), p->name);
+            break;
+        case INIT_NORMAL:
+            fprintf(out, "%smlc_init_normal(%s, %lld, %s, %s, seed, \"%s\");\n", ind, ptr, n, c_float(m->arena, p->a),
+                    c_float(m->arena, p->b), p->name);
+            break;
+        case INIT_CONST:
+            fprintf(out, "%smlc_init_const(%s, %lld, %s);\n", ind, ptr, n, c_float(m->arena, p->a));
+            break;
+        default:
+            break; /* zeros: the slab starts zeroed */
+        }
+    }
+}
+
+void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
+    const char *n = m->spec.name;
+    const OptimizerSpec *op = &m->spec.opt;
+    fprintf(o, "const mlc_model_api %s_api = {\n", n);
+    fprintf(o, "    .name = \"%s\",\n    .target = \"%s\",\n", n, target_name);
+    fprintf(o, "    .input_rank = %d,\n    .input_dims = {", m->data_shape.rank - 1);
+    for (int i = 1; i < m->data_shape.rank; i++) fprintf(o, "%s%lld", i > 1 ? ", " : "", (long long)m->data_shape.d[i]);
+    fprintf(o, "},\n    .input_numel = %lld,\n", (long long)(shape_numel(&m->data_shape) / m->data_shape.d[0]));
+    fprintf(o, "    .output_numel = %lld,\n", (long long)m->classes);
+    fprintf(o, "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_seed = %lluu,\n", m->spec.batch,
+            m->spec.epochs, m->spec.seed);
+    Arena *a = m->arena;
+    fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr), c_float(a, op->momentum),
+            c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps), c_float(a, op->weight_decay));
+    fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
+    fprintf(o, "    .create = api_create,\n    .destroy = api_destroy,\n    .train_step = api_train_step,\n");
+    fprintf(o, "    .forward = api_forward,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
+    fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n};\n\n");
+    /* Conveniences over the runtime, the same for every target. */
+    fprintf(o, "double %s_evaluate(%s *m, const float *x, const int32_t *y, int count) {\n", n, n);
+    fprintf(o, "    return mlcrt_accuracy(&%s_api, m, x, y, count);\n}\n\n", n);
+    fprintf(o, "int %s_save(%s *m, const char *path) { return mlcrt_save(&%s_api, m, path); }\n", n, n, n);
+    fprintf(o, "int %s_load(%s *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
+}

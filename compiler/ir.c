@@ -1,0 +1,244 @@
+/* ir.c - building graphs, shapes, and the graph verifier. Printing lives in ir_print.c. */
+#include "ir.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "ops.h"
+
+Graph *graph_new(Arena *a, GraphMode mode, int batch) {
+    Graph *g = ARENA_NEW(a, Graph);
+    g->arena = a;
+    g->mode = mode;
+    g->batch = batch;
+    g->loss = g->output = -1;
+    return g;
+}
+
+Graph *graph_clone(const Graph *src) {
+    Graph *g = ARENA_NEW(src->arena, Graph);
+    *g = *src;
+    g->nodes = ARENA_ARRAY(src->arena, Node, src->cap);
+    memcpy(g->nodes, src->nodes, sizeof(Node) * (size_t)src->n);
+    return g;
+}
+
+static int push(Graph *g, const Node *n) {
+    if (g->n == g->cap) {
+        int cap = g->cap ? g->cap * 2 : 64;
+        g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap,
+                                 sizeof(Node) * (size_t)cap);
+        g->cap = cap;
+    }
+    g->nodes[g->n] = *n;
+    return g->n++;
+}
+
+static const char *run_shape_rule(Graph *g, Node *n) {
+    const OpInfo *oi = op_of(n);
+    if (!oi->rules->shape) return NULL;
+    return oi->rules->shape(g, n);
+}
+
+int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, const double *fattr,
+              const SrcLoc *loc) {
+    const OpInfo *oi = &op_info[op];
+    if (nin != oi->arity) mlc_die("op %s takes %d inputs, got %d", oi->name, oi->arity, nin);
+    Node n = {0};
+    n.op = op;
+    n.nin = nin;
+    for (int i = 0; i < nin; i++) {
+        if (in[i] < 0 || in[i] >= g->n) mlc_die("op %s: input %d is node %d of %d", oi->name, i, in[i], g->n);
+        n.in[i] = in[i];
+    }
+    if (iattr) memcpy(n.iattr, iattr, sizeof n.iattr);
+    if (fattr) memcpy(n.fattr, fattr, sizeof n.fattr);
+    if (loc) n.loc = *loc;
+    n.dtype = nin ? g->nodes[in[0]].dtype : DT_F32;
+    const char *err = run_shape_rule(g, &n);
+    if (err) diag_error(loc, "%s", err);
+    return push(g, &n);
+}
+
+int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc) {
+    Node n = {0};
+    n.op = op;
+    n.shape = shape;
+    n.dtype = dt;
+    n.name = name;
+    if (loc) n.loc = *loc;
+    return push(g, &n);
+}
+
+int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc) { return graph_add(g, op, &x, 1, NULL, NULL, loc); }
+
+int ir_binary(Graph *g, Op op, int a, int b, const SrcLoc *loc) {
+    int in[2] = {a, b};
+    return graph_add(g, op, in, 2, NULL, NULL, loc);
+}
+
+int ir_reduce(Graph *g, Op op, int x, int axis, int keepdims, const SrcLoc *loc) {
+    int64_t ia[4] = {axis, keepdims, 0, 0};
+    return graph_add(g, op, &x, 1, ia, NULL, loc);
+}
+
+int ir_matmul(Graph *g, int a, int b, int ta, int tb, const SrcLoc *loc) {
+    int in[2] = {a, b};
+    int64_t ia[4] = {ta, tb, 0, 0};
+    return graph_add(g, OP_matmul, in, 2, ia, NULL, loc);
+}
+
+/* reshape/expand carry their target shape in the node itself; the rule checks it. */
+static int add_with_shape(Graph *g, Op op, int x, Shape to, const SrcLoc *loc) {
+    Node n = {0};
+    n.op = op;
+    n.nin = 1;
+    n.in[0] = x;
+    n.shape = to;
+    n.dtype = g->nodes[x].dtype;
+    if (loc) n.loc = *loc;
+    const char *err = run_shape_rule(g, &n);
+    if (err) diag_error(loc, "%s", err);
+    return push(g, &n);
+}
+
+int ir_reshape(Graph *g, int x, Shape to, const SrcLoc *loc) {
+    if (shape_eq(&g->nodes[x].shape, &to)) return x;
+    return add_with_shape(g, OP_reshape, x, to, loc);
+}
+
+int ir_expand(Graph *g, int x, Shape to, const SrcLoc *loc) {
+    if (shape_eq(&g->nodes[x].shape, &to)) return x;
+    return add_with_shape(g, OP_expand, x, to, loc);
+}
+
+int ir_const(Graph *g, double value, int bpow, const SrcLoc *loc) {
+    int id = graph_add_source(g, OP_const, shape_scalar(), DT_F32, NULL, loc);
+    g->nodes[id].fattr[0] = value;
+    g->nodes[id].iattr[0] = bpow;
+    return id;
+}
+
+int ir_sum_to(Graph *g, int x, Shape to, const SrcLoc *loc) {
+    Shape s = g->nodes[x].shape;
+    int off = s.rank - to.rank;
+    if (off < 0) mlc_die("sum_to: rank %d below target rank %d", s.rank, to.rank);
+    /* Leading dimensions the target lacks are summed away; dimensions where the target
+     * has 1 and x does not are summed and kept. */
+    for (int i = 0; i < off; i++) x = ir_reduce(g, OP_sum, x, 0, 0, loc);
+    for (int i = 0; i < to.rank; i++) {
+        const Shape *cur = &g->nodes[x].shape;
+        int is_b = (cur->bmask >> i) & 1, to_b = (to.bmask >> i) & 1;
+        if (to.d[i] == 1 && !to_b && (cur->d[i] != 1 || is_b)) x = ir_reduce(g, OP_sum, x, i, 1, loc);
+    }
+    return ir_reshape(g, x, to, loc);
+}
+
+/* ---- shapes ---- */
+
+Shape shape_make(int rank, const int64_t *d, uint8_t bmask) {
+    Shape s = {0};
+    s.rank = rank;
+    for (int i = 0; i < rank; i++) s.d[i] = d[i];
+    s.bmask = bmask;
+    return s;
+}
+
+Shape shape_scalar(void) {
+    Shape s = {0};
+    return s;
+}
+
+int64_t shape_numel(const Shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->d[i];
+    return n;
+}
+
+int shape_eq(const Shape *a, const Shape *b) {
+    if (a->rank != b->rank || a->bmask != b->bmask) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->d[i] != b->d[i]) return 0;
+    return 1;
+}
+
+char *shape_str(const Shape *s, DType dt, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s[", dt == DT_I32 ? "i32" : "f32");
+    for (int i = 0; i < s->rank && k < n; i++) {
+        if ((s->bmask >> i) & 1)
+            k += (size_t)snprintf(buf + k, n - k, "%sB", i ? ", " : "");
+        else
+            k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
+    }
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+char *shape_dim_expr(const Shape *s, int i, char *buf, size_t n) {
+    if ((s->bmask >> i) & 1)
+        snprintf(buf, n, "B");
+    else
+        snprintf(buf, n, "%lld", (long long)s->d[i]);
+    return buf;
+}
+
+void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b) {
+    int64_t k = 1;
+    int has_b = 0;
+    for (int i = 0; i < s->rank; i++) {
+        if ((s->bmask >> i) & 1)
+            has_b++;
+        else
+            k *= s->d[i];
+    }
+    if (has_b > 1) mlc_die("a shape with %d batch dimensions", has_b);
+    *c = has_b ? 0 : k;
+    *b = has_b ? k : 0;
+}
+
+char *shape_numel_expr(const Shape *s, char *buf, size_t n) {
+    int64_t c, b;
+    shape_numel_affine(s, &c, &b);
+    if (b == 1)
+        snprintf(buf, n, "B");
+    else if (b)
+        snprintf(buf, n, "B*%lld", (long long)b);
+    else
+        snprintf(buf, n, "%lld", (long long)c);
+    return buf;
+}
+
+/* ---- verifier ---- */
+
+void ir_verify(const Graph *g, const char *after_pass) {
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if ((unsigned)n->op >= OP_COUNT) mlc_die("after %s: node %%%d has bad op %d", after_pass, id, n->op);
+        const OpInfo *oi = op_of(n);
+        if (n->nin != oi->arity)
+            mlc_die("after %s: %%%d = %s has %d inputs, wants %d", after_pass, id, oi->name, n->nin, oi->arity);
+        for (int i = 0; i < n->nin; i++)
+            if (n->in[i] < 0 || n->in[i] >= id)
+                mlc_die("after %s: %%%d = %s input %d is %%%d (not before it)", after_pass, id, oi->name, i, n->in[i]);
+        if (oi->kind == K_SOURCE) {
+            if ((n->op == OP_param || n->op == OP_input || n->op == OP_state) && !n->name)
+                mlc_die("after %s: %%%d = %s has no name", after_pass, id, oi->name);
+            continue;
+        }
+        int nb = 0;
+        for (int i = 0; i < n->shape.rank; i++) nb += (n->shape.bmask >> i) & 1;
+        if (nb > 1) mlc_die("after %s: %%%d has %d batch dimensions", after_pass, id, nb);
+        /* Re-running the shape rule must reproduce the stored shape. */
+        Node copy = *n;
+        const char *err = oi->rules->shape ? oi->rules->shape((Graph *)g, &copy) : NULL;
+        if (err) mlc_die("after %s: %%%d = %s: %s", after_pass, id, oi->name, err);
+        if (!shape_eq(&copy.shape, &n->shape) || copy.dtype != n->dtype) {
+            char a[96], b[96];
+            mlc_die("after %s: %%%d = %s has shape %s, its rule says %s", after_pass, id, oi->name,
+                    shape_str(&n->shape, n->dtype, a, sizeof a), shape_str(&copy.shape, copy.dtype, b, sizeof b));
+        }
+    }
+    if (g->loss >= g->n || g->output >= g->n) mlc_die("after %s: loss/output out of range", after_pass);
+    if (g->loss >= 0 && shape_numel(&g->nodes[g->loss].shape) != 1)
+        mlc_die("after %s: the loss is not a scalar", after_pass);
+}

@@ -1,0 +1,120 @@
+/* ir.h - the graph IR: one node type, SSA, every node with a static shape, a dtype and the
+ * .mdl location it came from.
+ *
+ * A Graph is an array of nodes in topological order (a node's inputs always have smaller
+ * ids). Passes either append nodes (autodiff, optimizer) or rebuild the array (DCE); none
+ * edits a node's inputs in place. Per-op knowledge lives in the op table (ops.def, ops.h),
+ * never in switch statements spread over the passes. */
+#ifndef MLC_IR_H
+#define MLC_IR_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+
+#define IR_MAX_RANK 6
+#define IR_MAX_IN 4
+
+typedef enum DType { DT_F32, DT_I32 } DType;
+
+/* A static shape. The batch dimension is symbolic: bit i of bmask says dimension i is the
+ * batch size B, and d[i] then holds the batch size the model was compiled with (used for
+ * checking shapes and by the reference interpreter). Generated code loops over the B it
+ * is called with, so one trainer serves any batch up to the size it was created for. */
+typedef struct Shape {
+    int rank;
+    int64_t d[IR_MAX_RANK];
+    uint8_t bmask;
+} Shape;
+
+typedef enum Op {
+#define OP(name, ...) OP_##name,
+#include "ops.def"
+#undef OP
+    OP_COUNT
+} Op;
+
+/* What a node is to the program, beyond its op. */
+typedef enum NodeRole {
+    ROLE_NONE = 0,
+    ROLE_LOSS = 1 << 0,   /* the scalar loss */
+    ROLE_OUTPUT = 1 << 1, /* the model's output (logits) */
+    ROLE_GRAD = 1 << 2,   /* the gradient of a parameter (name = the parameter's) */
+} NodeRole;
+
+typedef struct Node {
+    Op op;
+    int nin;
+    int in[IR_MAX_IN]; /* node ids */
+    Shape shape;
+    DType dtype;
+    /* Attributes; each op's meaning is documented in ops.def. */
+    int64_t iattr[4];
+    double fattr[4];
+    const char *name; /* input / param / state name ("fc1.weight"); NULL otherwise */
+    int role;         /* NodeRole bits */
+    SrcLoc loc;
+} Node;
+
+typedef enum GraphMode { MODE_TRAIN, MODE_EVAL } GraphMode;
+
+typedef struct Graph {
+    Arena *arena;
+    Node *nodes;
+    int n, cap;
+    GraphMode mode;
+    int batch; /* compile-time batch size (the value of B in shapes) */
+    int loss;   /* node id of the loss, or -1 */
+    int output; /* node id of the output, or -1 */
+} Graph;
+
+Graph *graph_new(Arena *a, GraphMode mode, int batch);
+Graph *graph_clone(const Graph *g);
+
+/* Appends a node after checking arity and running the op's shape rule. Shape errors are
+ * user errors reported at `loc`. Returns the new node's id. */
+int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, const double *fattr,
+              const SrcLoc *loc);
+/* Appends a node whose shape the caller sets (sources: input, param, state, const). */
+int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc);
+
+/* Short builders used by lowering, autodiff and the optimizer. */
+int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc);
+int ir_binary(Graph *g, Op op, int a, int b, const SrcLoc *loc);
+int ir_reduce(Graph *g, Op op, int x, int axis, int keepdims, const SrcLoc *loc);
+int ir_matmul(Graph *g, int a, int b, int ta, int tb, const SrcLoc *loc);
+int ir_reshape(Graph *g, int x, Shape to, const SrcLoc *loc);
+int ir_expand(Graph *g, int x, Shape to, const SrcLoc *loc);
+/* A scalar constant value * B^bpow (bpow in -1, 0, 1): mean over the batch needs 1/B. */
+int ir_const(Graph *g, double value, int bpow, const SrcLoc *loc);
+/* Sums x over its broadcast dimensions so the result has shape `to` (the gradient of a
+ * broadcasting op). */
+int ir_sum_to(Graph *g, int x, Shape to, const SrcLoc *loc);
+
+static inline Node *ir_node(const Graph *g, int id) { return &g->nodes[id]; }
+
+/* Shapes */
+Shape shape_make(int rank, const int64_t *d, uint8_t bmask);
+Shape shape_scalar(void);
+int64_t shape_numel(const Shape *s); /* with B at its compile-time value */
+int shape_eq(const Shape *a, const Shape *b);
+/* Writes `f32[B, 784]`-style text; returns buf. */
+char *shape_str(const Shape *s, DType dt, char *buf, size_t n);
+/* C expression for dimension i or the whole element count ("B", "784", "B*784"). */
+char *shape_dim_expr(const Shape *s, int i, char *buf, size_t n);
+char *shape_numel_expr(const Shape *s, char *buf, size_t n);
+/* Element count split as numel = c + b*B (at most one batch dimension). */
+void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b);
+
+/* The IR text form: one node per line, `%12 = add %10, %11 : f32[B, 256]  ; mlp.mdl:7:5`. */
+void ir_print(FILE *out, const Graph *g);
+/* Graphviz. */
+void ir_print_dot(FILE *out, const Graph *g);
+
+/* Checks the graph's invariants (topological order, arity, shapes agree with the shape
+ * rules, roles); an internal error (mlc_die) naming the pass if any fails. */
+void ir_verify(const Graph *g, const char *after_pass);
+
+#endif

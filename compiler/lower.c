@@ -1,0 +1,797 @@
+/* lower.c - from the AST to the graph IR; see lower.h.
+ *
+ * A small compile-time evaluator: every expression evaluates to a Value, which is either
+ * known now (a number, a string, a list, a boolean) or a tensor (a node of the graph).
+ * Calls go to builtins (primitive ops and layer helpers, table `builtins` below) or to
+ * user blocks, whose bodies are evaluated in a fresh scope at each call. */
+#include "lower.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "ops.h"
+
+typedef enum VKind { V_NONE, V_INT, V_FLOAT, V_BOOL, V_STR, V_LIST, V_TENSOR } VKind;
+
+typedef struct Value {
+    VKind k;
+    long long i;   /* V_INT, V_BOOL */
+    double f;      /* V_FLOAT */
+    int is_batch;  /* V_INT: this is B, the batch size */
+    const char *s; /* V_STR */
+    struct Value *items;
+    int n;    /* V_LIST */
+    int node; /* V_TENSOR */
+} Value;
+
+typedef struct Binding {
+    const char *name;
+    Value v;
+    struct Binding *next;
+} Binding;
+
+typedef struct Counter {
+    const char *kind;
+    int n;
+    struct Counter *next;
+} Counter;
+
+typedef struct Scope {
+    Binding *vars;
+    const char *prefix; /* parameter-name prefix: "" or "stage1.block2." */
+    Counter *counters;
+    const SrcLoc *call_site; /* for block bodies: where the block was called */
+    const char *block_name;
+    int has_return;
+    Value ret;
+} Scope;
+
+typedef struct Lower {
+    Arena *a;
+    const Program *prog;
+    const ModelSpec *spec;
+    Graph *g;
+    int depth; /* block-call nesting, to stop runaway recursion */
+} Lower;
+
+static Value eval(Lower *L, Scope *s, const Expr *e);
+static void exec_list(Lower *L, Scope *s, const StmtList *body);
+
+/* ---- locations and errors ---- */
+
+/* The location of an expression as seen from the current block call chain. */
+static const SrcLoc *at(Lower *L, Scope *s, const SrcLoc *loc) {
+    if (!s->call_site) return loc;
+    SrcLoc *l = ARENA_NEW(L->a, SrcLoc);
+    *l = *loc;
+    l->called_from = s->call_site;
+    l->block_name = s->block_name;
+    return l;
+}
+
+static const char *kind_name(VKind k) {
+    static const char *names[] = {"nothing", "an integer", "a number", "a boolean", "a string", "a list", "a tensor"};
+    return names[k];
+}
+
+/* ---- values ---- */
+
+static Value vint(long long i) { return (Value){.k = V_INT, .i = i}; }
+static Value vfloat(double f) { return (Value){.k = V_FLOAT, .f = f}; }
+static Value vbool(int b) { return (Value){.k = V_BOOL, .i = b != 0}; }
+static Value vtensor(int node) { return (Value){.k = V_TENSOR, .node = node}; }
+
+static int is_num(const Value *v) { return v->k == V_INT || v->k == V_FLOAT; }
+static double num(const Value *v) { return v->k == V_INT ? (double)v->i : v->f; }
+
+/* A number used as an operand of a tensor op becomes a scalar constant node. */
+static int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
+    if (v.k == V_TENSOR) return v.node;
+    if (is_num(&v)) return ir_const(L->g, num(&v), 0, at(L, s, &e->loc));
+    diag_error(at(L, s, &e->loc), "%s must be a tensor or a number, found %s", what, kind_name(v.k));
+}
+
+/* ---- scopes ---- */
+
+static void bind(Lower *L, Scope *s, const char *name, Value v) {
+    for (Binding *b = s->vars; b; b = b->next)
+        if (!strcmp(b->name, name)) {
+            b->v = v;
+            return;
+        }
+    Binding *b = ARENA_NEW(L->a, Binding);
+    b->name = name;
+    b->v = v;
+    b->next = s->vars;
+    s->vars = b;
+}
+
+static Binding *lookup(Scope *s, const char *name) {
+    for (Binding *b = s->vars; b; b = b->next)
+        if (!strcmp(b->name, name)) return b;
+    return NULL;
+}
+
+/* Names for what a call creates: an explicit name="..." or the kind and a counter. */
+static const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explicit_name) {
+    if (explicit_name) return arena_printf(L->a, "%s%s", s->prefix, explicit_name);
+    Counter *c = s->counters;
+    while (c && strcmp(c->kind, kind)) c = c->next;
+    if (!c) {
+        c = ARENA_NEW(L->a, Counter);
+        c->kind = kind;
+        c->next = s->counters;
+        s->counters = c;
+    }
+    return arena_printf(L->a, "%s%s%d", s->prefix, kind, ++c->n);
+}
+
+/* ---- parameters ---- */
+
+static int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init,
+                      double a, double b) {
+    for (int i = 0; i < L->g->n; i++) {
+        const Node *n = &L->g->nodes[i];
+        if ((n->op == OP_param || n->op == OP_input) && !strcmp(n->name, name)) {
+            if (n->loc.file)
+                diag_error_hint(at(L, s, loc), arena_printf(L->a, "'%s' was first defined at line %d", name, n->loc.line),
+                                "'%s' is defined twice", name);
+            diag_error(at(L, s, loc), "'%s' is defined twice", name);
+        }
+    }
+    int id = graph_add_source(L->g, OP_param, shape, DT_F32, name, at(L, s, loc));
+    L->g->nodes[id].iattr[0] = init;
+    L->g->nodes[id].fattr[0] = a;
+    L->g->nodes[id].fattr[1] = b;
+    return id;
+}
+
+/* ---- argument binding, shared by builtins and blocks ---- */
+
+typedef struct Sig {
+    const char *params[8]; /* "x", "units", "bias=", ...: a trailing '=' marks optional */
+} Sig;
+
+typedef struct Args {
+    Value v[8];
+    const Expr *e[8]; /* the argument expressions (NULL when defaulted) */
+    int given[8];
+} Args;
+
+static int sig_count(const Sig *sig) {
+    int n = 0;
+    while (n < 8 && sig->params[n]) n++;
+    return n;
+}
+
+static const char *sig_name(Lower *L, const Sig *sig, int i) {
+    const char *p = sig->params[i];
+    size_t n = strlen(p);
+    return p[n - 1] == '=' ? arena_strndup(L->a, p, n - 1) : p;
+}
+
+static void bind_args(Lower *L, Scope *s, const Expr *call, const Sig *sig, Args *out) {
+    int np = sig_count(sig);
+    memset(out, 0, sizeof *out);
+    int pos = 0;
+    for (int k = 0; k < call->nargs; k++) {
+        const Arg *arg = &call->args[k];
+        int slot = -1;
+        if (!arg->keyword) {
+            if (pos >= np)
+                diag_error(at(L, s, &arg->value->loc), "%s takes at most %d argument%s, found %d", call->name, np,
+                           np == 1 ? "" : "s", call->nargs);
+            slot = pos++;
+        } else {
+            const char *names[8];
+            for (int i = 0; i < np; i++) {
+                names[i] = sig_name(L, sig, i);
+                if (!strcmp(names[i], arg->keyword)) slot = i;
+            }
+            if (slot < 0) {
+                const char *near = diag_nearest(arg->keyword, names, np);
+                diag_error_hint(at(L, s, &arg->kw_loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+                                "%s has no argument named '%s'", call->name, arg->keyword);
+            }
+            if (out->given[slot])
+                diag_error(at(L, s, &arg->kw_loc), "%s: argument '%s' is given twice", call->name, arg->keyword);
+        }
+        out->v[slot] = eval(L, s, arg->value);
+        out->e[slot] = arg->value;
+        out->given[slot] = 1;
+    }
+    for (int i = 0; i < np; i++) {
+        const char *p = sig->params[i];
+        if (!out->given[i] && p[strlen(p) - 1] != '=')
+            diag_error(at(L, s, &call->loc), "%s: missing argument '%s'", call->name, p);
+    }
+}
+
+static const SrcLoc *arg_loc(Lower *L, Scope *s, const Expr *call, const Args *a, int i) {
+    return at(L, s, a->e[i] ? &a->e[i]->loc : &call->loc);
+}
+
+static int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name) {
+    if (a->v[i].k == V_TENSOR) return a->v[i].node;
+    diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be a tensor, found %s", call->name, name,
+               kind_name(a->v[i].k));
+}
+
+static long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
+                         long long lo) {
+    if (!a->given[i]) return dflt;
+    if (a->v[i].k != V_INT && a->v[i].k != V_BOOL)
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be an integer, found %s", call->name, name,
+                   kind_name(a->v[i].k));
+    if (a->v[i].i < lo)
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be at least %lld, found %lld", call->name, name,
+                   lo, a->v[i].i);
+    return a->v[i].i;
+}
+
+static double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt) {
+    if (!a->given[i]) return dflt;
+    if (!is_num(&a->v[i]))
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be a number, found %s", call->name, name,
+                   kind_name(a->v[i].k));
+    return num(&a->v[i]);
+}
+
+static const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name) {
+    if (!a->given[i]) return NULL;
+    if (a->v[i].k != V_STR)
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be a string, found %s", call->name, name,
+                   kind_name(a->v[i].k));
+    return a->v[i].s;
+}
+
+/* ---- builtins: primitive ops and layer helpers ---- */
+
+typedef Value (*BuiltinFn)(Lower *L, Scope *s, const Expr *call, Args *a);
+
+#define LOCE at(L, s, &call->loc)
+#define T(i, name) arg_tensor(L, s, call, a, i, name)
+
+static Value b_unary(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return vtensor(ir_unary(L->g, op_by_name(call->name), T(0, "x"), LOCE));
+}
+
+static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return vtensor(ir_matmul(L->g, T(0, "a"), T(1, "b"), 0, 0, LOCE));
+}
+
+static Value b_reduce(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    long long axis = arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int keep = (int)arg_int(L, s, call, a, 2, "keepdims", 0, 0);
+    return vtensor(ir_reduce(L->g, op_by_name(call->name), x, (int)axis, keep, LOCE));
+}
+
+/* reshape(x, [B, 1, 28, 28]): B keeps the batch dimension; one -1 is inferred. */
+static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    const Value *sh = &a->v[1];
+    if (sh->k != V_LIST || sh->n < 1 || sh->n > IR_MAX_RANK)
+        diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape must be a list of 1 to %d dimensions",
+                   IR_MAX_RANK);
+    Shape to = {0};
+    to.rank = sh->n;
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < sh->n; i++) {
+        const Value *d = &sh->items[i];
+        if (d->k != V_INT || (d->i < 1 && d->i != -1))
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: dimension %d must be a positive integer, B or -1", i);
+        if (d->i == -1) {
+            if (infer >= 0) diag_error(arg_loc(L, s, call, a, 1), "reshape: only one dimension can be -1");
+            infer = i;
+            continue;
+        }
+        to.d[i] = d->i;
+        if (d->is_batch) to.bmask |= (uint8_t)(1u << i);
+        known *= d->i;
+    }
+    if (infer >= 0) {
+        int64_t total = shape_numel(&L->g->nodes[x].shape);
+        if (known == 0 || total % known)
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: cannot infer the -1 dimension from %lld elements",
+                       (long long)total);
+        to.d[infer] = total / known;
+    }
+    return vtensor(ir_reshape(L->g, x, to, LOCE));
+}
+
+/* flatten(x): [B, d1, d2, ...] -> [B, d1*d2*...] */
+static Value b_flatten(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Shape sh = L->g->nodes[x].shape;
+    if (sh.rank < 1) diag_error(LOCE, "flatten needs a tensor of rank 1 or more, found a scalar");
+    Shape to = {0};
+    to.rank = 2;
+    to.d[0] = sh.d[0];
+    to.bmask = sh.bmask & 1;
+    to.d[1] = 1;
+    for (int i = 1; i < sh.rank; i++) to.d[1] *= sh.d[i];
+    return vtensor(ir_reshape(L->g, x, to, LOCE));
+}
+
+static Value b_one_hot(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "labels");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "classes", 0, 1), 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_one_hot, &x, 1, ia, NULL, LOCE));
+}
+
+/* softmax(x, axis) = exp(x - logsumexp(x, axis)) */
+static Value b_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
+    return vtensor(ir_unary(L->g, OP_exp, ir_binary(L->g, OP_sub, x, lse, LOCE), LOCE));
+}
+
+/* cross_entropy(logits [B, C], labels i32[B]): mean over the batch of
+ * logsumexp(logits) - logits[label], stable for any logit size. */
+static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "logits"), y = T(1, "labels");
+    Graph *g = L->g;
+    const Node *xn = &g->nodes[x], *yn = &g->nodes[y];
+    char s1[96], s2[96];
+    if (xn->shape.rank != 2 || yn->shape.rank != 1 || yn->dtype != DT_I32 || xn->dtype != DT_F32 ||
+        xn->shape.d[0] != yn->shape.d[0] || (xn->shape.bmask & 1) != (yn->shape.bmask & 1))
+        diag_error(LOCE, "cross_entropy needs logits f32[N, C] and labels i32[N], found %s and %s",
+                   shape_str(&xn->shape, xn->dtype, s1, sizeof s1), shape_str(&yn->shape, yn->dtype, s2, sizeof s2));
+    const SrcLoc *loc = LOCE;
+    int64_t ia[4] = {g->nodes[x].shape.d[1], 0, 0, 0};
+    int oh = graph_add(g, OP_one_hot, &y, 1, ia, NULL, loc);
+    int lse = ir_reduce(g, OP_logsumexp, x, 1, 0, loc);
+    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), 1, 0, loc);
+    return vtensor(ir_reduce(g, OP_mean, ir_binary(g, OP_sub, lse, picked, loc), 0, 0, loc));
+}
+
+/* dense(x [B, in], units): x @ weight [in, units] + bias [units]. He-uniform weights
+ * (suited to the ReLU layers it usually feeds), zero bias. */
+static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t units = arg_int(L, s, call, a, 1, "units", 0, 1);
+    int bias = (int)arg_int(L, s, call, a, 2, "bias", 1, 0);
+    const char *scope = scope_name(L, s, "dense", arg_str(L, s, call, a, 3, "name"));
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 2 || (xs->bmask & 2))
+        diag_error(LOCE, "dense needs an input of shape [N, features], found %s; use flatten(x) first",
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t fan_in = xs->d[1];
+    int64_t wd[2] = {fan_in, units};
+    double lim = sqrt(6.0 / (double)fan_in);
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, wd, 0), INIT_UNIFORM,
+                       -lim, lim);
+    int y = ir_matmul(g, x, w, 0, 0, LOCE);
+    if (bias) {
+        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &units, 0), INIT_ZERO,
+                           0, 0);
+        y = ir_binary(g, OP_add, y, b, LOCE);
+    }
+    return vtensor(y);
+}
+
+static const struct Builtin {
+    const char *name;
+    BuiltinFn fn;
+    Sig sig;
+} builtins[] = {
+    {"relu", b_unary, {{"x"}}},
+    {"exp", b_unary, {{"x"}}},
+    {"log", b_unary, {{"x"}}},
+    {"matmul", b_matmul, {{"a", "b"}}},
+    {"sum", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"mean", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"max", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"logsumexp", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"reshape", b_reshape, {{"x", "shape"}}},
+    {"flatten", b_flatten, {{"x"}}},
+    {"one_hot", b_one_hot, {{"labels", "classes"}}},
+    {"softmax", b_softmax, {{"x", "axis="}}},
+    {"cross_entropy", b_cross_entropy, {{"logits", "labels"}}},
+    {"dense", b_dense, {{"x", "units", "bias=", "name="}}},
+};
+enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
+
+/* ---- calls ---- */
+
+static const Stmt *find_block(Lower *L, const char *name) {
+    for (int i = 0; i < L->prog->stmts.n; i++) {
+        const Stmt *st = L->prog->stmts.items[i];
+        if (st->kind == ST_BLOCK && !strcmp(st->name, name)) return st;
+    }
+    return NULL;
+}
+
+static _Noreturn void unknown_callee(Lower *L, Scope *s, const Expr *call) {
+    const char *cands[NBUILTINS + 64];
+    int n = 0;
+    for (int i = 0; i < NBUILTINS; i++) cands[n++] = builtins[i].name;
+    for (int i = 0; i < L->prog->stmts.n && n < NBUILTINS + 64; i++)
+        if (L->prog->stmts.items[i]->kind == ST_BLOCK) cands[n++] = L->prog->stmts.items[i]->name;
+    const char *near = diag_nearest(call->name, cands, n);
+    diag_error_hint(at(L, s, &call->loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+                    "unknown op or block '%s'", call->name);
+}
+
+static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
+    if (L->depth >= 64) diag_error(at(L, s, &call->loc), "blocks call each other more than 64 deep (recursion?)");
+    /* Parameters, plus the reserved `name` that names the call's scope. */
+    Scope inner = {0};
+    const char *explicit_name = NULL;
+    int np = blk->nparams;
+    char *given = arena_alloc(L->a, (size_t)np + 1);
+    int pos = 0;
+    for (int k = 0; k < call->nargs; k++) {
+        const Arg *arg = &call->args[k];
+        int slot = -1;
+        if (arg->keyword && !strcmp(arg->keyword, "name")) {
+            Value v = eval(L, s, arg->value);
+            if (v.k != V_STR)
+                diag_error(at(L, s, &arg->value->loc), "%s: argument 'name' must be a string, found %s", call->name,
+                           kind_name(v.k));
+            explicit_name = v.s;
+            continue;
+        }
+        if (!arg->keyword) {
+            if (pos >= np)
+                diag_error(at(L, s, &arg->value->loc), "block %s takes %d argument%s, found more", blk->name, np,
+                           np == 1 ? "" : "s");
+            slot = pos++;
+        } else {
+            const char *names[64];
+            for (int i = 0; i < np && i < 64; i++) {
+                names[i] = blk->params[i].name;
+                if (!strcmp(names[i], arg->keyword)) slot = i;
+            }
+            if (slot < 0) {
+                const char *near = diag_nearest(arg->keyword, names, np < 64 ? np : 64);
+                diag_error_hint(at(L, s, &arg->kw_loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+                                "block %s has no parameter named '%s'", blk->name, arg->keyword);
+            }
+            if (given[slot])
+                diag_error(at(L, s, &arg->kw_loc), "%s: argument '%s' is given twice", call->name, arg->keyword);
+        }
+        given[slot] = 1;
+        bind(L, &inner, blk->params[slot].name, eval(L, s, arg->value));
+    }
+    SrcLoc *site = ARENA_NEW(L->a, SrcLoc);
+    *site = *at(L, s, &call->loc);
+    inner.call_site = site;
+    inner.block_name = blk->name;
+    for (int i = 0; i < np; i++) {
+        if (given[i]) continue;
+        if (!blk->params[i].default_value)
+            diag_error(at(L, s, &call->loc), "block %s: missing argument '%s'", blk->name, blk->params[i].name);
+        bind(L, &inner, blk->params[i].name, eval(L, &inner, blk->params[i].default_value));
+    }
+    inner.prefix = arena_printf(L->a, "%s.", scope_name(L, s, blk->name, explicit_name));
+    L->depth++;
+    exec_list(L, &inner, &blk->body);
+    L->depth--;
+    if (!inner.has_return) diag_error(&blk->loc, "block %s ends without a return", blk->name);
+    return inner.ret;
+}
+
+static Value call(Lower *L, Scope *s, const Expr *e) {
+    for (int i = 0; i < NBUILTINS; i++)
+        if (!strcmp(builtins[i].name, e->name)) {
+            Args args;
+            bind_args(L, s, e, &builtins[i].sig, &args);
+            return builtins[i].fn(L, s, e, &args);
+        }
+    const Stmt *blk = find_block(L, e->name);
+    if (blk) return call_block(L, s, e, blk);
+    unknown_callee(L, s, e);
+}
+
+/* ---- expressions ---- */
+
+static Value binary(Lower *L, Scope *s, const Expr *e) {
+    if (e->op == OP_AND || e->op == OP_OR) {
+        Value l = eval(L, s, e->lhs);
+        if (l.k != V_BOOL) diag_error(at(L, s, &e->lhs->loc), "expected a boolean, found %s", kind_name(l.k));
+        if ((e->op == OP_AND) != (l.i != 0)) return l; /* short-circuit */
+        Value r = eval(L, s, e->rhs);
+        if (r.k != V_BOOL) diag_error(at(L, s, &e->rhs->loc), "expected a boolean, found %s", kind_name(r.k));
+        return r;
+    }
+    Value l = eval(L, s, e->lhs), r = eval(L, s, e->rhs);
+    if (l.k == V_TENSOR || r.k == V_TENSOR) {
+        Op op = e->op == '+' ? OP_add : e->op == '-' ? OP_sub : e->op == '*' ? OP_mul : e->op == '/' ? OP_div : OP_COUNT;
+        if (op == OP_COUNT)
+            diag_error(at(L, s, &e->loc), "comparisons are for compile-time values, not tensors");
+        int a = as_tensor(L, s, l, e->lhs, "the left operand"), b = as_tensor(L, s, r, e->rhs, "the right operand");
+        return vtensor(ir_binary(L->g, op, a, b, at(L, s, &e->loc)));
+    }
+    if ((l.k == V_STR && r.k == V_STR) && (e->op == OP_EQ || e->op == OP_NE))
+        return vbool((strcmp(l.s, r.s) == 0) == (e->op == OP_EQ));
+    if (l.k == V_BOOL && r.k == V_BOOL && (e->op == OP_EQ || e->op == OP_NE))
+        return vbool((l.i == r.i) == (e->op == OP_EQ));
+    if (!is_num(&l) || !is_num(&r))
+        diag_error(at(L, s, &e->loc), "operator needs numbers, found %s and %s", kind_name(l.k), kind_name(r.k));
+    int ints = l.k == V_INT && r.k == V_INT;
+    double x = num(&l), y = num(&r);
+    switch (e->op) {
+    case '+': return ints ? vint(l.i + r.i) : vfloat(x + y);
+    case '-': return ints ? vint(l.i - r.i) : vfloat(x - y);
+    case '*': return ints ? vint(l.i * r.i) : vfloat(x * y);
+    case '/':
+        if (y == 0) diag_error(at(L, s, &e->loc), "division by zero");
+        if (ints && l.i % r.i == 0) return vint(l.i / r.i);
+        return vfloat(x / y);
+    case '<': return vbool(x < y);
+    case '>': return vbool(x > y);
+    case OP_LE: return vbool(x <= y);
+    case OP_GE: return vbool(x >= y);
+    case OP_EQ: return vbool(x == y);
+    case OP_NE: return vbool(x != y);
+    default: mlc_die("binary operator %d", e->op);
+    }
+}
+
+static Value eval(Lower *L, Scope *s, const Expr *e) {
+    switch (e->kind) {
+    case EX_INT: return vint(e->ival);
+    case EX_FLOAT: return vfloat(e->fval);
+    case EX_STRING: return (Value){.k = V_STR, .s = e->sval};
+    case EX_LIST: {
+        Value v = {.k = V_LIST, .n = e->nargs};
+        v.items = ARENA_ARRAY(L->a, Value, e->nargs ? e->nargs : 1);
+        for (int i = 0; i < e->nargs; i++) v.items[i] = eval(L, s, e->args[i].value);
+        return v;
+    }
+    case EX_NAME: {
+        Binding *b = lookup(s, e->name);
+        if (b) return b->v;
+        if (!strcmp(e->name, "B")) return (Value){.k = V_INT, .i = L->g->batch, .is_batch = 1};
+        if (!strcmp(e->name, "true")) return vbool(1);
+        if (!strcmp(e->name, "false")) return vbool(0);
+        const char *cands[256];
+        int n = 0;
+        for (Binding *c = s->vars; c && n < 256; c = c->next) cands[n++] = c->name;
+        const char *near = diag_nearest(e->name, cands, n);
+        diag_error_hint(at(L, s, &e->loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+                        "unknown name '%s'", e->name);
+    }
+    case EX_CALL: return call(L, s, e);
+    case EX_BINARY: return binary(L, s, e);
+    case EX_UNARY: {
+        Value v = eval(L, s, e->lhs);
+        if (e->op == OP_NOT) {
+            if (v.k != V_BOOL) diag_error(at(L, s, &e->loc), "'not' needs a boolean, found %s", kind_name(v.k));
+            return vbool(!v.i);
+        }
+        if (v.k == V_INT) return vint(-v.i);
+        if (v.k == V_FLOAT) return vfloat(-v.f);
+        if (v.k == V_TENSOR) return vtensor(ir_unary(L->g, OP_neg, v.node, at(L, s, &e->loc)));
+        diag_error(at(L, s, &e->loc), "cannot negate %s", kind_name(v.k));
+    }
+    }
+    mlc_die("expression kind %d", e->kind);
+}
+
+/* ---- statements ---- */
+
+static Shape type_shape(Lower *L, Scope *s, const TypeExpr *t, int allow_batch, DType *dt) {
+    if (!strcmp(t->dtype, "f32"))
+        *dt = DT_F32;
+    else if (!strcmp(t->dtype, "i32"))
+        *dt = DT_I32;
+    else
+        diag_error(at(L, s, &t->loc), "unknown element type '%s' (expected f32 or i32)", t->dtype);
+    if (t->rank > IR_MAX_RANK) diag_error(at(L, s, &t->loc), "at most %d dimensions are supported", IR_MAX_RANK);
+    Shape sh = {0};
+    sh.rank = t->rank;
+    for (int i = 0; i < t->rank; i++) {
+        const TypeDim *d = &t->dims[i];
+        if (d->name) {
+            if (strcmp(d->name, "B"))
+                diag_error_hint(at(L, s, &d->loc), "a dimension is an integer, or B for the batch size",
+                                "unknown dimension '%s'", d->name);
+            if (!allow_batch) diag_error(at(L, s, &d->loc), "parameters cannot have the batch dimension B");
+            if (sh.bmask) diag_error(at(L, s, &d->loc), "only one dimension can be B");
+            sh.bmask |= (uint8_t)(1u << i);
+            sh.d[i] = L->g->batch;
+        } else {
+            if (d->value < 1) diag_error(at(L, s, &d->loc), "a dimension must be positive, found %lld", d->value);
+            sh.d[i] = d->value;
+        }
+    }
+    return sh;
+}
+
+static void exec_param(Lower *L, Scope *s, const Stmt *st) {
+    DType dt;
+    Shape sh = type_shape(L, s, st->type, 0, &dt);
+    if (dt != DT_F32) diag_error(at(L, s, &st->type->loc), "parameters must be f32");
+    InitKind init = INIT_ZERO;
+    double a = 0, b = 0;
+    const Expr *e = st->value;
+    if (e) {
+        static const char *inits[] = {"normal", "uniform", "zeros", "ones", "constant"};
+        if (e->kind != EX_CALL)
+            diag_error_hint(at(L, s, &e->loc), "write normal(mean, std), uniform(lo, hi), zeros(), ones() or constant(v)",
+                            "a parameter's initializer must be a call");
+        int k = -1;
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(e->name, inits[i])) k = i;
+        if (k < 0) {
+            const char *near = diag_nearest(e->name, inits, 5);
+            diag_error_hint(at(L, s, &e->loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+                            "unknown initializer '%s'", e->name);
+        }
+        static const Sig sigs[] = {{{"mean", "std"}}, {{"lo", "hi"}}, {{NULL}}, {{NULL}}, {{"value"}}};
+        Args args;
+        bind_args(L, s, e, &sigs[k], &args);
+        static const InitKind kinds[] = {INIT_NORMAL, INIT_UNIFORM, INIT_ZERO, INIT_CONST, INIT_CONST};
+        init = kinds[k];
+        if (k == 0 || k == 1) a = arg_num(L, s, e, &args, 0, sigs[k].params[0], 0), b = arg_num(L, s, e, &args, 1, sigs[k].params[1], 0);
+        if (k == 3) a = 1;
+        if (k == 4) a = arg_num(L, s, e, &args, 0, "value", 0);
+        if (k == 0 && b < 0) diag_error(at(L, s, &e->loc), "normal: std must not be negative");
+        if (k == 1 && b < a) diag_error(at(L, s, &e->loc), "uniform: hi must not be below lo");
+    }
+    int id = make_param(L, s, &st->name_loc, arena_printf(L->a, "%s%s", s->prefix, st->name), sh, init, a, b);
+    bind(L, s, st->name, vtensor(id));
+}
+
+static void exec(Lower *L, Scope *s, const Stmt *st) {
+    int top = s->call_site == NULL;
+    switch (st->kind) {
+    case ST_MODEL:
+    case ST_TRAIN:
+    case ST_BLOCK:
+        if (!top) diag_error(at(L, s, &st->loc), "this statement is only allowed at the top level");
+        return;
+    case ST_INPUT: {
+        if (!top) diag_error(at(L, s, &st->loc), "inputs are declared at the top level, not inside a block");
+        DType dt;
+        Shape sh = type_shape(L, s, st->type, 1, &dt);
+        if (lookup(s, st->name)) diag_error(at(L, s, &st->name_loc), "'%s' is defined twice", st->name);
+        bind(L, s, st->name, vtensor(graph_add_source(L->g, OP_input, sh, dt, st->name, &st->name_loc)));
+        return;
+    }
+    case ST_PARAM: exec_param(L, s, st); return;
+    case ST_ASSIGN: bind(L, s, st->name, eval(L, s, st->value)); return;
+    case ST_OUTPUT:
+    case ST_LOSS: {
+        if (!top) diag_error(at(L, s, &st->loc), "'%s' belongs at the top level", st->kind == ST_LOSS ? "loss" : "output");
+        int *slot = st->kind == ST_LOSS ? &L->g->loss : &L->g->output;
+        if (*slot >= 0) diag_error(at(L, s, &st->loc), "the model has more than one %s", st->kind == ST_LOSS ? "loss" : "output");
+        Value v = eval(L, s, st->value);
+        if (v.k != V_TENSOR)
+            diag_error(at(L, s, &st->value->loc), "%s must be a tensor, found %s", st->kind == ST_LOSS ? "the loss" : "the output",
+                       kind_name(v.k));
+        char sh[96];
+        const Node *n = &L->g->nodes[v.node];
+        if (st->kind == ST_LOSS && shape_numel(&n->shape) != 1)
+            diag_error_hint(at(L, s, &st->value->loc), "reduce it, e.g. with mean(x, axis = 0)",
+                            "the loss must be a scalar, found %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        if (st->kind == ST_LOSS && n->shape.rank != 0) v.node = ir_reshape(L->g, v.node, shape_scalar(), &n->loc);
+        if (st->kind == ST_OUTPUT && (n->shape.rank != 2 || !(n->shape.bmask & 1) || n->dtype != DT_F32))
+            diag_error(at(L, s, &st->value->loc), "the output must be f32[B, classes], found %s",
+                       shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        *slot = v.node;
+        L->g->nodes[v.node].role |= st->kind == ST_LOSS ? ROLE_LOSS : ROLE_OUTPUT;
+        return;
+    }
+    case ST_RETURN:
+        if (top) diag_error(at(L, s, &st->loc), "'return' outside a block");
+        s->ret = eval(L, s, st->value);
+        s->has_return = 1;
+        return;
+    case ST_IF: {
+        Value c = eval(L, s, st->value);
+        if (c.k != V_BOOL)
+            diag_error(at(L, s, &st->value->loc), "an if condition must be a compile-time boolean, found %s",
+                       kind_name(c.k));
+        exec_list(L, s, c.i ? &st->body : &st->else_body);
+        return;
+    }
+    case ST_EXPR:
+        diag_error(at(L, s, &st->loc), "this expression's value is not used; assign it to a name");
+    }
+}
+
+static void exec_list(Lower *L, Scope *s, const StmtList *body) {
+    for (int i = 0; i < body->n && !s->has_return; i++) exec(L, s, body->items[i]);
+}
+
+/* ---- the train { } section ---- */
+
+static void read_optimizer(Arena *ar, const Expr *e, ModelSpec *spec) {
+    OptimizerSpec *o = &spec->opt;
+    if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "sgd")))
+        diag_error_hint(&e->loc, "write adam(lr = 1e-3) or sgd(lr = 0.1, momentum = 0.9)", "unknown optimizer");
+    o->kind = strcmp(e->name, "adam") ? "sgd" : "adam";
+    if (!strcmp(o->kind, "sgd")) o->lr = 0.01;
+    static const char *keys[] = {"lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "nesterov"};
+    for (int i = 0; i < e->nargs; i++) {
+        const Arg *a = &e->args[i];
+        if (!a->keyword) diag_error(&a->value->loc, "%s: give its settings by name, e.g. lr = 1e-3", e->name);
+        const Expr *v = a->value;
+        double x;
+        if (v->kind == EX_INT) x = (double)v->ival;
+        else if (v->kind == EX_FLOAT) x = v->fval;
+        else if (v->kind == EX_NAME && (!strcmp(v->name, "true") || !strcmp(v->name, "false"))) x = !strcmp(v->name, "true");
+        else diag_error(&v->loc, "%s: '%s' must be a number", e->name, a->keyword);
+        int k = -1;
+        for (int j = 0; j < 7; j++)
+            if (!strcmp(a->keyword, keys[j])) k = j;
+        int adam = !strcmp(o->kind, "adam");
+        if (k < 0 || (adam && (k == 1 || k == 6)) || (!adam && (k >= 2 && k <= 4))) {
+            const char *near = diag_nearest(a->keyword, keys, 7);
+            diag_error_hint(&a->kw_loc, near ? arena_printf(ar, "did you mean '%s'?", near) : NULL,
+                            "%s has no setting '%s'", e->name, a->keyword);
+        }
+        if (x < 0 || (k == 0 && x == 0)) diag_error(&v->loc, "%s: '%s' must be positive", e->name, a->keyword);
+        double *dst[] = {&o->lr, &o->momentum, &o->beta1, &o->beta2, &o->eps, &o->weight_decay};
+        if (k == 6) o->nesterov = x != 0;
+        else *dst[k] = x;
+    }
+}
+
+void lower_spec(Arena *ar, const Program *p, ModelSpec *spec) {
+    memset(spec, 0, sizeof *spec);
+    spec->name = "model";
+    spec->batch = 64;
+    spec->epochs = 10;
+    spec->seed = 1;
+    spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    int have_model = 0;
+    for (int i = 0; i < p->stmts.n; i++) {
+        const Stmt *st = p->stmts.items[i];
+        if (st->kind == ST_MODEL) {
+            if (have_model) diag_error(&st->loc, "the model is named twice");
+            have_model = 1;
+            spec->name = st->name;
+        }
+        if (st->kind != ST_TRAIN) continue;
+        double lr = -1;
+        for (int k = 0; k < st->settings.n; k++) {
+            const Stmt *kv = st->settings.items[k];
+            const Expr *v = kv->value;
+            static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer"};
+            int which = -1;
+            for (int j = 0; j < 5; j++)
+                if (!strcmp(kv->name, keys[j])) which = j;
+            if (which < 0) {
+                const char *near = diag_nearest(kv->name, keys, 5);
+                diag_error_hint(&kv->loc, near ? arena_printf(ar, "did you mean '%s'?", near) : NULL,
+                                "unknown train setting '%s'", kv->name);
+            }
+            if (which == 4) {
+                read_optimizer(ar, v, spec);
+                continue;
+            }
+            if (which == 3) {
+                if ((v->kind != EX_FLOAT && v->kind != EX_INT) || (v->kind == EX_FLOAT ? v->fval : (double)v->ival) <= 0)
+                    diag_error(&v->loc, "lr must be a positive number");
+                lr = v->kind == EX_FLOAT ? v->fval : (double)v->ival;
+                continue;
+            }
+            if (v->kind != EX_INT || v->ival < (which == 2 ? 0 : 1) || v->ival > 1000000000)
+                diag_error(&v->loc, "%s must be a %s integer", kv->name, which == 2 ? "non-negative" : "positive");
+            if (which == 0) spec->batch = (int)v->ival;
+            if (which == 1) spec->epochs = (int)v->ival;
+            if (which == 2) spec->seed = (unsigned long long)v->ival;
+        }
+        if (lr > 0) spec->opt.lr = lr;
+    }
+}
+
+Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
+    Lower L = {.a = a, .prog = p, .spec = spec};
+    L.g = graph_new(a, mode, spec->batch);
+    Scope top = {.prefix = ""};
+    for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);
+    if (L.g->output < 0 && L.g->loss < 0)
+        diag_error_file(p->file->name, "the model has neither an 'output' nor a 'loss' statement");
+    return L.g;
+}

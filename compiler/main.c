@@ -1,0 +1,132 @@
+/* main.c - the mlc command line: parse a .mdl, run the middle end, emit a target.
+ *
+ *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--dump-ir=STAGE]
+ *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+#include "driver.h"
+
+static const char usage[] =
+    "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--dump-ir=STAGE]\n"
+    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]\n"
+    "\n"
+    "  -o PATH          where to write the source (its header goes beside it, .h)\n"
+    "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
+    "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
+    "  --dump-ir=STAGE  print the IR after a stage: lower, autodiff, final, all; or dot\n"
+    "                   (Graphviz of the final train step)\n"
+    "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
+    "  --keep           build: keep the generated sources beside the binary\n"
+    "  -v               build: print the compiler commands\n";
+
+static int parse_dump(Options *o, const char *stage) {
+    DumpOptions *d = &o->dump;
+    d->out = stdout;
+    if (!strcmp(stage, "lower")) d->lower = 1;
+    else if (!strcmp(stage, "autodiff")) d->autodiff = 1;
+    else if (!strcmp(stage, "final")) d->final = 1;
+    else if (!strcmp(stage, "all")) d->lower = d->autodiff = d->final = 1;
+    else if (!strcmp(stage, "dot")) d->final = d->dot = 1;
+    else return -1;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, Options *o, int *build) {
+    int i = 1;
+    o->target = &target_c;
+    if (i < argc && !strcmp(argv[i], "build")) *build = 1, i++;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc")) {
+            if (!val) {
+                fprintf(stderr, "mlc: error: %s needs a value\n", a);
+                return -1;
+            }
+            i++;
+            if (!strcmp(a, "-o")) o->output = val;
+            if (!strcmp(a, "--cc")) o->cc = val;
+            if (!strcmp(a, "--target") && !(o->target = target_by_name(val))) {
+                fprintf(stderr, "mlc: error: unknown target '%s' (expected c or cuda)\n", val);
+                return -1;
+            }
+            if (!strcmp(a, "--batch")) {
+                char *end;
+                errno = 0;
+                long b = strtol(val, &end, 10);
+                if (*end || errno || b < 1 || b > 1 << 20) {
+                    fprintf(stderr, "mlc: error: --batch: expected a positive integer, found '%s'\n", val);
+                    return -1;
+                }
+                o->batch = (int)b;
+            }
+        } else if (!strncmp(a, "--dump-ir=", 10)) {
+            if (parse_dump(o, a + 10)) {
+                fprintf(stderr, "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all or dot)\n",
+                        a + 10);
+                return -1;
+            }
+        } else if (!strcmp(a, "--keep")) {
+            o->keep = 1;
+        } else if (!strcmp(a, "-v")) {
+            o->verbose = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mlc: error: unknown option '%s'\n%s", a, usage);
+            return -1;
+        } else if (o->input) {
+            fprintf(stderr, "mlc: error: more than one input file ('%s' and '%s')\n", o->input, a);
+            return -1;
+        } else {
+            o->input = a;
+        }
+    }
+    if (!o->input) {
+        fprintf(stderr, "mlc: error: no input file\n%s", usage);
+        return -1;
+    }
+    if (*build && !o->output) {
+        fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything after setjmp lives here, so no local changes between setjmp and longjmp. */
+static int compile(const Options *o, int build, const SrcFile *src, Arena *arena) {
+    jmp_buf on_error;
+    if (!DIAG_TRY(on_error)) return 1;
+    Program *prog = parse_program(arena, src);
+    ModelIR *m = compile_model(arena, prog, o->batch, &o->dump);
+    if (build) return build_trainer(m, o);
+    if (o->output) {
+        char hdr[4096];
+        return write_model_sources(m, o->target, o->output, hdr, sizeof hdr);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    Options o = {0};
+    int build = 0;
+    if (parse_args(argc, argv, &o, &build)) return 2;
+
+    SrcFile *src = srcfile_read(o.input);
+    if (!src) {
+        fprintf(stderr, "%s: error: cannot read: %s\n", o.input, strerror(errno));
+        return 1;
+    }
+    Arena arena = {0};
+    int status = compile(&o, build, src, &arena);
+    diag_jmp = NULL;
+    arena_free(&arena);
+    srcfile_free(src);
+    return status;
+}

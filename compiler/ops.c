@@ -1,0 +1,111 @@
+/* ops.c - the op table, assembled from ops.def, and the shape helpers its rules share. */
+#include "ops.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+const OpInfo op_info[OP_COUNT] = {
+#define OP(name, arity, kind, rules) {#name, arity, kind, &rules},
+#include "ops.def"
+#undef OP
+};
+
+Op op_by_name(const char *name) {
+    for (int i = 0; i < OP_COUNT; i++)
+        if (!strcmp(op_info[i].name, name)) return (Op)i;
+    return OP_COUNT;
+}
+
+const char *shape_err(Graph *g, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return arena_strdup(g->arena, buf);
+}
+
+int axis_norm(int axis, int rank) {
+    if (axis < 0) axis += rank;
+    return axis >= 0 && axis < rank ? axis : -1;
+}
+
+const char *shape_rule_same(Graph *g, Node *n) {
+    n->shape = g->nodes[n->in[0]].shape;
+    n->dtype = g->nodes[n->in[0]].dtype;
+    return NULL;
+}
+
+/* numpy broadcasting, right-aligned. A batch dimension B matches only B or a literal 1:
+ * its size is not known until run time, so it may never broadcast against a literal. */
+const char *shape_rule_broadcast(Graph *g, Node *n) {
+    const Node *a = &g->nodes[n->in[0]], *b = &g->nodes[n->in[1]];
+    if (a->dtype != DT_F32 || b->dtype != DT_F32)
+        return shape_err(g, "%s needs f32 operands, found %s and %s", op_of(n)->name,
+                         a->dtype == DT_I32 ? "i32" : "f32", b->dtype == DT_I32 ? "i32" : "f32");
+    const Shape *sa = &a->shape, *sb = &b->shape;
+    int r = sa->rank > sb->rank ? sa->rank : sb->rank;
+    Shape out = {0};
+    out.rank = r;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - sa->rank), ib = i - (r - sb->rank);
+        int64_t da = ia >= 0 ? sa->d[ia] : 1, db = ib >= 0 ? sb->d[ib] : 1;
+        int ba = ia >= 0 && ((sa->bmask >> ia) & 1), bb = ib >= 0 && ((sb->bmask >> ib) & 1);
+        if (ba && bb) {
+            out.d[i] = da, out.bmask |= (uint8_t)(1u << i);
+        } else if (ba || bb) {
+            int64_t other = ba ? db : da;
+            if (other != 1) goto mismatch;
+            out.d[i] = ba ? da : db, out.bmask |= (uint8_t)(1u << i);
+        } else if (da == db || db == 1) {
+            out.d[i] = da;
+        } else if (da == 1) {
+            out.d[i] = db;
+        } else {
+            goto mismatch;
+        }
+    }
+    n->shape = out;
+    n->dtype = DT_F32;
+    return NULL;
+mismatch:;
+    char x[96], y[96];
+    return shape_err(g, "%s: shapes %s and %s cannot be broadcast together", op_of(n)->name,
+                     shape_str(sa, a->dtype, x, sizeof x), shape_str(sb, b->dtype, y, sizeof y));
+}
+
+const char *shape_rule_reduce(Graph *g, Node *n) {
+    const Node *x = &g->nodes[n->in[0]];
+    int axis = axis_norm((int)n->iattr[0], x->shape.rank);
+    if (axis < 0) {
+        char s[96];
+        return shape_err(g, "%s: axis %lld is out of range for %s", op_of(n)->name, (long long)n->iattr[0],
+                         shape_str(&x->shape, x->dtype, s, sizeof s));
+    }
+    n->iattr[0] = axis;
+    Shape out = {0};
+    for (int i = 0; i < x->shape.rank; i++) {
+        int isb = (x->shape.bmask >> i) & 1;
+        if (i == axis) {
+            if (!n->iattr[1]) continue;
+            out.d[out.rank++] = 1;
+            continue;
+        }
+        if (isb) out.bmask |= (uint8_t)(1u << out.rank);
+        out.d[out.rank++] = x->shape.d[i];
+    }
+    n->shape = out;
+    n->dtype = DT_F32;
+    return NULL;
+}
+
+int case_param(Graph *g, int rank, const int64_t *d, uint8_t bmask, InitKind init, double a, double b) {
+    static const char *names[] = {"a", "b", "c", "d"};
+    int k = 0;
+    for (int i = 0; i < g->n; i++) k += g->nodes[i].op == OP_param;
+    int id = graph_add_source(g, OP_param, shape_make(rank, d, bmask), DT_F32, names[k % 4], NULL);
+    g->nodes[id].iattr[0] = init;
+    g->nodes[id].fattr[0] = a;
+    g->nodes[id].fattr[1] = b;
+    return id;
+}

@@ -1,0 +1,86 @@
+/* ops.h - per-op knowledge, read from the op table (ops.def).
+ *
+ * Each op kind's rules live in one file (ops_ewise.c, ops_reduce.c, ...): its shape rule,
+ * its gradient rule (written with ordinary forward ops, so the backward graph is just more
+ * IR), a reference evaluation in double precision, the C/CUDA text or emit hooks, and the
+ * shapes the gradient checker tries. Adding an op = one row in ops.def + its OpRules. */
+#ifndef MLC_OPS_H
+#define MLC_OPS_H
+
+#include "ir.h"
+
+typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
+
+/* Parameter initialisers (param nodes: iattr[0]; arguments in fattr[0], fattr[1]). */
+typedef enum InitKind {
+    INIT_ZERO,
+    INIT_CONST,   /* fattr0 */
+    INIT_UNIFORM, /* fattr0 lo, fattr1 hi */
+    INIT_NORMAL,  /* fattr0 mean, fattr1 std */
+    INIT_AWAY,    /* gradient checks only: uniform in [lo, hi] with a random sign */
+} InitKind;
+
+typedef struct EmitCtx EmitCtx; /* emit.h */
+
+typedef enum OpFlags {
+    OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
+} OpFlags;
+
+typedef struct OpRules {
+    /* Sets n->shape and n->dtype from the inputs and attributes (K_SHAPE ops: checks the
+     * preset target shape). Returns NULL, or a user-facing message naming both shapes. */
+    const char *(*shape)(Graph *g, Node *n);
+    /* Appends nodes computing the gradient of each input from gy, the gradient of the
+     * output; gx[i] = -1 means the input gets no gradient (zero). NULL only for sources and
+     * optimizer updates, which autodiff never differentiates through. */
+    void (*grad)(Graph *g, int node, int gy, int *gx);
+    /* Elementwise ops: the scalar function in double (interpreter, folding) and the C/CUDA
+     * expression in float, with %0 and %1 standing for the operands. */
+    double (*scalar1)(double);
+    double (*scalar2)(double, double);
+    const char *c_expr;
+    /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
+     * element) and the final value (%a, %n the reduced count). */
+    const char *red_init, *red_step, *red_fin;
+    /* Non-elementwise ops: reference evaluation in double over dense row-major tensors
+     * (i32 tensors are held as doubles too). */
+    void (*eval)(const Graph *g, const Node *n, double *const *in, double *out);
+    /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
+    void (*emit_c)(EmitCtx *e, int id);
+    void (*emit_cuda)(EmitCtx *e, int id);
+    /* Gradient-check cases: builds case i (params as inputs, then the op) into an empty
+     * train-mode graph and returns the op's node id, or -1 when there is no case i. */
+    int (*cases)(Graph *g, int i);
+    unsigned flags;
+} OpRules;
+
+typedef struct OpInfo {
+    const char *name;
+    int arity;
+    OpKind kind;
+    const OpRules *rules;
+} OpInfo;
+
+extern const OpInfo op_info[OP_COUNT];
+
+static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
+/* OP_COUNT when no op has that name. */
+Op op_by_name(const char *name);
+
+/* Shared rule helpers (ops_common.c). */
+const char *shape_rule_same(Graph *g, Node *n);
+const char *shape_rule_broadcast(Graph *g, Node *n);
+const char *shape_rule_reduce(Graph *g, Node *n);
+/* Normalises a possibly negative axis; -1 when out of range. */
+int axis_norm(int axis, int rank);
+/* Builds a param for gradient-check cases. */
+int case_param(Graph *g, int rank, const int64_t *d, uint8_t bmask, InitKind init, double a, double b);
+const char *shape_err(Graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define DECLARE_RULES(r) extern const OpRules r;
+#define OP(name, arity, kind, rules) DECLARE_RULES(rules)
+#include "ops.def"
+#undef OP
+#undef DECLARE_RULES
+
+#endif

@@ -1,0 +1,51 @@
+/* ops_labels.c - rules of one_hot: integer class labels i32[...] to f32[..., classes].
+ *
+ * Labels are data, not functions of parameters, so one_hot's gradient rule is "none".
+ * A label outside [0, classes) gives an all-zero row; the runtime rejects such labels
+ * when it loads a data set, naming the sample. */
+#include "emit.h"
+#include "ops.h"
+
+#define X(id) (&g->nodes[id])
+
+static const char *s_one_hot(Graph *g, Node *n) {
+    const Node *x = X(n->in[0]);
+    char s[96];
+    if (x->dtype != DT_I32)
+        return shape_err(g, "one_hot needs i32 labels, found %s", shape_str(&x->shape, x->dtype, s, sizeof s));
+    if (n->iattr[0] < 1) return shape_err(g, "one_hot needs at least one class, found %lld", (long long)n->iattr[0]);
+    if (x->shape.rank >= IR_MAX_RANK) return shape_err(g, "one_hot: rank too large");
+    n->shape = x->shape;
+    n->shape.d[n->shape.rank++] = n->iattr[0];
+    n->dtype = DT_F32;
+    return NULL;
+}
+
+static void e_one_hot(const Graph *g, const Node *n, double *const *in, double *out) {
+    int64_t m = shape_numel(&X(n->in[0])->shape), c = n->iattr[0];
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t k = 0; k < c; k++) out[i * c + k] = (int64_t)in[0][i] == k;
+}
+
+static void emit_one_hot_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    long long c = (long long)n->iattr[0];
+    emit(e, "for (long i = 0; i < (long)(%s); i++)", emit_numel(e, n->in[0]));
+    emit(e, "    for (long k = 0; k < %lld; k++) %s[i * %lld + k] = %s[i] == k ? 1.0f : 0.0f;", c, y, c, x);
+}
+
+static void g_none(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
+
+/* Labels come from an i32 input; the checker fills it with values in [0, fattr0). */
+static int c_one_hot(Graph *g, int i) {
+    if (i > 0) return -1;
+    int64_t d[1] = {g->batch};
+    int x = graph_add_source(g, OP_input, shape_make(1, d, 1), DT_I32, "label", NULL);
+    g->nodes[x].fattr[0] = 4;
+    int64_t ia[4] = {4, 0, 0, 0};
+    return graph_add(g, OP_one_hot, &x, 1, ia, NULL, NULL);
+}
+
+const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .emit_c = emit_one_hot_c,
+                               .cases = c_one_hot, .flags = OPF_ZERO_GRAD};

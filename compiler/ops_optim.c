@@ -1,0 +1,60 @@
+/* ops_optim.c - rules of the optimizer updates, appended to the train step after
+ * autodiff (compiler/optimizer.c). Each writes its parameter (input 0) and its state in
+ * place, in one loop: reading a parameter, its gradient and its state once per step is
+ * what makes the update cheap. `lr` and the step count t are run-time values. */
+#include "emit.h"
+#include "ops.h"
+
+#define X(id) (&g->nodes[id])
+
+/* All inputs have the parameter's shape; the node stands for the updated parameter. */
+static const char *s_update(Graph *g, Node *n) {
+    const Node *p = X(n->in[0]);
+    for (int i = 1; i < n->nin; i++)
+        if (!shape_eq(&X(n->in[i])->shape, &p->shape))
+            return shape_err(g, "%s: input %d's shape differs from the parameter's", op_of(n)->name, i);
+    n->shape = p->shape;
+    n->dtype = DT_F32;
+    return NULL;
+}
+
+/* v = momentum*v + (g + wd*p);  p -= lr * (nesterov ? g + wd*p + momentum*v : v) */
+static void emit_sgd_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    emit(e, "{");
+    e->indent++;
+    emit(e, "float *p = %s, *v = %s;", emit_buf(e, n->in[0]), emit_buf(e, n->in[2]));
+    emit(e, "const float *g = %s;", emit_buf(e, n->in[1]));
+    emit(e, "const float mom = %s, wd = %s;", emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]));
+    emit(e, "for (long i = 0; i < (long)(%s); i++) {", emit_numel(e, n->in[0]));
+    emit(e, "    const float gi = g[i] + wd * p[i];");
+    emit(e, "    v[i] = mom * v[i] + gi;");
+    emit(e, "    p[i] -= lr * (%s);", n->iattr[0] ? "gi + mom * v[i]" : "v[i]");
+    emit(e, "}");
+    e->indent--;
+    emit(e, "}");
+}
+
+/* Adam with L2 weight decay folded into the gradient; bias corrections from t. */
+static void emit_adam_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    emit(e, "{");
+    e->indent++;
+    emit(e, "float *p = %s, *m1 = %s, *m2 = %s;", emit_buf(e, n->in[0]), emit_buf(e, n->in[2]), emit_buf(e, n->in[3]));
+    emit(e, "const float *g = %s;", emit_buf(e, n->in[1]));
+    emit(e, "const float b1 = %s, b2 = %s, eps = %s, wd = %s;", emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]),
+         emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]));
+    emit(e, "const float step = lr / (1.0f - powf(b1, (float)t));");
+    emit(e, "const float inv_bc2 = 1.0f / (1.0f - powf(b2, (float)t));");
+    emit(e, "for (long i = 0; i < (long)(%s); i++) {", emit_numel(e, n->in[0]));
+    emit(e, "    const float gi = g[i] + wd * p[i];");
+    emit(e, "    m1[i] = b1 * m1[i] + (1.0f - b1) * gi;");
+    emit(e, "    m2[i] = b2 * m2[i] + (1.0f - b2) * gi * gi;");
+    emit(e, "    p[i] -= step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);");
+    emit(e, "}");
+    e->indent--;
+    emit(e, "}");
+}
+
+const OpRules rules_sgd_update = {.shape = s_update, .emit_c = emit_sgd_c};
+const OpRules rules_adam_update = {.shape = s_update, .emit_c = emit_adam_c};

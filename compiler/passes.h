@@ -1,0 +1,31 @@
+/* passes.h - the passes between lowering and emission, each in its own file. */
+#ifndef MLC_PASSES_H
+#define MLC_PASSES_H
+
+#include "ir.h"
+
+/* Parameters and their gradients, as autodiff found them. */
+typedef struct GradList {
+    int n;
+    int *param; /* node ids of params */
+    int *grad;  /* node ids of their gradients (-1: the loss does not depend on it) */
+} GradList;
+
+/* autodiff.c: appends the reverse-mode backward of g->loss to g; fan-out gradients are
+ * summed. Every param gets an entry. */
+GradList autodiff(Graph *g);
+
+/* optimizer.c: appends one update node per parameter with a gradient, creating the
+ * optimizer state tensors ("<param>.adam_m", ...). */
+typedef struct OptimizerSpec {
+    const char *kind; /* "adam" or "sgd" */
+    double lr, momentum, beta1, beta2, eps, weight_decay;
+    int nesterov;
+} OptimizerSpec;
+void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
+
+/* dce.c: removes nodes no root needs. Roots: loss, output, updates, and every source with
+ * a name (inputs, params and state stay part of the model's interface). */
+void dce(Graph *g);
+
+#endif

@@ -1,0 +1,106 @@
+/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> DCE ->
+ * memory plan, with the verifier after every pass and the dumps the user asked for. */
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+#include "passes.h"
+
+static void dump(const DumpOptions *d, int want, const char *stage, const Graph *g) {
+    if (!d || !want || !d->out) return;
+    fprintf(d->out, "; --- after %s ---\n", stage);
+    if (d->dot)
+        ir_print_dot(d->out, g);
+    else
+        ir_print(d->out, g);
+}
+
+int model_find_persistent(const ModelIR *m, const char *name) {
+    for (int i = 0; i < m->npers; i++)
+        if (!strcmp(m->pers[i].name, name)) return i;
+    return -1;
+}
+
+/* Parameters first, in the order the .mdl creates them, then optimizer state. */
+static void collect_persistents(ModelIR *m) {
+    const Graph *g = m->train;
+    m->pers = ARENA_ARRAY(m->arena, Persistent, g->n);
+    int64_t off = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int id = 0; id < g->n; id++) {
+            const Node *n = &g->nodes[id];
+            if ((pass == 0 && n->op != OP_param) || (pass == 1 && n->op != OP_state)) continue;
+            Persistent *p = &m->pers[m->npers++];
+            p->name = n->name;
+            p->shape = n->shape;
+            p->is_param = n->op == OP_param;
+            p->init = p->is_param ? (int)n->iattr[0] : INIT_ZERO;
+            p->a = n->fattr[0];
+            p->b = n->fattr[1];
+            p->offset = off;
+            off += (shape_numel(&n->shape) + 15) & ~(int64_t)15;
+        }
+    m->slab_floats = off;
+}
+
+/* The trainer feeds one f32 input [B, ...] (the data) and one i32 input [B] (labels). */
+static void find_data_inputs(ModelIR *m, const Program *p) {
+    const Graph *g = m->train;
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op != OP_input) continue;
+        if (!(n->shape.bmask & 1))
+            diag_error(&n->loc, "input '%s' must have the batch dimension B first", n->name);
+        if (n->dtype == DT_F32) {
+            if (m->data_name) diag_error(&n->loc, "the trainer takes one f32 input; '%s' is a second", n->name);
+            m->data_name = n->name;
+            m->data_shape = n->shape;
+        } else {
+            if (m->label_name) diag_error(&n->loc, "the trainer takes one i32 label input; '%s' is a second", n->name);
+            if (n->shape.rank != 1) diag_error(&n->loc, "labels must be i32[B]");
+            m->label_name = n->name;
+        }
+    }
+    if (!m->data_name) diag_error_file(p->file->name, "the model has no f32 input (the data)");
+    if (!m->label_name) diag_error_file(p->file->name, "the model has no i32 input (the labels)");
+    if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
+    if (m->eval->output < 0) diag_error_file(p->file->name, "the model has no 'output' statement");
+    m->classes = m->eval->nodes[m->eval->output].shape.d[1];
+}
+
+ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
+    ModelIR *m = ARENA_NEW(a, ModelIR);
+    m->arena = a;
+    m->source = p->file->name;
+    lower_spec(a, p, &m->spec);
+    if (batch_override > 0) m->spec.batch = batch_override;
+
+    /* The train step: forward, backward, update. */
+    Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
+    ir_verify(g, "lower");
+    dump(d, d && d->lower, "lower", g);
+    if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
+    GradList gl = autodiff(g);
+    ir_verify(g, "autodiff");
+    dump(d, d && d->autodiff, "autodiff", g);
+    add_optimizer(g, &gl, &m->spec.opt);
+    ir_verify(g, "optimizer");
+    dce(g);
+    ir_verify(g, "dce");
+    dump(d, d && d->final, "dce (train step, as emitted)", g);
+    m->train = g;
+
+    /* Inference: the same model in evaluation mode, output only. */
+    Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
+    e->loss = -1;
+    dce(e);
+    ir_verify(e, "dce (eval)");
+    dump(d, d && d->final, "dce (eval, as emitted)", e);
+    m->eval = e;
+
+    find_data_inputs(m, p);
+    collect_persistents(m);
+    m->train_plan = plan_memory(a, m->train);
+    m->eval_plan = plan_memory(a, m->eval);
+    return m;
+}

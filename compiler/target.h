@@ -1,0 +1,59 @@
+/* target.h - the interface every target implements (emit_c.c, emit_cuda.c). */
+#ifndef MLC_TARGET_H
+#define MLC_TARGET_H
+
+#include <stdio.h>
+
+#include "emit.h"
+#include "model.h"
+
+typedef struct Target {
+    const char *name;    /* "c", "cuda" (what --target takes) */
+    const char *src_ext; /* ".c", ".cu" */
+    /* Writes the model's source, which includes the header named hdr_name. */
+    void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
+} Target;
+
+extern const Target target_c, target_cuda;
+const Target *target_by_name(const char *name);
+
+/* emit_common.c: what both targets share. */
+/* The header: the model's C API (the same for every target). */
+void emit_header(const ModelIR *m, FILE *hdr);
+/* The table of persistent tensors (mlc_tensor_desc NAME_tensors[]). */
+void emit_tensor_table(const ModelIR *m, FILE *out);
+/* The `const mlc_model_api NAME_api = {...}` at the end of a source. */
+void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
+/* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
+ * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
+void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
+/* A C identifier for a tensor name: "fc1.weight" -> "fc1_weight". */
+const char *c_ident(Arena *a, const char *name);
+/* A float literal that reads back as the same float ("0.001f", "1.0f"). */
+const char *c_float(Arena *a, double v);
+
+/* The loop nest of an elementwise node (or expand): its output dimensions with adjacent
+ * dimensions merged where every operand agrees on broadcasting, and for each operand
+ * (0 = output, 1.. = inputs) the C expression of its stride along each merged dimension
+ * (NULL where it broadcasts). */
+typedef struct LoopNest {
+    int nd;
+    const char *size[IR_MAX_RANK];
+    int nops;
+    const char *stride[IR_MAX_IN + 1][IR_MAX_RANK];
+    const char *total;
+} LoopNest;
+void loop_nest(EmitCtx *e, int id, LoopNest *ln);
+/* The operand expression of input k of an elementwise node at index expression idx:
+ * a literal for constants, BUF[idx] otherwise. */
+const char *ewise_operand(EmitCtx *e, int id, int k, const char *idx);
+/* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
+const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
+const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n);
+
+/* Embedded templates (templates/, turned into C arrays at build time). */
+extern const char tmpl_c_prologue_h[];
+extern const char tmpl_cuda_prologue_cuh[];
+extern const char tmpl_trainer_main_c[];
+
+#endif

@@ -1,0 +1,1 @@
+/* ---- templates/cuda_prologue.cuh: placeholder until the CUDA target lands ---- */
