@@ -256,6 +256,7 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     Arena *a = m->arena;
     fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr), c_float(a, op->momentum),
             c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps), c_float(a, op->weight_decay));
+    fprintf(o, "    .schedule = \"%s\",\n", m->spec.schedule);
     fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
     fprintf(o, "    .create = api_create,\n    .destroy = api_destroy,\n    .train_step = api_train_step,\n");
     fprintf(o, "    .forward = api_forward,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");

@@ -743,6 +743,7 @@ void lower_spec(Arena *ar, const Program *p, ModelSpec *spec) {
     spec->batch = 64;
     spec->epochs = 10;
     spec->seed = 1;
+    spec->schedule = "constant";
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int have_model = 0;
     for (int i = 0; i < p->stmts.n; i++) {
@@ -757,17 +758,24 @@ void lower_spec(Arena *ar, const Program *p, ModelSpec *spec) {
         for (int k = 0; k < st->settings.n; k++) {
             const Stmt *kv = st->settings.items[k];
             const Expr *v = kv->value;
-            static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer"};
+            static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule"};
             int which = -1;
-            for (int j = 0; j < 5; j++)
+            for (int j = 0; j < 6; j++)
                 if (!strcmp(kv->name, keys[j])) which = j;
             if (which < 0) {
-                const char *near = diag_nearest(kv->name, keys, 5);
+                const char *near = diag_nearest(kv->name, keys, 6);
                 diag_error_hint(&kv->loc, near ? arena_printf(ar, "did you mean '%s'?", near) : NULL,
                                 "unknown train setting '%s'", kv->name);
             }
             if (which == 4) {
                 read_optimizer(ar, v, spec);
+                continue;
+            }
+            if (which == 5) {
+                const char *name = v->kind == EX_NAME ? v->name : v->kind == EX_STRING ? v->sval : "";
+                if (strcmp(name, "constant") && strcmp(name, "cosine"))
+                    diag_error_hint(&v->loc, "write schedule = constant or schedule = cosine", "unknown schedule");
+                spec->schedule = name;
                 continue;
             }
             if (which == 3) {

@@ -18,6 +18,7 @@ typedef struct ModelSpec {
     int batch, epochs;
     unsigned long long seed;
     OptimizerSpec opt;
+    const char *schedule; /* "constant" or "cosine" */
 } ModelSpec;
 
 /* Reads the model name and train { } settings (with defaults filled in). */

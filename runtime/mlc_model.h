@@ -43,6 +43,9 @@ typedef struct mlc_model_api {
     int default_batch, default_epochs;
     uint64_t default_seed;
     mlc_optimizer_desc optimizer;
+    /* Learning-rate schedule over the whole run: "constant", or "cosine" (from lr down to
+     * 0 along half a cosine, per step). */
+    const char *schedule;
 
     /* Persistent tensors, in a fixed order (what checkpoints hold). */
     int n_tensors;

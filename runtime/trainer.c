@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define M_PI_VAL 3.14159265358979323846
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct trainer_opts {
     const char *data_dir;
     int epochs, batch, threads; /* threads 0: leave as is */
     float lr;
+    const char *schedule; /* "constant" or "cosine" */
     uint64_t seed;
     int64_t train_limit, test_limit, max_steps; /* 0: no limit */
     const char *save_path, *load_path;
@@ -35,6 +37,14 @@ static int argmax_row(const float *row, int64_t k)
         if (row[j] > row[best])
             best = j;
     return (int)best;
+}
+
+/* The learning rate for step `step` (0-based) of `total`. */
+static float scheduled_lr(const trainer_opts *o, int64_t step, int64_t total)
+{
+    if (strcmp(o->schedule, "cosine") == 0 && total > 0)
+        return (float)(0.5 * (double)o->lr * (1.0 + cos(M_PI_VAL * (double)step / (double)total)));
+    return o->lr;
 }
 
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
@@ -69,6 +79,7 @@ static void usage(FILE *f, const char *prog, const mlc_model_api *api)
             "  --epochs N         epochs to train (default %d)\n"
             "  --batch N          samples per optimizer step (default %d)\n"
             "  --lr X             learning rate (default %g)\n"
+            "  --schedule S       learning-rate schedule: constant or cosine (default %s)\n"
             "  --seed S           seed for initialisation and shuffling (default %llu)\n"
             "  --threads N        CPU threads for the model's kernels (default: unchanged)\n"
             "  --train-limit N    use only the first N training samples\n"
@@ -79,7 +90,8 @@ static void usage(FILE *f, const char *prog, const mlc_model_api *api)
             "  --quiet            print only the final result line\n"
             "  --help             show this help\n",
             prog, api->name, DEFAULT_DATA_DIR, api->default_epochs, api->default_batch,
-            (double)api->optimizer.lr, (unsigned long long)api->default_seed);
+            (double)api->optimizer.lr, api->schedule ? api->schedule : "constant",
+            (unsigned long long)api->default_seed);
 }
 
 /* Parses a positive integer up to max into *v; 0 on success. */
@@ -104,6 +116,7 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
     o->epochs = api->default_epochs > 0 ? api->default_epochs : 10;
     o->batch = api->default_batch > 0 ? api->default_batch : 64;
     o->lr = api->optimizer.lr;
+    o->schedule = api->schedule ? api->schedule : "constant";
     o->seed = api->default_seed;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -137,7 +150,7 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
         static const char *const known[] = {"--data",       "--epochs",     "--batch",
                                             "--lr",         "--seed",       "--threads",
                                             "--train-limit", "--test-limit", "--max-steps",
-                                            "--save",       "--load"};
+                                            "--save",       "--load",       "--schedule"};
         int found = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             found |= strcmp(flag, known[k]) == 0;
@@ -165,6 +178,12 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
                 o->save_path = val;
             else
                 o->load_path = val;
+        } else if (strcmp(flag, "--schedule") == 0) {
+            if (strcmp(val, "constant") != 0 && strcmp(val, "cosine") != 0) {
+                fprintf(err, "--schedule: expected constant or cosine, found '%s'\n", val);
+                return -1;
+            }
+            o->schedule = val;
         } else if (strcmp(flag, "--lr") == 0) {
             char *end;
             errno = 0;
@@ -265,6 +284,9 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
     }
 
     int64_t steps = 0;
+    int64_t total_steps = (int64_t)o.epochs * ((train.n + o.batch - 1) / o.batch);
+    if (o.max_steps && o.max_steps < total_steps)
+        total_steps = o.max_steps;
     double test_acc = 0.0;
     int64_t k = api->output_numel;
     for (int epoch = 1; epoch <= o.epochs; epoch++) {
@@ -276,7 +298,7 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
                 break;
             int nb = (int)(train.n - start < o.batch ? train.n - start : o.batch);
             mlcrt_batch_gather(&train, perm, start, nb, bx, by);
-            float loss = api->train_step(model, bx, by, nb, o.lr, bout);
+            float loss = api->train_step(model, bx, by, nb, scheduled_lr(&o, steps, total_steps), bout);
             steps++;
             estep++;
             if (!isfinite(loss)) {
