@@ -80,16 +80,15 @@ static void emit_reduce(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-/* Row-major C[M,N] = op(A) op(B) through cblas_sgemm. */
+/* Row-major C[M,N] = op(A) op(B) through mlc_sgemm (templates/c_prologue.h), which
+ * splits large products across the OpenMP team and calls cblas_sgemm. */
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int a = n->in[0], b = n->in[1];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
-    emit(e, "cblas_sgemm(CblasRowMajor, %s, %s, (int)(%s), (int)(%s), (int)(%s), 1.0f, %s, (int)(%s), %s, (int)(%s), "
-            "0.0f, %s, (int)(%s));",
-         ta ? "CblasTrans" : "CblasNoTrans", tb ? "CblasTrans" : "CblasNoTrans", M, N, K, emit_buf(e, a),
-         emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    emit(e, "mlc_sgemm(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", ta, tb, M, N, K,
+         emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
 }
 
 static void emit_node(EmitCtx *e, int id) {
@@ -186,6 +185,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
     fprintf(out, "    if (max_batch < 1) return NULL;\n");
+    fprintf(out, "    openblas_set_num_threads(1); /* threads come from OpenMP: see mlc_sgemm */\n");
     fprintf(out, "    %s *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
     fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",

@@ -55,7 +55,7 @@ static void g_relu(Graph *g, int node, int gy, int *gx) {
 /* Sample points stay at least 0.1 away from the kink at 0. */
 static int c_relu(Graph *g, int i) { return unary_case(g, i, OP_relu, INIT_AWAY, 0.1, 1); }
 const OpRules rules_relu = {.shape = shape_rule_same, .grad = g_relu, .scalar1 = f_relu,
-                            .c_expr = "fmaxf(%0, 0.0f)", .cases = c_relu};
+                            .c_expr = "(%0 > 0.0f ? %0 : 0.0f)", .cases = c_relu};
 
 /* ---- step (relu's slope): piecewise constant ---- */
 static double f_step(double x) { return x > 0 ? 1 : 0; }

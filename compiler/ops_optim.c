@@ -23,9 +23,10 @@ static void emit_sgd_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     emit(e, "{");
     e->indent++;
-    emit(e, "float *p = %s, *v = %s;", emit_buf(e, n->in[0]), emit_buf(e, n->in[2]));
-    emit(e, "const float *g = %s;", emit_buf(e, n->in[1]));
+    emit(e, "float *restrict p = %s, *restrict v = %s;", emit_buf(e, n->in[0]), emit_buf(e, n->in[2]));
+    emit(e, "const float *restrict g = %s;", emit_buf(e, n->in[1]));
     emit(e, "const float mom = %s, wd = %s;", emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]));
+    emit(e, "#pragma omp parallel for simd if ((%s) > 32768)", emit_numel(e, n->in[0]));
     emit(e, "for (long i = 0; i < (long)(%s); i++) {", emit_numel(e, n->in[0]));
     emit(e, "    const float gi = g[i] + wd * p[i];");
     emit(e, "    v[i] = mom * v[i] + gi;");
@@ -40,12 +41,14 @@ static void emit_adam_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     emit(e, "{");
     e->indent++;
-    emit(e, "float *p = %s, *m1 = %s, *m2 = %s;", emit_buf(e, n->in[0]), emit_buf(e, n->in[2]), emit_buf(e, n->in[3]));
-    emit(e, "const float *g = %s;", emit_buf(e, n->in[1]));
+    emit(e, "float *restrict p = %s, *restrict m1 = %s, *restrict m2 = %s;", emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[3]));
+    emit(e, "const float *restrict g = %s;", emit_buf(e, n->in[1]));
     emit(e, "const float b1 = %s, b2 = %s, eps = %s, wd = %s;", emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]),
          emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]));
     emit(e, "const float step = lr / (1.0f - powf(b1, (float)t));");
     emit(e, "const float inv_bc2 = 1.0f / (1.0f - powf(b2, (float)t));");
+    emit(e, "#pragma omp parallel for simd if ((%s) > 32768)", emit_numel(e, n->in[0]));
     emit(e, "for (long i = 0; i < (long)(%s); i++) {", emit_numel(e, n->in[0]));
     emit(e, "    const float gi = g[i] + wd * p[i];");
     emit(e, "    m1[i] = b1 * m1[i] + (1.0f - b1) * gi;");
