@@ -30,7 +30,7 @@ static void emit_loop_body(EmitCtx *e, const LoopNest *ln, int id, int depth) {
     (void)depth;
     const char *args[IR_MAX_IN];
     for (int k = 0; k < n->nin; k++) args[k] = ewise_operand(e, id, k, idx[k + 1]);
-    const char *expr = n->op == OP_expand ? args[0] : subst(e->arena, op_of(n)->rules->c_expr, args, n->nin);
+    const char *expr = n->op == OP_expand ? args[0] : ewise_expr(e, id, args);
     emit(e, "%s[%s] = %s;", emit_buf(e, id), idx[0], expr);
 }
 

@@ -156,6 +156,25 @@ const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs
     return out;
 }
 
+const char *ewise_expr(EmitCtx *e, int id, const char *const *args) {
+    const Node *n = &e->g->nodes[id];
+    const char *t = op_of(n)->rules->c_expr;
+    /* %f0 / %f1: the node's float attributes, as literals */
+    const char *fa[2] = {c_float(e->arena, n->fattr[0]), c_float(e->arena, n->fattr[1])};
+    size_t cap = strlen(t) * 8 + 64;
+    char *pre = arena_alloc(e->arena, cap), *o = pre;
+    for (const char *p = t; *p; p++) {
+        if (p[0] == '%' && p[1] == 'f' && (p[2] == '0' || p[2] == '1')) {
+            o += snprintf(o, cap - (size_t)(o - pre), "%s", fa[p[2] - '0']);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return subst(e->arena, pre, args, n->nin);
+}
+
 const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n) {
     char t[256];
     size_t k = 0;

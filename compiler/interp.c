@@ -48,7 +48,7 @@ static void ewise(const Graph *g, const Node *n, double *const *in, double *out)
             }
             v[a] = in[a][src];
         }
-        out[k] = n->nin == 1 ? r->scalar1(v[0]) : r->scalar2(v[0], v[1]);
+        out[k] = n->nin == 1 ? r->scalar1(v[0], n->fattr) : r->scalar2(v[0], v[1], n->fattr);
     }
 }
 

@@ -257,6 +257,18 @@ static Value b_unary(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_unary(L->g, op_by_name(call->name), T(0, "x"), LOCE));
 }
 
+/* leaky_relu(x, alpha = 0.01), elu(x, alpha = 1.0): unary ops with one float attribute. */
+static Value b_unary_alpha(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double dflt = !strcmp(call->name, "elu") ? 1.0 : 0.01;
+    double fa[4] = {arg_num(L, s, call, a, 1, "alpha", dflt), 0, 0, 0};
+    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, NULL, fa, LOCE));
+}
+
+static Value b_binary(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return vtensor(ir_binary(L->g, op_by_name(call->name), T(0, "a"), T(1, "b"), LOCE));
+}
+
 static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_matmul(L->g, T(0, "a"), T(1, "b"), 0, 0, LOCE));
 }
@@ -330,10 +342,33 @@ static Value b_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_unary(L->g, OP_exp, ir_binary(L->g, OP_sub, x, lse, LOCE), LOCE));
 }
 
-/* cross_entropy(logits [B, C], labels i32[B]): mean over the batch of
- * logsumexp(logits) - logits[label], stable for any logit size. */
+/* log_softmax(x, axis) = x - logsumexp(x, axis) */
+static Value b_log_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
+    return vtensor(ir_binary(L->g, OP_sub, x, lse, LOCE));
+}
+
+/* The mean of all elements of x, as a scalar. */
+static int mean_all(Graph *g, int x, const SrcLoc *loc) {
+    while (g->nodes[x].shape.rank > 0) x = ir_reduce(g, OP_mean, x, 0, 0, loc);
+    return x;
+}
+
+/* mse(prediction, target) = mean((prediction - target)^2) over all elements. */
+static Value b_mse(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int d = ir_binary(L->g, OP_sub, T(0, "prediction"), T(1, "target"), LOCE);
+    return vtensor(mean_all(L->g, ir_binary(L->g, OP_mul, d, d, LOCE), LOCE));
+}
+
+/* cross_entropy(logits [B, C], labels i32[B], label_smoothing = 0): mean over the batch of
+ * logsumexp(logits) - sum_k q_k logits_k, with q = (1 - eps) one_hot + eps / C; stable for
+ * any logit size. */
 static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "logits"), y = T(1, "labels");
+    double eps = arg_num(L, s, call, a, 2, "label_smoothing", 0.0);
+    if (eps < 0 || eps >= 1) diag_error(arg_loc(L, s, call, a, 2), "cross_entropy: label_smoothing must be in [0, 1)");
     Graph *g = L->g;
     const Node *xn = &g->nodes[x], *yn = &g->nodes[y];
     char s1[96], s2[96];
@@ -344,6 +379,10 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     const SrcLoc *loc = LOCE;
     int64_t ia[4] = {g->nodes[x].shape.d[1], 0, 0, 0};
     int oh = graph_add(g, OP_one_hot, &y, 1, ia, NULL, loc);
+    if (eps > 0) {
+        double c = (double)g->nodes[x].shape.d[1];
+        oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc), ir_const(g, eps / c, 0, loc), loc);
+    }
     int lse = ir_reduce(g, OP_logsumexp, x, 1, 0, loc);
     int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), 1, 0, loc);
     return vtensor(ir_reduce(g, OP_mean, ir_binary(g, OP_sub, lse, picked, loc), 0, 0, loc));
@@ -384,6 +423,17 @@ static const struct Builtin {
     {"relu", b_unary, {{"x"}}},
     {"exp", b_unary, {{"x"}}},
     {"log", b_unary, {{"x"}}},
+    {"sqrt", b_unary, {{"x"}}},
+    {"rsqrt", b_unary, {{"x"}}},
+    {"tanh", b_unary, {{"x"}}},
+    {"sigmoid", b_unary, {{"x"}}},
+    {"gelu", b_unary, {{"x"}}},
+    {"leaky_relu", b_unary_alpha, {{"x", "alpha="}}},
+    {"elu", b_unary_alpha, {{"x", "alpha="}}},
+    {"maximum", b_binary, {{"a", "b"}}},
+    {"minimum", b_binary, {{"a", "b"}}},
+    {"log_softmax", b_log_softmax, {{"x", "axis="}}},
+    {"mse", b_mse, {{"prediction", "target"}}},
     {"matmul", b_matmul, {{"a", "b"}}},
     {"sum", b_reduce, {{"x", "axis=", "keepdims="}}},
     {"mean", b_reduce, {{"x", "axis=", "keepdims="}}},
@@ -393,7 +443,7 @@ static const struct Builtin {
     {"flatten", b_flatten, {{"x"}}},
     {"one_hot", b_one_hot, {{"labels", "classes"}}},
     {"softmax", b_softmax, {{"x", "axis="}}},
-    {"cross_entropy", b_cross_entropy, {{"logits", "labels"}}},
+    {"cross_entropy", b_cross_entropy, {{"logits", "labels", "label_smoothing="}}},
     {"dense", b_dense, {{"x", "units", "bias=", "name="}}},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };

@@ -24,6 +24,10 @@ typedef struct EmitCtx EmitCtx; /* emit.h */
 
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
+    /* Only gradient rules create it (conv2d's input gradient, gelu's slope, ...): it is
+     * checked through the forward op whose gradient it computes, and has no rule of its
+     * own, so a model that differentiates it twice is an internal error. */
+    OPF_BACKWARD_ONLY = 1 << 1,
 } OpFlags;
 
 typedef struct OpRules {
@@ -36,9 +40,9 @@ typedef struct OpRules {
     void (*grad)(Graph *g, int node, int gy, int *gx);
     /* Elementwise ops: the scalar function in double (interpreter, folding) and the C/CUDA
      * expression in float, with %0 and %1 standing for the operands. */
-    double (*scalar1)(double);
-    double (*scalar2)(double, double);
-    const char *c_expr;
+    double (*scalar1)(double x, const double *fattr);
+    double (*scalar2)(double a, double b, const double *fattr);
+    const char *c_expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
     /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
      * element) and the final value (%a, %n the reduced count). */
     const char *red_init, *red_step, *red_fin;

@@ -49,6 +49,8 @@ void loop_nest(EmitCtx *e, int id, LoopNest *ln);
 const char *ewise_operand(EmitCtx *e, int id, int k, const char *idx);
 /* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
+/* The C/CUDA expression of elementwise node id over operand expressions args. */
+const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
 const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
