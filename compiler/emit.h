@@ -22,6 +22,8 @@ struct EmitCtx {
     int indent;
     /* C expression of each node's buffer pointer (NULL: no buffer, e.g. a constant). */
     const char **buf;
+    /* The shared workspace region (pointer expression), for ops with a workspace rule. */
+    const char *ws;
     int nkernels; /* kernels emitted so far (CUDA), for unique names */
 };
 

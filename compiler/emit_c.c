@@ -159,6 +159,12 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
     if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
     e.buf = name_buffers(&e, m, plan);
+    if (plan->ws_size_c || plan->ws_size_b) {
+        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
+                (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
+                (long long)plan->ws_size_b);
+        e.ws = "ws";
+    }
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node(&e, id);
     int o = g->output;

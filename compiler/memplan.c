@@ -1,37 +1,126 @@
 /* memplan.c - places every tensor of a graph that needs a buffer of its own in one arena,
- * at an offset fixed at compile time.
+ * at an offset fixed at compile time, reusing space between tensors whose lifetimes do
+ * not overlap.
  *
- * Offsets are affine in the batch size (c + b * max_batch floats), because the trainer
- * chooses its batch at run time. This first plan gives each tensor its own range; letting
- * tensors with disjoint lifetimes share space is a later pass. */
+ * A tensor's size is either k floats or k*B floats (B, the batch size, is chosen when the
+ * model is created: shapes have at most one batch dimension). So the arena has two
+ * regions planned separately, each with the same greedy first-fit over live intervals:
+ *
+ *     [ batch region: size_b * B ][ constant region: size_c ][ workspace ]
+ *
+ * A tensor lives from the node that writes it to its last reader (through views: a
+ * reshape shares its input's buffer); the output and the loss live to the end, since the
+ * caller reads them after the step. Workspace (scratch an op needs while it runs, e.g.
+ * conv2d's im2col columns) lives only during its node, so one region of the largest
+ * size serves all nodes. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "model.h"
 #include "ops.h"
 
 static int needs_buffer(const Node *n) {
     switch (op_of(n)->kind) {
     case K_SOURCE: return 0;  /* params/state in the slab, inputs are arguments, consts inline */
-    case K_UPDATE: return 0;  /* writes its parameter in place */
+    case K_UPDATE: return 0;  /* writes its state in place */
     case K_SHAPE: return n->op != OP_reshape; /* a reshape is a view of its input */
     default: return 1;
     }
 }
 
+/* The node whose buffer node id uses (itself, or what a view chain points at). */
+static int owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
+
+#define ALIGN(x) (((x) + 15) & ~(int64_t)15)
+
+/* First-fit over the free gaps between live blocks. */
+typedef struct Block {
+    int64_t off, size;
+    int id;
+} Block;
+
+typedef struct Region {
+    Block *live;
+    int n;
+    int64_t peak;
+} Region;
+
+static int64_t region_alloc(Region *r, int64_t size, int id) {
+    int64_t at = 0;
+    int pos = 0;
+    for (; pos < r->n; pos++) {
+        if (r->live[pos].off - at >= size) break;
+        at = r->live[pos].off + r->live[pos].size;
+    }
+    memmove(&r->live[pos + 1], &r->live[pos], sizeof(Block) * (size_t)(r->n - pos));
+    r->live[pos] = (Block){at, size, id};
+    r->n++;
+    if (at + size > r->peak) r->peak = at + size;
+    return at;
+}
+
+static void region_free(Region *r, int id) {
+    for (int i = 0; i < r->n; i++)
+        if (r->live[i].id == id) {
+            memmove(&r->live[i], &r->live[i + 1], sizeof(Block) * (size_t)(r->n - i - 1));
+            r->n--;
+            return;
+        }
+}
+
 MemPlan plan_memory(Arena *a, const Graph *g) {
     MemPlan p = {0};
-    p.has_buf = arena_alloc(a, (size_t)g->n + 1);
-    p.off_c = ARENA_ARRAY(a, int64_t, g->n + 1);
-    p.off_b = ARENA_ARRAY(a, int64_t, g->n + 1);
-    for (int id = 0; id < g->n; id++) {
-        const Node *n = &g->nodes[id];
-        if (!needs_buffer(n)) continue;
-        int64_t c, b;
-        shape_numel_affine(&n->shape, &c, &b);
-        p.has_buf[id] = 1;
-        p.off_c[id] = p.size_c;
-        p.off_b[id] = p.size_b;
-        /* 16-float (64-byte) alignment for vector loads, whatever the batch size. */
-        p.size_c += (c + 15) & ~(int64_t)15;
-        p.size_b += (b + 15) & ~(int64_t)15;
+    int n = g->n;
+    p.has_buf = arena_alloc(a, (size_t)n + 1);
+    p.off_c = ARENA_ARRAY(a, int64_t, n + 1);
+    p.off_b = ARENA_ARRAY(a, int64_t, n + 1);
+    int *last = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++) {
+        last[id] = id;
+        for (int k = 0; k < g->nodes[id].nin; k++) {
+            int o = owner(g, g->nodes[id].in[k]);
+            if (last[o] < id) last[o] = id;
+        }
     }
+    if (g->output >= 0) last[owner(g, g->output)] = n;
+    if (g->loss >= 0) last[owner(g, g->loss)] = n;
+
+    Region rb = {ARENA_ARRAY(a, Block, n + 1), 0, 0}, rc = {ARENA_ARRAY(a, Block, n + 1), 0, 0};
+    int64_t *bpart = ARENA_ARRAY(a, int64_t, n + 1);
+    /* frees[k]: the buffers whose last reader is node k, released after it runs */
+    int *next_free = ARENA_ARRAY(a, int, n + 1), *head = ARENA_ARRAY(a, int, n + 2);
+    for (int i = 0; i <= n; i++) head[i] = -1;
+    for (int id = 0; id < n; id++) {
+        const Node *nd = &g->nodes[id];
+        const OpRules *r = op_of(nd)->rules;
+        if (r->workspace) {
+            int64_t wc = 0, wb = 0;
+            r->workspace(g, nd, &wc, &wb);
+            if (ALIGN(wc) > p.ws_size_c) p.ws_size_c = ALIGN(wc);
+            if (ALIGN(wb) > p.ws_size_b) p.ws_size_b = ALIGN(wb);
+        }
+        if (needs_buffer(nd)) {
+            int64_t c, b;
+            shape_numel_affine(&nd->shape, &c, &b);
+            p.has_buf[id] = 1;
+            bpart[id] = b != 0;
+            if (b) p.off_b[id] = region_alloc(&rb, ALIGN(b), id);
+            else p.off_c[id] = region_alloc(&rc, ALIGN(c), id);
+            next_free[id] = head[last[id]];
+            head[last[id]] = id;
+        }
+        for (int f = head[id]; f >= 0; f = next_free[f]) region_free(bpart[f] ? &rb : &rc, f);
+    }
+    /* Constant-region tensors sit after the batch region: offset c + size_b * B. */
+    for (int id = 0; id < n; id++)
+        if (p.has_buf[id] && !bpart[id]) p.off_b[id] = rb.peak;
+    p.size_b = rb.peak + p.ws_size_b;
+    p.size_c = rc.peak + p.ws_size_c;
+    /* The workspace starts after both regions. */
+    p.ws_off_c = rc.peak;
+    p.ws_off_b = rb.peak;
     return p;
 }

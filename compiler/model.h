@@ -23,6 +23,8 @@ typedef struct Persistent {
 typedef struct MemPlan {
     char *has_buf;
     int64_t *off_c, *off_b;
+    int64_t ws_off_c, ws_off_b;  /* the shared workspace region: ws_off_c + ws_off_b * B */
+    int64_t ws_size_c, ws_size_b;
     int64_t size_c, size_b; /* the arena this graph needs */
 } MemPlan;
 

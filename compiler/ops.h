@@ -52,6 +52,9 @@ typedef struct OpRules {
     /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
     void (*emit_c)(EmitCtx *e, int id);
     void (*emit_cuda)(EmitCtx *e, int id);
+    /* Scratch floats the op needs while it runs, as c + b * B (NULL: none). The memory
+     * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
+    void (*workspace)(const Graph *g, const Node *n, int64_t *c, int64_t *b);
     /* Gradient-check cases: builds case i (params as inputs, then the op) into an empty
      * train-mode graph and returns the op's node id, or -1 when there is no case i. */
     int (*cases)(Graph *g, int i);
