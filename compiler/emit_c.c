@@ -185,6 +185,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fputs(tmpl_c_prologue_h, out);
     fprintf(out, "#include \"%s\"\n\n", hdr_name);
     fprintf(out, "struct %s {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
+    fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* activations, gradients, temporaries */\n};\n\n");
     emit_tensor_table(m, out);
@@ -197,7 +198,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
             (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
             (long long)m->eval_plan.size_b);
-    fprintf(out, "    self->max_batch = max_batch;\n");
+    fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
     fprintf(out, "    if (!self->slab || !self->arena) {\n        free(self->slab);\n        free(self->arena);\n");

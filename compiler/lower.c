@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "rng.h"
 
 typedef enum VKind { V_NONE, V_INT, V_FLOAT, V_BOOL, V_STR, V_LIST, V_TENSOR } VKind;
 
@@ -149,19 +150,21 @@ static int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, S
 
 /* ---- argument binding, shared by builtins and blocks ---- */
 
+enum { MAX_ARGS = 12 };
+
 typedef struct Sig {
-    const char *params[8]; /* "x", "units", "bias=", ...: a trailing '=' marks optional */
+    const char *params[MAX_ARGS]; /* "x", "units", "bias=", ...: a trailing '=' marks optional */
 } Sig;
 
 typedef struct Args {
-    Value v[8];
-    const Expr *e[8]; /* the argument expressions (NULL when defaulted) */
-    int given[8];
+    Value v[MAX_ARGS];
+    const Expr *e[MAX_ARGS]; /* the argument expressions (NULL when defaulted) */
+    int given[MAX_ARGS];
 } Args;
 
 static int sig_count(const Sig *sig) {
     int n = 0;
-    while (n < 8 && sig->params[n]) n++;
+    while (n < MAX_ARGS && sig->params[n]) n++;
     return n;
 }
 
@@ -184,7 +187,7 @@ static void bind_args(Lower *L, Scope *s, const Expr *call, const Sig *sig, Args
                            np == 1 ? "" : "s", call->nargs);
             slot = pos++;
         } else {
-            const char *names[8];
+            const char *names[MAX_ARGS];
             for (int i = 0; i < np; i++) {
                 names[i] = sig_name(L, sig, i);
                 if (!strcmp(names[i], arg->keyword)) slot = i;
@@ -415,6 +418,228 @@ static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(y);
 }
 
+/* An int, or a list [h, w] of two: kernel sizes, strides, paddings. */
+static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int64_t dflt,
+                     int64_t lo, int64_t out[2]) {
+    out[0] = out[1] = dflt;
+    if (!a->given[i]) return;
+    const Value *v = &a->v[i];
+    if (v->k == V_INT && v->i >= lo && v->i < 65536) {
+        out[0] = out[1] = v->i;
+        return;
+    }
+    if (v->k == V_LIST && v->n == 2 && v->items[0].k == V_INT && v->items[1].k == V_INT && v->items[0].i >= lo &&
+        v->items[1].i >= lo && v->items[0].i < 65536 && v->items[1].i < 65536) {
+        out[0] = v->items[0].i, out[1] = v->items[1].i;
+        return;
+    }
+    diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer of at least %lld, or a list [h, w] of two",
+               call->name, name, (long long)lo);
+}
+
+static int64_t pack(const int64_t p[2]) { return p[0] | p[1] << 16; }
+
+/* conv2d(x [B, C, H, W], channels, kernel, stride = 1, pad = 0, dilation = 1, groups = 1,
+ * bias = true): creates <name>.weight [channels, C/groups, kh, kw] (He-uniform) and
+ * <name>.bias [channels] (zeros). */
+static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 4 || xs->bmask != 1)
+        diag_error(LOCE, "conv2d needs an input of shape [B, C, H, W], found %s",
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t C = xs->d[1];
+    int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
+    int64_t k[2], st[2], pd[2], dl[2];
+    arg_pair(L, s, call, a, 2, "kernel", 1, 1, k);
+    arg_pair(L, s, call, a, 3, "stride", 1, 1, st);
+    arg_pair(L, s, call, a, 4, "pad", 0, 0, pd);
+    arg_pair(L, s, call, a, 5, "dilation", 1, 1, dl);
+    int64_t G = arg_int(L, s, call, a, 6, "groups", 1, 1);
+    int bias = (int)arg_int(L, s, call, a, 7, "bias", 1, 0);
+    if (C % G || O % G)
+        diag_error(LOCE, "conv2d: %lld input and %lld output channels are not divisible by groups = %lld",
+                   (long long)C, (long long)O, (long long)G);
+    const char *scope = scope_name(L, s, "conv", arg_str(L, s, call, a, 8, "name"));
+    int64_t wd[4] = {O, C / G, k[0], k[1]};
+    double lim = sqrt(6.0 / (double)(C / G * k[0] * k[1]));
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
+                       -lim, lim);
+    int in[2] = {x, w};
+    int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
+    int y = graph_add(g, OP_conv2d, in, 2, ia, NULL, LOCE);
+    if (bias) {
+        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
+        int64_t bd[3] = {O, 1, 1};
+        y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
+    }
+    return vtensor(y);
+}
+
+/* max_pool2d / avg_pool2d(x, kernel, stride = kernel, pad = 0) */
+static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t k[2], st[2], pd[2];
+    arg_pair(L, s, call, a, 1, "kernel", 1, 1, k);
+    arg_pair(L, s, call, a, 2, "stride", 0, 1, st);
+    if (!a->given[2]) st[0] = k[0], st[1] = k[1];
+    arg_pair(L, s, call, a, 3, "pad", 0, 0, pd);
+    int64_t ia[4] = {pack(k), pack(st), pack(pd), 0};
+    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, ia, NULL, LOCE));
+}
+
+/* global_avg_pool(x [B, C, H, W]) -> [B, C]: the mean of each channel */
+static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank != 4 || xs.bmask != 1)
+        diag_error(LOCE, "global_avg_pool needs an input of shape [B, C, H, W], found %s",
+                   shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t d[3] = {xs.d[0], xs.d[1], xs.d[2] * xs.d[3]};
+    int r = ir_reshape(g, x, shape_make(3, d, 1), LOCE);
+    return vtensor(ir_reduce(g, OP_mean, r, 2, 0, LOCE));
+}
+
+/* transpose(x, axes = reversed) */
+static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int r = L->g->nodes[x].shape.rank;
+    int64_t perm = 0;
+    if (!a->given[1]) {
+        for (int i = 0; i < r; i++) perm |= (int64_t)(r - 1 - i) << (3 * i);
+    } else {
+        const Value *v = &a->v[1];
+        if (v->k != V_LIST || v->n != r)
+            diag_error(arg_loc(L, s, call, a, 1), "transpose: 'axes' must list all %d axes", r);
+        for (int i = 0; i < r; i++) {
+            if (v->items[i].k != V_INT || axis_norm((int)v->items[i].i, r) < 0)
+                diag_error(arg_loc(L, s, call, a, 1), "transpose: axis %d is not an axis of a rank-%d tensor", i, r);
+            perm |= (int64_t)axis_norm((int)v->items[i].i, r) << (3 * i);
+        }
+    }
+    int64_t ia[4] = {perm, 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_transpose, &x, 1, ia, NULL, LOCE));
+}
+
+/* slice(x, axis, start, end) */
+static Value b_slice(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), arg_int(L, s, call, a, 2, "start", 0, 0),
+                     arg_int(L, s, call, a, 3, "end", 0, 1), 0};
+    return vtensor(graph_add(L->g, OP_slice, &x, 1, ia, NULL, LOCE));
+}
+
+/* pad(x, [[before, after], ...]): zeros, one pair per leading axis */
+static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    const Value *v = &a->v[1];
+    int r = L->g->nodes[x].shape.rank;
+    if (v->k != V_LIST || v->n > r)
+        diag_error(arg_loc(L, s, call, a, 1), "pad: 'widths' must be a list of at most %d [before, after] pairs", r);
+    for (int i = 0; i < v->n; i++) {
+        const Value *p = &v->items[i];
+        if (p->k != V_LIST || p->n != 2 || p->items[0].k != V_INT || p->items[1].k != V_INT || p->items[0].i < 0 ||
+            p->items[1].i < 0)
+            diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
+        if (!p->items[0].i && !p->items[1].i) continue;
+        int64_t ia[4] = {i, p->items[0].i, p->items[1].i, 0};
+        x = graph_add(L->g, OP_pad, &x, 1, ia, NULL, LOCE);
+    }
+    return vtensor(x);
+}
+
+/* concat([a, b, ...], axis) */
+static Value b_concat(Lower *L, Scope *s, const Expr *call, Args *a) {
+    const Value *v = &a->v[0];
+    if (v->k != V_LIST || v->n < 1)
+        diag_error(arg_loc(L, s, call, a, 0), "concat: 'tensors' must be a list of tensors");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), 0, 0, 0};
+    for (int i = 0; i < v->n; i++)
+        if (v->items[i].k != V_TENSOR)
+            diag_error(arg_loc(L, s, call, a, 0), "concat: item %d is %s, not a tensor", i, kind_name(v->items[i].k));
+    int y = v->items[0].node;
+    for (int i = 1; i < v->n; i++) {
+        int in[2] = {y, v->items[i].node};
+        y = graph_add(L->g, OP_concat, in, 2, ia, NULL, LOCE);
+    }
+    return vtensor(y);
+}
+
+static int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value) {
+    int id = graph_add_source(L->g, OP_state, shape, DT_F32, name, at(L, s, loc));
+    L->g->nodes[id].iattr[0] = value != 0 ? INIT_CONST : INIT_ZERO;
+    L->g->nodes[id].fattr[0] = value;
+    return id;
+}
+
+/* batch_norm(x [B, C, ...], momentum = 0.1, eps = 1e-5): per channel, over the batch and
+ * the spatial positions. Training normalises with the batch's statistics and updates the
+ * running mean and (unbiased) variance, state tensors <name>.running_mean / running_var;
+ * evaluation uses the running statistics. Scale <name>.weight (ones) and shift
+ * <name>.bias (zeros) are trained. Written with primitive ops, so autodiff derives its
+ * backward. */
+static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double mom = arg_num(L, s, call, a, 1, "momentum", 0.1), eps = arg_num(L, s, call, a, 2, "eps", 1e-5);
+    if (mom < 0 || mom > 1 || eps <= 0) diag_error(LOCE, "batch_norm: momentum must be in [0, 1] and eps positive");
+    Graph *g = L->g;
+    const SrcLoc *loc = LOCE;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank < 2 || !(xs.bmask & 1))
+        diag_error(loc, "batch_norm needs an input [B, C, ...], found %s", shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t C = xs.d[1], HW = 1;
+    for (int i = 2; i < xs.rank; i++) HW *= xs.d[i];
+    const char *scope = scope_name(L, s, "bn", arg_str(L, s, call, a, 3, "name"));
+    int64_t d3[3] = {xs.d[0], C, HW}, c3[3] = {1, C, 1};
+    Shape chan = shape_make(1, &C, 0), bcast = shape_make(3, c3, 0);
+    int xr = ir_reshape(g, x, shape_make(3, d3, 1), loc);
+    int gamma = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), chan, INIT_CONST, 1, 0);
+    int beta = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), chan, INIT_ZERO, 0, 0);
+    int rmean = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_mean", scope), chan, 0);
+    int rvar = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_var", scope), chan, 1);
+    int mu, var;
+    if (g->mode == MODE_TRAIN) {
+        mu = ir_reduce(g, OP_mean, ir_reduce(g, OP_mean, xr, 2, 1, loc), 0, 1, loc);
+        int d = ir_binary(g, OP_sub, xr, mu, loc);
+        var = ir_reduce(g, OP_mean, ir_reduce(g, OP_mean, ir_binary(g, OP_mul, d, d, loc), 2, 1, loc), 0, 1, loc);
+        int in[2] = {rmean, ir_reshape(g, mu, chan, loc)};
+        double fa[4] = {mom, 0, 0, 0};
+        int64_t ia[4] = {HW, 0, 0, 0};
+        graph_add(g, OP_ema_update, in, 2, ia, fa, loc);
+        in[0] = rvar, in[1] = ir_reshape(g, var, chan, loc);
+        ia[1] = 1;
+        graph_add(g, OP_ema_update, in, 2, ia, fa, loc);
+    } else {
+        mu = ir_reshape(g, rmean, bcast, loc);
+        var = ir_reshape(g, rvar, bcast, loc);
+    }
+    int inv = ir_unary(g, OP_rsqrt, ir_binary(g, OP_add, var, ir_const(g, eps, 0, loc), loc), loc);
+    int scale = ir_binary(g, OP_mul, inv, ir_reshape(g, gamma, bcast, loc), loc);
+    int y = ir_binary(g, OP_mul, ir_binary(g, OP_sub, xr, mu, loc), scale, loc);
+    y = ir_binary(g, OP_add, y, ir_reshape(g, beta, bcast, loc), loc);
+    return vtensor(ir_reshape(g, y, xs, loc));
+}
+
+/* dropout(x, p = 0.5): in training, zeroes each element with probability p and scales
+ * the rest by 1/(1-p); in evaluation, the identity. */
+static Value b_dropout(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double p = arg_num(L, s, call, a, 1, "p", 0.5);
+    if (p < 0 || p >= 1) diag_error(arg_loc(L, s, call, a, 1), "dropout: p must be in [0, 1), found %g", p);
+    /* Each dropout draws from its own stream, named like a parameter would be. */
+    const char *scope = scope_name(L, s, "dropout", NULL);
+    if (L->g->mode != MODE_TRAIN || p == 0) return vtensor(x);
+    double fa[4] = {p, 0, 0, 0};
+    int64_t ia[4] = {(int64_t)(mlc_hash_name(scope) & 0x7fffffffffffffffULL), 0, 0, 0};
+    int mask = graph_add(L->g, OP_dropout_mask, &x, 1, ia, fa, LOCE);
+    return vtensor(ir_binary(L->g, OP_mul, x, mask, LOCE));
+}
+
 static const struct Builtin {
     const char *name;
     BuiltinFn fn;
@@ -445,6 +670,16 @@ static const struct Builtin {
     {"softmax", b_softmax, {{"x", "axis="}}},
     {"cross_entropy", b_cross_entropy, {{"logits", "labels", "label_smoothing="}}},
     {"dense", b_dense, {{"x", "units", "bias=", "name="}}},
+    {"conv2d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
+    {"max_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"avg_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"global_avg_pool", b_global_avg_pool, {{"x"}}},
+    {"transpose", b_transpose, {{"x", "axes="}}},
+    {"slice", b_slice, {{"x", "axis", "start", "end"}}},
+    {"pad", b_pad, {{"x", "widths"}}},
+    {"concat", b_concat, {{"tensors", "axis"}}},
+    {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
+    {"dropout", b_dropout, {{"x", "p="}}},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 

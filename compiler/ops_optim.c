@@ -61,3 +61,25 @@ static void emit_adam_c(EmitCtx *e, int id) {
 
 const OpRules rules_sgd_update = {.shape = s_update, .emit_c = emit_sgd_c};
 const OpRules rules_adam_update = {.shape = s_update, .emit_c = emit_adam_c};
+
+/* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
+ * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value
+ * (H*W), iattr1 = 1 for the unbiased correction c = n / (n - 1), n = B * iattr0. */
+static void emit_ema_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    emit(e, "{");
+    e->indent++;
+    emit(e, "float *restrict s = %s;", emit_buf(e, n->in[0]));
+    emit(e, "const float *restrict v = %s;", emit_buf(e, n->in[1]));
+    emit(e, "const float m = %s;", emit_float(e, n->fattr[0]));
+    if (n->iattr[1])
+        emit(e, "const float c = B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f;",
+             (long long)n->iattr[0], (long long)n->iattr[0], (long long)n->iattr[0]);
+    else
+        emit(e, "const float c = 1.0f;");
+    emit(e, "for (long i = 0; i < (long)(%s); i++) s[i] = (1.0f - m) * s[i] + m * c * v[i];", emit_numel(e, n->in[0]));
+    e->indent--;
+    emit(e, "}");
+}
+
+const OpRules rules_ema_update = {.shape = s_update, .emit_c = emit_ema_c};

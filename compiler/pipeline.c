@@ -34,7 +34,7 @@ static void collect_persistents(ModelIR *m) {
             p->name = n->name;
             p->shape = n->shape;
             p->is_param = n->op == OP_param;
-            p->init = p->is_param ? (int)n->iattr[0] : INIT_ZERO;
+            p->init = (int)n->iattr[0]; /* optimizer state: zeros; running variances: ones */
             p->a = n->fattr[0];
             p->b = n->fattr[1];
             p->offset = off;

@@ -13,7 +13,7 @@
 
 /* One thread pool: OpenMP's. OpenBLAS runs single-threaded inside it; a second pool of
  * spinning OpenBLAS threads would fight the OpenMP team for the same cores. */
-static void mlc_c_set_threads(int n) {
+static inline void mlc_c_set_threads(int n) {
     if (n < 1) return;
 #ifdef _OPENMP
     omp_set_num_threads(n);
@@ -23,7 +23,7 @@ static void mlc_c_set_threads(int n) {
 /* Row-major C[M,N] = op(A)[M,K] op(B)[K,N]. Large products are split across the OpenMP
  * team along the longer of M and N, in blocks of 16; each thread runs one single-threaded
  * cblas_sgemm, so a block's result does not depend on the other blocks. */
-static void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+static inline void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc) {
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const int split_m = M >= N;
@@ -46,6 +46,225 @@ static void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int l
                 cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, 1.0f, A, lda, tb ? B + (long)lo * ldb : B + lo, ldb,
                             0.0f, C + lo, ldc);
         }
+    }
+}
+
+/* ---- convolution and pooling (NCHW), used by the code conv2d / *_pool2d emit ---- */
+
+typedef struct mlc_conv_geom {
+    int C, H, W;    /* input channels and size */
+    int O, KH, KW;  /* output channels, kernel */
+    int sh, sw, ph, pw, dh, dw, G;
+    int Ho, Wo;     /* output size */
+} mlc_conv_geom;
+
+/* 1x1, stride 1, no padding: the input already is the column matrix. */
+static inline int mlc_conv_direct(const mlc_conv_geom *g) {
+    return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* col[(c*KH + kh)*KW + kw][oh*Wo + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw], 0 outside */
+static inline void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col) {
+    const long P = (long)g->Ho * g->Wo;
+    for (int c = 0; c < Cg; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * P;
+                const float *xc = x + (long)c * g->H * g->W;
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    const int ih = oh * g->sh - g->ph + kh * g->dh;
+                    float *r = row + (long)oh * g->Wo;
+                    if (ih < 0 || ih >= g->H) {
+                        memset(r, 0, sizeof(float) * (size_t)g->Wo);
+                        continue;
+                    }
+                    const float *xr = xc + (long)ih * g->W;
+                    for (int ow = 0; ow < g->Wo; ow++) {
+                        const int iw = ow * g->sw - g->pw + kw * g->dw;
+                        r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of mlc_im2col: dx[c][ih][iw] += col[...]; dx must start zeroed. */
+static inline void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, float *dx) {
+    const long P = (long)g->Ho * g->Wo;
+    for (int c = 0; c < Cg; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * P;
+                float *dc = dx + (long)c * g->H * g->W;
+                for (int oh = 0; oh < g->Ho; oh++) {
+                    const int ih = oh * g->sh - g->ph + kh * g->dh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    float *dr = dc + (long)ih * g->W;
+                    const float *r = row + (long)oh * g->Wo;
+                    for (int ow = 0; ow < g->Wo; ow++) {
+                        const int iw = ow * g->sw - g->pw + kw * g->dw;
+                        if (iw >= 0 && iw < g->W) dr[iw] += r[ow];
+                    }
+                }
+            }
+}
+
+/* y[n] = w . im2col(x[n]) per sample and group; samples in parallel. ws: B*K*P floats. */
+static inline void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x, const float *w, float *y, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < B; n++) {
+        float *col = ws + n * K * P;
+        for (int grp = 0; grp < g->G; grp++) {
+            const float *xg = x + (n * g->C + (long)grp * Cg) * HW;
+            if (!direct) mlc_im2col(g, Cg, xg, col);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Og, (int)P, (int)K, 1.0f, w + (long)grp * Og * K,
+                        (int)K, direct ? xg : col, (int)P, 0.0f, y + (n * g->O + (long)grp * Og) * P, (int)P);
+        }
+    }
+}
+
+/* dx[n] = col2im(w^T . dy[n]); samples in parallel. ws: B*K*P floats. */
+static inline void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const float *dy, const float *w, float *dx, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < B; n++) {
+        float *col = ws + n * K * P;
+        for (int grp = 0; grp < g->G; grp++) {
+            float *dxg = dx + (n * g->C + (long)grp * Cg) * HW;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, Og, 1.0f, w + (long)grp * Og * K,
+                        (int)K, dy + (n * g->O + (long)grp * Og) * P, (int)P, 0.0f, direct ? dxg : col, (int)P);
+            if (!direct) {
+                memset(dxg, 0, sizeof(float) * (size_t)(Cg * HW));
+                mlc_col2im(g, Cg, col, dxg);
+            }
+        }
+    }
+}
+
+/* dw = sum_n dy[n] . im2col(x[n])^T. Each sample's product goes to its own slot and the
+ * slots are summed in sample order, so the result does not depend on the thread count.
+ * ws: B*(K*P + Og*K) floats. */
+static inline void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, long B, const float *x, const float *dy, float *dw,
+                                  float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+    float *part = ws, *cols = ws + B * Og * K;
+    for (int grp = 0; grp < g->G; grp++) {
+#pragma omp parallel for schedule(static)
+        for (long n = 0; n < B; n++) {
+            const float *xg = x + (n * g->C + (long)grp * Cg) * HW;
+            float *col = cols + n * K * P;
+            if (!direct) mlc_im2col(g, Cg, xg, col);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Og, (int)K, (int)P, 1.0f,
+                        dy + (n * g->O + (long)grp * Og) * P, (int)P, direct ? xg : col, (int)P, 0.0f,
+                        part + n * Og * K, (int)K);
+        }
+        float *dwg = dw + (long)grp * Og * K;
+#pragma omp parallel for schedule(static) if (Og * K > 4096)
+        for (long i = 0; i < Og * K; i++) {
+            float s = 0.0f;
+            for (long n = 0; n < B; n++) s += part[n * Og * K + i];
+            dwg[i] = s;
+        }
+    }
+}
+
+typedef struct mlc_pool_geom {
+    int H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
+} mlc_pool_geom;
+
+/* Max over each window's in-bounds elements (padding never wins). */
+static inline void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
+#pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
+    for (long p = 0; p < planes; p++) {
+        const float *xp = x + p * g->H * g->W;
+        float *yp = y + p * g->Ho * g->Wo;
+        for (int oh = 0; oh < g->Ho; oh++)
+            for (int ow = 0; ow < g->Wo; ow++) {
+                float m = -INFINITY;
+                for (int kh = 0; kh < g->KH; kh++) {
+                    const int ih = oh * g->sh - g->ph + kh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int iw = ow * g->sw - g->pw + kw;
+                        if (iw >= 0 && iw < g->W && xp[ih * g->W + iw] > m) m = xp[ih * g->W + iw];
+                    }
+                }
+                yp[oh * g->Wo + ow] = m;
+            }
+    }
+}
+
+/* Each window's gradient goes to its first maximal element in row-major order: the same
+ * element whatever the thread count, also on ties. */
+static inline void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, const float *x, float *dx) {
+#pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
+    for (long p = 0; p < planes; p++) {
+        const float *xp = x + p * g->H * g->W, *dyp = dy + p * g->Ho * g->Wo;
+        float *dxp = dx + p * g->H * g->W;
+        memset(dxp, 0, sizeof(float) * (size_t)(g->H * g->W));
+        for (int oh = 0; oh < g->Ho; oh++)
+            for (int ow = 0; ow < g->Wo; ow++) {
+                int best = -1;
+                for (int kh = 0; kh < g->KH; kh++) {
+                    const int ih = oh * g->sh - g->ph + kh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int iw = ow * g->sw - g->pw + kw;
+                        if (iw < 0 || iw >= g->W) continue;
+                        if (best < 0 || xp[ih * g->W + iw] > xp[best]) best = ih * g->W + iw;
+                    }
+                }
+                if (best >= 0) dxp[best] += dyp[oh * g->Wo + ow];
+            }
+    }
+}
+
+/* Average over the window, padding counted as zeros (divisor KH*KW). */
+static inline void mlc_avgpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
+    const float inv = 1.0f / (float)(g->KH * g->KW);
+#pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
+    for (long p = 0; p < planes; p++) {
+        const float *xp = x + p * g->H * g->W;
+        float *yp = y + p * g->Ho * g->Wo;
+        for (int oh = 0; oh < g->Ho; oh++)
+            for (int ow = 0; ow < g->Wo; ow++) {
+                float s = 0.0f;
+                for (int kh = 0; kh < g->KH; kh++) {
+                    const int ih = oh * g->sh - g->ph + kh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int iw = ow * g->sw - g->pw + kw;
+                        if (iw >= 0 && iw < g->W) s += xp[ih * g->W + iw];
+                    }
+                }
+                yp[oh * g->Wo + ow] = s * inv;
+            }
+    }
+}
+
+static inline void mlc_avgpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, float *dx) {
+    const float inv = 1.0f / (float)(g->KH * g->KW);
+#pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
+    for (long p = 0; p < planes; p++) {
+        const float *dyp = dy + p * g->Ho * g->Wo;
+        float *dxp = dx + p * g->H * g->W;
+        memset(dxp, 0, sizeof(float) * (size_t)(g->H * g->W));
+        for (int oh = 0; oh < g->Ho; oh++)
+            for (int ow = 0; ow < g->Wo; ow++)
+                for (int kh = 0; kh < g->KH; kh++) {
+                    const int ih = oh * g->sh - g->ph + kh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int iw = ow * g->sw - g->pw + kw;
+                        if (iw >= 0 && iw < g->W) dxp[ih * g->W + iw] += dyp[oh * g->Wo + ow] * inv;
+                    }
+                }
     }
 }
 /* ---- end of prologue ---- */
