@@ -26,7 +26,7 @@
 #endif
 
 /* Whole file as a NUL-terminated string (malloc'd), or NULL. */
-static char *ct_read_file(const char *path, size_t *len_out) {
+static inline char *ct_read_file(const char *path, size_t *len_out) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, len = 0;
@@ -47,7 +47,7 @@ static char *ct_read_file(const char *path, size_t *len_out) {
     return buf;
 }
 
-static int ct_write_file(const char *path, const char *text) {
+static inline int ct_write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     size_t n = strlen(text);
@@ -55,7 +55,7 @@ static int ct_write_file(const char *path, const char *text) {
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-static const char *ct_basename(const char *p) {
+static inline const char *ct_basename(const char *p) {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
 }
@@ -70,7 +70,7 @@ typedef struct CtCompile {
 
 /* Everything after setjmp happens in here, like compiler/main.c's compile(), so no local
  * of the caller changes between setjmp and longjmp. */
-static ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions *d, int *errored) {
+static inline ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions *d, int *errored) {
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) {
         *errored = 1;
@@ -83,7 +83,7 @@ static ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions
 /* Compiles `text` as a file named `name` (diagnostics print that name). The arena and the
  * SrcFile must outlive the result's ModelIR; the caller owns them. `want` selects dumps
  * (lower/autodiff/final flags; out is set here). */
-static CtCompile ct_compile(Arena *a, const SrcFile *src, DumpOptions want) {
+static inline CtCompile ct_compile(Arena *a, const SrcFile *src, DumpOptions want) {
     CtCompile r = {0};
     size_t dl = 0, ul = 0;
     FILE *diag = open_memstream(&r.diag, &dl);
@@ -98,14 +98,14 @@ static CtCompile ct_compile(Arena *a, const SrcFile *src, DumpOptions want) {
     return r;
 }
 
-static void ct_compile_free(CtCompile *r) {
+static inline void ct_compile_free(CtCompile *r) {
     free(r->diag);
     free(r->dump);
     r->diag = r->dump = NULL;
 }
 
 /* Loads a file into a SrcFile named by its basename (stable across checkouts). */
-static SrcFile *ct_load_src(const char *path) {
+static inline SrcFile *ct_load_src(const char *path) {
     char *text = ct_read_file(path, NULL);
     if (!text) return NULL;
     SrcFile *f = srcfile_from_string(ct_basename(path), text);
@@ -113,7 +113,7 @@ static SrcFile *ct_load_src(const char *path) {
     return f;
 }
 
-static int ct_update_golden(void) {
+static inline int ct_update_golden(void) {
     const char *e = getenv("MLC_UPDATE_GOLDEN");
     return e && *e && strcmp(e, "0");
 }
@@ -122,7 +122,7 @@ static int ct_update_golden(void) {
  * mismatch writes to `msg` the first differing line (number, expected, actual) in a
  * unified-diff-like form with a little context. With MLC_UPDATE_GOLDEN=1 the golden is
  * (re)written instead and 0 returned. */
-static int ct_golden_compare(const char *path, const char *actual, char *msg, size_t cap) {
+static inline int ct_golden_compare(const char *path, const char *actual, char *msg, size_t cap) {
     if (ct_update_golden()) {
         if (ct_write_file(path, actual)) {
             snprintf(msg, cap, "cannot write golden %s: %s", path, strerror(errno));
@@ -173,7 +173,7 @@ static int ct_golden_compare(const char *path, const char *actual, char *msg, si
 }
 
 /* A fresh temp directory (malloc'd path). */
-static char *ct_tmpdir(const char *tag) {
+static inline char *ct_tmpdir(const char *tag) {
     const char *t = getenv("TMPDIR");
     char *d = malloc(512);
     snprintf(d, 512, "%s/mlc-%s-XXXXXX", t && *t ? t : "/tmp", tag);
@@ -186,7 +186,7 @@ static char *ct_tmpdir(const char *tag) {
 
 /* Runs argv (execvp), stdout+stderr captured into *out (malloc'd) when out != NULL.
  * Returns the exit status, 128+signal when killed, -1 when it could not run. */
-static int ct_run(char *const *argv, char **out) {
+static inline int ct_run(char *const *argv, char **out) {
     int pfd[2];
     if (out && pipe(pfd)) return -1;
     pid_t pid = fork();
@@ -221,7 +221,7 @@ static int ct_run(char *const *argv, char **out) {
 }
 
 /* rm -rf of a directory we created (one level deep: the tests write plain files). */
-static void ct_rmdir(const char *dir) {
+static inline void ct_rmdir(const char *dir) {
     char *argv[] = {"rm", "-rf", (char *)dir, NULL};
     if (dir) ct_run(argv, NULL);
 }
