@@ -255,9 +255,11 @@ static void numeric_check(const char *mdl) {
     snprintf(exe, sizeof exe, "%s/driver", e.dir);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
     cr_assert_eq(ct_write_file(drv, driver_src), 0);
+    /* MLC_TEST_SANITIZE: "-fsanitize=..." in sanitizer builds (libmlcrt.a is instrumented) */
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                       "-I" OPENBLAS_INC, def, e.c_path, drv, "-o", exe, "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt",
-                       "-lopenblas", "-lz", "-lm", NULL};
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, e.c_path, drv, "-o", exe,
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);

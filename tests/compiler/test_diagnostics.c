@@ -111,8 +111,10 @@ Test(diagnostics, clean_compile_is_silent) {
 
 typedef enum Outcome { OK_COMPILED = 0, OK_DIAGNOSED = 1, BAD_SILENT = 2, BAD_CRASH = 3 } Outcome;
 
-/* Child: compile; exit 0 compiled, 1 diagnosed, 2 errored without text. A crash, abort
- * (mlc_die) or hang shows as a signal. */
+/* Child: compile; exit 10 compiled, 11 diagnosed, 12 stopped without text. Anything
+ * else is a failure: a signal (abort from mlc_die, a segfault, the 20 s alarm) or another
+ * exit status (e.g. a sanitizer's report, exit 1 from diag_error without DIAG_TRY). */
+enum { EXIT_COMPILED = 10, EXIT_DIAGNOSED = 11, EXIT_SILENT = 12 };
 static _Noreturn void child_compile(const char *text) {
     alarm(20);
     /* mlc_die prints to stderr: keep the sweep's output readable */
@@ -120,7 +122,7 @@ static _Noreturn void child_compile(const char *text) {
     SrcFile *src = srcfile_from_string("fuzz.mdl", text);
     Arena arena = {0};
     CtCompile r = ct_compile(&arena, src, (DumpOptions){.lower = 1, .autodiff = 1, .final = 1});
-    int st = r.m ? 0 : (r.errored && r.diag[0] ? 1 : 2);
+    int st = r.m ? EXIT_COMPILED : (r.errored && r.diag[0] ? EXIT_DIAGNOSED : EXIT_SILENT);
     _exit(st);
 }
 
@@ -131,7 +133,7 @@ static Outcome try_child(void (*child)(const char *), const char *text, int *sig
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         child(text);
-        _exit(0);
+        _exit(EXIT_COMPILED);
     }
     int st;
     waitpid(pid, &st, 0);
@@ -141,7 +143,11 @@ static Outcome try_child(void (*child)(const char *), const char *text, int *sig
         return BAD_CRASH;
     }
     int code = WEXITSTATUS(st);
-    return code == 0 ? OK_COMPILED : code == 1 ? OK_DIAGNOSED : BAD_SILENT;
+    if (code == EXIT_COMPILED) return OK_COMPILED;
+    if (code == EXIT_DIAGNOSED) return OK_DIAGNOSED;
+    if (code == EXIT_SILENT) return BAD_SILENT;
+    *sig = -code; /* an unexpected exit status */
+    return BAD_CRASH;
 }
 
 static Outcome try_input(const char *text, int *sig) { return try_child(child_compile, text, sig); }
@@ -195,7 +201,9 @@ static void report(Sweep *sw, const char *what, const char *text, Outcome o, int
         sw->bad++;
         if (sw->bad <= 20)
             printf("NO-CRASH SWEEP FAILURE (%s): %s\n---- input ----\n%s\n---- end ----\n", what,
-                   o == BAD_CRASH ? (sig == SIGALRM ? "hang (killed after 20 s)" : strsignal(sig))
+                   o == BAD_CRASH ? (sig == SIGALRM ? "hang (killed after 20 s)"
+                                     : sig < 0    ? "unexpected exit status (sanitizer report?)"
+                                                  : strsignal(sig))
                                   : "stopped without a diagnostic",
                    text);
     }
@@ -276,11 +284,16 @@ static void child_abort(const char *t) {
 }
 static void child_segv(const char *t) {
     (void)t;
+    signal(SIGSEGV, SIG_DFL); /* not a sanitizer's handler */
     raise(SIGSEGV);
+}
+static void child_exit1(const char *t) {
+    (void)t;
+    _exit(1);
 }
 static void child_silent(const char *t) {
     (void)t;
-    _exit(2);
+    _exit(EXIT_SILENT);
 }
 
 Test(diagnostics, sweep_harness_detects_failures) {
@@ -290,6 +303,8 @@ Test(diagnostics, sweep_harness_detects_failures) {
     cr_assert_eq(try_child(child_segv, "", &sig), BAD_CRASH);
     cr_assert_eq(sig, SIGSEGV);
     cr_assert_eq(try_child(child_silent, "", &sig), BAD_SILENT);
+    cr_assert_eq(try_child(child_exit1, "", &sig), BAD_CRASH);
+    cr_assert_eq(sig, -1);
     cr_assert_eq(try_input("model m\ninput x: f32[B, 4]\ninput y: i32[B]\nl = dense(x, 3)\noutput l\n"
                            "loss cross_entropy(l, y)\n", &sig), OK_COMPILED);
     cr_assert_eq(try_input("model m\nloss (\n", &sig), OK_DIAGNOSED);

@@ -21,7 +21,17 @@ static void build_once(void) {
     dir = ct_tmpdir("e2e");
     cr_assert_not_null(dir);
     snprintf(exe, sizeof exe, "%s/mlp", dir);
-    char *argv[] = {MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/mlp.mdl", "-o", exe, NULL};
+    char *argv[] = {MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/mlp.mdl", "-o", exe, NULL, NULL, NULL};
+    char wrapper[720];
+    if (MLC_TEST_SANITIZE[0]) {
+        /* a sanitizer build: mlc links the instrumented libmlcrt.a, so the trainer needs the
+         * same -fsanitize flag; --cc takes one word, hence a wrapper script */
+        snprintf(wrapper, sizeof wrapper, "%s/cc-san", dir);
+        cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+        argv[5] = "--cc";
+        argv[6] = wrapper;
+    }
     char *out = NULL;
     int st = ct_run(argv, &out);
     cr_assert_eq(st, 0, "mlc build failed (status %d):\n%s", st, out);
