@@ -1,0 +1,130 @@
+/* test_e2e.c - end to end: `mlc build samples/mlp.mdl -o DIR/mlp` with the mlc built in
+ * this tree, then the trainer on a slice of Fashion-MNIST:
+ *     DIR/mlp --epochs 1 --train-limit 12800 --test-limit 2000 --threads 2 --seed 1
+ * (200 Adam steps). Checks: the epoch's mean loss is well below the initial ln(10) = 2.303
+ * (< 1.0), the final `test accuracy:` is above 0.70, and a second run with the same seed
+ * prints the same epoch line apart from its time and samples/s fields (determinism).
+ * Skipped when the data set is not installed. */
+#include <criterion/criterion.h>
+
+#include "ctest_util.h"
+
+#ifndef MLC_EXE
+#error "MLC_EXE must be defined (the mlc executable built by meson)"
+#endif
+#define DATA_DIR "/usr/share/datasets/fashion-mnist"
+
+static char *dir;
+static char exe[700];
+
+static void build_once(void) {
+    dir = ct_tmpdir("e2e");
+    cr_assert_not_null(dir);
+    snprintf(exe, sizeof exe, "%s/mlp", dir);
+    char *argv[] = {MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/mlp.mdl", "-o", exe, NULL, NULL, NULL};
+    char wrapper[720];
+    if (MLC_TEST_SANITIZE[0]) {
+        /* a sanitizer build: mlc links the instrumented libmlcrt.a, so the trainer needs the
+         * same -fsanitize flag; --cc takes one word, hence a wrapper script */
+        snprintf(wrapper, sizeof wrapper, "%s/cc-san", dir);
+        cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+        argv[5] = "--cc";
+        argv[6] = wrapper;
+    }
+    char *out = NULL;
+    int st = ct_run(argv, &out);
+    cr_assert_eq(st, 0, "mlc build failed (status %d):\n%s", st, out);
+    free(out);
+}
+
+static void cleanup(void) {
+    ct_rmdir(dir);
+    free(dir);
+    dir = NULL;
+}
+
+TestSuite(e2e, .fini = cleanup);
+
+static char *train(void) {
+    char *argv[] = {exe, "--epochs", "1", "--train-limit", "12800", "--test-limit", "2000", "--threads", "2",
+                    "--seed", "1", "--data", DATA_DIR, NULL};
+    char *out = NULL;
+    int st = ct_run(argv, &out);
+    cr_assert_eq(st, 0, "the trainer failed (status %d):\n%s", st, out);
+    return out;
+}
+
+/* The `epoch ...` lines with the time and samples/s fields cut off. */
+static char *epoch_lines(const char *out) {
+    size_t cap = strlen(out) + 1, o = 0;
+    char *r = malloc(cap);
+    r[0] = 0;
+    for (const char *p = out; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (!strncmp(p, "epoch ", 6)) {
+            const char *t = strstr(p, "  time ");
+            size_t keep = t && t < p + l ? (size_t)(t - p) : l;
+            memcpy(r + o, p, keep);
+            o += keep;
+            r[o++] = '\n';
+            r[o] = 0;
+        }
+        p += l + (e ? 1 : 0);
+    }
+    return r;
+}
+
+static int data_present(void) { return access(DATA_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0; }
+
+Test(e2e, mlp_trains_and_is_deterministic, .timeout = 600) {
+    if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
+    build_once();
+    char *out1 = train();
+    printf("%s", out1);
+    fflush(stdout);
+
+    /* epoch 1/1  loss 0.6679  train_acc 0.7666  test_acc 0.8290  time 1.0s  12866 samples/s */
+    const char *ep = strstr(out1, "epoch 1/1");
+    cr_assert_not_null(ep, "no epoch line in:\n%s", out1);
+    const char *lp = strstr(ep, "loss ");
+    cr_assert_not_null(lp);
+    double loss = strtod(lp + 5, NULL);
+    cr_expect(loss > 0 && loss < 1.0, "first-epoch mean loss %.4f is not well below ln(10) = 2.303", loss);
+    const char *ap = strstr(out1, "test accuracy:");
+    cr_assert_not_null(ap, "no 'test accuracy:' line in:\n%s", out1);
+    double acc = strtod(ap + strlen("test accuracy:"), NULL);
+    cr_expect_gt(acc, 0.70, "test accuracy %.4f after one epoch on 12800 samples", acc);
+
+    char *out2 = train();
+    char *e1 = epoch_lines(out1), *e2 = epoch_lines(out2);
+    cr_expect_neq(strlen(e1), 0);
+    cr_expect_str_eq(e1, e2, "two runs with --seed 1 differ:\n%s---\n%s", e1, e2);
+    const char *ap2 = strstr(out2, "test accuracy:");
+    cr_expect(ap2 && !strcmp(ap2, ap), "final lines differ: '%s' vs '%s'", ap, ap2 ? ap2 : "(none)");
+    free(e1);
+    free(e2);
+    free(out1);
+    free(out2);
+}
+
+/* A different seed gives a different run: the determinism check above can fail. */
+Test(e2e, seed_changes_the_run, .timeout = 600) {
+    if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
+    build_once();
+    char *outs[2];
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = {exe, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
+                        "--seed", k ? "2" : "1", "--data", DATA_DIR, NULL};
+        int st = ct_run(argv, &outs[k]);
+        cr_assert_eq(st, 0, "the trainer failed:\n%s", outs[k]);
+    }
+    char *e1 = epoch_lines(outs[0]), *e2 = epoch_lines(outs[1]);
+    cr_expect_neq(strlen(e1), 0);
+    cr_expect_str_neq(e1, e2, "seeds 1 and 2 gave identical epochs:\n%s", e1);
+    free(e1);
+    free(e2);
+    free(outs[0]);
+    free(outs[1]);
+}
