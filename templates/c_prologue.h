@@ -11,9 +11,12 @@
 
 #include "mlcrt.h"
 
+/* The helpers below are pasted into every model; most models use only some of them. */
+#define MLC_HELPER static inline __attribute__((unused))
+
 /* One thread pool: OpenMP's. OpenBLAS runs single-threaded inside it; a second pool of
  * spinning OpenBLAS threads would fight the OpenMP team for the same cores. */
-static inline void mlc_c_set_threads(int n) {
+MLC_HELPER void mlc_c_set_threads(int n) {
     if (n < 1) return;
 #ifdef _OPENMP
     omp_set_num_threads(n);
@@ -23,7 +26,7 @@ static inline void mlc_c_set_threads(int n) {
 /* Row-major C[M,N] = op(A)[M,K] op(B)[K,N]. Large products are split across the OpenMP
  * team along the longer of M and N, in blocks of 16; each thread runs one single-threaded
  * cblas_sgemm, so a block's result does not depend on the other blocks. */
-static inline void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+MLC_HELPER void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc) {
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const int split_m = M >= N;
@@ -59,12 +62,12 @@ typedef struct mlc_conv_geom {
 } mlc_conv_geom;
 
 /* 1x1, stride 1, no padding: the input already is the column matrix. */
-static inline int mlc_conv_direct(const mlc_conv_geom *g) {
+MLC_HELPER int mlc_conv_direct(const mlc_conv_geom *g) {
     return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
 /* col[(c*KH + kh)*KW + kw][oh*Wo + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw], 0 outside */
-static inline void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col) {
+MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col) {
     const long P = (long)g->Ho * g->Wo;
     for (int c = 0; c < Cg; c++)
         for (int kh = 0; kh < g->KH; kh++)
@@ -88,7 +91,7 @@ static inline void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, fl
 }
 
 /* The adjoint of mlc_im2col: dx[c][ih][iw] += col[...]; dx must start zeroed. */
-static inline void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, float *dx) {
+MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, float *dx) {
     const long P = (long)g->Ho * g->Wo;
     for (int c = 0; c < Cg; c++)
         for (int kh = 0; kh < g->KH; kh++)
@@ -109,7 +112,7 @@ static inline void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, 
 }
 
 /* y[n] = w . im2col(x[n]) per sample and group; samples in parallel. ws: B*K*P floats. */
-static inline void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x, const float *w, float *y, float *ws) {
+MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x, const float *w, float *y, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
@@ -126,7 +129,7 @@ static inline void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x
 }
 
 /* dx[n] = col2im(w^T . dy[n]); samples in parallel. ws: B*K*P floats. */
-static inline void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const float *dy, const float *w, float *dx, float *ws) {
+MLC_HELPER void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const float *dy, const float *w, float *dx, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
@@ -148,7 +151,7 @@ static inline void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const flo
 /* dw = sum_n dy[n] . im2col(x[n])^T. Each sample's product goes to its own slot and the
  * slots are summed in sample order, so the result does not depend on the thread count.
  * ws: B*(K*P + Og*K) floats. */
-static inline void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, long B, const float *x, const float *dy, float *dw,
+MLC_HELPER void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, long B, const float *x, const float *dy, float *dw,
                                   float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
@@ -179,7 +182,7 @@ typedef struct mlc_pool_geom {
 } mlc_pool_geom;
 
 /* Max over each window's in-bounds elements (padding never wins). */
-static inline void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
+MLC_HELPER void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
 #pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * g->H * g->W;
@@ -202,7 +205,7 @@ static inline void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const 
 
 /* Each window's gradient goes to its first maximal element in row-major order: the same
  * element whatever the thread count, also on ties. */
-static inline void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, const float *x, float *dx) {
+MLC_HELPER void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, const float *x, float *dx) {
 #pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * g->H * g->W, *dyp = dy + p * g->Ho * g->Wo;
@@ -226,7 +229,7 @@ static inline void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const 
 }
 
 /* Average over the window, padding counted as zeros (divisor KH*KW). */
-static inline void mlc_avgpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
+MLC_HELPER void mlc_avgpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
     const float inv = 1.0f / (float)(g->KH * g->KW);
 #pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
     for (long p = 0; p < planes; p++) {
@@ -248,7 +251,7 @@ static inline void mlc_avgpool2d_fwd(const mlc_pool_geom *g, long planes, const 
     }
 }
 
-static inline void mlc_avgpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, float *dx) {
+MLC_HELPER void mlc_avgpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, float *dx) {
     const float inv = 1.0f / (float)(g->KH * g->KW);
 #pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
     for (long p = 0; p < planes; p++) {
