@@ -151,14 +151,12 @@ int build_trainer(const ModelIR *m, const Options *o) {
     int n = 0;
     argv[n++] = (char *)cc;
     if (cuda) {
-        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90", "-Xcompiler", "-fopenmp", "-x", "cu"};
-        for (int i = 0; i < 7; i++) argv[n++] = (char *)a[i];
+        /* Hopper (sm_90); the model runs on the GPU alone, so no OpenMP.
+         * nvcc goes by the extensions: the .cu is CUDA C++, trainer_main.c is C for gcc. */
+        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90"};
+        for (int i = 0; i < 3; i++) argv[n++] = (char *)a[i];
         argv[n++] = src;
-        argv[n++] = "-x";
-        argv[n++] = "c";
         argv[n++] = mainc;
-        argv[n++] = "-x";
-        argv[n++] = "none";
     } else {
         /* -fno-math-errno: sqrtf/expf need no errno, which lets their loops vectorize. */
         const char *a[] = {"-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fopenmp",
