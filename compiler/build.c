@@ -146,7 +146,12 @@ int build_trainer(const ModelIR *m, const Options *o) {
     snprintf(incflag, sizeof incflag, "-I%s", inc);
     snprintf(libflag, sizeof libflag, "-L%s", lib);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
-    const char *cc = o->cc ? o->cc : cuda ? "nvcc" : "cc";
+    /* nvcc: from PATH, else the toolkit's usual home (often not on PATH) */
+    char nvcc[PATH_MAX + 16] = "nvcc";
+    const char *cuda_home = getenv("CUDA_HOME");
+    snprintf(nvcc, sizeof nvcc, "%s/bin/nvcc", cuda_home && *cuda_home ? cuda_home : "/usr/local/cuda");
+    if (!exists(nvcc)) strcpy(nvcc, "nvcc");
+    const char *cc = o->cc ? o->cc : cuda ? nvcc : "cc";
     char *argv[40];
     int n = 0;
     argv[n++] = (char *)cc;
@@ -173,7 +178,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = libflag;
     argv[n++] = "-lmlcrt";
     if (cuda) argv[n++] = "-lcublas";
-    argv[n++] = "-lopenblas";
+    else argv[n++] = "-lopenblas"; /* the CUDA model does no BLAS on the host */
     argv[n++] = "-lz";
     argv[n++] = "-lm";
     argv[n] = NULL;
