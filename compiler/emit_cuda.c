@@ -145,7 +145,7 @@ static void emit_ewise(EmitCtx *e, int id) {
     }
     const char *args[IR_MAX_IN];
     for (int k = 0; k < n->nin; k++) args[k] = ewise_operand(e, id, k, idx[k + 1]);
-    const char *expr = n->op == OP_expand ? args[0] : subst(e->arena, op_of(n)->rules->c_expr, args, n->nin);
+    const char *expr = n->op == OP_expand ? args[0] : ewise_expr(e, id, args);
     emit(e, "%s[%s] = %s;", emit_buf(e, id), idx[0], expr);
     cuda_kernel_end(e);
     cuda_launch(e, id, kname, ln.total, NULL);
@@ -272,6 +272,12 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->y, y_host, sizeof(int32_t) * (size_t)(B), "
                      "cudaMemcpyHostToDevice, stream));\n");
     e.buf = name_buffers(&e, m, plan);
+    if (plan->ws_size_c || plan->ws_size_b) { /* the ops' shared scratch region, in the arena */
+        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
+                (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
+                (long long)plan->ws_size_b);
+        e.ws = "ws";
+    }
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node(&e, id);
     fputc('\n', out);

@@ -3,7 +3,8 @@
  * For samples/mlp.mdl and tests/compiler/data/allops.mdl (every op kind: elementwise,
  * broadcasting, reductions over each axis position with and without keepdims, softmax,
  * reshape, matmul, one_hot, cross-entropy, max's argmax_mask, SGD with Nesterov momentum
- * and weight decay):
+ * and weight decay) and tests/compiler/data/activations.mdl (the other elementwise ops, whose
+ * C text takes the node's float attributes; Adam with weight decay; mse):
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -33,7 +34,8 @@
 #define CUDA_HOME "/usr/local/cuda"
 #define NVCC CUDA_HOME "/bin/nvcc"
 
-static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_TEST_DIR "/data/allops.mdl"};
+static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_TEST_DIR "/data/allops.mdl",
+                                     MLC_TEST_DIR "/data/activations.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
