@@ -146,19 +146,22 @@ int build_trainer(const ModelIR *m, const Options *o) {
     snprintf(incflag, sizeof incflag, "-I%s", inc);
     snprintf(libflag, sizeof libflag, "-L%s", lib);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
-    const char *cc = o->cc ? o->cc : cuda ? "nvcc" : "cc";
+    /* nvcc: from PATH, else the toolkit's usual home (often not on PATH) */
+    char nvcc[PATH_MAX + 16] = "nvcc";
+    const char *cuda_home = getenv("CUDA_HOME");
+    snprintf(nvcc, sizeof nvcc, "%s/bin/nvcc", cuda_home && *cuda_home ? cuda_home : "/usr/local/cuda");
+    if (!exists(nvcc)) strcpy(nvcc, "nvcc");
+    const char *cc = o->cc ? o->cc : cuda ? nvcc : "cc";
     char *argv[40];
     int n = 0;
     argv[n++] = (char *)cc;
     if (cuda) {
-        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90", "-Xcompiler", "-fopenmp", "-x", "cu"};
-        for (int i = 0; i < 7; i++) argv[n++] = (char *)a[i];
+        /* Hopper (sm_90); the model runs on the GPU alone, so no OpenMP.
+         * nvcc goes by the extensions: the .cu is CUDA C++, trainer_main.c is C for gcc. */
+        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90"};
+        for (int i = 0; i < 3; i++) argv[n++] = (char *)a[i];
         argv[n++] = src;
-        argv[n++] = "-x";
-        argv[n++] = "c";
         argv[n++] = mainc;
-        argv[n++] = "-x";
-        argv[n++] = "none";
     } else {
         /* -fno-math-errno: sqrtf/expf need no errno, which lets their loops vectorize. */
         const char *a[] = {"-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fopenmp",
@@ -175,7 +178,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = libflag;
     argv[n++] = "-lmlcrt";
     if (cuda) argv[n++] = "-lcublas";
-    argv[n++] = "-lopenblas";
+    else argv[n++] = "-lopenblas"; /* the CUDA model does no BLAS on the host */
     argv[n++] = "-lz";
     argv[n++] = "-lm";
     argv[n] = NULL;

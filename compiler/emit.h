@@ -43,4 +43,14 @@ void emit_node_comment(EmitCtx *e, int id);
 /* Splits node x's shape around `axis` into C expressions outer x n x inner. */
 void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner);
 
+/* CUDA target (emit_cuda.c): what the op hooks use to write one kernel for node id.
+ * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls
+ * (`const long B`, the node's buffers, then `extra_params` if not NULL) and opens a
+ * grid-stride loop `for (long IVAR ...; IVAR < COUNT; ...)`; until cuda_kernel_end,
+ * emit() writes the loop's body. It returns the kernel's name, which cuda_launch (in the
+ * host function, after emit_node_comment) launches over COUNT work items. */
+const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
+void cuda_kernel_end(EmitCtx *e);
+void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
+
 #endif

@@ -1,9 +1,432 @@
-/* emit_cuda.c - the CUDA target (placeholder until it lands). */
+/* emit_cuda.c - the CUDA target: one .cu file, kernels plus host code, cuBLAS for GEMMs.
+ *
+ * The model keeps everything on the GPU: the slab (parameters, optimizer state), the
+ * arena (every other tensor, at the memory plan's offsets c + b * max_batch) and device
+ * copies of the input batch. The API functions take host memory, like the C target's,
+ * so the runtime cannot tell the two apart: train_step copies the batch in, runs the
+ * graph on one stream and copies the loss (and outputs) back.
+ *
+ * Each graph becomes one host function launching its nodes in order: one kernel per
+ * elementwise op or expand (a grid-stride loop over the output, the flat index split
+ * into the merged loop dimensions; the scalar text is the C target's), one kernel per
+ * reduction (a thread per output element, a sequential loop over the axis: deterministic,
+ * no atomics), cublasSgemm for matmuls, and the op rules' emit_cuda hooks for special
+ * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
+ * IR node and the .mdl line it came from.
+ *
+ * The kernels form one section of the file that compiles on its own (after a small
+ * prelude), which emit_cuda_kernels() writes for NVRTC-based tests. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
 #include "target.h"
 
+/* Defines what the kernels need that host headers would otherwise provide, so the
+ * kernel section also compiles alone (NVRTC has no math.h). */
+static const char kernel_prelude[] = "/* ---- kernels ---- */\n"
+                                     "#ifndef INFINITY\n"
+                                     "#define INFINITY __int_as_float(0x7f800000)\n"
+                                     "#endif\n\n";
+
+/* ---- kernel signatures ---- */
+
+typedef struct KParams {
+    int n;
+    const char *name[IR_MAX_IN + 1];
+    const char *type[IR_MAX_IN + 1]; /* "float *", "const float *", "const int *" */
+} KParams;
+
+static void kparams_add(KParams *kp, const char *name, DType dt, int writable) {
+    if (!name) return; /* a constant: its value is in the expression */
+    for (int i = 0; i < kp->n; i++)
+        if (!strcmp(kp->name[i], name)) return;
+    kp->name[kp->n] = name;
+    kp->type[kp->n] = dt == DT_I32 ? (writable ? "int *" : "const int *") : (writable ? "float *" : "const float *");
+    kp->n++;
+}
+
+/* The buffers node id's kernel touches: its output, then its inputs. An optimizer update
+ * writes its parameter and its state in place and only reads the gradient (input 1). */
+static void kernel_params(EmitCtx *e, int id, KParams *kp) {
+    const Node *n = &e->g->nodes[id];
+    int update = op_of(n)->kind == K_UPDATE;
+    kp->n = 0;
+    if (!update) kparams_add(kp, e->buf[id], n->dtype, 1);
+    for (int k = 0; k < n->nin; k++) {
+        const Node *x = &e->g->nodes[n->in[k]];
+        kparams_add(kp, e->buf[n->in[k]], x->dtype, update && k != 1);
+    }
+}
+
+/* emit() writes into the kernel between cuda_kernel_begin and cuda_kernel_end; the host
+ * function's indent is kept here meanwhile (the compiler is single-threaded). */
+static int host_indent;
+
+const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params) {
+    const Node *n = &e->g->nodes[id];
+    const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(n)->name);
+    KParams kp;
+    kernel_params(e, id, &kp);
+    FILE *host = e->body;
+    e->body = e->decls, e->decls = host;
+    host_indent = e->indent;
+    e->indent = 0;
+    emit_node_comment(e, id);
+    /* the signature on one line when it fits, else a parameter a line */
+    const char *par[IR_MAX_IN + 3];
+    int np = 0;
+    par[np++] = "const long B";
+    for (int i = 0; i < kp.n; i++) par[np++] = arena_printf(e->arena, "%s%s", kp.type[i], kp.name[i]);
+    if (extra_params) par[np++] = extra_params;
+    const char *line = arena_printf(e->arena, "static __global__ void %s(", name);
+    for (int i = 0; i < np; i++) line = arena_printf(e->arena, "%s%s%s", line, i ? ", " : "", par[i]);
+    if (strlen(line) + 3 <= 110) {
+        emit(e, "%s) {", line);
+    } else {
+        emit(e, "static __global__ void %s(%s,", name, par[0]);
+        for (int i = 1; i < np; i++) emit(e, "        %s%s", par[i], i + 1 < np ? "," : ") {");
+    }
+    emit(e, "    (void)B;");
+    emit(e, "    const long count_ = (long)(%s);", count);
+    emit(e, "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
+         ivar, ivar, ivar);
+    e->indent = 2;
+    return name;
+}
+
+void cuda_kernel_end(EmitCtx *e) {
+    e->indent = 1;
+    emit(e, "}");
+    e->indent = 0;
+    emit(e, "}");
+    emit(e, "%s", "");
+    FILE *kern = e->body;
+    e->body = e->decls, e->decls = kern;
+    e->indent = host_indent;
+}
+
+void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args) {
+    KParams kp;
+    kernel_params(e, id, &kp);
+    char *args = arena_strdup(e->arena, "B");
+    for (int i = 0; i < kp.n; i++) args = arena_printf(e->arena, "%s, %s", args, kp.name[i]);
+    if (extra_args) args = arena_printf(e->arena, "%s, %s", args, extra_args);
+    emit(e, "%s<<<mlc_grid(%s), MLC_BLOCK, 0, stream>>>(%s);", kernel, count, args);
+    emit(e, "MLC_LAUNCH_CHECK(stream);");
+}
+
+/* ---- elementwise ops and expand ---- */
+
+static void emit_ewise(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    LoopNest ln;
+    loop_nest(e, id, &ln);
+    const char *kname = cuda_kernel_begin(e, id, ln.total, "i", NULL);
+    /* the flat index, split into the merged loop dimensions (the last varies fastest) */
+    if (ln.nd == 1) {
+        emit(e, "const long i0 = i;");
+    } else if (ln.nd > 1) {
+        emit(e, "long r = i;");
+        for (int d = ln.nd - 1; d > 0; d--)
+            emit(e, "const long i%d = r %% (long)(%s); r /= (long)(%s);", d, ln.size[d], ln.size[d]);
+        emit(e, "const long i0 = r;");
+    }
+    const char *idx[IR_MAX_IN + 1];
+    for (int k = 0; k < ln.nops; k++) {
+        const char *s = NULL;
+        for (int d = 0; d < ln.nd; d++) {
+            if (!ln.stride[k][d]) continue;
+            const char *term = !strcmp(ln.stride[k][d], "1") ? arena_printf(e->arena, "i%d", d)
+                                                             : arena_printf(e->arena, "i%d*%s", d, ln.stride[k][d]);
+            s = s ? arena_printf(e->arena, "%s + %s", s, term) : term;
+        }
+        idx[k] = s ? s : "0";
+    }
+    const char *args[IR_MAX_IN];
+    for (int k = 0; k < n->nin; k++) args[k] = ewise_operand(e, id, k, idx[k + 1]);
+    const char *expr = n->op == OP_expand ? args[0] : ewise_expr(e, id, args);
+    emit(e, "%s[%s] = %s;", emit_buf(e, id), idx[0], expr);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, kname, ln.total, NULL);
+}
+
+/* ---- reductions: a thread per output element, the axis in order ---- */
+
+static void emit_reduce(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const OpRules *r = op_of(n)->rules;
+    const char *outer, *len, *inner;
+    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
+    const char *kname = cuda_kernel_begin(e, id, count, "k", NULL);
+    const char *elem;
+    if (!strcmp(inner, "1")) {
+        emit(e, "const float *xs = %s + k * (%s);", x, len);
+        elem = "xs[j]";
+    } else {
+        emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
+        emit(e, "const float *xs = %s + o * (%s) * (%s) + i;", x, len, inner);
+        elem = arena_printf(e->arena, "xs[j * (%s)]", inner);
+    }
+    emit(e, "float acc = %s;", r->red_init);
+    emit(e, "for (long j = 0; j < (long)(%s); j++) %s;", len, subst_named(e->arena, r->red_step, "acc", elem, len));
+    emit(e, "%s[k] = %s;", y, subst_named(e->arena, r->red_fin, "acc", "", len));
+    cuda_kernel_end(e);
+    cuda_launch(e, id, kname, count, NULL);
+}
+
+/* ---- matmul: row-major C[M,N] = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
+
+static void emit_matmul(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    int a = n->in[0], b = n->in[1];
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
+    emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
+         tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);
+    emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", emit_buf(e, b),
+         emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
+}
+
+static void emit_node(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const OpInfo *oi = op_of(n);
+    switch (oi->kind) {
+    case K_SOURCE: return;
+    case K_SHAPE:
+        if (n->op == OP_reshape) return;
+        emit_node_comment(e, id);
+        emit_ewise(e, id);
+        return;
+    case K_EWISE: emit_node_comment(e, id); emit_ewise(e, id); return;
+    case K_REDUCE: emit_node_comment(e, id); emit_reduce(e, id); return;
+    case K_CONTRACT: emit_node_comment(e, id); emit_matmul(e, id); return;
+    case K_SPECIAL:
+    case K_UPDATE:
+        if (!oi->rules->emit_cuda) mlc_die("op %s has no CUDA emitter", oi->name);
+        emit_node_comment(e, id);
+        oi->rules->emit_cuda(e, id);
+        return;
+    }
+}
+
+/* Names every node's buffer and declares the device pointers the function uses (as the
+ * C target: the same names, the same offsets, in device memory). */
+static const char **name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
+    const Graph *g = e->g;
+    const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
+    char *used = arena_alloc(e->arena, (size_t)g->n);
+    for (int id = 0; id < g->n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) used[g->nodes[id].in[k]] = 1;
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op == OP_input) {
+            buf[id] = !strcmp(n->name, m->data_name) ? "x" : "y";
+        } else if (n->op == OP_param || n->op == OP_state) {
+            int p = model_find_persistent(m, n->name);
+            if (p < 0) mlc_die("no slab slot for %s", n->name);
+            buf[id] = arena_printf(e->arena, "p_%s", c_ident(e->arena, n->name));
+            if (used[id])
+                emit(e, "float *const %s = P + %lld; /* %s */", buf[id], (long long)m->pers[p].offset, n->name);
+        } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
+            buf[id] = buf[n->in[0]];
+        } else if (plan->has_buf[id]) {
+            char sh[96];
+            buf[id] = arena_printf(e->arena, "t%d", id);
+            emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
+                 (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        }
+    }
+    return buf;
+}
+
+/* One host function per graph; its kernels go to `kern`. */
+static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, const Graph *g,
+                                const MemPlan *plan, int train) {
+    Arena *a = m->arena;
+    const char *name = m->spec.name;
+    EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels};
+    char xn[64];
+    shape_numel_expr(&m->data_shape, xn, sizeof xn);
+    if (train) {
+        fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
+        fprintf(out, "static float api_train_step(void *model, const float *x_host, const int32_t *y_host, int n, float lr,\n"
+                     "                            float *out) {\n");
+    } else {
+        fprintf(out, "/* Inference in evaluation mode. */\n");
+        fprintf(out, "static void api_forward(void *model, const float *x_host, int n, float *out) {\n");
+    }
+    fprintf(out, "    %s *self = (%s *)model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name,
+            name);
+    fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
+    fprintf(out, "    const float *const x = self->x;\n    const int32_t *const y = self->y;\n");
+    fprintf(out, "    const cudaStream_t stream = self->stream;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A, (void)x, (void)y;\n");
+    if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr;\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->x, x_host, sizeof(float) * (size_t)(%s), cudaMemcpyHostToDevice, "
+                 "stream));\n",
+            xn);
+    if (train)
+        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->y, y_host, sizeof(int32_t) * (size_t)(B), "
+                     "cudaMemcpyHostToDevice, stream));\n");
+    e.buf = name_buffers(&e, m, plan);
+    if (plan->ws_size_c || plan->ws_size_b) { /* the ops' shared scratch region, in the arena */
+        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
+                (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
+                (long long)plan->ws_size_b);
+        e.ws = "ws";
+    }
+    fputc('\n', out);
+    for (int id = 0; id < g->n; id++) emit_node(&e, id);
+    fputc('\n', out);
+    int o = g->output;
+    if (train) {
+        fprintf(out, "    float loss;\n");
+        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(&loss, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
+                e.buf[g->loss]);
+        if (o >= 0)
+            fprintf(out, "    if (out) MLC_CUDA_CHECK(cudaMemcpyAsync(out, %s, sizeof(float) * (size_t)(%s), "
+                         "cudaMemcpyDeviceToHost, stream));\n",
+                    e.buf[o], emit_numel(&e, o));
+        else fprintf(out, "    (void)out;\n");
+        fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n    return loss;\n}\n\n");
+    } else {
+        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(out, %s, sizeof(float) * (size_t)(%s), cudaMemcpyDeviceToHost, "
+                     "stream));\n",
+                e.buf[o], emit_numel(&e, o));
+        fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n}\n\n");
+    }
+    *nkernels = e.nkernels;
+}
+
+/* Emits both graphs: kernels to `kern`, host functions to `fns`. */
+static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
+    int nk = 0;
+    fputs(kernel_prelude, kern);
+    emit_graph_function(m, fns, kern, &nk, m->train, &m->train_plan, 1);
+    emit_graph_function(m, fns, kern, &nk, m->eval, &m->eval_plan, 0);
+    fprintf(kern, "/* ---- end of kernels (%d) ---- */\n\n", nk);
+}
+
+void emit_cuda_kernels(const ModelIR *m, FILE *out) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fns = open_memstream(&text, &len);
+    if (!fns) mlc_die("out of memory");
+    emit_graphs(m, out, fns);
+    fclose(fns);
+    free(text);
+}
+
+static void emit_create_destroy(const ModelIR *m, FILE *out) {
+    const char *n = m->spec.name;
+    char xn[64];
+    Shape xs = m->data_shape;
+    shape_numel_expr(&xs, xn, sizeof xn);
+    fprintf(out, "static void api_destroy(void *model) {\n    %s *self = (%s *)model;\n    if (!self) return;\n", n, n);
+    fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
+    fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
+    fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->arena);\n    cudaFree(self->x);\n    cudaFree(self->y);\n");
+    fprintf(out, "    free(self);\n}\n\n");
+
+    fprintf(out, "/* A CUDA failure while setting up is reported and gives NULL (as out of memory does). */\n");
+    fprintf(out, "static int mlc_setup_ok(cudaError_t err, const char *what) {\n");
+    fprintf(out, "    if (err == cudaSuccess) return 1;\n");
+    fprintf(out, "    fprintf(stderr, \"%s: cannot create the model on the GPU: %%s: %%s\\n\", what, cudaGetErrorString(err));\n", n);
+    fprintf(out, "    return 0;\n}\n\n");
+
+    fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
+    fprintf(out, "    if (max_batch < 1) return NULL;\n");
+    fprintf(out, "    %s *self = (%s *)calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n, n);
+    fprintf(out, "    const size_t mb = (size_t)max_batch;\n    const long B = max_batch;\n");
+    fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
+            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
+            (long long)m->eval_plan.size_b);
+    fprintf(out, "    const size_t arena_floats = train_floats > eval_floats ? train_floats : eval_floats;\n");
+    fprintf(out, "    self->max_batch = max_batch;\n");
+    fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n", (long long)m->slab_floats);
+    fprintf(out, "    if (!host) {\n        free(self);\n        return NULL;\n    }\n");
+    emit_param_init(m, out, "    ", "host + %lld");
+    fprintf(out, "    int ok = mlc_setup_ok(cudaStreamCreate(&self->stream), \"cudaStreamCreate\") &&\n");
+    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->slab, sizeof(float) * %lld), \"cudaMalloc (slab)\") &&\n",
+            (long long)m->slab_floats);
+    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->arena, sizeof(float) * (arena_floats ? arena_floats : 1)),\n"
+                 "                          \"cudaMalloc (arena)\") &&\n");
+    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->x, sizeof(float) * (size_t)(%s)), \"cudaMalloc (input)\") &&\n",
+            xn);
+    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->y, sizeof(int32_t) * mb), \"cudaMalloc (labels)\") &&\n");
+    fprintf(out, "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
+                 "                          \"cudaMemcpy (parameters)\");\n",
+            (long long)m->slab_floats);
+    fprintf(out, "    free(host);\n");
+    fprintf(out, "    if (ok && cublasCreate(&self->cublas) != CUBLAS_STATUS_SUCCESS) {\n");
+    fprintf(out, "        fprintf(stderr, \"%s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
+    fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
+    fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
+    fprintf(out, "    (void)B, (void)seed;\n");
+    fprintf(out, "    if (!ok) {\n        api_destroy(self);\n        return NULL;\n    }\n");
+    fprintf(out, "    return self;\n}\n\n");
+}
+
 static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) {
-    (void)m, (void)hdr_name;
-    fprintf(out, "#error \"the CUDA target is not implemented yet\"\n");
+    const char *n = m->spec.name;
+    fprintf(out, "/* %s.cu - generated by mlc from %s; do not edit.\n", n, m->source);
+    fprintf(out, " * Target: CUDA + cuBLAS. Parameters and optimizer state live in one device slab,\n");
+    fprintf(out, " * everything else in one device arena at offsets fixed at compile time\n");
+    fprintf(out, " * (c + b * max_batch); the API takes and returns host memory. */\n");
+    fputs(tmpl_cuda_prologue_cuh, out);
+    fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
+    fprintf(out, "struct %s {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
+    fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n", (long long)m->slab_floats);
+    fprintf(out, "    float *arena; /* device: activations, gradients, temporaries */\n");
+    fprintf(out, "    float *x;     /* device: the input batch */\n");
+    fprintf(out, "    int32_t *y;   /* device: the labels */\n");
+    fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
+
+    /* the graphs first, into memory: the kernels go before the host code */
+    char *kt = NULL, *ft = NULL;
+    size_t kl = 0, fl = 0;
+    FILE *kern = open_memstream(&kt, &kl), *fns = open_memstream(&ft, &fl);
+    if (!kern || !fns) mlc_die("out of memory");
+    emit_graphs(m, kern, fns);
+    fclose(kern);
+    fclose(fns);
+    fwrite(kt, 1, kl, out);
+    free(kt);
+
+    emit_tensor_table(m, out);
+    emit_create_destroy(m, out);
+    fwrite(ft, 1, fl, out);
+    free(ft);
+
+    fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
+    fprintf(out, "    %s *self = (%s *)model;\n", n, n);
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel,\n"
+                 "                              cudaMemcpyDeviceToHost));\n}\n\n",
+            n, n);
+    fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
+    fprintf(out, "    %s *self = (%s *)model;\n", n, n);
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel,\n"
+                 "                              cudaMemcpyHostToDevice));\n}\n\n",
+            n, n);
+    fprintf(out, "static int64_t api_get_step(void *model) { return ((%s *)model)->step; }\n", n);
+    fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s *)model)->step = step; }\n", n);
+    fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
+    fprintf(out, "static void api_set_threads(int n) { (void)n; }\n\n");
+
+    fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
+    fprintf(out, "extern \"C\" {\n\n");
+    fprintf(out, "%s *%s_create(uint64_t seed, int max_batch) { return (%s *)api_create(seed, max_batch); }\n", n, n, n);
+    fprintf(out, "void %s_destroy(%s *m) { api_destroy(m); }\n", n, n);
+    fprintf(out, "float %s_train_step(%s *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
+    fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
+    fprintf(out, "void %s_forward(%s *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
+    emit_api_struct(m, out, "cuda");
+    fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
 const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .emit_source = emit_source_cuda};

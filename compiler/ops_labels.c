@@ -35,6 +35,18 @@ static void emit_one_hot_c(EmitCtx *e, int id) {
     emit(e, "    for (long k = 0; k < %lld; k++) %s[i * %lld + k] = %s[i] == k ? 1.0f : 0.0f;", c, y, c, x);
 }
 
+/* CUDA: a thread per output element. */
+static void emit_one_hot_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    long long c = (long long)n->iattr[0];
+    const char *count = emit_numel(e, id);
+    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
+    emit(e, "%s[i] = %s[i / %lld] == (int)(i %% %lld) ? 1.0f : 0.0f;", y, x, c, c);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, NULL);
+}
+
 static void g_none(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 /* Labels come from an i32 input; the checker fills it with values in [0, fattr0). */
@@ -48,4 +60,4 @@ static int c_one_hot(Graph *g, int i) {
 }
 
 const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .emit_c = emit_one_hot_c,
-                               .cases = c_one_hot, .flags = OPF_ZERO_GRAD};
+                               .emit_cuda = emit_one_hot_cuda, .cases = c_one_hot, .flags = OPF_ZERO_GRAD};

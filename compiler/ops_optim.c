@@ -59,8 +59,48 @@ static void emit_adam_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-const OpRules rules_sgd_update = {.shape = s_update, .emit_c = emit_sgd_c};
-const OpRules rules_adam_update = {.shape = s_update, .emit_c = emit_adam_c};
+/* CUDA: a thread per element; lr is a kernel argument. */
+static void emit_sgd_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *p = emit_buf(e, n->in[0]), *g = emit_buf(e, n->in[1]), *v = emit_buf(e, n->in[2]);
+    const char *count = emit_numel(e, n->in[0]);
+    const char *k = cuda_kernel_begin(e, id, count, "i", "const float lr");
+    emit(e, "const float mom = %s, wd = %s;", emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]));
+    emit(e, "const float gi = %s[i] + wd * %s[i];", g, p);
+    emit(e, "%s[i] = mom * %s[i] + gi;", v, v);
+    emit(e, "%s[i] -= lr * (%s);", p, n->iattr[0] ? arena_printf(e->arena, "gi + mom * %s[i]", v) : arena_printf(e->arena, "%s[i]", v));
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, "lr");
+}
+
+/* CUDA: the step size and bias correction come from lr and t on the host, computed as the
+ * C target does; a thread per element. */
+static void emit_adam_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *p = emit_buf(e, n->in[0]), *g = emit_buf(e, n->in[1]);
+    const char *m1 = emit_buf(e, n->in[2]), *m2 = emit_buf(e, n->in[3]);
+    const char *b1 = emit_float(e, n->fattr[0]), *b2 = emit_float(e, n->fattr[1]);
+    const char *count = emit_numel(e, n->in[0]);
+    const char *k = cuda_kernel_begin(e, id, count, "i", "const float step, const float inv_bc2");
+    emit(e, "const float b1 = %s, b2 = %s, eps = %s, wd = %s;", b1, b2, emit_float(e, n->fattr[2]),
+         emit_float(e, n->fattr[3]));
+    emit(e, "const float gi = %s[i] + wd * %s[i];", g, p);
+    emit(e, "%s[i] = b1 * %s[i] + (1.0f - b1) * gi;", m1, m1);
+    emit(e, "%s[i] = b2 * %s[i] + (1.0f - b2) * gi * gi;", m2, m2);
+    emit(e, "%s[i] -= step * %s[i] / (sqrtf(%s[i] * inv_bc2) + eps);", p, m1, m2);
+    cuda_kernel_end(e);
+    emit(e, "{");
+    e->indent++;
+    emit(e, "const float step = lr / (1.0f - powf(%s, (float)t));", b1);
+    emit(e, "const float inv_bc2 = 1.0f / (1.0f - powf(%s, (float)t));", b2);
+    cuda_launch(e, id, k, count, "step, inv_bc2");
+    e->indent--;
+    emit(e, "}");
+}
+
+const OpRules rules_sgd_update = {.shape = s_update, .emit_c = emit_sgd_c, .emit_cuda = emit_sgd_cuda};
+const OpRules rules_adam_update = {.shape = s_update, .emit_c = emit_adam_c, .emit_cuda = emit_adam_cuda};
+
 
 /* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
  * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value

@@ -113,9 +113,26 @@ static void emit_lse_c(EmitCtx *e, int id) {
     emit(e, "        %s[o * (%s) + i] = m + logf(s);", y, inner);
     emit(e, "    }");
 }
+/* CUDA: a thread per output element, two passes over the axis as in C. */
+static void emit_lse_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *outer, *len, *inner;
+    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
+    const char *k = cuda_kernel_begin(e, id, count, "k", NULL);
+    emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
+    emit(e, "const float *xs = %s + o * (%s) * (%s) + i;", x, len, inner);
+    emit(e, "float m = -INFINITY, s = 0.0f;");
+    emit(e, "for (long j = 0; j < (long)(%s); j++) m = xs[j * (%s)] > m ? xs[j * (%s)] : m;", len, inner, inner);
+    emit(e, "for (long j = 0; j < (long)(%s); j++) s += expf(xs[j * (%s)] - m);", len, inner);
+    emit(e, "%s[k] = m + logf(s);", y);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, NULL);
+}
 static int c_lse(Graph *g, int i) { return reduce_case(g, i, OP_logsumexp); }
 const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .emit_c = emit_lse_c,
-                                 .cases = c_lse};
+                                 .emit_cuda = emit_lse_cuda, .cases = c_lse};
 
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {
@@ -156,6 +173,25 @@ static void emit_argmax_c(EmitCtx *e, int id) {
     emit(e, "        %s[base + best * (%s)] = 1.0f;", y, inner);
     emit(e, "    }");
 }
+/* CUDA: a thread per (outer, inner) pair writes its whole line along the axis. */
+static void emit_argmax_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *outer, *len, *inner;
+    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
+    const char *k = cuda_kernel_begin(e, id, count, "k", NULL);
+    emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
+    emit(e, "const long base = o * (%s) * (%s) + i;", len, inner);
+    emit(e, "long best = 0;");
+    emit(e, "for (long j = 0; j < (long)(%s); j++) {", len);
+    emit(e, "    %s[base + j * (%s)] = 0.0f;", y, inner);
+    emit(e, "    if (%s[base + j * (%s)] > %s[base + best * (%s)]) best = j;", x, inner, x, inner);
+    emit(e, "}");
+    emit(e, "%s[base + best * (%s)] = 1.0f;", y, inner);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, NULL);
+}
 static void g_zero(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 static int c_argmax(Graph *g, int i) {
     static const int64_t d[] = {3, 4};
@@ -165,4 +201,4 @@ static int c_argmax(Graph *g, int i) {
     return graph_add(g, OP_argmax_mask, &x, 1, ia, NULL, NULL);
 }
 const OpRules rules_argmax_mask = {.shape = s_argmax, .grad = g_zero, .eval = e_argmax, .emit_c = emit_argmax_c,
-                                   .cases = c_argmax, .flags = OPF_ZERO_GRAD};
+                                   .emit_cuda = emit_argmax_cuda, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

@@ -16,6 +16,8 @@ typedef struct Target {
 
 extern const Target target_c, target_cuda;
 const Target *target_by_name(const char *name);
+/* The CUDA target's kernels alone, as a unit that compiles by itself (NVRTC, for tests). */
+void emit_cuda_kernels(const ModelIR *m, FILE *out);
 
 /* emit_common.c: what both targets share. */
 /* The header: the model's C API (the same for every target). */

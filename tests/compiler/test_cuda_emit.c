@@ -1,0 +1,305 @@
+/* test_cuda_emit.c - the CUDA target, checked without a GPU.
+ *
+ * For samples/mlp.mdl and tests/compiler/data/allops.mdl (every op kind: elementwise,
+ * broadcasting, reductions over each axis position with and without keepdims, softmax,
+ * reshape, matmul, one_hot, cross-entropy, max's argmax_mask, SGD with Nesterov momentum
+ * and weight decay) and tests/compiler/data/activations.mdl (the other elementwise ops, whose
+ * C text takes the node's float attributes; Adam with weight decay; mse):
+ *   - structure (always runs): every kernel is launched exactly once and checked, every
+ *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
+ *     the API has C linkage;
+ *   - the kernels alone (emit_cuda_kernels) compile with NVRTC for compute_90, with an
+ *     empty log (no warnings); the log is printed on failure;
+ *   - the whole .cu compiles with `nvcc -c -arch=sm_90 -Werror all-warnings` (host side
+ *     with -Wall -Wextra);
+ *   - `mlc build --target cuda` links a trainer (not in sanitizer builds: the runtime
+ *     library there is instrumented and nvcc links without the sanitizers).
+ * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "model.h"
+#include "ops.h"
+#include "target.h"
+
+#ifdef MLC_HAVE_NVRTC
+#include <nvrtc.h>
+#endif
+
+#define CUDA_HOME "/usr/local/cuda"
+#define NVCC CUDA_HOME "/bin/nvcc"
+
+static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_TEST_DIR "/data/allops.mdl",
+                                     MLC_TEST_DIR "/data/activations.mdl"};
+enum { NMODELS = sizeof models / sizeof models[0] };
+
+static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
+
+/* ---- compiling a .mdl ---- */
+
+typedef struct Compiled {
+    Arena arena;
+    SrcFile *src;
+    ModelIR *m;
+} Compiled;
+
+static void compile_path(Compiled *c, const char *path) {
+    memset(c, 0, sizeof *c);
+    c->src = srcfile_read(path);
+    cr_assert_not_null(c->src, "cannot read %s", path);
+    jmp_buf on_error;
+    if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
+    Program *p = parse_program(&c->arena, c->src);
+    DumpOptions dump = {0};
+    c->m = compile_model(&c->arena, p, 0, &dump);
+    diag_jmp = NULL;
+}
+
+static void compiled_free(Compiled *c) {
+    arena_free(&c->arena);
+    srcfile_free(c->src);
+}
+
+/* What an emitter writes, read back from a temporary file (NUL-terminated; free() it). */
+static char *read_back(FILE *f) {
+    long len = ftell(f);
+    cr_assert_geq(len, 0);
+    rewind(f);
+    char *text = malloc((size_t)len + 1);
+    cr_assert_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+    text[len] = 0;
+    fclose(f);
+    return text;
+}
+
+static char *capture_source(const ModelIR *m, const char *hdr_name) {
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    target_cuda.emit_source(m, f, hdr_name);
+    return read_back(f);
+}
+
+static char *capture_kernels(const ModelIR *m) {
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    emit_cuda_kernels(m, f);
+    return read_back(f);
+}
+
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+static int count_op(const Graph *g, Op op) {
+    int n = 0;
+    for (int i = 0; i < g->n; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+/* The line before the one containing position p. */
+static const char *prev_line(const char *text, const char *p) {
+    while (p > text && p[-1] != '\n') p--;
+    if (p == text) return NULL;
+    p--;
+    while (p > text && p[-1] != '\n') p--;
+    return p;
+}
+
+static int starts_with_node_comment(const char *line) {
+    while (*line == ' ') line++;
+    return !strncmp(line, "/* %", 4);
+}
+
+/* ---- structure ---- */
+
+Test(cuda_emit, structure) {
+    for (int k = 0; k < NMODELS; k++) {
+        Compiled c;
+        compile_path(&c, models[k]);
+        char *src = capture_source(c.m, "model.h");
+        char *kern = capture_kernels(c.m);
+
+        int nk = count(kern, "__global__ void ");
+        cr_assert_gt(nk, 0, "%s: no kernels", models[k]);
+        cr_assert_eq(count(src, "__global__ void "), nk, "%s: the kernel section differs from the file's", models[k]);
+        cr_assert(strstr(src, kern + strlen("/* ---- kernels ---- */")) != NULL,
+                  "%s: the kernels-only text is not the .cu's kernel section", models[k]);
+        cr_assert_eq(count(src, "<<<mlc_grid("), nk, "%s: %d kernels, %d launches", models[k], nk,
+                     count(src, "<<<mlc_grid("));
+        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk, "%s: a launch is unchecked", models[k]);
+
+        /* each kernel: its own name, launched once, preceded by its node comment */
+        for (const char *p = strstr(src, "__global__ void "); p; p = strstr(p + 1, "__global__ void ")) {
+            char name[64];
+            cr_assert_eq(sscanf(p, "__global__ void %63[A-Za-z0-9_]", name), 1);
+            char def[80], launch[80];
+            snprintf(def, sizeof def, "void %s(", name);
+            snprintf(launch, sizeof launch, "%s<<<", name);
+            cr_assert_eq(count(src, def), 1, "%s: kernel %s defined more than once", models[k], name);
+            cr_assert_eq(count(src, launch), 1, "%s: kernel %s launched %d times", models[k], name, count(src, launch));
+            const char *line = prev_line(src, p);
+            cr_assert(line && starts_with_node_comment(line), "%s: kernel %s has no node comment", models[k], name);
+            const char *l = strstr(src, launch);
+            line = prev_line(src, l);
+            /* Adam's launch sits in a block after its scalars; the comment opens that block */
+            while (line && !starts_with_node_comment(line) && strstr(line, "const float")) line = prev_line(src, line);
+            if (line && !starts_with_node_comment(line) && strstr(line, "{")) line = prev_line(src, line);
+            cr_assert(line && starts_with_node_comment(line), "%s: the launch of %s has no node comment", models[k],
+                      name);
+        }
+
+        /* GEMMs through cuBLAS, each checked */
+        int nmm = count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul);
+        cr_assert_eq(count(src, "cublasSgemm("), nmm, "%s: %d matmuls, %d cublasSgemm calls", models[k], nmm,
+                     count(src, "cublasSgemm("));
+        cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm("), nmm);
+        /* every runtime call checked */
+        cr_assert_eq(count(src, "cudaMemcpyAsync("), count(src, "MLC_CUDA_CHECK(cudaMemcpyAsync("));
+        /* C linkage for what the C runtime and trainer reference; no atomics */
+        cr_assert(strstr(src, "extern \"C\" {") != NULL);
+        cr_assert(strstr(src, "const mlc_model_api ") != NULL);
+        cr_assert(strstr(src, ".target = \"cuda\"") != NULL);
+        cr_assert_null(strstr(src, "atomic"), "%s: atomics make results depend on scheduling", models[k]);
+
+        free(src);
+        free(kern);
+        compiled_free(&c);
+    }
+}
+
+/* The kernel counts for the sample are part of what the target promises to look like:
+ * one kernel per elementwise op, expand, reduction and special op or update. */
+Test(cuda_emit, mlp_kernel_count) {
+    Compiled c;
+    compile_path(&c, models[0]);
+    int expect = 0;
+    const Graph *gs[2] = {c.m->train, c.m->eval};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < gs[k]->n; i++) {
+            const Node *n = &gs[k]->nodes[i];
+            OpKind kind = op_of(n)->kind;
+            expect += kind == K_EWISE || kind == K_REDUCE || kind == K_SPECIAL || kind == K_UPDATE || n->op == OP_expand;
+        }
+    char *kern = capture_kernels(c.m);
+    cr_assert_eq(count(kern, "__global__ void "), expect);
+    free(kern);
+    compiled_free(&c);
+}
+
+/* ---- NVRTC: the kernels alone ---- */
+
+Test(cuda_emit, kernels_compile_with_nvrtc) {
+#ifndef MLC_HAVE_NVRTC
+    cr_skip_test("built without NVRTC (no CUDA toolkit at " CUDA_HOME ")");
+#else
+    for (int k = 0; k < NMODELS; k++) {
+        Compiled c;
+        compile_path(&c, models[k]);
+        char *kern = capture_kernels(c.m);
+        nvrtcProgram prog;
+        cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
+        /* 177: "declared but never referenced": the kernels are static, and the host code
+         * launching them is not part of this unit */
+        const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
+        nvrtcResult r = nvrtcCompileProgram(prog, 3, opts);
+        size_t log_len = 0;
+        nvrtcGetProgramLogSize(prog, &log_len);
+        char *log = malloc(log_len + 1);
+        nvrtcGetProgramLog(prog, log);
+        log[log_len] = 0;
+        if (r != NVRTC_SUCCESS || strlen(log) > 0) {
+            fprintf(stderr, "---- %s: kernels ----\n%s\n---- NVRTC log ----\n%s\n", models[k], kern, log);
+        }
+        cr_expect_eq(r, NVRTC_SUCCESS, "%s: NVRTC: %s", models[k], nvrtcGetErrorString(r));
+        cr_expect_eq(strlen(log), 0, "%s: NVRTC warnings (printed above)", models[k]);
+        if (r == NVRTC_SUCCESS) {
+            size_t ptx_len = 0;
+            nvrtcGetPTXSize(prog, &ptx_len);
+            cr_expect_gt(ptx_len, 1, "%s: no PTX", models[k]);
+        }
+        free(log);
+        nvrtcDestroyProgram(&prog);
+        free(kern);
+        compiled_free(&c);
+    }
+#endif
+}
+
+/* ---- nvcc: the whole file ---- */
+
+static char *make_tmpdir(void) {
+    const char *t = getenv("TMPDIR");
+    char *d = malloc(4096);
+    snprintf(d, 4096, "%s/mlc-cuda-test-XXXXXX", t && *t ? t : "/tmp");
+    cr_assert_not_null(mkdtemp(d));
+    return d;
+}
+
+static void write_sources(const ModelIR *m, const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.cu", dir, m->spec.name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "%s.h", m->spec.name);
+    target_cuda.emit_source(m, f, hdr);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(path, sizeof path, "%s/%s.h", dir, m->spec.name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    emit_header(m, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void remove_tree(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 300) {
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    for (int k = 0; k < NMODELS; k++) {
+        Compiled c;
+        compile_path(&c, models[k]);
+        char *dir = make_tmpdir();
+        write_sources(c.m, dir);
+        char cmd[16384];
+        snprintf(cmd, sizeof cmd,
+                 NVCC " -c -arch=sm_90 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
+                      " -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
+                 MLC_SOURCE_ROOT, dir, dir, c.m->spec.name, dir, c.m->spec.name);
+        int st = system(cmd);
+        cr_expect_eq(st, 0, "%s: nvcc failed (exit %d): %s", models[k], st, cmd);
+        if (st == 0) remove_tree(dir);
+        else fprintf(stderr, "%s: sources kept in %s\n", models[k], dir);
+        free(dir);
+        compiled_free(&c);
+    }
+}
+
+/* ---- mlc build --target cuda ---- */
+
+Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
+#ifdef MLC_SANITIZED
+    cr_skip_test("sanitizer build: libmlcrt is instrumented and nvcc links without the sanitizers");
+#else
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    char *dir = make_tmpdir();
+    char cmd[16384], bin[4200];
+    snprintf(bin, sizeof bin, "%s/mlp_cuda", dir);
+    snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cc " NVCC " 2>&1", MLC_EXE, models[0], bin);
+    int st = system(cmd);
+    cr_assert_eq(st, 0, "mlc build failed (exit %d): %s", st, cmd);
+    cr_assert_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
+    remove_tree(dir);
+    free(dir);
+#endif
+}
