@@ -125,6 +125,10 @@ static int add_weighted_sum_loss(Graph *g, int y) {
     return l;
 }
 
+/* Every op that appeared in some case's differentiated graph: a backward-only op
+ * (OPF_BACKWARD_ONLY) is checked through the forward op whose gradient rule makes it. */
+static char ops_in_backward[OP_COUNT];
+
 /* Runs case `ci` of op `op`. perturb != 0: the analytic gradient's first element is
  * multiplied by (1 + perturb) before comparing (to show the checker notices). */
 static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
@@ -155,6 +159,7 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
     add_weighted_sum_loss(g, y);
     GradList gl = autodiff(g);
     ir_verify(g, "gradcheck autodiff");
+    for (int id = 0; id < g->n; id++) ops_in_backward[g->nodes[id].op] = 1;
 
     Interp *it = interp_new(g);
     rng_seed(seed);
@@ -232,7 +237,7 @@ Test(gradcheck, every_op, .timeout = 300) {
            "max rel err", "result");
     for (int op = 0; op < OP_COUNT; op++) {
         const OpInfo *oi = &op_info[op];
-        if (oi->kind == K_SOURCE || oi->kind == K_UPDATE) {
+        if (oi->kind == K_SOURCE || oi->kind == K_UPDATE || (oi->rules->flags & OPF_BACKWARD_ONLY)) {
             strncat(skipped, " ", sizeof skipped - strlen(skipped) - 1);
             strncat(skipped, oi->name, sizeof skipped - strlen(skipped) - 1);
             continue;
@@ -277,7 +282,22 @@ Test(gradcheck, every_op, .timeout = 300) {
             failures++;
         }
     }
-    printf("skipped (sources and optimizer updates, not differentiated by autodiff):%s\n", skipped);
+    /* Backward-only ops must have been exercised by some forward op's cases above. */
+    for (int op = 0; op < OP_COUNT; op++) {
+        const OpInfo *oi = &op_info[op];
+        if (!(oi->rules->flags & OPF_BACKWARD_ONLY)) continue;
+        if (oi->rules->grad || !ops_in_backward[op]) {
+            printf("%-12s FAIL: %s\n", oi->name,
+                   oi->rules->grad ? "backward-only op with a gradient rule (drop the flag or the rule)"
+                                   : "backward-only op that no forward op's gradient check produced");
+            cr_log_error("backward-only op %s is not covered", oi->name);
+            failures++;
+        } else {
+            printf("%-12s   checked through the forward op whose gradient it computes\n", oi->name);
+        }
+    }
+    printf("skipped (sources and optimizer updates, not differentiated by autodiff; backward-only ops):%s\n",
+           skipped);
     printf("%d cases checked, %d failures\n", checked, failures);
     fflush(stdout);
     cr_expect_gt(checked, 0);
