@@ -221,12 +221,21 @@ void ir_verify(const Graph *g, const char *after_pass) {
             if (n->in[i] < 0 || n->in[i] >= id)
                 mlc_die("after %s: %%%d = %s input %d is %%%d (not before it)", after_pass, id, oi->name, i, n->in[i]);
         if (oi->kind == K_SOURCE) {
+            for (int i = 0; i < n->shape.rank; i++)
+                if (((n->shape.bmask >> i) & 1) && n->shape.d[i] != g->batch)
+                    mlc_die("after %s: %%%d's batch dimension is %lld, the graph's batch is %d", after_pass, id,
+                            (long long)n->shape.d[i], g->batch);
             if ((n->op == OP_param || n->op == OP_input || n->op == OP_state) && !n->name)
                 mlc_die("after %s: %%%d = %s has no name", after_pass, id, oi->name);
             continue;
         }
         int nb = 0;
-        for (int i = 0; i < n->shape.rank; i++) nb += (n->shape.bmask >> i) & 1;
+        for (int i = 0; i < n->shape.rank; i++) {
+            nb += (n->shape.bmask >> i) & 1;
+            if (((n->shape.bmask >> i) & 1) && n->shape.d[i] != g->batch)
+                mlc_die("after %s: %%%d's batch dimension is %lld, the graph's batch is %d", after_pass, id,
+                        (long long)n->shape.d[i], g->batch);
+        }
         if (nb > 1) mlc_die("after %s: %%%d has %d batch dimensions", after_pass, id, nb);
         /* Re-running the shape rule must reproduce the stored shape. */
         Node copy = *n;

@@ -19,7 +19,12 @@ typedef struct Value {
     VKind k;
     long long i;   /* V_INT, V_BOOL */
     double f;      /* V_FLOAT */
-    int is_batch;  /* V_INT: this is B, the batch size */
+    /* Numbers that depend on the batch size: the value is bcoef * B^bpow, known exactly
+     * only at run time (i / f hold it at the compile-time B). bbad: it depends on B in a
+     * way a constant cannot follow (B + 1, B * B). */
+    int bpow;
+    double bcoef;
+    int bbad;
     const char *s; /* V_STR */
     struct Value *items;
     int n;    /* V_LIST */
@@ -86,9 +91,14 @@ static Value vtensor(int node) { return (Value){.k = V_TENSOR, .node = node}; }
 static int is_num(const Value *v) { return v->k == V_INT || v->k == V_FLOAT; }
 static double num(const Value *v) { return v->k == V_INT ? (double)v->i : v->f; }
 
-/* A number used as an operand of a tensor op becomes a scalar constant node. */
+/* A number used as an operand of a tensor op becomes a scalar constant node; one that
+ * depends on B stays a multiple of B or 1/B, evaluated when the step runs. */
 static int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
     if (v.k == V_TENSOR) return v.node;
+    if (is_num(&v) && v.bbad)
+        diag_error_hint(at(L, s, &e->loc), "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
+                        "this number depends on the batch size B in a way the compiled code cannot follow");
+    if (is_num(&v) && v.bpow) return ir_const(L->g, v.bcoef, v.bpow, at(L, s, &e->loc));
     if (is_num(&v)) return ir_const(L->g, num(&v), 0, at(L, s, &e->loc));
     diag_error(at(L, s, &e->loc), "%s must be a tensor or a number, found %s", what, kind_name(v.k));
 }
@@ -304,7 +314,7 @@ static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
             continue;
         }
         to.d[i] = d->i;
-        if (d->is_batch) to.bmask |= (uint8_t)(1u << i);
+        if (d->bpow == 1 && d->bcoef == 1) to.bmask |= (uint8_t)(1u << i);
         known *= d->i;
     }
     if (infer >= 0) {
@@ -777,6 +787,41 @@ static Value call(Lower *L, Scope *s, const Expr *e) {
 
 /* ---- expressions ---- */
 
+/* + - * / on two compile-time numbers (V_NONE for other operators). */
+static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Value *r) {
+    int ints = l->k == V_INT && r->k == V_INT;
+    double x = num(l), y = num(r);
+    switch (e->op) {
+    case '+': return ints ? vint(l->i + r->i) : vfloat(x + y);
+    case '-': return ints ? vint(l->i - r->i) : vfloat(x - y);
+    case '*': return ints ? vint(l->i * r->i) : vfloat(x * y);
+    case '/':
+        if (y == 0) diag_error(at(L, s, &e->loc), "division by zero");
+        if (ints && l->i % r->i == 0) return vint(l->i / r->i);
+        return vfloat(x / y);
+    default: return (Value){.k = V_NONE};
+    }
+}
+
+/* Follows the batch size through arithmetic: B * 2 is 2 * B^1, 1 / B is 1 * B^-1. */
+static Value track_batch(int op, const Value *l, const Value *r, Value v) {
+    if (!l->bpow && !r->bpow && !l->bbad && !r->bbad) return v;
+    double lc = l->bpow ? l->bcoef : num(l), rc = r->bpow ? r->bcoef : num(r);
+    v.bbad = l->bbad || r->bbad;
+    if (op == '*' || op == '/') {
+        v.bpow = op == '*' ? l->bpow + r->bpow : l->bpow - r->bpow;
+        v.bcoef = op == '*' ? lc * rc : lc / rc;
+        if (v.bpow < -1 || v.bpow > 1) v.bbad = 1;
+    } else if (l->bpow == r->bpow) { /* B + B, 3 * B - B */
+        v.bpow = l->bpow;
+        v.bcoef = op == '+' ? lc + rc : lc - rc;
+    } else {
+        v.bbad = 1;
+    }
+    if (v.bbad) v.bpow = 0;
+    return v;
+}
+
 static Value binary(Lower *L, Scope *s, const Expr *e) {
     if (e->op == OP_AND || e->op == OP_OR) {
         Value l = eval(L, s, e->lhs);
@@ -800,16 +845,10 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
         return vbool((l.i == r.i) == (e->op == OP_EQ));
     if (!is_num(&l) || !is_num(&r))
         diag_error(at(L, s, &e->loc), "operator needs numbers, found %s and %s", kind_name(l.k), kind_name(r.k));
-    int ints = l.k == V_INT && r.k == V_INT;
+    Value v = arith(L, s, e, &l, &r);
+    if (v.k != V_NONE) return track_batch(e->op, &l, &r, v);
     double x = num(&l), y = num(&r);
     switch (e->op) {
-    case '+': return ints ? vint(l.i + r.i) : vfloat(x + y);
-    case '-': return ints ? vint(l.i - r.i) : vfloat(x - y);
-    case '*': return ints ? vint(l.i * r.i) : vfloat(x * y);
-    case '/':
-        if (y == 0) diag_error(at(L, s, &e->loc), "division by zero");
-        if (ints && l.i % r.i == 0) return vint(l.i / r.i);
-        return vfloat(x / y);
     case '<': return vbool(x < y);
     case '>': return vbool(x > y);
     case OP_LE: return vbool(x <= y);
@@ -834,7 +873,7 @@ static Value eval(Lower *L, Scope *s, const Expr *e) {
     case EX_NAME: {
         Binding *b = lookup(s, e->name);
         if (b) return b->v;
-        if (!strcmp(e->name, "B")) return (Value){.k = V_INT, .i = L->g->batch, .is_batch = 1};
+        if (!strcmp(e->name, "B")) return (Value){.k = V_INT, .i = L->g->batch, .bpow = 1, .bcoef = 1};
         if (!strcmp(e->name, "true")) return vbool(1);
         if (!strcmp(e->name, "false")) return vbool(0);
         const char *cands[256];
@@ -852,8 +891,10 @@ static Value eval(Lower *L, Scope *s, const Expr *e) {
             if (v.k != V_BOOL) diag_error(at(L, s, &e->loc), "'not' needs a boolean, found %s", kind_name(v.k));
             return vbool(!v.i);
         }
-        if (v.k == V_INT) return vint(-v.i);
-        if (v.k == V_FLOAT) return vfloat(-v.f);
+        if (v.k == V_INT || v.k == V_FLOAT) {
+            v.i = -v.i, v.f = -v.f, v.bcoef = -v.bcoef;
+            return v;
+        }
         if (v.k == V_TENSOR) return vtensor(ir_unary(L->g, OP_neg, v.node, at(L, s, &e->loc)));
         diag_error(at(L, s, &e->loc), "cannot negate %s", kind_name(v.k));
     }

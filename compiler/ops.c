@@ -103,7 +103,10 @@ int case_param(Graph *g, int rank, const int64_t *d, uint8_t bmask, InitKind ini
     static const char *names[] = {"a", "b", "c", "d"};
     int k = 0;
     for (int i = 0; i < g->n; i++) k += g->nodes[i].op == OP_param;
-    int id = graph_add_source(g, OP_param, shape_make(rank, d, bmask), DT_F32, names[k % 4], NULL);
+    Shape sh = shape_make(rank, d, bmask);
+    for (int i = 0; i < rank; i++)
+        if ((bmask >> i) & 1) sh.d[i] = g->batch; /* a batch dimension is B, whatever the case wrote */
+    int id = graph_add_source(g, OP_param, sh, DT_F32, names[k % 4], NULL);
     g->nodes[id].iattr[0] = init;
     g->nodes[id].fattr[0] = a;
     g->nodes[id].fattr[1] = b;

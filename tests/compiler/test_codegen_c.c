@@ -42,6 +42,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/tiny.mdl",
     MLC_TEST_DIR "/data/blocks.mdl",
     MLC_TEST_DIR "/data/adamw.mdl",
+    MLC_TEST_DIR "/data/convnet.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -339,3 +340,4 @@ Test(codegen_c, numeric_tiny, .timeout = 300) { numeric_check(MLC_TEST_DIR "/dat
 Test(codegen_c, numeric_mlp, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/samples/mlp.mdl"); }
 Test(codegen_c, numeric_blocks, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/blocks.mdl"); }
 Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/adamw.mdl"); }
+Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
