@@ -181,8 +181,27 @@ typedef struct mlc_pool_geom {
     int H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
 } mlc_pool_geom;
 
+/* The common 2x2, stride 2 pooling of an even-sized plane: windows tile the plane. */
+MLC_HELPER int mlc_pool_2x2(const mlc_pool_geom *g) {
+    return g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && g->H % 2 == 0 &&
+           g->W % 2 == 0;
+}
+
 /* Max over each window's in-bounds elements (padding never wins). */
 MLC_HELPER void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
+    if (mlc_pool_2x2(g)) {
+#pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
+        for (long p = 0; p < planes * g->Ho; p++) { /* one output row per iteration */
+            const float *r0 = x + 2 * p * g->W, *r1 = r0 + g->W;
+            float *yr = y + p * g->Wo;
+            for (int ow = 0; ow < g->Wo; ow++) {
+                const float a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];
+                const float b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];
+                yr[ow] = a > b ? a : b;
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * g->H * g->W;
@@ -206,6 +225,28 @@ MLC_HELPER void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const flo
 /* Each window's gradient goes to its first maximal element in row-major order: the same
  * element whatever the thread count, also on ties. */
 MLC_HELPER void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, const float *x, float *dx) {
+    if (mlc_pool_2x2(g)) {
+        /* Windows tile the plane: every dx element is written once, no zeroing pass. */
+#pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
+        for (long p = 0; p < planes * g->Ho; p++) {
+            const float *r0 = x + 2 * p * g->W, *r1 = r0 + g->W;
+            float *d0 = dx + 2 * p * g->W, *d1 = d0 + g->W;
+            const float *dyr = dy + p * g->Wo;
+            for (int ow = 0; ow < g->Wo; ow++) {
+                const int c = 2 * ow;
+                int best = 0; /* 0..3 in row-major order; the first maximum wins */
+                float m = r0[c];
+                if (r0[c + 1] > m) m = r0[c + 1], best = 1;
+                if (r1[c] > m) m = r1[c], best = 2;
+                if (r1[c + 1] > m) best = 3;
+                d0[c] = best == 0 ? dyr[ow] : 0.0f;
+                d0[c + 1] = best == 1 ? dyr[ow] : 0.0f;
+                d1[c] = best == 2 ? dyr[ow] : 0.0f;
+                d1[c + 1] = best == 3 ? dyr[ow] : 0.0f;
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (planes * g->H * g->W > 32768)
     for (long p = 0; p < planes; p++) {
         const float *xp = x + p * g->H * g->W, *dyp = dy + p * g->Ho * g->Wo;
