@@ -32,7 +32,8 @@ GradList autodiff(Graph *g) {
         const OpInfo *oi = &op_info[n.op];
         if (oi->kind == K_SOURCE) continue;
         if (!oi->rules->grad) mlc_die("op %s has no gradient rule", oi->name);
-        int gx[IR_MAX_IN] = {-1, -1, -1, -1};
+        int gx[IR_MAX_IN];
+        for (int k = 0; k < IR_MAX_IN; k++) gx[k] = -1;
         oi->rules->grad(g, id, gsum[id], gx);
         for (int k = 0; k < n.nin; k++) {
             int x = n.in[k];

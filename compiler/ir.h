@@ -15,7 +15,7 @@
 #include "diag.h"
 
 #define IR_MAX_RANK 6
-#define IR_MAX_IN 4
+#define IR_MAX_IN 5
 
 typedef enum DType { DT_F32, DT_I32 } DType;
 

@@ -590,8 +590,7 @@ static int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, S
  * the spatial positions. Training normalises with the batch's statistics and updates the
  * running mean and (unbiased) variance, state tensors <name>.running_mean / running_var;
  * evaluation uses the running statistics. Scale <name>.weight (ones) and shift
- * <name>.bias (zeros) are trained. Written with primitive ops, so autodiff derives its
- * backward. */
+ * <name>.bias (zeros) are trained. */
 static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     double mom = arg_num(L, s, call, a, 1, "momentum", 0.1), eps = arg_num(L, s, call, a, 2, "eps", 1e-5);
@@ -612,26 +611,28 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int beta = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), chan, INIT_ZERO, 0, 0);
     int rmean = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_mean", scope), chan, 0);
     int rvar = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_var", scope), chan, 1);
-    int mu, var;
+    double fe[4] = {eps, 0, 0, 0};
     if (g->mode == MODE_TRAIN) {
-        mu = ir_reduce(g, OP_mean, ir_reduce(g, OP_mean, xr, 2, 1, loc), 0, 1, loc);
-        int d = ir_binary(g, OP_sub, xr, mu, loc);
-        var = ir_reduce(g, OP_mean, ir_reduce(g, OP_mean, ir_binary(g, OP_mul, d, d, loc), 2, 1, loc), 0, 1, loc);
-        int in[2] = {rmean, ir_reshape(g, mu, chan, loc)};
+        /* Fused: statistics in one op, normalise-scale-shift in another (ops_norm.c). */
+        int st = graph_add(g, OP_bn_stats, &xr, 1, NULL, NULL, loc);
+        int in[4] = {xr, st, gamma, beta};
+        int y = graph_add(g, OP_bn_apply, in, 4, NULL, fe, loc);
         double fa[4] = {mom, 0, 0, 0};
-        int64_t ia[4] = {HW, 0, 0, 0};
-        graph_add(g, OP_ema_update, in, 2, ia, fa, loc);
-        in[0] = rvar, in[1] = ir_reshape(g, var, chan, loc);
-        ia[1] = 1;
-        graph_add(g, OP_ema_update, in, 2, ia, fa, loc);
-    } else {
-        mu = ir_reshape(g, rmean, bcast, loc);
-        var = ir_reshape(g, rvar, bcast, loc);
+        for (int r = 0; r < 2; r++) {
+            int64_t sl[4] = {0, r, r + 1, 0}, ia[4] = {HW, r, 0, 0}; /* the variance: unbiased */
+            int row = ir_reshape(g, graph_add(g, OP_slice, &st, 1, sl, NULL, loc), chan, loc);
+            int upd[2] = {r ? rvar : rmean, row};
+            graph_add(g, OP_ema_update, upd, 2, ia, fa, loc);
+        }
+        return vtensor(ir_reshape(g, y, xs, loc));
     }
+    /* Evaluation: the running statistics, a few small ops on [C]. */
+    int mu = ir_reshape(g, rmean, bcast, loc), var = ir_reshape(g, rvar, bcast, loc);
     int inv = ir_unary(g, OP_rsqrt, ir_binary(g, OP_add, var, ir_const(g, eps, 0, loc), loc), loc);
     int scale = ir_binary(g, OP_mul, inv, ir_reshape(g, gamma, bcast, loc), loc);
     int y = ir_binary(g, OP_mul, ir_binary(g, OP_sub, xr, mu, loc), scale, loc);
     y = ir_binary(g, OP_add, y, ir_reshape(g, beta, bcast, loc), loc);
+    (void)fe;
     return vtensor(ir_reshape(g, y, xs, loc));
 }
 

@@ -311,4 +311,78 @@ MLC_HELPER void mlc_avgpool2d_bwd(const mlc_pool_geom *g, long planes, const flo
                 }
     }
 }
+/* ---- batch norm over x viewed as [B, C, S]; per channel over N = B*S values ---- */
+
+/* Sum of one row of S floats (vectorizable), the rows then added in double in a fixed
+ * order: accurate for N in the millions and the same whatever the thread count. */
+MLC_HELPER float mlc_row_sum(const float *x, long S) {
+    float s = 0.0f;
+    for (long i = 0; i < S; i++) s += x[i];
+    return s;
+}
+
+/* st[0][c] = mean, st[1][c] = biased variance (two passes: no cancellation) */
+MLC_HELPER void mlc_bn_stats(long B, long C, long S, const float *x, float *st) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long c = 0; c < C; c++) {
+        double s = 0.0, v = 0.0;
+        for (long n = 0; n < B; n++) s += mlc_row_sum(x + (n * C + c) * S, S);
+        const float mean = (float)(s / (double)(B * S));
+        for (long n = 0; n < B; n++) {
+            const float *xr = x + (n * C + c) * S;
+            float r = 0.0f;
+            for (long i = 0; i < S; i++) r += (xr[i] - mean) * (xr[i] - mean);
+            v += r;
+        }
+        st[c] = mean;
+        st[C + c] = (float)(v / (double)(B * S));
+    }
+}
+
+/* y = (x - mean) * rsqrt(var + eps) * gamma + beta, as one multiply-add per element */
+MLC_HELPER void mlc_bn_apply(long B, long C, long S, const float *x, const float *st, const float *gamma,
+                             const float *beta, float eps, float *y) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long r = 0; r < B * C; r++) {
+        const long c = r % C;
+        const float scale = gamma[c] / sqrtf(st[C + c] + eps), shift = beta[c] - st[c] * scale;
+        const float *xr = x + r * S;
+        float *yr = y + r * S;
+        for (long i = 0; i < S; i++) yr[i] = xr[i] * scale + shift;
+    }
+}
+
+/* pg[0][c] = sum(dy) (beta's gradient), pg[1][c] = sum(dy * xhat) (gamma's) */
+MLC_HELPER void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x, const float *st, float eps,
+                                   float *pg) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long c = 0; c < C; c++) {
+        const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
+        double sdy = 0.0, sdyx = 0.0;
+        for (long n = 0; n < B; n++) {
+            const float *d = dy + (n * C + c) * S, *xr = x + (n * C + c) * S;
+            float a = 0.0f, b = 0.0f;
+            for (long i = 0; i < S; i++) a += d[i], b += d[i] * (xr[i] - mean);
+            sdy += a, sdyx += b;
+        }
+        pg[c] = (float)sdy;
+        pg[C + c] = (float)sdyx * rstd;
+    }
+}
+
+/* dx = gamma rstd / N (N dy - dbeta - xhat dgamma), folded into dx = k1 dy + k2 x + k3 */
+MLC_HELPER void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
+                           const float *gamma, float eps, float *dx) {
+    const float N = (float)(B * S);
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long r = 0; r < B * C; r++) {
+        const long c = r % C;
+        const float rstd = 1.0f / sqrtf(st[C + c] + eps), g = gamma[c] * rstd;
+        const float k1 = g, k2 = -g * rstd * pg[C + c] / N;
+        const float k3 = -g * pg[c] / N - k2 * st[c];
+        const float *d = dy + r * S, *xr = x + r * S;
+        float *o = dx + r * S;
+        for (long i = 0; i < S; i++) o[i] = k1 * d[i] + k2 * xr[i] + k3;
+    }
+}
 /* ---- end of prologue ---- */
