@@ -1085,17 +1085,23 @@ void lower_spec(Arena *ar, const Program *p, ModelSpec *spec) {
         for (int k = 0; k < st->settings.n; k++) {
             const Stmt *kv = st->settings.items[k];
             const Expr *v = kv->value;
-            static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule"};
+            static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule", "clip_norm"};
             int which = -1;
-            for (int j = 0; j < 6; j++)
+            for (int j = 0; j < 7; j++)
                 if (!strcmp(kv->name, keys[j])) which = j;
             if (which < 0) {
-                const char *near = diag_nearest(kv->name, keys, 6);
+                const char *near = diag_nearest(kv->name, keys, 7);
                 diag_error_hint(&kv->loc, near ? arena_printf(ar, "did you mean '%s'?", near) : NULL,
                                 "unknown train setting '%s'", kv->name);
             }
             if (which == 4) {
                 read_optimizer(ar, v, spec);
+                continue;
+            }
+            if (which == 6) {
+                if ((v->kind != EX_FLOAT && v->kind != EX_INT) || (v->kind == EX_FLOAT ? v->fval : (double)v->ival) <= 0)
+                    diag_error(&v->loc, "clip_norm must be a positive number");
+                spec->opt.clip_norm = v->kind == EX_FLOAT ? v->fval : (double)v->ival;
                 continue;
             }
             if (which == 5) {

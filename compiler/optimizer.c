@@ -11,10 +11,38 @@ static int state(Graph *g, int param, const char *suffix) {
     return graph_add_source(g, OP_state, p->shape, DT_F32, arena_printf(g->arena, "%s.%s", p->name, suffix), &p->loc);
 }
 
+/* Sum of squares of all elements of x, as a scalar. */
+static int sum_squares(Graph *g, int x, const SrcLoc *loc) {
+    int sq = ir_binary(g, OP_mul, x, x, loc);
+    while (g->nodes[sq].shape.rank > 0) sq = ir_reduce(g, OP_sum, sq, 0, 0, loc);
+    return sq;
+}
+
+/* Clipping by global norm: every gradient times min(1, clip / (||all gradients|| + 1e-6)),
+ * written with ordinary ops so both targets get it for free. */
+static void clip_gradients(Graph *g, int *grads, int n, double clip) {
+    int total = -1;
+    SrcLoc loc = {0};
+    for (int i = 0; i < n; i++) {
+        if (grads[i] < 0) continue;
+        loc = g->nodes[grads[i]].loc;
+        int s = sum_squares(g, grads[i], &loc);
+        total = total < 0 ? s : ir_binary(g, OP_add, total, s, &loc);
+    }
+    if (total < 0) return;
+    int norm = ir_binary(g, OP_add, ir_unary(g, OP_sqrt, total, &loc), ir_const(g, 1e-6, 0, &loc), &loc);
+    int factor = ir_binary(g, OP_minimum, ir_const(g, 1.0, 0, &loc), ir_binary(g, OP_div, ir_const(g, clip, 0, &loc), norm, &loc), &loc);
+    for (int i = 0; i < n; i++)
+        if (grads[i] >= 0) grads[i] = ir_binary(g, OP_mul, grads[i], factor, &g->nodes[grads[i]].loc);
+}
+
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt) {
     int adam = !strcmp(opt->kind, "adam");
+    int *grads = ARENA_ARRAY(g->arena, int, gl->n ? gl->n : 1);
+    for (int i = 0; i < gl->n; i++) grads[i] = gl->grad[i];
+    if (opt->clip_norm > 0) clip_gradients(g, grads, gl->n, opt->clip_norm);
     for (int i = 0; i < gl->n; i++) {
-        int p = gl->param[i], gr = gl->grad[i];
+        int p = gl->param[i], gr = grads[i];
         if (gr < 0) continue; /* the loss does not depend on it: nothing to update */
         SrcLoc loc = g->nodes[p].loc;
         if (adam) {

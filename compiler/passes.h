@@ -21,6 +21,7 @@ typedef struct OptimizerSpec {
     const char *kind; /* "adam" or "sgd" */
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
+    double clip_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
 } OptimizerSpec;
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
 

@@ -43,6 +43,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/blocks.mdl",
     MLC_TEST_DIR "/data/adamw.mdl",
     MLC_TEST_DIR "/data/convnet.mdl",
+    MLC_TEST_DIR "/data/clip.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -341,3 +342,4 @@ Test(codegen_c, numeric_mlp, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/s
 Test(codegen_c, numeric_blocks, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/blocks.mdl"); }
 Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/adamw.mdl"); }
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
+Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
