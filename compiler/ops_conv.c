@@ -7,8 +7,8 @@
  * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
  * convolutions lose it.
  *
- * The C target calls mlc_conv2d_* from templates/c_prologue.h: im2col + one
- * single-threaded cblas_sgemm per sample, samples spread over the OpenMP team. */
+ * The C target calls mlc_conv2d_* from templates/c_prologue.h: im2col of the whole
+ * batch and one large GEMM per group, split over the OpenMP team. */
 #include <stdio.h>
 
 #include "emit.h"
@@ -171,13 +171,16 @@ static Geom node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-static int direct(const Geom *q) { return q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0; }
-
+/* Per sample: the C target keeps the column matrix of the whole batch and the output (or
+ * its gradient) in channel-major layout, (K + Og) * P floats (mlc_conv2d_* in
+ * templates/c_prologue.h); the CUDA target keeps per-sample columns and, for the weight
+ * gradient, per-sample partial products, K * P + Og * K (templates/cuda_device.cuh). */
 static void ws_conv(const Graph *g, const Node *n, int64_t *c, int64_t *b) {
     Geom q = node_geom(g, n);
-    int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo;
+    int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo, Og = q.O / q.G;
+    int64_t c_side = (K + Og) * P, cuda_side = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
     *c = 0;
-    *b = (direct(&q) ? 0 : K * P) + (n->op == OP_conv2d_bwd_filter ? q.O / q.G * K : 0);
+    *b = c_side > cuda_side ? c_side : cuda_side;
 }
 
 /* ---- C emission: one call into the prologue's conv routines ---- */

@@ -61,18 +61,13 @@ typedef struct mlc_conv_geom {
     int Ho, Wo;     /* output size */
 } mlc_conv_geom;
 
-/* 1x1, stride 1, no padding: the input already is the column matrix. */
-MLC_HELPER int mlc_conv_direct(const mlc_conv_geom *g) {
-    return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
-}
-
-/* col[(c*KH + kh)*KW + kw][oh*Wo + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw], 0 outside */
-MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col) {
-    const long P = (long)g->Ho * g->Wo;
+/* col[(c*KH + kh)*KW + kw][oh*Wo + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw], 0
+ * outside; a row of col is ld floats apart from the next. */
+MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col, long ld) {
     for (int c = 0; c < Cg; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
-                float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * P;
+                float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * ld;
                 const float *xc = x + (long)c * g->H * g->W;
                 for (int oh = 0; oh < g->Ho; oh++) {
                     const int ih = oh * g->sh - g->ph + kh * g->dh;
@@ -82,21 +77,28 @@ MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float
                         continue;
                     }
                     const float *xr = xc + (long)ih * g->W;
-                    for (int ow = 0; ow < g->Wo; ow++) {
-                        const int iw = ow * g->sw - g->pw + kw * g->dw;
-                        r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+                    if (g->sw == 1 && g->dw == 1) { /* contiguous: copy the in-bounds span */
+                        const int lo = kw - g->pw;
+                        for (int ow = 0; ow < g->Wo; ow++) {
+                            const int iw = ow + lo;
+                            r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+                        }
+                    } else {
+                        for (int ow = 0; ow < g->Wo; ow++) {
+                            const int iw = ow * g->sw - g->pw + kw * g->dw;
+                            r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
+                        }
                     }
                 }
             }
 }
 
 /* The adjoint of mlc_im2col: dx[c][ih][iw] += col[...]; dx must start zeroed. */
-MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, float *dx) {
-    const long P = (long)g->Ho * g->Wo;
+MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, long ld, float *dx) {
     for (int c = 0; c < Cg; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
-                const float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * P;
+                const float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * ld;
                 float *dc = dx + (long)c * g->H * g->W;
                 for (int oh = 0; oh < g->Ho; oh++) {
                     const int ih = oh * g->sh - g->ph + kh * g->dh;
@@ -111,69 +113,75 @@ MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, flo
             }
 }
 
-/* y[n] = w . im2col(x[n]) per sample and group; samples in parallel. ws: B*K*P floats. */
+/* The convolutions run as one large GEMM per group over the whole batch, which keeps
+ * OpenBLAS efficient when channel counts are small: the column matrix of all samples is
+ * col [K = Cg*KH*KW][B*P] (P = Ho*Wo), and the output or its gradient is handled in the
+ * same "channel-major" layout t [Og][B*P], moved to and from NCHW by mlc_conv_gather /
+ * mlc_conv_scatter. Workspace: (K + Og) * B * P floats. */
+
+/* t[o][n*P + p] = y[n][o0 + o][p] */
+MLC_HELPER void mlc_conv_gather(long B, int O, int o0, int Og, long P, const float *y, float *t) {
+#pragma omp parallel for schedule(static) if (B * Og * P > 32768)
+    for (long n = 0; n < B; n++)
+        for (int o = 0; o < Og; o++) memcpy(t + o * B * P + n * P, y + (n * O + o0 + o) * P, sizeof(float) * (size_t)P);
+}
+
+/* y[n][o0 + o][p] = t[o][n*P + p] */
+MLC_HELPER void mlc_conv_scatter(long B, int O, int o0, int Og, long P, const float *t, float *y) {
+#pragma omp parallel for schedule(static) if (B * Og * P > 32768)
+    for (long n = 0; n < B; n++)
+        for (int o = 0; o < Og; o++) memcpy(y + (n * O + o0 + o) * P, t + o * B * P + n * P, sizeof(float) * (size_t)P);
+}
+
+/* col for all samples of group grp */
+MLC_HELPER void mlc_conv_cols(const mlc_conv_geom *g, long B, int grp, const float *x, float *col) {
+    const int Cg = g->C / g->G;
+    const long P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < B; n++) mlc_im2col(g, Cg, x + (n * g->C + (long)grp * Cg) * HW, col + n * P, B * P);
+}
+
+/* y = conv(x, w) */
 MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x, const float *w, float *y, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
-    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int direct = mlc_conv_direct(g);
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < B; n++) {
-        float *col = ws + n * K * P;
-        for (int grp = 0; grp < g->G; grp++) {
-            const float *xg = x + (n * g->C + (long)grp * Cg) * HW;
-            if (!direct) mlc_im2col(g, Cg, xg, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Og, (int)P, (int)K, 1.0f, w + (long)grp * Og * K,
-                        (int)K, direct ? xg : col, (int)P, 0.0f, y + (n * g->O + (long)grp * Og) * P, (int)P);
-        }
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo;
+    float *col = ws, *t = ws + K * B * P;
+    for (int grp = 0; grp < g->G; grp++) {
+        mlc_conv_cols(g, B, grp, x, col);
+        mlc_sgemm(0, 0, Og, (int)(B * P), (int)K, w + (long)grp * Og * K, (int)K, col, (int)(B * P), t, (int)(B * P));
+        mlc_conv_scatter(B, g->O, grp * Og, Og, P, t, y);
     }
 }
 
-/* dx[n] = col2im(w^T . dy[n]); samples in parallel. ws: B*K*P floats. */
+/* dx = col2im(w^T . dy) */
 MLC_HELPER void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const float *dy, const float *w, float *dx, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int direct = mlc_conv_direct(g);
+    float *col = ws, *t = ws + K * B * P;
+    for (int grp = 0; grp < g->G; grp++) {
+        mlc_conv_gather(B, g->O, grp * Og, Og, P, dy, t);
+        mlc_sgemm(1, 0, (int)K, (int)(B * P), Og, w + (long)grp * Og * K, (int)K, t, (int)(B * P), col, (int)(B * P));
 #pragma omp parallel for schedule(static)
-    for (long n = 0; n < B; n++) {
-        float *col = ws + n * K * P;
-        for (int grp = 0; grp < g->G; grp++) {
+        for (long n = 0; n < B; n++) {
             float *dxg = dx + (n * g->C + (long)grp * Cg) * HW;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, Og, 1.0f, w + (long)grp * Og * K,
-                        (int)K, dy + (n * g->O + (long)grp * Og) * P, (int)P, 0.0f, direct ? dxg : col, (int)P);
-            if (!direct) {
-                memset(dxg, 0, sizeof(float) * (size_t)(Cg * HW));
-                mlc_col2im(g, Cg, col, dxg);
-            }
+            memset(dxg, 0, sizeof(float) * (size_t)(Cg * HW));
+            mlc_col2im(g, Cg, col + n * P, B * P, dxg);
         }
     }
 }
 
-/* dw = sum_n dy[n] . im2col(x[n])^T. Each sample's product goes to its own slot and the
- * slots are summed in sample order, so the result does not depend on the thread count.
- * ws: B*(K*P + Og*K) floats. */
+/* dw = dy . im2col(x)^T, one GEMM whose inner dimension runs over the whole batch; each
+ * element of dw is summed by one thread, so results depend on the thread count only
+ * through OpenBLAS's blocking of the output. */
 MLC_HELPER void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, long B, const float *x, const float *dy, float *dw,
-                                  float *ws) {
+                                      float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
-    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int direct = mlc_conv_direct(g);
-    float *part = ws, *cols = ws + B * Og * K;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo;
+    float *col = ws, *t = ws + K * B * P;
     for (int grp = 0; grp < g->G; grp++) {
-#pragma omp parallel for schedule(static)
-        for (long n = 0; n < B; n++) {
-            const float *xg = x + (n * g->C + (long)grp * Cg) * HW;
-            float *col = cols + n * K * P;
-            if (!direct) mlc_im2col(g, Cg, xg, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Og, (int)K, (int)P, 1.0f,
-                        dy + (n * g->O + (long)grp * Og) * P, (int)P, direct ? xg : col, (int)P, 0.0f,
-                        part + n * Og * K, (int)K);
-        }
-        float *dwg = dw + (long)grp * Og * K;
-#pragma omp parallel for schedule(static) if (Og * K > 4096)
-        for (long i = 0; i < Og * K; i++) {
-            float s = 0.0f;
-            for (long n = 0; n < B; n++) s += part[n * Og * K + i];
-            dwg[i] = s;
-        }
+        mlc_conv_cols(g, B, grp, x, col);
+        mlc_conv_gather(B, g->O, grp * Og, Og, P, dy, t);
+        mlc_sgemm(0, 1, Og, (int)K, (int)(B * P), t, (int)(B * P), col, (int)(B * P), dw + (long)grp * Og * K, (int)K);
     }
 }
 
