@@ -14,8 +14,13 @@
  * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
  * IR node and the .mdl line it came from.
  *
- * The kernels form one section of the file that compiles on its own (after a small
- * prelude), which emit_cuda_kernels() writes for NVRTC-based tests. */
+ * Convolutions and poolings are one call each into the launchers of the device
+ * template (templates/cuda_device.cuh: im2col / col2im gathers, strided-batched cuBLAS
+ * GEMMs, pooling kernels), which also holds the device Philox that dropout draws from.
+ *
+ * The kernels form one section of the file that compiles on its own (a small prelude,
+ * the device template, then the nodes' kernels), which emit_cuda_kernels() writes for
+ * NVRTC-based tests. */
 #include <stdlib.h>
 #include <string.h>
 
