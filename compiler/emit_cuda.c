@@ -14,8 +14,13 @@
  * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
  * IR node and the .mdl line it came from.
  *
- * The kernels form one section of the file that compiles on its own (after a small
- * prelude), which emit_cuda_kernels() writes for NVRTC-based tests. */
+ * Convolutions and poolings are one call each into the launchers of the device
+ * template (templates/cuda_device.cuh: im2col / col2im gathers, strided-batched cuBLAS
+ * GEMMs, pooling kernels), which also holds the device Philox that dropout draws from.
+ *
+ * The kernels form one section of the file that compiles on its own (a small prelude,
+ * the device template, then the nodes' kernels), which emit_cuda_kernels() writes for
+ * NVRTC-based tests. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,6 +310,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
 static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     int nk = 0;
     fputs(kernel_prelude, kern);
+    fputs(tmpl_cuda_device_cuh, kern);
+    fputc('\n', kern);
     emit_graph_function(m, fns, kern, &nk, m->train, &m->train_plan, 1);
     emit_graph_function(m, fns, kern, &nk, m->eval, &m->eval_plan, 0);
     fprintf(kern, "/* ---- end of kernels (%d) ---- */\n\n", nk);
@@ -365,7 +372,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "        fprintf(stderr, \"%s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
     fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
-    fprintf(out, "    (void)B, (void)seed;\n");
+    fprintf(out, "    self->seed = seed;\n    (void)B;\n");
     fprintf(out, "    if (!ok) {\n        api_destroy(self);\n        return NULL;\n    }\n");
     fprintf(out, "    return self;\n}\n\n");
 }
@@ -379,6 +386,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fputs(tmpl_cuda_prologue_cuh, out);
     fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
     fprintf(out, "struct %s {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
+    fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* device: activations, gradients, temporaries */\n");
     fprintf(out, "    float *x;     /* device: the input batch */\n");

@@ -207,6 +207,24 @@ static void emit_conv_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
+/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh):
+ * im2col / col2im kernels, strided-batched cuBLAS GEMMs over the samples, per-sample
+ * weight-gradient slots summed in sample order ---- */
+
+static void emit_conv_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    Geom q = node_geom(e->g, n);
+    const char *fn = n->op == OP_conv2d ? "mlc_cuda_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data"
+                                                                                              : "mlc_cuda_conv2d_bwd_filter";
+    emit(e, "{");
+    e->indent++;
+    emit_geom(e, &q);
+    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
+         emit_buf(e, id), e->ws ? e->ws : "NULL");
+    e->indent--;
+    emit(e, "}");
+}
+
 /* ---- gradient-check cases: stride, padding, dilation, groups, odd sizes ---- */
 
 static int c_conv(Graph *g, int i) {
@@ -225,9 +243,9 @@ static int c_conv(Graph *g, int i) {
     return graph_add(g, OP_conv2d, in, 2, ia, NULL, NULL);
 }
 
-const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c,
+const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                               .workspace = ws_conv, .cases = c_conv};
-const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c,
+const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                                        .workspace = ws_conv, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c,
+const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                                          .workspace = ws_conv, .flags = OPF_BACKWARD_ONLY};

@@ -122,4 +122,21 @@ static void emit_ema_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-const OpRules rules_ema_update = {.shape = s_update, .emit_c = emit_ema_c};
+/* CUDA: a thread per element; the correction from B as the C target computes it. */
+static void emit_ema_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *s = emit_buf(e, n->in[0]), *v = emit_buf(e, n->in[1]);
+    const char *count = emit_numel(e, n->in[0]);
+    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
+    emit(e, "const float m = %s;", emit_float(e, n->fattr[0]));
+    if (n->iattr[1])
+        emit(e, "const float c = B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f;",
+             (long long)n->iattr[0], (long long)n->iattr[0], (long long)n->iattr[0]);
+    else
+        emit(e, "const float c = 1.0f;");
+    emit(e, "%s[i] = (1.0f - m) * %s[i] + m * c * %s[i];", s, s, v);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, NULL);
+}
+
+const OpRules rules_ema_update = {.shape = s_update, .emit_c = emit_ema_c, .emit_cuda = emit_ema_cuda};

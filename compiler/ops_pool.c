@@ -150,6 +150,30 @@ static void emit_pool_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
+/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh),
+ * a thread per output element; the backward ops gather per input element (no atomics) ---- */
+
+static void emit_pool_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    PGeom q = node_pgeom(e->g, n);
+    static const char *fns[] = {"mlc_cuda_maxpool2d_fwd", "mlc_cuda_avgpool2d_fwd", "mlc_cuda_maxpool2d_bwd",
+                                "mlc_cuda_avgpool2d_bwd"};
+    int k = n->op == OP_max_pool2d ? 0 : n->op == OP_avg_pool2d ? 1 : n->op == OP_maxpool2d_bwd ? 2 : 3;
+    emit(e, "{");
+    e->indent++;
+    emit(e, "static const mlc_pool_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};",
+         (long long)q.H, (long long)q.W, (long long)q.KH, (long long)q.KW, (long long)q.sh, (long long)q.sw,
+         (long long)q.ph, (long long)q.pw, (long long)q.Ho, (long long)q.Wo);
+    const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
+    if (k == 2)
+        emit(e, "%s(stream, &geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
+             emit_buf(e, id));
+    else
+        emit(e, "%s(stream, &geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
+    e->indent--;
+    emit(e, "}");
+}
+
 /* ---- gradient-check cases ---- */
 
 static int pool_case(Graph *g, int i, Op op) {
@@ -167,9 +191,9 @@ static int pool_case(Graph *g, int i, Op op) {
 static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }
 
-const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .emit_c = emit_pool_c, .cases = c_max};
-const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .emit_c = emit_pool_c, .cases = c_avg};
-const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .emit_c = emit_pool_c,
+const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_max};
+const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_avg};
+const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,
                                      .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .emit_c = emit_pool_c,
+const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,
                                      .flags = OPF_BACKWARD_ONLY};

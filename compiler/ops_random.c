@@ -42,6 +42,19 @@ static void emit_dropout_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
+/* CUDA: a thread per element, the same Philox draw on the device (cuda_device.cuh's
+ * mlc_rng_uniform_dev), so the mask is bit for bit the C target's. */
+static void emit_dropout_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *count = emit_numel(e, id);
+    const char *k = cuda_kernel_begin(e, id, count, "i", "const unsigned long long seed, const unsigned long long t");
+    emit(e, "const float p = %s, scale = %s;", emit_float(e, n->fattr[0]), emit_float(e, 1.0 / (1.0 - n->fattr[0])));
+    emit(e, "%s[i] = mlc_rng_uniform_dev(seed, %lluull, (t << 32) | (unsigned long long)i) >= p ? scale : 0.0f;",
+         emit_buf(e, id), (unsigned long long)n->iattr[0]);
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, "self->seed, (unsigned long long)t");
+}
+
 static void g_zero(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 static int c_dropout(Graph *g, int i) {
@@ -53,5 +66,5 @@ static int c_dropout(Graph *g, int i) {
     return graph_add(g, OP_dropout_mask, &x, 1, ia, fa, NULL);
 }
 
-const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout, .emit_c = emit_dropout_c,
+const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout, .emit_c = emit_dropout_c, .emit_cuda = emit_dropout_cuda,
                                     .cases = c_dropout, .flags = OPF_ZERO_GRAD};

@@ -59,5 +59,6 @@ const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char 
 extern const char tmpl_c_prologue_h[];
 extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
+extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
 
 #endif

@@ -3,8 +3,11 @@
  * For samples/mlp.mdl and tests/compiler/data/allops.mdl (every op kind: elementwise,
  * broadcasting, reductions over each axis position with and without keepdims, softmax,
  * reshape, matmul, one_hot, cross-entropy, max's argmax_mask, SGD with Nesterov momentum
- * and weight decay) and tests/compiler/data/activations.mdl (the other elementwise ops, whose
- * C text takes the node's float attributes; Adam with weight decay; mse):
+ * and weight decay), tests/compiler/data/activations.mdl (the other elementwise ops, whose
+ * C text takes the node's float attributes; Adam with weight decay; mse),
+ * tests/compiler/data/layers.mdl (transpose, slice, pad, concat, both poolings with
+ * padding, conv2d with stride, dilation, groups and the direct 1x1 path, batch_norm's
+ * running statistics, dropout) and samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -12,8 +15,12 @@
  *     empty log (no warnings); the log is printed on failure;
  *   - the whole .cu compiles with `nvcc -c -arch=sm_90 -Werror all-warnings` (host side
  *     with -Wall -Wextra);
- *   - `mlc build --target cuda` links a trainer (not in sanitizer builds: the runtime
- *     library there is instrumented and nvcc links without the sanitizers).
+ *   - `mlc build --target cuda` links a trainer for mlp and lenet (not in sanitizer builds:
+ *     the runtime library there is instrumented and nvcc links without the sanitizers);
+ *   - the device Philox (templates/cuda_device.cuh, also host-callable) draws the same
+ *     bits as the runtime's mlc_rng_uniform, so CUDA dropout masks are the C target's.
+ * The kernel section starts with the device template (its helper kernels are launched
+ * from its host launchers); the per-node checks look at what follows it.
  * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -25,6 +32,7 @@
 #include "diag.h"
 #include "model.h"
 #include "ops.h"
+#include "rng.h"
 #include "target.h"
 
 #ifdef MLC_HAVE_NVRTC
@@ -34,9 +42,14 @@
 #define CUDA_HOME "/usr/local/cuda"
 #define NVCC CUDA_HOME "/bin/nvcc"
 
-static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_TEST_DIR "/data/allops.mdl",
-                                     MLC_TEST_DIR "/data/activations.mdl"};
+static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
+                                     MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
+                                     MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_SOURCE_ROOT "/samples/resnet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
+/* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
+ * criterion runs them beside the others. */
+enum { NSMALL = 5, RESNET = 5, RESNET20 = 6 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -91,6 +104,14 @@ static char *capture_kernels(const ModelIR *m) {
     return read_back(f);
 }
 
+/* What the emitter wrote after the device template: the per-node kernels and host code. */
+#define DEVICE_END "/* ---- end of device helpers ---- */"
+static const char *generated_part(const char *s) {
+    const char *p = strstr(s, DEVICE_END);
+    cr_assert_not_null(p, "no device template in the kernel section");
+    return p + strlen(DEVICE_END);
+}
+
 static int count(const char *s, const char *needle) {
     int n = 0;
     for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
@@ -123,14 +144,15 @@ Test(cuda_emit, structure) {
     for (int k = 0; k < NMODELS; k++) {
         Compiled c;
         compile_path(&c, models[k]);
-        char *src = capture_source(c.m, "model.h");
-        char *kern = capture_kernels(c.m);
+        char *src_all = capture_source(c.m, "model.h");
+        char *kern_all = capture_kernels(c.m);
+        cr_assert(strstr(src_all, kern_all + strlen("/* ---- kernels ---- */")) != NULL,
+                  "%s: the kernels-only text is not the .cu's kernel section", models[k]);
+        const char *src = generated_part(src_all), *kern = generated_part(kern_all);
 
         int nk = count(kern, "__global__ void ");
         cr_assert_gt(nk, 0, "%s: no kernels", models[k]);
         cr_assert_eq(count(src, "__global__ void "), nk, "%s: the kernel section differs from the file's", models[k]);
-        cr_assert(strstr(src, kern + strlen("/* ---- kernels ---- */")) != NULL,
-                  "%s: the kernels-only text is not the .cu's kernel section", models[k]);
         cr_assert_eq(count(src, "<<<mlc_grid("), nk, "%s: %d kernels, %d launches", models[k], nk,
                      count(src, "<<<mlc_grid("));
         cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk, "%s: a launch is unchecked", models[k]);
@@ -166,31 +188,57 @@ Test(cuda_emit, structure) {
         cr_assert(strstr(src, "extern \"C\" {") != NULL);
         cr_assert(strstr(src, "const mlc_model_api ") != NULL);
         cr_assert(strstr(src, ".target = \"cuda\"") != NULL);
-        cr_assert_null(strstr(src, "atomic"), "%s: atomics make results depend on scheduling", models[k]);
+        cr_assert_null(strstr(src_all, "atomic"), "%s: atomics make results depend on scheduling", models[k]);
+        /* convolutions and poolings: one launcher call per node */
+        static const struct { Op op; const char *fn; } calls[] = {
+            {OP_conv2d, "mlc_cuda_conv2d_fwd("},         {OP_conv2d_bwd_data, "mlc_cuda_conv2d_bwd_data("},
+            {OP_conv2d_bwd_filter, "mlc_cuda_conv2d_bwd_filter("}, {OP_max_pool2d, "mlc_cuda_maxpool2d_fwd("},
+            {OP_maxpool2d_bwd, "mlc_cuda_maxpool2d_bwd("}, {OP_avg_pool2d, "mlc_cuda_avgpool2d_fwd("},
+            {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("},
+        };
+        for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+            int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op);
+            cr_assert_eq(count(src, calls[i].fn), nodes, "%s: %d %s nodes, %d calls", models[k], nodes,
+                         op_info[calls[i].op].name, count(src, calls[i].fn));
+        }
 
-        free(src);
-        free(kern);
+        free(src_all);
+        free(kern_all);
         compiled_free(&c);
     }
 }
 
-/* The kernel counts for the sample are part of what the target promises to look like:
- * one kernel per elementwise op, expand, reduction and special op or update. */
-Test(cuda_emit, mlp_kernel_count) {
-    Compiled c;
-    compile_path(&c, models[0]);
-    int expect = 0;
-    const Graph *gs[2] = {c.m->train, c.m->eval};
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < gs[k]->n; i++) {
-            const Node *n = &gs[k]->nodes[i];
-            OpKind kind = op_of(n)->kind;
-            expect += kind == K_EWISE || kind == K_REDUCE || kind == K_SPECIAL || kind == K_UPDATE || n->op == OP_expand;
-        }
-    char *kern = capture_kernels(c.m);
-    cr_assert_eq(count(kern, "__global__ void "), expect);
-    free(kern);
-    compiled_free(&c);
+/* The kernel counts are part of what the target promises to look like: one kernel per
+ * elementwise op, expand, reduction and special op or update, except convolutions and
+ * poolings, which call the device template's launchers. */
+static int is_launcher_op(Op op) {
+    return op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter || op == OP_max_pool2d ||
+           op == OP_maxpool2d_bwd || op == OP_avg_pool2d || op == OP_avgpool2d_bwd;
+}
+
+Test(cuda_emit, kernel_counts) {
+    for (int k = 0; k < NMODELS; k++) {
+        Compiled c;
+        compile_path(&c, models[k]);
+        int expect = 0;
+        const Graph *gs[2] = {c.m->train, c.m->eval};
+        for (int j = 0; j < 2; j++)
+            for (int i = 0; i < gs[j]->n; i++) {
+                const Node *n = &gs[j]->nodes[i];
+                OpKind kind = op_of(n)->kind;
+                expect += (kind == K_EWISE || kind == K_REDUCE || kind == K_SPECIAL || kind == K_UPDATE ||
+                           n->op == OP_expand) &&
+                          !is_launcher_op(n->op);
+            }
+        char *kern = capture_kernels(c.m);
+        int nk = count(generated_part(kern), "__global__ void ");
+        cr_assert_eq(nk, expect, "%s: %d kernels, expected %d", models[k], nk, expect);
+        char tail[64];
+        snprintf(tail, sizeof tail, "end of kernels (%d)", nk);
+        cr_assert(strstr(kern, tail) != NULL, "%s: the kernel section's count is not %d", models[k], nk);
+        free(kern);
+        compiled_free(&c);
+    }
 }
 
 /* ---- NVRTC: the kernels alone ---- */
@@ -264,9 +312,9 @@ static void remove_tree(const char *dir) {
     cr_expect_eq(system(cmd), 0);
 }
 
-Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 300) {
+static void nvcc_compile(int from, int to) {
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
-    for (int k = 0; k < NMODELS; k++) {
+    for (int k = from; k < to; k++) {
         Compiled c;
         compile_path(&c, models[k]);
         char *dir = make_tmpdir();
@@ -285,6 +333,60 @@ Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 300) {
     }
 }
 
+Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
+Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
+Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
+
+/* ---- the device Philox against the runtime's, on the host ---- */
+
+Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    static const uint64_t seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};
+    static const uint64_t streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};
+    static const uint64_t steps[] = {0, 1, 2, 1000, 0xfffffffful};
+    enum { PER = 37 };
+    char *dir = make_tmpdir();
+    char path[4200], cmd[16384];
+    snprintf(path, sizeof path, "%s/philox.cu", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s\n", tmpl_cuda_device_cuh);
+    fprintf(f, "int main(void) {\n");
+    fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
+    fprintf(f, "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
+    fprintf(f, "    static const unsigned long long steps[] = {0, 1, 2, 1000, 0xffffffffull};\n");
+    fprintf(f, "    for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 5; c++)\n");
+    fprintf(f, "        for (unsigned long long i = 0; i < %d; i++) {\n", PER);
+    fprintf(f, "            float u = mlc_rng_uniform_dev(seeds[a], streams[b], steps[c] << 32 | i);\n");
+    fprintf(f, "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n");
+    fprintf(f, "        }\n    return 0;\n}\n");
+    cr_assert_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, NVCC " -std=c++17 -Werror all-warnings '%s' -o '%s/philox' 2>&1 && '%s/philox' > '%s/out.txt'",
+             path, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    int n = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 5; c++)
+                for (uint64_t i = 0; i < PER; i++) {
+                    unsigned got;
+                    cr_assert_eq(fscanf(f, "%x", &got), 1, "the device Philox printed only %d values", n);
+                    float u = mlc_rng_uniform(seeds[a], streams[b], steps[c] << 32 | i);
+                    unsigned want;
+                    memcpy(&want, &u, 4);
+                    cr_assert_eq(got, want, "seed %llx stream %llx step %llu element %llu: device %08x, runtime %08x",
+                                 (unsigned long long)seeds[a], (unsigned long long)streams[b],
+                                 (unsigned long long)steps[c], (unsigned long long)i, got, want);
+                    n++;
+                }
+    fclose(f);
+    remove_tree(dir);
+    free(dir);
+}
+
 /* ---- mlc build --target cuda ---- */
 
 Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
@@ -293,12 +395,16 @@ Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
 #else
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
     char *dir = make_tmpdir();
-    char cmd[16384], bin[4200];
-    snprintf(bin, sizeof bin, "%s/mlp_cuda", dir);
-    snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cc " NVCC " 2>&1", MLC_EXE, models[0], bin);
-    int st = system(cmd);
-    cr_assert_eq(st, 0, "mlc build failed (exit %d): %s", st, cmd);
-    cr_assert_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
+    static const int which[] = {0, 4}; /* mlp, lenet */
+    for (int k = 0; k < 2; k++) {
+        char cmd[16384], bin[4200];
+        snprintf(bin, sizeof bin, "%s/trainer%d", dir, k);
+        snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cc " NVCC " 2>&1", MLC_EXE, models[which[k]],
+                 bin);
+        int st = system(cmd);
+        cr_assert_eq(st, 0, "mlc build failed (exit %d): %s", st, cmd);
+        cr_assert_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
+    }
     remove_tree(dir);
     free(dir);
 #endif

@@ -1,0 +1,308 @@
+/* ---- templates/cuda_device.cuh: device helpers, the start of every CUDA kernel section ---- */
+/* Compiles on its own (NVRTC: no headers), so the kernel section of a model does too.
+ * Convolution and pooling kernels take their geometry by value; the host launchers at
+ * the end (nvcc only) are what the generated code calls, like the C target's
+ * mlc_conv2d_* and mlc_*pool2d_*. Every kernel is a grid-stride loop, a thread per output
+ * element: sums run in a fixed order, each written by one thread, so results do not
+ * depend on scheduling. */
+
+/* Models use only some of the helpers. */
+#define MLC_DEV_HELPER static __attribute__((unused))
+
+/* ---- Philox4x32-10: runtime/rng.c on the device, the same bits (also host-callable, so
+ * the tests compare it with the runtime's without a GPU) ---- */
+
+MLC_DEV_HELPER __host__ __device__ __forceinline__ unsigned mlc_philox_word(unsigned long long seed, unsigned long long stream,
+                                                          unsigned long long index) {
+    const unsigned long long b = index >> 2;
+    unsigned c0 = (unsigned)b, c1 = (unsigned)(b >> 32), c2 = (unsigned)stream, c3 = (unsigned)(stream >> 32);
+    unsigned k0 = (unsigned)seed, k1 = (unsigned)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        const unsigned long long p0 = (unsigned long long)0xD2511F53u * c0;
+        const unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c2;
+        const unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0;
+        const unsigned n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1;
+        c0 = n0, c1 = (unsigned)p1, c2 = n2, c3 = (unsigned)p0;
+    }
+    const unsigned w = index & 3;
+    return w == 0 ? c0 : w == 1 ? c1 : w == 2 ? c2 : c3;
+}
+
+/* mlc_rng_uniform: the top 24 bits of word index&3 of block index>>2, in [0, 1) (exact). */
+MLC_DEV_HELPER __host__ __device__ __forceinline__ float mlc_rng_uniform_dev(unsigned long long seed, unsigned long long stream,
+                                                            unsigned long long index) {
+    return (float)(mlc_philox_word(seed, stream, index) >> 8) * (1.0f / 16777216.0f);
+}
+
+/* ---- convolution (NCHW): templates/c_prologue.h's geometry ---- */
+
+typedef struct mlc_conv_geom {
+    int C, H, W;   /* input channels and size */
+    int O, KH, KW; /* output channels, kernel */
+    int sh, sw, ph, pw, dh, dw, G;
+    int Ho, Wo; /* output size */
+} mlc_conv_geom;
+
+/* col[n][(c*KH + kh)*KW + kw][oh*Wo + ow] = x[n][grp*Cg + c][ih][iw] (0 outside) for the
+ * samples n < B of group grp: K*P floats per sample. */
+MLC_DEV_HELPER __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, const int grp, const float *x,
+                                         float *col) {
+    const int Cg = g.C / g.G;
+    const long P = (long)g.Ho * g.Wo, K = (long)Cg * g.KH * g.KW, count = B * K * P;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const long p = i % P, k = (i / P) % K, n = i / (P * K);
+        const int ow = (int)(p % g.Wo), oh = (int)(p / g.Wo);
+        const int kw = (int)(k % g.KW), kh = (int)((k / g.KW) % g.KH), c = (int)(k / ((long)g.KW * g.KH));
+        const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
+        col[i] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
+                     ? x[((n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
+                     : 0.0f;
+    }
+}
+
+/* The adjoint of im2col, as a gather: each dx element of group grp sums the column
+ * entries that came from it, taps (kh, kw) in row-major order (the C target's order). */
+MLC_DEV_HELPER __global__ void mlc_col2im_kernel(const mlc_conv_geom g, const long B, const int grp, const float *col,
+                                         float *dx) {
+    const int Cg = g.C / g.G;
+    const long P = (long)g.Ho * g.Wo, K = (long)Cg * g.KH * g.KW, HW = (long)g.H * g.W, count = B * Cg * HW;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const int iw = (int)(i % g.W), ih = (int)((i / g.W) % g.H), c = (int)((i / HW) % Cg);
+        const long n = i / (HW * Cg);
+        const float *cn = col + n * K * P;
+        float s = 0.0f;
+        for (int kh = 0; kh < g.KH; kh++) {
+            const int th = ih + g.ph - kh * g.dh;
+            if (th < 0 || th % g.sh) continue;
+            const int oh = th / g.sh;
+            if (oh >= g.Ho) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                const int tw = iw + g.pw - kw * g.dw;
+                if (tw < 0 || tw % g.sw) continue;
+                const int ow = tw / g.sw;
+                if (ow >= g.Wo) continue;
+                s += cn[((long)(c * g.KH + kh) * g.KW + kw) * P + (long)oh * g.Wo + ow];
+            }
+        }
+        dx[(n * g.C + (long)grp * Cg + c) * HW + (long)ih * g.W + iw] = s;
+    }
+}
+
+/* y[i] = sum over n < B of part[n*len + i], in sample order. */
+MLC_DEV_HELPER __global__ void mlc_sum_slots_kernel(const long B, const long len, const float *part, float *y) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < len; i += (long)gridDim.x * blockDim.x) {
+        float s = 0.0f;
+        for (long n = 0; n < B; n++) s += part[n * len + i];
+        y[i] = s;
+    }
+}
+
+/* ---- pooling (NCHW) ---- */
+
+typedef struct mlc_pool_geom {
+    int H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
+} mlc_pool_geom;
+
+/* The flat in-plane index of window (oh, ow)'s first maximal in-bounds element (-1: none). */
+MLC_DEV_HELPER __device__ __forceinline__ int mlc_pool_argmax(const mlc_pool_geom &g, const float *xp, int oh, int ow) {
+    int best = -1;
+    for (int kh = 0; kh < g.KH; kh++) {
+        const int ih = oh * g.sh - g.ph + kh;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int kw = 0; kw < g.KW; kw++) {
+            const int iw = ow * g.sw - g.pw + kw;
+            if (iw < 0 || iw >= g.W) continue;
+            if (best < 0 || xp[ih * g.W + iw] > xp[best]) best = ih * g.W + iw;
+        }
+    }
+    return best;
+}
+
+/* Max over each window's in-bounds elements (padding never wins). */
+MLC_DEV_HELPER __global__ void mlc_maxpool2d_fwd_kernel(const mlc_pool_geom g, const long planes, const float *x, float *y) {
+    const long PO = (long)g.Ho * g.Wo, count = planes * PO;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const int ow = (int)(i % g.Wo), oh = (int)((i / g.Wo) % g.Ho);
+        const float *xp = x + (i / PO) * g.H * g.W;
+        float m = -__int_as_float(0x7f800000);
+        for (int kh = 0; kh < g.KH; kh++) {
+            const int ih = oh * g.sh - g.ph + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                const int iw = ow * g.sw - g.pw + kw;
+                if (iw >= 0 && iw < g.W && xp[ih * g.W + iw] > m) m = xp[ih * g.W + iw];
+            }
+        }
+        y[i] = m;
+    }
+}
+
+/* The windows containing input row ih: oh in [*lo, *hi]. */
+MLC_DEV_HELPER __device__ __forceinline__ void mlc_pool_range(int i, int k, int s, int p, int n_out, int *lo, int *hi) {
+    const int t = i + p; /* oh*s <= t <= oh*s + k - 1 */
+    *lo = t - k + 1 <= 0 ? 0 : (t - k + s) / s;
+    *hi = t / s < n_out - 1 ? t / s : n_out - 1;
+}
+
+/* Each window's gradient goes to its first maximal element in row-major order; each dx
+ * element gathers the windows that chose it, in window order. */
+MLC_DEV_HELPER __global__ void mlc_maxpool2d_bwd_kernel(const mlc_pool_geom g, const long planes, const float *dy,
+                                                const float *x, float *dx) {
+    const long PI = (long)g.H * g.W, count = planes * PI;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const int iw = (int)(i % g.W), ih = (int)((i / g.W) % g.H);
+        const long p = i / PI;
+        const float *xp = x + p * PI, *dyp = dy + p * g.Ho * g.Wo;
+        int oh0, oh1, ow0, ow1;
+        mlc_pool_range(ih, g.KH, g.sh, g.ph, g.Ho, &oh0, &oh1);
+        mlc_pool_range(iw, g.KW, g.sw, g.pw, g.Wo, &ow0, &ow1);
+        float s = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++)
+                if (mlc_pool_argmax(g, xp, oh, ow) == ih * g.W + iw) s += dyp[oh * g.Wo + ow];
+        dx[i] = s;
+    }
+}
+
+/* Average over the window, padding counted as zeros (divisor KH*KW). */
+MLC_DEV_HELPER __global__ void mlc_avgpool2d_fwd_kernel(const mlc_pool_geom g, const long planes, const float *x, float *y) {
+    const float inv = 1.0f / (float)(g.KH * g.KW);
+    const long PO = (long)g.Ho * g.Wo, count = planes * PO;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const int ow = (int)(i % g.Wo), oh = (int)((i / g.Wo) % g.Ho);
+        const float *xp = x + (i / PO) * g.H * g.W;
+        float s = 0.0f;
+        for (int kh = 0; kh < g.KH; kh++) {
+            const int ih = oh * g.sh - g.ph + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int kw = 0; kw < g.KW; kw++) {
+                const int iw = ow * g.sw - g.pw + kw;
+                if (iw >= 0 && iw < g.W) s += xp[ih * g.W + iw];
+            }
+        }
+        y[i] = s * inv;
+    }
+}
+
+/* Each dx element gathers dy * inv from the windows containing it, in window order. */
+MLC_DEV_HELPER __global__ void mlc_avgpool2d_bwd_kernel(const mlc_pool_geom g, const long planes, const float *dy, float *dx) {
+    const float inv = 1.0f / (float)(g.KH * g.KW);
+    const long PI = (long)g.H * g.W, count = planes * PI;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const int iw = (int)(i % g.W), ih = (int)((i / g.W) % g.H);
+        const float *dyp = dy + (i / PI) * g.Ho * g.Wo;
+        int oh0, oh1, ow0, ow1;
+        mlc_pool_range(ih, g.KH, g.sh, g.ph, g.Ho, &oh0, &oh1);
+        mlc_pool_range(iw, g.KW, g.sw, g.pw, g.Wo, &ow0, &ow1);
+        float s = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++) s += dyp[oh * g.Wo + ow] * inv;
+        dx[i] = s;
+    }
+}
+
+#if !defined(__CUDACC_RTC__) && !defined(MLC_DEVICE_ONLY)
+/* ---- host launchers (nvcc only; MLC_DEVICE_ONLY leaves them out): what conv2d and the pooling ops emit a call to ---- */
+
+MLC_DEV_HELPER inline int mlc_conv_direct(const mlc_conv_geom *g) {
+    return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* y[n] = w . im2col(x[n]): per group, im2col over all samples into ws (B*K*P floats; none
+ * on the direct path), then one strided-batched GEMM over the samples. Row-major
+ * Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
+MLC_DEV_HELPER inline void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
+                                       const float *x, const float *w, float *y, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+    for (int grp = 0; grp < g->G; grp++) {
+        const float *cols = x + (long)grp * Cg * HW;
+        long long col_stride = (long long)g->C * HW;
+        if (!direct) {
+            mlc_im2col_kernel<<<mlc_grid(B * K * P), MLC_BLOCK, 0, stream>>>(*g, B, grp, x, ws);
+            MLC_LAUNCH_CHECK(stream);
+            cols = ws, col_stride = K * P;
+        }
+        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, &mlc_one, cols,
+                                                   (int)P, col_stride, w + (long)grp * Og * K, (int)K, 0, &mlc_zero,
+                                                   y + (long)grp * Og * P, (int)P, (long long)g->O * P, (int)B));
+    }
+}
+
+/* dx[n] = col2im(w^T . dy[n]): per group, Col[K,P] = W^T[K,Og] dY[Og,P] for every
+ * sample into ws (B*K*P floats), then the col2im gather. The direct path writes dx. */
+MLC_DEV_HELPER inline void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
+                                            const float *dy, const float *w, float *dx, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+    for (int grp = 0; grp < g->G; grp++) {
+        float *cols = direct ? dx + (long)grp * Cg * HW : ws;
+        const long long col_stride = direct ? (long long)g->C * HW : (long long)K * P;
+        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one,
+                                                   dy + (long)grp * Og * P, (int)P, (long long)g->O * P,
+                                                   w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P,
+                                                   col_stride, (int)B));
+        if (!direct) {
+            mlc_col2im_kernel<<<mlc_grid(B * Cg * HW), MLC_BLOCK, 0, stream>>>(*g, B, grp, ws, dx);
+            MLC_LAUNCH_CHECK(stream);
+        }
+    }
+}
+
+/* dw = sum_n dy[n] . im2col(x[n])^T: per group, each sample's product dW_n[Og,K] =
+ * dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots summed in sample order
+ * (deterministic). ws: B*Og*K slot floats, then B*K*P column floats (none when direct). */
+MLC_DEV_HELPER inline void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
+                                              const float *x, const float *dy, float *dw, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    const int direct = mlc_conv_direct(g);
+    float *part = ws, *colbuf = ws + B * Og * K;
+    for (int grp = 0; grp < g->G; grp++) {
+        const float *cols = x + (long)grp * Cg * HW;
+        long long col_stride = (long long)g->C * HW;
+        if (!direct) {
+            mlc_im2col_kernel<<<mlc_grid(B * K * P), MLC_BLOCK, 0, stream>>>(*g, B, grp, x, colbuf);
+            MLC_LAUNCH_CHECK(stream);
+            cols = colbuf, col_stride = K * P;
+        }
+        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, &mlc_one, cols,
+                                                   (int)P, col_stride, dy + (long)grp * Og * P, (int)P,
+                                                   (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,
+                                                   (int)B));
+        mlc_sum_slots_kernel<<<mlc_grid(Og * K), MLC_BLOCK, 0, stream>>>(B, Og * K, part, dw + (long)grp * Og * K);
+        MLC_LAUNCH_CHECK(stream);
+    }
+}
+
+MLC_DEV_HELPER inline void mlc_cuda_maxpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x,
+                                          float *y) {
+    mlc_maxpool2d_fwd_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, x, y);
+    MLC_LAUNCH_CHECK(stream);
+}
+
+MLC_DEV_HELPER inline void mlc_cuda_maxpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy,
+                                          const float *x, float *dx) {
+    mlc_maxpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
+    MLC_LAUNCH_CHECK(stream);
+}
+
+MLC_DEV_HELPER inline void mlc_cuda_avgpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x,
+                                          float *y) {
+    mlc_avgpool2d_fwd_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, x, y);
+    MLC_LAUNCH_CHECK(stream);
+}
+
+MLC_DEV_HELPER inline void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy,
+                                          float *dx) {
+    mlc_avgpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, dx);
+    MLC_LAUNCH_CHECK(stream);
+}
+#endif /* host launchers */
+/* ---- end of device helpers ---- */

@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/compiler/gpu/run_cuda_vs_c.sh BUILD_DIR [MODEL.mdl ...] - on a machine with a GPU:
+# builds each model for the C and the CUDA target with step_compare.c and compares what
+# they print (losses of 5 steps, every persistent tensor's sum and sum of squares, the
+# eval outputs) to a relative 2e-3 (cuBLAS and OpenBLAS sum in different orders).
+# Default models: lenet, the layers test model, resnet20_cifar. Exit 1 on a mismatch.
+set -eu
+BUILD=$(cd "$1" && pwd); shift
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+[ $# -gt 0 ] || set -- "$ROOT/samples/lenet.mdl" "$ROOT/tests/compiler/data/layers.mdl" "$ROOT/samples/resnet20_cifar.mdl"
+MLC=$BUILD/compiler/mlc
+W=$(mktemp -d)
+status=0
+for mdl in "$@"; do
+    name=$(sed -n 's/^model \([A-Za-z0-9_]*\).*/\1/p' "$mdl")
+    "$MLC" "$mdl" -o "$W/$name.c"
+    "$MLC" "$mdl" -o "$W/$name.cu" --target cuda
+    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
+        -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
+        -o "$W/${name}_c" -L"$BUILD/runtime" -lmlcrt -lopenblas -lz -lm
+    /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=sm_90 -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
+        "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
+        -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
+    "$W/${name}_c" > "$W/$name.c.txt"
+    "$W/${name}_cuda" > "$W/$name.cuda.txt"
+    if paste -d' ' "$W/$name.c.txt" "$W/$name.cuda.txt" | awk -v m="$name" '
+        function bad(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
+        { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && bad($i, $(i + n))) { print m ": " $0; fail = 1 } }
+        END { exit fail }'; then
+        echo "$name: C and CUDA agree ($(grep -c . "$W/$name.c.txt") lines)"
+    else
+        echo "$name: MISMATCH (outputs in $W)"; status=1
+    fi
+done
+[ $status -ne 0 ] || rm -rf "$W"
+exit $status
