@@ -213,7 +213,79 @@ static int c_apply(Graph *g, int i) {
     return graph_add(g, OP_bn_apply, in, 4, NULL, fa, NULL);
 }
 
-const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c, .cases = c_stats};
-const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .emit_c = emit_norm_c, .cases = c_apply};
-const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .flags = OPF_BACKWARD_ONLY};
+/* ---- CUDA: per-channel sums one thread per channel, sequential in (n, s) like C;
+ * elementwise parts one thread per element ---- */
+
+static void emit_norm_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    int xi = n->op == OP_bn_stats || n->op == OP_bn_apply ? n->in[0] : n->in[1];
+    const Shape *xs = &e->g->nodes[xi].shape;
+    long long C = (long long)xs->d[1], S = (long long)xs->d[2];
+    const char *eps = emit_float(e, n->fattr[0]);
+    const char *x = emit_buf(e, xi), *out = emit_buf(e, id);
+    const char *elems = arena_printf(e->arena, "B * %lld", C * S), *chans = arena_printf(e->arena, "%lld", C);
+    const char *k;
+    switch (n->op) {
+    case OP_bn_stats:
+        k = cuda_kernel_begin(e, id, chans, "c", NULL);
+        emit(e, "double s = 0.0, v = 0.0;");
+        emit(e, "for (long n = 0; n < B; n++) { float r = 0.0f; for (long i = 0; i < %lld; i++) r += %s[(n * %lld + c) * %lld + i]; s += r; }",
+             S, x, C, S);
+        emit(e, "const float mean = (float)(s / (double)(B * %lld));", S);
+        emit(e, "for (long n = 0; n < B; n++) { float r = 0.0f; for (long i = 0; i < %lld; i++) { const float d = %s[(n * %lld + c) * %lld + i] - mean; r += d * d; } v += r; }",
+             S, x, C, S);
+        emit(e, "%s[c] = mean;", out);
+        emit(e, "%s[%lld + c] = (float)(v / (double)(B * %lld));", out, C, S);
+        cuda_kernel_end(e);
+        cuda_launch(e, id, k, chans, NULL);
+        return;
+    case OP_bn_apply: {
+        const char *st = emit_buf(e, n->in[1]), *g = emit_buf(e, n->in[2]), *b = emit_buf(e, n->in[3]);
+        k = cuda_kernel_begin(e, id, elems, "k", NULL);
+        emit(e, "const long c = (k / %lld) %% %lld;", S, C);
+        emit(e, "const float scale = %s[c] / sqrtf(%s[%lld + c] + %s);", g, st, C, eps);
+        emit(e, "%s[k] = %s[k] * scale + (%s[c] - %s[c] * scale);", out, x, b, st);
+        cuda_kernel_end(e);
+        cuda_launch(e, id, k, elems, NULL);
+        return;
+    }
+    case OP_bn_param_grads: {
+        const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]);
+        k = cuda_kernel_begin(e, id, chans, "c", NULL);
+        emit(e, "const float mean = %s[c], rstd = 1.0f / sqrtf(%s[%lld + c] + %s);", st, st, C, eps);
+        emit(e, "double sdy = 0.0, sdyx = 0.0;");
+        emit(e, "for (long n = 0; n < B; n++) {");
+        emit(e, "    float a = 0.0f, b = 0.0f;");
+        emit(e, "    for (long i = 0; i < %lld; i++) { const long j = (n * %lld + c) * %lld + i; a += %s[j]; b += %s[j] * (%s[j] - mean); }",
+             S, C, S, dy, dy, x);
+        emit(e, "    sdy += a, sdyx += b;");
+        emit(e, "}");
+        emit(e, "%s[c] = (float)sdy;", out);
+        emit(e, "%s[%lld + c] = (float)sdyx * rstd;", out, C);
+        cuda_kernel_end(e);
+        cuda_launch(e, id, k, chans, NULL);
+        return;
+    }
+    default: {
+        const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]), *pg = emit_buf(e, n->in[3]);
+        const char *g = emit_buf(e, n->in[4]);
+        k = cuda_kernel_begin(e, id, elems, "k", NULL);
+        emit(e, "const long c = (k / %lld) %% %lld;", S, C);
+        emit(e, "const float N = (float)(B * %lld), rstd = 1.0f / sqrtf(%s[%lld + c] + %s), gs = %s[c] * rstd;", S, st, C,
+             eps, g);
+        emit(e, "const float k2 = -gs * rstd * %s[%lld + c] / N, k3 = -gs * %s[c] / N - k2 * %s[c];", pg, C, pg, st);
+        emit(e, "%s[k] = gs * %s[k] + k2 * %s[k] + k3;", out, dy, x);
+        cuda_kernel_end(e);
+        cuda_launch(e, id, k, elems, NULL);
+    }
+    }
+}
+
+const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c,
+                                .emit_cuda = emit_norm_cuda, .cases = c_stats};
+const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .emit_c = emit_norm_c,
+                                .emit_cuda = emit_norm_cuda, .cases = c_apply};
+const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c,
+                                      .emit_cuda = emit_norm_cuda, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,
+                              .flags = OPF_BACKWARD_ONLY};

@@ -313,6 +313,11 @@ static void remove_tree(const char *dir) {
 }
 
 static void nvcc_compile(int from, int to) {
+#ifdef MLC_SANITIZED
+    /* nvcc compiles the generated file, not mlc: the unsanitized run already covers it,
+     * and the ResNet files take minutes each. */
+    cr_skip_test("sanitizer build: the whole-file nvcc compiles run in the plain build");
+#endif
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
     for (int k = from; k < to; k++) {
         Compiled c;
