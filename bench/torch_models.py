@@ -70,14 +70,17 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     make, shape = MODELS[a.model]
-    net = make()
+    net = make().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-    x = torch.rand(a.batch, *shape)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.rand(a.batch, *shape, device=dev)
+    y = torch.randint(0, 10, (a.batch,), device=dev)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -90,12 +93,13 @@ def main():
         step()
     times = []
     for _ in range(a.steps):
+        sync()
         t0 = time.perf_counter()
-        loss = step()
+        loss = step()  # .item() waits for the GPU too
         times.append(time.perf_counter() - t0)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"model={a.model} target=pytorch-{torch.__version__} batch={a.batch} steps={a.steps} "
+    print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type} batch={a.batch} steps={a.steps} "
           f"median_ms={1e3 * statistics.median(times):.4f} p10_ms={1e3 * times[len(times) // 10]:.4f} "
           f"p90_ms={1e3 * times[len(times) * 9 // 10]:.4f} peak_rss_mb={rss:.1f} loss={loss:.4f}")
 

@@ -44,8 +44,8 @@ static void print_attrs(FILE *out, const Node *n) {
         fprintf(out, " {momentum=%g, weight_decay=%g%s}", n->fattr[0], n->fattr[1], n->iattr[0] ? ", nesterov" : "");
         break;
     case OP_adam_update:
-        fprintf(out, " {beta1=%g, beta2=%g, eps=%g, weight_decay=%g}", n->fattr[0], n->fattr[1], n->fattr[2],
-                n->fattr[3]);
+        fprintf(out, " {beta1=%g, beta2=%g, eps=%g, weight_decay=%g%s}", n->fattr[0], n->fattr[1], n->fattr[2],
+                n->fattr[3], n->iattr[0] ? ", decoupled" : "");
         break;
     default:
         break;

@@ -1034,9 +1034,11 @@ static void exec_list(Lower *L, Scope *s, const StmtList *body) {
 
 static void read_optimizer(Arena *ar, const Expr *e, ModelSpec *spec) {
     OptimizerSpec *o = &spec->opt;
-    if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "sgd")))
-        diag_error_hint(&e->loc, "write adam(lr = 1e-3) or sgd(lr = 0.1, momentum = 0.9)", "unknown optimizer");
-    o->kind = strcmp(e->name, "adam") ? "sgd" : "adam";
+    if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "adamw") && strcmp(e->name, "sgd")))
+        diag_error_hint(&e->loc, "write adam(lr = 1e-3), adamw(lr = 1e-3, weight_decay = 0.01) or sgd(lr = 0.1, momentum = 0.9)",
+                        "unknown optimizer");
+    o->kind = !strcmp(e->name, "adam") ? "adam" : !strcmp(e->name, "adamw") ? "adamw" : "sgd";
+    if (!strcmp(o->kind, "adamw")) o->weight_decay = 0.01; /* PyTorch's default */
     if (!strcmp(o->kind, "sgd")) o->lr = 0.01;
     static const char *keys[] = {"lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "nesterov"};
     for (int i = 0; i < e->nargs; i++) {
@@ -1051,7 +1053,7 @@ static void read_optimizer(Arena *ar, const Expr *e, ModelSpec *spec) {
         int k = -1;
         for (int j = 0; j < 7; j++)
             if (!strcmp(a->keyword, keys[j])) k = j;
-        int adam = !strcmp(o->kind, "adam");
+        int adam = strcmp(o->kind, "sgd") != 0;
         if (k < 0 || (adam && (k == 1 || k == 6)) || (!adam && (k >= 2 && k <= 4))) {
             const char *near = diag_nearest(a->keyword, keys, 7);
             diag_error_hint(&a->kw_loc, near ? arena_printf(ar, "did you mean '%s'?", near) : NULL,

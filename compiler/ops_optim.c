@@ -36,7 +36,8 @@ static void emit_sgd_c(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-/* Adam with L2 weight decay folded into the gradient; bias corrections from t. */
+/* Adam; bias corrections from t. Weight decay: L2, folded into the gradient (adam), or
+ * decoupled, p *= 1 - lr * wd before the step (adamw: iattr0 = 1). */
 static void emit_adam_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     emit(e, "{");
@@ -48,12 +49,14 @@ static void emit_adam_c(EmitCtx *e, int id) {
          emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]));
     emit(e, "const float step = lr / (1.0f - powf(b1, (float)t));");
     emit(e, "const float inv_bc2 = 1.0f / (1.0f - powf(b2, (float)t));");
+    if (n->iattr[0]) emit(e, "const float decay = 1.0f - lr * wd;");
     emit(e, "#pragma omp parallel for simd if ((%s) > 32768)", emit_numel(e, n->in[0]));
     emit(e, "for (long i = 0; i < (long)(%s); i++) {", emit_numel(e, n->in[0]));
-    emit(e, "    const float gi = g[i] + wd * p[i];");
+    emit(e, n->iattr[0] ? "    const float gi = g[i];" : "    const float gi = g[i] + wd * p[i];");
     emit(e, "    m1[i] = b1 * m1[i] + (1.0f - b1) * gi;");
     emit(e, "    m2[i] = b2 * m2[i] + (1.0f - b2) * gi * gi;");
-    emit(e, "    p[i] -= step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);");
+    emit(e, n->iattr[0] ? "    p[i] = p[i] * decay - step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);"
+                        : "    p[i] -= step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);");
     emit(e, "}");
     e->indent--;
     emit(e, "}");
@@ -81,19 +84,20 @@ static void emit_adam_cuda(EmitCtx *e, int id) {
     const char *m1 = emit_buf(e, n->in[2]), *m2 = emit_buf(e, n->in[3]);
     const char *b1 = emit_float(e, n->fattr[0]), *b2 = emit_float(e, n->fattr[1]);
     const char *count = emit_numel(e, n->in[0]);
-    const char *k = cuda_kernel_begin(e, id, count, "i", "const float step, const float inv_bc2");
+    const char *k = cuda_kernel_begin(e, id, count, "i", "const float step, const float inv_bc2, const float decay");
     emit(e, "const float b1 = %s, b2 = %s, eps = %s, wd = %s;", b1, b2, emit_float(e, n->fattr[2]),
          emit_float(e, n->fattr[3]));
-    emit(e, "const float gi = %s[i] + wd * %s[i];", g, p);
+    emit(e, n->iattr[0] ? "const float gi = %s[i]; (void)wd;" : "const float gi = %s[i] + wd * %s[i];", g, p);
     emit(e, "%s[i] = b1 * %s[i] + (1.0f - b1) * gi;", m1, m1);
     emit(e, "%s[i] = b2 * %s[i] + (1.0f - b2) * gi * gi;", m2, m2);
-    emit(e, "%s[i] -= step * %s[i] / (sqrtf(%s[i] * inv_bc2) + eps);", p, m1, m2);
+    emit(e, "%s[i] = %s[i] * decay - step * %s[i] / (sqrtf(%s[i] * inv_bc2) + eps);", p, p, m1, m2);
     cuda_kernel_end(e);
     emit(e, "{");
     e->indent++;
     emit(e, "const float step = lr / (1.0f - powf(%s, (float)t));", b1);
     emit(e, "const float inv_bc2 = 1.0f / (1.0f - powf(%s, (float)t));", b2);
-    cuda_launch(e, id, k, count, "step, inv_bc2");
+    emit(e, "const float decay = %s;", n->iattr[0] ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f");
+    cuda_launch(e, id, k, count, "step, inv_bc2, decay");
     e->indent--;
     emit(e, "}");
 }

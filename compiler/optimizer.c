@@ -37,7 +37,8 @@ static void clip_gradients(Graph *g, int *grads, int n, double clip) {
 }
 
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt) {
-    int adam = !strcmp(opt->kind, "adam");
+    int adam = strcmp(opt->kind, "sgd") != 0;
+    int64_t decoupled = !strcmp(opt->kind, "adamw"); /* AdamW: weight decay apart from the gradient */
     int *grads = ARENA_ARRAY(g->arena, int, gl->n ? gl->n : 1);
     for (int i = 0; i < gl->n; i++) grads[i] = gl->grad[i];
     if (opt->clip_norm > 0) clip_gradients(g, grads, gl->n, opt->clip_norm);
@@ -49,7 +50,8 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt) {
             int m = state(g, p, "adam_m"), v = state(g, p, "adam_v");
             int in[4] = {p, gr, m, v};
             double fa[4] = {opt->beta1, opt->beta2, opt->eps, opt->weight_decay};
-            graph_add(g, OP_adam_update, in, 4, NULL, fa, &loc);
+            int64_t ia[4] = {decoupled, 0, 0, 0};
+            graph_add(g, OP_adam_update, in, 4, ia, fa, &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};
