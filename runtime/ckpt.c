@@ -1,12 +1,18 @@
 /* ckpt.c - checkpoint save / load (see ckpt.h).
  *
- * File format, version 1. All integers little-endian; offsets are from the file start.
+ * File format, version 2. All integers little-endian; offsets are from the file start.
  *
  *   offset 0   magic        8 bytes  "MLCCKPT\0"
- *          8   version      u32      1
+ *          8   version      u32      2
  *         12   header_bytes u32      bytes from offset 0 to the end of the tensor table
  *         16   model name   u16 length + bytes (no terminator)
  *              step         i64      optimizer step counter (api->get_step)
+ *              epoch        i64      training position: epochs completed
+ *              epoch_pos    i64      samples of the current epoch already trained on
+ *              data_seed    u64      seed of the shuffle and augmentation streams
+ *              train_n      i64      training samples per epoch (0: unknown)
+ *              loss_sum     f64      sum of loss * batch size over the current epoch
+ *              correct      i64      correctly classified training samples so far in it
  *              count        u32      number of tensors
  *              count times:
  *                name       u16 length + bytes
@@ -37,6 +43,9 @@
 #include <zlib.h>
 
 static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
+
+/* step, epoch, epoch_pos, data_seed, train_n, loss_sum, correct: seven 8-byte fields. */
+#define CKPT_STATE_BYTES 56
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -102,7 +111,7 @@ static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims)
 
 static uint64_t header_size(const mlc_model_api *api)
 {
-    uint64_t h = 16 + 2 + strlen(api->name) + 8 + 4;
+    uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + 4;
     for (int i = 0; i < api->n_tensors; i++)
         h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank +
              8 + 8;
@@ -110,8 +119,8 @@ static uint64_t header_size(const mlc_model_api *api)
 }
 
 /* Builds the whole file in memory. */
-static int encode(const mlc_model_api *api, void *model, const char *path, uint8_t **out,
-                  uint64_t *out_len, char *msg, size_t cap)
+static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
+                  const char *path, uint8_t **out, uint64_t *out_len, char *msg, size_t cap)
 {
     if (strlen(api->name) > 0xFFFF)
         return mlcrt_fail(msg, cap, MLCRT_EARG,
@@ -146,9 +155,21 @@ static int encode(const mlc_model_api *api, void *model, const char *path, uint8
     put_u16(p, (uint16_t)len);
     memcpy(p + 2, api->name, len);
     p += 2 + len;
+    mlcrt_train_state zero;
+    memset(&zero, 0, sizeof zero);
+    if (!st)
+        st = &zero;
+    uint64_t loss_bits;
+    memcpy(&loss_bits, &st->loss_sum, 8);
     put_u64(p, (uint64_t)api->get_step(model));
-    put_u32(p + 8, (uint32_t)api->n_tensors);
-    p += 12;
+    put_u64(p + 8, (uint64_t)st->epoch);
+    put_u64(p + 16, (uint64_t)st->epoch_pos);
+    put_u64(p + 24, st->seed);
+    put_u64(p + 32, (uint64_t)st->train_samples);
+    put_u64(p + 40, loss_bits);
+    put_u64(p + 48, (uint64_t)st->correct);
+    put_u32(p + CKPT_STATE_BYTES, (uint32_t)api->n_tensors);
+    p += CKPT_STATE_BYTES + 4;
     uint64_t off = align64(hdr);
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
@@ -209,9 +230,40 @@ static int write_all(int fd, const uint8_t *p, uint64_t n)
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap)
 {
+    return mlcrt_ckpt_save_state(api, model, NULL, path, msg, cap);
+}
+
+int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp)
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
+                          path);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
+                          strerror(e));
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': Is a directory",
+                          path);
+    return MLCRT_OK;
+}
+
+int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
+                          const char *path, char *msg, size_t cap)
+{
     uint8_t *buf = NULL;
     uint64_t len = 0;
-    int rc = encode(api, model, path, &buf, &len, msg, cap);
+    int rc = encode(api, model, st, path, &buf, &len, msg, cap);
     if (rc)
         return rc;
 
@@ -353,6 +405,12 @@ static int need(cursor *c, uint64_t n, const char *what)
 int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap)
 {
+    return mlcrt_ckpt_load_state(api, model, NULL, path, msg, cap);
+}
+
+int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
+                          const char *path, char *msg, size_t cap)
+{
     uint8_t *buf = NULL;
     uint64_t len = 0;
     ckpt_entry *ent = NULL;
@@ -376,6 +434,13 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
         goto out;
     }
     uint32_t version = get_u32(buf + 8);
+    if (version == 1) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 8: expected version %u, found 1 (version-1 checkpoints "
+                        "hold no training position and are no longer read)",
+                        path, MLCRT_CKPT_VERSION);
+        goto out;
+    }
     if (version != MLCRT_CKPT_VERSION) {
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version %u, found %u",
                         path, MLCRT_CKPT_VERSION, version);
@@ -383,10 +448,10 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
     }
     uint64_t hdr = get_u32(buf + 12);
     cursor c = {buf, 16, hdr < len ? hdr : len, len, path, msg, cap};
-    if (hdr < 16 + 2 + 8 + 4) {
+    if (hdr < 16 + 2 + CKPT_STATE_BYTES + 4) {
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: byte 12: header size %llu is smaller than the minimum %d", path,
-                        (unsigned long long)hdr, 16 + 2 + 8 + 4);
+                        (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + 4);
         goto out;
     }
 
@@ -399,11 +464,19 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
         goto out;
     const uint8_t *mname = buf + c.pos;
     c.pos += mlen;
-    if ((rc = need(&c, 12, "the step counter and tensor count")))
+    if ((rc = need(&c, CKPT_STATE_BYTES + 4, "the training state and tensor count")))
         goto out;
     int64_t step = (int64_t)get_u64(buf + c.pos);
-    uint32_t count = get_u32(buf + c.pos + 8);
-    c.pos += 12;
+    mlcrt_train_state ts;
+    ts.epoch = (int64_t)get_u64(buf + c.pos + 8);
+    ts.epoch_pos = (int64_t)get_u64(buf + c.pos + 16);
+    ts.seed = get_u64(buf + c.pos + 24);
+    ts.train_samples = (int64_t)get_u64(buf + c.pos + 32);
+    uint64_t loss_bits = get_u64(buf + c.pos + 40);
+    memcpy(&ts.loss_sum, &loss_bits, 8);
+    ts.correct = (int64_t)get_u64(buf + c.pos + 48);
+    uint32_t count = get_u32(buf + c.pos + CKPT_STATE_BYTES);
+    c.pos += CKPT_STATE_BYTES + 4;
     if (count > (hdr - c.pos) / 20 + 1) { /* each entry needs at least 20 bytes */
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: byte %llu: tensor count %u does not fit in a %llu-byte header",
@@ -567,6 +640,8 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
         api->write_tensor(model, (int)i, scratch);
     }
     api->set_step(model, step);
+    if (state)
+        *state = ts;
 out:
     free(scratch);
     free(ent);

@@ -9,7 +9,20 @@
 
 #include "mlc_model.h"
 
-#define MLCRT_CKPT_VERSION 1u
+#define MLCRT_CKPT_VERSION 2u
+
+/* Where a training run stands, saved with the weights so that --resume continues
+ * exactly: the shuffle permutation and the augmentation of an epoch are pure functions
+ * of (seed, epoch), the lr schedule of the global step (api->get_step), and the epoch's
+ * running sums make the resumed epoch's line equal the uninterrupted one's. */
+typedef struct mlcrt_train_state {
+    int64_t epoch;         /* epochs completed (0-based index of the current epoch) */
+    int64_t epoch_pos;     /* samples of the current epoch already trained on */
+    uint64_t seed;         /* data-order seed: shuffle and augmentation */
+    int64_t train_samples; /* training samples per epoch (0: unknown) */
+    double loss_sum;       /* sum of loss * batch size over the current epoch so far */
+    int64_t correct;       /* correctly classified training samples in it so far */
+} mlcrt_train_state;
 
 /* Writes the model's tensors (api->tensors, via api->read_tensor) and step counter to
  * path atomically: PATH.tmp.<pid> is written and fsync'ed, renamed over path, and the
@@ -18,11 +31,21 @@
  *   cannot write checkpoint 'x/y.ckpt': Permission denied */
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap);
+/* The same with a training state (NULL: all zero). */
+int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
+                          const char *path, char *msg, size_t cap);
+/* Checks, before any training, that a checkpoint can be written at path (creates and
+ * removes PATH.tmp.<pid>; path itself is not touched). Same messages as a save. */
+int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 
 /* Loads path into the model after checking magic, version, truncation, trailing data,
  * CRC, model name, tensor count and every tensor's name, dtype and shape. The model is
  * modified (api->write_tensor, api->set_step) only when all of that validates. */
 int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap);
+/* The same, also returning the saved training state in *state (when not NULL; written
+ * only on success). */
+int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
+                          const char *path, char *msg, size_t cap);
 
 #endif

@@ -1,8 +1,13 @@
-/* data.c - dataset loading (MNIST directory layout) and batch assembly (see data.h). */
+/* data.c - dataset loading (MNIST layout IDX files, CIFAR-10/100 binary batches),
+ * normalisation, augmentation and batch assembly (see data.h). */
 #include "data.h"
 
 #include "idx.h"
 #include "mlcrt_error.h"
+#include "rng.h"
+
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,5 +98,266 @@ void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t star
         int64_t s = perm ? perm[start + i] : start + i;
         memcpy(bx + (int64_t)i * k, ds->x + s * k, (size_t)k * sizeof(float));
         by[i] = ds->y[s];
+    }
+}
+
+/* ---- CIFAR ---- */
+
+#define CIFAR_PIXELS 3072
+
+int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes,
+                     int64_t expect_numel, int classes, int64_t limit, char *msg, size_t cap)
+{
+    memset(ds, 0, sizeof *ds);
+    const int64_t rec = label_bytes + CIFAR_PIXELS;
+    int64_t counts[16], total = 0;
+    if (npaths < 1 || npaths > 16 || (label_bytes != 1 && label_bytes != 2))
+        return mlcrt_fail(msg, cap, MLCRT_EARG, "mlcrt_cifar_load: bad arguments");
+    if (expect_numel > 0 && expect_numel != CIFAR_PIXELS)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: expected %lld values per image, found %d (3 x 32 x 32)",
+                          paths[0], (long long)expect_numel, CIFAR_PIXELS);
+    for (int f = 0; f < npaths; f++) {
+        struct stat st;
+        if (stat(paths[f], &st) != 0)
+            return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f],
+                              strerror(errno));
+        int64_t size = (int64_t)st.st_size;
+        if (size == 0)
+            return mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                              "%s: byte 0: empty file: expected %lld-byte records", paths[f],
+                              (long long)rec);
+        if (size % rec != 0)
+            return mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                              "%s: byte %lld: file ends inside record %lld: expected a "
+                              "multiple of %lld bytes, found %lld",
+                              paths[f], (long long)size, (long long)(size / rec),
+                              (long long)rec, (long long)size);
+        counts[f] = size / rec;
+        total += counts[f];
+    }
+    int64_t n = limit > 0 && limit < total ? limit : total;
+    float *x = malloc((size_t)(n > 0 ? n : 1) * CIFAR_PIXELS * sizeof(float));
+    int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    uint8_t *buf = malloc((size_t)rec);
+    if (!x || !y || !buf) {
+        free(x);
+        free(y);
+        free(buf);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images",
+                          paths[0], (long long)n);
+    }
+    int64_t k = 0;
+    int rc = MLCRT_OK;
+    for (int f = 0; f < npaths && rc == MLCRT_OK; f++) {
+        FILE *fp = fopen(paths[f], "rb");
+        if (!fp) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f],
+                            strerror(errno));
+            break;
+        }
+        for (int64_t r = 0; r < counts[f]; r++) {
+            if (fread(buf, 1, (size_t)rec, fp) != (size_t)rec) {
+                rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: read error in record %lld",
+                                paths[f], (long long)(r * rec), (long long)r);
+                break;
+            }
+            int label = buf[label_bytes - 1];
+            if (classes > 0 && label >= classes) {
+                rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                                "%s: byte %lld: sample %lld has label %d, expected 0..%d",
+                                paths[f], (long long)(r * rec + label_bytes - 1), (long long)r,
+                                label, classes - 1);
+                break;
+            }
+            if (k < n) {
+                for (int i = 0; i < CIFAR_PIXELS; i++)
+                    x[k * CIFAR_PIXELS + i] = (float)buf[label_bytes + i] / 255.0f;
+                y[k] = label;
+                k++;
+            }
+        }
+        fclose(fp);
+    }
+    free(buf);
+    if (rc) {
+        free(x);
+        free(y);
+        return rc;
+    }
+    ds->n = n;
+    ds->sample_rank = 3;
+    ds->sample_dims[0] = 3;
+    ds->sample_dims[1] = 32;
+    ds->sample_dims[2] = 32;
+    ds->sample_numel = CIFAR_PIXELS;
+    ds->x = x;
+    ds->y = y;
+    ds->classes = classes;
+    return MLCRT_OK;
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir,
+                          strerror(errno));
+    if (exists_in(dir, "train-images-idx3-ubyte.gz") || exists_in(dir, "train-images-idx3-ubyte"))
+        *fmt = MLCRT_DATA_MNIST;
+    else if (exists_in(dir, "data_batch_1.bin"))
+        *fmt = MLCRT_DATA_CIFAR10;
+    else if (exists_in(dir, "train.bin"))
+        *fmt = MLCRT_DATA_CIFAR100;
+    else
+        return mlcrt_fail(msg, cap, MLCRT_EIO,
+                          "%s: no dataset here: expected train-images-idx3-ubyte[.gz] (MNIST "
+                          "layout), data_batch_1.bin (CIFAR-10) or train.bin (CIFAR-100)",
+                          dir);
+    return MLCRT_OK;
+}
+
+int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel,
+                            int classes, int64_t limit, char *msg, size_t cap)
+{
+    mlcrt_data_format fmt;
+    memset(ds, 0, sizeof *ds);
+    int rc = mlcrt_data_detect(dir, &fmt, msg, cap);
+    if (rc)
+        return rc;
+    if (fmt == MLCRT_DATA_MNIST)
+        return mlcrt_dataset_load_dir(ds, dir, test ? "t10k" : "train", expect_numel, classes,
+                                      limit, msg, cap);
+    char store[5][4096];
+    const char *paths[5];
+    int np = 0;
+    if (fmt == MLCRT_DATA_CIFAR10) {
+        if (test)
+            snprintf(store[np++], sizeof store[0], "%s/test_batch.bin", dir);
+        else
+            for (int i = 1; i <= 5; i++)
+                snprintf(store[np++], sizeof store[0], "%s/data_batch_%d.bin", dir, i);
+    } else {
+        snprintf(store[np++], sizeof store[0], "%s/%s", dir, test ? "test.bin" : "train.bin");
+    }
+    for (int i = 0; i < np; i++)
+        paths[i] = store[i];
+    return mlcrt_cifar_load(ds, paths, np, fmt == MLCRT_DATA_CIFAR10 ? 1 : 2, expect_numel,
+                            classes, limit, msg, cap);
+}
+
+/* ---- normalisation and augmentation ---- */
+
+int mlcrt_dataset_channels(const mlc_dataset *ds)
+{
+    return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1;
+}
+
+int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std,
+                            char *msg, size_t cap)
+{
+    int c = mlcrt_dataset_channels(ds);
+    if (n != 1 && n != c)
+        return mlcrt_fail(msg, cap, MLCRT_EARG,
+                          "--mean/--std: expected 1 or %d values (one per channel), found %d",
+                          c, n);
+    for (int i = 0; i < n; i++)
+        if (!(std[i] > 0))
+            return mlcrt_fail(msg, cap, MLCRT_EARG,
+                              "--std: expected positive values, found %g", (double)std[i]);
+    if (ds->n == 0)
+        return MLCRT_OK;
+    int64_t plane = ds->sample_numel / c;
+    for (int64_t s = 0; s < ds->n; s++)
+        for (int ch = 0; ch < c; ch++) {
+            float m = mean[n == 1 ? 0 : ch], inv = 1.0f / std[n == 1 ? 0 : ch];
+            float *p = ds->x + s * ds->sample_numel + (int64_t)ch * plane;
+            for (int64_t i = 0; i < plane; i++)
+                p[i] = (p[i] - m) * inv;
+        }
+    return MLCRT_OK;
+}
+
+int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t cap)
+{
+    memset(aug, 0, sizeof *aug);
+    if (!spec || !*spec || strcmp(spec, "none") == 0)
+        return MLCRT_OK;
+    const char *p = spec;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char part[64];
+        if (len >= sizeof part)
+            len = sizeof part - 1;
+        memcpy(part, p, len);
+        part[len] = '\0';
+        char *end;
+        if (strcmp(part, "flip") == 0)
+            aug->flip = 1;
+        else if (strncmp(part, "crop:", 5) == 0 && part[5] >= '0' && part[5] <= '9' &&
+                 strtol(part + 5, &end, 10) > 0 && *end == '\0' && strtol(part + 5, NULL, 10) <= 64)
+            aug->crop_pad = (int)strtol(part + 5, NULL, 10);
+        else
+            return mlcrt_fail(msg, cap, MLCRT_EARG,
+                              "--augment: expected crop:N (N in 1..64), flip or none, found "
+                              "'%s'",
+                              part);
+        p = e ? e + 1 : p + len;
+    }
+    return MLCRT_OK;
+}
+
+/* Writes the augmented version of sample src (the dataset's copy) into x. */
+static void augment_sample(float *x, const float *src, int c, int64_t h, int64_t w,
+                           const mlcrt_augment *aug, uint64_t seed, uint64_t epoch,
+                           uint64_t index)
+{
+    static const uint64_t tag = 0x4155474d454e54ull; /* "AUGMENT" */
+    uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)epoch,
+                       (uint32_t)(epoch >> 32)};
+    uint64_t k = seed ^ tag;
+    uint32_t key[2] = {(uint32_t)k, (uint32_t)(k >> 32)};
+    uint32_t r[4];
+    mlc_philox4x32_10(ctr, key, r);
+    int64_t range = 2 * (int64_t)aug->crop_pad + 1;
+    int64_t dy = aug->crop_pad ? (int64_t)(r[0] % (uint32_t)range) - aug->crop_pad : 0;
+    int64_t dx = aug->crop_pad ? (int64_t)(r[1] % (uint32_t)range) - aug->crop_pad : 0;
+    int flip = aug->flip && (r[2] & 1);
+    if (dx == 0 && dy == 0 && !flip)
+        return;
+    int64_t plane = h * w;
+    for (int ch = 0; ch < c; ch++) {
+        float pad = aug->pad_value[ch < 4 ? ch : 0];
+        for (int64_t i = 0; i < h; i++)
+            for (int64_t j = 0; j < w; j++) {
+                int64_t si = i + dy, sj = (flip ? w - 1 - j : j) + dx;
+                x[ch * plane + i * w + j] = si >= 0 && si < h && sj >= 0 && sj < w
+                                                ? src[ch * plane + si * w + sj]
+                                                : pad;
+            }
+    }
+}
+
+void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
+                            float *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
+                            uint64_t epoch)
+{
+    mlcrt_batch_gather(ds, perm, start, n, bx, by);
+    if (!aug || (!aug->crop_pad && !aug->flip) || ds->sample_rank < 2)
+        return;
+    int c = mlcrt_dataset_channels(ds);
+    int64_t h = ds->sample_dims[ds->sample_rank - 2], w = ds->sample_dims[ds->sample_rank - 1];
+    for (int i = 0; i < n; i++) {
+        int64_t s = perm ? perm[start + i] : start + i;
+        augment_sample(bx + (int64_t)i * ds->sample_numel, ds->x + s * ds->sample_numel, c, h,
+                       w, aug, seed, epoch, (uint64_t)s);
     }
 }

@@ -37,6 +37,56 @@ int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split,
 
 void mlcrt_dataset_free(mlc_dataset *ds);
 
+/* CIFAR binary batches: each file is a sequence of records of label_bytes label bytes
+ * (1 for CIFAR-10; 2 for CIFAR-100: coarse then fine, the fine label is used) and 3072
+ * pixel bytes (3 x 32 x 32, channel-major as stored), scaled to [0,1]. The files are
+ * concatenated in order; limit > 0 keeps the first `limit` samples. expect_numel and
+ * classes are checked as for IDX (the offending file, byte and sample are named). */
+int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes,
+                     int64_t expect_numel, int classes, int64_t limit, char *msg,
+                     size_t cap);
+
+typedef enum mlcrt_data_format {
+    MLCRT_DATA_MNIST = 0,   /* IDX files in MNIST layout (MNIST, EMNIST, Fashion-MNIST) */
+    MLCRT_DATA_CIFAR10 = 1, /* data_batch_1.bin .. data_batch_5.bin, test_batch.bin */
+    MLCRT_DATA_CIFAR100 = 2 /* train.bin, test.bin */
+} mlcrt_data_format;
+
+/* Recognises the layout of dir (MNIST if train-images-idx3-ubyte[.gz] exists, else
+ * CIFAR-10 if data_batch_1.bin does, else CIFAR-100 if train.bin does). */
+int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap);
+/* Loads the training (test = 0) or test (test = 1) split of dir, whatever its layout. */
+int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel,
+                            int classes, int64_t limit, char *msg, size_t cap);
+
+/* Channels of a sample: sample_dims[0] for rank-3 (C, H, W) samples, otherwise 1. */
+int mlcrt_dataset_channels(const mlc_dataset *ds);
+/* x' = (x - mean[c]) / std[c] in place, c the sample's channel; n is 1 (all channels) or
+ * the channel count. MLCRT_EARG with a message when n fits neither or a std is <= 0. */
+int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std,
+                            char *msg, size_t cap);
+
+/* On-the-fly augmentation of training samples. */
+typedef struct mlcrt_augment {
+    int crop_pad; /* > 0: random crop of the original size from the image zero-padded by
+                   * crop_pad pixels on every side (shifts in [-pad, pad] both ways) */
+    int flip;     /* horizontal flip with probability 1/2 */
+    float pad_value[4]; /* value of a padded pixel per channel: 0 mapped through the
+                         * normalisation, (0 - mean) / std (set by the trainer) */
+} mlcrt_augment;
+
+/* Parses "crop:N,flip" (either part alone, or "none"); 0 or MLCRT_EARG with
+ * msg "expected crop:N, flip or none, found 'X'". */
+int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t cap);
+
+/* mlcrt_batch_gather, then (aug not NULL and active) augments each sample: its shifts and
+ * flip are drawn from Philox with the key derived from seed and the counter from
+ * (dataset index of the sample, epoch), so they depend on nothing else (not on the batch
+ * size, the position in the batch or threads). */
+void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
+                            float *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
+                            uint64_t epoch);
+
 /* Copies samples perm[start .. start+n) (or start .. start+n when perm is NULL) into
  * contiguous batch buffers bx [n, sample_numel] and by [n]. */
 void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,

@@ -13,6 +13,14 @@
 
 #define MLC_MAX_RANK 6
 
+/* C++ (the host side of CUDA models) warns under -Wextra about designated initialisers
+ * that stop before the last member, which C allows silently; generated initialisers
+ * written before the fields at the end of mlc_model_api existed rely on that. To be
+ * removed once the compiler emits every field. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
 /* One persistent tensor of the model: a parameter or a piece of optimizer state. */
@@ -43,8 +51,8 @@ typedef struct mlc_model_api {
     int default_batch, default_epochs;
     uint64_t default_seed;
     mlc_optimizer_desc optimizer;
-    /* Learning-rate schedule over the whole run: "constant", or "cosine" (from lr down to
-     * 0 along half a cosine, per step). */
+    /* Learning-rate schedule over the whole run, per step: "constant", "step", "cosine"
+     * (from lr down to 0 along half a cosine) or "onecycle" (docs/trainer.md). */
     const char *schedule;
 
     /* Persistent tensors, in a fixed order (what checkpoints hold). */
@@ -71,6 +79,27 @@ typedef struct mlc_model_api {
     void (*set_step)(void *model, int64_t step);
     /* Sets the number of CPU threads the model's kernels use (OpenMP, OpenBLAS). */
     void (*set_threads)(int n);
+
+    /* ---- Added later: generated initialisers that stop before these fields leave them
+     * zero, and zero always means "the trainer's default". The trainer's flags override
+     * every one of them (docs/trainer.md). ---- */
+
+    /* Linear learning-rate warm-up, in epochs (may be fractional), for the "step" and
+     * "cosine" schedules (--warmup). 0: no warm-up. */
+    float warmup_epochs;
+    /* "step" schedule: multiply the lr by step_gamma every step_size epochs (--step-size,
+     * --gamma). 0: step_size = max(1, epochs / 3), step_gamma = 0.1. */
+    int step_size;
+    float step_gamma;
+    /* On-the-fly augmentation of training batches, e.g. "crop:4,flip" (--augment);
+     * NULL or "" or "none": none. */
+    const char *augment;
+    /* Per-channel input normalisation x' = (x - mean[c]) / std[c] applied to every split
+     * after scaling to [0,1] (--mean, --std). n_norm is 0 (none), 1 (one value for all
+     * channels) or the number of channels (at most 4). */
+    int n_norm;
+    float norm_mean[4];
+    float norm_std[4];
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S

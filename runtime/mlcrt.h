@@ -6,9 +6,11 @@
 #include "ckpt.h"
 #include "data.h"
 #include "idx.h"
+#include "loader.h"
 #include "mlc_model.h"
 #include "mlcrt_error.h"
 #include "rng.h"
+#include "schedule.h"
 #include "timing.h"
 #include "trainer.h"
 

@@ -1,13 +1,25 @@
-/* trainer.c - the standalone trainer every generated model links: flag parsing, data
- * loading, the epoch loop (seeded shuffle, train_step on every batch including the last
- * partial one), evaluation on the whole test set, checkpoints, and the result line
- * `test accuracy: 0.XXXX`. */
+/* trainer.c - the standalone trainer every generated model links (docs/trainer.md).
+ *
+ * Modes: train (default): flag parsing, data loading (MNIST-layout IDX, CIFAR-10/100),
+ * normalisation, the epoch loop (seeded shuffle, optional augmentation, train_step on
+ * every batch including the last partial one, batches prepared by a loader thread),
+ * validation and test evaluation, lr schedules, checkpoints with resume, progress bar,
+ * CSV / JSON-lines logs, and the result line `test accuracy: 0.XXXX`.
+ * eval CHECKPOINT: accuracy, per-class accuracy and confusion matrix on the test split.
+ * predict CHECKPOINT FILE: top classes with softmax probabilities per IDX image.
+ *
+ * Determinism: everything random is a pure function of (seed, epoch, sample index), and
+ * the lr of the global step; the loader thread computes exactly what the main thread
+ * would, so results depend only on the seed, the flags and the model's thread count. */
 #include "trainer.h"
 
 #include "ckpt.h"
 #include "data.h"
+#include "idx.h"
+#include "loader.h"
 #include "mlcrt_error.h"
 #include "rng.h"
+#include "schedule.h"
 #include "timing.h"
 
 #include <errno.h>
@@ -15,18 +27,36 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define M_PI_VAL 3.14159265358979323846
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
+enum { MODE_TRAIN, MODE_EVAL, MODE_PREDICT };
+enum { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER };
+
 typedef struct trainer_opts {
+    int mode;
+    const char *ckpt_arg, *file_arg; /* eval / predict positionals */
     const char *data_dir;
     int epochs, batch, threads; /* threads 0: leave as is */
     float lr;
-    const char *schedule; /* "constant" or "cosine" */
+    int schedule;
+    float warmup, gamma;
+    int step_size;
     uint64_t seed;
-    int64_t train_limit, test_limit, max_steps; /* 0: no limit */
-    const char *save_path, *load_path;
+    int64_t train_limit, test_limit, max_steps, val; /* 0: no limit / none */
+    int n_mean, n_std;
+    float mean[4], std[4];
+    const char *augment;
+    int no_prefetch;
+    const char *save_path, *load_path, *resume_path;
+    int64_t save_every;
+    int save_every_steps; /* 1: save_every counts steps, 0: epochs */
+    const char *log_path;
+    int log_jsonl;
+    int64_t log_every;
+    int progress;
+    int top;
     int quiet, help;
 } trainer_opts;
 
@@ -37,14 +67,6 @@ static int argmax_row(const float *row, int64_t k)
         if (row[j] > row[best])
             best = j;
     return (int)best;
-}
-
-/* The learning rate for step `step` (0-based) of `total`. */
-static float scheduled_lr(const trainer_opts *o, int64_t step, int64_t total)
-{
-    if (strcmp(o->schedule, "cosine") == 0 && total > 0)
-        return (float)(0.5 * (double)o->lr * (1.0 + cos(M_PI_VAL * (double)step / (double)total)));
-    return o->lr;
 }
 
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
@@ -72,25 +94,53 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
 static void usage(FILE *f, const char *prog, const mlc_model_api *api)
 {
     fprintf(f,
-            "usage: %s [flags]\n"
-            "Trains model '%s' and prints `test accuracy: 0.XXXX`.\n"
+            "usage: %s [train] [flags]\n"
+            "       %s eval CHECKPOINT [flags]\n"
+            "       %s predict CHECKPOINT IMAGES [flags]\n"
+            "Trains model '%s' and prints `test accuracy: 0.XXXX` (train); reports accuracy,\n"
+            "per-class accuracy and the confusion matrix of a checkpoint on the test split\n"
+            "(eval); prints the top classes of every image of an IDX file (predict).\n"
             "\n"
-            "  --data DIR         dataset directory in MNIST layout (default %s)\n"
-            "  --epochs N         epochs to train (default %d)\n"
-            "  --batch N          samples per optimizer step (default %d)\n"
-            "  --lr X             learning rate (default %g)\n"
-            "  --schedule S       learning-rate schedule: constant or cosine (default %s)\n"
-            "  --seed S           seed for initialisation and shuffling (default %llu)\n"
-            "  --threads N        CPU threads for the model's kernels (default: unchanged)\n"
-            "  --train-limit N    use only the first N training samples\n"
-            "  --test-limit N     use only the first N test samples\n"
-            "  --max-steps N      stop after N optimizer steps in total\n"
-            "  --save PATH        write a checkpoint to PATH at the end of every epoch\n"
-            "  --load PATH        start from the checkpoint at PATH\n"
-            "  --quiet            print only the final result line\n"
-            "  --help             show this help\n",
-            prog, api->name, DEFAULT_DATA_DIR, api->default_epochs, api->default_batch,
-            (double)api->optimizer.lr, api->schedule ? api->schedule : "constant",
+            "data:\n"
+            "  --data DIR          dataset directory: MNIST layout (train-images-idx3-ubyte[.gz]\n"
+            "                      ...), CIFAR-10 (data_batch_N.bin) or CIFAR-100 (train.bin)\n"
+            "                      (default %s)\n"
+            "  --train-limit N     use only the first N training samples\n"
+            "  --test-limit N      use only the first N test samples\n"
+            "  --val N             hold out the last N training samples for validation\n"
+            "  --mean X[,X..]      per-channel mean subtracted from inputs in [0,1]\n"
+            "  --std X[,X..]       per-channel std inputs are divided by (with --mean)\n"
+            "  --augment SPEC      training augmentation: crop:N (zero padding N, random crop),\n"
+            "                      flip (horizontal), comma-separated, or none\n"
+            "  --no-prefetch       assemble batches on the training thread\n"
+            "training:\n"
+            "  --epochs N          epochs to train (default %d)\n"
+            "  --batch N           samples per optimizer step (default %d)\n"
+            "  --lr X              (peak) learning rate (default %g)\n"
+            "  --schedule S        constant, step, cosine or onecycle (default %s)\n"
+            "  --warmup X          linear warm-up epochs for step and cosine (may be fractional)\n"
+            "  --step-size N       step schedule: epochs between decays (default epochs/3)\n"
+            "  --gamma X           step schedule: decay factor (default 0.1)\n"
+            "  --seed S            seed for initialisation, shuffling and augmentation\n"
+            "                      (default %llu)\n"
+            "  --threads N         CPU threads for the model's kernels (default: unchanged)\n"
+            "  --max-steps N       stop once N optimizer steps have been taken in total\n"
+            "checkpoints:\n"
+            "  --save PATH         write a checkpoint to PATH (every epoch and at the end)\n"
+            "  --save-every N[s|e] save every N epochs (N or Ne) or every N steps (Ns)\n"
+            "  --resume PATH       continue the run saved in PATH exactly where it stopped\n"
+            "  --load PATH         start from the weights in PATH (fine-tuning)\n"
+            "output:\n"
+            "  --log FILE          write step and epoch metrics to FILE\n"
+            "  --log-format F      csv (default) or jsonl\n"
+            "  --log-every N       log every N-th step (default 1)\n"
+            "  --progress WHEN     progress bar: auto (on a terminal), always or never\n"
+            "  --top K             predict: classes shown per image (default 3)\n"
+            "  --quiet             print only the final result line\n"
+            "  --help              show this help\n",
+            prog, prog, prog, api->name, DEFAULT_DATA_DIR, api->default_epochs,
+            api->default_batch, (double)api->optimizer.lr,
+            api->schedule ? api->schedule : "constant",
             (unsigned long long)api->default_seed);
 }
 
@@ -108,17 +158,95 @@ static int parse_pos_int(const char *flag, const char *s, int64_t max, int64_t *
     return 0;
 }
 
-static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
+/* A finite number (> 0 when positive, >= 0 otherwise). */
+static int parse_num(const char *flag, const char *s, int positive, float *v, FILE *err)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) || x > 3.0e38 ||
+        (positive ? !(x > 0) : x < 0)) {
+        fprintf(err, "%s: expected a %s number, found '%s'\n", flag,
+                positive ? "positive" : "non-negative", s);
+        return -1;
+    }
+    *v = (float)x;
+    return 0;
+}
+
+/* Comma-separated list of 1..4 numbers. */
+static int parse_list(const char *flag, const char *s, int positive, float *v, int *n,
                       FILE *err)
+{
+    char buf[256];
+    char *p;
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    p = buf;
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        if (*n == 4 || *p == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) ||
+            (positive && !(x > 0))) {
+            fprintf(err, "%s: expected 1 to 4 comma-separated %snumbers, found '%s'\n", flag,
+                    positive ? "positive " : "", s);
+            return -1;
+        }
+        v[(*n)++] = (float)x;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return 0;
+}
+
+static const char *const value_flags[] = {
+    "--data",     "--epochs",    "--batch",      "--lr",         "--seed",
+    "--threads",  "--train-limit", "--test-limit", "--max-steps", "--save",
+    "--load",     "--schedule",  "--warmup",     "--step-size",  "--gamma",
+    "--val",      "--mean",      "--std",        "--augment",    "--save-every",
+    "--resume",   "--log",       "--log-format", "--log-every",  "--progress",
+    "--top"};
+
+static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
+                      const char *prog, FILE *err)
 {
     memset(o, 0, sizeof *o);
     o->data_dir = DEFAULT_DATA_DIR;
     o->epochs = api->default_epochs > 0 ? api->default_epochs : 10;
     o->batch = api->default_batch > 0 ? api->default_batch : 64;
     o->lr = api->optimizer.lr;
-    o->schedule = api->schedule ? api->schedule : "constant";
+    o->schedule = mlcrt_schedule_parse(api->schedule ? api->schedule : "constant");
+    if (o->schedule < 0)
+        o->schedule = MLCRT_SCHED_CONSTANT;
+    o->warmup = api->warmup_epochs > 0 ? api->warmup_epochs : 0.0f;
+    o->step_size = api->step_size > 0 ? api->step_size : 0;
+    o->gamma = api->step_gamma > 0 ? api->step_gamma : 0.1f;
     o->seed = api->default_seed;
-    for (int i = 1; i < argc; i++) {
+    o->augment = api->augment;
+    if (api->n_norm > 0 && api->n_norm <= 4) {
+        o->n_mean = o->n_std = api->n_norm;
+        memcpy(o->mean, api->norm_mean, sizeof o->mean);
+        memcpy(o->std, api->norm_std, sizeof o->std);
+    }
+    o->save_every = 1;
+    o->log_every = 1;
+    o->top = 3;
+    int first = 1;
+    if (argc > 1 && argv[1]) {
+        if (strcmp(argv[1], "train") == 0)
+            first = 2;
+        else if (strcmp(argv[1], "eval") == 0)
+            o->mode = MODE_EVAL, first = 2;
+        else if (strcmp(argv[1], "predict") == 0)
+            o->mode = MODE_PREDICT, first = 2;
+    }
+    int npos = 0;
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             o->help = 1;
@@ -128,9 +256,21 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
             o->quiet = 1;
             continue;
         }
+        if (strcmp(a, "--no-prefetch") == 0) {
+            o->no_prefetch = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
-            fprintf(err, "unexpected argument '%s' (see --help)\n", a);
-            return -1;
+            int max = o->mode == MODE_EVAL ? 1 : o->mode == MODE_PREDICT ? 2 : 0;
+            if (npos >= max) {
+                fprintf(err, "unexpected argument '%s' (see --help)\n", a);
+                return -1;
+            }
+            if (npos++ == 0)
+                o->ckpt_arg = a;
+            else
+                o->file_arg = a;
+            continue;
         }
         /* Flags with a value: `--flag VALUE` or `--flag=VALUE`. */
         char flag[64];
@@ -147,13 +287,9 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
             snprintf(flag, sizeof flag, "%s", a);
             val = NULL;
         }
-        static const char *const known[] = {"--data",       "--epochs",     "--batch",
-                                            "--lr",         "--seed",       "--threads",
-                                            "--train-limit", "--test-limit", "--max-steps",
-                                            "--save",       "--load",       "--schedule"};
         int found = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            found |= strcmp(flag, known[k]) == 0;
+        for (size_t k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++)
+            found |= strcmp(flag, value_flags[k]) == 0;
         if (!found) {
             fprintf(err, "unknown flag '%s' (see --help)\n", flag);
             return -1;
@@ -166,35 +302,91 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
             val = argv[++i];
         }
         int64_t v = 0;
-        if (strcmp(flag, "--data") == 0 || strcmp(flag, "--save") == 0 ||
-            strcmp(flag, "--load") == 0) {
+#define IS(f) (strcmp(flag, f) == 0)
+        if (IS("--data") || IS("--save") || IS("--load") || IS("--resume") || IS("--log")) {
             if (*val == '\0') {
                 fprintf(err, "%s: expected a path, found ''\n", flag);
                 return -1;
             }
-            if (flag[2] == 'd')
+            if (IS("--data"))
                 o->data_dir = val;
-            else if (flag[2] == 's')
+            else if (IS("--save"))
                 o->save_path = val;
-            else
+            else if (IS("--load"))
                 o->load_path = val;
-        } else if (strcmp(flag, "--schedule") == 0) {
-            if (strcmp(val, "constant") != 0 && strcmp(val, "cosine") != 0) {
-                fprintf(err, "--schedule: expected constant or cosine, found '%s'\n", val);
+            else if (IS("--resume"))
+                o->resume_path = val;
+            else
+                o->log_path = val;
+        } else if (IS("--schedule")) {
+            o->schedule = mlcrt_schedule_parse(val);
+            if (o->schedule < 0) {
+                fprintf(err, "--schedule: expected constant, step, cosine or onecycle, found "
+                             "'%s'\n",
+                        val);
                 return -1;
             }
-            o->schedule = val;
-        } else if (strcmp(flag, "--lr") == 0) {
+        } else if (IS("--lr")) {
+            if (parse_num(flag, val, 1, &o->lr, err))
+                return -1;
+        } else if (IS("--gamma")) {
+            if (parse_num(flag, val, 1, &o->gamma, err))
+                return -1;
+        } else if (IS("--warmup")) {
+            if (parse_num(flag, val, 0, &o->warmup, err))
+                return -1;
+        } else if (IS("--mean")) {
+            if (parse_list(flag, val, 0, o->mean, &o->n_mean, err))
+                return -1;
+        } else if (IS("--std")) {
+            if (parse_list(flag, val, 1, o->std, &o->n_std, err))
+                return -1;
+        } else if (IS("--augment")) {
+            mlcrt_augment aug;
+            char msg[256];
+            if (mlcrt_augment_parse(val, &aug, msg, sizeof msg) != MLCRT_OK) {
+                fprintf(err, "%s\n", msg);
+                return -1;
+            }
+            o->augment = val;
+        } else if (IS("--log-format")) {
+            if (strcmp(val, "csv") != 0 && strcmp(val, "jsonl") != 0) {
+                fprintf(err, "--log-format: expected csv or jsonl, found '%s'\n", val);
+                return -1;
+            }
+            o->log_jsonl = val[0] == 'j';
+        } else if (IS("--progress")) {
+            if (strcmp(val, "auto") == 0)
+                o->progress = PROGRESS_AUTO;
+            else if (strcmp(val, "always") == 0)
+                o->progress = PROGRESS_ALWAYS;
+            else if (strcmp(val, "never") == 0)
+                o->progress = PROGRESS_NEVER;
+            else {
+                fprintf(err, "--progress: expected auto, always or never, found '%s'\n", val);
+                return -1;
+            }
+        } else if (IS("--save-every")) {
+            char num[32];
+            size_t len = strlen(val);
+            int steps = 0;
+            snprintf(num, sizeof num, "%s", val);
+            if (len > 0 && len < sizeof num && (val[len - 1] == 's' || val[len - 1] == 'e')) {
+                steps = val[len - 1] == 's';
+                num[len - 1] = '\0';
+            }
             char *end;
             errno = 0;
-            double x = strtod(val, &end);
-            if (*val == '\0' || *end != '\0' || errno == ERANGE || !(x > 0) || !isfinite(x) ||
-                x > 3.0e38) {
-                fprintf(err, "--lr: expected a positive number, found '%s'\n", val);
+            long long x = strtoll(num, &end, 10);
+            if (num[0] == '\0' || *end != '\0' || errno == ERANGE || x < 1) {
+                fprintf(err, "--save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, "
+                             "found '%s'\n",
+                        val);
                 return -1;
             }
-            o->lr = (float)x;
-        } else if (strcmp(flag, "--seed") == 0) {
+            o->save_every = x;
+            o->save_every_steps = steps;
+        } else if (IS("--seed")) {
             char *end;
             errno = 0;
             unsigned long long x = strtoull(val, &end, 10);
@@ -203,33 +395,557 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
                 return -1;
             }
             o->seed = x;
-        } else if (strcmp(flag, "--epochs") == 0) {
-            if (parse_pos_int(flag, val, INT_MAX, &v, err))
+        } else {
+            int64_t max = IS("--threads") ? 4096 : IS("--epochs") || IS("--batch") ||
+                                                           IS("--step-size") || IS("--top")
+                                                       ? INT_MAX
+                                                       : INT64_MAX;
+            if (parse_pos_int(flag, val, max, &v, err))
                 return -1;
-            o->epochs = (int)v;
-        } else if (strcmp(flag, "--batch") == 0) {
-            if (parse_pos_int(flag, val, INT_MAX, &v, err))
-                return -1;
-            o->batch = (int)v;
-        } else if (strcmp(flag, "--threads") == 0) {
-            if (parse_pos_int(flag, val, 4096, &v, err))
-                return -1;
-            o->threads = (int)v;
-        } else if (strcmp(flag, "--train-limit") == 0) {
-            if (parse_pos_int(flag, val, INT64_MAX, &v, err))
-                return -1;
-            o->train_limit = v;
-        } else if (strcmp(flag, "--test-limit") == 0) {
-            if (parse_pos_int(flag, val, INT64_MAX, &v, err))
-                return -1;
-            o->test_limit = v;
-        } else { /* --max-steps */
-            if (parse_pos_int(flag, val, INT64_MAX, &v, err))
-                return -1;
-            o->max_steps = v;
+            if (IS("--epochs"))
+                o->epochs = (int)v;
+            else if (IS("--batch"))
+                o->batch = (int)v;
+            else if (IS("--threads"))
+                o->threads = (int)v;
+            else if (IS("--train-limit"))
+                o->train_limit = v;
+            else if (IS("--test-limit"))
+                o->test_limit = v;
+            else if (IS("--val"))
+                o->val = v;
+            else if (IS("--step-size"))
+                o->step_size = (int)v;
+            else if (IS("--top"))
+                o->top = (int)v;
+            else if (IS("--log-every"))
+                o->log_every = v;
+            else /* --max-steps */
+                o->max_steps = v;
         }
+#undef IS
+    }
+    if (o->mode == MODE_EVAL && !o->ckpt_arg) {
+        fprintf(err, "eval: expected a checkpoint path (usage: %s eval CHECKPOINT [flags])\n",
+                prog);
+        return -1;
+    }
+    if (o->mode == MODE_PREDICT && !o->file_arg) {
+        fprintf(err, "predict: expected a checkpoint and an IDX image file (usage: %s predict "
+                     "CHECKPOINT IMAGES [flags])\n",
+                prog);
+        return -1;
+    }
+    if (o->load_path && o->resume_path) {
+        fprintf(err, "--load and --resume cannot be combined (--resume also loads the "
+                     "weights)\n");
+        return -1;
+    }
+    if ((o->n_mean > 0) != (o->n_std > 0) || (o->n_mean && o->n_mean != o->n_std)) {
+        fprintf(err, "--mean and --std: expected the same number of values, found %d and %d\n",
+                o->n_mean, o->n_std);
+        return -1;
     }
     return 0;
+}
+
+/* ---- shared setup ---- */
+
+/* Normalises ds with the options' mean/std (no-op without them). */
+static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    if (!o->n_mean)
+        return 0;
+    if (mlcrt_dataset_normalize(ds, o->n_mean, o->mean, o->std, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_dataset *ds,
+                      int test, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    int classes = api->output_numel <= INT_MAX ? (int)api->output_numel : 0;
+    if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->input_numel, classes,
+                                test ? o->test_limit : o->train_limit, msg,
+                                sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return -1;
+    }
+    return normalize(o, ds, err);
+}
+
+/* Creates the model and loads path into it (state may be NULL). NULL on failure. */
+static void *model_from(const trainer_opts *o, const mlc_model_api *api, const char *path,
+                        mlcrt_train_state *state, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    void *model = api->create(o->seed, o->batch);
+    if (!model) {
+        fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name,
+                o->batch);
+        return NULL;
+    }
+    if (path && mlcrt_ckpt_load_state(api, model, state, path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        api->destroy(model);
+        return NULL;
+    }
+    return model;
+}
+
+/* ---- eval ---- */
+
+static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+{
+    mlc_dataset test;
+    memset(&test, 0, sizeof test);
+    if (load_split(o, api, &test, 1, err)) {
+        mlcrt_dataset_free(&test);
+        return 1;
+    }
+    void *model = model_from(o, api, o->ckpt_arg, NULL, err);
+    int64_t k = api->output_numel;
+    float *bout = malloc((size_t)o->batch * (size_t)k * sizeof(float));
+    int64_t *conf = calloc((size_t)(k * k), sizeof(int64_t));
+    int status = 1;
+    if (!model || !bout || !conf) {
+        if (model)
+            fprintf(err, "error: out of memory for a %lld-class confusion matrix\n",
+                    (long long)k);
+        goto done;
+    }
+    int64_t correct = 0;
+    for (int64_t s = 0; s < test.n; s += o->batch) {
+        int nb = (int)(test.n - s < o->batch ? test.n - s : o->batch);
+        api->forward(model, test.x + s * test.sample_numel, nb, bout);
+        for (int i = 0; i < nb; i++) {
+            int p = argmax_row(bout + (int64_t)i * k, k);
+            conf[test.y[s + i] * k + p]++;
+            correct += p == test.y[s + i];
+        }
+    }
+    fprintf(out, "test accuracy: %.4f\n", test.n ? (double)correct / (double)test.n : 0.0);
+    int64_t maxc = 1;
+    for (int64_t i = 0; i < k * k; i++)
+        maxc = conf[i] > maxc ? conf[i] : maxc;
+    int w = snprintf(NULL, 0, "%lld", (long long)maxc), wl = snprintf(NULL, 0, "%lld", (long long)(k - 1));
+    if (wl > w)
+        w = wl;
+    fprintf(out, "per-class accuracy:\n");
+    for (int64_t c = 0; c < k; c++) {
+        int64_t tot = 0;
+        for (int64_t j = 0; j < k; j++)
+            tot += conf[c * k + j];
+        fprintf(out, "  class %*lld  %.4f  (%lld/%lld)\n", wl, (long long)c,
+                tot ? (double)conf[c * k + c] / (double)tot : 0.0, (long long)conf[c * k + c],
+                (long long)tot);
+    }
+    fprintf(out, "confusion matrix (rows: true class, columns: predicted class):\n");
+    fprintf(out, "  %*s", wl, "");
+    for (int64_t j = 0; j < k; j++)
+        fprintf(out, "  %*lld", w, (long long)j);
+    fprintf(out, "\n");
+    for (int64_t c = 0; c < k; c++) {
+        fprintf(out, "  %*lld", wl, (long long)c);
+        for (int64_t j = 0; j < k; j++)
+            fprintf(out, "  %*lld", w, (long long)conf[c * k + j]);
+        fprintf(out, "\n");
+    }
+    fflush(out);
+    status = 0;
+done:
+    if (model)
+        api->destroy(model);
+    free(bout);
+    free(conf);
+    mlcrt_dataset_free(&test);
+    return status;
+}
+
+/* ---- predict ---- */
+
+static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    mlc_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    int64_t rows = 0, cols = 0;
+    if (mlcrt_idx_load_images(o->file_arg, 0, api->input_numel, &ds.x, &ds.n, NULL, &rows,
+                              &cols, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return 1;
+    }
+    ds.sample_rank = 2;
+    ds.sample_dims[0] = rows;
+    ds.sample_dims[1] = cols;
+    ds.sample_numel = rows * cols;
+    int status = 1;
+    void *model = NULL;
+    int64_t k = api->output_numel;
+    int top = o->top < k ? o->top : (int)k;
+    float *bout = malloc((size_t)o->batch * (size_t)k * sizeof(float));
+    double *prob = malloc((size_t)k * sizeof(double));
+    if (normalize(o, &ds, err))
+        goto done;
+    if (!(model = model_from(o, api, o->ckpt_arg, NULL, err)))
+        goto done;
+    if (!bout || !prob) {
+        fprintf(err, "error: out of memory\n");
+        goto done;
+    }
+    for (int64_t s = 0; s < ds.n; s += o->batch) {
+        int nb = (int)(ds.n - s < o->batch ? ds.n - s : o->batch);
+        api->forward(model, ds.x + s * ds.sample_numel, nb, bout);
+        for (int i = 0; i < nb; i++) {
+            const float *row = bout + (int64_t)i * k;
+            double mx = row[argmax_row(row, k)], sum = 0;
+            for (int64_t j = 0; j < k; j++)
+                sum += prob[j] = exp((double)row[j] - mx);
+            fprintf(out, "%lld:", (long long)(s + i));
+            for (int t = 0; t < top; t++) {
+                int64_t best = -1;
+                for (int64_t j = 0; j < k; j++)
+                    if (prob[j] >= 0 && (best < 0 || prob[j] > prob[best]))
+                        best = j;
+                fprintf(out, "  %lld %.4f", (long long)best, prob[best] / sum);
+                prob[best] = -1; /* taken */
+            }
+            fprintf(out, "\n");
+        }
+    }
+    fflush(out);
+    status = 0;
+done:
+    if (model)
+        api->destroy(model);
+    free(bout);
+    free(prob);
+    mlcrt_dataset_free(&ds);
+    return status;
+}
+
+/* ---- train ---- */
+
+typedef struct logger {
+    FILE *f;
+    int jsonl;
+} logger;
+
+static void log_row(logger *lg, const char *kind, int epoch, int64_t step, double loss,
+                    double lr, double train_acc, double val_acc, double test_acc,
+                    double seconds)
+{
+    if (!lg->f)
+        return;
+    int is_epoch = kind[0] == 'e';
+    if (lg->jsonl) {
+        fprintf(lg->f,
+                "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,"
+                "\"train_acc\":%.4f",
+                kind, epoch, (long long)step, loss, lr, train_acc);
+        if (is_epoch && val_acc >= 0)
+            fprintf(lg->f, ",\"val_acc\":%.4f", val_acc);
+        if (is_epoch)
+            fprintf(lg->f, ",\"test_acc\":%.4f", test_acc);
+        fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
+    } else {
+        fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr,
+                train_acc);
+        if (is_epoch && val_acc >= 0)
+            fprintf(lg->f, "%.4f", val_acc);
+        fprintf(lg->f, ",");
+        if (is_epoch)
+            fprintf(lg->f, "%.4f", test_acc);
+        fprintf(lg->f, ",%.3f\n", seconds);
+    }
+}
+
+static void format_eta(char *buf, size_t cap, double s)
+{
+    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t n,
+                         double rate)
+{
+    char bar[31], eta[32];
+    int fill = n > 0 ? (int)(30 * done / n) : 30;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '-';
+    bar[30] = '\0';
+    format_eta(eta, sizeof eta, rate > 0 ? (double)(n - done) / rate : 0);
+    fprintf(out, "\r\033[Kepoch %d/%d [%s] %lld/%lld  %.0f samples/s  ETA %s", epoch, epochs,
+            bar, (long long)done, (long long)n, rate, eta);
+    fflush(out);
+}
+
+static int save_ckpt(const trainer_opts *o, const mlc_model_api *api, void *model,
+                     const mlcrt_train_state *st, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    if (mlcrt_ckpt_save_state(api, model, st, o->save_path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    mlc_dataset train, test, val;
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    memset(&val, 0, sizeof val);
+    int status = 1;
+    void *model = NULL;
+    float *bx[2] = {NULL, NULL}, *bout = NULL;
+    int32_t *by[2] = {NULL, NULL};
+    int64_t *perm = NULL;
+    mlcrt_loader *loader = NULL;
+    logger lg = {NULL, o->log_jsonl};
+    mlcrt_augment aug;
+    uint64_t seed = o->seed;
+
+    if (load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
+        goto done;
+    if (o->val) {
+        if (o->val >= train.n) {
+            fprintf(err, "error: --val %lld: expected fewer than the %lld training samples\n",
+                    (long long)o->val, (long long)train.n);
+            goto done;
+        }
+        val = train; /* a view of the last o->val samples; owned by train */
+        train.n -= o->val;
+        val.n = o->val;
+        val.x = train.x + train.n * train.sample_numel;
+        val.y = train.y + train.n;
+    }
+    if (mlcrt_augment_parse(o->augment, &aug, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg); /* only from api->augment: flags are checked */
+        goto done;
+    }
+    for (int c = 0; c < 4; c++)
+        aug.pad_value[c] =
+            o->n_mean ? -o->mean[o->n_mean == 1 ? 0 : (c < o->n_mean ? c : 0)] /
+                            o->std[o->n_mean == 1 ? 0 : (c < o->n_mean ? c : 0)]
+                      : 0.0f;
+
+    mlcrt_train_state st;
+    memset(&st, 0, sizeof st);
+    if (!(model = model_from(o, api, o->resume_path ? o->resume_path : o->load_path,
+                             o->resume_path ? &st : NULL, err)))
+        goto done;
+    int64_t gstep = 0;
+    if (o->resume_path) {
+        if (st.train_samples != train.n) {
+            fprintf(err,
+                    "error: %s: train_n: expected %lld training samples per epoch (this run's "
+                    "--data, --train-limit and --val), found %lld\n",
+                    o->resume_path, (long long)train.n, (long long)st.train_samples);
+            goto done;
+        }
+        seed = st.seed;
+        gstep = api->get_step(model);
+    } else {
+        memset(&st, 0, sizeof st);
+    }
+    st.seed = seed;
+    st.train_samples = train.n;
+    if (o->save_path && mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        goto done;
+    }
+    if (o->log_path) {
+        int append = o->resume_path && access(o->log_path, F_OK) == 0;
+        lg.f = fopen(o->log_path, append ? "a" : "w");
+        if (!lg.f) {
+            fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
+            goto done;
+        }
+        if (!append && !lg.jsonl)
+            fprintf(lg.f, "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n");
+    }
+
+    for (int b = 0; b < 2; b++) {
+        bx[b] = malloc((size_t)o->batch * (size_t)api->input_numel * sizeof(float));
+        by[b] = malloc((size_t)o->batch * sizeof(int32_t));
+    }
+    bout = malloc((size_t)o->batch * (size_t)api->output_numel * sizeof(float));
+    perm = malloc((size_t)(train.n > 0 ? train.n : 1) * sizeof(int64_t));
+    if (!bx[0] || !bx[1] || !by[0] || !by[1] || !bout || !perm) {
+        fprintf(err, "error: out of memory for batches of %d\n", o->batch);
+        goto done;
+    }
+    if (!o->no_prefetch)
+        loader = mlcrt_loader_start(); /* NULL: gather inline, same results */
+
+    int64_t spe = (train.n + o->batch - 1) / o->batch;
+    mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule, o->lr, (int64_t)o->epochs * spe,
+                          (int64_t)llround((double)o->warmup * (double)spe),
+                          (int64_t)(o->step_size > 0 ? o->step_size
+                                                     : (o->epochs / 3 > 0 ? o->epochs / 3 : 1)) *
+                              spe,
+                          o->gamma};
+    int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS ||
+                            (o->progress == PROGRESS_AUTO && isatty(fileno(out))));
+    double run_t0 = mlcrt_now(), test_acc = -1.0;
+    int64_t k = api->output_numel;
+    int dirty = 0, stopped = 0;
+    float lr = o->lr;
+    for (int64_t e = st.epoch; e < o->epochs; e++) {
+        if (o->max_steps && gstep >= o->max_steps) {
+            stopped = 1;
+            break;
+        }
+        int epoch = (int)e + 1;
+        mlc_permutation(perm, train.n, seed, (uint64_t)e);
+        double t0 = mlcrt_now(), last_bar = -1;
+        int64_t pos = st.epoch_pos, seen_here = 0;
+        int cur = 0;
+        if (pos < train.n) {
+            int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
+            mlcrt_batch_gather_aug(&train, perm, pos, nb, bx[0], by[0], &aug, seed, (uint64_t)e);
+        }
+        while (pos < train.n) {
+            if (o->max_steps && gstep >= o->max_steps) {
+                stopped = 1;
+                break;
+            }
+            int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
+            int64_t next = pos + nb;
+            int nnext = next < train.n ? (int)(train.n - next < o->batch ? train.n - next : o->batch) : 0;
+            if (loader && nnext)
+                mlcrt_loader_post(loader, &train, perm, next, nnext, bx[1 - cur], by[1 - cur],
+                                  &aug, seed, (uint64_t)e);
+            lr = mlcrt_schedule_lr(&sch, gstep);
+            float loss = api->train_step(model, bx[cur], by[cur], nb, lr, bout);
+            gstep++;
+            dirty = 1;
+            if (!isfinite(loss)) {
+                if (loader)
+                    mlcrt_loader_wait(loader);
+                if (bar)
+                    fprintf(out, "\r\033[K");
+                fprintf(err, "error: loss became %s at epoch %d step %lld\n",
+                        isnan(loss) ? "NaN" : "Inf", epoch,
+                        (long long)((pos + o->batch - 1) / o->batch + 1));
+                goto done;
+            }
+            int64_t bc = 0;
+            for (int i = 0; i < nb; i++)
+                bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
+            st.loss_sum += (double)loss * nb;
+            st.correct += bc;
+            seen_here += nb;
+            if (lg.f && gstep % o->log_every == 0)
+                log_row(&lg, "step", epoch, gstep, loss, lr, (double)bc / nb, -1, -1,
+                        mlcrt_now() - run_t0);
+            pos = next;
+            if (nnext) {
+                if (loader)
+                    mlcrt_loader_wait(loader);
+                else
+                    mlcrt_batch_gather_aug(&train, perm, next, nnext, bx[1 - cur], by[1 - cur],
+                                           &aug, seed, (uint64_t)e);
+                cur = 1 - cur;
+            }
+            st.epoch_pos = pos;
+            if (bar) {
+                double now = mlcrt_now();
+                if (last_bar < 0 || now - last_bar >= 0.1 || pos == train.n) {
+                    last_bar = now;
+                    progress_bar(out, epoch, o->epochs, pos, train.n,
+                                 now > t0 ? (double)seen_here / (now - t0) : 0);
+                }
+            }
+            if (o->save_path && o->save_every_steps && gstep % o->save_every == 0) {
+                if (save_ckpt(o, api, model, &st, err))
+                    goto done;
+                dirty = 0;
+            }
+        }
+        double dt = mlcrt_now() - t0;
+        double val_acc = -1;
+        if (o->val) {
+            val_acc = mlcrt_evaluate(api, model, &val, o->batch);
+            if (val_acc < 0) {
+                fprintf(err, "error: out of memory evaluating the validation set\n");
+                goto done;
+            }
+        }
+        test_acc = mlcrt_evaluate(api, model, &test, o->batch);
+        if (test_acc < 0) {
+            fprintf(err, "error: out of memory evaluating the test set\n");
+            goto done;
+        }
+        double eloss = pos ? st.loss_sum / (double)pos : 0.0;
+        double eacc = pos ? (double)st.correct / (double)pos : 0.0;
+        if (bar)
+            fprintf(out, "\r\033[K");
+        if (!o->quiet) {
+            fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, o->epochs, eloss,
+                    eacc);
+            if (o->val)
+                fprintf(out, "  val_acc %.4f", val_acc);
+            fprintf(out, "  test_acc %.4f  time %.1fs  %.0f samples/s\n", test_acc, dt,
+                    dt > 0 ? (double)seen_here / dt : 0.0);
+            fflush(out);
+        }
+        log_row(&lg, "epoch", epoch, gstep, eloss, lr, eacc, val_acc, test_acc, dt);
+        if (lg.f)
+            fflush(lg.f);
+        if (stopped)
+            break;
+        st.epoch = e + 1;
+        st.epoch_pos = 0;
+        st.loss_sum = 0;
+        st.correct = 0;
+        if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) ||
+                             e + 1 == o->epochs)) {
+            if (save_ckpt(o, api, model, &st, err))
+                goto done;
+            dirty = 0;
+        }
+    }
+    (void)stopped;
+    if (o->save_path && dirty && save_ckpt(o, api, model, &st, err))
+        goto done;
+    if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
+        test_acc = mlcrt_evaluate(api, model, &test, o->batch);
+        if (test_acc < 0) {
+            fprintf(err, "error: out of memory evaluating the test set\n");
+            goto done;
+        }
+    }
+    fprintf(out, "test accuracy: %.4f\n", test_acc);
+    fflush(out);
+    status = 0;
+done:
+    mlcrt_loader_stop(loader);
+    if (lg.f && fclose(lg.f) != 0 && status == 0) {
+        fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
+        status = 1;
+    }
+    if (model)
+        api->destroy(model);
+    for (int b = 0; b < 2; b++) {
+        free(bx[b]);
+        free(by[b]);
+    }
+    free(bout);
+    free(perm);
+    mlcrt_dataset_free(&train);
+    mlcrt_dataset_free(&test);
+    return status;
 }
 
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api)
@@ -241,7 +957,7 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
 {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
-    if (parse_args(argc, argv, api, &o, err) != 0)
+    if (parse_args(argc, argv, api, &o, prog, err) != 0)
         return 2;
     if (o.help) {
         usage(out, prog, api);
@@ -249,101 +965,9 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
     }
     if (o.threads > 0 && api->set_threads)
         api->set_threads(o.threads);
-
-    char msg[MLCRT_MSG_SIZE];
-    mlc_dataset train, test;
-    memset(&test, 0, sizeof test);
-    int classes = api->output_numel <= INT_MAX ? (int)api->output_numel : 0;
-    if (mlcrt_dataset_load_dir(&train, o.data_dir, "train", api->input_numel, classes,
-                               o.train_limit, msg, sizeof msg) != MLCRT_OK ||
-        mlcrt_dataset_load_dir(&test, o.data_dir, "t10k", api->input_numel, classes,
-                               o.test_limit, msg, sizeof msg) != MLCRT_OK) {
-        fprintf(err, "error: %s\n", msg);
-        mlcrt_dataset_free(&train);
-        return 1;
-    }
-
-    int status = 1;
-    void *model = NULL;
-    float *bx = NULL, *bout = NULL;
-    int32_t *by = NULL;
-    int64_t *perm = NULL;
-    model = api->create(o.seed, o.batch);
-    bx = malloc((size_t)o.batch * (size_t)api->input_numel * sizeof(float));
-    bout = malloc((size_t)o.batch * (size_t)api->output_numel * sizeof(float));
-    by = malloc((size_t)o.batch * sizeof(int32_t));
-    perm = malloc((size_t)(train.n > 0 ? train.n : 1) * sizeof(int64_t));
-    if (!model || !bx || !bout || !by || !perm) {
-        fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name,
-                o.batch);
-        goto done;
-    }
-    if (o.load_path && mlcrt_ckpt_load(api, model, o.load_path, msg, sizeof msg) != MLCRT_OK) {
-        fprintf(err, "error: %s\n", msg);
-        goto done;
-    }
-
-    int64_t steps = 0;
-    int64_t total_steps = (int64_t)o.epochs * ((train.n + o.batch - 1) / o.batch);
-    if (o.max_steps && o.max_steps < total_steps)
-        total_steps = o.max_steps;
-    double test_acc = 0.0;
-    int64_t k = api->output_numel;
-    for (int epoch = 1; epoch <= o.epochs; epoch++) {
-        mlc_permutation(perm, train.n, o.seed, (uint64_t)(epoch - 1));
-        double t0 = mlcrt_now(), loss_sum = 0.0;
-        int64_t seen = 0, correct = 0, estep = 0;
-        for (int64_t start = 0; start < train.n; start += o.batch) {
-            if (o.max_steps && steps >= o.max_steps)
-                break;
-            int nb = (int)(train.n - start < o.batch ? train.n - start : o.batch);
-            mlcrt_batch_gather(&train, perm, start, nb, bx, by);
-            float loss = api->train_step(model, bx, by, nb, scheduled_lr(&o, steps, total_steps), bout);
-            steps++;
-            estep++;
-            if (!isfinite(loss)) {
-                fprintf(err, "error: loss became %s at epoch %d step %lld\n",
-                        isnan(loss) ? "NaN" : "Inf", epoch, (long long)estep);
-                goto done;
-            }
-            loss_sum += (double)loss * nb;
-            seen += nb;
-            for (int i = 0; i < nb; i++)
-                correct += argmax_row(bout + (int64_t)i * k, k) == by[i];
-        }
-        double dt = mlcrt_now() - t0;
-        test_acc = mlcrt_evaluate(api, model, &test, o.batch);
-        if (test_acc < 0) {
-            fprintf(err, "error: out of memory evaluating the test set\n");
-            goto done;
-        }
-        if (!o.quiet) {
-            fprintf(out,
-                    "epoch %d/%d  loss %.4f  train_acc %.4f  test_acc %.4f  time %.1fs  "
-                    "%.0f samples/s\n",
-                    epoch, o.epochs, seen ? loss_sum / (double)seen : 0.0,
-                    seen ? (double)correct / (double)seen : 0.0, test_acc, dt,
-                    dt > 0 ? (double)seen / dt : 0.0);
-            fflush(out);
-        }
-        if (o.save_path && mlcrt_ckpt_save(api, model, o.save_path, msg, sizeof msg) != MLCRT_OK) {
-            fprintf(err, "error: %s\n", msg);
-            goto done;
-        }
-        if (o.max_steps && steps >= o.max_steps)
-            break;
-    }
-    fprintf(out, "test accuracy: %.4f\n", test_acc);
-    fflush(out);
-    status = 0;
-done:
-    if (model)
-        api->destroy(model);
-    free(bx);
-    free(bout);
-    free(by);
-    free(perm);
-    mlcrt_dataset_free(&train);
-    mlcrt_dataset_free(&test);
-    return status;
+    if (o.mode == MODE_EVAL)
+        return run_eval(&o, api, out, err);
+    if (o.mode == MODE_PREDICT)
+        return run_predict(&o, api, out, err);
+    return run_train(&o, api, out, err);
 }

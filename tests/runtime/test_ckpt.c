@@ -2,7 +2,10 @@
  * model name and shape mismatches (model left untouched), atomic replacement. */
 #include <criterion/criterion.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -73,25 +76,27 @@ Test(ckpt, byte_identical_and_layout)
     cr_assert_eq(n1, n2);
     cr_assert_arr_eq(f1, f2, n1);
 
-    /* header: 16 + (2+4 "tiny") + 8 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 114 bytes */
+    /* header: 16 + (2+4 "tiny") + 56 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 162 bytes */
     cr_assert_arr_eq(f1, "MLCCKPT\0", 8);
-    cr_assert_eq(f1[8], 1);
+    cr_assert_eq(f1[8], 2);
     cr_assert_eq(f1[9] | f1[10] | f1[11], 0);
-    cr_assert_eq(f1[12] | (f1[13] << 8), 114);
+    cr_assert_eq(f1[12] | (f1[13] << 8), 162);
     cr_assert_eq(f1[16], 4);
     cr_assert_arr_eq(f1 + 18, "tiny", 4);
     cr_assert_eq(f1[22], 2); /* step, little-endian */
-    cr_assert_eq(f1[30], 2); /* tensor count */
-    /* fc.weight data at 128, fc.bias at align64(128 + 31360) = 31488, CRC at 31528 */
-    cr_assert_eq(n1, 31528 + 4);
+    for (int i = 30; i < 78; i++) /* training state: all zero from mlcrt_ckpt_save */
+        cr_assert_eq(f1[i], 0, "byte %d", i);
+    cr_assert_eq(f1[78], 2); /* tensor count */
+    /* fc.weight data at 192, fc.bias at align64(192 + 31360) = 31552, CRC at 31592 */
+    cr_assert_eq(n1, 31592 + 4);
     float w[NW], bias[10];
     snapshot(a, w, bias);
     uint32_t bits;
     memcpy(&bits, &w[0], 4);
-    cr_assert_eq(f1[128] | (f1[129] << 8) | (f1[130] << 16) | ((uint32_t)f1[131] << 24), bits);
+    cr_assert_eq(f1[192] | (f1[193] << 8) | (f1[194] << 16) | ((uint32_t)f1[195] << 24), bits);
     memcpy(&bits, &bias[9], 4);
-    cr_assert_eq(f1[31488 + 36] | (f1[31489 + 36] << 8) | (f1[31490 + 36] << 16) |
-                     ((uint32_t)f1[31491 + 36] << 24),
+    cr_assert_eq(f1[31552 + 36] | (f1[31553 + 36] << 8) | (f1[31554 + 36] << 16) |
+                     ((uint32_t)f1[31555 + 36] << 24),
                  bits);
 
     /* saving again over an existing file gives the same bytes */
@@ -115,7 +120,7 @@ Test(ckpt, corrupted_byte_crc)
     void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     int rc = mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg);
     cr_assert_eq(rc, MLCRT_ECRC, "%s", msg);
-    snprintf(want, sizeof want, "%s: byte 31528: CRC mismatch: stored ", p);
+    snprintf(want, sizeof want, "%s: byte 31592: CRC mismatch: stored ", p);
     cr_assert(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
     cr_assert(strstr(msg, "(file is corrupt)"), "%s", msg);
     cr_assert(same_state(m2, ref), "model modified by a failed load");
@@ -134,16 +139,16 @@ Test(ckpt, truncated)
     void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
     snprintf(want, sizeof want,
-             "%s: byte 31432: file ends early: expected 31532 bytes (2 tensors and a 4-byte "
+             "%s: byte 31496: file ends early: expected 31596 bytes (2 tensors and a 4-byte "
              "CRC)",
              p);
     cr_assert_str_eq(msg, want);
     cr_assert(same_state(m2, ref));
 
-    tu_write(p, f, 40); /* inside the tensor table */
+    tu_write(p, f, 90); /* inside the tensor table */
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
     snprintf(want, sizeof want,
-             "%s: byte 40: file ends inside the header (reading a tensor name, dtype and "
+             "%s: byte 90: file ends inside the header (reading a tensor name, dtype and "
              "rank)",
              p);
     cr_assert_str_eq(msg, want);
@@ -160,7 +165,7 @@ Test(ckpt, truncated)
     tu_write(p, g, n + 3);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want,
-             "%s: byte 31532: unexpected trailing data: expected 31532 bytes, found 31535", p);
+             "%s: byte 31596: unexpected trailing data: expected 31596 bytes, found 31599", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
@@ -173,10 +178,18 @@ Test(ckpt, bad_magic_and_version)
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
-    f[8] = 2;
+    f[8] = 3;
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want, "%s: byte 8: expected version 1, found 2", p);
+    snprintf(want, sizeof want, "%s: byte 8: expected version 2, found 3", p);
+    cr_assert_str_eq(msg, want);
+    f[8] = 1;
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: byte 8: expected version 2, found 1 (version-1 checkpoints hold no "
+             "training position and are no longer read)",
+             p);
     cr_assert_str_eq(msg, want);
     f[0] = 'X';
     tu_write(p, f, n);
@@ -324,5 +337,84 @@ Test(ckpt, unwritable_dir_permission_denied)
     cr_assert_eq(n0, n1);
     cr_assert_arr_eq(before, after, n0);
     chmod(dir, 0755);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, train_state_round_trip)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "st.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *m = trained_model(5, 2);
+    mlcrt_train_state st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77}, got;
+    memset(&got, 0xff, sizeof got);
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s",
+                 msg);
+    void *m2 = new_model(6, 4);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, p, msg, sizeof msg), MLCRT_OK,
+                 "%s", msg);
+    cr_assert(same_state(m, m2));
+    cr_assert_eq(got.epoch, 3);
+    cr_assert_eq(got.epoch_pos, 96);
+    cr_assert_eq(got.seed, 0x0123456789abcdefull);
+    cr_assert_eq(got.train_samples, 1000);
+    cr_assert_eq(got.loss_sum, 123.456);
+    cr_assert_eq(got.correct, 77);
+    /* little-endian fields right after the step counter */
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    cr_assert_eq(f[30], 3);
+    cr_assert_eq(f[38], 96);
+    cr_assert_eq(f[46], 0xef);
+    cr_assert_eq(f[53], 0x01);
+    cr_assert_eq(f[54] | (f[55] << 8), 1000);
+    cr_assert_eq(f[70], 77);
+    tu_rmrf(dir);
+}
+
+Test(ckpt, check_writable)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "w.ckpt"), *q = tu_path(dir, "no/w.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    struct stat st;
+    cr_assert_neq(stat(p, &st), 0); /* nothing left behind */
+    cr_assert_eq(mlcrt_ckpt_check_writable(q, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': No such file or directory", q);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(mkdir(p, 0755), 0);
+    cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': Is a directory", p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
+/* A child saves two different states over the same path as fast as it can; it is
+ * killed with SIGKILL at some point of a save, several times. Every time, the file at the
+ * path still loads and holds one of the two complete states. */
+Test(ckpt, sigkill_during_save_keeps_previous)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "k.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *a = trained_model(11, 1), *b = trained_model(11, 4);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, a, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    for (int round = 0; round < 5; round++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            for (int i = 0;; i++)
+                mlcrt_ckpt_save(&tiny_api, i & 1 ? a : b, p, NULL, 0);
+        }
+        struct timespec ts = {0, 20000000L + 7000000L * round};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        void *m = new_model(0, 1);
+        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK,
+                     "round %d: %s", round, msg);
+        cr_assert(same_state(m, a) || same_state(m, b));
+    }
     tu_rmrf(dir);
 }

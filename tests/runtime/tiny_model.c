@@ -8,27 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN 784
+#define IN (m->in)
 #define OUT 10
 
 typedef struct tiny {
     float *w; /* [IN, OUT] */
     float b[OUT];
     float *logits; /* [max_batch, OUT] */
-    int max_batch;
+    int max_batch, in;
     int64_t step;
 } tiny;
 
 const mlc_tensor_desc tiny_tensors[2] = {
-    {"fc.weight", MLC_F32, 2, {IN, OUT}, IN * OUT, 1},
+    {"fc.weight", MLC_F32, 2, {784, OUT}, 784 * OUT, 1},
+    {"fc.bias", MLC_F32, 1, {OUT}, OUT, 1},
+};
+static const mlc_tensor_desc tiny_c10_tensors[2] = {
+    {"fc.weight", MLC_F32, 2, {3072, OUT}, 3072 * OUT, 1},
     {"fc.bias", MLC_F32, 1, {OUT}, OUT, 1},
 };
 
-static void *tiny_create(uint64_t seed, int max_batch)
+static void *create_in(uint64_t seed, int max_batch, int in)
 {
     tiny *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->in = in;
     m->w = malloc(sizeof(float) * IN * OUT);
     m->logits = malloc(sizeof(float) * OUT * (size_t)max_batch);
     if (!m->w || !m->logits) {
@@ -41,6 +46,12 @@ static void *tiny_create(uint64_t seed, int max_batch)
     mlc_init_uniform(m->w, IN * OUT, -0.05f, 0.05f, seed, "fc.weight");
     mlc_init_const(m->b, OUT, 0.0f);
     return m;
+}
+
+static void *tiny_create(uint64_t seed, int max_batch) { return create_in(seed, max_batch, 784); }
+static void *tiny_c10_create(uint64_t seed, int max_batch)
+{
+    return create_in(seed, max_batch, 3072);
 }
 
 static void tiny_destroy(void *p)
@@ -137,8 +148,8 @@ const mlc_model_api tiny_api = {
     .name = "tiny",
     .target = "c",
     .input_rank = 1,
-    .input_dims = {IN},
-    .input_numel = IN,
+    .input_dims = {784},
+    .input_numel = 784,
     .output_numel = OUT,
     .default_batch = 32,
     .default_epochs = 2,
@@ -155,4 +166,29 @@ const mlc_model_api tiny_api = {
     .get_step = tiny_get_step,
     .set_step = tiny_set_step,
     .set_threads = NULL,
+};
+
+const mlc_model_api tiny_c10_api = {
+    .name = "tiny_c10",
+    .target = "c",
+    .input_rank = 3,
+    .input_dims = {3, 32, 32},
+    .input_numel = 3072,
+    .output_numel = OUT,
+    .default_batch = 32,
+    .default_epochs = 1,
+    .default_seed = 42,
+    .optimizer = {"sgd", 0.05f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    .n_tensors = 2,
+    .tensors = tiny_c10_tensors,
+    .create = tiny_c10_create,
+    .destroy = tiny_destroy,
+    .train_step = tiny_train_step,
+    .forward = tiny_forward,
+    .read_tensor = tiny_read,
+    .write_tensor = tiny_write,
+    .get_step = tiny_get_step,
+    .set_step = tiny_set_step,
+    .set_threads = NULL,
+    .augment = "flip",
 };

@@ -7,5 +7,7 @@
 
 extern const mlc_model_api tiny_api;
 extern const mlc_tensor_desc tiny_tensors[2];
+/* The same over CIFAR-sized inputs [3, 32, 32] ("tiny_c10"; default augment "flip"). */
+extern const mlc_model_api tiny_c10_api;
 
 #endif

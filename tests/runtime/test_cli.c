@@ -1,0 +1,760 @@
+/* test_cli.c - the trainer's newer features on small data written by the tests: lr
+ * schedules, exact resume, prefetch determinism, validation split, CIFAR-10/100,
+ * normalisation and augmentation, eval and predict modes, logs, progress bar, and one
+ * clear message for every kind of bad input. Asserts texts and values, never timings. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "data.h"
+#include "mlcrt_error.h"
+#include "schedule.h"
+#include "testutil.h"
+#include "tiny_model.h"
+#include "trainer.h"
+
+typedef struct run_result {
+    int status;
+    char out[32768], err[2048];
+} run_result;
+
+static void slurp(FILE *f, char *buf, size_t cap)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static void run(run_result *r, const mlc_model_api *api, const char *const *args)
+{
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = "net";
+    while (*args)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    cr_assert(out && err);
+    r->status = mlcrt_main_io(argc, argv, api, out, err);
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+}
+
+/* Lines without their timing fields (from "  time" to the end of the line). */
+static void strip_times(const char *in, char *out, size_t cap)
+{
+    size_t k = 0;
+    while (*in && k + 1 < cap) {
+        const char *t = strstr(in, "  time ");
+        const char *nl = strchr(in, '\n');
+        if (!nl)
+            nl = in + strlen(in);
+        const char *stop = t && t < nl ? t : nl;
+        while (in < stop && k + 1 < cap)
+            out[k++] = *in++;
+        if (k + 1 < cap)
+            out[k++] = '\n';
+        in = *nl ? nl + 1 : nl;
+    }
+    out[k] = '\0';
+}
+
+static int count_lines(const char *s, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        n += strncmp(p, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* ---- synthetic data ---- */
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* An image's label is the quadrant with the brightest block, so the tiny model learns. */
+static void write_idx_images(const char *path, int n, int rows, int cols, uint32_t seed)
+{
+    size_t len = 16 + (size_t)n * rows * cols;
+    uint8_t *b = calloc(1, len);
+    b[2] = 8;
+    b[3] = 3;
+    uint32_t dims[3] = {(uint32_t)n, (uint32_t)rows, (uint32_t)cols};
+    for (int d = 0; d < 3; d++)
+        for (int i = 0; i < 4; i++)
+            b[4 + 4 * d + i] = (uint8_t)(dims[d] >> (24 - 8 * i));
+    for (int s = 0; s < n; s++) {
+        uint8_t *img = b + 16 + (size_t)s * rows * cols;
+        int label = s % 10;
+        for (int i = 0; i < rows * cols; i++)
+            img[i] = (uint8_t)(lcg(&seed) % 60);
+        for (int i = 0; i < rows / 4; i++)
+            for (int j = 0; j < cols / 4; j++)
+                img[(i + (label / 4) * (rows / 4)) * cols + j + (label % 4) * (cols / 4)] = 250;
+    }
+    tu_write(path, b, len);
+    free(b);
+}
+
+static void write_idx_labels(const char *path, int n, int bad_at)
+{
+    uint8_t *b = calloc(1, 8 + (size_t)n);
+    b[2] = 8;
+    b[3] = 1;
+    b[4] = (uint8_t)(n >> 24);
+    b[5] = (uint8_t)(n >> 16);
+    b[6] = (uint8_t)(n >> 8);
+    b[7] = (uint8_t)n;
+    for (int s = 0; s < n; s++)
+        b[8 + s] = (uint8_t)(s == bad_at ? 10 : s % 10);
+    tu_write(path, b, 8 + (size_t)n);
+    free(b);
+}
+
+/* DIR in MNIST layout: 200 training and 50 test images of 28x28. */
+static char *mnist_dir(void)
+{
+    char *d = tu_tmpdir();
+    write_idx_images(tu_path(d, "train-images-idx3-ubyte"), 200, 28, 28, 1);
+    write_idx_labels(tu_path(d, "train-labels-idx1-ubyte"), 200, -1);
+    write_idx_images(tu_path(d, "t10k-images-idx3-ubyte"), 50, 28, 28, 2);
+    write_idx_labels(tu_path(d, "t10k-labels-idx1-ubyte"), 50, -1);
+    return d;
+}
+
+/* n CIFAR records (label_bytes 1 or 2); the fine label is s % classes, the coarse 99. */
+static void write_cifar(const char *path, int n, int label_bytes, int classes, uint32_t seed)
+{
+    size_t rec = (size_t)label_bytes + 3072;
+    uint8_t *b = calloc(n, rec);
+    for (int s = 0; s < n; s++) {
+        uint8_t *r = b + s * rec;
+        if (label_bytes == 2)
+            r[0] = 99;
+        r[label_bytes - 1] = (uint8_t)(s % classes);
+        for (int i = 0; i < 3072; i++)
+            r[label_bytes + i] = (uint8_t)(lcg(&seed) % 256);
+        r[label_bytes + (s % classes) * 100] = 255;
+    }
+    tu_write(path, b, n * rec);
+    free(b);
+}
+
+static char *cifar10_dir(void)
+{
+    char *d = tu_tmpdir(), name[64];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(name, sizeof name, "data_batch_%d.bin", i);
+        write_cifar(tu_path(d, name), 8, 1, 10, (uint32_t)i);
+    }
+    write_cifar(tu_path(d, "test_batch.bin"), 12, 1, 10, 99);
+    return d;
+}
+
+/* ---- schedules ---- */
+
+Test(schedule, formulas)
+{
+    mlcrt_schedule s = {MLCRT_SCHED_CONSTANT, 0.1f, 100, 0, 10, 0.5f};
+    cr_assert_eq(mlcrt_schedule_lr(&s, 57), 0.1f);
+    s.kind = MLCRT_SCHED_STEP;
+    cr_assert_eq(mlcrt_schedule_lr(&s, 0), 0.1f);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 9), 0.1f);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 10), 0.05f);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 35), (float)(0.1 * 0.125));
+    s.warmup_steps = 4; /* warm-up, then steps counted after it */
+    cr_assert_eq(mlcrt_schedule_lr(&s, 0), (float)(0.1 * 1 / 4));
+    cr_assert_eq(mlcrt_schedule_lr(&s, 3), 0.1f);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 13), 0.1f);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 14), 0.05f);
+    s.kind = MLCRT_SCHED_COSINE;
+    s.warmup_steps = 0;
+    cr_assert_eq(mlcrt_schedule_lr(&s, 0), 0.1f);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 50), 0.05f, 1e-7);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 100), 0.0f, 1e-9);
+    s.warmup_steps = 20;
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 9), 0.05f, 1e-7);
+    cr_assert_eq(mlcrt_schedule_lr(&s, 20), 0.1f);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 60), 0.05f, 1e-7);
+    s.kind = MLCRT_SCHED_ONECYCLE;
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 0), 0.004f, 1e-8);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 15), 0.052f, 1e-7);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 30), 0.1f, 1e-7);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 65), 0.00001f + (0.1f - 0.00001f) / 2, 1e-7);
+    cr_assert_float_eq(mlcrt_schedule_lr(&s, 100), 0.00001f, 1e-9);
+    cr_assert_eq(mlcrt_schedule_parse("onecycle"), MLCRT_SCHED_ONECYCLE);
+    cr_assert_eq(mlcrt_schedule_parse("linear"), -1);
+}
+
+/* The schedule reaches the model: lr per step recorded from the log. */
+Test(schedule, step_lrs_in_log)
+{
+    char *d = mnist_dir(), *log = tu_path(d, "log.csv");
+    const char *args[] = {"--data", d, "--batch", "50", "--epochs", "4", "--lr", "0.2",
+                          "--schedule", "step", "--step-size", "1", "--gamma", "0.5",
+                          "--quiet", "--log", log, NULL};
+    run_result r;
+    run(&r, &tiny_api, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n;
+    char *csv = (char *)tu_read(log, &n);
+    csv[n] = '\0';
+    const char *hdr = "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n";
+    cr_assert(strncmp(csv, hdr, strlen(hdr)) == 0, "%s", csv);
+    cr_assert_eq(count_lines(csv, "step,"), 16);
+    cr_assert_eq(count_lines(csv, "epoch,"), 4);
+    cr_assert(strstr(csv, "\nstep,1,1,"));
+    cr_assert(strstr(csv, ",0.2,"));
+    cr_assert(strstr(csv, "\nstep,2,5,") && strstr(strstr(csv, "\nstep,2,5,"), ",0.1,"));
+    cr_assert(strstr(csv, "\nstep,4,16,") && strstr(strstr(csv, "\nstep,4,16,"), ",0.025,"));
+    cr_assert(strstr(csv, "\nepoch,4,16,"), "%s", csv);
+    tu_rmrf(d);
+}
+
+/* ---- resume ---- */
+
+Test(resume, interrupted_run_matches_uninterrupted)
+{
+    char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
+    /* 180 training samples (20 held out) in batches of 32: 6 steps per epoch */
+    const char *full[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
+                          "--schedule", "cosine", "--warmup", "0.5", "--augment",
+                          "crop:2,flip", "--seed", "5", "--save", a, NULL};
+    const char *part1[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
+                           "--schedule", "cosine", "--warmup", "0.5", "--augment",
+                           "crop:2,flip", "--seed", "5", "--save", b, "--max-steps", "8",
+                           NULL};
+    const char *part2[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
+                           "--schedule", "cosine", "--warmup", "0.5", "--augment",
+                           "crop:2,flip", "--save", b, "--resume", b, NULL};
+    run_result r0, r1, r2;
+    run(&r0, &tiny_api, full);
+    cr_assert_eq(r0.status, 0, "%s", r0.err);
+    run(&r1, &tiny_api, part1);
+    cr_assert_eq(r1.status, 0, "%s", r1.err);
+    cr_assert_eq(count_lines(r1.out, "epoch "), 2, "%s", r1.out); /* 1 and a partial 2 */
+    char msg[MLCRT_MSG_SIZE];
+    mlcrt_train_state st;
+    void *m = tiny_api.create(0, 1);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, &st, b, msg, sizeof msg), MLCRT_OK, "%s",
+                 msg);
+    tiny_api.destroy(m);
+    cr_assert_eq(st.epoch, 1);
+    cr_assert_eq(st.epoch_pos, 64);
+    cr_assert_eq(st.seed, 5);
+    cr_assert_eq(st.train_samples, 180);
+    run(&r2, &tiny_api, part2);
+    cr_assert_eq(r2.status, 0, "%s", r2.err);
+    char s0[4096], s2[4096], s1[4096];
+    strip_times(r0.out, s0, sizeof s0);
+    strip_times(r2.out, s2, sizeof s2);
+    strip_times(r1.out, s1, sizeof s1);
+    /* the resumed run prints epochs 2 and 3 exactly as the uninterrupted one did */
+    const char *e2 = strstr(s0, "epoch 2/3");
+    cr_assert_not_null(e2);
+    cr_assert_str_eq(s2, e2);
+    cr_assert(strncmp(s1, s0, (size_t)(e2 - s0)) == 0); /* and the first part epoch 1 */
+    size_t na, nb;
+    uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_arr_eq(fa, fb, na, "final checkpoints differ");
+
+    /* resuming the finished run trains nothing and reports the same accuracy */
+    run(&r2, &tiny_api, part2);
+    cr_assert_eq(r2.status, 0, "%s", r2.err);
+    cr_assert_str_eq(r2.out, strstr(r0.out, "test accuracy:"));
+    tu_rmrf(d);
+}
+
+Test(resume, save_every_steps_and_mismatches)
+{
+    char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
+    const char *full[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", a,
+                          "--quiet", NULL};
+    const char *steps[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", b,
+                           "--save-every", "3s", "--max-steps", "7", "--quiet", NULL};
+    const char *rest[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", b,
+                          "--resume", b, "--quiet", NULL};
+    run_result r;
+    run(&r, &tiny_api, full);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&r, &tiny_api, steps);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&r, &tiny_api, rest);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t na, nb;
+    uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_arr_eq(fa, fb, na);
+
+    /* another training set size */
+    const char *other[] = {"--data", d, "--train-limit", "100", "--resume", b, NULL};
+    run(&r, &tiny_api, other);
+    cr_assert_eq(r.status, 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "error: %s: train_n: expected 100 training samples per epoch (this run's --data, "
+             "--train-limit and --val), found 200\n",
+             b);
+    cr_assert_str_eq(r.err, want);
+    /* another model */
+    mlc_model_api lenet = tiny_api;
+    lenet.name = "lenet";
+    const char *res[] = {"--data", d, "--resume", b, NULL};
+    run(&r, &lenet, res);
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: %s: checkpoint is for model 'tiny', this model is 'lenet'\n", b);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    tu_rmrf(d);
+}
+
+/* ---- determinism ---- */
+
+Test(determinism, prefetch_changes_nothing)
+{
+    char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
+    const char *pf[] = {"--data", d, "--batch", "16", "--epochs", "2", "--augment",
+                        "crop:3,flip", "--seed", "9", "--save", a, NULL};
+    const char *nopf[] = {"--data", d, "--batch", "16", "--epochs", "2", "--augment",
+                          "crop:3,flip", "--seed", "9", "--save", b, "--no-prefetch", NULL};
+    run_result r1, r2;
+    run(&r1, &tiny_api, pf);
+    run(&r2, &tiny_api, nopf);
+    cr_assert_eq(r1.status, 0, "%s", r1.err);
+    cr_assert_eq(r2.status, 0, "%s", r2.err);
+    char s1[4096], s2[4096];
+    strip_times(r1.out, s1, sizeof s1);
+    strip_times(r2.out, s2, sizeof s2);
+    cr_assert_str_eq(s1, s2);
+    size_t na, nb;
+    uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_arr_eq(fa, fb, na);
+    tu_rmrf(d);
+}
+
+/* ---- augmentation and normalisation ---- */
+
+Test(augment, parse_and_reproducible_per_sample)
+{
+    char msg[256];
+    mlcrt_augment aug;
+    cr_assert_eq(mlcrt_augment_parse("crop:4,flip", &aug, msg, sizeof msg), MLCRT_OK);
+    cr_assert_eq(aug.crop_pad, 4);
+    cr_assert_eq(aug.flip, 1);
+    cr_assert_eq(mlcrt_augment_parse("none", &aug, msg, sizeof msg), MLCRT_OK);
+    cr_assert_eq(aug.crop_pad + aug.flip, 0);
+    cr_assert_eq(mlcrt_augment_parse("crop:4,rotate", &aug, msg, sizeof msg), MLCRT_EARG);
+    cr_assert_str_eq(msg, "--augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
+
+    /* 6 samples of 1 x 4 x 5 with distinct values; flip only: every sample comes out
+     * unchanged or mirrored, the same whatever batch or position it is gathered in */
+    float x[6 * 20];
+    int32_t y[6] = {0, 1, 2, 3, 4, 5};
+    for (int i = 0; i < 120; i++)
+        x[i] = (float)i;
+    mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10};
+    mlcrt_augment_parse("flip", &aug, msg, sizeof msg);
+    int64_t perm[6] = {5, 4, 3, 2, 1, 0};
+    float b1[120], b2[20];
+    int32_t y1[6], y2[1];
+    int flipped = 0;
+    mlcrt_batch_gather_aug(&ds, perm, 0, 6, b1, y1, &aug, 3, 1);
+    for (int i = 0; i < 6; i++) {
+        int s = (int)perm[i], same = 1, mirror = 1;
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 5; c++) {
+                same &= b1[i * 20 + r * 5 + c] == x[s * 20 + r * 5 + c];
+                mirror &= b1[i * 20 + r * 5 + c] == x[s * 20 + r * 5 + 4 - c];
+            }
+        cr_assert(same || mirror);
+        flipped += mirror;
+        mlcrt_batch_gather_aug(&ds, NULL, s, 1, b2, y2, &aug, 3, 1);
+        cr_assert_arr_eq(b2, b1 + i * 20, sizeof b2);
+    }
+    cr_assert(flipped > 0 && flipped < 6, "%d of 6 flipped", flipped);
+    /* crop: shifted copies with the pad value where the shift leaves the image */
+    mlcrt_augment_parse("crop:1", &aug, msg, sizeof msg);
+    aug.pad_value[0] = -7.0f;
+    int shifted = 0;
+    for (uint64_t e = 0; e < 4; e++) {
+        mlcrt_batch_gather_aug(&ds, NULL, 0, 6, b1, y1, &aug, 3, e);
+        for (int i = 0; i < 6; i++) {
+            int found = 0;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int ok = 1;
+                    for (int r = 0; r < 4; r++)
+                        for (int c = 0; c < 5; c++) {
+                            int sr = r + dy, sc = c + dx;
+                            float want = sr >= 0 && sr < 4 && sc >= 0 && sc < 5
+                                             ? x[i * 20 + sr * 5 + sc]
+                                             : -7.0f;
+                            ok &= b1[i * 20 + r * 5 + c] == want;
+                        }
+                    found |= ok;
+                    shifted += ok && (dx || dy);
+                }
+            cr_assert(found, "sample %d epoch %d", i, (int)e);
+        }
+    }
+    cr_assert(shifted > 0);
+}
+
+Test(normalize, per_channel)
+{
+    char msg[256];
+    float x[2 * 3 * 2] = {0, 1, 0.5f, 0.5f, 1, 0, 0, 1, 0.5f, 0.5f, 1, 0};
+    int32_t y[2] = {0, 1};
+    mlc_dataset ds = {2, 3, {3, 1, 2}, 6, x, y, 10};
+    float mean[3] = {0.5f, 0.5f, 0.0f}, std[3] = {0.5f, 0.25f, 2.0f};
+    cr_assert_eq(mlcrt_dataset_normalize(&ds, 3, mean, std, msg, sizeof msg), MLCRT_OK);
+    float want[6] = {-1, 1, 0, 0, 0.5f, 0};
+    cr_assert_arr_eq(x, want, sizeof want);
+    cr_assert_arr_eq(x + 6, want, sizeof want);
+    cr_assert_eq(mlcrt_dataset_normalize(&ds, 2, mean, std, msg, sizeof msg), MLCRT_EARG);
+    cr_assert_str_eq(msg, "--mean/--std: expected 1 or 3 values (one per channel), found 2");
+}
+
+/* ---- validation split ---- */
+
+Test(trainer2, val_split_and_too_large)
+{
+    char *d = mnist_dir();
+    const char *args[] = {"--data", d, "--epochs", "1", "--val", "50", "--mean", "0.2",
+                          "--std", "0.3", NULL};
+    run_result r;
+    run(&r, &tiny_api, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    double loss, tr, va, te;
+    cr_assert_eq(sscanf(r.out, "epoch 1/1  loss %lf  train_acc %lf  val_acc %lf  test_acc %lf  time ",
+                        &loss, &tr, &va, &te), 4, "%s", r.out);
+    const char *big[] = {"--data", d, "--val", "200", NULL};
+    run(&r, &tiny_api, big);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: --val 200: expected fewer than the 200 training samples\n");
+    tu_rmrf(d);
+}
+
+/* ---- CIFAR ---- */
+
+Test(cifar, ten_trains_and_hundred_loads)
+{
+    char *d = cifar10_dir();
+    const char *args[] = {"--data", d, "--epochs", "2", "--batch", "8", "--mean",
+                          "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--augment", "crop:4,flip",
+                          NULL};
+    run_result r;
+    run(&r, &tiny_c10_api, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(count_lines(r.out, "epoch "), 2, "%s", r.out);
+    cr_assert(strstr(r.out, "\ntest accuracy: 0."));
+
+    char msg[MLCRT_MSG_SIZE];
+    mlc_dataset ds;
+    cr_assert_eq(mlcrt_dataset_load_auto(&ds, d, 0, 3072, 10, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(ds.n, 40);
+    cr_assert_eq(ds.sample_rank, 3);
+    cr_assert_eq(ds.y[9], 1); /* record 1 of data_batch_2 */
+    mlcrt_dataset_free(&ds);
+
+    char *h = tu_tmpdir();
+    write_cifar(tu_path(h, "train.bin"), 30, 2, 100, 1);
+    write_cifar(tu_path(h, "test.bin"), 5, 2, 100, 2);
+    mlcrt_data_format fmt;
+    cr_assert_eq(mlcrt_data_detect(h, &fmt, msg, sizeof msg), MLCRT_OK);
+    cr_assert_eq(fmt, MLCRT_DATA_CIFAR100);
+    cr_assert_eq(mlcrt_dataset_load_auto(&ds, h, 0, 3072, 100, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(ds.n, 30);
+    cr_assert_eq(ds.y[29], 29); /* the fine label, not the coarse 99 */
+    cr_assert_float_eq(ds.x[29 * 3072 + 29 * 100], 1.0f, 0);
+    mlcrt_dataset_free(&ds);
+    /* 100 fine classes do not fit a 10-class model */
+    run(&r, &tiny_c10_api, (const char *[]){"--data", h, NULL});
+    cr_assert_eq(r.status, 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "error: %s/train.bin: byte 3075: sample 1 has label 10, expected 0..9\n", h);
+    cr_assert_str_neq(r.err, ""); /* label 10 first appears in sample 10 */
+    snprintf(want, sizeof want,
+             "error: %s/train.bin: byte 30741: sample 10 has label 10, expected 0..9\n", h);
+    cr_assert_str_eq(r.err, want);
+    tu_rmrf(h);
+    tu_rmrf(d);
+}
+
+Test(cifar, bad_files)
+{
+    char *d = cifar10_dir(), want[1024];
+    run_result r;
+    /* images of another size than the model's input */
+    run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s/data_batch_1.bin: expected 784 values per image, found 3072 (3 x 32 x "
+             "32)\n",
+             d);
+    cr_assert_str_eq(r.err, want);
+    /* truncated batch */
+    char *p3 = tu_path(d, "data_batch_3.bin");
+    size_t n;
+    uint8_t *f = tu_read(p3, &n);
+    tu_write(p3, f, n - 10);
+    run(&r, &tiny_c10_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: byte 24574: file ends inside record 7: expected a multiple of 3073 "
+             "bytes, found 24574\n",
+             p3);
+    cr_assert_str_eq(r.err, want);
+    /* missing batch */
+    unlink(p3);
+    run(&r, &tiny_c10_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: %s: cannot open: No such file or directory\n", p3);
+    cr_assert_str_eq(r.err, want);
+    /* empty directory */
+    char *e = tu_tmpdir();
+    run(&r, &tiny_c10_api, (const char *[]){"--data", e, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: no dataset here: expected train-images-idx3-ubyte[.gz] (MNIST "
+             "layout), data_batch_1.bin (CIFAR-10) or train.bin (CIFAR-100)\n",
+             e);
+    cr_assert_str_eq(r.err, want);
+    tu_rmrf(e);
+    tu_rmrf(d);
+}
+
+/* ---- bad IDX input through the trainer ---- */
+
+Test(trainer2, bad_idx_files)
+{
+    char *d = mnist_dir(), want[1024];
+    char *img = tu_path(d, "train-images-idx3-ubyte"), *lab = tu_path(d, "train-labels-idx1-ubyte");
+    run_result r;
+    size_t n;
+    uint8_t *f = tu_read(img, &n);
+    f[2] = 0x0d;
+    tu_write(img, f, n);
+    run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: byte 2: expected data type 0x08 (unsigned byte), found 0x0d\n", img);
+    cr_assert_str_eq(r.err, want);
+    f[2] = 8;
+    tu_write(img, f, n - 5);
+    run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: byte 156811: data ended early: expected 156800 data bytes after the "
+             "16-byte header, found 156795\n",
+             img);
+    cr_assert_str_eq(r.err, want);
+    tu_write(img, f, n);
+    write_idx_labels(lab, 200, 17);
+    run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: %s: byte 25: sample 17 has label 10, expected 0..9\n", lab);
+    cr_assert_str_eq(r.err, want);
+    write_idx_labels(lab, 200, -1);
+    write_idx_images(img, 200, 14, 14, 1);
+    run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: %s: expected 784 values per image, found 196 (14 x 14)\n", img);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    tu_rmrf(d);
+}
+
+/* ---- checkpoints through the trainer ---- */
+
+Test(trainer2, bad_checkpoints_and_save_paths)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "m.ckpt"), want[1024];
+    run_result r;
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n;
+    uint8_t *f = tu_read(p, &n);
+    char *bad = tu_path(d, "bad.ckpt");
+    tu_write(bad, f, n / 2);
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--load", bad, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: byte %zu: file ends early: expected %zu bytes (2 tensors and a 4-byte "
+             "CRC)\n",
+             bad, n / 2, n);
+    cr_assert_str_eq(r.err, want);
+    f[3] = 'x';
+    tu_write(bad, f, n);
+    run(&r, &tiny_api, (const char *[]){"eval", bad, "--data", d, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint\n", bad);
+    cr_assert_str_eq(r.err, want);
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--resume", tu_path(d, "none.ckpt"), NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: cannot read checkpoint '%s/none.ckpt': No such file or directory\n", d);
+    cr_assert_str_eq(r.err, want);
+
+    /* an unwritable save path is reported before any training; the file is untouched */
+    mkdir(tu_path(d, "dir.ckpt"), 0755);
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--save", tu_path(d, "dir.ckpt"), NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: cannot write checkpoint '%s/dir.ckpt': Is a directory\n", d);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--save", tu_path(d, "no/x.ckpt"), NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: cannot write checkpoint '%s/no/x.ckpt': No such file or directory\n", d);
+    cr_assert_str_eq(r.err, want);
+    size_t n2;
+    uint8_t *g = tu_read(p, &n2);
+    f[3] = 'C';
+    cr_assert_eq(n, n2);
+    cr_assert_arr_eq(f, g, n);
+    tu_rmrf(d);
+}
+
+/* ---- eval and predict ---- */
+
+Test(modes, eval_and_predict)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "m.ckpt");
+    run_result r, e;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--epochs", "2", "--test-limit", "30", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--test-limit", "30", NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    /* same accuracy line as the trainer's */
+    cr_assert(strncmp(e.out, r.out, strlen(r.out)) == 0, "%s\n---\n%s", e.out, r.out);
+    const char *pc = e.out + strlen(r.out);
+    cr_assert(strncmp(pc, "per-class accuracy:\n  class 0  1.0000  (3/3)\n", 42) == 0, "%s", pc);
+    cr_assert_eq(count_lines(pc, "  class "), 10);
+    cr_assert(strstr(pc, "  class 9  "));
+    const char *cm = strstr(pc, "confusion matrix (rows: true class, columns: predicted class):\n");
+    cr_assert_not_null(cm);
+    cm = strchr(cm, '\n') + 1;
+    /* columns as wide as the largest count or class number (here 1 digit) */
+    cr_assert(strncmp(cm, "     0  1  2  3  4  5  6  7  8  9\n", 34) == 0, "%s", cm);
+    /* rows sum to the per-class totals: 3 samples of each class among the first 30 */
+    const char *row = strchr(cm, '\n') + 1;
+    for (int c = 0; c < 10; c++) {
+        int label, sum = 0, v;
+        cr_assert_eq(sscanf(row, " %d", &label), 1);
+        cr_assert_eq(label, c);
+        const char *q = row + 3;
+        for (int j = 0; j < 10; j++) {
+            cr_assert_eq(sscanf(q, "%d", &v), 1);
+            sum += v;
+            q += 3;
+        }
+        cr_assert_eq(sum, 3, "row %d: %s", c, row);
+        row = strchr(row, '\n') + 1;
+    }
+    cr_assert_eq(*row, '\0');
+
+    run(&e, &tiny_api,
+        (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), "--top", "2", NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert_eq(count_lines(e.out, ""), 50);
+    int idx, c1, c2;
+    double p1, p2;
+    cr_assert_eq(sscanf(e.out, "%d:  %d %lf  %d %lf\n", &idx, &c1, &p1, &c2, &p2), 5, "%s", e.out);
+    cr_assert_eq(idx, 0);
+    cr_assert(p1 >= p2 && p1 <= 1 && p2 >= 0 && c1 != c2);
+    cr_assert(strncmp(strstr(e.out, "\n49:"), "\n49:  ", 6) == 0);
+
+    /* images of the wrong size; missing positional arguments */
+    write_idx_images(tu_path(d, "small"), 3, 10, 10, 4);
+    run(&e, &tiny_api, (const char *[]){"predict", p, tu_path(d, "small"), NULL});
+    cr_assert_eq(e.status, 1);
+    char want[1024];
+    snprintf(want, sizeof want, "error: %s/small: expected 784 values per image, found 100 (10 x 10)\n", d);
+    cr_assert_str_eq(e.err, want);
+    run(&e, &tiny_api, (const char *[]){"predict", p, NULL});
+    cr_assert_eq(e.status, 2);
+    cr_assert_str_eq(e.err, "predict: expected a checkpoint and an IDX image file (usage: net "
+                            "predict CHECKPOINT IMAGES [flags])\n");
+    run(&e, &tiny_api, (const char *[]){"eval", NULL});
+    cr_assert_eq(e.status, 2);
+    cr_assert_str_eq(e.err, "eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
+    tu_rmrf(d);
+}
+
+/* ---- output: log formats, progress bar, flags ---- */
+
+Test(output, jsonl_log_and_progress_bar)
+{
+    char *d = mnist_dir(), *log = tu_path(d, "log.jsonl");
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--epochs", "1", "--batch", "100", "--val", "20", "--log", log,
+                         "--log-format", "jsonl", "--progress", "always", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "\r\033[Kepoch 1/1 [", 15) == 0, "%s", r.out);
+    cr_assert(strstr(r.out, "180/180  "));
+    cr_assert(strstr(r.out, " samples/s  ETA "));
+    cr_assert(strstr(r.out, "\r\033[Kepoch 1/1  loss "));
+    size_t n;
+    char *j = (char *)tu_read(log, &n);
+    j[n] = '\0';
+    const char *first = "{\"kind\":\"step\",\"epoch\":1,\"step\":1,\"loss\":";
+    cr_assert(strncmp(j, first, strlen(first)) == 0, "%s", j);
+    const char *ep = strstr(j, "{\"kind\":\"epoch\",\"epoch\":1,\"step\":2,");
+    cr_assert_not_null(ep, "%s", j);
+    cr_assert(strstr(ep, ",\"val_acc\":") && strstr(ep, ",\"test_acc\":") && strstr(ep, ",\"seconds\":"));
+    cr_assert_eq(count_lines(j, "{"), 3);
+    tu_rmrf(d);
+}
+
+Test(output, new_bad_flags_and_help)
+{
+    static const struct {
+        const char *args[5];
+        const char *err;
+    } cases[] = {
+        {{"--schedule", "linear", NULL}, "--schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
+        {{"--augment", "crop:0", NULL}, "--augment: expected crop:N (N in 1..64), flip or none, found 'crop:0'\n"},
+        {{"--save-every", "3x", NULL}, "--save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, found '3x'\n"},
+        {{"--warmup", "-1", NULL}, "--warmup: expected a non-negative number, found '-1'\n"},
+        {{"--gamma", "0", NULL}, "--gamma: expected a positive number, found '0'\n"},
+        {{"--std", "0.3,0", NULL}, "--std: expected 1 to 4 comma-separated positive numbers, found '0.3,0'\n"},
+        {{"--mean", "0.1,0.2", "--std", "0.3", NULL}, "--mean and --std: expected the same number of values, found 2 and 1\n"},
+        {{"--log-format", "xml", NULL}, "--log-format: expected csv or jsonl, found 'xml'\n"},
+        {{"--progress", "maybe", NULL}, "--progress: expected auto, always or never, found 'maybe'\n"},
+        {{"--load", "a", "--resume", "b", NULL}, "--load and --resume cannot be combined (--resume also loads the weights)\n"},
+        {{"--val", "0", NULL}, "--val: expected a positive integer, found '0'\n"},
+        {{"train", "x", NULL}, "unexpected argument 'x' (see --help)\n"},
+        {{"eval", "a", "b", NULL}, "unexpected argument 'b' (see --help)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r;
+        run(&r, &tiny_api, cases[i].args);
+        cr_assert_eq(r.status, 2, "case %zu", i);
+        cr_assert_str_eq(r.err, cases[i].err);
+        cr_assert_str_eq(r.out, "");
+    }
+    run_result r;
+    run(&r, &tiny_api, (const char *[]){"--help", NULL});
+    cr_assert_eq(r.status, 0);
+    const char *flags[] = {"--data", "--train-limit", "--test-limit", "--val", "--mean", "--std",
+                           "--augment", "--no-prefetch", "--epochs", "--batch", "--lr",
+                           "--schedule", "--warmup", "--step-size", "--gamma", "--seed",
+                           "--threads", "--max-steps", "--save", "--save-every", "--resume",
+                           "--load", "--log", "--log-format", "--log-every", "--progress",
+                           "--top", "--quiet", "--help", " eval CHECKPOINT", " predict CHECKPOINT"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
+}
