@@ -181,6 +181,8 @@ int build_trainer(const ModelIR *m, const Options *o) {
     else argv[n++] = "-lopenblas"; /* the CUDA model does no BLAS on the host */
     argv[n++] = "-lz";
     argv[n++] = "-lm";
+    /* the runtime's data loader runs in its own thread */
+    argv[n++] = cuda ? "-Xcompiler=-pthread" : "-pthread";
     argv[n] = NULL;
     int st = run(argv, o->verbose);
     if (st) fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);

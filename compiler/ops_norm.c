@@ -213,8 +213,8 @@ static int c_apply(Graph *g, int i) {
     return graph_add(g, OP_bn_apply, in, 4, NULL, fa, NULL);
 }
 
-/* ---- CUDA: per-channel sums one thread per channel, sequential in (n, s) like C;
- * elementwise parts one thread per element ---- */
+/* ---- CUDA: per-channel sums a block per channel (templates/cuda_device.cuh),
+ * elementwise parts a thread per element ---- */
 
 static void emit_norm_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
@@ -223,21 +223,13 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
     long long C = (long long)xs->d[1], S = (long long)xs->d[2];
     const char *eps = emit_float(e, n->fattr[0]);
     const char *x = emit_buf(e, xi), *out = emit_buf(e, id);
-    const char *elems = arena_printf(e->arena, "B * %lld", C * S), *chans = arena_printf(e->arena, "%lld", C);
+    const char *elems = arena_printf(e->arena, "B * %lld", C * S);
     const char *k;
     switch (n->op) {
     case OP_bn_stats:
-        k = cuda_kernel_begin(e, id, chans, "c", NULL);
-        emit(e, "double s = 0.0, v = 0.0;");
-        emit(e, "for (long n = 0; n < B; n++) { float r = 0.0f; for (long i = 0; i < %lld; i++) r += %s[(n * %lld + c) * %lld + i]; s += r; }",
-             S, x, C, S);
-        emit(e, "const float mean = (float)(s / (double)(B * %lld));", S);
-        emit(e, "for (long n = 0; n < B; n++) { float r = 0.0f; for (long i = 0; i < %lld; i++) { const float d = %s[(n * %lld + c) * %lld + i] - mean; r += d * d; } v += r; }",
-             S, x, C, S);
-        emit(e, "%s[c] = mean;", out);
-        emit(e, "%s[%lld + c] = (float)(v / (double)(B * %lld));", out, C, S);
-        cuda_kernel_end(e);
-        cuda_launch(e, id, k, chans, NULL);
+        emit_node_comment(e, id);
+        emit(e, "mlc_bn_stats_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s);", C, C, S, x, out);
+        emit(e, "MLC_LAUNCH_CHECK(stream);");
         return;
     case OP_bn_apply: {
         const char *st = emit_buf(e, n->in[1]), *g = emit_buf(e, n->in[2]), *b = emit_buf(e, n->in[3]);
@@ -249,23 +241,12 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
         cuda_launch(e, id, k, elems, NULL);
         return;
     }
-    case OP_bn_param_grads: {
-        const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]);
-        k = cuda_kernel_begin(e, id, chans, "c", NULL);
-        emit(e, "const float mean = %s[c], rstd = 1.0f / sqrtf(%s[%lld + c] + %s);", st, st, C, eps);
-        emit(e, "double sdy = 0.0, sdyx = 0.0;");
-        emit(e, "for (long n = 0; n < B; n++) {");
-        emit(e, "    float a = 0.0f, b = 0.0f;");
-        emit(e, "    for (long i = 0; i < %lld; i++) { const long j = (n * %lld + c) * %lld + i; a += %s[j]; b += %s[j] * (%s[j] - mean); }",
-             S, C, S, dy, dy, x);
-        emit(e, "    sdy += a, sdyx += b;");
-        emit(e, "}");
-        emit(e, "%s[c] = (float)sdy;", out);
-        emit(e, "%s[%lld + c] = (float)sdyx * rstd;", out, C);
-        cuda_kernel_end(e);
-        cuda_launch(e, id, k, chans, NULL);
+    case OP_bn_param_grads:
+        emit_node_comment(e, id);
+        emit(e, "mlc_bn_param_grads_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s, %s, %s, %s);", C, C,
+             S, emit_buf(e, n->in[0]), x, emit_buf(e, n->in[2]), eps, out);
+        emit(e, "MLC_LAUNCH_CHECK(stream);");
         return;
-    }
     default: {
         const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]), *pg = emit_buf(e, n->in[3]);
         const char *g = emit_buf(e, n->in[4]);

@@ -205,6 +205,56 @@ MLC_DEV_HELPER __global__ void mlc_avgpool2d_bwd_kernel(const mlc_pool_geom g, c
     }
 }
 
+/* ---- batch-norm statistics: a block of MLC_BN_THREADS per channel. Thread t sums the
+ * channel's elements t, t + MLC_BN_THREADS, ... in order, then a fixed tree adds the
+ * threads' sums: the same result every run. ---- */
+#define MLC_BN_THREADS 256
+
+MLC_DEV_HELPER __device__ __forceinline__ double mlc_block_sum(double v, double *sh) {
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = MLC_BN_THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    const double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+/* st[c] = mean, st[C + c] = biased variance of channel c of x [B, C, S] (two passes) */
+MLC_DEV_HELPER __global__ void mlc_bn_stats_kernel(const long B, const long C, const long S, const float *x, float *st) {
+    __shared__ double sh[MLC_BN_THREADS];
+    const long c = blockIdx.x, N = B * S;
+    double a = 0.0;
+    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) a += x[((j / S) * C + c) * S + j % S];
+    const float mean = (float)(mlc_block_sum(a, sh) / (double)N);
+    double v = 0.0;
+    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) {
+        const float d = x[((j / S) * C + c) * S + j % S] - mean;
+        v += d * d;
+    }
+    v = mlc_block_sum(v, sh);
+    if (threadIdx.x == 0) st[c] = mean, st[C + c] = (float)(v / (double)N);
+}
+
+/* pg[c] = sum(dy), pg[C + c] = sum(dy * xhat) over channel c */
+MLC_DEV_HELPER __global__ void mlc_bn_param_grads_kernel(const long B, const long C, const long S, const float *dy,
+                                                         const float *x, const float *st, const float eps, float *pg) {
+    __shared__ double sh[MLC_BN_THREADS];
+    const long c = blockIdx.x, N = B * S;
+    const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
+    double a = 0.0, b = 0.0;
+    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) {
+        const long k = ((j / S) * C + c) * S + j % S;
+        a += dy[k];
+        b += dy[k] * (x[k] - mean);
+    }
+    a = mlc_block_sum(a, sh);
+    b = mlc_block_sum(b, sh);
+    if (threadIdx.x == 0) pg[c] = (float)a, pg[C + c] = (float)b * rstd;
+}
+
 #if !defined(__CUDACC_RTC__) && !defined(MLC_DEVICE_ONLY)
 /* ---- host launchers (nvcc only; MLC_DEVICE_ONLY leaves them out): what conv2d and the pooling ops emit a call to ---- */
 

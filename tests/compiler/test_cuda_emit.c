@@ -155,7 +155,9 @@ Test(cuda_emit, structure) {
         cr_assert_eq(count(src, "__global__ void "), nk, "%s: the kernel section differs from the file's", models[k]);
         cr_assert_eq(count(src, "<<<mlc_grid("), nk, "%s: %d kernels, %d launches", models[k], nk,
                      count(src, "<<<mlc_grid("));
-        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk, "%s: a launch is unchecked", models[k]);
+        /* batch-norm statistics launch the device template's block-per-channel kernels */
+        int nbn = count_op(c.m->train, OP_bn_stats) + count_op(c.m->train, OP_bn_param_grads);
+        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk + nbn, "%s: a launch is unchecked", models[k]);
 
         /* each kernel: its own name, launched once, preceded by its node comment */
         for (const char *p = strstr(src, "__global__ void "); p; p = strstr(p + 1, "__global__ void ")) {
@@ -194,7 +196,8 @@ Test(cuda_emit, structure) {
             {OP_conv2d, "mlc_cuda_conv2d_fwd("},         {OP_conv2d_bwd_data, "mlc_cuda_conv2d_bwd_data("},
             {OP_conv2d_bwd_filter, "mlc_cuda_conv2d_bwd_filter("}, {OP_max_pool2d, "mlc_cuda_maxpool2d_fwd("},
             {OP_maxpool2d_bwd, "mlc_cuda_maxpool2d_bwd("}, {OP_avg_pool2d, "mlc_cuda_avgpool2d_fwd("},
-            {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("},
+            {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("}, {OP_bn_stats, "mlc_bn_stats_kernel<<<"},
+            {OP_bn_param_grads, "mlc_bn_param_grads_kernel<<<"},
         };
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
             int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op);
@@ -213,7 +216,8 @@ Test(cuda_emit, structure) {
  * poolings, which call the device template's launchers. */
 static int is_launcher_op(Op op) {
     return op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter || op == OP_max_pool2d ||
-           op == OP_maxpool2d_bwd || op == OP_avg_pool2d || op == OP_avgpool2d_bwd;
+           op == OP_maxpool2d_bwd || op == OP_avg_pool2d || op == OP_avgpool2d_bwd || op == OP_bn_stats ||
+           op == OP_bn_param_grads;
 }
 
 Test(cuda_emit, kernel_counts) {
