@@ -77,12 +77,14 @@ MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float
                         continue;
                     }
                     const float *xr = xc + (long)ih * g->W;
-                    if (g->sw == 1 && g->dw == 1) { /* contiguous: copy the in-bounds span */
-                        const int lo = kw - g->pw;
-                        for (int ow = 0; ow < g->Wo; ow++) {
-                            const int iw = ow + lo;
-                            r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
-                        }
+                    if (g->sw == 1) { /* unit stride: zeros, one contiguous span, zeros */
+                        const int lo = kw * g->dw - g->pw;
+                        int a = -lo, b = g->W - lo;
+                        a = a < 0 ? 0 : a > g->Wo ? g->Wo : a;
+                        b = b > g->Wo ? g->Wo : b < a ? a : b;
+                        for (int ow = 0; ow < a; ow++) r[ow] = 0.0f;
+                        for (int ow = a; ow < b; ow++) r[ow] = xr[ow + lo];
+                        for (int ow = b; ow < g->Wo; ow++) r[ow] = 0.0f;
                     } else {
                         for (int ow = 0; ow < g->Wo; ow++) {
                             const int iw = ow * g->sw - g->pw + kw * g->dw;
@@ -105,9 +107,17 @@ MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, lon
                     if (ih < 0 || ih >= g->H) continue;
                     float *dr = dc + (long)ih * g->W;
                     const float *r = row + (long)oh * g->Wo;
-                    for (int ow = 0; ow < g->Wo; ow++) {
-                        const int iw = ow * g->sw - g->pw + kw * g->dw;
-                        if (iw >= 0 && iw < g->W) dr[iw] += r[ow];
+                    if (g->sw == 1) { /* unit stride: one contiguous span, no bounds tests */
+                        const int lo = kw * g->dw - g->pw;
+                        int a = -lo, b = g->W - lo;
+                        a = a < 0 ? 0 : a > g->Wo ? g->Wo : a;
+                        b = b > g->Wo ? g->Wo : b < a ? a : b;
+                        for (int ow = a; ow < b; ow++) dr[ow + lo] += r[ow];
+                    } else {
+                        for (int ow = 0; ow < g->Wo; ow++) {
+                            const int iw = ow * g->sw - g->pw + kw * g->dw;
+                            if (iw >= 0 && iw < g->W) dr[iw] += r[ow];
+                        }
                     }
                 }
             }
