@@ -276,10 +276,20 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr), c_float(a, op->momentum),
             c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps), c_float(a, op->weight_decay));
     fprintf(o, "    .schedule = \"%s\",\n", m->spec.schedule);
+    const ModelSpec *sp = &m->spec;
     fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
     fprintf(o, "    .create = api_create,\n    .destroy = api_destroy,\n    .train_step = api_train_step,\n");
     fprintf(o, "    .forward = api_forward,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
-    fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n};\n\n");
+    fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n");
+    fprintf(o, "    .warmup_epochs = %s,\n    .step_size = %d,\n    .step_gamma = %s,\n", c_float(a, sp->warmup),
+            sp->step_size, c_float(a, sp->step_gamma));
+    if (sp->augment) fprintf(o, "    .augment = \"%s\",\n", sp->augment);
+    else fprintf(o, "    .augment = NULL,\n");
+    fprintf(o, "    .n_norm = %d,\n    .norm_mean = {", sp->n_norm);
+    for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_mean[i]));
+    fprintf(o, "},\n    .norm_std = {");
+    for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
+    fprintf(o, "},\n};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s *m, const float *x, const int32_t *y, int count) {\n", n, n);
     fprintf(o, "    return mlcrt_accuracy(&%s_api, m, x, y, count);\n}\n\n", n);

@@ -18,10 +18,18 @@ typedef struct ModelSpec {
     int batch, epochs;
     unsigned long long seed;
     OptimizerSpec opt;
-    const char *schedule; /* "constant" or "cosine" */
+    /* Learning-rate schedule: "constant", "cosine", "step" or "onecycle"; warm-up in
+     * epochs; the step schedule's period (epochs) and factor. 0: the trainer's default. */
+    const char *schedule;
+    double warmup, step_gamma;
+    int step_size;
+    /* Data: augmentation ("crop:4,flip", NULL: none) and per-channel normalisation. */
+    const char *augment;
+    int n_norm;
+    double norm_mean[4], norm_std[4];
 } ModelSpec;
 
-/* Reads the model name and train { } settings (with defaults filled in). */
+/* train_spec.c: reads the model name and the train { } settings (defaults filled in). */
 void lower_spec(Arena *a, const Program *p, ModelSpec *spec);
 
 /* Builds the graph of the whole model for `mode`, with B = spec->batch. */

@@ -13,14 +13,6 @@
 
 #define MLC_MAX_RANK 6
 
-/* C++ (the host side of CUDA models) warns under -Wextra about designated initialisers
- * that stop before the last member, which C allows silently; generated initialisers
- * written before the fields at the end of mlc_model_api existed rely on that. To be
- * removed once the compiler emits every field. */
-#if defined(__cplusplus) && defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
-
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
 /* One persistent tensor of the model: a parameter or a piece of optimizer state. */

@@ -1,0 +1,150 @@
+/* train_spec.c - the model's name and its train { } section: batch size, epochs, seed,
+ * optimizer, learning-rate schedule, gradient clipping, data augmentation and
+ * normalisation. These are defaults the generated trainer starts from (its flags
+ * override them), so every value is checked here, at the line that sets it. */
+#include <string.h>
+
+#include "lower.h"
+
+/* A compile-time number: an int or float literal, or a negated one. */
+static int literal(const Expr *e, double *out) {
+    if (e->kind == EX_INT) return *out = (double)e->ival, 1;
+    if (e->kind == EX_FLOAT) return *out = e->fval, 1;
+    if (e->kind == EX_UNARY && e->op == '-' && literal(e->lhs, out)) return *out = -*out, 1;
+    return 0;
+}
+
+static double number(const Expr *e, const char *what, double lo, int lo_open) {
+    double x;
+    if (!literal(e, &x)) diag_error(&e->loc, "%s must be a number", what);
+    if (lo_open ? !(x > lo) : !(x >= lo)) diag_error(&e->loc, "%s must be %s %g", what, lo_open ? "above" : "at least", lo);
+    return x;
+}
+
+static long long integer(const Expr *e, const char *what, long long lo) {
+    if (e->kind != EX_INT || e->ival < lo || e->ival > 1000000000)
+        diag_error(&e->loc, "%s must be an integer of at least %lld", what, lo);
+    return e->ival;
+}
+
+static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what, const char *key, const char *const *keys,
+                                  int n) {
+    const char *near = diag_nearest(key, keys, n);
+    diag_error_hint(loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL, "%s has no setting '%s'", what, key);
+}
+
+/* adam(lr, beta1, beta2, eps, weight_decay), adamw(... weight_decay = 0.01),
+ * sgd(lr = 0.01, momentum, nesterov, weight_decay) */
+static void read_optimizer(Arena *a, const Expr *e, ModelSpec *spec) {
+    OptimizerSpec *o = &spec->opt;
+    if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "adamw") && strcmp(e->name, "sgd")))
+        diag_error_hint(&e->loc, "write adam(lr = 1e-3), adamw(lr = 1e-3, weight_decay = 0.01) or sgd(lr = 0.1, momentum = 0.9)",
+                        "unknown optimizer");
+    o->kind = !strcmp(e->name, "adam") ? "adam" : !strcmp(e->name, "adamw") ? "adamw" : "sgd";
+    if (!strcmp(o->kind, "adamw")) o->weight_decay = 0.01; /* PyTorch's default */
+    if (!strcmp(o->kind, "sgd")) o->lr = 0.01;
+    int adam = strcmp(o->kind, "sgd") != 0;
+    static const char *adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay"};
+    static const char *sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay"};
+    for (int i = 0; i < e->nargs; i++) {
+        const Arg *arg = &e->args[i];
+        if (!arg->keyword) diag_error(&arg->value->loc, "%s: give its settings by name, e.g. lr = 1e-3", e->name);
+        const char *k = arg->keyword;
+        const Expr *v = arg->value;
+        if (!strcmp(k, "lr")) o->lr = number(v, "lr", 0, 1);
+        else if (!strcmp(k, "weight_decay")) o->weight_decay = number(v, "weight_decay", 0, 0);
+        else if (adam && !strcmp(k, "beta1")) o->beta1 = number(v, "beta1", 0, 0);
+        else if (adam && !strcmp(k, "beta2")) o->beta2 = number(v, "beta2", 0, 0);
+        else if (adam && !strcmp(k, "eps")) o->eps = number(v, "eps", 0, 1);
+        else if (!adam && !strcmp(k, "momentum")) o->momentum = number(v, "momentum", 0, 0);
+        else if (!adam && !strcmp(k, "nesterov")) {
+            if (v->kind != EX_NAME || (strcmp(v->name, "true") && strcmp(v->name, "false")))
+                diag_error(&v->loc, "nesterov must be true or false");
+            o->nesterov = !strcmp(v->name, "true");
+        } else {
+            unknown_key(a, &arg->kw_loc, e->name, k, adam ? adam_keys : sgd_keys, adam ? 5 : 4);
+        }
+        if ((adam && (o->beta1 >= 1 || o->beta2 >= 1)) || o->momentum >= 1)
+            diag_error(&v->loc, "%s: '%s' must be below 1", e->name, k);
+    }
+}
+
+/* constant | cosine | cosine(warmup = E) | step(size = N, gamma = X, warmup = E) | onecycle */
+static void read_schedule(Arena *a, const Expr *v, ModelSpec *spec) {
+    static const char *kinds[] = {"constant", "cosine", "step", "onecycle"};
+    const char *name = v->kind == EX_NAME || v->kind == EX_CALL ? v->name : v->kind == EX_STRING ? v->sval : "";
+    int k = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, kinds[i])) k = i;
+    if (k < 0)
+        diag_error_hint(&v->loc, "write constant, cosine, cosine(warmup = 1), step(size = 3, gamma = 0.1) or onecycle",
+                        "unknown schedule");
+    spec->schedule = kinds[k];
+    static const char *keys[] = {"warmup", "size", "gamma"};
+    for (int i = 0; v->kind == EX_CALL && i < v->nargs; i++) {
+        const Arg *arg = &v->args[i];
+        const char *key = arg->keyword ? arg->keyword : "";
+        if (!strcmp(key, "warmup") && (k == 1 || k == 2)) spec->warmup = number(arg->value, "warmup", 0, 0);
+        else if (!strcmp(key, "size") && k == 2) spec->step_size = (int)integer(arg->value, "size", 1);
+        else if (!strcmp(key, "gamma") && k == 2) spec->step_gamma = number(arg->value, "gamma", 0, 1);
+        else unknown_key(a, arg->keyword ? &arg->kw_loc : &arg->value->loc, name, key, keys, k == 2 ? 3 : 1);
+    }
+}
+
+/* mean = 0.286 or mean = [0.49, 0.48, 0.45]: up to 4 channels */
+static int read_channels(const Expr *v, const char *what, double *out, int positive) {
+    if (v->kind != EX_LIST) return out[0] = number(v, what, 0, positive), 1;
+    if (v->nargs < 1 || v->nargs > 4) diag_error(&v->loc, "%s takes 1 to 4 values, one per channel", what);
+    for (int i = 0; i < v->nargs; i++) out[i] = number(v->args[i].value, what, 0, positive);
+    return v->nargs;
+}
+
+void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
+    memset(spec, 0, sizeof *spec);
+    spec->name = "model";
+    spec->batch = 64;
+    spec->epochs = 10;
+    spec->seed = 1;
+    spec->schedule = "constant";
+    spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    int have_model = 0, n_mean = 0, n_std = 0;
+    const Expr *std_at = NULL;
+    for (int i = 0; i < p->stmts.n; i++) {
+        const Stmt *st = p->stmts.items[i];
+        if (st->kind == ST_MODEL) {
+            if (have_model) diag_error(&st->loc, "the model is named twice");
+            have_model = 1;
+            spec->name = st->name;
+        }
+        if (st->kind != ST_TRAIN) continue;
+        double lr = -1;
+        for (int k = 0; k < st->settings.n; k++) {
+            const Stmt *kv = st->settings.items[k];
+            const char *key = kv->name;
+            const Expr *v = kv->value;
+            if (!strcmp(key, "batch")) spec->batch = (int)integer(v, "batch", 1);
+            else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(v, "epochs", 1);
+            else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(v, "seed", 0);
+            else if (!strcmp(key, "lr")) lr = number(v, "lr", 0, 1);
+            else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);
+            else if (!strcmp(key, "schedule")) read_schedule(a, v, spec);
+            else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
+            else if (!strcmp(key, "augment")) {
+                if (v->kind != EX_STRING) diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
+                spec->augment = v->sval;
+            } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0);
+            else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;
+            else {
+                static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule", "clip_norm",
+                                             "augment", "mean", "std"};
+                const char *near = diag_nearest(key, keys, 10);
+                diag_error_hint(&kv->loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL,
+                                "unknown train setting '%s'", key);
+            }
+        }
+        if (lr > 0) spec->opt.lr = lr;
+    }
+    if (n_mean != n_std)
+        diag_error(std_at ? &std_at->loc : NULL, "mean and std must give the same number of channels (%d and %d)", n_mean, n_std);
+    spec->n_norm = n_mean;
+}

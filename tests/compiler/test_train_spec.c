@@ -1,0 +1,88 @@
+/* test_train_spec.c - the train { } section: what each setting becomes in the model's
+ * spec and in the generated mlc_model_api, and the errors for bad settings. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "ctest_util.h"
+#include "target.h"
+
+static const char *head = "model t\ninput x: f32[B, 3]\ninput y: i32[B]\nlogits = dense(x, 2)\noutput logits\n"
+                          "loss cross_entropy(logits, y)\n";
+
+/* Compiles head + `train`; returns the result (diag holds the error text, if any). */
+static CtCompile compile_train(Arena *a, SrcFile **src, const char *train) {
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%strain {\n%s\n}\n", head, train);
+    *src = srcfile_from_string("t.mdl", buf);
+    return ct_compile(a, *src, (DumpOptions){0});
+}
+
+Test(train_spec, settings_reach_the_spec_and_the_api) {
+    Arena a = {0};
+    SrcFile *src;
+    CtCompile r = compile_train(&a, &src,
+                                "batch = 32\nepochs = 3\nseed = 9\n"
+                                "optimizer = adamw(lr = 0.002, beta2 = 0.99, weight_decay = 0.05)\n"
+                                "schedule = step(size = 2, gamma = 0.5, warmup = 0.5)\nclip_norm = 1.5\n"
+                                "augment = \"crop:2,flip\"\nmean = [0.5, 0.25]\nstd = [0.2, 0.1]");
+    cr_assert_not_null(r.m, "%s", r.diag);
+    const ModelSpec *s = &r.m->spec;
+    cr_assert_eq(s->batch, 32);
+    cr_assert_eq(s->epochs, 3);
+    cr_assert_eq(s->seed, 9);
+    cr_assert_str_eq(s->opt.kind, "adamw");
+    cr_assert_float_eq(s->opt.lr, 0.002, 1e-12);
+    cr_assert_float_eq(s->opt.beta2, 0.99, 1e-12);
+    cr_assert_float_eq(s->opt.weight_decay, 0.05, 1e-12);
+    cr_assert_str_eq(s->schedule, "step");
+    cr_assert_eq(s->step_size, 2);
+    cr_assert_float_eq(s->step_gamma, 0.5, 1e-12);
+    cr_assert_float_eq(s->warmup, 0.5, 1e-12);
+    cr_assert_float_eq(s->opt.clip_norm, 1.5, 1e-12);
+    cr_assert_str_eq(s->augment, "crop:2,flip");
+    cr_assert_eq(s->n_norm, 2);
+    cr_assert_float_eq(s->norm_std[1], 0.1, 1e-12);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    target_c.emit_source(r.m, f, "t.h");
+    fclose(f);
+    static const char *want[] = {
+        ".optimizer = {\"adamw\", 0.002f, 0.0f, 0.9f, 0.99f, 1e-08f, 0.05f}",
+        ".schedule = \"step\"", ".warmup_epochs = 0.5f", ".step_size = 2", ".step_gamma = 0.5f",
+        ".augment = \"crop:2,flip\"", ".n_norm = 2", ".norm_mean = {0.5f, 0.25f, 0.0f, 0.0f}",
+        ".norm_std = {0.2f, 0.1f, 0.0f, 0.0f}", ".default_batch = 32", ".default_epochs = 3",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(text, want[i]) != NULL, "the generated api lacks %s", want[i]);
+    free(text);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+static void expect_error(const char *train, const char *message) {
+    Arena a = {0};
+    SrcFile *src;
+    CtCompile r = compile_train(&a, &src, train);
+    cr_assert_null(r.m, "'%s' compiled", train);
+    cr_expect(strstr(r.diag, message) != NULL, "for '%s' expected '%s' in:\n%s", train, message, r.diag);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+Test(train_spec, bad_settings) {
+    expect_error("schedule = cosinus", "t.mdl:8:12: error: unknown schedule");
+    expect_error("schedule = constant(warmup = 1)", "error: constant has no setting 'warmup'");
+    expect_error("schedule = step(sise = 2)", "error: step has no setting 'sise'\n");
+    expect_error("schedule = step(sise = 2)", "hint: did you mean 'size'?");
+    expect_error("optimizer = adam(momentum = 0.9)", "error: adam has no setting 'momentum'");
+    expect_error("optimizer = sgd(lr = 0)", "error: lr must be above 0");
+    expect_error("optimizer = adam(beta1 = 1.5)", "error: adam: 'beta1' must be below 1");
+    expect_error("mean = [0.5, 0.5]\nstd = 0.2", "error: mean and std must give the same number of channels (2 and 1)");
+    expect_error("std = 0", "error: std must be above 0");
+    expect_error("augment = crop", "error: augment must be a string");
+    expect_error("epocs = 3", "hint: did you mean 'epochs'?");
+}
