@@ -25,6 +25,9 @@ typedef struct OptimizerSpec {
 } OptimizerSpec;
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
 
+/* simplify.c: CSE, constant folding, algebraic simplification (x * 1, -(-x), ...). */
+void simplify(Graph *g);
+
 /* dce.c: removes nodes no root needs. Roots: loss, output, updates, and every source with
  * a name (inputs, params and state stay part of the model's interface). */
 void dce(Graph *g);

@@ -1,4 +1,4 @@
-/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> DCE ->
+/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
  * memory plan, with the verifier after every pass and the dumps the user asked for. */
 #include <string.h>
 
@@ -85,6 +85,8 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     dump(d, d && d->autodiff, "autodiff", g);
     add_optimizer(g, &gl, &m->spec.opt);
     ir_verify(g, "optimizer");
+    simplify(g);
+    ir_verify(g, "simplify");
     dce(g);
     ir_verify(g, "dce");
     dump(d, d && d->final, "dce (train step, as emitted)", g);
@@ -93,6 +95,8 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     /* Inference: the same model in evaluation mode, output only. */
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
     e->loss = -1;
+    simplify(e);
+    ir_verify(e, "simplify (eval)");
     dce(e);
     ir_verify(e, "dce (eval)");
     dump(d, d && d->final, "dce (eval, as emitted)", e);
