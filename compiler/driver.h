@@ -13,6 +13,7 @@ typedef struct Options {
     const char *cc;  /* --cc, for build */
     int verbose;
     int keep;        /* build: keep the generated sources next to the binary */
+    int report;      /* --report: print memory and cost per tensor and kernel */
     DumpOptions dump;
 } Options;
 

@@ -10,6 +10,7 @@
 
 #include "ast.h"
 #include "driver.h"
+#include "report.h"
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--dump-ir=STAGE]\n"
@@ -20,6 +21,8 @@ static const char usage[] =
     "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
     "  --dump-ir=STAGE  print the IR after a stage: lower, autodiff, final, all; or dot\n"
     "                   (Graphviz of the final train step)\n"
+    "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
+    "                   FLOPs and bytes moved, and the totals\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
@@ -74,6 +77,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                         a + 10);
                 return -1;
             }
+        } else if (!strcmp(a, "--report")) {
+            o->report = 1;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
@@ -105,6 +110,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
     ModelIR *m = compile_model(arena, prog, o->batch, &o->dump);
+    if (o->report) print_report(stdout, m);
     if (build) return build_trainer(m, o);
     if (o->output) {
         char hdr[4096];

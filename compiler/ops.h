@@ -55,6 +55,10 @@ typedef struct OpRules {
     /* Scratch floats the op needs while it runs, as c + b * B (NULL: none). The memory
      * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
     void (*workspace)(const Graph *g, const Node *n, int64_t *c, int64_t *b);
+    /* Floating-point operations of one run of node n at the compile-time batch size
+     * (NULL: one per output element for elementwise ops, one per input element for
+     * reductions and other ops). Used by --report. */
+    double (*flops)(const Graph *g, const Node *n);
     /* Gradient-check cases: builds case i (params as inputs, then the op) into an empty
      * train-mode graph and returns the op's node id, or -1 when there is no case i. */
     int (*cases)(Graph *g, int i);

@@ -183,6 +183,13 @@ static void ws_conv(const Graph *g, const Node *n, int64_t *c, int64_t *b) {
     *b = c_side > cuda_side ? c_side : cuda_side;
 }
 
+/* 2 B O Ho Wo (C/G) KH KW for each of the three */
+static double f_conv(const Graph *g, const Node *n) {
+    Geom q = node_geom(g, n);
+    double B = (double)(n->op == OP_conv2d_bwd_filter ? X(n->in[0])->shape.d[0] : n->shape.d[0]);
+    return 2.0 * B * (double)(q.O * q.Ho * q.Wo) * (double)(q.C / q.G * q.KH * q.KW);
+}
+
 /* ---- C emission: one call into the prologue's conv routines ---- */
 
 static void emit_geom(EmitCtx *e, const Geom *q) {
@@ -244,8 +251,8 @@ static int c_conv(Graph *g, int i) {
 }
 
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                              .workspace = ws_conv, .cases = c_conv};
+                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv};
 const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                                       .workspace = ws_conv, .flags = OPF_BACKWARD_ONLY};
+                                       .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                                         .workspace = ws_conv, .flags = OPF_BACKWARD_ONLY};
+                                         .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};

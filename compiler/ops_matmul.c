@@ -70,4 +70,10 @@ static int c_matmul(Graph *g, int i) {
     return ir_matmul(g, a, b, ta, tb, NULL);
 }
 
-const OpRules rules_matmul = {.shape = s_matmul, .grad = g_matmul, .eval = e_matmul, .cases = c_matmul};
+/* 2 M N K */
+static double f_matmul(const Graph *g, const Node *n) {
+    const Shape *a = &X(n->in[0])->shape;
+    return 2.0 * (double)shape_numel(&n->shape) * (double)(n->iattr[0] ? a->d[0] : a->d[1]);
+}
+
+const OpRules rules_matmul = {.shape = s_matmul, .grad = g_matmul, .eval = e_matmul, .flops = f_matmul, .cases = c_matmul};

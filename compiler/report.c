@@ -1,0 +1,110 @@
+/* report.c - `mlc net.mdl --report`: what the compiled train step and inference cost.
+ *
+ * Per tensor with a buffer of its own: bytes, lifetime (the node that writes it and the
+ * last that reads it), arena offset, and whether the backward reads a forward value
+ * (saved for backward) - mlc recomputes nothing yet. Per kernel (node): FLOPs and bytes
+ * moved (its inputs read once, its output written once). Totals: arena peak, parameter
+ * and optimizer-state bytes, FLOPs per step. Sizes use the compile-time batch size. */
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+#include "report.h"
+
+static int64_t bytes_of(const Node *n) { return 4 * shape_numel(&n->shape); }
+
+static double node_flops(const Graph *g, const Node *n) {
+    const OpInfo *oi = op_of(n);
+    if (oi->rules->flops) return oi->rules->flops(g, n);
+    switch (oi->kind) {
+    case K_SOURCE:
+    case K_SHAPE: return 0;
+    case K_EWISE: return (double)shape_numel(&n->shape);
+    case K_UPDATE: return 8.0 * (double)shape_numel(&n->shape); /* a few ops per element */
+    default: return n->nin ? (double)shape_numel(&g->nodes[n->in[0]].shape) : 0;
+    }
+}
+
+static int owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
+
+static void human(char *buf, size_t n, double v, const char *unit) {
+    const char *pre[] = {"", "K", "M", "G", "T"};
+    int k = 0;
+    while (v >= 1000 && k < 4) v /= 1000, k++;
+    snprintf(buf, n, "%.3g %s%s", v, pre[k], unit);
+}
+
+static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemPlan *p, const char *title) {
+    int B = g->batch, n = g->n;
+    int *last = ARENA_ARRAY(m->arena, int, n);
+    for (int id = 0; id < n; id++) last[id] = id;
+    for (int id = 0; id < n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) {
+            int o = owner(g, g->nodes[id].in[k]);
+            if (last[o] < id) last[o] = id;
+        }
+    /* The caller reads the output and the loss after the step. */
+    if (g->output >= 0) last[owner(g, g->output)] = n;
+    if (g->loss >= 0) last[owner(g, g->loss)] = n;
+    /* The backward starts after the loss: a forward value read there is saved for it. */
+    int bwd = g->loss >= 0 ? g->loss : n;
+    fprintf(out, "== %s (B = %d) ==\n", title, B);
+    fprintf(out, "tensors:\n  %-6s %-16s %-18s %12s %11s  %-22s %s\n", "node", "op", "shape", "bytes", "lifetime",
+            "arena offset (floats)", "kept for");
+    int64_t live_bytes = 0;
+    for (int id = 0; id < n; id++) {
+        if (!p->has_buf[id]) continue;
+        const Node *nd = &g->nodes[id];
+        char sh[64], life[32], off[48];
+        shape_str(&nd->shape, nd->dtype, sh, sizeof sh);
+        if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", id);
+        else snprintf(life, sizeof life, "%%%d..%%%d", id, last[id]);
+        snprintf(off, sizeof off, "%lld + %lld*B", (long long)p->off_c[id], (long long)p->off_b[id]);
+        const char *kept = id < bwd && last[id] > bwd && last[id] < n ? "saved for backward" : "";
+        fprintf(out, "  %%%-5d %-16s %-18s %12lld %11s  %-22s %s\n", id, op_of(nd)->name, sh, (long long)bytes_of(nd),
+                life, off, kept);
+        live_bytes += bytes_of(nd);
+    }
+    fprintf(out, "kernels:\n  %-6s %-16s %14s %14s  %s\n", "node", "op", "FLOPs", "bytes moved", ".mdl");
+    double flops = 0, moved = 0;
+    for (int id = 0; id < n; id++) {
+        const Node *nd = &g->nodes[id];
+        OpKind k = op_of(nd)->kind;
+        if (k == K_SOURCE || nd->op == OP_reshape) continue;
+        double f = node_flops(g, nd), b = (double)bytes_of(nd);
+        for (int i = 0; i < nd->nin; i++) b += (double)bytes_of(&g->nodes[nd->in[i]]);
+        if (k == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 2); /* state written back */
+        flops += f, moved += b;
+        fprintf(out, "  %%%-5d %-16s %14.0f %14.0f  %s:%d\n", id, op_of(nd)->name, f, b,
+                nd->loc.file ? (strrchr(nd->loc.file->name, '/') ? strrchr(nd->loc.file->name, '/') + 1 : nd->loc.file->name)
+                             : "-",
+                nd->loc.line);
+    }
+    char a[32], b[32], c[32], d[32];
+    int64_t arena = 4 * (p->size_c + p->size_b * B);
+    human(a, sizeof a, (double)arena, "B");
+    human(b, sizeof b, (double)live_bytes, "B");
+    human(c, sizeof c, flops, "FLOP");
+    human(d, sizeof d, moved, "B");
+    fprintf(out, "totals: arena %s (%lld bytes; tensors without reuse would take %s), %s, %s moved\n", a,
+            (long long)arena, b, c, d);
+}
+
+void print_report(FILE *out, const ModelIR *m) {
+    int64_t params = 0, state = 0;
+    for (int i = 0; i < m->npers; i++) {
+        int64_t b = 4 * shape_numel(&m->pers[i].shape);
+        if (m->pers[i].is_param) params += b;
+        else state += b;
+    }
+    char a[32], b[32];
+    human(a, sizeof a, (double)params, "B");
+    human(b, sizeof b, (double)state, "B");
+    fprintf(out, "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
+            m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
+    graph_report(out, m, m->train, &m->train_plan, "train step");
+    graph_report(out, m, m->eval, &m->eval_plan, "inference");
+}

@@ -1,0 +1,11 @@
+/* report.h - `mlc --report`: per-tensor memory and per-kernel cost of a compiled model. */
+#ifndef MLC_REPORT_H
+#define MLC_REPORT_H
+
+#include <stdio.h>
+
+#include "model.h"
+
+void print_report(FILE *out, const ModelIR *m);
+
+#endif
