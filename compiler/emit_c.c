@@ -91,7 +91,21 @@ static void emit_matmul(EmitCtx *e, int id) {
          emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
 }
 
-static void emit_node(EmitCtx *e, int id) {
+static void emit_node_code(EmitCtx *e, int id);
+
+/* Every node with a buffer, then (when --check-finite turned it on) a scan of what it
+ * wrote: the first NaN/Inf names the op and the .mdl line, and the function returns. */
+static void emit_node(EmitCtx *e, int id, const char *bail) {
+    emit_node_code(e, id);
+    const Node *n = &e->g->nodes[id];
+    OpKind k = op_of(n)->kind;
+    if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
+    const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
+    emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
+         emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
+}
+
+static void emit_node_code(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);
     switch (oi->kind) {
@@ -154,7 +168,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
         fprintf(out, "/* Inference in evaluation mode. */\n");
         fprintf(out, "static void api_forward(void *model, const float *x, int n, float *out) {\n");
     }
-    fprintf(out, "    %s *self = model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name);
+    fprintf(out, "    %s_model *self = model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name);
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
     if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
@@ -166,7 +180,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
         e.ws = "ws";
     }
     fputc('\n', out);
-    for (int id = 0; id < g->n; id++) emit_node(&e, id);
+    for (int id = 0; id < g->n; id++) emit_node(&e, id, train ? "return NAN" : "return");
     int o = g->output;
     if (train) {
         if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));
@@ -184,8 +198,9 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, " * everything else in one arena at offsets fixed at compile time (c + b * max_batch). */\n");
     fputs(tmpl_c_prologue_h, out);
     fprintf(out, "#include \"%s\"\n\n", hdr_name);
-    fprintf(out, "struct %s {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
+    fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
+    fprintf(out, "    int check_finite; /* --check-finite */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* activations, gradients, temporaries */\n};\n\n");
     emit_tensor_table(m, out);
@@ -193,7 +208,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
     fprintf(out, "    if (max_batch < 1) return NULL;\n");
     fprintf(out, "    openblas_set_num_threads(1); /* threads come from OpenMP: see mlc_sgemm */\n");
-    fprintf(out, "    %s *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
+    fprintf(out, "    %s_model *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
     fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
             (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
@@ -205,27 +220,28 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "        free(self);\n        return NULL;\n    }\n");
     emit_param_init(m, out, "    ", "self->slab + %lld");
     fprintf(out, "    return self;\n}\n\n");
-    fprintf(out, "static void api_destroy(void *model) {\n    %s *self = model;\n    if (!self) return;\n", n);
+    fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = model;\n    if (!self) return;\n", n);
     fprintf(out, "    free(self->slab);\n    free(self->arena);\n    free(self);\n}\n\n");
 
     emit_graph_function(m, out, m->train, &m->train_plan, 1);
     emit_graph_function(m, out, m->eval, &m->eval_plan, 0);
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
-    fprintf(out, "    %s *self = model;\n", n);
+    fprintf(out, "    %s_model *self = model;\n", n);
     fprintf(out, "    memcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n, n);
     fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
-    fprintf(out, "    %s *self = model;\n", n);
+    fprintf(out, "    %s_model *self = model;\n", n);
     fprintf(out, "    memcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n, n);
-    fprintf(out, "static int64_t api_get_step(void *model) { return ((%s *)model)->step; }\n", n);
-    fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s *)model)->step = step; }\n", n);
-    fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n\n");
+    fprintf(out, "static int64_t api_get_step(void *model) { return ((%s_model *)model)->step; }\n", n);
+    fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
+    fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n");
+    fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n\n", n);
 
-    fprintf(out, "%s *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
-    fprintf(out, "void %s_destroy(%s *m) { api_destroy(m); }\n", n, n);
-    fprintf(out, "float %s_train_step(%s *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
+    fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
+    fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
+    fprintf(out, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
     fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
-    fprintf(out, "void %s_forward(%s *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
+    fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "c");
 }
 

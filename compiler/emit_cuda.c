@@ -263,7 +263,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
         fprintf(out, "/* Inference in evaluation mode. */\n");
         fprintf(out, "static void api_forward(void *model, const float *x_host, int n, float *out) {\n");
     }
-    fprintf(out, "    %s *self = (%s *)model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name,
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name,
             name);
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    const float *const x = self->x;\n    const int32_t *const y = self->y;\n");
@@ -332,7 +332,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     char xn[64];
     Shape xs = m->data_shape;
     shape_numel_expr(&xs, xn, sizeof xn);
-    fprintf(out, "static void api_destroy(void *model) {\n    %s *self = (%s *)model;\n    if (!self) return;\n", n, n);
+    fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n", n, n);
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
     fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->arena);\n    cudaFree(self->x);\n    cudaFree(self->y);\n");
@@ -346,7 +346,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
     fprintf(out, "    if (max_batch < 1) return NULL;\n");
-    fprintf(out, "    %s *self = (%s *)calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n, n);
+    fprintf(out, "    %s_model *self = (%s_model *)calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n, n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n    const long B = max_batch;\n");
     fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
             (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
@@ -385,7 +385,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, " * (c + b * max_batch); the API takes and returns host memory. */\n");
     fputs(tmpl_cuda_prologue_cuh, out);
     fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
-    fprintf(out, "struct %s {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
+    fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* device: activations, gradients, temporaries */\n");
@@ -410,29 +410,29 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     free(ft);
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
-    fprintf(out, "    %s *self = (%s *)model;\n", n, n);
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
     fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
     fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel,\n"
                  "                              cudaMemcpyDeviceToHost));\n}\n\n",
             n, n);
     fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
-    fprintf(out, "    %s *self = (%s *)model;\n", n, n);
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
     fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
     fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel,\n"
                  "                              cudaMemcpyHostToDevice));\n}\n\n",
             n, n);
-    fprintf(out, "static int64_t api_get_step(void *model) { return ((%s *)model)->step; }\n", n);
-    fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s *)model)->step = step; }\n", n);
+    fprintf(out, "static int64_t api_get_step(void *model) { return ((%s_model *)model)->step; }\n", n);
+    fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
     fprintf(out, "static void api_set_threads(int n) { (void)n; }\n\n");
 
     fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
     fprintf(out, "extern \"C\" {\n\n");
-    fprintf(out, "%s *%s_create(uint64_t seed, int max_batch) { return (%s *)api_create(seed, max_batch); }\n", n, n, n);
-    fprintf(out, "void %s_destroy(%s *m) { api_destroy(m); }\n", n, n);
-    fprintf(out, "float %s_train_step(%s *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
+    fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n", n, n, n);
+    fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
+    fprintf(out, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
     fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
-    fprintf(out, "void %s_forward(%s *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
+    fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "cuda");
     fprintf(out, "\n} /* extern \"C\" */\n");
 }

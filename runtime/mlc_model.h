@@ -92,6 +92,10 @@ typedef struct mlc_model_api {
     int n_norm;
     float norm_mean[4];
     float norm_std[4];
+    /* Turns on checking every op's output for NaN/Inf (--check-finite): the first bad
+     * value is reported on stderr with the op and the .mdl line it came from, and the
+     * step returns NaN. NULL when the target cannot check. */
+    void (*set_check_finite)(void *model, int on);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S

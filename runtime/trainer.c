@@ -58,6 +58,7 @@ typedef struct trainer_opts {
     int progress;
     int top;
     int quiet, help;
+    int check_finite;
 } trainer_opts;
 
 static int argmax_row(const float *row, int64_t k)
@@ -113,6 +114,8 @@ static void usage(FILE *f, const char *prog, const mlc_model_api *api)
             "  --augment SPEC      training augmentation: crop:N (zero padding N, random crop),\n"
             "                      flip (horizontal), comma-separated, or none\n"
             "  --no-prefetch       assemble batches on the training thread\n"
+            "  --check-finite      stop at the first NaN/Inf any op produces, naming the op\n"
+            "                      and the .mdl line it came from\n"
             "training:\n"
             "  --epochs N          epochs to train (default %d)\n"
             "  --batch N           samples per optimizer step (default %d)\n"
@@ -258,6 +261,15 @@ static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_o
         }
         if (strcmp(a, "--no-prefetch") == 0) {
             o->no_prefetch = 1;
+            continue;
+        }
+        if (strcmp(a, "--check-finite") == 0) {
+            if (!api->set_check_finite) {
+                fprintf(err, "--check-finite: model '%s' (target %s) cannot check its values\n", api->name,
+                        api->target);
+                return -1;
+            }
+            o->check_finite = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -489,6 +501,8 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
                 o->batch);
         return NULL;
     }
+    if (o->check_finite)
+        api->set_check_finite(model, 1);
     if (path && mlcrt_ckpt_load_state(api, model, state, path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         api->destroy(model);

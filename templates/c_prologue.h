@@ -1,5 +1,6 @@
 /* ---- templates/c_prologue.h: the start of every C model mlc emits ---- */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,16 @@ MLC_HELPER void mlc_c_set_threads(int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
+}
+
+/* --check-finite: 1 (after printing which op and .mdl line) if p[0..n) holds a NaN/Inf. */
+MLC_HELPER int mlc_check_finite(const float *p, long n, const char *node, const char *where) {
+    for (long i = 0; i < n; i++)
+        if (!isfinite(p[i])) {
+            fprintf(stderr, "error: %s (%s) produced %s at element %ld\n", node, where, isnan(p[i]) ? "NaN" : "Inf", i);
+            return 1;
+        }
+    return 0;
 }
 
 /* Row-major C[M,N] = op(A)[M,K] op(B)[K,N]. Large products are split across the OpenMP

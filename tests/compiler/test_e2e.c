@@ -128,3 +128,37 @@ Test(e2e, seed_changes_the_run, .timeout = 600) {
     free(outs[0]);
     free(outs[1]);
 }
+
+/* --check-finite stops at the op that made the first NaN and names its .mdl line. */
+Test(e2e, check_finite_names_the_op_and_line, .timeout = 600) {
+    if (!data_present()) cr_skip_test("Fashion-MNIST is not installed at " DATA_DIR);
+    char *d = ct_tmpdir("e2e-nan");
+    cr_assert_not_null(d);
+    char bin[700], wrapper[720];
+    snprintf(bin, sizeof bin, "%s/nan", d);
+    char *argv[] = {MLC_EXE, "build", MLC_TEST_DIR "/data/nan.mdl", "-o", bin, NULL, NULL, NULL};
+    if (MLC_TEST_SANITIZE[0]) {
+        snprintf(wrapper, sizeof wrapper, "%s/cc-san", d);
+        cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
+        cr_assert_eq(chmod(wrapper, 0755), 0);
+        argv[5] = "--cc";
+        argv[6] = wrapper;
+    }
+    char *out = NULL;
+    cr_assert_eq(ct_run(argv, &out), 0, "mlc build failed:\n%s", out);
+    free(out);
+    char *run[] = {bin, "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64", "--epochs", "1", "--check-finite",
+                   "--no-prefetch", NULL};
+    int st = ct_run(run, &out);
+    cr_expect_eq(st, 1, "exit status %d:\n%s", st, out);
+    cr_expect(strstr(out, "= log (nan.mdl:8:47) produced NaN at element 0\n") != NULL, "output:\n%s", out);
+    free(out);
+    /* without the flag the trainer only sees the loss */
+    char *plain[] = {bin, "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64", "--epochs", "1", NULL};
+    st = ct_run(plain, &out);
+    cr_expect_eq(st, 1);
+    cr_expect(strstr(out, "error: loss became NaN at epoch 1 step 1") != NULL, "output:\n%s", out);
+    free(out);
+    ct_rmdir(d);
+    free(d);
+}
