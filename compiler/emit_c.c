@@ -91,69 +91,18 @@ static void emit_matmul(EmitCtx *e, int id) {
          emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
 }
 
-static void emit_node_code(EmitCtx *e, int id);
+static const KindEmitters c_kinds = {emit_ewise, emit_reduce, emit_matmul};
 
 /* Every node with a buffer, then (when --check-finite turned it on) a scan of what it
  * wrote: the first NaN/Inf names the op and the .mdl line, and the function returns. */
 static void emit_node(EmitCtx *e, int id, const char *bail) {
-    emit_node_code(e, id);
+    emit_node_by_kind(e, id, &c_kinds);
     const Node *n = &e->g->nodes[id];
     OpKind k = op_of(n)->kind;
     if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
     const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
     emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
-}
-
-static void emit_node_code(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const OpInfo *oi = op_of(n);
-    switch (oi->kind) {
-    case K_SOURCE: return;
-    case K_SHAPE:
-        if (n->op == OP_reshape) return;
-        emit_node_comment(e, id);
-        emit_ewise(e, id);
-        return;
-    case K_EWISE: emit_node_comment(e, id); emit_ewise(e, id); return;
-    case K_REDUCE: emit_node_comment(e, id); emit_reduce(e, id); return;
-    case K_CONTRACT: emit_node_comment(e, id); emit_matmul(e, id); return;
-    case K_SPECIAL:
-    case K_UPDATE:
-        if (!oi->rules->emit_c) mlc_die("op %s has no C emitter", oi->name);
-        emit_node_comment(e, id);
-        oi->rules->emit_c(e, id);
-        return;
-    }
-}
-
-/* Names every node's buffer and declares the pointers the function uses. */
-static const char **name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
-    const Graph *g = e->g;
-    const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
-    char *used = arena_alloc(e->arena, (size_t)g->n);
-    for (int id = 0; id < g->n; id++)
-        for (int k = 0; k < g->nodes[id].nin; k++) used[g->nodes[id].in[k]] = 1;
-    for (int id = 0; id < g->n; id++) {
-        const Node *n = &g->nodes[id];
-        if (n->op == OP_input) {
-            buf[id] = !strcmp(n->name, m->data_name) ? "x" : "y";
-        } else if (n->op == OP_param || n->op == OP_state) {
-            int p = model_find_persistent(m, n->name);
-            if (p < 0) mlc_die("no slab slot for %s", n->name);
-            buf[id] = arena_printf(e->arena, "p_%s", c_ident(e->arena, n->name));
-            if (used[id])
-                emit(e, "float *const %s = P + %lld; /* %s */", buf[id], (long long)m->pers[p].offset, n->name);
-        } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
-            buf[id] = buf[n->in[0]];
-        } else if (plan->has_buf[id]) {
-            char sh[96];
-            buf[id] = arena_printf(e->arena, "t%d", id);
-            emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
-                 (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        }
-    }
-    return buf;
 }
 
 static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, const MemPlan *plan, int train) {
@@ -172,7 +121,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
     if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
-    e.buf = name_buffers(&e, m, plan);
+    e.buf = emit_name_buffers(&e, m, plan);
     if (plan->ws_size_c || plan->ws_size_b) {
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,

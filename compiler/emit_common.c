@@ -296,3 +296,55 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "int %s_save(%s_model *m, const char *path) { return mlcrt_save(&%s_api, m, path); }\n", n, n, n);
     fprintf(o, "int %s_load(%s_model *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
 }
+
+const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
+    const Graph *g = e->g;
+    const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
+    char *used = arena_alloc(e->arena, (size_t)g->n);
+    for (int id = 0; id < g->n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) used[g->nodes[id].in[k]] = 1;
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op == OP_input) {
+            buf[id] = !strcmp(n->name, m->data_name) ? "x" : "y";
+        } else if (n->op == OP_param || n->op == OP_state) {
+            int p = model_find_persistent(m, n->name);
+            if (p < 0) mlc_die("no slab slot for %s", n->name);
+            buf[id] = arena_printf(e->arena, "p_%s", c_ident(e->arena, n->name));
+            if (used[id])
+                emit(e, "float *const %s = P + %lld; /* %s */", buf[id], (long long)m->pers[p].offset, n->name);
+        } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
+            buf[id] = buf[n->in[0]];
+        } else if (plan->has_buf[id]) {
+            char sh[96];
+            buf[id] = arena_printf(e->arena, "t%d", id);
+            emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
+                 (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        }
+    }
+    return buf;
+}
+
+void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
+    const Node *n = &e->g->nodes[id];
+    const OpInfo *oi = op_of(n);
+    switch (oi->kind) {
+    case K_SOURCE: return;
+    case K_SHAPE:
+        if (n->op == OP_reshape) return; /* a view: no code */
+        emit_node_comment(e, id);
+        k->ewise(e, id); /* expand: an elementwise copy with broadcasting */
+        return;
+    case K_EWISE: emit_node_comment(e, id); k->ewise(e, id); return;
+    case K_REDUCE: emit_node_comment(e, id); k->reduce(e, id); return;
+    case K_CONTRACT: emit_node_comment(e, id); k->matmul(e, id); return;
+    case K_SPECIAL:
+    case K_UPDATE: {
+        void (*hook)(EmitCtx *, int) = e->target == TARGET_C ? oi->rules->emit_c : oi->rules->emit_cuda;
+        if (!hook) mlc_die("op %s has no %s emitter", oi->name, e->target == TARGET_C ? "C" : "CUDA");
+        emit_node_comment(e, id);
+        hook(e, id);
+        return;
+    }
+    }
+}

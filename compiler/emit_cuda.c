@@ -195,57 +195,7 @@ static void emit_matmul(EmitCtx *e, int id) {
          emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
 }
 
-static void emit_node(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const OpInfo *oi = op_of(n);
-    switch (oi->kind) {
-    case K_SOURCE: return;
-    case K_SHAPE:
-        if (n->op == OP_reshape) return;
-        emit_node_comment(e, id);
-        emit_ewise(e, id);
-        return;
-    case K_EWISE: emit_node_comment(e, id); emit_ewise(e, id); return;
-    case K_REDUCE: emit_node_comment(e, id); emit_reduce(e, id); return;
-    case K_CONTRACT: emit_node_comment(e, id); emit_matmul(e, id); return;
-    case K_SPECIAL:
-    case K_UPDATE:
-        if (!oi->rules->emit_cuda) mlc_die("op %s has no CUDA emitter", oi->name);
-        emit_node_comment(e, id);
-        oi->rules->emit_cuda(e, id);
-        return;
-    }
-}
-
-/* Names every node's buffer and declares the device pointers the function uses (as the
- * C target: the same names, the same offsets, in device memory). */
-static const char **name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
-    const Graph *g = e->g;
-    const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
-    char *used = arena_alloc(e->arena, (size_t)g->n);
-    for (int id = 0; id < g->n; id++)
-        for (int k = 0; k < g->nodes[id].nin; k++) used[g->nodes[id].in[k]] = 1;
-    for (int id = 0; id < g->n; id++) {
-        const Node *n = &g->nodes[id];
-        if (n->op == OP_input) {
-            buf[id] = !strcmp(n->name, m->data_name) ? "x" : "y";
-        } else if (n->op == OP_param || n->op == OP_state) {
-            int p = model_find_persistent(m, n->name);
-            if (p < 0) mlc_die("no slab slot for %s", n->name);
-            buf[id] = arena_printf(e->arena, "p_%s", c_ident(e->arena, n->name));
-            if (used[id])
-                emit(e, "float *const %s = P + %lld; /* %s */", buf[id], (long long)m->pers[p].offset, n->name);
-        } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
-            buf[id] = buf[n->in[0]];
-        } else if (plan->has_buf[id]) {
-            char sh[96];
-            buf[id] = arena_printf(e->arena, "t%d", id);
-            emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
-                 (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        }
-    }
-    return buf;
-}
+static const KindEmitters cuda_kinds = {emit_ewise, emit_reduce, emit_matmul};
 
 /* One host function per graph; its kernels go to `kern`. */
 static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, const Graph *g,
@@ -276,7 +226,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     if (train)
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->y, y_host, sizeof(int32_t) * (size_t)(B), "
                      "cudaMemcpyHostToDevice, stream));\n");
-    e.buf = name_buffers(&e, m, plan);
+    e.buf = emit_name_buffers(&e, m, plan);
     if (plan->ws_size_c || plan->ws_size_b) { /* the ops' shared scratch region, in the arena */
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
@@ -284,7 +234,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
         e.ws = "ws";
     }
     fputc('\n', out);
-    for (int id = 0; id < g->n; id++) emit_node(&e, id);
+    for (int id = 0; id < g->n; id++) emit_node_by_kind(&e, id, &cuda_kinds);
     fputc('\n', out);
     int o = g->output;
     if (train) {

@@ -33,21 +33,7 @@ static void ewise(const Graph *g, const Node *n, double *const *in, double *out)
     int64_t total = shape_numel(t);
     for (int64_t k = 0; k < total; k++) {
         double v[2] = {0, 0};
-        for (int a = 0; a < n->nin; a++) {
-            const Shape *s = &g->nodes[n->in[a]].shape;
-            int off = t->rank - s->rank;
-            int64_t rem = k, src = 0, stride = 1;
-            for (int i = t->rank - 1; i >= 0; i--) {
-                int64_t idx = rem % t->d[i];
-                rem /= t->d[i];
-                int si = i - off;
-                if (si >= 0) {
-                    if (s->d[si] != 1) src += idx * stride;
-                    stride *= s->d[si];
-                }
-            }
-            v[a] = in[a][src];
-        }
+        for (int a = 0; a < n->nin; a++) v[a] = in[a][broadcast_index(t, &g->nodes[n->in[a]].shape, k)];
         out[k] = n->nin == 1 ? r->scalar1(v[0], n->fattr) : r->scalar2(v[0], v[1], n->fattr);
     }
 }

@@ -25,6 +25,21 @@ const char *shape_err(Graph *g, const char *fmt, ...) {
     return arena_strdup(g->arena, buf);
 }
 
+int64_t broadcast_index(const Shape *out, const Shape *in, int64_t k) {
+    int off = out->rank - in->rank;
+    int64_t src = 0, stride = 1;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        int64_t idx = k % out->d[i];
+        k /= out->d[i];
+        int si = i - off;
+        if (si >= 0) {
+            if (in->d[si] != 1) src += idx * stride;
+            stride *= in->d[si];
+        }
+    }
+    return src;
+}
+
 int axis_norm(int axis, int rank) {
     if (axis < 0) axis += rank;
     return axis >= 0 && axis < rank ? axis : -1;

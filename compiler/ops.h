@@ -82,6 +82,9 @@ Op op_by_name(const char *name);
 const char *shape_rule_same(Graph *g, Node *n);
 const char *shape_rule_broadcast(Graph *g, Node *n);
 const char *shape_rule_reduce(Graph *g, Node *n);
+/* The element of `in` that element k of `out` reads when `in` broadcasts to `out`
+ * (row-major, right-aligned, size-1 dimensions repeat). */
+int64_t broadcast_index(const Shape *out, const Shape *in, int64_t k);
 /* Normalises a possibly negative axis; -1 when out of range. */
 int axis_norm(int axis, int rank);
 /* Builds a param for gradient-check cases. */

@@ -65,21 +65,7 @@ static const char *s_expand(Graph *g, Node *n) {
 }
 static void e_expand(const Graph *g, const Node *n, double *const *in, double *out) {
     const Shape *s = &g->nodes[n->in[0]].shape, *t = &n->shape;
-    int off = t->rank - s->rank;
-    int64_t total = shape_numel(t);
-    for (int64_t k = 0; k < total; k++) {
-        int64_t rem = k, src = 0, stride = 1;
-        for (int i = t->rank - 1; i >= 0; i--) {
-            int64_t idx = rem % t->d[i];
-            rem /= t->d[i];
-            int si = i - off;
-            if (si >= 0) {
-                if (s->d[si] != 1) src += idx * stride;
-                stride *= s->d[si];
-            }
-        }
-        out[k] = in[0][src];
-    }
+    for (int64_t k = 0; k < shape_numel(t); k++) out[k] = in[0][broadcast_index(t, s, k)];
 }
 static void g_expand(Graph *g, int node, int gy, int *gx) { gx[0] = ir_sum_to(g, gy, X(IN(0))->shape, LOC); }
 static int c_expand(Graph *g, int i) {

@@ -29,6 +29,18 @@ void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
 /* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
  * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
 void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
+/* Names every node's buffer ("t12", "p_fc1_weight", "x") and declares the pointers the
+ * function uses, at their slab / arena offsets; the same for both targets. */
+const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
+/* The code of node id: sources and views have none; elementwise ops, reductions and
+ * matmuls go to the target's kind emitters; special ops and updates to their op rules'
+ * hook for e->target. Each block is preceded by the node's comment. */
+typedef struct KindEmitters {
+    void (*ewise)(EmitCtx *e, int id);
+    void (*reduce)(EmitCtx *e, int id);
+    void (*matmul)(EmitCtx *e, int id);
+} KindEmitters;
+void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
 /* A C identifier for a tensor name: "fc1.weight" -> "fc1_weight". */
 const char *c_ident(Arena *a, const char *name);
 /* A float literal that reads back as the same float ("0.001f", "1.0f"). */
