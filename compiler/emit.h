@@ -29,8 +29,6 @@ struct EmitCtx {
 
 /* A line in the current function body, at the current indent. */
 void emit(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Raw text at file scope. */
-void emit_decl(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The buffer of node id ("t12", "P->fc1_weight", ...). */
 const char *emit_buf(EmitCtx *e, int id);
 /* "B" or the literal size of dimension i of node id; the element count. */

@@ -18,13 +18,6 @@ void emit(EmitCtx *e, const char *fmt, ...) {
     fputc('\n', e->body);
 }
 
-void emit_decl(EmitCtx *e, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(e->decls, fmt, ap);
-    va_end(ap);
-}
-
 const char *emit_buf(EmitCtx *e, int id) {
     if (!e->buf[id]) mlc_die("node %%%d (%s) has no buffer", id, op_info[e->g->nodes[id].op].name);
     return e->buf[id];

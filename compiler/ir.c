@@ -15,15 +15,7 @@ Graph *graph_new(Arena *a, GraphMode mode, int batch) {
     return g;
 }
 
-Graph *graph_clone(const Graph *src) {
-    Graph *g = ARENA_NEW(src->arena, Graph);
-    *g = *src;
-    g->nodes = ARENA_ARRAY(src->arena, Node, src->cap);
-    memcpy(g->nodes, src->nodes, sizeof(Node) * (size_t)src->n);
-    return g;
-}
-
-static int push(Graph *g, const Node *n) {
+int graph_push(Graph *g, const Node *n) {
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
         g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap,
@@ -57,7 +49,7 @@ int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, con
     n.dtype = nin ? g->nodes[in[0]].dtype : DT_F32;
     const char *err = run_shape_rule(g, &n);
     if (err) diag_error(loc, "%s", err);
-    return push(g, &n);
+    return graph_push(g, &n);
 }
 
 int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc) {
@@ -67,7 +59,7 @@ int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, c
     n.dtype = dt;
     n.name = name;
     if (loc) n.loc = *loc;
-    return push(g, &n);
+    return graph_push(g, &n);
 }
 
 int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc) { return graph_add(g, op, &x, 1, NULL, NULL, loc); }
@@ -99,7 +91,7 @@ static int add_with_shape(Graph *g, Op op, int x, Shape to, const SrcLoc *loc) {
     if (loc) n.loc = *loc;
     const char *err = run_shape_rule(g, &n);
     if (err) diag_error(loc, "%s", err);
-    return push(g, &n);
+    return graph_push(g, &n);
 }
 
 int ir_reshape(Graph *g, int x, Shape to, const SrcLoc *loc) {

@@ -71,7 +71,6 @@ typedef struct Graph {
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);
-Graph *graph_clone(const Graph *g);
 
 /* Appends a node after checking arity and running the op's shape rule. Shape errors are
  * user errors reported at `loc`. Returns the new node's id. */
@@ -79,6 +78,9 @@ int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, con
               const SrcLoc *loc);
 /* Appends a node whose shape the caller sets (sources: input, param, state, const). */
 int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc);
+
+/* Appends a copy of a node as it is (no checks): for passes that rebuild a graph. */
+int graph_push(Graph *g, const Node *n);
 
 /* Short builders used by lowering, autodiff and the optimizer. */
 int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc);

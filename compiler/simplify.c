@@ -51,24 +51,14 @@ static int mergeable(const Node *n) {
     return 1;
 }
 
-static int push(Graph *g, const Node *n) {
-    if (g->n == g->cap) {
-        int cap = g->cap ? g->cap * 2 : 64;
-        g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap, sizeof(Node) * (size_t)cap);
-        g->cap = cap;
-    }
-    g->nodes[g->n] = *n;
-    return g->n++;
-}
-
 /* Adds n unless an identical node exists; returns the id that stands for it. */
 static int keep(Simplifier *s, const Node *n) {
-    if (!mergeable(n)) return push(s->g, n);
+    if (!mergeable(n)) return graph_push(s->g, n);
     uint64_t h = node_hash(n);
     int slot = (int)(h % (uint64_t)s->cap);
     for (; s->table[slot] >= 0; slot = (slot + 1) % s->cap)
         if (same(&s->g->nodes[s->table[slot]], n)) return s->table[slot];
-    int id = push(s->g, n);
+    int id = graph_push(s->g, n);
     s->table[slot] = id;
     return id;
 }

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "data.h"
+#include "trainer.h"
 #include "mlc_model.h"
 
 float *mlcrt_alloc_floats(int64_t n) {
@@ -15,25 +17,13 @@ float *mlcrt_alloc_floats(int64_t n) {
     return p;
 }
 
+/* A view of the caller's arrays as a data set, evaluated like the trainer does. */
 double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count) {
     if (count <= 0) return 0.0;
-    int batch = api->default_batch > 0 ? api->default_batch : 64;
-    float *out = malloc(sizeof(float) * (size_t)batch * (size_t)api->output_numel);
-    if (!out) return -1.0;
-    int64_t correct = 0;
-    for (int s = 0; s < count; s += batch) {
-        int n = count - s < batch ? count - s : batch;
-        api->forward(model, x + (size_t)s * (size_t)api->input_numel, n, out);
-        for (int i = 0; i < n; i++) {
-            const float *row = out + (size_t)i * (size_t)api->output_numel;
-            int64_t best = 0;
-            for (int64_t k = 1; k < api->output_numel; k++)
-                if (row[k] > row[best]) best = k;
-            correct += best == y[s + i];
-        }
-    }
-    free(out);
-    return (double)correct / (double)count;
+    mlc_dataset ds = {.n = count, .sample_rank = 1, .sample_numel = api->input_numel, .x = (float *)x,
+                      .y = (int32_t *)y};
+    ds.sample_dims[0] = api->input_numel;
+    return mlcrt_evaluate(api, model, &ds, api->default_batch > 0 ? api->default_batch : 64);
 }
 
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {
