@@ -87,8 +87,10 @@ static void pool_eval(const PGeom *q, int64_t planes, PoolKind k, const double *
                         int64_t ih = oh * q->sh - q->ph + kh, iw = ow * q->sw - q->pw + kw;
                         if (ih < 0 || ih >= q->H || iw < 0 || iw >= q->W) continue;
                         int64_t i = p * in_sz + ih * q->W + iw;
-                        const double *src = k == P_MAX_BWD ? x : a;
-                        if (best < 0 || src[i] > src[best]) best = i;
+                        if (k == P_MAX || k == P_MAX_BWD) { /* the input's values: a forward, x backward */
+                            const double *src = k == P_MAX_BWD ? x : a;
+                            if (best < 0 || src[i] > src[best]) best = i;
+                        }
                         if (k == P_AVG) s += a[i];
                         if (k == P_AVG_BWD) out[i] += a[o] / (double)(q->KH * q->KW);
                     }
