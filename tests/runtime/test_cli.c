@@ -16,32 +16,9 @@
 #include "tiny_model.h"
 #include "trainer.h"
 
-typedef struct run_result {
-    int status;
-    char out[32768], err[2048];
-} run_result;
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-    rewind(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 static void run(run_result *r, const mlc_model_api *api, const char *const *args)
 {
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = "net";
-    while (*args)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    FILE *out = tmpfile(), *err = tmpfile();
-    cr_assert(out && err);
-    r->status = mlcrt_main_io(argc, argv, api, out, err);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
+    tu_run(r, api, "net", args);
 }
 
 /* Lines without their timing fields (from "  time" to the end of the line). */

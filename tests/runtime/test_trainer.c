@@ -15,33 +15,9 @@
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
-typedef struct run_result {
-    int status;
-    char out[8192], err[2048];
-} run_result;
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-    rewind(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* Runs mlcrt_main_io on a NULL-terminated argument list (argv[0] added). */
 static void run(run_result *r, const mlc_model_api *api, const char *const *args)
 {
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = "trainer";
-    while (*args)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    FILE *out = tmpfile(), *err = tmpfile();
-    cr_assert(out && err);
-    r->status = mlcrt_main_io(argc, argv, api, out, err);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
+    tu_run(r, api, "trainer", args);
 }
 
 static const char *last_line(const char *s)

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlc_model.h"
+#include "trainer.h"
+
 /* Everything the helpers (and tests, through tu_track) allocate is released at exit, so
  * sanitizer builds report only leaks of the code under test. */
 typedef struct tu_owned {
@@ -91,6 +94,38 @@ static inline void tu_rmrf(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) { /* best effort */
     }
+}
+
+/* Runs the trainer (mlcrt_main_io) in-process on a NULL-terminated argument list, with
+ * argv[0] = prog, capturing its exit status, stdout and stderr. */
+typedef struct run_result {
+    int status;
+    char out[32768], err[2048];
+} run_result;
+
+static inline void tu_slurp(FILE *f, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (f) {
+        rewind(f);
+        n = fread(buf, 1, cap - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+}
+
+static inline void tu_run(run_result *r, const mlc_model_api *api, const char *prog, const char *const *args)
+{
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)prog;
+    while (*args && argc < 63)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    FILE *out = tmpfile(), *err = tmpfile();
+    r->status = out && err ? mlcrt_main_io(argc, argv, api, out, err) : -1;
+    tu_slurp(out, r->out, sizeof r->out);
+    tu_slurp(err, r->err, sizeof r->err);
 }
 
 #endif
