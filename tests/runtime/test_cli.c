@@ -21,24 +21,6 @@ static void run(run_result *r, const mlc_model_api *api, const char *const *args
     tu_run(r, api, "net", args);
 }
 
-/* Lines without their timing fields (from "  time" to the end of the line). */
-static void strip_times(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    while (*in && k + 1 < cap) {
-        const char *t = strstr(in, "  time ");
-        const char *nl = strchr(in, '\n');
-        if (!nl)
-            nl = in + strlen(in);
-        const char *stop = t && t < nl ? t : nl;
-        while (in < stop && k + 1 < cap)
-            out[k++] = *in++;
-        if (k + 1 < cap)
-            out[k++] = '\n';
-        in = *nl ? nl + 1 : nl;
-    }
-    out[k] = '\0';
-}
 
 static int count_lines(const char *s, const char *prefix)
 {
@@ -230,9 +212,9 @@ Test(resume, interrupted_run_matches_uninterrupted)
     run(&r2, &tiny_api, part2);
     cr_assert_eq(r2.status, 0, "%s", r2.err);
     char s0[4096], s2[4096], s1[4096];
-    strip_times(r0.out, s0, sizeof s0);
-    strip_times(r2.out, s2, sizeof s2);
-    strip_times(r1.out, s1, sizeof s1);
+    tu_strip_times(r0.out, s0, sizeof s0);
+    tu_strip_times(r2.out, s2, sizeof s2);
+    tu_strip_times(r1.out, s1, sizeof s1);
     /* the resumed run prints epochs 2 and 3 exactly as the uninterrupted one did */
     const char *e2 = strstr(s0, "epoch 2/3");
     cr_assert_not_null(e2);
@@ -308,8 +290,8 @@ Test(determinism, prefetch_changes_nothing)
     cr_assert_eq(r1.status, 0, "%s", r1.err);
     cr_assert_eq(r2.status, 0, "%s", r2.err);
     char s1[4096], s2[4096];
-    strip_times(r1.out, s1, sizeof s1);
-    strip_times(r2.out, s2, sizeof s2);
+    tu_strip_times(r1.out, s1, sizeof s1);
+    tu_strip_times(r2.out, s2, sizeof s2);
     cr_assert_str_eq(s1, s2);
     size_t na, nb;
     uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);

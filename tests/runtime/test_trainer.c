@@ -30,24 +30,6 @@ static const char *last_line(const char *s)
     return s + n;
 }
 
-/* The epoch lines without their timing fields (everything from "  time"). */
-static void strip_times(const char *in, char *out, size_t cap)
-{
-    size_t k = 0;
-    while (*in && k + 1 < cap) {
-        const char *t = strstr(in, "  time ");
-        const char *nl = strchr(in, '\n');
-        if (!nl)
-            nl = in + strlen(in);
-        const char *stop = t && t < nl ? t : nl;
-        while (in < stop && k + 1 < cap)
-            out[k++] = *in++;
-        if (k + 1 < cap)
-            out[k++] = '\n';
-        in = *nl ? nl + 1 : nl;
-    }
-    out[k] = '\0';
-}
 
 static const char *slice[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit",
                               "500", "--epochs", "2", "--batch", "32", "--lr", "0.1",
@@ -87,15 +69,15 @@ Test(trainer, same_seed_same_loss_curve)
     cr_assert_eq(a.status, 0);
     cr_assert_eq(b.status, 0);
     char sa[4096], sb[4096], sc[4096];
-    strip_times(a.out, sa, sizeof sa);
-    strip_times(b.out, sb, sizeof sb);
+    tu_strip_times(a.out, sa, sizeof sa);
+    tu_strip_times(b.out, sb, sizeof sb);
     cr_assert_str_eq(sa, sb);
     /* another seed gives another curve */
     const char *other[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit", "500",
                            "--epochs", "2", "--batch", "32", "--lr", "0.1", "--seed", "8",
                            NULL};
     run(&c, &tiny_api, other);
-    strip_times(c.out, sc, sizeof sc);
+    tu_strip_times(c.out, sc, sizeof sc);
     cr_assert_str_neq(sa, sc);
 }
 

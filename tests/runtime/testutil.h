@@ -128,4 +128,24 @@ static inline void tu_run(run_result *r, const mlc_model_api *api, const char *p
     tu_slurp(err, r->err, sizeof r->err);
 }
 
+/* Trainer output without its timing fields (from "  time" to the end of each line), so
+ * two runs' epoch lines can be compared exactly. */
+static inline void tu_strip_times(const char *in, char *out, size_t cap)
+{
+    size_t k = 0;
+    while (*in && k + 1 < cap) {
+        const char *t = strstr(in, "  time ");
+        const char *nl = strchr(in, '\n');
+        if (!nl)
+            nl = in + strlen(in);
+        const char *stop = t && t < nl ? t : nl;
+        while (in < stop && k + 1 < cap)
+            out[k++] = *in++;
+        if (k + 1 < cap)
+            out[k++] = '\n';
+        in = *nl ? nl + 1 : nl;
+    }
+    out[k] = '\0';
+}
+
 #endif
