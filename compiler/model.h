@@ -23,16 +23,36 @@ typedef struct Persistent {
 typedef struct MemPlan {
     char *has_buf;
     int64_t *off_c, *off_b;
+    int *inplace_of; /* 1 + the node whose buffer this one took over in place; 0: none */
     int64_t ws_off_c, ws_off_b;  /* the shared workspace region: ws_off_c + ws_off_b * B */
     int64_t ws_size_c, ws_size_b;
     int64_t size_c, size_b; /* the arena this graph needs */
 } MemPlan;
+
+/* Which nodes run together (fuse.c). A group of nodes is one loop nest (C) or one kernel
+ * (CUDA), run at its root's position: an elementwise op, expand or reduction. */
+typedef struct FusionPlan {
+    /* The node whose code computes node id: id itself for a group's root and for nodes
+     * that are not fused; a later node for a member; -1 for nodes without code (sources,
+     * views outside groups). */
+    int *root;
+    /* 1: a member read only inside its group, kept in a local (no buffer). */
+    char *inl;
+    /* Members: for each dimension of the group's domain, the dimension of the node it
+     * indexes (-1: broadcast). The domain is the root's shape, or a reduction's input. */
+    int8_t (*map)[IR_MAX_RANK];
+    /* A stored value that may overwrite this input of its group (same element read and
+     * written by one iteration), if nothing reads the input later; -1: none. */
+    int *inplace;
+    int ngroups, nfused; /* groups of more than one node; nodes fused into them */
+} FusionPlan;
 
 typedef struct ModelIR {
     Arena *arena;
     const char *source; /* the .mdl path */
     ModelSpec spec;
     Graph *train, *eval;
+    FusionPlan train_fuse, eval_fuse;
     MemPlan train_plan, eval_plan;
     int npers;
     Persistent *pers;
@@ -52,8 +72,17 @@ typedef struct DumpOptions {
 /* The whole middle end, one function a reader can follow top to bottom (pipeline.c). */
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *dump);
 
-/* memplan.c */
-MemPlan plan_memory(Arena *a, const Graph *g);
+/* fuse.c */
+FusionPlan fuse_graph(Arena *a, const Graph *g);
+/* The index space a group loops over: the root's shape, or a reduction's input shape. */
+const Shape *fusion_domain(const Graph *g, int root);
+/* The map (domain dimension -> operand dimension) of input k of group member `member`. */
+void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res);
+/* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */
+int fusion_kernels(const Graph *g, const FusionPlan *fp);
+
+/* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp);
 
 /* Index of the persistent tensor with this name, or -1. */
 int model_find_persistent(const ModelIR *m, const char *name);

@@ -104,7 +104,9 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
 
     find_data_inputs(m, p);
     collect_persistents(m);
-    m->train_plan = plan_memory(a, m->train);
-    m->eval_plan = plan_memory(a, m->eval);
+    m->train_fuse = fuse_graph(a, m->train);
+    m->eval_fuse = fuse_graph(a, m->eval);
+    m->train_plan = plan_memory(a, m->train, &m->train_fuse);
+    m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse);
     return m;
 }

@@ -34,6 +34,14 @@ MLC_HELPER int mlc_check_finite(const float *p, long n, const char *node, const 
     return 0;
 }
 
+/* --check-finite inside a fused loop: 1 (after printing) if the value v of a node at
+ * element `at` is a NaN/Inf. */
+MLC_HELPER int mlc_nonfinite(float v, long at, const char *node, const char *where) {
+    if (isfinite(v)) return 0;
+    fprintf(stderr, "error: %s (%s) produced %s at element %ld\n", node, where, isnan(v) ? "NaN" : "Inf", at);
+    return 1;
+}
+
 /* Row-major C[M,N] = op(A)[M,K] op(B)[K,N]. Large products are split across the OpenMP
  * team along the longer of M and N, in blocks of 16; each thread runs one single-threaded
  * cblas_sgemm, so a block's result does not depend on the other blocks. */
