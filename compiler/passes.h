@@ -31,5 +31,7 @@ void simplify(Graph *g);
 /* dce.c: removes nodes no root needs. Roots: loss, output, updates, and every source with
  * a name (inputs, params and state stay part of the model's interface). */
 void dce(Graph *g);
+/* The liveness dce uses: live[id] != 0 when a root needs node id (arena-allocated). */
+char *dce_live(const Graph *g);
 
 #endif
