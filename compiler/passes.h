@@ -28,6 +28,11 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
 /* simplify.c: CSE, constant folding, algebraic simplification (x * 1, -(-x), ...). */
 void simplify(Graph *g);
 
+/* fold_bn.c (eval graph only, after simplify): batch_norm(conv2d(x, w [, bias])) in
+ * evaluation mode becomes conv2d(x, w * s) + shift with s = gamma * rsqrt(var + eps) per
+ * channel, computed on the weights. Returns how many batch norms it folded. */
+int fold_bn(Graph *g);
+
 /* dce.c: removes nodes no root needs. Roots: loss, output, updates, and every source with
  * a name (inputs, params and state stay part of the model's interface). */
 void dce(Graph *g);

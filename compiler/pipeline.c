@@ -1,5 +1,6 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
- * memory plan, with the verifier after every pass and the dumps the user asked for. */
+ * memory plan for the train step; lower -> simplify -> fold_bn -> DCE -> memory plan for
+ * evaluation; the verifier after every pass and the dumps the user asked for. */
 #include <string.h>
 
 #include "model.h"
@@ -92,11 +93,14 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     dump(d, d && d->final, "dce (train step, as emitted)", g);
     m->train = g;
 
-    /* Inference: the same model in evaluation mode, output only. */
+    /* Inference: the same model in evaluation mode, output only; batch norms with
+     * running statistics fold into the convolutions before them. */
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
     e->loss = -1;
     simplify(e);
     ir_verify(e, "simplify (eval)");
+    fold_bn(e);
+    ir_verify(e, "fold_bn (eval)");
     dce(e);
     ir_verify(e, "dce (eval)");
     dump(d, d && d->final, "dce (eval, as emitted)", e);
