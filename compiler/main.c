@@ -63,7 +63,7 @@ static int parse_dump(Options *o, const char *stage) {
     } else if (!strcmp(stage, "final")) {
         d->final = 1;
     } else if (!strcmp(stage, "all")) {
-        d->after = DUMP_AFTER_ALL;
+        d->after |= DUMP_AFTER_ALL;
     } else if (!strcmp(stage, "dot")) {
         d->final = d->dot = 1;
     } else {
