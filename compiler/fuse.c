@@ -273,3 +273,23 @@ int fusion_kernels(const Graph *g, const FusionPlan *fp) {
     }
     return k;
 }
+
+void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
+    fprintf(out, "; --- after fuse (%s) ---\n", g->mode == MODE_TRAIN ? "train step" : "eval");
+    fprintf(out, "; %d kernels; %d groups hold %d fused nodes\n", fusion_kernels(g, fp), fp->ngroups, fp->nfused);
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (fp->root[id] != id) continue;
+        char sh[96];
+        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        if (fp->inplace[id] >= 0) fprintf(out, " (may overwrite %%%d)", fp->inplace[id]);
+        if (n->loc.file) fprintf(out, "  ; %s:%d", n->loc.file->name, n->loc.line);
+        fputc('\n', out);
+        for (int m = 0; m < id; m++) {
+            if (fp->root[m] != id || g->nodes[m].op == OP_reshape) continue;
+            fprintf(out, "      + %%%d = %s, %s", m, op_of(&g->nodes[m])->name, fp->inl[m] ? "in a register" : "stored");
+            if (fp->inplace[m] >= 0) fprintf(out, ", may overwrite %%%d", fp->inplace[m]);
+            fputc('\n', out);
+        }
+    }
+}

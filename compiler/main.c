@@ -10,6 +10,7 @@
 
 #include "ast.h"
 #include "driver.h"
+#include "passes.h"
 #include "report.h"
 
 static const char usage[] =
@@ -19,23 +20,59 @@ static const char usage[] =
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
-    "  --dump-ir=STAGE  print the IR after a stage: lower, autodiff, final, all; or dot\n"
-    "                   (Graphviz of the final train step)\n"
+    "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
+    "                   the eval graph where it runs on both; the passes are listed below),\n"
+    "                   all (after every pass), final (as emitted), lower and autodiff\n"
+    "                   (= after:lower, after:autodiff), dot (Graphviz of the final\n"
+    "                   graphs); repeat the option to combine\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, and the totals\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
 
+/* "lower, autodiff, ..." from the pass table, for messages. */
+static void pass_list(char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int p = 0; p < PASS_COUNT && k < cap; p++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", p ? ", " : "", pass_names[p]);
+}
+
+/* --dump-ir=STAGE; repeated options add up. Prints its own error. */
 static int parse_dump(Options *o, const char *stage) {
     DumpOptions *d = &o->dump;
+    char passes[256];
+    pass_list(passes, sizeof passes);
     d->out = stdout;
-    if (!strcmp(stage, "lower")) d->lower = 1;
-    else if (!strcmp(stage, "autodiff")) d->autodiff = 1;
-    else if (!strcmp(stage, "final")) d->final = 1;
-    else if (!strcmp(stage, "all")) d->lower = d->autodiff = d->final = 1;
-    else if (!strcmp(stage, "dot")) d->final = d->dot = 1;
-    else return -1;
+    if (!strncmp(stage, "after:", 6)) {
+        PassId p = pass_by_name(stage + 6);
+        if (p == PASS_COUNT) {
+            const char *near = diag_nearest(stage + 6, pass_names, PASS_COUNT);
+            char hint[96] = "";
+            if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+            fprintf(stderr, "mlc: error: --dump-ir=%s: no pass named '%s'; %sthe passes: %s\n", stage, stage + 6,
+                    hint, passes);
+            return -1;
+        }
+        d->after |= DUMP_AFTER(p);
+    } else if (!strcmp(stage, "lower")) {
+        d->after |= DUMP_AFTER(PASS_lower);
+    } else if (!strcmp(stage, "autodiff")) {
+        d->after |= DUMP_AFTER(PASS_autodiff);
+    } else if (!strcmp(stage, "final")) {
+        d->final = 1;
+    } else if (!strcmp(stage, "all")) {
+        d->after |= DUMP_AFTER_ALL;
+    } else if (!strcmp(stage, "dot")) {
+        d->final = d->dot = 1;
+    } else {
+        fprintf(stderr,
+                "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all, dot or after:PASS, "
+                "PASS one of: %s)\n",
+                stage, passes);
+        return -1;
+    }
     return 0;
 }
 
@@ -47,7 +84,9 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
+            char passes[256];
+            pass_list(passes, sizeof passes);
+            printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc")) {
             if (!val) {
@@ -72,11 +111,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 o->batch = (int)b;
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
-            if (parse_dump(o, a + 10)) {
-                fprintf(stderr, "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all or dot)\n",
-                        a + 10);
-                return -1;
-            }
+            if (parse_dump(o, a + 10)) return -1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
         } else if (!strcmp(a, "--keep")) {

@@ -7,6 +7,7 @@
 #include "ast.h"
 #include "ir.h"
 #include "lower.h"
+#include "passes.h"
 
 /* A parameter or optimizer state tensor: lives in the slab for the model's lifetime. */
 typedef struct Persistent {
@@ -66,8 +67,12 @@ typedef struct ModelIR {
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
 typedef struct DumpOptions {
     FILE *out;
-    int lower, autodiff, final, dot;
+    unsigned after; /* bit p (1u << PASS_x, passes.h): the graph(s) after pass p */
+    int final;      /* the train step and eval graphs as emitted */
+    int dot;        /* Graphviz instead of the text form */
 } DumpOptions;
+#define DUMP_AFTER(p) (1u << (p))
+#define DUMP_AFTER_ALL ((1u << PASS_COUNT) - 1)
 
 /* The whole middle end, one function a reader can follow top to bottom (pipeline.c). */
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *dump);
@@ -78,6 +83,8 @@ FusionPlan fuse_graph(Arena *a, const Graph *g);
 const Shape *fusion_domain(const Graph *g, int root);
 /* The map (domain dimension -> operand dimension) of input k of group member `member`. */
 void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res);
+/* --dump-ir=after:fuse: each kernel with the nodes fused into it. */
+void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 /* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */
 int fusion_kernels(const Graph *g, const FusionPlan *fp);
 
