@@ -108,9 +108,7 @@ Test(dump_ir, cli_after_and_repeated) {
     cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:optimizer", "--dump-ir=after:dce"), 0, "%s", out);
     char *h = headers(out);
     cr_assert_str_eq(h, "; --- after optimizer (train step) ---\n; --- after dce (train step) ---\n"
-                        "; --- after dce (eval) ---\n"
-                        "; --- after fuse (train step) ---\n"
-                        "; --- after fuse (eval) ---\n");
+                        "; --- after dce (eval) ---\n");
     free(h);
     free(out);
 }
