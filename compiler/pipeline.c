@@ -10,7 +10,8 @@
 
 static void dump(const DumpOptions *d, int want, const char *stage, const Graph *g) {
     if (!d || !want || !d->out) return;
-    fprintf(d->out, "; --- after %s ---\n", stage);
+    /* Graphviz reads // comments, not ; ones */
+    fprintf(d->out, "%s --- after %s ---\n", d->dot ? "//" : ";", stage);
     if (d->dot)
         ir_print_dot(d->out, g);
     else

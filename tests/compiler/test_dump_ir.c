@@ -20,7 +20,7 @@ static char *headers(const char *dump) {
     for (const char *p = dump; p && *p;) {
         const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (!strncmp(p, "; --- ", 6)) {
+        if (!strncmp(p, "; --- ", 6) || !strncmp(p, "// --- ", 7)) {
             memcpy(h + k, p, len);
             k += len;
             h[k++] = '\n';
@@ -121,7 +121,8 @@ Test(dump_ir, cli_older_stage_names) {
         {"--dump-ir=lower", "; --- after lower (train step) ---\n; --- after lower (eval) ---\n"},
         {"--dump-ir=autodiff", "; --- after autodiff (train step) ---\n"},
         {"--dump-ir=final", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"},
-        {"--dump-ir=dot", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"},
+        /* Graphviz takes // comments */
+        {"--dump-ir=dot", "// --- after dce (train step, as emitted) ---\n// --- after dce (eval, as emitted) ---\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
