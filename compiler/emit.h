@@ -54,7 +54,8 @@ typedef struct FusedLoop {
     const char *size[IR_MAX_RANK], *var[IR_MAX_RANK];
     const char *total; /* the domain's element count */
 } FusedLoop;
-void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, FusedLoop *fl);
+/* merge_dims = 0: a loop per real dimension (a GEMM epilogue loops over rows, columns). */
+void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, FusedLoop *fl);
 /* The node comment of the root, then a line per member saying where its value lives. */
 void fused_comment(EmitCtx *e, const FusedLoop *fl);
 /* How many statements the body has before the root's (0 for a group of one). */

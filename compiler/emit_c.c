@@ -97,7 +97,7 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
  * variant that --check-finite runs instead. */
 static void emit_group(EmitCtx *e, int root) {
     FusedLoop fl;
-    fused_loop(e, e->fp, root, &fl);
+    fused_loop(e, e->fp, root, 1, &fl);
     fused_comment(e, &fl);
     void (*loops)(EmitCtx *, const FusedLoop *, int) =
         op_of(&e->g->nodes[root])->kind == K_REDUCE ? emit_reduce_loops : emit_ewise_loops;
@@ -119,14 +119,50 @@ static void emit_group(EmitCtx *e, int root) {
 }
 
 /* Row-major C[M,N] = op(A) op(B) through mlc_sgemm (templates/c_prologue.h), which
- * splits large products across the OpenMP team and calls cblas_sgemm. */
+ * splits large products across the OpenMP team and calls cblas_sgemm. With an epilogue
+ * (fuse.c) each thread runs the group on the block its GEMM call just wrote;
+ * --check-finite runs the plain GEMM, checks it, then the group's checked variant. */
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int a = n->in[0], b = n->in[1];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
-    emit(e, "mlc_sgemm(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", ta, tb, M, N, K,
-         emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    const char *args = arena_printf(e->arena, "%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s", ta, tb, M, N, K,
+                                    emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    int ep = e->fp->epilogue[id];
+    if (ep < 0) {
+        emit(e, "mlc_sgemm(%s);", args);
+        emit_check_output(e, id, 1);
+        return;
+    }
+    FusedLoop fl;
+    fused_loop(e, e->fp, ep, 0, &fl);
+    emit(e, "/* epilogue: */");
+    fused_comment(e, &fl);
+    emit(e, "if (!self->check_finite) {");
+    e->indent++;
+    emit(e, "#pragma omp parallel if (mlc_sgemm_parallel((int)(%s), (int)(%s), (int)(%s)))", M, N, K);
+    emit(e, "{");
+    e->indent++;
+    emit(e, "long r0, r1, c0, c1; /* this thread's block of the output */");
+    emit(e, "mlc_sgemm_block(%s, &r0, &r1, &c0, &c1);", args);
+    emit(e, "for (long %s = r0; %s < r1; %s++)", fl.var[0], fl.var[0], fl.var[0]);
+    emit(e, "    for (long %s = c0; %s < c1; %s++) {", fl.var[1], fl.var[1], fl.var[1]);
+    e->indent += 2;
+    const char *v = fused_body(e, &fl, NULL);
+    emit(e, "%s[%s] = %s;", emit_buf(e, ep), fused_out_index(e, &fl), v);
+    e->indent--;
+    emit(e, "}");
+    e->indent -= 2;
+    emit(e, "}");
+    e->indent--;
+    emit(e, "} else {");
+    e->indent++;
+    emit(e, "mlc_sgemm(%s);", args);
+    emit_check_output(e, id, 0);
+    emit_ewise_loops(e, &fl, 1);
+    e->indent--;
+    emit(e, "}");
 }
 
 static const KindEmitters c_kinds = {emit_group, emit_group, emit_matmul};
@@ -138,7 +174,7 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
     const Node *n = &e->g->nodes[id];
     OpKind k = op_of(n)->kind;
     if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
-    if (k == K_EWISE || k == K_REDUCE || n->op == OP_expand) return; /* groups check themselves */
+    if (k == K_EWISE || k == K_REDUCE || k == K_CONTRACT || n->op == OP_expand) return; /* they check themselves */
     const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
     emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);

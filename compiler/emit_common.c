@@ -264,7 +264,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);
-    if (e->fp->root[id] != id) return; /* no code, or fused into a later node's */
+    if (e->fp->at[id] != id) return; /* no code, or fused into another node's */
     switch (oi->kind) {
     case K_SOURCE: return;
     case K_SHAPE:

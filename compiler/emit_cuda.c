@@ -172,7 +172,7 @@ static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int s
 static void emit_group(EmitCtx *e, int root) {
     const Node *n = &e->g->nodes[root];
     FusedLoop fl;
-    fused_loop(e, e->fp, root, &fl);
+    fused_loop(e, e->fp, root, 1, &fl);
     GroupParams gp = {.e = e};
     fused_buffers(e, &fl, add_group_buffer, &gp);
     const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(n)->name);
@@ -215,6 +215,8 @@ static void emit_matmul(EmitCtx *e, int id) {
          tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);
     emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", emit_buf(e, b),
          emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
+    /* an epilogue (fuse.c) runs right after its GEMM: on the GPU it is the next kernel */
+    if (e->fp->epilogue[id] >= 0) emit_group(e, e->fp->epilogue[id]);
 }
 
 static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};

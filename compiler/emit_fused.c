@@ -115,7 +115,7 @@ static Access *group_accesses(EmitCtx *e, const FusedLoop *fl, int *count) {
     return acc;
 }
 
-void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, FusedLoop *fl) {
+void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, FusedLoop *fl) {
     const Graph *g = e->g;
     memset(fl, 0, sizeof *fl);
     fl->fp = fp;
@@ -133,7 +133,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, FusedLoop *fl) {
     int prev = -1;
     for (int d = 0; d < dom->rank; d++) {
         if (!real_dim(dom, d) && d != axis) continue;
-        int merge = prev >= 0 && d != axis && prev != axis;
+        int merge = merge_dims && prev >= 0 && d != axis && prev != axis;
         for (int i = 0; merge && i < na; i++) {
             Ext p = st[i][prev], c = ext_mul(st[i][d], dim_ext(dom, d));
             if ((p.k == 0) != (st[i][d].k == 0)) merge = 0;

@@ -120,6 +120,59 @@ static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
     return fp->root[r] >= 0 && (is_ewise_like(n) || n->op == OP_reshape || op_of(n)->kind == K_REDUCE);
 }
 
+/* The position where node x's value is in memory (a view: its owner's). */
+static int written_at(const Graph *g, const FusionPlan *fp, int x) {
+    while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
+    if (op_of(&g->nodes[x])->kind == K_SOURCE) return -1; /* there from the start */
+    return fp->at[x] >= 0 ? fp->at[x] : x;
+}
+
+/* Epilogues: an elementwise group over a matmul's [M, N] output, reading it only at the
+ * element it computes, whose other inputs are ready before the matmul runs, moves to the
+ * matmul: each thread runs it on the block of rows (or columns) its GEMM call produced. */
+static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
+    for (int mm = 0; mm < g->n; mm++) {
+        const Node *mn = &g->nodes[mm];
+        if (op_of(mn)->kind != K_CONTRACT || mn->shape.rank != 2 || !real_dim(&mn->shape, 0) || !real_dim(&mn->shape, 1))
+            continue;
+        /* the earliest elementwise group reading it */
+        int grp = -1;
+        for (int i = start[mm]; i < start[mm] + fill[mm]; i++) {
+            int r = fp->root[rd[i]];
+            if (r >= 0 && is_ewise_like(&g->nodes[rd[i]]) && (grp < 0 || r < grp)) grp = r;
+        }
+        if (grp < 0 || !is_ewise_like(&g->nodes[grp]) || fp->at[grp] != grp || !shape_eq(&g->nodes[grp].shape, &mn->shape))
+            continue;
+        int ok = 1;
+        for (int m = 0; m <= grp && ok; m++) {
+            if (fp->root[m] != grp) continue;
+            const Node *n = &g->nodes[m];
+            for (int k = 0; k < n->nin && ok; k++) {
+                int x = n->in[k];
+                if (fp->root[x] == grp || op_of(&g->nodes[x])->kind == K_SOURCE) continue;
+                if (x == mm) { /* the GEMM's output: at the element the group computes */
+                    int8_t map[IR_MAX_RANK];
+                    fusion_operand_map(g, fp, m, k, map);
+                    ok = map[0] == 0 && map[1] == 1;
+                } else {
+                    int w = written_at(g, fp, x);
+                    ok = w < mm; /* ready before the GEMM (views of constants are sources) */
+                    if (g->nodes[x].op == OP_reshape) {
+                        int o = x;
+                        while (g->nodes[o].op == OP_reshape) o = g->nodes[o].in[0];
+                        if (o == mm) ok = 0; /* the GEMM's output through a view */
+                    }
+                }
+            }
+        }
+        if (!ok) continue;
+        fp->epilogue[mm] = grp;
+        fp->nepilogues++;
+        for (int m = 0; m <= grp; m++)
+            if (fp->root[m] == grp) fp->at[m] = mm;
+    }
+}
+
 /* In place: a stored value of a group may take the buffer of an input the group reads at
  * exactly the element it writes (same shape, same map), when nothing reads that input
  * after the group (memplan.c decides that). Each iteration reads the element before it
@@ -172,6 +225,8 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
     fp.root = ARENA_ARRAY(a, int, n + 1);
     fp.inl = arena_alloc(a, (size_t)n + 1);
     fp.inplace = ARENA_ARRAY(a, int, n + 1);
+    fp.at = ARENA_ARRAY(a, int, n + 1);
+    fp.epilogue = ARENA_ARRAY(a, int, n + 1);
     fp.map = arena_alloc(a, sizeof *fp.map * (size_t)(n + 1));
     memset(fp.map, -1, sizeof *fp.map * (size_t)(n + 1));
     /* readers of each node (CSR) */
@@ -252,6 +307,8 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         /* its own group */
         for (int d = 0; d < nd->shape.rank; d++) fp.map[id][d] = (int8_t)(real_dim(&nd->shape, d) ? d : -1);
     }
+    for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
+    find_epilogues(g, &fp, rd, start, fill);
     find_inplace(g, &fp, rd, start, fill);
     /* groups with more than one node of code */
     char *multi = arena_alloc(a, (size_t)n + 1);
@@ -269,7 +326,7 @@ int fusion_kernels(const Graph *g, const FusionPlan *fp) {
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (op_of(n)->kind == K_SOURCE || n->op == OP_reshape) continue;
-        if (!fp || fp->root[id] == id) k++;
+        if (!fp || fp->at[id] == id) k++;
     }
     return k;
 }

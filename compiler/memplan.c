@@ -83,7 +83,7 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
     int n = g->n;
     /* where each node's code runs: a fused member runs with its group's root */
     int *at = ARENA_ARRAY(a, int, n + 1);
-    for (int id = 0; id < n; id++) at[id] = fp && fp->root[id] >= 0 ? fp->root[id] : id;
+    for (int id = 0; id < n; id++) at[id] = fp && fp->at[id] >= 0 ? fp->at[id] : id;
     p.has_buf = arena_alloc(a, (size_t)n + 1);
     p.off_c = ARENA_ARRAY(a, int64_t, n + 1);
     p.off_b = ARENA_ARRAY(a, int64_t, n + 1);

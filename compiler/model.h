@@ -45,7 +45,13 @@ typedef struct FusionPlan {
     /* A stored value that may overwrite this input of its group (same element read and
      * written by one iteration), if nothing reads the input later; -1: none. */
     int *inplace;
-    int ngroups, nfused; /* groups of more than one node; nodes fused into them */
+    /* Where node id's code runs: its group's root, or the GEMM a group is the epilogue
+     * of (-1: no code). */
+    int *at;
+    /* A matmul: the group that runs on each block of its output as soon as the block is
+     * computed, while it is in cache (bias, activation, residual add); -1: none. */
+    int *epilogue;
+    int ngroups, nfused, nepilogues; /* groups of more than one node; nodes fused into them */
 } FusionPlan;
 
 typedef struct ModelIR {

@@ -37,7 +37,7 @@ static int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p,
 static int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan *p, const char *what) {
     int n = g->n, bad = 0;
     int *last = calloc((size_t)n, sizeof(int)), *at = calloc((size_t)n, sizeof(int));
-    for (int id = 0; id < n; id++) at[id] = fp->root[id] >= 0 ? fp->root[id] : id;
+    for (int id = 0; id < n; id++) at[id] = fp->at[id] >= 0 ? fp->at[id] : id;
     for (int id = 0; id < n; id++) last[id] = at[id];
     for (int id = 0; id < n; id++)
         for (int k = 0; k < g->nodes[id].nin; k++) {
@@ -46,6 +46,12 @@ static int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan *p, co
             if (last[o] < at[id]) last[o] = at[id];
             /* read from memory before its group ran, or in the same group through memory */
             int same_group = at[id] == at[o] && fp->root[x] == fp->root[id] && fp->root[o] == fp->root[id];
+            if (x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[id]) {
+                /* a GEMM's epilogue reads the block the GEMM just wrote, at the same element */
+                int8_t m[IR_MAX_RANK];
+                fusion_operand_map(g, fp, id, k, m);
+                same_group = m[0] == 0 && m[1] == 1 && g->nodes[o].shape.rank == 2;
+            }
             if ((at[id] < at[o] || (at[id] == at[o] && !same_group)) && !bad++)
                 cr_log_error("%s: %%%d (at %d) reads %%%d (written at %d)", what, id, at[id], o, at[o]);
             if (fp->inl[o] && !same_group && !bad++)
