@@ -32,4 +32,15 @@ void simplify(Graph *g);
  * a name (inputs, params and state stay part of the model's interface). */
 void dce(Graph *g);
 
+/* recompute.c: --mem-budget. Recomputes cheap forward values (elementwise ops, expand,
+ * bn_apply, pooling) in the backward instead of keeping them alive across it, greedily,
+ * until the train step's arena at the compile-time batch size is at most `budget` bytes
+ * or no recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
+ * are in bytes; `after` is the smallest reached (== before when nothing helped). */
+typedef struct RecomputeResult {
+    int64_t before, after;
+    int recomputed; /* tensors computed again in the backward (clones, views not counted) */
+} RecomputeResult;
+RecomputeResult recompute(Graph *g, int64_t budget);
+
 #endif

@@ -1,5 +1,6 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
- * memory plan, with the verifier after every pass and the dumps the user asked for. */
+ * (recompute, under --mem-budget) -> memory plan, with the verifier after every pass and the
+ * dumps the user asked for. */
 #include <string.h>
 
 #include "model.h"
@@ -68,7 +69,40 @@ static void find_data_inputs(ModelIR *m, const Program *p) {
     m->classes = m->eval->nodes[m->eval->output].shape.d[1];
 }
 
+/* "148004160 bytes (141.1 MiB)" */
+static const char *bytes_str(char *buf, size_t n, int64_t bytes) {
+    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int k = 0;
+    while (v >= 1024 && k < 4) v /= 1024, k++;
+    if (k) snprintf(buf, n, "%lld bytes (%.1f %s)", (long long)bytes, v, unit[k]);
+    else snprintf(buf, n, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+    return buf;
+}
+
+/* --mem-budget: recompute until the train step fits, or say how close it gets. */
+static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
+    RecomputeResult r = recompute(g, budget);
+    ir_verify(g, "recompute");
+    m->mem_budget = budget;
+    m->arena_plain = r.before;
+    m->recomputed = r.recomputed;
+    if (r.after > budget) {
+        char b[64], best[64], plain[64];
+        diag_error_file(p->file->name,
+                        "the train step does not fit in --mem-budget %s at batch %d: recomputing activations in "
+                        "the backward brings its arena down to %s at best, from %s without recomputation",
+                        bytes_str(b, sizeof b, budget), g->batch, bytes_str(best, sizeof best, r.after),
+                        bytes_str(plain, sizeof plain, r.before));
+    }
+}
+
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
+    return compile_model_budget(a, p, batch_override, 0, d);
+}
+
+ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
+                              const DumpOptions *d) {
     ModelIR *m = ARENA_NEW(a, ModelIR);
     m->arena = a;
     m->source = p->file->name;
@@ -89,7 +123,8 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     ir_verify(g, "simplify");
     dce(g);
     ir_verify(g, "dce");
-    dump(d, d && d->final, "dce (train step, as emitted)", g);
+    if (mem_budget > 0) fit_budget(m, g, mem_budget, p);
+    dump(d, d && d->final, mem_budget > 0 ? "recompute (train step, as emitted)" : "dce (train step, as emitted)", g);
     m->train = g;
 
     /* Inference: the same model in evaluation mode, output only. */
@@ -106,5 +141,7 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     collect_persistents(m);
     m->train_plan = plan_memory(a, m->train);
     m->eval_plan = plan_memory(a, m->eval);
+    m->arena_planned = 4 * (m->train_plan.size_c + m->train_plan.size_b * (int64_t)m->train->batch);
+    if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;
 }
