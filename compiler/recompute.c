@@ -6,7 +6,8 @@
  * order, so every node after the loss is backward or update. A forward value that a node
  * after the loss reads is saved for backward: it holds its bytes from the node that
  * writes it to its last backward reader, across the end of the forward pass where the
- * arena peaks.
+ * arena peaks. (A forward value the .mdl computes after its loss statement, such as an
+ * output, counts as backward here: recomputing for it is just as correct.)
  *
  * Candidates are saved values written by cheap, deterministic ops: elementwise ops
  * (K_EWISE) and those flagged OPF_RECOMPUTE (expand, bn_apply, pooling). Never a GEMM or
