@@ -1,9 +1,10 @@
 /* main.c - the mlc command line: parse a .mdl, run the middle end, emit a target.
  *
- *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--dump-ir=STAGE]
- *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]
+ *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
+ *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cc CC] [--keep] [-v]
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,17 @@
 #include "report.h"
 
 static const char usage[] =
-    "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--dump-ir=STAGE]\n"
-    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]\n"
+    "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
+    "                    [--dump-ir=STAGE] [--report]\n"
+    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
+    "                                    [--cc CC] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
+    "  --mem-budget BYTES  fit the train step's arena at that batch size into BYTES (suffix\n"
+    "                   K, M or G: KiB, MiB, GiB) by recomputing cheap activations in the\n"
+    "                   backward; an error says how small it can get when it cannot\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -76,6 +82,23 @@ static int parse_dump(Options *o, const char *stage) {
     return 0;
 }
 
+/* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive. */
+static int64_t parse_bytes(const char *s) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v <= 0) return 0;
+    int shift = 0;
+    switch (*end) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end || v > (INT64_MAX >> shift)) return 0;
+    return (int64_t)v << shift;
+}
+
 static int parse_args(int argc, char **argv, Options *o, int *build) {
     int i = 1;
     o->target = &target_c;
@@ -88,7 +111,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             pass_list(passes, sizeof passes);
             printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc")) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
+                   !strcmp(a, "--mem-budget")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -109,6 +133,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                     return -1;
                 }
                 o->batch = (int)b;
+            }
+            if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
+                fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
+                                "found '%s'\n", val);
+                return -1;
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
             if (parse_dump(o, a + 10)) return -1;
@@ -144,7 +173,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
-    ModelIR *m = compile_model(arena, prog, o->batch, &o->dump);
+    ModelIR *m = compile_model_budget(arena, prog, o->batch, o->mem_budget, &o->dump);
     if (o->report) print_report(stdout, m);
     if (build) return build_trainer(m, o);
     if (o->output) {

@@ -68,6 +68,11 @@ typedef struct ModelIR {
     const char *data_name, *label_name;
     Shape data_shape;
     int64_t classes; /* per-sample outputs */
+    /* --mem-budget (recompute.c): the budget in bytes (0: none); the train step's arena in
+     * bytes at the compile-time batch size without recomputation and as planned; how many
+     * tensors the backward computes again. */
+    int64_t mem_budget, arena_plain, arena_planned;
+    int recomputed;
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -80,7 +85,12 @@ typedef struct DumpOptions {
 #define DUMP_AFTER(p) (1u << (p))
 #define DUMP_AFTER_ALL ((1u << PASS_COUNT) - 1)
 
-/* The whole middle end, one function a reader can follow top to bottom (pipeline.c). */
+/* The whole middle end, one function a reader can follow top to bottom (pipeline.c).
+ * mem_budget > 0 (bytes): recompute activations until the train step's arena at the
+ * compile-time batch size fits, or stop with an error saying how small it can get. */
+ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
+                              const DumpOptions *dump);
+/* The same without a budget. */
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *dump);
 
 /* fuse.c */

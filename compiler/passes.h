@@ -49,6 +49,7 @@ char *dce_live(const Graph *g);
     X(simplify)       \
     X(fold_bn)        \
     X(dce)            \
+    X(recompute)      \
     X(fuse)
 
 typedef enum PassId {
@@ -61,5 +62,16 @@ typedef enum PassId {
 extern const char *const pass_names[PASS_COUNT];
 /* PASS_COUNT when no pass has that name. */
 PassId pass_by_name(const char *name);
+
+/* recompute.c: --mem-budget. Recomputes cheap forward values (elementwise ops, expand,
+ * bn_apply, pooling) in the backward instead of keeping them alive across it, greedily,
+ * until the train step's arena at the compile-time batch size is at most `budget` bytes
+ * or no recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
+ * are in bytes; `after` is the smallest reached (== before when nothing helped). */
+typedef struct RecomputeResult {
+    int64_t before, after;
+    int recomputed; /* tensors computed again in the backward (clones, views not counted) */
+} RecomputeResult;
+RecomputeResult recompute(Graph *g, int64_t budget);
 
 #endif

@@ -1,6 +1,7 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
- * memory plan for the train step; lower -> simplify -> fold_bn -> DCE -> memory plan for
- * evaluation; the verifier after every pass and the dumps the user asked for. */
+ * (recompute, under --mem-budget) -> fuse -> memory plan for the train step; lower ->
+ * simplify -> fold_bn -> DCE -> fuse -> memory plan for evaluation; the verifier after every
+ * pass and the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>
 
@@ -93,7 +94,40 @@ static void find_data_inputs(ModelIR *m, const Program *p) {
     m->classes = m->eval->nodes[m->eval->output].shape.d[1];
 }
 
+/* "148004160 bytes (141.1 MiB)" */
+static const char *bytes_str(char *buf, size_t n, int64_t bytes) {
+    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int k = 0;
+    while (v >= 1024 && k < 4) v /= 1024, k++;
+    if (k) snprintf(buf, n, "%lld bytes (%.1f %s)", (long long)bytes, v, unit[k]);
+    else snprintf(buf, n, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+    return buf;
+}
+
+/* --mem-budget: recompute until the train step fits, or say how close it gets. */
+static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
+    RecomputeResult r = recompute(g, budget);
+    ir_verify(g, "recompute");
+    m->mem_budget = budget;
+    m->arena_plain = r.before;
+    m->recomputed = r.recomputed;
+    if (r.after > budget) {
+        char b[64], best[64], plain[64];
+        diag_error_file(p->file->name,
+                        "the train step does not fit in --mem-budget %s at batch %d: recomputing activations in "
+                        "the backward brings its arena down to %s at best, from %s without recomputation",
+                        bytes_str(b, sizeof b, budget), g->batch, bytes_str(best, sizeof best, r.after),
+                        bytes_str(plain, sizeof plain, r.before));
+    }
+}
+
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
+    return compile_model_budget(a, p, batch_override, 0, d);
+}
+
+ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
+                              const DumpOptions *d) {
     ModelIR *m = ARENA_NEW(a, ModelIR);
     m->arena = a;
     m->source = p->file->name;
@@ -112,7 +146,11 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     pass_done(d, PASS_simplify, g);
     dce(g);
     pass_done(d, PASS_dce, g);
-    dump(d, d && d->final, "dce (train step, as emitted)", g);
+    if (mem_budget > 0) {
+        fit_budget(m, g, mem_budget, p);
+        pass_done(d, PASS_recompute, g);
+    }
+    dump(d, d && d->final, mem_budget > 0 ? "recompute (train step, as emitted)" : "dce (train step, as emitted)", g);
     m->train = g;
 
     /* Inference: the same model in evaluation mode, output only; batch norms with
@@ -141,5 +179,7 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
     }
     m->train_plan = plan_memory(a, m->train, &m->train_fuse);
     m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse);
+    m->arena_planned = 4 * (m->train_plan.size_c + m->train_plan.size_b * (int64_t)m->train->batch);
+    if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;
 }

@@ -1,10 +1,13 @@
 /* report.c - `mlc net.mdl --report`: what the compiled train step and inference cost.
  *
  * Per tensor with a buffer of its own: bytes, lifetime (the node that writes it and the
- * last that reads it), arena offset, and whether the backward reads a forward value
- * (saved for backward) - mlc recomputes nothing yet. Per kernel (node): FLOPs and bytes
- * moved (its inputs read once, its output written once). Totals: arena peak, parameter
- * and optimizer-state bytes, FLOPs per step. Sizes use the compile-time batch size. */
+ * last that reads it), arena offset, and what it is kept for: a forward value the
+ * backward reads is "saved for backward"; a clone the recompute pass (--mem-budget)
+ * inserted is "recomputed" (its original then dies in the forward). Per kernel (node):
+ * FLOPs and bytes moved (its inputs read once, its output written once). Totals: arena
+ * peak, parameter and optimizer-state bytes, FLOPs per step; under --mem-budget, the
+ * budget and the arena without and with recomputation. Sizes use the compile-time batch
+ * size. */
 #include <string.h>
 
 #include "model.h"
@@ -37,6 +40,14 @@ static void human(char *buf, size_t n, double v, const char *unit) {
     snprintf(buf, n, "%.3g %s%s", v, pre[k], unit);
 }
 
+/* 1024-based, as --mem-budget reads its suffixes: "90.0 MiB" */
+static void human_bin(char *buf, size_t n, double v) {
+    const char *pre[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    int k = 0;
+    while (v >= 1024 && k < 4) v /= 1024, k++;
+    snprintf(buf, n, k ? "%.1f %s" : "%.0f %s", v, pre[k]);
+}
+
 static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemPlan *p, const char *title) {
     int B = g->batch, n = g->n;
     int *last = ARENA_ARRAY(m->arena, int, n);
@@ -63,7 +74,9 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemP
         if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", id);
         else snprintf(life, sizeof life, "%%%d..%%%d", id, last[id]);
         snprintf(off, sizeof off, "%lld + %lld*B", (long long)p->off_c[id], (long long)p->off_b[id]);
-        const char *kept = id < bwd && last[id] > bwd && last[id] < n ? "saved for backward" : "";
+        const char *kept = (nd->role & ROLE_RECOMPUTED)                    ? "recomputed"
+                           : id < bwd && last[id] > bwd && last[id] < n ? "saved for backward"
+                                                                        : "";
         fprintf(out, "  %%%-5d %-16s %-18s %12lld %11s  %-22s %s\n", id, op_of(nd)->name, sh, (long long)bytes_of(nd),
                 life, off, kept);
         live_bytes += bytes_of(nd);
@@ -93,6 +106,23 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemP
             (long long)arena, b, c, d);
 }
 
+/* --mem-budget: the budget, and what recomputation did to the train step's arena. */
+static void budget_report(FILE *out, const ModelIR *m) {
+    const Graph *g = m->train;
+    double extra = 0;
+    for (int id = 0; id < g->n; id++)
+        if (g->nodes[id].role & ROLE_RECOMPUTED) extra += node_flops(g, &g->nodes[id]);
+    char a[32], b[32], c[32], d[32];
+    human_bin(a, sizeof a, (double)m->mem_budget);
+    human_bin(b, sizeof b, (double)m->arena_plain);
+    human_bin(c, sizeof c, (double)m->arena_planned);
+    human(d, sizeof d, extra, "FLOP");
+    fprintf(out,
+            "memory budget: %s (%lld bytes); train-step arena %s (%lld bytes) without recomputation, %s (%lld bytes) "
+            "with %d tensors recomputed in the backward (+%s per step)\n",
+            a, (long long)m->mem_budget, b, (long long)m->arena_plain, c, (long long)m->arena_planned, m->recomputed, d);
+}
+
 void print_report(FILE *out, const ModelIR *m) {
     int64_t params = 0, state = 0;
     for (int i = 0; i < m->npers; i++) {
@@ -106,5 +136,6 @@ void print_report(FILE *out, const ModelIR *m) {
     fprintf(out, "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
             m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
     graph_report(out, m, m->train, &m->train_plan, "train step");
+    if (m->mem_budget > 0) budget_report(out, m);
     graph_report(out, m, m->eval, &m->eval_plan, "inference");
 }
