@@ -114,6 +114,19 @@ static int covers_domain(const Graph *g, int root, const Node *n, const int8_t *
     return mapped == real;
 }
 
+/* A member smaller than its group's domain is evaluated once per domain element. That
+ * is cheaper than a store and a load for arithmetic, not for a libm call (exp, rsqrt,
+ * erf, ...: their C text calls a function) broadcast over many elements: such a value is
+ * computed once, by its own loop, instead. */
+static int recompute_costs(const Graph *g, int root, const Node *n) {
+    const char *t = op_of(n)->rules->c_expr;
+    if (!t || !strstr(t, "f(")) return 0;
+    int64_t c1, b1, c2, b2;
+    shape_numel_affine(fusion_domain(g, root), &c1, &b1);
+    shape_numel_affine(&n->shape, &c2, &b2);
+    return (c2 + b2 * g->batch) * 4 <= c1 + b1 * g->batch;
+}
+
 /* A reader that evaluates its inputs in registers: a group's member or root. */
 static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
     const Node *n = &g->nodes[r];
@@ -288,7 +301,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
             memcpy(map, m, sizeof m);
             have = 1;
         }
-        if (ok && first_outside == INT_MAX) { /* read only inside the group */
+        if (ok && first_outside == INT_MAX && !recompute_costs(g, group, nd)) { /* read only inside the group */
             fp.root[id] = group;
             fp.inl[id] = 1;
             memcpy(fp.map[id], map, sizeof map);
