@@ -7,9 +7,11 @@
  * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
  * convolutions lose it.
  *
- * The C target calls mlc_conv2d_* from templates/c_prologue.h: the work goes in tiles
- * (a few output rows of one sample, or a few samples) whose im2col stays in cache, one
- * single-threaded GEMM per tile and group, the tiles shared by the OpenMP team. */
+ * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, GEMMs that
+ * read the column matrix in place as shifted rows of the padded input (strided
+ * convolutions: of its stride phases); the input gradient of a strided convolution goes
+ * through column matrices and col2im in cache-sized tiles. The OpenMP team shares the
+ * samples (see plan_of below). */
 #include <stdio.h>
 
 #include "emit.h"
@@ -172,27 +174,39 @@ static Geom node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-/* mlc_conv_plan in templates/c_prologue.h. Stride-1 convolutions (and the input gradient
- * of those whose padding is at most the dilated kernel's extent) take mode 1, shifted rows
- * of padded inputs; the rest mode 0, column matrices in tiles of about TILE_FLOATS floats
- * (they stay in cache between im2col and the GEMM). Scratch slots for up to MAX_SLOTS
- * threads within SLOTS_FLOATS; the weight gradient as up to RED_CHUNKS partial sums
- * (more: more threads can share it; fewer: less to add up), mode 1 taking at least
- * DW_COLS output positions per step. */
+/* mlc_conv_plan in templates/c_prologue.h. Mode 1 (shifted rows of padded, phase-split
+ * inputs) for the forward pass, the weight gradient and the input gradient of stride-1
+ * convolutions whose padding is at most the dilated kernel's extent; mode 0 (column
+ * matrices) for the other input gradients, in tiles whose columns take about TILE_FLOATS
+ * floats (they stay in cache between the GEMM and col2im). Scratch slots for up to
+ * MAX_SLOTS threads within SLOTS_FLOATS; the weight gradient as up to RED_CHUNKS partial
+ * sums (more: more threads can share it; fewer: less to add up), taking at least DW_COLS
+ * output positions per step. */
 enum { TILE_FLOATS = 1 << 15, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
 
 typedef struct Plan {
-    int64_t mode, direct, rows, spt, slots, red, slot;
-    int64_t shared; /* floats after the slots: packed weights, offsets, partial sums */
+    int64_t mode, rows, spt, slots, red, slot;
+    int64_t shared; /* floats after the slots: packed weights and offsets, or partial sums */
 } Plan;
 
 static int64_t up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-/* mlc_shift_dims: floats per padded sample (xs) and the q count (nq) */
+/* The number of distinct tap phases k*d % s, k < n (mlc_phase_rank) */
+static int64_t phases(int64_t n, int64_t d, int64_t s) {
+    int64_t r = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int first = 1;
+        for (int64_t j = 0; j < k; j++) first &= j * d % s != k * d % s;
+        r += first;
+    }
+    return r;
+}
+
+/* mlc_shift_dims: floats per padded, phase-split sample (xs) and the q count (nq) */
 static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
-    int64_t Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw;
-    *xs = up(q->C * Hp * Wp + 32, 16);
-    *nq = up((q->Ho - 1) * Wp + q->Wo, 8);
+    int64_t Hq = (q->H + 2 * q->ph + q->sh - 1) / q->sh, Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw;
+    *xs = up(q->C * phases(q->KH, q->dh, q->sh) * phases(q->KW, q->dw, q->sw) * Hq * Wq + 32, 16);
+    *nq = up((q->Ho - 1) * Wq + q->Wo, 8);
 }
 
 /* The input gradient's convolution (mlc_shift_bwd_geom) */
@@ -206,32 +220,28 @@ static Geom bwd_geom(const Geom *q) {
 static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     Plan p = {0};
     const int64_t K = q->C / q->G * q->KH * q->KW, Og = q->O / q->G, P = q->Ho * q->Wo, T = q->KH * q->KW;
-    const int stride1 = q->sh == 1 && q->sw == 1;
-    p.mode = stride1 && (op != OP_conv2d_bwd_data || (q->ph <= q->dh * (q->KH - 1) && q->pw <= q->dw * (q->KW - 1)));
-    p.direct = q->KH == 1 && q->KW == 1 && stride1 && q->ph == 0 && q->pw == 0;
+    p.mode = op != OP_conv2d_bwd_data ||
+             (q->sh == 1 && q->sw == 1 && q->ph <= q->dh * (q->KH - 1) && q->pw <= q->dw * (q->KW - 1));
     p.red = batch < RED_CHUNKS ? batch : RED_CHUNKS;
     if (p.red < 1) p.red = 1;
     p.rows = q->Ho, p.spt = 1;
-    if (p.mode) {
-        int64_t xs, nq;
-        if (op == OP_conv2d_bwd_data) {
-            Geom b = bwd_geom(q);
-            shift_dims(&b, &xs, &nq);
-            p.slot = xs + up(q->C / q->G, 4) * nq;
-            p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
-        } else {
-            shift_dims(q, &xs, &nq);
-            if (op == OP_conv2d) {
-                p.slot = xs + up(Og, 4) * nq;
-                p.shared = q->G * up(Og, 4) * K + K;
-            } else {
-                p.spt = (DW_COLS + nq - 1) / nq;
-                if (p.spt > batch) p.spt = batch;
-                if (p.spt < 1) p.spt = 1;
-                p.slot = p.spt * (xs + q->G * up(Og, 4) * nq);
-                p.shared = p.red * q->O * K + K;
-            }
-        }
+    int64_t xs, nq;
+    if (op == OP_conv2d) {
+        shift_dims(q, &xs, &nq);
+        p.slot = xs + up(Og, 4) * nq;
+        p.shared = q->G * up(Og, 4) * K + K;
+    } else if (op == OP_conv2d_bwd_filter) {
+        shift_dims(q, &xs, &nq);
+        p.spt = (DW_COLS + nq - 1) / nq;
+        if (p.spt > batch) p.spt = batch;
+        if (p.spt < 1) p.spt = 1;
+        p.slot = p.spt * (xs + q->G * up(Og, 16) * nq);
+        p.shared = p.red * q->G * K * up(Og, 16) + K;
+    } else if (p.mode) {
+        Geom b = bwd_geom(q);
+        shift_dims(&b, &xs, &nq);
+        p.slot = xs + up(q->C / q->G, 4) * nq;
+        p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
     } else {
         int64_t rows = TILE_FLOATS / (K * q->Wo);
         if (rows < 1) rows = 1;
@@ -244,7 +254,6 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
             if (p.spt < 1) p.spt = 1;
         }
         p.slot = (K + Og) * p.spt * p.rows * q->Wo;
-        p.shared = op == OP_conv2d_bwd_filter ? p.red * q->O * K : 0;
     }
     p.slot = up(p.slot, 16); /* 64-byte aligned slots */
     p.slots = SLOTS_FLOATS / p.slot;
@@ -290,8 +299,7 @@ static void emit_conv_c(EmitCtx *e, int id) {
     emit(e, "{");
     e->indent++;
     emit_geom(e, &q);
-    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld, %lld, %lld, %lld};", (long long)p.mode,
-         (long long)p.direct,
+    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld, %lld, %lld};", (long long)p.mode,
          (long long)p.rows, (long long)p.spt, (long long)p.slots, (long long)p.red, (long long)p.slot);
     emit(e, "%s(&geom, &plan, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id),
          e->ws ? e->ws : "NULL");
