@@ -102,6 +102,44 @@ MLC_HELPER void mlc_copy_row(float *d, const float *s, long n) {
     for (; i < n; i++) d[i] = s[i];
 }
 
+MLC_HELPER void mlc_zero_row(float *d, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_BC(0.0f));
+    for (; i < n; i++) d[i] = 0.0f;
+}
+
+/* d[j*ldd + i] = s[i*lds + j] for i, j < 8: an 8x8 transpose in registers where the
+ * compiler has __builtin_shufflevector (clang, GCC 12 on), else element by element. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define MLC_SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
+    const mlc_v8 r0 = MLC_LD(s), r1 = MLC_LD(s + lds), r2 = MLC_LD(s + 2 * lds), r3 = MLC_LD(s + 3 * lds);
+    const mlc_v8 r4 = MLC_LD(s + 4 * lds), r5 = MLC_LD(s + 5 * lds), r6 = MLC_LD(s + 6 * lds), r7 = MLC_LD(s + 7 * lds);
+    /* pairs of rows interleaved within 4-float halves, then pairs of pairs, then halves */
+    const mlc_v8 t0 = MLC_SHUF(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = MLC_SHUF(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t2 = MLC_SHUF(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = MLC_SHUF(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t4 = MLC_SHUF(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = MLC_SHUF(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t6 = MLC_SHUF(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = MLC_SHUF(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 u0 = MLC_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = MLC_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u2 = MLC_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = MLC_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u4 = MLC_SHUF(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = MLC_SHUF(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u6 = MLC_SHUF(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = MLC_SHUF(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    MLC_ST(d, MLC_SHUF(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + ldd, MLC_SHUF(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 2 * ldd, MLC_SHUF(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 3 * ldd, MLC_SHUF(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 4 * ldd, MLC_SHUF(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 5 * ldd, MLC_SHUF(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 6 * ldd, MLC_SHUF(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 7 * ldd, MLC_SHUF(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+}
+#else
+MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) d[j * ldd + i] = s[i * lds + j];
+}
+#endif
+
 /* How one convolution's work is cut; compiler/ops_conv.c picks the numbers from the
  * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
  * floats (one per thread: at most that many threads work on the op), then a part the
@@ -455,6 +493,30 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
     }
 }
 
+/* dt[q][o] (rows ceil(Og/16)*16 floats apart) = src[o][oh][ow] (one group's Og channels
+ * of one sample's dy) at q = oh*Wq + ow, for q < nq; 0 at junk q and o >= Og. In 8x8
+ * blocks where 8 channels and 8 columns are left. */
+MLC_HELPER void mlc_shift_dy_t(const mlc_conv_geom *g, const mlc_shift_dims *d, const float *src, float *dt) {
+    const int Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16;
+    const long P = (long)g->Ho * g->Wo, Wq = d->Wq;
+    for (long oh = 0; oh < g->Ho; oh++) {
+        float *drow = dt + oh * Wq * Og16;
+        const float *srow = src + oh * g->Wo;
+        long ow = 0;
+        int o8 = Og / 8 * 8;
+        for (; ow + 8 <= g->Wo; ow += 8)
+            for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(srow + o0 * P + ow, P, drow + ow * Og16 + o0, Og16);
+        for (long c = 0; c < g->Wo; c++) { /* the channels past the last 8-block; the columns past the last one */
+            for (int o = c < ow ? o8 : 0; o < Og; o++) drow[c * Og16 + o] = srow[o * P + c];
+            mlc_zero_row(drow + c * Og16 + Og, Og16 - Og);
+        }
+        long qe = d->nq - oh * Wq; /* junk columns of this row below nq */
+        if (qe > Wq) qe = Wq;
+        for (long c = g->Wo; c < qe; c++) mlc_zero_row(drow + c * Og16, Og16);
+    }
+    for (long q = (long)g->Ho * Wq; q < d->nq; q++) mlc_zero_row(dt + q * Og16, Og16);
+}
+
 /* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each
  * summed by one thread, spt samples at a time, into a transposed partial [G][K][Og16] after
  * the slots; then dw is the partials added in chunk order. */
@@ -488,17 +550,8 @@ MLC_HELPER void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan
                     /* dj[grp][q][o] = dy[s0 + j][grp*Og + o][oh][ow] at q = oh*Wq + ow < nq, 0 at
                      * junk q (ow >= Wo, or past the last row) and o >= Og */
                     float *dj = dt + j * dts;
-                    for (int grp = 0; grp < g->G; grp++) {
-                        const float *src = dy + ((s0 + j) * g->O + (long)grp * Og) * P;
-                        float *dst = dj + (long)grp * Og16 * d.nq;
-                        for (long q = 0; q < d.nq; q++, dst += Og16) {
-                            const long oh = q / d.Wq, ow = q % d.Wq;
-                            int o = 0;
-                            if (oh < g->Ho && ow < g->Wo)
-                                for (const float *sq = src + oh * g->Wo + ow; o < Og; o++) dst[o] = sq[o * P];
-                            for (; o < Og16; o++) dst[o] = 0.0f;
-                        }
-                    }
+                    for (int grp = 0; grp < g->G; grp++)
+                        mlc_shift_dy_t(g, &d, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dj + (long)grp * Og16 * d.nq);
                 }
                 for (int grp = 0; grp < g->G; grp++)
                     mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * d.nq, dts, Og16,
