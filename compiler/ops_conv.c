@@ -7,8 +7,11 @@
  * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
  * convolutions lose it.
  *
- * The C target calls mlc_conv2d_* from templates/c_prologue.h: im2col of the whole
- * batch and one large GEMM per group, split over the OpenMP team. */
+ * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, GEMMs that
+ * read the column matrix in place as shifted rows of the padded input (strided
+ * convolutions: of its stride phases); the input gradient of a strided convolution goes
+ * through column matrices and col2im in cache-sized tiles. The OpenMP team shares the
+ * samples (see plan_of below). */
 #include <stdio.h>
 
 #include "emit.h"
@@ -163,7 +166,7 @@ static void g_conv(Graph *g, int node, int gy, int *gx) {
     gx[1] = bwd(g, node, OP_conv2d_bwd_filter, IN(0), gy, ws->d[2], ws->d[3]);
 }
 
-/* ---- workspace: im2col columns per sample (+ per-sample weight-gradient slots) ---- */
+/* ---- the C target's work plan and the workspace ---- */
 
 static Geom node_geom(const Graph *g, const Node *n) {
     if (n->op == OP_conv2d) return geom(n, &X(n->in[0])->shape, &X(n->in[1])->shape);
@@ -171,16 +174,103 @@ static Geom node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-/* Per sample: the C target keeps the column matrix of the whole batch and the output (or
- * its gradient) in channel-major layout, (K + Og) * P floats (mlc_conv2d_* in
- * templates/c_prologue.h); the CUDA target keeps per-sample columns and, for the weight
- * gradient, per-sample partial products, K * P + Og * K (templates/cuda_device.cuh). */
+/* mlc_conv_plan in templates/c_prologue.h. Mode 1 (shifted rows of padded, phase-split
+ * inputs) for the forward pass, the weight gradient and the input gradient of stride-1
+ * convolutions whose padding is at most the dilated kernel's extent; mode 0 (column
+ * matrices) for the other input gradients, in tiles whose columns take about TILE_FLOATS
+ * floats (they stay in cache between the GEMM and col2im). Scratch slots for up to
+ * MAX_SLOTS threads within SLOTS_FLOATS; the weight gradient as up to RED_CHUNKS partial
+ * sums (more: more threads can share it; fewer: less to add up), taking at least DW_COLS
+ * output positions per step. */
+enum { TILE_FLOATS = 1 << 15, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
+
+typedef struct Plan {
+    int64_t mode, rows, spt, slots, red, slot;
+    int64_t shared; /* floats after the slots: packed weights and offsets, or partial sums */
+} Plan;
+
+static int64_t up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* The number of distinct tap phases k*d % s, k < n (mlc_phase_rank) */
+static int64_t phases(int64_t n, int64_t d, int64_t s) {
+    int64_t r = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int first = 1;
+        for (int64_t j = 0; j < k; j++) first &= j * d % s != k * d % s;
+        r += first;
+    }
+    return r;
+}
+
+/* mlc_shift_dims: floats per padded, phase-split sample (xs) and the q count (nq) */
+static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
+    int64_t Hq = (q->H + 2 * q->ph + q->sh - 1) / q->sh, Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw;
+    *xs = up(q->C * phases(q->KH, q->dh, q->sh) * phases(q->KW, q->dw, q->sw) * Hq * Wq + 32, 16);
+    *nq = up((q->Ho - 1) * Wq + q->Wo, 8);
+}
+
+/* The input gradient's convolution (mlc_shift_bwd_geom) */
+static Geom bwd_geom(const Geom *q) {
+    Geom b = *q;
+    b.C = q->O, b.H = q->Ho, b.W = q->Wo, b.O = q->C, b.Ho = q->H, b.Wo = q->W;
+    b.ph = q->dh * (q->KH - 1) - q->ph, b.pw = q->dw * (q->KW - 1) - q->pw;
+    return b;
+}
+
+static Plan plan_of(const Geom *q, Op op, int64_t batch) {
+    Plan p = {0};
+    const int64_t K = q->C / q->G * q->KH * q->KW, Og = q->O / q->G, P = q->Ho * q->Wo, T = q->KH * q->KW;
+    p.mode = op != OP_conv2d_bwd_data ||
+             (q->sh == 1 && q->sw == 1 && q->ph <= q->dh * (q->KH - 1) && q->pw <= q->dw * (q->KW - 1));
+    p.red = batch < RED_CHUNKS ? batch : RED_CHUNKS;
+    if (p.red < 1) p.red = 1;
+    p.rows = q->Ho, p.spt = 1;
+    int64_t xs, nq;
+    if (op == OP_conv2d) {
+        shift_dims(q, &xs, &nq);
+        p.slot = xs + up(Og, 4) * nq;
+        p.shared = q->G * up(Og, 4) * K + K;
+    } else if (op == OP_conv2d_bwd_filter) {
+        shift_dims(q, &xs, &nq);
+        p.spt = (DW_COLS + nq - 1) / nq;
+        if (p.spt > batch) p.spt = batch;
+        if (p.spt < 1) p.spt = 1;
+        p.slot = p.spt * (xs + q->G * up(Og, 16) * nq);
+        p.shared = p.red * q->G * K * up(Og, 16) + K;
+    } else if (p.mode) {
+        Geom b = bwd_geom(q);
+        shift_dims(&b, &xs, &nq);
+        p.slot = xs + up(q->C / q->G, 4) * nq;
+        p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
+    } else {
+        int64_t rows = TILE_FLOATS / (K * q->Wo);
+        if (rows < 1) rows = 1;
+        if (rows < q->Ho) { /* tiles of one sample's rows, as even as they go */
+            const int64_t n = (q->Ho + rows - 1) / rows;
+            p.rows = (q->Ho + n - 1) / n;
+        } else {
+            p.spt = TILE_FLOATS / (K * P);
+            if (p.spt > batch) p.spt = batch;
+            if (p.spt < 1) p.spt = 1;
+        }
+        p.slot = (K + Og) * p.spt * p.rows * q->Wo;
+    }
+    p.slot = up(p.slot, 16); /* 64-byte aligned slots */
+    p.slots = SLOTS_FLOATS / p.slot;
+    if (p.slots > MAX_SLOTS) p.slots = MAX_SLOTS;
+    if (p.slots < 1) p.slots = 1;
+    return p;
+}
+
+/* C: the plan's scratch slots and shared part, independent of the batch size. CUDA:
+ * per-sample columns and, for the weight gradient, per-sample partial products,
+ * K * P + Og * K per sample (templates/cuda_device.cuh). */
 static void ws_conv(const Graph *g, const Node *n, int64_t *c, int64_t *b) {
     Geom q = node_geom(g, n);
+    Plan p = plan_of(&q, n->op, g->batch);
     int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo, Og = q.O / q.G;
-    int64_t c_side = (K + Og) * P, cuda_side = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
-    *c = 0;
-    *b = c_side > cuda_side ? c_side : cuda_side;
+    *c = p.slots * p.slot + p.shared;
+    *b = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
 }
 
 /* 2 B O Ho Wo (C/G) KH KW for each of the three */
@@ -205,10 +295,13 @@ static void emit_conv_c(EmitCtx *e, int id) {
     Geom q = node_geom(e->g, n);
     const char *fn = n->op == OP_conv2d ? "mlc_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_conv2d_bwd_data"
                                                                                          : "mlc_conv2d_bwd_filter";
+    Plan p = plan_of(&q, n->op, e->g->batch);
     emit(e, "{");
     e->indent++;
     emit_geom(e, &q);
-    emit(e, "%s(&geom, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id),
+    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld, %lld, %lld};", (long long)p.mode,
+         (long long)p.rows, (long long)p.spt, (long long)p.slots, (long long)p.red, (long long)p.slot);
+    emit(e, "%s(&geom, &plan, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id),
          e->ws ? e->ws : "NULL");
     e->indent--;
     emit(e, "}");

@@ -9,6 +9,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "mlcrt.h"
 
@@ -95,52 +98,520 @@ typedef struct mlc_conv_geom {
     int Ho, Wo;     /* output size */
 } mlc_conv_geom;
 
-/* col[(c*KH + kh)*KW + kw][oh*Wo + ow] = x[c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw], 0
- * outside; a row of col is ld floats apart from the next. */
-MLC_HELPER void mlc_im2col(const mlc_conv_geom *g, int Cg, const float *x, float *col, long ld) {
-    for (int c = 0; c < Cg; c++)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++) {
-                float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * ld;
-                const float *xc = x + (long)c * g->H * g->W;
-                for (int oh = 0; oh < g->Ho; oh++) {
-                    const int ih = oh * g->sh - g->ph + kh * g->dh;
-                    float *r = row + (long)oh * g->Wo;
-                    if (ih < 0 || ih >= g->H) {
-                        memset(r, 0, sizeof(float) * (size_t)g->Wo);
+/* 8-float vectors (GCC vector extensions: one AVX register with -march=native, a pair of
+ * SSE registers without), for the convolution kernels and batch norm's sums. */
+typedef float mlc_v8 __attribute__((vector_size(32)));
+typedef float mlc_v8u __attribute__((vector_size(32), aligned(4), __may_alias__));
+#define MLC_LD(p) (*(const mlc_v8u *)(const void *)(p))
+#define MLC_ST(p, v) (*(mlc_v8u *)(void *)(p) = (v))
+#define MLC_BC(s) ((mlc_v8){(s), (s), (s), (s), (s), (s), (s), (s)})
+#if defined(__FMA__) && defined(__AVX__)
+#define MLC_FMA(a, b, c) ((mlc_v8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#else
+#define MLC_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* The sum of a vector's lanes, in a fixed order */
+MLC_HELPER float mlc_hsum8(const mlc_v8 *v) {
+    float t[8];
+    memcpy(t, v, sizeof t);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+/* d[0..n) = s[0..n) for the short rows of images: inline, no library call */
+MLC_HELPER void mlc_copy_row(float *d, const float *s, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_LD(s + i));
+    for (; i < n; i++) d[i] = s[i];
+}
+
+MLC_HELPER void mlc_zero_row(float *d, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_BC(0.0f));
+    for (; i < n; i++) d[i] = 0.0f;
+}
+
+/* d[j*ldd + i] = s[i*lds + j] for i, j < 8: an 8x8 transpose in registers where the
+ * compiler has __builtin_shufflevector (clang, GCC 12 on), else element by element. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define MLC_SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
+    const mlc_v8 r0 = MLC_LD(s), r1 = MLC_LD(s + lds), r2 = MLC_LD(s + 2 * lds), r3 = MLC_LD(s + 3 * lds);
+    const mlc_v8 r4 = MLC_LD(s + 4 * lds), r5 = MLC_LD(s + 5 * lds), r6 = MLC_LD(s + 6 * lds), r7 = MLC_LD(s + 7 * lds);
+    /* pairs of rows interleaved within 4-float halves, then pairs of pairs, then halves */
+    const mlc_v8 t0 = MLC_SHUF(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = MLC_SHUF(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t2 = MLC_SHUF(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = MLC_SHUF(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t4 = MLC_SHUF(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = MLC_SHUF(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 t6 = MLC_SHUF(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = MLC_SHUF(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_v8 u0 = MLC_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = MLC_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u2 = MLC_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = MLC_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u4 = MLC_SHUF(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = MLC_SHUF(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_v8 u6 = MLC_SHUF(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = MLC_SHUF(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    MLC_ST(d, MLC_SHUF(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + ldd, MLC_SHUF(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 2 * ldd, MLC_SHUF(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 3 * ldd, MLC_SHUF(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST(d + 4 * ldd, MLC_SHUF(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 5 * ldd, MLC_SHUF(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 6 * ldd, MLC_SHUF(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST(d + 7 * ldd, MLC_SHUF(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+}
+#else
+MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) d[j * ldd + i] = s[i * lds + j];
+}
+#endif
+
+/* How one convolution's work is cut; compiler/ops_conv.c picks the numbers from the
+ * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
+ * floats (one per thread: at most that many threads work on the op), then a part the
+ * threads share.
+ *
+ * Mode 1, the forward pass and the weight gradient, and the input gradient of stride-1
+ * convolutions: each sample's input is zero-padded and split into stride phases, and
+ * the GEMM reads the column matrix's rows in place as shifted views of it (mlc_shift_*
+ * below). Mode 0, the input gradient of strided convolutions: w^T dy, a column matrix
+ * per tile of output rows (small enough to stay in cache), then col2im, one
+ * single-threaded OpenBLAS GEMM per tile.
+ *
+ * Every output element is computed by one thread in an order that does not depend on
+ * the thread count, so neither do the results: the weight gradient is summed in min(B,
+ * red) fixed chunks of samples, one thread each, and the chunks' sums are added in
+ * chunk order. */
+typedef struct mlc_conv_plan {
+    int mode;  /* 1: shifted rows of padded inputs; 0: column matrices */
+    int rows;  /* mode 0: output rows per tile (== Ho: tiles are spt whole samples) */
+    int spt;   /* mode 0: samples per tile; mode 1 weight gradient: samples per step */
+    int slots; /* scratch slots */
+    int red;   /* weight gradient: at most this many chunks */
+    long slot; /* floats per slot */
+} mlc_conv_plan;
+
+/* Threads for `work` independent pieces: no more than the slots or the pieces. */
+MLC_HELPER int mlc_conv_team(const mlc_conv_plan *pl, long work) {
+    long n = 1;
+#ifdef _OPENMP
+    n = omp_get_max_threads();
+#endif
+    if (n > pl->slots) n = pl->slots;
+    if (n > work) n = work;
+    return n < 1 ? 1 : (int)n;
+}
+
+/* This thread's scratch slot */
+MLC_HELPER float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
+#ifdef _OPENMP
+    return ws + (long)omp_get_thread_num() * pl->slot;
+#else
+    return ws;
+#endif
+}
+
+/* ---- mode 1: shifted rows ----
+ * Input x [C][H][W] is zero-padded to xp [C][Hp][Wp] (Hp = H + 2ph, Wp = W + 2pw) and
+ * split into stride phases, planes of Hq x Wq (Hq = ceil(Hp/sh), Wq = ceil(Wp/sw)):
+ * xq[c][a][b][i][j] = xp[c][sh*i + pa[a]][sw*j + pb[b]], for the row phases pa the taps
+ * use (the distinct kh*dh % sh, nph of them, ascending) and likewise the column phases
+ * pb (npw of them). Output (oh, ow) reads, for tap k = (c, kh, kw), xp[c][sh*oh + kh*dh]
+ * [sw*ow + kw*dw]: phase kh*dh % sh, kw*dw % sw at (oh + kh*dh / sh, ow + kw*dw / sw),
+ * which is the flat index q + off[k] with q = oh*Wq + ow, off[k] = ((c*nph + a)*npw + b)
+ * *Hq*Wq + (kh*dh / sh)*Wq + kw*dw / sw (a, b: the phases' ranks).
+ * So over q, row k of the column matrix is xq shifted by off[k]: no column matrix is
+ * built. The q with ow >= Wo are junk, computed and dropped (zero in dy for the weight
+ * gradient); q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
+ * 32 zeros, so every read is in initialised memory. The input gradient of a stride-1
+ * convolution is the same kind of convolution of dy, with the kernel flipped and in and
+ * out channels swapped (padding dh*(KH-1) - ph): mlc_shift_bwd_geom. */
+
+/* mlc_shift layout of a geometry's input: the numbers of row and column phases used,
+ * plane = Hq*Wq floats, xs floats per sample (C channels' planes and 32 zeros, rounded up
+ * to 16), the q count nq */
+typedef struct mlc_shift_dims {
+    long Hq, Wq, plane, xs, nq;
+    int nph, npw;
+} mlc_shift_dims;
+
+/* The number of distinct tap phases k*d % s (k < n) below p: phase p's rank, or with
+ * p = s their count */
+MLC_HELPER int mlc_phase_rank(int n, int d, int s, int p) {
+    int r = 0;
+    for (int k = 0; k < n; k++) {
+        int first = 1;
+        for (int j = 0; j < k; j++) first &= (long)j * d % s != (long)k * d % s;
+        r += first && (long)k * d % s < p;
+    }
+    return r;
+}
+
+/* Whether some tap k < n has phase p */
+MLC_HELPER int mlc_phase_used(int n, int d, int s, int p) {
+    for (int k = 0; k < n; k++)
+        if ((long)k * d % s == p) return 1;
+    return 0;
+}
+
+MLC_HELPER mlc_shift_dims mlc_shift_dims_of(const mlc_conv_geom *g) {
+    mlc_shift_dims d;
+    d.Hq = (g->H + 2L * g->ph + g->sh - 1) / g->sh, d.Wq = (g->W + 2L * g->pw + g->sw - 1) / g->sw;
+    d.plane = d.Hq * d.Wq;
+    d.nph = mlc_phase_rank(g->KH, g->dh, g->sh, g->sh), d.npw = mlc_phase_rank(g->KW, g->dw, g->sw, g->sw);
+    d.xs = ((long)g->C * d.nph * d.npw * d.plane + 32 + 15) & ~15L;
+    d.nq = ((g->Ho - 1) * d.Wq + g->Wo + 7) & ~7L;
+    return d;
+}
+
+/* xq = x [C][H][W] padded and split into phases (the layout above), then zeros up to xs */
+MLC_HELPER void mlc_shift_pad(const mlc_conv_geom *g, const mlc_shift_dims *d, const float *x, float *xq) {
+    const long Wq = d->Wq;
+    float *p = xq;
+    for (int c = 0; c < g->C; c++)
+        for (int a = 0; a < g->sh; a++) {
+            if (!mlc_phase_used(g->KH, g->dh, g->sh, a)) continue;
+            for (int b = 0; b < g->sw; b++) {
+                if (!mlc_phase_used(g->KW, g->dw, g->sw, b)) continue;
+                /* columns j0 <= j < j1 read x[..][sw*j + b - pw]; the rest are padding */
+                long j0 = (g->pw - b + g->sw - 1) / g->sw, j1 = (g->W + g->pw - b + g->sw - 1) / g->sw;
+                j0 = j0 < 0 ? 0 : j0 > Wq ? Wq : j0;
+                j1 = j1 > Wq ? Wq : j1 < j0 ? j0 : j1;
+                for (long i = 0; i < d->Hq; i++, p += Wq) {
+                    const long h = g->sh * i + a - g->ph;
+                    if (h < 0 || h >= g->H) {
+                        memset(p, 0, sizeof(float) * (size_t)Wq);
                         continue;
                     }
-                    const float *xr = xc + (long)ih * g->W;
-                    if (g->sw == 1) { /* unit stride: zeros, one contiguous span, zeros */
-                        const int lo = kw * g->dw - g->pw;
-                        int a = -lo, b = g->W - lo;
-                        a = a < 0 ? 0 : a > g->Wo ? g->Wo : a;
-                        b = b > g->Wo ? g->Wo : b < a ? a : b;
-                        for (int ow = 0; ow < a; ow++) r[ow] = 0.0f;
-                        for (int ow = a; ow < b; ow++) r[ow] = xr[ow + lo];
-                        for (int ow = b; ow < g->Wo; ow++) r[ow] = 0.0f;
-                    } else {
-                        for (int ow = 0; ow < g->Wo; ow++) {
-                            const int iw = ow * g->sw - g->pw + kw * g->dw;
-                            r[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
-                        }
-                    }
+                    const float *xr = x + ((long)c * g->H + h) * g->W + b - g->pw;
+                    for (long j = 0; j < j0; j++) p[j] = 0.0f;
+                    if (g->sw == 1)
+                        mlc_copy_row(p + j0, xr + j0, j1 - j0);
+                    else
+                        for (long j = j0; j < j1; j++) p[j] = xr[g->sw * j];
+                    for (long j = j1; j < Wq; j++) p[j] = 0.0f;
                 }
+            }
+        }
+    memset(p, 0, sizeof(float) * (size_t)(d->xs - (p - xq)));
+}
+
+/* off[k] for k = (c*KH + kh)*KW + kw over one group's Cg input channels */
+MLC_HELPER void mlc_shift_offsets(const mlc_conv_geom *g, const mlc_shift_dims *d, int *off) {
+    const int Cg = g->C / g->G;
+    for (int c = 0, k = 0; c < Cg; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const int a = mlc_phase_rank(g->KH, g->dh, g->sh, kh * g->dh % g->sh);
+                const int b = mlc_phase_rank(g->KW, g->dw, g->sw, kw * g->dw % g->sw);
+                off[k++] = (int)((((long)c * d->nph + a) * d->npw + b) * d->plane + (kh * g->dh / g->sh) * d->Wq +
+                                 kw * g->dw / g->sw);
             }
 }
 
-/* The adjoint of mlc_im2col: dx[c][ih][iw] += col[...]; dx must start zeroed. */
-MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, long ld, float *dx) {
+/* The input gradient's convolution (stride 1; its padding is at least 0) */
+MLC_HELPER mlc_conv_geom mlc_shift_bwd_geom(const mlc_conv_geom *g) {
+    mlc_conv_geom b = *g;
+    b.C = g->O, b.H = g->Ho, b.W = g->Wo, b.O = g->C, b.Ho = g->H, b.Wo = g->W;
+    b.ph = g->dh * (g->KH - 1) - g->ph, b.pw = g->dw * (g->KW - 1) - g->pw;
+    return b;
+}
+
+/* The weights as blocks of 4 output channels, [G][mb][K][4] (mb = ceil(M/4)), zeros past
+ * the last channel: ap[((grp*mb + b)*K + k)*4 + i] = w[grp*Og + 4b + i][k]. With flip
+ * set, those of the input-gradient convolution: its output channel c and its tap
+ * k = (o, kh, kw) take w[grp*Og + o][c][KH-1-kh][KW-1-kw] (g: the forward geometry). */
+MLC_HELPER void mlc_shift_pack(const mlc_conv_geom *g, const float *w, int flip, float *ap) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, T = g->KH * g->KW;
+    const int M = flip ? Cg : Og, K = (flip ? Og : Cg) * T, mb = (M + 3) / 4;
+    for (int grp = 0; grp < g->G; grp++)
+        for (int b = 0; b < mb; b++)
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < 4; i++) {
+                    const int m = 4 * b + i;
+                    float v = 0.0f;
+                    if (m < M && !flip) v = w[((long)grp * Og + m) * K + k];
+                    if (m < M && flip) v = w[(((long)grp * Og + k / T) * Cg + m) * T + (T - 1 - k % T)];
+                    ap[(((long)grp * mb + b) * K + k) * 4 + i] = v;
+                }
+}
+
+/* y[4b + i][q] = sum_k ap[b][k][i] * x[off[k] + q] for b < mb, i < 4, 0 <= q < nq (a
+ * multiple of 8); y's rows are ldy apart. Blocks of 4 rows by 24 columns: 12 vector
+ * accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then a block of
+ * 16 columns and one of 8). */
+MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long nq, float *y,
+                               long ldy) {
+    long q = 0;
+    for (; q + 24 <= nq; q += 24)
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4, *xq = x + q;
+            mlc_v8 c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
+            mlc_v8 c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
+            for (int k = 0; k < K; k++, a += 4) {
+                const float *xr = xq + off[k];
+                const mlc_v8 x0 = MLC_LD(xr), x1 = MLC_LD(xr + 8), x2 = MLC_LD(xr + 16);
+                mlc_v8 s = MLC_BC(a[0]);
+                c00 = MLC_FMA(s, x0, c00), c01 = MLC_FMA(s, x1, c01), c02 = MLC_FMA(s, x2, c02);
+                s = MLC_BC(a[1]);
+                c10 = MLC_FMA(s, x0, c10), c11 = MLC_FMA(s, x1, c11), c12 = MLC_FMA(s, x2, c12);
+                s = MLC_BC(a[2]);
+                c20 = MLC_FMA(s, x0, c20), c21 = MLC_FMA(s, x1, c21), c22 = MLC_FMA(s, x2, c22);
+                s = MLC_BC(a[3]);
+                c30 = MLC_FMA(s, x0, c30), c31 = MLC_FMA(s, x1, c31), c32 = MLC_FMA(s, x2, c32);
+            }
+            float *r = y + (long)b * 4 * ldy + q;
+            MLC_ST(r, c00), MLC_ST(r + 8, c01), MLC_ST(r + 16, c02), r += ldy;
+            MLC_ST(r, c10), MLC_ST(r + 8, c11), MLC_ST(r + 16, c12), r += ldy;
+            MLC_ST(r, c20), MLC_ST(r + 8, c21), MLC_ST(r + 16, c22), r += ldy;
+            MLC_ST(r, c30), MLC_ST(r + 8, c31), MLC_ST(r + 16, c32);
+        }
+    for (; q + 16 <= nq; q += 16)
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4, *xq = x + q;
+            mlc_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            for (int k = 0; k < K; k++, a += 4) {
+                const float *xr = xq + off[k];
+                const mlc_v8 x0 = MLC_LD(xr), x1 = MLC_LD(xr + 8);
+                mlc_v8 s = MLC_BC(a[0]);
+                c00 = MLC_FMA(s, x0, c00), c01 = MLC_FMA(s, x1, c01);
+                s = MLC_BC(a[1]);
+                c10 = MLC_FMA(s, x0, c10), c11 = MLC_FMA(s, x1, c11);
+                s = MLC_BC(a[2]);
+                c20 = MLC_FMA(s, x0, c20), c21 = MLC_FMA(s, x1, c21);
+                s = MLC_BC(a[3]);
+                c30 = MLC_FMA(s, x0, c30), c31 = MLC_FMA(s, x1, c31);
+            }
+            float *r = y + (long)b * 4 * ldy + q;
+            MLC_ST(r, c00), MLC_ST(r + 8, c01), r += ldy;
+            MLC_ST(r, c10), MLC_ST(r + 8, c11), r += ldy;
+            MLC_ST(r, c20), MLC_ST(r + 8, c21), r += ldy;
+            MLC_ST(r, c30), MLC_ST(r + 8, c31);
+        }
+    for (; q < nq; q += 8)
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4, *xq = x + q;
+            mlc_v8 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (int k = 0; k < K; k++, a += 4) {
+                const mlc_v8 x0 = MLC_LD(xq + off[k]);
+                c0 = MLC_FMA(MLC_BC(a[0]), x0, c0), c1 = MLC_FMA(MLC_BC(a[1]), x0, c1);
+                c2 = MLC_FMA(MLC_BC(a[2]), x0, c2), c3 = MLC_FMA(MLC_BC(a[3]), x0, c3);
+            }
+            float *r = y + (long)b * 4 * ldy + q;
+            MLC_ST(r, c0), MLC_ST(r + ldy, c1), MLC_ST(r + 2 * ldy, c2), MLC_ST(r + 3 * ldy, c3);
+        }
+}
+
+/* dwt[k][o] += sum over samples s < ns and q < nq of x[s*xs + off[k] + q] * dt[s*ds + q*ldt + o]
+ * for k < K and o < 16*ob; dwt's rows are ldt apart. dt is dy transposed, [q][o], so the
+ * vectors run over output channels and no lanes need adding: blocks of 6 taps by 16
+ * channels, 12 vector accumulators, each q broadcasts 6 inputs and loads 2 vectors
+ * (then blocks of 3 taps and single taps). */
+MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
+                              long ldt, long nq, float *dwt) {
+    int k = 0;
+    for (; k + 6 <= K; k += 6)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
+            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8), c30 = MLC_LD(c + 3 * ldt);
+            mlc_v8 c31 = MLC_LD(c + 3 * ldt + 8), c40 = MLC_LD(c + 4 * ldt), c41 = MLC_LD(c + 4 * ldt + 8);
+            mlc_v8 c50 = MLC_LD(c + 5 * ldt), c51 = MLC_LD(c + 5 * ldt + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
+                const float *x3 = xs0 + off[k + 3], *x4 = xs0 + off[k + 4], *x5 = xs0 + off[k + 5];
+                const float *d = dt + s * ds + 16 * b;
+                for (long q = 0; q < nq; q++, d += ldt) {
+                    const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                    mlc_v8 t = MLC_BC(x0[q]);
+                    c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                    t = MLC_BC(x1[q]);
+                    c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                    t = MLC_BC(x2[q]);
+                    c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                    t = MLC_BC(x3[q]);
+                    c30 = MLC_FMA(t, d0, c30), c31 = MLC_FMA(t, d1, c31);
+                    t = MLC_BC(x4[q]);
+                    c40 = MLC_FMA(t, d0, c40), c41 = MLC_FMA(t, d1, c41);
+                    t = MLC_BC(x5[q]);
+                    c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
+                }
+            }
+            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21), MLC_ST(c + 3 * ldt, c30);
+            MLC_ST(c + 3 * ldt + 8, c31), MLC_ST(c + 4 * ldt, c40), MLC_ST(c + 4 * ldt + 8, c41);
+            MLC_ST(c + 5 * ldt, c50), MLC_ST(c + 5 * ldt + 8, c51);
+        }
+    for (; k + 3 <= K; k += 3)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
+            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
+                const float *d = dt + s * ds + 16 * b;
+                for (long q = 0; q < nq; q++, d += ldt) {
+                    const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                    mlc_v8 t = MLC_BC(x0[q]);
+                    c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                    t = MLC_BC(x1[q]);
+                    c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                    t = MLC_BC(x2[q]);
+                    c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                }
+            }
+            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21);
+        }
+    for (; k < K; k++)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c0 = MLC_LD(c), c1 = MLC_LD(c + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *x0 = x + s * xs + off[k], *d = dt + s * ds + 16 * b;
+                for (long q = 0; q < nq; q++, d += ldt) {
+                    const mlc_v8 t = MLC_BC(x0[q]);
+                    c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
+                }
+            }
+            MLC_ST(c, c0), MLC_ST(c + 8, c1);
+        }
+}
+
+/* Floats of one scratch slot (ops_conv.c sizes them by the same rules). op 0: the forward
+ * pass (or, with the geometry from mlc_shift_bwd_geom, the input gradient): a sample's
+ * xq and its output rows [ceil(Og/4)*4][nq]. op 2: the weight gradient: spt samples' xq
+ * and transposed dy [G][nq][ceil(Og/16)*16]. */
+MLC_HELPER long mlc_shift_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long Og = g->O / g->G;
+    if (op == 0) return d.xs + (Og + 3) / 4 * 4 * d.nq;
+    return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * d.nq);
+}
+
+MLC_HELPER void mlc_shift_check(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    if (mlc_shift_slot_floats(g, pl, op) > pl->slot) {
+        fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
+        abort();
+    }
+}
+
+/* y = conv(x, w); ap, off: the packed weights and the offsets. A sample per piece of work. */
+MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *ap,
+                              const int *off, float *y, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Og + 3) / 4, K = Cg * g->KH * g->KW;
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
+#pragma omp parallel num_threads(mlc_conv_team(pl, B))
+    {
+        float *xq = mlc_conv_slot(pl, ws), *out = xq + d.xs;
+#pragma omp for schedule(dynamic, 1)
+        for (long n = 0; n < B; n++) {
+            mlc_shift_pad(g, &d, x + n * CHW, xq);
+            for (int grp = 0; grp < g->G; grp++) {
+                mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xq + grp * gs, d.nq, out, d.nq);
+                float *yg = y + (n * g->O + (long)grp * Og) * P;
+                for (int o = 0; o < Og; o++)
+                    for (int oh = 0; oh < g->Ho; oh++)
+                        mlc_copy_row(yg + o * P + (long)oh * g->Wo, out + o * d.nq + oh * d.Wq, g->Wo);
+            }
+        }
+    }
+}
+
+/* dt[q][o] (rows ceil(Og/16)*16 floats apart) = src[o][oh][ow] (one group's Og channels
+ * of one sample's dy) at q = oh*Wq + ow, for q < nq; 0 at junk q and o >= Og. In 8x8
+ * blocks where 8 channels and 8 columns are left. */
+MLC_HELPER void mlc_shift_dy_t(const mlc_conv_geom *g, const mlc_shift_dims *d, const float *src, float *dt) {
+    const int Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16;
+    const long P = (long)g->Ho * g->Wo, Wq = d->Wq;
+    for (long oh = 0; oh < g->Ho; oh++) {
+        float *drow = dt + oh * Wq * Og16;
+        const float *srow = src + oh * g->Wo;
+        long ow = 0;
+        int o8 = Og / 8 * 8;
+        for (; ow + 8 <= g->Wo; ow += 8)
+            for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(srow + o0 * P + ow, P, drow + ow * Og16 + o0, Og16);
+        for (long c = 0; c < g->Wo; c++) { /* the channels past the last 8-block; the columns past the last one */
+            for (int o = c < ow ? o8 : 0; o < Og; o++) drow[c * Og16 + o] = srow[o * P + c];
+            mlc_zero_row(drow + c * Og16 + Og, Og16 - Og);
+        }
+        long qe = d->nq - oh * Wq; /* junk columns of this row below nq */
+        if (qe > Wq) qe = Wq;
+        for (long c = g->Wo; c < qe; c++) mlc_zero_row(drow + c * Og16, Og16);
+    }
+    for (long q = (long)g->Ho * Wq; q < d->nq; q++) mlc_zero_row(dt + q * Og16, Og16);
+}
+
+/* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each
+ * summed by one thread, spt samples at a time, into a transposed partial [G][K][Og16] after
+ * the slots; then dw is the partials added in chunk order. */
+MLC_HELPER void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                     const float *dy, float *dw, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16, K = Cg * g->KH * g->KW;
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
+    const long dts = (long)g->G * Og16 * d.nq; /* floats of one sample's transposed dy */
+    const long PT = (long)g->G * K * Og16;     /* floats of one partial sum */
+    const long nr = B < pl->red ? B : pl->red;
+    float *part = ws + (long)pl->slots * pl->slot;
+    int *off = (int *)(void *)(part + (long)pl->red * PT);
+    if (nr < 1) {
+        memset(dw, 0, sizeof(float) * (size_t)g->O * K);
+        return;
+    }
+    mlc_shift_offsets(g, &d, off);
+#pragma omp parallel num_threads(mlc_conv_team(pl, nr))
+    {
+        float *xq = mlc_conv_slot(pl, ws), *dt = xq + pl->spt * d.xs;
+#pragma omp for schedule(dynamic, 1)
+        for (long r = 0; r < nr; r++) {
+            const long n0 = B * r / nr, n1 = B * (r + 1) / nr;
+            float *pr = part + r * PT;
+            memset(pr, 0, sizeof(float) * (size_t)PT);
+            for (long s0 = n0; s0 < n1; s0 += pl->spt) {
+                const int ns = (int)(n1 - s0 < pl->spt ? n1 - s0 : pl->spt);
+                for (int j = 0; j < ns; j++) {
+                    mlc_shift_pad(g, &d, x + (s0 + j) * CHW, xq + j * d.xs);
+                    /* dj[grp][q][o] = dy[s0 + j][grp*Og + o][oh][ow] at q = oh*Wq + ow < nq, 0 at
+                     * junk q (ow >= Wo, or past the last row) and o >= Og */
+                    float *dj = dt + j * dts;
+                    for (int grp = 0; grp < g->G; grp++)
+                        mlc_shift_dy_t(g, &d, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dj + (long)grp * Og16 * d.nq);
+                }
+                for (int grp = 0; grp < g->G; grp++)
+                    mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * d.nq, dts, Og16,
+                                  d.nq, pr + (long)grp * K * Og16);
+            }
+        }
+        /* dw[grp*Og + o][k] = sum over r of part[r][grp][k][o] */
+#pragma omp for schedule(static)
+        for (long i = 0; i < (long)g->G * K; i++) {
+            const long grp = i / K, k = i % K;
+            for (int o0 = 0; o0 < Og; o0 += 16) {
+                float v[16];
+                memcpy(v, part + i * Og16 + o0, sizeof v);
+                for (long r = 1; r < nr; r++)
+                    for (int t = 0; t < 16; t++) v[t] += part[r * PT + i * Og16 + o0 + t];
+                for (int t = 0; t < 16 && o0 + t < Og; t++) dw[(grp * Og + o0 + t) * K + k] = v[t];
+            }
+        }
+    }
+}
+
+/* ---- mode 0: column matrices, for the input gradient of strided convolutions ---- */
+
+/* The adjoint of im2col over output rows oh0 <= oh < oh1: dx[c][oh*sh - ph + kh*dh]
+ * [ow*sw - pw + kw*dw] += col[(c*KH + kh)*KW + kw][(oh - oh0)*Wo + ow] where inside dx;
+ * a row of col is ld floats apart from the next. */
+MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, long ld, int oh0, int oh1, float *dx) {
     for (int c = 0; c < Cg; c++)
         for (int kh = 0; kh < g->KH; kh++)
             for (int kw = 0; kw < g->KW; kw++) {
                 const float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * ld;
                 float *dc = dx + (long)c * g->H * g->W;
-                for (int oh = 0; oh < g->Ho; oh++) {
+                for (int oh = oh0; oh < oh1; oh++) {
                     const int ih = oh * g->sh - g->ph + kh * g->dh;
                     if (ih < 0 || ih >= g->H) continue;
                     float *dr = dc + (long)ih * g->W;
-                    const float *r = row + (long)oh * g->Wo;
+                    const float *r = row + (long)(oh - oh0) * g->Wo;
                     if (g->sw == 1) { /* unit stride: one contiguous span, no bounds tests */
                         const int lo = kw * g->dw - g->pw;
                         int a = -lo, b = g->W - lo;
@@ -157,76 +628,87 @@ MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, lon
             }
 }
 
-/* The convolutions run as one large GEMM per group over the whole batch, which keeps
- * OpenBLAS efficient when channel counts are small: the column matrix of all samples is
- * col [K = Cg*KH*KW][B*P] (P = Ho*Wo), and the output or its gradient is handled in the
- * same "channel-major" layout t [Og][B*P], moved to and from NCHW by mlc_conv_gather /
- * mlc_conv_scatter. Workspace: (K + Og) * B * P floats. */
-
-/* t[o][n*P + p] = y[n][o0 + o][p] */
-MLC_HELPER void mlc_conv_gather(long B, int O, int o0, int Og, long P, const float *y, float *t) {
-#pragma omp parallel for schedule(static) if (B * Og * P > 32768)
-    for (long n = 0; n < B; n++)
-        for (int o = 0; o < Og; o++) memcpy(t + o * B * P + n * P, y + (n * O + o0 + o) * P, sizeof(float) * (size_t)P);
-}
-
-/* y[n][o0 + o][p] = t[o][n*P + p] */
-MLC_HELPER void mlc_conv_scatter(long B, int O, int o0, int Og, long P, const float *t, float *y) {
-#pragma omp parallel for schedule(static) if (B * Og * P > 32768)
-    for (long n = 0; n < B; n++)
-        for (int o = 0; o < Og; o++) memcpy(y + (n * O + o0 + o) * P, t + o * B * P + n * P, sizeof(float) * (size_t)P);
-}
-
-/* col for all samples of group grp */
-MLC_HELPER void mlc_conv_cols(const mlc_conv_geom *g, long B, int grp, const float *x, float *col) {
-    const int Cg = g->C / g->G;
-    const long P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < B; n++) mlc_im2col(g, Cg, x + (n * g->C + (long)grp * Cg) * HW, col + n * P, B * P);
-}
-
-/* y = conv(x, w) */
-MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, long B, const float *x, const float *w, float *y, float *ws) {
-    const int Cg = g->C / g->G, Og = g->O / g->G;
-    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo;
-    float *col = ws, *t = ws + K * B * P;
-    for (int grp = 0; grp < g->G; grp++) {
-        mlc_conv_cols(g, B, grp, x, col);
-        mlc_sgemm(0, 0, Og, (int)(B * P), (int)K, w + (long)grp * Og * K, (int)K, col, (int)(B * P), t, (int)(B * P));
-        mlc_conv_scatter(B, g->O, grp * Og, Og, P, t, y);
-    }
-}
-
-/* dx = col2im(w^T . dy) */
-MLC_HELPER void mlc_conv2d_bwd_data(const mlc_conv_geom *g, long B, const float *dy, const float *w, float *dx, float *ws) {
+/* dx = col2im(w^T . dy): a piece of work is one sample (its row tiles in turn) or spt
+ * whole samples, and its thread owns their dx. A tile's dy rows are read in place for
+ * one sample, else gathered to [Og][nn*P] after the columns [K][nn*rows*Wo]. */
+MLC_HELPER void mlc_cols_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
+                                  const float *w, float *dx, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    float *col = ws, *t = ws + K * B * P;
-    for (int grp = 0; grp < g->G; grp++) {
-        mlc_conv_gather(B, g->O, grp * Og, Og, P, dy, t);
-        mlc_sgemm(1, 0, (int)K, (int)(B * P), Og, w + (long)grp * Og * K, (int)K, t, (int)(B * P), col, (int)(B * P));
-#pragma omp parallel for schedule(static)
-        for (long n = 0; n < B; n++) {
-            float *dxg = dx + (n * g->C + (long)grp * Cg) * HW;
-            memset(dxg, 0, sizeof(float) * (size_t)(Cg * HW));
-            mlc_col2im(g, Cg, col + n * P, B * P, dxg);
+    const int spu = pl->rows < g->Ho ? 1 : pl->spt; /* samples per piece */
+    const long units = (B + spu - 1) / spu, per = (g->Ho + pl->rows - 1) / pl->rows;
+    if ((K + Og) * pl->spt * pl->rows * g->Wo > pl->slot) {
+        fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
+        abort();
+    }
+#pragma omp parallel num_threads(mlc_conv_team(pl, units))
+    {
+        float *col = mlc_conv_slot(pl, ws), *tb = col + K * pl->spt * pl->rows * g->Wo;
+#pragma omp for schedule(dynamic, 1)
+        for (long un = 0; un < units; un++) {
+            const long n = un * spu, nn = n + spu < B ? spu : B - n;
+            memset(dx + n * g->C * HW, 0, sizeof(float) * (size_t)(nn * g->C * HW));
+            for (long u = 0; u < per; u++) {
+                const int oh0 = (int)u * pl->rows, oh1 = oh0 + pl->rows < g->Ho ? oh0 + pl->rows : g->Ho;
+                const long np = (long)(oh1 - oh0) * g->Wo, ncol = nn * np;
+                for (int grp = 0; grp < g->G; grp++) {
+                    const float *a = dy + (n * g->O + (long)grp * Og) * P + (long)oh0 * g->Wo;
+                    long lda = P;
+                    if (nn > 1) { /* tb[o][j*P + p] = dy[n + j][grp*Og + o][p] */
+                        for (int o = 0; o < Og; o++)
+                            for (long j = 0; j < nn; j++)
+                                memcpy(tb + o * ncol + j * P, dy + ((n + j) * g->O + (long)grp * Og + o) * P,
+                                       sizeof(float) * (size_t)P);
+                        a = tb, lda = ncol;
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ncol, Og, 1.0f,
+                                w + (long)grp * Og * K, (int)K, a, (int)lda, 0.0f, col, (int)ncol);
+                    for (long j = 0; j < nn; j++)
+                        mlc_col2im(g, Cg, col + j * np, ncol, oh0, oh1, dx + ((n + j) * g->C + (long)grp * Cg) * HW);
+                }
+            }
         }
     }
 }
 
-/* dw = dy . im2col(x)^T, one GEMM whose inner dimension runs over the whole batch; each
- * element of dw is summed by one thread, so results depend on the thread count only
- * through OpenBLAS's blocking of the output. */
-MLC_HELPER void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, long B, const float *x, const float *dy, float *dw,
-                                      float *ws) {
-    const int Cg = g->C / g->G, Og = g->O / g->G;
-    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo;
-    float *col = ws, *t = ws + K * B * P;
-    for (int grp = 0; grp < g->G; grp++) {
-        mlc_conv_cols(g, B, grp, x, col);
-        mlc_conv_gather(B, g->O, grp * Og, Og, P, dy, t);
-        mlc_sgemm(0, 1, Og, (int)K, (int)(B * P), t, (int)(B * P), col, (int)(B * P), dw + (long)grp * Og * K, (int)K);
+/* ---- the entry points conv2d and its two gradient ops emit a call to ---- */
+
+/* y = conv(x, w) */
+MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
+                               float *y, float *ws) {
+    mlc_shift_check(g, pl, 0);
+    const int Og = g->O / g->G, K = g->C / g->G * g->KH * g->KW;
+    float *ap = ws + (long)pl->slots * pl->slot;
+    int *off = (int *)(void *)(ap + (long)g->G * ((Og + 3) / 4 * 4) * K);
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    mlc_shift_pack(g, w, 0, ap);
+    mlc_shift_offsets(g, &d, off);
+    mlc_shift_fwd(g, pl, B, x, ap, off, y, ws);
+}
+
+/* dx = the gradient of conv(x, w) with respect to x, given dy */
+MLC_HELPER void mlc_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
+                                    const float *w, float *dx, float *ws) {
+    if (pl->mode == 0) {
+        mlc_cols_bwd_data(g, pl, B, dy, w, dx, ws);
+        return;
     }
+    const mlc_conv_geom b = mlc_shift_bwd_geom(g);
+    mlc_shift_check(&b, pl, 0);
+    const int Cg = g->C / g->G, K = g->O / g->G * g->KH * g->KW;
+    float *ap = ws + (long)pl->slots * pl->slot;
+    int *off = (int *)(void *)(ap + (long)g->G * ((Cg + 3) / 4 * 4) * K);
+    const mlc_shift_dims d = mlc_shift_dims_of(&b);
+    mlc_shift_pack(g, w, 1, ap);
+    mlc_shift_offsets(&b, &d, off);
+    mlc_shift_fwd(&b, pl, B, dy, ap, off, dx, ws);
+}
+
+/* dw = the gradient of conv(x, w) with respect to w, given dy */
+MLC_HELPER void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                      const float *dy, float *dw, float *ws) {
+    mlc_shift_check(g, pl, 2);
+    mlc_shift_bwd_filter(g, pl, B, x, dy, dw, ws);
 }
 
 typedef struct mlc_pool_geom {
@@ -365,12 +847,59 @@ MLC_HELPER void mlc_avgpool2d_bwd(const mlc_pool_geom *g, long planes, const flo
 }
 /* ---- batch norm over x viewed as [B, C, S]; per channel over N = B*S values ---- */
 
-/* Sum of one row of S floats (vectorizable), the rows then added in double in a fixed
- * order: accurate for N in the millions and the same whatever the thread count. */
+/* Sums over one row of S floats in 8-float vectors, lanes and the scalar tail added in a
+ * fixed order; the rows are then added in double in a fixed order: accurate for N in the
+ * millions and the same whatever the thread count. */
 MLC_HELPER float mlc_row_sum(const float *x, long S) {
-    float s = 0.0f;
-    for (long i = 0; i < S; i++) s += x[i];
+    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    long i = 0;
+    for (; i + 32 <= S; i += 32)
+        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + 8), a2 += MLC_LD(x + i + 16), a3 += MLC_LD(x + i + 24);
+    for (; i + 8 <= S; i += 8) a0 += MLC_LD(x + i);
+    const mlc_v8 t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum8(&t);
+    for (; i < S; i++) s += x[i];
     return s;
+}
+
+/* sum of (x - m)^2 over one row */
+MLC_HELPER float mlc_row_sqdev(const float *x, long S, float m) {
+    const mlc_v8 mv = MLC_BC(m);
+    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    long i = 0;
+    for (; i + 32 <= S; i += 32) {
+        const mlc_v8 d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + 8) - mv, d2 = MLC_LD(x + i + 16) - mv,
+                     d3 = MLC_LD(x + i + 24) - mv;
+        a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
+    }
+    for (; i + 8 <= S; i += 8) {
+        const mlc_v8 d0 = MLC_LD(x + i) - mv;
+        a0 += d0 * d0;
+    }
+    const mlc_v8 t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum8(&t);
+    for (; i < S; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+/* *sd = sum of d, *sdx = sum of d * (x - m) over one row */
+MLC_HELPER void mlc_row_dot_dev(const float *d, const float *x, long S, float m, float *sd, float *sdx) {
+    const mlc_v8 mv = MLC_BC(m);
+    mlc_v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    long i = 0;
+    for (; i + 16 <= S; i += 16) {
+        const mlc_v8 d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + 8);
+        a0 += d0, a1 += d1;
+        b0 += d0 * (MLC_LD(x + i) - mv), b1 += d1 * (MLC_LD(x + i + 8) - mv);
+    }
+    for (; i + 8 <= S; i += 8) {
+        const mlc_v8 d0 = MLC_LD(d + i);
+        a0 += d0, b0 += d0 * (MLC_LD(x + i) - mv);
+    }
+    const mlc_v8 ta = a0 + a1, tb = b0 + b1;
+    float a = mlc_hsum8(&ta), b = mlc_hsum8(&tb);
+    for (; i < S; i++) a += d[i], b += d[i] * (x[i] - m);
+    *sd = a, *sdx = b;
 }
 
 /* st[0][c] = mean, st[1][c] = biased variance (two passes: no cancellation) */
@@ -380,12 +909,7 @@ MLC_HELPER void mlc_bn_stats(long B, long C, long S, const float *x, float *st) 
         double s = 0.0, v = 0.0;
         for (long n = 0; n < B; n++) s += mlc_row_sum(x + (n * C + c) * S, S);
         const float mean = (float)(s / (double)(B * S));
-        for (long n = 0; n < B; n++) {
-            const float *xr = x + (n * C + c) * S;
-            float r = 0.0f;
-            for (long i = 0; i < S; i++) r += (xr[i] - mean) * (xr[i] - mean);
-            v += r;
-        }
+        for (long n = 0; n < B; n++) v += mlc_row_sqdev(x + (n * C + c) * S, S, mean);
         st[c] = mean;
         st[C + c] = (float)(v / (double)(B * S));
     }
@@ -412,9 +936,8 @@ MLC_HELPER void mlc_bn_param_grads(long B, long C, long S, const float *dy, cons
         const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
         double sdy = 0.0, sdyx = 0.0;
         for (long n = 0; n < B; n++) {
-            const float *d = dy + (n * C + c) * S, *xr = x + (n * C + c) * S;
-            float a = 0.0f, b = 0.0f;
-            for (long i = 0; i < S; i++) a += d[i], b += d[i] * (xr[i] - mean);
+            float a, b;
+            mlc_row_dot_dev(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean, &a, &b);
             sdy += a, sdyx += b;
         }
         pg[c] = (float)sdy;

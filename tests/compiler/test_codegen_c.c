@@ -43,6 +43,8 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/blocks.mdl",
     MLC_TEST_DIR "/data/adamw.mdl",
     MLC_TEST_DIR "/data/convnet.mdl",
+    MLC_TEST_DIR "/data/convwide.mdl",
+    MLC_TEST_DIR "/data/convb1.mdl",
     MLC_TEST_DIR "/data/clip.mdl",
     MLC_TEST_DIR "/data/decoupled.mdl",
     MLC_TEST_DIR "/data/convbn.mdl",
@@ -250,8 +252,10 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
 }
 
 /* Builds `src` as a driver linked with the emitted model and runs it with the batch size
- * and learning rate as arguments; returns its output (malloc'd). */
-static char *run_driver(const Emitted *e, const char *mdl, const char *src) {
+ * and learning rate as arguments; returns its output (malloc'd). cflag: an extra compiler
+ * flag for the generated code and driver ("-march=native": the AVX/FMA paths of the
+ * prologue's vector kernels), or NULL. */
+static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
     const ModelIR *m = e->m;
     char drv[700], exe[700], def[300];
     snprintf(drv, sizeof drv, "%s/driver.c", e->dir);
@@ -260,8 +264,10 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src) {
     cr_assert_eq(ct_write_file(drv, src), 0);
     /* MLC_TEST_SANITIZE: "-fsanitize=..." in sanitizer builds (libmlcrt.a is instrumented) */
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
+    char flag[64];
+    snprintf(flag, sizeof flag, "%s", cflag ? cflag : "-DMLC_TEST_NO_FLAG");
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, (char *)e->c_path, drv, "-o", exe,
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, flag, (char *)e->c_path, drv, "-o", exe,
                        "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
@@ -277,14 +283,15 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src) {
     return out;
 }
 
-static void numeric_check(const char *mdl) {
+static void numeric_check_flag(const char *mdl, const char *cflag) {
     Emitted e;
     emit_model(mdl, &e);
     const ModelIR *m = e.m;
     int n = m->spec.batch;
-    char *out = run_driver(&e, mdl, driver_src);
+    char *out = run_driver(&e, mdl, driver_src, cflag);
 
-    printf("%s (batch %d, optimizer %s):\n", ct_basename(mdl), n, m->spec.opt.kind);
+    printf("%s (batch %d, optimizer %s%s%s):\n", ct_basename(mdl), n, m->spec.opt.kind, cflag ? ", " : "",
+           cflag ? cflag : "");
     double worst = 0;
     int64_t k;
 
@@ -386,6 +393,8 @@ static void numeric_check(const char *mdl) {
 /* Inference with every parameter and running statistic set to values far from their
  * initial ones (the train step's check above sees running means 0 and variances 1):
  * the driver writes them through write_tensor, prints them back, runs forward(). */
+static void numeric_check(const char *mdl) { numeric_check_flag(mdl, NULL); }
+
 static const char eval_driver_src[] =
     "#include <math.h>\n"
     "#include <stdio.h>\n"
@@ -432,7 +441,7 @@ static void eval_random_state_check(const char *mdl) {
     Emitted e;
     emit_model(mdl, &e);
     const ModelIR *m = e.m;
-    char *out = run_driver(&e, mdl, eval_driver_src);
+    char *out = run_driver(&e, mdl, eval_driver_src, NULL);
     Interp *ev = interp_new(m->eval);
     bind_sources(ev, m, out, m->spec.batch);
     interp_run(ev);
@@ -462,3 +471,92 @@ Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/da
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
+/* The conv kernels' blocking paths and tail cases (convwide), batch 1 and tiles of rows
+ * (convb1); built for this machine too, for the AVX/FMA code of the vector kernels. */
+Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
+Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
+Test(codegen_c, numeric_convnet_native, .timeout = 300) {
+    numeric_check_flag(MLC_TEST_DIR "/data/convnet.mdl", "-march=native");
+}
+Test(codegen_c, numeric_convwide_native, .timeout = 300) {
+    numeric_check_flag(MLC_TEST_DIR "/data/convwide.mdl", "-march=native");
+}
+
+/* ---- (d) results independent of the thread count ----
+ * The conv routines split work over the OpenMP team so that every value is computed in
+ * an order fixed by the batch size alone (the weight gradient: per-chunk partial sums
+ * added in chunk order), so three train steps give bit-identical losses and parameters
+ * on 1, 2 and 3 threads (and on a second run). */
+static const char thread_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include <string.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "int main(int argc, char **argv) {\n"
+    "    const mlc_model_api *api = &MLC_MODEL_API;\n"
+    "    int n = api->default_batch;\n"
+    "    if (argc < 2) return 2;\n"
+    "    api->set_threads(atoi(argv[1]));\n"
+    "    void *m = api->create(5, n);\n"
+    "    if (!m) return 3;\n"
+    "    long long ni = api->input_numel * n;\n"
+    "    float *x = malloc(sizeof(float) * (size_t)ni);\n"
+    "    int *y = malloc(sizeof(int) * (size_t)n);\n"
+    "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
+    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->output_numel);\n"
+    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, x, y, n, api->optimizer.lr, NULL));\n"
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"
+    "        float *v = malloc(sizeof(float) * (size_t)api->tensors[i].numel);\n"
+    "        api->read_tensor(m, i, v);\n"
+    "        printf(\"%s\", api->tensors[i].name);\n"
+    "        for (long long j = 0; j < api->tensors[i].numel; j++) printf(\" %a\", v[j]);\n"
+    "        printf(\"\\n\");\n"
+    "        free(v);\n"
+    "    }\n"
+    "    api->destroy(m);\n"
+    "    free(x); free(y);\n"
+    "    return 0;\n"
+    "}\n";
+
+static void thread_invariance_check(const char *mdl) {
+    Emitted e;
+    emit_model(mdl, &e);
+    char drv[700], exe[700], def[300];
+    snprintf(drv, sizeof drv, "%s/threads.c", e.dir);
+    snprintf(exe, sizeof exe, "%s/threads", e.dir);
+    snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", e.m->spec.name);
+    cr_assert_eq(ct_write_file(drv, thread_driver_src), 0);
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
+    char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, e.c_path, drv, "-o", exe,
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+    char *log = NULL;
+    int st = ct_run(cc_argv, &log);
+    cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
+    free(log);
+    char *first = NULL;
+    const char *threads[] = {"1", "2", "3", "2"};
+    for (int i = 0; i < 4; i++) {
+        char t[8];
+        snprintf(t, sizeof t, "%s", threads[i]);
+        char *run_argv[] = {exe, t, NULL};
+        char *out = NULL;
+        st = ct_run(run_argv, &out);
+        cr_assert_eq(st, 0, "%s: the driver failed on %s threads (status %d):\n%.2000s", mdl, t, st, out);
+        if (!first) {
+            first = out;
+            continue;
+        }
+        cr_expect_str_eq(out, first, "%s: 3 train steps on %s threads differ from those on 1 thread", mdl, t);
+        free(out);
+    }
+    free(first);
+    emitted_free(&e);
+}
+
+Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
+    thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");
+    thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");
+}
