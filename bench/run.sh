@@ -60,7 +60,7 @@ CFLAGS=(-std=c11 -O3 -march=native -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=20
 
 {
     echo "threads=$threads reps=$reps quick=$quick torch=$torch_version"
-    echo "date=$(date -u +%Y-%m-%dT%H:%MZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet HEAD -- 2>/dev/null || echo +changes)"
     echo "clk_tck=$(getconf CLK_TCK)"
     echo "cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1 | tr ' ' _) cores=$(nproc)"
 } > "$raw/meta.txt"

@@ -146,7 +146,7 @@ def write_md(path, meta, sgemm, peak, models, R, png):
         for name, get in rows:
             f.write(f"| {name} | " + " | ".join(get(R[m]) for m in models) + " |\n")
         f.write(f"\nSGEMM rate, `bench/sgemm_rate.c` ({meta.get('threads', '?')} threads through mlc_sgemm; "
-                "the best median is the reference above):\n\n")
+                "the best of these is the reference above):\n\n")
         f.write("| M x N x K | median GFLOP/s | best GFLOP/s | 1 thread, median GFLOP/s |\n|---|---|---|---|\n")
         for d in sgemm:
             f.write(f"| {d['size']} | {d['median_gflops']} | {d['best_gflops']} | {d['one_thread_median_gflops']} |\n")
@@ -179,14 +179,17 @@ def plot(path, meta, peak, models, R):
     x = list(range(len(models)))
     blue, orange, green, grey = "#3b75af", "#ef8636", "#519e3e", "#9a9a9a"
 
-    def bars(a, series, title, ylabel, log=True, label_fmt="{:.3g}"):
+    def short(v):
+        return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.3g}"
+
+    def bars(a, series, title, ylabel, log=True, label_fmt=None):
         w = 0.8 / len(series)
         for i, (name, vals, color) in enumerate(series):
             xs = [j - 0.4 + w * (i + 0.5) for j in x]
             ok = [(xx, v) for xx, v in zip(xs, vals) if v == v]
             a.bar([p[0] for p in ok], [p[1] for p in ok], w, label=name, color=color)
             for xx, v in ok:
-                a.annotate(label_fmt.format(v), (xx, v), ha="center", va="bottom", fontsize=7,
+                a.annotate(label_fmt.format(v) if label_fmt else short(v), (xx, v), ha="center", va="bottom", fontsize=7,
                            xytext=(0, 1), textcoords="offset points")
         a.set_xticks(x)
         a.set_xticklabels(models)
@@ -233,7 +236,7 @@ def main():
     for d in kv_lines(os.path.join(raw, "meta.txt")):
         meta.update(d)
     sgemm = kv_lines(os.path.join(raw, "sgemm.txt"))
-    peak = max(float(d["median_gflops"]) for d in sgemm)
+    peak = max(float(d["best_gflops"]) for d in sgemm)
     R = {m: load(raw, m, int(meta.get("clk_tck", 100))) for m in models}
     os.makedirs(out, exist_ok=True)
     png = os.path.join(out, "summary.png")
