@@ -11,7 +11,8 @@
 #   models: mlp lenet resnet resnet20_cifar (default: all four)
 #   full (default): 3 alternating timing runs per side; timed steps per run 200 (mlp),
 #     100 (lenet), 50 (the ResNets), after 10 (5 for the ResNets) warm-up steps;
-#     20 compile runs; 10 reps per SGEMM size. About 10 minutes on 2 cores.
+#     20 compile runs; 10 reps per SGEMM size. About 7 minutes on 2 idle cores
+#     (17 when others kept about one core busy).
 #   --quick: one run per side, 50/10/3 steps after 2 warm-up steps, 5 compile runs,
 #     3 SGEMM reps: checks the script works; its numbers are rough.
 #   --steps N / --reps N override the timed steps per run / the runs per side.

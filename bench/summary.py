@@ -205,7 +205,8 @@ def plot(path, meta, peak, models, R):
     bars(ax[0][0], [("mlc", [R[m]["mlc_ms"] for m in models], blue),
                     ("PyTorch", [R[m]["torch_ms"] for m in models], orange)],
          "train-step time, median (log scale)", "ms")
-    ax[0][0].set_xticklabels([f"{m}\nmlc/PyTorch {R[m]['mlc_ms'] / R[m]['torch_ms']:.2f}x" for m in models])
+    ax[0][0].set_xticklabels([f"{m}\n{R[m]['mlc_ms'] / R[m]['torch_ms']:.2f}x" for m in models])
+    ax[0][0].set_xlabel("mlc / PyTorch under each model", fontsize=8)
     bars(ax[0][1], [("mlc", [R[m]["mlc_gflops"] for m in models], blue),
                     ("PyTorch", [R[m]["torch_gflops"] for m in models], orange)],
          "achieved GFLOP/s (mlc --report FLOPs / step time)", "GFLOP/s", log=False, label_fmt="{:.1f}")
@@ -248,7 +249,7 @@ def main():
     write_md(os.path.join(out, "summary.md"), meta, sgemm, peak, models, R, plotted)
     write_steps_md(os.path.join(out, "steps.md"), meta, models, R)
     with open(os.path.join(out, "runs.txt"), "w") as f:
-        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "mlc", "torch")]:
+        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "load", "mlc", "torch")]:
             with open(os.path.join(raw, name)) as g:
                 f.writelines(f"{name}: {l}" for l in g if "=" in l)
     print(f"table written to {os.path.join(out, 'summary.md')}\n")
