@@ -209,6 +209,14 @@ static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
     *nq = up((q->Ho - 1) * Wq + q->Wo, 8);
 }
 
+/* Floats of the forward kernel's output rows per channel (mlc_shift_segs: ldo), 0 when it
+ * writes y itself */
+static int64_t shift_out(const Geom *q, int64_t nq) {
+    int64_t Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw, w8 = up(q->Wo, 8);
+    if (w8 > Wq) return nq;
+    return w8 == q->Wo && q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
+}
+
 /* The input gradient's convolution (mlc_shift_bwd_geom) */
 static Geom bwd_geom(const Geom *q) {
     Geom b = *q;
@@ -228,19 +236,19 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     int64_t xs, nq;
     if (op == OP_conv2d) {
         shift_dims(q, &xs, &nq);
-        p.slot = xs + up(Og, 4) * nq;
+        p.slot = xs + up(Og, 4) * shift_out(q, nq);
         p.shared = q->G * up(Og, 4) * K + K;
     } else if (op == OP_conv2d_bwd_filter) {
         shift_dims(q, &xs, &nq);
-        p.spt = (DW_COLS + nq - 1) / nq;
+        p.spt = (DW_COLS + P - 1) / P;
         if (p.spt > batch) p.spt = batch;
         if (p.spt < 1) p.spt = 1;
-        p.slot = p.spt * (xs + q->G * up(Og, 16) * nq);
+        p.slot = p.spt * (xs + q->G * up(Og, 16) * P);
         p.shared = p.red * q->G * K * up(Og, 16) + K;
     } else if (p.mode) {
         Geom b = bwd_geom(q);
         shift_dims(&b, &xs, &nq);
-        p.slot = xs + up(q->C / q->G, 4) * nq;
+        p.slot = xs + up(q->C / q->G, 4) * shift_out(&b, nq);
         p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
     } else {
         int64_t rows = TILE_FLOATS / (K * q->Wo);
