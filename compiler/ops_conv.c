@@ -179,10 +179,12 @@ static Geom node_geom(const Graph *g, const Node *n) {
  * convolutions whose padding is at most the dilated kernel's extent; mode 0 (column
  * matrices) for the other input gradients, in tiles whose columns take about TILE_FLOATS
  * floats (they stay in cache between the GEMM and col2im). Scratch slots for up to
- * MAX_SLOTS threads within SLOTS_FLOATS; the weight gradient as up to RED_CHUNKS partial
- * sums (more: more threads can share it; fewer: less to add up), taking at least DW_COLS
- * output positions per step. */
-enum { TILE_FLOATS = 1 << 15, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
+ * MAX_SLOTS threads within SLOTS_FLOATS, and at least MIN_SLOTS whatever their size (a
+ * mode-1 slot holds a whole padded sample); the weight gradient as up to RED_CHUNKS
+ * partial sums (more: more threads can share it; fewer: less to add up), taking at least
+ * DW_COLS output positions per step. The CPU trainers' thread counts are small: so are
+ * these limits. */
+enum { TILE_FLOATS = 1 << 15, MIN_SLOTS = 16, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
 
 typedef struct Plan {
     int64_t mode, rows, spt, slots, red, slot;
@@ -266,7 +268,7 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     p.slot = up(p.slot, 16); /* 64-byte aligned slots */
     p.slots = SLOTS_FLOATS / p.slot;
     if (p.slots > MAX_SLOTS) p.slots = MAX_SLOTS;
-    if (p.slots < 1) p.slots = 1;
+    if (p.slots < MIN_SLOTS) p.slots = MIN_SLOTS;
     return p;
 }
 
