@@ -216,7 +216,7 @@ static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
 static int64_t shift_out(const Geom *q, int64_t nq) {
     int64_t Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw, w8 = up(q->Wo, 8);
     if (w8 > Wq) return nq;
-    return w8 == q->Wo && q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
+    return q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
 }
 
 /* The input gradient's convolution (mlc_shift_bwd_geom) */

@@ -317,14 +317,16 @@ MLC_HELPER void mlc_shift_pack(const mlc_conv_geom *g, const float *w, int flip,
                 }
 }
 
-/* How the forward kernel's 8-column segments cover the output: along each output row
- * (ceil(Wo/8) segments a row) when that computes no more junk than running along q over
- * the padded rows, else along q. Along rows with Wo a multiple of 8 (and output channels
- * per group a multiple of 4), the segments are exactly the output: the kernel stores
- * straight into y. Otherwise it fills rows of ldo floats, output row oh at oh*orow, to
- * be copied out. */
+/* How the forward kernel's 8-column segments cover the output: along each output row,
+ * ceil(Wo/8) segments a row, the last one with wlast <= 8 real columns, when that
+ * computes no more junk columns than running along q over the padded rows (Wq - Wo a
+ * row), else along q. Along rows, with output channels per group a multiple of 4 (the
+ * kernel's blocks of 4 rows stay in the group), the kernel stores straight into y, only
+ * the real columns of the last segments; otherwise it fills rows of ldo floats per
+ * channel, output row oh at oh*orow, which are then copied out. */
 typedef struct mlc_shift_segs {
     long nseg, spr, Wq; /* segments, segments per row, their rows' stride in q */
+    int wlast;          /* real columns of a row's last segment (8: all) */
     long ldo, orow;     /* the kernel's output rows (one per channel), an output row's offset */
     int direct;         /* the kernel writes y itself (ldo = Ho*Wo, orow = Wo) */
 } mlc_shift_segs;
@@ -332,32 +334,48 @@ typedef struct mlc_shift_segs {
 MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
     mlc_shift_segs s;
     const long w8 = (g->Wo + 7) / 8 * 8;
+    s.direct = 0, s.wlast = 8;
     if (w8 <= d->Wq) {
+        s.direct = g->O / g->G % 4 == 0;
         s.spr = w8 / 8, s.nseg = g->Ho * s.spr, s.Wq = d->Wq;
-        s.direct = w8 == g->Wo && g->O / g->G % 4 == 0; /* blocks of 4 rows stay in the group */
         s.orow = w8, s.ldo = g->Ho * w8;
+        if (s.direct) s.wlast = g->Wo - (int)w8 + 8, s.orow = g->Wo, s.ldo = (long)g->Ho * g->Wo;
     } else {
         s.spr = s.nseg = d->nq / 8, s.Wq = 0;
-        s.direct = 0;
         s.orow = d->Wq, s.ldo = d->nq;
     }
     return s;
 }
 
+/* Stores the first n lanes of v at p (n = 8: all of them) */
+#define MLC_STN(p, v, n)                                                                                       \
+    do {                                                                                                       \
+        if ((n) == 8)                                                                                          \
+            MLC_ST((p), (v));                                                                                  \
+        else {                                                                                                 \
+            float t_[8];                                                                                       \
+            MLC_ST(t_, (v));                                                                                   \
+            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_];                                                 \
+        }                                                                                                      \
+    } while (0)
+
 /* For segments s0 <= s < s1: y[4b + i][ys] = sum_k ap[b][k][i] * x[off[k] + xs] over the 8
  * columns of segment s, which start at xs = (s / spr)*Wq + (s % spr)*8 in x and at
- * ys = (s / spr)*yrow + (s % spr)*8 in y, for b < mb, i < 4; y's rows are ldy apart.
- * Blocks of 4 rows by 3 segments: 12 vector accumulators, each k loads 3 vectors of x and
- * broadcasts 4 weights (then blocks of 2 segments and 1). */
+ * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
+ * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
+ * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
+ * blocks of 2 segments and 1). */
 MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
-                               long spr, long Wq, float *y, long ldy, long yrow) {
+                               long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
+#define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)
     long sg = s0;
     for (; sg + 3 <= s1; sg += 3) {
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg), d2 = MLC_SEGX(sg + 2) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1), y2 = MLC_SEGY(sg + 2);
+        const int n0 = MLC_SEGN(sg), n1 = MLC_SEGN(sg + 1), n2 = MLC_SEGN(sg + 2);
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4, *const ae = a + 4L * K;
             const int *ok = off;
@@ -376,16 +394,17 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
                 c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31), c32 = MLC_FMA(t, v2, c32);
             }
             float *r = y + (long)b * 4 * ldy;
-            MLC_ST(r + y0, c00), MLC_ST(r + y1, c01), MLC_ST(r + y2, c02), r += ldy;
-            MLC_ST(r + y0, c10), MLC_ST(r + y1, c11), MLC_ST(r + y2, c12), r += ldy;
-            MLC_ST(r + y0, c20), MLC_ST(r + y1, c21), MLC_ST(r + y2, c22), r += ldy;
-            MLC_ST(r + y0, c30), MLC_ST(r + y1, c31), MLC_ST(r + y2, c32);
+            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); MLC_STN(r + y2, c02, n2); r += ldy;
+            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); MLC_STN(r + y2, c12, n2); r += ldy;
+            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); MLC_STN(r + y2, c22, n2); r += ldy;
+            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1); MLC_STN(r + y2, c32, n2);
         }
     }
     if (sg + 2 <= s1) {
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1);
+        const int n0 = MLC_SEGN(sg), n1 = MLC_SEGN(sg + 1);
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4;
             mlc_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
@@ -402,16 +421,17 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
                 c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31);
             }
             float *r = y + (long)b * 4 * ldy;
-            MLC_ST(r + y0, c00), MLC_ST(r + y1, c01), r += ldy;
-            MLC_ST(r + y0, c10), MLC_ST(r + y1, c11), r += ldy;
-            MLC_ST(r + y0, c20), MLC_ST(r + y1, c21), r += ldy;
-            MLC_ST(r + y0, c30), MLC_ST(r + y1, c31);
+            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); r += ldy;
+            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); r += ldy;
+            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); r += ldy;
+            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1);
         }
         sg += 2;
     }
     if (sg < s1) {
         const float *x0 = x + MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg);
+        const int n0 = MLC_SEGN(sg);
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4;
             mlc_v8 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
@@ -421,11 +441,12 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
                 c2 = MLC_FMA(MLC_BC(a[2]), v0, c2), c3 = MLC_FMA(MLC_BC(a[3]), v0, c3);
             }
             float *r = y + (long)b * 4 * ldy + y0;
-            MLC_ST(r, c0), MLC_ST(r + ldy, c1), MLC_ST(r + 2 * ldy, c2), MLC_ST(r + 3 * ldy, c3);
+            MLC_STN(r, c0, n0); MLC_STN(r + ldy, c1, n0); MLC_STN(r + 2 * ldy, c2, n0); MLC_STN(r + 3 * ldy, c3, n0);
         }
     }
 #undef MLC_SEGX
 #undef MLC_SEGY
+#undef MLC_SEGN
 }
 
 /* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
@@ -552,7 +573,7 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
                 for (long i = 0; i < pieces; i++) {
                     const long u = (long)grp * pieces + i, us = (long)g->G * pieces;
                     mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xq + grp * gs, 12 * i,
-                                   12 * i + 12 < sg.nseg ? 12 * i + 12 : sg.nseg, sg.spr, sg.Wq, o, ldo, sg.orow);
+                                   12 * i + 12 < sg.nseg ? 12 * i + 12 : sg.nseg, sg.spr, sg.Wq, sg.wlast, o, ldo, sg.orow);
                     if (n + 1 < B) MLC_PREFETCH_LINES(x + (n + 1) * CHW, xl * u / us, xl * (u + 1) / us, 0);
                 }
                 if (!sg.direct)
