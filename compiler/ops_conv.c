@@ -179,10 +179,12 @@ static Geom node_geom(const Graph *g, const Node *n) {
  * convolutions whose padding is at most the dilated kernel's extent; mode 0 (column
  * matrices) for the other input gradients, in tiles whose columns take about TILE_FLOATS
  * floats (they stay in cache between the GEMM and col2im). Scratch slots for up to
- * MAX_SLOTS threads within SLOTS_FLOATS; the weight gradient as up to RED_CHUNKS partial
- * sums (more: more threads can share it; fewer: less to add up), taking at least DW_COLS
- * output positions per step. */
-enum { TILE_FLOATS = 1 << 15, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
+ * MAX_SLOTS threads within SLOTS_FLOATS, and at least MIN_SLOTS whatever their size (a
+ * mode-1 slot holds a whole padded sample); the weight gradient as up to RED_CHUNKS
+ * partial sums (more: more threads can share it; fewer: less to add up), taking at least
+ * DW_COLS output positions per step. The CPU trainers' thread counts are small: so are
+ * these limits. */
+enum { TILE_FLOATS = 1 << 15, MIN_SLOTS = 16, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
 
 typedef struct Plan {
     int64_t mode, rows, spt, slots, red, slot;
@@ -209,6 +211,14 @@ static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
     *nq = up((q->Ho - 1) * Wq + q->Wo, 8);
 }
 
+/* Floats of the forward kernel's output rows per channel (mlc_shift_segs: ldo), 0 when it
+ * writes y itself */
+static int64_t shift_out(const Geom *q, int64_t nq) {
+    int64_t Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw, w8 = up(q->Wo, 8);
+    if (w8 > Wq) return nq;
+    return q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
+}
+
 /* The input gradient's convolution (mlc_shift_bwd_geom) */
 static Geom bwd_geom(const Geom *q) {
     Geom b = *q;
@@ -228,19 +238,19 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     int64_t xs, nq;
     if (op == OP_conv2d) {
         shift_dims(q, &xs, &nq);
-        p.slot = xs + up(Og, 4) * nq;
+        p.slot = xs + up(Og, 4) * shift_out(q, nq);
         p.shared = q->G * up(Og, 4) * K + K;
     } else if (op == OP_conv2d_bwd_filter) {
         shift_dims(q, &xs, &nq);
-        p.spt = (DW_COLS + nq - 1) / nq;
+        p.spt = (DW_COLS + P - 1) / P;
         if (p.spt > batch) p.spt = batch;
         if (p.spt < 1) p.spt = 1;
-        p.slot = p.spt * (xs + q->G * up(Og, 16) * nq);
+        p.slot = p.spt * (xs + q->G * up(Og, 16) * P);
         p.shared = p.red * q->G * K * up(Og, 16) + K;
     } else if (p.mode) {
         Geom b = bwd_geom(q);
         shift_dims(&b, &xs, &nq);
-        p.slot = xs + up(q->C / q->G, 4) * nq;
+        p.slot = xs + up(q->C / q->G, 4) * shift_out(&b, nq);
         p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
     } else {
         int64_t rows = TILE_FLOATS / (K * q->Wo);
@@ -258,7 +268,7 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     p.slot = up(p.slot, 16); /* 64-byte aligned slots */
     p.slots = SLOTS_FLOATS / p.slot;
     if (p.slots > MAX_SLOTS) p.slots = MAX_SLOTS;
-    if (p.slots < 1) p.slots = 1;
+    if (p.slots < MIN_SLOTS) p.slots = MIN_SLOTS;
     return p;
 }
 

@@ -125,6 +125,13 @@ MLC_HELPER void mlc_copy_row(float *d, const float *s, long n) {
     for (; i < n; i++) d[i] = s[i];
 }
 
+/* Asks for 64-byte lines l0 <= l < l1 from p on: the next sample's data, fetched from
+ * memory while the kernels work on this one (rw: 1 to write them) */
+#define MLC_PREFETCH_LINES(p, l0, l1, rw)                                                                      \
+    do {                                                                                                       \
+        for (long l_ = (l0); l_ < (l1); l_++) __builtin_prefetch((const char *)(p) + l_ * 64, (rw), 3);        \
+    } while (0)
+
 MLC_HELPER void mlc_zero_row(float *d, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_BC(0.0f));
@@ -333,79 +340,146 @@ MLC_HELPER void mlc_shift_pack(const mlc_conv_geom *g, const float *w, int flip,
                 }
 }
 
-/* y[4b + i][q] = sum_k ap[b][k][i] * x[off[k] + q] for b < mb, i < 4, 0 <= q < nq (a
- * multiple of 8); y's rows are ldy apart. Blocks of 4 rows by 24 columns: 12 vector
- * accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then a block of
- * 16 columns and one of 8). */
-MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long nq, float *y,
-                               long ldy) {
-    long q = 0;
-    for (; q + 24 <= nq; q += 24)
-        for (int b = 0; b < mb; b++) {
-            const float *a = ap + (long)b * K * 4, *xq = x + q;
-            mlc_v8 c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
-            mlc_v8 c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
-            for (int k = 0; k < K; k++, a += 4) {
-                const float *xr = xq + off[k];
-                const mlc_v8 x0 = MLC_LD(xr), x1 = MLC_LD(xr + 8), x2 = MLC_LD(xr + 16);
-                mlc_v8 s = MLC_BC(a[0]);
-                c00 = MLC_FMA(s, x0, c00), c01 = MLC_FMA(s, x1, c01), c02 = MLC_FMA(s, x2, c02);
-                s = MLC_BC(a[1]);
-                c10 = MLC_FMA(s, x0, c10), c11 = MLC_FMA(s, x1, c11), c12 = MLC_FMA(s, x2, c12);
-                s = MLC_BC(a[2]);
-                c20 = MLC_FMA(s, x0, c20), c21 = MLC_FMA(s, x1, c21), c22 = MLC_FMA(s, x2, c22);
-                s = MLC_BC(a[3]);
-                c30 = MLC_FMA(s, x0, c30), c31 = MLC_FMA(s, x1, c31), c32 = MLC_FMA(s, x2, c32);
-            }
-            float *r = y + (long)b * 4 * ldy + q;
-            MLC_ST(r, c00), MLC_ST(r + 8, c01), MLC_ST(r + 16, c02), r += ldy;
-            MLC_ST(r, c10), MLC_ST(r + 8, c11), MLC_ST(r + 16, c12), r += ldy;
-            MLC_ST(r, c20), MLC_ST(r + 8, c21), MLC_ST(r + 16, c22), r += ldy;
-            MLC_ST(r, c30), MLC_ST(r + 8, c31), MLC_ST(r + 16, c32);
-        }
-    for (; q + 16 <= nq; q += 16)
-        for (int b = 0; b < mb; b++) {
-            const float *a = ap + (long)b * K * 4, *xq = x + q;
-            mlc_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-            for (int k = 0; k < K; k++, a += 4) {
-                const float *xr = xq + off[k];
-                const mlc_v8 x0 = MLC_LD(xr), x1 = MLC_LD(xr + 8);
-                mlc_v8 s = MLC_BC(a[0]);
-                c00 = MLC_FMA(s, x0, c00), c01 = MLC_FMA(s, x1, c01);
-                s = MLC_BC(a[1]);
-                c10 = MLC_FMA(s, x0, c10), c11 = MLC_FMA(s, x1, c11);
-                s = MLC_BC(a[2]);
-                c20 = MLC_FMA(s, x0, c20), c21 = MLC_FMA(s, x1, c21);
-                s = MLC_BC(a[3]);
-                c30 = MLC_FMA(s, x0, c30), c31 = MLC_FMA(s, x1, c31);
-            }
-            float *r = y + (long)b * 4 * ldy + q;
-            MLC_ST(r, c00), MLC_ST(r + 8, c01), r += ldy;
-            MLC_ST(r, c10), MLC_ST(r + 8, c11), r += ldy;
-            MLC_ST(r, c20), MLC_ST(r + 8, c21), r += ldy;
-            MLC_ST(r, c30), MLC_ST(r + 8, c31);
-        }
-    for (; q < nq; q += 8)
-        for (int b = 0; b < mb; b++) {
-            const float *a = ap + (long)b * K * 4, *xq = x + q;
-            mlc_v8 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-            for (int k = 0; k < K; k++, a += 4) {
-                const mlc_v8 x0 = MLC_LD(xq + off[k]);
-                c0 = MLC_FMA(MLC_BC(a[0]), x0, c0), c1 = MLC_FMA(MLC_BC(a[1]), x0, c1);
-                c2 = MLC_FMA(MLC_BC(a[2]), x0, c2), c3 = MLC_FMA(MLC_BC(a[3]), x0, c3);
-            }
-            float *r = y + (long)b * 4 * ldy + q;
-            MLC_ST(r, c0), MLC_ST(r + ldy, c1), MLC_ST(r + 2 * ldy, c2), MLC_ST(r + 3 * ldy, c3);
-        }
+/* How the forward kernel's 8-column segments cover the output: along each output row,
+ * ceil(Wo/8) segments a row, the last one with wlast <= 8 real columns, when that
+ * computes no more junk columns than running along q over the padded rows (Wq - Wo a
+ * row), else along q. Along rows, with output channels per group a multiple of 4 (the
+ * kernel's blocks of 4 rows stay in the group), the kernel stores straight into y, only
+ * the real columns of the last segments; otherwise it fills rows of ldo floats per
+ * channel, output row oh at oh*orow, which are then copied out. */
+typedef struct mlc_shift_segs {
+    long nseg, spr, Wq; /* segments, segments per row, their rows' stride in q */
+    int wlast;          /* real columns of a row's last segment (8: all) */
+    long ldo, orow;     /* the kernel's output rows (one per channel), an output row's offset */
+    int direct;         /* the kernel writes y itself (ldo = Ho*Wo, orow = Wo) */
+} mlc_shift_segs;
+
+MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
+    mlc_shift_segs s;
+    const long w8 = (g->Wo + 7) / 8 * 8;
+    s.direct = 0, s.wlast = 8;
+    if (w8 <= d->Wq) {
+        s.direct = g->O / g->G % 4 == 0;
+        s.spr = w8 / 8, s.nseg = g->Ho * s.spr, s.Wq = d->Wq;
+        s.orow = w8, s.ldo = g->Ho * w8;
+        if (s.direct) s.wlast = g->Wo - (int)w8 + 8, s.orow = g->Wo, s.ldo = (long)g->Ho * g->Wo;
+    } else {
+        s.spr = s.nseg = d->nq / 8, s.Wq = 0;
+        s.orow = d->Wq, s.ldo = d->nq;
+    }
+    return s;
 }
 
-/* dwt[k][o] += sum over samples s < ns and q < nq of x[s*xs + off[k] + q] * dt[s*ds + q*ldt + o]
- * for k < K and o < 16*ob; dwt's rows are ldt apart. dt is dy transposed, [q][o], so the
- * vectors run over output channels and no lanes need adding: blocks of 6 taps by 16
- * channels, 12 vector accumulators, each q broadcasts 6 inputs and loads 2 vectors
- * (then blocks of 3 taps and single taps). */
+/* Stores the first n lanes of v at p (n = 8: all of them) */
+#define MLC_STN(p, v, n)                                                                                       \
+    do {                                                                                                       \
+        if ((n) == 8)                                                                                          \
+            MLC_ST((p), (v));                                                                                  \
+        else {                                                                                                 \
+            float t_[8];                                                                                       \
+            MLC_ST(t_, (v));                                                                                   \
+            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_];                                                 \
+        }                                                                                                      \
+    } while (0)
+
+/* For segments s0 <= s < s1: y[4b + i][ys] = sum_k ap[b][k][i] * x[off[k] + xs] over the 8
+ * columns of segment s, which start at xs = (s / spr)*Wq + (s % spr)*8 in x and at
+ * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
+ * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
+ * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
+ * blocks of 2 segments and 1). */
+MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
+                               long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
+#define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
+#define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
+#define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)
+    long sg = s0;
+    for (; sg + 3 <= s1; sg += 3) {
+        const float *x0 = x + MLC_SEGX(sg);
+        const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg), d2 = MLC_SEGX(sg + 2) - MLC_SEGX(sg);
+        const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1), y2 = MLC_SEGY(sg + 2);
+        const int n0 = MLC_SEGN(sg), n1 = MLC_SEGN(sg + 1), n2 = MLC_SEGN(sg + 2);
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4, *const ae = a + 4L * K;
+            const int *ok = off;
+            mlc_v8 c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
+            mlc_v8 c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
+            for (; a < ae; a += 4, ok++) {
+                const float *xr = x0 + *ok;
+                const mlc_v8 v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1), v2 = MLC_LD(xr + d2);
+                mlc_v8 t = MLC_BC(a[0]);
+                c00 = MLC_FMA(t, v0, c00), c01 = MLC_FMA(t, v1, c01), c02 = MLC_FMA(t, v2, c02);
+                t = MLC_BC(a[1]);
+                c10 = MLC_FMA(t, v0, c10), c11 = MLC_FMA(t, v1, c11), c12 = MLC_FMA(t, v2, c12);
+                t = MLC_BC(a[2]);
+                c20 = MLC_FMA(t, v0, c20), c21 = MLC_FMA(t, v1, c21), c22 = MLC_FMA(t, v2, c22);
+                t = MLC_BC(a[3]);
+                c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31), c32 = MLC_FMA(t, v2, c32);
+            }
+            float *r = y + (long)b * 4 * ldy;
+            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); MLC_STN(r + y2, c02, n2); r += ldy;
+            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); MLC_STN(r + y2, c12, n2); r += ldy;
+            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); MLC_STN(r + y2, c22, n2); r += ldy;
+            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1); MLC_STN(r + y2, c32, n2);
+        }
+    }
+    if (sg + 2 <= s1) {
+        const float *x0 = x + MLC_SEGX(sg);
+        const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg);
+        const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1);
+        const int n0 = MLC_SEGN(sg), n1 = MLC_SEGN(sg + 1);
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4;
+            mlc_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            for (int k = 0; k < K; k++, a += 4) {
+                const float *xr = x0 + off[k];
+                const mlc_v8 v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1);
+                mlc_v8 t = MLC_BC(a[0]);
+                c00 = MLC_FMA(t, v0, c00), c01 = MLC_FMA(t, v1, c01);
+                t = MLC_BC(a[1]);
+                c10 = MLC_FMA(t, v0, c10), c11 = MLC_FMA(t, v1, c11);
+                t = MLC_BC(a[2]);
+                c20 = MLC_FMA(t, v0, c20), c21 = MLC_FMA(t, v1, c21);
+                t = MLC_BC(a[3]);
+                c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31);
+            }
+            float *r = y + (long)b * 4 * ldy;
+            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); r += ldy;
+            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); r += ldy;
+            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); r += ldy;
+            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1);
+        }
+        sg += 2;
+    }
+    if (sg < s1) {
+        const float *x0 = x + MLC_SEGX(sg);
+        const long y0 = MLC_SEGY(sg);
+        const int n0 = MLC_SEGN(sg);
+        for (int b = 0; b < mb; b++) {
+            const float *a = ap + (long)b * K * 4;
+            mlc_v8 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (int k = 0; k < K; k++, a += 4) {
+                const mlc_v8 v0 = MLC_LD(x0 + off[k]);
+                c0 = MLC_FMA(MLC_BC(a[0]), v0, c0), c1 = MLC_FMA(MLC_BC(a[1]), v0, c1);
+                c2 = MLC_FMA(MLC_BC(a[2]), v0, c2), c3 = MLC_FMA(MLC_BC(a[3]), v0, c3);
+            }
+            float *r = y + (long)b * 4 * ldy + y0;
+            MLC_STN(r, c0, n0); MLC_STN(r + ldy, c1, n0); MLC_STN(r + 2 * ldy, c2, n0); MLC_STN(r + 3 * ldy, c3, n0);
+        }
+    }
+#undef MLC_SEGX
+#undef MLC_SEGY
+#undef MLC_SEGN
+}
+
+/* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
+ * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < 16*ob;
+ * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
+ * output channels and no lanes need adding: blocks of 6 taps by 16 channels, 12 vector
+ * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
+ * taps and single taps). */
 MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
-                              long ldt, long nq, float *dwt) {
+                              long ldt, int Ho, int Wo, long Wq, float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
         for (int b = 0; b < ob; b++) {
@@ -418,7 +492,8 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
                 const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
                 const float *x3 = xs0 + off[k + 3], *x4 = xs0 + off[k + 4], *x5 = xs0 + off[k + 5];
                 const float *d = dt + s * ds + 16 * b;
-                for (long q = 0; q < nq; q++, d += ldt) {
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
                     const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
                     mlc_v8 t = MLC_BC(x0[q]);
                     c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
@@ -447,7 +522,8 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
             for (int s = 0; s < ns; s++) {
                 const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
                 const float *d = dt + s * ds + 16 * b;
-                for (long q = 0; q < nq; q++, d += ldt) {
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
                     const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
                     mlc_v8 t = MLC_BC(x0[q]);
                     c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
@@ -466,7 +542,8 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
             mlc_v8 c0 = MLC_LD(c), c1 = MLC_LD(c + 8);
             for (int s = 0; s < ns; s++) {
                 const float *x0 = x + s * xs + off[k], *d = dt + s * ds + 16 * b;
-                for (long q = 0; q < nq; q++, d += ldt) {
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
                     const mlc_v8 t = MLC_BC(x0[q]);
                     c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
                 }
@@ -477,13 +554,16 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
 
 /* Floats of one scratch slot (ops_conv.c sizes them by the same rules). op 0: the forward
  * pass (or, with the geometry from mlc_shift_bwd_geom, the input gradient): a sample's
- * xq and its output rows [ceil(Og/4)*4][nq]. op 2: the weight gradient: spt samples' xq
- * and transposed dy [G][nq][ceil(Og/16)*16]. */
+ * xq and, unless the kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. op 2: the weight gradient: spt samples' xq
+ * and transposed dy [G][Ho*Wo][ceil(Og/16)*16]. */
 MLC_HELPER long mlc_shift_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long Og = g->O / g->G;
-    if (op == 0) return d.xs + (Og + 3) / 4 * 4 * d.nq;
-    return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * d.nq);
+    if (op == 0) {
+        const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
+        return d.xs + (sg.direct ? 0 : (Og + 3) / 4 * 4 * sg.ldo);
+    }
+    return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * ((long)g->Ho * g->Wo));
 }
 
 MLC_HELPER void mlc_shift_check(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
@@ -498,7 +578,11 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
                               const int *off, float *y, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Og + 3) / 4, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
+    /* the kernels in pieces of 12 segments, each followed by a share of the prefetches of
+     * the next sample's input */
+    const long pieces = (sg.nseg + 11) / 12, xl = (CHW * 4 + 63) / 64;
 #pragma omp parallel num_threads(mlc_conv_team(pl, B))
     {
         float *xq = mlc_conv_slot(pl, ws), *out = xq + d.xs;
@@ -506,38 +590,35 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
         for (long n = 0; n < B; n++) {
             mlc_shift_pad(g, &d, x + n * CHW, xq);
             for (int grp = 0; grp < g->G; grp++) {
-                mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xq + grp * gs, d.nq, out, d.nq);
                 float *yg = y + (n * g->O + (long)grp * Og) * P;
-                for (int o = 0; o < Og; o++)
-                    for (int oh = 0; oh < g->Ho; oh++)
-                        mlc_copy_row(yg + o * P + (long)oh * g->Wo, out + o * d.nq + oh * d.Wq, g->Wo);
+                float *o = sg.direct ? yg : out;
+                const long ldo = sg.direct ? P : sg.ldo;
+                for (long i = 0; i < pieces; i++) {
+                    const long u = (long)grp * pieces + i, us = (long)g->G * pieces;
+                    mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xq + grp * gs, 12 * i,
+                                   12 * i + 12 < sg.nseg ? 12 * i + 12 : sg.nseg, sg.spr, sg.Wq, sg.wlast, o, ldo, sg.orow);
+                    if (n + 1 < B) MLC_PREFETCH_LINES(x + (n + 1) * CHW, xl * u / us, xl * (u + 1) / us, 0);
+                }
+                if (!sg.direct)
+                    for (int c = 0; c < Og; c++)
+                        for (int oh = 0; oh < g->Ho; oh++)
+                            mlc_copy_row(yg + c * P + (long)oh * g->Wo, out + c * sg.ldo + oh * sg.orow, g->Wo);
             }
         }
     }
 }
 
-/* dt[q][o] (rows ceil(Og/16)*16 floats apart) = src[o][oh][ow] (one group's Og channels
- * of one sample's dy) at q = oh*Wq + ow, for q < nq; 0 at junk q and o >= Og. In 8x8
- * blocks where 8 channels and 8 columns are left. */
-MLC_HELPER void mlc_shift_dy_t(const mlc_conv_geom *g, const mlc_shift_dims *d, const float *src, float *dt) {
-    const int Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16;
-    const long P = (long)g->Ho * g->Wo, Wq = d->Wq;
-    for (long oh = 0; oh < g->Ho; oh++) {
-        float *drow = dt + oh * Wq * Og16;
-        const float *srow = src + oh * g->Wo;
-        long ow = 0;
-        int o8 = Og / 8 * 8;
-        for (; ow + 8 <= g->Wo; ow += 8)
-            for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(srow + o0 * P + ow, P, drow + ow * Og16 + o0, Og16);
-        for (long c = 0; c < g->Wo; c++) { /* the channels past the last 8-block; the columns past the last one */
-            for (int o = c < ow ? o8 : 0; o < Og; o++) drow[c * Og16 + o] = srow[o * P + c];
-            mlc_zero_row(drow + c * Og16 + Og, Og16 - Og);
-        }
-        long qe = d->nq - oh * Wq; /* junk columns of this row below nq */
-        if (qe > Wq) qe = Wq;
-        for (long c = g->Wo; c < qe; c++) mlc_zero_row(drow + c * Og16, Og16);
+/* dt[p][o] (rows ceil(Og/16)*16 floats apart, 0 at o >= Og) = src[o][p] (one group's Og
+ * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element */
+MLC_HELPER void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
+    const int Og16 = (Og + 15) / 16 * 16, o8 = Og / 8 * 8;
+    const long p8 = P / 8 * 8;
+    for (long p0 = 0; p0 < p8; p0 += 8)
+        for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
+    for (long p = 0; p < P; p++) {
+        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * Og16 + o] = src[o * P + p];
+        mlc_zero_row(dt + p * Og16 + Og, Og16 - Og);
     }
-    for (long q = (long)g->Ho * Wq; q < d->nq; q++) mlc_zero_row(dt + q * Og16, Og16);
 }
 
 /* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each
@@ -548,7 +629,7 @@ MLC_HELPER void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan
     const int Cg = g->C / g->G, Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
-    const long dts = (long)g->G * Og16 * d.nq; /* floats of one sample's transposed dy */
+    const long dts = (long)g->G * Og16 * P; /* floats of one sample's transposed dy */
     const long PT = (long)g->G * K * Og16;     /* floats of one partial sum */
     const long nr = B < pl->red ? B : pl->red;
     float *part = ws + (long)pl->slots * pl->slot;
@@ -570,15 +651,12 @@ MLC_HELPER void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan
                 const int ns = (int)(n1 - s0 < pl->spt ? n1 - s0 : pl->spt);
                 for (int j = 0; j < ns; j++) {
                     mlc_shift_pad(g, &d, x + (s0 + j) * CHW, xq + j * d.xs);
-                    /* dj[grp][q][o] = dy[s0 + j][grp*Og + o][oh][ow] at q = oh*Wq + ow < nq, 0 at
-                     * junk q (ow >= Wo, or past the last row) and o >= Og */
-                    float *dj = dt + j * dts;
-                    for (int grp = 0; grp < g->G; grp++)
-                        mlc_shift_dy_t(g, &d, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dj + (long)grp * Og16 * d.nq);
+                    for (int grp = 0; grp < g->G; grp++) /* dt[j][grp][p][o] = dy[s0 + j][grp*Og + o][p] */
+                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dt + j * dts + grp * Og16 * P);
                 }
                 for (int grp = 0; grp < g->G; grp++)
-                    mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * d.nq, dts, Og16,
-                                  d.nq, pr + (long)grp * K * Og16);
+                    mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * P, dts, Og16, g->Ho,
+                                  g->Wo, d.Wq, pr + (long)grp * K * Og16);
             }
         }
         /* dw[grp*Og + o][k] = sum over r of part[r][grp][k][o] */
