@@ -7,11 +7,10 @@
  * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
  * convolutions lose it.
  *
- * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, GEMMs that
- * read the column matrix in place as shifted rows of the padded input (strided
- * convolutions: of its stride phases); the input gradient of a strided convolution goes
- * through column matrices and col2im in cache-sized tiles. The OpenMP team shares the
- * samples (see plan_of below). */
+ * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, vector GEMM
+ * kernels that read the column matrix in place as shifted rows of the padded input
+ * (strided convolutions: of its stride phases; the input gradient: of dy, phase by
+ * phase of dx). The OpenMP team shares the samples (see plan_of below). */
 #include <stdio.h>
 
 #include "emit.h"
@@ -174,20 +173,17 @@ static Geom node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-/* mlc_conv_plan in templates/c_prologue.h. Mode 1 (shifted rows of padded, phase-split
- * inputs) for the forward pass, the weight gradient and the input gradient of stride-1
- * convolutions whose padding is at most the dilated kernel's extent; mode 0 (column
- * matrices) for the other input gradients, in tiles whose columns take about TILE_FLOATS
- * floats (they stay in cache between the GEMM and col2im). Scratch slots for up to
- * MAX_SLOTS threads within SLOTS_FLOATS, and at least MIN_SLOTS whatever their size (a
- * mode-1 slot holds a whole padded sample); the weight gradient as up to RED_CHUNKS
- * partial sums (more: more threads can share it; fewer: less to add up), taking at least
- * DW_COLS output positions per step. The CPU trainers' thread counts are small: so are
- * these limits. */
-enum { TILE_FLOATS = 1 << 15, MIN_SLOTS = 16, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
+/* mlc_conv_plan in templates/c_prologue.h: scratch slots (a slot holds a whole padded
+ * sample) for up to MAX_SLOTS threads within SLOTS_FLOATS, and at least MIN_SLOTS
+ * whatever their size; the weight gradient as up to RED_CHUNKS partial sums (more: more
+ * threads can share it; fewer: less to add up), taking at least DW_COLS output positions
+ * per step. The CPU trainers' thread counts are small: so are these limits. The sizes
+ * below follow the prologue's layout functions (mlc_shift_dims_of, mlc_shift_segs_of,
+ * mlc_bwd_dims_of), which check that their slot fits. */
+enum { MIN_SLOTS = 16, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
 
 typedef struct Plan {
-    int64_t mode, rows, spt, slots, red, slot;
+    int64_t spt, slots, red, slot;
     int64_t shared; /* floats after the slots: packed weights and offsets, or partial sums */
 } Plan;
 
@@ -219,22 +215,25 @@ static int64_t shift_out(const Geom *q, int64_t nq) {
     return q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
 }
 
-/* The input gradient's convolution (mlc_shift_bwd_geom) */
-static Geom bwd_geom(const Geom *q) {
-    Geom b = *q;
-    b.C = q->O, b.H = q->Ho, b.W = q->Wo, b.O = q->C, b.Ho = q->H, b.Wo = q->W;
-    b.ph = q->dh * (q->KH - 1) - q->ph, b.pw = q->dw * (q->KW - 1) - q->pw;
-    return b;
+/* One axis of the input gradient's padded dy (mlc_bwd_axis): the zeros before the no
+ * entries and the length, for n inputs, K taps, dilation d, padding p, stride s */
+static int64_t bwd_axis(int64_t n, int64_t no, int64_t K, int64_t d, int64_t p, int64_t s) {
+    int64_t lo = 0, hi = no;
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t a = ((k * d - p) % s + s) % s, e = (a + p - k * d) / s, m = a < n ? (n - a + s - 1) / s : 0;
+        if (m == 0) continue;
+        if (e < lo) lo = e;
+        if (m + e > hi) hi = m + e;
+    }
+    return hi - lo;
 }
 
 static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     Plan p = {0};
     const int64_t K = q->C / q->G * q->KH * q->KW, Og = q->O / q->G, P = q->Ho * q->Wo, T = q->KH * q->KW;
-    p.mode = op != OP_conv2d_bwd_data ||
-             (q->sh == 1 && q->sw == 1 && q->ph <= q->dh * (q->KH - 1) && q->pw <= q->dw * (q->KW - 1));
     p.red = batch < RED_CHUNKS ? batch : RED_CHUNKS;
     if (p.red < 1) p.red = 1;
-    p.rows = q->Ho, p.spt = 1;
+    p.spt = 1;
     int64_t xs, nq;
     if (op == OP_conv2d) {
         shift_dims(q, &xs, &nq);
@@ -247,23 +246,11 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
         if (p.spt < 1) p.spt = 1;
         p.slot = p.spt * (xs + q->G * up(Og, 16) * P);
         p.shared = p.red * q->G * K * up(Og, 16) + K;
-    } else if (p.mode) {
-        Geom b = bwd_geom(q);
-        shift_dims(&b, &xs, &nq);
-        p.slot = xs + up(q->C / q->G, 4) * shift_out(&b, nq);
+    } else { /* mlc_bwd_slot_floats: padded dy and the kernel's output rows */
+        const int64_t plane = bwd_axis(q->H, q->Ho, q->KH, q->dh, q->ph, q->sh) *
+                              bwd_axis(q->W, q->Wo, q->KW, q->dw, q->pw, q->sw);
+        p.slot = up(q->O * plane + 32, 16) + up(q->C / q->G, 4) * (plane + 8);
         p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
-    } else {
-        int64_t rows = TILE_FLOATS / (K * q->Wo);
-        if (rows < 1) rows = 1;
-        if (rows < q->Ho) { /* tiles of one sample's rows, as even as they go */
-            const int64_t n = (q->Ho + rows - 1) / rows;
-            p.rows = (q->Ho + n - 1) / n;
-        } else {
-            p.spt = TILE_FLOATS / (K * P);
-            if (p.spt > batch) p.spt = batch;
-            if (p.spt < 1) p.spt = 1;
-        }
-        p.slot = (K + Og) * p.spt * p.rows * q->Wo;
     }
     p.slot = up(p.slot, 16); /* 64-byte aligned slots */
     p.slots = SLOTS_FLOATS / p.slot;
@@ -309,8 +296,8 @@ static void emit_conv_c(EmitCtx *e, int id) {
     emit(e, "{");
     e->indent++;
     emit_geom(e, &q);
-    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld, %lld, %lld};", (long long)p.mode,
-         (long long)p.rows, (long long)p.spt, (long long)p.slots, (long long)p.red, (long long)p.slot);
+    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld};", (long long)p.spt, (long long)p.slots,
+         (long long)p.red, (long long)p.slot);
     emit(e, "%s(&geom, &plan, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id),
          e->ws ? e->ws : "NULL");
     e->indent--;

@@ -175,21 +175,17 @@ MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
  * floats (one per thread: at most that many threads work on the op), then a part the
  * threads share.
  *
- * Mode 1, the forward pass and the weight gradient, and the input gradient of stride-1
- * convolutions: each sample's input is zero-padded and split into stride phases, and
- * the GEMM reads the column matrix's rows in place as shifted views of it (mlc_shift_*
- * below). Mode 0, the input gradient of strided convolutions: w^T dy, a column matrix
- * per tile of output rows (small enough to stay in cache), then col2im, one
- * single-threaded OpenBLAS GEMM per tile.
+ * All three ops go through the same vector kernels, without column matrices: each
+ * sample's input (for the input gradient: dy) is zero-padded, split into stride phases
+ * where the convolution is strided, and the GEMM reads the column matrix's rows in place
+ * as shifted views of it (mlc_shift_*, mlc_bwd_* below). A sample is a piece of work.
  *
  * Every output element is computed by one thread in an order that does not depend on
  * the thread count, so neither do the results: the weight gradient is summed in min(B,
  * red) fixed chunks of samples, one thread each, and the chunks' sums are added in
  * chunk order. */
 typedef struct mlc_conv_plan {
-    int mode;  /* 1: shifted rows of padded inputs; 0: column matrices */
-    int rows;  /* mode 0: output rows per tile (== Ho: tiles are spt whole samples) */
-    int spt;   /* mode 0: samples per tile; mode 1 weight gradient: samples per step */
+    int spt;   /* weight gradient: samples per step */
     int slots; /* scratch slots */
     int red;   /* weight gradient: at most this many chunks */
     long slot; /* floats per slot */
@@ -215,7 +211,7 @@ MLC_HELPER float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
 #endif
 }
 
-/* ---- mode 1: shifted rows ----
+/* ---- shifted rows ----
  * Input x [C][H][W] is zero-padded to xp [C][Hp][Wp] (Hp = H + 2ph, Wp = W + 2pw) and
  * split into stride phases, planes of Hq x Wq (Hq = ceil(Hp/sh), Wq = ceil(Wp/sw)):
  * xq[c][a][b][i][j] = xp[c][sh*i + pa[a]][sw*j + pb[b]], for the row phases pa the taps
@@ -227,9 +223,7 @@ MLC_HELPER float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
  * So over q, row k of the column matrix is xq shifted by off[k]: no column matrix is
  * built. The q with ow >= Wo are junk, computed and dropped (zero in dy for the weight
  * gradient); q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
- * 32 zeros, so every read is in initialised memory. The input gradient of a stride-1
- * convolution is the same kind of convolution of dy, with the kernel flipped and in and
- * out channels swapped (padding dh*(KH-1) - ph): mlc_shift_bwd_geom. */
+ * 32 zeros, so every read is in initialised memory. */
 
 /* mlc_shift layout of a geometry's input: the numbers of row and column phases used,
  * plane = Hq*Wq floats, xs floats per sample (C channels' planes and 32 zeros, rounded up
@@ -313,31 +307,15 @@ MLC_HELPER void mlc_shift_offsets(const mlc_conv_geom *g, const mlc_shift_dims *
             }
 }
 
-/* The input gradient's convolution (stride 1; its padding is at least 0) */
-MLC_HELPER mlc_conv_geom mlc_shift_bwd_geom(const mlc_conv_geom *g) {
-    mlc_conv_geom b = *g;
-    b.C = g->O, b.H = g->Ho, b.W = g->Wo, b.O = g->C, b.Ho = g->H, b.Wo = g->W;
-    b.ph = g->dh * (g->KH - 1) - g->ph, b.pw = g->dw * (g->KW - 1) - g->pw;
-    return b;
-}
-
-/* The weights as blocks of 4 output channels, [G][mb][K][4] (mb = ceil(M/4)), zeros past
- * the last channel: ap[((grp*mb + b)*K + k)*4 + i] = w[grp*Og + 4b + i][k]. With flip
- * set, those of the input-gradient convolution: its output channel c and its tap
- * k = (o, kh, kw) take w[grp*Og + o][c][KH-1-kh][KW-1-kw] (g: the forward geometry). */
-MLC_HELPER void mlc_shift_pack(const mlc_conv_geom *g, const float *w, int flip, float *ap) {
-    const int Cg = g->C / g->G, Og = g->O / g->G, T = g->KH * g->KW;
-    const int M = flip ? Cg : Og, K = (flip ? Og : Cg) * T, mb = (M + 3) / 4;
+/* The weights as blocks of 4 output channels, [G][mb][K][4] (mb = ceil(Og/4)), zeros past
+ * the last channel: ap[((grp*mb + b)*K + k)*4 + i] = w[grp*Og + 4b + i][k]. */
+MLC_HELPER void mlc_shift_pack(const mlc_conv_geom *g, const float *w, float *ap) {
+    const int Og = g->O / g->G, K = g->C / g->G * g->KH * g->KW, mb = (Og + 3) / 4;
     for (int grp = 0; grp < g->G; grp++)
         for (int b = 0; b < mb; b++)
             for (int k = 0; k < K; k++)
-                for (int i = 0; i < 4; i++) {
-                    const int m = 4 * b + i;
-                    float v = 0.0f;
-                    if (m < M && !flip) v = w[((long)grp * Og + m) * K + k];
-                    if (m < M && flip) v = w[(((long)grp * Og + k / T) * Cg + m) * T + (T - 1 - k % T)];
-                    ap[(((long)grp * mb + b) * K + k) * 4 + i] = v;
-                }
+                for (int i = 0; i < 4; i++)
+                    ap[(((long)grp * mb + b) * K + k) * 4 + i] = 4 * b + i < Og ? w[((long)grp * Og + 4 * b + i) * K + k] : 0.0f;
 }
 
 /* How the forward kernel's 8-column segments cover the output: along each output row,
@@ -354,20 +332,27 @@ typedef struct mlc_shift_segs {
     int direct;         /* the kernel writes y itself (ldo = Ho*Wo, orow = Wo) */
 } mlc_shift_segs;
 
-MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
+/* Segments for an Ho x Wo output over rows Wq apart in q, nq = (Ho-1)*Wq + Wo rounded up
+ * to 8; direct_ok: the kernel may write the output itself (its blocks of 4 rows stay in
+ * the group, and the output is a dense Ho x Wo plane per channel) */
+MLC_HELPER mlc_shift_segs mlc_shift_segs_for(long Ho, long Wo, long Wq, long nq, int direct_ok) {
     mlc_shift_segs s;
-    const long w8 = (g->Wo + 7) / 8 * 8;
+    const long w8 = (Wo + 7) / 8 * 8;
     s.direct = 0, s.wlast = 8;
-    if (w8 <= d->Wq) {
-        s.direct = g->O / g->G % 4 == 0;
-        s.spr = w8 / 8, s.nseg = g->Ho * s.spr, s.Wq = d->Wq;
-        s.orow = w8, s.ldo = g->Ho * w8;
-        if (s.direct) s.wlast = g->Wo - (int)w8 + 8, s.orow = g->Wo, s.ldo = (long)g->Ho * g->Wo;
+    if (w8 <= Wq) {
+        s.direct = direct_ok;
+        s.spr = w8 / 8, s.nseg = Ho * s.spr, s.Wq = Wq;
+        s.orow = w8, s.ldo = Ho * w8;
+        if (s.direct) s.wlast = (int)(Wo - w8 + 8), s.orow = Wo, s.ldo = Ho * Wo;
     } else {
-        s.spr = s.nseg = d->nq / 8, s.Wq = 0;
-        s.orow = d->Wq, s.ldo = d->nq;
+        s.spr = s.nseg = nq / 8, s.Wq = 0;
+        s.orow = Wq, s.ldo = nq;
     }
     return s;
+}
+
+MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
+    return mlc_shift_segs_for(g->Ho, g->Wo, d->Wq, d->nq, g->O / g->G % 4 == 0);
 }
 
 /* Stores the first n lanes of v at p (n = 8: all of them) */
@@ -553,8 +538,8 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
 }
 
 /* Floats of one scratch slot (ops_conv.c sizes them by the same rules). op 0: the forward
- * pass (or, with the geometry from mlc_shift_bwd_geom, the input gradient): a sample's
- * xq and, unless the kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. op 2: the weight gradient: spt samples' xq
+ * pass: a sample's xq and, unless the kernel writes y itself, its output rows
+ * [ceil(Og/4)*4][ldo]. (op 1, the input gradient: mlc_bwd_slot_floats.) op 2: the weight gradient: spt samples' xq
  * and transposed dy [G][Ho*Wo][ceil(Og/16)*16]. */
 MLC_HELPER long mlc_shift_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
     const mlc_shift_dims d = mlc_shift_dims_of(g);
@@ -566,8 +551,10 @@ MLC_HELPER long mlc_shift_slot_floats(const mlc_conv_geom *g, const mlc_conv_pla
     return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * ((long)g->Ho * g->Wo));
 }
 
+MLC_HELPER long mlc_bwd_slot_floats(const mlc_conv_geom *g);
+
 MLC_HELPER void mlc_shift_check(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
-    if (mlc_shift_slot_floats(g, pl, op) > pl->slot) {
+    if ((op == 1 ? mlc_bwd_slot_floats(g) : mlc_shift_slot_floats(g, pl, op)) > pl->slot) {
         fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
         abort();
     }
@@ -674,79 +661,171 @@ MLC_HELPER void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan
     }
 }
 
-/* ---- mode 0: column matrices, for the input gradient of strided convolutions ---- */
+/* ---- the input gradient, phase by phase ----
+ * dx[c][ih][iw] = sum over o, kh, kw of w[o][c][kh][kw] * dy[o][oh][ow] where ih = sh*oh -
+ * ph + kh*dh and iw = sw*ow - pw + kw*dw. The rows ih = a + sh*i of row phase a get the
+ * taps kh with kh*dh - ph = a (mod sh), from dy row oh = i + e(kh), e = (a + ph -
+ * kh*dh) / sh; likewise the columns. So each phase pair (a, b) of dx is a stride-1
+ * correlation of dy with its share of the taps, over a grid of ceil((H-a)/sh) x
+ * ceil((W-b)/sw) outputs: the forward kernel once more, on dy zero-padded by PT rows
+ * above and PL columns left (so every shifted read is inside) into planes of Hp x Wp,
+ * with off[k] = o*Hp*Wp + (e(kh) + PT)*Wp + e(kw) + PL for its taps k = (o, kh, kw).
+ * Phases no tap reaches are zero. Stride 1 is one phase, the kernel flipped. */
 
-/* The adjoint of im2col over output rows oh0 <= oh < oh1: dx[c][oh*sh - ph + kh*dh]
- * [ow*sw - pw + kw*dw] += col[(c*KH + kh)*KW + kw][(oh - oh0)*Wo + ow] where inside dx;
- * a row of col is ld floats apart from the next. */
-MLC_HELPER void mlc_col2im(const mlc_conv_geom *g, int Cg, const float *col, long ld, int oh0, int oh1, float *dx) {
-    for (int c = 0; c < Cg; c++)
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++) {
-                const float *row = col + ((long)(c * g->KH + kh) * g->KW + kw) * ld;
-                float *dc = dx + (long)c * g->H * g->W;
-                for (int oh = oh0; oh < oh1; oh++) {
-                    const int ih = oh * g->sh - g->ph + kh * g->dh;
-                    if (ih < 0 || ih >= g->H) continue;
-                    float *dr = dc + (long)ih * g->W;
-                    const float *r = row + (long)(oh - oh0) * g->Wo;
-                    if (g->sw == 1) { /* unit stride: one contiguous span, no bounds tests */
-                        const int lo = kw * g->dw - g->pw;
-                        int a = -lo, b = g->W - lo;
-                        a = a < 0 ? 0 : a > g->Wo ? g->Wo : a;
-                        b = b > g->Wo ? g->Wo : b < a ? a : b;
-                        for (int ow = a; ow < b; ow++) dr[ow + lo] += r[ow];
-                    } else {
-                        for (int ow = 0; ow < g->Wo; ow++) {
-                            const int iw = ow * g->sw - g->pw + kw * g->dw;
-                            if (iw >= 0 && iw < g->W) dr[iw] += r[ow];
-                        }
-                    }
-                }
-            }
+/* The phase of tap k (stride s, dilation d, padding p) and its shift e */
+MLC_HELPER int mlc_tap_phase(int k, int d, int p, int s) { return (int)((((long)k * d - p) % s + s) % s); }
+MLC_HELPER long mlc_tap_shift(int k, int d, int p, int s) { return (mlc_tap_phase(k, d, p, s) + p - (long)k * d) / s; }
+/* The number of indices a + s*i below n */
+MLC_HELPER long mlc_phase_len(long n, long a, int s) { return a < n ? (n - a + s - 1) / s : 0; }
+
+/* One axis of the padded dy: *pad zeros before its no entries, *len in all, enough for the
+ * reads of every tap k < K whose phase has outputs (n inputs). */
+MLC_HELPER void mlc_bwd_axis(long n, long no, int K, int d, int p, int s, long *pad, long *len) {
+    long lo = 0, hi = no;
+    for (int k = 0; k < K; k++) {
+        const long e = mlc_tap_shift(k, d, p, s), m = mlc_phase_len(n, mlc_tap_phase(k, d, p, s), s);
+        if (m == 0) continue;
+        if (e < lo) lo = e;
+        if (m + e > hi) hi = m + e;
+    }
+    *pad = -lo, *len = hi - lo;
 }
 
-/* dx = col2im(w^T . dy): a piece of work is one sample (its row tiles in turn) or spt
- * whole samples, and its thread owns their dx. A tile's dy rows are read in place for
- * one sample, else gathered to [Og][nn*P] after the columns [K][nn*rows*Wo]. */
-MLC_HELPER void mlc_cols_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
-                                  const float *w, float *dx, float *ws) {
-    const int Cg = g->C / g->G, Og = g->O / g->G;
-    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int spu = pl->rows < g->Ho ? 1 : pl->spt; /* samples per piece */
-    const long units = (B + spu - 1) / spu, per = (g->Ho + pl->rows - 1) / pl->rows;
-    if ((K + Og) * pl->spt * pl->rows * g->Wo > pl->slot) {
-        fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
-        abort();
+typedef struct mlc_bwd_dims {
+    long PT, PL, Hp, Wp, plane, xs; /* xs: floats of a padded dy, O planes and 32 zeros, rounded to 16 */
+} mlc_bwd_dims;
+
+MLC_HELPER mlc_bwd_dims mlc_bwd_dims_of(const mlc_conv_geom *g) {
+    mlc_bwd_dims d;
+    mlc_bwd_axis(g->H, g->Ho, g->KH, g->dh, g->ph, g->sh, &d.PT, &d.Hp);
+    mlc_bwd_axis(g->W, g->Wo, g->KW, g->dw, g->pw, g->sw, &d.PL, &d.Wp);
+    d.plane = d.Hp * d.Wp;
+    d.xs = ((long)g->O * d.plane + 32 + 15) & ~15L;
+    return d;
+}
+
+/* A slot: a sample's padded dy and the kernel's output rows, [ceil(Cg/4)*4][Hp*Wp + 8] */
+MLC_HELPER long mlc_bwd_slot_floats(const mlc_conv_geom *g) {
+    const mlc_bwd_dims d = mlc_bwd_dims_of(g);
+    return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + 8);
+}
+
+/* The taps of row phase a, in order: their count, and kh of the j-th in *kj (j < 0: none) */
+MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a, int j, int *kj) {
+    int n = 0;
+    for (int k = 0; k < K; k++)
+        if (mlc_tap_phase(k, d, p, s) == a) {
+            if (n == j) *kj = k;
+            n++;
+        }
+    return n;
+}
+
+/* dxp = dy [O][Ho][Wo] zero-padded into O planes of Hp x Wp at (PT, PL), then zeros to xs */
+MLC_HELPER void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *dy, float *xp) {
+    for (int o = 0; o < g->O; o++) {
+        float *p = xp + o * d->plane;
+        memset(p, 0, sizeof(float) * (size_t)(d->PT * d->Wp));
+        for (int h = 0; h < g->Ho; h++) {
+            float *r = p + (d->PT + h) * d->Wp;
+            for (long i = 0; i < d->PL; i++) r[i] = 0.0f;
+            mlc_copy_row(r + d->PL, dy + ((long)o * g->Ho + h) * g->Wo, g->Wo);
+            for (long i = d->PL + g->Wo; i < d->Wp; i++) r[i] = 0.0f;
+        }
+        memset(p + (d->PT + g->Ho) * d->Wp, 0, sizeof(float) * (size_t)((d->Hp - d->PT - g->Ho) * d->Wp));
     }
-#pragma omp parallel num_threads(mlc_conv_team(pl, units))
-    {
-        float *col = mlc_conv_slot(pl, ws), *tb = col + K * pl->spt * pl->rows * g->Wo;
-#pragma omp for schedule(dynamic, 1)
-        for (long un = 0; un < units; un++) {
-            const long n = un * spu, nn = n + spu < B ? spu : B - n;
-            memset(dx + n * g->C * HW, 0, sizeof(float) * (size_t)(nn * g->C * HW));
-            for (long u = 0; u < per; u++) {
-                const int oh0 = (int)u * pl->rows, oh1 = oh0 + pl->rows < g->Ho ? oh0 + pl->rows : g->Ho;
-                const long np = (long)(oh1 - oh0) * g->Wo, ncol = nn * np;
-                for (int grp = 0; grp < g->G; grp++) {
-                    const float *a = dy + (n * g->O + (long)grp * Og) * P + (long)oh0 * g->Wo;
-                    long lda = P;
-                    if (nn > 1) { /* tb[o][j*P + p] = dy[n + j][grp*Og + o][p] */
-                        for (int o = 0; o < Og; o++)
-                            for (long j = 0; j < nn; j++)
-                                memcpy(tb + o * ncol + j * P, dy + ((n + j) * g->O + (long)grp * Og + o) * P,
-                                       sizeof(float) * (size_t)P);
-                        a = tb, lda = ncol;
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ncol, Og, 1.0f,
-                                w + (long)grp * Og * K, (int)K, a, (int)lda, 0.0f, col, (int)ncol);
-                    for (long j = 0; j < nn; j++)
-                        mlc_col2im(g, Cg, col + j * np, ncol, oh0, oh1, dx + ((n + j) * g->C + (long)grp * Cg) * HW);
-                }
+    memset(xp + g->O * d->plane, 0, sizeof(float) * (size_t)(d->xs - g->O * d->plane));
+}
+
+/* The packed weights of every phase pair with taps, in phase order: for each, [G][mb][K'][4]
+ * (mb = ceil(Cg/4), K' = Og * its row taps * its column taps, k' = (o, row tap, column tap)),
+ * ap = w[grp*Og + o][4b + i][kh][kw]; and its K' offsets. */
+MLC_HELPER void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *w, float *ap, int *off) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4;
+    for (int a = 0; a < g->sh; a++)
+        for (int b = 0; b < g->sw; b++) {
+            const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
+            const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+            const int K = Og * na * nb;
+            if (K == 0) continue;
+            for (int k = 0; k < K; k++) {
+                int kh = 0, kw = 0;
+                const int o = k / (na * nb);
+                mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, k / nb % na, &kh);
+                mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, k % nb, &kw);
+                off[k] = (int)(o * d->plane + (mlc_tap_shift(kh, g->dh, g->ph, g->sh) + d->PT) * d->Wp +
+                               mlc_tap_shift(kw, g->dw, g->pw, g->sw) + d->PL);
+                for (int grp = 0; grp < g->G; grp++)
+                    for (int cb = 0; cb < mb; cb++)
+                        for (int i = 0; i < 4; i++) {
+                            const int c = 4 * cb + i;
+                            ap[(((long)grp * mb + cb) * K + k) * 4 + i] =
+                                c < Cg ? w[(((long)grp * Og + o) * Cg + c) * g->KH * g->KW + kh * g->KW + kw] : 0.0f;
+                        }
             }
+            ap += (long)g->G * mb * 4 * K, off += K;
+        }
+}
+
+/* dx = the input gradient; ap, off from mlc_bwd_pack. A sample per piece of work. */
+MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
+                                 const float *ap0, const int *off0, float *dx, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4;
+    const mlc_bwd_dims d = mlc_bwd_dims_of(g);
+    const long HW = (long)g->H * g->W, OP = (long)g->O * g->Ho * g->Wo, dl = (OP * 4 + 63) / 64;
+    int empty = 0; /* some phase gets no tap: dx starts zeroed */
+    for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL) == 0;
+    for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL) == 0;
+#pragma omp parallel num_threads(mlc_conv_team(pl, B))
+    {
+        float *xp = mlc_conv_slot(pl, ws), *out = xp + d.xs;
+#pragma omp for schedule(dynamic, 1)
+        for (long n = 0; n < B; n++) {
+            mlc_bwd_pad(g, &d, dy + n * OP, xp);
+            if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, 0, dl, 0);
+            if (empty) memset(dx + n * g->C * HW, 0, sizeof(float) * (size_t)(g->C * HW));
+            const float *ap = ap0;
+            const int *off = off0;
+            for (int a = 0; a < g->sh; a++)
+                for (int b = 0; b < g->sw; b++) {
+                    const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
+                    const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+                    const int K = Og * na * nb;
+                    const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
+                    float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
+                    if (K == 0) continue; /* no tap reaches these positions: zeroed above */
+                    const long nq = ((Hi - 1) * d.Wp + Wi + 7) & ~7L;
+                    const mlc_shift_segs sg =
+                        mlc_shift_segs_for(Hi, Wi, d.Wp, nq, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
+                    for (int grp = 0; grp < g->G; grp++) {
+                        float *dxg = dxn + (long)grp * Cg * HW;
+                        mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xp + (long)grp * Og * d.plane, 0, sg.nseg,
+                                       sg.spr, sg.Wq, sg.wlast, sg.direct ? dxg : out, sg.direct ? HW : sg.ldo, sg.orow);
+                        if (sg.direct) continue;
+                        for (long c = 0; c < Cg; c++)
+                            for (long i = 0; i < Hi; i++) {
+                                float *r = dxg + c * HW + i * g->sh * g->W;
+                                const float *o = out + c * sg.ldo + i * sg.orow;
+                                if (g->sw == 1)
+                                    mlc_copy_row(r, o, Wi);
+                                else
+                                    for (long j = 0; j < Wi; j++) r[j * g->sw] = o[j];
+                            }
+                    }
+                    ap += (long)g->G * mb * 4 * K, off += K;
+                }
         }
     }
+}
+
+MLC_HELPER void mlc_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy, const float *w,
+                             float *dx, float *ws) {
+    const int Cg = g->C / g->G, K = g->O / g->G * g->KH * g->KW;
+    const mlc_bwd_dims d = mlc_bwd_dims_of(g);
+    float *ap = ws + (long)pl->slots * pl->slot;
+    int *off = (int *)(void *)(ap + (long)g->G * ((Cg + 3) / 4 * 4) * K);
+    mlc_bwd_pack(g, &d, w, ap, off);
+    mlc_bwd_data_run(g, pl, B, dy, ap, off, dx, ws);
 }
 
 /* ---- the entry points conv2d and its two gradient ops emit a call to ---- */
@@ -759,7 +838,7 @@ MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, 
     float *ap = ws + (long)pl->slots * pl->slot;
     int *off = (int *)(void *)(ap + (long)g->G * ((Og + 3) / 4 * 4) * K);
     const mlc_shift_dims d = mlc_shift_dims_of(g);
-    mlc_shift_pack(g, w, 0, ap);
+    mlc_shift_pack(g, w, ap);
     mlc_shift_offsets(g, &d, off);
     mlc_shift_fwd(g, pl, B, x, ap, off, y, ws);
 }
@@ -767,19 +846,8 @@ MLC_HELPER void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, 
 /* dx = the gradient of conv(x, w) with respect to x, given dy */
 MLC_HELPER void mlc_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
                                     const float *w, float *dx, float *ws) {
-    if (pl->mode == 0) {
-        mlc_cols_bwd_data(g, pl, B, dy, w, dx, ws);
-        return;
-    }
-    const mlc_conv_geom b = mlc_shift_bwd_geom(g);
-    mlc_shift_check(&b, pl, 0);
-    const int Cg = g->C / g->G, K = g->O / g->G * g->KH * g->KW;
-    float *ap = ws + (long)pl->slots * pl->slot;
-    int *off = (int *)(void *)(ap + (long)g->G * ((Cg + 3) / 4 * 4) * K);
-    const mlc_shift_dims d = mlc_shift_dims_of(&b);
-    mlc_shift_pack(g, w, 1, ap);
-    mlc_shift_offsets(&b, &d, off);
-    mlc_shift_fwd(&b, pl, B, dy, ap, off, dx, ws);
+    mlc_shift_check(g, pl, 1);
+    mlc_bwd_data(g, pl, B, dy, w, dx, ws);
 }
 
 /* dw = the gradient of conv(x, w) with respect to w, given dy */
