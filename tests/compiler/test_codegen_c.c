@@ -388,8 +388,8 @@ Test(codegen_c, numeric_mlp, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/s
 Test(codegen_c, numeric_blocks, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/blocks.mdl"); }
 Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/adamw.mdl"); }
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
-/* The conv kernels' blocking paths and tail cases (convwide), batch 1 and tiles of rows
- * (convb1); built for this machine too, for the AVX/FMA code of the vector kernels. */
+/* The conv kernels' blocking paths and tail cases (convwide), batch 1 (convb1); built
+ * for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
 Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
 Test(codegen_c, numeric_convnet_native, .timeout = 300) {
