@@ -1,56 +1,130 @@
 #!/usr/bin/env bash
-# bench/run.sh - train-step time of mlc's CPU trainers against PyTorch, side by side in
-# one run on this machine: same model, batch, optimizer (Adam) and thread count, random
-# data. Prints each side's median and the ratio mlc/PyTorch (below 1: mlc is faster), and
-# writes the table to bench/results/steps.md. Timings only; nothing here is a test.
+# bench/run.sh - mlc's CPU trainers against PyTorch, side by side in one run on this
+# machine: same model, batch, optimizer (the sample's), thread count and random data. Per sample:
+# train-step time, peak RSS, mlc compile time, achieved GFLOP/s against this machine's
+# SGEMM rate, and activation memory (mlc's arena against what PyTorch keeps for backward).
+# Writes bench/results/summary.md, summary.png (if matplotlib is there), steps.md and
+# runs.txt (the raw lines), and prints the ratios. Timings only; nothing here is a test.
+# bench/README.md says what each number is and how it is measured.
 #
-# usage: bench/run.sh [--threads N] [--steps N] [MODEL...]
-#        (models: mlp lenet resnet resnet20_cifar; default all; --steps: per timing run,
-#        default 200 for mlp, 50 for lenet, 15 for the ResNets)
+# usage: bench/run.sh [--quick] [--threads N] [--steps N] [--reps N] [MODEL...]
+#   models: mlp lenet resnet resnet20_cifar (default: all four)
+#   full (default): 3 alternating timing runs per side; timed steps per run 200 (mlp),
+#     100 (lenet), 50 (the ResNets), after 10 (5 for the ResNets) warm-up steps;
+#     20 compile runs; 10 reps per SGEMM size. About 7 minutes on 2 idle cores
+#     (17 when others kept about one core busy).
+#   --quick: one run per side, 50/10/3 steps after 2 warm-up steps, 5 compile runs,
+#     3 SGEMM reps: checks the script works; its numbers are rough.
+#   --steps N / --reps N override the timed steps per run / the runs per side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 steps=
+PY=/usr/bin/python3
+threads=2 steps= reps= quick=0
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --quick) quick=1; shift ;;
         --threads) threads=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
-        *) models+=("$1"); shift ;;
+        --reps) reps=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+        mlp|lenet|resnet|resnet20_cifar) models+=("$1"); shift ;;
+        *) echo "bench/run.sh: unknown model $1 (mlp lenet resnet resnet20_cifar)" >&2; exit 2 ;;
     esac
 done
 [ ${#models[@]} -gt 0 ] || models=(mlp lenet resnet resnet20_cifar)
+if [ $quick = 1 ]; then
+    : "${reps:=1}"; compile_runs=5 sgemm_reps=3
+else
+    : "${reps:=3}"; compile_runs=20 sgemm_reps=10
+fi
+
+# The PyTorch side is half of every number here: without it there is nothing to compare.
+if ! [ -x "$PY" ] || ! torch_version=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null); then
+    echo "bench/run.sh: error: PyTorch is not importable by $PY; install it (Debian: apt-get install python3-torch)" >&2
+    exit 1
+fi
+if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+    echo "bench/run.sh: note: matplotlib is not importable by $PY, so summary.png will not be written" \
+         "(Debian: apt-get install python3-matplotlib)" >&2
+fi
 
 [ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+ninja -C build -j2 >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p bench/results
-out=bench/results/steps.md
+raw=$work/raw
+mkdir -p "$raw" bench/results
+blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+CFLAGS=(-std=c11 -O3 -march=native -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=200809L $blas_cflags -Iruntime)
+
 {
-    echo "| model | batch | threads | mlc median ms | PyTorch median ms | mlc / PyTorch |"
-    echo "|---|---|---|---|---|---|"
-} > "$out"
+    echo "threads=$threads reps=$reps quick=$quick torch=$torch_version"
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)$(git diff --quiet HEAD -- 2>/dev/null || echo +changes)"
+    echo "clk_tck=$(getconf CLK_TCK)"
+    echo "cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1 | tr ' ' _) cores=$(nproc)"
+} > "$raw/meta.txt"
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+# CPU ticks the whole machine spent busy (steal included), ticks this script and the
+# children it has waited for spent, and the time: summary.py turns two marks into how
+# many cores others kept busy meanwhile (the noise this shared machine adds).
+cpu_mark() {
+    echo "busy=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)" \
+         "own=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$$/stat")" "ns=$(date +%s%N)"
+}
+
+# Cores other processes keep busy between two cpu_marks.
+others() {
+    awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { split(a, x, /[ =]/); split(b, y, /[ =]/);
+        printf "%.2f", ((y[2] - x[2]) - (y[4] - x[4])) / hz / ((y[6] - x[6]) * 1e-9) }'
+}
+m0=$(cpu_mark); sleep 2; busy=$(others "$m0" "$(cpu_mark)")
+echo "other processes keep $busy of $(nproc) cores busy (over 2 s)"
+if awk -v b="$busy" 'BEGIN { exit !(b > 0.25) }'; then
+    echo "bench/run.sh: warning: the machine is busy; step times will be noisy (summary.md shows how busy per model)" >&2
+fi
+
+echo "SGEMM rate (mlc_sgemm: OpenMP split over $threads threads, OpenBLAS single-threaded per call)..."
+cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -lopenblas -lm -pthread
+"$work/sgemm_rate" --threads "$threads" --reps "$sgemm_reps" | tee "$raw/sgemm.txt"
 
 for m in "${models[@]}"; do
-    build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c"
-    cc -std=c11 -O3 -march=native -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=200809L "$work/$m.c" bench/step_timer.c \
-        -Iruntime -I/usr/include/x86_64-linux-gnu/openblas-pthread -DMLC_MODEL_API="${m}_api" \
+    build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c" --report > "$raw/$m.report"
+    "$PY" bench/compile_time.py "$compile_runs" build/compiler/mlc "samples/$m.mdl" -o "$work/ct_$m.c" > "$raw/$m.compile"
+    cc "${CFLAGS[@]}" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
         -o "$work/$m" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread
     n=$steps
-    [ -n "$n" ] || case $m in mlp) n=200 ;; lenet) n=50 ;; *) n=15 ;; esac
-    batch=$("$work/$m" --threads "$threads" --steps 1 --warmup 0 | field batch)
-    # Alternate the two sides so drifting machine load hits both alike.
-    mlc_runs=() torch_runs=()
-    for rep in 1 2 3; do
-        mlc_runs+=("$("$work/$m" --threads "$threads" --steps "$n" | field median_ms)")
-        torch_runs+=("$(/usr/bin/python3 bench/torch_models.py "$m" --threads "$threads" --steps "$n" --batch "$batch" | field median_ms)")
+    [ -n "$n" ] || if [ $quick = 1 ]; then
+        case $m in mlp) n=50 ;; lenet) n=10 ;; *) n=3 ;; esac
+    else
+        case $m in mlp) n=200 ;; lenet) n=100 ;; *) n=50 ;; esac
+    fi
+    warm=2
+    [ $quick = 1 ] || case $m in mlp|lenet) warm=10 ;; *) warm=5 ;; esac
+    probe=$("$work/$m" --threads "$threads" --steps 1 --warmup 0)
+    batch=$(field batch <<< "$probe")
+    # The PyTorch side takes the generated model's optimizer and hyperparameters.
+    opt_args=(--optimizer "$(field opt <<< "$probe")" --lr "$(field lr <<< "$probe")"
+              --momentum "$(field momentum <<< "$probe")" --betas "$(field beta1 <<< "$probe")" "$(field beta2 <<< "$probe")"
+              --eps "$(field eps <<< "$probe")" --weight-decay "$(field wd <<< "$probe")")
+    echo "$m: batch $batch, ${opt_args[*]}, $threads threads, $reps x $n timed steps per side after $warm warm-up steps..."
+    # Alternate the two sides so drifting machine load hits both alike. The first PyTorch
+    # run also measures its memory (--memory: after its timed steps and its peak RSS).
+    : > "$raw/$m.mlc"; : > "$raw/$m.torch"
+    echo "start $(cpu_mark)" > "$raw/$m.load"
+    for rep in $(seq 1 "$reps"); do
+        "$work/$m" --threads "$threads" --steps "$n" --warmup "$warm" | tee -a "$raw/$m.mlc"
+        "$PY" bench/torch_models.py "$m" --threads "$threads" --steps "$n" --warmup "$warm" --batch "$batch" "${opt_args[@]}" \
+            $([ "$rep" = 1 ] && echo --memory) 2>"$work/torch.err" | tee -a "$raw/$m.torch" \
+            || { cat "$work/torch.err" >&2; exit 1; }
     done
-    med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-    a=$(med "${mlc_runs[@]}") b=$(med "${torch_runs[@]}")
-    ratio=$(python3 -c "print(f'{$a / $b:.2f}')")
-    echo "| $m | $batch | $threads | $a | $b | $ratio |" >> "$out"
-    echo "$m: mlc ${a} ms, PyTorch ${b} ms per step (batch $batch, $threads threads): ratio $ratio (runs: mlc ${mlc_runs[*]}; torch ${torch_runs[*]})"
+    echo "end $(cpu_mark)" >> "$raw/$m.load"
 done
-echo "table written to $out"
+
+if ! "$PY" bench/summary.py "$raw" bench/results "${models[@]}"; then
+    rm -rf bench/results/raw-failed && cp -r "$raw" bench/results/raw-failed
+    echo "bench/run.sh: summary.py failed; its input is in bench/results/raw-failed" >&2
+    exit 1
+fi

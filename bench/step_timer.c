@@ -2,7 +2,8 @@
  *
  * Built against one model (-DMLC_MODEL_API=NAME_api) by bench/run.sh. Prints the median
  * and other quantiles of the per-step wall time over --steps steps after --warmup steps,
- * and the peak RSS. Timings only: it asserts nothing. */
+ * the peak RSS, and the model's optimizer (so the PyTorch side can use the same one).
+ * Timings only: it asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,12 @@ int main(int argc, char **argv) {
     qsort(t, (size_t)steps, sizeof(double), cmp);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f\n",
+    const mlc_optimizer_desc *o = &api->optimizer;
+    printf("model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f "
+           "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g\n",
            api->name, api->target, batch, steps, 1e3 * t[steps / 2], 1e3 * t[steps / 10], 1e3 * t[steps * 9 / 10],
-           (double)ru.ru_maxrss / 1024.0, loss);
+           (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps,
+           o->weight_decay);
     api->destroy(m);
     free(x), free(y), free(t);
     return 0;

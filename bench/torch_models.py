@@ -1,8 +1,23 @@
 """bench/torch_models.py - the PyTorch side of bench/run.sh.
 
-The same networks as samples/*.mdl, trained the same way (same batch, optimizer and
-thread count, random data), timed per train step. Prints one line in the format
-bench/step_timer.c prints, so run.sh can put both side by side."""
+The same networks as samples/*.mdl, trained the same way (same batch, optimizer -
+run.sh passes the generated model's - and thread count, random data), timed per train step. Prints one line in the format
+bench/step_timer.c prints, so run.sh can put both side by side.
+
+--memory adds a second line, measured after the timed steps (so it does not touch their
+timing or the peak RSS printed before it):
+  saved_bytes        bytes of the tensors autograd saves for backward during one forward
+                     (model and loss), from torch.autograd.graph.saved_tensors_hooks: each
+                     storage counted once, whole (views of one storage share it); storages
+                     of parameters and of the input batch (x, y) not counted.
+  alloc_peak_bytes   the peak, over one whole train step (forward, backward, Adam update),
+                     of the bytes the CPU allocator handed out during that step and had not
+                     yet freed: the profiler's memory events (profile_memory=True) summed in
+                     time order. The step starts with the gradients already freed
+                     (zero_grad(set_to_none=True)), so this is what one step adds on top of
+                     parameters, optimizer state and the input. "n/a" if the profiler gives
+                     no memory events. Memory that oneDNN/OpenMP take outside PyTorch's
+                     allocator is not seen."""
 import argparse
 import resource
 import statistics
@@ -62,6 +77,47 @@ MODELS = {
 }
 
 
+def storage_of(t):
+    """(address, bytes) of the storage under t; 1.13 has no Tensor.untyped_storage()."""
+    try:
+        st = t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage().untyped()
+        return st.data_ptr(), st.nbytes()
+    except (RuntimeError, NotImplementedError):  # e.g. an opaque (mkldnn) tensor
+        return ("opaque", id(t)), t.numel() * t.element_size()
+
+
+def saved_for_backward(net, loss_of, exclude):
+    """Bytes of the storages autograd saves during one forward, each counted once."""
+    seen = {}
+
+    def pack(t):
+        key, nbytes = storage_of(t)
+        if key not in exclude and key != 0:
+            seen[key] = nbytes
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_of()
+    del loss
+    return sum(seen.values())
+
+
+def allocator_peak(step):
+    """Peak of the bytes allocated and not yet freed during one step, from the profiler."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    if not events:
+        return None
+    events.sort(key=lambda e: e.start_us())  # stable: ties keep the recorded order
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", choices=sorted(MODELS))
@@ -69,8 +125,14 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "sgd"))
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--momentum", type=float, default=0.0, help="sgd")
+    ap.add_argument("--betas", type=float, nargs=2, default=(0.9, 0.999), help="adam, adamw")
+    ap.add_argument("--eps", type=float, default=1e-8, help="adam, adamw")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="adam, sgd: L2 in the gradient; adamw: decoupled")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--memory", action="store_true", help="also print saved_bytes and alloc_peak_bytes (CPU)")
     a = ap.parse_args()
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -78,7 +140,11 @@ def main():
     torch.manual_seed(1)
     make, shape = MODELS[a.model]
     net = make().to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    if a.optimizer == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
+    else:
+        kind = torch.optim.AdamW if a.optimizer == "adamw" else torch.optim.Adam
+        opt = kind(net.parameters(), lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.weight_decay)
     x = torch.rand(a.batch, *shape, device=dev)
     y = torch.randint(0, 10, (a.batch,), device=dev)
 
@@ -101,7 +167,15 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type} batch={a.batch} steps={a.steps} "
           f"median_ms={1e3 * statistics.median(times):.4f} p10_ms={1e3 * times[len(times) // 10]:.4f} "
-          f"p90_ms={1e3 * times[len(times) * 9 // 10]:.4f} peak_rss_mb={rss:.1f} loss={loss:.4f}")
+          f"p90_ms={1e3 * times[len(times) * 9 // 10]:.4f} peak_rss_mb={rss:.1f} loss={loss:.4f} "
+          f"opt={a.optimizer} lr={a.lr:g} momentum={a.momentum:g} beta1={a.betas[0]:g} beta2={a.betas[1]:g} "
+          f"eps={a.eps:g} wd={a.weight_decay:g}", flush=True)
+    if a.memory:
+        exclude = {storage_of(t)[0] for t in list(net.parameters()) + [x, y]}
+        saved = saved_for_backward(net, lambda: F.cross_entropy(net(x), y), exclude)
+        opt.zero_grad(set_to_none=True)  # free last step's gradients before the profiled step
+        peak = allocator_peak(step) if dev.type == "cpu" else None
+        print(f"model={a.model} saved_bytes={saved} alloc_peak_bytes={peak if peak is not None else 'n/a'}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 #include "ops.h"
 #include "passes.h"
 
-void dce(Graph *g) {
+char *dce_live(const Graph *g) {
     char *live = arena_alloc(g->arena, (size_t)g->n);
     for (int i = 0; i < g->n; i++) {
         const Node *n = &g->nodes[i];
@@ -14,6 +14,11 @@ void dce(Graph *g) {
     for (int i = g->n - 1; i >= 0; i--)
         if (live[i])
             for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
+    return live;
+}
+
+void dce(Graph *g) {
+    char *live = dce_live(g);
     int *map = ARENA_ARRAY(g->arena, int, g->n);
     int m = 0;
     for (int i = 0; i < g->n; i++) {

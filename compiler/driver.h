@@ -14,6 +14,7 @@ typedef struct Options {
     int verbose;
     int keep;        /* build: keep the generated sources next to the binary */
     int report;      /* --report: print memory and cost per tensor and kernel */
+    int64_t mem_budget; /* --mem-budget, bytes; 0: none */
     DumpOptions dump;
 } Options;
 

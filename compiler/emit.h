@@ -13,6 +13,7 @@
 typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
 
 typedef struct EmitCtx EmitCtx;
+typedef struct FusionPlan FusionPlan; /* model.h */
 struct EmitCtx {
     Arena *arena;
     const Graph *g;
@@ -25,6 +26,8 @@ struct EmitCtx {
     /* The shared workspace region (pointer expression), for ops with a workspace rule. */
     const char *ws;
     int nkernels; /* kernels emitted so far (CUDA), for unique names */
+    const FusionPlan *fp; /* which nodes run as one loop nest / kernel */
+    const char *bail;     /* C: what the function does when --check-finite finds a NaN */
 };
 
 /* A line in the current function body, at the current indent. */
@@ -40,6 +43,32 @@ const char *emit_float(EmitCtx *e, double v);
 void emit_node_comment(EmitCtx *e, int id);
 /* Splits node x's shape around `axis` into C expressions outer x n x inner. */
 void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner);
+
+/* A fused group's loops (emit_fused.c): the domain's dimensions, merged where every
+ * access allows, outermost first; loop L covers domain dimensions first[L]..last[L] and
+ * its variable is var[L]. A reduction's axis is loop `axis` (-1: not a reduction). */
+typedef struct FusedLoop {
+    const FusionPlan *fp;
+    int root, nd, axis;
+    int first[IR_MAX_RANK], last[IR_MAX_RANK];
+    const char *size[IR_MAX_RANK], *var[IR_MAX_RANK];
+    const char *total; /* the domain's element count */
+} FusedLoop;
+/* merge_dims = 0: a loop per real dimension (a GEMM epilogue loops over rows, columns). */
+void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, FusedLoop *fl);
+/* The node comment of the root, then a line per member saying where its value lives. */
+void fused_comment(EmitCtx *e, const FusedLoop *fl);
+/* How many statements the body has before the root's (0 for a group of one). */
+int fused_statements(const FusedLoop *fl, const Graph *g);
+/* Writes the members' statements at the loop variables (kept members are stored) and
+ * returns the root's value: an elementwise root's expression, or the value a reduction
+ * accumulates. With check_bail (--check-finite) each value is also checked as it is
+ * made, running check_bail at the first NaN/Inf. */
+const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail);
+/* The root's output index at the loop variables (a reduction: without its axis). */
+const char *fused_out_index(EmitCtx *e, const FusedLoop *fl);
+/* Every buffer the group touches, written ones first (for kernel parameter lists). */
+void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int node, int write), void *ctx);
 
 /* CUDA target (emit_cuda.c): what the op hooks use to write one kernel for node id.
  * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls

@@ -13,85 +13,159 @@
 /* Loops below this many elements run on one thread: waking the team costs more. */
 #define OMP_MIN_WORK "32768"
 
-static void emit_loop_body(EmitCtx *e, const LoopNest *ln, int id, int depth) {
-    const Node *n = &e->g->nodes[id];
-    /* index expression of each operand */
-    const char *idx[IR_MAX_IN + 1];
-    for (int k = 0; k < ln->nops; k++) {
-        const char *s = NULL;
-        for (int d = 0; d < ln->nd; d++) {
-            if (!ln->stride[k][d]) continue;
-            const char *term = !strcmp(ln->stride[k][d], "1") ? arena_printf(e->arena, "i%d", d)
-                                                              : arena_printf(e->arena, "i%d*%s", d, ln->stride[k][d]);
-            s = s ? arena_printf(e->arena, "%s + %s", s, term) : term;
-        }
-        idx[k] = s ? s : "0";
-    }
-    (void)depth;
-    const char *args[IR_MAX_IN];
-    for (int k = 0; k < n->nin; k++) args[k] = ewise_operand(e, id, k, idx[k + 1]);
-    const char *expr = n->op == OP_expand ? args[0] : ewise_expr(e, id, args);
-    emit(e, "%s[%s] = %s;", emit_buf(e, id), idx[0], expr);
-}
-
-static void emit_ewise(EmitCtx *e, int id) {
-    LoopNest ln;
-    loop_nest(e, id, &ln);
-    if (ln.nd == 0) {
-        emit_loop_body(e, &ln, id, 0);
-        return;
-    }
-    emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", ln.total);
-    for (int d = 0; d < ln.nd; d++) {
-        emit(e, "for (long i%d = 0; i%d < (long)(%s); i%d++)", d, d, ln.size[d], d);
+/* Opens the loops from..to-1 of a fused group; with `block` the innermost body is a
+ * { block } (also when there is no loop). */
+static void loops_open(EmitCtx *e, const FusedLoop *fl, int from, int to, int block) {
+    for (int L = from; L < to; L++) {
+        const char *v = fl->var[L];
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++)%s", v, v, fl->size[L], v, block && L == to - 1 ? " {" : "");
         e->indent++;
     }
-    emit_loop_body(e, &ln, id, ln.nd);
-    e->indent -= ln.nd;
+    if (block && from == to) emit(e, "{"), e->indent++;
 }
 
-static void emit_reduce(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const OpRules *r = op_of(n)->rules;
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    int has_fin = strcmp(r->red_fin, "%a") != 0;
-    emit(e, "#pragma omp parallel for if ((%s) * (%s) > " OMP_MIN_WORK ")", outer, len);
-    emit(e, "for (long o = 0; o < (long)(%s); o++) {", outer);
-    e->indent++;
-    if (!strcmp(inner, "1")) {
-        emit(e, "const float *xo = %s + o * (%s);", x, len);
-        emit(e, "float acc = %s;", r->red_init);
-        emit(e, "for (long j = 0; j < (long)(%s); j++) %s;", len, subst_named(e->arena, r->red_step, "acc", "xo[j]", len));
-        emit(e, "%s[o] = %s;", y, subst_named(e->arena, r->red_fin, "acc", "", len));
-    } else {
-        emit(e, "const float *xo = %s + o * (%s) * (%s);", x, len, inner);
-        emit(e, "float *yo = %s + o * (%s);", y, inner);
-        emit(e, "for (long i = 0; i < (long)(%s); i++) yo[i] = %s;", inner, r->red_init);
-        emit(e, "for (long j = 0; j < (long)(%s); j++)", len);
-        emit(e, "    for (long i = 0; i < (long)(%s); i++) %s;", inner,
-             subst_named(e->arena, r->red_step, "yo[i]", arena_printf(e->arena, "xo[j * (%s) + i]", inner), len));
-        if (has_fin)
-            emit(e, "for (long i = 0; i < (long)(%s); i++) yo[i] = %s;", inner,
-                 subst_named(e->arena, r->red_fin, "yo[i]", "", len));
+static void loops_close(EmitCtx *e, int n, int block) {
+    if (!block) {
+        e->indent -= n;
+        return;
     }
+    e->indent--;
+    emit(e, "}");
+    e->indent -= n > 0 ? n - 1 : 0;
+}
+
+static void emit_check_output(EmitCtx *e, int id, int guard) {
+    const Node *r = &e->g->nodes[id];
+    const char *f = r->loc.file ? r->loc.file->name : "?", *slash = strrchr(f, '/');
+    emit(e, "if (%smlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", guard ? "self->check_finite && " : "",
+         emit_buf(e, id), emit_numel(e, id), id, op_of(r)->name, slash ? slash + 1 : f, r->loc.line, r->loc.col, e->bail);
+}
+
+/* An elementwise group: one loop nest; the members as locals, the kept ones and the root
+ * stored. `check` (--check-finite) writes the sequential variant that checks every value
+ * as it is made: a NaN can vanish inside a group (relu(NaN) = 0) before reaching memory. */
+static void emit_ewise_loops(EmitCtx *e, const FusedLoop *fl, int check) {
+    int block = fused_statements(fl, e->g) > 0 || check;
+    if (fl->nd && !check) emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", fl->total);
+    loops_open(e, fl, 0, fl->nd, block);
+    const char *v = fused_body(e, fl, check ? e->bail : NULL);
+    emit(e, "%s[%s] = %s;", emit_buf(e, fl->root), fused_out_index(e, fl), v);
+    loops_close(e, fl->nd, block);
+}
+
+/* A reduction and the elementwise group feeding it: outer loops (parallel), the axis in
+ * order (so the sum's rounding does not depend on the thread count), inner loops. */
+static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
+    const Node *n = &e->g->nodes[fl->root];
+    const OpRules *r = op_of(n)->rules;
+    const char *y = emit_buf(e, fl->root), *out = fused_out_index(e, fl), *len = fl->size[fl->axis];
+    const char *bail = check ? e->bail : NULL;
+    int block = fused_statements(fl, e->g) > 0 || check;
+    int outer = fl->axis, inner = fl->nd - fl->axis - 1;
+    if (outer && !check) emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", fl->total);
+    loops_open(e, fl, 0, outer, 1);
+    const char *ax = fl->var[fl->axis];
+    if (!inner) {
+        emit(e, "float acc = %s;", r->red_init);
+        loops_open(e, fl, fl->axis, fl->axis + 1, block);
+        const char *v = fused_body(e, fl, bail);
+        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len));
+        loops_close(e, 1, block);
+        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len));
+    } else {
+        const char *yo = arena_printf(e->arena, "%s[%s]", y, out);
+        loops_open(e, fl, fl->axis + 1, fl->nd, 0);
+        emit(e, "%s = %s;", yo, r->red_init);
+        loops_close(e, inner, 0);
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+        e->indent++;
+        loops_open(e, fl, fl->axis + 1, fl->nd, block);
+        const char *v = fused_body(e, fl, bail);
+        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len));
+        loops_close(e, inner, block);
+        e->indent--;
+        if (strcmp(r->red_fin, "%a")) {
+            loops_open(e, fl, fl->axis + 1, fl->nd, 0);
+            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len));
+            loops_close(e, inner, 0);
+        }
+    }
+    loops_close(e, outer, 1);
+}
+
+/* A group's code. A group of one is checked after it runs; a larger one has a checked
+ * variant that --check-finite runs instead. */
+static void emit_group(EmitCtx *e, int root) {
+    FusedLoop fl;
+    fused_loop(e, e->fp, root, 1, &fl);
+    fused_comment(e, &fl);
+    void (*loops)(EmitCtx *, const FusedLoop *, int) =
+        op_of(&e->g->nodes[root])->kind == K_REDUCE ? emit_reduce_loops : emit_ewise_loops;
+    if (!fused_statements(&fl, e->g)) {
+        loops(e, &fl, 0);
+        emit_check_output(e, root, 1);
+        return;
+    }
+    emit(e, "if (!self->check_finite) {");
+    e->indent++;
+    loops(e, &fl, 0);
+    e->indent--;
+    emit(e, "} else {");
+    e->indent++;
+    loops(e, &fl, 1);
+    if (op_of(&e->g->nodes[root])->kind == K_REDUCE) emit_check_output(e, root, 0);
     e->indent--;
     emit(e, "}");
 }
 
 /* Row-major C[M,N] = op(A) op(B) through mlc_sgemm (templates/c_prologue.h), which
- * splits large products across the OpenMP team and calls cblas_sgemm. */
+ * splits large products across the OpenMP team and calls cblas_sgemm. With an epilogue
+ * (fuse.c) each thread runs the group on the block its GEMM call just wrote;
+ * --check-finite runs the plain GEMM, checks it, then the group's checked variant. */
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int a = n->in[0], b = n->in[1];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
-    emit(e, "mlc_sgemm(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", ta, tb, M, N, K,
-         emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    const char *args = arena_printf(e->arena, "%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s", ta, tb, M, N, K,
+                                    emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    int ep = e->fp->epilogue[id];
+    if (ep < 0) {
+        emit(e, "mlc_sgemm(%s);", args);
+        emit_check_output(e, id, 1);
+        return;
+    }
+    FusedLoop fl;
+    fused_loop(e, e->fp, ep, 0, &fl);
+    emit(e, "/* epilogue: */");
+    fused_comment(e, &fl);
+    emit(e, "if (!self->check_finite) {");
+    e->indent++;
+    emit(e, "#pragma omp parallel if (mlc_sgemm_parallel((int)(%s), (int)(%s), (int)(%s)))", M, N, K);
+    emit(e, "{");
+    e->indent++;
+    emit(e, "long r0, r1, c0, c1; /* this thread's block of the output */");
+    emit(e, "mlc_sgemm_block(%s, &r0, &r1, &c0, &c1);", args);
+    emit(e, "for (long %s = r0; %s < r1; %s++)", fl.var[0], fl.var[0], fl.var[0]);
+    emit(e, "    for (long %s = c0; %s < c1; %s++) {", fl.var[1], fl.var[1], fl.var[1]);
+    e->indent += 2;
+    const char *v = fused_body(e, &fl, NULL);
+    emit(e, "%s[%s] = %s;", emit_buf(e, ep), fused_out_index(e, &fl), v);
+    e->indent--;
+    emit(e, "}");
+    e->indent -= 2;
+    emit(e, "}");
+    e->indent--;
+    emit(e, "} else {");
+    e->indent++;
+    emit(e, "mlc_sgemm(%s);", args);
+    emit_check_output(e, id, 0);
+    emit_ewise_loops(e, &fl, 1);
+    e->indent--;
+    emit(e, "}");
 }
 
-static const KindEmitters c_kinds = {emit_ewise, emit_reduce, emit_matmul};
+static const KindEmitters c_kinds = {emit_group, emit_group, emit_matmul};
 
 /* Every node with a buffer, then (when --check-finite turned it on) a scan of what it
  * wrote: the first NaN/Inf names the op and the .mdl line, and the function returns. */
@@ -100,6 +174,7 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
     const Node *n = &e->g->nodes[id];
     OpKind k = op_of(n)->kind;
     if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
+    if (k == K_EWISE || k == K_REDUCE || k == K_CONTRACT || n->op == OP_expand) return; /* they check themselves */
     const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
     emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
@@ -108,7 +183,8 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
 static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, const MemPlan *plan, int train) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1};
+    EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1,
+                 .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = train ? "return NAN" : "return"};
     if (train) {
         fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
         fprintf(out, "static float api_train_step(void *model, const float *x, const int32_t *y, int n, float lr, "
@@ -129,7 +205,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
         e.ws = "ws";
     }
     fputc('\n', out);
-    for (int id = 0; id < g->n; id++) emit_node(&e, id, train ? "return NAN" : "return");
+    for (int id = 0; id < g->n; id++) emit_node(&e, id, e.bail);
     int o = g->output;
     if (train) {
         if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));

@@ -73,63 +73,6 @@ void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char
     *inner = prod_expr(e->arena, s, axis + 1, s->rank);
 }
 
-/* Broadcast pattern of operand k along output dim i: 1 if it varies there. */
-static int varies(const Shape *out, const Shape *s, int i) {
-    int si = i - (out->rank - s->rank);
-    if (si < 0) return 0;
-    return s->d[si] != 1 || ((s->bmask >> si) & 1);
-}
-
-void loop_nest(EmitCtx *e, int id, LoopNest *ln) {
-    const Graph *g = e->g;
-    const Node *n = &g->nodes[id];
-    const Shape *out = &n->shape;
-    memset(ln, 0, sizeof *ln);
-    ln->nops = 1 + n->nin;
-    const Shape *ops[IR_MAX_IN + 1];
-    ops[0] = out;
-    for (int k = 0; k < n->nin; k++) ops[k + 1] = &g->nodes[n->in[k]].shape;
-    /* Merge runs of output dims with the same broadcast pattern; size-1 dims vanish. */
-    int start[IR_MAX_RANK + 1], end[IR_MAX_RANK + 1], pat[IR_MAX_RANK + 1];
-    int nd = 0;
-    for (int i = 0; i < out->rank; i++) {
-        if (out->d[i] == 1 && !((out->bmask >> i) & 1)) continue;
-        int p = 0;
-        for (int k = 0; k < ln->nops; k++) p |= varies(out, ops[k], i) << k;
-        if (nd > 0 && pat[nd - 1] == p) {
-            end[nd - 1] = i + 1;
-            continue;
-        }
-        start[nd] = i, end[nd] = i + 1, pat[nd] = p, nd++;
-    }
-    ln->nd = nd;
-    for (int d = 0; d < nd; d++) ln->size[d] = prod_expr(e->arena, out, start[d], end[d]);
-    for (int k = 0; k < ln->nops; k++) {
-        const Shape *s = ops[k];
-        int off = out->rank - s->rank;
-        for (int d = 0; d < nd; d++) {
-            if (!((pat[d] >> k) & 1)) continue;
-            /* Stride of operand k at merged dim d: product of its dims after end[d]. */
-            int from = end[d] - off;
-            ln->stride[k][d] = prod_expr(e->arena, s, from < 0 ? 0 : from, s->rank);
-        }
-    }
-    ln->total = prod_expr(e->arena, out, 0, out->rank);
-}
-
-const char *ewise_operand(EmitCtx *e, int id, int k, const char *idx) {
-    int x = e->g->nodes[id].in[k];
-    const Node *n = &e->g->nodes[x];
-    while (n->op == OP_reshape) n = &e->g->nodes[n->in[0]]; /* a view of a constant is the constant */
-    if (n->op == OP_const) {
-        const char *v = emit_float(e, n->fattr[0]);
-        if (n->iattr[0] == -1) return arena_printf(e->arena, "(%s / (float)B)", v);
-        if (n->iattr[0] == 1) return arena_printf(e->arena, "(%s * (float)B)", v);
-        return v;
-    }
-    return arena_printf(e->arena, "%s[%s]", emit_buf(e, x), idx);
-}
-
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs) {
     size_t cap = strlen(tmpl) + 1;
     for (int i = 0; i < nargs; i++) cap += 4 * strlen(args[i]);
@@ -321,15 +264,15 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);
+    if (e->fp->at[id] != id) return; /* no code, or fused into another node's */
     switch (oi->kind) {
     case K_SOURCE: return;
     case K_SHAPE:
         if (n->op == OP_reshape) return; /* a view: no code */
-        emit_node_comment(e, id);
-        k->ewise(e, id); /* expand: an elementwise copy with broadcasting */
+        k->ewise(e, id);                  /* expand: an elementwise copy with broadcasting */
         return;
-    case K_EWISE: emit_node_comment(e, id); k->ewise(e, id); return;
-    case K_REDUCE: emit_node_comment(e, id); k->reduce(e, id); return;
+    case K_EWISE: k->ewise(e, id); return;
+    case K_REDUCE: k->reduce(e, id); return;
     case K_CONTRACT: emit_node_comment(e, id); k->matmul(e, id); return;
     case K_SPECIAL:
     case K_UPDATE: {

@@ -36,16 +36,19 @@ static const char kernel_prelude[] = "/* ---- kernels ---- */\n"
 
 /* ---- kernel signatures ---- */
 
+#define MAX_KPARAMS 64 /* buffers one kernel takes (a fused group's) */
+
 typedef struct KParams {
     int n;
-    const char *name[IR_MAX_IN + 1];
-    const char *type[IR_MAX_IN + 1]; /* "float *", "const float *", "const int *" */
+    const char *name[MAX_KPARAMS];
+    const char *type[MAX_KPARAMS]; /* "float *", "const float *", "const int *" */
 } KParams;
 
 static void kparams_add(KParams *kp, const char *name, DType dt, int writable) {
     if (!name) return; /* a constant: its value is in the expression */
     for (int i = 0; i < kp->n; i++)
         if (!strcmp(kp->name[i], name)) return;
+    if (kp->n == MAX_KPARAMS) mlc_die("a kernel with more than %d buffers", MAX_KPARAMS);
     kp->name[kp->n] = name;
     kp->type[kp->n] = dt == DT_I32 ? (writable ? "int *" : "const int *") : (writable ? "float *" : "const float *");
     kp->n++;
@@ -68,21 +71,20 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
  * function's indent is kept here meanwhile (the compiler is single-threaded). */
 static int host_indent;
 
-const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params) {
-    const Node *n = &e->g->nodes[id];
-    const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(n)->name);
-    KParams kp;
-    kernel_params(e, id, &kp);
+/* Opens kernel `name` over buffers kp; `comment` prints its comment into the kernel
+ * section (the node's, or a fused group's). */
+static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const char *count, const char *ivar,
+                        const char *extra_params, void (*comment)(EmitCtx *, const void *), const void *arg) {
     FILE *host = e->body;
     e->body = e->decls, e->decls = host;
     host_indent = e->indent;
     e->indent = 0;
-    emit_node_comment(e, id);
+    comment(e, arg);
     /* the signature on one line when it fits, else a parameter a line */
-    const char *par[IR_MAX_IN + 3];
+    const char **par = ARENA_ARRAY(e->arena, const char *, kp->n + 3);
     int np = 0;
     par[np++] = "const long B";
-    for (int i = 0; i < kp.n; i++) par[np++] = arena_printf(e->arena, "%s%s", kp.type[i], kp.name[i]);
+    for (int i = 0; i < kp->n; i++) par[np++] = arena_printf(e->arena, "%s%s", kp->type[i], kp->name[i]);
     if (extra_params) par[np++] = extra_params;
     const char *line = arena_printf(e->arena, "static __global__ void %s(", name);
     for (int i = 0; i < np; i++) line = arena_printf(e->arena, "%s%s%s", line, i ? ", " : "", par[i]);
@@ -97,6 +99,15 @@ const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char 
     emit(e, "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
          ivar, ivar, ivar);
     e->indent = 2;
+}
+
+static void node_comment(EmitCtx *e, const void *id) { emit_node_comment(e, *(const int *)id); }
+
+const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params) {
+    const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(&e->g->nodes[id])->name);
+    KParams kp;
+    kernel_params(e, id, &kp);
+    kernel_open(e, name, &kp, count, ivar, extra_params, node_comment, &id);
     return name;
 }
 
@@ -111,75 +122,86 @@ void cuda_kernel_end(EmitCtx *e) {
     e->indent = host_indent;
 }
 
-void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args) {
-    KParams kp;
-    kernel_params(e, id, &kp);
+static void kernel_launch(EmitCtx *e, const KParams *kp, const char *kernel, const char *count, const char *extra_args) {
     char *args = arena_strdup(e->arena, "B");
-    for (int i = 0; i < kp.n; i++) args = arena_printf(e->arena, "%s, %s", args, kp.name[i]);
+    for (int i = 0; i < kp->n; i++) args = arena_printf(e->arena, "%s, %s", args, kp->name[i]);
     if (extra_args) args = arena_printf(e->arena, "%s, %s", args, extra_args);
     emit(e, "%s<<<mlc_grid(%s), MLC_BLOCK, 0, stream>>>(%s);", kernel, count, args);
     emit(e, "MLC_LAUNCH_CHECK(stream);");
 }
 
-/* ---- elementwise ops and expand ---- */
-
-static void emit_ewise(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    LoopNest ln;
-    loop_nest(e, id, &ln);
-    const char *kname = cuda_kernel_begin(e, id, ln.total, "i", NULL);
-    /* the flat index, split into the merged loop dimensions (the last varies fastest) */
-    if (ln.nd == 1) {
-        emit(e, "const long i0 = i;");
-    } else if (ln.nd > 1) {
-        emit(e, "long r = i;");
-        for (int d = ln.nd - 1; d > 0; d--)
-            emit(e, "const long i%d = r %% (long)(%s); r /= (long)(%s);", d, ln.size[d], ln.size[d]);
-        emit(e, "const long i0 = r;");
-    }
-    const char *idx[IR_MAX_IN + 1];
-    for (int k = 0; k < ln.nops; k++) {
-        const char *s = NULL;
-        for (int d = 0; d < ln.nd; d++) {
-            if (!ln.stride[k][d]) continue;
-            const char *term = !strcmp(ln.stride[k][d], "1") ? arena_printf(e->arena, "i%d", d)
-                                                             : arena_printf(e->arena, "i%d*%s", d, ln.stride[k][d]);
-            s = s ? arena_printf(e->arena, "%s + %s", s, term) : term;
-        }
-        idx[k] = s ? s : "0";
-    }
-    const char *args[IR_MAX_IN];
-    for (int k = 0; k < n->nin; k++) args[k] = ewise_operand(e, id, k, idx[k + 1]);
-    const char *expr = n->op == OP_expand ? args[0] : ewise_expr(e, id, args);
-    emit(e, "%s[%s] = %s;", emit_buf(e, id), idx[0], expr);
-    cuda_kernel_end(e);
-    cuda_launch(e, id, kname, ln.total, NULL);
+void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args) {
+    KParams kp;
+    kernel_params(e, id, &kp);
+    kernel_launch(e, &kp, kernel, count, extra_args);
 }
 
-/* ---- reductions: a thread per output element, the axis in order ---- */
+/* ---- fused groups: elementwise ops, expands, reductions (emit_fused.c) ---- */
 
-static void emit_reduce(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const OpRules *r = op_of(n)->rules;
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
-    const char *kname = cuda_kernel_begin(e, id, count, "k", NULL);
-    const char *elem;
-    if (!strcmp(inner, "1")) {
-        emit(e, "const float *xs = %s + k * (%s);", x, len);
-        elem = "xs[j]";
-    } else {
-        emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
-        emit(e, "const float *xs = %s + o * (%s) * (%s) + i;", x, len, inner);
-        elem = arena_printf(e->arena, "xs[j * (%s)]", inner);
+typedef struct GroupParams {
+    EmitCtx *e;
+    KParams kp;
+} GroupParams;
+
+static void add_group_buffer(void *ctx, int node, int write) {
+    GroupParams *gp = ctx;
+    kparams_add(&gp->kp, gp->e->buf[node], gp->e->g->nodes[node].dtype, write);
+}
+
+static void group_comment(EmitCtx *e, const void *fl) { fused_comment(e, fl); }
+
+/* Splits the flat work index `ivar` into the loop variables, all but loop `skip`
+ * (the last varies fastest). */
+static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int skip) {
+    int ls[IR_MAX_RANK], n = 0;
+    for (int L = 0; L < fl->nd; L++)
+        if (L != skip) ls[n++] = L;
+    if (n == 0) return;
+    if (n == 1) {
+        emit(e, "const long %s = %s;", fl->var[ls[0]], ivar);
+        return;
     }
-    emit(e, "float acc = %s;", r->red_init);
-    emit(e, "for (long j = 0; j < (long)(%s); j++) %s;", len, subst_named(e->arena, r->red_step, "acc", elem, len));
-    emit(e, "%s[k] = %s;", y, subst_named(e->arena, r->red_fin, "acc", "", len));
+    emit(e, "long r = %s;", ivar);
+    for (int k = n - 1; k > 0; k--)
+        emit(e, "const long %s = r %% (long)(%s); r /= (long)(%s);", fl->var[ls[k]], fl->size[ls[k]], fl->size[ls[k]]);
+    emit(e, "const long %s = r;", fl->var[ls[0]]);
+}
+
+/* A group: one kernel, a thread per element of the domain (a reduction: per output
+ * element, the axis in order: deterministic, no atomics). */
+static void emit_group(EmitCtx *e, int root) {
+    const Node *n = &e->g->nodes[root];
+    FusedLoop fl;
+    fused_loop(e, e->fp, root, 1, &fl);
+    GroupParams gp = {.e = e};
+    fused_buffers(e, &fl, add_group_buffer, &gp);
+    const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(n)->name);
+    int reduce = op_of(n)->kind == K_REDUCE;
+    const char *count = "1";
+    for (int L = 0; L < fl.nd; L++)
+        if (L != fl.axis) count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
+    if (!reduce) count = fl.total;
+    kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl);
+    split_index(e, &fl, "k", fl.axis);
+    const char *out = fused_out_index(e, &fl);
+    if (!reduce) {
+        const char *v = fused_body(e, &fl, NULL);
+        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, v);
+    } else {
+        const OpRules *r = op_of(n)->rules;
+        const char *ax = fl.var[fl.axis], *len = fl.size[fl.axis];
+        emit(e, "float acc = %s;", r->red_init);
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", ax, ax, len, ax);
+        e->indent++;
+        const char *v = fused_body(e, &fl, NULL);
+        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len));
+        e->indent--;
+        emit(e, "}");
+        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e->arena, r->red_fin, "acc", "", len));
+    }
     cuda_kernel_end(e);
-    cuda_launch(e, id, kname, count, NULL);
+    fused_comment(e, &fl);
+    kernel_launch(e, &gp.kp, name, count, NULL);
 }
 
 /* ---- matmul: row-major C[M,N] = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
@@ -193,16 +215,19 @@ static void emit_matmul(EmitCtx *e, int id) {
          tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);
     emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", emit_buf(e, b),
          emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
+    /* an epilogue (fuse.c) runs right after its GEMM: on the GPU it is the next kernel */
+    if (e->fp->epilogue[id] >= 0) emit_group(e, e->fp->epilogue[id]);
 }
 
-static const KindEmitters cuda_kinds = {emit_ewise, emit_reduce, emit_matmul};
+static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 
 /* One host function per graph; its kernels go to `kern`. */
 static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, const Graph *g,
                                 const MemPlan *plan, int train) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels};
+    EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
+                 .fp = train ? &m->train_fuse : &m->eval_fuse};
     char xn[64];
     shape_numel_expr(&m->data_shape, xn, sizeof xn);
     if (train) {

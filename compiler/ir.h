@@ -42,6 +42,7 @@ typedef enum NodeRole {
     ROLE_LOSS = 1 << 0,   /* the scalar loss */
     ROLE_OUTPUT = 1 << 1, /* the model's output (logits) */
     ROLE_GRAD = 1 << 2,   /* the gradient of a parameter (name = the parameter's) */
+    ROLE_RECOMPUTED = 1 << 3, /* a forward value computed again in the backward (recompute.c) */
 } NodeRole;
 
 typedef struct Node {

@@ -64,6 +64,7 @@ void ir_print(FILE *out, const Graph *g) {
         if (n->role & ROLE_LOSS) fprintf(out, " loss");
         if (n->role & ROLE_OUTPUT) fprintf(out, " output");
         if (n->role & ROLE_GRAD) fprintf(out, " grad");
+        if (n->role & ROLE_RECOMPUTED) fprintf(out, " recomputed");
         if (n->loc.file) {
             const char *f = n->loc.file->name, *slash = strrchr(f, '/');
             fprintf(out, "  ; %s:%d:%d", slash ? slash + 1 : f, n->loc.line, n->loc.col);

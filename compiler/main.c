@@ -1,42 +1,102 @@
 /* main.c - the mlc command line: parse a .mdl, run the middle end, emit a target.
  *
- *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--dump-ir=STAGE]
- *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]
+ *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
+ *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cc CC] [--keep] [-v]
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ast.h"
 #include "driver.h"
+#include "passes.h"
 #include "report.h"
 
 static const char usage[] =
-    "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--dump-ir=STAGE]\n"
-    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--cc CC] [--keep] [-v]\n"
+    "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
+    "                    [--dump-ir=STAGE] [--report]\n"
+    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
+    "                                    [--cc CC] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
-    "  --dump-ir=STAGE  print the IR after a stage: lower, autodiff, final, all; or dot\n"
-    "                   (Graphviz of the final train step)\n"
+    "  --mem-budget BYTES  fit the train step's arena at that batch size into BYTES (suffix\n"
+    "                   K, M or G: KiB, MiB, GiB) by recomputing cheap activations in the\n"
+    "                   backward; an error says how small it can get when it cannot\n"
+    "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
+    "                   the eval graph where it runs on both; the passes are listed below),\n"
+    "                   all (after every pass), final (as emitted), lower and autodiff\n"
+    "                   (= after:lower, after:autodiff), dot (Graphviz of the final\n"
+    "                   graphs); repeat the option to combine\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, and the totals\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
 
+/* "lower, autodiff, ..." from the pass table, for messages. */
+static void pass_list(char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int p = 0; p < PASS_COUNT && k < cap; p++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", p ? ", " : "", pass_names[p]);
+}
+
+/* --dump-ir=STAGE; repeated options add up. Prints its own error. */
 static int parse_dump(Options *o, const char *stage) {
     DumpOptions *d = &o->dump;
+    char passes[256];
+    pass_list(passes, sizeof passes);
     d->out = stdout;
-    if (!strcmp(stage, "lower")) d->lower = 1;
-    else if (!strcmp(stage, "autodiff")) d->autodiff = 1;
-    else if (!strcmp(stage, "final")) d->final = 1;
-    else if (!strcmp(stage, "all")) d->lower = d->autodiff = d->final = 1;
-    else if (!strcmp(stage, "dot")) d->final = d->dot = 1;
-    else return -1;
+    if (!strncmp(stage, "after:", 6)) {
+        PassId p = pass_by_name(stage + 6);
+        if (p == PASS_COUNT) {
+            const char *near = diag_nearest(stage + 6, pass_names, PASS_COUNT);
+            char hint[96] = "";
+            if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+            fprintf(stderr, "mlc: error: --dump-ir=%s: no pass named '%s'; %sthe passes: %s\n", stage, stage + 6,
+                    hint, passes);
+            return -1;
+        }
+        d->after |= DUMP_AFTER(p);
+    } else if (!strcmp(stage, "lower")) {
+        d->after |= DUMP_AFTER(PASS_lower);
+    } else if (!strcmp(stage, "autodiff")) {
+        d->after |= DUMP_AFTER(PASS_autodiff);
+    } else if (!strcmp(stage, "final")) {
+        d->final = 1;
+    } else if (!strcmp(stage, "all")) {
+        d->after |= DUMP_AFTER_ALL;
+    } else if (!strcmp(stage, "dot")) {
+        d->final = d->dot = 1;
+    } else {
+        fprintf(stderr,
+                "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all, dot or after:PASS, "
+                "PASS one of: %s)\n",
+                stage, passes);
+        return -1;
+    }
     return 0;
+}
+
+/* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive. */
+static int64_t parse_bytes(const char *s) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno || v <= 0) return 0;
+    int shift = 0;
+    switch (*end) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end || v > (INT64_MAX >> shift)) return 0;
+    return (int64_t)v << shift;
 }
 
 static int parse_args(int argc, char **argv, Options *o, int *build) {
@@ -47,9 +107,12 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
+            char passes[256];
+            pass_list(passes, sizeof passes);
+            printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc")) {
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
+                   !strcmp(a, "--mem-budget")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -71,12 +134,13 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 }
                 o->batch = (int)b;
             }
-        } else if (!strncmp(a, "--dump-ir=", 10)) {
-            if (parse_dump(o, a + 10)) {
-                fprintf(stderr, "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all or dot)\n",
-                        a + 10);
+            if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
+                fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
+                                "found '%s'\n", val);
                 return -1;
             }
+        } else if (!strncmp(a, "--dump-ir=", 10)) {
+            if (parse_dump(o, a + 10)) return -1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
         } else if (!strcmp(a, "--keep")) {
@@ -109,7 +173,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
-    ModelIR *m = compile_model(arena, prog, o->batch, &o->dump);
+    ModelIR *m = compile_model_budget(arena, prog, o->batch, o->mem_budget, &o->dump);
     if (o->report) print_report(stdout, m);
     if (build) return build_trainer(m, o);
     if (o->output) {

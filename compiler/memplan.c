@@ -10,7 +10,9 @@
  *
  * A tensor lives from the node that writes it to its last reader (through views: a
  * reshape shares its input's buffer); the output and the loss live to the end, since the
- * caller reads them after the step. Workspace (scratch an op needs while it runs, e.g.
+ * caller reads them after the step. With fusion (fuse.c) a node's code runs at its
+ * group's root: that is where it is written and where its inputs are read, and a member
+ * kept in registers gets no buffer. Workspace (scratch an op needs while it runs, e.g.
  * conv2d's im2col columns) lives only during its node, so one region of the largest
  * size serves all nodes. */
 #include <stdlib.h>
@@ -62,6 +64,11 @@ static int64_t region_alloc(Region *r, int64_t size, int id) {
     return at;
 }
 
+static void region_rename(Region *r, int from, int to) {
+    for (int i = 0; i < r->n; i++)
+        if (r->live[i].id == from) r->live[i].id = to;
+}
+
 static void region_free(Region *r, int id) {
     for (int i = 0; i < r->n; i++)
         if (r->live[i].id == id) {
@@ -71,18 +78,22 @@ static void region_free(Region *r, int id) {
         }
 }
 
-MemPlan plan_memory(Arena *a, const Graph *g) {
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
     MemPlan p = {0};
     int n = g->n;
+    /* where each node's code runs: a fused member runs with its group's root */
+    int *at = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++) at[id] = fp && fp->at[id] >= 0 ? fp->at[id] : id;
     p.has_buf = arena_alloc(a, (size_t)n + 1);
     p.off_c = ARENA_ARRAY(a, int64_t, n + 1);
     p.off_b = ARENA_ARRAY(a, int64_t, n + 1);
+    p.inplace_of = ARENA_ARRAY(a, int, n + 1);
     int *last = ARENA_ARRAY(a, int, n + 1);
     for (int id = 0; id < n; id++) {
-        last[id] = id;
+        if (last[id] < at[id]) last[id] = at[id];
         for (int k = 0; k < g->nodes[id].nin; k++) {
             int o = owner(g, g->nodes[id].in[k]);
-            if (last[o] < id) last[o] = id;
+            if (last[o] < at[id]) last[o] = at[id];
         }
     }
     if (g->output >= 0) last[owner(g, g->output)] = n;
@@ -90,29 +101,48 @@ MemPlan plan_memory(Arena *a, const Graph *g) {
 
     Region rb = {ARENA_ARRAY(a, Block, n + 1), 0, 0}, rc = {ARENA_ARRAY(a, Block, n + 1), 0, 0};
     int64_t *bpart = ARENA_ARRAY(a, int64_t, n + 1);
-    /* frees[k]: the buffers whose last reader is node k, released after it runs */
+    /* frees[k]: the buffers whose last reader runs at position k, released after it */
     int *next_free = ARENA_ARRAY(a, int, n + 1), *head = ARENA_ARRAY(a, int, n + 2);
-    for (int i = 0; i <= n; i++) head[i] = -1;
+    /* defs[k]: the nodes whose code runs at position k (a group's members, in order) */
+    int *next_def = ARENA_ARRAY(a, int, n + 1), *defs = ARENA_ARRAY(a, int, n + 1), *tail = ARENA_ARRAY(a, int, n + 1);
+    for (int i = 0; i <= n; i++) head[i] = defs[i] = tail[i] = -1;
     for (int id = 0; id < n; id++) {
-        const Node *nd = &g->nodes[id];
-        const OpRules *r = op_of(nd)->rules;
-        if (r->workspace) {
-            int64_t wc = 0, wb = 0;
-            r->workspace(g, nd, &wc, &wb);
-            if (ALIGN(wc) > p.ws_size_c) p.ws_size_c = ALIGN(wc);
-            if (ALIGN(wb) > p.ws_size_b) p.ws_size_b = ALIGN(wb);
+        next_def[id] = -1;
+        if (tail[at[id]] < 0) defs[at[id]] = id;
+        else next_def[tail[at[id]]] = id;
+        tail[at[id]] = id;
+    }
+    for (int pos = 0; pos < n; pos++) {
+        for (int id = defs[pos]; id >= 0; id = next_def[id]) {
+            const Node *nd = &g->nodes[id];
+            const OpRules *r = op_of(nd)->rules;
+            if (r->workspace) {
+                int64_t wc = 0, wb = 0;
+                r->workspace(g, nd, &wc, &wb);
+                if (ALIGN(wc) > p.ws_size_c) p.ws_size_c = ALIGN(wc);
+                if (ALIGN(wb) > p.ws_size_b) p.ws_size_b = ALIGN(wb);
+            }
+            if (needs_buffer(nd) && !(fp && fp->inl[id])) {
+                int64_t c, b;
+                shape_numel_affine(&nd->shape, &c, &b);
+                p.has_buf[id] = 1;
+                bpart[id] = b != 0;
+                int x = fp ? fp->inplace[id] : -1;
+                if (x >= 0 && p.has_buf[x] && last[x] == pos && bpart[x] == bpart[id]) {
+                    /* in place: take over x's block, which dies here (fuse.c says why it is safe) */
+                    region_rename(bpart[id] ? &rb : &rc, x, id);
+                    p.off_b[id] = p.off_b[x], p.off_c[id] = p.off_c[x];
+                    p.inplace_of[id] = x + 1;
+                } else if (b) {
+                    p.off_b[id] = region_alloc(&rb, ALIGN(b), id);
+                } else {
+                    p.off_c[id] = region_alloc(&rc, ALIGN(c), id);
+                }
+                next_free[id] = head[last[id]];
+                head[last[id]] = id;
+            }
         }
-        if (needs_buffer(nd)) {
-            int64_t c, b;
-            shape_numel_affine(&nd->shape, &c, &b);
-            p.has_buf[id] = 1;
-            bpart[id] = b != 0;
-            if (b) p.off_b[id] = region_alloc(&rb, ALIGN(b), id);
-            else p.off_c[id] = region_alloc(&rc, ALIGN(c), id);
-            next_free[id] = head[last[id]];
-            head[last[id]] = id;
-        }
-        for (int f = head[id]; f >= 0; f = next_free[f]) region_free(bpart[f] ? &rb : &rc, f);
+        for (int f = head[pos]; f >= 0; f = next_free[f]) region_free(bpart[f] ? &rb : &rc, f);
     }
     /* Constant-region tensors sit after the batch region: offset c + size_b * B. */
     for (int id = 0; id < n; id++)

@@ -28,6 +28,10 @@ typedef enum OpFlags {
      * checked through the forward op whose gradient it computes, and has no rule of its
      * own, so a model that differentiates it twice is an internal error. */
     OPF_BACKWARD_ONLY = 1 << 1,
+    /* Cheap next to a GEMM or convolution, and deterministic: under --mem-budget the
+     * recompute pass (recompute.c) may compute it again in the backward instead of keeping
+     * its output alive from the forward. Elementwise ops (K_EWISE) qualify by their kind. */
+    OPF_RECOMPUTE = 1 << 2,
 } OpFlags;
 
 typedef struct OpRules {

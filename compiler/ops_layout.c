@@ -78,7 +78,8 @@ static int c_expand(Graph *g, int i) {
     default: return -1;
     }
 }
-const OpRules rules_expand = {.shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand};
+const OpRules rules_expand = {.shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand,
+                              .flags = OPF_RECOMPUTE};
 
 /* ---- transpose: out.d[i] = x.d[perm[i]]; perm packed 3 bits per axis in iattr0 ---- */
 

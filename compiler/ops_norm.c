@@ -265,7 +265,7 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c,
                                 .emit_cuda = emit_norm_cuda, .cases = c_stats};
 const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .emit_c = emit_norm_c,
-                                .emit_cuda = emit_norm_cuda, .cases = c_apply};
+                                .emit_cuda = emit_norm_cuda, .cases = c_apply, .flags = OPF_RECOMPUTE};
 const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c,
                                       .emit_cuda = emit_norm_cuda, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,

@@ -193,8 +193,10 @@ static int pool_case(Graph *g, int i, Op op) {
 static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }
 
-const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_max};
-const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_avg};
+const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_max,
+                                  .flags = OPF_RECOMPUTE};
+const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_avg,
+                                  .flags = OPF_RECOMPUTE};
 const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,
                                      .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,

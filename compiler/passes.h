@@ -28,8 +28,50 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
 /* simplify.c: CSE, constant folding, algebraic simplification (x * 1, -(-x), ...). */
 void simplify(Graph *g);
 
+/* fold_bn.c (eval graph only, after simplify): batch_norm(conv2d(x, w [, bias])) in
+ * evaluation mode becomes conv2d(x, w * s) + shift with s = gamma * rsqrt(var + eps) per
+ * channel, computed on the weights. Returns how many batch norms it folded. */
+int fold_bn(Graph *g);
+
 /* dce.c: removes nodes no root needs. Roots: loss, output, updates, and every source with
  * a name (inputs, params and state stay part of the model's interface). */
 void dce(Graph *g);
+/* The liveness dce uses: live[id] != 0 when a root needs node id (arena-allocated). */
+char *dce_live(const Graph *g);
+
+/* The passes compile_model runs, in order, by the names --dump-ir=after:NAME takes
+ * (pipeline.c verifies and dumps the graph after each; main.c lists the names). Adding a
+ * pass: one line here, and pass_done(d, PASS_<name>, graph) after its call in pipeline.c. */
+#define MLC_PASSES(X) \
+    X(lower)          \
+    X(autodiff)       \
+    X(optimizer)      \
+    X(simplify)       \
+    X(fold_bn)        \
+    X(dce)            \
+    X(recompute)      \
+    X(fuse)
+
+typedef enum PassId {
+#define MLC_PASS_ENUM(name) PASS_##name,
+    MLC_PASSES(MLC_PASS_ENUM)
+#undef MLC_PASS_ENUM
+    PASS_COUNT
+} PassId;
+
+extern const char *const pass_names[PASS_COUNT];
+/* PASS_COUNT when no pass has that name. */
+PassId pass_by_name(const char *name);
+
+/* recompute.c: --mem-budget. Recomputes cheap forward values (elementwise ops, expand,
+ * bn_apply, pooling) in the backward instead of keeping them alive across it, greedily,
+ * until the train step's arena at the compile-time batch size is at most `budget` bytes
+ * or no recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
+ * are in bytes; `after` is the smallest reached (== before when nothing helped). */
+typedef struct RecomputeResult {
+    int64_t before, after;
+    int recomputed; /* tensors computed again in the backward (clones, views not counted) */
+} RecomputeResult;
+RecomputeResult recompute(Graph *g, int64_t budget);
 
 #endif

@@ -1,5 +1,8 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
- * memory plan, with the verifier after every pass and the dumps the user asked for. */
+ * (recompute, under --mem-budget) -> fuse -> memory plan for the train step; lower ->
+ * simplify -> fold_bn -> DCE -> fuse -> memory plan for evaluation; the verifier after every
+ * pass and the dumps the user asked for. */
+#include <stdio.h>
 #include <string.h>
 
 #include "model.h"
@@ -8,11 +11,34 @@
 
 static void dump(const DumpOptions *d, int want, const char *stage, const Graph *g) {
     if (!d || !want || !d->out) return;
-    fprintf(d->out, "; --- after %s ---\n", stage);
+    /* Graphviz reads // comments, not ; ones */
+    fprintf(d->out, "%s --- after %s ---\n", d->dot ? "//" : ";", stage);
     if (d->dot)
         ir_print_dot(d->out, g);
     else
         ir_print(d->out, g);
+}
+
+_Static_assert(PASS_COUNT < 32, "DumpOptions.after has one bit per pass");
+
+const char *const pass_names[PASS_COUNT] = {
+#define MLC_PASS_NAME(name) #name,
+    MLC_PASSES(MLC_PASS_NAME)
+#undef MLC_PASS_NAME
+};
+
+PassId pass_by_name(const char *name) {
+    for (int p = 0; p < PASS_COUNT; p++)
+        if (!strcmp(pass_names[p], name)) return (PassId)p;
+    return PASS_COUNT;
+}
+
+/* After every pass: the verifier, then the dump if the user asked for this pass. */
+static void pass_done(const DumpOptions *d, PassId p, const Graph *g) {
+    char what[64];
+    snprintf(what, sizeof what, "%s (%s)", pass_names[p], g->mode == MODE_TRAIN ? "train step" : "eval");
+    ir_verify(g, what);
+    dump(d, d && (d->after & DUMP_AFTER(p)), what, g);
 }
 
 int model_find_persistent(const ModelIR *m, const char *name) {
@@ -68,7 +94,40 @@ static void find_data_inputs(ModelIR *m, const Program *p) {
     m->classes = m->eval->nodes[m->eval->output].shape.d[1];
 }
 
+/* "148004160 bytes (141.1 MiB)" */
+static const char *bytes_str(char *buf, size_t n, int64_t bytes) {
+    const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int k = 0;
+    while (v >= 1024 && k < 4) v /= 1024, k++;
+    if (k) snprintf(buf, n, "%lld bytes (%.1f %s)", (long long)bytes, v, unit[k]);
+    else snprintf(buf, n, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+    return buf;
+}
+
+/* --mem-budget: recompute until the train step fits, or say how close it gets. */
+static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
+    RecomputeResult r = recompute(g, budget);
+    ir_verify(g, "recompute");
+    m->mem_budget = budget;
+    m->arena_plain = r.before;
+    m->recomputed = r.recomputed;
+    if (r.after > budget) {
+        char b[64], best[64], plain[64];
+        diag_error_file(p->file->name,
+                        "the train step does not fit in --mem-budget %s at batch %d: recomputing activations in "
+                        "the backward brings its arena down to %s at best, from %s without recomputation",
+                        bytes_str(b, sizeof b, budget), g->batch, bytes_str(best, sizeof best, r.after),
+                        bytes_str(plain, sizeof plain, r.before));
+    }
+}
+
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
+    return compile_model_budget(a, p, batch_override, 0, d);
+}
+
+ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
+                              const DumpOptions *d) {
     ModelIR *m = ARENA_NEW(a, ModelIR);
     m->arena = a;
     m->source = p->file->name;
@@ -77,34 +136,50 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
 
     /* The train step: forward, backward, update. */
     Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
-    ir_verify(g, "lower");
-    dump(d, d && d->lower, "lower", g);
+    pass_done(d, PASS_lower, g);
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
     GradList gl = autodiff(g);
-    ir_verify(g, "autodiff");
-    dump(d, d && d->autodiff, "autodiff", g);
+    pass_done(d, PASS_autodiff, g);
     add_optimizer(g, &gl, &m->spec.opt);
-    ir_verify(g, "optimizer");
+    pass_done(d, PASS_optimizer, g);
     simplify(g);
-    ir_verify(g, "simplify");
+    pass_done(d, PASS_simplify, g);
     dce(g);
-    ir_verify(g, "dce");
-    dump(d, d && d->final, "dce (train step, as emitted)", g);
+    pass_done(d, PASS_dce, g);
+    if (mem_budget > 0) {
+        fit_budget(m, g, mem_budget, p);
+        pass_done(d, PASS_recompute, g);
+    }
+    dump(d, d && d->final, mem_budget > 0 ? "recompute (train step, as emitted)" : "dce (train step, as emitted)", g);
     m->train = g;
 
-    /* Inference: the same model in evaluation mode, output only. */
+    /* Inference: the same model in evaluation mode, output only; batch norms with
+     * running statistics fold into the convolutions before them. */
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
     e->loss = -1;
+    pass_done(d, PASS_lower, e);
     simplify(e);
-    ir_verify(e, "simplify (eval)");
+    pass_done(d, PASS_simplify, e);
+    fold_bn(e);
+    pass_done(d, PASS_fold_bn, e);
     dce(e);
-    ir_verify(e, "dce (eval)");
+    pass_done(d, PASS_dce, e);
     dump(d, d && d->final, "dce (eval, as emitted)", e);
     m->eval = e;
 
     find_data_inputs(m, p);
     collect_persistents(m);
-    m->train_plan = plan_memory(a, m->train);
-    m->eval_plan = plan_memory(a, m->eval);
+    /* Fusion decides which nodes run as one loop nest / kernel; it does not change the
+     * graphs, so its dump lists the kernels instead. */
+    m->train_fuse = fuse_graph(a, m->train);
+    m->eval_fuse = fuse_graph(a, m->eval);
+    if (d && d->out && (d->after & DUMP_AFTER(PASS_fuse))) {
+        fusion_print(d->out, m->train, &m->train_fuse);
+        fusion_print(d->out, m->eval, &m->eval_fuse);
+    }
+    m->train_plan = plan_memory(a, m->train, &m->train_fuse);
+    m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse);
+    m->arena_planned = 4 * (m->train_plan.size_c + m->train_plan.size_b * (int64_t)m->train->batch);
+    if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;
 }

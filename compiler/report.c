@@ -1,10 +1,15 @@
 /* report.c - `mlc net.mdl --report`: what the compiled train step and inference cost.
  *
  * Per tensor with a buffer of its own: bytes, lifetime (the node that writes it and the
- * last that reads it), arena offset, and whether the backward reads a forward value
- * (saved for backward) - mlc recomputes nothing yet. Per kernel (node): FLOPs and bytes
- * moved (its inputs read once, its output written once). Totals: arena peak, parameter
- * and optimizer-state bytes, FLOPs per step. Sizes use the compile-time batch size. */
+ * last that reads it), arena offset, and what it is kept for: a forward value the
+ * backward reads is "saved for backward"; a clone the recompute pass (--mem-budget)
+ * inserted is "recomputed" (its original then dies in the forward); a value that took
+ * over a dying input's buffer is "in place of" it. Per kernel (a fused group, a GEMM with
+ * its epilogue, a special op): FLOPs and bytes moved (what it reads from outside once,
+ * what it stores once), and how many nodes were fused into it. Totals: arena
+ * peak, parameter and optimizer-state bytes, FLOPs per step; under --mem-budget, the
+ * budget and the arena without and with recomputation. Sizes use the compile-time batch
+ * size. */
 #include <string.h>
 
 #include "model.h"
@@ -37,14 +42,32 @@ static void human(char *buf, size_t n, double v, const char *unit) {
     snprintf(buf, n, "%.3g %s%s", v, pre[k], unit);
 }
 
-static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemPlan *p, const char *title) {
+/* 1024-based, as --mem-budget reads its suffixes: "90.0 MiB" */
+static void human_bin(char *buf, size_t n, double v) {
+    const char *pre[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    int k = 0;
+    while (v >= 1024 && k < 4) v /= 1024, k++;
+    snprintf(buf, n, k ? "%.1f %s" : "%.0f %s", v, pre[k]);
+}
+
+static const char *base(const Node *n) {
+    if (!n->loc.file) return "-";
+    const char *f = n->loc.file->name, *slash = strrchr(f, '/');
+    return slash ? slash + 1 : f;
+}
+
+/* Positions are where code runs (fuse.c): a fused node runs with its group's root, a
+ * GEMM's epilogue with the GEMM. A tensor lives from where it is written to the last
+ * position that reads it. */
+static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const FusionPlan *fp, const MemPlan *p,
+                         const char *title) {
     int B = g->batch, n = g->n;
-    int *last = ARENA_ARRAY(m->arena, int, n);
-    for (int id = 0; id < n; id++) last[id] = id;
+    int *last = ARENA_ARRAY(m->arena, int, n), *at = ARENA_ARRAY(m->arena, int, n);
+    for (int id = 0; id < n; id++) at[id] = fp->at[id] >= 0 ? fp->at[id] : id, last[id] = at[id];
     for (int id = 0; id < n; id++)
         for (int k = 0; k < g->nodes[id].nin; k++) {
             int o = owner(g, g->nodes[id].in[k]);
-            if (last[o] < id) last[o] = id;
+            if (last[o] < at[id]) last[o] = at[id];
         }
     /* The caller reads the output and the loss after the step. */
     if (g->output >= 0) last[owner(g, g->output)] = n;
@@ -54,43 +77,87 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const MemP
     fprintf(out, "== %s (B = %d) ==\n", title, B);
     fprintf(out, "tensors:\n  %-6s %-16s %-18s %12s %11s  %-22s %s\n", "node", "op", "shape", "bytes", "lifetime",
             "arena offset (floats)", "kept for");
-    int64_t live_bytes = 0;
+    int64_t live_bytes = 0, reg_bytes = 0;
+    int nreg = 0;
     for (int id = 0; id < n; id++) {
-        if (!p->has_buf[id]) continue;
         const Node *nd = &g->nodes[id];
-        char sh[64], life[32], off[48];
+        if (fp->inl[id] && nd->op != OP_reshape) nreg++, reg_bytes += bytes_of(nd);
+        if (!p->has_buf[id]) continue;
+        char sh[64], life[32], off[48], kept[64];
         shape_str(&nd->shape, nd->dtype, sh, sizeof sh);
-        if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", id);
-        else snprintf(life, sizeof life, "%%%d..%%%d", id, last[id]);
+        if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", at[id]);
+        else snprintf(life, sizeof life, "%%%d..%%%d", at[id], last[id]);
         snprintf(off, sizeof off, "%lld + %lld*B", (long long)p->off_c[id], (long long)p->off_b[id]);
-        const char *kept = id < bwd && last[id] > bwd && last[id] < n ? "saved for backward" : "";
+        snprintf(kept, sizeof kept, "%s", (nd->role & ROLE_RECOMPUTED)                         ? "recomputed"
+                                          : id < bwd && last[id] > bwd && last[id] < n ? "saved for backward"
+                                                                                       : "");
+        if (p->inplace_of[id])
+            snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "%sin place of %%%d", kept[0] ? ", " : "",
+                     p->inplace_of[id] - 1);
         fprintf(out, "  %%%-5d %-16s %-18s %12lld %11s  %-22s %s\n", id, op_of(nd)->name, sh, (long long)bytes_of(nd),
                 life, off, kept);
         live_bytes += bytes_of(nd);
     }
-    fprintf(out, "kernels:\n  %-6s %-16s %14s %14s  %s\n", "node", "op", "FLOPs", "bytes moved", ".mdl");
+    /* Kernels: each loop nest / call / launch, with the nodes fused into it. Bytes moved:
+     * every buffer it reads from outside once, every buffer it writes once. */
+    fprintf(out, "kernels:\n  %-6s %-16s %6s %14s %14s  %s\n", "node", "op", "fused", "FLOPs", "bytes moved", ".mdl");
     double flops = 0, moved = 0;
-    for (int id = 0; id < n; id++) {
-        const Node *nd = &g->nodes[id];
-        OpKind k = op_of(nd)->kind;
-        if (k == K_SOURCE || nd->op == OP_reshape) continue;
-        double f = node_flops(g, nd), b = (double)bytes_of(nd);
-        for (int i = 0; i < nd->nin; i++) b += (double)bytes_of(&g->nodes[nd->in[i]]);
-        if (k == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 2); /* state written back */
-        flops += f, moved += b;
-        fprintf(out, "  %%%-5d %-16s %14.0f %14.0f  %s:%d\n", id, op_of(nd)->name, f, b,
-                nd->loc.file ? (strrchr(nd->loc.file->name, '/') ? strrchr(nd->loc.file->name, '/') + 1 : nd->loc.file->name)
-                             : "-",
-                nd->loc.line);
+    int nk = 0;
+    char *seen = arena_alloc(m->arena, (size_t)n + 1);
+    for (int u = 0; u < n; u++) {
+        const Node *un = &g->nodes[u];
+        if (at[u] != u || op_of(un)->kind == K_SOURCE || un->op == OP_reshape) continue;
+        double f = 0, b = 0;
+        int members = 0;
+        memset(seen, 0, (size_t)n + 1);
+        for (int id = 0; id <= n - 1; id++) {
+            if (at[id] != u || g->nodes[id].op == OP_reshape || op_of(&g->nodes[id])->kind == K_SOURCE) continue;
+            const Node *nd = &g->nodes[id];
+            members++;
+            f += node_flops(g, nd);
+            if (p->has_buf[id]) b += (double)bytes_of(nd);
+            if (op_of(nd)->kind == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 1); /* param and state written */
+            for (int k = 0; k < nd->nin; k++) {
+                int x = nd->in[k], o = owner(g, x);
+                if (at[o] == u && o != u && op_of(&g->nodes[o])->kind != K_SOURCE) continue; /* inside */
+                if (g->nodes[o].op == OP_const || seen[o]) continue;
+                if (o == u) continue;
+                seen[o] = 1;
+                b += (double)bytes_of(&g->nodes[o]);
+            }
+        }
+        flops += f, moved += b, nk++;
+        fprintf(out, "  %%%-5d %-16s %6d %14.0f %14.0f  %s:%d\n", u, op_of(un)->name, members - 1, f, b, base(un),
+                un->loc.line);
     }
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], r[32];
     int64_t arena = 4 * (p->size_c + p->size_b * B);
     human(a, sizeof a, (double)arena, "B");
     human(b, sizeof b, (double)live_bytes, "B");
     human(c, sizeof c, flops, "FLOP");
     human(d, sizeof d, moved, "B");
+    human(r, sizeof r, (double)reg_bytes, "B");
     fprintf(out, "totals: arena %s (%lld bytes; tensors without reuse would take %s), %s, %s moved\n", a,
             (long long)arena, b, c, d);
+    fprintf(out, "fusion: %d kernels for %d nodes with code; %d values (%s) never reach memory; %d GEMM epilogues\n", nk,
+            fusion_kernels(g, NULL), nreg, r, fp->nepilogues);
+}
+
+/* --mem-budget: the budget, and what recomputation did to the train step's arena. */
+static void budget_report(FILE *out, const ModelIR *m) {
+    const Graph *g = m->train;
+    double extra = 0;
+    for (int id = 0; id < g->n; id++)
+        if (g->nodes[id].role & ROLE_RECOMPUTED) extra += node_flops(g, &g->nodes[id]);
+    char a[32], b[32], c[32], d[32];
+    human_bin(a, sizeof a, (double)m->mem_budget);
+    human_bin(b, sizeof b, (double)m->arena_plain);
+    human_bin(c, sizeof c, (double)m->arena_planned);
+    human(d, sizeof d, extra, "FLOP");
+    fprintf(out,
+            "memory budget: %s (%lld bytes); train-step arena %s (%lld bytes) without recomputation, %s (%lld bytes) "
+            "with %d tensors recomputed in the backward (+%s per step)\n",
+            a, (long long)m->mem_budget, b, (long long)m->arena_plain, c, (long long)m->arena_planned, m->recomputed, d);
 }
 
 void print_report(FILE *out, const ModelIR *m) {
@@ -105,6 +172,7 @@ void print_report(FILE *out, const ModelIR *m) {
     human(b, sizeof b, (double)state, "B");
     fprintf(out, "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
             m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
-    graph_report(out, m, m->train, &m->train_plan, "train step");
-    graph_report(out, m, m->eval, &m->eval_plan, "inference");
+    graph_report(out, m, m->train, &m->train_fuse, &m->train_plan, "train step");
+    if (m->mem_budget > 0) budget_report(out, m);
+    graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
 }

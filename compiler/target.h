@@ -32,9 +32,10 @@ void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char
 /* Names every node's buffer ("t12", "p_fc1_weight", "x") and declares the pointers the
  * function uses, at their slab / arena offsets; the same for both targets. */
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
-/* The code of node id: sources and views have none; elementwise ops, reductions and
- * matmuls go to the target's kind emitters; special ops and updates to their op rules'
- * hook for e->target. Each block is preceded by the node's comment. */
+/* The code of node id: sources, views and fused members have none; fused groups (their
+ * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
+ * emitters; special ops and updates to their op rules' hook for e->target. Each block
+ * is preceded by the node's comment (a group's: fused_comment). */
 typedef struct KindEmitters {
     void (*ewise)(EmitCtx *e, int id);
     void (*reduce)(EmitCtx *e, int id);
@@ -46,21 +47,6 @@ const char *c_ident(Arena *a, const char *name);
 /* A float literal that reads back as the same float ("0.001f", "1.0f"). */
 const char *c_float(Arena *a, double v);
 
-/* The loop nest of an elementwise node (or expand): its output dimensions with adjacent
- * dimensions merged where every operand agrees on broadcasting, and for each operand
- * (0 = output, 1.. = inputs) the C expression of its stride along each merged dimension
- * (NULL where it broadcasts). */
-typedef struct LoopNest {
-    int nd;
-    const char *size[IR_MAX_RANK];
-    int nops;
-    const char *stride[IR_MAX_IN + 1][IR_MAX_RANK];
-    const char *total;
-} LoopNest;
-void loop_nest(EmitCtx *e, int id, LoopNest *ln);
-/* The operand expression of input k of an elementwise node at index expression idx:
- * a literal for constants, BUF[idx] otherwise. */
-const char *ewise_operand(EmitCtx *e, int id, int k, const char *idx);
 /* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
 /* The C/CUDA expression of elementwise node id over operand expressions args. */

@@ -37,32 +37,55 @@ MLC_HELPER int mlc_check_finite(const float *p, long n, const char *node, const 
     return 0;
 }
 
+/* --check-finite inside a fused loop: 1 (after printing) if the value v of a node at
+ * element `at` is a NaN/Inf. */
+MLC_HELPER int mlc_nonfinite(float v, long at, const char *node, const char *where) {
+    if (isfinite(v)) return 0;
+    fprintf(stderr, "error: %s (%s) produced %s at element %ld\n", node, where, isnan(v) ? "NaN" : "Inf", at);
+    return 1;
+}
+
 /* Row-major C[M,N] = op(A)[M,K] op(B)[K,N]. Large products are split across the OpenMP
  * team along the longer of M and N, in blocks of 16; each thread runs one single-threaded
- * cblas_sgemm, so a block's result does not depend on the other blocks. */
-MLC_HELPER void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      float *C, int ldc) {
+ * cblas_sgemm, so a block's result does not depend on the other blocks.
+ *
+ * mlc_sgemm_block is one thread's share, called inside a parallel region that
+ * mlc_sgemm_parallel says to open: it computes rows [*r0, *r1) x columns [*c0, *c1) of C,
+ * which a fused epilogue (bias, activation) then finishes while they are in cache. */
+MLC_HELPER int mlc_sgemm_parallel(int M, int N, int K) {
+    return (long)M * N * K > (1L << 18) && (M >= N ? M : N) >= 32;
+}
+
+MLC_HELPER void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                float *C, int ldc, long *r0, long *r1, long *c0, long *c1) {
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const int split_m = M >= N;
     const int len = split_m ? M : N;
-#pragma omp parallel if ((long)M * N * K > (1L << 18) && len >= 32)
-    {
-        int nt = 1, id = 0;
+    int nt = 1, id = 0;
 #ifdef _OPENMP
-        nt = omp_get_num_threads();
-        id = omp_get_thread_num();
+    nt = omp_get_num_threads();
+    id = omp_get_thread_num();
 #endif
-        const int blocks = (len + 15) / 16;
-        const int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
-        const int lo = b0 * 16, hi = b1 * 16 < len ? b1 * 16 : len;
-        if (hi > lo) {
-            if (split_m)
-                cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, 1.0f, ta ? A + lo : A + (long)lo * lda, lda, B, ldb,
-                            0.0f, C + (long)lo * ldc, ldc);
-            else
-                cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, 1.0f, A, lda, tb ? B + (long)lo * ldb : B + lo, ldb,
-                            0.0f, C + lo, ldc);
-        }
+    const int blocks = (len + 15) / 16;
+    const int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
+    const int lo = b0 * 16 < len ? b0 * 16 : len, hi = b1 * 16 < len ? b1 * 16 : len;
+    *r0 = split_m ? lo : 0, *r1 = split_m ? hi : M;
+    *c0 = split_m ? 0 : lo, *c1 = split_m ? N : hi;
+    if (hi <= lo) return;
+    if (split_m)
+        cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, 1.0f, ta ? A + lo : A + (long)lo * lda, lda, B, ldb, 0.0f,
+                    C + (long)lo * ldc, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, 1.0f, A, lda, tb ? B + (long)lo * ldb : B + lo, ldb, 0.0f,
+                    C + lo, ldc);
+}
+
+MLC_HELPER void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc) {
+#pragma omp parallel if (mlc_sgemm_parallel(M, N, K))
+    {
+        long r0, r1, c0, c1;
+        mlc_sgemm_block(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, &r0, &r1, &c0, &c1);
     }
 }
 

@@ -47,6 +47,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convb1.mdl",
     MLC_TEST_DIR "/data/clip.mdl",
     MLC_TEST_DIR "/data/decoupled.mdl",
+    MLC_TEST_DIR "/data/convbn.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -250,36 +251,44 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
     }
 }
 
-/* cflag: an extra compiler flag for the generated code and driver ("-march=native": the
- * AVX/FMA paths of the prologue's vector kernels), or NULL */
-static void numeric_check_flag(const char *mdl, const char *cflag) {
-    Emitted e;
-    emit_model(mdl, &e);
-    const ModelIR *m = e.m;
-    int n = m->spec.batch;
+/* Builds `src` as a driver linked with the emitted model and runs it with the batch size
+ * and learning rate as arguments; returns its output (malloc'd). cflag: an extra compiler
+ * flag for the generated code and driver ("-march=native": the AVX/FMA paths of the
+ * prologue's vector kernels), or NULL. */
+static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
+    const ModelIR *m = e->m;
     char drv[700], exe[700], def[300];
-    snprintf(drv, sizeof drv, "%s/driver.c", e.dir);
-    snprintf(exe, sizeof exe, "%s/driver", e.dir);
+    snprintf(drv, sizeof drv, "%s/driver.c", e->dir);
+    snprintf(exe, sizeof exe, "%s/driver", e->dir);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
-    cr_assert_eq(ct_write_file(drv, driver_src), 0);
+    cr_assert_eq(ct_write_file(drv, src), 0);
     /* MLC_TEST_SANITIZE: "-fsanitize=..." in sanitizer builds (libmlcrt.a is instrumented) */
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char flag[64];
     snprintf(flag, sizeof flag, "%s", cflag ? cflag : "-DMLC_TEST_NO_FLAG");
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, flag, e.c_path, drv, "-o", exe,
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, flag, (char *)e->c_path, drv, "-o", exe,
                        "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
     free(log);
     char nbuf[32], lrbuf[32];
-    snprintf(nbuf, sizeof nbuf, "%d", n);
+    snprintf(nbuf, sizeof nbuf, "%d", m->spec.batch);
     snprintf(lrbuf, sizeof lrbuf, "%.9g", m->spec.opt.lr);
     char *run_argv[] = {exe, nbuf, lrbuf, NULL};
     char *out = NULL;
     st = ct_run(run_argv, &out);
     cr_assert_eq(st, 0, "%s: the driver failed (status %d):\n%.2000s", mdl, st, out);
+    return out;
+}
+
+static void numeric_check_flag(const char *mdl, const char *cflag) {
+    Emitted e;
+    emit_model(mdl, &e);
+    const ModelIR *m = e.m;
+    int n = m->spec.batch;
+    char *out = run_driver(&e, mdl, driver_src, cflag);
 
     printf("%s (batch %d, optimizer %s%s%s):\n", ct_basename(mdl), n, m->spec.opt.kind, cflag ? ", " : "",
            cflag ? cflag : "");
@@ -381,13 +390,87 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     cr_assert_leq(worst, TOL, "%s: generated code differs from the interpreter by %.3e (> %g)", mdl, worst, TOL);
 }
 
+/* Inference with every parameter and running statistic set to values far from their
+ * initial ones (the train step's check above sees running means 0 and variances 1):
+ * the driver writes them through write_tensor, prints them back, runs forward(). */
 static void numeric_check(const char *mdl) { numeric_check_flag(mdl, NULL); }
+
+static const char eval_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include <string.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "int main(int argc, char **argv) {\n"
+    "    const mlc_model_api *api = &MLC_MODEL_API;\n"
+    "    int n = atoi(argv[1]);\n"
+    "    (void)argc;\n"
+    "    api->set_threads(2);\n"
+    "    void *m = api->create(5, n);\n"
+    "    if (!m) return 3;\n"
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"
+    "        const mlc_tensor_desc *t = &api->tensors[i];\n"
+    "        size_t len = strlen(t->name);\n"
+    "        int var = len >= 11 && !strcmp(t->name + len - 11, \"running_var\");\n"
+    "        float *v = malloc(sizeof(float) * (size_t)t->numel);\n"
+    "        for (long long j = 0; j < t->numel; j++) {\n"
+    "            double u = 0.5 + 0.5 * sin(1.7 * (double)j + 0.9 * (double)i + 0.3);\n"
+    "            v[j] = (float)(var ? 0.1 + 1.9 * u : 2.0 * u - 1.0);\n"
+    "        }\n"
+    "        api->write_tensor(m, i, v);\n"
+    "        api->read_tensor(m, i, v);\n"
+    "        printf(\"T0 %s %lld\", t->name, (long long)t->numel);\n"
+    "        for (long long j = 0; j < t->numel; j++) printf(\" %.9g\", v[j]);\n"
+    "        printf(\"\\n\");\n"
+    "        free(v);\n"
+    "    }\n"
+    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
+    "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
+    "    api->forward(m, x, n, out);\n"
+    "    printf(\"FWD %lld\", no);\n"
+    "    for (long long j = 0; j < no; j++) printf(\" %.9g\", out[j]);\n"
+    "    printf(\"\\n\");\n"
+    "    api->destroy(m);\n"
+    "    free(x); free(out);\n"
+    "    return 0;\n"
+    "}\n";
+
+static void eval_random_state_check(const char *mdl) {
+    Emitted e;
+    emit_model(mdl, &e);
+    const ModelIR *m = e.m;
+    char *out = run_driver(&e, mdl, eval_driver_src, NULL);
+    Interp *ev = interp_new(m->eval);
+    bind_sources(ev, m, out, m->spec.batch);
+    interp_run(ev);
+    int64_t k;
+    double *fwd = parse_line(out, "FWD", NULL, &k);
+    cr_assert_not_null(fwd);
+    cr_assert_eq(k, shape_numel(&m->eval->nodes[m->eval->output].shape));
+    printf("%s (batch %d, random parameters and running statistics):\n", ct_basename(mdl), m->spec.batch);
+    double worst = compare("forward output", fwd, ev->vals[m->eval->output], k);
+    fflush(stdout);
+    free(fwd);
+    interp_free(ev);
+    free(out);
+    emitted_free(&e);
+    cr_assert_leq(worst, TOL, "%s: generated code differs from the interpreter by %.3e (> %g)", mdl, worst, TOL);
+}
+
+/* fold_bn's output (scaled weights, folded shifts, with and without a conv bias) and the
+ * batch norms it leaves, as C */
+Test(codegen_c, eval_random_state_convbn, .timeout = 300) { eval_random_state_check(MLC_TEST_DIR "/data/convbn.mdl"); }
+Test(codegen_c, eval_random_state_convnet, .timeout = 300) { eval_random_state_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 
 Test(codegen_c, numeric_tiny, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/tiny.mdl"); }
 Test(codegen_c, numeric_mlp, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/samples/mlp.mdl"); }
 Test(codegen_c, numeric_blocks, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/blocks.mdl"); }
 Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/adamw.mdl"); }
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
+Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
+Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide), batch 1 (convb1); built
  * for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
@@ -398,8 +481,6 @@ Test(codegen_c, numeric_convnet_native, .timeout = 300) {
 Test(codegen_c, numeric_convwide_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convwide.mdl", "-march=native");
 }
-Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
-Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
 
 /* ---- (d) results independent of the thread count ----
  * The conv routines split work over the OpenMP team so that every value is computed in

@@ -121,7 +121,7 @@ static _Noreturn void child_compile(const char *text) {
     if (!freopen("/dev/null", "w", stderr)) _exit(4);
     SrcFile *src = srcfile_from_string("fuzz.mdl", text);
     Arena arena = {0};
-    CtCompile r = ct_compile(&arena, src, (DumpOptions){.lower = 1, .autodiff = 1, .final = 1});
+    CtCompile r = ct_compile(&arena, src, (DumpOptions){.after = DUMP_AFTER_ALL, .final = 1});
     int st = r.m ? EXIT_COMPILED : (r.errored && r.diag[0] ? EXIT_DIAGNOSED : EXIT_SILENT);
     _exit(st);
 }

@@ -1,6 +1,6 @@
 /* test_ir_golden.c - the IR text (ir_print, through compile_model's DumpOptions) after
- * lowering, after autodiff and the final train-step + eval graphs, compared with golden
- * files tests/compiler/golden/<model>.<stage>.ir.
+ * lowering (train step and eval), after autodiff and the final train-step + eval graphs,
+ * compared with golden files tests/compiler/golden/<model>.<stage>.ir.
  *
  * A change in lowering, a gradient rule, the optimizer, DCE or the printer shows up here
  * as a diff; the message names the first differing line. After an intended change,
@@ -17,8 +17,8 @@ typedef struct Stage {
 } Stage;
 
 static const Stage stages[] = {
-    {"lower", {.lower = 1}},
-    {"autodiff", {.autodiff = 1}},
+    {"lower", {.after = DUMP_AFTER(PASS_lower)}},
+    {"autodiff", {.after = DUMP_AFTER(PASS_autodiff)}},
     {"final", {.final = 1}},
 };
 
@@ -45,6 +45,8 @@ Test(ir_golden, mlp) { check_model(MLC_SOURCE_ROOT "/samples/mlp.mdl", "mlp"); }
 Test(ir_golden, tiny) { check_model(MLC_TEST_DIR "/data/tiny.mdl", "tiny"); }
 Test(ir_golden, blocks) { check_model(MLC_TEST_DIR "/data/blocks.mdl", "blocks"); }
 Test(ir_golden, adamw) { check_model(MLC_TEST_DIR "/data/adamw.mdl", "adamw"); }
+/* conv + batch norm: the eval graph in final is after fold_bn */
+Test(ir_golden, convbn) { check_model(MLC_TEST_DIR "/data/convbn.mdl", "convbn"); }
 
 /* The dump is a pure function of the input: compiling twice gives the same text. */
 Test(ir_golden, deterministic) {
@@ -53,7 +55,7 @@ Test(ir_golden, deterministic) {
         SrcFile *src = ct_load_src(MLC_TEST_DIR "/data/blocks.mdl");
         cr_assert_not_null(src);
         Arena arena = {0};
-        CtCompile r = ct_compile(&arena, src, (DumpOptions){.lower = 1, .autodiff = 1, .final = 1});
+        CtCompile r = ct_compile(&arena, src, (DumpOptions){.after = DUMP_AFTER_ALL, .final = 1});
         cr_assert_not_null(r.m);
         if (!k) first = strdup(r.dump);
         else cr_assert_str_eq(r.dump, first);

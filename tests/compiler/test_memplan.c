@@ -1,58 +1,13 @@
 /* test_memplan.c - the memory plan never lets two tensors that are alive at the same time
- * share bytes, for any batch size: checked on every sample's train step and inference
- * and on random graphs, by a checker independent of memplan.c's allocator. */
+ * share bytes, for any batch size, and fusion never reads a value before its group has
+ * written it: checked on every sample's train step and inference and on random graphs,
+ * by a checker independent of memplan.c's allocator and of fuse.c. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
 #include "ctest_util.h"
 #include "ops.h"
-
-/* Buffer owner of a view chain, as the plan treats reshapes. */
-static int owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
-/* Returns the number of overlapping pairs (and reports the first). */
-static int check_plan(const Graph *g, const MemPlan *p, const char *what) {
-    int n = g->n, bad = 0;
-    int *last = calloc((size_t)n, sizeof(int));
-    for (int id = 0; id < n; id++) last[id] = id;
-    for (int id = 0; id < n; id++)
-        for (int k = 0; k < g->nodes[id].nin; k++) {
-            int o = owner(g, g->nodes[id].in[k]);
-            if (last[o] < id) last[o] = id;
-        }
-    if (g->output >= 0) last[owner(g, g->output)] = n;
-    if (g->loss >= 0) last[owner(g, g->loss)] = n;
-    static const int batches[] = {1, 3, 64, 1000};
-    for (int bi = 0; bi < 4; bi++) {
-        int64_t B = batches[bi];
-        for (int a = 0; a < n; a++) {
-            if (!p->has_buf[a]) continue;
-            int64_t ca, ba;
-            shape_numel_affine(&g->nodes[a].shape, &ca, &ba);
-            int64_t a0 = p->off_c[a] + p->off_b[a] * B, a1 = a0 + ca + ba * B;
-            /* inside the arena, and clear of the workspace */
-            int64_t ws0 = p->ws_off_c + p->ws_off_b * B;
-            if (a1 > p->size_c + p->size_b * B || (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B)) {
-                if (!bad++) cr_log_error("%s: %%%d [%lld, %lld) leaves its region at B = %lld", what, a, (long long)a0,
-                                         (long long)a1, (long long)B);
-            }
-            for (int b = a + 1; b < n; b++) {
-                if (!p->has_buf[b] || b > last[a]) continue; /* b is written after a is dead */
-                int64_t cb, bb;
-                shape_numel_affine(&g->nodes[b].shape, &cb, &bb);
-                int64_t b0 = p->off_c[b] + p->off_b[b] * B, b1 = b0 + cb + bb * B;
-                if (a0 < b1 && b0 < a1 && !bad++)
-                    cr_log_error("%s: %%%d [%lld, %lld) and %%%d [%lld, %lld) overlap while both live, B = %lld", what, a,
-                                 (long long)a0, (long long)a1, b, (long long)b0, (long long)b1, (long long)B);
-            }
-        }
-    }
-    free(last);
-    return bad;
-}
+#include "plancheck.h"
 
 static void check_model(const char *path) {
     Arena a = {0};
@@ -62,9 +17,9 @@ static void check_model(const char *path) {
     cr_assert_not_null(r.m, "%s:\n%s", path, r.diag);
     char what[256];
     snprintf(what, sizeof what, "%s train", ct_basename(path));
-    cr_expect_eq(check_plan(r.m->train, &r.m->train_plan, what), 0, "%s: overlapping live tensors", what);
+    cr_expect_eq(check_plan(r.m->train, &r.m->train_fuse, &r.m->train_plan, what), 0, "%s: overlapping live tensors", what);
     snprintf(what, sizeof what, "%s eval", ct_basename(path));
-    cr_expect_eq(check_plan(r.m->eval, &r.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
+    cr_expect_eq(check_plan(r.m->eval, &r.m->eval_fuse, &r.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
     ct_compile_free(&r);
     srcfile_free(src);
     arena_free(&a);
@@ -138,10 +93,11 @@ Test(memplan, random_graphs) {
         simplify(g);
         dce(g);
         ir_verify(g, "random graph");
-        MemPlan p = plan_memory(&a, g);
+        FusionPlan fp = fuse_graph(&a, g);
+        MemPlan p = plan_memory(&a, g, &fp);
         char what[64];
         snprintf(what, sizeof what, "random graph %d", trial);
-        cr_assert_eq(check_plan(g, &p, what), 0, "%s: overlapping live tensors", what);
+        cr_assert_eq(check_plan(g, &fp, &p, what), 0, "%s: overlapping live tensors", what);
         arena_free(&a);
     }
 }

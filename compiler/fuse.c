@@ -1,0 +1,365 @@
+/* fuse.c - elementwise fusion: which nodes of a graph run together as one loop nest (C)
+ * or one kernel (CUDA), and which of their values never reach memory.
+ *
+ * A fused group has a root, the node whose code runs the group: an elementwise op or
+ * expand (the group loops over the root's shape), or a reduction (the group loops over
+ * the reduction's input; the root accumulates). That index space is the group's domain.
+ * The other members are elementwise ops, expands and size-1 reshapes feeding the root,
+ * evaluated per domain element as locals in the same loop:
+ *
+ *   - inlined members are read only inside the group: they get no buffer at all;
+ *     a member smaller than the domain (a [B] value broadcast over [B, 10]) is recomputed
+ *     for each element it is broadcast to, which costs less than a store and a load;
+ *   - kept members are also read outside the group (by a matmul, by the backward, ...):
+ *     they cover the whole domain and are stored from the same loop.
+ *
+ * Each member has a map from the domain's dimensions to its own (-1 where it is
+ * broadcast), so its operands are indexed from the group's loop variables directly.
+ *
+ * Groups are grown greedily from the end of the graph: a node joins the group that all
+ * of its elementwise readers belong to. The group runs at its root's position, so a kept
+ * member's outside readers must all come after the root, and its inputs, which come
+ * before the node, come before the root as well. */
+#include <limits.h>
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+
+/* A dimension that takes part in indexing: size > 1, or the batch dimension. */
+static int real_dim(const Shape *s, int i) { return s->d[i] != 1 || ((s->bmask >> i) & 1); }
+
+static int is_ewise_like(const Node *n) {
+    return n->dtype == DT_F32 && (op_of(n)->kind == K_EWISE || n->op == OP_expand);
+}
+
+const Shape *fusion_domain(const Graph *g, int root) {
+    const Node *r = &g->nodes[root];
+    return op_of(r)->kind == K_REDUCE ? &g->nodes[r->in[0]].shape : &r->shape;
+}
+
+/* Right-aligned broadcasting: the map of an operand of shape `in` read by a node of shape
+ * `out` whose map is m. */
+static void map_broadcast(const Shape *out, const Shape *in, const int8_t *m, int8_t *res) {
+    int off = out->rank - in->rank;
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int j = m[d] < 0 ? -1 : m[d] - off;
+        res[d] = (int8_t)(j >= 0 && real_dim(in, j) ? j : -1);
+    }
+}
+
+/* A reshape that only adds or drops size-1 dimensions keeps its input's real dimensions
+ * in order; any other reshape cannot be a member. 0 when it is not such a reshape. */
+static int map_unit_reshape(const Shape *out, const Shape *in, const int8_t *m, int8_t *res) {
+    int ro[IR_MAX_RANK], ri[IR_MAX_RANK], no = 0, ni = 0;
+    for (int i = 0; i < out->rank; i++)
+        if (real_dim(out, i)) ro[no++] = i;
+    for (int i = 0; i < in->rank; i++)
+        if (real_dim(in, i)) ri[ni++] = i;
+    if (no != ni) return 0;
+    for (int k = 0; k < no; k++)
+        if (out->d[ro[k]] != in->d[ri[k]] || ((out->bmask >> ro[k]) & 1) != ((in->bmask >> ri[k]) & 1)) return 0;
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        res[d] = -1;
+        for (int k = 0; k < no && m[d] >= 0; k++)
+            if (ro[k] == m[d]) res[d] = (int8_t)ri[k];
+    }
+    return 1;
+}
+
+void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res) {
+    const Node *n = &g->nodes[member];
+    if (op_of(n)->kind == K_REDUCE) { /* the root's input spans the domain */
+        const Shape *s = fusion_domain(g, member);
+        for (int d = 0; d < IR_MAX_RANK; d++) res[d] = (int8_t)(d < s->rank && real_dim(s, d) ? d : -1);
+        return;
+    }
+    const Shape *in = &g->nodes[n->in[k]].shape;
+    if (n->op == OP_reshape) {
+        if (!map_unit_reshape(&n->shape, in, fp->map[member], res)) mlc_die("fused reshape %%%d is not a size-1 reshape", member);
+        return;
+    }
+    map_broadcast(&n->shape, in, fp->map[member], res);
+}
+
+/* The map that reader r (a member) gives its input x; 0 when r reads x in two ways. */
+static int map_from_reader(const Graph *g, const FusionPlan *fp, int r, int x, int8_t *res) {
+    const Node *n = &g->nodes[r];
+    int found = 0;
+    for (int k = 0; k < n->nin; k++) {
+        if (n->in[k] != x) continue;
+        int8_t m[IR_MAX_RANK];
+        if (n->op == OP_reshape) {
+            if (!map_unit_reshape(&n->shape, &g->nodes[x].shape, fp->map[r], m)) return 0;
+        } else {
+            fusion_operand_map(g, fp, r, k, m);
+        }
+        if (found && memcmp(m, res, sizeof m)) return 0;
+        memcpy(res, m, sizeof m);
+        found = 1;
+    }
+    return found;
+}
+
+/* The member covers the whole domain, one element per domain element: it can be stored. */
+static int covers_domain(const Graph *g, int root, const Node *n, const int8_t *map) {
+    const Shape *dom = fusion_domain(g, root);
+    int64_t c1, b1, c2, b2;
+    shape_numel_affine(dom, &c1, &b1);
+    shape_numel_affine(&n->shape, &c2, &b2);
+    if (c1 != c2 || b1 != b2) return 0;
+    int mapped = 0, real = 0;
+    for (int d = 0; d < IR_MAX_RANK; d++) mapped += map[d] >= 0;
+    for (int i = 0; i < n->shape.rank; i++) real += real_dim(&n->shape, i);
+    return mapped == real;
+}
+
+/* A member smaller than its group's domain is evaluated once per domain element. That
+ * is cheaper than a store and a load for arithmetic, not for a libm call (exp, rsqrt,
+ * erf, ...: their C text calls a function) broadcast over many elements: such a value is
+ * computed once, by its own loop, instead. */
+static int recompute_costs(const Graph *g, int root, const Node *n) {
+    const char *t = op_of(n)->rules->c_expr;
+    if (!t || !strstr(t, "f(")) return 0;
+    int64_t c1, b1, c2, b2;
+    shape_numel_affine(fusion_domain(g, root), &c1, &b1);
+    shape_numel_affine(&n->shape, &c2, &b2);
+    return (c2 + b2 * g->batch) * 4 <= c1 + b1 * g->batch;
+}
+
+/* A reader that evaluates its inputs in registers: a group's member or root. */
+static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
+    const Node *n = &g->nodes[r];
+    return fp->root[r] >= 0 && (is_ewise_like(n) || n->op == OP_reshape || op_of(n)->kind == K_REDUCE);
+}
+
+/* The position where node x's value is in memory (a view: its owner's). */
+static int written_at(const Graph *g, const FusionPlan *fp, int x) {
+    while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
+    if (op_of(&g->nodes[x])->kind == K_SOURCE) return -1; /* there from the start */
+    return fp->at[x] >= 0 ? fp->at[x] : x;
+}
+
+/* Epilogues: an elementwise group over a matmul's [M, N] output, reading it only at the
+ * element it computes, whose other inputs are ready before the matmul runs, moves to the
+ * matmul: each thread runs it on the block of rows (or columns) its GEMM call produced. */
+static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
+    for (int mm = 0; mm < g->n; mm++) {
+        const Node *mn = &g->nodes[mm];
+        if (op_of(mn)->kind != K_CONTRACT || mn->shape.rank != 2 || !real_dim(&mn->shape, 0) || !real_dim(&mn->shape, 1))
+            continue;
+        /* the earliest elementwise group reading it */
+        int grp = -1;
+        for (int i = start[mm]; i < start[mm] + fill[mm]; i++) {
+            int r = fp->root[rd[i]];
+            if (r >= 0 && is_ewise_like(&g->nodes[rd[i]]) && (grp < 0 || r < grp)) grp = r;
+        }
+        if (grp < 0 || !is_ewise_like(&g->nodes[grp]) || fp->at[grp] != grp || !shape_eq(&g->nodes[grp].shape, &mn->shape))
+            continue;
+        int ok = 1;
+        for (int m = 0; m <= grp && ok; m++) {
+            if (fp->root[m] != grp) continue;
+            const Node *n = &g->nodes[m];
+            for (int k = 0; k < n->nin && ok; k++) {
+                int x = n->in[k];
+                if (fp->root[x] == grp || op_of(&g->nodes[x])->kind == K_SOURCE) continue;
+                if (x == mm) { /* the GEMM's output: at the element the group computes */
+                    int8_t map[IR_MAX_RANK];
+                    fusion_operand_map(g, fp, m, k, map);
+                    ok = map[0] == 0 && map[1] == 1;
+                } else {
+                    int w = written_at(g, fp, x);
+                    ok = w < mm; /* ready before the GEMM (views of constants are sources) */
+                    if (g->nodes[x].op == OP_reshape) {
+                        int o = x;
+                        while (g->nodes[o].op == OP_reshape) o = g->nodes[o].in[0];
+                        if (o == mm) ok = 0; /* the GEMM's output through a view */
+                    }
+                }
+            }
+        }
+        if (!ok) continue;
+        fp->epilogue[mm] = grp;
+        fp->nepilogues++;
+        for (int m = 0; m <= grp; m++)
+            if (fp->root[m] == grp) fp->at[m] = mm;
+    }
+}
+
+/* In place: a stored value of a group may take the buffer of an input the group reads at
+ * exactly the element it writes (same shape, same map), when nothing reads that input
+ * after the group (memplan.c decides that). Each iteration reads the element before it
+ * writes it, and no other iteration touches it. Gradient sums (add(g1, g2)) and the
+ * chains of the backward mostly qualify. */
+static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
+                      const int *fill) {
+    const Node *xn = &g->nodes[x], *on = &g->nodes[o];
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32) return 0;
+    if (fp->root[x] == fp->root[o] || !shape_eq(&xn->shape, &on->shape)) return 0;
+    for (int i = start[x]; i < start[x] + fill[x]; i++) {
+        int r = rd[i];
+        if (g->nodes[r].op == OP_reshape && fp->root[r] != fp->root[o]) return 0; /* read through a view */
+        if (fp->root[r] != fp->root[o]) continue;
+        const Node *rn = &g->nodes[r];
+        for (int k = 0; k < rn->nin; k++) {
+            if (rn->in[k] != x) continue;
+            int8_t m[IR_MAX_RANK];
+            fusion_operand_map(g, fp, r, k, m);
+            if (memcmp(m, fp->map[o], sizeof m)) return 0;
+        }
+    }
+    return 1;
+}
+
+static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
+    char *taken = arena_alloc(g->arena, (size_t)g->n + 1);
+    for (int o = 0; o < g->n; o++) {
+        fp->inplace[o] = -1;
+        int r = fp->root[o];
+        const Node *on = &g->nodes[o];
+        if (r < 0 || on->op == OP_reshape || fp->inl[o] || op_of(on)->kind == K_REDUCE) continue;
+        for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
+            if (fp->root[m] != r) continue;
+            const Node *mn = &g->nodes[m];
+            for (int k = 0; k < mn->nin; k++) {
+                int x = mn->in[k];
+                if (taken[x] || !inplace_ok(g, fp, o, x, rd, start, fill)) continue;
+                fp->inplace[o] = x;
+                taken[x] = 1;
+                break;
+            }
+        }
+    }
+}
+
+FusionPlan fuse_graph(Arena *a, const Graph *g) {
+    int n = g->n;
+    FusionPlan fp = {0};
+    fp.root = ARENA_ARRAY(a, int, n + 1);
+    fp.inl = arena_alloc(a, (size_t)n + 1);
+    fp.inplace = ARENA_ARRAY(a, int, n + 1);
+    fp.at = ARENA_ARRAY(a, int, n + 1);
+    fp.epilogue = ARENA_ARRAY(a, int, n + 1);
+    fp.map = arena_alloc(a, sizeof *fp.map * (size_t)(n + 1));
+    memset(fp.map, -1, sizeof *fp.map * (size_t)(n + 1));
+    /* readers of each node (CSR) */
+    int *cnt = ARENA_ARRAY(a, int, n + 1), *start = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) cnt[g->nodes[id].in[k]]++;
+    int total = 0;
+    for (int id = 0; id < n; id++) start[id] = total, total += cnt[id];
+    start[n] = total;
+    int *rd = ARENA_ARRAY(a, int, total + 1), *fill = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) {
+            int x = g->nodes[id].in[k];
+            if (k > 0 && g->nodes[id].in[k - 1] == x) continue; /* mul(x, x): one reader */
+            rd[start[x] + fill[x]++] = id;
+        }
+    /* pos[id]: where the node's value is first read from memory, as far as a group ahead
+     * is concerned: its code's position, or for a view the first position of its readers. */
+    int *pos = ARENA_ARRAY(a, int, n + 1);
+
+    for (int id = n - 1; id >= 0; id--) {
+        const Node *nd = &g->nodes[id];
+        OpKind kind = op_of(nd)->kind;
+        fp.root[id] = id;
+        pos[id] = id;
+        if (kind == K_SOURCE) {
+            fp.root[id] = -1;
+            continue;
+        }
+        if (kind == K_REDUCE) { /* always a root: its domain is its input */
+            const Shape *s = fusion_domain(g, id);
+            for (int d = 0; d < s->rank; d++) fp.map[id][d] = (int8_t)(real_dim(s, d) ? d : -1);
+            continue;
+        }
+        int view = nd->op == OP_reshape;
+        if (!view && !is_ewise_like(nd)) continue;
+
+        /* The group to join: the earliest one that reads it. Readers in other groups and
+         * readers that are not elementwise read it from memory, where they run. */
+        int group = INT_MAX;
+        for (int i = start[id]; i < start[id] + fill[id]; i++)
+            if (fusible_reader(g, &fp, rd[i]) && fp.root[rd[i]] < group) group = fp.root[rd[i]];
+        int first_outside = nd->role ? n : INT_MAX, first_read = first_outside;
+        for (int i = start[id]; i < start[id] + fill[id]; i++) {
+            int r = rd[i], p = fp.root[r] >= 0 ? fp.root[r] : pos[r];
+            if (p < first_read) first_read = p;
+            if (fp.root[r] != group && p < first_outside) first_outside = p;
+        }
+        if (group == INT_MAX) group = -1;
+        /* Every reader in the group must index it the same way. */
+        int8_t map[IR_MAX_RANK];
+        memset(map, -1, sizeof map);
+        int ok = group >= 0, have = 0;
+        for (int i = start[id]; ok && i < start[id] + fill[id]; i++) {
+            int r = rd[i];
+            if (fp.root[r] != group) continue;
+            int8_t m[IR_MAX_RANK];
+            if (!map_from_reader(g, &fp, r, id, m) || (have && memcmp(m, map, sizeof m))) ok = 0;
+            memcpy(map, m, sizeof m);
+            have = 1;
+        }
+        if (ok && first_outside == INT_MAX && !recompute_costs(g, group, nd)) { /* read only inside the group */
+            fp.root[id] = group;
+            fp.inl[id] = 1;
+            memcpy(fp.map[id], map, sizeof map);
+            continue;
+        }
+        if (view) { /* a view read from memory: at its first reader's position */
+            fp.root[id] = -1;
+            pos[id] = first_read;
+            continue;
+        }
+        if (ok && first_outside > group && covers_domain(g, group, nd, map)) { /* kept */
+            fp.root[id] = group;
+            memcpy(fp.map[id], map, sizeof map);
+            continue;
+        }
+        /* its own group */
+        for (int d = 0; d < nd->shape.rank; d++) fp.map[id][d] = (int8_t)(real_dim(&nd->shape, d) ? d : -1);
+    }
+    for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
+    find_epilogues(g, &fp, rd, start, fill);
+    find_inplace(g, &fp, rd, start, fill);
+    /* groups with more than one node of code */
+    char *multi = arena_alloc(a, (size_t)n + 1);
+    for (int id = 0; id < n; id++) {
+        int r = fp.root[id];
+        if (r < 0 || r == id || g->nodes[id].op == OP_reshape) continue;
+        fp.nfused++;
+        if (!multi[r]) multi[r] = 1, fp.ngroups++;
+    }
+    return fp;
+}
+
+int fusion_kernels(const Graph *g, const FusionPlan *fp) {
+    int k = 0;
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (op_of(n)->kind == K_SOURCE || n->op == OP_reshape) continue;
+        if (!fp || fp->at[id] == id) k++;
+    }
+    return k;
+}
+
+void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
+    fprintf(out, "; --- after fuse (%s) ---\n", g->mode == MODE_TRAIN ? "train step" : "eval");
+    fprintf(out, "; %d kernels; %d groups hold %d fused nodes\n", fusion_kernels(g, fp), fp->ngroups, fp->nfused);
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (fp->root[id] != id) continue;
+        char sh[96];
+        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        if (fp->inplace[id] >= 0) fprintf(out, " (may overwrite %%%d)", fp->inplace[id]);
+        if (n->loc.file) fprintf(out, "  ; %s:%d", n->loc.file->name, n->loc.line);
+        fputc('\n', out);
+        for (int m = 0; m < id; m++) {
+            if (fp->root[m] != id || g->nodes[m].op == OP_reshape) continue;
+            fprintf(out, "      + %%%d = %s, %s", m, op_of(&g->nodes[m])->name, fp->inl[m] ? "in a register" : "stored");
+            if (fp->inplace[m] >= 0) fprintf(out, ", may overwrite %%%d", fp->inplace[m]);
+            fputc('\n', out);
+        }
+    }
+}

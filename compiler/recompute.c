@@ -1,0 +1,203 @@
+/* recompute.c - fits the train step into a memory budget (--mem-budget) by computing
+ * cheap forward values again in the backward instead of keeping them in the arena.
+ *
+ * Where the backward starts: autodiff appends every gradient node after the whole forward
+ * graph, the optimizer appends its updates after those, and simplify and DCE keep the
+ * order, so every node after the loss is backward or update. A forward value that a node
+ * after the loss reads is saved for backward: it holds its bytes from the node that
+ * writes it to its last backward reader, across the end of the forward pass where the
+ * arena peaks. (A forward value the .mdl computes after its loss statement, such as an
+ * output, counts as backward here: recomputing for it is just as correct.)
+ *
+ * Candidates are saved values written by cheap, deterministic ops: elementwise ops
+ * (K_EWISE) and those flagged OPF_RECOMPUTE (expand, bn_apply, pooling). Never a GEMM or
+ * a convolution (costly), nor a random op. Recomputing a set R of them rebuilds the
+ * graph: forward nodes stay where they are; right before the first backward node that
+ * reads a value in R, a clone of its node is inserted, reading the clones of its inputs
+ * that are in R and the originals of the others; all backward readers read the clone.
+ * Reshapes are views, so a reshape of a value in R is cloned with it. The original then
+ * dies with its last forward reader, or DCE drops it when only the backward read it. The
+ * clone is the same op on the same values, so it computes the same bits: training is
+ * unchanged. Clones keep the original's .mdl location and carry ROLE_RECOMPUTED.
+ *
+ * A clone reads its inputs later than the original did. A parameter or state that an
+ * update writes in place between the two would give a different value, so a node reading
+ * one is a candidate only when no update writes it before the last backward node that
+ * may hold a clone (optimizer updates come after the whole backward; the forward's
+ * running-statistics updates write state no cheap op reads).
+ *
+ * Choosing R is greedy over the real memory plan (plan_memory): each round tries every
+ * remaining candidate and keeps the one giving the smallest arena (ties: the fewest
+ * recomputed elements, then the lowest node id). A round that only keeps the arena the
+ * same is taken too, since with first-fit placement the peak may need two values gone
+ * before it drops. The search stops when the arena fits, or when every remaining
+ * candidate would grow it, and settles on the first set that reached the smallest arena
+ * seen. Deterministic: no hashing of pointers, no randomness. */
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+#include "passes.h"
+
+/* The buffer a value lives in: a reshape is a view of its input's. */
+static int owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
+
+/* The rebuilt graph being written. */
+typedef struct Rebuild {
+    const Graph *g; /* the graph before recomputation */
+    Graph *out;
+    const char *inr; /* per node of g: recomputed (a chosen value, or a view of one) */
+    int *map;        /* node of g -> its original in out */
+    int *clone;      /* node of g -> its clone in out, -1 until the backward needs one */
+} Rebuild;
+
+static int clone_of(Rebuild *r, int x) {
+    if (r->clone[x] >= 0) return r->clone[x];
+    Node n = r->g->nodes[x];
+    for (int k = 0; k < n.nin; k++) n.in[k] = r->inr[n.in[k]] ? clone_of(r, n.in[k]) : r->map[n.in[k]];
+    n.role = ROLE_RECOMPUTED; /* loc, attributes and shape stay the original's */
+    r->clone[x] = graph_push(r->out, &n);
+    return r->clone[x];
+}
+
+/* g with the values in inr recomputed for the nodes after bnd, then DCE'd; in arena a. */
+static Graph *rebuild(Arena *a, const Graph *g, int bnd, const char *inr) {
+    Rebuild r = {g, graph_new(a, g->mode, g->batch), inr, ARENA_ARRAY(a, int, g->n), ARENA_ARRAY(a, int, g->n)};
+    for (int id = 0; id < g->n; id++) r.clone[id] = -1;
+    for (int id = 0; id < g->n; id++) {
+        Node n = g->nodes[id];
+        for (int k = 0; k < n.nin; k++)
+            n.in[k] = id > bnd && inr[n.in[k]] ? clone_of(&r, n.in[k]) : r.map[n.in[k]];
+        r.map[id] = graph_push(r.out, &n);
+    }
+    r.out->loss = r.map[g->loss];
+    r.out->output = g->output >= 0 ? r.map[g->output] : -1;
+    dce(r.out);
+    return r.out;
+}
+
+/* The search's state. */
+typedef struct Search {
+    const Graph *g;
+    int bnd;         /* the loss: later nodes are backward */
+    int *cand, nc;   /* candidate node ids, ascending */
+    int64_t *cost;   /* per candidate: elements recomputed */
+    char *sel;       /* per node: chosen */
+    char *inr;       /* per node: chosen, or a reshape of one (recomputed as a view) */
+} Search;
+
+static void close_views(Search *s) {
+    const Graph *g = s->g;
+    for (int id = 0; id < g->n; id++)
+        s->inr[id] = id < s->bnd && (s->sel[id] || (g->nodes[id].op == OP_reshape && s->inr[g->nodes[id].in[0]]));
+}
+
+static int64_t arena_bytes(Arena *a, const Graph *g) {
+    FusionPlan fp = fuse_graph(a, g); /* the plan the emitters will use: with fusion */
+    MemPlan p = plan_memory(a, g, &fp);
+    return 4 * (p.size_c + p.size_b * (int64_t)g->batch);
+}
+
+/* The arena with the current selection, planned in a scratch arena. */
+static int64_t trial(Search *s) {
+    close_views(s);
+    Arena tmp = {0};
+    int64_t bytes = arena_bytes(&tmp, rebuild(&tmp, s->g, s->bnd, s->inr));
+    arena_free(&tmp);
+    return bytes;
+}
+
+static int recomputable(const Node *n) {
+    const OpInfo *oi = op_of(n);
+    return oi->kind == K_EWISE || (oi->rules->flags & OPF_RECOMPUTE);
+}
+
+static void find_candidates(Search *s) {
+    const Graph *g = s->g;
+    Arena *a = g->arena;
+    int n = g->n, bnd = s->bnd;
+    /* saved[v]: a backward node reads v (or a view of it); last: the last such node, the
+     * latest a clone can be placed (sources are read in place, never cloned) */
+    char *saved = arena_alloc(a, (size_t)n);
+    int last = bnd;
+    for (int id = bnd + 1; id < n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) {
+            int o = owner(g, g->nodes[id].in[k]);
+            if (o < bnd && op_of(&g->nodes[o])->kind != K_SOURCE) {
+                saved[o] = 1;
+                last = id;
+            }
+        }
+    /* written[s]: the last update up to `last` that writes s in place, or -1 */
+    int *written = ARENA_ARRAY(a, int, n);
+    for (int id = 0; id < n; id++) written[id] = -1;
+    for (int id = 0; id <= last; id++)
+        if (op_of(&g->nodes[id])->kind == K_UPDATE) written[owner(g, g->nodes[id].in[0])] = id;
+    int keep_loss = owner(g, g->loss), keep_out = g->output >= 0 ? owner(g, g->output) : -1;
+    s->cand = ARENA_ARRAY(a, int, n);
+    s->cost = ARENA_ARRAY(a, int64_t, n);
+    for (int v = 0; v < bnd; v++) {
+        const Node *nd = &g->nodes[v];
+        /* the loss and the output live to the end of the step anyway */
+        if (!saved[v] || !recomputable(nd) || nd->op == OP_reshape || v == keep_loss || v == keep_out) continue;
+        int safe = 1;
+        for (int k = 0; k < nd->nin; k++) safe &= written[owner(g, nd->in[k])] < v;
+        if (!safe) continue;
+        s->cost[s->nc] = shape_numel(&nd->shape);
+        s->cand[s->nc++] = v;
+    }
+}
+
+RecomputeResult recompute(Graph *g, int64_t budget) {
+    RecomputeResult res = {0};
+    if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
+    Arena *a = g->arena;
+    Search s = {.g = g, .bnd = g->loss};
+    s.sel = arena_alloc(a, (size_t)g->n);
+    s.inr = arena_alloc(a, (size_t)g->n);
+    char *best_sel = arena_alloc(a, (size_t)g->n);
+    res.before = res.after = trial(&s);
+    if (res.before <= budget) return res;
+    find_candidates(&s);
+
+    int64_t cur = res.before;
+    while (cur > budget) {
+        int pick = -1;
+        int64_t pick_bytes = 0;
+        for (int i = 0; i < s.nc; i++) {
+            int v = s.cand[i];
+            if (s.sel[v]) continue;
+            s.sel[v] = 1;
+            int64_t bytes = trial(&s);
+            s.sel[v] = 0;
+            if (pick < 0 || bytes < pick_bytes || (bytes == pick_bytes && s.cost[i] < s.cost[pick])) {
+                pick = i;
+                pick_bytes = bytes;
+            }
+        }
+        if (pick < 0 || pick_bytes > cur) break;
+        s.sel[s.cand[pick]] = 1;
+        cur = pick_bytes;
+        if (cur < res.after) {
+            res.after = cur;
+            memcpy(best_sel, s.sel, (size_t)g->n);
+        }
+    }
+    if (res.after == res.before) return res;
+
+    /* Apply the best set found, in the graph's own arena. */
+    memcpy(s.sel, best_sel, (size_t)g->n);
+    close_views(&s);
+    Graph *out = rebuild(a, g, s.bnd, s.inr);
+    g->nodes = out->nodes;
+    g->n = out->n;
+    g->cap = out->cap;
+    g->loss = out->loss;
+    g->output = out->output;
+    for (int id = 0; id < g->n; id++)
+        if ((g->nodes[id].role & ROLE_RECOMPUTED) && g->nodes[id].op != OP_reshape) res.recomputed++;
+    return res;
+}

@@ -1,0 +1,99 @@
+/* plancheck.h - an independent check of a memory plan (memplan.c) and of the order fusion
+ * (fuse.c) runs nodes in: no value is read from memory before its group wrote it, no two
+ * tensors alive at the same time share bytes (except a legal in-place update), every
+ * tensor stays inside the arena and clear of the workspace, for several batch sizes.
+ * Shared by test_memplan.c and test_recompute.c; header-only (static functions), needs
+ * Criterion for its log. */
+#ifndef MLC_PLANCHECK_H
+#define MLC_PLANCHECK_H
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+
+/* Buffer owner of a view chain, as the plan treats reshapes. */
+static inline int owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
+
+/* b took over a's buffer in place: legal when a dies in b's group, which reads it only at
+ * the element it writes of b (same shape, same index map), never through a view. */
+static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last, int a,
+                         int b) {
+    if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
+    for (int r = 0; r < g->n; r++)
+        for (int k = 0; k < g->nodes[r].nin; k++) {
+            if (g->nodes[r].in[k] != a) continue;
+            if (g->nodes[r].op == OP_reshape) return 0;
+            if (at[r] != at[b]) continue;
+            int8_t m[IR_MAX_RANK];
+            fusion_operand_map(g, fp, r, k, m);
+            if (memcmp(m, fp->map[b], sizeof m)) return 0;
+        }
+    return 1;
+}
+
+/* Returns the number of overlapping pairs and ordering errors (and reports the first).
+ * A node's code runs at its group's root (fp); a buffer lives from there to the last
+ * position that reads it. */
+static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan *p, const char *what) {
+    int n = g->n, bad = 0;
+    int *last = calloc((size_t)n, sizeof(int)), *at = calloc((size_t)n, sizeof(int));
+    for (int id = 0; id < n; id++) at[id] = fp->at[id] >= 0 ? fp->at[id] : id;
+    for (int id = 0; id < n; id++) last[id] = at[id];
+    for (int id = 0; id < n; id++)
+        for (int k = 0; k < g->nodes[id].nin; k++) {
+            int x = g->nodes[id].in[k], o = owner(g, x);
+            if (g->nodes[o].op == OP_const || op_of(&g->nodes[o])->kind == K_SOURCE) continue;
+            if (last[o] < at[id]) last[o] = at[id];
+            /* read from memory before its group ran, or in the same group through memory */
+            int same_group = at[id] == at[o] && fp->root[x] == fp->root[id] && fp->root[o] == fp->root[id];
+            if (x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[id]) {
+                /* a GEMM's epilogue reads the block the GEMM just wrote, at the same element */
+                int8_t m[IR_MAX_RANK];
+                fusion_operand_map(g, fp, id, k, m);
+                same_group = m[0] == 0 && m[1] == 1 && g->nodes[o].shape.rank == 2;
+            }
+            if ((at[id] < at[o] || (at[id] == at[o] && !same_group)) && !bad++)
+                cr_log_error("%s: %%%d (at %d) reads %%%d (written at %d)", what, id, at[id], o, at[o]);
+            if (fp->inl[o] && !same_group && !bad++)
+                cr_log_error("%s: %%%d reads %%%d, which is kept in a register of another group", what, id, o);
+        }
+    static const int batches[] = {1, 3, 64, 1000};
+    for (int bi = 0; bi < 4; bi++) {
+        int64_t B = batches[bi];
+        for (int a = 0; a < n; a++) {
+            if (!p->has_buf[a]) continue;
+            int64_t ca, ba;
+            shape_numel_affine(&g->nodes[a].shape, &ca, &ba);
+            int64_t a0 = p->off_c[a] + p->off_b[a] * B, a1 = a0 + ca + ba * B;
+            /* inside the arena, and clear of the workspace */
+            int64_t ws0 = p->ws_off_c + p->ws_off_b * B;
+            if (a1 > p->size_c + p->size_b * B || (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B)) {
+                if (!bad++) cr_log_error("%s: %%%d [%lld, %lld) leaves its region at B = %lld", what, a, (long long)a0,
+                                         (long long)a1, (long long)B);
+            }
+            for (int b = 0; b < n; b++) {
+                if (b == a || !p->has_buf[b] || at[b] > last[a] || at[a] > last[b]) continue; /* never both live */
+                int64_t cb, bb;
+                shape_numel_affine(&g->nodes[b].shape, &cb, &bb);
+                int64_t b0 = p->off_c[b] + p->off_b[b] * B, b1 = b0 + cb + bb * B;
+                if (a0 == b0 && a1 == b1 && (legal_inplace(g, fp, p, at, last, a, b) || legal_inplace(g, fp, p, at, last, b, a)))
+                    continue;
+                if (a0 < b1 && b0 < a1 && !bad++)
+                    cr_log_error("%s: %%%d [%lld, %lld) and %%%d [%lld, %lld) overlap while both live, B = %lld", what, a,
+                                 (long long)a0, (long long)a1, b, (long long)b0, (long long)b1, (long long)B);
+            }
+        }
+    }
+    free(last);
+    free(at);
+    return bad;
+}
+
+#endif

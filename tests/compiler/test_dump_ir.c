@@ -1,0 +1,172 @@
+/* test_dump_ir.c - `--dump-ir`: after:PASS for every pass in the pass table (passes.h),
+ * labelled per graph; all; the older stage names; and the errors for unknown names.
+ * Through compile_model's DumpOptions, and through the mlc executable for the option
+ * parsing and messages. */
+#include <criterion/criterion.h>
+
+#include "ctest_util.h"
+
+#ifndef MLC_EXE
+#error "MLC_EXE must be defined (the mlc executable built by meson)"
+#endif
+
+#define CONVBN MLC_TEST_DIR "/data/convbn.mdl"
+
+/* The "; --- after ... ---" headers of a dump, one per line, in order (malloc'd). */
+static char *headers(const char *dump) {
+    size_t cap = strlen(dump) + 1, k = 0;
+    char *h = malloc(cap);
+    h[0] = 0;
+    for (const char *p = dump; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!strncmp(p, "; --- ", 6) || !strncmp(p, "// --- ", 7)) {
+            memcpy(h + k, p, len);
+            k += len;
+            h[k++] = '\n';
+            h[k] = 0;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return h;
+}
+
+static char *dump_headers(const char *path, DumpOptions want) {
+    SrcFile *src = ct_load_src(path);
+    cr_assert_not_null(src, "cannot read %s", path);
+    Arena arena = {0};
+    CtCompile r = ct_compile(&arena, src, want);
+    cr_assert_not_null(r.m, "%s does not compile:\n%s", path, r.diag);
+    char *h = headers(r.dump);
+    ct_compile_free(&r);
+    arena_free(&arena);
+    srcfile_free(src);
+    return h;
+}
+
+/* Runs mlc with the given arguments; returns its exit status, output in *out. */
+static int mlc(char **out, const char *a1, const char *a2, const char *a3) {
+    char *argv[] = {MLC_EXE, (char *)a1, (char *)a2, (char *)a3, NULL};
+    return ct_run(argv, out);
+}
+
+Test(dump_ir, after_a_pass_on_both_graphs) {
+    char *h = dump_headers(CONVBN, (DumpOptions){.after = DUMP_AFTER(PASS_simplify)});
+    cr_assert_str_eq(h, "; --- after simplify (train step) ---\n; --- after simplify (eval) ---\n");
+    free(h);
+}
+
+Test(dump_ir, after_an_eval_only_pass) {
+    char *h = dump_headers(CONVBN, (DumpOptions){.after = DUMP_AFTER(PASS_fold_bn)});
+    cr_assert_str_eq(h, "; --- after fold_bn (eval) ---\n");
+    free(h);
+}
+
+/* every pass in the table, in the order compile_model runs them */
+Test(dump_ir, all_passes_in_order) {
+    char *h = dump_headers(CONVBN, (DumpOptions){.after = DUMP_AFTER_ALL});
+    cr_assert_str_eq(h, "; --- after lower (train step) ---\n"
+                        "; --- after autodiff (train step) ---\n"
+                        "; --- after optimizer (train step) ---\n"
+                        "; --- after simplify (train step) ---\n"
+                        "; --- after dce (train step) ---\n"
+                        "; --- after lower (eval) ---\n"
+                        "; --- after simplify (eval) ---\n"
+                        "; --- after fold_bn (eval) ---\n"
+                        "; --- after dce (eval) ---\n"
+                        "; --- after fuse (train step) ---\n"
+                        "; --- after fuse (eval) ---\n");
+    for (int p = 0; p < PASS_COUNT; p++) {
+        if (p == PASS_recompute) continue; /* runs only under --mem-budget */
+        char want[96];
+        snprintf(want, sizeof want, "; --- after %s (", pass_names[p]);
+        cr_assert_not_null(strstr(h, want), "no dump after pass %s", pass_names[p]);
+    }
+    free(h);
+}
+
+Test(dump_ir, pass_table_names) {
+    for (int p = 0; p < PASS_COUNT; p++) cr_assert_eq(pass_by_name(pass_names[p]), (PassId)p);
+    cr_assert_eq(pass_by_name("fold_bn"), PASS_fold_bn);
+    cr_assert_eq(pass_by_name("nope"), PASS_COUNT);
+    cr_assert_eq(pass_by_name(""), PASS_COUNT);
+}
+
+/* The graph printed after fold_bn is the folded one; after simplify it is not yet. */
+Test(dump_ir, dump_shows_the_graph_at_that_point) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:simplify", NULL), 0, "%s", out);
+    cr_assert_null(strstr(out, "f32[4, 1, 1, 1]"), "the weight scale appears before fold_bn ran");
+    free(out);
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:fold_bn", NULL), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "graph eval"));
+    cr_assert_not_null(strstr(out, "f32[4, 1, 1, 1]"), "no per-channel weight scale after fold_bn:\n%s", out);
+    free(out);
+}
+
+Test(dump_ir, cli_after_and_repeated) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:optimizer", "--dump-ir=after:dce"), 0, "%s", out);
+    char *h = headers(out);
+    cr_assert_str_eq(h, "; --- after optimizer (train step) ---\n; --- after dce (train step) ---\n"
+                        "; --- after dce (eval) ---\n");
+    free(h);
+    free(out);
+}
+
+/* The stage names from before after:PASS still work. */
+Test(dump_ir, cli_older_stage_names) {
+    static const struct {
+        const char *arg, *headers;
+    } cases[] = {
+        {"--dump-ir=lower", "; --- after lower (train step) ---\n; --- after lower (eval) ---\n"},
+        {"--dump-ir=autodiff", "; --- after autodiff (train step) ---\n"},
+        {"--dump-ir=final", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"},
+        /* Graphviz takes // comments */
+        {"--dump-ir=dot", "// --- after dce (train step, as emitted) ---\n// --- after dce (eval, as emitted) ---\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        cr_assert_eq(mlc(&out, CONVBN, cases[i].arg, NULL), 0, "%s: %s", cases[i].arg, out);
+        char *h = headers(out);
+        cr_assert_str_eq(h, cases[i].headers, "%s", cases[i].arg);
+        if (strstr(cases[i].arg, "dot")) cr_assert_not_null(strstr(out, "digraph eval {"));
+        free(h);
+        free(out);
+    }
+}
+
+static void expect_pass_list(const char *out) {
+    for (int p = 0; p < PASS_COUNT; p++)
+        cr_assert_not_null(strstr(out, pass_names[p]), "the message does not list pass %s:\n%s", pass_names[p], out);
+}
+
+Test(dump_ir, cli_unknown_pass) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:simplfy", NULL), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "mlc: error: --dump-ir=after:simplfy: no pass named 'simplfy'"), "%s", out);
+    cr_assert_not_null(strstr(out, "did you mean 'simplify'?"), "%s", out);
+    expect_pass_list(out);
+    cr_assert_null(strstr(out, "; ---"), "dumped despite the error:\n%s", out);
+    free(out);
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:", NULL), 2, "%s", out);
+    expect_pass_list(out);
+    free(out);
+}
+
+Test(dump_ir, cli_unknown_stage) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=everything", NULL), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "mlc: error: unknown IR stage 'everything'"), "%s", out);
+    cr_assert_not_null(strstr(out, "after:PASS"), "%s", out);
+    expect_pass_list(out);
+    free(out);
+}
+
+Test(dump_ir, help_lists_the_passes) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, "--help", NULL, NULL), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "--dump-ir=after:PASS"), "%s", out);
+    expect_pass_list(out);
+    free(out);
+}

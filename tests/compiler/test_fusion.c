@@ -1,0 +1,133 @@
+/* test_fusion.c - what elementwise fusion (fuse.c) makes of the samples, pinned: how
+ * many loop nests / kernels each train step and inference become, that fused values never
+ * reach memory, and that the cross-entropy backward is one group. A change that fuses
+ * less fails here and has to update the numbers on purpose. */
+#include <criterion/criterion.h>
+
+#include "ctest_util.h"
+#include "ops.h"
+
+typedef struct Counts {
+    const char *path;
+    int train_nodes, train_kernels, eval_kernels;
+} Counts;
+
+static void compile_or_die(Arena *a, const char *path, CtCompile *r, SrcFile **src) {
+    *src = ct_load_src(path);
+    cr_assert_not_null(*src, "cannot read %s", path);
+    *r = ct_compile(a, *src, (DumpOptions){0});
+    cr_assert_not_null(r->m, "%s:\n%s", path, r->diag);
+}
+
+/* Nodes that would be a loop nest, a call or a kernel each without fusion. */
+static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
+
+static const Counts samples[] = {
+    /* path, nodes with code unfused, after fusion: train step, inference */
+    {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 21, 3},
+    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 39, 8},
+    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 385, 84},
+    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 385, 84},
+};
+
+Test(fusion, sample_kernel_counts) {
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        const Counts *c = &samples[i];
+        Arena a = {0};
+        CtCompile r;
+        SrcFile *src;
+        compile_or_die(&a, c->path, &r, &src);
+        const char *name = ct_basename(c->path);
+        cr_expect_eq(unfused_kernels(r.m->train), c->train_nodes, "%s: %d nodes with code (the graph changed?)", name,
+                     unfused_kernels(r.m->train));
+        cr_expect_eq(fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels, "%s: train step: %d kernels, expected %d",
+                     name, fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels);
+        cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels, "%s: inference: %d kernels, expected %d",
+                     name, fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels);
+        /* values kept in registers take no arena space: the fused plan is smaller */
+        MemPlan unfused = plan_memory(&a, r.m->train, NULL);
+        int64_t B = r.m->train->batch;
+        int64_t fused_floats = r.m->train_plan.size_c + r.m->train_plan.size_b * B;
+        int64_t unfused_floats = unfused.size_c + unfused.size_b * B;
+        cr_expect_leq(fused_floats, unfused_floats, "%s: fusion grew the arena: %lld floats, unfused %lld", name,
+                      (long long)fused_floats, (long long)unfused_floats);
+        cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats, (long long)unfused_floats);
+        ct_compile_free(&r);
+        srcfile_free(src);
+        arena_free(&a);
+    }
+}
+
+/* The softmax cross-entropy backward of the mlp: every elementwise node the gradient of
+ * the loss creates runs in one loop nest, which stores only what the GEMMs read. */
+Test(fusion, cross_entropy_backward_is_one_group) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/mlp.mdl", &r, &src);
+    const Graph *g = r.m->train;
+    const FusionPlan *fp = &r.m->train_fuse;
+    int root = -1, members = 0, stored = 0;
+    for (int id = g->loss + 1; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->loc.line != 13 || !(op_of(n)->kind == K_EWISE || n->op == OP_expand)) continue;
+        if (root < 0) root = fp->root[id];
+        cr_expect_eq(fp->root[id], root, "%%%d (%s) is not in the group of %%%d", id, op_of(n)->name, root);
+        members++;
+        stored += !fp->inl[id];
+    }
+    cr_expect_geq(members, 6, "only %d elementwise nodes in the cross-entropy backward", members);
+    cr_expect_eq(stored, 1, "%d stored values (only the logits' gradient should be)", stored);
+    cr_expect_eq(op_of(&g->nodes[root])->kind, K_REDUCE, "the group's root is not the bias gradient's sum");
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* A node read outside its group is stored; one read only inside is not; nothing in a
+ * group is read from memory before the group runs (test_memplan checks the latter on
+ * every sample and random graphs). */
+Test(fusion, kept_and_inlined) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/mlp.mdl", &r, &src);
+    const Graph *g = r.m->train;
+    const FusionPlan *fp = &r.m->train_fuse;
+    for (int id = 0; id < g->n; id++) {
+        int r0 = fp->root[id];
+        if (r0 < 0 || r0 == id || g->nodes[id].op == OP_reshape) continue;
+        int outside = (g->nodes[id].role & (ROLE_OUTPUT | ROLE_LOSS)) != 0;
+        for (int j = id + 1; j < g->n; j++)
+            for (int k = 0; k < g->nodes[j].nin; k++)
+                if (g->nodes[j].in[k] == id && fp->root[j] != r0) outside = 1;
+        cr_expect_eq(fp->inl[id], !outside, "%%%d: read outside its group %d, kept in a register %d", id, outside,
+                     fp->inl[id]);
+        cr_expect_eq(r.m->train_plan.has_buf[id], outside, "%%%d: has a buffer %d, read outside %d", id,
+                     r.m->train_plan.has_buf[id], outside);
+    }
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* Every dense layer's bias add (and activation) runs as its GEMM's epilogue: in the mlp's
+ * inference the three layers are three GEMMs and nothing else. */
+Test(fusion, dense_layers_are_gemm_epilogues) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/mlp.mdl", &r, &src);
+    const Graph *e = r.m->eval;
+    cr_expect_eq(r.m->eval_fuse.nepilogues, 3);
+    cr_expect_eq(r.m->train_fuse.nepilogues, 3);
+    for (int id = 0; id < e->n; id++) {
+        if (e->nodes[id].op != OP_matmul) continue;
+        int ep = r.m->eval_fuse.epilogue[id];
+        cr_assert_geq(ep, 0, "%%%d: no epilogue", id);
+        cr_expect_eq(r.m->eval_fuse.at[ep], id, "the epilogue %%%d does not run with its GEMM %%%d", ep, id);
+    }
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}

@@ -1,0 +1,430 @@
+/* test_recompute.c - --mem-budget (compiler/recompute.c): recomputing cheap activations in
+ * the backward shrinks the train step's arena to fit a budget, says clearly when it cannot,
+ * keeps the memory plan sound, and leaves training bit-for-bit unchanged.
+ *
+ *   shrinks_lenet, shrinks_resnet   a budget below the plain arena is met, and the arena
+ *                                   is smaller than without it
+ *   impossible_budget               --mem-budget 1K fails naming the budget, the smallest
+ *                                   arena recomputation reaches and the plain arena; that
+ *                                   smallest arena is then a budget that is met exactly
+ *   fitting_budget_changes_nothing  a budget the plain plan meets recomputes nothing
+ *   plans_do_not_overlap            plancheck.h on every sample and test model recomputed
+ *                                   as far as it goes; clones sit in the backward and keep
+ *                                   their .mdl location
+ *   interpreter_identical           the reference interpreter gives the same loss, output
+ *                                   and gradients (exactly, in double) with and without
+ *                                   recomputation
+ *   generated_losses_identical      generated C trainers built with and without a budget
+ *                                   print the same losses (%a) over 5 steps and the same
+ *                                   parameters and optimizer state after them
+ *   cli                             the mlc command line: suffixes, the error, the report
+ *
+ * No per-test .timeout: with tests running in parallel, Criterion's timer leaks 48 bytes
+ * that LeakSanitizer reports in the sanitized CI run; meson's test timeout applies. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "ctest_util.h"
+#include "driver.h"
+#include "interp.h"
+#include "ops.h"
+#include "plancheck.h"
+#include "target.h"
+
+#ifndef MLC_EXE
+#error "MLC_EXE must be defined (the mlc executable built by meson)"
+#endif
+#ifndef MLC_RUNTIME_INC
+#error "MLC_RUNTIME_INC must be defined"
+#endif
+#ifndef MLC_RUNTIME_LIB_DIR
+#error "MLC_RUNTIME_LIB_DIR must be defined"
+#endif
+#define OPENBLAS_INC "/usr/include/x86_64-linux-gnu/openblas-pthread"
+
+#define LENET MLC_SOURCE_ROOT "/samples/lenet.mdl"
+#define RESNET MLC_SOURCE_ROOT "/samples/resnet.mdl"
+
+/* One compilation with everything it needs kept alive. */
+typedef struct Compiled {
+    Arena arena;
+    SrcFile *src;
+    CtCompile r;
+    ModelIR *m;
+} Compiled;
+
+static void compile_file(Compiled *c, const char *path, int batch, int64_t budget) {
+    memset(c, 0, sizeof *c);
+    c->src = ct_load_src(path);
+    cr_assert_not_null(c->src, "cannot read %s", path);
+    c->r = ct_compile_opts(&c->arena, c->src, (DumpOptions){0}, batch, budget);
+    c->m = c->r.m;
+}
+
+static void compiled_free(Compiled *c) {
+    ct_compile_free(&c->r);
+    arena_free(&c->arena);
+    srcfile_free(c->src);
+}
+
+/* The train step's arena in bytes at the compile-time batch size, as planned. */
+static int64_t arena_of(const ModelIR *m) {
+    return 4 * (m->train_plan.size_c + m->train_plan.size_b * (int64_t)m->train->batch);
+}
+
+static int64_t plain_arena(const char *path, int batch) {
+    Compiled c;
+    compile_file(&c, path, batch, 0);
+    cr_assert_not_null(c.m, "%s:\n%s", path, c.r.diag);
+    int64_t a = arena_of(c.m);
+    compiled_free(&c);
+    return a;
+}
+
+/* The smallest arena recomputation reaches: what the error for a 1-byte budget says. */
+static int64_t min_arena(const char *path, int batch) {
+    Compiled c;
+    compile_file(&c, path, batch, 1);
+    cr_assert_null(c.m, "%s fits in one byte?", path);
+    const char *p = strstr(c.r.diag, "brings its arena down to ");
+    cr_assert_not_null(p, "%s: unexpected diagnostic:\n%s", path, c.r.diag);
+    int64_t a = strtoll(p + strlen("brings its arena down to "), NULL, 10);
+    compiled_free(&c);
+    return a;
+}
+
+/* Clones: after the loss (in the backward), with a location, never a costly op. */
+static int check_clones(const Graph *g, const char *what) {
+    int n = 0;
+    for (int id = 0; id < g->n; id++) {
+        const Node *nd = &g->nodes[id];
+        if (!(nd->role & ROLE_RECOMPUTED)) continue;
+        n++;
+        cr_expect_gt(id, g->loss, "%s: clone %%%d before the loss %%%d", what, id, g->loss);
+        cr_expect_not_null(nd->loc.file, "%s: clone %%%d has no .mdl location", what, id);
+        cr_expect(nd->op != OP_matmul && nd->op != OP_conv2d && nd->op != OP_dropout_mask,
+                  "%s: clone %%%d recomputes a %s", what, id, op_of(nd)->name);
+    }
+    return n;
+}
+
+static void shrinks(const char *path, int percent) {
+    int64_t plain = plain_arena(path, 0);
+    int64_t budget = plain * percent / 100;
+    Compiled c;
+    compile_file(&c, path, 0, budget);
+    cr_assert_not_null(c.m, "%s with a budget of %d%% (%lld bytes):\n%s", path, percent, (long long)budget, c.r.diag);
+    int64_t got = arena_of(c.m);
+    printf("%s: arena %lld bytes, %lld with --mem-budget %lld (%d tensors recomputed)\n", ct_basename(path),
+           (long long)plain, (long long)got, (long long)budget, c.m->recomputed);
+    cr_expect_leq(got, budget, "%s: arena %lld over the budget %lld", path, (long long)got, (long long)budget);
+    cr_expect_lt(got, plain, "%s: arena did not shrink", path);
+    cr_expect_eq(c.m->arena_plain, plain);
+    cr_expect_eq(c.m->arena_planned, got);
+    cr_expect_eq(c.m->mem_budget, budget);
+    cr_expect_gt(c.m->recomputed, 0);
+    cr_expect_eq(check_clones(c.m->train, ct_basename(path)) >= c.m->recomputed, 1);
+    cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, ct_basename(path)), 0, "%s: overlapping live tensors", path);
+    compiled_free(&c);
+}
+
+/* Measured: lenet 49065344 -> 45043072 bytes at best (the conv workspace is most of the
+ * rest), resnet 148004160 -> 92609856. */
+Test(recompute, shrinks_lenet) { shrinks(LENET, 99); } /* fused, lenet's arena is mostly conv workspace */
+Test(recompute, shrinks_resnet) { shrinks(RESNET, 75); }
+
+Test(recompute, impossible_budget) {
+    int64_t plain = plain_arena(LENET, 0);
+    Compiled c;
+    compile_file(&c, LENET, 0, 1024);
+    cr_assert_null(c.m, "lenet fits in 1K?");
+    cr_assert(c.r.errored);
+    const char *head = "lenet.mdl: error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch "
+                       "64: recomputing activations in the backward brings its arena down to ";
+    cr_assert(!strncmp(c.r.diag, head, strlen(head)), "unexpected message:\n%s", c.r.diag);
+    char *end;
+    int64_t best = strtoll(c.r.diag + strlen(head), &end, 10);
+    char tail[160];
+    snprintf(tail, sizeof tail, ", from %lld bytes (%.1f MiB) without recomputation\n", (long long)plain,
+             (double)plain / (1 << 20));
+    cr_expect(strstr(end, tail) != NULL, "the message does not end with \"%s\":\n%s", tail, c.r.diag);
+    cr_expect_gt(best, 0);
+    cr_expect_lt(best, plain, "recomputation reaches nothing smaller on lenet");
+    compiled_free(&c);
+
+    /* The smallest arena reported is reachable: as a budget, it is met exactly. */
+    compile_file(&c, LENET, 0, best);
+    cr_assert_not_null(c.m, "the reported minimum %lld is not reachable:\n%s", (long long)best, c.r.diag);
+    cr_expect_eq(arena_of(c.m), best);
+    compiled_free(&c);
+}
+
+Test(recompute, fitting_budget_changes_nothing) {
+    Compiled a, b;
+    compile_file(&a, RESNET, 0, 0);
+    cr_assert_not_null(a.m);
+    compile_file(&b, RESNET, 0, arena_of(a.m));
+    cr_assert_not_null(b.m, "%s", b.r.diag);
+    cr_expect_eq(b.m->recomputed, 0);
+    cr_expect_eq(b.m->train->n, a.m->train->n);
+    cr_expect_eq(arena_of(b.m), arena_of(a.m));
+    cr_expect_eq(check_clones(b.m->train, "resnet"), 0);
+    compiled_free(&a);
+    compiled_free(&b);
+}
+
+static const char *const all_models[] = {
+    MLC_SOURCE_ROOT "/samples/mlp.mdl",        MLC_SOURCE_ROOT "/samples/lenet.mdl",
+    MLC_SOURCE_ROOT "/samples/resnet.mdl",     MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
+    MLC_TEST_DIR "/data/convnet.mdl",          MLC_TEST_DIR "/data/layers.mdl",
+    MLC_TEST_DIR "/data/blocks.mdl",           MLC_TEST_DIR "/data/allops.mdl",
+    MLC_TEST_DIR "/data/activations.mdl",      MLC_TEST_DIR "/data/tiny.mdl",
+    MLC_TEST_DIR "/data/clip.mdl",             MLC_TEST_DIR "/data/adamw.mdl",
+};
+
+Test(recompute, plans_do_not_overlap) {
+    int shrunk = 0;
+    for (size_t i = 0; i < sizeof all_models / sizeof all_models[0]; i++) {
+        const char *path = all_models[i];
+        int64_t best = min_arena(path, 0);
+        Compiled c;
+        compile_file(&c, path, 0, best);
+        cr_assert_not_null(c.m, "%s at its own minimum %lld:\n%s", path, (long long)best, c.r.diag);
+        char what[256];
+        snprintf(what, sizeof what, "%s train, recomputed", ct_basename(path));
+        cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, what), 0, "%s: overlapping live tensors", what);
+        snprintf(what, sizeof what, "%s eval", ct_basename(path));
+        cr_expect_eq(check_plan(c.m->eval, &c.m->eval_fuse, &c.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
+        int clones = check_clones(c.m->train, ct_basename(path));
+        shrunk += clones > 0;
+        cr_expect_eq(clones > 0, best < c.m->arena_plain, "%s: %d clones, arena %lld of %lld", path, clones,
+                     (long long)best, (long long)c.m->arena_plain);
+        compiled_free(&c);
+    }
+    cr_expect_geq(shrunk, 8, "only %d models gained from recomputation", shrunk);
+}
+
+/* ---- the same numbers ---- */
+
+/* Deterministic values for a source node, from its name and index. */
+static void fill(const ModelIR *m, const Node *nd, double *v) {
+    int64_t cnt = shape_numel(&nd->shape);
+    unsigned h = 5381;
+    for (const char *p = nd->name ? nd->name : ""; *p; p++) h = h * 33 + (unsigned char)*p;
+    for (int64_t i = 0; i < cnt; i++) {
+        if (nd->op == OP_input && nd->dtype == DT_I32) v[i] = (double)((i * 7 + 3) % m->classes);
+        else if (nd->op == OP_input) v[i] = (float)sin(0.37 * (double)i + 0.1);
+        else v[i] = (float)(0.5 * sin(0.11 * (double)i + (double)(h % 97)));
+    }
+}
+
+/* Values of the train graph's loss, output, and each update's gradient, by parameter. */
+static void interp_compare(const char *path, int batch) {
+    int64_t best = min_arena(path, batch);
+    Compiled a, b;
+    compile_file(&a, path, batch, 0);
+    compile_file(&b, path, batch, best);
+    cr_assert_not_null(a.m, "%s", a.r.diag);
+    cr_assert_not_null(b.m, "%s", b.r.diag);
+    cr_assert_gt(b.m->recomputed, 0, "%s: nothing recomputed", path);
+    Interp *ia = interp_new(a.m->train), *ib = interp_new(b.m->train);
+    for (int id = 0; id < a.m->train->n; id++)
+        if (op_of(&a.m->train->nodes[id])->kind == K_SOURCE) fill(a.m, &a.m->train->nodes[id], ia->vals[id]);
+    for (int id = 0; id < b.m->train->n; id++)
+        if (op_of(&b.m->train->nodes[id])->kind == K_SOURCE) fill(b.m, &b.m->train->nodes[id], ib->vals[id]);
+    interp_run(ia);
+    interp_run(ib);
+    const Graph *ga = a.m->train, *gb = b.m->train;
+    cr_expect_eq(ia->vals[ga->loss][0], ib->vals[gb->loss][0], "%s: loss %.17g vs %.17g", path, ia->vals[ga->loss][0],
+                 ib->vals[gb->loss][0]);
+    int64_t no = shape_numel(&ga->nodes[ga->output].shape);
+    cr_expect(!memcmp(ia->vals[ga->output], ib->vals[gb->output], sizeof(double) * (size_t)no), "%s: output differs",
+              path);
+    int updates = 0;
+    for (int x = 0; x < ga->n; x++) {
+        const Node *ux = &ga->nodes[x];
+        if (op_of(ux)->kind != K_UPDATE || ux->op == OP_ema_update) continue;
+        const char *name = ga->nodes[ux->in[0]].name;
+        for (int y = 0; y < gb->n; y++) {
+            const Node *uy = &gb->nodes[y];
+            if (uy->op != ux->op || strcmp(gb->nodes[uy->in[0]].name, name)) continue;
+            int64_t cnt = shape_numel(&ga->nodes[ux->in[1]].shape);
+            cr_expect(!memcmp(ia->vals[ux->in[1]], ib->vals[uy->in[1]], sizeof(double) * (size_t)cnt),
+                      "%s: the gradient of %s differs", path, name);
+            updates++;
+        }
+    }
+    cr_expect_gt(updates, 0);
+    printf("%s (batch %d): loss %.17g, %d gradients identical with %d tensors recomputed\n", ct_basename(path),
+           ga->batch, ia->vals[ga->loss][0], updates, b.m->recomputed);
+    interp_free(ia);
+    interp_free(ib);
+    compiled_free(&a);
+    compiled_free(&b);
+}
+
+Test(recompute, interpreter_identical) {
+    interp_compare(MLC_TEST_DIR "/data/convnet.mdl", 0);
+    interp_compare(MLC_TEST_DIR "/data/layers.mdl", 0);
+    interp_compare(MLC_TEST_DIR "/data/blocks.mdl", 0);
+    interp_compare(MLC_TEST_DIR "/data/activations.mdl", 0);
+    interp_compare(LENET, 2);
+    interp_compare(RESNET, 2);
+}
+
+/* The driver: 5 train steps on changing data, each loss printed exactly (%a), then every
+ * persistent tensor (parameters, optimizer state, running statistics). */
+static const char driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "int main(int argc, char **argv) {\n"
+    "    const mlc_model_api *api = &MLC_MODEL_API;\n"
+    "    if (argc < 2) return 2;\n"
+    "    int n = atoi(argv[1]);\n"
+    "    api->set_threads(2);\n"
+    "    void *m = api->create(3, n);\n"
+    "    if (!m) return 3;\n"
+    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
+    "    int *y = malloc(sizeof(int) * (size_t)n);\n"
+    "    for (int s = 0; s < 5; s++) {\n"
+    "        for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1 + s);\n"
+    "        for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3 + s) % api->output_numel);\n"
+    "        float loss = api->train_step(m, x, y, n, 0.05f, out);\n"
+    "        printf(\"step %d loss %a\\n\", s, loss);\n"
+    "    }\n"
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"
+    "        const mlc_tensor_desc *t = &api->tensors[i];\n"
+    "        float *v = malloc(sizeof(float) * (size_t)t->numel);\n"
+    "        api->read_tensor(m, i, v);\n"
+    "        printf(\"%s\", t->name);\n"
+    "        for (long long j = 0; j < t->numel; j++) printf(\" %a\", v[j]);\n"
+    "        printf(\"\\n\");\n"
+    "        free(v);\n"
+    "    }\n"
+    "    api->destroy(m);\n"
+    "    free(x); free(y); free(out);\n"
+    "    return 0;\n"
+    "}\n";
+
+/* Emits the model (batch, budget) into dir/tag.c, links it with the driver and runs it;
+ * returns its output (malloc'd). */
+static char *run_trainer(const char *path, int batch, int64_t budget, const char *dir, const char *tag,
+                         int *recomputed) {
+    Compiled c;
+    compile_file(&c, path, batch, budget);
+    cr_assert_not_null(c.m, "%s:\n%s", path, c.r.diag);
+    *recomputed = c.m->recomputed;
+    char src[600], hdr[600], drv[600], exe[600], def[300];
+    snprintf(src, sizeof src, "%s/%s.c", dir, tag);
+    snprintf(drv, sizeof drv, "%s/driver.c", dir);
+    snprintf(exe, sizeof exe, "%s/%s", dir, tag);
+    snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", c.m->spec.name);
+    cr_assert_eq(write_model_sources(c.m, &target_c, src, hdr, sizeof hdr), 0);
+    cr_assert_eq(ct_write_file(drv, driver_src), 0);
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
+    char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, src, drv, "-o", exe,
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+    char *log = NULL;
+    int st = ct_run(cc_argv, &log);
+    cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", path, log);
+    free(log);
+    char nbuf[32];
+    snprintf(nbuf, sizeof nbuf, "%d", c.m->spec.batch);
+    char *run_argv[] = {exe, nbuf, NULL};
+    char *out = NULL;
+    st = ct_run(run_argv, &out);
+    cr_assert_eq(st, 0, "%s: the driver failed (status %d):\n%.2000s", path, st, out);
+    compiled_free(&c);
+    return out;
+}
+
+static void trainers_agree(const char *path, int batch) {
+    int64_t best = min_arena(path, batch);
+    char *dir = ct_tmpdir("recompute");
+    cr_assert_not_null(dir);
+    int r0, r1;
+    char *plain = run_trainer(path, batch, 0, dir, "plain", &r0);
+    char *budget = run_trainer(path, batch, best, dir, "budget", &r1);
+    cr_expect_eq(r0, 0);
+    cr_expect_gt(r1, 0, "%s: nothing recomputed at budget %lld", path, (long long)best);
+    cr_expect(strstr(plain, "step 4 loss ") != NULL, "%s: no losses printed:\n%.500s", path, plain);
+    const char *a = plain, *b = budget;
+    int line = 1;
+    while (*a && *a == *b) line += *a++ == '\n', b++;
+    cr_expect(!strcmp(plain, budget), "%s: trainers differ from line %d:\n  plain:  %.120s\n  budget: %.120s", path,
+              line, a, b);
+    const char *l4 = strstr(plain, "step 4 loss ");
+    int l4n = l4 ? (int)strcspn(l4, "\n") : 1;
+    printf("%s: 5 steps bit-identical with %d tensors recomputed (%.*s)\n", ct_basename(path), r1, l4n, l4 ? l4 : "?");
+    free(plain);
+    free(budget);
+    ct_rmdir(dir);
+    free(dir);
+}
+
+Test(recompute, generated_losses_identical) {
+    trainers_agree(MLC_TEST_DIR "/data/convnet.mdl", 0);
+    trainers_agree(MLC_TEST_DIR "/data/blocks.mdl", 0);
+    trainers_agree(LENET, 8); /* dropout: the mask comes from (seed, step, element) */
+}
+
+/* ---- the command line ---- */
+
+static int mlc(char **out, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5) {
+    char *argv[] = {MLC_EXE, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, NULL};
+    return ct_run(argv, out);
+}
+
+Test(recompute, cli) {
+    char *out = NULL;
+    int st = mlc(&out, LENET, "--mem-budget", "1K", NULL, NULL);
+    cr_expect_eq(st, 1, "status %d:\n%s", st, out);
+    cr_expect(strstr(out, "error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch 64") != NULL,
+              "%s", out);
+    free(out);
+
+    /* mlc build applies it before compiling anything */
+    char *dir = ct_tmpdir("recompute-cli");
+    char exe[600];
+    snprintf(exe, sizeof exe, "%s/lenet", dir);
+    char *argv[] = {MLC_EXE, "build", LENET, "-o", exe, "--mem-budget", "2k", NULL};
+    st = ct_run(argv, &out);
+    cr_expect_eq(st, 1, "status %d:\n%s", st, out);
+    cr_expect(strstr(out, "does not fit in --mem-budget 2048 bytes (2.0 KiB)") != NULL, "%s", out);
+    cr_expect(access(exe, F_OK) != 0, "mlc build wrote a trainer despite the error");
+    free(out);
+    ct_rmdir(dir);
+    free(dir);
+
+    static const char *const bad[] = {"12X", "0", "-5", "M", "1.5M", "9999999999G", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st = mlc(&out, LENET, "--mem-budget", bad[i], NULL, NULL);
+        cr_expect_eq(st, 2, "--mem-budget '%s': status %d:\n%s", bad[i], st, out);
+        cr_expect(strstr(out, "--mem-budget: expected a positive byte count") != NULL, "%s", out);
+        free(out);
+    }
+    st = mlc(&out, LENET, "--mem-budget", NULL, NULL, NULL);
+    cr_expect_eq(st, 2, "status %d:\n%s", st, out);
+    free(out);
+
+    /* 1024-based suffixes; the report names the budget, both arenas and the clones */
+    st = mlc(&out, RESNET, "--mem-budget", "130M", "--report", NULL);
+    cr_assert_eq(st, 0, "status %d:\n%.2000s", st, out);
+    cr_expect(strstr(out, "memory budget: 130.0 MiB (136314880 bytes); train-step arena 160.9 MiB (168664384 bytes) "
+                          "without recomputation, ") != NULL,
+              "%.3000s", strstr(out, "memory budget") ? strstr(out, "memory budget") : out);
+    cr_expect(strstr(out, " recomputed\n") != NULL, "no tensor marked recomputed");
+    cr_expect(strstr(out, "saved for backward") != NULL);
+    free(out);
+
+    st = mlc(&out, RESNET, "--mem-budget", "130M", "--dump-ir=final", NULL);
+    cr_assert_eq(st, 0);
+    cr_expect(strstr(out, "; --- after recompute (train step, as emitted) ---") != NULL);
+    cr_expect(strstr(out, " recomputed  ; resnet.mdl:") != NULL, "clones are not marked in the dump");
+    free(out);
+}
