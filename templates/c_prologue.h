@@ -221,8 +221,9 @@ MLC_HELPER float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
  * which is the flat index q + off[k] with q = oh*Wq + ow, off[k] = ((c*nph + a)*npw + b)
  * *Hq*Wq + (kh*dh / sh)*Wq + kw*dw / sw (a, b: the phases' ranks).
  * So over q, row k of the column matrix is xq shifted by off[k]: no column matrix is
- * built. The q with ow >= Wo are junk, computed and dropped (zero in dy for the weight
- * gradient); q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
+ * built. The q with ow >= Wo are junk: the forward kernel walks q in 8-column segments
+ * (mlc_shift_segs), which may compute some and drop them; the weight-gradient kernel
+ * skips them. q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
  * 32 zeros, so every read is in initialised memory. */
 
 /* mlc_shift layout of a geometry's input: the numbers of row and column phases used,
@@ -478,21 +479,21 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
                 const float *x3 = xs0 + off[k + 3], *x4 = xs0 + off[k + 4], *x5 = xs0 + off[k + 5];
                 const float *d = dt + s * ds + 16 * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
-                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                    const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
-                    mlc_v8 t = MLC_BC(x0[q]);
-                    c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
-                    t = MLC_BC(x1[q]);
-                    c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
-                    t = MLC_BC(x2[q]);
-                    c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
-                    t = MLC_BC(x3[q]);
-                    c30 = MLC_FMA(t, d0, c30), c31 = MLC_FMA(t, d1, c31);
-                    t = MLC_BC(x4[q]);
-                    c40 = MLC_FMA(t, d0, c40), c41 = MLC_FMA(t, d1, c41);
-                    t = MLC_BC(x5[q]);
-                    c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
-                }
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                        mlc_v8 t = MLC_BC(x0[q]);
+                        c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                        t = MLC_BC(x1[q]);
+                        c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                        t = MLC_BC(x2[q]);
+                        c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                        t = MLC_BC(x3[q]);
+                        c30 = MLC_FMA(t, d0, c30), c31 = MLC_FMA(t, d1, c31);
+                        t = MLC_BC(x4[q]);
+                        c40 = MLC_FMA(t, d0, c40), c41 = MLC_FMA(t, d1, c41);
+                        t = MLC_BC(x5[q]);
+                        c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
+                    }
             }
             MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
             MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21), MLC_ST(c + 3 * ldt, c30);
@@ -508,15 +509,15 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
                 const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
                 const float *d = dt + s * ds + 16 * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
-                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                    const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
-                    mlc_v8 t = MLC_BC(x0[q]);
-                    c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
-                    t = MLC_BC(x1[q]);
-                    c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
-                    t = MLC_BC(x2[q]);
-                    c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
-                }
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                        mlc_v8 t = MLC_BC(x0[q]);
+                        c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                        t = MLC_BC(x1[q]);
+                        c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                        t = MLC_BC(x2[q]);
+                        c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                    }
             }
             MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
             MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21);
@@ -528,10 +529,10 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
             for (int s = 0; s < ns; s++) {
                 const float *x0 = x + s * xs + off[k], *d = dt + s * ds + 16 * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
-                for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                    const mlc_v8 t = MLC_BC(x0[q]);
-                    c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
-                }
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 t = MLC_BC(x0[q]);
+                        c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
+                    }
             }
             MLC_ST(c, c0), MLC_ST(c + 8, c1);
         }
@@ -539,8 +540,8 @@ MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
 
 /* Floats of one scratch slot (ops_conv.c sizes them by the same rules). op 0: the forward
  * pass: a sample's xq and, unless the kernel writes y itself, its output rows
- * [ceil(Og/4)*4][ldo]. (op 1, the input gradient: mlc_bwd_slot_floats.) op 2: the weight gradient: spt samples' xq
- * and transposed dy [G][Ho*Wo][ceil(Og/16)*16]. */
+ * [ceil(Og/4)*4][ldo]. op 2: the weight gradient: spt samples' xq and transposed dy
+ * [G][Ho*Wo][ceil(Og/16)*16]. (op 1, the input gradient: mlc_bwd_slot_floats.) */
 MLC_HELPER long mlc_shift_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long Og = g->O / g->G;

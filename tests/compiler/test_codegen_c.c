@@ -471,8 +471,8 @@ Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/da
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
-/* The conv kernels' blocking paths and tail cases (convwide), batch 1 and tiles of rows
- * (convb1); built for this machine too, for the AVX/FMA code of the vector kernels. */
+/* The conv kernels' blocking paths and tail cases (convwide), batch 1 (convb1); built
+ * for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
 Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
 Test(codegen_c, numeric_convnet_native, .timeout = 300) {
