@@ -50,11 +50,12 @@ def parse_report(path):
                 part = "kernels"
             elif line.startswith("totals:"):
                 arena = int(re.search(r"\((\d+) bytes", line).group(1))
-            elif part == "tensors" and line.rstrip().endswith("saved for backward"):
+            elif part == "tensors" and "saved for backward" in line:
                 # "  %5     add              f32[B, 256]               65536 ..."
                 saved += int(re.match(r"\s+%\d+\s+\S+\s+\w+\[[^]]*\]\s+(\d+)\s", line).group(1))
             elif part == "kernels" and re.match(r"\s+%\d+", line):
-                flops += float(line.split()[2])
+                # "  %6     relu                  1        65536   ...": node, op, fused, FLOPs
+                flops += float(line.split()[3])
     if arena is None or flops is None:
         sys.exit(f"summary.py: no train-step totals in {path}")
     return {"arena": arena, "flops": flops, "saved": saved}
