@@ -9,8 +9,7 @@
 #include <stdio.h>
 
 #include "ir.h"
-
-typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+#include "ops.h"
 
 typedef struct EmitCtx EmitCtx;
 typedef struct FusionPlan FusionPlan; /* model.h */

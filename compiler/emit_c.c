@@ -198,10 +198,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
     if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
     e.buf = emit_name_buffers(&e, m, plan);
-    if (plan->ws_size_c || plan->ws_size_b) {
-        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
+    if (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread) {
+        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
-                (long long)plan->ws_size_b);
+                (long long)plan->ws_size_b, (long long)plan->ws_per_thread);
         e.ws = "ws";
     }
     fputc('\n', out);
@@ -226,6 +226,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    int check_finite; /* --check-finite */\n");
+    fprintf(out, "    int slots; /* per-thread scratch slots in the arena's workspace */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* activations, gradients, temporaries */\n};\n\n");
     emit_tensor_table(m, out);
@@ -235,9 +236,10 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    openblas_set_num_threads(1); /* threads come from OpenMP: see mlc_sgemm */\n");
     fprintf(out, "    %s_model *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
-    fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
-            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
-            (long long)m->eval_plan.size_b);
+    fprintf(out, "    self->slots = mlc_scratch_slots();\n    const size_t slots = (size_t)self->slots;\n");
+    fprintf(out, "    const size_t train_floats = %lld + %lld * mb + %lld * slots, eval_floats = %lld + %lld * mb + %lld * slots;\n",
+            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->train_plan.ws_per_thread,
+            (long long)m->eval_plan.size_c, (long long)m->eval_plan.size_b, (long long)m->eval_plan.ws_per_thread);
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
@@ -270,7 +272,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .emit_source = emit_source_c};
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emit_source = emit_source_c};
 
 const Target *target_by_name(const char *name) {
     if (!strcmp(name, "c")) return &target_c;

@@ -412,4 +412,4 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .emit_source = emit_source_cuda};
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emit_source = emit_source_cuda};

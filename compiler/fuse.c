@@ -200,6 +200,9 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
         int r = rd[i];
         if (g->nodes[r].op == OP_reshape && fp->root[r] != fp->root[o]) return 0; /* read through a view */
         if (fp->root[r] != fp->root[o]) continue;
+        /* members run in node order for each element and o is stored where it is
+         * computed: a member after o would read o's value instead of x's */
+        if (r > o) return 0;
         const Node *rn = &g->nodes[r];
         for (int k = 0; k < rn->nin; k++) {
             if (rn->in[k] != x) continue;

@@ -8,6 +8,9 @@
  *
  *     [ batch region: size_b * B ][ constant region: size_c ][ workspace ]
  *
+ * The workspace holds the largest of each part any op needs: c + b * B + per_thread * T
+ * (T threads; the trainer knows T only when it runs, so the arena is sized then).
+ *
  * A tensor lives from the node that writes it to its last reader (through views: a
  * reshape shares its input's buffer); the output and the loss live to the end, since the
  * caller reads them after the step. With fusion (fuse.c) a node's code runs at its
@@ -78,7 +81,7 @@ static void region_free(Region *r, int id) {
         }
 }
 
-MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
     MemPlan p = {0};
     int n = g->n;
     /* where each node's code runs: a fused member runs with its group's root */
@@ -117,10 +120,11 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
             const Node *nd = &g->nodes[id];
             const OpRules *r = op_of(nd)->rules;
             if (r->workspace) {
-                int64_t wc = 0, wb = 0;
-                r->workspace(g, nd, &wc, &wb);
-                if (ALIGN(wc) > p.ws_size_c) p.ws_size_c = ALIGN(wc);
-                if (ALIGN(wb) > p.ws_size_b) p.ws_size_b = ALIGN(wb);
+                Workspace w = {0};
+                r->workspace(g, nd, target, &w);
+                if (ALIGN(w.c) > p.ws_size_c) p.ws_size_c = ALIGN(w.c);
+                if (ALIGN(w.b) > p.ws_size_b) p.ws_size_b = ALIGN(w.b);
+                if (ALIGN(w.per_thread) > p.ws_per_thread) p.ws_per_thread = ALIGN(w.per_thread);
             }
             if (needs_buffer(nd) && !(fp && fp->inl[id])) {
                 int64_t c, b;

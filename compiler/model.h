@@ -27,8 +27,11 @@ typedef struct MemPlan {
     int *inplace_of; /* 1 + the node whose buffer this one took over in place; 0: none */
     int64_t ws_off_c, ws_off_b;  /* the shared workspace region: ws_off_c + ws_off_b * B */
     int64_t ws_size_c, ws_size_b;
-    int64_t size_c, size_b; /* the arena this graph needs */
+    int64_t ws_per_thread; /* and per thread of the team (the C conv's scratch slots) */
+    int64_t size_c, size_b; /* the arena this graph needs: size_c + size_b * B + ws_per_thread * T */
 } MemPlan;
+/* The arena in floats for batch size B and T threads. */
+static inline int64_t plan_floats(const MemPlan *p, int64_t B, int T) { return p->size_c + p->size_b * B + p->ws_per_thread * T; }
 
 /* Which nodes run together (fuse.c). A group of nodes is one loop nest (C) or one kernel
  * (CUDA), run at its root's position: an elementwise op, expand or reduction. */
@@ -73,6 +76,10 @@ typedef struct ModelIR {
      * tensors the backward computes again. */
     int64_t mem_budget, arena_plain, arena_planned;
     int recomputed;
+    /* The target the memory plans are for, and the thread count the compile-time arena
+     * figures (--report, --mem-budget) assume; the trainer sizes its arena for its own. */
+    TargetKind target;
+    int threads;
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -88,9 +95,14 @@ typedef struct DumpOptions {
 /* The whole middle end, one function a reader can follow top to bottom (pipeline.c).
  * mem_budget > 0 (bytes): recompute activations until the train step's arena at the
  * compile-time batch size fits, or stop with an error saying how small it can get. */
-ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
-                              const DumpOptions *dump);
-/* The same without a budget. */
+typedef struct CompileOptions {
+    int batch;          /* > 0: instead of train.batch */
+    int64_t mem_budget; /* > 0: --mem-budget, in bytes */
+    TargetKind target;  /* the memory plans are for this target (workspaces differ) */
+    int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
+} CompileOptions;
+ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
+/* For the C target, at batch_override (> 0) or train.batch, no budget. */
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *dump);
 
 /* fuse.c */
@@ -105,7 +117,7 @@ void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 int fusion_kernels(const Graph *g, const FusionPlan *fp);
 
 /* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */
-MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp);
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 
 /* Index of the persistent tensor with this name, or -1. */
 int model_find_persistent(const ModelIR *m, const char *name);

@@ -9,6 +9,15 @@
 
 #include "ir.h"
 
+/* The targets mlc emits code for: what an op's code needs (its workspace) depends on it. */
+typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+
+/* Scratch floats an op needs while it runs: c + b * B + per_thread * T for batch size B
+ * and T threads (the C target's conv keeps a padded sample per thread). */
+typedef struct Workspace {
+    int64_t c, b, per_thread;
+} Workspace;
+
 typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
 
 /* Parameter initialisers (param nodes: iattr[0]; arguments in fattr[0], fattr[1]). */
@@ -56,9 +65,9 @@ typedef struct OpRules {
     /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
     void (*emit_c)(EmitCtx *e, int id);
     void (*emit_cuda)(EmitCtx *e, int id);
-    /* Scratch floats the op needs while it runs, as c + b * B (NULL: none). The memory
+    /* Scratch floats the op needs while it runs on target t (NULL: none). The memory
      * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
-    void (*workspace)(const Graph *g, const Node *n, int64_t *c, int64_t *b);
+    void (*workspace)(const Graph *g, const Node *n, TargetKind t, Workspace *w);
     /* Floating-point operations of one run of node n at the compile-time batch size
      * (NULL: one per output element for elementwise ops, one per input element for
      * reductions and other ops). Used by --report. */

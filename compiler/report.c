@@ -130,8 +130,8 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
         fprintf(out, "  %%%-5d %-16s %6d %14.0f %14.0f  %s:%d\n", u, op_of(un)->name, members - 1, f, b, base(un),
                 un->loc.line);
     }
-    char a[32], b[32], c[32], d[32], r[32];
-    int64_t arena = 4 * (p->size_c + p->size_b * B);
+    char a[32], b[32], c[32], d[32], r[32], w[32];
+    int64_t arena = 4 * plan_floats(p, B, m->threads);
     human(a, sizeof a, (double)arena, "B");
     human(b, sizeof b, (double)live_bytes, "B");
     human(c, sizeof c, flops, "FLOP");
@@ -139,6 +139,10 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     human(r, sizeof r, (double)reg_bytes, "B");
     fprintf(out, "totals: arena %s (%lld bytes; tensors without reuse would take %s), %s, %s moved\n", a,
             (long long)arena, b, c, d);
+    human(w, sizeof w, 4.0 * (double)p->ws_per_thread, "B");
+    if (p->ws_per_thread)
+        fprintf(out, "threads: the arena above is for %d thread%s; each thread more adds %s of conv scratch (--threads N)\n",
+                m->threads, m->threads == 1 ? "" : "s", w);
     fprintf(out, "fusion: %d kernels for %d nodes with code; %d values (%s) never reach memory; %d GEMM epilogues\n", nk,
             fusion_kernels(g, NULL), nreg, r, fp->nepilogues);
 }

@@ -10,6 +10,7 @@
 typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
+    TargetKind kind;     /* what the memory plans are made for */
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
 } Target;

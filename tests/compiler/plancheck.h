@@ -22,7 +22,9 @@ static inline int owner(const Graph *g, int id) {
 }
 
 /* b took over a's buffer in place: legal when a dies in b's group, which reads it only at
- * the element it writes of b (same shape, same index map), never through a view. */
+ * the element it writes of b (same shape, same index map), never through a view, and
+ * only in members up to b: a group's members run in node order for each element, and b
+ * stores its value where it is computed, so a later member would read b's value. */
 static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last, int a,
                          int b) {
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
@@ -31,6 +33,7 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
             if (g->nodes[r].in[k] != a) continue;
             if (g->nodes[r].op == OP_reshape) return 0;
             if (at[r] != at[b]) continue;
+            if (r > b) return 0;
             int8_t m[IR_MAX_RANK];
             fusion_operand_map(g, fp, r, k, m);
             if (memcmp(m, fp->map[b], sizeof m)) return 0;
@@ -74,7 +77,7 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
             int64_t a0 = p->off_c[a] + p->off_b[a] * B, a1 = a0 + ca + ba * B;
             /* inside the arena, and clear of the workspace */
             int64_t ws0 = p->ws_off_c + p->ws_off_b * B;
-            if (a1 > p->size_c + p->size_b * B || (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B)) {
+            if (a1 > p->size_c + p->size_b * B || (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B + p->ws_per_thread)) {
                 if (!bad++) cr_log_error("%s: %%%d [%lld, %lld) leaves its region at B = %lld", what, a, (long long)a0,
                                          (long long)a1, (long long)B);
             }

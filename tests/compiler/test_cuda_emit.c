@@ -69,7 +69,8 @@ static void compile_path(Compiled *c, const char *path) {
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    c->m = compile_model(&c->arena, p, 0, &dump);
+    CompileOptions o = {.target = TARGET_CUDA}; /* the CUDA target's workspaces */
+    c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
 }
 

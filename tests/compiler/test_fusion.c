@@ -44,13 +44,15 @@ Test(fusion, sample_kernel_counts) {
                      name, fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels);
         cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels, "%s: inference: %d kernels, expected %d",
                      name, fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels);
-        /* values kept in registers take no arena space: the fused plan is smaller */
-        MemPlan unfused = plan_memory(&a, r.m->train, NULL);
+        /* values kept in registers take no arena space, but a group reads its inputs where
+         * its root runs, which can hold them a little longer, and first-fit placement
+         * shifts: the fused plan may not grow by more than 1% */
+        MemPlan unfused = plan_memory(&a, r.m->train, NULL, TARGET_C);
         int64_t B = r.m->train->batch;
-        int64_t fused_floats = r.m->train_plan.size_c + r.m->train_plan.size_b * B;
-        int64_t unfused_floats = unfused.size_c + unfused.size_b * B;
-        cr_expect_leq(fused_floats, unfused_floats, "%s: fusion grew the arena: %lld floats, unfused %lld", name,
-                      (long long)fused_floats, (long long)unfused_floats);
+        int64_t fused_floats = plan_floats(&r.m->train_plan, B, 1);
+        int64_t unfused_floats = plan_floats(&unfused, B, 1);
+        cr_expect_leq(fused_floats * 100, unfused_floats * 101, "%s: fusion grew the arena: %lld floats, unfused %lld",
+                      name, (long long)fused_floats, (long long)unfused_floats);
         cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats, (long long)unfused_floats);
         ct_compile_free(&r);
         srcfile_free(src);

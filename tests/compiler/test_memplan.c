@@ -94,10 +94,66 @@ Test(memplan, random_graphs) {
         dce(g);
         ir_verify(g, "random graph");
         FusionPlan fp = fuse_graph(&a, g);
-        MemPlan p = plan_memory(&a, g, &fp);
+        MemPlan p = plan_memory(&a, g, &fp, TARGET_C);
         char what[64];
         snprintf(what, sizeof what, "random graph %d", trial);
         cr_assert_eq(check_plan(g, &fp, &p, what), 0, "%s: overlapping live tensors", what);
         arena_free(&a);
     }
+}
+
+/* The workspace is the target's own: the C convs take a padded sample per thread and
+ * nothing per batch element; the CUDA convs take per-sample columns and nothing per
+ * thread. Neither target's arena carries the other's scratch. */
+Test(memplan, workspace_per_target) {
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/lenet.mdl");
+    cr_assert_not_null(src);
+    MemPlan plans[2];
+    for (int t = 0; t < 2; t++) {
+        Arena a = {0};
+        jmp_buf on_error;
+        if (!DIAG_TRY(on_error)) cr_assert_fail("lenet.mdl does not compile");
+        CompileOptions o = {.target = t ? TARGET_CUDA : TARGET_C};
+        ModelIR *m = compile_model_opts(&a, parse_program(&a, src), &o, NULL);
+        diag_jmp = NULL;
+        plans[t] = m->train_plan;
+        char what[64];
+        snprintf(what, sizeof what, "lenet train (%s)", t ? "cuda" : "c");
+        cr_expect_eq(check_plan(m->train, &m->train_fuse, &m->train_plan, what), 0, "%s: overlapping live tensors", what);
+        arena_free(&a);
+    }
+    cr_expect_gt(plans[0].ws_per_thread, 0, "C: no per-thread conv scratch");
+    cr_expect_eq(plans[0].ws_size_b, 0, "C: %lld floats per sample of workspace", (long long)plans[0].ws_size_b);
+    cr_expect_eq(plans[1].ws_per_thread, 0, "CUDA: %lld floats per thread", (long long)plans[1].ws_per_thread);
+    cr_expect_gt(plans[1].ws_size_b, 0, "CUDA: no per-sample columns");
+    /* a thread more adds one slot to the C arena and nothing to the CUDA one */
+    cr_expect_eq(plan_floats(&plans[0], 64, 3) - plan_floats(&plans[0], 64, 2), plans[0].ws_per_thread);
+    cr_expect_eq(plan_floats(&plans[1], 64, 3), plan_floats(&plans[1], 64, 2));
+    srcfile_free(src);
+}
+
+/* A ReLU's backward reads its output, which the next layer keeps anyway: its input is
+ * not saved for backward, so in mlp's train step the bias add before each ReLU stays in
+ * a register of the ReLU's group. */
+Test(memplan, relu_input_not_saved) {
+    Arena a = {0};
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    cr_assert_not_null(src);
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "%s", r.diag);
+    const Graph *g = r.m->train;
+    int relus = 0;
+    for (int id = 0; id < g->n; id++) {
+        if (g->nodes[id].op != OP_relu) continue;
+        relus++;
+        int x = g->nodes[id].in[0];
+        for (int u = g->loss + 1; u < g->n; u++)
+            for (int k = 0; k < g->nodes[u].nin; k++)
+                cr_expect_neq(g->nodes[u].in[k], x, "%%%d (relu %%%d's input) is read by backward node %%%d", x, id, u);
+        cr_expect(r.m->train_fuse.inl[x], "relu %%%d's input %%%d is not kept in a register", id, x);
+    }
+    cr_expect_eq(relus, 2);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
 }
