@@ -7,7 +7,9 @@
  * C text takes the node's float attributes; Adam with weight decay; mse),
  * tests/compiler/data/layers.mdl (transpose, slice, pad, concat, both poolings with
  * padding, conv2d with stride, dilation, groups and the direct 1x1 path, batch_norm's
- * running statistics, dropout) and samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
+ * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
+ * their readers' loops, two levels deep) and samples/lenet.mdl, resnet.mdl,
+ * resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -44,12 +46,12 @@
 
 static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
                                      MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
-                                     MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_SOURCE_ROOT "/samples/resnet.mdl",
-                                     MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
+                                     MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
+                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 5, RESNET = 5, RESNET20 = 6 };
+enum { NSMALL = 6, RESNET = 6, RESNET20 = 7 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 

@@ -130,7 +130,7 @@ Test(fusion, cross_entropy_forward_is_one_group) {
  * smoothing, the smoothed labels too) is recomputed where it is read. */
 Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
     static const char *const models[] = {"tiny", "decoupled", "convnet", "allops", "adamw", "convb1", "blocks",
-                                         "layers", "convbn", "convwide", "clip", "activations", "nan"};
+                                         "layers", "convbn", "convwide", "clip", "activations", "nan", "rows"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/data/%s.mdl", MLC_TEST_DIR, models[i]);
@@ -164,6 +164,34 @@ Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
         srcfile_free(src);
         arena_free(&a);
     }
+}
+
+/* Reductions that keep the batch dimension run in their readers' loops, also inside
+ * another row reduction's loop; reductions over the batch stay roots (rows.mdl). */
+Test(fusion, row_reductions_nest) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_TEST_DIR "/data/rows.mdl", &r, &src);
+    const Graph *g = r.m->train;
+    const FusionPlan *fp = &r.m->train_fuse;
+    int rows = 0, deep = 0, kept_deep = 0;
+    for (int id = 0; id <= g->loss; id++) {
+        const Node *n = &g->nodes[id];
+        if (op_of(n)->kind != K_REDUCE) continue;
+        int row = fp->root[id] != id;
+        cr_expect_eq(row, n->shape.bmask != 0,
+                     "%%%d (%s) is %sa row reduction", id, op_of(n)->name, row ? "" : "not ");
+        rows += row;
+        deep += fp->nest[id] >= 0;
+        kept_deep += fp->nest[id] >= 0 && !fp->inl[id];
+    }
+    cr_expect_eq(rows, 5, "%d row reductions (sum, keepdims sum, sum, logsumexp, label dot expected)", rows);
+    cr_expect_eq(deep, 1, "%d row reductions in a row reduction's loop", deep);
+    cr_expect_eq(kept_deep, 1, "the nested keepdims sum is not stored for the backward");
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
 }
 
 /* A node read outside its group is stored; one read only inside is not; nothing in a

@@ -31,6 +31,7 @@ Test(memplan, samples) {
         MLC_SOURCE_ROOT "/samples/resnet.mdl",      MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
         MLC_TEST_DIR "/data/convnet.mdl",           MLC_TEST_DIR "/data/layers.mdl",
         MLC_TEST_DIR "/data/blocks.mdl",            MLC_TEST_DIR "/data/allops.mdl",
+        MLC_TEST_DIR "/data/rows.mdl",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }
