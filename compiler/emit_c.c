@@ -53,11 +53,42 @@ static void emit_ewise_loops(EmitCtx *e, const FusedLoop *fl, int check) {
     loops_close(e, fl->nd, block);
 }
 
+/* A two-pass reduction (logsumexp; fuse.c gives it no members): per output element, the
+ * first pass over the axis, then the second, into locals. */
+static void emit_two_pass_loops(EmitCtx *e, const FusedLoop *fl) {
+    const OpRules *r = op_of(&e->g->nodes[fl->root])->rules;
+    const char *y = emit_buf(e, fl->root), *out = fused_out_index(e, fl), *len = fl->size[fl->axis];
+    const char *ax = fl->var[fl->axis];
+    int outer = 0;
+    for (int L = 0; L < fl->nd; L++) {
+        if (L == fl->axis) continue;
+        if (!outer++) emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", fl->total);
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", fl->var[L], fl->var[L], fl->size[L], fl->var[L]);
+        e->indent++;
+    }
+    emit(e, "{");
+    e->indent++;
+    emit(e, "float pre = %s;", r->red_pre_init);
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+    emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
+    emit(e, "float acc = %s;", r->red_init);
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+    emit(e, "    %s;", subst_named(e->arena, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
+    emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, "pre"));
+    e->indent--;
+    emit(e, "}");
+    e->indent -= outer;
+}
+
 /* A reduction and the elementwise group feeding it: outer loops (parallel), the axis in
  * order (so the sum's rounding does not depend on the thread count), inner loops. */
 static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
     const Node *n = &e->g->nodes[fl->root];
     const OpRules *r = op_of(n)->rules;
+    if (r->red_pre_step) {
+        emit_two_pass_loops(e, fl);
+        return;
+    }
     const char *y = emit_buf(e, fl->root), *out = fused_out_index(e, fl), *len = fl->size[fl->axis];
     const char *bail = check ? e->bail : NULL;
     int block = fused_statements(fl, e->g) > 0 || check;
@@ -69,9 +100,9 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         emit(e, "float acc = %s;", r->red_init);
         loops_open(e, fl, fl->axis, fl->axis + 1, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len));
+        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, NULL));
         loops_close(e, 1, block);
-        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len));
+        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *yo = arena_printf(e->arena, "%s[%s]", y, out);
         loops_open(e, fl, fl->axis + 1, fl->nd, 0);
@@ -81,12 +112,12 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         e->indent++;
         loops_open(e, fl, fl->axis + 1, fl->nd, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len));
+        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len, NULL));
         loops_close(e, inner, block);
         e->indent--;
         if (strcmp(r->red_fin, "%a")) {
             loops_open(e, fl, fl->axis + 1, fl->nd, 0);
-            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len));
+            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len, NULL));
             loops_close(e, inner, 0);
         }
     }

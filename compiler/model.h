@@ -38,13 +38,24 @@ static inline int64_t plan_floats(const MemPlan *p, int64_t B, int T) { return p
 typedef struct FusionPlan {
     /* The node whose code computes node id: id itself for a group's root and for nodes
      * that are not fused; a later node for a member; -1 for nodes without code (sources,
-     * views outside groups). */
+     * views outside groups, recomputed values). */
     int *root;
     /* 1: a member read only inside its group, kept in a local (no buffer). */
     char *inl;
-    /* Members: for each dimension of the group's domain, the dimension of the node it
-     * indexes (-1: broadcast). The domain is the root's shape, or a reduction's input. */
+    /* Members: for each dimension of the space the member is computed in, the dimension
+     * of the node it indexes (-1: broadcast). That space is the group's domain (the
+     * root's shape, or a reduction's input), or for a member in a nested loop (nest) the
+     * input of the row reduction running that loop. */
     int8_t (*map)[IR_MAX_RANK];
+    /* A member that is a reduction is a row reduction: per element of its space it runs
+     * a loop of its own over its axis, nested in the group's loop. nest[id]: the row
+     * reduction whose loop computes member id (-1: the group's own loop, and nodes outside
+     * groups). Row reductions nest in row reductions; nested members are never stored. */
+    int *nest;
+    /* 1: a cheap function of labels and constants (one_hot, and elementwise ops of it):
+     * every group that reads it computes it there, in registers, from the labels. It has
+     * no code and no buffer of its own (root and at are -1). */
+    char *dup;
     /* A stored value that may overwrite this input of its group (same element read and
      * written by one iteration), if nothing reads the input later; -1: none. */
     int *inplace;
@@ -109,8 +120,15 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
 FusionPlan fuse_graph(Arena *a, const Graph *g);
 /* The index space a group loops over: the root's shape, or a reduction's input shape. */
 const Shape *fusion_domain(const Graph *g, int root);
-/* The map (domain dimension -> operand dimension) of input k of group member `member`. */
+/* The map (domain dimension -> operand dimension) of input k of group member `member`
+ * (a reduction's input: its own input's dimensions, the space of its loop). */
 void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res);
+/* The same for any elementwise op, expand, size-1 reshape or generator read through `map`
+ * (what a recomputed value's inputs are read through). */
+void fusion_input_map(const Graph *g, int node, int k, const int8_t *map, int8_t *res);
+/* Group `root` computes recomputed value x (FusionPlan.dup): one of its members reads x,
+ * or reads a recomputed value that reads x. */
+int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x);
 /* --dump-ir=after:fuse: each kernel with the nodes fused into it. */
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 /* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */

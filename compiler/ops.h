@@ -57,8 +57,19 @@ typedef struct OpRules {
     double (*scalar2)(double a, double b, const double *fattr);
     const char *c_expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
     /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
-     * element) and the final value (%a, %n the reduced count). */
+     * element) and the final value (%a, %n the reduced count). A two-pass reduction
+     * (logsumexp) first runs red_pre_init / red_pre_step over the axis (%a its own
+     * accumulator); the main pass's step and final value read that result as %m. */
     const char *red_init, *red_step, *red_fin;
+    const char *red_pre_init, *red_pre_step;
+    /* Generators (one_hot): each output element is a cheap function of one element of
+     * the input and of the element's index along the output's last dimension. gen_expr is
+     * that function as float C text (%0: the input element, %i: the index); gen_map gives
+     * the input's map when the output is read through map m (a fused group's dimension
+     * -> output dimension, -1: none), as fusion maps go (fuse.c). With them fused groups
+     * compute the op where they read it instead of loading it from memory. */
+    const char *gen_expr;
+    void (*gen_map)(const Shape *out, const Shape *in, const int8_t *m, int8_t *res);
     /* Non-elementwise ops: reference evaluation in double over dense row-major tensors
      * (i32 tensors are held as doubles too). */
     void (*eval)(const Graph *g, const Node *n, double *const *in, double *out);
