@@ -711,14 +711,10 @@ MLC_HELPER long mlc_bwd_slot_floats(const mlc_conv_geom *g) {
     return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + 8);
 }
 
-/* The taps of row phase a, in order: their count, and kh of the j-th in *kj (j < 0: none) */
-MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a, int j, int *kj) {
+/* The number of taps k < K of phase a */
+MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a) {
     int n = 0;
-    for (int k = 0; k < K; k++)
-        if (mlc_tap_phase(k, d, p, s) == a) {
-            if (n == j) *kj = k;
-            n++;
-        }
+    for (int k = 0; k < K; k++) n += mlc_tap_phase(k, d, p, s) == a;
     return n;
 }
 
@@ -742,28 +738,31 @@ MLC_HELPER void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const
  * (mb = ceil(Cg/4), K' = Og * its row taps * its column taps, k' = (o, row tap, column tap)),
  * ap = w[grp*Og + o][4b + i][kh][kw]; and its K' offsets. */
 MLC_HELPER void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *w, float *ap, int *off) {
-    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4;
+    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4, T = g->KH * g->KW;
     for (int a = 0; a < g->sh; a++)
         for (int b = 0; b < g->sw; b++) {
-            const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
-            const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+            const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a);
+            const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
             const int K = Og * na * nb;
             if (K == 0) continue;
-            for (int k = 0; k < K; k++) {
-                int kh = 0, kw = 0;
-                const int o = k / (na * nb);
-                mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, k / nb % na, &kh);
-                mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, k % nb, &kw);
-                off[k] = (int)(o * d->plane + (mlc_tap_shift(kh, g->dh, g->ph, g->sh) + d->PT) * d->Wp +
-                               mlc_tap_shift(kw, g->dw, g->pw, g->sw) + d->PL);
-                for (int grp = 0; grp < g->G; grp++)
-                    for (int cb = 0; cb < mb; cb++)
-                        for (int i = 0; i < 4; i++) {
-                            const int c = 4 * cb + i;
-                            ap[(((long)grp * mb + cb) * K + k) * 4 + i] =
-                                c < Cg ? w[(((long)grp * Og + o) * Cg + c) * g->KH * g->KW + kh * g->KW + kw] : 0.0f;
+            int k = 0; /* = (o*na + the row tap's rank)*nb + the column tap's rank */
+            for (int o = 0; o < Og; o++)
+                for (int kh = 0; kh < g->KH; kh++) {
+                    if (mlc_tap_phase(kh, g->dh, g->ph, g->sh) != a) continue;
+                    const long row = (mlc_tap_shift(kh, g->dh, g->ph, g->sh) + d->PT) * d->Wp + d->PL;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        if (mlc_tap_phase(kw, g->dw, g->pw, g->sw) != b) continue;
+                        off[k] = (int)(o * d->plane + row + mlc_tap_shift(kw, g->dw, g->pw, g->sw));
+                        for (int grp = 0; grp < g->G; grp++) {
+                            const float *wk = w + ((long)grp * Og + o) * Cg * T + kh * g->KW + kw;
+                            float *a4 = ap + ((long)grp * mb * K + k) * 4; /* channel c at a4[(c/4)*4K + c%4] */
+                            int c = 0;
+                            for (; c < Cg; c++) a4[(long)(c / 4) * 4 * K + c % 4] = wk[(long)c * T];
+                            for (; c < 4 * mb; c++) a4[(long)(c / 4) * 4 * K + c % 4] = 0.0f;
                         }
-            }
+                        k++;
+                    }
+                }
             ap += (long)g->G * mb * 4 * K, off += K;
         }
 }
@@ -775,8 +774,8 @@ MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl
     const mlc_bwd_dims d = mlc_bwd_dims_of(g);
     const long HW = (long)g->H * g->W, OP = (long)g->O * g->Ho * g->Wo, dl = (OP * 4 + 63) / 64;
     int empty = 0; /* some phase gets no tap: dx starts zeroed */
-    for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL) == 0;
-    for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL) == 0;
+    for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0;
+    for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0;
 #pragma omp parallel num_threads(mlc_conv_team(pl, B))
     {
         float *xp = mlc_conv_slot(pl, ws), *out = xp + d.xs;
@@ -789,8 +788,8 @@ MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl
             const int *off = off0;
             for (int a = 0; a < g->sh; a++)
                 for (int b = 0; b < g->sw; b++) {
-                    const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
-                    const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+                    const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a);
+                    const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
                     const int K = Og * na * nb;
                     const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
                     float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
