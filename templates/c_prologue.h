@@ -17,6 +17,9 @@
 
 /* The helpers below are pasted into every model; most models use only some of them. */
 #define MLC_HELPER static inline __attribute__((unused))
+/* The conv kernels stay out of line: inlined into an OpenMP region, GCC ran out of
+ * registers for their pointers and reloaded them from the stack in the inner loops. */
+#define MLC_KERNEL static __attribute__((unused, noinline))
 
 /* One thread pool: OpenMP's. OpenBLAS runs single-threaded inside it; a second pool of
  * spinning OpenBLAS threads would fight the OpenMP team for the same cores. */
@@ -374,7 +377,7 @@ MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_sh
  * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
  * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
  * blocks of 2 segments and 1). */
-MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
+MLC_KERNEL void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
                                long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
@@ -464,7 +467,7 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
  * output channels and no lanes need adding: blocks of 6 taps by 16 channels, 12 vector
  * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
  * taps and single taps). */
-MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
+MLC_KERNEL void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
                               long ldt, int Ho, int Wo, long Wq, float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
