@@ -376,14 +376,15 @@ MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_sh
  * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
  * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
  * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
- * blocks of 2 segments and 1). */
+ * blocks of 2 segments, and 1 if one is left: its 4 accumulators wait on the FMA
+ * latency, so 3 + 1 segments go as 2 + 2). */
 MLC_KERNEL void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
                                long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
 #define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)
     long sg = s0;
-    for (; sg + 3 <= s1; sg += 3) {
+    for (; sg + 3 <= s1 && s1 - sg != 4; sg += 3) { /* 4 left: two blocks of 2 */
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg), d2 = MLC_SEGX(sg + 2) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1), y2 = MLC_SEGY(sg + 2);
@@ -412,7 +413,7 @@ MLC_KERNEL void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
             MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1); MLC_STN(r + y2, c32, n2);
         }
     }
-    if (sg + 2 <= s1) {
+    for (; sg + 2 <= s1; sg += 2) {
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1);
@@ -438,7 +439,6 @@ MLC_KERNEL void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
             MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); r += ldy;
             MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1);
         }
-        sg += 2;
     }
     if (sg < s1) {
         const float *x0 = x + MLC_SEGX(sg);
