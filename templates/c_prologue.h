@@ -779,16 +779,28 @@ MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl
     int empty = 0; /* some phase gets no tap: dx starts zeroed */
     for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0;
     for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0;
+    /* the kernel runs in pieces of 12 segments (pieces of them a sample), each followed by
+     * a share of the prefetches of the next sample's dy */
+    long pieces = 0;
+    for (int a = 0; a < g->sh; a++)
+        for (int b = 0; b < g->sw; b++) {
+            const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
+            if (Hi == 0 || Wi == 0 || mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0 ||
+                mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0)
+                continue;
+            const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, ((Hi - 1) * d.Wp + Wi + 7) & ~7L, 0);
+            pieces += g->G * ((sg.nseg + 11) / 12);
+        }
 #pragma omp parallel num_threads(mlc_conv_team(pl, B))
     {
         float *xp = mlc_conv_slot(pl, ws), *out = xp + d.xs;
 #pragma omp for schedule(dynamic, 1)
         for (long n = 0; n < B; n++) {
             mlc_bwd_pad(g, &d, dy + n * OP, xp);
-            if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, 0, dl, 0);
             if (empty) memset(dx + n * g->C * HW, 0, sizeof(float) * (size_t)(g->C * HW));
             const float *ap = ap0;
             const int *off = off0;
+            long u = 0; /* pieces done */
             for (int a = 0; a < g->sh; a++)
                 for (int b = 0; b < g->sw; b++) {
                     const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a);
@@ -796,14 +808,21 @@ MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl
                     const int K = Og * na * nb;
                     const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
                     float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
-                    if (K == 0) continue; /* no tap reaches these positions: zeroed above */
+                    if (K == 0 || Hi == 0 || Wi == 0) { /* no tap reaches these positions: zeroed above */
+                        ap += (long)g->G * mb * 4 * K, off += K;
+                        continue;
+                    }
                     const long nq = ((Hi - 1) * d.Wp + Wi + 7) & ~7L;
                     const mlc_shift_segs sg =
                         mlc_shift_segs_for(Hi, Wi, d.Wp, nq, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
                     for (int grp = 0; grp < g->G; grp++) {
                         float *dxg = dxn + (long)grp * Cg * HW;
-                        mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xp + (long)grp * Og * d.plane, 0, sg.nseg,
-                                       sg.spr, sg.Wq, sg.wlast, sg.direct ? dxg : out, sg.direct ? HW : sg.ldo, sg.orow);
+                        for (long s0 = 0; s0 < sg.nseg; s0 += 12, u++) {
+                            mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xp + (long)grp * Og * d.plane, s0,
+                                           s0 + 12 < sg.nseg ? s0 + 12 : sg.nseg, sg.spr, sg.Wq, sg.wlast,
+                                           sg.direct ? dxg : out, sg.direct ? HW : sg.ldo, sg.orow);
+                            if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, dl * u / pieces, dl * (u + 1) / pieces, 0);
+                        }
                         if (sg.direct) continue;
                         for (long c = 0; c < Cg; c++)
                             for (long i = 0; i < Hi; i++) {
