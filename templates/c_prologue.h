@@ -121,11 +121,39 @@ MLC_HELPER float mlc_hsum8(const mlc_v8 *v) {
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
-/* d[0..n) = s[0..n) for the short rows of images: inline, no library call */
+/* Hides the value of an index from the optimiser: GCC turns the short copy and zeroing
+ * loops below into memcpy / memset calls otherwise, which cost more than the loops for
+ * image rows of 8 to 32 floats. It emits no instruction. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MLC_OPAQUE(v) __asm__("" : "+r"(v))
+#else
+#define MLC_OPAQUE(v) ((void)0)
+#endif
+
+/* d[0..n) = s[0..n) for the short rows of images: inline, no library call; a row of 8
+ * or more ends with the 8 floats before its end (some copied twice), not a scalar loop */
 MLC_HELPER void mlc_copy_row(float *d, const float *s, long n) {
     long i = 0;
-    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_LD(s + i));
+    for (; i + 8 <= n; i += 8) {
+        MLC_OPAQUE(i);
+        MLC_ST(d + i, MLC_LD(s + i));
+    }
+    if (i == n) return;
+    if (n >= 8) {
+        MLC_ST(d + n - 8, MLC_LD(s + n - 8));
+        return;
+    }
     for (; i < n; i++) d[i] = s[i];
+}
+
+/* d[0..n) = 0 in whole vectors, so up to 7 floats past d + n are zeroed too: for padding
+ * rows written in address order, where what follows is written afterwards. The border
+ * loops a float at a time cost more than copying a 32-float row. */
+MLC_HELPER void mlc_zero_spill(float *d, long n) {
+    for (long i = 0; i < n; i += 8) {
+        MLC_OPAQUE(i);
+        MLC_ST(d + i, MLC_BC(0.0f));
+    }
 }
 
 /* Asks for 64-byte lines l0 <= l < l1 from p on: the next sample's data, fetched from
@@ -297,21 +325,23 @@ MLC_HELPER void mlc_shift_pad(const mlc_conv_geom *g, const mlc_shift_dims *d, c
                 long j0 = (g->pw - b + g->sw - 1) / g->sw, j1 = (g->W + g->pw - b + g->sw - 1) / g->sw;
                 j0 = j0 < 0 ? 0 : j0 > Wq ? Wq : j0;
                 j1 = j1 > Wq ? Wq : j1 < j0 ? j0 : j1;
+                /* rows in address order, their zeros in whole vectors (mlc_zero_spill): what they
+                 * zero past a row is written next, up to the 32 zeros that end xq */
                 for (long i = 0; i < d->Hq; i++, p += Wq) {
                     const long h = g->sh * i + a - g->ph;
                     if (h < 0 || h >= g->H) {
-                        memset(p, 0, sizeof(float) * (size_t)Wq);
+                        mlc_zero_spill(p, Wq);
                         continue;
                     }
                     const float *xr = x + ((long)c * g->H + h) * g->W + b - g->pw;
-                    for (long j = 0; j < j0; j++) p[j] = 0.0f;
+                    mlc_zero_spill(p, j0);
                     if (g->sw == 1)
                         mlc_copy_row(p + j0, xr + j0, j1 - j0);
                     else if (g->sw == 2)
                         mlc_gather2_row(p + j0, xr + 2 * j0, j1 - j0);
                     else
                         for (long j = j0; j < j1; j++) p[j] = xr[g->sw * j];
-                    for (long j = j1; j < Wq; j++) p[j] = 0.0f;
+                    mlc_zero_spill(p + j1, Wq - j1);
                 }
             }
         }
@@ -620,12 +650,14 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
 }
 
 /* dt[p][o] (rows ceil(Og/16)*16 floats apart, 0 at o >= Og) = src[o][p] (one group's Og
- * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element */
+ * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element.
+ * 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in one L1 set,
+ * so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting each other. */
 MLC_HELPER void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
     const int Og16 = (Og + 15) / 16 * 16, o8 = Og / 8 * 8;
     const long p8 = P / 8 * 8;
-    for (long p0 = 0; p0 < p8; p0 += 8)
-        for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
+    for (int o0 = 0; o0 < o8; o0 += 8)
+        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
     for (long p = 0; p < P; p++) {
         for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * Og16 + o] = src[o * P + p];
         mlc_zero_row(dt + p * Og16 + Og, Og16 - Og);
@@ -743,14 +775,14 @@ MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a) {
 
 /* dxp = dy [O][Ho][Wo] zero-padded into O planes of Hp x Wp at (PT, PL), then zeros to xs */
 MLC_HELPER void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *dy, float *xp) {
-    for (int o = 0; o < g->O; o++) {
+    for (int o = 0; o < g->O; o++) { /* in address order, as mlc_zero_spill wants */
         float *p = xp + o * d->plane;
         memset(p, 0, sizeof(float) * (size_t)(d->PT * d->Wp));
         for (int h = 0; h < g->Ho; h++) {
             float *r = p + (d->PT + h) * d->Wp;
-            for (long i = 0; i < d->PL; i++) r[i] = 0.0f;
+            mlc_zero_spill(r, d->PL);
             mlc_copy_row(r + d->PL, dy + ((long)o * g->Ho + h) * g->Wo, g->Wo);
-            for (long i = d->PL + g->Wo; i < d->Wp; i++) r[i] = 0.0f;
+            mlc_zero_spill(r + d->PL + g->Wo, d->Wp - d->PL - g->Wo);
         }
         memset(p + (d->PT + g->Ho) * d->Wp, 0, sizeof(float) * (size_t)((d->Hp - d->PT - g->Ho) * d->Wp));
     }
