@@ -17,6 +17,9 @@
 
 /* The helpers below are pasted into every model; most models use only some of them. */
 #define MLC_HELPER static inline __attribute__((unused))
+/* The conv kernels stay out of line: inlined into an OpenMP region, GCC ran out of
+ * registers for their pointers and reloaded them from the stack in the inner loops. */
+#define MLC_KERNEL static __attribute__((unused, noinline))
 
 /* One thread pool: OpenMP's. OpenBLAS runs single-threaded inside it; a second pool of
  * spinning OpenBLAS threads would fight the OpenMP team for the same cores. */
@@ -118,11 +121,39 @@ MLC_HELPER float mlc_hsum8(const mlc_v8 *v) {
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
-/* d[0..n) = s[0..n) for the short rows of images: inline, no library call */
+/* Hides the value of an index from the optimiser: GCC turns the short copy and zeroing
+ * loops below into memcpy / memset calls otherwise, which cost more than the loops for
+ * image rows of 8 to 32 floats. It emits no instruction. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MLC_OPAQUE(v) __asm__("" : "+r"(v))
+#else
+#define MLC_OPAQUE(v) ((void)0)
+#endif
+
+/* d[0..n) = s[0..n) for the short rows of images: inline, no library call; a row of 8
+ * or more ends with the 8 floats before its end (some copied twice), not a scalar loop */
 MLC_HELPER void mlc_copy_row(float *d, const float *s, long n) {
     long i = 0;
-    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_LD(s + i));
+    for (; i + 8 <= n; i += 8) {
+        MLC_OPAQUE(i);
+        MLC_ST(d + i, MLC_LD(s + i));
+    }
+    if (i == n) return;
+    if (n >= 8) {
+        MLC_ST(d + n - 8, MLC_LD(s + n - 8));
+        return;
+    }
     for (; i < n; i++) d[i] = s[i];
+}
+
+/* d[0..n) = 0 in whole vectors, so up to 7 floats past d + n are zeroed too: for padding
+ * rows written in address order, where what follows is written afterwards. The border
+ * loops a float at a time cost more than copying a 32-float row. */
+MLC_HELPER void mlc_zero_spill(float *d, long n) {
+    for (long i = 0; i < n; i += 8) {
+        MLC_OPAQUE(i);
+        MLC_ST(d + i, MLC_BC(0.0f));
+    }
 }
 
 /* Asks for 64-byte lines l0 <= l < l1 from p on: the next sample's data, fetched from
@@ -169,6 +200,24 @@ MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
         for (int j = 0; j < 8; j++) d[j * ldd + i] = s[i * lds + j];
 }
 #endif
+
+/* d[i] = s[2i] for i < n: a stride-2 phase of an image row, which reads s[0 .. 2n-2] only.
+ * Element by element this was a tenth of the strided convolutions' time; here two loads
+ * and a shuffle give 8, and the last 8 (n >= 9) are the odd lanes of the 16 floats that
+ * end at s[2n-2], so nothing past the row is read. */
+MLC_HELPER void mlc_gather2_row(float *d, const float *s, long n) {
+    long i = 0;
+#ifdef MLC_SHUF
+    for (; i + 9 <= n; i += 8)
+        MLC_ST(d + i, MLC_SHUF(MLC_LD(s + 2 * i), MLC_LD(s + 2 * i + 8), 0, 2, 4, 6, 8, 10, 12, 14));
+    if (i < n && n >= 9) {
+        const long t = n - 8;
+        MLC_ST(d + t, MLC_SHUF(MLC_LD(s + 2 * t - 1), MLC_LD(s + 2 * t + 7), 1, 3, 5, 7, 9, 11, 13, 15));
+        return;
+    }
+#endif
+    for (; i < n; i++) d[i] = s[2 * i];
+}
 
 /* How one convolution's work is cut; compiler/ops_conv.c picks the numbers from the
  * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
@@ -288,19 +337,23 @@ MLC_HELPER void mlc_shift_pad(const mlc_conv_geom *g, const mlc_shift_dims *d, c
                 long j0 = (g->pw - b + g->sw - 1) / g->sw, j1 = (g->W + g->pw - b + g->sw - 1) / g->sw;
                 j0 = j0 < 0 ? 0 : j0 > Wq ? Wq : j0;
                 j1 = j1 > Wq ? Wq : j1 < j0 ? j0 : j1;
+                /* rows in address order, their zeros in whole vectors (mlc_zero_spill): what they
+                 * zero past a row is written next, up to the 32 zeros that end xq */
                 for (long i = 0; i < d->Hq; i++, p += Wq) {
                     const long h = g->sh * i + a - g->ph;
                     if (h < 0 || h >= g->H) {
-                        memset(p, 0, sizeof(float) * (size_t)Wq);
+                        mlc_zero_spill(p, Wq);
                         continue;
                     }
                     const float *xr = x + ((long)c * g->H + h) * g->W + b - g->pw;
-                    for (long j = 0; j < j0; j++) p[j] = 0.0f;
+                    mlc_zero_spill(p, j0);
                     if (g->sw == 1)
                         mlc_copy_row(p + j0, xr + j0, j1 - j0);
+                    else if (g->sw == 2)
+                        mlc_gather2_row(p + j0, xr + 2 * j0, j1 - j0);
                     else
                         for (long j = j0; j < j1; j++) p[j] = xr[g->sw * j];
-                    for (long j = j1; j < Wq; j++) p[j] = 0.0f;
+                    mlc_zero_spill(p + j1, Wq - j1);
                 }
             }
         }
@@ -385,14 +438,15 @@ MLC_HELPER mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_sh
  * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
  * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
  * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
- * blocks of 2 segments and 1). */
-MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
+ * blocks of 2 segments, and 1 if one is left: its 4 accumulators wait on the FMA
+ * latency, so 3 + 1 segments go as 2 + 2). */
+MLC_KERNEL void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1,
                                long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
 #define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)
     long sg = s0;
-    for (; sg + 3 <= s1; sg += 3) {
+    for (; sg + 3 <= s1 && s1 - sg != 4; sg += 3) { /* 4 left: two blocks of 2 */
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg), d2 = MLC_SEGX(sg + 2) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1), y2 = MLC_SEGY(sg + 2);
@@ -421,7 +475,7 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
             MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1); MLC_STN(r + y2, c32, n2);
         }
     }
-    if (sg + 2 <= s1) {
+    for (; sg + 2 <= s1; sg += 2) {
         const float *x0 = x + MLC_SEGX(sg);
         const long d1 = MLC_SEGX(sg + 1) - MLC_SEGX(sg);
         const long y0 = MLC_SEGY(sg), y1 = MLC_SEGY(sg + 1);
@@ -447,7 +501,6 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
             MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); r += ldy;
             MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1);
         }
-        sg += 2;
     }
     if (sg < s1) {
         const float *x0 = x + MLC_SEGX(sg);
@@ -476,7 +529,7 @@ MLC_HELPER void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, c
  * output channels and no lanes need adding: blocks of 6 taps by 16 channels, 12 vector
  * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
  * taps and single taps). */
-MLC_HELPER void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
+MLC_KERNEL void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds,
                               long ldt, int Ho, int Wo, long Wq, float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
@@ -609,12 +662,14 @@ MLC_HELPER void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, l
 }
 
 /* dt[p][o] (rows ceil(Og/16)*16 floats apart, 0 at o >= Og) = src[o][p] (one group's Og
- * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element */
+ * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element.
+ * 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in one L1 set,
+ * so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting each other. */
 MLC_HELPER void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
     const int Og16 = (Og + 15) / 16 * 16, o8 = Og / 8 * 8;
     const long p8 = P / 8 * 8;
-    for (long p0 = 0; p0 < p8; p0 += 8)
-        for (int o0 = 0; o0 < o8; o0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
+    for (int o0 = 0; o0 < o8; o0 += 8)
+        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
     for (long p = 0; p < P; p++) {
         for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * Og16 + o] = src[o * P + p];
         mlc_zero_row(dt + p * Og16 + Og, Og16 - Og);
@@ -723,27 +778,23 @@ MLC_HELPER long mlc_bwd_slot_floats(const mlc_conv_geom *g) {
     return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + 8);
 }
 
-/* The taps of row phase a, in order: their count, and kh of the j-th in *kj (j < 0: none) */
-MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a, int j, int *kj) {
+/* The number of taps k < K of phase a */
+MLC_HELPER int mlc_phase_taps(int K, int d, int p, int s, int a) {
     int n = 0;
-    for (int k = 0; k < K; k++)
-        if (mlc_tap_phase(k, d, p, s) == a) {
-            if (n == j) *kj = k;
-            n++;
-        }
+    for (int k = 0; k < K; k++) n += mlc_tap_phase(k, d, p, s) == a;
     return n;
 }
 
 /* dxp = dy [O][Ho][Wo] zero-padded into O planes of Hp x Wp at (PT, PL), then zeros to xs */
 MLC_HELPER void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *dy, float *xp) {
-    for (int o = 0; o < g->O; o++) {
+    for (int o = 0; o < g->O; o++) { /* in address order, as mlc_zero_spill wants */
         float *p = xp + o * d->plane;
         memset(p, 0, sizeof(float) * (size_t)(d->PT * d->Wp));
         for (int h = 0; h < g->Ho; h++) {
             float *r = p + (d->PT + h) * d->Wp;
-            for (long i = 0; i < d->PL; i++) r[i] = 0.0f;
+            mlc_zero_spill(r, d->PL);
             mlc_copy_row(r + d->PL, dy + ((long)o * g->Ho + h) * g->Wo, g->Wo);
-            for (long i = d->PL + g->Wo; i < d->Wp; i++) r[i] = 0.0f;
+            mlc_zero_spill(r + d->PL + g->Wo, d->Wp - d->PL - g->Wo);
         }
         memset(p + (d->PT + g->Ho) * d->Wp, 0, sizeof(float) * (size_t)((d->Hp - d->PT - g->Ho) * d->Wp));
     }
@@ -754,28 +805,31 @@ MLC_HELPER void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const
  * (mb = ceil(Cg/4), K' = Og * its row taps * its column taps, k' = (o, row tap, column tap)),
  * ap = w[grp*Og + o][4b + i][kh][kw]; and its K' offsets. */
 MLC_HELPER void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *w, float *ap, int *off) {
-    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4;
+    const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4, T = g->KH * g->KW;
     for (int a = 0; a < g->sh; a++)
         for (int b = 0; b < g->sw; b++) {
-            const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
-            const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+            const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a);
+            const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
             const int K = Og * na * nb;
             if (K == 0) continue;
-            for (int k = 0; k < K; k++) {
-                int kh = 0, kw = 0;
-                const int o = k / (na * nb);
-                mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, k / nb % na, &kh);
-                mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, k % nb, &kw);
-                off[k] = (int)(o * d->plane + (mlc_tap_shift(kh, g->dh, g->ph, g->sh) + d->PT) * d->Wp +
-                               mlc_tap_shift(kw, g->dw, g->pw, g->sw) + d->PL);
-                for (int grp = 0; grp < g->G; grp++)
-                    for (int cb = 0; cb < mb; cb++)
-                        for (int i = 0; i < 4; i++) {
-                            const int c = 4 * cb + i;
-                            ap[(((long)grp * mb + cb) * K + k) * 4 + i] =
-                                c < Cg ? w[(((long)grp * Og + o) * Cg + c) * g->KH * g->KW + kh * g->KW + kw] : 0.0f;
+            int k = 0; /* = (o*na + the row tap's rank)*nb + the column tap's rank */
+            for (int o = 0; o < Og; o++)
+                for (int kh = 0; kh < g->KH; kh++) {
+                    if (mlc_tap_phase(kh, g->dh, g->ph, g->sh) != a) continue;
+                    const long row = (mlc_tap_shift(kh, g->dh, g->ph, g->sh) + d->PT) * d->Wp + d->PL;
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        if (mlc_tap_phase(kw, g->dw, g->pw, g->sw) != b) continue;
+                        off[k] = (int)(o * d->plane + row + mlc_tap_shift(kw, g->dw, g->pw, g->sw));
+                        for (int grp = 0; grp < g->G; grp++) {
+                            const float *wk = w + ((long)grp * Og + o) * Cg * T + kh * g->KW + kw;
+                            float *a4 = ap + ((long)grp * mb * K + k) * 4; /* channel c at a4[(c/4)*4K + c%4] */
+                            int c = 0;
+                            for (; c < Cg; c++) a4[(long)(c / 4) * 4 * K + c % 4] = wk[(long)c * T];
+                            for (; c < 4 * mb; c++) a4[(long)(c / 4) * 4 * K + c % 4] = 0.0f;
                         }
-            }
+                        k++;
+                    }
+                }
             ap += (long)g->G * mb * 4 * K, off += K;
         }
 }
@@ -787,33 +841,52 @@ MLC_HELPER void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl
     const mlc_bwd_dims d = mlc_bwd_dims_of(g);
     const long HW = (long)g->H * g->W, OP = (long)g->O * g->Ho * g->Wo, dl = (OP * 4 + 63) / 64;
     int empty = 0; /* some phase gets no tap: dx starts zeroed */
-    for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL) == 0;
-    for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL) == 0;
+    for (int a = 0; a < g->sh; a++) empty |= mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0;
+    for (int b = 0; b < g->sw; b++) empty |= mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0;
+    /* the kernel runs in pieces of 12 segments (pieces of them a sample), each followed by
+     * a share of the prefetches of the next sample's dy */
+    long pieces = 0;
+    for (int a = 0; a < g->sh; a++)
+        for (int b = 0; b < g->sw; b++) {
+            const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
+            if (Hi == 0 || Wi == 0 || mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0 ||
+                mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0)
+                continue;
+            const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, ((Hi - 1) * d.Wp + Wi + 7) & ~7L, 0);
+            pieces += g->G * ((sg.nseg + 11) / 12);
+        }
 #pragma omp parallel num_threads(mlc_conv_team(pl, B))
     {
         float *xp = mlc_conv_slot(pl, ws), *out = xp + d.xs;
 #pragma omp for schedule(dynamic, 1)
         for (long n = 0; n < B; n++) {
             mlc_bwd_pad(g, &d, dy + n * OP, xp);
-            if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, 0, dl, 0);
             if (empty) memset(dx + n * g->C * HW, 0, sizeof(float) * (size_t)(g->C * HW));
             const float *ap = ap0;
             const int *off = off0;
+            long u = 0; /* pieces done */
             for (int a = 0; a < g->sh; a++)
                 for (int b = 0; b < g->sw; b++) {
-                    const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a, -1, NULL);
-                    const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b, -1, NULL);
+                    const int na = mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a);
+                    const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
                     const int K = Og * na * nb;
                     const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
                     float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
-                    if (K == 0) continue; /* no tap reaches these positions: zeroed above */
+                    if (K == 0 || Hi == 0 || Wi == 0) { /* no tap reaches these positions: zeroed above */
+                        ap += (long)g->G * mb * 4 * K, off += K;
+                        continue;
+                    }
                     const long nq = ((Hi - 1) * d.Wp + Wi + 7) & ~7L;
                     const mlc_shift_segs sg =
                         mlc_shift_segs_for(Hi, Wi, d.Wp, nq, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
                     for (int grp = 0; grp < g->G; grp++) {
                         float *dxg = dxn + (long)grp * Cg * HW;
-                        mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xp + (long)grp * Og * d.plane, 0, sg.nseg,
-                                       sg.spr, sg.Wq, sg.wlast, sg.direct ? dxg : out, sg.direct ? HW : sg.ldo, sg.orow);
+                        for (long s0 = 0; s0 < sg.nseg; s0 += 12, u++) {
+                            mlc_shift_gemm(mb, K, ap + (long)grp * mb * 4 * K, off, xp + (long)grp * Og * d.plane, s0,
+                                           s0 + 12 < sg.nseg ? s0 + 12 : sg.nseg, sg.spr, sg.Wq, sg.wlast,
+                                           sg.direct ? dxg : out, sg.direct ? HW : sg.ldo, sg.orow);
+                            if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, dl * u / pieces, dl * (u + 1) / pieces, 0);
+                        }
                         if (sg.direct) continue;
                         for (long c = 0; c < Cg; c++)
                             for (long i = 0; i < Hi; i++) {

@@ -45,6 +45,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convnet.mdl",
     MLC_TEST_DIR "/data/convwide.mdl",
     MLC_TEST_DIR "/data/convb1.mdl",
+    MLC_TEST_DIR "/data/convseg.mdl",
     MLC_TEST_DIR "/data/clip.mdl",
     MLC_TEST_DIR "/data/decoupled.mdl",
     MLC_TEST_DIR "/data/convbn.mdl",
@@ -474,8 +475,8 @@ Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/da
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
-/* The conv kernels' blocking paths and tail cases (convwide), batch 1 (convb1); built
- * for this machine too, for the AVX/FMA code of the vector kernels. */
+/* The conv kernels' blocking paths and tail cases (convwide, convseg), batch 1 (convb1);
+ * built for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
 Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
@@ -484,11 +485,15 @@ Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
 /* row reductions two levels deep, under a mean that keeps an inner loop */
 Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
+Test(codegen_c, numeric_convseg, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convseg.mdl"); }
 Test(codegen_c, numeric_convnet_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convnet.mdl", "-march=native");
 }
 Test(codegen_c, numeric_convwide_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convwide.mdl", "-march=native");
+}
+Test(codegen_c, numeric_convseg_native, .timeout = 300) {
+    numeric_check_flag(MLC_TEST_DIR "/data/convseg.mdl", "-march=native");
 }
 
 /* ---- (d) results independent of the thread count ----
@@ -568,4 +573,5 @@ static void thread_invariance_check(const char *mdl) {
 Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");
+    thread_invariance_check(MLC_TEST_DIR "/data/convseg.mdl");
 }
