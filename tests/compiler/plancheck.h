@@ -21,6 +21,24 @@ static inline int owner(const Graph *g, int id) {
     return id;
 }
 
+/* An epilogue's member reads the output of the op it runs with (its domain has that
+ * output's shape) through map m: legal at the element it computes only, and only for a
+ * GEMM's [M, N] (a thread's block of rows or columns) or a conv2d's [B, O, Ho, Wo] (a
+ * sample, dimension 0). */
+static inline int epilogue_reads_element(const Node *op, const int8_t *m) {
+    const Shape *s = &op->shape;
+    if (op->op == OP_matmul) {
+        if (s->rank != 2) return 0;
+    } else if (op->op != OP_conv2d || s->rank != 4 || s->bmask != 1) {
+        return 0;
+    }
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int real = d < s->rank && (s->d[d] != 1 || ((s->bmask >> d) & 1));
+        if (m[d] != (real ? d : -1)) return 0;
+    }
+    return 1;
+}
+
 /* b took over a's buffer in place: legal when a dies in b's group, which reads it only at
  * the element it writes of b (same shape, same index map), never through a view. */
 static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last, int a,
@@ -36,6 +54,19 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
             if (memcmp(m, fp->map[b], sizeof m)) return 0;
         }
     return 1;
+}
+
+/* b holds a's bytes through a chain of legal in-place takeovers a -> ... -> b, all where
+ * b runs (a conv2d over its dying input, then its epilogue over the conv's output). */
+static inline int legal_inplace_chain(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at,
+                                      const int *last, int a, int b) {
+    for (int cur = b; p->inplace_of[cur];) {
+        int prev = p->inplace_of[cur] - 1;
+        if (!legal_inplace(g, fp, p, at, last, prev, cur)) return 0;
+        if (prev == a) return 1;
+        cur = prev;
+    }
+    return 0;
 }
 
 /* Returns the number of overlapping pairs and ordering errors (and reports the first).
@@ -54,10 +85,11 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
             /* read from memory before its group ran, or in the same group through memory */
             int same_group = at[id] == at[o] && fp->root[x] == fp->root[id] && fp->root[o] == fp->root[id];
             if (x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[id]) {
-                /* a GEMM's epilogue reads the block the GEMM just wrote, at the same element */
+                /* a GEMM's epilogue reads the block the GEMM just wrote, a conv2d's the sample
+                 * it just computed: at the same element */
                 int8_t m[IR_MAX_RANK];
                 fusion_operand_map(g, fp, id, k, m);
-                same_group = m[0] == 0 && m[1] == 1 && g->nodes[o].shape.rank == 2;
+                same_group = epilogue_reads_element(&g->nodes[o], m);
             }
             if ((at[id] < at[o] || (at[id] == at[o] && !same_group)) && !bad++)
                 cr_log_error("%s: %%%d (at %d) reads %%%d (written at %d)", what, id, at[id], o, at[o]);
@@ -83,7 +115,8 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
                 int64_t cb, bb;
                 shape_numel_affine(&g->nodes[b].shape, &cb, &bb);
                 int64_t b0 = p->off_c[b] + p->off_b[b] * B, b1 = b0 + cb + bb * B;
-                if (a0 == b0 && a1 == b1 && (legal_inplace(g, fp, p, at, last, a, b) || legal_inplace(g, fp, p, at, last, b, a)))
+                if (a0 == b0 && a1 == b1 &&
+                    (legal_inplace_chain(g, fp, p, at, last, a, b) || legal_inplace_chain(g, fp, p, at, last, b, a)))
                     continue;
                 if (a0 < b1 && b0 < a1 && !bad++)
                     cr_log_error("%s: %%%d [%lld, %lld) and %%%d [%lld, %lld) overlap while both live, B = %lld", what, a,
