@@ -364,13 +364,17 @@ int fusion_kernels(const Graph *g, const FusionPlan *fp) {
 
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
     fprintf(out, "; --- after fuse (%s) ---\n", g->mode == MODE_TRAIN ? "train step" : "eval");
-    fprintf(out, "; %d kernels; %d groups hold %d fused nodes\n", fusion_kernels(g, fp), fp->ngroups, fp->nfused);
+    fprintf(out, "; %d kernels; %d groups hold %d fused nodes; %d epilogues\n", fusion_kernels(g, fp), fp->ngroups,
+            fp->nfused, fp->nepilogues);
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (fp->root[id] != id) continue;
         char sh[96];
         fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        if (fp->inplace[id] >= 0) fprintf(out, " (may overwrite %%%d)", fp->inplace[id]);
+        int ep = fp->at[id] != id, ip = fp->inplace[id] >= 0;
+        if (ep) fprintf(out, " (epilogue of %%%d %s", fp->at[id], op_of(&g->nodes[fp->at[id]])->name);
+        if (ip) fprintf(out, "%smay overwrite %%%d", ep ? ", " : " (", fp->inplace[id]);
+        if (ep || ip) fputc(')', out);
         if (n->loc.file) fprintf(out, "  ; %s:%d", n->loc.file->name, n->loc.line);
         fputc('\n', out);
         for (int m = 0; m < id; m++) {
