@@ -236,6 +236,7 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
         int r = fp->root[o];
         const Node *on = &g->nodes[o];
         if (r < 0 || on->op == OP_reshape || fp->inl[o] || op_of(on)->kind == K_REDUCE) continue;
+        if (op_of(on)->kind == K_CONTRACT) continue; /* BLAS: a GEMM's output may not alias its inputs */
         for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
             if (fp->root[m] != r) continue;
             const Node *mn = &g->nodes[m];

@@ -44,6 +44,7 @@ static inline int epilogue_reads_element(const Node *op, const int8_t *m) {
 static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last, int a,
                          int b) {
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
+    if (op_of(&g->nodes[b])->kind == K_CONTRACT) return 0; /* BLAS: C may not alias A or B */
     for (int r = 0; r < g->n; r++)
         for (int k = 0; k < g->nodes[r].nin; k++) {
             if (g->nodes[r].in[k] != a) continue;

@@ -52,6 +52,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/decoupled.mdl",
     MLC_TEST_DIR "/data/convbn.mdl",
     MLC_TEST_DIR "/data/convepi.mdl",
+    MLC_TEST_DIR "/data/densesq.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -476,6 +477,7 @@ Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/da
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
+Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide), batch 1 (convb1); built
  * for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
