@@ -91,7 +91,7 @@ cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -lopenblas -lm -pthre
 "$work/sgemm_rate" --threads "$threads" --reps "$sgemm_reps" | tee "$raw/sgemm.txt"
 
 for m in "${models[@]}"; do
-    build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c" --report > "$raw/$m.report"
+    build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c" --report --threads "$threads" > "$raw/$m.report"
     "$PY" bench/compile_time.py "$compile_runs" build/compiler/mlc "samples/$m.mdl" -o "$work/ct_$m.c" > "$raw/$m.compile"
     cc "${CFLAGS[@]}" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
         -o "$work/$m" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread

@@ -19,6 +19,8 @@
 #endif
 
 int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap) {
+    /* the memory plans hold this target's workspaces */
+    if (m->target != t->kind) mlc_die("write_model_sources: the model was planned for another target");
     /* net.c -> net.h ; anything else -> append .h */
     const char *dot = strrchr(src_path, '.'), *slash = strrchr(src_path, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - src_path) : strlen(src_path);

@@ -15,6 +15,7 @@ typedef struct Options {
     int keep;        /* build: keep the generated sources next to the binary */
     int report;      /* --report: print memory and cost per tensor and kernel */
     int64_t mem_budget; /* --mem-budget, bytes; 0: none */
+    int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     DumpOptions dump;
 } Options;
 

@@ -9,8 +9,7 @@
 #include <stdio.h>
 
 #include "ir.h"
-
-typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+#include "ops.h"
 
 typedef struct EmitCtx EmitCtx;
 typedef struct FusionPlan FusionPlan; /* model.h */
@@ -46,10 +45,11 @@ void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char
 
 /* A fused group's loops (emit_fused.c): the domain's dimensions, merged where every
  * access allows, outermost first; loop L covers domain dimensions first[L]..last[L] and
- * its variable is var[L]. A reduction's axis is loop `axis` (-1: not a reduction). */
+ * its variable is var[L]. A reduction's axis is loop `axis` (-1: not a reduction).
+ * nrows: the row reductions among the members, each a loop of its own in the body. */
 typedef struct FusedLoop {
     const FusionPlan *fp;
-    int root, nd, axis;
+    int root, nd, axis, nrows;
     int first[IR_MAX_RANK], last[IR_MAX_RANK];
     const char *size[IR_MAX_RANK], *var[IR_MAX_RANK];
     const char *total; /* the domain's element count */
@@ -63,10 +63,11 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
 void fused_comment(EmitCtx *e, const FusedLoop *fl);
 /* How many statements the body has before the root's (0 for a group of one). */
 int fused_statements(const FusedLoop *fl, const Graph *g);
-/* Writes the members' statements at the loop variables (kept members are stored) and
- * returns the root's value: an elementwise root's expression, or the value a reduction
- * accumulates. With check_bail (--check-finite) each value is also checked as it is
- * made, running check_bail at the first NaN/Inf. */
+/* Writes the members' statements at the loop variables (kept members are stored; row
+ * reductions are loops over their axes) and returns the root's value: an elementwise
+ * root's expression, or the value a reduction accumulates. With check_bail
+ * (--check-finite) each value is also checked as it is made, running check_bail at the
+ * first NaN/Inf. */
 const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail);
 /* The root's output index at the loop variables (a reduction: without its axis). */
 const char *fused_out_index(EmitCtx *e, const FusedLoop *fl);

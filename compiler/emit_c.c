@@ -54,11 +54,42 @@ static void emit_ewise_loops(EmitCtx *e, const FusedLoop *fl, int check) {
     loops_close(e, fl->nd, block);
 }
 
+/* A two-pass reduction (logsumexp; fuse.c gives it no members): per output element, the
+ * first pass over the axis, then the second, into locals. */
+static void emit_two_pass_loops(EmitCtx *e, const FusedLoop *fl) {
+    const OpRules *r = op_of(&e->g->nodes[fl->root])->rules;
+    const char *y = emit_buf(e, fl->root), *out = fused_out_index(e, fl), *len = fl->size[fl->axis];
+    const char *ax = fl->var[fl->axis];
+    int outer = 0;
+    for (int L = 0; L < fl->nd; L++) {
+        if (L == fl->axis) continue;
+        if (!outer++) emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", fl->total);
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", fl->var[L], fl->var[L], fl->size[L], fl->var[L]);
+        e->indent++;
+    }
+    emit(e, "{");
+    e->indent++;
+    emit(e, "float pre = %s;", r->red_pre_init);
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+    emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
+    emit(e, "float acc = %s;", r->red_init);
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+    emit(e, "    %s;", subst_named(e->arena, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
+    emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, "pre"));
+    e->indent--;
+    emit(e, "}");
+    e->indent -= outer;
+}
+
 /* A reduction and the elementwise group feeding it: outer loops (parallel), the axis in
  * order (so the sum's rounding does not depend on the thread count), inner loops. */
 static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
     const Node *n = &e->g->nodes[fl->root];
     const OpRules *r = op_of(n)->rules;
+    if (r->red_pre_step) {
+        emit_two_pass_loops(e, fl);
+        return;
+    }
     const char *y = emit_buf(e, fl->root), *out = fused_out_index(e, fl), *len = fl->size[fl->axis];
     const char *bail = check ? e->bail : NULL;
     int block = fused_statements(fl, e->g) > 0 || check;
@@ -70,9 +101,9 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         emit(e, "float acc = %s;", r->red_init);
         loops_open(e, fl, fl->axis, fl->axis + 1, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len));
+        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, NULL));
         loops_close(e, 1, block);
-        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len));
+        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *yo = arena_printf(e->arena, "%s[%s]", y, out);
         loops_open(e, fl, fl->axis + 1, fl->nd, 0);
@@ -82,12 +113,12 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         e->indent++;
         loops_open(e, fl, fl->axis + 1, fl->nd, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len));
+        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len, NULL));
         loops_close(e, inner, block);
         e->indent--;
         if (strcmp(r->red_fin, "%a")) {
             loops_open(e, fl, fl->axis + 1, fl->nd, 0);
-            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len));
+            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len, NULL));
             loops_close(e, inner, 0);
         }
     }
@@ -232,10 +263,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
     if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
     e.buf = emit_name_buffers(&e, m, plan);
-    if (plan->ws_size_c || plan->ws_size_b) {
-        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
+    if (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread) {
+        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
-                (long long)plan->ws_size_b);
+                (long long)plan->ws_size_b, (long long)plan->ws_per_thread);
         e.ws = "ws";
     }
     fputc('\n', out);
@@ -260,6 +291,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    int check_finite; /* --check-finite */\n");
+    fprintf(out, "    int slots; /* per-thread scratch slots in the arena's workspace */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
     fprintf(out, "    float *arena; /* activations, gradients, temporaries */\n};\n\n");
     emit_tensor_table(m, out);
@@ -269,9 +301,10 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    openblas_set_num_threads(1); /* threads come from OpenMP: see mlc_sgemm */\n");
     fprintf(out, "    %s_model *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
-    fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
-            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
-            (long long)m->eval_plan.size_b);
+    fprintf(out, "    self->slots = mlc_scratch_slots();\n    const size_t slots = (size_t)self->slots;\n");
+    fprintf(out, "    const size_t train_floats = %lld + %lld * mb + %lld * slots, eval_floats = %lld + %lld * mb + %lld * slots;\n",
+            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->train_plan.ws_per_thread,
+            (long long)m->eval_plan.size_c, (long long)m->eval_plan.size_b, (long long)m->eval_plan.ws_per_thread);
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
@@ -304,7 +337,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .emit_source = emit_source_c};
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emit_source = emit_source_c};
 
 const Target *target_by_name(const char *name) {
     if (!strcmp(name, "c")) return &target_c;

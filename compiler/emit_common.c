@@ -111,21 +111,21 @@ const char *ewise_expr(EmitCtx *e, int id, const char *const *args) {
     return subst(e->arena, pre, args, n->nin);
 }
 
-const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n) {
+const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre) {
     char t[256];
     size_t k = 0;
     for (const char *p = tmpl; *p && k < sizeof t - 3; p++) {
-        if (*p == '%' && (p[1] == 'a' || p[1] == 'x' || p[1] == 'n')) {
+        if (*p == '%' && (p[1] == 'a' || p[1] == 'x' || p[1] == 'n' || (p[1] == 'm' && pre))) {
             t[k++] = '%';
-            t[k++] = p[1] == 'a' ? '0' : p[1] == 'x' ? '1' : '2';
+            t[k++] = p[1] == 'a' ? '0' : p[1] == 'x' ? '1' : p[1] == 'n' ? '2' : '3';
             p++;
         } else {
             t[k++] = *p;
         }
     }
     t[k] = 0;
-    const char *args[3] = {acc, x, n};
-    return subst(a, t, args, 3);
+    const char *args[4] = {acc, x, n, pre};
+    return subst(a, t, args, pre ? 4 : 3);
 }
 
 const char *c_ident(Arena *a, const char *name) {

@@ -72,9 +72,11 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
 static int host_indent;
 
 /* Opens kernel `name` over buffers kp; `comment` prints its comment into the kernel
- * section (the node's, or a fused group's). */
+ * section (the node's, or a fused group's). The loop gives each thread work items `ivar`
+ * of `count`; with per_block, each block (of MLC_ROW_THREADS threads) work items. */
 static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const char *count, const char *ivar,
-                        const char *extra_params, void (*comment)(EmitCtx *, const void *), const void *arg) {
+                        const char *extra_params, void (*comment)(EmitCtx *, const void *), const void *arg,
+                        int per_block) {
     FILE *host = e->body;
     e->body = e->decls, e->decls = host;
     host_indent = e->indent;
@@ -96,8 +98,13 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
     }
     emit(e, "    (void)B;");
     emit(e, "    const long count_ = (long)(%s);", count);
-    emit(e, "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
-         ivar, ivar, ivar);
+    if (per_block) {
+        emit(e, "    __shared__ float part_[MLC_ROW_THREADS];");
+        emit(e, "    for (long %s = blockIdx.x; %s < count_; %s += gridDim.x) {", ivar, ivar, ivar);
+    } else {
+        emit(e, "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
+             ivar, ivar, ivar);
+    }
     e->indent = 2;
 }
 
@@ -107,7 +114,7 @@ const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char 
     const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(&e->g->nodes[id])->name);
     KParams kp;
     kernel_params(e, id, &kp);
-    kernel_open(e, name, &kp, count, ivar, extra_params, node_comment, &id);
+    kernel_open(e, name, &kp, count, ivar, extra_params, node_comment, &id, 0);
     return name;
 }
 
@@ -122,18 +129,20 @@ void cuda_kernel_end(EmitCtx *e) {
     e->indent = host_indent;
 }
 
-static void kernel_launch(EmitCtx *e, const KParams *kp, const char *kernel, const char *count, const char *extra_args) {
+static void kernel_launch(EmitCtx *e, const KParams *kp, const char *kernel, const char *count, const char *extra_args,
+                          int per_block) {
     char *args = arena_strdup(e->arena, "B");
     for (int i = 0; i < kp->n; i++) args = arena_printf(e->arena, "%s, %s", args, kp->name[i]);
     if (extra_args) args = arena_printf(e->arena, "%s, %s", args, extra_args);
-    emit(e, "%s<<<mlc_grid(%s), MLC_BLOCK, 0, stream>>>(%s);", kernel, count, args);
+    if (per_block) emit(e, "%s<<<mlc_blocks(%s), MLC_ROW_THREADS, 0, stream>>>(%s);", kernel, count, args);
+    else emit(e, "%s<<<mlc_grid(%s), MLC_BLOCK, 0, stream>>>(%s);", kernel, count, args);
     emit(e, "MLC_LAUNCH_CHECK(stream);");
 }
 
 void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args) {
     KParams kp;
     kernel_params(e, id, &kp);
-    kernel_launch(e, &kp, kernel, count, extra_args);
+    kernel_launch(e, &kp, kernel, count, extra_args, 0);
 }
 
 /* ---- fused groups: elementwise ops, expands, reductions (emit_fused.c) ---- */
@@ -167,8 +176,22 @@ static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int s
     emit(e, "const long %s = r;", fl->var[ls[0]]);
 }
 
+/* The reduction step of a group's root over the values the threads of a block made for
+ * axis elements c_ .. c_ + MLC_ROW_THREADS - 1 (part_), added by thread 0 in order. */
+static void block_steps(EmitCtx *e, const OpRules *r, const char *len) {
+    emit(e, "__syncthreads();");
+    emit(e, "if (threadIdx.x == 0)");
+    emit(e, "    for (long t_ = 0; t_ < MLC_ROW_THREADS && c_ + t_ < (long)(%s); t_++) %s;", len,
+         subst_named(e->arena, r->red_step, "acc", "part_[t_]", len, NULL));
+    emit(e, "__syncthreads();");
+}
+
 /* A group: one kernel, a thread per element of the domain (a reduction: per output
- * element, the axis in order: deterministic, no atomics). */
+ * element, the axis in order: deterministic, no atomics). A reduction whose body holds
+ * row reductions (the cross-entropy loss: a logsumexp and a dot per row, under the mean
+ * over the batch) gets a block per output element instead: its threads make the values
+ * of the axis's elements (the rows) side by side, thread 0 adds them in order, so the
+ * sum is the one a single thread would compute. */
 static void emit_group(EmitCtx *e, int root) {
     const Node *n = &e->g->nodes[root];
     FusedLoop fl;
@@ -176,32 +199,55 @@ static void emit_group(EmitCtx *e, int root) {
     GroupParams gp = {.e = e};
     fused_buffers(e, &fl, add_group_buffer, &gp);
     const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(n)->name);
-    int reduce = op_of(n)->kind == K_REDUCE;
+    int reduce = op_of(n)->kind == K_REDUCE, per_block = reduce && fl.nrows > 0;
     const char *count = "1";
     for (int L = 0; L < fl.nd; L++)
         if (L != fl.axis) count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
     if (!reduce) count = fl.total;
-    kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl);
+    kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl, per_block);
     split_index(e, &fl, "k", fl.axis);
     const char *out = fused_out_index(e, &fl);
+    const OpRules *r = op_of(n)->rules;
     if (!reduce) {
         const char *v = fused_body(e, &fl, NULL);
         emit(e, "%s[%s] = %s;", emit_buf(e, root), out, v);
-    } else {
-        const OpRules *r = op_of(n)->rules;
+    } else if (per_block) {
         const char *ax = fl.var[fl.axis], *len = fl.size[fl.axis];
+        emit(e, "float acc = %s;", r->red_init);
+        emit(e, "for (long c_ = 0; c_ < (long)(%s); c_ += MLC_ROW_THREADS) {", len);
+        e->indent++;
+        emit(e, "const long %s = c_ + threadIdx.x;", ax);
+        emit(e, "if (%s < (long)(%s)) {", ax, len);
+        e->indent++;
+        const char *v = fused_body(e, &fl, NULL);
+        emit(e, "part_[threadIdx.x] = %s;", v);
+        e->indent--;
+        emit(e, "}");
+        block_steps(e, r, len);
+        e->indent--;
+        emit(e, "}");
+        emit(e, "if (threadIdx.x == 0) %s[%s] = %s;", emit_buf(e, root), out,
+             subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
+    } else {
+        const char *ax = fl.var[fl.axis], *len = fl.size[fl.axis];
+        if (r->red_pre_step) { /* two passes (fuse.c gives it no members) */
+            emit(e, "float pre = %s;", r->red_pre_init);
+            emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
+            emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, &fl, NULL), len, NULL));
+        }
+        const char *pre = r->red_pre_step ? "pre" : NULL;
         emit(e, "float acc = %s;", r->red_init);
         emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", ax, ax, len, ax);
         e->indent++;
         const char *v = fused_body(e, &fl, NULL);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len));
+        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, pre));
         e->indent--;
         emit(e, "}");
-        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e->arena, r->red_fin, "acc", "", len));
+        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e->arena, r->red_fin, "acc", "", len, pre));
     }
     cuda_kernel_end(e);
     fused_comment(e, &fl);
-    kernel_launch(e, &gp.kp, name, count, NULL);
+    kernel_launch(e, &gp.kp, name, count, NULL, per_block);
 }
 
 /* ---- matmul: row-major C[M,N] = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
@@ -417,4 +463,4 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .emit_source = emit_source_cuda};
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emit_source = emit_source_cuda};

@@ -5,7 +5,13 @@
  * The domain's dimensions become loops; adjacent dimensions merge into one loop when
  * every access walks them as one (a [B, 256] bias add: B x 256 loops, the bias read at
  * i1; a [B, 784] relu: one loop of B*784). A reduction keeps its axis as a loop of its
- * own between the outer and the inner loops. */
+ * own between the outer and the inner loops.
+ *
+ * A row reduction (a member that is a reduction) becomes a loop over its axis inside the
+ * body (`for (long j17 ...)`, two of them for logsumexp), accumulating into a local; the
+ * members it reads are computed in that loop, indexed by its variable and by the
+ * indices of the domain's dimensions its output runs along. Recomputed values (one_hot
+ * of the labels) are written out as expressions where a member reads them. */
 #include <string.h>
 
 #include "model.h"
@@ -70,48 +76,128 @@ static int reduce_out_map(const Graph *g, int root, int8_t *map) {
     return axis;
 }
 
-/* Collects the group's accesses; returns how many. */
-static int accesses(EmitCtx *e, const FusedLoop *fl, Access *acc) {
+/* Where a member is computed: the group's loop (nest -1, the domain), or the loop of a
+ * row reduction (nest: its node; the space is its input). dom[d]: the domain dimension
+ * that dimension d of the space runs along (-1: a row reduction's axis, or size 1);
+ * idx[d]: the index of dimension d at the point of the code (while emitting). */
+typedef struct Space {
+    int nest;
+    const Shape *shape;
+    int dom[IR_MAX_RANK];
+    const char *idx[IR_MAX_RANK];
+} Space;
+
+/* The space of row reduction r, nested in space `in` (dimension d of its input runs along
+ * the dimension of `in` that its output's matching dimension is mapped to). */
+static void nest_space(const Graph *g, const FusionPlan *fp, const Space *in, int r, Space *sp) {
+    const Node *rn = &g->nodes[r];
+    int axis = (int)rn->iattr[0];
+    memset(sp, 0, sizeof *sp);
+    sp->nest = r;
+    sp->shape = &g->nodes[rn->in[0]].shape;
+    for (int d = 0; d < sp->shape->rank; d++) {
+        sp->dom[d] = -1;
+        if (d == axis) continue;
+        int j = rn->iattr[1] ? d : d < axis ? d : d - 1;
+        for (int p = 0; p < in->shape->rank; p++)
+            if (fp->map[r][p] == j) sp->dom[d] = in->dom[p], sp->idx[d] = in->idx[p];
+    }
+}
+
+/* The group's own space: the domain. */
+static void domain_space(const Graph *g, const FusedLoop *fl, Space *sp) {
+    memset(sp, 0, sizeof *sp);
+    sp->nest = -1;
+    sp->shape = fusion_domain(g, fl->root);
+    for (int d = 0; d < sp->shape->rank; d++) sp->dom[d] = d;
+}
+
+/* The space of every row reduction of the group (indexed by node), outermost first. */
+static Space *nest_spaces(const Graph *g, const FusedLoop *fl, Arena *a, const Space *top) {
+    Space *sp = ARENA_ARRAY(a, Space, fl->root + 1);
+    for (int r = fl->root - 1; r >= 0; r--)
+        if (is_member(fl, r) && op_of(&g->nodes[r])->kind == K_REDUCE)
+            nest_space(g, fl->fp, fl->fp->nest[r] >= 0 ? &sp[fl->fp->nest[r]] : top, r, &sp[r]);
+    return sp;
+}
+
+typedef struct Accesses {
+    Access *a;
+    int n, cap;
+} Accesses;
+
+/* An access through `map` over space sp, as a map over the domain (what merging loops and
+ * kernel parameter lists need; a row reduction's axis is its own loop). */
+static void add_access(Arena *ar, Accesses *acc, int node, const Space *sp, const int8_t *map, int write) {
+    if (acc->n == acc->cap) {
+        int cap = acc->cap ? 2 * acc->cap : 16;
+        Access *na = ARENA_ARRAY(ar, Access, cap);
+        if (acc->n) memcpy(na, acc->a, sizeof *na * (size_t)acc->n);
+        acc->a = na, acc->cap = cap;
+    }
+    Access *x = &acc->a[acc->n++];
+    *x = (Access){.node = node, .write = write};
+    memset(x->map, -1, IR_MAX_RANK);
+    for (int d = 0; d < sp->shape->rank; d++)
+        if (map[d] >= 0 && sp->dom[d] >= 0) x->map[sp->dom[d]] = map[d];
+}
+
+/* The buffers a recomputed value x, read through map, reads. */
+static void recomputed_accesses(Arena *ar, const Graph *g, const FusionPlan *fp, Accesses *acc, const Space *sp, int x,
+                                const int8_t *map) {
+    const Node *n = &g->nodes[x];
+    for (int k = 0; k < n->nin; k++) {
+        int y = n->in[k];
+        if (const_of(g, y)) continue;
+        int8_t m[IR_MAX_RANK];
+        fusion_input_map(g, x, k, map, m);
+        if (fp->dup[y]) recomputed_accesses(ar, g, fp, acc, sp, y, m);
+        else add_access(ar, acc, y, sp, m, 0);
+    }
+}
+
+/* Collects the group's accesses. */
+static Accesses group_accesses(EmitCtx *e, const FusedLoop *fl) {
     const Graph *g = e->g;
     const FusionPlan *fp = fl->fp;
-    int n = 0;
+    Accesses acc = {0};
+    Space top;
+    domain_space(g, fl, &top);
+    Space *nests = nest_spaces(g, fl, e->arena, &top);
     for (int m = 0; m <= fl->root; m++) {
         if (!is_member(fl, m)) continue;
         const Node *nd = &g->nodes[m];
+        const Space *sp = fp->nest[m] >= 0 ? &nests[fp->nest[m]] : &top;
         if (nd->op == OP_reshape) { /* a view: of a member (no access), or read from memory */
             if (!is_member(fl, nd->in[0]) && !const_of(g, m)) {
-                acc[n] = (Access){.node = m};
-                memcpy(acc[n].map, fp->map[m], IR_MAX_RANK);
-                n++;
+                if (fp->dup[nd->in[0]]) {
+                    int8_t map[IR_MAX_RANK];
+                    fusion_operand_map(g, fp, m, 0, map);
+                    recomputed_accesses(e->arena, g, fp, &acc, sp, nd->in[0], map);
+                } else {
+                    add_access(e->arena, &acc, m, sp, fp->map[m], 0);
+                }
             }
             continue;
         }
+        int reduce = op_of(nd)->kind == K_REDUCE;
+        const Space *in_sp = reduce && m != fl->root ? &nests[m] : sp; /* where its operands are read */
         for (int k = 0; k < nd->nin; k++) {
             int x = nd->in[k];
             if (is_member(fl, x) || const_of(g, x)) continue;
-            acc[n] = (Access){.node = x};
-            fusion_operand_map(g, fp, m, k, acc[n].map);
-            n++;
+            int8_t map[IR_MAX_RANK];
+            fusion_operand_map(g, fp, m, k, map);
+            if (fp->dup[x]) recomputed_accesses(e->arena, g, fp, &acc, in_sp, x, map);
+            else add_access(e->arena, &acc, x, in_sp, map, 0);
         }
-        if (m == fl->root && op_of(nd)->kind == K_REDUCE) {
-            acc[n] = (Access){.node = m, .write = 1};
-            reduce_out_map(g, m, acc[n].map);
-            n++;
+        if (m == fl->root && reduce) {
+            int8_t map[IR_MAX_RANK];
+            reduce_out_map(g, m, map);
+            add_access(e->arena, &acc, m, &top, map, 1);
         } else if (m == fl->root || !fp->inl[m]) {
-            acc[n] = (Access){.node = m, .write = 1};
-            memcpy(acc[n].map, fp->map[m], IR_MAX_RANK);
-            n++;
+            add_access(e->arena, &acc, m, sp, fp->map[m], 1);
         }
     }
-    return n;
-}
-
-static Access *group_accesses(EmitCtx *e, const FusedLoop *fl, int *count) {
-    int cap = 1;
-    for (int m = 0; m <= fl->root; m++)
-        if (is_member(fl, m)) cap += e->g->nodes[m].nin + 1;
-    Access *acc = ARENA_ARRAY(e->arena, Access, cap);
-    *count = accesses(e, fl, acc);
     return acc;
 }
 
@@ -124,8 +210,10 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     const Node *r = &g->nodes[root];
     const Shape *dom = fusion_domain(g, root);
     int axis = op_of(r)->kind == K_REDUCE ? (int)r->iattr[0] : -1;
-    int na;
-    Access *acc = group_accesses(e, fl, &na);
+    for (int m = 0; m < root; m++) fl->nrows += is_member(fl, m) && op_of(&g->nodes[m])->kind == K_REDUCE;
+    Accesses all = group_accesses(e, fl);
+    int na = all.n;
+    Access *acc = all.a;
     Ext (*st)[IR_MAX_RANK] = arena_alloc(e->arena, sizeof *st * (size_t)(na + 1));
     for (int i = 0; i < na; i++) strides(dom, &g->nodes[acc[i].node].shape, acc[i].map, st[i]);
     /* Merge each real dimension into the loop before it when every access agrees. */
@@ -184,12 +272,11 @@ const char *fused_out_index(EmitCtx *e, const FusedLoop *fl) {
 }
 
 void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int node, int write), void *ctx) {
-    int na;
-    Access *acc = group_accesses(e, fl, &na);
-    for (int i = 0; i < na; i++)
-        if (acc[i].write) add(ctx, acc[i].node, 1);
-    for (int i = 0; i < na; i++)
-        if (!acc[i].write) add(ctx, acc[i].node, 0);
+    Accesses acc = group_accesses(e, fl);
+    for (int i = 0; i < acc.n; i++)
+        if (acc.a[i].write) add(ctx, acc.a[i].node, 1);
+    for (int i = 0; i < acc.n; i++)
+        if (!acc.a[i].write) add(ctx, acc.a[i].node, 0);
 }
 
 int fused_statements(const FusedLoop *fl, const Graph *g) {
@@ -205,60 +292,229 @@ static const char *where(const Node *n) {
     return slash ? slash + 1 : f;
 }
 
-const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail) {
+/* The index of domain dimension d at the loop variables (in a merged loop: divided out). */
+static const char *dom_index(EmitCtx *e, const FusedLoop *fl, int d) {
+    const Shape *dom = fusion_domain(e->g, fl->root);
+    for (int L = 0; L < fl->nd; L++) {
+        if (d < fl->first[L] || d > fl->last[L]) continue;
+        Ext inner = {1, 0};
+        for (int j = d + 1; j <= fl->last[L]; j++) inner = ext_mul(inner, dim_ext(dom, j));
+        const char *s = fl->var[L];
+        if (inner.k != 1 || inner.b) s = arena_printf(e->arena, "(%s / (%s))", s, ext_str(e->arena, inner));
+        if (d > fl->first[L]) s = arena_printf(e->arena, "(%s %% (%s))", s, ext_str(e->arena, dim_ext(dom, d)));
+        return s;
+    }
+    return "0"; /* size 1: no loop */
+}
+
+/* The index of node's element that `map` (space dimension -> node dimension) gives at
+ * this point of the code: in the domain from the loop variables (index_expr), in a row
+ * reduction's loop from the indices of its space. */
+static const char *space_index(EmitCtx *e, const FusedLoop *fl, const Space *sp, int node, const int8_t *map) {
+    if (sp->nest < 0) return index_expr(e, fl, node, map);
+    const Shape *s = &e->g->nodes[node].shape;
+    const char *r = NULL;
+    for (int d = 0; d < sp->shape->rank; d++) {
+        if (map[d] < 0 || !sp->idx[d] || !strcmp(sp->idx[d], "0")) continue;
+        Ext x = {1, 0};
+        for (int j = map[d] + 1; j < s->rank; j++) x = ext_mul(x, dim_ext(s, j));
+        const char *term =
+            x.k == 1 && !x.b ? sp->idx[d] : arena_printf(e->arena, "%s*%s", sp->idx[d], ext_str(e->arena, x));
+        r = r ? arena_printf(e->arena, "%s + %s", r, term) : term;
+    }
+    return r ? r : "0";
+}
+
+static const char *const_text(EmitCtx *e, const Node *c) {
+    const char *v = emit_float(e, c->fattr[0]);
+    return c->iattr[0] == -1 ? arena_printf(e->arena, "(%s / (float)B)", v)
+           : c->iattr[0] == 1 ? arena_printf(e->arena, "(%s * (float)B)", v)
+                              : v;
+}
+
+/* tmpl with every %i replaced by idx. */
+static const char *with_index(Arena *a, const char *tmpl, const char *idx) {
+    const char *out = "";
+    for (const char *p = tmpl; *p;) {
+        const char *q = strstr(p, "%i");
+        if (!q) return arena_printf(a, "%s%s", out, p);
+        out = arena_printf(a, "%s%.*s%s", out, (int)(q - p), p, idx);
+        p = q + 2;
+    }
+    return out;
+}
+
+/* A recomputed value (fuse.c) x at the element `map` (space -> x's dimensions) gives: an
+ * expression of the labels, read from memory, and constants. */
+static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, int x, const int8_t *map) {
     const Graph *g = e->g;
-    const FusionPlan *fp = fl->fp;
-    const char **val = ARENA_ARRAY(e->arena, const char *, fl->root + 1);
-    for (int m = 0; m <= fl->root; m++) {
-        if (!is_member(fl, m)) continue;
-        const Node *nd = &g->nodes[m];
-        if (nd->op == OP_reshape) { /* a view of a member, or of a buffer read here */
-            if (!const_of(g, m) && !is_member(fl, nd->in[0]))
-                val[m] = arena_printf(e->arena, "%s[%s]", emit_buf(e, m), index_expr(e, fl, m, fp->map[m]));
-            else
-                val[m] = val[nd->in[0]];
+    const Node *n = &g->nodes[x];
+    const char *args[IR_MAX_IN];
+    for (int k = 0; k < n->nin; k++) {
+        int y = n->in[k];
+        const Node *c = const_of(g, y);
+        if (c) {
+            args[k] = const_text(e, c);
             continue;
         }
-        const char *args[IR_MAX_IN];
-        for (int k = 0; k < nd->nin; k++) {
-            int x = nd->in[k];
-            const Node *c = const_of(g, x);
-            if (c) {
-                const char *v = emit_float(e, c->fattr[0]);
-                args[k] = c->iattr[0] == -1 ? arena_printf(e->arena, "(%s / (float)B)", v)
-                          : c->iattr[0] == 1 ? arena_printf(e->arena, "(%s * (float)B)", v)
-                                             : v;
-            } else if (is_member(fl, x)) {
-                args[k] = val[x];
-            } else {
-                int8_t map[IR_MAX_RANK];
-                fusion_operand_map(g, fp, m, k, map);
-                args[k] = arena_printf(e->arena, "%s[%s]", emit_buf(e, x), index_expr(e, fl, x, map));
-            }
-        }
-        if (op_of(nd)->kind == K_REDUCE) return args[0]; /* the root: the value to accumulate */
-        const char *expr = nd->op == OP_expand ? args[0] : ewise_expr(e, m, args);
-        if (m == fl->root && !check_bail) return expr;
-        emit(e, "const float v%d = %s;", m, expr);
-        val[m] = arena_printf(e->arena, "v%d", m);
-        if (check_bail)
-            emit(e, "if (mlc_nonfinite(v%d, %s, \"%%%d = %s\", \"%s:%d:%d\")) %s;", m, index_expr(e, fl, m, fp->map[m]), m,
-                 op_of(nd)->name, where(nd), nd->loc.line, nd->loc.col, check_bail);
-        if (m == fl->root) return val[m];
-        if (!fp->inl[m]) emit(e, "%s[%s] = v%d;", emit_buf(e, m), index_expr(e, fl, m, fp->map[m]), m);
+        int8_t m[IR_MAX_RANK];
+        fusion_input_map(g, x, k, map, m);
+        args[k] = fl->fp->dup[y] ? recomputed(e, fl, sp, y, m)
+                                 : arena_printf(e->arena, "%s[%s]", emit_buf(e, y), space_index(e, fl, sp, y, m));
     }
-    mlc_die("fused group %%%d has no root", fl->root);
+    const char *gen = op_of(n)->rules->gen_expr;
+    if (gen) { /* %i: the index along its last dimension */
+        const char *i = "0";
+        for (int d = 0; d < sp->shape->rank; d++)
+            if (map[d] == n->shape.rank - 1 && sp->idx[d]) i = sp->idx[d];
+        return with_index(e->arena, subst(e->arena, gen, args, n->nin), i);
+    }
+    if (n->op == OP_reshape || n->op == OP_expand) return args[0];
+    return ewise_expr(e, x, args);
+}
+
+/* What fused_body writes with: the values of the members so far. */
+typedef struct Body {
+    EmitCtx *e;
+    const FusedLoop *fl;
+    const char **val;
+    const char *bail;
+} Body;
+
+/* The value of input k of member m where m is computed (space sp). */
+static const char *operand(Body *b, const Space *sp, int m, int k) {
+    EmitCtx *e = b->e;
+    const Graph *g = e->g;
+    int x = g->nodes[m].in[k];
+    const Node *c = const_of(g, x);
+    if (c) return const_text(e, c);
+    if (is_member(b->fl, x)) return b->val[x];
+    int8_t map[IR_MAX_RANK];
+    fusion_operand_map(g, b->fl->fp, m, k, map);
+    if (b->fl->fp->dup[x]) return recomputed(e, b->fl, sp, x, map);
+    return arena_printf(e->arena, "%s[%s]", emit_buf(e, x), space_index(e, b->fl, sp, x, map));
+}
+
+static void eval_member(Body *b, const Space *sp, int m);
+
+/* The members row reduction r's loop computes, and the value it accumulates. */
+static const char *nest_value(Body *b, const Space *in, int r) {
+    for (int m = 0; m < r; m++)
+        if (is_member(b->fl, m) && b->fl->fp->nest[m] == r) eval_member(b, in, m);
+    return operand(b, in, r, 0);
+}
+
+/* A value made at this point: checked (--check-finite), and stored if it is kept. */
+static void made(Body *b, const Space *sp, int m) {
+    EmitCtx *e = b->e;
+    const Node *nd = &e->g->nodes[m];
+    const int8_t *map = b->fl->fp->map[m];
+    if (b->bail)
+        emit(e, "if (mlc_nonfinite(v%d, %s, \"%%%d = %s\", \"%s:%d:%d\")) %s;", m, space_index(e, b->fl, sp, m, map), m,
+             op_of(nd)->name, where(nd), nd->loc.line, nd->loc.col, b->bail);
+    if (m != b->fl->root && !b->fl->fp->inl[m])
+        emit(e, "%s[%s] = v%d;", emit_buf(e, m), space_index(e, b->fl, sp, m, map), m);
+}
+
+/* A row reduction r computed in space sp: a loop over its axis (two for a two-pass one)
+ * accumulating into a local, its members computed inside. */
+static void row_reduction(Body *b, const Space *sp, int r) {
+    EmitCtx *e = b->e;
+    const Node *rn = &e->g->nodes[r];
+    const OpRules *ru = op_of(rn)->rules;
+    Space in;
+    nest_space(e->g, b->fl->fp, sp, r, &in);
+    int axis = (int)rn->iattr[0];
+    const char *j = arena_printf(e->arena, "j%d", r), *len = ext_str(e->arena, dim_ext(in.shape, axis));
+    const char *acc = arena_printf(e->arena, "a%d", r), *pre = NULL;
+    in.idx[axis] = j;
+    if (ru->red_pre_step) {
+        pre = arena_printf(e->arena, "m%d", r);
+        emit(e, "float %s = %s; /* %%%d = %s, first pass */", pre, ru->red_pre_init, r, op_of(rn)->name);
+        emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
+        e->indent++;
+        const char *v = nest_value(b, &in, r);
+        emit(e, "%s;", subst_named(e->arena, ru->red_pre_step, pre, v, len, NULL));
+        e->indent--;
+        emit(e, "}");
+    }
+    emit(e, "float %s = %s; /* %%%d = %s */", acc, ru->red_init, r, op_of(rn)->name);
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
+    e->indent++;
+    const char *v = nest_value(b, &in, r);
+    emit(e, "%s;", subst_named(e->arena, ru->red_step, acc, v, len, pre));
+    e->indent--;
+    emit(e, "}");
+    emit(e, "const float v%d = %s;", r, subst_named(e->arena, ru->red_fin, acc, "", len, pre));
+    b->val[r] = arena_printf(e->arena, "v%d", r);
+    made(b, sp, r);
+}
+
+/* Member m (not the root), computed in space sp. */
+static void eval_member(Body *b, const Space *sp, int m) {
+    EmitCtx *e = b->e;
+    const Graph *g = e->g;
+    const FusionPlan *fp = b->fl->fp;
+    const Node *nd = &g->nodes[m];
+    if (nd->op == OP_reshape) { /* a view of a member, of a recomputed value, or of a buffer read here */
+        int x = nd->in[0];
+        int8_t map[IR_MAX_RANK];
+        if (const_of(g, m) || is_member(b->fl, x)) {
+            b->val[m] = b->val[x];
+        } else if (fp->dup[x]) {
+            fusion_operand_map(g, fp, m, 0, map);
+            b->val[m] = recomputed(e, b->fl, sp, x, map);
+        } else {
+            b->val[m] = arena_printf(e->arena, "%s[%s]", emit_buf(e, m), space_index(e, b->fl, sp, m, fp->map[m]));
+        }
+        return;
+    }
+    if (op_of(nd)->kind == K_REDUCE) {
+        row_reduction(b, sp, m);
+        return;
+    }
+    const char *args[IR_MAX_IN];
+    for (int k = 0; k < nd->nin; k++) args[k] = operand(b, sp, m, k);
+    emit(e, "const float v%d = %s;", m, nd->op == OP_expand ? args[0] : ewise_expr(e, m, args));
+    b->val[m] = arena_printf(e->arena, "v%d", m);
+    made(b, sp, m);
+}
+
+const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail) {
+    const Graph *g = e->g;
+    Body b = {e, fl, ARENA_ARRAY(e->arena, const char *, fl->root + 1), check_bail};
+    Space top;
+    domain_space(g, fl, &top);
+    for (int d = 0; d < top.shape->rank; d++) top.idx[d] = dom_index(e, fl, d);
+    for (int m = 0; m < fl->root; m++)
+        if (is_member(fl, m) && fl->fp->nest[m] < 0) eval_member(&b, &top, m);
+    const Node *nd = &g->nodes[fl->root];
+    if (op_of(nd)->kind == K_REDUCE) return operand(&b, &top, fl->root, 0); /* the value to accumulate */
+    const char *args[IR_MAX_IN];
+    for (int k = 0; k < nd->nin; k++) args[k] = operand(&b, &top, fl->root, k);
+    const char *expr = nd->op == OP_expand ? args[0] : ewise_expr(e, fl->root, args);
+    if (!check_bail) return expr;
+    emit(e, "const float v%d = %s;", fl->root, expr);
+    made(&b, &top, fl->root);
+    return arena_printf(e->arena, "v%d", fl->root);
 }
 
 void fused_comment(EmitCtx *e, const FusedLoop *fl) {
     emit_node_comment(e, fl->root);
     for (int m = 0; m < fl->root; m++) {
-        if (!is_member(fl, m) || e->g->nodes[m].op == OP_reshape) continue;
         const Node *nd = &e->g->nodes[m];
+        if (fl->fp->dup[m] && nd->op != OP_reshape && fusion_recomputes(e->g, fl->fp, fl->root, m)) {
+            emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name, where(nd), nd->loc.line);
+            continue;
+        }
+        if (!is_member(fl, m) || nd->op == OP_reshape) continue;
+        const char *how = "";
+        if (op_of(nd)->kind == K_REDUCE) how = arena_printf(e->arena, ", a loop over axis %lld", (long long)nd->iattr[0]);
+        if (fl->fp->nest[m] >= 0) how = arena_printf(e->arena, "%s, in the loop of %%%d", how, fl->fp->nest[m]);
         if (fl->fp->inl[m])
-            emit(e, "/*   fused: %%%d = %s (%s:%d), in a register */", m, op_of(nd)->name, where(nd), nd->loc.line);
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name, where(nd), nd->loc.line, how);
         else
-            emit(e, "/*   fused: %%%d = %s (%s:%d), stored to %s */", m, op_of(nd)->name, where(nd), nd->loc.line,
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, stored to %s */", m, op_of(nd)->name, where(nd), nd->loc.line, how,
                  emit_buf(e, m));
     }
 }

@@ -16,6 +16,22 @@
  * Each member has a map from the domain's dimensions to its own (-1 where it is
  * broadcast), so its operands are indexed from the group's loop variables directly.
  *
+ * Row reductions: a reduction whose output keeps the batch dimension and has one element
+ * per element of the domain (cross-entropy's logsumexp and label dot, [B], under the mean
+ * over the batch) is a member too. Per domain element it runs its own loop over its axis,
+ * nested in the group's loop, and its members (mul(logits, one_hot)) are computed in that
+ * loop, with maps over the reduction's input instead of the domain (FusionPlan.nest). A
+ * reduction over the batch stays a root: it adds the rows in order, and the rows' work
+ * belongs in the parallel loops of other groups. A two-pass reduction (logsumexp) reads
+ * its input from memory, as root or row reduction: it takes no members, which it would
+ * have to compute twice.
+ *
+ * Recomputed values: one_hot of the labels, and elementwise ops of it and of constants
+ * (label smoothing), are a few instructions from an input that is always in memory.
+ * When only groups read such a value, it has no code and no buffer: every group that
+ * reads it computes it where it reads it (FusionPlan.dup), the forward's loss and the
+ * backward's gradient alike.
+ *
  * Groups are grown greedily from the end of the graph: a node joins the group that all
  * of its elementwise readers belong to. The group runs at its root's position, so a kept
  * member's outside readers must all come after the root, and its inputs, which come
@@ -31,6 +47,17 @@ static int real_dim(const Shape *s, int i) { return s->d[i] != 1 || ((s->bmask >
 
 static int is_ewise_like(const Node *n) {
     return n->dtype == DT_F32 && (op_of(n)->kind == K_EWISE || n->op == OP_expand);
+}
+
+static int is_reduce(const Node *n) { return op_of(n)->kind == K_REDUCE; }
+
+/* Reads its input twice (logsumexp): takes no members (see the header). */
+static int two_pass(const Node *n) { return op_of(n)->rules->red_pre_step != NULL; }
+
+/* The constant a chain of views leads to, if any (its value is inlined where read). */
+static int is_const(const Graph *g, int x) {
+    while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
+    return g->nodes[x].op == OP_const;
 }
 
 const Shape *fusion_domain(const Graph *g, int root) {
@@ -67,19 +94,28 @@ static int map_unit_reshape(const Shape *out, const Shape *in, const int8_t *m, 
     return 1;
 }
 
+void fusion_input_map(const Graph *g, int node, int k, const int8_t *map, int8_t *res) {
+    const Node *n = &g->nodes[node];
+    const Shape *in = &g->nodes[n->in[k]].shape;
+    if (n->op == OP_reshape) {
+        if (!map_unit_reshape(&n->shape, in, map, res)) mlc_die("fused reshape %%%d is not a size-1 reshape", node);
+        return;
+    }
+    if (op_of(n)->rules->gen_map) {
+        op_of(n)->rules->gen_map(&n->shape, in, map, res);
+        return;
+    }
+    map_broadcast(&n->shape, in, map, res);
+}
+
 void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res) {
     const Node *n = &g->nodes[member];
-    if (op_of(n)->kind == K_REDUCE) { /* the root's input spans the domain */
+    if (is_reduce(n)) { /* its input spans the space of its loop */
         const Shape *s = fusion_domain(g, member);
         for (int d = 0; d < IR_MAX_RANK; d++) res[d] = (int8_t)(d < s->rank && real_dim(s, d) ? d : -1);
         return;
     }
-    const Shape *in = &g->nodes[n->in[k]].shape;
-    if (n->op == OP_reshape) {
-        if (!map_unit_reshape(&n->shape, in, fp->map[member], res)) mlc_die("fused reshape %%%d is not a size-1 reshape", member);
-        return;
-    }
-    map_broadcast(&n->shape, in, fp->map[member], res);
+    fusion_input_map(g, member, k, fp->map[member], res);
 }
 
 /* The map that reader r (a member) gives its input x; 0 when r reads x in two ways. */
@@ -101,9 +137,21 @@ static int map_from_reader(const Graph *g, const FusionPlan *fp, int r, int x, i
     return found;
 }
 
-/* The member covers the whole domain, one element per domain element: it can be stored. */
-static int covers_domain(const Graph *g, int root, const Node *n, const int8_t *map) {
-    const Shape *dom = fusion_domain(g, root);
+/* The space a member of group `root` is computed in: the domain, or the input of the row
+ * reduction whose loop computes it. */
+static const Shape *space_of(const Graph *g, int root, int nest) {
+    return nest >= 0 ? &g->nodes[g->nodes[nest].in[0]].shape : fusion_domain(g, root);
+}
+
+/* The loop of its group that reader r (a member or the root) reads its inputs in: a row
+ * reduction's own loop, or the loop r is computed in. */
+static int nest_of_reader(const Graph *g, const FusionPlan *fp, int r) {
+    return is_reduce(&g->nodes[r]) && fp->root[r] != r ? r : fp->nest[r];
+}
+
+/* The member covers its whole space, one element per element of the space: it can be
+ * stored, or (a row reduction) run once per element. */
+static int covers_space(const Shape *dom, const Node *n, const int8_t *map) {
     int64_t c1, b1, c2, b2;
     shape_numel_affine(dom, &c1, &b1);
     shape_numel_affine(&n->shape, &c2, &b2);
@@ -118,11 +166,15 @@ static int covers_domain(const Graph *g, int root, const Node *n, const int8_t *
  * is cheaper than a store and a load for arithmetic, not for a libm call (exp, rsqrt,
  * erf, ...: their C text calls a function) broadcast over many elements: such a value is
  * computed once, by its own loop, instead. */
-static int recompute_costs(const Graph *g, int root, const Node *n) {
+static int calls_libm(const Node *n) {
     const char *t = op_of(n)->rules->c_expr;
-    if (!t || !strstr(t, "f(")) return 0;
+    return t && strstr(t, "f(");
+}
+
+static int recompute_costs(const Graph *g, const Shape *space, const Node *n) {
+    if (!calls_libm(n)) return 0;
     int64_t c1, b1, c2, b2;
-    shape_numel_affine(fusion_domain(g, root), &c1, &b1);
+    shape_numel_affine(space, &c1, &b1);
     shape_numel_affine(&n->shape, &c2, &b2);
     return (c2 + b2 * g->batch) * 4 <= c1 + b1 * g->batch;
 }
@@ -130,7 +182,38 @@ static int recompute_costs(const Graph *g, int root, const Node *n) {
 /* A reader that evaluates its inputs in registers: a group's member or root. */
 static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
     const Node *n = &g->nodes[r];
-    return fp->root[r] >= 0 && (is_ewise_like(n) || n->op == OP_reshape || op_of(n)->kind == K_REDUCE);
+    return fp->root[r] >= 0 && (is_ewise_like(n) || n->op == OP_reshape || is_reduce(n));
+}
+
+/* Values a group can compute where it reads them (the header's recomputed values): a
+ * generator of inputs (one_hot of the labels), and elementwise ops without a libm call,
+ * expands and size-1 reshapes of such values and constants. Computed in graph order. */
+static void find_label_functions(const Graph *g, char *fn) {
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        fn[id] = 0;
+        if (n->role) continue;
+        if (op_of(n)->rules->gen_expr) {
+            int ok = n->nin > 0;
+            for (int k = 0; k < n->nin; k++) ok &= g->nodes[n->in[k]].op == OP_input;
+            fn[id] = (char)ok;
+            continue;
+        }
+        if (n->op == OP_reshape) {
+            int8_t m[IR_MAX_RANK], res[IR_MAX_RANK];
+            for (int d = 0; d < IR_MAX_RANK; d++) m[d] = (int8_t)(d < n->shape.rank ? d : -1);
+            fn[id] = fn[n->in[0]] && map_unit_reshape(&n->shape, &g->nodes[n->in[0]].shape, m, res);
+            continue;
+        }
+        if (!is_ewise_like(n) || calls_libm(n)) continue;
+        int ok = 1, any = 0;
+        for (int k = 0; k < n->nin; k++) {
+            int x = n->in[k];
+            if (fn[x]) any = 1;
+            else if (!is_const(g, x)) ok = 0;
+        }
+        fn[id] = (char)(ok && any);
+    }
 }
 
 /* The position where node x's value is in memory (a view: its owner's). */
@@ -174,9 +257,11 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
         for (int m = 0; m <= grp && ok; m++) {
             if (fp->root[m] != grp) continue;
             const Node *n = &g->nodes[m];
+            /* a row reduction reads a whole row, which one GEMM block may not hold */
+            if (is_reduce(n) || fp->nest[m] >= 0) ok = 0;
             for (int k = 0; k < n->nin && ok; k++) {
                 int x = n->in[k];
-                if (fp->root[x] == grp || op_of(&g->nodes[x])->kind == K_SOURCE) continue;
+                if (fp->root[x] == grp || op_of(&g->nodes[x])->kind == K_SOURCE || fp->dup[x]) continue;
                 if (x == mm) { /* the op's output: at the element the group computes */
                     int8_t map[IR_MAX_RANK];
                     fusion_operand_map(g, fp, m, k, map);
@@ -208,7 +293,7 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
 static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
                       const int *fill) {
     const Node *xn = &g->nodes[x], *on = &g->nodes[o];
-    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32) return 0;
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32 || fp->dup[x]) return 0;
     if (fp->root[x] == fp->root[o] || !shape_eq(&xn->shape, &on->shape)) return 0;
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
@@ -218,6 +303,11 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
          * another writes its block or sample */
         if (fp->at[r] == fp->at[o] && fp->root[r] != fp->root[o]) return 0;
         if (fp->root[r] != fp->root[o]) continue;
+        /* members run in node order for each element and o is stored where it is
+         * computed: a member after o would read o's value instead of x's */
+        if (r > o) return 0;
+        /* a nested loop reads other elements than the one the group's loop writes */
+        if (nest_of_reader(g, fp, r) >= 0) return 0;
         const Node *rn = &g->nodes[r];
         for (int k = 0; k < rn->nin; k++) {
             if (rn->in[k] != x) continue;
@@ -235,7 +325,7 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
         fp->inplace[o] = -1;
         int r = fp->root[o];
         const Node *on = &g->nodes[o];
-        if (r < 0 || on->op == OP_reshape || fp->inl[o] || op_of(on)->kind == K_REDUCE) continue;
+        if (r < 0 || on->op == OP_reshape || fp->inl[o] || is_reduce(on) || fp->nest[o] >= 0) continue;
         if (op_of(on)->kind == K_CONTRACT) continue; /* BLAS: a GEMM's output may not alias its inputs */
         for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
             if (fp->root[m] != r) continue;
@@ -259,6 +349,8 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
     fp.inplace = ARENA_ARRAY(a, int, n + 1);
     fp.at = ARENA_ARRAY(a, int, n + 1);
     fp.epilogue = ARENA_ARRAY(a, int, n + 1);
+    fp.nest = ARENA_ARRAY(a, int, n + 1);
+    fp.dup = arena_alloc(a, (size_t)n + 1);
     fp.map = arena_alloc(a, sizeof *fp.map * (size_t)(n + 1));
     memset(fp.map, -1, sizeof *fp.map * (size_t)(n + 1));
     /* readers of each node (CSR) */
@@ -279,28 +371,27 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
      * is concerned: its code's position, or for a view the first position of its readers. */
     int *pos = ARENA_ARRAY(a, int, n + 1);
 
+    char *fn = arena_alloc(a, (size_t)n + 1);
+    find_label_functions(g, fn);
+
     for (int id = n - 1; id >= 0; id--) {
         const Node *nd = &g->nodes[id];
         OpKind kind = op_of(nd)->kind;
         fp.root[id] = id;
+        fp.nest[id] = -1;
         pos[id] = id;
         if (kind == K_SOURCE) {
             fp.root[id] = -1;
             continue;
         }
-        if (kind == K_REDUCE) { /* always a root: its domain is its input */
-            const Shape *s = fusion_domain(g, id);
-            for (int d = 0; d < s->rank; d++) fp.map[id][d] = (int8_t)(real_dim(s, d) ? d : -1);
-            continue;
-        }
-        int view = nd->op == OP_reshape;
-        if (!view && !is_ewise_like(nd)) continue;
-
         /* The group to join: the earliest one that reads it. Readers in other groups and
          * readers that are not elementwise read it from memory, where they run. */
-        int group = INT_MAX;
-        for (int i = start[id]; i < start[id] + fill[id]; i++)
-            if (fusible_reader(g, &fp, rd[i]) && fp.root[rd[i]] < group) group = fp.root[rd[i]];
+        int group = INT_MAX, all_fusible = fill[id] > 0;
+        for (int i = start[id]; i < start[id] + fill[id]; i++) {
+            int r = rd[i];
+            if (fusible_reader(g, &fp, r) && fp.root[r] < group) group = fp.root[r];
+            all_fusible &= fp.dup[r] || fusible_reader(g, &fp, r);
+        }
         int first_outside = nd->role ? n : INT_MAX, first_read = first_outside;
         for (int i = start[id]; i < start[id] + fill[id]; i++) {
             int r = rd[i], p = fp.root[r] >= 0 ? fp.root[r] : pos[r];
@@ -308,20 +399,48 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
             if (fp.root[r] != group && p < first_outside) first_outside = p;
         }
         if (group == INT_MAX) group = -1;
-        /* Every reader in the group must index it the same way. */
+        if (fn[id] && all_fusible) { /* recomputed by each group that reads it */
+            fp.root[id] = -1;
+            fp.dup[id] = 1;
+            pos[id] = first_read;
+            continue;
+        }
+        int view = nd->op == OP_reshape, reduce = kind == K_REDUCE;
+        if (!view && !reduce && !is_ewise_like(nd)) continue;
+
+        /* Every reader in the group must index it the same way, in the same loop. */
         int8_t map[IR_MAX_RANK];
         memset(map, -1, sizeof map);
-        int ok = group >= 0, have = 0;
+        int ok = group >= 0, have = 0, nest = -1;
         for (int i = start[id]; ok && i < start[id] + fill[id]; i++) {
             int r = rd[i];
             if (fp.root[r] != group) continue;
             int8_t m[IR_MAX_RANK];
-            if (!map_from_reader(g, &fp, r, id, m) || (have && memcmp(m, map, sizeof m))) ok = 0;
+            int nr = nest_of_reader(g, &fp, r);
+            if (!map_from_reader(g, &fp, r, id, m) || (have && (memcmp(m, map, sizeof m) || nr != nest))) ok = 0;
             memcpy(map, m, sizeof m);
+            nest = nr;
             have = 1;
         }
-        if (ok && first_outside == INT_MAX && !recompute_costs(g, group, nd)) { /* read only inside the group */
+        if (ok && two_pass(&g->nodes[nest >= 0 ? nest : group])) ok = 0; /* it takes no members */
+        const Shape *space = ok ? space_of(g, group, nest) : NULL;
+        if (reduce) {
+            /* a row reduction: it keeps the batch dimension, and its readers' loop runs it
+             * once per element; else a root, whose domain is its input */
+            if (ok && nd->shape.bmask && first_outside > group && covers_space(space, nd, map)) {
+                fp.root[id] = group;
+                fp.nest[id] = nest;
+                fp.inl[id] = first_outside == INT_MAX;
+                memcpy(fp.map[id], map, sizeof map);
+                continue;
+            }
+            const Shape *s = fusion_domain(g, id);
+            for (int d = 0; d < s->rank; d++) fp.map[id][d] = (int8_t)(real_dim(s, d) ? d : -1);
+            continue;
+        }
+        if (ok && first_outside == INT_MAX && !recompute_costs(g, space, nd)) { /* read only inside the group */
             fp.root[id] = group;
+            fp.nest[id] = nest;
             fp.inl[id] = 1;
             memcpy(fp.map[id], map, sizeof map);
             continue;
@@ -331,7 +450,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
             pos[id] = first_read;
             continue;
         }
-        if (ok && first_outside > group && covers_domain(g, group, nd, map)) { /* kept */
+        if (ok && nest < 0 && first_outside > group && covers_space(space, nd, map)) { /* kept */
             fp.root[id] = group;
             memcpy(fp.map[id], map, sizeof map);
             continue;
@@ -363,6 +482,15 @@ int fusion_kernels(const Graph *g, const FusionPlan *fp) {
     return k;
 }
 
+int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x) {
+    for (int r = x + 1; r <= root; r++) {
+        int reads = 0;
+        for (int k = 0; k < g->nodes[r].nin; k++) reads |= g->nodes[r].in[k] == x;
+        if (reads && (fp->root[r] == root || (fp->dup[r] && fusion_recomputes(g, fp, root, r)))) return 1;
+    }
+    return 0;
+}
+
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
     fprintf(out, "; --- after fuse (%s) ---\n", g->mode == MODE_TRAIN ? "train step" : "eval");
     fprintf(out, "; %d kernels; %d groups hold %d fused nodes; %d epilogues\n", fusion_kernels(g, fp), fp->ngroups,
@@ -379,8 +507,15 @@ void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
         if (n->loc.file) fprintf(out, "  ; %s:%d", n->loc.file->name, n->loc.line);
         fputc('\n', out);
         for (int m = 0; m < id; m++) {
-            if (fp->root[m] != id || g->nodes[m].op == OP_reshape) continue;
-            fprintf(out, "      + %%%d = %s, %s", m, op_of(&g->nodes[m])->name, fp->inl[m] ? "in a register" : "stored");
+            const Node *mn = &g->nodes[m];
+            if (fp->dup[m] && mn->op != OP_reshape && fusion_recomputes(g, fp, id, m)) {
+                fprintf(out, "      + %%%d = %s, recomputed from its inputs\n", m, op_of(mn)->name);
+                continue;
+            }
+            if (fp->root[m] != id || mn->op == OP_reshape) continue;
+            fprintf(out, "      + %%%d = %s, %s", m, op_of(mn)->name, fp->inl[m] ? "in a register" : "stored");
+            if (is_reduce(mn)) fprintf(out, ", a loop over axis %lld", (long long)mn->iattr[0]);
+            if (fp->nest[m] >= 0) fprintf(out, ", in the loop of %%%d", fp->nest[m]);
             if (fp->inplace[m] >= 0) fprintf(out, ", may overwrite %%%d", fp->inplace[m]);
             fputc('\n', out);
         }

@@ -31,9 +31,6 @@ static void print_attrs(FILE *out, const Node *n) {
     case OP_state:
         fprintf(out, " \"%s\"", n->name);
         break;
-    case OP_logsumexp:
-        fprintf(out, " {axis=%lld%s}", (long long)n->iattr[0], n->iattr[1] ? ", keepdims" : "");
-        break;
     case OP_argmax_mask:
         fprintf(out, " {axis=%lld}", (long long)n->iattr[0]);
         break;

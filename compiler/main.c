@@ -16,8 +16,8 @@
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--dump-ir=STAGE] [--report]\n"
-    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
+    "                    [--threads N] [--dump-ir=STAGE] [--report]\n"
+    "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
     "                                    [--cc CC] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
@@ -26,6 +26,9 @@ static const char usage[] =
     "  --mem-budget BYTES  fit the train step's arena at that batch size into BYTES (suffix\n"
     "                   K, M or G: KiB, MiB, GiB) by recomputing cheap activations in the\n"
     "                   backward; an error says how small it can get when it cannot\n"
+    "  --threads N      the thread count --report and --mem-budget size the arena for\n"
+    "                   (default 1): the C target's convs take a scratch slot per thread;\n"
+    "                   a trainer sizes its arena for the threads it runs with\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -112,7 +115,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
-                   !strcmp(a, "--mem-budget")) {
+                   !strcmp(a, "--mem-budget") || !strcmp(a, "--threads")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -133,6 +136,16 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                     return -1;
                 }
                 o->batch = (int)b;
+            }
+            if (!strcmp(a, "--threads")) {
+                char *end;
+                errno = 0;
+                long t = strtol(val, &end, 10);
+                if (*end || errno || t < 1 || t > 4096) {
+                    fprintf(stderr, "mlc: error: --threads: expected a positive integer, found '%s'\n", val);
+                    return -1;
+                }
+                o->threads = (int)t;
             }
             if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
                 fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
@@ -173,7 +186,9 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
-    ModelIR *m = compile_model_budget(arena, prog, o->batch, o->mem_budget, &o->dump);
+    CompileOptions co = {.batch = o->batch, .mem_budget = o->mem_budget, .target = o->target->kind,
+                         .threads = o->threads};
+    ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
     if (build) return build_trainer(m, o);
     if (o->output) {

@@ -8,13 +8,17 @@
  *
  *     [ batch region: size_b * B ][ constant region: size_c ][ workspace ]
  *
+ * The workspace holds the largest of each part any op needs: c + b * B + per_thread * T
+ * (T threads; the trainer knows T only when it runs, so the arena is sized then).
+ *
  * A tensor lives from the node that writes it to its last reader (through views: a
  * reshape shares its input's buffer); the output and the loss live to the end, since the
  * caller reads them after the step. With fusion (fuse.c) a node's code runs at its
  * group's root: that is where it is written and where its inputs are read, and a member
- * kept in registers gets no buffer. Workspace (scratch an op needs while it runs, e.g.
- * conv2d's im2col columns) lives only during its node, so one region of the largest
- * size serves all nodes. */
+ * kept in registers gets no buffer, nor does a value every group reading it recomputes
+ * (its inputs are read where those groups run). Workspace (scratch an op needs while it
+ * runs, e.g. conv2d's im2col columns) lives only during its node, so one region of the
+ * largest size serves all nodes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +38,17 @@ static int needs_buffer(const Node *n) {
 static int owner(const Graph *g, int id) {
     while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
     return id;
+}
+
+/* Code at position pos reads x: its buffer lives until then. A recomputed value (fuse.c)
+ * has none: the code computes it there, reading x's inputs instead. */
+static void read_at(const Graph *g, const FusionPlan *fp, int *last, int x, int pos) {
+    int o = owner(g, x);
+    if (fp && fp->dup[o]) {
+        for (int k = 0; k < g->nodes[o].nin; k++) read_at(g, fp, last, g->nodes[o].in[k], pos);
+        return;
+    }
+    if (last[o] < pos) last[o] = pos;
 }
 
 #define ALIGN(x) (((x) + 15) & ~(int64_t)15)
@@ -78,7 +93,7 @@ static void region_free(Region *r, int id) {
         }
 }
 
-MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
     MemPlan p = {0};
     int n = g->n;
     /* where each node's code runs: a fused member runs with its group's root */
@@ -91,10 +106,8 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
     int *last = ARENA_ARRAY(a, int, n + 1);
     for (int id = 0; id < n; id++) {
         if (last[id] < at[id]) last[id] = at[id];
-        for (int k = 0; k < g->nodes[id].nin; k++) {
-            int o = owner(g, g->nodes[id].in[k]);
-            if (last[o] < at[id]) last[o] = at[id];
-        }
+        if (fp && fp->dup[id]) continue; /* no code of its own: its readers read its inputs */
+        for (int k = 0; k < g->nodes[id].nin; k++) read_at(g, fp, last, g->nodes[id].in[k], at[id]);
     }
     if (g->output >= 0) last[owner(g, g->output)] = n;
     if (g->loss >= 0) last[owner(g, g->loss)] = n;
@@ -117,12 +130,13 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp) {
             const Node *nd = &g->nodes[id];
             const OpRules *r = op_of(nd)->rules;
             if (r->workspace) {
-                int64_t wc = 0, wb = 0;
-                r->workspace(g, nd, &wc, &wb);
-                if (ALIGN(wc) > p.ws_size_c) p.ws_size_c = ALIGN(wc);
-                if (ALIGN(wb) > p.ws_size_b) p.ws_size_b = ALIGN(wb);
+                Workspace w = {0};
+                r->workspace(g, nd, target, &w);
+                if (ALIGN(w.c) > p.ws_size_c) p.ws_size_c = ALIGN(w.c);
+                if (ALIGN(w.b) > p.ws_size_b) p.ws_size_b = ALIGN(w.b);
+                if (ALIGN(w.per_thread) > p.ws_per_thread) p.ws_per_thread = ALIGN(w.per_thread);
             }
-            if (needs_buffer(nd) && !(fp && fp->inl[id])) {
+            if (needs_buffer(nd) && !(fp && (fp->inl[id] || fp->dup[id]))) {
                 int64_t c, b;
                 shape_numel_affine(&nd->shape, &c, &b);
                 p.has_buf[id] = 1;

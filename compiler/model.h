@@ -27,21 +27,35 @@ typedef struct MemPlan {
     int *inplace_of; /* 1 + the node whose buffer this one took over in place; 0: none */
     int64_t ws_off_c, ws_off_b;  /* the shared workspace region: ws_off_c + ws_off_b * B */
     int64_t ws_size_c, ws_size_b;
-    int64_t size_c, size_b; /* the arena this graph needs */
+    int64_t ws_per_thread; /* and per thread of the team (the C conv's scratch slots) */
+    int64_t size_c, size_b; /* the arena this graph needs: size_c + size_b * B + ws_per_thread * T */
 } MemPlan;
+/* The arena in floats for batch size B and T threads. */
+static inline int64_t plan_floats(const MemPlan *p, int64_t B, int T) { return p->size_c + p->size_b * B + p->ws_per_thread * T; }
 
 /* Which nodes run together (fuse.c). A group of nodes is one loop nest (C) or one kernel
  * (CUDA), run at its root's position: an elementwise op, expand or reduction. */
 typedef struct FusionPlan {
     /* The node whose code computes node id: id itself for a group's root and for nodes
      * that are not fused; a later node for a member; -1 for nodes without code (sources,
-     * views outside groups). */
+     * views outside groups, recomputed values). */
     int *root;
     /* 1: a member read only inside its group, kept in a local (no buffer). */
     char *inl;
-    /* Members: for each dimension of the group's domain, the dimension of the node it
-     * indexes (-1: broadcast). The domain is the root's shape, or a reduction's input. */
+    /* Members: for each dimension of the space the member is computed in, the dimension
+     * of the node it indexes (-1: broadcast). That space is the group's domain (the
+     * root's shape, or a reduction's input), or for a member in a nested loop (nest) the
+     * input of the row reduction running that loop. */
     int8_t (*map)[IR_MAX_RANK];
+    /* A member that is a reduction is a row reduction: per element of its space it runs
+     * a loop of its own over its axis, nested in the group's loop. nest[id]: the row
+     * reduction whose loop computes member id (-1: the group's own loop, and nodes outside
+     * groups). Row reductions nest in row reductions; nested members are never stored. */
+    int *nest;
+    /* 1: a cheap function of labels and constants (one_hot, and elementwise ops of it):
+     * every group that reads it computes it there, in registers, from the labels. It has
+     * no code and no buffer of its own (root and at are -1). */
+    char *dup;
     /* A stored value that may overwrite this input of its group (same element read and
      * written by one iteration), if nothing reads the input later; -1: none. */
     int *inplace;
@@ -74,6 +88,10 @@ typedef struct ModelIR {
      * tensors the backward computes again. */
     int64_t mem_budget, arena_plain, arena_planned;
     int recomputed;
+    /* The target the memory plans are for, and the thread count the compile-time arena
+     * figures (--report, --mem-budget) assume; the trainer sizes its arena for its own. */
+    TargetKind target;
+    int threads;
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -89,24 +107,36 @@ typedef struct DumpOptions {
 /* The whole middle end, one function a reader can follow top to bottom (pipeline.c).
  * mem_budget > 0 (bytes): recompute activations until the train step's arena at the
  * compile-time batch size fits, or stop with an error saying how small it can get. */
-ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
-                              const DumpOptions *dump);
-/* The same without a budget. */
+typedef struct CompileOptions {
+    int batch;          /* > 0: instead of train.batch */
+    int64_t mem_budget; /* > 0: --mem-budget, in bytes */
+    TargetKind target;  /* the memory plans are for this target (workspaces differ) */
+    int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
+} CompileOptions;
+ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
+/* For the C target, at batch_override (> 0) or train.batch, no budget. */
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *dump);
 
 /* fuse.c */
 FusionPlan fuse_graph(Arena *a, const Graph *g);
 /* The index space a group loops over: the root's shape, or a reduction's input shape. */
 const Shape *fusion_domain(const Graph *g, int root);
-/* The map (domain dimension -> operand dimension) of input k of group member `member`. */
+/* The map (domain dimension -> operand dimension) of input k of group member `member`
+ * (a reduction's input: its own input's dimensions, the space of its loop). */
 void fusion_operand_map(const Graph *g, const FusionPlan *fp, int member, int k, int8_t *res);
+/* The same for any elementwise op, expand, size-1 reshape or generator read through `map`
+ * (what a recomputed value's inputs are read through). */
+void fusion_input_map(const Graph *g, int node, int k, const int8_t *map, int8_t *res);
+/* Group `root` computes recomputed value x (FusionPlan.dup): one of its members reads x,
+ * or reads a recomputed value that reads x. */
+int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x);
 /* --dump-ir=after:fuse: each kernel with the nodes fused into it. */
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 /* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */
 int fusion_kernels(const Graph *g, const FusionPlan *fp);
 
 /* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */
-MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp);
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 
 /* Index of the persistent tensor with this name, or -1. */
 int model_find_persistent(const ModelIR *m, const char *name);

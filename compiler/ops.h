@@ -9,6 +9,15 @@
 
 #include "ir.h"
 
+/* The targets mlc emits code for: what an op's code needs (its workspace) depends on it. */
+typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+
+/* Scratch floats an op needs while it runs: c + b * B + per_thread * T for batch size B
+ * and T threads (the C target's conv keeps a padded sample per thread). */
+typedef struct Workspace {
+    int64_t c, b, per_thread;
+} Workspace;
+
 typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
 
 /* Parameter initialisers (param nodes: iattr[0]; arguments in fattr[0], fattr[1]). */
@@ -52,17 +61,28 @@ typedef struct OpRules {
     double (*scalar2)(double a, double b, const double *fattr);
     const char *c_expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
     /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
-     * element) and the final value (%a, %n the reduced count). */
+     * element) and the final value (%a, %n the reduced count). A two-pass reduction
+     * (logsumexp) first runs red_pre_init / red_pre_step over the axis (%a its own
+     * accumulator); the main pass's step and final value read that result as %m. */
     const char *red_init, *red_step, *red_fin;
+    const char *red_pre_init, *red_pre_step;
+    /* Generators (one_hot): each output element is a cheap function of one element of
+     * the input and of the element's index along the output's last dimension. gen_expr is
+     * that function as float C text (%0: the input element, %i: the index); gen_map gives
+     * the input's map when the output is read through map m (a fused group's dimension
+     * -> output dimension, -1: none), as fusion maps go (fuse.c). With them fused groups
+     * compute the op where they read it instead of loading it from memory. */
+    const char *gen_expr;
+    void (*gen_map)(const Shape *out, const Shape *in, const int8_t *m, int8_t *res);
     /* Non-elementwise ops: reference evaluation in double over dense row-major tensors
      * (i32 tensors are held as doubles too). */
     void (*eval)(const Graph *g, const Node *n, double *const *in, double *out);
     /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
     void (*emit_c)(EmitCtx *e, int id);
     void (*emit_cuda)(EmitCtx *e, int id);
-    /* Scratch floats the op needs while it runs, as c + b * B (NULL: none). The memory
+    /* Scratch floats the op needs while it runs on target t (NULL: none). The memory
      * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
-    void (*workspace)(const Graph *g, const Node *n, int64_t *c, int64_t *b);
+    void (*workspace)(const Graph *g, const Node *n, TargetKind t, Workspace *w);
     /* Floating-point operations of one run of node n at the compile-time batch size
      * (NULL: one per output element for elementwise ops, one per input element for
      * reductions and other ops). Used by --report. */

@@ -176,17 +176,17 @@ static Geom node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-/* mlc_conv_plan in templates/c_prologue.h: scratch slots (a slot holds a whole padded
- * sample) for up to MAX_SLOTS threads within SLOTS_FLOATS, and at least MIN_SLOTS
- * whatever their size; the weight gradient as up to RED_CHUNKS partial sums (more: more
- * threads can share it; fewer: less to add up), taking at least DW_COLS output positions
- * per step. The CPU trainers' thread counts are small: so are these limits. The sizes
- * below follow the prologue's layout functions (mlc_shift_dims_of, mlc_shift_segs_of,
- * mlc_bwd_dims_of), which check that their slot fits. */
-enum { MIN_SLOTS = 16, MAX_SLOTS = 64, SLOTS_FLOATS = 1 << 23, RED_CHUNKS = 16, DW_COLS = 256 };
+/* mlc_conv_plan in templates/c_prologue.h: a scratch slot per thread (a slot holds a
+ * whole padded sample; the trainer allocates one per thread of its team when it creates
+ * the model, so the count is not fixed here); the weight gradient as up to RED_CHUNKS
+ * partial sums (more: more threads can share it; fewer: less to add up), taking at least
+ * DW_COLS output positions per step. The sizes below follow the prologue's layout
+ * functions (mlc_shift_dims_of, mlc_shift_segs_of, mlc_bwd_dims_of), which check that
+ * their slot fits. */
+enum { RED_CHUNKS = 16, DW_COLS = 256 };
 
 typedef struct Plan {
-    int64_t spt, slots, red, slot;
+    int64_t spt, red, slot;
     int64_t shared; /* floats after the slots: packed weights and offsets, or partial sums */
 } Plan;
 
@@ -256,21 +256,22 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
         p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
     }
     p.slot = up(p.slot, 16); /* 64-byte aligned slots */
-    p.slots = SLOTS_FLOATS / p.slot;
-    if (p.slots > MAX_SLOTS) p.slots = MAX_SLOTS;
-    if (p.slots < MIN_SLOTS) p.slots = MIN_SLOTS;
     return p;
 }
 
-/* C: the plan's scratch slots and shared part, independent of the batch size. CUDA:
- * per-sample columns and, for the weight gradient, per-sample partial products,
- * K * P + Og * K per sample (templates/cuda_device.cuh). */
-static void ws_conv(const Graph *g, const Node *n, int64_t *c, int64_t *b) {
+/* C: the plan's shared part and a scratch slot per thread, independent of the batch
+ * size. CUDA: per-sample columns and, for the weight gradient, per-sample partial
+ * products, K * P + Og * K per sample (templates/cuda_device.cuh). */
+static void ws_conv(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
     Geom q = node_geom(g, n);
-    Plan p = plan_of(&q, n->op, g->batch);
-    int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo, Og = q.O / q.G;
-    *c = p.slots * p.slot + p.shared;
-    *b = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
+    if (t == TARGET_C) {
+        Plan p = plan_of(&q, n->op, g->batch);
+        w->c = p.shared;
+        w->per_thread = p.slot;
+    } else {
+        int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo, Og = q.O / q.G;
+        w->b = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
+    }
 }
 
 /* 2 B O Ho Wo (C/G) KH KW for each of the three */
@@ -299,8 +300,9 @@ static void emit_conv_c(EmitCtx *e, int id) {
     emit(e, "{");
     e->indent++;
     emit_geom(e, &q);
-    emit(e, "static const mlc_conv_plan plan = {%lld, %lld, %lld, %lld};", (long long)p.spt, (long long)p.slots,
-         (long long)p.red, (long long)p.slot);
+    /* self->slots: the scratch slots the model was created with (a thread each) */
+    emit(e, "const mlc_conv_plan plan = {%lld, self->slots, %lld, %lld};", (long long)p.spt, (long long)p.red,
+         (long long)p.slot);
     const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
     const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
     if (n->op == OP_conv2d && emit_epilogue_of(e, id) >= 0) /* sample by sample, each finished by the epilogue */

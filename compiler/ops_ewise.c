@@ -53,8 +53,11 @@ const OpRules rules_neg = {.shape = shape_rule_same, .grad = g_neg, .scalar1 = f
 
 /* ---- relu ---- */
 static double f_relu(double x, const double *fa) { (void)fa; return x > 0 ? x : 0; }
+/* The slope is read off the output: relu(x) > 0 exactly when x > 0 (NaN and -0 included),
+ * so the backward keeps the output, which the next layer keeps anyway, and the input can
+ * die in the forward. */
 static void g_relu(Graph *g, int node, int gy, int *gx) {
-    gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_step, IN(0), LOC), LOC);
+    gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_step, node, LOC), LOC);
 }
 /* Sample points stay at least 0.1 away from the kink at 0. */
 static int c_relu(Graph *g, int i) { return unary_case(g, i, OP_relu, INIT_AWAY, 0.1, 1); }
@@ -166,8 +169,11 @@ static int with_f0(Graph *g, Op op, int x, double a, const SrcLoc *loc) {
     return graph_add(g, op, &x, 1, NULL, fa, loc);
 }
 static double f_leaky(double x, const double *fa) { return x > 0 ? x : fa[0] * x; }
+/* With a slope >= 0 the output has the input's sign wherever the slope differs (x > 0 or
+ * not), so, as for relu, the slope is read off the output. */
 static void g_leaky(Graph *g, int node, int gy, int *gx) {
-    gx[0] = ir_binary(g, OP_mul, gy, with_f0(g, OP_leaky_step, IN(0), X(node)->fattr[0], LOC), LOC);
+    const double a = X(node)->fattr[0];
+    gx[0] = ir_binary(g, OP_mul, gy, with_f0(g, OP_leaky_step, a >= 0 ? node : IN(0), a, LOC), LOC);
 }
 /* Unary ops with a parameter, sampled away from their kink at 0. */
 static int param_case(Graph *g, int i, Op op, double a) {

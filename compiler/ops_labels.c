@@ -1,6 +1,8 @@
 /* ops_labels.c - rules of one_hot: integer class labels i32[...] to f32[..., classes].
  *
  * Labels are data, not functions of parameters, so one_hot's gradient rule is "none".
+ * It is also a generator (ops.h): fused groups that read it compute it from the labels
+ * in registers, so its own loop (the emit hooks) only runs when something else reads it.
  * A label outside [0, classes) gives an all-zero row; the runtime rejects such labels
  * when it loads a data set, naming the sample. */
 #include "emit.h"
@@ -47,6 +49,16 @@ static void emit_one_hot_cuda(EmitCtx *e, int id) {
     cuda_launch(e, id, k, count, NULL);
 }
 
+/* As a generator (ops.h): element [i..., k] reads label [i...]; the class index is the
+ * output's last dimension, which the label does not have. */
+static void gen_map_one_hot(const Shape *out, const Shape *in, const int8_t *m, int8_t *res) {
+    (void)out;
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int j = m[d];
+        res[d] = (int8_t)(j >= 0 && j < in->rank && (in->d[j] != 1 || ((in->bmask >> j) & 1)) ? j : -1);
+    }
+}
+
 static void g_none(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 /* Labels come from an i32 input; the checker fills it with values in [0, fattr0). */
@@ -60,4 +72,5 @@ static int c_one_hot(Graph *g, int i) {
 }
 
 const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .emit_c = emit_one_hot_c,
-                               .emit_cuda = emit_one_hot_cuda, .cases = c_one_hot, .flags = OPF_ZERO_GRAD};
+                               .emit_cuda = emit_one_hot_cuda, .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
+                               .gen_map = gen_map_one_hot, .cases = c_one_hot, .flags = OPF_ZERO_GRAD};

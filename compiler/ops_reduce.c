@@ -1,6 +1,6 @@
-/* ops_reduce.c - rules of the reductions over one axis: sum, mean, max, and the two
- * special ones cross-entropy needs, logsumexp (stable: max-shifted) and argmax_mask
- * (max's gradient routes to the FIRST maximal element, so ties are deterministic). */
+/* ops_reduce.c - rules of the reductions over one axis: sum, mean, max, logsumexp (stable:
+ * max-shifted, two passes), and the special op argmax_mask (max's gradient routes to the
+ * FIRST maximal element, so ties are deterministic). */
 #include <math.h>
 
 #include "emit.h"
@@ -99,40 +99,11 @@ static void g_lse(Graph *g, int node, int gy, int *gx) {
     int sm = ir_unary(g, OP_exp, ir_binary(g, OP_sub, IN(0), keepdims_view(g, node, node), LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, sm, keepdims_view(g, node, gy), LOC);
 }
-static void emit_lse_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    emit(e, "for (long o = 0; o < (long)(%s); o++)", outer);
-    emit(e, "    for (long i = 0; i < (long)(%s); i++) {", inner);
-    emit(e, "        const float *xs = %s + o * (%s) * (%s) + i;", x, len, inner);
-    emit(e, "        float m = -INFINITY, s = 0.0f;");
-    emit(e, "        for (long j = 0; j < (long)(%s); j++) m = xs[j * (%s)] > m ? xs[j * (%s)] : m;", len, inner, inner);
-    emit(e, "        for (long j = 0; j < (long)(%s); j++) s += expf(xs[j * (%s)] - m);", len, inner);
-    emit(e, "        %s[o * (%s) + i] = m + logf(s);", y, inner);
-    emit(e, "    }");
-}
-/* CUDA: a thread per output element, two passes over the axis as in C. */
-static void emit_lse_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
-    const char *k = cuda_kernel_begin(e, id, count, "k", NULL);
-    emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
-    emit(e, "const float *xs = %s + o * (%s) * (%s) + i;", x, len, inner);
-    emit(e, "float m = -INFINITY, s = 0.0f;");
-    emit(e, "for (long j = 0; j < (long)(%s); j++) m = xs[j * (%s)] > m ? xs[j * (%s)] : m;", len, inner, inner);
-    emit(e, "for (long j = 0; j < (long)(%s); j++) s += expf(xs[j * (%s)] - m);", len, inner);
-    emit(e, "%s[k] = m + logf(s);", y);
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
 static int c_lse(Graph *g, int i) { return reduce_case(g, i, OP_logsumexp); }
-const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .emit_c = emit_lse_c,
-                                 .emit_cuda = emit_lse_cuda, .cases = c_lse};
+/* Two passes over the axis: m = the max, then m + log(sum(exp(x - m))). */
+const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .red_pre_init = "-INFINITY",
+                                 .red_pre_step = "%a = %x > %a ? %x : %a", .red_init = "0.0f",
+                                 .red_step = "%a += expf(%x - %m)", .red_fin = "%m + logf(%a)", .cases = c_lse};
 
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {

@@ -3,6 +3,7 @@
 #define MLC_PASSES_H
 
 #include "ir.h"
+#include "ops.h"
 
 /* Parameters and their gradients, as autodiff found them. */
 typedef struct GradList {
@@ -72,6 +73,6 @@ typedef struct RecomputeResult {
     int64_t before, after;
     int recomputed; /* tensors computed again in the backward (clones, views not counted) */
 } RecomputeResult;
-RecomputeResult recompute(Graph *g, int64_t budget);
+RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads);
 
 #endif

@@ -107,7 +107,7 @@ static const char *bytes_str(char *buf, size_t n, int64_t bytes) {
 
 /* --mem-budget: recompute until the train step fits, or say how close it gets. */
 static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
-    RecomputeResult r = recompute(g, budget);
+    RecomputeResult r = recompute(g, budget, m->target, m->threads);
     ir_verify(g, "recompute");
     m->mem_budget = budget;
     m->arena_plain = r.before;
@@ -115,24 +115,29 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
     if (r.after > budget) {
         char b[64], best[64], plain[64];
         diag_error_file(p->file->name,
-                        "the train step does not fit in --mem-budget %s at batch %d: recomputing activations in "
-                        "the backward brings its arena down to %s at best, from %s without recomputation",
-                        bytes_str(b, sizeof b, budget), g->batch, bytes_str(best, sizeof best, r.after),
+                        "the train step does not fit in --mem-budget %s at batch %d on %d thread%s: recomputing "
+                        "activations in the backward brings its arena down to %s at best, from %s without "
+                        "recomputation",
+                        bytes_str(b, sizeof b, budget), g->batch, m->threads, m->threads == 1 ? "" : "s",
+                        bytes_str(best, sizeof best, r.after),
                         bytes_str(plain, sizeof plain, r.before));
     }
 }
 
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
-    return compile_model_budget(a, p, batch_override, 0, d);
+    CompileOptions o = {.batch = batch_override, .target = TARGET_C};
+    return compile_model_opts(a, p, &o, d);
 }
 
-ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, int64_t mem_budget,
-                              const DumpOptions *d) {
+ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *d) {
+    const int64_t mem_budget = o->mem_budget;
     ModelIR *m = ARENA_NEW(a, ModelIR);
     m->arena = a;
     m->source = p->file->name;
+    m->target = o->target;
+    m->threads = o->threads > 0 ? o->threads : 1;
     lower_spec(a, p, &m->spec);
-    if (batch_override > 0) m->spec.batch = batch_override;
+    if (o->batch > 0) m->spec.batch = o->batch;
 
     /* The train step: forward, backward, update. */
     Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
@@ -177,9 +182,9 @@ ModelIR *compile_model_budget(Arena *a, const Program *p, int batch_override, in
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
     }
-    m->train_plan = plan_memory(a, m->train, &m->train_fuse);
-    m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse);
-    m->arena_planned = 4 * (m->train_plan.size_c + m->train_plan.size_b * (int64_t)m->train->batch);
+    m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
+    m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);
+    m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
     if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;
 }

@@ -26,8 +26,13 @@
  * may hold a clone (optimizer updates come after the whole backward; the forward's
  * running-statistics updates write state no cheap op reads).
  *
+ * A candidate comes with its cone: the recomputable forward values it reads, directly or
+ * through others, that nothing in the backward reads. Recomputing a ReLU's output alone
+ * would only keep the batch norm's output alive in its place; with its cone, the clone
+ * starts from the conv output the batch norm's backward keeps anyway.
+ *
  * Choosing R is greedy over the real memory plan (plan_memory): each round tries every
- * remaining candidate and keeps the one giving the smallest arena (ties: the fewest
+ * remaining candidate (with its cone) and keeps the one giving the smallest arena (ties: the fewest
  * recomputed elements, then the lowest node id). A round that only keeps the arena the
  * same is taken too, since with first-fit placement the peak may need two values gone
  * before it drops. The search stops when the arena fits, or when every remaining
@@ -84,9 +89,12 @@ typedef struct Search {
     const Graph *g;
     int bnd;         /* the loss: later nodes are backward */
     int *cand, nc;   /* candidate node ids, ascending */
-    int64_t *cost;   /* per candidate: elements recomputed */
+    int64_t *cost;   /* per candidate: elements recomputed, its cone's included */
+    int **cone;      /* per candidate: its cone's node ids, -1 ended */
     char *sel;       /* per node: chosen */
     char *inr;       /* per node: chosen, or a reshape of one (recomputed as a view) */
+    TargetKind target; /* the arena is planned for this target, */
+    int threads;       /* at this many threads */
 } Search;
 
 static void close_views(Search *s) {
@@ -95,17 +103,17 @@ static void close_views(Search *s) {
         s->inr[id] = id < s->bnd && (s->sel[id] || (g->nodes[id].op == OP_reshape && s->inr[g->nodes[id].in[0]]));
 }
 
-static int64_t arena_bytes(Arena *a, const Graph *g) {
+static int64_t arena_bytes(Arena *a, const Graph *g, TargetKind target, int threads) {
     FusionPlan fp = fuse_graph(a, g); /* the plan the emitters will use: with fusion */
-    MemPlan p = plan_memory(a, g, &fp);
-    return 4 * (p.size_c + p.size_b * (int64_t)g->batch);
+    MemPlan p = plan_memory(a, g, &fp, target);
+    return 4 * plan_floats(&p, g->batch, threads);
 }
 
 /* The arena with the current selection, planned in a scratch arena. */
 static int64_t trial(Search *s) {
     close_views(s);
     Arena tmp = {0};
-    int64_t bytes = arena_bytes(&tmp, rebuild(&tmp, s->g, s->bnd, s->inr));
+    int64_t bytes = arena_bytes(&tmp, rebuild(&tmp, s->g, s->bnd, s->inr), s->target, s->threads);
     arena_free(&tmp);
     return bytes;
 }
@@ -113,6 +121,22 @@ static int64_t trial(Search *s) {
 static int recomputable(const Node *n) {
     const OpInfo *oi = op_of(n);
     return oi->kind == K_EWISE || (oi->rules->flags & OPF_RECOMPUTE);
+}
+
+/* Adds to list (of *len) the cone of v's inputs: recomputable, unsaved forward values,
+ * each once (mark); returns their elements. */
+static int64_t cone_of(const Search *s, const char *saved, const char *ok, int v, char *mark, int *list, int *len) {
+    const Node *nd = &s->g->nodes[v];
+    int64_t cost = 0;
+    for (int k = 0; k < nd->nin; k++) {
+        int x = nd->in[k];
+        if (mark[x] || saved[owner(s->g, x)] || !ok[x]) continue;
+        mark[x] = 1;
+        list[(*len)++] = x;
+        cost += (s->g->nodes[x].op == OP_reshape ? 0 : shape_numel(&s->g->nodes[x].shape)) +
+                cone_of(s, saved, ok, x, mark, list, len);
+    }
+    return cost;
 }
 
 static void find_candidates(Search *s) {
@@ -139,26 +163,55 @@ static void find_candidates(Search *s) {
     int keep_loss = owner(g, g->loss), keep_out = g->output >= 0 ? owner(g, g->output) : -1;
     s->cand = ARENA_ARRAY(a, int, n);
     s->cost = ARENA_ARRAY(a, int64_t, n);
+    s->cone = ARENA_ARRAY(a, int *, n);
+    /* ok[v]: v may be computed again in the backward */
+    char *ok = arena_alloc(a, (size_t)n), *mark = arena_alloc(a, (size_t)n);
+    int *list = ARENA_ARRAY(a, int, n);
+    for (int v = 0; v < bnd; v++) {
+        const Node *nd = &g->nodes[v];
+        int safe = recomputable(nd) || nd->op == OP_reshape;
+        for (int k = 0; k < nd->nin && safe; k++) safe &= written[owner(g, nd->in[k])] < v;
+        ok[v] = (char)safe;
+    }
     for (int v = 0; v < bnd; v++) {
         const Node *nd = &g->nodes[v];
         /* the loss and the output live to the end of the step anyway */
-        if (!saved[v] || !recomputable(nd) || nd->op == OP_reshape || v == keep_loss || v == keep_out) continue;
-        int safe = 1;
-        for (int k = 0; k < nd->nin; k++) safe &= written[owner(g, nd->in[k])] < v;
-        if (!safe) continue;
-        s->cost[s->nc] = shape_numel(&nd->shape);
+        if (!saved[v] || !ok[v] || nd->op == OP_reshape || v == keep_loss || v == keep_out) continue;
+        int len = 0;
+        memset(mark, 0, (size_t)n);
+        s->cost[s->nc] = shape_numel(&nd->shape) + cone_of(s, saved, ok, v, mark, list, &len);
+        s->cone[s->nc] = ARENA_ARRAY(a, int, len + 1);
+        memcpy(s->cone[s->nc], list, sizeof(int) * (size_t)len);
+        s->cone[s->nc][len] = -1;
         s->cand[s->nc++] = v;
     }
 }
 
-RecomputeResult recompute(Graph *g, int64_t budget) {
+/* Selects candidate i and its cone; `undo` (NULL: keep) gets the nodes newly selected,
+ * -1 ended, to unselect them after a trial. */
+static void select_cand(Search *s, int i, int *undo) {
+    int u = 0;
+    if (!s->sel[s->cand[i]]) {
+        s->sel[s->cand[i]] = 1;
+        if (undo) undo[u++] = s->cand[i];
+    }
+    for (const int *c = s->cone[i]; *c >= 0; c++)
+        if (!s->sel[*c]) {
+            s->sel[*c] = 1;
+            if (undo) undo[u++] = *c;
+        }
+    if (undo) undo[u] = -1;
+}
+
+RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads) {
     RecomputeResult res = {0};
     if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
     Arena *a = g->arena;
-    Search s = {.g = g, .bnd = g->loss};
+    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads};
     s.sel = arena_alloc(a, (size_t)g->n);
     s.inr = arena_alloc(a, (size_t)g->n);
     char *best_sel = arena_alloc(a, (size_t)g->n);
+    int *undo = ARENA_ARRAY(a, int, g->n + 1);
     res.before = res.after = trial(&s);
     if (res.before <= budget) return res;
     find_candidates(&s);
@@ -170,16 +223,16 @@ RecomputeResult recompute(Graph *g, int64_t budget) {
         for (int i = 0; i < s.nc; i++) {
             int v = s.cand[i];
             if (s.sel[v]) continue;
-            s.sel[v] = 1;
+            select_cand(&s, i, undo);
             int64_t bytes = trial(&s);
-            s.sel[v] = 0;
+            for (int *u = undo; *u >= 0; u++) s.sel[*u] = 0;
             if (pick < 0 || bytes < pick_bytes || (bytes == pick_bytes && s.cost[i] < s.cost[pick])) {
                 pick = i;
                 pick_bytes = bytes;
             }
         }
         if (pick < 0 || pick_bytes > cur) break;
-        s.sel[s.cand[pick]] = 1;
+        select_cand(&s, pick, NULL);
         cur = pick_bytes;
         if (cur < res.after) {
             res.after = cur;

@@ -6,7 +6,9 @@
  * inserted is "recomputed" (its original then dies in the forward); a value that took
  * over a dying input's buffer is "in place of" it. Per kernel (a fused group, a GEMM or
  * conv2d with its epilogue, a special op): FLOPs and bytes moved (what it reads from
- * outside once, what it stores once), and how many nodes were fused into it. Totals: arena
+ * outside once, what it stores once), and how many nodes were fused into it (values it
+ * recomputes, such as one_hot of the labels, count as FLOPs, and their inputs as bytes
+ * read). Totals: arena
  * peak, parameter and optimizer-state bytes, FLOPs per step; under --mem-budget, the
  * budget and the arena without and with recomputation. Sizes use the compile-time batch
  * size. */
@@ -56,6 +58,24 @@ static const char *base(const Node *n) {
     return slash ? slash + 1 : f;
 }
 
+/* What kernel u reads for its input x: x's buffer once, unless u computed x itself; a
+ * recomputed value (fuse.c) is computed there instead (its FLOPs), from its inputs. */
+static void kernel_read(const Graph *g, const FusionPlan *fp, const int *at, int u, int x, char *seen, double *bytes,
+                        double *flops) {
+    int o = owner(g, x);
+    if (fp->dup[o]) {
+        if (seen[o]) return;
+        seen[o] = 1;
+        *flops += node_flops(g, &g->nodes[o]);
+        for (int k = 0; k < g->nodes[o].nin; k++) kernel_read(g, fp, at, u, g->nodes[o].in[k], seen, bytes, flops);
+        return;
+    }
+    if (at[o] == u && o != u && op_of(&g->nodes[o])->kind != K_SOURCE) return; /* inside */
+    if (g->nodes[o].op == OP_const || seen[o] || o == u) return;
+    seen[o] = 1;
+    *bytes += (double)bytes_of(&g->nodes[o]);
+}
+
 /* Positions are where code runs (fuse.c): a fused node runs with its group's root, a
  * GEMM's or conv's epilogue with that op. A tensor lives from where it is written to the
  * last position that reads it. */
@@ -81,7 +101,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     int nreg = 0;
     for (int id = 0; id < n; id++) {
         const Node *nd = &g->nodes[id];
-        if (fp->inl[id] && nd->op != OP_reshape) nreg++, reg_bytes += bytes_of(nd);
+        if ((fp->inl[id] || fp->dup[id]) && nd->op != OP_reshape) nreg++, reg_bytes += bytes_of(nd);
         if (!p->has_buf[id]) continue;
         char sh[64], life[32], off[48], kept[64];
         shape_str(&nd->shape, nd->dtype, sh, sizeof sh);
@@ -106,7 +126,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     char *seen = arena_alloc(m->arena, (size_t)n + 1);
     for (int u = 0; u < n; u++) {
         const Node *un = &g->nodes[u];
-        if (at[u] != u || op_of(un)->kind == K_SOURCE || un->op == OP_reshape) continue;
+        if (fp->at[u] != u || op_of(un)->kind == K_SOURCE || un->op == OP_reshape) continue;
         double f = 0, b = 0;
         int members = 0;
         memset(seen, 0, (size_t)n + 1);
@@ -117,21 +137,14 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             f += node_flops(g, nd);
             if (p->has_buf[id]) b += (double)bytes_of(nd);
             if (op_of(nd)->kind == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 1); /* param and state written */
-            for (int k = 0; k < nd->nin; k++) {
-                int x = nd->in[k], o = owner(g, x);
-                if (at[o] == u && o != u && op_of(&g->nodes[o])->kind != K_SOURCE) continue; /* inside */
-                if (g->nodes[o].op == OP_const || seen[o]) continue;
-                if (o == u) continue;
-                seen[o] = 1;
-                b += (double)bytes_of(&g->nodes[o]);
-            }
+            for (int k = 0; k < nd->nin; k++) kernel_read(g, fp, at, u, nd->in[k], seen, &b, &f);
         }
         flops += f, moved += b, nk++;
         fprintf(out, "  %%%-5d %-16s %6d %14.0f %14.0f  %s:%d\n", u, op_of(un)->name, members - 1, f, b, base(un),
                 un->loc.line);
     }
-    char a[32], b[32], c[32], d[32], r[32];
-    int64_t arena = 4 * (p->size_c + p->size_b * B);
+    char a[32], b[32], c[32], d[32], r[32], w[32];
+    int64_t arena = 4 * plan_floats(p, B, m->threads);
     human(a, sizeof a, (double)arena, "B");
     human(b, sizeof b, (double)live_bytes, "B");
     human(c, sizeof c, flops, "FLOP");
@@ -139,6 +152,10 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     human(r, sizeof r, (double)reg_bytes, "B");
     fprintf(out, "totals: arena %s (%lld bytes; tensors without reuse would take %s), %s, %s moved\n", a,
             (long long)arena, b, c, d);
+    human(w, sizeof w, 4.0 * (double)p->ws_per_thread, "B");
+    if (p->ws_per_thread)
+        fprintf(out, "threads: the arena above is for %d thread%s; each thread more adds %s of conv scratch (--threads N)\n",
+                m->threads, m->threads == 1 ? "" : "s", w);
     int gemm_ep = 0;
     for (int id = 0; id < n; id++) gemm_ep += fp->epilogue[id] >= 0 && op_of(&g->nodes[id])->kind == K_CONTRACT;
     fprintf(out, "fusion: %d kernels for %d nodes with code; %d values (%s) never reach memory; ", nk,

@@ -10,6 +10,7 @@
 typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
+    TargetKind kind;     /* what the memory plans are made for */
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
 } Target;
@@ -51,7 +52,9 @@ const char *c_float(Arena *a, double v);
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
 /* The C/CUDA expression of elementwise node id over operand expressions args. */
 const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
-const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n);
+/* A reduction's text (ops.h): %a accumulator, %x element, %n count, %m the first pass's
+ * result (two-pass reductions; NULL otherwise). */
+const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
 extern const char tmpl_c_prologue_h[];

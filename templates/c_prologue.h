@@ -172,7 +172,8 @@ MLC_HELPER void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
 
 /* How one convolution's work is cut; compiler/ops_conv.c picks the numbers from the
  * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
- * floats (one per thread: at most that many threads work on the op), then a part the
+ * floats (one per thread: at most that many threads work on the op; the model makes one
+ * per thread of the team it is created under, mlc_scratch_slots), then a part the
  * threads share.
  *
  * All three ops go through the same vector kernels, without column matrices: each
@@ -190,6 +191,17 @@ typedef struct mlc_conv_plan {
     int red;   /* weight gradient: at most this many chunks */
     long slot; /* floats per slot */
 } mlc_conv_plan;
+
+/* The scratch slots a model allocates when it is created: one per thread of the OpenMP
+ * team it will run with (set before creating it: the trainer's --threads). A team grown
+ * later still works, with no more threads per conv than there are slots. */
+MLC_HELPER int mlc_scratch_slots(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
 /* Threads for `work` independent pieces: no more than the slots or the pieces. */
 MLC_HELPER int mlc_conv_team(const mlc_conv_plan *pl, long work) {

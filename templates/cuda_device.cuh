@@ -205,6 +205,11 @@ MLC_DEV_HELPER __global__ void mlc_avgpool2d_bwd_kernel(const mlc_pool_geom g, c
     }
 }
 
+/* ---- fused reductions over rows (emit_cuda.c): a block of MLC_ROW_THREADS per output
+ * element; its threads make the values of MLC_ROW_THREADS axis elements at a time, thread
+ * 0 adds them in order. ---- */
+#define MLC_ROW_THREADS 256
+
 /* ---- batch-norm statistics: a block of MLC_BN_THREADS per channel. Thread t sums the
  * channel's elements t, t + MLC_BN_THREADS, ... in order, then a fixed tree adds the
  * threads' sums: the same result every run. ---- */

@@ -62,6 +62,13 @@ static inline unsigned mlc_grid(long n) {
     return (unsigned)b;
 }
 
+/* Blocks for n work items of a block each (capped: the kernels loop over their items). */
+static inline unsigned mlc_blocks(long n) {
+    if (n < 1) n = 1;
+    if (n > 65536) n = 65536;
+    return (unsigned)n;
+}
+
 /* cublasSgemm's alpha and beta (host pointer mode). */
 static const float mlc_one = 1.0f, mlc_zero = 0.0f;
 /* ---- end of prologue ---- */

@@ -78,7 +78,8 @@ static inline ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const Dump
         return NULL;
     }
     Program *prog = parse_program(a, src);
-    return compile_model_budget(a, prog, batch, mem_budget, d);
+    CompileOptions o = {.batch = batch, .mem_budget = mem_budget, .target = TARGET_C};
+    return compile_model_opts(a, prog, &o, d);
 }
 
 /* Compiles `text` as a file named `name` (diagnostics print that name). The arena and the

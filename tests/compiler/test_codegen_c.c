@@ -51,6 +51,9 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/clip.mdl",
     MLC_TEST_DIR "/data/decoupled.mdl",
     MLC_TEST_DIR "/data/convbn.mdl",
+    MLC_TEST_DIR "/data/allops.mdl",
+    MLC_TEST_DIR "/data/activations.mdl",
+    MLC_TEST_DIR "/data/rows.mdl",
     MLC_TEST_DIR "/data/convepi.mdl",
     MLC_TEST_DIR "/data/densesq.mdl",
 };
@@ -482,6 +485,12 @@ Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/
  * for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
 Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
+/* row reductions over a middle and the last axis fused into their readers, a logsumexp
+ * on its own (softmax), one_hot read by mse and by the cross-entropy */
+Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
+/* row reductions two levels deep, under a mean that keeps an inner loop */
+Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
 Test(codegen_c, numeric_convnet_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convnet.mdl", "-march=native");
 }

@@ -7,9 +7,10 @@
  * C text takes the node's float attributes; Adam with weight decay; mse),
  * tests/compiler/data/layers.mdl (transpose, slice, pad, concat, both poolings with
  * padding, conv2d with stride, dilation, groups and the direct 1x1 path, batch_norm's
- * running statistics, dropout), tests/compiler/data/convepi.mdl (conv epilogues: bias,
- * activations, residual adds, folded batch norm) and samples/lenet.mdl, resnet.mdl,
- * resnet20_cifar.mdl:
+ * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
+ * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
+ * epilogues: bias, activations, residual adds, folded batch norm) and samples/lenet.mdl,
+ * resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -46,12 +47,13 @@
 
 static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
                                      MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
-                                     MLC_TEST_DIR "/data/convepi.mdl",     MLC_SOURCE_ROOT "/samples/lenet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
+                                     MLC_TEST_DIR "/data/convepi.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 6, RESNET = 6, RESNET20 = 7 };
+enum { NSMALL = 7, RESNET = 7, RESNET20 = 8 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -71,7 +73,8 @@ static void compile_path(Compiled *c, const char *path) {
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    c->m = compile_model(&c->arena, p, 0, &dump);
+    CompileOptions o = {.target = TARGET_CUDA}; /* the CUDA target's workspaces */
+    c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
 }
 
@@ -138,7 +141,20 @@ static const char *prev_line(const char *text, const char *p) {
 /* A fused group's comment lists its members under the root's comment. */
 static int is_fused_member_comment(const char *line) {
     while (*line == ' ') line++;
-    return !strncmp(line, "/*   fused: ", 12);
+    return !strncmp(line, "/*   fused: ", 12) || !strncmp(line, "/*   recomputed: ", 17);
+}
+
+/* Reductions whose group holds row reductions (the cross-entropy loss): a block per
+ * output element, launched with mlc_blocks. */
+static int per_block_groups(const Graph *g, const FusionPlan *fp) {
+    int n = 0;
+    for (int r = 0; r < g->n; r++) {
+        if (fp->root[r] != r || op_of(&g->nodes[r])->kind != K_REDUCE) continue;
+        int rows = 0;
+        for (int m = 0; m < r; m++) rows += fp->root[m] == r && op_of(&g->nodes[m])->kind == K_REDUCE;
+        n += rows > 0;
+    }
+    return n;
 }
 
 static int starts_with_node_comment(const char *line) {
@@ -161,8 +177,13 @@ Test(cuda_emit, structure) {
         int nk = count(kern, "__global__ void ");
         cr_assert_gt(nk, 0, "%s: no kernels", models[k]);
         cr_assert_eq(count(src, "__global__ void "), nk, "%s: the kernel section differs from the file's", models[k]);
-        cr_assert_eq(count(src, "<<<mlc_grid("), nk, "%s: %d kernels, %d launches", models[k], nk,
-                     count(src, "<<<mlc_grid("));
+        int nblock = per_block_groups(c.m->train, &c.m->train_fuse) + per_block_groups(c.m->eval, &c.m->eval_fuse);
+        cr_assert_eq(count(src, "<<<mlc_blocks("), nblock, "%s: %d reductions over rows, %d launches of a block each",
+                     models[k], nblock, count(src, "<<<mlc_blocks("));
+        cr_assert_eq(count(src, "<<<mlc_grid(") + nblock, nk, "%s: %d kernels, %d launches", models[k], nk,
+                     count(src, "<<<mlc_grid(") + nblock);
+        if (c.m->train->loss >= 0 && strstr(models[k], "samples/"))
+            cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
         /* batch-norm statistics launch the device template's block-per-channel kernels */
         int nbn = count_op(c.m->train, OP_bn_stats) + count_op(c.m->train, OP_bn_param_grads);
         cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk + nbn, "%s: a launch is unchecked", models[k]);

@@ -1,8 +1,8 @@
 /* test_fusion.c - what elementwise fusion (fuse.c) makes of the samples, pinned: how
  * many loop nests / kernels each train step and inference become, that fused values never
- * reach memory, that the cross-entropy backward is one group, and which GEMMs and convs
- * get epilogues. A change that fuses
- * less fails here and has to update the numbers on purpose. */
+ * reach memory, that the cross-entropy forward and its backward are one group each, and
+ * which GEMMs and convs get epilogues. A change that fuses less fails here and has to
+ * update the numbers on purpose. */
 #include <criterion/criterion.h>
 
 #include "ctest_util.h"
@@ -25,10 +25,10 @@ static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
 
 static const Counts samples[] = {
     /* path, nodes with code unfused, after fusion: train step, inference */
-    {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 21, 3},
-    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 37, 6},
-    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 385, 65},
-    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 385, 65},
+    {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 18, 3},
+    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 34, 6},
+    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 382, 65},
+    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 382, 65},
 };
 
 Test(fusion, sample_kernel_counts) {
@@ -45,13 +45,15 @@ Test(fusion, sample_kernel_counts) {
                      name, fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels);
         cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels, "%s: inference: %d kernels, expected %d",
                      name, fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels);
-        /* values kept in registers take no arena space: the fused plan is smaller */
-        MemPlan unfused = plan_memory(&a, r.m->train, NULL);
+        /* values kept in registers take no arena space, but a group reads its inputs where
+         * its root runs, which can hold them a little longer, and first-fit placement
+         * shifts: the fused plan may not grow by more than 1% */
+        MemPlan unfused = plan_memory(&a, r.m->train, NULL, TARGET_C);
         int64_t B = r.m->train->batch;
-        int64_t fused_floats = r.m->train_plan.size_c + r.m->train_plan.size_b * B;
-        int64_t unfused_floats = unfused.size_c + unfused.size_b * B;
-        cr_expect_leq(fused_floats, unfused_floats, "%s: fusion grew the arena: %lld floats, unfused %lld", name,
-                      (long long)fused_floats, (long long)unfused_floats);
+        int64_t fused_floats = plan_floats(&r.m->train_plan, B, 1);
+        int64_t unfused_floats = plan_floats(&unfused, B, 1);
+        cr_expect_leq(fused_floats * 100, unfused_floats * 101, "%s: fusion grew the arena: %lld floats, unfused %lld",
+                      name, (long long)fused_floats, (long long)unfused_floats);
         cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats, (long long)unfused_floats);
         ct_compile_free(&r);
         srcfile_free(src);
@@ -80,6 +82,116 @@ Test(fusion, cross_entropy_backward_is_one_group) {
     cr_expect_geq(members, 6, "only %d elementwise nodes in the cross-entropy backward", members);
     cr_expect_eq(stored, 1, "%d stored values (only the logits' gradient should be)", stored);
     cr_expect_eq(op_of(&g->nodes[root])->kind, K_REDUCE, "the group's root is not the bias gradient's sum");
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* The softmax cross-entropy forward of every sample (one_hot, logsumexp, the label dot
+ * and the mean over the batch) is one loop nest / kernel, the loss's group: one_hot is
+ * recomputed from the labels where it is read, the logsumexp (which the backward reads)
+ * is its only stored value besides the loss, and the group holds two row reductions. */
+Test(fusion, cross_entropy_forward_is_one_group) {
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        Arena a = {0};
+        CtCompile r;
+        SrcFile *src;
+        compile_or_die(&a, samples[i].path, &r, &src);
+        const char *name = ct_basename(samples[i].path);
+        const Graph *g = r.m->train;
+        const FusionPlan *fp = &r.m->train_fuse;
+        int oh = -1;
+        for (int id = 0; id < g->n; id++)
+            if (g->nodes[id].op == OP_one_hot) oh = id;
+        cr_assert_geq(oh, 0, "%s: no one_hot", name);
+        int line = g->nodes[oh].loc.line, kernels = 0, members = 0, stored = 0, rows = 0;
+        cr_expect(fp->dup[oh] && !r.m->train_plan.has_buf[oh] && fp->at[oh] < 0,
+                  "%s: one_hot %%%d is not recomputed where it is read", name, oh);
+        for (int id = 0; id <= g->loss; id++) {
+            const Node *n = &g->nodes[id];
+            if (n->loc.line != line || n->op == OP_reshape || op_of(n)->kind == K_SOURCE || fp->dup[id]) continue;
+            cr_expect_eq(fp->at[id], g->loss, "%s: %%%d (%s) runs at %d, not in the loss's group %%%d", name, id,
+                         op_of(n)->name, fp->at[id], g->loss);
+            kernels += fp->at[id] == id;
+            members += id != g->loss;
+            stored += id != g->loss && !fp->inl[id];
+            rows += op_of(n)->kind == K_REDUCE && id != g->loss;
+        }
+        cr_expect_eq(kernels, 1, "%s: the cross-entropy forward is %d kernels", name, kernels);
+        cr_expect_eq(members, 4, "%s: %d members (logsumexp, mul, sum, sub expected)", name, members);
+        cr_expect_eq(stored, 1, "%s: %d stored members (only the logsumexp should be)", name, stored);
+        cr_expect_eq(rows, 2, "%s: %d row reductions (logsumexp and the label dot expected)", name, rows);
+        ct_compile_free(&r);
+        srcfile_free(src);
+        arena_free(&a);
+    }
+}
+
+/* The same for the test models, whose losses add other terms to the cross-entropy or
+ * smooth its labels: the nodes the cross_entropy call made in the forward (those at its
+ * logsumexp's .mdl line and column) run in one kernel, and its one_hot (with label
+ * smoothing, the smoothed labels too) is recomputed where it is read. */
+Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
+    static const char *const models[] = {"tiny", "decoupled", "convnet", "allops", "adamw", "convb1", "blocks",
+                                         "layers", "convbn", "convwide", "clip", "activations", "nan", "rows"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/data/%s.mdl", MLC_TEST_DIR, models[i]);
+        Arena a = {0};
+        CtCompile r;
+        SrcFile *src;
+        compile_or_die(&a, path, &r, &src);
+        const Graph *g = r.m->train;
+        const FusionPlan *fp = &r.m->train_fuse;
+        int lse = -1;
+        for (int id = 0; id <= g->loss; id++)
+            if (g->nodes[id].op == OP_logsumexp) lse = id;
+        cr_assert_geq(lse, 0, "%s: no logsumexp", models[i]);
+        SrcLoc loc = g->nodes[lse].loc;
+        int at = fp->at[lse], nodes = 0, recomputed = 0;
+        for (int id = 0; id <= g->loss; id++) {
+            const Node *n = &g->nodes[id];
+            if (n->loc.line != loc.line || n->loc.col != loc.col || n->op == OP_reshape || op_of(n)->kind == K_SOURCE) continue;
+            if (fp->dup[id]) {
+                recomputed++;
+                continue;
+            }
+            nodes++;
+            cr_expect_eq(fp->at[id], at, "%s: %%%d (%s) runs at %d, the logsumexp at %d", models[i], id, op_of(n)->name,
+                         fp->at[id], at);
+            if (n->op == OP_one_hot) cr_expect(0, "%s: one_hot %%%d is not recomputed where it is read", models[i], id);
+        }
+        cr_expect_geq(nodes, 5, "%s: %d cross-entropy nodes", models[i], nodes);
+        cr_expect_geq(recomputed, 1, "%s: no recomputed one_hot", models[i]);
+        ct_compile_free(&r);
+        srcfile_free(src);
+        arena_free(&a);
+    }
+}
+
+/* Reductions that keep the batch dimension run in their readers' loops, also inside
+ * another row reduction's loop; reductions over the batch stay roots (rows.mdl). */
+Test(fusion, row_reductions_nest) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_TEST_DIR "/data/rows.mdl", &r, &src);
+    const Graph *g = r.m->train;
+    const FusionPlan *fp = &r.m->train_fuse;
+    int rows = 0, deep = 0, kept_deep = 0;
+    for (int id = 0; id <= g->loss; id++) {
+        const Node *n = &g->nodes[id];
+        if (op_of(n)->kind != K_REDUCE) continue;
+        int row = fp->root[id] != id;
+        cr_expect_eq(row, n->shape.bmask != 0,
+                     "%%%d (%s) is %sa row reduction", id, op_of(n)->name, row ? "" : "not ");
+        rows += row;
+        deep += fp->nest[id] >= 0;
+        kept_deep += fp->nest[id] >= 0 && !fp->inl[id];
+    }
+    cr_expect_eq(rows, 5, "%d row reductions (sum, keepdims sum, sum, logsumexp, label dot expected)", rows);
+    cr_expect_eq(deep, 1, "%d row reductions in a row reduction's loop", deep);
+    cr_expect_eq(kept_deep, 1, "the nested keepdims sum is not stored for the backward");
     ct_compile_free(&r);
     srcfile_free(src);
     arena_free(&a);

@@ -31,14 +31,16 @@ Test(memplan, samples) {
         MLC_SOURCE_ROOT "/samples/resnet.mdl",      MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
         MLC_TEST_DIR "/data/convnet.mdl",           MLC_TEST_DIR "/data/layers.mdl",
         MLC_TEST_DIR "/data/blocks.mdl",            MLC_TEST_DIR "/data/allops.mdl",
-        MLC_TEST_DIR "/data/convwide.mdl",          MLC_TEST_DIR "/data/convepi.mdl",
-        MLC_TEST_DIR "/data/densesq.mdl",
+        MLC_TEST_DIR "/data/rows.mdl",              MLC_TEST_DIR "/data/convwide.mdl",
+        MLC_TEST_DIR "/data/convepi.mdl",           MLC_TEST_DIR "/data/densesq.mdl",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }
 
-/* Random DAGs of elementwise ops, reductions and matmuls over [B, k] and [k] tensors,
- * with values used many times, late and never, differentiated and planned. */
+/* Random DAGs of elementwise ops, reductions (with and without keepdims, logsumexp
+ * among them: row reductions fuse into their readers' loops) and matmuls over [B, k] and
+ * [k] tensors and one_hot of labels (recomputed where read), with values used many
+ * times, late and never, differentiated and planned. */
 static unsigned rnd_state = 2024;
 static int rnd(int n) {
     rnd_state = rnd_state * 1103515245u + 12345u;
@@ -47,6 +49,7 @@ static int rnd(int n) {
 #define RND(n) rnd(n)
 
 Test(memplan, random_graphs) {
+    int rows = 0, nested = 0, recomputed = 0; /* what the graphs exercised */
     for (int trial = 0; trial < 200; trial++) {
         Arena a = {0};
         Graph *g = graph_new(&a, MODE_TRAIN, 8);
@@ -55,6 +58,11 @@ Test(memplan, random_graphs) {
         pool[np++] = graph_add_source(g, OP_input, shape_make(2, d, 1), DT_F32, "x", NULL);
         pool[np++] = graph_add_source(g, OP_param, shape_make(2, w, 0), DT_F32, "w", NULL);
         pool[np++] = graph_add_source(g, OP_param, shape_make(1, v, 0), DT_F32, "b", NULL);
+        if (RND(2)) {
+            int lbl = graph_add_source(g, OP_input, shape_make(1, d, 1), DT_I32, "label", NULL);
+            int64_t classes[4] = {6, 0, 0, 0};
+            pool[np++] = graph_add(g, OP_one_hot, &lbl, 1, classes, NULL, NULL);
+        }
         int steps = 5 + RND(30);
         for (int i = 0; i < steps && np < 64; i++) {
             int x = pool[RND(np)], y = pool[RND(np)];
@@ -67,10 +75,12 @@ Test(memplan, random_graphs) {
                 else r = ir_unary(g, OP_relu, x, NULL);
                 break;
             case 1: r = ir_unary(g, RND(2) ? OP_exp : OP_neg, x, NULL); break;
-            case 2:
-                if (sx->rank == 2) r = ir_reduce(g, RND(2) ? OP_sum : OP_mean, x, RND(2), 1, NULL);
+            case 2: {
+                Op red[] = {OP_sum, OP_mean, OP_max, OP_logsumexp};
+                if (sx->rank == 2) r = ir_reduce(g, red[RND(4)], x, RND(2), RND(2), NULL);
                 else r = ir_unary(g, OP_tanh, x, NULL);
                 break;
+            }
             default: {
                 Op ops[] = {OP_add, OP_mul, OP_sub};
                 /* only shapes that broadcast: equal, or a [k] / [1, k] against [B, k] */
@@ -84,9 +94,10 @@ Test(memplan, random_graphs) {
             }
             pool[np++] = r;
         }
-        /* loss: the mean of the last value, whatever its shape */
-        int l = pool[np - 1];
-        while (g->nodes[l].shape.rank > 0) l = ir_reduce(g, OP_mean, l, 0, 0, NULL);
+        /* loss: the mean of the last value, whatever its shape, over the first or the last
+         * axis first (a per-sample reduction under the mean over the batch) */
+        int l = pool[np - 1], last_first = RND(2);
+        while (g->nodes[l].shape.rank > 0) l = ir_reduce(g, OP_mean, l, last_first ? g->nodes[l].shape.rank - 1 : 0, 0, NULL);
         g->loss = l;
         g->nodes[l].role |= ROLE_LOSS;
         GradList gl = autodiff(g);
@@ -96,12 +107,114 @@ Test(memplan, random_graphs) {
         dce(g);
         ir_verify(g, "random graph");
         FusionPlan fp = fuse_graph(&a, g);
-        MemPlan p = plan_memory(&a, g, &fp);
+        MemPlan p = plan_memory(&a, g, &fp, TARGET_C);
         char what[64];
         snprintf(what, sizeof what, "random graph %d", trial);
         cr_assert_eq(check_plan(g, &fp, &p, what), 0, "%s: overlapping live tensors", what);
+        for (int id = 0; id < g->n; id++) {
+            rows += op_of(&g->nodes[id])->kind == K_REDUCE && fp.root[id] >= 0 && fp.root[id] != id;
+            nested += fp.nest[id] >= 0;
+            recomputed += fp.dup[id];
+        }
         arena_free(&a);
     }
+    cr_log_info("random graphs: %d row reductions, %d nested members, %d recomputed values", rows, nested, recomputed);
+    cr_expect_gt(rows, 20, "the random graphs hardly exercise row reductions (%d)", rows);
+    cr_expect_gt(nested, 20, "the random graphs hardly exercise nested loops (%d)", nested);
+    cr_expect_gt(recomputed, 20, "the random graphs hardly exercise recomputed values (%d)", recomputed);
+}
+
+/* The checker itself fails on plans that break the new rules: a value no group
+ * recomputes that has no buffer, and a register read outside the loop that made it. */
+Test(memplan, checker_catches_bad_plans) {
+    Arena a = {0};
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    cr_assert_not_null(src);
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "%s", r.diag);
+    const Graph *g = r.m->train;
+    int n = g->n, oh = -1, nested = -1;
+    for (int id = 0; id < n; id++) {
+        if (g->nodes[id].op == OP_one_hot) oh = id;
+        if (r.m->train_fuse.nest[id] >= 0 && nested < 0) nested = id;
+    }
+    cr_assert(oh >= 0 && r.m->train_fuse.dup[oh], "mlp's one_hot is not recomputed where it is read");
+    cr_assert_geq(nested, 0, "mlp's loss has no member in a row reduction's loop");
+    cr_expect_eq(check_plan(g, &r.m->train_fuse, &r.m->train_plan, "mlp train"), 0);
+
+    plancheck_quiet = 1;
+    FusionPlan bad = r.m->train_fuse;
+    bad.dup = arena_alloc(&a, (size_t)n);
+    memcpy(bad.dup, r.m->train_fuse.dup, (size_t)n);
+    bad.dup[oh] = 0; /* read from memory, where it has no buffer */
+    cr_expect_gt(check_plan(g, &bad, &r.m->train_plan, "one_hot not recomputed"), 0);
+
+    bad = r.m->train_fuse;
+    bad.nest = ARENA_ARRAY(&a, int, n);
+    memcpy(bad.nest, r.m->train_fuse.nest, sizeof(int) * (size_t)n);
+    bad.nest[nested] = -1; /* made in the group's loop, read in the row reduction's */
+    cr_expect_gt(check_plan(g, &bad, &r.m->train_plan, "member out of its loop"), 0);
+    plancheck_quiet = 0;
+
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* The workspace is the target's own: the C convs take a padded sample per thread and
+ * nothing per batch element; the CUDA convs take per-sample columns and nothing per
+ * thread. Neither target's arena carries the other's scratch. */
+Test(memplan, workspace_per_target) {
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/lenet.mdl");
+    cr_assert_not_null(src);
+    MemPlan plans[2];
+    for (int t = 0; t < 2; t++) {
+        Arena a = {0};
+        jmp_buf on_error;
+        if (!DIAG_TRY(on_error)) cr_assert_fail("lenet.mdl does not compile");
+        CompileOptions o = {.target = t ? TARGET_CUDA : TARGET_C};
+        ModelIR *m = compile_model_opts(&a, parse_program(&a, src), &o, NULL);
+        diag_jmp = NULL;
+        plans[t] = m->train_plan;
+        char what[64];
+        snprintf(what, sizeof what, "lenet train (%s)", t ? "cuda" : "c");
+        cr_expect_eq(check_plan(m->train, &m->train_fuse, &m->train_plan, what), 0, "%s: overlapping live tensors", what);
+        arena_free(&a);
+    }
+    cr_expect_gt(plans[0].ws_per_thread, 0, "C: no per-thread conv scratch");
+    cr_expect_eq(plans[0].ws_size_b, 0, "C: %lld floats per sample of workspace", (long long)plans[0].ws_size_b);
+    cr_expect_eq(plans[1].ws_per_thread, 0, "CUDA: %lld floats per thread", (long long)plans[1].ws_per_thread);
+    cr_expect_gt(plans[1].ws_size_b, 0, "CUDA: no per-sample columns");
+    /* a thread more adds one slot to the C arena and nothing to the CUDA one */
+    cr_expect_eq(plan_floats(&plans[0], 64, 3) - plan_floats(&plans[0], 64, 2), plans[0].ws_per_thread);
+    cr_expect_eq(plan_floats(&plans[1], 64, 3), plan_floats(&plans[1], 64, 2));
+    srcfile_free(src);
+}
+
+/* A ReLU's backward reads its output, which the next layer keeps anyway: its input is
+ * not saved for backward, so in mlp's train step the bias add before each ReLU stays in
+ * a register of the ReLU's group. */
+Test(memplan, relu_input_not_saved) {
+    Arena a = {0};
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    cr_assert_not_null(src);
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "%s", r.diag);
+    const Graph *g = r.m->train;
+    int relus = 0;
+    for (int id = 0; id < g->n; id++) {
+        if (g->nodes[id].op != OP_relu) continue;
+        relus++;
+        int x = g->nodes[id].in[0];
+        for (int u = g->loss + 1; u < g->n; u++)
+            for (int k = 0; k < g->nodes[u].nin; k++)
+                cr_expect_neq(g->nodes[u].in[k], x, "%%%d (relu %%%d's input) is read by backward node %%%d", x, id, u);
+        cr_expect(r.m->train_fuse.inl[x], "relu %%%d's input %%%d is not kept in a register", id, x);
+    }
+    cr_expect_eq(relus, 2);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
 }
 
 /* Random DAGs of 3x3 convolutions ([B, 2, 4, 4] -> [B, 2, 4, 4]), elementwise ops with
@@ -159,7 +272,7 @@ Test(memplan, random_conv_graphs) {
             dce(g);
             ir_verify(g, "random conv graph");
             FusionPlan fp = fuse_graph(&a, g);
-            MemPlan p = plan_memory(&a, g, &fp);
+            MemPlan p = plan_memory(&a, g, &fp, TARGET_C);
             for (int id = 0; id < g->n; id++) epilogues += g->nodes[id].op == OP_conv2d && fp.epilogue[id] >= 0;
             char what[64];
             snprintf(what, sizeof what, "random conv graph %d%s", trial, train ? " (train)" : "");
