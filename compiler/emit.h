@@ -54,7 +54,10 @@ typedef struct FusedLoop {
     const char *size[IR_MAX_RANK], *var[IR_MAX_RANK];
     const char *total; /* the domain's element count */
 } FusedLoop;
-/* merge_dims = 0: a loop per real dimension (a GEMM epilogue loops over rows, columns). */
+/* merge_dims = 0: a loop per real dimension (a GEMM epilogue loops over rows, columns);
+ * 1: merged where every access allows; FUSED_PER_SAMPLE: the same, except that the batch
+ * dimension 0 keeps loop 0 to itself (a conv epilogue runs on one sample at a time). */
+enum { FUSED_PER_SAMPLE = 2 };
 void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, FusedLoop *fl);
 /* The node comment of the root, then a line per member saying where its value lives. */
 void fused_comment(EmitCtx *e, const FusedLoop *fl);
@@ -71,6 +74,16 @@ const char *fused_out_index(EmitCtx *e, const FusedLoop *fl);
 /* Every buffer the group touches, written ones first (for kernel parameter lists). */
 void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int node, int write), void *ctx);
 
+/* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
+int emit_epilogue_of(const EmitCtx *e, int id);
+/* C target (emit_c.c): the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d), and
+ * of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
+ * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
+ * output, and the group on that sample's slice while it is in cache. --check-finite runs
+ * `whole` (the op over the batch) instead, checks its output, then the group's checked
+ * variant. Each is a C expression. */
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole);
+
 /* CUDA target (emit_cuda.c): what the op hooks use to write one kernel for node id.
  * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls
  * (`const long B`, the node's buffers, then `extra_params` if not NULL) and opens a
@@ -80,5 +93,8 @@ void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int n
 const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
 void cuda_kernel_end(EmitCtx *e);
 void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
+/* The kernel of node id's epilogue (fuse.c), if it has one, launched after the op's own
+ * work (a hook calls it last). */
+void cuda_epilogue(EmitCtx *e, int id);
 
 #endif

@@ -3,8 +3,9 @@
  * Each graph becomes one function (train step, forward) that runs its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
- * their hooks in the op rules. Every block is preceded by a comment naming the IR node
- * and the .mdl line it came from. */
+ * their hooks in the op rules. A GEMM's or conv2d's epilogue (fuse.c) runs inside the
+ * op's parallel region, on each thread's block or sample right after it is computed.
+ * Every block is preceded by a comment naming the IR node and the .mdl line it came from. */
 #include <string.h>
 
 #include "ops.h"
@@ -196,6 +197,38 @@ static void emit_matmul(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
+/* A conv2d's epilogue (emit.h): the op's hook gives the calls, this writes the loop over
+ * the samples with the group's loops inside, restricted to the sample. */
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole) {
+    FusedLoop fl;
+    fused_loop(e, e->fp, e->fp->epilogue[id], FUSED_PER_SAMPLE, &fl);
+    const char *n = fl.var[0]; /* loop 0: the batch dimension */
+    int block = fused_statements(&fl, e->g) > 0;
+    emit(e, "/* epilogue, on each sample's output: */");
+    fused_comment(e, &fl);
+    emit(e, "if (!self->check_finite) {");
+    e->indent++;
+    emit(e, "%s;", prepare);
+    emit(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(%s)", team);
+    emit(e, "for (long %s = 0; %s < B; %s++) {", n, n, n);
+    e->indent++;
+    emit(e, "%s;", subst(e->arena, sample, &n, 1));
+    loops_open(e, &fl, 1, fl.nd, block);
+    const char *v = fused_body(e, &fl, NULL);
+    emit(e, "%s[%s] = %s;", emit_buf(e, fl.root), fused_out_index(e, &fl), v);
+    loops_close(e, fl.nd - 1, block);
+    e->indent--;
+    emit(e, "}");
+    e->indent--;
+    emit(e, "} else {");
+    e->indent++;
+    emit(e, "%s;", whole);
+    emit_check_output(e, id, 0);
+    emit_ewise_loops(e, &fl, 1);
+    e->indent--;
+    emit(e, "}");
+}
+
 static const KindEmitters c_kinds = {emit_group, emit_group, emit_matmul};
 
 /* Every node with a buffer, then (when --check-finite turned it on) a scan of what it
@@ -206,6 +239,7 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
     OpKind k = op_of(n)->kind;
     if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
     if (k == K_EWISE || k == K_REDUCE || k == K_CONTRACT || n->op == OP_expand) return; /* they check themselves */
+    if (e->fp->epilogue[id] >= 0) return; /* with its epilogue: c_sample_epilogue checks it */
     const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
     emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);

@@ -261,6 +261,8 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
     return buf;
 }
 
+int emit_epilogue_of(const EmitCtx *e, int id) { return e->fp->epilogue[id]; }
+
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);

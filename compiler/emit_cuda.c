@@ -261,7 +261,12 @@ static void emit_matmul(EmitCtx *e, int id) {
          tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);
     emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", emit_buf(e, b),
          emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
-    /* an epilogue (fuse.c) runs right after its GEMM: on the GPU it is the next kernel */
+    cuda_epilogue(e, id);
+}
+
+/* An epilogue (fuse.c) runs right after its GEMM or conv2d: on the GPU it is the next
+ * kernel on the stream. */
+void cuda_epilogue(EmitCtx *e, int id) {
     if (e->fp->epilogue[id] >= 0) emit_group(e, e->fp->epilogue[id]);
 }
 

@@ -222,6 +222,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     for (int d = 0; d < dom->rank; d++) {
         if (!real_dim(dom, d) && d != axis) continue;
         int merge = merge_dims && prev >= 0 && d != axis && prev != axis;
+        if (merge_dims == FUSED_PER_SAMPLE && prev == 0) merge = 0; /* the batch keeps its loop */
         for (int i = 0; merge && i < na; i++) {
             Ext p = st[i][prev], c = ext_mul(st[i][d], dim_ext(dom, d));
             if ((p.k == 0) != (st[i][d].k == 0)) merge = 0;

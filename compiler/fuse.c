@@ -223,14 +223,28 @@ static int written_at(const Graph *g, const FusionPlan *fp, int x) {
     return fp->at[x] >= 0 ? fp->at[x] : x;
 }
 
-/* Epilogues: an elementwise group over a matmul's [M, N] output, reading it only at the
- * element it computes, whose other inputs are ready before the matmul runs, moves to the
- * matmul: each thread runs it on the block of rows (or columns) its GEMM call produced. */
+/* A node whose output can have an epilogue: a matmul's [M, N] (each thread finishes its
+ * block), or an op that writes its [B, ...] output sample by sample (conv2d). */
+static int takes_epilogue(const Node *n) {
+    if (op_of(n)->kind == K_CONTRACT) return n->shape.rank == 2 && real_dim(&n->shape, 0) && real_dim(&n->shape, 1);
+    return (op_of(n)->rules->flags & OPF_SAMPLE_EPILOGUE) && n->shape.bmask == 1 && n->dtype == DT_F32;
+}
+
+/* The map reads an operand of shape s, the group's domain, at the element it computes. */
+static int identity_map(const Shape *s, const int8_t *map) {
+    for (int d = 0; d < IR_MAX_RANK; d++)
+        if (map[d] != (d < s->rank && real_dim(s, d) ? d : -1)) return 0;
+    return 1;
+}
+
+/* Epilogues: an elementwise group over a matmul's [M, N] output or a conv2d's [B, O, Ho,
+ * Wo] output, reading it only at the element it computes, whose other inputs are ready
+ * before that op runs, moves to the op: each thread runs it on the block of rows (or
+ * columns) its GEMM call produced, or on the sample whose convolution it just finished. */
 static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
     for (int mm = 0; mm < g->n; mm++) {
         const Node *mn = &g->nodes[mm];
-        if (op_of(mn)->kind != K_CONTRACT || mn->shape.rank != 2 || !real_dim(&mn->shape, 0) || !real_dim(&mn->shape, 1))
-            continue;
+        if (!takes_epilogue(mn)) continue;
         /* the earliest elementwise group reading it */
         int grp = -1;
         for (int i = start[mm]; i < start[mm] + fill[mm]; i++) {
@@ -243,20 +257,22 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
         for (int m = 0; m <= grp && ok; m++) {
             if (fp->root[m] != grp) continue;
             const Node *n = &g->nodes[m];
+            /* a row reduction reads a whole row, which one GEMM block may not hold */
+            if (is_reduce(n) || fp->nest[m] >= 0) ok = 0;
             for (int k = 0; k < n->nin && ok; k++) {
                 int x = n->in[k];
                 if (fp->root[x] == grp || op_of(&g->nodes[x])->kind == K_SOURCE || fp->dup[x]) continue;
-                if (x == mm) { /* the GEMM's output: at the element the group computes */
+                if (x == mm) { /* the op's output: at the element the group computes */
                     int8_t map[IR_MAX_RANK];
                     fusion_operand_map(g, fp, m, k, map);
-                    ok = map[0] == 0 && map[1] == 1;
+                    ok = identity_map(&mn->shape, map);
                 } else {
                     int w = written_at(g, fp, x);
-                    ok = w < mm; /* ready before the GEMM (views of constants are sources) */
+                    ok = w < mm; /* ready before the op (views of constants are sources) */
                     if (g->nodes[x].op == OP_reshape) {
                         int o = x;
                         while (g->nodes[o].op == OP_reshape) o = g->nodes[o].in[0];
-                        if (o == mm) ok = 0; /* the GEMM's output through a view */
+                        if (o == mm) ok = 0; /* the op's output through a view */
                     }
                 }
             }
@@ -282,6 +298,10 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
         if (g->nodes[r].op == OP_reshape && fp->root[r] != fp->root[o]) return 0; /* read through a view */
+        /* read at the same position outside the group: by the GEMM or conv that o's group is
+         * the epilogue of, or by the epilogue of o; one thread may still read it while
+         * another writes its block or sample */
+        if (fp->at[r] == fp->at[o] && fp->root[r] != fp->root[o]) return 0;
         if (fp->root[r] != fp->root[o]) continue;
         /* members run in node order for each element and o is stored where it is
          * computed: a member after o would read o's value instead of x's */
@@ -306,6 +326,7 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
         int r = fp->root[o];
         const Node *on = &g->nodes[o];
         if (r < 0 || on->op == OP_reshape || fp->inl[o] || is_reduce(on) || fp->nest[o] >= 0) continue;
+        if (op_of(on)->kind == K_CONTRACT) continue; /* BLAS: a GEMM's output may not alias its inputs */
         for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
             if (fp->root[m] != r) continue;
             const Node *mn = &g->nodes[m];
@@ -472,13 +493,17 @@ int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x) {
 
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
     fprintf(out, "; --- after fuse (%s) ---\n", g->mode == MODE_TRAIN ? "train step" : "eval");
-    fprintf(out, "; %d kernels; %d groups hold %d fused nodes\n", fusion_kernels(g, fp), fp->ngroups, fp->nfused);
+    fprintf(out, "; %d kernels; %d groups hold %d fused nodes; %d epilogues\n", fusion_kernels(g, fp), fp->ngroups,
+            fp->nfused, fp->nepilogues);
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (fp->root[id] != id) continue;
         char sh[96];
         fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        if (fp->inplace[id] >= 0) fprintf(out, " (may overwrite %%%d)", fp->inplace[id]);
+        int ep = fp->at[id] != id, ip = fp->inplace[id] >= 0;
+        if (ep) fprintf(out, " (epilogue of %%%d %s", fp->at[id], op_of(&g->nodes[fp->at[id]])->name);
+        if (ip) fprintf(out, "%smay overwrite %%%d", ep ? ", " : " (", fp->inplace[id]);
+        if (ep || ip) fputc(')', out);
         if (n->loc.file) fprintf(out, "  ; %s:%d", n->loc.file->name, n->loc.line);
         fputc('\n', out);
         for (int m = 0; m < id; m++) {

@@ -59,11 +59,12 @@ typedef struct FusionPlan {
     /* A stored value that may overwrite this input of its group (same element read and
      * written by one iteration), if nothing reads the input later; -1: none. */
     int *inplace;
-    /* Where node id's code runs: its group's root, or the GEMM a group is the epilogue
-     * of (-1: no code). */
+    /* Where node id's code runs: its group's root, or the GEMM or conv2d a group is the
+     * epilogue of (-1: no code). */
     int *at;
     /* A matmul: the group that runs on each block of its output as soon as the block is
-     * computed, while it is in cache (bias, activation, residual add); -1: none. */
+     * computed, while it is in cache (bias, activation, residual add); a conv2d (ops with
+     * OPF_SAMPLE_EPILOGUE): the group that runs on each sample's output likewise; -1: none. */
     int *epilogue;
     int ngroups, nfused, nepilogues; /* groups of more than one node; nodes fused into them */
 } FusionPlan;

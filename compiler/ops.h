@@ -41,6 +41,10 @@ typedef enum OpFlags {
      * recompute pass (recompute.c) may compute it again in the backward instead of keeping
      * its output alive from the forward. Elementwise ops (K_EWISE) qualify by their kind. */
     OPF_RECOMPUTE = 1 << 2,
+    /* Writes its output [B, ...] sample by sample, and its emit hooks run the elementwise
+     * group fuse.c makes its epilogue (FusionPlan.epilogue) on each sample's slice right
+     * after computing it (conv2d). */
+    OPF_SAMPLE_EPILOGUE = 1 << 3,
 } OpFlags;
 
 typedef struct OpRules {

@@ -10,7 +10,10 @@
  * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, vector GEMM
  * kernels that read the column matrix in place as shifted rows of the padded input
  * (strided convolutions: of its stride phases; the input gradient: of dy, phase by
- * phase of dx). The OpenMP team shares the samples (see plan_of below). */
+ * phase of dx). The OpenMP team shares the samples (see plan_of below). A conv2d with an
+ * epilogue (fuse.c: bias, activation, residual add) runs its samples in the generated
+ * code's own loop (mlc_conv2d_fwd_sample), each finished by the epilogue while it is in
+ * cache; on CUDA the epilogue's kernel follows the convolution. */
 #include <stdio.h>
 
 #include "emit.h"
@@ -300,8 +303,14 @@ static void emit_conv_c(EmitCtx *e, int id) {
     /* self->slots: the scratch slots the model was created with (a thread each) */
     emit(e, "const mlc_conv_plan plan = {%lld, self->slots, %lld, %lld};", (long long)p.spt, (long long)p.red,
          (long long)p.slot);
-    emit(e, "%s(&geom, &plan, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id),
-         e->ws ? e->ws : "NULL");
+    const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
+    const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
+    if (n->op == OP_conv2d && emit_epilogue_of(e, id) >= 0) /* sample by sample, each finished by the epilogue */
+        c_sample_epilogue(e, id, arena_printf(e->arena, "mlc_conv2d_fwd_prepare(&geom, &plan, %s, %s)", w, ws),
+                          "mlc_conv_team(&plan, B)",
+                          arena_printf(e->arena, "mlc_conv2d_fwd_sample(&geom, &plan, B, %%0, %s, %s, %s)", x, y, ws), call);
+    else
+        emit(e, "%s;", call);
     e->indent--;
     emit(e, "}");
 }
@@ -322,6 +331,7 @@ static void emit_conv_cuda(EmitCtx *e, int id) {
          emit_buf(e, id), e->ws ? e->ws : "NULL");
     e->indent--;
     emit(e, "}");
+    cuda_epilogue(e, id);
 }
 
 /* ---- gradient-check cases: stride, padding, dilation, groups, odd sizes ---- */
@@ -343,7 +353,7 @@ static int c_conv(Graph *g, int i) {
 }
 
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv};
+                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv, .flags = OPF_SAMPLE_EPILOGUE};
 const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                                        .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,

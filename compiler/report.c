@@ -4,10 +4,11 @@
  * last that reads it), arena offset, and what it is kept for: a forward value the
  * backward reads is "saved for backward"; a clone the recompute pass (--mem-budget)
  * inserted is "recomputed" (its original then dies in the forward); a value that took
- * over a dying input's buffer is "in place of" it. Per kernel (a fused group, a GEMM with
- * its epilogue, a special op): FLOPs and bytes moved (what it reads from outside once,
- * what it stores once), and how many nodes were fused into it (values it recomputes, such
- * as one_hot of the labels, count as FLOPs, and their inputs as bytes read). Totals: arena
+ * over a dying input's buffer is "in place of" it. Per kernel (a fused group, a GEMM or
+ * conv2d with its epilogue, a special op): FLOPs and bytes moved (what it reads from
+ * outside once, what it stores once), and how many nodes were fused into it (values it
+ * recomputes, such as one_hot of the labels, count as FLOPs, and their inputs as bytes
+ * read). Totals: arena
  * peak, parameter and optimizer-state bytes, FLOPs per step; under --mem-budget, the
  * budget and the arena without and with recomputation. Sizes use the compile-time batch
  * size. */
@@ -76,8 +77,8 @@ static void kernel_read(const Graph *g, const FusionPlan *fp, const int *at, int
 }
 
 /* Positions are where code runs (fuse.c): a fused node runs with its group's root, a
- * GEMM's epilogue with the GEMM. A tensor lives from where it is written to the last
- * position that reads it. */
+ * GEMM's or conv's epilogue with that op. A tensor lives from where it is written to the
+ * last position that reads it. */
 static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const FusionPlan *fp, const MemPlan *p,
                          const char *title) {
     int B = g->batch, n = g->n;
@@ -155,8 +156,11 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     if (p->ws_per_thread)
         fprintf(out, "threads: the arena above is for %d thread%s; each thread more adds %s of conv scratch (--threads N)\n",
                 m->threads, m->threads == 1 ? "" : "s", w);
-    fprintf(out, "fusion: %d kernels for %d nodes with code; %d values (%s) never reach memory; %d GEMM epilogues\n", nk,
-            fusion_kernels(g, NULL), nreg, r, fp->nepilogues);
+    int gemm_ep = 0;
+    for (int id = 0; id < n; id++) gemm_ep += fp->epilogue[id] >= 0 && op_of(&g->nodes[id])->kind == K_CONTRACT;
+    fprintf(out, "fusion: %d kernels for %d nodes with code; %d values (%s) never reach memory; ", nk,
+            fusion_kernels(g, NULL), nreg, r);
+    fprintf(out, "%d epilogues (%d GEMM, %d conv)\n", fp->nepilogues, gemm_ep, fp->nepilogues - gemm_ep);
 }
 
 /* --mem-budget: the budget, and what recomputation did to the train step's arena. */

@@ -37,6 +37,24 @@ static inline int reader_loop(const Graph *g, const FusionPlan *fp, int r) {
     return op_of(&g->nodes[r])->kind == K_REDUCE && fp->root[r] >= 0 && fp->root[r] != r ? r : fp->nest[r];
 }
 
+/* An epilogue's member reads the output of the op it runs with (its domain has that
+ * output's shape) through map m: legal at the element it computes only, and only for a
+ * GEMM's [M, N] (a thread's block of rows or columns) or a conv2d's [B, O, Ho, Wo] (a
+ * sample, dimension 0). */
+static inline int epilogue_reads_element(const Node *op, const int8_t *m) {
+    const Shape *s = &op->shape;
+    if (op->op == OP_matmul) {
+        if (s->rank != 2) return 0;
+    } else if (op->op != OP_conv2d || s->rank != 4 || s->bmask != 1) {
+        return 0;
+    }
+    for (int d = 0; d < IR_MAX_RANK; d++) {
+        int real = d < s->rank && (s->d[d] != 1 || ((s->bmask >> d) & 1));
+        if (m[d] != (real ? d : -1)) return 0;
+    }
+    return 1;
+}
+
 /* b took over a's buffer in place: legal when a dies in b's group, which reads it only at
  * the element it writes of b (same shape, same index map), never through a view, and
  * only in the group's own loop (a nested loop over a row reduction's axis reads other
@@ -47,6 +65,7 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
                          int b) {
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
     if (fp->nest[b] >= 0 || fp->root[b] < 0 || op_of(&g->nodes[fp->root[b]])->rules->red_pre_step) return 0;
+    if (op_of(&g->nodes[b])->kind == K_CONTRACT) return 0; /* BLAS: C may not alias A or B */
     for (int r = 0; r < g->n; r++)
         for (int k = 0; k < g->nodes[r].nin; k++) {
             if (g->nodes[r].in[k] != a) continue;
@@ -59,6 +78,19 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
             if (memcmp(m, fp->map[b], sizeof m)) return 0;
         }
     return 1;
+}
+
+/* b holds a's bytes through a chain of legal in-place takeovers a -> ... -> b, all where
+ * b runs (a conv2d over its dying input, then its epilogue over the conv's output). */
+static inline int legal_inplace_chain(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at,
+                                      const int *last, int a, int b) {
+    for (int cur = b; p->inplace_of[cur];) {
+        int prev = p->inplace_of[cur] - 1;
+        if (!legal_inplace(g, fp, p, at, last, prev, cur)) return 0;
+        if (prev == a) return 1;
+        cur = prev;
+    }
+    return 0;
 }
 
 /* A value every group reading it recomputes (FusionPlan.dup) must be one the emitters can
@@ -91,12 +123,13 @@ static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan
     int in_group = !via_recomputed && at[r] == at[o] && fp->root[x] == fp->root[r] && fp->root[o] == fp->root[r];
     int same_group = in_group;
     if (!via_recomputed && x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[r] && reader_loop(g, fp, r) < 0) {
-        /* a GEMM's epilogue reads the block the GEMM just wrote, at the same element */
+        /* a GEMM's epilogue reads the block the GEMM just wrote, a conv2d's the sample it
+         * just computed: at the same element */
         int8_t m[IR_MAX_RANK];
         memset(m, -1, sizeof m);
         for (int k = 0; k < rn->nin; k++)
             if (rn->in[k] == x) fusion_operand_map(g, fp, r, k, m);
-        same_group = m[0] == 0 && m[1] == 1 && g->nodes[o].shape.rank == 2;
+        same_group = epilogue_reads_element(&g->nodes[o], m);
     }
     if (at[r] < at[o] || (at[r] == at[o] && !same_group)) {
         PLAN_ERROR("%s: %%%d (at %d) reads %%%d (written at %d)", what, r, at[r], o, at[o]);
@@ -151,7 +184,8 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
                 int64_t cb, bb;
                 shape_numel_affine(&g->nodes[b].shape, &cb, &bb);
                 int64_t b0 = p->off_c[b] + p->off_b[b] * B, b1 = b0 + cb + bb * B;
-                if (a0 == b0 && a1 == b1 && (legal_inplace(g, fp, p, at, last, a, b) || legal_inplace(g, fp, p, at, last, b, a)))
+                if (a0 == b0 && a1 == b1 &&
+                    (legal_inplace_chain(g, fp, p, at, last, a, b) || legal_inplace_chain(g, fp, p, at, last, b, a)))
                     continue;
                 if (a0 < b1 && b0 < a1 && !bad++)
                     PLAN_ERROR("%s: %%%d [%lld, %lld) and %%%d [%lld, %lld) overlap while both live, B = %lld", what, a,

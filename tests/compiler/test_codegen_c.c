@@ -15,7 +15,10 @@
  *       p - lr * grad. Error measure per element: |c - r| / max(|r|, mean |r| over the
  *       tensor) <= 1e-5. The floor keeps elements near 0 (a logit of -0.018 among logits of
  *       size ~1, computed as a float sum of ~1000 products) from turning float rounding of
- *       the tensor's scale into a large relative error. */
+ *       the tensor's scale into a large relative error;
+ *   (d) conv models give bit-identical train steps on 1, 2 and 3 threads;
+ *   (e) fused epilogues give bit-identical results to the unfused code (--check-finite's),
+ *       and --check-finite names a NaN made inside a conv's epilogue. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -52,6 +55,8 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/allops.mdl",
     MLC_TEST_DIR "/data/activations.mdl",
     MLC_TEST_DIR "/data/rows.mdl",
+    MLC_TEST_DIR "/data/convepi.mdl",
+    MLC_TEST_DIR "/data/densesq.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -467,6 +472,7 @@ static void eval_random_state_check(const char *mdl) {
  * batch norms it leaves, as C */
 Test(codegen_c, eval_random_state_convbn, .timeout = 300) { eval_random_state_check(MLC_TEST_DIR "/data/convbn.mdl"); }
 Test(codegen_c, eval_random_state_convnet, .timeout = 300) { eval_random_state_check(MLC_TEST_DIR "/data/convnet.mdl"); }
+Test(codegen_c, eval_random_state_convepi, .timeout = 300) { eval_random_state_check(MLC_TEST_DIR "/data/convepi.mdl"); }
 
 Test(codegen_c, numeric_tiny, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/tiny.mdl"); }
 Test(codegen_c, numeric_mlp, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/samples/mlp.mdl"); }
@@ -475,6 +481,7 @@ Test(codegen_c, numeric_adamw, .timeout = 300) { numeric_check(MLC_TEST_DIR "/da
 Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convnet.mdl"); }
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
+Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide, convseg), batch 1 (convb1);
  * built for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
@@ -494,6 +501,12 @@ Test(codegen_c, numeric_convwide_native, .timeout = 300) {
 }
 Test(codegen_c, numeric_convseg_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convseg.mdl", "-march=native");
+}
+/* Conv epilogues (fuse.c) on each sample's output: bias, activation, residual adds,
+ * a per-sample scale, grouped and strided convs, batch 37; generic and AVX/FMA. */
+Test(codegen_c, numeric_convepi, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convepi.mdl"); }
+Test(codegen_c, numeric_convepi_native, .timeout = 300) {
+    numeric_check_flag(MLC_TEST_DIR "/data/convepi.mdl", "-march=native");
 }
 
 /* ---- (d) results independent of the thread count ----
@@ -574,4 +587,107 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convseg.mdl");
+    thread_invariance_check(MLC_TEST_DIR "/data/convepi.mdl");
+}
+
+/* ---- (e) epilogues: the same numbers as the unfused code, NaNs still named ----
+ * With --check-finite a GEMM or conv with an epilogue runs plain (the whole op), is
+ * checked, then the group runs as its own loop nest, checking each value. That is the
+ * unfused computation, so the fused code must give bit-identical outputs, losses and
+ * parameters; and a NaN made inside a conv's epilogue is named by its op and line. */
+static const char checked_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "int main(int argc, char **argv) {\n"
+    "    const mlc_model_api *api = &MLC_MODEL_API;\n"
+    "    int n = api->default_batch;\n"
+    "    if (argc < 2) return 2;\n"
+    "    api->set_threads(2);\n"
+    "    void *m = api->create(5, n);\n"
+    "    if (!m) return 3;\n"
+    "    api->set_check_finite(m, atoi(argv[1]));\n"
+    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    float *x = malloc(sizeof(float) * (size_t)ni), *out = calloc((size_t)no, sizeof(float));\n"
+    "    int *y = malloc(sizeof(int) * (size_t)n);\n"
+    "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
+    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->output_numel);\n"
+    "    api->forward(m, x, n, out);\n"
+    "    printf(\"forward\");\n"
+    "    for (long long j = 0; j < no; j++) printf(\" %a\", out[j]);\n"
+    "    printf(\"\\n\");\n"
+    "    fflush(stdout);\n"
+    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, x, y, n, api->optimizer.lr, NULL));\n"
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"
+    "        float *v = malloc(sizeof(float) * (size_t)api->tensors[i].numel);\n"
+    "        api->read_tensor(m, i, v);\n"
+    "        printf(\"%s\", api->tensors[i].name);\n"
+    "        for (long long j = 0; j < api->tensors[i].numel; j++) printf(\" %a\", v[j]);\n"
+    "        printf(\"\\n\");\n"
+    "        free(v);\n"
+    "    }\n"
+    "    api->destroy(m);\n"
+    "    free(x); free(y); free(out);\n"
+    "    return 0;\n"
+    "}\n";
+
+/* The driver's output with --check-finite off and on (malloc'd, in out[0], out[1]). */
+static void run_checked_driver(const Emitted *e, const char *mdl, char **out) {
+    char drv[700], exe[700], def[300];
+    snprintf(drv, sizeof drv, "%s/checked.c", e->dir);
+    snprintf(exe, sizeof exe, "%s/checked", e->dir);
+    snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", e->m->spec.name);
+    cr_assert_eq(ct_write_file(drv, checked_driver_src), 0);
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
+    char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, (char *)e->c_path, drv, "-o", exe,
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+    char *log = NULL;
+    int st = ct_run(cc_argv, &log);
+    cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
+    free(log);
+    for (int check = 0; check < 2; check++) {
+        char flag[2] = {(char)('0' + check), 0};
+        char *run_argv[] = {exe, flag, NULL};
+        st = ct_run(run_argv, &out[check]);
+        cr_assert_eq(st, 0, "%s: the driver failed with check_finite %d (status %d):\n%.2000s", mdl, check, st, out[check]);
+    }
+}
+
+static void fused_equals_checked(const char *mdl) {
+    Emitted e;
+    emit_model(mdl, &e);
+    int conv_epilogues = 0;
+    for (int id = 0; id < e.m->eval->n; id++)
+        conv_epilogues += e.m->eval->nodes[id].op == OP_conv2d && e.m->eval_fuse.epilogue[id] >= 0;
+    cr_assert_gt(conv_epilogues, 0, "%s: no conv epilogue to test", mdl);
+    char *out[2];
+    run_checked_driver(&e, mdl, out);
+    cr_expect_str_eq(out[1], out[0], "%s: the fused code and the --check-finite (unfused) code differ", mdl);
+    free(out[0]);
+    free(out[1]);
+    emitted_free(&e);
+}
+
+Test(codegen_c, conv_epilogue_equals_unfused, .timeout = 300) {
+    fused_equals_checked(MLC_TEST_DIR "/data/convepi.mdl");
+    fused_equals_checked(MLC_TEST_DIR "/data/convwide.mdl");
+}
+
+Test(codegen_c, check_finite_names_an_op_in_a_conv_epilogue, .timeout = 300) {
+    Emitted e;
+    emit_model(MLC_TEST_DIR "/data/convnan.mdl", &e);
+    char *out[2];
+    run_checked_driver(&e, "convnan.mdl", out);
+    const char *want = "error: %10 = log (convnan.mdl:10:5) produced NaN at element 0\n";
+    cr_expect_null(strstr(out[0], "error:"), "without --check-finite nothing is checked:\n%s", out[0]);
+    cr_expect(strstr(out[0], "loss nan") || strstr(out[0], "loss -nan"), "the loss is not NaN:\n%s", out[0]);
+    char *first = strstr(out[1], want);
+    cr_expect_not_null(first, "--check-finite does not name the log:\n%s", out[1]);
+    cr_expect(first && strstr(first + 1, want), "the train step does not name the log too:\n%s", out[1]);
+    free(out[0]);
+    free(out[1]);
+    emitted_free(&e);
 }

@@ -8,8 +8,9 @@
  * tests/compiler/data/layers.mdl (transpose, slice, pad, concat, both poolings with
  * padding, conv2d with stride, dilation, groups and the direct 1x1 path, batch_norm's
  * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
- * their readers' loops, two levels deep) and samples/lenet.mdl, resnet.mdl,
- * resnet20_cifar.mdl:
+ * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
+ * epilogues: bias, activations, residual adds, folded batch norm) and samples/lenet.mdl,
+ * resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -47,11 +48,12 @@
 static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
                                      MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
                                      MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
+                                     MLC_TEST_DIR "/data/convepi.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 6, RESNET = 6, RESNET20 = 7 };
+enum { NSMALL = 7, RESNET = 7, RESNET20 = 8 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -236,6 +238,40 @@ Test(cuda_emit, structure) {
 
         free(src_all);
         free(kern_all);
+        compiled_free(&c);
+    }
+}
+
+/* An epilogue (fuse.c) is launched right after its GEMM or conv: in the host code the
+ * op's call is followed by the epilogue group's comment and launch, with no other call
+ * between them. */
+Test(cuda_emit, epilogues_follow_their_op) {
+    for (int k = 0; k < NMODELS; k++) {
+        Compiled c;
+        compile_path(&c, models[k]);
+        char *src_all = capture_source(c.m, "model.h");
+        const char *fwd = strstr(src_all, "static void api_forward(");
+        cr_assert_not_null(fwd);
+        const Graph *g = c.m->eval;
+        const FusionPlan *fp = &c.m->eval_fuse;
+        for (int id = 0; id < g->n; id++) {
+            int ep = fp->epilogue[id];
+            if (ep < 0) continue;
+            char op[64], group[64];
+            snprintf(op, sizeof op, "/* %%%d = %s ", id, op_info[g->nodes[id].op].name);
+            snprintf(group, sizeof group, "/* %%%d = %s ", ep, op_info[g->nodes[ep].op].name);
+            const char *at = strstr(fwd, op);
+            cr_assert_not_null(at, "%s: no code for %%%d", models[k], id);
+            const char *call = strstr(at, g->nodes[id].op == OP_conv2d ? "mlc_cuda_conv2d_fwd(" : "cublasSgemm(");
+            cr_assert_not_null(call, "%s: %%%d's call is missing", models[k], id);
+            const char *next = strstr(call + 1, "\n    /* %");
+            cr_assert_not_null(next, "%s: nothing follows %%%d", models[k], id);
+            cr_expect_eq(strncmp(next + 5, group, strlen(group)), 0, "%s: %%%d is not followed by its epilogue %%%d",
+                         models[k], id, ep);
+            const char *launch = strstr(next, "<<<"), *other = strstr(next, "mlc_cuda_");
+            cr_expect(launch && (!other || launch < other), "%s: the epilogue of %%%d is not launched next", models[k], id);
+        }
+        free(src_all);
         compiled_free(&c);
     }
 }

@@ -1,5 +1,6 @@
 /* test_dump_ir.c - `--dump-ir`: after:PASS for every pass in the pass table (passes.h),
- * labelled per graph; all; the older stage names; and the errors for unknown names.
+ * labelled per graph; all; the older stage names; the errors for unknown names; how
+ * after:fuse and --report show epilogues.
  * Through compile_model's DumpOptions, and through the mlc executable for the option
  * parsing and messages. */
 #include <criterion/criterion.h>
@@ -168,5 +169,21 @@ Test(dump_ir, help_lists_the_passes) {
     cr_assert_eq(mlc(&out, "--help", NULL, NULL), 0, "%s", out);
     cr_assert_not_null(strstr(out, "--dump-ir=after:PASS"), "%s", out);
     expect_pass_list(out);
+    free(out);
+}
+
+/* after:fuse marks each epilogue with the op it runs with and counts them; --report
+ * counts them by kind: lenet's two convs and two dense layers each have one. */
+Test(dump_ir, fuse_shows_epilogues) {
+    char *out = NULL;
+    const char *lenet = MLC_SOURCE_ROOT "/samples/lenet.mdl";
+    cr_assert_eq(mlc(&out, lenet, "--dump-ir=after:fuse", NULL), 0, "%s", out);
+    cr_expect_not_null(strstr(out, "; 6 kernels; 3 groups hold 3 fused nodes; 4 epilogues\n"), "%s", out);
+    cr_expect_not_null(strstr(out, "  %8 = relu : f32[B, 32, 28, 28] (epilogue of %4 conv2d, may overwrite %4)  ;"), "%s",
+                       out);
+    cr_expect_not_null(strstr(out, "  %22 = relu : f32[B, 128] (epilogue of %19 matmul, may overwrite %19)  ;"), "%s", out);
+    free(out);
+    cr_assert_eq(mlc(&out, lenet, "--report", NULL), 0, "%s", out);
+    cr_expect_not_null(strstr(out, "never reach memory; 4 epilogues (2 GEMM, 2 conv)\n"), "%s", out);
     free(out);
 }

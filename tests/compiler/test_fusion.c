@@ -1,7 +1,8 @@
 /* test_fusion.c - what elementwise fusion (fuse.c) makes of the samples, pinned: how
  * many loop nests / kernels each train step and inference become, that fused values never
- * reach memory, and that the cross-entropy forward and its backward are one group each.
- * A change that fuses less fails here and has to update the numbers on purpose. */
+ * reach memory, that the cross-entropy forward and its backward are one group each, and
+ * which GEMMs and convs get epilogues. A change that fuses less fails here and has to
+ * update the numbers on purpose. */
 #include <criterion/criterion.h>
 
 #include "ctest_util.h"
@@ -25,9 +26,9 @@ static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
 static const Counts samples[] = {
     /* path, nodes with code unfused, after fusion: train step, inference */
     {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 18, 3},
-    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 36, 8},
-    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 382, 84},
-    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 382, 84},
+    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 34, 6},
+    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 382, 65},
+    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 382, 65},
 };
 
 Test(fusion, sample_kernel_counts) {
@@ -239,6 +240,89 @@ Test(fusion, dense_layers_are_gemm_epilogues) {
         cr_assert_geq(ep, 0, "%%%d: no epilogue", id);
         cr_expect_eq(r.m->eval_fuse.at[ep], id, "the epilogue %%%d does not run with its GEMM %%%d", ep, id);
     }
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* How many of group `root`'s nodes are `op` nodes. */
+static int count_members(const Graph *g, const FusionPlan *fp, int root, Op op) {
+    int k = 0;
+    for (int m = 0; m <= root; m++) k += fp->root[m] == root && g->nodes[m].op == op;
+    return k;
+}
+
+/* LeNet's conv bias add and relu run as the conv's epilogue, on each sample's output, in
+ * the train step and in inference: the conv and its epilogue are one kernel. */
+Test(fusion, lenet_conv_bias_relu_is_a_conv_epilogue) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/lenet.mdl", &r, &src);
+    const Graph *gs[2] = {r.m->train, r.m->eval};
+    const FusionPlan *fps[2] = {&r.m->train_fuse, &r.m->eval_fuse};
+    for (int j = 0; j < 2; j++) {
+        const Graph *g = gs[j];
+        const FusionPlan *fp = fps[j];
+        int convs = 0;
+        for (int id = 0; id < g->n; id++) {
+            if (g->nodes[id].op != OP_conv2d) continue;
+            convs++;
+            int ep = fp->epilogue[id];
+            cr_assert_geq(ep, 0, "%s: conv %%%d has no epilogue", j ? "eval" : "train", id);
+            cr_expect_eq(g->nodes[ep].op, OP_relu, "%%%d: the epilogue's root is %s", id, op_info[g->nodes[ep].op].name);
+            cr_expect_eq(count_members(g, fp, ep, OP_add), 1, "%%%d: the bias add is not in the epilogue", id);
+            cr_expect_eq(fp->at[ep], id, "the epilogue %%%d does not run with its conv %%%d", ep, id);
+            cr_expect_eq(fp->at[g->nodes[ep].in[0]], id, "the bias add of %%%d does not run with it", id);
+        }
+        cr_expect_eq(convs, 2);
+        cr_expect_eq(fp->nepilogues, 4, "%s: 2 conv and 2 GEMM epilogues expected, %d", j ? "eval" : "train",
+                     fp->nepilogues);
+    }
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
+
+/* ResNet's inference after fold_bn: each conv is followed by the folded batch norm's
+ * shift (an add), in 9 blocks the residual add, then a relu. That chain is the epilogue
+ * of the conv that runs last before it: 19 of the 21 convs; in the two downsampling
+ * blocks the second 3x3 conv's output is read by the epilogue of the shortcut's 1x1 conv
+ * that follows it. The train step's batch norms use batch statistics (bn_stats, not
+ * elementwise): its convs have no epilogue. */
+Test(fusion, resnet_eval_conv_add_relu_is_a_conv_epilogue) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/resnet.mdl", &r, &src);
+    const Graph *g = r.m->eval;
+    const FusionPlan *fp = &r.m->eval_fuse;
+    int convs = 0, with = 0, residual = 0;
+    for (int id = 0; id < g->n; id++) {
+        if (g->nodes[id].op != OP_conv2d) continue;
+        convs++;
+        int ep = fp->epilogue[id];
+        if (ep < 0) { /* read by the next conv's epilogue */
+            int next = id + 1;
+            while (next < g->n && g->nodes[next].op != OP_conv2d) next++;
+            cr_assert_lt(next, g->n, "the last conv %%%d has no epilogue", id);
+            int nep = fp->epilogue[next], reads = 0;
+            cr_assert_geq(nep, 0, "neither %%%d nor the next conv %%%d has an epilogue", id, next);
+            for (int m = 0; m <= nep; m++)
+                for (int k = 0; k < g->nodes[m].nin; k++) reads += fp->root[m] == nep && g->nodes[m].in[k] == id;
+            cr_expect_gt(reads, 0, "%%%d has no epilogue and the next conv's does not read it", id);
+            continue;
+        }
+        with++;
+        cr_expect_eq(g->nodes[ep].op, OP_relu, "%%%d: the epilogue's root is %s", id, op_info[g->nodes[ep].op].name);
+        int adds = count_members(g, fp, ep, OP_add);
+        cr_expect(adds >= 1 && adds <= 3, "%%%d: %d adds in the epilogue", id, adds);
+        residual += adds >= 2;
+    }
+    cr_expect_eq(convs, 21);
+    cr_expect_eq(with, 19, "%d conv epilogues, expected 19", with);
+    cr_expect_eq(residual, 9, "%d epilogues hold a residual add, expected 9", residual);
+    cr_expect_eq(r.m->train_fuse.nepilogues, 1, "the train step: only the dense head's GEMM epilogue expected");
     ct_compile_free(&r);
     srcfile_free(src);
     arena_free(&a);

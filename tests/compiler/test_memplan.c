@@ -31,7 +31,8 @@ Test(memplan, samples) {
         MLC_SOURCE_ROOT "/samples/resnet.mdl",      MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
         MLC_TEST_DIR "/data/convnet.mdl",           MLC_TEST_DIR "/data/layers.mdl",
         MLC_TEST_DIR "/data/blocks.mdl",            MLC_TEST_DIR "/data/allops.mdl",
-        MLC_TEST_DIR "/data/rows.mdl",
+        MLC_TEST_DIR "/data/rows.mdl",              MLC_TEST_DIR "/data/convwide.mdl",
+        MLC_TEST_DIR "/data/convepi.mdl",           MLC_TEST_DIR "/data/densesq.mdl",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }
@@ -214,4 +215,71 @@ Test(memplan, relu_input_not_saved) {
     ct_compile_free(&r);
     srcfile_free(src);
     arena_free(&a);
+}
+
+/* Random DAGs of 3x3 convolutions ([B, 2, 4, 4] -> [B, 2, 4, 4]), elementwise ops with
+ * per-channel and per-sample broadcasts, and residual adds: conv epilogues, in place or
+ * not, beside the convs' own inputs. Planned as they are (as an inference graph would
+ * be) and differentiated (as a train step). */
+Test(memplan, random_conv_graphs) {
+    int epilogues = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        Arena a = {0};
+        Graph *g = graph_new(&a, MODE_TRAIN, 5);
+        int64_t d[4] = {5, 2, 4, 4}, w[4] = {2, 2, 3, 3}, c[3] = {2, 1, 1}, s[4] = {5, 1, 1, 1};
+        int pool[64], np = 0;
+        pool[np++] = graph_add_source(g, OP_input, shape_make(4, d, 1), DT_F32, "x", NULL);
+        int wt = graph_add_source(g, OP_param, shape_make(4, w, 0), DT_F32, "w", NULL);
+        pool[np++] = graph_add_source(g, OP_param, shape_make(3, c, 0), DT_F32, "b", NULL);
+        pool[np++] = graph_add_source(g, OP_input, shape_make(4, s, 1), DT_F32, "s", NULL);
+        int steps = 5 + RND(25);
+        for (int i = 0; i < steps && np < 64; i++) {
+            int x = pool[np - 1 - RND(np < 3 ? np : 3)], y = pool[RND(np)]; /* chains, and reads of older values */
+            int r;
+            switch (RND(5)) {
+            case 0:
+            case 1:
+                if (shape_eq(&g->nodes[x].shape, &g->nodes[pool[0]].shape)) {
+                    int in[2] = {x, wt};
+                    int64_t ia[4] = {1 | 1 << 16, 1 | 1 << 16, 1 | 1 << 16, 1};
+                    r = graph_add(g, OP_conv2d, in, 2, ia, NULL, NULL);
+                } else {
+                    r = ir_unary(g, OP_tanh, x, NULL);
+                }
+                break;
+            case 2: r = ir_unary(g, RND(2) ? OP_relu : OP_neg, x, NULL); break;
+            default: {
+                Op ops[] = {OP_add, OP_mul, OP_sub};
+                Node probe = {0};
+                probe.op = OP_add, probe.nin = 2, probe.in[0] = x, probe.in[1] = y;
+                if (shape_rule_broadcast(g, &probe) == NULL) r = ir_binary(g, ops[RND(3)], x, y, NULL);
+                else r = ir_unary(g, OP_sigmoid, x, NULL);
+            }
+            }
+            pool[np++] = r;
+        }
+        int l = pool[np - 1];
+        while (g->nodes[l].shape.rank > 0) l = ir_reduce(g, OP_mean, l, 0, 0, NULL);
+        g->loss = l;
+        g->nodes[l].role |= ROLE_LOSS;
+        for (int train = 0; train < 2; train++) {
+            if (train) {
+                GradList gl = autodiff(g);
+                OptimizerSpec opt = {.kind = "sgd", .lr = 0.1};
+                add_optimizer(g, &gl, &opt);
+            }
+            simplify(g);
+            dce(g);
+            ir_verify(g, "random conv graph");
+            FusionPlan fp = fuse_graph(&a, g);
+            MemPlan p = plan_memory(&a, g, &fp, TARGET_C);
+            for (int id = 0; id < g->n; id++) epilogues += g->nodes[id].op == OP_conv2d && fp.epilogue[id] >= 0;
+            char what[64];
+            snprintf(what, sizeof what, "random conv graph %d%s", trial, train ? " (train)" : "");
+            cr_assert_eq(check_plan(g, &fp, &p, what), 0, "%s: overlapping live tensors", what);
+        }
+        arena_free(&a);
+    }
+    cr_expect_gt(epilogues, 100, "only %d conv epilogues in 400 graphs", epilogues);
+    cr_log_info("%d conv epilogues in 400 graphs", epilogues);
 }
