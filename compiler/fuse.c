@@ -326,7 +326,11 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
         int r = fp->root[o];
         const Node *on = &g->nodes[o];
         if (r < 0 || on->op == OP_reshape || fp->inl[o] || is_reduce(on) || fp->nest[o] >= 0) continue;
-        if (op_of(on)->kind == K_CONTRACT) continue; /* BLAS: a GEMM's output may not alias its inputs */
+        /* Only a fused loop's statement reads its inputs at the element it writes and
+         * nowhere else: a GEMM (BLAS: no aliasing), a conv, a pooling backward (which
+         * zeroes dx before it searches x), a batch norm... may read an input element after
+         * writing the output element that shares its bytes. */
+        if (!is_ewise_like(on)) continue;
         for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
             if (fp->root[m] != r) continue;
             const Node *mn = &g->nodes[m];

@@ -65,7 +65,9 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
                          int b) {
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
     if (fp->nest[b] >= 0 || fp->root[b] < 0 || op_of(&g->nodes[fp->root[b]])->rules->red_pre_step) return 0;
-    if (op_of(&g->nodes[b])->kind == K_CONTRACT) return 0; /* BLAS: C may not alias A or B */
+    /* only a fused loop's statement reads its input at just the element it writes: not a
+     * GEMM (BLAS: C may not alias A or B), a conv, a pooling backward, a batch norm... */
+    if (op_of(&g->nodes[b])->kind != K_EWISE && g->nodes[b].op != OP_expand) return 0;
     for (int r = 0; r < g->n; r++)
         for (int k = 0; k < g->nodes[r].nin; k++) {
             if (g->nodes[r].in[k] != a) continue;
@@ -81,7 +83,7 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
 }
 
 /* b holds a's bytes through a chain of legal in-place takeovers a -> ... -> b, all where
- * b runs (a conv2d over its dying input, then its epilogue over the conv's output). */
+ * b runs (an epilogue over its GEMM's or conv's output, itself in place of a value). */
 static inline int legal_inplace_chain(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at,
                                       const int *last, int a, int b) {
     for (int cur = b; p->inplace_of[cur];) {

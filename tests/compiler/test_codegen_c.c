@@ -499,6 +499,8 @@ Test(codegen_c, numeric_convnet_native, .timeout = 300) {
 Test(codegen_c, numeric_convwide_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convwide.mdl", "-march=native");
 }
+/* overlapping max pooling: its backward must not take over its input's buffer */
+Test(codegen_c, numeric_poolov, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/poolov.mdl"); }
 Test(codegen_c, numeric_convseg_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convseg.mdl", "-march=native");
 }
