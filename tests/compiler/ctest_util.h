@@ -111,6 +111,20 @@ static inline void ct_compile_free(CtCompile *r) {
     r->diag = r->dump = NULL;
 }
 
+/* Text for the generated-model drivers the tests compile: inside main(), with `api` and
+ * the model `m`, prints each persistent tensor (parameters, optimizer state, running
+ * statistics) on a line, its name then its values exactly (%a). */
+#define CT_DRIVER_PRINT_TENSORS                                                         \
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"                                 \
+    "        const mlc_tensor_desc *t = &api->tensors[i];\n"                           \
+    "        float *v = malloc(sizeof(float) * (size_t)t->numel);\n"                   \
+    "        api->read_tensor(m, i, v);\n"                                             \
+    "        printf(\"%s\", t->name);\n"                                               \
+    "        for (long long j = 0; j < t->numel; j++) printf(\" %a\", v[j]);\n"        \
+    "        printf(\"\\n\");\n"                                                       \
+    "        free(v);\n"                                                               \
+    "    }\n"
+
 /* Loads a file into a SrcFile named by its basename (stable across checkouts). */
 static inline SrcFile *ct_load_src(const char *path) {
     char *text = ct_read_file(path, NULL);

@@ -20,6 +20,13 @@ static void compile_or_die(Arena *a, const char *path, CtCompile *r, SrcFile **s
     cr_assert_not_null(r->m, "%s:\n%s", path, r->diag);
 }
 
+/* Frees what compile_or_die made. */
+static void release(Arena *a, CtCompile *r, SrcFile *src) {
+    ct_compile_free(r);
+    srcfile_free(src);
+    arena_free(a);
+}
+
 /* Nodes that would be a loop nest, a call or a kernel each without fusion. */
 static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
 
@@ -55,9 +62,7 @@ Test(fusion, sample_kernel_counts) {
         cr_expect_leq(fused_floats * 100, unfused_floats * 101, "%s: fusion grew the arena: %lld floats, unfused %lld",
                       name, (long long)fused_floats, (long long)unfused_floats);
         cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats, (long long)unfused_floats);
-        ct_compile_free(&r);
-        srcfile_free(src);
-        arena_free(&a);
+        release(&a, &r, src);
     }
 }
 
@@ -82,9 +87,7 @@ Test(fusion, cross_entropy_backward_is_one_group) {
     cr_expect_geq(members, 6, "only %d elementwise nodes in the cross-entropy backward", members);
     cr_expect_eq(stored, 1, "%d stored values (only the logits' gradient should be)", stored);
     cr_expect_eq(op_of(&g->nodes[root])->kind, K_REDUCE, "the group's root is not the bias gradient's sum");
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
 
 /* The softmax cross-entropy forward of every sample (one_hot, logsumexp, the label dot
@@ -121,9 +124,7 @@ Test(fusion, cross_entropy_forward_is_one_group) {
         cr_expect_eq(members, 4, "%s: %d members (logsumexp, mul, sum, sub expected)", name, members);
         cr_expect_eq(stored, 1, "%s: %d stored members (only the logsumexp should be)", name, stored);
         cr_expect_eq(rows, 2, "%s: %d row reductions (logsumexp and the label dot expected)", name, rows);
-        ct_compile_free(&r);
-        srcfile_free(src);
-        arena_free(&a);
+        release(&a, &r, src);
     }
 }
 
@@ -163,9 +164,7 @@ Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
         }
         cr_expect_geq(nodes, 5, "%s: %d cross-entropy nodes", models[i], nodes);
         cr_expect_geq(recomputed, 1, "%s: no recomputed one_hot", models[i]);
-        ct_compile_free(&r);
-        srcfile_free(src);
-        arena_free(&a);
+        release(&a, &r, src);
     }
 }
 
@@ -192,9 +191,7 @@ Test(fusion, row_reductions_nest) {
     cr_expect_eq(rows, 5, "%d row reductions (sum, keepdims sum, sum, logsumexp, label dot expected)", rows);
     cr_expect_eq(deep, 1, "%d row reductions in a row reduction's loop", deep);
     cr_expect_eq(kept_deep, 1, "the nested keepdims sum is not stored for the backward");
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
 
 /* A node read outside its group is stored; one read only inside is not; nothing in a
@@ -219,9 +216,7 @@ Test(fusion, kept_and_inlined) {
         cr_expect_eq(r.m->train_plan.has_buf[id], outside, "%%%d: has a buffer %d, read outside %d", id,
                      r.m->train_plan.has_buf[id], outside);
     }
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
 
 /* Every dense layer's bias add (and activation) runs as its GEMM's epilogue: in the mlp's
@@ -240,9 +235,7 @@ Test(fusion, dense_layers_are_gemm_epilogues) {
         cr_assert_geq(ep, 0, "%%%d: no epilogue", id);
         cr_expect_eq(r.m->eval_fuse.at[ep], id, "the epilogue %%%d does not run with its GEMM %%%d", ep, id);
     }
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
 
 /* How many of group `root`'s nodes are `op` nodes. */
@@ -279,9 +272,7 @@ Test(fusion, lenet_conv_bias_relu_is_a_conv_epilogue) {
         cr_expect_eq(fp->nepilogues, 4, "%s: 2 conv and 2 GEMM epilogues expected, %d", j ? "eval" : "train",
                      fp->nepilogues);
     }
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
 
 /* ResNet's inference after fold_bn: each conv is followed by the folded batch norm's
@@ -323,7 +314,5 @@ Test(fusion, resnet_eval_conv_add_relu_is_a_conv_epilogue) {
     cr_expect_eq(with, 19, "%d conv epilogues, expected 19", with);
     cr_expect_eq(residual, 9, "%d epilogues hold a residual add, expected 9", residual);
     cr_expect_eq(r.m->train_fuse.nepilogues, 1, "the train step: only the dense head's GEMM epilogue expected");
-    ct_compile_free(&r);
-    srcfile_free(src);
-    arena_free(&a);
+    release(&a, &r, src);
 }
