@@ -57,7 +57,7 @@ trap 'rm -rf "$work"' EXIT
 raw=$work/raw
 mkdir -p "$raw" bench/results
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
-CFLAGS=(-std=c11 -O3 -march=native -fno-math-errno -fopenmp -D_POSIX_C_SOURCE=200809L $blas_cflags -Iruntime)
+CFLAGS=(-std=c11 -O3 -march=native -fno-math-errno -fno-trapping-math -fopenmp -D_POSIX_C_SOURCE=200809L $blas_cflags -Iruntime)
 
 {
     echo "threads=$threads reps=$reps quick=$quick torch=$torch_version"

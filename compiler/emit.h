@@ -76,8 +76,8 @@ void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int n
 
 /* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
 int emit_epilogue_of(const EmitCtx *e, int id);
-/* C target (emit_c.c): the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d), and
- * of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
+/* C target (emit_c.c): the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
+ * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
  * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
  * output, and the group on that sample's slice while it is in cache. --check-finite runs
  * `whole` (the op over the batch) instead, checks its output, then the group's checked

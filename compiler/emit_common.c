@@ -251,6 +251,13 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
                 emit(e, "float *const %s = P + %lld; /* %s */", buf[id], (long long)m->pers[p].offset, n->name);
         } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
             buf[id] = buf[n->in[0]];
+        } else if (plan->has_buf[id] && plan->inplace_of[id]) {
+            /* In place: the same name as the buffer it takes over. A group that reads x and
+             * writes x's buffer at the same element then does so through one pointer, which
+             * the C compiler can vectorize without a run-time overlap check (an OpenMP loop
+             * body sees two distinct pointers as possibly overlapping, and with the check
+             * an exact overlap would fall back to the scalar loop). */
+            buf[id] = buf[plan->inplace_of[id] - 1];
         } else if (plan->has_buf[id]) {
             char sh[96];
             buf[id] = arena_printf(e->arena, "t%d", id);

@@ -194,11 +194,6 @@ int fold_bn(Graph *g) {
         for (int k = 0; k < copy.nin; k++) copy.in[k] = rep[copy.in[k]];
         rep[id] = graph_push(o, &copy);
     }
-    if (!count) return 0;
-    g->loss = g->loss >= 0 ? rep[g->loss] : -1;
-    g->output = g->output >= 0 ? rep[g->output] : -1;
-    g->nodes = o->nodes;
-    g->n = o->n;
-    g->cap = o->cap;
+    if (count) graph_adopt(g, o, rep);
     return count;
 }

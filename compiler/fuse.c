@@ -224,7 +224,8 @@ static int written_at(const Graph *g, const FusionPlan *fp, int x) {
 }
 
 /* A node whose output can have an epilogue: a matmul's [M, N] (each thread finishes its
- * block), or an op that writes its [B, ...] output sample by sample (conv2d). */
+ * block), or an op that writes its [B, ...] output sample by sample (conv2d and its input
+ * gradient). */
 static int takes_epilogue(const Node *n) {
     if (op_of(n)->kind == K_CONTRACT) return n->shape.rank == 2 && real_dim(&n->shape, 0) && real_dim(&n->shape, 1);
     return (op_of(n)->rules->flags & OPF_SAMPLE_EPILOGUE) && n->shape.bmask == 1 && n->dtype == DT_F32;

@@ -32,6 +32,14 @@ static const char *run_shape_rule(Graph *g, Node *n) {
     return oi->rules->shape(g, n);
 }
 
+void graph_adopt(Graph *g, const Graph *out, const int *map) {
+    g->loss = g->loss >= 0 ? map[g->loss] : -1;
+    g->output = g->output >= 0 ? map[g->output] : -1;
+    g->nodes = out->nodes;
+    g->n = out->n;
+    g->cap = out->cap;
+}
+
 int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, const double *fattr,
               const SrcLoc *loc) {
     const OpInfo *oi = &op_info[op];

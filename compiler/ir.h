@@ -82,6 +82,9 @@ int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, c
 
 /* Appends a copy of a node as it is (no checks): for passes that rebuild a graph. */
 int graph_push(Graph *g, const Node *n);
+/* A pass that rebuilt g into `out` (the node of g with id i is out's node map[i]): g takes
+ * out's nodes, and its loss and output follow the map. */
+void graph_adopt(Graph *g, const Graph *out, const int *map);
 
 /* Short builders used by lowering, autodiff and the optimizer. */
 int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc);

@@ -33,9 +33,10 @@ typedef struct EmitCtx EmitCtx; /* emit.h */
 
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
-    /* Only gradient rules create it (conv2d's input gradient, gelu's slope, ...): it is
-     * checked through the forward op whose gradient it computes, and has no rule of its
-     * own, so a model that differentiates it twice is an internal error. */
+    /* Only gradient rules (conv2d's input gradient, gelu's slope, ...) or the passes
+     * after autodiff (split_bn: bn_scale, bn_shift) create it: it is checked through the
+     * forward op whose gradient or lowering it computes, and has no rule of its own, so a
+     * model that differentiates it twice is an internal error. */
     OPF_BACKWARD_ONLY = 1 << 1,
     /* Cheap next to a GEMM or convolution, and deterministic: under --mem-budget the
      * recompute pass (recompute.c) may compute it again in the backward instead of keeping
@@ -43,7 +44,7 @@ typedef enum OpFlags {
     OPF_RECOMPUTE = 1 << 2,
     /* Writes its output [B, ...] sample by sample, and its emit hooks run the elementwise
      * group fuse.c makes its epilogue (FusionPlan.epilogue) on each sample's slice right
-     * after computing it (conv2d). */
+     * after computing it (conv2d, conv2d_bwd_data). */
     OPF_SAMPLE_EPILOGUE = 1 << 3,
 } OpFlags;
 

@@ -305,11 +305,12 @@ static void emit_conv_c(EmitCtx *e, int id) {
          (long long)p.slot);
     const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
     const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
-    if (n->op == OP_conv2d && emit_epilogue_of(e, id) >= 0) /* sample by sample, each finished by the epilogue */
-        c_sample_epilogue(e, id, arena_printf(e->arena, "mlc_conv2d_fwd_prepare(&geom, &plan, %s, %s)", w, ws),
+    if (emit_epilogue_of(e, id) >= 0) { /* sample by sample, each finished by the epilogue */
+        const char *pre = n->op == OP_conv2d ? "mlc_conv2d_fwd" : "mlc_conv2d_bwd_data";
+        c_sample_epilogue(e, id, arena_printf(e->arena, "%s_prepare(&geom, &plan, %s, %s)", pre, w, ws),
                           "mlc_conv_team(&plan, B)",
-                          arena_printf(e->arena, "mlc_conv2d_fwd_sample(&geom, &plan, B, %%0, %s, %s, %s)", x, y, ws), call);
-    else
+                          arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call);
+    } else
         emit(e, "%s;", call);
     e->indent--;
     emit(e, "}");
@@ -355,6 +356,7 @@ static int c_conv(Graph *g, int i) {
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                               .workspace = ws_conv, .flops = f_conv, .cases = c_conv, .flags = OPF_SAMPLE_EPILOGUE};
 const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                                       .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};
+                                       .workspace = ws_conv, .flops = f_conv,
+                                       .flags = OPF_BACKWARD_ONLY | OPF_SAMPLE_EPILOGUE};
 const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                                          .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};

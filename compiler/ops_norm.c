@@ -10,6 +10,12 @@
  *   bn_param_grads(dy, x, stats)    -> [2, C]: sum(dy), sum(dy * xhat)   (dbeta, dgamma)
  *   bn_bwd(dy, x, stats, pg, gamma) -> gamma * rstd / N * (N dy - dbeta - xhat dgamma)
  *
+ * After autodiff, split_bn.c replaces bn_apply by elementwise ops on per-channel
+ * coefficients, so what follows a batch norm (a ReLU, a residual add) runs in its loop:
+ *
+ *   bn_scale(stats, gamma)         -> [C]: gamma / sqrt(var + eps)
+ *   bn_shift(stats, scale, beta)   -> [C]: beta - mean * scale;  y = x * scale + shift
+ *
  * bn_apply's `stats` must be bn_stats of its own x (its shape rule checks this): its
  * gradient rule returns the whole derivative through both paths in x's gradient, and
  * none for stats. Every per-channel sum runs sequentially over (n, s), so results do not
@@ -131,6 +137,30 @@ static void e_bwd(const Graph *g, const Node *nd, double *const *in, double *out
     }
 }
 
+static const char *s_coef(Graph *g, Node *n) {
+    const Node *st = X(n->in[0]);
+    if (st->shape.rank != 2 || st->shape.d[0] != 2 || st->shape.bmask) return shape_err(g, "%s needs stats f32[2, C]", op_of(n)->name);
+    int64_t C = st->shape.d[1];
+    for (int k = 1; k < n->nin; k++) {
+        const Shape *p = &X(n->in[k])->shape;
+        if (p->rank != 1 || p->d[0] != C || p->bmask) return shape_err(g, "%s: its inputs after stats must be f32[%lld]", op_of(n)->name, (long long)C);
+    }
+    n->shape = shape_make(1, &C, 0);
+    n->dtype = DT_F32;
+    return NULL;
+}
+
+static void e_scale(const Graph *g, const Node *nd, double *const *in, double *out) {
+    (void)g;
+    int64_t C = nd->shape.d[0];
+    for (int64_t c = 0; c < C; c++) out[c] = in[1][c] / sqrt(in[0][C + c] + nd->fattr[0]);
+}
+
+static void e_shift(const Graph *g, const Node *nd, double *const *in, double *out) {
+    (void)g;
+    for (int64_t c = 0; c < nd->shape.d[0]; c++) out[c] = in[2][c] - in[0][c] * in[1][c];
+}
+
 /* ---- gradients ---- */
 
 /* Row r of a [2, C] tensor as [1, C, 1], to broadcast against [B, C, S]. */
@@ -188,6 +218,34 @@ static void emit_norm_c(EmitCtx *e, int id) {
              emit_buf(e, id));
     }
 #undef B_
+}
+
+/* The arithmetic of mlc_bn_apply (c_prologue.h), so splitting changes no bits on the C
+ * target: scale = gamma / sqrtf(var + eps), shift = beta - mean * scale, x * scale + shift. */
+static void emit_coef_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    long long C = (long long)n->shape.d[0];
+    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
+    if (n->op == OP_bn_scale)
+        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", C, out, emit_buf(e, n->in[1]),
+             st, C, emit_float(e, n->fattr[0]));
+    else
+        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] - %s[c] * %s[c];", C, out, emit_buf(e, n->in[2]), st,
+             emit_buf(e, n->in[1]));
+}
+
+static void emit_coef_cuda(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    long long C = (long long)n->shape.d[0];
+    const char *count = arena_printf(e->arena, "%lld", C);
+    const char *k = cuda_kernel_begin(e, id, count, "c", NULL);
+    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
+    if (n->op == OP_bn_scale)
+        emit(e, "%s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C, emit_float(e, n->fattr[0]));
+    else
+        emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
+    cuda_kernel_end(e);
+    cuda_launch(e, id, k, count, NULL);
 }
 
 /* ---- gradient-check cases ---- */
@@ -270,3 +328,9 @@ const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit
                                       .emit_cuda = emit_norm_cuda, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,
                               .flags = OPF_BACKWARD_ONLY};
+/* Made by split_bn from bn_apply after autodiff; the gradient check runs split_bn, so the
+ * forward values it compares against come through these two. */
+const OpRules rules_bn_scale = {.shape = s_coef, .eval = e_scale, .emit_c = emit_coef_c, .emit_cuda = emit_coef_cuda,
+                                .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};
+const OpRules rules_bn_shift = {.shape = s_coef, .eval = e_shift, .emit_c = emit_coef_c, .emit_cuda = emit_coef_cuda,
+                                .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};

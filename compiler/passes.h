@@ -26,6 +26,11 @@ typedef struct OptimizerSpec {
 } OptimizerSpec;
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
 
+/* split_bn.c (train graph, after the optimizer): each bn_apply becomes bn_scale, bn_shift
+ * and an elementwise multiply-add, so it fuses with what reads it. Rebuilds the graph and
+ * returns the map from old node ids to new ones (arena-allocated). */
+int *split_bn(Graph *g);
+
 /* simplify.c: CSE, constant folding, algebraic simplification (x * 1, -(-x), ...). */
 void simplify(Graph *g);
 
@@ -47,6 +52,7 @@ char *dce_live(const Graph *g);
     X(lower)          \
     X(autodiff)       \
     X(optimizer)      \
+    X(split_bn)       \
     X(simplify)       \
     X(fold_bn)        \
     X(dce)            \
@@ -65,8 +71,8 @@ extern const char *const pass_names[PASS_COUNT];
 PassId pass_by_name(const char *name);
 
 /* recompute.c: --mem-budget. Recomputes cheap forward values (elementwise ops, expand,
- * bn_apply, pooling) in the backward instead of keeping them alive across it, greedily,
- * until the train step's arena at the compile-time batch size is at most `budget` bytes
+ * bn_scale, bn_shift, pooling) in the backward instead of keeping them alive across it,
+ * greedily, until the train step's arena at the compile-time batch size is at most `budget` bytes
  * or no recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
  * are in bytes; `after` is the smallest reached (== before when nothing helped). */
 typedef struct RecomputeResult {

@@ -1,7 +1,7 @@
-/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> simplify -> DCE ->
- * (recompute, under --mem-budget) -> fuse -> memory plan for the train step; lower ->
- * simplify -> fold_bn -> DCE -> fuse -> memory plan for evaluation; the verifier after every
- * pass and the dumps the user asked for. */
+/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
+ * simplify -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan for the train
+ * step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for evaluation; the
+ * verifier after every pass and the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>
 
@@ -147,6 +147,8 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     pass_done(d, PASS_autodiff, g);
     add_optimizer(g, &gl, &m->spec.opt);
     pass_done(d, PASS_optimizer, g);
+    split_bn(g);
+    pass_done(d, PASS_split_bn, g);
     simplify(g);
     pass_done(d, PASS_simplify, g);
     dce(g);

@@ -10,7 +10,7 @@
  * output, counts as backward here: recomputing for it is just as correct.)
  *
  * Candidates are saved values written by cheap, deterministic ops: elementwise ops
- * (K_EWISE) and those flagged OPF_RECOMPUTE (expand, bn_apply, pooling). Never a GEMM or
+ * (K_EWISE) and those flagged OPF_RECOMPUTE (expand, bn_scale, bn_shift, pooling). Never a GEMM or
  * a convolution (costly), nor a random op. Recomputing a set R of them rebuilds the
  * graph: forward nodes stay where they are; right before the first backward node that
  * reads a value in R, a clone of its node is inserted, reading the clones of its inputs

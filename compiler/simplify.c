@@ -145,10 +145,5 @@ void simplify(Graph *g) {
         rep[id] = r >= 0 ? r : keep(&s, &n);
         out->nodes[rep[id]].role |= n.role;
     }
-    int loss = g->loss >= 0 ? rep[g->loss] : -1, output = g->output >= 0 ? rep[g->output] : -1;
-    g->nodes = out->nodes;
-    g->n = out->n;
-    g->cap = out->cap;
-    g->loss = loss;
-    g->output = output;
+    graph_adopt(g, out, rep);
 }

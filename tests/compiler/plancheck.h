@@ -39,13 +39,13 @@ static inline int reader_loop(const Graph *g, const FusionPlan *fp, int r) {
 
 /* An epilogue's member reads the output of the op it runs with (its domain has that
  * output's shape) through map m: legal at the element it computes only, and only for a
- * GEMM's [M, N] (a thread's block of rows or columns) or a conv2d's [B, O, Ho, Wo] (a
- * sample, dimension 0). */
+ * GEMM's [M, N] (a thread's block of rows or columns) or the [B, C, H, W] of an op that
+ * writes it sample by sample (OPF_SAMPLE_EPILOGUE: conv2d, conv2d_bwd_data; dimension 0). */
 static inline int epilogue_reads_element(const Node *op, const int8_t *m) {
     const Shape *s = &op->shape;
     if (op->op == OP_matmul) {
         if (s->rank != 2) return 0;
-    } else if (op->op != OP_conv2d || s->rank != 4 || s->bmask != 1) {
+    } else if (!(op_of(op)->rules->flags & OPF_SAMPLE_EPILOGUE) || s->rank != 4 || s->bmask != 1) {
         return 0;
     }
     for (int d = 0; d < IR_MAX_RANK; d++) {

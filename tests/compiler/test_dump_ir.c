@@ -69,6 +69,7 @@ Test(dump_ir, all_passes_in_order) {
     cr_assert_str_eq(h, "; --- after lower (train step) ---\n"
                         "; --- after autodiff (train step) ---\n"
                         "; --- after optimizer (train step) ---\n"
+                        "; --- after split_bn (train step) ---\n"
                         "; --- after simplify (train step) ---\n"
                         "; --- after dce (train step) ---\n"
                         "; --- after lower (eval) ---\n"

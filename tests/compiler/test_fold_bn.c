@@ -177,8 +177,11 @@ Test(fold_bn, resnet_structure) {
         cr_assert(!(n->op == OP_rsqrt && n->shape.bmask), "%%%d: rsqrt over the batch", id);
         cr_assert(!(n->op == OP_sub && n->shape.bmask), "%%%d: a full-size sub is left", id);
     }
-    /* the train step keeps its batch-statistics batch norm */
-    cr_assert_eq(count_op(b.m->train, OP_bn_apply), 21);
+    /* the train step keeps its batch-statistics batch norm (split_bn made each bn_apply
+     * a multiply-add by bn_scale and bn_shift) */
+    cr_assert_eq(count_op(b.m->train, OP_bn_stats), 21);
+    cr_assert_eq(count_op(b.m->train, OP_bn_scale), 21);
+    cr_assert_eq(count_op(b.m->train, OP_bn_apply), 0);
     cr_assert_eq(fold_bn(b.m->train), 0, "fold_bn must not touch a train graph");
     both_free(&b);
 }

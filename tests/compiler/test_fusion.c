@@ -34,8 +34,8 @@ static const Counts samples[] = {
     /* path, nodes with code unfused, after fusion: train step, inference */
     {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 18, 3},
     {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 34, 6},
-    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 435, 382, 65},
-    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 435, 382, 65},
+    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 498, 385, 65},
+    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 498, 385, 65},
 };
 
 Test(fusion, sample_kernel_counts) {
@@ -313,6 +313,54 @@ Test(fusion, resnet_eval_conv_add_relu_is_a_conv_epilogue) {
     cr_expect_eq(convs, 21);
     cr_expect_eq(with, 19, "%d conv epilogues, expected 19", with);
     cr_expect_eq(residual, 9, "%d epilogues hold a residual add, expected 9", residual);
-    cr_expect_eq(r.m->train_fuse.nepilogues, 1, "the train step: only the dense head's GEMM epilogue expected");
+    release(&a, &r, src);
+}
+
+/* resnet's train step, forward: each batch norm's normalised activation x * scale + shift
+ * (split_bn) is computed in registers in the loop of the ReLU after it, with the residual
+ * add where there is one, so it is never stored (21 batch norms, 9 residual adds).
+ * Backward: the ReLU's backward, with the gradient sum of a residual block where there is
+ * one, runs on each sample's input gradient right after conv2d_bwd_data computes it, for
+ * 18 of the 20 input gradients (the two projection shortcuts' are summed in the epilogue
+ * of the main path's conv, which comes later). */
+Test(fusion, resnet_train_batch_norm_and_relu_backward) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_SOURCE_ROOT "/samples/resnet.mdl", &r, &src);
+    const Graph *g = r.m->train;
+    const FusionPlan *fp = &r.m->train_fuse;
+    int bns = 0, residual = 0, grads = 0, with = 0, sums = 0;
+    char *seen = ARENA_ARRAY(&a, char, g->n);
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op == OP_mul && g->nodes[n->in[1]].op == OP_reshape && g->nodes[g->nodes[n->in[1]].in[0]].op == OP_bn_scale) {
+            bns++;
+            cr_expect(g->nodes[n->in[0]].op == OP_conv2d, "%%%d: normalises %s, not a conv output", id,
+                      op_info[g->nodes[n->in[0]].op].name);
+            int root = fp->root[id];
+            cr_expect(root != id && fp->inl[id], "%%%d: the normalised activation is stored", id);
+            cr_expect_eq(g->nodes[root].op, OP_relu, "%%%d: its group's root is %s", id, op_info[g->nodes[root].op].name);
+            /* a group with k batch norms (2 on a projection shortcut) and a residual add */
+            if (!seen[root]) residual += count_members(g, fp, root, OP_add) == count_members(g, fp, root, OP_mul) + 1;
+            seen[root] = 1;
+        }
+        if (n->op == OP_conv2d_bwd_data) {
+            grads++;
+            int ep = fp->epilogue[id];
+            if (ep < 0) continue;
+            with++;
+            cr_expect_eq(g->nodes[ep].op, OP_mul, "%%%d: the epilogue's root is %s", id, op_info[g->nodes[ep].op].name);
+            cr_expect_eq(count_members(g, fp, ep, OP_step), 1, "%%%d: no ReLU slope in the epilogue", id);
+            cr_expect_eq(fp->at[ep], id, "the epilogue %%%d does not run with %%%d", ep, id);
+            sums += count_members(g, fp, ep, OP_add) > 0;
+        }
+    }
+    cr_expect_eq(bns, 21, "%d split batch norms, expected 21", bns);
+    cr_expect_eq(residual, 9, "%d residual adds share their loop with batch norms, expected 9", residual);
+    cr_expect_eq(grads, 20);
+    cr_expect_eq(with, 18, "%d input-gradient epilogues, expected 18", with);
+    cr_expect_eq(sums, 9, "%d epilogues add a residual block's two gradients, expected 9", sums);
+    cr_expect_eq(fp->nepilogues, 19, "and the dense head's GEMM epilogue");
     release(&a, &r, src);
 }

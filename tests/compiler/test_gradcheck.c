@@ -159,6 +159,14 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
     add_weighted_sum_loss(g, y);
     GradList gl = autodiff(g);
     ir_verify(g, "gradcheck autodiff");
+    /* The train step's lowering after autodiff (bn_apply -> bn_scale, bn_shift, multiply-add):
+     * the finite differences then check the lowered forward against the gradient rule. */
+    int *map = split_bn(g);
+    ir_verify(g, "gradcheck split_bn");
+    for (int k = 0; k < gl.n; k++) {
+        gl.param[k] = map[gl.param[k]];
+        if (gl.grad[k] >= 0) gl.grad[k] = map[gl.grad[k]];
+    }
     for (int id = 0; id < g->n; id++) ops_in_backward[g->nodes[id].op] = 1;
 
     Interp *it = interp_new(g);
