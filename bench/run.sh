@@ -92,6 +92,18 @@ cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -lopenblas -lm -pthre
 
 for m in "${models[@]}"; do
     build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c" --report --threads "$threads" > "$raw/$m.report"
+    # The same trainer with --mem-budget at the smallest arena recomputation reaches (what
+    # the error for a 1-byte budget names), when that is smaller than the plain arena.
+    floor=$(build/compiler/mlc "samples/$m.mdl" --mem-budget 1 --threads "$threads" 2>&1 |
+            sed -n 's/.*down to \([0-9]*\) bytes.*from \([0-9]*\) bytes.*/\1 \2/p' || true)
+    budget=
+    if [ -n "$floor" ] && [ "${floor% *}" -lt "${floor#* }" ]; then
+        budget=${floor% *}
+        build/compiler/mlc "samples/$m.mdl" -o "$work/${m}_mb.c" --report --threads "$threads" --mem-budget "$budget" \
+            > "$raw/$m.mbreport"
+        cc "${CFLAGS[@]}" "$work/${m}_mb.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
+            -o "$work/${m}_mb" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread
+    fi
     "$PY" bench/compile_time.py "$compile_runs" build/compiler/mlc "samples/$m.mdl" -o "$work/ct_$m.c" > "$raw/$m.compile"
     cc "${CFLAGS[@]}" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
         -o "$work/$m" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread
@@ -112,13 +124,17 @@ for m in "${models[@]}"; do
     echo "$m: batch $batch, ${opt_args[*]}, $threads threads, $reps x $n timed steps per side after $warm warm-up steps..."
     # Alternate the two sides so drifting machine load hits both alike. The first PyTorch
     # run also measures its memory (--memory: after its timed steps and its peak RSS).
-    : > "$raw/$m.mlc"; : > "$raw/$m.torch"
+    : > "$raw/$m.mlc"; : > "$raw/$m.torch"; rm -f "$raw/$m.mlcmb"
     echo "start $(cpu_mark)" > "$raw/$m.load"
     for rep in $(seq 1 "$reps"); do
         "$work/$m" --threads "$threads" --steps "$n" --warmup "$warm" | tee -a "$raw/$m.mlc"
         "$PY" bench/torch_models.py "$m" --threads "$threads" --steps "$n" --warmup "$warm" --batch "$batch" "${opt_args[@]}" \
             $([ "$rep" = 1 ] && echo --memory) 2>"$work/torch.err" | tee -a "$raw/$m.torch" \
             || { cat "$work/torch.err" >&2; exit 1; }
+        if [ -n "$budget" ]; then
+            "$work/${m}_mb" --threads "$threads" --steps "$n" --warmup "$warm" | sed 's/^/mem_budget=1 /' \
+                | tee -a "$raw/$m.mlcmb"
+        fi
     done
     echo "end $(cpu_mark)" >> "$raw/$m.load"
 done

@@ -103,6 +103,12 @@ def load(raw, model, clk_tck):
         torch_alloc=num(mem, "alloc_peak_bytes"),
         others=others_cores(load, clk_tck),
     )
+    # --mem-budget at its smallest arena (run.sh builds it when recomputation helps)
+    mbp = os.path.join(raw, model + ".mlcmb")
+    mb = [d for d in kv_lines(mbp) if "median_ms" in d] if os.path.exists(mbp) else []
+    r["mb_ms"] = median([float(d["median_ms"]) for d in mb]) if mb else float("nan")
+    r["mb_runs"] = [float(d["median_ms"]) for d in mb]
+    r["mb_arena"] = parse_report(os.path.join(raw, model + ".mbreport"))["arena"] if mb else float("nan")
     r["mlc_gflops"] = r["flops"] / (r["mlc_ms"] * 1e-3) * 1e-9
     r["torch_gflops"] = r["flops"] / (r["torch_ms"] * 1e-3) * 1e-9
     return r
@@ -112,7 +118,7 @@ def fmt(v, spec):
     return "n/a" if v != v else format(v, spec)  # NaN: not measured
 
 
-def write_md(path, meta, sgemm, peak, models, R, png):
+def write_md(path, meta, sgemm, peak, peak_med, models, R, png):
     rows = [
         ("batch", lambda r: str(r["batch"])),
         ("timed steps per run x runs per side", lambda r: f"{r['steps']} x {r['runs']}"),
@@ -128,6 +134,7 @@ def write_md(path, meta, sgemm, peak, models, R, png):
         ("achieved mlc, GFLOP/s", lambda r: fmt(r["mlc_gflops"], ".2f")),
         ("achieved PyTorch (same FLOPs), GFLOP/s", lambda r: fmt(r["torch_gflops"], ".2f")),
         (f"**mlc % of SGEMM rate** ({peak:.1f} GFLOP/s)", lambda r: "**" + fmt(100 * r["mlc_gflops"] / peak, ".1f") + " %**"),
+        (f"mlc % of the median SGEMM rate ({peak_med:.1f} GFLOP/s)", lambda r: fmt(100 * r["mlc_gflops"] / peak_med, ".1f") + " %"),
         ("PyTorch % of SGEMM rate", lambda r: fmt(100 * r["torch_gflops"] / peak, ".1f") + " %"),
         ("mlc arena peak (train step), MB", lambda r: fmt(r["arena"] / MB, ".2f")),
         ("mlc tensors saved for backward, MB", lambda r: fmt(r["saved"] / MB, ".2f")),
@@ -136,6 +143,11 @@ def write_md(path, meta, sgemm, peak, models, R, png):
         ("**mlc arena / PyTorch saved**", lambda r: "**" + fmt(r["arena"] / r["torch_saved"], ".2f") + "**"),
         ("mlc saved / PyTorch saved", lambda r: fmt(r["saved"] / r["torch_saved"], ".2f")),
         ("**mlc arena / PyTorch allocator peak**", lambda r: "**" + fmt(r["arena"] / r["torch_alloc"], ".2f") + "**"),
+        ("mlc arena with `--mem-budget` at its smallest, MB", lambda r: fmt(r["mb_arena"] / MB, ".2f")),
+        ("**... / PyTorch allocator peak**", lambda r: "**" + fmt(r["mb_arena"] / r["torch_alloc"], ".2f") + "**"),
+        ("step time with that `--mem-budget`, ms (median)", lambda r: fmt(r["mb_ms"], ".3f")),
+        ("... / mlc step time without it", lambda r: fmt(r["mb_ms"] / r["mlc_ms"], ".2f")),
+        ("... / PyTorch step time", lambda r: fmt(r["mb_ms"] / r["torch_ms"], ".2f")),
     ]
     with open(path, "w") as f:
         f.write("# bench/run.sh results\n\n")
@@ -151,10 +163,11 @@ def write_md(path, meta, sgemm, peak, models, R, png):
         f.write("| M x N x K | median GFLOP/s | best GFLOP/s | 1 thread, median GFLOP/s |\n|---|---|---|---|\n")
         for d in sgemm:
             f.write(f"| {d['size']} | {d['median_gflops']} | {d['best_gflops']} | {d['one_thread_median_gflops']} |\n")
-        f.write("\nPer-run step-time medians, ms (runs alternate mlc, PyTorch, mlc, ...):\n\n")
+        f.write("\nPer-run step-time medians, ms (runs alternate mlc, PyTorch, mlc with `--mem-budget`, mlc, ...):\n\n")
         for m in models:
+            mb = f"; with --mem-budget {', '.join(f'{x:.3f}' for x in R[m]['mb_runs'])}" if R[m]["mb_runs"] else ""
             f.write(f"- {m}: mlc {', '.join(f'{x:.3f}' for x in R[m]['mlc_runs'])}; "
-                    f"PyTorch {', '.join(f'{x:.3f}' for x in R[m]['torch_runs'])}\n")
+                    f"PyTorch {', '.join(f'{x:.3f}' for x in R[m]['torch_runs'])}{mb}\n")
         if png:
             f.write("\n![step time, throughput and memory](summary.png)\n")
 
@@ -239,6 +252,9 @@ def main():
         meta.update(d)
     sgemm = kv_lines(os.path.join(raw, "sgemm.txt"))
     peak = max(float(d["best_gflops"]) for d in sgemm)
+    # the best size's median: a rate measured like the step times (medians), less sensitive
+    # to one lucky repetition on a shared machine
+    peak_med = max(float(d["median_gflops"]) for d in sgemm)
     R = {m: load(raw, m, int(meta.get("clk_tck", 100))) for m in models}
     os.makedirs(out, exist_ok=True)
     png = os.path.join(out, "summary.png")
@@ -247,22 +263,25 @@ def main():
         print(f"plot written to {png}")
     else:
         print(f"summary.py: matplotlib missing: {png} not written", file=sys.stderr)
-    write_md(os.path.join(out, "summary.md"), meta, sgemm, peak, models, R, plotted)
+    write_md(os.path.join(out, "summary.md"), meta, sgemm, peak, peak_med, models, R, plotted)
     write_steps_md(os.path.join(out, "steps.md"), meta, models, R)
     with open(os.path.join(out, "runs.txt"), "w") as f:
-        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "load", "mlc", "torch")]:
+        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "load", "mlc", "torch", "mlcmb")]:
+            if not os.path.exists(os.path.join(raw, name)):
+                continue  # no --mem-budget run for a model recomputation does not help
             with open(os.path.join(raw, name)) as g:
                 f.writelines(f"{name}: {l}" for l in g if "=" in l)
     print(f"table written to {os.path.join(out, 'summary.md')}\n")
     print(f"ratios ({meta.get('threads', '?')} threads; below 1: mlc faster / smaller; SGEMM rate {peak:.1f} GFLOP/s):")
     print(f"  {'model':<16}{'step mlc/PT':>12}{'RSS mlc/PT':>12}{'arena/PT saved':>16}{'arena/PT peak':>15}"
-          f"{'mlc %SGEMM':>12}{'PT %SGEMM':>11}{'compile ms':>12}")
+          f"{'mlc %SGEMM':>12}{'PT %SGEMM':>11}{'compile ms':>12}{'budget arena/PT peak':>22}{'budget step/PT':>16}")
     for m in models:
         r = R[m]
         print(f"  {m:<16}{fmt(r['mlc_ms'] / r['torch_ms'], '.2f'):>12}{fmt(r['mlc_rss'] / r['torch_rss'], '.2f'):>12}"
               f"{fmt(r['arena'] / r['torch_saved'], '.2f'):>16}{fmt(r['arena'] / r['torch_alloc'], '.2f'):>15}"
               f"{fmt(100 * r['mlc_gflops'] / peak, '.1f'):>12}{fmt(100 * r['torch_gflops'] / peak, '.1f'):>11}"
-              f"{fmt(r['compile_ms'], '.1f'):>12}")
+              f"{fmt(r['compile_ms'], '.1f'):>12}{fmt(r['mb_arena'] / r['torch_alloc'], '.2f'):>22}"
+              f"{fmt(r['mb_ms'] / r['torch_ms'], '.2f'):>16}")
     busy = [m for m in models if R[m]["others"] > 0.25]
     if busy:
         print(f"warning: other processes kept {', '.join(fmt(R[m]['others'], '.2f') for m in busy)} cores busy while "

@@ -127,3 +127,15 @@ int case_param(Graph *g, int rank, const int64_t *d, uint8_t bmask, InitKind ini
     g->nodes[id].fattr[1] = b;
     return id;
 }
+
+double op_flops(const Graph *g, const Node *n) {
+    const OpInfo *oi = op_of(n);
+    if (oi->rules->flops) return oi->rules->flops(g, n);
+    switch (oi->kind) {
+    case K_SOURCE:
+    case K_SHAPE: return 0;
+    case K_EWISE: return (double)shape_numel(&n->shape);
+    case K_UPDATE: return 8.0 * (double)shape_numel(&n->shape); /* a few ops per element */
+    default: return n->nin ? (double)shape_numel(&g->nodes[n->in[0]].shape) : 0;
+    }
+}

@@ -46,6 +46,10 @@ typedef enum OpFlags {
      * group fuse.c makes its epilogue (FusionPlan.epilogue) on each sample's slice right
      * after computing it (conv2d, conv2d_bwd_data). */
     OPF_SAMPLE_EPILOGUE = 1 << 3,
+    /* Costly (a convolution, a GEMM) but deterministic: --mem-budget computes it again in
+     * the backward only when recomputing cheap values alone cannot fit the budget
+     * (gradient checkpointing: the step then runs part of the forward twice). */
+    OPF_CHECKPOINT = 1 << 4,
 } OpFlags;
 
 typedef struct OpRules {
@@ -106,6 +110,10 @@ extern const OpInfo op_info[OP_COUNT];
 static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
 /* OP_COUNT when no op has that name. */
 Op op_by_name(const char *name);
+
+/* Floating-point operations of one run of node n at the compile-time batch size: its
+ * rule's flops hook, else one per output element (elementwise) or input element. */
+double op_flops(const Graph *g, const Node *n);
 
 /* Shared rule helpers (ops_common.c). */
 const char *shape_rule_same(Graph *g, Node *n);

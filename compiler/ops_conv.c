@@ -354,7 +354,8 @@ static int c_conv(Graph *g, int i) {
 }
 
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv, .flags = OPF_SAMPLE_EPILOGUE};
+                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv,
+                              .flags = OPF_SAMPLE_EPILOGUE | OPF_CHECKPOINT};
 const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
                                        .workspace = ws_conv, .flops = f_conv,
                                        .flags = OPF_BACKWARD_ONLY | OPF_SAMPLE_EPILOGUE};

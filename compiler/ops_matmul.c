@@ -76,4 +76,5 @@ static double f_matmul(const Graph *g, const Node *n) {
     return 2.0 * (double)shape_numel(&n->shape) * (double)(n->iattr[0] ? a->d[0] : a->d[1]);
 }
 
-const OpRules rules_matmul = {.shape = s_matmul, .grad = g_matmul, .eval = e_matmul, .flops = f_matmul, .cases = c_matmul};
+const OpRules rules_matmul = {.shape = s_matmul, .grad = g_matmul, .eval = e_matmul, .flops = f_matmul, .cases = c_matmul,
+                              .flags = OPF_CHECKPOINT};

@@ -20,18 +20,6 @@
 
 static int64_t bytes_of(const Node *n) { return 4 * shape_numel(&n->shape); }
 
-static double node_flops(const Graph *g, const Node *n) {
-    const OpInfo *oi = op_of(n);
-    if (oi->rules->flops) return oi->rules->flops(g, n);
-    switch (oi->kind) {
-    case K_SOURCE:
-    case K_SHAPE: return 0;
-    case K_EWISE: return (double)shape_numel(&n->shape);
-    case K_UPDATE: return 8.0 * (double)shape_numel(&n->shape); /* a few ops per element */
-    default: return n->nin ? (double)shape_numel(&g->nodes[n->in[0]].shape) : 0;
-    }
-}
-
 static int owner(const Graph *g, int id) {
     while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
     return id;
@@ -66,7 +54,7 @@ static void kernel_read(const Graph *g, const FusionPlan *fp, const int *at, int
     if (fp->dup[o]) {
         if (seen[o]) return;
         seen[o] = 1;
-        *flops += node_flops(g, &g->nodes[o]);
+        *flops += op_flops(g, &g->nodes[o]);
         for (int k = 0; k < g->nodes[o].nin; k++) kernel_read(g, fp, at, u, g->nodes[o].in[k], seen, bytes, flops);
         return;
     }
@@ -134,7 +122,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             if (at[id] != u || g->nodes[id].op == OP_reshape || op_of(&g->nodes[id])->kind == K_SOURCE) continue;
             const Node *nd = &g->nodes[id];
             members++;
-            f += node_flops(g, nd);
+            f += op_flops(g, nd);
             if (p->has_buf[id]) b += (double)bytes_of(nd);
             if (op_of(nd)->kind == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 1); /* param and state written */
             for (int k = 0; k < nd->nin; k++) kernel_read(g, fp, at, u, nd->in[k], seen, &b, &f);
@@ -167,8 +155,12 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
 static void budget_report(FILE *out, const ModelIR *m) {
     const Graph *g = m->train;
     double extra = 0;
+    int costly = 0;
     for (int id = 0; id < g->n; id++)
-        if (g->nodes[id].role & ROLE_RECOMPUTED) extra += node_flops(g, &g->nodes[id]);
+        if (g->nodes[id].role & ROLE_RECOMPUTED) {
+            extra += op_flops(g, &g->nodes[id]);
+            costly += (op_of(&g->nodes[id])->rules->flags & OPF_CHECKPOINT) != 0;
+        }
     char a[32], b[32], c[32], d[32];
     human_bin(a, sizeof a, (double)m->mem_budget);
     human_bin(b, sizeof b, (double)m->arena_plain);
@@ -176,8 +168,9 @@ static void budget_report(FILE *out, const ModelIR *m) {
     human(d, sizeof d, extra, "FLOP");
     fprintf(out,
             "memory budget: %s (%lld bytes); train-step arena %s (%lld bytes) without recomputation, %s (%lld bytes) "
-            "with %d tensors recomputed in the backward (+%s per step)\n",
-            a, (long long)m->mem_budget, b, (long long)m->arena_plain, c, (long long)m->arena_planned, m->recomputed, d);
+            "with %d tensors recomputed in the backward, %d of them by a convolution or GEMM (+%s per step)\n",
+            a, (long long)m->mem_budget, b, (long long)m->arena_plain, c, (long long)m->arena_planned, m->recomputed,
+            costly, d);
 }
 
 void print_report(FILE *out, const ModelIR *m) {
