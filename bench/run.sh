@@ -126,7 +126,10 @@ for m in "${models[@]}"; do
     # run also measures its memory (--memory: after its timed steps and its peak RSS).
     : > "$raw/$m.mlc"; : > "$raw/$m.torch"; rm -f "$raw/$m.mlcmb"
     echo "start $(cpu_mark)" > "$raw/$m.load"
+    : > "$raw/$m.sgemm"
     for rep in $(seq 1 "$reps"); do
+        # the SGEMM rate again right before each mlc run: the machine's speed drifts
+        "$work/sgemm_rate" --threads "$threads" --reps 3 | sed "s/^/rep=$rep /" >> "$raw/$m.sgemm"
         "$work/$m" --threads "$threads" --steps "$n" --warmup "$warm" | tee -a "$raw/$m.mlc"
         "$PY" bench/torch_models.py "$m" --threads "$threads" --steps "$n" --warmup "$warm" --batch "$batch" "${opt_args[@]}" \
             $([ "$rep" = 1 ] && echo --memory) 2>"$work/torch.err" | tee -a "$raw/$m.torch" \
