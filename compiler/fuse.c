@@ -320,17 +320,47 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
     return 1;
 }
 
+/* The 2x2, stride 2 max-pool backward of an even-sized plane (mlc_pool_2x2): C and CUDA
+ * alike handle one window at a time, reading its four x values before writing its four
+ * dx values, and windows tile the plane, so dx may take x's bytes over. The general path
+ * zeroes dx before it searches x, and overlapping windows read x where another window
+ * already wrote dx: never in place. relu_pool.c makes x die here in a LeNet. */
+static int pool_bwd_2x2(const Graph *g, const Node *n) {
+    const Shape *x = &g->nodes[n->in[1]].shape;
+    const int64_t two = 2 | 2 << 16;
+    return n->op == OP_maxpool2d_bwd && n->iattr[0] == two && n->iattr[1] == two && n->iattr[2] == 0 &&
+           x->d[2] % 2 == 0 && x->d[3] % 2 == 0;
+}
+
+static int pool_inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
+                           const int *fill) {
+    const Node *xn = &g->nodes[x];
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32 || fp->dup[x]) return 0;
+    if (g->nodes[o].in[0] == x) return 0;
+    for (int i = start[x]; i < start[x] + fill[x]; i++) {
+        int r = rd[i];
+        if (g->nodes[r].op == OP_reshape || fp->dup[r]) return 0; /* read through a view */
+        if (r != o && fp->at[r] == fp->at[o]) return 0; /* another reader where o runs */
+    }
+    return 1;
+}
+
 static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
     char *taken = arena_alloc(g->arena, (size_t)g->n + 1);
     for (int o = 0; o < g->n; o++) {
         fp->inplace[o] = -1;
         int r = fp->root[o];
         const Node *on = &g->nodes[o];
+        if (pool_bwd_2x2(g, on)) {
+            int x = on->in[1];
+            if (!taken[x] && pool_inplace_ok(g, fp, o, x, rd, start, fill)) fp->inplace[o] = x, taken[x] = 1;
+            continue;
+        }
         if (r < 0 || on->op == OP_reshape || fp->inl[o] || is_reduce(on) || fp->nest[o] >= 0) continue;
         /* Only a fused loop's statement reads its inputs at the element it writes and
-         * nowhere else: a GEMM (BLAS: no aliasing), a conv, a pooling backward (which
-         * zeroes dx before it searches x), a batch norm... may read an input element after
-         * writing the output element that shares its bytes. */
+         * nowhere else: a GEMM (BLAS: no aliasing), a conv, a general pooling backward
+         * (which zeroes dx before it searches x), a batch norm... may read an input
+         * element after writing the output element that shares its bytes. */
         if (!is_ewise_like(on)) continue;
         for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
             if (fp->root[m] != r) continue;

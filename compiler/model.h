@@ -57,7 +57,8 @@ typedef struct FusionPlan {
      * no code and no buffer of its own (root and at are -1). */
     char *dup;
     /* A stored value that may overwrite this input of its group (same element read and
-     * written by one iteration), if nothing reads the input later; -1: none. */
+     * written by one iteration), or a 2x2 max-pool backward its x (each window read
+     * before it is written), if nothing reads the input later; -1: none. */
     int *inplace;
     /* Where node id's code runs: its group's root, or the GEMM or conv2d a group is the
      * epilogue of (-1: no code). */
@@ -112,6 +113,7 @@ typedef struct CompileOptions {
     int64_t mem_budget; /* > 0: --mem-budget, in bytes */
     TargetKind target;  /* the memory plans are for this target (workspaces differ) */
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
+    int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */

@@ -153,7 +153,8 @@ static void emit_pool_c(EmitCtx *e, int id) {
 }
 
 /* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh),
- * a thread per output element; the backward ops gather per input element (no atomics) ---- */
+ * a thread per output element; the backward ops gather per input element (no atomics),
+ * except a 2x2 max-pool backward: a thread per window, so it may run in place ---- */
 
 static void emit_pool_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];

@@ -34,6 +34,11 @@ int *split_bn(Graph *g);
 /* simplify.c: CSE, constant folding, algebraic simplification (x * 1, -(-x), ...). */
 void simplify(Graph *g);
 
+/* relu_pool.c (train graph, after simplify): mul(maxpool2d_bwd(dy, x), step(x)) becomes
+ * maxpool2d_bwd(mul(dy, step(max_pool2d(x))), x) for windows that do not overlap, so the
+ * pooling backward is x's last reader. Returns how many it rewrote; DCE follows. */
+int relu_pool(Graph *g);
+
 /* fold_bn.c (eval graph only, after simplify): batch_norm(conv2d(x, w [, bias])) in
  * evaluation mode becomes conv2d(x, w * s) + shift with s = gamma * rsqrt(var + eps) per
  * channel, computed on the weights. Returns how many batch norms it folded. */
@@ -54,6 +59,7 @@ char *dce_live(const Graph *g);
     X(optimizer)      \
     X(split_bn)       \
     X(simplify)       \
+    X(relu_pool)      \
     X(fold_bn)        \
     X(dce)            \
     X(recompute)      \

@@ -1,7 +1,7 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
- * simplify -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan for the train
- * step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for evaluation; the
- * verifier after every pass and the dumps the user asked for. */
+ * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan
+ * for the train step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
+ * evaluation; the verifier after every pass and the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>
 
@@ -151,6 +151,10 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     pass_done(d, PASS_split_bn, g);
     simplify(g);
     pass_done(d, PASS_simplify, g);
+    if (!o->no_relu_pool) {
+        relu_pool(g);
+        pass_done(d, PASS_relu_pool, g);
+    }
     dce(g);
     pass_done(d, PASS_dce, g);
     if (mem_budget > 0) {

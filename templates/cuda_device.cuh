@@ -168,6 +168,30 @@ MLC_DEV_HELPER __global__ void mlc_maxpool2d_bwd_kernel(const mlc_pool_geom g, c
     }
 }
 
+/* The 2x2, stride 2 pooling of an even-sized plane, whose windows tile it: a thread per
+ * window reads the window's four x values, then writes its four dx values, so dx may be
+ * x's own bytes (fuse.c lets it take them over; the kernel above would race: a thread
+ * reads x its neighbours write). The same first maximum as above, and dy itself where
+ * the kernel above adds it to 0, as the C target's 2x2 path does. */
+MLC_DEV_HELPER __global__ void mlc_maxpool2d_bwd_2x2_kernel(const mlc_pool_geom g, const long planes, const float *dy,
+                                                    const float *x, float *dx) {
+    const long count = planes * g.Ho * g.Wo;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
+        const long at = 2 * (i / g.Wo) * g.W + 2 * (i % g.Wo); /* row 2*oh of its plane, column 2*ow */
+        const float a = x[at], b = x[at + 1], c = x[at + g.W], d = x[at + g.W + 1];
+        int best = 0; /* 0..3 in row-major order; the first maximum wins */
+        float m = a;
+        if (b > m) m = b, best = 1;
+        if (c > m) m = c, best = 2;
+        if (d > m) best = 3;
+        const float v = dy[i];
+        dx[at] = best == 0 ? v : 0.0f;
+        dx[at + 1] = best == 1 ? v : 0.0f;
+        dx[at + g.W] = best == 2 ? v : 0.0f;
+        dx[at + g.W + 1] = best == 3 ? v : 0.0f;
+    }
+}
+
 /* Average over the window, padding counted as zeros (divisor KH*KW). */
 MLC_DEV_HELPER __global__ void mlc_avgpool2d_fwd_kernel(const mlc_pool_geom g, const long planes, const float *x, float *y) {
     const float inv = 1.0f / (float)(g.KH * g.KW);
@@ -344,7 +368,12 @@ MLC_DEV_HELPER inline void mlc_cuda_maxpool2d_fwd(cudaStream_t stream, const mlc
 
 MLC_DEV_HELPER inline void mlc_cuda_maxpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy,
                                           const float *x, float *dx) {
-    mlc_maxpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
+    /* the C target's mlc_pool_2x2: the geometry dx may share x's bytes in */
+    if (g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && g->H % 2 == 0 &&
+        g->W % 2 == 0)
+        mlc_maxpool2d_bwd_2x2_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
+    else
+        mlc_maxpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
     MLC_LAUNCH_CHECK(stream);
 }
 

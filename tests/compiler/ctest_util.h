@@ -70,35 +70,40 @@ typedef struct CtCompile {
 
 /* Everything after setjmp happens in here, like compiler/main.c's compile(), so no local
  * of the caller changes between setjmp and longjmp. */
-static inline ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions *d, int batch,
-                                        int64_t mem_budget, int *errored) {
+static inline ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions *d, const CompileOptions *o,
+                                        int *errored) {
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) {
         *errored = 1;
         return NULL;
     }
     Program *prog = parse_program(a, src);
-    CompileOptions o = {.batch = batch, .mem_budget = mem_budget, .target = TARGET_C};
-    return compile_model_opts(a, prog, &o, d);
+    return compile_model_opts(a, prog, o, d);
 }
 
 /* Compiles `text` as a file named `name` (diagnostics print that name). The arena and the
  * SrcFile must outlive the result's ModelIR; the caller owns them. `want` selects dumps
- * (lower/autodiff/final flags; out is set here). `batch` (0: the .mdl's) and `mem_budget`
- * (bytes, 0: none) are mlc's --batch and --mem-budget. */
-static inline CtCompile ct_compile_opts(Arena *a, const SrcFile *src, DumpOptions want, int batch, int64_t mem_budget) {
+ * (lower/autodiff/final flags; out is set here); `o` is what compile_model_opts takes. */
+static inline CtCompile ct_compile_with(Arena *a, const SrcFile *src, DumpOptions want, const CompileOptions *o) {
     CtCompile r = {0};
     size_t dl = 0, ul = 0;
     FILE *diag = open_memstream(&r.diag, &dl);
     FILE *dump = open_memstream(&r.dump, &ul);
     want.out = dump;
     diag_out = diag;
-    r.m = ct_compile_inner(a, src, &want, batch, mem_budget, &r.errored);
+    r.m = ct_compile_inner(a, src, &want, o, &r.errored);
     diag_jmp = NULL;
     diag_out = NULL;
     fclose(diag);
     fclose(dump);
     return r;
+}
+
+/* For the C target: `batch` (0: the .mdl's) and `mem_budget` (bytes, 0: none) are mlc's
+ * --batch and --mem-budget. */
+static inline CtCompile ct_compile_opts(Arena *a, const SrcFile *src, DumpOptions want, int batch, int64_t mem_budget) {
+    CompileOptions o = {.batch = batch, .mem_budget = mem_budget, .target = TARGET_C};
+    return ct_compile_with(a, src, want, &o);
 }
 
 static inline CtCompile ct_compile(Arena *a, const SrcFile *src, DumpOptions want) {

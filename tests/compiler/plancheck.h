@@ -1,6 +1,7 @@
 /* plancheck.h - an independent check of a memory plan (memplan.c) and of the order fusion
  * (fuse.c) runs nodes in: no value is read from memory before its group wrote it, no two
- * tensors alive at the same time share bytes (except a legal in-place update), every
+ * tensors alive at the same time share bytes (except a legal in-place update: a fused
+ * elementwise loop's, or a 2x2 max-pool backward's over its x), every
  * tensor stays inside the arena and clear of the workspace, for several batch sizes.
  * Shared by test_memplan.c and test_recompute.c; header-only (static functions), needs
  * Criterion for its log. Values a group recomputes (FusionPlan.dup) are no reads of
@@ -82,13 +83,36 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
     return 1;
 }
 
+/* b, a max-pool backward, took over the bytes of its x (a): legal for the 2x2, stride 2
+ * pooling of an even-sized plane only, whose C loop and CUDA kernel take one window at a
+ * time and read its four x values before they write its four dx values, when a dies
+ * there, b reads it as x only (not as dy), and nothing else reads it where b runs or
+ * through a view. Overlapping windows, or the general path's zeroing of dx, would write
+ * x's bytes before another window reads them. */
+static inline int legal_pool_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last,
+                                     int a, int b) {
+    const Node *bn = &g->nodes[b];
+    const int64_t two = 2 | 2 << 16;
+    if (bn->op != OP_maxpool2d_bwd || bn->in[1] != a || bn->in[0] == a) return 0;
+    if (bn->iattr[0] != two || bn->iattr[1] != two || bn->iattr[2] != 0) return 0;
+    if (g->nodes[a].shape.d[2] % 2 || g->nodes[a].shape.d[3] % 2) return 0;
+    if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &bn->shape)) return 0;
+    for (int r = 0; r < g->n; r++)
+        for (int k = 0; k < g->nodes[r].nin; k++) {
+            if (g->nodes[r].in[k] != a) continue;
+            if (g->nodes[r].op == OP_reshape || fp->dup[r]) return 0;
+            if (r != b && at[r] == at[b]) return 0;
+        }
+    return 1;
+}
+
 /* b holds a's bytes through a chain of legal in-place takeovers a -> ... -> b, all where
  * b runs (an epilogue over its GEMM's or conv's output, itself in place of a value). */
 static inline int legal_inplace_chain(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at,
                                       const int *last, int a, int b) {
     for (int cur = b; p->inplace_of[cur];) {
         int prev = p->inplace_of[cur] - 1;
-        if (!legal_inplace(g, fp, p, at, last, prev, cur)) return 0;
+        if (!legal_inplace(g, fp, p, at, last, prev, cur) && !legal_pool_inplace(g, fp, p, at, last, prev, cur)) return 0;
         if (prev == a) return 1;
         cur = prev;
     }

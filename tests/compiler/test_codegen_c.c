@@ -57,6 +57,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/rows.mdl",
     MLC_TEST_DIR "/data/convepi.mdl",
     MLC_TEST_DIR "/data/densesq.mdl",
+    MLC_TEST_DIR "/data/poolrelu.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -501,6 +502,9 @@ Test(codegen_c, numeric_convwide_native, .timeout = 300) {
 }
 /* overlapping max pooling: its backward must not take over its input's buffer */
 Test(codegen_c, numeric_poolov, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/poolov.mdl"); }
+/* relu_pool.c's mask on dy before a 3x3 / stride 3 pooling backward, beside overlapping
+ * windows it leaves alone */
+Test(codegen_c, numeric_poolrelu, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/poolrelu.mdl"); }
 Test(codegen_c, numeric_convseg_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convseg.mdl", "-march=native");
 }

@@ -71,6 +71,7 @@ Test(dump_ir, all_passes_in_order) {
                         "; --- after optimizer (train step) ---\n"
                         "; --- after split_bn (train step) ---\n"
                         "; --- after simplify (train step) ---\n"
+                        "; --- after relu_pool (train step) ---\n"
                         "; --- after dce (train step) ---\n"
                         "; --- after lower (eval) ---\n"
                         "; --- after simplify (eval) ---\n"

@@ -33,7 +33,11 @@ static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
 static const Counts samples[] = {
     /* path, nodes with code unfused, after fusion: train step, inference */
     {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 18, 3},
-    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 34, 6},
+    /* lenet: relu_pool.c masks each pooling backward's dy, not its dx: the second stage's
+     * mask reads a GEMM's output through a reshape (no epilogue), so it is a loop of its
+     * own where the mask of dx was stored from the bias gradient's sum (34 -> 35); the
+     * first stage's runs as an epilogue of conv2d_bwd_data */
+    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 35, 6},
     {MLC_SOURCE_ROOT "/samples/resnet.mdl", 498, 385, 65},
     {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 498, 385, 65},
 };
@@ -269,8 +273,10 @@ Test(fusion, lenet_conv_bias_relu_is_a_conv_epilogue) {
             cr_expect_eq(fp->at[g->nodes[ep].in[0]], id, "the bias add of %%%d does not run with it", id);
         }
         cr_expect_eq(convs, 2);
-        cr_expect_eq(fp->nepilogues, 4, "%s: 2 conv and 2 GEMM epilogues expected, %d", j ? "eval" : "train",
-                     fp->nepilogues);
+        /* the train step's ReLU backward mask of the first stage (relu_pool.c) runs with the
+         * conv2d_bwd_data that makes its dy */
+        cr_expect_eq(fp->nepilogues, j ? 4 : 5, "%s: %d conv and 2 GEMM epilogues expected, %d", j ? "eval" : "train",
+                     j ? 2 : 3, fp->nepilogues);
     }
     release(&a, &r, src);
 }
