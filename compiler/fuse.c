@@ -185,6 +185,10 @@ static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
     return fp->root[r] >= 0 && (is_ewise_like(n) || n->op == OP_reshape || is_reduce(n));
 }
 
+/* The loss, the output, a parameter's gradient: read after the step, so always stored
+ * and never overwritten in place. (A value recomputed in the backward is none of them.) */
+static int visible(const Node *n) { return (n->role & ~ROLE_RECOMPUTED) != 0; }
+
 /* Values a group can compute where it reads them (the header's recomputed values): a
  * generator of inputs (one_hot of the labels), and elementwise ops without a libm call,
  * expands and size-1 reshapes of such values and constants. Computed in graph order. */
@@ -192,7 +196,7 @@ static void find_label_functions(const Graph *g, char *fn) {
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         fn[id] = 0;
-        if (n->role) continue;
+        if (visible(n)) continue;
         if (op_of(n)->rules->gen_expr) {
             int ok = n->nin > 0;
             for (int k = 0; k < n->nin; k++) ok &= g->nodes[n->in[k]].op == OP_input;
@@ -294,7 +298,7 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
 static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
                       const int *fill) {
     const Node *xn = &g->nodes[x], *on = &g->nodes[o];
-    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32 || fp->dup[x]) return 0;
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x]) return 0;
     if (fp->root[x] == fp->root[o] || !shape_eq(&xn->shape, &on->shape)) return 0;
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
@@ -335,7 +339,7 @@ static int pool_bwd_2x2(const Graph *g, const Node *n) {
 static int pool_inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
                            const int *fill) {
     const Node *xn = &g->nodes[x];
-    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || xn->role || xn->dtype != DT_F32 || fp->dup[x]) return 0;
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x]) return 0;
     if (g->nodes[o].in[0] == x) return 0;
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
@@ -427,7 +431,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
             if (fusible_reader(g, &fp, r) && fp.root[r] < group) group = fp.root[r];
             all_fusible &= fp.dup[r] || fusible_reader(g, &fp, r);
         }
-        int first_outside = nd->role ? n : INT_MAX, first_read = first_outside;
+        int first_outside = visible(nd) ? n : INT_MAX, first_read = first_outside;
         for (int i = start[id]; i < start[id] + fill[id]; i++) {
             int r = rd[i], p = fp.root[r] >= 0 ? fp.root[r] : pos[r];
             if (p < first_read) first_read = p;

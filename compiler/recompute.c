@@ -36,16 +36,16 @@
  *
  * Choosing R is greedy over the real memory plan (plan_memory): each step tries every
  * remaining candidate (with its cone) and keeps the one giving the smallest arena (ties:
- * the fewest FLOPs recomputed, then the lowest node id). A step that only keeps the arena
- * the same is taken too, since with first-fit placement the peak may need two values gone
- * before it drops. The search stops when the arena fits, or when every remaining
- * candidate would grow it, and settles on the first set that reached the smallest arena
- * seen. The costly round, if needed, continues from that set. Deterministic: no hashing
- * of pointers, no randomness.
+ * the fewest FLOPs recomputed, then the lowest node id), or drops a chosen one when that
+ * shrinks the arena more. A step that only keeps the arena the same is taken too, since
+ * with first-fit placement the peak may need two values gone before it drops. The search
+ * stops when the arena fits, or when no step helps, and settles on the first set that
+ * reached the smallest arena seen. The costly round, if needed, runs from that set and
+ * from nothing. Deterministic: no hashing of pointers, no randomness.
  *
  * On resnet the cheap round stops at the conv outputs the batch norms' backward reads and
- * the residual blocks' outputs; the costly round then recomputes a few convolutions
- * (6 of 21 at batch 64: +8 % FLOPs per step) and halves the arena. */
+ * the residual blocks' outputs; the costly round then recomputes a few convolutions and
+ * halves the arena (--report's budget line says how many, and the FLOPs added). */
 #include <string.h>
 
 #include "model.h"
@@ -212,53 +212,89 @@ static void select_cand(Search *s, int i, int *undo) {
     if (undo) undo[u] = -1;
 }
 
+/* The greedy descent from the current selection (arena `cur` bytes). Each step either
+ * adds the candidate (with its cone) giving the smallest arena, or drops a chosen one
+ * when that gives a smaller arena still: a value chosen early can keep its inputs alive
+ * through the backward once a later choice recomputes those (LeNet: a pooling output
+ * recomputed from the ReLU output, then the ReLU output recomputed from the conv). An
+ * addition may keep the arena the same, a drop must shrink it, so the descent ends. It
+ * stops when the arena fits `budget` or no step helps. *best and best_sel get the
+ * smallest arena seen and its set, when below *best. */
+static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char *best_sel, int *undo) {
+    size_t n = (size_t)s->g->n;
+    while (cur > budget) {
+        int pick = -1, drop = -1;
+        int64_t pick_bytes = 0, drop_bytes = cur;
+        for (int i = 0; i < s->nc; i++) {
+            int v = s->cand[i];
+            if (s->sel[v]) {
+                s->sel[v] = 0;
+                int64_t bytes = trial(s);
+                s->sel[v] = 1;
+                if (bytes < drop_bytes) drop = i, drop_bytes = bytes;
+                continue;
+            }
+            select_cand(s, i, undo);
+            int64_t bytes = trial(s);
+            for (int *u = undo; *u >= 0; u++) s->sel[*u] = 0;
+            if (pick < 0 || bytes < pick_bytes || (bytes == pick_bytes && s->cost[i] < s->cost[pick])) {
+                pick = i;
+                pick_bytes = bytes;
+            }
+        }
+        if (drop >= 0 && (pick < 0 || drop_bytes < pick_bytes)) {
+            s->sel[s->cand[drop]] = 0;
+            cur = drop_bytes;
+        } else {
+            if (pick < 0 || pick_bytes > cur) break;
+            select_cand(s, pick, NULL);
+            cur = pick_bytes;
+        }
+        if (cur < *best) {
+            *best = cur;
+            memcpy(best_sel, s->sel, n);
+        }
+    }
+}
+
 RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads) {
     RecomputeResult res = {0};
     if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
     Arena *a = g->arena;
+    size_t n = (size_t)g->n;
     Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads};
-    s.sel = arena_alloc(a, (size_t)g->n);
-    s.inr = arena_alloc(a, (size_t)g->n);
-    char *best_sel = arena_alloc(a, (size_t)g->n);
+    s.sel = arena_alloc(a, n);
+    s.inr = arena_alloc(a, n);
+    char *best_sel = arena_alloc(a, n);
     int *undo = ARENA_ARRAY(a, int, g->n + 1);
     res.before = res.after = trial(&s);
     if (res.before <= budget) return res;
-    /* Cheap values first; convolutions and GEMMs only when those cannot fit the budget,
-     * continuing from the cheap set. */
-    int64_t cur = res.before;
-    for (s.costly = 0; s.costly < 2 && cur > budget; s.costly++) {
+    /* Cheap values first. */
+    find_candidates(&s);
+    descend(&s, budget, res.before, &res.after, best_sel, undo);
+    if (res.after > budget) {
+        /* Convolutions and GEMMs too, only when cheap values cannot fit the budget: once
+         * from the best cheap set and once from nothing, since a greedy descent ends in a
+         * local minimum that depends on where it starts. The smaller arena wins. */
+        s.costly = 1;
         find_candidates(&s);
-        while (cur > budget) {
-            int pick = -1;
-            int64_t pick_bytes = 0;
-            for (int i = 0; i < s.nc; i++) {
-                int v = s.cand[i];
-                if (s.sel[v]) continue;
-                select_cand(&s, i, undo);
-                int64_t bytes = trial(&s);
-                for (int *u = undo; *u >= 0; u++) s.sel[*u] = 0;
-                if (pick < 0 || bytes < pick_bytes || (bytes == pick_bytes && s.cost[i] < s.cost[pick])) {
-                    pick = i;
-                    pick_bytes = bytes;
-                }
-            }
-            if (pick < 0 || pick_bytes > cur) break;
-            select_cand(&s, pick, NULL);
-            cur = pick_bytes;
-            if (cur < res.after) {
-                res.after = cur;
-                memcpy(best_sel, s.sel, (size_t)g->n);
+        memcpy(s.sel, best_sel, n);
+        descend(&s, budget, res.after, &res.after, best_sel, undo);
+        if (res.after > budget) {
+            int64_t fresh = res.before;
+            char *fresh_sel = arena_alloc(a, n);
+            memset(s.sel, 0, n);
+            descend(&s, budget, res.before, &fresh, fresh_sel, undo);
+            if (fresh < res.after) {
+                res.after = fresh;
+                memcpy(best_sel, fresh_sel, n);
             }
         }
-        /* the second round starts from the best cheap set, not from the rounds after it
-         * that only kept the arena the same */
-        if (res.after < res.before) memcpy(s.sel, best_sel, (size_t)g->n);
-        cur = res.after;
     }
     if (res.after == res.before) return res;
 
     /* Apply the best set found, in the graph's own arena. */
-    memcpy(s.sel, best_sel, (size_t)g->n);
+    memcpy(s.sel, best_sel, n);
     close_views(&s);
     Graph *out = rebuild(a, g, s.bnd, s.inr);
     g->nodes = out->nodes;
