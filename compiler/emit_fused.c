@@ -416,6 +416,19 @@ static void made(Body *b, const Space *sp, int m) {
         emit(e, "%s[%s] = v%d;", emit_buf(e, m), space_index(e, b->fl, sp, m, map), m);
 }
 
+/* One pass of row reduction r over its axis (variable j, length len): its members are
+ * computed in the loop, and `step` accumulates each element into acc (%m: the first
+ * pass's result pre, if any). */
+static void axis_pass(Body *b, const Space *in, int r, const char *j, const char *len, const char *step,
+                      const char *acc, const char *pre) {
+    EmitCtx *e = b->e;
+    emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
+    e->indent++;
+    emit(e, "%s;", subst_named(e->arena, step, acc, nest_value(b, in, r), len, pre));
+    e->indent--;
+    emit(e, "}");
+}
+
 /* A row reduction r computed in space sp: a loop over its axis (two for a two-pass one)
  * accumulating into a local, its members computed inside. */
 static void row_reduction(Body *b, const Space *sp, int r) {
@@ -431,20 +444,10 @@ static void row_reduction(Body *b, const Space *sp, int r) {
     if (ru->red_pre_step) {
         pre = arena_printf(e->arena, "m%d", r);
         emit(e, "float %s = %s; /* %%%d = %s, first pass */", pre, ru->red_pre_init, r, op_of(rn)->name);
-        emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
-        e->indent++;
-        const char *v = nest_value(b, &in, r);
-        emit(e, "%s;", subst_named(e->arena, ru->red_pre_step, pre, v, len, NULL));
-        e->indent--;
-        emit(e, "}");
+        axis_pass(b, &in, r, j, len, ru->red_pre_step, pre, NULL);
     }
     emit(e, "float %s = %s; /* %%%d = %s */", acc, ru->red_init, r, op_of(rn)->name);
-    emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
-    e->indent++;
-    const char *v = nest_value(b, &in, r);
-    emit(e, "%s;", subst_named(e->arena, ru->red_step, acc, v, len, pre));
-    e->indent--;
-    emit(e, "}");
+    axis_pass(b, &in, r, j, len, ru->red_step, acc, pre);
     emit(e, "const float v%d = %s;", r, subst_named(e->arena, ru->red_fin, acc, "", len, pre));
     b->val[r] = arena_printf(e->arena, "v%d", r);
     made(b, sp, r);

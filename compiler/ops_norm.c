@@ -196,20 +196,17 @@ static void g_apply(Graph *g, int node, int gy, int *gx) {
     gx[2] = ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia1, NULL, LOC), c1, LOC);
 }
 
-/* ---- C emission: calls into templates/c_prologue.h ---- */
+/* ---- C emission: calls into templates/c_prologue.h (bn_apply has none: split_bn) ---- */
 
 static void emit_norm_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    int xi = n->op == OP_bn_stats || n->op == OP_bn_apply ? n->in[0] : n->in[1];
+    int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
     const Shape *x = &e->g->nodes[xi].shape;
     long long C = (long long)x->d[1], S = (long long)x->d[2];
     const char *eps = emit_float(e, n->fattr[0]);
 #define B_(k) emit_buf(e, n->in[k])
     switch (n->op) {
     case OP_bn_stats: emit(e, "mlc_bn_stats(B, %lld, %lld, %s, %s);", C, S, B_(0), emit_buf(e, id)); break;
-    case OP_bn_apply:
-        emit(e, "mlc_bn_apply(B, %lld, %lld, %s, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), B_(3), eps, emit_buf(e, id));
-        break;
     case OP_bn_param_grads:
         emit(e, "mlc_bn_param_grads(B, %lld, %lld, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), eps, emit_buf(e, id));
         break;
@@ -220,8 +217,8 @@ static void emit_norm_c(EmitCtx *e, int id) {
 #undef B_
 }
 
-/* The arithmetic of mlc_bn_apply (c_prologue.h), so splitting changes no bits on the C
- * target: scale = gamma / sqrtf(var + eps), shift = beta - mean * scale, x * scale + shift. */
+/* scale = gamma / sqrtf(var + eps), shift = beta - mean * scale; the fused group then
+ * computes x * scale + shift. */
 static void emit_coef_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     long long C = (long long)n->shape.d[0];
@@ -276,7 +273,7 @@ static int c_apply(Graph *g, int i) {
 
 static void emit_norm_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    int xi = n->op == OP_bn_stats || n->op == OP_bn_apply ? n->in[0] : n->in[1];
+    int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
     const Shape *xs = &e->g->nodes[xi].shape;
     long long C = (long long)xs->d[1], S = (long long)xs->d[2];
     const char *eps = emit_float(e, n->fattr[0]);
@@ -289,16 +286,6 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
         emit(e, "mlc_bn_stats_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s);", C, C, S, x, out);
         emit(e, "MLC_LAUNCH_CHECK(stream);");
         return;
-    case OP_bn_apply: {
-        const char *st = emit_buf(e, n->in[1]), *g = emit_buf(e, n->in[2]), *b = emit_buf(e, n->in[3]);
-        k = cuda_kernel_begin(e, id, elems, "k", NULL);
-        emit(e, "const long c = (k / %lld) %% %lld;", S, C);
-        emit(e, "const float scale = %s[c] / sqrtf(%s[%lld + c] + %s);", g, st, C, eps);
-        emit(e, "%s[k] = %s[k] * scale + (%s[c] - %s[c] * scale);", out, x, b, st);
-        cuda_kernel_end(e);
-        cuda_launch(e, id, k, elems, NULL);
-        return;
-    }
     case OP_bn_param_grads:
         emit_node_comment(e, id);
         emit(e, "mlc_bn_param_grads_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s, %s, %s, %s);", C, C,
@@ -322,8 +309,9 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
 
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c,
                                 .emit_cuda = emit_norm_cuda, .cases = c_stats};
-const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .emit_c = emit_norm_c,
-                                .emit_cuda = emit_norm_cuda, .cases = c_apply, .flags = OPF_RECOMPUTE};
+/* No emitters: split_bn replaces every bn_apply of the train step before emission, and
+ * evaluation lowers batch norm to elementwise ops. */
+const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply};
 const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c,
                                       .emit_cuda = emit_norm_cuda, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,

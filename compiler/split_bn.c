@@ -16,8 +16,9 @@
  * when x is such a view (same layout: B, then C, then the rest), so simplify folds the
  * two reshapes away and the group reads the activation directly.
  *
- * The arithmetic is mlc_bn_apply's, operation for operation, so C results do not change.
- * Runs on the train graph right after the optimizer; simplify and DCE follow. */
+ * The arithmetic is what bn_apply's own kernel did (scale and shift, then one multiply and
+ * one add per element), so C results did not change when this pass came in. Runs on the
+ * train graph right after the optimizer; simplify and DCE follow. */
 #include "ops.h"
 #include "passes.h"
 

@@ -1206,19 +1206,6 @@ MLC_HELPER void mlc_bn_stats(long B, long C, long S, const float *x, float *st) 
     }
 }
 
-/* y = (x - mean) * rsqrt(var + eps) * gamma + beta, as one multiply-add per element */
-MLC_HELPER void mlc_bn_apply(long B, long C, long S, const float *x, const float *st, const float *gamma,
-                             const float *beta, float eps, float *y) {
-#pragma omp parallel for schedule(static) if (B * C * S > 32768)
-    for (long r = 0; r < B * C; r++) {
-        const long c = r % C;
-        const float scale = gamma[c] / sqrtf(st[C + c] + eps), shift = beta[c] - st[c] * scale;
-        const float *xr = x + r * S;
-        float *yr = y + r * S;
-        for (long i = 0; i < S; i++) yr[i] = xr[i] * scale + shift;
-    }
-}
-
 /* pg[0][c] = sum(dy) (beta's gradient), pg[1][c] = sum(dy * xhat) (gamma's) */
 MLC_HELPER void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x, const float *st, float eps,
                                    float *pg) {

@@ -381,6 +381,17 @@ static char *run_trainer(const char *path, int batch, int64_t budget, const char
     return run_trainer_with(path, &o, dir, tag, recomputed);
 }
 
+/* Two trainers' outputs (losses, then every persistent tensor) are the same bytes; the
+ * message shows the first line where they part. */
+static void expect_same_output(const char *path, const char *a, const char *b, const char *name_a, const char *name_b) {
+    cr_expect(strstr(a, "step 4 loss ") != NULL, "%s: no losses printed:\n%.500s", path, a);
+    const char *x = a, *y = b;
+    int line = 1;
+    while (*x && *x == *y) line += *x++ == '\n', y++;
+    cr_expect(!strcmp(a, b), "%s: trainers differ from line %d:\n  %-8s %.120s\n  %-8s %.120s", path, line, name_a, x,
+              name_b, y);
+}
+
 static void trainers_agree(const char *path, int batch) {
     int64_t best = min_arena(path, batch);
     char *dir = ct_tmpdir("recompute");
@@ -390,12 +401,7 @@ static void trainers_agree(const char *path, int batch) {
     char *budget = run_trainer(path, batch, best, dir, "budget", &r1);
     cr_expect_eq(r0, 0);
     cr_expect_gt(r1, 0, "%s: nothing recomputed at budget %lld", path, (long long)best);
-    cr_expect(strstr(plain, "step 4 loss ") != NULL, "%s: no losses printed:\n%.500s", path, plain);
-    const char *a = plain, *b = budget;
-    int line = 1;
-    while (*a && *a == *b) line += *a++ == '\n', b++;
-    cr_expect(!strcmp(plain, budget), "%s: trainers differ from line %d:\n  plain:  %.120s\n  budget: %.120s", path,
-              line, a, b);
+    expect_same_output(path, plain, budget, "plain:", "budget:");
     const char *l4 = strstr(plain, "step 4 loss ");
     int l4n = l4 ? (int)strcspn(l4, "\n") : 1;
     printf("%s: 5 steps bit-identical with %d tensors recomputed (%.*s)\n", ct_basename(path), r1, l4n, l4 ? l4 : "?");
@@ -446,12 +452,7 @@ static void relu_pool_same(const char *path, int batch) {
     int r;
     char *plain = run_trainer_with(path, &without, dir, "plain", &r);
     char *moved = run_trainer_with(path, &with, dir, "moved", &r);
-    cr_expect(strstr(plain, "step 4 loss ") != NULL, "%s: no losses printed:\n%.500s", path, plain);
-    const char *x = plain, *y = moved;
-    int line = 1;
-    while (*x && *x == *y) line += *x++ == '\n', y++;
-    cr_expect(!strcmp(plain, moved), "%s: trainers differ from line %d:\n  without: %.120s\n  with:    %.120s", path,
-              line, x, y);
+    expect_same_output(path, plain, moved, "without:", "with:");
     free(plain);
     free(moved);
     ct_rmdir(dir);
