@@ -139,6 +139,9 @@ int fusion_kernels(const Graph *g, const FusionPlan *fp);
 
 /* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */
 MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
+/* The same with first-fit in program order only, the plan an allocator seeing one
+ * request at a time would make: what tests compare plan_memory's against. */
+MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 
 /* Index of the persistent tensor with this name, or -1. */
 int model_find_persistent(const ModelIR *m, const char *name);

@@ -38,10 +38,10 @@
  * remaining candidate (with its cone) and keeps the one giving the smallest arena (ties:
  * the fewest FLOPs recomputed, then the lowest node id), or drops a chosen one when that
  * shrinks the arena more. A step that only keeps the arena the same is taken too, since
- * with first-fit placement the peak may need two values gone before it drops. The search
- * stops when the arena fits, or when no step helps, and settles on the first set that
- * reached the smallest arena seen. The costly round, if needed, runs from that set and
- * from nothing. Deterministic: no hashing of pointers, no randomness.
+ * the peak may need two values gone before it drops (two positions may reach it). The
+ * search stops when the arena fits, or when no step helps, and settles on the first set
+ * that reached the smallest arena seen. The costly round, if needed, runs from that set
+ * and from nothing. Deterministic: no hashing of pointers, no randomness.
  *
  * On resnet the cheap round stops at the conv outputs the batch norms' backward reads and
  * the residual blocks' outputs; the costly round then recomputes a few convolutions and

@@ -57,8 +57,8 @@ Test(fusion, sample_kernel_counts) {
         cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels, "%s: inference: %d kernels, expected %d",
                      name, fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels);
         /* values kept in registers take no arena space, but a group reads its inputs where
-         * its root runs, which can hold them a little longer, and first-fit placement
-         * shifts: the fused plan may not grow by more than 1% */
+         * its root runs, which can hold them a little longer, and the placement shifts:
+         * the fused plan may not grow by more than 1% */
         MemPlan unfused = plan_memory(&a, r.m->train, NULL, TARGET_C);
         int64_t B = r.m->train->batch;
         int64_t fused_floats = plan_floats(&r.m->train_plan, B, 1);
