@@ -118,6 +118,18 @@ def allocator_peak(step):
     return peak
 
 
+def cuda_step_peak(step):
+    """Peak bytes the CUDA caching allocator handed out during one step, above what was
+    allocated before it (parameters, optimizer state, inputs): activations, gradients,
+    cuDNN workspaces and the optimizer's temporaries."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - base
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", choices=sorted(MODELS))
@@ -132,9 +144,22 @@ def main():
     ap.add_argument("--eps", type=float, default=1e-8, help="adam, adamw")
     ap.add_argument("--weight-decay", type=float, default=0.0, help="adam, sgd: L2 in the gradient; adamw: decoupled")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--memory", action="store_true", help="also print saved_bytes and alloc_peak_bytes (CPU)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also print saved_bytes and alloc_peak_bytes (CPU: the profiler's allocator events; "
+                         "CUDA: the caching allocator's peak in one step above what was allocated before it)")
+    ap.add_argument("--no-tf32", action="store_true",
+                    help="CUDA: cuDNN convolutions in full FP32, as mlc's cuBLAS calls are (PyTorch lets cuDNN use "
+                         "TF32 by default)")
     a = ap.parse_args()
     dev = torch.device(a.device)
+    if a.no_tf32:
+        conv = getattr(torch.backends.cudnn, "conv", None)
+        if conv is not None and hasattr(conv, "fp32_precision"):  # PyTorch >= 2.9
+            conv.fp32_precision = "ieee"
+            torch.backends.cuda.matmul.fp32_precision = "ieee"
+        else:
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -165,7 +190,7 @@ def main():
         times.append(time.perf_counter() - t0)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type} batch={a.batch} steps={a.steps} "
+    print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type}{'-notf32' if a.no_tf32 else ''} batch={a.batch} steps={a.steps} "
           f"median_ms={1e3 * statistics.median(times):.4f} p10_ms={1e3 * times[len(times) // 10]:.4f} "
           f"p90_ms={1e3 * times[len(times) * 9 // 10]:.4f} peak_rss_mb={rss:.1f} loss={loss:.4f} "
           f"opt={a.optimizer} lr={a.lr:g} momentum={a.momentum:g} beta1={a.betas[0]:g} beta2={a.betas[1]:g} "
@@ -174,7 +199,7 @@ def main():
         exclude = {storage_of(t)[0] for t in list(net.parameters()) + [x, y]}
         saved = saved_for_backward(net, lambda: F.cross_entropy(net(x), y), exclude)
         opt.zero_grad(set_to_none=True)  # free last step's gradients before the profiled step
-        peak = allocator_peak(step) if dev.type == "cpu" else None
+        peak = allocator_peak(step) if dev.type == "cpu" else cuda_step_peak(step)
         print(f"model={a.model} saved_bytes={saved} alloc_peak_bytes={peak if peak is not None else 'n/a'}")
 
 

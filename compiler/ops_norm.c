@@ -268,30 +268,48 @@ static int c_apply(Graph *g, int i) {
     return graph_add(g, OP_bn_apply, in, 4, NULL, fa, NULL);
 }
 
-/* ---- CUDA: per-channel sums a block per channel (templates/cuda_device.cuh),
- * elementwise parts a thread per element ---- */
+/* ---- CUDA: per-channel sums in slices of the batch, then the slices added in order
+ * (templates/cuda_device.cuh); elementwise parts a thread per element ---- */
+
+/* How many slices of the batch each channel's sum is split into: enough blocks, C * P
+ * of about 1024, to fill the GPU when there are few channels. Fixed at compile time, so
+ * the workspace and the order of the additions do not depend on B. */
+static int64_t bn_parts(int64_t C) {
+    int64_t p = 1024 / (C > 0 ? C : 1);
+    return p < 1 ? 1 : p > 64 ? 64 : p;
+}
+
+/* CUDA: the slices' partial sums, two doubles per channel and slice. */
+static void ws_norm(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
+    if (t != TARGET_CUDA) return;
+    int64_t C = g->nodes[n->op == OP_bn_stats ? n->in[0] : n->in[1]].shape.d[1];
+    w->c = 4 * bn_parts(C) * C;
+}
 
 static void emit_norm_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
     const Shape *xs = &e->g->nodes[xi].shape;
-    long long C = (long long)xs->d[1], S = (long long)xs->d[2];
+    long long C = (long long)xs->d[1], S = (long long)xs->d[2], P = (long long)bn_parts(C);
     const char *eps = emit_float(e, n->fattr[0]);
     const char *x = emit_buf(e, xi), *out = emit_buf(e, id);
     const char *elems = arena_printf(e->arena, "B * %lld", C * S);
     const char *k;
     switch (n->op) {
     case OP_bn_stats:
-        emit_node_comment(e, id);
-        emit(e, "mlc_bn_stats_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s);", C, C, S, x, out);
+    case OP_bn_param_grads: {
+        int stats = n->op == OP_bn_stats;
+        const char *dy = stats ? "NULL" : emit_buf(e, n->in[0]), *st = stats ? "NULL" : emit_buf(e, n->in[2]);
+        emit(e, "mlc_bn_part_kernel<<<dim3(%lld, %lld), MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %lld, %s, %s, %s, "
+                "(double *)%s);",
+             C, P, C, S, P, x, dy, st, e->ws);
+        emit(e, "MLC_LAUNCH_CHECK(stream);");
+        emit(e, "mlc_bn_finish_kernel<<<%lld, MLC_BLOCK, 0, stream>>>(B, %lld, %lld, %lld, (const double *)%s, %s, %s, "
+                "%s);",
+             (C + 255) / 256, C, S, P, e->ws, st, stats ? "0.0f" : eps, out);
         emit(e, "MLC_LAUNCH_CHECK(stream);");
         return;
-    case OP_bn_param_grads:
-        emit_node_comment(e, id);
-        emit(e, "mlc_bn_param_grads_kernel<<<%lld, MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %s, %s, %s, %s, %s);", C, C,
-             S, emit_buf(e, n->in[0]), x, emit_buf(e, n->in[2]), eps, out);
-        emit(e, "MLC_LAUNCH_CHECK(stream);");
-        return;
+    }
     default: {
         const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]), *pg = emit_buf(e, n->in[3]);
         const char *g = emit_buf(e, n->in[4]);
@@ -308,12 +326,12 @@ static void emit_norm_cuda(EmitCtx *e, int id) {
 }
 
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c,
-                                .emit_cuda = emit_norm_cuda, .cases = c_stats};
+                                .emit_cuda = emit_norm_cuda, .workspace = ws_norm, .cases = c_stats};
 /* No emitters: split_bn replaces every bn_apply of the train step before emission, and
  * evaluation lowers batch norm to elementwise ops. */
 const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply};
 const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c,
-                                      .emit_cuda = emit_norm_cuda, .flags = OPF_BACKWARD_ONLY};
+                                      .emit_cuda = emit_norm_cuda, .workspace = ws_norm, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,
                               .flags = OPF_BACKWARD_ONLY};
 /* Made by split_bn from bn_apply after autodiff; the gradient check runs split_bn, so the

@@ -234,9 +234,13 @@ MLC_DEV_HELPER __global__ void mlc_avgpool2d_bwd_kernel(const mlc_pool_geom g, c
  * 0 adds them in order. ---- */
 #define MLC_ROW_THREADS 256
 
-/* ---- batch-norm statistics: a block of MLC_BN_THREADS per channel. Thread t sums the
- * channel's elements t, t + MLC_BN_THREADS, ... in order, then a fixed tree adds the
- * threads' sums: the same result every run. ---- */
+/* ---- batch-norm sums per channel over the batch and the spatial axis, in two launches.
+ * A channel has only B*S elements and there may be 16 channels, so a block per channel
+ * would leave most of the GPU idle: instead block (c, p) sums channel c over the p-th of
+ * P fixed slices of the batch (thread t takes the slice's elements t, t + MLC_BN_THREADS,
+ * ..., a fixed tree adds the threads' sums) into part (doubles, the op's workspace), and
+ * then one thread per channel adds the P slices in order. Fixed slices, fixed order: the
+ * same result every run. ---- */
 #define MLC_BN_THREADS 256
 
 MLC_DEV_HELPER __device__ __forceinline__ double mlc_block_sum(double v, double *sh) {
@@ -251,37 +255,47 @@ MLC_DEV_HELPER __device__ __forceinline__ double mlc_block_sum(double v, double 
     return r;
 }
 
-/* st[c] = mean, st[C + c] = biased variance of channel c of x [B, C, S] (two passes) */
-MLC_DEV_HELPER __global__ void mlc_bn_stats_kernel(const long B, const long C, const long S, const float *x, float *st) {
+/* part[2 (p C + c) + 0, 1] for channel c = blockIdx.x over samples [B p / P, B (p + 1) / P),
+ * p = blockIdx.y, of x [B, C, S]: without dy, sum(x) and sum(x * x) (bn_stats); with dy,
+ * sum(dy) and sum(dy * (x - mean)), mean = st[c] (bn_param_grads). */
+MLC_DEV_HELPER __global__ void mlc_bn_part_kernel(const long B, const long C, const long S, const int P, const float *x,
+                                                  const float *dy, const float *st, double *part) {
     __shared__ double sh[MLC_BN_THREADS];
-    const long c = blockIdx.x, N = B * S;
-    double a = 0.0;
-    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) a += x[((j / S) * C + c) * S + j % S];
-    const float mean = (float)(mlc_block_sum(a, sh) / (double)N);
-    double v = 0.0;
-    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) {
-        const float d = x[((j / S) * C + c) * S + j % S] - mean;
-        v += d * d;
-    }
-    v = mlc_block_sum(v, sh);
-    if (threadIdx.x == 0) st[c] = mean, st[C + c] = (float)(v / (double)N);
-}
-
-/* pg[c] = sum(dy), pg[C + c] = sum(dy * xhat) over channel c */
-MLC_DEV_HELPER __global__ void mlc_bn_param_grads_kernel(const long B, const long C, const long S, const float *dy,
-                                                         const float *x, const float *st, const float eps, float *pg) {
-    __shared__ double sh[MLC_BN_THREADS];
-    const long c = blockIdx.x, N = B * S;
-    const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
+    const long c = blockIdx.x, p = blockIdx.y, n0 = B * p / P, n1 = B * (p + 1) / P;
+    const unsigned len = (unsigned)((n1 - n0) * S), us = (unsigned)S;
+    const float mean = dy ? st[c] : 0.0f;
     double a = 0.0, b = 0.0;
-    for (long j = threadIdx.x; j < N; j += MLC_BN_THREADS) {
-        const long k = ((j / S) * C + c) * S + j % S;
-        a += dy[k];
-        b += dy[k] * (x[k] - mean);
+    for (unsigned j = threadIdx.x; j < len; j += MLC_BN_THREADS) {
+        const unsigned n = j / us;
+        const long k = ((n0 + n) * C + c) * S + (j - n * us);
+        const float v = x[k];
+        if (dy) {
+            const float d = dy[k];
+            a += d, b += d * (v - mean);
+        } else {
+            a += v, b += (double)v * v;
+        }
     }
     a = mlc_block_sum(a, sh);
     b = mlc_block_sum(b, sh);
-    if (threadIdx.x == 0) pg[c] = (float)a, pg[C + c] = (float)b * rstd;
+    if (threadIdx.x == 0) part[2 * (p * C + c)] = a, part[2 * (p * C + c) + 1] = b;
+}
+
+/* Adds the P slices of each channel in order. stats: st[c] = mean, st[C + c] = biased
+ * variance (E[x^2] - mean^2 in double: no cancellation worth a second pass over x).
+ * Otherwise pg[c] = sum(dy) (beta's gradient), pg[C + c] = sum(dy * xhat) (gamma's). */
+MLC_DEV_HELPER __global__ void mlc_bn_finish_kernel(const long B, const long C, const long S, const int P,
+                                                    const double *part, const float *st, const float eps, float *out) {
+    for (long c = blockIdx.x * (long)blockDim.x + threadIdx.x; c < C; c += (long)gridDim.x * blockDim.x) {
+        double a = 0.0, b = 0.0;
+        for (int p = 0; p < P; p++) a += part[2 * (p * C + c)], b += part[2 * (p * C + c) + 1];
+        if (!st) {
+            const double N = (double)(B * S), mean = a / N, var = b / N - mean * mean;
+            out[c] = (float)mean, out[C + c] = (float)(var > 0.0 ? var : 0.0);
+        } else {
+            out[c] = (float)a, out[C + c] = (float)b * (1.0f / sqrtf(st[C + c] + eps));
+        }
+    }
 }
 
 #if !defined(__CUDACC_RTC__) && !defined(MLC_DEVICE_ONLY)

@@ -1,33 +1,80 @@
 #!/bin/sh
 # bench/gpu/run.sh DIR - on the GPU machine, over what bench/gpu/prepare.sh built into DIR:
-# 1. each sample's CUDA train steps and tensors against the C target's (DIR/*.c.txt),
-#    to a relative 2e-3 (cuBLAS and OpenBLAS sum in different orders);
-# 2. the CUDA lenet trainer, 2 epochs of Fashion-MNIST;
-# 3. train-step times: mlc's CUDA trainers and PyTorch eager on the same GPU, same models,
-#    batch and optimizer (bench/torch_models.py --device cuda).
-# Writes everything to stdout and to $OUT (when set).
+# 1. each model's CUDA train steps, tensors and eval outputs against the C target's
+#    (DIR/*.c.txt), to a relative 2e-3 (cuBLAS and OpenBLAS sum in different orders);
+# 2. train-step times of the four samples: mlc's CUDA trainers against PyTorch eager on the
+#    same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
+#    with PyTorch's defaults (cuDNN may use TF32) and once in full FP32 as mlc computes;
+#    and the step's memory: mlc's arena against the caching allocator's peak in one step;
+# 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
+#    a device-to-device copy of the same bytes measured in the same process
+#    (bench/gpu/kernel_profile.py);
+# 4. the CUDA trainers on Fashion-MNIST: mlp and lenet with their samples' recipes, resnet
+#    for 2 epochs, lenet's checkpoint evaluated again with `eval`.
+# Everything goes to stdout; with $OUT set, also $OUT/gpu.log and the summary $OUT/gpu.md
+# (bench/gpu/summary.py).
 set -u
 DIR=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+[ -f "$DIR/bins.tar.gz" ] && tar xzf "$DIR/bins.tar.gz" -C "$DIR"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-nvidia-smi -L
+LOG=${OUT:-$DIR}/gpu.log
+: > "$LOG"
+say() { echo "$*" | tee -a "$LOG"; }
+run() { "$@" 2>&1 | tee -a "$LOG"; }
+field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+say "device $(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader)"
 status=0
-for m in mlp lenet resnet resnet20_cifar layers; do
-    "$DIR/${m}_cmp" > "$DIR/$m.cuda.txt" || { echo "$m: the CUDA program failed"; status=1; continue; }
-    if paste -d' ' "$DIR/$m.c.txt" "$DIR/$m.cuda.txt" | awk -v m="$m" '
-        function bad(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
-        { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && bad($i, $(i + n))) { print m ": " $0; fail = 1 } }
-        END { exit fail }'; then
-        echo "$m: C and CUDA agree ($(grep -c . "$DIR/$m.c.txt") values), losses: $(grep '^loss' "$DIR/$m.cuda.txt" | awk '{printf "%s ", $3}')"
+
+say "=== 1. CUDA against C"
+for f in "$DIR"/*.c.txt; do
+    m=$(basename "$f" .c.txt)
+    if ! timeout 120 "$DIR/${m}_cmp" > "$DIR/$m.cuda.txt" 2>"$DIR/$m.cuda.err"; then
+        say "compare $m FAILED: $(tail -3 "$DIR/$m.cuda.err")"; status=1; continue
+    fi
+    bad=$(paste -d' ' "$DIR/$m.c.txt" "$DIR/$m.cuda.txt" | awk '
+        function off(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
+        { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && off($i, $(i + n))) { print NR ": " $0; break } }')
+    lines=$(grep -c . "$DIR/$m.c.txt")
+    losses=$(grep '^loss' "$DIR/$m.cuda.txt" | awk '{printf "%s,", $3}')
+    if [ -z "$bad" ]; then
+        say "compare $m agree lines=$lines losses=$losses"
     else
-        echo "$m: MISMATCH"; status=1
+        say "compare $m MISMATCH lines=$lines differing=$(echo "$bad" | wc -l) losses=$losses"
+        echo "$bad" | head -5 | tee -a "$LOG"
+        status=1
     fi
 done
-echo "--- lenet, CUDA trainer, 2 epochs"
-"$DIR/lenet_train" --data "$DIR/data" --epochs 2
-echo "--- train-step times on this GPU (median of 100 steps after 10 warm-up)"
+
+say "=== 2. train-step times and memory"
 for m in mlp lenet resnet resnet20_cifar; do
-    "$DIR/${m}_timer" --steps 100
-    python3 "$ROOT/bench/torch_models.py" "$m" --device cuda --steps 100 $( [ $m = resnet20_cifar ] && echo --batch 128 )
+    line=$(timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)
+    say "mlc $line arena_bytes=$(cat "$DIR/$m.arena")"
+    batch=$(echo "$line" | field batch)
+    set -- --optimizer "$(echo "$line" | field opt)" --lr "$(echo "$line" | field lr)" \
+        --momentum "$(echo "$line" | field momentum)" --betas "$(echo "$line" | field beta1)" "$(echo "$line" | field beta2)" \
+        --eps "$(echo "$line" | field eps)" --weight-decay "$(echo "$line" | field wd)"
+    for tf in "" --no-tf32; do
+        timeout 180 python3 "$ROOT/bench/torch_models.py" "$m" --device cuda --batch "$batch" --steps 200 --warmup 20 \
+            --memory $tf "$@" 2>"$DIR/torch.err" | sed 's/^/torch /' | tee -a "$LOG" || { tail -5 "$DIR/torch.err" | tee -a "$LOG"; status=1; }
+    done
 done
+
+say "=== 3. per-node GPU time and elementwise bandwidth"
+for m in lenet resnet resnet20_cifar mlp; do
+    say "profile $m"
+    timeout 120 "$DIR/${m}_prof" --steps 23 --warmup 0 2>&1 | sed "s/^/$m /" >> "$LOG" || status=1
+    grep "^$m \(kernel\|copy\|profile\)" "$LOG" | tail -14
+done
+
+say "=== 4. CUDA trainers on Fashion-MNIST"
+say "--- mlp (the sample's recipe)"
+run timeout 150 "$DIR/mlp_train" --data "$DIR/data"
+say "--- lenet (the sample's recipe), checkpoint, eval"
+run timeout 200 "$DIR/lenet_train" --data "$DIR/data" --save "$DIR/lenet.ckpt"
+run timeout 60 "$DIR/lenet_train" eval "$DIR/lenet.ckpt" --data "$DIR/data"
+say "--- resnet (2 epochs)"
+run timeout 200 "$DIR/resnet_train" --data "$DIR/data" --epochs 2
+[ -n "${OUT:-}" ] && python3 "$ROOT/bench/gpu/summary.py" "$LOG" > "$OUT/gpu.md" && cat "$OUT/gpu.md"
+say "status $status"
 exit $status

@@ -184,9 +184,9 @@ Test(cuda_emit, structure) {
                      count(src, "<<<mlc_grid(") + nblock);
         if (c.m->train->loss >= 0 && strstr(models[k], "samples/"))
             cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
-        /* batch-norm statistics launch the device template's block-per-channel kernels */
+        /* batch-norm sums launch the device template's two kernels (slices, then their sum) */
         int nbn = count_op(c.m->train, OP_bn_stats) + count_op(c.m->train, OP_bn_param_grads);
-        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk + nbn, "%s: a launch is unchecked", models[k]);
+        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk + 2 * nbn, "%s: a launch is unchecked", models[k]);
 
         /* each kernel: its own name, launched once, preceded by its node comment */
         for (const char *p = strstr(src, "__global__ void "); p; p = strstr(p + 1, "__global__ void ")) {
@@ -227,14 +227,17 @@ Test(cuda_emit, structure) {
             {OP_conv2d, "mlc_cuda_conv2d_fwd("},         {OP_conv2d_bwd_data, "mlc_cuda_conv2d_bwd_data("},
             {OP_conv2d_bwd_filter, "mlc_cuda_conv2d_bwd_filter("}, {OP_max_pool2d, "mlc_cuda_maxpool2d_fwd("},
             {OP_maxpool2d_bwd, "mlc_cuda_maxpool2d_bwd("}, {OP_avg_pool2d, "mlc_cuda_avgpool2d_fwd("},
-            {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("}, {OP_bn_stats, "mlc_bn_stats_kernel<<<"},
-            {OP_bn_param_grads, "mlc_bn_param_grads_kernel<<<"},
+            {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("},
+            /* the sum of a bn_stats' slices is the one finish launch without stats */
+            {OP_bn_stats, "(const double *)ws, NULL, 0.0f, "},
         };
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
             int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op);
             cr_assert_eq(count(src, calls[i].fn), nodes, "%s: %d %s nodes, %d calls", models[k], nodes,
                          op_info[calls[i].op].name, count(src, calls[i].fn));
         }
+        cr_assert_eq(count(src, "mlc_bn_part_kernel<<<"), nbn, "%s: batch-norm sums without their slices", models[k]);
+        cr_assert_eq(count(src, "mlc_bn_finish_kernel<<<"), nbn, "%s: batch-norm slices never added", models[k]);
 
         free(src_all);
         free(kern_all);

@@ -1,0 +1,114 @@
+"""bench/gpu/summary.py GPU.LOG - the Markdown summary of a bench/gpu/run.sh log: C against
+CUDA, step times and memory against PyTorch eager, the largest fused elementwise kernels'
+bandwidth against a device-to-device copy, where the GPU time of a step goes, and the CUDA
+trainers' accuracies."""
+import re
+import sys
+
+SAMPLES = ("mlp", "lenet", "resnet", "resnet20_cifar")
+
+
+def fields(line):
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        log = [line.rstrip("\n") for line in f]
+    out = []
+    dev = next((l[len("device "):] for l in log if l.startswith("device ")), "?")
+    out.append(f"# mlc CUDA trainers on {dev}\n")
+
+    out.append("## CUDA against C (losses of 5 steps, every persistent tensor, eval outputs; relative 2e-3)\n")
+    out.append("Adam's first steps move each weight by about lr * sign(gradient): where a gradient is within "
+               "rounding of zero the two targets can step opposite ways, so the ResNets' weights may differ by more "
+               "than 2e-3 under Adam while their losses agree. The `_sgd` variants compare the gradients themselves.\n")
+    out.append("| model | result | lines | losses (CUDA) |\n|---|---|---|---|")
+    for l in log:
+        m = re.match(r"compare (\S+) (\S+)(.*)", l)
+        if m:
+            f = fields(m.group(3))
+            out.append(f"| {m.group(1)} | {m.group(2)} | {f.get('lines', '')} | {f.get('losses', '').rstrip(',')} |")
+
+    mlc, torch = {}, {}
+    for l in log:
+        if l.startswith("mlc model="):
+            f = fields(l)
+            mlc[f["model"]] = f
+        elif l.startswith("torch model=") and "median_ms" in l:
+            f = fields(l)
+            torch[(f["model"], f["target"].endswith("-notf32"))] = f
+    out.append("\n## Train step: mlc CUDA against PyTorch eager, same GPU (median of 200 steps after 20)\n")
+    out.append("| | " + " | ".join(SAMPLES) + " |\n|---|" + "---|" * len(SAMPLES))
+
+    def row(name, fn):
+        cells = []
+        for s in SAMPLES:
+            try:
+                cells.append(fn(s))
+            except (KeyError, ValueError, ZeroDivisionError):
+                cells.append("")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    row("batch", lambda s: mlc[s]["batch"])
+    row("mlc step, ms", lambda s: f"{float(mlc[s]['median_ms']):.3f}")
+    row("PyTorch step, ms (defaults: cuDNN may use TF32)", lambda s: f"{float(torch[(s, False)]['median_ms']):.3f}")
+    row("PyTorch step, ms (full FP32)", lambda s: f"{float(torch[(s, True)]['median_ms']):.3f}")
+    row("**mlc / PyTorch (defaults)**",
+        lambda s: f"**{float(mlc[s]['median_ms']) / float(torch[(s, False)]['median_ms']):.2f}**")
+    row("**mlc / PyTorch (full FP32)**",
+        lambda s: f"**{float(mlc[s]['median_ms']) / float(torch[(s, True)]['median_ms']):.2f}**")
+    row("losses after the timed steps, mlc / PyTorch", lambda s: f"{mlc[s]['loss']} / {torch[(s, True)]['loss']}")
+    peaks = {}
+    for l in log:
+        if l.startswith("torch model=") and "alloc_peak_bytes" in l:
+            f = fields(l)
+            peaks.setdefault(f["model"], []).append(float(f["alloc_peak_bytes"]))
+    row("mlc arena, MB", lambda s: f"{float(mlc[s]['arena_bytes']) / 1e6:.1f}")
+    row("PyTorch caching-allocator peak in one step, MB (defaults / FP32)",
+        lambda s: " / ".join(f"{p / 1e6:.1f}" for p in peaks[s]))
+    row("**arena / PyTorch peak (defaults)**", lambda s: f"**{float(mlc[s]['arena_bytes']) / peaks[s][0]:.2f}**")
+
+    out.append("\n## The largest fused elementwise kernels against a device-to-device copy\n")
+    out.append("Each kernel's time is the median over 20 steps, with the GPU kept busy so that launch latency "
+               "is not counted (kernel_profile.py). Bytes: the unique elements its loop reads and writes. The copy "
+               "moves the same bytes (half read, half written) in the same process; both may be served partly from "
+               "the 50 MB L2.\n")
+    for s in SAMPLES:
+        ks = [fields(l) | {"what": l.split()[2], "ops": l.split()[3]} for l in log if l.startswith(f"{s} kernel ")]
+        big = next((fields(l) for l in log if l.startswith(f"{s} copy ")), None)
+        prof = next((fields(l) for l in log if l.startswith(f"{s} profile steps")), None)
+        if not ks:
+            continue
+        out.append(f"**{s}**" + (f": 1 GiB copy {big['GBps']} GB/s" if big else "")
+                   + (f"; the step's nodes add up to {float(prof['step_us']) / 1e3:.2f} ms of GPU time" if prof else ""))
+        out.append("\n| node | fused ops | MB | µs | GB/s | copy GB/s | kernel / copy |\n|---|---|---|---|---|---|---|")
+        for k in ks[:6]:
+            out.append(f"| {k['what']} | {k['ops']} | {float(k['bytes']) / 1e6:.1f} | {k['us']} | {k['GBps']} | "
+                       f"{k['copy_GBps']} | {k['ratio']} |")
+        out.append("")
+        by_op, total = {}, 0.0
+        for l in log:
+            if l.startswith(f"{s} node "):
+                what, us = l.split()[2], float(fields(l)["us"])
+                op = what.split(":")[0]
+                by_op[op] = by_op.get(op, 0.0) + us
+                total += us
+        if total > 0:
+            top = sorted(by_op.items(), key=lambda kv: -kv[1])[:6]
+            out.append("GPU time by op (root of each group): "
+                       + ", ".join(f"{op} {100 * us / total:.0f} %" for op, us in top) + "\n")
+
+    out.append("## CUDA trainers on Fashion-MNIST\n")
+    section = None
+    for l in log:
+        if l.startswith("--- "):
+            section = l[4:]
+        elif section and (l.startswith("test accuracy") or re.match(r"epoch \d+/\d+ ", l)):
+            if l.startswith("test accuracy") or re.match(r"epoch (\d+)/\1 ", l):
+                out.append(f"- {section}: {l.strip()}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
