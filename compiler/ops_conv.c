@@ -259,9 +259,29 @@ static Plan plan_of(const Geom *q, Op op, int64_t batch) {
     return p;
 }
 
+/* CUDA: the launchers (templates/cuda_device.cuh) take the batch in chunks of
+ * cuda_chunk samples; a sample needs K * P column floats (none on the direct path: 1x1,
+ * stride 1, no padding) and, for the weight gradient, an Og * K slot. A chunk's
+ * workspace stays within CUDA_CHUNK_FLOATS, so the workspace does not grow with the
+ * batch: a whole batch's columns were the biggest tensor of the CUDA ResNets' arenas
+ * (77 MB of resnet20_cifar's 281). Fewer, bigger chunks would launch fewer GEMMs; 8 MiB
+ * keeps each GEMM batch big enough to fill the GPU on these networks. */
+#define CUDA_CHUNK_FLOATS ((int64_t)1 << 21)
+
+static int64_t cuda_sample_floats(const Geom *q, Op op) {
+    int64_t K = q->C / q->G * q->KH * q->KW, P = q->Ho * q->Wo, Og = q->O / q->G;
+    int direct = q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
+    return (direct ? 0 : K * P) + (op == OP_conv2d_bwd_filter ? Og * K : 0);
+}
+
+static int64_t cuda_chunk(const Geom *q, Op op) {
+    int64_t per = cuda_sample_floats(q, op);
+    if (per == 0) return (int64_t)1 << 30; /* no workspace: the whole batch at once */
+    return CUDA_CHUNK_FLOATS / per > 1 ? CUDA_CHUNK_FLOATS / per : 1;
+}
+
 /* C: the plan's shared part and a scratch slot per thread, independent of the batch
- * size. CUDA: per-sample columns and, for the weight gradient, per-sample partial
- * products, K * P + Og * K per sample (templates/cuda_device.cuh). */
+ * size. CUDA: a chunk's columns and weight-gradient slots (above). */
 static void ws_conv(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
     Geom q = node_geom(g, n);
     if (t == TARGET_C) {
@@ -269,8 +289,8 @@ static void ws_conv(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
         w->c = p.shared;
         w->per_thread = p.slot;
     } else {
-        int64_t K = q.C / q.G * q.KH * q.KW, P = q.Ho * q.Wo, Og = q.O / q.G;
-        w->b = K * P + (n->op == OP_conv2d_bwd_filter ? Og * K : 0);
+        int64_t per = cuda_sample_floats(&q, n->op);
+        w->c = per ? per * cuda_chunk(&q, n->op) : 0;
     }
 }
 
@@ -328,8 +348,8 @@ static void emit_conv_cuda(EmitCtx *e, int id) {
     emit(e, "{");
     e->indent++;
     emit_geom(e, &q);
-    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
-         emit_buf(e, id), e->ws ? e->ws : "NULL");
+    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld);", fn, emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", (long long)cuda_chunk(&q, n->op));
     e->indent--;
     emit(e, "}");
     cuda_epilogue(e, id);

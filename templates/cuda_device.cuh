@@ -48,32 +48,35 @@ typedef struct mlc_conv_geom {
 } mlc_conv_geom;
 
 /* col[n][(c*KH + kh)*KW + kw][oh*Wo + ow] = x[n][grp*Cg + c][ih][iw] (0 outside) for the
- * samples n < B of group grp: K*P floats per sample. */
+ * samples n < B of group grp: K*P floats per sample. The launchers pass a chunk of the
+ * batch at a time, small enough (B*K*P < 2^31) for 32-bit index arithmetic: 64-bit
+ * divisions by these run-time sizes cost tens of instructions each. */
 MLC_DEV_HELPER __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, const int grp, const float *x,
                                          float *col) {
-    const int Cg = g.C / g.G;
-    const long P = (long)g.Ho * g.Wo, K = (long)Cg * g.KH * g.KW, count = B * K * P;
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
-        const long p = i % P, k = (i / P) % K, n = i / (P * K);
-        const int ow = (int)(p % g.Wo), oh = (int)(p / g.Wo);
-        const int kw = (int)(k % g.KW), kh = (int)((k / g.KW) % g.KH), c = (int)(k / ((long)g.KW * g.KH));
+    const unsigned Cg = (unsigned)(g.C / g.G), P = (unsigned)(g.Ho * g.Wo), K = Cg * g.KH * g.KW,
+                   count = (unsigned)B * K * P;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+        const unsigned q = i / P, p = i - q * P, n = q / K, k = q - n * K;
+        const int oh = (int)(p / (unsigned)g.Wo), ow = (int)p - oh * g.Wo;
+        const int c = (int)(k / (unsigned)(g.KW * g.KH)), r = (int)k - c * g.KW * g.KH, kh = r / g.KW, kw = r - kh * g.KW;
         const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
         col[i] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
-                     ? x[((n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
+                     ? x[(((long)n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
                      : 0.0f;
     }
 }
 
 /* The adjoint of im2col, as a gather: each dx element of group grp sums the column
- * entries that came from it, taps (kh, kw) in row-major order (the C target's order). */
+ * entries that came from it, taps (kh, kw) in row-major order (the C target's order).
+ * 32-bit index arithmetic, as in im2col (B*Cg*H*W < 2^31 for the chunks it is given). */
 MLC_DEV_HELPER __global__ void mlc_col2im_kernel(const mlc_conv_geom g, const long B, const int grp, const float *col,
                                          float *dx) {
-    const int Cg = g.C / g.G;
-    const long P = (long)g.Ho * g.Wo, K = (long)Cg * g.KH * g.KW, HW = (long)g.H * g.W, count = B * Cg * HW;
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x) {
-        const int iw = (int)(i % g.W), ih = (int)((i / g.W) % g.H), c = (int)((i / HW) % Cg);
-        const long n = i / (HW * Cg);
-        const float *cn = col + n * K * P;
+    const unsigned Cg = (unsigned)(g.C / g.G), HW = (unsigned)(g.H * g.W), count = (unsigned)B * Cg * HW;
+    const long P = (long)g.Ho * g.Wo, K = (long)Cg * g.KH * g.KW;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+        const unsigned q = i / HW, hw = i - q * HW, n = q / Cg, c = q - n * Cg;
+        const int ih = (int)(hw / (unsigned)g.W), iw = (int)hw - ih * g.W;
+        const float *cn = col + (long)n * K * P;
         float s = 0.0f;
         for (int kh = 0; kh < g.KH; kh++) {
             const int th = ih + g.ph - kh * g.dh;
@@ -88,14 +91,16 @@ MLC_DEV_HELPER __global__ void mlc_col2im_kernel(const mlc_conv_geom g, const lo
                 s += cn[((long)(c * g.KH + kh) * g.KW + kw) * P + (long)oh * g.Wo + ow];
             }
         }
-        dx[(n * g.C + (long)grp * Cg + c) * HW + (long)ih * g.W + iw] = s;
+        dx[((long)n * g.C + (long)grp * Cg + c) * HW + hw] = s;
     }
 }
 
-/* y[i] = sum over n < B of part[n*len + i], in sample order. */
-MLC_DEV_HELPER __global__ void mlc_sum_slots_kernel(const long B, const long len, const float *part, float *y) {
+/* y[i] (+)= sum over n < B of part[n*len + i], in sample order; with acc, added to what
+ * y holds (the chunks before, summed the same way: the order is the whole batch's). */
+MLC_DEV_HELPER __global__ void mlc_sum_slots_kernel(const long B, const long len, const float *part, float *y,
+                                                    const int acc) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < len; i += (long)gridDim.x * blockDim.x) {
-        float s = 0.0f;
+        float s = acc ? y[i] : 0.0f;
         for (long n = 0; n < B; n++) s += part[n * len + i];
         y[i] = s;
     }
@@ -305,72 +310,104 @@ MLC_DEV_HELPER inline int mlc_conv_direct(const mlc_conv_geom *g) {
     return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-/* y[n] = w . im2col(x[n]): per group, im2col over all samples into ws (B*K*P floats; none
- * on the direct path), then one strided-batched GEMM over the samples. Row-major
- * Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
+/* The launchers take the batch in chunks of at most nc samples (the compiler sizes nc so
+ * that a chunk's columns fit an 8 MiB workspace, ops_conv.c): the workspace no longer
+ * grows with the batch, and the index arithmetic of a chunk fits 32 bits. Chunks change
+ * no result: samples are independent, and the weight gradient's slots are still added in
+ * sample order. */
+MLC_DEV_HELPER inline void mlc_conv_check_chunk(long count) {
+    if (count >= 2147483647L) {
+        fprintf(stderr, "mlc: a convolution chunk of %ld elements does not fit 32-bit indexing\n", count);
+        abort();
+    }
+}
+
+/* y[n] = w . im2col(x[n]): per chunk and group, im2col of the chunk into ws (nb*K*P
+ * floats; none on the direct path), then one strided-batched GEMM over its samples.
+ * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
 MLC_DEV_HELPER inline void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                       const float *x, const float *w, float *y, float *ws) {
+                                       const float *x, const float *w, float *y, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
-    for (int grp = 0; grp < g->G; grp++) {
-        const float *cols = x + (long)grp * Cg * HW;
-        long long col_stride = (long long)g->C * HW;
-        if (!direct) {
-            mlc_im2col_kernel<<<mlc_grid(B * K * P), MLC_BLOCK, 0, stream>>>(*g, B, grp, x, ws);
-            MLC_LAUNCH_CHECK(stream);
-            cols = ws, col_stride = K * P;
+    for (long n0 = 0; n0 < B; n0 += nc) {
+        const long nb = B - n0 < nc ? B - n0 : nc;
+        const float *xc = x + n0 * g->C * HW;
+        float *yc = y + n0 * g->O * P;
+        for (int grp = 0; grp < g->G; grp++) {
+            const float *cols = xc + (long)grp * Cg * HW;
+            long long col_stride = (long long)g->C * HW;
+            if (!direct) {
+                mlc_conv_check_chunk(nb * K * P);
+                mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, ws);
+                MLC_LAUNCH_CHECK(stream);
+                cols = ws, col_stride = K * P;
+            }
+            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, &mlc_one, cols,
+                                                       (int)P, col_stride, w + (long)grp * Og * K, (int)K, 0, &mlc_zero,
+                                                       yc + (long)grp * Og * P, (int)P, (long long)g->O * P, (int)nb));
         }
-        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, &mlc_one, cols,
-                                                   (int)P, col_stride, w + (long)grp * Og * K, (int)K, 0, &mlc_zero,
-                                                   y + (long)grp * Og * P, (int)P, (long long)g->O * P, (int)B));
     }
 }
 
-/* dx[n] = col2im(w^T . dy[n]): per group, Col[K,P] = W^T[K,Og] dY[Og,P] for every
- * sample into ws (B*K*P floats), then the col2im gather. The direct path writes dx. */
+/* dx[n] = col2im(w^T . dy[n]): per chunk and group, Col[K,P] = W^T[K,Og] dY[Og,P] for
+ * each of its samples into ws (nb*K*P floats), then the col2im gather. The direct path
+ * writes dx. */
 MLC_DEV_HELPER inline void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                            const float *dy, const float *w, float *dx, float *ws) {
+                                            const float *dy, const float *w, float *dx, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
-    for (int grp = 0; grp < g->G; grp++) {
-        float *cols = direct ? dx + (long)grp * Cg * HW : ws;
-        const long long col_stride = direct ? (long long)g->C * HW : (long long)K * P;
-        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one,
-                                                   dy + (long)grp * Og * P, (int)P, (long long)g->O * P,
-                                                   w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P,
-                                                   col_stride, (int)B));
-        if (!direct) {
-            mlc_col2im_kernel<<<mlc_grid(B * Cg * HW), MLC_BLOCK, 0, stream>>>(*g, B, grp, ws, dx);
-            MLC_LAUNCH_CHECK(stream);
+    for (long n0 = 0; n0 < B; n0 += nc) {
+        const long nb = B - n0 < nc ? B - n0 : nc;
+        const float *dyc = dy + n0 * g->O * P;
+        float *dxc = dx + n0 * g->C * HW;
+        for (int grp = 0; grp < g->G; grp++) {
+            float *cols = direct ? dxc + (long)grp * Cg * HW : ws;
+            const long long col_stride = direct ? (long long)g->C * HW : (long long)K * P;
+            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one,
+                                                       dyc + (long)grp * Og * P, (int)P, (long long)g->O * P,
+                                                       w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P,
+                                                       col_stride, (int)nb));
+            if (!direct) {
+                mlc_conv_check_chunk(nb * (K * P > Cg * HW ? K * P : Cg * HW));
+                mlc_col2im_kernel<<<mlc_grid(nb * Cg * HW), MLC_BLOCK, 0, stream>>>(*g, nb, grp, ws, dxc);
+                MLC_LAUNCH_CHECK(stream);
+            }
         }
     }
 }
 
-/* dw = sum_n dy[n] . im2col(x[n])^T: per group, each sample's product dW_n[Og,K] =
- * dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots summed in sample order
- * (deterministic). ws: B*Og*K slot floats, then B*K*P column floats (none when direct). */
+/* dw = sum_n dy[n] . im2col(x[n])^T: per chunk and group, each sample's product
+ * dW_n[Og,K] = dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots added to dw in
+ * sample order (deterministic; the first chunk starts the sum). ws: nb*Og*K slot floats,
+ * then nb*K*P column floats (none when direct). */
 MLC_DEV_HELPER inline void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                              const float *x, const float *dy, float *dw, float *ws) {
+                                              const float *x, const float *dy, float *dw, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
-    float *part = ws, *colbuf = ws + B * Og * K;
-    for (int grp = 0; grp < g->G; grp++) {
-        const float *cols = x + (long)grp * Cg * HW;
-        long long col_stride = (long long)g->C * HW;
-        if (!direct) {
-            mlc_im2col_kernel<<<mlc_grid(B * K * P), MLC_BLOCK, 0, stream>>>(*g, B, grp, x, colbuf);
+    for (long n0 = 0; n0 < B; n0 += nc) {
+        const long nb = B - n0 < nc ? B - n0 : nc;
+        const float *xc = x + n0 * g->C * HW, *dyc = dy + n0 * g->O * P;
+        float *part = ws, *colbuf = ws + nb * Og * K;
+        for (int grp = 0; grp < g->G; grp++) {
+            const float *cols = xc + (long)grp * Cg * HW;
+            long long col_stride = (long long)g->C * HW;
+            if (!direct) {
+                mlc_conv_check_chunk(nb * K * P);
+                mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, colbuf);
+                MLC_LAUNCH_CHECK(stream);
+                cols = colbuf, col_stride = K * P;
+            }
+            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, &mlc_one, cols,
+                                                       (int)P, col_stride, dyc + (long)grp * Og * P, (int)P,
+                                                       (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,
+                                                       (int)nb));
+            mlc_sum_slots_kernel<<<mlc_grid(Og * K), MLC_BLOCK, 0, stream>>>(nb, Og * K, part, dw + (long)grp * Og * K,
+                                                                              n0 > 0);
             MLC_LAUNCH_CHECK(stream);
-            cols = colbuf, col_stride = K * P;
         }
-        MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, &mlc_one, cols,
-                                                   (int)P, col_stride, dy + (long)grp * Og * P, (int)P,
-                                                   (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,
-                                                   (int)B));
-        mlc_sum_slots_kernel<<<mlc_grid(Og * K), MLC_BLOCK, 0, stream>>>(B, Og * K, part, dw + (long)grp * Og * K);
-        MLC_LAUNCH_CHECK(stream);
     }
 }
 

@@ -53,6 +53,18 @@ static __global__ void prof_spin(long long ns) {
     do asm volatile("mov.u64 %%0, %%%%globaltimer;" : "=l"(t)); while (t - t0 < ns);
 }
 
+/* Reference kernels for the largest fused kernel's bytes: y = a + b, one float per thread
+ * in a grid-stride loop as mlc emits them, and four floats per thread (float4). */
+static __global__ void prof_add1(long n, const float *a, const float *b, float *y) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = a[i] + b[i];
+}
+static __global__ void prof_add4(long n4, const float4 *a, const float4 *b, float4 *y) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x) {
+        const float4 u = a[i], v = b[i];
+        y[i] = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
+    }
+}
+
 static int prof_cmp(const void *a, const void *b) {
     const float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
@@ -111,6 +123,29 @@ static void prof_report(cudaStream_t s) {
     }
     const float c = prof_copy_ms(s, buf + big / 2, buf, big / 2);
     printf("copy bytes=%%zu us=%%.1f GBps=%%.0f\n", big, 1e3 * c, (double)big / (1e6 * c));
+    if (m > 0) { /* y = a + b over the largest kernel's bytes: scalar as emitted, and float4 */
+        const long n = ((long)(prof_bytes[order[0]] / 12) + 3) / 4 * 4;
+        float *a = (float *)buf, *b = a + n, *y = b + n;
+        for (int v = 0; v < 2; v++) {
+            float t[11];
+            cudaEvent_t e0, e1;
+            MLC_CUDA_CHECK(cudaEventCreate(&e0));
+            MLC_CUDA_CHECK(cudaEventCreate(&e1));
+            for (int r = 0; r < 11; r++) {
+                prof_spin<<<1, 1, 0, s>>>(PROF_SPIN_NS);
+                MLC_CUDA_CHECK(cudaEventRecord(e0, s));
+                if (v == 0) prof_add1<<<mlc_grid(n), MLC_BLOCK, 0, s>>>(n, a, b, y);
+                else prof_add4<<<mlc_grid(n / 4), MLC_BLOCK, 0, s>>>(n / 4, (const float4 *)a, (const float4 *)b, (float4 *)y);
+                MLC_CUDA_CHECK(cudaEventRecord(e1, s));
+                MLC_CUDA_CHECK(cudaEventSynchronize(e1));
+                MLC_CUDA_CHECK(cudaEventElapsedTime(&t[r], e0, e1));
+            }
+            cudaEventDestroy(e0), cudaEventDestroy(e1);
+            qsort(t, 11, sizeof(float), prof_cmp);
+            printf("ref %%s bytes=%%ld us=%%.2f GBps=%%.0f\n", v ? "add_float4" : "add_scalar", 12 * n, 1e3 * t[5],
+                   12.0 * (double)n / (1e6 * t[5]));
+        }
+    }
     MLC_CUDA_CHECK(cudaFree(buf));
     for (int k = 0; k < PROF_N; k++) printf("node %%s us=%%.2f\n", prof_what[k], 1e3 * med[k]);
     fflush(stdout);

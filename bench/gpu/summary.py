@@ -80,8 +80,12 @@ def main():
         prof = next((fields(l) for l in log if l.startswith(f"{s} profile steps")), None)
         if not ks:
             continue
+        refs = {l.split()[2]: fields(l) for l in log if l.startswith(f"{s} ref ")}
         out.append(f"**{s}**" + (f": 1 GiB copy {big['GBps']} GB/s" if big else "")
-                   + (f"; the step's nodes add up to {float(prof['step_us']) / 1e3:.2f} ms of GPU time" if prof else ""))
+                   + (f"; the step's nodes add up to {float(prof['step_us']) / 1e3:.2f} ms of GPU time" if prof else "")
+                   + ("; y = a + b over the largest kernel's bytes, one float a thread as mlc emits: "
+                      f"{refs['add_scalar']['GBps']} GB/s, four (float4): {refs['add_float4']['GBps']} GB/s"
+                      if {'add_scalar', 'add_float4'} <= set(refs) else ""))
         out.append("\n| node | fused ops | MB | µs | GB/s | copy GB/s | kernel / copy |\n|---|---|---|---|---|---|---|")
         for k in ks[:6]:
             out.append(f"| {k['what']} | {k['ops']} | {float(k['bytes']) / 1e6:.1f} | {k['us']} | {k['GBps']} | "

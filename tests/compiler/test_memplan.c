@@ -202,7 +202,11 @@ Test(memplan, workspace_per_target) {
     cr_expect_gt(plans[0].ws_per_thread, 0, "C: no per-thread conv scratch");
     cr_expect_eq(plans[0].ws_size_b, 0, "C: %lld floats per sample of workspace", (long long)plans[0].ws_size_b);
     cr_expect_eq(plans[1].ws_per_thread, 0, "CUDA: %lld floats per thread", (long long)plans[1].ws_per_thread);
-    cr_expect_gt(plans[1].ws_size_b, 0, "CUDA: no per-sample columns");
+    /* CUDA: a chunk of the batch's columns at a time (ops_conv.c), at most 8 MiB of them,
+     * however big the batch */
+    cr_expect_eq(plans[1].ws_size_b, 0, "CUDA: %lld floats per sample of workspace", (long long)plans[1].ws_size_b);
+    cr_expect_gt(plans[1].ws_size_c, 0, "CUDA: no conv columns");
+    cr_expect_leq(plans[1].ws_size_c, (1 << 21) + 16, "CUDA: %lld floats of columns", (long long)plans[1].ws_size_c);
     /* a thread more adds one slot to the C arena and nothing to the CUDA one */
     cr_expect_eq(plan_floats(&plans[0], 64, 3) - plan_floats(&plans[0], 64, 2), plans[0].ws_per_thread);
     cr_expect_eq(plan_floats(&plans[1], 64, 3), plan_floats(&plans[1], 64, 2));
