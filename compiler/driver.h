@@ -16,6 +16,7 @@ typedef struct Options {
     int report;      /* --report: print memory and cost per tensor and kernel */
     int64_t mem_budget; /* --mem-budget, bytes; 0: none */
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
+    int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
     DumpOptions dump;
 } Options;
 

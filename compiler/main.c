@@ -16,9 +16,9 @@
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--threads N] [--dump-ir=STAGE] [--report]\n"
+    "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--cc CC] [--keep] [-v]\n"
+    "                                    [--tf32] [--cc CC] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -29,6 +29,9 @@ static const char usage[] =
     "  --threads N      the thread count --report and --mem-budget size the arena for\n"
     "                   (default 1): the C target's convs take a scratch slot per thread;\n"
     "                   a trainer sizes its arena for the threads it runs with\n"
+    "  --tf32           cuda: let cuBLAS use TF32 tensor cores for GEMMs and convolutions\n"
+    "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
+    "                   cuDNN convolutions); without it every product is full FP32\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -156,6 +159,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             if (parse_dump(o, a + 10)) return -1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
+        } else if (!strcmp(a, "--tf32")) {
+            o->tf32 = 1;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
@@ -174,6 +179,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         fprintf(stderr, "mlc: error: no input file\n%s", usage);
         return -1;
     }
+    if (o->tf32 && o->target->kind != TARGET_CUDA) {
+        fprintf(stderr, "mlc: error: --tf32 is for --target cuda (the C target's GEMMs are FP32)\n");
+        return -1;
+    }
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;
@@ -187,7 +196,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
     CompileOptions co = {.batch = o->batch, .mem_budget = o->mem_budget, .target = o->target->kind,
-                         .threads = o->threads};
+                         .threads = o->threads, .tf32 = o->tf32};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
     if (build) return build_trainer(m, o);

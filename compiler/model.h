@@ -93,6 +93,9 @@ typedef struct ModelIR {
      * figures (--report, --mem-budget) assume; the trainer sizes its arena for its own. */
     TargetKind target;
     int threads;
+    /* --tf32 (CUDA): cuBLAS may use the tensor cores' TF32 (inputs rounded to 10-bit
+     * mantissas, FP32 sums), as PyTorch lets cuDNN do by default. */
+    int tf32;
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -114,6 +117,7 @@ typedef struct CompileOptions {
     TargetKind target;  /* the memory plans are for this target (workspaces differ) */
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
+    int tf32;           /* --tf32: ModelIR.tf32 */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */

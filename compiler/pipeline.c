@@ -136,6 +136,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->source = p->file->name;
     m->target = o->target;
     m->threads = o->threads > 0 ? o->threads : 1;
+    m->tf32 = o->tf32;
     lower_spec(a, p, &m->spec);
     if (o->batch > 0) m->spec.batch = o->batch;
 

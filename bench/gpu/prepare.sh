@@ -2,19 +2,20 @@
 # bench/gpu/prepare.sh BUILD_DIR OUT_DIR - builds, here (CUDA toolkit, no GPU needed),
 # everything bench/gpu/run.sh runs on the GPU machine, so that machine's few minutes go to
 # running it. OUT_DIR gets, per model:
-#   NAME_cmp      the CUDA build of tests/compiler/gpu/step_compare.c, and NAME.c.txt, what
-#                 the C target's build of it printed here (run.sh compares the two);
+#   NAME_cmp      the CUDA build of tests/compiler/gpu/step_compare.c, and NAME.c1.txt,
+#                 NAME.c5.txt, what the C target's build of it printed here after 1 and 5
+#                 steps (run.sh compares), and NAME.fma5.txt, a C build with FMA;
 # per sample (mlp, lenet, resnet, resnet20_cifar):
 #   NAME_timer    the CUDA train step timed by bench/step_timer.c;
 #   NAME_prof     the same model instrumented by bench/gpu/kernel_profile.py;
 #   NAME.arena    the CUDA plan's arena bytes (mlc --report);
-# the CUDA trainers mlp_train, lenet_train and resnet_train (templates/trainer_main.c), and
+#   NAME_tf32_timer  (lenet and the ResNets) the step timer of a build with --tf32;
+# the CUDA trainers mlp_train, lenet_train, resnet_train and resnet_tf32_train, and
 # data/ (Fashion-MNIST). The programs travel packed in OUT_DIR/bins.tar.gz (the device
 # tool carries at most 64 MiB). The models compared are the samples, test models that
 # cover the CUDA kernels the middle end emits (layers; poolrelu: the 2x2 max-pool backward
-# in place; convepi: conv epilogues, grouped and strided convs), resnet planned at its
-# --mem-budget floor (recomputed convs and batch norms), as resnet_mb, and the ResNets with
-# SGD in place of Adam (NAME_sgd; why: below).
+# in place; convepi: conv epilogues, grouped and strided convs) and resnet planned at its
+# --mem-budget floor (recomputed convs and batch norms), as resnet_mb.
 set -eu
 BUILD=$(cd "$1" && pwd)
 OUT=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -24,25 +25,18 @@ MLC=$BUILD/compiler/mlc
 NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 BLAS=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 samples="mlp lenet resnet resnet20_cifar"
-models="$samples layers poolrelu convepi resnet_mb resnet_sgd resnet20_cifar_sgd resnet_mb_sgd"
+models="$samples layers poolrelu convepi resnet_mb"
+tf32="lenet resnet resnet20_cifar"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cp /usr/lib/x86_64-linux-gnu/libz.a "$W/"
 mdl() {
     case $1 in
-    *_sgd) echo "$W/$1.mdl" ;;
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
 }
-# Adam's first steps move each weight by about lr * sign(gradient), so where a gradient is
-# within rounding of zero the two targets can step opposite ways: the ResNets' weights then
-# differ by more than the comparison allows although their losses agree. The _sgd variants,
-# whose updates are proportional to the gradients, compare the gradients themselves.
-for m in resnet resnet20_cifar resnet_mb; do
-    sed 's/optimizer *= *adam([^)]*)/optimizer = sgd(lr = 0.05, momentum = 0.9)/' "$(mdl $m)" > "$W/${m}_sgd.mdl"
-done
 api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
 # resnet_mb*: planned at the floor that mlc reports for each target's plan
@@ -61,13 +55,16 @@ for m in $models; do
     # shellcheck disable=SC2046
     "$MLC" "$(mdl $m)" -o "$W/$m.c" $(flags $m c)
 done
+for m in $tf32; do
+    "$MLC" "$(mdl $m)" -o "$W/${m}_tf32.cu" --target cuda --tf32
+done
 for m in $samples; do
     python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
     "$MLC" "$(mdl $m)" --target cuda --report | sed -n 's/^totals: arena .*(\([0-9]*\) bytes.*/\1/p' | head -1 > "$OUT/$m.arena"
 done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
-objs="$models $(for m in $samples; do echo "${m}_prof"; done)"
+objs="$models $(for m in $samples; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)"
 set -- $objs
 while [ $# -gt 0 ]; do
     "$NVCC" -O3 -std=c++17 -arch=sm_90 -c "$W/$1.cu" -I"$ROOT/runtime" -o "$W/$1.o" &
@@ -82,19 +79,33 @@ link() { # OBJ MAIN.c EXE API
     "$NVCC" -O2 -arch=sm_90 "$1" "$2" -I"$ROOT/runtime" -DMLC_MODEL_API="$4" -o "$3" \
         -L"$BUILD/runtime" -lmlcrt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
 }
+# What the C target prints after 1 and after 5 steps; and, as the yardstick for how far
+# rounding alone moves 5 steps of training, the same C built with FMA contraction
+# (different rounding, same arithmetic): NAME.c1.txt, NAME.c5.txt, NAME.fma5.txt.
 for m in $models; do
     link "$W/$m.o" "$ROOT/tests/compiler/gpu/step_compare.c" "$OUT/${m}_cmp" "$(api $m)"
-    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$m.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
-        -I"$ROOT/runtime" $BLAS -DMLC_MODEL_API="$(api $m)" -o "$W/${m}_cmp_c" -L"$BUILD/runtime" -lmlcrt -lopenblas -lz -lm
-    OMP_NUM_THREADS=2 "$W/${m}_cmp_c" > "$OUT/$m.c.txt"
+    for v in c fma; do
+        flags="-std=c11 -O2"
+        [ $v = fma ] && flags="-std=gnu11 -O2 -march=native -ffp-contract=fast"
+        # shellcheck disable=SC2086
+        cc $flags -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$m.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
+            -I"$ROOT/runtime" $BLAS -DMLC_MODEL_API="$(api $m)" -o "$W/${m}_$v" -L"$BUILD/runtime" -lmlcrt -lopenblas -lz -lm
+    done
+    OMP_NUM_THREADS=2 "$W/${m}_c" 1 > "$OUT/$m.c1.txt"
+    OMP_NUM_THREADS=2 "$W/${m}_c" 5 > "$OUT/$m.c5.txt"
+    OMP_NUM_THREADS=2 "$W/${m}_fma" 5 > "$OUT/$m.fma5.txt"
 done
 for m in $samples; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"
     link "$W/${m}_prof.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_prof" "$(api $m)"
 done
+for m in $tf32; do
+    link "$W/${m}_tf32.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32_timer" "$(api $m)"
+done
 for m in mlp lenet resnet; do
     link "$W/$m.o" "$ROOT/templates/trainer_main.c" "$OUT/${m}_train" "$(api $m)"
 done
+link "$W/resnet_tf32.o" "$ROOT/templates/trainer_main.c" "$OUT/resnet_tf32_train" resnet_api
 strip "$OUT"/*_cmp "$OUT"/*_timer "$OUT"/*_prof "$OUT"/*_train
 # The device tool carries at most 64 MiB; the programs shrink about 5x in a tarball.
 (cd "$OUT" && tar czf bins.tar.gz *_cmp *_timer *_prof *_train && rm -f *_cmp *_timer *_prof *_train)

@@ -65,7 +65,7 @@ typedef struct Compiled {
     ModelIR *m;
 } Compiled;
 
-static void compile_path(Compiled *c, const char *path) {
+static void compile_path_opts(Compiled *c, const char *path, int tf32) {
     memset(c, 0, sizeof *c);
     c->src = srcfile_read(path);
     cr_assert_not_null(c->src, "cannot read %s", path);
@@ -73,10 +73,12 @@ static void compile_path(Compiled *c, const char *path) {
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    CompileOptions o = {.target = TARGET_CUDA}; /* the CUDA target's workspaces */
+    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32}; /* the CUDA target's workspaces */
     c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
 }
+
+static void compile_path(Compiled *c, const char *path) { compile_path_opts(c, path, 0); }
 
 static void compiled_free(Compiled *c) {
     arena_free(&c->arena);
@@ -286,6 +288,20 @@ static int is_launcher_op(Op op) {
     return op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter || op == OP_max_pool2d ||
            op == OP_maxpool2d_bwd || op == OP_avg_pool2d || op == OP_avgpool2d_bwd || op == OP_bn_stats ||
            op == OP_bn_param_grads;
+}
+
+/* --tf32 sets the cuBLAS handle's math mode when the model is created, and nothing else;
+ * without it the GEMMs stay in full FP32 (cuBLAS's default). */
+Test(cuda_emit, tf32_math_mode) {
+    for (int tf32 = 0; tf32 < 2; tf32++) {
+        Compiled c;
+        compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/lenet.mdl", tf32);
+        char *src = capture_source(c.m, "model.h");
+        int n = count(src, "cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH)");
+        cr_assert_eq(n, tf32, "--tf32 %s: %d calls setting the TF32 math mode", tf32 ? "on" : "off", n);
+        free(src);
+        compiled_free(&c);
+    }
 }
 
 Test(cuda_emit, kernel_counts) {
