@@ -4,7 +4,8 @@
 # running it. OUT_DIR gets, per model:
 #   NAME_cmp      the CUDA build of tests/compiler/gpu/step_compare.c, and NAME.c1.txt,
 #                 NAME.c5.txt, what the C target's build of it printed here after 1 and 5
-#                 steps (run.sh compares), and NAME.fma5.txt, a C build with FMA;
+#                 steps (run.sh compares), and NAME.fma1.txt, NAME.fma5.txt, the same
+#                 from a C build with FMA contraction;
 # per sample (mlp, lenet, resnet, resnet20_cifar):
 #   NAME_timer    the CUDA train step timed by bench/step_timer.c;
 #   NAME_prof     the same model instrumented by bench/gpu/kernel_profile.py;
@@ -81,7 +82,7 @@ link() { # OBJ MAIN.c EXE API
 }
 # What the C target prints after 1 and after 5 steps; and, as the yardstick for how far
 # rounding alone moves 5 steps of training, the same C built with FMA contraction
-# (different rounding, same arithmetic): NAME.c1.txt, NAME.c5.txt, NAME.fma5.txt.
+# (different rounding, same arithmetic): NAME.c1.txt, NAME.c5.txt, NAME.fma1.txt, NAME.fma5.txt.
 for m in $models; do
     link "$W/$m.o" "$ROOT/tests/compiler/gpu/step_compare.c" "$OUT/${m}_cmp" "$(api $m)"
     for v in c fma; do
@@ -93,6 +94,7 @@ for m in $models; do
     done
     OMP_NUM_THREADS=2 "$W/${m}_c" 1 > "$OUT/$m.c1.txt"
     OMP_NUM_THREADS=2 "$W/${m}_c" 5 > "$OUT/$m.c5.txt"
+    OMP_NUM_THREADS=2 "$W/${m}_fma" 1 > "$OUT/$m.fma1.txt"
     OMP_NUM_THREADS=2 "$W/${m}_fma" 5 > "$OUT/$m.fma5.txt"
 done
 for m in $samples; do

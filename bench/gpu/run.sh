@@ -1,10 +1,13 @@
 #!/bin/sh
-# bench/gpu/run.sh DIR - on the GPU machine, over what bench/gpu/prepare.sh built into DIR:
+# bench/gpu/run.sh DIR [PARTS] - on the GPU machine, over what bench/gpu/prepare.sh built into
+# DIR, the parts listed in PARTS (default "1 2 3 4"):
 # 1. each model's CUDA train steps, tensors and eval outputs against the C target's, to a
-#    relative 2e-3 (cuBLAS and OpenBLAS sum in different orders): after 1 step they must
-#    agree; after 5, how many lines differ is printed beside how many differ between two C
-#    builds whose only difference is rounding (FMA contraction): training amplifies
-#    rounding, and Adam's first steps move each weight by about lr * sign(gradient);
+#    relative 2e-3 (cuBLAS and OpenBLAS sum in different orders), after 1 and after 5 steps,
+#    beside the same count between two C builds whose only difference is rounding (FMA
+#    contraction): training amplifies rounding, and Adam's first step moves each weight by
+#    about lr * sign(gradient), so a gradient within rounding of zero can flip its update.
+#    A model agrees when no line differs after 1 step, is within rounding when no more
+#    differ than between the two C builds, and mismatches otherwise;
 # 2. train-step times of the four samples: mlc's CUDA trainers against PyTorch eager on the
 #    same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
 #    with PyTorch's defaults (cuDNN may use TF32) and once in full FP32 as mlc computes,
@@ -19,6 +22,8 @@
 # (bench/gpu/summary.py).
 set -u
 DIR=$(cd "$1" && pwd)
+PARTS=${2:-1 2 3 4}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 [ -f "$DIR/bins.tar.gz" ] && tar xzf "$DIR/bins.tar.gz" -C "$DIR"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -30,13 +35,14 @@ field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
 say "device $(nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader)"
 status=0
 
+if part 1; then
 say "=== 1. CUDA against C"
 # ndiff A B: how many lines of two step_compare outputs differ by more than a relative 2e-3
 ndiff() {
     paste -d' ' "$1" "$2" | awk '
         function off(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
         { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && off($i, $(i + n))) { c++; print NR ": " $0 > "/dev/stderr"; break } }
-        END { print c + 0 }' 2>>"$DIR/compare.err"
+        END { print c + 0 }' 2>"$DIR/compare.err"
 }
 for f in "$DIR"/*.c1.txt; do
     m=$(basename "$f" .c1.txt)
@@ -45,17 +51,24 @@ for f in "$DIR"/*.c1.txt; do
         say "compare $m FAILED: $(tail -3 "$DIR/$m.cuda.err")"; status=1; continue
     fi
     d1=$(ndiff "$DIR/$m.c1.txt" "$DIR/$m.cuda1.txt")
+    sed "s/^/$m step 1 differs: /" "$DIR/compare.err" | head -8 >> "$LOG"
     d5=$(ndiff "$DIR/$m.c5.txt" "$DIR/$m.cuda5.txt")
-    fma=$(ndiff "$DIR/$m.c5.txt" "$DIR/$m.fma5.txt")
+    fma1=$(ndiff "$DIR/$m.c1.txt" "$DIR/$m.fma1.txt")
+    fma5=$(ndiff "$DIR/$m.c5.txt" "$DIR/$m.fma5.txt")
     lines=$(grep -c . "$DIR/$m.c5.txt")
     losses=$(grep '^loss' "$DIR/$m.cuda5.txt" | awk '{printf "%s,", $3}')
     closs=$(grep '^loss' "$DIR/$m.c5.txt" | awk '{printf "%s,", $3}')
-    verdict=agree
-    [ "$d1" = 0 ] || { verdict=MISMATCH; status=1; }
-    say "compare $m $verdict lines=$lines step1_differ=$d1 step5_differ=$d5 fma_step5_differ=$fma losses=$losses c_losses=$closs"
+    if [ "$d1" = 0 ]; then verdict=agree
+    elif [ "$d1" -le "$fma1" ]; then verdict=within_rounding
+    else verdict=MISMATCH; status=1
+    fi
+    say "compare $m $verdict lines=$lines step1_differ=$d1 fma_step1_differ=$fma1 step5_differ=$d5 fma_step5_differ=$fma5 losses=$losses c_losses=$closs"
 done
-[ -s "$DIR/compare.err" ] && head -20 "$DIR/compare.err" | tee -a "$LOG"
+fi
 
+
+
+if part 2; then
 say "=== 2. train-step times and memory"
 for m in mlp lenet resnet resnet20_cifar; do
     line=$(timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)
@@ -71,6 +84,9 @@ for m in mlp lenet resnet resnet20_cifar; do
     done
 done
 
+fi
+
+if part 3; then
 say "=== 3. per-node GPU time and elementwise bandwidth"
 for m in lenet resnet resnet20_cifar mlp; do
     say "profile $m"
@@ -78,6 +94,9 @@ for m in lenet resnet resnet20_cifar mlp; do
     grep "^$m \(kernel\|copy\|profile\)" "$LOG" | tail -14
 done
 
+fi
+
+if part 4; then
 say "=== 4. CUDA trainers on Fashion-MNIST"
 say "--- mlp (the sample's recipe)"
 run timeout 150 "$DIR/mlp_train" --data "$DIR/data"
@@ -88,6 +107,7 @@ say "--- resnet (2 epochs)"
 run timeout 200 "$DIR/resnet_train" --data "$DIR/data" --epochs 2
 say "--- resnet built with --tf32 (2 epochs)"
 run timeout 200 "$DIR/resnet_tf32_train" --data "$DIR/data" --epochs 2
+fi
 [ -n "${OUT:-}" ] && python3 "$ROOT/bench/gpu/summary.py" "$LOG" > "$OUT/gpu.md" && cat "$OUT/gpu.md"
 say "status $status"
 exit $status
