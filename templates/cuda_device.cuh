@@ -322,6 +322,23 @@ MLC_DEV_HELPER inline void mlc_conv_check_chunk(long count) {
     }
 }
 
+/* The columns a GEMM reads for group grp of the nb samples at xc: im2col into buf, or on
+ * the direct path the input itself; *stride: floats from one sample's columns to the next. */
+MLC_DEV_HELPER inline const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, long nb, int grp,
+                                                 const float *xc, float *buf, long long *stride) {
+    const int Cg = g->C / g->G;
+    const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
+    if (mlc_conv_direct(g)) {
+        *stride = (long long)g->C * HW;
+        return xc + (long)grp * Cg * HW;
+    }
+    mlc_conv_check_chunk(nb * K * P);
+    mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, buf);
+    MLC_LAUNCH_CHECK(stream);
+    *stride = K * P;
+    return buf;
+}
+
 /* y[n] = w . im2col(x[n]): per chunk and group, im2col of the chunk into ws (nb*K*P
  * floats; none on the direct path), then one strided-batched GEMM over its samples.
  * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
@@ -329,20 +346,13 @@ MLC_DEV_HELPER inline void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t st
                                        const float *x, const float *w, float *y, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int direct = mlc_conv_direct(g);
     for (long n0 = 0; n0 < B; n0 += nc) {
         const long nb = B - n0 < nc ? B - n0 : nc;
         const float *xc = x + n0 * g->C * HW;
         float *yc = y + n0 * g->O * P;
         for (int grp = 0; grp < g->G; grp++) {
-            const float *cols = xc + (long)grp * Cg * HW;
-            long long col_stride = (long long)g->C * HW;
-            if (!direct) {
-                mlc_conv_check_chunk(nb * K * P);
-                mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, ws);
-                MLC_LAUNCH_CHECK(stream);
-                cols = ws, col_stride = K * P;
-            }
+            long long col_stride;
+            const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, ws, &col_stride);
             MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, &mlc_one, cols,
                                                        (int)P, col_stride, w + (long)grp * Og * K, (int)K, 0, &mlc_zero,
                                                        yc + (long)grp * Og * P, (int)P, (long long)g->O * P, (int)nb));
@@ -386,20 +396,13 @@ MLC_DEV_HELPER inline void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStre
                                               const float *x, const float *dy, float *dw, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
-    const int direct = mlc_conv_direct(g);
     for (long n0 = 0; n0 < B; n0 += nc) {
         const long nb = B - n0 < nc ? B - n0 : nc;
         const float *xc = x + n0 * g->C * HW, *dyc = dy + n0 * g->O * P;
         float *part = ws, *colbuf = ws + nb * Og * K;
         for (int grp = 0; grp < g->G; grp++) {
-            const float *cols = xc + (long)grp * Cg * HW;
-            long long col_stride = (long long)g->C * HW;
-            if (!direct) {
-                mlc_conv_check_chunk(nb * K * P);
-                mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, colbuf);
-                MLC_LAUNCH_CHECK(stream);
-                cols = colbuf, col_stride = K * P;
-            }
+            long long col_stride;
+            const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, colbuf, &col_stride);
             MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, &mlc_one, cols,
                                                        (int)P, col_stride, dyc + (long)grp * Og * P, (int)P,
                                                        (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,

@@ -78,8 +78,19 @@ static float prof_median(int k) {
     return v[PROF_STEPS / 2];
 }
 
-/* Median time, ms, of a device-to-device copy of n bytes, spun up like the nodes. */
-static float prof_copy_ms(cudaStream_t s, char *dst, const char *src, size_t n) {
+/* What prof_time_ms times: a device-to-device copy of n bytes from src to dst, or
+ * y = a + b over n floats (src = a, b after it, dst = y), one float or four a thread. */
+typedef enum { PROF_COPY, PROF_ADD1, PROF_ADD4 } prof_what_t;
+
+static void prof_launch(cudaStream_t s, prof_what_t what, char *dst, const char *src, size_t n) {
+    const float *a = (const float *)src, *b = a + n;
+    if (what == PROF_COPY) MLC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s));
+    else if (what == PROF_ADD1) prof_add1<<<mlc_grid((long)n), MLC_BLOCK, 0, s>>>((long)n, a, b, (float *)dst);
+    else prof_add4<<<mlc_grid((long)n / 4), MLC_BLOCK, 0, s>>>((long)n / 4, (const float4 *)a, (const float4 *)b, (float4 *)dst);
+}
+
+/* Median time, ms, of 11 runs of one of those, spun up like the nodes. */
+static float prof_time_ms(cudaStream_t s, prof_what_t what, char *dst, const char *src, size_t n) {
     float v[11];
     cudaEvent_t e0, e1;
     MLC_CUDA_CHECK(cudaEventCreate(&e0));
@@ -87,7 +98,8 @@ static float prof_copy_ms(cudaStream_t s, char *dst, const char *src, size_t n) 
     for (int r = 0; r < 11; r++) {
         prof_spin<<<1, 1, 0, s>>>(PROF_SPIN_NS);
         MLC_CUDA_CHECK(cudaEventRecord(e0, s));
-        MLC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s));
+        prof_launch(s, what, dst, src, n);
+        MLC_CUDA_CHECK(cudaGetLastError());
         MLC_CUDA_CHECK(cudaEventRecord(e1, s));
         MLC_CUDA_CHECK(cudaEventSynchronize(e1));
         MLC_CUDA_CHECK(cudaEventElapsedTime(&v[r], e0, e1));
@@ -116,34 +128,19 @@ static void prof_report(cudaStream_t s) {
     for (int i = 0; i < m && i < %(top)d; i++) {
         const int k = order[i];
         const size_t half = ((size_t)(prof_bytes[k] / 2) + 255) / 256 * 256;
-        const float c = prof_copy_ms(s, buf + big / 2, buf, half);
+        const float c = prof_time_ms(s, PROF_COPY, buf + big / 2, buf, half);
         const double gbps = prof_bytes[k] / (1e6 * med[k]), cgbps = 2.0 * (double)half / (1e6 * c);
         printf("kernel %%s %%s bytes=%%.0f us=%%.2f GBps=%%.0f copy_us=%%.2f copy_GBps=%%.0f ratio=%%.2f\n", prof_what[k],
                prof_ops[k], prof_bytes[k], 1e3 * med[k], gbps, 1e3 * c, cgbps, gbps / cgbps);
     }
-    const float c = prof_copy_ms(s, buf + big / 2, buf, big / 2);
+    const float c = prof_time_ms(s, PROF_COPY, buf + big / 2, buf, big / 2);
     printf("copy bytes=%%zu us=%%.1f GBps=%%.0f\n", big, 1e3 * c, (double)big / (1e6 * c));
     if (m > 0) { /* y = a + b over the largest kernel's bytes: scalar as emitted, and float4 */
-        const long n = ((long)(prof_bytes[order[0]] / 12) + 3) / 4 * 4;
-        float *a = (float *)buf, *b = a + n, *y = b + n;
+        const size_t n = ((size_t)(prof_bytes[order[0]] / 12) + 3) / 4 * 4;
         for (int v = 0; v < 2; v++) {
-            float t[11];
-            cudaEvent_t e0, e1;
-            MLC_CUDA_CHECK(cudaEventCreate(&e0));
-            MLC_CUDA_CHECK(cudaEventCreate(&e1));
-            for (int r = 0; r < 11; r++) {
-                prof_spin<<<1, 1, 0, s>>>(PROF_SPIN_NS);
-                MLC_CUDA_CHECK(cudaEventRecord(e0, s));
-                if (v == 0) prof_add1<<<mlc_grid(n), MLC_BLOCK, 0, s>>>(n, a, b, y);
-                else prof_add4<<<mlc_grid(n / 4), MLC_BLOCK, 0, s>>>(n / 4, (const float4 *)a, (const float4 *)b, (float4 *)y);
-                MLC_CUDA_CHECK(cudaEventRecord(e1, s));
-                MLC_CUDA_CHECK(cudaEventSynchronize(e1));
-                MLC_CUDA_CHECK(cudaEventElapsedTime(&t[r], e0, e1));
-            }
-            cudaEventDestroy(e0), cudaEventDestroy(e1);
-            qsort(t, 11, sizeof(float), prof_cmp);
-            printf("ref %%s bytes=%%ld us=%%.2f GBps=%%.0f\n", v ? "add_float4" : "add_scalar", 12 * n, 1e3 * t[5],
-                   12.0 * (double)n / (1e6 * t[5]));
+            const float t = prof_time_ms(s, v ? PROF_ADD4 : PROF_ADD1, buf + 8 * n, buf, n);
+            printf("ref %%s bytes=%%zu us=%%.2f GBps=%%.0f\n", v ? "add_float4" : "add_scalar", 12 * n, 1e3 * t,
+                   12.0 * (double)n / (1e6 * t));
         }
     }
     MLC_CUDA_CHECK(cudaFree(buf));
