@@ -51,10 +51,12 @@ flags() { # MODEL TARGET
 }
 
 for m in $models; do
-    # shellcheck disable=SC2046
-    "$MLC" "$(mdl $m)" -o "$W/$m.cu" --target cuda $(flags $m cuda)
-    # shellcheck disable=SC2046
-    "$MLC" "$(mdl $m)" -o "$W/$m.c" $(flags $m c)
+    # (assigned first: a failure inside $(...) in an argument list would not stop the script)
+    fcuda=$(flags $m cuda) && fc=$(flags $m c) || exit 1
+    # shellcheck disable=SC2086
+    "$MLC" "$(mdl $m)" -o "$W/$m.cu" --target cuda $fcuda
+    # shellcheck disable=SC2086
+    "$MLC" "$(mdl $m)" -o "$W/$m.c" $fc
 done
 for m in $tf32; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32.cu" --target cuda --tf32
