@@ -219,7 +219,7 @@ MLC_HELPER void mlc_gather2_row(float *d, const float *s, long n) {
     for (; i < n; i++) d[i] = s[2 * i];
 }
 
-/* How one convolution's work is cut; compiler/ops_conv.c picks the numbers from the
+/* How one convolution's work is cut; compiler/ops/ops_conv.c picks the numbers from the
  * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
  * floats (one per thread: at most that many threads work on the op; the model makes one
  * per thread of the team it is created under, mlc_scratch_slots), then a part the

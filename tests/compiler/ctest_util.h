@@ -68,7 +68,7 @@ typedef struct CtCompile {
     int errored;  /* a diagnostic longjmp'd out */
 } CtCompile;
 
-/* Everything after setjmp happens in here, like compiler/main.c's compile(), so no local
+/* Everything after setjmp happens in here, like compiler/driver/main.c's compile(), so no local
  * of the caller changes between setjmp and longjmp. */
 static inline ModelIR *ct_compile_inner(Arena *a, const SrcFile *src, const DumpOptions *d, const CompileOptions *o,
                                         int *errored) {

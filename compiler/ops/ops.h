@@ -115,7 +115,7 @@ Op op_by_name(const char *name);
  * rule's flops hook, else one per output element (elementwise) or input element. */
 double op_flops(const Graph *g, const Node *n);
 
-/* Shared rule helpers (ops_common.c). */
+/* Shared rule helpers (ops.c). */
 const char *shape_rule_same(Graph *g, Node *n);
 const char *shape_rule_broadcast(Graph *g, Node *n);
 const char *shape_rule_reduce(Graph *g, Node *n);

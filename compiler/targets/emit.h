@@ -1,7 +1,7 @@
 /* emit.h - what the target emitters share: the emission context handed to the op rules'
  * emit hooks, and the target interface (one instance per target: emit_c.c, emit_cuda.c).
  *
- * Emitters see a scheduled program (schedule.h): the train-step graph and the eval graph
+ * Emitters see a scheduled program (model.h): the train-step graph and the eval graph
  * with every tensor placed in the arena or the parameter slab. */
 #ifndef MLC_EMIT_H
 #define MLC_EMIT_H
