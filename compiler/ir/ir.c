@@ -16,6 +16,12 @@ Graph *graph_new(Arena *a, GraphMode mode, int batch) {
 }
 
 int graph_push(Graph *g, const Node *n) {
+    char why[192];
+    if (shape_check(&n->shape, n->dtype, why, sizeof why)) {
+        const SrcLoc *loc = n->loc.file ? &n->loc : NULL;
+        if (n->name) diag_error(loc, "%s '%s': %s", op_info[n->op].name, n->name, why);
+        diag_error(loc, "the result of %s: %s", op_info[n->op].name, why);
+    }
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
         g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap,
@@ -155,6 +161,26 @@ int64_t shape_numel(const Shape *s) {
     return n;
 }
 
+const char *shape_check(const Shape *s, DType dt, char *buf, size_t n) {
+    char sh[160];
+    shape_str(s, dt, sh, sizeof sh);
+    double total = 1; /* in double: up to six dimensions of 2^31 would overflow int64 */
+    for (int i = 0; i < s->rank; i++) {
+        if (s->d[i] < 1 || s->d[i] > IR_MAX_NUMEL) {
+            snprintf(buf, n, "%s has dimension %d = %lld, outside 1..%lld", sh, i, (long long)s->d[i],
+                     (long long)IR_MAX_NUMEL);
+            return buf;
+        }
+        total *= (double)s->d[i];
+    }
+    if (total > (double)IR_MAX_NUMEL) {
+        snprintf(buf, n, "%s has %.0f elements, more than the %lld a tensor can have", sh, total,
+                 (long long)IR_MAX_NUMEL);
+        return buf;
+    }
+    return NULL;
+}
+
 int shape_eq(const Shape *a, const Shape *b) {
     if (a->rank != b->rank || a->bmask != b->bmask) return 0;
     for (int i = 0; i < a->rank; i++)
@@ -220,6 +246,9 @@ void ir_verify(const Graph *g, const char *after_pass) {
         for (int i = 0; i < n->nin; i++)
             if (n->in[i] < 0 || n->in[i] >= id)
                 mlc_die("after %s: %%%d = %s input %d is %%%d (not before it)", after_pass, id, oi->name, i, n->in[i]);
+        char why[192];
+        if (shape_check(&n->shape, n->dtype, why, sizeof why))
+            mlc_die("after %s: %%%d = %s %s", after_pass, id, oi->name, why);
         if (oi->kind == K_SOURCE) {
             for (int i = 0; i < n->shape.rank; i++)
                 if (((n->shape.bmask >> i) & 1) && n->shape.d[i] != g->batch)

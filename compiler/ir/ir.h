@@ -29,6 +29,12 @@ typedef struct Shape {
     uint8_t bmask;
 } Shape;
 
+/* The largest tensor mlc compiles (docs/language.md, "Limits"): every dimension and every
+ * tensor's element count at the compile-time batch size is at most this. It keeps sizes,
+ * GEMM dimensions (int in BLAS) and index arithmetic far from overflow everywhere after
+ * lowering, so later stages can multiply and add sizes without checking each step. */
+#define IR_MAX_NUMEL ((int64_t)INT32_MAX)
+
 typedef enum Op {
 #define OP(name, ...) OP_##name,
 #include "ops.def"
@@ -105,6 +111,9 @@ static inline Node *ir_node(const Graph *g, int id) { return &g->nodes[id]; }
 Shape shape_make(int rank, const int64_t *d, uint8_t bmask);
 Shape shape_scalar(void);
 int64_t shape_numel(const Shape *s); /* with B at its compile-time value */
+/* NULL when every dimension of s is in [1, IR_MAX_NUMEL] and so is its element count;
+ * otherwise why not, written into buf. */
+const char *shape_check(const Shape *s, DType dt, char *buf, size_t n);
 int shape_eq(const Shape *a, const Shape *b);
 /* Writes `f32[B, 784]`-style text; returns buf. */
 char *shape_str(const Shape *s, DType dt, char *buf, size_t n);

@@ -6,6 +6,7 @@
  * user blocks, whose bodies are evaluated in a fresh scope at each call. */
 #include "lower.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -313,6 +314,9 @@ static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
             infer = i;
             continue;
         }
+        if (d->i > IR_MAX_NUMEL || known > IR_MAX_NUMEL / d->i)
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape has more than the %lld elements a tensor can have",
+                       (long long)IR_MAX_NUMEL);
         to.d[i] = d->i;
         if (d->bpow == 1 && d->bcoef == 1) to.bmask |= (uint8_t)(1u << i);
         known *= d->i;
@@ -443,7 +447,7 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
         out[0] = v->items[0].i, out[1] = v->items[1].i;
         return;
     }
-    diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer of at least %lld, or a list [h, w] of two",
+    diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer from %lld to 65535, or a list [h, w] of two",
                call->name, name, (long long)lo);
 }
 
@@ -788,20 +792,43 @@ static Value call(Lower *L, Scope *s, const Expr *e) {
 
 /* ---- expressions ---- */
 
-/* + - * / on two compile-time numbers (V_NONE for other operators). */
+/* + - * / on two compile-time numbers (V_NONE for other operators). Integer results that
+ * do not fit 64 bits are errors at the operator, not wrapped values that later become
+ * sizes; a float result that is not finite is one too. */
 static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Value *r) {
     int ints = l->k == V_INT && r->k == V_INT;
     double x = num(l), y = num(r);
+    long long v = 0;
+    int wrapped = 0;
+    if (e->op == '/' && y == 0) diag_error(at(L, s, &e->loc), "division by zero");
+    if (ints) {
+        switch (e->op) {
+        case '+': wrapped = __builtin_add_overflow(l->i, r->i, &v); break;
+        case '-': wrapped = __builtin_sub_overflow(l->i, r->i, &v); break;
+        case '*': wrapped = __builtin_mul_overflow(l->i, r->i, &v); break;
+        case '/':
+            /* LLONG_MIN / -1 is the one quotient that does not fit */
+            if (l->i == LLONG_MIN && r->i == -1) wrapped = 1;
+            else if (l->i % r->i == 0) v = l->i / r->i;
+            else ints = 0; /* an inexact quotient is a float, as in 7 / 2 = 3.5 */
+            break;
+        default: return (Value){.k = V_NONE};
+        }
+        if (wrapped)
+            diag_error_hint(at(L, s, &e->loc), "sizes and integer arguments must fit in 64 bits",
+                            "integer overflow: %lld %c %lld does not fit in 64 bits", l->i, e->op, r->i);
+        if (ints) return vint(v);
+    }
+    double f;
     switch (e->op) {
-    case '+': return ints ? vint(l->i + r->i) : vfloat(x + y);
-    case '-': return ints ? vint(l->i - r->i) : vfloat(x - y);
-    case '*': return ints ? vint(l->i * r->i) : vfloat(x * y);
-    case '/':
-        if (y == 0) diag_error(at(L, s, &e->loc), "division by zero");
-        if (ints && l->i % r->i == 0) return vint(l->i / r->i);
-        return vfloat(x / y);
+    case '+': f = x + y; break;
+    case '-': f = x - y; break;
+    case '*': f = x * y; break;
+    case '/': f = x / y; break;
     default: return (Value){.k = V_NONE};
     }
+    if (!isfinite(f)) diag_error(at(L, s, &e->loc), "the result of %g %c %g is not a finite number", x, e->op, y);
+    return vfloat(f);
 }
 
 /* Follows the batch size through arithmetic: B * 2 is 2 * B^1, 1 / B is 1 * B^-1. */
@@ -893,7 +920,10 @@ static Value eval(Lower *L, Scope *s, const Expr *e) {
             return vbool(!v.i);
         }
         if (v.k == V_INT || v.k == V_FLOAT) {
-            v.i = -v.i, v.f = -v.f, v.bcoef = -v.bcoef;
+            if (v.k == V_INT && v.i == LLONG_MIN)
+                diag_error(at(L, s, &e->loc), "integer overflow: -(%lld) does not fit in 64 bits", v.i);
+            if (v.k == V_INT) v.i = -v.i;
+            v.f = -v.f, v.bcoef = -v.bcoef;
             return v;
         }
         if (v.k == V_TENSOR) return vtensor(ir_unary(L->g, OP_neg, v.node, at(L, s, &e->loc)));

@@ -34,6 +34,11 @@ static const char *const required[] = {
     "dense_twice",     /* two dense layers with the same name */
     "train_key",       /* unknown train setting */
     "syntax",          /* a syntax error from the parser */
+    "int_overflow",     /* 2^32 * 2^32 in an argument: overflow, not a wrapped size */
+    "int_div_overflow", /* INT64_MIN / -1 */
+    "dim_too_large",    /* an input dimension past the documented limit */
+    "tensor_too_large", /* a parameter whose element count passes the limit */
+    "conv_too_large",   /* an op whose result passes the limit */
 };
 
 static void check_error_file(const char *stem) {
