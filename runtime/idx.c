@@ -5,6 +5,7 @@
 #include "mlcrt_error.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -114,15 +115,23 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
                             4 + 4 * d, d);
             goto done;
         }
-        if (v > IDX_MAX_BYTES / total) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %d: dimension %d (%lld) makes the data larger than "
-                            "%lld bytes",
-                            path, 4 + 4 * d, d, (long long)v, (long long)IDX_MAX_BYTES);
-            goto done;
-        }
-        total *= v;
         out->dims[d] = v;
+        total = total > IDX_MAX_BYTES / v ? IDX_MAX_BYTES + 1 : total * v; /* saturates */
+    }
+    if (total > IDX_MAX_BYTES) {
+        /* name every dimension: the one that crossed the limit is rarely the culprit
+         * (a count of 2^31 images of 28 x 28 crosses it at the 28) */
+        char dims[128];
+        size_t k = 0;
+        for (int d = 0; d < ndims && k < sizeof dims; d++)
+            k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%lld", d ? " x " : "", (long long)out->dims[d]);
+        double bytes = 1;
+        for (int d = 0; d < ndims; d++) bytes *= (double)out->dims[d];
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: bytes 4..%lld: the header declares %s = %.0f data bytes, more than "
+                        "the %lld an IDX file may hold",
+                        path, (long long)hdr_len - 1, dims, bytes, (long long)IDX_MAX_BYTES);
+        goto done;
     }
     out->ndims = ndims;
     out->nbytes = total;

@@ -180,8 +180,19 @@ Test(idx, zero_and_huge_dims)
     write_idx(p, 0, 0x08, 3, huge, pix, 0);
     cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want,
-             "%s: byte 8: dimension 1 (4294967295) makes the data larger than 17179869184 "
-             "bytes",
+             "%s: bytes 4..15: the header declares 4294967295 x 4294967295 x 2 = "
+             "36893488130239234048 data bytes, more than the 17179869184 an IDX file may hold",
+             p);
+    cr_assert_str_eq(msg, want);
+
+    /* a count of 2^31 images of 28 x 28: every dimension is named, not only the 28 at
+     * which the product crosses the limit */
+    uint32_t many[3] = {0x80000000u, 28, 28};
+    write_idx(p, 0, 0x08, 3, many, pix, 0);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: bytes 4..15: the header declares 2147483648 x 28 x 28 = 1683627180032 data "
+             "bytes, more than the 17179869184 an IDX file may hold",
              p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
