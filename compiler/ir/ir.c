@@ -22,6 +22,11 @@ int graph_push(Graph *g, const Node *n) {
         if (n->name) diag_error(loc, "%s '%s': %s", op_info[n->op].name, n->name, why);
         diag_error(loc, "the result of %s: %s", op_info[n->op].name, why);
     }
+    if (g->n >= IR_MAX_NODES)
+        diag_error(n->loc.file ? &n->loc : NULL,
+                   "the %s graph has more than %d nodes (blocks are expanded at every call: look for nested calls "
+                   "that multiply)",
+                   g->mode == MODE_TRAIN ? "train-step" : "eval", IR_MAX_NODES);
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
         g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap,

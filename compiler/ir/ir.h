@@ -34,6 +34,10 @@ typedef struct Shape {
  * GEMM dimensions (int in BLAS) and index arithmetic far from overflow everywhere after
  * lowering, so later stages can multiply and add sizes without checking each step. */
 #define IR_MAX_NUMEL ((int64_t)INT32_MAX)
+/* The most nodes a graph may have (docs/language.md, "Limits"): blocks are inlined at every
+ * call, so a few lines can ask for millions; past this the compile stops with an error
+ * instead of exhausting memory. 100 times the train step of a 600-block ResNet. */
+#define IR_MAX_NODES (1 << 18)
 
 typedef enum Op {
 #define OP(name, ...) OP_##name,

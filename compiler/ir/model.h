@@ -6,6 +6,7 @@
 
 #include "ast.h"
 #include "ir.h"
+#include "names.h"
 #include "lower.h"
 #include "passes.h"
 
@@ -67,6 +68,10 @@ typedef struct FusionPlan {
      * computed, while it is in cache (bias, activation, residual add); a conv2d (ops with
      * OPF_SAMPLE_EPILOGUE): the group that runs on each sample's output likewise; -1: none. */
     int *epilogue;
+    /* For a group's root: its lowest member, so a group's nodes lie in lo[root]..root and
+     * the emitters size and scan per-group tables by that span, not by the whole graph
+     * (which made emission quadratic in memory). -1 for other nodes; NULL: unknown (0). */
+    int *lo;
     int ngroups, nfused, nepilogues; /* groups of more than one node; nodes fused into them */
 } FusionPlan;
 
@@ -78,6 +83,7 @@ typedef struct ModelIR {
     FusionPlan train_fuse, eval_fuse;
     MemPlan train_plan, eval_plan;
     int npers;
+    NameTable pers_index; /* name -> index in pers */
     Persistent *pers;
     int64_t slab_floats;
     /* The data the trainer feeds: the f32 input [B, ...] and the i32 labels [B]. */

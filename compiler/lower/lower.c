@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "names.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -60,6 +61,7 @@ typedef struct Lower {
     const ModelSpec *spec;
     Graph *g;
     int depth; /* block-call nesting, to stop runaway recursion */
+    NameTable sources; /* parameter and input names -> their nodes */
 } Lower;
 
 static Value eval(Lower *L, Scope *s, const Expr *e);
@@ -143,16 +145,16 @@ static const char *scope_name(Lower *L, Scope *s, const char *kind, const char *
 
 static int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init,
                       double a, double b) {
-    for (int i = 0; i < L->g->n; i++) {
-        const Node *n = &L->g->nodes[i];
-        if ((n->op == OP_param || n->op == OP_input) && !strcmp(n->name, name)) {
-            if (n->loc.file)
-                diag_error_hint(at(L, s, loc), arena_printf(L->a, "'%s' was first defined at line %d", name, n->loc.line),
-                                "'%s' is defined twice", name);
-            diag_error(at(L, s, loc), "'%s' is defined twice", name);
-        }
+    int prev = names_get(&L->sources, name);
+    if (prev >= 0) {
+        const Node *n = &L->g->nodes[prev];
+        if (n->loc.file)
+            diag_error_hint(at(L, s, loc), arena_printf(L->a, "'%s' was first defined at line %d", name, n->loc.line),
+                            "'%s' is defined twice", name);
+        diag_error(at(L, s, loc), "'%s' is defined twice", name);
     }
     int id = graph_add_source(L->g, OP_param, shape, DT_F32, name, at(L, s, loc));
+    names_put(&L->sources, L->g->nodes[id].name, id);
     L->g->nodes[id].iattr[0] = init;
     L->g->nodes[id].fattr[0] = a;
     L->g->nodes[id].fattr[1] = b;
@@ -1011,7 +1013,9 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         DType dt;
         Shape sh = type_shape(L, s, st->type, 1, &dt);
         if (lookup(s, st->name)) diag_error(at(L, s, &st->name_loc), "'%s' is defined twice", st->name);
-        bind(L, s, st->name, vtensor(graph_add_source(L->g, OP_input, sh, dt, st->name, &st->name_loc)));
+        int id = graph_add_source(L->g, OP_input, sh, dt, st->name, &st->name_loc);
+        names_put(&L->sources, st->name, id);
+        bind(L, s, st->name, vtensor(id));
         return;
     }
     case ST_PARAM: exec_param(L, s, st); return;
@@ -1061,7 +1065,7 @@ static void exec_list(Lower *L, Scope *s, const StmtList *body) {
 }
 
 Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
-    Lower L = {.a = a, .prog = p, .spec = spec};
+    Lower L = {.a = a, .prog = p, .spec = spec, .sources = names_new(a)};
     L.g = graph_new(a, mode, spec->batch);
     Scope top = {.prefix = ""};
     for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);

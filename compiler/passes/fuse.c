@@ -500,6 +500,10 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
     for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
     find_epilogues(g, &fp, rd, start, fill);
     find_inplace(g, &fp, rd, start, fill);
+    fp.lo = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++) fp.lo[id] = -1;
+    for (int id = 0; id < n; id++) /* ascending ids: the first member seen is the lowest */
+        if (fp.root[id] >= 0 && fp.lo[fp.root[id]] < 0) fp.lo[fp.root[id]] = id;
     /* groups with more than one node of code */
     char *multi = arena_alloc(a, (size_t)n + 1);
     for (int id = 0; id < n; id++) {

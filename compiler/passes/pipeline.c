@@ -42,20 +42,20 @@ static void pass_done(const DumpOptions *d, PassId p, const Graph *g) {
 }
 
 int model_find_persistent(const ModelIR *m, const char *name) {
-    for (int i = 0; i < m->npers; i++)
-        if (!strcmp(m->pers[i].name, name)) return i;
-    return -1;
+    return names_get(&m->pers_index, name);
 }
 
 /* Parameters first, in the order the .mdl creates them, then optimizer state. */
 static void collect_persistents(ModelIR *m) {
     const Graph *g = m->train;
     m->pers = ARENA_ARRAY(m->arena, Persistent, g->n);
+    m->pers_index = names_new(m->arena);
     int64_t off = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int id = 0; id < g->n; id++) {
             const Node *n = &g->nodes[id];
             if ((pass == 0 && n->op != OP_param) || (pass == 1 && n->op != OP_state)) continue;
+            names_put(&m->pers_index, n->name, m->npers);
             Persistent *p = &m->pers[m->npers++];
             p->name = n->name;
             p->shape = n->shape;

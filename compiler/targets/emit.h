@@ -50,6 +50,7 @@ void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char
 typedef struct FusedLoop {
     const FusionPlan *fp;
     int root, nd, axis, nrows;
+    int lo; /* the group's lowest member: its members lie in lo..root */
     int first[IR_MAX_RANK], last[IR_MAX_RANK];
     const char *size[IR_MAX_RANK], *var[IR_MAX_RANK];
     const char *total; /* the domain's element count */

@@ -114,10 +114,10 @@ static void domain_space(const Graph *g, const FusedLoop *fl, Space *sp) {
 
 /* The space of every row reduction of the group (indexed by node), outermost first. */
 static Space *nest_spaces(const Graph *g, const FusedLoop *fl, Arena *a, const Space *top) {
-    Space *sp = ARENA_ARRAY(a, Space, fl->root + 1);
-    for (int r = fl->root - 1; r >= 0; r--)
+    Space *sp = ARENA_ARRAY(a, Space, fl->root - fl->lo + 1); /* sp[r - lo]: r in lo..root */
+    for (int r = fl->root - 1; r >= fl->lo; r--)
         if (is_member(fl, r) && op_of(&g->nodes[r])->kind == K_REDUCE)
-            nest_space(g, fl->fp, fl->fp->nest[r] >= 0 ? &sp[fl->fp->nest[r]] : top, r, &sp[r]);
+            nest_space(g, fl->fp, fl->fp->nest[r] >= 0 ? &sp[fl->fp->nest[r] - fl->lo] : top, r, &sp[r - fl->lo]);
     return sp;
 }
 
@@ -164,10 +164,10 @@ static Accesses group_accesses(EmitCtx *e, const FusedLoop *fl) {
     Space top;
     domain_space(g, fl, &top);
     Space *nests = nest_spaces(g, fl, e->arena, &top);
-    for (int m = 0; m <= fl->root; m++) {
+    for (int m = fl->lo; m <= fl->root; m++) {
         if (!is_member(fl, m)) continue;
         const Node *nd = &g->nodes[m];
-        const Space *sp = fp->nest[m] >= 0 ? &nests[fp->nest[m]] : &top;
+        const Space *sp = fp->nest[m] >= 0 ? &nests[fp->nest[m] - fl->lo] : &top;
         if (nd->op == OP_reshape) { /* a view: of a member (no access), or read from memory */
             if (!is_member(fl, nd->in[0]) && !const_of(g, m)) {
                 if (fp->dup[nd->in[0]]) {
@@ -181,7 +181,7 @@ static Accesses group_accesses(EmitCtx *e, const FusedLoop *fl) {
             continue;
         }
         int reduce = op_of(nd)->kind == K_REDUCE;
-        const Space *in_sp = reduce && m != fl->root ? &nests[m] : sp; /* where its operands are read */
+        const Space *in_sp = reduce && m != fl->root ? &nests[m - fl->lo] : sp; /* where its operands are read */
         for (int k = 0; k < nd->nin; k++) {
             int x = nd->in[k];
             if (is_member(fl, x) || const_of(g, x)) continue;
@@ -207,10 +207,11 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     fl->fp = fp;
     fl->root = root;
     fl->axis = -1;
+    fl->lo = fp->lo ? fp->lo[root] : 0;
     const Node *r = &g->nodes[root];
     const Shape *dom = fusion_domain(g, root);
     int axis = op_of(r)->kind == K_REDUCE ? (int)r->iattr[0] : -1;
-    for (int m = 0; m < root; m++) fl->nrows += is_member(fl, m) && op_of(&g->nodes[m])->kind == K_REDUCE;
+    for (int m = fl->lo; m < root; m++) fl->nrows += is_member(fl, m) && op_of(&g->nodes[m])->kind == K_REDUCE;
     Accesses all = group_accesses(e, fl);
     int na = all.n;
     Access *acc = all.a;
@@ -281,7 +282,7 @@ void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int n
 
 int fused_statements(const FusedLoop *fl, const Graph *g) {
     int k = 0;
-    for (int m = 0; m < fl->root; m++)
+    for (int m = fl->lo; m < fl->root; m++)
         if (is_member(fl, m) && g->nodes[m].op != OP_reshape) k++;
     return k;
 }
@@ -388,7 +389,7 @@ static const char *operand(Body *b, const Space *sp, int m, int k) {
     int x = g->nodes[m].in[k];
     const Node *c = const_of(g, x);
     if (c) return const_text(e, c);
-    if (is_member(b->fl, x)) return b->val[x];
+    if (is_member(b->fl, x)) return b->val[x - b->fl->lo];
     int8_t map[IR_MAX_RANK];
     fusion_operand_map(g, b->fl->fp, m, k, map);
     if (b->fl->fp->dup[x]) return recomputed(e, b->fl, sp, x, map);
@@ -399,7 +400,7 @@ static void eval_member(Body *b, const Space *sp, int m);
 
 /* The members row reduction r's loop computes, and the value it accumulates. */
 static const char *nest_value(Body *b, const Space *in, int r) {
-    for (int m = 0; m < r; m++)
+    for (int m = b->fl->lo; m < r; m++)
         if (is_member(b->fl, m) && b->fl->fp->nest[m] == r) eval_member(b, in, m);
     return operand(b, in, r, 0);
 }
@@ -449,7 +450,7 @@ static void row_reduction(Body *b, const Space *sp, int r) {
     emit(e, "float %s = %s; /* %%%d = %s */", acc, ru->red_init, r, op_of(rn)->name);
     axis_pass(b, &in, r, j, len, ru->red_step, acc, pre);
     emit(e, "const float v%d = %s;", r, subst_named(e->arena, ru->red_fin, acc, "", len, pre));
-    b->val[r] = arena_printf(e->arena, "v%d", r);
+    b->val[r - b->fl->lo] = arena_printf(e->arena, "v%d", r);
     made(b, sp, r);
 }
 
@@ -463,12 +464,12 @@ static void eval_member(Body *b, const Space *sp, int m) {
         int x = nd->in[0];
         int8_t map[IR_MAX_RANK];
         if (const_of(g, m) || is_member(b->fl, x)) {
-            b->val[m] = b->val[x];
+            b->val[m - b->fl->lo] = b->val[x - b->fl->lo];
         } else if (fp->dup[x]) {
             fusion_operand_map(g, fp, m, 0, map);
-            b->val[m] = recomputed(e, b->fl, sp, x, map);
+            b->val[m - b->fl->lo] = recomputed(e, b->fl, sp, x, map);
         } else {
-            b->val[m] = arena_printf(e->arena, "%s[%s]", emit_buf(e, m), space_index(e, b->fl, sp, m, fp->map[m]));
+            b->val[m - b->fl->lo] = arena_printf(e->arena, "%s[%s]", emit_buf(e, m), space_index(e, b->fl, sp, m, fp->map[m]));
         }
         return;
     }
@@ -479,17 +480,18 @@ static void eval_member(Body *b, const Space *sp, int m) {
     const char *args[IR_MAX_IN];
     for (int k = 0; k < nd->nin; k++) args[k] = operand(b, sp, m, k);
     emit(e, "const float v%d = %s;", m, nd->op == OP_expand ? args[0] : ewise_expr(e, m, args));
-    b->val[m] = arena_printf(e->arena, "v%d", m);
+    b->val[m - b->fl->lo] = arena_printf(e->arena, "v%d", m);
     made(b, sp, m);
 }
 
 const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail) {
     const Graph *g = e->g;
-    Body b = {e, fl, ARENA_ARRAY(e->arena, const char *, fl->root + 1), check_bail};
+    /* val[m - lo]: the value of member m (lo..root) */
+    Body b = {e, fl, ARENA_ARRAY(e->arena, const char *, fl->root - fl->lo + 1), check_bail};
     Space top;
     domain_space(g, fl, &top);
     for (int d = 0; d < top.shape->rank; d++) top.idx[d] = dom_index(e, fl, d);
-    for (int m = 0; m < fl->root; m++)
+    for (int m = fl->lo; m < fl->root; m++)
         if (is_member(fl, m) && fl->fp->nest[m] < 0) eval_member(&b, &top, m);
     const Node *nd = &g->nodes[fl->root];
     if (op_of(nd)->kind == K_REDUCE) return operand(&b, &top, fl->root, 0); /* the value to accumulate */
@@ -502,12 +504,54 @@ const char *fused_body(EmitCtx *e, const FusedLoop *fl, const char *check_bail) 
     return arena_printf(e->arena, "v%d", fl->root);
 }
 
+/* The recomputed values (fp->dup) the group computes from their inputs: those its members
+ * read, directly or through other recomputed values (what fusion_recomputes says, found
+ * from the members instead of by scanning the graph). Ascending, into *out. */
+static int group_dups(EmitCtx *e, const FusedLoop *fl, int **out) {
+    const Graph *g = e->g;
+    int n = 0, cap = 8, *d = ARENA_ARRAY(e->arena, int, cap);
+    for (int m = fl->lo; m <= fl->root; m++) {
+        if (!is_member(fl, m)) continue;
+        int done = n; /* d[done..n) are still to be walked */
+        for (int k = 0, x = m;; x = d[done++]) {
+            for (k = 0; k < g->nodes[x].nin; k++) {
+                int y = g->nodes[x].in[k], seen = 0;
+                if (!fl->fp->dup[y]) continue;
+                for (int i = 0; i < n && !seen; i++) seen = d[i] == y;
+                if (seen) continue;
+                if (n == cap) {
+                    int *big = ARENA_ARRAY(e->arena, int, 2 * cap);
+                    memcpy(big, d, sizeof *d * (size_t)n);
+                    d = big, cap *= 2;
+                }
+                d[n++] = y;
+            }
+            if (done == n) break;
+        }
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of values */
+        for (int j = i; j > 0 && d[j - 1] > d[j]; j--) {
+            int t = d[j];
+            d[j] = d[j - 1], d[j - 1] = t;
+        }
+    *out = d;
+    return n;
+}
+
 void fused_comment(EmitCtx *e, const FusedLoop *fl) {
     emit_node_comment(e, fl->root);
-    for (int m = 0; m < fl->root; m++) {
+    int *dups, ndups = group_dups(e, fl, &dups), next = 0;
+    while (next < ndups && e->g->nodes[dups[next]].op == OP_reshape) next++;
+    int from = ndups && dups[0] < fl->lo ? dups[0] : fl->lo;
+    for (int m = from; m < fl->root; m++) {
         const Node *nd = &e->g->nodes[m];
-        if (fl->fp->dup[m] && nd->op != OP_reshape && fusion_recomputes(e->g, fl->fp, fl->root, m)) {
+        if (next < ndups && dups[next] == m) {
             emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name, where(nd), nd->loc.line);
+            while (++next < ndups && e->g->nodes[dups[next]].op == OP_reshape) {}
+            continue;
+        }
+        if (m < fl->lo) { /* before the members: skip to the next recomputed value */
+            m = (next < ndups && dups[next] < fl->lo ? dups[next] : fl->lo) - 1;
             continue;
         }
         if (!is_member(fl, m) || nd->op == OP_reshape) continue;

@@ -1,0 +1,117 @@
+/* test_bounds.c - compiles stay bounded (issue: "nothing gets in, nothing breaks").
+ *
+ * Models written to exhaust the compiler: a chain of 2,000 dense layers, a ResNet of 600
+ * basic blocks, and blocks nested 20 deep (2^20 inlined calls). The first two must compile
+ * in a bounded amount of memory (peak resident set of the mlc process, from getrusage: memory
+ * is a property of the code, unlike time on a shared machine, which is never asserted);
+ * the third must stop with the documented node-limit error, not exhaust memory. */
+#include <criterion/criterion.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "ctest_util.h"
+
+#ifndef MLC_EXE
+#error "MLC_EXE must be defined (the mlc executable built by meson)"
+#endif
+
+/* Runs mlc on path (output to /dev/null); returns the exit status, the peak RSS in MiB
+ * and the start of stderr. */
+static int run_mlc(const char *path, long *rss_mib, char *err, size_t cap) {
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl(MLC_EXE, MLC_EXE, path, "-o", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t len = 0;
+    ssize_t n;
+    char sink[4096];
+    while ((n = read(pfd[0], sink, sizeof sink)) > 0)
+        for (ssize_t i = 0; i < n && len + 1 < cap; i++) err[len++] = sink[i];
+    err[len] = 0;
+    close(pfd[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    /* each Criterion test runs in a process of its own, whose only child is this mlc */
+    struct rusage ru;
+    cr_assert_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    *rss_mib = ru.ru_maxrss / 1024;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *write_model(const char *dir, const char *name, void (*body)(FILE *)) {
+    char *p = malloc(1024);
+    snprintf(p, 1024, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    body(f);
+    fclose(f);
+    return p;
+}
+
+static void dense_chain(FILE *f) {
+    fprintf(f, "model deep\ninput image: f32[B, 784]\ninput label: i32[B]\nh = relu(dense(image, 64))\n");
+    for (int i = 0; i < 2000; i++) fprintf(f, "h = relu(dense(h, 64))\n");
+    fprintf(f, "logits = dense(h, 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+static void resnet600(FILE *f) {
+    fprintf(f, "model deep\ninput image: f32[B, 784]\ninput label: i32[B]\n"
+               "block basic(x, c) {\n"
+               "    h = relu(batch_norm(conv2d(x, c, 3, pad = 1, bias = false)))\n"
+               "    h = batch_norm(conv2d(h, c, 3, pad = 1, bias = false))\n"
+               "    return relu(h + x)\n}\n"
+               "x = reshape(image, [B, 1, 28, 28])\nx = relu(conv2d(x, 16, 3, pad = 1))\n");
+    for (int i = 0; i < 600; i++) fprintf(f, "x = basic(x, 16)\n");
+    fprintf(f, "logits = dense(global_avg_pool(x), 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+static void nested(FILE *f) {
+    fprintf(f, "model deep\ninput image: f32[B, 16]\ninput label: i32[B]\n"
+               "block b0(x) {\n    return relu(x) * 0.5\n}\n");
+    for (int k = 1; k <= 20; k++) fprintf(f, "block b%d(x) {\n    return b%d(b%d(x))\n}\n", k, k - 1, k - 1);
+    fprintf(f, "logits = dense(b20(image), 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+/* Sanitizers multiply memory (shadow, redzones, quarantine): a looser bound there. */
+static long mib_limit(void) { return MLC_TEST_SANITIZE[0] ? 2000 : 500; }
+
+Test(bounds, dense_chain_2000) {
+    char *dir = ct_tmpdir("bounds"), err[4096];
+    char *p = write_model(dir, "deep.mdl", dense_chain);
+    long mib;
+    cr_assert_eq(run_mlc(p, &mib, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(mib, mib_limit(), "a 2,000-layer dense chain took %ld MiB (it took 5 GB before emission was fixed)",
+                  mib);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}
+
+Test(bounds, resnet_600_blocks) {
+    char *dir = ct_tmpdir("bounds"), err[4096];
+    char *p = write_model(dir, "res.mdl", resnet600);
+    long mib;
+    cr_assert_eq(run_mlc(p, &mib, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(mib, mib_limit(), "a 600-block ResNet took %ld MiB", mib);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}
+
+Test(bounds, nested_blocks_hit_the_node_limit) {
+    char *dir = ct_tmpdir("bounds"), err[4096];
+    char *p = write_model(dir, "nest.mdl", nested);
+    long mib;
+    cr_assert_eq(run_mlc(p, &mib, err, sizeof err), 1, "%s", err);
+    cr_expect(strstr(err, "error: the train-step graph has more than 262144 nodes (blocks are expanded at every call"),
+              "%s", err);
+    cr_expect_leq(mib, mib_limit(), "blocks nested 20 deep took %ld MiB before the node limit stopped them", mib);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}
