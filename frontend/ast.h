@@ -43,10 +43,14 @@ struct Expr {
 };
 
 typedef enum BinOp {
-    OP_ADD = '+', OP_SUB = '-', OP_MUL = '*', OP_DIV = '/',
+    OP_ADD = '+', OP_SUB = '-', OP_MUL = '*', OP_DIV = '/', OP_MOD = '%',
     OP_LT = '<', OP_GT = '>', OP_NOT = '!',
     OP_EQ = 256, OP_NE, OP_LE, OP_GE, OP_AND, OP_OR,
+    OP_FLOORDIV, /* // */
 } BinOp;
+
+/* How an operator is written in the source ("+", "//", "and"). */
+const char *binop_text(int op);
 
 /* A tensor type: `f32[B, 784]`. A dimension is an integer literal or a name (B). */
 typedef struct TypeDim {

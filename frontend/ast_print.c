@@ -9,12 +9,14 @@
 
 #include "ast.h"
 
-static const char *op_text(int op) {
+const char *binop_text(int op) {
     switch (op) {
     case OP_ADD: return "+";
     case OP_SUB: return "-";
     case OP_MUL: return "*";
     case OP_DIV: return "/";
+    case OP_FLOORDIV: return "//";
+    case OP_MOD: return "%";
     case OP_LT: return "<";
     case OP_GT: return ">";
     case OP_EQ: return "==";
@@ -74,7 +76,7 @@ static void print_expr(FILE *out, const Expr *e) {
     case EX_BINARY:
         fputc('(', out);
         print_expr(out, e->lhs);
-        fprintf(out, " %s ", op_text(e->op));
+        fprintf(out, " %s ", binop_text(e->op));
         print_expr(out, e->rhs);
         fputc(')', out);
         break;

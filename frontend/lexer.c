@@ -39,6 +39,7 @@ const char *tok_kind_name(TokKind k) {
         [TK_RBRACKET] = "']'", [TK_LBRACE] = "'{'", [TK_RBRACE] = "'}'",
         [TK_COMMA] = "','", [TK_COLON] = "':'", [TK_ASSIGN] = "'='", [TK_SEMI] = "';'",
         [TK_PLUS] = "'+'", [TK_MINUS] = "'-'", [TK_STAR] = "'*'", [TK_SLASH] = "'/'",
+        [TK_SLASHSLASH] = "'//'", [TK_PERCENT] = "'%'",
         [TK_EQ] = "'=='", [TK_NE] = "'!='", [TK_LT] = "'<'", [TK_LE] = "'<='",
         [TK_GT] = "'>'", [TK_GE] = "'>='",
         [TK_AND] = "'and'", [TK_OR] = "'or'", [TK_NOT] = "'not'",
@@ -248,11 +249,11 @@ static int lex_punct(Lexer *L) {
         const char *s;
         TokKind kind;
     } puncts[] = {
-        {"==", TK_EQ}, {"!=", TK_NE}, {"<=", TK_LE}, {">=", TK_GE},
+        {"==", TK_EQ}, {"!=", TK_NE}, {"<=", TK_LE}, {">=", TK_GE}, {"//", TK_SLASHSLASH},
         {"(", TK_LPAREN}, {")", TK_RPAREN}, {"[", TK_LBRACKET}, {"]", TK_RBRACKET},
         {"{", TK_LBRACE}, {"}", TK_RBRACE}, {",", TK_COMMA}, {":", TK_COLON},
         {"=", TK_ASSIGN}, {";", TK_SEMI}, {"+", TK_PLUS}, {"-", TK_MINUS},
-        {"*", TK_STAR}, {"/", TK_SLASH}, {"<", TK_LT}, {">", TK_GT},
+        {"*", TK_STAR}, {"/", TK_SLASH}, {"%", TK_PERCENT}, {"<", TK_LT}, {">", TK_GT},
     };
     for (size_t i = 0; i < sizeof puncts / sizeof puncts[0]; i++) {
         size_t n = strlen(puncts[i].s);

@@ -20,7 +20,7 @@ typedef enum TokKind {
     /* punctuation */
     TK_LPAREN, TK_RPAREN, TK_LBRACKET, TK_RBRACKET, TK_LBRACE, TK_RBRACE,
     TK_COMMA, TK_COLON, TK_ASSIGN, TK_SEMI,
-    TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH,
+    TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_SLASHSLASH, TK_PERCENT,
     TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
     /* operator keywords */
     TK_AND, TK_OR, TK_NOT,

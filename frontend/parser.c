@@ -214,14 +214,15 @@ static Expr *binary(Parser *P, Token *op, int bop, Expr *lhs, Expr *rhs) {
 /* The left-associative levels below build left-leaning trees in a loop; each operator
  * counts as one level of nesting so the tree's height stays bounded as well. */
 
-/* mul: unary { ('*' | '/') unary } */
+/* mul: unary { ('*' | '/' | '//' | '%') unary } */
 static Expr *parse_mul(Parser *P) {
     int saved = P->depth;
     Expr *e = parse_unary(P);
-    while (at(P, TK_STAR) || at(P, TK_SLASH)) {
+    while (at(P, TK_STAR) || at(P, TK_SLASH) || at(P, TK_SLASHSLASH) || at(P, TK_PERCENT)) {
         Token *op = next(P);
         enter(P, "expression", op);
-        e = binary(P, op, op->kind == TK_STAR ? OP_MUL : OP_DIV, e, parse_unary(P));
+        int bop = op->kind == TK_STAR ? OP_MUL : op->kind == TK_SLASH ? OP_DIV : op->kind == TK_PERCENT ? OP_MOD : OP_FLOORDIV;
+        e = binary(P, op, bop, e, parse_unary(P));
     }
     P->depth = saved;
     return e;

@@ -794,42 +794,51 @@ static Value call(Lower *L, Scope *s, const Expr *e) {
 
 /* ---- expressions ---- */
 
-/* + - * / on two compile-time numbers (V_NONE for other operators). Integer results that
- * do not fit 64 bits are errors at the operator, not wrapped values that later become
- * sizes; a float result that is not finite is one too. */
+/* Floor division and its remainder on integers, as in Python: -7 // 2 = -4, -7 % 2 = 1
+ * (the remainder takes the divisor's sign). r != 0 and not (LLONG_MIN, -1). */
+static long long floor_div(long long l, long long r) {
+    long long q = l / r;
+    return (l % r != 0 && (l < 0) != (r < 0)) ? q - 1 : q;
+}
+
+/* + - * / // % on two compile-time numbers (V_NONE for other operators). Integer results
+ * that do not fit 64 bits are errors at the operator, not wrapped values that later
+ * become sizes; a float result that is not finite is one too. */
 static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Value *r) {
     int ints = l->k == V_INT && r->k == V_INT;
     double x = num(l), y = num(r);
     long long v = 0;
-    int wrapped = 0;
-    if (e->op == '/' && y == 0) diag_error(at(L, s, &e->loc), "division by zero");
+    int wrapped = 0, op = e->op;
+    if (op != '+' && op != '-' && op != '*' && op != '/' && op != OP_FLOORDIV && op != OP_MOD)
+        return (Value){.k = V_NONE};
+    if ((op == OP_FLOORDIV || op == OP_MOD) && !ints)
+        diag_error_hint(at(L, s, &e->loc), "'/' divides numbers", "'%s' takes two integers, found %s and %s",
+                        binop_text(op), kind_name(l->k), kind_name(r->k));
+    if (op != '+' && op != '-' && op != '*' && y == 0)
+        diag_error(at(L, s, &e->loc), op == OP_MOD ? "modulo by zero" : "division by zero");
     if (ints) {
-        switch (e->op) {
+        /* LLONG_MIN / -1 is the one quotient that does not fit */
+        int min_by_minus1 = l->i == LLONG_MIN && r->i == -1;
+        switch (op) {
         case '+': wrapped = __builtin_add_overflow(l->i, r->i, &v); break;
         case '-': wrapped = __builtin_sub_overflow(l->i, r->i, &v); break;
         case '*': wrapped = __builtin_mul_overflow(l->i, r->i, &v); break;
-        case '/':
-            /* LLONG_MIN / -1 is the one quotient that does not fit */
-            if (l->i == LLONG_MIN && r->i == -1) wrapped = 1;
+        case OP_FLOORDIV: wrapped = min_by_minus1, v = wrapped ? 0 : floor_div(l->i, r->i); break;
+        case OP_MOD: v = min_by_minus1 ? 0 : l->i - floor_div(l->i, r->i) * r->i; break;
+        default: /* '/' */
+            if (min_by_minus1) wrapped = 1;
             else if (l->i % r->i == 0) v = l->i / r->i;
-            else ints = 0; /* an inexact quotient is a float, as in 7 / 2 = 3.5 */
+            else ints = 0; /* an inexact quotient is a number, as in 7 / 2 = 3.5 */
             break;
-        default: return (Value){.k = V_NONE};
         }
         if (wrapped)
             diag_error_hint(at(L, s, &e->loc), "sizes and integer arguments must fit in 64 bits",
-                            "integer overflow: %lld %c %lld does not fit in 64 bits", l->i, e->op, r->i);
+                            "integer overflow: %lld %s %lld does not fit in 64 bits", l->i, binop_text(op), r->i);
         if (ints) return vint(v);
     }
-    double f;
-    switch (e->op) {
-    case '+': f = x + y; break;
-    case '-': f = x - y; break;
-    case '*': f = x * y; break;
-    case '/': f = x / y; break;
-    default: return (Value){.k = V_NONE};
-    }
-    if (!isfinite(f)) diag_error(at(L, s, &e->loc), "the result of %g %c %g is not a finite number", x, e->op, y);
+    double f = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
+    if (!isfinite(f))
+        diag_error(at(L, s, &e->loc), "the result of %g %s %g is not a finite number", x, binop_text(op), y);
     return vfloat(f);
 }
 
@@ -838,7 +847,9 @@ static Value track_batch(int op, const Value *l, const Value *r, Value v) {
     if (!l->bpow && !r->bpow && !l->bbad && !r->bbad) return v;
     double lc = l->bpow ? l->bcoef : num(l), rc = r->bpow ? r->bcoef : num(r);
     v.bbad = l->bbad || r->bbad;
-    if (op == '*' || op == '/') {
+    if (op == OP_FLOORDIV || op == OP_MOD) { /* B // 2 is no multiple of B */
+        v.bbad = 1;
+    } else if (op == '*' || op == '/') {
         v.bpow = op == '*' ? l->bpow + r->bpow : l->bpow - r->bpow;
         v.bcoef = op == '*' ? lc * rc : lc / rc;
         if (v.bpow < -1 || v.bpow > 1) v.bbad = 1;
@@ -864,6 +875,8 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
     Value l = eval(L, s, e->lhs), r = eval(L, s, e->rhs);
     if (l.k == V_TENSOR || r.k == V_TENSOR) {
         Op op = e->op == '+' ? OP_add : e->op == '-' ? OP_sub : e->op == '*' ? OP_mul : e->op == '/' ? OP_div : OP_COUNT;
+        if (e->op == OP_FLOORDIV || e->op == OP_MOD)
+            diag_error(at(L, s, &e->loc), "'%s' is for compile-time integers, not tensors", binop_text(e->op));
         if (op == OP_COUNT)
             diag_error(at(L, s, &e->loc), "comparisons are for compile-time values, not tensors");
         int a = as_tensor(L, s, l, e->lhs, "the left operand"), b = as_tensor(L, s, r, e->rhs, "the right operand");

@@ -39,6 +39,7 @@ static const char *const required[] = {
     "dim_too_large",    /* an input dimension past the documented limit */
     "tensor_too_large", /* a parameter whose element count passes the limit */
     "conv_too_large",   /* an op whose result passes the limit */
+    "floordiv_number",  /* // on a number: integers only, with a hint */
 };
 
 static void check_error_file(const char *stem) {

@@ -189,3 +189,14 @@ Test(dump_ir, fuse_shows_epilogues) {
     cr_expect_not_null(strstr(out, "never reach memory; 4 epilogues (2 GEMM, 2 conv)\n"), "%s", out);
     free(out);
 }
+
+/* `//` and `%` on integers: floor division and remainder as in Python (intdiv.mdl). */
+Test(dump_ir, integer_floor_division_and_remainder) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/intdiv.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
+    cr_expect(strstr(out, "conv2d %0, %2 : f32[B, 4, 28, 28]"), "pad = 3 // 2 keeps 28 x 28:\n%s", out);
+    cr_expect(strstr(out, "conv2d %7, %8 : f32[B, 4, 28, 28]"), "pad = 5 // 2 keeps 28 x 28:\n%s", out);
+    cr_expect(strstr(out, ": f32[3136, 100]"), "17 // 4 + (-7 // 2) + (-7 %% 2) * 100 + 7 %% -2 * 10 + 10 is 100:\n%s",
+              out);
+    free(out);
+}

@@ -171,12 +171,12 @@ static const char sample_printed[] =
 /* ---- lexer -------------------------------------------------------------------------- */
 
 Test(frontend, lex_every_token_kind) {
-    const char *src = "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / == != < <= > >= "
+    const char *src = "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / // % == != < <= > >= "
                       "and or not model input param output loss return if else block train";
     static const TokKind want[] = {
         TK_IDENT, TK_INT, TK_FLOAT, TK_STRING, TK_LPAREN, TK_RPAREN, TK_LBRACKET,
         TK_RBRACKET, TK_LBRACE, TK_RBRACE, TK_COMMA, TK_COLON, TK_ASSIGN, TK_SEMI,
-        TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
+        TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_SLASHSLASH, TK_PERCENT, TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
         TK_AND, TK_OR, TK_NOT, TK_MODEL, TK_INPUT, TK_PARAM, TK_OUTPUT, TK_LOSS,
         TK_RETURN, TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN, TK_EOF,
     };
@@ -191,7 +191,9 @@ Test(frontend, lex_every_token_kind) {
     cr_assert_str_eq(t[3].sval, "s");
     cr_assert_eq(t[3].loc.len, 3); /* the quotes are part of the token */
     cr_assert_eq(t[18].loc.len, 2);
-    cr_assert_eq(strncmp(t[18].text, "==", 2), 0);
+    cr_assert_eq(strncmp(t[18].text, "//", 2), 0);
+    cr_assert_eq(t[20].loc.len, 2);
+    cr_assert_eq(strncmp(t[20].text, "==", 2), 0);
 }
 
 Test(frontend, lex_numbers) {
