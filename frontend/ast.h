@@ -75,6 +75,7 @@ typedef enum StmtKind {
     ST_LOSS,   /* loss EXPR                           value */
     ST_RETURN, /* return EXPR   (in a block body)     value */
     ST_IF,     /* if EXPR { body } [else { else_body }]  value=cond, body, else_body */
+    ST_FOR,    /* for NAME in EXPR { body }            name, value=the list, body */
     ST_BLOCK,  /* block NAME(p, q = 1) { body }       name, params, body */
     ST_TRAIN,  /* train { key = EXPR ... }            settings: each an ST_ASSIGN */
     ST_EXPR,   /* a bare expression statement (rare; lowering rejects if useless) */

@@ -160,6 +160,12 @@ static void print_stmt(FILE *out, const Stmt *s, int indent) {
             break;
         }
         break;
+    case ST_FOR:
+        fprintf(out, "for %s in ", s->name);
+        print_expr(out, s->value);
+        fputc(' ', out);
+        print_body(out, &s->body, indent);
+        break;
     case ST_BLOCK:
         fprintf(out, "block %s(", s->name);
         for (int i = 0; i < s->nparams; i++) {

@@ -28,6 +28,7 @@ static const struct {
     {"model", TK_MODEL},   {"input", TK_INPUT},   {"param", TK_PARAM},
     {"output", TK_OUTPUT}, {"loss", TK_LOSS},     {"return", TK_RETURN},
     {"if", TK_IF},         {"else", TK_ELSE},     {"block", TK_BLOCK},
+    {"for", TK_FOR},       {"in", TK_IN},
     {"train", TK_TRAIN},
 };
 
@@ -46,7 +47,7 @@ const char *tok_kind_name(TokKind k) {
         [TK_MODEL] = "'model'", [TK_INPUT] = "'input'", [TK_PARAM] = "'param'",
         [TK_OUTPUT] = "'output'", [TK_LOSS] = "'loss'", [TK_RETURN] = "'return'",
         [TK_IF] = "'if'", [TK_ELSE] = "'else'", [TK_BLOCK] = "'block'",
-        [TK_TRAIN] = "'train'",
+        [TK_TRAIN] = "'train'", [TK_FOR] = "'for'", [TK_IN] = "'in'",
     };
     return (unsigned)k < TK_COUNT && names[k] ? names[k] : "?";
 }

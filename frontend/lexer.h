@@ -26,7 +26,7 @@ typedef enum TokKind {
     TK_AND, TK_OR, TK_NOT,
     /* statement keywords */
     TK_MODEL, TK_INPUT, TK_PARAM, TK_OUTPUT, TK_LOSS, TK_RETURN,
-    TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN,
+    TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN, TK_FOR, TK_IN,
     TK_COUNT
 } TokKind;
 

@@ -372,6 +372,20 @@ static Stmt *parse_if(Parser *P) {
     return s;
 }
 
+/* for: 'for' NAME 'in' expr '{' stmts '}' */
+static Stmt *parse_for(Parser *P) {
+    Token *kw = next(P);
+    Stmt *s = new_stmt(P, ST_FOR, kw->loc);
+    Token *name = expect_name(P, "a loop variable after 'for'");
+    s->name = tok_str(P, name);
+    s->name_loc = name->loc;
+    expect(P, TK_IN, "'in' after the loop variable");
+    s->value = parse_expr(P);
+    expect(P, TK_LBRACE, "'{' after the list to loop over");
+    s->body = parse_body(P, "'}' at the end of the 'for' body");
+    return s;
+}
+
 /* block: 'block' NAME '(' [ param { ',' param } ] ')' '{' stmts '}'
  * param: NAME [ '=' expr ] */
 static Stmt *parse_block(Parser *P) {
@@ -425,7 +439,7 @@ static Stmt *parse_train(Parser *P) {
     }
 }
 
-/* stmt: 'model' NAME | decl | 'output' expr | 'loss' expr | 'return' expr | if | block
+/* stmt: 'model' NAME | decl | 'output' expr | 'loss' expr | 'return' expr | if | for | block
  *     | train | NAME '=' expr | expr */
 static Stmt *parse_stmt(Parser *P) {
     Token *t = cur(P);
@@ -450,6 +464,7 @@ static Stmt *parse_stmt(Parser *P) {
         s->value = parse_expr(P);
         return s;
     case TK_IF: return parse_if(P);
+    case TK_FOR: return parse_for(P);
     case TK_BLOCK: return parse_block(P);
     case TK_TRAIN: return parse_train(P);
     case TK_IDENT:

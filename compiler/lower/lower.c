@@ -657,6 +657,29 @@ static Value b_dropout(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_binary(L->g, OP_mul, x, mask, LOCE));
 }
 
+/* range(n) or range(start, stop, step = 1): the integers from start up to (not including)
+ * stop, as in Python; what a `for` loop usually runs over. At most MAX_RANGE of them:
+ * every iteration expands its body again. */
+enum { MAX_RANGE = 65536 };
+static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
+    long long start = arg_int(L, s, call, a, 0, "start", 0, LLONG_MIN), stop = start, step = 1;
+    if (a->given[1]) stop = arg_int(L, s, call, a, 1, "stop", 0, LLONG_MIN);
+    else start = 0;
+    if (a->given[2]) step = arg_int(L, s, call, a, 2, "step", 1, LLONG_MIN);
+    if (step == 0) diag_error(arg_loc(L, s, call, a, 2), "range: step must not be 0");
+    /* the count in double first: stop - start may not fit in 64 bits */
+    double count = ((double)stop - (double)start) / (double)step;
+    if (count > MAX_RANGE)
+        diag_error(LOCE, "range: %.0f items, more than the %d a loop may have", ceil(count), MAX_RANGE);
+    Value v = {.k = V_LIST};
+    v.items = ARENA_ARRAY(L->a, Value, count > 0 ? (size_t)ceil(count) : 1);
+    for (long long i = start; step > 0 ? i < stop : i > stop; i += step) {
+        v.items[v.n++] = vint(i);
+        if ((step > 0 && i > LLONG_MAX - step) || (step < 0 && i < LLONG_MIN - step)) break; /* the last one */
+    }
+    return v;
+}
+
 static const struct Builtin {
     const char *name;
     BuiltinFn fn;
@@ -697,6 +720,7 @@ static const struct Builtin {
     {"concat", b_concat, {{"tensors", "axis"}}},
     {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
     {"dropout", b_dropout, {{"x", "p="}}},
+    {"range", b_range, {{"start", "stop=", "step="}}},
 };
 enum { NBUILTINS = sizeof builtins / sizeof builtins[0] };
 
@@ -882,6 +906,10 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
         int a = as_tensor(L, s, l, e->lhs, "the left operand"), b = as_tensor(L, s, r, e->rhs, "the right operand");
         return vtensor(ir_binary(L->g, op, a, b, at(L, s, &e->loc)));
     }
+    /* "layer" + 3 is "layer3": names for what a loop's iterations create */
+    if (l.k == V_STR && (r.k == V_STR || r.k == V_INT) && e->op == '+')
+        return r.k == V_STR ? (Value){.k = V_STR, .s = arena_printf(L->a, "%s%s", l.s, r.s)}
+                            : (Value){.k = V_STR, .s = arena_printf(L->a, "%s%lld", l.s, r.i)};
     if ((l.k == V_STR && r.k == V_STR) && (e->op == OP_EQ || e->op == OP_NE))
         return vbool((strcmp(l.s, r.s) == 0) == (e->op == OP_EQ));
     if (l.k == V_BOOL && r.k == V_BOOL && (e->op == OP_EQ || e->op == OP_NE))
@@ -1066,6 +1094,20 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
             diag_error(at(L, s, &st->value->loc), "an if condition must be a compile-time boolean, found %s",
                        kind_name(c.k));
         exec_list(L, s, c.i ? &st->body : &st->else_body);
+        return;
+    }
+    case ST_FOR: {
+        /* Each item in turn is bound to the loop variable and the body runs in the
+         * enclosing scope, so names it assigns (h = f(h)) carry from one iteration to the
+         * next and stay bound after the loop, as in Python. */
+        Value list = eval(L, s, st->value);
+        if (list.k != V_LIST)
+            diag_error_hint(at(L, s, &st->value->loc), "write range(n), range(start, stop) or a list like [16, 32, 64]",
+                            "a for loop runs over a compile-time list, found %s", kind_name(list.k));
+        for (int i = 0; i < list.n && !s->has_return; i++) {
+            bind(L, s, st->name, list.items[i]);
+            exec_list(L, s, &st->body);
+        }
         return;
     }
     case ST_EXPR:

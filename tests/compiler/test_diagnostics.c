@@ -40,6 +40,7 @@ static const char *const required[] = {
     "tensor_too_large", /* a parameter whose element count passes the limit */
     "conv_too_large",   /* an op whose result passes the limit */
     "floordiv_number",  /* // on a number: integers only, with a hint */
+    "for_not_list",     /* for over a number: what to write instead */
 };
 
 static void check_error_file(const char *stem) {

@@ -200,3 +200,21 @@ Test(dump_ir, integer_floor_division_and_remainder) {
               out);
     free(out);
 }
+
+/* for loops over range() and a list, with names from the index (loops.mdl). */
+Test(dump_ir, for_loops_expand_with_indexed_names) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/loops.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
+    static const char *const want[] = {
+        "param \"layer0.conv1.weight\" {init=uniform(-0.288675, 0.288675)} : f32[4, 8, 3, 3]",
+        "param \"layer1.conv1.weight\" {init=uniform(-0.235702, 0.235702)} : f32[4, 12, 3, 3]",
+        "param \"layer2.conv1.weight\" {init=uniform(-0.204124, 0.204124)} : f32[4, 16, 3, 3]",
+        "concat %43, %60 : f32[B, 20, 28, 28]",
+        "param \"conv1.weight\" {init=uniform(-0.182574, 0.182574)} : f32[16, 20, 3, 3]",
+        "param \"conv2.weight\" {init=uniform(-0.204124, 0.204124)} : f32[32, 16, 3, 3]",
+        "param \"fc.weight\" {init=uniform(-0.433013, 0.433013)} : f32[32, 10]",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) cr_expect(strstr(out, want[i]), "no %s in:\n%s", want[i], out);
+    cr_expect_null(strstr(out, "layer3."), "range(3) runs 0, 1, 2");
+    free(out);
+}

@@ -172,13 +172,13 @@ static const char sample_printed[] =
 
 Test(frontend, lex_every_token_kind) {
     const char *src = "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / // % == != < <= > >= "
-                      "and or not model input param output loss return if else block train";
+                      "and or not model input param output loss return if else block train for in";
     static const TokKind want[] = {
         TK_IDENT, TK_INT, TK_FLOAT, TK_STRING, TK_LPAREN, TK_RPAREN, TK_LBRACKET,
         TK_RBRACKET, TK_LBRACE, TK_RBRACE, TK_COMMA, TK_COLON, TK_ASSIGN, TK_SEMI,
         TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_SLASHSLASH, TK_PERCENT, TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
         TK_AND, TK_OR, TK_NOT, TK_MODEL, TK_INPUT, TK_PARAM, TK_OUTPUT, TK_LOSS,
-        TK_RETURN, TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN, TK_EOF,
+        TK_RETURN, TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN, TK_FOR, TK_IN, TK_EOF,
     };
     int n;
     Token *t = lex_ok(src, &n);
@@ -336,6 +336,8 @@ Test(frontend, precedence) {
         {"x = a * b + c", "x = ((a * b) + c)\n"},
         {"x = a - b - c", "x = ((a - b) - c)\n"},
         {"x = a / b / c", "x = ((a / b) / c)\n"},
+        {"x = a // b % c * d", "x = (((a // b) % c) * d)\n"},
+        {"x = a + b // c", "x = (a + (b // c))\n"},
         {"x = (a + b) * c", "x = ((a + b) * c)\n"},
         {"x = -a * b", "x = (-a * b)\n"},
         {"x = -(a * b)", "x = -(a * b)\n"},
@@ -401,6 +403,30 @@ Test(frontend, if_else_chains) {
     cr_assert_eq(s2->else_body.items[0]->kind, ST_IF);
     cr_assert_eq(s2->else_body.items[0]->body.n, 0);
     cr_assert_str_eq(print_of("if a { }"), "if a {\n}\n");
+}
+
+Test(frontend, for_loops) {
+    cr_assert_str_eq(print_of("for i in range(3) { x = f(x, name = \"l\" + i) }"),
+                     "for i in range(3) {\n    x = f(x, name = (\"l\" + i))\n}\n");
+    Program *p = parse_ok("for c in [16, 32] { if c > 16 { y = 1 } }");
+    Stmt *s = p->stmts.items[0];
+    cr_assert_eq(s->kind, ST_FOR);
+    cr_assert_str_eq(s->name, "c");
+    cr_assert_eq(s->value->kind, EX_LIST);
+    cr_assert_eq(s->body.n, 1);
+    cr_assert_eq(s->body.items[0]->kind, ST_IF);
+    ASSERT_ERROR("for in range(3) { }",
+                 "t.mdl:1:5: error: expected a loop variable after 'for', found 'in'\n"
+                 "    1 | for in range(3) { }\n"
+                 "      |     ^~\n");
+    ASSERT_ERROR("for i range(3) { }",
+                 "t.mdl:1:7: error: expected 'in' after the loop variable, found 'range'\n"
+                 "    1 | for i range(3) { }\n"
+                 "      |       ^~~~~\n");
+    ASSERT_ERROR("for i in range(3) { x = 1",
+                 "t.mdl:1:26: error: expected '}' at the end of the 'for' body, found end of file\n"
+                 "    1 | for i in range(3) { x = 1\n"
+                 "      |                          ^\n");
 }
 
 Test(frontend, blocks_and_train) {
