@@ -54,8 +54,9 @@ const char *binop_text(int op);
 
 /* A tensor type: `f32[B, 784]`. A dimension is an integer literal or a name (B). */
 typedef struct TypeDim {
-    long long value;  /* when name == NULL */
-    const char *name; /* e.g. "B" */
+    long long value;  /* when name == NULL and expr == NULL */
+    const char *name; /* e.g. "B", or a compile-time integer's name */
+    struct Expr *expr; /* any other compile-time integer expression: f32[1, 2 * ch] */
     SrcLoc loc;
 } TypeDim;
 

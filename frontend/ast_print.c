@@ -100,6 +100,7 @@ static void print_type(FILE *out, const TypeExpr *t) {
     for (int i = 0; i < t->rank; i++) {
         if (i) fputs(", ", out);
         if (t->dims[i].name) fputs(t->dims[i].name, out);
+        else if (t->dims[i].expr) print_expr(out, t->dims[i].expr);
         else fprintf(out, "%lld", t->dims[i].value);
     }
     fputc(']', out);

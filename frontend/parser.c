@@ -319,10 +319,19 @@ static TypeExpr *parse_type(Parser *P) {
     for (;;) {
         Token *d = cur(P);
         TypeDim dim = {.loc = d->loc};
-        if (d->kind == TK_INT) dim.value = d->ival;
-        else if (d->kind == TK_IDENT) dim.name = tok_str(P, d);
-        else expected(P, "a dimension (an integer or a name)");
-        next(P);
+        TokKind after = peek_at(P, 1)->kind;
+        int alone = after == TK_COMMA || after == TK_RBRACKET; /* a literal or a name by itself */
+        if (d->kind == TK_INT && alone) {
+            dim.value = d->ival;
+            next(P);
+        } else if (d->kind == TK_IDENT && alone) {
+            dim.name = tok_str(P, d);
+            next(P);
+        } else if (starts_expr(d->kind)) {
+            dim.expr = parse_expr(P);
+        } else {
+            expected(P, "a dimension (an integer, B, or a compile-time integer expression)");
+        }
         ty->dims = grow(P, ty->dims, ty->rank, &cap, sizeof(TypeDim));
         ty->dims[ty->rank++] = dim;
         if (accept(P, TK_RBRACKET)) return ty;

@@ -51,6 +51,7 @@ typedef struct Scope {
     Counter *counters;
     const SrcLoc *call_site; /* for block bodies: where the block was called */
     const char *block_name;
+    struct Scope *top; /* a block body's fallback for names: the top-level scope; NULL there */
     int has_return;
     Value ret;
 } Scope;
@@ -62,6 +63,7 @@ typedef struct Lower {
     Graph *g;
     int depth; /* block-call nesting, to stop runaway recursion */
     NameTable sources; /* parameter and input names -> their nodes */
+    struct Scope *top; /* the program's top-level scope */
 } Lower;
 
 static Value eval(Lower *L, Scope *s, const Expr *e);
@@ -121,9 +123,14 @@ static void bind(Lower *L, Scope *s, const char *name, Value v) {
     s->vars = b;
 }
 
+/* A name in the scope, else at the top level: a block body sees its parameters and
+ * locals first, then what the program had bound at the top when the block was called
+ * (shared parameters, constants); assigning to such a name in a block makes a local. */
 static Binding *lookup(Scope *s, const char *name) {
-    for (Binding *b = s->vars; b; b = b->next)
-        if (!strcmp(b->name, name)) return b;
+    for (; s; s = s->top) {
+        for (Binding *b = s->vars; b; b = b->next)
+            if (!strcmp(b->name, name)) return b;
+    }
     return NULL;
 }
 
@@ -748,7 +755,7 @@ static _Noreturn void unknown_callee(Lower *L, Scope *s, const Expr *call) {
 static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
     if (L->depth >= 64) diag_error(at(L, s, &call->loc), "blocks call each other more than 64 deep (recursion?)");
     /* Parameters, plus the reserved `name` that names the call's scope. */
-    Scope inner = {0};
+    Scope inner = {.top = L->top};
     const char *explicit_name = NULL;
     int np = blk->nparams;
     char *given = arena_alloc(L->a, (size_t)np + 1);
@@ -990,10 +997,25 @@ static Shape type_shape(Lower *L, Scope *s, const TypeExpr *t, int allow_batch, 
     sh.rank = t->rank;
     for (int i = 0; i < t->rank; i++) {
         const TypeDim *d = &t->dims[i];
-        if (d->name) {
-            if (strcmp(d->name, "B"))
-                diag_error_hint(at(L, s, &d->loc), "a dimension is an integer, or B for the batch size",
-                                "unknown dimension '%s'", d->name);
+        if (d->expr || (d->name && strcmp(d->name, "B"))) {
+            /* a compile-time integer: a block argument (f32[1, ch, 1, 1]) or an expression */
+            Value v;
+            if (d->expr) {
+                v = eval(L, s, d->expr);
+            } else {
+                Binding *b = lookup(s, d->name);
+                if (!b)
+                    diag_error_hint(at(L, s, &d->loc), "a dimension is an integer, B for the batch size, or a name "
+                                                       "or expression with a compile-time integer value",
+                                    "unknown dimension '%s'", d->name);
+                v = b->v;
+            }
+            if (v.k != V_INT || v.bpow || v.bbad)
+                diag_error(at(L, s, &d->loc), "a dimension must be a compile-time integer%s, found %s",
+                           v.bpow || v.bbad ? " (B can only stand alone)" : "", kind_name(v.k));
+            if (v.i < 1) diag_error(at(L, s, &d->loc), "a dimension must be positive, found %lld", v.i);
+            sh.d[i] = v.i;
+        } else if (d->name) {
             if (!allow_batch) diag_error(at(L, s, &d->loc), "parameters cannot have the batch dimension B");
             if (sh.bmask) diag_error(at(L, s, &d->loc), "only one dimension can be B");
             sh.bmask |= (uint8_t)(1u << i);
@@ -1123,6 +1145,7 @@ Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMod
     Lower L = {.a = a, .prog = p, .spec = spec, .sources = names_new(a)};
     L.g = graph_new(a, mode, spec->batch);
     Scope top = {.prefix = ""};
+    L.top = &top;
     for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);
     if (L.g->output < 0 && L.g->loss < 0)
         diag_error_file(p->file->name, "the model has neither an 'output' nor a 'loss' statement");

@@ -41,6 +41,7 @@ static const char *const required[] = {
     "conv_too_large",   /* an op whose result passes the limit */
     "floordiv_number",  /* // on a number: integers only, with a hint */
     "for_not_list",     /* for over a number: what to write instead */
+    "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
 };
 
 static void check_error_file(const char *stem) {

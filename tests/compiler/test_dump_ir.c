@@ -218,3 +218,21 @@ Test(dump_ir, for_loops_expand_with_indexed_names) {
     cr_expect_null(strstr(out, "layer3."), "range(3) runs 0, 1, 2");
     free(out);
 }
+
+/* Parameter shapes from block arguments and expressions; top-level names (a constant, a
+ * shared parameter) read inside blocks (scoping.mdl). */
+Test(dump_ir, param_shapes_and_top_level_names_in_blocks) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/scoping.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
+    char *train = strstr(out, "(train step)"), *eval = train ? strstr(train, "(eval)") : NULL;
+    cr_assert(train && eval, "%s", out);
+    *eval = 0; /* the train graph alone */
+    cr_expect(strstr(train, "param \"scaled1.g\" {init=const(0.5, 0)} : f32[1, 8, 1, 1]"), "%s", train);
+    cr_expect(strstr(train, "param \"v\" {init=const(1, 0)} : f32[5, 2]"), "%s", train);
+    /* both calls of proj read the one top-level parameter */
+    int reads = 0;
+    for (const char *p = train; (p = strstr(p, "matmul %0, %2 ")); p++) reads++;
+    cr_expect_eq(reads, 2, "%s", train);
+    cr_expect_null(strstr(train, "proj1."), "proj creates no parameter of its own");
+    free(out);
+}

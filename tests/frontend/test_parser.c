@@ -429,6 +429,17 @@ Test(frontend, for_loops) {
                  "      |                          ^\n");
 }
 
+Test(frontend, type_dimensions_are_expressions) {
+    cr_assert_str_eq(print_of("param g: f32[1, ch, 2 * ch // 4, B]"), "param g: f32[1, ch, ((2 * ch) // 4), B]\n");
+    Program *p = parse_ok("input x: f32[B, n + 1]");
+    TypeExpr *t = p->stmts.items[0]->type;
+    cr_assert_eq(t->rank, 2);
+    cr_assert_str_eq(t->dims[0].name, "B");
+    cr_assert_null(t->dims[0].expr);
+    cr_assert_not_null(t->dims[1].expr);
+    cr_assert_eq(t->dims[1].expr->kind, EX_BINARY);
+}
+
 Test(frontend, blocks_and_train) {
     cr_assert_str_eq(print_of("block f() { return 1 } block g(a = [1, 2], b = -1) { y = a }"),
                      "block f() {\n    return 1\n}\n"
@@ -649,7 +660,7 @@ Test(frontend, error_statements) {
                  "    1 | input x: [3]\n"
                  "      |          ^\n");
     ASSERT_ERROR("input x: f32[3,]",
-                 "t.mdl:1:16: error: expected a dimension (an integer or a name), found ']'\n"
+                 "t.mdl:1:16: error: expected a dimension (an integer, B, or a compile-time integer expression), found ']'\n"
                  "    1 | input x: f32[3,]\n"
                  "      |                ^\n");
     ASSERT_ERROR("input x: f32[3 4]",
