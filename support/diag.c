@@ -45,10 +45,27 @@ static void note(const SrcLoc *loc, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Whether the call notes of l and of its caller m would read the same: one block, called
+ * from one place. */
+static int same_call(const SrcLoc *l, const SrcLoc *m) {
+    const SrcLoc *a = l->called_from, *b = m->called_from;
+    int same_block = l->block_name == m->block_name ||
+                     (l->block_name && m->block_name && !strcmp(l->block_name, m->block_name));
+    return same_block && a->file == b->file && a->line == b->line && a->col == b->col;
+}
+
 static _Noreturn void finish(const SrcLoc *loc, const char *hint) {
     if (hint) fprintf(out(), "hint: %s\n", hint);
-    for (const SrcLoc *l = loc; l && l->called_from; l = l->called_from)
-        note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
+    for (const SrcLoc *l = loc; l && l->called_from; l = l->called_from) {
+        /* A recursive block calls itself from one place many times: one note, counted. */
+        int repeats = 0;
+        while (l->called_from->called_from && same_call(l, l->called_from)) l = l->called_from, repeats++;
+        if (repeats)
+            note(l->called_from, "in block '%s' called from here (%d times in a row)", l->block_name ? l->block_name : "?",
+                 repeats + 1);
+        else
+            note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
+    }
     fflush(out());
     diag_errors++;
     if (diag_jmp) longjmp(*diag_jmp, 1);

@@ -42,6 +42,7 @@ static const char *const required[] = {
     "floordiv_number",  /* // on a number: integers only, with a hint */
     "for_not_list",     /* for over a number: what to write instead */
     "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
+    "recursion",        /* unbounded recursion: one counted note, not 63 */
 };
 
 static void check_error_file(const char *stem) {
