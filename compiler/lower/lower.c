@@ -170,6 +170,17 @@ static int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, S
 
 /* ---- argument binding, shared by builtins and blocks ---- */
 
+/* The hint for an unknown keyword: the near name if there is one, else every name there is
+ * (`padding` is far from `pad` by spelling, and a list answers what a guess cannot). */
+static const char *names_hint(Lower *L, const char *key, const char *const *names, int n) {
+    const char *near = diag_nearest(key, names, n);
+    if (near) return arena_printf(L->a, "did you mean '%s'?", near);
+    if (n == 0) return "it takes no keyword arguments";
+    const char *list = names[0];
+    for (int i = 1; i < n; i++) list = arena_printf(L->a, "%s, %s", list, names[i]);
+    return arena_printf(L->a, "the names are: %s", list);
+}
+
 enum { MAX_ARGS = 12 };
 
 typedef struct Sig {
@@ -212,11 +223,9 @@ static void bind_args(Lower *L, Scope *s, const Expr *call, const Sig *sig, Args
                 names[i] = sig_name(L, sig, i);
                 if (!strcmp(names[i], arg->keyword)) slot = i;
             }
-            if (slot < 0) {
-                const char *near = diag_nearest(arg->keyword, names, np);
-                diag_error_hint(at(L, s, &arg->kw_loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+            if (slot < 0)
+                diag_error_hint(at(L, s, &arg->kw_loc), names_hint(L, arg->keyword, names, np),
                                 "%s has no argument named '%s'", call->name, arg->keyword);
-            }
             if (out->given[slot])
                 diag_error(at(L, s, &arg->kw_loc), "%s: argument '%s' is given twice", call->name, arg->keyword);
         }
@@ -782,11 +791,9 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
                 names[i] = blk->params[i].name;
                 if (!strcmp(names[i], arg->keyword)) slot = i;
             }
-            if (slot < 0) {
-                const char *near = diag_nearest(arg->keyword, names, np < 64 ? np : 64);
-                diag_error_hint(at(L, s, &arg->kw_loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
+            if (slot < 0)
+                diag_error_hint(at(L, s, &arg->kw_loc), names_hint(L, arg->keyword, names, np < 64 ? np : 64),
                                 "block %s has no parameter named '%s'", blk->name, arg->keyword);
-            }
             if (given[slot])
                 diag_error(at(L, s, &arg->kw_loc), "%s: argument '%s' is given twice", call->name, arg->keyword);
         }

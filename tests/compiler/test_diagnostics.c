@@ -43,6 +43,7 @@ static const char *const required[] = {
     "for_not_list",     /* for over a number: what to write instead */
     "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
     "recursion",        /* unbounded recursion: one counted note, not 63 */
+    "unknown_keyword_list", /* no near name: the hint lists the valid ones */
 };
 
 static void check_error_file(const char *stem) {
