@@ -35,8 +35,10 @@ static const char usage[] =
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
-    "                   (= after:lower, after:autodiff), dot (Graphviz of the final\n"
-    "                   graphs); repeat the option to combine\n"
+    "                   (= after:lower, after:autodiff), dot (one Graphviz document of\n"
+    "                   the compiled graphs, fused groups as clusters; dot:train,\n"
+    "                   dot:eval, dot:forward for one graph or the train step's forward\n"
+    "                   part); repeat the option to combine\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, and the totals\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
@@ -77,10 +79,17 @@ static int parse_dump(Options *o, const char *stage) {
     } else if (!strcmp(stage, "all")) {
         d->after |= DUMP_AFTER_ALL;
     } else if (!strcmp(stage, "dot")) {
-        d->final = d->dot = 1;
+        d->dot = DOT_BOTH;
+    } else if (!strcmp(stage, "dot:train")) {
+        d->dot = DOT_TRAIN;
+    } else if (!strcmp(stage, "dot:eval")) {
+        d->dot = DOT_EVAL;
+    } else if (!strcmp(stage, "dot:forward")) {
+        d->dot = DOT_FORWARD;
     } else {
         fprintf(stderr,
-                "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all, dot or after:PASS, "
+                "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all, dot, dot:train, dot:eval, "
+                "dot:forward or after:PASS, "
                 "PASS one of: %s)\n",
                 stage, passes);
         return -1;

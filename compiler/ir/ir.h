@@ -130,7 +130,6 @@ void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b);
 /* The IR text form: one node per line, `%12 = add %10, %11 : f32[B, 256]  ; mlp.mdl:7:5`. */
 void ir_print(FILE *out, const Graph *g);
 /* Graphviz. */
-void ir_print_dot(FILE *out, const Graph *g);
 
 /* Checks the graph's invariants (topological order, arity, shapes agree with the shape
  * rules, roles); an internal error (mlc_die) naming the pass if any fails. */

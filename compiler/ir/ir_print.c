@@ -70,18 +70,3 @@ void ir_print(FILE *out, const Graph *g) {
     }
 }
 
-void ir_print_dot(FILE *out, const Graph *g) {
-    fprintf(out, "digraph %s {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
-            g->mode == MODE_TRAIN ? "train" : "eval");
-    for (int id = 0; id < g->n; id++) {
-        const Node *n = &g->nodes[id];
-        char sh[128];
-        const char *color = op_of(n)->kind == K_SOURCE ? "lightblue"
-                            : op_of(n)->kind == K_UPDATE ? "lightsalmon"
-                            : (n->role & ROLE_LOSS) ? "gold" : "white";
-        fprintf(out, "  n%d [label=\"%%%d %s%s%s\\n%s\", style=filled, fillcolor=%s];\n", id, id, op_of(n)->name,
-                n->name ? " " : "", n->name ? n->name : "", shape_str(&n->shape, n->dtype, sh, sizeof sh), color);
-        for (int i = 0; i < n->nin; i++) fprintf(out, "  n%d -> n%d;\n", n->in[i], id);
-    }
-    fprintf(out, "}\n");
-}

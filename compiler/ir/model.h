@@ -105,14 +105,20 @@ typedef struct ModelIR {
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
+/* Which graphs `--dump-ir=dot[:WHICH]` draws (ir_dot.c). */
+typedef enum DotGraphs { DOT_NONE, DOT_BOTH, DOT_TRAIN, DOT_EVAL, DOT_FORWARD } DotGraphs;
+
 typedef struct DumpOptions {
     FILE *out;
     unsigned after; /* bit p (1u << PASS_x, passes.h): the graph(s) after pass p */
     int final;      /* the train step and eval graphs as emitted */
-    int dot;        /* Graphviz instead of the text form */
+    DotGraphs dot;  /* the compiled graphs as one Graphviz document, after the text dumps */
 } DumpOptions;
 #define DUMP_AFTER(p) (1u << (p))
 #define DUMP_AFTER_ALL ((1u << PASS_COUNT) - 1)
+
+/* The compiled graphs as one Graphviz digraph, fused groups as clusters (ir_dot.c). */
+void model_print_dot(FILE *out, const ModelIR *m, DotGraphs which);
 
 /* The whole middle end, one function a reader can follow top to bottom (pipeline.c).
  * mem_budget > 0 (bytes): recompute activations until the train step's arena at the

@@ -11,12 +11,8 @@
 
 static void dump(const DumpOptions *d, int want, const char *stage, const Graph *g) {
     if (!d || !want || !d->out) return;
-    /* Graphviz reads // comments, not ; ones */
-    fprintf(d->out, "%s --- after %s ---\n", d->dot ? "//" : ";", stage);
-    if (d->dot)
-        ir_print_dot(d->out, g);
-    else
-        ir_print(d->out, g);
+    fprintf(d->out, "; --- after %s ---\n", stage);
+    ir_print(d->out, g);
 }
 
 _Static_assert(PASS_COUNT < 32, "DumpOptions.after has one bit per pass");
@@ -189,6 +185,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
     }
+    if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
     m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
     m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);
     m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
