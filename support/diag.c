@@ -54,8 +54,7 @@ static int same_call(const SrcLoc *l, const SrcLoc *m) {
     return same_block && a->file == b->file && a->line == b->line && a->col == b->col;
 }
 
-static _Noreturn void finish(const SrcLoc *loc, const char *hint) {
-    if (hint) fprintf(out(), "hint: %s\n", hint);
+static void call_notes(const SrcLoc *loc) {
     for (const SrcLoc *l = loc; l && l->called_from; l = l->called_from) {
         /* A recursive block calls itself from one place many times: one note, counted. */
         int repeats = 0;
@@ -66,10 +65,24 @@ static _Noreturn void finish(const SrcLoc *loc, const char *hint) {
         else
             note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
     }
+}
+
+static _Noreturn void finish(const SrcLoc *loc, const char *hint) {
+    if (hint) fprintf(out(), "hint: %s\n", hint);
+    call_notes(loc);
     fflush(out());
     diag_errors++;
     if (diag_jmp) longjmp(*diag_jmp, 1);
     exit(1);
+}
+
+void diag_warning(const SrcLoc *loc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_at(loc, "warning", fmt, ap);
+    va_end(ap);
+    call_notes(loc);
+    fflush(out());
 }
 
 void diag_error(const SrcLoc *loc, const char *fmt, ...) {

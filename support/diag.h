@@ -37,6 +37,9 @@ _Noreturn void diag_error(const SrcLoc *loc, const char *fmt, ...)
 /* Same, followed by a `hint: ...` line (hint may be NULL). */
 _Noreturn void diag_error_hint(const SrcLoc *loc, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A warning: printed like an error (location, line, caret, call notes), then compiling
+ * goes on. */
+void diag_warning(const SrcLoc *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error about a file as a whole (cannot open, empty); loc-less. */
 _Noreturn void diag_error_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,29 @@
 #include "ops.h"
 #include "passes.h"
 
+/* A parameter the loss does not depend on is never trained: usually a layer whose result
+ * is not used, or used only by an `output`. One warning per layer (the parameters one
+ * call created share its location). */
+static void warn_untrained(const Graph *g, const int *gsum, int n0) {
+    for (int i = 0; i < n0; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op != OP_param || gsum[i] >= 0) continue;
+        const char *names = arena_printf(g->arena, "'%s'", n->name);
+        int j = i + 1, k = 1;
+        for (; j < n0; j++) { /* the rest of the same call's untrained parameters */
+            const Node *m = &g->nodes[j];
+            if (m->op != OP_param) continue;
+            if (gsum[j] >= 0 || m->loc.line != n->loc.line || m->loc.col != n->loc.col || m->loc.file != n->loc.file)
+                break;
+            names = arena_printf(g->arena, "%s, '%s'", names, m->name);
+            k++;
+        }
+        diag_warning(n->loc.file ? &n->loc : NULL, "the loss does not depend on %s, so training never changes %s",
+                     names, k > 1 ? "them" : "it");
+        i = j - 1;
+    }
+}
+
 GradList autodiff(Graph *g) {
     if (g->loss < 0) mlc_die("autodiff: the graph has no loss");
     int n0 = g->n;
@@ -44,6 +67,7 @@ GradList autodiff(Graph *g) {
         }
     }
 
+    warn_untrained(g, gsum, n0);
     GradList gl = {0};
     for (int i = 0; i < n0; i++) gl.n += g->nodes[i].op == OP_param;
     gl.param = ARENA_ARRAY(a, int, gl.n);

@@ -117,6 +117,35 @@ Test(diagnostics, clean_compile_is_silent) {
     free(s);
 }
 
+/* A compile that succeeds with warnings: their text. */
+static char *warnings_of(const char *text) {
+    SrcFile *src = srcfile_from_string("t.mdl", text);
+    Arena arena = {0};
+    CtCompile r = ct_compile(&arena, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "does not compile:\n%s", r.diag);
+    char *out = strdup(r.diag);
+    ct_compile_free(&r);
+    arena_free(&arena);
+    srcfile_free(src);
+    return out;
+}
+
+/* A layer the loss does not depend on: one warning for its parameters, at the call, with
+ * the block's call site; the model still compiles. */
+Test(diagnostics, untrained_parameters_warn) {
+    char *s = warnings_of("model m\ninput x: f32[B, 4]\ninput y: i32[B]\n"
+                          "block head(x) {\n    return dense(x, 8)\n}\n"
+                          "unused = head(x)\nh = dense(x, 3)\noutput h\nloss cross_entropy(h, y)\n");
+    cr_expect_str_eq(s, "t.mdl:5:12: warning: the loss does not depend on 'head1.dense1.weight', 'head1.dense1.bias', "
+                        "so training never changes them\n"
+                        "    5 |     return dense(x, 8)\n"
+                        "      |            ^~~~~\n"
+                        "t.mdl:7:10: note: in block 'head' called from here\n"
+                        "    7 | unused = head(x)\n"
+                        "      |          ^~~~\n");
+    free(s);
+}
+
 /* ---- 2. no-crash sweep ---- */
 
 typedef enum Outcome { OK_COMPILED = 0, OK_DIAGNOSED = 1, BAD_SILENT = 2, BAD_CRASH = 3 } Outcome;
