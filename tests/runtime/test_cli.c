@@ -644,11 +644,11 @@ Test(modes, eval_and_predict)
     cr_assert_str_eq(e.err, want);
     run(&e, &tiny_api, (const char *[]){"predict", p, NULL});
     cr_assert_eq(e.status, 2);
-    cr_assert_str_eq(e.err, "predict: expected a checkpoint and an IDX image file (usage: net "
+    cr_assert_str_eq(e.err, "error: predict: expected a checkpoint and an IDX image file (usage: net "
                             "predict CHECKPOINT IMAGES [flags])\n");
     run(&e, &tiny_api, (const char *[]){"eval", NULL});
     cr_assert_eq(e.status, 2);
-    cr_assert_str_eq(e.err, "eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
+    cr_assert_str_eq(e.err, "error: eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
     tu_rmrf(d);
 }
 
@@ -684,19 +684,19 @@ Test(output, new_bad_flags_and_help)
         const char *args[5];
         const char *err;
     } cases[] = {
-        {{"--schedule", "linear", NULL}, "--schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
-        {{"--augment", "crop:0", NULL}, "--augment: expected crop:N (N in 1..64), flip or none, found 'crop:0'\n"},
-        {{"--save-every", "3x", NULL}, "--save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, found '3x'\n"},
-        {{"--warmup", "-1", NULL}, "--warmup: expected a non-negative number, found '-1'\n"},
-        {{"--gamma", "0", NULL}, "--gamma: expected a positive number, found '0'\n"},
-        {{"--std", "0.3,0", NULL}, "--std: expected 1 to 4 comma-separated positive numbers, found '0.3,0'\n"},
-        {{"--mean", "0.1,0.2", "--std", "0.3", NULL}, "--mean and --std: expected the same number of values, found 2 and 1\n"},
-        {{"--log-format", "xml", NULL}, "--log-format: expected csv or jsonl, found 'xml'\n"},
-        {{"--progress", "maybe", NULL}, "--progress: expected auto, always or never, found 'maybe'\n"},
-        {{"--load", "a", "--resume", "b", NULL}, "--load and --resume cannot be combined (--resume also loads the weights)\n"},
-        {{"--val", "0", NULL}, "--val: expected a positive integer, found '0'\n"},
-        {{"train", "x", NULL}, "unexpected argument 'x' (see --help)\n"},
-        {{"eval", "a", "b", NULL}, "unexpected argument 'b' (see --help)\n"},
+        {{"--schedule", "linear", NULL}, "error: --schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
+        {{"--augment", "crop:0", NULL}, "error: --augment: expected crop:N (N in 1..64), flip or none, found 'crop:0'\n"},
+        {{"--save-every", "3x", NULL}, "error: --save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, found '3x'\n"},
+        {{"--warmup", "-1", NULL}, "error: --warmup: expected a non-negative number, found '-1'\n"},
+        {{"--gamma", "0", NULL}, "error: --gamma: expected a positive number, found '0'\n"},
+        {{"--std", "0.3,0", NULL}, "error: --std: expected 1 to 4 comma-separated positive numbers, found '0.3,0'\n"},
+        {{"--mean", "0.1,0.2", "--std", "0.3", NULL}, "error: --mean and --std: expected the same number of values, found 2 and 1\n"},
+        {{"--log-format", "xml", NULL}, "error: --log-format: expected csv or jsonl, found 'xml'\n"},
+        {{"--progress", "maybe", NULL}, "error: --progress: expected auto, always or never, found 'maybe'\n"},
+        {{"--load", "a", "--resume", "b", NULL}, "error: --load and --resume cannot be combined (--resume also loads the weights)\n"},
+        {{"--val", "0", NULL}, "error: --val: expected a positive integer, found '0'\n"},
+        {{"train", "x", NULL}, "error: unexpected argument 'x' (see --help)\n"},
+        {{"eval", "a", "b", NULL}, "error: unexpected argument 'b' (see --help)\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r;
