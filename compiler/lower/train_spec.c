@@ -1,7 +1,9 @@
 /* train_spec.c - the model's name and its train { } section: batch size, epochs, seed,
  * optimizer, learning-rate schedule, gradient clipping, data augmentation and
- * normalisation. These are defaults the generated trainer starts from (its flags
- * override them), so every value is checked here, at the line that sets it. */
+ * normalisation. The optimizer and clipping are compiled into the train step; the rest
+ * (and the lr) are defaults the generated trainer starts from, which its flags override
+ * (runtime/settings.def pairs each key with its flag). Every value is checked here, at
+ * the line that sets it. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -19,7 +19,7 @@ GradList autodiff(Graph *g);
 /* optimizer.c: appends one update node per parameter with a gradient, creating the
  * optimizer state tensors ("<param>.adam_m", ...). */
 typedef struct OptimizerSpec {
-    const char *kind; /* "adam" or "sgd" */
+    const char *kind; /* "adam", "adamw" (decoupled weight decay) or "sgd" */
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
     double clip_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
