@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data.h"
 #include "lower.h"
+#include "mlcrt_error.h"
 
 /* A compile-time number: an int or float literal, or a negated one. */
 static int literal(const Expr *e, double *out) {
@@ -167,6 +169,12 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
             else if (!strcmp(key, "augment")) {
                 if (v->kind != EX_STRING) diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
+                /* The trainer's own parser: a spec it would reject fails here, not at run
+                 * time. Its message names the flag (--augment); this one, the key. */
+                mlcrt_augment aug;
+                char msg[MLCRT_MSG_SIZE];
+                if (mlcrt_augment_parse(v->sval, &aug, msg, sizeof msg) != MLCRT_OK)
+                    diag_error(&v->loc, "%s", strncmp(msg, "--", 2) ? msg : msg + 2);
                 spec->augment = v->sval;
             } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0);
             else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;

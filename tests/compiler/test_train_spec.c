@@ -84,6 +84,7 @@ Test(train_spec, bad_settings) {
     expect_error("mean = [0.5, 0.5]\nstd = 0.2", "error: mean and std must give the same number of channels (2 and 1)");
     expect_error("std = 0", "error: std must be above 0");
     expect_error("augment = crop", "error: augment must be a string");
+    expect_error("augment = \"crop:4,rotate\"", "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
     expect_error("epocs = 3", "hint: did you mean 'epochs'?");
 }
 
