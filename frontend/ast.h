@@ -1,7 +1,7 @@
 /* ast.h - the syntax tree of a .mdl file, as the parser builds it.
  *
  * The AST is a faithful picture of the source: no names are resolved and no shapes are
- * known here (that is lowering's job, compiler/lower.c). Every node keeps the location of
+ * known here (that is lowering's job, compiler/lower/lower.c). Every node keeps the location of
  * the token that names it so later errors can point at it. All nodes live in an Arena. */
 #ifndef MLC_AST_H
 #define MLC_AST_H

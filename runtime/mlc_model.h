@@ -26,7 +26,9 @@ typedef struct mlc_tensor_desc {
 } mlc_tensor_desc;
 
 typedef struct mlc_optimizer_desc {
-    const char *kind; /* "sgd" or "adam" */
+    const char *kind; /* "sgd", "adam" or "adamw" (decoupled weight decay) */
+    /* The .mdl's values (docs/language.md); only lr is read by the runtime (--lr's
+     * default), the rest are compiled into the update and recorded here. */
     float lr, momentum, beta1, beta2, eps, weight_decay;
 } mlc_optimizer_desc;
 
@@ -39,7 +41,8 @@ typedef struct mlc_model_api {
     int64_t input_numel;
     int64_t output_numel; /* per-sample outputs (classes for a classifier) */
 
-    /* Defaults from the .mdl's train { } section; the trainer's flags override them. */
+    /* Defaults from the .mdl's train { } section; the trainer's flags override them
+     * (runtime/settings.def maps each train { } key to its flag). */
     int default_batch, default_epochs;
     uint64_t default_seed;
     mlc_optimizer_desc optimizer;
@@ -98,8 +101,10 @@ typedef struct mlc_model_api {
     void (*set_check_finite)(void *model, int on);
 } mlc_model_api;
 
-/* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S
- * ...), trains, evaluates and prints `test accuracy: 0.XXXX`. Returns the exit status. */
+/* The standalone trainer: parses argv (modes and flags: runtime/settings.def,
+ * docs/trainer.md), trains, evaluates and prints `test accuracy: 0.XXXX` (or evaluates
+ * or predicts from a checkpoint). Returns the exit status: 0, 1 runtime error, 2 bad
+ * command line. */
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
 /* Conveniences generated models build their NAME_evaluate / _save / _load on

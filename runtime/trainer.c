@@ -1,17 +1,20 @@
 /* trainer.c - the standalone trainer every generated model links (docs/trainer.md).
  *
- * Modes: train (default): flag parsing, data loading (MNIST-layout IDX, CIFAR-10/100),
- * normalisation, the epoch loop (seeded shuffle, optional augmentation, train_step on
+ * Modes: train (default): data loading (MNIST-layout IDX, CIFAR-10/100), normalisation, the epoch loop (seeded shuffle, optional augmentation, train_step on
  * every batch including the last partial one, batches prepared by a loader thread),
  * validation and test evaluation, lr schedules, checkpoints with resume, progress bar,
  * CSV / JSON-lines logs, and the result line `test accuracy: 0.XXXX`.
  * eval CHECKPOINT: accuracy, per-class accuracy and confusion matrix on the test split.
  * predict CHECKPOINT FILE: top classes with softmax probabilities per IDX image.
  *
+ * The command line (flags, defaults, --help) is read by trainer_flags.c from the table
+ * in settings.def; this file only acts on the options.
+ *
  * Determinism: everything random is a pure function of (seed, epoch, sample index), and
  * the lr of the global step; the loader thread computes exactly what the main thread
  * would, so results depend only on the seed, the flags and the model's thread count. */
 #include "trainer.h"
+#include "trainer_flags.h"
 
 #include "ckpt.h"
 #include "data.h"
@@ -28,38 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
-
-enum { MODE_TRAIN, MODE_EVAL, MODE_PREDICT };
-enum { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER };
-
-typedef struct trainer_opts {
-    int mode;
-    const char *ckpt_arg, *file_arg; /* eval / predict positionals */
-    const char *data_dir;
-    int epochs, batch, threads; /* threads 0: leave as is */
-    float lr;
-    int schedule;
-    float warmup, gamma;
-    int step_size;
-    uint64_t seed;
-    int64_t train_limit, test_limit, max_steps, val; /* 0: no limit / none */
-    int n_mean, n_std;
-    float mean[4], std[4];
-    const char *augment;
-    int no_prefetch;
-    const char *save_path, *load_path, *resume_path;
-    int64_t save_every;
-    int save_every_steps; /* 1: save_every counts steps, 0: epochs */
-    const char *log_path;
-    int log_jsonl;
-    int64_t log_every;
-    int progress;
-    int top;
-    int quiet, help;
-    int check_finite;
-} trainer_opts;
 
 static int argmax_row(const float *row, int64_t k)
 {
@@ -92,384 +63,15 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
     return (double)correct / (double)ds->n;
 }
 
-static void usage(FILE *f, const char *prog, const mlc_model_api *api)
-{
-    fprintf(f,
-            "usage: %s [train] [flags]\n"
-            "       %s eval CHECKPOINT [flags]\n"
-            "       %s predict CHECKPOINT IMAGES [flags]\n"
-            "Trains model '%s' and prints `test accuracy: 0.XXXX` (train); reports accuracy,\n"
-            "per-class accuracy and the confusion matrix of a checkpoint on the test split\n"
-            "(eval); prints the top classes of every image of an IDX file (predict).\n"
-            "\n"
-            "data:\n"
-            "  --data DIR          dataset directory: MNIST layout (train-images-idx3-ubyte[.gz]\n"
-            "                      ...), CIFAR-10 (data_batch_N.bin) or CIFAR-100 (train.bin)\n"
-            "                      (default %s)\n"
-            "  --train-limit N     use only the first N training samples\n"
-            "  --test-limit N      use only the first N test samples\n"
-            "  --val N             hold out the last N training samples for validation\n"
-            "  --mean X[,X..]      per-channel mean subtracted from inputs in [0,1]\n"
-            "  --std X[,X..]       per-channel std inputs are divided by (with --mean)\n"
-            "  --augment SPEC      training augmentation: crop:N (zero padding N, random crop),\n"
-            "                      flip (horizontal), comma-separated, or none\n"
-            "  --no-prefetch       assemble batches on the training thread\n"
-            "  --check-finite      stop at the first NaN/Inf any op produces, naming the op\n"
-            "                      and the .mdl line it came from\n"
-            "training:\n"
-            "  --epochs N          epochs to train (default %d)\n"
-            "  --batch N           samples per optimizer step (default %d)\n"
-            "  --lr X              (peak) learning rate (default %g)\n"
-            "  --schedule S        constant, step, cosine or onecycle (default %s)\n"
-            "  --warmup X          linear warm-up epochs for step and cosine (may be fractional)\n"
-            "  --step-size N       step schedule: epochs between decays (default epochs/3)\n"
-            "  --gamma X           step schedule: decay factor (default 0.1)\n"
-            "  --seed S            seed for initialisation, shuffling and augmentation\n"
-            "                      (default %llu)\n"
-            "  --threads N         CPU threads for the model's kernels (default: unchanged)\n"
-            "  --max-steps N       stop once N optimizer steps have been taken in total\n"
-            "checkpoints:\n"
-            "  --save PATH         write a checkpoint to PATH (every epoch and at the end)\n"
-            "  --save-every N[s|e] save every N epochs (N or Ne) or every N steps (Ns)\n"
-            "  --resume PATH       continue the run saved in PATH exactly where it stopped\n"
-            "  --load PATH         start from the weights in PATH (fine-tuning)\n"
-            "output:\n"
-            "  --log FILE          write step and epoch metrics to FILE\n"
-            "  --log-format F      csv (default) or jsonl\n"
-            "  --log-every N       log every N-th step (default 1)\n"
-            "  --progress WHEN     progress bar: auto (on a terminal), always or never\n"
-            "  --top K             predict: classes shown per image (default 3)\n"
-            "  --quiet             print only the final result line\n"
-            "  --help              show this help\n",
-            prog, prog, prog, api->name, DEFAULT_DATA_DIR, api->default_epochs,
-            api->default_batch, (double)api->optimizer.lr,
-            api->schedule ? api->schedule : "constant",
-            (unsigned long long)api->default_seed);
-}
-
-/* Parses a positive integer up to max into *v; 0 on success. */
-static int parse_pos_int(const char *flag, const char *s, int64_t max, int64_t *v, FILE *err)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || x < 1 || x > max) {
-        fprintf(err, "%s: expected a positive integer, found '%s'\n", flag, s);
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-/* A finite number (> 0 when positive, >= 0 otherwise). */
-static int parse_num(const char *flag, const char *s, int positive, float *v, FILE *err)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) || x > 3.0e38 ||
-        (positive ? !(x > 0) : x < 0)) {
-        fprintf(err, "%s: expected a %s number, found '%s'\n", flag,
-                positive ? "positive" : "non-negative", s);
-        return -1;
-    }
-    *v = (float)x;
-    return 0;
-}
-
-/* Comma-separated list of 1..4 numbers. */
-static int parse_list(const char *flag, const char *s, int positive, float *v, int *n,
-                      FILE *err)
-{
-    char buf[256];
-    char *p;
-    snprintf(buf, sizeof buf, "%s", s);
-    *n = 0;
-    p = buf;
-    for (;;) {
-        char *c = strchr(p, ',');
-        if (c)
-            *c = '\0';
-        char *end;
-        errno = 0;
-        double x = strtod(p, &end);
-        if (*n == 4 || *p == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) ||
-            (positive && !(x > 0))) {
-            fprintf(err, "%s: expected 1 to 4 comma-separated %snumbers, found '%s'\n", flag,
-                    positive ? "positive " : "", s);
-            return -1;
-        }
-        v[(*n)++] = (float)x;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return 0;
-}
-
-static const char *const value_flags[] = {
-    "--data",     "--epochs",    "--batch",      "--lr",         "--seed",
-    "--threads",  "--train-limit", "--test-limit", "--max-steps", "--save",
-    "--load",     "--schedule",  "--warmup",     "--step-size",  "--gamma",
-    "--val",      "--mean",      "--std",        "--augment",    "--save-every",
-    "--resume",   "--log",       "--log-format", "--log-every",  "--progress",
-    "--top"};
-
-static int parse_args(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
-                      const char *prog, FILE *err)
-{
-    memset(o, 0, sizeof *o);
-    o->data_dir = DEFAULT_DATA_DIR;
-    o->epochs = api->default_epochs > 0 ? api->default_epochs : 10;
-    o->batch = api->default_batch > 0 ? api->default_batch : 64;
-    o->lr = api->optimizer.lr;
-    o->schedule = mlcrt_schedule_parse(api->schedule ? api->schedule : "constant");
-    if (o->schedule < 0)
-        o->schedule = MLCRT_SCHED_CONSTANT;
-    o->warmup = api->warmup_epochs > 0 ? api->warmup_epochs : 0.0f;
-    o->step_size = api->step_size > 0 ? api->step_size : 0;
-    o->gamma = api->step_gamma > 0 ? api->step_gamma : 0.1f;
-    o->seed = api->default_seed;
-    o->augment = api->augment;
-    if (api->n_norm > 0 && api->n_norm <= 4) {
-        o->n_mean = o->n_std = api->n_norm;
-        memcpy(o->mean, api->norm_mean, sizeof o->mean);
-        memcpy(o->std, api->norm_std, sizeof o->std);
-    }
-    o->save_every = 1;
-    o->log_every = 1;
-    o->top = 3;
-    int first = 1;
-    if (argc > 1 && argv[1]) {
-        if (strcmp(argv[1], "train") == 0)
-            first = 2;
-        else if (strcmp(argv[1], "eval") == 0)
-            o->mode = MODE_EVAL, first = 2;
-        else if (strcmp(argv[1], "predict") == 0)
-            o->mode = MODE_PREDICT, first = 2;
-    }
-    int npos = 0;
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            o->help = 1;
-            return 0;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            o->quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "--no-prefetch") == 0) {
-            o->no_prefetch = 1;
-            continue;
-        }
-        if (strcmp(a, "--check-finite") == 0) {
-            if (!api->set_check_finite) {
-                fprintf(err, "--check-finite: model '%s' (target %s) cannot check its values\n", api->name,
-                        api->target);
-                return -1;
-            }
-            o->check_finite = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            int max = o->mode == MODE_EVAL ? 1 : o->mode == MODE_PREDICT ? 2 : 0;
-            if (npos >= max) {
-                fprintf(err, "unexpected argument '%s' (see --help)\n", a);
-                return -1;
-            }
-            if (npos++ == 0)
-                o->ckpt_arg = a;
-            else
-                o->file_arg = a;
-            continue;
-        }
-        /* Flags with a value: `--flag VALUE` or `--flag=VALUE`. */
-        char flag[64];
-        const char *val;
-        const char *eq = strchr(a, '=');
-        if (eq) {
-            size_t n = (size_t)(eq - a);
-            if (n >= sizeof flag)
-                n = sizeof flag - 1;
-            memcpy(flag, a, n);
-            flag[n] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(flag, sizeof flag, "%s", a);
-            val = NULL;
-        }
-        int found = 0;
-        for (size_t k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++)
-            found |= strcmp(flag, value_flags[k]) == 0;
-        if (!found) {
-            fprintf(err, "unknown flag '%s' (see --help)\n", flag);
-            return -1;
-        }
-        if (!val) {
-            if (i + 1 >= argc) {
-                fprintf(err, "%s: missing value\n", flag);
-                return -1;
-            }
-            val = argv[++i];
-        }
-        int64_t v = 0;
-#define IS(f) (strcmp(flag, f) == 0)
-        if (IS("--data") || IS("--save") || IS("--load") || IS("--resume") || IS("--log")) {
-            if (*val == '\0') {
-                fprintf(err, "%s: expected a path, found ''\n", flag);
-                return -1;
-            }
-            if (IS("--data"))
-                o->data_dir = val;
-            else if (IS("--save"))
-                o->save_path = val;
-            else if (IS("--load"))
-                o->load_path = val;
-            else if (IS("--resume"))
-                o->resume_path = val;
-            else
-                o->log_path = val;
-        } else if (IS("--schedule")) {
-            o->schedule = mlcrt_schedule_parse(val);
-            if (o->schedule < 0) {
-                fprintf(err, "--schedule: expected constant, step, cosine or onecycle, found "
-                             "'%s'\n",
-                        val);
-                return -1;
-            }
-        } else if (IS("--lr")) {
-            if (parse_num(flag, val, 1, &o->lr, err))
-                return -1;
-        } else if (IS("--gamma")) {
-            if (parse_num(flag, val, 1, &o->gamma, err))
-                return -1;
-        } else if (IS("--warmup")) {
-            if (parse_num(flag, val, 0, &o->warmup, err))
-                return -1;
-        } else if (IS("--mean")) {
-            if (parse_list(flag, val, 0, o->mean, &o->n_mean, err))
-                return -1;
-        } else if (IS("--std")) {
-            if (parse_list(flag, val, 1, o->std, &o->n_std, err))
-                return -1;
-        } else if (IS("--augment")) {
-            mlcrt_augment aug;
-            char msg[256];
-            if (mlcrt_augment_parse(val, &aug, msg, sizeof msg) != MLCRT_OK) {
-                fprintf(err, "%s\n", msg);
-                return -1;
-            }
-            o->augment = val;
-        } else if (IS("--log-format")) {
-            if (strcmp(val, "csv") != 0 && strcmp(val, "jsonl") != 0) {
-                fprintf(err, "--log-format: expected csv or jsonl, found '%s'\n", val);
-                return -1;
-            }
-            o->log_jsonl = val[0] == 'j';
-        } else if (IS("--progress")) {
-            if (strcmp(val, "auto") == 0)
-                o->progress = PROGRESS_AUTO;
-            else if (strcmp(val, "always") == 0)
-                o->progress = PROGRESS_ALWAYS;
-            else if (strcmp(val, "never") == 0)
-                o->progress = PROGRESS_NEVER;
-            else {
-                fprintf(err, "--progress: expected auto, always or never, found '%s'\n", val);
-                return -1;
-            }
-        } else if (IS("--save-every")) {
-            char num[32];
-            size_t len = strlen(val);
-            int steps = 0;
-            snprintf(num, sizeof num, "%s", val);
-            if (len > 0 && len < sizeof num && (val[len - 1] == 's' || val[len - 1] == 'e')) {
-                steps = val[len - 1] == 's';
-                num[len - 1] = '\0';
-            }
-            char *end;
-            errno = 0;
-            long long x = strtoll(num, &end, 10);
-            if (num[0] == '\0' || *end != '\0' || errno == ERANGE || x < 1) {
-                fprintf(err, "--save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, "
-                             "found '%s'\n",
-                        val);
-                return -1;
-            }
-            o->save_every = x;
-            o->save_every_steps = steps;
-        } else if (IS("--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long x = strtoull(val, &end, 10);
-            if (*val < '0' || *val > '9' || *end != '\0' || errno == ERANGE) {
-                fprintf(err, "--seed: expected a non-negative integer, found '%s'\n", val);
-                return -1;
-            }
-            o->seed = x;
-        } else {
-            int64_t max = IS("--threads") ? 4096 : IS("--epochs") || IS("--batch") ||
-                                                           IS("--step-size") || IS("--top")
-                                                       ? INT_MAX
-                                                       : INT64_MAX;
-            if (parse_pos_int(flag, val, max, &v, err))
-                return -1;
-            if (IS("--epochs"))
-                o->epochs = (int)v;
-            else if (IS("--batch"))
-                o->batch = (int)v;
-            else if (IS("--threads"))
-                o->threads = (int)v;
-            else if (IS("--train-limit"))
-                o->train_limit = v;
-            else if (IS("--test-limit"))
-                o->test_limit = v;
-            else if (IS("--val"))
-                o->val = v;
-            else if (IS("--step-size"))
-                o->step_size = (int)v;
-            else if (IS("--top"))
-                o->top = (int)v;
-            else if (IS("--log-every"))
-                o->log_every = v;
-            else /* --max-steps */
-                o->max_steps = v;
-        }
-#undef IS
-    }
-    if (o->mode == MODE_EVAL && !o->ckpt_arg) {
-        fprintf(err, "eval: expected a checkpoint path (usage: %s eval CHECKPOINT [flags])\n",
-                prog);
-        return -1;
-    }
-    if (o->mode == MODE_PREDICT && !o->file_arg) {
-        fprintf(err, "predict: expected a checkpoint and an IDX image file (usage: %s predict "
-                     "CHECKPOINT IMAGES [flags])\n",
-                prog);
-        return -1;
-    }
-    if (o->load_path && o->resume_path) {
-        fprintf(err, "--load and --resume cannot be combined (--resume also loads the "
-                     "weights)\n");
-        return -1;
-    }
-    if ((o->n_mean > 0) != (o->n_std > 0) || (o->n_mean && o->n_mean != o->n_std)) {
-        fprintf(err, "--mean and --std: expected the same number of values, found %d and %d\n",
-                o->n_mean, o->n_std);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- shared setup ---- */
 
 /* Normalises ds with the options' mean/std (no-op without them). */
 static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
-    if (!o->n_mean)
+    if (!o->mean.n)
         return 0;
-    if (mlcrt_dataset_normalize(ds, o->n_mean, o->mean, o->std, msg, sizeof msg) != MLCRT_OK) {
+    if (mlcrt_dataset_normalize(ds, o->mean.n, o->mean.v, o->std.v, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
     }
@@ -749,8 +351,8 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     }
     for (int c = 0; c < 4; c++)
         aug.pad_value[c] =
-            o->n_mean ? -o->mean[o->n_mean == 1 ? 0 : (c < o->n_mean ? c : 0)] /
-                            o->std[o->n_mean == 1 ? 0 : (c < o->n_mean ? c : 0)]
+            o->mean.n ? -o->mean.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)] /
+                            o->std.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)]
                       : 0.0f;
 
     mlcrt_train_state st;
@@ -971,17 +573,17 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
 {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
-    if (parse_args(argc, argv, api, &o, prog, err) != 0)
+    if (mlcrt_parse_flags(argc, argv, api, &o, prog, err) != 0)
         return 2;
     if (o.help) {
-        usage(out, prog, api);
+        mlcrt_usage(out, prog, api);
         return 0;
     }
     if (o.threads > 0 && api->set_threads)
         api->set_threads(o.threads);
-    if (o.mode == MODE_EVAL)
+    if (o.mode == MODE_eval)
         return run_eval(&o, api, out, err);
-    if (o.mode == MODE_PREDICT)
+    if (o.mode == MODE_predict)
         return run_predict(&o, api, out, err);
     return run_train(&o, api, out, err);
 }

@@ -2,9 +2,12 @@
  * .mdl location it came from.
  *
  * A Graph is an array of nodes in topological order (a node's inputs always have smaller
- * ids). Passes either append nodes (autodiff, optimizer) or rebuild the array (DCE); none
- * edits a node's inputs in place. Per-op knowledge lives in the op table (ops.def, ops.h),
- * never in switch statements spread over the passes. */
+ * ids). Passes either append nodes (autodiff, optimizer) or build the array anew from
+ * copies of the nodes (simplify, split_bn, relu_pool, fold_bn, dce, recompute); none edits
+ * the inputs of a node already in a graph. Per-op knowledge (shape, gradient, evaluation, emission)
+ * lives in the op table (ops.def, ops.h, one ops_*.c per kind); code elsewhere switches
+ * over op kinds (K_EWISE, ...) and names single ops only for rules about those ops:
+ * the printer spelling out attributes (ir_print.c), simplify's algebra, lowering. */
 #ifndef MLC_IR_H
 #define MLC_IR_H
 

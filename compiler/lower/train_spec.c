@@ -1,10 +1,15 @@
 /* train_spec.c - the model's name and its train { } section: batch size, epochs, seed,
  * optimizer, learning-rate schedule, gradient clipping, data augmentation and
- * normalisation. These are defaults the generated trainer starts from (its flags
- * override them), so every value is checked here, at the line that sets it. */
+ * normalisation. The optimizer and clipping are compiled into the train step; the rest
+ * (and the lr) are defaults the generated trainer starts from, which its flags override
+ * (runtime/settings.def pairs each key with its flag). Every value is checked here, at
+ * the line that sets it. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "data.h"
 #include "lower.h"
+#include "mlcrt_error.h"
 
 /* A compile-time number: an int or float literal, or a negated one. */
 static int literal(const Expr *e, double *out) {
@@ -99,13 +104,46 @@ static int read_channels(const Expr *v, const char *what, double *out, int posit
     return v->nargs;
 }
 
+/* The train { } keys and their defaults come from the runtime's table of settings
+ * (runtime/settings.def), which also gives the trainer's flags: a key's default here and
+ * its flag's default in the trainer are one value. An argument of a key's value
+ * ("schedule(warmup)") is read with the key, not listed as a key. */
+static const char *const train_keys[] = {
+#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) KEY,
+#define MLC_KEY(KEY, DEFAULT, HELP) KEY,
+#include "settings.def"
+};
+enum { N_TRAIN_ROWS = sizeof train_keys / sizeof train_keys[0] };
+
+/* The default of key in the table (as written in a .mdl). */
+static const char *key_default(const char *key) {
+    static const struct {
+        const char *key, *def;
+    } rows[] = {
+#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) {KEY, DEFAULT},
+#define MLC_KEY(KEY, DEFAULT, HELP) {KEY, DEFAULT},
+#include "settings.def"
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (!strcmp(rows[i].key, key)) return rows[i].def;
+    mlc_die("settings.def has no train key '%s'", key);
+}
+
+/* The keys a train { } section takes (no empty ones, no arguments), for "did you mean". */
+static int key_names(const char **out) {
+    int n = 0;
+    for (int i = 0; i < N_TRAIN_ROWS; i++)
+        if (train_keys[i][0] && !strchr(train_keys[i], '(')) out[n++] = train_keys[i];
+    return n;
+}
+
 void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     memset(spec, 0, sizeof *spec);
     spec->name = "model";
-    spec->batch = 64;
-    spec->epochs = 10;
-    spec->seed = 1;
-    spec->schedule = "constant";
+    spec->batch = atoi(key_default("batch"));
+    spec->epochs = atoi(key_default("epochs"));
+    spec->seed = strtoull(key_default("seed"), NULL, 10);
+    spec->schedule = key_default("schedule");
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int have_model = 0, n_mean = 0, n_std = 0;
     const Expr *std_at = NULL;
@@ -131,13 +169,18 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
             else if (!strcmp(key, "augment")) {
                 if (v->kind != EX_STRING) diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
+                /* The trainer's own parser: a spec it would reject fails here, not at run
+                 * time. Its message names the flag (--augment); this one, the key. */
+                mlcrt_augment aug;
+                char msg[MLCRT_MSG_SIZE];
+                if (mlcrt_augment_parse(v->sval, &aug, msg, sizeof msg) != MLCRT_OK)
+                    diag_error(&v->loc, "%s", strncmp(msg, "--", 2) ? msg : msg + 2);
                 spec->augment = v->sval;
             } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0);
             else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;
             else {
-                static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule", "clip_norm",
-                                             "augment", "mean", "std"};
-                const char *near = diag_nearest(key, keys, 10);
+                const char *keys[N_TRAIN_ROWS];
+                const char *near = diag_nearest(key, keys, key_names(keys));
                 diag_error_hint(&kv->loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL,
                                 "unknown train setting '%s'", key);
             }

@@ -1,5 +1,5 @@
 /* ops_optim.c - rules of the optimizer updates, appended to the train step after
- * autodiff (compiler/optimizer.c). Each writes its parameter (input 0) and its state in
+ * autodiff (compiler/passes/optimizer.c). Each writes its parameter (input 0) and its state in
  * place, in one loop: reading a parameter, its gradient and its state once per step is
  * what makes the update cheap. `lr` and the step count t are run-time values. */
 #include "emit.h"

@@ -19,7 +19,7 @@ GradList autodiff(Graph *g);
 /* optimizer.c: appends one update node per parameter with a gradient, creating the
  * optimizer state tensors ("<param>.adam_m", ...). */
 typedef struct OptimizerSpec {
-    const char *kind; /* "adam" or "sgd" */
+    const char *kind; /* "adam", "adamw" (decoupled weight decay) or "sgd" */
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
     double clip_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
@@ -76,10 +76,11 @@ extern const char *const pass_names[PASS_COUNT];
 /* PASS_COUNT when no pass has that name. */
 PassId pass_by_name(const char *name);
 
-/* recompute.c: --mem-budget. Recomputes cheap forward values (elementwise ops, expand,
- * bn_scale, bn_shift, pooling) in the backward instead of keeping them alive across it,
- * greedily, until the train step's arena at the compile-time batch size is at most `budget` bytes
- * or no recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
+/* recompute.c: --mem-budget. Recomputes forward values in the backward instead of keeping
+ * them alive across it, greedily: cheap ones first (elementwise ops, expand, bn_scale,
+ * bn_shift, pooling), convolutions and GEMMs only when the cheap ones cannot fit, until
+ * the train step's arena at the compile-time batch size is at most `budget` bytes or no
+ * recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
  * are in bytes; `after` is the smallest reached (== before when nothing helped). */
 typedef struct RecomputeResult {
     int64_t before, after;

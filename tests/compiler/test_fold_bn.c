@@ -1,4 +1,4 @@
-/* test_fold_bn.c - the eval-graph pass fold_bn (compiler/fold_bn.c): batch norm with
+/* test_fold_bn.c - the eval-graph pass fold_bn (compiler/passes/fold_bn.c): batch norm with
  * running statistics folded into the convolution before it.
  *
  * Each model is compiled (compile_model runs fold_bn on the eval graph) and its eval graph

@@ -1,4 +1,4 @@
-/* test_recompute.c - --mem-budget (compiler/recompute.c): recomputing activations in the
+/* test_recompute.c - --mem-budget (compiler/passes/recompute.c): recomputing activations in the
  * backward (cheap ones first, convolutions and GEMMs only when those cannot fit) shrinks
  * the train step's arena to fit a budget, says clearly when it cannot, keeps the memory
  * plan sound, and leaves training bit-for-bit unchanged.

@@ -84,5 +84,47 @@ Test(train_spec, bad_settings) {
     expect_error("mean = [0.5, 0.5]\nstd = 0.2", "error: mean and std must give the same number of channels (2 and 1)");
     expect_error("std = 0", "error: std must be above 0");
     expect_error("augment = crop", "error: augment must be a string");
+    expect_error("augment = \"crop:4,rotate\"", "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
     expect_error("epocs = 3", "hint: did you mean 'epochs'?");
+}
+
+/* Every train { } key that runtime/settings.def gives a default takes that default as its
+ * value and leaves the spec as without the key: the table's (and so the docs' and the
+ * trainer's) default is the compiler's. */
+Test(train_spec, table_defaults_are_the_defaults) {
+    static const struct {
+        const char *key, *def;
+    } rows[] = {
+#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) {KEY, DEFAULT},
+#define MLC_KEY(KEY, DEFAULT, HELP) {KEY, DEFAULT},
+#include "settings.def"
+    };
+    Arena a = {0};
+    SrcFile *src0;
+    CtCompile r0 = compile_train(&a, &src0, "");
+    cr_assert_not_null(r0.m, "%s", r0.diag);
+    const ModelSpec *s0 = &r0.m->spec;
+    int tested = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (!rows[i].key[0] || strchr(rows[i].key, '(') || !rows[i].def[0]) continue;
+        char train[256];
+        snprintf(train, sizeof train, "%s = %s", rows[i].key, rows[i].def);
+        SrcFile *src;
+        CtCompile r = compile_train(&a, &src, train);
+        cr_assert_not_null(r.m, "'%s': %s", train, r.diag);
+        const ModelSpec *s = &r.m->spec;
+        cr_expect(s->batch == s0->batch && s->epochs == s0->epochs && s->seed == s0->seed, "%s", train);
+        cr_expect_str_eq(s->schedule, s0->schedule, "%s", train);
+        cr_expect_str_eq(s->opt.kind, s0->opt.kind, "%s", train);
+        cr_expect(s->opt.lr == s0->opt.lr && s->opt.beta1 == s0->opt.beta1 && s->opt.beta2 == s0->opt.beta2 &&
+                      s->opt.eps == s0->opt.eps && s->opt.weight_decay == s0->opt.weight_decay,
+                  "%s", train);
+        ct_compile_free(&r);
+        srcfile_free(src);
+        tested++;
+    }
+    cr_assert_eq(tested, 5); /* batch, epochs, schedule, seed, optimizer */
+    ct_compile_free(&r0);
+    srcfile_free(src0);
+    arena_free(&a);
 }

@@ -644,11 +644,11 @@ Test(modes, eval_and_predict)
     cr_assert_str_eq(e.err, want);
     run(&e, &tiny_api, (const char *[]){"predict", p, NULL});
     cr_assert_eq(e.status, 2);
-    cr_assert_str_eq(e.err, "predict: expected a checkpoint and an IDX image file (usage: net "
+    cr_assert_str_eq(e.err, "error: predict: expected a checkpoint and an IDX image file (usage: net "
                             "predict CHECKPOINT IMAGES [flags])\n");
     run(&e, &tiny_api, (const char *[]){"eval", NULL});
     cr_assert_eq(e.status, 2);
-    cr_assert_str_eq(e.err, "eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
+    cr_assert_str_eq(e.err, "error: eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
     tu_rmrf(d);
 }
 
@@ -684,19 +684,23 @@ Test(output, new_bad_flags_and_help)
         const char *args[5];
         const char *err;
     } cases[] = {
-        {{"--schedule", "linear", NULL}, "--schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
-        {{"--augment", "crop:0", NULL}, "--augment: expected crop:N (N in 1..64), flip or none, found 'crop:0'\n"},
-        {{"--save-every", "3x", NULL}, "--save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, found '3x'\n"},
-        {{"--warmup", "-1", NULL}, "--warmup: expected a non-negative number, found '-1'\n"},
-        {{"--gamma", "0", NULL}, "--gamma: expected a positive number, found '0'\n"},
-        {{"--std", "0.3,0", NULL}, "--std: expected 1 to 4 comma-separated positive numbers, found '0.3,0'\n"},
-        {{"--mean", "0.1,0.2", "--std", "0.3", NULL}, "--mean and --std: expected the same number of values, found 2 and 1\n"},
-        {{"--log-format", "xml", NULL}, "--log-format: expected csv or jsonl, found 'xml'\n"},
-        {{"--progress", "maybe", NULL}, "--progress: expected auto, always or never, found 'maybe'\n"},
-        {{"--load", "a", "--resume", "b", NULL}, "--load and --resume cannot be combined (--resume also loads the weights)\n"},
-        {{"--val", "0", NULL}, "--val: expected a positive integer, found '0'\n"},
-        {{"train", "x", NULL}, "unexpected argument 'x' (see --help)\n"},
-        {{"eval", "a", "b", NULL}, "unexpected argument 'b' (see --help)\n"},
+        {{"--schedule", "linear", NULL}, "error: --schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
+        {{"--augment", "crop:0", NULL}, "error: --augment: expected crop:N (N in 1..64), flip or none, found 'crop:0'\n"},
+        {{"--save-every", "3x", NULL}, "error: --save-every: expected N, Ne (epochs) or Ns (steps) with N >= 1, found '3x'\n"},
+        {{"--warmup", "-1", NULL}, "error: --warmup: expected a non-negative number, found '-1'\n"},
+        {{"--gamma", "0", NULL}, "error: --gamma: expected a positive number, found '0'\n"},
+        {{"--std", "0.3,0", NULL}, "error: --std: expected 1 to 4 comma-separated positive numbers, found '0.3,0'\n"},
+        {{"--mean", "0.1,0.2", "--std", "0.3", NULL}, "error: --mean and --std: expected the same number of values, found 2 and 1\n"},
+        {{"--log-format", "xml", NULL}, "error: --log-format: expected csv or jsonl, found 'xml'\n"},
+        {{"--progress", "maybe", NULL}, "error: --progress: expected auto, always or never, found 'maybe'\n"},
+        {{"--load", "a", "--resume", "b", NULL}, "error: --load and --resume cannot be combined (--resume also loads the weights)\n"},
+        {{"--val", "0", NULL}, "error: --val: expected a positive integer, found '0'\n"},
+        {{"train", "x", NULL}, "error: unexpected argument 'x' (see --help)\n"},
+        {{"eval", "a", "b", NULL}, "error: unexpected argument 'b' (see --help)\n"},
+        {{"--quiet=1", NULL}, "error: --quiet: takes no value, found '1'\n"},
+        {{"--threads", "5000", NULL}, "error: --threads: expected a positive integer, found '5000'\n"},
+        {{"--mean", "0.1,,0.2", "--std", "1", NULL}, "error: --mean: expected 1 to 4 comma-separated numbers, found '0.1,,0.2'\n"},
+        {{"--data=", NULL}, "error: --data: expected a path, found ''\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r;
@@ -716,4 +720,50 @@ Test(output, new_bad_flags_and_help)
                            "--top", "--quiet", "--help", " eval CHECKPOINT", " predict CHECKPOINT"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
+}
+
+/* --help comes from runtime/settings.def: modes first, then each section's flags, the
+ * help wrapped at 80 columns, and the model's train { } values as the defaults. */
+Test(output, help_shows_the_models_defaults)
+{
+    mlc_model_api api = tiny_api;
+    api.schedule = "cosine";
+    api.warmup_epochs = 0.5f;
+    api.augment = "crop:2,flip";
+    api.n_norm = 2;
+    api.norm_mean[0] = 0.5f, api.norm_mean[1] = 0.25f;
+    api.norm_std[0] = 0.2f, api.norm_std[1] = 0.1f;
+    run_result r;
+    run(&r, &api, (const char *[]){"-h", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    static const char *const want[] = {
+        "usage: net [train] [flags]\n"
+        "       net eval CHECKPOINT [flags]\n"
+        "       net predict CHECKPOINT IMAGES [flags]\n"
+        "\n"
+        "modes (model 'tiny'):\n"
+        "  train               train, then print `test accuracy: 0.XXXX` (the default\n"
+        "                      mode)\n",
+        "  predict CHECKPOINT IMAGES\n"
+        "                      the top classes of every image of an IDX file\n"
+        "\n"
+        "data:\n",
+        "  --mean X[,X..]      per-channel mean subtracted from inputs in [0,1] (default\n"
+        "                      0.5,0.25)\n"
+        "  --std X[,X..]       per-channel std inputs are divided by (with --mean)\n"
+        "                      (default 0.2,0.1)\n"
+        "  --augment SPEC      training augmentation: crop:N (zero padding N, random\n"
+        "                      crop), flip (horizontal), comma-separated, or none\n"
+        "                      (default crop:2,flip)\n",
+        "  --epochs N          epochs to train (default 2)\n",
+        "  --schedule S        learning-rate schedule: constant, step, cosine or onecycle\n"
+        "                      (default cosine)\n"
+        "  --warmup X          linear warm-up epochs for step and cosine (may be\n"
+        "                      fractional) (default 0.5)\n",
+        "  --threads N         CPU threads for the model's kernels (default: OpenMP's,\n"
+        "                      OMP_NUM_THREADS or else one per core)\n",
+        "\noutput:\n  --log FILE ",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(r.out, want[i]), "--help lacks:\n%s\nin:\n%s", want[i], r.out);
 }

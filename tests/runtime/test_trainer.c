@@ -112,16 +112,16 @@ Test(trainer, bad_flag_values)
         const char *args[3];
         const char *err;
     } cases[] = {
-        {{"--epochs", "abc", NULL}, "--epochs: expected a positive integer, found 'abc'\n"},
-        {{"--batch", "0", NULL}, "--batch: expected a positive integer, found '0'\n"},
-        {{"--epochs=-3", NULL, NULL}, "--epochs: expected a positive integer, found '-3'\n"},
-        {{"--lr", "fast", NULL}, "--lr: expected a positive number, found 'fast'\n"},
-        {{"--lr", "nan", NULL}, "--lr: expected a positive number, found 'nan'\n"},
-        {{"--seed", "-1", NULL}, "--seed: expected a non-negative integer, found '-1'\n"},
-        {{"--threads", "2x", NULL}, "--threads: expected a positive integer, found '2x'\n"},
-        {{"--max-steps", NULL, NULL}, "--max-steps: missing value\n"},
-        {{"--frobnicate", "1", NULL}, "unknown flag '--frobnicate' (see --help)\n"},
-        {{"extra", NULL, NULL}, "unexpected argument 'extra' (see --help)\n"},
+        {{"--epochs", "abc", NULL}, "error: --epochs: expected a positive integer, found 'abc'\n"},
+        {{"--batch", "0", NULL}, "error: --batch: expected a positive integer, found '0'\n"},
+        {{"--epochs=-3", NULL, NULL}, "error: --epochs: expected a positive integer, found '-3'\n"},
+        {{"--lr", "fast", NULL}, "error: --lr: expected a positive number, found 'fast'\n"},
+        {{"--lr", "nan", NULL}, "error: --lr: expected a positive number, found 'nan'\n"},
+        {{"--seed", "-1", NULL}, "error: --seed: expected a non-negative integer, found '-1'\n"},
+        {{"--threads", "2x", NULL}, "error: --threads: expected a positive integer, found '2x'\n"},
+        {{"--max-steps", NULL, NULL}, "error: --max-steps: missing value\n"},
+        {{"--frobnicate", "1", NULL}, "error: unknown flag '--frobnicate' (see --help)\n"},
+        {{"extra", NULL, NULL}, "error: unexpected argument 'extra' (see --help)\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r;

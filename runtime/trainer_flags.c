@@ -1,0 +1,460 @@
+/* trainer_flags.c - the trainer's command line, read from settings.def: the table's
+ * defaults, then the model's train { } defaults, then argv (one `error:` line for the
+ * first mistake), and --help. What a flag does is trainer.c's business, not this file's. */
+#include "trainer_flags.h"
+
+#include "data.h"
+#include "mlcrt_error.h"
+#include "schedule.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const mode_row mlcrt_modes[MODE_COUNT] = {
+#define MLC_MODE(NAME, ARGS, EXPECT, HELP) {#NAME, ARGS, EXPECT, HELP},
+#include "settings.def"
+};
+
+const flag_row mlcrt_flags[] = {
+#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP)                \
+    {FLAG, KIND, offsetof(trainer_opts, FIELD), ARG, CHOICES, DEFAULT, KEY, SECTION, HELP},
+#include "settings.def"
+};
+const int mlcrt_n_flags = (int)(sizeof mlcrt_flags / sizeof mlcrt_flags[0]);
+
+/* The C type of the trainer_opts member each kind writes. set_value writes through an
+ * offset, so check_field_types makes a row whose FIELD has another type fail to compile
+ * (incompatible pointer types) instead of corrupting the options. */
+typedef int FLAG_SWITCH_type, FLAG_INT_type, FLAG_THREADS_type, FLAG_CHOICE_type;
+typedef const char *FLAG_PATH_type, *FLAG_AUGMENT_type;
+typedef int64_t FLAG_COUNT_type, FLAG_SAVE_EVERY_type;
+typedef uint64_t FLAG_SEED_type;
+typedef float FLAG_POS_type, FLAG_NONNEG_type;
+typedef mlcrt_channels FLAG_LIST_type, FLAG_POS_LIST_type;
+
+static inline void check_field_types(trainer_opts *o)
+{
+#define MLC_FLAG(FIELD, FLAG, KIND, ...)                                                     \
+    {                                                                                        \
+        KIND##_type *p = &o->FIELD;                                                          \
+        (void)p;                                                                             \
+    }
+#include "settings.def"
+}
+
+static int bad_value(FILE *err, const char *flag, const char *expected, const char *val)
+{
+    fprintf(err, "error: %s: expected %s, found '%s'\n", flag, expected, val);
+    return -1;
+}
+
+/* An integer in 1..max; 0 on success. */
+static int read_int(const char *s, int64_t max, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || x < 1 || x > max)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/* A finite float: > 0 when positive, >= 0 otherwise, unless any_sign. */
+static int read_num(const char *s, int positive, int any_sign, float *v)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) || fabs(x) > 3.0e38 ||
+        (!any_sign && (positive ? !(x > 0) : x < 0)))
+        return -1;
+    *v = (float)x;
+    return 0;
+}
+
+/* 1 to 4 comma-separated numbers. */
+static int read_channels(const char *s, int positive, mlcrt_channels *c)
+{
+    mlcrt_channels r = {0, {0}};
+    for (const char *p = s;; p++) {
+        char num[64];
+        size_t len = strcspn(p, ",");
+        if (r.n == 4 || len >= sizeof num)
+            return -1;
+        memcpy(num, p, len);
+        num[len] = '\0';
+        if (read_num(num, 1, !positive, &r.v[r.n++]))
+            return -1;
+        p += len;
+        if (*p == '\0')
+            break;
+    }
+    *c = r;
+    return 0;
+}
+
+/* The index of word s in the comma-separated choices, or -1. */
+static int read_choice(const char *choices, const char *s)
+{
+    int i = 0;
+    for (const char *p = choices;; i++) {
+        size_t len = strcspn(p, ",");
+        if (strlen(s) == len && strncmp(p, s, len) == 0)
+            return i;
+        if (p[len] == '\0')
+            return -1;
+        p += len + 1;
+    }
+}
+
+/* "a,b,c" as "a, b or c". */
+static void choices_text(const char *choices, char *buf, size_t cap)
+{
+    const char *last = strrchr(choices, ',');
+    size_t n = 0;
+    buf[0] = '\0';
+    for (const char *p = choices; *p && n + 4 < cap; p++) {
+        if (*p != ',') {
+            buf[n++] = *p;
+            continue;
+        }
+        const char *sep = p == last ? " or " : ", ";
+        size_t len = strlen(sep);
+        if (n + len >= cap)
+            break;
+        memcpy(buf + n, sep, len);
+        n += len;
+    }
+    buf[n] = '\0';
+}
+
+/* Reads val into the member row f names; flag is the flag as the user wrote it. */
+static int set_value(const flag_row *f, const char *flag, const char *val, trainer_opts *o,
+                     FILE *err)
+{
+    void *field = (char *)o + f->offset;
+    int64_t n = 0;
+    switch (f->kind) {
+    case FLAG_SWITCH:
+        *(int *)field = 1;
+        return 0;
+    case FLAG_PATH:
+        if (*val == '\0')
+            return bad_value(err, flag, "a path", val);
+        *(const char **)field = val;
+        return 0;
+    case FLAG_INT:
+    case FLAG_THREADS:
+    case FLAG_COUNT:
+        if (read_int(val, f->kind == FLAG_INT ? INT_MAX : f->kind == FLAG_THREADS ? 4096 : INT64_MAX, &n))
+            return bad_value(err, flag, "a positive integer", val);
+        if (f->kind == FLAG_COUNT)
+            *(int64_t *)field = n;
+        else
+            *(int *)field = (int)n;
+        return 0;
+    case FLAG_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(val, &end, 10);
+        if (*val < '0' || *val > '9' || *end != '\0' || errno == ERANGE)
+            return bad_value(err, flag, "a non-negative integer", val);
+        *(uint64_t *)field = x;
+        return 0;
+    }
+    case FLAG_POS:
+    case FLAG_NONNEG:
+        if (read_num(val, f->kind == FLAG_POS, 0, (float *)field))
+            return bad_value(err, flag, f->kind == FLAG_POS ? "a positive number" : "a non-negative number", val);
+        return 0;
+    case FLAG_LIST:
+    case FLAG_POS_LIST:
+        if (read_channels(val, f->kind == FLAG_POS_LIST, (mlcrt_channels *)field))
+            return bad_value(err, flag,
+                             f->kind == FLAG_POS_LIST ? "1 to 4 comma-separated positive numbers"
+                                                      : "1 to 4 comma-separated numbers",
+                             val);
+        return 0;
+    case FLAG_CHOICE: {
+        int k = read_choice(f->choices, val);
+        if (k < 0) {
+            char text[256];
+            choices_text(f->choices, text, sizeof text);
+            return bad_value(err, flag, text, val);
+        }
+        *(int *)field = k;
+        return 0;
+    }
+    case FLAG_SAVE_EVERY: {
+        char num[32];
+        size_t len = strlen(val);
+        int steps = 0;
+        snprintf(num, sizeof num, "%s", val);
+        if (len > 0 && len < sizeof num && (val[len - 1] == 's' || val[len - 1] == 'e')) {
+            steps = val[len - 1] == 's';
+            num[len - 1] = '\0';
+        }
+        if (num[0] < '0' || num[0] > '9' || read_int(num, INT64_MAX, &n))
+            return bad_value(err, flag, "N, Ne (epochs) or Ns (steps) with N >= 1", val);
+        *(int64_t *)field = n;
+        o->save_every_steps = steps;
+        return 0;
+    }
+    case FLAG_AUGMENT: {
+        mlcrt_augment aug;
+        char msg[MLCRT_MSG_SIZE];
+        if (mlcrt_augment_parse(val, &aug, msg, sizeof msg) != MLCRT_OK) {
+            fprintf(err, "error: %s\n", msg);
+            return -1;
+        }
+        *(const char **)field = val;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static const flag_row *find_flag(const char *flag)
+{
+    for (int i = 0; i < mlcrt_n_flags; i++)
+        if (strcmp(mlcrt_flags[i].flag, flag) == 0)
+            return &mlcrt_flags[i];
+    return NULL;
+}
+
+/* The table's defaults, then the model's train { } values (zero or NULL in the api: the
+ * table's default stays). */
+static void set_defaults(const mlc_model_api *api, trainer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < mlcrt_n_flags; i++) {
+        const flag_row *f = &mlcrt_flags[i];
+        if (f->def[0] && set_value(f, f->flag, f->def, o, stderr)) {
+            fprintf(stderr, "%s:%d: settings.def: bad default for %s\n", __FILE__, __LINE__, f->flag);
+            abort();
+        }
+    }
+    if (api->default_epochs > 0)
+        o->epochs = api->default_epochs;
+    if (api->default_batch > 0)
+        o->batch = api->default_batch;
+    o->seed = api->default_seed; /* 0 is a seed like any other */
+    o->lr = api->optimizer.lr;
+    int sched = api->schedule ? mlcrt_schedule_parse(api->schedule) : -1;
+    if (sched >= 0)
+        o->schedule = sched;
+    if (api->warmup_epochs > 0)
+        o->warmup = api->warmup_epochs;
+    if (api->step_size > 0)
+        o->step_size = api->step_size;
+    if (api->step_gamma > 0)
+        o->gamma = api->step_gamma;
+    o->augment = api->augment;
+    if (api->n_norm > 0 && api->n_norm <= 4) {
+        o->mean.n = o->std.n = api->n_norm;
+        memcpy(o->mean.v, api->norm_mean, sizeof o->mean.v);
+        memcpy(o->std.v, api->norm_std, sizeof o->std.v);
+    }
+}
+
+static int count_words(const char *s)
+{
+    int n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p != ' ' && (p == s || p[-1] == ' ');
+    return n;
+}
+
+int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
+                      const char *prog, FILE *err)
+{
+    set_defaults(api, o);
+    int first = 1;
+    for (int m = 0; argc > 1 && argv[1] && m < MODE_COUNT; m++)
+        if (strcmp(argv[1], mlcrt_modes[m].name) == 0)
+            o->mode = m, first = 2;
+    const mode_row *mode = &mlcrt_modes[o->mode];
+    int npos = 0, maxpos = count_words(mode->args);
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 && strcmp(a, "-h") != 0) {
+            if (npos >= maxpos) {
+                fprintf(err, "error: unexpected argument '%s' (see --help)\n", a);
+                return -1;
+            }
+            if (npos++ == 0)
+                o->ckpt_arg = a;
+            else
+                o->file_arg = a;
+            continue;
+        }
+        /* `--flag VALUE` or `--flag=VALUE` */
+        char flag[64];
+        const char *val = NULL, *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        if (len >= sizeof flag)
+            len = sizeof flag - 1;
+        memcpy(flag, a, len);
+        flag[len] = '\0';
+        if (eq)
+            val = eq + 1;
+        const flag_row *f = find_flag(strcmp(flag, "-h") == 0 ? "--help" : flag);
+        if (!f) {
+            fprintf(err, "error: unknown flag '%s' (see --help)\n", flag);
+            return -1;
+        }
+        if (f->kind == FLAG_SWITCH && val) {
+            fprintf(err, "error: %s: takes no value, found '%s'\n", flag, val);
+            return -1;
+        }
+        if (f->kind != FLAG_SWITCH && !val) {
+            if (i + 1 >= argc) {
+                fprintf(err, "error: %s: missing value\n", flag);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (set_value(f, flag, val, o, err))
+            return -1;
+        if (o->help)
+            return 0;
+    }
+    if (npos < maxpos) {
+        fprintf(err, "error: %s: expected %s (usage: %s %s %s [flags])\n", mode->name,
+                mode->expect, prog, mode->name, mode->args);
+        return -1;
+    }
+    if (o->check_finite && !api->set_check_finite) {
+        fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n",
+                api->name, api->target);
+        return -1;
+    }
+    if (o->load_path && o->resume_path) {
+        fprintf(err, "error: --load and --resume cannot be combined (--resume also loads the "
+                     "weights)\n");
+        return -1;
+    }
+    if (o->mean.n != o->std.n) {
+        fprintf(err, "error: --mean and --std: expected the same number of values, found %d and %d\n",
+                o->mean.n, o->std.n);
+        return -1;
+    }
+    return 0;
+}
+
+/* " (default V)" for --help, or "" where the default is "none". */
+static void default_text(const flag_row *f, const trainer_opts *d, char *buf, size_t cap)
+{
+    const void *field = (const char *)d + f->offset;
+    char v[256] = "";
+    switch (f->kind) {
+    case FLAG_SWITCH:
+        break;
+    case FLAG_PATH:
+    case FLAG_AUGMENT: {
+        const char *s = *(const char *const *)field;
+        if (s && *s && strcmp(s, "none") != 0)
+            snprintf(v, sizeof v, "%s", s);
+        break;
+    }
+    case FLAG_INT:
+    case FLAG_THREADS:
+        if (*(const int *)field)
+            snprintf(v, sizeof v, "%d", *(const int *)field);
+        break;
+    case FLAG_CHOICE: {
+        const char *p = f->choices;
+        for (int k = *(const int *)field; k > 0 && strchr(p, ','); k--)
+            p = strchr(p, ',') + 1;
+        snprintf(v, sizeof v, "%.*s", (int)strcspn(p, ","), p);
+        break;
+    }
+    case FLAG_COUNT:
+    case FLAG_SAVE_EVERY:
+        if (*(const int64_t *)field)
+            snprintf(v, sizeof v, "%lld%s", (long long)*(const int64_t *)field,
+                     f->kind == FLAG_SAVE_EVERY && d->save_every_steps ? "s" : "");
+        break;
+    case FLAG_SEED:
+        snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case FLAG_POS:
+    case FLAG_NONNEG:
+        if (*(const float *)field)
+            snprintf(v, sizeof v, "%g", (double)*(const float *)field);
+        break;
+    case FLAG_LIST:
+    case FLAG_POS_LIST: {
+        const mlcrt_channels *c = field;
+        size_t n = 0;
+        for (int i = 0; i < c->n && n < sizeof v; i++)
+            n += (size_t)snprintf(v + n, sizeof v - n, "%s%g", i ? "," : "", (double)c->v[i]);
+        break;
+    }
+    }
+    if (v[0])
+        snprintf(buf, cap, " (default %s)", v);
+    else
+        buf[0] = '\0';
+}
+
+/* "  LEFT  text", the text wrapped at 80 columns under itself. */
+static void help_item(FILE *f, const char *left, const char *text)
+{
+    enum { INDENT = 22, WIDTH = 80 };
+    int col, first = 1;
+    if ((int)strlen(left) > INDENT - 3) /* a long LEFT: the text starts on the next line */
+        fprintf(f, "  %s\n", left), col = fprintf(f, "%*s", INDENT, "");
+    else
+        col = fprintf(f, "  %-*s ", INDENT - 3, left);
+    for (const char *p = text; *p;) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        int w = (int)strcspn(p, " ");
+        if (!first && col + 1 + w > WIDTH) {
+            col = fprintf(f, "\n%*s", INDENT, "") - 1;
+        } else if (!first) {
+            fputc(' ', f);
+            col++;
+        }
+        col += fprintf(f, "%.*s", w, p);
+        p += w;
+        first = 0;
+    }
+    fputc('\n', f);
+}
+
+void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api)
+{
+    trainer_opts d;
+    set_defaults(api, &d);
+    for (int m = 0; m < MODE_COUNT; m++) {
+        const mode_row *r = &mlcrt_modes[m];
+        fprintf(f, "%s %s %s%s%s%s%s [flags]\n", m ? "      " : "usage:", prog, m ? "" : "[",
+                r->name, m ? "" : "]", r->args[0] ? " " : "", r->args);
+    }
+    fprintf(f, "\nmodes (model '%s'):\n", api->name);
+    for (int m = 0; m < MODE_COUNT; m++) {
+        char left[64];
+        const mode_row *r = &mlcrt_modes[m];
+        snprintf(left, sizeof left, "%s%s%s", r->name, r->args[0] ? " " : "", r->args);
+        help_item(f, left, r->help);
+    }
+    const char *section = "";
+    for (int i = 0; i < mlcrt_n_flags; i++) {
+        const flag_row *r = &mlcrt_flags[i];
+        char left[64], text[512], def[300];
+        if (strcmp(r->section, section) != 0)
+            fprintf(f, "\n%s:\n", section = r->section);
+        snprintf(left, sizeof left, "%s%s%s", r->flag, r->arg[0] ? " " : "", r->arg);
+        default_text(r, &d, def, sizeof def);
+        snprintf(text, sizeof text, "%s%s", r->help, def);
+        help_item(f, left, text);
+    }
+}
