@@ -22,11 +22,17 @@ static void print_attrs(FILE *out, const Node *n) {
     case OP_const:
         fprintf(out, " %.9g%s", n->fattr[0], n->iattr[0] == -1 ? "/B" : n->iattr[0] == 1 ? "*B" : "");
         break;
-    case OP_param: {
-        static const char *inits[] = {"zeros", "const", "uniform", "normal", "away"};
-        fprintf(out, " \"%s\" {init=%s(%g, %g)}", n->name, inits[n->iattr[0] % 5], n->fattr[0], n->fattr[1]);
+    case OP_param: /* the initialiser as the .mdl writes it */
+        fprintf(out, " \"%s\" {init=", n->name);
+        switch ((InitKind)n->iattr[0]) {
+        case INIT_ZERO: fprintf(out, "zeros()}"); break;
+        case INIT_CONST: fprintf(out, "constant(%g)}", n->fattr[0]); break;
+        case INIT_UNIFORM: fprintf(out, "uniform(%g, %g)}", n->fattr[0], n->fattr[1]); break;
+        case INIT_NORMAL: fprintf(out, "normal(%g, %g)}", n->fattr[0], n->fattr[1]); break;
+        case INIT_AWAY: fprintf(out, "away(%g, %g)}", n->fattr[0], n->fattr[1]); break;
+        default: fprintf(out, "?%lld}", (long long)n->iattr[0]); break;
+        }
         break;
-    }
     case OP_input:
     case OP_state:
         fprintf(out, " \"%s\"", n->name);

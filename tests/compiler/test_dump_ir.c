@@ -224,8 +224,8 @@ Test(dump_ir, param_shapes_and_top_level_names_in_blocks) {
     char *train = strstr(out, "(train step)"), *eval = train ? strstr(train, "(eval)") : NULL;
     cr_assert(train && eval, "%s", out);
     *eval = 0; /* the train graph alone */
-    cr_expect(strstr(train, "param \"scaled1.g\" {init=const(0.5, 0)} : f32[1, 8, 1, 1]"), "%s", train);
-    cr_expect(strstr(train, "param \"v\" {init=const(1, 0)} : f32[5, 2]"), "%s", train);
+    cr_expect(strstr(train, "param \"scaled1.g\" {init=constant(0.5)} : f32[1, 8, 1, 1]"), "%s", train);
+    cr_expect(strstr(train, "param \"v\" {init=constant(1)} : f32[5, 2]"), "%s", train);
     /* both calls of proj read the one top-level parameter */
     int reads = 0;
     for (const char *p = train; (p = strstr(p, "matmul %0, %2 ")); p++) reads++;
