@@ -104,6 +104,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     spec->name = "model";
     spec->batch = 64;
     spec->epochs = 10;
+    spec->accum = 1;
     spec->seed = 1;
     spec->schedule = "constant";
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
@@ -124,6 +125,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             const Expr *v = kv->value;
             if (!strcmp(key, "batch")) spec->batch = (int)integer(v, "batch", 1);
             else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(v, "epochs", 1);
+            else if (!strcmp(key, "accum")) spec->accum = (int)integer(v, "accum", 1);
             else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(v, "seed", 0);
             else if (!strcmp(key, "lr")) lr = number(v, "lr", 0, 1);
             else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);
@@ -136,8 +138,8 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;
             else {
                 static const char *keys[] = {"batch", "epochs", "seed", "lr", "optimizer", "schedule", "clip_norm",
-                                             "augment", "mean", "std"};
-                const char *near = diag_nearest(key, keys, 10);
+                                             "augment", "mean", "std", "accum"};
+                const char *near = diag_nearest(key, keys, 11);
                 diag_error_hint(&kv->loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL,
                                 "unknown train setting '%s'", key);
             }

@@ -157,6 +157,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         pass_done(d, PASS_relu_pool, g);
     }
     dce(g);
+    grad_owners(g);
     pass_done(d, PASS_dce, g);
     if (mem_budget > 0) {
         fit_budget(m, g, mem_budget, p);
@@ -189,6 +190,8 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
     }
+    m->update_phase = update_phase(a, m->train);
+    layout_grad_slab(m);
     m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
     m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);
     m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);

@@ -43,6 +43,14 @@ typedef struct KindEmitters {
     void (*matmul)(EmitCtx *e, int id);
 } KindEmitters;
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
+/* The train step's pieces both targets write alike: the start of forward_backward that
+ * sets dropout's counter `t` (from self->step and self->micro); api_train_step, which is
+ * api_forward_backward then api_update (checks: the C target's --check-finite, which
+ * skips the update after a NaN and reports one found in it); the public NAME_train_step,
+ * NAME_forward_backward, NAME_update and NAME_grads over the api_ functions. */
+void emit_dropout_counter(FILE *out);
+void emit_train_step(const ModelIR *m, FILE *out, int checks);
+void emit_step_wrappers(const ModelIR *m, FILE *out);
 /* A C identifier for a tensor name: "fc1.weight" -> "fc1_weight". */
 const char *c_ident(Arena *a, const char *name);
 /* A float literal that reads back as the same float ("0.001f", "1.0f"). */
