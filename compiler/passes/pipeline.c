@@ -1,6 +1,7 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
- * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan
- * for the train step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
+ * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> gradient slab
+ * layout -> memory plan for the train step (emitted as two calls, forward_backward and
+ * update: grad_slab.c); lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
  * evaluation; the verifier after every pass and the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,8 @@
 /* emit_c.c - the C target: C11 with OpenBLAS for GEMMs and OpenMP for large loops.
  *
- * Each graph becomes one function (train step, forward) that runs its nodes in order:
+ * The train graph becomes two functions, forward_backward and update (grad_slab.c says
+ * which nodes each runs; train_step calls both), the eval graph one, forward. Each runs
+ * its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
  * their hooks in the op rules. A GEMM's or conv2d's epilogue (fuse.c) runs inside the
