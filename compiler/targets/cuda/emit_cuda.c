@@ -1,13 +1,13 @@
 /* emit_cuda.c - the CUDA target: one .cu file, kernels plus host code, cuBLAS for GEMMs.
  *
  * The model keeps everything on the GPU: the slab (parameters, optimizer state), the
- * gradient slab, the
- * arena (every other tensor, at the memory plan's offsets c + b * max_batch) and device
- * copies of the input batch. The API functions take host memory, like the C target's,
- * so the runtime cannot tell the two apart: forward_backward copies the batch in, runs
- * the forward and backward on one stream into the device gradient slab and copies the
- * loss (and outputs) back; update runs the optimizer on the same stream; train_step is
- * the two. Only grads() hands out device memory (the gradient slab, for a reduction).
+ * gradient slab, the arena (every other tensor, at the memory plan's offsets c + b *
+ * max_batch) and device copies of the input batch. The API functions take host memory,
+ * like the C target's, so the runtime cannot tell the two apart: forward_backward copies
+ * the batch in, runs the forward and backward on one stream into the gradient slab and
+ * copies the loss (and outputs) back; update runs the optimizer on the same stream;
+ * train_step is the two. Only grads() hands out device memory (the gradient slab, for a
+ * reduction between the calls).
  *
  * Each of those becomes one host function launching its nodes in order: one kernel per
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
