@@ -83,7 +83,8 @@ typedef struct mlc_model_api {
     /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
      * int32 labels. Returns the mean loss over the n samples before the update. When
      * out is not NULL it receives the [n, output_numel] outputs of that forward pass
-     * (training mode), so the trainer can count training accuracy for free. */
+     * (training mode), so the trainer can count training accuracy for free. It is
+     * forward_backward then update. */
     float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr,
                         float *out);
     /* The first half of train_step: forward, loss and backward on n <= max_batch samples

@@ -30,8 +30,9 @@ void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
 /* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
  * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
 void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
-/* Names every node's buffer ("t12", "p_fc1_weight", "x") and declares the pointers the
- * function uses, at their slab / arena offsets; the same for both targets. */
+/* Names every node's buffer ("t12", "p_fc1_weight", "g_fc1_weight", "x") and declares
+ * the pointers the function uses (with e->phase_of: those of the nodes it runs and
+ * reads), at their slab, gradient slab (G) or arena offsets; the same for both targets. */
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
