@@ -22,6 +22,10 @@ typedef struct Persistent {
      * or a parameter the loss does not depend on). */
     int64_t grad_offset;
     int grad_node;
+    /* When the same node is also another parameter's gradient (simplify's CSE merged
+     * them: two layers reading one input and feeding one sum), the persistent whose slot
+     * that node writes; forward_backward ends by copying it into this one's. -1: none. */
+    int grad_copy_of;
 } Persistent;
 
 /* Where each node's buffer lives in the arena: offset = c + b * max_batch floats.
@@ -161,8 +165,9 @@ char *update_phase(Arena *a, const Graph *g);
  * its slot in the gradient slab), before fusion and memory planning. */
 void grad_owners(Graph *g);
 /* Lays the gradient slab out: the gradient the backward finishes first (its code's
- * position, fp->at) sits first, so that buckets complete front to back. Fills the
- * persistents' grad_offset and grad_node and m->grad_floats. */
+ * position, fp->at) sits first, so that buckets complete front to back; copies of a
+ * shared gradient node come last. Fills the persistents' grad_offset, grad_node and
+ * grad_copy_of and m->grad_floats. */
 void layout_grad_slab(ModelIR *m);
 
 /* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */

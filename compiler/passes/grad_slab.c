@@ -57,7 +57,7 @@ char *update_phase(Arena *a, const Graph *g) {
 }
 
 typedef struct GradSlot {
-    int pers, node, at;
+    int pers, node, at, copy_of;
 } GradSlot;
 
 static int by_position(const void *pa, const void *pb) {
@@ -83,7 +83,7 @@ void layout_grad_slab(ModelIR *m) {
     const FusionPlan *fp = &m->train_fuse;
     GradSlot *s = ARENA_ARRAY(m->arena, GradSlot, m->npers + 1);
     int ns = 0;
-    for (int i = 0; i < m->npers; i++) m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1;
+    for (int i = 0; i < m->npers; i++) m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1, m->pers[i].grad_copy_of = -1;
     for (int id = 0; id < g->n; id++) {
         const Node *u = &g->nodes[id];
         if (u->op != OP_sgd_update && u->op != OP_adam_update) continue;
@@ -91,10 +91,11 @@ void layout_grad_slab(ModelIR *m) {
         if (p < 0) mlc_die("update %%%d: no slab slot for %s", id, g->nodes[u->in[0]].name);
         if (op_of(&g->nodes[gr])->kind == K_SOURCE)
             mlc_die("the gradient of %s is a constant (%%%d): nothing computes it", m->pers[p].name, gr);
-        for (int k = 0; k < ns; k++)
-            if (s[k].node == gr)
-                mlc_die("parameters %s and %s share gradient node %%%d", m->pers[s[k].pers].name, m->pers[p].name, gr);
-        s[ns++] = (GradSlot){p, gr, fp->at[gr] >= 0 ? fp->at[gr] : gr};
+        int copy_of = -1;
+        for (int k = 0; k < ns && copy_of < 0; k++)
+            if (s[k].node == gr && s[k].copy_of < 0) copy_of = s[k].pers;
+        /* a copy is made when forward_backward ends: after every gradient */
+        s[ns++] = (GradSlot){p, gr, copy_of >= 0 ? g->n : fp->at[gr] >= 0 ? fp->at[gr] : gr, copy_of};
     }
     qsort(s, (size_t)ns, sizeof *s, by_position);
     int64_t off = 0;
@@ -102,6 +103,7 @@ void layout_grad_slab(ModelIR *m) {
         Persistent *p = &m->pers[s[k].pers];
         p->grad_offset = off;
         p->grad_node = s[k].node;
+        p->grad_copy_of = s[k].copy_of;
         off += (shape_numel(&p->shape) + 15) & ~(int64_t)15;
     }
     m->grad_floats = off;

@@ -254,11 +254,22 @@ static void mark_read(const EmitCtx *e, char *used, int x) {
         for (int k = 0; k < e->g->nodes[x].nin; k++) mark_read(e, used, e->g->nodes[x].in[k]);
 }
 
-/* The gradient slab slot node id is, if any (the persistent whose gradient it is). */
+/* The gradient slab slot node id writes, if any (the persistent whose gradient it is). */
 static int grad_slot_of(const ModelIR *m, int id) {
     for (int i = 0; i < m->npers; i++)
-        if (m->pers[i].grad_node == id) return i;
+        if (m->pers[i].grad_node == id && m->pers[i].grad_copy_of < 0) return i;
     return -1;
+}
+
+void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt) {
+    for (int i = 0; i < m->npers; i++) {
+        const Persistent *p = &m->pers[i];
+        if (p->grad_copy_of < 0) continue;
+        fprintf(out, "    /* %s's gradient is computed by the node of %s's */\n    ", p->name, m->pers[p->grad_copy_of].name);
+        fprintf(out, copy_fmt, (long long)p->grad_offset, (long long)m->pers[p->grad_copy_of].grad_offset,
+                (long long)shape_numel(&p->shape));
+        fputc('\n', out);
+    }
 }
 
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {

@@ -50,6 +50,10 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
  * skips the update after a NaN and reports one found in it); the public NAME_train_step,
  * NAME_forward_backward, NAME_update and NAME_grads over the api_ functions. */
 void emit_dropout_counter(FILE *out);
+/* The end of forward_backward: a parameter whose gradient node another one's slot holds
+ * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the
+ * destination and source offsets in G and the element count. */
+void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt);
 void emit_train_step(const ModelIR *m, FILE *out, int checks);
 void emit_step_wrappers(const ModelIR *m, FILE *out);
 /* A C identifier for a tensor name: "fc1.weight" -> "fc1_weight". */

@@ -25,6 +25,10 @@ static void check_grad_slab(const ModelIR *m, const char *what) {
         const Persistent *ps = &m->pers[p];
         int g = ps->grad_node, at = m->train_fuse.at[g] >= 0 ? m->train_fuse.at[g] : g;
         cr_assert(m->train->nodes[g].role & ROLE_GRAD, "%s: %s's gradient %%%d is no gradient", what, ps->name, g);
+        if (ps->grad_copy_of >= 0) { /* copied at the end: after all others */
+            cr_assert_eq(m->pers[ps->grad_copy_of].grad_node, g, "%s", what);
+            at = m->train->n;
+        }
         cr_assert_geq(at, prev_at, "%s: %s's gradient (done at %d) after one done at %d", what, ps->name, at, prev_at);
         prev_at = at;
         slots++;
@@ -95,6 +99,7 @@ Test(memplan, samples) {
         MLC_TEST_DIR "/data/rows.mdl",              MLC_TEST_DIR "/data/convwide.mdl",
         MLC_TEST_DIR "/data/convepi.mdl",           MLC_TEST_DIR "/data/densesq.mdl",
         MLC_TEST_DIR "/data/poolov.mdl",           MLC_TEST_DIR "/data/poolrelu.mdl",
+        MLC_TEST_DIR "/data/accum_mlp.mdl",        MLC_TEST_DIR "/data/accum_conv.mdl",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }

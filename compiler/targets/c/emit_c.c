@@ -287,6 +287,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     for (int id = 0; id < g->n; id++) emit_node(&e, id, e.bail);
     int o = g->output;
     if (fn == FN_FORWARD_BACKWARD) {
+        emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
         if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));
         else fprintf(out, "    (void)out;\n");
         fprintf(out, "    return %s[0];\n}\n\n", e.buf[g->loss]);

@@ -331,6 +331,9 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     fputc('\n', out);
     int o = g->output;
     if (fn == FN_FORWARD_BACKWARD) {
+        emit_grad_copies(m, out,
+                         "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
+                         "stream));");
         fprintf(out, "    float loss;\n");
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(&loss, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
                 e.buf[g->loss]);
