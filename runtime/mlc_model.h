@@ -4,14 +4,34 @@
  * describing itself and pointing at its functions. The runtime's trainer, checkpoint code
  * and evaluator work only through this struct, so the runtime holds nothing
  * model-specific, and a CUDA model looks exactly like a C one from here (its functions
- * take and return host memory). */
+ * take and return host memory; only `grads` hands out a device pointer).
+ *
+ * A training step is two calls with a seam between them:
+ *
+ *     loss = api->forward_backward(model, x, y, n, out); // gradients -> the gradient slab
+ *     ... reduce the slab: average micro-batches (--accum), all-reduce across processes ...
+ *     api->update(model, lr);                             // the optimizer reads the slab
+ *
+ * and train_step(model, x, y, n, lr, out) is the two back to back. The gradient slab is
+ * one contiguous array of grad_numel floats owned by the model; parameter i's gradient
+ * is tensors[i].numel floats at tensors[i].grad_offset. It is laid out in the order the
+ * backward finishes the gradients: the first parameter in the slab is done first, so a
+ * reduction can start on the front of the slab while the backward still runs.
+ *
+ * Every field is filled by the generated code, for the MLC_API_VERSION it was built
+ * against; the runtime refuses any other version (mlcrt_check_api). */
 #ifndef MLC_MODEL_H
 #define MLC_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MLC_MAX_RANK 6
+
+/* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
+ * another version is refused with a message rather than read wrongly. */
+#define MLC_API_VERSION 2
 
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
@@ -23,6 +43,9 @@ typedef struct mlc_tensor_desc {
     int64_t dims[MLC_MAX_RANK];
     int64_t numel;
     int is_param; /* 1: a trainable parameter; 0: optimizer or other state */
+    /* Offset of its gradient in the gradient slab, in floats (16-float aligned); -1 for
+     * state and for parameters the loss does not depend on. */
+    int64_t grad_offset;
 } mlc_tensor_desc;
 
 typedef struct mlc_optimizer_desc {
@@ -33,6 +56,7 @@ typedef struct mlc_optimizer_desc {
 } mlc_optimizer_desc;
 
 typedef struct mlc_model_api {
+    int api_version;      /* MLC_API_VERSION of the mlc_model.h the model was built with */
     const char *name;     /* the `model` name in the .mdl */
     const char *target;   /* "c" or "cuda" */
     /* Per-sample input: the f32 input without its batch dimension, e.g. [784] or [1,28,28]. */
@@ -44,6 +68,7 @@ typedef struct mlc_model_api {
     /* Defaults from the .mdl's train { } section; the trainer's flags override them
      * (runtime/settings.def maps each train { } key to its flag). */
     int default_batch, default_epochs;
+    int default_accum; /* micro-batches per optimizer step (train { accum }, --accum) */
     uint64_t default_seed;
     mlc_optimizer_desc optimizer;
     /* Learning-rate schedule over the whole run, per step: "constant", "step", "cosine"
@@ -61,9 +86,26 @@ typedef struct mlc_model_api {
     /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
      * int32 labels. Returns the mean loss over the n samples before the update. When
      * out is not NULL it receives the [n, output_numel] outputs of that forward pass
-     * (training mode), so the trainer can count training accuracy for free. */
+     * (training mode), so the trainer can count training accuracy for free. It is
+     * forward_backward then update. */
     float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr,
                         float *out);
+    /* The first half of train_step: forward, loss and backward on n <= max_batch samples
+     * (x, y, out as for train_step); batch-norm running statistics are updated here.
+     * Returns the mean loss over the n samples and overwrites the gradient slab with the
+     * gradient of that mean loss. The optimizer step counter does not move. */
+    float (*forward_backward)(void *model, const float *x, const int32_t *y, int n, float *out);
+    /* The second half: one optimizer step at learning rate lr from the gradient slab as
+     * it is now (clipping, weight decay, momentum or Adam moments; the step counter
+     * advances). The slab is read, not changed. */
+    void (*update)(void *model, float lr);
+    /* The gradient slab: grad_numel floats. grads() points at it: host memory on the C
+     * target, device memory on CUDA (valid until destroy). read_grads / write_grads copy
+     * the whole slab out of / into host memory on every target. */
+    int64_t grad_numel;
+    float *(*grads)(void *model);
+    void (*read_grads)(void *model, float *dst);
+    void (*write_grads)(void *model, const float *src);
     /* Inference (evaluation mode) on n <= max_batch samples: out is [n, output_numel]. */
     void (*forward)(void *model, const float *x, int n, float *out);
     /* Copies persistent tensor i out of / into the model (host memory, numel floats). */
@@ -75,9 +117,7 @@ typedef struct mlc_model_api {
     /* Sets the number of CPU threads the model's kernels use (OpenMP, OpenBLAS). */
     void (*set_threads)(int n);
 
-    /* ---- Added later: generated initialisers that stop before these fields leave them
-     * zero, and zero always means "the trainer's default". The trainer's flags override
-     * every one of them (docs/trainer.md). ---- */
+    /* The trainer's flags override the defaults below (docs/trainer.md). */
 
     /* Linear learning-rate warm-up, in epochs (may be fractional), for the "step" and
      * "cosine" schedules (--warmup). 0: no warm-up. */
@@ -112,6 +152,9 @@ int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count);
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
+/* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a
+ * one-line `error:` on stderr naming the model and both versions. */
+int mlcrt_check_api(const mlc_model_api *api, FILE *err);
 /* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */
 float *mlcrt_alloc_floats(int64_t n);
 

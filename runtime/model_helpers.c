@@ -17,6 +17,15 @@ float *mlcrt_alloc_floats(int64_t n) {
     return p;
 }
 
+int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
+    if (api->api_version == MLC_API_VERSION) return 0;
+    /* the name is read only when the version says where it is */
+    fprintf(err, "error: model '%s' was built against mlc_model.h API version %d, this runtime has version %d: "
+                 "rebuild the model with this mlc\n",
+            api->api_version > 0 && api->api_version <= MLC_API_VERSION ? api->name : "?", api->api_version, MLC_API_VERSION);
+    return -1;
+}
+
 /* A view of the caller's arrays as a data set, evaluated like the trainer does. */
 double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count) {
     if (count <= 0) return 0.0;

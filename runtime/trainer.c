@@ -324,6 +324,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     int status = 1;
     void *model = NULL;
     float *bx[2] = {NULL, NULL}, *bout = NULL;
+    float *gacc = NULL, *gmicro = NULL; /* --accum: the step's gradient, a micro-batch's */
     int32_t *by[2] = {NULL, NULL};
     int64_t *perm = NULL;
     mlcrt_loader *loader = NULL;
@@ -404,7 +405,19 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     if (!o->no_prefetch)
         loader = mlcrt_loader_start(); /* NULL: gather inline, same results */
 
-    int64_t spe = (train.n + o->batch - 1) / o->batch;
+    /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
+     * gradients are averaged (weighted by their sizes) before the update. Epochs, the
+     * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
+    int64_t group = (int64_t)o->batch * o->accum;
+    if (o->accum > 1) {
+        gacc = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
+        gmicro = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
+        if (!gacc || !gmicro) {
+            fprintf(err, "error: out of memory for the gradients of --accum %d\n", o->accum);
+            goto done;
+        }
+    }
+    int64_t spe = (train.n + group - 1) / group;
     mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule, o->lr, (int64_t)o->epochs * spe,
                           (int64_t)llround((double)o->warmup * (double)spe),
                           (int64_t)(o->step_size > 0 ? o->step_size
@@ -431,10 +444,19 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
             mlcrt_batch_gather_aug(&train, perm, pos, nb, bx[0], by[0], &aug, seed, (uint64_t)e);
         }
+        int64_t g0 = pos, gn = 0, gcorrect = 0; /* the optimizer step's samples so far */
+        double gloss = 0;
         while (pos < train.n) {
-            if (o->max_steps && gstep >= o->max_steps) {
-                stopped = 1;
-                break;
+            if (pos == g0 + gn) { /* a new optimizer step */
+                if (o->max_steps && gstep >= o->max_steps) {
+                    stopped = 1;
+                    break;
+                }
+                g0 = pos;
+                gn = train.n - pos < group ? train.n - pos : group;
+                gloss = 0;
+                gcorrect = 0;
+                lr = mlcrt_schedule_lr(&sch, gstep);
             }
             int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
             int64_t next = pos + nb;
@@ -442,10 +464,18 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             if (loader && nnext)
                 mlcrt_loader_post(loader, &train, perm, next, nnext, bx[1 - cur], by[1 - cur],
                                   &aug, seed, (uint64_t)e);
-            lr = mlcrt_schedule_lr(&sch, gstep);
-            float loss = api->train_step(model, bx[cur], by[cur], nb, lr, bout);
-            gstep++;
-            dirty = 1;
+            float loss;
+            if (o->accum == 1) {
+                loss = api->train_step(model, bx[cur], by[cur], nb, lr, bout);
+            } else {
+                /* the mean over the step's samples: each micro-batch's mean gradient
+                 * weighted by its share of them, summed in micro-batch order */
+                loss = api->forward_backward(model, bx[cur], by[cur], nb, bout);
+                api->read_grads(model, pos == g0 ? gacc : gmicro);
+                float w = (float)nb / (float)gn;
+                for (int64_t i = 0; i < api->grad_numel; i++)
+                    gacc[i] = pos == g0 ? w * gacc[i] : gacc[i] + w * gmicro[i];
+            }
             if (!isfinite(loss)) {
                 if (loader)
                     mlcrt_loader_wait(loader);
@@ -453,7 +483,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                     fprintf(out, "\r\033[K");
                 fprintf(err, "error: loss became %s at epoch %d step %lld\n",
                         isnan(loss) ? "NaN" : "Inf", epoch,
-                        (long long)((pos + o->batch - 1) / o->batch + 1));
+                        (long long)((g0 + group - 1) / group + 1));
                 goto done;
             }
             int64_t bc = 0;
@@ -462,10 +492,21 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             st.loss_sum += (double)loss * nb;
             st.correct += bc;
             seen_here += nb;
-            if (lg.f && gstep % o->log_every == 0)
-                log_row(&lg, "step", epoch, gstep, loss, lr, (double)bc / nb, -1, -1,
-                        mlcrt_now() - run_t0);
+            gloss += (double)loss * nb;
+            gcorrect += bc;
             pos = next;
+            int step_done = pos == g0 + gn;
+            if (step_done) {
+                if (o->accum > 1) {
+                    api->write_grads(model, gacc);
+                    api->update(model, lr);
+                }
+                gstep++;
+                dirty = 1;
+                if (lg.f && gstep % o->log_every == 0)
+                    log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr,
+                            (double)gcorrect / (double)gn, -1, -1, mlcrt_now() - run_t0);
+            }
             if (nnext) {
                 if (loader)
                     mlcrt_loader_wait(loader);
@@ -483,7 +524,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                                  now > t0 ? (double)seen_here / (now - t0) : 0);
                 }
             }
-            if (o->save_path && o->save_every_steps && gstep % o->save_every == 0) {
+            if (step_done && o->save_path && o->save_every_steps && gstep % o->save_every == 0) {
                 if (save_ckpt(o, api, model, &st, err))
                     goto done;
                 dirty = 0;
@@ -559,6 +600,8 @@ done:
     }
     free(bout);
     free(perm);
+    free(gacc);
+    free(gmicro);
     mlcrt_dataset_free(&train);
     mlcrt_dataset_free(&test);
     return status;
@@ -573,6 +616,8 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
 {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
+    if (mlcrt_check_api(api, err) != 0)
+        return 2;
     if (mlcrt_parse_flags(argc, argv, api, &o, prog, err) != 0)
         return 2;
     if (o.help) {

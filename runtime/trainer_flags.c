@@ -242,6 +242,8 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o)
         o->epochs = api->default_epochs;
     if (api->default_batch > 0)
         o->batch = api->default_batch;
+    if (api->default_accum > 0)
+        o->accum = api->default_accum;
     o->seed = api->default_seed; /* 0 is a seed like any other */
     o->lr = api->optimizer.lr;
     int sched = api->schedule ? mlcrt_schedule_parse(api->schedule) : -1;

@@ -148,7 +148,14 @@ static void prof_report(cudaStream_t s) {
     fflush(stdout);
 }
 
-/* Closes the node running now (its end event), then opens node k (-1: the step ends). */
+/* Closes the node running now (its end event), then opens node k (-1: the step ends).
+ * prof_pause closes it early: forward_backward's last node ends before its loss copy,
+ * and update's first mark must not move that end. */
+static int prof_paused;
+static void prof_pause(cudaStream_t s) {
+    if (prof_cur >= 0 && !prof_paused) MLC_CUDA_CHECK(cudaEventRecord(prof_ev1[prof_cur], s));
+    prof_paused = 1;
+}
 static void prof_mark(int k, cudaStream_t s, double bytes) {
     if (!prof_ready) {
         for (int i = 0; i < PROF_N; i++) {
@@ -157,7 +164,8 @@ static void prof_mark(int k, cudaStream_t s, double bytes) {
         }
         prof_ready = 1;
     }
-    if (prof_cur >= 0) MLC_CUDA_CHECK(cudaEventRecord(prof_ev1[prof_cur], s));
+    if (prof_cur >= 0 && !prof_paused) MLC_CUDA_CHECK(cudaEventRecord(prof_ev1[prof_cur], s));
+    prof_paused = 0;
     if (k >= 0) {
         if (k != prof_cur + 1) {
             fprintf(stderr, "kernel_profile: node %%d after %%d\n", k, prof_cur);
@@ -250,10 +258,11 @@ def shape_exprs(step):
 
 
 def instrument(src, top):
-    """The generated CUDA with prof_mark calls in the train step."""
+    """The generated CUDA with prof_mark calls in the train step: api_forward_backward and
+    api_update, which the generated code writes one after the other."""
     ks = kernels(src)
-    start = src.index("static float api_train_step(")
-    end = src.index("\n}\n", start)
+    start = src.index("static float api_forward_backward(")
+    end = src.index("\n}\n", src.index("static void api_update(", start))
     step = src[start:end]
     shapes = shape_exprs(step)
     lines = step.split("\n")
@@ -289,8 +298,9 @@ def instrument(src, top):
         if i in marks:
             out.append(marks[i])
         if re.match(r"^    float loss;", line):
-            out.append("    prof_mark(-1, stream, 0);")
+            out.append("    prof_pause(stream);")
         out.append(line)
+    out.append("    prof_mark(-1, stream, 0);")  # the end of api_update: the step ends
     step = "\n".join(out)
     prelude = PRELUDE % {
         "n": len(regions),

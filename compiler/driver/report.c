@@ -123,7 +123,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             const Node *nd = &g->nodes[id];
             members++;
             f += op_flops(g, nd);
-            if (p->has_buf[id]) b += (double)bytes_of(nd);
+            if (p->has_buf[id] || ((nd->role & ROLE_GRAD) && nd->op != OP_reshape)) b += (double)bytes_of(nd);
             if (op_of(nd)->kind == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 1); /* param and state written */
             for (int k = 0; k < nd->nin; k++) kernel_read(g, fp, at, u, nd->in[k], seen, &b, &f);
         }
@@ -185,6 +185,10 @@ void print_report(FILE *out, const ModelIR *m) {
     human(b, sizeof b, (double)state, "B");
     fprintf(out, "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
             m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
+    /* forward_backward writes the gradients there, not in the arena (grad_slab.c) */
+    char g[32];
+    human(g, sizeof g, 4.0 * (double)m->grad_floats, "B");
+    fprintf(out, "gradient slab %s (%lld bytes), outside the arena\n", g, (long long)(4 * m->grad_floats));
     graph_report(out, m, m->train, &m->train_fuse, &m->train_plan, "train step");
     if (m->mem_budget > 0) budget_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");

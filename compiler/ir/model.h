@@ -18,6 +18,15 @@ typedef struct Persistent {
     int init; /* InitKind */
     double a, b;
     int64_t offset; /* in floats, within the slab; 16-float aligned */
+    /* A parameter's gradient (grad_slab.c): its offset in the gradient slab (16-float
+     * aligned) and the train-graph node whose buffer it is; -1: none (optimizer state,
+     * or a parameter the loss does not depend on). */
+    int64_t grad_offset;
+    int grad_node;
+    /* When the same node is also another parameter's gradient (simplify's CSE merged
+     * them: two layers reading one input and feeding one sum), the persistent whose slot
+     * that node writes; forward_backward ends by copying it into this one's. -1: none. */
+    int grad_copy_of;
 } Persistent;
 
 /* Where each node's buffer lives in the arena: offset = c + b * max_batch floats.
@@ -86,6 +95,12 @@ typedef struct ModelIR {
     NameTable pers_index; /* name -> index in pers */
     Persistent *pers;
     int64_t slab_floats;
+    /* The train step's two calls (grad_slab.c): update_phase[id] is 1 for the nodes of
+     * the optimizer update (everything computed from the gradients), 0 for forward and
+     * backward. The gradients themselves live in their own slab of grad_floats floats,
+     * not in the arena, so a caller can reduce them between the two calls. */
+    char *update_phase;
+    int64_t grad_floats;
     /* The data the trainer feeds: the f32 input [B, ...] and the i32 labels [B]. */
     const char *data_name, *label_name;
     Shape data_shape;
@@ -152,6 +167,20 @@ int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x);
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 /* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */
 int fusion_kernels(const Graph *g, const FusionPlan *fp);
+
+/* grad_slab.c. The phase of each node of a train graph: 1 for the optimizer update (the
+ * nodes computed from parameter gradients, ROLE_GRAD, and the updates), 0 for the rest
+ * (forward, loss, backward, running statistics). Fusion never groups nodes of two
+ * phases. NULL for a graph without gradients (eval). */
+char *update_phase(Arena *a, const Graph *g);
+/* Moves ROLE_GRAD from views to the node owning their buffer (a gradient's buffer is
+ * its slot in the gradient slab), before fusion and memory planning. */
+void grad_owners(Graph *g);
+/* Lays the gradient slab out: the gradient the backward finishes first (its code's
+ * position, fp->at) sits first, so that buckets complete front to back; copies of a
+ * shared gradient node come last. Fills the persistents' grad_offset, grad_node and
+ * grad_copy_of and m->grad_floats. */
+void layout_grad_slab(ModelIR *m);
 
 /* memplan.c: fp may be NULL (no fusion: every node with code gets a buffer). */
 MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);

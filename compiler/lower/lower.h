@@ -16,6 +16,7 @@
 typedef struct ModelSpec {
     const char *name;
     int batch, epochs;
+    int accum; /* micro-batches of `batch` samples per optimizer step (--accum) */
     unsigned long long seed;
     OptimizerSpec opt;
     /* Learning-rate schedule: "constant", "cosine", "step" or "onecycle"; warm-up in

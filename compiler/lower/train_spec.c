@@ -144,6 +144,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     spec->epochs = atoi(key_default("epochs"));
     spec->seed = strtoull(key_default("seed"), NULL, 10);
     spec->schedule = key_default("schedule");
+    spec->accum = atoi(key_default("accum"));
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int have_model = 0, n_mean = 0, n_std = 0;
     const Expr *std_at = NULL;
@@ -162,6 +163,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             const Expr *v = kv->value;
             if (!strcmp(key, "batch")) spec->batch = (int)integer(v, "batch", 1);
             else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(v, "epochs", 1);
+            else if (!strcmp(key, "accum")) spec->accum = (int)integer(v, "accum", 1);
             else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(v, "seed", 0);
             else if (!strcmp(key, "lr")) lr = number(v, "lr", 0, 1);
             else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);

@@ -1,6 +1,7 @@
 /* ops_random.c - rules of dropout_mask(x): for each element of x, 0 with probability p
  * (fattr0) and 1/(1-p) otherwise, drawn from the runtime's Philox generator at (the
- * model's seed, stream iattr0, counter step << 32 | element), so a run is reproduced
+ * model's seed, stream iattr0, counter t << 32 | element; t: the step, and the
+ * micro-batch within it under --accum, emit_dropout_counter), so a run is reproduced
  * exactly by its seed, and a resumed run draws what the uninterrupted one would have.
  * The mask does not depend on x's values, only on its shape: its gradient is zero. */
 #include "emit.h"

@@ -246,7 +246,8 @@ static int identity_map(const Shape *s, const int8_t *map) {
  * Wo] output, reading it only at the element it computes, whose other inputs are ready
  * before that op runs, moves to the op: each thread runs it on the block of rows (or
  * columns) its GEMM call produced, or on the sample whose convolution it just finished. */
-static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
+static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill,
+                           const char *phase) {
     for (int mm = 0; mm < g->n; mm++) {
         const Node *mn = &g->nodes[mm];
         if (!takes_epilogue(mn)) continue;
@@ -254,7 +255,8 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
         int grp = -1;
         for (int i = start[mm]; i < start[mm] + fill[mm]; i++) {
             int r = fp->root[rd[i]];
-            if (r >= 0 && is_ewise_like(&g->nodes[rd[i]]) && (grp < 0 || r < grp)) grp = r;
+            if (r >= 0 && is_ewise_like(&g->nodes[rd[i]]) && (grp < 0 || r < grp) && (!phase || phase[r] == phase[mm]))
+                grp = r;
         }
         if (grp < 0 || !is_ewise_like(&g->nodes[grp]) || fp->at[grp] != grp || !shape_eq(&g->nodes[grp].shape, &mn->shape))
             continue;
@@ -412,6 +414,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
 
     char *fn = arena_alloc(a, (size_t)n + 1);
     find_label_functions(g, fn);
+    const char *phase = update_phase(a, g);
 
     for (int id = n - 1; id >= 0; id--) {
         const Node *nd = &g->nodes[id];
@@ -428,7 +431,9 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         int group = INT_MAX, all_fusible = fill[id] > 0;
         for (int i = start[id]; i < start[id] + fill[id]; i++) {
             int r = rd[i];
-            if (fusible_reader(g, &fp, r) && fp.root[r] < group) group = fp.root[r];
+            /* the optimizer update is a call of its own (grad_slab.c): it reads the
+             * gradients from their slab */
+            if (fusible_reader(g, &fp, r) && fp.root[r] < group && (!phase || phase[r] == phase[id])) group = fp.root[r];
             all_fusible &= fp.dup[r] || fusible_reader(g, &fp, r);
         }
         int first_outside = visible(nd) ? n : INT_MAX, first_read = first_outside;
@@ -498,7 +503,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         for (int d = 0; d < nd->shape.rank; d++) fp.map[id][d] = (int8_t)(real_dim(&nd->shape, d) ? d : -1);
     }
     for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
-    find_epilogues(g, &fp, rd, start, fill);
+    find_epilogues(g, &fp, rd, start, fill, phase);
     find_inplace(g, &fp, rd, start, fill);
     fp.lo = ARENA_ARRAY(a, int, n + 1);
     for (int id = 0; id < n; id++) fp.lo[id] = -1;

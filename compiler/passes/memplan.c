@@ -26,6 +26,7 @@
 #include "ops.h"
 
 static int needs_buffer(const Node *n) {
+    if (n->role & ROLE_GRAD) return 0; /* in the gradient slab (grad_slab.c) */
     switch (op_of(n)->kind) {
     case K_SOURCE: return 0;  /* params/state in the slab, inputs are arguments, consts inline */
     case K_UPDATE: return 0;  /* writes its state in place */

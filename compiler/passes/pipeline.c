@@ -1,6 +1,7 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
- * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan
- * for the train step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
+ * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> gradient slab
+ * layout -> memory plan for the train step (emitted as two calls, forward_backward and
+ * update: grad_slab.c); lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
  * evaluation; the verifier after every pass and the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +154,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         pass_done(d, PASS_relu_pool, g);
     }
     dce(g);
+    grad_owners(g);
     pass_done(d, PASS_dce, g);
     if (mem_budget > 0) {
         fit_budget(m, g, mem_budget, p);
@@ -185,6 +187,8 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
     }
+    m->update_phase = update_phase(a, m->train);
+    layout_grad_slab(m);
     if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
     m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
     m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);

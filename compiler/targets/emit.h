@@ -27,7 +27,18 @@ struct EmitCtx {
     int nkernels; /* kernels emitted so far (CUDA), for unique names */
     const FusionPlan *fp; /* which nodes run as one loop nest / kernel */
     const char *bail;     /* C: what the function does when --check-finite finds a NaN */
+    /* The train step's two calls (grad_slab.c): the function runs the nodes whose
+     * phase_of[id] is `phase`; phase_of NULL: every node (inference). */
+    const char *phase_of;
+    int phase;
 };
+
+/* The functions a model's graphs become: the train step's two calls (grad_slab.c) and
+ * inference. */
+typedef enum GraphFn { FN_FORWARD_BACKWARD, FN_UPDATE, FN_EVAL } GraphFn;
+
+/* The function being written runs node id's code (its phase, emit.h's EmitCtx). */
+static inline int emit_runs(const EmitCtx *e, int id) { return !e->phase_of || e->phase_of[id] == e->phase; }
 
 /* A line in the current function body, at the current indent. */
 void emit(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -149,6 +149,13 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h, "void %s_destroy(%s_model *m);\n", n, n);
     fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
     fprintf(h, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out);\n", n, n);
+    fprintf(h, "/* train_step in two halves (mlc_model.h). Forward, loss and backward: returns the mean\n");
+    fprintf(h, " * loss and overwrites the gradient slab (%s_api.grad_numel floats, %s_grads()). */\n", n, n);
+    fprintf(h, "float %s_forward_backward(%s_model *m, const float *x, const int32_t *y, int n, float *out);\n", n, n);
+    fprintf(h, "/* The %s update from the gradient slab; the step counter advances. */\n", m->spec.opt.kind);
+    fprintf(h, "void %s_update(%s_model *m, float lr);\n", n, n);
+    fprintf(h, "/* The gradient slab, in %s memory. */\n", m->target == TARGET_CUDA ? "device" : "host");
+    fprintf(h, "float *%s_grads(%s_model *m);\n", n, n);
     fprintf(h, "/* Inference on n samples (evaluation mode): out is [n, %lld]. */\n", (long long)m->classes);
     fprintf(h, "void %s_forward(%s_model *m, const float *x, int n, float *out);\n", n, n);
     fprintf(h, "/* Accuracy of argmax(forward) over `count` samples, in batches. */\n");
@@ -160,13 +167,14 @@ void emit_header(const ModelIR *m, FILE *h) {
 }
 
 void emit_tensor_table(const ModelIR *m, FILE *out) {
-    fprintf(out, "/* Persistent tensors: parameters, then optimizer state; `off` is the slab offset. */\n");
+    fprintf(out, "/* Persistent tensors: parameters, then optimizer state; the last column is the offset\n");
+    fprintf(out, " * of a parameter's gradient in the gradient slab (%lld floats). */\n", (long long)m->grad_floats);
     fprintf(out, "static const mlc_tensor_desc %s_tensors[%d] = {\n", m->spec.name, m->npers);
     for (int i = 0; i < m->npers; i++) {
         const Persistent *p = &m->pers[i];
         fprintf(out, "    {\"%s\", MLC_F32, %d, {", p->name, p->shape.rank);
         for (int k = 0; k < p->shape.rank; k++) fprintf(out, "%s%lld", k ? ", " : "", (long long)p->shape.d[k]);
-        fprintf(out, "}, %lld, %d},\n", (long long)shape_numel(&p->shape), p->is_param);
+        fprintf(out, "}, %lld, %d, %lld},\n", (long long)shape_numel(&p->shape), p->is_param, (long long)p->grad_offset);
     }
     fprintf(out, "};\nstatic const int64_t %s_offsets[%d] = {", m->spec.name, m->npers);
     for (int i = 0; i < m->npers; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)m->pers[i].offset);
@@ -201,13 +209,14 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     const char *n = m->spec.name;
     const OptimizerSpec *op = &m->spec.opt;
     fprintf(o, "const mlc_model_api %s_api = {\n", n);
+    fprintf(o, "    .api_version = MLC_API_VERSION,\n");
     fprintf(o, "    .name = \"%s\",\n    .target = \"%s\",\n", n, target_name);
     fprintf(o, "    .input_rank = %d,\n    .input_dims = {", m->data_shape.rank - 1);
     for (int i = 1; i < m->data_shape.rank; i++) fprintf(o, "%s%lld", i > 1 ? ", " : "", (long long)m->data_shape.d[i]);
     fprintf(o, "},\n    .input_numel = %lld,\n", (long long)(shape_numel(&m->data_shape) / m->data_shape.d[0]));
     fprintf(o, "    .output_numel = %lld,\n", (long long)m->classes);
-    fprintf(o, "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_seed = %lluu,\n", m->spec.batch,
-            m->spec.epochs, m->spec.seed);
+    fprintf(o, "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_accum = %d,\n    .default_seed = %lluu,\n",
+            m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);
     Arena *a = m->arena;
     fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr), c_float(a, op->momentum),
             c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps), c_float(a, op->weight_decay));
@@ -215,6 +224,9 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     const ModelSpec *sp = &m->spec;
     fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
     fprintf(o, "    .create = api_create,\n    .destroy = api_destroy,\n    .train_step = api_train_step,\n");
+    fprintf(o, "    .forward_backward = api_forward_backward,\n    .update = api_update,\n");
+    fprintf(o, "    .grad_numel = %lld,\n    .grads = api_grads,\n", (long long)m->grad_floats);
+    fprintf(o, "    .read_grads = api_read_grads,\n    .write_grads = api_write_grads,\n");
     fprintf(o, "    .forward = api_forward,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
     fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n");
     fprintf(o, "    .warmup_epochs = %s,\n    .step_size = %d,\n    .step_gamma = %s,\n", c_float(a, sp->warmup),
@@ -233,15 +245,53 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "int %s_load(%s_model *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
 }
 
+/* Node x's buffer is read by code of this function: through views, and through the
+ * values a group recomputes from their inputs (fuse.c). */
+static void mark_read(const EmitCtx *e, char *used, int x) {
+    used[x] = 1;
+    while (e->g->nodes[x].op == OP_reshape) x = e->g->nodes[x].in[0], used[x] = 1;
+    if (e->fp->dup[x])
+        for (int k = 0; k < e->g->nodes[x].nin; k++) mark_read(e, used, e->g->nodes[x].in[k]);
+}
+
+/* The gradient slab slot node id writes, if any (the persistent whose gradient it is). */
+static int grad_slot_of(const ModelIR *m, int id) {
+    for (int i = 0; i < m->npers; i++)
+        if (m->pers[i].grad_node == id && m->pers[i].grad_copy_of < 0) return i;
+    return -1;
+}
+
+void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt) {
+    for (int i = 0; i < m->npers; i++) {
+        const Persistent *p = &m->pers[i];
+        if (p->grad_copy_of < 0) continue;
+        fprintf(out, "    /* %s's gradient is computed by the node of %s's */\n    ", p->name, m->pers[p->grad_copy_of].name);
+        fprintf(out, copy_fmt, (long long)p->grad_offset, (long long)m->pers[p->grad_copy_of].grad_offset,
+                (long long)shape_numel(&p->shape));
+        fputc('\n', out);
+    }
+}
+
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
     const Graph *g = e->g;
     const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
+    /* used: this function's code reads or writes the node's buffer */
     char *used = arena_alloc(e->arena, (size_t)g->n);
-    for (int id = 0; id < g->n; id++)
-        for (int k = 0; k < g->nodes[id].nin; k++) used[g->nodes[id].in[k]] = 1;
+    for (int id = 0; id < g->n; id++) {
+        if (!emit_runs(e, id) || (e->phase_of && e->fp->at[id] < 0)) continue;
+        if (e->phase_of) used[id] = 1;
+        for (int k = 0; k < g->nodes[id].nin; k++) mark_read(e, used, g->nodes[id].in[k]);
+    }
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
-        if (n->op == OP_input) {
+        int gs = (n->role & ROLE_GRAD) && n->op != OP_reshape ? grad_slot_of(m, id) : -1;
+        if ((n->role & ROLE_GRAD) && n->op != OP_reshape && gs < 0) mlc_die("gradient %%%d has no slot in the gradient slab", id);
+        if (gs >= 0) {
+            buf[id] = arena_printf(e->arena, "g_%s", c_ident(e->arena, m->pers[gs].name));
+            if (used[id])
+                emit(e, "float *const %s = G + %lld; /* the gradient of %s */", buf[id], (long long)m->pers[gs].grad_offset,
+                     m->pers[gs].name);
+        } else if (n->op == OP_input) {
             buf[id] = !strcmp(n->name, m->data_name) ? "x" : "y";
         } else if (n->op == OP_param || n->op == OP_state) {
             int p = model_find_persistent(m, n->name);
@@ -261,6 +311,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
         } else if (plan->has_buf[id]) {
             char sh[96];
             buf[id] = arena_printf(e->arena, "t%d", id);
+            if (e->phase_of && !used[id]) continue;
             emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
                  (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
         }
@@ -273,7 +324,7 @@ int emit_epilogue_of(const EmitCtx *e, int id) { return e->fp->epilogue[id]; }
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);
-    if (e->fp->at[id] != id) return; /* no code, or fused into another node's */
+    if (e->fp->at[id] != id || !emit_runs(e, id)) return; /* no code, fused into another node's, or the other call's */
     switch (oi->kind) {
     case K_SOURCE: return;
     case K_SHAPE:
@@ -292,4 +343,33 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
         return;
     }
     }
+}
+
+void emit_dropout_counter(FILE *o) {
+    fprintf(o, "    /* dropout's counter: the step this prepares, and which micro-batch of it (--accum) */\n");
+    fprintf(o, "    const int64_t t = self->step + 1 + ((int64_t)self->micro++ << 24);\n    (void)t;\n");
+}
+
+void emit_train_step(const ModelIR *m, FILE *o, int checks) {
+    const char *n = m->spec.name;
+    fprintf(o, "/* One training step: the two halves back to back. */\n");
+    fprintf(o, "static float api_train_step(void *model, const float *x, const int32_t *y, int n, float lr, float *out) {\n");
+    fprintf(o, "    const float loss = api_forward_backward(model, x, y, n, out);\n");
+    if (checks) {
+        fprintf(o, "    %s_model *self = (%s_model *)model;\n", n, n);
+        fprintf(o, "    if (self->check_finite && !isfinite(loss)) return loss; /* --check-finite stopped the backward */\n");
+        fprintf(o, "    self->nonfinite = 0;\n    api_update(model, lr);\n    return self->nonfinite ? NAN : loss;\n}\n\n");
+    } else {
+        fprintf(o, "    api_update(model, lr);\n    return loss;\n}\n\n");
+    }
+}
+
+void emit_step_wrappers(const ModelIR *m, FILE *o) {
+    const char *n = m->spec.name;
+    fprintf(o, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
+    fprintf(o, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
+    fprintf(o, "float %s_forward_backward(%s_model *m, const float *x, const int32_t *y, int n, float *out) {\n", n, n);
+    fprintf(o, "    return api_forward_backward(m, x, y, n, out);\n}\n");
+    fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
+    fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
 }

@@ -30,8 +30,9 @@ void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
 /* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
  * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
 void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
-/* Names every node's buffer ("t12", "p_fc1_weight", "x") and declares the pointers the
- * function uses, at their slab / arena offsets; the same for both targets. */
+/* Names every node's buffer ("t12", "p_fc1_weight", "g_fc1_weight", "x") and declares
+ * the pointers the function uses (with e->phase_of: those of the nodes it runs and
+ * reads), at their slab, gradient slab (G) or arena offsets; the same for both targets. */
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
@@ -43,6 +44,18 @@ typedef struct KindEmitters {
     void (*matmul)(EmitCtx *e, int id);
 } KindEmitters;
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
+/* The train step's pieces both targets write alike: the start of forward_backward that
+ * sets dropout's counter `t` (from self->step and self->micro); api_train_step, which is
+ * api_forward_backward then api_update (checks: the C target's --check-finite, which
+ * skips the update after a NaN and reports one found in it); the public NAME_train_step,
+ * NAME_forward_backward, NAME_update and NAME_grads over the api_ functions. */
+void emit_dropout_counter(FILE *out);
+/* The end of forward_backward: a parameter whose gradient node another one's slot holds
+ * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the
+ * destination and source offsets in G and the element count. */
+void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt);
+void emit_train_step(const ModelIR *m, FILE *out, int checks);
+void emit_step_wrappers(const ModelIR *m, FILE *out);
 /* A C identifier for a tensor name: "fc1.weight" -> "fc1_weight". */
 const char *c_ident(Arena *a, const char *name);
 /* A float literal that reads back as the same float ("0.001f", "1.0f"). */

@@ -161,11 +161,16 @@ static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan
         PLAN_ERROR("%s: %%%d (at %d) reads %%%d (written at %d)", what, r, at[r], o, at[o]);
         bad++;
     }
+    if ((g->nodes[o].role & ROLE_GRAD) && (fp->inl[o] || p->has_buf[o])) {
+        PLAN_ERROR("%s: gradient %%%d is not stored in the gradient slab", what, o);
+        bad++;
+    }
     if (fp->inl[o] && !same_group) {
         PLAN_ERROR("%s: %%%d reads %%%d, which is kept in a register of another group", what, r, o);
         bad++;
     }
-    if (!same_group && !fp->inl[o] && !p->has_buf[o]) {
+    /* a parameter's gradient is stored in the gradient slab (grad_slab.c), not the arena */
+    if (!same_group && !fp->inl[o] && !p->has_buf[o] && !(g->nodes[o].role & ROLE_GRAD)) {
         PLAN_ERROR("%s: %%%d reads %%%d from memory, where it has no buffer", what, r, o);
         bad++;
     }

@@ -58,6 +58,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convepi.mdl",
     MLC_TEST_DIR "/data/densesq.mdl",
     MLC_TEST_DIR "/data/poolrelu.mdl",
+    MLC_TEST_DIR "/data/accum_mlp.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -483,6 +484,8 @@ Test(codegen_c, numeric_convnet, .timeout = 300) { numeric_check(MLC_TEST_DIR "/
 Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/clip.mdl"); }
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
 Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
+/* two parameters whose gradients are one node: the slab holds it twice (grad_slab.c) */
+Test(codegen_c, numeric_shared_grads, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/accum_mlp.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide, convseg), batch 1 (convb1);
  * built for this machine too, for the AVX/FMA code of the vector kernels. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }

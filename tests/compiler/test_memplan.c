@@ -2,13 +2,64 @@
  * share bytes, for any batch size, and fusion never reads a value before its group has
  * written it: checked on every sample's train step and inference and on random graphs,
  * by a checker independent of memplan.c's placement and of fuse.c. The offline placement
- * is never bigger than first-fit in program order, and fills the holes it leaves. */
+ * is never bigger than first-fit in program order, and fills the holes it leaves. The
+ * gradient slab holds every gradient once, in the order the backward finishes them. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
 #include "ctest_util.h"
 #include "ops.h"
 #include "plancheck.h"
+
+/* The gradient slab (grad_slab.c): every parameter the loss depends on has a slot of its
+ * own, 16-float aligned, inside grad_floats, and the slots come in the order the backward
+ * finishes the gradients (where their code runs), the first done first. */
+static void check_grad_slab(const ModelIR *m, const char *what) {
+    int64_t end = 0;
+    int prev_at = -1, slots = 0;
+    for (int64_t off = 0; off < m->grad_floats;) { /* walk the slots in slab order */
+        int p = -1;
+        for (int i = 0; i < m->npers; i++)
+            if (m->pers[i].grad_offset == off) p = i;
+        cr_assert_geq(p, 0, "%s: no gradient at slab offset %lld", what, (long long)off);
+        const Persistent *ps = &m->pers[p];
+        int g = ps->grad_node, at = m->train_fuse.at[g] >= 0 ? m->train_fuse.at[g] : g;
+        cr_assert(m->train->nodes[g].role & ROLE_GRAD, "%s: %s's gradient %%%d is no gradient", what, ps->name, g);
+        if (ps->grad_copy_of >= 0) { /* copied at the end: after all others */
+            cr_assert_eq(m->pers[ps->grad_copy_of].grad_node, g, "%s", what);
+            at = m->train->n;
+        }
+        cr_assert_geq(at, prev_at, "%s: %s's gradient (done at %d) after one done at %d", what, ps->name, at, prev_at);
+        prev_at = at;
+        slots++;
+        end = off + shape_numel(&ps->shape);
+        off = (end + 15) & ~(int64_t)15;
+    }
+    cr_assert_eq((end + 15) & ~(int64_t)15, m->grad_floats, "%s", what);
+    int params = 0;
+    for (int i = 0; i < m->npers; i++) params += m->pers[i].is_param && m->pers[i].grad_offset >= 0;
+    cr_assert_eq(slots, params, "%s: %d slots for %d parameters with gradients", what, slots, params);
+}
+
+Test(memplan, grad_slab_mlp_last_layer_first) {
+    Arena a = {0};
+    SrcFile *src = ct_load_src(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "%s", r.diag);
+    static const char *const order[] = {"fc3.bias", "fc3.weight", "fc2.bias", "fc2.weight", "fc1.bias", "fc1.weight"};
+    static const int64_t offsets[] = {0, 16, 1296, 1424, 34192, 34448};
+    for (int k = 0; k < 6; k++) {
+        int p = model_find_persistent(r.m, order[k]);
+        cr_assert_geq(p, 0);
+        cr_expect_eq(r.m->pers[p].grad_offset, offsets[k], "%s at %lld", order[k], (long long)r.m->pers[p].grad_offset);
+    }
+    cr_expect_eq(r.m->grad_floats, 34448 + 784 * 256);
+    for (int i = 0; i < r.m->npers; i++)
+        if (!r.m->pers[i].is_param) cr_expect_eq(r.m->pers[i].grad_offset, -1, "%s", r.m->pers[i].name);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+}
 
 static void check_model(const char *path) {
     Arena a = {0};
@@ -18,6 +69,7 @@ static void check_model(const char *path) {
     cr_assert_not_null(r.m, "%s:\n%s", path, r.diag);
     char what[256];
     snprintf(what, sizeof what, "%s train", ct_basename(path));
+    check_grad_slab(r.m, what);
     cr_expect_eq(check_plan(r.m->train, &r.m->train_fuse, &r.m->train_plan, what), 0, "%s: overlapping live tensors", what);
     snprintf(what, sizeof what, "%s eval", ct_basename(path));
     cr_expect_eq(check_plan(r.m->eval, &r.m->eval_fuse, &r.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
@@ -47,6 +99,7 @@ Test(memplan, samples) {
         MLC_TEST_DIR "/data/rows.mdl",              MLC_TEST_DIR "/data/convwide.mdl",
         MLC_TEST_DIR "/data/convepi.mdl",           MLC_TEST_DIR "/data/densesq.mdl",
         MLC_TEST_DIR "/data/poolov.mdl",           MLC_TEST_DIR "/data/poolrelu.mdl",
+        MLC_TEST_DIR "/data/accum_mlp.mdl",        MLC_TEST_DIR "/data/accum_conv.mdl",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }

@@ -113,7 +113,8 @@ Test(train_spec, table_defaults_are_the_defaults) {
         CtCompile r = compile_train(&a, &src, train);
         cr_assert_not_null(r.m, "'%s': %s", train, r.diag);
         const ModelSpec *s = &r.m->spec;
-        cr_expect(s->batch == s0->batch && s->epochs == s0->epochs && s->seed == s0->seed, "%s", train);
+        cr_expect(s->batch == s0->batch && s->epochs == s0->epochs && s->seed == s0->seed && s->accum == s0->accum,
+                  "%s", train);
         cr_expect_str_eq(s->schedule, s0->schedule, "%s", train);
         cr_expect_str_eq(s->opt.kind, s0->opt.kind, "%s", train);
         cr_expect(s->opt.lr == s0->opt.lr && s->opt.beta1 == s0->opt.beta1 && s->opt.beta2 == s0->opt.beta2 &&
@@ -123,7 +124,7 @@ Test(train_spec, table_defaults_are_the_defaults) {
         srcfile_free(src);
         tested++;
     }
-    cr_assert_eq(tested, 5); /* batch, epochs, schedule, seed, optimizer */
+    cr_assert_eq(tested, 6); /* batch, accum, epochs, schedule, seed, optimizer */
     ct_compile_free(&r0);
     srcfile_free(src0);
     arena_free(&a);

@@ -114,6 +114,7 @@ Test(trainer, bad_flag_values)
     } cases[] = {
         {{"--epochs", "abc", NULL}, "error: --epochs: expected a positive integer, found 'abc'\n"},
         {{"--batch", "0", NULL}, "error: --batch: expected a positive integer, found '0'\n"},
+        {{"--accum", "0", NULL}, "error: --accum: expected a positive integer, found '0'\n"},
         {{"--epochs=-3", NULL, NULL}, "error: --epochs: expected a positive integer, found '-3'\n"},
         {{"--lr", "fast", NULL}, "error: --lr: expected a positive number, found 'fast'\n"},
         {{"--lr", "nan", NULL}, "error: --lr: expected a positive number, found 'nan'\n"},
@@ -140,7 +141,7 @@ Test(trainer, help_lists_flags)
     cr_assert_eq(r.status, 0);
     const char *flags[] = {"--data", "--epochs", "--batch", "--lr", "--seed", "--threads",
                            "--train-limit", "--test-limit", "--max-steps", "--save", "--load",
-                           "--quiet", "--help"};
+                           "--accum", "--quiet", "--help"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
     cr_assert(strncmp(r.out, "usage: trainer [train] [flags]\n", 31) == 0, "%s", r.out);
@@ -248,4 +249,93 @@ Test(trainer, save_and_load_checkpoint)
     mlcrt_dataset_free(&ds);
     tiny_api.destroy(m);
     tu_rmrf(dir);
+}
+
+/* The parameters of the model a run saved in `path` (weight then bias). */
+static void saved_params(const char *path, float *w, float *b)
+{
+    char msg[MLCRT_MSG_SIZE];
+    void *m = tiny_api.create(0, 1);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, path, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    tiny_api.read_tensor(m, 0, w);
+    tiny_api.read_tensor(m, 1, b);
+    tiny_api.destroy(m);
+}
+
+/* --accum 2 --batch 16 on 40 samples: two optimizer steps, of 32 samples (two
+ * micro-batches averaged) and of the last 8 (a partial group of one): the same math as
+ * --batch 32, up to float rounding (1e-5 of the largest weight change is ~80 float
+ * epsilons), and not the same as three steps of --batch 16. Step counts, the log's step
+ * rows and the epoch's mean loss follow optimizer steps. */
+Test(trainer, accum_averages_micro_batches)
+{
+    char *dir = tu_tmpdir();
+    const char *tags[3] = {"accum", "big", "small"};
+    const char *batch[3] = {"16", "32", "16"}, *accum[3] = {"2", "1", "1"};
+    static float w[3][784 * 10], b[3][10], w0[784 * 10], b0[10];
+    char lines[3][256];
+    for (int k = 0; k < 3; k++) {
+        char *ckpt = tu_path(dir, tags[k]), *log = tu_path(dir, "log.csv");
+        const char *args[] = {"--data", FMNIST, "--train-limit", "40", "--test-limit", "50",
+                              "--epochs", "1", "--batch", batch[k], "--accum", accum[k],
+                              "--seed", "5", "--no-prefetch", "--save", ckpt, "--log", log,
+                              NULL};
+        run_result r;
+        run(&r, &tiny_api, args);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        tu_strip_times(r.out, lines[k], sizeof lines[k]);
+        saved_params(ckpt, w[k], b[k]);
+        char msg[MLCRT_MSG_SIZE];
+        void *m = tiny_api.create(0, 1);
+        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, ckpt, msg, sizeof msg), MLCRT_OK);
+        cr_assert_eq(tiny_api.get_step(m), k == 2 ? 3 : 2, "%s: %lld steps", tags[k],
+                     (long long)tiny_api.get_step(m));
+        tiny_api.destroy(m);
+        size_t len;
+        char *text = (char *)tu_read(log, &len); /* freed at exit */
+        cr_assert_not_null(text);
+        text[len] = '\0';
+        int rows = 0;
+        for (char *p = text; (p = strstr(p, "\nstep,")); p++)
+            rows++;
+        cr_assert_eq(rows, k == 2 ? 3 : 2, "%s: %d step rows:\n%s", tags[k], rows, text);
+    }
+    /* the epoch line's loss and train_acc are over the same 40 samples */
+    cr_assert_str_eq(lines[0], lines[1]);
+    void *m0 = tiny_api.create(5, 1);
+    tiny_api.read_tensor(m0, 0, w0);
+    tiny_api.read_tensor(m0, 1, b0);
+    tiny_api.destroy(m0);
+    double step = 0, d_accum = 0, d_small = 0;
+    for (int i = 0; i < 7850; i++) {
+        float a = i < 7840 ? w[0][i] : b[0][i - 7840], g = i < 7840 ? w[1][i] : b[1][i - 7840];
+        float s = i < 7840 ? w[2][i] : b[2][i - 7840], z = i < 7840 ? w0[i] : b0[i - 7840];
+        step = fmax(step, fabs((double)g - z));
+        d_accum = fmax(d_accum, fabs((double)a - g));
+        d_small = fmax(d_small, fabs((double)s - g));
+    }
+    cr_assert_gt(step, 0);
+    cr_log_info("accum %g, small steps %g (of the step)", d_accum / step, d_small / step);
+    cr_expect_leq(d_accum / step, 1e-5, "--accum 2 --batch 16 is %g of a step from --batch 32",
+                  d_accum / step);
+    cr_expect_gt(d_small / step, 0.01, "three steps of 16 came within %g of --batch 32",
+                 d_small / step);
+    tu_rmrf(dir);
+}
+
+Test(trainer, refuses_other_api_version)
+{
+    mlc_model_api old = tiny_api;
+    old.api_version = MLC_API_VERSION - 1;
+    const char *args[] = {"--help", NULL};
+    run_result r;
+    run(&r, &old, args);
+    cr_assert_eq(r.status, 2);
+    char want[256];
+    snprintf(want, sizeof want,
+             "error: model 'tiny' was built against mlc_model.h API version %d, this runtime has "
+             "version %d: rebuild the model with this mlc\n",
+             MLC_API_VERSION - 1, MLC_API_VERSION);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
 }

@@ -1,6 +1,8 @@
 /* emit_c.c - the C target: C11 with OpenBLAS for GEMMs and OpenMP for large loops.
  *
- * Each graph becomes one function (train step, forward) that runs its nodes in order:
+ * The train graph becomes two functions, forward_backward and update (grad_slab.c says
+ * which nodes each runs; train_step calls both), the eval graph one, forward. Each runs
+ * its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
  * their hooks in the op rules. A GEMM's or conv2d's epilogue (fuse.c) runs inside the
@@ -237,7 +239,7 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
     emit_node_by_kind(e, id, &c_kinds);
     const Node *n = &e->g->nodes[id];
     OpKind k = op_of(n)->kind;
-    if (k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
+    if (!emit_runs(e, id) || k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
     if (k == K_EWISE || k == K_REDUCE || k == K_CONTRACT || n->op == OP_expand) return; /* they check themselves */
     if (e->fp->epilogue[id] >= 0) return; /* with its epilogue: c_sample_epilogue checks it */
     const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
@@ -245,25 +247,37 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
 }
 
-static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, const MemPlan *plan, int train) {
+static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
+    int train = fn != FN_EVAL;
+    const Graph *g = train ? m->train : m->eval;
+    const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
+    /* a NaN found in the update: train_step reports it through its return value */
+    const char *bail = fn == FN_FORWARD_BACKWARD ? "return NAN" : fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return";
     EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1,
-                 .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = train ? "return NAN" : "return"};
-    if (train) {
-        fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
-        fprintf(out, "static float api_train_step(void *model, const float *x, const int32_t *y, int n, float lr, "
-                     "float *out) {\n");
+                 .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = bail,
+                 .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
+    if (fn == FN_FORWARD_BACKWARD) {
+        fprintf(out, "/* Forward, loss, backward: the mean loss; the gradients into the gradient slab. */\n");
+        fprintf(out, "static float api_forward_backward(void *model, const float *x, const int32_t *y, int n, float *out) {\n");
+    } else if (fn == FN_UPDATE) {
+        fprintf(out, "/* The %s update from the gradient slab. */\n", m->spec.opt.kind);
+        fprintf(out, "static void api_update(void *model, float lr) {\n");
     } else {
         fprintf(out, "/* Inference in evaluation mode. */\n");
         fprintf(out, "static void api_forward(void *model, const float *x, int n, float *out) {\n");
     }
-    fprintf(out, "    %s_model *self = model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name);
+    fprintf(out, "    %s_model *self = model;\n", name);
+    if (fn != FN_UPDATE) fprintf(out, "    const long B = n;\n");
+    fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
-    if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A%s;\n", fn != FN_UPDATE ? ", (void)B" : "");
+    if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
+    if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
+    if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
     e.buf = emit_name_buffers(&e, m, plan);
-    if (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread) {
+    if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread)) {
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
                 (long long)plan->ws_size_b, (long long)plan->ws_per_thread);
@@ -272,10 +286,13 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node(&e, id, e.bail);
     int o = g->output;
-    if (train) {
+    if (fn == FN_FORWARD_BACKWARD) {
+        emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
         if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));
         else fprintf(out, "    (void)out;\n");
         fprintf(out, "    return %s[0];\n}\n\n", e.buf[g->loss]);
+    } else if (fn == FN_UPDATE) {
+        fprintf(out, "}\n\n");
     } else {
         fprintf(out, "    memcpy(out, %s, sizeof(float) * (size_t)(%s));\n}\n\n", e.buf[o], emit_numel(&e, o));
     }
@@ -293,7 +310,10 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    int check_finite; /* --check-finite */\n");
     fprintf(out, "    int slots; /* per-thread scratch slots in the arena's workspace */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
-    fprintf(out, "    float *arena; /* activations, gradients, temporaries */\n};\n\n");
+    fprintf(out, "    float *grads; /* %lld floats: the gradient slab (forward_backward -> update) */\n", (long long)m->grad_floats);
+    fprintf(out, "    float *arena; /* activations, backward values, temporaries */\n");
+    fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
+    fprintf(out, "    int nonfinite; /* --check-finite found a NaN/Inf in the update */\n};\n\n");
     emit_tensor_table(m, out);
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
@@ -308,15 +328,19 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
-    fprintf(out, "    if (!self->slab || !self->arena) {\n        free(self->slab);\n        free(self->arena);\n");
+    fprintf(out, "    self->grads = mlcrt_alloc_floats(%lld);\n", (long long)(m->grad_floats ? m->grad_floats : 1));
+    fprintf(out, "    if (!self->slab || !self->arena || !self->grads) {\n        free(self->slab);\n        free(self->arena);\n");
+    fprintf(out, "        free(self->grads);\n");
     fprintf(out, "        free(self);\n        return NULL;\n    }\n");
     emit_param_init(m, out, "    ", "self->slab + %lld");
     fprintf(out, "    return self;\n}\n\n");
     fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = model;\n    if (!self) return;\n", n);
-    fprintf(out, "    free(self->slab);\n    free(self->arena);\n    free(self);\n}\n\n");
+    fprintf(out, "    free(self->slab);\n    free(self->arena);\n    free(self->grads);\n    free(self);\n}\n\n");
 
-    emit_graph_function(m, out, m->train, &m->train_plan, 1);
-    emit_graph_function(m, out, m->eval, &m->eval_plan, 0);
+    emit_graph_function(m, out, FN_FORWARD_BACKWARD);
+    emit_graph_function(m, out, FN_UPDATE);
+    emit_train_step(m, out, 1);
+    emit_graph_function(m, out, FN_EVAL);
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
@@ -324,6 +348,11 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
     fprintf(out, "    memcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n, n);
+    fprintf(out, "static float *api_grads(void *model) { return ((%s_model *)model)->grads; }\n", n);
+    fprintf(out, "static void api_read_grads(void *model, float *dst) {\n");
+    fprintf(out, "    memcpy(dst, ((%s_model *)model)->grads, sizeof(float) * %lld);\n}\n", n, (long long)m->grad_floats);
+    fprintf(out, "static void api_write_grads(void *model, const float *src) {\n");
+    fprintf(out, "    memcpy(((%s_model *)model)->grads, src, sizeof(float) * %lld);\n}\n\n", n, (long long)m->grad_floats);
     fprintf(out, "static int64_t api_get_step(void *model) { return ((%s_model *)model)->step; }\n", n);
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n");
@@ -331,8 +360,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
-    fprintf(out, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
-    fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
+    emit_step_wrappers(m, out);
     fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "c");
 }

@@ -1,12 +1,15 @@
 /* emit_cuda.c - the CUDA target: one .cu file, kernels plus host code, cuBLAS for GEMMs.
  *
  * The model keeps everything on the GPU: the slab (parameters, optimizer state), the
- * arena (every other tensor, at the memory plan's offsets c + b * max_batch) and device
- * copies of the input batch. The API functions take host memory, like the C target's,
- * so the runtime cannot tell the two apart: train_step copies the batch in, runs the
- * graph on one stream and copies the loss (and outputs) back.
+ * gradient slab, the arena (every other tensor, at the memory plan's offsets c + b *
+ * max_batch) and device copies of the input batch. The API functions take host memory,
+ * like the C target's, so the runtime cannot tell the two apart: forward_backward copies
+ * the batch in, runs the forward and backward on one stream into the gradient slab and
+ * copies the loss (and outputs) back; update runs the optimizer on the same stream;
+ * train_step is the two. Only grads() hands out device memory (the gradient slab, for a
+ * reduction between the calls).
  *
- * Each graph becomes one host function launching its nodes in order: one kernel per
+ * Each of those becomes one host function launching its nodes in order: one kernel per
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
  * into the merged loop dimensions; the scalar text is the C target's), one kernel per
  * reduction (a thread per output element, a sequential loop over the axis: deterministic,
@@ -272,38 +275,52 @@ void cuda_epilogue(EmitCtx *e, int id) {
 
 static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 
-/* One host function per graph; its kernels go to `kern`. */
-static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, const Graph *g,
-                                const MemPlan *plan, int train) {
+/* One host function per graph (the train step's two calls, inference); its kernels go
+ * to `kern`. */
+static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
+    int train = fn != FN_EVAL;
+    const Graph *g = train ? m->train : m->eval;
+    const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
     EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
-                 .fp = train ? &m->train_fuse : &m->eval_fuse};
+                 .fp = train ? &m->train_fuse : &m->eval_fuse, .phase_of = train ? m->update_phase : NULL,
+                 .phase = fn == FN_UPDATE};
     char xn[64];
     shape_numel_expr(&m->data_shape, xn, sizeof xn);
-    if (train) {
-        fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
-        fprintf(out, "static float api_train_step(void *model, const float *x_host, const int32_t *y_host, int n, float lr,\n"
-                     "                            float *out) {\n");
+    if (fn == FN_FORWARD_BACKWARD) {
+        fprintf(out, "/* Forward, loss, backward: the mean loss; the gradients into the gradient slab. */\n");
+        fprintf(out, "static float api_forward_backward(void *model, const float *x_host, const int32_t *y_host, int n,\n"
+                     "                                   float *out) {\n");
+    } else if (fn == FN_UPDATE) {
+        fprintf(out, "/* The %s update from the gradient slab. */\n", m->spec.opt.kind);
+        fprintf(out, "static void api_update(void *model, float lr) {\n");
     } else {
         fprintf(out, "/* Inference in evaluation mode. */\n");
         fprintf(out, "static void api_forward(void *model, const float *x_host, int n, float *out) {\n");
     }
-    fprintf(out, "    %s_model *self = (%s_model *)model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name,
-            name);
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", name, name);
+    /* every kernel takes B; the update's tensors have no batch dimension */
+    fprintf(out, "    const long B = %s;\n", fn == FN_UPDATE ? "0" : "n");
+    fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
-    fprintf(out, "    const float *const x = self->x;\n    const int32_t *const y = self->y;\n");
     fprintf(out, "    const cudaStream_t stream = self->stream;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A, (void)x, (void)y;\n");
-    if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr;\n");
-    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->x, x_host, sizeof(float) * (size_t)(%s), cudaMemcpyHostToDevice, "
-                 "stream));\n",
-            xn);
-    if (train)
+    if (fn == FN_UPDATE) fprintf(out, "    (void)B;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A;\n");
+    if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
+    if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
+    if (fn != FN_UPDATE) {
+        fprintf(out, "    const float *const x = self->x;\n    const int32_t *const y = self->y;\n    (void)x, (void)y;\n");
+        if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
+        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->x, x_host, sizeof(float) * (size_t)(%s), cudaMemcpyHostToDevice, "
+                     "stream));\n",
+                xn);
+    }
+    if (fn == FN_FORWARD_BACKWARD)
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->y, y_host, sizeof(int32_t) * (size_t)(B), "
                      "cudaMemcpyHostToDevice, stream));\n");
     e.buf = emit_name_buffers(&e, m, plan);
-    if (plan->ws_size_c || plan->ws_size_b) { /* the ops' shared scratch region, in the arena */
+    if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b)) { /* the ops' shared scratch region, in the arena */
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
                 (long long)plan->ws_size_b);
@@ -313,7 +330,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     for (int id = 0; id < g->n; id++) emit_node_by_kind(&e, id, &cuda_kinds);
     fputc('\n', out);
     int o = g->output;
-    if (train) {
+    if (fn == FN_FORWARD_BACKWARD) {
+        emit_grad_copies(m, out,
+                         "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
+                         "stream));");
         fprintf(out, "    float loss;\n");
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(&loss, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
                 e.buf[g->loss]);
@@ -323,6 +343,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
                     e.buf[o], emit_numel(&e, o));
         else fprintf(out, "    (void)out;\n");
         fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n    return loss;\n}\n\n");
+    } else if (fn == FN_UPDATE) {
+        fprintf(out, "}\n\n"); /* the stream orders it before whatever comes next */
     } else {
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(out, %s, sizeof(float) * (size_t)(%s), cudaMemcpyDeviceToHost, "
                      "stream));\n",
@@ -338,8 +360,10 @@ static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     fputs(kernel_prelude, kern);
     fputs(tmpl_cuda_device_cuh, kern);
     fputc('\n', kern);
-    emit_graph_function(m, fns, kern, &nk, m->train, &m->train_plan, 1);
-    emit_graph_function(m, fns, kern, &nk, m->eval, &m->eval_plan, 0);
+    emit_graph_function(m, fns, kern, &nk, FN_FORWARD_BACKWARD);
+    emit_graph_function(m, fns, kern, &nk, FN_UPDATE);
+    emit_train_step(m, fns, 0);
+    emit_graph_function(m, fns, kern, &nk, FN_EVAL);
     fprintf(kern, "/* ---- end of kernels (%d) ---- */\n\n", nk);
 }
 
@@ -361,7 +385,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n", n, n);
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
-    fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->arena);\n    cudaFree(self->x);\n    cudaFree(self->y);\n");
+    fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n    cudaFree(self->x);\n    cudaFree(self->y);\n");
     fprintf(out, "    free(self);\n}\n\n");
 
     fprintf(out, "/* A CUDA failure while setting up is reported and gives NULL (as out of memory does). */\n");
@@ -385,6 +409,10 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "    int ok = mlc_setup_ok(cudaStreamCreate(&self->stream), \"cudaStreamCreate\") &&\n");
     fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->slab, sizeof(float) * %lld), \"cudaMalloc (slab)\") &&\n",
             (long long)m->slab_floats);
+    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->grads, sizeof(float) * %lld), \"cudaMalloc (gradients)\") &&\n",
+            (long long)(m->grad_floats ? m->grad_floats : 1));
+    fprintf(out, "             mlc_setup_ok(cudaMemset(self->grads, 0, sizeof(float) * %lld), \"cudaMemset (gradients)\") &&\n",
+            (long long)(m->grad_floats ? m->grad_floats : 1));
     fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->arena, sizeof(float) * (arena_floats ? arena_floats : 1)),\n"
                  "                          \"cudaMalloc (arena)\") &&\n");
     fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->x, sizeof(float) * (size_t)(%s)), \"cudaMalloc (input)\") &&\n",
@@ -417,7 +445,10 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n", (long long)m->slab_floats);
-    fprintf(out, "    float *arena; /* device: activations, gradients, temporaries */\n");
+    fprintf(out, "    float *grads; /* device: %lld floats, the gradient slab (forward_backward -> update) */\n",
+            (long long)m->grad_floats);
+    fprintf(out, "    float *arena; /* device: activations, backward values, temporaries */\n");
+    fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    float *x;     /* device: the input batch */\n");
     fprintf(out, "    int32_t *y;   /* device: the labels */\n");
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
@@ -450,6 +481,17 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel,\n"
                  "                              cudaMemcpyHostToDevice));\n}\n\n",
             n, n);
+    fprintf(out, "static float *api_grads(void *model) { return ((%s_model *)model)->grads; }\n", n);
+    fprintf(out, "static void api_read_grads(void *model, float *dst) {\n");
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(dst, self->grads, sizeof(float) * %lld, cudaMemcpyDeviceToHost));\n}\n",
+            (long long)m->grad_floats);
+    fprintf(out, "static void api_write_grads(void *model, const float *src) {\n");
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(self->grads, src, sizeof(float) * %lld, cudaMemcpyHostToDevice));\n}\n",
+            (long long)m->grad_floats);
     fprintf(out, "static int64_t api_get_step(void *model) { return ((%s_model *)model)->step; }\n", n);
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
@@ -459,8 +501,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "extern \"C\" {\n\n");
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n", n, n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
-    fprintf(out, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
-    fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
+    emit_step_wrappers(m, out);
     fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "cuda");
     fprintf(out, "\n} /* extern \"C\" */\n");
