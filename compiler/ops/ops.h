@@ -2,21 +2,15 @@
  *
  * Each op kind's rules live in one file (ops_ewise.c, ops_reduce.c, ...): its shape rule,
  * its gradient rule (written with ordinary forward ops, so the backward graph is just more
- * IR), a reference evaluation in double precision, the C/CUDA text or emit hooks, and the
- * shapes the gradient checker tries. Adding an op = one row in ops.def + its OpRules. */
+ * IR), a reference evaluation in double precision, its scalar math in target-neutral text,
+ * and the shapes the gradient checker tries. The rules know no target: the code of the
+ * ops that are not loops over scalar math (convolutions, optimizer updates, ...) is each
+ * target's, in its emitter table (compiler/targets/<target>/emitters.c). Adding an op =
+ * one row in ops.def + its OpRules (+ an emitter per target when it has code of its own). */
 #ifndef MLC_OPS_H
 #define MLC_OPS_H
 
 #include "ir.h"
-
-/* The targets mlc emits code for: what an op's code needs (its workspace) depends on it. */
-typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
-
-/* Scratch floats an op needs while it runs: c + b * B + per_thread * T for batch size B
- * and T threads (the C target's conv keeps a padded sample per thread). */
-typedef struct Workspace {
-    int64_t c, b, per_thread;
-} Workspace;
 
 typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
 
@@ -28,8 +22,6 @@ typedef enum InitKind {
     INIT_NORMAL,  /* fattr0 mean, fattr1 std */
     INIT_AWAY,    /* gradient checks only: uniform in [lo, hi] with a random sign */
 } InitKind;
-
-typedef struct EmitCtx EmitCtx; /* emit.h */
 
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
@@ -82,12 +74,6 @@ typedef struct OpRules {
     /* Non-elementwise ops: reference evaluation in double over dense row-major tensors
      * (i32 tensors are held as doubles too). */
     void (*eval)(const Graph *g, const Node *n, double *const *in, double *out);
-    /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
-    void (*emit_c)(EmitCtx *e, int id);
-    void (*emit_cuda)(EmitCtx *e, int id);
-    /* Scratch floats the op needs while it runs on target t (NULL: none). The memory
-     * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
-    void (*workspace)(const Graph *g, const Node *n, TargetKind t, Workspace *w);
     /* Floating-point operations of one run of node n at the compile-time batch size
      * (NULL: one per output element for elementwise ops, one per input element for
      * reductions and other ops). Used by --report. */

@@ -285,10 +285,10 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     case K_CONTRACT: emit_node_comment(e, id); k->matmul(e, id); return;
     case K_SPECIAL:
     case K_UPDATE: {
-        void (*hook)(EmitCtx *, int) = e->target == TARGET_C ? oi->rules->emit_c : oi->rules->emit_cuda;
-        if (!hook) mlc_die("op %s has no %s emitter", oi->name, e->target == TARGET_C ? "C" : "CUDA");
+        void (*emitter)(EmitCtx *, int) = e->target->emitters[n->op].emit;
+        if (!emitter) mlc_die("op %s has no %s emitter", oi->name, e->target->name);
         emit_node_comment(e, id);
-        hook(e, id);
+        emitter(e, id);
         return;
     }
     }

@@ -1,4 +1,5 @@
-/* target.h - the interface every target implements (emit_c.c, emit_cuda.c). */
+/* target.h - the interface every target implements: one folder per target
+ * (compiler/targets/c/, compiler/targets/cuda/), one `Target` each, listed in targets.c. */
 #ifndef MLC_TARGET_H
 #define MLC_TARGET_H
 
@@ -11,12 +12,19 @@ typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
     TargetKind kind;     /* what the memory plans are made for */
+    /* The code of each op with code of its own, and its workspace ([OP_COUNT], indexed by
+     * Op; a row of NULLs for the ops the kind emitters write: emit_node_by_kind). */
+    const OpEmitter *emitters;
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
 } Target;
 
 extern const Target target_c, target_cuda;
+/* targets.c: every target, NULL-terminated; the one --target names (NULL: none); the
+ * one whose memory plans are made for kind k. */
+extern const Target *const targets[];
 const Target *target_by_name(const char *name);
+const Target *target_of_kind(TargetKind k);
 /* The CUDA target's kernels alone, as a unit that compiles by itself (NVRTC, for tests). */
 void emit_cuda_kernels(const ModelIR *m, FILE *out);
 
@@ -35,8 +43,8 @@ void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
- * emitters; special ops and updates to their op rules' hook for e->target. Each block
- * is preceded by the node's comment (a group's: fused_comment). */
+ * emitters; special ops and updates to e->target's emitter table. Each block is
+ * preceded by the node's comment (a group's: fused_comment). */
 typedef struct KindEmitters {
     void (*ewise)(EmitCtx *e, int id);
     void (*reduce)(EmitCtx *e, int id);

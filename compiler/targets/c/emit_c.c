@@ -3,11 +3,12 @@
  * Each graph becomes one function (train step, forward) that runs its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
- * their hooks in the op rules. A GEMM's or conv2d's epilogue (fuse.c) runs inside the
+ * the emitter table (emitters.c). A GEMM's or conv2d's epilogue (fuse.c) runs inside the
  * op's parallel region, on each thread's block or sample right after it is computed.
  * Every block is preceded by a comment naming the IR node and the .mdl line it came from. */
 #include <string.h>
 
+#include "c_emitters.h"
 #include "ops.h"
 #include "target.h"
 
@@ -248,7 +249,7 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
 static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, const MemPlan *plan, int train) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1,
+    EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1,
                  .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = train ? "return NAN" : "return"};
     if (train) {
         fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
@@ -337,10 +338,5 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emit_source = emit_source_c};
-
-const Target *target_by_name(const char *name) {
-    if (!strcmp(name, "c")) return &target_c;
-    if (!strcmp(name, "cuda")) return &target_cuda;
-    return NULL;
-}
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters,
+                          .emit_source = emit_source_c};

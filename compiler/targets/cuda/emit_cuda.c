@@ -10,7 +10,7 @@
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
  * into the merged loop dimensions; the scalar text is the C target's), one kernel per
  * reduction (a thread per output element, a sequential loop over the axis: deterministic,
- * no atomics), cublasSgemm for matmuls, and the op rules' emit_cuda hooks for special
+ * no atomics), cublasSgemm for matmuls, and the emitter table (emitters.c) for special
  * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
  * IR node and the .mdl line it came from.
  *
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_emitters.h"
 #include "ops.h"
 #include "target.h"
 
@@ -277,7 +278,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
                                 const MemPlan *plan, int train) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
+    EmitCtx e = {.arena = a, .g = g, .target = &target_cuda, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
                  .fp = train ? &m->train_fuse : &m->eval_fuse};
     char xn[64];
     shape_numel_expr(&m->data_shape, xn, sizeof xn);
@@ -466,4 +467,5 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emit_source = emit_source_cuda};
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
+                             .emit_source = emit_source_cuda};

@@ -1,0 +1,39 @@
+/* cuda_emitters.h - the CUDA target's emitters, one file per op family (conv.c, norm.c,
+ * ...), gathered into its emitter table (emitters.c), and what they share with
+ * emit_cuda.c. */
+#ifndef MLC_CUDA_EMITTERS_H
+#define MLC_CUDA_EMITTERS_H
+
+#include "emit.h"
+
+extern const OpEmitter cuda_emitters[OP_COUNT];
+
+/* emit_cuda.c: what the emitters use to write one kernel for node id.
+ * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls
+ * (`const long B`, the node's buffers, then `extra_params` if not NULL) and opens a
+ * grid-stride loop `for (long IVAR ...; IVAR < COUNT; ...)`; until cuda_kernel_end,
+ * emit() writes the loop's body. It returns the kernel's name, which cuda_launch (in the
+ * host function, after emit_node_comment) launches over COUNT work items. */
+const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
+void cuda_kernel_end(EmitCtx *e);
+void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
+/* The kernel of node id's epilogue (fuse.c), if it has one, launched after the op's own
+ * work (its emitter calls it last). */
+void cuda_epilogue(EmitCtx *e, int id);
+
+void emit_conv_cuda(EmitCtx *e, int id);
+void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
+void emit_pool_cuda(EmitCtx *e, int id);
+void emit_norm_cuda(EmitCtx *e, int id);
+void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
+void emit_coef_cuda(EmitCtx *e, int id);
+void emit_argmax_cuda(EmitCtx *e, int id);
+void emit_transpose_cuda(EmitCtx *e, int id);
+void emit_rows_cuda(EmitCtx *e, int id);
+void emit_one_hot_cuda(EmitCtx *e, int id);
+void emit_dropout_cuda(EmitCtx *e, int id);
+void emit_sgd_cuda(EmitCtx *e, int id);
+void emit_adam_cuda(EmitCtx *e, int id);
+void emit_ema_cuda(EmitCtx *e, int id);
+
+#endif

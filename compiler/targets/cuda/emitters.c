@@ -1,0 +1,30 @@
+/* emitters.c - the CUDA target's emitter table: for each op with code of its own, the
+ * function printing its kernels and launches and the scratch it needs. Elementwise ops,
+ * reductions and matmuls have none: emit_cuda.c writes them as fused kernels and cuBLAS
+ * calls. */
+#include "cuda_emitters.h"
+
+const OpEmitter cuda_emitters[OP_COUNT] = {
+    [OP_argmax_mask] = {emit_argmax_cuda},
+    [OP_transpose] = {emit_transpose_cuda},
+    [OP_slice] = {emit_rows_cuda},
+    [OP_pad] = {emit_rows_cuda},
+    [OP_concat] = {emit_rows_cuda},
+    [OP_conv2d] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_conv2d_bwd_data] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_conv2d_bwd_filter] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_max_pool2d] = {emit_pool_cuda},
+    [OP_maxpool2d_bwd] = {emit_pool_cuda},
+    [OP_avg_pool2d] = {emit_pool_cuda},
+    [OP_avgpool2d_bwd] = {emit_pool_cuda},
+    [OP_bn_stats] = {emit_norm_cuda, ws_norm_cuda},
+    [OP_bn_param_grads] = {emit_norm_cuda, ws_norm_cuda},
+    [OP_bn_bwd] = {emit_norm_cuda},
+    [OP_bn_scale] = {emit_coef_cuda},
+    [OP_bn_shift] = {emit_coef_cuda},
+    [OP_dropout_mask] = {emit_dropout_cuda},
+    [OP_one_hot] = {emit_one_hot_cuda},
+    [OP_sgd_update] = {emit_sgd_cuda},
+    [OP_adam_update] = {emit_adam_cuda},
+    [OP_ema_update] = {emit_ema_cuda},
+};
