@@ -42,6 +42,10 @@ typedef enum OpFlags {
      * the backward only when recomputing cheap values alone cannot fit the budget
      * (gradient checkpointing: the step then runs part of the forward twice). */
     OPF_CHECKPOINT = 1 << 4,
+    /* Never reaches emission: a pass replaces it by other ops first (bn_apply: split_bn
+     * in the train step, fold_bn and lowering in evaluation), so no target writes code
+     * for it although its kind (K_SPECIAL) has code of its own. */
+    OPF_LOWERED = 1 << 5,
 } OpFlags;
 
 typedef struct OpRules {

@@ -219,9 +219,10 @@ static int c_apply(Graph *g, int i) {
 }
 
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .cases = c_stats};
-/* No emitters: split_bn replaces every bn_apply of the train step before emission, and
- * evaluation lowers batch norm to elementwise ops. */
-const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply};
+/* No code on any target: split_bn replaces every bn_apply of the train step before
+ * emission, and evaluation lowers batch norm to elementwise ops. */
+const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply,
+                                .flags = OPF_LOWERED};
 const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .flags = OPF_BACKWARD_ONLY};
 /* Made by split_bn from bn_apply after autodiff; the gradient check runs split_bn, so the

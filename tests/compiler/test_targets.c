@@ -1,0 +1,174 @@
+/* test_targets.c - the split between the op table (semantics) and the targets (code):
+ *   - every op with code of its own has an emitter on every registered target, and no
+ *     target has a row for an op whose code the kind emitters write (it would never run);
+ *   - no file under compiler/ops/ includes a header of compiler/targets/ or names a
+ *     target, so the op rules cannot grow target-dependent parts again;
+ *   - each check catches what it is for (a table with a row removed, an include added). */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "c_emitters.h"
+#include "ops.h"
+#include "target.h"
+
+/* Whether op has code of its own, which some target's table must print. */
+static int has_own_code(Op op) {
+    OpKind k = op_info[op].kind;
+    return (k == K_SPECIAL || k == K_UPDATE) && !(op_info[op].rules->flags & OPF_LOWERED);
+}
+
+/* The ops table gets wrong for target `name`: missing emitters, and rows for ops without
+ * code of their own. Appends a line per problem to msg; returns the count. */
+static int table_problems(const char *name, const OpEmitter *table, char *msg, size_t cap) {
+    int bad = 0;
+    for (int op = 0; op < OP_COUNT; op++) {
+        const char *what = NULL;
+        if (has_own_code((Op)op) && !table[op].emit) what = "has no emitter";
+        else if (!has_own_code((Op)op) && (table[op].emit || table[op].workspace)) what = "has a row that never runs";
+        if (!what) continue;
+        size_t used = strlen(msg);
+        snprintf(msg + used, cap - used, "%s: op %s %s\n", name, op_info[op].name, what);
+        bad++;
+    }
+    return bad;
+}
+
+Test(targets, every_op_with_code_has_an_emitter_on_every_target) {
+    char msg[4096] = "";
+    int ntargets = 0, bad = 0, with_code = 0;
+    for (int i = 0; targets[i]; i++, ntargets++) bad += table_problems(targets[i]->name, targets[i]->emitters, msg, sizeof msg);
+    for (int op = 0; op < OP_COUNT; op++) with_code += has_own_code((Op)op);
+    cr_assert_eq(ntargets, 2, "c and cuda are registered (targets.c)");
+    cr_assert_eq(with_code, 22, "ops with code of their own: %d (ops.def changed? update this count)", with_code);
+    cr_assert_eq(bad, 0, "%s", msg);
+}
+
+/* The check above fails when a row goes missing, or when an elementwise op gets one. */
+Test(targets, table_check_catches_a_missing_or_stray_row) {
+    OpEmitter copy[OP_COUNT];
+    memcpy(copy, c_emitters, sizeof copy);
+    char msg[512] = "";
+    cr_assert_eq(table_problems("c", copy, msg, sizeof msg), 0, "%s", msg);
+    copy[OP_conv2d].emit = NULL;
+    copy[OP_add].emit = copy[OP_transpose].emit;
+    cr_assert_eq(table_problems("c", copy, msg, sizeof msg), 2);
+    cr_assert_str_eq(msg, "c: op add has a row that never runs\nc: op conv2d has no emitter\n");
+}
+
+Test(targets, found_by_name_and_kind) {
+    for (int i = 0; targets[i]; i++) {
+        cr_assert_eq(target_by_name(targets[i]->name), targets[i]);
+        cr_assert_eq(target_of_kind(targets[i]->kind), targets[i]);
+    }
+    cr_assert_null(target_by_name("metal"));
+    cr_assert_str_eq(target_c.src_ext, ".c");
+    cr_assert_str_eq(target_cuda.src_ext, ".cu");
+}
+
+/* ---- compiler/ops/ knows no target ---- */
+
+#define MAX_HEADERS 128
+
+typedef struct Names {
+    int n;
+    char name[MAX_HEADERS][64];
+} Names;
+
+/* The file names of the headers under dir, recursively. */
+static void collect_headers(const char *dir, Names *out) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "cannot open %s", dir);
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        size_t len = strlen(de->d_name);
+        if (S_ISDIR(st.st_mode)) collect_headers(path, out);
+        else if (len > 2 && !strcmp(de->d_name + len - 2, ".h") && out->n < MAX_HEADERS)
+            snprintf(out->name[out->n++], sizeof out->name[0], "%s", de->d_name);
+    }
+    closedir(d);
+}
+
+/* Lines of `text` (file `file`) that include a target's header or name a target kind;
+ * appended to msg, counted. */
+static int target_references(const char *file, const char *text, const Names *headers, char *msg, size_t cap) {
+    int bad = 0, line = 1;
+    for (const char *p = text; *p; line++) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char l[512];
+        snprintf(l, sizeof l, "%.*s", (int)(len < sizeof l ? len : sizeof l - 1), p);
+        const char *inc = strstr(l, "#include \"");
+        int hit = strstr(l, "TARGET_") != NULL || strstr(l, "TargetKind") != NULL;
+        if (inc) {
+            char name[256];
+            if (sscanf(inc + 10, "%255[^\"]", name) == 1) {
+                const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+                hit |= strstr(name, "targets/") != NULL;
+                for (int i = 0; i < headers->n; i++) hit |= !strcmp(base, headers->name[i]);
+            }
+        }
+        if (hit) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, cap - used, "%s:%d: %s\n", file, line, l);
+            bad++;
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    return bad;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+Test(targets, op_rules_include_no_target_header) {
+    Names headers = {0};
+    collect_headers(MLC_SOURCE_ROOT "/compiler/targets", &headers);
+    cr_assert_geq(headers.n, 4, "emit.h, target.h, c_emitters.h, cuda_emitters.h at least");
+    DIR *d = opendir(MLC_SOURCE_ROOT "/compiler/ops");
+    cr_assert_not_null(d);
+    char msg[4096] = "";
+    int files = 0, bad = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", MLC_SOURCE_ROOT "/compiler/ops", de->d_name);
+        char *text = slurp(path);
+        bad += target_references(de->d_name, text, &headers, msg, sizeof msg);
+        free(text);
+        files++;
+    }
+    closedir(d);
+    cr_assert_geq(files, 14, "ops.h, ops.def, ops.c and the rule files");
+    cr_assert_eq(bad, 0, "compiler/ops/ must not depend on a target:\n%s", msg);
+}
+
+/* The scan above finds an include of a target's header, by name or by path, and a target
+ * kind; the op table's own headers pass. */
+Test(targets, include_check_catches_a_target_header) {
+    Names headers = {0};
+    collect_headers(MLC_SOURCE_ROOT "/compiler/targets", &headers);
+    char msg[1024] = "";
+    const char *text = "#include \"ops.h\"\n#include \"emit.h\"\n#include \"../targets/c/foo.h\"\n"
+                       "#include \"cuda_emitters.h\"\nif (t == TARGET_C) {}\n#include \"ir.h\"\n";
+    cr_assert_eq(target_references("x.c", text, &headers, msg, sizeof msg), 4, "%s", msg);
+    cr_assert_str_eq(msg, "x.c:2: #include \"emit.h\"\nx.c:3: #include \"../targets/c/foo.h\"\n"
+                          "x.c:4: #include \"cuda_emitters.h\"\nx.c:5: if (t == TARGET_C) {}\n");
+}
