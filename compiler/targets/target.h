@@ -8,6 +8,20 @@
 #include "emit.h"
 #include "model.h"
 
+/* How `mlc build` (driver/build.c) compiles a target's source with the trainer's main():
+ * COMPILER FLAGS [ARCH FLAGS] SOURCES -I... -o OUT -L... -lmlcrt LIBS. */
+typedef struct TargetBuild {
+    /* The compiler, when --cc names none, into buf. */
+    void (*compiler)(char *buf, size_t cap);
+    const char *const *flags; /* NULL-terminated */
+    const char *const *libs;  /* after the runtime library; NULL-terminated */
+    /* Appends to argv at n (room for max entries in all) the flags that build for the
+     * architectures `arch` names (--cuda-arch; NULL: the target's default) and returns the
+     * new count, or -1 after a one-line error on stderr. NULL: the target takes no
+     * architecture list. */
+    int (*arch_flags)(Arena *a, const char *arch, const char **argv, int n, int max);
+} TargetBuild;
+
 typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
@@ -17,6 +31,7 @@ typedef struct Target {
     const OpEmitter *emitters;
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
+    const TargetBuild *build;
 } Target;
 
 extern const Target target_c, target_cuda;
@@ -25,6 +40,13 @@ extern const Target target_c, target_cuda;
 extern const Target *const targets[];
 const Target *target_by_name(const char *name);
 const Target *target_of_kind(TargetKind k);
+extern const TargetBuild c_build, cuda_build; /* c/toolchain.c, cuda/toolchain.c */
+/* --cuda-arch (cuda/toolchain.c): the compute capabilities a list like "sm_80,sm_90"
+ * names (80, 90), without repeats, into cc; their count, or -1 when spec is not such a
+ * list or names more than max. */
+int cuda_arch_parse(const char *spec, int *cc, int max);
+/* 0 when spec is such a list, else -1 after a one-line error on stderr. */
+int cuda_arch_check(const char *spec);
 /* The CUDA target's kernels alone, as a unit that compiles by itself (NVRTC, for tests). */
 void emit_cuda_kernels(const ModelIR *m, FILE *out);
 

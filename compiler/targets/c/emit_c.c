@@ -339,4 +339,4 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
 }
 
 const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters,
-                          .emit_source = emit_source_c};
+                          .emit_source = emit_source_c, .build = &c_build};

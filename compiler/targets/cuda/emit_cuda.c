@@ -468,4 +468,4 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 }
 
 const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
-                             .emit_source = emit_source_cuda};
+                             .emit_source = emit_source_cuda, .build = &cuda_build};
