@@ -16,6 +16,21 @@ Op op_by_name(const char *name) {
     return OP_COUNT;
 }
 
+const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", NULL};
+
+int op_text_calls_math(const char *t) {
+    for (const char *p = t; p && *p; p++) {
+        if (p > t && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z') ||
+                      (p[-1] >= '0' && p[-1] <= '9')))
+            continue;
+        for (int i = 0; op_math_names[i]; i++) {
+            size_t n = strlen(op_math_names[i]);
+            if (!strncmp(p, op_math_names[i], n) && p[n] == '(') return 1;
+        }
+    }
+    return 0;
+}
+
 const char *shape_err(Graph *g, const char *fmt, ...) {
     char buf[512];
     va_list ap;

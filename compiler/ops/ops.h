@@ -56,12 +56,14 @@ typedef struct OpRules {
      * output; gx[i] = -1 means the input gets no gradient (zero). NULL only for sources and
      * optimizer updates, which autodiff never differentiates through. */
     void (*grad)(Graph *g, int node, int gy, int *gx);
-    /* Elementwise ops: the scalar function in double (interpreter, folding) and the C/CUDA
-     * expression in float, with %0 and %1 standing for the operands. */
+    /* Elementwise ops: the scalar function in double (interpreter, folding) and the same
+     * in float as scalar text, with %0 and %1 standing for the operands. Scalar text is C
+     * expression syntax on floats that every target reads; it calls math functions only
+     * by the names in op_math_names ("exp(%0)"), which each target spells its own way. */
     double (*scalar1)(double x, const double *fattr);
     double (*scalar2)(double a, double b, const double *fattr);
-    const char *c_expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
-    /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
+    const char *expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
+    /* Reductions: scalar text of the accumulator's start value, the step (%a accumulator, %x
      * element) and the final value (%a, %n the reduced count). A two-pass reduction
      * (logsumexp) first runs red_pre_init / red_pre_step over the axis (%a its own
      * accumulator); the main pass's step and final value read that result as %m. */
@@ -69,7 +71,7 @@ typedef struct OpRules {
     const char *red_pre_init, *red_pre_step;
     /* Generators (one_hot): each output element is a cheap function of one element of
      * the input and of the element's index along the output's last dimension. gen_expr is
-     * that function as float C text (%0: the input element, %i: the index); gen_map gives
+     * that function as scalar text (%0: the input element, %i: the index); gen_map gives
      * the input's map when the output is read through map m (a fused group's dimension
      * -> output dimension, -1: none), as fusion maps go (fuse.c). With them fused groups
      * compute the op where they read it instead of loading it from memory. */
@@ -100,6 +102,18 @@ extern const OpInfo op_info[OP_COUNT];
 static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
 /* OP_COUNT when no op has that name. */
 Op op_by_name(const char *name);
+
+/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow), NULL-terminated:
+ * each target maps every one to its own spelling (Target.math). */
+extern const char *const op_math_names[];
+/* Whether scalar text t calls one of them (a libm call on the C target). */
+int op_text_calls_math(const char *t);
+
+/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow), NULL-terminated:
+ * each target maps every one to its own spelling (Target.math). */
+extern const char *const op_math_names[];
+/* Whether scalar text t calls one of them (a libm call on the C target). */
+int op_text_calls_math(const char *t);
 
 /* Floating-point operations of one run of node n at the compile-time batch size: its
  * rule's flops hook, else one per output element (elementwise) or input element. */

@@ -102,7 +102,7 @@ static int c_lse(Graph *g, int i) { return reduce_case(g, i, OP_logsumexp); }
 /* Two passes over the axis: m = the max, then m + log(sum(exp(x - m))). */
 const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .red_pre_init = "-INFINITY",
                                  .red_pre_step = "%a = %x > %a ? %x : %a", .red_init = "0.0f",
-                                 .red_step = "%a += expf(%x - %m)", .red_fin = "%m + logf(%a)", .cases = c_lse};
+                                 .red_step = "%a += exp(%x - %m)", .red_fin = "%m + log(%a)", .cases = c_lse};
 
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {

@@ -41,6 +41,10 @@ typedef struct OpEmitter {
     void (*workspace)(const Graph *g, const Node *n, Workspace *w);
 } OpEmitter;
 
+/* Scalar text (ops.h) with the math functions it calls by their neutral names ("exp(")
+ * spelled as e->target spells them ("expf(" on C). */
+const char *target_math(EmitCtx *e, const char *text);
+
 /* A line in the current function body, at the current indent. */
 void emit(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The buffer of node id ("t12", "P->fc1_weight", ...). */

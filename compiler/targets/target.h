@@ -22,6 +22,11 @@ typedef struct TargetBuild {
     int (*arch_flags)(Arena *a, const char *arch, const char **argv, int n, int max);
 } TargetBuild;
 
+/* A target's spelling of one of the math functions scalar text calls (op_math_names). */
+typedef struct MathName {
+    const char *neutral, *spelled; /* "exp", "expf" */
+} MathName;
+
 typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
@@ -29,6 +34,7 @@ typedef struct Target {
     /* The code of each op with code of its own, and its workspace ([OP_COUNT], indexed by
      * Op; a row of NULLs for the ops the kind emitters write: emit_node_by_kind). */
     const OpEmitter *emitters;
+    const MathName *math; /* every name of op_math_names; {NULL} ends it */
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
     const TargetBuild *build;
@@ -80,11 +86,12 @@ const char *c_float(Arena *a, double v);
 
 /* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
-/* The C/CUDA expression of elementwise node id over operand expressions args. */
+/* The expression of elementwise node id over operand expressions args, as e->target
+ * spells it. */
 const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
-/* A reduction's text (ops.h): %a accumulator, %x element, %n count, %m the first pass's
- * result (two-pass reductions; NULL otherwise). */
-const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
+/* A reduction's text (ops.h) as e->target spells it: %a accumulator, %x element, %n count,
+ * %m the first pass's result (two-pass reductions; NULL otherwise). */
+const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
 extern const char tmpl_c_prologue_h[];

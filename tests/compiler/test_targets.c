@@ -172,3 +172,64 @@ Test(targets, include_check_catches_a_target_header) {
     cr_assert_str_eq(msg, "x.c:2: #include \"emit.h\"\nx.c:3: #include \"../targets/c/foo.h\"\n"
                           "x.c:4: #include \"cuda_emitters.h\"\nx.c:5: if (t == TARGET_C) {}\n");
 }
+
+/* ---- math in scalar text: neutral names, each target's spelling ---- */
+
+/* The functions scalar text t calls that are not in op_math_names, appended to msg. */
+static int foreign_calls(const char *what, const char *t, char *msg, size_t cap) {
+    int bad = 0;
+    for (const char *p = t; p && *p; p++) {
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) continue;
+        if (p > t && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z') ||
+                      (p[-1] >= '0' && p[-1] <= '9')))
+            continue;
+        size_t n = 0;
+        while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9')) n++;
+        if (p[n] != '(') continue;
+        int known = 0;
+        for (int i = 0; op_math_names[i]; i++) known |= strlen(op_math_names[i]) == n && !strncmp(p, op_math_names[i], n);
+        if (!known) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, cap - used, "%s calls %.*s\n", what, (int)n, p);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+Test(targets, scalar_text_calls_only_neutral_math_names) {
+    char msg[2048] = "";
+    int bad = 0, calls = 0;
+    for (int op = 0; op < OP_COUNT; op++) {
+        const OpRules *r = op_info[op].rules;
+        const char *texts[] = {r->expr, r->red_init, r->red_step, r->red_fin, r->red_pre_init, r->red_pre_step, r->gen_expr};
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            bad += foreign_calls(op_info[op].name, texts[i], msg, sizeof msg);
+            calls += texts[i] && op_text_calls_math(texts[i]);
+        }
+    }
+    cr_assert_eq(bad, 0, "%s", msg);
+    cr_assert_eq(calls, 12, "texts calling math: %d (exp log sqrt rsqrt tanh sigmoid elu elu_slope gelu gelu_slope, "
+                            "logsumexp's step and final value)", calls);
+    cr_assert_eq(foreign_calls("x", "expf(%0) + exp(%1) + my_exp(%0)", msg, sizeof msg), 2);
+}
+
+Test(targets, every_target_spells_every_math_name) {
+    Arena a = {0};
+    for (int i = 0; targets[i]; i++) {
+        EmitCtx e = {.arena = &a, .target = targets[i]};
+        for (int k = 0; op_math_names[k]; k++) {
+            const char *call = arena_printf(&a, "%s(x)", op_math_names[k]);
+            const char *s = target_math(&e, call);
+            cr_expect_str_neq(s, call, "%s leaves %s as it is", targets[i]->name, call);
+            cr_expect(!op_text_calls_math(s), "%s: %s -> %s", targets[i]->name, call, s);
+        }
+    }
+    EmitCtx c = {.arena = &a, .target = &target_c};
+    cr_assert_str_eq(target_math(&c, "(1.0f / (1.0f + exp(-v3))) + my_exp(x) + expo(y) + t_exp[i] + sqrt(log(z))"),
+                     "(1.0f / (1.0f + expf(-v3))) + my_exp(x) + expo(y) + t_exp[i] + sqrtf(logf(z))");
+    cr_assert(op_text_calls_math("(1.0f / sqrt(%0))"));
+    cr_assert(!op_text_calls_math("(%0 > 0.0f ? %0 : 0.0f)"));
+    cr_assert(!op_text_calls_math("t_exp(%0)"));
+    arena_free(&a);
+}

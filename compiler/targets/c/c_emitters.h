@@ -3,9 +3,10 @@
 #ifndef MLC_C_EMITTERS_H
 #define MLC_C_EMITTERS_H
 
-#include "emit.h"
+#include "target.h"
 
 extern const OpEmitter c_emitters[OP_COUNT];
+extern const MathName c_math[]; /* the spelling of op_math_names */
 
 /* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
  * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,

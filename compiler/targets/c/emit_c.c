@@ -72,11 +72,11 @@ static void emit_two_pass_loops(EmitCtx *e, const FusedLoop *fl) {
     e->indent++;
     emit(e, "float pre = %s;", r->red_pre_init);
     emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-    emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
+    emit(e, "    %s;", subst_named(e, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
     emit(e, "float acc = %s;", r->red_init);
     emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-    emit(e, "    %s;", subst_named(e->arena, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
-    emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, "pre"));
+    emit(e, "    %s;", subst_named(e, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
+    emit(e, "%s[%s] = %s;", y, out, subst_named(e, r->red_fin, "acc", "", len, "pre"));
     e->indent--;
     emit(e, "}");
     e->indent -= outer;
@@ -102,9 +102,9 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         emit(e, "float acc = %s;", r->red_init);
         loops_open(e, fl, fl->axis, fl->axis + 1, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, NULL));
+        emit(e, "%s;", subst_named(e, r->red_step, "acc", v, len, NULL));
         loops_close(e, 1, block);
-        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
+        emit(e, "%s[%s] = %s;", y, out, subst_named(e, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *yo = arena_printf(e->arena, "%s[%s]", y, out);
         loops_open(e, fl, fl->axis + 1, fl->nd, 0);
@@ -114,12 +114,12 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         e->indent++;
         loops_open(e, fl, fl->axis + 1, fl->nd, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len, NULL));
+        emit(e, "%s;", subst_named(e, r->red_step, yo, v, len, NULL));
         loops_close(e, inner, block);
         e->indent--;
         if (strcmp(r->red_fin, "%a")) {
             loops_open(e, fl, fl->axis + 1, fl->nd, 0);
-            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len, NULL));
+            emit(e, "%s = %s;", yo, subst_named(e, r->red_fin, yo, "", len, NULL));
             loops_close(e, inner, 0);
         }
     }
@@ -338,5 +338,5 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters,
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math,
                           .emit_source = emit_source_c, .build = &c_build};

@@ -27,3 +27,8 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_adam_update] = {emit_adam_c},
     [OP_ema_update] = {emit_ema_c},
 };
+
+/* libm's float functions. */
+const MathName c_math[] = {
+    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"}, {NULL, NULL},
+};

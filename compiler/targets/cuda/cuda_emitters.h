@@ -4,9 +4,10 @@
 #ifndef MLC_CUDA_EMITTERS_H
 #define MLC_CUDA_EMITTERS_H
 
-#include "emit.h"
+#include "target.h"
 
 extern const OpEmitter cuda_emitters[OP_COUNT];
+extern const MathName cuda_math[]; /* the spelling of op_math_names */
 
 /* emit_cuda.c: what the emitters use to write one kernel for node id.
  * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls

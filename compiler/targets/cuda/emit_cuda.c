@@ -183,7 +183,7 @@ static void block_steps(EmitCtx *e, const OpRules *r, const char *len) {
     emit(e, "__syncthreads();");
     emit(e, "if (threadIdx.x == 0)");
     emit(e, "    for (long t_ = 0; t_ < MLC_ROW_THREADS && c_ + t_ < (long)(%s); t_++) %s;", len,
-         subst_named(e->arena, r->red_step, "acc", "part_[t_]", len, NULL));
+         subst_named(e, r->red_step, "acc", "part_[t_]", len, NULL));
     emit(e, "__syncthreads();");
 }
 
@@ -228,23 +228,23 @@ static void emit_group(EmitCtx *e, int root) {
         e->indent--;
         emit(e, "}");
         emit(e, "if (threadIdx.x == 0) %s[%s] = %s;", emit_buf(e, root), out,
-             subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
+             subst_named(e, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *ax = fl.var[fl.axis], *len = fl.size[fl.axis];
         if (r->red_pre_step) { /* two passes (fuse.c gives it no members) */
             emit(e, "float pre = %s;", r->red_pre_init);
             emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-            emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, &fl, NULL), len, NULL));
+            emit(e, "    %s;", subst_named(e, r->red_pre_step, "pre", fused_body(e, &fl, NULL), len, NULL));
         }
         const char *pre = r->red_pre_step ? "pre" : NULL;
         emit(e, "float acc = %s;", r->red_init);
         emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", ax, ax, len, ax);
         e->indent++;
         const char *v = fused_body(e, &fl, NULL);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, pre));
+        emit(e, "%s;", subst_named(e, r->red_step, "acc", v, len, pre));
         e->indent--;
         emit(e, "}");
-        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e->arena, r->red_fin, "acc", "", len, pre));
+        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e, r->red_fin, "acc", "", len, pre));
     }
     cuda_kernel_end(e);
     fused_comment(e, &fl);
@@ -467,5 +467,5 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters, .math = cuda_math,
                              .emit_source = emit_source_cuda, .build = &cuda_build};

@@ -28,3 +28,10 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_adam_update] = {emit_adam_cuda},
     [OP_ema_update] = {emit_ema_cuda},
 };
+
+/* The CUDA math library's float functions, which keep results within an ulp or two of the
+ * C target's (the intrinsics __expf, __logf would be faster but coarser, and the two
+ * targets' results are compared step by step: tests/compiler/gpu/run_cuda_vs_c.sh). */
+const MathName cuda_math[] = {
+    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"}, {NULL, NULL},
+};
