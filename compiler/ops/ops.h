@@ -34,7 +34,7 @@ typedef enum OpFlags {
      * recompute pass (recompute.c) may compute it again in the backward instead of keeping
      * its output alive from the forward. Elementwise ops (K_EWISE) qualify by their kind. */
     OPF_RECOMPUTE = 1 << 2,
-    /* Writes its output [B, ...] sample by sample, and its emit hooks run the elementwise
+    /* Writes its output [B, ...] sample by sample, and its emitters run the elementwise
      * group fuse.c makes its epilogue (FusionPlan.epilogue) on each sample's slice right
      * after computing it (conv2d, conv2d_bwd_data). */
     OPF_SAMPLE_EPILOGUE = 1 << 3,
@@ -103,14 +103,9 @@ static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
 /* OP_COUNT when no op has that name. */
 Op op_by_name(const char *name);
 
-/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow), NULL-terminated:
- * each target maps every one to its own spelling (Target.math). */
-extern const char *const op_math_names[];
-/* Whether scalar text t calls one of them (a libm call on the C target). */
-int op_text_calls_math(const char *t);
-
-/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow), NULL-terminated:
- * each target maps every one to its own spelling (Target.math). */
+/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow; and
+ * rng_uniform(seed, stream, counter), the runtime's Philox draw in [0, 1): rng.h),
+ * NULL-terminated: each target maps every one to its own spelling (Target.math). */
 extern const char *const op_math_names[];
 /* Whether scalar text t calls one of them (a libm call on the C target). */
 int op_text_calls_math(const char *t);

@@ -2,7 +2,8 @@
  *
  * Labels are data, not functions of parameters, so one_hot's gradient rule is "none".
  * It is also a generator (ops.h): fused groups that read it compute it from the labels
- * in registers, so its own loop (the emit hooks) only runs when something else reads it.
+ * in registers, so its own loop (targets/shared/labels.c) only runs when something else
+ * reads it.
  * A label outside [0, classes) gives an all-zero row; the runtime rejects such labels
  * when it loads a data set, naming the sample. */
 #include "ops.h"

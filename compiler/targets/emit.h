@@ -96,6 +96,41 @@ const char *fused_out_index(EmitCtx *e, const FusedLoop *fl);
 /* Every buffer the group touches, written ones first (for kernel parameter lists). */
 void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int node, int write), void *ctx);
 
+/* A per-element loop, each target's one primitive for the ops whose code is a loop over
+ * elements with a body of scalar statements (optimizer updates, argmax_mask, transpose,
+ * one_hot, dropout_mask, batch-norm coefficients: targets/shared/). The body is written
+ * once, between loop_begin and loop_end, with emit() (emit_math where it calls math): C
+ * syntax on floats and longs that every target reads, using the loop variables, the
+ * scalars and the buffers' short names below, or emit_buf's names. The C target opens
+ * nested loops (an OpenMP one where `par` says so); CUDA writes a grid-stride kernel over
+ * the elements, splits the flat index into the variables, and launches it. */
+typedef struct LoopScalar {
+    const char *type, *name, *value; /* "float", "step", "lr / (1.0f - pow(0.9f, (float)t))" */
+    /* 1: value reads the function's run-time values (lr, t, self->seed), so CUDA computes
+     * it on the host and passes it to the kernel (C: no declaration when value is name);
+     * 0: a constant, declared where the body runs. */
+    int host;
+} LoopScalar;
+typedef struct LoopBuf {
+    const char *name; /* the body's short name for node's buffer: restrict on C */
+    int node, write;
+} LoopBuf;
+typedef enum LoopPar { LOOP_SERIAL, LOOP_PARALLEL, LOOP_PARALLEL_SIMD } LoopPar;
+typedef struct ElemLoop {
+    int rank;                                         /* 1: a flat loop */
+    const char *size[IR_MAX_RANK], *var[IR_MAX_RANK]; /* outermost first; vars are long */
+    LoopPar par; /* C: one thread, an OpenMP team when large, and also vectorised */
+    int nscalar, nbuf;
+    LoopScalar scalar[8];
+    LoopBuf buf[6];
+    const char *kernel_; /* CUDA, between begin and end: the kernel's name */
+} ElemLoop;
+/* Node id's loop, as e->target writes it. */
+void loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void loop_end(EmitCtx *e, int id, ElemLoop *l);
+/* emit() of a body line that calls math by the neutral names (target_math). */
+void emit_math(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
 int emit_epilogue_of(const EmitCtx *e, int id);
 

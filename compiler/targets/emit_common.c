@@ -18,6 +18,18 @@ void emit(EmitCtx *e, const char *fmt, ...) {
     fputc('\n', e->body);
 }
 
+void emit_math(EmitCtx *e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    emit(e, "%s", target_math(e, line));
+}
+
+void loop_begin(EmitCtx *e, int id, ElemLoop *l) { e->target->loop_begin(e, id, l); }
+void loop_end(EmitCtx *e, int id, ElemLoop *l) { e->target->loop_end(e, id, l); }
+
 const char *emit_buf(EmitCtx *e, int id) {
     if (!e->buf[id]) mlc_die("node %%%d (%s) has no buffer", id, op_info[e->g->nodes[id].op].name);
     return e->buf[id];

@@ -35,6 +35,9 @@ typedef struct Target {
      * Op; a row of NULLs for the ops the kind emitters write: emit_node_by_kind). */
     const OpEmitter *emitters;
     const MathName *math; /* every name of op_math_names; {NULL} ends it */
+    /* The per-element loop (emit.h: ElemLoop). */
+    void (*loop_begin)(EmitCtx *e, int id, ElemLoop *l);
+    void (*loop_end)(EmitCtx *e, int id, ElemLoop *l);
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
     const TargetBuild *build;

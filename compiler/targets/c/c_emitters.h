@@ -3,6 +3,7 @@
 #ifndef MLC_C_EMITTERS_H
 #define MLC_C_EMITTERS_H
 
+#include "shared_emitters.h"
 #include "target.h"
 
 extern const OpEmitter c_emitters[OP_COUNT];
@@ -20,16 +21,12 @@ void emit_conv_c(EmitCtx *e, int id);
 void ws_conv_c(const Graph *g, const Node *n, Workspace *w);
 void emit_pool_c(EmitCtx *e, int id);
 void emit_norm_c(EmitCtx *e, int id);
-void emit_coef_c(EmitCtx *e, int id);
-void emit_argmax_c(EmitCtx *e, int id);
-void emit_transpose_c(EmitCtx *e, int id);
 void emit_slice_c(EmitCtx *e, int id);
 void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
-void emit_one_hot_c(EmitCtx *e, int id);
-void emit_dropout_c(EmitCtx *e, int id);
-void emit_sgd_c(EmitCtx *e, int id);
-void emit_adam_c(EmitCtx *e, int id);
-void emit_ema_c(EmitCtx *e, int id);
+
+/* loop.c: the per-element loop (emit.h: ElemLoop). */
+void c_loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void c_loop_end(EmitCtx *e, int id, ElemLoop *l);
 
 #endif

@@ -338,5 +338,6 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math,
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math, .loop_begin = c_loop_begin,
+                          .loop_end = c_loop_end,
                           .emit_source = emit_source_c, .build = &c_build};

@@ -4,8 +4,8 @@
 #include "c_emitters.h"
 
 const OpEmitter c_emitters[OP_COUNT] = {
-    [OP_argmax_mask] = {emit_argmax_c},
-    [OP_transpose] = {emit_transpose_c},
+    [OP_argmax_mask] = {emit_argmax},
+    [OP_transpose] = {emit_transpose},
     [OP_slice] = {emit_slice_c},
     [OP_pad] = {emit_pad_c},
     [OP_concat] = {emit_concat_c},
@@ -19,16 +19,17 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_bn_stats] = {emit_norm_c},
     [OP_bn_param_grads] = {emit_norm_c},
     [OP_bn_bwd] = {emit_norm_c},
-    [OP_bn_scale] = {emit_coef_c},
-    [OP_bn_shift] = {emit_coef_c},
-    [OP_dropout_mask] = {emit_dropout_c},
-    [OP_one_hot] = {emit_one_hot_c},
-    [OP_sgd_update] = {emit_sgd_c},
-    [OP_adam_update] = {emit_adam_c},
-    [OP_ema_update] = {emit_ema_c},
+    [OP_bn_scale] = {emit_bn_coef},
+    [OP_bn_shift] = {emit_bn_coef},
+    [OP_dropout_mask] = {emit_dropout},
+    [OP_one_hot] = {emit_one_hot},
+    [OP_sgd_update] = {emit_sgd},
+    [OP_adam_update] = {emit_adam},
+    [OP_ema_update] = {emit_ema},
 };
 
 /* libm's float functions. */
 const MathName c_math[] = {
-    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"}, {NULL, NULL},
+    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
+    {"rng_uniform", "mlc_rng_uniform"}, {NULL, NULL},
 };

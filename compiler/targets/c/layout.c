@@ -2,28 +2,6 @@
 #include "c_emitters.h"
 #include "emit.h"
 #include "ops.h"
-#include "ops_attrs.h"
-
-/* Nested loops over the output's dims, reading x at the permuted strides. */
-void emit_transpose_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int r = n->shape.rank;
-    const char *xst[IR_MAX_RANK], *yst[IR_MAX_RANK];
-    const char *one = "1";
-    for (int i = r - 1; i >= 0; i--) {
-        xst[i] = i == r - 1 ? one : arena_printf(e->arena, "%s*%s", xst[i + 1], emit_dim(e, n->in[0], i + 1));
-        yst[i] = i == r - 1 ? one : arena_printf(e->arena, "%s*%s", yst[i + 1], emit_dim(e, id, i + 1));
-    }
-    const char *src = "0", *dst = "0";
-    for (int i = 0; i < r; i++) {
-        emit(e, "for (long i%d = 0; i%d < (long)(%s); i%d++)", i, i, emit_dim(e, id, i), i);
-        e->indent++;
-        src = arena_printf(e->arena, "%s + i%d*(%s)", src, i, xst[transpose_perm_at(n, i)]);
-        dst = arena_printf(e->arena, "%s + i%d*(%s)", dst, i, yst[i]);
-    }
-    emit(e, "%s[%s] = %s[%s];", emit_buf(e, id), dst, emit_buf(e, n->in[0]), src);
-    e->indent -= r;
-}
 
 /* C: one memcpy per outer row (and memset for padding). */
 static void emit_rows_c(EmitCtx *e, int id, int src, int64_t dst_off, int64_t src_off, int64_t count) {

@@ -24,16 +24,3 @@ void emit_norm_c(EmitCtx *e, int id) {
 #undef B_
 }
 
-/* scale = gamma / sqrtf(var + eps), shift = beta - mean * scale; the fused group then
- * computes x * scale + shift. */
-void emit_coef_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    long long C = (long long)n->shape.d[0];
-    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
-    if (n->op == OP_bn_scale)
-        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", C, out, emit_buf(e, n->in[1]),
-             st, C, emit_float(e, n->fattr[0]));
-    else
-        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] - %s[c] * %s[c];", C, out, emit_buf(e, n->in[2]), st,
-             emit_buf(e, n->in[1]));
-}

@@ -4,6 +4,7 @@
 #ifndef MLC_CUDA_EMITTERS_H
 #define MLC_CUDA_EMITTERS_H
 
+#include "shared_emitters.h"
 #include "target.h"
 
 extern const OpEmitter cuda_emitters[OP_COUNT];
@@ -27,14 +28,10 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_pool_cuda(EmitCtx *e, int id);
 void emit_norm_cuda(EmitCtx *e, int id);
 void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
-void emit_coef_cuda(EmitCtx *e, int id);
-void emit_argmax_cuda(EmitCtx *e, int id);
-void emit_transpose_cuda(EmitCtx *e, int id);
 void emit_rows_cuda(EmitCtx *e, int id);
-void emit_one_hot_cuda(EmitCtx *e, int id);
-void emit_dropout_cuda(EmitCtx *e, int id);
-void emit_sgd_cuda(EmitCtx *e, int id);
-void emit_adam_cuda(EmitCtx *e, int id);
-void emit_ema_cuda(EmitCtx *e, int id);
+
+/* loop.c: the per-element loop (emit.h: ElemLoop). */
+void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void cuda_loop_end(EmitCtx *e, int id, ElemLoop *l);
 
 #endif

@@ -468,4 +468,5 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 }
 
 const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters, .math = cuda_math,
+                             .loop_begin = cuda_loop_begin, .loop_end = cuda_loop_end,
                              .emit_source = emit_source_cuda, .build = &cuda_build};

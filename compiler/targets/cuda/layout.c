@@ -4,26 +4,6 @@
 #include "ops.h"
 #include "ops_attrs.h"
 
-/* CUDA: a thread per output element; the flat index split into the output's dims. */
-void emit_transpose_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int r = n->shape.rank;
-    const char *xst[IR_MAX_RANK];
-    for (int i = r - 1; i >= 0; i--)
-        xst[i] = i == r - 1 ? "1" : arena_printf(e->arena, "%s*%s", xst[i + 1], emit_dim(e, n->in[0], i + 1));
-    const char *count = emit_numel(e, id);
-    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
-    emit(e, "long rest = i, src = 0;");
-    for (int i = r - 1; i >= 0; i--) {
-        const char *d = emit_dim(e, id, i);
-        emit(e, "src += (rest %% (long)(%s)) * (%s);", d, xst[transpose_perm_at(n, i)]);
-        if (i > 0) emit(e, "rest /= (long)(%s);", d);
-    }
-    emit(e, "%s[i] = %s[src];", emit_buf(e, id), emit_buf(e, n->in[0]));
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
-
 /* CUDA (slice, pad, concat): a thread per output element, its index split into o (outer)
  * x j (along the axis) x in (inner), reading its source's row o. */
 void emit_rows_cuda(EmitCtx *e, int id) {

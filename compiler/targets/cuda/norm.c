@@ -4,20 +4,6 @@
 #include "emit.h"
 #include "ops.h"
 
-void emit_coef_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    long long C = (long long)n->shape.d[0];
-    const char *count = arena_printf(e->arena, "%lld", C);
-    const char *k = cuda_kernel_begin(e, id, count, "c", NULL);
-    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
-    if (n->op == OP_bn_scale)
-        emit(e, "%s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C, emit_float(e, n->fattr[0]));
-    else
-        emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
-
 /* ---- CUDA: per-channel sums in slices of the batch, then the slices added in order
  * (templates/cuda_device.cuh); elementwise parts a thread per element ---- */
 
