@@ -197,7 +197,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                         "the architecture)\n");
         return -1;
     }
-    if (o->arch && cuda_arch_check(o->arch)) return -1;
+    if (o->arch && o->target->build->arch_check(o->arch)) return -1;
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;

@@ -20,6 +20,8 @@ typedef struct TargetBuild {
      * new count, or -1 after a one-line error on stderr. NULL: the target takes no
      * architecture list. */
     int (*arch_flags)(Arena *a, const char *arch, const char **argv, int n, int max);
+    /* 0 when `arch` is a list arch_flags takes, else -1 after a one-line error. */
+    int (*arch_check)(const char *arch);
 } TargetBuild;
 
 /* A target's spelling of one of the math functions scalar text calls (op_math_names). */
@@ -49,13 +51,6 @@ extern const Target target_c, target_cuda;
 extern const Target *const targets[];
 const Target *target_by_name(const char *name);
 const Target *target_of_kind(TargetKind k);
-extern const TargetBuild c_build, cuda_build; /* c/toolchain.c, cuda/toolchain.c */
-/* --cuda-arch (cuda/toolchain.c): the compute capabilities a list like "sm_80,sm_90"
- * names (80, 90), without repeats, into cc; their count, or -1 when spec is not such a
- * list or names more than max. */
-int cuda_arch_parse(const char *spec, int *cc, int max);
-/* 0 when spec is such a list, else -1 after a one-line error on stderr. */
-int cuda_arch_check(const char *spec);
 /* The CUDA target's kernels alone, as a unit that compiles by itself (NVRTC, for tests). */
 void emit_cuda_kernels(const ModelIR *m, FILE *out);
 

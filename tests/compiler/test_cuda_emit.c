@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cuda_emitters.h"
 #include "diag.h"
 #include "model.h"
 #include "ops.h"

@@ -6,7 +6,11 @@
 #include "shared_emitters.h"
 #include "target.h"
 
+/* Loops below this many elements run on one thread: waking the team costs more. */
+#define OMP_MIN_WORK "32768"
+
 extern const OpEmitter c_emitters[OP_COUNT];
+extern const TargetBuild c_build; /* toolchain.c */
 extern const MathName c_math[]; /* the spelling of op_math_names */
 
 /* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its

@@ -12,9 +12,6 @@
 #include "ops.h"
 #include "target.h"
 
-/* Loops below this many elements run on one thread: waking the team costs more. */
-#define OMP_MIN_WORK "32768"
-
 /* Opens the loops from..to-1 of a fused group; with `block` the innermost body is a
  * { block } (also when there is no loop). */
 static void loops_open(EmitCtx *e, const FusedLoop *fl, int from, int to, int block) {
@@ -338,6 +335,6 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math, .loop_begin = c_loop_begin,
-                          .loop_end = c_loop_end,
-                          .emit_source = emit_source_c, .build = &c_build};
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math,
+                          .loop_begin = c_loop_begin, .loop_end = c_loop_end, .emit_source = emit_source_c,
+                          .build = &c_build};

@@ -1,4 +1,4 @@
-/* layout.c - the C target's transpose, slice, pad and concat (ops/ops_layout.c). */
+/* layout.c - the C target's slice, pad and concat (ops/ops_layout.c): a memcpy per row. */
 #include "c_emitters.h"
 #include "emit.h"
 #include "ops.h"

@@ -5,9 +5,6 @@
 
 #include "c_emitters.h"
 
-/* Loops below this many elements run on one thread: waking the team costs more. */
-#define OMP_MIN_WORK "32768"
-
 static int has_block(const ElemLoop *l) {
     for (int i = 0; i < l->nscalar; i++)
         if (!l->scalar[i].host || strcmp(l->scalar[i].name, l->scalar[i].value)) return 1;

@@ -2,7 +2,7 @@
  * for the machine it runs on, with OpenMP and OpenBLAS. */
 #include <stdio.h>
 
-#include "target.h"
+#include "c_emitters.h"
 
 static void find_cc(char *buf, size_t cap) { snprintf(buf, cap, "cc"); }
 

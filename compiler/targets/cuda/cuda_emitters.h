@@ -8,6 +8,13 @@
 #include "target.h"
 
 extern const OpEmitter cuda_emitters[OP_COUNT];
+extern const TargetBuild cuda_build; /* toolchain.c */
+/* --cuda-arch (toolchain.c): the compute capabilities a list like "sm_80,sm_90" names
+ * (80, 90), without repeats, into cc; their count, or -1 when spec is not such a list or
+ * names more than max. */
+int cuda_arch_parse(const char *spec, int *cc, int max);
+/* 0 when spec is such a list, else -1 after a one-line error on stderr. */
+int cuda_arch_check(const char *spec);
 extern const MathName cuda_math[]; /* the spelling of op_math_names */
 
 /* emit_cuda.c: what the emitters use to write one kernel for node id.

@@ -8,11 +8,11 @@
  *
  * Each graph becomes one host function launching its nodes in order: one kernel per
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
- * into the merged loop dimensions; the scalar text is the C target's), one kernel per
- * reduction (a thread per output element, a sequential loop over the axis: deterministic,
- * no atomics), cublasSgemm for matmuls, and the emitter table (emitters.c) for special
- * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
- * IR node and the .mdl line it came from.
+ * into the merged loop dimensions; the op table's scalar text, as cuda_math spells it),
+ * one kernel per reduction (a thread per output element, a sequential loop over the
+ * axis: deterministic, no atomics), cublasSgemm for matmuls, and the emitter table
+ * (emitters.c) for special ops and optimizer updates. Every kernel and launch is
+ * preceded by a comment naming the IR node and the .mdl line it came from.
  *
  * Convolutions and poolings are one call each into the launchers of the device
  * template (templates/cuda_device.cuh: im2col / col2im gathers, strided-batched cuBLAS
@@ -467,6 +467,6 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters, .math = cuda_math,
-                             .loop_begin = cuda_loop_begin, .loop_end = cuda_loop_end,
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
+                             .math = cuda_math, .loop_begin = cuda_loop_begin, .loop_end = cuda_loop_end,
                              .emit_source = emit_source_cuda, .build = &cuda_build};

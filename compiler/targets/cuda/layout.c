@@ -1,4 +1,5 @@
-/* layout.c - the CUDA target's transpose, slice, pad and concat (ops/ops_layout.c). */
+/* layout.c - the CUDA target's slice, pad and concat (ops/ops_layout.c): a thread per
+ * output element. */
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "target.h"
+#include "cuda_emitters.h"
 
 /* Ampere (A100), Ada (L4, RTX 40xx), Hopper (H100, H200). */
 #define CUDA_ARCH_DEFAULT "sm_80,sm_89,sm_90"
@@ -59,7 +59,7 @@ static int detect(char *buf, size_t cap) {
     return st == 0 && used > 0;
 }
 
-int cuda_arch_flags(Arena *a, const char *arch, const char **argv, int n, int max) {
+static int cuda_arch_flags(Arena *a, const char *arch, const char **argv, int n, int max) {
     char found[256];
     if (!arch) arch = detect(found, sizeof found) ? found : CUDA_ARCH_DEFAULT;
     if (cuda_arch_check(arch)) return -1;
@@ -89,4 +89,5 @@ static void find_nvcc(char *buf, size_t cap) {
 static const char *const flags[] = {"-O3", "-std=c++17", NULL};
 static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthread", NULL};
 
-const TargetBuild cuda_build = {.compiler = find_nvcc, .flags = flags, .libs = libs, .arch_flags = cuda_arch_flags};
+const TargetBuild cuda_build = {.compiler = find_nvcc, .flags = flags, .libs = libs, .arch_flags = cuda_arch_flags,
+                              .arch_check = cuda_arch_check};
