@@ -1,6 +1,7 @@
 /* ops.c - the op table, assembled from ops.def, and the shape helpers its rules share. */
 #include "ops.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -20,9 +21,7 @@ const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow",
 
 int op_text_calls_math(const char *t) {
     for (const char *p = t; p && *p; p++) {
-        if (p > t && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z') ||
-                      (p[-1] >= '0' && p[-1] <= '9')))
-            continue;
+        if (p > t && (p[-1] == '_' || isalnum((unsigned char)p[-1]))) continue;
         for (int i = 0; op_math_names[i]; i++) {
             size_t n = strlen(op_math_names[i]);
             if (!strncmp(p, op_math_names[i], n) && p[n] == '(') return 1;

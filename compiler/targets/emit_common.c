@@ -1,6 +1,7 @@
 /* emit_common.c - emission helpers shared by the C and CUDA targets: the emission
  * context's printing, buffer and size expressions, loop nests for elementwise ops, and
  * the parts of the output that do not depend on the target (header, tensor table, API). */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs
     return out;
 }
 
-static int ident_char(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static int ident_char(char c) { return c == '_' || isalnum((unsigned char)c); }
 
 /* The target's spelling of math function `name` (n chars, a name of op_math_names);
  * NULL when name is not one of them. */

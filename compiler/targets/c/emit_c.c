@@ -195,8 +195,8 @@ static void emit_matmul(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-/* A conv2d's epilogue (emit.h): the op's hook gives the calls, this writes the loop over
- * the samples with the group's loops inside, restricted to the sample. */
+/* A conv2d's epilogue (c_emitters.h): its emitter (conv.c) gives the calls, this writes
+ * the loop over the samples with the group's loops inside, restricted to the sample. */
 void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole) {
     FusedLoop fl;
     fused_loop(e, e->fp, e->fp->epilogue[id], FUSED_PER_SAMPLE, &fl);

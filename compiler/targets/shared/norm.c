@@ -11,7 +11,8 @@ void emit_bn_coef(EmitCtx *e, int id) {
     const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
     loop_begin(e, id, &l);
     if (n->op == OP_bn_scale)
-        emit_math(e, "%s[c] = %s[c] / sqrt(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C, emit_float(e, n->fattr[0]));
+        emit_math(e, "%s[c] = %s[c] / sqrt(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C,
+                  emit_float(e, n->fattr[0]));
     else
         emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
     loop_end(e, id, &l);

@@ -8,7 +8,9 @@ static void scalar(ElemLoop *l, const char *name, const char *value, int host) {
     l->scalar[l->nscalar++] = (LoopScalar){"float", name, value, host};
 }
 
-static void buf(ElemLoop *l, const char *name, int node, int write) { l->buf[l->nbuf++] = (LoopBuf){name, node, write}; }
+static void buf(ElemLoop *l, const char *name, int node, int write) {
+    l->buf[l->nbuf++] = (LoopBuf){name, node, write};
+}
 
 static ElemLoop update_loop(EmitCtx *e, const Node *n) {
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, n->in[0])}, .var = {"i"}, .par = LOOP_PARALLEL_SIMD};
@@ -62,8 +64,8 @@ void emit_ema(EmitCtx *e, int id) {
     l.par = LOOP_SERIAL;
     buf(&l, "s", n->in[0], 1), buf(&l, "v", n->in[1], 0);
     scalar(&l, "m", emit_float(e, n->fattr[0]), 0);
-    scalar(&l, "c", n->iattr[1] ? arena_printf(e->arena, "B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f", per, per, per)
-                                : "1.0f", 0);
+    const char *unbiased = "B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f";
+    scalar(&l, "c", n->iattr[1] ? arena_printf(e->arena, unbiased, per, per, per) : "1.0f", 0);
     loop_begin(e, id, &l);
     emit(e, "s[i] = (1.0f - m) * s[i] + m * c * v[i];");
     loop_end(e, id, &l);
