@@ -219,7 +219,7 @@ MLC_HELPER void mlc_gather2_row(float *d, const float *s, long n) {
     for (; i < n; i++) d[i] = s[2 * i];
 }
 
-/* How one convolution's work is cut; compiler/ops/ops_conv.c picks the numbers from the
+/* How one convolution's work is cut; compiler/targets/c/conv.c picks the numbers from the
  * geometry, and the same numbers size its workspace: `slots` scratch slots of `slot`
  * floats (one per thread: at most that many threads work on the op; the model makes one
  * per thread of the team it is created under, mlc_scratch_slots), then a part the
@@ -603,7 +603,7 @@ MLC_KERNEL void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float
         }
 }
 
-/* Floats of one scratch slot (ops_conv.c sizes them by the same rules). op 0: the forward
+/* Floats of one scratch slot (targets/c/conv.c sizes them by the same rules). op 0: the forward
  * pass: a sample's xq and, unless the kernel writes y itself, its output rows
  * [ceil(Og/4)*4][ldo]. op 2: the weight gradient: spt samples' xq and transposed dy
  * [G][Ho*Wo][ceil(Og/16)*16]. (op 1, the input gradient: mlc_bwd_slot_floats.) */

@@ -311,7 +311,7 @@ MLC_DEV_HELPER inline int mlc_conv_direct(const mlc_conv_geom *g) {
 }
 
 /* The launchers take the batch in chunks of at most nc samples (the compiler sizes nc so
- * that a chunk's columns fit an 8 MiB workspace, ops_conv.c): the workspace no longer
+ * that a chunk's columns fit an 8 MiB workspace, targets/cuda/conv.c): the workspace no longer
  * grows with the batch, and the index arithmetic of a chunk fits 32 bits. Chunks change
  * no result: samples are independent, and the weight gradient's slots are still added in
  * sample order. */

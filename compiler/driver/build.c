@@ -1,6 +1,6 @@
 /* build.c - `mlc build`: writes the model's sources and the trainer's main() into a
- * work directory, then runs the system compiler (cc for C, nvcc for CUDA) and links the
- * runtime, giving one standalone trainer binary.
+ * work directory, then runs the target's compiler (its TargetBuild: cc for C, nvcc for
+ * CUDA) and links the runtime, giving one standalone trainer binary.
  *
  * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
  * tree mlc was built in (so it works before `meson install`); the install prefix. */
@@ -99,7 +99,7 @@ static void find_runtime(char *inc, char *lib, size_t cap) {
     }
 }
 
-static int run(char *const *argv, int verbose) {
+static int run(const char *const *argv, int verbose) {
     if (verbose) {
         for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
         fputc('\n', stderr);
@@ -107,7 +107,7 @@ static int run(char *const *argv, int verbose) {
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        execvp(argv[0], argv);
+        execvp(argv[0], (char *const *)argv);
         fprintf(stderr, "mlc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -118,7 +118,6 @@ static int run(char *const *argv, int verbose) {
 
 int build_trainer(const ModelIR *m, const Options *o) {
     const Target *t = o->target;
-    int cuda = !strcmp(t->name, "cuda");
     char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32];
     if (o->keep) {
         snprintf(work, sizeof work, "%s.mlc", o->output);
@@ -148,46 +147,24 @@ int build_trainer(const ModelIR *m, const Options *o) {
     snprintf(incflag, sizeof incflag, "-I%s", inc);
     snprintf(libflag, sizeof libflag, "-L%s", lib);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
-    /* nvcc: from PATH, else the toolkit's usual home (often not on PATH) */
-    char nvcc[PATH_MAX + 16] = "nvcc";
-    const char *cuda_home = getenv("CUDA_HOME");
-    snprintf(nvcc, sizeof nvcc, "%s/bin/nvcc", cuda_home && *cuda_home ? cuda_home : "/usr/local/cuda");
-    if (!exists(nvcc)) strcpy(nvcc, "nvcc");
-    const char *cc = o->cc ? o->cc : cuda ? nvcc : "cc";
-    char *argv[40];
+    char cc[PATH_MAX];
+    if (o->cc) snprintf(cc, sizeof cc, "%s", o->cc);
+    else t->build->compiler(cc, sizeof cc);
+    const char *argv[48];
     int n = 0;
-    argv[n++] = (char *)cc;
-    if (cuda) {
-        /* Hopper (sm_90); the model runs on the GPU alone, so no OpenMP.
-         * nvcc goes by the extensions: the .cu is CUDA C++, trainer_main.c is C for gcc. */
-        const char *a[] = {"-O3", "-std=c++17", "-arch=sm_90"};
-        for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) argv[n++] = (char *)a[i];
-        argv[n++] = src;
-        argv[n++] = mainc;
-    } else {
-        /* -fno-math-errno: sqrtf/expf need no errno, which lets their loops vectorize.
-         * -fno-trapping-math: no code relies on floating-point traps, and without it GCC
-         * will not vectorize a loop like a ReLU's backward, (a + b) * (x > 0 ? 1 : 0).
-         * Neither changes a result. */
-        const char *a[] = {"-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
-                           "-D_POSIX_C_SOURCE=200809L"};
-        for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) argv[n++] = (char *)a[i];
-        argv[n++] = src;
-        argv[n++] = mainc;
-    }
+    argv[n++] = cc;
+    for (int i = 0; t->build->flags[i]; i++) argv[n++] = t->build->flags[i];
+    if (t->build->arch_flags && (n = t->build->arch_flags(m->arena, o->arch, argv, n, 32)) < 0) return 1;
+    argv[n++] = src;
+    argv[n++] = mainc;
     argv[n++] = incflag;
     argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
     argv[n++] = def;
     argv[n++] = "-o";
-    argv[n++] = (char *)o->output;
+    argv[n++] = o->output;
     argv[n++] = libflag;
     argv[n++] = "-lmlcrt";
-    if (cuda) argv[n++] = "-lcublas";
-    else argv[n++] = "-lopenblas"; /* the CUDA model does no BLAS on the host */
-    argv[n++] = "-lz";
-    argv[n++] = "-lm";
-    /* the runtime's data loader runs in its own thread */
-    argv[n++] = cuda ? "-Xcompiler=-pthread" : "-pthread";
+    for (int i = 0; t->build->libs[i]; i++) argv[n++] = t->build->libs[i];
     argv[n] = NULL;
     int st = run(argv, o->verbose);
     if (st) fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);

@@ -17,6 +17,7 @@ typedef struct Options {
     int64_t mem_budget; /* --mem-budget, bytes; 0: none */
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
+    const char *arch;   /* build: --cuda-arch, the GPU generations; NULL: the default */
     DumpOptions dump;
 } Options;
 

@@ -1,7 +1,8 @@
 /* main.c - the mlc command line: parse a .mdl, run the middle end, emit a target.
  *
  *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
- *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cc CC] [--keep] [-v]
+ *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cuda-arch LIST] [--cc CC]
+ *             [--keep] [-v]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@ static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
     "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--cc CC] [--keep] [-v]\n"
+    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -41,6 +42,9 @@ static const char usage[] =
     "                   part); repeat the option to combine\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, and the totals\n"
+    "  --cuda-arch LIST build, cuda: the GPU generations the binary runs on, e.g. sm_90 or\n"
+    "                   sm_80,sm_89,sm_90 (default: the GPUs nvidia-smi finds, else\n"
+    "                   sm_80,sm_89,sm_90); the newest is also embedded as PTX\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
@@ -127,7 +131,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
-                   !strcmp(a, "--mem-budget") || !strcmp(a, "--threads")) {
+                   !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -135,6 +139,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             i++;
             if (!strcmp(a, "-o")) o->output = val;
             if (!strcmp(a, "--cc")) o->cc = val;
+            if (!strcmp(a, "--cuda-arch")) o->arch = val;
             if (!strcmp(a, "--target") && !(o->target = target_by_name(val))) {
                 fprintf(stderr, "mlc: error: unknown target '%s' (expected c or cuda)\n", val);
                 return -1;
@@ -192,6 +197,16 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         fprintf(stderr, "mlc: error: --tf32 is for --target cuda (the C target's GEMMs are FP32)\n");
         return -1;
     }
+    if (o->arch && !o->target->build->arch_flags) {
+        fprintf(stderr, "mlc: error: --cuda-arch is for --target cuda\n");
+        return -1;
+    }
+    if (o->arch && !*build) {
+        fprintf(stderr, "mlc: error: --cuda-arch is for mlc build (the emitted .cu builds for any GPU; give nvcc "
+                        "the architecture)\n");
+        return -1;
+    }
+    if (o->arch && o->target->build->arch_check(o->arch)) return -1;
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;

@@ -1,6 +1,7 @@
 /* ops.c - the op table, assembled from ops.def, and the shape helpers its rules share. */
 #include "ops.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -14,6 +15,19 @@ Op op_by_name(const char *name) {
     for (int i = 0; i < OP_COUNT; i++)
         if (!strcmp(op_info[i].name, name)) return (Op)i;
     return OP_COUNT;
+}
+
+const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "rng_uniform", NULL};
+
+int op_text_calls_math(const char *t) {
+    for (const char *p = t; p && *p; p++) {
+        if (p > t && (p[-1] == '_' || isalnum((unsigned char)p[-1]))) continue;
+        for (int i = 0; op_math_names[i]; i++) {
+            size_t n = strlen(op_math_names[i]);
+            if (!strncmp(p, op_math_names[i], n) && p[n] == '(') return 1;
+        }
+    }
+    return 0;
 }
 
 const char *shape_err(Graph *g, const char *fmt, ...) {

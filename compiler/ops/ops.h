@@ -2,21 +2,15 @@
  *
  * Each op kind's rules live in one file (ops_ewise.c, ops_reduce.c, ...): its shape rule,
  * its gradient rule (written with ordinary forward ops, so the backward graph is just more
- * IR), a reference evaluation in double precision, the C/CUDA text or emit hooks, and the
- * shapes the gradient checker tries. Adding an op = one row in ops.def + its OpRules. */
+ * IR), a reference evaluation in double precision, its scalar math in target-neutral text,
+ * and the shapes the gradient checker tries. The rules know no target: the code of the
+ * ops that are not loops over scalar math (convolutions, optimizer updates, ...) is each
+ * target's, in its emitter table (compiler/targets/<target>/emitters.c). Adding an op =
+ * one row in ops.def + its OpRules (+ an emitter per target when it has code of its own). */
 #ifndef MLC_OPS_H
 #define MLC_OPS_H
 
 #include "ir.h"
-
-/* The targets mlc emits code for: what an op's code needs (its workspace) depends on it. */
-typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
-
-/* Scratch floats an op needs while it runs: c + b * B + per_thread * T for batch size B
- * and T threads (the C target's conv keeps a padded sample per thread). */
-typedef struct Workspace {
-    int64_t c, b, per_thread;
-} Workspace;
 
 typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
 
@@ -29,8 +23,6 @@ typedef enum InitKind {
     INIT_AWAY,    /* gradient checks only: uniform in [lo, hi] with a random sign */
 } InitKind;
 
-typedef struct EmitCtx EmitCtx; /* emit.h */
-
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
     /* Only gradient rules (conv2d's input gradient, gelu's slope, ...) or the passes
@@ -42,7 +34,7 @@ typedef enum OpFlags {
      * recompute pass (recompute.c) may compute it again in the backward instead of keeping
      * its output alive from the forward. Elementwise ops (K_EWISE) qualify by their kind. */
     OPF_RECOMPUTE = 1 << 2,
-    /* Writes its output [B, ...] sample by sample, and its emit hooks run the elementwise
+    /* Writes its output [B, ...] sample by sample, and its emitters run the elementwise
      * group fuse.c makes its epilogue (FusionPlan.epilogue) on each sample's slice right
      * after computing it (conv2d, conv2d_bwd_data). */
     OPF_SAMPLE_EPILOGUE = 1 << 3,
@@ -50,6 +42,10 @@ typedef enum OpFlags {
      * the backward only when recomputing cheap values alone cannot fit the budget
      * (gradient checkpointing: the step then runs part of the forward twice). */
     OPF_CHECKPOINT = 1 << 4,
+    /* Never reaches emission: a pass replaces it by other ops first (bn_apply: split_bn
+     * in the train step, fold_bn and lowering in evaluation), so no target writes code
+     * for it although its kind (K_SPECIAL) has code of its own. */
+    OPF_LOWERED = 1 << 5,
 } OpFlags;
 
 typedef struct OpRules {
@@ -60,12 +56,14 @@ typedef struct OpRules {
      * output; gx[i] = -1 means the input gets no gradient (zero). NULL only for sources and
      * optimizer updates, which autodiff never differentiates through. */
     void (*grad)(Graph *g, int node, int gy, int *gx);
-    /* Elementwise ops: the scalar function in double (interpreter, folding) and the C/CUDA
-     * expression in float, with %0 and %1 standing for the operands. */
+    /* Elementwise ops: the scalar function in double (interpreter, folding) and the same
+     * in float as scalar text, with %0 and %1 standing for the operands. Scalar text is C
+     * expression syntax on floats that every target reads; it calls math functions only
+     * by the names in op_math_names ("exp(%0)"), which each target spells its own way. */
     double (*scalar1)(double x, const double *fattr);
     double (*scalar2)(double a, double b, const double *fattr);
-    const char *c_expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
-    /* Reductions: C text of the accumulator's start value, the step (%a accumulator, %x
+    const char *expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
+    /* Reductions: scalar text of the accumulator's start value, the step (%a accumulator, %x
      * element) and the final value (%a, %n the reduced count). A two-pass reduction
      * (logsumexp) first runs red_pre_init / red_pre_step over the axis (%a its own
      * accumulator); the main pass's step and final value read that result as %m. */
@@ -73,7 +71,7 @@ typedef struct OpRules {
     const char *red_pre_init, *red_pre_step;
     /* Generators (one_hot): each output element is a cheap function of one element of
      * the input and of the element's index along the output's last dimension. gen_expr is
-     * that function as float C text (%0: the input element, %i: the index); gen_map gives
+     * that function as scalar text (%0: the input element, %i: the index); gen_map gives
      * the input's map when the output is read through map m (a fused group's dimension
      * -> output dimension, -1: none), as fusion maps go (fuse.c). With them fused groups
      * compute the op where they read it instead of loading it from memory. */
@@ -82,12 +80,6 @@ typedef struct OpRules {
     /* Non-elementwise ops: reference evaluation in double over dense row-major tensors
      * (i32 tensors are held as doubles too). */
     void (*eval)(const Graph *g, const Node *n, double *const *in, double *out);
-    /* K_SPECIAL / K_UPDATE: print the code for node `id` (emit.h). */
-    void (*emit_c)(EmitCtx *e, int id);
-    void (*emit_cuda)(EmitCtx *e, int id);
-    /* Scratch floats the op needs while it runs on target t (NULL: none). The memory
-     * plan gives all nodes one shared workspace region (emit.h: EmitCtx.ws). */
-    void (*workspace)(const Graph *g, const Node *n, TargetKind t, Workspace *w);
     /* Floating-point operations of one run of node n at the compile-time batch size
      * (NULL: one per output element for elementwise ops, one per input element for
      * reductions and other ops). Used by --report. */
@@ -110,6 +102,13 @@ extern const OpInfo op_info[OP_COUNT];
 static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
 /* OP_COUNT when no op has that name. */
 Op op_by_name(const char *name);
+
+/* The math functions scalar text may call (exp, log, sqrt, tanh, erf, pow; and
+ * rng_uniform(seed, stream, counter), the runtime's Philox draw in [0, 1): rng.h),
+ * NULL-terminated: each target maps every one to its own spelling (Target.math). */
+extern const char *const op_math_names[];
+/* Whether scalar text t calls one of them (a libm call on the C target). */
+int op_text_calls_math(const char *t);
 
 /* Floating-point operations of one run of node n at the compile-time batch size: its
  * rule's flops hook, else one per output element (elementwise) or input element. */

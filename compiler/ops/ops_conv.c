@@ -10,14 +10,14 @@
  * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, vector GEMM
  * kernels that read the column matrix in place as shifted rows of the padded input
  * (strided convolutions: of its stride phases; the input gradient: of dy, phase by
- * phase of dx). The OpenMP team shares the samples (see plan_of below). A conv2d with an
+ * phase of dx). The OpenMP team shares the samples (targets/c/conv.c: plan_of). A conv2d with an
  * epilogue (fuse.c: bias, activation, residual add) runs its samples in the generated
  * code's own loop (mlc_conv2d_fwd_sample), each finished by the epilogue while it is in
  * cache; on CUDA the epilogue's kernel follows the convolution. */
 #include <stdio.h>
 
-#include "emit.h"
 #include "ops.h"
+#include "ops_attrs.h"
 
 #define X(id) (&g->nodes[id])
 #define IN(k) (g->nodes[node].in[k])
@@ -25,10 +25,6 @@
 
 static int lo16(int64_t v) { return (int)(v & 0xffff); }
 static int hi16(int64_t v) { return (int)((v >> 16) & 0xffff); }
-
-typedef struct Geom {
-    int64_t C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, G, Ho, Wo;
-} Geom;
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
     return (in + 2 * p - d * (k - 1) - 1) / s + 1;
@@ -168,192 +164,21 @@ static void g_conv(Graph *g, int node, int gy, int *gx) {
     gx[1] = bwd(g, node, OP_conv2d_bwd_filter, IN(0), gy, ws->d[2], ws->d[3]);
 }
 
-/* ---- the C target's work plan and the workspace ---- */
-
-static Geom node_geom(const Graph *g, const Node *n) {
+Geom conv_node_geom(const Graph *g, const Node *n) {
     if (n->op == OP_conv2d) return geom(n, &X(n->in[0])->shape, &X(n->in[1])->shape);
     if (n->op == OP_conv2d_bwd_data) return geom(n, &n->shape, &X(n->in[1])->shape);
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-/* mlc_conv_plan in templates/c_prologue.h: a scratch slot per thread (a slot holds a
- * whole padded sample; the trainer allocates one per thread of its team when it creates
- * the model, so the count is not fixed here); the weight gradient as up to RED_CHUNKS
- * partial sums (more: more threads can share it; fewer: less to add up), taking at least
- * DW_COLS output positions per step. The sizes below follow the prologue's layout
- * functions (mlc_shift_dims_of, mlc_shift_segs_of, mlc_bwd_dims_of), which check that
- * their slot fits. */
-enum { RED_CHUNKS = 16, DW_COLS = 256 };
 
-typedef struct Plan {
-    int64_t spt, red, slot;
-    int64_t shared; /* floats after the slots: packed weights and offsets, or partial sums */
-} Plan;
-
-static int64_t up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-/* The number of distinct tap phases k*d % s, k < n (mlc_phase_rank) */
-static int64_t phases(int64_t n, int64_t d, int64_t s) {
-    int64_t r = 0;
-    for (int64_t k = 0; k < n; k++) {
-        int first = 1;
-        for (int64_t j = 0; j < k; j++) first &= j * d % s != k * d % s;
-        r += first;
-    }
-    return r;
-}
-
-/* mlc_shift_dims: floats per padded, phase-split sample (xs) and the q count (nq) */
-static void shift_dims(const Geom *q, int64_t *xs, int64_t *nq) {
-    int64_t Hq = (q->H + 2 * q->ph + q->sh - 1) / q->sh, Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw;
-    *xs = up(q->C * phases(q->KH, q->dh, q->sh) * phases(q->KW, q->dw, q->sw) * Hq * Wq + 32, 16);
-    *nq = up((q->Ho - 1) * Wq + q->Wo, 8);
-}
-
-/* Floats of the forward kernel's output rows per channel (mlc_shift_segs: ldo), 0 when it
- * writes y itself */
-static int64_t shift_out(const Geom *q, int64_t nq) {
-    int64_t Wq = (q->W + 2 * q->pw + q->sw - 1) / q->sw, w8 = up(q->Wo, 8);
-    if (w8 > Wq) return nq;
-    return q->O / q->G % 4 == 0 ? 0 : q->Ho * w8;
-}
-
-/* One axis of the input gradient's padded dy (mlc_bwd_axis): the zeros before the no
- * entries and the length, for n inputs, K taps, dilation d, padding p, stride s */
-static int64_t bwd_axis(int64_t n, int64_t no, int64_t K, int64_t d, int64_t p, int64_t s) {
-    int64_t lo = 0, hi = no;
-    for (int64_t k = 0; k < K; k++) {
-        const int64_t a = ((k * d - p) % s + s) % s, e = (a + p - k * d) / s, m = a < n ? (n - a + s - 1) / s : 0;
-        if (m == 0) continue;
-        if (e < lo) lo = e;
-        if (m + e > hi) hi = m + e;
-    }
-    return hi - lo;
-}
-
-static Plan plan_of(const Geom *q, Op op, int64_t batch) {
-    Plan p = {0};
-    const int64_t K = q->C / q->G * q->KH * q->KW, Og = q->O / q->G, P = q->Ho * q->Wo, T = q->KH * q->KW;
-    p.red = batch < RED_CHUNKS ? batch : RED_CHUNKS;
-    if (p.red < 1) p.red = 1;
-    p.spt = 1;
-    int64_t xs, nq;
-    if (op == OP_conv2d) {
-        shift_dims(q, &xs, &nq);
-        p.slot = xs + up(Og, 4) * shift_out(q, nq);
-        p.shared = q->G * up(Og, 4) * K + K;
-    } else if (op == OP_conv2d_bwd_filter) {
-        shift_dims(q, &xs, &nq);
-        p.spt = (DW_COLS + P - 1) / P;
-        if (p.spt > batch) p.spt = batch;
-        if (p.spt < 1) p.spt = 1;
-        p.slot = p.spt * (xs + q->G * up(Og, 16) * P);
-        p.shared = p.red * q->G * K * up(Og, 16) + K;
-    } else { /* mlc_bwd_slot_floats: padded dy and the kernel's output rows */
-        const int64_t plane = bwd_axis(q->H, q->Ho, q->KH, q->dh, q->ph, q->sh) *
-                              bwd_axis(q->W, q->Wo, q->KW, q->dw, q->pw, q->sw);
-        p.slot = up(q->O * plane + 32, 16) + up(q->C / q->G, 4) * (plane + 8);
-        p.shared = q->G * up(q->C / q->G, 4) * Og * T + Og * T;
-    }
-    p.slot = up(p.slot, 16); /* 64-byte aligned slots */
-    return p;
-}
-
-/* CUDA: the launchers (templates/cuda_device.cuh) take the batch in chunks of
- * cuda_chunk samples; a sample needs K * P column floats (none on the direct path: 1x1,
- * stride 1, no padding) and, for the weight gradient, an Og * K slot. A chunk's
- * workspace stays within CUDA_CHUNK_FLOATS, so the workspace does not grow with the
- * batch: a whole batch's columns were the biggest tensor of the CUDA ResNets' arenas
- * (77 MB of resnet20_cifar's 281). Fewer, bigger chunks would launch fewer GEMMs; 8 MiB
- * keeps each GEMM batch big enough to fill the GPU on these networks. */
-#define CUDA_CHUNK_FLOATS ((int64_t)1 << 21)
-
-static int64_t cuda_sample_floats(const Geom *q, Op op) {
-    int64_t K = q->C / q->G * q->KH * q->KW, P = q->Ho * q->Wo, Og = q->O / q->G;
-    int direct = q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
-    return (direct ? 0 : K * P) + (op == OP_conv2d_bwd_filter ? Og * K : 0);
-}
-
-static int64_t cuda_chunk(const Geom *q, Op op) {
-    int64_t per = cuda_sample_floats(q, op);
-    if (per == 0) return (int64_t)1 << 30; /* no workspace: the whole batch at once */
-    return CUDA_CHUNK_FLOATS / per > 1 ? CUDA_CHUNK_FLOATS / per : 1;
-}
-
-/* C: the plan's shared part and a scratch slot per thread, independent of the batch
- * size. CUDA: a chunk's columns and weight-gradient slots (above). */
-static void ws_conv(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
-    Geom q = node_geom(g, n);
-    if (t == TARGET_C) {
-        Plan p = plan_of(&q, n->op, g->batch);
-        w->c = p.shared;
-        w->per_thread = p.slot;
-    } else {
-        int64_t per = cuda_sample_floats(&q, n->op);
-        w->c = per ? per * cuda_chunk(&q, n->op) : 0;
-    }
-}
 
 /* 2 B O Ho Wo (C/G) KH KW for each of the three */
 static double f_conv(const Graph *g, const Node *n) {
-    Geom q = node_geom(g, n);
+    Geom q = conv_node_geom(g, n);
     double B = (double)(n->op == OP_conv2d_bwd_filter ? X(n->in[0])->shape.d[0] : n->shape.d[0]);
     return 2.0 * B * (double)(q.O * q.Ho * q.Wo) * (double)(q.C / q.G * q.KH * q.KW);
 }
 
-/* ---- C emission: one call into the prologue's conv routines ---- */
-
-static void emit_geom(EmitCtx *e, const Geom *q) {
-    emit(e, "static const mlc_conv_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-            "%lld, %lld, %lld};",
-         (long long)q->C, (long long)q->H, (long long)q->W, (long long)q->O, (long long)q->KH, (long long)q->KW,
-         (long long)q->sh, (long long)q->sw, (long long)q->ph, (long long)q->pw, (long long)q->dh, (long long)q->dw,
-         (long long)q->G, (long long)q->Ho, (long long)q->Wo);
-}
-
-static void emit_conv_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    Geom q = node_geom(e->g, n);
-    const char *fn = n->op == OP_conv2d ? "mlc_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_conv2d_bwd_data"
-                                                                                         : "mlc_conv2d_bwd_filter";
-    Plan p = plan_of(&q, n->op, e->g->batch);
-    emit(e, "{");
-    e->indent++;
-    emit_geom(e, &q);
-    /* self->slots: the scratch slots the model was created with (a thread each) */
-    emit(e, "const mlc_conv_plan plan = {%lld, self->slots, %lld, %lld};", (long long)p.spt, (long long)p.red,
-         (long long)p.slot);
-    const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
-    const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
-    if (emit_epilogue_of(e, id) >= 0) { /* sample by sample, each finished by the epilogue */
-        const char *pre = n->op == OP_conv2d ? "mlc_conv2d_fwd" : "mlc_conv2d_bwd_data";
-        c_sample_epilogue(e, id, arena_printf(e->arena, "%s_prepare(&geom, &plan, %s, %s)", pre, w, ws),
-                          "mlc_conv_team(&plan, B)",
-                          arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call);
-    } else
-        emit(e, "%s;", call);
-    e->indent--;
-    emit(e, "}");
-}
-
-/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh):
- * im2col / col2im kernels, strided-batched cuBLAS GEMMs over the samples, per-sample
- * weight-gradient slots summed in sample order ---- */
-
-static void emit_conv_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    Geom q = node_geom(e->g, n);
-    const char *fn = n->op == OP_conv2d ? "mlc_cuda_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data"
-                                                                                              : "mlc_cuda_conv2d_bwd_filter";
-    emit(e, "{");
-    e->indent++;
-    emit_geom(e, &q);
-    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld);", fn, emit_buf(e, n->in[0]),
-         emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", (long long)cuda_chunk(&q, n->op));
-    e->indent--;
-    emit(e, "}");
-    cuda_epilogue(e, id);
-}
 
 /* ---- gradient-check cases: stride, padding, dilation, groups, odd sizes ---- */
 
@@ -373,11 +198,8 @@ static int c_conv(Graph *g, int i) {
     return graph_add(g, OP_conv2d, in, 2, ia, NULL, NULL);
 }
 
-const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                              .workspace = ws_conv, .flops = f_conv, .cases = c_conv,
+const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .flops = f_conv, .cases = c_conv,
                               .flags = OPF_SAMPLE_EPILOGUE | OPF_CHECKPOINT};
-const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                                       .workspace = ws_conv, .flops = f_conv,
+const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .flops = f_conv,
                                        .flags = OPF_BACKWARD_ONLY | OPF_SAMPLE_EPILOGUE};
-const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .emit_c = emit_conv_c, .emit_cuda = emit_conv_cuda,
-                                         .workspace = ws_conv, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};

@@ -1,7 +1,7 @@
 /* ops_ewise.c - rules of the elementwise ops (unary, and binary with broadcasting).
  *
- * Each op: a scalar function in double (reference interpreter), the C/CUDA expression in
- * float, and a gradient rule built from forward ops. Broadcasting binary ops send the
+ * Each op: a scalar function in double (reference interpreter), the same as scalar text in
+ * float (ops.h: every target reads it), and a gradient rule built from forward ops. Broadcasting binary ops send the
  * gradient back through ir_sum_to, which sums over the broadcast dimensions. */
 #include <math.h>
 
@@ -49,7 +49,7 @@ static int binary_case(Graph *g, int i, Op op, double blo, double bhi) {
 static double f_neg(double x, const double *fa) { (void)fa; return -x; }
 static void g_neg(Graph *g, int node, int gy, int *gx) { gx[0] = ir_unary(g, OP_neg, gy, LOC); }
 static int c_neg(Graph *g, int i) { return unary_case(g, i, OP_neg, INIT_UNIFORM, -1, 1); }
-const OpRules rules_neg = {.shape = shape_rule_same, .grad = g_neg, .scalar1 = f_neg, .c_expr = "(-%0)", .cases = c_neg};
+const OpRules rules_neg = {.shape = shape_rule_same, .grad = g_neg, .scalar1 = f_neg, .expr = "(-%0)", .cases = c_neg};
 
 /* ---- relu ---- */
 static double f_relu(double x, const double *fa) { (void)fa; return x > 0 ? x : 0; }
@@ -62,26 +62,26 @@ static void g_relu(Graph *g, int node, int gy, int *gx) {
 /* Sample points stay at least 0.1 away from the kink at 0. */
 static int c_relu(Graph *g, int i) { return unary_case(g, i, OP_relu, INIT_AWAY, 0.1, 1); }
 const OpRules rules_relu = {.shape = shape_rule_same, .grad = g_relu, .scalar1 = f_relu,
-                            .c_expr = "(%0 > 0.0f ? %0 : 0.0f)", .cases = c_relu};
+                            .expr = "(%0 > 0.0f ? %0 : 0.0f)", .cases = c_relu};
 
 /* ---- step (relu's slope): piecewise constant ---- */
 static double f_step(double x, const double *fa) { (void)fa; return x > 0 ? 1 : 0; }
 static void g_zero1(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 static int c_step(Graph *g, int i) { return unary_case(g, i, OP_step, INIT_AWAY, 0.1, 1); }
 const OpRules rules_step = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_step,
-                            .c_expr = "(%0 > 0.0f ? 1.0f : 0.0f)", .cases = c_step, .flags = OPF_ZERO_GRAD};
+                            .expr = "(%0 > 0.0f ? 1.0f : 0.0f)", .cases = c_step, .flags = OPF_ZERO_GRAD};
 
 /* ---- exp ---- */
 static double f_exp(double x, const double *fa) { (void)fa; return exp(x); }
 static void g_exp(Graph *g, int node, int gy, int *gx) { gx[0] = ir_binary(g, OP_mul, gy, node, LOC); }
 static int c_exp(Graph *g, int i) { return unary_case(g, i, OP_exp, INIT_UNIFORM, -2, 2); }
-const OpRules rules_exp = {.shape = shape_rule_same, .grad = g_exp, .scalar1 = f_exp, .c_expr = "expf(%0)", .cases = c_exp};
+const OpRules rules_exp = {.shape = shape_rule_same, .grad = g_exp, .scalar1 = f_exp, .expr = "exp(%0)", .cases = c_exp};
 
 /* ---- log ---- */
 static double f_log(double x, const double *fa) { (void)fa; return log(x); }
 static void g_log(Graph *g, int node, int gy, int *gx) { gx[0] = ir_binary(g, OP_div, gy, IN(0), LOC); }
 static int c_log(Graph *g, int i) { return unary_case(g, i, OP_log, INIT_UNIFORM, 0.5, 3); }
-const OpRules rules_log = {.shape = shape_rule_same, .grad = g_log, .scalar1 = f_log, .c_expr = "logf(%0)", .cases = c_log};
+const OpRules rules_log = {.shape = shape_rule_same, .grad = g_log, .scalar1 = f_log, .expr = "log(%0)", .cases = c_log};
 
 /* ---- add ---- */
 static double f_add(double a, double b, const double *fa) { (void)fa; return a + b; }
@@ -90,7 +90,7 @@ static void g_add(Graph *g, int node, int gy, int *gx) {
     gx[1] = ir_sum_to(g, gy, X(IN(1))->shape, LOC);
 }
 static int c_add(Graph *g, int i) { return binary_case(g, i, OP_add, 0.1, 1); }
-const OpRules rules_add = {.shape = shape_rule_broadcast, .grad = g_add, .scalar2 = f_add, .c_expr = "(%0 + %1)", .cases = c_add};
+const OpRules rules_add = {.shape = shape_rule_broadcast, .grad = g_add, .scalar2 = f_add, .expr = "(%0 + %1)", .cases = c_add};
 
 /* ---- sub ---- */
 static double f_sub(double a, double b, const double *fa) { (void)fa; return a - b; }
@@ -99,7 +99,7 @@ static void g_sub(Graph *g, int node, int gy, int *gx) {
     gx[1] = ir_sum_to(g, ir_unary(g, OP_neg, gy, LOC), X(IN(1))->shape, LOC);
 }
 static int c_sub(Graph *g, int i) { return binary_case(g, i, OP_sub, 0.1, 1); }
-const OpRules rules_sub = {.shape = shape_rule_broadcast, .grad = g_sub, .scalar2 = f_sub, .c_expr = "(%0 - %1)", .cases = c_sub};
+const OpRules rules_sub = {.shape = shape_rule_broadcast, .grad = g_sub, .scalar2 = f_sub, .expr = "(%0 - %1)", .cases = c_sub};
 
 /* ---- mul ---- */
 static double f_mul(double a, double b, const double *fa) { (void)fa; return a * b; }
@@ -108,7 +108,7 @@ static void g_mul(Graph *g, int node, int gy, int *gx) {
     gx[1] = ir_sum_to(g, ir_binary(g, OP_mul, gy, IN(0), LOC), X(IN(1))->shape, LOC);
 }
 static int c_mul(Graph *g, int i) { return binary_case(g, i, OP_mul, 0.1, 1); }
-const OpRules rules_mul = {.shape = shape_rule_broadcast, .grad = g_mul, .scalar2 = f_mul, .c_expr = "(%0 * %1)", .cases = c_mul};
+const OpRules rules_mul = {.shape = shape_rule_broadcast, .grad = g_mul, .scalar2 = f_mul, .expr = "(%0 * %1)", .cases = c_mul};
 
 /* ---- div: d(a/b)/db = -(a/b)/b, reusing the output ---- */
 static double f_div(double a, double b, const double *fa) { (void)fa; return a / b; }
@@ -119,7 +119,7 @@ static void g_div(Graph *g, int node, int gy, int *gx) {
 }
 /* Denominators stay in [0.5, 2] in magnitude. */
 static int c_div(Graph *g, int i) { return binary_case(g, i, OP_div, 0.5, 2); }
-const OpRules rules_div = {.shape = shape_rule_broadcast, .grad = g_div, .scalar2 = f_div, .c_expr = "(%0 / %1)", .cases = c_div};
+const OpRules rules_div = {.shape = shape_rule_broadcast, .grad = g_div, .scalar2 = f_div, .expr = "(%0 / %1)", .cases = c_div};
 
 /* ---- the activation zoo (issue: conv nets). Slopes that are themselves only ever
  * produced by a gradient rule are OPF_BACKWARD_ONLY. ---- */
@@ -132,7 +132,7 @@ static void g_sqrt(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_div, ir_binary(g, OP_mul, gy, cst(g, 0.5, node), LOC), node, LOC);
 }
 static int c_sqrt(Graph *g, int i) { return unary_case(g, i, OP_sqrt, INIT_UNIFORM, 0.5, 3); }
-const OpRules rules_sqrt = {.shape = shape_rule_same, .grad = g_sqrt, .scalar1 = f_sqrt, .c_expr = "sqrtf(%0)", .cases = c_sqrt};
+const OpRules rules_sqrt = {.shape = shape_rule_same, .grad = g_sqrt, .scalar1 = f_sqrt, .expr = "sqrt(%0)", .cases = c_sqrt};
 
 /* ---- rsqrt: -g y^3 / 2 ---- */
 static double f_rsqrt(double x, const double *fa) { (void)fa; return 1 / sqrt(x); }
@@ -142,7 +142,7 @@ static void g_rsqrt(Graph *g, int node, int gy, int *gx) {
 }
 static int c_rsqrt(Graph *g, int i) { return unary_case(g, i, OP_rsqrt, INIT_UNIFORM, 0.5, 3); }
 const OpRules rules_rsqrt = {.shape = shape_rule_same, .grad = g_rsqrt, .scalar1 = f_rsqrt,
-                             .c_expr = "(1.0f / sqrtf(%0))", .cases = c_rsqrt};
+                             .expr = "(1.0f / sqrt(%0))", .cases = c_rsqrt};
 
 /* ---- tanh: g (1 - y^2) ---- */
 static double f_tanh(double x, const double *fa) { (void)fa; return tanh(x); }
@@ -151,7 +151,7 @@ static void g_tanh(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, gy, d, LOC);
 }
 static int c_tanh(Graph *g, int i) { return unary_case(g, i, OP_tanh, INIT_UNIFORM, -2, 2); }
-const OpRules rules_tanh = {.shape = shape_rule_same, .grad = g_tanh, .scalar1 = f_tanh, .c_expr = "tanhf(%0)", .cases = c_tanh};
+const OpRules rules_tanh = {.shape = shape_rule_same, .grad = g_tanh, .scalar1 = f_tanh, .expr = "tanh(%0)", .cases = c_tanh};
 
 /* ---- sigmoid: g y (1 - y) ---- */
 static double f_sigmoid(double x, const double *fa) { (void)fa; return 1 / (1 + exp(-x)); }
@@ -161,7 +161,7 @@ static void g_sigmoid(Graph *g, int node, int gy, int *gx) {
 }
 static int c_sigmoid(Graph *g, int i) { return unary_case(g, i, OP_sigmoid, INIT_UNIFORM, -3, 3); }
 const OpRules rules_sigmoid = {.shape = shape_rule_same, .grad = g_sigmoid, .scalar1 = f_sigmoid,
-                               .c_expr = "(1.0f / (1.0f + expf(-%0)))", .cases = c_sigmoid};
+                               .expr = "(1.0f / (1.0f + exp(-%0)))", .cases = c_sigmoid};
 
 /* ---- leaky_relu (fattr0 = negative slope): g * leaky_step(x) ---- */
 static int with_f0(Graph *g, Op op, int x, double a, const SrcLoc *loc) {
@@ -182,12 +182,12 @@ static int param_case(Graph *g, int i, Op op, double a) {
 }
 static int c_leaky(Graph *g, int i) { return param_case(g, i, OP_leaky_relu, 0.1); }
 const OpRules rules_leaky_relu = {.shape = shape_rule_same, .grad = g_leaky, .scalar1 = f_leaky,
-                                  .c_expr = "(%0 > 0.0f ? %0 : %f0 * %0)", .cases = c_leaky};
+                                  .expr = "(%0 > 0.0f ? %0 : %f0 * %0)", .cases = c_leaky};
 
 static double f_leaky_step(double x, const double *fa) { return x > 0 ? 1 : fa[0]; }
 static int c_leaky_step(Graph *g, int i) { return param_case(g, i, OP_leaky_step, 0.1); }
 const OpRules rules_leaky_step = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_leaky_step,
-                                  .c_expr = "(%0 > 0.0f ? 1.0f : %f0)", .cases = c_leaky_step, .flags = OPF_ZERO_GRAD};
+                                  .expr = "(%0 > 0.0f ? 1.0f : %f0)", .cases = c_leaky_step, .flags = OPF_ZERO_GRAD};
 
 /* ---- elu (fattr0 = alpha): g * (x > 0 ? 1 : alpha e^x) ---- */
 static double f_elu(double x, const double *fa) { return x > 0 ? x : fa[0] * (exp(x) - 1); }
@@ -196,10 +196,10 @@ static void g_elu(Graph *g, int node, int gy, int *gx) {
 }
 static int c_elu(Graph *g, int i) { return param_case(g, i, OP_elu, 1.0); }
 const OpRules rules_elu = {.shape = shape_rule_same, .grad = g_elu, .scalar1 = f_elu,
-                           .c_expr = "(%0 > 0.0f ? %0 : %f0 * (expf(%0) - 1.0f))", .cases = c_elu};
+                           .expr = "(%0 > 0.0f ? %0 : %f0 * (exp(%0) - 1.0f))", .cases = c_elu};
 static double f_elu_slope(double x, const double *fa) { return x > 0 ? 1 : fa[0] * exp(x); }
 const OpRules rules_elu_slope = {.shape = shape_rule_same, .scalar1 = f_elu_slope,
-                                 .c_expr = "(%0 > 0.0f ? 1.0f : %f0 * expf(%0))", .flags = OPF_BACKWARD_ONLY};
+                                 .expr = "(%0 > 0.0f ? 1.0f : %f0 * exp(%0))", .flags = OPF_BACKWARD_ONLY};
 
 /* ---- gelu, exact: x Phi(x); slope Phi(x) + x phi(x) ---- */
 static double f_gelu(double x, const double *fa) { (void)fa; return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
@@ -208,13 +208,13 @@ static void g_gelu(Graph *g, int node, int gy, int *gx) {
 }
 static int c_gelu(Graph *g, int i) { return unary_case(g, i, OP_gelu, INIT_UNIFORM, -3, 3); }
 const OpRules rules_gelu = {.shape = shape_rule_same, .grad = g_gelu, .scalar1 = f_gelu,
-                            .c_expr = "(0.5f * %0 * (1.0f + erff(%0 * 0.70710678f)))", .cases = c_gelu};
+                            .expr = "(0.5f * %0 * (1.0f + erf(%0 * 0.70710678f)))", .cases = c_gelu};
 static double f_gelu_slope(double x, const double *fa) {
     (void)fa;
     return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * 3.14159265358979323846);
 }
 const OpRules rules_gelu_slope = {.shape = shape_rule_same, .scalar1 = f_gelu_slope,
-                                  .c_expr = "(0.5f * (1.0f + erff(%0 * 0.70710678f)) + %0 * expf(-0.5f * %0 * %0) * 0.39894228f)",
+                                  .expr = "(0.5f * (1.0f + erf(%0 * 0.70710678f)) + %0 * exp(-0.5f * %0 * %0) * 0.39894228f)",
                                   .flags = OPF_BACKWARD_ONLY};
 
 /* ---- ge: 1 where a >= b (the selector of maximum/minimum's gradients) ---- */
@@ -222,7 +222,7 @@ static double f_ge(double a, double b, const double *fa) { (void)fa; return a >=
 static void g_zero2(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = gx[1] = -1; }
 static int c_ge(Graph *g, int i) { return binary_case(g, i, OP_ge, 0.1, 1); }
 const OpRules rules_ge = {.shape = shape_rule_broadcast, .grad = g_zero2, .scalar2 = f_ge,
-                          .c_expr = "(%0 >= %1 ? 1.0f : 0.0f)", .cases = c_ge, .flags = OPF_ZERO_GRAD};
+                          .expr = "(%0 >= %1 ? 1.0f : 0.0f)", .cases = c_ge, .flags = OPF_ZERO_GRAD};
 
 /* ---- maximum / minimum: the gradient goes to the selected side (to a on ties) ---- */
 static void g_minmax(Graph *g, int node, int gy, int *gx, int is_max) {
@@ -236,9 +236,9 @@ static double f_maximum(double a, double b, const double *fa) { (void)fa; return
 static void g_maximum(Graph *g, int node, int gy, int *gx) { g_minmax(g, node, gy, gx, 1); }
 static int c_maximum(Graph *g, int i) { return binary_case(g, i, OP_maximum, 0.1, 1); }
 const OpRules rules_maximum = {.shape = shape_rule_broadcast, .grad = g_maximum, .scalar2 = f_maximum,
-                               .c_expr = "(%0 >= %1 ? %0 : %1)", .cases = c_maximum};
+                               .expr = "(%0 >= %1 ? %0 : %1)", .cases = c_maximum};
 static double f_minimum(double a, double b, const double *fa) { (void)fa; return b >= a ? a : b; }
 static void g_minimum(Graph *g, int node, int gy, int *gx) { g_minmax(g, node, gy, gx, 0); }
 static int c_minimum(Graph *g, int i) { return binary_case(g, i, OP_minimum, 0.1, 1); }
 const OpRules rules_minimum = {.shape = shape_rule_broadcast, .grad = g_minimum, .scalar2 = f_minimum,
-                               .c_expr = "(%1 >= %0 ? %0 : %1)", .cases = c_minimum};
+                               .expr = "(%1 >= %0 ? %0 : %1)", .cases = c_minimum};

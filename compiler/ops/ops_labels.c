@@ -2,10 +2,10 @@
  *
  * Labels are data, not functions of parameters, so one_hot's gradient rule is "none".
  * It is also a generator (ops.h): fused groups that read it compute it from the labels
- * in registers, so its own loop (the emit hooks) only runs when something else reads it.
+ * in registers, so its own loop (targets/shared/labels.c) only runs when something else
+ * reads it.
  * A label outside [0, classes) gives an all-zero row; the runtime rejects such labels
  * when it loads a data set, naming the sample. */
-#include "emit.h"
 #include "ops.h"
 
 #define X(id) (&g->nodes[id])
@@ -27,26 +27,6 @@ static void e_one_hot(const Graph *g, const Node *n, double *const *in, double *
     int64_t m = shape_numel(&X(n->in[0])->shape), c = n->iattr[0];
     for (int64_t i = 0; i < m; i++)
         for (int64_t k = 0; k < c; k++) out[i * c + k] = (int64_t)in[0][i] == k;
-}
-
-static void emit_one_hot_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    long long c = (long long)n->iattr[0];
-    emit(e, "for (long i = 0; i < (long)(%s); i++)", emit_numel(e, n->in[0]));
-    emit(e, "    for (long k = 0; k < %lld; k++) %s[i * %lld + k] = %s[i] == k ? 1.0f : 0.0f;", c, y, c, x);
-}
-
-/* CUDA: a thread per output element. */
-static void emit_one_hot_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    long long c = (long long)n->iattr[0];
-    const char *count = emit_numel(e, id);
-    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
-    emit(e, "%s[i] = %s[i / %lld] == (int)(i %% %lld) ? 1.0f : 0.0f;", y, x, c, c);
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
 }
 
 /* As a generator (ops.h): element [i..., k] reads label [i...]; the class index is the
@@ -71,6 +51,5 @@ static int c_one_hot(Graph *g, int i) {
     return graph_add(g, OP_one_hot, &x, 1, ia, NULL, NULL);
 }
 
-const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .emit_c = emit_one_hot_c,
-                               .emit_cuda = emit_one_hot_cuda, .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
+const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
                                .gen_map = gen_map_one_hot, .cases = c_one_hot, .flags = OPF_ZERO_GRAD};

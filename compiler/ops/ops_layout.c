@@ -2,8 +2,8 @@
  * expand (broadcast to a larger shape). Both carry their target shape in the node. */
 #include <string.h>
 
-#include "emit.h"
 #include "ops.h"
+#include "ops_attrs.h"
 
 #define X(id) (&g->nodes[id])
 #define IN(k) (g->nodes[node].in[k])
@@ -83,19 +83,19 @@ const OpRules rules_expand = {.shape = s_expand, .grad = g_expand, .eval = e_exp
 
 /* ---- transpose: out.d[i] = x.d[perm[i]]; perm packed 3 bits per axis in iattr0 ---- */
 
-static int perm_at(const Node *n, int i) { return (int)((n->iattr[0] >> (3 * i)) & 7); }
+int transpose_perm_at(const Node *n, int i) { return (int)((n->iattr[0] >> (3 * i)) & 7); }
 
 static const char *s_transpose(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     int r = x->shape.rank, seen = 0;
-    for (int i = 0; i < r; i++) seen |= 1 << perm_at(n, i);
+    for (int i = 0; i < r; i++) seen |= 1 << transpose_perm_at(n, i);
     if (seen != (1 << r) - 1 || (n->iattr[0] >> (3 * r)) != 0)
         return shape_err(g, "transpose: the axes must be a permutation of 0..%d", r - 1);
     n->shape.rank = r;
     n->shape.bmask = 0;
     for (int i = 0; i < r; i++) {
-        n->shape.d[i] = x->shape.d[perm_at(n, i)];
-        if ((x->shape.bmask >> perm_at(n, i)) & 1) n->shape.bmask |= (uint8_t)(1u << i);
+        n->shape.d[i] = x->shape.d[transpose_perm_at(n, i)];
+        if ((x->shape.bmask >> transpose_perm_at(n, i)) & 1) n->shape.bmask |= (uint8_t)(1u << i);
     }
     n->dtype = x->dtype;
     return NULL;
@@ -114,57 +114,16 @@ static void e_transpose(const Graph *g, const Node *n, double *const *in, double
     for (int64_t k = 0; k < total; k++) {
         int64_t rem = k, src = 0;
         for (int i = ys->rank - 1; i >= 0; i--) {
-            src += (rem % ys->d[i]) * xst[perm_at(n, i)];
+            src += (rem % ys->d[i]) * xst[transpose_perm_at(n, i)];
             rem /= ys->d[i];
         }
         out[k] = in[0][src];
     }
 }
 
-/* Nested loops over the output's dims, reading x at the permuted strides. */
-static void emit_transpose_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int r = n->shape.rank;
-    const char *xst[IR_MAX_RANK], *yst[IR_MAX_RANK];
-    const char *one = "1";
-    for (int i = r - 1; i >= 0; i--) {
-        xst[i] = i == r - 1 ? one : arena_printf(e->arena, "%s*%s", xst[i + 1], emit_dim(e, n->in[0], i + 1));
-        yst[i] = i == r - 1 ? one : arena_printf(e->arena, "%s*%s", yst[i + 1], emit_dim(e, id, i + 1));
-    }
-    const char *src = "0", *dst = "0";
-    for (int i = 0; i < r; i++) {
-        emit(e, "for (long i%d = 0; i%d < (long)(%s); i%d++)", i, i, emit_dim(e, id, i), i);
-        e->indent++;
-        src = arena_printf(e->arena, "%s + i%d*(%s)", src, i, xst[perm_at(n, i)]);
-        dst = arena_printf(e->arena, "%s + i%d*(%s)", dst, i, yst[i]);
-    }
-    emit(e, "%s[%s] = %s[%s];", emit_buf(e, id), dst, emit_buf(e, n->in[0]), src);
-    e->indent -= r;
-}
-
-/* CUDA: a thread per output element; the flat index split into the output's dims. */
-static void emit_transpose_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int r = n->shape.rank;
-    const char *xst[IR_MAX_RANK];
-    for (int i = r - 1; i >= 0; i--)
-        xst[i] = i == r - 1 ? "1" : arena_printf(e->arena, "%s*%s", xst[i + 1], emit_dim(e, n->in[0], i + 1));
-    const char *count = emit_numel(e, id);
-    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
-    emit(e, "long rest = i, src = 0;");
-    for (int i = r - 1; i >= 0; i--) {
-        const char *d = emit_dim(e, id, i);
-        emit(e, "src += (rest %% (long)(%s)) * (%s);", d, xst[perm_at(n, i)]);
-        if (i > 0) emit(e, "rest /= (long)(%s);", d);
-    }
-    emit(e, "%s[i] = %s[src];", emit_buf(e, id), emit_buf(e, n->in[0]));
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
-
 static int64_t inverse_perm(const Node *n, int r) {
     int64_t p = 0;
-    for (int i = 0; i < r; i++) p |= (int64_t)i << (3 * perm_at(n, i));
+    for (int i = 0; i < r; i++) p |= (int64_t)i << (3 * transpose_perm_at(n, i));
     return p;
 }
 
@@ -186,9 +145,7 @@ static int c_transpose(Graph *g, int i) {
     return graph_add(g, OP_transpose, &x, 1, ia, NULL, NULL);
 }
 
-const OpRules rules_transpose = {.shape = s_transpose, .grad = g_transpose, .eval = e_transpose,
-                                 .emit_c = emit_transpose_c, .emit_cuda = emit_transpose_cuda,
-                                 .cases = c_transpose};
+const OpRules rules_transpose = {.shape = s_transpose, .grad = g_transpose, .eval = e_transpose, .cases = c_transpose};
 
 /* ---- slice / pad / concat along one axis: outer x (axis) x inner copies ---- */
 
@@ -286,70 +243,6 @@ static void e_concat(const Graph *g, const Node *n, double *const *in, double *o
                 out[(o * nd + j) * inner + i] = j < na ? in[0][(o * na + j) * inner + i] : in[1][(o * nb + j - na) * inner + i];
 }
 
-/* C: one memcpy per outer row (and memset for padding). */
-static void emit_rows_c(EmitCtx *e, int id, int src, int64_t dst_off, int64_t src_off, int64_t count) {
-    const Node *n = &e->g->nodes[id];
-    int ax = (int)n->iattr[0];
-    const char *outer, *len, *inner, *sl, *si, *so;
-    emit_axis_split(e, id, ax, &outer, &len, &inner);
-    emit_axis_split(e, src, ax, &so, &sl, &si);
-    (void)so, (void)si;
-    emit(e, "for (long o = 0; o < (long)(%s); o++)", outer);
-    emit(e, "    memcpy(%s + (o * (%s) + %lld) * (%s), %s + (o * (%s) + %lld) * (%s), sizeof(float) * %lld * (%s));",
-         emit_buf(e, id), len, (long long)dst_off, inner, emit_buf(e, src), sl, (long long)src_off, inner,
-         (long long)count, inner);
-}
-
-static void emit_slice_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    emit_rows_c(e, id, n->in[0], 0, n->iattr[1], n->iattr[2] - n->iattr[1]);
-}
-static void emit_pad_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    emit(e, "memset(%s, 0, sizeof(float) * (size_t)(%s));", emit_buf(e, id), emit_numel(e, id));
-    emit_rows_c(e, id, n->in[0], n->iattr[1], 0, e->g->nodes[n->in[0]].shape.d[n->iattr[0]]);
-}
-static void emit_concat_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int64_t na = e->g->nodes[n->in[0]].shape.d[n->iattr[0]], nb = e->g->nodes[n->in[1]].shape.d[n->iattr[0]];
-    emit_rows_c(e, id, n->in[0], 0, 0, na);
-    emit_rows_c(e, id, n->in[1], na, 0, nb);
-}
-
-/* CUDA (slice, pad, concat): a thread per output element, its index split into o (outer)
- * x j (along the axis) x in (inner), reading its source's row o. */
-static void emit_rows_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *outer, *len, *inner;
-    emit_axis_split(e, id, (int)n->iattr[0], &outer, &len, &inner);
-    (void)outer;
-    const char *count = emit_numel(e, id);
-    const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
-    emit(e, "const long in = i %% (long)(%s), j = (i / (long)(%s)) %% (long)(%s), o = i / ((long)(%s) * (long)(%s));",
-         inner, inner, len, inner, len);
-    const char *y = emit_buf(e, id);
-    int ax = (int)n->iattr[0];
-    if (n->op == OP_concat) {
-        int a = n->in[0], b = n->in[1];
-        int64_t na = e->g->nodes[a].shape.d[ax], nb = e->g->nodes[b].shape.d[ax];
-        emit(e, "%s[i] = j < %lld ? %s[(o * %lld + j) * (%s) + in] : %s[(o * %lld + j - %lld) * (%s) + in];", y,
-             (long long)na, emit_buf(e, a), (long long)na, inner, emit_buf(e, b), (long long)nb, (long long)na, inner);
-    } else {
-        int x = n->in[0];
-        int64_t ns = e->g->nodes[x].shape.d[ax];
-        if (n->op == OP_slice) {
-            emit(e, "%s[i] = %s[(o * %lld + j + %lld) * (%s) + in];", y, emit_buf(e, x), (long long)ns,
-                 (long long)n->iattr[1], inner);
-        } else {
-            emit(e, "const long sj = j - %lld;", (long long)n->iattr[1]);
-            emit(e, "%s[i] = sj >= 0 && sj < %lld ? %s[(o * %lld + sj) * (%s) + in] : 0;", y, (long long)ns,
-                 emit_buf(e, x), (long long)ns, inner);
-        }
-    }
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
-
 static int add3(Graph *g, Op op, int x, int64_t a, int64_t b, int64_t c, const SrcLoc *loc) {
     int64_t ia[4] = {a, b, c, 0};
     return graph_add(g, op, &x, 1, ia, NULL, loc);
@@ -401,9 +294,6 @@ static int c_concat(Graph *g, int i) {
     return graph_add(g, OP_concat, in, 2, ia, NULL, NULL);
 }
 
-const OpRules rules_slice = {.shape = s_slice, .grad = g_slice, .eval = e_slice, .emit_c = emit_slice_c,
-                             .emit_cuda = emit_rows_cuda, .cases = c_slice};
-const OpRules rules_pad = {.shape = s_pad, .grad = g_pad, .eval = e_pad, .emit_c = emit_pad_c, .emit_cuda = emit_rows_cuda,
-                           .cases = c_pad};
-const OpRules rules_concat = {.shape = s_concat, .grad = g_concat, .eval = e_concat, .emit_c = emit_concat_c,
-                              .emit_cuda = emit_rows_cuda, .cases = c_concat};
+const OpRules rules_slice = {.shape = s_slice, .grad = g_slice, .eval = e_slice, .cases = c_slice};
+const OpRules rules_pad = {.shape = s_pad, .grad = g_pad, .eval = e_pad, .cases = c_pad};
+const OpRules rules_concat = {.shape = s_concat, .grad = g_concat, .eval = e_concat, .cases = c_concat};

@@ -22,7 +22,6 @@
  * depend on the thread count. fattr0 = eps. */
 #include <math.h>
 
-#include "emit.h"
 #include "ops.h"
 
 #define X(id) (&g->nodes[id])
@@ -196,55 +195,6 @@ static void g_apply(Graph *g, int node, int gy, int *gx) {
     gx[2] = ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia1, NULL, LOC), c1, LOC);
 }
 
-/* ---- C emission: calls into templates/c_prologue.h (bn_apply has none: split_bn) ---- */
-
-static void emit_norm_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
-    const Shape *x = &e->g->nodes[xi].shape;
-    long long C = (long long)x->d[1], S = (long long)x->d[2];
-    const char *eps = emit_float(e, n->fattr[0]);
-#define B_(k) emit_buf(e, n->in[k])
-    switch (n->op) {
-    case OP_bn_stats: emit(e, "mlc_bn_stats(B, %lld, %lld, %s, %s);", C, S, B_(0), emit_buf(e, id)); break;
-    case OP_bn_param_grads:
-        emit(e, "mlc_bn_param_grads(B, %lld, %lld, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), eps, emit_buf(e, id));
-        break;
-    default:
-        emit(e, "mlc_bn_bwd(B, %lld, %lld, %s, %s, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), B_(3), B_(4), eps,
-             emit_buf(e, id));
-    }
-#undef B_
-}
-
-/* scale = gamma / sqrtf(var + eps), shift = beta - mean * scale; the fused group then
- * computes x * scale + shift. */
-static void emit_coef_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    long long C = (long long)n->shape.d[0];
-    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
-    if (n->op == OP_bn_scale)
-        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", C, out, emit_buf(e, n->in[1]),
-             st, C, emit_float(e, n->fattr[0]));
-    else
-        emit(e, "for (long c = 0; c < %lld; c++) %s[c] = %s[c] - %s[c] * %s[c];", C, out, emit_buf(e, n->in[2]), st,
-             emit_buf(e, n->in[1]));
-}
-
-static void emit_coef_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    long long C = (long long)n->shape.d[0];
-    const char *count = arena_printf(e->arena, "%lld", C);
-    const char *k = cuda_kernel_begin(e, id, count, "c", NULL);
-    const char *st = emit_buf(e, n->in[0]), *out = emit_buf(e, id);
-    if (n->op == OP_bn_scale)
-        emit(e, "%s[c] = %s[c] / sqrtf(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C, emit_float(e, n->fattr[0]));
-    else
-        emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
-
 /* ---- gradient-check cases ---- */
 
 static int bn_input(Graph *g, int i) {
@@ -268,75 +218,14 @@ static int c_apply(Graph *g, int i) {
     return graph_add(g, OP_bn_apply, in, 4, NULL, fa, NULL);
 }
 
-/* ---- CUDA: per-channel sums in slices of the batch, then the slices added in order
- * (templates/cuda_device.cuh); elementwise parts a thread per element ---- */
-
-/* How many slices of the batch each channel's sum is split into: enough blocks, C * P
- * of about 1024, to fill the GPU when there are few channels. Fixed at compile time, so
- * the workspace and the order of the additions do not depend on B. */
-static int64_t bn_parts(int64_t C) {
-    int64_t p = 1024 / (C > 0 ? C : 1);
-    return p < 1 ? 1 : p > 64 ? 64 : p;
-}
-
-/* CUDA: the slices' partial sums, two doubles per channel and slice. */
-static void ws_norm(const Graph *g, const Node *n, TargetKind t, Workspace *w) {
-    if (t != TARGET_CUDA) return;
-    int64_t C = g->nodes[n->op == OP_bn_stats ? n->in[0] : n->in[1]].shape.d[1];
-    w->c = 4 * bn_parts(C) * C;
-}
-
-static void emit_norm_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
-    const Shape *xs = &e->g->nodes[xi].shape;
-    long long C = (long long)xs->d[1], S = (long long)xs->d[2], P = (long long)bn_parts(C);
-    const char *eps = emit_float(e, n->fattr[0]);
-    const char *x = emit_buf(e, xi), *out = emit_buf(e, id);
-    const char *elems = arena_printf(e->arena, "B * %lld", C * S);
-    const char *k;
-    switch (n->op) {
-    case OP_bn_stats:
-    case OP_bn_param_grads: {
-        int stats = n->op == OP_bn_stats;
-        const char *dy = stats ? "NULL" : emit_buf(e, n->in[0]), *st = stats ? "NULL" : emit_buf(e, n->in[2]);
-        emit(e, "mlc_bn_part_kernel<<<dim3(%lld, %lld), MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %lld, %s, %s, %s, "
-                "(double *)%s);",
-             C, P, C, S, P, x, dy, st, e->ws);
-        emit(e, "MLC_LAUNCH_CHECK(stream);");
-        emit(e, "mlc_bn_finish_kernel<<<%lld, MLC_BLOCK, 0, stream>>>(B, %lld, %lld, %lld, (const double *)%s, %s, %s, "
-                "%s);",
-             (C + 255) / 256, C, S, P, e->ws, st, stats ? "0.0f" : eps, out);
-        emit(e, "MLC_LAUNCH_CHECK(stream);");
-        return;
-    }
-    default: {
-        const char *dy = emit_buf(e, n->in[0]), *st = emit_buf(e, n->in[2]), *pg = emit_buf(e, n->in[3]);
-        const char *g = emit_buf(e, n->in[4]);
-        k = cuda_kernel_begin(e, id, elems, "k", NULL);
-        emit(e, "const long c = (k / %lld) %% %lld;", S, C);
-        emit(e, "const float N = (float)(B * %lld), rstd = 1.0f / sqrtf(%s[%lld + c] + %s), gs = %s[c] * rstd;", S, st, C,
-             eps, g);
-        emit(e, "const float k2 = -gs * rstd * %s[%lld + c] / N, k3 = -gs * %s[c] / N - k2 * %s[c];", pg, C, pg, st);
-        emit(e, "%s[k] = gs * %s[k] + k2 * %s[k] + k3;", out, dy, x);
-        cuda_kernel_end(e);
-        cuda_launch(e, id, k, elems, NULL);
-    }
-    }
-}
-
-const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .emit_c = emit_norm_c,
-                                .emit_cuda = emit_norm_cuda, .workspace = ws_norm, .cases = c_stats};
-/* No emitters: split_bn replaces every bn_apply of the train step before emission, and
- * evaluation lowers batch norm to elementwise ops. */
-const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply};
-const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .emit_c = emit_norm_c,
-                                      .emit_cuda = emit_norm_cuda, .workspace = ws_norm, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .emit_c = emit_norm_c, .emit_cuda = emit_norm_cuda,
-                              .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .cases = c_stats};
+/* No code on any target: split_bn replaces every bn_apply of the train step before
+ * emission, and evaluation lowers batch norm to elementwise ops. */
+const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply,
+                                .flags = OPF_LOWERED};
+const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .flags = OPF_BACKWARD_ONLY};
 /* Made by split_bn from bn_apply after autodiff; the gradient check runs split_bn, so the
  * forward values it compares against come through these two. */
-const OpRules rules_bn_scale = {.shape = s_coef, .eval = e_scale, .emit_c = emit_coef_c, .emit_cuda = emit_coef_cuda,
-                                .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};
-const OpRules rules_bn_shift = {.shape = s_coef, .eval = e_shift, .emit_c = emit_coef_c, .emit_cuda = emit_coef_cuda,
-                                .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};
+const OpRules rules_bn_scale = {.shape = s_coef, .eval = e_scale, .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};
+const OpRules rules_bn_shift = {.shape = s_coef, .eval = e_shift, .flags = OPF_BACKWARD_ONLY | OPF_RECOMPUTE};

@@ -5,16 +5,12 @@
  * zeros (divisor KH*KW). Max pooling's gradient goes to the first maximal element of each
  * window in row-major order, so ties are broken the same way every run.
  * avgpool2d_bwd carries the input's H, W in fattr0/fattr1. */
-#include "emit.h"
 #include "ops.h"
+#include "ops_attrs.h"
 
 #define X(id) (&g->nodes[id])
 #define IN(k) (g->nodes[node].in[k])
 #define LOC (&g->nodes[node].loc)
-
-typedef struct PGeom {
-    int64_t H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
-} PGeom;
 
 static PGeom pgeom(const Node *n, int64_t H, int64_t W) {
     PGeom q;
@@ -27,8 +23,7 @@ static PGeom pgeom(const Node *n, int64_t H, int64_t W) {
     return q;
 }
 
-/* The input's geometry for any of the four ops. */
-static PGeom node_pgeom(const Graph *g, const Node *n) {
+PGeom pool_node_geom(const Graph *g, const Node *n) {
     const Shape *x = n->op == OP_avgpool2d_bwd ? &n->shape : n->op == OP_maxpool2d_bwd ? &X(n->in[1])->shape
                                                                                        : &X(n->in[0])->shape;
     return pgeom(n, x->d[2], x->d[3]);
@@ -103,19 +98,19 @@ static void pool_eval(const PGeom *q, int64_t planes, PoolKind k, const double *
 static int64_t planes(const Node *n) { return n->shape.d[0] * n->shape.d[1]; }
 
 static void e_max(const Graph *g, const Node *n, double *const *in, double *out) {
-    PGeom q = node_pgeom(g, n);
+    PGeom q = pool_node_geom(g, n);
     pool_eval(&q, planes(n), P_MAX, in[0], NULL, out);
 }
 static void e_avg(const Graph *g, const Node *n, double *const *in, double *out) {
-    PGeom q = node_pgeom(g, n);
+    PGeom q = pool_node_geom(g, n);
     pool_eval(&q, planes(n), P_AVG, in[0], NULL, out);
 }
 static void e_max_bwd(const Graph *g, const Node *n, double *const *in, double *out) {
-    PGeom q = node_pgeom(g, n);
+    PGeom q = pool_node_geom(g, n);
     pool_eval(&q, planes(n), P_MAX_BWD, in[0], in[1], out);
 }
 static void e_avg_bwd(const Graph *g, const Node *n, double *const *in, double *out) {
-    PGeom q = node_pgeom(g, n);
+    PGeom q = pool_node_geom(g, n);
     pool_eval(&q, planes(n), P_AVG_BWD, in[0], NULL, out);
 }
 
@@ -129,52 +124,6 @@ static void g_avg(Graph *g, int node, int gy, int *gx) {
     const Shape *x = &X(IN(0))->shape;
     double fa[4] = {(double)x->d[2], (double)x->d[3], 0, 0};
     gx[0] = graph_add(g, OP_avgpool2d_bwd, &gy, 1, X(node)->iattr, fa, LOC);
-}
-
-/* ---- C emission ---- */
-
-static void emit_pool_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    PGeom q = node_pgeom(e->g, n);
-    static const char *fns[] = {"mlc_maxpool2d_fwd", "mlc_avgpool2d_fwd", "mlc_maxpool2d_bwd", "mlc_avgpool2d_bwd"};
-    int k = n->op == OP_max_pool2d ? 0 : n->op == OP_avg_pool2d ? 1 : n->op == OP_maxpool2d_bwd ? 2 : 3;
-    emit(e, "{");
-    e->indent++;
-    emit(e, "static const mlc_pool_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};",
-         (long long)q.H, (long long)q.W, (long long)q.KH, (long long)q.KW, (long long)q.sh, (long long)q.sw,
-         (long long)q.ph, (long long)q.pw, (long long)q.Ho, (long long)q.Wo);
-    const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
-    if (k == 2)
-        emit(e, "%s(&geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id));
-    else
-        emit(e, "%s(&geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
-    e->indent--;
-    emit(e, "}");
-}
-
-/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh),
- * a thread per output element; the backward ops gather per input element (no atomics),
- * except a 2x2 max-pool backward: a thread per window, so it may run in place ---- */
-
-static void emit_pool_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    PGeom q = node_pgeom(e->g, n);
-    static const char *fns[] = {"mlc_cuda_maxpool2d_fwd", "mlc_cuda_avgpool2d_fwd", "mlc_cuda_maxpool2d_bwd",
-                                "mlc_cuda_avgpool2d_bwd"};
-    int k = n->op == OP_max_pool2d ? 0 : n->op == OP_avg_pool2d ? 1 : n->op == OP_maxpool2d_bwd ? 2 : 3;
-    emit(e, "{");
-    e->indent++;
-    emit(e, "static const mlc_pool_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};",
-         (long long)q.H, (long long)q.W, (long long)q.KH, (long long)q.KW, (long long)q.sh, (long long)q.sw,
-         (long long)q.ph, (long long)q.pw, (long long)q.Ho, (long long)q.Wo);
-    const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
-    if (k == 2)
-        emit(e, "%s(stream, &geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
-             emit_buf(e, id));
-    else
-        emit(e, "%s(stream, &geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
-    e->indent--;
-    emit(e, "}");
 }
 
 /* ---- gradient-check cases ---- */
@@ -194,11 +143,9 @@ static int pool_case(Graph *g, int i, Op op) {
 static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }
 
-const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_max,
+const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .cases = c_max,
                                   .flags = OPF_RECOMPUTE};
-const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda, .cases = c_avg,
+const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .cases = c_avg,
                                   .flags = OPF_RECOMPUTE};
-const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,
-                                     .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .emit_c = emit_pool_c, .emit_cuda = emit_pool_cuda,
-                                     .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .flags = OPF_BACKWARD_ONLY};

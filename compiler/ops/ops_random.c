@@ -4,7 +4,6 @@
  * micro-batch within it under --accum, emit_dropout_counter), so a run is reproduced
  * exactly by its seed, and a resumed run draws what the uninterrupted one would have.
  * The mask does not depend on x's values, only on its shape: its gradient is zero. */
-#include "emit.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -29,33 +28,6 @@ static void e_dropout(const Graph *g, const Node *n, double *const *in, double *
     (void)g;
 }
 
-static void emit_dropout_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    emit(e, "{");
-    e->indent++;
-    emit(e, "const float p = %s, scale = %s;", emit_float(e, n->fattr[0]), emit_float(e, 1.0 / (1.0 - n->fattr[0])));
-    emit(e, "float *restrict y = %s;", emit_buf(e, id));
-    emit(e, "#pragma omp parallel for if ((%s) > 32768)", emit_numel(e, id));
-    emit(e, "for (long i = 0; i < (long)(%s); i++)", emit_numel(e, id));
-    emit(e, "    y[i] = mlc_rng_uniform(self->seed, %lluu, ((uint64_t)t << 32) | (uint64_t)i) >= p ? scale : 0.0f;",
-         (unsigned long long)n->iattr[0]);
-    e->indent--;
-    emit(e, "}");
-}
-
-/* CUDA: a thread per element, the same Philox draw on the device (cuda_device.cuh's
- * mlc_rng_uniform_dev), so the mask is bit for bit the C target's. */
-static void emit_dropout_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *count = emit_numel(e, id);
-    const char *k = cuda_kernel_begin(e, id, count, "i", "const unsigned long long seed, const unsigned long long t");
-    emit(e, "const float p = %s, scale = %s;", emit_float(e, n->fattr[0]), emit_float(e, 1.0 / (1.0 - n->fattr[0])));
-    emit(e, "%s[i] = mlc_rng_uniform_dev(seed, %lluull, (t << 32) | (unsigned long long)i) >= p ? scale : 0.0f;",
-         emit_buf(e, id), (unsigned long long)n->iattr[0]);
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, "self->seed, (unsigned long long)t");
-}
-
 static void g_zero(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 static int c_dropout(Graph *g, int i) {
@@ -67,5 +39,5 @@ static int c_dropout(Graph *g, int i) {
     return graph_add(g, OP_dropout_mask, &x, 1, ia, fa, NULL);
 }
 
-const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout, .emit_c = emit_dropout_c, .emit_cuda = emit_dropout_cuda,
+const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout,
                                     .cases = c_dropout, .flags = OPF_ZERO_GRAD};

@@ -3,7 +3,6 @@
  * FIRST maximal element, so ties are deterministic). */
 #include <math.h>
 
-#include "emit.h"
 #include "ops.h"
 
 #define X(id) (&g->nodes[id])
@@ -103,7 +102,7 @@ static int c_lse(Graph *g, int i) { return reduce_case(g, i, OP_logsumexp); }
 /* Two passes over the axis: m = the max, then m + log(sum(exp(x - m))). */
 const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .red_pre_init = "-INFINITY",
                                  .red_pre_step = "%a = %x > %a ? %x : %a", .red_init = "0.0f",
-                                 .red_step = "%a += expf(%x - %m)", .red_fin = "%m + logf(%a)", .cases = c_lse};
+                                 .red_step = "%a += exp(%x - %m)", .red_fin = "%m + log(%a)", .cases = c_lse};
 
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {
@@ -128,41 +127,6 @@ static void e_argmax(const Graph *g, const Node *n, double *const *in, double *o
             out[(o * len + best) * inner + i] = 1;
         }
 }
-static void emit_argmax_c(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    emit(e, "for (long o = 0; o < (long)(%s); o++)", outer);
-    emit(e, "    for (long i = 0; i < (long)(%s); i++) {", inner);
-    emit(e, "        const long base = o * (%s) * (%s) + i;", len, inner);
-    emit(e, "        long best = 0;");
-    emit(e, "        for (long j = 0; j < (long)(%s); j++) {", len);
-    emit(e, "            %s[base + j * (%s)] = 0.0f;", y, inner);
-    emit(e, "            if (%s[base + j * (%s)] > %s[base + best * (%s)]) best = j;", x, inner, x, inner);
-    emit(e, "        }");
-    emit(e, "        %s[base + best * (%s)] = 1.0f;", y, inner);
-    emit(e, "    }");
-}
-/* CUDA: a thread per (outer, inner) pair writes its whole line along the axis. */
-static void emit_argmax_cuda(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
-    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    const char *count = arena_printf(e->arena, "(%s) * (%s)", outer, inner);
-    const char *k = cuda_kernel_begin(e, id, count, "k", NULL);
-    emit(e, "const long o = k / (%s), i = k %% (%s);", inner, inner);
-    emit(e, "const long base = o * (%s) * (%s) + i;", len, inner);
-    emit(e, "long best = 0;");
-    emit(e, "for (long j = 0; j < (long)(%s); j++) {", len);
-    emit(e, "    %s[base + j * (%s)] = 0.0f;", y, inner);
-    emit(e, "    if (%s[base + j * (%s)] > %s[base + best * (%s)]) best = j;", x, inner, x, inner);
-    emit(e, "}");
-    emit(e, "%s[base + best * (%s)] = 1.0f;", y, inner);
-    cuda_kernel_end(e);
-    cuda_launch(e, id, k, count, NULL);
-}
 static void g_zero(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 static int c_argmax(Graph *g, int i) {
     static const int64_t d[] = {3, 4};
@@ -171,5 +135,4 @@ static int c_argmax(Graph *g, int i) {
     int64_t ia[4] = {i, 0, 0, 0};
     return graph_add(g, OP_argmax_mask, &x, 1, ia, NULL, NULL);
 }
-const OpRules rules_argmax_mask = {.shape = s_argmax, .grad = g_zero, .eval = e_argmax, .emit_c = emit_argmax_c,
-                                   .emit_cuda = emit_argmax_cuda, .cases = c_argmax, .flags = OPF_ZERO_GRAD};
+const OpRules rules_argmax_mask = {.shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

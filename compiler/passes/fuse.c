@@ -164,12 +164,9 @@ static int covers_space(const Shape *dom, const Node *n, const int8_t *map) {
 
 /* A member smaller than its group's domain is evaluated once per domain element. That
  * is cheaper than a store and a load for arithmetic, not for a libm call (exp, rsqrt,
- * erf, ...: their C text calls a function) broadcast over many elements: such a value is
- * computed once, by its own loop, instead. */
-static int calls_libm(const Node *n) {
-    const char *t = op_of(n)->rules->c_expr;
-    return t && strstr(t, "f(");
-}
+ * erf, ...: their scalar text calls a math function) broadcast over many elements: such a
+ * value is computed once, by its own loop, instead. */
+static int calls_libm(const Node *n) { return op_text_calls_math(op_of(n)->rules->expr); }
 
 static int recompute_costs(const Graph *g, const Shape *space, const Node *n) {
     if (!calls_libm(n)) return 0;

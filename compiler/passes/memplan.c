@@ -185,10 +185,8 @@ static void lifetimes(const Graph *g, const FusionPlan *fp, int *at, int *last) 
 
 /* The workspace node nd needs while it runs: one region of the largest serves all. */
 static void add_workspace(MemPlan *p, const Graph *g, const Node *nd, TargetKind target) {
-    const OpRules *r = op_of(nd)->rules;
-    if (!r->workspace) return;
     Workspace w = {0};
-    r->workspace(g, nd, target, &w);
+    target_workspace(target, g, nd, &w);
     if (ALIGN(w.c) > p->ws_size_c) p->ws_size_c = ALIGN(w.c);
     if (ALIGN(w.b) > p->ws_size_b) p->ws_size_b = ALIGN(w.b);
     if (ALIGN(w.per_thread) > p->ws_per_thread) p->ws_per_thread = ALIGN(w.per_thread);

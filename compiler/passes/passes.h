@@ -5,6 +5,19 @@
 #include "ir.h"
 #include "ops.h"
 
+/* The targets code is emitted for (compiler/targets/targets.c). The memory plans are made
+ * for one: what an op's code needs while it runs (its workspace) depends on the target. */
+typedef enum TargetKind { TARGET_C, TARGET_CUDA } TargetKind;
+
+/* Scratch floats an op needs while it runs: c + b * B + per_thread * T for batch size B
+ * and T threads (the C target's conv keeps a padded sample per thread). */
+typedef struct Workspace {
+    int64_t c, b, per_thread;
+} Workspace;
+/* The workspace node n needs on target t: the rule in that target's emitter table
+ * (targets.c), zeros when it has none. */
+void target_workspace(TargetKind t, const Graph *g, const Node *n, Workspace *w);
+
 /* Parameters and their gradients, as autodiff found them. */
 typedef struct GradList {
     int n;

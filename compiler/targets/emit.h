@@ -1,5 +1,5 @@
-/* emit.h - what the target emitters share: the emission context handed to the op rules'
- * emit hooks, and the target interface (one instance per target: emit_c.c, emit_cuda.c).
+/* emit.h - what the target emitters share: the emission context handed to every emitter,
+ * the row of a target's per-op emitter table, and the printing helpers.
  *
  * Emitters see a scheduled program (model.h): the train-step graph and the eval graph
  * with every tensor placed in the arena or the parameter slab. */
@@ -10,13 +10,15 @@
 
 #include "ir.h"
 #include "ops.h"
+#include "passes.h"
 
 typedef struct EmitCtx EmitCtx;
 typedef struct FusionPlan FusionPlan; /* model.h */
+typedef struct Target Target;         /* target.h */
 struct EmitCtx {
     Arena *arena;
     const Graph *g;
-    TargetKind target;
+    const Target *target; /* whose emitters write the nodes */
     FILE *body;  /* the function being written (host code for CUDA) */
     FILE *decls; /* file-scope text before the functions: CUDA kernels, helpers */
     int indent;
@@ -40,6 +42,20 @@ typedef enum GraphFn { FN_FORWARD_BACKWARD, FN_UPDATE, FN_EVAL } GraphFn;
 /* The function being written runs node id's code (its phase, emit.h's EmitCtx). */
 static inline int emit_runs(const EmitCtx *e, int id) { return !e->phase_of || e->phase_of[id] == e->phase; }
 
+/* A target's code for one op with code of its own (K_SPECIAL, K_UPDATE): a row of its
+ * emitter table (targets/<target>/emitters.c), indexed by Op. */
+typedef struct OpEmitter {
+    /* Prints the code of node `id`. */
+    void (*emit)(EmitCtx *e, int id);
+    /* Scratch floats it needs while it runs (NULL: none). The memory plan gives all nodes
+     * one shared workspace region (EmitCtx.ws). */
+    void (*workspace)(const Graph *g, const Node *n, Workspace *w);
+} OpEmitter;
+
+/* Scalar text (ops.h) with the math functions it calls by their neutral names ("exp(")
+ * spelled as e->target spells them ("expf(" on C). */
+const char *target_math(EmitCtx *e, const char *text);
+
 /* A line in the current function body, at the current indent. */
 void emit(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The buffer of node id ("t12", "P->fc1_weight", ...). */
@@ -51,6 +67,12 @@ const char *emit_numel(EmitCtx *e, int id);
 const char *emit_float(EmitCtx *e, double v);
 /* A comment naming the .mdl line the node came from and its op and shape. */
 void emit_node_comment(EmitCtx *e, int id);
+/* The `static const mlc_conv_geom geom = {...};` / `mlc_pool_geom` line both targets'
+ * conv and pooling calls take (geom.c). */
+typedef struct Geom Geom;
+typedef struct PGeom PGeom;
+void emit_conv_geom(EmitCtx *e, const Geom *q);
+void emit_pool_geom(EmitCtx *e, const PGeom *q);
 /* Splits node x's shape around `axis` into C expressions outer x n x inner. */
 void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner);
 
@@ -86,27 +108,42 @@ const char *fused_out_index(EmitCtx *e, const FusedLoop *fl);
 /* Every buffer the group touches, written ones first (for kernel parameter lists). */
 void fused_buffers(EmitCtx *e, const FusedLoop *fl, void (*add)(void *ctx, int node, int write), void *ctx);
 
+/* A per-element loop, each target's one primitive for the ops whose code is a loop over
+ * elements with a body of scalar statements (optimizer updates, argmax_mask, transpose,
+ * one_hot, dropout_mask, batch-norm coefficients: targets/shared/). The body is written
+ * once, between loop_begin and loop_end, with emit() (emit_math where it calls math): C
+ * syntax on floats and longs that every target reads, using the loop variables, the
+ * scalars and the buffers' short names below, or emit_buf's names. The C target opens
+ * nested loops (an OpenMP one where `par` says so); CUDA writes a grid-stride kernel over
+ * the elements, splits the flat index into the variables, and launches it. */
+typedef struct LoopScalar {
+    const char *type, *name, *value; /* "float", "step", "lr / (1.0f - pow(0.9f, (float)t))" */
+    /* 1: value reads the function's run-time values (lr, t, self->seed), so CUDA computes
+     * it on the host and passes it to the kernel (C: no declaration when value is name);
+     * 0: a constant, declared where the body runs. */
+    int host;
+} LoopScalar;
+typedef struct LoopBuf {
+    const char *name; /* the body's short name for node's buffer: restrict on C */
+    int node, write;
+} LoopBuf;
+typedef enum LoopPar { LOOP_SERIAL, LOOP_PARALLEL, LOOP_PARALLEL_SIMD } LoopPar;
+typedef struct ElemLoop {
+    int rank;                                         /* 1: a flat loop */
+    const char *size[IR_MAX_RANK], *var[IR_MAX_RANK]; /* outermost first; vars are long */
+    LoopPar par; /* C: one thread, an OpenMP team when large, and also vectorised */
+    int nscalar, nbuf;
+    LoopScalar scalar[8];
+    LoopBuf buf[6];
+    const char *kernel_; /* CUDA, between begin and end: the kernel's name */
+} ElemLoop;
+/* Node id's loop, as e->target writes it. */
+void loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void loop_end(EmitCtx *e, int id, ElemLoop *l);
+/* emit() of a body line that calls math by the neutral names (target_math). */
+void emit_math(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
 int emit_epilogue_of(const EmitCtx *e, int id);
-/* C target (emit_c.c): the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
- * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
- * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
- * output, and the group on that sample's slice while it is in cache. --check-finite runs
- * `whole` (the op over the batch) instead, checks its output, then the group's checked
- * variant. Each is a C expression. */
-void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole);
-
-/* CUDA target (emit_cuda.c): what the op hooks use to write one kernel for node id.
- * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls
- * (`const long B`, the node's buffers, then `extra_params` if not NULL) and opens a
- * grid-stride loop `for (long IVAR ...; IVAR < COUNT; ...)`; until cuda_kernel_end,
- * emit() writes the loop's body. It returns the kernel's name, which cuda_launch (in the
- * host function, after emit_node_comment) launches over COUNT work items. */
-const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
-void cuda_kernel_end(EmitCtx *e);
-void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
-/* The kernel of node id's epilogue (fuse.c), if it has one, launched after the op's own
- * work (a hook calls it last). */
-void cuda_epilogue(EmitCtx *e, int id);
 
 #endif

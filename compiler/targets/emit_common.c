@@ -1,6 +1,7 @@
 /* emit_common.c - emission helpers shared by the C and CUDA targets: the emission
  * context's printing, buffer and size expressions, loop nests for elementwise ops, and
  * the parts of the output that do not depend on the target (header, tensor table, API). */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,6 +18,18 @@ void emit(EmitCtx *e, const char *fmt, ...) {
     va_end(ap);
     fputc('\n', e->body);
 }
+
+void emit_math(EmitCtx *e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    emit(e, "%s", target_math(e, line));
+}
+
+void loop_begin(EmitCtx *e, int id, ElemLoop *l) { e->target->loop_begin(e, id, l); }
+void loop_end(EmitCtx *e, int id, ElemLoop *l) { e->target->loop_end(e, id, l); }
 
 const char *emit_buf(EmitCtx *e, int id) {
     if (!e->buf[id]) mlc_die("node %%%d (%s) has no buffer", id, op_info[e->g->nodes[id].op].name);
@@ -92,9 +105,48 @@ const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs
     return out;
 }
 
+static int ident_char(char c) { return c == '_' || isalnum((unsigned char)c); }
+
+/* The target's spelling of math function `name` (n chars, a name of op_math_names);
+ * NULL when name is not one of them. */
+static const char *spelling(const Target *t, const char *name, size_t n) {
+    for (int i = 0; op_math_names[i]; i++) {
+        if (strlen(op_math_names[i]) != n || strncmp(name, op_math_names[i], n)) continue;
+        for (const MathName *m = t->math; m->neutral; m++)
+            if (!strcmp(m->neutral, op_math_names[i])) return m->spelled;
+        mlc_die("target %s has no spelling for %s", t->name, op_math_names[i]);
+    }
+    return NULL;
+}
+
+enum { MAX_SPELLING = 24 };
+
+const char *target_math(EmitCtx *e, const char *text) {
+    size_t calls = 0;
+    for (const char *p = text; *p; p++) calls += *p == '(';
+    char *out = arena_alloc(e->arena, strlen(text) + calls * MAX_SPELLING + 1), *o = out;
+    for (const char *p = text; *p;) {
+        size_t n = 0;
+        if (p == text || !ident_char(p[-1]))
+            while (ident_char(p[n])) n++;
+        const char *s = n && p[n] == '(' ? spelling(e->target, p, n) : NULL;
+        if (!s) {
+            size_t k = n ? n : 1;
+            memcpy(o, p, k);
+            o += k, p += k;
+            continue;
+        }
+        if (strlen(s) > MAX_SPELLING) mlc_die("target %s: the spelling %s is too long", e->target->name, s);
+        o = stpcpy(o, s);
+        p += n;
+    }
+    *o = 0;
+    return out;
+}
+
 const char *ewise_expr(EmitCtx *e, int id, const char *const *args) {
     const Node *n = &e->g->nodes[id];
-    const char *t = op_of(n)->rules->c_expr;
+    const char *t = target_math(e, op_of(n)->rules->expr);
     /* %f0 / %f1: the node's float attributes, as literals */
     const char *fa[2] = {c_float(e->arena, n->fattr[0]), c_float(e->arena, n->fattr[1])};
     size_t cap = strlen(t) * 8 + 64;
@@ -111,9 +163,10 @@ const char *ewise_expr(EmitCtx *e, int id, const char *const *args) {
     return subst(e->arena, pre, args, n->nin);
 }
 
-const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre) {
+const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre) {
     char t[256];
     size_t k = 0;
+    tmpl = target_math(e, tmpl);
     for (const char *p = tmpl; *p && k < sizeof t - 3; p++) {
         if (*p == '%' && (p[1] == 'a' || p[1] == 'x' || p[1] == 'n' || (p[1] == 'm' && pre))) {
             t[k++] = '%';
@@ -125,7 +178,7 @@ const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char 
     }
     t[k] = 0;
     const char *args[4] = {acc, x, n, pre};
-    return subst(a, t, args, pre ? 4 : 3);
+    return subst(e->arena, t, args, pre ? 4 : 3);
 }
 
 const char *c_ident(Arena *a, const char *name) {
@@ -336,10 +389,10 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     case K_CONTRACT: emit_node_comment(e, id); k->matmul(e, id); return;
     case K_SPECIAL:
     case K_UPDATE: {
-        void (*hook)(EmitCtx *, int) = e->target == TARGET_C ? oi->rules->emit_c : oi->rules->emit_cuda;
-        if (!hook) mlc_die("op %s has no %s emitter", oi->name, e->target == TARGET_C ? "C" : "CUDA");
+        void (*emitter)(EmitCtx *, int) = e->target->emitters[n->op].emit;
+        if (!emitter) mlc_die("op %s has no %s emitter", oi->name, e->target->name);
         emit_node_comment(e, id);
-        hook(e, id);
+        emitter(e, id);
         return;
     }
     }

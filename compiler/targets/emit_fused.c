@@ -368,7 +368,7 @@ static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, 
         const char *i = "0";
         for (int d = 0; d < sp->shape->rank; d++)
             if (map[d] == n->shape.rank - 1 && sp->idx[d]) i = sp->idx[d];
-        return with_index(e->arena, subst(e->arena, gen, args, n->nin), i);
+        return with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), i);
     }
     if (n->op == OP_reshape || n->op == OP_expand) return args[0];
     return ewise_expr(e, x, args);
@@ -425,7 +425,7 @@ static void axis_pass(Body *b, const Space *in, int r, const char *j, const char
     EmitCtx *e = b->e;
     emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", j, j, len, j);
     e->indent++;
-    emit(e, "%s;", subst_named(e->arena, step, acc, nest_value(b, in, r), len, pre));
+    emit(e, "%s;", subst_named(e, step, acc, nest_value(b, in, r), len, pre));
     e->indent--;
     emit(e, "}");
 }
@@ -449,7 +449,7 @@ static void row_reduction(Body *b, const Space *sp, int r) {
     }
     emit(e, "float %s = %s; /* %%%d = %s */", acc, ru->red_init, r, op_of(rn)->name);
     axis_pass(b, &in, r, j, len, ru->red_step, acc, pre);
-    emit(e, "const float v%d = %s;", r, subst_named(e->arena, ru->red_fin, acc, "", len, pre));
+    emit(e, "const float v%d = %s;", r, subst_named(e, ru->red_fin, acc, "", len, pre));
     b->val[r - b->fl->lo] = arena_printf(e->arena, "v%d", r);
     made(b, sp, r);
 }

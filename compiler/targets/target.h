@@ -1,4 +1,5 @@
-/* target.h - the interface every target implements (emit_c.c, emit_cuda.c). */
+/* target.h - the interface every target implements: one folder per target
+ * (compiler/targets/c/, compiler/targets/cuda/), one `Target` each, listed in targets.c. */
 #ifndef MLC_TARGET_H
 #define MLC_TARGET_H
 
@@ -7,16 +8,49 @@
 #include "emit.h"
 #include "model.h"
 
+/* How `mlc build` (driver/build.c) compiles a target's source with the trainer's main():
+ * COMPILER FLAGS [ARCH FLAGS] SOURCES -I... -o OUT -L... -lmlcrt LIBS. */
+typedef struct TargetBuild {
+    /* The compiler, when --cc names none, into buf. */
+    void (*compiler)(char *buf, size_t cap);
+    const char *const *flags; /* NULL-terminated */
+    const char *const *libs;  /* after the runtime library; NULL-terminated */
+    /* Appends to argv at n (room for max entries in all) the flags that build for the
+     * architectures `arch` names (--cuda-arch; NULL: the target's default) and returns the
+     * new count, or -1 after a one-line error on stderr. NULL: the target takes no
+     * architecture list. */
+    int (*arch_flags)(Arena *a, const char *arch, const char **argv, int n, int max);
+    /* 0 when `arch` is a list arch_flags takes, else -1 after a one-line error. */
+    int (*arch_check)(const char *arch);
+} TargetBuild;
+
+/* A target's spelling of one of the math functions scalar text calls (op_math_names). */
+typedef struct MathName {
+    const char *neutral, *spelled; /* "exp", "expf" */
+} MathName;
+
 typedef struct Target {
     const char *name;    /* "c", "cuda" (what --target takes) */
     const char *src_ext; /* ".c", ".cu" */
     TargetKind kind;     /* what the memory plans are made for */
+    /* The code of each op with code of its own, and its workspace ([OP_COUNT], indexed by
+     * Op; a row of NULLs for the ops the kind emitters write: emit_node_by_kind). */
+    const OpEmitter *emitters;
+    const MathName *math; /* every name of op_math_names; {NULL} ends it */
+    /* The per-element loop (emit.h: ElemLoop). */
+    void (*loop_begin)(EmitCtx *e, int id, ElemLoop *l);
+    void (*loop_end)(EmitCtx *e, int id, ElemLoop *l);
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
+    const TargetBuild *build;
 } Target;
 
 extern const Target target_c, target_cuda;
+/* targets.c: every target, NULL-terminated; the one --target names (NULL: none); the
+ * one whose memory plans are made for kind k. */
+extern const Target *const targets[];
 const Target *target_by_name(const char *name);
+const Target *target_of_kind(TargetKind k);
 /* The CUDA target's kernels alone, as a unit that compiles by itself (NVRTC, for tests). */
 void emit_cuda_kernels(const ModelIR *m, FILE *out);
 
@@ -36,8 +70,8 @@ void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
- * emitters; special ops and updates to their op rules' hook for e->target. Each block
- * is preceded by the node's comment (a group's: fused_comment). */
+ * emitters; special ops and updates to e->target's emitter table. Each block is
+ * preceded by the node's comment (a group's: fused_comment). */
 typedef struct KindEmitters {
     void (*ewise)(EmitCtx *e, int id);
     void (*reduce)(EmitCtx *e, int id);
@@ -63,11 +97,12 @@ const char *c_float(Arena *a, double v);
 
 /* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);
-/* The C/CUDA expression of elementwise node id over operand expressions args. */
+/* The expression of elementwise node id over operand expressions args, as e->target
+ * spells it. */
 const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
-/* A reduction's text (ops.h): %a accumulator, %x element, %n count, %m the first pass's
- * result (two-pass reductions; NULL otherwise). */
-const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
+/* A reduction's text (ops.h) as e->target spells it: %a accumulator, %x element, %n count,
+ * %m the first pass's result (two-pass reductions; NULL otherwise). */
+const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
 extern const char tmpl_c_prologue_h[];

@@ -20,6 +20,8 @@
  *     with -Wall -Wextra);
  *   - `mlc build --target cuda` links a trainer for mlp and lenet (not in sanitizer builds:
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
+ *   - --cuda-arch: the nvcc flags a list gives, the default without a visible GPU, the
+ *     one-line errors, and mlp compiled by nvcc for sm_80, sm_89 and sm_90 at once;
  *   - the device Philox (templates/cuda_device.cuh, also host-callable) draws the same
  *     bits as the runtime's mlc_rng_uniform, so CUDA dropout masks are the C target's.
  * The kernel section starts with the device template (its helper kernels are launched
@@ -30,8 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cuda_emitters.h"
 #include "diag.h"
 #include "model.h"
 #include "ops.h"
@@ -494,8 +498,8 @@ Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
     for (int k = 0; k < 2; k++) {
         char cmd[16384], bin[4200];
         snprintf(bin, sizeof bin, "%s/trainer%d", dir, k);
-        snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cc " NVCC " 2>&1", MLC_EXE, models[which[k]],
-                 bin);
+        snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cuda-arch sm_90 --cc " NVCC " 2>&1", MLC_EXE,
+                 models[which[k]], bin);
         int st = system(cmd);
         cr_assert_eq(st, 0, "mlc build failed (exit %d): %s", st, cmd);
         cr_assert_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
@@ -503,4 +507,127 @@ Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
     remove_tree(dir);
     free(dir);
 #endif
+}
+
+/* ---- --cuda-arch ---- */
+
+/* The flags of an architecture list, as `mlc build` passes them to nvcc (space-separated;
+ * NULL when the list is refused). */
+static const char *arch_flags(Arena *a, const char *arch) {
+    const char *argv[32];
+    int n = target_cuda.build->arch_flags(a, arch, argv, 0, 32);
+    if (n < 0) return NULL;
+    const char *s = "";
+    for (int i = 0; i < n; i++) s = arena_printf(a, "%s%s%s", s, i ? " " : "", argv[i]);
+    return s;
+}
+
+Test(cuda_emit, cuda_arch_flags) {
+    Arena a = {0};
+    cr_assert_str_eq(arch_flags(&a, "sm_90"), "-gencode=arch=compute_90,code=[sm_90,compute_90]");
+    /* repeats dropped, the newest (not the last) also as PTX */
+    cr_assert_str_eq(arch_flags(&a, "sm_90,sm_80,sm_89,sm_80"),
+                     "-gencode=arch=compute_90,code=[sm_90,compute_90] -gencode=arch=compute_80,code=sm_80 "
+                     "-gencode=arch=compute_89,code=sm_89");
+    cr_assert_str_eq(arch_flags(&a, "sm_120"), "-gencode=arch=compute_120,code=[sm_120,compute_120]");
+    int cc[4];
+    cr_assert_eq(cuda_arch_parse("sm_80,sm_90", cc, 4), 2);
+    cr_assert(cc[0] == 80 && cc[1] == 90);
+    static const char *const bad[] = {"", "sm_8", "sm_1234", "sm_40", "compute_90", "sm_90,", ",sm_90", "sm_80,,sm_90",
+                                      "sm_90a", "SM_90", "sm_80 sm_90", "native"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_lt(cuda_arch_parse(bad[i], cc, 4), 0, "'%s' was accepted", bad[i]);
+    cr_expect_lt(cuda_arch_parse("sm_70,sm_75,sm_80,sm_86,sm_90", cc, 4), 0, "more than max");
+    arena_free(&a);
+}
+
+/* What mlc prints (stdout and stderr) and its exit status for a command line. */
+static char *run_mlc(const char *args, int *status) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", MLC_EXE, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char *out = calloc(1, 65536);
+    size_t n = fread(out, 1, 65535, p);
+    out[n] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+Test(cuda_emit, cuda_arch_errors) {
+    static const struct {
+        const char *args, *want;
+    } c[] = {
+        {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --target cuda --cuda-arch sm_9",
+         "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute capability), "
+         "found 'sm_9'\n"},
+        {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --target cuda --cuda-arch sm_80,ampere",
+         "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute capability), "
+         "found 'sm_80,ampere'\n"},
+        {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --cuda-arch sm_90",
+         "mlc: error: --cuda-arch is for --target cuda\n"},
+        {MLC_SOURCE_ROOT "/samples/mlp.mdl --target cuda --cuda-arch sm_90",
+         "mlc: error: --cuda-arch is for mlc build (the emitted .cu builds for any GPU; give nvcc the architecture)\n"},
+        {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --target cuda --cuda-arch",
+         "mlc: error: --cuda-arch needs a value\n"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int st;
+        char *out = run_mlc(c[i].args, &st);
+        cr_expect_eq(st, 2, "%s: exit %d", c[i].args, st);
+        cr_expect_str_eq(out, c[i].want, "%s", c[i].args);
+        free(out);
+    }
+}
+
+/* `mlc build` hands nvcc the list, or without --cuda-arch and without a visible GPU (no
+ * nvidia-smi on PATH) the documented default; /bin/echo stands in for nvcc. */
+Test(cuda_emit, mlc_build_passes_the_architectures) {
+    static const struct {
+        const char *arch, *want;
+    } c[] = {
+        {"--cuda-arch sm_86", " -gencode=arch=compute_86,code=[sm_86,compute_86] "},
+        {"", " -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_89,code=sm_89 "
+             "-gencode=arch=compute_90,code=[sm_90,compute_90] "},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char cmd[8192], out[16384];
+        snprintf(cmd, sizeof cmd, "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o /nonexistent/x --target cuda "
+                                  "%s --cc /bin/echo 2>&1", MLC_EXE, MLC_SOURCE_ROOT, c[i].arch);
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = 0;
+        cr_assert_eq(pclose(p), 0, "%s: %s", cmd, out);
+        cr_expect_not_null(strstr(out, c[i].want), "%s: no '%s' in: %s", cmd, c[i].want, out);
+        cr_expect_null(strstr(out, "-arch="), "%s: a fixed -arch in: %s", cmd, out);
+    }
+}
+
+/* One .cu for three generations: nvcc's assembler reports each kernel for each. */
+Test(cuda_emit, cuda_arch_compiles_for_each_generation, .timeout = 600) {
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    Compiled c;
+    compile_path(&c, models[0]); /* mlp: few kernels */
+    char *dir = make_tmpdir();
+    write_sources(c.m, dir);
+    const char *flags = arch_flags(&c.arena, "sm_80,sm_89,sm_90");
+    cr_assert_not_null(flags);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, NVCC " -c -std=c++17 -Xptxas -v %s -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
+             flags, MLC_SOURCE_ROOT, dir, dir, c.m->spec.name, dir, c.m->spec.name);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 22, n = 0;
+    char *out = malloc(cap);
+    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s: %s", cmd, out);
+    static const char *const gens[] = {"for 'sm_80'", "for 'sm_89'", "for 'sm_90'"};
+    for (int i = 0; i < 3; i++) cr_expect_not_null(strstr(out, gens[i]), "no kernel compiled %s:\n%s", gens[i], out);
+    free(out);
+    remove_tree(dir);
+    free(dir);
+    compiled_free(&c);
 }

@@ -255,7 +255,7 @@ Test(memplan, workspace_per_target) {
     cr_expect_gt(plans[0].ws_per_thread, 0, "C: no per-thread conv scratch");
     cr_expect_eq(plans[0].ws_size_b, 0, "C: %lld floats per sample of workspace", (long long)plans[0].ws_size_b);
     cr_expect_eq(plans[1].ws_per_thread, 0, "CUDA: %lld floats per thread", (long long)plans[1].ws_per_thread);
-    /* CUDA: a chunk of the batch's columns at a time (ops_conv.c), at most 8 MiB of them,
+    /* CUDA: a chunk of the batch's columns at a time (targets/cuda/conv.c), at most 8 MiB of them,
      * however big the batch */
     cr_expect_eq(plans[1].ws_size_b, 0, "CUDA: %lld floats per sample of workspace", (long long)plans[1].ws_size_b);
     cr_expect_gt(plans[1].ws_size_c, 0, "CUDA: no conv columns");

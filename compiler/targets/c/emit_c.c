@@ -5,16 +5,14 @@
  * its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
- * their hooks in the op rules. A GEMM's or conv2d's epilogue (fuse.c) runs inside the
+ * the emitter table (emitters.c). A GEMM's or conv2d's epilogue (fuse.c) runs inside the
  * op's parallel region, on each thread's block or sample right after it is computed.
  * Every block is preceded by a comment naming the IR node and the .mdl line it came from. */
 #include <string.h>
 
+#include "c_emitters.h"
 #include "ops.h"
 #include "target.h"
-
-/* Loops below this many elements run on one thread: waking the team costs more. */
-#define OMP_MIN_WORK "32768"
 
 /* Opens the loops from..to-1 of a fused group; with `block` the innermost body is a
  * { block } (also when there is no loop). */
@@ -73,11 +71,11 @@ static void emit_two_pass_loops(EmitCtx *e, const FusedLoop *fl) {
     e->indent++;
     emit(e, "float pre = %s;", r->red_pre_init);
     emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-    emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
+    emit(e, "    %s;", subst_named(e, r->red_pre_step, "pre", fused_body(e, fl, NULL), len, NULL));
     emit(e, "float acc = %s;", r->red_init);
     emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-    emit(e, "    %s;", subst_named(e->arena, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
-    emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, "pre"));
+    emit(e, "    %s;", subst_named(e, r->red_step, "acc", fused_body(e, fl, NULL), len, "pre"));
+    emit(e, "%s[%s] = %s;", y, out, subst_named(e, r->red_fin, "acc", "", len, "pre"));
     e->indent--;
     emit(e, "}");
     e->indent -= outer;
@@ -103,9 +101,9 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         emit(e, "float acc = %s;", r->red_init);
         loops_open(e, fl, fl->axis, fl->axis + 1, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, NULL));
+        emit(e, "%s;", subst_named(e, r->red_step, "acc", v, len, NULL));
         loops_close(e, 1, block);
-        emit(e, "%s[%s] = %s;", y, out, subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
+        emit(e, "%s[%s] = %s;", y, out, subst_named(e, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *yo = arena_printf(e->arena, "%s[%s]", y, out);
         loops_open(e, fl, fl->axis + 1, fl->nd, 0);
@@ -115,12 +113,12 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
         e->indent++;
         loops_open(e, fl, fl->axis + 1, fl->nd, block);
         const char *v = fused_body(e, fl, bail);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, yo, v, len, NULL));
+        emit(e, "%s;", subst_named(e, r->red_step, yo, v, len, NULL));
         loops_close(e, inner, block);
         e->indent--;
         if (strcmp(r->red_fin, "%a")) {
             loops_open(e, fl, fl->axis + 1, fl->nd, 0);
-            emit(e, "%s = %s;", yo, subst_named(e->arena, r->red_fin, yo, "", len, NULL));
+            emit(e, "%s = %s;", yo, subst_named(e, r->red_fin, yo, "", len, NULL));
             loops_close(e, inner, 0);
         }
     }
@@ -199,8 +197,8 @@ static void emit_matmul(EmitCtx *e, int id) {
     emit(e, "}");
 }
 
-/* A conv2d's epilogue (emit.h): the op's hook gives the calls, this writes the loop over
- * the samples with the group's loops inside, restricted to the sample. */
+/* A conv2d's epilogue (c_emitters.h): its emitter (conv.c) gives the calls, this writes
+ * the loop over the samples with the group's loops inside, restricted to the sample. */
 void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole) {
     FusedLoop fl;
     fused_loop(e, e->fp, e->fp->epilogue[id], FUSED_PER_SAMPLE, &fl);
@@ -255,7 +253,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
     /* a NaN found in the update: train_step reports it through its return value */
     const char *bail = fn == FN_FORWARD_BACKWARD ? "return NAN" : fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return";
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1,
+    EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1,
                  .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = bail,
                  .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
     if (fn == FN_FORWARD_BACKWARD) {
@@ -365,10 +363,6 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emit_source = emit_source_c};
-
-const Target *target_by_name(const char *name) {
-    if (!strcmp(name, "c")) return &target_c;
-    if (!strcmp(name, "cuda")) return &target_cuda;
-    return NULL;
-}
+const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math,
+                          .loop_begin = c_loop_begin, .loop_end = c_loop_end, .emit_source = emit_source_c,
+                          .build = &c_build};

@@ -11,11 +11,11 @@
  *
  * Each of those becomes one host function launching its nodes in order: one kernel per
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
- * into the merged loop dimensions; the scalar text is the C target's), one kernel per
- * reduction (a thread per output element, a sequential loop over the axis: deterministic,
- * no atomics), cublasSgemm for matmuls, and the op rules' emit_cuda hooks for special
- * ops and optimizer updates. Every kernel and launch is preceded by a comment naming the
- * IR node and the .mdl line it came from.
+ * into the merged loop dimensions; the op table's scalar text, as cuda_math spells it),
+ * one kernel per reduction (a thread per output element, a sequential loop over the
+ * axis: deterministic, no atomics), cublasSgemm for matmuls, and the emitter table
+ * (emitters.c) for special ops and optimizer updates. Every kernel and launch is
+ * preceded by a comment naming the IR node and the .mdl line it came from.
  *
  * Convolutions and poolings are one call each into the launchers of the device
  * template (templates/cuda_device.cuh: im2col / col2im gathers, strided-batched cuBLAS
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_emitters.h"
 #include "ops.h"
 #include "target.h"
 
@@ -185,7 +186,7 @@ static void block_steps(EmitCtx *e, const OpRules *r, const char *len) {
     emit(e, "__syncthreads();");
     emit(e, "if (threadIdx.x == 0)");
     emit(e, "    for (long t_ = 0; t_ < MLC_ROW_THREADS && c_ + t_ < (long)(%s); t_++) %s;", len,
-         subst_named(e->arena, r->red_step, "acc", "part_[t_]", len, NULL));
+         subst_named(e, r->red_step, "acc", "part_[t_]", len, NULL));
     emit(e, "__syncthreads();");
 }
 
@@ -230,23 +231,23 @@ static void emit_group(EmitCtx *e, int root) {
         e->indent--;
         emit(e, "}");
         emit(e, "if (threadIdx.x == 0) %s[%s] = %s;", emit_buf(e, root), out,
-             subst_named(e->arena, r->red_fin, "acc", "", len, NULL));
+             subst_named(e, r->red_fin, "acc", "", len, NULL));
     } else {
         const char *ax = fl.var[fl.axis], *len = fl.size[fl.axis];
         if (r->red_pre_step) { /* two passes (fuse.c gives it no members) */
             emit(e, "float pre = %s;", r->red_pre_init);
             emit(e, "for (long %s = 0; %s < (long)(%s); %s++)", ax, ax, len, ax);
-            emit(e, "    %s;", subst_named(e->arena, r->red_pre_step, "pre", fused_body(e, &fl, NULL), len, NULL));
+            emit(e, "    %s;", subst_named(e, r->red_pre_step, "pre", fused_body(e, &fl, NULL), len, NULL));
         }
         const char *pre = r->red_pre_step ? "pre" : NULL;
         emit(e, "float acc = %s;", r->red_init);
         emit(e, "for (long %s = 0; %s < (long)(%s); %s++) {", ax, ax, len, ax);
         e->indent++;
         const char *v = fused_body(e, &fl, NULL);
-        emit(e, "%s;", subst_named(e->arena, r->red_step, "acc", v, len, pre));
+        emit(e, "%s;", subst_named(e, r->red_step, "acc", v, len, pre));
         e->indent--;
         emit(e, "}");
-        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e->arena, r->red_fin, "acc", "", len, pre));
+        emit(e, "%s[%s] = %s;", emit_buf(e, root), out, subst_named(e, r->red_fin, "acc", "", len, pre));
     }
     cuda_kernel_end(e);
     fused_comment(e, &fl);
@@ -283,7 +284,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     int train = fn != FN_EVAL;
     const Graph *g = train ? m->train : m->eval;
     const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
-    EmitCtx e = {.arena = a, .g = g, .target = TARGET_CUDA, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
+    EmitCtx e = {.arena = a, .g = g, .target = &target_cuda, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
                  .fp = train ? &m->train_fuse : &m->eval_fuse, .phase_of = train ? m->update_phase : NULL,
                  .phase = fn == FN_UPDATE};
     char xn[64];
@@ -507,4 +508,6 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emit_source = emit_source_cuda};
+const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
+                             .math = cuda_math, .loop_begin = cuda_loop_begin, .loop_end = cuda_loop_end,
+                             .emit_source = emit_source_cuda, .build = &cuda_build};

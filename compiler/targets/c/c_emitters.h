@@ -1,0 +1,36 @@
+/* c_emitters.h - the C target's emitters, one file per op family (conv.c, norm.c, ...),
+ * gathered into its emitter table (emitters.c), and what they share with emit_c.c. */
+#ifndef MLC_C_EMITTERS_H
+#define MLC_C_EMITTERS_H
+
+#include "shared_emitters.h"
+#include "target.h"
+
+/* Loops below this many elements run on one thread: waking the team costs more. */
+#define OMP_MIN_WORK "32768"
+
+extern const OpEmitter c_emitters[OP_COUNT];
+extern const TargetBuild c_build; /* toolchain.c */
+extern const MathName c_math[]; /* the spelling of op_math_names */
+
+/* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
+ * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
+ * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
+ * output, and the group on that sample's slice while it is in cache. --check-finite runs
+ * `whole` (the op over the batch) instead, checks its output, then the group's checked
+ * variant. Each is a C expression. */
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole);
+
+void emit_conv_c(EmitCtx *e, int id);
+void ws_conv_c(const Graph *g, const Node *n, Workspace *w);
+void emit_pool_c(EmitCtx *e, int id);
+void emit_norm_c(EmitCtx *e, int id);
+void emit_slice_c(EmitCtx *e, int id);
+void emit_pad_c(EmitCtx *e, int id);
+void emit_concat_c(EmitCtx *e, int id);
+
+/* loop.c: the per-element loop (emit.h: ElemLoop). */
+void c_loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void c_loop_end(EmitCtx *e, int id, ElemLoop *l);
+
+#endif

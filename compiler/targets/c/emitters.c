@@ -1,0 +1,35 @@
+/* emitters.c - the C target's emitter table: for each op with code of its own, the
+ * function printing it and the scratch it needs. Elementwise ops, reductions and
+ * matmuls have none: emit_c.c writes them as fused groups and GEMM calls. */
+#include "c_emitters.h"
+
+const OpEmitter c_emitters[OP_COUNT] = {
+    [OP_argmax_mask] = {emit_argmax},
+    [OP_transpose] = {emit_transpose},
+    [OP_slice] = {emit_slice_c},
+    [OP_pad] = {emit_pad_c},
+    [OP_concat] = {emit_concat_c},
+    [OP_conv2d] = {emit_conv_c, ws_conv_c},
+    [OP_conv2d_bwd_data] = {emit_conv_c, ws_conv_c},
+    [OP_conv2d_bwd_filter] = {emit_conv_c, ws_conv_c},
+    [OP_max_pool2d] = {emit_pool_c},
+    [OP_maxpool2d_bwd] = {emit_pool_c},
+    [OP_avg_pool2d] = {emit_pool_c},
+    [OP_avgpool2d_bwd] = {emit_pool_c},
+    [OP_bn_stats] = {emit_norm_c},
+    [OP_bn_param_grads] = {emit_norm_c},
+    [OP_bn_bwd] = {emit_norm_c},
+    [OP_bn_scale] = {emit_bn_coef},
+    [OP_bn_shift] = {emit_bn_coef},
+    [OP_dropout_mask] = {emit_dropout},
+    [OP_one_hot] = {emit_one_hot},
+    [OP_sgd_update] = {emit_sgd},
+    [OP_adam_update] = {emit_adam},
+    [OP_ema_update] = {emit_ema},
+};
+
+/* libm's float functions. */
+const MathName c_math[] = {
+    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
+    {"rng_uniform", "mlc_rng_uniform"}, {NULL, NULL},
+};

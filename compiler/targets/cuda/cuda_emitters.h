@@ -1,0 +1,44 @@
+/* cuda_emitters.h - the CUDA target's emitters, one file per op family (conv.c, norm.c,
+ * ...), gathered into its emitter table (emitters.c), and what they share with
+ * emit_cuda.c. */
+#ifndef MLC_CUDA_EMITTERS_H
+#define MLC_CUDA_EMITTERS_H
+
+#include "shared_emitters.h"
+#include "target.h"
+
+extern const OpEmitter cuda_emitters[OP_COUNT];
+extern const TargetBuild cuda_build; /* toolchain.c */
+/* --cuda-arch (toolchain.c): the compute capabilities a list like "sm_80,sm_90" names
+ * (80, 90), without repeats, into cc; their count, or -1 when spec is not such a list or
+ * names more than max. */
+int cuda_arch_parse(const char *spec, int *cc, int max);
+/* 0 when spec is such a list, else -1 after a one-line error on stderr. */
+int cuda_arch_check(const char *spec);
+extern const MathName cuda_math[]; /* the spelling of op_math_names */
+
+/* emit_cuda.c: what the emitters use to write one kernel for node id.
+ * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls
+ * (`const long B`, the node's buffers, then `extra_params` if not NULL) and opens a
+ * grid-stride loop `for (long IVAR ...; IVAR < COUNT; ...)`; until cuda_kernel_end,
+ * emit() writes the loop's body. It returns the kernel's name, which cuda_launch (in the
+ * host function, after emit_node_comment) launches over COUNT work items. */
+const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
+void cuda_kernel_end(EmitCtx *e);
+void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
+/* The kernel of node id's epilogue (fuse.c), if it has one, launched after the op's own
+ * work (its emitter calls it last). */
+void cuda_epilogue(EmitCtx *e, int id);
+
+void emit_conv_cuda(EmitCtx *e, int id);
+void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
+void emit_pool_cuda(EmitCtx *e, int id);
+void emit_norm_cuda(EmitCtx *e, int id);
+void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
+void emit_rows_cuda(EmitCtx *e, int id);
+
+/* loop.c: the per-element loop (emit.h: ElemLoop). */
+void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l);
+void cuda_loop_end(EmitCtx *e, int id, ElemLoop *l);
+
+#endif

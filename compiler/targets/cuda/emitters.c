@@ -1,0 +1,38 @@
+/* emitters.c - the CUDA target's emitter table: for each op with code of its own, the
+ * function printing its kernels and launches and the scratch it needs. Elementwise ops,
+ * reductions and matmuls have none: emit_cuda.c writes them as fused kernels and cuBLAS
+ * calls. */
+#include "cuda_emitters.h"
+
+const OpEmitter cuda_emitters[OP_COUNT] = {
+    [OP_argmax_mask] = {emit_argmax},
+    [OP_transpose] = {emit_transpose},
+    [OP_slice] = {emit_rows_cuda},
+    [OP_pad] = {emit_rows_cuda},
+    [OP_concat] = {emit_rows_cuda},
+    [OP_conv2d] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_conv2d_bwd_data] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_conv2d_bwd_filter] = {emit_conv_cuda, ws_conv_cuda},
+    [OP_max_pool2d] = {emit_pool_cuda},
+    [OP_maxpool2d_bwd] = {emit_pool_cuda},
+    [OP_avg_pool2d] = {emit_pool_cuda},
+    [OP_avgpool2d_bwd] = {emit_pool_cuda},
+    [OP_bn_stats] = {emit_norm_cuda, ws_norm_cuda},
+    [OP_bn_param_grads] = {emit_norm_cuda, ws_norm_cuda},
+    [OP_bn_bwd] = {emit_norm_cuda},
+    [OP_bn_scale] = {emit_bn_coef},
+    [OP_bn_shift] = {emit_bn_coef},
+    [OP_dropout_mask] = {emit_dropout},
+    [OP_one_hot] = {emit_one_hot},
+    [OP_sgd_update] = {emit_sgd},
+    [OP_adam_update] = {emit_adam},
+    [OP_ema_update] = {emit_ema},
+};
+
+/* The CUDA math library's float functions, which keep results within an ulp or two of the
+ * C target's (the intrinsics __expf, __logf would be faster but coarser, and the two
+ * targets' results are compared step by step: tests/compiler/gpu/run_cuda_vs_c.sh). */
+const MathName cuda_math[] = {
+    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
+    {"rng_uniform", "mlc_rng_uniform_dev"}, {NULL, NULL},
+};

@@ -1,0 +1,72 @@
+/* optim.c - the optimizer updates (ops/ops_optim.c) on every target: one per-element
+ * loop each, writing the parameter (input 0) and its state in place. Reading a parameter,
+ * its gradient and its state once per step is what makes the update cheap. `lr` and the
+ * step count t are the step function's run-time values. */
+#include "shared_emitters.h"
+
+static void scalar(ElemLoop *l, const char *name, const char *value, int host) {
+    l->scalar[l->nscalar++] = (LoopScalar){"float", name, value, host};
+}
+
+static void buf(ElemLoop *l, const char *name, int node, int write) {
+    l->buf[l->nbuf++] = (LoopBuf){name, node, write};
+}
+
+static ElemLoop update_loop(EmitCtx *e, const Node *n) {
+    ElemLoop l = {.rank = 1, .size = {emit_numel(e, n->in[0])}, .var = {"i"}, .par = LOOP_PARALLEL_SIMD};
+    return l;
+}
+
+/* v = momentum*v + (g + wd*p);  p -= lr * (nesterov ? g + wd*p + momentum*v : v) */
+void emit_sgd(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    ElemLoop l = update_loop(e, n);
+    buf(&l, "p", n->in[0], 1), buf(&l, "v", n->in[2], 1), buf(&l, "g", n->in[1], 0);
+    scalar(&l, "lr", "lr", 1);
+    scalar(&l, "mom", emit_float(e, n->fattr[0]), 0), scalar(&l, "wd", emit_float(e, n->fattr[1]), 0);
+    loop_begin(e, id, &l);
+    emit(e, "const float gi = g[i] + wd * p[i];");
+    emit(e, "v[i] = mom * v[i] + gi;");
+    emit(e, "p[i] -= lr * (%s);", n->iattr[0] ? "gi + mom * v[i]" : "v[i]");
+    loop_end(e, id, &l);
+}
+
+/* Adam; bias corrections from t. Weight decay: L2, folded into the gradient (adam), or
+ * decoupled, p *= 1 - lr * wd before the step (adamw: iattr0 = 1). */
+void emit_adam(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *b1 = emit_float(e, n->fattr[0]), *b2 = emit_float(e, n->fattr[1]), *wd = emit_float(e, n->fattr[3]);
+    int decoupled = n->iattr[0] != 0;
+    ElemLoop l = update_loop(e, n);
+    buf(&l, "p", n->in[0], 1), buf(&l, "m1", n->in[2], 1), buf(&l, "m2", n->in[3], 1), buf(&l, "g", n->in[1], 0);
+    scalar(&l, "step", arena_printf(e->arena, "lr / (1.0f - pow(%s, (float)t))", b1), 1);
+    scalar(&l, "inv_bc2", arena_printf(e->arena, "1.0f / (1.0f - pow(%s, (float)t))", b2), 1);
+    if (decoupled) scalar(&l, "decay", arena_printf(e->arena, "1.0f - lr * %s", wd), 1);
+    scalar(&l, "b1", b1, 0), scalar(&l, "b2", b2, 0), scalar(&l, "eps", emit_float(e, n->fattr[2]), 0);
+    if (!decoupled) scalar(&l, "wd", wd, 0);
+    loop_begin(e, id, &l);
+    emit(e, decoupled ? "const float gi = g[i];" : "const float gi = g[i] + wd * p[i];");
+    emit(e, "m1[i] = b1 * m1[i] + (1.0f - b1) * gi;");
+    emit(e, "m2[i] = b2 * m2[i] + (1.0f - b2) * gi * gi;");
+    emit_math(e, decoupled ? "p[i] = p[i] * decay - step * m1[i] / (sqrt(m2[i] * inv_bc2) + eps);"
+                           : "p[i] -= step * m1[i] / (sqrt(m2[i] * inv_bc2) + eps);");
+    loop_end(e, id, &l);
+}
+
+/* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
+ * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value
+ * (H*W), iattr1 = 1 for the unbiased correction c = n / (n - 1), n = B * iattr0. A few
+ * hundred channels: one thread on C. */
+void emit_ema(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    long long per = (long long)n->iattr[0];
+    ElemLoop l = update_loop(e, n);
+    l.par = LOOP_SERIAL;
+    buf(&l, "s", n->in[0], 1), buf(&l, "v", n->in[1], 0);
+    scalar(&l, "m", emit_float(e, n->fattr[0]), 0);
+    const char *unbiased = "B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f";
+    scalar(&l, "c", n->iattr[1] ? arena_printf(e->arena, unbiased, per, per, per) : "1.0f", 0);
+    loop_begin(e, id, &l);
+    emit(e, "s[i] = (1.0f - m) * s[i] + m * c * v[i];");
+    loop_end(e, id, &l);
+}

@@ -1,0 +1,19 @@
+/* random.c - dropout_mask (ops/ops_random.c) on every target: each element drawn from
+ * Philox at (the model's seed, the op's stream, step << 32 | element), the runtime's
+ * mlc_rng_uniform on C and the device template's copy on CUDA, so the masks are the same
+ * bits on both. */
+#include "shared_emitters.h"
+
+void emit_dropout(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    ElemLoop l = {.rank = 1, .size = {emit_numel(e, id)}, .var = {"i"}, .par = LOOP_PARALLEL};
+    l.scalar[l.nscalar++] = (LoopScalar){"unsigned long long", "seed", "self->seed", 1};
+    l.scalar[l.nscalar++] = (LoopScalar){"unsigned long long", "step", "(unsigned long long)t", 1};
+    l.scalar[l.nscalar++] = (LoopScalar){"float", "p", emit_float(e, n->fattr[0]), 0};
+    l.scalar[l.nscalar++] = (LoopScalar){"float", "scale", emit_float(e, 1.0 / (1.0 - n->fattr[0])), 0};
+    l.buf[l.nbuf++] = (LoopBuf){"mask", id, 1};
+    loop_begin(e, id, &l);
+    emit_math(e, "mask[i] = rng_uniform(seed, %lluull, (step << 32) | (unsigned long long)i) >= p ? scale : 0.0f;",
+              (unsigned long long)n->iattr[0]);
+    loop_end(e, id, &l);
+}

@@ -1,0 +1,22 @@
+/* reduce.c - argmax_mask (ops/ops_reduce.c) on every target: a loop over the (outer,
+ * inner) pairs around the axis, each writing its whole line along it; 1 at the first
+ * maximum, so ties are deterministic. The reductions themselves are fused groups, which
+ * each target writes (emit_c.c, emit_cuda.c). */
+#include "shared_emitters.h"
+
+void emit_argmax(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *outer, *len, *inner;
+    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
+    const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
+    ElemLoop l = {.rank = 2, .size = {outer, inner}, .var = {"o", "i"}, .par = LOOP_SERIAL};
+    loop_begin(e, id, &l);
+    emit(e, "const long base = o * (%s) * (%s) + i;", len, inner);
+    emit(e, "long best = 0;");
+    emit(e, "for (long j = 0; j < (long)(%s); j++) {", len);
+    emit(e, "    %s[base + j * (%s)] = 0.0f;", y, inner);
+    emit(e, "    if (%s[base + j * (%s)] > %s[base + best * (%s)]) best = j;", x, inner, x, inner);
+    emit(e, "}");
+    emit(e, "%s[base + best * (%s)] = 1.0f;", y, inner);
+    loop_end(e, id, &l);
+}
