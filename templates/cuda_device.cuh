@@ -1,5 +1,6 @@
 /* ---- templates/cuda_device.cuh: device helpers, the start of every CUDA kernel section ---- */
-/* Compiles on its own (NVRTC: no headers), so the kernel section of a model does too.
+/* Compiles after runtime/kernels/mlc_geom.h alone (NVRTC: no headers), so the kernel
+ * section of a model, which starts with the two, does too.
  * Convolution and pooling kernels take their geometry by value; the host launchers at
  * the end (nvcc only) are what the generated code calls, like the C target's
  * mlc_conv2d_* and mlc_*pool2d_*. Every kernel is a grid-stride loop, a thread per output
@@ -38,14 +39,8 @@ MLC_DEV_HELPER __host__ __device__ __forceinline__ float mlc_rng_uniform_dev(uns
     return (float)(mlc_philox_word(seed, stream, index) >> 8) * (1.0f / 16777216.0f);
 }
 
-/* ---- convolution (NCHW): templates/c_prologue.h's geometry ---- */
-
-typedef struct mlc_conv_geom {
-    int C, H, W;   /* input channels and size */
-    int O, KH, KW; /* output channels, kernel */
-    int sh, sw, ph, pw, dh, dw, G;
-    int Ho, Wo; /* output size */
-} mlc_conv_geom;
+/* ---- convolution (NCHW): mlc_conv_geom and mlc_pool_geom come from runtime/kernels/mlc_geom.h,
+ * which the emitter pastes in front of this file (the C kernels include it) ---- */
 
 /* col[n][(c*KH + kh)*KW + kw][oh*Wo + ow] = x[n][grp*Cg + c][ih][iw] (0 outside) for the
  * samples n < B of group grp: K*P floats per sample. The launchers pass a chunk of the
@@ -107,10 +102,6 @@ MLC_DEV_HELPER __global__ void mlc_sum_slots_kernel(const long B, const long len
 }
 
 /* ---- pooling (NCHW) ---- */
-
-typedef struct mlc_pool_geom {
-    int H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
-} mlc_pool_geom;
 
 /* The flat in-plane index of window (oh, ow)'s first maximal in-bounds element (-1: none). */
 MLC_DEV_HELPER __device__ __forceinline__ int mlc_pool_argmax(const mlc_pool_geom &g, const float *xp, int oh, int ow) {

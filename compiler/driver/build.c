@@ -1,6 +1,7 @@
 /* build.c - `mlc build`: writes the model's sources and the trainer's main() into a
  * work directory, then runs the system compiler (cc for C, nvcc for CUDA) and links the
- * runtime, giving one standalone trainer binary.
+ * runtime (libmlcrt, and for C models the kernel library libmlckernels beside it), giving
+ * one standalone trainer binary.
  *
  * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
  * tree mlc was built in (so it works before `meson install`); the install prefix. */
@@ -181,6 +182,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = "-o";
     argv[n++] = (char *)o->output;
     argv[n++] = libflag;
+    if (!cuda) argv[n++] = "-lmlckernels"; /* the C kernels (GEMM, conv, pooling, batch norm) */
     argv[n++] = "-lmlcrt";
     if (cuda) argv[n++] = "-lcublas";
     else argv[n++] = "-lopenblas"; /* the CUDA model does no BLAS on the host */

@@ -131,6 +131,14 @@ static void g_avg(Graph *g, int node, int gy, int *gx) {
     gx[0] = graph_add(g, OP_avgpool2d_bwd, &gy, 1, X(node)->iattr, fa, LOC);
 }
 
+/* mlc_pool_geom (runtime/kernels/mlc_geom.h), which both targets' kernels take */
+static void emit_pool_geom(EmitCtx *e, const PGeom *q) {
+    emit(e, "static const mlc_pool_geom geom = {.H = %lld, .W = %lld, .KH = %lld, .KW = %lld, .sh = %lld, .sw = %lld, "
+            ".ph = %lld, .pw = %lld, .Ho = %lld, .Wo = %lld};",
+         (long long)q->H, (long long)q->W, (long long)q->KH, (long long)q->KW, (long long)q->sh, (long long)q->sw,
+         (long long)q->ph, (long long)q->pw, (long long)q->Ho, (long long)q->Wo);
+}
+
 /* ---- C emission ---- */
 
 static void emit_pool_c(EmitCtx *e, int id) {
@@ -140,9 +148,7 @@ static void emit_pool_c(EmitCtx *e, int id) {
     int k = n->op == OP_max_pool2d ? 0 : n->op == OP_avg_pool2d ? 1 : n->op == OP_maxpool2d_bwd ? 2 : 3;
     emit(e, "{");
     e->indent++;
-    emit(e, "static const mlc_pool_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};",
-         (long long)q.H, (long long)q.W, (long long)q.KH, (long long)q.KW, (long long)q.sh, (long long)q.sw,
-         (long long)q.ph, (long long)q.pw, (long long)q.Ho, (long long)q.Wo);
+    emit_pool_geom(e, &q);
     const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
     if (k == 2)
         emit(e, "%s(&geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id));
@@ -164,9 +170,7 @@ static void emit_pool_cuda(EmitCtx *e, int id) {
     int k = n->op == OP_max_pool2d ? 0 : n->op == OP_avg_pool2d ? 1 : n->op == OP_maxpool2d_bwd ? 2 : 3;
     emit(e, "{");
     e->indent++;
-    emit(e, "static const mlc_pool_geom geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};",
-         (long long)q.H, (long long)q.W, (long long)q.KH, (long long)q.KW, (long long)q.sh, (long long)q.sw,
-         (long long)q.ph, (long long)q.pw, (long long)q.Ho, (long long)q.Wo);
+    emit_pool_geom(e, &q);
     const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
     if (k == 2)
         emit(e, "%s(stream, &geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),

@@ -57,9 +57,9 @@ const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
 const char *subst_named(Arena *a, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
-extern const char tmpl_c_prologue_h[];
 extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
 extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
+extern const char tmpl_mlc_geom_h[];      /* runtime/kernels/mlc_geom.h, pasted before them */
 
 #endif

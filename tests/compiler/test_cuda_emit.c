@@ -445,7 +445,8 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
     snprintf(path, sizeof path, "%s/philox.cu", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s\n", tmpl_cuda_device_cuh);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s%s\n", tmpl_mlc_geom_h,
+            tmpl_cuda_device_cuh);
     fprintf(f, "int main(void) {\n");
     fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
     fprintf(f, "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
