@@ -148,7 +148,6 @@ static inline int mlc_phase_taps(int K, int d, int p, int s, int a) {
     return n;
 }
 
-
 /* The three convolution ops, as plans and slot sizes name them */
 enum { MLC_CONV_FWD = 0, MLC_CONV_BWD_DATA = 1, MLC_CONV_BWD_FILTER = 2 };
 

@@ -59,7 +59,8 @@ static inline int mlc_sgemm_parallel(int M, int N, int K) {
 }
 void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                      int ldc, long *r0, long *r1, long *c0, long *c1);
-void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+               int ldc);
 
 /* ---- convolution, NCHW (conv_fwd.c, conv_data.c, conv_filter.c) ----
  * ws: the op's workspace, pl->slots slots of pl->slot floats, then

@@ -53,7 +53,7 @@ static inline void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, c
 
 /* Sample n of dx, the input gradient; ap0, off0 from mlc_bwd_pack; xp: this thread's slot. */
 static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, const float *dy, const float *ap0,
-                                    const int *off0, float *dx, float *xp) {
+                                       const int *off0, float *dx, float *xp) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4;
     const mlc_bwd_dims d = mlc_bwd_dims_of(g);
     const long HW = (long)g->H * g->W, OP = (long)g->O * g->Ho * g->Wo, dl = (OP * 4 + 63) / 64;
@@ -117,7 +117,7 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
 
 /* dx = the input gradient; ap, off from mlc_bwd_pack. A sample per piece of work. */
 static inline void mlc_bwd_data_run(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
-                                 const float *ap0, const int *off0, float *dx, float *ws) {
+                                    const float *ap0, const int *off0, float *dx, float *ws) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(pl, B))
     for (long n = 0; n < B; n++) mlc_bwd_data_sample(g, B, n, dy, ap0, off0, dx, mlc_conv_slot(pl, ws));
 }
@@ -137,31 +137,27 @@ static inline void mlc_bwd_data_prepare(const mlc_conv_geom *g, const mlc_conv_p
     mlc_bwd_pack(g, &d, w, ap, off);
 }
 
-static inline void mlc_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy, const float *w,
-                             float *dx, float *ws) {
+static inline void mlc_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
+                                const float *w, float *dx, float *ws) {
     mlc_bwd_data_prepare(g, pl, w, ws);
     int *off;
     const float *ap = mlc_bwd_data_packed(g, pl, ws, &off);
     mlc_bwd_data_run(g, pl, B, dy, ap, off, dx, ws);
 }
 
-/* dx = the gradient of conv(x, w) with respect to x, given dy */
 void mlc_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
-                                    const float *w, float *dx, float *ws) {
+                         const float *w, float *dx, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_BWD_DATA);
     mlc_bwd_data(g, pl, B, dy, w, dx, ws);
 }
 
-/* The input gradient sample by sample, like mlc_conv2d_fwd_prepare / _sample: for
- * generated code that finishes each sample's dx while it is in cache (the ReLU's
- * backward, a gradient sum) */
 void mlc_conv2d_bwd_data_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_BWD_DATA);
     mlc_bwd_data_prepare(g, pl, w, ws);
 }
 
 void mlc_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n,
-                                           const float *dy, float *dx, float *ws) {
+                                const float *dy, float *dx, float *ws) {
     int *off;
     const float *ap = mlc_bwd_data_packed(g, pl, ws, &off);
     mlc_bwd_data_sample(g, B, n, dy, ap, off, dx, mlc_conv_slot(pl, ws));

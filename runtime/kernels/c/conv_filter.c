@@ -3,7 +3,6 @@
  * vectors run over output channels), the chunks' partial sums added in chunk order. */
 #include "conv_internal.h"
 
-
 /* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
  * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < 16*ob;
  * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
@@ -11,7 +10,7 @@
  * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
  * taps and single taps). */
 static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
-                                                    const float *dt, long ds, long ldt, int Ho, int Wo, long Wq, float *dwt) {
+                     const float *dt, long ds, long ldt, int Ho, int Wo, long Wq, float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
         for (int b = 0; b < ob; b++) {
@@ -103,7 +102,7 @@ static inline void mlc_dy_transpose(int Og, long P, const float *src, float *dt)
  * summed by one thread, spt samples at a time, into a transposed partial [G][K][Og16] after
  * the slots; then dw is the partials added in chunk order. */
 static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
-                                     const float *dy, float *dw, float *ws) {
+                                        const float *dy, float *dw, float *ws) {
     const int Cg = g->C / g->G, Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
@@ -152,9 +151,8 @@ static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_p
     }
 }
 
-/* dw = the gradient of conv(x, w) with respect to w, given dy */
 void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
-                                      const float *dy, float *dw, float *ws) {
+                           const float *dy, float *dw, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_BWD_FILTER);
     mlc_shift_bwd_filter(g, pl, B, x, dy, dw, ws);
 }

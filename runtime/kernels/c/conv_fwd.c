@@ -3,7 +3,6 @@
  * weights packed in blocks of 4 output channels. */
 #include "conv_internal.h"
 
-
 /* The weights as blocks of 4 output channels, [G][mb][K][4] (mb = ceil(Og/4)), zeros past
  * the last channel: ap[((grp*mb + b)*K + k)*4 + i] = w[grp*Og + 4b + i][k]. */
 static inline void mlc_shift_pack(const mlc_conv_geom *g, const float *w, float *ap) {
@@ -18,7 +17,7 @@ static inline void mlc_shift_pack(const mlc_conv_geom *g, const float *w, float 
 /* Sample n of y = conv(x, w) in scratch slot xq; ap, off: the packed weights and the
  * offsets. */
 static inline void mlc_shift_fwd_sample(const mlc_conv_geom *g, long B, long n, const float *x, const float *ap,
-                                     const int *off, float *y, float *xq) {
+                                        const int *off, float *y, float *xq) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Og + 3) / 4, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
@@ -46,8 +45,8 @@ static inline void mlc_shift_fwd_sample(const mlc_conv_geom *g, long B, long n, 
 }
 
 /* y = conv(x, w); ap, off: the packed weights and the offsets. A sample per piece of work. */
-static inline void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *ap,
-                              const int *off, float *y, float *ws) {
+static inline void mlc_shift_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                 const float *ap, const int *off, float *y, float *ws) {
 #pragma omp parallel num_threads(mlc_conv_team(pl, B))
     {
         float *xq = mlc_conv_slot(pl, ws);
@@ -64,10 +63,6 @@ static float *mlc_conv2d_fwd_packed(const mlc_conv_geom *g, const mlc_conv_plan 
     return ap;
 }
 
-/* The forward pass sample by sample, for generated code that finishes each sample's
- * output in the same loop while it is in cache (a fused epilogue: bias, activation,
- * residual add): mlc_conv2d_fwd_prepare once, then mlc_conv2d_fwd_sample for each n in
- * `#pragma omp parallel for num_threads(mlc_conv_team(pl, B))` (a slot per thread). */
 void mlc_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_FWD);
     int *off;
@@ -78,15 +73,14 @@ void mlc_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, con
 }
 
 void mlc_conv2d_fwd_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *x,
-                                      float *y, float *ws) {
+                           float *y, float *ws) {
     int *off;
     const float *ap = mlc_conv2d_fwd_packed(g, pl, ws, &off);
     mlc_shift_fwd_sample(g, B, n, x, ap, off, y, mlc_conv_slot(pl, ws));
 }
 
-/* y = conv(x, w) */
 void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
-                               float *y, float *ws) {
+                    float *y, float *ws) {
     mlc_conv2d_fwd_prepare(g, pl, w, ws);
     int *off;
     const float *ap = mlc_conv2d_fwd_packed(g, pl, ws, &off);

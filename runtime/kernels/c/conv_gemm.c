@@ -5,7 +5,7 @@
 
 /* conv_internal.h says what it computes */
 __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0,
-                                              long s1, long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
+              long s1, long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
 #define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)

@@ -32,7 +32,7 @@ void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int ld
 }
 
 void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-            float *C, int ldc) {
+               float *C, int ldc) {
 #pragma omp parallel if (mlc_sgemm_parallel(M, N, K))
     {
         long r0, r1, c0, c1;

@@ -3,7 +3,6 @@
 #include "mlc_kernels.h"
 #include "simd.h"
 
-
 /* Sums over one row of S floats in 8-float vectors, lanes and the scalar tail added in a
  * fixed order; the rows are then added in double in a fixed order: accurate for N in the
  * millions and the same whatever the thread count. */
@@ -59,7 +58,6 @@ static inline void mlc_row_dot_dev(const float *d, const float *x, long S, float
     *sd = a, *sdx = b;
 }
 
-/* st[0][c] = mean, st[1][c] = biased variance (two passes: no cancellation) */
 void mlc_bn_stats(long B, long C, long S, const float *x, float *st) {
 #pragma omp parallel for schedule(static) if (B * C * S > 32768)
     for (long c = 0; c < C; c++) {
@@ -72,9 +70,8 @@ void mlc_bn_stats(long B, long C, long S, const float *x, float *st) {
     }
 }
 
-/* pg[0][c] = sum(dy) (beta's gradient), pg[1][c] = sum(dy * xhat) (gamma's) */
 void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x, const float *st, float eps,
-                                   float *pg) {
+                        float *pg) {
 #pragma omp parallel for schedule(static) if (B * C * S > 32768)
     for (long c = 0; c < C; c++) {
         const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
@@ -89,9 +86,9 @@ void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x,
     }
 }
 
-/* dx = gamma rstd / N (N dy - dbeta - xhat dgamma), folded into dx = k1 dy + k2 x + k3 */
+/* folded into dx = k1 dy + k2 x + k3 per channel */
 void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
-                           const float *gamma, float eps, float *dx) {
+                const float *gamma, float eps, float *dx) {
     const float N = (float)(B * S);
 #pragma omp parallel for schedule(static) if (B * C * S > 32768)
     for (long r = 0; r < B * C; r++) {

@@ -10,7 +10,6 @@ static inline int mlc_pool_2x2(const mlc_pool_geom *g) {
            g->W % 2 == 0;
 }
 
-/* Max over each window's in-bounds elements (padding never wins). */
 void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
     if (mlc_pool_2x2(g)) {
 #pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)
@@ -45,8 +44,6 @@ void mlc_maxpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, floa
     }
 }
 
-/* Each window's gradient goes to its first maximal element in row-major order: the same
- * element whatever the thread count, also on ties. */
 void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, const float *x, float *dx) {
     if (mlc_pool_2x2(g)) {
         /* Windows tile the plane: every dx element is written once, no zeroing pass. */
@@ -92,7 +89,6 @@ void mlc_maxpool2d_bwd(const mlc_pool_geom *g, long planes, const float *dy, con
     }
 }
 
-/* Average over the window, padding counted as zeros (divisor KH*KW). */
 void mlc_avgpool2d_fwd(const mlc_pool_geom *g, long planes, const float *x, float *y) {
     const float inv = 1.0f / (float)(g->KH * g->KW);
 #pragma omp parallel for schedule(static) if (planes * g->Ho * g->Wo > 32768)

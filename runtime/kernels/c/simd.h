@@ -141,5 +141,4 @@ MLC_INLINE void mlc_gather2_row(float *d, const float *s, long n) {
         }                                                                                                      \
     } while (0)
 
-
 #endif
