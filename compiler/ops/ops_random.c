@@ -36,20 +36,20 @@ static void emit_dropout_c(EmitCtx *e, int id) {
     emit(e, "float *restrict y = %s;", emit_buf(e, id));
     emit(e, "#pragma omp parallel for if ((%s) > 32768)", emit_numel(e, id));
     emit(e, "for (long i = 0; i < (long)(%s); i++)", emit_numel(e, id));
-    emit(e, "    y[i] = mlc_rng_uniform(self->seed, %lluu, ((uint64_t)t << 32) | (uint64_t)i) >= p ? scale : 0.0f;",
+    emit(e, "    y[i] = mlc_philox_uniform(self->seed, %lluu, ((uint64_t)t << 32) | (uint64_t)i) >= p ? scale : 0.0f;",
          (unsigned long long)n->iattr[0]);
     e->indent--;
     emit(e, "}");
 }
 
-/* CUDA: a thread per element, the same Philox draw on the device (cuda_device.cuh's
- * mlc_rng_uniform_dev), so the mask is bit for bit the C target's. */
+/* CUDA: a thread per element, the same Philox draw on the device (mlc_philox_uniform,
+ * runtime/kernels/mlc_philox.h), so the mask is bit for bit the C target's. */
 static void emit_dropout_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const char *count = emit_numel(e, id);
     const char *k = cuda_kernel_begin(e, id, count, "i", "const unsigned long long seed, const unsigned long long t");
     emit(e, "const float p = %s, scale = %s;", emit_float(e, n->fattr[0]), emit_float(e, 1.0 / (1.0 - n->fattr[0])));
-    emit(e, "%s[i] = mlc_rng_uniform_dev(seed, %lluull, (t << 32) | (unsigned long long)i) >= p ? scale : 0.0f;",
+    emit(e, "%s[i] = mlc_philox_uniform(seed, %lluull, (t << 32) | (unsigned long long)i) >= p ? scale : 0.0f;",
          emit_buf(e, id), (unsigned long long)n->iattr[0]);
     cuda_kernel_end(e);
     cuda_launch(e, id, k, count, "self->seed, (unsigned long long)t");

@@ -18,6 +18,7 @@
 
 #include "mlc_conv_layout.h"
 #include "mlc_geom.h"
+#include "mlc_philox.h" /* dropout's draws, inline */
 
 /* ---- threads (threads.c) ---- */
 
