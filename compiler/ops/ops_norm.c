@@ -196,7 +196,7 @@ static void g_apply(Graph *g, int node, int gy, int *gx) {
     gx[2] = ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia1, NULL, LOC), c1, LOC);
 }
 
-/* ---- C emission: calls into templates/c_prologue.h (bn_apply has none: split_bn) ---- */
+/* ---- C emission: calls into the kernel library, runtime/kernels/c/norm.c (bn_apply has none: split_bn) ---- */
 
 static void emit_norm_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];

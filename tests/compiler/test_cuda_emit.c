@@ -20,9 +20,10 @@
  *     with -Wall -Wextra);
  *   - `mlc build --target cuda` links a trainer for mlp and lenet (not in sanitizer builds:
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
- *   - the device Philox (templates/cuda_device.cuh, also host-callable) draws the same
- *     bits as the runtime's mlc_rng_uniform, so CUDA dropout masks are the C target's.
- * The kernel section starts with the device template (its helper kernels are launched
+ *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
+ *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
+ *     from the same header, so CUDA dropout masks are the C target's.
+ * The kernel section starts with mlc_geom.h, mlc_philox.h and the device template (its helper kernels are launched
  * from its host launchers); the per-node checks look at what follows it.
  * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
 #include <criterion/criterion.h>
