@@ -71,7 +71,7 @@ def instrument(src):
     if not names:
         sys.exit("profile_step.py: no train step found in the generated C (was it emitted for --target c?)")
     text = "\n".join(out)
-    cut = text.index("\nstatic ")  # after the includes and the prologue's first lines
+    cut = text.index("\nstatic ")  # after the includes and the model struct
     prelude = PRELUDE % {"n": len(names), "names": ", ".join(f'"{n}"' for n in names)}
     return text[:cut] + "\n" + prelude + text[cut:], names
 
@@ -106,7 +106,7 @@ def main():
         subprocess.run(["cc", "-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
                         "-D_POSIX_C_SOURCE=200809L", *blas, "-I" + os.path.join(ROOT, "runtime"), prof,
                         os.path.join(ROOT, "bench", "step_timer.c"), f"-DMLC_MODEL_API={name.group(1)}_api", "-o", exe,
-                        "-L" + os.path.join(ROOT, "build", "runtime"), "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread"],
+                        "-L" + os.path.join(ROOT, "build", "runtime"), "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread"],
                        check=True)
         table = os.path.join(work, "profile.txt")
         run = subprocess.run([exe, "--threads", str(a.threads), "--steps", str(a.steps), "--warmup", "0"],

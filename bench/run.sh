@@ -87,7 +87,7 @@ if awk -v b="$busy" 'BEGIN { exit !(b > 0.25) }'; then
 fi
 
 echo "SGEMM rate (mlc_sgemm: OpenMP split over $threads threads, OpenBLAS single-threaded per call)..."
-cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -lopenblas -lm -pthread
+cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -Lbuild/runtime -lmlckernels -lopenblas -lm -pthread
 "$work/sgemm_rate" --threads "$threads" --reps "$sgemm_reps" | tee "$raw/sgemm.txt"
 
 for m in "${models[@]}"; do
@@ -102,11 +102,11 @@ for m in "${models[@]}"; do
         build/compiler/mlc "samples/$m.mdl" -o "$work/${m}_mb.c" --report --threads "$threads" --mem-budget "$budget" \
             > "$raw/$m.mbreport"
         cc "${CFLAGS[@]}" "$work/${m}_mb.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
-            -o "$work/${m}_mb" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread
+            -o "$work/${m}_mb" -Lbuild/runtime -lmlckernels -lmlcrt -lopenblas -lz -lm -pthread
     fi
     "$PY" bench/compile_time.py "$compile_runs" build/compiler/mlc "samples/$m.mdl" -o "$work/ct_$m.c" > "$raw/$m.compile"
     cc "${CFLAGS[@]}" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
-        -o "$work/$m" -Lbuild/runtime -lmlcrt -lopenblas -lz -lm -pthread
+        -o "$work/$m" -Lbuild/runtime -lmlckernels -lmlcrt -lopenblas -lz -lm -pthread
     n=$steps
     [ -n "$n" ] || if [ $quick = 1 ]; then
         case $m in mlp) n=50 ;; lenet) n=10 ;; *) n=3 ;; esac

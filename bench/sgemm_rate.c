@@ -1,18 +1,22 @@
 /* bench/sgemm_rate.c - the SGEMM rate this machine reaches through the same GEMM path the
  * generated C trainers use, as the reference for bench/run.sh's "achieved GFLOP/s".
  *
- * The trainers run OpenBLAS single-threaded per call (openblas_set_num_threads(1) in
- * NAME_create) and split each large product across an OpenMP team of --threads threads
- * (mlc_sgemm in templates/c_prologue.h). This file includes that prologue and times
+ * The trainers run OpenBLAS single-threaded per call (mlc_kernels_init in NAME_create)
+ * and split each large product across an OpenMP team of --threads threads (mlc_sgemm in
+ * the kernel library, runtime/kernels/c/gemm.c). This file links that library and times
  * mlc_sgemm itself, so the reference moves with the generated code. For each size
  * M x N x K (row-major C = A.B, no transposes) it prints the median and the best rate over
  * --reps timed calls after one untimed call, and the same for one thread calling
  * cblas_sgemm directly. Timings only: it asserts nothing.
  *
  * usage: sgemm_rate [--threads T] [--reps R] [MxNxK ...]   (default sizes below) */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
-#include "../templates/c_prologue.h"
+#include <cblas.h>
+
+#include "kernels/mlc_kernels.h"
 
 static double now(void) {
     struct timespec ts;
@@ -59,7 +63,7 @@ int main(int argc, char **argv) {
     if (!ns)
         for (; ns < 4; ns++) sizes[ns] = dflt[ns];
     if (reps < 1) reps = 1;
-    openblas_set_num_threads(1); /* as NAME_create does */
+    mlc_kernels_init();         /* as NAME_create does */
     mlc_c_set_threads(threads);  /* as --threads does */
     for (int s = 0; s < ns; s++) {
         int M, N, K;

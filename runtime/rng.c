@@ -8,36 +8,12 @@
 
 #include <math.h>
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-static void philox_round(uint32_t c[4], const uint32_t k[2])
-{
-    uint64_t p0 = (uint64_t)PHILOX_M0 * c[0];
-    uint64_t p1 = (uint64_t)PHILOX_M1 * c[2];
-    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    uint32_t n0 = hi1 ^ c[1] ^ k[0];
-    uint32_t n2 = hi0 ^ c[3] ^ k[1];
-    c[0] = n0;
-    c[1] = lo1;
-    c[2] = n2;
-    c[3] = lo0;
-}
+#include "kernels/mlc_philox.h" /* the one Philox: runtime, generated C, CUDA */
 
 void mlc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
-    uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
-    uint32_t k[2] = {key[0], key[1]};
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) {
-            k[0] += PHILOX_W0;
-            k[1] += PHILOX_W1;
-        }
-        philox_round(c, k);
-    }
+    unsigned c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+    mlc_philox_rounds(c, key[0], key[1]);
     for (int i = 0; i < 4; i++)
         out[i] = c[i];
 }
@@ -60,14 +36,9 @@ static void block(uint64_t seed, uint64_t stream, uint64_t b, uint32_t out[4])
     mlc_philox4x32_10(ctr, key, out);
 }
 
-/* Top 24 bits -> [0,1), exactly representable in float. */
-static float u32_to_unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
-
 float mlc_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
 {
-    uint32_t out[4];
-    block(seed, stream, index >> 2, out);
-    return u32_to_unit(out[index & 3]);
+    return mlc_philox_uniform(seed, stream, index);
 }
 
 float mlc_rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
@@ -87,7 +58,7 @@ void mlc_init_uniform(float *p, int64_t n, float lo, float hi, uint64_t seed,
     for (int64_t i = 0; i < n; i++) {
         if ((i & 3) == 0)
             block(seed, stream, (uint64_t)i >> 2, out);
-        p[i] = lo + (hi - lo) * u32_to_unit(out[i & 3]);
+        p[i] = lo + (hi - lo) * mlc_philox_unit(out[i & 3]);
     }
 }
 

@@ -1,5 +1,6 @@
 /* ---- templates/cuda_device.cuh: device helpers, the start of every CUDA kernel section ---- */
-/* Compiles on its own (NVRTC: no headers), so the kernel section of a model does too.
+/* Compiles after runtime/kernels/mlc_geom.h and mlc_philox.h alone (NVRTC: no headers),
+ * so the kernel section of a model, which starts with the three, does too.
  * Convolution and pooling kernels take their geometry by value; the host launchers at
  * the end (nvcc only) are what the generated code calls, like the C target's
  * mlc_conv2d_* and mlc_*pool2d_*. Every kernel is a grid-stride loop, a thread per output
@@ -9,43 +10,8 @@
 /* Models use only some of the helpers. */
 #define MLC_DEV_HELPER static __attribute__((unused))
 
-/* ---- Philox4x32-10: runtime/rng.c on the device, the same bits (also host-callable, so
- * the tests compare it with the runtime's without a GPU) ---- */
-
-MLC_DEV_HELPER __host__ __device__ __forceinline__ unsigned mlc_philox_word(unsigned long long seed, unsigned long long stream,
-                                                          unsigned long long index) {
-    const unsigned long long b = index >> 2;
-    unsigned c0 = (unsigned)b, c1 = (unsigned)(b >> 32), c2 = (unsigned)stream, c3 = (unsigned)(stream >> 32);
-    unsigned k0 = (unsigned)seed, k1 = (unsigned)(seed >> 32);
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) {
-            k0 += 0x9E3779B9u;
-            k1 += 0xBB67AE85u;
-        }
-        const unsigned long long p0 = (unsigned long long)0xD2511F53u * c0;
-        const unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c2;
-        const unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0;
-        const unsigned n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1;
-        c0 = n0, c1 = (unsigned)p1, c2 = n2, c3 = (unsigned)p0;
-    }
-    const unsigned w = index & 3;
-    return w == 0 ? c0 : w == 1 ? c1 : w == 2 ? c2 : c3;
-}
-
-/* mlc_rng_uniform: the top 24 bits of word index&3 of block index>>2, in [0, 1) (exact). */
-MLC_DEV_HELPER __host__ __device__ __forceinline__ float mlc_rng_uniform_dev(unsigned long long seed, unsigned long long stream,
-                                                            unsigned long long index) {
-    return (float)(mlc_philox_word(seed, stream, index) >> 8) * (1.0f / 16777216.0f);
-}
-
-/* ---- convolution (NCHW): templates/c_prologue.h's geometry ---- */
-
-typedef struct mlc_conv_geom {
-    int C, H, W;   /* input channels and size */
-    int O, KH, KW; /* output channels, kernel */
-    int sh, sw, ph, pw, dh, dw, G;
-    int Ho, Wo; /* output size */
-} mlc_conv_geom;
+/* ---- convolution (NCHW): mlc_conv_geom and mlc_pool_geom come from runtime/kernels/mlc_geom.h,
+ * which the emitter pastes in front of this file (the C kernels include it) ---- */
 
 /* col[n][(c*KH + kh)*KW + kw][oh*Wo + ow] = x[n][grp*Cg + c][ih][iw] (0 outside) for the
  * samples n < B of group grp: K*P floats per sample. The launchers pass a chunk of the
@@ -107,10 +73,6 @@ MLC_DEV_HELPER __global__ void mlc_sum_slots_kernel(const long B, const long len
 }
 
 /* ---- pooling (NCHW) ---- */
-
-typedef struct mlc_pool_geom {
-    int H, W, KH, KW, sh, sw, ph, pw, Ho, Wo;
-} mlc_pool_geom;
 
 /* The flat in-plane index of window (oh, ow)'s first maximal in-bounds element (-1: none). */
 MLC_DEV_HELPER __device__ __forceinline__ int mlc_pool_argmax(const mlc_pool_geom &g, const float *xp, int oh, int ow) {

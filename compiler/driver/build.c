@@ -1,6 +1,7 @@
 /* build.c - `mlc build`: writes the model's sources and the trainer's main() into a
  * work directory, then runs the target's compiler (its TargetBuild: cc for C, nvcc for
- * CUDA) and links the runtime, giving one standalone trainer binary.
+ * CUDA) and links the runtime (libmlcrt, and the target's libraries: for C the kernel
+ * library libmlckernels beside it), giving one standalone trainer binary.
  *
  * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
  * tree mlc was built in (so it works before `meson install`); the install prefix. */
@@ -163,6 +164,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = "-o";
     argv[n++] = o->output;
     argv[n++] = libflag;
+    for (int i = 0; t->build->pre_libs && t->build->pre_libs[i]; i++) argv[n++] = t->build->pre_libs[i];
     argv[n++] = "-lmlcrt";
     for (int i = 0; t->build->libs[i]; i++) argv[n++] = t->build->libs[i];
     argv[n] = NULL;

@@ -7,10 +7,11 @@
  * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
  * convolutions lose it.
  *
- * The C target calls mlc_conv2d_* from templates/c_prologue.h: per sample, vector GEMM
- * kernels that read the column matrix in place as shifted rows of the padded input
- * (strided convolutions: of its stride phases; the input gradient: of dy, phase by
- * phase of dx). The OpenMP team shares the samples (targets/c/conv.c: plan_of). A conv2d with an
+ * The C target calls mlc_conv2d_* from the kernel library (runtime/kernels/c/conv_*.c):
+ * per sample, vector GEMM kernels that read the column matrix in place as shifted rows
+ * of the padded input (strided convolutions: of its stride phases; the input gradient:
+ * of dy, phase by phase of dx). The OpenMP team shares the samples (targets/c/conv.c,
+ * mlc_conv_plan_for). A conv2d with an
  * epilogue (fuse.c: bias, activation, residual add) runs its samples in the generated
  * code's own loop (mlc_conv2d_fwd_sample), each finished by the epilogue while it is in
  * cache; on CUDA the epilogue's kernel follows the convolution. */

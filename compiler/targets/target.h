@@ -9,12 +9,13 @@
 #include "model.h"
 
 /* How `mlc build` (driver/build.c) compiles a target's source with the trainer's main():
- * COMPILER FLAGS [ARCH FLAGS] SOURCES -I... -o OUT -L... -lmlcrt LIBS. */
+ * COMPILER FLAGS [ARCH FLAGS] SOURCES -I... -o OUT -L... PRE_LIBS -lmlcrt LIBS. */
 typedef struct TargetBuild {
     /* The compiler, when --cc names none, into buf. */
     void (*compiler)(char *buf, size_t cap);
     const char *const *flags; /* NULL-terminated */
-    const char *const *libs;  /* after the runtime library; NULL-terminated */
+    const char *const *pre_libs; /* before the runtime library; NULL-terminated, or NULL */
+    const char *const *libs;     /* after the runtime library; NULL-terminated */
     /* Appends to argv at n (room for max entries in all) the flags that build for the
      * architectures `arch` names (--cuda-arch; NULL: the target's default) and returns the
      * new count, or -1 after a one-line error on stderr. NULL: the target takes no
@@ -105,9 +106,10 @@ const char *ewise_expr(EmitCtx *e, int id, const char *const *args);
 const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const char *x, const char *n, const char *pre);
 
 /* Embedded templates (templates/, turned into C arrays at build time). */
-extern const char tmpl_c_prologue_h[];
 extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
 extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
+extern const char tmpl_mlc_geom_h[];      /* runtime/kernels/mlc_geom.h and */
+extern const char tmpl_mlc_philox_h[];    /* mlc_philox.h, pasted before them */
 
 #endif

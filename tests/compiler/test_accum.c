@@ -110,7 +110,7 @@ static void accum_matches_big_batch(const char *mdl, const char *lr4) {
     cr_assert_eq(ct_write_file(drv_c, driver_src), 0);
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char *cc[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC, "-I" OPENBLAS_INC,
-                  def, san[0] ? san : noop, src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas",
+                  def, san[0] ? san : noop, src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas",
                   "-lz", "-lm", NULL};
     free(run_ok(cc));
 

@@ -264,8 +264,8 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
 
 /* Builds `src` as a driver linked with the emitted model and runs it with the batch size
  * and learning rate as arguments; returns its output (malloc'd). cflag: an extra compiler
- * flag for the generated code and driver ("-march=native": the AVX/FMA paths of the
- * prologue's vector kernels), or NULL. */
+ * flag for the generated code and driver ("-march=native": the model's own loops built for
+ * this machine; the kernel library is always built so, runtime/meson.build), or NULL. */
 static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
     const ModelIR *m = e->m;
     char drv[700], exe[700], def[300];
@@ -279,7 +279,7 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src, cons
     snprintf(flag, sizeof flag, "%s", cflag ? cflag : "-DMLC_TEST_NO_FLAG");
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
                        "-I" OPENBLAS_INC, def, san[0] ? san : noop, flag, (char *)e->c_path, drv, "-o", exe,
-                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
@@ -487,7 +487,7 @@ Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/
 /* two parameters whose gradients are one node: the slab holds it twice (grad_slab.c) */
 Test(codegen_c, numeric_shared_grads, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/accum_mlp.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide, convseg), batch 1 (convb1);
- * built for this machine too, for the AVX/FMA code of the vector kernels. */
+ * the model's loops built for this machine too. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
 Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convb1.mdl"); }
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
@@ -512,7 +512,8 @@ Test(codegen_c, numeric_convseg_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convseg.mdl", "-march=native");
 }
 /* Conv epilogues (fuse.c) on each sample's output: bias, activation, residual adds,
- * a per-sample scale, grouped and strided convs, batch 37; generic and AVX/FMA. */
+ * a per-sample scale, grouped and strided convs, batch 37; generic and -march=native
+ * epilogue loops. */
 Test(codegen_c, numeric_convepi, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convepi.mdl"); }
 Test(codegen_c, numeric_convepi_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convepi.mdl", "-march=native");
@@ -560,7 +561,7 @@ static void thread_invariance_check(const char *mdl) {
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
                        "-I" OPENBLAS_INC, def, san[0] ? san : noop, e.c_path, drv, "-o", exe,
-                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
@@ -638,7 +639,7 @@ static void run_checked_driver(const Emitted *e, const char *mdl, char **out) {
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
                        "-I" OPENBLAS_INC, def, san[0] ? san : noop, (char *)e->c_path, drv, "-o", exe,
-                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);

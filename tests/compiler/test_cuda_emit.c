@@ -22,9 +22,10 @@
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
  *   - --cuda-arch: the nvcc flags a list gives, the default without a visible GPU, the
  *     one-line errors, and mlp compiled by nvcc for sm_80, sm_89 and sm_90 at once;
- *   - the device Philox (templates/cuda_device.cuh, also host-callable) draws the same
- *     bits as the runtime's mlc_rng_uniform, so CUDA dropout masks are the C target's.
- * The kernel section starts with the device template (its helper kernels are launched
+ *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
+ *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
+ *     from the same header, so CUDA dropout masks are the C target's.
+ * The kernel section starts with mlc_geom.h, mlc_philox.h and the device template (its helper kernels are launched
  * from its host launchers); the per-node checks look at what follows it.
  * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
 #include <criterion/criterion.h>
@@ -449,14 +450,15 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
     snprintf(path, sizeof path, "%s/philox.cu", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s\n", tmpl_cuda_device_cuh);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s%s%s\n", tmpl_mlc_geom_h,
+            tmpl_mlc_philox_h, tmpl_cuda_device_cuh);
     fprintf(f, "int main(void) {\n");
     fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
     fprintf(f, "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
     fprintf(f, "    static const unsigned long long steps[] = {0, 1, 2, 1000, 0xffffffffull};\n");
     fprintf(f, "    for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 5; c++)\n");
     fprintf(f, "        for (unsigned long long i = 0; i < %d; i++) {\n", PER);
-    fprintf(f, "            float u = mlc_rng_uniform_dev(seeds[a], streams[b], steps[c] << 32 | i);\n");
+    fprintf(f, "            float u = mlc_philox_uniform(seeds[a], streams[b], steps[c] << 32 | i);\n");
     fprintf(f, "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n");
     fprintf(f, "        }\n    return 0;\n}\n");
     cr_assert_eq(fclose(f), 0);

@@ -366,7 +366,7 @@ static char *run_trainer_with(const char *path, const CompileOptions *o, const c
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
     char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
                        "-I" OPENBLAS_INC, def, san[0] ? san : noop, src, drv, "-o", exe,
-                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", path, log);

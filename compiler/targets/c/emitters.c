@@ -31,5 +31,5 @@ const OpEmitter c_emitters[OP_COUNT] = {
 /* libm's float functions. */
 const MathName c_math[] = {
     {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
-    {"rng_uniform", "mlc_rng_uniform"}, {NULL, NULL},
+    {"rng_uniform", "mlc_philox_uniform"}, {NULL, NULL},
 };

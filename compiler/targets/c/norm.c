@@ -3,7 +3,7 @@
 #include "emit.h"
 #include "ops.h"
 
-/* ---- C emission: calls into templates/c_prologue.h (bn_apply has none: split_bn) ---- */
+/* ---- C emission: calls into the kernel library, runtime/kernels/c/norm.c (bn_apply has none: split_bn) ---- */
 
 void emit_norm_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];

@@ -12,7 +12,9 @@ static void find_cc(char *buf, size_t cap) { snprintf(buf, cap, "cc"); }
  * result. */
 static const char *const flags[] = {"-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math",
                                     "-fopenmp", "-D_POSIX_C_SOURCE=200809L", NULL};
-/* The runtime's data loader runs in its own thread. */
+/* The C kernels (GEMM, conv, pooling, batch norm: runtime/kernels/), which call OpenBLAS;
+ * the runtime's data loader runs in its own thread. */
+static const char *const pre_libs[] = {"-lmlckernels", NULL};
 static const char *const libs[] = {"-lopenblas", "-lz", "-lm", "-pthread", NULL};
 
-const TargetBuild c_build = {.compiler = find_cc, .flags = flags, .libs = libs};
+const TargetBuild c_build = {.compiler = find_cc, .flags = flags, .pre_libs = pre_libs, .libs = libs};

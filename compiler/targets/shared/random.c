@@ -1,7 +1,7 @@
 /* random.c - dropout_mask (ops/ops_random.c) on every target: each element drawn from
- * Philox at (the model's seed, the op's stream, step << 32 | element), the runtime's
- * mlc_rng_uniform on C and the device template's copy on CUDA, so the masks are the same
- * bits on both. */
+ * Philox at (the model's seed, the op's stream, step << 32 | element) by one function,
+ * mlc_philox_uniform (runtime/kernels/mlc_philox.h: inlined into C, compiled for the
+ * device on CUDA), so the masks are the same bits on both. */
 #include "shared_emitters.h"
 
 void emit_dropout(EmitCtx *e, int id) {

@@ -19,7 +19,7 @@ for mdl in "$@"; do
     "$MLC" "$mdl" -o "$W/$name.cu" --target cuda
     cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
-        -o "$W/${name}_c" -L"$BUILD/runtime" -lmlcrt -lopenblas -lz -lm
+        -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
     /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
         "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm

@@ -1,0 +1,158 @@
+/* conv_filter.c - the convolution's weight gradient, dw = sum over samples of dy .
+ * columns(x)^T: fixed chunks of samples, each summed by one thread (dy transposed so the
+ * vectors run over output channels), the chunks' partial sums added in chunk order. */
+#include "conv_internal.h"
+
+/* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
+ * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < 16*ob;
+ * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
+ * output channels and no lanes need adding: blocks of 6 taps by 16 channels, 12 vector
+ * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
+ * taps and single taps). */
+static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
+                     const float *dt, long ds, long ldt, int Ho, int Wo, long Wq, float *dwt) {
+    int k = 0;
+    for (; k + 6 <= K; k += 6)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
+            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8), c30 = MLC_LD(c + 3 * ldt);
+            mlc_v8 c31 = MLC_LD(c + 3 * ldt + 8), c40 = MLC_LD(c + 4 * ldt), c41 = MLC_LD(c + 4 * ldt + 8);
+            mlc_v8 c50 = MLC_LD(c + 5 * ldt), c51 = MLC_LD(c + 5 * ldt + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
+                const float *x3 = xs0 + off[k + 3], *x4 = xs0 + off[k + 4], *x5 = xs0 + off[k + 5];
+                const float *d = dt + s * ds + 16 * b;
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                        mlc_v8 t = MLC_BC(x0[q]);
+                        c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                        t = MLC_BC(x1[q]);
+                        c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                        t = MLC_BC(x2[q]);
+                        c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                        t = MLC_BC(x3[q]);
+                        c30 = MLC_FMA(t, d0, c30), c31 = MLC_FMA(t, d1, c31);
+                        t = MLC_BC(x4[q]);
+                        c40 = MLC_FMA(t, d0, c40), c41 = MLC_FMA(t, d1, c41);
+                        t = MLC_BC(x5[q]);
+                        c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
+                    }
+            }
+            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21), MLC_ST(c + 3 * ldt, c30);
+            MLC_ST(c + 3 * ldt + 8, c31), MLC_ST(c + 4 * ldt, c40), MLC_ST(c + 4 * ldt + 8, c41);
+            MLC_ST(c + 5 * ldt, c50), MLC_ST(c + 5 * ldt + 8, c51);
+        }
+    for (; k + 3 <= K; k += 3)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
+            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
+                const float *d = dt + s * ds + 16 * b;
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
+                        mlc_v8 t = MLC_BC(x0[q]);
+                        c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
+                        t = MLC_BC(x1[q]);
+                        c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
+                        t = MLC_BC(x2[q]);
+                        c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
+                    }
+            }
+            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21);
+        }
+    for (; k < K; k++)
+        for (int b = 0; b < ob; b++) {
+            float *c = dwt + k * ldt + 16 * b;
+            mlc_v8 c0 = MLC_LD(c), c1 = MLC_LD(c + 8);
+            for (int s = 0; s < ns; s++) {
+                const float *x0 = x + s * xs + off[k], *d = dt + s * ds + 16 * b;
+                for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
+                    for (long q = q0; q < q0 + Wo; q++, d += ldt) {
+                        const mlc_v8 t = MLC_BC(x0[q]);
+                        c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
+                    }
+            }
+            MLC_ST(c, c0), MLC_ST(c + 8, c1);
+        }
+}
+
+/* dt[p][o] (rows ceil(Og/16)*16 floats apart, 0 at o >= Og) = src[o][p] (one group's Og
+ * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element.
+ * 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in one L1 set,
+ * so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting each other. */
+static inline void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
+    const int Og16 = (Og + 15) / 16 * 16, o8 = Og / 8 * 8;
+    const long p8 = P / 8 * 8;
+    for (int o0 = 0; o0 < o8; o0 += 8)
+        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
+    for (long p = 0; p < P; p++) {
+        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * Og16 + o] = src[o * P + p];
+        mlc_zero_row(dt + p * Og16 + Og, Og16 - Og);
+    }
+}
+
+/* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each
+ * summed by one thread, spt samples at a time, into a transposed partial [G][K][Og16] after
+ * the slots; then dw is the partials added in chunk order. */
+static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                        const float *dy, float *dw, float *ws) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16, K = Cg * g->KH * g->KW;
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
+    const long dts = (long)g->G * Og16 * P; /* floats of one sample's transposed dy */
+    const long PT = (long)g->G * K * Og16;     /* floats of one partial sum */
+    const long nr = B < pl->red ? B : pl->red;
+    float *part = ws + (long)pl->slots * pl->slot;
+    int *off = (int *)(void *)(part + (long)pl->red * PT);
+    if (nr < 1) {
+        memset(dw, 0, sizeof(float) * (size_t)g->O * K);
+        return;
+    }
+    mlc_shift_offsets(g, &d, off);
+#pragma omp parallel num_threads(mlc_conv_team(pl, nr))
+    {
+        float *xq = mlc_conv_slot(pl, ws), *dt = xq + pl->spt * d.xs;
+#pragma omp for schedule(dynamic, 1)
+        for (long r = 0; r < nr; r++) {
+            const long n0 = B * r / nr, n1 = B * (r + 1) / nr;
+            float *pr = part + r * PT;
+            memset(pr, 0, sizeof(float) * (size_t)PT);
+            for (long s0 = n0; s0 < n1; s0 += pl->spt) {
+                const int ns = (int)(n1 - s0 < pl->spt ? n1 - s0 : pl->spt);
+                for (int j = 0; j < ns; j++) {
+                    mlc_shift_pad(g, &d, x + (s0 + j) * CHW, xq + j * d.xs);
+                    for (int grp = 0; grp < g->G; grp++) /* dt[j][grp][p][o] = dy[s0 + j][grp*Og + o][p] */
+                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dt + j * dts + grp * Og16 * P);
+                }
+                for (int grp = 0; grp < g->G; grp++)
+                    mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * P, dts, Og16, g->Ho,
+                                  g->Wo, d.Wq, pr + (long)grp * K * Og16);
+            }
+        }
+        /* dw[grp*Og + o][k] = sum over r of part[r][grp][k][o] */
+#pragma omp for schedule(static)
+        for (long i = 0; i < (long)g->G * K; i++) {
+            const long grp = i / K, k = i % K;
+            for (int o0 = 0; o0 < Og; o0 += 16) {
+                float v[16];
+                memcpy(v, part + i * Og16 + o0, sizeof v);
+                for (long r = 1; r < nr; r++)
+                    for (int t = 0; t < 16; t++) v[t] += part[r * PT + i * Og16 + o0 + t];
+                for (int t = 0; t < 16 && o0 + t < Og; t++) dw[(grp * Og + o0 + t) * K + k] = v[t];
+            }
+        }
+    }
+}
+
+void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                           const float *dy, float *dw, float *ws) {
+    mlc_conv_check(g, pl, MLC_CONV_BWD_FILTER);
+    mlc_shift_bwd_filter(g, pl, B, x, dy, dw, ws);
+}

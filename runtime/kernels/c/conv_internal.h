@@ -1,0 +1,95 @@
+/* conv_internal.h - internal to the kernel library: what the convolution's three ops
+ * (conv_fwd.c, conv_data.c, conv_filter.c) share: the vector GEMM over shifted rows, the
+ * padding and phase split of an input, the tap offsets, a thread's scratch slot. The
+ * layout they all follow is in mlc_conv_layout.h. */
+#ifndef MLC_CONV_INTERNAL_H
+#define MLC_CONV_INTERNAL_H
+
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mlc_kernels.h"
+#include "simd.h"
+
+/* For segments s0 <= s < s1: y[4b + i][ys] = sum_k ap[b][k][i] * x[off[k] + xs] over the 8
+ * columns of segment s, which start at xs = (s / spr)*Wq + (s % spr)*8 in x and at
+ * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
+ * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
+ * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
+ * blocks of 2 segments, and 1 if one is left: its 4 accumulators wait on the FMA
+ * latency, so 3 + 1 segments go as 2 + 2).
+ * Out of line (conv_gemm.c): inlined into an OpenMP region, GCC ran out of registers for
+ * its pointers and reloaded them from the stack in the inner loops. */
+void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1, long spr, long Wq,
+                    int wlast, float *y, long ldy, long yrow);
+
+/* This thread's scratch slot */
+MLC_INLINE float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
+#ifdef _OPENMP
+    return ws + (long)omp_get_thread_num() * pl->slot;
+#else
+    return ws;
+#endif
+}
+
+/* Stops the program when the plan's slot is smaller than op needs: the compiler sized it
+ * with mlc_conv_plan_for, so this is an internal error, not the user's. */
+MLC_INLINE void mlc_conv_check(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    if (mlc_conv_slot_floats(g, pl, op) > pl->slot) {
+        fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
+        abort();
+    }
+}
+
+/* xq = x [C][H][W] padded and split into phases (the layout above), then zeros up to xs */
+MLC_INLINE void mlc_shift_pad(const mlc_conv_geom *g, const mlc_shift_dims *d, const float *x, float *xq) {
+    const long Wq = d->Wq;
+    float *p = xq;
+    for (int c = 0; c < g->C; c++)
+        for (int a = 0; a < g->sh; a++) {
+            if (!mlc_phase_used(g->KH, g->dh, g->sh, a)) continue;
+            for (int b = 0; b < g->sw; b++) {
+                if (!mlc_phase_used(g->KW, g->dw, g->sw, b)) continue;
+                /* columns j0 <= j < j1 read x[..][sw*j + b - pw]; the rest are padding */
+                long j0 = (g->pw - b + g->sw - 1) / g->sw, j1 = (g->W + g->pw - b + g->sw - 1) / g->sw;
+                j0 = j0 < 0 ? 0 : j0 > Wq ? Wq : j0;
+                j1 = j1 > Wq ? Wq : j1 < j0 ? j0 : j1;
+                /* rows in address order, their zeros in whole vectors (mlc_zero_spill): what they
+                 * zero past a row is written next, up to the 32 zeros that end xq */
+                for (long i = 0; i < d->Hq; i++, p += Wq) {
+                    const long h = g->sh * i + a - g->ph;
+                    if (h < 0 || h >= g->H) {
+                        mlc_zero_spill(p, Wq);
+                        continue;
+                    }
+                    const float *xr = x + ((long)c * g->H + h) * g->W + b - g->pw;
+                    mlc_zero_spill(p, j0);
+                    if (g->sw == 1)
+                        mlc_copy_row(p + j0, xr + j0, j1 - j0);
+                    else if (g->sw == 2)
+                        mlc_gather2_row(p + j0, xr + 2 * j0, j1 - j0);
+                    else
+                        for (long j = j0; j < j1; j++) p[j] = xr[g->sw * j];
+                    mlc_zero_spill(p + j1, Wq - j1);
+                }
+            }
+        }
+    memset(p, 0, sizeof(float) * (size_t)(d->xs - (p - xq)));
+}
+
+/* off[k] for k = (c*KH + kh)*KW + kw over one group's Cg input channels */
+MLC_INLINE void mlc_shift_offsets(const mlc_conv_geom *g, const mlc_shift_dims *d, int *off) {
+    const int Cg = g->C / g->G;
+    for (int c = 0, k = 0; c < Cg; c++)
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const int a = mlc_phase_rank(g->KH, g->dh, g->sh, kh * g->dh % g->sh);
+                const int b = mlc_phase_rank(g->KW, g->dw, g->sw, kw * g->dw % g->sw);
+                off[k++] = (int)((((long)c * d->nph + a) * d->npw + b) * d->plane + (kh * g->dh / g->sh) * d->Wq +
+                                 kw * g->dw / g->sw);
+            }
+}
+
+#endif

@@ -1,0 +1,41 @@
+/* gemm.c - row-major SGEMM split across the OpenMP team (mlc_kernels.h says how), each
+ * thread's block one single-threaded cblas_sgemm. */
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mlc_kernels.h"
+
+void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc, long *r0, long *r1, long *c0, long *c1) {
+    const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    const int split_m = M >= N;
+    const int len = split_m ? M : N;
+    int nt = 1, id = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    id = omp_get_thread_num();
+#endif
+    const int blocks = (len + 15) / 16;
+    const int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
+    const int lo = b0 * 16 < len ? b0 * 16 : len, hi = b1 * 16 < len ? b1 * 16 : len;
+    *r0 = split_m ? lo : 0, *r1 = split_m ? hi : M;
+    *c0 = split_m ? 0 : lo, *c1 = split_m ? N : hi;
+    if (hi <= lo) return;
+    if (split_m)
+        cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, 1.0f, ta ? A + lo : A + (long)lo * lda, lda, B, ldb, 0.0f,
+                    C + (long)lo * ldc, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, 1.0f, A, lda, tb ? B + (long)lo * ldb : B + lo, ldb, 0.0f,
+                    C + lo, ldc);
+}
+
+void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+               float *C, int ldc) {
+#pragma omp parallel if (mlc_sgemm_parallel(M, N, K))
+    {
+        long r0, r1, c0, c1;
+        mlc_sgemm_block(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, &r0, &r1, &c0, &c1);
+    }
+}

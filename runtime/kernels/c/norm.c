@@ -1,0 +1,103 @@
+/* norm.c - batch norm's per-channel sums over x viewed as [B, C, S] (statistics, the
+ * parameter gradients) and its input gradient. */
+#include "mlc_kernels.h"
+#include "simd.h"
+
+/* Sums over one row of S floats in 8-float vectors, lanes and the scalar tail added in a
+ * fixed order; the rows are then added in double in a fixed order: accurate for N in the
+ * millions and the same whatever the thread count. */
+static inline float mlc_row_sum(const float *x, long S) {
+    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    long i = 0;
+    for (; i + 32 <= S; i += 32)
+        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + 8), a2 += MLC_LD(x + i + 16), a3 += MLC_LD(x + i + 24);
+    for (; i + 8 <= S; i += 8) a0 += MLC_LD(x + i);
+    const mlc_v8 t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum8(&t);
+    for (; i < S; i++) s += x[i];
+    return s;
+}
+
+/* sum of (x - m)^2 over one row */
+static inline float mlc_row_sqdev(const float *x, long S, float m) {
+    const mlc_v8 mv = MLC_BC(m);
+    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    long i = 0;
+    for (; i + 32 <= S; i += 32) {
+        const mlc_v8 d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + 8) - mv, d2 = MLC_LD(x + i + 16) - mv,
+                     d3 = MLC_LD(x + i + 24) - mv;
+        a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
+    }
+    for (; i + 8 <= S; i += 8) {
+        const mlc_v8 d0 = MLC_LD(x + i) - mv;
+        a0 += d0 * d0;
+    }
+    const mlc_v8 t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum8(&t);
+    for (; i < S; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+/* *sd = sum of d, *sdx = sum of d * (x - m) over one row */
+static inline void mlc_row_dot_dev(const float *d, const float *x, long S, float m, float *sd, float *sdx) {
+    const mlc_v8 mv = MLC_BC(m);
+    mlc_v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    long i = 0;
+    for (; i + 16 <= S; i += 16) {
+        const mlc_v8 d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + 8);
+        a0 += d0, a1 += d1;
+        b0 += d0 * (MLC_LD(x + i) - mv), b1 += d1 * (MLC_LD(x + i + 8) - mv);
+    }
+    for (; i + 8 <= S; i += 8) {
+        const mlc_v8 d0 = MLC_LD(d + i);
+        a0 += d0, b0 += d0 * (MLC_LD(x + i) - mv);
+    }
+    const mlc_v8 ta = a0 + a1, tb = b0 + b1;
+    float a = mlc_hsum8(&ta), b = mlc_hsum8(&tb);
+    for (; i < S; i++) a += d[i], b += d[i] * (x[i] - m);
+    *sd = a, *sdx = b;
+}
+
+void mlc_bn_stats(long B, long C, long S, const float *x, float *st) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long c = 0; c < C; c++) {
+        double s = 0.0, v = 0.0;
+        for (long n = 0; n < B; n++) s += mlc_row_sum(x + (n * C + c) * S, S);
+        const float mean = (float)(s / (double)(B * S));
+        for (long n = 0; n < B; n++) v += mlc_row_sqdev(x + (n * C + c) * S, S, mean);
+        st[c] = mean;
+        st[C + c] = (float)(v / (double)(B * S));
+    }
+}
+
+void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x, const float *st, float eps,
+                        float *pg) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long c = 0; c < C; c++) {
+        const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
+        double sdy = 0.0, sdyx = 0.0;
+        for (long n = 0; n < B; n++) {
+            float a, b;
+            mlc_row_dot_dev(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean, &a, &b);
+            sdy += a, sdyx += b;
+        }
+        pg[c] = (float)sdy;
+        pg[C + c] = (float)sdyx * rstd;
+    }
+}
+
+/* folded into dx = k1 dy + k2 x + k3 per channel */
+void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
+                const float *gamma, float eps, float *dx) {
+    const float N = (float)(B * S);
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long r = 0; r < B * C; r++) {
+        const long c = r % C;
+        const float rstd = 1.0f / sqrtf(st[C + c] + eps), g = gamma[c] * rstd;
+        const float k1 = g, k2 = -g * rstd * pg[C + c] / N;
+        const float k3 = -g * pg[c] / N - k2 * st[c];
+        const float *d = dy + r * S, *xr = x + r * S;
+        float *o = dx + r * S;
+        for (long i = 0; i < S; i++) o[i] = k1 * d[i] + k2 * xr[i] + k3;
+    }
+}

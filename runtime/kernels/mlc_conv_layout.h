@@ -1,0 +1,203 @@
+/* mlc_conv_layout.h - how a C convolution lays out its scratch: the sizes of the padded,
+ * phase-split input, of the kernels' output rows and of the padded dy, and the plan
+ * (mlc_conv_plan) that follows from them. Header-only and free of OpenMP and BLAS: the
+ * kernels (runtime/kernels/c/conv_*.c) compute their layout with these functions, and the
+ * compiler (compiler/ops/ops_conv.c) sizes the workspace it plans with the very same
+ * ones, so the two cannot drift apart. */
+#ifndef MLC_CONV_LAYOUT_H
+#define MLC_CONV_LAYOUT_H
+
+#include "mlc_geom.h"
+
+/* ---- shifted rows ----
+ * Input x [C][H][W] is zero-padded to xp [C][Hp][Wp] (Hp = H + 2ph, Wp = W + 2pw) and
+ * split into stride phases, planes of Hq x Wq (Hq = ceil(Hp/sh), Wq = ceil(Wp/sw)):
+ * xq[c][a][b][i][j] = xp[c][sh*i + pa[a]][sw*j + pb[b]], for the row phases pa the taps
+ * use (the distinct kh*dh % sh, nph of them, ascending) and likewise the column phases
+ * pb (npw of them). Output (oh, ow) reads, for tap k = (c, kh, kw), xp[c][sh*oh + kh*dh]
+ * [sw*ow + kw*dw]: phase kh*dh % sh, kw*dw % sw at (oh + kh*dh / sh, ow + kw*dw / sw),
+ * which is the flat index q + off[k] with q = oh*Wq + ow, off[k] = ((c*nph + a)*npw + b)
+ * *Hq*Wq + (kh*dh / sh)*Wq + kw*dw / sw (a, b: the phases' ranks).
+ * So over q, row k of the column matrix is xq shifted by off[k]: no column matrix is
+ * built. The q with ow >= Wo are junk: the forward kernel walks q in 8-column segments
+ * (mlc_shift_segs), which may compute some and drop them; the weight-gradient kernel
+ * skips them. q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
+ * 32 zeros, so every read is in initialised memory. */
+
+/* mlc_shift layout of a geometry's input: the numbers of row and column phases used,
+ * plane = Hq*Wq floats, xs floats per sample (C channels' planes and 32 zeros, rounded up
+ * to 16), the q count nq */
+typedef struct mlc_shift_dims {
+    long Hq, Wq, plane, xs, nq;
+    int nph, npw;
+} mlc_shift_dims;
+
+/* The number of distinct tap phases k*d % s (k < n) below p: phase p's rank, or with
+ * p = s their count */
+static inline int mlc_phase_rank(int n, int d, int s, int p) {
+    int r = 0;
+    for (int k = 0; k < n; k++) {
+        int first = 1;
+        for (int j = 0; j < k; j++) first &= (long)j * d % s != (long)k * d % s;
+        r += first && (long)k * d % s < p;
+    }
+    return r;
+}
+
+/* Whether some tap k < n has phase p */
+static inline int mlc_phase_used(int n, int d, int s, int p) {
+    for (int k = 0; k < n; k++)
+        if ((long)k * d % s == p) return 1;
+    return 0;
+}
+
+static inline mlc_shift_dims mlc_shift_dims_of(const mlc_conv_geom *g) {
+    mlc_shift_dims d;
+    d.Hq = (g->H + 2L * g->ph + g->sh - 1) / g->sh, d.Wq = (g->W + 2L * g->pw + g->sw - 1) / g->sw;
+    d.plane = d.Hq * d.Wq;
+    d.nph = mlc_phase_rank(g->KH, g->dh, g->sh, g->sh), d.npw = mlc_phase_rank(g->KW, g->dw, g->sw, g->sw);
+    d.xs = ((long)g->C * d.nph * d.npw * d.plane + 32 + 15) & ~15L;
+    d.nq = ((g->Ho - 1) * d.Wq + g->Wo + 7) & ~7L;
+    return d;
+}
+
+/* How the forward kernel's 8-column segments cover the output: along each output row,
+ * ceil(Wo/8) segments a row, the last one with wlast <= 8 real columns, when that
+ * computes no more junk columns than running along q over the padded rows (Wq - Wo a
+ * row), else along q. Along rows, with output channels per group a multiple of 4 (the
+ * kernel's blocks of 4 rows stay in the group), the kernel stores straight into y, only
+ * the real columns of the last segments; otherwise it fills rows of ldo floats per
+ * channel, output row oh at oh*orow, which are then copied out. */
+typedef struct mlc_shift_segs {
+    long nseg, spr, Wq; /* segments, segments per row, their rows' stride in q */
+    int wlast;          /* real columns of a row's last segment (8: all) */
+    long ldo, orow;     /* the kernel's output rows (one per channel), an output row's offset */
+    int direct;         /* the kernel writes y itself (ldo = Ho*Wo, orow = Wo) */
+} mlc_shift_segs;
+
+/* Segments for an Ho x Wo output over rows Wq apart in q, nq = (Ho-1)*Wq + Wo rounded up
+ * to 8; direct_ok: the kernel may write the output itself (its blocks of 4 rows stay in
+ * the group, and the output is a dense Ho x Wo plane per channel) */
+static inline mlc_shift_segs mlc_shift_segs_for(long Ho, long Wo, long Wq, long nq, int direct_ok) {
+    mlc_shift_segs s;
+    const long w8 = (Wo + 7) / 8 * 8;
+    s.direct = 0, s.wlast = 8;
+    if (w8 <= Wq) {
+        s.direct = direct_ok;
+        s.spr = w8 / 8, s.nseg = Ho * s.spr, s.Wq = Wq;
+        s.orow = w8, s.ldo = Ho * w8;
+        if (s.direct) s.wlast = (int)(Wo - w8 + 8), s.orow = Wo, s.ldo = Ho * Wo;
+    } else {
+        s.spr = s.nseg = nq / 8, s.Wq = 0;
+        s.orow = Wq, s.ldo = nq;
+    }
+    return s;
+}
+
+static inline mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
+    return mlc_shift_segs_for(g->Ho, g->Wo, d->Wq, d->nq, g->O / g->G % 4 == 0);
+}
+
+/* ---- the input gradient, phase by phase ----
+ * dx[c][ih][iw] = sum over o, kh, kw of w[o][c][kh][kw] * dy[o][oh][ow] where ih = sh*oh -
+ * ph + kh*dh and iw = sw*ow - pw + kw*dw. The rows ih = a + sh*i of row phase a get the
+ * taps kh with kh*dh - ph = a (mod sh), from dy row oh = i + e(kh), e = (a + ph -
+ * kh*dh) / sh; likewise the columns. So each phase pair (a, b) of dx is a stride-1
+ * correlation of dy with its share of the taps, over a grid of ceil((H-a)/sh) x
+ * ceil((W-b)/sw) outputs: the forward kernel once more, on dy zero-padded by PT rows
+ * above and PL columns left (so every shifted read is inside) into planes of Hp x Wp,
+ * with off[k] = o*Hp*Wp + (e(kh) + PT)*Wp + e(kw) + PL for its taps k = (o, kh, kw).
+ * Phases no tap reaches are zero. Stride 1 is one phase, the kernel flipped. */
+
+/* The phase of tap k (stride s, dilation d, padding p) and its shift e */
+static inline int mlc_tap_phase(int k, int d, int p, int s) { return (int)((((long)k * d - p) % s + s) % s); }
+static inline long mlc_tap_shift(int k, int d, int p, int s) { return (mlc_tap_phase(k, d, p, s) + p - (long)k * d) / s; }
+/* The number of indices a + s*i below n */
+static inline long mlc_phase_len(long n, long a, int s) { return a < n ? (n - a + s - 1) / s : 0; }
+
+/* One axis of the padded dy: *pad zeros before its no entries, *len in all, enough for the
+ * reads of every tap k < K whose phase has outputs (n inputs). */
+static inline void mlc_bwd_axis(long n, long no, int K, int d, int p, int s, long *pad, long *len) {
+    long lo = 0, hi = no;
+    for (int k = 0; k < K; k++) {
+        const long e = mlc_tap_shift(k, d, p, s), m = mlc_phase_len(n, mlc_tap_phase(k, d, p, s), s);
+        if (m == 0) continue;
+        if (e < lo) lo = e;
+        if (m + e > hi) hi = m + e;
+    }
+    *pad = -lo, *len = hi - lo;
+}
+
+typedef struct mlc_bwd_dims {
+    long PT, PL, Hp, Wp, plane, xs; /* xs: floats of a padded dy, O planes and 32 zeros, rounded to 16 */
+} mlc_bwd_dims;
+
+static inline mlc_bwd_dims mlc_bwd_dims_of(const mlc_conv_geom *g) {
+    mlc_bwd_dims d;
+    mlc_bwd_axis(g->H, g->Ho, g->KH, g->dh, g->ph, g->sh, &d.PT, &d.Hp);
+    mlc_bwd_axis(g->W, g->Wo, g->KW, g->dw, g->pw, g->sw, &d.PL, &d.Wp);
+    d.plane = d.Hp * d.Wp;
+    d.xs = ((long)g->O * d.plane + 32 + 15) & ~15L;
+    return d;
+}
+
+/* The number of taps k < K of phase a */
+static inline int mlc_phase_taps(int K, int d, int p, int s, int a) {
+    int n = 0;
+    for (int k = 0; k < K; k++) n += mlc_tap_phase(k, d, p, s) == a;
+    return n;
+}
+
+/* The three convolution ops, as plans and slot sizes name them */
+enum { MLC_CONV_FWD = 0, MLC_CONV_BWD_DATA = 1, MLC_CONV_BWD_FILTER = 2 };
+
+/* Floats one scratch slot of op needs. The forward pass: a sample's xq and, unless the
+ * kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. The weight gradient: spt
+ * samples' xq and transposed dy [G][Ho*Wo][ceil(Og/16)*16]. The input gradient: a
+ * sample's padded dy and the kernel's output rows, [ceil(Cg/4)*4][Hp*Wp + 8]. */
+static inline long mlc_conv_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    if (op == MLC_CONV_BWD_DATA) {
+        const mlc_bwd_dims d = mlc_bwd_dims_of(g);
+        return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + 8);
+    }
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long Og = g->O / g->G;
+    if (op == MLC_CONV_FWD) {
+        const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
+        return d.xs + (sg.direct ? 0 : (Og + 3) / 4 * 4 * sg.ldo);
+    }
+    return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * ((long)g->Ho * g->Wo));
+}
+
+/* Floats of the part after the slots that the threads share: the forward pass's packed
+ * weights [G][ceil(Og/4)][K][4] and K offsets (K = Cg*KH*KW); the input gradient's
+ * [G][ceil(Cg/4)][Og*KH*KW][4] and Og*KH*KW offsets; the weight gradient's red partial
+ * sums [G][K][ceil(Og/16)*16] and K offsets. An offset is an int in a float's place. */
+static inline long mlc_conv_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    const long Cg = g->C / g->G, Og = g->O / g->G, T = (long)g->KH * g->KW, K = Cg * T;
+    if (op == MLC_CONV_FWD) return g->G * ((Og + 3) / 4 * 4) * K + K;
+    if (op == MLC_CONV_BWD_DATA) return g->G * ((Cg + 3) / 4 * 4) * Og * T + Og * T;
+    return pl->red * g->G * K * ((Og + 15) / 16 * 16) + K;
+}
+
+/* The weight gradient in up to MLC_CONV_RED_CHUNKS partial sums (more: more threads can
+ * share it; fewer: less to add up), taking at least MLC_CONV_DW_COLS output positions per
+ * step. */
+enum { MLC_CONV_RED_CHUNKS = 16, MLC_CONV_DW_COLS = 256 };
+
+/* The plan of op at batch size `batch`: every field but `slots`, which the model fills in
+ * when it is created (a slot per thread of its team); slots 64-byte aligned. */
+static inline mlc_conv_plan mlc_conv_plan_for(const mlc_conv_geom *g, int op, long batch) {
+    mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < MLC_CONV_RED_CHUNKS ? batch : MLC_CONV_RED_CHUNKS),
+                       .slot = 0};
+    if (p.red < 1) p.red = 1;
+    if (op == MLC_CONV_BWD_FILTER) {
+        const long P = (long)g->Ho * g->Wo, spt = (MLC_CONV_DW_COLS + P - 1) / P;
+        p.spt = (int)(spt > batch ? batch : spt);
+        if (p.spt < 1) p.spt = 1;
+    }
+    p.slot = (mlc_conv_slot_floats(g, &p, op) + 15) & ~15L;
+    return p;
+}
+
+#endif

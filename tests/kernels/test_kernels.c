@@ -1,0 +1,367 @@
+/* test_kernels.c - the C kernel library (libmlckernels) on its own, against plain
+ * reference loops in double: the SGEMM split for odd shapes and team sizes, the three
+ * convolution ops (strides, padding, dilation, groups, odd channel counts, the
+ * sample-by-sample entry points), pooling forward and backward, batch norm's sums. All but
+ * the SGEMM (OpenBLAS's rounding may follow the block sizes) also give the same bits
+ * whatever the thread count, which they check.
+ *
+ * Tolerances are relative to the sum of the magnitudes of what is added up, a few float
+ * roundings per term: a tap or a row off by one moves a result by a whole term, orders of
+ * magnitude more. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlc_kernels.h"
+
+static float *alloc_floats(long n) {
+    float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64 + 64));
+    cr_assert_not_null(p);
+    return p;
+}
+
+static void fill(float *p, long n, unsigned s) {
+    for (long i = 0; i < n; i++) s = s * 1103515245u + 12345u, p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* |got - want| within 1e-5 of mag (the sum of the terms' magnitudes) */
+static void expect_near(const float *got, const double *want, const double *mag, long n, const char *what) {
+    for (long i = 0; i < n; i++)
+        cr_assert(fabs(got[i] - want[i]) <= 1e-5 * mag[i] + 1e-7, "%s: element %ld is %.9g, expected %.9g", what, i,
+                  (double)got[i], want[i]);
+}
+
+/* ---- SGEMM ---- */
+
+static void naive_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, double *C,
+                       double *mag) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, m = 0;
+            for (int k = 0; k < K; k++) {
+                const double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                s += p, m += fabs(p);
+            }
+            C[i * N + j] = s, mag[i * N + j] = m;
+        }
+}
+
+Test(kernels, sgemm_matches_naive_for_odd_shapes_and_teams) {
+    static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {37, 53, 19}, {130, 33, 70}, {33, 200, 50}, {257, 65, 17}};
+    mlc_kernels_init();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = t & 1, tb = t >> 1;
+            const int lda = ta ? M : K, ldb = tb ? K : N;
+            float *A = alloc_floats((long)M * K), *B = alloc_floats((long)K * N), *C = alloc_floats((long)M * N);
+            float *C1 = alloc_floats((long)M * N);
+            double *R = malloc(sizeof(double) * (size_t)M * N), *mag = malloc(sizeof(double) * (size_t)M * N);
+            fill(A, (long)M * K, 1u + (unsigned)s), fill(B, (long)K * N, 7u + (unsigned)s);
+            naive_gemm(ta, tb, M, N, K, A, lda, B, ldb, R, mag);
+            for (int threads = 1; threads <= 3; threads++) {
+                omp_set_num_threads(threads);
+                for (int rep = 0; rep < 2; rep++) {
+                    memset(C, 0xff, sizeof(float) * (size_t)M * N); /* NaNs: every element must be written */
+                    mlc_sgemm(ta, tb, M, N, K, A, lda, B, ldb, C, N);
+                    expect_near(C, R, mag, (long)M * N, "mlc_sgemm");
+                    /* OpenBLAS may round a block differently by its size, so the bits depend on
+                     * the team size (a trainer's seed and --threads fix them), not on the run */
+                    if (rep == 0) memcpy(C1, C, sizeof(float) * (size_t)M * N);
+                    else cr_assert_eq(memcmp(C, C1, sizeof(float) * (size_t)M * N), 0, "%dx%dx%d, %d threads: runs differ",
+                                      M, N, K, threads);
+                }
+            }
+            free(A), free(B), free(C), free(C1), free(R), free(mag);
+        }
+}
+
+/* The blocks of mlc_sgemm_block's team cover C exactly once, whatever the team size. */
+Test(kernels, sgemm_blocks_cover_the_output_once) {
+    static const int shapes[][3] = {{130, 33, 70}, {33, 200, 50}, {1000, 40, 10}, {17, 33, 1000}};
+    mlc_kernels_init();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int threads = 1; threads <= 5; threads++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = alloc_floats((long)M * K), *B = alloc_floats((long)K * N), *C = alloc_floats((long)M * N);
+            int *count = calloc((size_t)M * N, sizeof(int));
+            fill(A, (long)M * K, 3), fill(B, (long)K * N, 4);
+#pragma omp parallel num_threads(threads)
+            {
+                long r0, r1, c0, c1;
+                mlc_sgemm_block(0, 0, M, N, K, A, K, B, N, C, N, &r0, &r1, &c0, &c1);
+                for (long i = r0; i < r1; i++)
+                    for (long j = c0; j < c1; j++)
+#pragma omp atomic
+                        count[i * N + j]++;
+            }
+            for (long i = 0; i < (long)M * N; i++)
+                cr_assert_eq(count[i], 1, "%dx%dx%d, %d threads: element %ld covered %d times", M, N, K, threads, i,
+                             count[i]);
+            free(A), free(B), free(C), free(count);
+        }
+}
+
+/* ---- convolution ---- */
+
+typedef struct ConvCase {
+    int C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+    {3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},     /* same padding, 5 output channels */
+    {2, 11, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1},    /* stride 2, odd sizes */
+    {2, 10, 10, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1},   /* dilation 2 */
+    {4, 8, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},     /* groups 2, 4 channels a group: direct stores */
+    {6, 7, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3},     /* groups 3, strided */
+    {3, 9, 9, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1},     /* 1x1 stride 2: a downsampling shortcut */
+    {2, 13, 14, 3, 5, 4, 3, 3, 2, 1, 1, 1, 1},   /* stride 3, a 5x4 kernel */
+    {3, 9, 8, 7, 3, 2, 2, 1, 1, 0, 1, 2, 1},     /* different strides, padding, dilation per axis */
+    {1, 28, 28, 32, 5, 5, 1, 1, 2, 2, 1, 1, 1},  /* wide rows: several segments a row */
+    {3, 6, 6, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* 17 output channels: the 16-channel blocks' edge */
+    {5, 12, 12, 20, 3, 3, 1, 1, 0, 0, 1, 1, 1},  /* no padding, 20 channels */
+    {4, 5, 5, 4, 2, 2, 2, 2, 0, 0, 1, 1, 4},     /* depthwise 2x2 stride 2 */
+};
+
+static mlc_conv_geom geom_of(const ConvCase *c) {
+    mlc_conv_geom g = {.C = c->C, .H = c->H, .W = c->W, .O = c->O, .KH = c->KH, .KW = c->KW, .sh = c->sh, .sw = c->sw,
+                       .ph = c->ph, .pw = c->pw, .dh = c->dh, .dw = c->dw, .G = c->G};
+    g.Ho = (g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1) / g.sw + 1;
+    return g;
+}
+
+enum { REF_FWD, REF_DATA, REF_FILTER };
+
+/* The direct convolution: every tap (x index, w index, y index) once. Writes op's result
+ * and the sum of its terms' magnitudes. */
+static void naive_conv(const mlc_conv_geom *g, long B, int op, const float *x, const float *w, const float *dy,
+                       double *out, double *mag, long n_out) {
+    const int Cg = g->C / g->G, Og = g->O / g->G;
+    memset(out, 0, sizeof(double) * (size_t)n_out), memset(mag, 0, sizeof(double) * (size_t)n_out);
+    for (long n = 0; n < B; n++)
+        for (int o = 0; o < g->O; o++)
+            for (int oh = 0; oh < g->Ho; oh++)
+                for (int ow = 0; ow < g->Wo; ow++)
+                    for (int c = 0; c < Cg; c++)
+                        for (int kh = 0; kh < g->KH; kh++)
+                            for (int kw = 0; kw < g->KW; kw++) {
+                                const int ih = oh * g->sh - g->ph + kh * g->dh, iw = ow * g->sw - g->pw + kw * g->dw;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                const long xi = ((n * g->C + (long)o / Og * Cg + c) * g->H + ih) * g->W + iw;
+                                const long wi = (((long)o * Cg + c) * g->KH + kh) * g->KW + kw;
+                                const long yi = ((n * g->O + o) * g->Ho + oh) * g->Wo + ow;
+                                double p;
+                                long at;
+                                if (op == REF_FWD) p = (double)x[xi] * w[wi], at = yi;
+                                else if (op == REF_DATA) p = (double)dy[yi] * w[wi], at = xi;
+                                else p = (double)x[xi] * dy[yi], at = wi;
+                                out[at] += p, mag[at] += fabs(p);
+                            }
+}
+
+/* The op's workspace for the current team: mlc_conv_plan_for, a slot per thread, the
+ * shared part */
+static float *conv_ws(const mlc_conv_geom *g, int op, long B, mlc_conv_plan *pl) {
+    *pl = mlc_conv_plan_for(g, op, B);
+    pl->slots = mlc_scratch_slots();
+    return alloc_floats(pl->slots * pl->slot + mlc_conv_shared_floats(g, pl, op));
+}
+
+/* Runs op with 1 and 2 threads, whole and (fwd, data) sample by sample, against the
+ * reference; all four results must be the same bits. */
+static void check_conv_op(const ConvCase *cc, long B, int op) {
+    const mlc_conv_geom g = geom_of(cc);
+    const long nx = B * g.C * g.H * g.W, ny = B * g.O * g.Ho * g.Wo, nw = (long)g.O * (g.C / g.G) * g.KH * g.KW;
+    float *x = alloc_floats(nx), *w = alloc_floats(nw), *dy = alloc_floats(ny);
+    fill(x, nx, 11), fill(w, nw, 12), fill(dy, ny, 13);
+    const long n_out = op == MLC_CONV_FWD ? ny : op == MLC_CONV_BWD_DATA ? nx : nw;
+    double *ref = malloc(sizeof(double) * (size_t)n_out), *mag = malloc(sizeof(double) * (size_t)n_out);
+    naive_conv(&g, B, op == MLC_CONV_FWD ? REF_FWD : op == MLC_CONV_BWD_DATA ? REF_DATA : REF_FILTER, x, w, dy, ref,
+               mag, n_out);
+    float *first = alloc_floats(n_out), *out = alloc_floats(n_out);
+    char what[160];
+    snprintf(what, sizeof what, "conv op %d, C%d %dx%d O%d k%dx%d s%d,%d p%d,%d d%d,%d G%d, B %ld", op, g.C, g.H, g.W,
+             g.O, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.G, B);
+    for (int run = 0; run < 4; run++) {
+        const int threads = run % 2 ? 2 : 1, by_sample = run >= 2;
+        if (by_sample && op == MLC_CONV_BWD_FILTER) break;
+        omp_set_num_threads(threads);
+        mlc_conv_plan pl;
+        float *ws = conv_ws(&g, op, B, &pl);
+        memset(out, 0xff, sizeof(float) * (size_t)n_out); /* NaNs: every element must be written */
+        if (op == MLC_CONV_FWD && !by_sample) mlc_conv2d_fwd(&g, &pl, B, x, w, out, ws);
+        else if (op == MLC_CONV_FWD) {
+            mlc_conv2d_fwd_prepare(&g, &pl, w, ws);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, B))
+            for (long n = 0; n < B; n++) mlc_conv2d_fwd_sample(&g, &pl, B, n, x, out, ws);
+        } else if (op == MLC_CONV_BWD_DATA && !by_sample) mlc_conv2d_bwd_data(&g, &pl, B, dy, w, out, ws);
+        else if (op == MLC_CONV_BWD_DATA) {
+            mlc_conv2d_bwd_data_prepare(&g, &pl, w, ws);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, B))
+            for (long n = 0; n < B; n++) mlc_conv2d_bwd_data_sample(&g, &pl, B, n, dy, out, ws);
+        } else mlc_conv2d_bwd_filter(&g, &pl, B, x, dy, out, ws);
+        expect_near(out, ref, mag, n_out, what);
+        if (run == 0) memcpy(first, out, sizeof(float) * (size_t)n_out);
+        else cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n_out), 0, "%s: run %d differs from run 0", what, run);
+        free(ws);
+    }
+    free(x), free(w), free(dy), free(ref), free(mag), free(first), free(out);
+}
+
+static void check_conv_cases(int op) {
+    mlc_kernels_init();
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+        check_conv_op(&conv_cases[i], 3, op);
+        if (op == MLC_CONV_BWD_FILTER) check_conv_op(&conv_cases[i], 19, op); /* more samples than chunks */
+    }
+}
+
+Test(kernels, conv_forward_matches_direct_convolution) { check_conv_cases(MLC_CONV_FWD); }
+Test(kernels, conv_input_gradient_matches_direct_convolution) { check_conv_cases(MLC_CONV_BWD_DATA); }
+Test(kernels, conv_weight_gradient_matches_direct_convolution) { check_conv_cases(MLC_CONV_BWD_FILTER); }
+
+/* The plan the compiler sizes workspaces with covers what the kernels need. */
+Test(kernels, conv_plan_slots_hold_what_the_kernels_use) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+        const mlc_conv_geom g = geom_of(&conv_cases[i]);
+        for (int op = 0; op < 3; op++) {
+            const mlc_conv_plan pl = mlc_conv_plan_for(&g, op, 64);
+            cr_assert_eq(pl.slot % 16, 0);
+            cr_assert_geq(pl.slot, mlc_conv_slot_floats(&g, &pl, op));
+            cr_assert_eq(pl.red, MLC_CONV_RED_CHUNKS);
+        }
+    }
+}
+
+/* ---- pooling ---- */
+
+static void naive_pool(const mlc_pool_geom *g, long planes, int max, const float *x, const float *dy, float *y,
+                       float *dx) {
+    memset(dx, 0, sizeof(float) * (size_t)(planes * g->H * g->W));
+    for (long p = 0; p < planes; p++)
+        for (int oh = 0; oh < g->Ho; oh++)
+            for (int ow = 0; ow < g->Wo; ow++) {
+                long best = -1;
+                double s = 0;
+                for (int kh = 0; kh < g->KH; kh++)
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int ih = oh * g->sh - g->ph + kh, iw = ow * g->sw - g->pw + kw;
+                        if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                        const long i = (p * g->H + ih) * g->W + iw;
+                        s += x[i];
+                        if (best < 0 || x[i] > x[best]) best = i;
+                    }
+                const long o = (p * g->Ho + oh) * g->Wo + ow;
+                y[o] = max ? x[best] : (float)(s / (g->KH * g->KW));
+                if (max) dx[best] += dy[o];
+                else
+                    for (int kh = 0; kh < g->KH; kh++)
+                        for (int kw = 0; kw < g->KW; kw++) {
+                            const int ih = oh * g->sh - g->ph + kh, iw = ow * g->sw - g->pw + kw;
+                            if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W)
+                                dx[(p * g->H + ih) * g->W + iw] += dy[o] * (1.0f / (float)(g->KH * g->KW));
+                        }
+            }
+}
+
+Test(kernels, pooling_matches_naive_windows) {
+    static const mlc_pool_geom cases[] = {
+        {.H = 28, .W = 28, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* the 2x2 fast path */
+        {.H = 7, .W = 5, .KH = 3, .KW = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1},
+        {.H = 5, .W = 6, .KH = 3, .KW = 2, .sh = 1, .sw = 1},
+        {.H = 7, .W = 7, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* odd: the general path */
+        {.H = 9, .W = 9, .KH = 3, .KW = 3, .sh = 3, .sw = 3, .ph = 1, .pw = 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mlc_pool_geom g = cases[i];
+        g.Ho = (g.H + 2 * g.ph - g.KH) / g.sh + 1, g.Wo = (g.W + 2 * g.pw - g.KW) / g.sw + 1;
+        const long planes = 200, nx = planes * g.H * g.W, ny = planes * g.Ho * g.Wo; /* large: the team runs it */
+        float *x = alloc_floats(nx), *dy = alloc_floats(ny), *y = alloc_floats(ny), *dx = alloc_floats(nx);
+        float *ry = alloc_floats(ny), *rdx = alloc_floats(nx);
+        fill(x, nx, 21), fill(dy, ny, 22);
+        for (long j = 0; j < nx; j += 3) x[j] = x[j + 1 < nx ? j + 1 : j]; /* ties: the first maximum wins */
+        for (int max = 0; max < 2; max++) {
+            naive_pool(&g, planes, max, x, dy, ry, rdx);
+            for (int threads = 1; threads <= 2; threads++) {
+                omp_set_num_threads(threads);
+                memset(y, 0xff, sizeof(float) * (size_t)ny), memset(dx, 0xff, sizeof(float) * (size_t)nx);
+                if (max) mlc_maxpool2d_fwd(&g, planes, x, y), mlc_maxpool2d_bwd(&g, planes, dy, x, dx);
+                else mlc_avgpool2d_fwd(&g, planes, x, y), mlc_avgpool2d_bwd(&g, planes, dy, dx);
+                for (long j = 0; j < ny; j++)
+                    cr_assert(max ? y[j] == ry[j] : fabsf(y[j] - ry[j]) <= 1e-6f, "case %zu %s fwd: y[%ld] = %g, not %g",
+                              i, max ? "max" : "avg", j, (double)y[j], (double)ry[j]);
+                for (long j = 0; j < nx; j++)
+                    cr_assert(max ? dx[j] == rdx[j] : fabsf(dx[j] - rdx[j]) <= 1e-6f,
+                              "case %zu %s bwd: dx[%ld] = %g, not %g", i, max ? "max" : "avg", j, (double)dx[j],
+                              (double)rdx[j]);
+            }
+        }
+        free(x), free(dy), free(y), free(dx), free(ry), free(rdx);
+    }
+}
+
+/* ---- batch norm ---- */
+
+Test(kernels, batch_norm_sums_match_double_reference) {
+    static const long sizes[][3] = {{3, 4, 1}, {3, 4, 7}, {2, 3, 33}, {5, 2, 40}, {64, 16, 100}}; /* B, C, S */
+    const float eps = 1e-3f;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const long B = sizes[i][0], C = sizes[i][1], S = sizes[i][2], n = B * C * S;
+        float *x = alloc_floats(n), *dy = alloc_floats(n), *dx = alloc_floats(n), *gamma = alloc_floats(C);
+        float st[128], pg[128], st1[128], pg1[128]; /* [2][C]: mean and variance; dbeta and dgamma */
+        fill(x, n, 31), fill(dy, n, 32), fill(gamma, C, 33);
+        for (long j = 0; j < n; j++) x[j] = 3.0f + 0.5f * x[j]; /* a mean far from 0 */
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            mlc_bn_stats(B, C, S, x, st);
+            mlc_bn_param_grads(B, C, S, dy, x, st, eps, pg);
+            mlc_bn_bwd(B, C, S, dy, x, st, pg, gamma, eps, dx);
+            if (threads == 1) memcpy(st1, st, sizeof st), memcpy(pg1, pg, sizeof pg);
+            else {
+                cr_assert_eq(memcmp(st1, st, sizeof(float) * (size_t)(2 * C)), 0, "bn_stats depends on the team size");
+                cr_assert_eq(memcmp(pg1, pg, sizeof(float) * (size_t)(2 * C)), 0, "bn_param_grads depends on the team");
+            }
+            for (long c = 0; c < C; c++) {
+                double s = 0, v = 0, sd = 0, sdx = 0;
+                for (long b = 0; b < B; b++)
+                    for (long k = 0; k < S; k++) s += x[(b * C + c) * S + k];
+                const double mean = s / (double)(B * S);
+                for (long b = 0; b < B; b++)
+                    for (long k = 0; k < S; k++) {
+                        const double d = x[(b * C + c) * S + k] - mean;
+                        v += d * d, sd += dy[(b * C + c) * S + k], sdx += dy[(b * C + c) * S + k] * d;
+                    }
+                v /= (double)(B * S);
+                const double rstd = 1.0 / sqrt(v + eps), N = (double)(B * S);
+                cr_assert(fabs(st[c] - mean) <= 1e-6 * fabs(mean) + 1e-7, "mean[%ld] = %.9g, not %.9g", c, (double)st[c],
+                          mean);
+                cr_assert(fabs(st[C + c] - v) <= 1e-5 * v + 1e-7, "var[%ld] = %.9g, not %.9g", c, (double)st[C + c], v);
+                cr_assert(fabs(pg[c] - sd) <= 1e-5 * N, "dbeta[%ld] = %.9g, not %.9g", c, (double)pg[c], sd);
+                cr_assert(fabs(pg[C + c] - sdx * rstd) <= 1e-5 * N, "dgamma[%ld] = %.9g, not %.9g", c,
+                          (double)pg[C + c], sdx * rstd);
+                for (long b = 0; b < B; b++)
+                    for (long k = 0; k < S; k++) {
+                        const long j = (b * C + c) * S + k;
+                        const double xhat = (x[j] - mean) * rstd;
+                        const double want = gamma[c] * rstd / N * (N * dy[j] - sd - xhat * sdx * rstd);
+                        cr_assert(fabs(dx[j] - want) <= 1e-5 * (fabs(want) + fabs(gamma[c]) * rstd * 4), "dx[%ld] = %.9g, not %.9g",
+                                  j, (double)dx[j], want);
+                    }
+            }
+        }
+        free(x), free(dy), free(dx), free(gamma);
+    }
+}
+
+/* ---- --check-finite ---- */
+
+Test(kernels, check_finite_finds_the_first_nan_or_inf) {
+    float p[5] = {1, 2, 3, 4, 5};
+    cr_assert_eq(mlc_check_finite(p, 5, "%1 = relu", "t.mdl:1:1"), 0);
+    p[3] = INFINITY;
+    cr_assert_eq(mlc_check_finite(p, 5, "%1 = relu", "t.mdl:1:1"), 1);
+    cr_assert_eq(mlc_nonfinite(NAN, 0, "%1 = relu", "t.mdl:1:1"), 1);
+    cr_assert_eq(mlc_nonfinite(1.0f, 0, "%1 = relu", "t.mdl:1:1"), 0);
+}
