@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define MLC_MAX_RANK 6
+/* A model has at most this many outputs (mlc's IR_MAX_OUTPUTS), so a caller may pass a
+ * fixed array of pointers. */
+#define MLC_MAX_OUTPUTS 8
 
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
@@ -25,6 +28,18 @@ typedef struct mlc_tensor_desc {
     int is_param; /* 1: a trainable parameter; 0: optimizer or other state */
 } mlc_tensor_desc;
 
+/* One input or output of the model, per sample (without the batch dimension, which
+ * comes first in memory: a batch of n is n * numel elements). */
+typedef struct mlc_io_desc {
+    const char *name; /* the .mdl's name: `input image: ...`, `output recon` */
+    mlc_dtype dtype;  /* outputs are always MLC_F32 */
+    int rank;
+    int64_t dims[MLC_MAX_RANK];
+    int64_t numel;
+    int eval_reads; /* inputs: 1 when forward reads it (0: it may be NULL there, as labels
+                     * usually are); outputs: 1 */
+} mlc_io_desc;
+
 typedef struct mlc_optimizer_desc {
     const char *kind; /* "sgd" or "adam" */
     float lr, momentum, beta1, beta2, eps, weight_decay;
@@ -33,11 +48,16 @@ typedef struct mlc_optimizer_desc {
 typedef struct mlc_model_api {
     const char *name;     /* the `model` name in the .mdl */
     const char *target;   /* "c" or "cuda" */
-    /* Per-sample input: the f32 input without its batch dimension, e.g. [784] or [1,28,28]. */
-    int input_rank;
-    int64_t input_dims[MLC_MAX_RANK];
-    int64_t input_numel;
-    int64_t output_numel; /* per-sample outputs (classes for a classifier) */
+    /* The inputs (`input` statements, in order) and outputs (`output` statements): the
+     * generated functions take one pointer per input and give one per output, in the
+     * order of these tables. */
+    int n_inputs, n_outputs;
+    const mlc_io_desc *inputs, *outputs;
+    /* A classifier's loss is cross_entropy(outputs[cls_output], inputs[cls_label]): its
+     * outputs are class scores and the label input holds i32 classes. The trainer counts
+     * accuracy only for classifiers; for other models it reports the loss. */
+    int classifier;
+    int cls_output, cls_label;
 
     /* Defaults from the .mdl's train { } section; the trainer's flags override them. */
     int default_batch, default_epochs;
@@ -55,14 +75,19 @@ typedef struct mlc_model_api {
      * are initialised from `seed` (same seed, same weights). NULL on allocation failure. */
     void *(*create)(uint64_t seed, int max_batch);
     void (*destroy)(void *model);
-    /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
-     * int32 labels. Returns the mean loss over the n samples before the update. When
-     * out is not NULL it receives the [n, output_numel] outputs of that forward pass
-     * (training mode), so the trainer can count training accuracy for free. */
-    float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr,
-                        float *out);
-    /* Inference (evaluation mode) on n <= max_batch samples: out is [n, output_numel]. */
-    void (*forward)(void *model, const float *x, int n, float *out);
+    /* One optimisation step on n <= max_batch samples: inputs[i] points at
+     * [n, inputs[i].dims...] elements of inputs[i].dtype (float or int32_t). Returns the
+     * mean loss over the n samples before the update. outputs (may be NULL) has one
+     * pointer per output, each NULL or [n, outputs[k].dims...] floats: the outputs of
+     * that forward pass (training mode), so the trainer counts training accuracy for free. */
+    float (*train_step)(void *model, const void *const *inputs, int n, float lr,
+                        float *const *outputs);
+    /* Inference (evaluation mode) on n <= max_batch samples; inputs as for train_step,
+     * except that an input with eval_reads == 0 may be NULL; outputs likewise. */
+    void (*forward)(void *model, const void *const *inputs, int n, float *const *outputs);
+    /* The mean loss over n <= max_batch samples in evaluation mode, without updating
+     * (every input given): what the trainer reports as test loss. */
+    float (*eval_loss)(void *model, const void *const *inputs, int n);
     /* Copies persistent tensor i out of / into the model (host memory, numel floats). */
     void (*read_tensor)(void *model, int i, void *dst);
     void (*write_tensor)(void *model, int i, const void *src);
@@ -99,12 +124,16 @@ typedef struct mlc_model_api {
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (--data DIR --epochs N --batch N --lr X --seed S
- * ...), trains, evaluates and prints `test accuracy: 0.XXXX`. Returns the exit status. */
+ * ...), trains, evaluates and prints `test accuracy: 0.XXXX` (a classifier) or
+ * `test loss: X` (any other model). Returns the exit status. */
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
 /* Conveniences generated models build their NAME_evaluate / _save / _load on
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
-double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count);
+/* Over `count` samples (inputs: one array of count samples per input), in batches: a
+ * classifier's accuracy, any other model's mean loss in evaluation mode; -1 when out of
+ * memory. */
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count);
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
 /* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */

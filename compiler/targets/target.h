@@ -30,9 +30,30 @@ void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
 /* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
  * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
 void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
-/* Names every node's buffer ("t12", "p_fc1_weight", "x") and declares the pointers the
- * function uses, at their slab / arena offsets; the same for both targets. */
+/* Binds the model inputs the graph reads (in_image = inputs[0], ...; on CUDA after
+ * copying them to the device), names every node's buffer ("t12", "p_fc1_weight",
+ * "in_image") and declares the pointers the function uses, at their slab / arena
+ * offsets; the same for both targets and every graph function. */
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
+/* The functions a model's graphs become: the API's train_step, forward and eval_loss. */
+typedef enum GraphFn { FN_TRAIN_STEP, FN_FORWARD, FN_EVAL_LOSS } GraphFn;
+#define GRAPH_FN_COUNT 3
+/* "float api_train_step(void *model, const void *const *inputs, ...)": the same on every
+ * target, since every target's functions take host memory. */
+const char *graph_fn_signature(GraphFn f);
+typedef struct GraphFnParts {
+    const Graph *g;
+    const FusionPlan *fp;
+    const MemPlan *plan;
+    const char *comment; /* what the function does, for the comment above it */
+} GraphFnParts;
+GraphFnParts graph_fn_parts(const ModelIR *m, GraphFn f);
+/* NAME_train_step, NAME_forward, NAME_eval_loss: the header's functions over api_*. */
+void emit_fn_wrappers(const ModelIR *m, FILE *out);
+/* At the end of a graph function: each output the caller asked for (outputs[k] not NULL)
+ * copied out of its buffer with copy_fmt ("memcpy(%0, %1, %2)": destination, source,
+ * bytes). */
+void emit_copy_outputs(EmitCtx *e, const char *copy_fmt);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
  * emitters; special ops and updates to their op rules' hook for e->target. Each block

@@ -10,6 +10,7 @@
 
 #include "ckpt.h"
 #include "data.h"
+#include "idx.h"
 #include "mlcrt_error.h"
 #include "schedule.h"
 #include "testutil.h"
@@ -587,6 +588,85 @@ Test(trainer2, bad_checkpoints_and_save_paths)
 
 /* ---- eval and predict ---- */
 
+/* The checkpoint remembers --mean/--std: eval and predict without them see what training
+ * saw; flags that differ are an error naming both. */
+Test(modes, checkpoint_keeps_normalisation)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "n.ckpt"), *q = tu_path(d, "plain.ckpt");
+    char *img = tu_path(d, "t10k-images-idx3-ubyte");
+    run_result r, e, f;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--mean", "0.2", "--std", "0.3",
+                         "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert(strncmp(e.out, r.out, strlen(r.out)) == 0, "%s\n---\n%s", e.out, r.out);
+    run(&e, &tiny_api, (const char *[]){"predict", p, img, NULL});
+    run(&f, &tiny_api, (const char *[]){"predict", p, img, "--mean", "0.2", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert_eq(f.status, 0, "%s", f.err);
+    cr_assert_str_eq(e.out, f.out);
+
+    char want[1024];
+    run(&e, &tiny_api, (const char *[]){"predict", p, img, "--mean", "0.5", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the model was trained with --mean 0.2 --std 0.3, the command line says "
+             "--mean 0.5 --std 0.3 (leave out --mean and --std to use the checkpoint's)\n",
+             p);
+    cr_assert_str_eq(e.err, want);
+
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", q, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&e, &tiny_api, (const char *[]){"eval", q, "--data", d, "--mean", "0.2", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the model was trained with no normalisation, the command line says "
+             "--mean 0.2 --std 0.3 (leave out --mean and --std to use the checkpoint's)\n",
+             q);
+    cr_assert_str_eq(e.err, want);
+}
+
+/* Inputs named otherwise bind by dtype and size when that is unambiguous; a third input
+ * the data cannot feed is an error naming it and the fields. */
+Test(modes, inputs_bind_by_name_or_type)
+{
+    char *d = mnist_dir();
+    run_result a, b;
+    run(&a, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    static const mlc_io_desc renamed[2] = {{"pixels", MLC_F32, 1, {784}, 784, 1},
+                                           {"target", MLC_I32, 0, {0}, 1, 0}};
+    mlc_model_api api = tiny_api;
+    api.inputs = renamed;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    char sa[4096], sb[4096];
+    tu_strip_times(a.out, sa, sizeof sa);
+    tu_strip_times(b.out, sb, sizeof sb);
+    cr_assert_str_eq(sa, sb);
+    cr_assert(strstr(sa, "test accuracy: "), "%s", sa);
+
+    static const mlc_io_desc three[3] = {{"image", MLC_F32, 1, {784}, 784, 1},
+                                         {"label", MLC_I32, 0, {0}, 1, 0},
+                                         {"mask", MLC_F32, 2, {28, 28}, 784, 1}};
+    api.inputs = three;
+    api.n_inputs = 3;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
+    cr_assert_eq(b.status, 1);
+    cr_assert_str_eq(b.err, "error: model input 'mask' (f32[28, 28]) matches no field of the data "
+                            "(image: f32 per sample, label: i32); name it image or label\n");
+    static const mlc_io_desc two_f32[2] = {{"a", MLC_F32, 1, {784}, 784, 1},
+                                           {"b", MLC_F32, 1, {784}, 784, 1}};
+    api.inputs = two_f32;
+    api.n_inputs = 2;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
+    cr_assert_eq(b.status, 1);
+    cr_assert_str_eq(b.err, "error: model input 'a' (f32[784]) matches no field of the data "
+                            "(image: f32 per sample, label: i32); name it image or label\n");
+}
+
 Test(modes, eval_and_predict)
 {
     char *d = mnist_dir(), *p = tu_path(d, "m.ckpt");
@@ -632,7 +712,27 @@ Test(modes, eval_and_predict)
     double p1, p2;
     cr_assert_eq(sscanf(e.out, "%d:  %d %lf  %d %lf\n", &idx, &c1, &p1, &c2, &p2), 5, "%s", e.out);
     cr_assert_eq(idx, 0);
-    cr_assert(p1 >= p2 && p1 <= 1 && p2 >= 0 && c1 != c2);
+    /* the model's own output values (logits: tiny computes no softmax), best first */
+    {
+        char msg[MLCRT_MSG_SIZE];
+        float *x = NULL, logits[10], *outs[1] = {logits};
+        int64_t n = 0, rows = 0, cols = 0;
+        cr_assert_eq(mlcrt_idx_load_images(tu_path(d, "t10k-images-idx3-ubyte"), 1, 784, &x, &n,
+                                           NULL, &rows, &cols, msg, sizeof msg),
+                     MLCRT_OK, "%s", msg);
+        void *m = tiny_api.create(1, 1);
+        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+        tiny_api.forward(m, (const void *[]){x, NULL}, 1, outs);
+        char want[64];
+        snprintf(want, sizeof want, "0:  %d %.4f  %d %.4f\n", c1, (double)logits[c1], c2,
+                 (double)logits[c2]);
+        cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%s", want, e.out);
+        for (int j = 0; j < 10; j++)
+            cr_assert(logits[j] <= logits[c1] && (j == c1 || logits[j] <= logits[c2]));
+        tiny_api.destroy(m);
+        free(x);
+    }
+    cr_assert(p1 >= p2 && c1 != c2);
     cr_assert(strncmp(strstr(e.out, "\n49:"), "\n49:  ", 6) == 0);
 
     /* images of the wrong size; missing positional arguments */

@@ -77,21 +77,17 @@ static void logits_of(const tiny *m, const float *x, int n, float *out)
     }
 }
 
-static void tiny_forward(void *p, const float *x, int n, float *out)
+/* Inputs: 0 image f32[IN], 1 label i32 (read by train_step and eval_loss only). */
+static void tiny_forward(void *p, const void *const *inputs, int n, float *const *outputs)
 {
-    logits_of(p, x, n, out);
+    if (outputs && outputs[0])
+        logits_of(p, inputs[0], n, outputs[0]);
 }
 
-static float tiny_train_step(void *p, const float *x, const int32_t *y, int n, float lr,
-                             float *out)
+/* The mean cross-entropy of the logits in m->logits against y; leaves dL/dlogits there. */
+static double softmax_loss(tiny *m, const int32_t *y, int n)
 {
-    tiny *m = p;
-    logits_of(m, x, n, m->logits);
-    if (out)
-        memcpy(out, m->logits, sizeof(float) * OUT * (size_t)n);
     double loss = 0;
-    float gb[OUT] = {0};
-    /* Softmax in place: logits -> dL/dlogits / n. */
     for (int i = 0; i < n; i++) {
         float *o = m->logits + i * OUT, mx = o[0];
         for (int j = 1; j < OUT; j++)
@@ -101,12 +97,32 @@ static float tiny_train_step(void *p, const float *x, const int32_t *y, int n, f
             s += exp((double)(o[j] - mx));
         loss += log(s) - (double)(o[y[i]] - mx);
         for (int j = 0; j < OUT; j++)
-            o[j] = (float)(exp((double)(o[j] - mx)) / s) - (j == y[i] ? 1.0f : 0.0f);
-        for (int j = 0; j < OUT; j++) {
-            o[j] /= (float)n;
-            gb[j] += o[j];
-        }
+            o[j] = ((float)(exp((double)(o[j] - mx)) / s) - (j == y[i] ? 1.0f : 0.0f)) / (float)n;
     }
+    return loss / n;
+}
+
+static float tiny_eval_loss(void *p, const void *const *inputs, int n)
+{
+    tiny *m = p;
+    logits_of(m, inputs[0], n, m->logits);
+    return (float)softmax_loss(m, inputs[1], n);
+}
+
+static float tiny_train_step(void *p, const void *const *inputs, int n, float lr,
+                             float *const *outputs)
+{
+    tiny *m = p;
+    const float *x = inputs[0];
+    const int32_t *y = inputs[1];
+    logits_of(m, x, n, m->logits);
+    if (outputs && outputs[0])
+        memcpy(outputs[0], m->logits, sizeof(float) * OUT * (size_t)n);
+    double loss = softmax_loss(m, y, n);
+    float gb[OUT] = {0};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < OUT; j++)
+            gb[j] += m->logits[i * OUT + j];
     for (int i = 0; i < n; i++) {
         const float *g = m->logits + i * OUT;
         for (int k = 0; k < IN; k++) {
@@ -120,7 +136,7 @@ static float tiny_train_step(void *p, const float *x, const int32_t *y, int n, f
     for (int j = 0; j < OUT; j++)
         m->b[j] -= lr * gb[j];
     m->step++;
-    return (float)(loss / n);
+    return (float)loss;
 }
 
 static void tiny_read(void *p, int i, void *dst)
@@ -144,13 +160,26 @@ static void tiny_write(void *p, int i, const void *src)
 static int64_t tiny_get_step(void *p) { return ((tiny *)p)->step; }
 static void tiny_set_step(void *p, int64_t s) { ((tiny *)p)->step = s; }
 
+static const mlc_io_desc tiny_inputs[2] = {
+    {"image", MLC_F32, 1, {784}, 784, 1},
+    {"label", MLC_I32, 0, {0}, 1, 0},
+};
+static const mlc_io_desc tiny_c10_inputs[2] = {
+    {"image", MLC_F32, 3, {3, 32, 32}, 3072, 1},
+    {"label", MLC_I32, 0, {0}, 1, 0},
+};
+static const mlc_io_desc tiny_outputs[1] = {{"logits", MLC_F32, 1, {OUT}, OUT, 1}};
+
 const mlc_model_api tiny_api = {
     .name = "tiny",
     .target = "c",
-    .input_rank = 1,
-    .input_dims = {784},
-    .input_numel = 784,
-    .output_numel = OUT,
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .inputs = tiny_inputs,
+    .outputs = tiny_outputs,
+    .classifier = 1,
+    .cls_output = 0,
+    .cls_label = 1,
     .default_batch = 32,
     .default_epochs = 2,
     .default_seed = 42,
@@ -161,6 +190,7 @@ const mlc_model_api tiny_api = {
     .destroy = tiny_destroy,
     .train_step = tiny_train_step,
     .forward = tiny_forward,
+    .eval_loss = tiny_eval_loss,
     .read_tensor = tiny_read,
     .write_tensor = tiny_write,
     .get_step = tiny_get_step,
@@ -171,10 +201,13 @@ const mlc_model_api tiny_api = {
 const mlc_model_api tiny_c10_api = {
     .name = "tiny_c10",
     .target = "c",
-    .input_rank = 3,
-    .input_dims = {3, 32, 32},
-    .input_numel = 3072,
-    .output_numel = OUT,
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .inputs = tiny_c10_inputs,
+    .outputs = tiny_outputs,
+    .classifier = 1,
+    .cls_output = 0,
+    .cls_label = 1,
     .default_batch = 32,
     .default_epochs = 1,
     .default_seed = 42,
@@ -185,6 +218,7 @@ const mlc_model_api tiny_c10_api = {
     .destroy = tiny_destroy,
     .train_step = tiny_train_step,
     .forward = tiny_forward,
+    .eval_loss = tiny_eval_loss,
     .read_tensor = tiny_read,
     .write_tensor = tiny_write,
     .get_step = tiny_get_step,

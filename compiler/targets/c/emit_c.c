@@ -245,23 +245,20 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
 }
 
-static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, const MemPlan *plan, int train) {
+static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn f) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
+    GraphFnParts gp = graph_fn_parts(m, f);
+    const Graph *g = gp.g;
+    const MemPlan *plan = gp.plan;
+    int train = f == FN_TRAIN_STEP;
     EmitCtx e = {.arena = a, .g = g, .target = TARGET_C, .body = out, .decls = out, .indent = 1,
-                 .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = train ? "return NAN" : "return"};
-    if (train) {
-        fprintf(out, "/* One training step: forward, loss, backward, %s update. */\n", m->spec.opt.kind);
-        fprintf(out, "static float api_train_step(void *model, const float *x, const int32_t *y, int n, float lr, "
-                     "float *out) {\n");
-    } else {
-        fprintf(out, "/* Inference in evaluation mode. */\n");
-        fprintf(out, "static void api_forward(void *model, const float *x, int n, float *out) {\n");
-    }
+                 .fp = gp.fp, .bail = f == FN_FORWARD ? "return" : "return NAN"};
+    fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(f));
     fprintf(out, "    %s_model *self = model;\n    const long B = n;\n    const size_t mb = (size_t)self->max_batch;\n", name);
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B;\n");
-    if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr, (void)y;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B, (void)inputs;\n");
+    if (train) fprintf(out, "    const int64_t t = ++self->step;\n    (void)t, (void)lr;\n");
     e.buf = emit_name_buffers(&e, m, plan);
     if (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread) {
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
@@ -271,14 +268,12 @@ static void emit_graph_function(const ModelIR *m, FILE *out, const Graph *g, con
     }
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node(&e, id, e.bail);
-    int o = g->output;
-    if (train) {
-        if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));
-        else fprintf(out, "    (void)out;\n");
-        fprintf(out, "    return %s[0];\n}\n\n", e.buf[g->loss]);
-    } else {
-        fprintf(out, "    memcpy(out, %s, sizeof(float) * (size_t)(%s));\n}\n\n", e.buf[o], emit_numel(&e, o));
+    if (f != FN_EVAL_LOSS) {
+        if (g->nout) emit_copy_outputs(&e, "memcpy(%0, %1, %2)");
+        else emit(&e, "(void)outputs;");
     }
+    if (g->loss >= 0) fprintf(out, "    return %s[0];\n", e.buf[g->loss]);
+    fprintf(out, "}\n\n");
 }
 
 static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
@@ -302,12 +297,16 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    %s_model *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
     fprintf(out, "    self->slots = mlc_scratch_slots();\n    const size_t slots = (size_t)self->slots;\n");
-    fprintf(out, "    const size_t train_floats = %lld + %lld * mb + %lld * slots, eval_floats = %lld + %lld * mb + %lld * slots;\n",
-            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->train_plan.ws_per_thread,
-            (long long)m->eval_plan.size_c, (long long)m->eval_plan.size_b, (long long)m->eval_plan.ws_per_thread);
+    fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
+    for (int f = 0; f < GRAPH_FN_COUNT; f++) {
+        const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
+        fprintf(out, "    if (%lld + %lld * mb + %lld * slots > arena_floats) arena_floats = %lld + %lld * mb + %lld * slots;\n",
+                (long long)p->size_c, (long long)p->size_b, (long long)p->ws_per_thread, (long long)p->size_c,
+                (long long)p->size_b, (long long)p->ws_per_thread);
+    }
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
-    fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
+    fprintf(out, "    self->arena = mlcrt_alloc_floats((int64_t)arena_floats);\n");
     fprintf(out, "    if (!self->slab || !self->arena) {\n        free(self->slab);\n        free(self->arena);\n");
     fprintf(out, "        free(self);\n        return NULL;\n    }\n");
     emit_param_init(m, out, "    ", "self->slab + %lld");
@@ -315,8 +314,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = model;\n    if (!self) return;\n", n);
     fprintf(out, "    free(self->slab);\n    free(self->arena);\n    free(self);\n}\n\n");
 
-    emit_graph_function(m, out, m->train, &m->train_plan, 1);
-    emit_graph_function(m, out, m->eval, &m->eval_plan, 0);
+    for (int f = 0; f < GRAPH_FN_COUNT; f++) emit_graph_function(m, out, (GraphFn)f);
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
@@ -331,9 +329,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
-    fprintf(out, "float %s_train_step(%s_model *m, const float *x, const int32_t *y, int n, float lr, float *out) {\n", n, n);
-    fprintf(out, "    return api_train_step(m, x, y, n, lr, out);\n}\n");
-    fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
+    emit_fn_wrappers(m, out);
     emit_api_struct(m, out, "c");
 }
 
