@@ -85,6 +85,8 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
         return 0.0;
     const void *in[2] = {NULL, NULL};
     if (!api->classifier) {
+        if (!api->eval_loss)
+            return -1.0;
         double sum = 0;
         for (int64_t start = 0; start < ds->n; start += batch) {
             int nb = (int)(ds->n - start < batch ? ds->n - start : batch);

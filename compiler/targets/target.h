@@ -23,7 +23,8 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out);
 /* emit_common.c: what both targets share. */
 /* The header: the model's C API (the same for every target). */
 void emit_header(const ModelIR *m, FILE *hdr);
-/* The table of persistent tensors (mlc_tensor_desc NAME_tensors[]). */
+/* The API's tables: inputs and outputs (mlc_io_desc NAME_inputs[], NAME_outputs[]) and
+ * persistent tensors (mlc_tensor_desc NAME_tensors[]). */
 void emit_tensor_table(const ModelIR *m, FILE *out);
 /* The `const mlc_model_api NAME_api = {...}` at the end of a source. */
 void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);

@@ -588,6 +588,66 @@ Test(trainer2, bad_checkpoints_and_save_paths)
 
 /* ---- eval and predict ---- */
 
+/* A model without labels (tiny_ae: input "pixels", bound to the images by type) is
+ * reported by its loss: epoch lines, log columns, `test loss:`, eval; predict prints its
+ * output values. */
+Test(modes, model_without_labels)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "ae.ckpt"), *log = tu_path(d, "ae.csv");
+    run_result r, e;
+    run(&r, &tiny_ae_api,
+        (const char *[]){"--data", d, "--val", "40", "--progress", "never", "--save", p, "--log", log, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.out, "acc"), "%s", r.out);
+    double l1, v1, t1, l2, v2, t2;
+    cr_assert_eq(sscanf(r.out, "epoch 1/2  loss %lf  val_loss %lf  test_loss %lf", &l1, &v1, &t1), 3, "%s", r.out);
+    const char *e2 = strstr(r.out, "\nepoch 2/2  ");
+    cr_assert_not_null(e2, "%s", r.out);
+    cr_assert_eq(sscanf(e2 + 1, "epoch 2/2  loss %lf  val_loss %lf  test_loss %lf", &l2, &v2, &t2), 3, "%s", r.out);
+    cr_assert(l2 < l1 && v2 < v1 && t2 < t1, "the loss does not fall:\n%s", r.out);
+
+    /* the final line: the eval-mode loss over the test split, in the trainer's batches */
+    char msg[MLCRT_MSG_SIZE], want[128];
+    mlc_dataset ds;
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, d, "t10k", 784, 0, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    void *m = tiny_ae_api.create(0, 32);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_ae_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    double sum = 0;
+    for (int s = 0; s < 50; s += 32) {
+        int nb = 50 - s < 32 ? 50 - s : 32;
+        sum += (double)tiny_ae_api.eval_loss(m, (const void *[]){ds.x + (size_t)s * 784}, nb) * nb;
+    }
+    snprintf(want, sizeof want, "test loss: %.6f\n", sum / 50);
+    cr_assert_str_eq(strstr(r.out, "test loss: "), want);
+    run(&e, &tiny_ae_api, (const char *[]){"eval", p, "--data", d, NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert_str_eq(e.out, want);
+
+    size_t csv_len = 0;
+    char *csv = (char *)tu_read(log, &csv_len);
+    cr_assert_not_null(csv);
+    csv[csv_len] = '\0';
+    cr_assert(strncmp(csv, "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\nstep,1,1,", 58) == 0, "%s", csv);
+    snprintf(want, sizeof want, "epoch,2,10,%.6f,50,%.6f,%.6f,", l2, v2, t2);
+    cr_assert_not_null(strstr(csv, want), "%s\n---\n%s", want, csv);
+
+    /* predict: 784 output values per image (the model's parameter here); run_result keeps
+     * the first 32 KiB of the 50 lines */
+    float mean[784];
+    tiny_ae_api.read_tensor(m, 0, mean);
+    run(&e, &tiny_ae_api, (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    snprintf(want, sizeof want, "0: %.6g %.6g ", (double)mean[0], (double)mean[1]);
+    cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%.200s", want, e.out);
+    const char *nl = strchr(e.out, '\n');
+    int values = 0;
+    for (const char *q = e.out; q < nl; q++)
+        values += *q == ' ';
+    cr_assert_eq(values, 784);
+    tiny_ae_api.destroy(m);
+    mlcrt_dataset_free(&ds);
+}
+
 /* The checkpoint remembers --mean/--std: eval and predict without them see what training
  * saw; flags that differ are an error naming both. */
 Test(modes, checkpoint_keeps_normalisation)

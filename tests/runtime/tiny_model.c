@@ -226,3 +226,105 @@ const mlc_model_api tiny_c10_api = {
     .set_threads = NULL,
     .augment = "flip",
 };
+
+/* ---- tiny_ae: a model without labels (not a classifier) ---- */
+
+/* One parameter, "pixels.mean" [784]: every sample's output is it, and the loss is the
+ * mean squared error against the image, so SGD moves it towards the mean image. */
+typedef struct tiny_ae {
+    float m[784];
+    int64_t step;
+} tiny_ae;
+
+static const mlc_tensor_desc tiny_ae_tensors[1] = {{"pixels.mean", MLC_F32, 1, {784}, 784, 1}};
+static const mlc_io_desc tiny_ae_inputs[1] = {{"pixels", MLC_F32, 1, {784}, 784, 1}};
+static const mlc_io_desc tiny_ae_outputs[1] = {{"recon", MLC_F32, 1, {784}, 784, 1}};
+
+static void *tiny_ae_create(uint64_t seed, int max_batch)
+{
+    (void)max_batch;
+    tiny_ae *m = calloc(1, sizeof *m);
+    if (m)
+        mlc_init_uniform(m->m, 784, 0.0f, 1.0f, seed, "pixels.mean");
+    return m;
+}
+
+static void tiny_ae_destroy(void *p) { free(p); }
+
+static void tiny_ae_forward(void *p, const void *const *inputs, int n, float *const *outputs)
+{
+    (void)inputs;
+    for (int i = 0; outputs && outputs[0] && i < n; i++)
+        memcpy(outputs[0] + (size_t)i * 784, ((tiny_ae *)p)->m, sizeof(float) * 784);
+}
+
+static float tiny_ae_eval_loss(void *p, const void *const *inputs, int n)
+{
+    const tiny_ae *m = p;
+    const float *x = inputs[0];
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 784; j++) {
+            double d = (double)m->m[j] - x[(size_t)i * 784 + j];
+            s += d * d;
+        }
+    return (float)(s / ((double)n * 784));
+}
+
+static float tiny_ae_train_step(void *p, const void *const *inputs, int n, float lr,
+                                float *const *outputs)
+{
+    tiny_ae *m = p;
+    const float *x = inputs[0];
+    tiny_ae_forward(m, inputs, n, outputs);
+    float loss = tiny_ae_eval_loss(m, inputs, n);
+    for (int j = 0; j < 784; j++) {
+        double g = 0;
+        for (int i = 0; i < n; i++)
+            g += 2.0 * ((double)m->m[j] - x[(size_t)i * 784 + j]);
+        m->m[j] -= lr * (float)(g / ((double)n * 784));
+    }
+    m->step++;
+    return loss;
+}
+
+static void tiny_ae_read(void *p, int i, void *dst)
+{
+    (void)i;
+    memcpy(dst, ((tiny_ae *)p)->m, sizeof(float) * 784);
+}
+static void tiny_ae_write(void *p, int i, const void *src)
+{
+    (void)i;
+    memcpy(((tiny_ae *)p)->m, src, sizeof(float) * 784);
+}
+static int64_t tiny_ae_get_step(void *p) { return ((tiny_ae *)p)->step; }
+static void tiny_ae_set_step(void *p, int64_t s) { ((tiny_ae *)p)->step = s; }
+
+const mlc_model_api tiny_ae_api = {
+    .name = "tiny_ae",
+    .target = "c",
+    .n_inputs = 1,
+    .n_outputs = 1,
+    .inputs = tiny_ae_inputs,
+    .outputs = tiny_ae_outputs,
+    .classifier = 0,
+    .cls_output = -1,
+    .cls_label = -1,
+    .default_batch = 32,
+    .default_epochs = 2,
+    .default_seed = 42,
+    .optimizer = {"sgd", 50.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    .n_tensors = 1,
+    .tensors = tiny_ae_tensors,
+    .create = tiny_ae_create,
+    .destroy = tiny_ae_destroy,
+    .train_step = tiny_ae_train_step,
+    .forward = tiny_ae_forward,
+    .eval_loss = tiny_ae_eval_loss,
+    .read_tensor = tiny_ae_read,
+    .write_tensor = tiny_ae_write,
+    .get_step = tiny_ae_get_step,
+    .set_step = tiny_ae_set_step,
+    .set_threads = NULL,
+};
