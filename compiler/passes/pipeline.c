@@ -1,7 +1,9 @@
 /* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
  * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> memory plan
  * for the train step; lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
- * evaluation; the verifier after every pass and the dumps the user asked for. */
+ * evaluation, twice (the outputs for forward, the loss for eval_loss); the model's
+ * inputs and outputs as the API shows them; the verifier after every pass and the dumps
+ * the user asked for. */
 #include <stdio.h>
 #include <string.h>
 

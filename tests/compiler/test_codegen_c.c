@@ -231,7 +231,7 @@ static const char driver_src[] =
     "    dump(api, m, \"T0\");\n"
     "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    vec(\"FWD\", out, no);\n"
-    "    printf(\"ELOSS %.9g\\n\", api->eval_loss(m, (const void *[]){x, y}, n));\n"
+    "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, (const void *[]){x, y}, n));\n"
     "    float loss = api->train_step(m, (const void *[]){x, y}, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"LOSS %.9g\\n\", loss);\n"
     "    vec(\"TOUT\", out, no);\n"
@@ -366,9 +366,9 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     Interp *el = interp_new(m->eval_loss);
     bind_sources(el, m, out, n);
     interp_run(el);
-    const char *elp = strstr(out, "ELOSS ");
+    const char *elp = strstr(out, "EVAL ");
     cr_assert_not_null(elp);
-    double eloss = strtod(elp + 6, NULL);
+    double eloss = strtod(elp + 5, NULL);
     worst = fmax(worst, compare("eval_loss", &eloss, el->vals[m->eval_loss->loss], 1));
     interp_free(el);
 
