@@ -54,18 +54,21 @@ __attribute__((destructor)) static void prof_dump(void) {
 
 
 def instrument(src):
-    """The generated C with prof_mark calls in the train step; the nodes' "%ID op" labels."""
-    out, names, in_step = [], [], False
+    """The generated C with prof_mark calls in the train step's two halves (forward_backward
+    and update, which train_step runs back to back); the nodes' "%ID op" labels."""
+    out, names, in_step = [], [], None
     for line in src.split("\n"):
-        if line.startswith("static float api_train_step("):
-            in_step = True
+        if line.startswith("static float api_forward_backward(") or line.startswith("static void api_update("):
+            in_step = line.split("(")[0].split()[-1]
         elif in_step and line == "}":
-            in_step = False
+            if in_step == "api_update":
+                out.append("    prof_mark(-1);")
+            in_step = None
         m = re.match(r"^    /\* (%\d+) = (\w+) ", line) if in_step else None
         if m:
             out.append(f"    prof_mark({len(names)});")
             names.append(f"{m.group(2)}:{m.group(1)}")
-        if in_step and re.match(r"^    return t\d+\[0\];", line):
+        if in_step == "api_forward_backward" and re.match(r"^    return \w+\[0\];", line):
             out.append("    prof_mark(-1);")
         out.append(line)
     if not names:

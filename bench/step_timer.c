@@ -37,18 +37,30 @@ int main(int argc, char **argv) {
     if (threads > 0 && api->set_threads) api->set_threads(threads);
     void *m = api->create(1, batch);
     if (!m) return 1;
-    size_t nx = (size_t)batch * (size_t)api->input_numel;
-    float *x = malloc(sizeof(float) * nx);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
+    /* one batch of made-up data per input: floats in [0, 1), integers below the class
+     * count (a classifier's labels) or 2 */
+    const int64_t classes = api->classifier ? api->outputs[api->cls_output].numel : 2;
+    void *in[16] = {NULL};
+    if (api->n_inputs > 16) return 1;
     unsigned s = 12345;
-    for (size_t i = 0; i < nx; i++) s = s * 1103515245u + 12345u, x[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
-    for (int i = 0; i < batch; i++) s = s * 1103515245u + 12345u, y[i] = (int32_t)((s >> 16) % (unsigned)api->output_numel);
+    for (int k = 0; k < api->n_inputs; k++) {
+        const mlc_io_desc *d = &api->inputs[k];
+        size_t n = (size_t)batch * (size_t)d->numel;
+        in[k] = malloc(4 * n);
+        if (!in[k]) return 1;
+        for (size_t i = 0; i < n; i++) {
+            s = s * 1103515245u + 12345u;
+            if (d->dtype == MLC_I32) ((int32_t *)in[k])[i] = (int32_t)((s >> 16) % (unsigned)classes);
+            else ((float *)in[k])[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
+        }
+    }
+    const void *const *inputs = (const void *const *)in;
     double *t = malloc(sizeof(double) * (size_t)steps);
     float loss = 0;
-    for (int i = 0; i < warmup; i++) loss = api->train_step(m, x, y, batch, api->optimizer.lr, NULL);
+    for (int i = 0; i < warmup; i++) loss = api->train_step(m, inputs, batch, api->optimizer.lr, NULL);
     for (int i = 0; i < steps; i++) {
         double t0 = now();
-        loss = api->train_step(m, x, y, batch, api->optimizer.lr, NULL);
+        loss = api->train_step(m, inputs, batch, api->optimizer.lr, NULL);
         t[i] = now() - t0;
     }
     qsort(t, (size_t)steps, sizeof(double), cmp);
@@ -61,6 +73,7 @@ int main(int argc, char **argv) {
            (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps,
            o->weight_decay);
     api->destroy(m);
-    free(x), free(y), free(t);
+    for (int k = 0; k < api->n_inputs; k++) free(in[k]);
+    free(t);
     return 0;
 }

@@ -1,9 +1,9 @@
 /* ckpt.c - checkpoint save / load (see ckpt.h).
  *
- * File format, version 2. All integers little-endian; offsets are from the file start.
+ * File format, version 3. All integers little-endian; offsets are from the file start.
  *
  *   offset 0   magic        8 bytes  "MLCCKPT\0"
- *          8   version      u32      2
+ *          8   version      u32      3
  *         12   header_bytes u32      bytes from offset 0 to the end of the tensor table
  *         16   model name   u16 length + bytes (no terminator)
  *              step         i64      optimizer step counter (api->get_step)
@@ -13,6 +13,9 @@
  *              train_n      i64      training samples per epoch (0: unknown)
  *              loss_sum     f64      sum of loss * batch size over the current epoch
  *              correct      i64      correctly classified training samples so far in it
+ *              n_norm       u32      input normalisation: 0 none, else values per list
+ *              norm_mean    f32[4]   --mean (unused entries 0)
+ *              norm_std     f32[4]   --std (unused entries 0)
  *              count        u32      number of tensors
  *              count times:
  *                name       u16 length + bytes
@@ -28,7 +31,8 @@
  *
  * Nothing depends on time, paths or memory addresses, so identical model states give
  * byte-identical files. The loader insists on exactly this layout (offsets included),
- * rejects trailing bytes and verifies the CRC before looking at the model. */
+ * rejects trailing bytes and verifies the CRC before looking at the model. Version 2
+ * (the same without n_norm, norm_mean, norm_std) is still read: no normalisation. */
 #include "ckpt.h"
 
 #include "mlcrt_error.h"
@@ -46,6 +50,8 @@ static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
 
 /* step, epoch, epoch_pos, data_seed, train_n, loss_sum, correct: seven 8-byte fields. */
 #define CKPT_STATE_BYTES 56
+/* The data settings (version 3): n_norm, then four means and four stds. */
+#define CKPT_DATA_BYTES 36
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -111,7 +117,7 @@ static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims)
 
 static uint64_t header_size(const mlc_model_api *api)
 {
-    uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + 4;
+    uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + CKPT_DATA_BYTES + 4;
     for (int i = 0; i < api->n_tensors; i++)
         h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank +
              8 + 8;
@@ -168,8 +174,18 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     put_u64(p + 32, (uint64_t)st->train_samples);
     put_u64(p + 40, loss_bits);
     put_u64(p + 48, (uint64_t)st->correct);
-    put_u32(p + CKPT_STATE_BYTES, (uint32_t)api->n_tensors);
-    p += CKPT_STATE_BYTES + 4;
+    p += CKPT_STATE_BYTES;
+    int nn = st->n_norm >= 0 && st->n_norm <= 4 ? st->n_norm : 0;
+    put_u32(p, (uint32_t)nn);
+    for (int i = 0; i < nn; i++) {
+        uint32_t mb, sb;
+        memcpy(&mb, &st->norm_mean[i], 4);
+        memcpy(&sb, &st->norm_std[i], 4);
+        put_u32(p + 4 + 4 * i, mb);
+        put_u32(p + 20 + 4 * i, sb);
+    }
+    put_u32(p + CKPT_DATA_BYTES, (uint32_t)api->n_tensors);
+    p += CKPT_DATA_BYTES + 4;
     uint64_t off = align64(hdr);
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
@@ -441,17 +457,19 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
                         path, MLCRT_CKPT_VERSION);
         goto out;
     }
-    if (version != MLCRT_CKPT_VERSION) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version %u, found %u",
+    if (version != MLCRT_CKPT_VERSION && version != 2) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version 2 or %u, found %u",
                         path, MLCRT_CKPT_VERSION, version);
         goto out;
     }
+    /* Version 2 has no data settings: they read as none. */
+    const int data_bytes = version == 2 ? 0 : CKPT_DATA_BYTES;
     uint64_t hdr = get_u32(buf + 12);
     cursor c = {buf, 16, hdr < len ? hdr : len, len, path, msg, cap};
-    if (hdr < 16 + 2 + CKPT_STATE_BYTES + 4) {
+    if (hdr < 16 + 2 + CKPT_STATE_BYTES + (uint64_t)data_bytes + 4) {
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: byte 12: header size %llu is smaller than the minimum %d", path,
-                        (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + 4);
+                        (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + data_bytes + 4);
         goto out;
     }
 
@@ -464,7 +482,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         goto out;
     const uint8_t *mname = buf + c.pos;
     c.pos += mlen;
-    if ((rc = need(&c, CKPT_STATE_BYTES + 4, "the training state and tensor count")))
+    if ((rc = need(&c, CKPT_STATE_BYTES, "the training state")))
         goto out;
     int64_t step = (int64_t)get_u64(buf + c.pos);
     mlcrt_train_state ts;
@@ -475,8 +493,39 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     uint64_t loss_bits = get_u64(buf + c.pos + 40);
     memcpy(&ts.loss_sum, &loss_bits, 8);
     ts.correct = (int64_t)get_u64(buf + c.pos + 48);
-    uint32_t count = get_u32(buf + c.pos + CKPT_STATE_BYTES);
-    c.pos += CKPT_STATE_BYTES + 4;
+    c.pos += CKPT_STATE_BYTES;
+    ts.has_data_settings = version >= 3;
+    ts.n_norm = 0;
+    memset(ts.norm_mean, 0, sizeof ts.norm_mean);
+    memset(ts.norm_std, 0, sizeof ts.norm_std);
+    if (data_bytes) {
+        if ((rc = need(&c, CKPT_DATA_BYTES, "the data settings")))
+            goto out;
+        uint32_t nn = get_u32(buf + c.pos);
+        if (nn > 4) {
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte %llu: n_norm: expected 0 to 4 normalisation values, found %u",
+                            path, (unsigned long long)c.pos, nn);
+            goto out;
+        }
+        ts.n_norm = (int)nn;
+        for (uint32_t i = 0; i < nn; i++) {
+            uint32_t mb = get_u32(buf + c.pos + 4 + 4 * i), sb = get_u32(buf + c.pos + 20 + 4 * i);
+            memcpy(&ts.norm_mean[i], &mb, 4);
+            memcpy(&ts.norm_std[i], &sb, 4);
+            if (!(ts.norm_std[i] > 0) || ts.norm_std[i] != ts.norm_std[i] || ts.norm_mean[i] != ts.norm_mean[i]) {
+                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                                "%s: byte %llu: norm_std[%u]: expected a positive number, found %g",
+                                path, (unsigned long long)(c.pos + 20 + 4 * i), i, (double)ts.norm_std[i]);
+                goto out;
+            }
+        }
+        c.pos += CKPT_DATA_BYTES;
+    }
+    if ((rc = need(&c, 4, "the tensor count")))
+        goto out;
+    uint32_t count = get_u32(buf + c.pos);
+    c.pos += 4;
     if (count > (hdr - c.pos) / 20 + 1) { /* each entry needs at least 20 bytes */
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: byte %llu: tensor count %u does not fit in a %llu-byte header",
@@ -626,7 +675,12 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             max_numel = t->numel;
     }
 
-    /* Everything validated: now, and only now, modify the model. */
+    /* Everything validated: now, and only now, modify the model (when there is one). */
+    if (!model) {
+        if (state)
+            *state = ts;
+        goto out;
+    }
     scratch = malloc((size_t)max_numel * 4);
     if (!scratch) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);

@@ -9,7 +9,7 @@
 
 #include "mlc_model.h"
 
-#define MLCRT_CKPT_VERSION 2u
+#define MLCRT_CKPT_VERSION 3u
 
 /* Where a training run stands, saved with the weights so that --resume continues
  * exactly: the shuffle permutation and the augmentation of an epoch are pure functions
@@ -22,6 +22,14 @@ typedef struct mlcrt_train_state {
     int64_t train_samples; /* training samples per epoch (0: unknown) */
     double loss_sum;       /* sum of loss * batch size over the current epoch so far */
     int64_t correct;       /* correctly classified training samples in it so far */
+    /* What the model saw: the input normalisation x' = (x - mean[c]) / std[c] it was
+     * trained with (--mean, --std); n_norm 0: none. eval, predict, --resume and --load
+     * use it (docs/trainer.md). has_data_settings: 1 when the checkpoint records it
+     * (version 3), 0 for a version-2 file (read as none). Augmentation is not here: it
+     * changes training batches only. */
+    int has_data_settings;
+    int n_norm;
+    float norm_mean[4], norm_std[4];
 } mlcrt_train_state;
 
 /* Writes the model's tensors (api->tensors, via api->read_tensor) and step counter to
@@ -44,7 +52,8 @@ int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap);
 /* The same, also returning the saved training state in *state (when not NULL; written
- * only on success). */
+ * only on success). model NULL: only validates the file against the model's API and
+ * reads the state. */
 int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
                           const char *path, char *msg, size_t cap);
 

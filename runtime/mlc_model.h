@@ -8,11 +8,11 @@
  *
  * A training step is two calls with a seam between them:
  *
- *     loss = api->forward_backward(model, x, y, n, out); // gradients -> the gradient slab
+ *     loss = api->forward_backward(model, inputs, n, outputs); // gradients -> the slab
  *     ... reduce the slab: average micro-batches (--accum), all-reduce across processes ...
- *     api->update(model, lr);                             // the optimizer reads the slab
+ *     api->update(model, lr);                                   // the optimizer reads it
  *
- * and train_step(model, x, y, n, lr, out) is the two back to back. The gradient slab is
+ * and train_step(model, inputs, n, lr, outputs) is the two back to back. The gradient slab is
  * one contiguous array of grad_numel floats owned by the model; parameter i's gradient
  * is tensors[i].numel floats at tensors[i].grad_offset. It is laid out in the order the
  * backward finishes the gradients: the first parameter in the slab is done first, so a
@@ -28,6 +28,9 @@
 #include <stdio.h>
 
 #define MLC_MAX_RANK 6
+/* A model has at most this many outputs (mlc's IR_MAX_OUTPUTS), so a caller may pass a
+ * fixed array of pointers. */
+#define MLC_MAX_OUTPUTS 8
 
 /* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
  * another version is refused with a message rather than read wrongly. */
@@ -48,6 +51,18 @@ typedef struct mlc_tensor_desc {
     int64_t grad_offset;
 } mlc_tensor_desc;
 
+/* One input or output of the model, per sample (without the batch dimension, which
+ * comes first in memory: a batch of n is n * numel elements). */
+typedef struct mlc_io_desc {
+    const char *name; /* the .mdl's name: `input image: ...`, `output recon` */
+    mlc_dtype dtype;  /* outputs are always MLC_F32 */
+    int rank;
+    int64_t dims[MLC_MAX_RANK];
+    int64_t numel;
+    int eval_reads; /* inputs: 1 when forward reads it (0: it may be NULL there, as labels
+                     * usually are); outputs: 1 */
+} mlc_io_desc;
+
 typedef struct mlc_optimizer_desc {
     const char *kind; /* "sgd", "adam" or "adamw" (decoupled weight decay) */
     /* The .mdl's values (docs/language.md); only lr is read by the runtime (--lr's
@@ -59,11 +74,16 @@ typedef struct mlc_model_api {
     int api_version;      /* MLC_API_VERSION of the mlc_model.h the model was built with */
     const char *name;     /* the `model` name in the .mdl */
     const char *target;   /* "c" or "cuda" */
-    /* Per-sample input: the f32 input without its batch dimension, e.g. [784] or [1,28,28]. */
-    int input_rank;
-    int64_t input_dims[MLC_MAX_RANK];
-    int64_t input_numel;
-    int64_t output_numel; /* per-sample outputs (classes for a classifier) */
+    /* The inputs (`input` statements, in order) and outputs (`output` statements): the
+     * generated functions take one pointer per input and give one per output, in the
+     * order of these tables. */
+    int n_inputs, n_outputs;
+    const mlc_io_desc *inputs, *outputs;
+    /* A classifier's loss is cross_entropy(outputs[cls_output], inputs[cls_label]): its
+     * outputs are class scores and the label input holds i32 classes. The trainer counts
+     * accuracy only for classifiers; for other models it reports the loss. */
+    int classifier;
+    int cls_output, cls_label;
 
     /* Defaults from the .mdl's train { } section; the trainer's flags override them
      * (runtime/settings.def maps each train { } key to its flag). */
@@ -83,18 +103,19 @@ typedef struct mlc_model_api {
      * are initialised from `seed` (same seed, same weights). NULL on allocation failure. */
     void *(*create)(uint64_t seed, int max_batch);
     void (*destroy)(void *model);
-    /* One optimisation step on n <= max_batch samples: x is [n, input...] f32, y is [n]
-     * int32 labels. Returns the mean loss over the n samples before the update. When
-     * out is not NULL it receives the [n, output_numel] outputs of that forward pass
-     * (training mode), so the trainer can count training accuracy for free. It is
-     * forward_backward then update. */
-    float (*train_step)(void *model, const float *x, const int32_t *y, int n, float lr,
-                        float *out);
+    /* One optimisation step on n <= max_batch samples: inputs[i] points at
+     * [n, inputs[i].dims...] elements of inputs[i].dtype (float or int32_t). Returns the
+     * mean loss over the n samples before the update. outputs (may be NULL) has one
+     * pointer per output, each NULL or [n, outputs[k].dims...] floats: the outputs of
+     * that forward pass (training mode), so the trainer counts training accuracy for free.
+     * It is forward_backward then update. */
+    float (*train_step)(void *model, const void *const *inputs, int n, float lr,
+                        float *const *outputs);
     /* The first half of train_step: forward, loss and backward on n <= max_batch samples
-     * (x, y, out as for train_step); batch-norm running statistics are updated here.
+     * (inputs, outputs as for train_step); batch-norm running statistics are updated here.
      * Returns the mean loss over the n samples and overwrites the gradient slab with the
      * gradient of that mean loss. The optimizer step counter does not move. */
-    float (*forward_backward)(void *model, const float *x, const int32_t *y, int n, float *out);
+    float (*forward_backward)(void *model, const void *const *inputs, int n, float *const *outputs);
     /* The second half: one optimizer step at learning rate lr from the gradient slab as
      * it is now (clipping, weight decay, momentum or Adam moments; the step counter
      * advances). The slab is read, not changed. */
@@ -106,8 +127,12 @@ typedef struct mlc_model_api {
     float *(*grads)(void *model);
     void (*read_grads)(void *model, float *dst);
     void (*write_grads)(void *model, const float *src);
-    /* Inference (evaluation mode) on n <= max_batch samples: out is [n, output_numel]. */
-    void (*forward)(void *model, const float *x, int n, float *out);
+    /* Inference (evaluation mode) on n <= max_batch samples; inputs as for train_step,
+     * except that an input with eval_reads == 0 may be NULL; outputs likewise. */
+    void (*forward)(void *model, const void *const *inputs, int n, float *const *outputs);
+    /* The mean loss over n <= max_batch samples in evaluation mode, without updating
+     * (every input given): what the trainer reports as test loss. */
+    float (*eval_loss)(void *model, const void *const *inputs, int n);
     /* Copies persistent tensor i out of / into the model (host memory, numel floats). */
     void (*read_tensor)(void *model, int i, void *dst);
     void (*write_tensor)(void *model, int i, const void *src);
@@ -142,14 +167,17 @@ typedef struct mlc_model_api {
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,
- * docs/trainer.md), trains, evaluates and prints `test accuracy: 0.XXXX` (or evaluates
- * or predicts from a checkpoint). Returns the exit status: 0, 1 runtime error, 2 bad
- * command line. */
+ * docs/trainer.md), trains, evaluates and prints `test accuracy: 0.XXXX` (a classifier)
+ * or `test loss: X` (any other model), or evaluates or predicts from a checkpoint.
+ * Returns the exit status: 0, 1 runtime error, 2 bad command line. */
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
 /* Conveniences generated models build their NAME_evaluate / _save / _load on
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
-double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count);
+/* Over `count` samples (inputs: one array of count samples per input), in batches: a
+ * classifier's accuracy, any other model's mean loss in evaluation mode; -1 when out of
+ * memory. */
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count);
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
 /* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a

@@ -6,6 +6,7 @@
 
 #include "ckpt.h"
 #include "data.h"
+#include "io_bind.h"
 #include "trainer.h"
 #include "mlc_model.h"
 
@@ -27,11 +28,15 @@ int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
 }
 
 /* A view of the caller's arrays as a data set, evaluated like the trainer does. */
-double mlcrt_accuracy(const mlc_model_api *api, void *model, const float *x, const int32_t *y, int count) {
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count) {
+    mlcrt_binding b;
+    if (mlcrt_bind_inputs(api, &b, NULL, 0) != 0) return -1.0;
     if (count <= 0) return 0.0;
-    mlc_dataset ds = {.n = count, .sample_rank = 1, .sample_numel = api->input_numel, .x = (float *)x,
-                      .y = (int32_t *)y};
-    ds.sample_dims[0] = api->input_numel;
+    const mlc_io_desc *img = &api->inputs[b.image_input];
+    mlc_dataset ds = {.n = count, .sample_rank = img->rank, .sample_numel = img->numel,
+                      .x = (float *)inputs[b.image_input],
+                      .y = b.label_input >= 0 ? (int32_t *)inputs[b.label_input] : NULL};
+    memcpy(ds.sample_dims, img->dims, sizeof ds.sample_dims);
     return mlcrt_evaluate(api, model, &ds, api->default_batch > 0 ? api->default_batch : 64);
 }
 

@@ -3,9 +3,12 @@
  * Modes: train (default): data loading (MNIST-layout IDX, CIFAR-10/100), normalisation, the epoch loop (seeded shuffle, optional augmentation, train_step on
  * every batch including the last partial one, batches prepared by a loader thread),
  * validation and test evaluation, lr schedules, checkpoints with resume, progress bar,
- * CSV / JSON-lines logs, and the result line `test accuracy: 0.XXXX`.
- * eval CHECKPOINT: accuracy, per-class accuracy and confusion matrix on the test split.
- * predict CHECKPOINT FILE: top classes with softmax probabilities per IDX image.
+ * CSV / JSON-lines logs, and the result line: `test accuracy: 0.XXXX` for a classifier,
+ * `test loss: X` for any other model (an autoencoder, a regression).
+ * eval CHECKPOINT: a classifier's accuracy, per-class accuracy and confusion matrix on
+ * the test split; any other model's test loss.
+ * predict CHECKPOINT FILE: what the model outputs for every IDX image (a classifier's
+ * top classes with their output values).
  *
  * The command line (flags, defaults, --help) is read by trainer_flags.c from the table
  * in settings.def; this file only acts on the options.
@@ -19,6 +22,7 @@
 #include "ckpt.h"
 #include "data.h"
 #include "idx.h"
+#include "io_bind.h"
 #include "loader.h"
 #include "mlcrt_error.h"
 #include "rng.h"
@@ -44,26 +48,94 @@ static int argmax_row(const float *row, int64_t k)
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
                       int batch)
 {
-    if (batch < 1)
+    mlcrt_binding bind;
+    if (batch < 1 || mlcrt_bind_inputs(api, &bind, NULL, 0) != MLCRT_OK)
         return -1.0;
     if (ds->n == 0)
         return 0.0;
-    int64_t k = api->output_numel;
+    const void *in[2] = {NULL, NULL};
+    if (!api->classifier) {
+        if (!api->eval_loss)
+            return -1.0;
+        double sum = 0;
+        for (int64_t start = 0; start < ds->n; start += batch) {
+            int nb = (int)(ds->n - start < batch ? ds->n - start : batch);
+            mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
+            sum += (double)api->eval_loss(model, in, nb) * nb;
+        }
+        return sum / (double)ds->n;
+    }
+    int64_t k = api->outputs[api->cls_output].numel;
     float *out = malloc((size_t)batch * (size_t)k * sizeof(float));
-    if (!out)
+    float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
+    if (!out || !outs) {
+        free(out);
+        free(outs);
         return -1.0;
+    }
+    outs[api->cls_output] = out;
     int64_t correct = 0;
     for (int64_t start = 0; start < ds->n; start += batch) {
         int nb = (int)(ds->n - start < batch ? ds->n - start : batch);
-        api->forward(model, ds->x + start * ds->sample_numel, nb, out);
+        mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
+        api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++)
             correct += argmax_row(out + (int64_t)i * k, k) == ds->y[start + i];
     }
     free(out);
+    free(outs);
     return (double)correct / (double)ds->n;
 }
 
 /* ---- shared setup ---- */
+
+/* "--mean 0.286 --std 0.353" or "no normalisation", for messages. */
+static void norm_str(char *buf, size_t cap, int n, const float *mean, const float *std)
+{
+    if (!n) {
+        snprintf(buf, cap, "no normalisation");
+        return;
+    }
+    size_t k = (size_t)snprintf(buf, cap, "--mean ");
+    for (int t = 0; t < 2; t++) {
+        const float *v = t ? std : mean;
+        if (t && k < cap)
+            k += (size_t)snprintf(buf + k, cap - k, " --std ");
+        for (int i = 0; i < n && k < cap; i++)
+            k += (size_t)snprintf(buf + k, cap - k, "%s%g", i ? "," : "", (double)v[i]);
+    }
+}
+
+/* A checkpoint remembers the normalisation its model was trained with (ckpt.h): eval,
+ * predict, --resume and --load use it. Flags that say otherwise are an error naming both;
+ * a version-2 checkpoint, which does not record it, takes the flags as given. */
+static int adopt_ckpt_norm(trainer_opts *o, const mlc_model_api *api, const char *path, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    mlcrt_train_state st;
+    if (mlcrt_ckpt_load_state(api, NULL, &st, path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return -1;
+    }
+    if (!st.has_data_settings)
+        return 0;
+    int same = o->mean.n == st.n_norm;
+    for (int i = 0; same && i < st.n_norm; i++)
+        same = o->mean.v[i] == st.norm_mean[i] && o->std.v[i] == st.norm_std[i];
+    if (o->norm_flags && !same) {
+        char a[160], b[160];
+        norm_str(a, sizeof a, st.n_norm, st.norm_mean, st.norm_std);
+        norm_str(b, sizeof b, o->mean.n, o->mean.v, o->std.v);
+        fprintf(err, "error: %s: the model was trained with %s, the command line says %s (leave out "
+                     "--mean and --std to use the checkpoint's)\n",
+                path, a, b);
+        return -1;
+    }
+    o->mean.n = o->std.n = st.n_norm;
+    memcpy(o->mean.v, st.norm_mean, sizeof o->mean.v);
+    memcpy(o->std.v, st.norm_std, sizeof o->std.v);
+    return 0;
+}
 
 /* Normalises ds with the options' mean/std (no-op without them). */
 static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
@@ -78,12 +150,33 @@ static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
     return 0;
 }
 
+/* Binds the dataset's fields to the model's inputs (io_bind.h); -1 with the message. */
+static int bind_inputs(const mlc_model_api *api, mlcrt_binding *b, FILE *err)
+{
+    char msg[MLCRT_MSG_SIZE];
+    if (mlcrt_bind_inputs(api, b, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Outputs per sample of a classifier's class-score output: its class count. */
+static int64_t class_count(const mlc_model_api *api)
+{
+    return api->outputs[api->cls_output].numel;
+}
+
 static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_dataset *ds,
                       int test, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
-    int classes = api->output_numel <= INT_MAX ? (int)api->output_numel : 0;
-    if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->input_numel, classes,
+    mlcrt_binding b;
+    if (bind_inputs(api, &b, err))
+        return -1;
+    /* Labels are checked against the classes only where they are classes. */
+    int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
+    if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->inputs[b.image_input].numel, classes,
                                 test ? o->test_limit : o->train_limit, msg,
                                 sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
@@ -124,20 +217,33 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
         return 1;
     }
     void *model = model_from(o, api, o->ckpt_arg, NULL, err);
-    int64_t k = api->output_numel;
+    if (model && !api->classifier) {
+        double loss = mlcrt_evaluate(api, model, &test, o->batch);
+        fprintf(out, "test loss: %.6f\n", loss);
+        fflush(out);
+        api->destroy(model);
+        mlcrt_dataset_free(&test);
+        return 0;
+    }
+    mlcrt_binding bind;
+    const void *in[2] = {NULL, NULL};
+    int64_t k = model ? class_count(api) : 1;
     float *bout = malloc((size_t)o->batch * (size_t)k * sizeof(float));
+    float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
     int64_t *conf = calloc((size_t)(k * k), sizeof(int64_t));
     int status = 1;
-    if (!model || !bout || !conf) {
-        if (model)
+    if (!model || !bout || !outs || !conf || bind_inputs(api, &bind, err)) {
+        if (model && (!bout || !outs || !conf))
             fprintf(err, "error: out of memory for a %lld-class confusion matrix\n",
                     (long long)k);
         goto done;
     }
+    outs[api->cls_output] = bout;
     int64_t correct = 0;
     for (int64_t s = 0; s < test.n; s += o->batch) {
         int nb = (int)(test.n - s < o->batch ? test.n - s : o->batch);
-        api->forward(model, test.x + s * test.sample_numel, nb, bout);
+        mlcrt_batch_inputs(&bind, in, test.x + s * test.sample_numel, test.y + s);
+        api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
             int p = argmax_row(bout + (int64_t)i * k, k);
             conf[test.y[s + i] * k + p]++;
@@ -177,6 +283,7 @@ done:
     if (model)
         api->destroy(model);
     free(bout);
+    free(outs);
     free(conf);
     mlcrt_dataset_free(&test);
     return status;
@@ -189,9 +296,18 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset ds;
     memset(&ds, 0, sizeof ds);
+    mlcrt_binding bind;
+    if (bind_inputs(api, &bind, err))
+        return 1;
+    if (bind.label_input >= 0 && api->inputs[bind.label_input].eval_reads) {
+        fprintf(err, "error: predict: model '%s' reads its label input '%s' in inference; an "
+                     "image file has no labels\n",
+                api->name, api->inputs[bind.label_input].name);
+        return 1;
+    }
     int64_t rows = 0, cols = 0;
-    if (mlcrt_idx_load_images(o->file_arg, 0, api->input_numel, &ds.x, &ds.n, NULL, &rows,
-                              &cols, msg, sizeof msg) != MLCRT_OK) {
+    if (mlcrt_idx_load_images(o->file_arg, 0, api->inputs[bind.image_input].numel, &ds.x, &ds.n,
+                              NULL, &rows, &cols, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return 1;
     }
@@ -201,45 +317,61 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     ds.sample_numel = rows * cols;
     int status = 1;
     void *model = NULL;
-    int64_t k = api->output_numel;
-    int top = o->top < k ? o->top : (int)k;
-    float *bout = malloc((size_t)o->batch * (size_t)k * sizeof(float));
-    double *prob = malloc((size_t)k * sizeof(double));
+    float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
+    char *taken = NULL;
+    const void *in[2] = {NULL, NULL};
+    if (!outs)
+        goto oom;
+    for (int k = 0; k < api->n_outputs; k++)
+        if (!(outs[k] = malloc((size_t)o->batch * (size_t)api->outputs[k].numel * sizeof(float))))
+            goto oom;
+    int64_t nc = api->classifier ? class_count(api) : 0;
+    int top = o->top < nc ? o->top : (int)nc;
+    if (api->classifier && !(taken = malloc((size_t)nc)))
+        goto oom;
     if (normalize(o, &ds, err))
         goto done;
     if (!(model = model_from(o, api, o->ckpt_arg, NULL, err)))
         goto done;
-    if (!bout || !prob) {
-        fprintf(err, "error: out of memory\n");
-        goto done;
-    }
     for (int64_t s = 0; s < ds.n; s += o->batch) {
         int nb = (int)(ds.n - s < o->batch ? ds.n - s : o->batch);
-        api->forward(model, ds.x + s * ds.sample_numel, nb, bout);
+        mlcrt_batch_inputs(&bind, in, ds.x + s * ds.sample_numel, NULL);
+        api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
-            const float *row = bout + (int64_t)i * k;
-            double mx = row[argmax_row(row, k)], sum = 0;
-            for (int64_t j = 0; j < k; j++)
-                sum += prob[j] = exp((double)row[j] - mx);
             fprintf(out, "%lld:", (long long)(s + i));
-            for (int t = 0; t < top; t++) {
-                int64_t best = -1;
-                for (int64_t j = 0; j < k; j++)
-                    if (prob[j] >= 0 && (best < 0 || prob[j] > prob[best]))
-                        best = j;
-                fprintf(out, "  %lld %.4f", (long long)best, prob[best] / sum);
-                prob[best] = -1; /* taken */
+            if (api->classifier) { /* the top classes by output value, best first */
+                const float *row = outs[api->cls_output] + (int64_t)i * nc;
+                memset(taken, 0, (size_t)nc);
+                for (int t = 0; t < top; t++) {
+                    int64_t best = -1;
+                    for (int64_t j = 0; j < nc; j++)
+                        if (!taken[j] && (best < 0 || row[j] > row[best]))
+                            best = j;
+                    taken[best] = 1;
+                    fprintf(out, "  %lld %.4f", (long long)best, (double)row[best]);
+                }
+            } else { /* every value of every output, in the outputs' order */
+                for (int k = 0; k < api->n_outputs; k++) {
+                    const float *row = outs[k] + (int64_t)i * api->outputs[k].numel;
+                    for (int64_t j = 0; j < api->outputs[k].numel; j++)
+                        fprintf(out, " %.6g", (double)row[j]);
+                }
             }
             fprintf(out, "\n");
         }
     }
     fflush(out);
     status = 0;
+    goto done;
+oom:
+    fprintf(err, "error: out of memory for the outputs of batches of %d\n", o->batch);
 done:
     if (model)
         api->destroy(model);
-    free(bout);
-    free(prob);
+    for (int k = 0; outs && k < api->n_outputs; k++)
+        free(outs[k]);
+    free(outs);
+    free(taken);
     mlcrt_dataset_free(&ds);
     return status;
 }
@@ -249,8 +381,19 @@ done:
 typedef struct logger {
     FILE *f;
     int jsonl;
+    int classifier; /* 0: no accuracies; val and test columns hold losses */
 } logger;
 
+static void log_header(logger *lg)
+{
+    if (lg->jsonl)
+        return;
+    fprintf(lg->f, lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
+                                  : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n");
+}
+
+/* A step row (val and test < 0) or an epoch row. For a model that is no classifier,
+ * val and test are losses and train_acc is not written. */
 static void log_row(logger *lg, const char *kind, int epoch, int64_t step, double loss,
                     double lr, double train_acc, double val_acc, double test_acc,
                     double seconds)
@@ -258,6 +401,26 @@ static void log_row(logger *lg, const char *kind, int epoch, int64_t step, doubl
     if (!lg->f)
         return;
     int is_epoch = kind[0] == 'e';
+    if (!lg->classifier) {
+        if (lg->jsonl) {
+            fprintf(lg->f, "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g",
+                    kind, epoch, (long long)step, loss, lr);
+            if (is_epoch && val_acc >= 0)
+                fprintf(lg->f, ",\"val_loss\":%.6f", val_acc);
+            if (is_epoch)
+                fprintf(lg->f, ",\"test_loss\":%.6f", test_acc);
+            fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
+        } else {
+            fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,", kind, epoch, (long long)step, loss, lr);
+            if (is_epoch && val_acc >= 0)
+                fprintf(lg->f, "%.6f", val_acc);
+            fprintf(lg->f, ",");
+            if (is_epoch)
+                fprintf(lg->f, "%.6f", test_acc);
+            fprintf(lg->f, ",%.3f\n", seconds);
+        }
+        return;
+    }
     if (lg->jsonl) {
         fprintf(lg->f,
                 "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,"
@@ -323,16 +486,21 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     memset(&val, 0, sizeof val);
     int status = 1;
     void *model = NULL;
-    float *bx[2] = {NULL, NULL}, *bout = NULL;
+    float *bx[2] = {NULL, NULL}, *bout = NULL, **outs = NULL;
     float *gacc = NULL, *gmicro = NULL; /* --accum: the step's gradient, a micro-batch's */
     int32_t *by[2] = {NULL, NULL};
     int64_t *perm = NULL;
     mlcrt_loader *loader = NULL;
-    logger lg = {NULL, o->log_jsonl};
+    logger lg = {NULL, o->log_jsonl, api->classifier};
     mlcrt_augment aug;
     uint64_t seed = o->seed;
+    mlcrt_binding bind;
+    const void *in[2] = {NULL, NULL};
+    const int cls = api->classifier;
+    /* a classifier's class scores, for the training accuracy */
+    const int64_t k = cls ? class_count(api) : 0;
 
-    if (load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
+    if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
     if (o->val) {
         if (o->val >= train.n) {
@@ -377,6 +545,11 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     }
     st.seed = seed;
     st.train_samples = train.n;
+    /* what the model sees, for eval and predict (and a --resume) to see the same */
+    st.has_data_settings = 1;
+    st.n_norm = o->mean.n;
+    memcpy(st.norm_mean, o->mean.v, sizeof st.norm_mean);
+    memcpy(st.norm_std, o->std.v, sizeof st.norm_std);
     if (o->save_path && mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         goto done;
@@ -388,17 +561,18 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
             goto done;
         }
-        if (!append && !lg.jsonl)
-            fprintf(lg.f, "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n");
+        if (!append)
+            log_header(&lg);
     }
 
     for (int b = 0; b < 2; b++) {
-        bx[b] = malloc((size_t)o->batch * (size_t)api->input_numel * sizeof(float));
+        bx[b] = malloc((size_t)o->batch * (size_t)train.sample_numel * sizeof(float));
         by[b] = malloc((size_t)o->batch * sizeof(int32_t));
     }
-    bout = malloc((size_t)o->batch * (size_t)api->output_numel * sizeof(float));
+    bout = malloc((size_t)o->batch * (size_t)(cls ? k : 1) * sizeof(float));
+    outs = calloc((size_t)api->n_outputs, sizeof *outs);
     perm = malloc((size_t)(train.n > 0 ? train.n : 1) * sizeof(int64_t));
-    if (!bx[0] || !bx[1] || !by[0] || !by[1] || !bout || !perm) {
+    if (!bx[0] || !bx[1] || !by[0] || !by[1] || !bout || !outs || !perm) {
         fprintf(err, "error: out of memory for batches of %d\n", o->batch);
         goto done;
     }
@@ -409,6 +583,11 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
      * gradients are averaged (weighted by their sizes) before the update. Epochs, the
      * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
     int64_t group = (int64_t)o->batch * o->accum;
+    if (o->accum > 1 && !(api->forward_backward && api->update && api->read_grads && api->write_grads)) {
+        fprintf(err, "error: --accum %d: model '%s' does not expose its gradients (forward_backward, update)\n",
+                o->accum, api->name);
+        goto done;
+    }
     if (o->accum > 1) {
         gacc = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
         gmicro = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
@@ -426,8 +605,10 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                           o->gamma};
     int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS ||
                             (o->progress == PROGRESS_AUTO && isatty(fileno(out))));
+    if (cls)
+        outs[api->cls_output] = bout;
+    /* test_acc: a classifier's test accuracy, any other model's test loss (-1: none yet) */
     double run_t0 = mlcrt_now(), test_acc = -1.0;
-    int64_t k = api->output_numel;
     int dirty = 0, stopped = 0;
     float lr = o->lr;
     for (int64_t e = st.epoch; e < o->epochs; e++) {
@@ -465,12 +646,13 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                 mlcrt_loader_post(loader, &train, perm, next, nnext, bx[1 - cur], by[1 - cur],
                                   &aug, seed, (uint64_t)e);
             float loss;
+            mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
             if (o->accum == 1) {
-                loss = api->train_step(model, bx[cur], by[cur], nb, lr, bout);
+                loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
             } else {
                 /* the mean over the step's samples: each micro-batch's mean gradient
                  * weighted by its share of them, summed in micro-batch order */
-                loss = api->forward_backward(model, bx[cur], by[cur], nb, bout);
+                loss = api->forward_backward(model, in, nb, cls ? outs : NULL);
                 api->read_grads(model, pos == g0 ? gacc : gmicro);
                 float w = (float)nb / (float)gn;
                 for (int64_t i = 0; i < api->grad_numel; i++)
@@ -487,7 +669,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                 goto done;
             }
             int64_t bc = 0;
-            for (int i = 0; i < nb; i++)
+            for (int i = 0; cls && i < nb; i++)
                 bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
             st.loss_sum += (double)loss * nb;
             st.correct += bc;
@@ -548,12 +730,19 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         double eacc = pos ? (double)st.correct / (double)pos : 0.0;
         if (bar)
             fprintf(out, "\r\033[K");
-        if (!o->quiet) {
+        if (!o->quiet && cls) {
             fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, o->epochs, eloss,
                     eacc);
             if (o->val)
                 fprintf(out, "  val_acc %.4f", val_acc);
             fprintf(out, "  test_acc %.4f  time %.1fs  %.0f samples/s\n", test_acc, dt,
+                    dt > 0 ? (double)seen_here / dt : 0.0);
+            fflush(out);
+        } else if (!o->quiet) {
+            fprintf(out, "epoch %d/%d  loss %.6f", epoch, o->epochs, eloss);
+            if (o->val)
+                fprintf(out, "  val_loss %.6f", val_acc);
+            fprintf(out, "  test_loss %.6f  time %.1fs  %.0f samples/s\n", test_acc, dt,
                     dt > 0 ? (double)seen_here / dt : 0.0);
             fflush(out);
         }
@@ -583,7 +772,10 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             goto done;
         }
     }
-    fprintf(out, "test accuracy: %.4f\n", test_acc);
+    if (cls)
+        fprintf(out, "test accuracy: %.4f\n", test_acc);
+    else
+        fprintf(out, "test loss: %.6f\n", test_acc);
     fflush(out);
     status = 0;
 done:
@@ -599,6 +791,7 @@ done:
         free(by[b]);
     }
     free(bout);
+    free(outs);
     free(perm);
     free(gacc);
     free(gmicro);
@@ -626,6 +819,9 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
     }
     if (o.threads > 0 && api->set_threads)
         api->set_threads(o.threads);
+    const char *ckpt = o.mode != MODE_train ? o.ckpt_arg : o.resume_path ? o.resume_path : o.load_path;
+    if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err))
+        return 1;
     if (o.mode == MODE_eval)
         return run_eval(&o, api, out, err);
     if (o.mode == MODE_predict)

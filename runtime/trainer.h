@@ -8,11 +8,13 @@
 #include "data.h"
 #include "mlc_model.h"
 
-/* Classification accuracy of the model on the whole dataset: api->forward in batches
- * of `batch` (the last one partial), argmax of each output row (first maximum on ties)
- * compared with the label. `batch` must not exceed the max_batch the model was created
- * with. Returns a value in [0,1], or -1 when the output buffer cannot be allocated or
- * batch < 1. An empty dataset gives 0. */
+/* The model's measure on the whole dataset, in batches of `batch` (the last one
+ * partial; at most the max_batch the model was created with), its fields fed to the
+ * model's inputs as the trainer binds them (io_bind.h). A classifier: its accuracy, argmax
+ * of each row of its class-score output (first maximum on ties) against the label, in
+ * [0,1]. Any other model: its mean loss in evaluation mode (api->eval_loss, weighted by
+ * batch size). -1 when memory runs out, batch < 1 or the inputs do not bind. An empty
+ * dataset gives 0. */
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
                       int batch);
 

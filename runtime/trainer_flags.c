@@ -322,6 +322,8 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
         }
         if (set_value(f, flag, val, o, err))
             return -1;
+        if (f->kind == FLAG_LIST || f->kind == FLAG_POS_LIST)
+            o->norm_flags = 1; /* a checkpoint's normalisation must then agree (trainer.c) */
         if (o->help)
             return 0;
     }

@@ -40,6 +40,7 @@ typedef struct trainer_opts {
     uint64_t seed;
     int64_t train_limit, test_limit, max_steps, val;
     mlcrt_channels mean, std;
+    int norm_flags; /* --mean / --std given on the command line (not the model's default) */
     const char *augment;
     int no_prefetch;
     const char *save_path, *load_path, *resume_path;

@@ -78,7 +78,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             if (last[o] < at[id]) last[o] = at[id];
         }
     /* The caller reads the output and the loss after the step. */
-    if (g->output >= 0) last[owner(g, g->output)] = n;
+    for (int k = 0; k < g->nout; k++) last[owner(g, g->outputs[k])] = n;
     if (g->loss >= 0) last[owner(g, g->loss)] = n;
     /* The backward starts after the loss: a forward value read there is saved for it. */
     int bwd = g->loss >= 0 ? g->loss : n;

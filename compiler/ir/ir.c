@@ -11,7 +11,7 @@ Graph *graph_new(Arena *a, GraphMode mode, int batch) {
     g->arena = a;
     g->mode = mode;
     g->batch = batch;
-    g->loss = g->output = -1;
+    g->loss = g->cls_output = -1;
     return g;
 }
 
@@ -43,9 +43,19 @@ static const char *run_shape_rule(Graph *g, Node *n) {
     return oi->rules->shape(g, n);
 }
 
-void graph_adopt(Graph *g, const Graph *out, const int *map) {
+void graph_remap_roots(Graph *g, const int *map) {
     g->loss = g->loss >= 0 ? map[g->loss] : -1;
-    g->output = g->output >= 0 ? map[g->output] : -1;
+    for (int k = 0; k < g->nout; k++) g->outputs[k] = map[g->outputs[k]];
+}
+
+int graph_is_output(const Graph *g, int id) {
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] == id) return 1;
+    return 0;
+}
+
+void graph_adopt(Graph *g, const Graph *out, const int *map) {
+    graph_remap_roots(g, map);
     g->nodes = out->nodes;
     g->n = out->n;
     g->cap = out->cap;
@@ -281,7 +291,9 @@ void ir_verify(const Graph *g, const char *after_pass) {
                     shape_str(&n->shape, n->dtype, a, sizeof a), shape_str(&copy.shape, copy.dtype, b, sizeof b));
         }
     }
-    if (g->loss >= g->n || g->output >= g->n) mlc_die("after %s: loss/output out of range", after_pass);
+    if (g->loss >= g->n) mlc_die("after %s: loss out of range", after_pass);
+    for (int k = 0; k < g->nout; k++)
+        if (g->outputs[k] < 0 || g->outputs[k] >= g->n) mlc_die("after %s: output %d out of range", after_pass, k);
     if (g->loss >= 0 && shape_numel(&g->nodes[g->loss].shape) != 1)
         mlc_die("after %s: the loss is not a scalar", after_pass);
 }

@@ -19,6 +19,7 @@
 
 #define IR_MAX_RANK 6
 #define IR_MAX_IN 5
+#define IR_MAX_OUTPUTS 8 /* runtime/mlc_model.h's MLC_MAX_OUTPUTS */
 
 typedef enum DType { DT_F32, DT_I32 } DType;
 
@@ -80,8 +81,15 @@ typedef struct Graph {
     int n, cap;
     GraphMode mode;
     int batch; /* compile-time batch size (the value of B in shapes) */
-    int loss;   /* node id of the loss, or -1 */
-    int output; /* node id of the output, or -1 */
+    int loss; /* node id of the loss, or -1 */
+    /* The `output` statements, in order: node ids and the names the API gives them. */
+    int nout;
+    int outputs[IR_MAX_OUTPUTS];
+    const char *out_names[IR_MAX_OUTPUTS];
+    /* A classifier: the loss is cross_entropy(outputs[cls_output], cls_label), cls_label
+     * an i32 input. cls_output -1: not a classifier. */
+    int cls_output;
+    const char *cls_label;
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);
@@ -96,8 +104,12 @@ int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, c
 /* Appends a copy of a node as it is (no checks): for passes that rebuild a graph. */
 int graph_push(Graph *g, const Node *n);
 /* A pass that rebuilt g into `out` (the node of g with id i is out's node map[i]): g takes
- * out's nodes, and its loss and output follow the map. */
+ * out's nodes, and its loss and outputs follow the map. */
 void graph_adopt(Graph *g, const Graph *out, const int *map);
+/* Renumbers g's loss and outputs through map (old id -> new id). */
+void graph_remap_roots(Graph *g, const int *map);
+/* Whether node id is one of g's outputs. */
+int graph_is_output(const Graph *g, int id);
 
 /* Short builders used by lowering, autodiff and the optimizer. */
 int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc);

@@ -84,13 +84,24 @@ typedef struct FusionPlan {
     int ngroups, nfused, nepilogues; /* groups of more than one node; nodes fused into them */
 } FusionPlan;
 
+/* One input or output of the model as its API describes it (mlc_io_desc). */
+typedef struct ModelIO {
+    const char *name; /* the .mdl's input name, or the output's (lower.c) */
+    DType dtype;
+    Shape shape;    /* [B, ...]: the batch first */
+    int eval_reads; /* an input the eval graph reads (forward needs it) */
+    int64_t sample_numel;
+} ModelIO;
+
 typedef struct ModelIR {
     Arena *arena;
     const char *source; /* the .mdl path */
     ModelSpec spec;
-    Graph *train, *eval;
-    FusionPlan train_fuse, eval_fuse;
-    MemPlan train_plan, eval_plan;
+    /* The train step; inference (outputs only); the loss in evaluation mode, no outputs
+     * (what the trainer reports as test loss for a model that is not a classifier). */
+    Graph *train, *eval, *eval_loss;
+    FusionPlan train_fuse, eval_fuse, eval_loss_fuse;
+    MemPlan train_plan, eval_plan, eval_loss_plan;
     int npers;
     NameTable pers_index; /* name -> index in pers */
     Persistent *pers;
@@ -101,10 +112,13 @@ typedef struct ModelIR {
      * not in the arena, so a caller can reduce them between the two calls. */
     char *update_phase;
     int64_t grad_floats;
-    /* The data the trainer feeds: the f32 input [B, ...] and the i32 labels [B]. */
-    const char *data_name, *label_name;
-    Shape data_shape;
-    int64_t classes; /* per-sample outputs */
+    /* The inputs in the order of their `input` statements, the outputs in the order of
+     * their `output` statements: what the generated functions take and give. */
+    int ninputs, noutputs;
+    ModelIO *inputs, *outputs;
+    /* A classifier (its loss is cross_entropy(outputs[cls_output], inputs[cls_label])):
+     * the trainer counts accuracy. -1: not a classifier. */
+    int cls_output, cls_label;
     /* --mem-budget (recompute.c): the budget in bytes (0: none); the train step's arena in
      * bytes at the compile-time batch size without recomputation and as planned; how many
      * tensors the backward computes again. */
@@ -187,6 +201,9 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
 /* The same with first-fit in program order only, the plan an allocator seeing one
  * request at a time would make: what tests compare plan_memory's against. */
 MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
+
+/* Index of the model input with this name, or -1. */
+int model_find_input(const ModelIR *m, const char *name);
 
 /* Index of the persistent tensor with this name, or -1. */
 int model_find_persistent(const ModelIR *m, const char *name);

@@ -64,6 +64,10 @@ typedef struct Lower {
     int depth; /* block-call nesting, to stop runaway recursion */
     NameTable sources; /* parameter and input names -> their nodes */
     struct Scope *top; /* the program's top-level scope */
+    /* The operands of the last cross_entropy lowered (-1: none), and those of the loss
+     * when the loss is a cross_entropy call itself: what makes the model a classifier. */
+    int ce_logits, ce_labels;
+    int loss_logits, loss_labels;
 } Lower;
 
 static Value eval(Lower *L, Scope *s, const Expr *e);
@@ -402,6 +406,7 @@ static Value b_mse(Lower *L, Scope *s, const Expr *call, Args *a) {
  * any logit size. */
 static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "logits"), y = T(1, "labels");
+    L->ce_logits = x, L->ce_labels = y;
     double eps = arg_num(L, s, call, a, 2, "label_smoothing", 0.0);
     if (eps < 0 || eps >= 1) diag_error(arg_loc(L, s, call, a, 2), "cross_entropy: label_smoothing must be in [0, 1)");
     Graph *g = L->g;
@@ -1093,23 +1098,40 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
     case ST_OUTPUT:
     case ST_LOSS: {
         if (!top) diag_error(at(L, s, &st->loc), "'%s' belongs at the top level", st->kind == ST_LOSS ? "loss" : "output");
-        int *slot = st->kind == ST_LOSS ? &L->g->loss : &L->g->output;
-        if (*slot >= 0) diag_error(at(L, s, &st->loc), "the model has more than one %s", st->kind == ST_LOSS ? "loss" : "output");
+        Graph *g = L->g;
+        if (st->kind == ST_LOSS && g->loss >= 0) diag_error(at(L, s, &st->loc), "the model has more than one loss");
+        if (st->kind == ST_OUTPUT && g->nout == IR_MAX_OUTPUTS)
+            diag_error(at(L, s, &st->loc), "the model has more than %d outputs", IR_MAX_OUTPUTS);
+        L->ce_logits = L->ce_labels = -1;
         Value v = eval(L, s, st->value);
         if (v.k != V_TENSOR)
             diag_error(at(L, s, &st->value->loc), "%s must be a tensor, found %s", st->kind == ST_LOSS ? "the loss" : "the output",
                        kind_name(v.k));
         char sh[96];
-        const Node *n = &L->g->nodes[v.node];
-        if (st->kind == ST_LOSS && shape_numel(&n->shape) != 1)
-            diag_error_hint(at(L, s, &st->value->loc), "reduce it, e.g. with mean(x, axis = 0)",
-                            "the loss must be a scalar, found %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        if (st->kind == ST_LOSS && n->shape.rank != 0) v.node = ir_reshape(L->g, v.node, shape_scalar(), &n->loc);
-        if (st->kind == ST_OUTPUT && (n->shape.rank != 2 || !(n->shape.bmask & 1) || n->dtype != DT_F32))
-            diag_error(at(L, s, &st->value->loc), "the output must be f32[B, classes], found %s",
+        const Node *n = &g->nodes[v.node];
+        if (st->kind == ST_LOSS) {
+            if (shape_numel(&n->shape) != 1)
+                diag_error_hint(at(L, s, &st->value->loc), "reduce it, e.g. with mean(x, axis = 0)",
+                                "the loss must be a scalar, found %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
+            int direct = st->value->kind == EX_CALL && !strcmp(st->value->name, "cross_entropy");
+            L->loss_logits = direct ? L->ce_logits : -1;
+            L->loss_labels = direct ? L->ce_labels : -1;
+            if (n->shape.rank != 0) v.node = ir_reshape(g, v.node, shape_scalar(), &n->loc);
+            g->loss = v.node;
+            g->nodes[v.node].role |= ROLE_LOSS;
+            return;
+        }
+        if (n->shape.rank < 1 || n->shape.bmask != 1 || n->dtype != DT_F32)
+            diag_error(at(L, s, &st->value->loc), "an output must be f32[B, ...] (the batch first), found %s",
                        shape_str(&n->shape, n->dtype, sh, sizeof sh));
-        *slot = v.node;
-        L->g->nodes[v.node].role |= st->kind == ST_LOSS ? ROLE_LOSS : ROLE_OUTPUT;
+        /* The API names an output after the tensor it shows; an expression gets "output". */
+        const char *name = st->value->kind == EX_NAME ? st->value->name
+                           : g->nout ? arena_printf(L->a, "output%d", g->nout) : "output";
+        for (int k = 0; k < g->nout; k++)
+            if (!strcmp(g->out_names[k], name)) diag_error(at(L, s, &st->loc), "'%s' is an output twice", name);
+        g->out_names[g->nout] = name;
+        g->outputs[g->nout++] = v.node;
+        g->nodes[v.node].role |= ROLE_OUTPUT;
         return;
     }
     case ST_RETURN:
@@ -1149,12 +1171,19 @@ static void exec_list(Lower *L, Scope *s, const StmtList *body) {
 }
 
 Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
-    Lower L = {.a = a, .prog = p, .spec = spec, .sources = names_new(a)};
+    Lower L = {.a = a, .prog = p, .spec = spec, .sources = names_new(a), .ce_logits = -1, .ce_labels = -1,
+             .loss_logits = -1, .loss_labels = -1};
     L.g = graph_new(a, mode, spec->batch);
     Scope top = {.prefix = ""};
     L.top = &top;
     for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);
-    if (L.g->output < 0 && L.g->loss < 0)
+    if (!L.g->nout && L.g->loss < 0)
         diag_error_file(p->file->name, "the model has neither an 'output' nor a 'loss' statement");
+    /* A classifier: its loss is cross_entropy of one of its outputs and an integer input. */
+    for (int k = 0; k < L.g->nout && L.loss_labels >= 0; k++)
+        if (L.g->outputs[k] == L.loss_logits && L.g->nodes[L.loss_labels].op == OP_input) {
+            L.g->cls_output = k;
+            L.g->cls_label = L.g->nodes[L.loss_labels].name;
+        }
     return L.g;
 }

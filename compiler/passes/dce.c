@@ -10,7 +10,7 @@ char *dce_live(const Graph *g) {
         if (op_of(n)->kind == K_UPDATE || (n->name && op_of(n)->kind == K_SOURCE)) live[i] = 1;
     }
     if (g->loss >= 0) live[g->loss] = 1;
-    if (g->output >= 0) live[g->output] = 1;
+    for (int k = 0; k < g->nout; k++) live[g->outputs[k]] = 1;
     for (int i = g->n - 1; i >= 0; i--)
         if (live[i])
             for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
@@ -30,6 +30,5 @@ void dce(Graph *g) {
         g->nodes[m++] = n;
     }
     g->n = m;
-    if (g->loss >= 0) g->loss = map[g->loss];
-    if (g->output >= 0) g->output = map[g->output];
+    graph_remap_roots(g, map);
 }

@@ -48,7 +48,7 @@ static Shape shape3(int64_t a, int64_t b, int64_t c) {
 /* A full-size intermediate the fold bypasses: one live reader, no role. */
 static int private_to_pattern(const Folder *f, int id) {
     const Node *n = &f->g->nodes[id];
-    return f->uses[id] == 1 && !n->role && id != f->g->output && id != f->g->loss;
+    return f->uses[id] == 1 && !n->role && !graph_is_output(f->g, id) && id != f->g->loss;
 }
 
 /* Whether `id` is the binary op `op`; its operands in *a, *b. */

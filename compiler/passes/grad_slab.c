@@ -36,7 +36,8 @@ char *update_phase(Arena *a, const Graph *g) {
     char *need = arena_alloc(a, (size_t)g->n + 1), *ph = arena_alloc(a, (size_t)g->n + 1);
     for (int id = g->n - 1; id >= 0; id--) {
         const Node *n = &g->nodes[id];
-        if ((n->role & (ROLE_LOSS | ROLE_OUTPUT | ROLE_GRAD)) || n->op == OP_ema_update || id == g->loss || id == g->output)
+        if ((n->role & (ROLE_LOSS | ROLE_OUTPUT | ROLE_GRAD)) || n->op == OP_ema_update || id == g->loss ||
+            graph_is_output(g, id))
             need[id] = 1;
         if (!need[id]) continue;
         for (int k = 0; k < n->nin; k++) need[n->in[k]] = 1;

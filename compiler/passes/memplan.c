@@ -179,7 +179,7 @@ static void lifetimes(const Graph *g, const FusionPlan *fp, int *at, int *last) 
         if (fp && fp->dup[id]) continue; /* no code of its own: its readers read its inputs */
         for (int k = 0; k < g->nodes[id].nin; k++) read_at(g, fp, last, g->nodes[id].in[k], at[id]);
     }
-    if (g->output >= 0) last[owner(g, g->output)] = n;
+    for (int k = 0; k < g->nout; k++) last[owner(g, g->outputs[k])] = n;
     if (g->loss >= 0) last[owner(g, g->loss)] = n;
 }
 

@@ -2,7 +2,9 @@
  * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> gradient slab
  * layout -> memory plan for the train step (emitted as two calls, forward_backward and
  * update: grad_slab.c); lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
- * evaluation; the verifier after every pass and the dumps the user asked for. */
+ * evaluation, twice (the outputs for forward, the loss for eval_loss); the model's
+ * inputs and outputs as the API shows them; the verifier after every pass and the dumps
+ * the user asked for. */
 #include <stdio.h>
 #include <string.h>
 
@@ -66,29 +68,54 @@ static void collect_persistents(ModelIR *m) {
     m->slab_floats = off;
 }
 
-/* The trainer feeds one f32 input [B, ...] (the data) and one i32 input [B] (labels). */
-static void find_data_inputs(ModelIR *m, const Program *p) {
-    const Graph *g = m->train;
-    for (int id = 0; id < g->n; id++) {
+int model_find_input(const ModelIR *m, const char *name) {
+    for (int i = 0; i < m->ninputs; i++)
+        if (!strcmp(m->inputs[i].name, name)) return i;
+    return -1;
+}
+
+/* The node of input `name` in g, or -1. */
+static int find_input_node(const Graph *g, const char *name) {
+    for (int id = 0; id < g->n; id++)
+        if (g->nodes[id].op == OP_input && !strcmp(g->nodes[id].name, name)) return id;
+    return -1;
+}
+
+/* The API's view of the model: every input (with whether inference reads it), every
+ * output, and whether it is a classifier. */
+static void find_io(ModelIR *m, const Program *p) {
+    Arena *a = m->arena;
+    const Graph *g = m->train, *e = m->eval;
+    char *read = arena_alloc(a, (size_t)e->n);
+    for (int id = 0; id < e->n; id++)
+        for (int k = 0; k < e->nodes[id].nin; k++) read[e->nodes[id].in[k]] = 1;
+    m->inputs = ARENA_ARRAY(a, ModelIO, p->stmts.n);
+    for (int i = 0; i < p->stmts.n; i++) {
+        const Stmt *st = p->stmts.items[i];
+        if (st->kind != ST_INPUT) continue;
+        int id = find_input_node(g, st->name);
+        if (id < 0) mlc_die("input '%s' is not in the train graph", st->name);
         const Node *n = &g->nodes[id];
-        if (n->op != OP_input) continue;
-        if (!(n->shape.bmask & 1))
-            diag_error(&n->loc, "input '%s' must have the batch dimension B first", n->name);
-        if (n->dtype == DT_F32) {
-            if (m->data_name) diag_error(&n->loc, "the trainer takes one f32 input; '%s' is a second", n->name);
-            m->data_name = n->name;
-            m->data_shape = n->shape;
-        } else {
-            if (m->label_name) diag_error(&n->loc, "the trainer takes one i32 label input; '%s' is a second", n->name);
-            if (n->shape.rank != 1) diag_error(&n->loc, "labels must be i32[B]");
-            m->label_name = n->name;
-        }
+        if (n->shape.bmask != 1)
+            diag_error(&n->loc, "input '%s' must have the batch dimension B first (and only there)", n->name);
+        int ev = find_input_node(e, st->name);
+        int64_t c, b;
+        shape_numel_affine(&n->shape, &c, &b);
+        m->inputs[m->ninputs++] = (ModelIO){n->name, n->dtype, n->shape, ev >= 0 && read[ev], b};
     }
-    if (!m->data_name) diag_error_file(p->file->name, "the model has no f32 input (the data)");
-    if (!m->label_name) diag_error_file(p->file->name, "the model has no i32 input (the labels)");
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
-    if (m->eval->output < 0) diag_error_file(p->file->name, "the model has no 'output' statement");
-    m->classes = m->eval->nodes[m->eval->output].shape.d[1];
+    if (!e->nout) diag_error_file(p->file->name, "the model has no 'output' statement");
+    m->noutputs = e->nout;
+    m->outputs = ARENA_ARRAY(a, ModelIO, e->nout);
+    for (int k = 0; k < e->nout; k++) {
+        const Node *n = &e->nodes[e->outputs[k]];
+        int64_t c, b;
+        shape_numel_affine(&n->shape, &c, &b);
+        m->outputs[k] = (ModelIO){e->out_names[k], n->dtype, n->shape, 1, b};
+    }
+    m->cls_output = g->cls_output;
+    m->cls_label = g->cls_output >= 0 ? model_find_input(m, g->cls_label) : -1;
+    if (m->cls_label < 0) m->cls_output = -1;
 }
 
 /* "148004160 bytes (141.1 MiB)" */
@@ -119,6 +146,28 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
                         bytes_str(best, sizeof best, r.after),
                         bytes_str(plain, sizeof plain, r.before));
     }
+}
+
+/* The model in evaluation mode: its outputs (with_loss 0), or its loss and no outputs.
+ * Only the first is dumped after each pass; both as emitted. */
+static Graph *eval_graph(Arena *a, const Program *p, ModelIR *m, const DumpOptions *d, int with_loss) {
+    const DumpOptions *pd = with_loss ? NULL : d;
+    Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
+    if (with_loss) { /* the outputs are only values on the way to the loss here */
+        for (int k = 0; k < e->nout; k++) e->nodes[e->outputs[k]].role &= ~ROLE_OUTPUT;
+        e->nout = 0;
+    } else {
+        e->loss = -1;
+    }
+    pass_done(pd, PASS_lower, e);
+    simplify(e);
+    pass_done(pd, PASS_simplify, e);
+    fold_bn(e);
+    pass_done(pd, PASS_fold_bn, e);
+    dce(e);
+    pass_done(pd, PASS_dce, e);
+    dump(d, d && d->final, with_loss ? "dce (eval loss, as emitted)" : "dce (eval, as emitted)", e);
+    return e;
 }
 
 ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const DumpOptions *d) {
@@ -163,26 +212,18 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     dump(d, d && d->final, mem_budget > 0 ? "recompute (train step, as emitted)" : "dce (train step, as emitted)", g);
     m->train = g;
 
-    /* Inference: the same model in evaluation mode, output only; batch norms with
-     * running statistics fold into the convolutions before them. */
-    Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
-    e->loss = -1;
-    pass_done(d, PASS_lower, e);
-    simplify(e);
-    pass_done(d, PASS_simplify, e);
-    fold_bn(e);
-    pass_done(d, PASS_fold_bn, e);
-    dce(e);
-    pass_done(d, PASS_dce, e);
-    dump(d, d && d->final, "dce (eval, as emitted)", e);
-    m->eval = e;
+    /* Inference: the same model in evaluation mode, outputs only; and its loss alone.
+     * Batch norms with running statistics fold into the convolutions before them. */
+    m->eval = eval_graph(a, p, m, d, 0);
+    m->eval_loss = eval_graph(a, p, m, d, 1);
 
-    find_data_inputs(m, p);
+    find_io(m, p);
     collect_persistents(m);
     /* Fusion decides which nodes run as one loop nest / kernel; it does not change the
      * graphs, so its dump lists the kernels instead. */
     m->train_fuse = fuse_graph(a, m->train);
     m->eval_fuse = fuse_graph(a, m->eval);
+    m->eval_loss_fuse = fuse_graph(a, m->eval_loss);
     if (d && d->out && (d->after & DUMP_AFTER(PASS_fuse))) {
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
@@ -192,6 +233,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
     m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
     m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);
+    m->eval_loss_plan = plan_memory(a, m->eval_loss, &m->eval_loss_fuse, m->target);
     m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
     if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;

@@ -86,8 +86,13 @@ static Graph *rebuild(Arena *a, const Graph *g, int bnd, const char *inr) {
             n.in[k] = id > bnd && inr[n.in[k]] ? clone_of(&r, n.in[k]) : r.map[n.in[k]];
         r.map[id] = graph_push(r.out, &n);
     }
-    r.out->loss = r.map[g->loss];
-    r.out->output = g->output >= 0 ? r.map[g->output] : -1;
+    r.out->loss = g->loss;
+    r.out->nout = g->nout;
+    memcpy(r.out->outputs, g->outputs, sizeof g->outputs);
+    memcpy(r.out->out_names, g->out_names, sizeof g->out_names);
+    r.out->cls_output = g->cls_output;
+    r.out->cls_label = g->cls_label;
+    graph_remap_roots(r.out, r.map);
     dce(r.out);
     return r.out;
 }
@@ -168,7 +173,10 @@ static void find_candidates(Search *s) {
     for (int id = 0; id < n; id++) written[id] = -1;
     for (int id = 0; id <= last; id++)
         if (op_of(&g->nodes[id])->kind == K_UPDATE) written[owner(g, g->nodes[id].in[0])] = id;
-    int keep_loss = owner(g, g->loss), keep_out = g->output >= 0 ? owner(g, g->output) : -1;
+    /* the loss and the outputs live to the end of the step anyway */
+    char *keep = arena_alloc(a, (size_t)n);
+    keep[owner(g, g->loss)] = 1;
+    for (int k = 0; k < g->nout; k++) keep[owner(g, g->outputs[k])] = 1;
     s->cand = ARENA_ARRAY(a, int, n);
     s->cost = ARENA_ARRAY(a, double, n);
     s->nc = 0;
@@ -184,8 +192,7 @@ static void find_candidates(Search *s) {
     }
     for (int v = 0; v < bnd; v++) {
         const Node *nd = &g->nodes[v];
-        /* the loss and the output live to the end of the step anyway */
-        if (!saved[v] || !ok[v] || nd->op == OP_reshape || v == keep_loss || v == keep_out) continue;
+        if (!saved[v] || !ok[v] || nd->op == OP_reshape || keep[v]) continue;
         int len = 0;
         memset(mark, 0, (size_t)n);
         s->cost[s->nc] = op_flops(g, nd) + cone_of(s, saved, ok, v, mark, list, &len);
@@ -301,7 +308,7 @@ RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threa
     g->n = out->n;
     g->cap = out->cap;
     g->loss = out->loss;
-    g->output = out->output;
+    memcpy(g->outputs, out->outputs, sizeof g->outputs);
     for (int id = 0; id < g->n; id++)
         if ((g->nodes[id].role & ROLE_RECOMPUTED) && g->nodes[id].op != OP_reshape) res.recomputed++;
     return res;

@@ -52,7 +52,7 @@ static int *count_uses(const Graph *g) {
     for (int id = 0; id < g->n; id++)
         for (int k = 0; k < g->nodes[id].nin; k++) uses[g->nodes[id].in[k]]++;
     if (g->loss >= 0) uses[g->loss]++;
-    if (g->output >= 0) uses[g->output]++;
+    for (int k = 0; k < g->nout; k++) uses[g->outputs[k]]++;
     return uses;
 }
 

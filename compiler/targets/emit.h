@@ -35,9 +35,11 @@ struct EmitCtx {
     int phase;
 };
 
-/* The functions a model's graphs become: the train step's two calls (grad_slab.c) and
- * inference. */
-typedef enum GraphFn { FN_FORWARD_BACKWARD, FN_UPDATE, FN_EVAL } GraphFn;
+/* The functions a model's graphs become: the train step's two calls (both from the train
+ * graph, split by grad_slab.c), inference (the eval graph) and the loss in evaluation
+ * mode (the eval-loss graph). */
+typedef enum GraphFn { FN_FORWARD_BACKWARD, FN_UPDATE, FN_FORWARD, FN_EVAL_LOSS } GraphFn;
+#define GRAPH_FN_COUNT 4
 
 /* The function being written runs node id's code (its phase, emit.h's EmitCtx). */
 static inline int emit_runs(const EmitCtx *e, int id) { return !e->phase_of || e->phase_of[id] == e->phase; }

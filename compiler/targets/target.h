@@ -58,17 +58,34 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out);
 /* emit_common.c: what both targets share. */
 /* The header: the model's C API (the same for every target). */
 void emit_header(const ModelIR *m, FILE *hdr);
-/* The table of persistent tensors (mlc_tensor_desc NAME_tensors[]). */
+/* The API's tables: inputs and outputs (mlc_io_desc NAME_inputs[], NAME_outputs[]) and
+ * persistent tensors (mlc_tensor_desc NAME_tensors[]). */
 void emit_tensor_table(const ModelIR *m, FILE *out);
 /* The `const mlc_model_api NAME_api = {...}` at the end of a source. */
 void emit_api_struct(const ModelIR *m, FILE *out, const char *target_name);
 /* Parameter initialisation code from the persistent table, writing through `ptr_fmt`
  * (printf format with %lld for the slab offset, e.g. "host + %lld"). */
 void emit_param_init(const ModelIR *m, FILE *out, const char *indent, const char *ptr_fmt);
-/* Names every node's buffer ("t12", "p_fc1_weight", "g_fc1_weight", "x") and declares
- * the pointers the function uses (with e->phase_of: those of the nodes it runs and
- * reads), at their slab, gradient slab (G) or arena offsets; the same for both targets. */
+/* Binds the model inputs the graph reads (in_image = inputs[0], ...; on CUDA after
+ * copying them to the device), names every node's buffer ("t12", "p_fc1_weight",
+ * "g_fc1_weight", "in_image") and declares the pointers the function uses (with
+ * e->phase_of: those of the nodes it runs and reads), at their slab, gradient slab (G) or
+ * arena offsets; the same for both targets and every graph function. */
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan);
+/* "float api_forward_backward(void *model, const void *const *inputs, ...)": the same on
+ * every target, since every target's functions take host memory. */
+const char *graph_fn_signature(GraphFn f);
+typedef struct GraphFnParts {
+    const Graph *g;
+    const FusionPlan *fp;
+    const MemPlan *plan;
+    const char *comment; /* what the function does, for the comment above it */
+} GraphFnParts;
+GraphFnParts graph_fn_parts(const ModelIR *m, GraphFn f);
+/* At the end of a graph function: each output the caller asked for (outputs[k] not NULL)
+ * copied out of its buffer with copy_fmt ("memcpy(%0, %1, %2)": destination, source,
+ * bytes). */
+void emit_copy_outputs(EmitCtx *e, const char *copy_fmt);
 /* The code of node id: sources, views and fused members have none; fused groups (their
  * roots: elementwise ops, expands, reductions) and matmuls go to the target's kind
  * emitters; special ops and updates to e->target's emitter table. Each block is
@@ -83,7 +100,8 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
  * sets dropout's counter `t` (from self->step and self->micro); api_train_step, which is
  * api_forward_backward then api_update (checks: the C target's --check-finite, which
  * skips the update after a NaN and reports one found in it); the public NAME_train_step,
- * NAME_forward_backward, NAME_update and NAME_grads over the api_ functions. */
+ * NAME_forward_backward, NAME_update, NAME_grads, NAME_forward and NAME_eval_loss over the
+ * api_ functions. */
 void emit_dropout_counter(FILE *out);
 /* The end of forward_backward: a parameter whose gradient node another one's slot holds
  * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the

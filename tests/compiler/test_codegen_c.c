@@ -59,6 +59,8 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/densesq.mdl",
     MLC_TEST_DIR "/data/poolrelu.mdl",
     MLC_TEST_DIR "/data/accum_mlp.mdl",
+    MLC_TEST_DIR "/data/multiout.mdl",
+    MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -90,6 +92,49 @@ static void emitted_free(Emitted *e) {
     free(e->dir);
     arena_free(&e->arena);
     srcfile_free(e->src);
+}
+
+/* The API's input and output tables: names, dtypes, per-sample shapes, whether inference
+ * reads an input, and which output and input make a classifier. */
+Test(codegen_c, io_tables) {
+    Emitted e;
+    emit_model(MLC_TEST_DIR "/data/multiout.mdl", &e);
+    const ModelIR *m = e.m;
+    cr_assert_eq(m->ninputs, 2);
+    cr_assert_str_eq(m->inputs[0].name, "x");
+    cr_assert_eq(m->inputs[0].dtype, DT_F32);
+    cr_assert_eq(m->inputs[0].sample_numel, 6);
+    cr_assert_eq(m->inputs[0].eval_reads, 1);
+    cr_assert_str_eq(m->inputs[1].name, "y");
+    cr_assert_eq(m->inputs[1].dtype, DT_I32);
+    cr_assert_eq(m->inputs[1].sample_numel, 1);
+    cr_assert_eq(m->inputs[1].eval_reads, 0);
+    cr_assert_eq(m->noutputs, 3);
+    cr_assert_str_eq(m->outputs[0].name, "logits");
+    cr_assert_str_eq(m->outputs[1].name, "output1");
+    cr_assert_str_eq(m->outputs[2].name, "h");
+    cr_assert_eq(m->outputs[2].sample_numel, 5);
+    cr_assert_eq(m->cls_output, 0);
+    cr_assert_eq(m->cls_label, 1);
+    char *c = ct_read_file(e.c_path, NULL);
+    cr_assert(strstr(c, "static const mlc_io_desc multiout_outputs[3] = {\n    {\"logits\", MLC_F32, 1, {4}, 4, 1},\n"
+                        "    {\"output1\", MLC_F32, 1, {4}, 4, 1},\n    {\"h\", MLC_F32, 1, {5}, 5, 1},\n};\n"));
+    cr_assert(strstr(c, "    .classifier = 1,\n    .cls_output = 0,\n    .cls_label = 1,\n"));
+    free(c);
+    emitted_free(&e);
+
+    emit_model(MLC_SOURCE_ROOT "/samples/autoencoder.mdl", &e);
+    m = e.m;
+    cr_assert_eq(m->ninputs, 1);
+    cr_assert_str_eq(m->inputs[0].name, "image");
+    cr_assert_eq(m->noutputs, 1);
+    cr_assert_str_eq(m->outputs[0].name, "recon");
+    cr_assert_eq(m->outputs[0].sample_numel, 784);
+    cr_assert_eq(m->cls_output, -1);
+    c = ct_read_file(e.c_path, NULL);
+    cr_assert(strstr(c, "    .classifier = 0,\n    .cls_output = -1,\n    .cls_label = -1,\n"));
+    free(c);
+    emitted_free(&e);
 }
 
 /* ---- (a) libclang ---- */
@@ -179,15 +224,16 @@ static const char driver_src[] =
     "    api->set_threads(2);\n"
     "    void *m = api->create(5, n);\n"
     "    if (!m) return 3;\n"
-    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    long long ni = api->inputs[0].numel * n, no = api->outputs[0].numel * n;\n"
     "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->output_numel);\n"
+    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
     "    dump(api, m, \"T0\");\n"
-    "    api->forward(m, x, n, out);\n"
+    "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    vec(\"FWD\", out, no);\n"
-    "    float loss = api->train_step(m, x, y, n, lr, out);\n"
+    "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, (const void *[]){x, y}, n));\n"
+    "    float loss = api->train_step(m, (const void *[]){x, y}, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"LOSS %.9g\\n\", loss);\n"
     "    vec(\"TOUT\", out, no);\n"
     "    dump(api, m, \"T1\");\n"
@@ -257,7 +303,7 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
             cr_assert_eq(cnt, (int64_t)n * (cnt / n));
             for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (float)sin(0.37 * (double)i + 0.1);
         } else if (nd->op == OP_input) {
-            for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (double)((i * 7 + 3) % m->classes);
+            for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (double)((i * 7 + 3) % m->outputs[0].sample_numel);
         }
     }
 }
@@ -312,10 +358,20 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     interp_run(ev);
     double *fwd = parse_line(out, "FWD", NULL, &k);
     cr_assert_not_null(fwd);
-    cr_assert_eq(k, shape_numel(&m->eval->nodes[m->eval->output].shape));
-    worst = fmax(worst, compare("forward output", fwd, ev->vals[m->eval->output], k));
+    cr_assert_eq(k, shape_numel(&m->eval->nodes[m->eval->outputs[0]].shape));
+    worst = fmax(worst, compare("forward output", fwd, ev->vals[m->eval->outputs[0]], k));
     free(fwd);
     interp_free(ev);
+
+    /* the loss in evaluation mode */
+    Interp *el = interp_new(m->eval_loss);
+    bind_sources(el, m, out, n);
+    interp_run(el);
+    const char *elp = strstr(out, "EVAL ");
+    cr_assert_not_null(elp);
+    double eloss = strtod(elp + 5, NULL);
+    worst = fmax(worst, compare("eval_loss", &eloss, el->vals[m->eval_loss->loss], 1));
+    interp_free(el);
 
     /* one train step: loss and training-mode output before the update */
     Interp *tr = interp_new(m->train);
@@ -325,11 +381,11 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     cr_assert_not_null(lp);
     double l = strtod(lp + 5, NULL);
     worst = fmax(worst, compare("train_step loss", &l, tr->vals[m->train->loss], 1));
-    if (m->train->output >= 0) {
+    if (m->train->nout) {
         double *tout = parse_line(out, "TOUT", NULL, &k);
         cr_assert_not_null(tout);
-        cr_assert_eq(k, shape_numel(&m->train->nodes[m->train->output].shape));
-        worst = fmax(worst, compare("train_step output", tout, tr->vals[m->train->output], k));
+        cr_assert_eq(k, shape_numel(&m->train->nodes[m->train->outputs[0]].shape));
+        worst = fmax(worst, compare("train_step output", tout, tr->vals[m->train->outputs[0]], k));
         free(tout);
     }
 
@@ -436,10 +492,10 @@ static const char eval_driver_src[] =
     "        printf(\"\\n\");\n"
     "        free(v);\n"
     "    }\n"
-    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    long long ni = api->inputs[0].numel * n, no = api->outputs[0].numel * n;\n"
     "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    api->forward(m, x, n, out);\n"
+    "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"FWD %lld\", no);\n"
     "    for (long long j = 0; j < no; j++) printf(\" %.9g\", out[j]);\n"
     "    printf(\"\\n\");\n"
@@ -459,9 +515,9 @@ static void eval_random_state_check(const char *mdl) {
     int64_t k;
     double *fwd = parse_line(out, "FWD", NULL, &k);
     cr_assert_not_null(fwd);
-    cr_assert_eq(k, shape_numel(&m->eval->nodes[m->eval->output].shape));
+    cr_assert_eq(k, shape_numel(&m->eval->nodes[m->eval->outputs[0]].shape));
     printf("%s (batch %d, random parameters and running statistics):\n", ct_basename(mdl), m->spec.batch);
-    double worst = compare("forward output", fwd, ev->vals[m->eval->output], k);
+    double worst = compare("forward output", fwd, ev->vals[m->eval->outputs[0]], k);
     fflush(stdout);
     free(fwd);
     interp_free(ev);
@@ -486,6 +542,10 @@ Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR 
 Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
 /* two parameters whose gradients are one node: the slab holds it twice (grad_slab.c) */
 Test(codegen_c, numeric_shared_grads, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/accum_mlp.mdl"); }
+/* several outputs, one of them an expression */
+Test(codegen_c, numeric_multiout, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/multiout.mdl"); }
+/* no label input, sigmoid output, mse loss: not a classifier */
+Test(codegen_c, numeric_autoencoder, .timeout = 300) { numeric_check(MLC_SOURCE_ROOT "/samples/autoencoder.mdl"); }
 /* The conv kernels' blocking paths and tail cases (convwide, convseg), batch 1 (convb1);
  * the model's loops built for this machine too. */
 Test(codegen_c, numeric_convwide, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convwide.mdl"); }
@@ -538,12 +598,12 @@ static const char thread_driver_src[] =
     "    api->set_threads(atoi(argv[1]));\n"
     "    void *m = api->create(5, n);\n"
     "    if (!m) return 3;\n"
-    "    long long ni = api->input_numel * n;\n"
+    "    long long ni = api->inputs[0].numel * n;\n"
     "    float *x = malloc(sizeof(float) * (size_t)ni);\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->output_numel);\n"
-    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, x, y, n, api->optimizer.lr, NULL));\n"
+    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
+    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, (const void *[]){x, y}, n, api->optimizer.lr, NULL));\n"
     CT_DRIVER_PRINT_TENSORS
     "    api->destroy(m);\n"
     "    free(x); free(y);\n"
@@ -612,17 +672,17 @@ static const char checked_driver_src[] =
     "    void *m = api->create(5, n);\n"
     "    if (!m) return 3;\n"
     "    api->set_check_finite(m, atoi(argv[1]));\n"
-    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    long long ni = api->inputs[0].numel * n, no = api->outputs[0].numel * n;\n"
     "    float *x = malloc(sizeof(float) * (size_t)ni), *out = calloc((size_t)no, sizeof(float));\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->output_numel);\n"
-    "    api->forward(m, x, n, out);\n"
+    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
+    "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"forward\");\n"
     "    for (long long j = 0; j < no; j++) printf(\" %a\", out[j]);\n"
     "    printf(\"\\n\");\n"
     "    fflush(stdout);\n"
-    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, x, y, n, api->optimizer.lr, NULL));\n"
+    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, (const void *[]){x, y}, n, api->optimizer.lr, NULL));\n"
     CT_DRIVER_PRINT_TENSORS
     "    api->destroy(m);\n"
     "    free(x); free(y); free(out);\n"

@@ -9,8 +9,9 @@
  * padding, conv2d with stride, dilation, groups and the direct 1x1 path, batch_norm's
  * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
  * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
- * epilogues: bias, activations, residual adds, folded batch norm) and samples/lenet.mdl,
- * resnet.mdl, resnet20_cifar.mdl:
+ * epilogues: bias, activations, residual adds, folded batch norm), tests/compiler/data/
+ * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input) and
+ * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -53,12 +54,13 @@
 static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
                                      MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
                                      MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
-                                     MLC_TEST_DIR "/data/convepi.mdl",
+                                     MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
+                                     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 7, RESNET = 7, RESNET20 = 8 };
+enum { NSMALL = 9, RESNET = 9, RESNET20 = 10 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -184,12 +186,13 @@ Test(cuda_emit, structure) {
         int nk = count(kern, "__global__ void ");
         cr_assert_gt(nk, 0, "%s: no kernels", models[k]);
         cr_assert_eq(count(src, "__global__ void "), nk, "%s: the kernel section differs from the file's", models[k]);
-        int nblock = per_block_groups(c.m->train, &c.m->train_fuse) + per_block_groups(c.m->eval, &c.m->eval_fuse);
+        int nblock = per_block_groups(c.m->train, &c.m->train_fuse) + per_block_groups(c.m->eval, &c.m->eval_fuse) +
+                     per_block_groups(c.m->eval_loss, &c.m->eval_loss_fuse);
         cr_assert_eq(count(src, "<<<mlc_blocks("), nblock, "%s: %d reductions over rows, %d launches of a block each",
                      models[k], nblock, count(src, "<<<mlc_blocks("));
         cr_assert_eq(count(src, "<<<mlc_grid(") + nblock, nk, "%s: %d kernels, %d launches", models[k], nk,
                      count(src, "<<<mlc_grid(") + nblock);
-        if (c.m->train->loss >= 0 && strstr(models[k], "samples/"))
+        if (c.m->cls_output >= 0 && strstr(models[k], "samples/"))
             cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
         /* batch-norm sums launch the device template's two kernels (slices, then their sum) */
         int nbn = count_op(c.m->train, OP_bn_stats) + count_op(c.m->train, OP_bn_param_grads);
@@ -218,7 +221,7 @@ Test(cuda_emit, structure) {
         }
 
         /* GEMMs through cuBLAS, each checked */
-        int nmm = count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul);
+        int nmm = count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul) + count_op(c.m->eval_loss, OP_matmul);
         cr_assert_eq(count(src, "cublasSgemm("), nmm, "%s: %d matmuls, %d cublasSgemm calls", models[k], nmm,
                      count(src, "cublasSgemm("));
         cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm("), nmm);
@@ -239,7 +242,8 @@ Test(cuda_emit, structure) {
             {OP_bn_stats, "(const double *)ws, NULL, 0.0f, "},
         };
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
-            int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op);
+            int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op) +
+                        count_op(c.m->eval_loss, calls[i].op);
             cr_assert_eq(count(src, calls[i].fn), nodes, "%s: %d %s nodes, %d calls", models[k], nodes,
                          op_info[calls[i].op].name, count(src, calls[i].fn));
         }
@@ -314,9 +318,9 @@ Test(cuda_emit, kernel_counts) {
         Compiled c;
         compile_path(&c, models[k]);
         int expect = 0;
-        const Graph *gs[2] = {c.m->train, c.m->eval};
-        const FusionPlan *fps[2] = {&c.m->train_fuse, &c.m->eval_fuse};
-        for (int j = 0; j < 2; j++)
+        const Graph *gs[3] = {c.m->train, c.m->eval, c.m->eval_loss};
+        const FusionPlan *fps[3] = {&c.m->train_fuse, &c.m->eval_fuse, &c.m->eval_loss_fuse};
+        for (int j = 0; j < 3; j++)
             for (int i = 0; i < gs[j]->n; i++) {
                 const Node *n = &gs[j]->nodes[i];
                 if (fps[j]->root[i] != i) continue; /* fused into a later node's kernel */

@@ -109,6 +109,25 @@ Test(diagnostics, whole_file_errors) {
     free(s);
 }
 
+/* Outputs: [B, ...] f32 tensors, each name once; a model needs one. */
+Test(diagnostics, output_errors) {
+    const char *head = "model m\ninput x: f32[B, 4]\ninput y: i32[B]\nl = dense(x, 3)\n";
+    char src[512];
+    snprintf(src, sizeof src, "%soutput mean(l, axis = 0)\nloss cross_entropy(l, y)\n", head);
+    char *s = diag_of(src);
+    cr_expect_str_eq(s, "t.mdl:5:8: error: an output must be f32[B, ...] (the batch first), found f32[3]\n"
+                        "    5 | output mean(l, axis = 0)\n      |        ^~~~\n");
+    free(s);
+    snprintf(src, sizeof src, "%soutput l\noutput l\nloss cross_entropy(l, y)\n", head);
+    s = diag_of(src);
+    cr_expect_str_eq(s, "t.mdl:6:1: error: 'l' is an output twice\n    6 | output l\n      | ^~~~~~\n");
+    free(s);
+    snprintf(src, sizeof src, "%sloss cross_entropy(l, y)\n", head);
+    s = diag_of(src);
+    cr_expect_str_eq(s, "t.mdl: error: the model has no 'output' statement\n");
+    free(s);
+}
+
 /* A successful compile prints nothing. */
 Test(diagnostics, clean_compile_is_silent) {
     char *s = diag_of("model m\ninput x: f32[B, 4]\ninput y: i32[B]\nlogits = dense(x, 3)\n"

@@ -124,7 +124,8 @@ Test(dump_ir, cli_older_stage_names) {
     } cases[] = {
         {"--dump-ir=lower", "; --- after lower (train step) ---\n; --- after lower (eval) ---\n"},
         {"--dump-ir=autodiff", "; --- after autodiff (train step) ---\n"},
-        {"--dump-ir=final", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"},
+        {"--dump-ir=final", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"
+                             "; --- after dce (eval loss, as emitted) ---\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;

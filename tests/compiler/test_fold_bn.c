@@ -33,7 +33,8 @@ static Graph *graph_copy(Arena *a, const Graph *g) {
     Graph *c = graph_new(a, g->mode, g->batch);
     for (int i = 0; i < g->n; i++) graph_push(c, &g->nodes[i]);
     c->loss = g->loss;
-    c->output = g->output;
+    c->nout = g->nout;
+    memcpy(c->outputs, g->outputs, sizeof c->outputs);
     return c;
 }
 
@@ -101,14 +102,14 @@ static void bind(Interp *it, int64_t classes) {
 /* Runs both eval graphs on the same values; returns the worst relative difference. */
 static double output_diff(const Both *b) {
     Interp *p = interp_new(b->plain), *f = interp_new(b->m->eval);
-    bind(p, b->m->classes);
-    bind(f, b->m->classes);
+    bind(p, b->m->outputs[0].sample_numel);
+    bind(f, b->m->outputs[0].sample_numel);
     interp_run(p);
     interp_run(f);
-    const Shape *s = &b->plain->nodes[b->plain->output].shape;
-    cr_assert(shape_eq(s, &b->m->eval->nodes[b->m->eval->output].shape));
+    const Shape *s = &b->plain->nodes[b->plain->outputs[0]].shape;
+    cr_assert(shape_eq(s, &b->m->eval->nodes[b->m->eval->outputs[0]].shape));
     int64_t n = shape_numel(s);
-    const double *r = p->vals[b->plain->output], *c = f->vals[b->m->eval->output];
+    const double *r = p->vals[b->plain->outputs[0]], *c = f->vals[b->m->eval->outputs[0]];
     double scale = 0, worst = 0;
     for (int64_t i = 0; i < n; i++) scale += fabs(r[i]) / (double)n;
     for (int64_t i = 0; i < n; i++) {

@@ -243,7 +243,7 @@ static void fill(const ModelIR *m, const Node *nd, double *v) {
     unsigned h = 5381;
     for (const char *p = nd->name ? nd->name : ""; *p; p++) h = h * 33 + (unsigned char)*p;
     for (int64_t i = 0; i < cnt; i++) {
-        if (nd->op == OP_input && nd->dtype == DT_I32) v[i] = (double)((i * 7 + 3) % m->classes);
+        if (nd->op == OP_input && nd->dtype == DT_I32) v[i] = (double)((i * 7 + 3) % m->outputs[0].sample_numel);
         else if (nd->op == OP_input) v[i] = (float)sin(0.37 * (double)i + 0.1);
         else v[i] = (float)(0.5 * sin(0.11 * (double)i + (double)(h % 97)));
     }
@@ -271,8 +271,8 @@ static int interp_same(const char *path, const Compiled *a, const Compiled *b, i
     const Graph *ga = a->m->train, *gb = b->m->train;
     cr_expect_eq(ia->vals[ga->loss][0], ib->vals[gb->loss][0], "%s: loss %.17g vs %.17g", path, ia->vals[ga->loss][0],
                  ib->vals[gb->loss][0]);
-    int64_t no = shape_numel(&ga->nodes[ga->output].shape);
-    cr_expect(same_values(ia->vals[ga->output], ib->vals[gb->output], no, bits), "%s: output differs", path);
+    int64_t no = shape_numel(&ga->nodes[ga->outputs[0]].shape);
+    cr_expect(same_values(ia->vals[ga->outputs[0]], ib->vals[gb->outputs[0]], no, bits), "%s: output differs", path);
     int updates = 0;
     for (int x = 0; x < ga->n; x++) {
         const Node *ux = &ga->nodes[x];
@@ -333,13 +333,13 @@ static const char driver_src[] =
     "    api->set_threads(2);\n"
     "    void *m = api->create(3, n);\n"
     "    if (!m) return 3;\n"
-    "    long long ni = api->input_numel * n, no = api->output_numel * n;\n"
+    "    long long ni = api->inputs[0].numel * n, no = api->outputs[0].numel * n;\n"
     "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (int s = 0; s < 5; s++) {\n"
     "        for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1 + s);\n"
-    "        for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3 + s) % api->output_numel);\n"
-    "        float loss = api->train_step(m, x, y, n, 0.05f, out);\n"
+    "        for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3 + s) % api->outputs[0].numel);\n"
+    "        float loss = api->train_step(m, (const void *[]){x, y}, n, 0.05f, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "        printf(\"step %d loss %a\\n\", s, loss);\n"
     "    }\n"
     CT_DRIVER_PRINT_TENSORS

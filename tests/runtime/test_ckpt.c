@@ -1,6 +1,7 @@
 /* test_ckpt.c - checkpoints: round trip, byte-identical files, layout, CRC, truncation,
  * model name and shape mismatches (model left untouched), atomic replacement. */
 #include <criterion/criterion.h>
+#include <zlib.h>
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -29,8 +30,9 @@ static void *trained_model(uint64_t seed, int steps)
     int32_t y[4] = {1, 3, 5, 7};
     for (int i = 0; i < 4 * 784; i++)
         x[i] = (float)((i * 37) % 255) / 255.0f;
+    const void *in[2] = {x, y};
     for (int s = 0; s < steps; s++)
-        tiny_api.train_step(m, x, y, 4, 0.05f, NULL);
+        tiny_api.train_step(m, in, 4, 0.05f, NULL);
     return m;
 }
 
@@ -76,27 +78,27 @@ Test(ckpt, byte_identical_and_layout)
     cr_assert_eq(n1, n2);
     cr_assert_arr_eq(f1, f2, n1);
 
-    /* header: 16 + (2+4 "tiny") + 56 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 162 bytes */
+    /* header: 16 + (2+4 "tiny") + 56 + 36 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 198 bytes */
     cr_assert_arr_eq(f1, "MLCCKPT\0", 8);
-    cr_assert_eq(f1[8], 2);
+    cr_assert_eq(f1[8], 3);
     cr_assert_eq(f1[9] | f1[10] | f1[11], 0);
-    cr_assert_eq(f1[12] | (f1[13] << 8), 162);
+    cr_assert_eq(f1[12] | (f1[13] << 8), 198);
     cr_assert_eq(f1[16], 4);
     cr_assert_arr_eq(f1 + 18, "tiny", 4);
     cr_assert_eq(f1[22], 2); /* step, little-endian */
-    for (int i = 30; i < 78; i++) /* training state: all zero from mlcrt_ckpt_save */
+    for (int i = 30; i < 114; i++) /* training state, data settings: zero from mlcrt_ckpt_save */
         cr_assert_eq(f1[i], 0, "byte %d", i);
-    cr_assert_eq(f1[78], 2); /* tensor count */
-    /* fc.weight data at 192, fc.bias at align64(192 + 31360) = 31552, CRC at 31592 */
-    cr_assert_eq(n1, 31592 + 4);
+    cr_assert_eq(f1[114], 2); /* tensor count */
+    /* fc.weight data at 256, fc.bias at align64(256 + 31360) = 31616, CRC at 31656 */
+    cr_assert_eq(n1, 31656 + 4);
     float w[NW], bias[10];
     snapshot(a, w, bias);
     uint32_t bits;
     memcpy(&bits, &w[0], 4);
-    cr_assert_eq(f1[192] | (f1[193] << 8) | (f1[194] << 16) | ((uint32_t)f1[195] << 24), bits);
+    cr_assert_eq(f1[256] | (f1[257] << 8) | (f1[258] << 16) | ((uint32_t)f1[259] << 24), bits);
     memcpy(&bits, &bias[9], 4);
-    cr_assert_eq(f1[31552 + 36] | (f1[31553 + 36] << 8) | (f1[31554 + 36] << 16) |
-                     ((uint32_t)f1[31555 + 36] << 24),
+    cr_assert_eq(f1[31616 + 36] | (f1[31617 + 36] << 8) | (f1[31618 + 36] << 16) |
+                     ((uint32_t)f1[31619 + 36] << 24),
                  bits);
 
     /* saving again over an existing file gives the same bytes */
@@ -120,7 +122,7 @@ Test(ckpt, corrupted_byte_crc)
     void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     int rc = mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg);
     cr_assert_eq(rc, MLCRT_ECRC, "%s", msg);
-    snprintf(want, sizeof want, "%s: byte 31592: CRC mismatch: stored ", p);
+    snprintf(want, sizeof want, "%s: byte 31656: CRC mismatch: stored ", p);
     cr_assert(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
     cr_assert(strstr(msg, "(file is corrupt)"), "%s", msg);
     cr_assert(same_state(m2, ref), "model modified by a failed load");
@@ -139,18 +141,24 @@ Test(ckpt, truncated)
     void *m2 = new_model(4, 4), *ref = new_model(4, 4);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
     snprintf(want, sizeof want,
-             "%s: byte 31496: file ends early: expected 31596 bytes (2 tensors and a 4-byte "
+             "%s: byte 31560: file ends early: expected 31660 bytes (2 tensors and a 4-byte "
              "CRC)",
              p);
     cr_assert_str_eq(msg, want);
     cr_assert(same_state(m2, ref));
 
-    tu_write(p, f, 90); /* inside the tensor table */
+    tu_write(p, f, 130); /* inside the tensor table */
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
     snprintf(want, sizeof want,
-             "%s: byte 90: file ends inside the header (reading a tensor name, dtype and "
+             "%s: byte 130: file ends inside the header (reading a tensor name, dtype and "
              "rank)",
              p);
+    cr_assert_str_eq(msg, want);
+
+    tu_write(p, f, 90); /* inside the data settings */
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
+    snprintf(want, sizeof want,
+             "%s: byte 90: file ends inside the header (reading the data settings)", p);
     cr_assert_str_eq(msg, want);
 
     tu_write(p, f, 5);
@@ -165,7 +173,7 @@ Test(ckpt, truncated)
     tu_write(p, g, n + 3);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want,
-             "%s: byte 31596: unexpected trailing data: expected 31596 bytes, found 31599", p);
+             "%s: byte 31660: unexpected trailing data: expected 31660 bytes, found 31663", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
@@ -178,16 +186,16 @@ Test(ckpt, bad_magic_and_version)
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
-    f[8] = 3;
+    f[8] = 4;
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want, "%s: byte 8: expected version 2, found 3", p);
+    snprintf(want, sizeof want, "%s: byte 8: expected version 2 or 3, found 4", p);
     cr_assert_str_eq(msg, want);
     f[8] = 1;
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want,
-             "%s: byte 8: expected version 2, found 1 (version-1 checkpoints hold no "
+             "%s: byte 8: expected version 3, found 1 (version-1 checkpoints hold no "
              "training position and are no longer read)",
              p);
     cr_assert_str_eq(msg, want);
@@ -345,7 +353,9 @@ Test(ckpt, train_state_round_trip)
     char *dir = tu_tmpdir(), *p = tu_path(dir, "st.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(5, 2);
-    mlcrt_train_state st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77}, got;
+    mlcrt_train_state st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77, 1, 2,
+                            {0.5f, 0.25f, 0, 0}, {0.125f, 2.0f, 0, 0}},
+                      got;
     memset(&got, 0xff, sizeof got);
     cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s",
                  msg);
@@ -368,6 +378,80 @@ Test(ckpt, train_state_round_trip)
     cr_assert_eq(f[53], 0x01);
     cr_assert_eq(f[54] | (f[55] << 8), 1000);
     cr_assert_eq(f[70], 77);
+    /* the data settings after it: n_norm, the means, the stds (IEEE-754 bits) */
+    cr_assert_eq(got.has_data_settings, 1);
+    cr_assert_eq(got.n_norm, 2);
+    cr_assert_eq(got.norm_mean[0], 0.5f);
+    cr_assert_eq(got.norm_mean[1], 0.25f);
+    cr_assert_eq(got.norm_std[0], 0.125f);
+    cr_assert_eq(got.norm_std[1], 2.0f);
+    cr_assert_eq(f[78], 2);
+    cr_assert_eq(f[82] | (f[83] << 8) | (f[84] << 16) | ((uint32_t)f[85] << 24), 0x3f000000u);
+    cr_assert_eq(f[98] | (f[99] << 8) | (f[100] << 16) | ((uint32_t)f[101] << 24), 0x3e000000u);
+    tu_rmrf(dir);
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The data settings are checked like the rest of the header, before the CRC. */
+Test(ckpt, corrupted_data_settings)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "d.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    mlcrt_train_state st = {0, 0, 1, 10, 0, 0, 1, 1, {0.5f}, {0.25f}};
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    void *m2 = new_model(4, 4), *ref = new_model(4, 4);
+    f[78] = 7;
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 78: n_norm: expected 0 to 4 normalisation values, found 7", p);
+    cr_assert_str_eq(msg, want);
+    f[78] = 1;
+    put_le(f + 98, 0xbf800000u, 4); /* std -1 */
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 98: norm_std[0]: expected a positive number, found -1", p);
+    cr_assert_str_eq(msg, want);
+    cr_assert(same_state(m2, ref), "model modified by a failed load");
+    tu_rmrf(dir);
+}
+
+/* A version-2 file (no data settings) still loads, as "no normalisation": made here
+ * from a version-3 one by dropping the 36 bytes of settings and moving the data up. */
+Test(ckpt, reads_version_2)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "v3.ckpt"), *q = tu_path(dir, "v2.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *m = trained_model(7, 3);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    cr_assert_eq(n, 31660);
+    uint8_t *g = tu_track(calloc(1, 31596), free);
+    memcpy(g, f, 78);            /* preamble, name, step, training state */
+    memcpy(g + 78, f + 114, 84); /* count and tensor table */
+    g[8] = 2;
+    put_le(g + 12, 162, 4);
+    put_le(g + 111, 192, 8);   /* fc.weight's offset */
+    put_le(g + 146, 31552, 8); /* fc.bias's */
+    memcpy(g + 192, f + 256, 31360);
+    memcpy(g + 31552, f + 31616, 40);
+    put_le(g + 31592, crc32(crc32(0L, Z_NULL, 0), g, 31592), 4);
+    tu_write(q, g, 31596);
+    void *m2 = new_model(8, 4);
+    mlcrt_train_state got;
+    memset(&got, 0xff, sizeof got);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, q, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(m, m2));
+    cr_assert_eq(got.has_data_settings, 0);
+    cr_assert_eq(got.n_norm, 0);
     tu_rmrf(dir);
 }
 

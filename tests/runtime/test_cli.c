@@ -10,6 +10,7 @@
 
 #include "ckpt.h"
 #include "data.h"
+#include "idx.h"
 #include "mlcrt_error.h"
 #include "schedule.h"
 #include "testutil.h"
@@ -587,6 +588,145 @@ Test(trainer2, bad_checkpoints_and_save_paths)
 
 /* ---- eval and predict ---- */
 
+/* A model without labels (tiny_ae: input "pixels", bound to the images by type) is
+ * reported by its loss: epoch lines, log columns, `test loss:`, eval; predict prints its
+ * output values. */
+Test(modes, model_without_labels)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "ae.ckpt"), *log = tu_path(d, "ae.csv");
+    run_result r, e;
+    run(&r, &tiny_ae_api,
+        (const char *[]){"--data", d, "--val", "40", "--progress", "never", "--save", p, "--log", log, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_null(strstr(r.out, "acc"), "%s", r.out);
+    double l1, v1, t1, l2, v2, t2;
+    cr_assert_eq(sscanf(r.out, "epoch 1/2  loss %lf  val_loss %lf  test_loss %lf", &l1, &v1, &t1), 3, "%s", r.out);
+    const char *e2 = strstr(r.out, "\nepoch 2/2  ");
+    cr_assert_not_null(e2, "%s", r.out);
+    cr_assert_eq(sscanf(e2 + 1, "epoch 2/2  loss %lf  val_loss %lf  test_loss %lf", &l2, &v2, &t2), 3, "%s", r.out);
+    cr_assert(l2 < l1 && v2 < v1 && t2 < t1, "the loss does not fall:\n%s", r.out);
+
+    /* the final line: the eval-mode loss over the test split, in the trainer's batches */
+    char msg[MLCRT_MSG_SIZE], want[128];
+    mlc_dataset ds;
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, d, "t10k", 784, 0, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    void *m = tiny_ae_api.create(0, 32);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_ae_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    double sum = 0;
+    for (int s = 0; s < 50; s += 32) {
+        int nb = 50 - s < 32 ? 50 - s : 32;
+        sum += (double)tiny_ae_api.eval_loss(m, (const void *[]){ds.x + (size_t)s * 784}, nb) * nb;
+    }
+    snprintf(want, sizeof want, "test loss: %.6f\n", sum / 50);
+    cr_assert_str_eq(strstr(r.out, "test loss: "), want);
+    run(&e, &tiny_ae_api, (const char *[]){"eval", p, "--data", d, NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert_str_eq(e.out, want);
+
+    size_t csv_len = 0;
+    char *csv = (char *)tu_read(log, &csv_len);
+    cr_assert_not_null(csv);
+    csv[csv_len] = '\0';
+    cr_assert(strncmp(csv, "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\nstep,1,1,", 58) == 0, "%s", csv);
+    snprintf(want, sizeof want, "epoch,2,10,%.6f,50,%.6f,%.6f,", l2, v2, t2);
+    cr_assert_not_null(strstr(csv, want), "%s\n---\n%s", want, csv);
+
+    /* predict: 784 output values per image (the model's parameter here); run_result keeps
+     * the first 32 KiB of the 50 lines */
+    float mean[784];
+    tiny_ae_api.read_tensor(m, 0, mean);
+    run(&e, &tiny_ae_api, (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    snprintf(want, sizeof want, "0: %.6g %.6g ", (double)mean[0], (double)mean[1]);
+    cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%.200s", want, e.out);
+    const char *nl = strchr(e.out, '\n');
+    int values = 0;
+    for (const char *q = e.out; q < nl; q++)
+        values += *q == ' ';
+    cr_assert_eq(values, 784);
+    tiny_ae_api.destroy(m);
+    mlcrt_dataset_free(&ds);
+}
+
+/* The checkpoint remembers --mean/--std: eval and predict without them see what training
+ * saw; flags that differ are an error naming both. */
+Test(modes, checkpoint_keeps_normalisation)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "n.ckpt"), *q = tu_path(d, "plain.ckpt");
+    char *img = tu_path(d, "t10k-images-idx3-ubyte");
+    run_result r, e, f;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--mean", "0.2", "--std", "0.3",
+                         "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert(strncmp(e.out, r.out, strlen(r.out)) == 0, "%s\n---\n%s", e.out, r.out);
+    run(&e, &tiny_api, (const char *[]){"predict", p, img, NULL});
+    run(&f, &tiny_api, (const char *[]){"predict", p, img, "--mean", "0.2", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    cr_assert_eq(f.status, 0, "%s", f.err);
+    cr_assert_str_eq(e.out, f.out);
+
+    char want[1024];
+    run(&e, &tiny_api, (const char *[]){"predict", p, img, "--mean", "0.5", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the model was trained with --mean 0.2 --std 0.3, the command line says "
+             "--mean 0.5 --std 0.3 (leave out --mean and --std to use the checkpoint's)\n",
+             p);
+    cr_assert_str_eq(e.err, want);
+
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", q, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&e, &tiny_api, (const char *[]){"eval", q, "--data", d, "--mean", "0.2", "--std", "0.3", NULL});
+    cr_assert_eq(e.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the model was trained with no normalisation, the command line says "
+             "--mean 0.2 --std 0.3 (leave out --mean and --std to use the checkpoint's)\n",
+             q);
+    cr_assert_str_eq(e.err, want);
+}
+
+/* Inputs named otherwise bind by dtype and size when that is unambiguous; a third input
+ * the data cannot feed is an error naming it and the fields. */
+Test(modes, inputs_bind_by_name_or_type)
+{
+    char *d = mnist_dir();
+    run_result a, b;
+    run(&a, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    static const mlc_io_desc renamed[2] = {{"pixels", MLC_F32, 1, {784}, 784, 1},
+                                           {"target", MLC_I32, 0, {0}, 1, 0}};
+    mlc_model_api api = tiny_api;
+    api.inputs = renamed;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    char sa[4096], sb[4096];
+    tu_strip_times(a.out, sa, sizeof sa);
+    tu_strip_times(b.out, sb, sizeof sb);
+    cr_assert_str_eq(sa, sb);
+    cr_assert(strstr(sa, "test accuracy: "), "%s", sa);
+
+    static const mlc_io_desc three[3] = {{"image", MLC_F32, 1, {784}, 784, 1},
+                                         {"label", MLC_I32, 0, {0}, 1, 0},
+                                         {"mask", MLC_F32, 2, {28, 28}, 784, 1}};
+    api.inputs = three;
+    api.n_inputs = 3;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
+    cr_assert_eq(b.status, 1);
+    cr_assert_str_eq(b.err, "error: model input 'mask' (f32[28, 28]) matches no field of the data "
+                            "(image: f32 per sample, label: i32); name it image or label\n");
+    static const mlc_io_desc two_f32[2] = {{"a", MLC_F32, 1, {784}, 784, 1},
+                                           {"b", MLC_F32, 1, {784}, 784, 1}};
+    api.inputs = two_f32;
+    api.n_inputs = 2;
+    run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
+    cr_assert_eq(b.status, 1);
+    cr_assert_str_eq(b.err, "error: model input 'a' (f32[784]) matches no field of the data "
+                            "(image: f32 per sample, label: i32); name it image or label\n");
+}
+
 Test(modes, eval_and_predict)
 {
     char *d = mnist_dir(), *p = tu_path(d, "m.ckpt");
@@ -632,7 +772,27 @@ Test(modes, eval_and_predict)
     double p1, p2;
     cr_assert_eq(sscanf(e.out, "%d:  %d %lf  %d %lf\n", &idx, &c1, &p1, &c2, &p2), 5, "%s", e.out);
     cr_assert_eq(idx, 0);
-    cr_assert(p1 >= p2 && p1 <= 1 && p2 >= 0 && c1 != c2);
+    /* the model's own output values (logits: tiny computes no softmax), best first */
+    {
+        char msg[MLCRT_MSG_SIZE];
+        float *x = NULL, logits[10], *outs[1] = {logits};
+        int64_t n = 0, rows = 0, cols = 0;
+        cr_assert_eq(mlcrt_idx_load_images(tu_path(d, "t10k-images-idx3-ubyte"), 1, 784, &x, &n,
+                                           NULL, &rows, &cols, msg, sizeof msg),
+                     MLCRT_OK, "%s", msg);
+        void *m = tiny_api.create(1, 1);
+        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+        tiny_api.forward(m, (const void *[]){x, NULL}, 1, outs);
+        char want[64];
+        snprintf(want, sizeof want, "0:  %d %.4f  %d %.4f\n", c1, (double)logits[c1], c2,
+                 (double)logits[c2]);
+        cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%s", want, e.out);
+        for (int j = 0; j < 10; j++)
+            cr_assert(logits[j] <= logits[c1] && (j == c1 || logits[j] <= logits[c2]));
+        tiny_api.destroy(m);
+        free(x);
+    }
+    cr_assert(p1 >= p2 && c1 != c2);
     cr_assert(strncmp(strstr(e.out, "\n49:"), "\n49:  ", 6) == 0);
 
     /* images of the wrong size; missing positional arguments */

@@ -91,8 +91,9 @@ Test(trainer, evaluate_whole_test_set_including_partial_batch)
     /* argmax of the logits, computed sample by sample, is the reference */
     int correct = 0;
     for (int i = 0; i < 103; i++) {
-        float o[10];
-        tiny_api.forward(m, ds.x + i * 784, 1, o);
+        float o[10], *outs[1] = {o};
+        const void *in[2] = {ds.x + i * 784, NULL}; /* forward reads no labels */
+        tiny_api.forward(m, in, 1, outs);
         int best = 0;
         for (int j = 1; j < 10; j++)
             if (o[j] > o[best])
@@ -157,9 +158,9 @@ Test(trainer, missing_data_dir)
                             "file or directory\n");
 }
 
-static float nan_step(void *m, const float *x, const int32_t *y, int n, float lr, float *out)
+static float nan_step(void *m, const void *const *in, int n, float lr, float *const *out)
 {
-    float l = tiny_api.train_step(m, x, y, n, lr, out);
+    float l = tiny_api.train_step(m, in, n, lr, out);
     return tiny_api.get_step(m) == 3 ? NAN : l;
 }
 

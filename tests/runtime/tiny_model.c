@@ -84,21 +84,17 @@ static void logits_of(const tiny *m, const float *x, int n, float *out)
     }
 }
 
-static void tiny_forward(void *p, const float *x, int n, float *out)
+/* Inputs: 0 image f32[IN], 1 label i32 (read by train_step and eval_loss only). */
+static void tiny_forward(void *p, const void *const *inputs, int n, float *const *outputs)
 {
-    logits_of(p, x, n, out);
+    if (outputs && outputs[0])
+        logits_of(p, inputs[0], n, outputs[0]);
 }
 
-static float tiny_forward_backward(void *p, const float *x, const int32_t *y, int n, float *out)
+/* The mean cross-entropy of the logits in m->logits against y; leaves dL/dlogits there. */
+static double softmax_loss(tiny *m, const int32_t *y, int n)
 {
-    tiny *m = p;
-    float *gb = m->grads + GB_OFF, *gw = m->grads + GW_OFF;
-    logits_of(m, x, n, m->logits);
-    if (out)
-        memcpy(out, m->logits, sizeof(float) * OUT * (size_t)n);
     double loss = 0;
-    memset(m->grads, 0, sizeof(float) * (GW_OFF + (size_t)IN * OUT));
-    /* Softmax in place: logits -> dL/dlogits / n. */
     for (int i = 0; i < n; i++) {
         float *o = m->logits + i * OUT, mx = o[0];
         for (int j = 1; j < OUT; j++)
@@ -108,12 +104,33 @@ static float tiny_forward_backward(void *p, const float *x, const int32_t *y, in
             s += exp((double)(o[j] - mx));
         loss += log(s) - (double)(o[y[i]] - mx);
         for (int j = 0; j < OUT; j++)
-            o[j] = (float)(exp((double)(o[j] - mx)) / s) - (j == y[i] ? 1.0f : 0.0f);
-        for (int j = 0; j < OUT; j++) {
-            o[j] /= (float)n;
-            gb[j] += o[j];
-        }
+            o[j] = ((float)(exp((double)(o[j] - mx)) / s) - (j == y[i] ? 1.0f : 0.0f)) / (float)n;
     }
+    return loss / n;
+}
+
+static float tiny_eval_loss(void *p, const void *const *inputs, int n)
+{
+    tiny *m = p;
+    logits_of(m, inputs[0], n, m->logits);
+    return (float)softmax_loss(m, inputs[1], n);
+}
+
+/* Forward, loss and backward: the gradients into the slab (mlc_model.h). */
+static float tiny_forward_backward(void *p, const void *const *inputs, int n, float *const *outputs)
+{
+    tiny *m = p;
+    const float *x = inputs[0];
+    const int32_t *y = inputs[1];
+    float *gb = m->grads + GB_OFF, *gw = m->grads + GW_OFF;
+    logits_of(m, x, n, m->logits);
+    if (outputs && outputs[0])
+        memcpy(outputs[0], m->logits, sizeof(float) * OUT * (size_t)n);
+    double loss = softmax_loss(m, y, n);
+    memset(m->grads, 0, sizeof(float) * (GW_OFF + (size_t)IN * OUT));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < OUT; j++)
+            gb[j] += m->logits[i * OUT + j];
     for (int i = 0; i < n; i++) {
         const float *g = m->logits + i * OUT;
         for (int k = 0; k < IN; k++) {
@@ -124,9 +141,10 @@ static float tiny_forward_backward(void *p, const float *x, const int32_t *y, in
                 gw[k * OUT + j] += xv * g[j];
         }
     }
-    return (float)(loss / n);
+    return (float)loss;
 }
 
+/* Plain SGD from the slab. */
 static void tiny_update(void *p, float lr)
 {
     tiny *m = p;
@@ -137,10 +155,10 @@ static void tiny_update(void *p, float lr)
     m->step++;
 }
 
-static float tiny_train_step(void *p, const float *x, const int32_t *y, int n, float lr,
-                             float *out)
+static float tiny_train_step(void *p, const void *const *inputs, int n, float lr,
+                             float *const *outputs)
 {
-    float loss = tiny_forward_backward(p, x, y, n, out);
+    float loss = tiny_forward_backward(p, inputs, n, outputs);
     tiny_update(p, lr);
     return loss;
 }
@@ -178,31 +196,44 @@ static void tiny_write(void *p, int i, const void *src)
 static int64_t tiny_get_step(void *p) { return ((tiny *)p)->step; }
 static void tiny_set_step(void *p, int64_t s) { ((tiny *)p)->step = s; }
 
+static const mlc_io_desc tiny_inputs[2] = {
+    {"image", MLC_F32, 1, {784}, 784, 1},
+    {"label", MLC_I32, 0, {0}, 1, 0},
+};
+static const mlc_io_desc tiny_c10_inputs[2] = {
+    {"image", MLC_F32, 3, {3, 32, 32}, 3072, 1},
+    {"label", MLC_I32, 0, {0}, 1, 0},
+};
+static const mlc_io_desc tiny_outputs[1] = {{"logits", MLC_F32, 1, {OUT}, OUT, 1}};
+
 const mlc_model_api tiny_api = {
     .api_version = MLC_API_VERSION,
     .name = "tiny",
     .target = "c",
-    .input_rank = 1,
-    .input_dims = {784},
-    .input_numel = 784,
-    .output_numel = OUT,
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .inputs = tiny_inputs,
+    .outputs = tiny_outputs,
+    .classifier = 1,
+    .cls_output = 0,
+    .cls_label = 1,
     .default_batch = 32,
     .default_epochs = 2,
-    .default_accum = 1,
     .default_seed = 42,
     .optimizer = {"sgd", 0.1f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     .n_tensors = 2,
     .tensors = tiny_tensors,
-    .grad_numel = GW_OFF + 784 * OUT,
     .create = tiny_create,
     .destroy = tiny_destroy,
     .train_step = tiny_train_step,
     .forward_backward = tiny_forward_backward,
     .update = tiny_update,
+    .grad_numel = GW_OFF + 784 * OUT,
     .grads = tiny_grads,
     .read_grads = tiny_read_grads,
     .write_grads = tiny_write_grads,
     .forward = tiny_forward,
+    .eval_loss = tiny_eval_loss,
     .read_tensor = tiny_read,
     .write_tensor = tiny_write,
     .get_step = tiny_get_step,
@@ -214,31 +245,138 @@ const mlc_model_api tiny_c10_api = {
     .api_version = MLC_API_VERSION,
     .name = "tiny_c10",
     .target = "c",
-    .input_rank = 3,
-    .input_dims = {3, 32, 32},
-    .input_numel = 3072,
-    .output_numel = OUT,
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .inputs = tiny_c10_inputs,
+    .outputs = tiny_outputs,
+    .classifier = 1,
+    .cls_output = 0,
+    .cls_label = 1,
     .default_batch = 32,
     .default_epochs = 1,
-    .default_accum = 1,
     .default_seed = 42,
     .optimizer = {"sgd", 0.05f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     .n_tensors = 2,
     .tensors = tiny_c10_tensors,
-    .grad_numel = GW_OFF + 3072 * OUT,
     .create = tiny_c10_create,
     .destroy = tiny_destroy,
     .train_step = tiny_train_step,
     .forward_backward = tiny_forward_backward,
     .update = tiny_update,
+    .grad_numel = GW_OFF + 3072 * OUT,
     .grads = tiny_grads,
     .read_grads = tiny_read_grads,
     .write_grads = tiny_write_grads,
     .forward = tiny_forward,
+    .eval_loss = tiny_eval_loss,
     .read_tensor = tiny_read,
     .write_tensor = tiny_write,
     .get_step = tiny_get_step,
     .set_step = tiny_set_step,
     .set_threads = NULL,
     .augment = "flip",
+};
+
+/* ---- tiny_ae: a model without labels (not a classifier) ---- */
+
+/* One parameter, "pixels.mean" [784]: every sample's output is it, and the loss is the
+ * mean squared error against the image, so SGD moves it towards the mean image. */
+typedef struct tiny_ae {
+    float m[784];
+    int64_t step;
+} tiny_ae;
+
+static const mlc_tensor_desc tiny_ae_tensors[1] = {{"pixels.mean", MLC_F32, 1, {784}, 784, 1, -1}};
+static const mlc_io_desc tiny_ae_inputs[1] = {{"pixels", MLC_F32, 1, {784}, 784, 1}};
+static const mlc_io_desc tiny_ae_outputs[1] = {{"recon", MLC_F32, 1, {784}, 784, 1}};
+
+static void *tiny_ae_create(uint64_t seed, int max_batch)
+{
+    (void)max_batch;
+    tiny_ae *m = calloc(1, sizeof *m);
+    if (m)
+        mlc_init_uniform(m->m, 784, 0.0f, 1.0f, seed, "pixels.mean");
+    return m;
+}
+
+static void tiny_ae_destroy(void *p) { free(p); }
+
+static void tiny_ae_forward(void *p, const void *const *inputs, int n, float *const *outputs)
+{
+    (void)inputs;
+    for (int i = 0; outputs && outputs[0] && i < n; i++)
+        memcpy(outputs[0] + (size_t)i * 784, ((tiny_ae *)p)->m, sizeof(float) * 784);
+}
+
+static float tiny_ae_eval_loss(void *p, const void *const *inputs, int n)
+{
+    const tiny_ae *m = p;
+    const float *x = inputs[0];
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 784; j++) {
+            double d = (double)m->m[j] - x[(size_t)i * 784 + j];
+            s += d * d;
+        }
+    return (float)(s / ((double)n * 784));
+}
+
+static float tiny_ae_train_step(void *p, const void *const *inputs, int n, float lr,
+                                float *const *outputs)
+{
+    tiny_ae *m = p;
+    const float *x = inputs[0];
+    tiny_ae_forward(m, inputs, n, outputs);
+    float loss = tiny_ae_eval_loss(m, inputs, n);
+    for (int j = 0; j < 784; j++) {
+        double g = 0;
+        for (int i = 0; i < n; i++)
+            g += 2.0 * ((double)m->m[j] - x[(size_t)i * 784 + j]);
+        m->m[j] -= lr * (float)(g / ((double)n * 784));
+    }
+    m->step++;
+    return loss;
+}
+
+static void tiny_ae_read(void *p, int i, void *dst)
+{
+    (void)i;
+    memcpy(dst, ((tiny_ae *)p)->m, sizeof(float) * 784);
+}
+static void tiny_ae_write(void *p, int i, const void *src)
+{
+    (void)i;
+    memcpy(((tiny_ae *)p)->m, src, sizeof(float) * 784);
+}
+static int64_t tiny_ae_get_step(void *p) { return ((tiny_ae *)p)->step; }
+static void tiny_ae_set_step(void *p, int64_t s) { ((tiny_ae *)p)->step = s; }
+
+/* No gradient slab: train_step only (the trainer refuses --accum for such a model). */
+const mlc_model_api tiny_ae_api = {
+    .api_version = MLC_API_VERSION,
+    .name = "tiny_ae",
+    .target = "c",
+    .n_inputs = 1,
+    .n_outputs = 1,
+    .inputs = tiny_ae_inputs,
+    .outputs = tiny_ae_outputs,
+    .classifier = 0,
+    .cls_output = -1,
+    .cls_label = -1,
+    .default_batch = 32,
+    .default_epochs = 2,
+    .default_seed = 42,
+    .optimizer = {"sgd", 50.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    .n_tensors = 1,
+    .tensors = tiny_ae_tensors,
+    .create = tiny_ae_create,
+    .destroy = tiny_ae_destroy,
+    .train_step = tiny_ae_train_step,
+    .forward = tiny_ae_forward,
+    .eval_loss = tiny_ae_eval_loss,
+    .read_tensor = tiny_ae_read,
+    .write_tensor = tiny_ae_write,
+    .get_step = tiny_ae_get_step,
+    .set_step = tiny_ae_set_step,
+    .set_threads = NULL,
 };

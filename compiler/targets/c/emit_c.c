@@ -248,29 +248,20 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
 static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    int train = fn != FN_EVAL;
-    const Graph *g = train ? m->train : m->eval;
-    const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
+    GraphFnParts gp = graph_fn_parts(m, fn);
+    const Graph *g = gp.g;
+    const MemPlan *plan = gp.plan;
+    int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
     /* a NaN found in the update: train_step reports it through its return value */
-    const char *bail = fn == FN_FORWARD_BACKWARD ? "return NAN" : fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return";
-    EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1,
-                 .fp = train ? &m->train_fuse : &m->eval_fuse, .bail = bail,
-                 .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
-    if (fn == FN_FORWARD_BACKWARD) {
-        fprintf(out, "/* Forward, loss, backward: the mean loss; the gradients into the gradient slab. */\n");
-        fprintf(out, "static float api_forward_backward(void *model, const float *x, const int32_t *y, int n, float *out) {\n");
-    } else if (fn == FN_UPDATE) {
-        fprintf(out, "/* The %s update from the gradient slab. */\n", m->spec.opt.kind);
-        fprintf(out, "static void api_update(void *model, float lr) {\n");
-    } else {
-        fprintf(out, "/* Inference in evaluation mode. */\n");
-        fprintf(out, "static void api_forward(void *model, const float *x, int n, float *out) {\n");
-    }
+    const char *bail = fn == FN_FORWARD ? "return" : fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return NAN";
+    EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1, .fp = gp.fp,
+                 .bail = bail, .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
+    fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
     fprintf(out, "    %s_model *self = model;\n", name);
     if (fn != FN_UPDATE) fprintf(out, "    const long B = n;\n");
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A%s;\n", fn != FN_UPDATE ? ", (void)B" : "");
+    fprintf(out, "    (void)mb, (void)P, (void)A%s;\n", fn != FN_UPDATE ? ", (void)B, (void)inputs" : "");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
     if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
     if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
@@ -283,17 +274,13 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     }
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node(&e, id, e.bail);
-    int o = g->output;
-    if (fn == FN_FORWARD_BACKWARD) {
-        emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
-        if (o >= 0) fprintf(out, "    if (out) memcpy(out, %s, sizeof(float) * (size_t)(%s));\n", e.buf[o], emit_numel(&e, o));
-        else fprintf(out, "    (void)out;\n");
-        fprintf(out, "    return %s[0];\n}\n\n", e.buf[g->loss]);
-    } else if (fn == FN_UPDATE) {
-        fprintf(out, "}\n\n");
-    } else {
-        fprintf(out, "    memcpy(out, %s, sizeof(float) * (size_t)(%s));\n}\n\n", e.buf[o], emit_numel(&e, o));
+    if (fn == FN_FORWARD_BACKWARD) emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
+    if (fn == FN_FORWARD_BACKWARD || fn == FN_FORWARD) {
+        if (g->nout) emit_copy_outputs(&e, "memcpy(%0, %1, %2)");
+        else emit(&e, "(void)outputs;");
     }
+    if (fn != FN_UPDATE && g->loss >= 0) fprintf(out, "    return %s[0];\n", e.buf[g->loss]);
+    fprintf(out, "}\n\n");
 }
 
 static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
@@ -321,12 +308,16 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    %s_model *self = calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n");
     fprintf(out, "    self->slots = mlc_scratch_slots();\n    const size_t slots = (size_t)self->slots;\n");
-    fprintf(out, "    const size_t train_floats = %lld + %lld * mb + %lld * slots, eval_floats = %lld + %lld * mb + %lld * slots;\n",
-            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->train_plan.ws_per_thread,
-            (long long)m->eval_plan.size_c, (long long)m->eval_plan.size_b, (long long)m->eval_plan.ws_per_thread);
+    fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
+    for (int f = 0; f < GRAPH_FN_COUNT; f++) {
+        const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
+        fprintf(out, "    if (%lld + %lld * mb + %lld * slots > arena_floats) arena_floats = %lld + %lld * mb + %lld * slots;\n",
+                (long long)p->size_c, (long long)p->size_b, (long long)p->ws_per_thread, (long long)p->size_c,
+                (long long)p->size_b, (long long)p->ws_per_thread);
+    }
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
-    fprintf(out, "    self->arena = mlcrt_alloc_floats(train_floats > eval_floats ? train_floats : eval_floats);\n");
+    fprintf(out, "    self->arena = mlcrt_alloc_floats((int64_t)arena_floats);\n");
     fprintf(out, "    self->grads = mlcrt_alloc_floats(%lld);\n", (long long)(m->grad_floats ? m->grad_floats : 1));
     fprintf(out, "    if (!self->slab || !self->arena || !self->grads) {\n        free(self->slab);\n        free(self->arena);\n");
     fprintf(out, "        free(self->grads);\n");
@@ -339,7 +330,8 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_graph_function(m, out, FN_FORWARD_BACKWARD);
     emit_graph_function(m, out, FN_UPDATE);
     emit_train_step(m, out, 1);
-    emit_graph_function(m, out, FN_EVAL);
+    emit_graph_function(m, out, FN_FORWARD);
+    emit_graph_function(m, out, FN_EVAL_LOSS);
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
@@ -360,7 +352,6 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
     emit_step_wrappers(m, out);
-    fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "c");
 }
 

@@ -276,50 +276,28 @@ void cuda_epilogue(EmitCtx *e, int id) {
 
 static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 
-/* One host function per graph (the train step's two calls, inference); its kernels go
- * to `kern`. */
+/* One host function per graph (the train step's two calls, inference, the eval loss);
+ * its kernels go to `kern`. */
 static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
-    int train = fn != FN_EVAL;
-    const Graph *g = train ? m->train : m->eval;
-    const MemPlan *plan = train ? &m->train_plan : &m->eval_plan;
+    GraphFnParts gp = graph_fn_parts(m, fn);
+    const Graph *g = gp.g;
+    const MemPlan *plan = gp.plan;
+    int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
     EmitCtx e = {.arena = a, .g = g, .target = &target_cuda, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
-                 .fp = train ? &m->train_fuse : &m->eval_fuse, .phase_of = train ? m->update_phase : NULL,
-                 .phase = fn == FN_UPDATE};
-    char xn[64];
-    shape_numel_expr(&m->data_shape, xn, sizeof xn);
-    if (fn == FN_FORWARD_BACKWARD) {
-        fprintf(out, "/* Forward, loss, backward: the mean loss; the gradients into the gradient slab. */\n");
-        fprintf(out, "static float api_forward_backward(void *model, const float *x_host, const int32_t *y_host, int n,\n"
-                     "                                   float *out) {\n");
-    } else if (fn == FN_UPDATE) {
-        fprintf(out, "/* The %s update from the gradient slab. */\n", m->spec.opt.kind);
-        fprintf(out, "static void api_update(void *model, float lr) {\n");
-    } else {
-        fprintf(out, "/* Inference in evaluation mode. */\n");
-        fprintf(out, "static void api_forward(void *model, const float *x_host, int n, float *out) {\n");
-    }
+                 .fp = gp.fp, .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
+    fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", name, name);
     /* every kernel takes B; the update's tensors have no batch dimension */
     fprintf(out, "    const long B = %s;\n", fn == FN_UPDATE ? "0" : "n");
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    const cudaStream_t stream = self->stream;\n");
-    if (fn == FN_UPDATE) fprintf(out, "    (void)B;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B%s;\n", fn != FN_UPDATE ? ", (void)inputs" : "");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
     if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
-    if (fn != FN_UPDATE) {
-        fprintf(out, "    const float *const x = self->x;\n    const int32_t *const y = self->y;\n    (void)x, (void)y;\n");
-        if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
-        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->x, x_host, sizeof(float) * (size_t)(%s), cudaMemcpyHostToDevice, "
-                     "stream));\n",
-                xn);
-    }
-    if (fn == FN_FORWARD_BACKWARD)
-        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->y, y_host, sizeof(int32_t) * (size_t)(B), "
-                     "cudaMemcpyHostToDevice, stream));\n");
+    if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
     e.buf = emit_name_buffers(&e, m, plan);
     if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b)) { /* the ops' shared scratch region, in the arena */
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
@@ -330,28 +308,27 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     fputc('\n', out);
     for (int id = 0; id < g->n; id++) emit_node_by_kind(&e, id, &cuda_kinds);
     fputc('\n', out);
-    int o = g->output;
-    if (fn == FN_FORWARD_BACKWARD) {
+    if (fn == FN_FORWARD_BACKWARD)
         emit_grad_copies(m, out,
                          "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
                          "stream));");
+    if (fn == FN_UPDATE) { /* the stream orders it before whatever comes next */
+        fprintf(out, "}\n\n");
+        *nkernels = e.nkernels;
+        return;
+    }
+    if (g->loss >= 0) {
         fprintf(out, "    float loss;\n");
         fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(&loss, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
                 e.buf[g->loss]);
-        if (o >= 0)
-            fprintf(out, "    if (out) MLC_CUDA_CHECK(cudaMemcpyAsync(out, %s, sizeof(float) * (size_t)(%s), "
-                         "cudaMemcpyDeviceToHost, stream));\n",
-                    e.buf[o], emit_numel(&e, o));
-        else fprintf(out, "    (void)out;\n");
-        fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n    return loss;\n}\n\n");
-    } else if (fn == FN_UPDATE) {
-        fprintf(out, "}\n\n"); /* the stream orders it before whatever comes next */
-    } else {
-        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(out, %s, sizeof(float) * (size_t)(%s), cudaMemcpyDeviceToHost, "
-                     "stream));\n",
-                e.buf[o], emit_numel(&e, o));
-        fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n}\n\n");
     }
+    if (fn != FN_EVAL_LOSS) {
+        if (g->nout) emit_copy_outputs(&e, "MLC_CUDA_CHECK(cudaMemcpyAsync(%0, %1, %2, cudaMemcpyDeviceToHost, stream))");
+        else fprintf(out, "    (void)outputs;\n");
+    }
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n");
+    if (g->loss >= 0) fprintf(out, "    return loss;\n");
+    fprintf(out, "}\n\n");
     *nkernels = e.nkernels;
 }
 
@@ -366,7 +343,8 @@ static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     emit_graph_function(m, fns, kern, &nk, FN_FORWARD_BACKWARD);
     emit_graph_function(m, fns, kern, &nk, FN_UPDATE);
     emit_train_step(m, fns, 0);
-    emit_graph_function(m, fns, kern, &nk, FN_EVAL);
+    emit_graph_function(m, fns, kern, &nk, FN_FORWARD);
+    emit_graph_function(m, fns, kern, &nk, FN_EVAL_LOSS);
     fprintf(kern, "/* ---- end of kernels (%d) ---- */\n\n", nk);
 }
 
@@ -382,13 +360,11 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out) {
 
 static void emit_create_destroy(const ModelIR *m, FILE *out) {
     const char *n = m->spec.name;
-    char xn[64];
-    Shape xs = m->data_shape;
-    shape_numel_expr(&xs, xn, sizeof xn);
     fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n", n, n);
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
-    fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n    cudaFree(self->x);\n    cudaFree(self->y);\n");
+    fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n");
+    fprintf(out, "    for (int i = 0; i < %d; i++) cudaFree(self->in[i]);\n", m->ninputs);
     fprintf(out, "    free(self);\n}\n\n");
 
     fprintf(out, "/* A CUDA failure while setting up is reported and gives NULL (as out of memory does). */\n");
@@ -401,10 +377,12 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "    if (max_batch < 1) return NULL;\n");
     fprintf(out, "    %s_model *self = (%s_model *)calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n, n);
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n    const long B = max_batch;\n");
-    fprintf(out, "    const size_t train_floats = %lld + %lld * mb, eval_floats = %lld + %lld * mb;\n",
-            (long long)m->train_plan.size_c, (long long)m->train_plan.size_b, (long long)m->eval_plan.size_c,
-            (long long)m->eval_plan.size_b);
-    fprintf(out, "    const size_t arena_floats = train_floats > eval_floats ? train_floats : eval_floats;\n");
+    fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
+    for (int f = 0; f < GRAPH_FN_COUNT; f++) {
+        const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
+        fprintf(out, "    if (%lld + %lld * mb > arena_floats) arena_floats = %lld + %lld * mb;\n", (long long)p->size_c,
+                (long long)p->size_b, (long long)p->size_c, (long long)p->size_b);
+    }
     fprintf(out, "    self->max_batch = max_batch;\n");
     fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n", (long long)m->slab_floats);
     fprintf(out, "    if (!host) {\n        free(self);\n        return NULL;\n    }\n");
@@ -418,9 +396,10 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
             (long long)(m->grad_floats ? m->grad_floats : 1));
     fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->arena, sizeof(float) * (arena_floats ? arena_floats : 1)),\n"
                  "                          \"cudaMalloc (arena)\") &&\n");
-    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->x, sizeof(float) * (size_t)(%s)), \"cudaMalloc (input)\") &&\n",
-            xn);
-    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->y, sizeof(int32_t) * mb), \"cudaMalloc (labels)\") &&\n");
+    for (int i = 0; i < m->ninputs; i++)
+        fprintf(out, "             mlc_setup_ok(cudaMalloc(&self->in[%d], sizeof(%s) * mb * %lld), \"cudaMalloc (input %s)\") &&\n",
+                i, m->inputs[i].dtype == DT_I32 ? "int32_t" : "float", (long long)m->inputs[i].sample_numel,
+                m->inputs[i].name);
     fprintf(out, "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
                  "                          \"cudaMemcpy (parameters)\");\n",
             (long long)m->slab_floats);
@@ -452,8 +431,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
             (long long)m->grad_floats);
     fprintf(out, "    float *arena; /* device: activations, backward values, temporaries */\n");
     fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
-    fprintf(out, "    float *x;     /* device: the input batch */\n");
-    fprintf(out, "    int32_t *y;   /* device: the labels */\n");
+    fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
 
     /* the graphs first, into memory: the kernels go before the host code */
@@ -505,7 +483,6 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n", n, n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
     emit_step_wrappers(m, out);
-    fprintf(out, "void %s_forward(%s_model *m, const float *x, int n, float *out) { api_forward(m, x, n, out); }\n\n", n, n);
     emit_api_struct(m, out, "cuda");
     fprintf(out, "\n} /* extern \"C\" */\n");
 }

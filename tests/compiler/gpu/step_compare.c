@@ -18,13 +18,13 @@ int main(int argc, char **argv) {
     int batch = api->default_batch, steps = argc > 1 ? atoi(argv[1]) : 5;
     void *m = api->create(1, batch);
     if (!m) return 1;
-    size_t nx = (size_t)batch * (size_t)api->input_numel, no = (size_t)batch * (size_t)api->output_numel;
+    size_t nx = (size_t)batch * (size_t)api->inputs[0].numel, no = (size_t)batch * (size_t)api->outputs[0].numel;
     float *x = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * no);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
     unsigned s = 12345;
     for (size_t i = 0; i < nx; i++) s = s * 1103515245u + 12345u, x[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
-    for (int i = 0; i < batch; i++) s = s * 1103515245u + 12345u, y[i] = (int32_t)((s >> 16) % (unsigned)api->output_numel);
-    for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, x, y, batch, api->optimizer.lr, NULL));
+    for (int i = 0; i < batch; i++) s = s * 1103515245u + 12345u, y[i] = (int32_t)((s >> 16) % (unsigned)api->outputs[0].numel);
+    for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, (const void *[]){x, y}, batch, api->optimizer.lr, NULL));
     for (int t = 0; t < api->n_tensors; t++) {
         size_t n = (size_t)api->tensors[t].numel;
         float *buf = malloc(sizeof(float) * n);
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
         printf("tensor %s %.9g %.9g\n", api->tensors[t].name, a, b);
         free(buf);
     }
-    api->forward(m, x, batch, out);
+    api->forward(m, (const void *[]){x, NULL}, batch, (float *[MLC_MAX_OUTPUTS]){out});
     double a = 0, b = 0;
     for (size_t i = 0; i < no; i++) a += out[i], b += (double)out[i] * out[i];
     printf("forward %.9g %.9g\n", a, b);
