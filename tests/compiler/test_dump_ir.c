@@ -192,8 +192,10 @@ Test(dump_ir, fuse_shows_epilogues) {
 Test(dump_ir, integer_floor_division_and_remainder) {
     char *out = NULL;
     cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/intdiv.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
-    cr_expect(strstr(out, "conv2d %0, %2 : f32[B, 4, 28, 28]"), "pad = 3 // 2 keeps 28 x 28:\n%s", out);
-    cr_expect(strstr(out, "conv2d %7, %8 : f32[B, 4, 28, 28]"), "pad = 5 // 2 keeps 28 x 28:\n%s", out);
+    cr_expect(strstr(out, "conv2d %0, %2 {kernel=3, stride=1, pad=1, dilation=1, groups=1} : f32[B, 4, 28, 28]"),
+              "pad = 3 // 2 is 1 and keeps 28 x 28:\n%s", out);
+    cr_expect(strstr(out, "conv2d %7, %8 {kernel=5, stride=1, pad=2, dilation=1, groups=1} : f32[B, 4, 28, 28]"),
+              "pad = 5 // 2 is 2 and keeps 28 x 28:\n%s", out);
     cr_expect(strstr(out, ": f32[3136, 100]"), "17 // 4 + (-7 // 2) + (-7 %% 2) * 100 + 7 %% -2 * 10 + 10 is 100:\n%s",
               out);
     free(out);
@@ -207,7 +209,7 @@ Test(dump_ir, for_loops_expand_with_indexed_names) {
         "param \"layer0.conv1.weight\" {init=uniform(-0.288675, 0.288675)} : f32[4, 8, 3, 3]",
         "param \"layer1.conv1.weight\" {init=uniform(-0.235702, 0.235702)} : f32[4, 12, 3, 3]",
         "param \"layer2.conv1.weight\" {init=uniform(-0.204124, 0.204124)} : f32[4, 16, 3, 3]",
-        "concat %43, %60 : f32[B, 20, 28, 28]",
+        "concat %43, %60 {axis=1} : f32[B, 20, 28, 28]",
         "param \"conv1.weight\" {init=uniform(-0.182574, 0.182574)} : f32[16, 20, 3, 3]",
         "param \"conv2.weight\" {init=uniform(-0.204124, 0.204124)} : f32[32, 16, 3, 3]",
         "param \"fc.weight\" {init=uniform(-0.433013, 0.433013)} : f32[32, 10]",

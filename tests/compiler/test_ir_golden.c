@@ -47,6 +47,8 @@ Test(ir_golden, blocks) { check_model(MLC_TEST_DIR "/data/blocks.mdl", "blocks")
 Test(ir_golden, adamw) { check_model(MLC_TEST_DIR "/data/adamw.mdl", "adamw"); }
 /* conv + batch norm: the eval graph in final is after fold_bn */
 Test(ir_golden, convbn) { check_model(MLC_TEST_DIR "/data/convbn.mdl", "convbn"); }
+/* every layout op, both poolings, dropout, leaky_relu and elu: each op's attributes */
+Test(ir_golden, layers) { check_model(MLC_TEST_DIR "/data/layers.mdl", "layers"); }
 
 /* The dump is a pure function of the input: compiling twice gives the same text. */
 Test(ir_golden, deterministic) {
