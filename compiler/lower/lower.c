@@ -301,8 +301,45 @@ static Value b_unary_alpha(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, NULL, fa, LOCE));
 }
 
+/* maximum / minimum: either operand may be a number (maximum(x, 0)), as with + - * /. */
 static Value b_binary(Lower *L, Scope *s, const Expr *call, Args *a) {
-    return vtensor(ir_binary(L->g, op_by_name(call->name), T(0, "a"), T(1, "b"), LOCE));
+    int x = as_tensor(L, s, a->v[0], a->e[0], "maximum's and minimum's first argument");
+    int y = as_tensor(L, s, a->v[1], a->e[1], "maximum's and minimum's second argument");
+    return vtensor(ir_binary(L->g, op_by_name(call->name), x, y, LOCE));
+}
+
+/* pow(x, exponent): elementwise x^exponent, a number known at compile time. */
+static Value b_pow(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double fa[4] = {arg_num(L, s, call, a, 1, "exponent", 1), 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_pow, &x, 1, NULL, fa, LOCE));
+}
+
+/* The activations built from primitive ops, PyTorch's definitions:
+ *   clamp(x, lo, hi) = minimum(maximum(x, lo), hi)    hardtanh(x, min_val = -1, max_val = 1)
+ *   relu6(x) = clamp(x, 0, 6)                        silu(x) = swish(x) = x * sigmoid(x)
+ *   hardsigmoid(x) = clamp(x / 6 + 1/2, 0, 1)        hardswish(x) = x * hardsigmoid(x)
+ * Each is one fused loop in the generated code, and its gradient comes from those of the
+ * primitives (at a kink, the one maximum and minimum give: to their first operand). */
+static int clamp_of(Lower *L, Scope *s, const Expr *call, int x, double lo, double hi) {
+    if (lo > hi) diag_error(LOCE, "%s: the lower bound %g is above the upper bound %g", call->name, lo, hi);
+    int y = ir_binary(L->g, OP_maximum, x, ir_const(L->g, lo, 0, LOCE), LOCE);
+    return ir_binary(L->g, OP_minimum, y, ir_const(L->g, hi, 0, LOCE), LOCE);
+}
+static Value b_activation(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    const char *f = call->name;
+    if (!strcmp(f, "clamp"))
+        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min", 0), arg_num(L, s, call, a, 2, "max", 0)));
+    if (!strcmp(f, "hardtanh"))
+        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min_val", -1), arg_num(L, s, call, a, 2, "max_val", 1)));
+    if (!strcmp(f, "relu6")) return vtensor(clamp_of(L, s, call, x, 0, 6));
+    if (!strcmp(f, "silu") || !strcmp(f, "swish")) return vtensor(ir_binary(g, OP_mul, x, ir_unary(g, OP_sigmoid, x, LOCE), LOCE));
+    int hs = clamp_of(L, s, call, ir_binary(g, OP_add, ir_binary(g, OP_mul, x, ir_const(g, 1.0 / 6, 0, LOCE), LOCE),
+                                           ir_const(g, 0.5, 0, LOCE), LOCE), 0, 1);
+    if (!strcmp(f, "hardsigmoid")) return vtensor(hs);
+    return vtensor(ir_binary(g, OP_mul, x, hs, LOCE)); /* hardswish */
 }
 
 static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
@@ -714,6 +751,18 @@ static const struct Builtin {
     {"tanh", b_unary, {{"x"}}},
     {"sigmoid", b_unary, {{"x"}}},
     {"gelu", b_unary, {{"x"}}},
+    {"abs", b_unary, {{"x"}}},
+    {"sin", b_unary, {{"x"}}},
+    {"cos", b_unary, {{"x"}}},
+    {"softplus", b_unary, {{"x"}}},
+    {"pow", b_pow, {{"x", "exponent"}}},
+    {"clamp", b_activation, {{"x", "min", "max"}}},
+    {"hardtanh", b_activation, {{"x", "min_val=", "max_val="}}},
+    {"relu6", b_activation, {{"x"}}},
+    {"silu", b_activation, {{"x"}}},
+    {"swish", b_activation, {{"x"}}},
+    {"hardsigmoid", b_activation, {{"x"}}},
+    {"hardswish", b_activation, {{"x"}}},
     {"leaky_relu", b_unary_alpha, {{"x", "alpha="}}},
     {"elu", b_unary_alpha, {{"x", "alpha="}}},
     {"maximum", b_binary, {{"a", "b"}}},

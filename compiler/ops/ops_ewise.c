@@ -201,6 +201,65 @@ static double f_elu_slope(double x, const double *fa) { return x > 0 ? 1 : fa[0]
 const OpRules rules_elu_slope = {.shape = shape_rule_same, .scalar1 = f_elu_slope,
                                  .expr = "(%0 > 0.0f ? 1.0f : %f0 * exp(%0))", .flags = OPF_BACKWARD_ONLY};
 
+/* ---- abs: g sign(x); sign is piecewise constant (its gradient is zero) ---- */
+static double f_sign(double x, const double *fa) { (void)fa; return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static int c_sign(Graph *g, int i) {
+    int x = unary_case_input(g, i, INIT_AWAY, 0.1, 1);
+    return x < 0 ? -1 : ir_unary(g, OP_sign, x, NULL);
+}
+const OpRules rules_sign = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_sign,
+                            .expr = "(%0 > 0.0f ? 1.0f : (%0 < 0.0f ? -1.0f : 0.0f))", .cases = c_sign,
+                            .flags = OPF_ZERO_GRAD};
+static double f_abs(double x, const double *fa) { (void)fa; return fabs(x); }
+static void g_abs(Graph *g, int node, int gy, int *gx) {
+    gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_sign, IN(0), LOC), LOC);
+}
+static int c_abs(Graph *g, int i) {
+    int x = unary_case_input(g, i, INIT_AWAY, 0.1, 1); /* away from the kink at 0 */
+    return x < 0 ? -1 : ir_unary(g, OP_abs, x, NULL);
+}
+const OpRules rules_abs = {.shape = shape_rule_same, .grad = g_abs, .scalar1 = f_abs, .expr = "fabs(%0)", .cases = c_abs};
+
+/* ---- sin: g cos(x); cos: -g sin(x) ---- */
+static double f_sin(double x, const double *fa) { (void)fa; return sin(x); }
+static void g_sin(Graph *g, int node, int gy, int *gx) {
+    gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_cos, IN(0), LOC), LOC);
+}
+static int c_sin(Graph *g, int i) { return unary_case(g, i, OP_sin, INIT_UNIFORM, -4, 4); }
+const OpRules rules_sin = {.shape = shape_rule_same, .grad = g_sin, .scalar1 = f_sin, .expr = "sin(%0)", .cases = c_sin};
+static double f_cos(double x, const double *fa) { (void)fa; return cos(x); }
+static void g_cos(Graph *g, int node, int gy, int *gx) {
+    gx[0] = ir_unary(g, OP_neg, ir_binary(g, OP_mul, gy, ir_unary(g, OP_sin, IN(0), LOC), LOC), LOC);
+}
+static int c_cos(Graph *g, int i) { return unary_case(g, i, OP_cos, INIT_UNIFORM, -4, 4); }
+const OpRules rules_cos = {.shape = shape_rule_same, .grad = g_cos, .scalar1 = f_cos, .expr = "cos(%0)", .cases = c_cos};
+
+/* ---- softplus: log(1 + e^x) without overflow (x + log(1 + e^-x) for x > 0); g sigmoid(x) ---- */
+static double f_softplus(double x, const double *fa) { (void)fa; return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static void g_softplus(Graph *g, int node, int gy, int *gx) {
+    gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_sigmoid, IN(0), LOC), LOC);
+}
+static int c_softplus(Graph *g, int i) { return unary_case(g, i, OP_softplus, INIT_UNIFORM, -4, 4); }
+const OpRules rules_softplus = {.shape = shape_rule_same, .grad = g_softplus, .scalar1 = f_softplus,
+                                .expr = "(%0 > 0.0f ? %0 + log(1.0f + exp(-%0)) : log(1.0f + exp(%0)))",
+                                .cases = c_softplus};
+
+/* ---- pow (fattr0 = exponent p): x^p; g p x^(p-1). As in C and PyTorch, a negative x
+ * with a non-integer p gives NaN. ---- */
+static double f_pow(double x, const double *fa) { return pow(x, fa[0]); }
+static void g_pow(Graph *g, int node, int gy, int *gx) {
+    const double p = X(node)->fattr[0];
+    int slope = ir_binary(g, OP_mul, cst(g, p, node), with_f0(g, OP_pow, IN(0), p - 1, LOC), LOC);
+    gx[0] = ir_binary(g, OP_mul, gy, slope, LOC);
+}
+static int c_pow(Graph *g, int i) {
+    static const double p[] = {2.5, -1.5, 3};
+    int x = unary_case_input(g, i, INIT_UNIFORM, 0.5, 2);
+    return x < 0 ? -1 : with_f0(g, OP_pow, x, p[i], NULL);
+}
+const OpRules rules_pow = {.shape = shape_rule_same, .grad = g_pow, .scalar1 = f_pow, .expr = "pow(%0, %f0)",
+                           .cases = c_pow};
+
 /* ---- gelu, exact: x Phi(x); slope Phi(x) + x phi(x) ---- */
 static double f_gelu(double x, const double *fa) { (void)fa; return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
 static void g_gelu(Graph *g, int node, int gy, int *gx) {

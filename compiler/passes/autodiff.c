@@ -15,7 +15,8 @@
 static void warn_untrained(const Graph *g, const int *gsum, int n0) {
     for (int i = 0; i < n0; i++) {
         const Node *n = &g->nodes[i];
-        if (n->op != OP_param || gsum[i] >= 0) continue;
+        /* graphs built without a source (the gradient checker's) have nobody to tell */
+        if (n->op != OP_param || gsum[i] >= 0 || !n->loc.file) continue;
         const char *names = arena_printf(g->arena, "'%s'", n->name);
         int j = i + 1, k = 1;
         for (; j < n0; j++) { /* the rest of the same call's untrained parameters */
