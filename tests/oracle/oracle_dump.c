@@ -1,0 +1,253 @@
+/* oracle_dump.c - mlc's side of the PyTorch oracle: runs .mdl cases through the compiler
+ * and the reference interpreter (double) and prints what they computed, for
+ * check_torch.py to recompute with torch in float64.
+ *
+ *   oracle_dump [--seed S] [--f32-bias-correction] CASE.mdl...
+ *
+ * For each file, one JSON line: the compiled train step's inputs and parameters (filled
+ * here from a seeded RNG, so the values are mlc's choice and torch receives them), then
+ * for each step the loss, the train-mode output, the gradient each optimizer update
+ * consumes (autodiff's, after split_bn and simplify; clipped under clip_norm), named by its
+ * parameter, and every parameter after the update. A parameter the loss does not depend
+ * on has no update and no gradient.
+ * A compile error prints {"file": ..., "error": ...} instead.
+ *
+ * A case may start with a line `# oracle: classes=K steps=N spe=E` (defaults 2, 1, 1):
+ * labels are drawn in [0, K); N train steps are run; E is the steps per epoch the
+ * learning-rate schedule is laid out with (as the trainer does for its data set).
+ *
+ * The interpreter does not evaluate update nodes (interp.h); the updates here follow
+ * the emitted kernels (compiler/ops/ops_optim.c: emit_sgd_c, emit_adam_c) in double.
+ * The learning rate of each step is the runtime's own mlcrt_schedule_lr, set up as
+ * runtime/trainer.c does. --f32-bias-correction computes Adam's 1 - beta^t in float as
+ * the emitted code does, to measure what that costs against torch. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctest_util.h"
+#include "interp.h"
+#include "ops.h"
+#include "schedule.h"
+
+/* splitmix64: the values every case starts from */
+static uint64_t rng_state;
+static uint64_t rng_next(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double rng_unif(void) { return (double)(rng_next() >> 11) / 9007199254740992.0; }
+
+typedef struct CaseOpts {
+    int classes, steps, spe;
+} CaseOpts;
+
+static CaseOpts case_opts(const char *text) {
+    CaseOpts o = {2, 1, 1};
+    const char *l = strstr(text, "# oracle:");
+    if (!l) return o;
+    const char *end = strchr(l, '\n');
+    for (const char *p = l; p && (!end || p < end); p = strchr(p + 1, ' ')) {
+        sscanf(p, " classes=%d", &o.classes);
+        sscanf(p, " steps=%d", &o.steps);
+        sscanf(p, " spe=%d", &o.spe);
+    }
+    if (o.classes < 1) o.classes = 1;
+    return o;
+}
+
+static void put_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if (*s == '\n') printf("\\n");
+        else if ((unsigned char)*s >= 32) putchar(*s);
+    }
+    putchar('"');
+}
+
+static void put_vals(const double *v, int64_t n) {
+    putchar('[');
+    for (int64_t i = 0; i < n; i++) printf("%s%.17g", i ? "," : "", v[i]);
+    putchar(']');
+}
+
+/* "name": {"shape": [...], "v": [...]} */
+static void put_tensor(const char *name, const Shape *s, const double *v) {
+    put_str(name);
+    printf(":{\"shape\":[");
+    for (int i = 0; i < s->rank; i++) printf("%s%lld", i ? "," : "", (long long)s->d[i]);
+    printf("],\"v\":");
+    put_vals(v, shape_numel(s));
+    putchar('}');
+}
+
+/* Sources: parameters by their init range when it is uniform (so a case can keep log's
+ * argument positive), otherwise U(-1, 1), so ones/zeros initialisers (batch norm's
+ * gamma, beta, biases) do not hide terms; labels in [0, classes). */
+static void fill_sources(const Graph *g, Interp *it, int classes) {
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op != OP_param && n->op != OP_input) continue;
+        int64_t cnt = shape_numel(&n->shape);
+        double lo = -1, hi = 1;
+        if (n->op == OP_param && n->iattr[0] == INIT_UNIFORM) lo = n->fattr[0], hi = n->fattr[1];
+        for (int64_t i = 0; i < cnt; i++)
+            it->vals[id][i] = n->dtype == DT_I32 ? (double)(rng_next() % (uint64_t)classes) : lo + (hi - lo) * rng_unif();
+    }
+}
+
+/* One optimizer update in double, as the emitted C kernel computes it in float. */
+static void apply_update(const Node *n, double **vals, double lr, int64_t t, int f32_bc) {
+    int64_t cnt = shape_numel(&n->shape);
+    double *p = vals[n->in[0]];
+    const double *g = vals[n->in[1]];
+    if (n->op == OP_sgd_update) {
+        double *v = vals[n->in[2]], mom = n->fattr[0], wd = n->fattr[1];
+        for (int64_t i = 0; i < cnt; i++) {
+            double gi = g[i] + wd * p[i];
+            v[i] = mom * v[i] + gi;
+            p[i] -= lr * (n->iattr[0] ? gi + mom * v[i] : v[i]);
+        }
+    } else if (n->op == OP_adam_update) {
+        double *m1 = vals[n->in[2]], *m2 = vals[n->in[3]];
+        double b1 = n->fattr[0], b2 = n->fattr[1], eps = n->fattr[2], wd = n->fattr[3];
+        double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
+        if (f32_bc) {
+            bc1 = (double)(1.0f - powf((float)b1, (float)t));
+            bc2 = (double)(1.0f - powf((float)b2, (float)t));
+        }
+        for (int64_t i = 0; i < cnt; i++) {
+            double gi = n->iattr[0] ? g[i] : g[i] + wd * p[i];
+            m1[i] = b1 * m1[i] + (1 - b1) * gi;
+            m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+            double upd = lr / bc1 * m1[i] / (sqrt(m2[i] / bc2) + eps);
+            p[i] = (n->iattr[0] ? p[i] * (1 - lr * wd) : p[i]) - upd;
+        }
+    }
+    /* ema_update (batch norm's running statistics) only matters in evaluation */
+}
+
+/* The schedule as runtime/trainer.c sets it up for `spe` steps per epoch. */
+static mlcrt_schedule schedule_of(const ModelSpec *sp, int spe) {
+    int kind = mlcrt_schedule_parse(sp->schedule ? sp->schedule : "constant");
+    int size = sp->step_size > 0 ? sp->step_size : (sp->epochs / 3 > 0 ? sp->epochs / 3 : 1);
+    mlcrt_schedule s = {(mlcrt_schedule_kind)(kind < 0 ? 0 : kind), (float)sp->opt.lr, (int64_t)sp->epochs * spe,
+                        (int64_t)llround(sp->warmup * spe), (int64_t)size * spe,
+                        (float)(sp->step_gamma > 0 ? sp->step_gamma : 0.1)};
+    return s;
+}
+
+static int run_file(const char *path, uint64_t seed, int f32_bc) {
+    char *text = ct_read_file(path, NULL);
+    if (!text) {
+        fprintf(stderr, "error: %s: cannot read the case\n", path);
+        return 1;
+    }
+    CaseOpts co = case_opts(text);
+    Arena a = {0};
+    SrcFile *src = srcfile_from_string(path, text);
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    printf("{\"file\":");
+    put_str(path);
+    if (!r.m) {
+        printf(",\"error\":");
+        put_str(r.diag ? r.diag : "compile failed");
+        printf("}\n");
+    } else {
+        const Graph *g = r.m->train;
+        Interp *it = interp_new(g);
+        rng_state = seed * 0x9E3779B97F4A7C15ull + 12345;
+        fill_sources(g, it, co.classes);
+        printf(",\"batch\":%d,\"tensors\":{", g->batch);
+        int first = 1;
+        for (int id = 0; id < g->n; id++) {
+            const Node *n = &g->nodes[id];
+            if (n->op != OP_param && n->op != OP_input) continue;
+            printf("%s", first ? "" : ",");
+            first = 0;
+            put_tensor(n->name, &n->shape, it->vals[id]);
+        }
+        printf("},\"steps\":[");
+        mlcrt_schedule sch = schedule_of(&r.m->spec, co.spe);
+        for (int s = 0; s < co.steps; s++) {
+            double lr = mlcrt_schedule_lr(&sch, s);
+            interp_run(it);
+            printf("%s{\"lr\":%.17g,\"loss\":%.17g", s ? "," : "", lr, it->vals[g->loss][0]);
+            if (g->output >= 0) {
+                printf(",\"output\":{");
+                put_tensor("y", &g->nodes[g->output].shape, it->vals[g->output]);
+                printf("}");
+            }
+            printf(",\"grads\":{");
+            first = 1;
+            for (int id = 0; id < g->n; id++) {
+                const Node *n = &g->nodes[id];
+                if (op_of(n)->kind != K_UPDATE || n->op == OP_ema_update) continue;
+                printf("%s", first ? "" : ",");
+                first = 0;
+                put_tensor(g->nodes[n->in[0]].name, &n->shape, it->vals[n->in[1]]);
+            }
+            for (int id = 0; id < g->n; id++)
+                if (op_of(&g->nodes[id])->kind == K_UPDATE) apply_update(&g->nodes[id], it->vals, lr, s + 1, f32_bc);
+            printf("},\"params\":{");
+            first = 1;
+            for (int id = 0; id < g->n; id++) {
+                const Node *n = &g->nodes[id];
+                if (n->op != OP_param) continue;
+                printf("%s", first ? "" : ",");
+                first = 0;
+                put_tensor(n->name, &n->shape, it->vals[id]);
+            }
+            printf("}}");
+        }
+        printf("]}\n");
+        interp_free(it);
+    }
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+    free(text);
+    return 0;
+}
+
+/* Each case's values come from its file name and the seed, never from the other files
+ * on the command line, so one case can be rerun alone (FNV-1a). */
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+int main(int argc, char **argv) {
+    uint64_t seed = 1;
+    int f32_bc = 0, rc = 0, nfiles = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end) {
+                fprintf(stderr, "error: --seed: expected a non-negative integer, found '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--f32-bias-correction")) {
+            f32_bc = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "error: %s: unknown flag (expected --seed S, --f32-bias-correction or .mdl files)\n", argv[i]);
+            return 2;
+        } else {
+            rc |= run_file(argv[i], seed * 1000003ull + name_hash(ct_basename(argv[i])), f32_bc);
+            nfiles++;
+        }
+    }
+    if (!nfiles) {
+        fprintf(stderr, "error: no .mdl case given (usage: oracle_dump [--seed S] [--f32-bias-correction] CASE.mdl...)\n");
+        return 2;
+    }
+    fflush(stdout);
+    return rc;
+}
