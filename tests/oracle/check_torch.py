@@ -86,7 +86,7 @@ class Case:
         """The .mdl text; w_shape: W's shape (None: the probe without W, to learn y's
         shape); loss: a whole loss statement instead (the optimizer cases)."""
         lines = [f"# oracle: classes={self.classes} steps={getattr(self, 'steps', 1)} spe={getattr(self, 'spe', 1)}",
-                 "model oracle_case"]
+                 f"model {getattr(self, 'model', 'oracle_case')}"]
         dshape = self.x if self.x else [2]
         lines.append(f"input data: f32[B, {', '.join(map(str, dshape))}]")
         lines.append("input labels: i32[B]")
@@ -478,6 +478,320 @@ def check_optim_case(c, dump):
 
 
 # ---------------------------------------------------------------------------------------
+# random graphs
+
+class RandomGraph:
+    """A random valid model: x = data * xs + xp ([B, C, H, W] or [B, F]), then a chain of
+    random ops (elementwise, broadcasting with new parameters and earlier values,
+    reductions, layout, dense, conv2d, pooling, batch norm), reduced to [B, K] logits and a
+    cross-entropy or mse loss. Built as .mdl lines and a torch function side by side;
+    shapes are tracked here (B first, never moved)."""
+
+    def __init__(self, rng, index):
+        self.rng, self.lines, self.steps, self.n = rng, [], [], 0
+        self.index = index
+        r = rng
+        self.batch = r.randint(1, 4)
+        if r.random() < 0.5:
+            self.xshape = [r.randint(1, 3), r.randint(3, 6), r.randint(3, 6)]
+        else:
+            self.xshape = [r.randint(2, 6)]
+        self.vals = [("x", [self.batch] + self.xshape)]  # (name, shape with B's value first)
+        self.params = {}
+
+    def fresh(self, kind):
+        self.n += 1
+        return f"{kind}{self.n}"
+
+    def emit(self, shape, mdl, fn):
+        """Adds `v = mdl` whose torch value is fn(env); returns the value's name."""
+        v = self.fresh("v")
+        self.lines.append(f"{v} = {mdl}")
+        self.steps.append((v, fn))
+        self.vals.append((v, shape))
+        return v
+
+    def param(self, shape, init="uniform(-1, 1)"):
+        p = self.fresh("p")
+        self.params[p] = (shape, init)
+        return p
+
+    def step(self):
+        r = self.rng
+        name, shape = self.vals[-1] if r.random() < 0.7 else r.choice(self.vals)
+        rank = len(shape)
+        choices = ["unary", "unary", "bparam", "bval", "reduce", "softmax", "slice", "pad", "concat"]
+        if rank == 4:
+            choices += ["conv", "conv", "pool", "bn", "gap", "flatten"]
+        if rank == 2:
+            choices += ["dense", "dense", "bn"]
+        kind = r.choice(choices)
+        B = self.batch
+        if kind == "unary":
+            u = r.choice(["relu", "tanh", "sigmoid", "gelu", "neg", "leaky", "elu", "softplus", "sqrtsq"])
+            m = {"relu": (f"relu({name})", lambda t: F.relu(t)), "tanh": (f"tanh({name})", torch.tanh),
+                 "sigmoid": (f"sigmoid({name})", torch.sigmoid), "gelu": (f"gelu({name})", F.gelu),
+                 "neg": (f"-{name}", lambda t: -t),
+                 "leaky": (f"leaky_relu({name}, alpha = 0.2)", lambda t: F.leaky_relu(t, 0.2)),
+                 "elu": (f"elu({name}, alpha = 0.7)", lambda t: F.elu(t, 0.7)),
+                 "softplus": (f"log(exp({name}) + 1)", lambda t: torch.log(torch.exp(t) + 1)),
+                 "sqrtsq": (f"sqrt({name} * {name} + 0.5)", lambda t: torch.sqrt(t * t + 0.5))}[u]
+            return self.emit(shape, m[0], lambda E, f=m[1], a=name: f(E[a]))
+        if kind == "bparam":
+            ps = [1] + [d if r.random() < 0.6 else 1 for d in shape[1:]]
+            k = r.randint(0, len(ps) - 1)  # numpy broadcasting also drops leading dims
+            ps = ps[k:] if k > 0 else ps
+            p = self.param(ps, r.choice(["uniform(-1, 1)", "uniform(0.5, 1.5)"]))
+            op = r.choice(["+", "-", "*", "/", "maximum", "minimum"])
+            if op == "/":
+                self.params[p] = (ps, "uniform(0.5, 1.5)")
+            if op in ("maximum", "minimum"):
+                f = torch.maximum if op == "maximum" else torch.minimum
+                return self.emit(shape, f"{op}({name}, {p})", lambda E, f=f, a=name, b=p: f(E[a], E[b]))
+            f = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div}[op]
+            return self.emit(shape, f"{name} {op} {p}", lambda E, f=f, a=name, b=p: f(E[a], E[b]))
+        if kind == "bval":
+            same = [(n2, s2) for n2, s2 in self.vals if s2 == shape and n2 != name]
+            if not same:
+                return None
+            other = r.choice(same)[0]
+            op = r.choice(["+", "*", "-"])
+            f = {"+": torch.add, "-": torch.sub, "*": torch.mul}[op]
+            return self.emit(shape, f"{name} {op} {other}", lambda E, f=f, a=name, b=other: f(E[a], E[b]))
+        if kind == "reduce" and rank >= 3:
+            ax = r.randint(1, rank - 1)
+            op = r.choice(["sum", "mean", "max", "logsumexp"])
+            f = {"sum": lambda t, a: t.sum(a, keepdim=True), "mean": lambda t, a: t.mean(a, keepdim=True),
+                 "max": lambda t, a: t.max(a, keepdim=True).values,
+                 "logsumexp": lambda t, a: torch.logsumexp(t, a, keepdim=True)}[op]
+            ns = list(shape)
+            ns[ax] = 1
+            return self.emit(ns, f"{op}({name}, axis = {ax}, keepdims = true)", lambda E, f=f, a=name, ax=ax: f(E[a], ax))
+        if kind == "softmax" and rank >= 2:
+            ax = r.randint(1, rank - 1)
+            lg = r.random() < 0.5
+            fn = F.log_softmax if lg else F.softmax
+            return self.emit(shape, f"{'log_softmax' if lg else 'softmax'}({name}, axis = {ax})",
+                             lambda E, fn=fn, a=name, ax=ax: fn(E[a], ax))
+        if kind == "slice" and rank >= 2:
+            ax = r.randint(1, rank - 1)
+            if shape[ax] < 2:
+                return None
+            st = r.randint(0, shape[ax] - 2)
+            en = r.randint(st + 1, shape[ax])
+            ns = list(shape)
+            ns[ax] = en - st
+            return self.emit(ns, f"slice({name}, {ax}, {st}, {en})", lambda E, a=name, ax=ax, st=st, en=en: E[a].narrow(ax, st, en - st))
+        if kind == "pad" and rank >= 2:
+            ax = r.randint(1, rank - 1)
+            b, e = r.randint(0, 2), r.randint(0, 2)
+            w = [[0, 0]] * ax + [[b, e]]
+            tp = [0, 0] * (rank - 1 - ax) + [b, e]
+            ns = list(shape)
+            ns[ax] += b + e
+            return self.emit(ns, f"pad({name}, {w})", lambda E, a=name, tp=tp: F.pad(E[a], tp))
+        if kind == "concat" and rank >= 2:
+            ax = r.randint(1, rank - 1)
+            ns = list(shape)
+            ns[ax] *= 2
+            return self.emit(ns, f"concat([{name}, tanh({name})], {ax})",
+                             lambda E, a=name, ax=ax: torch.cat([E[a], torch.tanh(E[a])], ax))
+        if kind == "conv":
+            C, H, W = shape[1:]
+            g = r.choice([g for g in (1, 2, 3) if C % g == 0])
+            o = g * r.randint(1, 2)
+            kh, kw = r.randint(1, min(3, H)), r.randint(1, min(3, W))
+            st, pd = r.randint(1, 2), r.randint(0, 1)
+            d = 1 if r.random() < 0.7 else 2
+            if (kh - 1) * d + 1 > H + 2 * pd or (kw - 1) * d + 1 > W + 2 * pd:
+                d = 1
+            bias = r.random() < 0.7
+            c = self.fresh("c")
+            Ho, Wo = (H + 2 * pd - d * (kh - 1) - 1) // st + 1, (W + 2 * pd - d * (kw - 1) - 1) // st + 1
+            mdl = (f"conv2d({name}, {o}, [{kh}, {kw}], stride = {st}, pad = {pd}, dilation = {d}, groups = {g}, "
+                   f"bias = {'true' if bias else 'false'}, name = \"{c}\")")
+            return self.emit([B, o, Ho, Wo], mdl, lambda E, a=name, c=c, at=(st, pd, d, g, bias): F.conv2d(
+                E[a], E[c + ".weight"], E[c + ".bias"] if at[4] else None, stride=at[0], padding=at[1], dilation=at[2],
+                groups=at[3]))
+        if kind == "pool":
+            C, H, W = shape[1:]
+            k = r.randint(1, min(3, H, W))
+            st = r.randint(1, k)
+            pd = r.randint(0, k // 2)
+            mx = r.random() < 0.5
+            Ho, Wo = (H + 2 * pd - k) // st + 1, (W + 2 * pd - k) // st + 1
+            op = "max_pool2d" if mx else "avg_pool2d"
+            fn = (lambda t, k=k, st=st, pd=pd: F.max_pool2d(t, k, st, pd)) if mx else \
+                 (lambda t, k=k, st=st, pd=pd: F.avg_pool2d(t, k, st, pd, count_include_pad=True))
+            return self.emit([B, C, Ho, Wo], f"{op}({name}, {k}, stride = {st}, pad = {pd})", lambda E, a=name, fn=fn: fn(E[a]))
+        if kind == "bn" and B > 1 and (rank == 4 or B > 2):
+            n = self.fresh("bn")
+            return self.emit(shape, f"batch_norm({name}, eps = 0.01, name = \"{n}\")", lambda E, a=name, n=n: F.batch_norm(
+                E[a], None, None, E[n + ".weight"], E[n + ".bias"], training=True, eps=0.01))
+        if kind == "gap":
+            return self.emit(shape[:2], f"global_avg_pool({name})", lambda E, a=name: E[a].mean((2, 3)))
+        if kind == "flatten":
+            return self.emit([B, shape[1] * shape[2] * shape[3]], f"flatten({name})", lambda E, a=name: E[a].flatten(1))
+        if kind == "dense":
+            u = r.randint(1, 6)
+            n = self.fresh("d")
+            bias = r.random() < 0.8
+            return self.emit([B, u], f"dense({name}, {u}, bias = {'true' if bias else 'false'}, name = \"{n}\")",
+                             lambda E, a=name, n=n, bias=bias: F.linear(E[a], E[n + ".weight"].t(), E[n + ".bias"] if bias else None))
+        return None
+
+    def build(self):
+        r = self.rng
+        want = r.randint(2, 8)
+        while len(self.steps) < want:
+            self.step()
+        name, shape = self.vals[-1]
+        if len(shape) == 4:
+            name = self.emit([self.batch, shape[1] * shape[2] * shape[3]], f"flatten({name})", lambda E, a=name: E[a].flatten(1))
+        elif len(shape) == 3:
+            name = self.emit([self.batch, shape[1] * shape[2]], f"reshape({name}, [B, -1])", lambda E, a=name: E[a].flatten(1))
+        self.classes = r.randint(2, 5)
+        d = self.fresh("head")
+        self.emit([self.batch, self.classes], f"dense({name}, {self.classes}, name = \"{d}\")",
+                  lambda E, a=name, d=d: F.linear(E[a], E[d + ".weight"].t(), E[d + ".bias"]))
+        self.lines[-1] = "y = " + self.lines[-1].split(" = ", 1)[1]
+        self.mse = r.random() < 0.3
+        return self
+
+    def case(self):
+        body = "\n".join(self.lines)
+        loss = "loss mse(y, one_hot(labels, %d))" % self.classes if self.mse else "loss cross_entropy(y, labels)"
+        # sgd with lr 1 and no momentum: the generated C's updated parameters are p - g,
+        # so comparing them with the interpreter compares the gradients at full weight
+        c = Case("random", f"graph {self.index} ({len(self.steps)} ops)", body, None, x=self.xshape, params=self.params,
+                 batch=self.batch, classes=self.classes, extra=" optimizer = sgd(lr = 1)")
+        c.model = f"random{self.index}"
+        c.loss, c.graph = loss, self
+        return c
+
+    def torch_loss(self, T):
+        E = dict(T)
+        last = None
+        for v, fn in self.steps:
+            E[v] = fn(E)
+            last = v
+        y = E[last]
+        if self.mse:
+            return y, F.mse_loss(y, F.one_hot(T["labels"], self.classes).double())
+        return y, F.cross_entropy(y, T["labels"])
+
+
+def check_random_case(c, dump):
+    T = torch_env(dump)
+    y, loss = c.graph.torch_loss(T)
+    step = dump["steps"][0]
+    pairs = [("loss", [step["loss"]], loss.detach().reshape(1)), ("y", step["output"]["y"]["v"], y.detach())]
+    loss.backward()
+    for name, t in T.items():
+        if not isinstance(t, torch.Tensor) or not t.requires_grad or not t.is_leaf:
+            continue
+        ref = t.grad if t.grad is not None else torch.zeros_like(t)
+        got = step["grads"].get(name)
+        pairs.append((f"d/d {name}", got["v"] if got else [0.0] * ref.numel(), ref))
+    floor = max([SCALE_FLOOR] + [CASE_SCALE * r.abs().max().item() for _, _, r in pairs if r.numel()])
+    return [(w, worst(m, r, floor)) for w, m, r in pairs]
+
+
+# The generated C (float) against the interpreter (double): |c - r| / max(|r|, mean |r| of
+# the tensor) (as compiler_codegen_c), float rounding through a few ops and a GEMM.
+C_TOL = 1e-4
+C_CASE_SCALE = 1e-2
+OPENBLAS_INC = "/usr/include/x86_64-linux-gnu/openblas-pthread"
+
+
+def build_c_sample(args, cases, paths, tmp):
+    """Emits each case's C with mlc, links them all with oracle_driver.c and a table of
+    their APIs into one program; returns its path, or None after printing why."""
+    csrc = []
+    for c, p in zip(cases, paths):
+        out = os.path.join(tmp, c.model + ".c")
+        r = subprocess.run([args.mlc, p, "-o", out], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL random: {c.name}: mlc could not emit C for {p}: {r.stderr.strip()}")
+            return None
+        csrc.append(out)
+    table = os.path.join(tmp, "oracle_models.c")
+    with open(table, "w") as f:
+        f.write('#include "mlc_model.h"\n')
+        f.write("".join(f"extern const mlc_model_api {c.model}_api;\n" for c in cases))
+        f.write("const mlc_model_api *const oracle_models[] = {%s};\n" % ", ".join(f"&{c.model}_api" for c in cases))
+        f.write(f"const int oracle_nmodels = {len(cases)};\n")
+    flags = ["-std=c11", "-O1", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", f"-I{args.runtime_inc}", f"-I{OPENBLAS_INC}"]
+    flags += [args.sanitize] if args.sanitize else []
+    # two compilers at a time (the machine has two cores); then one link
+    objs, procs = [], []
+    for src in csrc + [table, args.driver]:
+        obj = os.path.join(tmp, os.path.basename(src) + ".o")
+        objs.append(obj)
+        procs.append((src, subprocess.Popen(["cc", *flags, "-c", src, "-o", obj], stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True)))
+        if len(procs) >= 2:
+            src0, p0 = procs.pop(0)
+            if p0.wait() != 0:
+                print(f"FAIL random: cc failed on {src0}: {p0.stdout.read()}")
+                return None
+    for src0, p0 in procs:
+        if p0.wait() != 0:
+            print(f"FAIL random: cc failed on {src0}: {p0.stdout.read()}")
+            return None
+    exe = os.path.join(tmp, "oracle_driver")
+    r = subprocess.run(["cc", *flags, *objs, "-o", exe, f"-L{args.runtime_lib}", "-lmlcrt", "-lopenblas", "-lz", "-lm"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL random: linking the generated models failed: {r.stdout}{r.stderr}")
+        return None
+    return exe
+
+
+def parse_driver(out):
+    """{"LOSS": [..], "TOUT": [..], ("T1", name): [..]} from oracle_driver's output."""
+    res = {}
+    for line in out.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] in ("T0", "T1"):
+            res[(f[0], f[1])] = [float(v) for v in f[3:]]
+        elif f[0] == "LOSS":
+            res["LOSS"] = [float(f[1])]
+        else:
+            res[f[0]] = [float(v) for v in f[2:]]
+    return res
+
+
+def c_err(got, ref, floor):
+    """(error, index, generated, interpreter) of the worst element (see C_TOL)."""
+    if len(got) != len(ref):
+        return (math.inf, -1, len(got), len(ref))
+    if not ref:
+        return (0.0, 0, 0.0, 0.0)
+    scale = max(sum(abs(v) for v in ref) / len(ref), floor, 1e-12)
+    w = (0.0, 0, 0.0, 0.0)
+    for i, (g, r) in enumerate(zip(got, ref)):
+        e = abs(g - r) / max(abs(r), scale) if g == g else math.inf
+        if e > w[0] or (e == math.inf and w[0] != math.inf):
+            w = (e, i, g, r)
+    return w
+
+
+def check_c_case(c, drv, dump):
+    """As for torch, the scale has a floor, C_CASE_SCALE of the case's largest value: a
+    gradient that is zero in exact arithmetic (a bias before a batch norm) is float noise
+    in C (5e-7 on terms of order 1), ~1e-16 in double."""
+    step = dump["steps"][0]
+    pairs = [("loss", drv["LOSS"], [step["loss"]]), ("y", drv["TOUT"], step["output"]["y"]["v"])]
+    for name, t in step["params"].items():
+        pairs.append((f"{name} after the step", drv.get(("T1", name), []), t["v"]))
+    floor = C_CASE_SCALE * max(abs(v) for _, _, r in pairs for v in r)
+    return [(w, c_err(g, r, floor)) for w, g, r in pairs]
+
+
+# ---------------------------------------------------------------------------------------
 
 def run_dump(dump_exe, files, seed, extra=()):
     r = subprocess.run([dump_exe, "--seed", str(seed), *extra, *files], capture_output=True, text=True)
@@ -493,7 +807,14 @@ def main():
     ap.add_argument("--seed", type=int, default=int(os.environ.get("MLC_ORACLE_SEED", "13")))
     ap.add_argument("--keep", help="write the .mdl cases into this folder and keep them")
     ap.add_argument("--verbose", action="store_true", help="print every compared tensor")
-    ap.add_argument("suites", nargs="+", choices=["ops", "optim"])
+    ap.add_argument("--graphs", type=int, default=1000, help="random graphs in the random suite")
+    ap.add_argument("--c-graphs", type=int, default=12, help="of those, how many also run as generated C")
+    ap.add_argument("--mlc", help="the mlc executable (random suite: emits the generated C)")
+    ap.add_argument("--driver", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracle_driver.c"))
+    ap.add_argument("--runtime-inc", help="runtime/ (mlc_model.h)")
+    ap.add_argument("--runtime-lib", help="the folder of libmlcrt.a")
+    ap.add_argument("--sanitize", default="", help="-fsanitize=... when libmlcrt.a is instrumented")
+    ap.add_argument("suites", nargs="+", choices=["ops", "optim", "random"])
     args = ap.parse_args()
     rng = random.Random(args.seed)
     tmp = args.keep or tempfile.mkdtemp(prefix="mlc_oracle_")
@@ -521,7 +842,8 @@ def main():
                 passed += 1
             return
         w, r, tol = max(bad, key=lambda b: b[1][0] / b[2])
-        line = f"{key}: {w} err {r[0]:.3e} > {tol:g} at element [{r[1]}]: mlc {r[2]!r}, torch {r[3]!r}"
+        them = ("generated C", "interpreter") if c.op == "random C" else ("mlc", "torch")
+        line = f"{key}: {w} err {r[0]:.3e} > {tol:g} at element [{r[1]}]: {them[0]} {r[2]!r}, {them[1]} {r[3]!r}"
         if key in KNOWN:
             print(f"known {line}  ({KNOWN[key]})")
             passed += 1
@@ -595,6 +917,45 @@ def main():
             res = check_optim_case(c, d)[1]
             w, r = max(res, key=lambda x: x[1][0])
             print(f"note optim: {c.name}: with the bias corrections in float, as emitted: {w} err {r[0]:.3e}")
+
+    if "random" in args.suites:
+        cases = [RandomGraph(random.Random(args.seed * 1000003 + i), i).build().case() for i in range(args.graphs)]
+        paths = []
+        for i, c in enumerate(cases):
+            p = os.path.join(tmp, f"random{i:04d}.mdl")
+            with open(p, "w") as f:
+                f.write(c.mdl(loss=c.loss))
+            paths.append(p)
+        for c, p, d in zip(cases, paths, run_dump(args.dump, paths, args.seed)):
+            if "error" in d:
+                print(f"FAIL random: {c.name}: mlc rejected the case {p}: {d['error'].strip()}")
+                failed += 1
+                continue
+            report(c, [(w, r, OPS_TOL) for w, r in check_random_case(c, d)])
+        # a sample also as generated C (fused, as emitted), against the interpreter
+        nc = min(args.c_graphs, len(cases)) if args.mlc else 0
+        exe = build_c_sample(args, cases[:nc], paths[:nc], tmp) if nc else None
+        if nc and not exe:
+            failed += 1
+        for k in range(nc if exe else 0):
+            c = cases[k]
+            r = subprocess.run([exe, str(k), str(c.batch), "1"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"FAIL random C: {c.name}: the driver failed ({r.returncode}): {r.stderr.strip()}")
+                failed += 1
+                continue
+            with open(paths[k] + ".vals", "w") as f:
+                f.write(r.stdout)
+        if exe:
+            dumps = run_dump(args.dump, paths[:nc], args.seed, ["--values"])
+            for k, d in enumerate(dumps):
+                c = cases[k]
+                c.op = "random C"
+                if "error" in d:
+                    print(f"FAIL random C: {c.name}: mlc rejected the case {paths[k]}: {d['error'].strip()}")
+                    failed += 1
+                    continue
+                report(c, [(w, r, C_TOL) for w, r in check_c_case(c, parse_driver(open(paths[k] + ".vals").read()), d)])
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

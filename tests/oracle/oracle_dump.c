@@ -2,7 +2,7 @@
  * and the reference interpreter (double) and prints what they computed, for
  * check_torch.py to recompute with torch in float64.
  *
- *   oracle_dump [--seed S] [--f32-bias-correction] CASE.mdl...
+ *   oracle_dump [--seed S] [--f32-bias-correction] [--values] CASE.mdl...
  *
  * For each file, one JSON line: the compiled train step's inputs and parameters (filled
  * here from a seeded RNG, so the values are mlc's choice and torch receives them), then
@@ -20,7 +20,8 @@
  * the emitted kernels (compiler/ops/ops_optim.c: emit_sgd_c, emit_adam_c) in double.
  * The learning rate of each step is the runtime's own mlcrt_schedule_lr, set up as
  * runtime/trainer.c does. --f32-bias-correction computes Adam's 1 - beta^t in float as
- * the emitted code does, to measure what that costs against torch. */
+ * the emitted code does, to measure what that costs against torch. --values starts each
+ * case from CASE.mdl.vals instead of the RNG (load_values). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -142,7 +143,55 @@ static mlcrt_schedule schedule_of(const ModelSpec *sp, int spe) {
     return s;
 }
 
-static int run_file(const char *path, uint64_t seed, int f32_bc) {
+/* --values: CASE.mdl.vals, a generated model's own starting values as the differential
+ * driver (check_torch.py's random suite) prints them: `T0 NAME N v...` per parameter and
+ * state, `X N v...` the data input, `Y N v...` the labels. Sets every source it names;
+ * returns 0, or 1 (with a message) when a count does not match the graph. */
+static int load_values(const Graph *g, Interp *it, const char *path) {
+    char *text = ct_read_file(path, NULL);
+    if (!text) {
+        fprintf(stderr, "error: %s: cannot read the values\n", path);
+        return 1;
+    }
+    int rc = 0;
+    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char name[256] = "";
+        const char *p = line;
+        int skip = 0;
+        if (!strncmp(line, "T0 ", 3)) {
+            if (sscanf(line + 3, "%255s%n", name, &skip) != 1) continue;
+            p = line + 3 + skip;
+        } else if (!strncmp(line, "X ", 2) || !strncmp(line, "Y ", 2)) {
+            p = line + 1;
+        } else {
+            continue;
+        }
+        char *end;
+        long long cnt = strtoll(p, &end, 10);
+        p = end;
+        for (int id = 0; id < g->n; id++) {
+            const Node *n = &g->nodes[id];
+            int hit = name[0] ? (n->op == OP_param || n->op == OP_state) && n->name && !strcmp(n->name, name)
+                              : n->op == OP_input && (n->dtype == DT_F32) == (line[0] == 'X');
+            if (!hit) continue;
+            if (cnt != shape_numel(&n->shape)) {
+                fprintf(stderr, "error: %s: %s has %lld values, the graph %lld\n", path, name[0] ? name : line[0] == 'X' ? "X" : "Y",
+                        cnt, (long long)shape_numel(&n->shape));
+                rc = 1;
+                break;
+            }
+            for (long long i = 0; i < cnt; i++) {
+                it->vals[id][i] = strtod(p, &end);
+                p = end;
+            }
+            break;
+        }
+    }
+    free(text);
+    return rc;
+}
+
+static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
     char *text = ct_read_file(path, NULL);
     if (!text) {
         fprintf(stderr, "error: %s: cannot read the case\n", path);
@@ -163,6 +212,16 @@ static int run_file(const char *path, uint64_t seed, int f32_bc) {
         Interp *it = interp_new(g);
         rng_state = seed * 0x9E3779B97F4A7C15ull + 12345;
         fill_sources(g, it, co.classes);
+        char vals[4096];
+        snprintf(vals, sizeof vals, "%s.vals", path);
+        if (values && load_values(g, it, vals)) {
+            interp_free(it);
+            ct_compile_free(&r);
+            srcfile_free(src);
+            arena_free(&a);
+            free(text);
+            return 1;
+        }
         printf(",\"batch\":%d,\"tensors\":{", g->batch);
         int first = 1;
         for (int id = 0; id < g->n; id++) {
@@ -225,7 +284,7 @@ static uint64_t name_hash(const char *s) {
 
 int main(int argc, char **argv) {
     uint64_t seed = 1;
-    int f32_bc = 0, rc = 0, nfiles = 0;
+    int f32_bc = 0, values = 0, rc = 0, nfiles = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             char *end;
@@ -236,16 +295,18 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--f32-bias-correction")) {
             f32_bc = 1;
+        } else if (!strcmp(argv[i], "--values")) {
+            values = 1;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "error: %s: unknown flag (expected --seed S, --f32-bias-correction or .mdl files)\n", argv[i]);
+            fprintf(stderr, "error: %s: unknown flag (expected --seed S, --f32-bias-correction, --values or .mdl files)\n", argv[i]);
             return 2;
         } else {
-            rc |= run_file(argv[i], seed * 1000003ull + name_hash(ct_basename(argv[i])), f32_bc);
+            rc |= run_file(argv[i], seed * 1000003ull + name_hash(ct_basename(argv[i])), f32_bc, values);
             nfiles++;
         }
     }
     if (!nfiles) {
-        fprintf(stderr, "error: no .mdl case given (usage: oracle_dump [--seed S] [--f32-bias-correction] CASE.mdl...)\n");
+        fprintf(stderr, "error: no .mdl case given (usage: oracle_dump [--seed S] [--f32-bias-correction] [--values] CASE.mdl...)\n");
         return 2;
     }
     fflush(stdout);
