@@ -151,6 +151,20 @@ def worst(mlc, ref, floor=SCALE_FLOOR):
 # ---------------------------------------------------------------------------------------
 # the op cases
 
+# Ops of the table no case here reaches, and why.
+EXEMPT = {
+    "dropout_mask": "its mask comes from mlc's counter-based RNG, which torch cannot draw",
+    "bn_apply": "split_bn makes every train-step bn_apply bn_scale, bn_shift and a multiply-add "
+                "(reached); the eval graph is not run here",
+}
+
+
+def table_ops():
+    """The op names of compiler/ops/ops.def."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "compiler", "ops", "ops.def")
+    with open(path) as f:
+        return [l.split("(", 1)[1].split(",", 1)[0].strip() for l in f if l.startswith("OP(")]
+
 def shape_str(s):
     return "[" + ", ".join(map(str, s)) + "]"
 
@@ -309,10 +323,14 @@ def op_cases(rng):
     # would be zero whatever the rule: the output is multiplied by (data + 2) first.
     for xs, b in (([3, 4, 5], 2), ([4], 5), ([2, 3], 3), ([2, 3, 3], 4)):
         eps = rng.choice([1e-5, 1e-3, 0.1])
-        C.append(Case("bn_stats", f"batch_norm x[B, {', '.join(map(str, xs))}] B={b} eps={eps}",
-                      f"y = batch_norm(x, eps = {eps}, name = \"bn\") * (data + 2)",
-                      lambda T, eps=eps: F.batch_norm(T["x"], None, None, T["bn.weight"], T["bn.bias"], training=True,
-                                                      eps=eps) * (T["data"] + 2), x=xs, batch=b))
+        mom = rng.choice([0.1, 0.3])
+        c = Case("bn_stats", f"batch_norm x[B, {', '.join(map(str, xs))}] B={b} eps={eps} momentum={mom}",
+                 f"y = batch_norm(x, momentum = {mom}, eps = {eps}, name = \"bn\") * (data + 2)",
+                 lambda T, eps=eps: F.batch_norm(T["x"], None, None, T["bn.weight"], T["bn.bias"], training=True,
+                                                 eps=eps) * (T["data"] + 2), x=xs, batch=b)
+        # the running statistics after the step (ema_update), from zero as in the interpreter
+        c.states = lambda T, C=xs[0], mom=mom, eps=eps: running_stats(T["x"].detach(), C, mom, eps)
+        C.append(c)
     # labels
     for k in range(3):
         K, b = rng.randint(2, 6), rng.randint(1, 5)
@@ -336,6 +354,12 @@ def op_cases(rng):
     return C
 
 
+def running_stats(x, C, momentum, eps):
+    rm, rv = torch.zeros(C), torch.zeros(C)
+    F.batch_norm(x, rm, rv, training=True, momentum=momentum, eps=eps)
+    return {"bn.running_mean": rm, "bn.running_var": rv}
+
+
 def check_op_case(c, dump):
     """[(what, (err, i, mlc, torch))] for y and every parameter's gradient."""
     T = torch_env(dump)
@@ -355,6 +379,10 @@ def check_op_case(c, dump):
         ref = t.grad if t.grad is not None else torch.zeros_like(t)
         got = step["grads"].get(name)
         pairs.append((f"d/d {name}", got["v"] if got else [0.0] * ref.numel(), ref))
+    if hasattr(c, "states"):
+        for name, ref in c.states(T).items():
+            got = step["params"].get(name)
+            pairs.append((name, got["v"] if got else [], ref))
     floor = max([SCALE_FLOOR] + [CASE_SCALE * r.abs().max().item() for _, _, r in pairs if r.numel()])
     return [(w, worst(m, r, floor)) for w, m, r in pairs]
 
@@ -626,8 +654,10 @@ class RandomGraph:
             return self.emit([B, C, Ho, Wo], f"{op}({name}, {k}, stride = {st}, pad = {pd})", lambda E, a=name, fn=fn: fn(E[a]))
         if kind == "bn" and B > 1 and (rank == 4 or B > 2):
             n = self.fresh("bn")
+            # evaluation (E["eval"]): the running statistics mlc's step left
             return self.emit(shape, f"batch_norm({name}, eps = 0.01, name = \"{n}\")", lambda E, a=name, n=n: F.batch_norm(
-                E[a], None, None, E[n + ".weight"], E[n + ".bias"], training=True, eps=0.01))
+                E[a], E.get(n + ".running_mean"), E.get(n + ".running_var"), E[n + ".weight"], E[n + ".bias"],
+                training=not E.get("eval"), eps=0.01))
         if kind == "gap":
             return self.emit(shape[:2], f"global_avg_pool({name})", lambda E, a=name: E[a].mean((2, 3)))
         if kind == "flatten":
@@ -669,6 +699,18 @@ class RandomGraph:
         c.loss, c.graph = loss, self
         return c
 
+    def torch_eval(self, dump):
+        """The eval graph's output, from the parameters and states after mlc's step."""
+        def tensor(t):
+            return torch.tensor(t["v"], dtype=torch.float64).reshape(t["shape"])
+        E = {n: tensor(t) for n, t in dump["steps"][-1]["params"].items()}
+        E["data"] = tensor(dump["tensors"]["data"])
+        E["x"] = E["data"] * E["xs"] + E["xp"]
+        E["eval"] = True
+        for v, fn in self.steps:
+            E[v] = fn(E)
+        return E[self.steps[-1][0]]
+
     def torch_loss(self, T):
         E = dict(T)
         last = None
@@ -685,7 +727,8 @@ def check_random_case(c, dump):
     T = torch_env(dump)
     y, loss = c.graph.torch_loss(T)
     step = dump["steps"][0]
-    pairs = [("loss", [step["loss"]], loss.detach().reshape(1)), ("y", step["output"]["y"]["v"], y.detach())]
+    pairs = [("loss", [step["loss"]], loss.detach().reshape(1)), ("y", step["output"]["y"]["v"], y.detach()),
+             ("eval y", dump["eval"]["y"]["v"], c.graph.torch_eval(dump))]
     loss.backward()
     for name, t in T.items():
         if not isinstance(t, torch.Tensor) or not t.requires_grad or not t.is_leaf:
@@ -880,9 +923,9 @@ def main():
             with open(p, "w") as f:
                 f.write(c.mdl(w_shape=shape))
         dumps = run_dump(args.dump, [p for c, p in zip(cases, paths) if c.w_shape is not None], args.seed)
+        ops_seen.update(op for d in dumps for op in d.get("ops", []))
         it = iter(dumps)
         for c, p in zip(cases, paths):
-            ops_seen.add(c.op)
             if c.w_shape is None:
                 print(f"FAIL {c.op}: {c.name}: mlc rejected the case {p}: {c.err.strip()}")
                 failed += 1
@@ -903,6 +946,7 @@ def main():
                 f.write(c.mdl(loss=c.loss))
             paths.append(p)
         for c, p, d in zip(cases, paths, run_dump(args.dump, paths, args.seed)):
+            ops_seen.update(d.get("ops", []))
             if "error" in d:
                 print(f"FAIL optim: {c.name}: mlc rejected the case {p}: {d['error'].strip()}")
                 failed += 1
@@ -917,6 +961,18 @@ def main():
             res = check_optim_case(c, d)[1]
             w, r = max(res, key=lambda x: x[1][0])
             print(f"note optim: {c.name}: with the bias corrections in float, as emitted: {w} err {r[0]:.3e}")
+
+    if "ops" in args.suites and "optim" in args.suites:
+        # every op of the table must be reached by some case (or be exempt, with why), so
+        # an op added without an oracle case fails here
+        missing = [op for op in table_ops() if op not in ops_seen and op not in EXEMPT]
+        for op in missing:
+            print(f"FAIL {op}: no oracle case reaches it (add one to op_cases, or to EXEMPT with why)")
+        if missing:
+            failed += 1
+        else:
+            print(f"ok   op table: every op of ops.def is reached, but {', '.join(sorted(EXEMPT))} (EXEMPT)")
+            passed += 1
 
     if "random" in args.suites:
         cases = [RandomGraph(random.Random(args.seed * 1000003 + i), i).build().case() for i in range(args.graphs)]

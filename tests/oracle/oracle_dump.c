@@ -8,7 +8,9 @@
  * here from a seeded RNG, so the values are mlc's choice and torch receives them), then
  * for each step the loss, the train-mode output, the gradient each optimizer update
  * consumes (autodiff's, after split_bn and simplify; clipped under clip_norm), named by its
- * parameter, and every parameter after the update. A parameter the loss does not depend
+ * parameter, every parameter and state (optimizer moments, batch norm's running
+ * statistics) after the updates, and the ops of the compiled train step; then the eval
+ * graph's output from the values after the last step. A parameter the loss does not depend
  * on has no update and no gradient.
  * A compile error prints {"file": ..., "error": ...} instead.
  *
@@ -103,7 +105,7 @@ static void fill_sources(const Graph *g, Interp *it, int classes) {
 }
 
 /* One optimizer update in double, as the emitted C kernel computes it in float. */
-static void apply_update(const Node *n, double **vals, double lr, int64_t t, int f32_bc) {
+static void apply_update(const Node *n, double **vals, int batch, double lr, int64_t t, int f32_bc) {
     int64_t cnt = shape_numel(&n->shape);
     double *p = vals[n->in[0]];
     const double *g = vals[n->in[1]];
@@ -129,8 +131,14 @@ static void apply_update(const Node *n, double **vals, double lr, int64_t t, int
             double upd = lr / bc1 * m1[i] / (sqrt(m2[i] / bc2) + eps);
             p[i] = (n->iattr[0] ? p[i] * (1 - lr * wd) : p[i]) - upd;
         }
+    } else if (n->op == OP_ema_update) {
+        /* batch norm's running statistics (emit_ema_c); the variance with n / (n - 1) */
+        double *st = vals[n->in[0]], m = n->fattr[0];
+        const double *v = vals[n->in[1]];
+        double cnt_n = (double)batch * (double)n->iattr[0];
+        double c = n->iattr[1] && cnt_n > 1 ? cnt_n / (cnt_n - 1) : 1.0;
+        for (int64_t i = 0; i < cnt; i++) st[i] = (1 - m) * st[i] + m * c * v[i];
     }
-    /* ema_update (batch norm's running statistics) only matters in evaluation */
 }
 
 /* The schedule as runtime/trainer.c sets it up for `spe` steps per epoch. */
@@ -191,6 +199,27 @@ static int load_values(const Graph *g, Interp *it, const char *path) {
     return rc;
 }
 
+/* The eval graph (inference: batch norm's running statistics, fold_bn, no dropout) from
+ * the train step's values after its last update: parameters and states by name, the
+ * inputs by type. */
+static Interp *eval_after(const Graph *ev, const Graph *tr, const Interp *it) {
+    Interp *e = interp_new(ev);
+    for (int id = 0; id < ev->n; id++) {
+        const Node *n = &ev->nodes[id];
+        if (n->op != OP_param && n->op != OP_state && n->op != OP_input) continue;
+        for (int k = 0; k < tr->n; k++) {
+            const Node *t = &tr->nodes[k];
+            int same = t->op == n->op && (n->op == OP_input ? t->dtype == n->dtype : !strcmp(t->name, n->name));
+            if (same && shape_numel(&t->shape) == shape_numel(&n->shape)) {
+                memcpy(e->vals[id], it->vals[k], sizeof(double) * (size_t)shape_numel(&n->shape));
+                break;
+            }
+        }
+    }
+    interp_run(e);
+    return e;
+}
+
 static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
     char *text = ct_read_file(path, NULL);
     if (!text) {
@@ -222,7 +251,14 @@ static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
             free(text);
             return 1;
         }
-        printf(",\"batch\":%d,\"tensors\":{", g->batch);
+        printf(",\"batch\":%d,\"ops\":[", g->batch);
+        char seen[OP_COUNT] = {0};
+        for (int id = 0; id < g->n; id++) {
+            if (seen[g->nodes[id].op]) continue;
+            printf("%s\"%s\"", id ? "," : "", op_of(&g->nodes[id])->name);
+            seen[g->nodes[id].op] = 1;
+        }
+        printf("],\"tensors\":{");
         int first = 1;
         for (int id = 0; id < g->n; id++) {
             const Node *n = &g->nodes[id];
@@ -252,19 +288,28 @@ static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
                 put_tensor(g->nodes[n->in[0]].name, &n->shape, it->vals[n->in[1]]);
             }
             for (int id = 0; id < g->n; id++)
-                if (op_of(&g->nodes[id])->kind == K_UPDATE) apply_update(&g->nodes[id], it->vals, lr, s + 1, f32_bc);
+                if (op_of(&g->nodes[id])->kind == K_UPDATE)
+                    apply_update(&g->nodes[id], it->vals, g->batch, lr, s + 1, f32_bc);
             printf("},\"params\":{");
             first = 1;
             for (int id = 0; id < g->n; id++) {
                 const Node *n = &g->nodes[id];
-                if (n->op != OP_param) continue;
+                if (n->op != OP_param && n->op != OP_state) continue;
                 printf("%s", first ? "" : ",");
                 first = 0;
                 put_tensor(n->name, &n->shape, it->vals[id]);
             }
             printf("}}");
         }
-        printf("]}\n");
+        printf("]");
+        if (r.m->eval->output >= 0) {
+            Interp *ev = eval_after(r.m->eval, g, it);
+            printf(",\"eval\":{");
+            put_tensor("y", &r.m->eval->nodes[r.m->eval->output].shape, ev->vals[r.m->eval->output]);
+            printf("}");
+            interp_free(ev);
+        }
+        printf("}\n");
         interp_free(it);
     }
     ct_compile_free(&r);
