@@ -144,6 +144,8 @@ def worst(mlc, ref, floor=SCALE_FLOOR):
     scale = max(ref.abs().max().item(), floor)
     err = (mlc - ref).abs() / (ref.abs() + scale)
     err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    same = (mlc == ref) | (torch.isnan(mlc) & torch.isnan(ref))  # the same infinity or both NaN
+    err = torch.where(same, torch.zeros_like(err), err)
     i = int(err.argmax())
     return (err[i].item(), i, mlc[i].item(), ref[i].item())
 
@@ -562,7 +564,8 @@ class RandomGraph:
                  "neg": (f"-{name}", lambda t: -t),
                  "leaky": (f"leaky_relu({name}, alpha = 0.2)", lambda t: F.leaky_relu(t, 0.2)),
                  "elu": (f"elu({name}, alpha = 0.7)", lambda t: F.elu(t, 0.7)),
-                 "softplus": (f"log(exp({name}) + 1)", lambda t: torch.log(torch.exp(t) + 1)),
+                 # of tanh: exp of a value an sgd step with lr 1 made large would overflow
+                 "softplus": (f"log(exp(tanh({name})) + 1)", lambda t: torch.log(torch.exp(torch.tanh(t)) + 1)),
                  "sqrtsq": (f"sqrt({name} * {name} + 0.5)", lambda t: torch.sqrt(t * t + 0.5))}[u]
             return self.emit(shape, m[0], lambda E, f=m[1], a=name: f(E[a]))
         if kind == "bparam":

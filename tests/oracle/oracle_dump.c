@@ -75,7 +75,13 @@ static void put_str(const char *s) {
 
 static void put_vals(const double *v, int64_t n) {
     putchar('[');
-    for (int64_t i = 0; i < n; i++) printf("%s%.17g", i ? "," : "", v[i]);
+    /* non-finite values as Python's json reads them (NaN, Infinity), so they are compared */
+    for (int64_t i = 0; i < n; i++) {
+        const char *sep = i ? "," : "";
+        if (isnan(v[i])) printf("%sNaN", sep);
+        else if (isinf(v[i])) printf("%s%sInfinity", sep, v[i] < 0 ? "-" : "");
+        else printf("%s%.17g", sep, v[i]);
+    }
     putchar(']');
 }
 
