@@ -862,9 +862,16 @@ def main():
     ap.add_argument("--sanitize", default="", help="-fsanitize=... when libmlcrt.a is instrumented")
     ap.add_argument("suites", nargs="+", choices=["ops", "optim", "random"])
     args = ap.parse_args()
+    if not args.keep:
+        with tempfile.TemporaryDirectory(prefix="mlc_oracle_") as tmp:
+            return run(args, tmp)
+    os.makedirs(args.keep, exist_ok=True)
+    return run(args, args.keep)
+
+
+def run(args, tmp):
+    """The suites, writing their cases under tmp; returns the exit status."""
     rng = random.Random(args.seed)
-    tmp = args.keep or tempfile.mkdtemp(prefix="mlc_oracle_")
-    os.makedirs(tmp, exist_ok=True)
     passed = failed = 0
     ops_seen = set()
     print(f"oracle: mlc's interpreter (double) against torch {torch.__version__} (float64), seed {args.seed}")
@@ -897,22 +904,21 @@ def main():
             print(f"FAIL {line}")
             failed += 1
 
-    def run_suite(cases, tol, check, probe):
-        nonlocal failed
+    def write_cases(cases, prefix, text):
+        """Writes text(case) for each case under tmp; returns the paths."""
         paths = []
         for i, c in enumerate(cases):
-            p = os.path.join(tmp, f"case{i:03d}.mdl")
-            with open(p, "w") as f:
-                f.write(probe(c))
-            paths.append(p)
-        dumps = run_dump(args.dump, paths, args.seed)
-        return paths, dumps
+            paths.append(os.path.join(tmp, f"{prefix}{i:04d}.mdl"))
+            with open(paths[-1], "w") as f:
+                f.write(text(c))
+        return paths
 
     if "ops" in args.suites:
         cases = op_cases(rng)
         # pass 1 (the probe): y's shape, from torch on the values mlc made (helpers such as
         # conv2d create their parameters, so torch learns their shapes from the dump)
-        paths, dumps = run_suite(cases, OPS_TOL, None, lambda c: c.mdl())
+        paths = write_cases(cases, "case", lambda c: c.mdl())
+        dumps = run_dump(args.dump, paths, args.seed)
         for c, p, d in zip(cases, paths, dumps):
             if "error" in d:
                 c.w_shape = None
@@ -942,12 +948,7 @@ def main():
 
     if "optim" in args.suites:
         cases = optim_cases()
-        paths = []
-        for i, c in enumerate(cases):
-            p = os.path.join(tmp, f"optim{i:03d}.mdl")
-            with open(p, "w") as f:
-                f.write(c.mdl(loss=c.loss))
-            paths.append(p)
+        paths = write_cases(cases, "optim", lambda c: c.mdl(loss=c.loss))
         for c, p, d in zip(cases, paths, run_dump(args.dump, paths, args.seed)):
             ops_seen.update(d.get("ops", []))
             if "error" in d:
@@ -979,12 +980,7 @@ def main():
 
     if "random" in args.suites:
         cases = [RandomGraph(random.Random(args.seed * 1000003 + i), i).build().case() for i in range(args.graphs)]
-        paths = []
-        for i, c in enumerate(cases):
-            p = os.path.join(tmp, f"random{i:04d}.mdl")
-            with open(p, "w") as f:
-                f.write(c.mdl(loss=c.loss))
-            paths.append(p)
+        paths = write_cases(cases, "random", lambda c: c.mdl(loss=c.loss))
         for c, p, d in zip(cases, paths, run_dump(args.dump, paths, args.seed)):
             if "error" in d:
                 print(f"FAIL random: {c.name}: mlc rejected the case {p}: {d['error'].strip()}")
