@@ -2,13 +2,18 @@
 """check_torch.py - mlc against PyTorch in float64 (tests/oracle/README.md).
 
     check_torch.py --dump build/tests/oracle/oracle_dump [--seed S] [--keep DIR] ops optim
+    check_torch.py --dump ... --mlc build/compiler/mlc --runtime-inc runtime \
+                   --runtime-lib build/runtime [--graphs N] [--c-graphs N] random
 
-ops:   every user-reachable op of compiler/ops/ops.def, on random shapes and attributes: the
-       forward value y and the gradient of L = sum(y * W), W random, with respect to every
-       parameter, from mlc's reference interpreter (double), against torch in float64.
-optim: sgd (momentum, nesterov, weight decay), adam, adamw with each learning-rate
-       schedule and clip_norm: a few steps of a small model, the parameters after each
-       step against torch.optim in float64.
+ops:    every user-reachable op of compiler/ops/ops.def, on random shapes and attributes:
+        the forward value y and the gradient of L = sum(y * W), W random, with respect to
+        every parameter, from mlc's reference interpreter (double), against torch in
+        float64; and a check that every op of the table is reached.
+optim:  sgd (momentum, nesterov, weight decay), adam, adamw with each learning-rate
+        schedule and clip_norm: a few steps of a small model, the parameters after each
+        step against torch.optim in float64.
+random: random valid models (RandomGraph): loss, output, gradients and the eval graph
+        against torch; a sample also as generated C against the interpreter.
 
 Each case is one .mdl text (what mlc sees) beside one torch function (what it should
 mean). oracle_dump (C) compiles every case with libmlccomp, fills inputs and parameters
