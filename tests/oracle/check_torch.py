@@ -772,7 +772,7 @@ def build_c_sample(args, cases, paths, tmp):
         f.write("".join(f"extern const mlc_model_api {c.model}_api;\n" for c in cases))
         f.write("const mlc_model_api *const oracle_models[] = {%s};\n" % ", ".join(f"&{c.model}_api" for c in cases))
         f.write(f"const int oracle_nmodels = {len(cases)};\n")
-    flags = ["-std=c11", "-O1", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", f"-I{args.runtime_inc}", f"-I{OPENBLAS_INC}"]
+    flags = ["-std=c11", "-O0", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", f"-I{args.runtime_inc}", f"-I{OPENBLAS_INC}"]
     flags += [args.sanitize] if args.sanitize else []
     # two compilers at a time (the machine has two cores); then one link
     objs, procs = [], []
@@ -859,7 +859,7 @@ def main():
     ap.add_argument("--keep", help="write the .mdl cases into this folder and keep them")
     ap.add_argument("--verbose", action="store_true", help="print every compared tensor")
     ap.add_argument("--graphs", type=int, default=1000, help="random graphs in the random suite")
-    ap.add_argument("--c-graphs", type=int, default=12, help="of those, how many also run as generated C")
+    ap.add_argument("--c-graphs", type=int, default=40, help="of those, how many also run as generated C")
     ap.add_argument("--mlc", help="the mlc executable (random suite: emits the generated C)")
     ap.add_argument("--driver", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracle_driver.c"))
     ap.add_argument("--runtime-inc", help="runtime/ (mlc_model.h)")
