@@ -969,7 +969,7 @@ def run(args, tmp):
         for (c, _), d in zip(adam, dumps):
             res = check_optim_case(c, d)[1]
             w, r = max(res, key=lambda x: x[1][0])
-            print(f"note optim: {c.name}: with the bias corrections in float, as emitted: {w} err {r[0]:.3e}")
+            print(f"note optim: {c.name}: with float betas and powf, as emitted: {w} err {r[0]:.3e}")
 
     if "ops" in args.suites and "optim" in args.suites:
         # every op of the table must be reached by some case (or be exempt, with why), so
