@@ -1,0 +1,67 @@
+/* oracle_driver.c - runs one train step of a generated model for the random suite of
+ * check_torch.py, which compares it with the reference interpreter.
+ *
+ *   oracle_driver INDEX BATCH LR
+ *
+ * Linked with several generated models and a table of their APIs (oracle_models[],
+ * written by check_torch.py), so one link serves a whole sample. Prints the model's own
+ * starting values (T0 NAME N v..., X and Y: the data and labels, a fixed formula), the
+ * loss and train-mode output of one train_step (LOSS, TOUT) and every persistent tensor
+ * after it (T1 ...), all with %.9g (exact for floats); oracle_dump --values reads the T0,
+ * X and Y lines back. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mlc_model.h"
+
+extern const mlc_model_api *const oracle_models[];
+extern const int oracle_nmodels;
+
+static void vec(const char *tag, const char *name, const float *v, long long n) {
+    printf("%s%s%s %lld", tag, name ? " " : "", name ? name : "", n);
+    for (long long j = 0; j < n; j++) printf(" %.9g", v[j]);
+    printf("\n");
+}
+
+static void tensors(const mlc_model_api *api, void *m, const char *tag) {
+    for (int i = 0; i < api->n_tensors; i++) {
+        const mlc_tensor_desc *t = &api->tensors[i];
+        float *v = malloc(sizeof(float) * (size_t)t->numel);
+        if (!v) exit(3);
+        api->read_tensor(m, i, v);
+        vec(tag, t->name, v, t->numel);
+        free(v);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4 || atoi(argv[1]) < 0 || atoi(argv[1]) >= oracle_nmodels || atoi(argv[2]) < 1) {
+        fprintf(stderr, "error: usage: oracle_driver INDEX (0..%d) BATCH (>= 1) LR\n", oracle_nmodels - 1);
+        return 2;
+    }
+    const mlc_model_api *api = oracle_models[atoi(argv[1])];
+    int n = atoi(argv[2]);
+    float lr = (float)atof(argv[3]);
+    api->set_threads(1);
+    void *m = api->create(5, n);
+    if (!m) return 3;
+    long long ni = api->input_numel * n, no = api->output_numel * n;
+    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    float *yf = malloc(sizeof(float) * (size_t)n);
+    if (!x || !out || !y || !yf) return 3;
+    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);
+    for (int i = 0; i < n; i++) y[i] = (int32_t)((i * 7 + 3) % api->output_numel), yf[i] = (float)y[i];
+    vec("X", NULL, x, ni);
+    vec("Y", NULL, yf, n);
+    tensors(api, m, "T0");
+    float loss = api->train_step(m, x, y, n, lr, out);
+    printf("LOSS %.9g\n", loss);
+    vec("TOUT", NULL, out, no);
+    tensors(api, m, "T1");
+    api->destroy(m);
+    free(x), free(y), free(yf), free(out);
+    return 0;
+}
