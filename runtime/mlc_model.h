@@ -47,7 +47,8 @@ typedef struct mlc_tensor_desc {
     int64_t numel;
     int is_param; /* 1: a trainable parameter; 0: optimizer or other state */
     /* Offset of its gradient in the gradient slab, in floats (16-float aligned); -1 for
-     * state and for parameters the loss does not depend on. */
+     * state, for parameters the loss does not depend on, and for those whose gradient
+     * the compiler folded to a constant (the loss is linear in them). */
     int64_t grad_offset;
 } mlc_tensor_desc;
 

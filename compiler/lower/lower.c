@@ -336,7 +336,8 @@ static Value b_activation(Lower *L, Scope *s, const Expr *call, Args *a) {
         return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min_val", -1), arg_num(L, s, call, a, 2, "max_val", 1)));
     if (!strcmp(f, "relu6")) return vtensor(clamp_of(L, s, call, x, 0, 6));
     if (!strcmp(f, "silu") || !strcmp(f, "swish")) return vtensor(ir_binary(g, OP_mul, x, ir_unary(g, OP_sigmoid, x, LOCE), LOCE));
-    int hs = clamp_of(L, s, call, ir_binary(g, OP_add, ir_binary(g, OP_mul, x, ir_const(g, 1.0 / 6, 0, LOCE), LOCE),
+    /* x / 6, not x * (1/6): 6 is exact in float, so the gradient is PyTorch's to the bit */
+    int hs = clamp_of(L, s, call, ir_binary(g, OP_add, ir_binary(g, OP_div, x, ir_const(g, 6, 0, LOCE), LOCE),
                                            ir_const(g, 0.5, 0, LOCE), LOCE), 0, 1);
     if (!strcmp(f, "hardsigmoid")) return vtensor(hs);
     return vtensor(ir_binary(g, OP_mul, x, hs, LOCE)); /* hardswish */

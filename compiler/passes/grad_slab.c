@@ -90,8 +90,10 @@ void layout_grad_slab(ModelIR *m) {
         if (u->op != OP_sgd_update && u->op != OP_adam_update) continue;
         int p = model_find_persistent(m, g->nodes[u->in[0]].name), gr = gradient_of_update(g, u);
         if (p < 0) mlc_die("update %%%d: no slab slot for %s", id, g->nodes[u->in[0]].name);
-        if (op_of(&g->nodes[gr])->kind == K_SOURCE)
-            mlc_die("the gradient of %s is a constant (%%%d): nothing computes it", m->pers[p].name, gr);
+        /* A gradient the compiler folded to a constant (the loss is linear in the parameter)
+         * is the same in every micro-batch and on every process: the update reads the
+         * constant, and the parameter needs no slot in the slab. */
+        if (op_of(&g->nodes[gr])->kind == K_SOURCE) continue;
         int copy_of = -1;
         for (int k = 0; k < ns && copy_of < 0; k++)
             if (s[k].node == gr && s[k].copy_of < 0) copy_of = s[k].pers;

@@ -54,6 +54,16 @@ const char *c_float(Arena *a, double v) {
     return arena_printf(a, "%sf", b);
 }
 
+const char *c_double(Arena *a, double v) {
+    char b[64];
+    for (int prec = 1; prec <= 17; prec++) { /* the shortest text that reads back as v */
+        snprintf(b, sizeof b, "%.*g", prec, v);
+        if (strtod(b, NULL) == v) break;
+    }
+    if (!strpbrk(b, ".eEn")) strcat(b, ".0");
+    return arena_strdup(a, b);
+}
+
 const char *emit_float(EmitCtx *e, double v) { return c_float(e->arena, v); }
 
 void emit_node_comment(EmitCtx *e, int id) {
@@ -447,8 +457,9 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
     const char **in_name = emit_bind_inputs(e, m, used);
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
-        int gs = (n->role & ROLE_GRAD) && n->op != OP_reshape ? grad_slot_of(m, id) : -1;
-        if ((n->role & ROLE_GRAD) && n->op != OP_reshape && gs < 0) mlc_die("gradient %%%d has no slot in the gradient slab", id);
+        int slotted = (n->role & ROLE_GRAD) && n->op != OP_reshape && op_of(n)->kind != K_SOURCE; /* grad_slab.c */
+        int gs = slotted ? grad_slot_of(m, id) : -1;
+        if (slotted && gs < 0) mlc_die("gradient %%%d has no slot in the gradient slab", id);
         if (gs >= 0) {
             buf[id] = arena_printf(e->arena, "g_%s", c_ident(e->arena, m->pers[gs].name));
             if (used[id])

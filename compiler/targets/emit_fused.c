@@ -464,7 +464,9 @@ static void eval_member(Body *b, const Space *sp, int m) {
         int x = nd->in[0];
         int8_t map[IR_MAX_RANK];
         if (const_of(g, m) || is_member(b->fl, x)) {
-            b->val[m - b->fl->lo] = b->val[x - b->fl->lo];
+            /* a view of a constant outside the group has no value here: its readers print
+             * the constant itself (operand) */
+            b->val[m - b->fl->lo] = is_member(b->fl, x) ? b->val[x - b->fl->lo] : NULL;
         } else if (fp->dup[x]) {
             fusion_operand_map(g, fp, m, 0, map);
             b->val[m - b->fl->lo] = recomputed(e, b->fl, sp, x, map);

@@ -113,6 +113,8 @@ void emit_step_wrappers(const ModelIR *m, FILE *out);
 const char *c_ident(Arena *a, const char *name);
 /* A float literal that reads back as the same float ("0.001f", "1.0f"). */
 const char *c_float(Arena *a, double v);
+/* The shortest double literal that reads back as v ("0.9", "0.999"). */
+const char *c_double(Arena *a, double v);
 
 /* Replaces %0, %1, ... in tmpl with args; %a, %x, %n via the named list. */
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs);

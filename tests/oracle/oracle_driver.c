@@ -47,17 +47,29 @@ int main(int argc, char **argv) {
     api->set_threads(1);
     void *m = api->create(5, n);
     if (!m) return 3;
-    long long ni = api->input_numel * n, no = api->output_numel * n;
+    /* the random graphs have one f32 input (the data) and one i32 input (labels below the
+     * output's per-sample size) */
+    int xi = -1, yi = -1;
+    for (int k = 0; k < api->n_inputs; k++) {
+        if (api->inputs[k].dtype == MLC_F32 && xi < 0) xi = k;
+        if (api->inputs[k].dtype == MLC_I32 && yi < 0) yi = k;
+    }
+    if (xi < 0 || yi < 0 || api->n_outputs < 1) return 3;
+    const long long classes = api->outputs[0].numel;
+    long long ni = api->inputs[xi].numel * n, no = classes * n;
     float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     float *yf = malloc(sizeof(float) * (size_t)n);
     if (!x || !out || !y || !yf) return 3;
     for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);
-    for (int i = 0; i < n; i++) y[i] = (int32_t)((i * 7 + 3) % api->output_numel), yf[i] = (float)y[i];
+    for (int i = 0; i < n; i++) y[i] = (int32_t)((i * 7 + 3) % classes), yf[i] = (float)y[i];
     vec("X", NULL, x, ni);
     vec("Y", NULL, yf, n);
     tensors(api, m, "T0");
-    float loss = api->train_step(m, x, y, n, lr, out);
+    const void *inputs[2] = {NULL, NULL};
+    inputs[xi] = x, inputs[yi] = y;
+    float *outputs[MLC_MAX_OUTPUTS] = {out};
+    float loss = api->train_step(m, inputs, n, lr, outputs);
     printf("LOSS %.9g\n", loss);
     vec("TOUT", NULL, out, no);
     tensors(api, m, "T1");

@@ -283,9 +283,9 @@ static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
             double lr = mlcrt_schedule_lr(&sch, s);
             interp_run(it);
             printf("%s{\"lr\":%.17g,\"loss\":%.17g", s ? "," : "", lr, it->vals[g->loss][0]);
-            if (g->output >= 0) {
+            if (g->nout > 0) { /* the first output */
                 printf(",\"output\":{");
-                put_tensor("y", &g->nodes[g->output].shape, it->vals[g->output]);
+                put_tensor("y", &g->nodes[g->outputs[0]].shape, it->vals[g->outputs[0]]);
                 printf("}");
             }
             printf(",\"grads\":{");
@@ -312,10 +312,11 @@ static int run_file(const char *path, uint64_t seed, int f32_bc, int values) {
             printf("}}");
         }
         printf("]");
-        if (r.m->eval->output >= 0) {
+        if (r.m->eval->nout > 0) {
+            const int eo = r.m->eval->outputs[0];
             Interp *ev = eval_after(r.m->eval, g, it);
             printf(",\"eval\":{");
-            put_tensor("y", &r.m->eval->nodes[r.m->eval->output].shape, ev->vals[r.m->eval->output]);
+            put_tensor("y", &r.m->eval->nodes[eo].shape, ev->vals[eo]);
             printf("}");
             interp_free(ev);
         }
