@@ -14,6 +14,10 @@ extern "C" {
 #include "mlcrt.h"
 }
 
+/* pow in double for once-per-step host scalars (Adam's bias corrections); the C target's
+ * is in runtime/kernels/mlc_kernels.h */
+static inline double mlc_pow_d(double b, double e) { return pow(b, e); }
+
 /* Every CUDA and cuBLAS call is checked; a failure names the generated file and line
  * and aborts (a half-run training step leaves nothing worth saving). */
 #define MLC_CUDA_CHECK(call)                                                                \

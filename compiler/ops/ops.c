@@ -17,10 +17,7 @@ Op op_by_name(const char *name) {
     return OP_COUNT;
 }
 
-/* dpow: pow in double, for host-side scalars computed once per step (Adam's bias
- * corrections), never in a per-element loop. */
-const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "sin", "cos", "fabs", "dpow", "rng_uniform",
-                                     NULL};
+const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "sin", "cos", "fabs", "rng_uniform", NULL};
 
 int op_text_calls_math(const char *t) {
     for (const char *p = t; p && *p; p++) {

@@ -31,6 +31,6 @@ const OpEmitter c_emitters[OP_COUNT] = {
 /* libm's float functions. */
 const MathName c_math[] = {
     {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
-    {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"}, {"dpow", "pow"},
+    {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"},
     {"rng_uniform", "mlc_philox_uniform"}, {NULL, NULL},
 };

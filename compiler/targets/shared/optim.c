@@ -43,8 +43,10 @@ void emit_adam(EmitCtx *e, int id) {
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "m1", n->in[2], 1), buf(&l, "m2", n->in[3], 1), buf(&l, "g", n->in[1], 0);
     const char *b1d = c_double(e->arena, n->fattr[0]), *b2d = c_double(e->arena, n->fattr[1]);
-    scalar(&l, "step", arena_printf(e->arena, "(float)((double)lr / (1.0 - dpow(%s, (double)t)))", b1d), 1);
-    scalar(&l, "inv_bc2", arena_printf(e->arena, "(float)(1.0 / (1.0 - dpow(%s, (double)t)))", b2d), 1);
+    /* mlc_pow_d: pow in double, on the host of every target (no neutral math name: those
+     * are float) */
+    scalar(&l, "step", arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", b1d), 1);
+    scalar(&l, "inv_bc2", arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", b2d), 1);
     if (decoupled) scalar(&l, "decay", arena_printf(e->arena, "1.0f - lr * %s", wd), 1);
     scalar(&l, "b1", b1, 0), scalar(&l, "b2", b2, 0), scalar(&l, "eps", emit_float(e, n->fattr[2]), 0);
     if (!decoupled) scalar(&l, "wd", wd, 0);
