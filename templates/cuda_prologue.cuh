@@ -16,7 +16,7 @@ extern "C" {
 
 /* pow in double for once-per-step host scalars (Adam's bias corrections); the C target's
  * is in runtime/kernels/mlc_kernels.h */
-static inline double mlc_pow_d(double b, double e) { return pow(b, e); }
+[[maybe_unused]] static inline double mlc_pow_d(double b, double e) { return pow(b, e); }
 
 /* Every CUDA and cuBLAS call is checked; a failure names the generated file and line
  * and aborts (a half-run training step leaves nothing worth saving). */
