@@ -54,8 +54,6 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
         break;
     case OP_leaky_relu:
     case OP_leaky_step:
-        fprintf(out, " {alpha=%g}", n->fattr[0]);
-        break;
     case OP_elu:
     case OP_elu_slope:
         fprintf(out, " {alpha=%g}", n->fattr[0]);
