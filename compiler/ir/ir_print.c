@@ -58,6 +58,9 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
     case OP_elu_slope:
         fprintf(out, " {alpha=%g}", n->fattr[0]);
         break;
+    case OP_pow:
+        fprintf(out, " {p=%g}", n->fattr[0]);
+        break;
     case OP_transpose:
         fprintf(out, " {perm=[");
         for (int i = 0; i < n->shape.rank; i++) fprintf(out, "%s%d", i ? ", " : "", transpose_perm_at(n, i));
