@@ -118,4 +118,18 @@ void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x,
 void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
                 const float *gamma, float eps, float *dx);
 
+/* ---- optimizer updates (c/optim.c): one call per parameter of n floats ---- */
+
+/* v = mom v + (g + wd p); p -= lr (nesterov ? g + wd p + mom v : v) */
+void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom, float wd,
+                    int nesterov);
+/* One Adam step's constants: step = lr / (1 - b1^t) and inv_bc2 = 1 / (1 - b2^t), computed
+ * in double by the caller; decay = 1 - lr wd for adamw (decoupled), else wd is L2. */
+typedef struct mlc_adam_step {
+    float step, inv_bc2, b1, b2, eps, wd, decay;
+    int decoupled;
+} mlc_adam_step;
+void mlc_adam_update(long n, float *restrict p, float *restrict m1, float *restrict m2, const float *restrict g,
+                     const mlc_adam_step *s);
+
 #endif

@@ -365,3 +365,55 @@ Test(kernels, check_finite_finds_the_first_nan_or_inf) {
     cr_assert_eq(mlc_nonfinite(NAN, 0, "%1 = relu", "t.mdl:1:1"), 1);
     cr_assert_eq(mlc_nonfinite(1.0f, 0, "%1 = relu", "t.mdl:1:1"), 0);
 }
+
+/* ---- optimizer updates: the element arithmetic of ops_optim.c, bit for bit (the library
+ * and this reference both compile without FP contraction, under -std=c11), on 1 and 2
+ * threads and across the OpenMP threshold ---- */
+
+static void fill_range(float *v, long n, unsigned seed, float lo, float hi) {
+    for (long i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = lo + (hi - lo) * (float)((seed >> 8) & 0xffff) / 65536.0f;
+    }
+}
+
+Test(kernels, optimizer_updates_match_their_definition) {
+    static const long sizes[] = {1, 7, 40000};
+    for (int k = 0; k < 3; k++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int variant = 0; variant < 2; variant++) {
+                long n = sizes[k];
+                omp_set_num_threads(threads);
+                float *p = malloc(sizeof(float) * (size_t)n * 8), *m1 = p + n, *m2 = p + 2 * n, *g = p + 3 * n;
+                float *rp = p + 4 * n, *rm1 = p + 5 * n, *rm2 = p + 6 * n;
+                cr_assert_not_null(p);
+                fill_range(p, n, 1, -1, 1), fill_range(m1, n, 2, -0.1f, 0.1f), fill_range(m2, n, 3, 0, 0.01f), fill_range(g, n, 4, -1, 1);
+                memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
+                memcpy(rm2, m2, sizeof(float) * (size_t)n);
+                const mlc_adam_step s = {.step = 0.0123f, .inv_bc2 = 1.7f, .b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f,
+                                         .wd = 0.01f, .decay = 0.9995f, .decoupled = variant};
+                mlc_adam_update(n, p, m1, m2, g, &s);
+                for (long i = 0; i < n; i++) {
+                    const float gi = variant ? g[i] : g[i] + s.wd * rp[i];
+                    rm1[i] = s.b1 * rm1[i] + (1.0f - s.b1) * gi;
+                    rm2[i] = s.b2 * rm2[i] + (1.0f - s.b2) * gi * gi;
+                    const float d = s.step * rm1[i] / (sqrtf(rm2[i] * s.inv_bc2) + s.eps);
+                    rp[i] = variant ? rp[i] * s.decay - d : rp[i] - d;
+                }
+                cr_expect(!memcmp(p, rp, sizeof(float) * (size_t)n) && !memcmp(m1, rm1, sizeof(float) * (size_t)n) &&
+                              !memcmp(m2, rm2, sizeof(float) * (size_t)n),
+                          "adam%s, n %ld, %d threads", variant ? "w" : "", n, threads);
+                /* sgd: m1 as the velocity; nesterov on the second variant */
+                fill_range(p, n, 5, -1, 1), fill_range(m1, n, 6, -0.1f, 0.1f);
+                memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
+                mlc_sgd_update(n, p, m1, g, 0.05f, 0.9f, 0.001f, variant);
+                for (long i = 0; i < n; i++) {
+                    const float gi = g[i] + 0.001f * rp[i];
+                    rm1[i] = 0.9f * rm1[i] + gi;
+                    rp[i] -= 0.05f * (variant ? gi + 0.9f * rm1[i] : rm1[i]);
+                }
+                cr_expect(!memcmp(p, rp, sizeof(float) * (size_t)n) && !memcmp(m1, rm1, sizeof(float) * (size_t)n),
+                          "sgd%s, n %ld, %d threads", variant ? " (nesterov)" : "", n, threads);
+                free(p);
+            }
+}

@@ -28,6 +28,8 @@ void emit_norm_c(EmitCtx *e, int id);
 void emit_slice_c(EmitCtx *e, int id);
 void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
+void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
+void emit_adam_c(EmitCtx *e, int id);
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void c_loop_begin(EmitCtx *e, int id, ElemLoop *l);

@@ -23,8 +23,8 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_bn_shift] = {emit_bn_coef},
     [OP_dropout_mask] = {emit_dropout},
     [OP_one_hot] = {emit_one_hot},
-    [OP_sgd_update] = {emit_sgd},
-    [OP_adam_update] = {emit_adam},
+    [OP_sgd_update] = {emit_sgd_c},
+    [OP_adam_update] = {emit_adam_c},
     [OP_ema_update] = {emit_ema},
 };
 

@@ -1,0 +1,33 @@
+/* optim.c - the C target's optimizer updates: one call per parameter into the kernel
+ * library's routine for its kind (runtime/kernels/c/optim.c), rather than the update's
+ * loop spelled out once per parameter; the constants of the step (Adam's bias corrections,
+ * in double as targets/shared/optim.c computes them for CUDA) are its arguments. The ops'
+ * semantics are in ops/ops_optim.c. */
+#include "c_emitters.h"
+#include "emit.h"
+#include "ops.h"
+
+void emit_sgd_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    emit(e, "mlc_sgd_update(%s, %s, %s, %s, lr, %s, %s, %d);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[1]), emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]),
+         n->iattr[0] != 0);
+}
+
+void emit_adam_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    int decoupled = n->iattr[0] != 0;
+    emit(e, "{");
+    e->indent++;
+    emit(e, "const mlc_adam_step s = {.step = (float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t))),",
+         c_double(e->arena, n->fattr[0]));
+    emit(e, "                         .inv_bc2 = (float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t))),",
+         c_double(e->arena, n->fattr[1]));
+    emit(e, "                         .b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d};",
+         emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]), emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]),
+         decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f", decoupled);
+    emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[3]), emit_buf(e, n->in[1]));
+    e->indent--;
+    emit(e, "}");
+}
