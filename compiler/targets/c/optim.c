@@ -17,12 +17,12 @@ void emit_sgd_c(EmitCtx *e, int id) {
 void emit_adam_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int decoupled = n->iattr[0] != 0;
+    const char *step, *inv_bc2;
+    adam_bias_corrections(e, n, &step, &inv_bc2);
     emit(e, "{");
     e->indent++;
-    emit(e, "const mlc_adam_step s = {.step = (float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t))),",
-         c_double(e->arena, n->fattr[0]));
-    emit(e, "                         .inv_bc2 = (float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t))),",
-         c_double(e->arena, n->fattr[1]));
+    emit(e, "const mlc_adam_step s = {.step = %s,", step);
+    emit(e, "                         .inv_bc2 = %s,", inv_bc2);
     emit(e, "                         .b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d};",
          emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]), emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]),
          decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f", decoupled);

@@ -36,17 +36,23 @@ void emit_sgd(EmitCtx *e, int id) {
  * .mdl's betas as written (as PyTorch does: in float, 1 - 0.9999^t loses ~1e-4 of itself
  * for beta2 = 0.9999), then rounded to float for the loop. Weight decay: L2, folded into
  * the gradient (adam), or decoupled, p *= 1 - lr * wd before the step (adamw: iattr0 = 1). */
+void adam_bias_corrections(EmitCtx *e, const Node *n, const char **step, const char **inv_bc2) {
+    /* mlc_pow_d: pow in double, on the host of every target (no neutral math name: those
+     * are float) */
+    *step = arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, n->fattr[0]));
+    *inv_bc2 = arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, n->fattr[1]));
+}
+
 void emit_adam(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const char *b1 = emit_float(e, n->fattr[0]), *b2 = emit_float(e, n->fattr[1]), *wd = emit_float(e, n->fattr[3]);
     int decoupled = n->iattr[0] != 0;
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "m1", n->in[2], 1), buf(&l, "m2", n->in[3], 1), buf(&l, "g", n->in[1], 0);
-    const char *b1d = c_double(e->arena, n->fattr[0]), *b2d = c_double(e->arena, n->fattr[1]);
-    /* mlc_pow_d: pow in double, on the host of every target (no neutral math name: those
-     * are float) */
-    scalar(&l, "step", arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", b1d), 1);
-    scalar(&l, "inv_bc2", arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", b2d), 1);
+    const char *step, *inv_bc2;
+    adam_bias_corrections(e, n, &step, &inv_bc2);
+    scalar(&l, "step", step, 1);
+    scalar(&l, "inv_bc2", inv_bc2, 1);
     if (decoupled) scalar(&l, "decay", arena_printf(e->arena, "1.0f - lr * %s", wd), 1);
     scalar(&l, "b1", b1, 0), scalar(&l, "b2", b2, 0), scalar(&l, "eps", emit_float(e, n->fattr[2]), 0);
     if (!decoupled) scalar(&l, "wd", wd, 0);
