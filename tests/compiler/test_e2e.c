@@ -18,16 +18,14 @@
 static char *dir;
 static char exe[700];
 
-static void build_once(void) {
-    dir = ct_tmpdir("e2e");
-    cr_assert_not_null(dir);
-    snprintf(exe, sizeof exe, "%s/mlp", dir);
-    char *argv[] = {MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/mlp.mdl", "-o", exe, NULL, NULL, NULL};
+/* `mlc build MDL -o BIN` with the trainer written in folder d; in a sanitizer build mlc
+ * links the instrumented libmlcrt.a, so the trainer needs the same -fsanitize flag (--cc
+ * takes one word, hence a wrapper script in d). */
+static void build_trainer(const char *d, const char *mdl, const char *bin) {
+    char *argv[] = {MLC_EXE, "build", (char *)mdl, "-o", (char *)bin, NULL, NULL, NULL};
     char wrapper[720];
     if (MLC_TEST_SANITIZE[0]) {
-        /* a sanitizer build: mlc links the instrumented libmlcrt.a, so the trainer needs the
-         * same -fsanitize flag; --cc takes one word, hence a wrapper script */
-        snprintf(wrapper, sizeof wrapper, "%s/cc-san", dir);
+        snprintf(wrapper, sizeof wrapper, "%s/cc-san", d);
         cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
         cr_assert_eq(chmod(wrapper, 0755), 0);
         argv[5] = "--cc";
@@ -35,8 +33,15 @@ static void build_once(void) {
     }
     char *out = NULL;
     int st = ct_run(argv, &out);
-    cr_assert_eq(st, 0, "mlc build failed (status %d):\n%s", st, out);
+    cr_assert_eq(st, 0, "mlc build %s failed (status %d):\n%s", mdl, st, out);
     free(out);
+}
+
+static void build_once(void) {
+    dir = ct_tmpdir("e2e");
+    cr_assert_not_null(dir);
+    snprintf(exe, sizeof exe, "%s/mlp", dir);
+    build_trainer(dir, MLC_SOURCE_ROOT "/samples/mlp.mdl", exe);
 }
 
 static void cleanup(void) {
@@ -135,21 +140,12 @@ Test(e2e, check_finite_names_the_op_and_line, .timeout = 600) {
     if (!data_present()) cr_skip_test("Fashion-MNIST is not installed at " DATA_DIR);
     char *d = ct_tmpdir("e2e-nan");
     cr_assert_not_null(d);
-    char bin[700], wrapper[720];
+    char bin[700];
     snprintf(bin, sizeof bin, "%s/nan", d);
-    char *argv[] = {MLC_EXE, "build", MLC_TEST_DIR "/data/nan.mdl", "-o", bin, NULL, NULL, NULL};
-    if (MLC_TEST_SANITIZE[0]) {
-        snprintf(wrapper, sizeof wrapper, "%s/cc-san", d);
-        cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
-        cr_assert_eq(chmod(wrapper, 0755), 0);
-        argv[5] = "--cc";
-        argv[6] = wrapper;
-    }
-    char *out = NULL;
-    cr_assert_eq(ct_run(argv, &out), 0, "mlc build failed:\n%s", out);
-    free(out);
+    build_trainer(d, MLC_TEST_DIR "/data/nan.mdl", bin);
     char *run[] = {bin, "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64", "--epochs", "1", "--check-finite",
                    "--no-prefetch", NULL};
+    char *out = NULL;
     int st = ct_run(run, &out);
     cr_expect_eq(st, 1, "exit status %d:\n%s", st, out);
     cr_expect(strstr(out, "= log (nan.mdl:8:47) produced NaN at element 0\n") != NULL, "output:\n%s", out);
@@ -172,24 +168,15 @@ Test(e2e, autoencoder_trains_without_labels, .timeout = 600) {
     if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
     char *d = ct_tmpdir("e2e-ae");
     cr_assert_not_null(d);
-    char bin[700], ckpt[720], log[720], imgs[720], wrapper[720];
+    char bin[700], ckpt[720], log[720], imgs[720];
     snprintf(bin, sizeof bin, "%s/ae", d);
     snprintf(ckpt, sizeof ckpt, "%s/ae.ckpt", d);
     snprintf(log, sizeof log, "%s/ae.csv", d);
     snprintf(imgs, sizeof imgs, "%s/two-images", d);
-    char *argv[] = {MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/autoencoder.mdl", "-o", bin, NULL, NULL, NULL};
-    if (MLC_TEST_SANITIZE[0]) {
-        snprintf(wrapper, sizeof wrapper, "%s/cc-san", d);
-        cr_assert_eq(ct_write_file(wrapper, "#!/bin/sh\nexec cc " MLC_TEST_SANITIZE " \"$@\"\n"), 0);
-        cr_assert_eq(chmod(wrapper, 0755), 0);
-        argv[5] = "--cc";
-        argv[6] = wrapper;
-    }
-    char *out = NULL;
-    cr_assert_eq(ct_run(argv, &out), 0, "mlc build failed:\n%s", out);
-    free(out);
+    build_trainer(d, MLC_SOURCE_ROOT "/samples/autoencoder.mdl", bin);
     char *run[] = {bin, "--epochs", "1", "--train-limit", "6400", "--test-limit", "1000", "--threads", "2", "--seed", "1",
                    "--data", DATA_DIR, "--save", ckpt, "--log", log, "--progress", "never", NULL};
+    char *out = NULL;
     int st = ct_run(run, &out);
     cr_assert_eq(st, 0, "the trainer failed (status %d):\n%s", st, out);
     printf("%s", out);
