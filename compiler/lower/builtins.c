@@ -1,0 +1,516 @@
+/* builtins.c - the primitive ops and layer helpers a .mdl can call (see lower_internal.h).
+ *
+ * Each builtin receives its arguments evaluated and bound to its signature (Args) and
+ * returns a Value, adding nodes to the graph through the ir_* helpers. */
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "lower_internal.h"
+#include "rng.h"
+
+/* ---- builtins: primitive ops and layer helpers ---- */
+
+
+
+static Value b_unary(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return vtensor(ir_unary(L->g, op_by_name(call->name), T(0, "x"), LOCE));
+}
+
+/* leaky_relu(x, alpha = 0.01), elu(x, alpha = 1.0): unary ops with one float attribute. */
+static Value b_unary_alpha(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double dflt = !strcmp(call->name, "elu") ? 1.0 : 0.01;
+    double fa[4] = {arg_num(L, s, call, a, 1, "alpha", dflt), 0, 0, 0};
+    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, NULL, fa, LOCE));
+}
+
+/* maximum / minimum: either operand may be a number (maximum(x, 0)), as with + - * /. */
+static Value b_binary(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = as_tensor(L, s, a->v[0], a->e[0], "maximum's and minimum's first argument");
+    int y = as_tensor(L, s, a->v[1], a->e[1], "maximum's and minimum's second argument");
+    return vtensor(ir_binary(L->g, op_by_name(call->name), x, y, LOCE));
+}
+
+/* pow(x, exponent): elementwise x^exponent, a number known at compile time. */
+static Value b_pow(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double fa[4] = {arg_num(L, s, call, a, 1, "exponent", 1), 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_pow, &x, 1, NULL, fa, LOCE));
+}
+
+/* The activations built from primitive ops, PyTorch's definitions:
+ *   clamp(x, lo, hi) = minimum(maximum(x, lo), hi)    hardtanh(x, min_val = -1, max_val = 1)
+ *   relu6(x) = clamp(x, 0, 6)                        silu(x) = swish(x) = x * sigmoid(x)
+ *   hardsigmoid(x) = clamp(x / 6 + 1/2, 0, 1)        hardswish(x) = x * hardsigmoid(x)
+ * Each is one fused loop in the generated code, and its gradient comes from those of the
+ * primitives (at a kink, the one maximum and minimum give: to their first operand). */
+static int clamp_of(Lower *L, Scope *s, const Expr *call, int x, double lo, double hi) {
+    if (lo > hi) diag_error(LOCE, "%s: the lower bound %g is above the upper bound %g", call->name, lo, hi);
+    int y = ir_binary(L->g, OP_maximum, x, ir_const(L->g, lo, 0, LOCE), LOCE);
+    return ir_binary(L->g, OP_minimum, y, ir_const(L->g, hi, 0, LOCE), LOCE);
+}
+static Value b_activation(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    const char *f = call->name;
+    if (!strcmp(f, "clamp"))
+        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min", 0), arg_num(L, s, call, a, 2, "max", 0)));
+    if (!strcmp(f, "hardtanh"))
+        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min_val", -1), arg_num(L, s, call, a, 2, "max_val", 1)));
+    if (!strcmp(f, "relu6")) return vtensor(clamp_of(L, s, call, x, 0, 6));
+    if (!strcmp(f, "silu") || !strcmp(f, "swish")) return vtensor(ir_binary(g, OP_mul, x, ir_unary(g, OP_sigmoid, x, LOCE), LOCE));
+    /* x / 6, not x * (1/6): 6 is exact in float, so the gradient is PyTorch's to the bit */
+    int hs = clamp_of(L, s, call, ir_binary(g, OP_add, ir_binary(g, OP_div, x, ir_const(g, 6, 0, LOCE), LOCE),
+                                           ir_const(g, 0.5, 0, LOCE), LOCE), 0, 1);
+    if (!strcmp(f, "hardsigmoid")) return vtensor(hs);
+    return vtensor(ir_binary(g, OP_mul, x, hs, LOCE)); /* hardswish */
+}
+
+static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return vtensor(ir_matmul(L->g, T(0, "a"), T(1, "b"), 0, 0, LOCE));
+}
+
+static Value b_reduce(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    long long axis = arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int keep = (int)arg_int(L, s, call, a, 2, "keepdims", 0, 0);
+    return vtensor(ir_reduce(L->g, op_by_name(call->name), x, (int)axis, keep, LOCE));
+}
+
+/* reshape(x, [B, 1, 28, 28]): B keeps the batch dimension; one -1 is inferred. */
+static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    const Value *sh = &a->v[1];
+    if (sh->k != V_LIST || sh->n < 1 || sh->n > IR_MAX_RANK)
+        diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape must be a list of 1 to %d dimensions",
+                   IR_MAX_RANK);
+    Shape to = {0};
+    to.rank = sh->n;
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < sh->n; i++) {
+        const Value *d = &sh->items[i];
+        if (d->k != V_INT || (d->i < 1 && d->i != -1))
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: dimension %d must be a positive integer, B or -1", i);
+        if (d->i == -1) {
+            if (infer >= 0) diag_error(arg_loc(L, s, call, a, 1), "reshape: only one dimension can be -1");
+            infer = i;
+            continue;
+        }
+        if (d->i > IR_MAX_NUMEL || known > IR_MAX_NUMEL / d->i)
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape has more than the %lld elements a tensor can have",
+                       (long long)IR_MAX_NUMEL);
+        to.d[i] = d->i;
+        if (d->bpow == 1 && d->bcoef == 1) to.bmask |= (uint8_t)(1u << i);
+        known *= d->i;
+    }
+    if (infer >= 0) {
+        int64_t total = shape_numel(&L->g->nodes[x].shape);
+        if (known == 0 || total % known)
+            diag_error(arg_loc(L, s, call, a, 1), "reshape: cannot infer the -1 dimension from %lld elements",
+                       (long long)total);
+        to.d[infer] = total / known;
+    }
+    return vtensor(ir_reshape(L->g, x, to, LOCE));
+}
+
+/* flatten(x): [B, d1, d2, ...] -> [B, d1*d2*...] */
+static Value b_flatten(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Shape sh = L->g->nodes[x].shape;
+    if (sh.rank < 1) diag_error(LOCE, "flatten needs a tensor of rank 1 or more, found a scalar");
+    Shape to = {0};
+    to.rank = 2;
+    to.d[0] = sh.d[0];
+    to.bmask = sh.bmask & 1;
+    to.d[1] = 1;
+    for (int i = 1; i < sh.rank; i++) to.d[1] *= sh.d[i];
+    return vtensor(ir_reshape(L->g, x, to, LOCE));
+}
+
+static Value b_one_hot(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "labels");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "classes", 0, 1), 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_one_hot, &x, 1, ia, NULL, LOCE));
+}
+
+/* softmax(x, axis) = exp(x - logsumexp(x, axis)) */
+static Value b_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
+    return vtensor(ir_unary(L->g, OP_exp, ir_binary(L->g, OP_sub, x, lse, LOCE), LOCE));
+}
+
+/* log_softmax(x, axis) = x - logsumexp(x, axis) */
+static Value b_log_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
+    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
+    return vtensor(ir_binary(L->g, OP_sub, x, lse, LOCE));
+}
+
+/* The mean of all elements of x, as a scalar. */
+static int mean_all(Graph *g, int x, const SrcLoc *loc) {
+    while (g->nodes[x].shape.rank > 0) x = ir_reduce(g, OP_mean, x, 0, 0, loc);
+    return x;
+}
+
+/* mse(prediction, target) = mean((prediction - target)^2) over all elements. */
+static Value b_mse(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int d = ir_binary(L->g, OP_sub, T(0, "prediction"), T(1, "target"), LOCE);
+    return vtensor(mean_all(L->g, ir_binary(L->g, OP_mul, d, d, LOCE), LOCE));
+}
+
+/* cross_entropy(logits [B, C], labels i32[B], label_smoothing = 0): mean over the batch of
+ * logsumexp(logits) - sum_k q_k logits_k, with q = (1 - eps) one_hot + eps / C; stable for
+ * any logit size. */
+static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "logits"), y = T(1, "labels");
+    L->ce_logits = x, L->ce_labels = y;
+    double eps = arg_num(L, s, call, a, 2, "label_smoothing", 0.0);
+    if (eps < 0 || eps >= 1) diag_error(arg_loc(L, s, call, a, 2), "cross_entropy: label_smoothing must be in [0, 1)");
+    Graph *g = L->g;
+    const Node *xn = &g->nodes[x], *yn = &g->nodes[y];
+    char s1[96], s2[96];
+    if (xn->shape.rank != 2 || yn->shape.rank != 1 || yn->dtype != DT_I32 || xn->dtype != DT_F32 ||
+        xn->shape.d[0] != yn->shape.d[0] || (xn->shape.bmask & 1) != (yn->shape.bmask & 1))
+        diag_error(LOCE, "cross_entropy needs logits f32[N, C] and labels i32[N], found %s and %s",
+                   shape_str(&xn->shape, xn->dtype, s1, sizeof s1), shape_str(&yn->shape, yn->dtype, s2, sizeof s2));
+    const SrcLoc *loc = LOCE;
+    int64_t ia[4] = {g->nodes[x].shape.d[1], 0, 0, 0};
+    int oh = graph_add(g, OP_one_hot, &y, 1, ia, NULL, loc);
+    if (eps > 0) {
+        double c = (double)g->nodes[x].shape.d[1];
+        oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc), ir_const(g, eps / c, 0, loc), loc);
+    }
+    int lse = ir_reduce(g, OP_logsumexp, x, 1, 0, loc);
+    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), 1, 0, loc);
+    return vtensor(ir_reduce(g, OP_mean, ir_binary(g, OP_sub, lse, picked, loc), 0, 0, loc));
+}
+
+/* dense(x [B, in], units): x @ weight [in, units] + bias [units]. He-uniform weights
+ * (suited to the ReLU layers it usually feeds), zero bias. */
+static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t units = arg_int(L, s, call, a, 1, "units", 0, 1);
+    int bias = (int)arg_int(L, s, call, a, 2, "bias", 1, 0);
+    const char *scope = scope_name(L, s, "dense", arg_str(L, s, call, a, 3, "name"));
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 2 || (xs->bmask & 2))
+        diag_error(LOCE, "dense needs an input of shape [N, features], found %s; use flatten(x) first",
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t fan_in = xs->d[1];
+    int64_t wd[2] = {fan_in, units};
+    double lim = sqrt(6.0 / (double)fan_in);
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, wd, 0), INIT_UNIFORM,
+                       -lim, lim);
+    int y = ir_matmul(g, x, w, 0, 0, LOCE);
+    if (bias) {
+        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &units, 0), INIT_ZERO,
+                           0, 0);
+        y = ir_binary(g, OP_add, y, b, LOCE);
+    }
+    return vtensor(y);
+}
+
+/* An int, or a list [h, w] of two: kernel sizes, strides, paddings. */
+static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int64_t dflt,
+                     int64_t lo, int64_t out[2]) {
+    out[0] = out[1] = dflt;
+    if (!a->given[i]) return;
+    const Value *v = &a->v[i];
+    if (v->k == V_INT && v->i >= lo && v->i < 65536) {
+        out[0] = out[1] = v->i;
+        return;
+    }
+    if (v->k == V_LIST && v->n == 2 && v->items[0].k == V_INT && v->items[1].k == V_INT && v->items[0].i >= lo &&
+        v->items[1].i >= lo && v->items[0].i < 65536 && v->items[1].i < 65536) {
+        out[0] = v->items[0].i, out[1] = v->items[1].i;
+        return;
+    }
+    diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer from %lld to 65535, or a list [h, w] of two",
+               call->name, name, (long long)lo);
+}
+
+static int64_t pack(const int64_t p[2]) { return p[0] | p[1] << 16; }
+
+/* conv2d(x [B, C, H, W], channels, kernel, stride = 1, pad = 0, dilation = 1, groups = 1,
+ * bias = true): creates <name>.weight [channels, C/groups, kh, kw] (He-uniform) and
+ * <name>.bias [channels] (zeros). */
+static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 4 || xs->bmask != 1)
+        diag_error(LOCE, "conv2d needs an input of shape [B, C, H, W], found %s",
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t C = xs->d[1];
+    int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
+    int64_t k[2], st[2], pd[2], dl[2];
+    arg_pair(L, s, call, a, 2, "kernel", 1, 1, k);
+    arg_pair(L, s, call, a, 3, "stride", 1, 1, st);
+    arg_pair(L, s, call, a, 4, "pad", 0, 0, pd);
+    arg_pair(L, s, call, a, 5, "dilation", 1, 1, dl);
+    int64_t G = arg_int(L, s, call, a, 6, "groups", 1, 1);
+    int bias = (int)arg_int(L, s, call, a, 7, "bias", 1, 0);
+    if (C % G || O % G)
+        diag_error(LOCE, "conv2d: %lld input and %lld output channels are not divisible by groups = %lld",
+                   (long long)C, (long long)O, (long long)G);
+    const char *scope = scope_name(L, s, "conv", arg_str(L, s, call, a, 8, "name"));
+    int64_t wd[4] = {O, C / G, k[0], k[1]};
+    double lim = sqrt(6.0 / (double)(C / G * k[0] * k[1]));
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
+                       -lim, lim);
+    int in[2] = {x, w};
+    int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
+    int y = graph_add(g, OP_conv2d, in, 2, ia, NULL, LOCE);
+    if (bias) {
+        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
+        int64_t bd[3] = {O, 1, 1};
+        y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
+    }
+    return vtensor(y);
+}
+
+/* max_pool2d / avg_pool2d(x, kernel, stride = kernel, pad = 0) */
+static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t k[2], st[2], pd[2];
+    arg_pair(L, s, call, a, 1, "kernel", 1, 1, k);
+    arg_pair(L, s, call, a, 2, "stride", 0, 1, st);
+    if (!a->given[2]) st[0] = k[0], st[1] = k[1];
+    arg_pair(L, s, call, a, 3, "pad", 0, 0, pd);
+    int64_t ia[4] = {pack(k), pack(st), pack(pd), 0};
+    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, ia, NULL, LOCE));
+}
+
+/* global_avg_pool(x [B, C, H, W]) -> [B, C]: the mean of each channel */
+static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank != 4 || xs.bmask != 1)
+        diag_error(LOCE, "global_avg_pool needs an input of shape [B, C, H, W], found %s",
+                   shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t d[3] = {xs.d[0], xs.d[1], xs.d[2] * xs.d[3]};
+    int r = ir_reshape(g, x, shape_make(3, d, 1), LOCE);
+    return vtensor(ir_reduce(g, OP_mean, r, 2, 0, LOCE));
+}
+
+/* transpose(x, axes = reversed) */
+static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int r = L->g->nodes[x].shape.rank;
+    int64_t perm = 0;
+    if (!a->given[1]) {
+        for (int i = 0; i < r; i++) perm |= (int64_t)(r - 1 - i) << (3 * i);
+    } else {
+        const Value *v = &a->v[1];
+        if (v->k != V_LIST || v->n != r)
+            diag_error(arg_loc(L, s, call, a, 1), "transpose: 'axes' must list all %d axes", r);
+        for (int i = 0; i < r; i++) {
+            if (v->items[i].k != V_INT || axis_norm((int)v->items[i].i, r) < 0)
+                diag_error(arg_loc(L, s, call, a, 1), "transpose: axis %d is not an axis of a rank-%d tensor", i, r);
+            perm |= (int64_t)axis_norm((int)v->items[i].i, r) << (3 * i);
+        }
+    }
+    int64_t ia[4] = {perm, 0, 0, 0};
+    return vtensor(graph_add(L->g, OP_transpose, &x, 1, ia, NULL, LOCE));
+}
+
+/* slice(x, axis, start, end) */
+static Value b_slice(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), arg_int(L, s, call, a, 2, "start", 0, 0),
+                     arg_int(L, s, call, a, 3, "end", 0, 1), 0};
+    return vtensor(graph_add(L->g, OP_slice, &x, 1, ia, NULL, LOCE));
+}
+
+/* pad(x, [[before, after], ...]): zeros, one pair per leading axis */
+static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    const Value *v = &a->v[1];
+    int r = L->g->nodes[x].shape.rank;
+    if (v->k != V_LIST || v->n > r)
+        diag_error(arg_loc(L, s, call, a, 1), "pad: 'widths' must be a list of at most %d [before, after] pairs", r);
+    for (int i = 0; i < v->n; i++) {
+        const Value *p = &v->items[i];
+        if (p->k != V_LIST || p->n != 2 || p->items[0].k != V_INT || p->items[1].k != V_INT || p->items[0].i < 0 ||
+            p->items[1].i < 0)
+            diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
+        if (!p->items[0].i && !p->items[1].i) continue;
+        int64_t ia[4] = {i, p->items[0].i, p->items[1].i, 0};
+        x = graph_add(L->g, OP_pad, &x, 1, ia, NULL, LOCE);
+    }
+    return vtensor(x);
+}
+
+/* concat([a, b, ...], axis) */
+static Value b_concat(Lower *L, Scope *s, const Expr *call, Args *a) {
+    const Value *v = &a->v[0];
+    if (v->k != V_LIST || v->n < 1)
+        diag_error(arg_loc(L, s, call, a, 0), "concat: 'tensors' must be a list of tensors");
+    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), 0, 0, 0};
+    for (int i = 0; i < v->n; i++)
+        if (v->items[i].k != V_TENSOR)
+            diag_error(arg_loc(L, s, call, a, 0), "concat: item %d is %s, not a tensor", i, kind_name(v->items[i].k));
+    int y = v->items[0].node;
+    for (int i = 1; i < v->n; i++) {
+        int in[2] = {y, v->items[i].node};
+        y = graph_add(L->g, OP_concat, in, 2, ia, NULL, LOCE);
+    }
+    return vtensor(y);
+}
+
+int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value) {
+    int id = graph_add_source(L->g, OP_state, shape, DT_F32, name, loc_at(L, s, loc));
+    L->g->nodes[id].iattr[0] = value != 0 ? INIT_CONST : INIT_ZERO;
+    L->g->nodes[id].fattr[0] = value;
+    return id;
+}
+
+/* batch_norm(x [B, C, ...], momentum = 0.1, eps = 1e-5): per channel, over the batch and
+ * the spatial positions. Training normalises with the batch's statistics and updates the
+ * running mean and (unbiased) variance, state tensors <name>.running_mean / running_var;
+ * evaluation uses the running statistics. Scale <name>.weight (ones) and shift
+ * <name>.bias (zeros) are trained. */
+static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double mom = arg_num(L, s, call, a, 1, "momentum", 0.1), eps = arg_num(L, s, call, a, 2, "eps", 1e-5);
+    if (mom < 0 || mom > 1 || eps <= 0) diag_error(LOCE, "batch_norm: momentum must be in [0, 1] and eps positive");
+    Graph *g = L->g;
+    const SrcLoc *loc = LOCE;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank < 2 || !(xs.bmask & 1))
+        diag_error(loc, "batch_norm needs an input [B, C, ...], found %s", shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t C = xs.d[1], HW = 1;
+    for (int i = 2; i < xs.rank; i++) HW *= xs.d[i];
+    const char *scope = scope_name(L, s, "bn", arg_str(L, s, call, a, 3, "name"));
+    int64_t d3[3] = {xs.d[0], C, HW}, c3[3] = {1, C, 1};
+    Shape chan = shape_make(1, &C, 0), bcast = shape_make(3, c3, 0);
+    int xr = ir_reshape(g, x, shape_make(3, d3, 1), loc);
+    int gamma = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), chan, INIT_CONST, 1, 0);
+    int beta = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), chan, INIT_ZERO, 0, 0);
+    int rmean = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_mean", scope), chan, 0);
+    int rvar = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_var", scope), chan, 1);
+    double fe[4] = {eps, 0, 0, 0};
+    if (g->mode == MODE_TRAIN) {
+        /* Fused: statistics in one op, normalise-scale-shift in another (ops_norm.c). */
+        int st = graph_add(g, OP_bn_stats, &xr, 1, NULL, NULL, loc);
+        int in[4] = {xr, st, gamma, beta};
+        int y = graph_add(g, OP_bn_apply, in, 4, NULL, fe, loc);
+        double fa[4] = {mom, 0, 0, 0};
+        for (int r = 0; r < 2; r++) {
+            int64_t sl[4] = {0, r, r + 1, 0}, ia[4] = {HW, r, 0, 0}; /* the variance: unbiased */
+            int row = ir_reshape(g, graph_add(g, OP_slice, &st, 1, sl, NULL, loc), chan, loc);
+            int upd[2] = {r ? rvar : rmean, row};
+            graph_add(g, OP_ema_update, upd, 2, ia, fa, loc);
+        }
+        return vtensor(ir_reshape(g, y, xs, loc));
+    }
+    /* Evaluation: the running statistics, a few small ops on [C]. */
+    int mu = ir_reshape(g, rmean, bcast, loc), var = ir_reshape(g, rvar, bcast, loc);
+    int inv = ir_unary(g, OP_rsqrt, ir_binary(g, OP_add, var, ir_const(g, eps, 0, loc), loc), loc);
+    int scale = ir_binary(g, OP_mul, inv, ir_reshape(g, gamma, bcast, loc), loc);
+    int y = ir_binary(g, OP_mul, ir_binary(g, OP_sub, xr, mu, loc), scale, loc);
+    y = ir_binary(g, OP_add, y, ir_reshape(g, beta, bcast, loc), loc);
+    (void)fe;
+    return vtensor(ir_reshape(g, y, xs, loc));
+}
+
+/* dropout(x, p = 0.5): in training, zeroes each element with probability p and scales
+ * the rest by 1/(1-p); in evaluation, the identity. */
+static Value b_dropout(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    double p = arg_num(L, s, call, a, 1, "p", 0.5);
+    if (p < 0 || p >= 1) diag_error(arg_loc(L, s, call, a, 1), "dropout: p must be in [0, 1), found %g", p);
+    /* Each dropout draws from its own stream, named like a parameter would be. */
+    const char *scope = scope_name(L, s, "dropout", NULL);
+    if (L->g->mode != MODE_TRAIN || p == 0) return vtensor(x);
+    double fa[4] = {p, 0, 0, 0};
+    int64_t ia[4] = {(int64_t)(mlc_hash_name(scope) & 0x7fffffffffffffffULL), 0, 0, 0};
+    int mask = graph_add(L->g, OP_dropout_mask, &x, 1, ia, fa, LOCE);
+    return vtensor(ir_binary(L->g, OP_mul, x, mask, LOCE));
+}
+
+/* range(n) or range(start, stop, step = 1): the integers from start up to (not including)
+ * stop, as in Python; what a `for` loop usually runs over. At most MAX_RANGE of them:
+ * every iteration expands its body again. */
+enum { MAX_RANGE = 65536 };
+static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
+    long long start = arg_int(L, s, call, a, 0, "start", 0, LLONG_MIN), stop = start, step = 1;
+    if (a->given[1]) stop = arg_int(L, s, call, a, 1, "stop", 0, LLONG_MIN);
+    else start = 0;
+    if (a->given[2]) step = arg_int(L, s, call, a, 2, "step", 1, LLONG_MIN);
+    if (step == 0) diag_error(arg_loc(L, s, call, a, 2), "range: step must not be 0");
+    /* the count in double first: stop - start may not fit in 64 bits */
+    double count = ((double)stop - (double)start) / (double)step;
+    if (count > MAX_RANGE)
+        diag_error(LOCE, "range: %.0f items, more than the %d a loop may have", ceil(count), MAX_RANGE);
+    Value v = {.k = V_LIST};
+    v.items = ARENA_ARRAY(L->a, Value, count > 0 ? (size_t)ceil(count) : 1);
+    for (long long i = start; step > 0 ? i < stop : i > stop; i += step) {
+        v.items[v.n++] = vint(i);
+        if ((step > 0 && i > LLONG_MAX - step) || (step < 0 && i < LLONG_MIN - step)) break; /* the last one */
+    }
+    return v;
+}
+
+const Builtin builtins[] = {
+    {"relu", b_unary, {{"x"}}},
+    {"exp", b_unary, {{"x"}}},
+    {"log", b_unary, {{"x"}}},
+    {"sqrt", b_unary, {{"x"}}},
+    {"rsqrt", b_unary, {{"x"}}},
+    {"tanh", b_unary, {{"x"}}},
+    {"sigmoid", b_unary, {{"x"}}},
+    {"gelu", b_unary, {{"x"}}},
+    {"abs", b_unary, {{"x"}}},
+    {"sin", b_unary, {{"x"}}},
+    {"cos", b_unary, {{"x"}}},
+    {"softplus", b_unary, {{"x"}}},
+    {"pow", b_pow, {{"x", "exponent"}}},
+    {"clamp", b_activation, {{"x", "min", "max"}}},
+    {"hardtanh", b_activation, {{"x", "min_val=", "max_val="}}},
+    {"relu6", b_activation, {{"x"}}},
+    {"silu", b_activation, {{"x"}}},
+    {"swish", b_activation, {{"x"}}},
+    {"hardsigmoid", b_activation, {{"x"}}},
+    {"hardswish", b_activation, {{"x"}}},
+    {"leaky_relu", b_unary_alpha, {{"x", "alpha="}}},
+    {"elu", b_unary_alpha, {{"x", "alpha="}}},
+    {"maximum", b_binary, {{"a", "b"}}},
+    {"minimum", b_binary, {{"a", "b"}}},
+    {"log_softmax", b_log_softmax, {{"x", "axis="}}},
+    {"mse", b_mse, {{"prediction", "target"}}},
+    {"matmul", b_matmul, {{"a", "b"}}},
+    {"sum", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"mean", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"max", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"logsumexp", b_reduce, {{"x", "axis=", "keepdims="}}},
+    {"reshape", b_reshape, {{"x", "shape"}}},
+    {"flatten", b_flatten, {{"x"}}},
+    {"one_hot", b_one_hot, {{"labels", "classes"}}},
+    {"softmax", b_softmax, {{"x", "axis="}}},
+    {"cross_entropy", b_cross_entropy, {{"logits", "labels", "label_smoothing="}}},
+    {"dense", b_dense, {{"x", "units", "bias=", "name="}}},
+    {"conv2d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
+    {"max_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"avg_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"global_avg_pool", b_global_avg_pool, {{"x"}}},
+    {"transpose", b_transpose, {{"x", "axes="}}},
+    {"slice", b_slice, {{"x", "axis", "start", "end"}}},
+    {"pad", b_pad, {{"x", "widths"}}},
+    {"concat", b_concat, {{"tensors", "axis"}}},
+    {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
+    {"dropout", b_dropout, {{"x", "p="}}},
+    {"range", b_range, {{"start", "stop=", "step="}}},
+};
+const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

@@ -1,0 +1,123 @@
+/* lower_internal.h - what the evaluator (lower.c) and the builtins (builtins.c) share.
+ *
+ * lower.c evaluates expressions and statements; builtins.c holds the primitive ops and
+ * layer helpers a .mdl can call, one function per builtin and the table `builtins` that
+ * names them with their signatures. Adding a builtin = its function (builtins.c or a file
+ * of its own) + one row in the table. */
+#ifndef MLC_LOWER_INTERNAL_H
+#define MLC_LOWER_INTERNAL_H
+
+#include "lower.h"
+#include "names.h"
+#include "ops.h"
+
+typedef enum VKind { V_NONE, V_INT, V_FLOAT, V_BOOL, V_STR, V_LIST, V_TENSOR } VKind;
+
+typedef struct Value {
+    VKind k;
+    long long i;   /* V_INT, V_BOOL */
+    double f;      /* V_FLOAT */
+    /* Numbers that depend on the batch size: the value is bcoef * B^bpow, known exactly
+     * only at run time (i / f hold it at the compile-time B). bbad: it depends on B in a
+     * way a constant cannot follow (B + 1, B * B). */
+    int bpow;
+    double bcoef;
+    int bbad;
+    const char *s; /* V_STR */
+    struct Value *items;
+    int n;    /* V_LIST */
+    int node; /* V_TENSOR */
+} Value;
+
+typedef struct Binding {
+    const char *name;
+    Value v;
+    struct Binding *next;
+} Binding;
+
+typedef struct Counter {
+    const char *kind;
+    int n;
+    struct Counter *next;
+} Counter;
+
+typedef struct Scope {
+    Binding *vars;
+    const char *prefix; /* parameter-name prefix: "" or "stage1.block2." */
+    Counter *counters;
+    const SrcLoc *call_site; /* for block bodies: where the block was called */
+    const char *block_name;
+    struct Scope *top; /* a block body's fallback for names: the top-level scope; NULL there */
+    int has_return;
+    Value ret;
+} Scope;
+
+typedef struct Lower {
+    Arena *a;
+    const Program *prog;
+    const ModelSpec *spec;
+    Graph *g;
+    int depth; /* block-call nesting, to stop runaway recursion */
+    NameTable sources; /* parameter and input names -> their nodes */
+    struct Scope *top; /* the program's top-level scope */
+    /* The operands of the last cross_entropy lowered (-1: none), and those of the loss
+     * when the loss is a cross_entropy call itself: what makes the model a classifier. */
+    int ce_logits, ce_labels;
+    int loss_logits, loss_labels;
+} Lower;
+
+static inline Value vint(long long i) { return (Value){.k = V_INT, .i = i}; }
+static inline Value vfloat(double f) { return (Value){.k = V_FLOAT, .f = f}; }
+static inline Value vbool(int b) { return (Value){.k = V_BOOL, .i = b != 0}; }
+static inline Value vtensor(int node) { return (Value){.k = V_TENSOR, .node = node}; }
+
+static inline int is_num(const Value *v) { return v->k == V_INT || v->k == V_FLOAT; }
+static inline double num(const Value *v) { return v->k == V_INT ? (double)v->i : v->f; }
+
+enum { MAX_ARGS = 12 };
+
+typedef struct Sig {
+    const char *params[MAX_ARGS]; /* "x", "units", "bias=", ...: a trailing '=' marks optional */
+} Sig;
+
+typedef struct Args {
+    Value v[MAX_ARGS];
+    const Expr *e[MAX_ARGS]; /* the argument expressions (NULL when defaulted) */
+    int given[MAX_ARGS];
+} Args;
+
+typedef Value (*BuiltinFn)(Lower *L, Scope *s, const Expr *call, Args *a);
+
+typedef struct Builtin {
+    const char *name;
+    BuiltinFn fn;
+    Sig sig;
+} Builtin;
+
+extern const Builtin builtins[];
+extern const int nbuiltins;
+
+Value eval_expr(Lower *L, Scope *s, const Expr *e);
+const SrcLoc *loc_at(Lower *L, Scope *s, const SrcLoc *loc);
+const char *kind_name(VKind k);
+int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what);
+void scope_bind(Lower *L, Scope *s, const char *name, Value v);
+Binding *scope_lookup(Scope *s, const char *name);
+const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explicit_name);
+int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init,
+                      double a, double b);
+const char *names_hint(Lower *L, const char *key, const char *const *names, int n);
+void bind_args(Lower *L, Scope *s, const Expr *call, const Sig *sig, Args *out);
+const SrcLoc *arg_loc(Lower *L, Scope *s, const Expr *call, const Args *a, int i);
+int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
+long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
+                         long long lo);
+double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt);
+const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
+int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value);
+
+/* In a builtin: the call's location, and tensor argument i. */
+#define LOCE loc_at(L, s, &call->loc)
+#define T(i, name) arg_tensor(L, s, call, a, i, name)
+
+#endif
