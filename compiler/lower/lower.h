@@ -28,6 +28,9 @@ typedef struct ModelSpec {
     const char *augment;
     int n_norm;
     double norm_mean[4], norm_std[4];
+    /* freeze: parameters that get no gradient and no update; no_decay: parameters the
+     * optimizer's weight decay skips (param_groups.c applies both). */
+    ParamPatterns freeze, no_decay;
 } ModelSpec;
 
 /* train_spec.c: reads the model name and the train { } settings (defaults filled in). */

@@ -1,6 +1,7 @@
 /* train_spec.c - the model's name and its train { } section: batch size, epochs, seed,
  * optimizer, learning-rate schedule, gradient clipping, data augmentation and
- * normalisation. The optimizer and clipping are compiled into the train step; the rest
+ * normalisation, frozen parameters and those without weight decay. The optimizer,
+ * clipping, freezing and decay exclusion are compiled into the train step; the rest
  * (and the lr) are defaults the generated trainer starts from, which its flags override
  * (runtime/settings.def pairs each key with its flag). Every value is checked here, at
  * the line that sets it. */
@@ -104,6 +105,28 @@ static int read_channels(const Expr *v, const char *what, double *out, int posit
     return v->nargs;
 }
 
+/* freeze = "stem.*" or ["stem.*", "fc.bias"]; no_decay also takes "biases_and_norms". */
+static void read_patterns(Arena *a, const Expr *v, const char *key, ParamPatterns *out) {
+    int n = v->kind == EX_LIST ? v->nargs : 1;
+    const char *example = !strcmp(key, "freeze") ? "e.g. freeze = [\"stem.*\", \"fc.bias\"]"
+                                                 : "e.g. no_decay = \"biases_and_norms\" or [\"*.bias\"]";
+    if (v->kind == EX_LIST && n == 0) diag_error_hint(&v->loc, example, "%s: the list is empty", key);
+    out->pattern = ARENA_ARRAY(a, const char *, n);
+    out->loc = ARENA_ARRAY(a, const SrcLoc *, n);
+    out->n = 0;
+    for (int i = 0; i < n; i++) {
+        const Expr *e = v->kind == EX_LIST ? v->args[i].value : v;
+        if (e->kind != EX_STRING)
+            diag_error_hint(&e->loc, example, "%s takes parameter names or patterns, as strings", key);
+        if (!strcmp(key, "no_decay") && !strcmp(e->sval, "biases_and_norms")) {
+            out->rank1 = 1;
+            continue;
+        }
+        out->pattern[out->n] = e->sval;
+        out->loc[out->n++] = &e->loc;
+    }
+}
+
 /* The train { } keys and their defaults come from the runtime's table of settings
  * (runtime/settings.def), which also gives the trainer's flags: a key's default here and
  * its flag's default in the trainer are one value. An argument of a key's value
@@ -147,7 +170,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     spec->accum = atoi(key_default("accum"));
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int have_model = 0, n_mean = 0, n_std = 0;
-    const Expr *std_at = NULL;
+    const Expr *std_at = NULL, *mean_at = NULL;
     for (int i = 0; i < p->stmts.n; i++) {
         const Stmt *st = p->stmts.items[i];
         if (st->kind == ST_MODEL) {
@@ -169,6 +192,8 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);
             else if (!strcmp(key, "schedule")) read_schedule(a, v, spec);
             else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
+            else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
+            else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
             else if (!strcmp(key, "augment")) {
                 if (v->kind != EX_STRING) diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
                 /* The trainer's own parser: a spec it would reject fails here, not at run
@@ -178,7 +203,7 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
                 if (mlcrt_augment_parse(v->sval, &aug, msg, sizeof msg) != MLCRT_OK)
                     diag_error(&v->loc, "%s", strncmp(msg, "--", 2) ? msg : msg + 2);
                 spec->augment = v->sval;
-            } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0);
+            } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0), mean_at = v;
             else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;
             else {
                 const char *keys[N_TRAIN_ROWS];
@@ -190,6 +215,10 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
         if (lr > 0) spec->opt.lr = lr;
     }
     if (n_mean != n_std)
-        diag_error(std_at ? &std_at->loc : NULL, "mean and std must give the same number of channels (%d and %d)", n_mean, n_std);
+    {
+        if (!n_std) diag_error_hint(&mean_at->loc, "e.g. mean = 0.286 with std = 0.353", "mean needs std, one value per channel");
+        if (!n_mean) diag_error_hint(&std_at->loc, "e.g. mean = 0.286 with std = 0.353", "std needs mean, one value per channel");
+        diag_error(&std_at->loc, "mean and std must give the same number of channels (%d and %d)", n_mean, n_std);
+    }
     spec->n_norm = n_mean;
 }

@@ -12,16 +12,16 @@
 /* A parameter the loss does not depend on is never trained: usually a layer whose result
  * is not used, or used only by an `output`. One warning per layer (the parameters one
  * call created share its location). */
-static void warn_untrained(const Graph *g, const int *gsum, int n0) {
+static void warn_untrained(const Graph *g, const int *gsum, const uint8_t *groups, int n0) {
     for (int i = 0; i < n0; i++) {
         const Node *n = &g->nodes[i];
         /* graphs built without a source (the gradient checker's) have nobody to tell */
-        if (n->op != OP_param || gsum[i] >= 0 || !n->loc.file) continue;
+        if (n->op != OP_param || gsum[i] >= 0 || !n->loc.file || (groups && (groups[i] & PARAM_FROZEN))) continue;
         const char *names = arena_printf(g->arena, "'%s'", n->name);
         int j = i + 1, k = 1;
         for (; j < n0; j++) { /* the rest of the same call's untrained parameters */
             const Node *m = &g->nodes[j];
-            if (m->op != OP_param) continue;
+            if (m->op != OP_param || (groups && (groups[j] & PARAM_FROZEN))) continue;
             if (gsum[j] >= 0 || m->loc.line != n->loc.line || m->loc.col != n->loc.col || m->loc.file != n->loc.file)
                 break;
             names = arena_printf(g->arena, "%s, '%s'", names, m->name);
@@ -33,7 +33,7 @@ static void warn_untrained(const Graph *g, const int *gsum, int n0) {
     }
 }
 
-GradList autodiff(Graph *g) {
+GradList autodiff(Graph *g, const uint8_t *groups) {
     if (g->loss < 0) mlc_die("autodiff: the graph has no loss");
     int n0 = g->n;
     Arena *a = g->arena;
@@ -42,7 +42,8 @@ GradList autodiff(Graph *g) {
     char *needs = arena_alloc(a, (size_t)n0);
     for (int i = 0; i < n0; i++) {
         const Node *n = &g->nodes[i];
-        if (n->op == OP_param) needs[i] = 1;
+        /* a frozen parameter is a constant here: nothing is computed for its gradient */
+        if (n->op == OP_param) needs[i] = !(groups && (groups[i] & PARAM_FROZEN));
         for (int k = 0; k < n->nin; k++) needs[i] |= needs[n->in[k]];
     }
 
@@ -68,7 +69,7 @@ GradList autodiff(Graph *g) {
         }
     }
 
-    warn_untrained(g, gsum, n0);
+    warn_untrained(g, gsum, groups, n0);
     GradList gl = {0};
     for (int i = 0; i < n0; i++) gl.n += g->nodes[i].op == OP_param;
     gl.param = ARENA_ARRAY(a, int, gl.n);

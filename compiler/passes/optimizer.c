@@ -36,7 +36,7 @@ static void clip_gradients(Graph *g, int *grads, int n, double clip) {
         if (grads[i] >= 0) grads[i] = ir_binary(g, OP_mul, grads[i], factor, &g->nodes[grads[i]].loc);
 }
 
-void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt) {
+void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups) {
     int adam = strcmp(opt->kind, "sgd") != 0;
     int64_t decoupled = !strcmp(opt->kind, "adamw"); /* AdamW: weight decay apart from the gradient */
     int *grads = ARENA_ARRAY(g->arena, int, gl->n ? gl->n : 1);
@@ -46,16 +46,17 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt) {
         int p = gl->param[i], gr = grads[i];
         if (gr < 0) continue; /* the loss does not depend on it: nothing to update */
         SrcLoc loc = g->nodes[p].loc;
+        double decay = groups && (groups[p] & PARAM_NO_DECAY) ? 0 : opt->weight_decay;
         if (adam) {
             int m = state(g, p, "adam_m"), v = state(g, p, "adam_v");
             int in[4] = {p, gr, m, v};
-            double fa[4] = {opt->beta1, opt->beta2, opt->eps, opt->weight_decay};
+            double fa[4] = {opt->beta1, opt->beta2, opt->eps, decay};
             int64_t ia[4] = {decoupled, 0, 0, 0};
             graph_add(g, OP_adam_update, in, 4, ia, fa, &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};
-            double fa[4] = {opt->momentum, opt->weight_decay, 0, 0};
+            double fa[4] = {opt->momentum, decay, 0, 0};
             int64_t ia[4] = {opt->nesterov, 0, 0, 0};
             graph_add(g, OP_sgd_update, in, 3, ia, fa, &loc);
         }

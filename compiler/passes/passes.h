@@ -25,19 +25,36 @@ typedef struct GradList {
     int *grad;  /* node ids of their gradients (-1: the loss does not depend on it) */
 } GradList;
 
+/* Parameters named in train { } by glob patterns (fnmatch: `*`, `?`, `[...]`), each with
+ * where it was written, for "matches no parameter". */
+typedef struct ParamPatterns {
+    int n;
+    const char **pattern;
+    const SrcLoc **loc;
+    int rank1; /* no_decay = "biases_and_norms": every parameter of rank 0 or 1 too */
+} ParamPatterns;
+
+/* param_groups.c: per node of g, PARAM_FROZEN and PARAM_NO_DECAY for the parameters the
+ * patterns name (arena-allocated, 0 for every other node). A pattern that matches no
+ * parameter is an error at the place it was written: a typo would otherwise train
+ * silently what was meant to stay fixed. */
+enum { PARAM_FROZEN = 1, PARAM_NO_DECAY = 2 };
+uint8_t *param_groups(const Graph *g, const ParamPatterns *freeze, const ParamPatterns *no_decay);
+
 /* autodiff.c: appends the reverse-mode backward of g->loss to g; fan-out gradients are
- * summed. Every param gets an entry. */
-GradList autodiff(Graph *g);
+ * summed. Every param gets an entry; frozen ones (groups, may be NULL) get no gradient. */
+GradList autodiff(Graph *g, const uint8_t *groups);
 
 /* optimizer.c: appends one update node per parameter with a gradient, creating the
- * optimizer state tensors ("<param>.adam_m", ...). */
+ * optimizer state tensors ("<param>.adam_m", ...); weight decay 0 for PARAM_NO_DECAY ones
+ * (groups may be NULL). */
 typedef struct OptimizerSpec {
     const char *kind; /* "adam", "adamw" (decoupled weight decay) or "sgd" */
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
     double clip_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
 } OptimizerSpec;
-void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt);
+void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups);
 
 /* split_bn.c (train graph, after the optimizer): each bn_apply becomes bn_scale, bn_shift
  * and an elementwise multiply-add, so it fuses with what reads it. Rebuilds the graph and

@@ -190,9 +190,10 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
     pass_done(d, PASS_lower, g);
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
-    GradList gl = autodiff(g);
+    uint8_t *groups = param_groups(g, &m->spec.freeze, &m->spec.no_decay);
+    GradList gl = autodiff(g, groups);
     pass_done(d, PASS_autodiff, g);
-    add_optimizer(g, &gl, &m->spec.opt);
+    add_optimizer(g, &gl, &m->spec.opt, groups);
     pass_done(d, PASS_optimizer, g);
     split_bn(g);
     pass_done(d, PASS_split_bn, g);

@@ -157,7 +157,7 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
         if (off >= sizeof r.shapes) off = sizeof r.shapes - 1;
     }
     add_weighted_sum_loss(g, y);
-    GradList gl = autodiff(g);
+    GradList gl = autodiff(g, NULL);
     ir_verify(g, "gradcheck autodiff");
     /* The train step's lowering after autodiff (bn_apply -> bn_scale, bn_shift, multiply-add):
      * the finite differences then check the lowered forward against the gradient rule. */

@@ -167,9 +167,9 @@ Test(memplan, random_graphs) {
         while (g->nodes[l].shape.rank > 0) l = ir_reduce(g, OP_mean, l, last_first ? g->nodes[l].shape.rank - 1 : 0, 0, NULL);
         g->loss = l;
         g->nodes[l].role |= ROLE_LOSS;
-        GradList gl = autodiff(g);
+        GradList gl = autodiff(g, NULL);
         OptimizerSpec opt = {.kind = "sgd", .lr = 0.1, .momentum = 0.9};
-        add_optimizer(g, &gl, &opt);
+        add_optimizer(g, &gl, &opt, NULL);
         simplify(g);
         dce(g);
         ir_verify(g, "random graph");
@@ -442,9 +442,9 @@ Test(memplan, random_conv_graphs) {
         g->nodes[l].role |= ROLE_LOSS;
         for (int train = 0; train < 2; train++) {
             if (train) {
-                GradList gl = autodiff(g);
+                GradList gl = autodiff(g, NULL);
                 OptimizerSpec opt = {.kind = "sgd", .lr = 0.1};
-                add_optimizer(g, &gl, &opt);
+                add_optimizer(g, &gl, &opt, NULL);
             }
             simplify(g);
             dce(g);

@@ -86,6 +86,51 @@ Test(train_spec, bad_settings) {
     expect_error("augment = crop", "error: augment must be a string");
     expect_error("augment = \"crop:4,rotate\"", "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
     expect_error("epocs = 3", "hint: did you mean 'epochs'?");
+    expect_error("mean = 0.286", "t.mdl:8:8: error: mean needs std, one value per channel");
+    expect_error("std = 0.3", "t.mdl:8:7: error: std needs mean, one value per channel");
+    expect_error("freeze = [\"dense1.w*\", \"fc.*\"]", "t.mdl:8:24: error: freeze: 'fc.*' matches no parameter");
+    expect_error("freeze = []", "t.mdl:8:10: error: freeze: the list is empty");
+    expect_error("no_decay = [1]", "t.mdl:8:13: error: no_decay takes parameter names or patterns, as strings");
+}
+
+/* freeze: the parameter gets neither a gradient nor an update (nor optimizer state);
+ * no_decay: its update has weight decay 0, the others keep the optimizer's. */
+Test(train_spec, freeze_and_no_decay) {
+    Arena a = {0};
+    SrcFile *src;
+    CtCompile r = compile_train(&a, &src, "optimizer = adamw(weight_decay = 0.1)\nfreeze = \"dense1.bias\"\n"
+                                          "no_decay = \"biases_and_norms\"");
+    cr_assert_not_null(r.m, "%s", r.diag);
+    const Graph *g = r.m->train;
+    int updates = 0;
+    for (int i = 0; i < g->n; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op == OP_state) cr_expect(strncmp(n->name, "dense1.bias", 11), "state %s of a frozen parameter", n->name);
+        if (n->op != OP_adam_update) continue;
+        const Node *p = &g->nodes[n->in[0]];
+        cr_expect_str_eq(p->name, "dense1.weight");
+        cr_expect_float_eq(n->fattr[3], 0.1, 1e-12);
+        updates++;
+    }
+    cr_expect_eq(updates, 1);
+    ct_compile_free(&r);
+    srcfile_free(src);
+
+    r = compile_train(&a, &src, "optimizer = sgd(weight_decay = 0.1)\nno_decay = [\"*.weight\"]");
+    cr_assert_not_null(r.m, "%s", r.diag);
+    g = r.m->train;
+    updates = 0;
+    for (int i = 0; i < g->n; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op != OP_sgd_update) continue;
+        int weight = !strcmp(g->nodes[n->in[0]].name, "dense1.weight");
+        cr_expect_float_eq(n->fattr[1], weight ? 0.0 : 0.1, 1e-12, "%s", g->nodes[n->in[0]].name);
+        updates++;
+    }
+    cr_expect_eq(updates, 2);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
 }
 
 /* Every train { } key that runtime/settings.def gives a default takes that default as its
