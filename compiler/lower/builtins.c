@@ -303,6 +303,28 @@ static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_reduce(g, OP_mean, r, 2, 0, LOCE));
 }
 
+/* upsample(x [B, C, H, W], factor = 2): nearest-neighbour upsampling, each pixel repeated
+ * factor times along H and W (`factor` an integer or [fh, fw]). No op of its own: a
+ * reshape to [B, C, H, 1, W, 1], an expand to [B, C, H, fh, W, fw] and a reshape back, so
+ * it fuses into what reads it and its gradient is expand's (a sum over each block). */
+static Value b_upsample(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank != 4 || xs.bmask != 1)
+        diag_error(LOCE, "upsample needs an input of shape [B, C, H, W], found %s",
+                   shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t f[2];
+    arg_pair(L, s, call, a, 1, "factor", 2, 1, f); /* a size past the tensor limit: graph_push says so */
+    int64_t d6[6] = {xs.d[0], xs.d[1], xs.d[2], 1, xs.d[3], 1};
+    int r = ir_reshape(g, x, shape_make(6, d6, 1), LOCE);
+    d6[3] = f[0], d6[5] = f[1];
+    int e = ir_expand(g, r, shape_make(6, d6, 1), LOCE);
+    int64_t d4[4] = {xs.d[0], xs.d[1], xs.d[2] * f[0], xs.d[3] * f[1]};
+    return vtensor(ir_reshape(g, e, shape_make(4, d4, 1), LOCE));
+}
+
 /* transpose(x, axes = reversed) */
 static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
@@ -505,6 +527,7 @@ const Builtin builtins[] = {
     {"max_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"avg_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"global_avg_pool", b_global_avg_pool, {{"x"}}},
+    {"upsample", b_upsample, {{"x", "factor="}}},
     {"transpose", b_transpose, {{"x", "axes="}}},
     {"slice", b_slice, {{"x", "axis", "start", "end"}}},
     {"pad", b_pad, {{"x", "widths"}}},

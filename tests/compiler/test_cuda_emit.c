@@ -56,11 +56,13 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
                                      MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
-                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
+                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
+                                     MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 9, RESNET = 9, RESNET20 = 10 };
+enum { NSMALL = 9, RESNET = 9, RESNET20 = 10, BREADTH = 11 }; /* BREADTH..: vgg, mobilenet, densenet, unet_ae */
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -440,6 +442,7 @@ static void nvcc_compile(int from, int to) {
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
 Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
 Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
+Test(cuda_emit, breadth_samples_compile_with_nvcc, .timeout = 600) { nvcc_compile(BREADTH, NMODELS); }
 
 /* ---- the device Philox against the runtime's, on the host ---- */
 
