@@ -238,12 +238,46 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
 
 static int64_t pack(const int64_t p[2]) { return p[0] | p[1] << 16; }
 
+/* A 1-D layer's size argument: an integer (a pair is a 2-D layer's). */
+static void arg_single(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int64_t dflt,
+                       int64_t lo, int64_t out[2]) {
+    out[0] = lo > 0 ? 1 : 0; /* the 1-D layer's height: one row, no padding */
+    out[1] = dflt;
+    if (!a->given[i]) return;
+    if (a->v[i].k != V_INT || a->v[i].i < lo || a->v[i].i > 65535)
+        diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer from %lld to 65535", call->name, name,
+                   (long long)lo);
+    out[1] = a->v[i].i;
+}
+
+/* x [B, C, L] as [B, C, 1, L], for the 1-D layers, which are the 2-D ones on one row. */
+static int as_row_image(Lower *L, Scope *s, const Expr *call, int x) {
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 3 || xs->bmask != 1)
+        diag_error(LOCE, "%s needs an input of shape [B, C, L], found %s", call->name,
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t d[4] = {xs->d[0], xs->d[1], 1, xs->d[2]};
+    return ir_reshape(g, x, shape_make(4, d, 1), LOCE);
+}
+
+/* [B, C, 1, L] back to [B, C, L]. */
+static int from_row_image(Lower *L, Scope *s, const Expr *call, int y) {
+    const Shape *ys = &L->g->nodes[y].shape;
+    int64_t d[3] = {ys->d[0], ys->d[1], ys->d[3]};
+    return ir_reshape(L->g, y, shape_make(3, d, 1), LOCE);
+}
+
 /* conv2d(x [B, C, H, W], channels, kernel, stride = 1, pad = 0, dilation = 1, groups = 1,
- * bias = true): creates <name>.weight [channels, C/groups, kh, kw] (He-uniform) and
- * <name>.bias [channels] (zeros). */
+ * bias = true, name): creates <name>.weight [channels, C/groups, kh, kw] (He-uniform) and
+ * <name>.bias [channels] (zeros). conv1d(x [B, C, L], ...) is conv2d on [B, C, 1, L] with a
+ * [1, kernel] window; its weight is [channels, C/groups, kernel], as PyTorch's Conv1d's. */
 static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int one_d = !strcmp(call->name, "conv1d");
     int x = T(0, "x");
     Graph *g = L->g;
+    if (one_d) x = as_row_image(L, s, call, x);
     const Shape *xs = &g->nodes[x].shape;
     char sh[96];
     if (xs->rank != 4 || xs->bmask != 1)
@@ -252,20 +286,24 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     int64_t C = xs->d[1];
     int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
     int64_t k[2], st[2], pd[2], dl[2];
-    arg_pair(L, s, call, a, 2, "kernel", 1, 1, k);
-    arg_pair(L, s, call, a, 3, "stride", 1, 1, st);
-    arg_pair(L, s, call, a, 4, "pad", 0, 0, pd);
-    arg_pair(L, s, call, a, 5, "dilation", 1, 1, dl);
+    void (*pair)(Lower *, Scope *, const Expr *, const Args *, int, const char *, int64_t, int64_t, int64_t[2]) =
+        one_d ? arg_single : arg_pair;
+    pair(L, s, call, a, 2, "kernel", 1, 1, k);
+    pair(L, s, call, a, 3, "stride", 1, 1, st);
+    pair(L, s, call, a, 4, "pad", 0, 0, pd);
+    pair(L, s, call, a, 5, "dilation", 1, 1, dl);
     int64_t G = arg_int(L, s, call, a, 6, "groups", 1, 1);
     int bias = (int)arg_int(L, s, call, a, 7, "bias", 1, 0);
     if (C % G || O % G)
-        diag_error(LOCE, "conv2d: %lld input and %lld output channels are not divisible by groups = %lld",
+        diag_error(LOCE, "%s: %lld input and %lld output channels are not divisible by groups = %lld", call->name,
                    (long long)C, (long long)O, (long long)G);
     const char *scope = scope_name(L, s, "conv", arg_str(L, s, call, a, 8, "name"));
     int64_t wd[4] = {O, C / G, k[0], k[1]};
     double lim = sqrt(6.0 / (double)(C / G * k[0] * k[1]));
-    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope),
+                       one_d ? shape_make(3, (int64_t[3]){O, C / G, k[1]}, 0) : shape_make(4, wd, 0), INIT_UNIFORM,
                        -lim, lim);
+    if (one_d) w = ir_reshape(g, w, shape_make(4, wd, 0), LOCE);
     int in[2] = {x, w};
     int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
     int y = graph_add(g, OP_conv2d, in, 2, ia, NULL, LOCE);
@@ -274,19 +312,26 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
         int64_t bd[3] = {O, 1, 1};
         y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
     }
-    return vtensor(y);
+    return vtensor(one_d ? from_row_image(L, s, call, y) : y);
 }
 
-/* max_pool2d / avg_pool2d(x, kernel, stride = kernel, pad = 0) */
+/* max_pool2d / avg_pool2d(x, kernel, stride = kernel, pad = 0), and max_pool1d /
+ * avg_pool1d on [B, C, L] (the 2-D pools on one row). */
 static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int one_d = strstr(call->name, "1d") != NULL;
     int x = T(0, "x");
+    if (one_d) x = as_row_image(L, s, call, x);
+    void (*pair)(Lower *, Scope *, const Expr *, const Args *, int, const char *, int64_t, int64_t, int64_t[2]) =
+        one_d ? arg_single : arg_pair;
     int64_t k[2], st[2], pd[2];
-    arg_pair(L, s, call, a, 1, "kernel", 1, 1, k);
-    arg_pair(L, s, call, a, 2, "stride", 0, 1, st);
+    pair(L, s, call, a, 1, "kernel", 1, 1, k);
+    pair(L, s, call, a, 2, "stride", 0, 1, st);
     if (!a->given[2]) st[0] = k[0], st[1] = k[1];
-    arg_pair(L, s, call, a, 3, "pad", 0, 0, pd);
+    pair(L, s, call, a, 3, "pad", 0, 0, pd);
     int64_t ia[4] = {pack(k), pack(st), pack(pd), 0};
-    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, ia, NULL, LOCE));
+    Op op = !strncmp(call->name, "max", 3) ? OP_max_pool2d : OP_avg_pool2d;
+    int y = graph_add(L->g, op, &x, 1, ia, NULL, LOCE);
+    return vtensor(one_d ? from_row_image(L, s, call, y) : y);
 }
 
 /* global_avg_pool(x [B, C, H, W]) -> [B, C]: the mean of each channel */
@@ -526,6 +571,9 @@ const Builtin builtins[] = {
     {"conv2d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
     {"max_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"avg_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"conv1d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
+    {"max_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"avg_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"global_avg_pool", b_global_avg_pool, {{"x"}}},
     {"upsample", b_upsample, {{"x", "factor="}}},
     {"transpose", b_transpose, {{"x", "axes="}}},
