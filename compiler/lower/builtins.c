@@ -315,6 +315,59 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(one_d ? from_row_image(L, s, call, y) : y);
 }
 
+/* conv_transpose2d(x [B, C, H, W], channels, kernel, stride = 1, pad = 0, output_pad = 0,
+ * dilation = 1, groups = 1, bias = true, name): the adjoint of conv2d (its input gradient,
+ * the op conv2d_bwd_data), output [B, channels, Ho, Wo] with
+ * Ho = (H - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_pad + 1. The weight is
+ * <name>.weight [C, channels/groups, kh, kw], PyTorch's ConvTranspose2d layout, He-uniform
+ * over PyTorch's fan-in (channels/groups * kh * kw); <name>.bias [channels] zeros. */
+static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    Graph *g = L->g;
+    const Shape *xs = &g->nodes[x].shape;
+    char sh[96];
+    if (xs->rank != 4 || xs->bmask != 1)
+        diag_error(LOCE, "conv_transpose2d needs an input of shape [B, C, H, W], found %s",
+                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+    int64_t C = xs->d[1];
+    int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
+    int64_t k[2], st[2], pd[2], op[2], dl[2];
+    arg_pair(L, s, call, a, 2, "kernel", 1, 1, k);
+    arg_pair(L, s, call, a, 3, "stride", 1, 1, st);
+    arg_pair(L, s, call, a, 4, "pad", 0, 0, pd);
+    arg_pair(L, s, call, a, 5, "output_pad", 0, 0, op);
+    arg_pair(L, s, call, a, 6, "dilation", 1, 1, dl);
+    int64_t G = arg_int(L, s, call, a, 7, "groups", 1, 1);
+    int bias = (int)arg_int(L, s, call, a, 8, "bias", 1, 0);
+    if (C % G || O % G)
+        diag_error(LOCE, "conv_transpose2d: %lld input and %lld output channels are not divisible by groups = %lld",
+                   (long long)C, (long long)O, (long long)G);
+    int64_t hw[2];
+    for (int i = 0; i < 2; i++) {
+        if (op[i] >= st[i] && op[i] >= dl[i])
+            diag_error(arg_loc(L, s, call, a, 5), "conv_transpose2d: output_pad must be below the stride or the dilation");
+        hw[i] = (xs->d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (k[i] - 1) + op[i] + 1; /* each term < 2^32 */
+        if (hw[i] < 1)
+            diag_error(LOCE, "conv_transpose2d: pad %lld leaves no output from a %lldx%lld input", (long long)pd[i],
+                       (long long)xs->d[2], (long long)xs->d[3]);
+    }
+    const char *scope = scope_name(L, s, "conv_transpose", arg_str(L, s, call, a, 9, "name"));
+    int64_t wd[4] = {C, O / G, k[0], k[1]};
+    double lim = sqrt(6.0 / (double)(O / G * k[0] * k[1]));
+    int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
+                       -lim, lim);
+    int in[2] = {x, w};
+    int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
+    double fa[4] = {(double)hw[0], (double)hw[1], 0, 0};
+    int y = graph_add(g, OP_conv2d_bwd_data, in, 2, ia, fa, LOCE);
+    if (bias) {
+        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
+        int64_t bd[3] = {O, 1, 1};
+        y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
+    }
+    return vtensor(y);
+}
+
 /* max_pool2d / avg_pool2d(x, kernel, stride = kernel, pad = 0), and max_pool1d /
  * avg_pool1d on [B, C, L] (the 2-D pools on one row). */
 static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
@@ -571,6 +624,8 @@ const Builtin builtins[] = {
     {"conv2d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
     {"max_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"avg_pool2d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
+    {"conv_transpose2d", b_conv_transpose2d,
+     {{"x", "channels", "kernel", "stride=", "pad=", "output_pad=", "dilation=", "groups=", "bias=", "name="}}},
     {"conv1d", b_conv2d, {{"x", "channels", "kernel", "stride=", "pad=", "dilation=", "groups=", "bias=", "name="}}},
     {"max_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"avg_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},

@@ -1,6 +1,7 @@
 /* ops_conv.c - rules of conv2d (NCHW, stride, padding, dilation, groups) and the two ops
- * its gradient rule creates: conv2d_bwd_data (the input's gradient) and
- * conv2d_bwd_filter (the weight's gradient).
+ * its gradient rule creates: conv2d_bwd_data (the input's gradient, which is also the
+ * transposed convolution layer, conv_transpose2d) and conv2d_bwd_filter (the weight's
+ * gradient).
  *
  * Attributes, 16 bits per value: iattr0 = stride h | w << 16, iattr1 = pad h | w << 16,
  * iattr2 = dilation h | w << 16, iattr3 = groups. The backward ops carry the size their
@@ -79,14 +80,28 @@ static const char *s_conv(Graph *g, Node *n) {
     return NULL;
 }
 
-/* conv2d_bwd_data(dy [N, O, Ho, Wo], w) -> dx [N, C, H, W]; H, W in fattr0/1 */
+/* conv2d_bwd_data(dy [N, O, Ho, Wo], w) -> dx [N, C, H, W]; H, W in fattr0/1. Also the
+ * transposed convolution (conv_transpose2d), so its operands come from users too. */
 static const char *s_bwd_data(Graph *g, Node *n) {
     const Node *dy = X(n->in[0]), *w = X(n->in[1]);
+    char a[96], b[96];
+    if (!is_nchw(dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 || w->shape.d[0] != dy->shape.d[1] ||
+        n->iattr[3] < 1 || w->shape.d[0] % n->iattr[3] || n->fattr[0] < 1 || n->fattr[1] < 1)
+        return shape_err(g, "a transposed convolution needs an input f32[B, C, H, W] and a weight f32[C, O/groups, KH, KW], "
+                            "found %s and %s",
+                         shape_str(&dy->shape, dy->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
+    if ((double)w->shape.d[1] * (double)n->iattr[3] * n->fattr[0] * n->fattr[1] > (double)IR_MAX_NUMEL)
+        return shape_err(g, "a transposed convolution's output would have more than %lld elements per sample",
+                         (long long)IR_MAX_NUMEL);
     int64_t d[4] = {dy->shape.d[0], w->shape.d[1] * n->iattr[3], (int64_t)n->fattr[0], (int64_t)n->fattr[1]};
     n->shape = shape_make(4, d, 1);
     n->dtype = DT_F32;
     Geom q = geom(n, &n->shape, &w->shape);
-    if (q.Ho != dy->shape.d[2] || q.Wo != dy->shape.d[3]) return shape_err(g, "conv2d_bwd_data: inconsistent sizes");
+    const char *err = check_geom(g, &q);
+    if (err) return err;
+    if (q.Ho != dy->shape.d[2] || q.Wo != dy->shape.d[3])
+        return shape_err(g, "conv2d_bwd_data: an output of %lldx%lld does not convolve back to the input's %lldx%lld",
+                         (long long)q.H, (long long)q.W, (long long)dy->shape.d[2], (long long)dy->shape.d[3]);
     return NULL;
 }
 
@@ -165,6 +180,17 @@ static void g_conv(Graph *g, int node, int gy, int *gx) {
     gx[1] = bwd(g, node, OP_conv2d_bwd_filter, IN(0), gy, ws->d[2], ws->d[3]);
 }
 
+/* dx = conv2d_bwd_data(dy, w) is linear in each operand, the adjoint of conv2d's map from
+ * the input: its gradient with respect to dy is conv2d of the incoming gradient, and with
+ * respect to w the filter gradient of that gradient against dy (the roles of conv2d's x
+ * and dy swapped). Used when it is a layer (conv_transpose2d), not conv2d's gradient. */
+static void g_bwd_data(Graph *g, int node, int gy, int *gx) {
+    const Shape *ws = &X(IN(1))->shape;
+    int in[2] = {gy, IN(1)};
+    gx[0] = graph_add(g, OP_conv2d, in, 2, X(node)->iattr, NULL, LOC);
+    gx[1] = bwd(g, node, OP_conv2d_bwd_filter, gy, IN(0), ws->d[2], ws->d[3]);
+}
+
 Geom conv_node_geom(const Graph *g, const Node *n) {
     if (n->op == OP_conv2d) return geom(n, &X(n->in[0])->shape, &X(n->in[1])->shape);
     if (n->op == OP_conv2d_bwd_data) return geom(n, &n->shape, &X(n->in[1])->shape);
@@ -201,6 +227,25 @@ static int c_conv(Graph *g, int i) {
 
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .flops = f_conv, .cases = c_conv,
                               .flags = OPF_SAMPLE_EPILOGUE | OPF_CHECKPOINT};
-const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .eval = e_bwd_data, .flops = f_conv,
-                                       .flags = OPF_BACKWARD_ONLY | OPF_SAMPLE_EPILOGUE};
+/* The transposed convolution's cases: dy [B, O, Ho, Wo], w [O, C/G, K, K] -> [B, C, H, W],
+ * with the output sizes a stride leaves open (output padding) and groups. */
+static int c_bwd_data(Graph *g, int i) {
+    static const struct { int64_t O, Hi, Wi, C, K, s, p, d, G, op; } c[] = {
+        {3, 4, 4, 2, 3, 1, 1, 1, 1, 0}, /* same size */
+        {2, 3, 4, 3, 3, 2, 1, 1, 1, 1}, /* stride 2, output padding 1: 2x upsampling */
+        {2, 3, 3, 2, 4, 2, 1, 1, 1, 0}, /* 4x4 stride 2 pad 1, the DCGAN layer */
+        {4, 3, 3, 4, 3, 1, 0, 2, 2, 0}, /* dilation 2, groups 2 */
+    };
+    if (i >= (int)(sizeof c / sizeof c[0])) return -1;
+    int64_t H = (c[i].Hi - 1) * c[i].s - 2 * c[i].p + c[i].d * (c[i].K - 1) + 1 + c[i].op;
+    int64_t W = (c[i].Wi - 1) * c[i].s - 2 * c[i].p + c[i].d * (c[i].K - 1) + 1 + c[i].op;
+    int64_t dd[4] = {g->batch, c[i].O, c[i].Hi, c[i].Wi}, wd[4] = {c[i].O, c[i].C / c[i].G, c[i].K, c[i].K};
+    int in[2] = {case_param(g, 4, dd, 1, INIT_UNIFORM, -1, 1), case_param(g, 4, wd, 0, INIT_UNIFORM, -1, 1)};
+    int64_t ia[4] = {c[i].s | c[i].s << 16, c[i].p | c[i].p << 16, c[i].d | c[i].d << 16, c[i].G};
+    double fa[4] = {(double)H, (double)W, 0, 0};
+    return graph_add(g, OP_conv2d_bwd_data, in, 2, ia, fa, NULL);
+}
+
+const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .grad = g_bwd_data, .eval = e_bwd_data, .flops = f_conv,
+                                       .cases = c_bwd_data, .flags = OPF_SAMPLE_EPILOGUE};
 const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};

@@ -62,6 +62,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/multiout.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
     MLC_TEST_DIR "/data/conv1d.mdl",
+    MLC_TEST_DIR "/data/convt.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -542,6 +543,7 @@ Test(codegen_c, numeric_clip, .timeout = 300) { numeric_check(MLC_TEST_DIR "/dat
 Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/decoupled.mdl"); }
 Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
 Test(codegen_c, numeric_conv1d, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/conv1d.mdl"); }
+Test(codegen_c, numeric_convt, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convt.mdl"); }
 /* two parameters whose gradients are one node: the slab holds it twice (grad_slab.c) */
 Test(codegen_c, numeric_shared_grads, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/accum_mlp.mdl"); }
 /* several outputs, one of them an expression */
