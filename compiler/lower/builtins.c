@@ -638,5 +638,10 @@ const Builtin builtins[] = {
     {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
     {"dropout", b_dropout, {{"x", "p="}}},
     {"range", b_range, {{"start", "stop=", "step="}}},
+    /* builtins_tensor.c */
+    {"zeros", b_full, {{"shape"}}},
+    {"ones", b_full, {{"shape"}}},
+    {"full", b_full, {{"shape", "value"}}},
+    {"broadcast_to", b_broadcast_to, {{"x", "shape"}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

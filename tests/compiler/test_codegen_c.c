@@ -63,6 +63,7 @@ static const char *const models[] = {
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
     MLC_TEST_DIR "/data/conv1d.mdl",
     MLC_TEST_DIR "/data/convt.mdl",
+    MLC_TEST_DIR "/data/tokens_cls.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -544,6 +545,7 @@ Test(codegen_c, numeric_decoupled, .timeout = 300) { numeric_check(MLC_TEST_DIR 
 Test(codegen_c, numeric_densesq, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/densesq.mdl"); }
 Test(codegen_c, numeric_conv1d, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/conv1d.mdl"); }
 Test(codegen_c, numeric_convt, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/convt.mdl"); }
+Test(codegen_c, numeric_tokens_cls, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/tokens_cls.mdl"); }
 /* two parameters whose gradients are one node: the slab holds it twice (grad_slab.c) */
 Test(codegen_c, numeric_shared_grads, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/accum_mlp.mdl"); }
 /* several outputs, one of them an expression */

@@ -59,11 +59,12 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
                                      MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
                                      MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
-                                     MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl"};
+                                     MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl",
+                                     MLC_TEST_DIR "/data/tokens_cls.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 9, RESNET = 9, RESNET20 = 10, BREADTH = 11 }; /* BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d */
+enum { NSMALL = 9, RESNET = 9, RESNET20 = 10, BREADTH = 11 }; /* BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls */
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
