@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-jmp_buf *diag_jmp;
-FILE *diag_out;
-int diag_errors;
+_Thread_local jmp_buf *diag_jmp;
+_Thread_local FILE *diag_out;
+_Thread_local int diag_errors;
 
 static FILE *out(void) { return diag_out ? diag_out : stderr; }
 

@@ -26,9 +26,11 @@ struct SrcLoc {
     const char *block_name; /* the block whose body this location is in, or NULL */
 };
 
-extern jmp_buf *diag_jmp; /* where diag_error jumps after printing; NULL: exit(1) */
-extern FILE *diag_out;    /* NULL means stderr */
-extern int diag_errors;   /* how many errors were printed */
+/* The diagnostics state is per thread, so compilations in different threads of one process
+ * neither share a recovery point nor each other's output (compiler_reentrant tests it). */
+extern _Thread_local jmp_buf *diag_jmp; /* where diag_error jumps after printing; NULL: exit(1) */
+extern _Thread_local FILE *diag_out;    /* NULL means stderr */
+extern _Thread_local int diag_errors;   /* how many errors were printed */
 
 #define DIAG_TRY(buf) (diag_jmp = &(buf), setjmp(buf) == 0)
 

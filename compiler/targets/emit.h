@@ -22,6 +22,7 @@ struct EmitCtx {
     FILE *body;  /* the function being written (host code for CUDA) */
     FILE *decls; /* file-scope text before the functions: CUDA kernels, helpers */
     int indent;
+    int host_indent; /* CUDA: the host function's indent while a kernel is being written */
     /* C expression of each node's buffer pointer (NULL: no buffer, e.g. a constant). */
     const char **buf;
     /* The shared workspace region (pointer expression), for ops with a workspace rule. */

@@ -280,7 +280,10 @@ Test(cuda_emit, epilogues_follow_their_op) {
             snprintf(group, sizeof group, "/* %%%d = %s ", ep, op_info[g->nodes[ep].op].name);
             const char *at = strstr(fwd, op);
             cr_assert_not_null(at, "%s: no code for %%%d", models[k], id);
-            const char *call = strstr(at, g->nodes[id].op == OP_conv2d ? "mlc_cuda_conv2d_fwd(" : "cublasSgemm(");
+            Op o = g->nodes[id].op;
+            const char *call = strstr(at, o == OP_conv2d             ? "mlc_cuda_conv2d_fwd("
+                                          : o == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data(" /* conv_transpose2d */
+                                                                    : "cublasSgemm(");
             cr_assert_not_null(call, "%s: %%%d's call is missing", models[k], id);
             const char *next = strstr(call + 1, "\n    /* %");
             cr_assert_not_null(next, "%s: nothing follows %%%d", models[k], id);

@@ -72,9 +72,7 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
 }
 
 /* emit() writes into the kernel between cuda_kernel_begin and cuda_kernel_end; the host
- * function's indent is kept here meanwhile (the compiler is single-threaded). */
-static int host_indent;
-
+ * function's indent waits in e->host_indent meanwhile. */
 /* Opens kernel `name` over buffers kp; `comment` prints its comment into the kernel
  * section (the node's, or a fused group's). The loop gives each thread work items `ivar`
  * of `count`; with per_block, each block (of MLC_ROW_THREADS threads) work items. */
@@ -83,7 +81,7 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
                         int per_block) {
     FILE *host = e->body;
     e->body = e->decls, e->decls = host;
-    host_indent = e->indent;
+    e->host_indent = e->indent;
     e->indent = 0;
     comment(e, arg);
     /* the signature on one line when it fits, else a parameter a line */
@@ -130,7 +128,7 @@ void cuda_kernel_end(EmitCtx *e) {
     emit(e, "%s", "");
     FILE *kern = e->body;
     e->body = e->decls, e->decls = kern;
-    e->indent = host_indent;
+    e->indent = e->host_indent;
 }
 
 static void kernel_launch(EmitCtx *e, const KParams *kp, const char *kernel, const char *count, const char *extra_args,
