@@ -60,6 +60,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/poolrelu.mdl",
     MLC_TEST_DIR "/data/token_mlp.mdl",
     MLC_TEST_DIR "/data/token_attn.mdl",
+    MLC_TEST_DIR "/data/token_merged.mdl",
     MLC_TEST_DIR "/data/accum_mlp.mdl",
     MLC_TEST_DIR "/data/multiout.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
@@ -361,7 +362,7 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
  * and learning rate as arguments; returns its output (malloc'd). cflag: an extra compiler
  * flag for the generated code and driver ("-march=native": the model's own loops built for
  * this machine; the kernel library is always built so, runtime/meson.build), or NULL. */
-static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
+static char *run_driver_at(const Emitted *e, const char *mdl, const char *src, const char *cflag, int n) {
     const ModelIR *m = e->m;
     char drv[700], exe[700], def[300];
     snprintf(drv, sizeof drv, "%s/driver.c", e->dir);
@@ -380,7 +381,7 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src, cons
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
     free(log);
     char nbuf[32], lrbuf[32];
-    snprintf(nbuf, sizeof nbuf, "%d", m->spec.batch);
+    snprintf(nbuf, sizeof nbuf, "%d", n);
     snprintf(lrbuf, sizeof lrbuf, "%.9g", m->spec.opt.lr);
     char *run_argv[] = {exe, nbuf, lrbuf, NULL};
     char *out = NULL;
@@ -389,12 +390,27 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src, cons
     return out;
 }
 
-static void numeric_check_flag(const char *mdl, const char *cflag) {
+/* The driver run at the batch the model was compiled for. */
+static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
+    return run_driver_at(e, mdl, src, cflag, e->m->spec.batch);
+}
+
+/* run_batch > 0: the code compiled for the .mdl's batch runs a smaller batch of
+ * run_batch, against the interpreter on the model compiled for run_batch (sizes that
+ * follow the run-time B, such as B*8, must not be the compile-time ones). */
+static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) {
     Emitted e;
     emit_model(mdl, &e);
     const ModelIR *m = e.m;
+    Arena ref_arena = {0};
+    if (run_batch > 0) {
+        CtCompile r = ct_compile_opts(&ref_arena, e.src, (DumpOptions){0}, run_batch, 0);
+        cr_assert_not_null(r.m, "%s does not compile at batch %d:\n%s", mdl, run_batch, r.diag);
+        ct_compile_free(&r);
+        m = r.m;
+    }
     int n = m->spec.batch;
-    char *out = run_driver(&e, mdl, driver_src, cflag);
+    char *out = run_driver_at(&e, mdl, driver_src, cflag, n);
 
     printf("%s (batch %d, optimizer %s%s%s):\n", ct_basename(mdl), n, m->spec.opt.kind, cflag ? ", " : "",
            cflag ? cflag : "");
@@ -503,8 +519,11 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     fflush(stdout);
     free(out);
     emitted_free(&e);
+    arena_free(&ref_arena);
     cr_assert_leq(worst, TOL, "%s: generated code differs from the interpreter by %.3e (> %g)", mdl, worst, TOL);
 }
+
+static void numeric_check_flag(const char *mdl, const char *cflag) { numeric_check_at(mdl, cflag, 0); }
 
 /* Inference with every parameter and running statistic set to values far from their
  * initial ones (the train step's check above sees running means 0 and variances 1):
@@ -619,6 +638,14 @@ Test(codegen_c, numeric_token_mlp, .timeout = 300) { numeric_check(MLC_TEST_DIR 
 /* strided-batched GEMMs: both operands batched, transposed, shared by the batch (stride
  * 0) and broadcast over B */
 Test(codegen_c, numeric_token_attn, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/token_attn.mdl"); }
+/* layout ops and reductions along and beside a merged batch dimension B*8 */
+Test(codegen_c, numeric_token_merged, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/token_merged.mdl"); }
+/* compiled for batch 3 or 4, run on 2 samples: every B*T size from the run-time B */
+Test(codegen_c, numeric_token_smaller_batch, .timeout = 300) {
+    numeric_check_at(MLC_TEST_DIR "/data/token_merged.mdl", NULL, 2);
+    numeric_check_at(MLC_TEST_DIR "/data/token_attn.mdl", NULL, 2);
+    numeric_check_at(MLC_TEST_DIR "/data/token_mlp.mdl", NULL, 2);
+}
 Test(codegen_c, numeric_poolov, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/poolov.mdl"); }
 /* relu_pool.c's mask on dy before a 3x3 / stride 3 pooling backward, beside overlapping
  * windows it leaves alone */

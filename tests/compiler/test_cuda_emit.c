@@ -11,8 +11,9 @@
  * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
  * epilogues: bias, activations, residual adds, folded batch norm), tests/compiler/data/
  * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input),
- * tests/compiler/data/token_mlp.mdl and token_attn.mdl (i32[B, T] inputs, matmuls with
- * batch axes: folded and strided-batched, a shared operand, B*T dimensions) and
+ * tests/compiler/data/token_mlp.mdl, token_attn.mdl and token_merged.mdl (i32[B, T]
+ * inputs, matmuls with batch axes: folded and strided-batched, a shared operand; layout
+ * ops and reductions on B*T dimensions) and
  * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node
@@ -60,11 +61,12 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
                                      MLC_TEST_DIR "/data/token_mlp.mdl",   MLC_TEST_DIR "/data/token_attn.mdl",
+                                     MLC_TEST_DIR "/data/token_merged.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 11, RESNET = 11, RESNET20 = 12 };
+enum { NSMALL = 12, RESNET = 12, RESNET20 = 13 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
