@@ -13,7 +13,8 @@
 #define IN(k) (g->nodes[node].in[k])
 #define LOC (&g->nodes[node].loc)
 
-/* The product's M, N, K and batch entries (K_CONTRACT: every target reads them here). */
+/* The product's M, N, K and number of batch entries, for the reference evaluation and the
+ * FLOP count (the targets write the same from shapes: targets/batched_gemm.c). */
 typedef struct MM {
     int ra, rb;            /* operand ranks; 2: a matrix shared by all batch entries */
     int64_t M, N, K, count; /* at the compile-time batch */
