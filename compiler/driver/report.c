@@ -92,7 +92,7 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
         if ((fp->inl[id] || fp->dup[id]) && nd->op != OP_reshape) nreg++, reg_bytes += bytes_of(nd);
         if (!p->has_buf[id]) continue;
         char sh[64], life[32], off[48], kept[64];
-        shape_str(&nd->shape, nd->dtype, sh, sizeof sh);
+        shape_str_at(&nd->shape, nd->dtype, g->batch, sh, sizeof sh);
         if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", at[id]);
         else snprintf(life, sizeof life, "%%%d..%%%d", at[id], last[id]);
         snprintf(off, sizeof off, "%lld + %lld*B", (long long)p->off_c[id], (long long)p->off_b[id]);

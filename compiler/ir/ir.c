@@ -203,10 +203,15 @@ int shape_eq(const Shape *a, const Shape *b) {
     return 1;
 }
 
-char *shape_str(const Shape *s, DType dt, char *buf, size_t n) {
+char *shape_str(const Shape *s, DType dt, char *buf, size_t n) { return shape_str_at(s, dt, 0, buf, n); }
+
+char *shape_str_at(const Shape *s, DType dt, int batch, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "%s[", dt == DT_I32 ? "i32" : "f32");
     for (int i = 0; i < s->rank && k < n; i++) {
-        if ((s->bmask >> i) & 1)
+        int64_t scale = batch > 0 ? s->d[i] / batch : 1;
+        if (((s->bmask >> i) & 1) && scale != 1)
+            k += (size_t)snprintf(buf + k, n - k, "%sB*%lld", i ? ", " : "", (long long)scale);
+        else if ((s->bmask >> i) & 1)
             k += (size_t)snprintf(buf + k, n - k, "%sB", i ? ", " : "");
         else
             k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
@@ -215,20 +220,29 @@ char *shape_str(const Shape *s, DType dt, char *buf, size_t n) {
     return buf;
 }
 
-char *shape_dim_expr(const Shape *s, int i, char *buf, size_t n) {
-    if ((s->bmask >> i) & 1)
+int64_t shape_bscale(const Shape *s, int batch) {
+    for (int i = 0; i < s->rank; i++)
+        if ((s->bmask >> i) & 1) return s->d[i] / batch;
+    return 0;
+}
+
+char *shape_dim_expr(const Shape *s, int i, int batch, char *buf, size_t n) {
+    int64_t scale = s->d[i] / batch;
+    if (((s->bmask >> i) & 1) && scale != 1)
+        snprintf(buf, n, "(B*%lld)", (long long)scale);
+    else if ((s->bmask >> i) & 1)
         snprintf(buf, n, "B");
     else
         snprintf(buf, n, "%lld", (long long)s->d[i]);
     return buf;
 }
 
-void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b) {
+void shape_numel_affine(const Shape *s, int batch, int64_t *c, int64_t *b) {
     int64_t k = 1;
     int has_b = 0;
     for (int i = 0; i < s->rank; i++) {
         if ((s->bmask >> i) & 1)
-            has_b++;
+            has_b++, k *= s->d[i] / batch;
         else
             k *= s->d[i];
     }
@@ -237,9 +251,9 @@ void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b) {
     *b = has_b ? k : 0;
 }
 
-char *shape_numel_expr(const Shape *s, char *buf, size_t n) {
+char *shape_numel_expr(const Shape *s, int batch, char *buf, size_t n) {
     int64_t c, b;
-    shape_numel_affine(s, &c, &b);
+    shape_numel_affine(s, batch, &c, &b);
     if (b == 1)
         snprintf(buf, n, "B");
     else if (b)
@@ -266,7 +280,7 @@ void ir_verify(const Graph *g, const char *after_pass) {
             mlc_die("after %s: %%%d = %s %s", after_pass, id, oi->name, why);
         if (oi->kind == K_SOURCE) {
             for (int i = 0; i < n->shape.rank; i++)
-                if (((n->shape.bmask >> i) & 1) && n->shape.d[i] != g->batch)
+                if (((n->shape.bmask >> i) & 1) && (n->op == OP_input ? n->shape.d[i] != g->batch : n->shape.d[i] % g->batch))
                     mlc_die("after %s: %%%d's batch dimension is %lld, the graph's batch is %d", after_pass, id,
                             (long long)n->shape.d[i], g->batch);
             if ((n->op == OP_param || n->op == OP_input || n->op == OP_state) && !n->name)
@@ -276,9 +290,9 @@ void ir_verify(const Graph *g, const char *after_pass) {
         int nb = 0;
         for (int i = 0; i < n->shape.rank; i++) {
             nb += (n->shape.bmask >> i) & 1;
-            if (((n->shape.bmask >> i) & 1) && n->shape.d[i] != g->batch)
-                mlc_die("after %s: %%%d's batch dimension is %lld, the graph's batch is %d", after_pass, id,
-                        (long long)n->shape.d[i], g->batch);
+            if (((n->shape.bmask >> i) & 1) && n->shape.d[i] % g->batch)
+                mlc_die("after %s: %%%d's batch dimension is %lld, not a multiple of the graph's batch %d", after_pass,
+                        id, (long long)n->shape.d[i], g->batch);
         }
         if (nb > 1) mlc_die("after %s: %%%d has %d batch dimensions", after_pass, id, nb);
         /* Re-running the shape rule must reproduce the stored shape. */

@@ -23,10 +23,12 @@
 
 typedef enum DType { DT_F32, DT_I32 } DType;
 
-/* A static shape. The batch dimension is symbolic: bit i of bmask says dimension i is the
- * batch size B, and d[i] then holds the batch size the model was compiled with (used for
- * checking shapes and by the reference interpreter). Generated code loops over the B it
- * is called with, so one trainer serves any batch up to the size it was created for. */
+/* A static shape. The batch dimension is symbolic: bit i of bmask says dimension i scales
+ * with the batch size B, and d[i] then holds its size at the batch the model was compiled
+ * with (used for checking shapes and by the reference interpreter): the graph's batch for
+ * B itself, k times it for a merged dimension B*k (reshape([B, T, D] -> [B*T, D])), so
+ * k = d[i] / Graph.batch. Generated code loops over the B it is called with, so one
+ * trainer serves any batch up to the size it was created for. */
 typedef struct Shape {
     int rank;
     int64_t d[IR_MAX_RANK];
@@ -134,13 +136,17 @@ int64_t shape_numel(const Shape *s); /* with B at its compile-time value */
  * otherwise why not, written into buf. */
 const char *shape_check(const Shape *s, DType dt, char *buf, size_t n);
 int shape_eq(const Shape *a, const Shape *b);
-/* Writes `f32[B, 784]`-style text; returns buf. */
+/* Writes `f32[B, 784]`-style text; returns buf. shape_str_at knows the graph's batch and
+ * so writes a merged batch dimension as `B*8`; shape_str writes every batch dimension B. */
 char *shape_str(const Shape *s, DType dt, char *buf, size_t n);
-/* C expression for dimension i or the whole element count ("B", "784", "B*784"). */
-char *shape_dim_expr(const Shape *s, int i, char *buf, size_t n);
-char *shape_numel_expr(const Shape *s, char *buf, size_t n);
+char *shape_str_at(const Shape *s, DType dt, int batch, char *buf, size_t n);
+/* How many times B the batch dimension of s is (1 for B, 8 for B*8); 0: s has none. */
+int64_t shape_bscale(const Shape *s, int batch);
+/* C expression for dimension i or the whole element count ("B", "784", "B*784", "(B*8)"). */
+char *shape_dim_expr(const Shape *s, int i, int batch, char *buf, size_t n);
+char *shape_numel_expr(const Shape *s, int batch, char *buf, size_t n);
 /* Element count split as numel = c + b*B (at most one batch dimension). */
-void shape_numel_affine(const Shape *s, int64_t *c, int64_t *b);
+void shape_numel_affine(const Shape *s, int batch, int64_t *c, int64_t *b);
 
 /* The IR text form: one node per line, `%12 = add %10, %11 : f32[B, 256]  ; mlp.mdl:7:5`. */
 void ir_print(FILE *out, const Graph *g);

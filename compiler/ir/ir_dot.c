@@ -18,7 +18,7 @@ static void node(FILE *out, const Graph *g, char pfx, int id, const char *indent
                         : op_of(n)->kind == K_UPDATE ? "lightsalmon"
                         : (n->role & ROLE_LOSS) ? "gold" : "white";
     fprintf(out, "%s%c%d [label=\"%%%d %s%s%s\\n%s", indent, pfx, id, id, op_of(n)->name, n->name ? " " : "",
-            n->name ? n->name : "", shape_str(&n->shape, n->dtype, sh, sizeof sh));
+            n->name ? n->name : "", shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
     if (n->loc.file) {
         const char *f = n->loc.file->name, *slash = strrchr(f, '/');
         fprintf(out, "\\n%s:%d", slash ? slash + 1 : f, n->loc.line);

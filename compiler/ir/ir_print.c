@@ -131,7 +131,7 @@ void ir_print(FILE *out, const Graph *g) {
         fprintf(out, "  %%%d = %s", id, op_of(n)->name);
         for (int i = 0; i < n->nin; i++) fprintf(out, "%s%%%d", i ? ", " : " ", n->in[i]);
         print_attrs(out, g, n);
-        fprintf(out, " : %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        fprintf(out, " : %s", shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
         if (n->role & ROLE_LOSS) fprintf(out, " loss");
         if (n->role & ROLE_OUTPUT) fprintf(out, " output");
         if (n->role & ROLE_GRAD) fprintf(out, " grad");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lower_internal.h"
+#include "ops_attrs.h"
 #include "rng.h"
 
 /* ---- builtins: primitive ops and layer helpers ---- */
@@ -67,8 +68,68 @@ static Value b_activation(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_binary(g, OP_mul, x, hs, LOCE)); /* hardswish */
 }
 
+/* transpose(x) swapping only the last two axes: matmul reads x with its transpose flag
+ * instead of a transposed copy. Returns x's input and sets *t, or returns x. */
+static int fold_transpose(const Graph *g, int x, int *t) {
+    const Node *n = &g->nodes[x];
+    int r = n->shape.rank;
+    if (n->op != OP_transpose || r < 2) return x;
+    for (int i = 0; i < r - 2; i++)
+        if (transpose_perm_at(n, i) != i) return x;
+    if (transpose_perm_at(n, r - 2) != r - 1) return x;
+    *t = 1;
+    return n->in[0];
+}
+
+/* Operand x of a batched matmul, given the broadcast batch axes `lead` (rank nl): a
+ * matrix when its batch axes are all 1 (shared by every entry: stride 0), else expanded
+ * to all of `lead` where it lacks some (a copy). */
+static int matmul_operand(Graph *g, int x, const Shape *lead, const SrcLoc *loc) {
+    Shape s = g->nodes[x].shape;
+    int shared = 1;
+    for (int i = 0; i < s.rank - 2; i++) shared &= s.d[i] == 1 && !((s.bmask >> i) & 1);
+    if (shared) {
+        int64_t d[2] = {s.d[s.rank - 2], s.d[s.rank - 1]};
+        return ir_reshape(g, x, shape_make(2, d, (uint8_t)(s.bmask >> (s.rank - 2))), loc);
+    }
+    Shape to = *lead;
+    to.rank = lead->rank + 2;
+    to.d[lead->rank] = s.d[s.rank - 2], to.d[lead->rank + 1] = s.d[s.rank - 1];
+    to.bmask |= (uint8_t)((s.bmask >> (s.rank - 2)) << lead->rank);
+    return ir_expand(g, x, to, loc);
+}
+
+/* matmul(a [..., M, K], b [..., K, N]) -> [..., M, N], numpy's: the leading (batch) axes
+ * broadcast; transpose(x) of the last two axes is read in place. */
 static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
-    return vtensor(ir_matmul(L->g, T(0, "a"), T(1, "b"), 0, 0, LOCE));
+    Graph *g = L->g;
+    const SrcLoc *loc = LOCE;
+    int ta = 0, tb = 0;
+    int x = fold_transpose(g, T(0, "a"), &ta), y = fold_transpose(g, T(1, "b"), &tb);
+    const Shape *sx = &g->nodes[x].shape, *sy = &g->nodes[y].shape;
+    if (sx->rank > 2 || sy->rank > 2) {
+        if (sx->rank < 2 || sy->rank < 2) return vtensor(ir_matmul(g, x, y, ta, tb, loc)); /* its error */
+        /* numpy's broadcast of the batch axes, right-aligned; B only against B or 1 */
+        int nx = sx->rank - 2, ny = sy->rank - 2;
+        Shape lead = {0};
+        lead.rank = nx > ny ? nx : ny;
+        for (int i = 0; i < lead.rank; i++) {
+            int ix = i - (lead.rank - nx), iy = i - (lead.rank - ny);
+            int64_t dx = ix >= 0 ? sx->d[ix] : 1, dy = iy >= 0 ? sy->d[iy] : 1;
+            int bx = ix >= 0 && ((sx->bmask >> ix) & 1), by = iy >= 0 && ((sy->bmask >> iy) & 1);
+            if ((dx == dy && bx == by) || (dy == 1 && !by)) {
+                lead.d[i] = dx, lead.bmask |= (uint8_t)(bx << i);
+            } else if (dx == 1 && !bx) {
+                lead.d[i] = dy, lead.bmask |= (uint8_t)(by << i);
+            } else {
+                char s1[96], s2[96];
+                diag_error(loc, "matmul: the batch dimensions of %s and %s cannot be broadcast together",
+                           shape_str_at(sx, DT_F32, g->batch, s1, sizeof s1), shape_str_at(sy, DT_F32, g->batch, s2, sizeof s2));
+            }
+        }
+        x = matmul_operand(g, x, &lead, loc), y = matmul_operand(g, y, &lead, loc);
+    }
+    return vtensor(ir_matmul(g, x, y, ta, tb, loc));
 }
 
 static Value b_reduce(Lower *L, Scope *s, const Expr *call, Args *a) {
@@ -78,7 +139,8 @@ static Value b_reduce(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_reduce(L->g, op_by_name(call->name), x, (int)axis, keep, LOCE));
 }
 
-/* reshape(x, [B, 1, 28, 28]): B keeps the batch dimension; one -1 is inferred. */
+/* reshape(x, [B, 1, 28, 28]): B keeps the batch dimension, B * T merges it with a dimension of
+ * size T ([B, T, D] -> [B * T, D]) and back; one -1 is inferred. */
 static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     const Value *sh = &a->v[1];
@@ -101,8 +163,11 @@ static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
         if (d->i > IR_MAX_NUMEL || known > IR_MAX_NUMEL / d->i)
             diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape has more than the %lld elements a tensor can have",
                        (long long)IR_MAX_NUMEL);
+        if (d->bbad || d->bpow < 0 || (d->bpow == 1 && (d->bcoef < 1 || d->bcoef != floor(d->bcoef))))
+            diag_error(arg_loc(L, s, call, a, 1),
+                       "reshape: dimension %d depends on B but is not B or B times a whole number (B * T)", i);
         to.d[i] = d->i;
-        if (d->bpow == 1 && d->bcoef == 1) to.bmask |= (uint8_t)(1u << i);
+        if (d->bpow == 1) to.bmask |= (uint8_t)(1u << i); /* B, or B*T merging the batch with T */
         known *= d->i;
     }
     if (infer >= 0) {
@@ -165,7 +230,8 @@ static Value b_mse(Lower *L, Scope *s, const Expr *call, Args *a) {
 
 /* cross_entropy(logits [B, C], labels i32[B], label_smoothing = 0): mean over the batch of
  * logsumexp(logits) - sum_k q_k logits_k, with q = (1 - eps) one_hot + eps / C; stable for
- * any logit size. */
+ * any logit size. Logits [B, T, C] with labels i32[B, T]: the same per token, the mean
+ * over all B*T of them. */
 static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "logits"), y = T(1, "labels");
     L->ce_logits = x, L->ce_labels = y;
@@ -174,23 +240,29 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     Graph *g = L->g;
     const Node *xn = &g->nodes[x], *yn = &g->nodes[y];
     char s1[96], s2[96];
-    if (xn->shape.rank != 2 || yn->shape.rank != 1 || yn->dtype != DT_I32 || xn->dtype != DT_F32 ||
-        xn->shape.d[0] != yn->shape.d[0] || (xn->shape.bmask & 1) != (yn->shape.bmask & 1))
-        diag_error(LOCE, "cross_entropy needs logits f32[N, C] and labels i32[N], found %s and %s",
-                   shape_str(&xn->shape, xn->dtype, s1, sizeof s1), shape_str(&yn->shape, yn->dtype, s2, sizeof s2));
+    int r = xn->shape.rank, same = r >= 2 && yn->shape.rank == r - 1;
+    for (int i = 0; same && i < r - 1; i++)
+        same = xn->shape.d[i] == yn->shape.d[i] && ((xn->shape.bmask >> i) & 1) == ((yn->shape.bmask >> i) & 1);
+    if (!same || yn->dtype != DT_I32 || xn->dtype != DT_F32 || ((xn->shape.bmask >> (r - 1)) & 1))
+        diag_error(LOCE, "cross_entropy needs logits f32[N, C] and labels i32[N] (or f32[B, T, C] and i32[B, T]: one "
+                         "label per token), found %s and %s",
+                   shape_str_at(&xn->shape, xn->dtype, g->batch, s1, sizeof s1),
+                   shape_str_at(&yn->shape, yn->dtype, g->batch, s2, sizeof s2));
     const SrcLoc *loc = LOCE;
-    int64_t ia[4] = {g->nodes[x].shape.d[1], 0, 0, 0};
+    int64_t ia[4] = {g->nodes[x].shape.d[r - 1], 0, 0, 0};
     int oh = graph_add(g, OP_one_hot, &y, 1, ia, NULL, loc);
     if (eps > 0) {
-        double c = (double)g->nodes[x].shape.d[1];
+        double c = (double)g->nodes[x].shape.d[r - 1];
         oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc), ir_const(g, eps / c, 0, loc), loc);
     }
-    int lse = ir_reduce(g, OP_logsumexp, x, 1, 0, loc);
-    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), 1, 0, loc);
-    return vtensor(ir_reduce(g, OP_mean, ir_binary(g, OP_sub, lse, picked, loc), 0, 0, loc));
+    int lse = ir_reduce(g, OP_logsumexp, x, r - 1, 0, loc);
+    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), r - 1, 0, loc);
+    /* per token: every position counts the same, so the mean over all B*T of them is a
+     * mean of means, and B*T never has to be a dimension */
+    return vtensor(mean_all(g, ir_binary(g, OP_sub, lse, picked, loc), loc));
 }
 
-/* dense(x [B, in], units): x @ weight [in, units] + bias [units]. He-uniform weights
+/* dense(x [B, ..., in], units): x @ weight [in, units] + bias [units] on the last axis. He-uniform weights
  * (suited to the ReLU layers it usually feeds), zero bias. */
 static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
@@ -198,12 +270,20 @@ static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
     int bias = (int)arg_int(L, s, call, a, 2, "bias", 1, 0);
     const char *scope = scope_name(L, s, "dense", arg_str(L, s, call, a, 3, "name"));
     Graph *g = L->g;
-    const Shape *xs = &g->nodes[x].shape;
+    const Shape xs = g->nodes[x].shape;
     char sh[96];
-    if (xs->rank != 2 || (xs->bmask & 2))
-        diag_error(LOCE, "dense needs an input of shape [N, features], found %s; use flatten(x) first",
-                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
-    int64_t fan_in = xs->d[1];
+    if (xs.rank < 2 || ((xs.bmask >> (xs.rank - 1)) & 1) || g->nodes[x].dtype != DT_F32)
+        diag_error(LOCE, "dense needs an input f32[..., features] of rank 2 or more, found %s",
+                   shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
+    int64_t fan_in = xs.d[xs.rank - 1];
+    /* [B, T, in] is applied to the last axis, as one GEMM over B*T rows ([B*T, in] is a
+     * view), so its bias and activation still run as that GEMM's epilogue */
+    Shape full = xs;
+    full.d[full.rank - 1] = units;
+    if (xs.rank > 2) {
+        int64_t rows[2] = {shape_numel(&xs) / fan_in, fan_in};
+        x = ir_reshape(g, x, shape_make(2, rows, xs.bmask ? 1 : 0), LOCE);
+    }
     int64_t wd[2] = {fan_in, units};
     double lim = sqrt(6.0 / (double)fan_in);
     int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, wd, 0), INIT_UNIFORM,
@@ -214,7 +294,7 @@ static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
                            0, 0);
         y = ir_binary(g, OP_add, y, b, LOCE);
     }
-    return vtensor(y);
+    return vtensor(ir_reshape(g, y, full, LOCE));
 }
 
 /* An int, or a list [h, w] of two: kernel sizes, strides, paddings. */
@@ -280,9 +360,9 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     if (one_d) x = as_row_image(L, s, call, x);
     const Shape *xs = &g->nodes[x].shape;
     char sh[96];
-    if (xs->rank != 4 || xs->bmask != 1)
+    if (xs->rank != 4 || xs->bmask != 1 || xs->d[0] != g->batch)
         diag_error(LOCE, "conv2d needs an input of shape [B, C, H, W], found %s",
-                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
+                   shape_str_at(xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
     int64_t C = xs->d[1];
     int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
     int64_t k[2], st[2], pd[2], dl[2];
@@ -508,8 +588,9 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     const SrcLoc *loc = LOCE;
     Shape xs = g->nodes[x].shape;
     char sh[96];
-    if (xs.rank < 2 || !(xs.bmask & 1))
-        diag_error(loc, "batch_norm needs an input [B, C, ...], found %s", shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    if (xs.rank < 2 || !(xs.bmask & 1) || xs.d[0] != g->batch)
+        diag_error(loc, "batch_norm needs an input [B, C, ...], found %s",
+                   shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
     int64_t C = xs.d[1], HW = 1;
     for (int i = 2; i < xs.rank; i++) HW *= xs.d[i];
     const char *scope = scope_name(L, s, "bn", arg_str(L, s, call, a, 3, "name"));

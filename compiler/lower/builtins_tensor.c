@@ -4,11 +4,12 @@
  * batch), so these cannot be params; they are a scalar constant or a tensor expanded to
  * the shape (op `expand`), which costs no memory of its own when it fuses into its
  * reader, and whose gradient sums back over the broadcast dimensions. */
+#include <math.h>
 #include <string.h>
 
 #include "lower_internal.h"
 
-/* The shape argument i: a list of positive integers and B (the batch dimension). */
+/* The shape argument i: a list of positive integers and B (the batch dimension, or B * T). */
 static Shape shape_arg(Lower *L, Scope *s, const Expr *call, const Args *a, int i) {
     const Value *sh = &a->v[i];
     if (sh->k != V_LIST || sh->n < 1 || sh->n > IR_MAX_RANK)
@@ -24,11 +25,12 @@ static Shape shape_arg(Lower *L, Scope *s, const Expr *call, const Args *a, int 
         if (d->i > IR_MAX_NUMEL || numel > IR_MAX_NUMEL / d->i)
             diag_error(arg_loc(L, s, call, a, i), "%s: the shape has more than the %lld elements a tensor can have",
                        call->name, (long long)IR_MAX_NUMEL);
+        if (d->bbad || d->bpow < 0 || d->bpow > 1 || (d->bpow == 1 && (d->bcoef < 1 || d->bcoef != floor(d->bcoef))))
+            diag_error(arg_loc(L, s, call, a, i), "%s: dimension %d depends on B but is not B or B times a whole number",
+                       call->name, k);
         numel *= d->i;
         to.d[k] = d->i;
-        if (d->bpow == 1 && d->bcoef == 1) to.bmask |= (uint8_t)(1u << k);
-        else if (d->bpow != 0)
-            diag_error(arg_loc(L, s, call, a, i), "%s: dimension %d depends on B other than as B itself", call->name, k);
+        if (d->bpow == 1) to.bmask |= (uint8_t)(1u << k); /* B, or B * T */
     }
     return to;
 }

@@ -575,7 +575,9 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
             if (shape_numel(&n->shape) != 1)
                 diag_error_hint(loc_at(L, s, &st->value->loc), "reduce it, e.g. with mean(x, axis = 0)",
                                 "the loss must be a scalar, found %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
-            int direct = st->value->kind == EX_CALL && !strcmp(st->value->name, "cross_entropy");
+            /* a classifier's logits are [B, C]: per-token [B, T, V] ones are measured by the loss */
+            int direct = st->value->kind == EX_CALL && !strcmp(st->value->name, "cross_entropy") &&
+                         g->nodes[L->ce_logits].shape.rank == 2;
             L->loss_logits = direct ? L->ce_logits : -1;
             L->loss_labels = direct ? L->ce_labels : -1;
             if (n->shape.rank != 0) v.node = ir_reshape(g, v.node, shape_scalar(), &n->loc);
@@ -585,7 +587,11 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         }
         if (n->shape.rank < 1 || n->shape.bmask != 1 || n->dtype != DT_F32)
             diag_error(loc_at(L, s, &st->value->loc), "an output must be f32[B, ...] (the batch first), found %s",
-                       shape_str(&n->shape, n->dtype, sh, sizeof sh));
+                       shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
+        if (n->shape.d[0] != g->batch)
+            diag_error(loc_at(L, s, &st->value->loc),
+                       "an output must be f32[B, ...] with the batch on its own, found %s: reshape it to [B, %lld, ...]",
+                       shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh), (long long)(n->shape.d[0] / g->batch));
         /* The API names an output after the tensor it shows; an expression gets "output". */
         const char *name = st->value->kind == EX_NAME ? st->value->name
                            : g->nout ? arena_printf(L->a, "output%d", g->nout) : "output";

@@ -81,6 +81,7 @@ const char *shape_rule_broadcast(Graph *g, Node *n) {
         int64_t da = ia >= 0 ? sa->d[ia] : 1, db = ib >= 0 ? sb->d[ib] : 1;
         int ba = ia >= 0 && ((sa->bmask >> ia) & 1), bb = ib >= 0 && ((sb->bmask >> ib) & 1);
         if (ba && bb) {
+            if (da != db) goto mismatch; /* B against B*k */
             out.d[i] = da, out.bmask |= (uint8_t)(1u << i);
         } else if (ba || bb) {
             int64_t other = ba ? db : da;
@@ -100,7 +101,7 @@ const char *shape_rule_broadcast(Graph *g, Node *n) {
 mismatch:;
     char x[96], y[96];
     return shape_err(g, "%s: shapes %s and %s cannot be broadcast together", op_of(n)->name,
-                     shape_str(sa, a->dtype, x, sizeof x), shape_str(sb, b->dtype, y, sizeof y));
+                     shape_str_at(sa, a->dtype, g->batch, x, sizeof x), shape_str_at(sb, b->dtype, g->batch, y, sizeof y));
 }
 
 const char *shape_rule_reduce(Graph *g, Node *n) {

@@ -59,12 +59,15 @@ static const char *check_geom(Graph *g, const Geom *q) {
     return NULL;
 }
 
-static int is_nchw(const Node *x) { return x->shape.rank == 4 && x->shape.bmask == 1 && x->dtype == DT_F32; }
+/* B itself, not a merged B*k: the kernels run sample by sample over B */
+static int is_nchw(const Graph *g, const Node *x) {
+    return x->shape.rank == 4 && x->shape.bmask == 1 && x->shape.d[0] == g->batch && x->dtype == DT_F32;
+}
 
 static const char *s_conv(Graph *g, Node *n) {
     const Node *x = X(n->in[0]), *w = X(n->in[1]);
     char a[96], b[96];
-    if (!is_nchw(x) || w->shape.rank != 4 || w->shape.bmask)
+    if (!is_nchw(g, x) || w->shape.rank != 4 || w->shape.bmask)
         return shape_err(g, "conv2d needs an input f32[B, C, H, W] and a weight f32[O, C/groups, KH, KW], found %s and %s",
                          shape_str(&x->shape, x->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
     Geom q = geom(n, &x->shape, &w->shape);
@@ -85,7 +88,7 @@ static const char *s_conv(Graph *g, Node *n) {
 static const char *s_bwd_data(Graph *g, Node *n) {
     const Node *dy = X(n->in[0]), *w = X(n->in[1]);
     char a[96], b[96];
-    if (!is_nchw(dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 || w->shape.d[0] != dy->shape.d[1] ||
+    if (!is_nchw(g, dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 || w->shape.d[0] != dy->shape.d[1] ||
         n->iattr[3] < 1 || w->shape.d[0] % n->iattr[3] || n->fattr[0] < 1 || n->fattr[1] < 1)
         return shape_err(g, "a transposed convolution needs an input f32[B, C, H, W] and a weight f32[C, O/groups, KH, KW], "
                             "found %s and %s",

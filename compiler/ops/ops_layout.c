@@ -16,12 +16,12 @@ static const char *s_reshape(Graph *g, Node *n) {
     int nb = 0;
     for (int i = 0; i < n->shape.rank; i++) nb += (n->shape.bmask >> i) & 1;
     if (nb > 1) return shape_err(g, "reshape: a shape can have only one batch dimension B");
-    shape_numel_affine(&x->shape, &xc, &xb);
-    shape_numel_affine(&n->shape, &yc, &yb);
+    shape_numel_affine(&x->shape, g->batch, &xc, &xb);
+    shape_numel_affine(&n->shape, g->batch, &yc, &yb);
     if (xc != yc || xb != yb) {
         char a[96], b[96];
-        shape_str(&x->shape, x->dtype, a, sizeof a);
-        shape_str(&n->shape, x->dtype, b, sizeof b);
+        shape_str_at(&x->shape, x->dtype, g->batch, a, sizeof a);
+        shape_str_at(&n->shape, x->dtype, g->batch, b, sizeof b);
         if ((xb != 0) != (yb != 0))
             return shape_err(g, "reshape: cannot reshape %s to %s: the batch dimension B must stay a dimension of its own", a, b);
         return shape_err(g, "reshape: cannot reshape %s to %s: element counts differ", a, b);
@@ -34,11 +34,25 @@ static void e_copy(const Graph *g, const Node *n, double *const *in, double *out
 }
 static void g_reshape(Graph *g, int node, int gy, int *gx) { gx[0] = ir_reshape(g, gy, X(IN(0))->shape, LOC); }
 static int c_reshape(Graph *g, int i) {
-    static const int64_t a[] = {3, 4}, b[] = {2, 6}, c[] = {2, 3, 2}, d[] = {2, 6, 1};
+    static const int64_t a[] = {3, 4}, b[] = {2, 6}, c[] = {2, 3, 2};
     int x;
     switch (i) {
     case 0: x = case_param(g, 2, a, 0, INIT_UNIFORM, -1, 1); return ir_reshape(g, x, shape_make(2, b, 0), NULL);
-    case 1: x = case_param(g, 3, c, 1, INIT_UNIFORM, -1, 1); return ir_reshape(g, x, shape_make(3, d, 1), NULL);
+    case 1: {
+        int64_t to[3] = {g->batch, 6, 1};
+        x = case_param(g, 3, c, 1, INIT_UNIFORM, -1, 1);
+        return ir_reshape(g, x, shape_make(3, to, 1), NULL);
+    }
+    case 2: { /* [B, 3, 2] -> [B*3, 2]: the batch merged with the next axis */
+        int64_t to[2] = {3 * g->batch, 2};
+        x = case_param(g, 3, c, 1, INIT_UNIFORM, -1, 1);
+        return ir_reshape(g, x, shape_make(2, to, 1), NULL);
+    }
+    case 3: { /* [B*3, 2] -> [B, 6]: split and merged again */
+        int64_t from[2] = {3 * g->batch, 2}, to[2] = {g->batch, 6};
+        x = ir_reshape(g, case_param(g, 3, c, 1, INIT_UNIFORM, -1, 1), shape_make(2, from, 1), NULL);
+        return ir_reshape(g, x, shape_make(2, to, 1), NULL);
+    }
     default: return -1;
     }
 }

@@ -31,12 +31,14 @@
 /* B, C, S of a [B, C, S] tensor (B at its compile-time value). */
 static void bcs(const Shape *s, int64_t *B, int64_t *C, int64_t *S) { *B = s->d[0], *C = s->d[1], *S = s->d[2]; }
 
-static int is_bcs(const Node *x) { return x->shape.rank == 3 && x->shape.bmask == 1 && x->dtype == DT_F32; }
+static int is_bcs(const Graph *g, const Node *x) {
+    return x->shape.rank == 3 && x->shape.bmask == 1 && x->shape.d[0] == g->batch && x->dtype == DT_F32;
+}
 
 static const char *s_stats(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     char a[96];
-    if (!is_bcs(x)) return shape_err(g, "bn_stats needs f32[B, C, S], found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
+    if (!is_bcs(g, x)) return shape_err(g, "bn_stats needs f32[B, C, S], found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
     int64_t d[2] = {2, x->shape.d[1]};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;
@@ -45,7 +47,7 @@ static const char *s_stats(Graph *g, Node *n) {
 
 static const char *s_apply(Graph *g, Node *n) {
     const Node *x = X(n->in[0]), *st = X(n->in[1]);
-    if (!is_bcs(x) || st->op != OP_bn_stats || st->in[0] != n->in[0])
+    if (!is_bcs(g, x) || st->op != OP_bn_stats || st->in[0] != n->in[0])
         return shape_err(g, "bn_apply needs x f32[B, C, S] and bn_stats(x)");
     int64_t C = x->shape.d[1];
     for (int k = 2; k < 4; k++) {

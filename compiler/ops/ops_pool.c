@@ -32,9 +32,9 @@ PGeom pool_node_geom(const Graph *g, const Node *n) {
 static const char *s_pool(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     char a[96];
-    if (x->shape.rank != 4 || x->shape.bmask != 1 || x->dtype != DT_F32)
+    if (x->shape.rank != 4 || x->shape.bmask != 1 || x->shape.d[0] != g->batch || x->dtype != DT_F32)
         return shape_err(g, "%s needs an input f32[B, C, H, W], found %s", op_of(n)->name,
-                         shape_str(&x->shape, x->dtype, a, sizeof a));
+                         shape_str_at(&x->shape, x->dtype, g->batch, a, sizeof a));
     PGeom q = pgeom(n, x->shape.d[2], x->shape.d[3]);
     if (q.KH < 1 || q.KW < 1 || q.sh < 1 || q.sw < 1)
         return shape_err(g, "%s: kernel and stride must be at least 1", op_of(n)->name);

@@ -31,7 +31,13 @@ static int reduce_case(Graph *g, int i, Op op) {
         {2, {3, 4}, 0, 0, 0}, {2, {3, 4}, 0, 1, 1}, {3, {2, 3, 4}, 0, 1, 0},
         {3, {2, 3, 4}, 0, -1, 1}, {2, {2, 5}, 1, 0, 0}, {2, {2, 5}, 1, 1, 1}, {1, {7}, 0, 0, 0},
     };
-    if (i >= (int)(sizeof c / sizeof c[0])) return -1;
+    int nc = (int)(sizeof c / sizeof c[0]);
+    if (i == nc) { /* over a merged batch axis B*2 (reshape of [B, 2, 5]): mean divides by 2B */
+        int64_t d[3] = {g->batch, 2, 5}, m[2] = {2 * g->batch, 5};
+        int x = ir_reshape(g, case_param(g, 3, d, 1, INIT_UNIFORM, -2, 2), shape_make(2, m, 1), NULL);
+        return ir_reduce(g, op, x, 0, 0, NULL);
+    }
+    if (i > nc) return -1;
     int x = case_param(g, c[i].r, c[i].d, c[i].bm, INIT_UNIFORM, -2, 2);
     return ir_reduce(g, op, x, c[i].axis, c[i].keep, NULL);
 }
@@ -73,7 +79,8 @@ static void g_mean(Graph *g, int node, int gy, int *gx) {
     const Node *x = X(IN(0));
     int axis = (int)X(node)->iattr[0];
     int is_b = (x->shape.bmask >> axis) & 1;
-    int scale = ir_const(g, is_b ? 1.0 : 1.0 / (double)x->shape.d[axis], is_b ? -1 : 0, LOC);
+    double len = is_b ? (double)(x->shape.d[axis] / g->batch) : (double)x->shape.d[axis]; /* B*k: k */
+    int scale = ir_const(g, 1.0 / len, is_b ? -1 : 0, LOC);
     int e = ir_expand(g, keepdims_view(g, node, gy), x->shape, LOC);
     gx[0] = ir_binary(g, OP_mul, e, scale, LOC);
 }

@@ -151,10 +151,10 @@ static int nest_of_reader(const Graph *g, const FusionPlan *fp, int r) {
 
 /* The member covers its whole space, one element per element of the space: it can be
  * stored, or (a row reduction) run once per element. */
-static int covers_space(const Shape *dom, const Node *n, const int8_t *map) {
+static int covers_space(const Graph *g, const Shape *dom, const Node *n, const int8_t *map) {
     int64_t c1, b1, c2, b2;
-    shape_numel_affine(dom, &c1, &b1);
-    shape_numel_affine(&n->shape, &c2, &b2);
+    shape_numel_affine(dom, g->batch, &c1, &b1);
+    shape_numel_affine(&n->shape, g->batch, &c2, &b2);
     if (c1 != c2 || b1 != b2) return 0;
     int mapped = 0, real = 0;
     for (int d = 0; d < IR_MAX_RANK; d++) mapped += map[d] >= 0;
@@ -171,8 +171,8 @@ static int calls_libm(const Node *n) { return op_text_calls_math(op_of(n)->rules
 static int recompute_costs(const Graph *g, const Shape *space, const Node *n) {
     if (!calls_libm(n)) return 0;
     int64_t c1, b1, c2, b2;
-    shape_numel_affine(space, &c1, &b1);
-    shape_numel_affine(&n->shape, &c2, &b2);
+    shape_numel_affine(space, g->batch, &c1, &b1);
+    shape_numel_affine(&n->shape, g->batch, &c2, &b2);
     return (c2 + b2 * g->batch) * 4 <= c1 + b1 * g->batch;
 }
 
@@ -468,7 +468,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         if (reduce) {
             /* a row reduction: it keeps the batch dimension, and its readers' loop runs it
              * once per element; else a root, whose domain is its input */
-            if (ok && nd->shape.bmask && first_outside > group && covers_space(space, nd, map)) {
+            if (ok && nd->shape.bmask && first_outside > group && covers_space(g, space, nd, map)) {
                 fp.root[id] = group;
                 fp.nest[id] = nest;
                 fp.inl[id] = first_outside == INT_MAX;
@@ -491,7 +491,7 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
             pos[id] = first_read;
             continue;
         }
-        if (ok && nest < 0 && first_outside > group && covers_space(space, nd, map)) { /* kept */
+        if (ok && nest < 0 && first_outside > group && covers_space(g, space, nd, map)) { /* kept */
             fp.root[id] = group;
             memcpy(fp.map[id], map, sizeof map);
             continue;
@@ -544,7 +544,7 @@ void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
         const Node *n = &g->nodes[id];
         if (fp->root[id] != id) continue;
         char sh[96];
-        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str(&n->shape, n->dtype, sh, sizeof sh));
+        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
         int ep = fp->at[id] != id, ip = fp->inplace[id] >= 0;
         if (ep) fprintf(out, " (epilogue of %%%d %s", fp->at[id], op_of(&g->nodes[fp->at[id]])->name);
         if (ip) fprintf(out, "%smay overwrite %%%d", ep ? ", " : " (", fp->inplace[id]);

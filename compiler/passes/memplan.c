@@ -208,7 +208,7 @@ static int make_blocks(Arena *a, const Graph *g, const FusionPlan *fp, const int
         const Node *nd = &g->nodes[id];
         if (!needs_buffer(nd) || (fp && (fp->inl[id] || fp->dup[id]))) continue;
         int64_t c, b;
-        shape_numel_affine(&nd->shape, &c, &b);
+        shape_numel_affine(&nd->shape, g->batch, &c, &b);
         int64_t size = ALIGN(b ? b : c);
         p->has_buf[id] = 1;
         int x = fp ? fp->inplace[id] : -1;

@@ -100,7 +100,7 @@ static void find_io(ModelIR *m, const Program *p) {
             diag_error(&n->loc, "input '%s' must have the batch dimension B first (and only there)", n->name);
         int ev = find_input_node(e, st->name);
         int64_t c, b;
-        shape_numel_affine(&n->shape, &c, &b);
+        shape_numel_affine(&n->shape, g->batch, &c, &b);
         m->inputs[m->ninputs++] = (ModelIO){n->name, n->dtype, n->shape, ev >= 0 && read[ev], b};
     }
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
@@ -110,7 +110,7 @@ static void find_io(ModelIR *m, const Program *p) {
     for (int k = 0; k < e->nout; k++) {
         const Node *n = &e->nodes[e->outputs[k]];
         int64_t c, b;
-        shape_numel_affine(&n->shape, &c, &b);
+        shape_numel_affine(&n->shape, g->batch, &c, &b);
         m->outputs[k] = (ModelIO){e->out_names[k], n->dtype, n->shape, 1, b};
     }
     m->cls_output = g->cls_output;

@@ -146,6 +146,17 @@ void loop_end(EmitCtx *e, int id, ElemLoop *l);
 /* emit() of a body line that calls math by the neutral names (target_math). */
 void emit_math(EmitCtx *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A matmul with batch axes as one strided-batched GEMM, as C expressions: row-major
+ * C_i[M, N] = op(A_i) op(B_i) for i < count, X_i = X + i * sX (sX "0": a matrix shared by
+ * every entry). fold: A's entries are consecutive row blocks and B is shared, so the
+ * whole product is one GEMM of M (= every entry's rows) x N. */
+typedef struct BatchedGemm {
+    int fold;
+    const char *M, *N, *K, *count;
+    const char *A, *lda, *sa, *B, *ldb, *sb, *C, *sc;
+} BatchedGemm;
+BatchedGemm batched_gemm(EmitCtx *e, int id);
+
 /* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
 int emit_epilogue_of(const EmitCtx *e, int id);
 

@@ -38,12 +38,12 @@ const char *emit_buf(EmitCtx *e, int id) {
 
 const char *emit_dim(EmitCtx *e, int id, int i) {
     char b[32];
-    return arena_strdup(e->arena, shape_dim_expr(&e->g->nodes[id].shape, i, b, sizeof b));
+    return arena_strdup(e->arena, shape_dim_expr(&e->g->nodes[id].shape, i, e->g->batch, b, sizeof b));
 }
 
 const char *emit_numel(EmitCtx *e, int id) {
     char b[48];
-    return arena_strdup(e->arena, shape_numel_expr(&e->g->nodes[id].shape, b, sizeof b));
+    return arena_strdup(e->arena, shape_numel_expr(&e->g->nodes[id].shape, e->g->batch, b, sizeof b));
 }
 
 const char *c_float(Arena *a, double v) {
@@ -69,7 +69,7 @@ const char *emit_float(EmitCtx *e, double v) { return c_float(e->arena, v); }
 void emit_node_comment(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     char sh[128];
-    shape_str(&n->shape, n->dtype, sh, sizeof sh);
+    shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh);
     if (n->loc.file) {
         const char *f = n->loc.file->name, *slash = strrchr(f, '/');
         emit(e, "/* %%%d = %s -> %s  (%s:%d) */", id, op_of(n)->name, sh, slash ? slash + 1 : f, n->loc.line);
@@ -78,11 +78,11 @@ void emit_node_comment(EmitCtx *e, int id) {
     }
 }
 
-static const char *prod_expr(Arena *a, const Shape *s, int from, int to) {
+static const char *prod_expr(Arena *a, const Shape *s, int batch, int from, int to) {
     int64_t k = 1;
     int b = 0;
     for (int i = from; i < to; i++) {
-        if ((s->bmask >> i) & 1) b = 1;
+        if ((s->bmask >> i) & 1) b = 1, k *= s->d[i] / batch;
         else k *= s->d[i];
     }
     if (b) return k == 1 ? "B" : arena_printf(a, "B*%lld", (long long)k);
@@ -91,9 +91,9 @@ static const char *prod_expr(Arena *a, const Shape *s, int from, int to) {
 
 void emit_axis_split(EmitCtx *e, int x, int axis, const char **outer, const char **n, const char **inner) {
     const Shape *s = &e->g->nodes[x].shape;
-    *outer = prod_expr(e->arena, s, 0, axis);
-    *n = prod_expr(e->arena, s, axis, axis + 1);
-    *inner = prod_expr(e->arena, s, axis + 1, s->rank);
+    *outer = prod_expr(e->arena, s, e->g->batch, 0, axis);
+    *n = prod_expr(e->arena, s, e->g->batch, axis, axis + 1);
+    *inner = prod_expr(e->arena, s, e->g->batch, axis + 1, s->rank);
 }
 
 const char *subst(Arena *a, const char *tmpl, const char *const *args, int nargs) {
@@ -439,7 +439,7 @@ static const char **emit_bind_inputs(EmitCtx *e, const ModelIR *m, const char *u
             src = arena_printf(e->arena, "self->in[%d]", i);
         }
         emit(e, "const %s *const %s = (const %s *)%s; /* %s */", type, name[i], type, src,
-             shape_str(&n->shape, n->dtype, sh, sizeof sh));
+             shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
     }
     return name;
 }
@@ -487,7 +487,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
             buf[id] = arena_printf(e->arena, "t%d", id);
             if (e->phase_of && !used[id]) continue;
             emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
-                 (long long)plan->off_b[id], shape_str(&n->shape, n->dtype, sh, sizeof sh));
+                 (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
         }
     }
     return buf;

@@ -26,7 +26,10 @@ typedef struct Ext {
 
 static int real_dim(const Shape *s, int i) { return s->d[i] != 1 || ((s->bmask >> i) & 1); }
 
-static Ext dim_ext(const Shape *s, int i) { return (s->bmask >> i) & 1 ? (Ext){1, 1} : (Ext){s->d[i], 0}; }
+/* batch: the graph's, so a merged batch dimension B*k is (Ext){k, 1} */
+static Ext dim_ext(const Shape *s, int i, int batch) {
+    return (s->bmask >> i) & 1 ? (Ext){s->d[i] / batch, 1} : (Ext){s->d[i], 0};
+}
 
 static Ext ext_mul(Ext x, Ext y) { return (Ext){x.k * y.k, x.b + y.b}; }
 
@@ -37,12 +40,12 @@ static const char *ext_str(Arena *a, Ext x) {
 
 /* Strides, along each domain dimension, of a buffer of shape s read or written through
  * `map` (0 where it is broadcast). */
-static void strides(const Shape *dom, const Shape *s, const int8_t *map, Ext *st) {
+static void strides(const Shape *dom, const Shape *s, int batch, const int8_t *map, Ext *st) {
     for (int d = 0; d < dom->rank; d++) {
         st[d] = (Ext){0, 0};
         if (map[d] < 0) continue;
         Ext x = {1, 0};
-        for (int j = map[d] + 1; j < s->rank; j++) x = ext_mul(x, dim_ext(s, j));
+        for (int j = map[d] + 1; j < s->rank; j++) x = ext_mul(x, dim_ext(s, j, batch));
         st[d] = x;
     }
 }
@@ -216,7 +219,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     int na = all.n;
     Access *acc = all.a;
     Ext (*st)[IR_MAX_RANK] = arena_alloc(e->arena, sizeof *st * (size_t)(na + 1));
-    for (int i = 0; i < na; i++) strides(dom, &g->nodes[acc[i].node].shape, acc[i].map, st[i]);
+    for (int i = 0; i < na; i++) strides(dom, &g->nodes[acc[i].node].shape, g->batch, acc[i].map, st[i]);
     /* Merge each real dimension into the loop before it when every access agrees. */
     Ext size[IR_MAX_RANK];
     int prev = -1;
@@ -225,18 +228,18 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
         int merge = merge_dims && prev >= 0 && d != axis && prev != axis;
         if (merge_dims == FUSED_PER_SAMPLE && prev == 0) merge = 0; /* the batch keeps its loop */
         for (int i = 0; merge && i < na; i++) {
-            Ext p = st[i][prev], c = ext_mul(st[i][d], dim_ext(dom, d));
+            Ext p = st[i][prev], c = ext_mul(st[i][d], dim_ext(dom, d, g->batch));
             if ((p.k == 0) != (st[i][d].k == 0)) merge = 0;
             else if (p.k && (p.k != c.k || p.b != c.b)) merge = 0;
         }
         if (merge) {
             int L = fl->nd - 1;
-            size[L] = ext_mul(size[L], dim_ext(dom, d));
+            size[L] = ext_mul(size[L], dim_ext(dom, d, g->batch));
             fl->last[L] = d;
         } else {
             int L = fl->nd++;
             fl->first[L] = fl->last[L] = d;
-            size[L] = dim_ext(dom, d);
+            size[L] = dim_ext(dom, d, g->batch);
             if (d == axis) fl->axis = L;
         }
         prev = d;
@@ -254,7 +257,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
 static const char *index_expr(EmitCtx *e, const FusedLoop *fl, int node, const int8_t *map) {
     const Shape *dom = fusion_domain(e->g, fl->root);
     Ext st[IR_MAX_RANK];
-    strides(dom, &e->g->nodes[node].shape, map, st);
+    strides(dom, &e->g->nodes[node].shape, e->g->batch, map, st);
     const char *s = NULL;
     for (int L = 0; L < fl->nd; L++) {
         Ext x = st[fl->last[L]];
@@ -299,10 +302,10 @@ static const char *dom_index(EmitCtx *e, const FusedLoop *fl, int d) {
     for (int L = 0; L < fl->nd; L++) {
         if (d < fl->first[L] || d > fl->last[L]) continue;
         Ext inner = {1, 0};
-        for (int j = d + 1; j <= fl->last[L]; j++) inner = ext_mul(inner, dim_ext(dom, j));
+        for (int j = d + 1; j <= fl->last[L]; j++) inner = ext_mul(inner, dim_ext(dom, j, e->g->batch));
         const char *s = fl->var[L];
         if (inner.k != 1 || inner.b) s = arena_printf(e->arena, "(%s / (%s))", s, ext_str(e->arena, inner));
-        if (d > fl->first[L]) s = arena_printf(e->arena, "(%s %% (%s))", s, ext_str(e->arena, dim_ext(dom, d)));
+        if (d > fl->first[L]) s = arena_printf(e->arena, "(%s %% (%s))", s, ext_str(e->arena, dim_ext(dom, d, e->g->batch)));
         return s;
     }
     return "0"; /* size 1: no loop */
@@ -318,7 +321,7 @@ static const char *space_index(EmitCtx *e, const FusedLoop *fl, const Space *sp,
     for (int d = 0; d < sp->shape->rank; d++) {
         if (map[d] < 0 || !sp->idx[d] || !strcmp(sp->idx[d], "0")) continue;
         Ext x = {1, 0};
-        for (int j = map[d] + 1; j < s->rank; j++) x = ext_mul(x, dim_ext(s, j));
+        for (int j = map[d] + 1; j < s->rank; j++) x = ext_mul(x, dim_ext(s, j, e->g->batch));
         const char *term =
             x.k == 1 && !x.b ? sp->idx[d] : arena_printf(e->arena, "%s*%s", sp->idx[d], ext_str(e->arena, x));
         r = r ? arena_printf(e->arena, "%s + %s", r, term) : term;
@@ -439,7 +442,7 @@ static void row_reduction(Body *b, const Space *sp, int r) {
     Space in;
     nest_space(e->g, b->fl->fp, sp, r, &in);
     int axis = (int)rn->iattr[0];
-    const char *j = arena_printf(e->arena, "j%d", r), *len = ext_str(e->arena, dim_ext(in.shape, axis));
+    const char *j = arena_printf(e->arena, "j%d", r), *len = ext_str(e->arena, dim_ext(in.shape, axis, e->g->batch));
     const char *acc = arena_printf(e->arena, "a%d", r), *pre = NULL;
     in.idx[axis] = j;
     if (ru->red_pre_step) {

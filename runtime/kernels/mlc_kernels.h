@@ -66,6 +66,13 @@ void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int ld
                      int ldc, long *r0, long *r1, long *c0, long *c1);
 void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                int ldc);
+/* count products C_i = op(A_i) op(B_i), A_i = A + i * sa (sa = 0: every entry reads the
+ * same A; likewise B), C_i = C + i * sc: a strided-batched SGEMM (OpenBLAS 0.3.21 has
+ * none). The team splits the entries, each one single-threaded cblas_sgemm, so the bits
+ * do not depend on the team size (unlike mlc_sgemm's row blocks); the batched products
+ * of models (heads times batch) have entries enough to go round. */
+void mlc_sgemm_batched(int ta, int tb, int M, int N, int K, const float *A, int lda, long sa, const float *B, int ldb,
+                       long sb, float *C, int ldc, long sc, long count);
 
 /* ---- convolution, NCHW (conv_fwd.c, conv_data.c, conv_filter.c) ----
  * ws: the op's workspace, pl->slots slots of pl->slot floats, then

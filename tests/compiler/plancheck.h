@@ -202,7 +202,7 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
         for (int a = 0; a < n; a++) {
             if (!p->has_buf[a]) continue;
             int64_t ca, ba;
-            shape_numel_affine(&g->nodes[a].shape, &ca, &ba);
+            shape_numel_affine(&g->nodes[a].shape, g->batch, &ca, &ba);
             int64_t a0 = p->off_c[a] + p->off_b[a] * B, a1 = a0 + ca + ba * B;
             /* inside the arena, and clear of the workspace */
             int64_t ws0 = p->ws_off_c + p->ws_off_b * B;
@@ -213,7 +213,7 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
             for (int b = 0; b < n; b++) {
                 if (b == a || !p->has_buf[b] || at[b] > last[a] || at[a] > last[b]) continue; /* never both live */
                 int64_t cb, bb;
-                shape_numel_affine(&g->nodes[b].shape, &cb, &bb);
+                shape_numel_affine(&g->nodes[b].shape, g->batch, &cb, &bb);
                 int64_t b0 = p->off_c[b] + p->off_b[b] * B, b1 = b0 + cb + bb * B;
                 if (a0 == b0 && a1 == b1 &&
                     (legal_inplace_chain(g, fp, p, at, last, a, b) || legal_inplace_chain(g, fp, p, at, last, b, a)))

@@ -58,6 +58,9 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convepi.mdl",
     MLC_TEST_DIR "/data/densesq.mdl",
     MLC_TEST_DIR "/data/poolrelu.mdl",
+    MLC_TEST_DIR "/data/token_mlp.mdl",
+    MLC_TEST_DIR "/data/token_attn.mdl",
+    MLC_TEST_DIR "/data/token_merged.mdl",
     MLC_TEST_DIR "/data/accum_mlp.mdl",
     MLC_TEST_DIR "/data/multiout.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
@@ -140,6 +143,30 @@ Test(codegen_c, io_tables) {
     emitted_free(&e);
 }
 
+/* Token inputs i32[B, 8]: per-sample shape [8] on both sides of the API; per-token
+ * cross_entropy over [B, 8, 16] logits does not make a classifier (the trainer reports
+ * its loss). */
+Test(codegen_c, io_tables_tokens) {
+    Emitted e;
+    emit_model(MLC_TEST_DIR "/data/token_mlp.mdl", &e);
+    const ModelIR *m = e.m;
+    cr_assert_eq(m->ninputs, 2);
+    cr_assert_eq(m->inputs[0].dtype, DT_I32);
+    cr_assert_eq(m->inputs[0].sample_numel, 8);
+    cr_assert_eq(m->inputs[0].eval_reads, 1);
+    cr_assert_eq(m->inputs[1].sample_numel, 8);
+    cr_assert_eq(m->inputs[1].eval_reads, 0);
+    cr_assert_eq(m->outputs[0].sample_numel, 128);
+    cr_assert_eq(m->cls_output, -1);
+    char *c = ct_read_file(e.c_path, NULL);
+    cr_assert(strstr(c, "static const mlc_io_desc token_mlp_inputs[2] = {\n    {\"tokens\", MLC_I32, 1, {8}, 8, 1},\n"
+                        "    {\"targets\", MLC_I32, 1, {8}, 8, 0},\n};\n"));
+    cr_assert(strstr(c, "static const mlc_io_desc token_mlp_outputs[1] = {\n    {\"logits\", MLC_F32, 2, {8, 16}, 128, 1},\n};\n"));
+    cr_assert(strstr(c, "    .classifier = 0,\n    .cls_output = -1,\n    .cls_label = -1,\n"));
+    free(c);
+    emitted_free(&e);
+}
+
 /* ---- (a) libclang ---- */
 
 #if HAVE_LIBCLANG
@@ -196,6 +223,28 @@ Test(codegen_c, cc_werror_clean, .timeout = 300) {
 
 /* ---- (c) generated code vs the interpreter ---- */
 
+/* The drivers' inputs, one buffer each for a batch of n: an f32 input a smooth signal, an
+ * i32 input labels (i32[B]: below output 0's per-sample count) or tokens (i32[B, T]:
+ * below the size of output 0's last axis); bind_sources gives the interpreter the same. */
+#define DRIVER_INPUTS \
+    "    void *in[8] = {0};\n" \
+    "    for (int i = 0; i < api->n_inputs && i < 8; i++) {\n" \
+    "        const mlc_io_desc *d = &api->inputs[i];\n" \
+    "        long long k = d->numel * n;\n" \
+    "        long long range = d->rank ? api->outputs[0].dims[api->outputs[0].rank - 1] : api->outputs[0].numel;\n" \
+    "        if (d->dtype == MLC_I32) {\n" \
+    "            int *v = malloc(sizeof(int) * (size_t)k);\n" \
+    "            for (long long j = 0; j < k; j++) v[j] = (int)((j * 7 + 3) % range);\n" \
+    "            in[i] = v;\n" \
+    "        } else {\n" \
+    "            float *v = malloc(sizeof(float) * (size_t)k);\n" \
+    "            for (long long j = 0; j < k; j++) v[j] = (float)sin(0.37 * (double)j + 0.1);\n" \
+    "            in[i] = v;\n" \
+    "        }\n" \
+    "    }\n" \
+    "    const void *const *x = (const void *const *)in;\n"
+#define DRIVER_FREE_INPUTS "    for (int i = 0; i < 8; i++) free(in[i]);\n"
+
 /* The driver: generic over the model through its mlc_model_api. Inputs are a fixed
  * formula both sides compute; everything is printed with %.9g (exact for floats). */
 static const char driver_src[] =
@@ -227,21 +276,20 @@ static const char driver_src[] =
     "    api->set_threads(2);\n"
     "    void *m = api->create(5, n);\n"
     "    if (!m) return 3;\n"
-    "    long long ni = api->inputs[0].numel * n, no = api->outputs[0].numel * n;\n"
-    "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
-    "    int *y = malloc(sizeof(int) * (size_t)n);\n"
-    "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
+    "    long long no = api->outputs[0].numel * n;\n"
+    "    float *out = malloc(sizeof(float) * (size_t)no);\n"
+    DRIVER_INPUTS
     "    dump(api, m, \"T0\");\n"
-    "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
+    "    api->forward(m, x, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    vec(\"FWD\", out, no);\n"
-    "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, (const void *[]){x, y}, n));\n"
-    "    float loss = api->train_step(m, (const void *[]){x, y}, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
+    "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, x, n));\n"
+    "    float loss = api->train_step(m, x, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"LOSS %.9g\\n\", loss);\n"
     "    vec(\"TOUT\", out, no);\n"
     "    dump(api, m, \"T1\");\n"
     "    api->destroy(m);\n"
-    "    free(x); free(y); free(out);\n"
+    DRIVER_FREE_INPUTS
+    "    free(out);\n"
     "    return 0;\n"
     "}\n";
 
@@ -305,8 +353,10 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
         } else if (nd->op == OP_input && nd->dtype == DT_F32) {
             cr_assert_eq(cnt, (int64_t)n * (cnt / n));
             for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (float)sin(0.37 * (double)i + 0.1);
-        } else if (nd->op == OP_input) {
-            for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (double)((i * 7 + 3) % m->outputs[0].sample_numel);
+        } else if (nd->op == OP_input) { /* labels i32[B] index output 0's sample, tokens i32[B, T] its last axis */
+            const Shape *os = &m->outputs[0].shape;
+            int64_t range = nd->shape.rank > 1 ? os->d[os->rank - 1] : m->outputs[0].sample_numel;
+            for (int64_t i = 0; i < cnt; i++) it->vals[id][i] = (double)((i * 7 + 3) % range);
         }
     }
 }
@@ -315,7 +365,7 @@ static void bind_sources(Interp *it, const ModelIR *m, const char *out, int n) {
  * and learning rate as arguments; returns its output (malloc'd). cflag: an extra compiler
  * flag for the generated code and driver ("-march=native": the model's own loops built for
  * this machine; the kernel library is always built so, runtime/meson.build), or NULL. */
-static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
+static char *run_driver_at(const Emitted *e, const char *mdl, const char *src, const char *cflag, int n) {
     const ModelIR *m = e->m;
     char drv[700], exe[700], def[300];
     snprintf(drv, sizeof drv, "%s/driver.c", e->dir);
@@ -334,7 +384,7 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src, cons
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", mdl, log);
     free(log);
     char nbuf[32], lrbuf[32];
-    snprintf(nbuf, sizeof nbuf, "%d", m->spec.batch);
+    snprintf(nbuf, sizeof nbuf, "%d", n);
     snprintf(lrbuf, sizeof lrbuf, "%.9g", m->spec.opt.lr);
     char *run_argv[] = {exe, nbuf, lrbuf, NULL};
     char *out = NULL;
@@ -343,12 +393,27 @@ static char *run_driver(const Emitted *e, const char *mdl, const char *src, cons
     return out;
 }
 
-static void numeric_check_flag(const char *mdl, const char *cflag) {
+/* The driver run at the batch the model was compiled for. */
+static char *run_driver(const Emitted *e, const char *mdl, const char *src, const char *cflag) {
+    return run_driver_at(e, mdl, src, cflag, e->m->spec.batch);
+}
+
+/* run_batch > 0: the code compiled for the .mdl's batch runs a smaller batch of
+ * run_batch, against the interpreter on the model compiled for run_batch (sizes that
+ * follow the run-time B, such as B*8, must not be the compile-time ones). */
+static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) {
     Emitted e;
     emit_model(mdl, &e);
     const ModelIR *m = e.m;
+    Arena ref_arena = {0};
+    if (run_batch > 0) {
+        CtCompile r = ct_compile_opts(&ref_arena, e.src, (DumpOptions){0}, run_batch, 0);
+        cr_assert_not_null(r.m, "%s does not compile at batch %d:\n%s", mdl, run_batch, r.diag);
+        ct_compile_free(&r);
+        m = r.m;
+    }
     int n = m->spec.batch;
-    char *out = run_driver(&e, mdl, driver_src, cflag);
+    char *out = run_driver_at(&e, mdl, driver_src, cflag, n);
 
     printf("%s (batch %d, optimizer %s%s%s):\n", ct_basename(mdl), n, m->spec.opt.kind, cflag ? ", " : "",
            cflag ? cflag : "");
@@ -457,8 +522,11 @@ static void numeric_check_flag(const char *mdl, const char *cflag) {
     fflush(stdout);
     free(out);
     emitted_free(&e);
+    arena_free(&ref_arena);
     cr_assert_leq(worst, TOL, "%s: generated code differs from the interpreter by %.3e (> %g)", mdl, worst, TOL);
 }
+
+static void numeric_check_flag(const char *mdl, const char *cflag) { numeric_check_at(mdl, cflag, 0); }
 
 /* Inference with every parameter and running statistic set to values far from their
  * initial ones (the train step's check above sees running means 0 and variances 1):
@@ -570,6 +638,20 @@ Test(codegen_c, numeric_convwide_native, .timeout = 300) {
     numeric_check_flag(MLC_TEST_DIR "/data/convwide.mdl", "-march=native");
 }
 /* overlapping max pooling: its backward must not take over its input's buffer */
+/* i32[B, T] tokens, batched and folded matmuls, dense on [B, T, D], reshape through B*8,
+ * weight tying and the per-token cross_entropy */
+Test(codegen_c, numeric_token_mlp, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/token_mlp.mdl"); }
+/* strided-batched GEMMs: both operands batched, transposed, shared by the batch (stride
+ * 0) and broadcast over B */
+Test(codegen_c, numeric_token_attn, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/token_attn.mdl"); }
+/* layout ops and reductions along and beside a merged batch dimension B*8 */
+Test(codegen_c, numeric_token_merged, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/token_merged.mdl"); }
+/* compiled for batch 3 or 4, run on 2 samples: every B*T size from the run-time B */
+Test(codegen_c, numeric_token_smaller_batch, .timeout = 300) {
+    numeric_check_at(MLC_TEST_DIR "/data/token_merged.mdl", NULL, 2);
+    numeric_check_at(MLC_TEST_DIR "/data/token_attn.mdl", NULL, 2);
+    numeric_check_at(MLC_TEST_DIR "/data/token_mlp.mdl", NULL, 2);
+}
 Test(codegen_c, numeric_poolov, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/poolov.mdl"); }
 /* relu_pool.c's mask on dy before a 3x3 / stride 3 pooling backward, beside overlapping
  * windows it leaves alone */
@@ -604,15 +686,11 @@ static const char thread_driver_src[] =
     "    api->set_threads(atoi(argv[1]));\n"
     "    void *m = api->create(5, n);\n"
     "    if (!m) return 3;\n"
-    "    long long ni = api->inputs[0].numel * n;\n"
-    "    float *x = malloc(sizeof(float) * (size_t)ni);\n"
-    "    int *y = malloc(sizeof(int) * (size_t)n);\n"
-    "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
-    "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
-    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, (const void *[]){x, y}, n, api->optimizer.lr, NULL));\n"
+    DRIVER_INPUTS
+    "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, x, n, api->optimizer.lr, NULL));\n"
     CT_DRIVER_PRINT_TENSORS
     "    api->destroy(m);\n"
-    "    free(x); free(y);\n"
+    DRIVER_FREE_INPUTS
     "    return 0;\n"
     "}\n";
 
@@ -650,6 +728,12 @@ static void thread_invariance_check(const char *mdl) {
     }
     free(first);
     emitted_free(&e);
+}
+
+/* batched and folded GEMMs: mlc_sgemm_batched splits entries or rows by the team size */
+Test(codegen_c, token_thread_count_invariant, .timeout = 300) {
+    thread_invariance_check(MLC_TEST_DIR "/data/token_attn.mdl");
+    thread_invariance_check(MLC_TEST_DIR "/data/token_mlp.mdl");
 }
 
 Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {

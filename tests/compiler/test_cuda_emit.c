@@ -10,10 +10,14 @@
  * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
  * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
  * epilogues: bias, activations, residual adds, folded batch norm), tests/compiler/data/
- * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input) and
+ * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input),
+ * tests/compiler/data/token_mlp.mdl, token_attn.mdl and token_merged.mdl (i32[B, T]
+ * inputs, matmuls with batch axes: folded and strided-batched, a shared operand; layout
+ * ops and reductions on B*T dimensions) and
  * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
- *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
+ *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node
+ *     (cublasSgemmStridedBatched for one with batch axes that do not fold into rows),
  *     the API has C linkage;
  *   - the kernels alone (emit_cuda_kernels) compile with NVRTC for compute_90, with an
  *     empty log (no warnings); the log is printed on failure;
@@ -56,6 +60,8 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
                                      MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
+                                     MLC_TEST_DIR "/data/token_mlp.mdl",   MLC_TEST_DIR "/data/token_attn.mdl",
+                                     MLC_TEST_DIR "/data/token_merged.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
                                      MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
                                      MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
@@ -63,8 +69,9 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_TEST_DIR "/data/tokens_cls.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
- * criterion runs them beside the others. */
-enum { NSMALL = 9, RESNET = 9, RESNET20 = 10, BREADTH = 11 }; /* BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls */
+ * criterion runs them beside the others; so do the breadth samples and layer tests after
+ * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls). */
+enum { NSMALL = 12, RESNET = 12, RESNET20 = 13, BREADTH = 14 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -139,6 +146,19 @@ static int count(const char *s, const char *needle) {
 static int count_op(const Graph *g, Op op) {
     int n = 0;
     for (int i = 0; i < g->n; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+/* Matmuls that run as one strided-batched GEMM: batch axes that do not fold into the rows
+ * of a single GEMM (A batched and not transposed, B a matrix: batched_gemm.c). */
+static int count_batched_matmuls(const Graph *g) {
+    int n = 0;
+    for (int i = 0; i < g->n; i++) {
+        const Node *m = &g->nodes[i];
+        if (m->op != OP_matmul || m->shape.rank <= 2) continue;
+        int fold = g->nodes[m->in[0]].shape.rank > 2 && g->nodes[m->in[1]].shape.rank == 2 && !m->iattr[0];
+        n += !fold;
+    }
     return n;
 }
 
@@ -224,11 +244,18 @@ Test(cuda_emit, structure) {
                       name);
         }
 
-        /* GEMMs through cuBLAS, each checked */
+        /* GEMMs through cuBLAS, one call each (a strided-batched one with batch axes), each
+         * checked */
         int nmm = count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul) + count_op(c.m->eval_loss, OP_matmul);
-        cr_assert_eq(count(src, "cublasSgemm("), nmm, "%s: %d matmuls, %d cublasSgemm calls", models[k], nmm,
+        int nbmm = count_batched_matmuls(c.m->train) + count_batched_matmuls(c.m->eval) +
+                   count_batched_matmuls(c.m->eval_loss);
+        cr_assert_eq(count(src, "cublasSgemmStridedBatched("), nbmm, "%s: %d batched matmuls, %d strided-batched calls",
+                     models[k], nbmm, count(src, "cublasSgemmStridedBatched("));
+        cr_assert_eq(count(src, "cublasSgemm(") + nbmm, nmm, "%s: %d matmuls, %d cublasSgemm calls", models[k], nmm,
                      count(src, "cublasSgemm("));
-        cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm("), nmm);
+        cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm(") + count(src, "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched("),
+                     nmm);
+        if (strstr(models[k], "token_attn")) cr_assert_gt(nbmm, 0, "token_attn.mdl has no strided-batched GEMM");
         /* every runtime call checked */
         cr_assert_eq(count(src, "cudaMemcpyAsync("), count(src, "MLC_CUDA_CHECK(cudaMemcpyAsync("));
         /* C linkage for what the C runtime and trainer reference; no atomics */

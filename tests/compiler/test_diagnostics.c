@@ -24,6 +24,11 @@ static const char *const required[] = {
     "unknown_name",    /* unknown name, with did-you-mean */
     "add_shape",       /* broadcast mismatch in add: both shapes printed */
     "matmul_inner",    /* matmul inner dimensions */
+    "matmul_batch",        /* matmul batch dimensions that do not broadcast */
+    "reshape_batch_part",  /* reshape to B / 2: not B times a whole number */
+    "output_merged_batch", /* an output [B*8, 4]: the batch must be on its own */
+    "conv_merged_batch",   /* conv2d of [B*2, C, H, W] */
+    "ce_tokens",           /* per-token cross_entropy with labels of another length */
     "arg_type",        /* wrong argument type */
     "missing_arg",     /* missing argument */
     "unknown_keyword", /* unknown keyword argument, with suggestion */

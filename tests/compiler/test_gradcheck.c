@@ -94,12 +94,13 @@ static double rel_err(double a, double n) {
  * dimension B, while the graph's B (what `const 1/B` evaluates to) is BATCH. B is symbolic,
  * so rebinding every B dimension of the case graph to BATCH keeps the case's meaning and
  * makes the interpreter's sizes agree with its constants. Without this, mean over a B
- * axis (mean case 4) reports a 1/3-vs-1/2 gradient mismatch. */
+ * axis (mean case 4) reports a 1/3-vs-1/2 gradient mismatch. A multiple of BATCH is a merged
+ * dimension B*k (reshape case 2) and stays. */
 static void bind_batch(Graph *g) {
     for (int id = 0; id < g->n; id++) {
         Shape *s = &g->nodes[id].shape;
         for (int i = 0; i < s->rank; i++)
-            if ((s->bmask >> i) & 1) s->d[i] = g->batch;
+            if (((s->bmask >> i) & 1) && s->d[i] % g->batch) s->d[i] = g->batch; /* B*k (a multiple): kept */
     }
 }
 
@@ -153,7 +154,7 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
         const Node *x = &g->nodes[g->nodes[y].in[k]];
         char sh[96];
         off += (size_t)snprintf(r.shapes + off, sizeof r.shapes - off, "%s%s", k ? " " : "",
-                                shape_str(&x->shape, x->dtype, sh, sizeof sh));
+                                shape_str_at(&x->shape, x->dtype, g->batch, sh, sizeof sh));
         if (off >= sizeof r.shapes) off = sizeof r.shapes - 1;
     }
     add_weighted_sum_loss(g, y);

@@ -49,6 +49,9 @@ Test(ir_golden, adamw) { check_model(MLC_TEST_DIR "/data/adamw.mdl", "adamw"); }
 Test(ir_golden, convbn) { check_model(MLC_TEST_DIR "/data/convbn.mdl", "convbn"); }
 /* every layout op, both poolings, dropout, leaky_relu and elu: each op's attributes */
 Test(ir_golden, layers) { check_model(MLC_TEST_DIR "/data/layers.mdl", "layers"); }
+/* i32[B, 8] tokens, B*8 dimensions, folded and transposed matmuls, tied weights, the
+ * per-token loss */
+Test(ir_golden, token_mlp) { check_model(MLC_TEST_DIR "/data/token_mlp.mdl", "token_mlp"); }
 
 /* The dump is a pure function of the input: compiling twice gives the same text. */
 Test(ir_golden, deterministic) {

@@ -1,9 +1,9 @@
 /* test_kernels.c - the C kernel library (libmlckernels) on its own, against plain
  * reference loops in double: the SGEMM split for odd shapes and team sizes, the three
  * convolution ops (strides, padding, dilation, groups, odd channel counts, the
- * sample-by-sample entry points), pooling forward and backward, batch norm's sums. All but
- * the SGEMM (OpenBLAS's rounding may follow the block sizes) also give the same bits
- * whatever the thread count, which they check.
+ * sample-by-sample entry points), pooling forward and backward, batch norm's sums, the
+ * strided-batched SGEMM. All but the SGEMM (OpenBLAS's rounding may follow the block
+ * sizes) also give the same bits whatever the thread count, which they check.
  *
  * Tolerances are relative to the sum of the magnitudes of what is added up, a few float
  * roundings per term: a tap or a row off by one moves a result by a whole term, orders of
@@ -74,6 +74,43 @@ Test(kernels, sgemm_matches_naive_for_odd_shapes_and_teams) {
                 }
             }
             free(A), free(B), free(C), free(C1), free(R), free(mag);
+        }
+}
+
+/* mlc_sgemm_batched: every entry against the reference, an operand shared by all entries
+ * (stride 0) on either side, each transpose, padded leading dimensions and strides; and
+ * the same bits on 1, 2 and 3 threads (each entry is one cblas_sgemm whatever the team). */
+Test(kernels, sgemm_batched_matches_naive_and_team_sizes) {
+    static const int shapes[][4] = {{1, 1, 1, 1}, {5, 7, 3, 6}, {3, 37, 53, 19}, {2, 130, 33, 70}, {9, 16, 16, 8}};
+    mlc_kernels_init();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 16; t++) {
+            const int count = shapes[s][0], M = shapes[s][1], N = shapes[s][2], K = shapes[s][3];
+            const int ta = t & 1, tb = (t >> 1) & 1, share_a = (t >> 2) & 1, share_b = (t >> 3) & 1;
+            const int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3; /* padded rows */
+            const long ea = (long)(ta ? K : M) * lda, eb = (long)(tb ? N : K) * ldb, ec = (long)M * ldc + 5;
+            const long sa = share_a ? 0 : ea, sb = share_b ? 0 : eb;
+            float *A = alloc_floats(ea * count), *B = alloc_floats(eb * count), *C = alloc_floats(ec * count);
+            float *C1 = alloc_floats(ec * count);
+            double *R = malloc(sizeof(double) * (size_t)M * N), *mag = malloc(sizeof(double) * (size_t)M * N);
+            float *got = alloc_floats((long)M * N);
+            fill(A, ea * count, 11u + (unsigned)s), fill(B, eb * count, 17u + (unsigned)t);
+            for (int threads = 1; threads <= 3; threads++) {
+                omp_set_num_threads(threads);
+                memset(C, 0xff, sizeof(float) * (size_t)(ec * count)); /* NaNs: every element must be written */
+                mlc_sgemm_batched(ta, tb, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, ec, count);
+                for (int i = 0; i < count; i++) {
+                    naive_gemm(ta, tb, M, N, K, A + i * sa, lda, B + i * sb, ldb, R, mag);
+                    for (int r = 0; r < M; r++) memcpy(got + (long)r * N, C + i * ec + (long)r * ldc, sizeof(float) * (size_t)N);
+                    expect_near(got, R, mag, (long)M * N, "mlc_sgemm_batched");
+                }
+                if (threads == 1) memcpy(C1, C, sizeof(float) * (size_t)(ec * count));
+                for (int i = 0; i < count; i++)
+                    for (int r = 0; r < M; r++)
+                        cr_assert_eq(memcmp(C + i * ec + (long)r * ldc, C1 + i * ec + (long)r * ldc, sizeof(float) * (size_t)N), 0,
+                                     "%d x %dx%dx%d (ta %d tb %d): %d threads differ from 1", count, M, N, K, ta, tb, threads);
+            }
+            free(A), free(B), free(C), free(C1), free(R), free(mag), free(got);
         }
 }
 

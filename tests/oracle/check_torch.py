@@ -313,6 +313,28 @@ def op_cases(rng):
                       lambda T, bias=bias: F.linear(T["x"], T["d.weight"].t(), T["d.bias"] if bias else None),
                       x=[i], batch=3))
 
+    # batched matmul (numpy broadcasting, transposes read in place), dense on a sequence,
+    # the batch merged with another axis
+    for k in range(2):
+        m, kk, n, h = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(2, 3)
+        C.append(Case("matmul", f"matmul [2, {h}, {m}, {kk}] x [{h}, {n}, {kk}]^T", "y = matmul(a, transpose(b, [0, 2, 1]))",
+                      lambda T: T["a"] @ T["b"].transpose(1, 2),
+                      params={"a": ([2, h, m, kk], U), "b": ([h, n, kk], U)}))
+        C.append(Case("matmul", f"matmul [{kk}, {m}]^T x [2, 1, {kk}, {n}]", "y = matmul(transpose(a), b)",
+                      lambda T: T["a"].t() @ T["b"], params={"a": ([kk, m], U), "b": ([2, 1, kk, n], U)}))
+    t, d = rng.randint(2, 4), rng.randint(2, 4)
+    C.append(Case("matmul", f"matmul x[B, {t}, {d}] x x^T (scores)", "y = matmul(x, transpose(x, [0, 2, 1]))",
+                  lambda T: T["x"] @ T["x"].transpose(1, 2), x=[t, d], batch=3))
+    C.append(Case("matmul", f"matmul [{t}, {t}] x x[B, {t}, {d}] (shared left)", "y = matmul(a, x)",
+                  lambda T: T["a"] @ T["x"], x=[t, d], params={"a": ([t, t], U)}, batch=3))
+    i, u = rng.randint(2, 5), rng.randint(1, 4)
+    C.append(Case("matmul", f"dense x[B, {t}, {i}] -> {u}", f"y = dense(x, {u}, name = \"d\")",
+                  lambda T: F.linear(T["x"], T["d.weight"].t(), T["d.bias"]), x=[t, i], batch=3))
+    C.append(Case("reshape", f"reshape [B, {t}, {d}] -> [B * {t}, {d}] -> [B, {t * d}]",
+                  f"y = reshape(tanh(reshape(x, [B * {t}, {d}])) * sum(reshape(x, [B * {t}, {d}]), 0), [B, {t * d}])",
+                  lambda T: (torch.tanh(T["x"].reshape(-1, d)) * T["x"].reshape(-1, d).sum(0)).reshape(T["x"].shape[0], -1),
+                  x=[t, d], batch=3))
+
     # convolution
     for k in range(7):
         g = rng.choice([1, 1, 2, 3])

@@ -150,12 +150,32 @@ static void emit_group(EmitCtx *e, int root) {
     emit(e, "}");
 }
 
+/* A matmul with batch axes [S..., M, N] (emit_common.c's batched_gemm says how it is
+ * called): one mlc_sgemm_batched call (runtime/kernels/c/gemm.c), or one mlc_sgemm when the
+ * entries fold into the rows of a single product. No epilogue (fuse.c: 2-D outputs only). */
+static void emit_batched_matmul(EmitCtx *e, int id) {
+    BatchedGemm q = batched_gemm(e, id);
+    const Node *n = &e->g->nodes[id];
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    if (q.fold)
+        emit(e, "mlc_sgemm(0, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", tb, q.M, q.N, q.K, q.A,
+             q.lda, q.B, q.ldb, q.C, q.N);
+    else
+        emit(e, "mlc_sgemm_batched(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);", ta, tb,
+             q.M, q.N, q.K, q.A, q.lda, q.sa, q.B, q.ldb, q.sb, q.C, q.N, q.sc, q.count);
+    emit_check_output(e, id, 1);
+}
+
 /* Row-major C[M,N] = op(A) op(B) through mlc_sgemm (runtime/kernels/c/gemm.c), which
  * splits large products across the OpenMP team and calls cblas_sgemm. With an epilogue
  * (fuse.c) each thread runs the group on the block its GEMM call just wrote;
  * --check-finite runs the plain GEMM, checks it, then the group's checked variant. */
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
+    if (n->shape.rank > 2) {
+        emit_batched_matmul(e, id);
+        return;
+    }
     int a = n->in[0], b = n->in[1];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);

@@ -254,8 +254,33 @@ static void emit_group(EmitCtx *e, int root) {
 
 /* ---- matmul: row-major C[M,N] = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
 
+/* With batch axes (batched_gemm.c): one cublasSgemmStridedBatched, a stride of 0 for a
+ * matrix every entry shares; or one cublasSgemm when the entries fold into its rows. */
+static void emit_batched_matmul(EmitCtx *e, int id) {
+    BatchedGemm q = batched_gemm(e, id);
+    const Node *n = &e->g->nodes[id];
+    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
+    if (q.fold) {
+        emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,", opb,
+             q.N, q.M, q.K);
+        emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", q.B, q.ldb, q.A,
+             q.lda, q.C, q.N);
+    } else {
+        emit(e, "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
+             opb, opa, q.N, q.M, q.K);
+        emit(e, "                             %s, (int)(%s), %s, %s, (int)(%s), %s, &mlc_zero, %s, (int)(%s), %s, (int)(%s)));",
+             q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
+    }
+    cuda_epilogue(e, id);
+}
+
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
+    if (n->shape.rank > 2) {
+        emit_batched_matmul(e, id);
+        return;
+    }
     int a = n->in[0], b = n->in[1];
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);

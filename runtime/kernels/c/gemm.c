@@ -39,3 +39,12 @@ void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, con
         mlc_sgemm_block(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, &r0, &r1, &c0, &c1);
     }
 }
+
+void mlc_sgemm_batched(int ta, int tb, int M, int N, int K, const float *A, int lda, long sa, const float *B, int ldb,
+                       long sb, float *C, int ldc, long sc, long count) {
+    const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    const long rows = count * M < (1L << 30) ? count * M : 1L << 30; /* as one GEMM of count*M rows */
+#pragma omp parallel for schedule(static) if (mlc_sgemm_parallel((int)rows, N, K))
+    for (long i = 0; i < count; i++)
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, A + i * sa, lda, B + i * sb, ldb, 0.0f, C + i * sc, ldc);
+}

@@ -5,6 +5,7 @@
  * (with dropout, the masks must agree bit for bit for the losses to), then the sum and
  * sum of squares of every persistent tensor and of the eval-mode outputs. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,25 @@ int main(int argc, char **argv) {
     int batch = api->default_batch, steps = argc > 1 ? atoi(argv[1]) : 5;
     void *m = api->create(1, batch);
     if (!m) return 1;
-    size_t nx = (size_t)batch * (size_t)api->inputs[0].numel, no = (size_t)batch * (size_t)api->outputs[0].numel;
-    float *x = malloc(sizeof(float) * nx), *out = malloc(sizeof(float) * no);
-    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
+    size_t no = (size_t)batch * (size_t)api->outputs[0].numel;
+    float *out = malloc(sizeof(float) * no);
+    /* f32 inputs in [0, 1); i32 ones labels below output 0's per-sample count (i32[B]) or
+     * tokens below the size of its last axis (i32[B, T]) */
+    void *in[8] = {0};
     unsigned s = 12345;
-    for (size_t i = 0; i < nx; i++) s = s * 1103515245u + 12345u, x[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
-    for (int i = 0; i < batch; i++) s = s * 1103515245u + 12345u, y[i] = (int32_t)((s >> 16) % (unsigned)api->outputs[0].numel);
-    for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, (const void *[]){x, y}, batch, api->optimizer.lr, NULL));
+    for (int k = 0; k < api->n_inputs && k < 8; k++) {
+        const mlc_io_desc *d = &api->inputs[k];
+        size_t n = (size_t)batch * (size_t)d->numel;
+        unsigned range = (unsigned)(d->rank ? api->outputs[0].dims[api->outputs[0].rank - 1] : api->outputs[0].numel);
+        in[k] = malloc(4 * n);
+        for (size_t i = 0; i < n; i++) {
+            s = s * 1103515245u + 12345u;
+            if (d->dtype == MLC_I32) ((int32_t *)in[k])[i] = (int32_t)((s >> 16) % range);
+            else ((float *)in[k])[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
+        }
+    }
+    const void *const *x = (const void *const *)in;
+    for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, x, batch, api->optimizer.lr, NULL));
     for (int t = 0; t < api->n_tensors; t++) {
         size_t n = (size_t)api->tensors[t].numel;
         float *buf = malloc(sizeof(float) * n);
@@ -34,11 +47,12 @@ int main(int argc, char **argv) {
         printf("tensor %s %.9g %.9g\n", api->tensors[t].name, a, b);
         free(buf);
     }
-    api->forward(m, (const void *[]){x, NULL}, batch, (float *[MLC_MAX_OUTPUTS]){out});
+    api->forward(m, x, batch, (float *[MLC_MAX_OUTPUTS]){out});
     double a = 0, b = 0;
     for (size_t i = 0; i < no; i++) a += out[i], b += (double)out[i] * out[i];
     printf("forward %.9g %.9g\n", a, b);
     api->destroy(m);
-    free(x), free(y), free(out);
+    for (int k = 0; k < 8; k++) free(in[k]);
+    free(out);
     return 0;
 }

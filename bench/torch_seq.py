@@ -1,0 +1,277 @@
+"""bench/torch_seq.py - PyTorch twins of samples/vit.mdl and samples/gpt.mdl.
+
+The same networks, initialised from the same distributions as mlc initialises them
+(dense and conv weights He-uniform U(+-sqrt(6/fan_in)), biases zero, layer norms one and
+zero, the explicit params as the .mdl declares them), trained with the same recipe. The
+random draws differ (PyTorch's generator is not mlc's), so runs are compared by their
+results, not bit for bit.
+
+  torch_seq.py vit train [--epochs 15] [--batch 128] [--threads 2]
+      trains on Fashion-MNIST (Debian's dataset-fashion-mnist), prints the test accuracy
+      after each epoch.
+  torch_seq.py gpt train --data FILE [--steps 2000] [--batch 32] [--eval-every 200]
+      trains on a text file read as bytes (the last 10 % is validation, as mlc's text
+      loader splits it), prints the validation loss per token every --eval-every steps.
+  torch_seq.py {vit,gpt} step [--steps 20] [--batch N] [--threads 2]
+      median train-step time on random data, in the line format of bench/step_timer.c.
+
+PyTorch 1.13 (Debian 12) has no F.scaled_dot_product_attention: attention is written
+out (softmax(q k^T / sqrt(d)) v), as an eager user of that version would."""
+import argparse
+import gzip
+import math
+import statistics
+import struct
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def he_uniform_(w, fan_in):
+    bound = math.sqrt(6.0 / fan_in)
+    with torch.no_grad():
+        w.uniform_(-bound, bound)
+
+
+class Dense(nn.Linear):
+    """mlc's dense: He-uniform weight, zero bias."""
+
+    def __init__(self, fin, fout, bias=True):
+        super().__init__(fin, fout, bias=bias)
+        he_uniform_(self.weight, fin)
+        if bias:
+            nn.init.zeros_(self.bias)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, causal):
+        super().__init__()
+        self.heads, self.causal = heads, causal
+        self.q, self.k, self.v = Dense(dim, dim), Dense(dim, dim), Dense(dim, dim)
+        self.proj = Dense(dim, dim)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        h = self.heads
+
+        def split(y):
+            return y.view(b, t, h, d // h).transpose(1, 2)
+
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        s = q @ k.transpose(-1, -2) / math.sqrt(d // h)
+        if self.causal:
+            mask = torch.ones(t, t, dtype=torch.bool).tril()
+            s = s.masked_fill(~mask, float("-inf"))
+        a = torch.softmax(s, dim=-1) @ v
+        return self.proj(a.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x)) with GELU."""
+
+    def __init__(self, dim, heads, hidden, causal):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, causal)
+        self.fc1, self.fc2 = Dense(dim, hidden), Dense(hidden, dim)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class ViT(nn.Module):
+    def __init__(self, dim=64, heads=4, depth=4, hidden=128, patch=4):
+        super().__init__()
+        self.patch = nn.Conv2d(1, dim, patch, stride=patch)
+        he_uniform_(self.patch.weight, patch * patch)
+        nn.init.zeros_(self.patch.bias)
+        n = (28 // patch) ** 2
+        self.pos = nn.Parameter(torch.randn(n, dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, hidden, False) for _ in range(depth))
+        self.ln = nn.LayerNorm(dim)
+        self.head = Dense(dim, 10)
+
+    def forward(self, image):
+        x = self.patch(image.view(-1, 1, 28, 28)).flatten(2).transpose(1, 2) + self.pos
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.ln(x).mean(dim=1))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab=256, dim=128, heads=4, depth=4, context=128):
+        super().__init__()
+        self.wte = nn.Parameter(torch.randn(vocab, dim) * 0.02)
+        self.wpe = nn.Parameter(torch.randn(context, dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, 4 * dim, True) for _ in range(depth))
+        self.ln = nn.LayerNorm(dim)
+
+    def forward(self, tokens):
+        x = F.embedding(tokens, self.wte) + self.wpe[: tokens.shape[1]]
+        for blk in self.blocks:
+            x = blk(x)
+        return self.ln(x) @ self.wte.t()  # tied output projection
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).view(*dims)
+
+
+def fashion(split):
+    root = "/usr/share/datasets/fashion-mnist/"
+    pre = "train" if split == "train" else "t10k"
+    x = read_idx(root + pre + "-images-idx3-ubyte.gz").float().div(255).view(-1, 784)
+    y = read_idx(root + pre + "-labels-idx1-ubyte.gz").long()
+    return (x - 0.286) / 0.353, y
+
+
+def cosine_lr(lr, step, total, warmup):
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train_vit(a):
+    torch.manual_seed(a.seed)
+    xtr, ytr = fashion("train")
+    xte, yte = fashion("test")
+    net = ViT()
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.wd)
+    per_epoch = xtr.shape[0] // a.batch
+    total, warmup = per_epoch * a.epochs, per_epoch * a.warmup
+    step = 0
+    for epoch in range(a.epochs):
+        net.train()
+        perm = torch.randperm(xtr.shape[0])
+        t0 = time.time()
+        for i in range(per_epoch):
+            idx = perm[i * a.batch : (i + 1) * a.batch]
+            for g in opt.param_groups:
+                g["lr"] = cosine_lr(a.lr, step, total, warmup)
+            loss = F.cross_entropy(net(xtr[idx]), ytr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        net.eval()
+        with torch.no_grad():
+            correct = sum((net(xte[j : j + 1000]).argmax(1) == yte[j : j + 1000]).sum().item()
+                          for j in range(0, xte.shape[0], 1000))
+        print(f"epoch {epoch + 1} loss {loss.item():.4f} test_acc {correct / xte.shape[0]:.4f} "
+              f"time {time.time() - t0:.1f}s", flush=True)
+
+
+def text_split(path):
+    data = torch.frombuffer(bytearray(open(path, "rb").read()), dtype=torch.uint8).long()
+    cut = data.numel() - data.numel() // 10
+    return data[:cut], data[cut:]
+
+
+def windows(data, starts, t):
+    idx = starts[:, None] + torch.arange(t + 1)[None, :]
+    w = data[idx]
+    return w[:, :-1], w[:, 1:]
+
+
+def eval_gpt(net, val, t, n=64):
+    g = torch.Generator().manual_seed(1234)
+    starts = torch.randint(0, val.numel() - t - 1, (n,), generator=g)
+    x, y = windows(val, starts, t)
+    net.eval()
+    with torch.no_grad():
+        loss = F.cross_entropy(net(x).reshape(-1, 256), y.reshape(-1)).item()
+    net.train()
+    return loss
+
+
+def train_gpt(a):
+    torch.manual_seed(a.seed)
+    tr, val = text_split(a.data)
+    net = GPT(context=a.context)
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.wd)
+    t0 = time.time()
+    for step in range(a.steps):
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(a.lr, step, a.steps, a.warmup_steps)
+        x, y = windows(tr, torch.randint(0, tr.numel() - a.context - 1, (a.batch,)), a.context)
+        loss = F.cross_entropy(net(x).reshape(-1, 256), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % a.eval_every == 0 or step + 1 == a.steps:
+            v = eval_gpt(net, val, a.context)
+            print(f"step {step + 1} loss {loss.item():.4f} val_loss {v:.4f} val_bpc {v / math.log(2):.4f} "
+                  f"time {time.time() - t0:.1f}s", flush=True)
+
+
+def step_time(a):
+    torch.manual_seed(0)
+    if a.model == "vit":
+        net, x = ViT(), torch.randn(a.batch, 784)
+        y = torch.randint(0, 10, (a.batch,))
+
+        def loss_of():
+            return F.cross_entropy(net(x), y)
+    else:
+        net = GPT(context=a.context)
+        x = torch.randint(0, 256, (a.batch, a.context))
+        y = torch.randint(0, 256, (a.batch, a.context))
+
+        def loss_of():
+            return F.cross_entropy(net(x).reshape(-1, 256), y.reshape(-1))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    times = []
+    for i in range(a.steps + 3):
+        t0 = time.perf_counter()
+        loss = loss_of()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    print(f"torch {a.model} batch {a.batch} threads {a.threads} median_ms {1e3 * statistics.median(times):.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model", choices=["vit", "gpt"])
+    ap.add_argument("mode", choices=["train", "step"])
+    ap.add_argument("--data")
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--wd", type=float, default=None)
+    ap.add_argument("--warmup", type=int, default=1, help="vit: warm-up epochs")
+    ap.add_argument("--warmup-steps", type=int, default=100, help="gpt: warm-up steps")
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--context", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    vit = a.model == "vit"
+    a.batch = a.batch or (128 if vit else 32)
+    a.lr = a.lr or (2e-3 if vit else 1e-3)
+    a.wd = a.wd if a.wd is not None else (0.05 if vit else 0.1)
+    if a.mode == "step":
+        a.steps = a.steps or 20
+        step_time(a)
+    elif vit:
+        train_vit(a)
+    else:
+        if not a.data:
+            ap.error("gpt train needs --data FILE")
+        a.steps = a.steps or 2000
+        train_gpt(a)
+
+
+if __name__ == "__main__":
+    main()
