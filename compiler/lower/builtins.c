@@ -512,5 +512,11 @@ const Builtin builtins[] = {
     {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
     {"dropout", b_dropout, {{"x", "p="}}},
     {"range", b_range, {{"start", "stop=", "step="}}},
+    /* sequence models (builtins_seq.c) */
+    {"layer_norm", b_layer_norm, {{"x", "axis=", "eps=", "name="}}},
+    {"rms_norm", b_rms_norm, {{"x", "eps=", "name="}}},
+    {"embedding", b_embedding, {{"ids", "vocab=", "dim=", "name=", "table="}}},
+    {"where", b_where, {{"cond", "a", "b"}}},
+    {"causal_mask", b_causal_mask, {{"T"}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

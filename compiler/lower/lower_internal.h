@@ -116,6 +116,13 @@ double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const
 const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value);
 
+/* The builtins of sequence models (builtins_seq.c). */
+Value b_layer_norm(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
+
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)
 #define T(i, name) arg_tensor(L, s, call, a, i, name)

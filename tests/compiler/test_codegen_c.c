@@ -60,6 +60,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/poolrelu.mdl",
     MLC_TEST_DIR "/data/accum_mlp.mdl",
     MLC_TEST_DIR "/data/multiout.mdl",
+    MLC_TEST_DIR "/data/seqops.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
@@ -228,6 +229,8 @@ static const char driver_src[] =
     "    float *x = malloc(sizeof(float) * (size_t)ni), *out = malloc(sizeof(float) * (size_t)no);\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
+    "    if (api->inputs[0].dtype == MLC_I32) /* token ids, as bind_sources gives the interpreter */\n"
+    "        for (long long i = 0; i < ni; i++) ((int *)x)[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
     "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
     "    dump(api, m, \"T0\");\n"
     "    api->forward(m, (const void *[]){x, NULL}, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
@@ -553,6 +556,8 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
  * on its own (softmax), one_hot read by mse and by the cross-entropy */
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+/* layer_norm, rms_norm, embedding (shared with an output projection), causal_mask, where */
+Test(codegen_c, numeric_seqops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/seqops.mdl"); }
 Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
 /* row reductions two levels deep, under a mean that keeps an inner loop */
 Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
@@ -602,6 +607,8 @@ static const char thread_driver_src[] =
     "    float *x = malloc(sizeof(float) * (size_t)ni);\n"
     "    int *y = malloc(sizeof(int) * (size_t)n);\n"
     "    for (long long i = 0; i < ni; i++) x[i] = (float)sin(0.37 * (double)i + 0.1);\n"
+    "    if (api->inputs[0].dtype == MLC_I32) /* token ids */\n"
+    "        for (long long i = 0; i < ni; i++) ((int *)x)[i] = (int)((i * 5 + 1) % api->outputs[0].numel);\n"
     "    for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3) % api->outputs[0].numel);\n"
     "    for (int s = 0; s < 3; s++) printf(\"loss %a\\n\", api->train_step(m, (const void *[]){x, y}, n, api->optimizer.lr, NULL));\n"
     CT_DRIVER_PRINT_TENSORS
@@ -645,6 +652,10 @@ static void thread_invariance_check(const char *mdl) {
     free(first);
     emitted_free(&e);
 }
+
+/* Row norms, embedding lookups and their gradients over rows of tokens: large enough
+ * (16 x 64 rows of 64) that their loops run on a team of threads. */
+Test(codegen_c, seq_thread_count_invariant, .timeout = 300) { thread_invariance_check(MLC_TEST_DIR "/data/seqwide.mdl"); }
 
 Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");
