@@ -1,17 +1,21 @@
 /* ops_rownorm.c - rules of the norms over the last axis of x [..., D], each row of D
  * values on its own (PyTorch's nn.LayerNorm(D) and RMSNorm):
  *
- *   layer_norm(x, w, b)           y = (x - mean) * rstd * w + b,  rstd = 1/sqrt(var + eps)
- *   rms_norm(x, w)                y = x * rstd * w,               rstd = 1/sqrt(mean(x^2) + eps)
- *   row_norm_bwd(dy, x, w)        dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w
- *                                 (rms_norm: without the mean(g) term; xhat = (x - mean) * rstd)
- *   row_norm_param_grads(dy, x)   [1 + centred, D]: (sum over rows of dy,) sum of dy * xhat
+ *   layer_norm(x, w, b)              y = (x - mean) * rstd * w + b,  rstd = 1/sqrt(var + eps)
+ *   rms_norm(x, w)                   y = x * rstd * w,               rstd = 1/sqrt(mean(x^2) + eps)
+ *
+ * and the three ops their gradient rule makes:
+ *
+ *   row_norm_stats(x)                [..., 2]: each row's mean (0 for rms_norm) and rstd
+ *   row_norm_bwd(dy, x, w, stats)    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+ *                                    g = dy * w, xhat = (x - mean) * rstd (rms_norm: without
+ *                                    the mean(g) term)
+ *   row_norm_param_grads(dy, x, stats)  [1 + centred, D]: (sum over rows of dy,) sum of dy * xhat
  *
  * Written with primitive ops a norm would be a dozen passes over the activation; these
- * read it once forward and twice backward. The backward recomputes each row's mean and
- * rstd from x (one more read of a row it reads anyway) instead of keeping them from the
- * forward, so each op has one output. iattr0 of the backward ops says which norm:
- * 1 centred (layer_norm), 0 not (rms_norm); fattr0 is eps throughout.
+ * read it once forward and three times backward. The forward keeps no statistics (one
+ * output per op): the backward computes them again in one pass over x. iattr0 of the
+ * backward ops says which norm: 1 centred (layer_norm), 0 not (rms_norm); fattr0 is eps.
  * The parameter gradients add the rows in order, so they do not depend on the thread
  * count on any target. */
 #include <math.h>
@@ -46,6 +50,13 @@ static const char *s_norm(Graph *g, Node *n) {
     }
     if (!(n->fattr[0] > 0)) return shape_err(g, "%s: eps must be positive, found %g", name, n->fattr[0]);
     n->shape = x->shape;
+    n->dtype = DT_F32;
+    return NULL;
+}
+
+static const char *s_stats(Graph *g, Node *n) {
+    n->shape = X(n->in[0])->shape;
+    n->shape.d[n->shape.rank - 1] = 2;
     n->dtype = DT_F32;
     return NULL;
 }
@@ -87,19 +98,23 @@ static void e_norm(const Graph *g, const Node *n, double *const *in, double *out
     }
 }
 
+static void e_stats(const Graph *g, const Node *n, double *const *in, double *out) {
+    int64_t rows, D;
+    rows_of(&X(n->in[0])->shape, &rows, &D);
+    for (int64_t r = 0; r < rows; r++) row_stats(in[0] + r * D, D, centred(n), n->fattr[0], &out[2 * r], &out[2 * r + 1]);
+}
+
 static void e_bwd(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t rows, D;
     rows_of(&X(n->in[1])->shape, &rows, &D);
-    int c = centred(n);
     for (int64_t r = 0; r < rows; r++) {
-        const double *dy = in[0] + r * D, *x = in[1] + r * D;
-        double m, rs, sg = 0, sgx = 0;
-        row_stats(x, D, c, n->fattr[0], &m, &rs);
+        const double *dy = in[0] + r * D, *x = in[1] + r * D, m = in[3][2 * r], rs = in[3][2 * r + 1];
+        double sg = 0, sgx = 0;
         for (int64_t j = 0; j < D; j++) {
             double gj = dy[j] * in[2][j];
             sg += gj, sgx += gj * (x[j] - m) * rs;
         }
-        sg = c ? sg / (double)D : 0, sgx /= (double)D;
+        sg = centred(n) ? sg / (double)D : 0, sgx /= (double)D;
         for (int64_t j = 0; j < D; j++) out[r * D + j] = rs * (dy[j] * in[2][j] - sg - (x[j] - m) * rs * sgx);
     }
 }
@@ -110,9 +125,7 @@ static void e_pgrads(const Graph *g, const Node *n, double *const *in, double *o
     int c = centred(n);
     for (int64_t j = 0; j < (1 + c) * D; j++) out[j] = 0;
     for (int64_t r = 0; r < rows; r++) {
-        const double *dy = in[0] + r * D, *x = in[1] + r * D;
-        double m, rs;
-        row_stats(x, D, c, n->fattr[0], &m, &rs);
+        const double *dy = in[0] + r * D, *x = in[1] + r * D, m = in[2][2 * r], rs = in[2][2 * r + 1];
         for (int64_t j = 0; j < D; j++) {
             if (c) out[j] += dy[j];
             out[c * D + j] += dy[j] * (x[j] - m) * rs;
@@ -132,10 +145,12 @@ static void g_norm(Graph *g, int node, int gy, int *gx) {
     int c = X(node)->op == OP_layer_norm;
     double fa[4] = {X(node)->fattr[0], 0, 0, 0};
     int64_t ia[4] = {c, 0, 0, 0};
-    int bin[3] = {gy, IN(0), IN(1)};
-    gx[0] = graph_add(g, OP_row_norm_bwd, bin, 3, ia, fa, LOC);
-    int pin[2] = {gy, IN(0)};
-    int pg = graph_add(g, OP_row_norm_param_grads, pin, 2, ia, fa, LOC);
+    int x = IN(0);
+    int st = graph_add(g, OP_row_norm_stats, &x, 1, ia, fa, LOC);
+    int bin[4] = {gy, x, IN(1), st};
+    gx[0] = graph_add(g, OP_row_norm_bwd, bin, 4, ia, fa, LOC);
+    int pin[3] = {gy, x, st};
+    int pg = graph_add(g, OP_row_norm_param_grads, pin, 3, ia, fa, LOC);
     gx[1] = pg_row(g, node, pg, c);
     if (c) gx[2] = pg_row(g, node, pg, 0);
 }
@@ -159,5 +174,6 @@ static int c_rms_norm(Graph *g, int i) { return norm_case(g, i, OP_rms_norm); }
 
 const OpRules rules_layer_norm = {.shape = s_norm, .grad = g_norm, .eval = e_norm, .cases = c_layer_norm};
 const OpRules rules_rms_norm = {.shape = s_norm, .grad = g_norm, .eval = e_norm, .cases = c_rms_norm};
+const OpRules rules_row_norm_stats = {.shape = s_stats, .eval = e_stats, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_row_norm_bwd = {.shape = s_bwd, .eval = e_bwd, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_row_norm_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .flags = OPF_BACKWARD_ONLY};

@@ -29,8 +29,9 @@ const OpEmitter c_emitters[OP_COUNT] = {
     /* sequence models: row norms, embeddings, masks (targets/shared/) */
     [OP_layer_norm] = {emit_row_norm},
     [OP_rms_norm] = {emit_row_norm},
+    [OP_row_norm_stats] = {emit_row_norm_stats},
     [OP_row_norm_bwd] = {emit_row_norm_bwd},
-    [OP_row_norm_param_grads] = {emit_row_norm_param_grads, ws_row_norm_param_grads},
+    [OP_row_norm_param_grads] = {emit_row_norm_param_grads},
     [OP_gather_rows] = {emit_gather_rows},
     [OP_scatter_rows] = {emit_scatter_rows},
     [OP_causal_mask] = {emit_causal_mask},

@@ -1,9 +1,9 @@
 /* rownorm.c - layer_norm, rms_norm and their backward ops (ops/ops_rownorm.c) on every
  * target: a loop over the rows of x [..., D] (a thread per row on CUDA), each row's mean
  * and rstd computed in float in the order of the row, so the two targets agree to the
- * rounding of their math libraries. The parameter gradients first store each row's mean
- * and rstd in the workspace, then run a loop over the columns that adds the rows in
- * order: no atomics, the same bits whatever the thread count. */
+ * rounding of their math libraries. The parameter gradients are a loop over the columns
+ * (a thread per column) that adds the rows in order: no atomics, the same bits whatever
+ * the thread count. */
 #include "shared_emitters.h"
 
 /* Rows of x, as a C expression ("B * 16"), and D. */
@@ -47,15 +47,27 @@ void emit_row_norm(EmitCtx *e, int id) {
     loop_end(e, id, &l);
 }
 
+void emit_row_norm_stats(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    long long D;
+    const char *rows = rows_expr(e, n->in[0], &D), *st = emit_buf(e, id);
+    ElemLoop l = {.rank = 1, .size = {rows}, .var = {"r"}, .par = LOOP_PARALLEL, .work = row_work(e, rows, D)};
+    loop_begin(e, id, &l);
+    emit_row_stats(e, emit_buf(e, n->in[0]), D, is_centred(n), n->fattr[0]);
+    emit(e, "%s[2 * r] = mu;", st);
+    emit(e, "%s[2 * r + 1] = rs;", st);
+    loop_end(e, id, &l);
+}
+
 void emit_row_norm_bwd(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     long long D;
     const char *rows = rows_expr(e, n->in[1], &D), *dy = emit_buf(e, n->in[0]), *x = emit_buf(e, n->in[1]);
-    const char *w = emit_buf(e, n->in[2]);
+    const char *w = emit_buf(e, n->in[2]), *st = emit_buf(e, n->in[3]);
     int c = is_centred(n);
     ElemLoop l = {.rank = 1, .size = {rows}, .var = {"r"}, .par = LOOP_PARALLEL, .work = row_work(e, rows, D)};
     loop_begin(e, id, &l);
-    emit_row_stats(e, x, D, c, n->fattr[0]);
+    emit(e, "const float mu = %s[2 * r], rs = %s[2 * r + 1];", st, st);
     emit(e, "float sg = 0.0f, sgx = 0.0f; /* sums of g = dy * w and of g * xhat */");
     emit(e, "for (long j = 0; j < %lld; j++) {", D);
     emit(e, "    const float gj = %s[r * %lld + j] * %s[j];", dy, D, w);
@@ -69,41 +81,23 @@ void emit_row_norm_bwd(EmitCtx *e, int id) {
     loop_end(e, id, &l);
 }
 
-/* Two floats per row (mean, rstd): per sample when x has the batch dimension. */
-void ws_row_norm_param_grads(const Graph *g, const Node *n, Workspace *w) {
-    const Shape *s = &g->nodes[n->in[1]].shape;
-    int64_t per = 2;
-    int batch = 0;
-    for (int i = 0; i < s->rank - 1; i++) {
-        if ((s->bmask >> i) & 1) batch = 1;
-        else per *= s->d[i];
-    }
-    if (batch) w->b = per;
-    else w->c = per;
-}
-
 void emit_row_norm_param_grads(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     long long D;
     const char *rows = rows_expr(e, n->in[1], &D), *dy = emit_buf(e, n->in[0]), *x = emit_buf(e, n->in[1]);
-    const char *out = emit_buf(e, id);
+    const char *st = emit_buf(e, n->in[2]), *out = emit_buf(e, id);
     int c = is_centred(n);
-    ElemLoop l = {.rank = 1, .size = {rows}, .var = {"r"}, .par = LOOP_PARALLEL, .work = row_work(e, rows, D)};
+    ElemLoop l = {.rank = 1, .size = {arena_printf(e->arena, "%lld", D)}, .var = {"j"}, .par = LOOP_PARALLEL,
+                  .work = row_work(e, rows, D)};
     loop_begin(e, id, &l);
-    emit_row_stats(e, x, D, c, n->fattr[0]);
-    emit(e, "%s[2 * r] = mu;", e->ws);
-    emit(e, "%s[2 * r + 1] = rs;", e->ws);
-    loop_end(e, id, &l);
-    ElemLoop cl = {.rank = 1, .size = {arena_printf(e->arena, "%lld", D)}, .var = {"j"}, .par = LOOP_PARALLEL, .work = row_work(e, rows, D)};
-    loop_begin(e, id, &cl);
     emit(e, "float sb = 0.0f, sw = 0.0f;");
     emit(e, "for (long r = 0; r < (long)(%s); r++) {", rows);
     emit(e, "    const float d = %s[r * %lld + j];", dy, D);
     emit(e, "    sb += d;");
-    emit(e, "    sw += d * (%s[r * %lld + j] - %s[2 * r]) * %s[2 * r + 1];", x, D, e->ws, e->ws);
+    emit(e, "    sw += d * (%s[r * %lld + j] - %s[2 * r]) * %s[2 * r + 1];", x, D, st, st);
     emit(e, "}");
     if (c) emit(e, "%s[j] = sb;", out);
     else emit(e, "(void)sb;");
     emit(e, "%s[%s + j] = sw;", out, c ? arena_printf(e->arena, "%lld", D) : "0");
-    loop_end(e, id, &cl);
+    loop_end(e, id, &l);
 }
