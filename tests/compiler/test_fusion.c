@@ -370,3 +370,33 @@ Test(fusion, resnet_train_batch_norm_and_relu_backward) {
     cr_expect_eq(fp->nepilogues, 19, "and the dense head's GEMM epilogue");
     release(&a, &r, src);
 }
+
+/* causal_mask(T) under where(mask, scores, -1e9) takes no memory: in the train step and
+ * in inference the mask, and the (1 - mask) of where, are computed from the indices in
+ * the loops that read them, so no [T, T] tensor (8 x 8 in seqops.mdl) has a buffer. */
+Test(fusion, causal_mask_takes_no_memory) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_TEST_DIR "/data/seqops.mdl", &r, &src);
+    for (int k = 0; k < 2; k++) {
+        const Graph *g = k ? r.m->eval : r.m->train;
+        const FusionPlan *fp = k ? &r.m->eval_fuse : &r.m->train_fuse;
+        const MemPlan *plan = k ? &r.m->eval_plan : &r.m->train_plan;
+        int masks = 0, tt = 0;
+        for (int id = 0; id < g->n; id++) {
+            const Node *n = &g->nodes[id];
+            if (n->op == OP_causal_mask) {
+                masks++;
+                cr_expect(fp->dup[id] && !plan->has_buf[id], "%s: causal_mask %%%d has a buffer", k ? "eval" : "train", id);
+            }
+            if (n->shape.rank == 2 && n->shape.d[0] == 8 && n->shape.d[1] == 8 && !n->shape.bmask) {
+                tt++;
+                cr_expect(!plan->has_buf[id], "%s: %%%d (%s) is a [8, 8] buffer", k ? "eval" : "train", id, op_of(n)->name);
+            }
+        }
+        cr_expect_eq(masks, 1, "%s: %d causal_mask nodes", k ? "eval" : "train", masks);
+        cr_expect_geq(tt, 2, "%s: the mask and its complement: %d [8, 8] nodes", k ? "eval" : "train", tt);
+    }
+    release(&a, &r, src);
+}
