@@ -518,5 +518,6 @@ const Builtin builtins[] = {
     {"embedding", b_embedding, {{"ids", "vocab=", "dim=", "name=", "table="}}},
     {"where", b_where, {{"cond", "a", "b"}}},
     {"causal_mask", b_causal_mask, {{"T"}}},
+    {"stop_gradient", b_stop_gradient, {{"x"}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

@@ -1,5 +1,6 @@
 /* builtins_seq.c - the builtins sequence models use: layer_norm, rms_norm, embedding,
- * where and causal_mask (their rows are in the `builtins` table of builtins.c). */
+ * where, causal_mask and stop_gradient (their rows are in the `builtins` table of
+ * builtins.c). */
 #include <string.h>
 
 #include "lower_internal.h"
@@ -116,4 +117,14 @@ Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a) {
     int64_t ia[4] = {arg_int(L, s, call, a, 0, "T", 0, 1), 0, 0, 0};
     int off = ir_const(L->g, 0, 0, LOCE);
     return vtensor(graph_add(L->g, OP_causal_mask, &off, 1, ia, NULL, LOCE));
+}
+
+/* stop_gradient(x): x, through which no gradient flows back (ops_stop_gradient.c). */
+Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a) {
+    int x = T(0, "x");
+    char sh[96];
+    if (L->g->nodes[x].dtype != DT_F32)
+        diag_error(arg_loc(L, s, call, a, 0), "stop_gradient needs an f32 tensor, found %s",
+                   shape_str(&L->g->nodes[x].shape, L->g->nodes[x].dtype, sh, sizeof sh));
+    return vtensor(ir_unary(L->g, OP_stop_gradient, x, LOCE));
 }

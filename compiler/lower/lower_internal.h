@@ -122,6 +122,7 @@ Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
 
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)

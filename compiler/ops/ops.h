@@ -46,6 +46,10 @@ typedef enum OpFlags {
      * in the train step, fold_bn and lowering in evaluation), so no target writes code
      * for it although its kind (K_SPECIAL) has code of its own. */
     OPF_LOWERED = 1 << 5,
+    /* Its gradient is none by definition though its value moves with its input
+     * (stop_gradient): the gradient check asserts that no gradient reaches the input
+     * while the finite differences do not vanish. */
+    OPF_STOP_GRAD = 1 << 6,
 } OpFlags;
 
 typedef struct OpRules {

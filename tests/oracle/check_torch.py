@@ -395,6 +395,9 @@ def op_cases(rng):
                   lambda T, n=n: torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), T["x"], torch.full_like(T["x"], -3.0))
                   + 0.5 * torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), torch.ones_like(T["x"]), T["x"] * T["x"]),
                   x=[n, n], batch=2))
+    # stop_gradient: torch's detach
+    C.append(Case("stop_gradient", "stop_gradient(a) * a [3, 4]", "y = stop_gradient(a) * a",
+                  lambda T: T["a"].detach() * T["a"], params={"a": ([3, 4], U)}))
     # a composite: two ops in a chain, shared input
     C.append(Case("tanh", "tanh(matmul) + a", "y = tanh(matmul(a, b)) * sigmoid(a)",
                   lambda T: torch.tanh(T["a"] @ T["b"]) * torch.sigmoid(T["a"]),
