@@ -23,6 +23,8 @@ int main(int argc, char **argv) {
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
     unsigned s = 12345;
     for (size_t i = 0; i < nx; i++) s = s * 1103515245u + 12345u, x[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
+    if (api->inputs[0].dtype == MLC_I32) /* token ids in [0, outputs), as the vocabulary of seqops.mdl */
+        for (size_t i = 0; i < nx; i++) s = s * 1103515245u + 12345u, ((int32_t *)x)[i] = (int32_t)((s >> 16) % (unsigned)api->outputs[0].numel);
     for (int i = 0; i < batch; i++) s = s * 1103515245u + 12345u, y[i] = (int32_t)((s >> 16) % (unsigned)api->outputs[0].numel);
     for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, (const void *[]){x, y}, batch, api->optimizer.lr, NULL));
     for (int t = 0; t < api->n_tensors; t++) {
