@@ -1,6 +1,7 @@
 /* builtins_seq.c - the builtins sequence models use: layer_norm, rms_norm, embedding,
  * where, causal_mask and stop_gradient (their rows are in the `builtins` table of
  * builtins.c). */
+#include <limits.h>
 #include <string.h>
 
 #include "lower_internal.h"
@@ -9,8 +10,8 @@
  * dimensions); anything else is an error naming the rank. */
 static void norm_axis(Lower *L, Scope *s, const Expr *call, Args *a, int i, int x) {
     const Node *xn = &L->g->nodes[x];
-    long long axis = arg_int(L, s, call, a, i, "axis", -1, -1000000);
-    int r = xn->shape.rank, k = axis_norm((int)axis, r);
+    long long axis = arg_int(L, s, call, a, i, "axis", -1, LLONG_MIN);
+    int r = xn->shape.rank, k = axis < -r || axis >= r ? -1 : axis_norm((int)axis, r);
     if (k < 0) diag_error(arg_loc(L, s, call, a, i), "%s: axis %lld is out of range for a tensor of rank %d", call->name, axis, r);
     if (k != r - 1)
         diag_error(arg_loc(L, s, call, a, i), "%s normalises the last axis only (axis -1 or %d), found %lld", call->name,

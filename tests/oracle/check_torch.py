@@ -388,6 +388,11 @@ def op_cases(rng):
     K = rng.randint(2, 6)
     C.append(Case("gather_rows", f"embedding labels[B=5] vocab={K} dim=3", f"y = embedding(labels, {K}, 3, name = \"e\") * x",
                   lambda T: F.embedding(T["labels"], T["e.weight"]) * T["x"], x=[3], batch=5, classes=K))
+    # weight tying: one table looked up and used as the output projection; its gradient is the sum
+    C.append(Case("gather_rows", f"embedding(labels, table = t) @ t^T, t [{K}, 3]",
+                  "y = matmul(embedding(labels, table = t) * x, transpose(t))",
+                  lambda T: (F.embedding(T["labels"], T["t"]) * T["x"]) @ T["t"].t(), x=[3], batch=4, classes=K,
+                  params={"t": ([K, 3], U)}))
     # where with a causal mask (numpy's tril) over x [B, T, T], a number on either side
     n = rng.randint(2, 5)
     C.append(Case("causal_mask", f"where(causal_mask({n}), ...) x[B, {n}, {n}]",
