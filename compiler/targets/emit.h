@@ -134,7 +134,6 @@ typedef struct ElemLoop {
     int rank;                                         /* 1: a flat loop */
     const char *size[IR_MAX_RANK], *var[IR_MAX_RANK]; /* outermost first; vars are long */
     LoopPar par; /* C: one thread, an OpenMP team when large, and also vectorised */
-    const char *work; /* C: the work that decides "large" when each element is a loop of its own (NULL: size[0]) */
     int nscalar, nbuf;
     LoopScalar scalar[8];
     LoopBuf buf[6];

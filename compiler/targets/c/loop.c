@@ -26,7 +26,7 @@ void c_loop_begin(EmitCtx *e, int id, ElemLoop *l) {
     if (l->par != LOOP_SERIAL && l->rank > 1) mlc_die("a parallel loop nest of rank %d", l->rank); /* no collapse() yet */
     if (l->par != LOOP_SERIAL) {
         emit(e, "#pragma omp parallel for%s if ((%s) > " OMP_MIN_WORK ")", l->par == LOOP_PARALLEL_SIMD ? " simd" : "",
-             l->work ? l->work : l->size[0]);
+             l->size[0]);
     }
     for (int d = 0; d < l->rank; d++) {
         const char *v = l->var[d];

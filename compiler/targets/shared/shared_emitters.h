@@ -17,13 +17,6 @@ void emit_transpose(EmitCtx *e, int id); /* layout.c */
 void emit_one_hot(EmitCtx *e, int id); /* labels.c */
 void emit_dropout(EmitCtx *e, int id); /* random.c */
 void emit_bn_coef(EmitCtx *e, int id); /* norm.c */
-/* sequence models */
-void emit_row_norm(EmitCtx *e, int id); /* rownorm.c: layer_norm, rms_norm */
-void emit_row_norm_stats(EmitCtx *e, int id);
-void emit_row_norm_bwd(EmitCtx *e, int id);
-void emit_row_norm_param_grads(EmitCtx *e, int id);
-void emit_gather_rows(EmitCtx *e, int id); /* embedding.c */
-void emit_scatter_rows(EmitCtx *e, int id);
 void emit_causal_mask(EmitCtx *e, int id); /* mask.c */
 
 #endif
