@@ -12,10 +12,12 @@ static void norm_axis(Lower *L, Scope *s, const Expr *call, Args *a, int i, int 
     const Node *xn = &L->g->nodes[x];
     long long axis = arg_int(L, s, call, a, i, "axis", -1, LLONG_MIN);
     int r = xn->shape.rank, k = axis < -r || axis >= r ? -1 : axis_norm((int)axis, r);
-    if (k < 0) diag_error(arg_loc(L, s, call, a, i), "%s: axis %lld is out of range for a tensor of rank %d", call->name, axis, r);
+    if (k < 0)
+        diag_error(arg_loc(L, s, call, a, i), "%s: axis %lld is out of range for a tensor of rank %d", call->name, axis,
+                   r);
     if (k != r - 1)
-        diag_error(arg_loc(L, s, call, a, i), "%s normalises the last axis only (axis -1 or %d), found %lld", call->name,
-                   r - 1, axis);
+        diag_error(arg_loc(L, s, call, a, i), "%s normalises the last axis only (axis -1 or %d), found %lld",
+                   call->name, r - 1, axis);
 }
 
 /* The norm's x: f32 of rank >= 1 whose last axis is not the batch. */
@@ -55,8 +57,8 @@ Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     double fa[4] = {norm_eps(L, s, call, a, 1, 1e-6), 0, 0, 0};
     const char *scope = scope_name(L, s, "rms_norm", arg_str(L, s, call, a, 2, "name"));
     int64_t D = L->g->nodes[x].shape.d[L->g->nodes[x].shape.rank - 1];
-    int in[2] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(1, &D, 0), INIT_CONST,
-                               1, 0)};
+    int in[2] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(1, &D, 0),
+                               INIT_CONST, 1, 0)};
     return vtensor(graph_add(L->g, OP_rms_norm, in, 2, NULL, fa, LOCE));
 }
 
@@ -79,12 +81,15 @@ Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a) {
             diag_error(arg_loc(L, s, call, a, 4), "embedding: table must be f32[vocab, dim], found %s",
                        shape_str(&t->shape, t->dtype, sh, sizeof sh));
         for (int i = 1; i <= 3; i++)
-            if (a->given[i]) diag_error(arg_loc(L, s, call, a, i), "embedding: give either table or vocab, dim and name");
+            if (a->given[i])
+                diag_error(arg_loc(L, s, call, a, i), "embedding: give either table or vocab, dim and name");
     } else {
-        if (!a->given[1] || !a->given[2]) diag_error(LOCE, "embedding needs vocab and dim (or table = a [vocab, dim] tensor)");
+        if (!a->given[1] || !a->given[2])
+            diag_error(LOCE, "embedding needs vocab and dim (or table = a [vocab, dim] tensor)");
         int64_t d[2] = {arg_int(L, s, call, a, 1, "vocab", 0, 1), arg_int(L, s, call, a, 2, "dim", 0, 1)};
         const char *scope = scope_name(L, s, "embedding", arg_str(L, s, call, a, 3, "name"));
-        table = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, d, 0), INIT_NORMAL, 0, 1);
+        table = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, d, 0), INIT_NORMAL,
+                           0, 1);
     }
     int in[2] = {table, ids};
     return vtensor(graph_add(g, OP_gather_rows, in, 2, NULL, NULL, LOCE));

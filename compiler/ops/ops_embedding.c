@@ -21,10 +21,12 @@ static const char *s_gather(Graph *g, Node *n) {
     const Node *t = X(n->in[0]), *ids = X(n->in[1]);
     char a[96], b[96];
     if (t->dtype != DT_F32 || t->shape.rank != 2 || t->shape.bmask)
-        return shape_err(g, "gather_rows needs a table f32[V, D], found %s", shape_str(&t->shape, t->dtype, a, sizeof a));
+        return shape_err(g, "gather_rows needs a table f32[V, D], found %s",
+                         shape_str(&t->shape, t->dtype, a, sizeof a));
     if (ids->dtype != DT_I32)
         return shape_err(g, "gather_rows needs i32 ids, found %s", shape_str(&ids->shape, ids->dtype, b, sizeof b));
-    if (ids->shape.rank >= IR_MAX_RANK) return shape_err(g, "gather_rows: ids of rank %d, the most is %d", ids->shape.rank, IR_MAX_RANK - 1);
+    if (ids->shape.rank >= IR_MAX_RANK)
+        return shape_err(g, "gather_rows: ids of rank %d, the most is %d", ids->shape.rank, IR_MAX_RANK - 1);
     n->shape = ids->shape;
     n->shape.d[n->shape.rank++] = t->shape.d[1];
     n->dtype = DT_F32;

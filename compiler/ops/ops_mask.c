@@ -14,7 +14,8 @@
 static const char *s_causal(Graph *g, Node *n) {
     const Node *off = X(n->in[0]);
     if (off->op != OP_const) return shape_err(g, "causal_mask's offset must be a constant");
-    if (n->iattr[0] < 1) return shape_err(g, "causal_mask needs a size of at least 1, found %lld", (long long)n->iattr[0]);
+    if (n->iattr[0] < 1)
+        return shape_err(g, "causal_mask needs a size of at least 1, found %lld", (long long)n->iattr[0]);
     int64_t d[2] = {n->iattr[0], n->iattr[0]};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;

@@ -101,7 +101,8 @@ static void e_norm(const Graph *g, const Node *n, double *const *in, double *out
 static void e_stats(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t rows, D;
     rows_of(&X(n->in[0])->shape, &rows, &D);
-    for (int64_t r = 0; r < rows; r++) row_stats(in[0] + r * D, D, centred(n), n->fattr[0], &out[2 * r], &out[2 * r + 1]);
+    for (int64_t r = 0; r < rows; r++)
+        row_stats(in[0] + r * D, D, centred(n), n->fattr[0], &out[2 * r], &out[2 * r + 1]);
 }
 
 static void e_bwd(const Graph *g, const Node *n, double *const *in, double *out) {

@@ -12,7 +12,7 @@ void emit_embedding_c(EmitCtx *e, int id) {
         emit(e, "mlc_gather_rows(%s, %lld, %lld, %s, %s, %s);", m, (long long)t->d[0], (long long)t->d[1], ids,
              emit_buf(e, n->in[0]), emit_buf(e, id));
     } else {
-        emit(e, "mlc_scatter_rows(%s, %lld, %lld, %s, %s, %s);", m, (long long)n->shape.d[0], (long long)n->shape.d[1], ids,
-             emit_buf(e, n->in[0]), emit_buf(e, id));
+        emit(e, "mlc_scatter_rows(%s, %lld, %lld, %s, %s, %s);", m, (long long)n->shape.d[0], (long long)n->shape.d[1],
+             ids, emit_buf(e, n->in[0]), emit_buf(e, id));
     }
 }

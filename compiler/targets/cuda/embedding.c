@@ -23,8 +23,8 @@ void emit_embedding_cuda(EmitCtx *e, int id) {
         ElemLoop l = {.rank = 1, .size = {m}, .var = {"i"}, .par = LOOP_PARALLEL};
         loop_begin(e, id, &l);
         emit_row_of(e, ids, V);
-        emit(e, "for (long j = 0; j < %lld; j++) %s[i * %lld + j] = %s[row * %lld + j];", D, out, D, emit_buf(e, n->in[0]),
-             D);
+        emit(e, "for (long j = 0; j < %lld; j++) %s[i * %lld + j] = %s[row * %lld + j];", D, out, D,
+             emit_buf(e, n->in[0]), D);
         loop_end(e, id, &l);
         return;
     }

@@ -48,8 +48,10 @@ void emit_row_norm_cuda(EmitCtx *e, int id) {
         emit(e, "    sb += d;");
         emit(e, "    sw += d * (%s[r * %lld + j] - %s[2 * r]) * %s[2 * r + 1];", x, D, st, st);
         emit(e, "}");
-        if (c) emit(e, "%s[j] = sb;", out);
-        else emit(e, "(void)sb;");
+        if (c)
+            emit(e, "%s[j] = sb;", out);
+        else
+            emit(e, "(void)sb;");
         emit(e, "%s[%s + j] = sw;", out, c ? arena_printf(e->arena, "%lld", D) : "0");
         loop_end(e, id, &l);
         return;
@@ -65,10 +67,11 @@ void emit_row_norm_cuda(EmitCtx *e, int id) {
         emit(e, "    sg += gj;");
         emit(e, "    sgx += gj * (%s[r * %lld + j] - mu);", x, D);
         emit(e, "}");
-        emit(e, "const float mg = %s, mgx = sgx * rs / %lld.0f;", c ? arena_printf(e->arena, "sg / %lld.0f", D) : "0.0f", D);
+        emit(e, "const float mg = %s, mgx = sgx * rs / %lld.0f;",
+             c ? arena_printf(e->arena, "sg / %lld.0f", D) : "0.0f", D);
         emit(e, "for (long j = 0; j < %lld; j++)", D);
-        emit(e, "    %s[r * %lld + j] = rs * (%s[r * %lld + j] * %s[j] - mg - (%s[r * %lld + j] - mu) * rs * mgx);", out, D,
-             dy, D, w, x, D);
+        emit(e, "    %s[r * %lld + j] = rs * (%s[r * %lld + j] * %s[j] - mg - (%s[r * %lld + j] - mu) * rs * mgx);",
+             out, D, dy, D, w, x, D);
     } else if (n->op == OP_row_norm_stats) {
         emit_row_stats(e, x, D, c, n->fattr[0]);
         emit(e, "%s[2 * r] = mu;", out);
@@ -77,8 +80,8 @@ void emit_row_norm_cuda(EmitCtx *e, int id) {
         const char *w = emit_buf(e, n->in[1]);
         const char *bias = n->nin > 2 ? arena_printf(e->arena, " + %s[j]", emit_buf(e, n->in[2])) : "";
         emit_row_stats(e, x, D, c, n->fattr[0]);
-        emit(e, "for (long j = 0; j < %lld; j++) %s[r * %lld + j] = (%s[r * %lld + j] - mu) * rs * %s[j]%s;", D, out, D, x,
-             D, w, bias);
+        emit(e, "for (long j = 0; j < %lld; j++) %s[r * %lld + j] = (%s[r * %lld + j] - mu) * rs * %s[j]%s;", D, out, D,
+             x, D, w, bias);
     }
     loop_end(e, id, &l);
 }
