@@ -118,6 +118,22 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
         fprintf(out, " {beta1=%g, beta2=%g, eps=%g, weight_decay=%g%s}", n->fattr[0], n->fattr[1], n->fattr[2],
                 n->fattr[3], n->iattr[0] ? ", decoupled" : "");
         break;
+    /* sequence models */
+    case OP_layer_norm:
+    case OP_rms_norm:
+        fprintf(out, " {eps=%g}", n->fattr[0]);
+        break;
+    case OP_row_norm_stats:
+    case OP_row_norm_bwd:
+    case OP_row_norm_param_grads:
+        fprintf(out, " {%s, eps=%g}", n->iattr[0] ? "layer" : "rms", n->fattr[0]);
+        break;
+    case OP_scatter_rows:
+        fprintf(out, " {rows=%lld}", (long long)n->iattr[0]);
+        break;
+    case OP_causal_mask:
+        fprintf(out, " {T=%lld}", (long long)n->iattr[0]);
+        break;
     default:
         break;
     }

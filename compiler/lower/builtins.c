@@ -724,5 +724,12 @@ const Builtin builtins[] = {
     {"ones", b_full, {{"shape"}}},
     {"full", b_full, {{"shape", "value"}}},
     {"broadcast_to", b_broadcast_to, {{"x", "shape"}}},
+    /* sequence models (builtins_seq.c) */
+    {"layer_norm", b_layer_norm, {{"x", "axis=", "eps=", "name="}}},
+    {"rms_norm", b_rms_norm, {{"x", "eps=", "name="}}},
+    {"embedding", b_embedding, {{"ids", "vocab=", "dim=", "name=", "table="}}},
+    {"where", b_where, {{"cond", "a", "b"}}},
+    {"causal_mask", b_causal_mask, {{"T"}}},
+    {"stop_gradient", b_stop_gradient, {{"x"}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

@@ -119,6 +119,13 @@ int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape sh
 /* Builtins in files of their own (builtins_<family>.c). */
 Value b_full(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_broadcast_to(Lower *L, Scope *s, const Expr *call, Args *a);
+/* The builtins of sequence models (builtins_seq.c). */
+Value b_layer_norm(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
 
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)

@@ -46,6 +46,10 @@ typedef enum OpFlags {
      * in the train step, fold_bn and lowering in evaluation), so no target writes code
      * for it although its kind (K_SPECIAL) has code of its own. */
     OPF_LOWERED = 1 << 5,
+    /* Its gradient is none by definition though its value moves with its input
+     * (stop_gradient): the gradient check asserts that no gradient reaches the input
+     * while the finite differences do not vanish. */
+    OPF_STOP_GRAD = 1 << 6,
 } OpFlags;
 
 typedef struct OpRules {
@@ -71,7 +75,8 @@ typedef struct OpRules {
     const char *red_pre_init, *red_pre_step;
     /* Generators (one_hot): each output element is a cheap function of one element of
      * the input and of the element's index along the output's last dimension. gen_expr is
-     * that function as scalar text (%0: the input element, %i: the index); gen_map gives
+     * that function as scalar text (%0: the input element, %i: the index; %j: the index
+     * along the next-to-last dimension, for causal_mask); gen_map gives
      * the input's map when the output is read through map m (a fused group's dimension
      * -> output dimension, -1: none), as fusion maps go (fuse.c). With them fused groups
      * compute the op where they read it instead of loading it from memory. */

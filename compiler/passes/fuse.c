@@ -187,7 +187,7 @@ static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
 static int visible(const Node *n) { return (n->role & ~ROLE_RECOMPUTED) != 0; }
 
 /* Values a group can compute where it reads them (the header's recomputed values): a
- * generator of inputs (one_hot of the labels), and elementwise ops without a libm call,
+ * generator of inputs and constants (one_hot of the labels, causal_mask), and elementwise ops without a libm call,
  * expands and size-1 reshapes of such values and constants. Computed in graph order. */
 static void find_label_functions(const Graph *g, char *fn) {
     for (int id = 0; id < g->n; id++) {
@@ -196,7 +196,7 @@ static void find_label_functions(const Graph *g, char *fn) {
         if (visible(n)) continue;
         if (op_of(n)->rules->gen_expr) {
             int ok = n->nin > 0;
-            for (int k = 0; k < n->nin; k++) ok &= g->nodes[n->in[k]].op == OP_input;
+            for (int k = 0; k < n->nin; k++) ok &= g->nodes[n->in[k]].op == OP_input || is_const(g, n->in[k]);
             fn[id] = (char)ok;
             continue;
         }

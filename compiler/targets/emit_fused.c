@@ -336,11 +336,11 @@ static const char *const_text(EmitCtx *e, const Node *c) {
                               : v;
 }
 
-/* tmpl with every %i replaced by idx. */
-static const char *with_index(Arena *a, const char *tmpl, const char *idx) {
+/* tmpl with every `key` ("%i") replaced by idx. */
+static const char *with_index(Arena *a, const char *tmpl, const char *key, const char *idx) {
     const char *out = "";
     for (const char *p = tmpl; *p;) {
-        const char *q = strstr(p, "%i");
+        const char *q = strstr(p, key);
         if (!q) return arena_printf(a, "%s%s", out, p);
         out = arena_printf(a, "%s%.*s%s", out, (int)(q - p), p, idx);
         p = q + 2;
@@ -367,11 +367,13 @@ static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, 
                                  : arena_printf(e->arena, "%s[%s]", emit_buf(e, y), space_index(e, fl, sp, y, m));
     }
     const char *gen = op_of(n)->rules->gen_expr;
-    if (gen) { /* %i: the index along its last dimension */
-        const char *i = "0";
-        for (int d = 0; d < sp->shape->rank; d++)
+    if (gen) { /* %i, %j: the indices along its last and next-to-last dimensions */
+        const char *i = "0", *j = "0";
+        for (int d = 0; d < sp->shape->rank; d++) {
             if (map[d] == n->shape.rank - 1 && sp->idx[d]) i = sp->idx[d];
-        return with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), i);
+            if (map[d] == n->shape.rank - 2 && sp->idx[d]) j = sp->idx[d];
+        }
+        return with_index(e->arena, with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), "%i", i), "%j", j);
     }
     if (n->op == OP_reshape || n->op == OP_expand) return args[0];
     return ewise_expr(e, x, args);

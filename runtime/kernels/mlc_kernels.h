@@ -14,6 +14,7 @@
 #define MLC_KERNELS_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mlc_conv_layout.h"
@@ -124,6 +125,29 @@ void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x,
 /* dx = gamma rstd / N (N dy - dbeta - xhat dgamma) */
 void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
                 const float *gamma, float eps, float *dx);
+
+/* ---- layer and RMS norm over the rows of x [rows, D] (rownorm.c); centred: 1 layer
+ * norm, 0 RMS norm (mean 0). Rows summed in fixed lanes, the parameter gradients' rows
+ * added in order by the thread owning each column: the same whatever the thread count. */
+
+/* y = (x - mean) * rstd * w (+ b, when b is not NULL), rstd = 1 / sqrt(var + eps) */
+void mlc_row_norm(long rows, long D, int centred, float eps, const float *x, const float *w, const float *b, float *y);
+/* st[2r] = row r's mean (0 unless centred), st[2r + 1] = its rstd */
+void mlc_row_norm_stats(long rows, long D, int centred, float eps, const float *x, float *st);
+/* dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * w (mean(g) when centred) */
+void mlc_row_norm_bwd(long rows, long D, int centred, const float *dy, const float *x, const float *w, const float *st,
+                      float *dx);
+/* centred: pg[0][j] = sum of dy (the bias's gradient), pg[1][j] = sum of dy * xhat (the
+ * weight's); not centred: pg[j] = sum of dy * xhat */
+void mlc_row_norm_param_grads(long rows, long D, int centred, const float *dy, const float *x, const float *st,
+                              float *pg);
+
+/* ---- embedding (embedding.c): n int32 ids, a table [V, D]; ids clamped to [0, V) ---- */
+
+/* y[i] = table[ids[i]] */
+void mlc_gather_rows(long n, long V, long D, const int32_t *ids, const float *table, float *y);
+/* out = 0, then out[ids[i]] += dy[i] for i in order (no atomics) */
+void mlc_scatter_rows(long n, long V, long D, const int32_t *ids, const float *dy, float *out);
 
 /* ---- optimizer updates (c/optim.c): one call per parameter of n floats ---- */
 

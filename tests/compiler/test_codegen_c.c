@@ -63,6 +63,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/token_merged.mdl",
     MLC_TEST_DIR "/data/accum_mlp.mdl",
     MLC_TEST_DIR "/data/multiout.mdl",
+    MLC_TEST_DIR "/data/seqops.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
     MLC_TEST_DIR "/data/conv1d.mdl",
     MLC_TEST_DIR "/data/convt.mdl",
@@ -627,6 +628,8 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
  * on its own (softmax), one_hot read by mse and by the cross-entropy */
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+/* layer_norm, rms_norm, embedding (shared with an output projection), causal_mask, where */
+Test(codegen_c, numeric_seqops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/seqops.mdl"); }
 Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
 /* row reductions two levels deep, under a mean that keeps an inner loop */
 Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
@@ -735,6 +738,10 @@ Test(codegen_c, token_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/token_attn.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/token_mlp.mdl");
 }
+
+/* Row norms, embedding lookups and their gradients over rows of tokens: large enough
+ * (16 x 64 rows of 64) that their loops run on a team of threads. */
+Test(codegen_c, seq_thread_count_invariant, .timeout = 300) { thread_invariance_check(MLC_TEST_DIR "/data/seqwide.mdl"); }
 
 Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");

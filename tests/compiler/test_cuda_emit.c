@@ -13,7 +13,8 @@
  * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input),
  * tests/compiler/data/token_mlp.mdl, token_attn.mdl and token_merged.mdl (i32[B, T]
  * inputs, matmuls with batch axes: folded and strided-batched, a shared operand; layout
- * ops and reductions on B*T dimensions) and
+ * ops and reductions on B*T dimensions), tests/compiler/data/seqops.mdl (layer_norm,
+ * rms_norm, embedding and their gradients, causal_mask fused into where) and
  * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node
@@ -61,7 +62,7 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
                                      MLC_TEST_DIR "/data/token_mlp.mdl",   MLC_TEST_DIR "/data/token_attn.mdl",
-                                     MLC_TEST_DIR "/data/token_merged.mdl",
+                                     MLC_TEST_DIR "/data/token_merged.mdl", MLC_TEST_DIR "/data/seqops.mdl",
                                      MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
                                      MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
                                      MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
@@ -71,7 +72,7 @@ enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
  * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls). */
-enum { NSMALL = 12, RESNET = 12, RESNET20 = 13, BREADTH = 14 };
+enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 

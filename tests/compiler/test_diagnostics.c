@@ -327,7 +327,8 @@ static void sweep_file(const char *path, Sweep *sw) {
 
 Test(diagnostics, no_crash_sweep, .timeout = 600) {
     const char *files[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_TEST_DIR "/data/tiny.mdl",
-                           MLC_TEST_DIR "/data/blocks.mdl", MLC_TEST_DIR "/data/adamw.mdl"};
+                           MLC_TEST_DIR "/data/blocks.mdl", MLC_TEST_DIR "/data/adamw.mdl",
+                           MLC_TEST_DIR "/data/seqops.mdl"};
     Sweep sw = {0};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) sweep_file(files[i], &sw);
     printf("no-crash sweep: %d inputs, %d compiled, %d diagnosed, %d failures\n", sw.inputs, sw.compiled,

@@ -370,3 +370,42 @@ Test(fusion, resnet_train_batch_norm_and_relu_backward) {
     cr_expect_eq(fp->nepilogues, 19, "and the dense head's GEMM epilogue");
     release(&a, &r, src);
 }
+
+/* causal_mask(T) under where(mask, scores, -1e9) takes no memory: in the train step and
+ * in inference the mask, and the (1 - mask) of where, are computed from the indices in
+ * the loops that read them, so no [T, T] tensor (8 x 8 in seqops.mdl) has a buffer; only
+ * the mask a matmul reads ([12, 12], for sums over columns) is stored. */
+Test(fusion, causal_mask_takes_no_memory) {
+    Arena a = {0};
+    CtCompile r;
+    SrcFile *src;
+    compile_or_die(&a, MLC_TEST_DIR "/data/seqops.mdl", &r, &src);
+    for (int k = 0; k < 2; k++) {
+        const char *fn = k ? "eval" : "train";
+        const Graph *g = k ? r.m->eval : r.m->train;
+        const FusionPlan *fp = k ? &r.m->eval_fuse : &r.m->train_fuse;
+        const MemPlan *plan = k ? &r.m->eval_plan : &r.m->train_plan;
+        int fused = 0, stored = 0, tt = 0;
+        for (int id = 0; id < g->n; id++) {
+            const Node *n = &g->nodes[id];
+            int by_matmul = 0;
+            for (int u = id + 1; u < g->n; u++)
+                for (int i = 0; i < g->nodes[u].nin; i++) by_matmul |= g->nodes[u].in[i] == id && g->nodes[u].op == OP_matmul;
+            if (n->op == OP_causal_mask && by_matmul) {
+                stored++;
+                cr_expect(!fp->dup[id] && plan->has_buf[id], "%s: the mask %%%d a matmul reads is not stored", fn, id);
+            } else if (n->op == OP_causal_mask) {
+                fused++;
+                cr_expect(fp->dup[id] && !plan->has_buf[id], "%s: causal_mask %%%d has a buffer", fn, id);
+            }
+            if (n->shape.rank == 2 && n->shape.d[0] == 8 && n->shape.d[1] == 8 && !n->shape.bmask && !by_matmul) {
+                tt++;
+                cr_expect(!plan->has_buf[id], "%s: %%%d (%s) is a [8, 8] buffer", fn, id, op_of(n)->name);
+            }
+        }
+        cr_expect_eq(fused, 1, "%s: %d causal_mask nodes under where", fn, fused);
+        cr_expect_eq(stored, 1, "%s: %d causal_mask nodes read by a matmul", fn, stored);
+        cr_expect_geq(tt, 2, "%s: the mask and its complement: %d [8, 8] nodes", fn, tt);
+    }
+    release(&a, &r, src);
+}

@@ -21,6 +21,8 @@
  *   over all elements of all checked params. Smooth ops need rel <= 1e-6.
  * Ops flagged OPF_ZERO_GRAD (piecewise constant) must give no gradient or an all-zero one,
  * and their finite differences must be exactly zero too (cases keep inputs off the kinks).
+ * Ops flagged OPF_STOP_GRAD (stop_gradient) must give no gradient while their finite
+ * differences are not zero (the value moves; the gradient is cut by definition).
  *
  * MLC_GRADCHECK_VERBOSE=1 prints every element (analytic, numeric, rel). */
 #include <criterion/criterion.h>
@@ -269,6 +271,9 @@ Test(gradcheck, every_op, .timeout = 300) {
             if (oi->rules->flags & OPF_ZERO_GRAD) {
                 ok = r.zero_ok;
                 if (!ok) why = " (piecewise-constant op: gradient or finite difference not zero)";
+            } else if (oi->rules->flags & OPF_STOP_GRAD) {
+                ok = r.max_ana_abs == 0 && r.max_fd_abs > 0;
+                if (!ok) why = " (stop_gradient: a gradient reached its input, or its value does not move with it)";
             } else {
                 ok = r.max_rel <= REL_TOL;
                 if (!ok) why = " (relative error above tolerance)";

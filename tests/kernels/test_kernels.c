@@ -1,9 +1,10 @@
 /* test_kernels.c - the C kernel library (libmlckernels) on its own, against plain
  * reference loops in double: the SGEMM split for odd shapes and team sizes, the three
  * convolution ops (strides, padding, dilation, groups, odd channel counts, the
- * sample-by-sample entry points), pooling forward and backward, batch norm's sums, the
- * strided-batched SGEMM. All but the SGEMM (OpenBLAS's rounding may follow the block
- * sizes) also give the same bits whatever the thread count, which they check.
+ * sample-by-sample entry points), pooling forward and backward, batch norm's sums, layer
+ * and RMS norm over rows, the embedding's gather and scatter, the strided-batched SGEMM.
+ * All but the SGEMMs (OpenBLAS's rounding may follow the block sizes) also give the same
+ * bits whatever the thread count, which they check.
  *
  * Tolerances are relative to the sum of the magnitudes of what is added up, a few float
  * roundings per term: a tap or a row off by one moves a result by a whole term, orders of
@@ -389,6 +390,110 @@ Test(kernels, batch_norm_sums_match_double_reference) {
             }
         }
         free(x), free(dy), free(dx), free(gamma);
+    }
+}
+
+/* ---- layer and RMS norm over rows (rownorm.c) ---- */
+
+/* Each kernel against the definitions in double, for both norms; and the same bits on 1
+ * and 2 threads (the largest case is past the OpenMP threshold). */
+Test(kernels, row_norms_match_double_reference) {
+    static const long sizes[][2] = {{1, 1}, {3, 5}, {7, 16}, {33, 37}, {600, 128}}; /* rows, D */
+    const float eps = 1e-3f;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const long rows = sizes[i][0], D = sizes[i][1], n = rows * D;
+        float *x = alloc_floats(n), *dy = alloc_floats(n), *w = alloc_floats(D), *b = alloc_floats(D);
+        float *y = alloc_floats(n), *dx = alloc_floats(n), *st = alloc_floats(2 * rows), *pg = alloc_floats(2 * D);
+        float *y1 = alloc_floats(n), *dx1 = alloc_floats(n), *st1 = alloc_floats(2 * rows), *pg1 = alloc_floats(2 * D);
+        fill(x, n, 41), fill(dy, n, 42), fill(w, D, 43), fill(b, D, 44);
+        for (long j = 0; j < n; j++) x[j] = 2.0f + 0.5f * x[j]; /* a mean far from 0 */
+        for (int centred = 0; centred <= 1; centred++) {
+            for (int threads = 1; threads <= 2; threads++) {
+                omp_set_num_threads(threads);
+                mlc_row_norm(rows, D, centred, eps, x, w, centred ? b : NULL, y);
+                mlc_row_norm_stats(rows, D, centred, eps, x, st);
+                mlc_row_norm_bwd(rows, D, centred, dy, x, w, st, dx);
+                mlc_row_norm_param_grads(rows, D, centred, dy, x, st, pg);
+                if (threads == 1) {
+                    memcpy(y1, y, sizeof(float) * (size_t)n), memcpy(dx1, dx, sizeof(float) * (size_t)n);
+                    memcpy(st1, st, sizeof(float) * (size_t)(2 * rows)), memcpy(pg1, pg, sizeof(float) * (size_t)(2 * D));
+                    continue;
+                }
+                cr_assert_eq(memcmp(y1, y, sizeof(float) * (size_t)n), 0, "row_norm depends on the team size");
+                cr_assert_eq(memcmp(st1, st, sizeof(float) * (size_t)(2 * rows)), 0, "row_norm_stats depends on the team");
+                cr_assert_eq(memcmp(dx1, dx, sizeof(float) * (size_t)n), 0, "row_norm_bwd depends on the team size");
+                cr_assert_eq(memcmp(pg1, pg, sizeof(float) * (size_t)((1 + centred) * D)), 0,
+                             "row_norm_param_grads depends on the team size");
+            }
+            double *sb = calloc((size_t)D, sizeof(double)), *sw = calloc((size_t)D, sizeof(double));
+            double *mb = calloc((size_t)D, sizeof(double)), *mw = calloc((size_t)D, sizeof(double));
+            for (long r = 0; r < rows; r++) {
+                const float *xr = x + r * D, *d = dy + r * D;
+                double m = 0, v = 0, sg = 0, sgx = 0;
+                if (centred)
+                    for (long j = 0; j < D; j++) m += xr[j] / (double)D;
+                for (long j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m) / (double)D;
+                const double rs = 1 / sqrt(v + eps);
+                cr_assert(fabs(st[2 * r] - m) <= 1e-6 * fabs(m) + 1e-7, "%ld x %ld: mean[%ld] = %.9g, not %.9g", rows, D,
+                          r, (double)st[2 * r], m);
+                cr_assert(fabs(st[2 * r + 1] - rs) <= 1e-5 * rs, "rstd[%ld] = %.9g, not %.9g", r, (double)st[2 * r + 1], rs);
+                for (long j = 0; j < D; j++) {
+                    const double xh = (xr[j] - m) * rs, want = xh * w[j] + (centred ? b[j] : 0);
+                    cr_assert(fabs(y[r * D + j] - want) <= 1e-5 * (fabs(xh * w[j]) + 1), "y[%ld][%ld] = %.9g, not %.9g", r,
+                              j, (double)y[r * D + j], want);
+                    sg += d[j] * w[j], sgx += d[j] * w[j] * xh;
+                    sb[j] += d[j], sw[j] += d[j] * xh, mb[j] += fabs(d[j]), mw[j] += fabs(d[j] * xh);
+                }
+                for (long j = 0; j < D; j++) {
+                    const double xh = (xr[j] - m) * rs;
+                    const double want = rs * (d[j] * w[j] - (centred ? sg / (double)D : 0) - xh * sgx / (double)D);
+                    cr_assert(fabs(dx[r * D + j] - want) <= 1e-5 * rs * (fabs(d[j] * w[j]) + 2),
+                              "%s dx[%ld][%ld] = %.9g, not %.9g", centred ? "layer" : "rms", r, j, (double)dx[r * D + j], want);
+                }
+            }
+            for (long j = 0; j < D; j++) {
+                if (centred)
+                    cr_assert(fabs(pg[j] - sb[j]) <= 1e-5 * (mb[j] + 1), "dbias[%ld] = %.9g, not %.9g", j, (double)pg[j], sb[j]);
+                const float got = pg[(centred ? D : 0) + j];
+                cr_assert(fabs(got - sw[j]) <= 1e-5 * (mw[j] + 1), "%s dweight[%ld] = %.9g, not %.9g",
+                          centred ? "layer" : "rms", j, (double)got, sw[j]);
+            }
+            free(sb), free(sw), free(mb), free(mw);
+        }
+        free(x), free(dy), free(w), free(b), free(y), free(dx), free(st), free(pg), free(y1), free(dx1), free(st1), free(pg1);
+    }
+}
+
+/* ---- embedding (embedding.c) ---- */
+
+/* The lookup copies rows exactly; the gradient adds each id's row of dy into its row in
+ * the order of the ids (so a float sum in that order is the exact expectation); ids out
+ * of range go to the first or last row; 1 and 2 threads give the same bits. */
+Test(kernels, embedding_gathers_and_scatters_rows_in_order) {
+    static const long sizes[][3] = {{5, 7, 3}, {3000, 7, 40}, {1, 1, 1}}; /* n, V, D */
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        const long n = sizes[c][0], V = sizes[c][1], D = sizes[c][2];
+        int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+        float *t = alloc_floats(V * D), *dy = alloc_floats(n * D), *y = alloc_floats(n * D), *g = alloc_floats(V * D);
+        float *g1 = alloc_floats(V * D), *want = alloc_floats(V * D);
+        fill(t, V * D, 51), fill(dy, n * D, 52);
+        for (long i = 0; i < n; i++) ids[i] = (int32_t)((i * 5 + 2) % (V + 4)) - 2; /* -2 .. V + 1 */
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            mlc_gather_rows(n, V, D, ids, t, y);
+            mlc_scatter_rows(n, V, D, ids, dy, g);
+            if (threads == 1) memcpy(g1, g, sizeof(float) * (size_t)(V * D));
+            else cr_assert_eq(memcmp(g1, g, sizeof(float) * (size_t)(V * D)), 0, "scatter_rows depends on the team size");
+        }
+        memset(want, 0, sizeof(float) * (size_t)(V * D));
+        for (long i = 0; i < n; i++) {
+            const long r = ids[i] < 0 ? 0 : ids[i] >= V ? V - 1 : ids[i];
+            cr_assert_eq(memcmp(y + i * D, t + r * D, sizeof(float) * (size_t)D), 0, "gather_rows: row %ld is not row %ld",
+                         i, r);
+            for (long j = 0; j < D; j++) want[r * D + j] += dy[i * D + j];
+        }
+        cr_assert_eq(memcmp(want, g, sizeof(float) * (size_t)(V * D)), 0, "%ld ids: scatter_rows is not the ordered sum", n);
+        free(ids), free(t), free(dy), free(y), free(g), free(g1), free(want);
     }
 }
 

@@ -396,6 +396,35 @@ def op_cases(rng):
              x=[3], batch=3)
     c.unbatched_y = True
     C.append(c)
+    # sequence models: layer_norm and rms_norm over the last axis of x [B, D] and [B, T, D]
+    for xs, b in (([5], 3), ([3, 4], 2)):
+        eps = rng.choice([1e-5, 1e-3, 0.1])
+        dims = ", ".join(map(str, xs))
+        C.append(Case("layer_norm", f"layer_norm x[B, {dims}] eps={eps}", f"y = layer_norm(x, eps = {eps}, name = \"ln\")",
+                      lambda T, d=xs[-1], eps=eps: F.layer_norm(T["x"], (d,), T["ln.weight"], T["ln.bias"], eps),
+                      x=xs, batch=b))
+        C.append(Case("rms_norm", f"rms_norm x[B, {dims}] eps={eps}", f"y = rms_norm(x, eps = {eps}, name = \"rms\")",
+                      lambda T, eps=eps: T["x"] * torch.rsqrt((T["x"] ** 2).mean(-1, keepdim=True) + eps) * T["rms.weight"],
+                      x=xs, batch=b))
+    # embedding: a gather of rows (labels as the ids); its gradient a scatter-add of rows
+    K = rng.randint(2, 6)
+    C.append(Case("gather_rows", f"embedding labels[B=5] vocab={K} dim=3", f"y = embedding(labels, {K}, 3, name = \"e\") * x",
+                  lambda T: F.embedding(T["labels"], T["e.weight"]) * T["x"], x=[3], batch=5, classes=K))
+    # weight tying: one table looked up and used as the output projection; its gradient is the sum
+    C.append(Case("gather_rows", f"embedding(labels, table = t) @ t^T, t [{K}, 3]",
+                  "y = matmul(embedding(labels, table = t) * x, transpose(t))",
+                  lambda T: (F.embedding(T["labels"], T["t"]) * T["x"]) @ T["t"].t(), x=[3], batch=4, classes=K,
+                  params={"t": ([K, 3], U)}))
+    # where with a causal mask (numpy's tril) over x [B, T, T], a number on either side
+    n = rng.randint(2, 5)
+    C.append(Case("causal_mask", f"where(causal_mask({n}), ...) x[B, {n}, {n}]",
+                  f"y = where(causal_mask({n}), x, -3.0) + 0.5 * where(causal_mask({n}), 1.0, x * x)",
+                  lambda T, n=n: torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), T["x"], torch.full_like(T["x"], -3.0))
+                  + 0.5 * torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), torch.ones_like(T["x"]), T["x"] * T["x"]),
+                  x=[n, n], batch=2))
+    # stop_gradient: torch's detach
+    C.append(Case("stop_gradient", "stop_gradient(a) * a [3, 4]", "y = stop_gradient(a) * a",
+                  lambda T: T["a"].detach() * T["a"], params={"a": ([3, 4], U)}))
     # a composite: two ops in a chain, shared input
     C.append(Case("tanh", "tanh(matmul) + a", "y = tanh(matmul(a, b)) * sigmoid(a)",
                   lambda T: torch.tanh(T["a"] @ T["b"]) * torch.sigmoid(T["a"]),

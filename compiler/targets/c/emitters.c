@@ -26,6 +26,15 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_sgd_update] = {emit_sgd_c},
     [OP_adam_update] = {emit_adam_c},
     [OP_ema_update] = {emit_ema},
+    /* sequence models: row norms, embeddings, masks */
+    [OP_layer_norm] = {emit_row_norm_c},
+    [OP_rms_norm] = {emit_row_norm_c},
+    [OP_row_norm_stats] = {emit_row_norm_c},
+    [OP_row_norm_bwd] = {emit_row_norm_c},
+    [OP_row_norm_param_grads] = {emit_row_norm_c},
+    [OP_gather_rows] = {emit_embedding_c},
+    [OP_scatter_rows] = {emit_embedding_c},
+    [OP_causal_mask] = {emit_causal_mask},
 };
 
 /* libm's float functions. */

@@ -27,6 +27,15 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_sgd_update] = {emit_sgd},
     [OP_adam_update] = {emit_adam},
     [OP_ema_update] = {emit_ema},
+    /* sequence models: row norms, embeddings, masks */
+    [OP_layer_norm] = {emit_row_norm_cuda},
+    [OP_rms_norm] = {emit_row_norm_cuda},
+    [OP_row_norm_stats] = {emit_row_norm_cuda},
+    [OP_row_norm_bwd] = {emit_row_norm_cuda},
+    [OP_row_norm_param_grads] = {emit_row_norm_cuda},
+    [OP_gather_rows] = {emit_embedding_cuda},
+    [OP_scatter_rows] = {emit_embedding_cuda},
+    [OP_causal_mask] = {emit_causal_mask},
 };
 
 /* The CUDA math library's float functions, which keep results within an ulp or two of the

@@ -17,5 +17,6 @@ void emit_transpose(EmitCtx *e, int id); /* layout.c */
 void emit_one_hot(EmitCtx *e, int id); /* labels.c */
 void emit_dropout(EmitCtx *e, int id); /* random.c */
 void emit_bn_coef(EmitCtx *e, int id); /* norm.c */
+void emit_causal_mask(EmitCtx *e, int id); /* mask.c */
 
 #endif

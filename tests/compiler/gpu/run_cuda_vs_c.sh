@@ -5,13 +5,15 @@
 # squares, the eval outputs) to a relative 2e-3 (cuBLAS and OpenBLAS sum in different
 # orders). One step: training amplifies rounding, so after a few steps even two C builds
 # that differ only in FMA contraction disagree (bench/gpu/run.sh measures that).
-# Default models: lenet, the layers test model, resnet20_cifar, and the token models (batched
-# GEMMs: cublasSgemmStridedBatched). Exit 1 on a mismatch.
+# Default models: lenet, the layers test model, resnet20_cifar, the token models (batched
+# GEMMs: cublasSgemmStridedBatched) and seqops (layer and RMS norm, embedding, causal mask).
+# Exit 1 on a mismatch.
 set -eu
 BUILD=$(cd "$1" && pwd); shift
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 [ $# -gt 0 ] || set -- "$ROOT/samples/lenet.mdl" "$ROOT/tests/compiler/data/layers.mdl" "$ROOT/samples/resnet20_cifar.mdl" \
-    "$ROOT/tests/compiler/data/token_mlp.mdl" "$ROOT/tests/compiler/data/token_attn.mdl"
+    "$ROOT/tests/compiler/data/token_mlp.mdl" "$ROOT/tests/compiler/data/token_attn.mdl" \
+    "$ROOT/tests/compiler/data/seqops.mdl"
 MLC=$BUILD/compiler/mlc
 W=$(mktemp -d)
 status=0
