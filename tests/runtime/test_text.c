@@ -289,6 +289,7 @@ Test(text, trains_with_bits_per_char_eval_every_and_max_steps)
     cr_assert(strstr(lines[1], " tokens/s"));
     size_t len;
     char *csv = (char *)tu_read(logp, &len);
+    csv[len] = '\0'; /* tu_read leaves room for it */
     cr_assert(strncmp(csv, "kind,epoch,step,loss,lr,bpc,val_loss,val_bpc,seconds\n", 53) == 0, "%s", csv);
     cr_assert_eq(count_lines(csv, "step,"), 20);
     cr_assert_eq(count_lines(csv, "eval,"), 2);
@@ -327,6 +328,7 @@ Test(text, same_seed_same_run_jsonl_and_eval)
     cr_assert_eq(na, nb);
     cr_assert_arr_eq(fa, fb, na, "checkpoints differ");
     char *j = (char *)tu_read(la, &na);
+    j[na] = '\0';
     cr_assert_not_null(strstr(j, "{\"kind\":\"eval\",\"epoch\":1,\"step\":7,\"lr\":20,\"val_loss\":"), "%s", j);
     cr_assert_not_null(strstr(j, ",\"val_bpc\":"));
     cr_assert_not_null(strstr(j, "{\"kind\":\"step\",\"epoch\":1,\"step\":1,\"loss\":"));
@@ -393,5 +395,36 @@ Test(text, a_trained_bigram_writes_its_corpus)
         (const char *[]){"sample", fresh_ckpt(&tiny_lm100_api, d, "lm100.ckpt"), "--prompt", "az", NULL});
     cr_assert_eq(r2.status, 1);
     cr_assert_str_eq(r2.err, "error: --prompt: byte 1 is 122, expected ids below the model's vocabulary of 100\n");
+    tu_rmrf(d);
+}
+
+/* ---- the loop's other paths with token windows ---- */
+
+Test(text, resumed_and_accumulated_runs)
+{
+    char *d = tu_tmpdir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
+    char *p = text_file(d, "c.txt", "the cat sat on the mat\n", 3000);
+    const char *full[] = {"--data", p, "--epochs", "2", "--save", a, "--quiet", NULL};
+    const char *part[] = {"--data", p, "--epochs", "2", "--save", b, "--max-steps", "5", "--quiet", NULL};
+    const char *rest[] = {"--data", p, "--epochs", "2", "--save", b, "--resume", b, "--quiet", NULL};
+    run_result r;
+    run(&r, &tiny_lm_api, full);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_result r0 = r;
+    run(&r, &tiny_lm_api, part);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&r, &tiny_lm_api, rest);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, r0.out);
+    size_t na, nb;
+    uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);
+    cr_assert_eq(na, nb);
+    cr_assert_arr_eq(fa, fb, na, "the resumed run's checkpoint differs");
+    /* --accum 2 --batch 4: the steps of --batch 8 (the mean over the same windows) */
+    const char *acc[] = {"--data", p, "--epochs", "2", "--batch", "4", "--accum", "2", "--quiet", NULL};
+    run(&r, &tiny_lm_api, acc);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    double l0 = field(r0.out, "val loss: "), l1 = field(r.out, "val loss: ");
+    cr_assert(fabs(l0 - l1) < 1e-5, "%f vs %f", l0, l1);
     tu_rmrf(d);
 }
