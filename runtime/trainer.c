@@ -245,6 +245,19 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
     return model;
 }
 
+/* The line that ends a run (and eval's for a model that is no classifier): a
+ * classifier's test accuracy, a token model's validation loss and bits per token, any
+ * other model's test loss. */
+static void result_line(FILE *out, int classifier, int lm, double v)
+{
+    if (classifier)
+        fprintf(out, "test accuracy: %.4f\n", v);
+    else if (lm)
+        fprintf(out, "val loss: %.6f  val bpc: %.4f\n", v, mlcrt_bits(v));
+    else
+        fprintf(out, "test loss: %.6f\n", v);
+}
+
 /* ---- eval ---- */
 
 static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
@@ -258,10 +271,7 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
     void *model = model_from(o, api, o->ckpt_arg, NULL, err);
     if (model && (!api->classifier || test.text)) {
         double loss = mlcrt_evaluate(api, model, &test, o->batch);
-        if (test.text)
-            fprintf(out, "val loss: %.6f  val bpc: %.4f\n", loss, mlcrt_bits(loss));
-        else
-            fprintf(out, "test loss: %.6f\n", loss);
+        result_line(out, 0, test.text != NULL, loss);
         fflush(out);
         api->destroy(model);
         mlcrt_dataset_free(&test);
@@ -936,12 +946,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             goto done;
         }
     }
-    if (cls)
-        fprintf(out, "test accuracy: %.4f\n", test_acc);
-    else if (lm)
-        fprintf(out, "val loss: %.6f  val bpc: %.4f\n", test_acc, mlcrt_bits(test_acc));
-    else
-        fprintf(out, "test loss: %.6f\n", test_acc);
+    result_line(out, cls, lm, test_acc);
     fflush(out);
     status = 0;
 done:
