@@ -379,6 +379,11 @@ Test(text, a_trained_bigram_writes_its_corpus)
         (const char *[]){"sample", ck, "--prompt", "cd", "--tokens", "10", "--top-k", "1", NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "cdabcdabcdab\n");
+    /* a prompt longer than the window: its last T = 16 bytes are the context */
+    run(&r, &tiny_lm_api,
+        (const char *[]){"sample", ck, "--prompt", "xyzabcdabcdabcdabcdab", "--tokens", "3", "--top-k", "1", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "xyzabcdabcdabcdabcdabcda\n");
     /* drawn: the same seed the same text, and only the corpus's letters */
     const char *s7[] = {"sample", ck, "--prompt", "a", "--tokens", "40", "--seed", "7", NULL};
     run(&r, &tiny_lm_api, s7);
