@@ -353,6 +353,21 @@ int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds)
     return ds->text ? ds->sample_numel : 1;
 }
 
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
+                        struct mlcrt_text *text)
+{
+    *view = *ds;
+    view->n = hi - lo;
+    if (ds->text) {
+        *text = *ds->text;
+        text->first += lo;
+        view->text = text;
+    } else {
+        view->x = ds->x + lo * ds->sample_numel;
+        view->y = ds->y + lo;
+    }
+}
+
 void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
                             void *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
                             uint64_t epoch)

@@ -27,6 +27,12 @@ typedef struct mlc_dataset {
 /* i32 labels per sample in a batch: 1, or a token window's T targets. */
 int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds);
 
+/* Samples [lo, hi) of ds as *view, sharing ds's memory (valid while ds is; never freed):
+ * a shard or a held-out part. A token split's view needs a struct of its own, *text,
+ * which the caller provides (NULL is fine for images). */
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
+                        struct mlcrt_text *text);
+
 /* Loads an IDX image file and its label file. expect_numel > 0: values per image the
  * model expects; classes > 0: labels must be below it; limit > 0: keep only the first
  * `limit` samples (the counts of the two files must still agree). */

@@ -225,7 +225,7 @@ void mlcrt_text_gather(const mlcrt_text *t, const int64_t *perm, int64_t start, 
 {
     int64_t T = t->window;
     for (int i = 0; i < n; i++) {
-        int64_t s = perm ? perm[start + i] : start + i;
+        int64_t s = t->first + (perm ? perm[start + i] : start + i);
         int64_t w = t->starts ? t->starts[s]
                               : mlcrt_text_window_start(seed, epoch, (uint64_t)s, t->n_ids - T);
         for (int64_t j = 0; j < T; j++) {

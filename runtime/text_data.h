@@ -29,8 +29,9 @@ typedef struct mlcrt_text {
     uint16_t *ids;  /* [n_ids] the split's tokens */
     int64_t n_ids;
     int64_t window; /* T: tokens per sample */
-    int64_t *starts; /* fixed windows (validation): sample i is ids[starts[i] .. + T]; NULL:
+    int64_t *starts; /* fixed windows (validation): window w is ids[starts[w] .. + T]; NULL:
                       * random windows (training) */
+    int64_t first;   /* sample i is window first + i (0; a view's offset, mlcrt_dataset_view) */
 } mlcrt_text;
 
 /* What a token model reads: the window length T (the size of its tokens input) and its

@@ -133,6 +133,22 @@ Test(text, token_files_and_random_windows)
     cr_assert_neq(x2[0], want[0]);
     mlcrt_batch_gather_aug(&tr, NULL, 0, 1, x2, y2, NULL, 8, 0); /* another seed */
     cr_assert_neq(x2[0], want[0]);
+    /* views (a shard, a held-out part): their samples are the dataset's from lo on */
+    mlc_dataset v;
+    mlcrt_text vt;
+    mlcrt_dataset_view(&tr, 2, 4, &v, &vt);
+    cr_assert_eq(v.n, 2);
+    mlcrt_batch_gather_aug(&v, NULL, 0, 1, x2, y2, NULL, 7, 0);
+    cr_assert_eq(x2[0], want[2]);
+    mlcrt_dataset_view(&va, 3, 5, &v, &vt);
+    mlcrt_batch_gather_aug(&v, NULL, 1, 1, x2, y2, NULL, 0, 0);
+    cr_assert_eq(x2[0], 20000 + va.text->starts[4]);
+    cr_assert_eq(va.text->first, 0);
+    float ix[12];
+    int32_t iy[6];
+    mlc_dataset img = {6, 1, {2}, 2, ix, iy, 10, NULL};
+    mlcrt_dataset_view(&img, 2, 5, &v, NULL);
+    cr_assert(v.n == 3 && v.x == ix + 4 && v.y == iy + 2 && !v.text);
     mlcrt_dataset_free(&tr);
     mlcrt_dataset_free(&va);
     tu_rmrf(d);
