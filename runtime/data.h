@@ -2,7 +2,9 @@
  *
  * A dataset is n samples of sample_numel floats (x, row-major [n, sample...]) with int32
  * labels y in [0, classes). Loading checks that images and labels agree in count, that
- * the image size matches what the model expects and that every label is in range. */
+ * the image size matches what the model expects and that every label is in range. A
+ * language model's token windows travel in the same struct (its `text` member,
+ * text_data.h), so the trainer's loop, loader and evaluation serve both. */
 #ifndef MLCRT_DATA_H
 #define MLCRT_DATA_H
 
