@@ -5,6 +5,7 @@
 #include "idx.h"
 #include "mlcrt_error.h"
 #include "rng.h"
+#include "text_data.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@ void mlcrt_dataset_free(mlc_dataset *ds)
         return;
     free(ds->x);
     free(ds->y);
+    mlcrt_text_free(ds->text);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -346,10 +348,34 @@ static void augment_sample(float *x, const float *src, int c, int64_t h, int64_t
     }
 }
 
+int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds)
+{
+    return ds->text ? ds->sample_numel : 1;
+}
+
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
+                        struct mlcrt_text *text)
+{
+    *view = *ds;
+    view->n = hi - lo;
+    if (ds->text) {
+        *text = *ds->text;
+        text->first += lo;
+        view->text = text;
+    } else {
+        view->x = ds->x + lo * ds->sample_numel;
+        view->y = ds->y + lo;
+    }
+}
+
 void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                            float *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
+                            void *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
                             uint64_t epoch)
 {
+    if (ds->text) {
+        mlcrt_text_gather(ds->text, perm, start, n, bx, by, seed, epoch);
+        return;
+    }
     mlcrt_batch_gather(ds, perm, start, n, bx, by);
     if (!aug || (!aug->crop_pad && !aug->flip) || ds->sample_rank < 2)
         return;
@@ -357,7 +383,7 @@ void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t 
     int64_t h = ds->sample_dims[ds->sample_rank - 2], w = ds->sample_dims[ds->sample_rank - 1];
     for (int i = 0; i < n; i++) {
         int64_t s = perm ? perm[start + i] : start + i;
-        augment_sample(bx + (int64_t)i * ds->sample_numel, ds->x + s * ds->sample_numel, c, h,
+        augment_sample((float *)bx + (int64_t)i * ds->sample_numel, ds->x + s * ds->sample_numel, c, h,
                        w, aug, seed, epoch, (uint64_t)s);
     }
 }

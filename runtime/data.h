@@ -2,7 +2,9 @@
  *
  * A dataset is n samples of sample_numel floats (x, row-major [n, sample...]) with int32
  * labels y in [0, classes). Loading checks that images and labels agree in count, that
- * the image size matches what the model expects and that every label is in range. */
+ * the image size matches what the model expects and that every label is in range. A
+ * language model's token windows travel in the same struct (its `text` member,
+ * text_data.h), so the trainer's loop, loader and evaluation serve both. */
 #ifndef MLCRT_DATA_H
 #define MLCRT_DATA_H
 
@@ -19,7 +21,19 @@ typedef struct mlc_dataset {
     float *x;                               /* [n, sample_numel] */
     int32_t *y;                             /* [n] */
     int classes;                            /* labels are < classes (0: unchecked) */
+    /* A token split (text_data.h) instead of images: samples are windows of
+     * sample_numel tokens, their labels the next sample_numel tokens; x and y are NULL. */
+    struct mlcrt_text *text;
 } mlc_dataset;
+
+/* i32 labels per sample in a batch: 1, or a token window's T targets. */
+int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds);
+
+/* Samples [lo, hi) of ds as *view, sharing ds's memory (valid while ds is; never freed):
+ * a shard or a held-out part. A token split's view needs a struct of its own, *text,
+ * which the caller provides (NULL is fine for images). */
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
+                        struct mlcrt_text *text);
 
 /* Loads an IDX image file and its label file. expect_numel > 0: values per image the
  * model expects; classes > 0: labels must be below it; limit > 0: keep only the first
@@ -82,9 +96,10 @@ int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t 
 /* mlcrt_batch_gather, then (aug not NULL and active) augments each sample: its shifts and
  * flip are drawn from Philox with the key derived from seed and the counter from
  * (dataset index of the sample, epoch), so they depend on nothing else (not on the batch
- * size, the position in the batch or threads). */
+ * size, the position in the batch or threads). A token dataset's windows are gathered
+ * instead (mlcrt_text_gather, seeded alike; no augmentation): bx receives int32 ids. */
 void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                            float *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
+                            void *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
                             uint64_t epoch);
 
 /* Copies samples perm[start .. start+n) (or start .. start+n when perm is NULL) into

@@ -3,6 +3,7 @@
 #include "io_bind.h"
 
 #include "mlcrt_error.h"
+#include "text_data.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,63 @@ static const char *io_type(const mlc_io_desc *d, char *buf, size_t cap)
 
 static int is_label_like(const mlc_io_desc *d) { return d->dtype == MLC_I32 && d->numel == 1; }
 
+/* A token model's inputs: `tokens` takes the windows, `targets` (or `labels`) the next
+ * tokens; an input named otherwise takes the field left free when it alone can. */
+static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap)
+{
+    char t[128], u[128];
+    int rest[2], nrest = 0;
+    b->image_input = b->label_input = -1;
+    for (int i = 0; i < api->n_inputs; i++) {
+        const mlc_io_desc *d = &api->inputs[i];
+        if (d->dtype != MLC_I32 || d->rank != 1)
+            return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                              "model input '%s' (%s) matches no field of the token data "
+                              "(tokens: i32[T], targets: i32[T]); name it tokens or targets",
+                              d->name, io_type(d, t, sizeof t));
+        if (strcmp(d->name, "tokens") == 0)
+            b->image_input = i;
+        else if (strcmp(d->name, "targets") == 0 || strcmp(d->name, "labels") == 0)
+            b->label_input = i;
+        else if (nrest < 2)
+            rest[nrest++] = i;
+        else
+            return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                              "model '%s' has more than two token inputs; the data has two "
+                              "fields (tokens, targets)",
+                              api->name);
+    }
+    int free_fields = (b->image_input < 0) + (b->label_input < 0);
+    if (nrest > free_fields || (nrest == 2 && free_fields == 2))
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "model input '%s' (%s): which token field it takes is ambiguous; name "
+                          "the inputs tokens and targets",
+                          api->inputs[rest[nrest - 1]].name,
+                          io_type(&api->inputs[rest[nrest - 1]], t, sizeof t));
+    if (nrest == 1 && b->image_input < 0)
+        b->image_input = rest[0];
+    else if (nrest == 1)
+        b->label_input = rest[0];
+    if (b->image_input < 0)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "model '%s' has no input for the data's tokens; name it tokens",
+                          api->name);
+    const mlc_io_desc *tok = &api->inputs[b->image_input];
+    if (b->label_input >= 0 && api->inputs[b->label_input].numel != tok->numel)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "model input '%s' (%s): expected as many targets as input '%s' (%s) "
+                          "has tokens",
+                          api->inputs[b->label_input].name,
+                          io_type(&api->inputs[b->label_input], t, sizeof t), tok->name,
+                          io_type(tok, u, sizeof u));
+    return MLCRT_OK;
+}
+
 int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap)
 {
     char t[128];
+    if (mlcrt_is_token_model(api))
+        return bind_tokens(api, b, msg, cap);
     b->image_input = b->label_input = -1;
     for (int i = 0; i < api->n_inputs; i++) {
         const mlc_io_desc *d = &api->inputs[i];
@@ -68,7 +123,7 @@ int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, siz
     return MLCRT_OK;
 }
 
-void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const float *x, const int32_t *y)
+void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const void *x, const int32_t *y)
 {
     in[b->image_input] = x;
     if (b->label_input >= 0)

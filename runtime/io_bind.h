@@ -4,7 +4,11 @@
  * model's input) and `label` (i32). A model input named like a field takes that field;
  * otherwise an input takes the field it alone can match by dtype and size (the only
  * other f32 input takes the image, the only other i32 input of one value per sample the
- * label). Anything else is an error naming the input and the fields. */
+ * label). Anything else is an error naming the input and the fields.
+ *
+ * A token model (text_data.h) binds its inputs to the token data's fields instead:
+ * `tokens` (the window, i32[T]) at image_input and `targets` (the next tokens) at
+ * label_input. */
 #ifndef MLCRT_IO_BIND_H
 #define MLCRT_IO_BIND_H
 
@@ -21,8 +25,8 @@ typedef struct mlcrt_binding {
  *   model input 'mask' (f32[784]) matches no field of the data (image: f32 per sample, label: i32); name it image or label */
 int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap);
 
-/* The input pointers of one batch (api->n_inputs <= 2 entries): images and labels at
- * the inputs they feed. */
-void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const float *x, const int32_t *y);
+/* The input pointers of one batch (api->n_inputs <= 2 entries): images (or token
+ * windows) and labels (or targets) at the inputs they feed. */
+void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const void *x, const int32_t *y);
 
 #endif

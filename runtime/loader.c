@@ -15,7 +15,7 @@ struct mlcrt_loader {
     const int64_t *perm;
     int64_t start;
     int n;
-    float *bx;
+    void *bx;
     int32_t *by;
     const mlcrt_augment *aug;
     uint64_t seed, epoch;
@@ -65,7 +65,7 @@ mlcrt_loader *mlcrt_loader_start(void)
 }
 
 void mlcrt_loader_post(mlcrt_loader *l, const mlc_dataset *ds, const int64_t *perm,
-                       int64_t start, int n, float *bx, int32_t *by,
+                       int64_t start, int n, void *bx, int32_t *by,
                        const mlcrt_augment *aug, uint64_t seed, uint64_t epoch)
 {
     pthread_mutex_lock(&l->mu);

@@ -9,6 +9,9 @@
  * the test split; any other model's test loss.
  * predict CHECKPOINT FILE: what the model outputs for every IDX image (a classifier's
  * top classes with their output values).
+ * sample CHECKPOINT: text a token model generates (sample.c).
+ * A token model (a language model, text_data.h) trains on windows of a text or token
+ * corpus through the same loop, reported by loss and bits per token instead of accuracy.
  *
  * The command line (flags, defaults, --help) is read by trainer_flags.c from the table
  * in settings.def; this file only acts on the options.
@@ -26,7 +29,9 @@
 #include "loader.h"
 #include "mlcrt_error.h"
 #include "rng.h"
+#include "sample.h"
 #include "schedule.h"
+#include "text_data.h"
 #include "timing.h"
 
 #include <errno.h>
@@ -54,15 +59,29 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
     if (ds->n == 0)
         return 0.0;
     const void *in[2] = {NULL, NULL};
-    if (!api->classifier) {
+    if (!api->classifier || ds->text) { /* a token model's measure is its loss too */
         if (!api->eval_loss)
             return -1.0;
+        /* token windows are gathered into these ([batch, T] ids and targets) */
+        int32_t *tx = NULL, *ty = NULL;
+        size_t tn = ds->text ? (size_t)batch * (size_t)ds->sample_numel : 0;
+        if (ds->text && (!(tx = malloc(tn * sizeof *tx)) || !(ty = malloc(tn * sizeof *ty)))) {
+            free(tx);
+            return -1.0;
+        }
         double sum = 0;
         for (int64_t start = 0; start < ds->n; start += batch) {
             int nb = (int)(ds->n - start < batch ? ds->n - start : batch);
-            mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
+            if (ds->text) {
+                mlcrt_batch_gather_aug(ds, NULL, start, nb, tx, ty, NULL, 0, 0);
+                mlcrt_batch_inputs(&bind, in, tx, ty);
+            } else {
+                mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
+            }
             sum += (double)api->eval_loss(model, in, nb) * nb;
         }
+        free(tx);
+        free(ty);
         return sum / (double)ds->n;
     }
     int64_t k = api->outputs[api->cls_output].numel;
@@ -174,6 +193,26 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
     mlcrt_binding b;
     if (bind_inputs(api, &b, err))
         return -1;
+    if (mlcrt_is_token_model(api)) { /* test: the validation split, the only held-out one */
+        mlcrt_lm_shape lm;
+        if (mlcrt_lm_shape_of(api, &lm, msg, sizeof msg) != MLCRT_OK ||
+            mlcrt_text_load(ds, o->data_dir, test, &lm, test ? o->test_limit : o->train_limit, msg,
+                            sizeof msg) != MLCRT_OK) {
+            fprintf(err, "error: %s\n", msg);
+            return -1;
+        }
+        if (o->mean.n) {
+            fprintf(err, "error: --mean/--std: model '%s' reads tokens, which are not normalised\n",
+                    api->name);
+            return -1;
+        }
+        if (o->augment && *o->augment && strcmp(o->augment, "none") != 0) {
+            fprintf(err, "error: --augment: model '%s' reads tokens, which are not augmented\n",
+                    api->name);
+            return -1;
+        }
+        return 0;
+    }
     /* Labels are checked against the classes only where they are classes. */
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
     if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->inputs[b.image_input].numel, classes,
@@ -206,6 +245,19 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
     return model;
 }
 
+/* The line that ends a run (and eval's for a model that is no classifier): a
+ * classifier's test accuracy, a token model's validation loss and bits per token, any
+ * other model's test loss. */
+static void result_line(FILE *out, int classifier, int lm, double v)
+{
+    if (classifier)
+        fprintf(out, "test accuracy: %.4f\n", v);
+    else if (lm)
+        fprintf(out, "val loss: %.6f  val bpc: %.4f\n", v, mlcrt_bits(v));
+    else
+        fprintf(out, "test loss: %.6f\n", v);
+}
+
 /* ---- eval ---- */
 
 static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
@@ -217,9 +269,9 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
         return 1;
     }
     void *model = model_from(o, api, o->ckpt_arg, NULL, err);
-    if (model && !api->classifier) {
+    if (model && (!api->classifier || test.text)) {
         double loss = mlcrt_evaluate(api, model, &test, o->batch);
-        fprintf(out, "test loss: %.6f\n", loss);
+        result_line(out, 0, test.text != NULL, loss);
         fflush(out);
         api->destroy(model);
         mlcrt_dataset_free(&test);
@@ -299,6 +351,12 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     mlcrt_binding bind;
     if (bind_inputs(api, &bind, err))
         return 1;
+    if (mlcrt_is_token_model(api)) {
+        fprintf(err, "error: predict: model '%s' reads tokens, not images; generate text with "
+                     "`sample CHECKPOINT`\n",
+                api->name);
+        return 1;
+    }
     if (bind.label_input >= 0 && api->inputs[bind.label_input].eval_reads) {
         fprintf(err, "error: predict: model '%s' reads its label input '%s' in inference; an "
                      "image file has no labels\n",
@@ -382,14 +440,67 @@ typedef struct logger {
     FILE *f;
     int jsonl;
     int classifier; /* 0: no accuracies; val and test columns hold losses */
+    int lm;         /* a token model: bits per token beside each loss, no test column */
 } logger;
 
 static void log_header(logger *lg)
 {
     if (lg->jsonl)
         return;
-    fprintf(lg->f, lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
-                                  : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n");
+    fprintf(lg->f, lg->lm           ? "kind,epoch,step,loss,lr,bpc,val_loss,val_bpc,seconds\n"
+                   : lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
+                                    : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n");
+}
+
+/* A token model's step row (val < 0) or epoch row (val: the validation loss). */
+static void log_lm_row(logger *lg, const char *kind, int epoch, int64_t step, double loss,
+                       double lr, double val, double seconds)
+{
+    if (lg->jsonl) {
+        fprintf(lg->f,
+                "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,"
+                "\"bpc\":%.4f",
+                kind, epoch, (long long)step, loss, lr, mlcrt_bits(loss));
+        if (val >= 0)
+            fprintf(lg->f, ",\"val_loss\":%.6f,\"val_bpc\":%.4f", val, mlcrt_bits(val));
+        fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
+        return;
+    }
+    fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr,
+            mlcrt_bits(loss));
+    if (val >= 0)
+        fprintf(lg->f, "%.6f,%.4f", val, mlcrt_bits(val));
+    else
+        fprintf(lg->f, ",");
+    fprintf(lg->f, ",%.3f\n", seconds);
+}
+
+/* An eval row (--eval-every): the validation measure at a step; loss and the training
+ * columns stay empty. */
+static void log_eval(logger *lg, int epoch, int64_t step, double lr, double val, double seconds)
+{
+    if (!lg->f)
+        return;
+    if (lg->jsonl) {
+        fprintf(lg->f, "{\"kind\":\"eval\",\"epoch\":%d,\"step\":%lld,\"lr\":%.6g,", epoch,
+                (long long)step, lr);
+        if (lg->classifier)
+            fprintf(lg->f, "\"val_acc\":%.4f", val);
+        else
+            fprintf(lg->f, "\"val_loss\":%.6f", val);
+        if (lg->lm)
+            fprintf(lg->f, ",\"val_bpc\":%.4f", mlcrt_bits(val));
+        fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
+    } else if (lg->lm) {
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.6f,%.4f,%.3f\n", epoch, (long long)step, lr, val,
+                mlcrt_bits(val), seconds);
+    } else if (lg->classifier) {
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.4f,,%.3f\n", epoch, (long long)step, lr, val,
+                seconds);
+    } else {
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,%.6f,,%.3f\n", epoch, (long long)step, lr, val,
+                seconds);
+    }
 }
 
 /* A step row (val and test < 0) or an epoch row. For a model that is no classifier,
@@ -401,6 +512,10 @@ static void log_row(logger *lg, const char *kind, int epoch, int64_t step, doubl
     if (!lg->f)
         return;
     int is_epoch = kind[0] == 'e';
+    if (lg->lm) {
+        log_lm_row(lg, kind, epoch, step, loss, lr, is_epoch ? test_acc : -1, seconds);
+        return;
+    }
     if (!lg->classifier) {
         if (lg->jsonl) {
             fprintf(lg->f, "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g",
@@ -466,6 +581,30 @@ static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t
     fflush(out);
 }
 
+/* --eval-every: the validation set's measure at a step, as a line and a log row:
+ *   step 200  val_loss 1.912345  val_bpc 2.7589     (a token model)
+ *   step 200  val_acc 0.8123                        (a classifier; val_loss otherwise) */
+static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void *model,
+                           const mlc_dataset *evalset, logger *lg, int epoch, int64_t step,
+                           double lr, double seconds, int bar, FILE *out, FILE *err)
+{
+    double v = mlcrt_evaluate(api, model, evalset, o->batch);
+    if (v < 0) {
+        fprintf(err, "error: out of memory evaluating the validation set\n");
+        return -1;
+    }
+    if (bar)
+        fprintf(out, "\r\033[K");
+    if (!o->quiet && lg->lm)
+        fprintf(out, "step %lld  val_loss %.6f  val_bpc %.4f\n", (long long)step, v, mlcrt_bits(v));
+    else if (!o->quiet)
+        fprintf(out, lg->classifier ? "step %lld  val_acc %.4f\n" : "step %lld  val_loss %.6f\n",
+                (long long)step, v);
+    fflush(out);
+    log_eval(lg, epoch, step, lr, v, seconds);
+    return 0;
+}
+
 static int save_ckpt(const trainer_opts *o, const mlc_model_api *api, void *model,
                      const mlcrt_train_state *st, FILE *err)
 {
@@ -491,17 +630,33 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     int32_t *by[2] = {NULL, NULL};
     int64_t *perm = NULL;
     mlcrt_loader *loader = NULL;
-    logger lg = {NULL, o->log_jsonl, api->classifier};
+    const int lm = mlcrt_is_token_model(api); /* a language model: loss and bits per token */
+    logger lg = {NULL, o->log_jsonl, api->classifier && !lm, lm};
     mlcrt_augment aug;
     uint64_t seed = o->seed;
     mlcrt_binding bind;
     const void *in[2] = {NULL, NULL};
-    const int cls = api->classifier;
+    const int cls = api->classifier && !lm; /* a token model's scores are per token */
     /* a classifier's class scores, for the training accuracy */
     const int64_t k = cls ? class_count(api) : 0;
 
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
+    if (o->val && lm) {
+        fprintf(err, "error: --val: model '%s' reads tokens; its validation windows come from "
+                     "the corpus (the last 10 %% of a text file, or val.bin)\n",
+                api->name);
+        goto done;
+    }
+    /* --eval-every measures this: a token model's validation windows (its `test` split),
+     * else the samples --val holds out */
+    const mlc_dataset *evalset = lm ? &test : o->val ? &val : NULL;
+    if (o->eval_every && !evalset) {
+        fprintf(err, "error: --eval-every: model '%s' has no validation set; hold out training "
+                     "samples with --val N\n",
+                api->name);
+        goto done;
+    }
     if (o->val) {
         if (o->val >= train.n) {
             fprintf(err, "error: --val %lld: expected fewer than the %lld training samples\n",
@@ -567,7 +722,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
 
     for (int b = 0; b < 2; b++) {
         bx[b] = malloc((size_t)o->batch * (size_t)train.sample_numel * sizeof(float));
-        by[b] = malloc((size_t)o->batch * sizeof(int32_t));
+        by[b] = malloc((size_t)o->batch * (size_t)mlcrt_dataset_label_numel(&train) * sizeof(int32_t));
     }
     bout = malloc((size_t)o->batch * (size_t)(cls ? k : 1) * sizeof(float));
     outs = calloc((size_t)api->n_outputs, sizeof *outs);
@@ -597,10 +752,19 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         }
     }
     int64_t spe = (train.n + group - 1) / group;
-    mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule, o->lr, (int64_t)o->epochs * spe,
+    /* --max-steps without --epochs is the run's length: the epochs it takes, and the
+     * schedule laid out over its steps; with --epochs it only stops the run early */
+    int epochs = o->epochs;
+    int64_t total_steps = (int64_t)epochs * spe;
+    if (o->max_steps && !o->epochs_flag && spe > 0) {
+        int64_t need = (o->max_steps + spe - 1) / spe;
+        epochs = need < INT_MAX ? (int)need : INT_MAX;
+        total_steps = o->max_steps;
+    }
+    mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule, o->lr, total_steps,
                           (int64_t)llround((double)o->warmup * (double)spe),
                           (int64_t)(o->step_size > 0 ? o->step_size
-                                                     : (o->epochs / 3 > 0 ? o->epochs / 3 : 1)) *
+                                                     : (epochs / 3 > 0 ? epochs / 3 : 1)) *
                               spe,
                           o->gamma};
     int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS ||
@@ -611,7 +775,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     double run_t0 = mlcrt_now(), test_acc = -1.0;
     int dirty = 0, stopped = 0;
     float lr = o->lr;
-    for (int64_t e = st.epoch; e < o->epochs; e++) {
+    for (int64_t e = st.epoch; e < epochs; e++) {
         if (o->max_steps && gstep >= o->max_steps) {
             stopped = 1;
             break;
@@ -688,6 +852,10 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                 if (lg.f && gstep % o->log_every == 0)
                     log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr,
                             (double)gcorrect / (double)gn, -1, -1, mlcrt_now() - run_t0);
+                if (o->eval_every && gstep % o->eval_every == 0 &&
+                    eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr,
+                                    mlcrt_now() - run_t0, bar, out, err))
+                    goto done;
             }
             if (nnext) {
                 if (loader)
@@ -702,7 +870,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                 double now = mlcrt_now();
                 if (last_bar < 0 || now - last_bar >= 0.1 || pos == train.n) {
                     last_bar = now;
-                    progress_bar(out, epoch, o->epochs, pos, train.n,
+                    progress_bar(out, epoch, epochs, pos, train.n,
                                  now > t0 ? (double)seen_here / (now - t0) : 0);
                 }
             }
@@ -731,15 +899,21 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         if (bar)
             fprintf(out, "\r\033[K");
         if (!o->quiet && cls) {
-            fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, o->epochs, eloss,
+            fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, epochs, eloss,
                     eacc);
             if (o->val)
                 fprintf(out, "  val_acc %.4f", val_acc);
             fprintf(out, "  test_acc %.4f  time %.1fs  %.0f samples/s\n", test_acc, dt,
                     dt > 0 ? (double)seen_here / dt : 0.0);
             fflush(out);
+        } else if (!o->quiet && lm) {
+            fprintf(out, "epoch %d/%d  loss %.6f  bpc %.4f  val_loss %.6f  val_bpc %.4f  time "
+                         "%.1fs  %.0f tokens/s\n",
+                    epoch, epochs, eloss, mlcrt_bits(eloss), test_acc, mlcrt_bits(test_acc), dt,
+                    dt > 0 ? (double)seen_here * (double)train.sample_numel / dt : 0.0);
+            fflush(out);
         } else if (!o->quiet) {
-            fprintf(out, "epoch %d/%d  loss %.6f", epoch, o->epochs, eloss);
+            fprintf(out, "epoch %d/%d  loss %.6f", epoch, epochs, eloss);
             if (o->val)
                 fprintf(out, "  val_loss %.6f", val_acc);
             fprintf(out, "  test_loss %.6f  time %.1fs  %.0f samples/s\n", test_acc, dt,
@@ -756,7 +930,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         st.loss_sum = 0;
         st.correct = 0;
         if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) ||
-                             e + 1 == o->epochs)) {
+                             e + 1 == epochs)) {
             if (save_ckpt(o, api, model, &st, err))
                 goto done;
             dirty = 0;
@@ -772,10 +946,7 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             goto done;
         }
     }
-    if (cls)
-        fprintf(out, "test accuracy: %.4f\n", test_acc);
-    else
-        fprintf(out, "test loss: %.6f\n", test_acc);
+    result_line(out, cls, lm, test_acc);
     fflush(out);
     status = 0;
 done:
@@ -826,5 +997,7 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
         return run_eval(&o, api, out, err);
     if (o.mode == MODE_predict)
         return run_predict(&o, api, out, err);
+    if (o.mode == MODE_sample)
+        return mlcrt_run_sample(&o, api, out, err);
     return run_train(&o, api, out, err);
 }

@@ -13,8 +13,8 @@
  * model's inputs as the trainer binds them (io_bind.h). A classifier: its accuracy, argmax
  * of each row of its class-score output (first maximum on ties) against the label, in
  * [0,1]. Any other model: its mean loss in evaluation mode (api->eval_loss, weighted by
- * batch size). -1 when memory runs out, batch < 1 or the inputs do not bind. An empty
- * dataset gives 0. */
+ * batch size), as for a token dataset's windows (text_data.h) whatever the model. -1
+ * when memory runs out, batch < 1 or the inputs do not bind. An empty dataset gives 0. */
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
                       int batch);
 

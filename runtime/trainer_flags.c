@@ -29,7 +29,7 @@ const int mlcrt_n_flags = (int)(sizeof mlcrt_flags / sizeof mlcrt_flags[0]);
  * offset, so check_field_types makes a row whose FIELD has another type fail to compile
  * (incompatible pointer types) instead of corrupting the options. */
 typedef int FLAG_SWITCH_type, FLAG_INT_type, FLAG_THREADS_type, FLAG_CHOICE_type;
-typedef const char *FLAG_PATH_type, *FLAG_AUGMENT_type;
+typedef const char *FLAG_PATH_type, *FLAG_AUGMENT_type, *FLAG_TEXT_type;
 typedef int64_t FLAG_COUNT_type, FLAG_SAVE_EVERY_type;
 typedef uint64_t FLAG_SEED_type;
 typedef float FLAG_POS_type, FLAG_NONNEG_type;
@@ -145,6 +145,9 @@ static int set_value(const flag_row *f, const char *flag, const char *val, train
     case FLAG_PATH:
         if (*val == '\0')
             return bad_value(err, flag, "a path", val);
+        *(const char **)field = val;
+        return 0;
+    case FLAG_TEXT:
         *(const char **)field = val;
         return 0;
     case FLAG_INT:
@@ -324,6 +327,8 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
             return -1;
         if (f->kind == FLAG_LIST || f->kind == FLAG_POS_LIST)
             o->norm_flags = 1; /* a checkpoint's normalisation must then agree (trainer.c) */
+        if (strcmp(f->flag, "--epochs") == 0)
+            o->epochs_flag = 1;
         if (o->help)
             return 0;
     }
@@ -359,6 +364,7 @@ static void default_text(const flag_row *f, const trainer_opts *d, char *buf, si
     case FLAG_SWITCH:
         break;
     case FLAG_PATH:
+    case FLAG_TEXT:
     case FLAG_AUGMENT: {
         const char *s = *(const char *const *)field;
         if (s && *s && strcmp(s, "none") != 0)

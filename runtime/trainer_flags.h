@@ -53,12 +53,19 @@ typedef struct trainer_opts {
     int top;
     int quiet, help;
     int check_finite;
+    int epochs_flag; /* --epochs given on the command line (--max-steps alone sets the length) */
+    /* language models: validation every N steps, and the sample mode's settings */
+    int64_t eval_every;
+    const char *prompt;
+    int sample_tokens, top_k;
+    float temperature;
 } trainer_opts;
 
 /* How a flag's value is read (settings.def describes each kind). */
 typedef enum flag_kind {
     FLAG_SWITCH,
     FLAG_PATH,
+    FLAG_TEXT,
     FLAG_INT,
     FLAG_THREADS,
     FLAG_COUNT,

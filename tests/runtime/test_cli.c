@@ -321,7 +321,7 @@ Test(augment, parse_and_reproducible_per_sample)
     int32_t y[6] = {0, 1, 2, 3, 4, 5};
     for (int i = 0; i < 120; i++)
         x[i] = (float)i;
-    mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10};
+    mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10, NULL};
     mlcrt_augment_parse("flip", &aug, msg, sizeof msg);
     int64_t perm[6] = {5, 4, 3, 2, 1, 0};
     float b1[120], b2[20];
@@ -374,7 +374,7 @@ Test(normalize, per_channel)
     char msg[256];
     float x[2 * 3 * 2] = {0, 1, 0.5f, 0.5f, 1, 0, 0, 1, 0.5f, 0.5f, 1, 0};
     int32_t y[2] = {0, 1};
-    mlc_dataset ds = {2, 3, {3, 1, 2}, 6, x, y, 10};
+    mlc_dataset ds = {2, 3, {3, 1, 2}, 6, x, y, 10, NULL};
     float mean[3] = {0.5f, 0.5f, 0.0f}, std[3] = {0.5f, 0.25f, 2.0f};
     cr_assert_eq(mlcrt_dataset_normalize(&ds, 3, mean, std, msg, sizeof msg), MLCRT_OK);
     float want[6] = {-1, 1, 0, 0, 0.5f, 0};
@@ -900,12 +900,15 @@ Test(output, help_shows_the_models_defaults)
         "usage: net [train] [flags]\n"
         "       net eval CHECKPOINT [flags]\n"
         "       net predict CHECKPOINT IMAGES [flags]\n"
+        "       net sample CHECKPOINT [flags]\n"
         "\n"
         "modes (model 'tiny'):\n"
         "  train               train, then print `test accuracy: 0.XXXX` (the default\n"
         "                      mode)\n",
         "  predict CHECKPOINT IMAGES\n"
         "                      the top classes of every image of an IDX file\n"
+        "  sample CHECKPOINT   generate text with a token model: its continuation of\n"
+        "                      --prompt\n"
         "\n"
         "data:\n",
         "  --mean X[,X..]      per-channel mean subtracted from inputs in [0,1] (default\n"

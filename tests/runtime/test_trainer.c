@@ -206,6 +206,50 @@ Test(trainer, max_steps_quiet_threads_partial_batch)
     cr_assert_eq(strlen(r.out), strlen("test accuracy: 0.XXXX\n"));
 }
 
+/* --max-steps without --epochs is the run's length; --eval-every measures --val's samples */
+Test(trainer, max_steps_alone_and_eval_every)
+{
+    char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv");
+    run_result r;
+    /* 80 training samples in batches of 32: 3 steps an epoch, 10 steps in 4 epochs */
+    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--val", "20", "--test-limit",
+                          "10", "--batch", "32", "--max-steps", "10", "--eval-every", "2",
+                          "--schedule", "cosine", "--log", log, NULL};
+    run(&r, &tiny_api, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *l = r.out;
+    int evals = 0, epochs = 0;
+    for (; *l; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, "step ", 5) == 0) {
+            int step = -1;
+            double acc = -1;
+            cr_assert_eq(sscanf(l, "step %d  val_acc %lf", &step, &acc), 2, "%s", l);
+            cr_assert_eq(step, 2 * ++evals);
+            if (step == 6) { /* the end of epoch 2: its line measures the same model */
+                const char *e2 = strstr(r.out, "epoch 2/4  ");
+                cr_assert_not_null(e2, "%s", r.out);
+                char want[32];
+                snprintf(want, sizeof want, "val_acc %.4f", acc);
+                cr_assert(strncmp(strstr(e2, "val_acc "), want, strlen(want)) == 0, "%s", r.out);
+            }
+        } else if (strncmp(l, "epoch ", 6) == 0) {
+            char want[32];
+            snprintf(want, sizeof want, "epoch %d/4  ", ++epochs);
+            cr_assert(strncmp(l, want, strlen(want)) == 0, "%s", r.out);
+        }
+    }
+    cr_assert_eq(evals, 5);
+    cr_assert_eq(epochs, 4);
+    size_t n;
+    char *csv = (char *)tu_read(log, &n);
+    csv[n] = '\0';
+    /* cosine over the 10 steps: the last one's lr is 0.1 (1 + cos(9 pi / 10)) / 2 = 0.00245 */
+    cr_assert_not_null(strstr(csv, "\nstep,4,10,"), "%s", csv);
+    cr_assert_not_null(strstr(strstr(csv, "\nstep,4,10,"), ",0.00244717,"), "%s", csv);
+    cr_assert_not_null(strstr(csv, "\neval,4,10,,0.00244717,,0."), "%s", csv);
+    tu_rmrf(dir);
+}
+
 Test(trainer, save_and_load_checkpoint)
 {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "run.ckpt");

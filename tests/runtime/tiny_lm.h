@@ -1,0 +1,18 @@
+/* tiny_lm.h - a hand-written token model satisfying mlc_model_api for the runtime tests
+ * of language-model training and sampling: a bigram model, logits[t] = table[tokens[t]]
+ * ("bigram.table" [V, V]), inputs tokens: i32[16] and targets: i32[16], output logits
+ * f32[16, V], loss the mean cross-entropy over every position, plain SGD. Marked a
+ * classifier of (logits, targets) as mlc marks cross_entropy(logits, targets). */
+#ifndef TINY_LM_H
+#define TINY_LM_H
+
+#include "mlc_model.h"
+
+#define TINY_LM_T 16
+
+/* V = 256: bytes. */
+extern const mlc_model_api tiny_lm_api;
+/* V = 100 ("tiny_lm100"): for token ids beyond the vocabulary. */
+extern const mlc_model_api tiny_lm100_api;
+
+#endif
