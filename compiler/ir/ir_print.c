@@ -118,6 +118,13 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
         fprintf(out, " {beta1=%g, beta2=%g, eps=%g, weight_decay=%g%s}", n->fattr[0], n->fattr[1], n->fattr[2],
                 n->fattr[3], n->iattr[0] ? ", decoupled" : "");
         break;
+    case OP_attention: /* attention and its backward ops */
+    case OP_attention_stats:
+    case OP_attention_bwd_q:
+    case OP_attention_bwd_k:
+    case OP_attention_bwd_v:
+        fprintf(out, " {scale=%g%s}", n->fattr[0], n->iattr[0] ? ", causal" : "");
+        break;
     default:
         break;
     }

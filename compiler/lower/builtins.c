@@ -512,5 +512,7 @@ const Builtin builtins[] = {
     {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
     {"dropout", b_dropout, {{"x", "p="}}},
     {"range", b_range, {{"start", "stop=", "step="}}},
+    /* attention (builtins_attention.c) */
+    {"attention", b_attention, {{"q", "k", "v", "causal=", "scale="}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

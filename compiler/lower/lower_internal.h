@@ -116,6 +116,9 @@ double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const
 const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value);
 
+/* Builtins in files of their own (the table in builtins.c names them). */
+Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a); /* builtins_attention.c */
+
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)
 #define T(i, name) arg_tensor(L, s, call, a, i, name)

@@ -61,6 +61,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/accum_mlp.mdl",
     MLC_TEST_DIR "/data/multiout.mdl",
     MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
+    MLC_TEST_DIR "/data/attention.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -553,6 +554,8 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
  * on its own (softmax), one_hot read by mse and by the cross-entropy */
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+/* fused attention: causal, plain and cross (S != T, E != D), forward and backward */
+Test(codegen_c, numeric_attention, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/attention.mdl"); }
 Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
 /* row reductions two levels deep, under a mean that keeps an inner loop */
 Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
@@ -651,6 +654,12 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convseg.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convepi.mdl");
+}
+
+/* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
+ * one thread's, summed in a fixed order. Its model is large enough to run on the team. */
+Test(codegen_c, attention_thread_count_invariant, .timeout = 300) {
+    thread_invariance_check(MLC_TEST_DIR "/data/attention.mdl");
 }
 
 /* ---- (e) epilogues: the same numbers as the unfused code, NaNs still named ----

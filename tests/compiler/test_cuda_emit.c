@@ -56,11 +56,12 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
                                      MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
-                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl"};
+                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
+                                     MLC_TEST_DIR "/data/attention.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others. */
-enum { NSMALL = 9, RESNET = 9, RESNET20 = 10 };
+enum { NSMALL = 9, RESNET = 9, RESNET20 = 10, ATTENTION = 11 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -190,8 +191,14 @@ Test(cuda_emit, structure) {
                      per_block_groups(c.m->eval_loss, &c.m->eval_loss_fuse);
         cr_assert_eq(count(src, "<<<mlc_blocks("), nblock, "%s: %d reductions over rows, %d launches of a block each",
                      models[k], nblock, count(src, "<<<mlc_blocks("));
-        cr_assert_eq(count(src, "<<<mlc_grid(") + nblock, nk, "%s: %d kernels, %d launches", models[k], nk,
-                     count(src, "<<<mlc_grid(") + nblock);
+        /* attention's kernels: a block per MLC_ATTN_THREADS rows of a head, one per node */
+        int nattn = 0;
+        for (Op op = OP_attention; op <= OP_attention_bwd_v; op++)
+            nattn += count_op(c.m->train, op) + count_op(c.m->eval, op) + count_op(c.m->eval_loss, op);
+        cr_assert_eq(count(src, "<<<mlc_attn_grid("), nattn, "%s: %d attention nodes, %d launches", models[k], nattn,
+                     count(src, "<<<mlc_attn_grid("));
+        cr_assert_eq(count(src, "<<<mlc_grid(") + nblock + nattn, nk, "%s: %d kernels, %d launches", models[k], nk,
+                     count(src, "<<<mlc_grid(") + nblock + nattn);
         if (c.m->cls_output >= 0 && strstr(models[k], "samples/"))
             cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
         /* batch-norm sums launch the device template's two kernels (slices, then their sum) */
@@ -438,6 +445,7 @@ static void nvcc_compile(int from, int to) {
 }
 
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
+Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
 Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
 Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
 

@@ -30,6 +30,7 @@ void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
 void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
 void emit_adam_c(EmitCtx *e, int id);
+void emit_attention_c(EmitCtx *e, int id); /* attention.c */
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void c_loop_begin(EmitCtx *e, int id, ElemLoop *l);

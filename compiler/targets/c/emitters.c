@@ -26,6 +26,12 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_sgd_update] = {emit_sgd_c},
     [OP_adam_update] = {emit_adam_c},
     [OP_ema_update] = {emit_ema},
+    /* attention (attention.c) */
+    [OP_attention] = {emit_attention_c},
+    [OP_attention_stats] = {emit_attention_c},
+    [OP_attention_bwd_q] = {emit_attention_c},
+    [OP_attention_bwd_k] = {emit_attention_c},
+    [OP_attention_bwd_v] = {emit_attention_c},
 };
 
 /* libm's float functions. */

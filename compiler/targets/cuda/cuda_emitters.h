@@ -36,6 +36,7 @@ void emit_pool_cuda(EmitCtx *e, int id);
 void emit_norm_cuda(EmitCtx *e, int id);
 void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_rows_cuda(EmitCtx *e, int id);
+void emit_attention_cuda(EmitCtx *e, int id); /* attention.c */
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l);
