@@ -10,8 +10,9 @@
  * running statistics, dropout), tests/compiler/data/rows.mdl (reductions fused into
  * their readers' loops, two levels deep), tests/compiler/data/convepi.mdl (conv
  * epilogues: bias, activations, residual adds, folded batch norm), tests/compiler/data/
- * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input) and
- * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
+ * multiout.mdl (three outputs), samples/autoencoder.mdl (no label input),
+ * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl and tests/compiler/data/attention.mdl
+ * (fused attention: a kernel per node, launched with mlc_attn_grid):
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node,
  *     the API has C linkage;
@@ -23,6 +24,8 @@
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
  *   - --cuda-arch: the nvcc flags a list gives, the default without a visible GPU, the
  *     one-line errors, and mlp compiled by nvcc for sm_80, sm_89 and sm_90 at once;
+ *   - attention's device functions run on the CPU (tests/compiler/gpu/attention_on_host.cpp,
+ *     g++) and agree with the C kernels;
  *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
  *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
  *     from the same header, so CUDA dropout masks are the C target's.
@@ -446,6 +449,34 @@ static void nvcc_compile(int from, int to) {
 
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
 Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
+
+/* The attention block functions (templates/cuda_attention.cuh) run on the CPU with the
+ * CUDA built-ins stood in for, against the C kernels: tests/compiler/gpu/
+ * attention_on_host.cpp, built by g++ and run here. Without a GPU this is what checks the
+ * device code's arithmetic and its tiling, not only that it compiles. */
+Test(cuda_emit, attention_device_code_runs_on_the_host, .timeout = 300) {
+#ifdef MLC_SANITIZED
+    cr_skip_test("sanitizer build: libmlckernels.a is instrumented; the plain build runs this");
+#endif
+    if (access("/usr/bin/g++", X_OK) != 0) cr_skip_test("no g++");
+    char *dir = make_tmpdir();
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "g++ -std=c++17 -O1 -pthread -Wall -Wno-unknown-pragmas -I'%s/runtime/kernels' -I'%s/templates'"
+             " -I/usr/include/x86_64-linux-gnu/openblas-pthread '%s/tests/compiler/gpu/attention_on_host.cpp'"
+             " -L'%s' -lmlckernels -lopenblas -fopenmp -lm -o '%s/attention_on_host' 2>&1 && '%s/attention_on_host'",
+             MLC_SOURCE_ROOT, MLC_SOURCE_ROOT, MLC_SOURCE_ROOT, MLC_KERNELS_LIB_DIR, dir, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char out[8192];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = 0;
+    int st = pclose(p);
+    cr_expect_eq(st, 0, "the device functions differ from the C kernels (exit %d):\n%s", st, out);
+    cr_expect_not_null(strstr(out, "\nok\n"), "%s", out);
+    remove_tree(dir);
+    free(dir);
+}
 Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
 Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
 
