@@ -3,69 +3,134 @@
  * compute the scores again from q, k and each row's logsumexp.
  *
  * No T x S matrix is ever stored: work goes by blocks of MLC_ATTN_QB query rows and
- * MLC_ATTN_KB keys, and each thread keeps one block of scores (QB x KB floats) and a
- * transposed copy of one key block, so the dot products over the width run as
- * vectorisable loops over the keys. Each output row is written by the one thread that
- * owns its block, summing in a fixed order (dk and dv: per key block, over the queries in
- * order), so results do not depend on the thread count.
+ * MLC_ATTN_KB keys, and each thread keeps the scores of one such block and transposed
+ * copies of one key and value block. The inner loops keep their sums in 8-float vector
+ * registers: the scores of 32 keys at a time over the width (dots), and a row of 32
+ * output columns at a time over the keys or queries it sums (wsum). Each output row is
+ * written by the one thread that owns its block, summing in a fixed order (dk and dv: per
+ * key block, over the queries in order), so results do not depend on the thread count.
  *
  * Not here: the naive three-pass version (tests/kernels/ and bench/attention.c hold one
  * each, as the yardstick). */
 #include <stdlib.h>
 
 #include "mlc_kernels.h"
+#include "simd.h"
 
 #define QB MLC_ATTN_QB
 #define KB MLC_ATTN_KB
+_Static_assert(KB % 32 == 0, "dots computes the scores of 32 keys at a time");
 
-/* One thread's scratch: a key block and a value block transposed ([D][KB], [E][KB]),
- * scores and their gradients (KB each, per row of a query block), the running maximum,
- * sum and output of a query block. */
+/* One thread's scratch: a key and a value block transposed ([D][KB], [E][KB], zero past
+ * the block's keys), the probabilities and score gradients of a query block ([QB][KB]),
+ * the running maximum and sum and the output rows of a query block. */
 typedef struct AttnScratch {
-    float *kt, *vt, *s, *dp, *m, *l, *acc;
+    float *kt, *vt, *p, *ds, *m, *l, *acc;
 } AttnScratch;
 
 static AttnScratch scratch_new(const mlc_attn_geom *g) {
-    size_t n = (size_t)(KB * (g->D + g->E) + 2 * QB * KB + 2 * QB + QB * (g->D > g->E ? g->D : g->E));
-    float *p = malloc(n * sizeof *p);
+    const long w = g->D > g->E ? g->D : g->E;
+    const size_t n = (size_t)(KB * (g->D + g->E) + 2 * QB * KB + 2 * QB + QB * w);
+    float *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
     if (!p) {
         fprintf(stderr, "mlc: out of memory for attention's scratch (%zu floats)\n", n);
         abort();
     }
-    AttnScratch w = {.kt = p};
-    w.vt = w.kt + KB * g->D, w.s = w.vt + KB * g->E, w.dp = w.s + QB * KB, w.m = w.dp + QB * KB, w.l = w.m + QB;
-    w.acc = w.l + QB;
-    return w;
+    AttnScratch s = {.kt = p};
+    s.vt = s.kt + KB * g->D, s.p = s.vt + KB * g->E, s.ds = s.p + QB * KB, s.m = s.ds + QB * KB, s.l = s.m + QB;
+    s.acc = s.l + QB;
+    return s;
 }
 
-/* Keys of block j0 (jn of them) that query row i sees. */
-static inline long keys_seen(const mlc_attn_geom *g, long i, long j0, long jn) {
-    if (!g->causal) return jn;
-    long n = i + 1 - j0;
-    return n < jn ? n : jn;
-}
+static inline long min_l(long a, long b) { return a < b ? a : b; }
 
-/* dst[c][j] = src[j][c] for j < jn, c < w: a block of rows transposed. */
-static void transpose_block(const float *restrict src, long jn, long w, float *restrict dst) {
-    for (long j = 0; j < jn; j++)
-        for (long c = 0; c < w; c++) dst[c * KB + j] = src[j * w + c];
-}
-
-/* s[j] = scale * x . rows_j for j < nk, the rows transposed in xt ([w][KB]). */
-static inline void dots(const float *restrict x, const float *restrict xt, long w, long nk, float scale,
-                        float *restrict s) {
-    for (long j = 0; j < nk; j++) s[j] = 0.0f;
-    for (long c = 0; c < w; c++) {
-        const float xc = x[c];
-        const float *restrict r = xt + c * KB;
-        for (long j = 0; j < nk; j++) s[j] += xc * r[j];
+/* s[j] = exp(s[j] - m) for j < n (and up to the next multiple of 8 when vectorised: the
+ * callers' rows have room). exp dominates the kernels otherwise: one per score, in every
+ * pass. With AVX2: Cody-Waite reduction x = k ln2 + r, Cephes' degree-6 polynomial for
+ * e^r, 2^k into the exponent bits; within 2 ulp of expf for x in [-87.3, 88.7], inputs
+ * below that clamped (e^-87.3 ~ 1e-38 for 0: nothing against a softmax's sum, which is at
+ * least 1). */
+static void exp_sub(float *s, long n, float m) {
+    long j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.72283f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504f), ln2_hi = _mm256_set1_ps(0.693359375f),
+                 ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    for (; j < n; j += 8) {
+        __m256 x = _mm256_sub_ps(_mm256_loadu_ps(s + j), mv);
+        x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+        const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 r = _mm256_fnmadd_ps(k, ln2_hi, x);
+        r = _mm256_fnmadd_ps(k, ln2_lo, r);
+        __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+        p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+        _mm256_storeu_ps(s + j, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
     }
-    for (long j = 0; j < nk; j++) s[j] *= scale;
+#endif
+    for (; j < n; j++) s[j] = expf(s[j] - m);
 }
 
-/* y[c] += a * x[c] */
-static inline void axpy(float a, const float *restrict x, long w, float *restrict y) {
-    for (long c = 0; c < w; c++) y[c] += a * x[c];
+/* Keys of block j0 (jn of them) that query row i sees; 0 or less: none. */
+static inline long keys_seen(const mlc_attn_geom *g, long i, long j0, long jn) {
+    return g->causal ? min_l(jn, i + 1 - j0) : jn;
+}
+
+/* dst[c][j] = src[j][c] for j < jn, c < w, and 0 for jn <= j < KB: a block of rows
+ * transposed, so that the scores of consecutive keys are consecutive lanes. */
+static void transpose_block(const float *restrict src, long jn, long w, float *restrict dst) {
+    for (long c = 0; c < w; c++) {
+        float *restrict d = dst + c * KB;
+        for (long j = 0; j < jn; j++) d[j] = src[j * w + c];
+        for (long j = jn; j < KB; j++) d[j] = 0.0f;
+    }
+}
+
+/* s[j] = scale * (x . row j) for j < n rounded up to 32, the rows transposed in xt
+ * ([w][KB]): four vectors of 8 keys summed over the width in registers. */
+static void dots(const float *restrict x, const float *restrict xt, long w, long n, float scale, float *restrict s) {
+    const mlc_v8 sc = MLC_BC(scale);
+    for (long j0 = 0; j0 < n; j0 += 32) {
+        mlc_v8 a0 = MLC_BC(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        const float *r = xt + j0;
+        for (long c = 0; c < w; c++, r += KB) {
+            const mlc_v8 xc = MLC_BC(x[c]);
+            a0 = MLC_FMA(xc, MLC_LD(r), a0), a1 = MLC_FMA(xc, MLC_LD(r + 8), a1);
+            a2 = MLC_FMA(xc, MLC_LD(r + 16), a2), a3 = MLC_FMA(xc, MLC_LD(r + 24), a3);
+        }
+        MLC_ST(s + j0, a0 * sc), MLC_ST(s + j0 + 8, a1 * sc), MLC_ST(s + j0 + 16, a2 * sc), MLC_ST(s + j0 + 24, a3 * sc);
+    }
+}
+
+/* acc[0..w) += sum over t < n of wt[t * ws] * rows[t][0..w), t in order: 32 columns at a
+ * time kept in registers across the sum. */
+static void wsum(const float *restrict wt, long ws, long n, const float *restrict rows, long w, float *restrict acc) {
+    long c = 0;
+    for (; c + 32 <= w; c += 32) {
+        mlc_v8 a0 = MLC_LD(acc + c), a1 = MLC_LD(acc + c + 8), a2 = MLC_LD(acc + c + 16), a3 = MLC_LD(acc + c + 24);
+        const float *r = rows + c;
+        for (long t = 0; t < n; t++, r += w) {
+            const mlc_v8 p = MLC_BC(wt[t * ws]);
+            a0 = MLC_FMA(p, MLC_LD(r), a0), a1 = MLC_FMA(p, MLC_LD(r + 8), a1);
+            a2 = MLC_FMA(p, MLC_LD(r + 16), a2), a3 = MLC_FMA(p, MLC_LD(r + 24), a3);
+        }
+        MLC_ST(acc + c, a0), MLC_ST(acc + c + 8, a1), MLC_ST(acc + c + 16, a2), MLC_ST(acc + c + 24, a3);
+    }
+    for (; c + 8 <= w; c += 8) {
+        mlc_v8 a = MLC_LD(acc + c);
+        for (long t = 0; t < n; t++) a = MLC_FMA(MLC_BC(wt[t * ws]), MLC_LD(rows + t * w + c), a);
+        MLC_ST(acc + c, a);
+    }
+    for (; c < w; c++) {
+        float a = acc[c];
+        for (long t = 0; t < n; t++) a += wt[t * ws] * rows[t * w + c];
+        acc[c] = a;
+    }
 }
 
 /* The online softmax over every key block for query rows [i0, i1) of head h: the running
@@ -74,29 +139,28 @@ static inline void axpy(float a, const float *restrict x, long w, float *restric
  * on and exp(m_old - m_new) never meets inf - inf. */
 static void online_rows(const mlc_attn_geom *g, long h, long i0, long i1, const float *q, const float *k,
                         const float *v, AttnScratch *w) {
-    const long D = g->D, E = g->E, rows = i1 - i0, kend = g->causal && i1 < g->S ? i1 : g->S;
-    const float *kh = k + h * g->S * D, *vh = v ? v + h * g->S * E : NULL;
+    const long D = g->D, E = g->E, rows = i1 - i0, kend = g->causal ? min_l(i1, g->S) : g->S;
     for (long r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0.0f;
-    if (v)
-        for (long x = 0; x < rows * E; x++) w->acc[x] = 0.0f;
+    if (v) mlc_zero_row(w->acc, rows * E);
     for (long j0 = 0; j0 < kend; j0 += KB) {
-        const long jn = kend - j0 < KB ? kend - j0 : KB;
-        transpose_block(kh + j0 * D, jn, D, w->kt);
+        const long jn = min_l(kend - j0, KB);
+        transpose_block(k + (h * g->S + j0) * D, jn, D, w->kt);
         for (long r = 0; r < rows; r++) {
             const long nk = keys_seen(g, i0 + r, j0, jn);
             if (nk <= 0) continue;
-            float *restrict s = w->s;
+            float *restrict s = w->p;
             dots(q + (h * g->T + i0 + r) * D, w->kt, D, nk, g->scale, s);
             float mx = w->m[r];
             for (long j = 0; j < nk; j++) mx = s[j] > mx ? s[j] : mx;
             const float alpha = expf(w->m[r] - mx);
+            exp_sub(s, nk, mx);
             float sum = 0.0f;
-            for (long j = 0; j < nk; j++) s[j] = expf(s[j] - mx), sum += s[j];
+            for (long j = 0; j < nk; j++) sum += s[j];
             w->l[r] = w->l[r] * alpha + sum, w->m[r] = mx;
             if (!v) continue;
             float *restrict acc = w->acc + r * E;
             for (long e = 0; e < E; e++) acc[e] *= alpha;
-            for (long j = 0; j < nk; j++) axpy(s[j], vh + (j0 + j) * E, E, acc);
+            wsum(s, 1, nk, v + (h * g->S + j0) * E, E, acc);
         }
     }
 }
@@ -110,7 +174,7 @@ void mlc_attention_fwd(const mlc_attn_geom *g, long BH, const float *q, const fl
         AttnScratch w = scratch_new(g);
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
-            const long h = it / nq, i0 = it % nq * QB, i1 = i0 + QB < g->T ? i0 + QB : g->T;
+            const long h = it / nq, i0 = it % nq * QB, i1 = min_l(i0 + QB, g->T);
             online_rows(g, h, i0, i1, q, k, v, &w);
             for (long r = 0; r < i1 - i0; r++) {
                 const float inv = 1.0f / w.l[r];
@@ -130,7 +194,7 @@ void mlc_attention_stats(const mlc_attn_geom *g, long BH, const float *q, const 
         AttnScratch w = scratch_new(g);
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
-            const long h = it / nq, i0 = it % nq * QB, i1 = i0 + QB < g->T ? i0 + QB : g->T;
+            const long h = it / nq, i0 = it % nq * QB, i1 = min_l(i0 + QB, g->T);
             online_rows(g, h, i0, i1, q, k, NULL, &w);
             for (long r = 0; r < i1 - i0; r++) {
                 const long row = h * g->T + i0 + r;
@@ -143,17 +207,23 @@ void mlc_attention_stats(const mlc_attn_geom *g, long BH, const float *q, const 
     }
 }
 
-/* For query row i of head h against keys [j0, j0 + nk) (k and v blocks transposed in w):
- * s = p_ij, then dp = ds_ij = p_ij (do_i . v_j - delta_i). */
-static void row_grads(const mlc_attn_geom *g, long h, long i, long nk, const float *q, const float *dout,
-                      const float *st, AttnScratch *w, float *restrict p, float *restrict ds) {
+/* Row r of the block's p and ds (KB floats each) for query i against keys [j0, j0 + jn)
+ * (transposed in w): p = exp(s - lse) and, when ds is wanted, ds = p (do_i . v_j - delta_i)
+ * for the nk keys i sees, 0 for the rest. */
+static void grad_row(const mlc_attn_geom *g, long h, long i, long nk, long jn, const float *q, const float *dout,
+                     const float *st, AttnScratch *w, long r, int want_ds) {
+    float *restrict p = w->p + r * KB, *restrict ds = w->ds + r * KB;
     const long row = h * g->T + i;
-    dots(q + row * g->D, w->kt, g->D, nk, g->scale, p);
-    const float lse = st[2 * row], delta = st[2 * row + 1];
-    for (long j = 0; j < nk; j++) p[j] = expf(p[j] - lse);
-    if (!ds) return;
-    dots(dout + row * g->E, w->vt, g->E, nk, 1.0f, ds);
-    for (long j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - delta);
+    if (nk > 0) {
+        dots(q + row * g->D, w->kt, g->D, nk, g->scale, p);
+        const float lse = st[2 * row], delta = st[2 * row + 1];
+        exp_sub(p, nk, lse);
+        if (want_ds) {
+            dots(dout + row * g->E, w->vt, g->E, nk, 1.0f, ds);
+            for (long j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - delta);
+        }
+    }
+    for (long j = nk > 0 ? nk : 0; j < jn; j++) p[j] = 0.0f, ds[j] = 0.0f;
 }
 
 void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
@@ -164,22 +234,21 @@ void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const 
         AttnScratch w = scratch_new(g);
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
-            const long h = it / nq, i0 = it % nq * QB, i1 = i0 + QB < g->T ? i0 + QB : g->T;
-            const long kend = g->causal && i1 < g->S ? i1 : g->S;
-            float *restrict acc = w.acc;
-            for (long x = 0; x < (i1 - i0) * D; x++) acc[x] = 0.0f;
+            const long h = it / nq, i0 = it % nq * QB, i1 = min_l(i0 + QB, g->T);
+            const long kend = g->causal ? min_l(i1, g->S) : g->S;
+            mlc_zero_row(w.acc, (i1 - i0) * D);
             for (long j0 = 0; j0 < kend; j0 += KB) {
-                const long jn = kend - j0 < KB ? kend - j0 : KB;
+                const long jn = min_l(kend - j0, KB);
                 transpose_block(k + (h * g->S + j0) * D, jn, D, w.kt);
                 transpose_block(v + (h * g->S + j0) * E, jn, E, w.vt);
                 for (long r = 0; r < i1 - i0; r++) {
                     const long nk = keys_seen(g, i0 + r, j0, jn);
                     if (nk <= 0) continue;
-                    row_grads(g, h, i0 + r, nk, q, dout, st, &w, w.s, w.dp);
-                    for (long j = 0; j < nk; j++) axpy(w.dp[j], k + (h * g->S + j0 + j) * D, D, acc + r * D);
+                    grad_row(g, h, i0 + r, nk, jn, q, dout, st, &w, r, 1);
+                    wsum(w.ds + r * KB, 1, nk, k + (h * g->S + j0) * D, D, w.acc + r * D);
                 }
             }
-            for (long x = 0; x < (i1 - i0) * D; x++) dq[(h * g->T + i0) * D + x] = acc[x] * g->scale;
+            for (long x = 0; x < (i1 - i0) * D; x++) dq[(h * g->T + i0) * D + x] = w.acc[x] * g->scale;
         }
         free(w.kt);
     }
@@ -187,27 +256,25 @@ void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const 
 
 void mlc_attention_bwd_kv(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
                           const float *dout, const float *st, float *dk, float *dv) {
-    const long D = g->D, E = g->E, nk_blocks = blocks(g->S, KB), items = BH * nk_blocks;
+    const long D = g->D, E = g->E, nkb = blocks(g->S, KB), items = BH * nkb;
 #pragma omp parallel if (items > 1 && BH * g->T * g->S * (g->D + g->E) > MLC_ATTN_MIN_WORK)
     {
         AttnScratch w = scratch_new(g);
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
-            const long h = it / nk_blocks, j0 = it % nk_blocks * KB, jn = g->S - j0 < KB ? g->S - j0 : KB;
+            const long h = it / nkb, j0 = it % nkb * KB, jn = min_l(g->S - j0, KB);
             float *restrict dkb = dk ? dk + (h * g->S + j0) * D : NULL, *restrict dvb = dv ? dv + (h * g->S + j0) * E : NULL;
-            if (dkb)
-                for (long x = 0; x < jn * D; x++) dkb[x] = 0.0f;
-            if (dvb)
-                for (long x = 0; x < jn * E; x++) dvb[x] = 0.0f;
+            if (dkb) mlc_zero_row(dkb, jn * D);
+            if (dvb) mlc_zero_row(dvb, jn * E);
             transpose_block(k + (h * g->S + j0) * D, jn, D, w.kt);
             if (dkb) transpose_block(v + (h * g->S + j0) * E, jn, E, w.vt);
-            /* causal: queries before j0 see none of these keys */
-            for (long i = g->causal ? j0 : 0; i < g->T; i++) {
-                const long nk = keys_seen(g, i, j0, jn), row = h * g->T + i;
-                row_grads(g, h, i, nk, q, dout, st, &w, w.s, dkb ? w.dp : NULL);
-                for (long j = 0; j < nk; j++) {
-                    if (dvb) axpy(w.s[j], dout + row * E, E, dvb + j * E);
-                    if (dkb) axpy(w.dp[j], q + row * D, D, dkb + j * D);
+            /* causal: the query blocks before the one holding query j0 see none of these keys */
+            for (long i0 = g->causal ? j0 / QB * QB : 0; i0 < g->T; i0 += QB) {
+                const long qn = min_l(QB, g->T - i0);
+                for (long r = 0; r < qn; r++) grad_row(g, h, i0 + r, keys_seen(g, i0 + r, j0, jn), jn, q, dout, st, &w, r, dkb != NULL);
+                for (long j = 0; j < jn; j++) {
+                    if (dvb) wsum(w.p + j, KB, qn, dout + (h * g->T + i0) * E, E, dvb + j * E);
+                    if (dkb) wsum(w.ds + j, KB, qn, q + (h * g->T + i0) * D, D, dkb + j * D);
                 }
             }
             if (dkb)
