@@ -37,7 +37,7 @@ typedef struct Bench {
     long BH, T, D;
     int causal, gemm;
     float scale;
-    float *q, *k, *v, *dout, *o, *st, *dq, *dk, *dv;
+    float *q, *k, *v, *dout, *o, *st, *dq, *dk, *dv, *dkv; /* dkv: the fused kernel's dk, dv side by side */
     float *P, *dS; /* the three-pass versions' [BH][T][T] matrices */
 } Bench;
 
@@ -102,8 +102,7 @@ static void fused(const Bench *b, int backward) {
     if (!backward) return;
     mlc_attention_stats(&g, b->BH, b->q, b->k, b->o, b->dout, b->st);
     mlc_attention_bwd_q(&g, b->BH, b->q, b->k, b->v, b->dout, b->st, b->dq);
-    mlc_attention_bwd_kv(&g, b->BH, b->q, b->k, b->v, b->dout, b->st, b->dk, NULL);
-    mlc_attention_bwd_kv(&g, b->BH, b->q, b->k, NULL, b->dout, b->st, NULL, b->dv);
+    mlc_attention_bwd_kv(&g, b->BH, b->q, b->k, b->v, b->dout, b->st, b->dkv);
 }
 
 static void timed(const char *name, Bench *b, int gemm, void (*fn)(const Bench *, int), int backward, int reps) {
@@ -151,7 +150,7 @@ int main(int argc, char **argv) {
     Bench b = {.BH = B * H, .T = T, .D = D, .causal = causal, .scale = 1.0f / sqrtf((float)D)};
     long n = b.BH * T * D;
     b.q = floats(n), b.k = floats(n), b.v = floats(n), b.dout = floats(n), b.o = floats(n), b.dq = floats(n);
-    b.dk = floats(n), b.dv = floats(n), b.st = floats(b.BH * T * 2), b.P = floats(b.BH * T * T), b.dS = floats(b.BH * T * T);
+    b.dk = floats(n), b.dv = floats(n), b.dkv = floats(2 * n), b.st = floats(b.BH * T * 2), b.P = floats(b.BH * T * T), b.dS = floats(b.BH * T * T);
     printf("attention B %ld H %ld T %ld D %ld%s, %d thread%s, %d reps; the three-pass versions keep P: %ld bytes "
            "(fused: %ld bytes of row statistics in the backward)\n",
            B, H, T, D, causal ? " causal" : "", threads, threads == 1 ? "" : "s", reps, 4 * b.BH * T * T, 4 * b.BH * T * 2);

@@ -151,26 +151,25 @@ __device__ __forceinline__ void mlc_attention_bwd_q_rows(const long BH, const lo
     for (int d = 0; d < D; d++) dq[r * D + d] = acc[d] * scale;
 }
 
-/* KEYS: dk_j = scale sum_i p_ij (do_i . v_j - delta_i) q_i; else dv_j = sum_i p_ij do_i.
- * A thread per key row j, the queries (q, do and their statistics) streamed in order. */
-template <int D, int E, bool KEYS>
+/* dk_j = scale sum_i p_ij (do_i . v_j - delta_i) q_i and dv_j = sum_i p_ij do_i, side by
+ * side in out [.., S, D + E]: a thread per key row j, the queries (q, do and their
+ * statistics) streamed in order. */
+template <int D, int E>
 __device__ __forceinline__ void mlc_attention_bwd_kv_rows(const long BH, const long T, const long S, const float scale,
                                                           const int causal, const float *q, const float *k,
                                                           const float *v, const float *dout, const float *st,
                                                           float *out) {
-    constexpr int BQ = mlc_attn_tile<D + E + 2>::rows, W = KEYS ? D : E;
+    constexpr int BQ = mlc_attn_tile<D + E + 2>::rows;
     __shared__ float qs[BQ * D], ds_[BQ * E], ss[BQ * 2];
     long h, j0;
     if (!mlc_attn_block(BH, S, &h, &j0)) return;
     const long j = j0 + threadIdx.x, r = h * S + j;
     const bool row = j < S;
-    float kr[D], vr[KEYS ? E : 1], acc[W];
+    float kr[D], vr[E], dk[D], dv[E];
 #pragma unroll
-    for (int d = 0; d < D; d++) kr[d] = row ? k[r * D + d] : 0.0f;
+    for (int d = 0; d < D; d++) kr[d] = row ? k[r * D + d] : 0.0f, dk[d] = 0.0f;
 #pragma unroll
-    for (int e = 0; e < (KEYS ? E : 1); e++) vr[e] = row && KEYS ? v[r * E + e] : 0.0f;
-#pragma unroll
-    for (int c = 0; c < W; c++) acc[c] = 0.0f;
+    for (int e = 0; e < E; e++) vr[e] = row ? v[r * E + e] : 0.0f, dv[e] = 0.0f;
     /* causal: queries before the block's first key see none of its keys */
     for (long q0 = causal ? j0 : 0; q0 < T; q0 += BQ) {
         const int qn = T - q0 < BQ ? (int)(T - q0) : BQ;
@@ -181,24 +180,21 @@ __device__ __forceinline__ void mlc_attention_bwd_kv_rows(const long BH, const l
         __syncthreads();
         if (!row) continue;
         for (int x = causal && j > q0 ? (int)(j - q0) : 0; x < qn; x++) {
-            float s = 0.0f;
+            float s = 0.0f, dp = 0.0f;
 #pragma unroll
             for (int d = 0; d < D; d++) s += qs[x * D + d] * kr[d];
-            const float p = expf(s * scale - ss[2 * x]);
-            if (KEYS) {
-                float dp = 0.0f;
 #pragma unroll
-                for (int e = 0; e < E; e++) dp += ds_[x * E + e] * vr[e];
-                const float g = p * (dp - ss[2 * x + 1]);
+            for (int e = 0; e < E; e++) dp += ds_[x * E + e] * vr[e];
+            const float p = expf(s * scale - ss[2 * x]), g = p * (dp - ss[2 * x + 1]);
 #pragma unroll
-                for (int d = 0; d < W; d++) acc[d] += g * qs[x * D + d];
-            } else {
+            for (int d = 0; d < D; d++) dk[d] += g * qs[x * D + d];
 #pragma unroll
-                for (int e = 0; e < W; e++) acc[e] += p * ds_[x * E + e];
-            }
+            for (int e = 0; e < E; e++) dv[e] += p * ds_[x * E + e];
         }
     }
     if (!row) return;
 #pragma unroll
-    for (int c = 0; c < W; c++) out[r * W + c] = KEYS ? acc[c] * scale : acc[c];
+    for (int d = 0; d < D; d++) out[r * (D + E) + d] = dk[d] * scale;
+#pragma unroll
+    for (int e = 0; e < E; e++) out[r * (D + E) + D + e] = dv[e];
 }

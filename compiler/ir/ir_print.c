@@ -121,8 +121,7 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
     case OP_attention: /* attention and its backward ops */
     case OP_attention_stats:
     case OP_attention_bwd_q:
-    case OP_attention_bwd_k:
-    case OP_attention_bwd_v:
+    case OP_attention_bwd_kv:
         fprintf(out, " {scale=%g%s}", n->fattr[0], n->iattr[0] ? ", causal" : "");
         break;
     default:

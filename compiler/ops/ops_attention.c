@@ -16,10 +16,11 @@
  *   attention_stats(q, k, o, do)      -> [..., T, 2]: lse_i, delta_i = do_i . o_i
  *   with p_ij = exp(s_ij - lse_i), dp_ij = do_i . v_j, ds_ij = p_ij (dp_ij - delta_i):
  *   attention_bwd_q(q, k, v, do, st)  -> dq_i = scale * sum_j ds_ij k_j          [..., T, D]
- *   attention_bwd_k(q, k, v, do, st)  -> dk_j = scale * sum_i ds_ij q_i          [..., S, D]
- *   attention_bwd_v(q, k, do, st)     -> dv_j = sum_i p_ij do_i                  [..., S, E]
+ *   attention_bwd_kv(q, k, v, do, st) -> (dk_j = scale * sum_i ds_ij q_i,
+ *                                         dv_j = sum_i p_ij do_i)               [..., S, D + E]
  *
- * All five: iattr0 causal (0 or 1), fattr0 scale. */
+ * dk and dv share their p and ds, so one op computes both (a node has one output: the
+ * gradient rule slices the two apart). All four: iattr0 causal (0 or 1), fattr0 scale. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -32,9 +33,7 @@
 
 AttnGeom attn_node_geom(const Graph *g, const Node *n) {
     const Shape *q = &X(n->in[0])->shape, *k = &X(n->in[1])->shape;
-    /* v's width: input 2's last dimension (attention_stats: o's), except for
-     * attention_bwd_v, whose output has v's shape */
-    const Shape *v = n->op == OP_attention_bwd_v ? &n->shape : &X(n->in[2])->shape;
+    const Shape *v = &X(n->in[2])->shape; /* v, or for attention_stats o: E wide */
     AttnGeom a = {1, q->d[q->rank - 2], k->d[k->rank - 2], q->d[q->rank - 1], v->d[v->rank - 1], n->fattr[0],
                   (int)n->iattr[0]};
     for (int i = 0; i < q->rank - 2; i++) a.BH *= q->d[i];
@@ -89,15 +88,10 @@ static const char *s_bwd_q(Graph *g, Node *n) {
     return NULL;
 }
 
-static const char *s_bwd_k(Graph *g, Node *n) {
-    n->shape = X(n->in[1])->shape;
-    n->dtype = DT_F32;
-    return NULL;
-}
-
-static const char *s_bwd_v(Graph *g, Node *n) {
-    const Node *k = X(n->in[1]), *dout = X(n->in[2]);
-    n->shape = attn_shape(k, k->shape.d[k->shape.rank - 2], dout->shape.d[dout->shape.rank - 1]);
+static const char *s_bwd_kv(Graph *g, Node *n) {
+    const Node *k = X(n->in[1]), *v = X(n->in[2]);
+    int r = k->shape.rank;
+    n->shape = attn_shape(k, k->shape.d[r - 2], k->shape.d[r - 1] + v->shape.d[r - 1]);
     n->dtype = DT_F32;
     return NULL;
 }
@@ -158,38 +152,34 @@ static void e_stats(const Graph *g, const Node *n, double *const *in, double *ou
     free(s);
 }
 
-/* The three gradients from the same p and ds (which == 'q', 'k' or 'v'); the inputs are
- * q, k, v, do, stats (attention_bwd_v: q, k, do, stats). */
-static void attn_bwd(const Graph *g, const Node *n, double *const *in, double *out, char which) {
+/* dq (kv = 0) or dk and dv side by side (kv = 1) from p and ds; inputs q, k, v, do, stats. */
+static void attn_bwd(const Graph *g, const Node *n, double *const *in, double *out, int kv) {
     AttnGeom a = attn_node_geom(g, n);
-    int iv = which == 'v' ? -1 : 2, ido = which == 'v' ? 2 : 3, ist = ido + 1;
     double *s = calloc((size_t)(a.T * a.S), sizeof *s);
-    int64_t rows = which == 'q' ? a.T : a.S, cols = which == 'v' ? a.E : a.D;
+    int64_t rows = kv ? a.S : a.T, cols = kv ? a.D + a.E : a.D;
     for (int64_t x = 0; x < a.BH * rows * cols; x++) out[x] = 0;
     for (int64_t h = 0; h < a.BH; h++) {
         scores(n, a, in[0], in[1], h, s);
         for (int64_t i = 0; i < a.T; i++)
             for (int64_t j = 0; j < attn_keys(n, i, a.S); j++) {
-                const double *st = in[ist] + 2 * (h * a.T + i), *dout = in[ido] + (h * a.T + i) * a.E;
-                double p = exp(s[i * a.S + j] - st[0]);
-                if (which == 'v') {
-                    for (int64_t e = 0; e < a.E; e++) out[(h * a.S + j) * a.E + e] += p * dout[e];
+                const double *st = in[4] + 2 * (h * a.T + i), *dout = in[3] + (h * a.T + i) * a.E;
+                double p = exp(s[i * a.S + j] - st[0]), dp = 0;
+                for (int64_t e = 0; e < a.E; e++) dp += dout[e] * in[2][(h * a.S + j) * a.E + e];
+                double ds = n->fattr[0] * p * (dp - st[1]);
+                if (!kv) {
+                    for (int64_t c = 0; c < a.D; c++) out[(h * a.T + i) * a.D + c] += ds * in[1][(h * a.S + j) * a.D + c];
                     continue;
                 }
-                double dp = 0;
-                for (int64_t e = 0; e < a.E; e++) dp += dout[e] * in[iv][(h * a.S + j) * a.E + e];
-                double ds = n->fattr[0] * p * (dp - st[1]);
-                const double *src = which == 'q' ? in[1] + (h * a.S + j) * a.D : in[0] + (h * a.T + i) * a.D;
-                double *dst = which == 'q' ? out + (h * a.T + i) * a.D : out + (h * a.S + j) * a.D;
-                for (int64_t c = 0; c < a.D; c++) dst[c] += ds * src[c];
+                double *o = out + (h * a.S + j) * cols;
+                for (int64_t c = 0; c < a.D; c++) o[c] += ds * in[0][(h * a.T + i) * a.D + c];
+                for (int64_t e = 0; e < a.E; e++) o[a.D + e] += p * dout[e];
             }
     }
     free(s);
 }
 
-static void e_bwd_q(const Graph *g, const Node *n, double *const *in, double *out) { attn_bwd(g, n, in, out, 'q'); }
-static void e_bwd_k(const Graph *g, const Node *n, double *const *in, double *out) { attn_bwd(g, n, in, out, 'k'); }
-static void e_bwd_v(const Graph *g, const Node *n, double *const *in, double *out) { attn_bwd(g, n, in, out, 'v'); }
+static void e_bwd_q(const Graph *g, const Node *n, double *const *in, double *out) { attn_bwd(g, n, in, out, 0); }
+static void e_bwd_kv(const Graph *g, const Node *n, double *const *in, double *out) { attn_bwd(g, n, in, out, 1); }
 
 /* ---- gradient ---- */
 
@@ -203,8 +193,12 @@ static void g_attention(Graph *g, int node, int gy, int *gx) {
     int q = IN(0), k = IN(1), v = IN(2);
     int st = attn_op(g, node, OP_attention_stats, (int[]){q, k, node, gy}, 4);
     gx[0] = attn_op(g, node, OP_attention_bwd_q, (int[]){q, k, v, gy, st}, 5);
-    gx[1] = attn_op(g, node, OP_attention_bwd_k, (int[]){q, k, v, gy, st}, 5);
-    gx[2] = attn_op(g, node, OP_attention_bwd_v, (int[]){q, k, gy, st}, 4);
+    int kv = attn_op(g, node, OP_attention_bwd_kv, (int[]){q, k, v, gy, st}, 5);
+    int r = X(k)->shape.rank;
+    int64_t D = X(k)->shape.d[r - 1], E = X(v)->shape.d[r - 1];
+    int64_t dk[4] = {r - 1, 0, D, 0}, dv[4] = {r - 1, D, D + E, 0};
+    gx[1] = graph_add(g, OP_slice, &kv, 1, dk, NULL, LOC);
+    gx[2] = graph_add(g, OP_slice, &kv, 1, dv, NULL, LOC);
 }
 
 /* ---- FLOPs: 2 per multiply-add over the (query, key) pairs a row sees ---- */
@@ -221,11 +215,14 @@ static double f_attention(const Graph *g, const Node *n) {
     return attn_pairs(g, n) * (double)(2 * a.D + 2 * a.E);
 }
 static double f_stats(const Graph *g, const Node *n) { return attn_pairs(g, n) * (double)(2 * attn_node_geom(g, n).D); }
-static double f_bwd_qk(const Graph *g, const Node *n) {
+static double f_bwd_q(const Graph *g, const Node *n) {
     AttnGeom a = attn_node_geom(g, n);
     return attn_pairs(g, n) * (double)(4 * a.D + 2 * a.E);
 }
-static double f_bwd_v(const Graph *g, const Node *n) { return f_attention(g, n); }
+static double f_bwd_kv(const Graph *g, const Node *n) {
+    AttnGeom a = attn_node_geom(g, n);
+    return attn_pairs(g, n) * (double)(4 * a.D + 4 * a.E);
+}
 
 /* ---- gradient-check cases: causal and not, T = 1, widths not powers of 2, cross
  * attention (S != T, E != D), a rank-3 q without heads ---- */
@@ -257,6 +254,5 @@ static int c_attention(Graph *g, int i) {
 const OpRules rules_attention = {.shape = s_attention, .grad = g_attention, .eval = e_attention, .flops = f_attention,
                                  .cases = c_attention, .flags = OPF_CHECKPOINT};
 const OpRules rules_attention_stats = {.shape = s_stats, .eval = e_stats, .flops = f_stats, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_attention_bwd_q = {.shape = s_bwd_q, .eval = e_bwd_q, .flops = f_bwd_qk, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_attention_bwd_k = {.shape = s_bwd_k, .eval = e_bwd_k, .flops = f_bwd_qk, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_attention_bwd_v = {.shape = s_bwd_v, .eval = e_bwd_v, .flops = f_bwd_v, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_attention_bwd_q = {.shape = s_bwd_q, .eval = e_bwd_q, .flops = f_bwd_q, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_attention_bwd_kv = {.shape = s_bwd_kv, .eval = e_bwd_kv, .flops = f_bwd_kv, .flags = OPF_BACKWARD_ONLY};

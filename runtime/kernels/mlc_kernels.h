@@ -143,7 +143,7 @@ typedef struct mlc_attn_geom {
     float scale;
     int causal; /* 1: query i sees keys j <= i only */
 } mlc_attn_geom;
-#define MLC_ATTN_QB 16
+#define MLC_ATTN_QB 32
 #define MLC_ATTN_KB 64
 /* Below this many multiply-adds an attention runs on one thread. */
 #define MLC_ATTN_MIN_WORK 65536
@@ -155,8 +155,8 @@ void mlc_attention_stats(const mlc_attn_geom *g, long BH, const float *q, const 
 /* dq, by query block */
 void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
                          const float *dout, const float *st, float *dq);
-/* dk and dv by key block (either may be NULL: not computed; v is read only for dk) */
+/* dkv [BH][S][D + E]: each key's dk and dv side by side, by key block */
 void mlc_attention_bwd_kv(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
-                          const float *dout, const float *st, float *dk, float *dv);
+                          const float *dout, const float *st, float *dkv);
 
 #endif

@@ -196,7 +196,7 @@ Test(cuda_emit, structure) {
                      models[k], nblock, count(src, "<<<mlc_blocks("));
         /* attention's kernels: a block per MLC_ATTN_THREADS rows of a head, one per node */
         int nattn = 0;
-        for (Op op = OP_attention; op <= OP_attention_bwd_v; op++)
+        for (Op op = OP_attention; op <= OP_attention_bwd_kv; op++)
             nattn += count_op(c.m->train, op) + count_op(c.m->eval, op) + count_op(c.m->eval_loss, op);
         cr_assert_eq(count(src, "<<<mlc_attn_grid("), nattn, "%s: %d attention nodes, %d launches", models[k], nattn,
                      count(src, "<<<mlc_attn_grid("));

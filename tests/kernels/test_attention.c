@@ -40,7 +40,7 @@ static void fill(float *p, long n, unsigned s, float range) {
 
 /* The case's tensors: inputs, the kernels' outputs, the reference and its magnitudes. */
 typedef struct Tensors {
-    float *q, *k, *v, *dout, *o, *st, *dq, *dk, *dv;
+    float *q, *k, *v, *dout, *o, *st, *dq, *dkv, *dk, *dv; /* dkv: the kernel's [S][D + E]; dk, dv: split */
     double *ro, *rst, *rdq, *rdk, *rdv; /* reference */
     double *mo, *mdelta, *mdq, *mdk, *mdv; /* sums of the terms' magnitudes */
     double smax;
@@ -53,7 +53,7 @@ static void tensors_new(const AttnCase *c, Tensors *t) {
     long BH = c->BH, T = c->T, S = c->S, D = c->D, E = c->E;
     t->q = fl(BH * T * D), t->k = fl(BH * S * D), t->v = fl(BH * S * E), t->dout = fl(BH * T * E);
     t->o = fl(BH * T * E), t->st = fl(BH * T * 2), t->dq = fl(BH * T * D), t->dk = fl(BH * S * D);
-    t->dv = fl(BH * S * E);
+    t->dv = fl(BH * S * E), t->dkv = fl(BH * S * (D + E));
     t->ro = db(BH * T * E), t->rst = db(BH * T * 2), t->rdq = db(BH * T * D), t->rdk = db(BH * S * D);
     t->rdv = db(BH * S * E);
     t->mo = db(BH * T * E), t->mdelta = db(BH * T), t->mdq = db(BH * T * D), t->mdk = db(BH * S * D);
@@ -63,7 +63,7 @@ static void tensors_new(const AttnCase *c, Tensors *t) {
 }
 
 static void tensors_free(Tensors *t) {
-    float *f[] = {t->q, t->k, t->v, t->dout, t->o, t->st, t->dq, t->dk, t->dv};
+    float *f[] = {t->q, t->k, t->v, t->dout, t->o, t->st, t->dq, t->dkv, t->dk, t->dv};
     double *d[] = {t->ro, t->rst, t->rdq, t->rdk, t->rdv, t->mo, t->mdelta, t->mdq, t->mdk, t->mdv};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(f[i]);
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) free(d[i]);
@@ -140,8 +140,12 @@ static void run(const AttnCase *c, const mlc_attn_geom *g, Tensors *t, int threa
     mlc_attention_fwd(g, c->BH, t->q, t->k, t->v, t->o);
     mlc_attention_stats(g, c->BH, t->q, t->k, t->o, t->dout, t->st);
     mlc_attention_bwd_q(g, c->BH, t->q, t->k, t->v, t->dout, t->st, t->dq);
-    mlc_attention_bwd_kv(g, c->BH, t->q, t->k, t->v, t->dout, t->st, t->dk, NULL);
-    mlc_attention_bwd_kv(g, c->BH, t->q, t->k, NULL, t->dout, t->st, NULL, t->dv);
+    mlc_attention_bwd_kv(g, c->BH, t->q, t->k, t->v, t->dout, t->st, t->dkv);
+    for (long x = 0; x < c->BH * c->S * (c->D + c->E); x++) {
+        long row = x / (c->D + c->E), col = x % (c->D + c->E);
+        if (col < c->D) t->dk[row * c->D + col] = t->dkv[x];
+        else t->dv[row * c->E + col - c->D] = t->dkv[x];
+    }
 }
 
 Test(kernels, attention_matches_naive_three_passes) {

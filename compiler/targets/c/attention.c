@@ -26,12 +26,8 @@ void emit_attention_c(EmitCtx *e, int id) {
     case OP_attention_bwd_q:
         emit(e, "mlc_attention_bwd_q(&geom, %s, %s, %s, %s, %s, %s, %s);", bh, in[0], in[1], in[2], in[3], in[4], out);
         break;
-    case OP_attention_bwd_k:
-        emit(e, "mlc_attention_bwd_kv(&geom, %s, %s, %s, %s, %s, %s, %s, NULL);", bh, in[0], in[1], in[2], in[3], in[4],
-             out);
-        break;
-    default: /* attention_bwd_v: q, k, do, stats */
-        emit(e, "mlc_attention_bwd_kv(&geom, %s, %s, %s, NULL, %s, %s, NULL, %s);", bh, in[0], in[1], in[2], in[3], out);
+    default: /* attention_bwd_kv */
+        emit(e, "mlc_attention_bwd_kv(&geom, %s, %s, %s, %s, %s, %s, %s);", bh, in[0], in[1], in[2], in[3], in[4], out);
     }
     e->indent--;
     emit(e, "}");

@@ -30,8 +30,7 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_attention] = {emit_attention_c},
     [OP_attention_stats] = {emit_attention_c},
     [OP_attention_bwd_q] = {emit_attention_c},
-    [OP_attention_bwd_k] = {emit_attention_c},
-    [OP_attention_bwd_v] = {emit_attention_c},
+    [OP_attention_bwd_kv] = {emit_attention_c},
 };
 
 /* libm's float functions. */

@@ -21,8 +21,7 @@ static const AttnCall attn_calls[] = {
     {OP_attention, "mlc_attention_rows", "true", {"q", "k", "v"}, {"q", "k", "v", "NULL", "NULL", "out"}},
     {OP_attention_stats, "mlc_attention_rows", "false", {"q", "k", "o", "dout"}, {"q", "k", "NULL", "o", "dout", "out"}},
     {OP_attention_bwd_q, "mlc_attention_bwd_q_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
-    {OP_attention_bwd_k, "mlc_attention_bwd_kv_rows", "true", {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
-    {OP_attention_bwd_v, "mlc_attention_bwd_kv_rows", "false", {"q", "k", "dout", "st"}, {"q", "k", "NULL", "dout", "st", "out"}},
+    {OP_attention_bwd_kv, "mlc_attention_bwd_kv_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
 };
 
 void emit_attention_cuda(EmitCtx *e, int id) {
@@ -51,10 +50,10 @@ void emit_attention_cuda(EmitCtx *e, int id) {
     emit(e, "%s", "");
     e->decls = e->body, e->body = host, e->indent = host_indent;
 
-    /* its launch: a block per MLC_ATTN_THREADS rows (queries; keys for dk and dv) of each head */
+    /* its launch: a block per MLC_ATTN_THREADS rows (queries; keys for dk, dv) of each head */
     const char *args = "";
     for (int k = 0; k < n->nin; k++) args = arena_printf(e->arena, "%s, %s", args, emit_buf(e, n->in[k]));
-    int by_keys = n->op == OP_attention_bwd_k || n->op == OP_attention_bwd_v;
+    int by_keys = n->op == OP_attention_bwd_kv;
     emit(e, "%s<<<mlc_attn_grid(%s, %lld), MLC_ATTN_THREADS, 0, stream>>>(%s%s, %s);", name, bh,
          (long long)(by_keys ? a.S : a.T), bh, args, emit_buf(e, id));
     emit(e, "MLC_LAUNCH_CHECK(stream);");

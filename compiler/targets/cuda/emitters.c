@@ -31,8 +31,7 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_attention] = {emit_attention_cuda},
     [OP_attention_stats] = {emit_attention_cuda},
     [OP_attention_bwd_q] = {emit_attention_cuda},
-    [OP_attention_bwd_k] = {emit_attention_cuda},
-    [OP_attention_bwd_v] = {emit_attention_cuda},
+    [OP_attention_bwd_kv] = {emit_attention_cuda},
 };
 
 /* The CUDA math library's float functions, which keep results within an ulp or two of the

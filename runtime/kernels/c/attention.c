@@ -9,6 +9,7 @@
  * output columns at a time over the keys or queries it sums (wsum). Each output row is
  * written by the one thread that owns its block, summing in a fixed order (dk and dv: per
  * key block, over the queries in order), so results do not depend on the thread count.
+ * dk and dv come out side by side, [S][D + E]: they share p and ds.
  *
  * Not here: the naive three-pass version (tests/kernels/ and bench/attention.c hold one
  * each, as the yardstick). */
@@ -133,6 +134,32 @@ static void wsum(const float *restrict wt, long ws, long n, const float *restric
     }
 }
 
+/* max(m, s[0..n)) and, after exp_sub, the sum of s[0..n): 8 lanes at a time, the lanes
+ * and the tail combined in a fixed order. */
+static float row_max(const float *s, long n, float m) {
+    long j = 0;
+#if defined(__AVX__)
+    if (n >= 8) {
+        __m256 a = _mm256_loadu_ps(s);
+        for (j = 8; j + 8 <= n; j += 8) a = _mm256_max_ps(a, _mm256_loadu_ps(s + j));
+        float t[8];
+        _mm256_storeu_ps(t, a);
+        for (int x = 0; x < 8; x++) m = t[x] > m ? t[x] : m;
+    }
+#endif
+    for (; j < n; j++) m = s[j] > m ? s[j] : m;
+    return m;
+}
+
+static float row_sum(const float *s, long n) {
+    long j = 0;
+    mlc_v8 a = MLC_BC(0.0f);
+    for (; j + 8 <= n; j += 8) a += MLC_LD(s + j);
+    float sum = mlc_hsum8(&a);
+    for (; j < n; j++) sum += s[j];
+    return sum;
+}
+
 /* The online softmax over every key block for query rows [i0, i1) of head h: the running
  * maximum m and sum l per row and, with v, the unnormalised output acc ([rows][E]).
  * A row's first block always holds key 0, which every row sees, so m is finite from then
@@ -150,13 +177,9 @@ static void online_rows(const mlc_attn_geom *g, long h, long i0, long i1, const 
             if (nk <= 0) continue;
             float *restrict s = w->p;
             dots(q + (h * g->T + i0 + r) * D, w->kt, D, nk, g->scale, s);
-            float mx = w->m[r];
-            for (long j = 0; j < nk; j++) mx = s[j] > mx ? s[j] : mx;
-            const float alpha = expf(w->m[r] - mx);
+            const float mx = row_max(s, nk, w->m[r]), alpha = expf(w->m[r] - mx);
             exp_sub(s, nk, mx);
-            float sum = 0.0f;
-            for (long j = 0; j < nk; j++) sum += s[j];
-            w->l[r] = w->l[r] * alpha + sum, w->m[r] = mx;
+            w->l[r] = w->l[r] * alpha + row_sum(s, nk), w->m[r] = mx;
             if (!v) continue;
             float *restrict acc = w->acc + r * E;
             for (long e = 0; e < E; e++) acc[e] *= alpha;
@@ -208,20 +231,18 @@ void mlc_attention_stats(const mlc_attn_geom *g, long BH, const float *q, const 
 }
 
 /* Row r of the block's p and ds (KB floats each) for query i against keys [j0, j0 + jn)
- * (transposed in w): p = exp(s - lse) and, when ds is wanted, ds = p (do_i . v_j - delta_i)
- * for the nk keys i sees, 0 for the rest. */
+ * (transposed in w): p = exp(s - lse) and ds = p (do_i . v_j - delta_i) for the nk keys i
+ * sees, 0 for the rest. */
 static void grad_row(const mlc_attn_geom *g, long h, long i, long nk, long jn, const float *q, const float *dout,
-                     const float *st, AttnScratch *w, long r, int want_ds) {
+                     const float *st, AttnScratch *w, long r) {
     float *restrict p = w->p + r * KB, *restrict ds = w->ds + r * KB;
     const long row = h * g->T + i;
     if (nk > 0) {
         dots(q + row * g->D, w->kt, g->D, nk, g->scale, p);
         const float lse = st[2 * row], delta = st[2 * row + 1];
         exp_sub(p, nk, lse);
-        if (want_ds) {
-            dots(dout + row * g->E, w->vt, g->E, nk, 1.0f, ds);
-            for (long j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - delta);
-        }
+        dots(dout + row * g->E, w->vt, g->E, nk, 1.0f, ds);
+        for (long j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - delta);
     }
     for (long j = nk > 0 ? nk : 0; j < jn; j++) p[j] = 0.0f, ds[j] = 0.0f;
 }
@@ -244,7 +265,7 @@ void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const 
                 for (long r = 0; r < i1 - i0; r++) {
                     const long nk = keys_seen(g, i0 + r, j0, jn);
                     if (nk <= 0) continue;
-                    grad_row(g, h, i0 + r, nk, jn, q, dout, st, &w, r, 1);
+                    grad_row(g, h, i0 + r, nk, jn, q, dout, st, &w, r);
                     wsum(w.ds + r * KB, 1, nk, k + (h * g->S + j0) * D, D, w.acc + r * D);
                 }
             }
@@ -255,30 +276,29 @@ void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const 
 }
 
 void mlc_attention_bwd_kv(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
-                          const float *dout, const float *st, float *dk, float *dv) {
-    const long D = g->D, E = g->E, nkb = blocks(g->S, KB), items = BH * nkb;
+                          const float *dout, const float *st, float *dkv) {
+    const long D = g->D, E = g->E, W = D + E, nkb = blocks(g->S, KB), items = BH * nkb;
 #pragma omp parallel if (items > 1 && BH * g->T * g->S * (g->D + g->E) > MLC_ATTN_MIN_WORK)
     {
         AttnScratch w = scratch_new(g);
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
             const long h = it / nkb, j0 = it % nkb * KB, jn = min_l(g->S - j0, KB);
-            float *restrict dkb = dk ? dk + (h * g->S + j0) * D : NULL, *restrict dvb = dv ? dv + (h * g->S + j0) * E : NULL;
-            if (dkb) mlc_zero_row(dkb, jn * D);
-            if (dvb) mlc_zero_row(dvb, jn * E);
+            float *restrict out = dkv + (h * g->S + j0) * W; /* [jn][D + E]: dk, dv */
+            mlc_zero_row(out, jn * W);
             transpose_block(k + (h * g->S + j0) * D, jn, D, w.kt);
-            if (dkb) transpose_block(v + (h * g->S + j0) * E, jn, E, w.vt);
+            transpose_block(v + (h * g->S + j0) * E, jn, E, w.vt);
             /* causal: the query blocks before the one holding query j0 see none of these keys */
             for (long i0 = g->causal ? j0 / QB * QB : 0; i0 < g->T; i0 += QB) {
                 const long qn = min_l(QB, g->T - i0);
-                for (long r = 0; r < qn; r++) grad_row(g, h, i0 + r, keys_seen(g, i0 + r, j0, jn), jn, q, dout, st, &w, r, dkb != NULL);
+                for (long r = 0; r < qn; r++) grad_row(g, h, i0 + r, keys_seen(g, i0 + r, j0, jn), jn, q, dout, st, &w, r);
                 for (long j = 0; j < jn; j++) {
-                    if (dvb) wsum(w.p + j, KB, qn, dout + (h * g->T + i0) * E, E, dvb + j * E);
-                    if (dkb) wsum(w.ds + j, KB, qn, q + (h * g->T + i0) * D, D, dkb + j * D);
+                    wsum(w.ds + j, KB, qn, q + (h * g->T + i0) * D, D, out + j * W);
+                    wsum(w.p + j, KB, qn, dout + (h * g->T + i0) * E, E, out + j * W + D);
                 }
             }
-            if (dkb)
-                for (long x = 0; x < jn * D; x++) dkb[x] *= g->scale;
+            for (long j = 0; j < jn; j++)
+                for (long c = 0; c < D; c++) out[j * W + c] *= g->scale;
         }
         free(w.kt);
     }
