@@ -2,6 +2,8 @@
  * calling the device template's block function (templates/cuda_attention.cuh) with the
  * node's sizes as constants and its widths as template arguments, launched with a block
  * per MLC_ATTN_THREADS rows of each head. */
+#include <string.h>
+
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"
@@ -38,9 +40,16 @@ void emit_attention_cuda(EmitCtx *e, int id) {
     int host_indent = e->indent;
     e->body = e->decls, e->indent = 0;
     emit_node_comment(e, id);
+    /* the signature on one line when it fits, else a parameter a line (as emit_cuda.c's) */
     const char *line = arena_printf(e->arena, "static __global__ void %s(const long BH", name);
     for (int k = 0; k < n->nin; k++) line = arena_printf(e->arena, "%s, const float *%s", line, c->in[k]);
-    emit(e, "%s, float *out) {", line);
+    if (strlen(line) + strlen(", float *out) {") <= 110) {
+        emit(e, "%s, float *out) {", line);
+    } else {
+        emit(e, "static __global__ void %s(const long BH,", name);
+        for (int k = 0; k < n->nin; k++) emit(e, "        const float *%s,", c->in[k]);
+        emit(e, "        float *out) {");
+    }
     line = arena_printf(e->arena, "%s<%lld, %lld%s%s>(BH, %lld, %lld, %s, %d", c->fn, (long long)a.D, (long long)a.E,
                         c->flag ? ", " : "", c->flag ? c->flag : "", (long long)a.T, (long long)a.S,
                         emit_float(e, a.scale), a.causal);
