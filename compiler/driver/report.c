@@ -190,6 +190,7 @@ void print_report(FILE *out, const ModelIR *m) {
     human(g, sizeof g, 4.0 * (double)m->grad_floats, "B");
     fprintf(out, "gradient slab %s (%lld bytes), outside the arena\n", g, (long long)(4 * m->grad_floats));
     graph_report(out, m, m->train, &m->train_fuse, &m->train_plan, "train step");
+    attention_report(out, m->train);
     if (m->mem_budget > 0) budget_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
 }

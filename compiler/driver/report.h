@@ -7,5 +7,7 @@
 #include "model.h"
 
 void print_report(FILE *out, const ModelIR *m);
+/* The train step's attentions: their memory, fused against unfused (report_attention.c). */
+void attention_report(FILE *out, const Graph *g);
 
 #endif

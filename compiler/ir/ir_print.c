@@ -134,6 +134,12 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
     case OP_causal_mask:
         fprintf(out, " {T=%lld}", (long long)n->iattr[0]);
         break;
+    case OP_attention: /* attention and its backward ops */
+    case OP_attention_stats:
+    case OP_attention_bwd_q:
+    case OP_attention_bwd_kv:
+        fprintf(out, " {scale=%g%s}", n->fattr[0], n->iattr[0] ? ", causal" : "");
+        break;
     default:
         break;
     }

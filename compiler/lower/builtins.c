@@ -731,5 +731,7 @@ const Builtin builtins[] = {
     {"where", b_where, {{"cond", "a", "b"}}},
     {"causal_mask", b_causal_mask, {{"T"}}},
     {"stop_gradient", b_stop_gradient, {{"x"}}},
+    /* attention (builtins_attention.c) */
+    {"attention", b_attention, {{"q", "k", "v", "causal=", "scale="}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

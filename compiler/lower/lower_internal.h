@@ -126,6 +126,7 @@ Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a); /* builtins_attention.c */
 
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)

@@ -25,4 +25,13 @@ PGeom pool_node_geom(const Graph *g, const Node *n);
 /* transpose: output axis i is input axis transpose_perm_at(n, i). */
 int transpose_perm_at(const Node *n, int i);
 
+/* attention and its backward ops (ops_attention.c): T queries, S keys, q/k width D, v
+ * width E, the scale, causal or not; BH the leading elements at the compile-time batch. */
+typedef struct AttnGeom {
+    int64_t BH, T, S, D, E;
+    double scale;
+    int causal;
+} AttnGeom;
+AttnGeom attn_node_geom(const Graph *g, const Node *n);
+
 #endif

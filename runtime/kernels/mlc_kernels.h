@@ -163,4 +163,31 @@ typedef struct mlc_adam_step {
 void mlc_adam_update(long n, float *restrict p, float *restrict m1, float *restrict m2, const float *restrict g,
                      const mlc_adam_step *s);
 
+/* ---- scaled-dot-product attention over BH heads (attention.c; the ops:
+ * compiler/ops/ops_attention.c) ----
+ * q [BH][T][D], k [BH][S][D], v [BH][S][E], o and do [BH][T][E]; st [BH][T][2] holds each
+ * query row's logsumexp of its scores and do . o. Blocks of MLC_ATTN_QB query rows and
+ * MLC_ATTN_KB keys: no T x S matrix is stored. Each output row is one thread's, summed
+ * in a fixed order: the same bits on any number of threads. */
+typedef struct mlc_attn_geom {
+    long T, S, D, E;
+    float scale;
+    int causal; /* 1: query i sees keys j <= i only */
+} mlc_attn_geom;
+#define MLC_ATTN_QB 32
+#define MLC_ATTN_KB 64
+/* Below this many multiply-adds an attention runs on one thread. */
+#define MLC_ATTN_MIN_WORK 65536
+/* o = softmax(scale q k^T [+ causal mask]) v, an online softmax over the key blocks */
+void mlc_attention_fwd(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v, float *o);
+/* st: the scores' logsumexp per row (computed again), and do . o */
+void mlc_attention_stats(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *o,
+                         const float *dout, float *st);
+/* dq, by query block */
+void mlc_attention_bwd_q(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
+                         const float *dout, const float *st, float *dq);
+/* dkv [BH][S][D + E]: each key's dk and dv side by side, by key block */
+void mlc_attention_bwd_kv(const mlc_attn_geom *g, long BH, const float *q, const float *k, const float *v,
+                          const float *dout, const float *st, float *dkv);
+
 #endif

@@ -68,6 +68,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/conv1d.mdl",
     MLC_TEST_DIR "/data/convt.mdl",
     MLC_TEST_DIR "/data/tokens_cls.mdl",
+    MLC_TEST_DIR "/data/attention.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -630,6 +631,8 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
 /* layer_norm, rms_norm, embedding (shared with an output projection), causal_mask, where */
 Test(codegen_c, numeric_seqops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/seqops.mdl"); }
+/* fused attention: causal, plain and cross (S != T, E != D), forward and backward */
+Test(codegen_c, numeric_attention, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/attention.mdl"); }
 Test(codegen_c, numeric_activations, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/activations.mdl"); }
 /* row reductions two levels deep, under a mean that keeps an inner loop */
 Test(codegen_c, numeric_rows, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/rows.mdl"); }
@@ -748,6 +751,12 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convseg.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convepi.mdl");
+}
+
+/* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
+ * one thread's, summed in a fixed order. Its model is large enough to run on the team. */
+Test(codegen_c, attention_thread_count_invariant, .timeout = 300) {
+    thread_invariance_check(MLC_TEST_DIR "/data/attention.mdl");
 }
 
 /* ---- (e) epilogues: the same numbers as the unfused code, NaNs still named ----

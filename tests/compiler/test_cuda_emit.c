@@ -15,7 +15,8 @@
  * inputs, matmuls with batch axes: folded and strided-batched, a shared operand; layout
  * ops and reductions on B*T dimensions), tests/compiler/data/seqops.mdl (layer_norm,
  * rms_norm, embedding and their gradients, causal_mask fused into where) and
- * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl:
+ * samples/lenet.mdl, resnet.mdl, resnet20_cifar.mdl and tests/compiler/data/attention.mdl
+ * (fused attention: a kernel per node, launched with mlc_attn_grid):
  *   - structure (always runs): every kernel is launched exactly once and checked, every
  *     kernel and launch is preceded by its node comment, one cublasSgemm per matmul node
  *     (cublasSgemmStridedBatched for one with batch axes that do not fold into rows),
@@ -28,6 +29,8 @@
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
  *   - --cuda-arch: the nvcc flags a list gives, the default without a visible GPU, the
  *     one-line errors, and mlp compiled by nvcc for sm_80, sm_89 and sm_90 at once;
+ *   - attention's device functions run on the CPU (tests/compiler/gpu/attention_on_host.cpp,
+ *     g++) and agree with the C kernels;
  *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
  *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
  *     from the same header, so CUDA dropout masks are the C target's.
@@ -67,12 +70,12 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
                                      MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
                                      MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl",
-                                     MLC_TEST_DIR "/data/tokens_cls.mdl"};
+                                     MLC_TEST_DIR "/data/tokens_cls.mdl",   MLC_TEST_DIR "/data/attention.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
  * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls). */
-enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15 };
+enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 22 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -215,8 +218,14 @@ Test(cuda_emit, structure) {
                      per_block_groups(c.m->eval_loss, &c.m->eval_loss_fuse);
         cr_assert_eq(count(src, "<<<mlc_blocks("), nblock, "%s: %d reductions over rows, %d launches of a block each",
                      models[k], nblock, count(src, "<<<mlc_blocks("));
-        cr_assert_eq(count(src, "<<<mlc_grid(") + nblock, nk, "%s: %d kernels, %d launches", models[k], nk,
-                     count(src, "<<<mlc_grid(") + nblock);
+        /* attention's kernels: a block per MLC_ATTN_THREADS rows of a head, one per node */
+        int nattn = 0;
+        for (Op op = OP_attention; op <= OP_attention_bwd_kv; op++)
+            nattn += count_op(c.m->train, op) + count_op(c.m->eval, op) + count_op(c.m->eval_loss, op);
+        cr_assert_eq(count(src, "<<<mlc_attn_grid("), nattn, "%s: %d attention nodes, %d launches", models[k], nattn,
+                     count(src, "<<<mlc_attn_grid("));
+        cr_assert_eq(count(src, "<<<mlc_grid(") + nblock + nattn, nk, "%s: %d kernels, %d launches", models[k], nk,
+                     count(src, "<<<mlc_grid(") + nblock + nattn);
         if (c.m->cls_output >= 0 && strstr(models[k], "samples/"))
             cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
         /* batch-norm sums launch the device template's two kernels (slices, then their sum) */
@@ -473,9 +482,38 @@ static void nvcc_compile(int from, int to) {
 }
 
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
+Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
+
+/* The attention block functions (templates/cuda_attention.cuh) run on the CPU with the
+ * CUDA built-ins stood in for, against the C kernels: tests/compiler/gpu/
+ * attention_on_host.cpp, built by g++ and run here. Without a GPU this is what checks the
+ * device code's arithmetic and its tiling, not only that it compiles. */
+Test(cuda_emit, attention_device_code_runs_on_the_host, .timeout = 300) {
+#ifdef MLC_SANITIZED
+    cr_skip_test("sanitizer build: libmlckernels.a is instrumented; the plain build runs this");
+#endif
+    if (access("/usr/bin/g++", X_OK) != 0) cr_skip_test("no g++");
+    char *dir = make_tmpdir();
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "g++ -std=c++17 -O1 -pthread -Wall -Wno-unknown-pragmas -I'%s/runtime/kernels' -I'%s/templates'"
+             " -I/usr/include/x86_64-linux-gnu/openblas-pthread '%s/tests/compiler/gpu/attention_on_host.cpp'"
+             " -L'%s' -lmlckernels -lopenblas -fopenmp -lm -o '%s/attention_on_host' 2>&1 && '%s/attention_on_host'",
+             MLC_SOURCE_ROOT, MLC_SOURCE_ROOT, MLC_SOURCE_ROOT, MLC_KERNELS_LIB_DIR, dir, dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char out[8192];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = 0;
+    int st = pclose(p);
+    cr_expect_eq(st, 0, "the device functions differ from the C kernels (exit %d):\n%s", st, out);
+    cr_expect_not_null(strstr(out, "\nok\n"), "%s", out);
+    remove_tree(dir);
+    free(dir);
+}
 Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
 Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
-Test(cuda_emit, breadth_samples_compile_with_nvcc, .timeout = 600) { nvcc_compile(BREADTH, NMODELS); }
+Test(cuda_emit, breadth_samples_compile_with_nvcc, .timeout = 600) { nvcc_compile(BREADTH, ATTENTION); }
 
 /* ---- the device Philox against the runtime's, on the host ---- */
 

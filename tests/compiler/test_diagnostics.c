@@ -49,6 +49,8 @@ static const char *const required[] = {
     "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
     "recursion",        /* unbounded recursion: one counted note, not 63 */
     "unknown_keyword_list", /* no near name: the hint lists the valid ones */
+    "attention_shape",  /* attention's q and k of different widths: all three shapes */
+    "attention_causal", /* causal = 1: a boolean expected */
 };
 
 static void check_error_file(const char *stem) {

@@ -188,6 +188,22 @@ Test(dump_ir, fuse_shows_epilogues) {
     free(out);
 }
 
+/* --report lists each attention of the train step: it keeps nothing extra for the
+ * backward, whose statistics are [B, 2, 32, 2] (8192 bytes at B = 16), against the
+ * [B, 2, 32, 32] probabilities an unfused attention keeps (attention.mdl). */
+Test(dump_ir, report_shows_attention_memory) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/attention.mdl", "--report", NULL), 0, "%s", out);
+    cr_expect_not_null(strstr(out, "\nattention: 3 fused, no T x S matrix stored, forward or backward;"), "%s", out);
+    cr_expect_not_null(strstr(out, "\n  %12    f32[B, 2, 32, 6]           32     32 yes               0             8192"
+                                   "             131072\n"),
+                       "%s", out);
+    cr_expect_not_null(strstr(out, "\n  %18    f32[B, 2, 32, 9]           32     20 no                0             8192"
+                                   "              81920\n"),
+                       "%s", out);
+    free(out);
+}
+
 /* `//` and `%` on integers: floor division and remainder as in Python (intdiv.mdl). */
 Test(dump_ir, integer_floor_division_and_remainder) {
     char *out = NULL;

@@ -332,7 +332,7 @@ def op_cases(rng):
                   lambda T: F.linear(T["x"], T["d.weight"].t(), T["d.bias"]), x=[t, i], batch=3))
     C.append(Case("reshape", f"reshape [B, {t}, {d}] -> [B * {t}, {d}] -> [B, {t * d}]",
                   f"y = reshape(tanh(reshape(x, [B * {t}, {d}])) * sum(reshape(x, [B * {t}, {d}]), 0), [B, {t * d}])",
-                  lambda T: (torch.tanh(T["x"].reshape(-1, d)) * T["x"].reshape(-1, d).sum(0)).reshape(T["x"].shape[0], -1),
+                  lambda T, d=d: (torch.tanh(T["x"].reshape(-1, d)) * T["x"].reshape(-1, d).sum(0)).reshape(T["x"].shape[0], -1),
                   x=[t, d], batch=3))
 
     # convolution
@@ -425,6 +425,26 @@ def op_cases(rng):
     # stop_gradient: torch's detach
     C.append(Case("stop_gradient", "stop_gradient(a) * a [3, 4]", "y = stop_gradient(a) * a",
                   lambda T: T["a"].detach() * T["a"], params={"a": ([3, 4], U)}))
+    # fused attention: softmax(q k^T * scale [+ causal mask]) v, PyTorch's is_causal mask
+    # (query i sees keys j <= i), written out (torch 1.13 has no scaled_dot_product_attention)
+    def sdpa(q, k, v, causal, scale):
+        s = q @ k.transpose(-1, -2) * scale
+        if causal:
+            s = s.masked_fill(~torch.ones(s.shape[-2:], dtype=torch.bool).tril(), float("-inf"))
+        return torch.softmax(s, -1) @ v
+    for k in range(4):
+        h, t, d = rng.randint(1, 3), rng.randint(1, 6), rng.randint(1, 5)
+        sk, e = (t, d) if k < 2 else (rng.randint(1, 6), rng.randint(1, 5))
+        causal, scale = k % 2 == 1, (round(rng.uniform(0.2, 1.5), 3) if k >= 2 else None)
+        args = (", causal = true" if causal else "") + (f", scale = {scale}" if scale else "")
+        C.append(Case("attention", f"attention q [{h}, {t}, {d}] k [{h}, {sk}, {d}] v [{h}, {sk}, {e}]{args}",
+                      f"y = attention(q, k, v{args})",
+                      lambda T, causal=causal, scale=scale, d=d: sdpa(T["q"], T["k"], T["v"], causal, scale or d ** -0.5),
+                      params={"q": ([h, t, d], U), "k": ([h, sk, d], U), "v": ([h, sk, e], U)}))
+    h, t, d = rng.randint(1, 3), rng.randint(2, 5), rng.randint(1, 4)
+    C.append(Case("attention", f"attention [B, {h}, {t}, {d}] causal", "y = attention(x, x * wk, tanh(x * wv), causal = true)",
+                  lambda T, d=d: sdpa(T["x"], T["x"] * T["wk"], torch.tanh(T["x"] * T["wv"]), True, d ** -0.5),
+                  x=[h, t, d], params={"wk": ([t, d], U), "wv": ([t, d], U)}, batch=3))
     # a composite: two ops in a chain, shared input
     C.append(Case("tanh", "tanh(matmul) + a", "y = tanh(matmul(a, b)) * sigmoid(a)",
                   lambda T: torch.tanh(T["a"] @ T["b"]) * torch.sigmoid(T["a"]),

@@ -32,6 +32,7 @@ void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
 void emit_adam_c(EmitCtx *e, int id);
 void emit_row_norm_c(EmitCtx *e, int id); /* rownorm.c */
 void emit_embedding_c(EmitCtx *e, int id); /* embedding.c */
+void emit_attention_c(EmitCtx *e, int id); /* attention.c */
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void c_loop_begin(EmitCtx *e, int id, ElemLoop *l);

@@ -35,6 +35,11 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_gather_rows] = {emit_embedding_c},
     [OP_scatter_rows] = {emit_embedding_c},
     [OP_causal_mask] = {emit_causal_mask},
+    /* attention (attention.c) */
+    [OP_attention] = {emit_attention_c},
+    [OP_attention_stats] = {emit_attention_c},
+    [OP_attention_bwd_q] = {emit_attention_c},
+    [OP_attention_bwd_kv] = {emit_attention_c},
 };
 
 /* libm's float functions. */

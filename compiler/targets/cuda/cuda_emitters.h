@@ -38,6 +38,7 @@ void emit_row_norm_cuda(EmitCtx *e, int id); /* rownorm.c */
 void emit_embedding_cuda(EmitCtx *e, int id); /* embedding.c */
 void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_rows_cuda(EmitCtx *e, int id);
+void emit_attention_cuda(EmitCtx *e, int id); /* attention.c */
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l);

@@ -361,6 +361,7 @@ static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     fputs(kernel_prelude, kern);
     fputs(tmpl_mlc_geom_h, kern);
     fputs(tmpl_mlc_philox_h, kern);
+    fputs(tmpl_cuda_attention_cuh, kern);
     fputs(tmpl_cuda_device_cuh, kern);
     fputc('\n', kern);
     emit_graph_function(m, fns, kern, &nk, FN_FORWARD_BACKWARD);

@@ -36,6 +36,11 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_gather_rows] = {emit_embedding_cuda},
     [OP_scatter_rows] = {emit_embedding_cuda},
     [OP_causal_mask] = {emit_causal_mask},
+    /* attention (attention.c) */
+    [OP_attention] = {emit_attention_cuda},
+    [OP_attention_stats] = {emit_attention_cuda},
+    [OP_attention_bwd_q] = {emit_attention_cuda},
+    [OP_attention_bwd_kv] = {emit_attention_cuda},
 };
 
 /* The CUDA math library's float functions, which keep results within an ulp or two of the
