@@ -53,6 +53,7 @@ typedef struct trainer_opts {
     int top;
     int quiet, help;
     int check_finite;
+    float comm_timeout; /* seconds a data-parallel collective may wait (dist.h) */
 } trainer_opts;
 
 /* How a flag's value is read (settings.def describes each kind). */

@@ -18,6 +18,7 @@ typedef struct Options {
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
     const char *arch;   /* build: --cuda-arch, the GPU generations; NULL: the default */
+    int mpi;            /* build: --mpi, a data-parallel trainer (libmlcrt_mpi, MPI) */
     DumpOptions dump;
 } Options;
 

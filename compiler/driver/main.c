@@ -2,7 +2,7 @@
  *
  *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
  *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cuda-arch LIST] [--cc CC]
- *             [--keep] [-v]
+ *             [--mpi] [--keep] [-v]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@ static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
     "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--keep] [-v]\n"
+    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--mpi] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -46,6 +46,8 @@ static const char usage[] =
     "                   sm_80,sm_89,sm_90 (default: the GPUs nvidia-smi finds, else\n"
     "                   sm_80,sm_89,sm_90); the newest is also embedded as PTX\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
+    "  --mpi            build: a data-parallel trainer, run as `mpirun -np N ./net ...`\n"
+    "                   (links libmlcrt_mpi and MPI; docs/distributed.md)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
 
@@ -175,6 +177,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             o->report = 1;
         } else if (!strcmp(a, "--tf32")) {
             o->tf32 = 1;
+        } else if (!strcmp(a, "--mpi")) {
+            o->mpi = 1;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
@@ -207,6 +211,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         return -1;
     }
     if (o->arch && o->target->build->arch_check(o->arch)) return -1;
+    if (o->mpi && !*build) {
+        fprintf(stderr, "mlc: error: --mpi is for mlc build (it chooses what the trainer links)\n");
+        return -1;
+    }
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;
