@@ -21,6 +21,9 @@ typedef struct mlcrt_dist {
     int rank, size;
     /* How long a collective may wait for the other ranks (--comm-timeout). */
     double timeout_s;
+    /* Seconds spent in collectives so far: communication the computation did not hide,
+     * and waiting for slower ranks. */
+    double comm_s;
     /* Sums n values over the ranks in place; every rank gets the same bits. `what` names
      * the collective in a timeout message ("the gradient all-reduce"). 0 on success; on a
      * failure the job ends before this returns. */

@@ -31,8 +31,10 @@ static int wait_bounded(mlcrt_dist *d, MPI_Request *req, const char *what)
         int done = 0;
         if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             give_up(d, what, "failed in MPI");
-        if (done)
+        if (done) {
+            d->comm_s += MPI_Wtime() - t0;
             return 0;
+        }
         if (MPI_Wtime() - t0 > d->timeout_s) {
             char why[128];
             snprintf(why, sizeof why, "timed out: no word from the other ranks for %g s (--comm-timeout)",
@@ -153,7 +155,7 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api, int (*pick_d
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mlcrt_dist d = {0, 1, 120.0, sum_f32, sum_f64, gather_u64, abort_all};
+    mlcrt_dist d = {0, 1, 120.0, 0.0, sum_f32, sum_f64, gather_u64, abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
     FILE *err = rank_stderr(d.rank);

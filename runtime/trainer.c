@@ -822,6 +822,12 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             goto done;
         }
     }
+    if (d && !o->quiet) {
+        double run_s = mlcrt_now() - run_t0;
+        fprintf(out, "data-parallel: %d ranks, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per step\n",
+                d->size, d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0,
+                (long long)api->grad_numel * 4);
+    }
     if (cls)
         fprintf(out, "test accuracy: %.4f\n", test_acc);
     else
