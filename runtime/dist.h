@@ -31,6 +31,11 @@ typedef struct mlcrt_dist {
     int (*sum_f64)(struct mlcrt_dist *d, double *v, int64_t n, const char *what);
     /* Each rank's v, in rank order, into all[size] on every rank. */
     int (*gather_u64)(struct mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what);
+    /* Sums n floats of device memory (a CUDA model's gradient slab, api->grads) over the
+     * ranks in place, each rank's multiplied by its `weight` first; NULL where the
+     * gradients go through host memory (the C target; CUDA ranks sharing a GPU). Set by
+     * the CUDA trainer's NCCL setup (templates/dist_nccl.c). */
+    int (*sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, const char *what);
     /* Ends every rank of the job now with `status`: for a fault only this rank saw
      * (after its message). Does not return. */
     void (*abort)(struct mlcrt_dist *d, int status);
@@ -43,10 +48,13 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
                     FILE *err);
 
 /* The trainer of a `mlc build --mpi` binary (templates/trainer_main.c calls it): MPI_Init,
- * pick_device(the rank's index among the ranks of its node) when not NULL (a CUDA
- * trainer's GPU choice; nonzero: it failed), mlcrt_main_dist over MPI_COMM_WORLD,
- * MPI_Finalize. In libmlcrt_mpi. */
-int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api, int (*pick_device)(int local_rank));
+ * setup_device(d, the rank's index among the ranks of its node, their count) when not
+ * NULL (a CUDA trainer: its GPU and NCCL; nonzero: it failed, after a message),
+ * mlcrt_main_dist over MPI_COMM_WORLD, MPI_Finalize. In libmlcrt_mpi. */
+int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
+                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size));
+/* The CUDA trainer's setup_device (templates/dist_nccl.c, compiled into the trainer). */
+int mlcrt_cuda_setup(mlcrt_dist *d, int local_rank, int local_size);
 
 /* Every rank says whether its part worked (ok), then the ranks compare their weights'
  * checksums (persistent tensors and optimizer step). 0 when all worked and agree;

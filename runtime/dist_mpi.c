@@ -146,7 +146,8 @@ static FILE *rank_stderr(int rank)
     return f;
 }
 
-int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api, int (*pick_device)(int local_rank))
+int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
+                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size))
 {
     /* the loader thread and OpenMP's never call MPI: the main thread does it all */
     int provided;
@@ -155,7 +156,7 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api, int (*pick_d
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mlcrt_dist d = {0, 1, 120.0, 0.0, sum_f32, sum_f64, gather_u64, abort_all};
+    mlcrt_dist d = {0, 1, 120.0, 0.0, sum_f32, sum_f64, gather_u64, NULL, abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
     FILE *err = rank_stderr(d.rank);
@@ -165,18 +166,17 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api, int (*pick_d
         fprintf(stderr, "rank %d: error: cannot open its output streams\n", d.rank);
         abort_all(&d, 1);
     }
-    if (pick_device) {
+    if (setup_device) {
         MPI_Comm node;
-        int local = 0;
+        int local = 0, local_size = 1;
         if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d.rank, MPI_INFO_NULL, &node) ==
             MPI_SUCCESS) {
             MPI_Comm_rank(node, &local);
+            MPI_Comm_size(node, &local_size);
             MPI_Comm_free(&node);
         }
-        if (pick_device(local)) {
-            fprintf(err, "error: no GPU for local rank %d\n", local);
+        if (setup_device(&d, local, local_size))
             abort_all(&d, 1);
-        }
     }
     status = mlcrt_main_dist(argc, argv, api, &d, out, err);
     fclose(err);

@@ -517,6 +517,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     const int64_t k = cls ? class_count(api) : 0;
     /* data-parallel: the ranks have agreed to start; a failure every rank saw alike */
     int started = 0, agreed_failure = 0;
+    /* NCCL sums a CUDA model's gradient slab where it lies; else it goes through gacc */
+    const int dev_reduce = d && d->sum_device_f32 && o->accum == 1;
 
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
@@ -675,6 +677,13 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
+            } else if (dev_reduce) { /* weighted and summed at the step's end */
+                if (mine)
+                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                else {
+                    memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
+                    api->write_grads(model, gacc);
+                }
             } else if (mine) {
                 /* the mean over the step's samples: each micro-batch's (or rank's part's)
                  * mean gradient weighted by its share of them, summed in micro-batch
@@ -718,7 +727,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             pos = next;
             int step_done = pos == g0 + gn;
             if (step_done) {
-                if (o->accum > 1 || d) {
+                if (dev_reduce) {
+                    d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,
+                                      "the gradient all-reduce");
+                    api->update(model, lr);
+                } else if (o->accum > 1 || d) {
                     if (d)
                         d->sum_f32(d, gacc, api->grad_numel, "the gradient all-reduce");
                     api->write_grads(model, gacc);

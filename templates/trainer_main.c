@@ -15,23 +15,10 @@
 
 extern const mlc_model_api MLC_MODEL_API;
 
-#if defined(MLC_MPI_CUDA)
-#include <cuda_runtime_api.h>
-/* One GPU per rank of a node: the rank on the node picks it; more ranks than GPUs share
- * them round-robin (the gradients go through host memory over MPI either way). */
-static int pick_device(int local_rank)
-{
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1)
-        return -1;
-    return cudaSetDevice(local_rank % n) == cudaSuccess ? 0 : -1;
-}
-#endif
-
 int main(int argc, char **argv)
 {
-#if defined(MLC_MPI_CUDA)
-    return mlcrt_mpi_main(argc, argv, &MLC_MODEL_API, pick_device);
+#if defined(MLC_MPI_CUDA) /* the rank's GPU and NCCL: dist_nccl.c, built beside this file */
+    return mlcrt_mpi_main(argc, argv, &MLC_MODEL_API, mlcrt_cuda_setup);
 #elif defined(MLC_MPI)
     return mlcrt_mpi_main(argc, argv, &MLC_MODEL_API, 0);
 #else

@@ -8,7 +8,8 @@
  *
  * --mpi links libmlcrt_mpi too (runtime/dist_mpi.c) and MPI, whose flags mpicc gives
  * ($MLC_MPICC, else mpicc; Open MPI's -showme), and compiles the trainer's main with
- * MLC_MPI: the trainer then runs as one rank of `mpirun -np N` (docs/distributed.md). */
+ * MLC_MPI: the trainer then runs as one rank of `mpirun -np N` (docs/distributed.md). A
+ * CUDA trainer also gets templates/dist_nccl.c (MLC_MPI_CUDA) and NCCL. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -151,7 +152,7 @@ static int mpi_flags(Arena *a, const char *what, int nvcc, const char **argv, in
 
 int build_trainer(const ModelIR *m, const Options *o) {
     const Target *t = o->target;
-    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32];
+    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
     if (o->keep) {
         snprintf(work, sizeof work, "%s.mlc", o->output);
         if (mkdir(work, 0755) && errno != EEXIST) {
@@ -174,6 +175,13 @@ int build_trainer(const ModelIR *m, const Options *o) {
         fprintf(stderr, "mlc: error: cannot write '%s'\n", mainc);
         return 1;
     }
+    /* a CUDA trainer over MPI reduces its gradients with NCCL (templates/dist_nccl.c) */
+    int nvcc = t->kind == TARGET_CUDA, nccl = o->mpi && nvcc;
+    snprintf(ncclc, sizeof ncclc, "%s/dist_nccl.c", work);
+    if (nccl && (!(f = fopen(ncclc, "w")) || fputs(tmpl_dist_nccl_c, f) < 0 || fclose(f))) {
+        fprintf(stderr, "mlc: error: cannot write '%s'\n", ncclc);
+        return 1;
+    }
 
     char inc[PATH_MAX + 256], lib[PATH_MAX + 256], incflag[PATH_MAX + 264], libflag[PATH_MAX + 264], def[256];
     find_runtime(inc, lib, sizeof inc);
@@ -194,7 +202,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = incflag;
     argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
     argv[n++] = def;
-    int nvcc = t->kind == TARGET_CUDA;
+    if (nccl) argv[n++] = ncclc;
     if (o->mpi) {
         argv[n++] = "-DMLC_MPI";
         if (nvcc) argv[n++] = "-DMLC_MPI_CUDA";
@@ -207,6 +215,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     if (o->mpi) argv[n++] = "-lmlcrt_mpi";
     argv[n++] = "-lmlcrt";
     for (int i = 0; t->build->libs[i]; i++) argv[n++] = t->build->libs[i];
+    if (nccl) argv[n++] = "-lnccl";
     if (o->mpi && (n = mpi_flags(m->arena, "link", nvcc, argv, n, MAX_ARGS - 1)) < 0) return 1;
     argv[n] = NULL;
     int st = run(argv, o->verbose);
@@ -215,6 +224,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
         unlink(src);
         unlink(hdr);
         unlink(mainc);
+        if (nccl) unlink(ncclc);
         rmdir(work);
     }
     return st ? 1 : 0;

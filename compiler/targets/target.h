@@ -131,5 +131,6 @@ extern const char tmpl_trainer_main_c[];
 extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
 extern const char tmpl_mlc_geom_h[];      /* runtime/kernels/mlc_geom.h and */
 extern const char tmpl_mlc_philox_h[];    /* mlc_philox.h, pasted before them */
+extern const char tmpl_dist_nccl_c[];     /* mlc build --target cuda --mpi: NCCL */
 
 #endif

@@ -11,7 +11,8 @@
  *     itself, a rank that cannot read its data or starts from other weights stops every
  *     rank at the start with rank 0's message naming it; all within a bounded time, and
  *     the last checkpoint stays loadable;
- *   - a trainer built without --mpi does not link MPI.
+ *   - a trainer built without --mpi does not link MPI; the CUDA trainer with --mpi builds
+ *     (nvcc; no GPU needed) and links NCCL and MPI.
  * The whole program exits 77 (skipped) without mpirun or libmlcrt_mpi, and in sanitizer
  * builds (LeakSanitizer reports Open MPI's own allocations). */
 #include <criterion/criterion.h>
@@ -420,6 +421,19 @@ Test(dist, plain_build_needs_no_mpi) {
     cr_expect(!strstr(a, "libmpi"), "a trainer built without --mpi links MPI:\n%s", a);
     cr_expect(strstr(b, "libmpi"), "a trainer built with --mpi does not link MPI:\n%s", b);
     free(a), free(b);
+}
+
+Test(dist, cuda_trainer_links_nccl_and_mpi, .timeout = 600) {
+    if (access("/usr/local/cuda/bin/nvcc", X_OK)) cr_skip_test("no CUDA toolkit at /usr/local/cuda");
+    char cuda[800];
+    snprintf(cuda, sizeof cuda, "%s/cuda", dir);
+    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", NULL};
+    free(run_ok(build));
+    char *ldd[] = {"ldd", cuda, NULL};
+    char *out = run_ok(ldd);
+    cr_expect(strstr(out, "libnccl"), "no NCCL:\n%s", out);
+    cr_expect(strstr(out, "libmpi"), "no MPI:\n%s", out);
+    free(out);
 }
 
 static int have_mpirun(void) {
