@@ -98,3 +98,33 @@ double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
         return -1.0;
     return ds->n ? v[1] / (double)ds->n : 0.0;
 }
+
+void mlcrt_overlap_ready(void *ctx, int64_t done)
+{
+    mlcrt_overlap *ov = ctx;
+    while (ov->launched < ov->total) {
+        int64_t end = ov->launched + MLCRT_BUCKET < ov->total ? ov->launched + MLCRT_BUCKET : ov->total;
+        if (end > done)
+            return;
+        for (int64_t i = ov->launched; i < end; i++)
+            ov->slab[i] *= ov->weight;
+        ov->d->start_sum_f32(ov->d, ov->slab + ov->launched, end - ov->launched);
+        ov->launched = end;
+    }
+}
+
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty)
+{
+    ov->d = d;
+    ov->slab = slab;
+    ov->total = total;
+    ov->launched = 0;
+    ov->weight = weight;
+    if (empty)
+        memset(slab, 0, (size_t)total * sizeof *slab);
+}
+
+void mlcrt_overlap_end(mlcrt_overlap *ov)
+{
+    mlcrt_overlap_ready(ov, ov->total);
+}

@@ -29,6 +29,11 @@ typedef struct mlcrt_dist {
      * failure the job ends before this returns. */
     int (*sum_f32)(struct mlcrt_dist *d, float *v, int64_t n, const char *what);
     int (*sum_f64)(struct mlcrt_dist *d, double *v, int64_t n, const char *what);
+    /* Starts summing n floats over the ranks in place and returns at once (a bucket of
+     * the gradient slab, while the backward runs); `finish` waits (bounded) for every
+     * sum started. Every rank must start the same sequence of sums. */
+    int (*start_sum_f32)(struct mlcrt_dist *d, float *v, int64_t n);
+    int (*finish)(struct mlcrt_dist *d, const char *what);
     /* Each rank's v, in rank order, into all[size] on every rank. */
     int (*gather_u64)(struct mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what);
     /* Sums n floats of device memory (a CUDA model's gradient slab, api->grads) over the
@@ -68,6 +73,27 @@ int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *mode
  * count exactly, a loss weighted by the shards' sizes. d NULL: mlcrt_evaluate. */
 double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
                            const mlc_dataset *ds, int batch);
+
+/* Overlap: a C model's gradient slab all-reduced in buckets as the backward finishes them
+ * (api->set_grad_ready). Buckets are fixed runs of MLCRT_BUCKET floats from the slab's
+ * start (the last one shorter), so every rank starts the same sums whatever it computes.
+ * Each is multiplied by the rank's weight (its share of the step's samples) first. */
+#define MLCRT_BUCKET ((int64_t)1 << 14)
+typedef struct mlcrt_overlap {
+    mlcrt_dist *d;
+    float *slab;
+    int64_t total, launched;
+    float weight;
+} mlcrt_overlap;
+/* The set_grad_ready callback: starts every whole bucket below `done` (all that is left
+ * when done == total). ctx: the mlcrt_overlap. */
+void mlcrt_overlap_ready(void *ctx, int64_t done);
+/* Before a forward_backward whose gradient has `weight`; empty: this rank has no samples
+ * in the step, so its slab is zeroed and forward_backward is not called. */
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty);
+/* After it: starts what the callback has not (all of an empty rank's slab). The sums
+ * are complete after d->finish. */
+void mlcrt_overlap_end(mlcrt_overlap *ov);
 
 /* The samples [lo, hi) of a global batch of n that `rank` of `size` takes: contiguous
  * slices in rank order whose sizes differ by at most one, the larger ones last (rank r

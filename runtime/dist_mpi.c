@@ -74,6 +74,40 @@ static int sum_f64(mlcrt_dist *d, double *v, int64_t n, const char *what)
     return sum_any(d, v, n, MPI_DOUBLE, sizeof *v, what);
 }
 
+/* The sums start_sum_f32 started and finish waits for. */
+static MPI_Request *pending;
+static int npending, cap_pending;
+
+static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n)
+{
+    for (int64_t at = 0; at < n; at += CHUNK) {
+        if (npending == cap_pending) {
+            int cap = cap_pending ? 2 * cap_pending : 64;
+            MPI_Request *p = realloc(pending, (size_t)cap * sizeof *p);
+            if (!p)
+                give_up(d, "the gradient all-reduce", "ran out of memory");
+            pending = p, cap_pending = cap;
+        }
+        int c = (int)(n - at < CHUNK ? n - at : CHUNK);
+        if (MPI_Iallreduce(MPI_IN_PLACE, v + at, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending[npending++]) !=
+            MPI_SUCCESS)
+            give_up(d, "the gradient all-reduce", "failed in MPI");
+    }
+    /* Open MPI moves a non-blocking collective along only inside MPI calls: each new
+     * bucket also advances the earlier ones */
+    int all;
+    MPI_Testall(npending, pending, &all, MPI_STATUSES_IGNORE);
+    return 0;
+}
+
+static int finish(mlcrt_dist *d, const char *what)
+{
+    for (int i = 0; i < npending; i++)
+        wait_bounded(d, &pending[i], what);
+    npending = 0;
+    return 0;
+}
+
 static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what)
 {
     MPI_Request req;
@@ -156,7 +190,8 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mlcrt_dist d = {0, 1, 120.0, 0.0, sum_f32, sum_f64, gather_u64, NULL, abort_all};
+    mlcrt_dist d = {.size = 1, .timeout_s = 120.0, .sum_f32 = sum_f32, .sum_f64 = sum_f64,
+                    .start_sum_f32 = start_sum_f32, .finish = finish, .gather_u64 = gather_u64, .abort = abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
     FILE *err = rank_stderr(d.rank);
@@ -180,6 +215,7 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
     }
     status = mlcrt_main_dist(argc, argv, api, &d, out, err);
     fclose(err);
+    free(pending);
     if (out != stdout)
         fclose(out);
     fflush(stdout);

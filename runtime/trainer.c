@@ -519,6 +519,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int started = 0, agreed_failure = 0;
     /* NCCL sums a CUDA model's gradient slab where it lies; else it goes through gacc */
     const int dev_reduce = d && d->sum_device_f32 && o->accum == 1;
+    /* a C model's slab all-reduced in buckets while the backward runs (dist.h) */
+    const int overlap = d && !dev_reduce && o->accum == 1 && api->set_grad_ready && !o->no_overlap;
+    mlcrt_overlap ov;
 
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
@@ -631,6 +634,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     double run_t0 = mlcrt_now(), test_acc = -1.0;
     int dirty = 0, stopped = 0;
     float lr = o->lr;
+    if (overlap)
+        api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
     if (d && mlcrt_dist_agree(d, 1, api, model, "at the start", err)) {
         agreed_failure = 1;
         goto done;
@@ -677,6 +682,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
+            } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
+                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !mine);
+                if (mine)
+                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                mlcrt_overlap_end(&ov);
             } else if (dev_reduce) { /* weighted and summed at the step's end */
                 if (mine)
                     loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
@@ -727,7 +737,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             pos = next;
             int step_done = pos == g0 + gn;
             if (step_done) {
-                if (dev_reduce) {
+                if (overlap) {
+                    d->finish(d, "the gradient all-reduce");
+                    api->update(model, lr);
+                } else if (dev_reduce) {
                     d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,
                                       "the gradient all-reduce");
                     api->update(model, lr);

@@ -54,6 +54,7 @@ typedef struct trainer_opts {
     int quiet, help;
     int check_finite;
     float comm_timeout; /* seconds a data-parallel collective may wait (dist.h) */
+    int no_overlap;     /* all-reduce after the backward, not bucket by bucket during it */
 } trainer_opts;
 
 /* How a flag's value is read (settings.def describes each kind). */

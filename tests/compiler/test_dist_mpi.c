@@ -4,7 +4,10 @@
  * 33, 33 and 1 sample, so ranks take 16/17 and 0/1).
  *   - after 2 epochs the 2-rank checkpoint agrees with a single process's tensor by tensor
  *     within float rounding, while a doubled gradient (the ranks' sum for their mean) does
- *     not; two 2-rank runs write the same bytes;
+ *     not; two 2-rank runs write the same bytes, and so does one with --no-overlap (the
+ *     gradients all-reduced after the backward instead of bucket by bucket during it);
+ *   - data/dist_conv.mdl, whose dense layers' buckets are all-reduced while its
+ *     convolutions' backward runs, writes the bytes of --no-overlap too;
  *   - --resume with 2 ranks gives the uninterrupted run's bytes, and 1 process resumes a
  *     2-rank checkpoint;
  *   - a rank killed mid-run ends the job naming rank 1, a stopped one times out naming
@@ -220,14 +223,18 @@ Test(dist, two_ranks_train_as_one_process) {
     const char *two[] = {"--epochs", "2", "--save", path("two.ckpt"), NULL};
     const char *again[] = {"--epochs", "2", "--save", path("again.ckpt"), NULL};
     const char *sum[] = {"--epochs", "2", "--lr", "0.2", "--save", path("sum.ckpt"), NULL};
+    const char *serial[] = {"--epochs", "2", "--no-overlap", "--save", path("serial.ckpt"), NULL};
     char *o1 = train(0, one), *o2 = train(2, two), *o3 = train(2, again);
     free(train(0, sum));
+    free(train(2, serial));
     /* one voice: rank 0 prints the result line once, as one process does */
     cr_expect_str_eq(o2, o1);
     cr_expect_str_eq(o3, o1);
     cr_expect(same_bytes(path("two.ckpt"), path("again.ckpt")), "two 2-rank runs wrote different checkpoints");
+    cr_expect(same_bytes(path("two.ckpt"), path("serial.ckpt")), "--no-overlap wrote another checkpoint");
+    cr_expect(strstr(o2, "test accuracy: ") && !strstr(o2, "test accuracy: 0.1000"), "it learnt nothing: %s", o2);
     Tensors a = dump(path("one.ckpt")), b = dump(path("two.ckpt")), s = dump(path("sum.ckpt"));
-    cr_assert_eq(a.n, 4 + 4, "parameters and their momentum: %d tensors", a.n);
+    cr_assert_eq(a.n, 6 + 6, "parameters and their momentum: %d tensors", a.n);
     const char *w1 = "", *w2 = "";
     double d = worst_diff(&a, &b, &w1), ds = worst_diff(&a, &s, &w2);
     cr_log_info("2 ranks vs 1 process: %g (%s); doubled gradient: %g (%s)", d, w1, ds, w2);
@@ -236,6 +243,18 @@ Test(dist, two_ranks_train_as_one_process) {
     cr_expect_gt(ds, 0.05, "a doubled gradient changed the weights by only %g", ds);
     tensors_free(&a), tensors_free(&b), tensors_free(&s);
     free(o1), free(o2), free(o3);
+}
+
+Test(dist, conv_overlap_is_exact) {
+    snprintf(net, sizeof net, "%s/conv", dir); /* train_argv runs net */
+    char *build[] = {MLC_EXE, "build", MLC_TEST_DIR "/data/dist_conv.mdl", "-o", net, "--mpi", NULL};
+    free(run_ok(build));
+    const char *over[] = {"--epochs", "2", "--save", path("over.ckpt"), NULL};
+    const char *serial[] = {"--epochs", "2", "--no-overlap", "--save", path("serial.ckpt"), NULL};
+    free(train(2, over));
+    free(train(2, serial));
+    cr_expect(same_bytes(path("over.ckpt"), path("serial.ckpt")),
+              "all-reduced during the backward, the checkpoint differs from --no-overlap's");
 }
 
 Test(dist, resume_with_the_same_ranks_or_one) {
@@ -356,7 +375,7 @@ Test(dist, killed_rank_ends_the_job) {
     cr_expect(strstr(log, "rank 1"), "nothing names rank 1:\n%s", log);
     free(log);
     Tensors t = dump(path("run.ckpt")); /* the last checkpoint loads */
-    cr_expect_eq(t.n, 8);
+    cr_expect_eq(t.n, 12);
     tensors_free(&t);
 }
 
