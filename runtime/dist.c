@@ -77,6 +77,45 @@ int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *mode
     return status;
 }
 
+/* FNV-1a of n bytes. */
+static uint64_t fnv(const unsigned char *b, int64_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (int64_t k = 0; k < n; k++)
+        h = (h ^ b[k]) * 1099511628211ull;
+    return h;
+}
+
+int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, FILE *err)
+{
+    uint64_t *all = calloc((size_t)d->size, sizeof *all);
+    int status = 0;
+    for (int i = 0; i < api->n_tensors && !status; i++) {
+        const mlc_tensor_desc *t = &api->tensors[i];
+        if (t->is_param || t->dtype != MLC_F32)
+            continue;
+        float *v = malloc((size_t)(t->numel > 0 ? t->numel : 1) * sizeof *v);
+        if (!v || !all) {
+            fprintf(err, "error: out of memory averaging '%s' across ranks\n", t->name);
+            d->abort(d, 1);
+        }
+        api->read_tensor(model, i, v);
+        d->gather_u64(d, fnv((const unsigned char *)v, t->numel * 4), all, "the state comparison");
+        int same = 1;
+        for (int r = 1; r < d->size; r++)
+            same &= all[r] == all[0];
+        if (!same) { /* the ranks' own running statistics: their mean */
+            d->sum_f32(d, v, t->numel, "the state all-reduce");
+            for (int64_t k = 0; k < t->numel; k++)
+                v[k] /= (float)d->size;
+            api->write_tensor(model, i, v);
+        }
+        free(v);
+    }
+    free(all);
+    return status;
+}
+
 double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
                            const mlc_dataset *ds, int batch)
 {

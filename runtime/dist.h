@@ -68,6 +68,13 @@ int mlcrt_cuda_setup(mlcrt_dist *d, int local_rank, int local_size);
 int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *model,
                      const char *when, FILE *err);
 
+/* Makes the ranks' state tensors (not parameters) the same again: one that differs across
+ * ranks (batch norm's running statistics, which each rank updates from its own samples)
+ * becomes its mean over the ranks; one that does not (optimizer state) is left alone.
+ * Running statistics are moving averages, linear in the batch statistics, so their mean
+ * is the moving average of the ranks' mean statistics. A collective; 0 on success. */
+int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, FILE *err);
+
 /* mlcrt_evaluate (trainer.h) with each rank taking a contiguous shard of ds
  * (mlcrt_dist_slice) and the results summed over the ranks: a classifier's correct
  * count exactly, a loss weighted by the shards' sizes. d NULL: mlcrt_evaluate. */

@@ -171,6 +171,10 @@ typedef struct mlc_model_api {
      * while the backward still runs (data-parallel overlap, docs/distributed.md). NULL
      * ready: no calls. NULL where the target cannot (CUDA). */
     void (*set_grad_ready)(void *model, void (*ready)(void *ctx, int64_t done), void *ctx);
+    /* The next forward_backward calls' samples are samples first, first + 1, ... of the
+     * step's batch (0 unless set): dropout draws for each what it draws for that sample
+     * of the whole batch, so a data-parallel rank masks its slice as one process does. */
+    void (*set_sample_offset)(void *model, int64_t first);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

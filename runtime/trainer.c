@@ -467,10 +467,12 @@ static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t
     fflush(out);
 }
 
-static int save_ckpt(const trainer_opts *o, const mlcrt_dist *d, const mlc_model_api *api,
+static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api,
                      void *model, const mlcrt_train_state *st, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
+    if (d && mlcrt_dist_sync_state(d, api, model, err)) /* every rank holds what is saved */
+        return -1;
     if (d && d->rank != 0) /* one voice: rank 0 writes the single-process format */
         return 0;
     if (mlcrt_ckpt_save_state(api, model, st, o->save_path, msg, sizeof msg) != MLCRT_OK) {
@@ -680,6 +682,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                                   &aug, seed, (uint64_t)e);
             float loss = 0;
             mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
+            if (d && api->set_sample_offset) { /* dropout draws as one process would */
+                int cnt;
+                api->set_sample_offset(model, my_part(d, pos, nb, &cnt) - pos);
+            }
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
             } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
@@ -782,6 +788,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         }
         double dt = mlcrt_now() - t0;
         double val_acc = -1;
+        if (d && mlcrt_dist_sync_state(d, api, model, err))
+            goto done;
         if (o->val) {
             val_acc = mlcrt_dist_evaluate(d, api, model, &val, o->batch);
             if (val_acc < 0) {
@@ -842,6 +850,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err))
         goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
+        if (d && mlcrt_dist_sync_state(d, api, model, err))
+            goto done;
         test_acc = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         if (test_acc < 0) {
             fprintf(err, "error: out of memory evaluating the test set\n");

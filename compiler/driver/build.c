@@ -185,6 +185,13 @@ int build_trainer(const ModelIR *m, const Options *o) {
 
     char inc[PATH_MAX + 256], lib[PATH_MAX + 256], incflag[PATH_MAX + 264], libflag[PATH_MAX + 264], def[256];
     find_runtime(inc, lib, sizeof inc);
+    char mpilib[PATH_MAX + 300];
+    snprintf(mpilib, sizeof mpilib, "%s/libmlcrt_mpi.a", lib);
+    if (o->mpi && !exists(mpilib)) {
+        fprintf(stderr, "mlc: error: --mpi: no %s: mlc's runtime was built without MPI (install Open MPI, e.g. "
+                        "Debian's libopenmpi-dev, and rebuild mlc)\n", mpilib);
+        return 1;
+    }
     snprintf(incflag, sizeof incflag, "-I%s", inc);
     snprintf(libflag, sizeof libflag, "-L%s", lib);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);

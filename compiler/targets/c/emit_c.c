@@ -329,6 +329,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    float *grads; /* %lld floats: the gradient slab (forward_backward -> update) */\n", (long long)m->grad_floats);
     fprintf(out, "    float *arena; /* activations, backward values, temporaries */\n");
     fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
+    fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    int nonfinite; /* --check-finite found a NaN/Inf in the update */\n");
     fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n};\n\n");
     emit_tensor_table(m, out);
@@ -381,6 +382,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n", n);
     fprintf(out, "static void api_set_grad_ready(void *model, void (*ready)(void *ctx, int64_t done), void *ctx) {\n");
     fprintf(out, "    %s_model *self = model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n", n);
+    emit_set_sample_offset(m, out);
 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
