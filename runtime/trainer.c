@@ -575,7 +575,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     st.n_norm = o->mean.n;
     memcpy(st.norm_mean, o->mean.v, sizeof st.norm_mean);
     memcpy(st.norm_std, o->std.v, sizeof st.norm_std);
-    if (o->save_path && (!d || d->rank == 0) && mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
+    if (o->save_path && (!d || d->rank == 0) &&
+        mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         goto done;
     }

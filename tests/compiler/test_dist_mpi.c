@@ -462,6 +462,23 @@ Test(dist, cuda_trainer_links_nccl_and_mpi, .timeout = 600) {
     free(out);
 }
 
+/* A runtime without libmlcrt_mpi (mlc built where meson found no MPI): one error line. */
+Test(dist, build_without_libmlcrt_mpi_says_so) {
+    char bare[800], bin[820], want[1200];
+    snprintf(bare, sizeof bare, "%s/bare", dir);
+    snprintf(bin, sizeof bin, "%s/x", dir);
+    cr_assert_eq(mkdir(bare, 0755), 0);
+    setenv("MLC_RUNTIME_INCLUDE", MLC_RUNTIME_INC, 1);
+    setenv("MLC_RUNTIME_LIB", bare, 1);
+    char *build[] = {MLC_EXE, "build", MDL, "-o", bin, "--mpi", NULL}, *out = NULL;
+    cr_expect_eq(ct_run(build, &out), 1);
+    snprintf(want, sizeof want,
+             "mlc: error: --mpi: no %s/libmlcrt_mpi.a: mlc's runtime was built without MPI (install Open MPI, e.g. "
+             "Debian's libopenmpi-dev, and rebuild mlc)\n", bare);
+    cr_expect_str_eq(out, want);
+    free(out);
+}
+
 static int have_mpirun(void) {
     char *argv[] = {"mpirun", "--version", NULL};
     return ct_run(argv, NULL) == 0;
