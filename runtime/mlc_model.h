@@ -34,7 +34,7 @@
 
 /* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
  * another version is refused with a message rather than read wrongly. */
-#define MLC_API_VERSION 2
+#define MLC_API_VERSION 3
 
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
@@ -165,6 +165,16 @@ typedef struct mlc_model_api {
      * value is reported on stderr with the op and the .mdl line it came from, and the
      * step returns NaN. NULL when the target cannot check. */
     void (*set_check_finite)(void *model, int on);
+    /* Sets `ready`, which forward_backward then calls each time a longer prefix of the
+     * gradient slab is final: slab[0, done) (floats) will not change again in this call;
+     * its last call has done == grad_numel. A caller can so reduce the front of the slab
+     * while the backward still runs (data-parallel overlap, docs/distributed.md). NULL
+     * ready: no calls. NULL where the target cannot (CUDA). */
+    void (*set_grad_ready)(void *model, void (*ready)(void *ctx, int64_t done), void *ctx);
+    /* The next forward_backward calls' samples are samples first, first + 1, ... of the
+     * step's batch (0 unless set): dropout draws for each what it draws for that sample
+     * of the whole batch, so a data-parallel rank masks its slice as one process does. */
+    void (*set_sample_offset)(void *model, int64_t first);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

@@ -24,6 +24,7 @@
 
 #include "ckpt.h"
 #include "data.h"
+#include "dist.h"
 #include "idx.h"
 #include "io_bind.h"
 #include "loader.h"
@@ -605,10 +606,14 @@ static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void
     return 0;
 }
 
-static int save_ckpt(const trainer_opts *o, const mlc_model_api *api, void *model,
-                     const mlcrt_train_state *st, FILE *err)
+static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api,
+                     void *model, const mlcrt_train_state *st, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
+    if (d && mlcrt_dist_sync_state(d, api, model, err)) /* every rank holds what is saved */
+        return -1;
+    if (d && d->rank != 0) /* one voice: rank 0 writes the single-process format */
+        return 0;
     if (mlcrt_ckpt_save_state(api, model, st, o->save_path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
@@ -616,7 +621,20 @@ static int save_ckpt(const trainer_opts *o, const mlc_model_api *api, void *mode
     return 0;
 }
 
-static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+/* This rank's part of the global micro-batch [pos, pos + nb): its first sample, and its
+ * count in *cnt (the whole micro-batch without a communicator). */
+static int64_t my_part(const mlcrt_dist *d, int64_t pos, int nb, int *cnt)
+{
+    int64_t lo = 0, hi = nb;
+    if (d)
+        mlcrt_dist_slice(nb, d->rank, d->size, &lo, &hi);
+    *cnt = (int)(hi - lo);
+    return pos + lo;
+}
+
+/* d: the data-parallel communicator (dist.h), NULL in a single process. */
+static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out,
+                     FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset train, test, val;
@@ -639,6 +657,13 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     const int cls = api->classifier && !lm; /* a token model's scores are per token */
     /* a classifier's class scores, for the training accuracy */
     const int64_t k = cls ? class_count(api) : 0;
+    /* data-parallel: the ranks have agreed to start; a failure every rank saw alike */
+    int started = 0, agreed_failure = 0;
+    /* NCCL sums a CUDA model's gradient slab where it lies; else it goes through gacc */
+    const int dev_reduce = d && d->sum_device_f32 && o->accum == 1;
+    /* a C model's slab all-reduced in buckets while the backward runs (dist.h) */
+    const int overlap = d && !dev_reduce && o->accum == 1 && api->set_grad_ready && !o->no_overlap;
+    mlcrt_overlap ov;
 
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
@@ -705,11 +730,12 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     st.n_norm = o->mean.n;
     memcpy(st.norm_mean, o->mean.v, sizeof st.norm_mean);
     memcpy(st.norm_std, o->std.v, sizeof st.norm_std);
-    if (o->save_path && mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
+    if (o->save_path && (!d || d->rank == 0) &&
+        mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         goto done;
     }
-    if (o->log_path) {
+    if (o->log_path && (!d || d->rank == 0)) {
         int append = o->resume_path && access(o->log_path, F_OK) == 0;
         lg.f = fopen(o->log_path, append ? "a" : "w");
         if (!lg.f) {
@@ -738,12 +764,12 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
      * gradients are averaged (weighted by their sizes) before the update. Epochs, the
      * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
     int64_t group = (int64_t)o->batch * o->accum;
-    if (o->accum > 1 && !(api->forward_backward && api->update && api->read_grads && api->write_grads)) {
-        fprintf(err, "error: --accum %d: model '%s' does not expose its gradients (forward_backward, update)\n",
-                o->accum, api->name);
+    if ((o->accum > 1 || d) && !(api->forward_backward && api->update && api->read_grads && api->write_grads)) {
+        fprintf(err, "error: %s: model '%s' does not expose its gradients (forward_backward, update)\n",
+                d ? "data-parallel training" : "--accum", api->name);
         goto done;
     }
-    if (o->accum > 1) {
+    if (o->accum > 1 || d) {
         gacc = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
         gmicro = malloc((size_t)(api->grad_numel > 0 ? api->grad_numel : 1) * sizeof(float));
         if (!gacc || !gmicro) {
@@ -775,6 +801,13 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     double run_t0 = mlcrt_now(), test_acc = -1.0;
     int dirty = 0, stopped = 0;
     float lr = o->lr;
+    if (overlap)
+        api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
+    if (d && mlcrt_dist_agree(d, 1, api, model, "at the start", err)) {
+        agreed_failure = 1;
+        goto done;
+    }
+    started = 1;
     for (int64_t e = st.epoch; e < epochs; e++) {
         if (o->max_steps && gstep >= o->max_steps) {
             stopped = 1;
@@ -784,10 +817,11 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         mlc_permutation(perm, train.n, seed, (uint64_t)e);
         double t0 = mlcrt_now(), last_bar = -1;
         int64_t pos = st.epoch_pos, seen_here = 0;
-        int cur = 0;
+        int cur = 0, mine = 0;
         if (pos < train.n) {
             int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
-            mlcrt_batch_gather_aug(&train, perm, pos, nb, bx[0], by[0], &aug, seed, (uint64_t)e);
+            int64_t at = my_part(d, pos, nb, &mine);
+            mlcrt_batch_gather_aug(&train, perm, at, mine, bx[0], by[0], &aug, seed, (uint64_t)e);
         }
         int64_t g0 = pos, gn = 0, gcorrect = 0; /* the optimizer step's samples so far */
         double gloss = 0;
@@ -806,44 +840,84 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
             int64_t next = pos + nb;
             int nnext = next < train.n ? (int)(train.n - next < o->batch ? train.n - next : o->batch) : 0;
-            if (loader && nnext)
-                mlcrt_loader_post(loader, &train, perm, next, nnext, bx[1 - cur], by[1 - cur],
+            int mnext = 0; /* this rank's share of the next micro-batch (dist.h) */
+            int64_t at_next = nnext ? my_part(d, next, nnext, &mnext) : 0;
+            if (loader && mnext)
+                mlcrt_loader_post(loader, &train, perm, at_next, mnext, bx[1 - cur], by[1 - cur],
                                   &aug, seed, (uint64_t)e);
-            float loss;
+            float loss = 0;
             mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
-            if (o->accum == 1) {
+            if (d && api->set_sample_offset) { /* dropout draws as one process would */
+                int cnt;
+                api->set_sample_offset(model, my_part(d, pos, nb, &cnt) - pos);
+            }
+            if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
-            } else {
-                /* the mean over the step's samples: each micro-batch's mean gradient
-                 * weighted by its share of them, summed in micro-batch order */
-                loss = api->forward_backward(model, in, nb, cls ? outs : NULL);
+            } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
+                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !mine);
+                if (mine)
+                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                mlcrt_overlap_end(&ov);
+            } else if (dev_reduce) { /* weighted and summed at the step's end */
+                if (mine)
+                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                else {
+                    memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
+                    api->write_grads(model, gacc);
+                }
+            } else if (mine) {
+                /* the mean over the step's samples: each micro-batch's (or rank's part's)
+                 * mean gradient weighted by its share of them, summed in micro-batch
+                 * order; the ranks' sums are then summed (dist.h) */
+                loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
                 api->read_grads(model, pos == g0 ? gacc : gmicro);
-                float w = (float)nb / (float)gn;
+                float w = (float)mine / (float)gn;
                 for (int64_t i = 0; i < api->grad_numel; i++)
                     gacc[i] = pos == g0 ? w * gacc[i] : gacc[i] + w * gmicro[i];
+            } else if (pos == g0) { /* a rank without samples in this step adds nothing */
+                memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
             }
-            if (!isfinite(loss)) {
+            int64_t bc = 0;
+            for (int i = 0; cls && i < mine; i++)
+                bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
+            /* the micro-batch's loss sum and correct count, over all ranks */
+            double lsum = (double)loss * mine;
+            if (d) {
+                double v[2] = {lsum, (double)bc};
+                d->sum_f64(d, v, 2, "the loss all-reduce");
+                lsum = v[0];
+                bc = (int64_t)v[1];
+            }
+            if (!isfinite(lsum)) {
                 if (loader)
                     mlcrt_loader_wait(loader);
                 if (bar)
                     fprintf(out, "\r\033[K");
-                fprintf(err, "error: loss became %s at epoch %d step %lld\n",
-                        isnan(loss) ? "NaN" : "Inf", epoch,
-                        (long long)((g0 + group - 1) / group + 1));
+                if (!d || d->rank == 0)
+                    fprintf(err, "error: loss became %s at epoch %d step %lld\n",
+                            isnan(lsum) ? "NaN" : "Inf", epoch,
+                            (long long)((g0 + group - 1) / group + 1));
+                agreed_failure = 1;
                 goto done;
             }
-            int64_t bc = 0;
-            for (int i = 0; cls && i < nb; i++)
-                bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
-            st.loss_sum += (double)loss * nb;
+            st.loss_sum += lsum;
             st.correct += bc;
             seen_here += nb;
-            gloss += (double)loss * nb;
+            gloss += lsum;
             gcorrect += bc;
             pos = next;
             int step_done = pos == g0 + gn;
             if (step_done) {
-                if (o->accum > 1) {
+                if (overlap) {
+                    d->finish(d, "the gradient all-reduce");
+                    api->update(model, lr);
+                } else if (dev_reduce) {
+                    d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,
+                                      "the gradient all-reduce");
+                    api->update(model, lr);
+                } else if (o->accum > 1 || d) {
+                    if (d)
+                        d->sum_f32(d, gacc, api->grad_numel, "the gradient all-reduce");
                     api->write_grads(model, gacc);
                     api->update(model, lr);
                 }
@@ -860,10 +934,11 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             if (nnext) {
                 if (loader)
                     mlcrt_loader_wait(loader);
-                else
-                    mlcrt_batch_gather_aug(&train, perm, next, nnext, bx[1 - cur], by[1 - cur],
+                else if (mnext)
+                    mlcrt_batch_gather_aug(&train, perm, at_next, mnext, bx[1 - cur], by[1 - cur],
                                            &aug, seed, (uint64_t)e);
                 cur = 1 - cur;
+                mine = mnext;
             }
             st.epoch_pos = pos;
             if (bar) {
@@ -875,24 +950,34 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
                 }
             }
             if (step_done && o->save_path && o->save_every_steps && gstep % o->save_every == 0) {
-                if (save_ckpt(o, api, model, &st, err))
+                if (save_ckpt(o, d, api, model, &st, err))
                     goto done;
                 dirty = 0;
             }
         }
         double dt = mlcrt_now() - t0;
         double val_acc = -1;
+        if (d && mlcrt_dist_sync_state(d, api, model, err))
+            goto done;
         if (o->val) {
-            val_acc = mlcrt_evaluate(api, model, &val, o->batch);
+            val_acc = mlcrt_dist_evaluate(d, api, model, &val, o->batch);
             if (val_acc < 0) {
                 fprintf(err, "error: out of memory evaluating the validation set\n");
                 goto done;
             }
         }
-        test_acc = mlcrt_evaluate(api, model, &test, o->batch);
+        test_acc = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         if (test_acc < 0) {
             fprintf(err, "error: out of memory evaluating the test set\n");
             goto done;
+        }
+        if (d) { /* the ranks must still hold the same weights (the same reduced bits) */
+            char when[64];
+            snprintf(when, sizeof when, "after epoch %d", epoch);
+            if (mlcrt_dist_agree(d, 1, api, model, when, err)) {
+                agreed_failure = 1;
+                goto done;
+            }
         }
         double eloss = pos ? st.loss_sum / (double)pos : 0.0;
         double eacc = pos ? (double)st.correct / (double)pos : 0.0;
@@ -931,26 +1016,40 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         st.correct = 0;
         if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) ||
                              e + 1 == epochs)) {
-            if (save_ckpt(o, api, model, &st, err))
+            if (save_ckpt(o, d, api, model, &st, err))
                 goto done;
             dirty = 0;
         }
     }
     (void)stopped;
-    if (o->save_path && dirty && save_ckpt(o, api, model, &st, err))
+    if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err))
         goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
-        test_acc = mlcrt_evaluate(api, model, &test, o->batch);
+        if (d && mlcrt_dist_sync_state(d, api, model, err))
+            goto done;
+        test_acc = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         if (test_acc < 0) {
             fprintf(err, "error: out of memory evaluating the test set\n");
             goto done;
         }
+    }
+    if (d && !o->quiet) {
+        double run_s = mlcrt_now() - run_t0;
+        fprintf(out, "data-parallel: %d ranks, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per step\n",
+                d->size, d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0,
+                (long long)api->grad_numel * 4);
     }
     result_line(out, cls, lm, test_acc);
     fflush(out);
     status = 0;
 done:
     mlcrt_loader_stop(loader);
+    if (d && status != 0 && !agreed_failure) {
+        if (!started) /* tell the others, waiting to start, that this rank cannot */
+            mlcrt_dist_agree(d, 0, api, model, "at the start", err);
+        else /* a fault only this rank saw: the others would wait for it forever */
+            d->abort(d, status);
+    }
     if (lg.f && fclose(lg.f) != 0 && status == 0) {
         fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
         status = 1;
@@ -978,12 +1077,22 @@ int mlcrt_main(int argc, char **argv, const mlc_model_api *api)
 
 int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
 {
+    return mlcrt_main_dist(argc, argv, api, NULL, out, err);
+}
+
+int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out,
+                    FILE *err)
+{
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
-    if (mlcrt_check_api(api, err) != 0)
+    /* every rank reads the same command line: rank 0 alone says what is wrong with it */
+    FILE *cli_err = d && d->rank != 0 ? out : err;
+    if (mlcrt_check_api(api, cli_err) != 0)
         return 2;
-    if (mlcrt_parse_flags(argc, argv, api, &o, prog, err) != 0)
+    if (mlcrt_parse_flags(argc, argv, api, &o, prog, cli_err) != 0)
         return 2;
+    if (d)
+        d->timeout_s = o.comm_timeout;
     if (o.help) {
         mlcrt_usage(out, prog, api);
         return 0;
@@ -999,5 +1108,5 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
         return run_predict(&o, api, out, err);
     if (o.mode == MODE_sample)
         return mlcrt_run_sample(&o, api, out, err);
-    return run_train(&o, api, out, err);
+    return run_train(&o, d, api, out, err);
 }

@@ -59,6 +59,8 @@ typedef struct trainer_opts {
     const char *prompt;
     int sample_tokens, top_k;
     float temperature;
+    float comm_timeout; /* seconds a data-parallel collective may wait (dist.h) */
+    int no_overlap;     /* all-reduce after the backward, not bucket by bucket during it */
 } trainer_opts;
 
 /* How a flag's value is read (settings.def describes each kind). */

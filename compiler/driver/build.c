@@ -4,7 +4,12 @@
  * library libmlckernels beside it), giving one standalone trainer binary.
  *
  * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
- * tree mlc was built in (so it works before `meson install`); the install prefix. */
+ * tree mlc was built in (so it works before `meson install`); the install prefix.
+ *
+ * --mpi links libmlcrt_mpi too (runtime/dist_mpi.c) and MPI, whose flags mpicc gives
+ * ($MLC_MPICC, else mpicc; Open MPI's -showme), and compiles the trainer's main with
+ * MLC_MPI: the trainer then runs as one rank of `mpirun -np N` (docs/distributed.md). A
+ * CUDA trainer also gets templates/dist_nccl.c (MLC_MPI_CUDA) and NCCL. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -117,9 +122,37 @@ static int run(const char *const *argv, int verbose) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Appends to argv the words of `mpicc -showme:WHAT` (compile: -I..., link: -L... -lmpi);
+ * for nvcc only the -I, -L, -l and -D ones, which it takes as they are. The new count, or
+ * -1 after a one-line error. */
+static int mpi_flags(Arena *a, const char *what, int nvcc, const char **argv, int n, int max) {
+    const char *mpicc = getenv("MLC_MPICC");
+    char cmd[512], words[2048];
+    snprintf(cmd, sizeof cmd, "%s -showme:%s 2>/dev/null", mpicc && *mpicc ? mpicc : "mpicc", what);
+    FILE *p = popen(cmd, "r");
+    size_t len = p ? fread(words, 1, sizeof words - 1, p) : 0;
+    int st = p ? pclose(p) : -1;
+    words[len] = 0;
+    if (st != 0 || len == 0 || len == sizeof words - 1) {
+        fprintf(stderr, "mlc: error: --mpi: '%s -showme:%s' gave no MPI flags: install Open MPI (Debian: "
+                        "openmpi-bin libopenmpi-dev) or set MLC_MPICC to its mpicc\n",
+                mpicc && *mpicc ? mpicc : "mpicc", what);
+        return -1;
+    }
+    for (char *w = strtok(words, " \t\n"); w; w = strtok(NULL, " \t\n")) {
+        if (nvcc && !(w[0] == '-' && strchr("ILlD", w[1]))) continue;
+        if (n == max) {
+            fprintf(stderr, "mlc: error: --mpi: too many flags from mpicc -showme:%s\n", what);
+            return -1;
+        }
+        argv[n++] = arena_strdup(a, w);
+    }
+    return n;
+}
+
 int build_trainer(const ModelIR *m, const Options *o) {
     const Target *t = o->target;
-    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32];
+    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
     if (o->keep) {
         snprintf(work, sizeof work, "%s.mlc", o->output);
         if (mkdir(work, 0755) && errno != EEXIST) {
@@ -142,16 +175,31 @@ int build_trainer(const ModelIR *m, const Options *o) {
         fprintf(stderr, "mlc: error: cannot write '%s'\n", mainc);
         return 1;
     }
+    /* a CUDA trainer over MPI reduces its gradients with NCCL (templates/dist_nccl.c) */
+    int nvcc = t->kind == TARGET_CUDA, nccl = o->mpi && nvcc;
+    snprintf(ncclc, sizeof ncclc, "%s/dist_nccl.c", work);
+    if (nccl && (!(f = fopen(ncclc, "w")) || fputs(tmpl_dist_nccl_c, f) < 0 || fclose(f))) {
+        fprintf(stderr, "mlc: error: cannot write '%s'\n", ncclc);
+        return 1;
+    }
 
     char inc[PATH_MAX + 256], lib[PATH_MAX + 256], incflag[PATH_MAX + 264], libflag[PATH_MAX + 264], def[256];
     find_runtime(inc, lib, sizeof inc);
+    char mpilib[PATH_MAX + 300];
+    snprintf(mpilib, sizeof mpilib, "%s/libmlcrt_mpi.a", lib);
+    if (o->mpi && !exists(mpilib)) {
+        fprintf(stderr, "mlc: error: --mpi: no %s: mlc's runtime was built without MPI (install Open MPI, e.g. "
+                        "Debian's libopenmpi-dev, and rebuild mlc)\n", mpilib);
+        return 1;
+    }
     snprintf(incflag, sizeof incflag, "-I%s", inc);
     snprintf(libflag, sizeof libflag, "-L%s", lib);
     snprintf(def, sizeof def, "-DMLC_MODEL_API=%s_api", m->spec.name);
     char cc[PATH_MAX];
     if (o->cc) snprintf(cc, sizeof cc, "%s", o->cc);
     else t->build->compiler(cc, sizeof cc);
-    const char *argv[48];
+    enum { MAX_ARGS = 96 };
+    const char *argv[MAX_ARGS];
     int n = 0;
     argv[n++] = cc;
     for (int i = 0; t->build->flags[i]; i++) argv[n++] = t->build->flags[i];
@@ -161,12 +209,21 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = incflag;
     argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
     argv[n++] = def;
+    if (nccl) argv[n++] = ncclc;
+    if (o->mpi) {
+        argv[n++] = "-DMLC_MPI";
+        if (nvcc) argv[n++] = "-DMLC_MPI_CUDA";
+        if ((n = mpi_flags(m->arena, "compile", nvcc, argv, n, MAX_ARGS - 24)) < 0) return 1;
+    }
     argv[n++] = "-o";
     argv[n++] = o->output;
     argv[n++] = libflag;
     for (int i = 0; t->build->pre_libs && t->build->pre_libs[i]; i++) argv[n++] = t->build->pre_libs[i];
+    if (o->mpi) argv[n++] = "-lmlcrt_mpi";
     argv[n++] = "-lmlcrt";
     for (int i = 0; t->build->libs[i]; i++) argv[n++] = t->build->libs[i];
+    if (nccl) argv[n++] = "-lnccl";
+    if (o->mpi && (n = mpi_flags(m->arena, "link", nvcc, argv, n, MAX_ARGS - 1)) < 0) return 1;
     argv[n] = NULL;
     int st = run(argv, o->verbose);
     if (st) fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
@@ -174,6 +231,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
         unlink(src);
         unlink(hdr);
         unlink(mainc);
+        if (nccl) unlink(ncclc);
         rmdir(work);
     }
     return st ? 1 : 0;

@@ -3,6 +3,7 @@
 #define MLC_DRIVER_H
 
 #include "model.h"
+#include "report_scale.h"
 #include "target.h"
 
 typedef struct Options {
@@ -18,6 +19,8 @@ typedef struct Options {
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
     const char *arch;   /* build: --cuda-arch, the GPU generations; NULL: the default */
+    int mpi;            /* build: --mpi, a data-parallel trainer (libmlcrt_mpi, MPI) */
+    ScaleOptions scale; /* --report --ranks N --link BW,LAT --flops RATE --tp P; ranks 0: none */
     DumpOptions dump;
 } Options;
 

@@ -2,7 +2,7 @@
  *
  *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
  *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cuda-arch LIST] [--cc CC]
- *             [--keep] [-v]
+ *             [--mpi] [--keep] [-v]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -14,12 +14,14 @@
 #include "driver.h"
 #include "passes.h"
 #include "report.h"
+#include "report_scale.h"
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report]\n"
+    "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report [--ranks N [--link BW,LAT]\n"
+    "                    [--flops RATE] [--tp P]]]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--keep] [-v]\n"
+    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--mpi] [--keep] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -42,10 +44,18 @@ static const char usage[] =
     "                   part); repeat the option to combine\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, and the totals\n"
+    "  --ranks N        with --report: model data-parallel training on 1, 2, 4, ... N ranks\n"
+    "                   (the compile-time batch as the global batch): compute and ring\n"
+    "                   all-reduce time per step, and where scaling stops; and splitting each\n"
+    "                   matmul over --tp P GPUs (default 8). docs/distributed.md\n"
+    "  --link BW,LAT    the link between ranks, e.g. 100Gb/s,5us (the default) or 25GB/s,2us\n"
+    "  --flops RATE     sustained FLOP/s of one rank, e.g. 20T (default: 20T for cuda, 100G for c)\n"
     "  --cuda-arch LIST build, cuda: the GPU generations the binary runs on, e.g. sm_90 or\n"
     "                   sm_80,sm_89,sm_90 (default: the GPUs nvidia-smi finds, else\n"
     "                   sm_80,sm_89,sm_90); the newest is also embedded as PTX\n"
     "  --cc CC          build: the C compiler (default: cc; nvcc for cuda)\n"
+    "  --mpi            build: a data-parallel trainer, run as `mpirun -np N ./net ...`\n"
+    "                   (links libmlcrt_mpi and MPI; docs/distributed.md)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
     "  -v               build: print the compiler commands\n";
 
@@ -131,7 +141,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
             exit(0);
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
-                   !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch")) {
+                   !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch") ||
+                   !strcmp(a, "--ranks") || !strcmp(a, "--link") || !strcmp(a, "--flops") || !strcmp(a, "--tp")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -164,6 +175,25 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 }
                 o->threads = (int)t;
             }
+            if ((!strcmp(a, "--ranks") || !strcmp(a, "--tp"))) {
+                char *end;
+                errno = 0;
+                long r = strtol(val, &end, 10);
+                if (*end || errno || r < 1 || r > 1 << 20) {
+                    fprintf(stderr, "mlc: error: %s: expected a positive integer, found '%s'\n", a, val);
+                    return -1;
+                }
+                *(a[2] == 'r' ? &o->scale.ranks : &o->scale.tp) = (int)r;
+            }
+            if (!strcmp(a, "--link") && parse_link(val, &o->scale.link_bytes_per_s, &o->scale.link_latency_s)) {
+                fprintf(stderr, "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
+                                "bytes, prefixes K M G T; latency in ns, us, ms or s), found '%s'\n", val);
+                return -1;
+            }
+            if (!strcmp(a, "--flops") && parse_rate(val, &o->scale.flops_per_s)) {
+                fprintf(stderr, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, found '%s'\n", val);
+                return -1;
+            }
             if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
                 fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
                                 "found '%s'\n", val);
@@ -175,6 +205,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             o->report = 1;
         } else if (!strcmp(a, "--tf32")) {
             o->tf32 = 1;
+        } else if (!strcmp(a, "--mpi")) {
+            o->mpi = 1;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
@@ -207,6 +239,18 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         return -1;
     }
     if (o->arch && o->target->build->arch_check(o->arch)) return -1;
+    if ((o->scale.ranks || o->scale.link_bytes_per_s > 0 || o->scale.flops_per_s > 0 || o->scale.tp) &&
+        !(o->report && o->scale.ranks)) {
+        fprintf(stderr, "mlc: error: --ranks, --link, --flops and --tp go with --report --ranks N\n");
+        return -1;
+    }
+    if (!o->scale.link_bytes_per_s) o->scale.link_bytes_per_s = 100e9 / 8, o->scale.link_latency_s = 5e-6;
+    if (!o->scale.flops_per_s) o->scale.flops_per_s = o->target->kind == TARGET_CUDA ? 20e12 : 100e9;
+    if (!o->scale.tp) o->scale.tp = 8;
+    if (o->mpi && !*build) {
+        fprintf(stderr, "mlc: error: --mpi is for mlc build (it chooses what the trainer links)\n");
+        return -1;
+    }
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;
@@ -223,6 +267,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
                          .threads = o->threads, .tf32 = o->tf32};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
+    if (o->report && o->scale.ranks) print_scale_report(stdout, m, &o->scale);
     if (build) return build_trainer(m, o);
     if (o->output) {
         char hdr[4096];

@@ -383,7 +383,9 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_mean[i]));
     fprintf(o, "},\n    .norm_std = {");
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
-    fprintf(o, "},\n    .set_check_finite = %s,\n};\n\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
+    fprintf(o, "},\n    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
+    fprintf(o, "    .set_grad_ready = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_grad_ready");
+    fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
     fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count);\n}\n\n", n);
@@ -522,6 +524,11 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
 void emit_dropout_counter(FILE *o) {
     fprintf(o, "    /* dropout's counter: the step this prepares, and which micro-batch of it (--accum) */\n");
     fprintf(o, "    const int64_t t = self->step + 1 + ((int64_t)self->micro++ << 24);\n    (void)t;\n");
+}
+
+void emit_set_sample_offset(const ModelIR *m, FILE *o) {
+    fprintf(o, "static void api_set_sample_offset(void *model, int64_t first) { ((%s_model *)model)->sample0 = first; }\n\n",
+            m->spec.name);
 }
 
 void emit_train_step(const ModelIR *m, FILE *o, int checks) {

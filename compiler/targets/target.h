@@ -103,6 +103,9 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k);
  * NAME_forward_backward, NAME_update, NAME_grads, NAME_forward and NAME_eval_loss over the
  * api_ functions. */
 void emit_dropout_counter(FILE *out);
+/* api_set_sample_offset (mlc_model.h): where this call's samples start in the step's
+ * batch, for dropout to draw what one process draws for them (self->sample0). */
+void emit_set_sample_offset(const ModelIR *m, FILE *out);
 /* The end of forward_backward: a parameter whose gradient node another one's slot holds
  * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the
  * destination and source offsets in G and the element count. */
@@ -132,5 +135,6 @@ extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CU
 extern const char tmpl_mlc_geom_h[];      /* runtime/kernels/mlc_geom.h and */
 extern const char tmpl_mlc_philox_h[];    /* mlc_philox.h, pasted before them */
 extern const char tmpl_cuda_attention_cuh[]; /* attention's block functions, after those two */
+extern const char tmpl_dist_nccl_c[];     /* mlc build --target cuda --mpi: NCCL */
 
 #endif

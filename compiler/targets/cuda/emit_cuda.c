@@ -455,6 +455,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
             (long long)m->grad_floats);
     fprintf(out, "    float *arena; /* device: activations, backward values, temporaries */\n");
     fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
+    fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
 
@@ -501,6 +502,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
     fprintf(out, "static void api_set_threads(int n) { (void)n; }\n\n");
+    emit_set_sample_offset(m, out);
 
     fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
     fprintf(out, "extern \"C\" {\n\n");

@@ -1,0 +1,114 @@
+/* dist.h - what the trainer needs from a data-parallel communicator (docs/distributed.md).
+ *
+ * libmlcrt holds no MPI: a trainer built with `mlc build --mpi` also links libmlcrt_mpi
+ * (dist_mpi.c), whose mlcrt_mpi_main fills an mlcrt_dist over MPI_COMM_WORLD and calls
+ * mlcrt_main_dist. A trainer built without it runs with no communicator (dist NULL) and
+ * needs no MPI installed.
+ *
+ * Every collective is bounded: a rank that has heard nothing from the others for
+ * timeout_s seconds prints a message naming itself and what it waited for, and ends the
+ * whole job (abort), so a dead or hung rank never leaves the others waiting forever. */
+#ifndef MLCRT_DIST_H
+#define MLCRT_DIST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "mlc_model.h"
+
+typedef struct mlcrt_dist {
+    int rank, size;
+    /* How long a collective may wait for the other ranks (--comm-timeout). */
+    double timeout_s;
+    /* Seconds spent in collectives so far: communication the computation did not hide,
+     * and waiting for slower ranks. */
+    double comm_s;
+    /* Sums n values over the ranks in place; every rank gets the same bits. `what` names
+     * the collective in a timeout message ("the gradient all-reduce"). 0 on success; on a
+     * failure the job ends before this returns. */
+    int (*sum_f32)(struct mlcrt_dist *d, float *v, int64_t n, const char *what);
+    int (*sum_f64)(struct mlcrt_dist *d, double *v, int64_t n, const char *what);
+    /* Starts summing n floats over the ranks in place and returns at once (a bucket of
+     * the gradient slab, while the backward runs); `finish` waits (bounded) for every
+     * sum started. Every rank must start the same sequence of sums. */
+    int (*start_sum_f32)(struct mlcrt_dist *d, float *v, int64_t n);
+    int (*finish)(struct mlcrt_dist *d, const char *what);
+    /* Each rank's v, in rank order, into all[size] on every rank. */
+    int (*gather_u64)(struct mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what);
+    /* Sums n floats of device memory (a CUDA model's gradient slab, api->grads) over the
+     * ranks in place, each rank's multiplied by its `weight` first; NULL where the
+     * gradients go through host memory (the C target; CUDA ranks sharing a GPU). Set by
+     * the CUDA trainer's NCCL setup (templates/dist_nccl.c). */
+    int (*sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, const char *what);
+    /* Ends every rank of the job now with `status`: for a fault only this rank saw
+     * (after its message). Does not return. */
+    void (*abort)(struct mlcrt_dist *d, int status);
+} mlcrt_dist;
+
+/* mlcrt_main_io for one rank of a data-parallel job: --batch is the global batch, split
+ * over d->size ranks; rank 0 alone writes to out, logs and checkpoints. err gets every
+ * rank's errors (dist_mpi.c prefixes them with the rank). */
+int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out,
+                    FILE *err);
+
+/* The trainer of a `mlc build --mpi` binary (templates/trainer_main.c calls it): MPI_Init,
+ * setup_device(d, the rank's index among the ranks of its node, their count) when not
+ * NULL (a CUDA trainer: its GPU and NCCL; nonzero: it failed, after a message),
+ * mlcrt_main_dist over MPI_COMM_WORLD, MPI_Finalize. In libmlcrt_mpi. */
+int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
+                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size));
+/* The CUDA trainer's setup_device (templates/dist_nccl.c, compiled into the trainer). */
+int mlcrt_cuda_setup(mlcrt_dist *d, int local_rank, int local_size);
+
+/* Every rank says whether its part worked (ok), then the ranks compare their weights'
+ * checksums (persistent tensors and optimizer step). 0 when all worked and agree;
+ * otherwise -1 on every rank, after rank 0 has printed which rank failed or differs
+ * `when` ("at the start", "after epoch 3"). A collective: every rank calls it. */
+int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *model,
+                     const char *when, FILE *err);
+
+/* Makes the ranks' state tensors (not parameters) the same again: one that differs across
+ * ranks (batch norm's running statistics, which each rank updates from its own samples)
+ * becomes its mean over the ranks; one that does not (optimizer state) is left alone.
+ * Running statistics are moving averages, linear in the batch statistics, so their mean
+ * is the moving average of the ranks' mean statistics. A collective; 0 on success. */
+int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, FILE *err);
+
+/* mlcrt_evaluate (trainer.h) with each rank taking a contiguous shard of ds
+ * (mlcrt_dist_slice) and the results summed over the ranks: a classifier's correct
+ * count exactly, a loss weighted by the shards' sizes. d NULL: mlcrt_evaluate. */
+double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
+                           const mlc_dataset *ds, int batch);
+
+/* Overlap: a C model's gradient slab all-reduced in buckets as the backward finishes them
+ * (api->set_grad_ready). Buckets are fixed runs of MLCRT_BUCKET floats from the slab's
+ * start (the last one shorter), so every rank starts the same sums whatever it computes.
+ * Each is multiplied by the rank's weight (its share of the step's samples) first. */
+#define MLCRT_BUCKET ((int64_t)1 << 14)
+typedef struct mlcrt_overlap {
+    mlcrt_dist *d;
+    float *slab;
+    int64_t total, launched;
+    float weight;
+} mlcrt_overlap;
+/* The set_grad_ready callback: starts every whole bucket below `done` (all that is left
+ * when done == total). ctx: the mlcrt_overlap. */
+void mlcrt_overlap_ready(void *ctx, int64_t done);
+/* Before a forward_backward whose gradient has `weight`; empty: this rank has no samples
+ * in the step, so its slab is zeroed and forward_backward is not called. */
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty);
+/* After it: starts what the callback has not (all of an empty rank's slab). The sums
+ * are complete after d->finish. */
+void mlcrt_overlap_end(mlcrt_overlap *ov);
+
+/* The samples [lo, hi) of a global batch of n that `rank` of `size` takes: contiguous
+ * slices in rank order whose sizes differ by at most one, the larger ones last (rank r
+ * starts at floor(n * r / size)). */
+static inline void mlcrt_dist_slice(int64_t n, int rank, int size, int64_t *lo, int64_t *hi)
+{
+    *lo = n * rank / size;
+    *hi = n * (rank + 1) / size;
+}
+
+#endif

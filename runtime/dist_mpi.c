@@ -1,0 +1,224 @@
+/* dist_mpi.c - the data-parallel communicator over MPI (libmlcrt_mpi; dist.h): what a
+ * trainer built with `mlc build --mpi` runs. Kept out of libmlcrt so that a trainer built
+ * without --mpi needs no MPI.
+ *
+ * Collectives are non-blocking ones polled against a deadline (--comm-timeout), so a rank
+ * that dies or hangs ends the job with a message instead of leaving the others waiting:
+ * Open MPI notices a rank killed outright itself, but not one that stops answering. */
+#define _GNU_SOURCE /* fopencookie: the rank prefix on error lines */
+#include "dist.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void give_up(mlcrt_dist *d, const char *what, const char *why)
+{
+    fprintf(stderr, "rank %d: error: %s %s; stopping all %d ranks\n", d->rank, what, why, d->size);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1); /* MPI_Abort does not return; this is for the compiler */
+}
+
+/* Waits for req, at most d->timeout_s seconds (spinning briefly, then sleeping 50us
+ * between polls: on a busy machine the other ranks need the cores). */
+static int wait_bounded(mlcrt_dist *d, MPI_Request *req, const char *what)
+{
+    double t0 = MPI_Wtime();
+    for (long polls = 0;; polls++) {
+        int done = 0;
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            give_up(d, what, "failed in MPI");
+        if (done) {
+            d->comm_s += MPI_Wtime() - t0;
+            return 0;
+        }
+        if (MPI_Wtime() - t0 > d->timeout_s) {
+            char why[128];
+            snprintf(why, sizeof why, "timed out: no word from the other ranks for %g s (--comm-timeout)",
+                     d->timeout_s);
+            give_up(d, what, why);
+        }
+        if (polls > 200) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* MPI counts are ints: large arrays go in chunks, each its own all-reduce. */
+#define CHUNK ((int64_t)1 << 28)
+
+static int sum_any(mlcrt_dist *d, void *v, int64_t n, MPI_Datatype t, size_t size, const char *what)
+{
+    for (int64_t at = 0; at < n; at += CHUNK) {
+        int c = (int)(n - at < CHUNK ? n - at : CHUNK);
+        MPI_Request req;
+        if (MPI_Iallreduce(MPI_IN_PLACE, (char *)v + (size_t)at * size, c, t, MPI_SUM, MPI_COMM_WORLD, &req) !=
+            MPI_SUCCESS)
+            give_up(d, what, "failed in MPI");
+        wait_bounded(d, &req, what);
+    }
+    return 0;
+}
+
+static int sum_f32(mlcrt_dist *d, float *v, int64_t n, const char *what)
+{
+    return sum_any(d, v, n, MPI_FLOAT, sizeof *v, what);
+}
+
+static int sum_f64(mlcrt_dist *d, double *v, int64_t n, const char *what)
+{
+    return sum_any(d, v, n, MPI_DOUBLE, sizeof *v, what);
+}
+
+/* The sums start_sum_f32 started and finish waits for. */
+static MPI_Request *pending;
+static int npending, cap_pending;
+
+static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n)
+{
+    for (int64_t at = 0; at < n; at += CHUNK) {
+        if (npending == cap_pending) {
+            int cap = cap_pending ? 2 * cap_pending : 64;
+            MPI_Request *p = realloc(pending, (size_t)cap * sizeof *p);
+            if (!p)
+                give_up(d, "the gradient all-reduce", "ran out of memory");
+            pending = p, cap_pending = cap;
+        }
+        int c = (int)(n - at < CHUNK ? n - at : CHUNK);
+        if (MPI_Iallreduce(MPI_IN_PLACE, v + at, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending[npending++]) !=
+            MPI_SUCCESS)
+            give_up(d, "the gradient all-reduce", "failed in MPI");
+    }
+    /* Open MPI moves a non-blocking collective along only inside MPI calls: each new
+     * bucket also advances the earlier ones */
+    int all;
+    MPI_Testall(npending, pending, &all, MPI_STATUSES_IGNORE);
+    return 0;
+}
+
+static int finish(mlcrt_dist *d, const char *what)
+{
+    for (int i = 0; i < npending; i++)
+        wait_bounded(d, &pending[i], what);
+    npending = 0;
+    return 0;
+}
+
+static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what)
+{
+    MPI_Request req;
+    if (MPI_Iallgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+        give_up(d, what, "failed in MPI");
+    return wait_bounded(d, &req, what);
+}
+
+static void abort_all(mlcrt_dist *d, int status)
+{
+    fflush(NULL);
+    (void)d;
+    MPI_Abort(MPI_COMM_WORLD, status);
+    _exit(status);
+}
+
+/* ---- the error stream: every line a rank writes starts with "rank R: " ---- */
+
+typedef struct prefixed {
+    int rank;
+    size_t len;
+    char line[1024];
+} prefixed;
+
+/* One write(2) per line, so lines of different ranks do not interleave mid-line. */
+static void flush_line(prefixed *p)
+{
+    char buf[1100];
+    int k = snprintf(buf, sizeof buf, "rank %d: %.*s", p->rank, (int)p->len, p->line);
+    if (k > (int)sizeof buf - 1)
+        k = (int)sizeof buf - 1;
+    if (write(STDERR_FILENO, buf, (size_t)k) < 0) { /* nowhere left to report it */
+    }
+    p->len = 0;
+}
+
+static ssize_t prefixed_write(void *cookie, const char *s, size_t n)
+{
+    prefixed *p = cookie;
+    for (size_t i = 0; i < n; i++) {
+        p->line[p->len++] = s[i];
+        if (s[i] == '\n' || p->len == sizeof p->line)
+            flush_line(p);
+    }
+    return (ssize_t)n;
+}
+
+static int prefixed_close(void *cookie)
+{
+    prefixed *p = cookie;
+    if (p->len)
+        flush_line(p);
+    free(p);
+    return 0;
+}
+
+static FILE *rank_stderr(int rank)
+{
+    prefixed *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->rank = rank;
+    cookie_io_functions_t io = {NULL, prefixed_write, NULL, prefixed_close};
+    FILE *f = fopencookie(p, "w", io);
+    if (!f) {
+        free(p);
+        return NULL;
+    }
+    setvbuf(f, NULL, _IONBF, 0); /* prefixed_write assembles the lines */
+    return f;
+}
+
+int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
+                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size))
+{
+    /* the loader thread and OpenMP's never call MPI: the main thread does it all */
+    int provided;
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "error: MPI_Init failed\n");
+        return 1;
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    mlcrt_dist d = {.size = 1, .timeout_s = 120.0, .sum_f32 = sum_f32, .sum_f64 = sum_f64,
+                    .start_sum_f32 = start_sum_f32, .finish = finish, .gather_u64 = gather_u64, .abort = abort_all};
+    MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d.size);
+    FILE *err = rank_stderr(d.rank);
+    FILE *out = d.rank == 0 ? stdout : fopen("/dev/null", "w");
+    int status;
+    if (!err || !out) {
+        fprintf(stderr, "rank %d: error: cannot open its output streams\n", d.rank);
+        abort_all(&d, 1);
+    }
+    if (setup_device) {
+        MPI_Comm node;
+        int local = 0, local_size = 1;
+        if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d.rank, MPI_INFO_NULL, &node) ==
+            MPI_SUCCESS) {
+            MPI_Comm_rank(node, &local);
+            MPI_Comm_size(node, &local_size);
+            MPI_Comm_free(&node);
+        }
+        if (setup_device(&d, local, local_size))
+            abort_all(&d, 1);
+    }
+    status = mlcrt_main_dist(argc, argv, api, &d, out, err);
+    fclose(err);
+    free(pending);
+    if (out != stdout)
+        fclose(out);
+    fflush(stdout);
+    MPI_Finalize();
+    return status;
+}
