@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,73 @@ static int need(cursor *c, uint64_t n, const char *what)
                       (unsigned long long)c->pos, what, (unsigned long long)c->end);
 }
 
+/* The training state's own consistency, whatever the run: counts are never negative,
+ * the position lies within the epoch it counts (train_n 0: a checkpoint saved without a
+ * training state, position 0), at most every sample of it was classified correctly, and
+ * the running loss is a number. at: the byte offset of the step field. A resumed run
+ * that trusted these would index past its permutation or loop for 2^62 epochs. */
+static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at,
+                              const char *path, char *msg, size_t cap)
+{
+    const struct {
+        const char *name;
+        int64_t v;
+        unsigned off;
+    } counts[] = {{"step", step, 0},
+                  {"epoch", ts->epoch, 8},
+                  {"epoch_pos", ts->epoch_pos, 16},
+                  {"train_n", ts->train_samples, 32},
+                  {"correct", ts->correct, 48}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].v < 0)
+            return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                              "%s: byte %llu: %s: expected a count of at least 0, found %lld",
+                              path, (unsigned long long)(at + counts[i].off), counts[i].name,
+                              (long long)counts[i].v);
+    if (ts->epoch_pos > ts->train_samples)
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: epoch_pos: expected 0 to %lld (train_n, the samples "
+                          "of an epoch), found %lld",
+                          path, (unsigned long long)(at + 16), (long long)ts->train_samples,
+                          (long long)ts->epoch_pos);
+    if (ts->correct > ts->epoch_pos)
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: correct: expected 0 to %lld (epoch_pos, the samples "
+                          "trained on in this epoch), found %lld",
+                          path, (unsigned long long)(at + 48), (long long)ts->epoch_pos,
+                          (long long)ts->correct);
+    if (!isfinite(ts->loss_sum))
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: loss_sum: expected a finite number, found %g", path,
+                          (unsigned long long)(at + 40), ts->loss_sum);
+    return MLCRT_OK;
+}
+
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
+                            int epochs, const char *path, char *msg, size_t cap)
+{
+    if (st->train_samples != train_n)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: train_n: expected %lld training samples per epoch (this run's "
+                          "--data, --train-limit and --val), found %lld",
+                          path, (long long)train_n, (long long)st->train_samples);
+    if (st->epoch > epochs)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: epoch: expected 0 to %d (this run's --epochs), found %lld "
+                          "epochs completed",
+                          path, epochs, (long long)st->epoch);
+    /* Every epoch of a non-empty training set takes at least one optimizer step (more
+     * with --load, which carries the step counter over), whatever --batch and --accum. */
+    int64_t min_step = train_n > 0 ? st->epoch + (st->epoch_pos > 0) : 0;
+    if (step < min_step)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: step: expected at least %lld optimizer steps for %lld epochs "
+                          "and %lld samples, found %lld",
+                          path, (long long)min_step, (long long)st->epoch,
+                          (long long)st->epoch_pos, (long long)step);
+    return MLCRT_OK;
+}
+
 int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap)
 {
@@ -493,6 +561,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     uint64_t loss_bits = get_u64(buf + c.pos + 40);
     memcpy(&ts.loss_sum, &loss_bits, 8);
     ts.correct = (int64_t)get_u64(buf + c.pos + 48);
+    const uint64_t state_at = c.pos;
     c.pos += CKPT_STATE_BYTES;
     ts.has_data_settings = version >= 3;
     ts.n_norm = 0;
@@ -630,7 +699,9 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         goto out;
     }
 
-    /* The file is intact; does it fit this model? */
+    /* The file is intact: is its training state possible, does it fit this model? */
+    if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap)))
+        goto out;
     if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                         "%s: checkpoint is for model '%.*s', this model is '%s'", path,

@@ -57,4 +57,13 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
 int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
                           const char *path, char *msg, size_t cap);
 
+/* Checks a loaded training state against the run that resumes it (--resume): the same
+ * training set size (train_n), no more epochs completed than --epochs, and a step
+ * counter that covers the completed epochs and position. The loader has already
+ * checked what holds for any run (no negative counts, epoch_pos <= train_n, correct <=
+ * epoch_pos, a finite loss_sum). msg names path and the field, e.g.
+ *   run.ckpt: epoch: expected 0 to 3 (this run's --epochs), found 7 epochs completed */
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
+                            int epochs, const char *path, char *msg, size_t cap);
+
 #endif

@@ -531,11 +531,9 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         goto done;
     int64_t gstep = 0;
     if (o->resume_path) {
-        if (st.train_samples != train.n) {
-            fprintf(err,
-                    "error: %s: train_n: expected %lld training samples per epoch (this run's "
-                    "--data, --train-limit and --val), found %lld\n",
-                    o->resume_path, (long long)train.n, (long long)st.train_samples);
+        if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs,
+                                    o->resume_path, msg, sizeof msg) != MLCRT_OK) {
+            fprintf(err, "error: %s\n", msg);
             goto done;
         }
         seed = st.seed;
