@@ -601,13 +601,20 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
                         path, (unsigned long long)(c.pos - 4), count, (unsigned long long)hdr);
         goto out;
     }
-    ent = calloc(count ? count : 1, sizeof *ent);
-    if (!ent) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
+    /* The table grows as entries are read: a short file that declares a 4 GiB header
+     * and a count to match costs no more than its own bytes. */
+    uint32_t ent_cap = 0;
     uint64_t expect_off = align64(hdr);
     for (uint32_t i = 0; i < count; i++) {
+        if (i == ent_cap) {
+            ent_cap = ent_cap ? (ent_cap > count / 2 ? count : 2 * ent_cap) : (count < 64 ? count : 64);
+            ckpt_entry *grown = realloc(ent, (size_t)ent_cap * sizeof *ent);
+            if (!grown) {
+                rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
+                goto out;
+            }
+            ent = grown;
+        }
         ckpt_entry *e = &ent[i];
         if ((rc = need(&c, 2, "a tensor name length")))
             goto out;

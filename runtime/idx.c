@@ -34,6 +34,32 @@ static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err)
     return got;
 }
 
+/* Reads up to len bytes into *buf, which it allocates and grows as data arrives (from
+ * 1 MiB, doubling), so that a header declaring gigabytes in a short file costs no more
+ * memory than the file holds. Returns bytes read, -1 on a zlib error (message in *err),
+ * -2 when out of memory; *buf is set either way (free it). */
+static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **err)
+{
+    int64_t cap = len < (1 << 20) ? len : (1 << 20), got = 0;
+    *buf = malloc((size_t)(cap > 0 ? cap : 1));
+    if (!*buf)
+        return -2;
+    for (;;) {
+        int64_t r = read_full(f, *buf + got, cap - got, err);
+        if (r < 0)
+            return -1;
+        got += r;
+        if (got < cap || cap == len)
+            return got;
+        int64_t grown = cap > len / 2 ? len : 2 * cap;
+        uint8_t *p = realloc(*buf, (size_t)grown);
+        if (!p)
+            return -2;
+        *buf = p;
+        cap = grown;
+    }
+}
+
 void mlcrt_idx_free(mlcrt_idx *idx)
 {
     if (!idx)
@@ -125,8 +151,16 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         size_t k = 0;
         for (int d = 0; d < ndims && k < sizeof dims; d++)
             k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%lld", d ? " x " : "", (long long)out->dims[d]);
-        double bytes = 1;
+        double bytes = 1, sample = 1;
         for (int d = 0; d < ndims; d++) bytes *= (double)out->dims[d];
+        for (int d = 1; d < ndims; d++) sample *= (double)out->dims[d];
+        if (sample <= (double)IDX_MAX_BYTES) { /* a sane sample size: the count is to blame */
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte 4: sample count %lld is too large: %s = %.0f data bytes, "
+                            "more than the %lld an IDX file may hold",
+                            path, (long long)out->dims[0], dims, bytes, (long long)IDX_MAX_BYTES);
+            goto done;
+        }
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: bytes 4..%lld: the header declares %s = %.0f data bytes, more than "
                         "the %lld an IDX file may hold",
@@ -135,13 +169,12 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     out->ndims = ndims;
     out->nbytes = total;
-    out->data = malloc((size_t)total);
-    if (!out->data) {
+    got = read_growing(f, &out->data, total, &zerr);
+    if (got == -2) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data",
                         path, (long long)total);
         goto done;
     }
-    got = read_full(f, out->data, total, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
                         (long long)hdr_len, zerr);

@@ -35,7 +35,7 @@ typedef uint64_t FLAG_SEED_type;
 typedef float FLAG_POS_type, FLAG_NONNEG_type;
 typedef mlcrt_channels FLAG_LIST_type, FLAG_POS_LIST_type;
 
-static inline void check_field_types(trainer_opts *o)
+__attribute__((unused)) static inline void check_field_types(trainer_opts *o)
 {
 #define MLC_FLAG(FIELD, FLAG, KIND, ...)                                                     \
     {                                                                                        \
