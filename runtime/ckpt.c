@@ -35,16 +35,15 @@
  * (the same without n_norm, norm_mean, norm_std) is still read: no normalisation. */
 #include "ckpt.h"
 
+#include "atomic_file.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
@@ -228,22 +227,6 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     return MLCRT_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, uint64_t n)
-{
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (uint64_t)w;
-    }
-    return 0;
-}
-
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap)
 {
@@ -252,27 +235,7 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
 
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
-                          path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                          strerror(e));
-    }
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': Is a directory",
-                          path);
-    return MLCRT_OK;
+    return mlcrt_check_atomic_writable(path, "checkpoint", msg, cap);
 }
 
 int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
@@ -283,74 +246,8 @@ int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_tra
     int rc = encode(api, model, st, path, &buf, &len, msg, cap);
     if (rc)
         return rc;
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    char *dir = malloc(plen + 2);
-    if (!tmp || !dir) {
-        free(buf);
-        free(tmp);
-        free(dir);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
-                          path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(errno));
-        goto out; /* nothing created */
-    }
-    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        /* Some file systems refuse fsync on directories (EINVAL); that is not a failure
-         * of ours, the rename itself has happened. */
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
-            int e = errno;
-            close(dfd);
-            rc = mlcrt_fail(msg, cap, MLCRT_EIO,
-                            "cannot write checkpoint '%s': fsync of directory '%s': %s", path,
-                            dir, strerror(e));
-            goto out;
-        }
-        close(dfd);
-    }
-out:
+    rc = mlcrt_write_atomic(path, buf, len, "checkpoint", msg, cap);
     free(buf);
-    free(tmp);
-    free(dir);
     return rc;
 }
 

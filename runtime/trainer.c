@@ -28,6 +28,7 @@
 #include "rng.h"
 #include "schedule.h"
 #include "timing.h"
+#include "write_check.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -220,7 +221,6 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
     if (model && !api->classifier) {
         double loss = mlcrt_evaluate(api, model, &test, o->batch);
         fprintf(out, "test loss: %.6f\n", loss);
-        fflush(out);
         api->destroy(model);
         mlcrt_dataset_free(&test);
         return 0;
@@ -277,7 +277,6 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
             fprintf(out, "  %*lld", w, (long long)conf[c * k + j]);
         fprintf(out, "\n");
     }
-    fflush(out);
     status = 0;
 done:
     if (model)
@@ -360,7 +359,6 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
             fprintf(out, "\n");
         }
     }
-    fflush(out);
     status = 0;
     goto done;
 oom:
@@ -745,8 +743,8 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
             fflush(out);
         }
         log_row(&lg, "epoch", epoch, gstep, eloss, lr, eacc, val_acc, test_acc, dt);
-        if (lg.f)
-            fflush(lg.f);
+        if (lg.f && mlcrt_check_written(lg.f, "log", o->log_path, err))
+            goto done; /* a full disk: stop rather than train on without a record */
         if (stopped)
             break;
         st.epoch = e + 1;
@@ -774,10 +772,11 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         fprintf(out, "test accuracy: %.4f\n", test_acc);
     else
         fprintf(out, "test loss: %.6f\n", test_acc);
-    fflush(out);
     status = 0;
 done:
     mlcrt_loader_stop(loader);
+    if (lg.f && status == 0 && mlcrt_check_written(lg.f, "log", o->log_path, err))
+        status = 1;
     if (lg.f && fclose(lg.f) != 0 && status == 0) {
         fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
         status = 1;
@@ -803,7 +802,7 @@ int mlcrt_main(int argc, char **argv, const mlc_model_api *api)
     return mlcrt_main_io(argc, argv, api, stdout, stderr);
 }
 
-int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
+static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
 {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
@@ -825,4 +824,13 @@ int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FI
     if (o.mode == MODE_predict)
         return run_predict(&o, api, out, err);
     return run_train(&o, api, out, err);
+}
+
+int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
+{
+    int status = run_mode(argc, argv, api, out, err);
+    /* the result lines (accuracy, predictions) are the output: losing them is an error */
+    if (status == 0 && mlcrt_check_written(out, "output to", NULL, err))
+        status = 1;
+    return status;
 }
