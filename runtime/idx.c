@@ -2,6 +2,7 @@
  * one code path handles both train-images-idx3-ubyte and train-images-idx3-ubyte.gz. */
 #include "idx.h"
 
+#include "file_kind.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
@@ -60,6 +61,18 @@ static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **e
     }
 }
 
+/* After a short read: whether the stream is gzip cut short (zlib's pending Z_BUF_ERROR:
+ * "unexpected end of file"), rather than a complete file holding less than its header
+ * declares. A .gz cut inside its own 10-byte header decompresses to nothing at all. */
+static int gz_cut_short(gzFile f)
+{
+    int e = Z_OK;
+    gzerror(f, &e);
+    return e == Z_BUF_ERROR;
+}
+
+#define GZ_CUT "compressed stream ends early (the .gz file is cut short)"
+
 void mlcrt_idx_free(mlcrt_idx *idx)
 {
     if (!idx)
@@ -73,18 +86,26 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
                    size_t cap)
 {
     memset(out, 0, sizeof *out);
+    int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
+    if (rc)
+        return rc;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
     const char *zerr = NULL;
-    int rc = MLCRT_OK;
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
     int64_t got = read_full(f, hdr, 4, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
+        goto done;
+    }
+    if (got < 4 && gz_cut_short(f)) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
+                        (long long)got);
         goto done;
     }
     if (got < 4) {
@@ -126,9 +147,10 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     if (got < 4 * (int64_t)ndims) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: file ended inside the header: expected %lld header "
-                        "bytes, found %lld",
-                        path, (long long)(4 + got), (long long)hdr_len, (long long)(4 + got));
+                        "%s: byte %lld: %s inside the header: expected %lld header bytes, "
+                        "found %lld",
+                        path, (long long)(4 + got), gz_cut_short(f) ? GZ_CUT : "file ended",
+                        (long long)hdr_len, (long long)(4 + got));
         goto done;
     }
     int64_t total = 1;
@@ -182,10 +204,11 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     if (got < total) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: data ended early: expected %lld data bytes after the "
-                        "%lld-byte header, found %lld",
-                        path, (long long)(hdr_len + got), (long long)total, (long long)hdr_len,
-                        (long long)got);
+                        "%s: byte %lld: %s: expected %lld data bytes after the %lld-byte "
+                        "header, found %lld",
+                        path, (long long)(hdr_len + got),
+                        gz_cut_short(f) ? GZ_CUT : "data ended early", (long long)total,
+                        (long long)hdr_len, (long long)got);
         goto done;
     }
     uint8_t extra[1];
@@ -204,11 +227,9 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
      * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
-    int zerrnum = Z_OK;
-    gzerror(f, &zerrnum);
-    if (zerrnum == Z_BUF_ERROR) {
+    if (gz_cut_short(f)) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: compressed stream ends early (gzip trailer missing)",
+                        "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
                         path, (long long)(hdr_len + total));
         goto done;
     }

@@ -772,7 +772,7 @@ Test(output, new_bad_flags_and_help)
         {{"train", "x", NULL}, "error: unexpected argument 'x' (see --help)\n"},
         {{"eval", "a", "b", NULL}, "error: unexpected argument 'b' (see --help)\n"},
         {{"--quiet=1", NULL}, "error: --quiet: takes no value, found '1'\n"},
-        {{"--threads", "5000", NULL}, "error: --threads: expected a positive integer, found '5000'\n"},
+        {{"--threads", "5000", NULL}, "error: --threads: expected an integer from 1 to 4096, found '5000'\n"},
         {{"--mean", "0.1,,0.2", "--std", "1", NULL}, "error: --mean: expected 1 to 4 comma-separated numbers, found '0.1,,0.2'\n"},
         {{"--data=", NULL}, "error: --data: expected a path, found ''\n"},
     };
