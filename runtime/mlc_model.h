@@ -34,7 +34,7 @@
 
 /* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
  * another version is refused with a message rather than read wrongly. */
-#define MLC_API_VERSION 2
+#define MLC_API_VERSION 3
 
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
@@ -165,6 +165,11 @@ typedef struct mlc_model_api {
      * value is reported on stderr with the op and the .mdl line it came from, and the
      * step returns NaN. NULL when the target cannot check. */
     void (*set_check_finite)(void *model, int on);
+    /* The fewest samples a training batch may have: 2 when a batch_norm normalises one
+     * value per channel and sample (after a dense layer), whose statistics over a batch
+     * of one would be meaningless; 0 or 1: any. The trainer refuses flags that would
+     * make a batch smaller (docs/trainer.md). */
+    int min_train_batch;
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

@@ -464,6 +464,28 @@ static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t
     fflush(out);
 }
 
+/* A batch_norm over one value per channel and sample cannot normalise a batch of one
+ * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
+ * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
+ * samples silently. */
+static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err)
+{
+    int64_t group = (int64_t)o->batch * o->accum, rest = n % group % o->batch;
+    int64_t smallest = rest ? rest : o->batch;
+    if (api->min_train_batch <= 1 || smallest >= api->min_train_batch || n == 0)
+        return 0;
+    fprintf(err, "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
+                 "batches of at least %d samples: ",
+            api->name, api->min_train_batch);
+    if (o->batch < api->min_train_batch)
+        fprintf(err, "--batch %d\n", o->batch);
+    else
+        fprintf(err, "the last batch of each epoch has %lld (%lld training samples in batches of %d); "
+                     "change --batch or --train-limit\n",
+                (long long)smallest, (long long)n, o->batch);
+    return -1;
+}
+
 static int save_ckpt(const trainer_opts *o, const mlc_model_api *api, void *model,
                      const mlcrt_train_state *st, FILE *err)
 {
@@ -512,6 +534,8 @@ static int run_train(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         val.x = train.x + train.n * train.sample_numel;
         val.y = train.y + train.n;
     }
+    if (check_min_batch(o, api, train.n, err))
+        goto done;
     if (mlcrt_augment_parse(o->augment, &aug, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg); /* only from api->augment: flags are checked */
         goto done;

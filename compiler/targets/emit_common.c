@@ -383,7 +383,10 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_mean[i]));
     fprintf(o, "},\n    .norm_std = {");
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
-    fprintf(o, "},\n    .set_check_finite = %s,\n};\n\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
+    fprintf(o, "},\n    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
+    /* every field, even at its default: C++ (nvcc) warns of a missing one */
+    fprintf(o, "    .min_train_batch = %d,\n", m->min_train_batch);
+    fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
     fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count);\n}\n\n", n);

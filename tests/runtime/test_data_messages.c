@@ -122,3 +122,36 @@ Test(data_messages, batch_past_its_limit)
     tu_run(&r, &tiny_api, "net", (const char *[]){"--batch", "-4", NULL});
     cr_assert_str_eq(r.err, "error: --batch: expected a positive integer, found '-4'\n");
 }
+
+/* A model whose batch_norm has one value per channel and sample (min_train_batch 2) is
+ * not trained on a batch of one: flags that would make one are refused before training
+ * (docs/trainer.md), and those that do not train as usual. */
+Test(data_messages, batch_norm_needs_two_samples)
+{
+    char *d = mnist_dir(); /* 200 training samples */
+    mlc_model_api bn = tiny_api;
+    bn.min_train_batch = 2;
+    run_result r;
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--train-limit", "199", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (199 "
+                            "training samples in batches of 3); change --batch or --train-limit\n"
+);
+    cr_assert_str_eq(r.out, "");
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "1", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: --batch 1\n");
+    /* --accum 2 --batch 4: steps of 8, the last of 200 % 8 = 0: fine; of 197: 5 = 4 + 1 */
+    tu_run(&r, &bn, "net",
+           (const char *[]){"--data", d, "--batch", "4", "--accum", "2", "--train-limit", "197", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (197 "
+                            "training samples in batches of 4); change --batch or --train-limit\n");
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--val", "2", "--quiet", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err); /* 198 = 66 x 3 */
+    cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
+    tu_rmrf(d);
+}
