@@ -36,6 +36,7 @@
 #include "ckpt.h"
 
 #include "atomic_file.h"
+#include "file_kind.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
@@ -255,6 +256,11 @@ int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_tra
 
 static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, size_t cap)
 {
+    /* looked at before opening: opening a FIFO without a writer would wait forever */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': expected a regular file, found %s",
+                          path, mlcrt_file_kind_name((unsigned)pre.st_mode));
     FILE *f = fopen(path, "rb");
     if (!f)
         return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,

@@ -528,3 +528,18 @@ Test(ckpt, huge_declared_table_in_short_file)
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
+
+/* A FIFO (which would block an open without a writer) or a device is refused, named. */
+Test(ckpt, fifo_and_device_refused)
+{
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "f.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = new_model(1, 1);
+    cr_assert_eq(mkfifo(p, 0644), 0);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot read checkpoint '%s': expected a regular file, found a FIFO (named pipe)", p);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/dev/zero", msg, sizeof msg), MLCRT_EIO);
+    cr_assert_str_eq(msg, "cannot read checkpoint '/dev/zero': expected a regular file, found a character device");
+    tu_rmrf(dir);
+}
