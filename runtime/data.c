@@ -285,6 +285,24 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
 
 /* ---- normalisation and augmentation ---- */
 
+int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where,
+                             char *msg, size_t cap)
+{
+    if (in->rank < 2 || ds->sample_rank < 2)
+        return MLCRT_OK;
+    const int64_t *sd = ds->sample_dims + ds->sample_rank - 2, *md = in->dims + in->rank - 2;
+    if (sd[0] == md[0] && sd[1] == md[1])
+        return MLCRT_OK;
+    char t[128];
+    size_t k = (size_t)snprintf(t, sizeof t, "%s[", in->dtype == MLC_I32 ? "i32" : "f32");
+    for (int i = 0; i < in->rank && k < sizeof t; i++)
+        k += (size_t)snprintf(t + k, sizeof t - k, "%s%lld", i ? ", " : "", (long long)in->dims[i]);
+    return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                      "%s: the images are %lld x %lld, model input '%s' (%s]) expects %lld x %lld",
+                      where, (long long)sd[0], (long long)sd[1], in->name, t, (long long)md[0],
+                      (long long)md[1]);
+}
+
 int mlcrt_dataset_channels(const mlc_dataset *ds)
 {
     return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1;

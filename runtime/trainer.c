@@ -179,7 +179,8 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
     if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->inputs[b.image_input].numel, classes,
                                 test ? o->test_limit : o->train_limit, msg,
-                                sizeof msg) != MLCRT_OK) {
+                                sizeof msg) != MLCRT_OK ||
+        mlcrt_dataset_check_dims(ds, &api->inputs[b.image_input], o->data_dir, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
     }
@@ -314,6 +315,11 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     ds.sample_dims[0] = rows;
     ds.sample_dims[1] = cols;
     ds.sample_numel = rows * cols;
+    if (mlcrt_dataset_check_dims(&ds, &api->inputs[bind.image_input], o->file_arg, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        mlcrt_dataset_free(&ds);
+        return 1;
+    }
     int status = 1;
     void *model = NULL;
     float **outs = calloc((size_t)api->n_outputs, sizeof *outs);

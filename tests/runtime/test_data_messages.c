@@ -155,3 +155,34 @@ Test(data_messages, batch_norm_needs_two_samples)
     cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
     tu_rmrf(d);
 }
+
+/* IDX images are checked dimension by dimension against an input with a shape: 784
+ * values of 14 x 56 do not feed a [1, 28, 28] input (a flat [784] input takes them). */
+Test(data_messages, image_dims_against_a_shaped_input)
+{
+    char *d = mnist_dir(), want[1024];
+    char *img = tu_path(d, "train-images-idx3-ubyte");
+    write_idx_images(img, 200, 14, 56, 1);
+    static const mlc_io_desc grid[2] = {{"image", MLC_F32, 3, {1, 28, 28}, 784, 1},
+                                        {"label", MLC_I32, 0, {0}, 1, 0}};
+    mlc_model_api shaped = tiny_api;
+    shaped.inputs = grid;
+    snprintf(want, sizeof want,
+             "%s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", d);
+    expect_error_of(&shaped, d, want);
+    run_result r;
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err); /* tiny's input is f32[784] */
+    /* predict names the image file */
+    char *p = tu_path(d, "m.ckpt");
+    write_idx_images(img, 200, 28, 28, 1);
+    tu_run(&r, &shaped, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_idx_images(img, 3, 14, 56, 1);
+    tu_run(&r, &shaped, "net", (const char *[]){"predict", p, img, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28\n", img);
+    cr_assert_str_eq(r.err, want);
+    tu_rmrf(d);
+}
