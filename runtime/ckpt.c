@@ -35,15 +35,16 @@
  * (the same without n_norm, norm_mean, norm_std) is still read: no normalisation. */
 #include "ckpt.h"
 
+#include "atomic_file.h"
+#include "file_kind.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
@@ -227,22 +228,6 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     return MLCRT_OK;
 }
 
-static int write_all(int fd, const uint8_t *p, uint64_t n)
-{
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (uint64_t)w;
-    }
-    return 0;
-}
-
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap)
 {
@@ -251,27 +236,7 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
 
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
-                          path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                          strerror(e));
-    }
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': Is a directory",
-                          path);
-    return MLCRT_OK;
+    return mlcrt_check_atomic_writable(path, "checkpoint", msg, cap);
 }
 
 int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
@@ -282,74 +247,8 @@ int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_tra
     int rc = encode(api, model, st, path, &buf, &len, msg, cap);
     if (rc)
         return rc;
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    char *dir = malloc(plen + 2);
-    if (!tmp || !dir) {
-        free(buf);
-        free(tmp);
-        free(dir);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory",
-                          path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(errno));
-        goto out; /* nothing created */
-    }
-    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write checkpoint '%s': %s", path,
-                        strerror(e));
-        goto out;
-    }
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        /* Some file systems refuse fsync on directories (EINVAL); that is not a failure
-         * of ours, the rename itself has happened. */
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
-            int e = errno;
-            close(dfd);
-            rc = mlcrt_fail(msg, cap, MLCRT_EIO,
-                            "cannot write checkpoint '%s': fsync of directory '%s': %s", path,
-                            dir, strerror(e));
-            goto out;
-        }
-        close(dfd);
-    }
-out:
+    rc = mlcrt_write_atomic(path, buf, len, "checkpoint", msg, cap);
     free(buf);
-    free(tmp);
-    free(dir);
     return rc;
 }
 
@@ -357,6 +256,11 @@ out:
 
 static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, size_t cap)
 {
+    /* looked at before opening: opening a FIFO without a writer would wait forever */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': expected a regular file, found %s",
+                          path, mlcrt_file_kind_name((unsigned)pre.st_mode));
     FILE *f = fopen(path, "rb");
     if (!f)
         return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
@@ -416,6 +320,73 @@ static int need(cursor *c, uint64_t n, const char *what)
     return mlcrt_fail(c->msg, c->cap, MLCRT_EFORMAT,
                       "%s: byte %llu: %s runs past the declared header size %llu", c->path,
                       (unsigned long long)c->pos, what, (unsigned long long)c->end);
+}
+
+/* The training state's own consistency, whatever the run: counts are never negative,
+ * the position lies within the epoch it counts (train_n 0: a checkpoint saved without a
+ * training state, position 0), at most every sample of it was classified correctly, and
+ * the running loss is a number. at: the byte offset of the step field. A resumed run
+ * that trusted these would index past its permutation or loop for 2^62 epochs. */
+static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at,
+                              const char *path, char *msg, size_t cap)
+{
+    const struct {
+        const char *name;
+        int64_t v;
+        unsigned off;
+    } counts[] = {{"step", step, 0},
+                  {"epoch", ts->epoch, 8},
+                  {"epoch_pos", ts->epoch_pos, 16},
+                  {"train_n", ts->train_samples, 32},
+                  {"correct", ts->correct, 48}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].v < 0)
+            return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                              "%s: byte %llu: %s: expected a count of at least 0, found %lld",
+                              path, (unsigned long long)(at + counts[i].off), counts[i].name,
+                              (long long)counts[i].v);
+    if (ts->epoch_pos > ts->train_samples)
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: epoch_pos: expected 0 to %lld (train_n, the samples "
+                          "of an epoch), found %lld",
+                          path, (unsigned long long)(at + 16), (long long)ts->train_samples,
+                          (long long)ts->epoch_pos);
+    if (ts->correct > ts->epoch_pos)
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: correct: expected 0 to %lld (epoch_pos, the samples "
+                          "trained on in this epoch), found %lld",
+                          path, (unsigned long long)(at + 48), (long long)ts->epoch_pos,
+                          (long long)ts->correct);
+    if (!isfinite(ts->loss_sum))
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: loss_sum: expected a finite number, found %g", path,
+                          (unsigned long long)(at + 40), ts->loss_sum);
+    return MLCRT_OK;
+}
+
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
+                            int epochs, const char *path, char *msg, size_t cap)
+{
+    if (st->train_samples != train_n)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: train_n: expected %lld training samples per epoch (this run's "
+                          "--data, --train-limit and --val), found %lld",
+                          path, (long long)train_n, (long long)st->train_samples);
+    if (st->epoch > epochs)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: epoch: expected 0 to %d (this run's --epochs), found %lld "
+                          "epochs completed",
+                          path, epochs, (long long)st->epoch);
+    /* Every epoch of a non-empty training set takes at least one optimizer step (more
+     * with --load, which carries the step counter over), whatever --batch and --accum. */
+    int64_t min_step = train_n > 0 ? st->epoch + (st->epoch_pos > 0) : 0;
+    if (step < min_step)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: step: expected at least %lld optimizer steps for %lld epochs "
+                          "and %lld samples, found %lld",
+                          path, (long long)min_step, (long long)st->epoch,
+                          (long long)st->epoch_pos, (long long)step);
+    return MLCRT_OK;
 }
 
 int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
@@ -493,6 +464,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     uint64_t loss_bits = get_u64(buf + c.pos + 40);
     memcpy(&ts.loss_sum, &loss_bits, 8);
     ts.correct = (int64_t)get_u64(buf + c.pos + 48);
+    const uint64_t state_at = c.pos;
     c.pos += CKPT_STATE_BYTES;
     ts.has_data_settings = version >= 3;
     ts.n_norm = 0;
@@ -532,13 +504,20 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
                         path, (unsigned long long)(c.pos - 4), count, (unsigned long long)hdr);
         goto out;
     }
-    ent = calloc(count ? count : 1, sizeof *ent);
-    if (!ent) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
+    /* The table grows as entries are read: a short file that declares a 4 GiB header
+     * and a count to match costs no more than its own bytes. */
+    uint32_t ent_cap = 0;
     uint64_t expect_off = align64(hdr);
     for (uint32_t i = 0; i < count; i++) {
+        if (i == ent_cap) {
+            ent_cap = ent_cap ? (ent_cap > count / 2 ? count : 2 * ent_cap) : (count < 64 ? count : 64);
+            ckpt_entry *grown = realloc(ent, (size_t)ent_cap * sizeof *ent);
+            if (!grown) {
+                rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
+                goto out;
+            }
+            ent = grown;
+        }
         ckpt_entry *e = &ent[i];
         if ((rc = need(&c, 2, "a tensor name length")))
             goto out;
@@ -630,7 +609,9 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         goto out;
     }
 
-    /* The file is intact; does it fit this model? */
+    /* The file is intact: is its training state possible, does it fit this model? */
+    if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap)))
+        goto out;
     if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                         "%s: checkpoint is for model '%.*s', this model is '%s'", path,

@@ -33,9 +33,9 @@ typedef struct mlcrt_train_state {
 } mlcrt_train_state;
 
 /* Writes the model's tensors (api->tensors, via api->read_tensor) and step counter to
- * path atomically: PATH.tmp.<pid> is written and fsync'ed, renamed over path, and the
- * directory fsync'ed. On failure the temporary file is removed, an existing file at path
- * is left as it was, and msg says why, e.g.
+ * path atomically (mlcrt_write_atomic, atomic_file.h: written unnamed or as
+ * PATH.tmp.<pid>, fsync'ed, renamed over path, a symbolic link's target replaced). On
+ * failure an existing file at path is left as it was, and msg says why, e.g.
  *   cannot write checkpoint 'x/y.ckpt': Permission denied */
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
                     size_t cap);
@@ -43,7 +43,8 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
 int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
                           const char *path, char *msg, size_t cap);
 /* Checks, before any training, that a checkpoint can be written at path (creates and
- * removes PATH.tmp.<pid>; path itself is not touched). Same messages as a save. */
+ * removes PATH.tmp.<pid>, removes those of dead processes; path itself is not touched).
+ * Same messages as a save. */
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 
 /* Loads path into the model after checking magic, version, truncation, trailing data,
@@ -56,5 +57,14 @@ int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, cha
  * reads the state. */
 int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
                           const char *path, char *msg, size_t cap);
+
+/* Checks a loaded training state against the run that resumes it (--resume): the same
+ * training set size (train_n), no more epochs completed than --epochs, and a step
+ * counter that covers the completed epochs and position. The loader has already
+ * checked what holds for any run (no negative counts, epoch_pos <= train_n, correct <=
+ * epoch_pos, a finite loss_sum). msg names path and the field, e.g.
+ *   run.ckpt: epoch: expected 0 to 3 (this run's --epochs), found 7 epochs completed */
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
+                            int epochs, const char *path, char *msg, size_t cap);
 
 #endif

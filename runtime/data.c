@@ -2,6 +2,7 @@
  * normalisation, augmentation and batch assembly (see data.h). */
 #include "data.h"
 
+#include "file_kind.h"
 #include "idx.h"
 #include "mlcrt_error.h"
 #include "rng.h"
@@ -121,6 +122,9 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
                           paths[0], (long long)expect_numel, CIFAR_PIXELS);
     for (int f = 0; f < npaths; f++) {
         struct stat st;
+        int rc = mlcrt_check_regular(paths[f], "a CIFAR batch file", msg, cap);
+        if (rc)
+            return rc;
         if (stat(paths[f], &st) != 0)
             return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f],
                               strerror(errno));
@@ -199,25 +203,51 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
     return MLCRT_OK;
 }
 
-static int exists_in(const char *dir, const char *name)
+/* Whether dir/name exists. A file that cannot be looked up (a directory without search
+ * permission) or a dangling link is remembered in *why (the first one), so that finding
+ * nothing is not reported as "no dataset here". */
+static int exists_in(const char *dir, const char *name, char *why, size_t cap)
 {
-    char p[4096];
+    char p[4096], target[1024];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    return access(p, F_OK) == 0;
+    if (access(p, F_OK) == 0)
+        return 1;
+    if (why[0])
+        return 0;
+    if (errno != ENOENT)
+        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir,
+                   strerror(errno));
+    else if (mlcrt_dangling_link(p, target, sizeof target))
+        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open: symbolic link to '%s', which does not exist",
+                   p, target);
+    return 0;
 }
 
 int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap)
 {
     struct stat st;
-    if (stat(dir, &st) != 0)
+    char target[1024], why[MLCRT_MSG_SIZE] = "";
+    if (stat(dir, &st) != 0) {
+        if (mlcrt_dangling_link(dir, target, sizeof target))
+            return mlcrt_fail(msg, cap, MLCRT_EIO,
+                              "%s: cannot open dataset directory: symbolic link to '%s', "
+                              "which does not exist",
+                              dir, target);
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir,
                           strerror(errno));
-    if (exists_in(dir, "train-images-idx3-ubyte.gz") || exists_in(dir, "train-images-idx3-ubyte"))
+    }
+    if (!S_ISDIR(st.st_mode))
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: expected a dataset directory, found %s", dir,
+                          mlcrt_file_kind_name((unsigned)st.st_mode));
+    if (exists_in(dir, "train-images-idx3-ubyte.gz", why, sizeof why) ||
+        exists_in(dir, "train-images-idx3-ubyte", why, sizeof why))
         *fmt = MLCRT_DATA_MNIST;
-    else if (exists_in(dir, "data_batch_1.bin"))
+    else if (exists_in(dir, "data_batch_1.bin", why, sizeof why))
         *fmt = MLCRT_DATA_CIFAR10;
-    else if (exists_in(dir, "train.bin"))
+    else if (exists_in(dir, "train.bin", why, sizeof why))
         *fmt = MLCRT_DATA_CIFAR100;
+    else if (why[0])
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s", why);
     else
         return mlcrt_fail(msg, cap, MLCRT_EIO,
                           "%s: no dataset here: expected train-images-idx3-ubyte[.gz] (MNIST "
@@ -256,6 +286,24 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
 }
 
 /* ---- normalisation and augmentation ---- */
+
+int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where,
+                             char *msg, size_t cap)
+{
+    if (in->rank < 2 || ds->sample_rank < 2)
+        return MLCRT_OK;
+    const int64_t *sd = ds->sample_dims + ds->sample_rank - 2, *md = in->dims + in->rank - 2;
+    if (sd[0] == md[0] && sd[1] == md[1])
+        return MLCRT_OK;
+    char t[128];
+    size_t k = (size_t)snprintf(t, sizeof t, "%s[", in->dtype == MLC_I32 ? "i32" : "f32");
+    for (int i = 0; i < in->rank && k < sizeof t; i++)
+        k += (size_t)snprintf(t + k, sizeof t - k, "%s%lld", i ? ", " : "", (long long)in->dims[i]);
+    return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                      "%s: the images are %lld x %lld, model input '%s' (%s]) expects %lld x %lld",
+                      where, (long long)sd[0], (long long)sd[1], in->name, t, (long long)md[0],
+                      (long long)md[1]);
+}
 
 int mlcrt_dataset_channels(const mlc_dataset *ds)
 {

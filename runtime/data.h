@@ -73,6 +73,15 @@ int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t
 int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel,
                             int classes, int64_t limit, char *msg, size_t cap);
 
+/* Whether the samples' image dimensions fit model input `in`: equal element counts are
+ * not enough when the input has a shape (rank 2 or more): its last two dimensions must
+ * be the images' rows and columns, so that [N, 14, 56] images do not feed a [1, 28, 28]
+ * input. A rank-1 input takes any image of its size, flattened. MLCRT_EMISMATCH with
+ *   WHERE: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28
+ * (where: the data's directory or file). */
+int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where,
+                             char *msg, size_t cap);
+
 /* Channels of a sample: sample_dims[0] for rank-3 (C, H, W) samples, otherwise 1. */
 int mlcrt_dataset_channels(const mlc_dataset *ds);
 /* x' = (x - mean[c]) / std[c] in place, c the sample's channel; n is 1 (all channels) or

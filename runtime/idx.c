@@ -2,6 +2,7 @@
  * one code path handles both train-images-idx3-ubyte and train-images-idx3-ubyte.gz. */
 #include "idx.h"
 
+#include "file_kind.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
@@ -34,6 +35,44 @@ static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err)
     return got;
 }
 
+/* Reads up to len bytes into *buf, which it allocates and grows as data arrives (from
+ * 1 MiB, doubling), so that a header declaring gigabytes in a short file costs no more
+ * memory than the file holds. Returns bytes read, -1 on a zlib error (message in *err),
+ * -2 when out of memory; *buf is set either way (free it). */
+static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **err)
+{
+    int64_t cap = len < (1 << 20) ? len : (1 << 20), got = 0;
+    *buf = malloc((size_t)(cap > 0 ? cap : 1));
+    if (!*buf)
+        return -2;
+    for (;;) {
+        int64_t r = read_full(f, *buf + got, cap - got, err);
+        if (r < 0)
+            return -1;
+        got += r;
+        if (got < cap || cap == len)
+            return got;
+        int64_t grown = cap > len / 2 ? len : 2 * cap;
+        uint8_t *p = realloc(*buf, (size_t)grown);
+        if (!p)
+            return -2;
+        *buf = p;
+        cap = grown;
+    }
+}
+
+/* After a short read: whether the stream is gzip cut short (zlib's pending Z_BUF_ERROR:
+ * "unexpected end of file"), rather than a complete file holding less than its header
+ * declares. A .gz cut inside its own 10-byte header decompresses to nothing at all. */
+static int gz_cut_short(gzFile f)
+{
+    int e = Z_OK;
+    gzerror(f, &e);
+    return e == Z_BUF_ERROR;
+}
+
+#define GZ_CUT "compressed stream ends early (the .gz file is cut short)"
+
 void mlcrt_idx_free(mlcrt_idx *idx)
 {
     if (!idx)
@@ -47,18 +86,26 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
                    size_t cap)
 {
     memset(out, 0, sizeof *out);
+    int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
+    if (rc)
+        return rc;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
     const char *zerr = NULL;
-    int rc = MLCRT_OK;
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
     int64_t got = read_full(f, hdr, 4, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
+        goto done;
+    }
+    if (got < 4 && gz_cut_short(f)) {
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
+                        (long long)got);
         goto done;
     }
     if (got < 4) {
@@ -100,9 +147,10 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     if (got < 4 * (int64_t)ndims) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: file ended inside the header: expected %lld header "
-                        "bytes, found %lld",
-                        path, (long long)(4 + got), (long long)hdr_len, (long long)(4 + got));
+                        "%s: byte %lld: %s inside the header: expected %lld header bytes, "
+                        "found %lld",
+                        path, (long long)(4 + got), gz_cut_short(f) ? GZ_CUT : "file ended",
+                        (long long)hdr_len, (long long)(4 + got));
         goto done;
     }
     int64_t total = 1;
@@ -125,8 +173,16 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         size_t k = 0;
         for (int d = 0; d < ndims && k < sizeof dims; d++)
             k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%lld", d ? " x " : "", (long long)out->dims[d]);
-        double bytes = 1;
+        double bytes = 1, sample = 1;
         for (int d = 0; d < ndims; d++) bytes *= (double)out->dims[d];
+        for (int d = 1; d < ndims; d++) sample *= (double)out->dims[d];
+        if (sample <= (double)IDX_MAX_BYTES) { /* a sane sample size: the count is to blame */
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte 4: sample count %lld is too large: %s = %.0f data bytes, "
+                            "more than the %lld an IDX file may hold",
+                            path, (long long)out->dims[0], dims, bytes, (long long)IDX_MAX_BYTES);
+            goto done;
+        }
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: bytes 4..%lld: the header declares %s = %.0f data bytes, more than "
                         "the %lld an IDX file may hold",
@@ -135,13 +191,12 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     out->ndims = ndims;
     out->nbytes = total;
-    out->data = malloc((size_t)total);
-    if (!out->data) {
+    got = read_growing(f, &out->data, total, &zerr);
+    if (got == -2) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data",
                         path, (long long)total);
         goto done;
     }
-    got = read_full(f, out->data, total, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
                         (long long)hdr_len, zerr);
@@ -149,10 +204,11 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     if (got < total) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: data ended early: expected %lld data bytes after the "
-                        "%lld-byte header, found %lld",
-                        path, (long long)(hdr_len + got), (long long)total, (long long)hdr_len,
-                        (long long)got);
+                        "%s: byte %lld: %s: expected %lld data bytes after the %lld-byte "
+                        "header, found %lld",
+                        path, (long long)(hdr_len + got),
+                        gz_cut_short(f) ? GZ_CUT : "data ended early", (long long)total,
+                        (long long)hdr_len, (long long)got);
         goto done;
     }
     uint8_t extra[1];
@@ -171,11 +227,9 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
      * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
-    int zerrnum = Z_OK;
-    gzerror(f, &zerrnum);
-    if (zerrnum == Z_BUF_ERROR) {
+    if (gz_cut_short(f)) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: compressed stream ends early (gzip trailer missing)",
+                        "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
                         path, (long long)(hdr_len + total));
         goto done;
     }

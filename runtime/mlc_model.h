@@ -175,6 +175,11 @@ typedef struct mlc_model_api {
      * step's batch (0 unless set): dropout draws for each what it draws for that sample
      * of the whole batch, so a data-parallel rank masks its slice as one process does. */
     void (*set_sample_offset)(void *model, int64_t first);
+    /* The fewest samples a training batch may have: 2 when a batch_norm normalises one
+     * value per channel and sample (after a dense layer), whose statistics over a batch
+     * of one would be meaningless; 0 or 1: any. The trainer refuses flags that would
+     * make a batch smaller (docs/trainer.md). */
+    int min_train_batch;
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

@@ -34,6 +34,7 @@
 #include "schedule.h"
 #include "text_data.h"
 #include "timing.h"
+#include "write_check.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -218,7 +219,8 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
     if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->inputs[b.image_input].numel, classes,
                                 test ? o->test_limit : o->train_limit, msg,
-                                sizeof msg) != MLCRT_OK) {
+                                sizeof msg) != MLCRT_OK ||
+        mlcrt_dataset_check_dims(ds, &api->inputs[b.image_input], o->data_dir, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
     }
@@ -330,7 +332,6 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
             fprintf(out, "  %*lld", w, (long long)conf[c * k + j]);
         fprintf(out, "\n");
     }
-    fflush(out);
     status = 0;
 done:
     if (model)
@@ -374,6 +375,11 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     ds.sample_dims[0] = rows;
     ds.sample_dims[1] = cols;
     ds.sample_numel = rows * cols;
+    if (mlcrt_dataset_check_dims(&ds, &api->inputs[bind.image_input], o->file_arg, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        mlcrt_dataset_free(&ds);
+        return 1;
+    }
     int status = 1;
     void *model = NULL;
     float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
@@ -419,7 +425,6 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
             fprintf(out, "\n");
         }
     }
-    fflush(out);
     status = 0;
     goto done;
 oom:
@@ -606,6 +611,28 @@ static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void
     return 0;
 }
 
+/* A batch_norm over one value per channel and sample cannot normalise a batch of one
+ * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
+ * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
+ * samples silently. */
+static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err)
+{
+    int64_t group = (int64_t)o->batch * o->accum, rest = n % group % o->batch;
+    int64_t smallest = rest ? rest : o->batch;
+    if (api->min_train_batch <= 1 || smallest >= api->min_train_batch || n == 0)
+        return 0;
+    fprintf(err, "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
+                 "batches of at least %d samples: ",
+            api->name, api->min_train_batch);
+    if (o->batch < api->min_train_batch)
+        fprintf(err, "--batch %d\n", o->batch);
+    else
+        fprintf(err, "the last batch of each epoch has %lld (%lld training samples in batches of %d); "
+                     "change --batch or --train-limit\n",
+                (long long)smallest, (long long)n, o->batch);
+    return -1;
+}
+
 static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api,
                      void *model, const mlcrt_train_state *st, FILE *err)
 {
@@ -694,6 +721,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         val.x = train.x + train.n * train.sample_numel;
         val.y = train.y + train.n;
     }
+    if (check_min_batch(o, api, train.n, err))
+        goto done;
     if (mlcrt_augment_parse(o->augment, &aug, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg); /* only from api->augment: flags are checked */
         goto done;
@@ -711,11 +740,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         goto done;
     int64_t gstep = 0;
     if (o->resume_path) {
-        if (st.train_samples != train.n) {
-            fprintf(err,
-                    "error: %s: train_n: expected %lld training samples per epoch (this run's "
-                    "--data, --train-limit and --val), found %lld\n",
-                    o->resume_path, (long long)train.n, (long long)st.train_samples);
+        if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs,
+                                    o->resume_path, msg, sizeof msg) != MLCRT_OK) {
+            fprintf(err, "error: %s\n", msg);
             goto done;
         }
         seed = st.seed;
@@ -1006,8 +1033,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             fflush(out);
         }
         log_row(&lg, "epoch", epoch, gstep, eloss, lr, eacc, val_acc, test_acc, dt);
-        if (lg.f)
-            fflush(lg.f);
+        if (lg.f && mlcrt_check_written(lg.f, "log", o->log_path, err))
+            goto done; /* a full disk: stop rather than train on without a record */
         if (stopped)
             break;
         st.epoch = e + 1;
@@ -1040,10 +1067,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 (long long)api->grad_numel * 4);
     }
     result_line(out, cls, lm, test_acc);
-    fflush(out);
     status = 0;
 done:
     mlcrt_loader_stop(loader);
+    if (lg.f && status == 0 && mlcrt_check_written(lg.f, "log", o->log_path, err))
+        status = 1;
     if (d && status != 0 && !agreed_failure) {
         if (!started) /* tell the others, waiting to start, that this rank cannot */
             mlcrt_dist_agree(d, 0, api, model, "at the start", err);
@@ -1075,7 +1103,7 @@ int mlcrt_main(int argc, char **argv, const mlc_model_api *api)
     return mlcrt_main_io(argc, argv, api, stdout, stderr);
 }
 
-int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
+static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
 {
     return mlcrt_main_dist(argc, argv, api, NULL, out, err);
 }
@@ -1109,4 +1137,13 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
     if (o.mode == MODE_sample)
         return mlcrt_run_sample(&o, api, out, err);
     return run_train(&o, d, api, out, err);
+}
+
+int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
+{
+    int status = run_mode(argc, argv, api, out, err);
+    /* the result lines (accuracy, predictions) are the output: losing them is an error */
+    if (status == 0 && mlcrt_check_written(out, "output to", NULL, err))
+        status = 1;
+    return status;
 }

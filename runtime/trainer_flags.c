@@ -35,7 +35,7 @@ typedef uint64_t FLAG_SEED_type;
 typedef float FLAG_POS_type, FLAG_NONNEG_type;
 typedef mlcrt_channels FLAG_LIST_type, FLAG_POS_LIST_type;
 
-static inline void check_field_types(trainer_opts *o)
+__attribute__((unused)) static inline void check_field_types(trainer_opts *o)
 {
 #define MLC_FLAG(FIELD, FLAG, KIND, ...)                                                     \
     {                                                                                        \
@@ -61,6 +61,19 @@ static int read_int(const char *s, int64_t max, int64_t *v)
         return -1;
     *v = x;
     return 0;
+}
+
+/* A value read_int refused: a positive integer past max says what max is. */
+static int bad_int(FILE *err, const char *flag, int64_t max, const char *val)
+{
+    int digits = *val != '\0', nonzero = 0;
+    for (const char *p = val; *p; p++) {
+        digits &= *p >= '0' && *p <= '9';
+        nonzero |= *p > '0' && *p <= '9';
+    }
+    char range[64];
+    snprintf(range, sizeof range, "an integer from 1 to %lld", (long long)max);
+    return bad_value(err, flag, digits && nonzero ? range : "a positive integer", val);
 }
 
 /* A finite float: > 0 when positive, >= 0 otherwise, unless any_sign. */
@@ -154,7 +167,7 @@ static int set_value(const flag_row *f, const char *flag, const char *val, train
     case FLAG_THREADS:
     case FLAG_COUNT:
         if (read_int(val, f->kind == FLAG_INT ? INT_MAX : f->kind == FLAG_THREADS ? 4096 : INT64_MAX, &n))
-            return bad_value(err, flag, "a positive integer", val);
+            return bad_int(err, flag, f->kind == FLAG_INT ? INT_MAX : f->kind == FLAG_THREADS ? 4096 : INT64_MAX, val);
         if (f->kind == FLAG_COUNT)
             *(int64_t *)field = n;
         else

@@ -160,7 +160,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 errno = 0;
                 long b = strtol(val, &end, 10);
                 if (*end || errno || b < 1 || b > 1 << 20) {
-                    fprintf(stderr, "mlc: error: --batch: expected a positive integer, found '%s'\n", val);
+                    fprintf(stderr, "mlc: error: --batch: expected an integer from 1 to %d, found '%s'\n", 1 << 20, val);
                     return -1;
                 }
                 o->batch = (int)b;

@@ -119,6 +119,9 @@ typedef struct ModelIR {
     /* A classifier (its loss is cross_entropy(outputs[cls_output], inputs[cls_label])):
      * the trainer counts accuracy. -1: not a classifier. */
     int cls_output, cls_label;
+    /* 2 when a batch_norm of the train step has one value per channel and sample (its
+     * statistics need two samples), else 1: mlc_model_api.min_train_batch. */
+    int min_train_batch;
     /* --mem-budget (recompute.c): the budget in bytes (0: none); the train step's arena in
      * bytes at the compile-time batch size without recomputation and as planned; how many
      * tensors the backward computes again. */

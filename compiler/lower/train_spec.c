@@ -27,9 +27,15 @@ static double number(const Expr *e, const char *what, double lo, int lo_open) {
     return x;
 }
 
+/* The largest value of an integer setting (batch, epochs, accum, seed): far above any
+ * real run, and every count derived from it still fits an int. */
+#define SETTING_MAX 1000000000LL
+
 static long long integer(const Expr *e, const char *what, long long lo) {
-    if (e->kind != EX_INT || e->ival < lo || e->ival > 1000000000)
-        diag_error(&e->loc, "%s must be an integer of at least %lld", what, lo);
+    if (e->kind != EX_INT) diag_error(&e->loc, "%s must be an integer from %lld to %lld", what, lo, SETTING_MAX);
+    if (e->ival < lo || e->ival > SETTING_MAX)
+        diag_error(&e->loc, "%s must be an integer from %lld to %lld, found %lld", what, lo, SETTING_MAX,
+                   (long long)e->ival);
     return e->ival;
 }
 

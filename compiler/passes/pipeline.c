@@ -116,6 +116,10 @@ static void find_io(ModelIR *m, const Program *p) {
     m->cls_output = g->cls_output;
     m->cls_label = g->cls_output >= 0 ? model_find_input(m, g->cls_label) : -1;
     if (m->cls_label < 0) m->cls_output = -1;
+    /* bn_stats reads x as [B, C, S]: with S = 1 its statistics are over the batch alone */
+    m->min_train_batch = 1;
+    for (int id = 0; id < g->n; id++)
+        if (g->nodes[id].op == OP_bn_stats && g->nodes[g->nodes[id].in[0]].shape.d[2] == 1) m->min_train_batch = 2;
 }
 
 /* "148004160 bytes (141.1 MiB)" */

@@ -385,7 +385,10 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
     fprintf(o, "},\n    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
     fprintf(o, "    .set_grad_ready = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_grad_ready");
-    fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n};\n\n");
+    fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n");
+    /* every field, even at its default: C++ (nvcc) warns of a missing one */
+    fprintf(o, "    .min_train_batch = %d,\n", m->min_train_batch);
+    fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
     fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count);\n}\n\n", n);

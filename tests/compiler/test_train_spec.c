@@ -174,3 +174,36 @@ Test(train_spec, table_defaults_are_the_defaults) {
     srcfile_free(src0);
     arena_free(&a);
 }
+
+/* A batch_norm over one value per channel and sample (after dense) needs training batches
+ * of two samples: min_train_batch 2 in the model and its API; over a convolution's
+ * channels (H x W values each) any batch will do: 1. */
+Test(train_spec, min_train_batch_from_batch_norm) {
+    const char *models[2][2] = {
+        {"model d\ninput x: f32[B, 3]\ninput y: i32[B]\nlogits = dense(batch_norm(dense(x, 4)), 2)\noutput logits\n"
+         "loss cross_entropy(logits, y)\n",
+         "2"},
+        {"model c\ninput x: f32[B, 1, 4, 4]\ninput y: i32[B]\nh = relu(batch_norm(conv2d(x, 2, 3, pad = 1)))\n"
+         "logits = dense(flatten(h), 2)\noutput logits\nloss cross_entropy(logits, y)\n",
+         "1"},
+    };
+    for (int i = 0; i < 2; i++) {
+        Arena a = {0};
+        SrcFile *src = srcfile_from_string("t.mdl", models[i][0]);
+        CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+        cr_assert_not_null(r.m, "%s", r.diag);
+        cr_assert_eq(r.m->min_train_batch, atoi(models[i][1]));
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        emit_api_struct(r.m, f, "c");
+        fclose(f);
+        char want[64];
+        snprintf(want, sizeof want, "    .min_train_batch = %s,\n", models[i][1]);
+        cr_assert_not_null(strstr(text, want), "%s", text);
+        free(text);
+        ct_compile_free(&r);
+        arena_free(&a);
+        srcfile_free(src);
+    }
+}

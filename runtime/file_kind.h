@@ -1,0 +1,24 @@
+/* file_kind.h - what a data path turned out to be, for messages that say so: a missing
+ * file, a dangling symbolic link, a directory, a FIFO or a device where a regular file
+ * was expected. */
+#ifndef MLCRT_FILE_KIND_H
+#define MLCRT_FILE_KIND_H
+
+#include <stddef.h>
+
+/* MLCRT_OK when path is a regular file (after following links). Otherwise fails with
+ *   PATH: cannot open: No such file or directory
+ *   PATH: cannot open: symbolic link to 'T', which does not exist
+ *   PATH: expected WHAT, found a FIFO (named pipe)      (directory, character device, ...)
+ * (what: e.g. "an IDX file"). A FIFO or a device is refused before anything opens it:
+ * opening a FIFO without a writer would wait forever, and /dev/zero never ends. */
+int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t cap);
+
+/* 1 when path is a symbolic link whose target does not exist (target: the link's text,
+ * at most cap - 1 bytes); 0 otherwise. */
+int mlcrt_dangling_link(const char *path, char *target, size_t cap);
+
+/* "a directory", "a FIFO (named pipe)", "a character device", ... for a stat mode. */
+const char *mlcrt_file_kind_name(unsigned mode);
+
+#endif

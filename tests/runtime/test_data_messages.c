@@ -1,0 +1,188 @@
+/* test_data_messages.c - the trainer's exact message for each kind of bad --data that
+ * used to be misreported: a dangling symbolic link or a file as the directory, an
+ * unreadable directory, a dangling link, FIFO or device as a data file (no hang on the
+ * FIFO), a .gz cut short, a batch size past its limit. */
+#include <criterion/criterion.h>
+#include <zlib.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mlcrt_error.h"
+#include "synth_data.h"
+#include "testutil.h"
+#include "tiny_model.h"
+
+/* Runs the trainer on --data dir and asserts exit 1 with exactly "error: WANT\n". */
+static void expect_error_of(const mlc_model_api *api, const char *dir, const char *want)
+{
+    run_result r;
+    tu_run(&r, api, "net", (const char *[]){"--data", dir, "--quiet", NULL});
+    char line[2048];
+    snprintf(line, sizeof line, "error: %s\n", want);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert_str_eq(r.err, line);
+    cr_assert_str_eq(r.out, "");
+}
+
+static void expect_error(const char *dir, const char *want) { expect_error_of(&tiny_api, dir, want); }
+
+Test(data_messages, data_directory_itself)
+{
+    char *d = tu_tmpdir(), want[1024];
+    char *link = tu_path(d, "link"), *file = tu_path(d, "file");
+    cr_assert_eq(symlink("nowhere", link), 0);
+    snprintf(want, sizeof want,
+             "%s: cannot open dataset directory: symbolic link to 'nowhere', which does not "
+             "exist",
+             link);
+    expect_error(link, want);
+    tu_write(file, "x", 1);
+    snprintf(want, sizeof want, "%s: expected a dataset directory, found a regular file", file);
+    expect_error(file, want);
+    if (geteuid() != 0) { /* root reads any directory */
+        char *locked = tu_path(d, "locked");
+        cr_assert_eq(mkdir(locked, 0), 0);
+        snprintf(want, sizeof want, "%s: cannot open dataset directory: Permission denied", locked);
+        expect_error(locked, want);
+        chmod(locked, 0755);
+    }
+    tu_rmrf(d);
+}
+
+Test(data_messages, data_files_that_are_no_files)
+{
+    char *d = tu_tmpdir(), want[1024];
+    char *img = tu_path(d, "train-images-idx3-ubyte");
+    write_idx_labels(tu_path(d, "train-labels-idx1-ubyte"), 200, -1);
+    cr_assert_eq(symlink("gone", img), 0);
+    snprintf(want, sizeof want, "%s: cannot open: symbolic link to 'gone', which does not exist",
+             img);
+    expect_error(d, want);
+    unlink(img);
+    cr_assert_eq(mkfifo(img, 0644), 0); /* opening it would wait for a writer forever */
+    snprintf(want, sizeof want, "%s: expected an IDX file, found a FIFO (named pipe)", img);
+    expect_error(d, want);
+    unlink(img);
+    cr_assert_eq(symlink("/dev/zero", img), 0);
+    snprintf(want, sizeof want, "%s: expected an IDX file, found a character device", img);
+    expect_error(d, want);
+
+    char *c = tu_tmpdir(), *batch = tu_path(c, "data_batch_1.bin");
+    cr_assert_eq(symlink("/dev/zero", batch), 0);
+    snprintf(want, sizeof want, "%s: expected a CIFAR batch file, found a character device", batch);
+    expect_error_of(&tiny_c10_api, c, want);
+    unlink(batch);
+    cr_assert_eq(mkfifo(batch, 0644), 0);
+    snprintf(want, sizeof want, "%s: expected a CIFAR batch file, found a FIFO (named pipe)", batch);
+    expect_error_of(&tiny_c10_api, c, want);
+    tu_rmrf(c);
+    tu_rmrf(d);
+}
+
+/* A .gz cut inside its own header decompresses to nothing: that is a cut file, not a
+ * file "ended inside the magic number"; cut in the data it says so too. */
+Test(data_messages, gz_cut_short)
+{
+    char *d = mnist_dir(), want[1024];
+    char *raw = tu_path(d, "train-images-idx3-ubyte"), *gz = tu_path(d, "train-images-idx3-ubyte.gz");
+    size_t n;
+    uint8_t *f = tu_read(raw, &n);
+    gzFile z = gzopen(gz, "wb");
+    cr_assert(z);
+    cr_assert_eq(gzwrite(z, f, (unsigned)n), (int)n);
+    cr_assert_eq(gzclose(z), Z_OK);
+    unlink(raw);
+    size_t zn;
+    uint8_t *zf = tu_read(gz, &zn);
+    tu_write(gz, zf, 7); /* inside the 10-byte gzip header */
+    snprintf(want, sizeof want,
+             "%s: byte 0: compressed stream ends early (the .gz file is cut short) inside the "
+             "4-byte magic number",
+             gz);
+    expect_error(d, want);
+    tu_write(gz, zf, zn - 8 - 200); /* inside the compressed data */
+    run_result r;
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want, "error: %s: byte ", gz);
+    cr_assert_eq(strncmp(r.err, want, strlen(want)), 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, ": compressed stream ends early (the .gz file is cut short): "
+                                     "expected 156800 data bytes after the 16-byte header, found "),
+                       "%s", r.err);
+    tu_rmrf(d);
+}
+
+Test(data_messages, batch_past_its_limit)
+{
+    run_result r;
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--batch", "2147483648", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "error: --batch: expected an integer from 1 to 2147483647, found '2147483648'\n");
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--batch", "-4", NULL});
+    cr_assert_str_eq(r.err, "error: --batch: expected a positive integer, found '-4'\n");
+}
+
+/* A model whose batch_norm has one value per channel and sample (min_train_batch 2) is
+ * not trained on a batch of one: flags that would make one are refused before training
+ * (docs/trainer.md), and those that do not train as usual. */
+Test(data_messages, batch_norm_needs_two_samples)
+{
+    char *d = mnist_dir(); /* 200 training samples */
+    mlc_model_api bn = tiny_api;
+    bn.min_train_batch = 2;
+    run_result r;
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--train-limit", "199", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (199 "
+                            "training samples in batches of 3); change --batch or --train-limit\n"
+);
+    cr_assert_str_eq(r.out, "");
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "1", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: --batch 1\n");
+    /* --accum 2 --batch 4: steps of 8, the last of 200 % 8 = 0: fine; of 197: 5 = 4 + 1 */
+    tu_run(&r, &bn, "net",
+           (const char *[]){"--data", d, "--batch", "4", "--accum", "2", "--train-limit", "197", "--quiet", NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (197 "
+                            "training samples in batches of 4); change --batch or --train-limit\n");
+    tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--val", "2", "--quiet", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err); /* 198 = 66 x 3 */
+    cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
+    tu_rmrf(d);
+}
+
+/* IDX images are checked dimension by dimension against an input with a shape: 784
+ * values of 14 x 56 do not feed a [1, 28, 28] input (a flat [784] input takes them). */
+Test(data_messages, image_dims_against_a_shaped_input)
+{
+    char *d = mnist_dir(), want[1024];
+    char *img = tu_path(d, "train-images-idx3-ubyte");
+    write_idx_images(img, 200, 14, 56, 1);
+    static const mlc_io_desc grid[2] = {{"image", MLC_F32, 3, {1, 28, 28}, 784, 1},
+                                        {"label", MLC_I32, 0, {0}, 1, 0}};
+    mlc_model_api shaped = tiny_api;
+    shaped.inputs = grid;
+    snprintf(want, sizeof want,
+             "%s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", d);
+    expect_error_of(&shaped, d, want);
+    run_result r;
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err); /* tiny's input is f32[784] */
+    /* predict names the image file */
+    char *p = tu_path(d, "m.ckpt");
+    write_idx_images(img, 200, 28, 28, 1);
+    tu_run(&r, &shaped, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_idx_images(img, 3, 14, 56, 1);
+    tu_run(&r, &shaped, "net", (const char *[]){"predict", p, img, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28\n", img);
+    cr_assert_str_eq(r.err, want);
+    tu_rmrf(d);
+}

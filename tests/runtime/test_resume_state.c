@@ -1,0 +1,128 @@
+/* test_resume_state.c - a checkpoint whose CRC is valid but whose training state is
+ * impossible (negative or out-of-range position, epoch, step, sums) is refused by
+ * --resume with one line naming the file, the field and what was expected: never a
+ * crash, a hang, or exit 0 with wrong results. The tests edit a real checkpoint's
+ * fields and recompute its CRC. */
+#include <criterion/criterion.h>
+#include <zlib.h>
+
+#include <math.h>
+
+#include "ckpt.h"
+#include "mlcrt_error.h"
+#include "synth_data.h"
+#include "testutil.h"
+#include "tiny_model.h"
+
+/* Byte offsets of the state fields for the model named "tiny" (docs/checkpoint.md:
+ * 16-byte preamble, u16 name length, 4 name bytes, then the fields). */
+enum { AT_STEP = 22, AT_EPOCH = 30, AT_POS = 38, AT_TRAIN_N = 54, AT_LOSS = 62, AT_CORRECT = 70 };
+
+static void put_i64(uint8_t *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+/* Writes base with the 8-byte field at `at` set to v and the CRC made valid again. */
+static void write_with(const char *path, const uint8_t *base, size_t n, int at, int64_t v)
+{
+    uint8_t *f = malloc(n);
+    memcpy(f, base, n);
+    put_i64(f + at, v);
+    uLong c = crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4));
+    for (int i = 0; i < 4; i++)
+        f[n - 4 + i] = (uint8_t)(c >> (8 * i));
+    tu_write(path, f, n);
+    free(f);
+}
+
+typedef struct bad_state {
+    int at;
+    int64_t v;
+    const char *want; /* after "error: PATH: " */
+} bad_state;
+
+Test(resume_state, impossible_fields_refused)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "run.ckpt"), *q = tu_path(d, "bad.ckpt");
+    run_result r;
+    /* 200 samples in batches of 40: stopped after 3 steps, at sample 120 of epoch 1 */
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3",
+                            "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n;
+    uint8_t *base = tu_read(p, &n);
+    cr_assert_eq(base[AT_STEP], 3);
+    cr_assert_eq(base[AT_POS], 120);
+    cr_assert_eq(base[AT_TRAIN_N], 200);
+
+    const bad_state cases[] = {
+        {AT_POS, -1, "byte 38: epoch_pos: expected a count of at least 0, found -1"},
+        {AT_POS, -64, "byte 38: epoch_pos: expected a count of at least 0, found -64"},
+        {AT_POS, 201,
+         "byte 38: epoch_pos: expected 0 to 200 (train_n, the samples of an epoch), found 201"},
+        {AT_POS, INT64_MAX,
+         "byte 38: epoch_pos: expected 0 to 200 (train_n, the samples of an epoch), found "
+         "9223372036854775807"},
+        {AT_EPOCH, -(INT64_C(1) << 62),
+         "byte 30: epoch: expected a count of at least 0, found -4611686018427387904"},
+        {AT_STEP, -5, "byte 22: step: expected a count of at least 0, found -5"},
+        {AT_TRAIN_N, -200, "byte 54: train_n: expected a count of at least 0, found -200"},
+        {AT_CORRECT, 121,
+         "byte 70: correct: expected 0 to 120 (epoch_pos, the samples trained on in this "
+         "epoch), found 121"},
+        {AT_LOSS, INT64_C(0x7ff8000000000000), "byte 62: loss_sum: expected a finite number, found nan"},
+        /* against the run: --epochs 2, 200 samples */
+        {AT_EPOCH, 3, "epoch: expected 0 to 2 (this run's --epochs), found 3 epochs completed"},
+        {AT_EPOCH, INT64_C(1) << 62,
+         "epoch: expected 0 to 2 (this run's --epochs), found 4611686018427387904 epochs "
+         "completed"},
+        {AT_STEP, 0,
+         "step: expected at least 1 optimizer steps for 0 epochs and 120 samples, found 0"},
+        {AT_TRAIN_N, 1000,
+         "train_n: expected 200 training samples per epoch (this run's --data, --train-limit "
+         "and --val), found 1000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_with(q, base, n, cases[i].at, cases[i].v);
+        tu_run(&r, &tiny_api, "net",
+               (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet",
+                                "--resume", q, NULL});
+        char want[1024];
+        snprintf(want, sizeof want, "error: %s: %s\n", q, cases[i].want);
+        cr_assert_eq(r.status, 1, "case %zu: %s", i, r.err);
+        cr_assert_str_eq(r.err, want, "case %zu", i);
+        cr_assert_str_eq(r.out, "", "case %zu", i);
+    }
+    /* the same file, state untouched, resumes; a step counter beyond the minimum (a run
+     * continued from --load) is accepted too */
+    write_with(q, base, n, AT_STEP, 50);
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet", "--resume",
+                            q, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
+    tu_rmrf(d);
+}
+
+/* The loader's own checks hold for every use of the file (eval, --load), not only
+ * --resume: an impossible state is a corrupt checkpoint. */
+Test(resume_state, load_refuses_impossible_state)
+{
+    char *d = tu_tmpdir(), *p = tu_path(d, "s.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = tu_track(tiny_api.create(1, 4), tiny_api.destroy);
+    mlcrt_train_state st = {1, 10, 7, 100, 2.5, 4, 1, 0, {0}, {0}};
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n;
+    uint8_t *base = tu_read(p, &n);
+    write_with(p, base, n, AT_POS, -64);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, NULL, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 38: epoch_pos: expected a count of at least 0, found -64", p);
+    cr_assert_str_eq(msg, want);
+    write_with(p, base, n, AT_POS, 100); /* the whole epoch: possible */
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, NULL, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    tu_rmrf(d);
+}
