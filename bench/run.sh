@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         *) echo "bench/run.sh: unknown model $1 (mlp lenet resnet resnet20_cifar)" >&2; exit 2 ;;
     esac
 done
-[ ${#models[@]} -gt 0 ] || models=(mlp lenet resnet resnet20_cifar)
+[ ${#models[@]} -gt 0 ] || models=(mlp lenet resnet resnet20_cifar vit gpt)
 if [ $quick = 1 ]; then
     : "${reps:=1}"; compile_runs=5 sgemm_reps=3
 else

@@ -69,11 +69,34 @@ def resnet20(channels, size):
     return nn.Sequential(*layers)
 
 
+def seq_twins():
+    """samples/vit.mdl and samples/gpt.mdl's twins (bench/torch_seq.py)."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_seq
+    return torch_seq
+
+
+class TokenLoss(nn.Module):
+    """A language model's per-token cross-entropy as the train step sees it: the input is
+    a [B, T + 1] window of ids, the model reads the first T and predicts the last T."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, w):
+        return self.lm(w[:, :-1])
+
+
 MODELS = {
     "mlp": (mlp, (784,)),
     "lenet": (lenet, (784,)),
     "resnet": (lambda: resnet20(1, 28), (784,)),
     "resnet20_cifar": (lambda: resnet20(3, 32), (3072,)),
+    "vit": (lambda: seq_twins().ViT(), (784,)),
+    "gpt": (lambda: TokenLoss(seq_twins().GPT()), "tokens"),
 }
 
 
@@ -170,12 +193,22 @@ def main():
     else:
         kind = torch.optim.AdamW if a.optimizer == "adamw" else torch.optim.Adam
         opt = kind(net.parameters(), lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.weight_decay)
-    x = torch.rand(a.batch, *shape, device=dev)
-    y = torch.randint(0, 10, (a.batch,), device=dev)
+    if shape == "tokens":  # a window of 129 ids: 128 in, the same shifted by one as targets
+        x = torch.randint(0, 256, (a.batch, 129), device=dev)
+        y = x[:, 1:].reshape(-1)
+
+        def loss_of():
+            return F.cross_entropy(net(x).reshape(-1, 256), y)
+    else:
+        x = torch.rand(a.batch, *shape, device=dev)
+        y = torch.randint(0, 10, (a.batch,), device=dev)
+
+        def loss_of():
+            return F.cross_entropy(net(x), y)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        loss = loss_of()
         loss.backward()
         opt.step()
         return loss.item()
@@ -197,7 +230,7 @@ def main():
           f"eps={a.eps:g} wd={a.weight_decay:g}", flush=True)
     if a.memory:
         exclude = {storage_of(t)[0] for t in list(net.parameters()) + [x, y]}
-        saved = saved_for_backward(net, lambda: F.cross_entropy(net(x), y), exclude)
+        saved = saved_for_backward(net, loss_of, exclude)
         opt.zero_grad(set_to_none=True)  # free last step's gradients before the profiled step
         peak = allocator_peak(step) if dev.type == "cpu" else cuda_step_peak(step)
         print(f"model={a.model} saved_bytes={saved} alloc_peak_bytes={peak if peak is not None else 'n/a'}")

@@ -70,12 +70,14 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
                                      MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
                                      MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl",
-                                     MLC_TEST_DIR "/data/tokens_cls.mdl",   MLC_TEST_DIR "/data/attention.mdl"};
+                                     MLC_TEST_DIR "/data/tokens_cls.mdl",
+                                     MLC_SOURCE_ROOT "/samples/vit.mdl",     MLC_SOURCE_ROOT "/samples/gpt.mdl",
+                                     MLC_TEST_DIR "/data/attention.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
- * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls). */
-enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 22 };
+ * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls, vit, gpt). */
+enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 24 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
