@@ -1048,7 +1048,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             dirty = 0;
         }
     }
-    (void)stopped;
+    /* --max-steps cut a run of --epochs short: say so, or the last epoch line reads as if
+     * the run had ended where it was asked to */
+    if (stopped && o->epochs_flag && !o->quiet)
+        fprintf(out, "stopped after %lld optimizer steps (--max-steps %lld) of a %d-epoch run\n", (long long)gstep,
+                (long long)o->max_steps, epochs);
     if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err))
         goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */

@@ -192,11 +192,15 @@ Test(trainer, max_steps_quiet_threads_partial_batch)
     run(&r, &api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(threads_set, 3);
-    /* epoch 2 stops after its 2nd step; the epoch count stays as requested */
+    /* epoch 2 stops after its 2nd step; the epoch count stays as requested, and a line
+     * says the run stopped early */
     const char *l2 = strchr(r.out, '\n') + 1;
     cr_assert(strncmp(l2, "epoch 2/5  loss", 15) == 0, "%s", r.out);
+    const char *l3 = strchr(l2, '\n') + 1;
+    const char *want = "stopped after 6 optimizer steps (--max-steps 6) of a 5-epoch run\n";
+    cr_assert(strncmp(l3, want, strlen(want)) == 0, "%s", r.out);
     cr_assert(strncmp(last_line(r.out), "test accuracy: ", 15) == 0);
-    cr_assert_eq(strchr(strchr(l2, '\n') + 1, '\n'), r.out + strlen(r.out) - 1);
+    cr_assert_eq(strchr(strchr(l3, '\n') + 1, '\n'), r.out + strlen(r.out) - 1);
 
     const char *quiet[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
                            "--epochs", "1", "--quiet", NULL};
