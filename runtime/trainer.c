@@ -32,6 +32,7 @@
 #include "rng.h"
 #include "sample.h"
 #include "schedule.h"
+#include "log_trim.h"
 #include "text_data.h"
 #include "timing.h"
 #include "write_check.h"
@@ -764,6 +765,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     }
     if (o->log_path && (!d || d->rank == 0)) {
         int append = o->resume_path && access(o->log_path, F_OK) == 0;
+        /* rows the killed run logged after its checkpoint are trained (and logged) again */
+        if (append && mlcrt_log_trim(o->log_path, (long long)gstep, o->log_jsonl, msg, sizeof msg)) {
+            fprintf(err, "error: %s\n", msg);
+            goto done;
+        }
         lg.f = fopen(o->log_path, append ? "a" : "w");
         if (!lg.f) {
             fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));

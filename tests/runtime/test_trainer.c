@@ -388,3 +388,51 @@ Test(trainer, refuses_other_api_version)
     cr_assert_str_eq(r.err, want);
     cr_assert_str_eq(r.out, "");
 }
+
+/* A run killed after its last checkpoint logged steps the resumed run trains again: on
+ * --resume the log is cut back to the checkpoint's step (a line the kill cut short goes
+ * too), so every step has one row, as in a run never interrupted. */
+Test(trainer, resumed_log_has_no_duplicate_rows)
+{
+    char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv"), *c4 = tu_path(dir, "c4.ckpt"),
+         *c6 = tu_path(dir, "c6.ckpt");
+    run_result r;
+    /* 100 samples in batches of 32: 4 steps an epoch */
+#define LOG_RUN(...)                                                                                          \
+    const char *args_##__LINE__[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10", "--batch", \
+                                     "32", "--epochs", "2", "--quiet", "--log", log, __VA_ARGS__, NULL};        \
+    run(&r, &tiny_api, args_##__LINE__);                                                                        \
+    cr_assert_eq(r.status, 0, "%s", r.err)
+    { LOG_RUN("--max-steps", "4", "--save", c4); }
+    /* the run goes on to step 6, then "dies" in the middle of writing a row */
+    { LOG_RUN("--max-steps", "6", "--resume", c4, "--save", c6); }
+    FILE *f = fopen(log, "a");
+    cr_assert_not_null(f);
+    fputs("step,2,7,0.12", f);
+    fclose(f);
+    /* resumed from the checkpoint at step 4: steps 5 and 6 are trained and logged again */
+    { LOG_RUN("--resume", c4); }
+#undef LOG_RUN
+    f = fopen(log, "r");
+    cr_assert_not_null(f);
+    char line[256];
+    int seen[9] = {0}, rows = 0, epochs = 0;
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert(strncmp(line, "kind,epoch,step,", 16) == 0, "%s", line);
+    while (fgets(line, sizeof line, f)) {
+        int epoch, step;
+        char kind[16];
+        cr_assert_eq(sscanf(line, "%15[a-z],%d,%d,", kind, &epoch, &step), 3, "%s", line);
+        cr_assert(step >= 1 && step <= 8, "%s", line);
+        if (!strcmp(kind, "step"))
+            seen[step]++, rows++;
+        else
+            epochs++;
+    }
+    fclose(f);
+    for (int s = 1; s <= 8; s++)
+        cr_expect_eq(seen[s], 1, "step %d has %d rows", s, seen[s]);
+    cr_expect_eq(rows, 8);
+    cr_expect_eq(epochs, 2, "epoch rows: %d", epochs);
+    tu_rmrf(dir);
+}
