@@ -318,6 +318,18 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
 
 static int64_t pack(const int64_t p[2]) { return p[0] | p[1] << 16; }
 
+/* The shape of tensor x, which call needs as an image batch [B, C, H, W] (B itself, not
+ * B * T): an error at the call otherwise. */
+static Shape image_shape(Lower *L, Scope *s, const Expr *call, int x) {
+    const Graph *g = L->g;
+    Shape xs = g->nodes[x].shape;
+    char sh[96];
+    if (xs.rank != 4 || xs.bmask != 1 || xs.d[0] != g->batch)
+        diag_error(LOCE, "%s needs an input of shape [B, C, H, W], found %s", call->name,
+                   shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
+    return xs;
+}
+
 /* A 1-D layer's size argument: an integer (a pair is a 2-D layer's). */
 static void arg_single(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int64_t dflt,
                        int64_t lo, int64_t out[2]) {
@@ -358,12 +370,8 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     Graph *g = L->g;
     if (one_d) x = as_row_image(L, s, call, x);
-    const Shape *xs = &g->nodes[x].shape;
-    char sh[96];
-    if (xs->rank != 4 || xs->bmask != 1 || xs->d[0] != g->batch)
-        diag_error(LOCE, "conv2d needs an input of shape [B, C, H, W], found %s",
-                   shape_str_at(xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
-    int64_t C = xs->d[1];
+    Shape xs = image_shape(L, s, call, x);
+    int64_t C = xs.d[1];
     int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
     int64_t k[2], st[2], pd[2], dl[2];
     void (*pair)(Lower *, Scope *, const Expr *, const Args *, int, const char *, int64_t, int64_t, int64_t[2]) =
@@ -404,12 +412,8 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     Graph *g = L->g;
-    const Shape *xs = &g->nodes[x].shape;
-    char sh[96];
-    if (xs->rank != 4 || xs->bmask != 1)
-        diag_error(LOCE, "conv_transpose2d needs an input of shape [B, C, H, W], found %s",
-                   shape_str(xs, g->nodes[x].dtype, sh, sizeof sh));
-    int64_t C = xs->d[1];
+    Shape xs = image_shape(L, s, call, x);
+    int64_t C = xs.d[1];
     int64_t O = arg_int(L, s, call, a, 1, "channels", 0, 1);
     int64_t k[2], st[2], pd[2], op[2], dl[2];
     arg_pair(L, s, call, a, 2, "kernel", 1, 1, k);
@@ -426,10 +430,10 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     for (int i = 0; i < 2; i++) {
         if (op[i] >= st[i] && op[i] >= dl[i])
             diag_error(arg_loc(L, s, call, a, 5), "conv_transpose2d: output_pad must be below the stride or the dilation");
-        hw[i] = (xs->d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (k[i] - 1) + op[i] + 1; /* each term < 2^32 */
+        hw[i] = (xs.d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (k[i] - 1) + op[i] + 1; /* each term < 2^32 */
         if (hw[i] < 1)
             diag_error(LOCE, "conv_transpose2d: pad %lld leaves no output from a %lldx%lld input", (long long)pd[i],
-                       (long long)xs->d[2], (long long)xs->d[3]);
+                       (long long)xs.d[2], (long long)xs.d[3]);
     }
     const char *scope = scope_name(L, s, "conv_transpose", arg_str(L, s, call, a, 9, "name"));
     int64_t wd[4] = {C, O / G, k[0], k[1]};
@@ -471,11 +475,7 @@ static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     Graph *g = L->g;
-    Shape xs = g->nodes[x].shape;
-    char sh[96];
-    if (xs.rank != 4 || xs.bmask != 1)
-        diag_error(LOCE, "global_avg_pool needs an input of shape [B, C, H, W], found %s",
-                   shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    Shape xs = image_shape(L, s, call, x);
     int64_t d[3] = {xs.d[0], xs.d[1], xs.d[2] * xs.d[3]};
     int r = ir_reshape(g, x, shape_make(3, d, 1), LOCE);
     return vtensor(ir_reduce(g, OP_mean, r, 2, 0, LOCE));
@@ -488,11 +488,7 @@ static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_upsample(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     Graph *g = L->g;
-    Shape xs = g->nodes[x].shape;
-    char sh[96];
-    if (xs.rank != 4 || xs.bmask != 1)
-        diag_error(LOCE, "upsample needs an input of shape [B, C, H, W], found %s",
-                   shape_str(&xs, g->nodes[x].dtype, sh, sizeof sh));
+    Shape xs = image_shape(L, s, call, x);
     int64_t f[2];
     arg_pair(L, s, call, a, 1, "factor", 2, 1, f); /* a size past the tensor limit: graph_push says so */
     int64_t d6[6] = {xs.d[0], xs.d[1], xs.d[2], 1, xs.d[3], 1};
