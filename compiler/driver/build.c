@@ -203,6 +203,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     int n = 0;
     argv[n++] = cc;
     for (int i = 0; t->build->flags[i]; i++) argv[n++] = t->build->flags[i];
+    if (o->debug) argv[n++] = "-g", argv[n++] = "-O0"; /* after the target's -O3: the last one counts */
     if (t->build->arch_flags && (n = t->build->arch_flags(m->arena, o->arch, argv, n, 32)) < 0) return 1;
     argv[n++] = src;
     argv[n++] = mainc;

@@ -20,6 +20,7 @@ typedef struct Options {
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
     const char *arch;   /* build: --cuda-arch, the GPU generations; NULL: the default */
     int mpi;            /* build: --mpi, a data-parallel trainer (libmlcrt_mpi, MPI) */
+    int debug;          /* --debug (c): unfused, no buffer reuse, #line into the .mdl */
     ScaleOptions scale; /* --report --ranks N --link BW,LAT --flops RATE --tp P; ranks 0: none */
     DumpOptions dump;
 } Options;

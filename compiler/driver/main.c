@@ -1,8 +1,8 @@
 /* main.c - the mlc command line: parse a .mdl, run the middle end, emit a target.
  *
- *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE]
+ *   mlc net.mdl -o net.c [--target c|cuda] [--batch N] [--mem-budget BYTES] [--dump-ir=STAGE] [--debug]
  *   mlc build net.mdl -o net [--target c|cuda] [--batch N] [--mem-budget BYTES] [--cuda-arch LIST] [--cc CC]
- *             [--mpi] [--keep] [-v]
+ *             [--mpi] [--keep] [--debug] [-v]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,9 +19,9 @@
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
     "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report [--ranks N [--link BW,LAT]\n"
-    "                    [--flops RATE] [--tp P]]]\n"
+    "                    [--flops RATE] [--tp P]]] [--debug]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--mpi] [--keep] [-v]\n"
+    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--mpi] [--keep] [--debug] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -57,6 +57,9 @@ static const char usage[] =
     "  --mpi            build: a data-parallel trainer, run as `mpirun -np N ./net ...`\n"
     "                   (links libmlcrt_mpi and MPI; docs/distributed.md)\n"
     "  --keep           build: keep the generated sources beside the binary\n"
+    "  --debug          c: no fusion, no buffer reuse, and a #line naming the .mdl line of\n"
+    "                   every line of a node's code, so gdb steps through the network's\n"
+    "                   source (build: compiled -g -O0); slower, the same results\n"
     "  -v               build: print the compiler commands\n";
 
 /* "lower, autodiff, ..." from the pass table, for messages. */
@@ -207,6 +210,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             o->tf32 = 1;
         } else if (!strcmp(a, "--mpi")) {
             o->mpi = 1;
+        } else if (!strcmp(a, "--debug")) {
+            o->debug = 1;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
@@ -227,6 +232,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
         fprintf(stderr, "mlc: error: --tf32 is for --target cuda (the C target's GEMMs are FP32)\n");
+        return -1;
+    }
+    if (o->debug && o->target->kind != TARGET_C) {
+        fprintf(stderr, "mlc: error: --debug is for --target c (#line directives into the .mdl)\n");
         return -1;
     }
     if (o->arch && !o->target->build->arch_flags) {
@@ -264,7 +273,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
     CompileOptions co = {.batch = o->batch, .mem_budget = o->mem_budget, .target = o->target->kind,
-                         .threads = o->threads, .tf32 = o->tf32};
+                         .threads = o->threads, .tf32 = o->tf32, .debug = o->debug};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
     if (o->report && o->scale.ranks) print_scale_report(stdout, m, &o->scale);

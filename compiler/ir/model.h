@@ -97,8 +97,8 @@ typedef struct ModelIR {
     Arena *arena;
     const char *source; /* the .mdl path */
     ModelSpec spec;
-    /* The train step; inference (outputs only); the loss in evaluation mode, no outputs
-     * (what the trainer reports as test loss for a model that is not a classifier). */
+    /* The train step; inference (outputs only); the outputs and the loss in evaluation
+     * mode (the trainer's test loss; the C target's forward runs it without the loss). */
     Graph *train, *eval, *eval_loss;
     FusionPlan train_fuse, eval_fuse, eval_loss_fuse;
     MemPlan train_plan, eval_plan, eval_loss_plan;
@@ -134,6 +134,9 @@ typedef struct ModelIR {
     /* --tf32 (CUDA): cuBLAS may use the tensor cores' TF32 (inputs rounded to 10-bit
      * mantissas, FP32 sums), as PyTorch lets cuDNN do by default. */
     int tf32;
+    /* mlc --debug (C): no fusion, no buffer reuse, a #line to the .mdl for every line of
+     * a node's code, so a debugger steps through the network's source. */
+    int debug;
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -162,6 +165,7 @@ typedef struct CompileOptions {
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
     int tf32;           /* --tf32: ModelIR.tf32 */
+    int debug;          /* mlc --debug: ModelIR.debug */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */
@@ -169,6 +173,8 @@ ModelIR *compile_model(Arena *a, const Program *p, int batch_override, const Dum
 
 /* fuse.c */
 FusionPlan fuse_graph(Arena *a, const Graph *g);
+/* mlc --debug: no groups, no epilogues; every node with code runs alone. */
+FusionPlan fuse_nothing(Arena *a, const Graph *g);
 /* The index space a group loops over: the root's shape, or a reduction's input shape. */
 const Shape *fusion_domain(const Graph *g, int root);
 /* The map (domain dimension -> operand dimension) of input k of group member `member`
@@ -204,6 +210,8 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
 /* The same with first-fit in program order only, the plan an allocator seeing one
  * request at a time would make: what tests compare plan_memory's against. */
 MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
+/* mlc --debug: no buffer shares bytes with another (every value kept to the end). */
+MemPlan plan_memory_no_reuse(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 
 /* Index of the model input with this name, or -1. */
 int model_find_input(const ModelIR *m, const char *name);

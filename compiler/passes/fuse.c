@@ -379,7 +379,8 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
     }
 }
 
-FusionPlan fuse_graph(Arena *a, const Graph *g) {
+/* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
+static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int n = g->n;
     FusionPlan fp = {0};
     fp.root = ARENA_ARRAY(a, int, n + 1);
@@ -419,8 +420,13 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         fp.root[id] = id;
         fp.nest[id] = -1;
         pos[id] = id;
-        if (kind == K_SOURCE) {
+        if (kind == K_SOURCE || (!fusing && nd->op == OP_reshape)) {
             fp.root[id] = -1;
+            continue;
+        }
+        if (!fusing) {
+            const Shape *s = kind == K_REDUCE ? fusion_domain(g, id) : &nd->shape;
+            for (int d = 0; d < s->rank; d++) fp.map[id][d] = (int8_t)(real_dim(s, d) ? d : -1);
             continue;
         }
         /* The group to join: the earliest one that reads it. Readers in other groups and
@@ -500,8 +506,10 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
         for (int d = 0; d < nd->shape.rank; d++) fp.map[id][d] = (int8_t)(real_dim(&nd->shape, d) ? d : -1);
     }
     for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
-    find_epilogues(g, &fp, rd, start, fill, phase);
+    if (fusing) find_epilogues(g, &fp, rd, start, fill, phase);
     find_inplace(g, &fp, rd, start, fill);
+    if (!fusing)
+        for (int id = 0; id < n; id++) fp.inplace[id] = -1;
     fp.lo = ARENA_ARRAY(a, int, n + 1);
     for (int id = 0; id < n; id++) fp.lo[id] = -1;
     for (int id = 0; id < n; id++) /* ascending ids: the first member seen is the lowest */
@@ -516,6 +524,9 @@ FusionPlan fuse_graph(Arena *a, const Graph *g) {
     }
     return fp;
 }
+
+FusionPlan fuse_graph(Arena *a, const Graph *g) { return fuse(a, g, 1); }
+FusionPlan fuse_nothing(Arena *a, const Graph *g) { return fuse(a, g, 0); }
 
 int fusion_kernels(const Graph *g, const FusionPlan *fp) {
     int k = 0;

@@ -227,11 +227,15 @@ static int make_blocks(Arena *a, const Graph *g, const FusionPlan *fp, const int
     return nblocks;
 }
 
-static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target, int offline) {
+/* reuse = 0 (mlc --debug): every buffer lives to the end, so none shares bytes with
+ * another and a debugger sees every value the step made. */
+static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target, int offline, int reuse) {
     MemPlan p = {0};
     int n = g->n;
     int *at = ARENA_ARRAY(a, int, n + 1), *last = ARENA_ARRAY(a, int, n + 1);
     lifetimes(g, fp, at, last);
+    if (!reuse)
+        for (int id = 0; id < n; id++) last[id] = n;
     p.has_buf = arena_alloc(a, (size_t)n + 1);
     p.off_c = ARENA_ARRAY(a, int64_t, n + 1);
     p.off_b = ARENA_ARRAY(a, int64_t, n + 1);
@@ -256,8 +260,14 @@ static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
     return p;
 }
 
-MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) { return plan(a, g, fp, target, 1); }
+MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
+    return plan(a, g, fp, target, 1, 1);
+}
 
 MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
-    return plan(a, g, fp, target, 0);
+    return plan(a, g, fp, target, 0, 1);
+}
+
+MemPlan plan_memory_no_reuse(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
+    return plan(a, g, fp, target, 1, 0);
 }

@@ -2,9 +2,9 @@
  * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> gradient slab
  * layout -> memory plan for the train step (emitted as two calls, forward_backward and
  * update: grad_slab.c); lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
- * evaluation, twice (the outputs for forward, the loss for eval_loss); the model's
- * inputs and outputs as the API shows them; the verifier after every pass and the dumps
- * the user asked for. */
+ * evaluation, twice (the outputs for forward; the outputs and the loss for eval_loss);
+ * the model's inputs and outputs as the API shows them; the verifier after every pass and
+ * the dumps the user asked for. */
 #include <stdio.h>
 #include <string.h>
 
@@ -157,12 +157,9 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
 static Graph *eval_graph(Arena *a, const Program *p, ModelIR *m, const DumpOptions *d, int with_loss) {
     const DumpOptions *pd = with_loss ? NULL : d;
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
-    if (with_loss) { /* the outputs are only values on the way to the loss here */
-        for (int k = 0; k < e->nout; k++) e->nodes[e->outputs[k]].role &= ~ROLE_OUTPUT;
-        e->nout = 0;
-    } else {
-        e->loss = -1;
-    }
+    /* with the loss, the graph keeps its outputs: the C target runs forward as this
+     * graph without its loss-only nodes (emit_c.c) */
+    if (!with_loss) e->loss = -1;
     pass_done(pd, PASS_lower, e);
     simplify(e);
     pass_done(pd, PASS_simplify, e);
@@ -226,9 +223,11 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     collect_persistents(m);
     /* Fusion decides which nodes run as one loop nest / kernel; it does not change the
      * graphs, so its dump lists the kernels instead. */
-    m->train_fuse = fuse_graph(a, m->train);
-    m->eval_fuse = fuse_graph(a, m->eval);
-    m->eval_loss_fuse = fuse_graph(a, m->eval_loss);
+    m->debug = o->debug;
+    FusionPlan (*fuse)(Arena *, const Graph *) = o->debug ? fuse_nothing : fuse_graph;
+    m->train_fuse = fuse(a, m->train);
+    m->eval_fuse = fuse(a, m->eval);
+    m->eval_loss_fuse = fuse(a, m->eval_loss);
     if (d && d->out && (d->after & DUMP_AFTER(PASS_fuse))) {
         fusion_print(d->out, m->train, &m->train_fuse);
         fusion_print(d->out, m->eval, &m->eval_fuse);
@@ -236,9 +235,10 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->update_phase = update_phase(a, m->train);
     layout_grad_slab(m);
     if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
-    m->train_plan = plan_memory(a, m->train, &m->train_fuse, m->target);
-    m->eval_plan = plan_memory(a, m->eval, &m->eval_fuse, m->target);
-    m->eval_loss_plan = plan_memory(a, m->eval_loss, &m->eval_loss_fuse, m->target);
+    MemPlan (*plan)(Arena *, const Graph *, const FusionPlan *, TargetKind) = o->debug ? plan_memory_no_reuse : plan_memory;
+    m->train_plan = plan(a, m->train, &m->train_fuse, m->target);
+    m->eval_plan = plan(a, m->eval, &m->eval_fuse, m->target);
+    m->eval_loss_plan = plan(a, m->eval_loss, &m->eval_loss_fuse, m->target);
     m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
     if (!m->mem_budget) m->arena_plain = m->arena_planned;
     return m;

@@ -34,6 +34,17 @@ struct EmitCtx {
      * phase_of[id] is `phase`; phase_of NULL: every node (inference). */
     const char *phase_of;
     int phase;
+    /* Constants the function has declared at its top level, by initialiser text, so that
+     * nodes with the same ones share a declaration (C: an optimizer's step constants). */
+    /* mlc --debug (C): every line emit() writes is preceded by `#line line "line_file"`,
+     * the .mdl line of the node being written (line_file NULL: no directives); mdl_lines
+     * counts the lines written so. */
+    const char *line_file;
+    int line, mdl_lines;
+    struct SharedConst {
+        const char *init, *name;
+    } shared[16];
+    int nshared;
 };
 
 /* The functions a model's graphs become: the train step's two calls (both from the train

@@ -11,6 +11,7 @@
 #include "target.h"
 
 void emit(EmitCtx *e, const char *fmt, ...) {
+    if (e->line_file && e->line > 0) fprintf(e->body, "#line %d \"%s\"\n", e->line, e->line_file), e->mdl_lines++;
     for (int i = 0; i < e->indent; i++) fputs("    ", e->body);
     va_list ap;
     va_start(ap, fmt);

@@ -18,7 +18,9 @@
  *       the tensor's scale into a large relative error;
  *   (d) conv models give bit-identical train steps on 1, 2 and 3 threads;
  *   (e) fused epilogues give bit-identical results to the unfused code (--check-finite's),
- *       and --check-finite names a NaN made inside a conv's epilogue. */
+ *       and --check-finite names a NaN made inside a conv's epilogue;
+ *   (f) `mlc --debug` output: #line directives into the .mdl for every node, -Werror
+ *       clean, bit-identical numbers to the normal build. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -81,11 +83,13 @@ typedef struct Emitted {
     char c_path[600], h_path[600];
 } Emitted;
 
-static void emit_model(const char *mdl, Emitted *e) {
+/* debug: as `mlc --debug` (unfused, no buffer reuse, #line into the .mdl). */
+static void emit_model_debug(const char *mdl, Emitted *e, int debug) {
     memset(e, 0, sizeof *e);
     e->src = ct_load_src(mdl);
     cr_assert_not_null(e->src, "cannot read %s", mdl);
-    CtCompile r = ct_compile(&e->arena, e->src, (DumpOptions){0});
+    CompileOptions o = {.target = TARGET_C, .debug = debug};
+    CtCompile r = ct_compile_with(&e->arena, e->src, (DumpOptions){0}, &o);
     cr_assert_not_null(r.m, "%s does not compile:\n%s", mdl, r.diag);
     ct_compile_free(&r);
     e->m = r.m;
@@ -94,6 +98,8 @@ static void emit_model(const char *mdl, Emitted *e) {
     snprintf(e->c_path, sizeof e->c_path, "%s/%s.c", e->dir, e->m->spec.name);
     cr_assert_eq(write_model_sources(e->m, &target_c, e->c_path, e->h_path, sizeof e->h_path), 0);
 }
+
+static void emit_model(const char *mdl, Emitted *e) { emit_model_debug(mdl, e, 0); }
 
 static void emitted_free(Emitted *e) {
     ct_rmdir(e->dir);
@@ -852,4 +858,66 @@ Test(codegen_c, check_finite_names_an_op_in_a_conv_epilogue, .timeout = 300) {
     free(out[0]);
     free(out[1]);
     emitted_free(&e);
+}
+
+/* ---- (f) mlc --debug ----
+ * Unfused and without buffer reuse, every line of a node's code preceded by a #line
+ * naming the .mdl line it came from (an absolute path, for gdb from any directory), the
+ * generated lines after it by their own line in the .c. It compiles with -Werror, and its
+ * forward outputs, losses and updated parameters are bit-identical to the normal build's
+ * (the checked driver prints them exactly, %a): fusion changes where values live, not the
+ * operations or their order. */
+Test(codegen_c, debug_build_has_line_directives_and_the_same_results, .timeout = 300) {
+    const char *mdl = MLC_TEST_DIR "/data/convepi.mdl";
+    Emitted plain, debug;
+    emit_model_debug(mdl, &plain, 0);
+    emit_model_debug(mdl, &debug, 1);
+    cr_assert_eq(debug.m->train_fuse.ngroups + debug.m->train_fuse.nepilogues, 0, "--debug fused nodes");
+    char *text = ct_read_file(debug.c_path, NULL);
+    cr_assert_not_null(text);
+    /* every node with code of the train step names its .mdl line: the six conv layers
+     * (lines 16-21), the dense layer (22) and the loss (25) among them */
+    const Graph *g = debug.m->train;
+    int layers[] = {16, 17, 18, 19, 20, 21, 22, 25};
+    for (size_t k = 0; k < sizeof layers / sizeof layers[0]; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "\n#line %d \"/", layers[k]);
+        const char *at = strstr(text, want);
+        cr_expect_not_null(at, "no #line %d into the .mdl", layers[k]);
+        const char *end = at ? strchr(at + 1, '\n') : NULL;
+        cr_expect(end && end - at > 14 && !strncmp(end - 13, "/convepi.mdl\"", 13), "#line %d: %.80s", layers[k], at);
+    }
+    for (int id = 0; id < g->n; id++) {
+        if (debug.m->train_fuse.at[id] != id || !g->nodes[id].loc.line) continue;
+        char want[64];
+        snprintf(want, sizeof want, "\n#line %d \"/", g->nodes[id].loc.line);
+        cr_expect_not_null(strstr(text, want), "%%%d (line %d) has no #line", id, g->nodes[id].loc.line);
+    }
+    /* the lines after a node's code are the .c's own again: `#line N "convepi.c"` on line N - 1 */
+    int line = 1, backs = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p != '\n') continue;
+        line++;
+        int n, end = 0;
+        if (sscanf(p + 1, "#line %d \"convepi.c\"%n", &n, &end) == 1 && end > 0) {
+            cr_expect_eq(n, line + 1, "#line %d \"convepi.c\" stands on line %d", n, line);
+            backs++;
+        }
+    }
+    cr_expect_gt(backs, 3, "no #line back to the .c between the functions");
+    free(text);
+    char *argv[] = {"cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fopenmp", "-D_POSIX_C_SOURCE=200809L",
+                    "-I" MLC_RUNTIME_INC, "-I" OPENBLAS_INC, "-c", debug.c_path, "-o", "/dev/null", NULL};
+    char *log = NULL;
+    int st = ct_run(argv, &log);
+    cr_expect_eq(st, 0, "cc -Werror failed on the --debug source:\n%s", log);
+    free(log);
+    char *out_plain[2], *out_debug[2];
+    run_checked_driver(&plain, "convepi.mdl", out_plain);
+    run_checked_driver(&debug, "convepi.mdl (--debug)", out_debug);
+    cr_expect_str_eq(out_debug[0], out_plain[0], "the --debug build's numbers differ from the normal build's");
+    cr_expect_str_eq(out_debug[1], out_plain[1], "with --check-finite too");
+    for (int k = 0; k < 2; k++) free(out_plain[k]), free(out_debug[k]);
+    emitted_free(&plain);
+    emitted_free(&debug);
 }

@@ -30,6 +30,7 @@ void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
 void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
 void emit_adam_c(EmitCtx *e, int id);
+const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init, const char *comment);
 void emit_row_norm_c(EmitCtx *e, int id); /* rownorm.c */
 void emit_embedding_c(EmitCtx *e, int id); /* embedding.c */
 void emit_attention_c(EmitCtx *e, int id); /* attention.c */

@@ -8,7 +8,11 @@
  * the emitter table (emitters.c). A GEMM's or conv2d's epilogue (fuse.c) runs inside the
  * op's parallel region, on each thread's block or sample right after it is computed.
  * Every block is preceded by a comment naming the IR node and the .mdl line it came from. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "c_emitters.h"
 #include "ops.h"
@@ -286,6 +290,51 @@ static const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp) {
     return ready;
 }
 
+/* The eval graph's nodes with code that only the loss needs: forward (with_loss = 0)
+ * skips them. A node is needed when an output depends on it, and a node with code when it
+ * computes (fp->at) a needed one, so a group that stores a value forward reads still runs. */
+static const char *loss_only_code(const ModelIR *m, const Graph *g, const FusionPlan *fp) {
+    char *need = ARENA_ARRAY(m->arena, char, g->n), *loss_only = ARENA_ARRAY(m->arena, char, g->n);
+    for (int k = 0; k < g->nout; k++) need[g->outputs[k]] = 1;
+    for (int id = g->n - 1; id >= 0; id--)
+        if (need[id])
+            for (int k = 0; k < g->nodes[id].nin; k++) need[g->nodes[id].in[k]] = 1;
+    for (int id = 0; id < g->n; id++) loss_only[id] = 1;
+    for (int id = 0; id < g->n; id++)
+        if (need[id] && fp->at[id] >= 0) loss_only[fp->at[id]] = 0;
+    return loss_only;
+}
+
+/* mlc --debug: after a node's code, a directive back to the generated file's own lines;
+ * emit_source_c replaces it with `#line N "net.c"` once the line numbers are known. */
+#define C_LINE_BACK "#line MLC_BACK_TO_C"
+
+/* The .mdl a node came from, as an absolute path where it exists, for #line: gdb then
+ * finds the source from any directory. */
+static const char *debug_path(const ModelIR *m, const Node *n) {
+    if (!n->loc.file) return NULL;
+    const char *name = n->loc.file->name;
+    char cwd[PATH_MAX];
+    if (name[0] == '/' || !getcwd(cwd, sizeof cwd)) return name;
+    return arena_printf(m->arena, "%s/%s", cwd, name[0] == '.' && name[1] == '/' ? name + 2 : name);
+}
+
+/* Copies the generated text to out, each C_LINE_BACK made `#line N "c_name"` (N: the
+ * number of the line after it) or dropped where another #line follows at once. */
+static void copy_resolving_lines(const char *text, FILE *out, const char *c_name) {
+    long line = 1;
+    for (const char *p = text; *p; line++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        int back = len == strlen(C_LINE_BACK) && !strncmp(p, C_LINE_BACK, len);
+        if (!back) fprintf(out, "%.*s\n", (int)len, p);
+        else if (nl && strncmp(nl + 1, "#line ", 6)) fprintf(out, "#line %ld \"%s\"\n", line + 1, c_name);
+        else line--; /* the next node's #line follows: nothing to go back to */
+        if (!nl) break;
+        p = nl + 1;
+    }
+}
+
 static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
@@ -294,10 +343,16 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     const MemPlan *plan = gp.plan;
     int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
     /* a NaN found in the update: train_step reports it through its return value */
-    const char *bail = fn == FN_FORWARD ? "return" : fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return NAN";
+    const char *bail = fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return NAN";
     EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1, .fp = gp.fp,
                  .bail = bail, .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
-    fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
+    if (fn == FN_EVAL_LOSS) {
+        fprintf(out, "/* Evaluation mode: the outputs; with_loss (labels given): the mean loss too. */\n");
+        fprintf(out, "static float api_evaluate(void *model, const void *const *inputs, int n, float *const *outputs, "
+                     "int with_loss) {\n");
+    } else {
+        fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
+    }
     fprintf(out, "    %s_model *self = model;\n", name);
     if (fn != FN_UPDATE) fprintf(out, "    const long B = n;\n");
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
@@ -315,25 +370,59 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     }
     fputc('\n', out);
     const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
+    const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g, gp.fp) : NULL;
+    int in_loss = 0; /* inside the `if (with_loss)` block */
     for (int id = 0; id < g->n; id++) {
+        if (loss_only && gp.fp->at[id] == id && loss_only[id] != in_loss) {
+            e.indent -= in_loss;
+            emit(&e, in_loss ? "}" : "if (with_loss) {");
+            e.indent += !in_loss;
+            in_loss = !in_loss;
+        }
+        if (m->debug) e.line = g->nodes[id].loc.line, e.line_file = debug_path(m, &g->nodes[id]), e.mdl_lines = 0;
         emit_node(&e, id, e.bail);
+        if (m->debug && e.mdl_lines) fprintf(out, "%s\n", C_LINE_BACK);
+        e.line = 0;
         if (ready && ready[id] > (id ? ready[id - 1] : 0) && ready[id] < m->grad_floats)
             emit(&e, "if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld); /* the slab's first %lld floats are final */",
                  (long long)ready[id], (long long)ready[id]);
     }
+    if (in_loss) e.indent--, emit(&e, "}");
     if (fn == FN_FORWARD_BACKWARD) {
         emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
         fprintf(out, "    if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld);\n", (long long)m->grad_floats);
     }
-    if (fn == FN_FORWARD_BACKWARD || fn == FN_FORWARD) {
+    if (fn != FN_UPDATE) {
         if (g->nout) emit_copy_outputs(&e, "memcpy(%0, %1, %2)");
         else emit(&e, "(void)outputs;");
     }
-    if (fn != FN_UPDATE && g->loss >= 0) fprintf(out, "    return %s[0];\n", e.buf[g->loss]);
+    if (fn == FN_EVAL_LOSS) fprintf(out, "    return with_loss ? %s[0] : NAN;\n", e.buf[g->loss]);
+    else if (fn != FN_UPDATE && g->loss >= 0) fprintf(out, "    return %s[0];\n", e.buf[g->loss]);
     fprintf(out, "}\n\n");
 }
 
+static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name);
+
+/* With --debug the text goes through a buffer first: the #line directives back to the
+ * C file need the line numbers of the finished file. */
 static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
+    if (!m->debug) {
+        emit_source_c_text(m, out, hdr_name);
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *buf = open_memstream(&text, &len);
+    if (!buf) mlc_die("out of memory");
+    emit_source_c_text(m, buf, hdr_name);
+    if (fclose(buf)) mlc_die("out of memory");
+    /* net.h -> net.c: the file this text becomes (write_model_sources names them so) */
+    size_t stem = strlen(hdr_name) > 2 ? strlen(hdr_name) - 2 : strlen(hdr_name);
+    copy_resolving_lines(text, out, arena_printf(m->arena, "%.*s.c", (int)stem, hdr_name));
+    free(text);
+}
+
+static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name) {
     const char *n = m->spec.name;
     fprintf(out, "/* %s.c - generated by mlc from %s; do not edit.\n", n, m->source);
     fprintf(out, " * Target: C11 + OpenBLAS + OpenMP. Parameters and optimizer state live in one slab,\n");
@@ -362,6 +451,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    self->slots = mlc_scratch_slots();\n    const size_t slots = (size_t)self->slots;\n");
     fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
     for (int f = 0; f < GRAPH_FN_COUNT; f++) {
+        if (f == FN_FORWARD || f == FN_UPDATE) continue; /* api_evaluate runs forward; update shares the train plan */
         const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
         fprintf(out, "    if (%lld + %lld * mb + %lld * slots > arena_floats) arena_floats = %lld + %lld * mb + %lld * slots;\n",
                 (long long)p->size_c, (long long)p->size_b, (long long)p->ws_per_thread, (long long)p->size_c,
@@ -382,8 +472,11 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     emit_graph_function(m, out, FN_FORWARD_BACKWARD);
     emit_graph_function(m, out, FN_UPDATE);
     emit_train_step(m, out, 1);
-    emit_graph_function(m, out, FN_FORWARD);
     emit_graph_function(m, out, FN_EVAL_LOSS);
+    fprintf(out, "/* Inference in evaluation mode. */\nstatic %s {\n", graph_fn_signature(FN_FORWARD));
+    fprintf(out, "    api_evaluate(model, inputs, n, outputs, 0);\n}\n\n");
+    fprintf(out, "/* The loss in evaluation mode, no update. */\nstatic %s {\n", graph_fn_signature(FN_EVAL_LOSS));
+    fprintf(out, "    return api_evaluate(model, inputs, n, NULL, 1);\n}\n\n");
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);

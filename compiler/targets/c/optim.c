@@ -3,6 +3,8 @@
  * loop spelled out once per parameter; the constants of the step (Adam's bias corrections,
  * in double as targets/shared/optim.c computes them for CUDA) are its arguments. The ops'
  * semantics are in ops/ops_optim.c. */
+#include <string.h>
+
 #include "c_emitters.h"
 #include "emit.h"
 #include "ops.h"
@@ -19,15 +21,31 @@ void emit_adam_c(EmitCtx *e, int id) {
     int decoupled = n->iattr[0] != 0;
     const char *step, *inv_bc2;
     adam_bias_corrections(e, n, &step, &inv_bc2);
-    emit(e, "{");
-    e->indent++;
-    emit(e, "const mlc_adam_step s = {.step = %s,", step);
-    emit(e, "                         .inv_bc2 = %s,", inv_bc2);
-    emit(e, "                         .b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d};",
-         emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]), emit_float(e, n->fattr[2]), emit_float(e, n->fattr[3]),
-         decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f", decoupled);
-    emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
-         emit_buf(e, n->in[2]), emit_buf(e, n->in[3]), emit_buf(e, n->in[1]));
-    e->indent--;
-    emit(e, "}");
+    const char *init = arena_printf(
+        e->arena, ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d", step,
+        inv_bc2, emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]), emit_float(e, n->fattr[2]),
+        emit_float(e, n->fattr[3]), decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f",
+        decoupled);
+    const char *s = c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
+    emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &%s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[3]), emit_buf(e, n->in[1]), s);
+}
+
+/* The name of a `const type` with this initialiser (designators, a line break after each
+ * "\n"), declared at node id the first time the function needs it, after `comment`: the
+ * parameters of one optimizer share their step constants rather than repeat them. */
+const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init, const char *comment) {
+    for (int k = 0; k < e->nshared; k++)
+        if (!strcmp(e->shared[k].init, init)) return e->shared[k].name;
+    const char *name = arena_printf(e->arena, "%s%d", prefix, id);
+    int pad = (int)(strlen(type) + strlen(name) + 11); /* under the first designator */
+    emit(e, "/* %s */", comment);
+    for (const char *line = init, *nl; line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        int len = nl ? (int)(nl - line) : (int)strlen(line);
+        if (line == init) emit(e, "const %s %s = {%.*s%s", type, name, len, line, nl ? "" : "};");
+        else emit(e, "%*s%.*s%s", pad, "", len, line, nl ? "" : "};");
+    }
+    if (e->nshared < (int)(sizeof e->shared / sizeof e->shared[0])) e->shared[e->nshared++] = (struct SharedConst){init, name};
+    return name;
 }
