@@ -19,7 +19,11 @@
  * reduction can start on the front of the slab while the backward still runs.
  *
  * Every field is filled by the generated code, for the MLC_API_VERSION it was built
- * against; the runtime refuses any other version (mlcrt_check_api). */
+ * against; the runtime refuses any other version (mlcrt_check_api).
+ *
+ * This header holds the API struct; the descriptors its tables are made of are in
+ * mlc_model_desc.h and the runtime's entry points for a model in mlc_model_runtime.h,
+ * both included from here. */
 #ifndef MLC_MODEL_H
 #define MLC_MODEL_H
 
@@ -27,49 +31,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define MLC_MAX_RANK 6
-/* A model has at most this many outputs (mlc's IR_MAX_OUTPUTS), so a caller may pass a
- * fixed array of pointers. */
-#define MLC_MAX_OUTPUTS 8
+#include "mlc_model_desc.h" /* the descriptors of tensors, inputs, outputs, optimizer */
 
-/* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
+/* Bumped whenever mlc_model_api or a descriptor of mlc_model_desc.h changes: a model built against
  * another version is refused with a message rather than read wrongly. */
 #define MLC_API_VERSION 3
-
-typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
-
-/* One persistent tensor of the model: a parameter or a piece of optimizer state. */
-typedef struct mlc_tensor_desc {
-    const char *name; /* "fc1.weight", "fc1.weight.adam_m", ... unique within the model */
-    mlc_dtype dtype;
-    int rank;
-    int64_t dims[MLC_MAX_RANK];
-    int64_t numel;
-    int is_param; /* 1: a trainable parameter; 0: optimizer or other state */
-    /* Offset of its gradient in the gradient slab, in floats (16-float aligned); -1 for
-     * state, for parameters the loss does not depend on, and for those whose gradient
-     * the compiler folded to a constant (the loss is linear in them). */
-    int64_t grad_offset;
-} mlc_tensor_desc;
-
-/* One input or output of the model, per sample (without the batch dimension, which
- * comes first in memory: a batch of n is n * numel elements). */
-typedef struct mlc_io_desc {
-    const char *name; /* the .mdl's name: `input image: ...`, `output recon` */
-    mlc_dtype dtype;  /* outputs are always MLC_F32 */
-    int rank;
-    int64_t dims[MLC_MAX_RANK];
-    int64_t numel;
-    int eval_reads; /* inputs: 1 when forward reads it (0: it may be NULL there, as labels
-                     * usually are); outputs: 1 */
-} mlc_io_desc;
-
-typedef struct mlc_optimizer_desc {
-    const char *kind; /* "sgd", "adam" or "adamw" (decoupled weight decay) */
-    /* The .mdl's values (docs/language.md); only lr is read by the runtime (--lr's
-     * default), the rest are compiled into the update and recorded here. */
-    float lr, momentum, beta1, beta2, eps, weight_decay;
-} mlc_optimizer_desc;
 
 typedef struct mlc_model_api {
     int api_version;      /* MLC_API_VERSION of the mlc_model.h the model was built with */
@@ -182,24 +148,6 @@ typedef struct mlc_model_api {
     int min_train_batch;
 } mlc_model_api;
 
-/* The standalone trainer: parses argv (modes and flags: runtime/settings.def,
- * docs/trainer.md), trains, evaluates and prints `test accuracy: 0.XXXX` (a classifier)
- * or `test loss: X` (any other model), or evaluates or predicts from a checkpoint.
- * Returns the exit status: 0, 1 runtime error, 2 bad command line. */
-int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
-
-/* Conveniences generated models build their NAME_evaluate / _save / _load on
- * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
-/* Over `count` samples (inputs: one array of count samples per input), in batches: a
- * classifier's accuracy, any other model's mean loss in evaluation mode; -1 when out of
- * memory. */
-double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count);
-int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
-int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
-/* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a
- * one-line `error:` on stderr naming the model and both versions. */
-int mlcrt_check_api(const mlc_model_api *api, FILE *err);
-/* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */
-float *mlcrt_alloc_floats(int64_t n);
+#include "mlc_model_runtime.h" /* what the runtime offers a model: mlcrt_main, save, load */
 
 #endif

@@ -1,0 +1,32 @@
+/* mlc_model_runtime.h - what libmlcrt offers a model through its mlc_model_api: the
+ * standalone trainer and the conveniences generated models build their NAME_evaluate,
+ * NAME_save and NAME_load on. Included by mlc_model.h, after the API struct. */
+#ifndef MLC_MODEL_RUNTIME_H
+#define MLC_MODEL_RUNTIME_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct mlc_model_api mlc_model_api;
+
+/* The standalone trainer: parses argv (modes and flags: runtime/settings.def,
+ * docs/trainer.md), trains, evaluates and prints `test accuracy: 0.XXXX` (a classifier)
+ * or `test loss: X` (any other model), or evaluates or predicts from a checkpoint.
+ * Returns the exit status: 0, 1 runtime error, 2 bad command line. */
+int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
+
+/* Conveniences generated models build their NAME_evaluate / _save / _load on
+ * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
+/* Over `count` samples (inputs: one array of count samples per input), in batches: a
+ * classifier's accuracy, any other model's mean loss in evaluation mode; -1 when out of
+ * memory. */
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count);
+int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
+int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
+/* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a
+ * one-line `error:` on stderr naming the model and both versions. */
+int mlcrt_check_api(const mlc_model_api *api, FILE *err);
+/* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */
+float *mlcrt_alloc_floats(int64_t n);
+
+#endif
