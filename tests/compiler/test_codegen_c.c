@@ -921,3 +921,126 @@ Test(codegen_c, debug_build_has_line_directives_and_the_same_results, .timeout =
     emitted_free(&plain);
     emitted_free(&debug);
 }
+
+/* ---- (g) the API's training settings are the flags' ----
+ * Every trainer flag that a train { } key gives a default (runtime/settings.def, KEY
+ * column) reaches the trainer through the generated mlc_model_api. For each such row,
+ * `values` says how to set it both ways; a model setting all of them in train { } and
+ * parsed with no flags must give the trainer exactly the options (the row's FIELD of
+ * trainer_opts) that a model without them gives with the flags. A keyed row with no line
+ * here fails, naming it: the API field, emit_api_struct and set_defaults need it too. */
+static const struct {
+    const char *key, *mdl, *flags;
+} keyed_values[] = {
+    {"epochs", "epochs = 3", "--epochs 3"},
+    {"batch", "batch = 32", "--batch 32"},
+    {"accum", "accum = 2", "--accum 2"},
+    {"lr", "lr = 0.003", "--lr 0.003"},
+    {"schedule", "schedule = step(size = 2, gamma = 0.5, warmup = 0.25)", "--schedule step"},
+    {"schedule(warmup)", "", "--warmup 0.25"},
+    {"schedule(size)", "", "--step-size 2"},
+    {"schedule(gamma)", "", "--gamma 0.5"},
+    {"seed", "seed = 9", "--seed 9"},
+    {"mean", "mean = [0.25]", "--mean 0.25"},
+    {"std", "std = [0.5]", "--std 0.5"},
+    {"augment", "augment = \"crop:2,flip\"", "--augment crop:2,flip"},
+};
+
+static const char keyed_driver_src[] =
+    "#include <stdio.h>\n"
+    "#include \"trainer_flags.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "static void text(const char *s) { printf(\"%s\\n\", s ? s : \"(none)\"); }\n"
+    "static void bytes(const void *p, size_t n) {\n"
+    "    for (size_t i = 0; i < n; i++) printf(\"%02x\", ((const unsigned char *)p)[i]);\n"
+    "    printf(\"\\n\");\n"
+    "}\n"
+    "#define SHOW(F) (_Generic(o.F, const char *: 1, default: 0) ? text(*(const char *const *)(const void *)&o.F) \\\n"
+    "                                                              : bytes(&o.F, sizeof o.F))\n"
+    "int main(int argc, char **argv) {\n"
+    "    trainer_opts o;\n"
+    "    if (mlcrt_parse_flags(argc, argv, &MLC_MODEL_API, &o, \"t\", stderr)) return 1;\n"
+    "#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) \\\n"
+    "    if (KEY[0]) printf(\"%s \", FLAG), SHOW(FIELD);\n"
+    "#include \"settings.def\"\n"
+    "    return 0;\n"
+    "}\n";
+
+/* Builds the model `train` (a train { } body) with the driver; its output for `flags`. */
+static char *keyed_options(const char *dir, const char *train, const char *flags) {
+    char mdl[4096], c_path[700], drv[700], exe[700], hdr[700];
+    snprintf(mdl, sizeof mdl,
+             "model keyed\ninput image: f32[B, 4]\ninput label: i32[B]\nlogits = dense(image, 3)\noutput logits\n"
+             "loss cross_entropy(logits, label)\ntrain {\n%s\n}\n", train);
+    Arena a = {0};
+    SrcFile *src = srcfile_from_string("keyed.mdl", mdl);
+    CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+    cr_assert_not_null(r.m, "%s", r.diag);
+    snprintf(c_path, sizeof c_path, "%s/keyed.c", dir);
+    cr_assert_eq(write_model_sources(r.m, &target_c, c_path, hdr, sizeof hdr), 0);
+    snprintf(drv, sizeof drv, "%s/driver.c", dir);
+    snprintf(exe, sizeof exe, "%s/driver", dir);
+    cr_assert_eq(ct_write_file(drv, keyed_driver_src), 0);
+    char *cc_argv[] = {"cc", "-std=c11", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC, "-I" OPENBLAS_INC,
+                       "-DMLC_MODEL_API=keyed_api", c_path, drv, "-o", exe, "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels",
+                       "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread", NULL};
+    char *log = NULL;
+    cr_assert_eq(ct_run(cc_argv, &log), 0, "building the driver failed:\n%s", log);
+    free(log);
+    char *run_argv[64] = {exe};
+    int n = 1;
+    char words[1024];
+    snprintf(words, sizeof words, "%s", flags);
+    for (char *w = strtok(words, " "); w && n < 63; w = strtok(NULL, " ")) run_argv[n++] = w;
+    run_argv[n] = NULL;
+    char *out = NULL;
+    cr_assert_eq(ct_run(run_argv, &out), 0, "the driver failed:\n%s", out);
+    ct_compile_free(&r);
+    srcfile_free(src);
+    arena_free(&a);
+    return out;
+}
+
+Test(codegen_c, api_train_settings_are_the_flags, .timeout = 300) {
+    static const char *keys[] = {
+#define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) KEY,
+#include "settings.def"
+    };
+    char train[2048] = "", flags[1024] = "";
+    int keyed = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!keys[i][0]) continue;
+        keyed++;
+        size_t k = 0;
+        while (k < sizeof keyed_values / sizeof keyed_values[0] && strcmp(keyed_values[k].key, keys[i])) k++;
+        cr_expect(k < sizeof keyed_values / sizeof keyed_values[0],
+                  "settings.def's train { } key '%s' has no case here (keyed_values)", keys[i]);
+        if (k == sizeof keyed_values / sizeof keyed_values[0]) continue;
+        if (keyed_values[k].mdl[0]) strcat(strcat(train, keyed_values[k].mdl), "\n");
+        strcat(strcat(flags, " "), keyed_values[k].flags);
+    }
+    cr_assert_eq(keyed, (int)(sizeof keyed_values / sizeof keyed_values[0]), "keyed_values has rows settings.def lacks");
+    char *dir = ct_tmpdir("keyed");
+    cr_assert_not_null(dir);
+    char *from_api = keyed_options(dir, train, "");
+    char *from_flags = keyed_options(dir, "", flags);
+    char *plain = keyed_options(dir, "", "");
+    /* line by line: "--flag value", the same from the key and the flag, and not the
+     * default (the case changes every option) */
+    const char *p = plain, *q = from_api, *f = from_flags;
+    int lines = 0;
+    for (; *p && *q && *f; lines++) {
+        const char *pe = strchr(p, '\n'), *qe = strchr(q, '\n'), *fe = strchr(f, '\n');
+        cr_assert(pe && qe && fe);
+        cr_expect(qe - q == fe - f && !strncmp(q, f, (size_t)(qe - q)), "from train { }: %.*s; from the flag: %.*s",
+                  (int)(qe - q), q, (int)(fe - f), f);
+        cr_expect(pe - p != qe - q || strncmp(p, q, (size_t)(pe - p)), "this option is its default: %.*s", (int)(pe - p), p);
+        p = pe + 1, q = qe + 1, f = fe + 1;
+    }
+    cr_expect_eq(lines, keyed, "the driver printed %d options:\n%s", lines, from_api);
+    free(from_api);
+    free(from_flags);
+    free(plain);
+    ct_rmdir(dir);
+    free(dir);
+}
