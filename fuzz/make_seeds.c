@@ -1,4 +1,4 @@
-/* make_seeds.c - writes the runtime harnesses' seed corpora (fuzz/corpus/{idx,cifar,ckpt})
+/* make_seeds.c - writes the runtime harnesses' seed corpora (fuzz/corpus/{idx,cifar,ckpt,text})
  * from the runtime's own writers and small hand-made files, so the seeds follow the
  * formats as they change: `build-fuzz/fuzz/make_seeds fuzz/corpus`. Each file starts
  * with the harness's mode byte (fuzz_*.c). */
@@ -56,7 +56,7 @@ static size_t gzip_bytes(uint8_t *out, size_t cap, const uint8_t *in, size_t n)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: make_seeds CORPUS_DIR (with idx/, cifar/, ckpt/ inside)\n");
+        fprintf(stderr, "usage: make_seeds CORPUS_DIR (with idx/, cifar/, ckpt/, text/ inside)\n");
         return 2;
     }
     char dir[1024];
@@ -105,5 +105,23 @@ int main(int argc, char **argv)
     remove(path);
     write_file(dir, "state", 0x00, b, n);
     write_file(dir, "state-recrc", 0x05, b, n);
+
+    /* text: after the mode byte, T = 1 + 7, a vocabulary (text: 1 + 127; tokens: 1 + 299)
+     * and, for a directory, where train.bin ends (fuzz_text.c) */
+    snprintf(dir, sizeof dir, "%s/text", argv[1]);
+    static const char prose[] = "It was the best of times, it was the worst of times, it was the "
+                                "age of wisdom, it was the age of foolishness.\n";
+    n = 0;
+    b[n++] = 7, b[n++] = 127, b[n++] = 0;
+    memcpy(b + n, prose, sizeof prose - 1);
+    n += sizeof prose - 1;
+    write_file(dir, "text-train", 0x00, b, n);
+    write_file(dir, "text-val", 0x02, b, n);
+    n = 0;
+    b[n++] = 7, b[n++] = 0x2b, b[n++] = 1, b[n++] = 192; /* vocabulary 300; 3/4 train.bin */
+    for (unsigned i = 0; i < 48; i++) /* ids 0, 7, 14, ... below 300, little-endian */
+        b[n++] = (uint8_t)(i * 7 % 300), b[n++] = (uint8_t)(i * 7 % 300 >> 8);
+    write_file(dir, "tokens-train", 0x01, b, n);
+    write_file(dir, "tokens-val-limit", 0x07, b, n);
     return 0;
 }

@@ -5,12 +5,12 @@
 # harness with its execution count; exits non-zero on the first finding (the crashing
 # input is left as build-fuzz/crash-*). fuzz/README.md says how to run a long campaign.
 #
-#   fuzz/run.sh [SECONDS] [mdl idx cifar ckpt]
+#   fuzz/run.sh [SECONDS] [mdl idx cifar ckpt text]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 shift || true
-harnesses=("${@:-mdl idx cifar ckpt}")
+harnesses=("${@:-mdl idx cifar ckpt text}")
 read -r -a harnesses <<< "${harnesses[*]}"
 
 if [ ! -f build-fuzz/build.ninja ]; then

@@ -15,6 +15,12 @@ typedef struct mlc_model_api mlc_model_api;
  * Returns the exit status: 0, 1 runtime error, 2 bad command line. */
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
+/* The trainer's main calls this first: without OMP_WAIT_POLICY or GOMP_SPINCOUNT set, it
+ * starts the program again with OMP_WAIT_POLICY=passive, so the OpenMP team sleeps rather
+ * than spins while it waits (wait_policy.c; docs/trainer.md, "Threads under load"). It
+ * returns only when nothing is to change or the restart failed. */
+void mlcrt_default_wait_policy(char **argv);
+
 /* Conveniences generated models build their NAME_evaluate / _save / _load on
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
 /* Over `count` samples (inputs: one array of count samples per input), in batches: a

@@ -2,6 +2,7 @@
  * ids), their train/validation splits and window gathering (text_data.h). */
 #include "text_data.h"
 
+#include "file_kind.h"
 #include "io_bind.h"
 #include "mlcrt_error.h"
 #include "rng.h"
@@ -50,9 +51,14 @@ int mlcrt_lm_shape_of(const mlc_model_api *api, mlcrt_lm_shape *s, char *msg, si
     return MLCRT_OK;
 }
 
-/* The whole file at path into *buf (*len bytes). */
-static int read_file(const char *path, uint8_t **buf, int64_t *len, char *msg, size_t cap)
+/* The whole file at path, a regular file holding `what`, into *buf (*len bytes). A FIFO or
+ * a device is refused unopened: /dev/zero would be read until memory runs out. */
+static int read_file(const char *path, const char *what, uint8_t **buf, int64_t *len, char *msg,
+                     size_t cap)
 {
+    int rc = mlcrt_check_regular(path, what, msg, cap);
+    if (rc)
+        return rc;
     FILE *f = fopen(path, "rb");
     if (!f)
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -103,7 +109,7 @@ static int load_text_file(const char *path, int val, const mlcrt_lm_shape *s, ml
 {
     uint8_t *b = NULL;
     int64_t n = 0;
-    int rc = read_file(path, &b, &n, msg, cap);
+    int rc = read_file(path, "a text file", &b, &n, msg, cap);
     if (rc)
         return rc;
     int64_t need = 10 * (s->window + 1);
@@ -135,7 +141,7 @@ static int load_token_file(const char *dir, int val, const mlcrt_lm_shape *s, ml
     snprintf(path, sizeof path, "%s/%s", dir, val ? "val.bin" : "train.bin");
     uint8_t *b = NULL;
     int64_t n = 0;
-    int rc = read_file(path, &b, &n, msg, cap);
+    int rc = read_file(path, "a file of uint16 token ids", &b, &n, msg, cap);
     if (rc)
         return rc;
     if (n == 0)
@@ -165,8 +171,8 @@ int mlcrt_text_load(mlc_dataset *ds, const char *path, int val, const mlcrt_lm_s
 {
     memset(ds, 0, sizeof *ds);
     struct stat st;
-    if (stat(path, &st) != 0)
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (stat(path, &st) != 0) /* names a dangling link as such */
+        return mlcrt_check_regular(path, "a text file", msg, cap);
     mlcrt_text *t = calloc(1, sizeof *t);
     if (!t)
         return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);

@@ -334,6 +334,13 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
                 fprintf(err, "error: %s: missing value\n", flag);
                 return -1;
             }
+            /* `--data --epochs 1`: the value forgotten, not a path named --epochs */
+            char next[64];
+            snprintf(next, sizeof next, "%.*s", (int)strcspn(argv[i + 1], "="), argv[i + 1]);
+            if (find_flag(next)) {
+                fprintf(err, "error: %s: missing value (found the flag '%s')\n", flag, next);
+                return -1;
+            }
             val = argv[++i];
         }
         if (set_value(f, flag, val, o, err))

@@ -17,6 +17,7 @@ extern const mlc_model_api MLC_MODEL_API;
 
 int main(int argc, char **argv)
 {
+    mlcrt_default_wait_policy(argv); /* may start the trainer again: before anything runs */
 #if defined(MLC_MPI_CUDA) /* the rank's GPU and NCCL: dist_nccl.c, built beside this file */
     return mlcrt_mpi_main(argc, argv, &MLC_MODEL_API, mlcrt_cuda_setup);
 #elif defined(MLC_MPI)

@@ -334,3 +334,53 @@ Test(e2e, attention_samples_learn, .timeout = 900) {
     ct_rmdir(d);
     free(d);
 }
+
+/* The OpenMP team's waiting policy (runtime/kernels/c/threads.c, docs/trainer.md "Threads
+ * under load"): without a setting of the user's the trainer's threads sleep at once
+ * (passive: no spinning), a setting of the user's wins, and no policy changes a bit of
+ * the run: libgomp's old default (3 ms of spinning), the trainer's, and a bounded spin
+ * give the same epoch line and test accuracy. OMP_DISPLAY_ENV=verbose makes libgomp print what it uses. */
+/* The value after the last "GOMP_SPINCOUNT = " in OMP_DISPLAY_ENV's output, or NULL */
+static const char *last_spincount(const char *out) {
+    const char *last = NULL;
+    for (const char *p = out; (p = strstr(p, "  GOMP_SPINCOUNT = ")); p++) last = p + strlen("  GOMP_SPINCOUNT = ");
+    return last;
+}
+
+Test(e2e, wait_policy_is_passive_and_changes_no_bits, .timeout = 600) {
+    if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
+    build_once();
+    unsetenv("OMP_WAIT_POLICY");
+    unsetenv("GOMP_SPINCOUNT");
+    setenv("OMP_DISPLAY_ENV", "verbose", 1);
+    char *help[] = {exe, "--help", NULL}, *out = NULL;
+    cr_assert_eq(ct_run(help, &out), 0);
+    /* libgomp shows its settings as it starts: the last time is the trainer that runs */
+    cr_expect(last_spincount(out) && !strncmp(last_spincount(out), "'0'\n", 4), "the trainer's default:\n%s", out);
+    free(out);
+    setenv("GOMP_SPINCOUNT", "7", 1);
+    cr_assert_eq(ct_run(help, &out), 0);
+    cr_expect(last_spincount(out) && !strncmp(last_spincount(out), "'7'\n", 4), "the user's GOMP_SPINCOUNT:\n%s", out);
+    free(out);
+    unsetenv("OMP_DISPLAY_ENV");
+
+    const char *spins[] = {"300000", NULL, "1000"};
+    char *lines[3], *acc[3];
+    for (int k = 0; k < 3; k++) {
+        if (spins[k]) setenv("GOMP_SPINCOUNT", spins[k], 1);
+        else unsetenv("GOMP_SPINCOUNT");
+        char *argv[] = {exe, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
+                        "--seed", "1", "--data", DATA_DIR, NULL};
+        cr_assert_eq(ct_run(argv, &out), 0, "the trainer failed:\n%s", out);
+        lines[k] = epoch_lines(out);
+        acc[k] = strdup(strstr(out, "test accuracy:") ? strstr(out, "test accuracy:") : "(none)");
+        free(out);
+    }
+    unsetenv("GOMP_SPINCOUNT");
+    cr_expect_neq(strlen(lines[0]), 0);
+    for (int k = 1; k < 3; k++) {
+        cr_expect_str_eq(lines[k], lines[0], "policy %d's epoch differs:\n%s---\n%s", k, lines[k], lines[0]);
+        cr_expect_str_eq(acc[k], acc[0]);
+    }
+    for (int k = 0; k < 3; k++) free(lines[k]), free(acc[k]);
+}

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "mlcrt_error.h"
@@ -158,7 +159,8 @@ Test(text, bad_corpora_say_what_is_wrong)
 {
     char *d = tu_tmpdir(), *tok = tu_path(d, "tok"), *none = tu_path(d, "none");
     char *empty = text_file(d, "empty.txt", "a", 0), *shrt = text_file(d, "short.txt", "ab", 100);
-    char *z = tu_path(d, "z.txt");
+    char *z = tu_path(d, "z.txt"), *dangling = tu_path(d, "dangling.txt");
+    cr_assert_eq(symlink("gone.txt", dangling), 0);
     char buf[400];
     memset(buf, 'a', sizeof buf);
     buf[5] = 'z';
@@ -179,6 +181,9 @@ Test(text, bad_corpora_say_what_is_wrong)
         {&tiny_lm_api, shrt, NULL, "error: %s: 100 bytes, expected at least 170 (its last 10 %% is the validation split, which needs a window of T+1 = 17 tokens)\n"},
         {&tiny_lm100_api, z, NULL, "error: %s: byte 5 is 122, expected ids below the model's vocabulary of 100\n"},
         {&tiny_lm_api, none, NULL, "error: %s: no token corpus here: expected a text file, or a directory with train.bin and val.bin (uint16 token ids)\n"},
+        /* a device is refused unread (/dev/zero never ended), a dangling link named */
+        {&tiny_lm_api, "/dev/zero", NULL, "error: %s: expected a text file, found a character device\n"},
+        {&tiny_lm_api, dangling, NULL, "error: %s: cannot open: symbolic link to 'gone.txt', which does not exist\n"},
         {&tiny_lm_api, z, "--val", "error: --val: model 'tiny_lm' reads tokens; its validation windows come from the corpus (the last 10 %% of a text file, or val.bin)\n"},
         {&tiny_lm_api, z, "--mean", "error: --mean/--std: model 'tiny_lm' reads tokens, which are not normalised\n"},
         {&tiny_lm_api, z, "--augment", "error: --augment: model 'tiny_lm' reads tokens, which are not augmented\n"},
@@ -226,6 +231,16 @@ Test(text, bad_corpora_say_what_is_wrong)
         cr_assert_eq(r.status, 1, "bin case %zu", i);
         cr_assert_str_eq(r.err, w, "bin case %zu", i);
     }
+    /* val.bin a directory: refused by what it is, not as a read error */
+    token_file(tok, "train.bin", 0, 100);
+    char cmd2[600], w[600];
+    snprintf(cmd2, sizeof cmd2, "rm -f '%s/val.bin' && mkdir '%s/val.bin'", tok, tok);
+    cr_assert_eq(system(cmd2), 0);
+    snprintf(w, sizeof w, "error: %s/val.bin: expected a file of uint16 token ids, found a directory\n", tok);
+    run_result r;
+    run(&r, &tiny_lm_api, (const char *[]){"--data", tok, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, w);
     tu_rmrf(d);
 }
 

@@ -110,7 +110,7 @@ Test(trainer, evaluate_whole_test_set_including_partial_batch)
 Test(trainer, bad_flag_values)
 {
     static const struct {
-        const char *args[3];
+        const char *args[4];
         const char *err;
     } cases[] = {
         {{"--epochs", "abc", NULL}, "error: --epochs: expected a positive integer, found 'abc'\n"},
@@ -122,6 +122,9 @@ Test(trainer, bad_flag_values)
         {{"--seed", "-1", NULL}, "error: --seed: expected a non-negative integer, found '-1'\n"},
         {{"--threads", "2x", NULL}, "error: --threads: expected a positive integer, found '2x'\n"},
         {{"--max-steps", NULL, NULL}, "error: --max-steps: missing value\n"},
+        /* a forgotten value: the next flag is not taken for it */
+        {{"--data", "--epochs", "1", NULL}, "error: --data: missing value (found the flag '--epochs')\n"},
+        {{"--save", "--epochs=2", NULL}, "error: --save: missing value (found the flag '--epochs')\n"},
         {{"--frobnicate", "1", NULL}, "error: unknown flag '--frobnicate' (see --help)\n"},
         {{"extra", NULL, NULL}, "error: unexpected argument 'extra' (see --help)\n"},
     };
