@@ -7,7 +7,7 @@
 # runs.txt (the raw lines), and prints the ratios. Timings only; nothing here is a test.
 # bench/README.md says what each number is and how it is measured.
 #
-# usage: bench/run.sh [--quick] [--threads N] [--steps N] [--reps N] [MODEL...]
+# usage: bench/run.sh [--quick] [--threads N] [--steps N] [--reps N] [--isa LIST] [MODEL...]
 #   models: mlp lenet resnet resnet20_cifar (default: all four)
 #   full (default): 3 alternating timing runs per side; timed steps per run 200 (mlp),
 #     100 (lenet), 50 (the ResNets), after 10 (5 for the ResNets) warm-up steps;
@@ -16,10 +16,16 @@
 #   --quick: one run per side, 50/10/3 steps after 2 warm-up steps, 5 compile runs,
 #     3 SGEMM reps: checks the script works; its numbers are rough.
 #   --steps N / --reps N override the timed steps per run / the runs per side.
+#   --isa LIST: the instruction sets both sides run on, comma-separated (default
+#     native,avx2): native is mlc and its kernel library built with -march=native against
+#     PyTorch as it is; avx2 is both built with -march=x86-64-v3 against PyTorch with
+#     oneDNN and ATen limited to AVX2 (ONEDNN_MAX_CPU_ISA, DNNL_MAX_CPU_ISA,
+#     ATEN_CPU_CAPABILITY). The main table is native's; summary.md adds a table of the
+#     step times per instruction set. On an AVX2 machine the two are the same code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-threads=2 steps= reps= quick=0
+threads=2 steps= reps= quick=0 isas=native,avx2
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,6 +33,7 @@ while [ $# -gt 0 ]; do
         --threads) threads=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
+        --isa) isas=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         mlp|lenet|resnet|resnet20_cifar) models+=("$1"); shift ;;
@@ -34,6 +41,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#models[@]} -gt 0 ] || models=(mlp lenet resnet resnet20_cifar vit gpt)
+extra_isas=() # the instruction sets besides native, each a second trainer per model
+for i in ${isas//,/ }; do
+    case $i in
+        native) ;;
+        avx2) extra_isas+=(avx2) ;;
+        *) echo "bench/run.sh: --isa: expected native or avx2, found '$i'" >&2; exit 2 ;;
+    esac
+done
 if [ $quick = 1 ]; then
     : "${reps:=1}"; compile_runs=5 sgemm_reps=3
 else
@@ -90,6 +105,18 @@ echo "SGEMM rate (mlc_sgemm: OpenMP split over $threads threads, OpenBLAS single
 cc "${CFLAGS[@]}" bench/sgemm_rate.c -o "$work/sgemm_rate" -Lbuild/runtime -lmlckernels -lopenblas -lm -pthread
 "$work/sgemm_rate" --threads "$threads" --reps "$sgemm_reps" | tee "$raw/sgemm.txt"
 
+# --isa avx2: the kernel library's sources (the list in runtime/meson.build) built again
+# with -march=x86-64-v3, and PyTorch's own limits to AVX2
+march_of() { case $1 in avx2) echo x86-64-v3 ;; *) echo native ;; esac; }
+torch_env_avx2=(ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)
+for i in "${extra_isas[@]}"; do
+    mkdir -p "$work/lib_$i"
+    for s in $(grep -o "kernels/c/[a-z_0-9]*\.c" runtime/meson.build | sort -u); do
+        cc "${CFLAGS[@]}" -march="$(march_of "$i")" -Iruntime/kernels -c "runtime/$s" -o "$work/lib_$i/$(basename "$s" .c).o"
+    done
+    ar rcs "$work/lib_$i/libmlckernels.a" "$work/lib_$i"/*.o
+done
+
 for m in "${models[@]}"; do
     build/compiler/mlc "samples/$m.mdl" -o "$work/$m.c" --report --threads "$threads" > "$raw/$m.report"
     # The same trainer with --mem-budget at the smallest arena recomputation reaches (what
@@ -107,6 +134,10 @@ for m in "${models[@]}"; do
     "$PY" bench/compile_time.py "$compile_runs" build/compiler/mlc "samples/$m.mdl" -o "$work/ct_$m.c" > "$raw/$m.compile"
     cc "${CFLAGS[@]}" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
         -o "$work/$m" -Lbuild/runtime -lmlckernels -lmlcrt -lopenblas -lz -lm -pthread
+    for i in "${extra_isas[@]}"; do # the same trainer for instruction set i (later -march wins)
+        cc "${CFLAGS[@]}" -march="$(march_of "$i")" "$work/$m.c" bench/step_timer.c -DMLC_MODEL_API="${m}_api" \
+            -o "$work/${m}_$i" -L"$work/lib_$i" -Lbuild/runtime -lmlckernels -lmlcrt -lopenblas -lz -lm -pthread
+    done
     n=$steps
     [ -n "$n" ] || if [ $quick = 1 ]; then
         case $m in mlp) n=50 ;; lenet) n=10 ;; *) n=3 ;; esac
@@ -125,6 +156,7 @@ for m in "${models[@]}"; do
     # Alternate the two sides so drifting machine load hits both alike. The first PyTorch
     # run also measures its memory (--memory: after its timed steps and its peak RSS).
     : > "$raw/$m.mlc"; : > "$raw/$m.torch"; rm -f "$raw/$m.mlcmb"
+    for i in "${extra_isas[@]}"; do : > "$raw/$m.mlc_$i"; : > "$raw/$m.torch_$i"; done
     echo "start $(cpu_mark)" > "$raw/$m.load"
     : > "$raw/$m.sgemm"
     for rep in $(seq 1 "$reps"); do
@@ -138,6 +170,13 @@ for m in "${models[@]}"; do
             "$work/${m}_mb" --threads "$threads" --steps "$n" --warmup "$warm" | sed 's/^/mem_budget=1 /' \
                 | tee -a "$raw/$m.mlcmb"
         fi
+        for i in "${extra_isas[@]}"; do
+            "$work/${m}_$i" --threads "$threads" --steps "$n" --warmup "$warm" | sed "s/^/isa=$i /" \
+                | tee -a "$raw/$m.mlc_$i"
+            env "${torch_env_avx2[@]}" "$PY" bench/torch_models.py "$m" --threads "$threads" --steps "$n" \
+                --warmup "$warm" --batch "$batch" "${opt_args[@]}" 2>"$work/torch.err" | sed "s/^/isa=$i /" \
+                | tee -a "$raw/$m.torch_$i" || { cat "$work/torch.err" >&2; exit 1; }
+        done
     done
     echo "end $(cpu_mark)" >> "$raw/$m.load"
 done

@@ -2,7 +2,8 @@
  *
  * Built against one model (-DMLC_MODEL_API=NAME_api) by bench/run.sh. Prints the median
  * and other quantiles of the per-step wall time over --steps steps after --warmup steps,
- * the peak RSS, and the model's optimizer (so the PyTorch side can use the same one).
+ * the peak RSS, the model's optimizer (so the PyTorch side can use the same one) and the
+ * vector width of the kernel library it is linked with (bench/run.sh --isa).
  * Timings only: it asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "kernels/mlc_kernels.h"
 #include "mlc_model.h"
 
 extern const mlc_model_api MLC_MODEL_API;
@@ -68,10 +70,10 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     const mlc_optimizer_desc *o = &api->optimizer;
     printf("model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f "
-           "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g\n",
+           "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g vec_width=%d isa=%s\n",
            api->name, api->target, batch, steps, 1e3 * t[steps / 2], 1e3 * t[steps / 10], 1e3 * t[steps * 9 / 10],
            (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps,
-           o->weight_decay);
+           o->weight_decay, mlc_kernels_vec_width(), mlc_kernels_isa());
     api->destroy(m);
     for (int k = 0; k < api->n_inputs; k++) free(in[k]);
     free(t);

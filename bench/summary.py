@@ -3,7 +3,8 @@
 usage: summary.py RAWDIR OUTDIR MODEL...
 RAWDIR holds what run.sh collected: meta.txt, sgemm.txt and per model MODEL.report
 (`mlc --report`), MODEL.compile (compile_time.py), MODEL.mlc (step_timer lines, one per
-run) and MODEL.torch (torch_models.py lines, one per run, plus the --memory line).
+run) and MODEL.torch (torch_models.py lines, one per run, plus the --memory line); with
+run.sh --isa, MODEL.mlc_ISA and MODEL.torch_ISA, the same on another instruction set.
 Writes OUTDIR/summary.md (one table: a row per quantity, a column per model),
 OUTDIR/summary.png (with matplotlib, if /usr/bin/python3 has it), OUTDIR/steps.md (the
 step-time table README.md cites) and OUTDIR/runs.txt (every raw key=value line), and
@@ -50,6 +51,7 @@ def parse_report(path):
                 part = "kernels"
             elif line.startswith("totals:"):
                 arena = int(re.search(r"\((\d+) bytes", line).group(1))
+                part = None  # the attention and convolution lines after it are no kernels
             elif part == "tensors" and "saved for backward" in line:
                 # "  %5     add              f32[B, 256]               65536 ..."
                 saved += int(re.match(r"\s+%\d+\s+\S+\s+\w+\[[^]]*\]\s+(\d+)\s", line).group(1))
@@ -88,6 +90,7 @@ def load(raw, model, clk_tck):
         return float(v) if v != "n/a" else float("nan")
 
     r.update(
+        vec_width=mlc[0].get("vec_width", "?"),
         batch=int(mlc[0]["batch"]),
         runs=len(mlc),
         steps=int(mlc[0]["steps"]),
@@ -124,11 +127,30 @@ def load(raw, model, clk_tck):
     return r
 
 
+def isa_rows(raw, models, R):
+    """Step times per instruction set: native from the main runs, each other ISA from
+    MODEL.mlc_ISA / MODEL.torch_ISA (run.sh --isa). A row: model, isa, mlc ms, PyTorch ms,
+    the kernels' vector width."""
+    rows = []
+    for m in models:
+        rows.append((m, "native", R[m]["mlc_ms"], R[m]["torch_ms"], R[m].get("vec_width", "?")))
+        for f in sorted(os.listdir(raw)):
+            if not f.startswith(m + ".mlc_"):
+                continue
+            isa = f[len(m) + 5:]
+            mlc = [d for d in kv_lines(os.path.join(raw, f)) if "median_ms" in d]
+            tp = os.path.join(raw, f"{m}.torch_{isa}")
+            tt = [d for d in kv_lines(tp) if "median_ms" in d] if os.path.exists(tp) else []
+            rows.append((m, isa, median([float(d["median_ms"]) for d in mlc]),
+                         median([float(d["median_ms"]) for d in tt]), mlc[0].get("vec_width", "?") if mlc else "?"))
+    return rows
+
+
 def fmt(v, spec):
     return "n/a" if v != v else format(v, spec)  # NaN: not measured
 
 
-def write_md(path, meta, sgemm, peak, peak_med, models, R, png):
+def write_md(path, meta, sgemm, peak, peak_med, models, R, png, isas):
     rows = [
         ("batch", lambda r: str(r["batch"])),
         ("timed steps per run x runs per side", lambda r: f"{r['steps']} x {r['runs']}"),
@@ -182,6 +204,13 @@ def write_md(path, meta, sgemm, peak, peak_med, models, R, png):
                       "measured just before)") if R[m]["sgemm_beside_runs"] else ""
             f.write(f"- {m}: mlc {', '.join(f'{x:.3f}' for x in R[m]['mlc_runs'])}{beside}; "
                     f"PyTorch {', '.join(f'{x:.3f}' for x in R[m]['torch_runs'])}{mb}\n")
+        if len(isas) > len(models):
+            f.write("\nStep time per instruction set (run.sh --isa; native: -march=native and PyTorch as it is; "
+                    "avx2: -march=x86-64-v3 and PyTorch's oneDNN and ATen limited to AVX2), runs interleaved:\n\n")
+            f.write("| model | instruction set | mlc kernels' vector width | mlc median ms | PyTorch median ms | "
+                    "mlc / PyTorch |\n|---|---|---|---|---|---|\n")
+            for m, isa, a, b, vw in isas:
+                f.write(f"| {m} | {isa} | {vw} | {fmt(a, '.3f')} | {fmt(b, '.3f')} | {fmt(a / b, '.2f')} |\n")
         if png:
             f.write("\n![step time, throughput and memory](summary.png)\n")
 
@@ -277,10 +306,12 @@ def main():
         print(f"plot written to {png}")
     else:
         print(f"summary.py: matplotlib missing: {png} not written", file=sys.stderr)
-    write_md(os.path.join(out, "summary.md"), meta, sgemm, peak, peak_med, models, R, plotted)
+    isas = isa_rows(raw, models, R)
+    write_md(os.path.join(out, "summary.md"), meta, sgemm, peak, peak_med, models, R, plotted, isas)
     write_steps_md(os.path.join(out, "steps.md"), meta, models, R)
     with open(os.path.join(out, "runs.txt"), "w") as f:
-        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "load", "mlc", "torch", "mlcmb", "sgemm")]:
+        isa_files = [f for m in models for f in sorted(os.listdir(raw)) if f.startswith((m + ".mlc_", m + ".torch_"))]
+        for name in ["meta.txt", "sgemm.txt"] + [f"{m}.{k}" for m in models for k in ("compile", "load", "mlc", "torch", "mlcmb", "sgemm")] + isa_files:
             if not os.path.exists(os.path.join(raw, name)):
                 continue  # no --mem-budget run for a model recomputation does not help
             with open(os.path.join(raw, name)) as g:
@@ -298,6 +329,10 @@ def main():
               f"{fmt(100 * r['torch_gflops'] / peak, '.1f'):>11}"
               f"{fmt(r['compile_ms'], '.1f'):>12}{fmt(r['mb_arena'] / r['torch_alloc'], '.2f'):>22}"
               f"{fmt(r['mb_ms'] / r['torch_ms'], '.2f'):>16}")
+    if len(isas) > len(models):
+        print("step mlc/PT per instruction set (run.sh --isa):")
+        for m, isa, a, b, vw in isas:
+            print(f"  {m:<16}{isa:<8} {vw:>2}-float vectors {fmt(a / b, '.2f'):>6}")
     busy = [m for m in models if R[m]["others"] > 0.25]
     if busy:
         print(f"warning: other processes kept {', '.join(fmt(R[m]['others'], '.2f') for m in busy)} cores busy while "

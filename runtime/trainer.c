@@ -36,6 +36,7 @@
 #include "text_data.h"
 #include "timing.h"
 #include "write_check.h"
+#include "build_info.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1133,6 +1134,10 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
         d->timeout_s = o.comm_timeout;
     if (o.help) {
         mlcrt_usage(out, prog, api);
+        return 0;
+    }
+    if (o.version) {
+        mlcrt_print_version(out, api);
         return 0;
     }
     if (o.threads > 0 && api->set_threads)

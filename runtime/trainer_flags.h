@@ -52,6 +52,7 @@ typedef struct trainer_opts {
     int progress;
     int top;
     int quiet, help;
+    int version; /* --version (build_info.c) */
     int check_finite;
     int epochs_flag; /* --epochs given on the command line (--max-steps alone sets the length) */
     /* language models: validation every N steps, and the sample mode's settings */

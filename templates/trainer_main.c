@@ -5,6 +5,10 @@
  * checkpoints and output are the runtime's (runtime/trainer.c). Built with MLC_MPI
  * (`mlc build --mpi`) it is one rank of a data-parallel job (runtime/dist.h). */
 #include "mlc_model.h"
+#ifdef MLC_C_KERNELS /* a C model: libmlckernels is linked, and --version says how it was built */
+#include "build_info.h"
+#include "kernels/mlc_kernels.h"
+#endif
 #ifdef MLC_MPI
 #include "dist.h"
 #endif
@@ -18,6 +22,9 @@ extern const mlc_model_api MLC_MODEL_API;
 int main(int argc, char **argv)
 {
     mlcrt_default_wait_policy(argv); /* may start the trainer again: before anything runs */
+#ifdef MLC_C_KERNELS
+    mlcrt_set_kernels(mlc_kernels_vec_width(), mlc_kernels_isa());
+#endif
 #if defined(MLC_MPI_CUDA) /* the rank's GPU and NCCL: dist_nccl.c, built beside this file */
     return mlcrt_mpi_main(argc, argv, &MLC_MODEL_API, mlcrt_cuda_setup);
 #elif defined(MLC_MPI)

@@ -9,5 +9,7 @@
 void print_report(FILE *out, const ModelIR *m);
 /* The train step's attentions: their memory, fused against unfused (report_attention.c). */
 void attention_report(FILE *out, const Graph *g);
+/* The C target's convolutions: each one's kernel variant and vector width (report_conv.c). */
+void conv_report(FILE *out, const ModelIR *m);
 
 #endif

@@ -3,7 +3,13 @@
  * (mlc_conv_plan) that follows from them. Header-only and free of OpenMP and BLAS: the
  * kernels (runtime/kernels/c/conv_*.c) compute their layout with these functions, and the
  * compiler (compiler/ops/ops_conv.c) sizes the workspace it plans with the very same
- * ones, so the two cannot drift apart. */
+ * ones, so the two cannot drift apart.
+ *
+ * The kernels work in vectors of vw floats, vw = 4, 8 or 16, fixed when the kernel library
+ * is compiled (simd.h). Where a size depends on it, the function takes vw; the compiler,
+ * which cannot know the width of the library a model will be linked with, sizes the
+ * workspace for the largest of the three (mlc_conv_slot_floats, mlc_conv_shared_floats),
+ * so one generated model runs with a library of any width. */
 #ifndef MLC_CONV_LAYOUT_H
 #define MLC_CONV_LAYOUT_H
 
@@ -19,16 +25,19 @@
  * which is the flat index q + off[k] with q = oh*Wq + ow, off[k] = ((c*nph + a)*npw + b)
  * *Hq*Wq + (kh*dh / sh)*Wq + kw*dw / sw (a, b: the phases' ranks).
  * So over q, row k of the column matrix is xq shifted by off[k]: no column matrix is
- * built. The q with ow >= Wo are junk: the forward kernel walks q in 8-column segments
+ * built. The q with ow >= Wo are junk: the forward kernel walks q in vw-column segments
  * (mlc_shift_segs), which may compute some and drop them; the weight-gradient kernel
- * skips them. q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to 8, and xq ends with
- * 32 zeros, so every read is in initialised memory. */
+ * skips them. q runs over [0, nq), nq = (Ho-1)*Wq + Wo rounded up to vw <= 16, and xq
+ * ends with 32 zeros, so every read is in initialised memory. */
+
+/* The vector widths the layout is sized for: the kernel library is built for one */
+enum { MLC_CONV_VW_MIN = 4, MLC_CONV_VW_MAX = 16 };
 
 /* mlc_shift layout of a geometry's input: the numbers of row and column phases used,
  * plane = Hq*Wq floats, xs floats per sample (C channels' planes and 32 zeros, rounded up
- * to 16), the q count nq */
+ * to 16) */
 typedef struct mlc_shift_dims {
-    long Hq, Wq, plane, xs, nq;
+    long Hq, Wq, plane, xs;
     int nph, npw;
 } mlc_shift_dims;
 
@@ -57,12 +66,11 @@ static inline mlc_shift_dims mlc_shift_dims_of(const mlc_conv_geom *g) {
     d.plane = d.Hq * d.Wq;
     d.nph = mlc_phase_rank(g->KH, g->dh, g->sh, g->sh), d.npw = mlc_phase_rank(g->KW, g->dw, g->sw, g->sw);
     d.xs = ((long)g->C * d.nph * d.npw * d.plane + 32 + 15) & ~15L;
-    d.nq = ((g->Ho - 1) * d.Wq + g->Wo + 7) & ~7L;
     return d;
 }
 
-/* How the forward kernel's 8-column segments cover the output: along each output row,
- * ceil(Wo/8) segments a row, the last one with wlast <= 8 real columns, when that
+/* How the forward kernel's vw-column segments cover the output: along each output row,
+ * ceil(Wo/vw) segments a row, the last one with wlast <= vw real columns, when that
  * computes no more junk columns than running along q over the padded rows (Wq - Wo a
  * row), else along q. Along rows, with output channels per group a multiple of 4 (the
  * kernel's blocks of 4 rows stay in the group), the kernel stores straight into y, only
@@ -70,32 +78,34 @@ static inline mlc_shift_dims mlc_shift_dims_of(const mlc_conv_geom *g) {
  * channel, output row oh at oh*orow, which are then copied out. */
 typedef struct mlc_shift_segs {
     long nseg, spr, Wq; /* segments, segments per row, their rows' stride in q */
-    int wlast;          /* real columns of a row's last segment (8: all) */
+    int vw;             /* columns of a segment: the kernels' vector width */
+    int wlast;          /* real columns of a row's last segment (vw: all) */
     long ldo, orow;     /* the kernel's output rows (one per channel), an output row's offset */
     int direct;         /* the kernel writes y itself (ldo = Ho*Wo, orow = Wo) */
 } mlc_shift_segs;
 
-/* Segments for an Ho x Wo output over rows Wq apart in q, nq = (Ho-1)*Wq + Wo rounded up
- * to 8; direct_ok: the kernel may write the output itself (its blocks of 4 rows stay in
- * the group, and the output is a dense Ho x Wo plane per channel) */
-static inline mlc_shift_segs mlc_shift_segs_for(long Ho, long Wo, long Wq, long nq, int direct_ok) {
+/* Segments of vw columns for an Ho x Wo output over rows Wq apart in q, q < nq =
+ * (Ho-1)*Wq + Wo rounded up to vw; direct_ok: the kernel may write the output itself (its
+ * blocks of 4 rows stay in the group, and the output is a dense Ho x Wo plane per
+ * channel) */
+static inline mlc_shift_segs mlc_shift_segs_for(long Ho, long Wo, long Wq, int vw, int direct_ok) {
     mlc_shift_segs s;
-    const long w8 = (Wo + 7) / 8 * 8;
-    s.direct = 0, s.wlast = 8;
-    if (w8 <= Wq) {
+    const long wv = (Wo + vw - 1) / vw * vw, nq = ((Ho - 1) * Wq + Wo + vw - 1) / vw * vw;
+    s.direct = 0, s.vw = vw, s.wlast = vw;
+    if (wv <= Wq) {
         s.direct = direct_ok;
-        s.spr = w8 / 8, s.nseg = Ho * s.spr, s.Wq = Wq;
-        s.orow = w8, s.ldo = Ho * w8;
-        if (s.direct) s.wlast = (int)(Wo - w8 + 8), s.orow = Wo, s.ldo = Ho * Wo;
+        s.spr = wv / vw, s.nseg = Ho * s.spr, s.Wq = Wq;
+        s.orow = wv, s.ldo = Ho * wv;
+        if (s.direct) s.wlast = (int)(Wo - wv + vw), s.orow = Wo, s.ldo = Ho * Wo;
     } else {
-        s.spr = s.nseg = nq / 8, s.Wq = 0;
+        s.spr = s.nseg = nq / vw, s.Wq = 0;
         s.orow = Wq, s.ldo = nq;
     }
     return s;
 }
 
-static inline mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d) {
-    return mlc_shift_segs_for(g->Ho, g->Wo, d->Wq, d->nq, g->O / g->G % 4 == 0);
+static inline mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc_shift_dims *d, int vw) {
+    return mlc_shift_segs_for(g->Ho, g->Wo, d->Wq, vw, g->O / g->G % 4 == 0);
 }
 
 /* ---- the input gradient, phase by phase ----
@@ -151,33 +161,57 @@ static inline int mlc_phase_taps(int K, int d, int p, int s, int a) {
 /* The three convolution ops, as plans and slot sizes name them */
 enum { MLC_CONV_FWD = 0, MLC_CONV_BWD_DATA = 1, MLC_CONV_BWD_FILTER = 2 };
 
-/* Floats one scratch slot of op needs. The forward pass: a sample's xq and, unless the
- * kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. The weight gradient: spt
- * samples' xq and transposed dy [G][Ho*Wo][ceil(Og/16)*16]. The input gradient: a
- * sample's padded dy and the kernel's output rows, [ceil(Cg/4)*4][Hp*Wp + 8]. */
-static inline long mlc_conv_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+/* The weight gradient's vectors run over output channels in blocks of two: a group's Og
+ * channels padded to a multiple of 2*vw */
+static inline long mlc_dw_channels(long Og, int vw) { return (Og + 2 * vw - 1) / (2 * vw) * (2 * vw); }
+
+/* Floats one scratch slot of op needs with vw-float vectors. The forward pass: a sample's
+ * xq and, unless the kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. The
+ * weight gradient: spt samples' xq and transposed dy [G][Ho*Wo][mlc_dw_channels]. The
+ * input gradient: a sample's padded dy and the kernel's output rows,
+ * [ceil(Cg/4)*4][Hp*Wp + vw]. */
+static inline long mlc_conv_slot_floats_vw(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int vw) {
     if (op == MLC_CONV_BWD_DATA) {
         const mlc_bwd_dims d = mlc_bwd_dims_of(g);
-        return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + 8);
+        return d.xs + (g->C / g->G + 3) / 4 * 4 * (d.plane + vw);
     }
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long Og = g->O / g->G;
     if (op == MLC_CONV_FWD) {
-        const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
+        const mlc_shift_segs sg = mlc_shift_segs_of(g, &d, vw);
         return d.xs + (sg.direct ? 0 : (Og + 3) / 4 * 4 * sg.ldo);
     }
-    return pl->spt * (d.xs + g->G * ((Og + 15) / 16 * 16) * ((long)g->Ho * g->Wo));
+    return pl->spt * (d.xs + g->G * mlc_dw_channels(Og, vw) * ((long)g->Ho * g->Wo));
 }
 
 /* Floats of the part after the slots that the threads share: the forward pass's packed
  * weights [G][ceil(Og/4)][K][4] and K offsets (K = Cg*KH*KW); the input gradient's
  * [G][ceil(Cg/4)][Og*KH*KW][4] and Og*KH*KW offsets; the weight gradient's red partial
- * sums [G][K][ceil(Og/16)*16] and K offsets. An offset is an int in a float's place. */
-static inline long mlc_conv_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+ * sums [G][K][mlc_dw_channels] and K offsets. An offset is an int in a float's place. */
+static inline long mlc_conv_shared_floats_vw(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int vw) {
     const long Cg = g->C / g->G, Og = g->O / g->G, T = (long)g->KH * g->KW, K = Cg * T;
     if (op == MLC_CONV_FWD) return g->G * ((Og + 3) / 4 * 4) * K + K;
     if (op == MLC_CONV_BWD_DATA) return g->G * ((Cg + 3) / 4 * 4) * Og * T + Og * T;
-    return pl->red * g->G * K * ((Og + 15) / 16 * 16) + K;
+    return pl->red * g->G * K * mlc_dw_channels(Og, vw) + K;
+}
+
+/* What a slot and the shared part take at the widest any library may be built with */
+static inline long mlc_conv_slot_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    long m = 0;
+    for (int vw = MLC_CONV_VW_MIN; vw <= MLC_CONV_VW_MAX; vw *= 2) {
+        const long f = mlc_conv_slot_floats_vw(g, pl, op, vw);
+        m = f > m ? f : m;
+    }
+    return m;
+}
+
+static inline long mlc_conv_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    long m = 0;
+    for (int vw = MLC_CONV_VW_MIN; vw <= MLC_CONV_VW_MAX; vw *= 2) {
+        const long f = mlc_conv_shared_floats_vw(g, pl, op, vw);
+        m = f > m ? f : m;
+    }
+    return m;
 }
 
 /* The weight gradient in up to MLC_CONV_RED_CHUNKS partial sums (more: more threads can

@@ -35,6 +35,19 @@ int mlc_scratch_slots(void);
  * pieces. */
 int mlc_conv_team(const mlc_conv_plan *pl, long work);
 
+/* ---- vector width (vec_width.c) ----
+ * The convolution and norm kernels' vectors are as wide as the instruction set the
+ * library was compiled for allows (runtime/kernels/c/simd.h): 16 floats with AVX-512F, 8
+ * with AVX/AVX2, 4 otherwise, or what -DMLC_VEC_WIDTH chose. Results depend on the width
+ * (the order lanes are added in), so trainers print it. */
+
+/* The floats in one vector: 4, 8 or 16 */
+int mlc_kernels_vec_width(void);
+/* The instruction set the vectors map to: "AVX-512F", "AVX2", "AVX", "SSE2", "NEON" or
+ * "generic", with " (emulated)" where the width is wider than that instruction set's
+ * registers (-DMLC_VEC_WIDTH=16 without AVX-512F) */
+const char *mlc_kernels_isa(void);
+
 /* ---- NaN/Inf checks for --check-finite (check.c) ---- */
 
 /* 1 (after printing which op and .mdl line) if p[0..n) holds a NaN/Inf */

@@ -5,6 +5,7 @@
  * parsing and messages. */
 #include <criterion/criterion.h>
 
+#include "c_emitters.h"
 #include "ctest_util.h"
 
 #ifndef MLC_EXE
@@ -201,6 +202,33 @@ Test(dump_ir, report_shows_attention_memory) {
     cr_expect_not_null(strstr(out, "\n  %18    f32[B, 2, 32, 9]           32     20 no                0             8192"
                                    "              81920\n"),
                        "%s", out);
+    free(out);
+}
+
+/* --report names each convolution's kernel variant at the vector width the kernel
+ * library gets on this machine: lenet's second conv (64 x 14 x 14 out, rows of 16 with
+ * padding) is ceil(14 / width) segments a row, 14 rows, written straight into y. */
+Test(dump_ir, report_names_each_conv_kernel_and_width) {
+    char *out = NULL;
+    const char *isa;
+    const int vw = c_native_vec_width(&isa);
+    char want[512];
+    cr_assert_eq(mlc(&out, MLC_SOURCE_ROOT "/samples/lenet.mdl", "--report", NULL), 0, "%s", out);
+    snprintf(want, sizeof want,
+             "\nconvolutions: 5, C kernels (libmlckernels) with %d-float vectors: %s, from this machine's cpuid, which "
+             "mlc build compiles for (-march=native)\n",
+             vw, isa);
+    cr_expect_not_null(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       shift-GEMM, 4 channels x %d segments of "
+             "%d columns (along output rows), stored in place\n",
+             14 * ((14 + vw - 1) / vw), vw);
+    cr_expect_not_null(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       shift-GEMM on dy transposed, 6 taps x %d "
+             "channels (2 vectors of %d), 16 partial sums\n",
+             2 * vw, vw);
+    cr_expect_not_null(strstr(out, want), "%s", out);
     free(out);
 }
 

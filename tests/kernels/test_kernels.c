@@ -4,7 +4,9 @@
  * sample-by-sample entry points), pooling forward and backward, batch norm's sums, layer
  * and RMS norm over rows, the embedding's gather and scatter, the strided-batched SGEMM.
  * All but the SGEMMs (OpenBLAS's rounding may follow the block sizes) also give the same
- * bits whatever the thread count, which they check.
+ * bits whatever the thread count, and run again on the same inputs, which they check.
+ * Built once against the library as installed and once per vector width (4, 8, 16 floats:
+ * tests/kernels/meson.build, MLC_TEST_VW).
  *
  * Tolerances are relative to the sum of the magnitudes of what is added up, a few float
  * roundings per term: a tap or a row off by one moves a result by a whole term, orders of
@@ -160,6 +162,9 @@ static const ConvCase conv_cases[] = {
     {3, 6, 6, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* 17 output channels: the 16-channel blocks' edge */
     {5, 12, 12, 20, 3, 3, 1, 1, 0, 0, 1, 1, 1},  /* no padding, 20 channels */
     {4, 5, 5, 4, 2, 2, 2, 2, 0, 0, 1, 1, 4},     /* depthwise 2x2 stride 2 */
+    {2, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 37 columns, 40 channels: 16-wide tails and blocks */
+    {3, 6, 19, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 19 columns: a row of one 16-float segment and a tail */
+    {4, 15, 15, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},   /* 1x1: rows of 15 columns, along q at width 16 */
 };
 
 static mlc_conv_geom geom_of(const ConvCase *c) {
@@ -208,7 +213,7 @@ static float *conv_ws(const mlc_conv_geom *g, int op, long B, mlc_conv_plan *pl)
 }
 
 /* Runs op with 1 and 2 threads, whole and (fwd, data) sample by sample, against the
- * reference; all four results must be the same bits. */
+ * reference, then the first run once more; all results must be the same bits. */
 static void check_conv_op(const ConvCase *cc, long B, int op) {
     const mlc_conv_geom g = geom_of(cc);
     const long nx = B * g.C * g.H * g.W, ny = B * g.O * g.Ho * g.Wo, nw = (long)g.O * (g.C / g.G) * g.KH * g.KW;
@@ -222,9 +227,9 @@ static void check_conv_op(const ConvCase *cc, long B, int op) {
     char what[160];
     snprintf(what, sizeof what, "conv op %d, C%d %dx%d O%d k%dx%d s%d,%d p%d,%d d%d,%d G%d, B %ld", op, g.C, g.H, g.W,
              g.O, g.KH, g.KW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.G, B);
-    for (int run = 0; run < 4; run++) {
-        const int threads = run % 2 ? 2 : 1, by_sample = run >= 2;
-        if (by_sample && op == MLC_CONV_BWD_FILTER) break;
+    for (int run = 0; run < 5; run++) {
+        const int threads = run % 2 ? 2 : 1, by_sample = run == 2 || run == 3; /* run 4: run 0 again */
+        if (by_sample && op == MLC_CONV_BWD_FILTER) continue;
         omp_set_num_threads(threads);
         mlc_conv_plan pl;
         float *ws = conv_ws(&g, op, B, &pl);
@@ -260,14 +265,30 @@ Test(kernels, conv_forward_matches_direct_convolution) { check_conv_cases(MLC_CO
 Test(kernels, conv_input_gradient_matches_direct_convolution) { check_conv_cases(MLC_CONV_BWD_DATA); }
 Test(kernels, conv_weight_gradient_matches_direct_convolution) { check_conv_cases(MLC_CONV_BWD_FILTER); }
 
-/* The plan the compiler sizes workspaces with covers what the kernels need. */
+/* The library reports the vector width it was built with (the per-width builds of this
+ * test know which they link) and an instruction set */
+Test(kernels, vector_width_is_the_one_built) {
+    const int vw = mlc_kernels_vec_width();
+#ifdef MLC_TEST_VW
+    cr_assert_eq(vw, MLC_TEST_VW, "the library has %d-float vectors, built for %d", vw, MLC_TEST_VW);
+#else
+    cr_assert(vw == 4 || vw == 8 || vw == 16, "vector width %d", vw);
+#endif
+    cr_assert_gt(strlen(mlc_kernels_isa()), 0);
+}
+
+/* The plan the compiler sizes workspaces with covers what the kernels need at every
+ * width a library may be built with. */
 Test(kernels, conv_plan_slots_hold_what_the_kernels_use) {
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
         const mlc_conv_geom g = geom_of(&conv_cases[i]);
         for (int op = 0; op < 3; op++) {
             const mlc_conv_plan pl = mlc_conv_plan_for(&g, op, 64);
             cr_assert_eq(pl.slot % 16, 0);
-            cr_assert_geq(pl.slot, mlc_conv_slot_floats(&g, &pl, op));
+            for (int vw = 4; vw <= 16; vw *= 2) {
+                cr_assert_geq(pl.slot, mlc_conv_slot_floats_vw(&g, &pl, op, vw));
+                cr_assert_geq(mlc_conv_shared_floats(&g, &pl, op), mlc_conv_shared_floats_vw(&g, &pl, op, vw));
+            }
             cr_assert_eq(pl.red, MLC_CONV_RED_CHUNKS);
         }
     }

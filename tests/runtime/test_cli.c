@@ -15,6 +15,7 @@
 #include "schedule.h"
 #include "synth_data.h"
 #include "testutil.h"
+#include "build_info.h"
 #include "tiny_model.h"
 #include "trainer.h"
 
@@ -794,6 +795,22 @@ Test(output, new_bad_flags_and_help)
                            "--top", "--quiet", "--help", " eval CHECKPOINT", " predict CHECKPOINT"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
+}
+
+/* --version names the model, its target and API version, and the kernels the trainer's
+ * main handed over (build_info.h): a C trainer's main says which vector width its
+ * libmlckernels has; without it, that is said too. */
+Test(output, version_names_the_model_and_its_kernels) {
+    run_result r;
+    run(&r, &tiny_api, (const char *[]){"--version", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.out, "model 'tiny', target c, mlc_model.h API 3\n"
+                            "kernels: libmlckernels, vector width not handed over (a main() other than mlc build's)\n");
+    mlcrt_set_kernels(16, "AVX-512F");
+    run(&r, &tiny_api, (const char *[]){"--version", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.out, "model 'tiny', target c, mlc_model.h API 3\nkernels: libmlckernels, 16-float vectors (AVX-512F)\n");
+    cr_assert_str_eq(r.err, "");
 }
 
 /* --help comes from runtime/settings.def: modes first, then each section's flags, the

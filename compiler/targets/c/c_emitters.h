@@ -23,6 +23,11 @@ void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team
 
 void emit_conv_c(EmitCtx *e, int id);
 void ws_conv_c(const Graph *g, const Node *n, Workspace *w);
+/* --report: conv node n's kernel variant with vw-float vectors, in words (conv.c) */
+void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap);
+/* The vector width libmlckernels gets from -march=native on this machine (its cpuid), and
+ * the instruction set's name (toolchain.c) */
+int c_native_vec_width(const char **isa);
 void emit_pool_c(EmitCtx *e, int id);
 void emit_norm_c(EmitCtx *e, int id);
 void emit_slice_c(EmitCtx *e, int id);

@@ -58,3 +58,29 @@ void emit_conv_c(EmitCtx *e, int id) {
     e->indent--;
     emit(e, "}");
 }
+
+/* ---- --report: what the kernels do for one convolution ---- */
+
+/* In words, for node n with the kernel library's vw-float vectors: the layout functions
+ * above decide it, as they do in the kernels. */
+void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap) {
+    Geom q = conv_node_geom(g, n);
+    const mlc_conv_geom kg = kernel_geom(&q);
+    if (n->op == OP_conv2d) {
+        const mlc_shift_dims d = mlc_shift_dims_of(&kg);
+        const mlc_shift_segs s = mlc_shift_segs_of(&kg, &d, vw);
+        snprintf(buf, cap, "shift-GEMM, 4 channels x %ld segments of %d columns (%s), %s", s.nseg, vw,
+                 s.Wq ? "along output rows" : "along padded rows", s.direct ? "stored in place" : "copied out");
+    } else if (n->op == OP_conv2d_bwd_data) {
+        int phases = 0;
+        for (int a = 0; a < kg.sh; a++)
+            for (int b = 0; b < kg.sw; b++)
+                phases += mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b);
+        snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, 4 channels x segments of %d columns", phases,
+                 phases == 1 ? "" : "s", vw);
+    } else {
+        const mlc_conv_plan p = mlc_conv_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch);
+        snprintf(buf, cap, "shift-GEMM on dy transposed, 6 taps x %d channels (2 vectors of %d), %d partial sums", 2 * vw,
+                 vw, p.red);
+    }
+}

@@ -95,16 +95,16 @@ static void transpose_block(const float *restrict src, long jn, long w, float *r
 /* s[j] = scale * (x . row j) for j < n rounded up to 32, the rows transposed in xt
  * ([w][KB]): four vectors of 8 keys summed over the width in registers. */
 static void dots(const float *restrict x, const float *restrict xt, long w, long n, float scale, float *restrict s) {
-    const mlc_v8 sc = MLC_BC(scale);
+    const mlc_f8 sc = MLC_BC8(scale);
     for (long j0 = 0; j0 < n; j0 += 32) {
-        mlc_v8 a0 = MLC_BC(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        mlc_f8 a0 = MLC_BC8(0.0f), a1 = a0, a2 = a0, a3 = a0;
         const float *r = xt + j0;
         for (long c = 0; c < w; c++, r += KB) {
-            const mlc_v8 xc = MLC_BC(x[c]);
-            a0 = MLC_FMA(xc, MLC_LD(r), a0), a1 = MLC_FMA(xc, MLC_LD(r + 8), a1);
-            a2 = MLC_FMA(xc, MLC_LD(r + 16), a2), a3 = MLC_FMA(xc, MLC_LD(r + 24), a3);
+            const mlc_f8 xc = MLC_BC8(x[c]);
+            a0 = MLC_FMA8(xc, MLC_LD8(r), a0), a1 = MLC_FMA8(xc, MLC_LD8(r + 8), a1);
+            a2 = MLC_FMA8(xc, MLC_LD8(r + 16), a2), a3 = MLC_FMA8(xc, MLC_LD8(r + 24), a3);
         }
-        MLC_ST(s + j0, a0 * sc), MLC_ST(s + j0 + 8, a1 * sc), MLC_ST(s + j0 + 16, a2 * sc), MLC_ST(s + j0 + 24, a3 * sc);
+        MLC_ST8(s + j0, a0 * sc), MLC_ST8(s + j0 + 8, a1 * sc), MLC_ST8(s + j0 + 16, a2 * sc), MLC_ST8(s + j0 + 24, a3 * sc);
     }
 }
 
@@ -113,19 +113,19 @@ static void dots(const float *restrict x, const float *restrict xt, long w, long
 static void wsum(const float *restrict wt, long ws, long n, const float *restrict rows, long w, float *restrict acc) {
     long c = 0;
     for (; c + 32 <= w; c += 32) {
-        mlc_v8 a0 = MLC_LD(acc + c), a1 = MLC_LD(acc + c + 8), a2 = MLC_LD(acc + c + 16), a3 = MLC_LD(acc + c + 24);
+        mlc_f8 a0 = MLC_LD8(acc + c), a1 = MLC_LD8(acc + c + 8), a2 = MLC_LD8(acc + c + 16), a3 = MLC_LD8(acc + c + 24);
         const float *r = rows + c;
         for (long t = 0; t < n; t++, r += w) {
-            const mlc_v8 p = MLC_BC(wt[t * ws]);
-            a0 = MLC_FMA(p, MLC_LD(r), a0), a1 = MLC_FMA(p, MLC_LD(r + 8), a1);
-            a2 = MLC_FMA(p, MLC_LD(r + 16), a2), a3 = MLC_FMA(p, MLC_LD(r + 24), a3);
+            const mlc_f8 p = MLC_BC8(wt[t * ws]);
+            a0 = MLC_FMA8(p, MLC_LD8(r), a0), a1 = MLC_FMA8(p, MLC_LD8(r + 8), a1);
+            a2 = MLC_FMA8(p, MLC_LD8(r + 16), a2), a3 = MLC_FMA8(p, MLC_LD8(r + 24), a3);
         }
-        MLC_ST(acc + c, a0), MLC_ST(acc + c + 8, a1), MLC_ST(acc + c + 16, a2), MLC_ST(acc + c + 24, a3);
+        MLC_ST8(acc + c, a0), MLC_ST8(acc + c + 8, a1), MLC_ST8(acc + c + 16, a2), MLC_ST8(acc + c + 24, a3);
     }
     for (; c + 8 <= w; c += 8) {
-        mlc_v8 a = MLC_LD(acc + c);
-        for (long t = 0; t < n; t++) a = MLC_FMA(MLC_BC(wt[t * ws]), MLC_LD(rows + t * w + c), a);
-        MLC_ST(acc + c, a);
+        mlc_f8 a = MLC_LD8(acc + c);
+        for (long t = 0; t < n; t++) a = MLC_FMA8(MLC_BC8(wt[t * ws]), MLC_LD8(rows + t * w + c), a);
+        MLC_ST8(acc + c, a);
     }
     for (; c < w; c++) {
         float a = acc[c];
@@ -153,8 +153,8 @@ static float row_max(const float *s, long n, float m) {
 
 static float row_sum(const float *s, long n) {
     long j = 0;
-    mlc_v8 a = MLC_BC(0.0f);
-    for (; j + 8 <= n; j += 8) a += MLC_LD(s + j);
+    mlc_f8 a = MLC_BC8(0.0f);
+    for (; j + 8 <= n; j += 8) a += MLC_LD8(s + j);
     float sum = mlc_hsum8(&a);
     for (; j < n; j++) sum += s[j];
     return sum;

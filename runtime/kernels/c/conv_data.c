@@ -69,7 +69,7 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
             if (Hi == 0 || Wi == 0 || mlc_phase_taps(g->KH, g->dh, g->ph, g->sh, a) == 0 ||
                 mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0)
                 continue;
-            const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, ((Hi - 1) * d.Wp + Wi + 7) & ~7L, 0);
+            const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, 0);
             pieces += g->G * ((sg.nseg + 11) / 12);
         }
     float *out = xp + d.xs;
@@ -89,9 +89,8 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
                 ap += (long)g->G * mb * 4 * K, off += K;
                 continue;
             }
-            const long nq = ((Hi - 1) * d.Wp + Wi + 7) & ~7L;
             const mlc_shift_segs sg =
-                mlc_shift_segs_for(Hi, Wi, d.Wp, nq, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
+                mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
             for (int grp = 0; grp < g->G; grp++) {
                 float *dxg = dxn + (long)grp * Cg * HW;
                 for (long s0 = 0; s0 < sg.nseg; s0 += 12, u++) {

@@ -3,10 +3,13 @@
  * vectors run over output channels), the chunks' partial sums added in chunk order. */
 #include "conv_internal.h"
 
+/* Output channels per block of the weight gradient: two vectors */
+#define CB (2 * MLC_VW)
+
 /* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
- * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < 16*ob;
+ * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < CB*ob;
  * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
- * output channels and no lanes need adding: blocks of 6 taps by 16 channels, 12 vector
+ * output channels and no lanes need adding: blocks of 6 taps by CB channels, 12 vector
  * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
  * taps and single taps). */
 static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
@@ -14,19 +17,19 @@ static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *of
     int k = 0;
     for (; k + 6 <= K; k += 6)
         for (int b = 0; b < ob; b++) {
-            float *c = dwt + k * ldt + 16 * b;
-            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
-            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8), c30 = MLC_LD(c + 3 * ldt);
-            mlc_v8 c31 = MLC_LD(c + 3 * ldt + 8), c40 = MLC_LD(c + 4 * ldt), c41 = MLC_LD(c + 4 * ldt + 8);
-            mlc_v8 c50 = MLC_LD(c + 5 * ldt), c51 = MLC_LD(c + 5 * ldt + 8);
+            float *c = dwt + k * ldt + CB * b;
+            mlc_vf c00 = MLC_LD(c), c01 = MLC_LD(c + MLC_VW), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + MLC_VW);
+            mlc_vf c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + MLC_VW), c30 = MLC_LD(c + 3 * ldt);
+            mlc_vf c31 = MLC_LD(c + 3 * ldt + MLC_VW), c40 = MLC_LD(c + 4 * ldt), c41 = MLC_LD(c + 4 * ldt + MLC_VW);
+            mlc_vf c50 = MLC_LD(c + 5 * ldt), c51 = MLC_LD(c + 5 * ldt + MLC_VW);
             for (int s = 0; s < ns; s++) {
                 const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
                 const float *x3 = xs0 + off[k + 3], *x4 = xs0 + off[k + 4], *x5 = xs0 + off[k + 5];
-                const float *d = dt + s * ds + 16 * b;
+                const float *d = dt + s * ds + CB * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
                     for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
-                        mlc_v8 t = MLC_BC(x0[q]);
+                        const mlc_vf d0 = MLC_LD(d), d1 = MLC_LD(d + MLC_VW);
+                        mlc_vf t = MLC_BC(x0[q]);
                         c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
                         t = MLC_BC(x1[q]);
                         c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
@@ -40,23 +43,23 @@ static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *of
                         c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
                     }
             }
-            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
-            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21), MLC_ST(c + 3 * ldt, c30);
-            MLC_ST(c + 3 * ldt + 8, c31), MLC_ST(c + 4 * ldt, c40), MLC_ST(c + 4 * ldt + 8, c41);
-            MLC_ST(c + 5 * ldt, c50), MLC_ST(c + 5 * ldt + 8, c51);
+            MLC_ST(c, c00), MLC_ST(c + MLC_VW, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + MLC_VW, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + MLC_VW, c21), MLC_ST(c + 3 * ldt, c30);
+            MLC_ST(c + 3 * ldt + MLC_VW, c31), MLC_ST(c + 4 * ldt, c40), MLC_ST(c + 4 * ldt + MLC_VW, c41);
+            MLC_ST(c + 5 * ldt, c50), MLC_ST(c + 5 * ldt + MLC_VW, c51);
         }
     for (; k + 3 <= K; k += 3)
         for (int b = 0; b < ob; b++) {
-            float *c = dwt + k * ldt + 16 * b;
-            mlc_v8 c00 = MLC_LD(c), c01 = MLC_LD(c + 8), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + 8);
-            mlc_v8 c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + 8);
+            float *c = dwt + k * ldt + CB * b;
+            mlc_vf c00 = MLC_LD(c), c01 = MLC_LD(c + MLC_VW), c10 = MLC_LD(c + ldt), c11 = MLC_LD(c + ldt + MLC_VW);
+            mlc_vf c20 = MLC_LD(c + 2 * ldt), c21 = MLC_LD(c + 2 * ldt + MLC_VW);
             for (int s = 0; s < ns; s++) {
                 const float *xs0 = x + s * xs, *x0 = xs0 + off[k], *x1 = xs0 + off[k + 1], *x2 = xs0 + off[k + 2];
-                const float *d = dt + s * ds + 16 * b;
+                const float *d = dt + s * ds + CB * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
                     for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                        const mlc_v8 d0 = MLC_LD(d), d1 = MLC_LD(d + 8);
-                        mlc_v8 t = MLC_BC(x0[q]);
+                        const mlc_vf d0 = MLC_LD(d), d1 = MLC_LD(d + MLC_VW);
+                        mlc_vf t = MLC_BC(x0[q]);
                         c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
                         t = MLC_BC(x1[q]);
                         c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
@@ -64,50 +67,51 @@ static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *of
                         c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
                     }
             }
-            MLC_ST(c, c00), MLC_ST(c + 8, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + 8, c11);
-            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + 8, c21);
+            MLC_ST(c, c00), MLC_ST(c + MLC_VW, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + MLC_VW, c11);
+            MLC_ST(c + 2 * ldt, c20), MLC_ST(c + 2 * ldt + MLC_VW, c21);
         }
     for (; k < K; k++)
         for (int b = 0; b < ob; b++) {
-            float *c = dwt + k * ldt + 16 * b;
-            mlc_v8 c0 = MLC_LD(c), c1 = MLC_LD(c + 8);
+            float *c = dwt + k * ldt + CB * b;
+            mlc_vf c0 = MLC_LD(c), c1 = MLC_LD(c + MLC_VW);
             for (int s = 0; s < ns; s++) {
-                const float *x0 = x + s * xs + off[k], *d = dt + s * ds + 16 * b;
+                const float *x0 = x + s * xs + off[k], *d = dt + s * ds + CB * b;
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
                     for (long q = q0; q < q0 + Wo; q++, d += ldt) {
-                        const mlc_v8 t = MLC_BC(x0[q]);
-                        c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + 8), c1);
+                        const mlc_vf t = MLC_BC(x0[q]);
+                        c0 = MLC_FMA(t, MLC_LD(d), c0), c1 = MLC_FMA(t, MLC_LD(d + MLC_VW), c1);
                     }
             }
-            MLC_ST(c, c0), MLC_ST(c + 8, c1);
+            MLC_ST(c, c0), MLC_ST(c + MLC_VW, c1);
         }
 }
 
-/* dt[p][o] (rows ceil(Og/16)*16 floats apart, 0 at o >= Og) = src[o][p] (one group's Og
- * channels of one sample's dy, P positions): 8x8 blocks, then the edges element by element.
- * 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in one L1 set,
- * so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting each other. */
+/* dt[p][o] (rows OgB = mlc_dw_channels floats apart, 0 at o >= Og) = src[o][p] (one
+ * group's Og channels of one sample's dy, P positions): 8x8 blocks, then the edges element
+ * by element. 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in
+ * one L1 set, so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting
+ * each other. */
 static inline void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
-    const int Og16 = (Og + 15) / 16 * 16, o8 = Og / 8 * 8;
+    const int OgB = (int)mlc_dw_channels(Og, MLC_VW), o8 = Og / 8 * 8;
     const long p8 = P / 8 * 8;
     for (int o0 = 0; o0 < o8; o0 += 8)
-        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * Og16 + o0, Og16);
+        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * OgB + o0, OgB);
     for (long p = 0; p < P; p++) {
-        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * Og16 + o] = src[o * P + p];
-        mlc_zero_row(dt + p * Og16 + Og, Og16 - Og);
+        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * OgB + o] = src[o * P + p];
+        mlc_zero_row(dt + p * OgB + Og, OgB - Og);
     }
 }
 
 /* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each
- * summed by one thread, spt samples at a time, into a transposed partial [G][K][Og16] after
+ * summed by one thread, spt samples at a time, into a transposed partial [G][K][OgB] after
  * the slots; then dw is the partials added in chunk order. */
 static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
                                         const float *dy, float *dw, float *ws) {
-    const int Cg = g->C / g->G, Og = g->O / g->G, Og16 = (Og + 15) / 16 * 16, K = Cg * g->KH * g->KW;
+    const int Cg = g->C / g->G, Og = g->O / g->G, OgB = (int)mlc_dw_channels(Og, MLC_VW), K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
-    const long dts = (long)g->G * Og16 * P; /* floats of one sample's transposed dy */
-    const long PT = (long)g->G * K * Og16;     /* floats of one partial sum */
+    const long dts = (long)g->G * OgB * P; /* floats of one sample's transposed dy */
+    const long PT = (long)g->G * K * OgB;     /* floats of one partial sum */
     const long nr = B < pl->red ? B : pl->red;
     float *part = ws + (long)pl->slots * pl->slot;
     int *off = (int *)(void *)(part + (long)pl->red * PT);
@@ -129,23 +133,23 @@ static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_p
                 for (int j = 0; j < ns; j++) {
                     mlc_shift_pad(g, &d, x + (s0 + j) * CHW, xq + j * d.xs);
                     for (int grp = 0; grp < g->G; grp++) /* dt[j][grp][p][o] = dy[s0 + j][grp*Og + o][p] */
-                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dt + j * dts + grp * Og16 * P);
+                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dt + j * dts + grp * OgB * P);
                 }
                 for (int grp = 0; grp < g->G; grp++)
-                    mlc_shift_dwt(K, Og16 / 16, off, ns, xq + grp * gs, d.xs, dt + (long)grp * Og16 * P, dts, Og16, g->Ho,
-                                  g->Wo, d.Wq, pr + (long)grp * K * Og16);
+                    mlc_shift_dwt(K, OgB / CB, off, ns, xq + grp * gs, d.xs, dt + (long)grp * OgB * P, dts, OgB, g->Ho,
+                                  g->Wo, d.Wq, pr + (long)grp * K * OgB);
             }
         }
         /* dw[grp*Og + o][k] = sum over r of part[r][grp][k][o] */
 #pragma omp for schedule(static)
         for (long i = 0; i < (long)g->G * K; i++) {
             const long grp = i / K, k = i % K;
-            for (int o0 = 0; o0 < Og; o0 += 16) {
-                float v[16];
-                memcpy(v, part + i * Og16 + o0, sizeof v);
+            for (int o0 = 0; o0 < Og; o0 += CB) {
+                float v[CB];
+                memcpy(v, part + i * OgB + o0, sizeof v);
                 for (long r = 1; r < nr; r++)
-                    for (int t = 0; t < 16; t++) v[t] += part[r * PT + i * Og16 + o0 + t];
-                for (int t = 0; t < 16 && o0 + t < Og; t++) dw[(grp * Og + o0 + t) * K + k] = v[t];
+                    for (int t = 0; t < CB; t++) v[t] += part[r * PT + i * OgB + o0 + t];
+                for (int t = 0; t < CB && o0 + t < Og; t++) dw[(grp * Og + o0 + t) * K + k] = v[t];
             }
         }
     }

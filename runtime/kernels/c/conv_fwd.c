@@ -20,7 +20,7 @@ static inline void mlc_shift_fwd_sample(const mlc_conv_geom *g, long B, long n, 
                                         const int *off, float *y, float *xq) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Og + 3) / 4, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
-    const mlc_shift_segs sg = mlc_shift_segs_of(g, &d);
+    const mlc_shift_segs sg = mlc_shift_segs_of(g, &d, MLC_VW);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
     /* the kernels in pieces of 12 segments, each followed by a share of the prefetches of
      * the next sample's input */

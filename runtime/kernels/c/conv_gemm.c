@@ -1,14 +1,14 @@
 /* conv_gemm.c - the vector GEMM kernel of all three convolution ops: output rows in
- * blocks of 4 by 8-column segments, the column matrix read in place as shifted rows of
+ * blocks of 4 by MLC_VW-column segments, the column matrix read in place as shifted rows of
  * a padded input (mlc_conv_layout.h). */
 #include "conv_internal.h"
 
 /* conv_internal.h says what it computes */
 __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0,
               long s1, long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
-#define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * 8)
-#define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * 8)
-#define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : 8)
+#define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * MLC_VW)
+#define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * MLC_VW)
+#define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : MLC_VW)
     long sg = s0;
     for (; sg + 3 <= s1 && s1 - sg != 4; sg += 3) { /* 4 left: two blocks of 2 */
         const float *x0 = x + MLC_SEGX(sg);
@@ -18,12 +18,12 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4, *const ae = a + 4L * K;
             const int *ok = off;
-            mlc_v8 c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
-            mlc_v8 c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
+            mlc_vf c00 = {0}, c01 = {0}, c02 = {0}, c10 = {0}, c11 = {0}, c12 = {0};
+            mlc_vf c20 = {0}, c21 = {0}, c22 = {0}, c30 = {0}, c31 = {0}, c32 = {0};
             for (; a < ae; a += 4, ok++) {
                 const float *xr = x0 + *ok;
-                const mlc_v8 v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1), v2 = MLC_LD(xr + d2);
-                mlc_v8 t = MLC_BC(a[0]);
+                const mlc_vf v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1), v2 = MLC_LD(xr + d2);
+                mlc_vf t = MLC_BC(a[0]);
                 c00 = MLC_FMA(t, v0, c00), c01 = MLC_FMA(t, v1, c01), c02 = MLC_FMA(t, v2, c02);
                 t = MLC_BC(a[1]);
                 c10 = MLC_FMA(t, v0, c10), c11 = MLC_FMA(t, v1, c11), c12 = MLC_FMA(t, v2, c12);
@@ -46,11 +46,11 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
         const int n0 = MLC_SEGN(sg), n1 = MLC_SEGN(sg + 1);
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4;
-            mlc_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            mlc_vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
             for (int k = 0; k < K; k++, a += 4) {
                 const float *xr = x0 + off[k];
-                const mlc_v8 v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1);
-                mlc_v8 t = MLC_BC(a[0]);
+                const mlc_vf v0 = MLC_LD(xr), v1 = MLC_LD(xr + d1);
+                mlc_vf t = MLC_BC(a[0]);
                 c00 = MLC_FMA(t, v0, c00), c01 = MLC_FMA(t, v1, c01);
                 t = MLC_BC(a[1]);
                 c10 = MLC_FMA(t, v0, c10), c11 = MLC_FMA(t, v1, c11);
@@ -72,9 +72,9 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
         const int n0 = MLC_SEGN(sg);
         for (int b = 0; b < mb; b++) {
             const float *a = ap + (long)b * K * 4;
-            mlc_v8 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            mlc_vf c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
             for (int k = 0; k < K; k++, a += 4) {
-                const mlc_v8 v0 = MLC_LD(x0 + off[k]);
+                const mlc_vf v0 = MLC_LD(x0 + off[k]);
                 c0 = MLC_FMA(MLC_BC(a[0]), v0, c0), c1 = MLC_FMA(MLC_BC(a[1]), v0, c1);
                 c2 = MLC_FMA(MLC_BC(a[2]), v0, c2), c3 = MLC_FMA(MLC_BC(a[3]), v0, c3);
             }

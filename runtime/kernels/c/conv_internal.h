@@ -13,9 +13,9 @@
 #include "mlc_kernels.h"
 #include "simd.h"
 
-/* For segments s0 <= s < s1: y[4b + i][ys] = sum_k ap[b][k][i] * x[off[k] + xs] over the 8
- * columns of segment s, which start at xs = (s / spr)*Wq + (s % spr)*8 in x and at
- * ys = (s / spr)*yrow + (s % spr)*8 in y (only wlast columns for the last segment of a
+/* For segments s0 <= s < s1: y[4b + i][ys] = sum_k ap[b][k][i] * x[off[k] + xs] over the
+ * MLC_VW columns of segment s, which start at xs = (s / spr)*Wq + (s % spr)*MLC_VW in x and
+ * at ys = (s / spr)*yrow + (s % spr)*MLC_VW in y (only wlast columns for the last segment of a
  * row), for b < mb, i < 4; y's rows are ldy apart. Blocks of 4 rows by 3 segments: 12
  * vector accumulators, each k loads 3 vectors of x and broadcasts 4 weights (then
  * blocks of 2 segments, and 1 if one is left: its 4 accumulators wait on the FMA
@@ -37,7 +37,7 @@ MLC_INLINE float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
 /* Stops the program when the plan's slot is smaller than op needs: the compiler sized it
  * with mlc_conv_plan_for, so this is an internal error, not the user's. */
 MLC_INLINE void mlc_conv_check(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
-    if (mlc_conv_slot_floats(g, pl, op) > pl->slot) {
+    if (mlc_conv_slot_floats_vw(g, pl, op, MLC_VW) > pl->slot) {
         fprintf(stderr, "mlc: internal error: a conv2d workspace slot is too small\n");
         abort();
     }

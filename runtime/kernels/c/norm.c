@@ -3,57 +3,57 @@
 #include "mlc_kernels.h"
 #include "simd.h"
 
-/* Sums over one row of S floats in 8-float vectors, lanes and the scalar tail added in a
+/* Sums over one row of S floats in MLC_VW-float vectors, lanes and the scalar tail added in a
  * fixed order; the rows are then added in double in a fixed order: accurate for N in the
  * millions and the same whatever the thread count. */
 static inline float mlc_row_sum(const float *x, long S) {
-    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    mlc_vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     long i = 0;
-    for (; i + 32 <= S; i += 32)
-        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + 8), a2 += MLC_LD(x + i + 16), a3 += MLC_LD(x + i + 24);
-    for (; i + 8 <= S; i += 8) a0 += MLC_LD(x + i);
-    const mlc_v8 t = (a0 + a1) + (a2 + a3);
-    float s = mlc_hsum8(&t);
+    for (; i + 4 * MLC_VW <= S; i += 4 * MLC_VW)
+        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + MLC_VW), a2 += MLC_LD(x + i + 2 * MLC_VW), a3 += MLC_LD(x + i + 3 * MLC_VW);
+    for (; i + MLC_VW <= S; i += MLC_VW) a0 += MLC_LD(x + i);
+    const mlc_vf t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum(&t);
     for (; i < S; i++) s += x[i];
     return s;
 }
 
 /* sum of (x - m)^2 over one row */
 static inline float mlc_row_sqdev(const float *x, long S, float m) {
-    const mlc_v8 mv = MLC_BC(m);
-    mlc_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    const mlc_vf mv = MLC_BC(m);
+    mlc_vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     long i = 0;
-    for (; i + 32 <= S; i += 32) {
-        const mlc_v8 d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + 8) - mv, d2 = MLC_LD(x + i + 16) - mv,
-                     d3 = MLC_LD(x + i + 24) - mv;
+    for (; i + 4 * MLC_VW <= S; i += 4 * MLC_VW) {
+        const mlc_vf d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + MLC_VW) - mv, d2 = MLC_LD(x + i + 2 * MLC_VW) - mv,
+                     d3 = MLC_LD(x + i + 3 * MLC_VW) - mv;
         a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
     }
-    for (; i + 8 <= S; i += 8) {
-        const mlc_v8 d0 = MLC_LD(x + i) - mv;
+    for (; i + MLC_VW <= S; i += MLC_VW) {
+        const mlc_vf d0 = MLC_LD(x + i) - mv;
         a0 += d0 * d0;
     }
-    const mlc_v8 t = (a0 + a1) + (a2 + a3);
-    float s = mlc_hsum8(&t);
+    const mlc_vf t = (a0 + a1) + (a2 + a3);
+    float s = mlc_hsum(&t);
     for (; i < S; i++) s += (x[i] - m) * (x[i] - m);
     return s;
 }
 
 /* *sd = sum of d, *sdx = sum of d * (x - m) over one row */
 static inline void mlc_row_dot_dev(const float *d, const float *x, long S, float m, float *sd, float *sdx) {
-    const mlc_v8 mv = MLC_BC(m);
-    mlc_v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    const mlc_vf mv = MLC_BC(m);
+    mlc_vf a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     long i = 0;
-    for (; i + 16 <= S; i += 16) {
-        const mlc_v8 d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + 8);
+    for (; i + 2 * MLC_VW <= S; i += 2 * MLC_VW) {
+        const mlc_vf d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + MLC_VW);
         a0 += d0, a1 += d1;
-        b0 += d0 * (MLC_LD(x + i) - mv), b1 += d1 * (MLC_LD(x + i + 8) - mv);
+        b0 += d0 * (MLC_LD(x + i) - mv), b1 += d1 * (MLC_LD(x + i + MLC_VW) - mv);
     }
-    for (; i + 8 <= S; i += 8) {
-        const mlc_v8 d0 = MLC_LD(d + i);
+    for (; i + MLC_VW <= S; i += MLC_VW) {
+        const mlc_vf d0 = MLC_LD(d + i);
         a0 += d0, b0 += d0 * (MLC_LD(x + i) - mv);
     }
-    const mlc_v8 ta = a0 + a1, tb = b0 + b1;
-    float a = mlc_hsum8(&ta), b = mlc_hsum8(&tb);
+    const mlc_vf ta = a0 + a1, tb = b0 + b1;
+    float a = mlc_hsum(&ta), b = mlc_hsum(&tb);
     for (; i < S; i++) a += d[i], b += d[i] * (x[i] - m);
     *sd = a, *sdx = b;
 }

@@ -1,5 +1,5 @@
 /* rownorm.c - layer and RMS norm over the rows of x [rows, D] (D the last axis of the
- * model's tensor), and their gradients. Each row is summed in 8-float lanes added in a
+ * model's tensor), and their gradients. Each row is summed in MLC_VW-float lanes added in a
  * fixed order; the parameter gradients add the rows in order, each thread owning blocks of
  * columns: the same bits whatever the thread count. `centred` is 1 for layer norm (the
  * row's mean subtracted), 0 for RMS norm (mean 0). */
@@ -11,30 +11,30 @@
 enum { COLS = 16 }; /* columns per block of the parameter gradients: one cache line */
 
 static inline float lane_sum(const float *x, long D) {
-    mlc_v8 a0 = {0}, a1 = {0};
+    mlc_vf a0 = {0}, a1 = {0};
     long i = 0;
-    for (; i + 16 <= D; i += 16) a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + 8);
-    for (; i + 8 <= D; i += 8) a0 += MLC_LD(x + i);
-    const mlc_v8 t = a0 + a1;
-    float s = mlc_hsum8(&t);
+    for (; i + 2 * MLC_VW <= D; i += 2 * MLC_VW) a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + MLC_VW);
+    for (; i + MLC_VW <= D; i += MLC_VW) a0 += MLC_LD(x + i);
+    const mlc_vf t = a0 + a1;
+    float s = mlc_hsum(&t);
     for (; i < D; i++) s += x[i];
     return s;
 }
 
 static inline float lane_sqdev(const float *x, long D, float m) {
-    const mlc_v8 mv = MLC_BC(m);
-    mlc_v8 a0 = {0}, a1 = {0};
+    const mlc_vf mv = MLC_BC(m);
+    mlc_vf a0 = {0}, a1 = {0};
     long i = 0;
-    for (; i + 16 <= D; i += 16) {
-        const mlc_v8 d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + 8) - mv;
+    for (; i + 2 * MLC_VW <= D; i += 2 * MLC_VW) {
+        const mlc_vf d0 = MLC_LD(x + i) - mv, d1 = MLC_LD(x + i + MLC_VW) - mv;
         a0 += d0 * d0, a1 += d1 * d1;
     }
-    for (; i + 8 <= D; i += 8) {
-        const mlc_v8 d0 = MLC_LD(x + i) - mv;
+    for (; i + MLC_VW <= D; i += MLC_VW) {
+        const mlc_vf d0 = MLC_LD(x + i) - mv;
         a0 += d0 * d0;
     }
-    const mlc_v8 t = a0 + a1;
-    float s = mlc_hsum8(&t);
+    const mlc_vf t = a0 + a1;
+    float s = mlc_hsum(&t);
     for (; i < D; i++) s += (x[i] - m) * (x[i] - m);
     return s;
 }
@@ -69,14 +69,14 @@ void mlc_row_norm_bwd(long rows, long D, int centred, const float *dy, const flo
     for (long r = 0; r < rows; r++) {
         const float *d = dy + r * D, *xr = x + r * D;
         const float mu = st[2 * r], rs = st[2 * r + 1];
-        const mlc_v8 mv = MLC_BC(mu);
-        mlc_v8 ag = {0}, agx = {0};
+        const mlc_vf mv = MLC_BC(mu);
+        mlc_vf ag = {0}, agx = {0};
         long j = 0;
-        for (; j + 8 <= D; j += 8) {
-            const mlc_v8 g = MLC_LD(d + j) * MLC_LD(w + j);
+        for (; j + MLC_VW <= D; j += MLC_VW) {
+            const mlc_vf g = MLC_LD(d + j) * MLC_LD(w + j);
             ag += g, agx += g * (MLC_LD(xr + j) - mv);
         }
-        float sg = mlc_hsum8(&ag), sgx = mlc_hsum8(&agx);
+        float sg = mlc_hsum(&ag), sgx = mlc_hsum(&agx);
         for (; j < D; j++) sg += d[j] * w[j], sgx += d[j] * w[j] * (xr[j] - mu);
         /* mean(g) (layer norm only) and mean(g * xhat) */
         const float mg = centred ? sg / (float)D : 0.0f, mgx = sgx * rs / (float)D;

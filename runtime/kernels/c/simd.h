@@ -1,31 +1,108 @@
-/* simd.h - internal to the kernel library: 8-float vectors and the short row copies the
- * convolution and batch-norm kernels are built from. Static inline: they only pay off
- * inlined into the kernels' loops. */
+/* simd.h - internal to the kernel library: the vectors the convolution and norm kernels
+ * are written with, at the width chosen when the library is compiled, and the short row
+ * copies they are built from. Static inline: they only pay off inlined into the kernels'
+ * loops.
+ *
+ * The width, MLC_VW floats: 16 when compiled for AVX-512F, 8 for AVX/AVX2, 4 otherwise
+ * (SSE, NEON, anything GCC's vector extensions map); -DMLC_VEC_WIDTH=4, 8 or 16 overrides
+ * it. A width the instruction set lacks is emulated by the compiler (16 on AVX2: a pair
+ * of registers per vector), with the same arithmetic, so every width can be built and
+ * tested on one machine. Results depend on the width (lanes are summed in their own
+ * order), never on the thread count. */
 #ifndef MLC_KERNELS_SIMD_H
 #define MLC_KERNELS_SIMD_H
 
 #include <string.h>
-#if defined(__FMA__) && defined(__AVX__)
+#if defined(__AVX__) || defined(__FMA__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
 #define MLC_INLINE static inline __attribute__((unused))
 
-/* 8-float vectors (GCC vector extensions: one AVX register with -march=native, a pair of
- * SSE registers without), for the convolution kernels and batch norm's sums. */
-typedef float mlc_v8 __attribute__((vector_size(32)));
-typedef float mlc_v8u __attribute__((vector_size(32), aligned(4), __may_alias__));
-#define MLC_LD(p) (*(const mlc_v8u *)(const void *)(p))
-#define MLC_ST(p, v) (*(mlc_v8u *)(void *)(p) = (v))
-#define MLC_BC(s) ((mlc_v8){(s), (s), (s), (s), (s), (s), (s), (s)})
-#if defined(__FMA__) && defined(__AVX__)
-#define MLC_FMA(a, b, c) ((mlc_v8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#ifndef MLC_VEC_WIDTH
+#if defined(__AVX512F__)
+#define MLC_VEC_WIDTH 16
+#elif defined(__AVX__)
+#define MLC_VEC_WIDTH 8
+#else
+#define MLC_VEC_WIDTH 4
+#endif
+#endif
+#if MLC_VEC_WIDTH != 4 && MLC_VEC_WIDTH != 8 && MLC_VEC_WIDTH != 16
+#error "MLC_VEC_WIDTH must be 4, 8 or 16"
+#endif
+#define MLC_VW MLC_VEC_WIDTH
+
+/* MLC_VW-float vectors: mlc_vf, loaded and stored unaligned with MLC_LD / MLC_ST */
+typedef float mlc_vf __attribute__((vector_size(4 * MLC_VW)));
+typedef float mlc_vfu __attribute__((vector_size(4 * MLC_VW), aligned(4), __may_alias__));
+/* the names from when the kernels were 8 wide, kept for code written against them */
+typedef mlc_vf mlc_v8;
+typedef mlc_vfu mlc_v8u;
+#define MLC_LD(p) (*(const mlc_vfu *)(const void *)(p))
+#define MLC_ST(p, v) (*(mlc_vfu *)(void *)(p) = (v))
+#define MLC_BC(s) ((mlc_vf){0} + (float)(s))
+
+/* a*b + c rounded once, as the FMA units of the machines the width is meant for do it
+ * (so an emulated width gives their bits); a*b + c rounded twice without FMA */
+#if MLC_VW == 16 && defined(__AVX512F__)
+#define MLC_FMA(a, b, c) ((mlc_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#elif MLC_VW == 16 && defined(__FMA__)
+/* always inlined, so the ABI GCC warns about (64-byte vectors passed without AVX-512)
+ * never applies */
+#pragma GCC diagnostic ignored "-Wpsabi"
+MLC_INLINE mlc_vf mlc_fma_pairs(mlc_vf a, mlc_vf b, mlc_vf c) {
+    __m256 x[2], y[2], z[2];
+    memcpy(x, &a, sizeof x), memcpy(y, &b, sizeof y), memcpy(z, &c, sizeof z);
+    z[0] = _mm256_fmadd_ps(x[0], y[0], z[0]), z[1] = _mm256_fmadd_ps(x[1], y[1], z[1]);
+    memcpy(&c, z, sizeof z);
+    return c;
+}
+#define MLC_FMA(a, b, c) mlc_fma_pairs((a), (b), (c))
+#elif MLC_VW == 8 && defined(__FMA__)
+#define MLC_FMA(a, b, c) ((mlc_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#elif MLC_VW == 4 && defined(__FMA__)
+#define MLC_FMA(a, b, c) ((mlc_vf)_mm_fmadd_ps((__m128)(a), (__m128)(b), (__m128)(c)))
 #else
 #define MLC_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
-/* The sum of a vector's lanes, in a fixed order */
-MLC_INLINE float mlc_hsum8(const mlc_v8 *v) {
+/* The sum of a vector's lanes, in a fixed order: adjacent pairs, then pairs of pairs */
+MLC_INLINE float mlc_hsum(const mlc_vf *v) {
+    float t[MLC_VW];
+    memcpy(t, v, sizeof t);
+    for (int n = MLC_VW; n > 1; n /= 2)
+        for (int i = 0; i < n / 2; i++) t[i] = t[2 * i] + t[2 * i + 1];
+    return t[0];
+}
+
+/* Stores the first n lanes of v at p (n = MLC_VW: all of them) */
+#define MLC_STN(p, v, n)                                                                                       \
+    do {                                                                                                       \
+        if ((n) == MLC_VW)                                                                                     \
+            MLC_ST((p), (v));                                                                                  \
+        else {                                                                                                 \
+            float t_[MLC_VW];                                                                                  \
+            MLC_ST(t_, (v));                                                                                   \
+            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_];                                                 \
+        }                                                                                                      \
+    } while (0)
+
+/* 8-float vectors whatever MLC_VW is: for moving data (row copies, transposes, gathers),
+ * where the width changes no result, and for the attention kernels, written for 8. */
+typedef float mlc_f8 __attribute__((vector_size(32)));
+typedef float mlc_f8u __attribute__((vector_size(32), aligned(4), __may_alias__));
+#define MLC_LD8(p) (*(const mlc_f8u *)(const void *)(p))
+#define MLC_ST8(p, v) (*(mlc_f8u *)(void *)(p) = (v))
+#define MLC_BC8(s) ((mlc_f8){0} + (float)(s))
+#if defined(__FMA__) && defined(__AVX__)
+#define MLC_FMA8(a, b, c) ((mlc_f8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#else
+#define MLC_FMA8(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* The sum of an 8-float vector's lanes, in the order of mlc_hsum */
+MLC_INLINE float mlc_hsum8(const mlc_f8 *v) {
     float t[8];
     memcpy(t, v, sizeof t);
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
@@ -46,23 +123,23 @@ MLC_INLINE void mlc_copy_row(float *d, const float *s, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
         MLC_OPAQUE(i);
-        MLC_ST(d + i, MLC_LD(s + i));
+        MLC_ST8(d + i, MLC_LD8(s + i));
     }
     if (i == n) return;
     if (n >= 8) {
-        MLC_ST(d + n - 8, MLC_LD(s + n - 8));
+        MLC_ST8(d + n - 8, MLC_LD8(s + n - 8));
         return;
     }
     for (; i < n; i++) d[i] = s[i];
 }
 
-/* d[0..n) = 0 in whole vectors, so up to 7 floats past d + n are zeroed too: for padding
- * rows written in address order, where what follows is written afterwards. The border
- * loops a float at a time cost more than copying a 32-float row. */
+/* d[0..n) = 0 in whole 8-float vectors, so up to 7 floats past d + n are zeroed too: for
+ * padding rows written in address order, where what follows is written afterwards. The
+ * border loops a float at a time cost more than copying a 32-float row. */
 MLC_INLINE void mlc_zero_spill(float *d, long n) {
     for (long i = 0; i < n; i += 8) {
         MLC_OPAQUE(i);
-        MLC_ST(d + i, MLC_BC(0.0f));
+        MLC_ST8(d + i, MLC_BC8(0.0f));
     }
 }
 
@@ -75,7 +152,7 @@ MLC_INLINE void mlc_zero_spill(float *d, long n) {
 
 MLC_INLINE void mlc_zero_row(float *d, long n) {
     long i = 0;
-    for (; i + 8 <= n; i += 8) MLC_ST(d + i, MLC_BC(0.0f));
+    for (; i + 8 <= n; i += 8) MLC_ST8(d + i, MLC_BC8(0.0f));
     for (; i < n; i++) d[i] = 0.0f;
 }
 
@@ -84,25 +161,25 @@ MLC_INLINE void mlc_zero_row(float *d, long n) {
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
 #define MLC_SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
 MLC_INLINE void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
-    const mlc_v8 r0 = MLC_LD(s), r1 = MLC_LD(s + lds), r2 = MLC_LD(s + 2 * lds), r3 = MLC_LD(s + 3 * lds);
-    const mlc_v8 r4 = MLC_LD(s + 4 * lds), r5 = MLC_LD(s + 5 * lds), r6 = MLC_LD(s + 6 * lds), r7 = MLC_LD(s + 7 * lds);
+    const mlc_f8 r0 = MLC_LD8(s), r1 = MLC_LD8(s + lds), r2 = MLC_LD8(s + 2 * lds), r3 = MLC_LD8(s + 3 * lds);
+    const mlc_f8 r4 = MLC_LD8(s + 4 * lds), r5 = MLC_LD8(s + 5 * lds), r6 = MLC_LD8(s + 6 * lds), r7 = MLC_LD8(s + 7 * lds);
     /* pairs of rows interleaved within 4-float halves, then pairs of pairs, then halves */
-    const mlc_v8 t0 = MLC_SHUF(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = MLC_SHUF(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-    const mlc_v8 t2 = MLC_SHUF(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = MLC_SHUF(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-    const mlc_v8 t4 = MLC_SHUF(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = MLC_SHUF(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-    const mlc_v8 t6 = MLC_SHUF(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = MLC_SHUF(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-    const mlc_v8 u0 = MLC_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = MLC_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-    const mlc_v8 u2 = MLC_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = MLC_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-    const mlc_v8 u4 = MLC_SHUF(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = MLC_SHUF(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-    const mlc_v8 u6 = MLC_SHUF(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = MLC_SHUF(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-    MLC_ST(d, MLC_SHUF(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
-    MLC_ST(d + ldd, MLC_SHUF(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
-    MLC_ST(d + 2 * ldd, MLC_SHUF(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
-    MLC_ST(d + 3 * ldd, MLC_SHUF(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
-    MLC_ST(d + 4 * ldd, MLC_SHUF(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
-    MLC_ST(d + 5 * ldd, MLC_SHUF(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
-    MLC_ST(d + 6 * ldd, MLC_SHUF(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
-    MLC_ST(d + 7 * ldd, MLC_SHUF(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+    const mlc_f8 t0 = MLC_SHUF(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = MLC_SHUF(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_f8 t2 = MLC_SHUF(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = MLC_SHUF(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_f8 t4 = MLC_SHUF(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = MLC_SHUF(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_f8 t6 = MLC_SHUF(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = MLC_SHUF(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    const mlc_f8 u0 = MLC_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = MLC_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_f8 u2 = MLC_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = MLC_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_f8 u4 = MLC_SHUF(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = MLC_SHUF(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    const mlc_f8 u6 = MLC_SHUF(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = MLC_SHUF(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    MLC_ST8(d, MLC_SHUF(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST8(d + ldd, MLC_SHUF(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST8(d + 2 * ldd, MLC_SHUF(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST8(d + 3 * ldd, MLC_SHUF(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
+    MLC_ST8(d + 4 * ldd, MLC_SHUF(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST8(d + 5 * ldd, MLC_SHUF(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST8(d + 6 * ldd, MLC_SHUF(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
+    MLC_ST8(d + 7 * ldd, MLC_SHUF(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
 }
 #else
 MLC_INLINE void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
@@ -119,26 +196,14 @@ MLC_INLINE void mlc_gather2_row(float *d, const float *s, long n) {
     long i = 0;
 #ifdef MLC_SHUF
     for (; i + 9 <= n; i += 8)
-        MLC_ST(d + i, MLC_SHUF(MLC_LD(s + 2 * i), MLC_LD(s + 2 * i + 8), 0, 2, 4, 6, 8, 10, 12, 14));
+        MLC_ST8(d + i, MLC_SHUF(MLC_LD8(s + 2 * i), MLC_LD8(s + 2 * i + 8), 0, 2, 4, 6, 8, 10, 12, 14));
     if (i < n && n >= 9) {
         const long t = n - 8;
-        MLC_ST(d + t, MLC_SHUF(MLC_LD(s + 2 * t - 1), MLC_LD(s + 2 * t + 7), 1, 3, 5, 7, 9, 11, 13, 15));
+        MLC_ST8(d + t, MLC_SHUF(MLC_LD8(s + 2 * t - 1), MLC_LD8(s + 2 * t + 7), 1, 3, 5, 7, 9, 11, 13, 15));
         return;
     }
 #endif
     for (; i < n; i++) d[i] = s[2 * i];
 }
-
-/* Stores the first n lanes of v at p (n = 8: all of them) */
-#define MLC_STN(p, v, n)                                                                                       \
-    do {                                                                                                       \
-        if ((n) == 8)                                                                                          \
-            MLC_ST((p), (v));                                                                                  \
-        else {                                                                                                 \
-            float t_[8];                                                                                       \
-            MLC_ST(t_, (v));                                                                                   \
-            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_];                                                 \
-        }                                                                                                      \
-    } while (0)
 
 #endif
