@@ -1,0 +1,34 @@
+/* winograd_tiles.h - internal to the kernel library: the tile transforms of F(2x2, 3x3)
+ * that the Winograd convolution's three ops (winograd_conv.c, winograd_filter.c) are built
+ * from, on the layout of mlc_winograd_layout.h. The products between the transforms are
+ * the 16 GEMMs the ops run through cblas_sgemm. */
+#ifndef MLC_WINOGRAD_TILES_H
+#define MLC_WINOGRAD_TILES_H
+
+#include "mlc_kernels.h"
+
+/* The stride between the 16 transform points' matrices of n floats: whole 64-byte lines */
+static inline long mlc_wino_stride(long n) { return (n + 15) & ~15L; }
+
+/* xp [C][Hp][Wp] = sample x [C][H][W] zero-padded by (ph, pw) (any sign), each row as its
+ * even columns then its odd ones */
+void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp);
+
+/* V[k][c][t] (k < 16, c < C, t < T; the k-th matrix vs floats after the (k-1)-th) =
+ * (B^T patch B)[k] of tile t's 4x4 patch of xp */
+void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, float *V, long vs);
+
+/* y [O][Ho][Wo] = A^T M A of each tile, M[k][o][t] (matrices ms floats apart) */
+void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long ms, float *y);
+
+/* Z[k][o][t] = (A dy A^T)[k] of tile t's 2x2 of dy [O][Ho][Wo] (zeros past Ho, Wo) */
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs);
+
+/* U[k][o][c] = (G w[o][c] G^T)[k] for w [O][C][3][3]; flip: of the input gradient's
+ * weights instead, U[k][c][o] = G w[o][c] rotated by 180 degrees G^T */
+void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U);
+
+/* dw[o][c] = G^T dU[.][o][c] G for o in [o0, o1) (dU [16][O][C]) */
+void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long o1, float *dw);
+
+#endif
