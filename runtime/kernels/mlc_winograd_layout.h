@@ -53,11 +53,20 @@ static inline mlc_conv_geom mlc_wino_data_geom(const mlc_conv_geom *g) {
     return t;
 }
 
-/* Floats one slot of the forward pass over geometry g needs: the padded sample, V, M, 16
- * rounded up to whole 64-byte lines each */
+/* The floats from one of the 16 transform points' matrices of n floats to the next (and
+ * from the padded sample to V): whole 64-byte lines and a spare 64 for the vector loops'
+ * last lanes, and never a power of two: 16 streams 2^k floats apart would fall into the
+ * same cache sets (it made the transforms 3x slower) */
+static inline long mlc_wino_stride(long n) {
+    const long s = ((n + 15) & ~15L) + 16;
+    return s % 64 ? s : s + 16;
+}
+
+/* Floats one slot of the forward pass over geometry g needs: the padded sample, V, M */
 static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g) {
     const mlc_wino_dims d = mlc_wino_dims_of(g);
-    return ((g->C * d.Hp * d.Wp + 15) & ~15L) + 16 * ((g->C * d.T + 15) & ~15L) + 16 * ((g->O * d.T + 15) & ~15L);
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) +
+           16 * mlc_wino_stride((g->O + 3) / 4 * 4 * d.T);
 }
 
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
@@ -69,11 +78,13 @@ static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op) {
     return mlc_wino_fwd_slot(g); /* padded x, V [16][C][T], Z [16][O][T]: the forward's sizes */
 }
 
-/* Floats the threads share: the transformed weights U [16][O][C] (input gradient: [16][C]
- * [O]); the weight gradient's red partial sums dU [16][O][C] */
+/* Floats the threads share: the transformed weights U [16][ceil(O/4)*4][C] (input
+ * gradient: [16][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
+ * per input channel); the weight gradient's red partial sums dU [16][O][C] */
 static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
-    const long u = 16L * g->O * g->C;
-    return op == 2 ? pl->red * u : u;
+    if (op == 2) return pl->red * 16L * g->O * g->C;
+    const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
+    return 16L * (t.O + 3) / 4 * 4 * t.C + t.C;
 }
 
 /* The weight gradient's partial sums take at most this many floats (chunks fewer then) */

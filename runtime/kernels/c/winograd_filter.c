@@ -35,10 +35,14 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                                 (int)d.T, V + k * vs, (int)d.T, 1.0f, pr + k * (long)g->O * g->C, g->C);
             }
         }
-        /* part[0] += part[r] for r = 1, 2, ... in order, each element by one thread */
+        /* part[0] += part[r] for r = 1, 2, ... in order, each element by one thread: blocks of
+         * 1024 floats a piece of work, the chunks the inner loop (along rows, vectorised) */
 #pragma omp for schedule(static)
-        for (long i = 0; i < U; i++)
-            for (long r = 1; r < nr; r++) part[i] += part[r * U + i];
+        for (long i0 = 0; i0 < U; i0 += 1024) {
+            const long i1 = i0 + 1024 < U ? i0 + 1024 : U;
+            for (long r = 1; r < nr; r++)
+                for (long i = i0; i < i1; i++) part[i] += part[r * U + i];
+        }
 #pragma omp for schedule(static)
         for (long o = 0; o < g->O; o++) mlc_wino_weight_grad(g, part, o, o + 1, dw);
     }

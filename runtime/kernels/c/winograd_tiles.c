@@ -18,11 +18,16 @@ void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x
                 continue;
             }
             const float *xr = x + (c * g->H + h) * g->W;
-            /* column m of the even half reads x column 2m - pw, of the odd half 2m + 1 - pw */
-            for (long m = 0; m < half; m++) {
-                const long je = 2 * m - g->pw, jo = je + 1;
-                e[m] = je >= 0 && je < g->W ? xr[je] : 0.0f;
-                o[m] = jo >= 0 && jo < g->W ? xr[jo] : 0.0f;
+            /* column m of the even half reads x column 2m - pw, of the odd half 2m + 1 - pw:
+             * zeros, then a stride-2 gather, then zeros */
+            for (int par = 0; par < 2; par++) {
+                float *dst = par ? o : e;
+                const long first = par - g->pw; /* the x column of m = 0 */
+                long m0 = first >= 0 ? 0 : (-first + 1) / 2, m1 = first < g->W ? (g->W - first + 1) / 2 : 0;
+                m0 = m0 > half ? half : m0, m1 = m1 > half ? half : m1 < m0 ? m0 : m1;
+                for (long m = 0; m < m0; m++) dst[m] = 0.0f;
+                mlc_gather2_row(dst + m0, xr + 2 * m0 + first, m1 - m0);
+                for (long m = m1; m < half; m++) dst[m] = 0.0f;
             }
         }
 }
@@ -31,24 +36,31 @@ void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const 
     const long half = d->Wp / 2, tW = d->tW;
     for (long c = 0; c < g->C; c++)
         for (long th = 0; th < d->tH; th++) {
-            const float *r = xp + (c * d->Hp + 2 * th) * d->Wp;
-            const float *restrict e0 = r, *restrict e1 = r + d->Wp, *restrict e2 = r + 2 * d->Wp,
-                                  *restrict e3 = r + 3 * d->Wp;
-            const float *restrict o0 = e0 + half, *restrict o1 = e1 + half, *restrict o2 = e2 + half,
-                                  *restrict o3 = e3 + half;
-            float *restrict v = V + c * d->T + th * tW;
-            for (long t = 0; t < tW; t++) {
+            const float *e0 = xp + (c * d->Hp + 2 * th) * d->Wp, *e1 = e0 + d->Wp, *e2 = e1 + d->Wp, *e3 = e2 + d->Wp;
+            const float *o0 = e0 + half, *o1 = e1 + half, *o2 = e2 + half, *o3 = e3 + half;
+            float *v = V + c * d->T + th * tW;
+            /* MLC_VW tiles at a time; the last vector's spare lanes land on the next row of
+             * tiles (written after) or in the slack after V's matrices (mlc_wino_stride) */
+            for (long t = 0; t < tW; t += MLC_VW) {
                 /* rows of B^T d: the patch's columns 2t, 2t + 1, 2t + 2, 2t + 3 are e[t], o[t],
                  * e[t + 1], o[t + 1] */
-                const float a0 = e0[t] - e2[t], a1 = o0[t] - o2[t], a2 = e0[t + 1] - e2[t + 1], a3 = o0[t + 1] - o2[t + 1];
-                const float b0 = e1[t] + e2[t], b1 = o1[t] + o2[t], b2 = e1[t + 1] + e2[t + 1], b3 = o1[t + 1] + o2[t + 1];
-                const float c0 = e2[t] - e1[t], c1 = o2[t] - o1[t], c2 = e2[t + 1] - e1[t + 1], c3 = o2[t + 1] - o1[t + 1];
-                const float d0 = e1[t] - e3[t], d1 = o1[t] - o3[t], d2 = e1[t + 1] - e3[t + 1], d3 = o1[t + 1] - o3[t + 1];
+#define MLC_WINO_ROWS(r, ea, eb, oa, ob, op)                                                                   \
+    const mlc_v8 r##0 = MLC_LD(ea + t) op MLC_LD(eb + t), r##1 = MLC_LD(oa + t) op MLC_LD(ob + t);             \
+    const mlc_v8 r##2 = MLC_LD(ea + t + 1) op MLC_LD(eb + t + 1), r##3 = MLC_LD(oa + t + 1) op MLC_LD(ob + t + 1)
+                MLC_WINO_ROWS(a, e0, e2, o0, o2, -);
+                MLC_WINO_ROWS(b, e1, e2, o1, o2, +);
+                MLC_WINO_ROWS(q, e2, e1, o2, o1, -);
+                MLC_WINO_ROWS(z, e1, e3, o1, o3, -);
+#undef MLC_WINO_ROWS
                 /* then each row times B */
-                v[0 * vs + t] = a0 - a2, v[1 * vs + t] = a1 + a2, v[2 * vs + t] = a2 - a1, v[3 * vs + t] = a1 - a3;
-                v[4 * vs + t] = b0 - b2, v[5 * vs + t] = b1 + b2, v[6 * vs + t] = b2 - b1, v[7 * vs + t] = b1 - b3;
-                v[8 * vs + t] = c0 - c2, v[9 * vs + t] = c1 + c2, v[10 * vs + t] = c2 - c1, v[11 * vs + t] = c1 - c3;
-                v[12 * vs + t] = d0 - d2, v[13 * vs + t] = d1 + d2, v[14 * vs + t] = d2 - d1, v[15 * vs + t] = d1 - d3;
+                float *p = v + t;
+                MLC_ST(p, a0 - a2), MLC_ST(p + vs, a1 + a2), MLC_ST(p + 2 * vs, a2 - a1), MLC_ST(p + 3 * vs, a1 - a3);
+                p += 4 * vs;
+                MLC_ST(p, b0 - b2), MLC_ST(p + vs, b1 + b2), MLC_ST(p + 2 * vs, b2 - b1), MLC_ST(p + 3 * vs, b1 - b3);
+                p += 4 * vs;
+                MLC_ST(p, q0 - q2), MLC_ST(p + vs, q1 + q2), MLC_ST(p + 2 * vs, q2 - q1), MLC_ST(p + 3 * vs, q1 - q3);
+                p += 4 * vs;
+                MLC_ST(p, z0 - z2), MLC_ST(p + vs, z1 + z2), MLC_ST(p + 2 * vs, z2 - z1), MLC_ST(p + 3 * vs, z1 - z3);
             }
         }
 }
@@ -65,8 +77,25 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
     const float s2 = m[2 * ms + t] + m[6 * ms + t] + m[10 * ms + t], s3 = m[3 * ms + t] + m[7 * ms + t] + m[11 * ms + t]; \
     const float q0 = m[4 * ms + t] - m[8 * ms + t] - m[12 * ms + t], q1 = m[5 * ms + t] - m[9 * ms + t] - m[13 * ms + t]; \
     const float q2 = m[6 * ms + t] - m[10 * ms + t] - m[14 * ms + t], q3 = m[7 * ms + t] - m[11 * ms + t] - m[15 * ms + t]
+            long t0 = 0;
+#if defined(MLC_SHUF) && MLC_VW == 8
+            /* 8 tiles at a time while both rows are inside, their columns interleaved in
+             * registers */
+            for (; y1 && t0 + 8 <= full; t0 += 8) {
+                mlc_v8 v[16];
+                for (int k = 0; k < 16; k++) v[k] = MLC_LD(m + k * ms + t0);
+                const mlc_v8 s0 = v[0] + v[4] + v[8], s1 = v[1] + v[5] + v[9], s2 = v[2] + v[6] + v[10];
+                const mlc_v8 s3 = v[3] + v[7] + v[11], q0 = v[4] - v[8] - v[12], q1 = v[5] - v[9] - v[13];
+                const mlc_v8 q2 = v[6] - v[10] - v[14], q3 = v[7] - v[11] - v[15];
+                const mlc_v8 a = s0 + s1 + s2, b = s1 - s2 - s3, c = q0 + q1 + q2, e = q1 - q2 - q3;
+                MLC_ST(y0 + 2 * t0, MLC_SHUF(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+                MLC_ST(y0 + 2 * t0 + 8, MLC_SHUF(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+                MLC_ST(y1 + 2 * t0, MLC_SHUF(c, e, 0, 8, 1, 9, 2, 10, 3, 11));
+                MLC_ST(y1 + 2 * t0 + 8, MLC_SHUF(c, e, 4, 12, 5, 13, 6, 14, 7, 15));
+            }
+#endif
             if (y1)
-                for (long t = 0; t < full; t++) {
+                for (long t = t0; t < full; t++) {
                     MLC_WINO_TILE_OUT(t);
                     y0[2 * t] = s0 + s1 + s2, y0[2 * t + 1] = s1 - s2 - s3;
                     y1[2 * t] = q0 + q1 + q2, y1[2 * t + 1] = q1 - q2 - q3;
@@ -117,7 +146,8 @@ void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const f
 static const float mlc_wino_G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 
 void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
-    const long O = g->O, C = g->C, OC = O * C;
+    const long O = g->O, C = g->C, R = flip ? C : O, K = flip ? O : C, mb = (R + 3) / 4; /* rows, their inputs */
+    memset(U, 0, sizeof(float) * (size_t)(16 * mb * 4 * K));
     for (long o = 0; o < O; o++)
         for (long c = 0; c < C; c++) {
             const float *f = w + (o * C + c) * 9;
@@ -127,10 +157,10 @@ void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, flo
             for (int i = 0; i < 4; i++)
                 for (int b = 0; b < 3; b++)
                     t[i][b] = mlc_wino_G[i][0] * k3[0][b] + mlc_wino_G[i][1] * k3[1][b] + mlc_wino_G[i][2] * k3[2][b];
-            const long at = flip ? c * O + o : o * C + c;
+            const long r = flip ? c : o, k = flip ? o : c; /* row r, input k: at [r / 4][k][r % 4] */
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < 4; j++)
-                    U[(i * 4 + j) * OC + at] =
+                    U[(((i * 4 + j) * mb + r / 4) * K + k) * 4 + r % 4] =
                         t[i][0] * mlc_wino_G[j][0] + t[i][1] * mlc_wino_G[j][1] + t[i][2] * mlc_wino_G[j][2];
         }
 }

@@ -6,9 +6,11 @@
 #define MLC_WINOGRAD_TILES_H
 
 #include "mlc_kernels.h"
+#include "simd.h"
 
-/* The stride between the 16 transform points' matrices of n floats: whole 64-byte lines */
-static inline long mlc_wino_stride(long n) { return (n + 15) & ~15L; }
+#ifndef MLC_VW
+#define MLC_VW 8 /* floats in an mlc_v8 (simd.h) */
+#endif
 
 /* xp [C][Hp][Wp] = sample x [C][H][W] zero-padded by (ph, pw) (any sign), each row as its
  * even columns then its odd ones */
@@ -24,8 +26,9 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
 /* Z[k][o][t] = (A dy A^T)[k] of tile t's 2x2 of dy [O][Ho][Wo] (zeros past Ho, Wo) */
 void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs);
 
-/* U[k][o][c] = (G w[o][c] G^T)[k] for w [O][C][3][3]; flip: of the input gradient's
- * weights instead, U[k][c][o] = G w[o][c] rotated by 180 degrees G^T */
+/* U = G w[o][c] G^T for w [O][C][3][3], for mlc_shift_gemm: point k's matrix as blocks of
+ * 4 output channels, [16][ceil(O/4)][C][4], zeros past O. flip: the input gradient's
+ * (rows c, inputs o, w rotated by 180 degrees), [16][ceil(C/4)][O][4]. */
 void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U);
 
 /* dw[o][c] = G^T dU[.][o][c] G for o in [o0, o1) (dU [16][O][C]) */
