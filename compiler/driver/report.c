@@ -191,6 +191,7 @@ void print_report(FILE *out, const ModelIR *m) {
     fprintf(out, "gradient slab %s (%lld bytes), outside the arena\n", g, (long long)(4 * m->grad_floats));
     graph_report(out, m, m->train, &m->train_fuse, &m->train_plan, "train step");
     attention_report(out, m->train);
+    conv_algo_report(out, m);
     if (m->mem_budget > 0) budget_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
 }

@@ -9,5 +9,7 @@
 void print_report(FILE *out, const ModelIR *m);
 /* The train step's attentions: their memory, fused against unfused (report_attention.c). */
 void attention_report(FILE *out, const Graph *g);
+/* Each convolution's algorithm, direct or Winograd, and its FLOPs (report_conv_algo.c). */
+void conv_algo_report(FILE *out, const ModelIR *m);
 
 #endif

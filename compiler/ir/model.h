@@ -134,6 +134,7 @@ typedef struct ModelIR {
     /* --tf32 (CUDA): cuBLAS may use the tensor cores' TF32 (inputs rounded to 10-bit
      * mantissas, FP32 sums), as PyTorch lets cuDNN do by default. */
     int tf32;
+    ConvAlgo conv_algo; /* --conv-algo, copied into each graph */
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -162,6 +163,7 @@ typedef struct CompileOptions {
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
     int tf32;           /* --tf32: ModelIR.tf32 */
+    ConvAlgo conv_algo; /* --conv-algo: ModelIR.conv_algo */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */

@@ -81,11 +81,15 @@ typedef struct Emitted {
     char c_path[600], h_path[600];
 } Emitted;
 
+/* --conv-algo for the models emit_model compiles (a test sets it before, and back after) */
+static ConvAlgo emit_conv_algo = CONV_ALGO_AUTO;
+
 static void emit_model(const char *mdl, Emitted *e) {
     memset(e, 0, sizeof *e);
     e->src = ct_load_src(mdl);
     cr_assert_not_null(e->src, "cannot read %s", mdl);
-    CtCompile r = ct_compile(&e->arena, e->src, (DumpOptions){0});
+    const CompileOptions o = {.target = TARGET_C, .conv_algo = emit_conv_algo};
+    CtCompile r = ct_compile_with(&e->arena, e->src, (DumpOptions){0}, &o);
     cr_assert_not_null(r.m, "%s does not compile:\n%s", mdl, r.diag);
     ct_compile_free(&r);
     e->m = r.m;
@@ -752,6 +756,28 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convseg.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convepi.mdl");
 }
+
+/* Winograd convolutions (--conv-algo auto: the 32 -> 32 layer's forward and input
+ * gradient; winograd: every op of every layer) against the interpreter, and their train
+ * steps the same bits on 1, 2 and 3 threads. The source must call the Winograd kernels, or
+ * the test would pass on the direct ones. */
+static void winograd_check(ConvAlgo algo, const char *must_call) {
+    const char *mdl = MLC_TEST_DIR "/data/convwino.mdl";
+    emit_conv_algo = algo;
+    Emitted e;
+    emit_model(mdl, &e);
+    char *src = ct_read_file(e.c_path, NULL);
+    cr_assert_not_null(src);
+    cr_assert_not_null(strstr(src, must_call), "%s with --conv-algo %d does not call %s", mdl, algo, must_call);
+    free(src);
+    emitted_free(&e);
+    numeric_check(mdl);
+    thread_invariance_check(mdl);
+    emit_conv_algo = CONV_ALGO_AUTO;
+}
+
+Test(codegen_c, winograd_auto, .timeout = 300) { winograd_check(CONV_ALGO_AUTO, "mlc_wino_conv2d_bwd_data"); }
+Test(codegen_c, winograd_forced, .timeout = 300) { winograd_check(CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter("); }
 
 /* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
  * one thread's, summed in a fixed order. Its model is large enough to run on the team. */
