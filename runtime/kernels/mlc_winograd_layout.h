@@ -35,12 +35,20 @@ static inline int mlc_wino_applies(const mlc_conv_geom *g) {
 typedef struct mlc_wino_dims {
     long tH, tW, T;  /* tiles down, across, in all (a sample) */
     long Hp, Wp;     /* a padded input plane (rows of Wp: Wp/2 even columns, then the odd) */
+    long rb, Tb;     /* the forward pass's blocks: rows of tiles, tiles (rb*tW) */
 } mlc_wino_dims;
+
+/* The forward pass transforms, multiplies and transforms back a block of about this many
+ * tiles (whole rows of them) at a time, so that V and M stay in the core's cache */
+enum { MLC_WINO_BLOCK_TILES = 128 };
 
 static inline mlc_wino_dims mlc_wino_dims_of(const mlc_conv_geom *g) {
     mlc_wino_dims d;
     d.tH = (g->Ho + 1) / 2, d.tW = (g->Wo + 1) / 2, d.T = d.tH * d.tW;
     d.Hp = 2 * d.tH + 2, d.Wp = 2 * d.tW + 2;
+    d.rb = MLC_WINO_BLOCK_TILES / d.tW;
+    d.rb = d.rb < 1 ? 1 : d.rb > d.tH ? d.tH : d.rb;
+    d.Tb = d.rb * d.tW;
     return d;
 }
 
@@ -62,11 +70,12 @@ static inline long mlc_wino_stride(long n) {
     return s % 64 ? s : s + 16;
 }
 
-/* Floats one slot of the forward pass over geometry g needs: the padded sample, V, M */
+/* Floats one slot of the forward pass over geometry g needs: the padded sample, a block's
+ * V and M */
 static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g) {
     const mlc_wino_dims d = mlc_wino_dims_of(g);
-    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) +
-           16 * mlc_wino_stride((g->O + 3) / 4 * 4 * d.T);
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.Tb) +
+           16 * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
 }
 
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
@@ -75,7 +84,8 @@ static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op) {
     if (op == 0) return mlc_wino_fwd_slot(g);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
     if (op == 1) return mlc_wino_fwd_slot(&t);
-    return mlc_wino_fwd_slot(g); /* padded x, V [16][C][T], Z [16][O][T]: the forward's sizes */
+    const mlc_wino_dims d = mlc_wino_dims_of(g); /* padded x, V [16][C][T], Z [16][O][T] */
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) + 16 * mlc_wino_stride(g->O * d.T);
 }
 
 /* Floats the threads share: the transformed weights U [16][ceil(O/4)*4][C] (input

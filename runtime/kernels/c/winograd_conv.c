@@ -12,17 +12,20 @@ static void mlc_wino_sample(const mlc_conv_geom *g, const float *U, const int *o
                             float *slot) {
     const mlc_wino_dims d = mlc_wino_dims_of(g);
     const int mb = (g->O + 3) / 4;
-    const long vs = mlc_wino_stride(g->C * d.T), ms = mlc_wino_stride(4L * mb * d.T);
-    const long nseg = (d.T + MLC_VW - 1) / MLC_VW;
+    const long vs = mlc_wino_stride(g->C * d.Tb), ms = mlc_wino_stride(4L * mb * d.Tb);
     float *xp = slot, *V = xp + mlc_wino_stride(g->C * d.Hp * d.Wp), *M = V + 16 * vs;
     mlc_wino_pad(g, &d, x, xp);
-    mlc_wino_input_tiles(g, &d, xp, V, vs);
-    /* M[k] [4mb][T] = U[k] V[k]: segments of MLC_VW tiles along V's rows (one row of
-     * segments, so no row stride), the last one with the rest */
-    for (int k = 0; k < 16; k++)
-        mlc_shift_gemm(mb, g->C, U + (long)k * mb * 4 * g->C, off, V + k * vs, 0, nseg, nseg, 0,
-                       (int)(d.T - MLC_VW * (nseg - 1)), M + k * ms, d.T, 0);
-    mlc_wino_output_tiles(g, &d, M, ms, y);
+    for (long th0 = 0; th0 < d.tH; th0 += d.rb) { /* a block of rb rows of tiles, in cache */
+        const long th1 = th0 + d.rb < d.tH ? th0 + d.rb : d.tH, nt = (th1 - th0) * d.tW;
+        const long nseg = (nt + MLC_VW - 1) / MLC_VW;
+        mlc_wino_input_tiles(g, &d, xp, th0, th1, V, d.Tb, vs);
+        /* M[k] [4mb][Tb] = U[k] V[k]: segments of MLC_VW tiles along V's rows (one row of
+         * segments, so no row stride), the last one with the rest */
+        for (int k = 0; k < 16; k++)
+            mlc_shift_gemm(mb, g->C, U + (long)k * mb * 4 * g->C, off, V + k * vs, 0, nseg, nseg, 0,
+                           (int)(nt - MLC_VW * (nseg - 1)), M + k * ms, d.Tb, 0);
+        mlc_wino_output_tiles(g, &d, M, th0, th1, d.Tb, ms, y);
+    }
 }
 
 /* U and off in the workspace after the slots, for geometry g (the input gradient's: the
@@ -33,11 +36,11 @@ static float *mlc_wino_packed(const mlc_conv_geom *g, const mlc_conv_plan *pl, f
     return U;
 }
 
-/* off[c] = c*T: the GEMM's row c of V is input channel c's tiles */
+/* off[c] = c*Tb: the GEMM's row c of V is input channel c's tiles of the block */
 static void mlc_wino_offsets(const mlc_conv_geom *g, const mlc_conv_plan *pl, float *ws) {
     int *off;
     mlc_wino_packed(g, pl, ws, &off);
-    const long T = mlc_wino_dims_of(g).T;
+    const long T = mlc_wino_dims_of(g).Tb;
     for (int c = 0; c < g->C; c++) off[c] = (int)(c * T);
 }
 

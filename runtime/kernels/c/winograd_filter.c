@@ -28,7 +28,7 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
             memset(pr, 0, sizeof(float) * (size_t)U);
             for (long n = B * r / nr; n < B * (r + 1) / nr; n++) {
                 mlc_wino_pad(g, &d, x + n * xs, xp);
-                mlc_wino_input_tiles(g, &d, xp, V, vs);
+                mlc_wino_input_tiles(g, &d, xp, 0, d.tH, V, d.T, vs);
                 mlc_wino_grad_tiles(g, &d, dy + n * ys, Z, zs);
                 for (int k = 0; k < 16; k++)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->O, g->C, (int)d.T, 1.0f, Z + k * zs,

@@ -32,13 +32,14 @@ void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x
         }
 }
 
-void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, float *V, long vs) {
+void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, long th0, long th1, float *V,
+                          long ldc, long vs) {
     const long half = d->Wp / 2, tW = d->tW;
     for (long c = 0; c < g->C; c++)
-        for (long th = 0; th < d->tH; th++) {
+        for (long th = th0; th < th1; th++) {
             const float *e0 = xp + (c * d->Hp + 2 * th) * d->Wp, *e1 = e0 + d->Wp, *e2 = e1 + d->Wp, *e3 = e2 + d->Wp;
             const float *o0 = e0 + half, *o1 = e1 + half, *o2 = e2 + half, *o3 = e3 + half;
-            float *v = V + c * d->T + th * tW;
+            float *v = V + c * ldc + (th - th0) * tW;
             /* MLC_VW tiles at a time; the last vector's spare lanes land on the next row of
              * tiles (written after) or in the slack after V's matrices (mlc_wino_stride) */
             for (long t = 0; t < tW; t += MLC_VW) {
@@ -65,11 +66,12 @@ void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const 
         }
 }
 
-void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long ms, float *y) {
+void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1, long ldo,
+                           long ms, float *y) {
     const long tW = d->tW, full = g->Wo / 2; /* tiles with both columns inside */
     for (long o = 0; o < g->O; o++)
-        for (long th = 0; th < d->tH; th++) {
-            const float *restrict m = M + o * d->T + th * tW;
+        for (long th = th0; th < th1; th++) {
+            const float *restrict m = M + o * ldo + (th - th0) * tW;
             float *restrict y0 = y + (o * g->Ho + 2 * th) * g->Wo;
             float *restrict y1 = 2 * th + 1 < g->Ho ? y0 + g->Wo : NULL;
 #define MLC_WINO_TILE_OUT(t)                                                                                   \

@@ -16,12 +16,16 @@
  * even columns then its odd ones */
 void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp);
 
-/* V[k][c][t] (k < 16, c < C, t < T; the k-th matrix vs floats after the (k-1)-th) =
- * (B^T patch B)[k] of tile t's 4x4 patch of xp */
-void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, float *V, long vs);
+/* V[k][c][t] (k < 16, c < C, t < (th1 - th0)*tW: the tiles of rows th0 <= th < th1;
+ * channels ldc floats apart, the k-th matrix vs floats after the (k-1)-th) = (B^T patch
+ * B)[k] of tile t's 4x4 patch of xp */
+void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, long th0, long th1, float *V,
+                          long ldc, long vs);
 
-/* y [O][Ho][Wo] = A^T M A of each tile, M[k][o][t] (matrices ms floats apart) */
-void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long ms, float *y);
+/* The rows th0 <= th < th1 of y [O][Ho][Wo]'s tiles = A^T M A, M[k][o][t] (t counted from
+ * row th0's first tile; channels ldo floats apart, matrices ms floats apart) */
+void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1, long ldo,
+                           long ms, float *y);
 
 /* Z[k][o][t] = (A dy A^T)[k] of tile t's 2x2 of dy [O][Ho][Wo] (zeros past Ho, Wo) */
 void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs);
