@@ -2,13 +2,16 @@
  * Winograd F(2x2, 3x3), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
  * 28x28) and samples/resnet20_cifar.mdl (batch 128, 32x32). A and B interleaved rep by
  * rep, medians; effective GFLOP/s count the direct convolution's FLOPs (2 C O 9 Ho Wo B).
+ * Times are the process's CPU time (all its threads): on a machine shared with other work
+ * that counts this program's work only; run it with OMP_NUM_THREADS=1 there, since with
+ * more threads it also counts the time they spin at barriers.
  * `--error`: instead of times, each op's normwise relative error ||y - ref|| / ||ref||
  * against a double-precision direct convolution, direct and Winograd, at batch 4 on
  * inputs and weights uniform in [-0.5, 0.5). It asserts nothing
  * (tests/kernels/test_winograd.c checks bounds).
  *
  *   cc -O3 -march=native -fopenmp -Iruntime/kernels bench/winograd_layers.c \
- *      build/runtime/libmlckernels.a -lopenblas -lm -o /tmp/wl && OMP_NUM_THREADS=2 /tmp/wl [REPS | --error] */
+ *      build/runtime/libmlckernels.a -lopenblas -lm -o /tmp/wl && OMP_NUM_THREADS=1 /tmp/wl [REPS | --error] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +22,7 @@
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

@@ -25,6 +25,7 @@
 #include "ctest_util.h"
 #include "driver.h"
 #include "interp.h"
+#include "report.h"
 #include "target.h"
 
 #if HAVE_LIBCLANG
@@ -877,5 +878,26 @@ Test(codegen_c, check_finite_names_an_op_in_a_conv_epilogue, .timeout = 300) {
     cr_expect(first && strstr(first + 1, want), "the train step does not name the log too:\n%s", out[1]);
     free(out[0]);
     free(out[1]);
+    emitted_free(&e);
+}
+
+/* --report's convolution table names each conv op's algorithm: under auto the 32 -> 32
+ * layer's forward and input gradient run Winograd, its weight gradient and the 1-channel
+ * layer stay direct; F(2x2, 3x3)'s products are 16 per tile and channel pair (4x4 tiles
+ * of the 7x7 output, 3 samples, 32 x 32 channels: 2 * 16 * 48 * 1024 FLOPs). */
+Test(codegen_c, winograd_report_names_each_algorithm) {
+    Emitted e;
+    emit_model(MLC_TEST_DIR "/data/convwino.mdl", &e);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    print_report(f, e.m);
+    fclose(f);
+    cr_assert_not_null(strstr(text, "  train      %4     conv2d             3x3 s1 1->32 7x7             direct   "), "%s",
+                       text);
+    cr_assert_not_null(
+        strstr(text, "3x3 s1 32->32 7x7            winograd         2709504        1572864\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 32->32 7x7            direct   "), "%s", text);
+    free(text);
     emitted_free(&e);
 }
