@@ -10,7 +10,8 @@
  * columns), taken from the input zero-padded into Hp x Wp planes, Hp = 2tH + 2, Wp = 2tW +
  * 2, each row stored as its even columns then its odd ones (Wp / 2 each) so that the
  * transforms read contiguous memory. The 16 points of a tile's transform are 16
- * independent products over channels: V [16][C][T], U [16][O][C], M = U V [16][O][T].
+ * independent products over channels: V [16][C][T], U [16][O][C], M = U V [16][O][T]
+ * (the forward pass: a block of Tb tiles at a time, not the sample's T).
  *
  * The input gradient is the forward pass of the transposed geometry (mlc_wino_data_geom):
  * dy convolved with the weights flipped and transposed, padding 2 - ph (mlc_wino_pad

@@ -1,7 +1,7 @@
 /* winograd_tiles.h - internal to the kernel library: the tile transforms of F(2x2, 3x3)
  * that the Winograd convolution's three ops (winograd_conv.c, winograd_filter.c) are built
  * from, on the layout of mlc_winograd_layout.h. The products between the transforms are
- * the 16 GEMMs the ops run through cblas_sgemm. */
+ * 16 GEMMs: mlc_shift_gemm's (forward, input gradient), cblas_sgemm's (weight gradient). */
 #ifndef MLC_WINOGRAD_TILES_H
 #define MLC_WINOGRAD_TILES_H
 
