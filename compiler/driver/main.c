@@ -18,10 +18,11 @@
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--threads N] [--tf32] [--dump-ir=STAGE] [--report [--ranks N [--link BW,LAT]\n"
-    "                    [--flops RATE] [--tp P]]] [--debug]\n"
+    "                    [--threads N] [--tf32] [--conv-algo A] [--dump-ir=STAGE] [--report [--ranks N\n"
+    "                    [--link BW,LAT] [--flops RATE] [--tp P]]] [--debug]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--cuda-arch LIST] [--cc CC] [--mpi] [--keep] [--debug] [-v]\n"
+    "                                    [--tf32] [--conv-algo A] [--cuda-arch LIST] [--cc CC] [--mpi]\n"
+    "                                    [--keep] [--debug] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
@@ -35,6 +36,10 @@ static const char usage[] =
     "  --tf32           cuda: let cuBLAS use TF32 tensor cores for GEMMs and convolutions\n"
     "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
     "                   cuDNN convolutions); without it every product is full FP32\n"
+    "  --conv-algo A    c: how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)\n"
+    "                   for all three ops of every such layer) or auto (the default: Winograd\n"
+    "                   where it measured faster, the forward and input gradient of layers\n"
+    "                   with 32 channels or more in and out); --report says which each uses\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -146,7 +151,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             exit(0);
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
                    !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch") ||
-                   !strcmp(a, "--ranks") || !strcmp(a, "--link") || !strcmp(a, "--flops") || !strcmp(a, "--tp")) {
+                   !strcmp(a, "--ranks") || !strcmp(a, "--link") || !strcmp(a, "--flops") || !strcmp(a, "--tp") ||
+                   !strcmp(a, "--conv-algo")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -198,6 +204,16 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 fprintf(stderr, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, found '%s'\n", val);
                 return -1;
             }
+            if (!strcmp(a, "--conv-algo")) {
+                static const char *names[] = {"auto", "direct", "winograd"};
+                int k = 0;
+                while (k < 3 && strcmp(val, names[k])) k++;
+                if (k == 3) {
+                    fprintf(stderr, "mlc: error: --conv-algo: expected direct, winograd or auto, found '%s'\n", val);
+                    return -1;
+                }
+                o->conv_algo = (ConvAlgo)k;
+            }
             if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
                 fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
                                 "found '%s'\n", val);
@@ -229,6 +245,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if (!o->input) {
         fprintf(stderr, "mlc: error: no input file\n%s", usage);
+        return -1;
+    }
+    if (o->conv_algo == CONV_ALGO_WINOGRAD && o->target->kind != TARGET_C) {
+        fprintf(stderr, "mlc: error: --conv-algo winograd is for --target c (the CUDA target's convolutions are "
+                        "im2col GEMMs)\n");
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
@@ -274,7 +295,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
     CompileOptions co = {.batch = o->batch, .mem_budget = o->mem_budget, .target = o->target->kind,
-                         .threads = o->threads, .tf32 = o->tf32, .debug = o->debug};
+                         .threads = o->threads, .tf32 = o->tf32, .debug = o->debug, .conv_algo = o->conv_algo};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
     if (o->report && o->scale.ranks) print_scale_report(stdout, m, &o->scale);

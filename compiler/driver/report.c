@@ -192,6 +192,7 @@ void print_report(FILE *out, const ModelIR *m) {
     graph_report(out, m, m->train, &m->train_fuse, &m->train_plan, "train step");
     attention_report(out, m->train);
     conv_report(out, m);
+    conv_algo_report(out, m);
     if (m->mem_budget > 0) budget_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
 }

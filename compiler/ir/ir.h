@@ -77,6 +77,9 @@ typedef struct Node {
 
 typedef enum GraphMode { MODE_TRAIN, MODE_EVAL } GraphMode;
 
+/* --conv-algo: how the C target runs 3x3 stride-1 convolutions (targets/c/conv_algo.c) */
+typedef enum ConvAlgo { CONV_ALGO_AUTO, CONV_ALGO_DIRECT, CONV_ALGO_WINOGRAD } ConvAlgo;
+
 typedef struct Graph {
     Arena *arena;
     Node *nodes;
@@ -92,6 +95,7 @@ typedef struct Graph {
      * an i32 input. cls_output -1: not a classifier. */
     int cls_output;
     const char *cls_label;
+    ConvAlgo conv_algo; /* --conv-algo (zeroed: auto) */
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);

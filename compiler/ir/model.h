@@ -137,6 +137,7 @@ typedef struct ModelIR {
     /* mlc --debug (C): no fusion, no buffer reuse, a #line to the .mdl for every line of
      * a node's code, so a debugger steps through the network's source. */
     int debug;
+    ConvAlgo conv_algo; /* --conv-algo, copied into each graph */
 } ModelIR;
 
 /* Which IR dumps the user asked for (--dump-ir=STAGE). */
@@ -166,6 +167,7 @@ typedef struct CompileOptions {
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
     int tf32;           /* --tf32: ModelIR.tf32 */
     int debug;          /* mlc --debug: ModelIR.debug */
+    ConvAlgo conv_algo; /* --conv-algo: ModelIR.conv_algo */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */

@@ -157,6 +157,7 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
 static Graph *eval_graph(Arena *a, const Program *p, ModelIR *m, const DumpOptions *d, int with_loss) {
     const DumpOptions *pd = with_loss ? NULL : d;
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
+    e->conv_algo = m->conv_algo;
     /* with the loss, the graph keeps its outputs: the C target runs forward as this
      * graph without its loss-only nodes (emit_c.c) */
     if (!with_loss) e->loss = -1;
@@ -184,11 +185,13 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->target = o->target;
     m->threads = o->threads > 0 ? o->threads : 1;
     m->tf32 = o->tf32;
+    m->conv_algo = o->conv_algo;
     lower_spec(a, p, &m->spec);
     if (o->batch > 0) m->spec.batch = o->batch;
 
     /* The train step: forward, backward, update. */
     Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
+    g->conv_algo = m->conv_algo;
     pass_done(d, PASS_lower, g);
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
     uint8_t *groups = param_groups(g, &m->spec.freeze, &m->spec.no_decay);

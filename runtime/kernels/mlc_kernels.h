@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "mlc_conv_layout.h"
+#include "mlc_winograd_layout.h"
 #include "mlc_geom.h"
 #include "mlc_philox.h" /* dropout's draws, inline */
 
@@ -116,6 +117,23 @@ void mlc_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl,
 /* dw = the gradient of conv(x, w) with respect to w, given dy */
 void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *dy,
                            float *dw, float *ws);
+
+/* ---- Winograd F(2x2, 3x3) convolution for 3x3, stride-1, one-group layers
+ * (winograd_conv.c, winograd_filter.c; mlc_winograd_layout.h says which and how) ----
+ * The same calls as the direct convolution's above, with a plan from mlc_wino_plan_for
+ * and its workspace: pl->slots slots, then mlc_wino_shared_floats(g, pl, op) floats. */
+void mlc_wino_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
+                         float *y, float *ws);
+void mlc_wino_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);
+void mlc_wino_conv2d_fwd_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *x,
+                                float *y, float *ws);
+void mlc_wino_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy, const float *w,
+                              float *dx, float *ws);
+void mlc_wino_conv2d_bwd_data_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);
+void mlc_wino_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *dy,
+                                     float *dx, float *ws);
+void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                const float *dy, float *dw, float *ws);
 
 /* ---- pooling over `planes` planes of x [H][W] (pool.c) ---- */
 

@@ -27,6 +27,7 @@
 #include "ctest_util.h"
 #include "driver.h"
 #include "interp.h"
+#include "report.h"
 #include "target.h"
 
 #if HAVE_LIBCLANG
@@ -83,12 +84,15 @@ typedef struct Emitted {
     char c_path[600], h_path[600];
 } Emitted;
 
+/* --conv-algo for the models emit_model compiles (a test sets it before, and back after) */
+static ConvAlgo emit_conv_algo = CONV_ALGO_AUTO;
+
 /* debug: as `mlc --debug` (unfused, no buffer reuse, #line into the .mdl). */
 static void emit_model_debug(const char *mdl, Emitted *e, int debug) {
     memset(e, 0, sizeof *e);
     e->src = ct_load_src(mdl);
     cr_assert_not_null(e->src, "cannot read %s", mdl);
-    CompileOptions o = {.target = TARGET_C, .debug = debug};
+    const CompileOptions o = {.target = TARGET_C, .debug = debug, .conv_algo = emit_conv_algo};
     CtCompile r = ct_compile_with(&e->arena, e->src, (DumpOptions){0}, &o);
     cr_assert_not_null(r.m, "%s does not compile:\n%s", mdl, r.diag);
     ct_compile_free(&r);
@@ -759,6 +763,28 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convepi.mdl");
 }
 
+/* Winograd convolutions (--conv-algo auto: the 32 -> 32 layer's forward and input
+ * gradient; winograd: every op of every layer) against the interpreter, and their train
+ * steps the same bits on 1, 2 and 3 threads. The source must call the Winograd kernels, or
+ * the test would pass on the direct ones. */
+static void winograd_check(ConvAlgo algo, const char *must_call) {
+    const char *mdl = MLC_TEST_DIR "/data/convwino.mdl";
+    emit_conv_algo = algo;
+    Emitted e;
+    emit_model(mdl, &e);
+    char *src = ct_read_file(e.c_path, NULL);
+    cr_assert_not_null(src);
+    cr_assert_not_null(strstr(src, must_call), "%s with --conv-algo %d does not call %s", mdl, algo, must_call);
+    free(src);
+    emitted_free(&e);
+    numeric_check(mdl);
+    thread_invariance_check(mdl);
+    emit_conv_algo = CONV_ALGO_AUTO;
+}
+
+Test(codegen_c, winograd_auto, .timeout = 300) { winograd_check(CONV_ALGO_AUTO, "mlc_wino_conv2d_bwd_data"); }
+Test(codegen_c, winograd_forced, .timeout = 300) { winograd_check(CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter("); }
+
 /* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
  * one thread's, summed in a fixed order. Its model is large enough to run on the team. */
 Test(codegen_c, attention_thread_count_invariant, .timeout = 300) {
@@ -1043,4 +1069,24 @@ Test(codegen_c, api_train_settings_are_the_flags, .timeout = 300) {
     free(plain);
     ct_rmdir(dir);
     free(dir);
+
+/* --report's convolution table names each conv op's algorithm: under auto the 32 -> 32
+ * layer's forward and input gradient run Winograd, its weight gradient and the 1-channel
+ * layer stay direct; F(2x2, 3x3)'s products are 16 per tile and channel pair (4x4 tiles
+ * of the 7x7 output, 3 samples, 32 x 32 channels: 2 * 16 * 48 * 1024 FLOPs). */
+Test(codegen_c, winograd_report_names_each_algorithm) {
+    Emitted e;
+    emit_model(MLC_TEST_DIR "/data/convwino.mdl", &e);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    print_report(f, e.m);
+    fclose(f);
+    cr_assert_not_null(strstr(text, "  train      %4     conv2d             3x3 s1 1->32 7x7             direct   "), "%s",
+                       text);
+    cr_assert_not_null(
+        strstr(text, "3x3 s1 32->32 7x7            winograd         2709504        1572864\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 32->32 7x7            direct   "), "%s", text);
+    free(text);
+    emitted_free(&e);
 }

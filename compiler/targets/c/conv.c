@@ -2,20 +2,21 @@
  * the kernel library's conv routines (runtime/kernels/c/conv_*.c), their work plan and
  * the scratch it needs. The op's semantics are in ops/ops_conv.c. */
 #include "c_emitters.h"
+#include "conv_algo.h"
 #include "kernels/mlc_conv_layout.h"
+#include "kernels/mlc_winograd_layout.h"
 #include "emit.h"
 #include "ops.h"
 #include "ops_attrs.h"
 
-/* The kernels' geometry and plan (runtime/kernels/mlc_geom.h, mlc_conv_layout.h): the
- * compiler sizes the workspace with the functions the kernels lay out their scratch with,
- * so the two cannot disagree. A scratch slot per thread (a slot holds a whole padded
- * sample; the trainer allocates one per thread of its team when it creates the model, so
- * the count is not fixed here), then a part the threads share. */
-static mlc_conv_geom kernel_geom(const Geom *q) {
-    return (mlc_conv_geom){.C = (int)q->C, .H = (int)q->H, .W = (int)q->W, .O = (int)q->O, .KH = (int)q->KH,
-                           .KW = (int)q->KW, .sh = (int)q->sh, .sw = (int)q->sw, .ph = (int)q->ph, .pw = (int)q->pw,
-                           .dh = (int)q->dh, .dw = (int)q->dw, .G = (int)q->G, .Ho = (int)q->Ho, .Wo = (int)q->Wo};
+/* The kernels' geometry and plan (runtime/kernels/mlc_geom.h, mlc_conv_layout.h,
+ * mlc_winograd_layout.h): the compiler sizes the workspace with the functions the kernels
+ * lay out their scratch with, so the two cannot disagree. A scratch slot per thread (a
+ * slot holds a whole padded sample; the trainer allocates one per thread of its team when
+ * it creates the model, so the count is not fixed here), then a part the threads share.
+ * The algorithm (conv_algo.c) picks the kernels, their plan and their workspace. */
+static mlc_conv_plan kernel_plan(const mlc_conv_geom *kg, int op, int algo, long batch) {
+    return algo == MLC_CONV_WINOGRAD ? mlc_wino_plan_for(kg, op, batch) : mlc_conv_plan_for(kg, op, batch);
 }
 
 static int kernel_op(Op op) {
@@ -25,9 +26,10 @@ static int kernel_op(Op op) {
 /* The plan's shared part and a scratch slot per thread, independent of the batch size. */
 void ws_conv_c(const Graph *g, const Node *n, Workspace *w) {
     Geom q = conv_node_geom(g, n);
-    const mlc_conv_geom kg = kernel_geom(&q);
-    const mlc_conv_plan p = mlc_conv_plan_for(&kg, kernel_op(n->op), g->batch);
-    w->c = mlc_conv_shared_floats(&kg, &p, kernel_op(n->op));
+    const mlc_conv_geom kg = conv_kernel_geom(&q);
+    const int op = kernel_op(n->op), algo = conv_algo_c(g, n);
+    const mlc_conv_plan p = kernel_plan(&kg, op, algo, g->batch);
+    w->c = algo == MLC_CONV_WINOGRAD ? mlc_wino_shared_floats(&kg, &p, op) : mlc_conv_shared_floats(&kg, &p, op);
     w->per_thread = p.slot;
 }
 
@@ -36,10 +38,13 @@ void ws_conv_c(const Graph *g, const Node *n, Workspace *w) {
 void emit_conv_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     Geom q = conv_node_geom(e->g, n);
-    const char *fn = n->op == OP_conv2d ? "mlc_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_conv2d_bwd_data"
-                                                                                         : "mlc_conv2d_bwd_filter";
-    const mlc_conv_geom kg = kernel_geom(&q);
-    const mlc_conv_plan p = mlc_conv_plan_for(&kg, kernel_op(n->op), e->g->batch);
+    const int algo = conv_algo_c(e->g, n);
+    /* the Winograd kernels take the same arguments under the prefix mlc_wino_ */
+    const char *pfx = algo == MLC_CONV_WINOGRAD ? "mlc_wino_conv2d" : "mlc_conv2d";
+    const char *fn = arena_printf(e->arena, "%s_%s", pfx, n->op == OP_conv2d ? "fwd" : n->op == OP_conv2d_bwd_data ? "bwd_data"
+                                                                                                            : "bwd_filter");
+    const mlc_conv_geom kg = conv_kernel_geom(&q);
+    const mlc_conv_plan p = kernel_plan(&kg, kernel_op(n->op), algo, e->g->batch);
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
@@ -49,7 +54,7 @@ void emit_conv_c(EmitCtx *e, int id) {
     const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
     const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
     if (emit_epilogue_of(e, id) >= 0) { /* sample by sample, each finished by the epilogue */
-        const char *pre = n->op == OP_conv2d ? "mlc_conv2d_fwd" : "mlc_conv2d_bwd_data";
+        const char *pre = fn;
         c_sample_epilogue(e, id, arena_printf(e->arena, "%s_prepare(&geom, &plan, %s, %s)", pre, w, ws),
                           "mlc_conv_team(&plan, B)",
                           arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call);

@@ -1,0 +1,124 @@
+/* bench/winograd_layers.c - per-layer time of the three convolution ops, direct against
+ * Winograd F(2x2, 3x3), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
+ * 28x28) and samples/resnet20_cifar.mdl (batch 128, 32x32). A and B interleaved rep by
+ * rep, medians; effective GFLOP/s count the direct convolution's FLOPs (2 C O 9 Ho Wo B).
+ * Times are the process's CPU time (all its threads): on a machine shared with other work
+ * that counts this program's work only; run it with OMP_NUM_THREADS=1 there, since with
+ * more threads it also counts the time they spin at barriers.
+ * `--error`: instead of times, each op's normwise relative error ||y - ref|| / ||ref||
+ * against a double-precision direct convolution, direct and Winograd, at batch 4 on
+ * inputs and weights uniform in [-0.5, 0.5). It asserts nothing
+ * (tests/kernels/test_winograd.c checks bounds).
+ *
+ *   cc -O3 -march=native -fopenmp -Iruntime/kernels bench/winograd_layers.c \
+ *      build/runtime/libmlckernels.a -lopenblas -lm -o /tmp/wl && OMP_NUM_THREADS=1 /tmp/wl [REPS | --error] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlc_kernels.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static float *floats(long n) {
+    float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64 + 64));
+    unsigned s = 12345u + (unsigned)n;
+    for (long i = 0; i < n; i++) s = s * 1664525u + 1013904223u, p[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+    return p;
+}
+
+/* ||got - op's exact result|| / ||exact||, the exact one in double (padding 1) */
+static double rel_error(const mlc_conv_geom *g, long B, int op, const float *x, const float *w, const float *dy,
+                        const float *got) {
+    const long n = op == 0 ? B * g->O * g->Ho * g->Wo : op == 1 ? B * g->C * g->H * g->W : (long)g->O * g->C * 9;
+    double *ref = calloc((size_t)n, sizeof(double)), e = 0, r = 0;
+    for (long b = 0; b < B; b++)
+        for (int o = 0; o < g->O; o++)
+            for (int c = 0; c < g->C; c++)
+                for (int i = 0; i < g->Ho; i++)
+                    for (int j = 0; j < g->Wo; j++)
+                        for (int k = 0; k < 9; k++) {
+                            const int h = i - 1 + k / 3, v = j - 1 + k % 3;
+                            if (h < 0 || h >= g->H || v < 0 || v >= g->W) continue;
+                            const long xi = ((b * g->C + c) * g->H + h) * g->W + v, wi = ((long)o * g->C + c) * 9 + k;
+                            const long yi = ((b * g->O + o) * g->Ho + i) * g->Wo + j;
+                            if (op == 0) ref[yi] += (double)x[xi] * w[wi];
+                            else if (op == 1) ref[xi] += (double)dy[yi] * w[wi];
+                            else ref[wi] += (double)x[xi] * dy[yi];
+                        }
+    for (long i = 0; i < n; i++) e += (got[i] - ref[i]) * (got[i] - ref[i]), r += ref[i] * ref[i];
+    free(ref);
+    return sqrt(e / r);
+}
+
+/* One run of op by algo (a workspace per call, as a model holds one per op) */
+static double run(const mlc_conv_geom *g, long B, int op, int algo, const float *x, const float *w, const float *dy,
+                  float *out, float *ws, const mlc_conv_plan *pl) {
+    const double t0 = now();
+    if (op == 0) (algo ? mlc_wino_conv2d_fwd : mlc_conv2d_fwd)(g, pl, B, x, w, out, ws);
+    else if (op == 1) (algo ? mlc_wino_conv2d_bwd_data : mlc_conv2d_bwd_data)(g, pl, B, dy, w, out, ws);
+    else (algo ? mlc_wino_conv2d_bwd_filter : mlc_conv2d_bwd_filter)(g, pl, B, x, dy, out, ws);
+    return now() - t0;
+}
+
+int main(int argc, char **argv) {
+    const int error = argc > 1 && !strcmp(argv[1], "--error"), reps = argc > 1 && !error ? atoi(argv[1]) : 7;
+    static const struct { const char *model; int C, H, O; long B; } layers[] = {
+        {"resnet", 1, 28, 16, 64},          {"resnet", 16, 28, 16, 64},         {"resnet", 32, 14, 32, 64},
+        {"resnet", 64, 7, 64, 64},          {"resnet20_cifar", 3, 32, 16, 128}, {"resnet20_cifar", 16, 32, 16, 128},
+        {"resnet20_cifar", 32, 16, 32, 128}, {"resnet20_cifar", 64, 8, 64, 128},
+    };
+    static const char *opname[] = {"forward", "input grad", "weight grad"};
+    mlc_kernels_init();
+    if (error) printf("| model | layer (C->O, HxW), B 4 | op | direct rel. error | Winograd rel. error |\n|---|---|---|---|---|\n");
+    else {
+        printf("| model | layer (C->O, HxW, B) | op | direct ms | Winograd ms | direct / Winograd | effective GFLOP/s (W) |\n");
+        printf("|---|---|---|---|---|---|---|\n");
+    }
+    for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
+        const int C = layers[l].C, H = layers[l].H, O = layers[l].O;
+        const long B = error ? 4 : layers[l].B;
+        const mlc_conv_geom g = {.C = C, .H = H, .W = H, .O = O, .KH = 3, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1,
+                                 .dh = 1, .dw = 1, .G = 1, .Ho = H, .Wo = H};
+        float *x = floats(B * C * H * H), *dy = floats(B * O * H * H), *w = floats((long)O * C * 9);
+        float *out = floats(B * (C > O ? C : O) * H * H + (long)O * C * 9);
+        for (int op = 0; op < 3; op++) {
+            mlc_conv_plan pd = mlc_conv_plan_for(&g, op, B), pw = mlc_wino_plan_for(&g, op, B);
+            pd.slots = pw.slots = mlc_scratch_slots();
+            float *wd = floats(pd.slots * pd.slot + mlc_conv_shared_floats(&g, &pd, op));
+            float *ww = floats(pw.slots * pw.slot + mlc_wino_shared_floats(&g, &pw, op));
+            if (error) {
+                double e[2];
+                for (int a = 0; a < 2; a++) run(&g, B, op, a, x, w, dy, out, a ? ww : wd, a ? &pw : &pd), e[a] = rel_error(&g, B, op, x, w, dy, out);
+                printf("| %s | %d->%d, %dx%d | %s | %.2e | %.2e |\n", layers[l].model, C, O, H, H, opname[op], e[0], e[1]);
+                free(wd), free(ww);
+                continue;
+            }
+            double td[64], tw[64];
+            run(&g, B, op, 0, x, w, dy, out, wd, &pd), run(&g, B, op, 1, x, w, dy, out, ww, &pw); /* warm up */
+            for (int r = 0; r < reps && r < 64; r++) {
+                td[r] = run(&g, B, op, 0, x, w, dy, out, wd, &pd);
+                tw[r] = run(&g, B, op, 1, x, w, dy, out, ww, &pw);
+            }
+            qsort(td, (size_t)reps, sizeof(double), cmp), qsort(tw, (size_t)reps, sizeof(double), cmp);
+            const double md = td[reps / 2], mw = tw[reps / 2], flop = 2.0 * C * O * 9 * H * H * B;
+            printf("| %s | %d->%d, %dx%d, %ld | %s | %.2f | %.2f | %.2f | %.0f |\n", layers[l].model, C, O, H, H, B,
+                   opname[op], 1e3 * md, 1e3 * mw, md / mw, flop / mw * 1e-9);
+            fflush(stdout);
+            free(wd), free(ww);
+        }
+        free(x), free(dy), free(w), free(out);
+    }
+    return 0;
+}

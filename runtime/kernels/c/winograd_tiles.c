@@ -1,0 +1,186 @@
+/* winograd_tiles.c - F(2x2, 3x3)'s transforms: input patches to V = B^T d B, products
+ * back to output tiles A^T M A, dy tiles to Z = A dy A^T, weights to U = G w G^T and dU
+ * back to dw = G^T dU G. Each loop runs along a row of tiles over contiguous memory (the
+ * padded rows are stored even columns first), so the compiler vectorises it at the
+ * machine's width. Every value is computed the same way whatever the thread count. */
+#include <string.h>
+
+#include "winograd_tiles.h"
+
+void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp) {
+    const long half = d->Wp / 2;
+    for (long c = 0; c < g->C; c++)
+        for (long r = 0; r < d->Hp; r++) {
+            float *e = xp + (c * d->Hp + r) * d->Wp, *o = e + half;
+            const long h = r - g->ph;
+            if (h < 0 || h >= g->H) {
+                memset(e, 0, sizeof(float) * (size_t)d->Wp);
+                continue;
+            }
+            const float *xr = x + (c * g->H + h) * g->W;
+            /* column m of the even half reads x column 2m - pw, of the odd half 2m + 1 - pw:
+             * zeros, then a stride-2 gather, then zeros */
+            for (int par = 0; par < 2; par++) {
+                float *dst = par ? o : e;
+                const long first = par - g->pw; /* the x column of m = 0 */
+                long m0 = first >= 0 ? 0 : (-first + 1) / 2, m1 = first < g->W ? (g->W - first + 1) / 2 : 0;
+                m0 = m0 > half ? half : m0, m1 = m1 > half ? half : m1 < m0 ? m0 : m1;
+                for (long m = 0; m < m0; m++) dst[m] = 0.0f;
+                mlc_gather2_row(dst + m0, xr + 2 * m0 + first, m1 - m0);
+                for (long m = m1; m < half; m++) dst[m] = 0.0f;
+            }
+        }
+}
+
+void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, long th0, long th1, float *V,
+                          long ldc, long vs) {
+    const long half = d->Wp / 2, tW = d->tW;
+    for (long c = 0; c < g->C; c++)
+        for (long th = th0; th < th1; th++) {
+            const float *e0 = xp + (c * d->Hp + 2 * th) * d->Wp, *e1 = e0 + d->Wp, *e2 = e1 + d->Wp, *e3 = e2 + d->Wp;
+            const float *o0 = e0 + half, *o1 = e1 + half, *o2 = e2 + half, *o3 = e3 + half;
+            float *v = V + c * ldc + (th - th0) * tW;
+            /* MLC_VW tiles at a time; the last vector's spare lanes land on the next row of
+             * tiles (written after) or in the slack after V's matrices (mlc_wino_stride) */
+            for (long t = 0; t < tW; t += MLC_VW) {
+                /* rows of B^T d: the patch's columns 2t, 2t + 1, 2t + 2, 2t + 3 are e[t], o[t],
+                 * e[t + 1], o[t + 1] */
+#define MLC_WINO_ROWS(r, ea, eb, oa, ob, op)                                                                   \
+    const mlc_v8 r##0 = MLC_LD(ea + t) op MLC_LD(eb + t), r##1 = MLC_LD(oa + t) op MLC_LD(ob + t);             \
+    const mlc_v8 r##2 = MLC_LD(ea + t + 1) op MLC_LD(eb + t + 1), r##3 = MLC_LD(oa + t + 1) op MLC_LD(ob + t + 1)
+                MLC_WINO_ROWS(a, e0, e2, o0, o2, -);
+                MLC_WINO_ROWS(b, e1, e2, o1, o2, +);
+                MLC_WINO_ROWS(q, e2, e1, o2, o1, -);
+                MLC_WINO_ROWS(z, e1, e3, o1, o3, -);
+#undef MLC_WINO_ROWS
+                /* then each row times B */
+                float *p = v + t;
+                MLC_ST(p, a0 - a2), MLC_ST(p + vs, a1 + a2), MLC_ST(p + 2 * vs, a2 - a1), MLC_ST(p + 3 * vs, a1 - a3);
+                p += 4 * vs;
+                MLC_ST(p, b0 - b2), MLC_ST(p + vs, b1 + b2), MLC_ST(p + 2 * vs, b2 - b1), MLC_ST(p + 3 * vs, b1 - b3);
+                p += 4 * vs;
+                MLC_ST(p, q0 - q2), MLC_ST(p + vs, q1 + q2), MLC_ST(p + 2 * vs, q2 - q1), MLC_ST(p + 3 * vs, q1 - q3);
+                p += 4 * vs;
+                MLC_ST(p, z0 - z2), MLC_ST(p + vs, z1 + z2), MLC_ST(p + 2 * vs, z2 - z1), MLC_ST(p + 3 * vs, z1 - z3);
+            }
+        }
+}
+
+void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1, long ldo,
+                           long ms, float *y) {
+    const long tW = d->tW, full = g->Wo / 2; /* tiles with both columns inside */
+    for (long o = 0; o < g->O; o++)
+        for (long th = th0; th < th1; th++) {
+            const float *restrict m = M + o * ldo + (th - th0) * tW;
+            float *restrict y0 = y + (o * g->Ho + 2 * th) * g->Wo;
+            float *restrict y1 = 2 * th + 1 < g->Ho ? y0 + g->Wo : NULL;
+#define MLC_WINO_TILE_OUT(t)                                                                                   \
+    const float s0 = m[0 * ms + t] + m[4 * ms + t] + m[8 * ms + t], s1 = m[1 * ms + t] + m[5 * ms + t] + m[9 * ms + t]; \
+    const float s2 = m[2 * ms + t] + m[6 * ms + t] + m[10 * ms + t], s3 = m[3 * ms + t] + m[7 * ms + t] + m[11 * ms + t]; \
+    const float q0 = m[4 * ms + t] - m[8 * ms + t] - m[12 * ms + t], q1 = m[5 * ms + t] - m[9 * ms + t] - m[13 * ms + t]; \
+    const float q2 = m[6 * ms + t] - m[10 * ms + t] - m[14 * ms + t], q3 = m[7 * ms + t] - m[11 * ms + t] - m[15 * ms + t]
+            long t0 = 0;
+#if defined(MLC_SHUF) && MLC_VW == 8
+            /* 8 tiles at a time while both rows are inside, their columns interleaved in
+             * registers */
+            for (; y1 && t0 + 8 <= full; t0 += 8) {
+                mlc_v8 v[16];
+                for (int k = 0; k < 16; k++) v[k] = MLC_LD(m + k * ms + t0);
+                const mlc_v8 s0 = v[0] + v[4] + v[8], s1 = v[1] + v[5] + v[9], s2 = v[2] + v[6] + v[10];
+                const mlc_v8 s3 = v[3] + v[7] + v[11], q0 = v[4] - v[8] - v[12], q1 = v[5] - v[9] - v[13];
+                const mlc_v8 q2 = v[6] - v[10] - v[14], q3 = v[7] - v[11] - v[15];
+                const mlc_v8 a = s0 + s1 + s2, b = s1 - s2 - s3, c = q0 + q1 + q2, e = q1 - q2 - q3;
+                MLC_ST(y0 + 2 * t0, MLC_SHUF(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+                MLC_ST(y0 + 2 * t0 + 8, MLC_SHUF(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+                MLC_ST(y1 + 2 * t0, MLC_SHUF(c, e, 0, 8, 1, 9, 2, 10, 3, 11));
+                MLC_ST(y1 + 2 * t0 + 8, MLC_SHUF(c, e, 4, 12, 5, 13, 6, 14, 7, 15));
+            }
+#endif
+            if (y1)
+                for (long t = t0; t < full; t++) {
+                    MLC_WINO_TILE_OUT(t);
+                    y0[2 * t] = s0 + s1 + s2, y0[2 * t + 1] = s1 - s2 - s3;
+                    y1[2 * t] = q0 + q1 + q2, y1[2 * t + 1] = q1 - q2 - q3;
+                }
+            else
+                for (long t = 0; t < full; t++) {
+                    MLC_WINO_TILE_OUT(t);
+                    (void)q0, (void)q1, (void)q2, (void)q3;
+                    y0[2 * t] = s0 + s1 + s2, y0[2 * t + 1] = s1 - s2 - s3;
+                }
+            if (full < tW) { /* Wo odd: the last tile's first column */
+                MLC_WINO_TILE_OUT(full);
+                (void)s3, (void)q3;
+                y0[2 * full] = s0 + s1 + s2;
+                if (y1) y1[2 * full] = q0 + q1 + q2;
+            }
+#undef MLC_WINO_TILE_OUT
+        }
+}
+
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs) {
+    const long tW = d->tW, full = g->Wo / 2;
+    for (long o = 0; o < g->O; o++)
+        for (long th = 0; th < d->tH; th++) {
+            const float *restrict r0 = dy + (o * g->Ho + 2 * th) * g->Wo;
+            /* past the last row: read row 0 again, weighted 0 */
+            const int has1 = 2 * th + 1 < g->Ho;
+            const float *restrict r1 = has1 ? r0 + g->Wo : r0;
+            const float w1 = has1 ? 1.0f : 0.0f;
+            float *restrict z = Z + o * d->T + th * tW;
+            for (long t = 0; t <= full && t < tW; t++) {
+                const int in1 = t < full; /* the tile's second column is inside */
+                const long j1 = in1 ? 2 * t + 1 : 2 * t;
+                const float c1 = in1 ? 1.0f : 0.0f;
+                const float p00 = r0[2 * t], p01 = c1 * r0[j1], p10 = w1 * r1[2 * t], p11 = c1 * w1 * r1[j1];
+                /* rows of A dy: dy0, dy0 + dy1, dy0 - dy1, -dy1; then each row times A^T */
+                const float a0 = p00, a1 = p01, b0 = p00 + p10, b1 = p01 + p11;
+                const float c0 = p00 - p10, cc1 = p01 - p11, d0 = -p10, d1 = -p11;
+                z[0 * zs + t] = a0, z[1 * zs + t] = a0 + a1, z[2 * zs + t] = a0 - a1, z[3 * zs + t] = -a1;
+                z[4 * zs + t] = b0, z[5 * zs + t] = b0 + b1, z[6 * zs + t] = b0 - b1, z[7 * zs + t] = -b1;
+                z[8 * zs + t] = c0, z[9 * zs + t] = c0 + cc1, z[10 * zs + t] = c0 - cc1, z[11 * zs + t] = -cc1;
+                z[12 * zs + t] = d0, z[13 * zs + t] = d0 + d1, z[14 * zs + t] = d0 - d1, z[15 * zs + t] = -d1;
+            }
+        }
+}
+
+/* G of F(2x2, 3x3), 4x3 */
+static const float mlc_wino_G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+
+void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
+    const long O = g->O, C = g->C, R = flip ? C : O, K = flip ? O : C, mb = (R + 3) / 4; /* rows, their inputs */
+    memset(U, 0, sizeof(float) * (size_t)(16 * mb * 4 * K));
+    for (long o = 0; o < O; o++)
+        for (long c = 0; c < C; c++) {
+            const float *f = w + (o * C + c) * 9;
+            float k3[3][3], t[4][3];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) k3[a][b] = flip ? f[(2 - a) * 3 + 2 - b] : f[a * 3 + b];
+            for (int i = 0; i < 4; i++)
+                for (int b = 0; b < 3; b++)
+                    t[i][b] = mlc_wino_G[i][0] * k3[0][b] + mlc_wino_G[i][1] * k3[1][b] + mlc_wino_G[i][2] * k3[2][b];
+            const long r = flip ? c : o, k = flip ? o : c; /* row r, input k: at [r / 4][k][r % 4] */
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    U[(((i * 4 + j) * mb + r / 4) * K + k) * 4 + r % 4] =
+                        t[i][0] * mlc_wino_G[j][0] + t[i][1] * mlc_wino_G[j][1] + t[i][2] * mlc_wino_G[j][2];
+        }
+}
+
+void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long o1, float *dw) {
+    const long C = g->C, OC = (long)g->O * C;
+    for (long o = o0; o < o1; o++)
+        for (long c = 0; c < C; c++) {
+            float u[4][4], t[3][4];
+            for (int k = 0; k < 16; k++) u[k / 4][k % 4] = dU[k * OC + o * C + c];
+            for (int a = 0; a < 3; a++)
+                for (int j = 0; j < 4; j++)
+                    t[a][j] = mlc_wino_G[0][a] * u[0][j] + mlc_wino_G[1][a] * u[1][j] + mlc_wino_G[2][a] * u[2][j] +
+                              mlc_wino_G[3][a] * u[3][j];
+            float *f = dw + (o * C + c) * 9;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    f[a * 3 + b] = t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] + t[a][2] * mlc_wino_G[2][b] +
+                                   t[a][3] * mlc_wino_G[3][b];
+        }
+}

@@ -1,0 +1,114 @@
+/* mlc_winograd_layout.h - which convolutions the Winograd kernels take (3x3, stride 1,
+ * dilation 1, one group, any padding), how they lay out their scratch, and the plan that
+ * sizes it. Header-only, like mlc_conv_layout.h: the kernels (runtime/kernels/c/
+ * winograd_*.c) and the compiler's workspace planning (compiler/targets/c/conv.c) call the
+ * same functions, so the sizes cannot drift apart.
+ *
+ * F(2x2, 3x3): the output is cut into tH x tW tiles of 2x2 (tH = ceil(Ho/2), tW =
+ * ceil(Wo/2), T = tH*tW a sample; a tile past Ho or Wo computes values that are dropped).
+ * Tile (th, tw) reads the 4x4 input patch at rows 2th - ph .. 2th - ph + 3 (likewise
+ * columns), taken from the input zero-padded into Hp x Wp planes, Hp = 2tH + 2, Wp = 2tW +
+ * 2, each row stored as its even columns then its odd ones (Wp / 2 each) so that the
+ * transforms read contiguous memory. The 16 points of a tile's transform are 16
+ * independent products over channels: V [16][C][T], U [16][O][C], M = U V [16][O][T]
+ * (the forward pass: a block of Tb tiles at a time, not the sample's T).
+ *
+ * The input gradient is the forward pass of the transposed geometry (mlc_wino_data_geom):
+ * dy convolved with the weights flipped and transposed, padding 2 - ph (mlc_wino_pad
+ * reads any padding, also negative). The weight gradient is the transpose of the forward
+ * algorithm: dU[k] = sum over samples and tiles of Z[k] V[k]^T with Z = A dy A^T (the
+ * 2x2 output tile of dy taken to 4x4), then dw = G^T dU G, so it saves multiplications
+ * the same way; its partial sums over fixed chunks of samples are added in chunk order. */
+#ifndef MLC_WINOGRAD_LAYOUT_H
+#define MLC_WINOGRAD_LAYOUT_H
+
+#include "mlc_geom.h"
+
+/* The algorithms a C convolution can run with (the compiler's --conv-algo) */
+enum { MLC_CONV_DIRECT = 0, MLC_CONV_WINOGRAD = 1 };
+
+/* The convolutions F(2x2, 3x3) computes */
+static inline int mlc_wino_applies(const mlc_conv_geom *g) {
+    return g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->G == 1 &&
+           g->Ho > 0 && g->Wo > 0;
+}
+
+typedef struct mlc_wino_dims {
+    long tH, tW, T;  /* tiles down, across, in all (a sample) */
+    long Hp, Wp;     /* a padded input plane (rows of Wp: Wp/2 even columns, then the odd) */
+    long rb, Tb;     /* the forward pass's blocks: rows of tiles, tiles (rb*tW) */
+} mlc_wino_dims;
+
+/* The forward pass transforms, multiplies and transforms back a block of about this many
+ * tiles (whole rows of them) at a time, so that V and M stay in the core's cache */
+enum { MLC_WINO_BLOCK_TILES = 128 };
+
+static inline mlc_wino_dims mlc_wino_dims_of(const mlc_conv_geom *g) {
+    mlc_wino_dims d;
+    d.tH = (g->Ho + 1) / 2, d.tW = (g->Wo + 1) / 2, d.T = d.tH * d.tW;
+    d.Hp = 2 * d.tH + 2, d.Wp = 2 * d.tW + 2;
+    d.rb = MLC_WINO_BLOCK_TILES / d.tW;
+    d.rb = d.rb < 1 ? 1 : d.rb > d.tH ? d.tH : d.rb;
+    d.Tb = d.rb * d.tW;
+    return d;
+}
+
+/* The input gradient's geometry: dx = conv(dy, w flipped and transposed), a 3x3 stride-1
+ * convolution from O channels of Ho x Wo to C channels of H x W with padding 2 - p */
+static inline mlc_conv_geom mlc_wino_data_geom(const mlc_conv_geom *g) {
+    mlc_conv_geom t = *g;
+    t.C = g->O, t.H = g->Ho, t.W = g->Wo, t.O = g->C, t.Ho = g->H, t.Wo = g->W;
+    t.ph = 2 - g->ph, t.pw = 2 - g->pw;
+    return t;
+}
+
+/* The floats from one of the 16 transform points' matrices of n floats to the next (and
+ * from the padded sample to V): whole 64-byte lines and a spare 64 for the vector loops'
+ * last lanes, and never a power of two: 16 streams 2^k floats apart would fall into the
+ * same cache sets (it made the transforms 3x slower) */
+static inline long mlc_wino_stride(long n) {
+    const long s = ((n + 15) & ~15L) + 16;
+    return s % 64 ? s : s + 16;
+}
+
+/* Floats one slot of the forward pass over geometry g needs: the padded sample, a block's
+ * V and M */
+static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g) {
+    const mlc_wino_dims d = mlc_wino_dims_of(g);
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.Tb) +
+           16 * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
+}
+
+/* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
+ * mlc_conv_layout.h: 0, 1, 2). The weight gradient: the padded sample, V and Z. */
+static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op) {
+    if (op == 0) return mlc_wino_fwd_slot(g);
+    const mlc_conv_geom t = mlc_wino_data_geom(g);
+    if (op == 1) return mlc_wino_fwd_slot(&t);
+    const mlc_wino_dims d = mlc_wino_dims_of(g); /* padded x, V [16][C][T], Z [16][O][T] */
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) + 16 * mlc_wino_stride(g->O * d.T);
+}
+
+/* Floats the threads share: the transformed weights U [16][ceil(O/4)*4][C] (input
+ * gradient: [16][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
+ * per input channel); the weight gradient's red partial sums dU [16][O][C] */
+static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+    if (op == 2) return pl->red * 16L * g->O * g->C;
+    const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
+    return 16L * (t.O + 3) / 4 * 4 * t.C + t.C;
+}
+
+/* The weight gradient's partial sums take at most this many floats (chunks fewer then) */
+enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
+
+/* The Winograd plan of op at batch size `batch` (slots filled in by the model) */
+static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch) {
+    mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
+    const long u = 16L * g->O * g->C, most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
+    if (op == 2 && p.red > most) p.red = (int)most;
+    if (p.red < 1) p.red = 1;
+    p.slot = (mlc_wino_slot_floats(g, op) + 15) & ~15L;
+    return p;
+}
+
+#endif
