@@ -1069,6 +1069,7 @@ Test(codegen_c, api_train_settings_are_the_flags, .timeout = 300) {
     free(plain);
     ct_rmdir(dir);
     free(dir);
+}
 
 /* --report's convolution table names each conv op's algorithm: under auto the 32 -> 32
  * layer's forward and input gradient run Winograd, its weight gradient and the 1-channel

@@ -220,9 +220,9 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
              vw, isa);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
-             "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       shift-GEMM, 4 channels x %d segments of "
-             "%d columns (along output rows), stored in place\n",
-             14 * ((14 + vw - 1) / vw), vw);
+             "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products "
+             "of 4x4 tiles, segments of %d tiles\n",
+             vw); /* --conv-algo auto: 32 -> 64 channels, 3x3 stride 1 */
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
              "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       shift-GEMM on dy transposed, 6 taps x %d "

@@ -70,7 +70,11 @@ void emit_conv_c(EmitCtx *e, int id) {
  * above decide it, as they do in the kernels. */
 void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap) {
     Geom q = conv_node_geom(g, n);
-    const mlc_conv_geom kg = kernel_geom(&q);
+    const mlc_conv_geom kg = conv_kernel_geom(&q);
+    if (conv_algo_c(g, n) == MLC_CONV_WINOGRAD) {
+        snprintf(buf, cap, "Winograd F(2x2, 3x3): 16 products of 4x4 tiles, segments of %d tiles", vw);
+        return;
+    }
     if (n->op == OP_conv2d) {
         const mlc_shift_dims d = mlc_shift_dims_of(&kg);
         const mlc_shift_segs s = mlc_shift_segs_of(&kg, &d, vw);
