@@ -346,6 +346,18 @@ done:
 
 /* ---- predict ---- */
 
+/* An i32 output (argmax's classes) holds int32_t in its float-sized slots. */
+static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row, int64_t j)
+{
+    if (d->dtype == MLC_I32) {
+        int32_t v;
+        memcpy(&v, row + j, sizeof v);
+        fprintf(out, " %d", (int)v);
+    } else {
+        fprintf(out, " %.6g", (double)row[j]);
+    }
+}
+
 static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
@@ -420,7 +432,7 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
                 for (int k = 0; k < api->n_outputs; k++) {
                     const float *row = outs[k] + (int64_t)i * api->outputs[k].numel;
                     for (int64_t j = 0; j < api->outputs[k].numel; j++)
-                        fprintf(out, " %.6g", (double)row[j]);
+                        print_output_value(out, &api->outputs[k], row, j);
                 }
             }
             fprintf(out, "\n");

@@ -69,6 +69,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convt.mdl",
     MLC_TEST_DIR "/data/tokens_cls.mdl",
     MLC_TEST_DIR "/data/attention.mdl",
+    MLC_TEST_DIR "/data/resample.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -271,6 +272,14 @@ static const char driver_src[] =
     "    for (long long j = 0; j < n; j++) printf(\" %.9g\", v[j]);\n"
     "    printf(\"\\n\");\n"
     "}\n"
+    /* an i32 output (argmax) holds int32_t in its float-sized slots */
+    "static void out0(const mlc_model_api *api, const char *tag, const float *v, long long n) {\n"
+    "    if (api->outputs[0].dtype != MLC_I32) { vec(tag, v, n); return; }\n"
+    "    const int *iv = (const int *)(const void *)v;\n"
+    "    printf(\"%s %lld\", tag, n);\n"
+    "    for (long long j = 0; j < n; j++) printf(\" %d\", iv[j]);\n"
+    "    printf(\"\\n\");\n"
+    "}\n"
     "int main(int argc, char **argv) {\n"
     "    const mlc_model_api *api = &MLC_MODEL_API;\n"
     "    int n = atoi(argv[1]);\n"
@@ -283,11 +292,11 @@ static const char driver_src[] =
     DRIVER_INPUTS
     "    dump(api, m, \"T0\");\n"
     "    api->forward(m, x, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
-    "    vec(\"FWD\", out, no);\n"
+    "    out0(api, \"FWD\", out, no);\n"
     "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, x, n));\n"
     "    float loss = api->train_step(m, x, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"LOSS %.9g\\n\", loss);\n"
-    "    vec(\"TOUT\", out, no);\n"
+    "    out0(api, \"TOUT\", out, no);\n"
     "    dump(api, m, \"T1\");\n"
     "    api->destroy(m);\n"
     DRIVER_FREE_INPUTS
@@ -629,6 +638,9 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
  * on its own (softmax), one_hot read by mse and by the cross-entropy */
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+/* argmax's i32 output against the interpreter's indices; bilinear upsampling forward and
+ * (through c1's update) its gradient */
+Test(codegen_c, numeric_resample, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/resample.mdl"); }
 /* layer_norm, rms_norm, embedding (shared with an output projection), causal_mask, where */
 Test(codegen_c, numeric_seqops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/seqops.mdl"); }
 /* fused attention: causal, plain and cross (S != T, E != D), forward and backward */
