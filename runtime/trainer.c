@@ -25,6 +25,7 @@
 #include "ckpt.h"
 #include "data.h"
 #include "dist.h"
+#include "ema_weights.h"
 #include "idx.h"
 #include "io_bind.h"
 #include "loader.h"
@@ -242,6 +243,11 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
     if (o->check_finite)
         api->set_check_finite(model, 1);
     if (path && mlcrt_ckpt_load_state(api, model, state, path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        api->destroy(model);
+        return NULL;
+    }
+    if (o->ema && mlcrt_use_ema(api, model, msg, sizeof msg) != MLCRT_OK) { /* eval, predict */
         fprintf(err, "error: %s\n", msg);
         api->destroy(model);
         return NULL;
@@ -1150,6 +1156,10 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
     if (o.threads > 0 && api->set_threads)
         api->set_threads(o.threads);
     const char *ckpt = o.mode != MODE_train ? o.ckpt_arg : o.resume_path ? o.resume_path : o.load_path;
+    if (o.ema && o.mode != MODE_eval && o.mode != MODE_predict) {
+        fprintf(cli_err, "error: --ema applies to eval and predict (training updates the parameters themselves)\n");
+        return 2;
+    }
     if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err))
         return 1;
     if (o.mode == MODE_eval)

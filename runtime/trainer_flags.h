@@ -53,6 +53,7 @@ typedef struct trainer_opts {
     int top;
     int quiet, help;
     int check_finite;
+    int ema; /* eval, predict: the parameters' moving averages (ema_weights.c) */
     int epochs_flag; /* --epochs given on the command line (--max-steps alone sets the length) */
     /* language models: validation every N steps, and the sample mode's settings */
     int64_t eval_every;

@@ -168,6 +168,8 @@ KNOWN_EMIT = {
 # Ops of the table no case here reaches, and why.
 EXEMPT = {
     "dropout_mask": "its mask comes from mlc's counter-based RNG, which torch cannot draw",
+    "param_ema": "train { ema }'s moving average has no torch.optim counterpart; test_codegen_c "
+                 "(ema_follows_the_parameters) checks it against the formula over the parameters' history",
     "bn_apply": "split_bn makes every train-step bn_apply bn_scale, bn_shift and a multiply-add "
                 "(reached); the eval graph is not run here",
 }

@@ -678,6 +678,11 @@ Test(modes, eval_and_predict)
     run(&r, &tiny_api,
         (const char *[]){"--data", d, "--epochs", "2", "--test-limit", "30", "--quiet", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
+    /* --ema needs the moving averages of train { ema }, which tiny keeps none of */
+    run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--ema", NULL});
+    cr_assert_eq(e.status, 1);
+    cr_assert_str_eq(e.err, "error: --ema: model 'tiny' keeps no moving average of its parameters (train { ema = 0.999 } "
+                            "adds one)\n");
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--test-limit", "30", NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
     /* same accuracy line as the trainer's */

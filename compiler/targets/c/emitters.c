@@ -44,6 +44,7 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_argmax] = {emit_argmax_index},
     [OP_upsample_bilinear] = {emit_upsample_bilinear},
     [OP_upsample_bilinear_bwd] = {emit_upsample_bilinear_bwd},
+    [OP_param_ema] = {emit_param_ema}, /* train { ema } (shared/optim.c) */
 };
 
 /* libm's float functions. */
