@@ -974,9 +974,14 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 }
                 gstep++;
                 dirty = 1;
-                if (lg.f && gstep % o->log_every == 0)
+                if (lg.f && gstep % o->log_every == 0) {
                     log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr,
                             (double)gcorrect / (double)gn, -1, -1, mlcrt_now() - run_t0);
+                    /* each row reaches the file as it is logged: a run followed with tail -f
+                     * shows it, and a killed run keeps every row it logged, whole */
+                    if (mlcrt_check_written(lg.f, "log", o->log_path, err))
+                        goto done;
+                }
                 if (o->eval_every && gstep % o->eval_every == 0 &&
                     eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr,
                                     mlcrt_now() - run_t0, bar, out, err))
