@@ -73,7 +73,8 @@ typedef struct mlc_model_api {
     /* One optimisation step on n <= max_batch samples: inputs[i] points at
      * [n, inputs[i].dims...] elements of inputs[i].dtype (float or int32_t). Returns the
      * mean loss over the n samples before the update. outputs (may be NULL) has one
-     * pointer per output, each NULL or [n, outputs[k].dims...] floats: the outputs of
+     * pointer per output, each NULL or [n, outputs[k].dims...] floats (int32_t for an
+     * MLC_I32 output, the same size): the outputs of
      * that forward pass (training mode), so the trainer counts training accuracy for free.
      * It is forward_backward then update. */
     float (*train_step)(void *model, const void *const *inputs, int n, float lr,

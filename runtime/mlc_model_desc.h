@@ -31,7 +31,7 @@ typedef struct mlc_tensor_desc {
  * comes first in memory: a batch of n is n * numel elements). */
 typedef struct mlc_io_desc {
     const char *name; /* the .mdl's name: `input image: ...`, `output recon` */
-    mlc_dtype dtype;  /* outputs are always MLC_F32 */
+    mlc_dtype dtype;  /* an MLC_I32 output (argmax) fills its float-sized slots with int32_t */
     int rank;
     int64_t dims[MLC_MAX_RANK];
     int64_t numel;

@@ -25,6 +25,7 @@
 #include "ckpt.h"
 #include "data.h"
 #include "dist.h"
+#include "ema_weights.h"
 #include "idx.h"
 #include "io_bind.h"
 #include "loader.h"
@@ -247,6 +248,11 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
         api->destroy(model);
         return NULL;
     }
+    if (o->ema && mlcrt_use_ema(api, model, msg, sizeof msg) != MLCRT_OK) { /* eval, predict */
+        fprintf(err, "error: %s\n", msg);
+        api->destroy(model);
+        return NULL;
+    }
     return model;
 }
 
@@ -347,6 +353,18 @@ done:
 
 /* ---- predict ---- */
 
+/* An i32 output (argmax's classes) holds int32_t in its float-sized slots. */
+static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row, int64_t j)
+{
+    if (d->dtype == MLC_I32) {
+        int32_t v;
+        memcpy(&v, row + j, sizeof v);
+        fprintf(out, " %d", (int)v);
+    } else {
+        fprintf(out, " %.6g", (double)row[j]);
+    }
+}
+
 static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
@@ -421,7 +439,7 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
                 for (int k = 0; k < api->n_outputs; k++) {
                     const float *row = outs[k] + (int64_t)i * api->outputs[k].numel;
                     for (int64_t j = 0; j < api->outputs[k].numel; j++)
-                        fprintf(out, " %.6g", (double)row[j]);
+                        print_output_value(out, &api->outputs[k], row, j);
                 }
             }
             fprintf(out, "\n");
@@ -957,9 +975,14 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 }
                 gstep++;
                 dirty = 1;
-                if (lg.f && gstep % o->log_every == 0)
+                if (lg.f && gstep % o->log_every == 0) {
                     log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr,
                             (double)gcorrect / (double)gn, -1, -1, mlcrt_now() - run_t0);
+                    /* each row reaches the file as it is logged: a run followed with tail -f
+                     * shows it, and a killed run keeps every row it logged, whole */
+                    if (mlcrt_check_written(lg.f, "log", o->log_path, err))
+                        goto done;
+                }
                 if (o->eval_every && gstep % o->eval_every == 0 &&
                     eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr,
                                     mlcrt_now() - run_t0, bar, out, err))
@@ -1143,6 +1166,10 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
     if (o.threads > 0 && api->set_threads)
         api->set_threads(o.threads);
     const char *ckpt = o.mode != MODE_train ? o.ckpt_arg : o.resume_path ? o.resume_path : o.load_path;
+    if (o.ema && o.mode != MODE_eval && o.mode != MODE_predict) {
+        fprintf(cli_err, "error: --ema applies to eval and predict (training updates the parameters themselves)\n");
+        return 2;
+    }
     if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err))
         return 1;
     if (o.mode == MODE_eval)

@@ -54,6 +54,7 @@ typedef struct trainer_opts {
     int quiet, help;
     int version; /* --version (build_info.c) */
     int check_finite;
+    int ema; /* eval, predict: the parameters' moving averages (ema_weights.c) */
     int epochs_flag; /* --epochs given on the command line (--max-steps alone sets the length) */
     /* language models: validation every N steps, and the sample mode's settings */
     int64_t eval_every;

@@ -234,7 +234,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         } else if (!strcmp(a, "-v")) {
             o->verbose = 1;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mlc: error: unknown option '%s'\n%s", a, usage);
+            fprintf(stderr, "mlc: error: unknown option '%s' (mlc --help lists the options)\n", a);
             return -1;
         } else if (o->input) {
             fprintf(stderr, "mlc: error: more than one input file ('%s' and '%s')\n", o->input, a);
@@ -244,7 +244,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         }
     }
     if (!o->input) {
-        fprintf(stderr, "mlc: error: no input file\n%s", usage);
+        fprintf(stderr, "mlc: error: no input file (usage: mlc FILE.mdl [options]; mlc --help lists them)\n");
         return -1;
     }
     if (o->conv_algo == CONV_ALGO_WINOGRAD && o->target->kind != TARGET_C) {

@@ -108,6 +108,17 @@ static void print_attrs(FILE *out, const Graph *g, const Node *n) {
     case OP_dropout_mask:
         fprintf(out, " {p=%g, stream=%llu}", n->fattr[0], (unsigned long long)n->iattr[0]);
         break;
+    /* lang (issue 14) */
+    case OP_argmax:
+        fprintf(out, " {axis=%lld}", (long long)n->iattr[0]);
+        break;
+    case OP_upsample_bilinear:
+    case OP_upsample_bilinear_bwd:
+        fprintf(out, " {fh=%lld, fw=%lld}", (long long)n->iattr[0], (long long)n->iattr[1]);
+        break;
+    case OP_param_ema:
+        fprintf(out, " {decay=%g}", n->fattr[0]);
+        break;
     case OP_ema_update:
         fprintf(out, " {momentum=%g%s%s}", n->fattr[0], n->iattr[0] ? ", per_sample" : "", n->iattr[1] ? ", unbiased" : "");
         break;

@@ -481,7 +481,7 @@ static Value b_global_avg_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_reduce(g, OP_mean, r, 2, 0, LOCE));
 }
 
-/* upsample(x [B, C, H, W], factor = 2): nearest-neighbour upsampling, each pixel repeated
+/* upsample(x [B, C, H, W], factor = 2, mode = "nearest"): nearest-neighbour upsampling, each pixel repeated
  * factor times along H and W (`factor` an integer or [fh, fw]). No op of its own: a
  * reshape to [B, C, H, 1, W, 1], an expand to [B, C, H, fh, W, fw] and a reshape back, so
  * it fuses into what reads it and its gradient is expand's (a sum over each block). */
@@ -491,6 +491,8 @@ static Value b_upsample(Lower *L, Scope *s, const Expr *call, Args *a) {
     Shape xs = image_shape(L, s, call, x);
     int64_t f[2];
     arg_pair(L, s, call, a, 1, "factor", 2, 1, f); /* a size past the tensor limit: graph_push says so */
+    int bilinear = upsample_mode_bilinear(L, s, call, a, 2, x, f); /* builtins_resample.c */
+    if (bilinear >= 0) return vtensor(bilinear);
     int64_t d6[6] = {xs.d[0], xs.d[1], xs.d[2], 1, xs.d[3], 1};
     int r = ir_reshape(g, x, shape_make(6, d6, 1), LOCE);
     d6[3] = f[0], d6[5] = f[1];
@@ -707,7 +709,7 @@ const Builtin builtins[] = {
     {"max_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"avg_pool1d", b_pool, {{"x", "kernel", "stride=", "pad="}}},
     {"global_avg_pool", b_global_avg_pool, {{"x"}}},
-    {"upsample", b_upsample, {{"x", "factor="}}},
+    {"upsample", b_upsample, {{"x", "factor=", "mode="}}},
     {"transpose", b_transpose, {{"x", "axes="}}},
     {"slice", b_slice, {{"x", "axis", "start", "end"}}},
     {"pad", b_pad, {{"x", "widths"}}},
@@ -729,5 +731,7 @@ const Builtin builtins[] = {
     {"stop_gradient", b_stop_gradient, {{"x"}}},
     /* attention (builtins_attention.c) */
     {"attention", b_attention, {{"q", "k", "v", "causal=", "scale="}}},
+    /* lang (issue 14): builtins_resample.c */
+    {"argmax", b_argmax, {{"x", "axis"}}},
 };
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

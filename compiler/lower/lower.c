@@ -585,8 +585,9 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
             g->nodes[v.node].role |= ROLE_LOSS;
             return;
         }
-        if (n->shape.rank < 1 || n->shape.bmask != 1 || n->dtype != DT_F32)
-            diag_error(loc_at(L, s, &st->value->loc), "an output must be f32[B, ...] (the batch first), found %s",
+        /* i32 outputs: argmax's predicted classes */
+        if (n->shape.rank < 1 || n->shape.bmask != 1)
+            diag_error(loc_at(L, s, &st->value->loc), "an output must be f32[B, ...] or i32[B, ...] (the batch first), found %s",
                        shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
         if (n->shape.d[0] != g->batch)
             diag_error(loc_at(L, s, &st->value->loc),

@@ -127,6 +127,9 @@ Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a); /* builtins_attention.c */
+/* builtins_resample.c: argmax, and upsample's bilinear mode (-1 when the mode is nearest) */
+Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a);
+int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x, const int64_t f[2]);
 
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)

@@ -198,6 +198,10 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);
             else if (!strcmp(key, "schedule")) read_schedule(a, v, spec);
             else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
+            else if (!strcmp(key, "ema")) {
+                spec->opt.ema = number(v, "ema", 0, 1);
+                if (!(spec->opt.ema < 1)) diag_error_hint(&v->loc, "e.g. ema = 0.999", "ema must be below 1");
+            }
             else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
             else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
             else if (!strcmp(key, "augment")) {

@@ -1,6 +1,7 @@
 /* optimizer.c - appends the optimizer's update to the train step: one update node per
  * parameter (ops_optim.c) and the state it needs, named after the parameter so that
- * checkpoints can say which tensor is which. */
+ * checkpoints can say which tensor is which; with train { ema }, each parameter's moving
+ * average after its update. */
 #include <string.h>
 
 #include "ops.h"
@@ -36,6 +37,15 @@ static void clip_gradients(Graph *g, int *grads, int n, double clip) {
         if (grads[i] >= 0) grads[i] = ir_binary(g, OP_mul, grads[i], factor, &g->nodes[grads[i]].loc);
 }
 
+/* train { ema = d }: after the update of parameter p (node upd), its moving average
+ * "<p>.ema" = d * ema + (1 - d) * p, which starts as p itself on the first step
+ * (ops_optim.c). Reading the update node orders it after the update. */
+static void add_param_ema(Graph *g, int p, int upd, double decay) {
+    int in[2] = {state(g, p, "ema"), upd};
+    double fa[4] = {decay, 0, 0, 0};
+    graph_add(g, OP_param_ema, in, 2, NULL, fa, &g->nodes[p].loc);
+}
+
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups) {
     int adam = strcmp(opt->kind, "sgd") != 0;
     int64_t decoupled = !strcmp(opt->kind, "adamw"); /* AdamW: weight decay apart from the gradient */
@@ -60,5 +70,6 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const
             int64_t ia[4] = {opt->nesterov, 0, 0, 0};
             graph_add(g, OP_sgd_update, in, 3, ia, fa, &loc);
         }
+        if (opt->ema > 0) add_param_ema(g, p, g->n - 1, opt->ema);
     }
 }

@@ -53,6 +53,7 @@ typedef struct OptimizerSpec {
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
     double clip_norm; /* > 0: scale all gradients so their global L2 norm is at most this */
+    double ema;       /* > 0: train { ema }: "<param>.ema", a moving average of each parameter */
 } OptimizerSpec;
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups);
 

@@ -492,8 +492,13 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
             char sh[96];
             buf[id] = arena_printf(e->arena, "t%d", id);
             if (e->phase_of && !used[id]) continue;
-            emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
-                 (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
+            /* an i32 tensor (argmax) takes its 4 bytes a float in the arena */
+            if (n->dtype == DT_I32)
+                emit(e, "int32_t *const %s = (int32_t *)(A + %lld + %lld * mb); /* %s */", buf[id], (long long)plan->off_c[id],
+                     (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
+            else
+                emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
+                     (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
         }
     }
     return buf;

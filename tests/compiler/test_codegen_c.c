@@ -72,6 +72,8 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convt.mdl",
     MLC_TEST_DIR "/data/tokens_cls.mdl",
     MLC_TEST_DIR "/data/attention.mdl",
+    MLC_TEST_DIR "/data/resample.mdl",
+    MLC_TEST_DIR "/data/ema.mdl",
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -281,6 +283,14 @@ static const char driver_src[] =
     "    for (long long j = 0; j < n; j++) printf(\" %.9g\", v[j]);\n"
     "    printf(\"\\n\");\n"
     "}\n"
+    /* an i32 output (argmax) holds int32_t in its float-sized slots */
+    "static void out0(const mlc_model_api *api, const char *tag, const float *v, long long n) {\n"
+    "    if (api->outputs[0].dtype != MLC_I32) { vec(tag, v, n); return; }\n"
+    "    const int *iv = (const int *)(const void *)v;\n"
+    "    printf(\"%s %lld\", tag, n);\n"
+    "    for (long long j = 0; j < n; j++) printf(\" %d\", iv[j]);\n"
+    "    printf(\"\\n\");\n"
+    "}\n"
     "int main(int argc, char **argv) {\n"
     "    const mlc_model_api *api = &MLC_MODEL_API;\n"
     "    int n = atoi(argv[1]);\n"
@@ -293,11 +303,11 @@ static const char driver_src[] =
     DRIVER_INPUTS
     "    dump(api, m, \"T0\");\n"
     "    api->forward(m, x, n, (float *[MLC_MAX_OUTPUTS]){out});\n"
-    "    vec(\"FWD\", out, no);\n"
+    "    out0(api, \"FWD\", out, no);\n"
     "    printf(\"EVAL %.9g\\n\", api->eval_loss(m, x, n));\n"
     "    float loss = api->train_step(m, x, n, lr, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "    printf(\"LOSS %.9g\\n\", loss);\n"
-    "    vec(\"TOUT\", out, no);\n"
+    "    out0(api, \"TOUT\", out, no);\n"
     "    dump(api, m, \"T1\");\n"
     "    api->destroy(m);\n"
     DRIVER_FREE_INPUTS
@@ -639,6 +649,83 @@ Test(codegen_c, numeric_convb1, .timeout = 300) { numeric_check(MLC_TEST_DIR "/d
 /* row reductions over a middle and the last axis fused into their readers, a logsumexp
  * on its own (softmax), one_hot read by mse and by the cross-entropy */
 Test(codegen_c, numeric_allops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/allops.mdl"); }
+/* train { ema = d }: after each of 5 train steps every "<p>.ema" must be p after the
+ * first step, then d * ema + (1 - d) * p, computed here in double from the parameters the
+ * driver printed after each step. */
+static const char ema_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "extern const mlc_model_api MLC_MODEL_API;\n"
+    "int main(int argc, char **argv) {\n"
+    "    const mlc_model_api *api = &MLC_MODEL_API;\n"
+    "    int n = atoi(argv[1]);\n"
+    "    float lr = (float)atof(argv[2]);\n"
+    "    void *m = api->create(5, n);\n"
+    "    if (!m) return 3;\n"
+    DRIVER_INPUTS
+    "    for (int k = 1; k <= 5; k++) {\n"
+    "        api->train_step(m, x, n, lr, NULL);\n"
+    "        for (int i = 0; i < api->n_tensors; i++) {\n"
+    "            const mlc_tensor_desc *t = &api->tensors[i];\n"
+    "            float *v = malloc(sizeof(float) * (size_t)t->numel);\n"
+    "            api->read_tensor(m, i, v);\n"
+    "            printf(\"S%d %s %lld\", k, t->name, (long long)t->numel);\n"
+    "            for (long long j = 0; j < t->numel; j++) printf(\" %.9g\", v[j]);\n"
+    "            printf(\"\\n\");\n"
+    "            free(v);\n"
+    "        }\n"
+    "    }\n"
+    "    api->destroy(m);\n"
+    DRIVER_FREE_INPUTS
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, ema_follows_the_parameters, .timeout = 300) {
+    const char *mdl = MLC_TEST_DIR "/data/ema.mdl";
+    Emitted e;
+    emit_model(mdl, &e);
+    const ModelIR *m = e.m;
+    double d = m->spec.opt.ema;
+    cr_assert_eq(d, 0.75);
+    char *out = run_driver_at(&e, mdl, ema_driver_src, NULL, m->spec.batch);
+    int checked = 0;
+    double worst = 0;
+    for (int i = 0; i < m->npers; i++) {
+        const Persistent *p = &m->pers[i];
+        if (!p->is_param) continue;
+        char ema_name[256], tag[8];
+        snprintf(ema_name, sizeof ema_name, "%s.ema", p->name);
+        cr_assert_geq(model_find_persistent(m, ema_name), 0, "no tensor %s", ema_name);
+        int64_t cnt = shape_numel(&p->shape), k1, k2;
+        double *want = NULL;
+        for (int k = 1; k <= 5; k++) {
+            snprintf(tag, sizeof tag, "S%d", k);
+            double *pv = parse_line(out, tag, p->name, &k1), *ev = parse_line(out, tag, ema_name, &k2);
+            cr_assert(pv && ev && k1 == cnt && k2 == cnt, "%s: step %d not printed", p->name, k);
+            if (!want) want = calloc((size_t)cnt, sizeof *want);
+            for (int64_t j = 0; j < cnt; j++) want[j] = k == 1 ? pv[j] : d * want[j] + (1 - d) * pv[j];
+            char what[320];
+            snprintf(what, sizeof what, "%s after step %d", ema_name, k);
+            worst = fmax(worst, compare(what, ev, want, cnt));
+            /* the parameters move, so the average differs from the last of them */
+            if (k == 5) cr_expect_gt(fabs(ev[0] - pv[0]), 1e-6, "%s: the average is the parameter itself", ema_name);
+            free(pv);
+            free(ev);
+        }
+        free(want);
+        checked++;
+    }
+    cr_assert_eq(checked, 4, "l1 and l2, weight and bias");
+    free(out);
+    emitted_free(&e);
+    cr_assert_leq(worst, TOL, "%s: the moving averages differ from the formula by %.3e", mdl, worst);
+}
+
+/* argmax's i32 output against the interpreter's indices; bilinear upsampling forward and
+ * (through c1's update) its gradient */
+Test(codegen_c, numeric_resample, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/resample.mdl"); }
 /* layer_norm, rms_norm, embedding (shared with an output projection), causal_mask, where */
 Test(codegen_c, numeric_seqops, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/seqops.mdl"); }
 /* fused attention: causal, plain and cross (S != T, E != D), forward and backward */

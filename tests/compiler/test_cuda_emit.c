@@ -72,12 +72,13 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_T
                                      MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl",
                                      MLC_TEST_DIR "/data/tokens_cls.mdl",
                                      MLC_SOURCE_ROOT "/samples/vit.mdl",     MLC_SOURCE_ROOT "/samples/gpt.mdl",
-                                     MLC_TEST_DIR "/data/attention.mdl"};
+                                     MLC_TEST_DIR "/data/attention.mdl",
+                                     MLC_TEST_DIR "/data/resample.mdl",   MLC_TEST_DIR "/data/ema.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
  * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls, vit, gpt). */
-enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 24 };
+enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 24, RESAMPLE = 25 /* argmax, bilinear */, EMA = 26 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -485,6 +486,7 @@ static void nvcc_compile(int from, int to) {
 
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
 Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
+Test(cuda_emit, resample_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESAMPLE, EMA + 1); } /* and train { ema } */
 
 /* The attention block functions (templates/cuda_attention.cuh) run on the CPU with the
  * CUDA built-ins stood in for, against the C kernels: tests/compiler/gpu/

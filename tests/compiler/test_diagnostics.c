@@ -122,7 +122,7 @@ Test(diagnostics, output_errors) {
     char src[512];
     snprintf(src, sizeof src, "%soutput mean(l, axis = 0)\nloss cross_entropy(l, y)\n", head);
     char *s = diag_of(src);
-    cr_expect_str_eq(s, "t.mdl:5:8: error: an output must be f32[B, ...] (the batch first), found f32[3]\n"
+    cr_expect_str_eq(s, "t.mdl:5:8: error: an output must be f32[B, ...] or i32[B, ...] (the batch first), found f32[3]\n"
                         "    5 | output mean(l, axis = 0)\n      |        ^~~~\n");
     free(s);
     snprintf(src, sizeof src, "%soutput l\noutput l\nloss cross_entropy(l, y)\n", head);

@@ -227,6 +227,64 @@ Test(e2e, autoencoder_trains_without_labels, .timeout = 600) {
     free(d);
 }
 
+/* train { ema } in the trainer (issue 14): the averages ride in the checkpoint (a run
+ * stopped after 5 of 10 steps and resumed ends in the same bytes as one run of 10), and
+ * eval / predict use them only under --ema, which train refuses. */
+Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
+    if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
+    char *d = ct_tmpdir("e2e-ema");
+    cr_assert_not_null(d);
+    char bin[700], a[720], b[720], c[720], imgs[720];
+    snprintf(bin, sizeof bin, "%s/ema", d);
+    snprintf(a, sizeof a, "%s/a.ckpt", d);
+    snprintf(b, sizeof b, "%s/b.ckpt", d);
+    snprintf(c, sizeof c, "%s/c.ckpt", d);
+    snprintf(imgs, sizeof imgs, "%s/t10k-images-idx3-ubyte.gz", DATA_DIR);
+    build_trainer(d, MLC_TEST_DIR "/data/ema_mlp.mdl", bin);
+#define EMA_RUN(...) {bin, "--train-limit", "640", "--test-limit", "200", "--threads", "1", "--data", DATA_DIR, \
+                      "--progress", "never", __VA_ARGS__, NULL}
+    char *whole[] = EMA_RUN("--save", a), *half[] = EMA_RUN("--save", b, "--max-steps", "5"),
+         *rest[] = EMA_RUN("--save", c, "--resume", b);
+    char *runs[3][20];
+    memcpy(runs[0], whole, sizeof whole), memcpy(runs[1], half, sizeof half), memcpy(runs[2], rest, sizeof rest);
+    for (int k = 0; k < 3; k++) {
+        char *out = NULL;
+        int st = ct_run(runs[k], &out);
+        cr_assert_eq(st, 0, "run %d failed (status %d):\n%s", k, st, out);
+        free(out);
+    }
+    size_t na = 0, nc = 0;
+    char *ca = ct_read_file(a, &na), *cc = ct_read_file(c, &nc);
+    cr_assert(ca && cc);
+    cr_assert(na == nc && !memcmp(ca, cc, na), "a resumed run's checkpoint differs from the whole run's");
+    free(ca), free(cc);
+
+    char *ev[] = {bin, "eval", a, "--data", DATA_DIR, "--test-limit", "200", NULL, NULL};
+    char *pr[] = {bin, "predict", a, imgs, "--top", "1", NULL, NULL};
+    char *res[4];
+    for (int k = 0; k < 4; k++) {
+        char **argv = k < 2 ? ev : pr;
+        argv[k < 2 ? 7 : 6] = k % 2 ? "--ema" : NULL;
+        int st = ct_run(argv, &res[k]);
+        cr_assert_eq(st, 0, "%s%s failed (status %d):\n%.500s", argv[1], k % 2 ? " --ema" : "", st, res[k]);
+    }
+    cr_assert(!strncmp(res[0], "test accuracy: 0.", 17) && !strncmp(res[1], "test accuracy: 0.", 17), "%s\n%s", res[0], res[1]);
+    /* averaged weights give other logits: the first image's top class keeps its place, its
+     * value moves */
+    cr_assert(strchr(res[2], '\n') && strchr(res[3], '\n'));
+    *strchr(res[2], '\n') = 0, *strchr(res[3], '\n') = 0;
+    cr_assert_str_neq(res[2], res[3], "predict gives the same first line with and without --ema: %s", res[2]);
+    for (int k = 0; k < 4; k++) free(res[k]);
+
+    char *bad[] = {bin, "--ema", "--data", DATA_DIR, NULL}, *out = NULL;
+    int st = ct_run(bad, &out);
+    cr_assert_eq(st, 2);
+    cr_assert_str_eq(out, "error: --ema applies to eval and predict (training updates the parameters themselves)\n");
+    free(out);
+    ct_rmdir(d);
+    free(d);
+}
+
 /* The samples that show the language's breadth (issue 14): a VGG, a MobileNet (depthwise
  * separable convolutions, ReLU6), a DenseNet built with `for` and concat, and a U-Net
  * autoencoder (upsample, skips, no labels) each build and learn on a slice: 1,280 images,

@@ -9,7 +9,8 @@
  *   - for each case: the case graph (train mode, B = 3) gets a scalar loss
  *         L = sum over all elements of (op(params) * W)
  *     where W is a fixed random tensor of the output's shape (a param of its own,
- *     uniform in [-1, 1], not checked). Autodiff appends the backward; the reference
+ *     uniform in [-1, 1], not checked; an op with i32 results, argmax, is read through a
+ *     table of 8 such weights first). Autodiff appends the backward; the reference
  *     interpreter (double) evaluates it. Each case param's analytic gradient is compared
  *     with the central difference (L(p + h) - L(p - h)) / 2h, h = 1e-6.
  *
@@ -108,6 +109,15 @@ static void bind_batch(Graph *g) {
 
 /* Builds the loss sum(y * W) on top of node y; returns the loss node. */
 static int add_weighted_sum_loss(Graph *g, int y) {
+    if (g->nodes[y].dtype == DT_I32) { /* indices (argmax): read through a table, rows of [8, 1] */
+        int64_t td[2] = {8, 1};
+        int t = graph_add_source(g, OP_param, shape_make(2, td, 0), DT_F32, "T", NULL);
+        g->nodes[t].iattr[0] = INIT_UNIFORM;
+        g->nodes[t].fattr[0] = -1;
+        g->nodes[t].fattr[1] = 1;
+        int in[2] = {t, y};
+        y = graph_add(g, OP_gather_rows, in, 2, NULL, NULL, NULL);
+    }
     Shape s = g->nodes[y].shape;
     int w = graph_add_source(g, OP_param, s, DT_F32, "W", NULL);
     g->nodes[w].iattr[0] = INIT_UNIFORM;

@@ -168,6 +168,8 @@ KNOWN_EMIT = {
 # Ops of the table no case here reaches, and why.
 EXEMPT = {
     "dropout_mask": "its mask comes from mlc's counter-based RNG, which torch cannot draw",
+    "param_ema": "train { ema }'s moving average has no torch.optim counterpart; test_codegen_c "
+                 "(ema_follows_the_parameters) checks it against the formula over the parameters' history",
     "bn_apply": "split_bn makes every train-step bn_apply bn_scale, bn_shift and a multiply-add "
                 "(reached); the eval graph is not run here",
 }
@@ -422,6 +424,18 @@ def op_cases(rng):
                   lambda T, n=n: torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), T["x"], torch.full_like(T["x"], -3.0))
                   + 0.5 * torch.where(torch.tril(torch.ones(n, n, dtype=torch.bool)), torch.ones_like(T["x"]), T["x"] * T["x"]),
                   x=[n, n], batch=2))
+    # lang (issue 14): bilinear upsampling (torch's interpolate, align_corners=False) and
+    # argmax, whose i32 result the loss reads through one_hot (so its gradient is x's alone)
+    for k in range(3):
+        c, H, W = rng.randint(1, 3), rng.randint(1, 5), rng.randint(1, 5)
+        fh, fw = (2, 2) if k == 0 else (rng.randint(1, 4), rng.randint(1, 4))
+        C.append(Case("upsample_bilinear", f"upsample x[B, {c}, {H}, {W}] factor [{fh}, {fw}] bilinear",
+                      f"y = upsample(x, [{fh}, {fw}], mode = \"bilinear\")",
+                      lambda T, f=(fh, fw): F.interpolate(T["x"], scale_factor=f, mode="bilinear", align_corners=False),
+                      x=[c, H, W]))
+    K = rng.randint(2, 6)
+    C.append(Case("argmax", f"one_hot(argmax(x, 1), {K}) * x, x[B, {K}]", f"y = one_hot(argmax(x, 1), {K}) * x",
+                  lambda T, K=K: F.one_hot(T["x"].argmax(1), K).double() * T["x"], x=[K], batch=4))
     # stop_gradient: torch's detach
     C.append(Case("stop_gradient", "stop_gradient(a) * a [3, 4]", "y = stop_gradient(a) * a",
                   lambda T: T["a"].detach() * T["a"], params={"a": ([3, 4], U)}))

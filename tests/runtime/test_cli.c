@@ -563,6 +563,36 @@ Test(modes, model_without_labels)
     mlcrt_dataset_free(&ds);
 }
 
+/* predict prints an i32 output (argmax's) as integers after the float ones. */
+Test(modes, predict_prints_integer_outputs_as_integers)
+{
+    char *d = mnist_dir(), *p = tu_path(d, "aei.ckpt");
+    run_result r, e;
+    run(&r, &tiny_ae_argmax_api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char msg[MLCRT_MSG_SIZE], want[32];
+    void *m = tiny_ae_argmax_api.create(0, 32);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_ae_argmax_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    float mean[784];
+    tiny_ae_argmax_api.read_tensor(m, 0, mean);
+    int best = 0;
+    for (int j = 1; j < 784; j++)
+        if (mean[j] > mean[best])
+            best = j;
+    tiny_ae_argmax_api.destroy(m);
+    run(&e, &tiny_ae_argmax_api, (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), NULL});
+    cr_assert_eq(e.status, 0, "%s", e.err);
+    const char *nl = strchr(e.out, '\n');
+    cr_assert_not_null(nl);
+    snprintf(want, sizeof want, " %d\n", best);
+    cr_assert(nl - e.out > (long)strlen(want) && !strncmp(nl + 1 - strlen(want), want, strlen(want)),
+              "the first line does not end in%s: %.80s", want, nl - 60);
+    int values = 0;
+    for (const char *q = e.out; q < nl; q++)
+        values += *q == ' ';
+    cr_assert_eq(values, 785);
+}
+
 /* The checkpoint remembers --mean/--std: eval and predict without them see what training
  * saw; flags that differ are an error naming both. */
 Test(modes, checkpoint_keeps_normalisation)
@@ -649,6 +679,11 @@ Test(modes, eval_and_predict)
     run(&r, &tiny_api,
         (const char *[]){"--data", d, "--epochs", "2", "--test-limit", "30", "--quiet", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
+    /* --ema needs the moving averages of train { ema }, which tiny keeps none of */
+    run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--ema", NULL});
+    cr_assert_eq(e.status, 1);
+    cr_assert_str_eq(e.err, "error: --ema: model 'tiny' keeps no moving average of its parameters (train { ema = 0.999 } "
+                            "adds one)\n");
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--test-limit", "30", NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
     /* same accuracy line as the trainer's */

@@ -380,3 +380,51 @@ const mlc_model_api tiny_ae_api = {
     .set_step = tiny_ae_set_step,
     .set_threads = NULL,
 };
+
+/* ---- tiny_ae_argmax: tiny_ae with a second, i32 output (issue 14's argmax) ---- */
+
+/* Output 1, "brightest" i32[B]: the index of the largest pixel of the output image, as
+ * generated code writes an argmax: int32_t in the float-sized slots of outputs[1]. */
+static const mlc_io_desc tiny_ae_argmax_outputs[2] = {{"recon", MLC_F32, 1, {784}, 784, 1},
+                                                      {"brightest", MLC_I32, 0, {0}, 1, 1}};
+
+static void tiny_ae_argmax_forward(void *p, const void *const *inputs, int n, float *const *outputs)
+{
+    const tiny_ae *m = p;
+    tiny_ae_forward(p, inputs, n, outputs);
+    int32_t best = 0;
+    for (int32_t j = 1; j < 784; j++)
+        if (m->m[j] > m->m[best])
+            best = j;
+    for (int i = 0; outputs && outputs[1] && i < n; i++)
+        memcpy(outputs[1] + i, &best, sizeof best);
+}
+
+const mlc_model_api tiny_ae_argmax_api = {
+    .api_version = MLC_API_VERSION,
+    .name = "tiny_ae_argmax",
+    .target = "c",
+    .n_inputs = 1,
+    .n_outputs = 2,
+    .inputs = tiny_ae_inputs,
+    .outputs = tiny_ae_argmax_outputs,
+    .classifier = 0,
+    .cls_output = -1,
+    .cls_label = -1,
+    .default_batch = 32,
+    .default_epochs = 2,
+    .default_seed = 42,
+    .optimizer = {"sgd", 50.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    .n_tensors = 1,
+    .tensors = tiny_ae_tensors,
+    .create = tiny_ae_create,
+    .destroy = tiny_ae_destroy,
+    .train_step = tiny_ae_train_step,
+    .forward = tiny_ae_argmax_forward,
+    .eval_loss = tiny_ae_eval_loss,
+    .read_tensor = tiny_ae_read,
+    .write_tensor = tiny_ae_write,
+    .get_step = tiny_ae_get_step,
+    .set_step = tiny_ae_set_step,
+    .set_threads = NULL,
+};

@@ -13,5 +13,6 @@ extern const mlc_model_api tiny_c10_api;
  * sample's output "recon", its loss the mean squared error against the image (input
  * "pixels", bound to the images by type). Not a classifier. */
 extern const mlc_model_api tiny_ae_api;
+extern const mlc_model_api tiny_ae_argmax_api; /* tiny_ae with an i32 output */
 
 #endif

@@ -394,7 +394,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "/* A CUDA failure while setting up is reported and gives NULL (as out of memory does). */\n");
     fprintf(out, "static int mlc_setup_ok(cudaError_t err, const char *what) {\n");
     fprintf(out, "    if (err == cudaSuccess) return 1;\n");
-    fprintf(out, "    fprintf(stderr, \"%s: cannot create the model on the GPU: %%s: %%s\\n\", what, cudaGetErrorString(err));\n", n);
+    fprintf(out, "    fprintf(stderr, \"error: %s: cannot create the model on the GPU: %%s: %%s\\n\", what, cudaGetErrorString(err));\n", n);
     fprintf(out, "    return 0;\n}\n\n");
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
@@ -429,7 +429,7 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
             (long long)m->slab_floats);
     fprintf(out, "    free(host);\n");
     fprintf(out, "    if (ok && cublasCreate(&self->cublas) != CUBLAS_STATUS_SUCCESS) {\n");
-    fprintf(out, "        fprintf(stderr, \"%s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
+    fprintf(out, "        fprintf(stderr, \"error: %s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
     fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */

@@ -41,6 +41,11 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_attention_stats] = {emit_attention_cuda},
     [OP_attention_bwd_q] = {emit_attention_cuda},
     [OP_attention_bwd_kv] = {emit_attention_cuda},
+    /* lang (issue 14): argmax.c, upsample.c */
+    [OP_argmax] = {emit_argmax_index},
+    [OP_upsample_bilinear] = {emit_upsample_bilinear},
+    [OP_upsample_bilinear_bwd] = {emit_upsample_bilinear_bwd},
+    [OP_param_ema] = {emit_param_ema}, /* train { ema } (shared/optim.c) */
 };
 
 /* The CUDA math library's float functions, which keep results within an ulp or two of the

@@ -82,3 +82,16 @@ void emit_ema(EmitCtx *e, int id) {
     emit(e, "s[i] = (1.0f - m) * s[i] + m * c * v[i];");
     loop_end(e, id, &l);
 }
+
+/* param_ema(ema, p): ema = d ema + (1 - d) p, with d = 0 on the first step (t = 1) so
+ * the average starts at the parameter. 1 - d is computed in double, then rounded. */
+void emit_param_ema(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    ElemLoop l = update_loop(e, n);
+    buf(&l, "s", n->in[0], 1), buf(&l, "p", n->in[1], 0);
+    scalar(&l, "d", arena_printf(e->arena, "t == 1 ? 0.0f : %s", emit_float(e, n->fattr[0])), 1);
+    scalar(&l, "w", arena_printf(e->arena, "t == 1 ? 1.0f : (float)(1.0 - %s)", c_double(e->arena, n->fattr[0])), 1);
+    loop_begin(e, id, &l);
+    emit(e, "s[i] = d * s[i] + w * p[i];");
+    loop_end(e, id, &l);
+}

@@ -34,7 +34,7 @@ static AttnScratch scratch_new(const mlc_attn_geom *g) {
     const size_t n = (size_t)(KB * (g->D + g->E) + 2 * QB * KB + 2 * QB + QB * w);
     float *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
     if (!p) {
-        fprintf(stderr, "mlc: out of memory for attention's scratch (%zu floats)\n", n);
+        fprintf(stderr, "error: out of memory for attention's scratch (%zu floats)\n", n);
         abort();
     }
     AttnScratch s = {.kt = p};
