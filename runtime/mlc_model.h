@@ -34,7 +34,7 @@
 
 /* Bumped whenever mlc_model_api or mlc_tensor_desc changes: a model built against
  * another version is refused with a message rather than read wrongly. */
-#define MLC_API_VERSION 3
+#define MLC_API_VERSION 4
 
 typedef enum mlc_dtype { MLC_F32 = 0, MLC_I32 = 1 } mlc_dtype;
 
@@ -180,6 +180,18 @@ typedef struct mlc_model_api {
      * of one would be meaningless; 0 or 1: any. The trainer refuses flags that would
      * make a batch smaller (docs/trainer.md). */
     int min_train_batch;
+
+    /* --sync-bn (docs/distributed.md): sets `sync`, which forward_backward then calls on
+     * every batch norm's per-channel figures, in host memory, for the ranks to combine
+     * them over the global micro-batch of `batch` samples (this call's n is the rank's
+     * part): moments = 1, v = [mean; biased variance] of this call's samples, to be
+     * replaced by the whole batch's; moments = 0, v = [sum dy; sum dy * xhat] (the
+     * backward's sums), to be replaced by their sum over the ranks, each rank's weighted
+     * by its share of the samples. n = 2 x channels. The running variance's unbiased
+     * correction then counts `batch` samples. NULL sync: each call's own statistics (the
+     * default). Every target has it; the CUDA model stages v through host memory. */
+    void (*set_batch_sync)(void *model, void (*sync)(void *ctx, float *v, int64_t n, int moments), void *ctx,
+                           int64_t batch);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

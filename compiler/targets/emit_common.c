@@ -388,6 +388,7 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n");
     /* every field, even at its default: C++ (nvcc) warns of a missing one */
     fprintf(o, "    .min_train_batch = %d,\n", m->min_train_batch);
+    fprintf(o, "    .set_batch_sync = api_set_batch_sync,\n");
     fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);

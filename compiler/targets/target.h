@@ -106,6 +106,12 @@ void emit_dropout_counter(FILE *out);
 /* api_set_sample_offset (mlc_model.h): where this call's samples start in the step's
  * batch, for dropout to draw what one process draws for them (self->sample0). */
 void emit_set_sample_offset(const ModelIR *m, FILE *out);
+/* --sync-bn (batch_sync.c): the model struct's fields for set_batch_sync; the setter (and
+ * on CUDA the host staging helper, before the graph functions); the hook's call after a
+ * bn_stats or bn_param_grads node. */
+void emit_batch_sync_fields(FILE *out);
+void emit_batch_sync_setter(const ModelIR *m, FILE *out, int cuda);
+void emit_batch_sync_call(EmitCtx *e, int id, int cuda);
 /* The end of forward_backward: a parameter whose gradient node another one's slot holds
  * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the
  * destination and source offsets in G and the element count. */

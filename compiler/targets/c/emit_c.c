@@ -351,7 +351,9 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    int nonfinite; /* --check-finite found a NaN/Inf in the update */\n");
-    fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n};\n\n");
+    fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
+    emit_batch_sync_fields(out);
+    fprintf(out, "};\n\n");
     emit_tensor_table(m, out);
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
@@ -403,6 +405,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void api_set_grad_ready(void *model, void (*ready)(void *ctx, int64_t done), void *ctx) {\n");
     fprintf(out, "    %s_model *self = model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n", n);
     emit_set_sample_offset(m, out);
+    emit_batch_sync_setter(m, out, 0);
 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);

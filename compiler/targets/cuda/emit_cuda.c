@@ -457,7 +457,9 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
-    fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
+    fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n");
+    emit_batch_sync_fields(out);
+    fprintf(out, "};\n\n");
 
     /* the graphs first, into memory: the kernels go before the host code */
     char *kt = NULL, *ft = NULL;
@@ -472,6 +474,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 
     emit_tensor_table(m, out);
     emit_create_destroy(m, out);
+    emit_batch_sync_setter(m, out, 1); /* before the graph functions, which call it */
     fwrite(ft, 1, fl, out);
     free(ft);
 
