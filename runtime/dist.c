@@ -161,21 +161,27 @@ void mlcrt_overlap_ready(void *ctx, int64_t done)
         int64_t end = ov->launched + MLCRT_BUCKET < ov->total ? ov->launched + MLCRT_BUCKET : ov->total;
         if (end > done)
             return;
-        for (int64_t i = ov->launched; i < end; i++)
-            ov->slab[i] *= ov->weight;
-        ov->d->start_sum_f32(ov->d, ov->slab + ov->launched, end - ov->launched);
+        if (ov->stream) {
+            ov->d->start_sum_device_f32(ov->d, ov->slab + ov->launched, end - ov->launched, ov->weight, ov->stream);
+        } else {
+            for (int64_t i = ov->launched; i < end; i++)
+                ov->slab[i] *= ov->weight;
+            ov->d->start_sum_f32(ov->d, ov->slab + ov->launched, end - ov->launched);
+        }
         ov->launched = end;
     }
 }
 
-void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty)
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty,
+                         void *stream)
 {
     ov->d = d;
     ov->slab = slab;
     ov->total = total;
     ov->launched = 0;
     ov->weight = weight;
-    if (empty)
+    ov->stream = stream;
+    if (empty && !stream)
         memset(slab, 0, (size_t)total * sizeof *slab);
 }
 

@@ -44,6 +44,11 @@ typedef struct mlcrt_dist {
      * gradients go through host memory (the C target; CUDA ranks sharing a GPU). Set by
      * the CUDA trainer's NCCL setup (templates/dist_nccl.c). */
     int (*sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, const char *what);
+    /* The same for one bucket while the backward runs, returning at once: queued after
+     * the work already queued on `stream` (the model's, api->device_stream);
+     * finish_device waits (bounded) for every sum started. Set with sum_device_f32. */
+    int (*start_sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, void *stream);
+    int (*finish_device)(struct mlcrt_dist *d, const char *what);
     /* Ends every rank of the job now with `status`: for a fault only this rank saw
      * (after its message). Does not return. */
     void (*abort)(struct mlcrt_dist *d, int status);
@@ -87,23 +92,28 @@ double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
 /* Sums n counts over the ranks in place (as doubles: exact below 2^53); 0 on success. */
 int mlcrt_dist_sum_counts(mlcrt_dist *d, int64_t *v, int64_t n, const char *what);
 
-/* Overlap: a C model's gradient slab all-reduced in buckets as the backward finishes them
+/* Overlap: the gradient slab all-reduced in buckets as the backward finishes them
  * (api->set_grad_ready). Buckets are fixed runs of MLCRT_BUCKET floats from the slab's
  * start (the last one shorter), so every rank starts the same sums whatever it computes.
- * Each is multiplied by the rank's weight (its share of the step's samples) first. */
+ * Each is multiplied by the rank's weight (its share of the step's samples) first: on
+ * the host for a C model (start_sum_f32); for a CUDA model (stream set: its slab is in
+ * device memory) by NCCL, on its stream (start_sum_device_f32). */
 #define MLCRT_BUCKET ((int64_t)1 << 14)
 typedef struct mlcrt_overlap {
     mlcrt_dist *d;
     float *slab;
     int64_t total, launched;
     float weight;
+    void *stream; /* a CUDA model's stream; NULL: a host slab */
 } mlcrt_overlap;
 /* The set_grad_ready callback: starts every whole bucket below `done` (all that is left
  * when done == total). ctx: the mlcrt_overlap. */
 void mlcrt_overlap_ready(void *ctx, int64_t done);
 /* Before a forward_backward whose gradient has `weight`; empty: this rank has no samples
- * in the step, so its slab is zeroed and forward_backward is not called. */
-void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty);
+ * in the step, so its slab is zeroed (a host slab; the caller zeroes a device one) and
+ * forward_backward is not called. stream: NULL, or a CUDA model's (device slab). */
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty,
+                         void *stream);
 /* After it: starts what the callback has not (all of an empty rank's slab). The sums
  * are complete after d->finish. */
 void mlcrt_overlap_end(mlcrt_overlap *ov);

@@ -169,7 +169,9 @@ typedef struct mlc_model_api {
      * gradient slab is final: slab[0, done) (floats) will not change again in this call;
      * its last call has done == grad_numel. A caller can so reduce the front of the slab
      * while the backward still runs (data-parallel overlap, docs/distributed.md). NULL
-     * ready: no calls. NULL where the target cannot (CUDA). */
+     * ready: no calls. On CUDA the slab is device memory and a call means that the
+     * kernels finishing slab[0, done) are queued on the model's stream (device_stream),
+     * not that they have run. */
     void (*set_grad_ready)(void *model, void (*ready)(void *ctx, int64_t done), void *ctx);
     /* The next forward_backward calls' samples are samples first, first + 1, ... of the
      * step's batch (0 unless set): dropout draws for each what it draws for that sample
@@ -192,6 +194,10 @@ typedef struct mlc_model_api {
      * default). Every target has it; the CUDA model stages v through host memory. */
     void (*set_batch_sync)(void *model, void (*sync)(void *ctx, float *v, int64_t n, int moments), void *ctx,
                            int64_t batch);
+    /* CUDA: the stream (a cudaStream_t) the model queues its work on, so that a caller can
+     * order its own after it (the overlapped all-reduce waits on an event recorded
+     * there). NULL on the C target. */
+    void *(*device_stream)(void *model);
 } mlc_model_api;
 
 /* The standalone trainer: parses argv (modes and flags: runtime/settings.def,

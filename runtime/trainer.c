@@ -733,8 +733,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int started = 0, agreed_failure = 0;
     /* NCCL sums a CUDA model's gradient slab where it lies; else it goes through gacc */
     const int dev_reduce = d && d->sum_device_f32 && o->accum == 1;
-    /* a C model's slab all-reduced in buckets while the backward runs (dist.h) */
-    const int overlap = d && !dev_reduce && o->accum == 1 && api->set_grad_ready && !o->no_overlap;
+    /* the slab all-reduced in buckets while the backward runs (dist.h): a C model's over
+     * MPI, a CUDA model's over NCCL on its stream (not a host-staged CUDA model's) */
+    const int dev_overlap = dev_reduce && d->start_sum_device_f32 && api->device_stream;
+    const int overlap = d && o->accum == 1 && api->set_grad_ready && !o->no_overlap &&
+                        (dev_overlap || (!dev_reduce && !api->device_stream));
     mlcrt_overlap ov;
     /* --sync-bn: batch norm's figures combined over the ranks in forward_backward */
     const int sync_bn = d && o->sync_bn && api->set_batch_sync;
@@ -942,7 +945,12 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
             } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
-                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !mine);
+                if (!run && dev_overlap) { /* zeroed, as mlcrt_overlap_begin does a host slab */
+                    memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
+                    api->write_grads(model, gacc);
+                }
+                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !run,
+                                    dev_overlap ? api->device_stream(model) : NULL);
                 if (run)
                     loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 mlcrt_overlap_end(&ov);
@@ -997,7 +1005,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             int step_done = pos == g0 + gn;
             if (step_done) {
                 if (overlap) {
-                    d->finish(d, "the gradient all-reduce");
+                    if (dev_overlap) /* the update is queued after NCCL's stream is done */
+                        d->finish_device(d, "the gradient all-reduce");
+                    else
+                        d->finish(d, "the gradient all-reduce");
                     api->update(model, lr);
                 } else if (dev_reduce) {
                     d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,

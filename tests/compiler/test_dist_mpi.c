@@ -565,13 +565,23 @@ Test(dist, cuda_trainer_links_nccl_and_mpi, .timeout = 600) {
     if (access("/usr/local/cuda/bin/nvcc", X_OK)) cr_skip_test("no CUDA toolkit at /usr/local/cuda");
     char cuda[800];
     snprintf(cuda, sizeof cuda, "%s/cuda", dir);
-    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", NULL};
+    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", "--keep", NULL};
     free(run_ok(build));
     char *ldd[] = {"ldd", cuda, NULL};
     char *out = run_ok(ldd);
     cr_expect(strstr(out, "libnccl"), "no NCCL:\n%s", out);
     cr_expect(strstr(out, "libmpi"), "no MPI:\n%s", out);
     free(out);
+    /* overlap: the backward reports its final prefixes of the slab (fc3's, fc2's, ...) as
+     * it queues them, and last the whole slab */
+    char src[900];
+    snprintf(src, sizeof src, "%s.mlc/dist_mlp.cu", cuda);
+    char *cu = ct_read_file(src, NULL);
+    cr_assert_not_null(cu, "%s", src);
+    int calls = 0;
+    for (const char *p = cu; (p = strstr(p, "if (self->grad_ready) self->grad_ready(self->grad_ctx, ")); p++) calls++;
+    cr_expect_geq(calls, 3, "the CUDA backward reports %d ready prefixes of the gradient slab", calls);
+    free(cu);
 }
 
 /* A runtime without libmlcrt_mpi (mlc built where meson found no MPI): one error line. */

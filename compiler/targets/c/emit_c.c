@@ -265,27 +265,6 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
 }
 
-/* For each position of forward_backward's code, how long a prefix of the gradient slab
- * is final once it has run (set_grad_ready, mlc_model.h): the slab is laid out in the
- * order the backward finishes the gradients (grad_slab.c), so the prefix ends at the
- * first slot whose node has not run yet. A gradient runs where its fused group or GEMM
- * does (fp->at); the shared gradients' copies run at the very end. */
-static const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp) {
-    const Graph *g = m->train;
-    int64_t *ready = ARENA_ARRAY(m->arena, int64_t, g->n);
-    for (int id = 0; id < g->n; id++) {
-        int64_t first_open = m->grad_floats;
-        for (int i = 0; i < m->npers; i++) {
-            const Persistent *p = &m->pers[i];
-            if (p->grad_offset < 0 || p->grad_offset >= first_open) continue;
-            int at = p->grad_copy_of >= 0 ? g->n : fp->at[p->grad_node] >= 0 ? fp->at[p->grad_node] : p->grad_node;
-            if (at > id) first_open = p->grad_offset;
-        }
-        ready[id] = first_open;
-    }
-    return ready;
-}
-
 static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
@@ -317,9 +296,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
     for (int id = 0; id < g->n; id++) {
         emit_node(&e, id, e.bail);
-        if (ready && ready[id] > (id ? ready[id - 1] : 0) && ready[id] < m->grad_floats)
-            emit(&e, "if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld); /* the slab's first %lld floats are final */",
-                 (long long)ready[id], (long long)ready[id]);
+        emit_grad_ready_call(&e, m, ready, id);
     }
     if (fn == FN_FORWARD_BACKWARD) {
         emit_grad_copies(m, out, "memcpy(G + %lld, G + %lld, sizeof(float) * %lld);");
@@ -402,8 +379,7 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n");
     fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n", n);
-    fprintf(out, "static void api_set_grad_ready(void *model, void (*ready)(void *ctx, int64_t done), void *ctx) {\n");
-    fprintf(out, "    %s_model *self = model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n", n);
+    emit_grad_ready_setter(m, out);
     emit_set_sample_offset(m, out);
     emit_batch_sync_setter(m, out, 0);
 
