@@ -138,6 +138,22 @@ double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
     return ds->n ? v[1] / (double)ds->n : 0.0;
 }
 
+int mlcrt_dist_sum_counts(mlcrt_dist *d, int64_t *v, int64_t n, const char *what)
+{
+    double *t = malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+    if (!t) {
+        fprintf(stderr, "error: out of memory summing counts across ranks\n");
+        d->abort(d, 1);
+    }
+    for (int64_t k = 0; k < n; k++)
+        t[k] = (double)v[k];
+    int st = d->sum_f64(d, t, n, what);
+    for (int64_t k = 0; k < n; k++)
+        v[k] = (int64_t)t[k];
+    free(t);
+    return st;
+}
+
 void mlcrt_overlap_ready(void *ctx, int64_t done)
 {
     mlcrt_overlap *ov = ctx;
@@ -145,25 +161,55 @@ void mlcrt_overlap_ready(void *ctx, int64_t done)
         int64_t end = ov->launched + MLCRT_BUCKET < ov->total ? ov->launched + MLCRT_BUCKET : ov->total;
         if (end > done)
             return;
-        for (int64_t i = ov->launched; i < end; i++)
-            ov->slab[i] *= ov->weight;
-        ov->d->start_sum_f32(ov->d, ov->slab + ov->launched, end - ov->launched);
+        if (ov->stream) {
+            ov->d->start_sum_device_f32(ov->d, ov->slab + ov->launched, end - ov->launched, ov->weight, ov->stream);
+        } else {
+            for (int64_t i = ov->launched; i < end; i++)
+                ov->slab[i] *= ov->weight;
+            ov->d->start_sum_f32(ov->d, ov->slab + ov->launched, end - ov->launched);
+        }
         ov->launched = end;
     }
 }
 
-void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty)
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty,
+                         void *stream)
 {
     ov->d = d;
     ov->slab = slab;
     ov->total = total;
     ov->launched = 0;
     ov->weight = weight;
-    if (empty)
+    ov->stream = stream;
+    if (empty && !stream)
         memset(slab, 0, (size_t)total * sizeof *slab);
 }
 
 void mlcrt_overlap_end(mlcrt_overlap *ov)
 {
     mlcrt_overlap_ready(ov, ov->total);
+}
+
+void mlcrt_batch_sync_ready(void *ctx, float *v, int64_t n, int moments)
+{
+    mlcrt_batch_sync *bs = ctx;
+    double *t = malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+    if (!t) {
+        fprintf(stderr, "error: out of memory combining batch-norm statistics across ranks\n");
+        bs->d->abort(bs->d, 1);
+    }
+    int64_t c = moments ? n / 2 : n; /* moments: the means first, then the variances */
+    for (int64_t k = 0; k < c; k++)
+        t[k] = bs->weight * (double)v[k];
+    bs->d->sum_f64(bs->d, t, c, moments ? "the batch-norm statistics all-reduce" : "the batch-norm gradient all-reduce");
+    if (moments) {
+        for (int64_t k = 0; k < c; k++) {
+            double dm = (double)v[k] - t[k];
+            t[c + k] = bs->weight * ((double)v[c + k] + dm * dm);
+        }
+        bs->d->sum_f64(bs->d, t + c, c, "the batch-norm statistics all-reduce");
+    }
+    for (int64_t k = 0; k < n; k++)
+        v[k] = (float)t[k];
+    free(t);
 }

@@ -36,11 +36,19 @@ typedef struct mlcrt_dist {
     int (*finish)(struct mlcrt_dist *d, const char *what);
     /* Each rank's v, in rank order, into all[size] on every rank. */
     int (*gather_u64)(struct mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what);
+    /* Rank 0 writes every rank's n bytes of text to out, in rank order (the others' out
+     * is unused): a sharded predict's lines in the original order. */
+    int (*gather_text)(struct mlcrt_dist *d, const char *text, size_t n, FILE *out, const char *what);
     /* Sums n floats of device memory (a CUDA model's gradient slab, api->grads) over the
      * ranks in place, each rank's multiplied by its `weight` first; NULL where the
      * gradients go through host memory (the C target; CUDA ranks sharing a GPU). Set by
      * the CUDA trainer's NCCL setup (templates/dist_nccl.c). */
     int (*sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, const char *what);
+    /* The same for one bucket while the backward runs, returning at once: queued after
+     * the work already queued on `stream` (the model's, api->device_stream);
+     * finish_device waits (bounded) for every sum started. Set with sum_device_f32. */
+    int (*start_sum_device_f32)(struct mlcrt_dist *d, float *dev, int64_t n, float weight, void *stream);
+    int (*finish_device)(struct mlcrt_dist *d, const char *what);
     /* Ends every rank of the job now with `status`: for a fault only this rank saw
      * (after its message). Does not return. */
     void (*abort)(struct mlcrt_dist *d, int status);
@@ -81,26 +89,48 @@ int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, 
 double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
                            const mlc_dataset *ds, int batch);
 
-/* Overlap: a C model's gradient slab all-reduced in buckets as the backward finishes them
+/* Sums n counts over the ranks in place (as doubles: exact below 2^53); 0 on success. */
+int mlcrt_dist_sum_counts(mlcrt_dist *d, int64_t *v, int64_t n, const char *what);
+
+/* Overlap: the gradient slab all-reduced in buckets as the backward finishes them
  * (api->set_grad_ready). Buckets are fixed runs of MLCRT_BUCKET floats from the slab's
  * start (the last one shorter), so every rank starts the same sums whatever it computes.
- * Each is multiplied by the rank's weight (its share of the step's samples) first. */
+ * Each is multiplied by the rank's weight (its share of the step's samples) first: on
+ * the host for a C model (start_sum_f32); for a CUDA model (stream set: its slab is in
+ * device memory) by NCCL, on its stream (start_sum_device_f32). */
 #define MLCRT_BUCKET ((int64_t)1 << 14)
 typedef struct mlcrt_overlap {
     mlcrt_dist *d;
     float *slab;
     int64_t total, launched;
     float weight;
+    void *stream; /* a CUDA model's stream; NULL: a host slab */
 } mlcrt_overlap;
 /* The set_grad_ready callback: starts every whole bucket below `done` (all that is left
  * when done == total). ctx: the mlcrt_overlap. */
 void mlcrt_overlap_ready(void *ctx, int64_t done);
 /* Before a forward_backward whose gradient has `weight`; empty: this rank has no samples
- * in the step, so its slab is zeroed and forward_backward is not called. */
-void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty);
+ * in the step, so its slab is zeroed (a host slab; the caller zeroes a device one) and
+ * forward_backward is not called. stream: NULL, or a CUDA model's (device slab). */
+void mlcrt_overlap_begin(mlcrt_overlap *ov, mlcrt_dist *d, float *slab, int64_t total, float weight, int empty,
+                         void *stream);
 /* After it: starts what the callback has not (all of an empty rank's slab). The sums
  * are complete after d->finish. */
 void mlcrt_overlap_end(mlcrt_overlap *ov);
+
+/* --sync-bn: batch norm's figures combined over the ranks (api->set_batch_sync). The
+ * trainer sets weight, the rank's share of the micro-batch's samples, before each
+ * forward_backward; a rank without samples runs one with weight 0, so that every rank
+ * makes the same collectives. Combined in double: the global mean is the weighted sum of
+ * the ranks' means, the global variance the weighted sum of each rank's variance plus its
+ * mean's squared distance from the global one (two all-reduces, so no E[x^2] - mean^2
+ * cancellation); the backward's sums are weighted sums. Every rank gets the same bits. */
+typedef struct mlcrt_batch_sync {
+    mlcrt_dist *d;
+    double weight;
+} mlcrt_batch_sync;
+/* The set_batch_sync callback; ctx: the mlcrt_batch_sync. */
+void mlcrt_batch_sync_ready(void *ctx, float *v, int64_t n, int moments);
 
 /* The samples [lo, hi) of a global batch of n that `rank` of `size` takes: contiguous
  * slices in rank order whose sizes differ by at most one, the larger ones last (rank r

@@ -116,6 +116,43 @@ static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what
     return wait_bounded(d, &req, what);
 }
 
+/* Sizes first (every rank learns them), then each rank's bytes to rank 0 in pieces of at
+ * most CHUNK, received in rank order and written as they come. */
+static int gather_text(mlcrt_dist *d, const char *text, size_t n, FILE *out, const char *what)
+{
+    uint64_t *len = calloc((size_t)d->size, sizeof *len);
+    if (!len)
+        give_up(d, what, "ran out of memory");
+    gather_u64(d, (uint64_t)n, len, what);
+    char *buf = NULL;
+    if (d->rank == 0) {
+        fwrite(text, 1, n, out);
+        uint64_t most = 0;
+        for (int r = 1; r < d->size; r++)
+            most = len[r] > most ? len[r] : most;
+        if (most && !(buf = malloc((size_t)(most < (uint64_t)CHUNK ? most : (uint64_t)CHUNK))))
+            give_up(d, what, "ran out of memory");
+    }
+    for (int r = 1; r < d->size; r++) {
+        for (uint64_t at = 0; at < len[r]; at += (uint64_t)CHUNK) {
+            int c = (int)(len[r] - at < (uint64_t)CHUNK ? len[r] - at : (uint64_t)CHUNK);
+            MPI_Request req;
+            int rc = d->rank == 0 ? MPI_Irecv(buf, c, MPI_CHAR, r, 0, MPI_COMM_WORLD, &req)
+                     : d->rank == r ? MPI_Isend(text + at, c, MPI_CHAR, 0, 0, MPI_COMM_WORLD, &req)
+                                    : MPI_SUCCESS;
+            if (rc != MPI_SUCCESS)
+                give_up(d, what, "failed in MPI");
+            if (d->rank == 0 || d->rank == r)
+                wait_bounded(d, &req, what);
+            if (d->rank == 0)
+                fwrite(buf, 1, (size_t)c, out);
+        }
+    }
+    free(buf);
+    free(len);
+    return 0;
+}
+
 static void abort_all(mlcrt_dist *d, int status)
 {
     fflush(NULL);
@@ -191,7 +228,8 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     mlcrt_dist d = {.size = 1, .timeout_s = 120.0, .sum_f32 = sum_f32, .sum_f64 = sum_f64,
-                    .start_sum_f32 = start_sum_f32, .finish = finish, .gather_u64 = gather_u64, .abort = abort_all};
+                    .start_sum_f32 = start_sum_f32, .finish = finish, .gather_u64 = gather_u64, .gather_text = gather_text,
+                    .abort = abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
     FILE *err = rank_stderr(d.rank);

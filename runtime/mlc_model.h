@@ -35,7 +35,7 @@
 
 /* Bumped whenever mlc_model_api or a descriptor of mlc_model_desc.h changes: a model built against
  * another version is refused with a message rather than read wrongly. */
-#define MLC_API_VERSION 3
+#define MLC_API_VERSION 4
 
 typedef struct mlc_model_api {
     int api_version;      /* MLC_API_VERSION of the mlc_model.h the model was built with */
@@ -136,7 +136,9 @@ typedef struct mlc_model_api {
      * gradient slab is final: slab[0, done) (floats) will not change again in this call;
      * its last call has done == grad_numel. A caller can so reduce the front of the slab
      * while the backward still runs (data-parallel overlap, docs/distributed.md). NULL
-     * ready: no calls. NULL where the target cannot (CUDA). */
+     * ready: no calls. On CUDA the slab is device memory and a call means that the
+     * kernels finishing slab[0, done) are queued on the model's stream (device_stream),
+     * not that they have run. */
     void (*set_grad_ready)(void *model, void (*ready)(void *ctx, int64_t done), void *ctx);
     /* The next forward_backward calls' samples are samples first, first + 1, ... of the
      * step's batch (0 unless set): dropout draws for each what it draws for that sample
@@ -147,6 +149,22 @@ typedef struct mlc_model_api {
      * of one would be meaningless; 0 or 1: any. The trainer refuses flags that would
      * make a batch smaller (docs/trainer.md). */
     int min_train_batch;
+
+    /* --sync-bn (docs/distributed.md): sets `sync`, which forward_backward then calls on
+     * every batch norm's per-channel figures, in host memory, for the ranks to combine
+     * them over the global micro-batch of `batch` samples (this call's n is the rank's
+     * part): moments = 1, v = [mean; biased variance] of this call's samples, to be
+     * replaced by the whole batch's; moments = 0, v = [sum dy; sum dy * xhat] (the
+     * backward's sums), to be replaced by their sum over the ranks, each rank's weighted
+     * by its share of the samples. n = 2 x channels. The running variance's unbiased
+     * correction then counts `batch` samples. NULL sync: each call's own statistics (the
+     * default). Every target has it; the CUDA model stages v through host memory. */
+    void (*set_batch_sync)(void *model, void (*sync)(void *ctx, float *v, int64_t n, int moments), void *ctx,
+                           int64_t batch);
+    /* CUDA: the stream (a cudaStream_t) the model queues its work on, so that a caller can
+     * order its own after it (the overlapped all-reduce waits on an event recorded
+     * there). NULL on the C target. */
+    void *(*device_stream)(void *model);
 } mlc_model_api;
 
 #include "mlc_model_runtime.h" /* what the runtime offers a model: mlcrt_main, save, load */

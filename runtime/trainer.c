@@ -271,17 +271,27 @@ static void result_line(FILE *out, int classifier, int lm, double v)
 
 /* ---- eval ---- */
 
-static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+/* d: under mpirun, each rank evaluates its shard of the test set (mlcrt_dist_slice) and
+ * the counts or losses are summed (dist.h); NULL in a single process. */
+static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err)
 {
     mlc_dataset test;
     memset(&test, 0, sizeof test);
-    if (load_split(o, api, &test, 1, err)) {
+    int loaded = !load_split(o, api, &test, 1, err);
+    void *model = loaded ? model_from(o, api, o->ckpt_arg, NULL, err) : NULL;
+    /* every rank loaded the same checkpoint, or none goes on */
+    if (d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) {
+        if (model)
+            api->destroy(model);
+        model = NULL;
+        loaded = 0;
+    }
+    if (!loaded) {
         mlcrt_dataset_free(&test);
         return 1;
     }
-    void *model = model_from(o, api, o->ckpt_arg, NULL, err);
     if (model && (!api->classifier || test.text)) {
-        double loss = mlcrt_evaluate(api, model, &test, o->batch);
+        double loss = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         result_line(out, 0, test.text != NULL, loss);
         fflush(out);
         api->destroy(model);
@@ -302,9 +312,11 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
         goto done;
     }
     outs[api->cls_output] = bout;
-    int64_t correct = 0;
-    for (int64_t s = 0; s < test.n; s += o->batch) {
-        int nb = (int)(test.n - s < o->batch ? test.n - s : o->batch);
+    int64_t correct = 0, lo = 0, hi = test.n;
+    if (d)
+        mlcrt_dist_slice(test.n, d->rank, d->size, &lo, &hi);
+    for (int64_t s = lo; s < hi; s += o->batch) {
+        int nb = (int)(hi - s < o->batch ? hi - s : o->batch);
         mlcrt_batch_inputs(&bind, in, test.x + s * test.sample_numel, test.y + s);
         api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
@@ -312,6 +324,13 @@ static int run_eval(const trainer_opts *o, const mlc_model_api *api, FILE *out, 
             conf[test.y[s + i] * k + p]++;
             correct += p == test.y[s + i];
         }
+    }
+    if (d && mlcrt_dist_sum_counts(d, conf, k * k, "the evaluation all-reduce"))
+        goto done;
+    if (d) { /* the summed matrix's diagonal */
+        correct = 0;
+        for (int64_t c = 0; c < k; c++)
+            correct += conf[c * k + c];
     }
     fprintf(out, "test accuracy: %.4f\n", test.n ? (double)correct / (double)test.n : 0.0);
     int64_t maxc = 1;
@@ -365,7 +384,9 @@ static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row
     }
 }
 
-static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
+/* d: under mpirun, each rank predicts its shard of the file (mlcrt_dist_slice) into memory
+ * and rank 0 writes the shards in rank order, which is the file's; NULL in one process. */
+static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err)
 {
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset ds;
@@ -405,6 +426,9 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
     float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
     char *taken = NULL;
     const void *in[2] = {NULL, NULL};
+    FILE *const out_all = out, *shard = NULL; /* mpirun: this rank's lines, in memory */
+    char *shard_text = NULL;
+    size_t shard_len = 0;
     if (!outs)
         goto oom;
     for (int k = 0; k < api->n_outputs; k++)
@@ -416,10 +440,19 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
         goto oom;
     if (normalize(o, &ds, err))
         goto done;
-    if (!(model = model_from(o, api, o->ckpt_arg, NULL, err)))
+    model = model_from(o, api, o->ckpt_arg, NULL, err);
+    /* every rank loaded the same checkpoint, or none goes on */
+    if ((d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) || !model)
         goto done;
-    for (int64_t s = 0; s < ds.n; s += o->batch) {
-        int nb = (int)(ds.n - s < o->batch ? ds.n - s : o->batch);
+    int64_t lo = 0, hi = ds.n;
+    if (d) {
+        mlcrt_dist_slice(ds.n, d->rank, d->size, &lo, &hi);
+        if (!(shard = open_memstream(&shard_text, &shard_len)))
+            goto oom;
+        out = shard;
+    }
+    for (int64_t s = lo; s < hi; s += o->batch) {
+        int nb = (int)(hi - s < o->batch ? hi - s : o->batch);
         mlcrt_batch_inputs(&bind, in, ds.x + s * ds.sample_numel, NULL);
         api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
@@ -445,6 +478,14 @@ static int run_predict(const trainer_opts *o, const mlc_model_api *api, FILE *ou
             fprintf(out, "\n");
         }
     }
+    if (shard) {
+        if (fclose(shard)) {
+            shard = NULL;
+            goto oom;
+        }
+        shard = NULL;
+        d->gather_text(d, shard_text, shard_len, out_all, "the predictions' gather");
+    }
     status = 0;
     goto done;
 oom:
@@ -456,6 +497,9 @@ done:
         free(outs[k]);
     free(outs);
     free(taken);
+    if (shard)
+        fclose(shard);
+    free(shard_text);
     mlcrt_dataset_free(&ds);
     return status;
 }
@@ -708,9 +752,15 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int started = 0, agreed_failure = 0;
     /* NCCL sums a CUDA model's gradient slab where it lies; else it goes through gacc */
     const int dev_reduce = d && d->sum_device_f32 && o->accum == 1;
-    /* a C model's slab all-reduced in buckets while the backward runs (dist.h) */
-    const int overlap = d && !dev_reduce && o->accum == 1 && api->set_grad_ready && !o->no_overlap;
+    /* the slab all-reduced in buckets while the backward runs (dist.h): a C model's over
+     * MPI, a CUDA model's over NCCL on its stream (not a host-staged CUDA model's) */
+    const int dev_overlap = dev_reduce && d->start_sum_device_f32 && api->device_stream;
+    const int overlap = d && o->accum == 1 && api->set_grad_ready && !o->no_overlap &&
+                        (dev_overlap || (!dev_reduce && !api->device_stream));
     mlcrt_overlap ov;
+    /* --sync-bn: batch norm's figures combined over the ranks in forward_backward */
+    const int sync_bn = d && o->sync_bn && api->set_batch_sync;
+    mlcrt_batch_sync bsync = {d, 0.0};
 
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
@@ -903,25 +953,38 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 int cnt;
                 api->set_sample_offset(model, my_part(d, pos, nb, &cnt) - pos);
             }
+            /* with --sync-bn a rank without samples runs one (weight 0) for the collectives */
+            const int run = mine || sync_bn, nrun = mine ? mine : 1;
+            if (sync_bn) {
+                if (!mine)
+                    mlcrt_batch_gather_aug(&train, perm, pos, 1, bx[cur], by[cur], &aug, seed, (uint64_t)e);
+                bsync.weight = (double)mine / (double)nb;
+                api->set_batch_sync(model, mlcrt_batch_sync_ready, &bsync, nb);
+            }
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
             } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
-                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !mine);
-                if (mine)
-                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                if (!run && dev_overlap) { /* zeroed, as mlcrt_overlap_begin does a host slab */
+                    memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
+                    api->write_grads(model, gacc);
+                }
+                mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !run,
+                                    dev_overlap ? api->device_stream(model) : NULL);
+                if (run)
+                    loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 mlcrt_overlap_end(&ov);
             } else if (dev_reduce) { /* weighted and summed at the step's end */
-                if (mine)
-                    loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                if (run)
+                    loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 else {
                     memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
                     api->write_grads(model, gacc);
                 }
-            } else if (mine) {
+            } else if (run) {
                 /* the mean over the step's samples: each micro-batch's (or rank's part's)
                  * mean gradient weighted by its share of them, summed in micro-batch
                  * order; the ranks' sums are then summed (dist.h) */
-                loss = api->forward_backward(model, in, mine, cls ? outs : NULL);
+                loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 api->read_grads(model, pos == g0 ? gacc : gmicro);
                 float w = (float)mine / (float)gn;
                 for (int64_t i = 0; i < api->grad_numel; i++)
@@ -961,7 +1024,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             int step_done = pos == g0 + gn;
             if (step_done) {
                 if (overlap) {
-                    d->finish(d, "the gradient all-reduce");
+                    if (dev_overlap) /* the update is queued after NCCL's stream is done */
+                        d->finish_device(d, "the gradient all-reduce");
+                    else
+                        d->finish(d, "the gradient all-reduce");
                     api->update(model, lr);
                 } else if (dev_reduce) {
                     d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,
@@ -1173,9 +1239,9 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
     if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err))
         return 1;
     if (o.mode == MODE_eval)
-        return run_eval(&o, api, out, err);
+        return run_eval(&o, d, api, out, err);
     if (o.mode == MODE_predict)
-        return run_predict(&o, api, out, err);
+        return run_predict(&o, d, api, out, err);
     if (o.mode == MODE_sample)
         return mlcrt_run_sample(&o, api, out, err);
     return run_train(&o, d, api, out, err);

@@ -63,6 +63,7 @@ typedef struct trainer_opts {
     float temperature;
     float comm_timeout; /* seconds a data-parallel collective may wait (dist.h) */
     int no_overlap;     /* all-reduce after the backward, not bucket by bucket during it */
+    int sync_bn;        /* batch-norm statistics over the global batch (dist.h) */
 } trainer_opts;
 
 /* How a flag's value is read (settings.def describes each kind). */

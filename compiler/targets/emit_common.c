@@ -385,10 +385,12 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "},\n    .norm_std = {");
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
     fprintf(o, "},\n    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
-    fprintf(o, "    .set_grad_ready = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_grad_ready");
+    fprintf(o, "    .set_grad_ready = api_set_grad_ready,\n");
     fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n");
     /* every field, even at its default: C++ (nvcc) warns of a missing one */
     fprintf(o, "    .min_train_batch = %d,\n", m->min_train_batch);
+    fprintf(o, "    .set_batch_sync = api_set_batch_sync,\n");
+    fprintf(o, "    .device_stream = %s,\n", strcmp(target_name, "cuda") ? "NULL" : "api_device_stream");
     fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);

@@ -106,6 +106,17 @@ void emit_dropout_counter(FILE *out);
 /* api_set_sample_offset (mlc_model.h): where this call's samples start in the step's
  * batch, for dropout to draw what one process draws for them (self->sample0). */
 void emit_set_sample_offset(const ModelIR *m, FILE *out);
+/* --sync-bn (batch_sync.c): the model struct's fields for set_batch_sync; the setter (and
+ * on CUDA the host staging helper, before the graph functions); the hook's call after a
+ * bn_stats or bn_param_grads node. */
+void emit_batch_sync_fields(FILE *out);
+void emit_batch_sync_setter(const ModelIR *m, FILE *out, int cuda);
+void emit_batch_sync_call(EmitCtx *e, int id, int cuda);
+/* set_grad_ready (grad_ready.c): per node of forward_backward, the slab's prefix that is
+ * final once it has run; the call after node id where that prefix grows; the setter. */
+const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp);
+void emit_grad_ready_call(EmitCtx *e, const ModelIR *m, const int64_t *ready, int id);
+void emit_grad_ready_setter(const ModelIR *m, FILE *out);
 /* The end of forward_backward: a parameter whose gradient node another one's slot holds
  * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the
  * destination and source offsets in G and the element count. */

@@ -90,6 +90,23 @@ static void write_idx(const char *name, int n, int images) {
     cr_assert_eq(fclose(f), 0);
 }
 
+/* Builds data/NAME.mdl as the trainer `net` (--mpi) and the one-process driver `drv`. */
+static void build_pair(const char *name) {
+    char mdl[800], src[800], drv_c[800], api[100];
+    snprintf(mdl, sizeof mdl, "%s/data/%s.mdl", MLC_TEST_DIR, name);
+    /* --keep leaves the model's source in net.mlc/, which the driver is built from */
+    char *build[] = {MLC_EXE, "build", mdl, "-o", net, "--mpi", "--keep", NULL};
+    free(run_ok(build));
+    snprintf(src, sizeof src, "%s.mlc/%s.c", net, name);
+    snprintf(drv_c, sizeof drv_c, "%s/driver.c", dir);
+    snprintf(api, sizeof api, "-DMLC_MODEL_API=%s_api", name);
+    cr_assert_eq(ct_write_file(drv_c, driver_src), 0);
+    char *cc[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
+                  "-I" OPENBLAS_INC, api, src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR,
+                  "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread", NULL};
+    free(run_ok(cc));
+}
+
 static void setup(void) {
     dir = ct_tmpdir("mpi");
     cr_assert_not_null(dir);
@@ -101,17 +118,7 @@ static void setup(void) {
     write_idx("train-labels-idx1-ubyte", 100, 0);
     write_idx("t10k-images-idx3-ubyte", 40, 1);
     write_idx("t10k-labels-idx1-ubyte", 40, 0);
-    /* --keep leaves the model's source in net.mlc/, which the driver is built from */
-    char *build[] = {MLC_EXE, "build", MDL, "-o", net, "--mpi", "--keep", NULL};
-    free(run_ok(build));
-    char src[800], drv_c[800];
-    snprintf(src, sizeof src, "%s/net.mlc/dist_mlp.c", dir);
-    snprintf(drv_c, sizeof drv_c, "%s/driver.c", dir);
-    cr_assert_eq(ct_write_file(drv_c, driver_src), 0);
-    char *cc[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                  "-I" OPENBLAS_INC, "-DMLC_MODEL_API=dist_mlp_api", src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR,
-                  "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread", NULL};
-    free(run_ok(cc));
+    build_pair("dist_mlp");
 }
 
 static void teardown(void) {
@@ -159,16 +166,16 @@ static char *path(const char *name) {
 
 typedef struct Tensors {
     int n;
-    char names[16][64];
-    double *v[16];
-    int len[16];
+    char names[32][64];
+    double *v[32];
+    int len[32];
 } Tensors;
 
 static Tensors dump(const char *ckpt) {
     char *argv[] = {drv, "dump", (char *)ckpt, NULL};
     char *out = run_ok(argv);
     Tensors t = {0};
-    for (char *line = strtok(out, "\n"); line && t.n < 16; line = strtok(NULL, "\n")) {
+    for (char *line = strtok(out, "\n"); line && t.n < 32; line = strtok(NULL, "\n")) {
         char *s = strchr(line, ' ');
         cr_assert_not_null(s);
         snprintf(t.names[t.n], 64, "%.*s", (int)(s - line), line);
@@ -258,6 +265,34 @@ Test(dist, conv_overlap_is_exact) {
               "all-reduced during the backward, the checkpoint differs from --no-overlap's");
 }
 
+/* --sync-bn: data/dist_conv.mdl's batch norm normalises over the global batch, so 2 ranks
+ * train as one process does (running statistics included, whose unbiased correction
+ * counts the global batch); without it each rank's own statistics make another model. The
+ * last step has 1 sample: rank 0 takes none and joins the collectives with weight 0. */
+Test(dist, sync_bn_trains_as_one_process) {
+    snprintf(net, sizeof net, "%s/bn", dir);
+    snprintf(drv, sizeof drv, "%s/bn_drv", dir);
+    build_pair("dist_conv");
+    const char *one[] = {"--epochs", "2", "--save", path("one.ckpt"), NULL};
+    const char *sync[] = {"--epochs", "2", "--sync-bn", "--save", path("sync.ckpt"), NULL};
+    const char *again[] = {"--epochs", "2", "--sync-bn", "--no-overlap", "--save", path("again.ckpt"), NULL};
+    const char *own[] = {"--epochs", "2", "--save", path("own.ckpt"), NULL};
+    char *o1 = train(0, one), *o2 = train(2, sync);
+    free(train(2, again));
+    free(train(2, own));
+    cr_expect_str_eq(o2, o1);
+    cr_expect(same_bytes(path("sync.ckpt"), path("again.ckpt")), "two --sync-bn runs wrote different checkpoints");
+    Tensors a = dump(path("one.ckpt")), b = dump(path("sync.ckpt")), c = dump(path("own.ckpt"));
+    cr_assert_eq(a.n, 11 + 9, "parameters, running statistics and momentum: %d tensors", a.n);
+    const char *w1 = "", *w2 = "";
+    double d = worst_diff(&a, &b, &w1), dc = worst_diff(&a, &c, &w2);
+    cr_log_info("--sync-bn 2 ranks vs 1 process: %g (%s); per-rank statistics: %g (%s)", d, w1, dc, w2);
+    cr_expect_leq(d, 2e-5, "--sync-bn: 2 ranks differ from 1 process by %g of %s", d, w1);
+    cr_expect_gt(dc, 1e-3, "per-rank statistics changed the model by only %g", dc);
+    tensors_free(&a), tensors_free(&b), tensors_free(&c);
+    free(o1), free(o2);
+}
+
 Test(dist, resume_with_the_same_ranks_or_one) {
     const char *full[] = {"--epochs", "2", "--save", path("full.ckpt"), NULL};
     const char *half[] = {"--epochs", "2", "--max-steps", "5", "--save", path("half.ckpt"), NULL};
@@ -280,6 +315,83 @@ Test(dist, resume_with_the_same_ranks_or_one) {
     d = worst_diff(&a, &c, &w);
     cr_expect_leq(d, 2e-5, "2 ranks resuming a 1-process checkpoint differ by %g of %s", d, w);
     tensors_free(&a), tensors_free(&b), tensors_free(&c);
+}
+
+/* A copy of the data in DIR/other whose last 20 test images (inverted) and labels
+ * (shifted) differ from the data's: what rank 0 is given below, to show it reads only
+ * the first half. */
+static void other_test_split(char *other, size_t cap) {
+    snprintf(other, cap, "%s/other", dir);
+    cr_assert_eq(mkdir(other, 0755), 0);
+    const char *names[] = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte",
+                           "train-labels-idx1-ubyte"};
+    for (int f = 0; f < 4; f++) {
+        char from[900], to[900];
+        snprintf(from, sizeof from, "%s/%s", data, names[f]);
+        snprintf(to, sizeof to, "%s/%s", other, names[f]);
+        size_t len = 0;
+        unsigned char *b = (unsigned char *)ct_read_file(from, &len);
+        cr_assert_not_null(b);
+        size_t head = f == 1 ? 8 : 16, per = f == 1 ? 1 : 64;
+        for (size_t k = head + 20 * per; f < 2 && k < len; k++)
+            b[k] = f ? (unsigned char)((b[k] + 1) % 10) : (unsigned char)~b[k];
+        FILE *o = fopen(to, "wb");
+        cr_assert_not_null(o);
+        cr_assert_eq(fwrite(b, 1, len, o), len);
+        cr_assert_eq(fclose(o), 0);
+        free(b);
+    }
+}
+
+/* `net MODE ARGS...` in one process (`drv train ...`, first0 NULL), or as 2 ranks whose
+ * rank 0 has its argument first0 in place of the args' last; the output. */
+static char *run_mode(const char *const *args, const char *first0) {
+    char *argv[48];
+    int n = 0, nargs = 0;
+    while (args[nargs]) nargs++;
+    if (!first0) {
+        argv[n++] = drv;
+        argv[n++] = "train";
+        for (int i = 0; i < nargs; i++) argv[n++] = (char *)args[i];
+    } else {
+        const char *mpi[] = {"mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none"};
+        for (int i = 0; i < 5; i++) argv[n++] = (char *)mpi[i];
+        for (int r = 0; r < 2; r++) {
+            if (r) argv[n++] = ":";
+            argv[n++] = "-np", argv[n++] = "1", argv[n++] = net;
+            for (int i = 0; i < nargs; i++) argv[n++] = (char *)(r == 0 && i == nargs - 1 ? first0 : args[i]);
+        }
+    }
+    argv[n] = NULL;
+    return run_ok(argv);
+}
+
+/* eval and predict under mpirun: each rank takes a shard of the 40 test images, 20 each,
+ * and rank 0 prints what one process prints, byte for byte: the accuracy, per-class
+ * accuracy and confusion matrix from the summed counts; the predictions in the file's
+ * order, gathered in rank order. Rank 0's data differs from the others' in the second
+ * half, which it must not read (an unsharded rank 0 prints the other data's figures).
+ * Batches of 7, so shards end in partial batches. */
+Test(dist, sharded_eval_and_predict_print_what_one_process_prints) {
+    const char *train1[] = {"--epochs", "1", "--save", path("m.ckpt"), NULL};
+    free(train(0, train1));
+    char other[800], images[900], other_images[900];
+    other_test_split(other, sizeof other);
+    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte", data);
+    snprintf(other_images, sizeof other_images, "%s/t10k-images-idx3-ubyte", other);
+    const char *ev[] = {"eval", path("m.ckpt"), "--batch", "7", "--data", data, NULL};
+    const char *ev_other[] = {"eval", path("m.ckpt"), "--batch", "7", "--data", other, NULL};
+    const char *pr[] = {"predict", path("m.ckpt"), "--batch", "7", "--top", "2", images, NULL};
+    const char *pr_other[] = {"predict", path("m.ckpt"), "--batch", "7", "--top", "2", other_images, NULL};
+    char *e1 = run_mode(ev, NULL), *e2 = run_mode(ev, other), *eo = run_mode(ev_other, NULL);
+    char *p1 = run_mode(pr, NULL), *p2 = run_mode(pr, other_images), *po = run_mode(pr_other, NULL);
+    cr_expect(strstr(e1, "confusion matrix"), "%s", e1);
+    cr_expect_str_neq(eo, e1, "the other split's second half changes nothing: the test shows nothing");
+    cr_expect_str_eq(e2, e1);
+    cr_expect(strstr(p1, "\n39:"), "%s", p1);
+    cr_expect_str_neq(po, p1, "the other images change no prediction: the test shows nothing");
+    cr_expect_str_eq(p2, p1);
+    free(e1), free(e2), free(eo), free(p1), free(p2), free(po);
 }
 
 /* ---- faults: a job started in the background, a rank found and hurt ---- */
@@ -453,13 +565,23 @@ Test(dist, cuda_trainer_links_nccl_and_mpi, .timeout = 600) {
     if (access("/usr/local/cuda/bin/nvcc", X_OK)) cr_skip_test("no CUDA toolkit at /usr/local/cuda");
     char cuda[800];
     snprintf(cuda, sizeof cuda, "%s/cuda", dir);
-    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", NULL};
+    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", "--keep", NULL};
     free(run_ok(build));
     char *ldd[] = {"ldd", cuda, NULL};
     char *out = run_ok(ldd);
     cr_expect(strstr(out, "libnccl"), "no NCCL:\n%s", out);
     cr_expect(strstr(out, "libmpi"), "no MPI:\n%s", out);
     free(out);
+    /* overlap: the backward reports its final prefixes of the slab (fc3's, fc2's, ...) as
+     * it queues them, and last the whole slab */
+    char src[900];
+    snprintf(src, sizeof src, "%s.mlc/dist_mlp.cu", cuda);
+    char *cu = ct_read_file(src, NULL);
+    cr_assert_not_null(cu, "%s", src);
+    int calls = 0;
+    for (const char *p = cu; (p = strstr(p, "if (self->grad_ready) self->grad_ready(self->grad_ctx, ")); p++) calls++;
+    cr_expect_geq(calls, 3, "the CUDA backward reports %d ready prefixes of the gradient slab", calls);
+    free(cu);
 }
 
 /* A runtime without libmlcrt_mpi (mlc built where meson found no MPI): one error line. */

@@ -269,27 +269,6 @@ static void emit_node(EmitCtx *e, int id, const char *bail) {
          emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
 }
 
-/* For each position of forward_backward's code, how long a prefix of the gradient slab
- * is final once it has run (set_grad_ready, mlc_model.h): the slab is laid out in the
- * order the backward finishes the gradients (grad_slab.c), so the prefix ends at the
- * first slot whose node has not run yet. A gradient runs where its fused group or GEMM
- * does (fp->at); the shared gradients' copies run at the very end. */
-static const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp) {
-    const Graph *g = m->train;
-    int64_t *ready = ARENA_ARRAY(m->arena, int64_t, g->n);
-    for (int id = 0; id < g->n; id++) {
-        int64_t first_open = m->grad_floats;
-        for (int i = 0; i < m->npers; i++) {
-            const Persistent *p = &m->pers[i];
-            if (p->grad_offset < 0 || p->grad_offset >= first_open) continue;
-            int at = p->grad_copy_of >= 0 ? g->n : fp->at[p->grad_node] >= 0 ? fp->at[p->grad_node] : p->grad_node;
-            if (at > id) first_open = p->grad_offset;
-        }
-        ready[id] = first_open;
-    }
-    return ready;
-}
-
 /* The eval graph's nodes with code that only the loss needs: forward (with_loss = 0)
  * skips them. A node is needed when an output depends on it, and a node with code when it
  * computes (fp->at) a needed one, so a group that stores a value forward reads still runs. */
@@ -383,9 +362,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
         emit_node(&e, id, e.bail);
         if (m->debug && e.mdl_lines) fprintf(out, "%s\n", C_LINE_BACK);
         e.line = 0;
-        if (ready && ready[id] > (id ? ready[id - 1] : 0) && ready[id] < m->grad_floats)
-            emit(&e, "if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld); /* the slab's first %lld floats are final */",
-                 (long long)ready[id], (long long)ready[id]);
+        emit_grad_ready_call(&e, m, ready, id);
     }
     if (in_loss) e.indent--, emit(&e, "}");
     if (fn == FN_FORWARD_BACKWARD) {
@@ -440,7 +417,9 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    int nonfinite; /* --check-finite found a NaN/Inf in the update */\n");
-    fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n};\n\n");
+    fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
+    emit_batch_sync_fields(out);
+    fprintf(out, "};\n\n");
     emit_tensor_table(m, out);
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
@@ -493,9 +472,9 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n");
     fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n", n);
-    fprintf(out, "static void api_set_grad_ready(void *model, void (*ready)(void *ctx, int64_t done), void *ctx) {\n");
-    fprintf(out, "    %s_model *self = model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n", n);
+    emit_grad_ready_setter(m, out);
     emit_set_sample_offset(m, out);
+    emit_batch_sync_setter(m, out, 0);
 
     fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);

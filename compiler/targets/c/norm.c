@@ -2,6 +2,7 @@
 #include "c_emitters.h"
 #include "emit.h"
 #include "ops.h"
+#include "target.h"
 
 /* ---- C emission: calls into the kernel library, runtime/kernels/c/norm.c (bn_apply has none: split_bn) ---- */
 
@@ -13,9 +14,13 @@ void emit_norm_c(EmitCtx *e, int id) {
     const char *eps = emit_float(e, n->fattr[0]);
 #define B_(k) emit_buf(e, n->in[k])
     switch (n->op) {
-    case OP_bn_stats: emit(e, "mlc_bn_stats(B, %lld, %lld, %s, %s);", C, S, B_(0), emit_buf(e, id)); break;
+    case OP_bn_stats:
+        emit(e, "mlc_bn_stats(B, %lld, %lld, %s, %s);", C, S, B_(0), emit_buf(e, id));
+        emit_batch_sync_call(e, id, 0);
+        break;
     case OP_bn_param_grads:
         emit(e, "mlc_bn_param_grads(B, %lld, %lld, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), eps, emit_buf(e, id));
+        emit_batch_sync_call(e, id, 0);
         break;
     default:
         emit(e, "mlc_bn_bwd(B, %lld, %lld, %s, %s, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), B_(3), B_(4), eps,

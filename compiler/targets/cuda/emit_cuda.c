@@ -329,12 +329,19 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
         e.ws = "ws";
     }
     fputc('\n', out);
-    for (int id = 0; id < g->n; id++) emit_node_by_kind(&e, id, &cuda_kinds);
+    /* set_grad_ready: once the kernels that finish a prefix of the slab are queued */
+    const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
+    for (int id = 0; id < g->n; id++) {
+        emit_node_by_kind(&e, id, &cuda_kinds);
+        emit_grad_ready_call(&e, m, ready, id);
+    }
     fputc('\n', out);
-    if (fn == FN_FORWARD_BACKWARD)
+    if (fn == FN_FORWARD_BACKWARD) {
         emit_grad_copies(m, out,
                          "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
                          "stream));");
+        fprintf(out, "    if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld);\n", (long long)m->grad_floats);
+    }
     if (fn == FN_UPDATE) { /* the stream orders it before whatever comes next */
         fprintf(out, "}\n\n");
         *nkernels = e.nkernels;
@@ -457,7 +464,10 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
-    fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n};\n\n");
+    fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n");
+    fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
+    emit_batch_sync_fields(out);
+    fprintf(out, "};\n\n");
 
     /* the graphs first, into memory: the kernels go before the host code */
     char *kt = NULL, *ft = NULL;
@@ -472,6 +482,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 
     emit_tensor_table(m, out);
     emit_create_destroy(m, out);
+    emit_batch_sync_setter(m, out, 1); /* before the graph functions, which call it */
     fwrite(ft, 1, fl, out);
     free(ft);
 
@@ -503,6 +514,8 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
     fprintf(out, "static void api_set_threads(int n) { (void)n; }\n\n");
     emit_set_sample_offset(m, out);
+    emit_grad_ready_setter(m, out);
+    fprintf(out, "static void *api_device_stream(void *model) { return (void *)((%s_model *)model)->stream; }\n\n", n);
 
     fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
     fprintf(out, "extern \"C\" {\n\n");

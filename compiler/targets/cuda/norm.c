@@ -3,6 +3,7 @@
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"
+#include "target.h"
 
 /* ---- CUDA: per-channel sums in slices of the batch, then the slices added in order
  * (templates/cuda_device.cuh); elementwise parts a thread per element ---- */
@@ -43,6 +44,7 @@ void emit_norm_cuda(EmitCtx *e, int id) {
                 "%s);",
              (C + 255) / 256, C, S, P, e->ws, st, stats ? "0.0f" : eps, out);
         emit(e, "MLC_LAUNCH_CHECK(stream);");
+        emit_batch_sync_call(e, id, 1);
         return;
     }
     default: {

@@ -76,8 +76,10 @@ void emit_ema(EmitCtx *e, int id) {
     l.par = LOOP_SERIAL;
     buf(&l, "s", n->in[0], 1), buf(&l, "v", n->in[1], 0);
     scalar(&l, "m", emit_float(e, n->fattr[0]), 0);
-    const char *unbiased = "B * %lld > 1 ? (float)(B * %lld) / (float)(B * %lld - 1) : 1.0f";
-    scalar(&l, "c", n->iattr[1] ? arena_printf(e->arena, unbiased, per, per, per) : "1.0f", 0);
+    /* n counts the global micro-batch under --sync-bn (batch_sync.c), else this call's */
+    const char *cnt = arena_printf(e->arena, "(self->batch_sync_n ? self->batch_sync_n : B) * %lld", per);
+    const char *unbiased = arena_printf(e->arena, "%s > 1 ? (float)(%s) / (float)(%s - 1) : 1.0f", cnt, cnt, cnt);
+    scalar(&l, "c", n->iattr[1] ? unbiased : "1.0f", n->iattr[1] != 0);
     loop_begin(e, id, &l);
     emit(e, "s[i] = (1.0f - m) * s[i] + m * c * v[i];");
     loop_end(e, id, &l);
