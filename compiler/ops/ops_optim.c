@@ -21,6 +21,6 @@ const OpRules rules_sgd_update = {.shape = s_update};
 const OpRules rules_adam_update = {.shape = s_update};
 
 /* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
- * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value
- * (H*W), iattr1 = 1 for the unbiased correction c = n / (n - 1), n = B * iattr0. */
+ * batch_norm. m = momentum; per_sample = elements per sample behind each value (H*W);
+ * unbiased: the correction c = n / (n - 1), n = B * per_sample. */
 const OpRules rules_ema_update = {.shape = s_update};

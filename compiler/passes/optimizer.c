@@ -50,15 +50,15 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const
         if (adam) {
             int m = state(g, p, "adam_m"), v = state(g, p, "adam_v");
             int in[4] = {p, gr, m, v};
-            double fa[4] = {opt->beta1, opt->beta2, opt->eps, decay};
-            int64_t ia[4] = {decoupled, 0, 0, 0};
-            graph_add(g, OP_adam_update, in, 4, ia, fa, &loc);
+            graph_add(g, OP_adam_update, in, 4,
+                      ATTRS(AF(A_BETA1, opt->beta1), AF(A_BETA2, opt->beta2), AF(A_EPS, opt->eps), AF(A_WEIGHT_DECAY, decay),
+                            AI(A_DECOUPLED, decoupled)),
+                      &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};
-            double fa[4] = {opt->momentum, decay, 0, 0};
-            int64_t ia[4] = {opt->nesterov, 0, 0, 0};
-            graph_add(g, OP_sgd_update, in, 3, ia, fa, &loc);
+            graph_add(g, OP_sgd_update, in, 3,
+                      ATTRS(AF(A_MOMENTUM, opt->momentum), AF(A_WEIGHT_DECAY, decay), AI(A_NESTEROV, opt->nesterov)), &loc);
         }
     }
 }
