@@ -6,8 +6,8 @@
 #include "ops.h"
 
 const AttrInfo attr_info[A_COUNT] = {
-    [A_NONE] = {"", AT_INT, 0},
-#define ATTR(id, name, type, flags) [id] = {name, type, flags},
+    [A_NONE] = {"", AT_INT, 0, NULL},
+#define ATTR(id, name, type, flags, names) [id] = {name, type, flags, names},
 #include "attrs.def"
 #undef ATTR
 };
@@ -43,7 +43,7 @@ static int slot(const Node *n, AttrName a, AttrType t) {
     if (s < 0) mlc_die("op %s has no attribute %s (attrs.def)", op_info[n->op].name, attr_info[a].name);
 #ifndef NDEBUG
     AttrType have = attr_info[a].type;
-    int ok = have == t || (t == AT_INT && (have == AT_BOOL || have == AT_INIT));
+    int ok = have == t || (t == AT_INT && (have == AT_BOOL || have == AT_ENUM));
     if (!ok) mlc_die("attribute %s of %s is read or written as the wrong type", attr_info[a].name, op_info[n->op].name);
 #else
     (void)t;
@@ -64,7 +64,7 @@ void attr_set_f(Node *n, AttrName a, double v) { n->attr[slot(n, a, AT_FLOAT)].f
 void attr_set_all(Node *n, const AttrArg *list) {
     for (const AttrArg *p = list; p && p->name != A_NONE; p++) {
         AttrType t = attr_info[p->name].type;
-        AttrVal *v = &n->attr[slot(n, p->name, t == AT_BOOL || t == AT_INIT ? AT_INT : t)];
+        AttrVal *v = &n->attr[slot(n, p->name, t == AT_BOOL || t == AT_ENUM ? AT_INT : t)];
         memset(v, 0, sizeof *v);
         if (t == AT_FLOAT) v->f = p->val.f;
         else if (t == AT_PAIR) memcpy(v->p, p->val.p, sizeof v->p);
@@ -75,7 +75,7 @@ void attr_set_all(Node *n, const AttrArg *list) {
 
 int attr_same(const Node *a, const Node *b, AttrName x) {
     AttrType t = attr_info[x].type;
-    AttrType as = t == AT_BOOL || t == AT_INIT ? AT_INT : t;
+    AttrType as = t == AT_BOOL || t == AT_ENUM ? AT_INT : t;
     return !memcmp(&a->attr[slot(a, x, as)], &b->attr[slot(b, x, as)], sizeof(AttrVal));
 }
 
@@ -85,8 +85,6 @@ void attr_copy_common(Node *n, const Node *from) {
         if (s >= 0) n->attr[s] = from->attr[attr_slot(from->op, *a)];
     }
 }
-
-static const char *const init_names[] = {"zeros", "constant", "uniform", "normal", "away"};
 
 void attr_print(FILE *out, const Node *n) {
     const char *sep = " {";
@@ -106,10 +104,13 @@ void attr_print(FILE *out, const Node *n) {
             for (int i = 0; i < n->shape.rank; i++) fprintf(out, "%s%d", i ? ", " : "=[", v->perm[i]);
             fprintf(out, "]");
             break;
-        case AT_INIT:
-            if (v->i >= 0 && v->i < (int64_t)(sizeof init_names / sizeof init_names[0])) fprintf(out, "=%s", init_names[v->i]);
+        case AT_ENUM: {
+            int64_t k = 0;
+            while (ai->names[k] && k < v->i) k++;
+            if (v->i >= 0 && ai->names[k]) fprintf(out, "=%s", ai->names[k]);
             else fprintf(out, "=?%lld", (long long)v->i);
             break;
+        }
         }
     }
     if (sep[0] == ',') fprintf(out, "}");

@@ -14,20 +14,20 @@
 #include <stdio.h>
 
 /* Included by ir.h, after IR_MAX_RANK. */
-#define IR_MAX_ATTRS 5
+#define IR_MAX_ATTRS 6 /* conv2d_bwd_data has 5; one spare for a conv algorithm choice */
 
 typedef enum AttrName {
     A_NONE, /* ends an ATTRS list and an op's row */
-#define ATTR(id, name, type, flags) id,
+#define ATTR(id, name, type, flags, names) id,
 #include "attrs.def"
 #undef ATTR
     A_COUNT
 } AttrName;
 
-typedef enum AttrType { AT_INT, AT_BOOL, AT_FLOAT, AT_PAIR, AT_PERM, AT_INIT } AttrType;
+typedef enum AttrType { AT_INT, AT_BOOL, AT_FLOAT, AT_PAIR, AT_PERM, AT_ENUM } AttrType;
 enum { AF_OMIT_ZERO = 1 };
 
-/* One attribute's value: i (int, bool, init), f (float), p (pair: p[0] h, p[1] w) or perm. */
+/* One attribute's value: i (int, bool, enum), f (float), p (pair: p[0] h, p[1] w) or perm. */
 typedef union AttrVal {
     int64_t i;
     double f;
@@ -39,6 +39,7 @@ typedef struct AttrInfo {
     const char *name;
     AttrType type;
     unsigned flags;
+    const char *const *names; /* AT_ENUM: the name of each value, NULL-terminated */
 } AttrInfo;
 extern const AttrInfo attr_info[A_COUNT];
 
@@ -63,7 +64,7 @@ const AttrName *op_attr_names(int op);
 /* The attribute whose printed name is `name`; A_NONE when none. */
 AttrName attr_by_name(const char *name, size_t len);
 
-int64_t attr_i(const struct Node *n, AttrName a);   /* int, bool, init */
+int64_t attr_i(const struct Node *n, AttrName a);   /* int, bool, enum */
 double attr_f(const struct Node *n, AttrName a);    /* float */
 int64_t attr_h(const struct Node *n, AttrName a);   /* a pair's first value */
 int64_t attr_w(const struct Node *n, AttrName a);   /* a pair's second value */

@@ -23,6 +23,8 @@ typedef enum InitKind {
     INIT_NORMAL,  /* init_a mean, init_b std */
     INIT_AWAY,    /* gradient checks only: uniform in [lo, hi] with a random sign */
 } InitKind;
+/* Their names, as --dump-ir prints the attribute init (attrs.def). */
+#define INIT_KIND_NAMES ((const char *const[]){"zeros", "constant", "uniform", "normal", "away", NULL})
 
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
