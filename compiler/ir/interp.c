@@ -34,7 +34,7 @@ static void ewise(const Graph *g, const Node *n, double *const *in, double *out)
     for (int64_t k = 0; k < total; k++) {
         double v[2] = {0, 0};
         for (int a = 0; a < n->nin; a++) v[a] = in[a][broadcast_index(t, &g->nodes[n->in[a]].shape, k)];
-        out[k] = n->nin == 1 ? r->scalar1(v[0], n->fattr) : r->scalar2(v[0], v[1], n->fattr);
+        out[k] = n->nin == 1 ? r->scalar1(v[0], n) : r->scalar2(v[0], v[1], n);
     }
 }
 
@@ -48,9 +48,9 @@ void interp_run(Interp *it) {
         switch (oi->kind) {
         case K_SOURCE:
             if (n->op == OP_const) {
-                double v = n->fattr[0];
-                if (n->iattr[0] == -1) v /= g->batch;
-                if (n->iattr[0] == 1) v *= g->batch;
+                double v = attr_f(n, A_VALUE);
+                if (attr_i(n, A_BPOW) == -1) v /= g->batch;
+                if (attr_i(n, A_BPOW) == 1) v *= g->batch;
                 it->vals[id][0] = v;
             }
             break;

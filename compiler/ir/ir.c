@@ -61,24 +61,34 @@ void graph_adopt(Graph *g, const Graph *out, const int *map) {
     g->cap = out->cap;
 }
 
-int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, const double *fattr,
-              const SrcLoc *loc) {
+static int add_node(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
+                    const SrcLoc *loc) {
     const OpInfo *oi = &op_info[op];
     if (nin != oi->arity) mlc_die("op %s takes %d inputs, got %d", oi->name, oi->arity, nin);
-    Node n = {0};
+    Node n;
+    memset(&n, 0, sizeof n);
     n.op = op;
     n.nin = nin;
     for (int i = 0; i < nin; i++) {
         if (in[i] < 0 || in[i] >= g->n) mlc_die("op %s: input %d is node %d of %d", oi->name, i, in[i], g->n);
         n.in[i] = in[i];
     }
-    if (iattr) memcpy(n.iattr, iattr, sizeof n.iattr);
-    if (fattr) memcpy(n.fattr, fattr, sizeof n.fattr);
+    if (like) attr_copy_common(&n, like);
+    attr_set_all(&n, attrs);
     if (loc) n.loc = *loc;
     n.dtype = nin ? g->nodes[in[0]].dtype : DT_F32;
     const char *err = run_shape_rule(g, &n);
     if (err) diag_error(loc, "%s", err);
     return graph_push(g, &n);
+}
+
+int graph_add(Graph *g, Op op, const int *in, int nin, const AttrArg *attrs, const SrcLoc *loc) {
+    return add_node(g, op, in, nin, NULL, attrs, loc);
+}
+
+int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
+                   const SrcLoc *loc) {
+    return add_node(g, op, in, nin, like, attrs, loc);
 }
 
 int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc) {
@@ -91,22 +101,24 @@ int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, c
     return graph_push(g, &n);
 }
 
-int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc) { return graph_add(g, op, &x, 1, NULL, NULL, loc); }
+int ir_unary(Graph *g, Op op, int x, const SrcLoc *loc) { return graph_add(g, op, &x, 1, NULL, loc); }
 
 int ir_binary(Graph *g, Op op, int a, int b, const SrcLoc *loc) {
     int in[2] = {a, b};
-    return graph_add(g, op, in, 2, NULL, NULL, loc);
+    return graph_add(g, op, in, 2, NULL, loc);
 }
 
 int ir_reduce(Graph *g, Op op, int x, int axis, int keepdims, const SrcLoc *loc) {
-    int64_t ia[4] = {axis, keepdims, 0, 0};
-    return graph_add(g, op, &x, 1, ia, NULL, loc);
+    return graph_add(g, op, &x, 1, ATTRS(AI(A_AXIS, axis), AI(A_KEEPDIMS, keepdims)), loc);
 }
 
 int ir_matmul(Graph *g, int a, int b, int ta, int tb, const SrcLoc *loc) {
     int in[2] = {a, b};
-    int64_t ia[4] = {ta, tb, 0, 0};
-    return graph_add(g, OP_matmul, in, 2, ia, NULL, loc);
+    return graph_add(g, OP_matmul, in, 2, ATTRS(AI(A_TRANS_A, ta), AI(A_TRANS_B, tb)), loc);
+}
+
+int ir_slice(Graph *g, int x, int axis, int64_t start, int64_t end, const SrcLoc *loc) {
+    return graph_add(g, OP_slice, &x, 1, ATTRS(AI(A_AXIS, axis), AI(A_START, start), AI(A_END, end)), loc);
 }
 
 /* reshape/expand carry their target shape in the node itself; the rule checks it. */
@@ -135,8 +147,8 @@ int ir_expand(Graph *g, int x, Shape to, const SrcLoc *loc) {
 
 int ir_const(Graph *g, double value, int bpow, const SrcLoc *loc) {
     int id = graph_add_source(g, OP_const, shape_scalar(), DT_F32, NULL, loc);
-    g->nodes[id].fattr[0] = value;
-    g->nodes[id].iattr[0] = bpow;
+    attr_set_f(&g->nodes[id], A_VALUE, value);
+    attr_set_i(&g->nodes[id], A_BPOW, bpow);
     return id;
 }
 

@@ -7,7 +7,7 @@
  * the inputs of a node already in a graph. Per-op knowledge (shape, gradient, evaluation, emission)
  * lives in the op table (ops.def, ops.h, one ops_*.c per kind); code elsewhere switches
  * over op kinds (K_EWISE, ...) and names single ops only for rules about those ops:
- * the printer spelling out attributes (ir_print.c), simplify's algebra, lowering. */
+ * simplify's algebra, lowering. */
 #ifndef MLC_IR_H
 #define MLC_IR_H
 
@@ -20,6 +20,8 @@
 #define IR_MAX_RANK 6
 #define IR_MAX_IN 5
 #define IR_MAX_OUTPUTS 8 /* runtime/mlc_model.h's MLC_MAX_OUTPUTS */
+
+#include "attrs.h"
 
 typedef enum DType { DT_F32, DT_I32 } DType;
 
@@ -67,9 +69,9 @@ typedef struct Node {
     int in[IR_MAX_IN]; /* node ids */
     Shape shape;
     DType dtype;
-    /* Attributes; each op's meaning is documented in ops.def. */
-    int64_t iattr[4];
-    double fattr[4];
+    /* Attributes, one slot per name in the op's row of attrs.def: read and write them by
+     * name (attrs.h), never by slot. */
+    AttrVal attr[IR_MAX_ATTRS];
     const char *name; /* input / param / state name ("fc1.weight"); NULL otherwise */
     int role;         /* NodeRole bits */
     SrcLoc loc;
@@ -102,8 +104,11 @@ Graph *graph_new(Arena *a, GraphMode mode, int batch);
 
 /* Appends a node after checking arity and running the op's shape rule. Shape errors are
  * user errors reported at `loc`. Returns the new node's id. */
-int graph_add(Graph *g, Op op, const int *in, int nin, const int64_t *iattr, const double *fattr,
-              const SrcLoc *loc);
+int graph_add(Graph *g, Op op, const int *in, int nin, const AttrArg *attrs, const SrcLoc *loc);
+/* graph_add with the attributes of node `like` that op also has, then `attrs` (a gradient
+ * op taking its forward op's geometry). */
+int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
+                   const SrcLoc *loc);
 /* Appends a node whose shape the caller sets (sources: input, param, state, const). */
 int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc);
 
@@ -123,6 +128,8 @@ int ir_binary(Graph *g, Op op, int a, int b, const SrcLoc *loc);
 int ir_reduce(Graph *g, Op op, int x, int axis, int keepdims, const SrcLoc *loc);
 int ir_matmul(Graph *g, int a, int b, int ta, int tb, const SrcLoc *loc);
 int ir_reshape(Graph *g, int x, Shape to, const SrcLoc *loc);
+/* x[start:end] along axis. */
+int ir_slice(Graph *g, int x, int axis, int64_t start, int64_t end, const SrcLoc *loc);
 int ir_expand(Graph *g, int x, Shape to, const SrcLoc *loc);
 /* A scalar constant value * B^bpow (bpow in -1, 0, 1): mean over the batch needs 1/B. */
 int ir_const(Graph *g, double value, int bpow, const SrcLoc *loc);

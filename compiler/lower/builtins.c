@@ -22,8 +22,8 @@ static Value b_unary(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_unary_alpha(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     double dflt = !strcmp(call->name, "elu") ? 1.0 : 0.01;
-    double fa[4] = {arg_num(L, s, call, a, 1, "alpha", dflt), 0, 0, 0};
-    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, NULL, fa, LOCE));
+    double alpha = arg_num(L, s, call, a, 1, "alpha", dflt);
+    return vtensor(graph_add(L->g, op_by_name(call->name), &x, 1, ATTRS(AF(A_ALPHA, alpha)), LOCE));
 }
 
 /* maximum / minimum: either operand may be a number (maximum(x, 0)), as with + - * /. */
@@ -36,8 +36,8 @@ static Value b_binary(Lower *L, Scope *s, const Expr *call, Args *a) {
 /* pow(x, exponent): elementwise x^exponent, a number known at compile time. */
 static Value b_pow(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
-    double fa[4] = {arg_num(L, s, call, a, 1, "exponent", 1), 0, 0, 0};
-    return vtensor(graph_add(L->g, OP_pow, &x, 1, NULL, fa, LOCE));
+    double p = arg_num(L, s, call, a, 1, "exponent", 1);
+    return vtensor(graph_add(L->g, OP_pow, &x, 1, ATTRS(AF(A_EXPONENT, p)), LOCE));
 }
 
 /* The activations built from primitive ops, PyTorch's definitions:
@@ -196,8 +196,8 @@ static Value b_flatten(Lower *L, Scope *s, const Expr *call, Args *a) {
 
 static Value b_one_hot(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "labels");
-    int64_t ia[4] = {arg_int(L, s, call, a, 1, "classes", 0, 1), 0, 0, 0};
-    return vtensor(graph_add(L->g, OP_one_hot, &x, 1, ia, NULL, LOCE));
+    int64_t classes = arg_int(L, s, call, a, 1, "classes", 0, 1);
+    return vtensor(graph_add(L->g, OP_one_hot, &x, 1, ATTRS(AI(A_CLASSES, classes)), LOCE));
 }
 
 /* softmax(x, axis) = exp(x - logsumexp(x, axis)) */
@@ -249,8 +249,7 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
                    shape_str_at(&xn->shape, xn->dtype, g->batch, s1, sizeof s1),
                    shape_str_at(&yn->shape, yn->dtype, g->batch, s2, sizeof s2));
     const SrcLoc *loc = LOCE;
-    int64_t ia[4] = {g->nodes[x].shape.d[r - 1], 0, 0, 0};
-    int oh = graph_add(g, OP_one_hot, &y, 1, ia, NULL, loc);
+    int oh = graph_add(g, OP_one_hot, &y, 1, ATTRS(AI(A_CLASSES, g->nodes[x].shape.d[r - 1])), loc);
     if (eps > 0) {
         double c = (double)g->nodes[x].shape.d[r - 1];
         oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc), ir_const(g, eps / c, 0, loc), loc);
@@ -316,7 +315,6 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
                call->name, name, (long long)lo);
 }
 
-static int64_t pack(const int64_t p[2]) { return p[0] | p[1] << 16; }
 
 /* The shape of tensor x, which call needs as an image batch [B, C, H, W] (B itself, not
  * B * T): an error at the call otherwise. */
@@ -393,8 +391,9 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
                        -lim, lim);
     if (one_d) w = ir_reshape(g, w, shape_make(4, wd, 0), LOCE);
     int in[2] = {x, w};
-    int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
-    int y = graph_add(g, OP_conv2d, in, 2, ia, NULL, LOCE);
+    int y = graph_add(g, OP_conv2d, in, 2,
+                      ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]), AI(A_GROUPS, G)),
+                      LOCE);
     if (bias) {
         int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
         int64_t bd[3] = {O, 1, 1};
@@ -441,9 +440,10 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
                        -lim, lim);
     int in[2] = {x, w};
-    int64_t ia[4] = {pack(st), pack(pd), pack(dl), G};
-    double fa[4] = {(double)hw[0], (double)hw[1], 0, 0};
-    int y = graph_add(g, OP_conv2d_bwd_data, in, 2, ia, fa, LOCE);
+    int y = graph_add(g, OP_conv2d_bwd_data, in, 2,
+                      ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]), AI(A_GROUPS, G),
+                            AP(A_IN_SIZE, hw[0], hw[1])),
+                      LOCE);
     if (bias) {
         int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
         int64_t bd[3] = {O, 1, 1};
@@ -465,9 +465,8 @@ static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
     pair(L, s, call, a, 2, "stride", 0, 1, st);
     if (!a->given[2]) st[0] = k[0], st[1] = k[1];
     pair(L, s, call, a, 3, "pad", 0, 0, pd);
-    int64_t ia[4] = {pack(k), pack(st), pack(pd), 0};
     Op op = !strncmp(call->name, "max", 3) ? OP_max_pool2d : OP_avg_pool2d;
-    int y = graph_add(L->g, op, &x, 1, ia, NULL, LOCE);
+    int y = graph_add(L->g, op, &x, 1, ATTRS(AP(A_KERNEL, k[0], k[1]), AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1])), LOCE);
     return vtensor(one_d ? from_row_image(L, s, call, y) : y);
 }
 
@@ -505,9 +504,9 @@ static Value b_upsample(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     int r = L->g->nodes[x].shape.rank;
-    int64_t perm = 0;
+    AttrVal perm = {0};
     if (!a->given[1]) {
-        for (int i = 0; i < r; i++) perm |= (int64_t)(r - 1 - i) << (3 * i);
+        for (int i = 0; i < r; i++) perm.perm[i] = (int8_t)(r - 1 - i);
     } else {
         const Value *v = &a->v[1];
         if (v->k != V_LIST || v->n != r)
@@ -515,19 +514,18 @@ static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
         for (int i = 0; i < r; i++) {
             if (v->items[i].k != V_INT || axis_norm((int)v->items[i].i, r) < 0)
                 diag_error(arg_loc(L, s, call, a, 1), "transpose: axis %d is not an axis of a rank-%d tensor", i, r);
-            perm |= (int64_t)axis_norm((int)v->items[i].i, r) << (3 * i);
+            perm.perm[i] = (int8_t)axis_norm((int)v->items[i].i, r);
         }
     }
-    int64_t ia[4] = {perm, 0, 0, 0};
-    return vtensor(graph_add(L->g, OP_transpose, &x, 1, ia, NULL, LOCE));
+    return vtensor(graph_add(L->g, OP_transpose, &x, 1, ATTRS(AV(A_PERM, perm)), LOCE));
 }
 
 /* slice(x, axis, start, end) */
 static Value b_slice(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
-    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), arg_int(L, s, call, a, 2, "start", 0, 0),
-                     arg_int(L, s, call, a, 3, "end", 0, 1), 0};
-    return vtensor(graph_add(L->g, OP_slice, &x, 1, ia, NULL, LOCE));
+    int64_t axis = arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), start = arg_int(L, s, call, a, 2, "start", 0, 0),
+            end = arg_int(L, s, call, a, 3, "end", 0, 1);
+    return vtensor(graph_add(L->g, OP_slice, &x, 1, ATTRS(AI(A_AXIS, axis), AI(A_START, start), AI(A_END, end)), LOCE));
 }
 
 /* pad(x, [[before, after], ...]): zeros, one pair per leading axis */
@@ -543,8 +541,8 @@ static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
             p->items[1].i < 0)
             diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
         if (!p->items[0].i && !p->items[1].i) continue;
-        int64_t ia[4] = {i, p->items[0].i, p->items[1].i, 0};
-        x = graph_add(L->g, OP_pad, &x, 1, ia, NULL, LOCE);
+        x = graph_add(L->g, OP_pad, &x, 1, ATTRS(AI(A_AXIS, i), AI(A_BEFORE, p->items[0].i), AI(A_AFTER, p->items[1].i)),
+                      LOCE);
     }
     return vtensor(x);
 }
@@ -554,22 +552,21 @@ static Value b_concat(Lower *L, Scope *s, const Expr *call, Args *a) {
     const Value *v = &a->v[0];
     if (v->k != V_LIST || v->n < 1)
         diag_error(arg_loc(L, s, call, a, 0), "concat: 'tensors' must be a list of tensors");
-    int64_t ia[4] = {arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK), 0, 0, 0};
+    int64_t axis = arg_int(L, s, call, a, 1, "axis", 0, -IR_MAX_RANK);
     for (int i = 0; i < v->n; i++)
         if (v->items[i].k != V_TENSOR)
             diag_error(arg_loc(L, s, call, a, 0), "concat: item %d is %s, not a tensor", i, kind_name(v->items[i].k));
     int y = v->items[0].node;
     for (int i = 1; i < v->n; i++) {
         int in[2] = {y, v->items[i].node};
-        y = graph_add(L->g, OP_concat, in, 2, ia, NULL, LOCE);
+        y = graph_add(L->g, OP_concat, in, 2, ATTRS(AI(A_AXIS, axis)), LOCE);
     }
     return vtensor(y);
 }
 
 int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value) {
     int id = graph_add_source(L->g, OP_state, shape, DT_F32, name, loc_at(L, s, loc));
-    L->g->nodes[id].iattr[0] = value != 0 ? INIT_CONST : INIT_ZERO;
-    L->g->nodes[id].fattr[0] = value;
+    attr_set_all(&L->g->nodes[id], ATTRS(AI(A_INIT, value != 0 ? INIT_CONST : INIT_ZERO), AF(A_INIT_A, value)));
     return id;
 }
 
@@ -599,18 +596,16 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int beta = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), chan, INIT_ZERO, 0, 0);
     int rmean = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_mean", scope), chan, 0);
     int rvar = make_state(L, s, &call->loc, arena_printf(L->a, "%s.running_var", scope), chan, 1);
-    double fe[4] = {eps, 0, 0, 0};
     if (g->mode == MODE_TRAIN) {
         /* Fused: statistics in one op, normalise-scale-shift in another (ops_norm.c). */
-        int st = graph_add(g, OP_bn_stats, &xr, 1, NULL, NULL, loc);
+        int st = graph_add(g, OP_bn_stats, &xr, 1, NULL, loc);
         int in[4] = {xr, st, gamma, beta};
-        int y = graph_add(g, OP_bn_apply, in, 4, NULL, fe, loc);
-        double fa[4] = {mom, 0, 0, 0};
+        int y = graph_add(g, OP_bn_apply, in, 4, ATTRS(AF(A_EPS, eps)), loc);
         for (int r = 0; r < 2; r++) {
-            int64_t sl[4] = {0, r, r + 1, 0}, ia[4] = {HW, r, 0, 0}; /* the variance: unbiased */
-            int row = ir_reshape(g, graph_add(g, OP_slice, &st, 1, sl, NULL, loc), chan, loc);
+            int row = ir_reshape(g, ir_slice(g, st, 0, r, r + 1, loc), chan, loc);
             int upd[2] = {r ? rvar : rmean, row};
-            graph_add(g, OP_ema_update, upd, 2, ia, fa, loc);
+            /* the variance: unbiased */
+            graph_add(g, OP_ema_update, upd, 2, ATTRS(AF(A_MOMENTUM, mom), AI(A_PER_SAMPLE, HW), AI(A_UNBIASED, r)), loc);
         }
         return vtensor(ir_reshape(g, y, xs, loc));
     }
@@ -620,7 +615,6 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int scale = ir_binary(g, OP_mul, inv, ir_reshape(g, gamma, bcast, loc), loc);
     int y = ir_binary(g, OP_mul, ir_binary(g, OP_sub, xr, mu, loc), scale, loc);
     y = ir_binary(g, OP_add, y, ir_reshape(g, beta, bcast, loc), loc);
-    (void)fe;
     return vtensor(ir_reshape(g, y, xs, loc));
 }
 
@@ -633,9 +627,8 @@ static Value b_dropout(Lower *L, Scope *s, const Expr *call, Args *a) {
     /* Each dropout draws from its own stream, named like a parameter would be. */
     const char *scope = scope_name(L, s, "dropout", NULL);
     if (L->g->mode != MODE_TRAIN || p == 0) return vtensor(x);
-    double fa[4] = {p, 0, 0, 0};
-    int64_t ia[4] = {(int64_t)(mlc_hash_name(scope) & 0x7fffffffffffffffULL), 0, 0, 0};
-    int mask = graph_add(L->g, OP_dropout_mask, &x, 1, ia, fa, LOCE);
+    int64_t stream = (int64_t)(mlc_hash_name(scope) & 0x7fffffffffffffffULL);
+    int mask = graph_add(L->g, OP_dropout_mask, &x, 1, ATTRS(AF(A_P, p), AI(A_STREAM, stream)), LOCE);
     return vtensor(ir_binary(L->g, OP_mul, x, mask, LOCE));
 }
 

@@ -15,7 +15,6 @@ Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a) {
     scale = arg_num(L, s, call, a, 4, "scale", scale);
     if (!isfinite(scale) || scale == 0)
         diag_error(arg_loc(L, s, call, a, 4), "attention: 'scale' must be a finite nonzero number, found %g", scale);
-    int64_t ia[4] = {a->given[3] && a->v[3].i, 0, 0, 0};
-    double fa[4] = {scale, 0, 0, 0};
-    return vtensor(graph_add(L->g, OP_attention, qkv, 3, ia, fa, LOCE));
+    int causal = a->given[3] && a->v[3].i;
+    return vtensor(graph_add(L->g, OP_attention, qkv, 3, ATTRS(AF(A_SCALE, scale), AI(A_CAUSAL, causal)), LOCE));
 }

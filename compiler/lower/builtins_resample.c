@@ -21,8 +21,7 @@ Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a) {
     if ((xn->shape.bmask >> ax) & 1)
         diag_error(arg_loc(L, s, call, a, 1), "argmax: axis %lld of %s holds the batch; pick an axis after it", axis,
                    shape_str_at(&xn->shape, xn->dtype, L->g->batch, sh, sizeof sh));
-    int64_t ia[4] = {ax, 0, 0, 0};
-    return vtensor(graph_add(L->g, OP_argmax, &x, 1, ia, NULL, LOCE));
+    return vtensor(graph_add(L->g, OP_argmax, &x, 1, ATTRS(AI(A_AXIS, ax)), LOCE));
 }
 
 /* upsample(x, factor, mode = "bilinear"): x is [B, C, H, W] (the caller checked) */
@@ -32,6 +31,5 @@ int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, 
     if (strcmp(mode, "bilinear"))
         diag_error_hint(arg_loc(L, s, call, a, mode_arg), "mode = \"nearest\" (the default) or mode = \"bilinear\"",
                         "upsample: unknown mode \"%s\"", mode);
-    int64_t ia[4] = {f[0], f[1], 0, 0};
-    return graph_add(L->g, OP_upsample_bilinear, &x, 1, ia, NULL, LOCE);
+    return graph_add(L->g, OP_upsample_bilinear, &x, 1, ATTRS(AP(A_FACTOR, f[0], f[1])), LOCE);
 }

@@ -42,24 +42,24 @@ static double norm_eps(Lower *L, Scope *s, const Expr *call, Args *a, int i, dou
 Value b_layer_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = norm_input(L, s, call, a);
     norm_axis(L, s, call, a, 1, x);
-    double fa[4] = {norm_eps(L, s, call, a, 2, 1e-5), 0, 0, 0};
+    double eps = norm_eps(L, s, call, a, 2, 1e-5);
     const char *scope = scope_name(L, s, "layer_norm", arg_str(L, s, call, a, 3, "name"));
     int64_t D = L->g->nodes[x].shape.d[L->g->nodes[x].shape.rank - 1];
     Shape ds = shape_make(1, &D, 0);
     int in[3] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), ds, INIT_CONST, 1, 0),
                  make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), ds, INIT_ZERO, 0, 0)};
-    return vtensor(graph_add(L->g, OP_layer_norm, in, 3, NULL, fa, LOCE));
+    return vtensor(graph_add(L->g, OP_layer_norm, in, 3, ATTRS(AF(A_EPS, eps)), LOCE));
 }
 
 /* rms_norm(x [..., D], eps = 1e-6, name): x * rsqrt(mean(x^2) + eps) * <name>.weight (ones). */
 Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = norm_input(L, s, call, a);
-    double fa[4] = {norm_eps(L, s, call, a, 1, 1e-6), 0, 0, 0};
+    double eps = norm_eps(L, s, call, a, 1, 1e-6);
     const char *scope = scope_name(L, s, "rms_norm", arg_str(L, s, call, a, 2, "name"));
     int64_t D = L->g->nodes[x].shape.d[L->g->nodes[x].shape.rank - 1];
     int in[2] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(1, &D, 0),
                                INIT_CONST, 1, 0)};
-    return vtensor(graph_add(L->g, OP_rms_norm, in, 2, NULL, fa, LOCE));
+    return vtensor(graph_add(L->g, OP_rms_norm, in, 2, ATTRS(AF(A_EPS, eps)), LOCE));
 }
 
 /* embedding(ids i32[...], vocab, dim, name) -> [..., dim]: rows of <name>.weight
@@ -92,7 +92,7 @@ Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a) {
                            0, 1);
     }
     int in[2] = {table, ids};
-    return vtensor(graph_add(g, OP_gather_rows, in, 2, NULL, NULL, LOCE));
+    return vtensor(graph_add(g, OP_gather_rows, in, 2, NULL, LOCE));
 }
 
 /* where(cond, a, b): a where cond is 1, b where it is 0, broadcasting all three; cond is a
@@ -120,9 +120,9 @@ Value b_where(Lower *L, Scope *s, const Expr *call, Args *a) {
 /* causal_mask(T): the [T, T] mask, 1 where column j <= row i; fused readers compute it
  * from the indices, so it takes no memory (ops_mask.c). */
 Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a) {
-    int64_t ia[4] = {arg_int(L, s, call, a, 0, "T", 0, 1), 0, 0, 0};
+    int64_t T = arg_int(L, s, call, a, 0, "T", 0, 1);
     int off = ir_const(L->g, 0, 0, LOCE);
-    return vtensor(graph_add(L->g, OP_causal_mask, &off, 1, ia, NULL, LOCE));
+    return vtensor(graph_add(L->g, OP_causal_mask, &off, 1, ATTRS(AI(A_SIZE, T)), LOCE));
 }
 
 /* stop_gradient(x): x, through which no gradient flows back (ops_stop_gradient.c). */

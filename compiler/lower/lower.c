@@ -103,9 +103,7 @@ int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape sh
     }
     int id = graph_add_source(L->g, OP_param, shape, DT_F32, name, loc_at(L, s, loc));
     names_put(&L->sources, L->g->nodes[id].name, id);
-    L->g->nodes[id].iattr[0] = init;
-    L->g->nodes[id].fattr[0] = a;
-    L->g->nodes[id].fattr[1] = b;
+    attr_set_all(&L->g->nodes[id], ATTRS(AI(A_INIT, init), AF(A_INIT_A, a), AF(A_INIT_B, b)));
     return id;
 }
 

@@ -106,18 +106,18 @@ mismatch:;
 
 const char *shape_rule_reduce(Graph *g, Node *n) {
     const Node *x = &g->nodes[n->in[0]];
-    int axis = axis_norm((int)n->iattr[0], x->shape.rank);
+    int axis = axis_norm((int)attr_i(n, A_AXIS), x->shape.rank);
     if (axis < 0) {
         char s[96];
-        return shape_err(g, "%s: axis %lld is out of range for %s", op_of(n)->name, (long long)n->iattr[0],
+        return shape_err(g, "%s: axis %lld is out of range for %s", op_of(n)->name, (long long)attr_i(n, A_AXIS),
                          shape_str(&x->shape, x->dtype, s, sizeof s));
     }
-    n->iattr[0] = axis;
+    attr_set_i(n, A_AXIS, axis);
     Shape out = {0};
     for (int i = 0; i < x->shape.rank; i++) {
         int isb = (x->shape.bmask >> i) & 1;
         if (i == axis) {
-            if (!n->iattr[1]) continue;
+            if (!attr_i(n, A_KEEPDIMS)) continue;
             out.d[out.rank++] = 1;
             continue;
         }
@@ -137,9 +137,7 @@ int case_param(Graph *g, int rank, const int64_t *d, uint8_t bmask, InitKind ini
     for (int i = 0; i < rank; i++)
         if ((bmask >> i) & 1) sh.d[i] = g->batch; /* a batch dimension is B, whatever the case wrote */
     int id = graph_add_source(g, OP_param, sh, DT_F32, names[k % 4], NULL);
-    g->nodes[id].iattr[0] = init;
-    g->nodes[id].fattr[0] = a;
-    g->nodes[id].fattr[1] = b;
+    attr_set_all(&g->nodes[id], ATTRS(AI(A_INIT, init), AF(A_INIT_A, a), AF(A_INIT_B, b)));
     return id;
 }
 

@@ -6,7 +6,8 @@
  * and the shapes the gradient checker tries. The rules know no target: the code of the
  * ops that are not loops over scalar math (convolutions, optimizer updates, ...) is each
  * target's, in its emitter table (compiler/targets/<target>/emitters.c). Adding an op =
- * one row in ops.def + its OpRules (+ an emitter per target when it has code of its own). */
+ * one row in ops.def + its attributes' row in attrs.def + its OpRules (+ an emitter per
+ * target when it has code of its own). */
 #ifndef MLC_OPS_H
 #define MLC_OPS_H
 
@@ -14,14 +15,16 @@
 
 typedef enum OpKind { K_SOURCE, K_EWISE, K_REDUCE, K_SHAPE, K_CONTRACT, K_SPECIAL, K_UPDATE } OpKind;
 
-/* Parameter initialisers (param nodes: iattr[0]; arguments in fattr[0], fattr[1]). */
+/* Parameter initialisers (param and state nodes: attribute init; its arguments init_a, init_b). */
 typedef enum InitKind {
     INIT_ZERO,
-    INIT_CONST,   /* fattr0 */
-    INIT_UNIFORM, /* fattr0 lo, fattr1 hi */
-    INIT_NORMAL,  /* fattr0 mean, fattr1 std */
+    INIT_CONST,   /* init_a */
+    INIT_UNIFORM, /* init_a lo, init_b hi */
+    INIT_NORMAL,  /* init_a mean, init_b std */
     INIT_AWAY,    /* gradient checks only: uniform in [lo, hi] with a random sign */
 } InitKind;
+/* Their names, as --dump-ir prints the attribute init (attrs.def). */
+#define INIT_KIND_NAMES ((const char *const[]){"zeros", "constant", "uniform", "normal", "away", NULL})
 
 typedef enum OpFlags {
     OPF_ZERO_GRAD = 1 << 0, /* piecewise constant: its gradient rule says "zero" */
@@ -64,9 +67,9 @@ typedef struct OpRules {
      * in float as scalar text, with %0 and %1 standing for the operands. Scalar text is C
      * expression syntax on floats that every target reads; it calls math functions only
      * by the names in op_math_names ("exp(%0)"), which each target spells its own way. */
-    double (*scalar1)(double x, const double *fattr);
-    double (*scalar2)(double a, double b, const double *fattr);
-    const char *expr; /* %f0, %f1: the node's fattr[0], fattr[1] */
+    double (*scalar1)(double x, const Node *n);
+    double (*scalar2)(double a, double b, const Node *n);
+    const char *expr; /* %{alpha}: the node's float attribute alpha, as a literal */
     /* Reductions: scalar text of the accumulator's start value, the step (%a accumulator, %x
      * element) and the final value (%a, %n the reduced count). A two-pass reduction
      * (logsumexp) first runs red_pre_init / red_pre_step over the axis (%a its own

@@ -10,11 +10,11 @@
 static const char *s_argmax(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     char a[96];
-    int axis = axis_norm((int)n->iattr[0], x->shape.rank);
+    int axis = axis_norm((int)attr_i(n, A_AXIS), x->shape.rank);
     if (x->dtype != DT_F32) return shape_err(g, "argmax needs an f32 tensor, found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
-    if (axis < 0) return shape_err(g, "argmax: axis %lld out of range", (long long)n->iattr[0]);
+    if (axis < 0) return shape_err(g, "argmax: axis %lld out of range", (long long)attr_i(n, A_AXIS));
     if ((x->shape.bmask >> axis) & 1) return shape_err(g, "argmax: axis %d holds the batch", axis);
-    n->iattr[0] = axis;
+    attr_set_i(n, A_AXIS, axis);
     n->shape = x->shape;
     n->shape.rank--;
     for (int i = axis; i < n->shape.rank; i++) n->shape.d[i] = x->shape.d[i + 1];
@@ -26,7 +26,7 @@ static const char *s_argmax(Graph *g, Node *n) {
 
 static void e_argmax(const Graph *g, const Node *n, double *const *in, double *out) {
     const Shape *s = &X(n->in[0])->shape;
-    int axis = (int)n->iattr[0];
+    int axis = (int)attr_i(n, A_AXIS);
     int64_t outer = 1, len = s->d[axis], inner = 1;
     for (int i = 0; i < axis; i++) outer *= s->d[i];
     for (int i = axis + 1; i < s->rank; i++) inner *= s->d[i];
@@ -47,8 +47,7 @@ static int c_argmax(Graph *g, int i) {
     static const int64_t d0[] = {3, 5}, d1[] = {3, 4, 2};
     if (i > 1) return -1;
     int x = i ? case_param(g, 3, d1, 0, INIT_UNIFORM, -2, 2) : case_param(g, 2, d0, 1, INIT_UNIFORM, -2, 2);
-    int64_t ia[4] = {1, 0, 0, 0};
-    return graph_add(g, OP_argmax, &x, 1, ia, NULL, NULL);
+    return graph_add(g, OP_argmax, &x, 1, ATTRS(AI(A_AXIS, 1)), NULL);
 }
 
 const OpRules rules_argmax = {.shape = s_argmax, .grad = g_none, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

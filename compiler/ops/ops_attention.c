@@ -20,7 +20,7 @@
  *                                         dv_j = sum_i p_ij do_i)               [..., S, D + E]
  *
  * dk and dv share their p and ds, so one op computes both (a node has one output: the
- * gradient rule slices the two apart). All four: iattr0 causal (0 or 1), fattr0 scale. */
+ * gradient rule slices the two apart). All four: attributes scale and causal. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -34,8 +34,8 @@
 AttnGeom attn_node_geom(const Graph *g, const Node *n) {
     const Shape *q = &X(n->in[0])->shape, *k = &X(n->in[1])->shape;
     const Shape *v = &X(n->in[2])->shape; /* v, or for attention_stats o: E wide */
-    AttnGeom a = {1, q->d[q->rank - 2], k->d[k->rank - 2], q->d[q->rank - 1], v->d[v->rank - 1], n->fattr[0],
-                  (int)n->iattr[0]};
+    AttnGeom a = {1, q->d[q->rank - 2], k->d[k->rank - 2], q->d[q->rank - 1], v->d[v->rank - 1], attr_f(n, A_SCALE),
+                  (int)attr_i(n, A_CAUSAL)};
     for (int i = 0; i < q->rank - 2; i++) a.BH *= q->d[i];
     return a;
 }
@@ -99,7 +99,7 @@ static const char *s_bwd_kv(Graph *g, Node *n) {
 /* ---- reference evaluation, in double: the whole T x S matrix per leading index ---- */
 
 /* How many keys query row i sees. */
-static int64_t attn_keys(const Node *n, int64_t i, int64_t S) { return n->iattr[0] && i + 1 < S ? i + 1 : S; }
+static int64_t attn_keys(const Node *n, int64_t i, int64_t S) { return attr_i(n, A_CAUSAL) && i + 1 < S ? i + 1 : S; }
 
 /* s[i * S + j] = scale * q_i . k_j for the keys row i sees, for leading index h. */
 static void scores(const Node *n, AttnGeom a, const double *q, const double *k, int64_t h, double *s) {
@@ -107,7 +107,7 @@ static void scores(const Node *n, AttnGeom a, const double *q, const double *k, 
         for (int64_t j = 0; j < attn_keys(n, i, a.S); j++) {
             double d = 0;
             for (int64_t c = 0; c < a.D; c++) d += q[(h * a.T + i) * a.D + c] * k[(h * a.S + j) * a.D + c];
-            s[i * a.S + j] = n->fattr[0] * d;
+            s[i * a.S + j] = attr_f(n, A_SCALE) * d;
         }
 }
 
@@ -165,7 +165,7 @@ static void attn_bwd(const Graph *g, const Node *n, double *const *in, double *o
                 const double *st = in[4] + 2 * (h * a.T + i), *dout = in[3] + (h * a.T + i) * a.E;
                 double p = exp(s[i * a.S + j] - st[0]), dp = 0;
                 for (int64_t e = 0; e < a.E; e++) dp += dout[e] * in[2][(h * a.S + j) * a.E + e];
-                double ds = n->fattr[0] * p * (dp - st[1]);
+                double ds = attr_f(n, A_SCALE) * p * (dp - st[1]);
                 if (!kv) {
                     for (int64_t c = 0; c < a.D; c++) out[(h * a.T + i) * a.D + c] += ds * in[1][(h * a.S + j) * a.D + c];
                     continue;
@@ -184,9 +184,7 @@ static void e_bwd_kv(const Graph *g, const Node *n, double *const *in, double *o
 /* ---- gradient ---- */
 
 static int attn_op(Graph *g, int node, Op op, const int *in, int nin) {
-    int64_t ia[4] = {X(node)->iattr[0], 0, 0, 0};
-    double fa[4] = {X(node)->fattr[0], 0, 0, 0};
-    return graph_add(g, op, in, nin, ia, fa, LOC);
+    return graph_add_like(g, op, in, nin, X(node), NULL, LOC);
 }
 
 static void g_attention(Graph *g, int node, int gy, int *gx) {
@@ -196,9 +194,8 @@ static void g_attention(Graph *g, int node, int gy, int *gx) {
     int kv = attn_op(g, node, OP_attention_bwd_kv, (int[]){q, k, v, gy, st}, 5);
     int r = X(k)->shape.rank;
     int64_t D = X(k)->shape.d[r - 1], E = X(v)->shape.d[r - 1];
-    int64_t dk[4] = {r - 1, 0, D, 0}, dv[4] = {r - 1, D, D + E, 0};
-    gx[1] = graph_add(g, OP_slice, &kv, 1, dk, NULL, LOC);
-    gx[2] = graph_add(g, OP_slice, &kv, 1, dv, NULL, LOC);
+    gx[1] = ir_slice(g, kv, r - 1, 0, D, LOC);
+    gx[2] = ir_slice(g, kv, r - 1, D, D + E, LOC);
 }
 
 /* ---- FLOPs: 2 per multiply-add over the (query, key) pairs a row sees ---- */
@@ -245,9 +242,8 @@ static int c_attention(Graph *g, int i) {
         if (r == 3) d[1] = rows[t], d[2] = cols[t];
         qk[t] = case_param(g, r, d, 1, INIT_UNIFORM, -1.5, 1.5);
     }
-    int64_t ia[4] = {cs[i].causal, 0, 0, 0};
-    double fa[4] = {cs[i].scale ? cs[i].scale : 1 / sqrt((double)cs[i].D), 0, 0, 0};
-    return graph_add(g, OP_attention, qk, 3, ia, fa, NULL);
+    double scale = cs[i].scale ? cs[i].scale : 1 / sqrt((double)cs[i].D);
+    return graph_add(g, OP_attention, qk, 3, ATTRS(AF(A_SCALE, scale), AI(A_CAUSAL, cs[i].causal)), NULL);
 }
 
 /* Deterministic and costly: --mem-budget may compute it again in the backward. */

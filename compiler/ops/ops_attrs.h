@@ -1,7 +1,7 @@
 /* ops_attrs.h - the attributes of the ops whose code the targets write by hand, decoded:
  * convolution and pooling geometry, transpose's permutation. The rules (ops_conv.c,
  * ops_pool.c, ops_layout.c) define what they mean; the targets' emitters read them here
- * rather than unpacking iattr themselves. */
+ * rather than deriving it from the attributes themselves. */
 #ifndef MLC_OPS_ATTRS_H
 #define MLC_OPS_ATTRS_H
 

@@ -3,10 +3,9 @@
  * transposed convolution layer, conv_transpose2d) and conv2d_bwd_filter (the weight's
  * gradient).
  *
- * Attributes, 16 bits per value: iattr0 = stride h | w << 16, iattr1 = pad h | w << 16,
- * iattr2 = dilation h | w << 16, iattr3 = groups. The backward ops carry the size their
- * result must have (input H, W or kernel KH, KW) in fattr0/fattr1, since strided
- * convolutions lose it.
+ * Attributes (attrs.def): stride, pad, dilation ([h, w] each), groups. The backward ops
+ * carry the size their result must have (in_size: the input's H, W; kernel: KH, KW), since
+ * strided convolutions lose it.
  *
  * The C target calls mlc_conv2d_* from the kernel library (runtime/kernels/c/conv_*.c):
  * per sample, vector GEMM kernels that read the column matrix in place as shifted rows
@@ -25,9 +24,6 @@
 #define IN(k) (g->nodes[node].in[k])
 #define LOC (&g->nodes[node].loc)
 
-static int lo16(int64_t v) { return (int)(v & 0xffff); }
-static int hi16(int64_t v) { return (int)((v >> 16) & 0xffff); }
-
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
     return (in + 2 * p - d * (k - 1) - 1) / s + 1;
 }
@@ -38,10 +34,10 @@ static Geom geom(const Node *n, const Shape *x, const Shape *w) {
     Geom q;
     q.C = x->d[1], q.H = x->d[2], q.W = x->d[3];
     q.O = w->d[0], q.KH = w->d[2], q.KW = w->d[3];
-    q.sh = lo16(n->iattr[0]), q.sw = hi16(n->iattr[0]);
-    q.ph = lo16(n->iattr[1]), q.pw = hi16(n->iattr[1]);
-    q.dh = lo16(n->iattr[2]), q.dw = hi16(n->iattr[2]);
-    q.G = n->iattr[3];
+    q.sh = attr_h(n, A_STRIDE), q.sw = attr_w(n, A_STRIDE);
+    q.ph = attr_h(n, A_PAD), q.pw = attr_w(n, A_PAD);
+    q.dh = attr_h(n, A_DILATION), q.dw = attr_w(n, A_DILATION);
+    q.G = attr_i(n, A_GROUPS);
     q.Ho = out_size(q.H, q.KH, q.sh, q.ph, q.dh);
     q.Wo = out_size(q.W, q.KW, q.sw, q.pw, q.dw);
     return q;
@@ -83,20 +79,21 @@ static const char *s_conv(Graph *g, Node *n) {
     return NULL;
 }
 
-/* conv2d_bwd_data(dy [N, O, Ho, Wo], w) -> dx [N, C, H, W]; H, W in fattr0/1. Also the
+/* conv2d_bwd_data(dy [N, O, Ho, Wo], w) -> dx [N, C, H, W]; H, W in in_size. Also the
  * transposed convolution (conv_transpose2d), so its operands come from users too. */
 static const char *s_bwd_data(Graph *g, Node *n) {
     const Node *dy = X(n->in[0]), *w = X(n->in[1]);
     char a[96], b[96];
+    int64_t G = attr_i(n, A_GROUPS), H = attr_h(n, A_IN_SIZE), W = attr_w(n, A_IN_SIZE);
     if (!is_nchw(g, dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 || w->shape.d[0] != dy->shape.d[1] ||
-        n->iattr[3] < 1 || w->shape.d[0] % n->iattr[3] || n->fattr[0] < 1 || n->fattr[1] < 1)
+        G < 1 || w->shape.d[0] % G || H < 1 || W < 1)
         return shape_err(g, "a transposed convolution needs an input f32[B, C, H, W] and a weight f32[C, O/groups, KH, KW], "
                             "found %s and %s",
                          shape_str(&dy->shape, dy->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
-    if ((double)w->shape.d[1] * (double)n->iattr[3] * n->fattr[0] * n->fattr[1] > (double)IR_MAX_NUMEL)
+    if ((double)w->shape.d[1] * (double)G * (double)H * (double)W > (double)IR_MAX_NUMEL)
         return shape_err(g, "a transposed convolution's output would have more than %lld elements per sample",
                          (long long)IR_MAX_NUMEL);
-    int64_t d[4] = {dy->shape.d[0], w->shape.d[1] * n->iattr[3], (int64_t)n->fattr[0], (int64_t)n->fattr[1]};
+    int64_t d[4] = {dy->shape.d[0], w->shape.d[1] * G, H, W};
     n->shape = shape_make(4, d, 1);
     n->dtype = DT_F32;
     Geom q = geom(n, &n->shape, &w->shape);
@@ -108,10 +105,10 @@ static const char *s_bwd_data(Graph *g, Node *n) {
     return NULL;
 }
 
-/* conv2d_bwd_filter(x, dy) -> dw [O, C/G, KH, KW]; KH, KW in fattr0/1 */
+/* conv2d_bwd_filter(x, dy) -> dw [O, C/G, KH, KW]; KH, KW in kernel */
 static const char *s_bwd_filter(Graph *g, Node *n) {
     const Node *x = X(n->in[0]), *dy = X(n->in[1]);
-    int64_t d[4] = {dy->shape.d[1], x->shape.d[1] / n->iattr[3], (int64_t)n->fattr[0], (int64_t)n->fattr[1]};
+    int64_t d[4] = {dy->shape.d[1], x->shape.d[1] / attr_i(n, A_GROUPS), attr_h(n, A_KERNEL), attr_w(n, A_KERNEL)};
     n->shape = shape_make(4, d, 0);
     n->dtype = DT_F32;
     Geom q = geom(n, &x->shape, &n->shape);
@@ -171,10 +168,12 @@ static void e_bwd_filter(const Graph *g, const Node *nd, double *const *in, doub
 
 /* ---- gradient ---- */
 
-static int bwd(Graph *g, int node, Op op, int a, int b, int64_t f0, int64_t f1) {
-    double fa[4] = {(double)f0, (double)f1, 0, 0};
+/* A backward op with conv2d's geometry and the size of its result: in_size (bwd_data) or
+ * kernel (bwd_filter). */
+static int bwd(Graph *g, int node, Op op, int a, int b, int64_t h, int64_t w) {
     int in[2] = {a, b};
-    return graph_add(g, op, in, 2, X(node)->iattr, fa, LOC);
+    AttrName size = op == OP_conv2d_bwd_data ? A_IN_SIZE : A_KERNEL;
+    return graph_add_like(g, op, in, 2, X(node), ATTRS(AP(size, h, w)), LOC);
 }
 
 static void g_conv(Graph *g, int node, int gy, int *gx) {
@@ -190,7 +189,7 @@ static void g_conv(Graph *g, int node, int gy, int *gx) {
 static void g_bwd_data(Graph *g, int node, int gy, int *gx) {
     const Shape *ws = &X(IN(1))->shape;
     int in[2] = {gy, IN(1)};
-    gx[0] = graph_add(g, OP_conv2d, in, 2, X(node)->iattr, NULL, LOC);
+    gx[0] = graph_add_like(g, OP_conv2d, in, 2, X(node), NULL, LOC);
     gx[1] = bwd(g, node, OP_conv2d_bwd_filter, gy, IN(0), ws->d[2], ws->d[3]);
 }
 
@@ -224,8 +223,10 @@ static int c_conv(Graph *g, int i) {
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int64_t xd[4] = {g->batch, c[i].C, c[i].H, c[i].W}, wd[4] = {c[i].O, c[i].C / c[i].G, c[i].K, c[i].K};
     int in[2] = {case_param(g, 4, xd, 1, INIT_UNIFORM, -1, 1), case_param(g, 4, wd, 0, INIT_UNIFORM, -1, 1)};
-    int64_t ia[4] = {c[i].s | c[i].s << 16, c[i].p | c[i].p << 16, c[i].d | c[i].d << 16, c[i].G};
-    return graph_add(g, OP_conv2d, in, 2, ia, NULL, NULL);
+    return graph_add(g, OP_conv2d, in, 2,
+                     ATTRS(AP(A_STRIDE, c[i].s, c[i].s), AP(A_PAD, c[i].p, c[i].p), AP(A_DILATION, c[i].d, c[i].d),
+                           AI(A_GROUPS, c[i].G)),
+                     NULL);
 }
 
 const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .flops = f_conv, .cases = c_conv,
@@ -244,9 +245,10 @@ static int c_bwd_data(Graph *g, int i) {
     int64_t W = (c[i].Wi - 1) * c[i].s - 2 * c[i].p + c[i].d * (c[i].K - 1) + 1 + c[i].op;
     int64_t dd[4] = {g->batch, c[i].O, c[i].Hi, c[i].Wi}, wd[4] = {c[i].O, c[i].C / c[i].G, c[i].K, c[i].K};
     int in[2] = {case_param(g, 4, dd, 1, INIT_UNIFORM, -1, 1), case_param(g, 4, wd, 0, INIT_UNIFORM, -1, 1)};
-    int64_t ia[4] = {c[i].s | c[i].s << 16, c[i].p | c[i].p << 16, c[i].d | c[i].d << 16, c[i].G};
-    double fa[4] = {(double)H, (double)W, 0, 0};
-    return graph_add(g, OP_conv2d_bwd_data, in, 2, ia, fa, NULL);
+    return graph_add(g, OP_conv2d_bwd_data, in, 2,
+                     ATTRS(AP(A_STRIDE, c[i].s, c[i].s), AP(A_PAD, c[i].p, c[i].p), AP(A_DILATION, c[i].d, c[i].d),
+                           AI(A_GROUPS, c[i].G), AP(A_IN_SIZE, H, W)),
+                     NULL);
 }
 
 const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .grad = g_bwd_data, .eval = e_bwd_data, .flops = f_conv,

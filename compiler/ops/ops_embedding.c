@@ -1,7 +1,7 @@
 /* ops_embedding.c - rules of the embedding lookup and its gradient:
  *
  *   gather_rows(table [V, D], ids i32[...])   -> [..., D]: row ids[i...] of the table
- *   scatter_rows(dy [..., D], ids), iattr0 V  -> [V, D]: each row of dy added into row
+ *   scatter_rows(dy [..., D], ids), rows = V  -> [V, D]: each row of dy added into row
  *                                                 ids[i...], in the order of the ids
  *
  * An id outside [0, V) is clamped to the nearest row (0 or V - 1), in the lookup and in
@@ -35,7 +35,7 @@ static const char *s_gather(Graph *g, Node *n) {
 
 static const char *s_scatter(Graph *g, Node *n) {
     const Shape *dy = &X(n->in[0])->shape;
-    int64_t d[2] = {n->iattr[0], dy->d[dy->rank - 1]};
+    int64_t d[2] = {attr_i(n, A_ROWS), dy->d[dy->rank - 1]};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;
     return NULL;
@@ -50,7 +50,7 @@ static void e_gather(const Graph *g, const Node *n, double *const *in, double *o
 }
 
 static void e_scatter(const Graph *g, const Node *n, double *const *in, double *out) {
-    int64_t V = n->iattr[0], D = n->shape.d[1], m = shape_numel(&X(n->in[1])->shape);
+    int64_t V = attr_i(n, A_ROWS), D = n->shape.d[1], m = shape_numel(&X(n->in[1])->shape);
     for (int64_t k = 0; k < V * D; k++) out[k] = 0;
     for (int64_t i = 0; i < m; i++) {
         int64_t r = clamp_id(in[1][i], V);
@@ -59,9 +59,8 @@ static void e_scatter(const Graph *g, const Node *n, double *const *in, double *
 }
 
 static void g_gather(Graph *g, int node, int gy, int *gx) {
-    int64_t ia[4] = {X(IN(0))->shape.d[0], 0, 0, 0};
     int in[2] = {gy, IN(1)};
-    gx[0] = graph_add(g, OP_scatter_rows, in, 2, ia, NULL, LOC);
+    gx[0] = graph_add(g, OP_scatter_rows, in, 2, ATTRS(AI(A_ROWS, X(IN(0))->shape.d[0])), LOC);
     gx[1] = -1;
 }
 
@@ -72,9 +71,9 @@ static int c_gather(Graph *g, int i) {
     int64_t V = 4, D = 3, td[2] = {V, D}, d[2] = {g->batch, 3};
     int t = case_param(g, 2, td, 0, INIT_UNIFORM, -2, 2);
     int ids = graph_add_source(g, OP_input, shape_make(i + 1, d, 1), DT_I32, "ids", NULL);
-    g->nodes[ids].fattr[0] = (double)(V + 2);
+    attr_set_i(&g->nodes[ids], A_RANGE, V + 2);
     int in[2] = {t, ids};
-    return graph_add(g, OP_gather_rows, in, 2, NULL, NULL, NULL);
+    return graph_add(g, OP_gather_rows, in, 2, NULL, NULL);
 }
 
 const OpRules rules_gather_rows = {.shape = s_gather, .grad = g_gather, .eval = e_gather, .cases = c_gather};

@@ -46,13 +46,13 @@ static int binary_case(Graph *g, int i, Op op, double blo, double bhi) {
 }
 
 /* ---- neg ---- */
-static double f_neg(double x, const double *fa) { (void)fa; return -x; }
+static double f_neg(double x, const Node *n) { (void)n; return -x; }
 static void g_neg(Graph *g, int node, int gy, int *gx) { gx[0] = ir_unary(g, OP_neg, gy, LOC); }
 static int c_neg(Graph *g, int i) { return unary_case(g, i, OP_neg, INIT_UNIFORM, -1, 1); }
 const OpRules rules_neg = {.shape = shape_rule_same, .grad = g_neg, .scalar1 = f_neg, .expr = "(-%0)", .cases = c_neg};
 
 /* ---- relu ---- */
-static double f_relu(double x, const double *fa) { (void)fa; return x > 0 ? x : 0; }
+static double f_relu(double x, const Node *n) { (void)n; return x > 0 ? x : 0; }
 /* The slope is read off the output: relu(x) > 0 exactly when x > 0 (NaN and -0 included),
  * so the backward keeps the output, which the next layer keeps anyway, and the input can
  * die in the forward. */
@@ -65,26 +65,26 @@ const OpRules rules_relu = {.shape = shape_rule_same, .grad = g_relu, .scalar1 =
                             .expr = "(%0 > 0.0f ? %0 : 0.0f)", .cases = c_relu};
 
 /* ---- step (relu's slope): piecewise constant ---- */
-static double f_step(double x, const double *fa) { (void)fa; return x > 0 ? 1 : 0; }
+static double f_step(double x, const Node *n) { (void)n; return x > 0 ? 1 : 0; }
 static void g_zero1(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 static int c_step(Graph *g, int i) { return unary_case(g, i, OP_step, INIT_AWAY, 0.1, 1); }
 const OpRules rules_step = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_step,
                             .expr = "(%0 > 0.0f ? 1.0f : 0.0f)", .cases = c_step, .flags = OPF_ZERO_GRAD};
 
 /* ---- exp ---- */
-static double f_exp(double x, const double *fa) { (void)fa; return exp(x); }
+static double f_exp(double x, const Node *n) { (void)n; return exp(x); }
 static void g_exp(Graph *g, int node, int gy, int *gx) { gx[0] = ir_binary(g, OP_mul, gy, node, LOC); }
 static int c_exp(Graph *g, int i) { return unary_case(g, i, OP_exp, INIT_UNIFORM, -2, 2); }
 const OpRules rules_exp = {.shape = shape_rule_same, .grad = g_exp, .scalar1 = f_exp, .expr = "exp(%0)", .cases = c_exp};
 
 /* ---- log ---- */
-static double f_log(double x, const double *fa) { (void)fa; return log(x); }
+static double f_log(double x, const Node *n) { (void)n; return log(x); }
 static void g_log(Graph *g, int node, int gy, int *gx) { gx[0] = ir_binary(g, OP_div, gy, IN(0), LOC); }
 static int c_log(Graph *g, int i) { return unary_case(g, i, OP_log, INIT_UNIFORM, 0.5, 3); }
 const OpRules rules_log = {.shape = shape_rule_same, .grad = g_log, .scalar1 = f_log, .expr = "log(%0)", .cases = c_log};
 
 /* ---- add ---- */
-static double f_add(double a, double b, const double *fa) { (void)fa; return a + b; }
+static double f_add(double a, double b, const Node *n) { (void)n; return a + b; }
 static void g_add(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_sum_to(g, gy, X(IN(0))->shape, LOC);
     gx[1] = ir_sum_to(g, gy, X(IN(1))->shape, LOC);
@@ -93,7 +93,7 @@ static int c_add(Graph *g, int i) { return binary_case(g, i, OP_add, 0.1, 1); }
 const OpRules rules_add = {.shape = shape_rule_broadcast, .grad = g_add, .scalar2 = f_add, .expr = "(%0 + %1)", .cases = c_add};
 
 /* ---- sub ---- */
-static double f_sub(double a, double b, const double *fa) { (void)fa; return a - b; }
+static double f_sub(double a, double b, const Node *n) { (void)n; return a - b; }
 static void g_sub(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_sum_to(g, gy, X(IN(0))->shape, LOC);
     gx[1] = ir_sum_to(g, ir_unary(g, OP_neg, gy, LOC), X(IN(1))->shape, LOC);
@@ -102,7 +102,7 @@ static int c_sub(Graph *g, int i) { return binary_case(g, i, OP_sub, 0.1, 1); }
 const OpRules rules_sub = {.shape = shape_rule_broadcast, .grad = g_sub, .scalar2 = f_sub, .expr = "(%0 - %1)", .cases = c_sub};
 
 /* ---- mul ---- */
-static double f_mul(double a, double b, const double *fa) { (void)fa; return a * b; }
+static double f_mul(double a, double b, const Node *n) { (void)n; return a * b; }
 static void g_mul(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_sum_to(g, ir_binary(g, OP_mul, gy, IN(1), LOC), X(IN(0))->shape, LOC);
     gx[1] = ir_sum_to(g, ir_binary(g, OP_mul, gy, IN(0), LOC), X(IN(1))->shape, LOC);
@@ -111,7 +111,7 @@ static int c_mul(Graph *g, int i) { return binary_case(g, i, OP_mul, 0.1, 1); }
 const OpRules rules_mul = {.shape = shape_rule_broadcast, .grad = g_mul, .scalar2 = f_mul, .expr = "(%0 * %1)", .cases = c_mul};
 
 /* ---- div: d(a/b)/db = -(a/b)/b, reusing the output ---- */
-static double f_div(double a, double b, const double *fa) { (void)fa; return a / b; }
+static double f_div(double a, double b, const Node *n) { (void)n; return a / b; }
 static void g_div(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_sum_to(g, ir_binary(g, OP_div, gy, IN(1), LOC), X(IN(0))->shape, LOC);
     int t = ir_binary(g, OP_div, ir_binary(g, OP_mul, gy, node, LOC), IN(1), LOC);
@@ -127,7 +127,7 @@ const OpRules rules_div = {.shape = shape_rule_broadcast, .grad = g_div, .scalar
 static int cst(Graph *g, double v, int node) { return ir_const(g, v, 0, LOC); }
 
 /* ---- sqrt: g / (2 sqrt x) ---- */
-static double f_sqrt(double x, const double *fa) { (void)fa; return sqrt(x); }
+static double f_sqrt(double x, const Node *n) { (void)n; return sqrt(x); }
 static void g_sqrt(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_div, ir_binary(g, OP_mul, gy, cst(g, 0.5, node), LOC), node, LOC);
 }
@@ -135,7 +135,7 @@ static int c_sqrt(Graph *g, int i) { return unary_case(g, i, OP_sqrt, INIT_UNIFO
 const OpRules rules_sqrt = {.shape = shape_rule_same, .grad = g_sqrt, .scalar1 = f_sqrt, .expr = "sqrt(%0)", .cases = c_sqrt};
 
 /* ---- rsqrt: -g y^3 / 2 ---- */
-static double f_rsqrt(double x, const double *fa) { (void)fa; return 1 / sqrt(x); }
+static double f_rsqrt(double x, const Node *n) { (void)n; return 1 / sqrt(x); }
 static void g_rsqrt(Graph *g, int node, int gy, int *gx) {
     int y3 = ir_binary(g, OP_mul, node, ir_binary(g, OP_mul, node, node, LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, gy, ir_binary(g, OP_mul, y3, cst(g, -0.5, node), LOC), LOC);
@@ -145,7 +145,7 @@ const OpRules rules_rsqrt = {.shape = shape_rule_same, .grad = g_rsqrt, .scalar1
                              .expr = "(1.0f / sqrt(%0))", .cases = c_rsqrt};
 
 /* ---- tanh: g (1 - y^2) ---- */
-static double f_tanh(double x, const double *fa) { (void)fa; return tanh(x); }
+static double f_tanh(double x, const Node *n) { (void)n; return tanh(x); }
 static void g_tanh(Graph *g, int node, int gy, int *gx) {
     int d = ir_binary(g, OP_sub, cst(g, 1, node), ir_binary(g, OP_mul, node, node, LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, gy, d, LOC);
@@ -154,7 +154,7 @@ static int c_tanh(Graph *g, int i) { return unary_case(g, i, OP_tanh, INIT_UNIFO
 const OpRules rules_tanh = {.shape = shape_rule_same, .grad = g_tanh, .scalar1 = f_tanh, .expr = "tanh(%0)", .cases = c_tanh};
 
 /* ---- sigmoid: g y (1 - y) ---- */
-static double f_sigmoid(double x, const double *fa) { (void)fa; return 1 / (1 + exp(-x)); }
+static double f_sigmoid(double x, const Node *n) { (void)n; return 1 / (1 + exp(-x)); }
 static void g_sigmoid(Graph *g, int node, int gy, int *gx) {
     int d = ir_binary(g, OP_mul, node, ir_binary(g, OP_sub, cst(g, 1, node), node, LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, gy, d, LOC);
@@ -163,46 +163,46 @@ static int c_sigmoid(Graph *g, int i) { return unary_case(g, i, OP_sigmoid, INIT
 const OpRules rules_sigmoid = {.shape = shape_rule_same, .grad = g_sigmoid, .scalar1 = f_sigmoid,
                                .expr = "(1.0f / (1.0f + exp(-%0)))", .cases = c_sigmoid};
 
-/* ---- leaky_relu (fattr0 = negative slope): g * leaky_step(x) ---- */
-static int with_f0(Graph *g, Op op, int x, double a, const SrcLoc *loc) {
-    double fa[4] = {a, 0, 0, 0};
-    return graph_add(g, op, &x, 1, NULL, fa, loc);
+/* ---- leaky_relu (alpha = negative slope): g * leaky_step(x) ---- */
+/* op(x) with its one float attribute a = v */
+static int with_f(Graph *g, Op op, int x, AttrName a, double v, const SrcLoc *loc) {
+    return graph_add(g, op, &x, 1, ATTRS(AF(a, v)), loc);
 }
-static double f_leaky(double x, const double *fa) { return x > 0 ? x : fa[0] * x; }
+static double f_leaky(double x, const Node *n) { return x > 0 ? x : attr_f(n, A_ALPHA) * x; }
 /* With a slope >= 0 the output has the input's sign wherever the slope differs (x > 0 or
  * not), so, as for relu, the slope is read off the output. */
 static void g_leaky(Graph *g, int node, int gy, int *gx) {
-    const double a = X(node)->fattr[0];
-    gx[0] = ir_binary(g, OP_mul, gy, with_f0(g, OP_leaky_step, a >= 0 ? node : IN(0), a, LOC), LOC);
+    const double a = attr_f(X(node), A_ALPHA);
+    gx[0] = ir_binary(g, OP_mul, gy, with_f(g, OP_leaky_step, a >= 0 ? node : IN(0), A_ALPHA, a, LOC), LOC);
 }
 /* Unary ops with a parameter, sampled away from their kink at 0. */
 static int param_case(Graph *g, int i, Op op, double a) {
     int x = unary_case_input(g, i, INIT_AWAY, 0.1, 1);
-    return x < 0 ? -1 : with_f0(g, op, x, a, NULL);
+    return x < 0 ? -1 : with_f(g, op, x, A_ALPHA, a, NULL);
 }
 static int c_leaky(Graph *g, int i) { return param_case(g, i, OP_leaky_relu, 0.1); }
 const OpRules rules_leaky_relu = {.shape = shape_rule_same, .grad = g_leaky, .scalar1 = f_leaky,
-                                  .expr = "(%0 > 0.0f ? %0 : %f0 * %0)", .cases = c_leaky};
+                                  .expr = "(%0 > 0.0f ? %0 : %{alpha} * %0)", .cases = c_leaky};
 
-static double f_leaky_step(double x, const double *fa) { return x > 0 ? 1 : fa[0]; }
+static double f_leaky_step(double x, const Node *n) { return x > 0 ? 1 : attr_f(n, A_ALPHA); }
 static int c_leaky_step(Graph *g, int i) { return param_case(g, i, OP_leaky_step, 0.1); }
 const OpRules rules_leaky_step = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_leaky_step,
-                                  .expr = "(%0 > 0.0f ? 1.0f : %f0)", .cases = c_leaky_step, .flags = OPF_ZERO_GRAD};
+                                  .expr = "(%0 > 0.0f ? 1.0f : %{alpha})", .cases = c_leaky_step, .flags = OPF_ZERO_GRAD};
 
-/* ---- elu (fattr0 = alpha): g * (x > 0 ? 1 : alpha e^x) ---- */
-static double f_elu(double x, const double *fa) { return x > 0 ? x : fa[0] * (exp(x) - 1); }
+/* ---- elu (alpha): g * (x > 0 ? 1 : alpha e^x) ---- */
+static double f_elu(double x, const Node *n) { return x > 0 ? x : attr_f(n, A_ALPHA) * (exp(x) - 1); }
 static void g_elu(Graph *g, int node, int gy, int *gx) {
-    gx[0] = ir_binary(g, OP_mul, gy, with_f0(g, OP_elu_slope, IN(0), X(node)->fattr[0], LOC), LOC);
+    gx[0] = ir_binary(g, OP_mul, gy, with_f(g, OP_elu_slope, IN(0), A_ALPHA, attr_f(X(node), A_ALPHA), LOC), LOC);
 }
 static int c_elu(Graph *g, int i) { return param_case(g, i, OP_elu, 1.0); }
 const OpRules rules_elu = {.shape = shape_rule_same, .grad = g_elu, .scalar1 = f_elu,
-                           .expr = "(%0 > 0.0f ? %0 : %f0 * (exp(%0) - 1.0f))", .cases = c_elu};
-static double f_elu_slope(double x, const double *fa) { return x > 0 ? 1 : fa[0] * exp(x); }
+                           .expr = "(%0 > 0.0f ? %0 : %{alpha} * (exp(%0) - 1.0f))", .cases = c_elu};
+static double f_elu_slope(double x, const Node *n) { return x > 0 ? 1 : attr_f(n, A_ALPHA) * exp(x); }
 const OpRules rules_elu_slope = {.shape = shape_rule_same, .scalar1 = f_elu_slope,
-                                 .expr = "(%0 > 0.0f ? 1.0f : %f0 * exp(%0))", .flags = OPF_BACKWARD_ONLY};
+                                 .expr = "(%0 > 0.0f ? 1.0f : %{alpha} * exp(%0))", .flags = OPF_BACKWARD_ONLY};
 
 /* ---- abs: g sign(x); sign is piecewise constant (its gradient is zero) ---- */
-static double f_sign(double x, const double *fa) { (void)fa; return x > 0 ? 1 : x < 0 ? -1 : 0; }
+static double f_sign(double x, const Node *n) { (void)n; return x > 0 ? 1 : x < 0 ? -1 : 0; }
 static int c_sign(Graph *g, int i) {
     int x = unary_case_input(g, i, INIT_AWAY, 0.1, 1);
     return x < 0 ? -1 : ir_unary(g, OP_sign, x, NULL);
@@ -210,7 +210,7 @@ static int c_sign(Graph *g, int i) {
 const OpRules rules_sign = {.shape = shape_rule_same, .grad = g_zero1, .scalar1 = f_sign,
                             .expr = "(%0 > 0.0f ? 1.0f : (%0 < 0.0f ? -1.0f : 0.0f))", .cases = c_sign,
                             .flags = OPF_ZERO_GRAD};
-static double f_abs(double x, const double *fa) { (void)fa; return fabs(x); }
+static double f_abs(double x, const Node *n) { (void)n; return fabs(x); }
 static void g_abs(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_sign, IN(0), LOC), LOC);
 }
@@ -221,13 +221,13 @@ static int c_abs(Graph *g, int i) {
 const OpRules rules_abs = {.shape = shape_rule_same, .grad = g_abs, .scalar1 = f_abs, .expr = "fabs(%0)", .cases = c_abs};
 
 /* ---- sin: g cos(x); cos: -g sin(x) ---- */
-static double f_sin(double x, const double *fa) { (void)fa; return sin(x); }
+static double f_sin(double x, const Node *n) { (void)n; return sin(x); }
 static void g_sin(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_cos, IN(0), LOC), LOC);
 }
 static int c_sin(Graph *g, int i) { return unary_case(g, i, OP_sin, INIT_UNIFORM, -4, 4); }
 const OpRules rules_sin = {.shape = shape_rule_same, .grad = g_sin, .scalar1 = f_sin, .expr = "sin(%0)", .cases = c_sin};
-static double f_cos(double x, const double *fa) { (void)fa; return cos(x); }
+static double f_cos(double x, const Node *n) { (void)n; return cos(x); }
 static void g_cos(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_unary(g, OP_neg, ir_binary(g, OP_mul, gy, ir_unary(g, OP_sin, IN(0), LOC), LOC), LOC);
 }
@@ -235,7 +235,7 @@ static int c_cos(Graph *g, int i) { return unary_case(g, i, OP_cos, INIT_UNIFORM
 const OpRules rules_cos = {.shape = shape_rule_same, .grad = g_cos, .scalar1 = f_cos, .expr = "cos(%0)", .cases = c_cos};
 
 /* ---- softplus: log(1 + e^x) without overflow (x + log(1 + e^-x) for x > 0); g sigmoid(x) ---- */
-static double f_softplus(double x, const double *fa) { (void)fa; return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double f_softplus(double x, const Node *n) { (void)n; return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 static void g_softplus(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_sigmoid, IN(0), LOC), LOC);
 }
@@ -244,32 +244,32 @@ const OpRules rules_softplus = {.shape = shape_rule_same, .grad = g_softplus, .s
                                 .expr = "(%0 > 0.0f ? %0 + log(1.0f + exp(-%0)) : log(1.0f + exp(%0)))",
                                 .cases = c_softplus};
 
-/* ---- pow (fattr0 = exponent p): x^p; g p x^(p-1). As in C and PyTorch, a negative x
+/* ---- pow (exponent p): x^p; g p x^(p-1). As in C and PyTorch, a negative x
  * with a non-integer p gives NaN. ---- */
-static double f_pow(double x, const double *fa) { return pow(x, fa[0]); }
+static double f_pow(double x, const Node *n) { return pow(x, attr_f(n, A_EXPONENT)); }
 static void g_pow(Graph *g, int node, int gy, int *gx) {
-    const double p = X(node)->fattr[0];
-    int slope = ir_binary(g, OP_mul, cst(g, p, node), with_f0(g, OP_pow, IN(0), p - 1, LOC), LOC);
+    const double p = attr_f(X(node), A_EXPONENT);
+    int slope = ir_binary(g, OP_mul, cst(g, p, node), with_f(g, OP_pow, IN(0), A_EXPONENT, p - 1, LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, gy, slope, LOC);
 }
 static int c_pow(Graph *g, int i) {
     static const double p[] = {2.5, -1.5, 3};
     int x = unary_case_input(g, i, INIT_UNIFORM, 0.5, 2);
-    return x < 0 ? -1 : with_f0(g, OP_pow, x, p[i], NULL);
+    return x < 0 ? -1 : with_f(g, OP_pow, x, A_EXPONENT, p[i], NULL);
 }
-const OpRules rules_pow = {.shape = shape_rule_same, .grad = g_pow, .scalar1 = f_pow, .expr = "pow(%0, %f0)",
+const OpRules rules_pow = {.shape = shape_rule_same, .grad = g_pow, .scalar1 = f_pow, .expr = "pow(%0, %{exponent})",
                            .cases = c_pow};
 
 /* ---- gelu, exact: x Phi(x); slope Phi(x) + x phi(x) ---- */
-static double f_gelu(double x, const double *fa) { (void)fa; return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+static double f_gelu(double x, const Node *n) { (void)n; return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
 static void g_gelu(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, gy, ir_unary(g, OP_gelu_slope, IN(0), LOC), LOC);
 }
 static int c_gelu(Graph *g, int i) { return unary_case(g, i, OP_gelu, INIT_UNIFORM, -3, 3); }
 const OpRules rules_gelu = {.shape = shape_rule_same, .grad = g_gelu, .scalar1 = f_gelu,
                             .expr = "(0.5f * %0 * (1.0f + erf(%0 * 0.70710678f)))", .cases = c_gelu};
-static double f_gelu_slope(double x, const double *fa) {
-    (void)fa;
+static double f_gelu_slope(double x, const Node *n) {
+    (void)n;
     return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * 3.14159265358979323846);
 }
 const OpRules rules_gelu_slope = {.shape = shape_rule_same, .scalar1 = f_gelu_slope,
@@ -277,7 +277,7 @@ const OpRules rules_gelu_slope = {.shape = shape_rule_same, .scalar1 = f_gelu_sl
                                   .flags = OPF_BACKWARD_ONLY};
 
 /* ---- ge: 1 where a >= b (the selector of maximum/minimum's gradients) ---- */
-static double f_ge(double a, double b, const double *fa) { (void)fa; return a >= b ? 1 : 0; }
+static double f_ge(double a, double b, const Node *n) { (void)n; return a >= b ? 1 : 0; }
 static void g_zero2(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = gx[1] = -1; }
 static int c_ge(Graph *g, int i) { return binary_case(g, i, OP_ge, 0.1, 1); }
 const OpRules rules_ge = {.shape = shape_rule_broadcast, .grad = g_zero2, .scalar2 = f_ge,
@@ -291,12 +291,12 @@ static void g_minmax(Graph *g, int node, int gy, int *gx, int is_max) {
     gx[0] = ir_sum_to(g, ir_binary(g, OP_mul, gy, sel, LOC), X(a)->shape, LOC);
     gx[1] = ir_sum_to(g, ir_binary(g, OP_mul, gy, other, LOC), X(b)->shape, LOC);
 }
-static double f_maximum(double a, double b, const double *fa) { (void)fa; return a >= b ? a : b; }
+static double f_maximum(double a, double b, const Node *n) { (void)n; return a >= b ? a : b; }
 static void g_maximum(Graph *g, int node, int gy, int *gx) { g_minmax(g, node, gy, gx, 1); }
 static int c_maximum(Graph *g, int i) { return binary_case(g, i, OP_maximum, 0.1, 1); }
 const OpRules rules_maximum = {.shape = shape_rule_broadcast, .grad = g_maximum, .scalar2 = f_maximum,
                                .expr = "(%0 >= %1 ? %0 : %1)", .cases = c_maximum};
-static double f_minimum(double a, double b, const double *fa) { (void)fa; return b >= a ? a : b; }
+static double f_minimum(double a, double b, const Node *n) { (void)n; return b >= a ? a : b; }
 static void g_minimum(Graph *g, int node, int gy, int *gx) { g_minmax(g, node, gy, gx, 0); }
 static int c_minimum(Graph *g, int i) { return binary_case(g, i, OP_minimum, 0.1, 1); }
 const OpRules rules_minimum = {.shape = shape_rule_broadcast, .grad = g_minimum, .scalar2 = f_minimum,

@@ -95,15 +95,18 @@ static int c_expand(Graph *g, int i) {
 const OpRules rules_expand = {.shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand,
                               .flags = OPF_RECOMPUTE};
 
-/* ---- transpose: out.d[i] = x.d[perm[i]]; perm packed 3 bits per axis in iattr0 ---- */
+/* ---- transpose: out.d[i] = x.d[perm[i]] ---- */
 
-int transpose_perm_at(const Node *n, int i) { return (int)((n->iattr[0] >> (3 * i)) & 7); }
+int transpose_perm_at(const Node *n, int i) { return attr_perm_at(n, A_PERM, i); }
 
 static const char *s_transpose(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     int r = x->shape.rank, seen = 0;
-    for (int i = 0; i < r; i++) seen |= 1 << transpose_perm_at(n, i);
-    if (seen != (1 << r) - 1 || (n->iattr[0] >> (3 * r)) != 0)
+    for (int i = 0; i < r; i++) {
+        int p = transpose_perm_at(n, i);
+        if (p >= 0 && p < r) seen |= 1 << p;
+    }
+    if (seen != (1 << r) - 1)
         return shape_err(g, "transpose: the axes must be a permutation of 0..%d", r - 1);
     n->shape.rank = r;
     n->shape.bmask = 0;
@@ -135,28 +138,23 @@ static void e_transpose(const Graph *g, const Node *n, double *const *in, double
     }
 }
 
-static int64_t inverse_perm(const Node *n, int r) {
-    int64_t p = 0;
-    for (int i = 0; i < r; i++) p |= (int64_t)i << (3 * transpose_perm_at(n, i));
-    return p;
-}
-
 static void g_transpose(Graph *g, int node, int gy, int *gx) {
-    int64_t ia[4] = {inverse_perm(X(node), X(node)->shape.rank), 0, 0, 0};
-    gx[0] = graph_add(g, OP_transpose, &gy, 1, ia, NULL, LOC);
+    AttrVal inv = {0}; /* the inverse permutation */
+    for (int i = 0; i < X(node)->shape.rank; i++) inv.perm[transpose_perm_at(X(node), i)] = (int8_t)i;
+    gx[0] = graph_add(g, OP_transpose, &gy, 1, ATTRS(AV(A_PERM, inv)), LOC);
 }
 
 static int c_transpose(Graph *g, int i) {
     static const int64_t a[] = {3, 4}, b[] = {2, 3, 4};
     int x;
-    int64_t ia[4] = {0};
+    AttrVal perm = {0};
     switch (i) {
-    case 0: x = case_param(g, 2, a, 0, INIT_UNIFORM, -1, 1); ia[0] = 1 | 0 << 3; break;
-    case 1: x = case_param(g, 3, b, 0, INIT_UNIFORM, -1, 1); ia[0] = 2 | 0 << 3 | 1 << 6; break;
-    case 2: x = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1); ia[0] = 1 | 2 << 3 | 0 << 6; break;
+    case 0: x = case_param(g, 2, a, 0, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {1, 0}}; break;
+    case 1: x = case_param(g, 3, b, 0, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {2, 0, 1}}; break;
+    case 2: x = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {1, 2, 0}}; break;
     default: return -1;
     }
-    return graph_add(g, OP_transpose, &x, 1, ia, NULL, NULL);
+    return graph_add(g, OP_transpose, &x, 1, ATTRS(AV(A_PERM, perm)), NULL);
 }
 
 const OpRules rules_transpose = {.shape = s_transpose, .grad = g_transpose, .eval = e_transpose, .cases = c_transpose};
@@ -170,49 +168,49 @@ static void split3(const Shape *s, int axis, int64_t *outer, int64_t *inner) {
 }
 
 static const char *check_axis(Graph *g, Node *n, const Node *x, const char *what) {
-    int axis = axis_norm((int)n->iattr[0], x->shape.rank);
+    int axis = axis_norm((int)attr_i(n, A_AXIS), x->shape.rank);
     char sh[96];
     if (axis < 0)
-        return shape_err(g, "%s: axis %lld is out of range for %s", what, (long long)n->iattr[0],
+        return shape_err(g, "%s: axis %lld is out of range for %s", what, (long long)attr_i(n, A_AXIS),
                          shape_str(&x->shape, x->dtype, sh, sizeof sh));
     if ((x->shape.bmask >> axis) & 1) return shape_err(g, "%s: cannot %s along the batch dimension B", what, what);
-    n->iattr[0] = axis;
+    attr_set_i(n, A_AXIS, axis);
     return NULL;
 }
 
-/* slice: iattr0 axis, iattr1 start, iattr2 end (exclusive) */
+/* slice: [start, end) along axis */
 static const char *s_slice(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     const char *err = check_axis(g, n, x, "slice");
     if (err) return err;
-    int64_t len = x->shape.d[n->iattr[0]];
-    if (n->iattr[1] < 0 || n->iattr[2] > len || n->iattr[1] >= n->iattr[2])
-        return shape_err(g, "slice: [%lld, %lld) is not a non-empty range within 0..%lld", (long long)n->iattr[1],
-                         (long long)n->iattr[2], (long long)len);
+    int64_t len = x->shape.d[attr_i(n, A_AXIS)];
+    if (attr_i(n, A_START) < 0 || attr_i(n, A_END) > len || attr_i(n, A_START) >= attr_i(n, A_END))
+        return shape_err(g, "slice: [%lld, %lld) is not a non-empty range within 0..%lld", (long long)attr_i(n, A_START),
+                         (long long)attr_i(n, A_END), (long long)len);
     n->shape = x->shape;
-    n->shape.d[n->iattr[0]] = n->iattr[2] - n->iattr[1];
+    n->shape.d[attr_i(n, A_AXIS)] = attr_i(n, A_END) - attr_i(n, A_START);
     n->dtype = x->dtype;
     return NULL;
 }
 
-/* pad with zeros: iattr0 axis, iattr1 before, iattr2 after */
+/* pad with zeros: before and after along axis */
 static const char *s_pad(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     const char *err = check_axis(g, n, x, "pad");
     if (err) return err;
-    if (n->iattr[1] < 0 || n->iattr[2] < 0) return shape_err(g, "pad: padding cannot be negative");
+    if (attr_i(n, A_BEFORE) < 0 || attr_i(n, A_AFTER) < 0) return shape_err(g, "pad: padding cannot be negative");
     n->shape = x->shape;
-    n->shape.d[n->iattr[0]] += n->iattr[1] + n->iattr[2];
+    n->shape.d[attr_i(n, A_AXIS)] += attr_i(n, A_BEFORE) + attr_i(n, A_AFTER);
     n->dtype = x->dtype;
     return NULL;
 }
 
-/* concat(a, b): iattr0 axis; all other dims equal */
+/* concat(a, b): along axis; all other dims equal */
 static const char *s_concat(Graph *g, Node *n) {
     const Node *a = X(n->in[0]), *b = X(n->in[1]);
     const char *err = check_axis(g, n, a, "concat");
     if (err) return err;
-    int ax = (int)n->iattr[0];
+    int ax = (int)attr_i(n, A_AXIS);
     Shape t = b->shape;
     t.d[ax] = a->shape.d[ax];
     if (!shape_eq(&t, &a->shape) || a->dtype != b->dtype) {
@@ -239,16 +237,16 @@ static void copy_rows(double *dst, const double *src, int64_t outer, int64_t inn
 
 static void e_slice(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t outer, inner;
-    split3(&n->shape, (int)n->iattr[0], &outer, &inner);
-    copy_rows(out, in[0], outer, inner, n->shape.d[n->iattr[0]], X(n->in[0])->shape.d[n->iattr[0]], -n->iattr[1]);
+    split3(&n->shape, (int)attr_i(n, A_AXIS), &outer, &inner);
+    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)], -attr_i(n, A_START));
 }
 static void e_pad(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t outer, inner;
-    split3(&n->shape, (int)n->iattr[0], &outer, &inner);
-    copy_rows(out, in[0], outer, inner, n->shape.d[n->iattr[0]], X(n->in[0])->shape.d[n->iattr[0]], n->iattr[1]);
+    split3(&n->shape, (int)attr_i(n, A_AXIS), &outer, &inner);
+    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)], attr_i(n, A_BEFORE));
 }
 static void e_concat(const Graph *g, const Node *n, double *const *in, double *out) {
-    int ax = (int)n->iattr[0];
+    int ax = (int)attr_i(n, A_AXIS);
     int64_t outer, inner, na = X(n->in[0])->shape.d[ax], nb = X(n->in[1])->shape.d[ax], nd = n->shape.d[ax];
     split3(&n->shape, ax, &outer, &inner);
     for (int64_t o = 0; o < outer; o++)
@@ -257,24 +255,26 @@ static void e_concat(const Graph *g, const Node *n, double *const *in, double *o
                 out[(o * nd + j) * inner + i] = j < na ? in[0][(o * na + j) * inner + i] : in[1][(o * nb + j - na) * inner + i];
 }
 
-static int add3(Graph *g, Op op, int x, int64_t a, int64_t b, int64_t c, const SrcLoc *loc) {
-    int64_t ia[4] = {a, b, c, 0};
-    return graph_add(g, op, &x, 1, ia, NULL, loc);
+/* slice(x) {axis, start, end} or pad(x) {axis, before, after} */
+static int add3(Graph *g, Op op, int x, int64_t axis, int64_t b, int64_t c, const SrcLoc *loc) {
+    int slice = op == OP_slice;
+    return graph_add(g, op, &x, 1, ATTRS(AI(A_AXIS, axis), AI(slice ? A_START : A_BEFORE, b), AI(slice ? A_END : A_AFTER, c)),
+                     loc);
 }
 
 static void g_slice(Graph *g, int node, int gy, int *gx) {
     const Node *n = X(node);
-    int64_t len = X(n->in[0])->shape.d[n->iattr[0]];
-    gx[0] = add3(g, OP_pad, gy, n->iattr[0], n->iattr[1], len - n->iattr[2], LOC);
+    int64_t len = X(n->in[0])->shape.d[attr_i(n, A_AXIS)];
+    gx[0] = add3(g, OP_pad, gy, attr_i(n, A_AXIS), attr_i(n, A_START), len - attr_i(n, A_END), LOC);
 }
 static void g_pad(Graph *g, int node, int gy, int *gx) {
     const Node *n = X(node);
-    int64_t len = X(n->in[0])->shape.d[n->iattr[0]];
-    gx[0] = add3(g, OP_slice, gy, n->iattr[0], n->iattr[1], n->iattr[1] + len, LOC);
+    int64_t len = X(n->in[0])->shape.d[attr_i(n, A_AXIS)];
+    gx[0] = add3(g, OP_slice, gy, attr_i(n, A_AXIS), attr_i(n, A_BEFORE), attr_i(n, A_BEFORE) + len, LOC);
 }
 static void g_concat(Graph *g, int node, int gy, int *gx) {
     const Node *n = X(node);
-    int ax = (int)n->iattr[0];
+    int ax = (int)attr_i(n, A_AXIS);
     int64_t na = X(n->in[0])->shape.d[ax], nd = n->shape.d[ax];
     gx[0] = add3(g, OP_slice, gy, ax, 0, na, LOC);
     gx[1] = add3(g, OP_slice, gy, ax, na, nd, LOC);
@@ -299,13 +299,13 @@ static int c_pad(Graph *g, int i) {
 static int c_concat(Graph *g, int i) {
     static const int64_t a[] = {2, 3, 4}, b[] = {2, 2, 4}, c[] = {3, 2}, d[] = {3, 5};
     int in[2];
-    int64_t ia[4] = {0};
+    int axis;
     switch (i) {
-    case 0: in[0] = case_param(g, 3, a, 1, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1), ia[0] = 1; break;
-    case 1: in[0] = case_param(g, 2, c, 0, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 2, d, 0, INIT_UNIFORM, -1, 1), ia[0] = -1; break;
+    case 0: in[0] = case_param(g, 3, a, 1, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1), axis = 1; break;
+    case 1: in[0] = case_param(g, 2, c, 0, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 2, d, 0, INIT_UNIFORM, -1, 1), axis = -1; break;
     default: return -1;
     }
-    return graph_add(g, OP_concat, in, 2, ia, NULL, NULL);
+    return graph_add(g, OP_concat, in, 2, ATTRS(AI(A_AXIS, axis)), NULL);
 }
 
 const OpRules rules_slice = {.shape = s_slice, .grad = g_slice, .eval = e_slice, .cases = c_slice};

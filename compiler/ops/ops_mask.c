@@ -14,9 +14,9 @@
 static const char *s_causal(Graph *g, Node *n) {
     const Node *off = X(n->in[0]);
     if (off->op != OP_const) return shape_err(g, "causal_mask's offset must be a constant");
-    if (n->iattr[0] < 1)
-        return shape_err(g, "causal_mask needs a size of at least 1, found %lld", (long long)n->iattr[0]);
-    int64_t d[2] = {n->iattr[0], n->iattr[0]};
+    if (attr_i(n, A_SIZE) < 1)
+        return shape_err(g, "causal_mask needs a size of at least 1, found %lld", (long long)attr_i(n, A_SIZE));
+    int64_t d[2] = {attr_i(n, A_SIZE), attr_i(n, A_SIZE)};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;
     return NULL;
@@ -24,7 +24,7 @@ static const char *s_causal(Graph *g, Node *n) {
 
 static void e_causal(const Graph *g, const Node *n, double *const *in, double *out) {
     (void)g;
-    int64_t T = n->iattr[0];
+    int64_t T = attr_i(n, A_SIZE);
     for (int64_t i = 0; i < T; i++)
         for (int64_t j = 0; j < T; j++) out[i * T + j] = (double)j <= (double)i + in[0][0];
 }
@@ -39,9 +39,8 @@ static void g_none(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (
 
 static int c_causal(Graph *g, int i) {
     if (i > 1) return -1;
-    int64_t ia[4] = {i ? 1 : 4, 0, 0, 0};
     int off = ir_const(g, 0, 0, NULL);
-    return graph_add(g, OP_causal_mask, &off, 1, ia, NULL, NULL);
+    return graph_add(g, OP_causal_mask, &off, 1, ATTRS(AI(A_SIZE, i ? 1 : 4)), NULL);
 }
 
 const OpRules rules_causal_mask = {.shape = s_causal, .grad = g_none, .eval = e_causal,

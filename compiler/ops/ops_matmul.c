@@ -22,7 +22,7 @@ typedef struct MM {
 
 static MM mm_of(const Graph *g, const Node *n) {
     const Shape *sa = &X(n->in[0])->shape, *sb = &X(n->in[1])->shape;
-    int ta = (int)n->iattr[0];
+    int ta = (int)attr_i(n, A_TRANS_A);
     MM m = {sa->rank, sb->rank, 0, 0, 0, 1};
     m.M = n->shape.d[n->shape.rank - 2], m.N = n->shape.d[n->shape.rank - 1];
     m.K = sa->d[sa->rank - (ta ? 2 : 1)];
@@ -45,7 +45,7 @@ static const char *s_matmul(Graph *g, Node *n) {
             same = sa->d[i] == sb->d[i] && ((sa->bmask >> i) & 1) == ((sb->bmask >> i) & 1);
         if (!same) return shape_err(g, "matmul: the batch dimensions of %s and %s differ", x, y);
     }
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     int ka = ra - (ta ? 2 : 1), ma = ra - (ta ? 1 : 2), kb = rb - (tb ? 1 : 2), nb = rb - (tb ? 2 : 1);
     int kab = (sa->bmask >> ka) & 1, kbb = (sb->bmask >> kb) & 1;
     if (sa->d[ka] != sb->d[kb] || kab != kbb)
@@ -69,7 +69,7 @@ static const char *s_matmul(Graph *g, Node *n) {
 
 static void e_matmul(const Graph *g, const Node *n, double *const *in, double *out) {
     MM m = mm_of(g, n);
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     int64_t lda = ta ? m.M : m.K, ldb = tb ? m.K : m.N;
     for (int64_t s = 0; s < m.count; s++) {
         const double *A = in[0] + (m.ra > 2 ? s * m.M * m.K : 0), *Bm = in[1] + (m.rb > 2 ? s * m.K * m.N : 0);
@@ -111,7 +111,7 @@ static void grad_2d(Graph *g, int a, int b, int ta, int tb, int gy, int *gx, con
  * summed over its batch axes. */
 static void g_matmul(Graph *g, int node, int gy, int *gx) {
     int a = IN(0), b = IN(1);
-    int ta = (int)X(node)->iattr[0], tb = (int)X(node)->iattr[1];
+    int ta = (int)attr_i(X(node), A_TRANS_A), tb = (int)attr_i(X(node), A_TRANS_B);
     Shape sa = X(a)->shape, sb = X(b)->shape;
     if (sa.rank > 2 && sb.rank == 2 && !ta) {
         grad_2d(g, fold_rows(g, a, LOC), b, 0, tb, fold_rows(g, gy, LOC), gx, LOC);

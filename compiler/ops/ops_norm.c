@@ -19,7 +19,7 @@
  * bn_apply's `stats` must be bn_stats of its own x (its shape rule checks this): its
  * gradient rule returns the whole derivative through both paths in x's gradient, and
  * none for stats. Every per-channel sum runs sequentially over (n, s), so results do not
- * depend on the thread count. fattr0 = eps. */
+ * depend on the thread count. Attribute eps. */
 #include <math.h>
 
 #include "ops.h"
@@ -99,7 +99,7 @@ static void e_apply(const Graph *g, const Node *nd, double *const *in, double *o
     bcs(&nd->shape, &B, &C, &S);
     for (int64_t n = 0; n < B; n++)
         for (int64_t c = 0; c < C; c++) {
-            double rstd = 1 / sqrt(in[1][C + c] + nd->fattr[0]);
+            double rstd = 1 / sqrt(in[1][C + c] + attr_f(nd, A_EPS));
             for (int64_t i = 0; i < S; i++) {
                 int64_t k = (n * C + c) * S + i;
                 out[k] = (in[0][k] - in[1][c]) * rstd * in[2][c] + in[3][c];
@@ -111,7 +111,7 @@ static void e_pgrads(const Graph *g, const Node *nd, double *const *in, double *
     int64_t B, C, S;
     bcs(&X(nd->in[1])->shape, &B, &C, &S);
     for (int64_t c = 0; c < C; c++) {
-        double rstd = 1 / sqrt(in[2][C + c] + nd->fattr[0]), sdy = 0, sdyx = 0;
+        double rstd = 1 / sqrt(in[2][C + c] + attr_f(nd, A_EPS)), sdy = 0, sdyx = 0;
         for (int64_t n = 0; n < B; n++)
             for (int64_t i = 0; i < S; i++) {
                 int64_t k = (n * C + c) * S + i;
@@ -128,7 +128,7 @@ static void e_bwd(const Graph *g, const Node *nd, double *const *in, double *out
     bcs(&nd->shape, &B, &C, &S);
     double N = (double)(B * S);
     for (int64_t c = 0; c < C; c++) {
-        double rstd = 1 / sqrt(in[2][C + c] + nd->fattr[0]);
+        double rstd = 1 / sqrt(in[2][C + c] + attr_f(nd, A_EPS));
         for (int64_t n = 0; n < B; n++)
             for (int64_t i = 0; i < S; i++) {
                 int64_t k = (n * C + c) * S + i;
@@ -154,7 +154,7 @@ static const char *s_coef(Graph *g, Node *n) {
 static void e_scale(const Graph *g, const Node *nd, double *const *in, double *out) {
     (void)g;
     int64_t C = nd->shape.d[0];
-    for (int64_t c = 0; c < C; c++) out[c] = in[1][c] / sqrt(in[0][C + c] + nd->fattr[0]);
+    for (int64_t c = 0; c < C; c++) out[c] = in[1][c] / sqrt(in[0][C + c] + attr_f(nd, A_EPS));
 }
 
 static void e_shift(const Graph *g, const Node *nd, double *const *in, double *out) {
@@ -166,8 +166,7 @@ static void e_shift(const Graph *g, const Node *nd, double *const *in, double *o
 
 /* Row r of a [2, C] tensor as [1, C, 1], to broadcast against [B, C, S]. */
 static int row(Graph *g, int node, int t, int r) {
-    int64_t ia[4] = {0, r, r + 1, 0};
-    int s = graph_add(g, OP_slice, &t, 1, ia, NULL, LOC);
+    int s = ir_slice(g, t, 0, r, r + 1, LOC);
     int64_t d[3] = {1, X(t)->shape.d[1], 1};
     return ir_reshape(g, s, shape_make(3, d, 0), LOC);
 }
@@ -184,17 +183,15 @@ static void g_stats(Graph *g, int node, int gy, int *gx) {
 }
 
 static void g_apply(Graph *g, int node, int gy, int *gx) {
-    double fa[4] = {X(node)->fattr[0], 0, 0, 0};
     int in3[3] = {gy, IN(0), IN(1)};
-    int pg = graph_add(g, OP_bn_param_grads, in3, 3, NULL, fa, LOC);
+    int pg = graph_add_like(g, OP_bn_param_grads, in3, 3, X(node), NULL, LOC);
     int in5[5] = {gy, IN(0), IN(1), pg, IN(2)};
-    gx[0] = graph_add(g, OP_bn_bwd, in5, 5, NULL, fa, LOC);
+    gx[0] = graph_add_like(g, OP_bn_bwd, in5, 5, X(node), NULL, LOC);
     gx[1] = -1; /* accounted for in gx[0] */
     int64_t C = X(IN(2))->shape.d[0];
     Shape c1 = shape_make(1, &C, 0);
-    int64_t ia0[4] = {0, 0, 1, 0}, ia1[4] = {0, 1, 2, 0};
-    gx[3] = ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia0, NULL, LOC), c1, LOC);
-    gx[2] = ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia1, NULL, LOC), c1, LOC);
+    gx[3] = ir_reshape(g, ir_slice(g, pg, 0, 0, 1, LOC), c1, LOC);
+    gx[2] = ir_reshape(g, ir_slice(g, pg, 0, 1, 2, LOC), c1, LOC);
 }
 
 /* ---- gradient-check cases ---- */
@@ -207,17 +204,16 @@ static int bn_input(Graph *g, int i) {
 
 static int c_stats(Graph *g, int i) {
     int x = bn_input(g, i);
-    return x < 0 ? -1 : graph_add(g, OP_bn_stats, &x, 1, NULL, NULL, NULL);
+    return x < 0 ? -1 : graph_add(g, OP_bn_stats, &x, 1, NULL, NULL);
 }
 
 static int c_apply(Graph *g, int i) {
     int x = bn_input(g, i);
     if (x < 0) return -1;
     int64_t C = g->nodes[x].shape.d[1];
-    int in[4] = {x, graph_add(g, OP_bn_stats, &x, 1, NULL, NULL, NULL), case_param(g, 1, &C, 0, INIT_UNIFORM, 0.5, 1.5),
+    int in[4] = {x, graph_add(g, OP_bn_stats, &x, 1, NULL, NULL), case_param(g, 1, &C, 0, INIT_UNIFORM, 0.5, 1.5),
                  case_param(g, 1, &C, 0, INIT_UNIFORM, -1, 1)};
-    double fa[4] = {1e-3, 0, 0, 0};
-    return graph_add(g, OP_bn_apply, in, 4, NULL, fa, NULL);
+    return graph_add(g, OP_bn_apply, in, 4, ATTRS(AF(A_EPS, 1e-3)), NULL);
 }
 
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .cases = c_stats};

@@ -21,12 +21,12 @@ const OpRules rules_sgd_update = {.shape = s_update};
 const OpRules rules_adam_update = {.shape = s_update};
 
 /* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
- * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value
- * (H*W), iattr1 = 1 for the unbiased correction c = n / (n - 1), n = B * iattr0. */
+ * batch_norm. m = momentum; per_sample = elements per sample behind each value (H*W);
+ * unbiased: the correction c = n / (n - 1), n = B * per_sample. */
 const OpRules rules_ema_update = {.shape = s_update};
 
 /* param_ema(ema, updated param): ema = d ema + (1 - d) param after each optimizer step
  * (train { ema = d }), in the update function after the parameter's own update, which it
  * reads. On the first step (t = 1) d counts as 0: the average starts at the parameter
- * rather than at the zeros state starts from, so it is never pulled towards 0. fattr0 = d. */
+ * rather than at the zeros state starts from, so it is never pulled towards 0. attribute decay = d. */
 const OpRules rules_param_ema = {.shape = s_update};

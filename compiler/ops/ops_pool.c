@@ -1,10 +1,9 @@
 /* ops_pool.c - rules of max_pool2d and avg_pool2d (NCHW) and their backward ops.
  *
- * Attributes, 16 bits per value: iattr0 = kernel h | w << 16, iattr1 = stride h | w << 16,
- * iattr2 = pad h | w << 16. Max pooling ignores padding; average pooling counts it as
+ * Attributes (attrs.def): kernel, stride, pad, each [h, w]. Max pooling ignores padding; average pooling counts it as
  * zeros (divisor KH*KW). Max pooling's gradient goes to the first maximal element of each
  * window in row-major order, so ties are broken the same way every run.
- * avgpool2d_bwd carries the input's H, W in fattr0/fattr1. */
+ * avgpool2d_bwd carries the input's H, W in in_size. */
 #include "ops.h"
 #include "ops_attrs.h"
 
@@ -15,9 +14,9 @@
 static PGeom pgeom(const Node *n, int64_t H, int64_t W) {
     PGeom q;
     q.H = H, q.W = W;
-    q.KH = n->iattr[0] & 0xffff, q.KW = (n->iattr[0] >> 16) & 0xffff;
-    q.sh = n->iattr[1] & 0xffff, q.sw = (n->iattr[1] >> 16) & 0xffff;
-    q.ph = n->iattr[2] & 0xffff, q.pw = (n->iattr[2] >> 16) & 0xffff;
+    q.KH = attr_h(n, A_KERNEL), q.KW = attr_w(n, A_KERNEL);
+    q.sh = attr_h(n, A_STRIDE), q.sw = attr_w(n, A_STRIDE);
+    q.ph = attr_h(n, A_PAD), q.pw = attr_w(n, A_PAD);
     q.Ho = q.sh ? (H + 2 * q.ph - q.KH) / q.sh + 1 : 0;
     q.Wo = q.sw ? (W + 2 * q.pw - q.KW) / q.sw + 1 : 0;
     return q;
@@ -56,10 +55,10 @@ static const char *s_max_bwd(Graph *g, Node *n) {
     return NULL;
 }
 
-/* avgpool2d_bwd(dy) -> dx [N, C, fattr0, fattr1] */
+/* avgpool2d_bwd(dy) -> dx [N, C, in_size] */
 static const char *s_avg_bwd(Graph *g, Node *n) {
     n->shape = X(n->in[0])->shape;
-    n->shape.d[2] = (int64_t)n->fattr[0], n->shape.d[3] = (int64_t)n->fattr[1];
+    n->shape.d[2] = attr_h(n, A_IN_SIZE), n->shape.d[3] = attr_w(n, A_IN_SIZE);
     n->dtype = DT_F32;
     return NULL;
 }
@@ -118,12 +117,11 @@ static void e_avg_bwd(const Graph *g, const Node *n, double *const *in, double *
 
 static void g_max(Graph *g, int node, int gy, int *gx) {
     int in[2] = {gy, IN(0)};
-    gx[0] = graph_add(g, OP_maxpool2d_bwd, in, 2, X(node)->iattr, NULL, LOC);
+    gx[0] = graph_add_like(g, OP_maxpool2d_bwd, in, 2, X(node), NULL, LOC);
 }
 static void g_avg(Graph *g, int node, int gy, int *gx) {
     const Shape *x = &X(IN(0))->shape;
-    double fa[4] = {(double)x->d[2], (double)x->d[3], 0, 0};
-    gx[0] = graph_add(g, OP_avgpool2d_bwd, &gy, 1, X(node)->iattr, fa, LOC);
+    gx[0] = graph_add_like(g, OP_avgpool2d_bwd, &gy, 1, X(node), ATTRS(AP(A_IN_SIZE, x->d[2], x->d[3])), LOC);
 }
 
 /* ---- gradient-check cases ---- */
@@ -137,8 +135,8 @@ static int pool_case(Graph *g, int i, Op op) {
     if (i >= 3) return -1;
     int64_t xd[4] = {g->batch, c[i].C, c[i].H, c[i].W};
     int x = case_param(g, 4, xd, 1, INIT_UNIFORM, -2, 2);
-    int64_t ia[4] = {c[i].k | c[i].k << 16, c[i].s | c[i].s << 16, c[i].p | c[i].p << 16, 0};
-    return graph_add(g, op, &x, 1, ia, NULL, NULL);
+    return graph_add(g, op, &x, 1,
+                     ATTRS(AP(A_KERNEL, c[i].k, c[i].k), AP(A_STRIDE, c[i].s, c[i].s), AP(A_PAD, c[i].p, c[i].p)), NULL);
 }
 static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }

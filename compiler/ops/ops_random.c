@@ -1,6 +1,6 @@
 /* ops_random.c - rules of dropout_mask(x): for each element of x, 0 with probability p
- * (fattr0) and 1/(1-p) otherwise, drawn from the runtime's Philox generator at (the
- * model's seed, stream iattr0, counter t << 32 | element; t: the step, and the
+ * (attribute p) and 1/(1-p) otherwise, drawn from the runtime's Philox generator at (the
+ * model's seed, attribute stream, counter t << 32 | element; t: the step, and the
  * micro-batch within it under --accum, emit_dropout_counter), so a run is reproduced
  * exactly by its seed, and a resumed run draws what the uninterrupted one would have.
  * The mask does not depend on x's values, only on its shape: its gradient is zero. */
@@ -10,12 +10,12 @@
 #define X(id) (&g->nodes[id])
 
 static float keep(const Node *n, uint64_t seed, int64_t step, int64_t i) {
-    float u = mlc_rng_uniform(seed, (uint64_t)n->iattr[0], ((uint64_t)step << 32) | (uint64_t)i);
-    return u >= (float)n->fattr[0] ? (float)(1.0 / (1.0 - n->fattr[0])) : 0.0f;
+    float u = mlc_rng_uniform(seed, (uint64_t)attr_i(n, A_STREAM), ((uint64_t)step << 32) | (uint64_t)i);
+    return u >= (float)attr_f(n, A_P) ? (float)(1.0 / (1.0 - attr_f(n, A_P))) : 0.0f;
 }
 
 static const char *s_dropout(Graph *g, Node *n) {
-    if (!(n->fattr[0] >= 0 && n->fattr[0] < 1)) return shape_err(g, "dropout: p must be in [0, 1), found %g", n->fattr[0]);
+    if (!(attr_f(n, A_P) >= 0 && attr_f(n, A_P) < 1)) return shape_err(g, "dropout: p must be in [0, 1), found %g", attr_f(n, A_P));
     n->shape = X(n->in[0])->shape;
     n->dtype = DT_F32;
     return NULL;
@@ -34,9 +34,7 @@ static int c_dropout(Graph *g, int i) {
     static const int64_t d[] = {2, 5};
     if (i > 0) return -1;
     int x = case_param(g, 2, d, 1, INIT_UNIFORM, -1, 1);
-    double fa[4] = {0.3, 0, 0, 0};
-    int64_t ia[4] = {7, 0, 0, 0};
-    return graph_add(g, OP_dropout_mask, &x, 1, ia, fa, NULL);
+    return graph_add(g, OP_dropout_mask, &x, 1, ATTRS(AF(A_P, 0.3), AI(A_STREAM, 7)), NULL);
 }
 
 const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout,

@@ -21,8 +21,8 @@ static void split(const Shape *s, int axis, int64_t *outer, int64_t *len, int64_
 static int keepdims_view(Graph *g, int node, int y) {
     const Node *n = X(node);
     Shape k = X(n->in[0])->shape;
-    k.d[n->iattr[0]] = 1;
-    k.bmask &= (uint8_t)~(1u << n->iattr[0]);
+    k.d[attr_i(n, A_AXIS)] = 1;
+    k.bmask &= (uint8_t)~(1u << attr_i(n, A_AXIS));
     return ir_reshape(g, y, k, LOC);
 }
 
@@ -46,7 +46,7 @@ typedef enum { R_SUM, R_MEAN, R_MAX, R_LSE } RedKind;
 
 static void reduce_eval(const Graph *g, const Node *n, double *const *in, double *out, RedKind k) {
     int64_t outer, len, inner;
-    split(&X(n->in[0])->shape, (int)n->iattr[0], &outer, &len, &inner);
+    split(&X(n->in[0])->shape, (int)attr_i(n, A_AXIS), &outer, &len, &inner);
     const double *x = in[0];
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
@@ -77,7 +77,7 @@ const OpRules rules_sum = {.shape = shape_rule_reduce, .grad = g_sum, .eval = e_
 static void e_mean(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_MEAN); }
 static void g_mean(Graph *g, int node, int gy, int *gx) {
     const Node *x = X(IN(0));
-    int axis = (int)X(node)->iattr[0];
+    int axis = (int)attr_i(X(node), A_AXIS);
     int is_b = (x->shape.bmask >> axis) & 1;
     double len = is_b ? (double)(x->shape.d[axis] / g->batch) : (double)x->shape.d[axis]; /* B*k: k */
     int scale = ir_const(g, 1.0 / len, is_b ? -1 : 0, LOC);
@@ -91,8 +91,7 @@ const OpRules rules_mean = {.shape = shape_rule_reduce, .grad = g_mean, .eval = 
 /* ---- max: the gradient goes to the first maximal element ---- */
 static void e_max(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_MAX); }
 static void g_max(Graph *g, int node, int gy, int *gx) {
-    int64_t ia[4] = {X(node)->iattr[0], 0, 0, 0};
-    int mask = graph_add(g, OP_argmax_mask, &IN(0), 1, ia, NULL, LOC);
+    int mask = graph_add(g, OP_argmax_mask, &IN(0), 1, ATTRS(AI(A_AXIS, attr_i(X(node), A_AXIS))), LOC);
     gx[0] = ir_binary(g, OP_mul, mask, keepdims_view(g, node, gy), LOC);
 }
 static int c_max(Graph *g, int i) { return reduce_case(g, i, OP_max); }
@@ -114,16 +113,16 @@ const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eva
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
-    int axis = axis_norm((int)n->iattr[0], x->shape.rank);
-    if (axis < 0) return shape_err(g, "argmax_mask: axis %lld out of range", (long long)n->iattr[0]);
-    n->iattr[0] = axis;
+    int axis = axis_norm((int)attr_i(n, A_AXIS), x->shape.rank);
+    if (axis < 0) return shape_err(g, "argmax_mask: axis %lld out of range", (long long)attr_i(n, A_AXIS));
+    attr_set_i(n, A_AXIS, axis);
     n->shape = x->shape;
     n->dtype = DT_F32;
     return NULL;
 }
 static void e_argmax(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t outer, len, inner;
-    split(&X(n->in[0])->shape, (int)n->iattr[0], &outer, &len, &inner);
+    split(&X(n->in[0])->shape, (int)attr_i(n, A_AXIS), &outer, &len, &inner);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t best = 0;
@@ -139,7 +138,6 @@ static int c_argmax(Graph *g, int i) {
     static const int64_t d[] = {3, 4};
     if (i > 1) return -1;
     int x = case_param(g, 2, d, 0, INIT_UNIFORM, -2, 2);
-    int64_t ia[4] = {i, 0, 0, 0};
-    return graph_add(g, OP_argmax_mask, &x, 1, ia, NULL, NULL);
+    return graph_add(g, OP_argmax_mask, &x, 1, ATTRS(AI(A_AXIS, i)), NULL);
 }
 const OpRules rules_argmax_mask = {.shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

@@ -14,8 +14,8 @@
  *
  * Written with primitive ops a norm would be a dozen passes over the activation; these
  * read it once forward and three times backward. The forward keeps no statistics (one
- * output per op): the backward computes them again in one pass over x. iattr0 of the
- * backward ops says which norm: 1 centred (layer_norm), 0 not (rms_norm); fattr0 is eps.
+ * output per op): the backward computes them again in one pass over x. The backward ops'
+ * attribute centred says which norm: 1 (layer_norm) or 0 (rms_norm); all carry eps.
  * The parameter gradients add the rows in order, so they do not depend on the thread
  * count on any target. */
 #include <math.h>
@@ -26,7 +26,7 @@
 #define IN(k) (g->nodes[node].in[k])
 #define LOC (&g->nodes[node].loc)
 
-static int centred(const Node *n) { return n->op == OP_layer_norm || (n->op != OP_rms_norm && n->iattr[0]); }
+static int centred(const Node *n) { return n->op == OP_layer_norm || (n->op != OP_rms_norm && attr_i(n, A_CENTRED)); }
 
 /* D, the last dimension, and the number of rows at the compile-time batch size. */
 static void rows_of(const Shape *s, int64_t *rows, int64_t *D) {
@@ -48,7 +48,7 @@ static const char *s_norm(Graph *g, Node *n) {
             return shape_err(g, "%s: weight and bias must be f32[%lld], found %s", name, (long long)D,
                              shape_str(&p->shape, p->dtype, a, sizeof a));
     }
-    if (!(n->fattr[0] > 0)) return shape_err(g, "%s: eps must be positive, found %g", name, n->fattr[0]);
+    if (!(attr_f(n, A_EPS) > 0)) return shape_err(g, "%s: eps must be positive, found %g", name, attr_f(n, A_EPS));
     n->shape = x->shape;
     n->dtype = DT_F32;
     return NULL;
@@ -69,7 +69,7 @@ static const char *s_bwd(Graph *g, Node *n) {
 
 static const char *s_pgrads(Graph *g, Node *n) {
     const Shape *x = &X(n->in[1])->shape;
-    int64_t d[2] = {1 + (n->iattr[0] != 0), x->d[x->rank - 1]};
+    int64_t d[2] = {1 + (attr_i(n, A_CENTRED) != 0), x->d[x->rank - 1]};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;
     return NULL;
@@ -93,7 +93,7 @@ static void e_norm(const Graph *g, const Node *n, double *const *in, double *out
     for (int64_t r = 0; r < rows; r++) {
         const double *x = in[0] + r * D;
         double m, rs;
-        row_stats(x, D, centred(n), n->fattr[0], &m, &rs);
+        row_stats(x, D, centred(n), attr_f(n, A_EPS), &m, &rs);
         for (int64_t j = 0; j < D; j++) out[r * D + j] = (x[j] - m) * rs * in[1][j] + (n->nin > 2 ? in[2][j] : 0);
     }
 }
@@ -102,7 +102,7 @@ static void e_stats(const Graph *g, const Node *n, double *const *in, double *ou
     int64_t rows, D;
     rows_of(&X(n->in[0])->shape, &rows, &D);
     for (int64_t r = 0; r < rows; r++)
-        row_stats(in[0] + r * D, D, centred(n), n->fattr[0], &out[2 * r], &out[2 * r + 1]);
+        row_stats(in[0] + r * D, D, centred(n), attr_f(n, A_EPS), &out[2 * r], &out[2 * r + 1]);
 }
 
 static void e_bwd(const Graph *g, const Node *n, double *const *in, double *out) {
@@ -138,20 +138,19 @@ static void e_pgrads(const Graph *g, const Node *n, double *const *in, double *o
 
 /* Row r of the [k, D] parameter gradients, as [D]. */
 static int pg_row(Graph *g, int node, int pg, int r) {
-    int64_t ia[4] = {0, r, r + 1, 0}, D = X(pg)->shape.d[1];
-    return ir_reshape(g, graph_add(g, OP_slice, &pg, 1, ia, NULL, LOC), shape_make(1, &D, 0), LOC);
+    int64_t D = X(pg)->shape.d[1];
+    return ir_reshape(g, ir_slice(g, pg, 0, r, r + 1, LOC), shape_make(1, &D, 0), LOC);
 }
 
 static void g_norm(Graph *g, int node, int gy, int *gx) {
     int c = X(node)->op == OP_layer_norm;
-    double fa[4] = {X(node)->fattr[0], 0, 0, 0};
-    int64_t ia[4] = {c, 0, 0, 0};
+    const AttrArg *attrs = ATTRS(AI(A_CENTRED, c), AF(A_EPS, attr_f(X(node), A_EPS)));
     int x = IN(0);
-    int st = graph_add(g, OP_row_norm_stats, &x, 1, ia, fa, LOC);
+    int st = graph_add(g, OP_row_norm_stats, &x, 1, attrs, LOC);
     int bin[4] = {gy, x, IN(1), st};
-    gx[0] = graph_add(g, OP_row_norm_bwd, bin, 4, ia, fa, LOC);
+    gx[0] = graph_add(g, OP_row_norm_bwd, bin, 4, attrs, LOC);
     int pin[3] = {gy, x, st};
-    int pg = graph_add(g, OP_row_norm_param_grads, pin, 3, ia, fa, LOC);
+    int pg = graph_add(g, OP_row_norm_param_grads, pin, 3, attrs, LOC);
     gx[1] = pg_row(g, node, pg, c);
     if (c) gx[2] = pg_row(g, node, pg, 0);
 }
@@ -167,8 +166,7 @@ static int norm_case(Graph *g, int i, Op op) {
     int64_t D = c[i].d[c[i].r - 1];
     int nin = op == OP_layer_norm ? 3 : 2, in[3] = {x, case_param(g, 1, &D, 0, INIT_UNIFORM, 0.5, 1.5), -1};
     if (nin == 3) in[2] = case_param(g, 1, &D, 0, INIT_UNIFORM, -1, 1);
-    double fa[4] = {1e-3, 0, 0, 0};
-    return graph_add(g, op, in, nin, NULL, fa, NULL);
+    return graph_add(g, op, in, nin, ATTRS(AF(A_EPS, 1e-3)), NULL);
 }
 static int c_layer_norm(Graph *g, int i) { return norm_case(g, i, OP_layer_norm); }
 static int c_rms_norm(Graph *g, int i) { return norm_case(g, i, OP_rms_norm); }

@@ -4,7 +4,7 @@
  * through it. Elementwise, so it costs nothing in a fused loop. */
 #include "ops.h"
 
-static double f_stop(double x, const double *fa) { (void)fa; return x; }
+static double f_stop(double x, const Node *n) { (void)n; return x; }
 static void g_stop(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 /* The checker's loss sum(stop_gradient(a) * W) moves with a, yet a gets no gradient. */

@@ -29,11 +29,12 @@ static int is_image(const Graph *g, const Node *x) {
 
 static const char *s_up(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
+    const int64_t fh = attr_h(n, A_FACTOR), fw = attr_w(n, A_FACTOR);
     char a[96];
-    if (!is_image(g, x) || n->iattr[0] < 1 || n->iattr[1] < 1)
+    if (!is_image(g, x) || fh < 1 || fw < 1)
         return shape_err(g, "upsample_bilinear needs f32[B, C, H, W] and factors of at least 1, found %s",
                          shape_str(&x->shape, x->dtype, a, sizeof a));
-    int64_t d[4] = {x->shape.d[0], x->shape.d[1], x->shape.d[2] * n->iattr[0], x->shape.d[3] * n->iattr[1]};
+    int64_t d[4] = {x->shape.d[0], x->shape.d[1], x->shape.d[2] * fh, x->shape.d[3] * fw};
     n->shape = shape_make(4, d, 1);
     n->dtype = DT_F32;
     return NULL;
@@ -41,11 +42,12 @@ static const char *s_up(Graph *g, Node *n) {
 
 static const char *s_up_bwd(Graph *g, Node *n) {
     const Node *dy = X(n->in[0]);
+    const int64_t fh = attr_h(n, A_FACTOR), fw = attr_w(n, A_FACTOR);
     char a[96];
-    if (!is_image(g, dy) || n->iattr[0] < 1 || n->iattr[1] < 1 || dy->shape.d[2] % n->iattr[0] || dy->shape.d[3] % n->iattr[1])
+    if (!is_image(g, dy) || fh < 1 || fw < 1 || dy->shape.d[2] % fh || dy->shape.d[3] % fw)
         return shape_err(g, "upsample_bilinear_bwd needs f32[B, C, H*fh, W*fw], found %s",
                          shape_str(&dy->shape, dy->dtype, a, sizeof a));
-    int64_t d[4] = {dy->shape.d[0], dy->shape.d[1], dy->shape.d[2] / n->iattr[0], dy->shape.d[3] / n->iattr[1]};
+    int64_t d[4] = {dy->shape.d[0], dy->shape.d[1], dy->shape.d[2] / fh, dy->shape.d[3] / fw};
     n->shape = shape_make(4, d, 1);
     n->dtype = DT_F32;
     return NULL;
@@ -54,7 +56,7 @@ static const char *s_up_bwd(Graph *g, Node *n) {
 /* For each output pixel of each image plane, its four taps: forward (bwd = 0) reads them,
  * backward (bwd = 1) adds the output's gradient into them. small: [planes, H, W]. */
 static void taps(const Node *n, const Shape *small, const double *in, double *out, int bwd) {
-    int64_t fh = n->iattr[0], fw = n->iattr[1], H = small->d[2], W = small->d[3], Ho = H * fh, Wo = W * fw;
+    int64_t fh = attr_h(n, A_FACTOR), fw = attr_w(n, A_FACTOR), H = small->d[2], W = small->d[3], Ho = H * fh, Wo = W * fw;
     int64_t planes = small->d[0] * small->d[1];
     if (bwd)
         for (int64_t k = 0; k < planes * H * W; k++) out[k] = 0;
@@ -83,8 +85,7 @@ static void e_up_bwd(const Graph *g, const Node *n, double *const *in, double *o
 }
 
 static void g_up(Graph *g, int node, int gy, int *gx) {
-    int64_t ia[4] = {X(node)->iattr[0], X(node)->iattr[1], 0, 0};
-    gx[0] = graph_add(g, OP_upsample_bilinear_bwd, &gy, 1, ia, NULL, &X(node)->loc);
+    gx[0] = graph_add_like(g, OP_upsample_bilinear_bwd, &gy, 1, X(node), NULL, &X(node)->loc);
 }
 
 /* 4 taps an output pixel, in both directions */
@@ -98,8 +99,7 @@ static int c_up(Graph *g, int i) {
     };
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int x = case_param(g, 4, c[i].d, 1, INIT_UNIFORM, -2, 2);
-    int64_t ia[4] = {c[i].fh, c[i].fw, 0, 0};
-    return graph_add(g, OP_upsample_bilinear, &x, 1, ia, NULL, NULL);
+    return graph_add(g, OP_upsample_bilinear, &x, 1, ATTRS(AP(A_FACTOR, c[i].fh, c[i].fw)), NULL);
 }
 
 const OpRules rules_upsample_bilinear = {.shape = s_up, .grad = g_up, .eval = e_up, .flops = f_up, .cases = c_up};

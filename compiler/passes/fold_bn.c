@@ -73,7 +73,7 @@ static int chan_view(const Graph *g, int id, Op op, int64_t C, const Shape *want
 
 static int is_scalar_const(const Graph *g, int id) {
     const Node *n = &g->nodes[id];
-    return n->op == OP_const && n->shape.rank == 0 && n->iattr[0] == 0;
+    return n->op == OP_const && n->shape.rank == 0 && attr_i(n, A_BPOW) == 0;
 }
 
 /* Matches the pattern whose last op is y = add(..., reshape(beta)) [B, C, H*W]. */
@@ -155,7 +155,7 @@ static int emit_folded(Graph *o, const Graph *g, const Match *m, const int *rep,
                                 ir_binary(o, OP_mul, ir_binary(o, OP_sub, rep[m->bias], rep[m->mean], lb), s, lb), lb)
                     : ir_binary(o, OP_sub, rep[m->beta], ir_binary(o, OP_mul, rep[m->mean], s, lb), lb);
     int in[2] = {rep[m->x], w};
-    int c = graph_add(o, OP_conv2d, in, 2, conv->iattr, conv->fattr, lc);
+    int c = graph_add_like(o, OP_conv2d, in, 2, conv, NULL, lc);
     return ir_binary(o, OP_add, c, ir_reshape(o, shift, shape3(C, 1, 1), lb), lb);
 }
 

@@ -330,8 +330,8 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
  * already wrote dx: never in place. relu_pool.c makes x die here in a LeNet. */
 static int pool_bwd_2x2(const Graph *g, const Node *n) {
     const Shape *x = &g->nodes[n->in[1]].shape;
-    const int64_t two = 2 | 2 << 16;
-    return n->op == OP_maxpool2d_bwd && n->iattr[0] == two && n->iattr[1] == two && n->iattr[2] == 0 &&
+    return n->op == OP_maxpool2d_bwd && attr_h(n, A_KERNEL) == 2 && attr_w(n, A_KERNEL) == 2 && attr_h(n, A_STRIDE) == 2 &&
+           attr_w(n, A_STRIDE) == 2 && attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0 &&
            x->d[2] % 2 == 0 && x->d[3] % 2 == 0;
 }
 
@@ -570,7 +570,7 @@ void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
             }
             if (fp->root[m] != id || mn->op == OP_reshape) continue;
             fprintf(out, "      + %%%d = %s, %s", m, op_of(mn)->name, fp->inl[m] ? "in a register" : "stored");
-            if (is_reduce(mn)) fprintf(out, ", a loop over axis %lld", (long long)mn->iattr[0]);
+            if (is_reduce(mn)) fprintf(out, ", a loop over axis %lld", (long long)attr_i(mn, A_AXIS));
             if (fp->nest[m] >= 0) fprintf(out, ", in the loop of %%%d", fp->nest[m]);
             if (fp->inplace[m] >= 0) fprintf(out, ", may overwrite %%%d", fp->inplace[m]);
             fputc('\n', out);

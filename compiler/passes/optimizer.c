@@ -42,8 +42,7 @@ static void clip_gradients(Graph *g, int *grads, int n, double clip) {
  * (ops_optim.c). Reading the update node orders it after the update. */
 static void add_param_ema(Graph *g, int p, int upd, double decay) {
     int in[2] = {state(g, p, "ema"), upd};
-    double fa[4] = {decay, 0, 0, 0};
-    graph_add(g, OP_param_ema, in, 2, NULL, fa, &g->nodes[p].loc);
+    graph_add(g, OP_param_ema, in, 2, ATTRS(AF(A_DECAY, decay)), &g->nodes[p].loc);
 }
 
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups) {
@@ -60,15 +59,15 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const
         if (adam) {
             int m = state(g, p, "adam_m"), v = state(g, p, "adam_v");
             int in[4] = {p, gr, m, v};
-            double fa[4] = {opt->beta1, opt->beta2, opt->eps, decay};
-            int64_t ia[4] = {decoupled, 0, 0, 0};
-            graph_add(g, OP_adam_update, in, 4, ia, fa, &loc);
+            graph_add(g, OP_adam_update, in, 4,
+                      ATTRS(AF(A_BETA1, opt->beta1), AF(A_BETA2, opt->beta2), AF(A_EPS, opt->eps), AF(A_WEIGHT_DECAY, decay),
+                            AI(A_DECOUPLED, decoupled)),
+                      &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};
-            double fa[4] = {opt->momentum, decay, 0, 0};
-            int64_t ia[4] = {opt->nesterov, 0, 0, 0};
-            graph_add(g, OP_sgd_update, in, 3, ia, fa, &loc);
+            graph_add(g, OP_sgd_update, in, 3,
+                      ATTRS(AF(A_MOMENTUM, opt->momentum), AF(A_WEIGHT_DECAY, decay), AI(A_NESTEROV, opt->nesterov)), &loc);
         }
         if (opt->ema > 0) add_param_ema(g, p, g->n - 1, opt->ema);
     }

@@ -59,9 +59,9 @@ static void collect_persistents(ModelIR *m) {
             p->name = n->name;
             p->shape = n->shape;
             p->is_param = n->op == OP_param;
-            p->init = (int)n->iattr[0]; /* optimizer state: zeros; running variances: ones */
-            p->a = n->fattr[0];
-            p->b = n->fattr[1];
+            p->init = (int)attr_i(n, A_INIT); /* optimizer state: zeros; running variances: ones */
+            p->a = attr_f(n, A_INIT_A);
+            p->b = attr_f(n, A_INIT_B);
             p->offset = off;
             off += (shape_numel(&n->shape) + 15) & ~(int64_t)15;
         }

@@ -21,16 +21,16 @@
 
 /* Windows that tile without overlap: stride = kernel in both dimensions, no padding. */
 static int disjoint_windows(const Node *n) {
-    int64_t k = n->iattr[0], s = n->iattr[1], pad = n->iattr[2];
-    return k == s && pad == 0;
+    return attr_h(n, A_KERNEL) == attr_h(n, A_STRIDE) &&
+           attr_w(n, A_KERNEL) == attr_w(n, A_STRIDE) && attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0;
 }
 
 /* The forward max_pool2d of x with the attributes of pooling backward b, or -1. */
 static int forward_pool(const Graph *g, int x, const Node *b) {
     for (int id = x + 1; id < g->n; id++) {
         const Node *p = &g->nodes[id];
-        if (p->op == OP_max_pool2d && p->in[0] == x && p->iattr[0] == b->iattr[0] && p->iattr[1] == b->iattr[1] &&
-            p->iattr[2] == b->iattr[2])
+        if (p->op == OP_max_pool2d && p->in[0] == x && attr_same(p, b, A_KERNEL) && attr_same(p, b, A_STRIDE) &&
+            attr_same(p, b, A_PAD))
             return id;
     }
     return -1;
@@ -71,7 +71,7 @@ static int rewrite(const Graph *g, Graph *out, int id, const int *map, const int
         const SrcLoc *loc = &n->loc;
         int mask = ir_unary(out, OP_step, map[p], loc);
         int in[2] = {ir_binary(out, OP_mul, map[b->in[0]], mask, loc), map[b->in[1]]};
-        return graph_add(out, OP_maxpool2d_bwd, in, 2, b->iattr, b->fattr, &b->loc);
+        return graph_add_like(out, OP_maxpool2d_bwd, in, 2, b, NULL, &b->loc);
     }
     return -1;
 }

@@ -26,10 +26,9 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 static uint64_t node_hash(const Node *n) {
     uint64_t h = (uint64_t)n->op;
     for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
-    for (int i = 0; i < 4; i++) h = mix(h, (uint64_t)n->iattr[i]);
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof n->attr / (sizeof(uint64_t)); i++) { /* the slots' bytes: attr_set_all zeroes the rest */
         uint64_t bits;
-        memcpy(&bits, &n->fattr[i], sizeof bits);
+        memcpy(&bits, (const char *)n->attr + i * sizeof bits, sizeof bits);
         h = mix(h, bits);
     }
     h = mix(h, (uint64_t)n->shape.rank);
@@ -39,7 +38,7 @@ static uint64_t node_hash(const Node *n) {
 
 static int same(const Node *a, const Node *b) {
     return a->op == b->op && a->nin == b->nin && !memcmp(a->in, b->in, sizeof(int) * (size_t)a->nin) &&
-           !memcmp(a->iattr, b->iattr, sizeof a->iattr) && !memcmp(a->fattr, b->fattr, sizeof a->fattr) &&
+           !memcmp(a->attr, b->attr, sizeof a->attr) &&
            shape_eq(&a->shape, &b->shape) && a->dtype == b->dtype;
 }
 
@@ -71,7 +70,7 @@ static int const_source(const Graph *g, int x) {
 
 static int is_const(const Graph *g, int x, double v) {
     int c = const_source(g, x);
-    return c >= 0 && g->nodes[c].iattr[0] == 0 && g->nodes[c].fattr[0] == v;
+    return c >= 0 && attr_i(&g->nodes[c], A_BPOW) == 0 && attr_f(&g->nodes[c], A_VALUE) == v;
 }
 
 /* Rewrites node n (inputs already in the new graph) and returns the id of an existing
@@ -117,15 +116,16 @@ static int rewrite(Graph *g, Node *n) {
         const Node *a = &g->nodes[n->in[0]], *b = &g->nodes[n->in[1]];
         if (a->op == OP_const && b->op == OP_const) {
             int mul = n->op == OP_mul;
-            int64_t p = mul ? a->iattr[0] + b->iattr[0] : a->iattr[0] - b->iattr[0];
-            if (p >= -1 && p <= 1 && (mul || b->fattr[0] != 0)) {
-                double v = mul ? a->fattr[0] * b->fattr[0] : a->fattr[0] / b->fattr[0];
+            int64_t pa = attr_i(a, A_BPOW), pb = attr_i(b, A_BPOW);
+            double va = attr_f(a, A_VALUE), vb = attr_f(b, A_VALUE);
+            int64_t p = mul ? pa + pb : pa - pb;
+            if (p >= -1 && p <= 1 && (mul || vb != 0)) {
+                double v = mul ? va * vb : va / vb;
                 n->op = OP_const;
                 n->nin = 0;
-                memset(n->iattr, 0, sizeof n->iattr);
-                memset(n->fattr, 0, sizeof n->fattr);
-                n->fattr[0] = v;
-                n->iattr[0] = p;
+                memset(n->attr, 0, sizeof n->attr);
+                attr_set_f(n, A_VALUE, v);
+                attr_set_i(n, A_BPOW, p);
             }
         }
     }

@@ -43,11 +43,10 @@ int *split_bn(Graph *g) {
             continue;
         }
         const SrcLoc *loc = &n.loc;
-        double eps[4] = {n.fattr[0], 0, 0, 0};
         int sin[2] = {n.in[1], n.in[2]};
-        int scale = graph_add(out, OP_bn_scale, sin, 2, NULL, eps, loc);
+        int scale = graph_add(out, OP_bn_scale, sin, 2, ATTRS(AF(A_EPS, attr_f(&n, A_EPS))), loc);
         int hin[3] = {n.in[1], scale, n.in[3]};
-        int shift = graph_add(out, OP_bn_shift, hin, 3, NULL, NULL, loc);
+        int shift = graph_add(out, OP_bn_shift, hin, 3, NULL, loc);
         int x = activation(out, n.in[0]);
         Shape bc = out->nodes[x].shape;
         for (int i = 0; i < bc.rank; i++) bc.d[i] = i == 1 ? bc.d[1] : 1;

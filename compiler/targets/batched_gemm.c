@@ -18,7 +18,7 @@ BatchedGemm batched_gemm(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int a = n->in[0], b = n->in[1], r = n->shape.rank;
     int ra = e->g->nodes[a].shape.rank, rb = e->g->nodes[b].shape.rank;
-    int ta = (int)n->iattr[0];
+    int ta = (int)attr_i(n, A_TRANS_A);
     BatchedGemm q = {0};
     q.M = emit_dim(e, id, r - 2), q.N = emit_dim(e, id, r - 1), q.K = emit_dim(e, a, ta ? ra - 2 : ra - 1);
     q.count = arena_printf(e->arena, "(long)(%s)", dims_expr(e, id, 0, r - 2));

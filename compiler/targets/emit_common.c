@@ -158,14 +158,16 @@ const char *target_math(EmitCtx *e, const char *text) {
 const char *ewise_expr(EmitCtx *e, int id, const char *const *args) {
     const Node *n = &e->g->nodes[id];
     const char *t = target_math(e, op_of(n)->rules->expr);
-    /* %f0 / %f1: the node's float attributes, as literals */
-    const char *fa[2] = {c_float(e->arena, n->fattr[0]), c_float(e->arena, n->fattr[1])};
+    /* %{name}: the node's float attribute `name`, as a literal */
     size_t cap = strlen(t) * 8 + 64;
     char *pre = arena_alloc(e->arena, cap), *o = pre;
     for (const char *p = t; *p; p++) {
-        if (p[0] == '%' && p[1] == 'f' && (p[2] == '0' || p[2] == '1')) {
-            o += snprintf(o, cap - (size_t)(o - pre), "%s", fa[p[2] - '0']);
-            p += 2;
+        const char *close = p[0] == '%' && p[1] == '{' ? strchr(p, '}') : NULL;
+        if (close) {
+            AttrName a = attr_by_name(p + 2, (size_t)(close - p - 2));
+            if (a == A_NONE) mlc_die("op %s: scalar text names no attribute: %s", op_of(n)->name, p);
+            o += snprintf(o, cap - (size_t)(o - pre), "%s", c_float(e->arena, attr_f(n, a)));
+            p = close;
         } else {
             *o++ = *p;
         }

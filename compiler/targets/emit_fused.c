@@ -69,11 +69,11 @@ typedef struct Access {
 static int reduce_out_map(const Graph *g, int root, int8_t *map) {
     const Node *r = &g->nodes[root];
     const Shape *dom = fusion_domain(g, root);
-    int axis = (int)r->iattr[0];
+    int axis = (int)attr_i(r, A_AXIS);
     memset(map, -1, IR_MAX_RANK);
     for (int d = 0; d < dom->rank; d++) {
         if (d == axis) continue;
-        int j = r->iattr[1] ? d : d < axis ? d : d - 1;
+        int j = attr_i(r, A_KEEPDIMS) ? d : d < axis ? d : d - 1;
         if (real_dim(&r->shape, j)) map[d] = (int8_t)j;
     }
     return axis;
@@ -94,14 +94,14 @@ typedef struct Space {
  * the dimension of `in` that its output's matching dimension is mapped to). */
 static void nest_space(const Graph *g, const FusionPlan *fp, const Space *in, int r, Space *sp) {
     const Node *rn = &g->nodes[r];
-    int axis = (int)rn->iattr[0];
+    int axis = (int)attr_i(rn, A_AXIS);
     memset(sp, 0, sizeof *sp);
     sp->nest = r;
     sp->shape = &g->nodes[rn->in[0]].shape;
     for (int d = 0; d < sp->shape->rank; d++) {
         sp->dom[d] = -1;
         if (d == axis) continue;
-        int j = rn->iattr[1] ? d : d < axis ? d : d - 1;
+        int j = attr_i(rn, A_KEEPDIMS) ? d : d < axis ? d : d - 1;
         for (int p = 0; p < in->shape->rank; p++)
             if (fp->map[r][p] == j) sp->dom[d] = in->dom[p], sp->idx[d] = in->idx[p];
     }
@@ -213,7 +213,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     fl->lo = fp->lo ? fp->lo[root] : 0;
     const Node *r = &g->nodes[root];
     const Shape *dom = fusion_domain(g, root);
-    int axis = op_of(r)->kind == K_REDUCE ? (int)r->iattr[0] : -1;
+    int axis = op_of(r)->kind == K_REDUCE ? (int)attr_i(r, A_AXIS) : -1;
     for (int m = fl->lo; m < root; m++) fl->nrows += is_member(fl, m) && op_of(&g->nodes[m])->kind == K_REDUCE;
     Accesses all = group_accesses(e, fl);
     int na = all.n;
@@ -330,9 +330,9 @@ static const char *space_index(EmitCtx *e, const FusedLoop *fl, const Space *sp,
 }
 
 static const char *const_text(EmitCtx *e, const Node *c) {
-    const char *v = emit_float(e, c->fattr[0]);
-    return c->iattr[0] == -1 ? arena_printf(e->arena, "(%s / (float)B)", v)
-           : c->iattr[0] == 1 ? arena_printf(e->arena, "(%s * (float)B)", v)
+    const char *v = emit_float(e, attr_f(c, A_VALUE));
+    return attr_i(c, A_BPOW) == -1 ? arena_printf(e->arena, "(%s / (float)B)", v)
+           : attr_i(c, A_BPOW) == 1 ? arena_printf(e->arena, "(%s * (float)B)", v)
                               : v;
 }
 
@@ -443,7 +443,7 @@ static void row_reduction(Body *b, const Space *sp, int r) {
     const OpRules *ru = op_of(rn)->rules;
     Space in;
     nest_space(e->g, b->fl->fp, sp, r, &in);
-    int axis = (int)rn->iattr[0];
+    int axis = (int)attr_i(rn, A_AXIS);
     const char *j = arena_printf(e->arena, "j%d", r), *len = ext_str(e->arena, dim_ext(in.shape, axis, e->g->batch));
     const char *acc = arena_printf(e->arena, "a%d", r), *pre = NULL;
     in.idx[axis] = j;
@@ -563,7 +563,7 @@ void fused_comment(EmitCtx *e, const FusedLoop *fl) {
         }
         if (!is_member(fl, m) || nd->op == OP_reshape) continue;
         const char *how = "";
-        if (op_of(nd)->kind == K_REDUCE) how = arena_printf(e->arena, ", a loop over axis %lld", (long long)nd->iattr[0]);
+        if (op_of(nd)->kind == K_REDUCE) how = arena_printf(e->arena, ", a loop over axis %lld", (long long)attr_i(nd, A_AXIS));
         if (fl->fp->nest[m] >= 0) how = arena_printf(e->arena, "%s, in the loop of %%%d", how, fl->fp->nest[m]);
         if (fl->fp->inl[m])
             emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name, where(nd), nd->loc.line, how);

@@ -92,9 +92,10 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
 static inline int legal_pool_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last,
                                      int a, int b) {
     const Node *bn = &g->nodes[b];
-    const int64_t two = 2 | 2 << 16;
     if (bn->op != OP_maxpool2d_bwd || bn->in[1] != a || bn->in[0] == a) return 0;
-    if (bn->iattr[0] != two || bn->iattr[1] != two || bn->iattr[2] != 0) return 0;
+    if (attr_h(bn, A_KERNEL) != 2 || attr_w(bn, A_KERNEL) != 2 || attr_h(bn, A_STRIDE) != 2 || attr_w(bn, A_STRIDE) != 2 ||
+        attr_h(bn, A_PAD) != 0 || attr_w(bn, A_PAD) != 0)
+        return 0;
     if (g->nodes[a].shape.d[2] % 2 || g->nodes[a].shape.d[3] % 2) return 0;
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &bn->shape)) return 0;
     for (int r = 0; r < g->n; r++)

@@ -517,12 +517,12 @@ static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) 
             double *after = parse_line(out, "T1", p->name, &k);
             cr_assert_not_null(after);
             double *want = malloc(sizeof(double) * (size_t)cnt);
-            double wd = nd->fattr[3], eps = nd->fattr[2];
+            double wd = attr_f(nd, A_WEIGHT_DECAY), eps = attr_f(nd, A_EPS);
             int64_t skipped = 0;
             for (int64_t i = 0; i < cnt; i++) {
                 double pv = tr->vals[nd->in[0]][i], gv = tr->vals[nd->in[1]][i];
-                double ge = nd->iattr[0] ? gv : gv + wd * pv;
-                if (nd->iattr[0])
+                double ge = attr_i(nd, A_DECOUPLED) ? gv : gv + wd * pv;
+                if (attr_i(nd, A_DECOUPLED))
                     want[i] = pv * (1 - o->lr * wd) - o->lr * gv / (fabs(gv) + eps);
                 else
                     want[i] = pv - o->lr * ge / (fabs(ge) + eps);
@@ -532,7 +532,7 @@ static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) 
             }
             char what[128];
             snprintf(what, sizeof what, "adam%s step of %s (%lld tiny-gradient elements skipped)",
-                     nd->iattr[0] ? "w" : "", p->name, (long long)skipped);
+                     attr_i(nd, A_DECOUPLED) ? "w" : "", p->name, (long long)skipped);
             worst = fmax(worst, compare(what, after, want, cnt));
             free(after);
             free(want);

@@ -163,7 +163,7 @@ static int count_batched_matmuls(const Graph *g) {
     for (int i = 0; i < g->n; i++) {
         const Node *m = &g->nodes[i];
         if (m->op != OP_matmul || m->shape.rank <= 2) continue;
-        int fold = g->nodes[m->in[0]].shape.rank > 2 && g->nodes[m->in[1]].shape.rank == 2 && !m->iattr[0];
+        int fold = g->nodes[m->in[0]].shape.rank > 2 && g->nodes[m->in[1]].shape.rank == 2 && !attr_i(m, A_TRANS_A);
         n += !fold;
     }
     return n;

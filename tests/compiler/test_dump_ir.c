@@ -236,9 +236,9 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
 Test(dump_ir, integer_floor_division_and_remainder) {
     char *out = NULL;
     cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/intdiv.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
-    cr_expect(strstr(out, "conv2d %0, %2 {kernel=3, stride=1, pad=1, dilation=1, groups=1} : f32[B, 4, 28, 28]"),
+    cr_expect(strstr(out, "conv2d %0, %2 {stride=[1, 1], pad=[1, 1], dilation=[1, 1], groups=1} : f32[B, 4, 28, 28]"),
               "pad = 3 // 2 is 1 and keeps 28 x 28:\n%s", out);
-    cr_expect(strstr(out, "conv2d %7, %8 {kernel=5, stride=1, pad=2, dilation=1, groups=1} : f32[B, 4, 28, 28]"),
+    cr_expect(strstr(out, "conv2d %7, %8 {stride=[1, 1], pad=[2, 2], dilation=[1, 1], groups=1} : f32[B, 4, 28, 28]"),
               "pad = 5 // 2 is 2 and keeps 28 x 28:\n%s", out);
     cr_expect(strstr(out, ": f32[3136, 100]"), "17 // 4 + (-7 // 2) + (-7 %% 2) * 100 + 7 %% -2 * 10 + 10 is 100:\n%s",
               out);
@@ -250,13 +250,13 @@ Test(dump_ir, for_loops_expand_with_indexed_names) {
     char *out = NULL;
     cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/loops.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
     static const char *const want[] = {
-        "param \"layer0.conv1.weight\" {init=uniform(-0.288675, 0.288675)} : f32[4, 8, 3, 3]",
-        "param \"layer1.conv1.weight\" {init=uniform(-0.235702, 0.235702)} : f32[4, 12, 3, 3]",
-        "param \"layer2.conv1.weight\" {init=uniform(-0.204124, 0.204124)} : f32[4, 16, 3, 3]",
+        "param \"layer0.conv1.weight\" {init=uniform, init_a=-0.288675135, init_b=0.288675135} : f32[4, 8, 3, 3]",
+        "param \"layer1.conv1.weight\" {init=uniform, init_a=-0.23570226, init_b=0.23570226} : f32[4, 12, 3, 3]",
+        "param \"layer2.conv1.weight\" {init=uniform, init_a=-0.204124145, init_b=0.204124145} : f32[4, 16, 3, 3]",
         "concat %43, %60 {axis=1} : f32[B, 20, 28, 28]",
-        "param \"conv1.weight\" {init=uniform(-0.182574, 0.182574)} : f32[16, 20, 3, 3]",
-        "param \"conv2.weight\" {init=uniform(-0.204124, 0.204124)} : f32[32, 16, 3, 3]",
-        "param \"fc.weight\" {init=uniform(-0.433013, 0.433013)} : f32[32, 10]",
+        "param \"conv1.weight\" {init=uniform, init_a=-0.182574186, init_b=0.182574186} : f32[16, 20, 3, 3]",
+        "param \"conv2.weight\" {init=uniform, init_a=-0.204124145, init_b=0.204124145} : f32[32, 16, 3, 3]",
+        "param \"fc.weight\" {init=uniform, init_a=-0.433012702, init_b=0.433012702} : f32[32, 10]",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) cr_expect(strstr(out, want[i]), "no %s in:\n%s", want[i], out);
     cr_expect_null(strstr(out, "layer3."), "range(3) runs 0, 1, 2");
@@ -271,8 +271,8 @@ Test(dump_ir, param_shapes_and_top_level_names_in_blocks) {
     char *train = strstr(out, "(train step)"), *eval = train ? strstr(train, "(eval)") : NULL;
     cr_assert(train && eval, "%s", out);
     *eval = 0; /* the train graph alone */
-    cr_expect(strstr(train, "param \"scaled1.g\" {init=constant(0.5)} : f32[1, 8, 1, 1]"), "%s", train);
-    cr_expect(strstr(train, "param \"v\" {init=constant(1)} : f32[5, 2]"), "%s", train);
+    cr_expect(strstr(train, "param \"scaled1.g\" {init=constant, init_a=0.5} : f32[1, 8, 1, 1]"), "%s", train);
+    cr_expect(strstr(train, "param \"v\" {init=constant, init_a=1} : f32[5, 2]"), "%s", train);
     /* both calls of proj read the one top-level parameter */
     int reads = 0;
     for (const char *p = train; (p = strstr(p, "matmul %0, %2 ")); p++) reads++;

@@ -56,9 +56,9 @@ static double rng_unif(void) { return (double)(rng_next() >> 11) / 9007199254740
 /* Fills a param per its init spec. */
 static void fill_param(const Node *n, double *v) {
     int64_t cnt = shape_numel(&n->shape);
-    double lo = n->fattr[0], hi = n->fattr[1];
+    double lo = attr_f(n, A_INIT_A), hi = attr_f(n, A_INIT_B);
     for (int64_t i = 0; i < cnt; i++) {
-        switch ((InitKind)n->iattr[0]) {
+        switch ((InitKind)attr_i(n, A_INIT)) {
         case INIT_ZERO: v[i] = 0; break;
         case INIT_CONST: v[i] = lo; break;
         case INIT_UNIFORM: v[i] = lo + (hi - lo) * rng_unif(); break;
@@ -112,17 +112,13 @@ static int add_weighted_sum_loss(Graph *g, int y) {
     if (g->nodes[y].dtype == DT_I32) { /* indices (argmax): read through a table, rows of [8, 1] */
         int64_t td[2] = {8, 1};
         int t = graph_add_source(g, OP_param, shape_make(2, td, 0), DT_F32, "T", NULL);
-        g->nodes[t].iattr[0] = INIT_UNIFORM;
-        g->nodes[t].fattr[0] = -1;
-        g->nodes[t].fattr[1] = 1;
+        attr_set_all(&g->nodes[t], ATTRS(AI(A_INIT, INIT_UNIFORM), AF(A_INIT_A, -1), AF(A_INIT_B, 1)));
         int in[2] = {t, y};
-        y = graph_add(g, OP_gather_rows, in, 2, NULL, NULL, NULL);
+        y = graph_add(g, OP_gather_rows, in, 2, NULL, NULL);
     }
     Shape s = g->nodes[y].shape;
     int w = graph_add_source(g, OP_param, s, DT_F32, "W", NULL);
-    g->nodes[w].iattr[0] = INIT_UNIFORM;
-    g->nodes[w].fattr[0] = -1;
-    g->nodes[w].fattr[1] = 1;
+    attr_set_all(&g->nodes[w], ATTRS(AI(A_INIT, INIT_UNIFORM), AF(A_INIT_A, -1), AF(A_INIT_B, 1)));
     int prod = ir_binary(g, OP_mul, y, w, NULL);
     int l;
     if (!s.bmask) {
@@ -189,7 +185,7 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
         if (n->op == OP_param) fill_param(n, it->vals[id]);
         if (n->op == OP_input) {
             int64_t cnt = shape_numel(&n->shape);
-            int64_t hi = n->dtype == DT_I32 ? (int64_t)n->fattr[0] : 0;
+            int64_t hi = n->dtype == DT_I32 ? attr_i(n, A_RANGE) : 0;
             for (int64_t i = 0; i < cnt; i++)
                 it->vals[id][i] = hi > 0 ? (double)(rng_next() % (uint64_t)hi) : 2 * rng_unif() - 1;
         }

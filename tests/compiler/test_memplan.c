@@ -127,8 +127,7 @@ Test(memplan, random_graphs) {
         pool[np++] = graph_add_source(g, OP_param, shape_make(1, v, 0), DT_F32, "b", NULL);
         if (RND(2)) {
             int lbl = graph_add_source(g, OP_input, shape_make(1, d, 1), DT_I32, "label", NULL);
-            int64_t classes[4] = {6, 0, 0, 0};
-            pool[np++] = graph_add(g, OP_one_hot, &lbl, 1, classes, NULL, NULL);
+            pool[np++] = graph_add(g, OP_one_hot, &lbl, 1, ATTRS(AI(A_CLASSES, 6)), NULL);
         }
         int steps = 5 + RND(30);
         for (int i = 0; i < steps && np < 64; i++) {
@@ -350,16 +349,16 @@ Test(memplan, pool_in_place_only_2x2) {
     cr_assert_not_null(src);
     CtCompile r = compile_with(&a, src, TARGET_C, 0);
     const Graph *g = r.m->train;
-    const int64_t k3s2 = 3 | 3 << 16, s2 = 2 | 2 << 16, s3 = 3 | 3 << 16;
     int overlapping = -1, disjoint = -1;
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (n->op != OP_maxpool2d_bwd) continue;
         cr_expect_eq(r.m->train_fuse.inplace[id], -1, "%%%d: a %lldx%lld pooling backward in place", id,
-                     (long long)(n->iattr[0] & 0xffff), (long long)(n->iattr[0] & 0xffff));
+                     (long long)attr_h(n, A_KERNEL), (long long)attr_w(n, A_KERNEL));
         cr_expect_eq(r.m->train_plan.inplace_of[id], 0);
-        if (n->iattr[0] == k3s2 && n->iattr[1] == s2) overlapping = id;
-        if (n->iattr[0] == k3s2 && n->iattr[1] == s3) disjoint = id;
+        int k3 = attr_h(n, A_KERNEL) == 3 && attr_w(n, A_KERNEL) == 3;
+        if (k3 && attr_h(n, A_STRIDE) == 2 && attr_w(n, A_STRIDE) == 2) overlapping = id;
+        if (k3 && attr_h(n, A_STRIDE) == 3 && attr_w(n, A_STRIDE) == 3) disjoint = id;
     }
     cr_assert(overlapping >= 0 && disjoint >= 0, "poolrelu's pooling backwards are missing");
     /* the overlapping one: still masked after, by step of its x */
@@ -419,8 +418,8 @@ Test(memplan, random_conv_graphs) {
             case 1:
                 if (shape_eq(&g->nodes[x].shape, &g->nodes[pool[0]].shape)) {
                     int in[2] = {x, wt};
-                    int64_t ia[4] = {1 | 1 << 16, 1 | 1 << 16, 1 | 1 << 16, 1};
-                    r = graph_add(g, OP_conv2d, in, 2, ia, NULL, NULL);
+                    r = graph_add(g, OP_conv2d, in, 2,
+                                  ATTRS(AP(A_STRIDE, 1, 1), AP(A_PAD, 1, 1), AP(A_DILATION, 1, 1), AI(A_GROUPS, 1)), NULL);
                 } else {
                     r = ir_unary(g, OP_tanh, x, NULL);
                 }

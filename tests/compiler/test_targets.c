@@ -264,8 +264,7 @@ Test(targets, elementwise_loop_on_each_target) {
     Graph *g = graph_new(&a, MODE_TRAIN, 4);
     int64_t d[2] = {3, 5};
     int x = graph_add_source(g, OP_param, shape_make(2, d, 0), DT_F32, "w", NULL);
-    int64_t perm[4] = {1 | 0 << 3, 0, 0, 0}; /* graph_add copies all four attributes */
-    int y = graph_add(g, OP_transpose, &x, 1, perm, NULL, NULL);
+    int y = graph_add(g, OP_transpose, &x, 1, ATTRS(AV(A_PERM, ((AttrVal){.perm = {1, 0}}))), NULL);
     const char *buf[2] = {"p_w", "t1"};
     ElemLoop l = {.rank = 2, .size = {"3", "B*5"}, .var = {"o", "i"}, .par = LOOP_SERIAL};
     l.scalar[l.nscalar++] = (LoopScalar){"float", "lr_scale", "lr * 2.0f", 1};

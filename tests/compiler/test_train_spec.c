@@ -109,7 +109,7 @@ Test(train_spec, freeze_and_no_decay) {
         if (n->op != OP_adam_update) continue;
         const Node *p = &g->nodes[n->in[0]];
         cr_expect_str_eq(p->name, "dense1.weight");
-        cr_expect_float_eq(n->fattr[3], 0.1, 1e-12);
+        cr_expect_float_eq(attr_f(n, A_WEIGHT_DECAY), 0.1, 1e-12);
         updates++;
     }
     cr_expect_eq(updates, 1);
@@ -124,7 +124,7 @@ Test(train_spec, freeze_and_no_decay) {
         const Node *n = &g->nodes[i];
         if (n->op != OP_sgd_update) continue;
         int weight = !strcmp(g->nodes[n->in[0]].name, "dense1.weight");
-        cr_expect_float_eq(n->fattr[1], weight ? 0.0 : 0.1, 1e-12, "%s", g->nodes[n->in[0]].name);
+        cr_expect_float_eq(attr_f(n, A_WEIGHT_DECAY), weight ? 0.0 : 0.1, 1e-12, "%s", g->nodes[n->in[0]].name);
         updates++;
     }
     cr_expect_eq(updates, 2);

@@ -105,7 +105,7 @@ static void fill_sources(const Graph *g, Interp *it, int classes) {
         if (n->op != OP_param && n->op != OP_input) continue;
         int64_t cnt = shape_numel(&n->shape);
         double lo = -1, hi = 1;
-        if (n->op == OP_param && n->iattr[0] == INIT_UNIFORM) lo = n->fattr[0], hi = n->fattr[1];
+        if (n->op == OP_param && attr_i(n, A_INIT) == INIT_UNIFORM) lo = attr_f(n, A_INIT_A), hi = attr_f(n, A_INIT_B);
         for (int64_t i = 0; i < cnt; i++)
             it->vals[id][i] = n->dtype == DT_I32 ? (double)(rng_next() % (uint64_t)classes) : lo + (hi - lo) * rng_unif();
     }
@@ -117,15 +117,15 @@ static void apply_update(const Node *n, double **vals, int batch, double lr, int
     double *p = vals[n->in[0]];
     const double *g = vals[n->in[1]];
     if (n->op == OP_sgd_update) {
-        double *v = vals[n->in[2]], mom = n->fattr[0], wd = n->fattr[1];
+        double *v = vals[n->in[2]], mom = attr_f(n, A_MOMENTUM), wd = attr_f(n, A_WEIGHT_DECAY);
         for (int64_t i = 0; i < cnt; i++) {
             double gi = g[i] + wd * p[i];
             v[i] = mom * v[i] + gi;
-            p[i] -= lr * (n->iattr[0] ? gi + mom * v[i] : v[i]);
+            p[i] -= lr * (attr_i(n, A_NESTEROV) ? gi + mom * v[i] : v[i]);
         }
     } else if (n->op == OP_adam_update) {
         double *m1 = vals[n->in[2]], *m2 = vals[n->in[3]];
-        double b1 = n->fattr[0], b2 = n->fattr[1], eps = n->fattr[2], wd = n->fattr[3];
+        double b1 = attr_f(n, A_BETA1), b2 = attr_f(n, A_BETA2), eps = attr_f(n, A_EPS), wd = attr_f(n, A_WEIGHT_DECAY);
         double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
         if (f32_bc) {
             /* the kernel's constants are floats (0.999f is 0.99900001287) in the moments
@@ -135,18 +135,18 @@ static void apply_update(const Node *n, double **vals, int batch, double lr, int
             bc2 = (double)(1.0f - powf((float)b2, (float)t));
         }
         for (int64_t i = 0; i < cnt; i++) {
-            double gi = n->iattr[0] ? g[i] : g[i] + wd * p[i];
+            double gi = attr_i(n, A_DECOUPLED) ? g[i] : g[i] + wd * p[i];
             m1[i] = b1 * m1[i] + (1 - b1) * gi;
             m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
             double upd = lr / bc1 * m1[i] / (sqrt(m2[i] / bc2) + eps);
-            p[i] = (n->iattr[0] ? p[i] * (1 - lr * wd) : p[i]) - upd;
+            p[i] = (attr_i(n, A_DECOUPLED) ? p[i] * (1 - lr * wd) : p[i]) - upd;
         }
     } else if (n->op == OP_ema_update) {
         /* batch norm's running statistics (emit_ema_c); the variance with n / (n - 1) */
-        double *st = vals[n->in[0]], m = n->fattr[0];
+        double *st = vals[n->in[0]], m = attr_f(n, A_MOMENTUM);
         const double *v = vals[n->in[1]];
-        double cnt_n = (double)batch * (double)n->iattr[0];
-        double c = n->iattr[1] && cnt_n > 1 ? cnt_n / (cnt_n - 1) : 1.0;
+        double cnt_n = (double)batch * (double)attr_i(n, A_PER_SAMPLE);
+        double c = attr_i(n, A_UNBIASED) && cnt_n > 1 ? cnt_n / (cnt_n - 1) : 1.0;
         for (int64_t i = 0; i < cnt; i++) st[i] = (1 - m) * st[i] + m * c * v[i];
     }
 }

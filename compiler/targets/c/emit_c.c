@@ -160,7 +160,7 @@ static void emit_group(EmitCtx *e, int root) {
 static void emit_batched_matmul(EmitCtx *e, int id) {
     BatchedGemm q = batched_gemm(e, id);
     const Node *n = &e->g->nodes[id];
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     if (q.fold)
         emit(e, "mlc_sgemm(0, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", tb, q.M, q.N, q.K, q.A,
              q.lda, q.B, q.ldb, q.C, q.N);
@@ -181,7 +181,7 @@ static void emit_matmul(EmitCtx *e, int id) {
         return;
     }
     int a = n->in[0], b = n->in[1];
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
     const char *args = arena_printf(e->arena, "%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s", ta, tb, M, N, K,
                                     emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);

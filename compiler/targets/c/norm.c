@@ -11,7 +11,7 @@ void emit_norm_c(EmitCtx *e, int id) {
     int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
     const Shape *x = &e->g->nodes[xi].shape;
     long long C = (long long)x->d[1], S = (long long)x->d[2];
-    const char *eps = emit_float(e, n->fattr[0]);
+    const char *eps = op_has_attr(n->op, A_EPS) ? emit_float(e, attr_f(n, A_EPS)) : "0.0f"; /* bn_stats has none */
 #define B_(k) emit_buf(e, n->in[k])
     switch (n->op) {
     case OP_bn_stats:

@@ -12,19 +12,20 @@
 void emit_sgd_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     emit(e, "mlc_sgd_update(%s, %s, %s, %s, lr, %s, %s, %d);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
-         emit_buf(e, n->in[2]), emit_buf(e, n->in[1]), emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]),
-         n->iattr[0] != 0);
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[1]), emit_float(e, attr_f(n, A_MOMENTUM)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
+         attr_i(n, A_NESTEROV) != 0);
 }
 
 void emit_adam_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    int decoupled = n->iattr[0] != 0;
+    int decoupled = attr_i(n, A_DECOUPLED) != 0;
     const char *step, *inv_bc2;
     adam_bias_corrections(e, n, &step, &inv_bc2);
     const char *init = arena_printf(
         e->arena, ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d", step,
-        inv_bc2, emit_float(e, n->fattr[0]), emit_float(e, n->fattr[1]), emit_float(e, n->fattr[2]),
-        emit_float(e, n->fattr[3]), decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, n->fattr[3])) : "1.0f",
+        inv_bc2, emit_float(e, attr_f(n, A_BETA1)), emit_float(e, attr_f(n, A_BETA2)), emit_float(e, attr_f(n, A_EPS)),
+        emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
+        decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, attr_f(n, A_WEIGHT_DECAY))) : "1.0f",
         decoupled);
     const char *s = c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
     emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &%s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),

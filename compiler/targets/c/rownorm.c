@@ -9,11 +9,11 @@ void emit_row_norm_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int fwd = n->op == OP_layer_norm || n->op == OP_rms_norm,
         xi = fwd || n->op == OP_row_norm_stats ? n->in[0] : n->in[1];
-    int centred = n->op == OP_layer_norm || (!fwd && n->iattr[0]);
+    int centred = n->op == OP_layer_norm || (!fwd && attr_i(n, A_CENTRED));
     const char *rows, *D, *inner;
     emit_axis_split(e, xi, e->g->nodes[xi].shape.rank - 1, &rows, &D, &inner);
     (void)inner;
-    const char *x = emit_buf(e, xi), *out = emit_buf(e, id), *eps = emit_float(e, n->fattr[0]);
+    const char *x = emit_buf(e, xi), *out = emit_buf(e, id), *eps = emit_float(e, attr_f(n, A_EPS));
 #define B_(k) emit_buf(e, n->in[k])
     switch (n->op) {
     case OP_layer_norm:

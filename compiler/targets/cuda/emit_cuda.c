@@ -259,7 +259,7 @@ static void emit_group(EmitCtx *e, int root) {
 static void emit_batched_matmul(EmitCtx *e, int id) {
     BatchedGemm q = batched_gemm(e, id);
     const Node *n = &e->g->nodes[id];
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
     if (q.fold) {
         emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,", opb,
@@ -282,7 +282,7 @@ static void emit_matmul(EmitCtx *e, int id) {
         return;
     }
     int a = n->in[0], b = n->in[1];
-    int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
     emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
          tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);

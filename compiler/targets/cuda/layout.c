@@ -10,14 +10,14 @@
 void emit_rows_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const char *outer, *len, *inner;
-    emit_axis_split(e, id, (int)n->iattr[0], &outer, &len, &inner);
+    emit_axis_split(e, id, (int)attr_i(n, A_AXIS), &outer, &len, &inner);
     (void)outer;
     const char *count = emit_numel(e, id);
     const char *k = cuda_kernel_begin(e, id, count, "i", NULL);
     emit(e, "const long in = i %% (long)(%s), j = (i / (long)(%s)) %% (long)(%s), o = i / ((long)(%s) * (long)(%s));",
          inner, inner, len, inner, len);
     const char *y = emit_buf(e, id);
-    int ax = (int)n->iattr[0];
+    int ax = (int)attr_i(n, A_AXIS);
     if (n->op == OP_concat) {
         int a = n->in[0], b = n->in[1];
         int64_t na = e->g->nodes[a].shape.d[ax], nb = e->g->nodes[b].shape.d[ax];
@@ -28,9 +28,9 @@ void emit_rows_cuda(EmitCtx *e, int id) {
         int64_t ns = e->g->nodes[x].shape.d[ax];
         if (n->op == OP_slice) {
             emit(e, "%s[i] = %s[(o * %lld + j + %lld) * (%s) + in];", y, emit_buf(e, x), (long long)ns,
-                 (long long)n->iattr[1], inner);
+                 (long long)attr_i(n, A_START), inner);
         } else {
-            emit(e, "const long sj = j - %lld;", (long long)n->iattr[1]);
+            emit(e, "const long sj = j - %lld;", (long long)attr_i(n, A_BEFORE));
             emit(e, "%s[i] = sj >= 0 && sj < %lld ? %s[(o * %lld + sj) * (%s) + in] : 0;", y, (long long)ns,
                  emit_buf(e, x), (long long)ns, inner);
         }

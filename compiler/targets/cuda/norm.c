@@ -27,7 +27,7 @@ void emit_norm_cuda(EmitCtx *e, int id) {
     int xi = n->op == OP_bn_stats ? n->in[0] : n->in[1];
     const Shape *xs = &e->g->nodes[xi].shape;
     long long C = (long long)xs->d[1], S = (long long)xs->d[2], P = (long long)bn_parts(C);
-    const char *eps = emit_float(e, n->fattr[0]);
+    const char *eps = op_has_attr(n->op, A_EPS) ? emit_float(e, attr_f(n, A_EPS)) : "0.0f"; /* bn_stats has none */
     const char *x = emit_buf(e, xi), *out = emit_buf(e, id);
     const char *elems = arena_printf(e->arena, "B * %lld", C * S);
     const char *k;

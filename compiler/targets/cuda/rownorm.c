@@ -7,7 +7,7 @@
 #include "emit.h"
 #include "ops.h"
 
-static int is_centred(const Node *n) { return n->op == OP_layer_norm || (n->op != OP_rms_norm && n->iattr[0]); }
+static int is_centred(const Node *n) { return n->op == OP_layer_norm || (n->op != OP_rms_norm && attr_i(n, A_CENTRED)); }
 
 /* The rows of node x as a C expression, and D. */
 static const char *rows_of(EmitCtx *e, int x, long long *D) {
@@ -73,13 +73,13 @@ void emit_row_norm_cuda(EmitCtx *e, int id) {
         emit(e, "    %s[r * %lld + j] = rs * (%s[r * %lld + j] * %s[j] - mg - (%s[r * %lld + j] - mu) * rs * mgx);",
              out, D, dy, D, w, x, D);
     } else if (n->op == OP_row_norm_stats) {
-        emit_row_stats(e, x, D, c, n->fattr[0]);
+        emit_row_stats(e, x, D, c, attr_f(n, A_EPS));
         emit(e, "%s[2 * r] = mu;", out);
         emit(e, "%s[2 * r + 1] = rs;", out);
     } else {
         const char *w = emit_buf(e, n->in[1]);
         const char *bias = n->nin > 2 ? arena_printf(e->arena, " + %s[j]", emit_buf(e, n->in[2])) : "";
-        emit_row_stats(e, x, D, c, n->fattr[0]);
+        emit_row_stats(e, x, D, c, attr_f(n, A_EPS));
         emit(e, "for (long j = 0; j < %lld; j++) %s[r * %lld + j] = (%s[r * %lld + j] - mu) * rs * %s[j]%s;", D, out, D,
              x, D, w, bias);
     }

@@ -6,7 +6,7 @@
 void emit_argmax_index(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const char *outer, *len, *inner;
-    emit_axis_split(e, n->in[0], (int)n->iattr[0], &outer, &len, &inner);
+    emit_axis_split(e, n->in[0], (int)attr_i(n, A_AXIS), &outer, &len, &inner);
     const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
     ElemLoop l = {.rank = 2, .size = {outer, inner}, .var = {"o", "i"}, .par = LOOP_SERIAL};
     loop_begin(e, id, &l);

@@ -6,7 +6,7 @@
 void emit_one_hot(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
-    long long c = (long long)n->iattr[0];
+    long long c = (long long)attr_i(n, A_CLASSES);
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, n->in[0])}, .var = {"i"}, .par = LOOP_SERIAL};
     loop_begin(e, id, &l);
     emit(e, "for (long k = 0; k < %lld; k++) %s[i * %lld + k] = %s[i] == k ? 1.0f : 0.0f;", c, y, c, x);

@@ -12,7 +12,7 @@ void emit_bn_coef(EmitCtx *e, int id) {
     loop_begin(e, id, &l);
     if (n->op == OP_bn_scale)
         emit_math(e, "%s[c] = %s[c] / sqrt(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C,
-                  emit_float(e, n->fattr[0]));
+                  emit_float(e, attr_f(n, A_EPS)));
     else
         emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
     loop_end(e, id, &l);

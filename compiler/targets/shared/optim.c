@@ -24,29 +24,29 @@ void emit_sgd(EmitCtx *e, int id) {
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "v", n->in[2], 1), buf(&l, "g", n->in[1], 0);
     scalar(&l, "lr", "lr", 1);
-    scalar(&l, "mom", emit_float(e, n->fattr[0]), 0), scalar(&l, "wd", emit_float(e, n->fattr[1]), 0);
+    scalar(&l, "mom", emit_float(e, attr_f(n, A_MOMENTUM)), 0), scalar(&l, "wd", emit_float(e, attr_f(n, A_WEIGHT_DECAY)), 0);
     loop_begin(e, id, &l);
     emit(e, "const float gi = g[i] + wd * p[i];");
     emit(e, "v[i] = mom * v[i] + gi;");
-    emit(e, "p[i] -= lr * (%s);", n->iattr[0] ? "gi + mom * v[i]" : "v[i]");
+    emit(e, "p[i] -= lr * (%s);", attr_i(n, A_NESTEROV) ? "gi + mom * v[i]" : "v[i]");
     loop_end(e, id, &l);
 }
 
 /* Adam; bias corrections from t, computed once per step on the host in double from the
  * .mdl's betas as written (as PyTorch does: in float, 1 - 0.9999^t loses ~1e-4 of itself
  * for beta2 = 0.9999), then rounded to float for the loop. Weight decay: L2, folded into
- * the gradient (adam), or decoupled, p *= 1 - lr * wd before the step (adamw: iattr0 = 1). */
+ * the gradient (adam), or decoupled, p *= 1 - lr * wd before the step (adamw: decoupled). */
 void adam_bias_corrections(EmitCtx *e, const Node *n, const char **step, const char **inv_bc2) {
     /* mlc_pow_d: pow in double, on the host of every target (no neutral math name: those
      * are float) */
-    *step = arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, n->fattr[0]));
-    *inv_bc2 = arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, n->fattr[1]));
+    *step = arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, attr_f(n, A_BETA1)));
+    *inv_bc2 = arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, attr_f(n, A_BETA2)));
 }
 
 void emit_adam(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    const char *b1 = emit_float(e, n->fattr[0]), *b2 = emit_float(e, n->fattr[1]), *wd = emit_float(e, n->fattr[3]);
-    int decoupled = n->iattr[0] != 0;
+    const char *b1 = emit_float(e, attr_f(n, A_BETA1)), *b2 = emit_float(e, attr_f(n, A_BETA2)), *wd = emit_float(e, attr_f(n, A_WEIGHT_DECAY));
+    int decoupled = attr_i(n, A_DECOUPLED) != 0;
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "m1", n->in[2], 1), buf(&l, "m2", n->in[3], 1), buf(&l, "g", n->in[1], 0);
     const char *step, *inv_bc2;
@@ -54,7 +54,7 @@ void emit_adam(EmitCtx *e, int id) {
     scalar(&l, "step", step, 1);
     scalar(&l, "inv_bc2", inv_bc2, 1);
     if (decoupled) scalar(&l, "decay", arena_printf(e->arena, "1.0f - lr * %s", wd), 1);
-    scalar(&l, "b1", b1, 0), scalar(&l, "b2", b2, 0), scalar(&l, "eps", emit_float(e, n->fattr[2]), 0);
+    scalar(&l, "b1", b1, 0), scalar(&l, "b2", b2, 0), scalar(&l, "eps", emit_float(e, attr_f(n, A_EPS)), 0);
     if (!decoupled) scalar(&l, "wd", wd, 0);
     loop_begin(e, id, &l);
     emit(e, decoupled ? "const float gi = g[i];" : "const float gi = g[i] + wd * p[i];");
@@ -66,20 +66,20 @@ void emit_adam(EmitCtx *e, int id) {
 }
 
 /* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of
- * batch_norm. fattr0 = m (momentum); iattr0 = elements per sample behind each value
- * (H*W), iattr1 = 1 for the unbiased correction c = n / (n - 1), n = B * iattr0. A few
+ * batch_norm. m = momentum; per_sample = elements per sample behind each value (H*W);
+ * unbiased: the correction c = n / (n - 1), n = B * per_sample. A few
  * hundred channels: one thread on C. */
 void emit_ema(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    long long per = (long long)n->iattr[0];
+    long long per = (long long)attr_i(n, A_PER_SAMPLE);
     ElemLoop l = update_loop(e, n);
     l.par = LOOP_SERIAL;
     buf(&l, "s", n->in[0], 1), buf(&l, "v", n->in[1], 0);
-    scalar(&l, "m", emit_float(e, n->fattr[0]), 0);
+    scalar(&l, "m", emit_float(e, attr_f(n, A_MOMENTUM)), 0);
     /* n counts the global micro-batch under --sync-bn (batch_sync.c), else this call's */
     const char *cnt = arena_printf(e->arena, "(self->batch_sync_n ? self->batch_sync_n : B) * %lld", per);
     const char *unbiased = arena_printf(e->arena, "%s > 1 ? (float)(%s) / (float)(%s - 1) : 1.0f", cnt, cnt, cnt);
-    scalar(&l, "c", n->iattr[1] ? unbiased : "1.0f", n->iattr[1] != 0);
+    scalar(&l, "c", attr_i(n, A_UNBIASED) ? unbiased : "1.0f", attr_i(n, A_UNBIASED) != 0);
     loop_begin(e, id, &l);
     emit(e, "s[i] = (1.0f - m) * s[i] + m * c * v[i];");
     loop_end(e, id, &l);
@@ -91,8 +91,8 @@ void emit_param_ema(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     ElemLoop l = update_loop(e, n);
     buf(&l, "s", n->in[0], 1), buf(&l, "p", n->in[1], 0);
-    scalar(&l, "d", arena_printf(e->arena, "t == 1 ? 0.0f : %s", emit_float(e, n->fattr[0])), 1);
-    scalar(&l, "w", arena_printf(e->arena, "t == 1 ? 1.0f : (float)(1.0 - %s)", c_double(e->arena, n->fattr[0])), 1);
+    scalar(&l, "d", arena_printf(e->arena, "t == 1 ? 0.0f : %s", emit_float(e, attr_f(n, A_DECAY))), 1);
+    scalar(&l, "w", arena_printf(e->arena, "t == 1 ? 1.0f : (float)(1.0 - %s)", c_double(e->arena, attr_f(n, A_DECAY))), 1);
     loop_begin(e, id, &l);
     emit(e, "s[i] = d * s[i] + w * p[i];");
     loop_end(e, id, &l);

@@ -16,11 +16,11 @@ void emit_dropout(EmitCtx *e, int id) {
     l.scalar[l.nscalar++] = (LoopScalar){"unsigned long long", "first",
                                          arena_printf(e->arena, "(unsigned long long)self->sample0 * %lldull",
                                                       (long long)per_sample), 1};
-    l.scalar[l.nscalar++] = (LoopScalar){"float", "p", emit_float(e, n->fattr[0]), 0};
-    l.scalar[l.nscalar++] = (LoopScalar){"float", "scale", emit_float(e, 1.0 / (1.0 - n->fattr[0])), 0};
+    l.scalar[l.nscalar++] = (LoopScalar){"float", "p", emit_float(e, attr_f(n, A_P)), 0};
+    l.scalar[l.nscalar++] = (LoopScalar){"float", "scale", emit_float(e, 1.0 / (1.0 - attr_f(n, A_P))), 0};
     l.buf[l.nbuf++] = (LoopBuf){"mask", id, 1};
     loop_begin(e, id, &l);
     emit_math(e, "mask[i] = rng_uniform(seed, %lluull, (step << 32) | (first + (unsigned long long)i)) >= p ? scale : 0.0f;",
-              (unsigned long long)n->iattr[0]);
+              (unsigned long long)attr_i(n, A_STREAM));
     loop_end(e, id, &l);
 }

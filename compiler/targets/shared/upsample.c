@@ -17,7 +17,7 @@ static void emit_src(EmitCtx *e, const char *p, const char *o, long long f, long
 void emit_upsample_bilinear(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     const Shape *xs = &e->g->nodes[n->in[0]].shape;
-    long long fh = (long long)n->iattr[0], fw = (long long)n->iattr[1], H = xs->d[2], W = xs->d[3];
+    long long fh = (long long)attr_h(n, A_FACTOR), fw = (long long)attr_w(n, A_FACTOR), H = xs->d[2], W = xs->d[3];
     const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, id)}, .var = {"k"}, .par = LOOP_PARALLEL};
     loop_begin(e, id, &l);
@@ -36,7 +36,7 @@ void emit_upsample_bilinear(EmitCtx *e, int id) {
  * [(i - 1) f, (i + 2) f); within it the tap weights say how much. */
 void emit_upsample_bilinear_bwd(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    long long fh = (long long)n->iattr[0], fw = (long long)n->iattr[1], H = n->shape.d[2], W = n->shape.d[3];
+    long long fh = (long long)attr_h(n, A_FACTOR), fw = (long long)attr_w(n, A_FACTOR), H = n->shape.d[2], W = n->shape.d[3];
     long long Ho = H * fh, Wo = W * fw;
     const char *dy = emit_buf(e, n->in[0]), *dx = emit_buf(e, id);
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, id)}, .var = {"k"}, .par = LOOP_PARALLEL};
