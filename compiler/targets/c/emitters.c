@@ -40,7 +40,7 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_attention_stats] = {emit_attention_c},
     [OP_attention_bwd_q] = {emit_attention_c},
     [OP_attention_bwd_kv] = {emit_attention_c},
-    /* lang (issue 14): argmax.c, upsample.c */
+    /* lang (issue 14): reduce.c, upsample.c */
     [OP_argmax] = {emit_argmax_index},
     [OP_upsample_bilinear] = {emit_upsample_bilinear},
     [OP_upsample_bilinear_bwd] = {emit_upsample_bilinear_bwd},

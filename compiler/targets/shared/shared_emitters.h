@@ -20,7 +20,7 @@ void emit_dropout(EmitCtx *e, int id); /* random.c */
 void emit_bn_coef(EmitCtx *e, int id); /* norm.c */
 void emit_causal_mask(EmitCtx *e, int id); /* mask.c */
 /* lang (issue 14) */
-void emit_argmax_index(EmitCtx *e, int id);          /* argmax.c */
+void emit_argmax_index(EmitCtx *e, int id);          /* reduce.c */
 void emit_upsample_bilinear(EmitCtx *e, int id);     /* upsample.c */
 void emit_upsample_bilinear_bwd(EmitCtx *e, int id);
 
