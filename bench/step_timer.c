@@ -28,6 +28,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+    mlcrt_default_wait_policy(argv); /* the OpenMP team waits as in the trainer (docs/trainer.md) */
     const mlc_model_api *api = &MLC_MODEL_API;
     int batch = api->default_batch, steps = 100, warmup = 10, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
