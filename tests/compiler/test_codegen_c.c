@@ -1094,8 +1094,9 @@ static char *keyed_options(const char *dir, const char *train, const char *flags
     snprintf(drv, sizeof drv, "%s/driver.c", dir);
     snprintf(exe, sizeof exe, "%s/driver", dir);
     cr_assert_eq(ct_write_file(drv, keyed_driver_src), 0);
-    char *cc_argv[] = {"cc", "-std=c11", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC, "-I" OPENBLAS_INC,
-                       "-DMLC_MODEL_API=keyed_api", c_path, drv, "-o", exe, "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels",
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE"; /* libmlcrt.a is instrumented there */
+    char *cc_argv[] = {"cc", "-std=c11", "-fopenmp", san[0] ? san : noop, "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC, "-DMLC_MODEL_API=keyed_api", c_path, drv, "-o", exe, "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels",
                        "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread", NULL};
     char *log = NULL;
     cr_assert_eq(ct_run(cc_argv, &log), 0, "building the driver failed:\n%s", log);
