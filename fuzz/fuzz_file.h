@@ -1,6 +1,6 @@
 /* fuzz_file.h - the runtime's loaders read paths, not buffers: a harness writes each input
  * to one scratch file of its own (per process, removed at exit) and hands over its path.
- * Header-only; each harness includes it once. */
+ * Header-only; each harness includes it once (static inline: a harness may use one half only). */
 #ifndef MLC_FUZZ_FILE_H
 #define MLC_FUZZ_FILE_H
 
@@ -12,10 +12,10 @@
 
 static char fuzz_path[256];
 
-static void fuzz_file_remove(void) { unlink(fuzz_path); }
+static inline void fuzz_file_remove(void) { unlink(fuzz_path); }
 
 /* Writes size bytes of data to the scratch file and returns its path. */
-static const char *fuzz_file(const uint8_t *data, size_t size)
+static inline const char *fuzz_file(const uint8_t *data, size_t size)
 {
     if (!fuzz_path[0]) {
         const char *dir = getenv("TMPDIR");
@@ -31,7 +31,7 @@ static const char *fuzz_file(const uint8_t *data, size_t size)
 
 static char fuzz_dir_path[256], fuzz_dir_files[2][300];
 
-static void fuzz_dir_remove(void)
+static inline void fuzz_dir_remove(void)
 {
     for (int i = 0; i < 2; i++)
         if (fuzz_dir_files[i][0])
@@ -42,7 +42,7 @@ static void fuzz_dir_remove(void)
 /* For readers of a directory: writes size bytes of data to file `name` of one scratch
  * directory of the process's own (slot 0 or 1: at most two names, removed at exit) and
  * returns the directory's path. */
-static const char *fuzz_dir_file(int slot, const char *name, const uint8_t *data, size_t size)
+static inline const char *fuzz_dir_file(int slot, const char *name, const uint8_t *data, size_t size)
 {
     if (!fuzz_dir_path[0]) {
         const char *dir = getenv("TMPDIR");
