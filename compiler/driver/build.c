@@ -1,7 +1,8 @@
 /* build.c - `mlc build`: writes the model's sources and the trainer's main() into a
  * work directory, then runs the target's compiler (its TargetBuild: cc for C, nvcc for
  * CUDA) and links the runtime (libmlcrt, and the target's libraries: for C the kernel
- * library libmlckernels beside it), giving one standalone trainer binary.
+ * library libmlckernels beside it; CUDA compiles its kernel library's sources, found
+ * beside the runtime's headers, with the model), giving one standalone trainer binary.
  *
  * The runtime is found, in order: $MLC_RUNTIME_INCLUDE / $MLC_RUNTIME_LIB; the build
  * tree mlc was built in (so it works before `meson install`); the install prefix.
@@ -207,6 +208,8 @@ int build_trainer(const ModelIR *m, const Options *o) {
     if (t->build->arch_flags && (n = t->build->arch_flags(m->arena, o->arch, argv, n, 32)) < 0) return 1;
     argv[n++] = src;
     argv[n++] = mainc;
+    for (int i = 0; t->build->kernel_srcs && t->build->kernel_srcs[i]; i++) /* the target's kernel library */
+        argv[n++] = arena_printf(m->arena, "%s/%s", inc, t->build->kernel_srcs[i]);
     argv[n++] = incflag;
     argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
     argv[n++] = def;

@@ -16,6 +16,9 @@ typedef struct TargetBuild {
     const char *const *flags; /* NULL-terminated */
     const char *const *pre_libs; /* before the runtime library; NULL-terminated, or NULL */
     const char *const *libs;     /* after the runtime library; NULL-terminated */
+    /* Kernel library sources compiled with the model, with its flags and architectures,
+     * relative to the runtime's include directory; NULL-terminated, or NULL. */
+    const char *const *kernel_srcs;
     /* Appends to argv at n (room for max entries in all) the flags that build for the
      * architectures `arch` names (--cuda-arch; NULL: the target's default) and returns the
      * new count, or -1 after a one-line error on stderr. NULL: the target takes no
@@ -143,9 +146,8 @@ const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const cha
 extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
 extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
-extern const char tmpl_mlc_geom_h[];      /* runtime/kernels/mlc_geom.h and */
-extern const char tmpl_mlc_philox_h[];    /* mlc_philox.h, pasted before them */
-extern const char tmpl_cuda_attention_cuh[]; /* attention's block functions, after those two */
+extern const char tmpl_mlc_philox_h[];    /* runtime/kernels/mlc_philox.h, pasted before them */
+extern const char tmpl_cuda_attention_cuh[]; /* attention's block functions, after it */
 extern const char tmpl_dist_nccl_c[];     /* mlc build --target cuda --mpi: NCCL */
 
 #endif

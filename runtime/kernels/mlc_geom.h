@@ -2,11 +2,10 @@
  * pooling window: their geometry, and how a C convolution's work and scratch are cut.
  * The compiler (compiler/ops/ops_conv.c, ops_pool.c) writes these structs into generated
  * code with designated initialisers; the C kernels (runtime/kernels/c/) and the CUDA
- * device helpers (templates/cuda_device.cuh) read them.
+ * kernels (runtime/kernels/cuda/, through mlc_kernels_cuda.h) read them.
  *
- * Plain C with no includes and nothing but types, so that C compilers, nvcc and NVRTC all
- * take it as it is: the CUDA emitter pastes it in front of the device helpers (NVRTC has
- * no include path). The layout functions over these types are in mlc_conv_layout.h. */
+ * Plain C with no includes and nothing but types, so that C compilers and nvcc both take
+ * it as it is. The layout functions over these types are in mlc_conv_layout.h. */
 #ifndef MLC_GEOM_H
 #define MLC_GEOM_H
 

@@ -1,8 +1,8 @@
 /* mlc_philox.h - Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1,
  * 2, 3", SC'11), defined once for the runtime (rng.c: initialisers, shuffles), generated
  * C (dropout masks, inlined into the mask's loop through mlc_kernels.h) and the CUDA
- * device code (the emitter pastes this file in front of the device helpers, like
- * mlc_geom.h). Plain C without includes; under nvcc and NVRTC the functions are
+ * device code (the emitter pastes this file in front of the device helpers: NVRTC has
+ * no include path). Plain C without includes; under nvcc and NVRTC the functions are
  * __host__ __device__, which lets the tests compare the device build with the runtime's
  * on the host.
  *

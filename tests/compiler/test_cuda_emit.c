@@ -27,6 +27,8 @@
  *     with -Wall -Wextra);
  *   - `mlc build --target cuda` links a trainer for mlp and lenet (not in sanitizer builds:
  *     the runtime library there is instrumented and nvcc links without the sanitizers);
+ *   - the kernel library (runtime/kernels/cuda/) builds with nvcc for sm_80 and sm_90, each
+ *     of its kernels for both, and a generated trainer (lenet) links against it;
  *   - --cuda-arch: the nvcc flags a list gives, the default without a visible GPU, the
  *     one-line errors, and mlp compiled by nvcc for sm_80, sm_89 and sm_90 at once;
  *   - attention's device functions run on the CPU (tests/compiler/gpu/attention_on_host.cpp,
@@ -34,8 +36,9 @@
  *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
  *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
  *     from the same header, so CUDA dropout masks are the C target's.
- * The kernel section starts with mlc_geom.h, mlc_philox.h and the device template (its helper kernels are launched
- * from its host launchers); the per-node checks look at what follows it.
+ * The kernel section starts with mlc_philox.h, attention's block functions and the device template; the per-node
+ * checks look at what follows it. Convolutions, poolings and batch-norm sums call the kernel library
+ * (runtime/kernels/cuda/, mlc_kernels_cuda.h), which kernel_library_builds_and_links builds for sm_80 and sm_90.
  * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -231,9 +234,9 @@ Test(cuda_emit, structure) {
                      count(src, "<<<mlc_grid(") + nblock + nattn);
         if (c.m->cls_output >= 0 && strstr(models[k], "samples/"))
             cr_assert_geq(nblock, 1, "%s: the cross-entropy loss is not a block-per-row kernel", models[k]);
-        /* batch-norm sums launch the device template's two kernels (slices, then their sum) */
+        /* the kernel library's launchers check their own launches */
         int nbn = count_op(c.m->train, OP_bn_stats) + count_op(c.m->train, OP_bn_param_grads);
-        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk + 2 * nbn, "%s: a launch is unchecked", models[k]);
+        cr_assert_eq(count(src, "MLC_LAUNCH_CHECK(stream);"), nk, "%s: a launch is unchecked", models[k]);
 
         /* each kernel: its own name, launched once, preceded by its node comment */
         for (const char *p = strstr(src, "__global__ void "); p; p = strstr(p + 1, "__global__ void ")) {
@@ -282,8 +285,8 @@ Test(cuda_emit, structure) {
             {OP_conv2d_bwd_filter, "mlc_cuda_conv2d_bwd_filter("}, {OP_max_pool2d, "mlc_cuda_maxpool2d_fwd("},
             {OP_maxpool2d_bwd, "mlc_cuda_maxpool2d_bwd("}, {OP_avg_pool2d, "mlc_cuda_avgpool2d_fwd("},
             {OP_avgpool2d_bwd, "mlc_cuda_avgpool2d_bwd("},
-            /* the sum of a bn_stats' slices is the one finish launch without stats */
-            {OP_bn_stats, "(const double *)ws, NULL, 0.0f, "},
+            /* bn_stats: the batch-norm sums without dy, statistics or eps */
+            {OP_bn_stats, ", NULL, NULL, 0.0f, (double *)ws, "},
         };
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
             int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op) +
@@ -291,8 +294,8 @@ Test(cuda_emit, structure) {
             cr_assert_eq(count(src, calls[i].fn), nodes, "%s: %d %s nodes, %d calls", models[k], nodes,
                          op_info[calls[i].op].name, count(src, calls[i].fn));
         }
-        cr_assert_eq(count(src, "mlc_bn_part_kernel<<<"), nbn, "%s: batch-norm sums without their slices", models[k]);
-        cr_assert_eq(count(src, "mlc_bn_finish_kernel<<<"), nbn, "%s: batch-norm slices never added", models[k]);
+        cr_assert_eq(count(src, "mlc_cuda_bn_sums(stream, "), nbn, "%s: %d batch-norm sums, %d calls", models[k], nbn,
+                     count(src, "mlc_cuda_bn_sums(stream, "));
 
         free(src_all);
         free(kern_all);
@@ -532,8 +535,7 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
     snprintf(path, sizeof path, "%s/philox.cu", dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#define MLC_DEVICE_ONLY\n%s%s%s\n", tmpl_mlc_geom_h,
-            tmpl_mlc_philox_h, tmpl_cuda_device_cuh);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n%s\n", tmpl_mlc_philox_h);
     fprintf(f, "int main(void) {\n");
     fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
     fprintf(f, "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
@@ -572,7 +574,7 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
 
 /* ---- mlc build --target cuda ---- */
 
-Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 300) {
+Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 600) { /* nvcc compiles the kernel library with each */
 #ifdef MLC_SANITIZED
     cr_skip_test("sanitizer build: libmlcrt is instrumented and nvcc links without the sanitizers");
 #else
@@ -714,4 +716,104 @@ Test(cuda_emit, cuda_arch_compiles_for_each_generation, .timeout = 600) {
     remove_tree(dir);
     free(dir);
     compiled_free(&c);
+}
+
+/* ---- the kernel library (runtime/kernels/cuda/, libmlckernels_cuda) ---- */
+
+/* What a command printed (stdout and stderr; free() it) and its exit status. */
+static char *run_capture(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 22, n = 0;
+    char *out = malloc(cap);
+    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
+    out[n] = 0;
+    *status = pclose(p);
+    return out;
+}
+
+/* A line of `text` holding both a and b. */
+static int line_with_both(const char *text, const char *a, const char *b) {
+    for (const char *l = text; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        char *line = strndup(l, len);
+        int hit = strstr(line, a) && strstr(line, b);
+        free(line);
+        if (hit) return 1;
+        if (!end) break;
+        l = end + 1;
+    }
+    return 0;
+}
+
+/* nvcc builds the library's sources (the list `mlc build` compiles with a model) as one
+ * archive for sm_80 and sm_90, and ptxas reports each of its kernels for both; then a
+ * generated trainer (lenet: convolutions, poolings) links against that archive and the
+ * runtime, the launchers coming from the library. */
+Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
+#ifdef MLC_SANITIZED
+    cr_skip_test("sanitizer build: libmlcrt is instrumented and nvcc links without the sanitizers");
+#else
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    Arena a = {0};
+    const char *flags = arch_flags(&a, "sm_80,sm_90");
+    cr_assert_not_null(flags);
+    char *dir = make_tmpdir();
+    const char *srcs = "";
+    /* the kernels the sources define, each "static __global__ void NAME(" */
+    const char *names[64];
+    int nkernels = 0;
+    for (const char *const *k = target_cuda.build->kernel_srcs; *k; k++) {
+        const char *path = arena_printf(&a, "%s/runtime/%s", MLC_SOURCE_ROOT, *k);
+        srcs = arena_printf(&a, "%s '%s'", srcs, path);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f, "no %s", path);
+        char line[1024];
+        while (fgets(line, sizeof line, f)) {
+            char name[128];
+            if (sscanf(line, "static __global__ void %127[A-Za-z0-9_](", name) == 1 && nkernels < 64)
+                names[nkernels++] = arena_strdup(&a, name);
+        }
+        fclose(f);
+    }
+    cr_assert_eq(nkernels, 10, "the library's sources define %d kernels", nkernels);
+    const char *cmd = arena_printf(&a, NVCC " -lib -O3 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
+                                        " -Xptxas -v %s%s -o '%s/libmlckernels_cuda.a' 2>&1", flags, srcs, dir);
+    int st;
+    char *out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0, "%s:\n%s", cmd, out);
+    static const char *const gens[] = {"for 'sm_80'", "for 'sm_90'"};
+    for (int i = 0; i < nkernels; i++)
+        for (int j = 0; j < 2; j++)
+            cr_expect(line_with_both(out, names[i], gens[j]), "kernel %s not compiled %s:\n%s", names[i], gens[j], out);
+    free(out);
+
+    Compiled c;
+    compile_path(&c, models[4]); /* lenet */
+    write_sources(c.m, dir);
+    const char *mainc = arena_printf(&a, "%s/trainer_main.c", dir);
+    FILE *f = fopen(mainc, "w");
+    cr_assert_not_null(f);
+    cr_assert_geq(fputs(tmpl_trainer_main_c, f), 0);
+    cr_assert_eq(fclose(f), 0);
+    cmd = arena_printf(&a, NVCC " -O3 -std=c++17 %s '%s/lenet.cu' '%s' -I'%s/runtime' -I'%s' -DMLC_MODEL_API=lenet_api"
+                           " -o '%s/lenet' -L'%s' -lmlckernels_cuda -L'%s' -lmlcrt -lcublas -lz -lm -Xcompiler=-pthread 2>&1",
+                       flags, dir, mainc, MLC_SOURCE_ROOT, dir, dir, dir, MLC_KERNELS_LIB_DIR);
+    out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0, "the trainer does not link against the library: %s:\n%s", cmd, out);
+    free(out);
+    cmd = arena_printf(&a, "nm '%s/lenet' 2>&1", dir);
+    out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    static const char *const launchers[] = {" T mlc_cuda_conv2d_fwd\n", " T mlc_cuda_conv2d_bwd_filter\n",
+                                            " T mlc_cuda_maxpool2d_fwd\n", " T mlc_cuda_maxpool2d_bwd\n"};
+    for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++)
+        cr_expect_not_null(strstr(out, launchers[i]), "the trainer lacks%s", launchers[i]);
+    free(out);
+    compiled_free(&c);
+    remove_tree(dir);
+    free(dir);
+    arena_free(&a);
+#endif
 }

@@ -1,12 +1,12 @@
-/* conv.c - the CUDA target's conv2d and its backward ops: one call into the device
- * template's launchers (templates/cuda_device.cuh), which take the batch in chunks; the
+/* conv.c - the CUDA target's conv2d and its backward ops: one call into the kernel
+ * library's launchers (runtime/kernels/cuda/conv.cu), which take the batch in chunks; the
  * chunks' scratch. The op's semantics are in ops/ops_conv.c. */
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"
 #include "ops_attrs.h"
 
-/* CUDA: the launchers (templates/cuda_device.cuh) take the batch in chunks of
+/* CUDA: the launchers (runtime/kernels/cuda/conv.cu) take the batch in chunks of
  * cuda_chunk samples; a sample needs K * P column floats (none on the direct path: 1x1,
  * stride 1, no padding) and, for the weight gradient, an Og * K slot. A chunk's
  * workspace stays within CUDA_CHUNK_FLOATS, so the workspace does not grow with the
@@ -34,7 +34,7 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     w->c = per ? per * cuda_chunk(&q, n->op) : 0;
 }
 
-/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh):
+/* ---- CUDA emission: one call into the kernel library's launchers (conv.cu):
  * im2col / col2im kernels, strided-batched cuBLAS GEMMs over the samples, per-sample
  * weight-gradient slots summed in sample order ---- */
 

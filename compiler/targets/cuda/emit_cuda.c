@@ -17,13 +17,15 @@
  * (emitters.c) for special ops and optimizer updates. Every kernel and launch is
  * preceded by a comment naming the IR node and the .mdl line it came from.
  *
- * Convolutions and poolings are one call each into the launchers of the device
- * template (templates/cuda_device.cuh: im2col / col2im gathers, strided-batched cuBLAS
- * GEMMs, pooling kernels), which also holds the device Philox that dropout draws from.
+ * Convolutions, poolings and batch-norm sums are one call each into the launchers of
+ * the kernel library libmlckernels_cuda (runtime/kernels/mlc_kernels_cuda.h: im2col /
+ * col2im gathers, strided-batched cuBLAS GEMMs, pooling kernels), which `mlc build`
+ * compiles with the model (toolchain.c).
  *
  * The kernels form one section of the file that compiles on its own (a small prelude,
- * the device template, then the nodes' kernels), which emit_cuda_kernels() writes for
- * NVRTC-based tests. */
+ * the device functions they call: the Philox dropout draws from, attention's block
+ * functions, templates/cuda_device.cuh; then the nodes' kernels), which
+ * emit_cuda_kernels() writes for NVRTC-based tests. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -366,7 +368,6 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
 static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     int nk = 0;
     fputs(kernel_prelude, kern);
-    fputs(tmpl_mlc_geom_h, kern);
     fputs(tmpl_mlc_philox_h, kern);
     fputs(tmpl_cuda_attention_cuh, kern);
     fputs(tmpl_cuda_device_cuh, kern);

@@ -1,12 +1,13 @@
 /* norm.c - the CUDA target's batch-norm ops (ops/ops_norm.c): per-channel sums in
- * slices of the batch (templates/cuda_device.cuh) and their scratch. */
+ * slices of the batch (mlc_cuda_bn_sums, runtime/kernels/cuda/norm.cu) and their
+ * scratch. */
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"
 #include "target.h"
 
 /* ---- CUDA: per-channel sums in slices of the batch, then the slices added in order
- * (templates/cuda_device.cuh); elementwise parts a thread per element ---- */
+ * (the kernel library); elementwise parts a thread per element ---- */
 
 /* How many slices of the batch each channel's sum is split into: enough blocks, C * P
  * of about 1024, to fill the GPU when there are few channels. Fixed at compile time, so
@@ -36,14 +37,8 @@ void emit_norm_cuda(EmitCtx *e, int id) {
     case OP_bn_param_grads: {
         int stats = n->op == OP_bn_stats;
         const char *dy = stats ? "NULL" : emit_buf(e, n->in[0]), *st = stats ? "NULL" : emit_buf(e, n->in[2]);
-        emit(e, "mlc_bn_part_kernel<<<dim3(%lld, %lld), MLC_BN_THREADS, 0, stream>>>(B, %lld, %lld, %lld, %s, %s, %s, "
-                "(double *)%s);",
-             C, P, C, S, P, x, dy, st, e->ws);
-        emit(e, "MLC_LAUNCH_CHECK(stream);");
-        emit(e, "mlc_bn_finish_kernel<<<%lld, MLC_BLOCK, 0, stream>>>(B, %lld, %lld, %lld, (const double *)%s, %s, %s, "
-                "%s);",
-             (C + 255) / 256, C, S, P, e->ws, st, stats ? "0.0f" : eps, out);
-        emit(e, "MLC_LAUNCH_CHECK(stream);");
+        emit(e, "mlc_cuda_bn_sums(stream, B, %lld, %lld, %lld, %s, %s, %s, %s, (double *)%s, %s);", C, S, P, x, dy, st,
+             stats ? "0.0f" : eps, e->ws, out);
         emit_batch_sync_call(e, id, 1);
         return;
     }

@@ -1,11 +1,12 @@
-/* pool.c - the CUDA target's poolings: one call into the device template's launchers.
+/* pool.c - the CUDA target's poolings: one call into the kernel library's
+ * launchers (runtime/kernels/cuda/pool.cu).
  * The ops' semantics are in ops/ops_pool.c. */
 #include "cuda_emitters.h"
 #include "emit.h"
 #include "ops.h"
 #include "ops_attrs.h"
 
-/* ---- CUDA emission: one call into the device template's launchers (cuda_device.cuh),
+/* ---- CUDA emission: one call into the kernel library's launchers (pool.cu),
  * a thread per output element; the backward ops gather per input element (no atomics),
  * except a 2x2 max-pool backward: a thread per window, so it may run in place ---- */
 

@@ -1,5 +1,6 @@
-/* toolchain.c - how `mlc build` compiles the CUDA target's source: nvcc, its flags, and
- * the GPU architectures the binary carries (--cuda-arch).
+/* toolchain.c - how `mlc build` compiles the CUDA target's source: nvcc, its flags, the
+ * kernel library compiled with it (libmlckernels_cuda's sources), and the GPU
+ * architectures the binary carries (--cuda-arch).
  *
  * Without --cuda-arch the binary is for the GPUs of the machine that builds it
  * (nvidia-smi's compute capabilities), or, where none is visible, a fat binary for
@@ -89,5 +90,10 @@ static void find_nvcc(char *buf, size_t cap) {
 static const char *const flags[] = {"-O3", "-std=c++17", NULL};
 static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthread", NULL};
 
-const TargetBuild cuda_build = {.compiler = find_nvcc, .flags = flags, .libs = libs, .arch_flags = cuda_arch_flags,
-                              .arch_check = cuda_arch_check};
+/* libmlckernels_cuda (runtime/kernels/mlc_kernels_cuda.h), compiled with each model: one
+ * fat binary for the architectures of its --cuda-arch, whatever the library was built
+ * for by meson. */
+static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu", "kernels/cuda/pool.cu", "kernels/cuda/norm.cu", NULL};
+
+const TargetBuild cuda_build = {.compiler = find_nvcc, .flags = flags, .libs = libs, .kernel_srcs = kernel_srcs,
+                              .arch_flags = cuda_arch_flags, .arch_check = cuda_arch_check};

@@ -25,6 +25,7 @@ for mdl in "$@"; do
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
     /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
+        "$ROOT"/runtime/kernels/cuda/*.cu \
         "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
     "$W/${name}_c" 1 > "$W/$name.c.txt"

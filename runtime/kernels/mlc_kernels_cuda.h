@@ -1,0 +1,136 @@
+/* mlc_kernels_cuda.h - the API of libmlckernels_cuda, the CUDA kernels that do not depend
+ * on a model: the convolution's gathers around cuBLAS (cuda/conv.cu), pooling
+ * (cuda/pool.cu) and the batch-norm sums (cuda/norm.cu), each a host launcher that a
+ * generated .cu calls with the node's geometry and buffers (device memory), on the
+ * model's stream. Also what those launchers and the generated host code share: the
+ * checks of CUDA and cuBLAS calls and the grid sizes of grid-stride kernels.
+ *
+ * Not here: the device functions generated kernels call (Philox for dropout, attention's
+ * block functions, MLC_ROW_THREADS), which must be in the generated file's own
+ * translation unit (NVRTC, no -rdc): the emitter pastes them (mlc_philox.h,
+ * templates/cuda_attention.cuh, templates/cuda_device.cuh).
+ *
+ * CUDA C++ (nvcc) only. `mlc build --target cuda` compiles the cuda/ sources with the model, for
+ * the architectures of --cuda-arch; meson builds them as libmlckernels_cuda when nvcc is
+ * found. The geometry structs are the C kernels' (mlc_geom.h). Every kernel is a
+ * grid-stride loop whose sums run in a fixed order, each written by one thread: results
+ * do not depend on scheduling. */
+#ifndef MLC_KERNELS_CUDA_H
+#define MLC_KERNELS_CUDA_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "mlc_geom.h"
+
+/* Every CUDA and cuBLAS call is checked; a failure names the file and line and aborts (a
+ * half-run training step leaves nothing worth saving). */
+#define MLC_CUDA_CHECK(call)                                                                \
+    do {                                                                                    \
+        const cudaError_t mlc_err_ = (call);                                                \
+        if (mlc_err_ != cudaSuccess) {                                                      \
+            fprintf(stderr, "%s:%d: CUDA error: %s (%s) in %s\n", __FILE__, __LINE__,      \
+                    cudaGetErrorString(mlc_err_), cudaGetErrorName(mlc_err_), #call);       \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+
+#define MLC_CUBLAS_CHECK(call)                                                              \
+    do {                                                                                    \
+        const cublasStatus_t mlc_st_ = (call);                                              \
+        if (mlc_st_ != CUBLAS_STATUS_SUCCESS) {                                             \
+            fprintf(stderr, "%s:%d: cuBLAS error: %s (%d) in %s\n", __FILE__, __LINE__,     \
+                    cublasGetStatusString(mlc_st_), (int)mlc_st_, #call);                   \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+
+/* After every kernel launch: a bad launch configuration shows up here. Compile with
+ * -DMLC_CUDA_SYNC_CHECK to also wait for each kernel, so a fault names its launch (mlc
+ * build compiles the library with the model's flags, so both get it). */
+#ifdef MLC_CUDA_SYNC_CHECK
+#define MLC_LAUNCH_CHECK(stream)                                                            \
+    do {                                                                                    \
+        MLC_CUDA_CHECK(cudaGetLastError());                                                 \
+        MLC_CUDA_CHECK(cudaStreamSynchronize(stream));                                      \
+    } while (0)
+#else
+#define MLC_LAUNCH_CHECK(stream)                                                            \
+    do {                                                                                    \
+        (void)(stream);                                                                     \
+        MLC_CUDA_CHECK(cudaGetLastError());                                                 \
+    } while (0)
+#endif
+
+/* Threads per block, and blocks for n work items: every kernel is a grid-stride loop,
+ * so the grid is capped and never empty. */
+#define MLC_BLOCK 256
+[[maybe_unused]] static inline unsigned mlc_grid(long n) {
+    long b = (n + MLC_BLOCK - 1) / MLC_BLOCK;
+    if (b < 1) b = 1;
+    if (b > 65536) b = 65536;
+    return (unsigned)b;
+}
+
+/* Blocks for n work items of a block each (capped: the kernels loop over their items).
+ * Only models with row reductions (a cross-entropy) launch such kernels: an autoencoder
+ * does not, and nvcc -Werror rejects an unreferenced static function. */
+[[maybe_unused]] static inline unsigned mlc_blocks(long n) {
+    if (n < 1) n = 1;
+    if (n > 65536) n = 65536;
+    return (unsigned)n;
+}
+
+/* cublasSgemm's alpha and beta (host pointer mode). */
+static const float mlc_one = 1.0f, mlc_zero = 0.0f;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- convolution (cuda/conv.cu), NCHW: im2col / col2im gathers around strided-batched
+ * cuBLAS GEMMs over the samples. The batch B goes in chunks of at most nc samples (the
+ * compiler sizes nc so that a chunk's scratch fits its workspace, compiler/targets/cuda/
+ * conv.c); ws is that scratch (NULL where the op needs none: 1x1, stride 1, no padding).
+ * Chunks change no result: samples are independent, and the weight gradient's slots are
+ * added in sample order. ---- */
+
+/* y = conv(x, w); ws: nc*K*P floats (K = C/G*KH*KW, P = Ho*Wo). */
+void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
+                         const float *w, float *y, float *ws, long nc);
+/* dx = the input gradient of dy; ws: nc*K*P floats. */
+void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
+                              const float *w, float *dx, float *ws, long nc);
+/* dw = the weight gradient of dy over the batch; ws: nc*O/G*K slot floats, then nc*K*P
+ * column floats. */
+void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
+                                const float *dy, float *dw, float *ws, long nc);
+
+/* ---- pooling (cuda/pool.cu), over `planes` planes (batch * channels) of H x W: a thread
+ * per output element; the backward ops gather per input element (no atomics), except a
+ * 2x2, stride 2 max-pool backward on even planes, a thread per window, so that dx may be
+ * x's own bytes. Max pooling ignores padding; average pooling counts it as zeros. ---- */
+
+void mlc_cuda_maxpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x, float *y);
+void mlc_cuda_maxpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy, const float *x,
+                            float *dx);
+void mlc_cuda_avgpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x, float *y);
+void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy, float *dx);
+
+/* ---- batch-norm sums per channel (cuda/norm.cu) over x [B, C, S]: the batch split into P
+ * fixed slices, each summed by a block into part (2*P*C doubles, the op's workspace), the
+ * slices then added in order. Without dy (bn_stats): out[c] = mean, out[C + c] = biased
+ * variance. With dy and st = (mean, variance) (bn_param_grads): out[c] = sum(dy), out[C +
+ * c] = sum(dy * xhat) with xhat = (x - mean) / sqrt(var + eps). Fixed slices, fixed
+ * order: the same result every run. ---- */
+void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const float *x, const float *dy,
+                      const float *st, float eps, double *part, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
