@@ -41,6 +41,7 @@
  * (runtime/kernels/cuda/, mlc_kernels_cuda.h), which kernel_library_builds_and_links builds for sm_80 and sm_90.
  * The NVRTC and nvcc checks skip when the CUDA toolkit (/usr/local/cuda) is absent. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -778,6 +779,17 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
         fclose(f);
     }
     cr_assert_eq(nkernels, 10, "the library's sources define %d kernels", nkernels);
+    /* every source of the folder is in the list mlc build compiles */
+    int nsrcs = 0, nfiles = 0;
+    while (target_cuda.build->kernel_srcs[nsrcs]) nsrcs++;
+    DIR *d = opendir(MLC_SOURCE_ROOT "/runtime/kernels/cuda");
+    cr_assert_not_null(d);
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        nfiles += len > 3 && !strcmp(de->d_name + len - 3, ".cu");
+    }
+    closedir(d);
+    cr_assert_eq(nfiles, nsrcs, "runtime/kernels/cuda/ holds %d .cu files, toolchain.c's kernel_srcs %d", nfiles, nsrcs);
     const char *cmd = arena_printf(&a, NVCC " -lib -O3 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
                                         " -Xptxas -v %s%s -o '%s/libmlckernels_cuda.a' 2>&1", flags, srcs, dir);
     int st;
