@@ -74,11 +74,13 @@ static double run(const mlc_conv_geom *g, long B, int op, int algo, const float 
 
 int main(int argc, char **argv) {
     const int error = argc > 1 && !strcmp(argv[1], "--error"), reps = argc > 1 && !error ? atoi(argv[1]) : 7;
+    // clang-format off
     static const struct { const char *model; int C, H, O; long B; } layers[] = {
         {"resnet", 1, 28, 16, 64},          {"resnet", 16, 28, 16, 64},         {"resnet", 32, 14, 32, 64},
         {"resnet", 64, 7, 64, 64},          {"resnet20_cifar", 3, 32, 16, 128}, {"resnet20_cifar", 16, 32, 16, 128},
         {"resnet20_cifar", 32, 16, 32, 128}, {"resnet20_cifar", 64, 8, 64, 128},
     };
+    // clang-format on
     static const char *opname[] = {"forward", "input grad", "weight grad"};
     mlc_kernels_init();
     if (error) printf("| model | layer (C->O, HxW), B 4 | op | direct rel. error | Winograd rel. error |\n|---|---|---|---|---|\n");

@@ -20,6 +20,7 @@ typedef struct Lexer {
     int n, cap;
 } Lexer;
 
+// clang-format off
 static const struct {
     const char *word;
     TokKind kind;
@@ -31,8 +32,10 @@ static const struct {
     {"for", TK_FOR},       {"in", TK_IN},
     {"train", TK_TRAIN},
 };
+// clang-format on
 
 const char *tok_kind_name(TokKind k) {
+    // clang-format off
     static const char *const names[TK_COUNT] = {
         [TK_EOF] = "end of file", [TK_IDENT] = "identifier", [TK_INT] = "integer",
         [TK_FLOAT] = "number", [TK_STRING] = "string",
@@ -49,6 +52,7 @@ const char *tok_kind_name(TokKind k) {
         [TK_IF] = "'if'", [TK_ELSE] = "'else'", [TK_BLOCK] = "'block'",
         [TK_TRAIN] = "'train'", [TK_FOR] = "'for'", [TK_IN] = "'in'",
     };
+    // clang-format on
     return (unsigned)k < TK_COUNT && names[k] ? names[k] : "?";
 }
 
@@ -246,6 +250,7 @@ static void skip_comment(Lexer *L) {
 
 /* Punctuation, longest match first (`==` before `=`). Returns 0 if c starts none. */
 static int lex_punct(Lexer *L) {
+    // clang-format off
     static const struct {
         const char *s;
         TokKind kind;
@@ -256,6 +261,7 @@ static int lex_punct(Lexer *L) {
         {"=", TK_ASSIGN}, {";", TK_SEMI}, {"+", TK_PLUS}, {"-", TK_MINUS},
         {"*", TK_STAR}, {"/", TK_SLASH}, {"%", TK_PERCENT}, {"<", TK_LT}, {">", TK_GT},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof puncts / sizeof puncts[0]; i++) {
         size_t n = strlen(puncts[i].s);
         if (L->pos + n <= L->len && memcmp(L->src + L->pos, puncts[i].s, n) == 0) {

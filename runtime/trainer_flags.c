@@ -18,11 +18,13 @@ const mode_row mlcrt_modes[MODE_COUNT] = {
 #include "settings.def"
 };
 
+// clang-format off
 const flag_row mlcrt_flags[] = {
 #define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP)                \
     {FLAG, KIND, offsetof(trainer_opts, FIELD), ARG, CHOICES, DEFAULT, KEY, SECTION, HELP},
 #include "settings.def"
 };
+// clang-format on
 const int mlcrt_n_flags = (int)(sizeof mlcrt_flags / sizeof mlcrt_flags[0]);
 
 /* The C type of the trainer_opts member each kind writes. set_value writes through an

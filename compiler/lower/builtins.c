@@ -655,6 +655,7 @@ static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
     return v;
 }
 
+// clang-format off
 const Builtin builtins[] = {
     {"relu", b_unary, {{"x"}}},
     {"exp", b_unary, {{"x"}}},
@@ -727,4 +728,5 @@ const Builtin builtins[] = {
     /* lang (issue 14): builtins_resample.c */
     {"argmax", b_argmax, {{"x", "axis"}}},
 };
+// clang-format on
 const int nbuiltins = (int)(sizeof builtins / sizeof builtins[0]);

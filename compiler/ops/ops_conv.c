@@ -212,6 +212,7 @@ static double f_conv(const Graph *g, const Node *n) {
 /* ---- gradient-check cases: stride, padding, dilation, groups, odd sizes ---- */
 
 static int c_conv(Graph *g, int i) {
+    // clang-format off
     static const struct { int64_t C, H, W, O, K, s, p, d, G; } c[] = {
         {2, 5, 5, 3, 3, 1, 1, 1, 1}, /* same padding */
         {3, 7, 6, 2, 3, 2, 0, 1, 1}, /* stride 2, odd size, no padding */
@@ -220,6 +221,7 @@ static int c_conv(Graph *g, int i) {
         {3, 4, 5, 2, 1, 1, 0, 1, 1}, /* 1x1: the direct path */
         {2, 5, 5, 3, 1, 2, 0, 1, 1}, /* 1x1 stride 2: a downsampling shortcut */
     };
+    // clang-format on
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int64_t xd[4] = {g->batch, c[i].C, c[i].H, c[i].W}, wd[4] = {c[i].O, c[i].C / c[i].G, c[i].K, c[i].K};
     int in[2] = {case_param(g, 4, xd, 1, INIT_UNIFORM, -1, 1), case_param(g, 4, wd, 0, INIT_UNIFORM, -1, 1)};
@@ -234,12 +236,14 @@ const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .
 /* The transposed convolution's cases: dy [B, O, Ho, Wo], w [O, C/G, K, K] -> [B, C, H, W],
  * with the output sizes a stride leaves open (output padding) and groups. */
 static int c_bwd_data(Graph *g, int i) {
+    // clang-format off
     static const struct { int64_t O, Hi, Wi, C, K, s, p, d, G, op; } c[] = {
         {3, 4, 4, 2, 3, 1, 1, 1, 1, 0}, /* same size */
         {2, 3, 4, 3, 3, 2, 1, 1, 1, 1}, /* stride 2, output padding 1: 2x upsampling */
         {2, 3, 3, 2, 4, 2, 1, 1, 1, 0}, /* 4x4 stride 2 pad 1, the DCGAN layer */
         {4, 3, 3, 4, 3, 1, 0, 2, 2, 0}, /* dilation 2, groups 2 */
     };
+    // clang-format on
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int64_t H = (c[i].Hi - 1) * c[i].s - 2 * c[i].p + c[i].d * (c[i].K - 1) + 1 + c[i].op;
     int64_t W = (c[i].Wi - 1) * c[i].s - 2 * c[i].p + c[i].d * (c[i].K - 1) + 1 + c[i].op;

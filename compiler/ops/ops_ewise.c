@@ -31,6 +31,7 @@ static int unary_case(Graph *g, int i, Op op, InitKind init, double lo, double h
 
 /* Same shapes, trailing broadcast, broadcast both ways, size-1 dims, and the batch dim. */
 static int binary_case(Graph *g, int i, Op op, double blo, double bhi) {
+    // clang-format off
     static const struct { int ra; int64_t a[3]; uint8_t ba; int rb; int64_t b[3]; uint8_t bb; } c[] = {
         {2, {3, 4}, 0, 2, {3, 4}, 0},
         {2, {3, 4}, 0, 1, {4}, 0},
@@ -39,6 +40,7 @@ static int binary_case(Graph *g, int i, Op op, double blo, double bhi) {
         {2, {2, 5}, 1, 1, {5}, 0},       /* [B, 5] + [5] */
         {1, {1}, 0, 2, {2, 3}, 1},       /* [1] + [B, 3] */
     };
+    // clang-format on
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int a = case_param(g, c[i].ra, c[i].a, c[i].ba, INIT_UNIFORM, -1, 1);
     int b = case_param(g, c[i].rb, c[i].b, c[i].bb, INIT_AWAY, blo, bhi);

@@ -127,11 +127,13 @@ static void g_avg(Graph *g, int node, int gy, int *gx) {
 /* ---- gradient-check cases ---- */
 
 static int pool_case(Graph *g, int i, Op op) {
+    // clang-format off
     static const struct { int64_t C, H, W, k, s, p; } c[] = {
         {2, 4, 4, 2, 2, 0}, /* the classic 2x2 */
         {1, 5, 7, 3, 2, 1}, /* odd sizes, overlapping windows, padding */
         {2, 5, 5, 3, 1, 0}, /* stride 1 */
     };
+    // clang-format on
     if (i >= 3) return -1;
     int64_t xd[4] = {g->batch, c[i].C, c[i].H, c[i].W};
     int x = case_param(g, 4, xd, 1, INIT_UNIFORM, -2, 2);

@@ -43,6 +43,7 @@
 #define OPENBLAS_INC "/usr/include/x86_64-linux-gnu/openblas-pthread"
 #define TOL 1e-5
 
+// clang-format off
 static const char *const models[] = {
     MLC_SOURCE_ROOT "/samples/mlp.mdl",
     MLC_TEST_DIR "/data/tiny.mdl",
@@ -75,6 +76,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/resample.mdl",
     MLC_TEST_DIR "/data/ema.mdl",
 };
+// clang-format on
 enum { NMODELS = sizeof models / sizeof models[0] };
 
 /* A compiled model and its emitted source in a temp dir. */

@@ -281,6 +281,7 @@ Test(cuda_emit, structure) {
         cr_assert(strstr(src, ".target = \"cuda\"") != NULL);
         cr_assert_null(strstr(src_all, "atomic"), "%s: atomics make results depend on scheduling", models[k]);
         /* convolutions and poolings: one launcher call per node */
+        // clang-format off
         static const struct { Op op; const char *fn; } calls[] = {
             {OP_conv2d, "mlc_cuda_conv2d_fwd("},         {OP_conv2d_bwd_data, "mlc_cuda_conv2d_bwd_data("},
             {OP_conv2d_bwd_filter, "mlc_cuda_conv2d_bwd_filter("}, {OP_max_pool2d, "mlc_cuda_maxpool2d_fwd("},
@@ -289,6 +290,7 @@ Test(cuda_emit, structure) {
             /* bn_stats: the batch-norm sums without dy, statistics or eps */
             {OP_bn_stats, ", NULL, NULL, 0.0f, (double *)ws, "},
         };
+        // clang-format on
         for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
             int nodes = count_op(c.m->train, calls[i].op) + count_op(c.m->eval, calls[i].op) +
                         count_op(c.m->eval_loss, calls[i].op);
@@ -671,6 +673,7 @@ Test(cuda_emit, cuda_arch_errors) {
 /* `mlc build` hands nvcc the list, or without --cuda-arch and without a visible GPU (no
  * nvidia-smi on PATH) the documented default; /bin/echo stands in for nvcc. */
 Test(cuda_emit, mlc_build_passes_the_architectures) {
+    // clang-format off
     static const struct {
         const char *arch, *want;
     } c[] = {
@@ -678,6 +681,7 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
         {"", " -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_89,code=sm_89 "
              "-gencode=arch=compute_90,code=[sm_90,compute_90] "},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         char cmd[8192], out[16384];
         snprintf(cmd, sizeof cmd, "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o /nonexistent/x --target cuda "

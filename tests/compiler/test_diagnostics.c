@@ -19,6 +19,7 @@
 /* ---- 1. exact diagnostics ---- */
 
 /* Every case the suite promises; each must exist with its .err. */
+// clang-format off
 static const char *const required[] = {
     "unknown_op",      /* misspelled relu, with did-you-mean */
     "unknown_name",    /* unknown name, with did-you-mean */
@@ -52,6 +53,7 @@ static const char *const required[] = {
     "attention_shape",  /* attention's q and k of different widths: all three shapes */
     "attention_causal", /* causal = 1: a boolean expected */
 };
+// clang-format on
 
 static void check_error_file(const char *stem) {
     char mdl[1024], err[1024], msg[4096];

@@ -120,6 +120,7 @@ Test(dump_ir, cli_after_and_repeated) {
 
 /* The stage names from before after:PASS still work. */
 Test(dump_ir, cli_older_stage_names) {
+    // clang-format off
     static const struct {
         const char *arg, *headers;
     } cases[] = {
@@ -128,6 +129,7 @@ Test(dump_ir, cli_older_stage_names) {
         {"--dump-ir=final", "; --- after dce (train step, as emitted) ---\n; --- after dce (eval, as emitted) ---\n"
                              "; --- after dce (eval loss, as emitted) ---\n"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
         cr_assert_eq(mlc(&out, CONVBN, cases[i].arg, NULL), 0, "%s: %s", cases[i].arg, out);

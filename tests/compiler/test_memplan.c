@@ -91,6 +91,7 @@ static void expect_no_worse(const Graph *g, const MemPlan *p, const MemPlan *q, 
 }
 
 Test(memplan, samples) {
+    // clang-format off
     static const char *const paths[] = {
         MLC_SOURCE_ROOT "/samples/mlp.mdl",         MLC_SOURCE_ROOT "/samples/lenet.mdl",
         MLC_SOURCE_ROOT "/samples/resnet.mdl",      MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
@@ -101,6 +102,7 @@ Test(memplan, samples) {
         MLC_TEST_DIR "/data/poolov.mdl",           MLC_TEST_DIR "/data/poolrelu.mdl",
         MLC_TEST_DIR "/data/accum_mlp.mdl",        MLC_TEST_DIR "/data/accum_conv.mdl",
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) check_model(paths[i]);
 }
 
@@ -524,6 +526,7 @@ Test(memplan, offline_fills_first_fit_hole) {
  * pooling output's bytes, so conv2's backward found that hole 3536 floats wide, too
  * narrow for its 6272-float dx, and went on top. */
 Test(memplan, never_worse_than_first_fit) {
+    // clang-format off
     static const char *const paths[] = {
         MLC_SOURCE_ROOT "/samples/mlp.mdl", MLC_SOURCE_ROOT "/samples/lenet.mdl",
         MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
@@ -531,6 +534,7 @@ Test(memplan, never_worse_than_first_fit) {
         MLC_TEST_DIR "/data/convwide.mdl", MLC_TEST_DIR "/data/convseg.mdl",
         MLC_TEST_DIR "/data/convbn.mdl", MLC_TEST_DIR "/data/poolrelu.mdl",
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         SrcFile *src = ct_load_src(paths[i]);
         cr_assert_not_null(src, "cannot read %s", paths[i]);

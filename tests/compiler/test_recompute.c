@@ -199,6 +199,7 @@ Test(recompute, fitting_budget_changes_nothing) {
     compiled_free(&b);
 }
 
+// clang-format off
 static const char *const all_models[] = {
     MLC_SOURCE_ROOT "/samples/mlp.mdl",        MLC_SOURCE_ROOT "/samples/lenet.mdl",
     MLC_SOURCE_ROOT "/samples/resnet.mdl",     MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
@@ -207,6 +208,7 @@ static const char *const all_models[] = {
     MLC_TEST_DIR "/data/activations.mdl",      MLC_TEST_DIR "/data/tiny.mdl",
     MLC_TEST_DIR "/data/clip.mdl",             MLC_TEST_DIR "/data/adamw.mdl",
 };
+// clang-format on
 
 Test(recompute, plans_do_not_overlap) {
     int shrunk = 0;

@@ -65,6 +65,7 @@ Test(report_scale, rows_follow_the_model) {
 }
 
 Test(report_scale, bad_flags) {
+    // clang-format off
     struct {
         char *args[4];
         const char *err;
@@ -76,6 +77,7 @@ Test(report_scale, bad_flags) {
          "latency in ns, us, ms or s), found '1Gbps'\n"},
         {{"--report", "--flops", "3X", NULL}, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, found '3X'\n"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = {MLC_EXE, MLC_SOURCE_ROOT "/samples/mlp.mdl"};
         for (int k = 0; cases[i].args[k]; k++) argv[2 + k] = cases[i].args[k];

@@ -48,12 +48,14 @@ Test(train_spec, settings_reach_the_spec_and_the_api) {
     FILE *f = open_memstream(&text, &len);
     target_c.emit_source(r.m, f, "t.h");
     fclose(f);
+    // clang-format off
     static const char *want[] = {
         ".optimizer = {\"adamw\", 0.002f, 0.0f, 0.9f, 0.99f, 1e-08f, 0.05f}",
         ".schedule = \"step\"", ".warmup_epochs = 0.5f", ".step_size = 2", ".step_gamma = 0.5f",
         ".augment = \"crop:2,flip\"", ".n_norm = 2", ".norm_mean = {0.5f, 0.25f, 0.0f, 0.0f}",
         ".norm_std = {0.2f, 0.1f, 0.0f, 0.0f}", ".default_batch = 32", ".default_epochs = 3",
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_expect(strstr(text, want[i]) != NULL, "the generated api lacks %s", want[i]);
     free(text);

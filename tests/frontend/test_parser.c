@@ -173,6 +173,7 @@ static const char sample_printed[] =
 Test(frontend, lex_every_token_kind) {
     const char *src = "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / // % == != < <= > >= "
                       "and or not model input param output loss return if else block train for in";
+    // clang-format off
     static const TokKind want[] = {
         TK_IDENT, TK_INT, TK_FLOAT, TK_STRING, TK_LPAREN, TK_RPAREN, TK_LBRACKET,
         TK_RBRACKET, TK_LBRACE, TK_RBRACE, TK_COMMA, TK_COLON, TK_ASSIGN, TK_SEMI,
@@ -180,6 +181,7 @@ Test(frontend, lex_every_token_kind) {
         TK_AND, TK_OR, TK_NOT, TK_MODEL, TK_INPUT, TK_PARAM, TK_OUTPUT, TK_LOSS,
         TK_RETURN, TK_IF, TK_ELSE, TK_BLOCK, TK_TRAIN, TK_FOR, TK_IN, TK_EOF,
     };
+    // clang-format on
     int n;
     Token *t = lex_ok(src, &n);
     int nwant = (int)(sizeof want / sizeof want[0]);
@@ -889,12 +891,14 @@ Test(frontend, random_bytes_never_crash) {
 }
 
 Test(frontend, random_token_soup_never_crashes) {
+    // clang-format off
     static const char *const words[] = {
         "model", "input", "param", "output", "loss", "return", "if", "else", "block", "train",
         "and", "or", "not", "x", "f", "true", "1", "2.5", ".5", "\"s\"", "(", ")", "[", "]",
         "{", "}", ",", ":", "=", ";", "+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=",
         "f32", "\n", "# c\n",
     };
+    // clang-format on
     int nwords = (int)(sizeof words / sizeof words[0]), parsed = 0;
     char buf[512];
     for (int iter = 0; iter < 5000; iter++) {

@@ -25,6 +25,7 @@ typedef struct AttnCase {
     float range; /* inputs uniform in [-range, range] */
 } AttnCase;
 
+// clang-format off
 static const AttnCase cases[] = {
     {3, 37, 37, 32, 32, 0, 0, 1},  /* several query blocks, one key block */
     {2, 37, 37, 32, 32, 1, 0, 1},  {2, 150, 150, 24, 24, 1, 0, 1}, /* several of both */
@@ -32,6 +33,7 @@ static const AttnCase cases[] = {
     {2, 20, 70, 7, 3, 0, 0, 1},    {2, 70, 20, 7, 3, 1, 0, 1},    /* cross attention */
     {2, 80, 80, 16, 16, 1, 10, 3}, /* scores up to 1440: exp overflows without the maximum */
 };
+// clang-format on
 
 static void fill(float *p, long n, unsigned s, float range) {
     for (long i = 0; i < n; i++)

@@ -149,6 +149,7 @@ typedef struct ConvCase {
     int C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, G;
 } ConvCase;
 
+// clang-format off
 static const ConvCase conv_cases[] = {
     {3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},     /* same padding, 5 output channels */
     {2, 11, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1},    /* stride 2, odd sizes */
@@ -166,6 +167,7 @@ static const ConvCase conv_cases[] = {
     {3, 6, 19, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 19 columns: a row of one 16-float segment and a tail */
     {4, 15, 15, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},   /* 1x1: rows of 15 columns, along q at width 16 */
 };
+// clang-format on
 
 static mlc_conv_geom geom_of(const ConvCase *c) {
     mlc_conv_geom g = {.C = c->C, .H = c->H, .W = c->W, .O = c->O, .KH = c->KH, .KW = c->KW, .sh = c->sh, .sw = c->sw,

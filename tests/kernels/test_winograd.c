@@ -21,6 +21,7 @@ typedef struct Layer {
     long B;
 } Layer;
 
+// clang-format off
 static const Layer layers[] = {
     {3, 9, 9, 5, 1, 3},      /* odd sizes: a half tile at the edge */
     {16, 8, 8, 16, 1, 2},    /* resnet20_cifar's last stage, smaller */
@@ -29,6 +30,7 @@ static const Layer layers[] = {
     {17, 6, 6, 33, 1, 19},   /* more samples than chunks; GEMM edges */
     {2, 3, 3, 3, 1, 4},      /* a single tile */
 };
+// clang-format on
 
 static float *floats(long n) {
     float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64 + 64));

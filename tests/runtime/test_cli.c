@@ -653,9 +653,11 @@ Test(modes, inputs_bind_by_name_or_type)
     cr_assert_str_eq(sa, sb);
     cr_assert(strstr(sa, "test accuracy: "), "%s", sa);
 
+    // clang-format off
     static const mlc_io_desc three[3] = {{"image", MLC_F32, 1, {784}, 784, 1},
                                          {"label", MLC_I32, 0, {0}, 1, 0},
                                          {"mask", MLC_F32, 2, {28, 28}, 784, 1}};
+    // clang-format on
     api.inputs = three;
     api.n_inputs = 3;
     run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
@@ -790,6 +792,7 @@ Test(output, jsonl_log_and_progress_bar)
 
 Test(output, new_bad_flags_and_help)
 {
+    // clang-format off
     static const struct {
         const char *args[5];
         const char *err;
@@ -812,6 +815,7 @@ Test(output, new_bad_flags_and_help)
         {{"--mean", "0.1,,0.2", "--std", "1", NULL}, "error: --mean: expected 1 to 4 comma-separated numbers, found '0.1,,0.2'\n"},
         {{"--data=", NULL}, "error: --data: expected a path, found ''\n"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r;
         run(&r, &tiny_api, cases[i].args);

@@ -53,9 +53,11 @@ Test(output_files, output_on_a_full_device)
     tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--quiet", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     char *img = tu_path(d, "t10k-images-idx3-ubyte");
+    // clang-format off
     const char *modes[3][8] = {{"net", "predict", p, img, NULL},
                                {"net", "eval", p, "--data", d, NULL},
                                {"net", "--data", d, "--quiet", NULL}};
+    // clang-format on
     for (int m = 0; m < 3; m++) {
         FILE *full = fopen("/dev/full", "w"), *err = tmpfile();
         cr_assert(full && err);

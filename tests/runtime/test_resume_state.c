@@ -58,6 +58,7 @@ Test(resume_state, impossible_fields_refused)
     cr_assert_eq(base[AT_POS], 120);
     cr_assert_eq(base[AT_TRAIN_N], 200);
 
+    // clang-format off
     const bad_state cases[] = {
         {AT_POS, -1, "byte 38: epoch_pos: expected a count of at least 0, found -1"},
         {AT_POS, -64, "byte 38: epoch_pos: expected a count of at least 0, found -64"},
@@ -85,6 +86,7 @@ Test(resume_state, impossible_fields_refused)
          "train_n: expected 200 training samples per epoch (this run's --data, --train-limit "
          "and --val), found 1000"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_with(q, base, n, cases[i].at, cases[i].v);
         tu_run(&r, &tiny_api, "net",

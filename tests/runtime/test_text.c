@@ -170,6 +170,7 @@ Test(text, bad_corpora_say_what_is_wrong)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", tok, none);
     cr_assert_eq(system(cmd), 0);
     static char want[12][512];
+    // clang-format off
     struct {
         const mlc_model_api *api;
         const char *data;
@@ -188,6 +189,7 @@ Test(text, bad_corpora_say_what_is_wrong)
         {&tiny_lm_api, z, "--mean", "error: --mean/--std: model 'tiny_lm' reads tokens, which are not normalised\n"},
         {&tiny_lm_api, z, "--augment", "error: --augment: model 'tiny_lm' reads tokens, which are not augmented\n"},
     };
+    // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(want[i], sizeof want[i], cases[i].fmt, cases[i].data);
         const char *val[] = {"--data", cases[i].data, "--val", "5", NULL};

@@ -48,8 +48,10 @@ const OpEmitter c_emitters[OP_COUNT] = {
 };
 
 /* libm's float functions. */
+// clang-format off
 const MathName c_math[] = {
     {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
     {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"},
     {"rng_uniform", "mlc_philox_uniform"}, {NULL, NULL},
 };
+// clang-format on

@@ -19,12 +19,14 @@ typedef struct AttnCall {
     const char *in[5];
     const char *call[6];
 } AttnCall;
+// clang-format off
 static const AttnCall attn_calls[] = {
     {OP_attention, "mlc_attention_rows", "true", {"q", "k", "v"}, {"q", "k", "v", "NULL", "NULL", "out"}},
     {OP_attention_stats, "mlc_attention_rows", "false", {"q", "k", "o", "dout"}, {"q", "k", "NULL", "o", "dout", "out"}},
     {OP_attention_bwd_q, "mlc_attention_bwd_q_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
     {OP_attention_bwd_kv, "mlc_attention_bwd_kv_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
 };
+// clang-format on
 
 void emit_attention_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];

@@ -51,8 +51,10 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
 /* The CUDA math library's float functions, which keep results within an ulp or two of the
  * C target's (the intrinsics __expf, __logf would be faster but coarser, and the two
  * targets' results are compared step by step: tests/compiler/gpu/run_cuda_vs_c.sh). */
+// clang-format off
 const MathName cuda_math[] = {
     {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
     {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"},
     {"rng_uniform", "mlc_philox_uniform"}, {NULL, NULL},
 };
+// clang-format on
