@@ -10,14 +10,12 @@
 #include <stdlib.h>
 #include <time.h>
 
-static int cmp(const void *a, const void *b)
-{
+static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -25,8 +23,7 @@ int main(int argc, char **argv)
     float *v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
     double *t = calloc((size_t)(reps > 0 ? reps : 1), sizeof *t);
     if (n < 1 || reps < 1 || !v || !t) {
-        if (rank == 0)
-            fprintf(stderr, "usage: mpirun -np N allreduce_time BYTES [REPS]\n");
+        if (rank == 0) fprintf(stderr, "usage: mpirun -np N allreduce_time BYTES [REPS]\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     for (long i = -3; i < reps; i++) {
@@ -37,19 +34,16 @@ int main(int argc, char **argv)
         for (long polls = 0;; polls++) {
             int done = 0;
             MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-            if (done)
-                break;
+            if (done) break;
             if (polls > 200) {
                 struct timespec ts = {0, 50000};
                 nanosleep(&ts, NULL);
             }
         }
-        if (i >= 0)
-            t[i] = MPI_Wtime() - t0;
+        if (i >= 0) t[i] = MPI_Wtime() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp);
-    if (rank == 0)
-        printf("allreduce_ms %.4f\n", 1e3 * t[reps / 2]);
+    if (rank == 0) printf("allreduce_ms %.4f\n", 1e3 * t[reps / 2]);
     free(v);
     free(t);
     MPI_Finalize();

@@ -38,7 +38,7 @@ typedef struct Bench {
     int causal, gemm;
     float scale;
     float *q, *k, *v, *dout, *o, *st, *dq, *dk, *dv, *dkv; /* dkv: the fused kernel's dk, dv side by side */
-    float *P, *dS; /* the three-pass versions' [BH][T][T] matrices */
+    float *P, *dS;                                         /* the three-pass versions' [BH][T][T] matrices */
 } Bench;
 
 static float *floats(long n) {
@@ -150,10 +150,13 @@ int main(int argc, char **argv) {
     Bench b = {.BH = B * H, .T = T, .D = D, .causal = causal, .scale = 1.0f / sqrtf((float)D)};
     long n = b.BH * T * D;
     b.q = floats(n), b.k = floats(n), b.v = floats(n), b.dout = floats(n), b.o = floats(n), b.dq = floats(n);
-    b.dk = floats(n), b.dv = floats(n), b.dkv = floats(2 * n), b.st = floats(b.BH * T * 2), b.P = floats(b.BH * T * T), b.dS = floats(b.BH * T * T);
-    printf("attention B %ld H %ld T %ld D %ld%s, %d thread%s, %d reps; the three-pass versions keep P: %ld bytes "
-           "(fused: %ld bytes of row statistics in the backward)\n",
-           B, H, T, D, causal ? " causal" : "", threads, threads == 1 ? "" : "s", reps, 4 * b.BH * T * T, 4 * b.BH * T * 2);
+    b.dk = floats(n), b.dv = floats(n), b.dkv = floats(2 * n), b.st = floats(b.BH * T * 2), b.P = floats(b.BH * T * T),
+    b.dS = floats(b.BH * T * T);
+    printf(
+        "attention B %ld H %ld T %ld D %ld%s, %d thread%s, %d reps; the three-pass versions keep P: %ld bytes "
+        "(fused: %ld bytes of row statistics in the backward)\n",
+        B, H, T, D, causal ? " causal" : "", threads, threads == 1 ? "" : "s", reps, 4 * b.BH * T * T,
+        4 * b.BH * T * 2);
     for (int bwd = 0; bwd < 2; bwd++) {
         if (!only || !strcmp(only, "fused")) timed("fused (mlc_attention_*)", &b, 0, fused, bwd, reps);
         if (!only || !strcmp(only, "loops")) timed("three-pass, loops", &b, 0, three_pass, bwd, reps);

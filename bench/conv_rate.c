@@ -70,8 +70,21 @@ int main(int argc, char **argv) {
     const char *opname[] = {"fwd", "data", "filter"};
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const Layer *ly = &layers[l];
-        mlc_conv_geom g = {.C = ly->C, .H = ly->H, .W = ly->H, .O = ly->O, .KH = 3, .KW = 3, .sh = 1, .sw = 1,
-                           .ph = 1, .pw = 1, .dh = 1, .dw = 1, .G = 1, .Ho = ly->H, .Wo = ly->H};
+        mlc_conv_geom g = {.C = ly->C,
+                           .H = ly->H,
+                           .W = ly->H,
+                           .O = ly->O,
+                           .KH = 3,
+                           .KW = 3,
+                           .sh = 1,
+                           .sw = 1,
+                           .ph = 1,
+                           .pw = 1,
+                           .dh = 1,
+                           .dw = 1,
+                           .G = 1,
+                           .Ho = ly->H,
+                           .Wo = ly->H};
         const long B = ly->B, nx = B * g.C * g.H * g.W, ny = B * g.O * g.Ho * g.Wo, nw = (long)g.O * g.C * 9;
         float *x = floats(nx), *y = floats(ny), *w = floats(nw), *dy = floats(ny), *dx = floats(nx), *dw = floats(nw);
         fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
@@ -90,8 +103,8 @@ int main(int argc, char **argv) {
             }
             qsort(t, (size_t)reps, sizeof *t, cmp);
             printf("vw=%d isa=%s threads=%d layer=%s op=%s median_gflops=%.1f best_gflops=%.1f\n",
-                   mlc_kernels_vec_width(), mlc_kernels_isa(), threads, ly->name, opname[op],
-                   flop / t[reps / 2] * 1e-9, flop / t[0] * 1e-9);
+                   mlc_kernels_vec_width(), mlc_kernels_isa(), threads, ly->name, opname[op], flop / t[reps / 2] * 1e-9,
+                   flop / t[0] * 1e-9);
             free(t), free(ws);
         }
         free(x), free(y), free(w), free(dy), free(dx), free(dw);

@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
         for (; ns < 4; ns++) sizes[ns] = dflt[ns];
     if (reps < 1) reps = 1;
     mlc_kernels_init();         /* as NAME_create does */
-    mlc_c_set_threads(threads);  /* as --threads does */
+    mlc_c_set_threads(threads); /* as --threads does */
     for (int s = 0; s < ns; s++) {
         int M, N, K;
         if (sscanf(sizes[s], "%dx%dx%d", &M, &N, &K) != 3 || M < 1 || N < 1 || K < 1) {
@@ -78,9 +78,10 @@ int main(int argc, char **argv) {
         double med, best, med1, best1;
         rate(1, M, N, K, reps, A, B, C, &med, &best);
         rate(0, M, N, K, reps, A, B, C, &med1, &best1);
-        printf("size=%dx%dx%d threads=%d reps=%d median_gflops=%.2f best_gflops=%.2f one_thread_median_gflops=%.2f "
-               "one_thread_best_gflops=%.2f\n",
-               M, N, K, threads, reps, med, best, med1, best1);
+        printf(
+            "size=%dx%dx%d threads=%d reps=%d median_gflops=%.2f best_gflops=%.2f one_thread_median_gflops=%.2f "
+            "one_thread_best_gflops=%.2f\n",
+            M, N, K, threads, reps, med, best, med1, best1);
         free(A), free(B), free(C);
     }
     return 0;

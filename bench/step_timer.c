@@ -70,11 +70,12 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const mlc_optimizer_desc *o = &api->optimizer;
-    printf("model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f "
-           "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g vec_width=%d isa=%s\n",
-           api->name, api->target, batch, steps, 1e3 * t[steps / 2], 1e3 * t[steps / 10], 1e3 * t[steps * 9 / 10],
-           (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps,
-           o->weight_decay, mlc_kernels_vec_width(), mlc_kernels_isa());
+    printf(
+        "model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f "
+        "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g vec_width=%d isa=%s\n",
+        api->name, api->target, batch, steps, 1e3 * t[steps / 2], 1e3 * t[steps / 10], 1e3 * t[steps * 9 / 10],
+        (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps, o->weight_decay,
+        mlc_kernels_vec_width(), mlc_kernels_isa());
     api->destroy(m);
     for (int k = 0; k < api->n_inputs; k++) free(in[k]);
     free(t);

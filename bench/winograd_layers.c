@@ -83,16 +83,32 @@ int main(int argc, char **argv) {
     // clang-format on
     static const char *opname[] = {"forward", "input grad", "weight grad"};
     mlc_kernels_init();
-    if (error) printf("| model | layer (C->O, HxW), B 4 | op | direct rel. error | Winograd rel. error |\n|---|---|---|---|---|\n");
+    if (error)
+        printf(
+            "| model | layer (C->O, HxW), B 4 | op | direct rel. error | Winograd rel. error |\n|---|---|---|---|---|\n");
     else {
-        printf("| model | layer (C->O, HxW, B) | op | direct ms | Winograd ms | direct / Winograd | effective GFLOP/s (W) |\n");
+        printf(
+            "| model | layer (C->O, HxW, B) | op | direct ms | Winograd ms | direct / Winograd | effective GFLOP/s (W) |\n");
         printf("|---|---|---|---|---|---|---|\n");
     }
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const int C = layers[l].C, H = layers[l].H, O = layers[l].O;
         const long B = error ? 4 : layers[l].B;
-        const mlc_conv_geom g = {.C = C, .H = H, .W = H, .O = O, .KH = 3, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1,
-                                 .dh = 1, .dw = 1, .G = 1, .Ho = H, .Wo = H};
+        const mlc_conv_geom g = {.C = C,
+                                 .H = H,
+                                 .W = H,
+                                 .O = O,
+                                 .KH = 3,
+                                 .KW = 3,
+                                 .sh = 1,
+                                 .sw = 1,
+                                 .ph = 1,
+                                 .pw = 1,
+                                 .dh = 1,
+                                 .dw = 1,
+                                 .G = 1,
+                                 .Ho = H,
+                                 .Wo = H};
         float *x = floats(B * C * H * H), *dy = floats(B * O * H * H), *w = floats((long)O * C * 9);
         float *out = floats(B * (C > O ? C : O) * H * H + (long)O * C * 9);
         for (int op = 0; op < 3; op++) {
@@ -102,8 +118,11 @@ int main(int argc, char **argv) {
             float *ww = floats(pw.slots * pw.slot + mlc_wino_shared_floats(&g, &pw, op));
             if (error) {
                 double e[2];
-                for (int a = 0; a < 2; a++) run(&g, B, op, a, x, w, dy, out, a ? ww : wd, a ? &pw : &pd), e[a] = rel_error(&g, B, op, x, w, dy, out);
-                printf("| %s | %d->%d, %dx%d | %s | %.2e | %.2e |\n", layers[l].model, C, O, H, H, opname[op], e[0], e[1]);
+                for (int a = 0; a < 2; a++)
+                    run(&g, B, op, a, x, w, dy, out, a ? ww : wd, a ? &pw : &pd),
+                        e[a] = rel_error(&g, B, op, x, w, dy, out);
+                printf("| %s | %d->%d, %dx%d | %s | %.2e | %.2e |\n", layers[l].model, C, O, H, H, opname[op], e[0],
+                       e[1]);
                 free(wd), free(ww);
                 continue;
             }

@@ -43,9 +43,20 @@ struct Expr {
 };
 
 typedef enum BinOp {
-    OP_ADD = '+', OP_SUB = '-', OP_MUL = '*', OP_DIV = '/', OP_MOD = '%',
-    OP_LT = '<', OP_GT = '>', OP_NOT = '!',
-    OP_EQ = 256, OP_NE, OP_LE, OP_GE, OP_AND, OP_OR,
+    OP_ADD = '+',
+    OP_SUB = '-',
+    OP_MUL = '*',
+    OP_DIV = '/',
+    OP_MOD = '%',
+    OP_LT = '<',
+    OP_GT = '>',
+    OP_NOT = '!',
+    OP_EQ = 256,
+    OP_NE,
+    OP_LE,
+    OP_GE,
+    OP_AND,
+    OP_OR,
     OP_FLOORDIV, /* // */
 } BinOp;
 
@@ -54,8 +65,8 @@ const char *binop_text(int op);
 
 /* A tensor type: `f32[B, 784]`. A dimension is an integer literal or a name (B). */
 typedef struct TypeDim {
-    long long value;  /* when name == NULL and expr == NULL */
-    const char *name; /* e.g. "B", or a compile-time integer's name */
+    long long value;   /* when name == NULL and expr == NULL */
+    const char *name;  /* e.g. "B", or a compile-time integer's name */
     struct Expr *expr; /* any other compile-time integer expression: f32[1, 2 * ch] */
     SrcLoc loc;
 } TypeDim;

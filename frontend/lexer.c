@@ -115,8 +115,7 @@ static int check_text_char(Lexer *L) {
 static Token *push(Lexer *L, TokKind kind, SrcLoc loc, size_t start) {
     if (L->n == L->cap) {
         int ncap = L->cap ? L->cap * 2 : 256;
-        L->toks = arena_realloc(L->arena, L->toks, sizeof(Token) * (size_t)L->cap,
-                                sizeof(Token) * (size_t)ncap);
+        L->toks = arena_realloc(L->arena, L->toks, sizeof(Token) * (size_t)L->cap, sizeof(Token) * (size_t)ncap);
         L->cap = ncap;
     }
     Token *t = &L->toks[L->n++];
@@ -136,8 +135,7 @@ static void lex_ident(Lexer *L) {
     loc.len = (int)n;
     TokKind kind = TK_IDENT;
     for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
-        if (strlen(keywords[i].word) == n && memcmp(keywords[i].word, L->src + start, n) == 0)
-            kind = keywords[i].kind;
+        if (strlen(keywords[i].word) == n && memcmp(keywords[i].word, L->src + start, n) == 0) kind = keywords[i].kind;
     push(L, kind, loc, start);
 }
 
@@ -195,8 +193,7 @@ static void lex_string(Lexer *L) {
     advance(L); /* opening quote */
     /* The resolved contents are never longer than the raw text. */
     size_t end = L->pos;
-    while (end < L->len && L->src[end] != '\n' && L->src[end] != '"')
-        end += L->src[end] == '\\' ? 2 : 1;
+    while (end < L->len && L->src[end] != '\n' && L->src[end] != '"') end += L->src[end] == '\\' ? 2 : 1;
     size_t cap = end - L->pos;
     char *buf = arena_alloc(L->arena, cap + 1);
     size_t out = 0;
@@ -217,8 +214,7 @@ static void lex_string(Lexer *L) {
                     diag_error(&loc, "unterminated string");
                 }
                 SrcLoc eloc = here(L, 2);
-                if (e >= 0x20 && e < 0x7F)
-                    diag_error(&eloc, "unknown escape '\\%c' in string", e);
+                if (e >= 0x20 && e < 0x7F) diag_error(&eloc, "unknown escape '\\%c' in string", e);
                 advance(L);
                 check_text_char(L); /* reports a control or non-UTF-8 byte precisely */
                 diag_error(&eloc, "unknown escape in string");
@@ -280,10 +276,8 @@ static _Noreturn void unexpected(Lexer *L) {
     SrcLoc loc = here(L, 1);
     /* Common habits from other languages get a pointer to the .mdl spelling. */
     if (c == '!') diag_error_hint(&loc, "use 'not' for negation", "unexpected character '!'");
-    if (c == '&' && peek(L, 1) == '&')
-        diag_error_hint(&loc, "use 'and'", "unexpected character '&'");
-    if (c == '|' && peek(L, 1) == '|')
-        diag_error_hint(&loc, "use 'or'", "unexpected character '|'");
+    if (c == '&' && peek(L, 1) == '&') diag_error_hint(&loc, "use 'and'", "unexpected character '&'");
+    if (c == '|' && peek(L, 1) == '|') diag_error_hint(&loc, "use 'or'", "unexpected character '|'");
     if (c > 0x20 && c < 0x7F) diag_error(&loc, "unexpected character '%c'", c);
     int n = utf8_len(L);
     if (c >= 0x80 && n > 0) diag_error(&loc, "unexpected character '%.*s'", n, L->src + L->pos);

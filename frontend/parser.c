@@ -60,9 +60,7 @@ static Token *expect(Parser *P, TokKind k, const char *what) {
     return next(P);
 }
 
-static const char *tok_str(Parser *P, const Token *t) {
-    return arena_strndup(P->arena, t->text, (size_t)t->loc.len);
-}
+static const char *tok_str(Parser *P, const Token *t) { return arena_strndup(P->arena, t->text, (size_t)t->loc.len); }
 
 /* Enters one level of nesting opened by the token `t`; the caller leaves with
  * P->depth-- (or by restoring a saved depth). */
@@ -99,8 +97,8 @@ static Stmt *new_stmt(Parser *P, StmtKind kind, SrcLoc loc) {
 /* Can this token begin an expression? Decides between a bare expression statement and
  * "expected a statement". */
 static int starts_expr(TokKind k) {
-    return k == TK_INT || k == TK_FLOAT || k == TK_STRING || k == TK_IDENT || k == TK_LPAREN ||
-           k == TK_LBRACKET || k == TK_MINUS || k == TK_NOT;
+    return k == TK_INT || k == TK_FLOAT || k == TK_STRING || k == TK_IDENT || k == TK_LPAREN || k == TK_LBRACKET ||
+           k == TK_MINUS || k == TK_NOT;
 }
 
 /* args: [ arg { ',' arg } ]      (the '(' is already consumed; consumes the ')')
@@ -186,8 +184,7 @@ static Expr *parse_primary(Parser *P) {
         P->depth--;
         return e;
     }
-    default:
-        expected(P, "an expression");
+    default: expected(P, "an expression");
     }
 }
 
@@ -221,7 +218,10 @@ static Expr *parse_mul(Parser *P) {
     while (at(P, TK_STAR) || at(P, TK_SLASH) || at(P, TK_SLASHSLASH) || at(P, TK_PERCENT)) {
         Token *op = next(P);
         enter(P, "expression", op);
-        int bop = op->kind == TK_STAR ? OP_MUL : op->kind == TK_SLASH ? OP_DIV : op->kind == TK_PERCENT ? OP_MOD : OP_FLOORDIV;
+        int bop = op->kind == TK_STAR      ? OP_MUL
+                  : op->kind == TK_SLASH   ? OP_DIV
+                  : op->kind == TK_PERCENT ? OP_MOD
+                                           : OP_FLOORDIV;
         e = binary(P, op, bop, e, parse_unary(P));
     }
     P->depth = saved;
@@ -262,8 +262,7 @@ static Expr *parse_cmp(Parser *P) {
     Token *t = next(P);
     e = binary(P, t, op, e, parse_add(P));
     if (comparison_op(cur(P)->kind))
-        diag_error_hint(&cur(P)->loc, "combine comparisons with 'and'",
-                        "comparison operators cannot be chained");
+        diag_error_hint(&cur(P)->loc, "combine comparisons with 'and'", "comparison operators cannot be chained");
     return e;
 }
 
@@ -348,8 +347,7 @@ static Stmt *parse_decl(Parser *P, StmtKind kind) {
     Token *kw = next(P);
     int is_param = kind == ST_PARAM;
     Stmt *s = new_stmt(P, kind, kw->loc);
-    Token *name = expect_name(P, is_param ? "a parameter name after 'param'"
-                                          : "an input name after 'input'");
+    Token *name = expect_name(P, is_param ? "a parameter name after 'param'" : "an input name after 'input'");
     s->name = tok_str(P, name);
     s->name_loc = name->loc;
     expect(P, TK_COLON, is_param ? "':' after the parameter name" : "':' after the input name");
@@ -435,7 +433,8 @@ static Stmt *parse_train(Parser *P) {
     expect(P, TK_LBRACE, "'{' after 'train'");
     int cap = 0;
     for (;;) {
-        while (accept(P, TK_SEMI)) {}
+        while (accept(P, TK_SEMI)) {
+        }
         if (accept(P, TK_RBRACE)) return s;
         Token *name = expect_name(P, "a setting name or '}'");
         Stmt *set = new_stmt(P, ST_ASSIGN, name->loc);
@@ -468,8 +467,7 @@ static Stmt *parse_stmt(Parser *P) {
     case TK_LOSS:
     case TK_RETURN:
         next(P);
-        s = new_stmt(P, t->kind == TK_OUTPUT ? ST_OUTPUT : t->kind == TK_LOSS ? ST_LOSS : ST_RETURN,
-                     t->loc);
+        s = new_stmt(P, t->kind == TK_OUTPUT ? ST_OUTPUT : t->kind == TK_LOSS ? ST_LOSS : ST_RETURN, t->loc);
         s->value = parse_expr(P);
         return s;
     case TK_IF: return parse_if(P);
@@ -500,7 +498,8 @@ static StmtList parse_stmts(Parser *P, TokKind end, const char *what) {
     StmtList list = {0};
     int cap = 0;
     for (;;) {
-        while (accept(P, TK_SEMI)) {}
+        while (accept(P, TK_SEMI)) {
+        }
         if (at(P, end)) return list;
         /* Inside a body, running out of file means the '}' is missing. */
         if (at(P, TK_EOF)) expected(P, what);

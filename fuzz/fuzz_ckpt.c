@@ -15,20 +15,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    if (size < 1)
-        return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
     const uint8_t mode = data[0];
     uint8_t *f = malloc(size);
-    if (!f)
-        abort();
+    if (!f) abort();
     size_t n = size - 1;
     memcpy(f, data + 1, n);
     if ((mode & 1) && n >= 4) {
         uLong c = crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4));
-        for (int i = 0; i < 4; i++)
-            f[n - 4 + i] = (uint8_t)(c >> (8 * i));
+        for (int i = 0; i < 4; i++) f[n - 4 + i] = (uint8_t)(c >> (8 * i));
     }
     const char *path = fuzz_file(f, n);
     free(f);
@@ -43,7 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* a refused file modified the model, or said nothing */
         return 0;
     }
-    mlcrt_ckpt_check_resume(&st, m.step, st.train_samples, (mode >> 1) & 7, path, msg,
-                            sizeof msg);
+    mlcrt_ckpt_check_resume(&st, m.step, st.train_samples, (mode >> 1) & 7, path, msg, sizeof msg);
     return 0;
 }

@@ -16,11 +16,9 @@
 
 /* Everything between setjmp and longjmp lives here, so no local of the caller changes in
  * between (as in driver/main.c's compile). */
-static void lower_all(Arena *arena, const SrcFile *src)
-{
+static void lower_all(Arena *arena, const SrcFile *src) {
     jmp_buf on_error;
-    if (!DIAG_TRY(on_error))
-        return;
+    if (!DIAG_TRY(on_error)) return;
     Program *prog = parse_program(arena, src);
     ModelSpec spec;
     memset(&spec, 0, sizeof spec);
@@ -31,14 +29,11 @@ static void lower_all(Arena *arena, const SrcFile *src)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static FILE *sink;
-    if (!sink && !(sink = fopen("/dev/null", "w")))
-        abort();
+    if (!sink && !(sink = fopen("/dev/null", "w"))) abort();
     char *text = malloc(size + 1);
-    if (!text)
-        abort();
+    if (!text) abort();
     memcpy(text, data, size);
     text[size] = '\0';
     SrcFile *src = srcfile_from_string("fuzz.mdl", text);

@@ -21,12 +21,8 @@ static const mlc_tensor_desc fz_tensors[3] = {
     {"s", MLC_F32, 0, {0}, 1, 0, -1},
 };
 
-static void fz_read(void *m, int i, void *dst)
-{
-    memcpy(dst, ((fz_model *)m)->t[i], 4 * (size_t)fz_tensors[i].numel);
-}
-static void fz_write(void *m, int i, const void *src)
-{
+static void fz_read(void *m, int i, void *dst) { memcpy(dst, ((fz_model *)m)->t[i], 4 * (size_t)fz_tensors[i].numel); }
+static void fz_write(void *m, int i, const void *src) {
     memcpy(((fz_model *)m)->t[i], src, 4 * (size_t)fz_tensors[i].numel);
 }
 static int64_t fz_get_step(void *m) { return ((fz_model *)m)->step; }

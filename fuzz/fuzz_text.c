@@ -19,25 +19,20 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Gathers windows [start, start + n) and checks them against the model's shape. */
-static void check_windows(const mlc_dataset *ds, const mlcrt_lm_shape *s, int64_t start, int n)
-{
+static void check_windows(const mlc_dataset *ds, const mlcrt_lm_shape *s, int64_t start, int n) {
     int64_t T = s->window;
     int32_t *bx = malloc((size_t)(n * T) * sizeof *bx), *by = malloc((size_t)(n * T) * sizeof *by);
-    if (!bx || !by)
-        abort();
+    if (!bx || !by) abort();
     mlcrt_text_gather(ds->text, NULL, start, n, bx, by, 42, 3);
     for (int64_t k = 0; k < n * T; k++)
-        if (bx[k] < 0 || bx[k] >= s->vocab || by[k] < 0 || by[k] >= s->vocab ||
-            (k % T + 1 < T && by[k] != bx[k + 1]))
+        if (bx[k] < 0 || bx[k] >= s->vocab || by[k] < 0 || by[k] >= s->vocab || (k % T + 1 < T && by[k] != bx[k + 1]))
             abort(); /* a window outside the vocabulary, or targets not shifted by one */
     free(bx);
     free(by);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    if (size < 5)
-        return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 5) return 0;
     const uint8_t mode = data[0];
     const int dir = mode & 1, val = (mode >> 1) & 1;
     const int64_t limits[4] = {0, 1, 3, 100};
@@ -52,8 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset ds;
-    if (mlcrt_text_load(&ds, path, val, &s, limits[(mode >> 2) & 3], msg, sizeof msg) != MLCRT_OK)
-        return 0;
+    if (mlcrt_text_load(&ds, path, val, &s, limits[(mode >> 2) & 3], msg, sizeof msg) != MLCRT_OK) return 0;
     if (ds.n < 1 || ds.sample_numel != s.window || !ds.text || (val && ds.n > MLCRT_VAL_WINDOWS))
         abort(); /* a load that reports what it did not read */
     const int n = ds.n < 4 ? (int)ds.n : 4;

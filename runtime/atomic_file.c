@@ -20,17 +20,14 @@
  * as the kernel does. Returns a malloc'ed path (path itself when it is no link); NULL
  * only when out of memory. A loop or an unreadable link stops the walk: the write then
  * reports what the file system says about the path reached. */
-static char *resolve_links(const char *path)
-{
+static char *resolve_links(const char *path) {
     char *p = strdup(path);
     for (int hops = 0; p && hops < 40; hops++) {
         struct stat st;
-        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode))
-            break;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) break;
         char target[4096];
         ssize_t n = readlink(p, target, sizeof target - 1);
-        if (n <= 0)
-            break;
+        if (n <= 0) break;
         target[n] = '\0';
         const char *slash = strrchr(p, '/');
         size_t keep = target[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;
@@ -46,13 +43,10 @@ static char *resolve_links(const char *path)
 }
 
 /* The directory part of path ("." when none), malloc'ed. */
-static char *dir_of(const char *path)
-{
+static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
     char *d = malloc((size_t)(slash - path) + 1);
     if (d) {
         memcpy(d, path, (size_t)(slash - path));
@@ -64,24 +58,19 @@ static char *dir_of(const char *path)
 /* Removes dir/BASE.tmp.<pid> left by processes that no longer exist (a save killed
  * between naming its file and renaming it, or one written by the named fallback). A pid
  * that runs again is left alone: its file cannot be told from a live save. */
-static void remove_stale_temps(const char *dir, const char *base)
-{
+static void remove_stale_temps(const char *dir, const char *base) {
     DIR *d = opendir(dir);
-    if (!d)
-        return;
+    if (!d) return;
     size_t blen = strlen(base);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         const char *n = e->d_name;
-        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0)
-            continue;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
         const char *digits = n + blen + 5;
         char *end;
         long pid = strtol(digits, &end, 10);
-        if (!*digits || *end || pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
+        if (!*digits || *end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         size_t len = strlen(dir) + strlen(n) + 2;
         char *full = malloc(len);
         if (full) {
@@ -93,14 +82,12 @@ static void remove_stale_temps(const char *dir, const char *base)
     closedir(d);
 }
 
-static int write_all(int fd, const uint8_t *p, uint64_t n)
-{
+static int write_all(int fd, const uint8_t *p, uint64_t n) {
     while (n > 0) {
         size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
         ssize_t w = write(fd, p, chunk);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -1;
         }
         p += w;
@@ -110,31 +97,24 @@ static int write_all(int fd, const uint8_t *p, uint64_t n)
 }
 
 /* Writes and fsyncs buf into fd; 0, or errno. */
-static int fill(int fd, const void *buf, uint64_t len)
-{
-    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0)
-        return errno;
+static int fill(int fd, const void *buf, uint64_t len) {
+    if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) return errno;
     return 0;
 }
 
 /* The unnamed way: 0 when the file is at tmp (complete and fsync'ed), errno on failure,
  * -1 when O_TMPFILE is not available here (nothing was created). */
-static int write_unnamed(const char *dir, const char *tmp, const void *buf, uint64_t len)
-{
+static int write_unnamed(const char *dir, const char *tmp, const void *buf, uint64_t len) {
 #ifdef O_TMPFILE
     int fd = open(dir, O_TMPFILE | O_WRONLY, 0644);
-    if (fd < 0)
-        return -1; /* no O_TMPFILE on this file system (or kernel): the named way says why */
+    if (fd < 0) return -1; /* no O_TMPFILE on this file system (or kernel): the named way says why */
     int e = fill(fd, buf, len);
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     if (!e && linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0) {
         /* EEXIST: left by an earlier process with our pid; ENOENT: no /proc */
-        if (errno == EEXIST && unlink(tmp) == 0 &&
-            linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
-            e = 0;
-        else
-            e = errno == ENOENT ? -1 : errno;
+        if (errno == EEXIST && unlink(tmp) == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) e = 0;
+        else e = errno == ENOENT ? -1 : errno;
     }
     if (close(fd) != 0 && !e) {
         e = errno;
@@ -148,29 +128,22 @@ static int write_unnamed(const char *dir, const char *tmp, const void *buf, uint
 }
 
 /* The named way: 0 when the file is at tmp, errno on failure (tmp removed). */
-static int write_named(const char *tmp, const void *buf, uint64_t len)
-{
+static int write_named(const char *tmp, const void *buf, uint64_t len) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return errno;
+    if (fd < 0) return errno;
     int e = fill(fd, buf, len);
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (e)
-        unlink(tmp);
+    if (close(fd) != 0 && !e) e = errno;
+    if (e) unlink(tmp);
     return e;
 }
 
-int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what,
-                       char *msg, size_t cap)
-{
+int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what, char *msg, size_t cap) {
     char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
     size_t tlen = target ? strlen(target) + 32 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;
     if (!target || !dir || !tmp) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what,
-                        path);
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what, path);
         goto out;
     }
     snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
@@ -178,8 +151,7 @@ int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const ch
     remove_stale_temps(dir, slash ? slash + 1 : target);
 
     int e = write_unnamed(dir, tmp, buf, len);
-    if (e == -1)
-        e = write_named(tmp, buf, len);
+    if (e == -1) e = write_named(tmp, buf, len);
     if (!e && rename(tmp, target) != 0) {
         e = errno;
         unlink(tmp);
@@ -195,8 +167,8 @@ int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const ch
         if (fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
             e = errno;
             close(dfd);
-            rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': fsync of directory '%s': %s",
-                            what, path, dir, strerror(e));
+            rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': fsync of directory '%s': %s", what, path, dir,
+                            strerror(e));
             goto out;
         }
         close(dfd);
@@ -208,15 +180,13 @@ out:
     return rc;
 }
 
-int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, size_t cap)
-{
+int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, size_t cap) {
     char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
     size_t tlen = target ? strlen(target) + 32 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;
     if (!target || !dir || !tmp) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what,
-                        path);
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what, path);
         goto out;
     }
     snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
@@ -224,8 +194,7 @@ int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, s
     remove_stale_temps(dir, slash ? slash + 1 : target);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': %s", what, path,
-                        strerror(errno));
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': %s", what, path, strerror(errno));
         goto out;
     }
     close(fd);

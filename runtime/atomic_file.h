@@ -17,8 +17,7 @@
  * remains, and msg says why, e.g.
  *   cannot write checkpoint 'x/y.ckpt': Permission denied
  * (what: "checkpoint", path as the caller spelled it). */
-int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what,
-                       char *msg, size_t cap);
+int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what, char *msg, size_t cap);
 
 /* Checks, before the work that will produce it, that mlcrt_write_atomic(path) can
  * succeed: the directory of path (or of the link's target) takes a new file, path is

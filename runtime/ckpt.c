@@ -58,37 +58,27 @@ static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
 /* ---- little-endian encoding ---- */
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
+static void put_u16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
 }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+static uint32_t get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t get_u64(const uint8_t *p)
-{
+static uint64_t get_u64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
     return v;
 }
 
-static uint32_t crc_of(const uint8_t *p, uint64_t n)
-{
+static uint32_t crc_of(const uint8_t *p, uint64_t n) {
     uLong c = crc32(0L, Z_NULL, 0);
     while (n > 0) {
         uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
@@ -99,44 +89,34 @@ static uint32_t crc_of(const uint8_t *p, uint64_t n)
     return (uint32_t)c;
 }
 
-static const char *dtype_name(int d)
-{
-    return d == MLC_F32 ? "f32" : d == MLC_I32 ? "i32" : "unknown";
-}
+static const char *dtype_name(int d) { return d == MLC_F32 ? "f32" : d == MLC_I32 ? "i32" : "unknown"; }
 
-static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims)
-{
+static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims) {
     size_t k = 0;
     k += (size_t)snprintf(buf + k, cap - k, "[");
     for (int i = 0; i < rank && k < cap; i++)
         k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)dims[i]);
-    if (k < cap)
-        snprintf(buf + k, cap - k, "]");
+    if (k < cap) snprintf(buf + k, cap - k, "]");
 }
 
 /* ---- save ---- */
 
-static uint64_t header_size(const mlc_model_api *api)
-{
+static uint64_t header_size(const mlc_model_api *api) {
     uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + CKPT_DATA_BYTES + 4;
     for (int i = 0; i < api->n_tensors; i++)
-        h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank +
-             8 + 8;
+        h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank + 8 + 8;
     return h;
 }
 
 /* Builds the whole file in memory. */
-static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
-                  const char *path, uint8_t **out, uint64_t *out_len, char *msg, size_t cap)
-{
+static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path, uint8_t **out,
+                  uint64_t *out_len, char *msg, size_t cap) {
     if (strlen(api->name) > 0xFFFF)
-        return mlcrt_fail(msg, cap, MLCRT_EARG,
-                          "cannot write checkpoint '%s': model name longer than 65535 bytes",
+        return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': model name longer than 65535 bytes",
                           path);
     uint64_t hdr = header_size(api);
     if (hdr > 0xFFFFFFFFu)
-        return mlcrt_fail(msg, cap, MLCRT_EARG,
-                          "cannot write checkpoint '%s': tensor table too large", path);
+        return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': tensor table too large", path);
     uint64_t end = align64(hdr);
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
@@ -150,8 +130,7 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     uint64_t total = end + 4;
     uint8_t *buf = calloc(1, (size_t)total);
     if (!buf)
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM,
-                          "cannot write checkpoint '%s': out of memory for %llu bytes", path,
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory for %llu bytes", path,
                           (unsigned long long)total);
     uint8_t *p = buf;
     memcpy(p, ckpt_magic, 8);
@@ -164,8 +143,7 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     p += 2 + len;
     mlcrt_train_state zero;
     memset(&zero, 0, sizeof zero);
-    if (!st)
-        st = &zero;
+    if (!st) st = &zero;
     uint64_t loss_bits;
     memcpy(&loss_bits, &st->loss_sum, 8);
     put_u64(p, (uint64_t)api->get_step(model));
@@ -197,8 +175,7 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
         p[0] = (uint8_t)t->dtype;
         p[1] = (uint8_t)t->rank;
         p += 2;
-        for (int d = 0; d < t->rank; d++, p += 8)
-            put_u64(p, (uint64_t)t->dims[d]);
+        for (int d = 0; d < t->rank; d++, p += 8) put_u64(p, (uint64_t)t->dims[d]);
         off = align64(off);
         put_u64(p, off);
         put_u64(p + 8, 4 * (uint64_t)t->numel);
@@ -213,12 +190,10 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
         uint32_t *tmp = malloc((size_t)(t->numel > 0 ? t->numel : 1) * 4);
         if (!tmp) {
             free(buf);
-            return mlcrt_fail(msg, cap, MLCRT_ENOMEM,
-                              "cannot write checkpoint '%s': out of memory", path);
+            return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write checkpoint '%s': out of memory", path);
         }
         api->read_tensor(model, i, tmp);
-        for (int64_t k = 0; k < t->numel; k++)
-            put_u32(buf + off + 4 * (uint64_t)k, tmp[k]);
+        for (int64_t k = 0; k < t->numel; k++) put_u32(buf + off + 4 * (uint64_t)k, tmp[k]);
         free(tmp);
         off += 4 * (uint64_t)t->numel;
     }
@@ -228,25 +203,20 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     return MLCRT_OK;
 }
 
-int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
-                    size_t cap)
-{
+int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg, size_t cap) {
     return mlcrt_ckpt_save_state(api, model, NULL, path, msg, cap);
 }
 
-int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap)
-{
+int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap) {
     return mlcrt_check_atomic_writable(path, "checkpoint", msg, cap);
 }
 
-int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
-                          const char *path, char *msg, size_t cap)
-{
+int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path,
+                          char *msg, size_t cap) {
     uint8_t *buf = NULL;
     uint64_t len = 0;
     int rc = encode(api, model, st, path, &buf, &len, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = mlcrt_write_atomic(path, buf, len, "checkpoint", msg, cap);
     free(buf);
     return rc;
@@ -254,17 +224,14 @@ int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_tra
 
 /* ---- load ---- */
 
-static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, size_t cap)
-{
+static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, size_t cap) {
     /* looked at before opening: opening a FIFO without a writer would wait forever */
     struct stat pre;
     if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': expected a regular file, found %s",
-                          path, mlcrt_file_kind_name((unsigned)pre.st_mode));
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': expected a regular file, found %s", path,
+                          mlcrt_file_kind_name((unsigned)pre.st_mode));
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
-                          strerror(errno));
+    if (!f) return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno;
@@ -276,15 +243,13 @@ static int read_file(const char *path, uint8_t **out, uint64_t *len, char *msg, 
     uint8_t *buf = malloc((size_t)(n ? n : 1));
     if (!buf) {
         fclose(f);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot read checkpoint '%s': out of memory",
-                          path);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot read checkpoint '%s': out of memory", path);
     }
     if (n && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         int e = errno;
         free(buf);
         fclose(f);
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path,
-                          e ? strerror(e) : "short read");
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot read checkpoint '%s': %s", path, e ? strerror(e) : "short read");
     }
     fclose(f);
     *out = buf;
@@ -309,17 +274,13 @@ typedef struct cursor {
     size_t cap;
 } cursor;
 
-static int need(cursor *c, uint64_t n, const char *what)
-{
-    if (c->pos + n <= c->end)
-        return MLCRT_OK;
+static int need(cursor *c, uint64_t n, const char *what) {
+    if (c->pos + n <= c->end) return MLCRT_OK;
     if (c->end == c->file_len)
-        return mlcrt_fail(c->msg, c->cap, MLCRT_ETRUNC,
-                          "%s: byte %llu: file ends inside the header (reading %s)", c->path,
-                          (unsigned long long)c->file_len, what);
-    return mlcrt_fail(c->msg, c->cap, MLCRT_EFORMAT,
-                      "%s: byte %llu: %s runs past the declared header size %llu", c->path,
-                      (unsigned long long)c->pos, what, (unsigned long long)c->end);
+        return mlcrt_fail(c->msg, c->cap, MLCRT_ETRUNC, "%s: byte %llu: file ends inside the header (reading %s)",
+                          c->path, (unsigned long long)c->file_len, what);
+    return mlcrt_fail(c->msg, c->cap, MLCRT_EFORMAT, "%s: byte %llu: %s runs past the declared header size %llu",
+                      c->path, (unsigned long long)c->pos, what, (unsigned long long)c->end);
 }
 
 /* The training state's own consistency, whatever the run: counts are never negative,
@@ -327,9 +288,8 @@ static int need(cursor *c, uint64_t n, const char *what)
  * training state, position 0), at most every sample of it was classified correctly, and
  * the running loss is a number. at: the byte offset of the step field. A resumed run
  * that trusted these would index past its permutation or loop for 2^62 epochs. */
-static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at,
-                              const char *path, char *msg, size_t cap)
-{
+static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at, const char *path, char *msg,
+                              size_t cap) {
     const struct {
         const char *name;
         int64_t v;
@@ -341,32 +301,26 @@ static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_
                   {"correct", ts->correct, 48}};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (counts[i].v < 0)
-            return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                              "%s: byte %llu: %s: expected a count of at least 0, found %lld",
-                              path, (unsigned long long)(at + counts[i].off), counts[i].name,
-                              (long long)counts[i].v);
+            return mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: %s: expected a count of at least 0, found %lld",
+                              path, (unsigned long long)(at + counts[i].off), counts[i].name, (long long)counts[i].v);
     if (ts->epoch_pos > ts->train_samples)
         return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                           "%s: byte %llu: epoch_pos: expected 0 to %lld (train_n, the samples "
                           "of an epoch), found %lld",
-                          path, (unsigned long long)(at + 16), (long long)ts->train_samples,
-                          (long long)ts->epoch_pos);
+                          path, (unsigned long long)(at + 16), (long long)ts->train_samples, (long long)ts->epoch_pos);
     if (ts->correct > ts->epoch_pos)
         return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                           "%s: byte %llu: correct: expected 0 to %lld (epoch_pos, the samples "
                           "trained on in this epoch), found %lld",
-                          path, (unsigned long long)(at + 48), (long long)ts->epoch_pos,
-                          (long long)ts->correct);
+                          path, (unsigned long long)(at + 48), (long long)ts->epoch_pos, (long long)ts->correct);
     if (!isfinite(ts->loss_sum))
-        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                          "%s: byte %llu: loss_sum: expected a finite number, found %g", path,
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: loss_sum: expected a finite number, found %g", path,
                           (unsigned long long)(at + 40), ts->loss_sum);
     return MLCRT_OK;
 }
 
-int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
-                            int epochs, const char *path, char *msg, size_t cap)
-{
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n, int epochs, const char *path,
+                            char *msg, size_t cap) {
     if (st->train_samples != train_n)
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "%s: train_n: expected %lld training samples per epoch (this run's "
@@ -384,39 +338,32 @@ int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t t
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "%s: step: expected at least %lld optimizer steps for %lld epochs "
                           "and %lld samples, found %lld",
-                          path, (long long)min_step, (long long)st->epoch,
-                          (long long)st->epoch_pos, (long long)step);
+                          path, (long long)min_step, (long long)st->epoch, (long long)st->epoch_pos, (long long)step);
     return MLCRT_OK;
 }
 
-int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
-                    size_t cap)
-{
+int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg, size_t cap) {
     return mlcrt_ckpt_load_state(api, model, NULL, path, msg, cap);
 }
 
-int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
-                          const char *path, char *msg, size_t cap)
-{
+int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state, const char *path, char *msg,
+                          size_t cap) {
     uint8_t *buf = NULL;
     uint64_t len = 0;
     ckpt_entry *ent = NULL;
     uint32_t *scratch = NULL;
     int rc = read_file(path, &buf, &len, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
 
     if (len < 16) {
         if (len < 8 || memcmp(buf, ckpt_magic, 8) == 0) {
-            rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                            "%s: byte %llu: file ends inside the 16-byte preamble", path,
+            rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %llu: file ends inside the 16-byte preamble", path,
                             (unsigned long long)len);
             goto out;
         }
     }
     if (memcmp(buf, ckpt_magic, 8) != 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint",
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint",
                         path);
         goto out;
     }
@@ -429,8 +376,8 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         goto out;
     }
     if (version != MLCRT_CKPT_VERSION && version != 2) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version 2 or %u, found %u",
-                        path, MLCRT_CKPT_VERSION, version);
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version 2 or %u, found %u", path,
+                        MLCRT_CKPT_VERSION, version);
         goto out;
     }
     /* Version 2 has no data settings: they read as none. */
@@ -438,23 +385,19 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     uint64_t hdr = get_u32(buf + 12);
     cursor c = {buf, 16, hdr < len ? hdr : len, len, path, msg, cap};
     if (hdr < 16 + 2 + CKPT_STATE_BYTES + (uint64_t)data_bytes + 4) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 12: header size %llu is smaller than the minimum %d", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 12: header size %llu is smaller than the minimum %d", path,
                         (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + data_bytes + 4);
         goto out;
     }
 
     /* Model name, step, count. */
-    if ((rc = need(&c, 2, "the model name length")))
-        goto out;
+    if ((rc = need(&c, 2, "the model name length"))) goto out;
     uint16_t mlen = get_u16(buf + c.pos);
     c.pos += 2;
-    if ((rc = need(&c, mlen, "the model name")))
-        goto out;
+    if ((rc = need(&c, mlen, "the model name"))) goto out;
     const uint8_t *mname = buf + c.pos;
     c.pos += mlen;
-    if ((rc = need(&c, CKPT_STATE_BYTES, "the training state")))
-        goto out;
+    if ((rc = need(&c, CKPT_STATE_BYTES, "the training state"))) goto out;
     int64_t step = (int64_t)get_u64(buf + c.pos);
     mlcrt_train_state ts;
     ts.epoch = (int64_t)get_u64(buf + c.pos + 8);
@@ -471,13 +414,12 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     memset(ts.norm_mean, 0, sizeof ts.norm_mean);
     memset(ts.norm_std, 0, sizeof ts.norm_std);
     if (data_bytes) {
-        if ((rc = need(&c, CKPT_DATA_BYTES, "the data settings")))
-            goto out;
+        if ((rc = need(&c, CKPT_DATA_BYTES, "the data settings"))) goto out;
         uint32_t nn = get_u32(buf + c.pos);
         if (nn > 4) {
             rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %llu: n_norm: expected 0 to 4 normalisation values, found %u",
-                            path, (unsigned long long)c.pos, nn);
+                            "%s: byte %llu: n_norm: expected 0 to 4 normalisation values, found %u", path,
+                            (unsigned long long)c.pos, nn);
             goto out;
         }
         ts.n_norm = (int)nn;
@@ -487,20 +429,18 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             memcpy(&ts.norm_std[i], &sb, 4);
             if (!(ts.norm_std[i] > 0) || ts.norm_std[i] != ts.norm_std[i] || ts.norm_mean[i] != ts.norm_mean[i]) {
                 rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                                "%s: byte %llu: norm_std[%u]: expected a positive number, found %g",
-                                path, (unsigned long long)(c.pos + 20 + 4 * i), i, (double)ts.norm_std[i]);
+                                "%s: byte %llu: norm_std[%u]: expected a positive number, found %g", path,
+                                (unsigned long long)(c.pos + 20 + 4 * i), i, (double)ts.norm_std[i]);
                 goto out;
             }
         }
         c.pos += CKPT_DATA_BYTES;
     }
-    if ((rc = need(&c, 4, "the tensor count")))
-        goto out;
+    if ((rc = need(&c, 4, "the tensor count"))) goto out;
     uint32_t count = get_u32(buf + c.pos);
     c.pos += 4;
     if (count > (hdr - c.pos) / 20 + 1) { /* each entry needs at least 20 bytes */
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte %llu: tensor count %u does not fit in a %llu-byte header",
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor count %u does not fit in a %llu-byte header",
                         path, (unsigned long long)(c.pos - 4), count, (unsigned long long)hdr);
         goto out;
     }
@@ -519,41 +459,33 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             ent = grown;
         }
         ckpt_entry *e = &ent[i];
-        if ((rc = need(&c, 2, "a tensor name length")))
-            goto out;
+        if ((rc = need(&c, 2, "a tensor name length"))) goto out;
         e->name_len = get_u16(buf + c.pos);
         c.pos += 2;
-        if ((rc = need(&c, (uint64_t)e->name_len + 2, "a tensor name, dtype and rank")))
-            goto out;
+        if ((rc = need(&c, (uint64_t)e->name_len + 2, "a tensor name, dtype and rank"))) goto out;
         e->name = buf + c.pos;
         c.pos += e->name_len;
         e->dtype = buf[c.pos];
         e->rank = buf[c.pos + 1];
         if (e->rank > MLC_MAX_RANK) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %llu: tensor '%.*s': expected rank 0..%d, found %u",
-                            path, (unsigned long long)(c.pos + 1), (int)e->name_len,
-                            (const char *)e->name, MLC_MAX_RANK, e->rank);
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': expected rank 0..%d, found %u",
+                            path, (unsigned long long)(c.pos + 1), (int)e->name_len, (const char *)e->name,
+                            MLC_MAX_RANK, e->rank);
             goto out;
         }
         if (e->dtype != MLC_F32 && e->dtype != MLC_I32) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %llu: tensor '%.*s': unknown dtype code %u", path,
-                            (unsigned long long)c.pos, (int)e->name_len,
-                            (const char *)e->name, e->dtype);
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': unknown dtype code %u", path,
+                            (unsigned long long)c.pos, (int)e->name_len, (const char *)e->name, e->dtype);
             goto out;
         }
         c.pos += 2;
-        if ((rc = need(&c, 8 * (uint64_t)e->rank + 16, "tensor dims, offset and size")))
-            goto out;
+        if ((rc = need(&c, 8 * (uint64_t)e->rank + 16, "tensor dims, offset and size"))) goto out;
         uint64_t numel = 1;
         for (int d = 0; d < e->rank; d++) {
             e->dims[d] = (int64_t)get_u64(buf + c.pos + 8 * (uint64_t)d);
             if (e->dims[d] < 0 || (e->dims[d] > 0 && numel > (UINT64_MAX / 8) / (uint64_t)e->dims[d])) {
-                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                                "%s: byte %llu: tensor '%.*s': invalid dimension %lld", path,
-                                (unsigned long long)(c.pos + 8 * (uint64_t)d),
-                                (int)e->name_len, (const char *)e->name,
+                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': invalid dimension %lld", path,
+                                (unsigned long long)(c.pos + 8 * (uint64_t)d), (int)e->name_len, (const char *)e->name,
                                 (long long)e->dims[d]);
                 goto out;
             }
@@ -567,10 +499,9 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                             "%s: byte %llu: tensor '%.*s': expected data at offset %llu with "
                             "%llu bytes, found offset %llu with %llu bytes",
-                            path, (unsigned long long)c.pos, (int)e->name_len,
-                            (const char *)e->name, (unsigned long long)expect_off,
-                            (unsigned long long)(4 * numel), (unsigned long long)e->offset,
-                            (unsigned long long)e->size);
+                            path, (unsigned long long)c.pos, (int)e->name_len, (const char *)e->name,
+                            (unsigned long long)expect_off, (unsigned long long)(4 * numel),
+                            (unsigned long long)e->offset, (unsigned long long)e->size);
             goto out;
         }
         c.pos += 16;
@@ -596,8 +527,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                         "%s: byte %llu: unexpected trailing data: expected %llu bytes, found "
                         "%llu",
-                        path, (unsigned long long)expect_len, (unsigned long long)expect_len,
-                        (unsigned long long)len);
+                        path, (unsigned long long)expect_len, (unsigned long long)expect_len, (unsigned long long)len);
         goto out;
     }
     uint32_t stored = get_u32(buf + data_end), actual = crc_of(buf, data_end);
@@ -610,17 +540,14 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     }
 
     /* The file is intact: is its training state possible, does it fit this model? */
-    if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap)))
-        goto out;
+    if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap))) goto out;
     if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                        "%s: checkpoint is for model '%.*s', this model is '%s'", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint is for model '%.*s', this model is '%s'", path,
                         (int)mlen, (const char *)mname, api->name);
         goto out;
     }
     if (count != (uint32_t)api->n_tensors) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                        "%s: checkpoint has %u tensors, model '%s' has %d", path, count,
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint has %u tensors, model '%s' has %d", path, count,
                         api->name, api->n_tensors);
         goto out;
     }
@@ -629,37 +556,31 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         const ckpt_entry *e = &ent[i];
         const mlc_tensor_desc *t = &api->tensors[i];
         if (e->name_len != strlen(t->name) || memcmp(e->name, t->name, e->name_len) != 0) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                            "%s: tensor %u: checkpoint has '%.*s', model expects '%s'", path,
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor %u: checkpoint has '%.*s', model expects '%s'", path,
                             i, (int)e->name_len, (const char *)e->name, t->name);
             goto out;
         }
         if (e->dtype != (uint8_t)t->dtype) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                            "%s: tensor '%s': checkpoint has dtype %s, model expects %s",
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor '%s': checkpoint has dtype %s, model expects %s",
                             path, t->name, dtype_name(e->dtype), dtype_name(t->dtype));
             goto out;
         }
         int same = e->rank == t->rank;
-        for (int d = 0; same && d < t->rank; d++)
-            same = e->dims[d] == t->dims[d];
+        for (int d = 0; same && d < t->rank; d++) same = e->dims[d] == t->dims[d];
         if (!same) {
             char a[256], b[256];
             format_shape(a, sizeof a, e->rank, e->dims);
             format_shape(b, sizeof b, t->rank, t->dims);
-            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                            "%s: tensor '%s': checkpoint has shape %s, model expects %s", path,
-                            t->name, a, b);
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor '%s': checkpoint has shape %s, model expects %s",
+                            path, t->name, a, b);
             goto out;
         }
-        if (t->numel > max_numel)
-            max_numel = t->numel;
+        if (t->numel > max_numel) max_numel = t->numel;
     }
 
     /* Everything validated: now, and only now, modify the model (when there is one). */
     if (!model) {
-        if (state)
-            *state = ts;
+        if (state) *state = ts;
         goto out;
     }
     scratch = malloc((size_t)max_numel * 4);
@@ -670,13 +591,11 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *p = buf + ent[i].offset;
         int64_t n = api->tensors[i].numel;
-        for (int64_t k = 0; k < n; k++)
-            scratch[k] = get_u32(p + 4 * (uint64_t)k);
+        for (int64_t k = 0; k < n; k++) scratch[k] = get_u32(p + 4 * (uint64_t)k);
         api->write_tensor(model, (int)i, scratch);
     }
     api->set_step(model, step);
-    if (state)
-        *state = ts;
+    if (state) *state = ts;
 out:
     free(scratch);
     free(ent);

@@ -37,11 +37,10 @@ typedef struct mlcrt_train_state {
  * PATH.tmp.<pid>, fsync'ed, renamed over path, a symbolic link's target replaced). On
  * failure an existing file at path is left as it was, and msg says why, e.g.
  *   cannot write checkpoint 'x/y.ckpt': Permission denied */
-int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg,
-                    size_t cap);
+int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg, size_t cap);
 /* The same with a training state (NULL: all zero). */
-int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st,
-                          const char *path, char *msg, size_t cap);
+int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path,
+                          char *msg, size_t cap);
 /* Checks, before any training, that a checkpoint can be written at path (creates and
  * removes PATH.tmp.<pid>, removes those of dead processes; path itself is not touched).
  * Same messages as a save. */
@@ -50,13 +49,12 @@ int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 /* Loads path into the model after checking magic, version, truncation, trailing data,
  * CRC, model name, tensor count and every tensor's name, dtype and shape. The model is
  * modified (api->write_tensor, api->set_step) only when all of that validates. */
-int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg,
-                    size_t cap);
+int mlcrt_ckpt_load(const mlc_model_api *api, void *model, const char *path, char *msg, size_t cap);
 /* The same, also returning the saved training state in *state (when not NULL; written
  * only on success). model NULL: only validates the file against the model's API and
  * reads the state. */
-int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state,
-                          const char *path, char *msg, size_t cap);
+int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_state *state, const char *path, char *msg,
+                          size_t cap);
 
 /* Checks a loaded training state against the run that resumes it (--resume): the same
  * training set size (train_n), no more epochs completed than --epochs, and a step
@@ -64,7 +62,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
  * checked what holds for any run (no negative counts, epoch_pos <= train_n, correct <=
  * epoch_pos, a finite loss_sum). msg names path and the field, e.g.
  *   run.ckpt: epoch: expected 0 to 3 (this run's --epochs), found 7 epochs completed */
-int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n,
-                            int epochs, const char *path, char *msg, size_t cap);
+int mlcrt_ckpt_check_resume(const mlcrt_train_state *st, int64_t step, int64_t train_n, int epochs, const char *path,
+                            char *msg, size_t cap);
 
 #endif

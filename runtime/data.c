@@ -16,28 +16,22 @@
 #include <string.h>
 #include <unistd.h>
 
-void mlcrt_dataset_free(mlc_dataset *ds)
-{
-    if (!ds)
-        return;
+void mlcrt_dataset_free(mlc_dataset *ds) {
+    if (!ds) return;
     free(ds->x);
     free(ds->y);
     mlcrt_text_free(ds->text);
     memset(ds, 0, sizeof *ds);
 }
 
-int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path,
-                             const char *labels_path, int64_t expect_numel, int classes,
-                             int64_t limit, char *msg, size_t cap)
-{
+int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const char *labels_path, int64_t expect_numel,
+                             int classes, int64_t limit, char *msg, size_t cap) {
     memset(ds, 0, sizeof *ds);
     int64_t ni = 0, nl = 0, fi = 0, fl = 0, rows = 0, cols = 0;
     float *x = NULL;
     int32_t *y = NULL;
-    int rc = mlcrt_idx_load_images(images_path, limit, expect_numel, &x, &ni, &fi, &rows,
-                                   &cols, msg, cap);
-    if (rc)
-        return rc;
+    int rc = mlcrt_idx_load_images(images_path, limit, expect_numel, &x, &ni, &fi, &rows, &cols, msg, cap);
+    if (rc) return rc;
     rc = mlcrt_idx_load_labels(labels_path, limit, classes, &y, &nl, &fl, msg, cap);
     if (rc) {
         free(x);
@@ -46,8 +40,7 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path,
     if (fi != fl) {
         free(x);
         free(y);
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "%s has %lld images but %s has %lld labels", images_path,
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s has %lld images but %s has %lld labels", images_path,
                           (long long)fi, labels_path, (long long)fl);
     }
     ds->n = ni;
@@ -62,40 +55,28 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path,
 }
 
 /* Picks DIR/BASE.gz if it exists, else DIR/BASE. */
-static int find_file(char *out, size_t outcap, const char *dir, const char *base, char *msg,
-                     size_t cap)
-{
+static int find_file(char *out, size_t outcap, const char *dir, const char *base, char *msg, size_t cap) {
     snprintf(out, outcap, "%s/%s.gz", dir, base);
-    if (access(out, F_OK) == 0)
-        return MLCRT_OK;
+    if (access(out, F_OK) == 0) return MLCRT_OK;
     snprintf(out, outcap, "%s/%s", dir, base);
-    if (access(out, F_OK) == 0)
-        return MLCRT_OK;
-    return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: no %s or %s.gz in this directory", dir, base,
-                      base);
+    if (access(out, F_OK) == 0) return MLCRT_OK;
+    return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: no %s or %s.gz in this directory", dir, base, base);
 }
 
-int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split,
-                           int64_t expect_numel, int classes, int64_t limit, char *msg,
-                           size_t cap)
-{
+int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split, int64_t expect_numel, int classes,
+                           int64_t limit, char *msg, size_t cap) {
     char base[128], ipath[4096], lpath[4096];
     memset(ds, 0, sizeof *ds);
     snprintf(base, sizeof base, "%s-images-idx3-ubyte", split);
     int rc = find_file(ipath, sizeof ipath, dir, base, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(base, sizeof base, "%s-labels-idx1-ubyte", split);
     rc = find_file(lpath, sizeof lpath, dir, base, msg, cap);
-    if (rc)
-        return rc;
-    return mlcrt_dataset_load_files(ds, ipath, lpath, expect_numel, classes, limit, msg,
-                                    cap);
+    if (rc) return rc;
+    return mlcrt_dataset_load_files(ds, ipath, lpath, expect_numel, classes, limit, msg, cap);
 }
 
-void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                        float *bx, int32_t *by)
-{
+void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n, float *bx, int32_t *by) {
     int64_t k = ds->sample_numel;
     for (int i = 0; i < n; i++) {
         int64_t s = perm ? perm[start + i] : start + i;
@@ -108,37 +89,31 @@ void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t star
 
 #define CIFAR_PIXELS 3072
 
-int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes,
-                     int64_t expect_numel, int classes, int64_t limit, char *msg, size_t cap)
-{
+int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes, int64_t expect_numel,
+                     int classes, int64_t limit, char *msg, size_t cap) {
     memset(ds, 0, sizeof *ds);
     const int64_t rec = label_bytes + CIFAR_PIXELS;
     int64_t counts[16], total = 0;
     if (npaths < 1 || npaths > 16 || (label_bytes != 1 && label_bytes != 2))
         return mlcrt_fail(msg, cap, MLCRT_EARG, "mlcrt_cifar_load: bad arguments");
     if (expect_numel > 0 && expect_numel != CIFAR_PIXELS)
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "%s: expected %lld values per image, found %d (3 x 32 x 32)",
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: expected %lld values per image, found %d (3 x 32 x 32)",
                           paths[0], (long long)expect_numel, CIFAR_PIXELS);
     for (int f = 0; f < npaths; f++) {
         struct stat st;
         int rc = mlcrt_check_regular(paths[f], "a CIFAR batch file", msg, cap);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         if (stat(paths[f], &st) != 0)
-            return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f],
-                              strerror(errno));
+            return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f], strerror(errno));
         int64_t size = (int64_t)st.st_size;
         if (size == 0)
-            return mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                              "%s: byte 0: empty file: expected %lld-byte records", paths[f],
+            return mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte 0: empty file: expected %lld-byte records", paths[f],
                               (long long)rec);
         if (size % rec != 0)
             return mlcrt_fail(msg, cap, MLCRT_ETRUNC,
                               "%s: byte %lld: file ends inside record %lld: expected a "
                               "multiple of %lld bytes, found %lld",
-                              paths[f], (long long)size, (long long)(size / rec),
-                              (long long)rec, (long long)size);
+                              paths[f], (long long)size, (long long)(size / rec), (long long)rec, (long long)size);
         counts[f] = size / rec;
         total += counts[f];
     }
@@ -150,35 +125,30 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
         free(x);
         free(y);
         free(buf);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images",
-                          paths[0], (long long)n);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", paths[0], (long long)n);
     }
     int64_t k = 0;
     int rc = MLCRT_OK;
     for (int f = 0; f < npaths && rc == MLCRT_OK; f++) {
         FILE *fp = fopen(paths[f], "rb");
         if (!fp) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f],
-                            strerror(errno));
+            rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", paths[f], strerror(errno));
             break;
         }
         for (int64_t r = 0; r < counts[f]; r++) {
             if (fread(buf, 1, (size_t)rec, fp) != (size_t)rec) {
-                rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: read error in record %lld",
-                                paths[f], (long long)(r * rec), (long long)r);
+                rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: read error in record %lld", paths[f],
+                                (long long)(r * rec), (long long)r);
                 break;
             }
             int label = buf[label_bytes - 1];
             if (classes > 0 && label >= classes) {
-                rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                                "%s: byte %lld: sample %lld has label %d, expected 0..%d",
-                                paths[f], (long long)(r * rec + label_bytes - 1), (long long)r,
-                                label, classes - 1);
+                rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: byte %lld: sample %lld has label %d, expected 0..%d",
+                                paths[f], (long long)(r * rec + label_bytes - 1), (long long)r, label, classes - 1);
                 break;
             }
             if (k < n) {
-                for (int i = 0; i < CIFAR_PIXELS; i++)
-                    x[k * CIFAR_PIXELS + i] = (float)buf[label_bytes + i] / 255.0f;
+                for (int i = 0; i < CIFAR_PIXELS; i++) x[k * CIFAR_PIXELS + i] = (float)buf[label_bytes + i] / 255.0f;
                 y[k] = label;
                 k++;
             }
@@ -206,25 +176,18 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
 /* Whether dir/name exists. A file that cannot be looked up (a directory without search
  * permission) or a dangling link is remembered in *why (the first one), so that finding
  * nothing is not reported as "no dataset here". */
-static int exists_in(const char *dir, const char *name, char *why, size_t cap)
-{
+static int exists_in(const char *dir, const char *name, char *why, size_t cap) {
     char p[4096], target[1024];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (access(p, F_OK) == 0)
-        return 1;
-    if (why[0])
-        return 0;
-    if (errno != ENOENT)
-        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir,
-                   strerror(errno));
+    if (access(p, F_OK) == 0) return 1;
+    if (why[0]) return 0;
+    if (errno != ENOENT) mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir, strerror(errno));
     else if (mlcrt_dangling_link(p, target, sizeof target))
-        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open: symbolic link to '%s', which does not exist",
-                   p, target);
+        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open: symbolic link to '%s', which does not exist", p, target);
     return 0;
 }
 
-int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap)
-{
+int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap) {
     struct stat st;
     char target[1024], why[MLCRT_MSG_SIZE] = "";
     if (stat(dir, &st) != 0) {
@@ -233,8 +196,7 @@ int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t
                               "%s: cannot open dataset directory: symbolic link to '%s', "
                               "which does not exist",
                               dir, target);
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir,
-                          strerror(errno));
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir, strerror(errno));
     }
     if (!S_ISDIR(st.st_mode))
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: expected a dataset directory, found %s", dir,
@@ -242,12 +204,9 @@ int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t
     if (exists_in(dir, "train-images-idx3-ubyte.gz", why, sizeof why) ||
         exists_in(dir, "train-images-idx3-ubyte", why, sizeof why))
         *fmt = MLCRT_DATA_MNIST;
-    else if (exists_in(dir, "data_batch_1.bin", why, sizeof why))
-        *fmt = MLCRT_DATA_CIFAR10;
-    else if (exists_in(dir, "train.bin", why, sizeof why))
-        *fmt = MLCRT_DATA_CIFAR100;
-    else if (why[0])
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s", why);
+    else if (exists_in(dir, "data_batch_1.bin", why, sizeof why)) *fmt = MLCRT_DATA_CIFAR10;
+    else if (exists_in(dir, "train.bin", why, sizeof why)) *fmt = MLCRT_DATA_CIFAR100;
+    else if (why[0]) return mlcrt_fail(msg, cap, MLCRT_EIO, "%s", why);
     else
         return mlcrt_fail(msg, cap, MLCRT_EIO,
                           "%s: no dataset here: expected train-images-idx3-ubyte[.gz] (MNIST "
@@ -256,104 +215,79 @@ int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t
     return MLCRT_OK;
 }
 
-int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel,
-                            int classes, int64_t limit, char *msg, size_t cap)
-{
+int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel, int classes,
+                            int64_t limit, char *msg, size_t cap) {
     mlcrt_data_format fmt;
     memset(ds, 0, sizeof *ds);
     int rc = mlcrt_data_detect(dir, &fmt, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (fmt == MLCRT_DATA_MNIST)
-        return mlcrt_dataset_load_dir(ds, dir, test ? "t10k" : "train", expect_numel, classes,
-                                      limit, msg, cap);
+        return mlcrt_dataset_load_dir(ds, dir, test ? "t10k" : "train", expect_numel, classes, limit, msg, cap);
     char store[5][4096];
     const char *paths[5];
     int np = 0;
     if (fmt == MLCRT_DATA_CIFAR10) {
-        if (test)
-            snprintf(store[np++], sizeof store[0], "%s/test_batch.bin", dir);
+        if (test) snprintf(store[np++], sizeof store[0], "%s/test_batch.bin", dir);
         else
-            for (int i = 1; i <= 5; i++)
-                snprintf(store[np++], sizeof store[0], "%s/data_batch_%d.bin", dir, i);
+            for (int i = 1; i <= 5; i++) snprintf(store[np++], sizeof store[0], "%s/data_batch_%d.bin", dir, i);
     } else {
         snprintf(store[np++], sizeof store[0], "%s/%s", dir, test ? "test.bin" : "train.bin");
     }
-    for (int i = 0; i < np; i++)
-        paths[i] = store[i];
-    return mlcrt_cifar_load(ds, paths, np, fmt == MLCRT_DATA_CIFAR10 ? 1 : 2, expect_numel,
-                            classes, limit, msg, cap);
+    for (int i = 0; i < np; i++) paths[i] = store[i];
+    return mlcrt_cifar_load(ds, paths, np, fmt == MLCRT_DATA_CIFAR10 ? 1 : 2, expect_numel, classes, limit, msg, cap);
 }
 
 /* ---- normalisation and augmentation ---- */
 
-int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where,
-                             char *msg, size_t cap)
-{
-    if (in->rank < 2 || ds->sample_rank < 2)
-        return MLCRT_OK;
+int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where, char *msg, size_t cap) {
+    if (in->rank < 2 || ds->sample_rank < 2) return MLCRT_OK;
     const int64_t *sd = ds->sample_dims + ds->sample_rank - 2, *md = in->dims + in->rank - 2;
-    if (sd[0] == md[0] && sd[1] == md[1])
-        return MLCRT_OK;
+    if (sd[0] == md[0] && sd[1] == md[1]) return MLCRT_OK;
     char t[128];
     size_t k = (size_t)snprintf(t, sizeof t, "%s[", in->dtype == MLC_I32 ? "i32" : "f32");
     for (int i = 0; i < in->rank && k < sizeof t; i++)
         k += (size_t)snprintf(t + k, sizeof t - k, "%s%lld", i ? ", " : "", (long long)in->dims[i]);
     return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                      "%s: the images are %lld x %lld, model input '%s' (%s]) expects %lld x %lld",
-                      where, (long long)sd[0], (long long)sd[1], in->name, t, (long long)md[0],
-                      (long long)md[1]);
+                      "%s: the images are %lld x %lld, model input '%s' (%s]) expects %lld x %lld", where,
+                      (long long)sd[0], (long long)sd[1], in->name, t, (long long)md[0], (long long)md[1]);
 }
 
-int mlcrt_dataset_channels(const mlc_dataset *ds)
-{
-    return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1;
-}
+int mlcrt_dataset_channels(const mlc_dataset *ds) { return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1; }
 
-int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std,
-                            char *msg, size_t cap)
-{
+int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std, char *msg, size_t cap) {
     int c = mlcrt_dataset_channels(ds);
     if (n != 1 && n != c)
-        return mlcrt_fail(msg, cap, MLCRT_EARG,
-                          "--mean/--std: expected 1 or %d values (one per channel), found %d",
-                          c, n);
+        return mlcrt_fail(msg, cap, MLCRT_EARG, "--mean/--std: expected 1 or %d values (one per channel), found %d", c,
+                          n);
     for (int i = 0; i < n; i++)
         if (!(std[i] > 0))
-            return mlcrt_fail(msg, cap, MLCRT_EARG,
-                              "--std: expected positive values, found %g", (double)std[i]);
-    if (ds->n == 0)
-        return MLCRT_OK;
+            return mlcrt_fail(msg, cap, MLCRT_EARG, "--std: expected positive values, found %g", (double)std[i]);
+    if (ds->n == 0) return MLCRT_OK;
     int64_t plane = ds->sample_numel / c;
     for (int64_t s = 0; s < ds->n; s++)
         for (int ch = 0; ch < c; ch++) {
             float m = mean[n == 1 ? 0 : ch], inv = 1.0f / std[n == 1 ? 0 : ch];
             float *p = ds->x + s * ds->sample_numel + (int64_t)ch * plane;
-            for (int64_t i = 0; i < plane; i++)
-                p[i] = (p[i] - m) * inv;
+            for (int64_t i = 0; i < plane; i++) p[i] = (p[i] - m) * inv;
         }
     return MLCRT_OK;
 }
 
-int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t cap)
-{
+int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t cap) {
     memset(aug, 0, sizeof *aug);
-    if (!spec || !*spec || strcmp(spec, "none") == 0)
-        return MLCRT_OK;
+    if (!spec || !*spec || strcmp(spec, "none") == 0) return MLCRT_OK;
     const char *p = spec;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         char part[64];
-        if (len >= sizeof part)
-            len = sizeof part - 1;
+        if (len >= sizeof part) len = sizeof part - 1;
         memcpy(part, p, len);
         part[len] = '\0';
         char *end;
-        if (strcmp(part, "flip") == 0)
-            aug->flip = 1;
-        else if (strncmp(part, "crop:", 5) == 0 && part[5] >= '0' && part[5] <= '9' &&
-                 strtol(part + 5, &end, 10) > 0 && *end == '\0' && strtol(part + 5, NULL, 10) <= 64)
+        if (strcmp(part, "flip") == 0) aug->flip = 1;
+        else if (strncmp(part, "crop:", 5) == 0 && part[5] >= '0' && part[5] <= '9' && strtol(part + 5, &end, 10) > 0 &&
+                 *end == '\0' && strtol(part + 5, NULL, 10) <= 64)
             aug->crop_pad = (int)strtol(part + 5, NULL, 10);
         else
             return mlcrt_fail(msg, cap, MLCRT_EARG,
@@ -366,13 +300,10 @@ int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t 
 }
 
 /* Writes the augmented version of sample src (the dataset's copy) into x. */
-static void augment_sample(float *x, const float *src, int c, int64_t h, int64_t w,
-                           const mlcrt_augment *aug, uint64_t seed, uint64_t epoch,
-                           uint64_t index)
-{
+static void augment_sample(float *x, const float *src, int c, int64_t h, int64_t w, const mlcrt_augment *aug,
+                           uint64_t seed, uint64_t epoch, uint64_t index) {
     static const uint64_t tag = 0x4155474d454e54ull; /* "AUGMENT" */
-    uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)epoch,
-                       (uint32_t)(epoch >> 32)};
+    uint32_t ctr[4] = {(uint32_t)index, (uint32_t)(index >> 32), (uint32_t)epoch, (uint32_t)(epoch >> 32)};
     uint64_t k = seed ^ tag;
     uint32_t key[2] = {(uint32_t)k, (uint32_t)(k >> 32)};
     uint32_t r[4];
@@ -381,29 +312,22 @@ static void augment_sample(float *x, const float *src, int c, int64_t h, int64_t
     int64_t dy = aug->crop_pad ? (int64_t)(r[0] % (uint32_t)range) - aug->crop_pad : 0;
     int64_t dx = aug->crop_pad ? (int64_t)(r[1] % (uint32_t)range) - aug->crop_pad : 0;
     int flip = aug->flip && (r[2] & 1);
-    if (dx == 0 && dy == 0 && !flip)
-        return;
+    if (dx == 0 && dy == 0 && !flip) return;
     int64_t plane = h * w;
     for (int ch = 0; ch < c; ch++) {
         float pad = aug->pad_value[ch < 4 ? ch : 0];
         for (int64_t i = 0; i < h; i++)
             for (int64_t j = 0; j < w; j++) {
                 int64_t si = i + dy, sj = (flip ? w - 1 - j : j) + dx;
-                x[ch * plane + i * w + j] = si >= 0 && si < h && sj >= 0 && sj < w
-                                                ? src[ch * plane + si * w + sj]
-                                                : pad;
+                x[ch * plane + i * w + j] =
+                    si >= 0 && si < h && sj >= 0 && sj < w ? src[ch * plane + si * w + sj] : pad;
             }
     }
 }
 
-int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds)
-{
-    return ds->text ? ds->sample_numel : 1;
-}
+int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds) { return ds->text ? ds->sample_numel : 1; }
 
-void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
-                        struct mlcrt_text *text)
-{
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view, struct mlcrt_text *text) {
     *view = *ds;
     view->n = hi - lo;
     if (ds->text) {
@@ -416,22 +340,19 @@ void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_datas
     }
 }
 
-void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                            void *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
-                            uint64_t epoch)
-{
+void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n, void *bx, int32_t *by,
+                            const mlcrt_augment *aug, uint64_t seed, uint64_t epoch) {
     if (ds->text) {
         mlcrt_text_gather(ds->text, perm, start, n, bx, by, seed, epoch);
         return;
     }
     mlcrt_batch_gather(ds, perm, start, n, bx, by);
-    if (!aug || (!aug->crop_pad && !aug->flip) || ds->sample_rank < 2)
-        return;
+    if (!aug || (!aug->crop_pad && !aug->flip) || ds->sample_rank < 2) return;
     int c = mlcrt_dataset_channels(ds);
     int64_t h = ds->sample_dims[ds->sample_rank - 2], w = ds->sample_dims[ds->sample_rank - 1];
     for (int i = 0; i < n; i++) {
         int64_t s = perm ? perm[start + i] : start + i;
-        augment_sample((float *)bx + (int64_t)i * ds->sample_numel, ds->x + s * ds->sample_numel, c, h,
-                       w, aug, seed, epoch, (uint64_t)s);
+        augment_sample((float *)bx + (int64_t)i * ds->sample_numel, ds->x + s * ds->sample_numel, c, h, w, aug, seed,
+                       epoch, (uint64_t)s);
     }
 }

@@ -14,13 +14,13 @@
 #include "mlc_model.h"
 
 typedef struct mlc_dataset {
-    int64_t n;                              /* samples */
-    int sample_rank;                        /* 2 for [rows, cols] images */
+    int64_t n;       /* samples */
+    int sample_rank; /* 2 for [rows, cols] images */
     int64_t sample_dims[MLC_MAX_RANK];
-    int64_t sample_numel;                   /* floats per sample */
-    float *x;                               /* [n, sample_numel] */
-    int32_t *y;                             /* [n] */
-    int classes;                            /* labels are < classes (0: unchecked) */
+    int64_t sample_numel; /* floats per sample */
+    float *x;             /* [n, sample_numel] */
+    int32_t *y;           /* [n] */
+    int classes;          /* labels are < classes (0: unchecked) */
     /* A token split (text_data.h) instead of images: samples are windows of
      * sample_numel tokens, their labels the next sample_numel tokens; x and y are NULL. */
     struct mlcrt_text *text;
@@ -32,22 +32,19 @@ int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds);
 /* Samples [lo, hi) of ds as *view, sharing ds's memory (valid while ds is; never freed):
  * a shard or a held-out part. A token split's view needs a struct of its own, *text,
  * which the caller provides (NULL is fine for images). */
-void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view,
-                        struct mlcrt_text *text);
+void mlcrt_dataset_view(const mlc_dataset *ds, int64_t lo, int64_t hi, mlc_dataset *view, struct mlcrt_text *text);
 
 /* Loads an IDX image file and its label file. expect_numel > 0: values per image the
  * model expects; classes > 0: labels must be below it; limit > 0: keep only the first
  * `limit` samples (the counts of the two files must still agree). */
-int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path,
-                             const char *labels_path, int64_t expect_numel, int classes,
-                             int64_t limit, char *msg, size_t cap);
+int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const char *labels_path, int64_t expect_numel,
+                             int classes, int64_t limit, char *msg, size_t cap);
 
 /* Loads split "train" or "t10k" of a directory in MNIST layout:
  * DIR/SPLIT-images-idx3-ubyte[.gz] and DIR/SPLIT-labels-idx1-ubyte[.gz] (the .gz name is
  * tried first). */
-int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split,
-                           int64_t expect_numel, int classes, int64_t limit, char *msg,
-                           size_t cap);
+int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split, int64_t expect_numel, int classes,
+                           int64_t limit, char *msg, size_t cap);
 
 void mlcrt_dataset_free(mlc_dataset *ds);
 
@@ -56,9 +53,8 @@ void mlcrt_dataset_free(mlc_dataset *ds);
  * pixel bytes (3 x 32 x 32, channel-major as stored), scaled to [0,1]. The files are
  * concatenated in order; limit > 0 keeps the first `limit` samples. expect_numel and
  * classes are checked as for IDX (the offending file, byte and sample are named). */
-int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes,
-                     int64_t expect_numel, int classes, int64_t limit, char *msg,
-                     size_t cap);
+int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes, int64_t expect_numel,
+                     int classes, int64_t limit, char *msg, size_t cap);
 
 typedef enum mlcrt_data_format {
     MLCRT_DATA_MNIST = 0,   /* IDX files in MNIST layout (MNIST, EMNIST, Fashion-MNIST) */
@@ -70,8 +66,8 @@ typedef enum mlcrt_data_format {
  * CIFAR-10 if data_batch_1.bin does, else CIFAR-100 if train.bin does). */
 int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap);
 /* Loads the training (test = 0) or test (test = 1) split of dir, whatever its layout. */
-int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel,
-                            int classes, int64_t limit, char *msg, size_t cap);
+int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel, int classes,
+                            int64_t limit, char *msg, size_t cap);
 
 /* Whether the samples' image dimensions fit model input `in`: equal element counts are
  * not enough when the input has a shape (rank 2 or more): its last two dimensions must
@@ -79,21 +75,19 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
  * input. A rank-1 input takes any image of its size, flattened. MLCRT_EMISMATCH with
  *   WHERE: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28
  * (where: the data's directory or file). */
-int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where,
-                             char *msg, size_t cap);
+int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where, char *msg, size_t cap);
 
 /* Channels of a sample: sample_dims[0] for rank-3 (C, H, W) samples, otherwise 1. */
 int mlcrt_dataset_channels(const mlc_dataset *ds);
 /* x' = (x - mean[c]) / std[c] in place, c the sample's channel; n is 1 (all channels) or
  * the channel count. MLCRT_EARG with a message when n fits neither or a std is <= 0. */
-int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std,
-                            char *msg, size_t cap);
+int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std, char *msg, size_t cap);
 
 /* On-the-fly augmentation of training samples. */
 typedef struct mlcrt_augment {
-    int crop_pad; /* > 0: random crop of the original size from the image zero-padded by
+    int crop_pad;       /* > 0: random crop of the original size from the image zero-padded by
                    * crop_pad pixels on every side (shifts in [-pad, pad] both ways) */
-    int flip;     /* horizontal flip with probability 1/2 */
+    int flip;           /* horizontal flip with probability 1/2 */
     float pad_value[4]; /* value of a padded pixel per channel: 0 mapped through the
                          * normalisation, (0 - mean) / std (set by the trainer) */
 } mlcrt_augment;
@@ -107,13 +101,11 @@ int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t 
  * (dataset index of the sample, epoch), so they depend on nothing else (not on the batch
  * size, the position in the batch or threads). A token dataset's windows are gathered
  * instead (mlcrt_text_gather, seeded alike; no augmentation): bx receives int32 ids. */
-void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                            void *bx, int32_t *by, const mlcrt_augment *aug, uint64_t seed,
-                            uint64_t epoch);
+void mlcrt_batch_gather_aug(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n, void *bx, int32_t *by,
+                            const mlcrt_augment *aug, uint64_t seed, uint64_t epoch);
 
 /* Copies samples perm[start .. start+n) (or start .. start+n when perm is NULL) into
  * contiguous batch buffers bx [n, sample_numel] and by [n]. */
-void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n,
-                        float *bx, int32_t *by);
+void mlcrt_batch_gather(const mlc_dataset *ds, const int64_t *perm, int64_t start, int n, float *bx, int32_t *by);
 
 #endif

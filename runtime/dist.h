@@ -57,8 +57,7 @@ typedef struct mlcrt_dist {
 /* mlcrt_main_io for one rank of a data-parallel job: --batch is the global batch, split
  * over d->size ranks; rank 0 alone writes to out, logs and checkpoints. err gets every
  * rank's errors (dist_mpi.c prefixes them with the rank). */
-int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out,
-                    FILE *err);
+int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out, FILE *err);
 
 /* The trainer of a `mlc build --mpi` binary (templates/trainer_main.c calls it): MPI_Init,
  * setup_device(d, the rank's index among the ranks of its node, their count) when not
@@ -73,8 +72,7 @@ int mlcrt_cuda_setup(mlcrt_dist *d, int local_rank, int local_size);
  * checksums (persistent tensors and optimizer step). 0 when all worked and agree;
  * otherwise -1 on every rank, after rank 0 has printed which rank failed or differs
  * `when` ("at the start", "after epoch 3"). A collective: every rank calls it. */
-int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *model,
-                     const char *when, FILE *err);
+int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *model, const char *when, FILE *err);
 
 /* Makes the ranks' state tensors (not parameters) the same again: one that differs across
  * ranks (batch norm's running statistics, which each rank updates from its own samples)
@@ -86,8 +84,7 @@ int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, 
 /* mlcrt_evaluate (trainer.h) with each rank taking a contiguous shard of ds
  * (mlcrt_dist_slice) and the results summed over the ranks: a classifier's correct
  * count exactly, a loss weighted by the shards' sizes. d NULL: mlcrt_evaluate. */
-double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model,
-                           const mlc_dataset *ds, int batch);
+double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch);
 
 /* Sums n counts over the ranks in place (as doubles: exact below 2^53); 0 on success. */
 int mlcrt_dist_sum_counts(mlcrt_dist *d, int64_t *v, int64_t n, const char *what);
@@ -135,8 +132,7 @@ void mlcrt_batch_sync_ready(void *ctx, float *v, int64_t n, int moments);
 /* The samples [lo, hi) of a global batch of n that `rank` of `size` takes: contiguous
  * slices in rank order whose sizes differ by at most one, the larger ones last (rank r
  * starts at floor(n * r / size)). */
-static inline void mlcrt_dist_slice(int64_t n, int rank, int size, int64_t *lo, int64_t *hi)
-{
+static inline void mlcrt_dist_slice(int64_t n, int rank, int size, int64_t *lo, int64_t *hi) {
     *lo = n * rank / size;
     *hi = n * (rank + 1) / size;
 }

@@ -14,8 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void give_up(mlcrt_dist *d, const char *what, const char *why)
-{
+static void give_up(mlcrt_dist *d, const char *what, const char *why) {
     fprintf(stderr, "rank %d: error: %s %s; stopping all %d ranks\n", d->rank, what, why, d->size);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
@@ -24,13 +23,11 @@ static void give_up(mlcrt_dist *d, const char *what, const char *why)
 
 /* Waits for req, at most d->timeout_s seconds (spinning briefly, then sleeping 50us
  * between polls: on a busy machine the other ranks need the cores). */
-static int wait_bounded(mlcrt_dist *d, MPI_Request *req, const char *what)
-{
+static int wait_bounded(mlcrt_dist *d, MPI_Request *req, const char *what) {
     double t0 = MPI_Wtime();
     for (long polls = 0;; polls++) {
         int done = 0;
-        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-            give_up(d, what, "failed in MPI");
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) give_up(d, what, "failed in MPI");
         if (done) {
             d->comm_s += MPI_Wtime() - t0;
             return 0;
@@ -51,8 +48,7 @@ static int wait_bounded(mlcrt_dist *d, MPI_Request *req, const char *what)
 /* MPI counts are ints: large arrays go in chunks, each its own all-reduce. */
 #define CHUNK ((int64_t)1 << 28)
 
-static int sum_any(mlcrt_dist *d, void *v, int64_t n, MPI_Datatype t, size_t size, const char *what)
-{
+static int sum_any(mlcrt_dist *d, void *v, int64_t n, MPI_Datatype t, size_t size, const char *what) {
     for (int64_t at = 0; at < n; at += CHUNK) {
         int c = (int)(n - at < CHUNK ? n - at : CHUNK);
         MPI_Request req;
@@ -64,13 +60,11 @@ static int sum_any(mlcrt_dist *d, void *v, int64_t n, MPI_Datatype t, size_t siz
     return 0;
 }
 
-static int sum_f32(mlcrt_dist *d, float *v, int64_t n, const char *what)
-{
+static int sum_f32(mlcrt_dist *d, float *v, int64_t n, const char *what) {
     return sum_any(d, v, n, MPI_FLOAT, sizeof *v, what);
 }
 
-static int sum_f64(mlcrt_dist *d, double *v, int64_t n, const char *what)
-{
+static int sum_f64(mlcrt_dist *d, double *v, int64_t n, const char *what) {
     return sum_any(d, v, n, MPI_DOUBLE, sizeof *v, what);
 }
 
@@ -78,14 +72,12 @@ static int sum_f64(mlcrt_dist *d, double *v, int64_t n, const char *what)
 static MPI_Request *pending;
 static int npending, cap_pending;
 
-static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n)
-{
+static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n) {
     for (int64_t at = 0; at < n; at += CHUNK) {
         if (npending == cap_pending) {
             int cap = cap_pending ? 2 * cap_pending : 64;
             MPI_Request *p = realloc(pending, (size_t)cap * sizeof *p);
-            if (!p)
-                give_up(d, "the gradient all-reduce", "ran out of memory");
+            if (!p) give_up(d, "the gradient all-reduce", "ran out of memory");
             pending = p, cap_pending = cap;
         }
         int c = (int)(n - at < CHUNK ? n - at : CHUNK);
@@ -100,16 +92,13 @@ static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n)
     return 0;
 }
 
-static int finish(mlcrt_dist *d, const char *what)
-{
-    for (int i = 0; i < npending; i++)
-        wait_bounded(d, &pending[i], what);
+static int finish(mlcrt_dist *d, const char *what) {
+    for (int i = 0; i < npending; i++) wait_bounded(d, &pending[i], what);
     npending = 0;
     return 0;
 }
 
-static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what)
-{
+static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what) {
     MPI_Request req;
     if (MPI_Iallgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
         give_up(d, what, "failed in MPI");
@@ -118,18 +107,15 @@ static int gather_u64(mlcrt_dist *d, uint64_t v, uint64_t *all, const char *what
 
 /* Sizes first (every rank learns them), then each rank's bytes to rank 0 in pieces of at
  * most CHUNK, received in rank order and written as they come. */
-static int gather_text(mlcrt_dist *d, const char *text, size_t n, FILE *out, const char *what)
-{
+static int gather_text(mlcrt_dist *d, const char *text, size_t n, FILE *out, const char *what) {
     uint64_t *len = calloc((size_t)d->size, sizeof *len);
-    if (!len)
-        give_up(d, what, "ran out of memory");
+    if (!len) give_up(d, what, "ran out of memory");
     gather_u64(d, (uint64_t)n, len, what);
     char *buf = NULL;
     if (d->rank == 0) {
         fwrite(text, 1, n, out);
         uint64_t most = 0;
-        for (int r = 1; r < d->size; r++)
-            most = len[r] > most ? len[r] : most;
+        for (int r = 1; r < d->size; r++) most = len[r] > most ? len[r] : most;
         if (most && !(buf = malloc((size_t)(most < (uint64_t)CHUNK ? most : (uint64_t)CHUNK))))
             give_up(d, what, "ran out of memory");
     }
@@ -137,15 +123,12 @@ static int gather_text(mlcrt_dist *d, const char *text, size_t n, FILE *out, con
         for (uint64_t at = 0; at < len[r]; at += (uint64_t)CHUNK) {
             int c = (int)(len[r] - at < (uint64_t)CHUNK ? len[r] - at : (uint64_t)CHUNK);
             MPI_Request req;
-            int rc = d->rank == 0 ? MPI_Irecv(buf, c, MPI_CHAR, r, 0, MPI_COMM_WORLD, &req)
+            int rc = d->rank == 0   ? MPI_Irecv(buf, c, MPI_CHAR, r, 0, MPI_COMM_WORLD, &req)
                      : d->rank == r ? MPI_Isend(text + at, c, MPI_CHAR, 0, 0, MPI_COMM_WORLD, &req)
                                     : MPI_SUCCESS;
-            if (rc != MPI_SUCCESS)
-                give_up(d, what, "failed in MPI");
-            if (d->rank == 0 || d->rank == r)
-                wait_bounded(d, &req, what);
-            if (d->rank == 0)
-                fwrite(buf, 1, (size_t)c, out);
+            if (rc != MPI_SUCCESS) give_up(d, what, "failed in MPI");
+            if (d->rank == 0 || d->rank == r) wait_bounded(d, &req, what);
+            if (d->rank == 0) fwrite(buf, 1, (size_t)c, out);
         }
     }
     free(buf);
@@ -153,8 +136,7 @@ static int gather_text(mlcrt_dist *d, const char *text, size_t n, FILE *out, con
     return 0;
 }
 
-static void abort_all(mlcrt_dist *d, int status)
-{
+static void abort_all(mlcrt_dist *d, int status) {
     fflush(NULL);
     (void)d;
     MPI_Abort(MPI_COMM_WORLD, status);
@@ -170,42 +152,34 @@ typedef struct prefixed {
 } prefixed;
 
 /* One write(2) per line, so lines of different ranks do not interleave mid-line. */
-static void flush_line(prefixed *p)
-{
+static void flush_line(prefixed *p) {
     char buf[1100];
     int k = snprintf(buf, sizeof buf, "rank %d: %.*s", p->rank, (int)p->len, p->line);
-    if (k > (int)sizeof buf - 1)
-        k = (int)sizeof buf - 1;
+    if (k > (int)sizeof buf - 1) k = (int)sizeof buf - 1;
     if (write(STDERR_FILENO, buf, (size_t)k) < 0) { /* nowhere left to report it */
     }
     p->len = 0;
 }
 
-static ssize_t prefixed_write(void *cookie, const char *s, size_t n)
-{
+static ssize_t prefixed_write(void *cookie, const char *s, size_t n) {
     prefixed *p = cookie;
     for (size_t i = 0; i < n; i++) {
         p->line[p->len++] = s[i];
-        if (s[i] == '\n' || p->len == sizeof p->line)
-            flush_line(p);
+        if (s[i] == '\n' || p->len == sizeof p->line) flush_line(p);
     }
     return (ssize_t)n;
 }
 
-static int prefixed_close(void *cookie)
-{
+static int prefixed_close(void *cookie) {
     prefixed *p = cookie;
-    if (p->len)
-        flush_line(p);
+    if (p->len) flush_line(p);
     free(p);
     return 0;
 }
 
-static FILE *rank_stderr(int rank)
-{
+static FILE *rank_stderr(int rank) {
     prefixed *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->rank = rank;
     cookie_io_functions_t io = {NULL, prefixed_write, NULL, prefixed_close};
     FILE *f = fopencookie(p, "w", io);
@@ -218,8 +192,7 @@ static FILE *rank_stderr(int rank)
 }
 
 int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
-                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size))
-{
+                   int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size)) {
     /* the loader thread and OpenMP's never call MPI: the main thread does it all */
     int provided;
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
@@ -227,8 +200,14 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mlcrt_dist d = {.size = 1, .timeout_s = 120.0, .sum_f32 = sum_f32, .sum_f64 = sum_f64,
-                    .start_sum_f32 = start_sum_f32, .finish = finish, .gather_u64 = gather_u64, .gather_text = gather_text,
+    mlcrt_dist d = {.size = 1,
+                    .timeout_s = 120.0,
+                    .sum_f32 = sum_f32,
+                    .sum_f64 = sum_f64,
+                    .start_sum_f32 = start_sum_f32,
+                    .finish = finish,
+                    .gather_u64 = gather_u64,
+                    .gather_text = gather_text,
                     .abort = abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
@@ -242,20 +221,17 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
     if (setup_device) {
         MPI_Comm node;
         int local = 0, local_size = 1;
-        if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d.rank, MPI_INFO_NULL, &node) ==
-            MPI_SUCCESS) {
+        if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d.rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
             MPI_Comm_rank(node, &local);
             MPI_Comm_size(node, &local_size);
             MPI_Comm_free(&node);
         }
-        if (setup_device(&d, local, local_size))
-            abort_all(&d, 1);
+        if (setup_device(&d, local, local_size)) abort_all(&d, 1);
     }
     status = mlcrt_main_dist(argc, argv, api, &d, out, err);
     fclose(err);
     free(pending);
-    if (out != stdout)
-        fclose(out);
+    if (out != stdout) fclose(out);
     fflush(stdout);
     MPI_Finalize();
     return status;

@@ -9,24 +9,20 @@
 
 #include "mlcrt_error.h"
 
-static int find_tensor(const mlc_model_api *api, const char *name, size_t len, const char *suffix)
-{
+static int find_tensor(const mlc_model_api *api, const char *name, size_t len, const char *suffix) {
     for (int i = 0; i < api->n_tensors; i++) {
         const char *t = api->tensors[i].name;
-        if (!strncmp(t, name, len) && !strcmp(t + len, suffix))
-            return i;
+        if (!strncmp(t, name, len) && !strcmp(t + len, suffix)) return i;
     }
     return -1;
 }
 
-int mlcrt_use_ema(const mlc_model_api *api, void *model, char *msg, size_t cap)
-{
+int mlcrt_use_ema(const mlc_model_api *api, void *model, char *msg, size_t cap) {
     int found = 0;
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *p = &api->tensors[i];
         int e = p->is_param ? find_tensor(api, p->name, strlen(p->name), ".ema") : -1;
-        if (e < 0)
-            continue;
+        if (e < 0) continue;
         float *v = malloc(sizeof(float) * (size_t)(p->numel ? p->numel : 1));
         if (!v) {
             return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "out of memory for the moving average of %s", p->name);
@@ -37,9 +33,9 @@ int mlcrt_use_ema(const mlc_model_api *api, void *model, char *msg, size_t cap)
         found++;
     }
     if (!found) {
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "--ema: model '%s' keeps no moving average of its parameters (train { ema = 0.999 } adds one)",
-                          api->name);
+        return mlcrt_fail(
+            msg, cap, MLCRT_EMISMATCH,
+            "--ema: model '%s' keeps no moving average of its parameters (train { ema = 0.999 } adds one)", api->name);
     }
     return MLCRT_OK;
 }

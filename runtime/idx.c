@@ -15,21 +15,18 @@
 #define IDX_MAX_BYTES (INT64_C(1) << 34)
 
 /* Reads up to len bytes; returns bytes read, or -1 on a zlib error (message in *err). */
-static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err)
-{
+static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err) {
     int64_t got = 0;
     while (got < len) {
         int64_t want = len - got;
-        if (want > (1 << 24))
-            want = 1 << 24;
+        if (want > (1 << 24)) want = 1 << 24;
         int r = gzread(f, (char *)buf + got, (unsigned)want);
         if (r < 0) {
             int errnum;
             *err = gzerror(f, &errnum);
             return -1;
         }
-        if (r == 0)
-            break;
+        if (r == 0) break;
         got += r;
     }
     return got;
@@ -39,23 +36,18 @@ static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err)
  * 1 MiB, doubling), so that a header declaring gigabytes in a short file costs no more
  * memory than the file holds. Returns bytes read, -1 on a zlib error (message in *err),
  * -2 when out of memory; *buf is set either way (free it). */
-static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **err)
-{
+static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **err) {
     int64_t cap = len < (1 << 20) ? len : (1 << 20), got = 0;
     *buf = malloc((size_t)(cap > 0 ? cap : 1));
-    if (!*buf)
-        return -2;
+    if (!*buf) return -2;
     for (;;) {
         int64_t r = read_full(f, *buf + got, cap - got, err);
-        if (r < 0)
-            return -1;
+        if (r < 0) return -1;
         got += r;
-        if (got < cap || cap == len)
-            return got;
+        if (got < cap || cap == len) return got;
         int64_t grown = cap > len / 2 ? len : 2 * cap;
         uint8_t *p = realloc(*buf, (size_t)grown);
-        if (!p)
-            return -2;
+        if (!p) return -2;
         *buf = p;
         cap = grown;
     }
@@ -64,8 +56,7 @@ static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **e
 /* After a short read: whether the stream is gzip cut short (zlib's pending Z_BUF_ERROR:
  * "unexpected end of file"), rather than a complete file holding less than its header
  * declares. A .gz cut inside its own 10-byte header decompresses to nothing at all. */
-static int gz_cut_short(gzFile f)
-{
+static int gz_cut_short(gzFile f) {
     int e = Z_OK;
     gzerror(f, &e);
     return e == Z_BUF_ERROR;
@@ -73,27 +64,21 @@ static int gz_cut_short(gzFile f)
 
 #define GZ_CUT "compressed stream ends early (the .gz file is cut short)"
 
-void mlcrt_idx_free(mlcrt_idx *idx)
-{
-    if (!idx)
-        return;
+void mlcrt_idx_free(mlcrt_idx *idx) {
+    if (!idx) return;
     free(idx->data);
     idx->data = NULL;
     idx->nbytes = 0;
 }
 
-int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg,
-                   size_t cap)
-{
+int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg, size_t cap) {
     memset(out, 0, sizeof *out);
     int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
     const char *zerr = NULL;
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
@@ -103,39 +88,33 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     if (got < 4 && gz_cut_short(f)) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
                         (long long)got);
         goto done;
     }
     if (got < 4) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: file ended inside the 4-byte magic number", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: file ended inside the 4-byte magic number", path,
                         (long long)got);
         goto done;
     }
     if (hdr[0] != 0 || hdr[1] != 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 0: expected IDX magic 00 00, found %02x %02x", path,
-                        hdr[0], hdr[1]);
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 0: expected IDX magic 00 00, found %02x %02x", path, hdr[0],
+                        hdr[1]);
         goto done;
     }
     if (hdr[2] != 0x08) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 2: expected data type 0x08 (unsigned byte), found 0x%02x",
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 2: expected data type 0x08 (unsigned byte), found 0x%02x",
                         path, hdr[2]);
         goto done;
     }
     int ndims = hdr[3];
     if (expect_ndims > 0 && ndims != expect_ndims) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 3: expected dimension count %d, found %d", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 3: expected dimension count %d, found %d", path,
                         expect_ndims, ndims);
         goto done;
     }
     if (ndims < 1 || ndims > MLCRT_IDX_MAX_DIMS) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte 3: expected dimension count 1..%d, found %d", path,
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 3: expected dimension count 1..%d, found %d", path,
                         MLCRT_IDX_MAX_DIMS, ndims);
         goto done;
     }
@@ -149,8 +128,8 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
                         "%s: byte %lld: %s inside the header: expected %lld header bytes, "
                         "found %lld",
-                        path, (long long)(4 + got), gz_cut_short(f) ? GZ_CUT : "file ended",
-                        (long long)hdr_len, (long long)(4 + got));
+                        path, (long long)(4 + got), gz_cut_short(f) ? GZ_CUT : "file ended", (long long)hdr_len,
+                        (long long)(4 + got));
         goto done;
     }
     int64_t total = 1;
@@ -158,8 +137,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         const uint8_t *p = hdr + 4 + 4 * d;
         int64_t v = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | p[3];
         if (v == 0) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %d: dimension %d is 0: expected a positive size", path,
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %d: dimension %d is 0: expected a positive size", path,
                             4 + 4 * d, d);
             goto done;
         }
@@ -193,29 +171,25 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     out->nbytes = total;
     got = read_growing(f, &out->data, total, &zerr);
     if (got == -2) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data",
-                        path, (long long)total);
+        rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data", path, (long long)total);
         goto done;
     }
     if (got < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
-                        (long long)hdr_len, zerr);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path, (long long)hdr_len, zerr);
         goto done;
     }
     if (got < total) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
                         "%s: byte %lld: %s: expected %lld data bytes after the %lld-byte "
                         "header, found %lld",
-                        path, (long long)(hdr_len + got),
-                        gz_cut_short(f) ? GZ_CUT : "data ended early", (long long)total,
-                        (long long)hdr_len, (long long)got);
+                        path, (long long)(hdr_len + got), gz_cut_short(f) ? GZ_CUT : "data ended early",
+                        (long long)total, (long long)hdr_len, (long long)got);
         goto done;
     }
     uint8_t extra[1];
     got = read_full(f, extra, 1, &zerr);
     if (got < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path,
-                        (long long)(hdr_len + total), zerr);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path, (long long)(hdr_len + total), zerr);
         goto done;
     }
     if (got > 0) {
@@ -228,90 +202,70 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
      * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
     if (gz_cut_short(f)) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
                         path, (long long)(hdr_len + total));
         goto done;
     }
 done:
     gzclose(f);
-    if (rc != MLCRT_OK)
-        mlcrt_idx_free(out);
+    if (rc != MLCRT_OK) mlcrt_idx_free(out);
     return rc;
 }
 
-int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel,
-                          float **x, int64_t *n, int64_t *in_file, int64_t *rows,
-                          int64_t *cols, char *msg,
-                          size_t cap)
-{
+int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel, float **x, int64_t *n,
+                          int64_t *in_file, int64_t *rows, int64_t *cols, char *msg, size_t cap) {
     mlcrt_idx idx;
     *x = NULL;
     int rc = mlcrt_idx_read(path, 3, &idx, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t count = idx.dims[0], numel = idx.dims[1] * idx.dims[2];
     if (expect_numel > 0 && numel != expect_numel) {
         mlcrt_idx_free(&idx);
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "%s: expected %lld values per image, found %lld (%lld x %lld)",
-                          path, (long long)expect_numel, (long long)numel,
-                          (long long)idx.dims[1], (long long)idx.dims[2]);
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: expected %lld values per image, found %lld (%lld x %lld)",
+                          path, (long long)expect_numel, (long long)numel, (long long)idx.dims[1],
+                          (long long)idx.dims[2]);
     }
-    if (limit > 0 && limit < count)
-        count = limit;
+    if (limit > 0 && limit < count) count = limit;
     float *buf = malloc((size_t)(count * numel) * sizeof(float));
     if (!buf) {
         mlcrt_idx_free(&idx);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", path,
-                          (long long)count);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", path, (long long)count);
     }
-    for (int64_t i = 0; i < count * numel; i++)
-        buf[i] = (float)idx.data[i] / 255.0f;
+    for (int64_t i = 0; i < count * numel; i++) buf[i] = (float)idx.data[i] / 255.0f;
     *x = buf;
     *n = count;
-    if (in_file)
-        *in_file = idx.dims[0];
-    if (rows)
-        *rows = idx.dims[1];
-    if (cols)
-        *cols = idx.dims[2];
+    if (in_file) *in_file = idx.dims[0];
+    if (rows) *rows = idx.dims[1];
+    if (cols) *cols = idx.dims[2];
     mlcrt_idx_free(&idx);
     return MLCRT_OK;
 }
 
-int mlcrt_idx_load_labels(const char *path, int64_t limit, int classes, int32_t **y,
-                          int64_t *n, int64_t *in_file, char *msg, size_t cap)
-{
+int mlcrt_idx_load_labels(const char *path, int64_t limit, int classes, int32_t **y, int64_t *n, int64_t *in_file,
+                          char *msg, size_t cap) {
     mlcrt_idx idx;
     *y = NULL;
     int rc = mlcrt_idx_read(path, 1, &idx, msg, cap);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t count = idx.dims[0];
-    if (limit > 0 && limit < count)
-        count = limit;
+    if (limit > 0 && limit < count) count = limit;
     for (int64_t i = 0; i < idx.dims[0]; i++) {
         if (classes > 0 && idx.data[i] >= classes) {
             int v = idx.data[i];
             mlcrt_idx_free(&idx);
-            return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                              "%s: byte %lld: sample %lld has label %d, expected 0..%d", path,
-                              (long long)(8 + i), (long long)i, v, classes - 1);
+            return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: byte %lld: sample %lld has label %d, expected 0..%d",
+                              path, (long long)(8 + i), (long long)i, v, classes - 1);
         }
     }
     int32_t *buf = malloc((size_t)(count > 0 ? count : 1) * sizeof(int32_t));
     if (!buf) {
         mlcrt_idx_free(&idx);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld labels", path,
-                          (long long)count);
+        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld labels", path, (long long)count);
     }
-    for (int64_t i = 0; i < count; i++)
-        buf[i] = idx.data[i];
+    for (int64_t i = 0; i < count; i++) buf[i] = idx.data[i];
     *y = buf;
     *n = count;
-    if (in_file)
-        *in_file = idx.dims[0];
+    if (in_file) *in_file = idx.dims[0];
     mlcrt_idx_free(&idx);
     return MLCRT_OK;
 }

@@ -9,13 +9,11 @@
 #include <string.h>
 
 /* "f32[1, 28, 28]": an input's per-sample type, for messages. */
-static const char *io_type(const mlc_io_desc *d, char *buf, size_t cap)
-{
+static const char *io_type(const mlc_io_desc *d, char *buf, size_t cap) {
     size_t k = (size_t)snprintf(buf, cap, "%s[", d->dtype == MLC_I32 ? "i32" : "f32");
     for (int i = 0; i < d->rank && k < cap; i++)
         k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)d->dims[i]);
-    if (k < cap)
-        snprintf(buf + k, cap - k, "]");
+    if (k < cap) snprintf(buf + k, cap - k, "]");
     return buf;
 }
 
@@ -23,8 +21,7 @@ static int is_label_like(const mlc_io_desc *d) { return d->dtype == MLC_I32 && d
 
 /* A token model's inputs: `tokens` takes the windows, `targets` (or `labels`) the next
  * tokens; an input named otherwise takes the field left free when it alone can. */
-static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap)
-{
+static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap) {
     char t[128], u[128];
     int rest[2], nrest = 0;
     b->image_input = b->label_input = -1;
@@ -35,12 +32,9 @@ static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, si
                               "model input '%s' (%s) matches no field of the token data "
                               "(tokens: i32[T], targets: i32[T]); name it tokens or targets",
                               d->name, io_type(d, t, sizeof t));
-        if (strcmp(d->name, "tokens") == 0)
-            b->image_input = i;
-        else if (strcmp(d->name, "targets") == 0 || strcmp(d->name, "labels") == 0)
-            b->label_input = i;
-        else if (nrest < 2)
-            rest[nrest++] = i;
+        if (strcmp(d->name, "tokens") == 0) b->image_input = i;
+        else if (strcmp(d->name, "targets") == 0 || strcmp(d->name, "labels") == 0) b->label_input = i;
+        else if (nrest < 2) rest[nrest++] = i;
         else
             return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                               "model '%s' has more than two token inputs; the data has two "
@@ -52,39 +46,31 @@ static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, si
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "model input '%s' (%s): which token field it takes is ambiguous; name "
                           "the inputs tokens and targets",
-                          api->inputs[rest[nrest - 1]].name,
-                          io_type(&api->inputs[rest[nrest - 1]], t, sizeof t));
-    if (nrest == 1 && b->image_input < 0)
-        b->image_input = rest[0];
-    else if (nrest == 1)
-        b->label_input = rest[0];
+                          api->inputs[rest[nrest - 1]].name, io_type(&api->inputs[rest[nrest - 1]], t, sizeof t));
+    if (nrest == 1 && b->image_input < 0) b->image_input = rest[0];
+    else if (nrest == 1) b->label_input = rest[0];
     if (b->image_input < 0)
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "model '%s' has no input for the data's tokens; name it tokens",
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "model '%s' has no input for the data's tokens; name it tokens",
                           api->name);
     const mlc_io_desc *tok = &api->inputs[b->image_input];
     if (b->label_input >= 0 && api->inputs[b->label_input].numel != tok->numel)
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "model input '%s' (%s): expected as many targets as input '%s' (%s) "
                           "has tokens",
-                          api->inputs[b->label_input].name,
-                          io_type(&api->inputs[b->label_input], t, sizeof t), tok->name,
-                          io_type(tok, u, sizeof u));
+                          api->inputs[b->label_input].name, io_type(&api->inputs[b->label_input], t, sizeof t),
+                          tok->name, io_type(tok, u, sizeof u));
     return MLCRT_OK;
 }
 
-int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap)
-{
+int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, size_t cap) {
     char t[128];
-    if (mlcrt_is_token_model(api))
-        return bind_tokens(api, b, msg, cap);
+    if (mlcrt_is_token_model(api)) return bind_tokens(api, b, msg, cap);
     b->image_input = b->label_input = -1;
     for (int i = 0; i < api->n_inputs; i++) {
         const mlc_io_desc *d = &api->inputs[i];
         if (strcmp(d->name, "image") == 0) {
             if (d->dtype != MLC_F32)
-                return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                                  "model input 'image' (%s): the data's image field is f32",
+                return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "model input 'image' (%s): the data's image field is f32",
                                   io_type(d, t, sizeof t));
             b->image_input = i;
         } else if (strcmp(d->name, "label") == 0) {
@@ -100,17 +86,12 @@ int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, siz
      * label, when that field is still free. */
     int f32 = -1, nf32 = 0, i32 = -1, ni32 = 0;
     for (int i = 0; i < api->n_inputs; i++) {
-        if (i == b->image_input || i == b->label_input)
-            continue;
-        if (api->inputs[i].dtype == MLC_F32)
-            f32 = i, nf32++;
-        else if (is_label_like(&api->inputs[i]))
-            i32 = i, ni32++;
+        if (i == b->image_input || i == b->label_input) continue;
+        if (api->inputs[i].dtype == MLC_F32) f32 = i, nf32++;
+        else if (is_label_like(&api->inputs[i])) i32 = i, ni32++;
     }
-    if (b->image_input < 0 && nf32 == 1)
-        b->image_input = f32;
-    if (b->label_input < 0 && ni32 == 1)
-        b->label_input = i32;
+    if (b->image_input < 0 && nf32 == 1) b->image_input = f32;
+    if (b->label_input < 0 && ni32 == 1) b->label_input = i32;
     for (int i = 0; i < api->n_inputs; i++)
         if (i != b->image_input && i != b->label_input)
             return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
@@ -118,14 +99,12 @@ int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, siz
                               "per sample, label: i32); name it image or label",
                               api->inputs[i].name, io_type(&api->inputs[i], t, sizeof t));
     if (b->image_input < 0)
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                          "model '%s' has no f32 input for the data's image field", api->name);
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "model '%s' has no f32 input for the data's image field",
+                          api->name);
     return MLCRT_OK;
 }
 
-void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const void *x, const int32_t *y)
-{
+void mlcrt_batch_inputs(const mlcrt_binding *b, const void **in, const void *x, const int32_t *y) {
     in[b->image_input] = x;
-    if (b->label_input >= 0)
-        in[b->label_input] = y;
+    if (b->label_input >= 0) in[b->label_input] = y;
 }

@@ -21,18 +21,14 @@ struct mlcrt_loader {
     uint64_t seed, epoch;
 };
 
-static void *loader_main(void *arg)
-{
+static void *loader_main(void *arg) {
     mlcrt_loader *l = arg;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->pending && !l->quit)
-            pthread_cond_wait(&l->cv, &l->mu);
-        if (!l->pending && l->quit)
-            break;
+        while (!l->pending && !l->quit) pthread_cond_wait(&l->cv, &l->mu);
+        if (!l->pending && l->quit) break;
         pthread_mutex_unlock(&l->mu);
-        mlcrt_batch_gather_aug(l->ds, l->perm, l->start, l->n, l->bx, l->by, l->aug, l->seed,
-                               l->epoch);
+        mlcrt_batch_gather_aug(l->ds, l->perm, l->start, l->n, l->bx, l->by, l->aug, l->seed, l->epoch);
         pthread_mutex_lock(&l->mu);
         l->pending = 0;
         pthread_cond_broadcast(&l->cv);
@@ -41,11 +37,9 @@ static void *loader_main(void *arg)
     return NULL;
 }
 
-mlcrt_loader *mlcrt_loader_start(void)
-{
+mlcrt_loader *mlcrt_loader_start(void) {
     mlcrt_loader *l = calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
+    if (!l) return NULL;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         return NULL;
@@ -64,13 +58,10 @@ mlcrt_loader *mlcrt_loader_start(void)
     return l;
 }
 
-void mlcrt_loader_post(mlcrt_loader *l, const mlc_dataset *ds, const int64_t *perm,
-                       int64_t start, int n, void *bx, int32_t *by,
-                       const mlcrt_augment *aug, uint64_t seed, uint64_t epoch)
-{
+void mlcrt_loader_post(mlcrt_loader *l, const mlc_dataset *ds, const int64_t *perm, int64_t start, int n, void *bx,
+                       int32_t *by, const mlcrt_augment *aug, uint64_t seed, uint64_t epoch) {
     pthread_mutex_lock(&l->mu);
-    while (l->pending)
-        pthread_cond_wait(&l->cv, &l->mu);
+    while (l->pending) pthread_cond_wait(&l->cv, &l->mu);
     l->ds = ds;
     l->perm = perm;
     l->start = start;
@@ -85,21 +76,16 @@ void mlcrt_loader_post(mlcrt_loader *l, const mlc_dataset *ds, const int64_t *pe
     pthread_mutex_unlock(&l->mu);
 }
 
-void mlcrt_loader_wait(mlcrt_loader *l)
-{
+void mlcrt_loader_wait(mlcrt_loader *l) {
     pthread_mutex_lock(&l->mu);
-    while (l->pending)
-        pthread_cond_wait(&l->cv, &l->mu);
+    while (l->pending) pthread_cond_wait(&l->cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
 }
 
-void mlcrt_loader_stop(mlcrt_loader *l)
-{
-    if (!l)
-        return;
+void mlcrt_loader_stop(mlcrt_loader *l) {
+    if (!l) return;
     pthread_mutex_lock(&l->mu);
-    while (l->pending)
-        pthread_cond_wait(&l->cv, &l->mu);
+    while (l->pending) pthread_cond_wait(&l->cv, &l->mu);
     l->quit = 1;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);

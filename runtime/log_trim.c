@@ -15,21 +15,18 @@
 
 /* The step of a log line: the third CSV field, or JSON's "step":N; -1 for the CSV header
  * (kept) and for a line without one. */
-static long long line_step(const char *line, int jsonl)
-{
+static long long line_step(const char *line, int jsonl) {
     if (jsonl) {
         const char *p = strstr(line, "\"step\":");
         return p ? strtoll(p + 7, NULL, 10) : -1;
     }
     const char *p = strchr(line, ',');
     p = p ? strchr(p + 1, ',') : NULL;
-    if (!p || p[1] < '0' || p[1] > '9')
-        return -1;
+    if (!p || p[1] < '0' || p[1] > '9') return -1;
     return strtoll(p + 1, NULL, 10);
 }
 
-int mlcrt_log_trim(const char *path, long long last_step, int jsonl, char *msg, size_t cap)
-{
+int mlcrt_log_trim(const char *path, long long last_step, int jsonl, char *msg, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(msg, cap, "cannot read log '%s': %s", path, strerror(errno));
@@ -61,8 +58,7 @@ int mlcrt_log_trim(const char *path, long long last_step, int jsonl, char *msg, 
     size_t out = 0, dropped = 0;
     for (size_t at = 0; at < len;) {
         char *nl = memchr(buf + at, '\n', len - at);
-        if (!nl)
-            break; /* a line the kill cut short */
+        if (!nl) break; /* a line the kill cut short */
         size_t n = (size_t)(nl - (buf + at)) + 1;
         *nl = 0;
         long long step = line_step(buf + at, jsonl);

@@ -38,9 +38,9 @@
 #define MLC_API_VERSION 4
 
 typedef struct mlc_model_api {
-    int api_version;      /* MLC_API_VERSION of the mlc_model.h the model was built with */
-    const char *name;     /* the `model` name in the .mdl */
-    const char *target;   /* "c" or "cuda" */
+    int api_version;    /* MLC_API_VERSION of the mlc_model.h the model was built with */
+    const char *name;   /* the `model` name in the .mdl */
+    const char *target; /* "c" or "cuda" */
     /* The inputs (`input` statements, in order) and outputs (`output` statements): the
      * generated functions take one pointer per input and give one per output, in the
      * order of these tables. */
@@ -77,8 +77,7 @@ typedef struct mlc_model_api {
      * MLC_I32 output, the same size): the outputs of
      * that forward pass (training mode), so the trainer counts training accuracy for free.
      * It is forward_backward then update. */
-    float (*train_step)(void *model, const void *const *inputs, int n, float lr,
-                        float *const *outputs);
+    float (*train_step)(void *model, const void *const *inputs, int n, float lr, float *const *outputs);
     /* The first half of train_step: forward, loss and backward on n <= max_batch samples
      * (inputs, outputs as for train_step); batch-norm running statistics are updated here.
      * Returns the mean loss over the n samples and overwrites the gradient slab with the

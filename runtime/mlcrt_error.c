@@ -4,8 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int mlcrt_fail(char *msg, size_t cap, int code, const char *fmt, ...)
-{
+int mlcrt_fail(char *msg, size_t cap, int code, const char *fmt, ...) {
     if (msg && cap > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -15,8 +14,7 @@ int mlcrt_fail(char *msg, size_t cap, int code, const char *fmt, ...)
     return code;
 }
 
-const char *mlcrt_strerror(int code)
-{
+const char *mlcrt_strerror(int code) {
     switch (code) {
     case MLCRT_OK: return "success";
     case MLCRT_EIO: return "I/O error";

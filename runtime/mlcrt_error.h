@@ -27,8 +27,7 @@ typedef enum mlcrt_status {
 } mlcrt_status;
 
 /* Formats the message into msg (when msg is not NULL and cap > 0) and returns code. */
-int mlcrt_fail(char *msg, size_t cap, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int mlcrt_fail(char *msg, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A short constant name for a status code ("I/O error", "format error", ...). */
 const char *mlcrt_strerror(int code);

@@ -21,9 +21,11 @@ float *mlcrt_alloc_floats(int64_t n) {
 int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
     if (api->api_version == MLC_API_VERSION) return 0;
     /* the name is read only when the version says where it is */
-    fprintf(err, "error: model '%s' was built against mlc_model.h API version %d, this runtime has version %d: "
-                 "rebuild the model with this mlc\n",
-            api->api_version > 0 && api->api_version <= MLC_API_VERSION ? api->name : "?", api->api_version, MLC_API_VERSION);
+    fprintf(err,
+            "error: model '%s' was built against mlc_model.h API version %d, this runtime has version %d: "
+            "rebuild the model with this mlc\n",
+            api->api_version > 0 && api->api_version <= MLC_API_VERSION ? api->name : "?", api->api_version,
+            MLC_API_VERSION);
     return -1;
 }
 
@@ -33,7 +35,9 @@ double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *
     if (mlcrt_bind_inputs(api, &b, NULL, 0) != 0) return -1.0;
     if (count <= 0) return 0.0;
     const mlc_io_desc *img = &api->inputs[b.image_input];
-    mlc_dataset ds = {.n = count, .sample_rank = img->rank, .sample_numel = img->numel,
+    mlc_dataset ds = {.n = count,
+                      .sample_rank = img->rank,
+                      .sample_numel = img->numel,
                       .x = (float *)inputs[b.image_input],
                       .y = b.label_input >= 0 ? (int32_t *)inputs[b.label_input] : NULL};
     memcpy(ds.sample_dims, img->dims, sizeof ds.sample_dims);

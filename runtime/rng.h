@@ -22,10 +22,8 @@ float mlc_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
 float mlc_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* Parameter initialisers used by generated code. p[i] depends only on (seed, name, i). */
-void mlc_init_uniform(float *p, int64_t n, float lo, float hi, uint64_t seed,
-                      const char *name);
-void mlc_init_normal(float *p, int64_t n, float mean, float std, uint64_t seed,
-                     const char *name);
+void mlc_init_uniform(float *p, int64_t n, float lo, float hi, uint64_t seed, const char *name);
+void mlc_init_normal(float *p, int64_t n, float mean, float std, uint64_t seed, const char *name);
 void mlc_init_const(float *p, int64_t n, float v);
 
 /* Fills perm[0..n) with a permutation of 0..n-1 (seeded Fisher-Yates); the result

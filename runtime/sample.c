@@ -14,50 +14,39 @@
 #include <string.h>
 
 /* Highest score first; equal scores by the lower id, so the order is total. */
-static int by_score(const void *a, const void *b)
-{
+static int by_score(const void *a, const void *b) {
     const mlcrt_scored *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int64_t mlcrt_sample_token(const float *scores, int64_t vocab, double temperature,
-                           int64_t top_k, double u, mlcrt_scored *rank)
-{
-    for (int64_t i = 0; i < vocab; i++)
-        rank[i] = (mlcrt_scored){scores[i], i};
+int64_t mlcrt_sample_token(const float *scores, int64_t vocab, double temperature, int64_t top_k, double u,
+                           mlcrt_scored *rank) {
+    for (int64_t i = 0; i < vocab; i++) rank[i] = (mlcrt_scored){scores[i], i};
     qsort(rank, (size_t)vocab, sizeof *rank, by_score);
     int64_t k = top_k > 0 && top_k < vocab ? top_k : vocab;
     double sum = 0;
-    for (int64_t j = 0; j < k; j++)
-        sum += exp(((double)rank[j].score - rank[0].score) / temperature);
+    for (int64_t j = 0; j < k; j++) sum += exp(((double)rank[j].score - rank[0].score) / temperature);
     double target = u * sum, acc = 0;
     for (int64_t j = 0; j < k; j++) {
         acc += exp(((double)rank[j].score - rank[0].score) / temperature);
-        if (target < acc)
-            return rank[j].id;
+        if (target < acc) return rank[j].id;
     }
     return rank[k - 1].id;
 }
 
 /* A token as text: its byte (a text corpus's tokens are bytes), or <id> above 255. */
-static void put_token(FILE *out, int64_t id)
-{
-    if (id < 256)
-        fputc((int)id, out);
-    else
-        fprintf(out, "<%lld>", (long long)id);
+static void put_token(FILE *out, int64_t id) {
+    if (id < 256) fputc((int)id, out);
+    else fprintf(out, "<%lld>", (long long)id);
 }
 
-int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err)
-{
+int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     mlcrt_lm_shape lm;
     mlcrt_binding b;
     if (!mlcrt_is_token_model(api)) {
-        fprintf(err, "error: sample: model '%s' does not read tokens (it has no input i32[T])\n",
-                api->name);
+        fprintf(err, "error: sample: model '%s' does not read tokens (it has no input i32[T])\n", api->name);
         return 1;
     }
     if (mlcrt_lm_shape_of(api, &lm, msg, sizeof msg) != MLCRT_OK ||
@@ -70,8 +59,9 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     int64_t np = (int64_t)strlen(prompt), T = lm.window, V = lm.vocab;
     for (int64_t i = 0; i < np; i++)
         if ((unsigned char)prompt[i] >= V) {
-            fprintf(err, "error: --prompt: byte %lld is %u, expected ids below the model's "
-                         "vocabulary of %lld\n",
+            fprintf(err,
+                    "error: --prompt: byte %lld is %u, expected ids below the model's "
+                    "vocabulary of %lld\n",
                     (long long)i, (unsigned)(unsigned char)prompt[i], (long long)V);
             return 1;
         }
@@ -95,10 +85,8 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         fprintf(err, "error: %s\n", msg);
         goto done;
     }
-    for (int64_t i = 0; i < np; i++)
-        hist[nh++] = (unsigned char)prompt[i];
-    if (o->prompt)
-        fputs(o->prompt, out);
+    for (int64_t i = 0; i < np; i++) hist[nh++] = (unsigned char)prompt[i];
+    if (o->prompt) fputs(o->prompt, out);
     outs[lm.logits_output] = scores;
     const void *in[2] = {NULL, NULL};
     mlcrt_batch_inputs(&b, in, ctx, targets);
@@ -119,8 +107,7 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
     fflush(out);
     status = 0;
 done:
-    if (model)
-        api->destroy(model);
+    if (model) api->destroy(model);
     free(hist);
     free(ctx);
     free(targets);

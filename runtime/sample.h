@@ -19,8 +19,8 @@ typedef struct mlcrt_scored {
  * scores / temperature over the top_k highest (all when top_k is 0 or at least vocab),
  * ranked by score and then by the lower id, inverted at u. top_k 1 is the argmax (the
  * first maximum). rank: vocab entries of scratch. */
-int64_t mlcrt_sample_token(const float *scores, int64_t vocab, double temperature,
-                           int64_t top_k, double u, mlcrt_scored *rank);
+int64_t mlcrt_sample_token(const float *scores, int64_t vocab, double temperature, int64_t top_k, double u,
+                           mlcrt_scored *rank);
 
 /* ./net sample CHECKPOINT: prints --prompt and the --tokens generated after it. Returns
  * the exit status (0, or 1 after an `error:` line). */

@@ -26,9 +26,9 @@
 
 /* One split of a corpus. */
 typedef struct mlcrt_text {
-    uint16_t *ids;  /* [n_ids] the split's tokens */
+    uint16_t *ids; /* [n_ids] the split's tokens */
     int64_t n_ids;
-    int64_t window; /* T: tokens per sample */
+    int64_t window;  /* T: tokens per sample */
     int64_t *starts; /* fixed windows (validation): window w is ids[starts[w] .. + T]; NULL:
                       * random windows (training) */
     int64_t first;   /* sample i is window first + i (0; a view's offset, mlcrt_dataset_view) */
@@ -57,8 +57,8 @@ int mlcrt_lm_shape_of(const mlc_model_api *api, mlcrt_lm_shape *s, char *msg, si
  * tokens. limit > 0 keeps at most `limit` windows. Every token of the corpus is checked
  * against the vocabulary. Messages name the file, e.g.
  *   corpus.txt: 20 bytes, expected at least 170 (its last 10 % is the validation split, which needs a window of T+1 = 17 tokens) */
-int mlcrt_text_load(mlc_dataset *ds, const char *path, int val, const mlcrt_lm_shape *s,
-                    int64_t limit, char *msg, size_t cap);
+int mlcrt_text_load(mlc_dataset *ds, const char *path, int val, const mlcrt_lm_shape *s, int64_t limit, char *msg,
+                    size_t cap);
 
 /* Where training window `index` of epoch `epoch` starts, in [0, n_starts): Philox with
  * key seed ^ "WINDOWS" and counter (index, epoch), so it depends on nothing else. */
@@ -66,8 +66,8 @@ int64_t mlcrt_text_window_start(uint64_t seed, uint64_t epoch, uint64_t index, i
 
 /* Writes windows perm[start .. start+n) (or start .. start+n) of t: tokens into bx and
  * targets into by, [n, T] each. */
-void mlcrt_text_gather(const mlcrt_text *t, const int64_t *perm, int64_t start, int n,
-                       int32_t *bx, int32_t *by, uint64_t seed, uint64_t epoch);
+void mlcrt_text_gather(const mlcrt_text *t, const int64_t *perm, int64_t start, int n, int32_t *bx, int32_t *by,
+                       uint64_t seed, uint64_t epoch);
 
 void mlcrt_text_free(mlcrt_text *t);
 

@@ -3,10 +3,8 @@
 
 #include <time.h>
 
-double mlcrt_now(void)
-{
+double mlcrt_now(void) {
     struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0.0;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0.0;
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

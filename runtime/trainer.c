@@ -46,27 +46,20 @@
 #include <string.h>
 #include <unistd.h>
 
-static int argmax_row(const float *row, int64_t k)
-{
+static int argmax_row(const float *row, int64_t k) {
     int64_t best = 0;
     for (int64_t j = 1; j < k; j++)
-        if (row[j] > row[best])
-            best = j;
+        if (row[j] > row[best]) best = j;
     return (int)best;
 }
 
-double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
-                      int batch)
-{
+double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch) {
     mlcrt_binding bind;
-    if (batch < 1 || mlcrt_bind_inputs(api, &bind, NULL, 0) != MLCRT_OK)
-        return -1.0;
-    if (ds->n == 0)
-        return 0.0;
+    if (batch < 1 || mlcrt_bind_inputs(api, &bind, NULL, 0) != MLCRT_OK) return -1.0;
+    if (ds->n == 0) return 0.0;
     const void *in[2] = {NULL, NULL};
     if (!api->classifier || ds->text) { /* a token model's measure is its loss too */
-        if (!api->eval_loss)
-            return -1.0;
+        if (!api->eval_loss) return -1.0;
         /* token windows are gathered into these ([batch, T] ids and targets) */
         int32_t *tx = NULL, *ty = NULL;
         size_t tn = ds->text ? (size_t)batch * (size_t)ds->sample_numel : 0;
@@ -103,8 +96,7 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
         int nb = (int)(ds->n - start < batch ? ds->n - start : batch);
         mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
         api->forward(model, in, nb, outs);
-        for (int i = 0; i < nb; i++)
-            correct += argmax_row(out + (int64_t)i * k, k) == ds->y[start + i];
+        for (int i = 0; i < nb; i++) correct += argmax_row(out + (int64_t)i * k, k) == ds->y[start + i];
     }
     free(out);
     free(outs);
@@ -114,8 +106,7 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
 /* ---- shared setup ---- */
 
 /* "--mean 0.286 --std 0.353" or "no normalisation", for messages. */
-static void norm_str(char *buf, size_t cap, int n, const float *mean, const float *std)
-{
+static void norm_str(char *buf, size_t cap, int n, const float *mean, const float *std) {
     if (!n) {
         snprintf(buf, cap, "no normalisation");
         return;
@@ -123,8 +114,7 @@ static void norm_str(char *buf, size_t cap, int n, const float *mean, const floa
     size_t k = (size_t)snprintf(buf, cap, "--mean ");
     for (int t = 0; t < 2; t++) {
         const float *v = t ? std : mean;
-        if (t && k < cap)
-            k += (size_t)snprintf(buf + k, cap - k, " --std ");
+        if (t && k < cap) k += (size_t)snprintf(buf + k, cap - k, " --std ");
         for (int i = 0; i < n && k < cap; i++)
             k += (size_t)snprintf(buf + k, cap - k, "%s%g", i ? "," : "", (double)v[i]);
     }
@@ -133,25 +123,23 @@ static void norm_str(char *buf, size_t cap, int n, const float *mean, const floa
 /* A checkpoint remembers the normalisation its model was trained with (ckpt.h): eval,
  * predict, --resume and --load use it. Flags that say otherwise are an error naming both;
  * a version-2 checkpoint, which does not record it, takes the flags as given. */
-static int adopt_ckpt_norm(trainer_opts *o, const mlc_model_api *api, const char *path, FILE *err)
-{
+static int adopt_ckpt_norm(trainer_opts *o, const mlc_model_api *api, const char *path, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     mlcrt_train_state st;
     if (mlcrt_ckpt_load_state(api, NULL, &st, path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
     }
-    if (!st.has_data_settings)
-        return 0;
+    if (!st.has_data_settings) return 0;
     int same = o->mean.n == st.n_norm;
-    for (int i = 0; same && i < st.n_norm; i++)
-        same = o->mean.v[i] == st.norm_mean[i] && o->std.v[i] == st.norm_std[i];
+    for (int i = 0; same && i < st.n_norm; i++) same = o->mean.v[i] == st.norm_mean[i] && o->std.v[i] == st.norm_std[i];
     if (o->norm_flags && !same) {
         char a[160], b[160];
         norm_str(a, sizeof a, st.n_norm, st.norm_mean, st.norm_std);
         norm_str(b, sizeof b, o->mean.n, o->mean.v, o->std.v);
-        fprintf(err, "error: %s: the model was trained with %s, the command line says %s (leave out "
-                     "--mean and --std to use the checkpoint's)\n",
+        fprintf(err,
+                "error: %s: the model was trained with %s, the command line says %s (leave out "
+                "--mean and --std to use the checkpoint's)\n",
                 path, a, b);
         return -1;
     }
@@ -162,11 +150,9 @@ static int adopt_ckpt_norm(trainer_opts *o, const mlc_model_api *api, const char
 }
 
 /* Normalises ds with the options' mean/std (no-op without them). */
-static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
-{
+static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
-    if (!o->mean.n)
-        return 0;
+    if (!o->mean.n) return 0;
     if (mlcrt_dataset_normalize(ds, o->mean.n, o->mean.v, o->std.v, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
@@ -175,8 +161,7 @@ static int normalize(const trainer_opts *o, mlc_dataset *ds, FILE *err)
 }
 
 /* Binds the dataset's fields to the model's inputs (io_bind.h); -1 with the message. */
-static int bind_inputs(const mlc_model_api *api, mlcrt_binding *b, FILE *err)
-{
+static int bind_inputs(const mlc_model_api *api, mlcrt_binding *b, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     if (mlcrt_bind_inputs(api, b, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
@@ -186,34 +171,26 @@ static int bind_inputs(const mlc_model_api *api, mlcrt_binding *b, FILE *err)
 }
 
 /* Outputs per sample of a classifier's class-score output: its class count. */
-static int64_t class_count(const mlc_model_api *api)
-{
-    return api->outputs[api->cls_output].numel;
-}
+static int64_t class_count(const mlc_model_api *api) { return api->outputs[api->cls_output].numel; }
 
-static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_dataset *ds,
-                      int test, FILE *err)
-{
+static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_dataset *ds, int test, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     mlcrt_binding b;
-    if (bind_inputs(api, &b, err))
-        return -1;
+    if (bind_inputs(api, &b, err)) return -1;
     if (mlcrt_is_token_model(api)) { /* test: the validation split, the only held-out one */
         mlcrt_lm_shape lm;
         if (mlcrt_lm_shape_of(api, &lm, msg, sizeof msg) != MLCRT_OK ||
-            mlcrt_text_load(ds, o->data_dir, test, &lm, test ? o->test_limit : o->train_limit, msg,
-                            sizeof msg) != MLCRT_OK) {
+            mlcrt_text_load(ds, o->data_dir, test, &lm, test ? o->test_limit : o->train_limit, msg, sizeof msg) !=
+                MLCRT_OK) {
             fprintf(err, "error: %s\n", msg);
             return -1;
         }
         if (o->mean.n) {
-            fprintf(err, "error: --mean/--std: model '%s' reads tokens, which are not normalised\n",
-                    api->name);
+            fprintf(err, "error: --mean/--std: model '%s' reads tokens, which are not normalised\n", api->name);
             return -1;
         }
         if (o->augment && *o->augment && strcmp(o->augment, "none") != 0) {
-            fprintf(err, "error: --augment: model '%s' reads tokens, which are not augmented\n",
-                    api->name);
+            fprintf(err, "error: --augment: model '%s' reads tokens, which are not augmented\n", api->name);
             return -1;
         }
         return 0;
@@ -221,8 +198,7 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
     /* Labels are checked against the classes only where they are classes. */
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
     if (mlcrt_dataset_load_auto(ds, o->data_dir, test, api->inputs[b.image_input].numel, classes,
-                                test ? o->test_limit : o->train_limit, msg,
-                                sizeof msg) != MLCRT_OK ||
+                                test ? o->test_limit : o->train_limit, msg, sizeof msg) != MLCRT_OK ||
         mlcrt_dataset_check_dims(ds, &api->inputs[b.image_input], o->data_dir, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return -1;
@@ -231,18 +207,15 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
 }
 
 /* Creates the model and loads path into it (state may be NULL). NULL on failure. */
-static void *model_from(const trainer_opts *o, const mlc_model_api *api, const char *path,
-                        mlcrt_train_state *state, FILE *err)
-{
+static void *model_from(const trainer_opts *o, const mlc_model_api *api, const char *path, mlcrt_train_state *state,
+                        FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     void *model = api->create(o->seed, o->batch);
     if (!model) {
-        fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name,
-                o->batch);
+        fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name, o->batch);
         return NULL;
     }
-    if (o->check_finite)
-        api->set_check_finite(model, 1);
+    if (o->check_finite) api->set_check_finite(model, 1);
     if (path && mlcrt_ckpt_load_state(api, model, state, path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         api->destroy(model);
@@ -259,30 +232,24 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
 /* The line that ends a run (and eval's for a model that is no classifier): a
  * classifier's test accuracy, a token model's validation loss and bits per token, any
  * other model's test loss. */
-static void result_line(FILE *out, int classifier, int lm, double v)
-{
-    if (classifier)
-        fprintf(out, "test accuracy: %.4f\n", v);
-    else if (lm)
-        fprintf(out, "val loss: %.6f  val bpc: %.4f\n", v, mlcrt_bits(v));
-    else
-        fprintf(out, "test loss: %.6f\n", v);
+static void result_line(FILE *out, int classifier, int lm, double v) {
+    if (classifier) fprintf(out, "test accuracy: %.4f\n", v);
+    else if (lm) fprintf(out, "val loss: %.6f  val bpc: %.4f\n", v, mlcrt_bits(v));
+    else fprintf(out, "test loss: %.6f\n", v);
 }
 
 /* ---- eval ---- */
 
 /* d: under mpirun, each rank evaluates its shard of the test set (mlcrt_dist_slice) and
  * the counts or losses are summed (dist.h); NULL in a single process. */
-static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err)
-{
+static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err) {
     mlc_dataset test;
     memset(&test, 0, sizeof test);
     int loaded = !load_split(o, api, &test, 1, err);
     void *model = loaded ? model_from(o, api, o->ckpt_arg, NULL, err) : NULL;
     /* every rank loaded the same checkpoint, or none goes on */
     if (d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) {
-        if (model)
-            api->destroy(model);
+        if (model) api->destroy(model);
         model = NULL;
         loaded = 0;
     }
@@ -307,14 +274,12 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
     int status = 1;
     if (!model || !bout || !outs || !conf || bind_inputs(api, &bind, err)) {
         if (model && (!bout || !outs || !conf))
-            fprintf(err, "error: out of memory for a %lld-class confusion matrix\n",
-                    (long long)k);
+            fprintf(err, "error: out of memory for a %lld-class confusion matrix\n", (long long)k);
         goto done;
     }
     outs[api->cls_output] = bout;
     int64_t correct = 0, lo = 0, hi = test.n;
-    if (d)
-        mlcrt_dist_slice(test.n, d->rank, d->size, &lo, &hi);
+    if (d) mlcrt_dist_slice(test.n, d->rank, d->size, &lo, &hi);
     for (int64_t s = lo; s < hi; s += o->batch) {
         int nb = (int)(hi - s < o->batch ? hi - s : o->batch);
         mlcrt_batch_inputs(&bind, in, test.x + s * test.sample_numel, test.y + s);
@@ -325,44 +290,35 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
             correct += p == test.y[s + i];
         }
     }
-    if (d && mlcrt_dist_sum_counts(d, conf, k * k, "the evaluation all-reduce"))
-        goto done;
+    if (d && mlcrt_dist_sum_counts(d, conf, k * k, "the evaluation all-reduce")) goto done;
     if (d) { /* the summed matrix's diagonal */
         correct = 0;
-        for (int64_t c = 0; c < k; c++)
-            correct += conf[c * k + c];
+        for (int64_t c = 0; c < k; c++) correct += conf[c * k + c];
     }
     fprintf(out, "test accuracy: %.4f\n", test.n ? (double)correct / (double)test.n : 0.0);
     int64_t maxc = 1;
-    for (int64_t i = 0; i < k * k; i++)
-        maxc = conf[i] > maxc ? conf[i] : maxc;
+    for (int64_t i = 0; i < k * k; i++) maxc = conf[i] > maxc ? conf[i] : maxc;
     int w = snprintf(NULL, 0, "%lld", (long long)maxc), wl = snprintf(NULL, 0, "%lld", (long long)(k - 1));
-    if (wl > w)
-        w = wl;
+    if (wl > w) w = wl;
     fprintf(out, "per-class accuracy:\n");
     for (int64_t c = 0; c < k; c++) {
         int64_t tot = 0;
-        for (int64_t j = 0; j < k; j++)
-            tot += conf[c * k + j];
+        for (int64_t j = 0; j < k; j++) tot += conf[c * k + j];
         fprintf(out, "  class %*lld  %.4f  (%lld/%lld)\n", wl, (long long)c,
-                tot ? (double)conf[c * k + c] / (double)tot : 0.0, (long long)conf[c * k + c],
-                (long long)tot);
+                tot ? (double)conf[c * k + c] / (double)tot : 0.0, (long long)conf[c * k + c], (long long)tot);
     }
     fprintf(out, "confusion matrix (rows: true class, columns: predicted class):\n");
     fprintf(out, "  %*s", wl, "");
-    for (int64_t j = 0; j < k; j++)
-        fprintf(out, "  %*lld", w, (long long)j);
+    for (int64_t j = 0; j < k; j++) fprintf(out, "  %*lld", w, (long long)j);
     fprintf(out, "\n");
     for (int64_t c = 0; c < k; c++) {
         fprintf(out, "  %*lld", wl, (long long)c);
-        for (int64_t j = 0; j < k; j++)
-            fprintf(out, "  %*lld", w, (long long)conf[c * k + j]);
+        for (int64_t j = 0; j < k; j++) fprintf(out, "  %*lld", w, (long long)conf[c * k + j]);
         fprintf(out, "\n");
     }
     status = 0;
 done:
-    if (model)
-        api->destroy(model);
+    if (model) api->destroy(model);
     free(bout);
     free(outs);
     free(conf);
@@ -373,8 +329,7 @@ done:
 /* ---- predict ---- */
 
 /* An i32 output (argmax's classes) holds int32_t in its float-sized slots. */
-static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row, int64_t j)
-{
+static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row, int64_t j) {
     if (d->dtype == MLC_I32) {
         int32_t v;
         memcpy(&v, row + j, sizeof v);
@@ -386,29 +341,29 @@ static void print_output_value(FILE *out, const mlc_io_desc *d, const float *row
 
 /* d: under mpirun, each rank predicts its shard of the file (mlcrt_dist_slice) into memory
  * and rank 0 writes the shards in rank order, which is the file's; NULL in one process. */
-static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err)
-{
+static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset ds;
     memset(&ds, 0, sizeof ds);
     mlcrt_binding bind;
-    if (bind_inputs(api, &bind, err))
-        return 1;
+    if (bind_inputs(api, &bind, err)) return 1;
     if (mlcrt_is_token_model(api)) {
-        fprintf(err, "error: predict: model '%s' reads tokens, not images; generate text with "
-                     "`sample CHECKPOINT`\n",
+        fprintf(err,
+                "error: predict: model '%s' reads tokens, not images; generate text with "
+                "`sample CHECKPOINT`\n",
                 api->name);
         return 1;
     }
     if (bind.label_input >= 0 && api->inputs[bind.label_input].eval_reads) {
-        fprintf(err, "error: predict: model '%s' reads its label input '%s' in inference; an "
-                     "image file has no labels\n",
+        fprintf(err,
+                "error: predict: model '%s' reads its label input '%s' in inference; an "
+                "image file has no labels\n",
                 api->name, api->inputs[bind.label_input].name);
         return 1;
     }
     int64_t rows = 0, cols = 0;
-    if (mlcrt_idx_load_images(o->file_arg, 0, api->inputs[bind.image_input].numel, &ds.x, &ds.n,
-                              NULL, &rows, &cols, msg, sizeof msg) != MLCRT_OK) {
+    if (mlcrt_idx_load_images(o->file_arg, 0, api->inputs[bind.image_input].numel, &ds.x, &ds.n, NULL, &rows, &cols,
+                              msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         return 1;
     }
@@ -429,26 +384,20 @@ static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api
     FILE *const out_all = out, *shard = NULL; /* mpirun: this rank's lines, in memory */
     char *shard_text = NULL;
     size_t shard_len = 0;
-    if (!outs)
-        goto oom;
+    if (!outs) goto oom;
     for (int k = 0; k < api->n_outputs; k++)
-        if (!(outs[k] = malloc((size_t)o->batch * (size_t)api->outputs[k].numel * sizeof(float))))
-            goto oom;
+        if (!(outs[k] = malloc((size_t)o->batch * (size_t)api->outputs[k].numel * sizeof(float)))) goto oom;
     int64_t nc = api->classifier ? class_count(api) : 0;
     int top = o->top < nc ? o->top : (int)nc;
-    if (api->classifier && !(taken = malloc((size_t)nc)))
-        goto oom;
-    if (normalize(o, &ds, err))
-        goto done;
+    if (api->classifier && !(taken = malloc((size_t)nc))) goto oom;
+    if (normalize(o, &ds, err)) goto done;
     model = model_from(o, api, o->ckpt_arg, NULL, err);
     /* every rank loaded the same checkpoint, or none goes on */
-    if ((d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) || !model)
-        goto done;
+    if ((d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) || !model) goto done;
     int64_t lo = 0, hi = ds.n;
     if (d) {
         mlcrt_dist_slice(ds.n, d->rank, d->size, &lo, &hi);
-        if (!(shard = open_memstream(&shard_text, &shard_len)))
-            goto oom;
+        if (!(shard = open_memstream(&shard_text, &shard_len))) goto oom;
         out = shard;
     }
     for (int64_t s = lo; s < hi; s += o->batch) {
@@ -463,8 +412,7 @@ static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api
                 for (int t = 0; t < top; t++) {
                     int64_t best = -1;
                     for (int64_t j = 0; j < nc; j++)
-                        if (!taken[j] && (best < 0 || row[j] > row[best]))
-                            best = j;
+                        if (!taken[j] && (best < 0 || row[j] > row[best])) best = j;
                     taken[best] = 1;
                     fprintf(out, "  %lld %.4f", (long long)best, (double)row[best]);
                 }
@@ -491,14 +439,11 @@ static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api
 oom:
     fprintf(err, "error: out of memory for the outputs of batches of %d\n", o->batch);
 done:
-    if (model)
-        api->destroy(model);
-    for (int k = 0; outs && k < api->n_outputs; k++)
-        free(outs[k]);
+    if (model) api->destroy(model);
+    for (int k = 0; outs && k < api->n_outputs; k++) free(outs[k]);
     free(outs);
     free(taken);
-    if (shard)
-        fclose(shard);
+    if (shard) fclose(shard);
     free(shard_text);
     mlcrt_dataset_free(&ds);
     return status;
@@ -513,74 +458,56 @@ typedef struct logger {
     int lm;         /* a token model: bits per token beside each loss, no test column */
 } logger;
 
-static void log_header(logger *lg)
-{
-    if (lg->jsonl)
-        return;
+static void log_header(logger *lg) {
+    if (lg->jsonl) return;
     fprintf(lg->f, lg->lm           ? "kind,epoch,step,loss,lr,bpc,val_loss,val_bpc,seconds\n"
                    : lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
                                     : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n");
 }
 
 /* A token model's step row (val < 0) or epoch row (val: the validation loss). */
-static void log_lm_row(logger *lg, const char *kind, int epoch, int64_t step, double loss,
-                       double lr, double val, double seconds)
-{
+static void log_lm_row(logger *lg, const char *kind, int epoch, int64_t step, double loss, double lr, double val,
+                       double seconds) {
     if (lg->jsonl) {
         fprintf(lg->f,
                 "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,"
                 "\"bpc\":%.4f",
                 kind, epoch, (long long)step, loss, lr, mlcrt_bits(loss));
-        if (val >= 0)
-            fprintf(lg->f, ",\"val_loss\":%.6f,\"val_bpc\":%.4f", val, mlcrt_bits(val));
+        if (val >= 0) fprintf(lg->f, ",\"val_loss\":%.6f,\"val_bpc\":%.4f", val, mlcrt_bits(val));
         fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
         return;
     }
-    fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr,
-            mlcrt_bits(loss));
-    if (val >= 0)
-        fprintf(lg->f, "%.6f,%.4f", val, mlcrt_bits(val));
-    else
-        fprintf(lg->f, ",");
+    fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr, mlcrt_bits(loss));
+    if (val >= 0) fprintf(lg->f, "%.6f,%.4f", val, mlcrt_bits(val));
+    else fprintf(lg->f, ",");
     fprintf(lg->f, ",%.3f\n", seconds);
 }
 
 /* An eval row (--eval-every): the validation measure at a step; loss and the training
  * columns stay empty. */
-static void log_eval(logger *lg, int epoch, int64_t step, double lr, double val, double seconds)
-{
-    if (!lg->f)
-        return;
+static void log_eval(logger *lg, int epoch, int64_t step, double lr, double val, double seconds) {
+    if (!lg->f) return;
     if (lg->jsonl) {
-        fprintf(lg->f, "{\"kind\":\"eval\",\"epoch\":%d,\"step\":%lld,\"lr\":%.6g,", epoch,
-                (long long)step, lr);
-        if (lg->classifier)
-            fprintf(lg->f, "\"val_acc\":%.4f", val);
-        else
-            fprintf(lg->f, "\"val_loss\":%.6f", val);
-        if (lg->lm)
-            fprintf(lg->f, ",\"val_bpc\":%.4f", mlcrt_bits(val));
+        fprintf(lg->f, "{\"kind\":\"eval\",\"epoch\":%d,\"step\":%lld,\"lr\":%.6g,", epoch, (long long)step, lr);
+        if (lg->classifier) fprintf(lg->f, "\"val_acc\":%.4f", val);
+        else fprintf(lg->f, "\"val_loss\":%.6f", val);
+        if (lg->lm) fprintf(lg->f, ",\"val_bpc\":%.4f", mlcrt_bits(val));
         fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
     } else if (lg->lm) {
-        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.6f,%.4f,%.3f\n", epoch, (long long)step, lr, val,
-                mlcrt_bits(val), seconds);
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.6f,%.4f,%.3f\n", epoch, (long long)step, lr, val, mlcrt_bits(val),
+                seconds);
     } else if (lg->classifier) {
-        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.4f,,%.3f\n", epoch, (long long)step, lr, val,
-                seconds);
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,,%.4f,,%.3f\n", epoch, (long long)step, lr, val, seconds);
     } else {
-        fprintf(lg->f, "eval,%d,%lld,,%.6g,%.6f,,%.3f\n", epoch, (long long)step, lr, val,
-                seconds);
+        fprintf(lg->f, "eval,%d,%lld,,%.6g,%.6f,,%.3f\n", epoch, (long long)step, lr, val, seconds);
     }
 }
 
 /* A step row (val and test < 0) or an epoch row. For a model that is no classifier,
  * val and test are losses and train_acc is not written. */
-static void log_row(logger *lg, const char *kind, int epoch, int64_t step, double loss,
-                    double lr, double train_acc, double val_acc, double test_acc,
-                    double seconds)
-{
-    if (!lg->f)
-        return;
+static void log_row(logger *lg, const char *kind, int epoch, int64_t step, double loss, double lr, double train_acc,
+                    double val_acc, double test_acc, double seconds) {
+    if (!lg->f) return;
     int is_epoch = kind[0] == 'e';
     if (lg->lm) {
         log_lm_row(lg, kind, epoch, step, loss, lr, is_epoch ? test_acc : -1, seconds);
@@ -588,20 +515,16 @@ static void log_row(logger *lg, const char *kind, int epoch, int64_t step, doubl
     }
     if (!lg->classifier) {
         if (lg->jsonl) {
-            fprintf(lg->f, "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g",
-                    kind, epoch, (long long)step, loss, lr);
-            if (is_epoch && val_acc >= 0)
-                fprintf(lg->f, ",\"val_loss\":%.6f", val_acc);
-            if (is_epoch)
-                fprintf(lg->f, ",\"test_loss\":%.6f", test_acc);
+            fprintf(lg->f, "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g", kind, epoch,
+                    (long long)step, loss, lr);
+            if (is_epoch && val_acc >= 0) fprintf(lg->f, ",\"val_loss\":%.6f", val_acc);
+            if (is_epoch) fprintf(lg->f, ",\"test_loss\":%.6f", test_acc);
             fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
         } else {
             fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,", kind, epoch, (long long)step, loss, lr);
-            if (is_epoch && val_acc >= 0)
-                fprintf(lg->f, "%.6f", val_acc);
+            if (is_epoch && val_acc >= 0) fprintf(lg->f, "%.6f", val_acc);
             fprintf(lg->f, ",");
-            if (is_epoch)
-                fprintf(lg->f, "%.6f", test_acc);
+            if (is_epoch) fprintf(lg->f, "%.6f", test_acc);
             fprintf(lg->f, ",%.3f\n", seconds);
         }
         return;
@@ -611,65 +534,51 @@ static void log_row(logger *lg, const char *kind, int epoch, int64_t step, doubl
                 "{\"kind\":\"%s\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,"
                 "\"train_acc\":%.4f",
                 kind, epoch, (long long)step, loss, lr, train_acc);
-        if (is_epoch && val_acc >= 0)
-            fprintf(lg->f, ",\"val_acc\":%.4f", val_acc);
-        if (is_epoch)
-            fprintf(lg->f, ",\"test_acc\":%.4f", test_acc);
+        if (is_epoch && val_acc >= 0) fprintf(lg->f, ",\"val_acc\":%.4f", val_acc);
+        if (is_epoch) fprintf(lg->f, ",\"test_acc\":%.4f", test_acc);
         fprintf(lg->f, ",\"seconds\":%.3f}\n", seconds);
     } else {
-        fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr,
-                train_acc);
-        if (is_epoch && val_acc >= 0)
-            fprintf(lg->f, "%.4f", val_acc);
+        fprintf(lg->f, "%s,%d,%lld,%.6f,%.6g,%.4f,", kind, epoch, (long long)step, loss, lr, train_acc);
+        if (is_epoch && val_acc >= 0) fprintf(lg->f, "%.4f", val_acc);
         fprintf(lg->f, ",");
-        if (is_epoch)
-            fprintf(lg->f, "%.4f", test_acc);
+        if (is_epoch) fprintf(lg->f, "%.4f", test_acc);
         fprintf(lg->f, ",%.3f\n", seconds);
     }
 }
 
-static void format_eta(char *buf, size_t cap, double s)
-{
+static void format_eta(char *buf, size_t cap, double s) {
     long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+    if (t >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t n,
-                         double rate)
-{
+static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t n, double rate) {
     char bar[31], eta[32];
     int fill = n > 0 ? (int)(30 * done / n) : 30;
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '-';
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
     bar[30] = '\0';
     format_eta(eta, sizeof eta, rate > 0 ? (double)(n - done) / rate : 0);
-    fprintf(out, "\r\033[Kepoch %d/%d [%s] %lld/%lld  %.0f samples/s  ETA %s", epoch, epochs,
-            bar, (long long)done, (long long)n, rate, eta);
+    fprintf(out, "\r\033[Kepoch %d/%d [%s] %lld/%lld  %.0f samples/s  ETA %s", epoch, epochs, bar, (long long)done,
+            (long long)n, rate, eta);
     fflush(out);
 }
 
 /* --eval-every: the validation set's measure at a step, as a line and a log row:
  *   step 200  val_loss 1.912345  val_bpc 2.7589     (a token model)
  *   step 200  val_acc 0.8123                        (a classifier; val_loss otherwise) */
-static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void *model,
-                           const mlc_dataset *evalset, logger *lg, int epoch, int64_t step,
-                           double lr, double seconds, int bar, FILE *out, FILE *err)
-{
+static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void *model, const mlc_dataset *evalset,
+                           logger *lg, int epoch, int64_t step, double lr, double seconds, int bar, FILE *out,
+                           FILE *err) {
     double v = mlcrt_evaluate(api, model, evalset, o->batch);
     if (v < 0) {
         fprintf(err, "error: out of memory evaluating the validation set\n");
         return -1;
     }
-    if (bar)
-        fprintf(out, "\r\033[K");
+    if (bar) fprintf(out, "\r\033[K");
     if (!o->quiet && lg->lm)
         fprintf(out, "step %lld  val_loss %.6f  val_bpc %.4f\n", (long long)step, v, mlcrt_bits(v));
     else if (!o->quiet)
-        fprintf(out, lg->classifier ? "step %lld  val_acc %.4f\n" : "step %lld  val_loss %.6f\n",
-                (long long)step, v);
+        fprintf(out, lg->classifier ? "step %lld  val_acc %.4f\n" : "step %lld  val_loss %.6f\n", (long long)step, v);
     fflush(out);
     log_eval(lg, epoch, step, lr, v, seconds);
     return 0;
@@ -679,27 +588,25 @@ static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void
  * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
  * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
  * samples silently. */
-static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err)
-{
+static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err) {
     int64_t group = (int64_t)o->batch * o->accum, rest = n % group % o->batch;
     int64_t smallest = rest ? rest : o->batch;
-    if (api->min_train_batch <= 1 || smallest >= api->min_train_batch || n == 0)
-        return 0;
-    fprintf(err, "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
-                 "batches of at least %d samples: ",
+    if (api->min_train_batch <= 1 || smallest >= api->min_train_batch || n == 0) return 0;
+    fprintf(err,
+            "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
+            "batches of at least %d samples: ",
             api->name, api->min_train_batch);
-    if (o->batch < api->min_train_batch)
-        fprintf(err, "--batch %d\n", o->batch);
+    if (o->batch < api->min_train_batch) fprintf(err, "--batch %d\n", o->batch);
     else
-        fprintf(err, "the last batch of each epoch has %lld (%lld training samples in batches of %d); "
-                     "change --batch or --train-limit\n",
+        fprintf(err,
+                "the last batch of each epoch has %lld (%lld training samples in batches of %d); "
+                "change --batch or --train-limit\n",
                 (long long)smallest, (long long)n, o->batch);
     return -1;
 }
 
-static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api,
-                     void *model, const mlcrt_train_state *st, FILE *err)
-{
+static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, void *model,
+                     const mlcrt_train_state *st, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     if (d && mlcrt_dist_sync_state(d, api, model, err)) /* every rank holds what is saved */
         return -1;
@@ -714,19 +621,15 @@ static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
 
 /* This rank's part of the global micro-batch [pos, pos + nb): its first sample, and its
  * count in *cnt (the whole micro-batch without a communicator). */
-static int64_t my_part(const mlcrt_dist *d, int64_t pos, int nb, int *cnt)
-{
+static int64_t my_part(const mlcrt_dist *d, int64_t pos, int nb, int *cnt) {
     int64_t lo = 0, hi = nb;
-    if (d)
-        mlcrt_dist_slice(nb, d->rank, d->size, &lo, &hi);
+    if (d) mlcrt_dist_slice(nb, d->rank, d->size, &lo, &hi);
     *cnt = (int)(hi - lo);
     return pos + lo;
 }
 
 /* d: the data-parallel communicator (dist.h), NULL in a single process. */
-static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out,
-                     FILE *err)
-{
+static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset train, test, val;
     memset(&train, 0, sizeof train);
@@ -765,8 +668,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
         goto done;
     if (o->val && lm) {
-        fprintf(err, "error: --val: model '%s' reads tokens; its validation windows come from "
-                     "the corpus (the last 10 %% of a text file, or val.bin)\n",
+        fprintf(err,
+                "error: --val: model '%s' reads tokens; its validation windows come from "
+                "the corpus (the last 10 %% of a text file, or val.bin)\n",
                 api->name);
         goto done;
     }
@@ -774,15 +678,16 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
      * else the samples --val holds out */
     const mlc_dataset *evalset = lm ? &test : o->val ? &val : NULL;
     if (o->eval_every && !evalset) {
-        fprintf(err, "error: --eval-every: model '%s' has no validation set; hold out training "
-                     "samples with --val N\n",
+        fprintf(err,
+                "error: --eval-every: model '%s' has no validation set; hold out training "
+                "samples with --val N\n",
                 api->name);
         goto done;
     }
     if (o->val) {
         if (o->val >= train.n) {
-            fprintf(err, "error: --val %lld: expected fewer than the %lld training samples\n",
-                    (long long)o->val, (long long)train.n);
+            fprintf(err, "error: --val %lld: expected fewer than the %lld training samples\n", (long long)o->val,
+                    (long long)train.n);
             goto done;
         }
         val = train; /* a view of the last o->val samples; owned by train */
@@ -791,27 +696,24 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         val.x = train.x + train.n * train.sample_numel;
         val.y = train.y + train.n;
     }
-    if (check_min_batch(o, api, train.n, err))
-        goto done;
+    if (check_min_batch(o, api, train.n, err)) goto done;
     if (mlcrt_augment_parse(o->augment, &aug, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg); /* only from api->augment: flags are checked */
         goto done;
     }
     for (int c = 0; c < 4; c++)
-        aug.pad_value[c] =
-            o->mean.n ? -o->mean.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)] /
-                            o->std.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)]
-                      : 0.0f;
+        aug.pad_value[c] = o->mean.n ? -o->mean.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)] /
+                                           o->std.v[o->mean.n == 1 ? 0 : (c < o->mean.n ? c : 0)]
+                                     : 0.0f;
 
     mlcrt_train_state st;
     memset(&st, 0, sizeof st);
-    if (!(model = model_from(o, api, o->resume_path ? o->resume_path : o->load_path,
-                             o->resume_path ? &st : NULL, err)))
+    if (!(model = model_from(o, api, o->resume_path ? o->resume_path : o->load_path, o->resume_path ? &st : NULL, err)))
         goto done;
     int64_t gstep = 0;
     if (o->resume_path) {
-        if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs,
-                                    o->resume_path, msg, sizeof msg) != MLCRT_OK) {
+        if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs, o->resume_path, msg, sizeof msg) !=
+            MLCRT_OK) {
             fprintf(err, "error: %s\n", msg);
             goto done;
         }
@@ -827,8 +729,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     st.n_norm = o->mean.n;
     memcpy(st.norm_mean, o->mean.v, sizeof st.norm_mean);
     memcpy(st.norm_std, o->std.v, sizeof st.norm_std);
-    if (o->save_path && (!d || d->rank == 0) &&
-        mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
+    if (o->save_path && (!d || d->rank == 0) && mlcrt_ckpt_check_writable(o->save_path, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
         goto done;
     }
@@ -844,8 +745,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
             goto done;
         }
-        if (!append)
-            log_header(&lg);
+        if (!append) log_header(&lg);
     }
 
     for (int b = 0; b < 2; b++) {
@@ -859,8 +759,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         fprintf(err, "error: out of memory for batches of %d\n", o->batch);
         goto done;
     }
-    if (!o->no_prefetch)
-        loader = mlcrt_loader_start(); /* NULL: gather inline, same results */
+    if (!o->no_prefetch) loader = mlcrt_loader_start(); /* NULL: gather inline, same results */
 
     /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
      * gradients are averaged (weighted by their sizes) before the update. Epochs, the
@@ -889,22 +788,19 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         epochs = need < INT_MAX ? (int)need : INT_MAX;
         total_steps = o->max_steps;
     }
-    mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule, o->lr, total_steps,
+    mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule,
+                          o->lr,
+                          total_steps,
                           (int64_t)llround((double)o->warmup * (double)spe),
-                          (int64_t)(o->step_size > 0 ? o->step_size
-                                                     : (epochs / 3 > 0 ? epochs / 3 : 1)) *
-                              spe,
+                          (int64_t)(o->step_size > 0 ? o->step_size : (epochs / 3 > 0 ? epochs / 3 : 1)) * spe,
                           o->gamma};
-    int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS ||
-                            (o->progress == PROGRESS_AUTO && isatty(fileno(out))));
-    if (cls)
-        outs[api->cls_output] = bout;
+    int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS || (o->progress == PROGRESS_AUTO && isatty(fileno(out))));
+    if (cls) outs[api->cls_output] = bout;
     /* test_acc: a classifier's test accuracy, any other model's test loss (-1: none yet) */
     double run_t0 = mlcrt_now(), test_acc = -1.0;
     int dirty = 0, stopped = 0;
     float lr = o->lr;
-    if (overlap)
-        api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
+    if (overlap) api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
     if (d && mlcrt_dist_agree(d, 1, api, model, "at the start", err)) {
         agreed_failure = 1;
         goto done;
@@ -945,8 +841,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             int mnext = 0; /* this rank's share of the next micro-batch (dist.h) */
             int64_t at_next = nnext ? my_part(d, next, nnext, &mnext) : 0;
             if (loader && mnext)
-                mlcrt_loader_post(loader, &train, perm, at_next, mnext, bx[1 - cur], by[1 - cur],
-                                  &aug, seed, (uint64_t)e);
+                mlcrt_loader_post(loader, &train, perm, at_next, mnext, bx[1 - cur], by[1 - cur], &aug, seed,
+                                  (uint64_t)e);
             float loss = 0;
             mlcrt_batch_inputs(&bind, in, bx[cur], by[cur]);
             if (d && api->set_sample_offset) { /* dropout draws as one process would */
@@ -956,26 +852,23 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             /* with --sync-bn a rank without samples runs one (weight 0) for the collectives */
             const int run = mine || sync_bn, nrun = mine ? mine : 1;
             if (sync_bn) {
-                if (!mine)
-                    mlcrt_batch_gather_aug(&train, perm, pos, 1, bx[cur], by[cur], &aug, seed, (uint64_t)e);
+                if (!mine) mlcrt_batch_gather_aug(&train, perm, pos, 1, bx[cur], by[cur], &aug, seed, (uint64_t)e);
                 bsync.weight = (double)mine / (double)nb;
                 api->set_batch_sync(model, mlcrt_batch_sync_ready, &bsync, nb);
             }
             if (o->accum == 1 && !d) {
                 loss = api->train_step(model, in, nb, lr, cls ? outs : NULL);
-            } else if (overlap) { /* buckets start their all-reduce as the backward ends them */
+            } else if (overlap) {          /* buckets start their all-reduce as the backward ends them */
                 if (!run && dev_overlap) { /* zeroed, as mlcrt_overlap_begin does a host slab */
                     memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
                     api->write_grads(model, gacc);
                 }
                 mlcrt_overlap_begin(&ov, d, api->grads(model), api->grad_numel, (float)mine / (float)gn, !run,
                                     dev_overlap ? api->device_stream(model) : NULL);
-                if (run)
-                    loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
+                if (run) loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 mlcrt_overlap_end(&ov);
             } else if (dev_reduce) { /* weighted and summed at the step's end */
-                if (run)
-                    loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
+                if (run) loss = api->forward_backward(model, in, nrun, cls ? outs : NULL);
                 else {
                     memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
                     api->write_grads(model, gacc);
@@ -993,8 +886,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
             }
             int64_t bc = 0;
-            for (int i = 0; cls && i < mine; i++)
-                bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
+            for (int i = 0; cls && i < mine; i++) bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
             /* the micro-batch's loss sum and correct count, over all ranks */
             double lsum = (double)loss * mine;
             if (d) {
@@ -1004,13 +896,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 bc = (int64_t)v[1];
             }
             if (!isfinite(lsum)) {
-                if (loader)
-                    mlcrt_loader_wait(loader);
-                if (bar)
-                    fprintf(out, "\r\033[K");
+                if (loader) mlcrt_loader_wait(loader);
+                if (bar) fprintf(out, "\r\033[K");
                 if (!d || d->rank == 0)
-                    fprintf(err, "error: loss became %s at epoch %d step %lld\n",
-                            isnan(lsum) ? "NaN" : "Inf", epoch,
+                    fprintf(err, "error: loss became %s at epoch %d step %lld\n", isnan(lsum) ? "NaN" : "Inf", epoch,
                             (long long)((g0 + group - 1) / group + 1));
                 agreed_failure = 1;
                 goto done;
@@ -1026,40 +915,35 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 if (overlap) {
                     if (dev_overlap) /* the update is queued after NCCL's stream is done */
                         d->finish_device(d, "the gradient all-reduce");
-                    else
-                        d->finish(d, "the gradient all-reduce");
+                    else d->finish(d, "the gradient all-reduce");
                     api->update(model, lr);
                 } else if (dev_reduce) {
                     d->sum_device_f32(d, api->grads(model), api->grad_numel, (float)mine / (float)gn,
                                       "the gradient all-reduce");
                     api->update(model, lr);
                 } else if (o->accum > 1 || d) {
-                    if (d)
-                        d->sum_f32(d, gacc, api->grad_numel, "the gradient all-reduce");
+                    if (d) d->sum_f32(d, gacc, api->grad_numel, "the gradient all-reduce");
                     api->write_grads(model, gacc);
                     api->update(model, lr);
                 }
                 gstep++;
                 dirty = 1;
                 if (lg.f && gstep % o->log_every == 0) {
-                    log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr,
-                            (double)gcorrect / (double)gn, -1, -1, mlcrt_now() - run_t0);
+                    log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr, (double)gcorrect / (double)gn, -1, -1,
+                            mlcrt_now() - run_t0);
                     /* each row reaches the file as it is logged: a run followed with tail -f
                      * shows it, and a killed run keeps every row it logged, whole */
-                    if (mlcrt_check_written(lg.f, "log", o->log_path, err))
-                        goto done;
+                    if (mlcrt_check_written(lg.f, "log", o->log_path, err)) goto done;
                 }
                 if (o->eval_every && gstep % o->eval_every == 0 &&
-                    eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr,
-                                    mlcrt_now() - run_t0, bar, out, err))
+                    eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr, mlcrt_now() - run_t0, bar, out, err))
                     goto done;
             }
             if (nnext) {
-                if (loader)
-                    mlcrt_loader_wait(loader);
+                if (loader) mlcrt_loader_wait(loader);
                 else if (mnext)
-                    mlcrt_batch_gather_aug(&train, perm, at_next, mnext, bx[1 - cur], by[1 - cur],
-                                           &aug, seed, (uint64_t)e);
+                    mlcrt_batch_gather_aug(&train, perm, at_next, mnext, bx[1 - cur], by[1 - cur], &aug, seed,
+                                           (uint64_t)e);
                 cur = 1 - cur;
                 mine = mnext;
             }
@@ -1068,20 +952,17 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 double now = mlcrt_now();
                 if (last_bar < 0 || now - last_bar >= 0.1 || pos == train.n) {
                     last_bar = now;
-                    progress_bar(out, epoch, epochs, pos, train.n,
-                                 now > t0 ? (double)seen_here / (now - t0) : 0);
+                    progress_bar(out, epoch, epochs, pos, train.n, now > t0 ? (double)seen_here / (now - t0) : 0);
                 }
             }
             if (step_done && o->save_path && o->save_every_steps && gstep % o->save_every == 0) {
-                if (save_ckpt(o, d, api, model, &st, err))
-                    goto done;
+                if (save_ckpt(o, d, api, model, &st, err)) goto done;
                 dirty = 0;
             }
         }
         double dt = mlcrt_now() - t0;
         double val_acc = -1;
-        if (d && mlcrt_dist_sync_state(d, api, model, err))
-            goto done;
+        if (d && mlcrt_dist_sync_state(d, api, model, err)) goto done;
         if (o->val) {
             val_acc = mlcrt_dist_evaluate(d, api, model, &val, o->batch);
             if (val_acc < 0) {
@@ -1104,26 +985,23 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         }
         double eloss = pos ? st.loss_sum / (double)pos : 0.0;
         double eacc = pos ? (double)st.correct / (double)pos : 0.0;
-        if (bar)
-            fprintf(out, "\r\033[K");
+        if (bar) fprintf(out, "\r\033[K");
         if (!o->quiet && cls) {
-            fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, epochs, eloss,
-                    eacc);
-            if (o->val)
-                fprintf(out, "  val_acc %.4f", val_acc);
+            fprintf(out, "epoch %d/%d  loss %.4f  train_acc %.4f", epoch, epochs, eloss, eacc);
+            if (o->val) fprintf(out, "  val_acc %.4f", val_acc);
             fprintf(out, "  test_acc %.4f  time %.1fs  %.0f samples/s\n", test_acc, dt,
                     dt > 0 ? (double)seen_here / dt : 0.0);
             fflush(out);
         } else if (!o->quiet && lm) {
-            fprintf(out, "epoch %d/%d  loss %.6f  bpc %.4f  val_loss %.6f  val_bpc %.4f  time "
-                         "%.1fs  %.0f tokens/s\n",
+            fprintf(out,
+                    "epoch %d/%d  loss %.6f  bpc %.4f  val_loss %.6f  val_bpc %.4f  time "
+                    "%.1fs  %.0f tokens/s\n",
                     epoch, epochs, eloss, mlcrt_bits(eloss), test_acc, mlcrt_bits(test_acc), dt,
                     dt > 0 ? (double)seen_here * (double)train.sample_numel / dt : 0.0);
             fflush(out);
         } else if (!o->quiet) {
             fprintf(out, "epoch %d/%d  loss %.6f", epoch, epochs, eloss);
-            if (o->val)
-                fprintf(out, "  val_loss %.6f", val_acc);
+            if (o->val) fprintf(out, "  val_loss %.6f", val_acc);
             fprintf(out, "  test_loss %.6f  time %.1fs  %.0f samples/s\n", test_acc, dt,
                     dt > 0 ? (double)seen_here / dt : 0.0);
             fflush(out);
@@ -1131,16 +1009,13 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         log_row(&lg, "epoch", epoch, gstep, eloss, lr, eacc, val_acc, test_acc, dt);
         if (lg.f && mlcrt_check_written(lg.f, "log", o->log_path, err))
             goto done; /* a full disk: stop rather than train on without a record */
-        if (stopped)
-            break;
+        if (stopped) break;
         st.epoch = e + 1;
         st.epoch_pos = 0;
         st.loss_sum = 0;
         st.correct = 0;
-        if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) ||
-                             e + 1 == epochs)) {
-            if (save_ckpt(o, d, api, model, &st, err))
-                goto done;
+        if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) || e + 1 == epochs)) {
+            if (save_ckpt(o, d, api, model, &st, err)) goto done;
             dirty = 0;
         }
     }
@@ -1149,11 +1024,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (stopped && o->epochs_flag && !o->quiet)
         fprintf(out, "stopped after %lld optimizer steps (--max-steps %lld) of a %d-epoch run\n", (long long)gstep,
                 (long long)o->max_steps, epochs);
-    if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err))
-        goto done;
+    if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err)) goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
-        if (d && mlcrt_dist_sync_state(d, api, model, err))
-            goto done;
+        if (d && mlcrt_dist_sync_state(d, api, model, err)) goto done;
         test_acc = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         if (test_acc < 0) {
             fprintf(err, "error: out of memory evaluating the test set\n");
@@ -1162,28 +1035,26 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     }
     if (d && !o->quiet) {
         double run_s = mlcrt_now() - run_t0;
-        fprintf(out, "data-parallel: %d ranks, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per step\n",
-                d->size, d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0,
-                (long long)api->grad_numel * 4);
+        fprintf(
+            out,
+            "data-parallel: %d ranks, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per step\n",
+            d->size, d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0, (long long)api->grad_numel * 4);
     }
     result_line(out, cls, lm, test_acc);
     status = 0;
 done:
     mlcrt_loader_stop(loader);
-    if (lg.f && status == 0 && mlcrt_check_written(lg.f, "log", o->log_path, err))
-        status = 1;
+    if (lg.f && status == 0 && mlcrt_check_written(lg.f, "log", o->log_path, err)) status = 1;
     if (d && status != 0 && !agreed_failure) {
         if (!started) /* tell the others, waiting to start, that this rank cannot */
             mlcrt_dist_agree(d, 0, api, model, "at the start", err);
-        else /* a fault only this rank saw: the others would wait for it forever */
-            d->abort(d, status);
+        else /* a fault only this rank saw: the others would wait for it forever */ d->abort(d, status);
     }
     if (lg.f && fclose(lg.f) != 0 && status == 0) {
         fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
         status = 1;
     }
-    if (model)
-        api->destroy(model);
+    if (model) api->destroy(model);
     for (int b = 0; b < 2; b++) {
         free(bx[b]);
         free(by[b]);
@@ -1198,29 +1069,22 @@ done:
     return status;
 }
 
-int mlcrt_main(int argc, char **argv, const mlc_model_api *api)
-{
+int mlcrt_main(int argc, char **argv, const mlc_model_api *api) {
     return mlcrt_main_io(argc, argv, api, stdout, stderr);
 }
 
-static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
-{
+static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err) {
     return mlcrt_main_dist(argc, argv, api, NULL, out, err);
 }
 
-int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out,
-                    FILE *err)
-{
+int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out, FILE *err) {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
     /* every rank reads the same command line: rank 0 alone says what is wrong with it */
     FILE *cli_err = d && d->rank != 0 ? out : err;
-    if (mlcrt_check_api(api, cli_err) != 0)
-        return 2;
-    if (mlcrt_parse_flags(argc, argv, api, &o, prog, cli_err) != 0)
-        return 2;
-    if (d)
-        d->timeout_s = o.comm_timeout;
+    if (mlcrt_check_api(api, cli_err) != 0) return 2;
+    if (mlcrt_parse_flags(argc, argv, api, &o, prog, cli_err) != 0) return 2;
+    if (d) d->timeout_s = o.comm_timeout;
     if (o.help) {
         mlcrt_usage(out, prog, api);
         return 0;
@@ -1229,29 +1093,22 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
         mlcrt_print_version(out, api);
         return 0;
     }
-    if (o.threads > 0 && api->set_threads)
-        api->set_threads(o.threads);
+    if (o.threads > 0 && api->set_threads) api->set_threads(o.threads);
     const char *ckpt = o.mode != MODE_train ? o.ckpt_arg : o.resume_path ? o.resume_path : o.load_path;
     if (o.ema && o.mode != MODE_eval && o.mode != MODE_predict) {
         fprintf(cli_err, "error: --ema applies to eval and predict (training updates the parameters themselves)\n");
         return 2;
     }
-    if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err))
-        return 1;
-    if (o.mode == MODE_eval)
-        return run_eval(&o, d, api, out, err);
-    if (o.mode == MODE_predict)
-        return run_predict(&o, d, api, out, err);
-    if (o.mode == MODE_sample)
-        return mlcrt_run_sample(&o, api, out, err);
+    if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err)) return 1;
+    if (o.mode == MODE_eval) return run_eval(&o, d, api, out, err);
+    if (o.mode == MODE_predict) return run_predict(&o, d, api, out, err);
+    if (o.mode == MODE_sample) return mlcrt_run_sample(&o, api, out, err);
     return run_train(&o, d, api, out, err);
 }
 
-int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err)
-{
+int mlcrt_main_io(int argc, char **argv, const mlc_model_api *api, FILE *out, FILE *err) {
     int status = run_mode(argc, argv, api, out, err);
     /* the result lines (accuracy, predictions) are the output: losing them is an error */
-    if (status == 0 && mlcrt_check_written(out, "output to", NULL, err))
-        status = 1;
+    if (status == 0 && mlcrt_check_written(out, "output to", NULL, err)) status = 1;
     return status;
 }

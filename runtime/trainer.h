@@ -15,8 +15,7 @@
  * [0,1]. Any other model: its mean loss in evaluation mode (api->eval_loss, weighted by
  * batch size), as for a token dataset's windows (text_data.h) whatever the model. -1
  * when memory runs out, batch < 1 or the inputs do not bind. An empty dataset gives 0. */
-double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds,
-                      int batch);
+double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch);
 
 /* mlcrt_main with explicit output streams (progress and results to out, errors to
  * err); mlcrt_main(argc, argv, api) is mlcrt_main_io(argc, argv, api, stdout, stderr).

@@ -37,37 +37,32 @@ typedef uint64_t FLAG_SEED_type;
 typedef float FLAG_POS_type, FLAG_NONNEG_type;
 typedef mlcrt_channels FLAG_LIST_type, FLAG_POS_LIST_type;
 
-__attribute__((unused)) static inline void check_field_types(trainer_opts *o)
-{
-#define MLC_FLAG(FIELD, FLAG, KIND, ...)                                                     \
-    {                                                                                        \
-        KIND##_type *p = &o->FIELD;                                                          \
-        (void)p;                                                                             \
+__attribute__((unused)) static inline void check_field_types(trainer_opts *o) {
+#define MLC_FLAG(FIELD, FLAG, KIND, ...) \
+    {                                    \
+        KIND##_type *p = &o->FIELD;      \
+        (void)p;                         \
     }
 #include "settings.def"
 }
 
-static int bad_value(FILE *err, const char *flag, const char *expected, const char *val)
-{
+static int bad_value(FILE *err, const char *flag, const char *expected, const char *val) {
     fprintf(err, "error: %s: expected %s, found '%s'\n", flag, expected, val);
     return -1;
 }
 
 /* An integer in 1..max; 0 on success. */
-static int read_int(const char *s, int64_t max, int64_t *v)
-{
+static int read_int(const char *s, int64_t max, int64_t *v) {
     char *end;
     errno = 0;
     long long x = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || x < 1 || x > max)
-        return -1;
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || x < 1 || x > max) return -1;
     *v = x;
     return 0;
 }
 
 /* A value read_int refused: a positive integer past max says what max is. */
-static int bad_int(FILE *err, const char *flag, int64_t max, const char *val)
-{
+static int bad_int(FILE *err, const char *flag, int64_t max, const char *val) {
     int digits = *val != '\0', nonzero = 0;
     for (const char *p = val; *p; p++) {
         digits &= *p >= '0' && *p <= '9';
@@ -79,8 +74,7 @@ static int bad_int(FILE *err, const char *flag, int64_t max, const char *val)
 }
 
 /* A finite float: > 0 when positive, >= 0 otherwise, unless any_sign. */
-static int read_num(const char *s, int positive, int any_sign, float *v)
-{
+static int read_num(const char *s, int positive, int any_sign, float *v) {
     char *end;
     errno = 0;
     double x = strtod(s, &end);
@@ -92,43 +86,35 @@ static int read_num(const char *s, int positive, int any_sign, float *v)
 }
 
 /* 1 to 4 comma-separated numbers. */
-static int read_channels(const char *s, int positive, mlcrt_channels *c)
-{
+static int read_channels(const char *s, int positive, mlcrt_channels *c) {
     mlcrt_channels r = {0, {0}};
     for (const char *p = s;; p++) {
         char num[64];
         size_t len = strcspn(p, ",");
-        if (r.n == 4 || len >= sizeof num)
-            return -1;
+        if (r.n == 4 || len >= sizeof num) return -1;
         memcpy(num, p, len);
         num[len] = '\0';
-        if (read_num(num, 1, !positive, &r.v[r.n++]))
-            return -1;
+        if (read_num(num, 1, !positive, &r.v[r.n++])) return -1;
         p += len;
-        if (*p == '\0')
-            break;
+        if (*p == '\0') break;
     }
     *c = r;
     return 0;
 }
 
 /* The index of word s in the comma-separated choices, or -1. */
-static int read_choice(const char *choices, const char *s)
-{
+static int read_choice(const char *choices, const char *s) {
     int i = 0;
     for (const char *p = choices;; i++) {
         size_t len = strcspn(p, ",");
-        if (strlen(s) == len && strncmp(p, s, len) == 0)
-            return i;
-        if (p[len] == '\0')
-            return -1;
+        if (strlen(s) == len && strncmp(p, s, len) == 0) return i;
+        if (p[len] == '\0') return -1;
         p += len + 1;
     }
 }
 
 /* "a,b,c" as "a, b or c". */
-static void choices_text(const char *choices, char *buf, size_t cap)
-{
+static void choices_text(const char *choices, char *buf, size_t cap) {
     const char *last = strrchr(choices, ',');
     size_t n = 0;
     buf[0] = '\0';
@@ -139,8 +125,7 @@ static void choices_text(const char *choices, char *buf, size_t cap)
         }
         const char *sep = p == last ? " or " : ", ";
         size_t len = strlen(sep);
-        if (n + len >= cap)
-            break;
+        if (n + len >= cap) break;
         memcpy(buf + n, sep, len);
         n += len;
     }
@@ -148,32 +133,23 @@ static void choices_text(const char *choices, char *buf, size_t cap)
 }
 
 /* Reads val into the member row f names; flag is the flag as the user wrote it. */
-static int set_value(const flag_row *f, const char *flag, const char *val, trainer_opts *o,
-                     FILE *err)
-{
+static int set_value(const flag_row *f, const char *flag, const char *val, trainer_opts *o, FILE *err) {
     void *field = (char *)o + f->offset;
     int64_t n = 0;
     switch (f->kind) {
-    case FLAG_SWITCH:
-        *(int *)field = 1;
-        return 0;
+    case FLAG_SWITCH: *(int *)field = 1; return 0;
     case FLAG_PATH:
-        if (*val == '\0')
-            return bad_value(err, flag, "a path", val);
+        if (*val == '\0') return bad_value(err, flag, "a path", val);
         *(const char **)field = val;
         return 0;
-    case FLAG_TEXT:
-        *(const char **)field = val;
-        return 0;
+    case FLAG_TEXT: *(const char **)field = val; return 0;
     case FLAG_INT:
     case FLAG_THREADS:
     case FLAG_COUNT:
         if (read_int(val, f->kind == FLAG_INT ? INT_MAX : f->kind == FLAG_THREADS ? 4096 : INT64_MAX, &n))
             return bad_int(err, flag, f->kind == FLAG_INT ? INT_MAX : f->kind == FLAG_THREADS ? 4096 : INT64_MAX, val);
-        if (f->kind == FLAG_COUNT)
-            *(int64_t *)field = n;
-        else
-            *(int *)field = (int)n;
+        if (f->kind == FLAG_COUNT) *(int64_t *)field = n;
+        else *(int *)field = (int)n;
         return 0;
     case FLAG_SEED: {
         char *end;
@@ -236,18 +212,15 @@ static int set_value(const flag_row *f, const char *flag, const char *val, train
     return -1;
 }
 
-static const flag_row *find_flag(const char *flag)
-{
+static const flag_row *find_flag(const char *flag) {
     for (int i = 0; i < mlcrt_n_flags; i++)
-        if (strcmp(mlcrt_flags[i].flag, flag) == 0)
-            return &mlcrt_flags[i];
+        if (strcmp(mlcrt_flags[i].flag, flag) == 0) return &mlcrt_flags[i];
     return NULL;
 }
 
 /* The table's defaults, then the model's train { } values (zero or NULL in the api: the
  * table's default stays). */
-static void set_defaults(const mlc_model_api *api, trainer_opts *o)
-{
+static void set_defaults(const mlc_model_api *api, trainer_opts *o) {
     memset(o, 0, sizeof *o);
     for (int i = 0; i < mlcrt_n_flags; i++) {
         const flag_row *f = &mlcrt_flags[i];
@@ -256,23 +229,16 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o)
             abort();
         }
     }
-    if (api->default_epochs > 0)
-        o->epochs = api->default_epochs;
-    if (api->default_batch > 0)
-        o->batch = api->default_batch;
-    if (api->default_accum > 0)
-        o->accum = api->default_accum;
+    if (api->default_epochs > 0) o->epochs = api->default_epochs;
+    if (api->default_batch > 0) o->batch = api->default_batch;
+    if (api->default_accum > 0) o->accum = api->default_accum;
     o->seed = api->default_seed; /* 0 is a seed like any other */
     o->lr = api->optimizer.lr;
     int sched = api->schedule ? mlcrt_schedule_parse(api->schedule) : -1;
-    if (sched >= 0)
-        o->schedule = sched;
-    if (api->warmup_epochs > 0)
-        o->warmup = api->warmup_epochs;
-    if (api->step_size > 0)
-        o->step_size = api->step_size;
-    if (api->step_gamma > 0)
-        o->gamma = api->step_gamma;
+    if (sched >= 0) o->schedule = sched;
+    if (api->warmup_epochs > 0) o->warmup = api->warmup_epochs;
+    if (api->step_size > 0) o->step_size = api->step_size;
+    if (api->step_gamma > 0) o->gamma = api->step_gamma;
     o->augment = api->augment;
     if (api->n_norm > 0 && api->n_norm <= 4) {
         o->mean.n = o->std.n = api->n_norm;
@@ -281,22 +247,17 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o)
     }
 }
 
-static int count_words(const char *s)
-{
+static int count_words(const char *s) {
     int n = 0;
-    for (const char *p = s; *p; p++)
-        n += *p != ' ' && (p == s || p[-1] == ' ');
+    for (const char *p = s; *p; p++) n += *p != ' ' && (p == s || p[-1] == ' ');
     return n;
 }
 
-int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
-                      const char *prog, FILE *err)
-{
+int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o, const char *prog, FILE *err) {
     set_defaults(api, o);
     int first = 1;
     for (int m = 0; argc > 1 && argv[1] && m < MODE_COUNT; m++)
-        if (strcmp(argv[1], mlcrt_modes[m].name) == 0)
-            o->mode = m, first = 2;
+        if (strcmp(argv[1], mlcrt_modes[m].name) == 0) o->mode = m, first = 2;
     const mode_row *mode = &mlcrt_modes[o->mode];
     int npos = 0, maxpos = count_words(mode->args);
     for (int i = first; i < argc; i++) {
@@ -306,22 +267,18 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
                 fprintf(err, "error: unexpected argument '%s' (see --help)\n", a);
                 return -1;
             }
-            if (npos++ == 0)
-                o->ckpt_arg = a;
-            else
-                o->file_arg = a;
+            if (npos++ == 0) o->ckpt_arg = a;
+            else o->file_arg = a;
             continue;
         }
         /* `--flag VALUE` or `--flag=VALUE` */
         char flag[64];
         const char *val = NULL, *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        if (len >= sizeof flag)
-            len = sizeof flag - 1;
+        if (len >= sizeof flag) len = sizeof flag - 1;
         memcpy(flag, a, len);
         flag[len] = '\0';
-        if (eq)
-            val = eq + 1;
+        if (eq) val = eq + 1;
         const flag_row *f = find_flag(strcmp(flag, "-h") == 0 ? "--help" : flag);
         if (!f) {
             fprintf(err, "error: unknown flag '%s' (see --help)\n", flag);
@@ -345,63 +302,55 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
             }
             val = argv[++i];
         }
-        if (set_value(f, flag, val, o, err))
-            return -1;
+        if (set_value(f, flag, val, o, err)) return -1;
         if (f->kind == FLAG_LIST || f->kind == FLAG_POS_LIST)
             o->norm_flags = 1; /* a checkpoint's normalisation must then agree (trainer.c) */
-        if (strcmp(f->flag, "--epochs") == 0)
-            o->epochs_flag = 1;
-        if (o->help)
-            return 0;
+        if (strcmp(f->flag, "--epochs") == 0) o->epochs_flag = 1;
+        if (o->help) return 0;
     }
     if (npos < maxpos) {
-        fprintf(err, "error: %s: expected %s (usage: %s %s %s [flags])\n", mode->name,
-                mode->expect, prog, mode->name, mode->args);
+        fprintf(err, "error: %s: expected %s (usage: %s %s %s [flags])\n", mode->name, mode->expect, prog, mode->name,
+                mode->args);
         return -1;
     }
     if (o->check_finite && !api->set_check_finite) {
-        fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n",
-                api->name, api->target);
+        fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n", api->name, api->target);
         return -1;
     }
     if (o->load_path && o->resume_path) {
-        fprintf(err, "error: --load and --resume cannot be combined (--resume also loads the "
-                     "weights)\n");
+        fprintf(err,
+                "error: --load and --resume cannot be combined (--resume also loads the "
+                "weights)\n");
         return -1;
     }
     if (o->mean.n != o->std.n) {
-        fprintf(err, "error: --mean and --std: expected the same number of values, found %d and %d\n",
-                o->mean.n, o->std.n);
+        fprintf(err, "error: --mean and --std: expected the same number of values, found %d and %d\n", o->mean.n,
+                o->std.n);
         return -1;
     }
     return 0;
 }
 
 /* " (default V)" for --help, or "" where the default is "none". */
-static void default_text(const flag_row *f, const trainer_opts *d, char *buf, size_t cap)
-{
+static void default_text(const flag_row *f, const trainer_opts *d, char *buf, size_t cap) {
     const void *field = (const char *)d + f->offset;
     char v[256] = "";
     switch (f->kind) {
-    case FLAG_SWITCH:
-        break;
+    case FLAG_SWITCH: break;
     case FLAG_PATH:
     case FLAG_TEXT:
     case FLAG_AUGMENT: {
         const char *s = *(const char *const *)field;
-        if (s && *s && strcmp(s, "none") != 0)
-            snprintf(v, sizeof v, "%s", s);
+        if (s && *s && strcmp(s, "none") != 0) snprintf(v, sizeof v, "%s", s);
         break;
     }
     case FLAG_INT:
     case FLAG_THREADS:
-        if (*(const int *)field)
-            snprintf(v, sizeof v, "%d", *(const int *)field);
+        if (*(const int *)field) snprintf(v, sizeof v, "%d", *(const int *)field);
         break;
     case FLAG_CHOICE: {
         const char *p = f->choices;
-        for (int k = *(const int *)field; k > 0 && strchr(p, ','); k--)
-            p = strchr(p, ',') + 1;
+        for (int k = *(const int *)field; k > 0 && strchr(p, ','); k--) p = strchr(p, ',') + 1;
         snprintf(v, sizeof v, "%.*s", (int)strcspn(p, ","), p);
         break;
     }
@@ -411,13 +360,10 @@ static void default_text(const flag_row *f, const trainer_opts *d, char *buf, si
             snprintf(v, sizeof v, "%lld%s", (long long)*(const int64_t *)field,
                      f->kind == FLAG_SAVE_EVERY && d->save_every_steps ? "s" : "");
         break;
-    case FLAG_SEED:
-        snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field);
-        break;
+    case FLAG_SEED: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)field); break;
     case FLAG_POS:
     case FLAG_NONNEG:
-        if (*(const float *)field)
-            snprintf(v, sizeof v, "%g", (double)*(const float *)field);
+        if (*(const float *)field) snprintf(v, sizeof v, "%g", (double)*(const float *)field);
         break;
     case FLAG_LIST:
     case FLAG_POS_LIST: {
@@ -428,21 +374,17 @@ static void default_text(const flag_row *f, const trainer_opts *d, char *buf, si
         break;
     }
     }
-    if (v[0])
-        snprintf(buf, cap, " (default %s)", v);
-    else
-        buf[0] = '\0';
+    if (v[0]) snprintf(buf, cap, " (default %s)", v);
+    else buf[0] = '\0';
 }
 
 /* "  LEFT  text", the text wrapped at 80 columns under itself. */
-static void help_item(FILE *f, const char *left, const char *text)
-{
+static void help_item(FILE *f, const char *left, const char *text) {
     enum { INDENT = 22, WIDTH = 80 };
     int col, first = 1;
     if ((int)strlen(left) > INDENT - 3) /* a long LEFT: the text starts on the next line */
         fprintf(f, "  %s\n", left), col = fprintf(f, "%*s", INDENT, "");
-    else
-        col = fprintf(f, "  %-*s ", INDENT - 3, left);
+    else col = fprintf(f, "  %-*s ", INDENT - 3, left);
     for (const char *p = text; *p;) {
         if (*p == ' ') {
             p++;
@@ -462,14 +404,13 @@ static void help_item(FILE *f, const char *left, const char *text)
     fputc('\n', f);
 }
 
-void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api)
-{
+void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api) {
     trainer_opts d;
     set_defaults(api, &d);
     for (int m = 0; m < MODE_COUNT; m++) {
         const mode_row *r = &mlcrt_modes[m];
-        fprintf(f, "%s %s %s%s%s%s%s [flags]\n", m ? "      " : "usage:", prog, m ? "" : "[",
-                r->name, m ? "" : "]", r->args[0] ? " " : "", r->args);
+        fprintf(f, "%s %s %s%s%s%s%s [flags]\n", m ? "      " : "usage:", prog, m ? "" : "[", r->name, m ? "" : "]",
+                r->args[0] ? " " : "", r->args);
     }
     fprintf(f, "\nmodes (model '%s'):\n", api->name);
     for (int m = 0; m < MODE_COUNT; m++) {
@@ -482,8 +423,7 @@ void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api)
     for (int i = 0; i < mlcrt_n_flags; i++) {
         const flag_row *r = &mlcrt_flags[i];
         char left[64], text[512], def[300];
-        if (strcmp(r->section, section) != 0)
-            fprintf(f, "\n%s:\n", section = r->section);
+        if (strcmp(r->section, section) != 0) fprintf(f, "\n%s:\n", section = r->section);
         snprintf(left, sizeof left, "%s%s%s", r->flag, r->arg[0] ? " " : "", r->arg);
         default_text(r, &d, def, sizeof def);
         snprintf(text, sizeof text, "%s%s", r->help, def);

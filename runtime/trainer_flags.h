@@ -32,7 +32,7 @@ typedef struct trainer_opts {
     const char *ckpt_arg, *file_arg; /* eval / predict positionals */
     const char *data_dir;
     int epochs, batch, threads; /* threads 0: OpenMP's default */
-    int accum; /* micro-batches of `batch` samples per optimizer step */
+    int accum;                  /* micro-batches of `batch` samples per optimizer step */
     float lr;
     int schedule; /* mlcrt_schedule_kind */
     float warmup, gamma;
@@ -54,7 +54,7 @@ typedef struct trainer_opts {
     int quiet, help;
     int version; /* --version (build_info.c) */
     int check_finite;
-    int ema; /* eval, predict: the parameters' moving averages (ema_weights.c) */
+    int ema;         /* eval, predict: the parameters' moving averages (ema_weights.c) */
     int epochs_flag; /* --epochs given on the command line (--max-steps alone sets the length) */
     /* language models: validation every N steps, and the sample mode's settings */
     int64_t eval_every;
@@ -104,8 +104,7 @@ extern const mode_row mlcrt_modes[MODE_COUNT];
 /* Fills o from the table's defaults and the model's train { } defaults, then argv. On a
  * bad command line prints one `error:` line on err and returns -1; stops at --help
  * (o->help set). prog is argv[0] as usage messages show it. */
-int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o,
-                      const char *prog, FILE *err);
+int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o, const char *prog, FILE *err);
 
 /* --help: modes, then every flag under its section, with the model's defaults. */
 void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api);

@@ -21,8 +21,7 @@
 
 extern char **environ; /* POSIX: the process's environment */
 
-void mlcrt_default_wait_policy(char **argv)
-{
+void mlcrt_default_wait_policy(char **argv) {
 #ifdef __linux__ /* /proc/self/exe */
     if (!argv || !argv[0] || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     /* under valgrind /proc/self/exe is valgrind itself, which would refuse the arguments */

@@ -13,7 +13,7 @@ typedef struct Arena {
     ArenaChunk *head;
 } Arena;
 
-void *arena_alloc(Arena *a, size_t size);           /* zeroed, 16-byte aligned */
+void *arena_alloc(Arena *a, size_t size); /* zeroed, 16-byte aligned */
 void *arena_realloc(Arena *a, void *p, size_t old_size, size_t new_size);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
@@ -24,12 +24,11 @@ void arena_free(Arena *a);
 #define ARENA_ARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
 
 /* Internal errors: a bug in mlc, never a user mistake. */
-_Noreturn void mlc_die_at(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+_Noreturn void mlc_die_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #define mlc_die(...) mlc_die_at(__FILE__, __LINE__, __VA_ARGS__)
-#define MLC_CHECK(cond)                                                                    \
-    do {                                                                                   \
-        if (!(cond)) mlc_die("check failed: %s", #cond);                                   \
+#define MLC_CHECK(cond)                                  \
+    do {                                                 \
+        if (!(cond)) mlc_die("check failed: %s", #cond); \
     } while (0)
 
 #endif

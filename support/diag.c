@@ -29,10 +29,8 @@ static void print_line_and_caret(const SrcLoc *loc) {
 }
 
 static void print_at(const SrcLoc *loc, const char *kind, const char *fmt, va_list ap) {
-    if (loc && loc->file)
-        fprintf(out(), "%s:%d:%d: %s: ", loc->file->name, loc->line, loc->col, kind);
-    else
-        fprintf(out(), "mlc: %s: ", kind);
+    if (loc && loc->file) fprintf(out(), "%s:%d:%d: %s: ", loc->file->name, loc->line, loc->col, kind);
+    else fprintf(out(), "mlc: %s: ", kind);
     vfprintf(out(), fmt, ap);
     fputc('\n', out());
     if (loc) print_line_and_caret(loc);
@@ -49,8 +47,8 @@ static void note(const SrcLoc *loc, const char *fmt, ...) {
  * from one place. */
 static int same_call(const SrcLoc *l, const SrcLoc *m) {
     const SrcLoc *a = l->called_from, *b = m->called_from;
-    int same_block = l->block_name == m->block_name ||
-                     (l->block_name && m->block_name && !strcmp(l->block_name, m->block_name));
+    int same_block =
+        l->block_name == m->block_name || (l->block_name && m->block_name && !strcmp(l->block_name, m->block_name));
     return same_block && a->file == b->file && a->line == b->line && a->col == b->col;
 }
 
@@ -60,10 +58,9 @@ static void call_notes(const SrcLoc *loc) {
         int repeats = 0;
         while (l->called_from->called_from && same_call(l, l->called_from)) l = l->called_from, repeats++;
         if (repeats)
-            note(l->called_from, "in block '%s' called from here (%d times in a row)", l->block_name ? l->block_name : "?",
-                 repeats + 1);
-        else
-            note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
+            note(l->called_from, "in block '%s' called from here (%d times in a row)",
+                 l->block_name ? l->block_name : "?", repeats + 1);
+        else note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
     }
 }
 

@@ -34,8 +34,7 @@ extern _Thread_local int diag_errors;   /* how many errors were printed */
 
 #define DIAG_TRY(buf) (diag_jmp = &(buf), setjmp(buf) == 0)
 
-_Noreturn void diag_error(const SrcLoc *loc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+_Noreturn void diag_error(const SrcLoc *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, followed by a `hint: ...` line (hint may be NULL). */
 _Noreturn void diag_error_hint(const SrcLoc *loc, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -43,8 +42,7 @@ _Noreturn void diag_error_hint(const SrcLoc *loc, const char *hint, const char *
  * goes on. */
 void diag_warning(const SrcLoc *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error about a file as a whole (cannot open, empty); loc-less. */
-_Noreturn void diag_error_file(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+_Noreturn void diag_error_file(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The candidate nearest to `name` by edit distance, or NULL if none is close enough
  * to be a plausible typo. */

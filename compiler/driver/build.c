@@ -135,8 +135,9 @@ static int mpi_flags(Arena *a, const char *what, int nvcc, const char **argv, in
     int st = p ? pclose(p) : -1;
     words[len] = 0;
     if (st != 0 || len == 0 || len == sizeof words - 1) {
-        fprintf(stderr, "mlc: error: --mpi: '%s -showme:%s' gave no MPI flags: install Open MPI (Debian: "
-                        "openmpi-bin libopenmpi-dev) or set MLC_MPICC to its mpicc\n",
+        fprintf(stderr,
+                "mlc: error: --mpi: '%s -showme:%s' gave no MPI flags: install Open MPI (Debian: "
+                "openmpi-bin libopenmpi-dev) or set MLC_MPICC to its mpicc\n",
                 mpicc && *mpicc ? mpicc : "mpicc", what);
         return -1;
     }
@@ -189,8 +190,10 @@ int build_trainer(const ModelIR *m, const Options *o) {
     char mpilib[PATH_MAX + 300];
     snprintf(mpilib, sizeof mpilib, "%s/libmlcrt_mpi.a", lib);
     if (o->mpi && !exists(mpilib)) {
-        fprintf(stderr, "mlc: error: --mpi: no %s: mlc's runtime was built without MPI (install Open MPI, e.g. "
-                        "Debian's libopenmpi-dev, and rebuild mlc)\n", mpilib);
+        fprintf(stderr,
+                "mlc: error: --mpi: no %s: mlc's runtime was built without MPI (install Open MPI, e.g. "
+                "Debian's libopenmpi-dev, and rebuild mlc)\n",
+                mpilib);
         return 1;
     }
     snprintf(incflag, sizeof incflag, "-I%s", inc);
@@ -230,7 +233,8 @@ int build_trainer(const ModelIR *m, const Options *o) {
     if (o->mpi && (n = mpi_flags(m->arena, "link", nvcc, argv, n, MAX_ARGS - 1)) < 0) return 1;
     argv[n] = NULL;
     int st = run(argv, o->verbose);
-    if (st) fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
+    if (st)
+        fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
     else if (!o->keep) {
         unlink(src);
         unlink(hdr);

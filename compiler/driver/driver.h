@@ -10,11 +10,11 @@ typedef struct Options {
     const char *input;
     const char *output;
     const Target *target;
-    int batch;       /* --batch, 0: the .mdl's */
-    const char *cc;  /* --cc, for build */
+    int batch;      /* --batch, 0: the .mdl's */
+    const char *cc; /* --cc, for build */
     int verbose;
-    int keep;        /* build: keep the generated sources next to the binary */
-    int report;      /* --report: print memory and cost per tensor and kernel */
+    int keep;           /* build: keep the generated sources next to the binary */
+    int report;         /* --report: print memory and cost per tensor and kernel */
     int64_t mem_budget; /* --mem-budget, bytes; 0: none */
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */

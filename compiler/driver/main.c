@@ -88,8 +88,8 @@ static int parse_dump(Options *o, const char *stage) {
             const char *near = diag_nearest(stage + 6, pass_names, PASS_COUNT);
             char hint[96] = "";
             if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
-            fprintf(stderr, "mlc: error: --dump-ir=%s: no pass named '%s'; %sthe passes: %s\n", stage, stage + 6,
-                    hint, passes);
+            fprintf(stderr, "mlc: error: --dump-ir=%s: no pass named '%s'; %sthe passes: %s\n", stage, stage + 6, hint,
+                    passes);
             return -1;
         }
         d->after |= DUMP_AFTER(p);
@@ -128,9 +128,21 @@ static int64_t parse_bytes(const char *s) {
     if (end == s || errno || v <= 0) return 0;
     int shift = 0;
     switch (*end) {
-    case 'K': case 'k': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
     default: break;
     }
     if (*end || v > (INT64_MAX >> shift)) return 0;
@@ -170,7 +182,8 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 errno = 0;
                 long b = strtol(val, &end, 10);
                 if (*end || errno || b < 1 || b > 1 << 20) {
-                    fprintf(stderr, "mlc: error: --batch: expected an integer from 1 to %d, found '%s'\n", 1 << 20, val);
+                    fprintf(stderr, "mlc: error: --batch: expected an integer from 1 to %d, found '%s'\n", 1 << 20,
+                            val);
                     return -1;
                 }
                 o->batch = (int)b;
@@ -196,8 +209,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 *(a[2] == 'r' ? &o->scale.ranks : &o->scale.tp) = (int)r;
             }
             if (!strcmp(a, "--link") && parse_link(val, &o->scale.link_bytes_per_s, &o->scale.link_latency_s)) {
-                fprintf(stderr, "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
-                                "bytes, prefixes K M G T; latency in ns, us, ms or s), found '%s'\n", val);
+                fprintf(stderr,
+                        "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
+                        "bytes, prefixes K M G T; latency in ns, us, ms or s), found '%s'\n",
+                        val);
                 return -1;
             }
             if (!strcmp(a, "--flops") && parse_rate(val, &o->scale.flops_per_s)) {
@@ -215,8 +230,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 o->conv_algo = (ConvAlgo)k;
             }
             if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
-                fprintf(stderr, "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
-                                "found '%s'\n", val);
+                fprintf(stderr,
+                        "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
+                        "found '%s'\n",
+                        val);
                 return -1;
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
@@ -248,8 +265,9 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         return -1;
     }
     if (o->conv_algo == CONV_ALGO_WINOGRAD && o->target->kind != TARGET_C) {
-        fprintf(stderr, "mlc: error: --conv-algo winograd is for --target c (the CUDA target's convolutions are "
-                        "im2col GEMMs)\n");
+        fprintf(stderr,
+                "mlc: error: --conv-algo winograd is for --target c (the CUDA target's convolutions are "
+                "im2col GEMMs)\n");
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
@@ -265,8 +283,9 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         return -1;
     }
     if (o->arch && !*build) {
-        fprintf(stderr, "mlc: error: --cuda-arch is for mlc build (the emitted .cu builds for any GPU; give nvcc "
-                        "the architecture)\n");
+        fprintf(stderr,
+                "mlc: error: --cuda-arch is for mlc build (the emitted .cu builds for any GPU; give nvcc "
+                "the architecture)\n");
         return -1;
     }
     if (o->arch && o->target->build->arch_check(o->arch)) return -1;
@@ -294,8 +313,13 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) return 1;
     Program *prog = parse_program(arena, src);
-    CompileOptions co = {.batch = o->batch, .mem_budget = o->mem_budget, .target = o->target->kind,
-                         .threads = o->threads, .tf32 = o->tf32, .debug = o->debug, .conv_algo = o->conv_algo};
+    CompileOptions co = {.batch = o->batch,
+                         .mem_budget = o->mem_budget,
+                         .target = o->target->kind,
+                         .threads = o->threads,
+                         .tf32 = o->tf32,
+                         .debug = o->debug,
+                         .conv_algo = o->conv_algo};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);
     if (o->report) print_report(stdout, m);
     if (o->report && o->scale.ranks) print_scale_report(stdout, m, &o->scale);

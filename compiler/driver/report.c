@@ -96,9 +96,10 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
         if (last[id] == n) snprintf(life, sizeof life, "%%%d..end", at[id]);
         else snprintf(life, sizeof life, "%%%d..%%%d", at[id], last[id]);
         snprintf(off, sizeof off, "%lld + %lld*B", (long long)p->off_c[id], (long long)p->off_b[id]);
-        snprintf(kept, sizeof kept, "%s", (nd->role & ROLE_RECOMPUTED)                         ? "recomputed"
-                                          : id < bwd && last[id] > bwd && last[id] < n ? "saved for backward"
-                                                                                       : "");
+        snprintf(kept, sizeof kept, "%s",
+                 (nd->role & ROLE_RECOMPUTED)                 ? "recomputed"
+                 : id < bwd && last[id] > bwd && last[id] < n ? "saved for backward"
+                                                              : "");
         if (p->inplace_of[id])
             snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "%sin place of %%%d", kept[0] ? ", " : "",
                      p->inplace_of[id] - 1);
@@ -142,7 +143,8 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             (long long)arena, b, c, d);
     human(w, sizeof w, 4.0 * (double)p->ws_per_thread, "B");
     if (p->ws_per_thread)
-        fprintf(out, "threads: the arena above is for %d thread%s; each thread more adds %s of conv scratch (--threads N)\n",
+        fprintf(out,
+                "threads: the arena above is for %d thread%s; each thread more adds %s of conv scratch (--threads N)\n",
                 m->threads, m->threads == 1 ? "" : "s", w);
     int gemm_ep = 0;
     for (int id = 0; id < n; id++) gemm_ep += fp->epilogue[id] >= 0 && op_of(&g->nodes[id])->kind == K_CONTRACT;
@@ -183,8 +185,10 @@ void print_report(FILE *out, const ModelIR *m) {
     char a[32], b[32];
     human(a, sizeof a, (double)params, "B");
     human(b, sizeof b, (double)state, "B");
-    fprintf(out, "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
-            m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
+    fprintf(
+        out,
+        "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
+        m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
     /* forward_backward writes the gradients there, not in the arena (grad_slab.c) */
     char g[32];
     human(g, sizeof g, 4.0 * (double)m->grad_floats, "B");

@@ -32,9 +32,12 @@ void conv_algo_report(FILE *out, const ModelIR *m) {
     int n = 0;
     for (int id = 0; id < m->train->n; id++) n += m->train->nodes[id].op == OP_conv2d;
     if (!n) return;
-    fprintf(out, "convolutions (--conv-algo %s; FLOPs: the direct convolution's, as the kernels count them, and "
-                 "those of the algorithm's products, transforms left out):\n",
-            m->conv_algo == CONV_ALGO_DIRECT ? "direct" : m->conv_algo == CONV_ALGO_WINOGRAD ? "winograd" : "auto");
+    fprintf(out,
+            "convolutions (--conv-algo %s; FLOPs: the direct convolution's, as the kernels count them, and "
+            "those of the algorithm's products, transforms left out):\n",
+            m->conv_algo == CONV_ALGO_DIRECT     ? "direct"
+            : m->conv_algo == CONV_ALGO_WINOGRAD ? "winograd"
+                                                 : "auto");
     fprintf(out, "  %-10s %-6s %-18s %-28s %-9s %14s %14s\n", "graph", "node", "op", "kernel, channels, output",
             "algorithm", "direct FLOPs", "product FLOPs");
     graph_convs(out, m->train, "train");

@@ -56,10 +56,12 @@ static Row row(const ScaleOptions *s, int ranks, int batch, double f_fb, double 
 static void tensor_parallel(FILE *out, const ModelIR *m, const ScaleOptions *s) {
     const Graph *g = m->train;
     int p = s->tp;
-    fprintf(out, "tensor parallelism: each matmul of the forward split over %d GPUs by output columns (forward: "
-                 "all-gather the output; backward: all-reduce the input's gradient), on the link above:\n", p);
-    fprintf(out, "  %-14s %-24s %12s %12s %12s  %s\n", ".mdl", "[M x K] x [K x N]", "compute ms", "saved ms",
-            "comm ms", "verdict");
+    fprintf(out,
+            "tensor parallelism: each matmul of the forward split over %d GPUs by output columns (forward: "
+            "all-gather the output; backward: all-reduce the input's gradient), on the link above:\n",
+            p);
+    fprintf(out, "  %-14s %-24s %12s %12s %12s  %s\n", ".mdl", "[M x K] x [K x N]", "compute ms", "saved ms", "comm ms",
+            "verdict");
     int bwd = g->loss >= 0 ? g->loss : g->n;
     for (int id = 0; id < bwd; id++) {
         const Node *n = &g->nodes[id];
@@ -95,7 +97,8 @@ void print_scale_report(FILE *out, const ModelIR *m, const ScaleOptions *s) {
     int batch = g->batch;
     char rate[32];
     si(rate, sizeof rate, s->flops_per_s, "FLOP/s");
-    fprintf(out, "== data parallelism (--ranks %d; ring all-reduce over a link of %.4g GB/s and %.3g us; %s per rank) ==\n",
+    fprintf(out,
+            "== data parallelism (--ranks %d; ring all-reduce over a link of %.4g GB/s and %.3g us; %s per rank) ==\n",
             s->ranks, s->link_bytes_per_s / 1e9, s->link_latency_s * 1e6, rate);
     fprintf(out, "gradient bytes per step: %.0f (all-reduced once per step)\n", grad_bytes);
     fprintf(out, "train step at global batch %d: forward-backward %.4g GFLOP, update %.4g GFLOP\n", batch, f_fb / 1e9,

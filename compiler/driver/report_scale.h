@@ -11,8 +11,8 @@ typedef struct ScaleOptions {
     int ranks;               /* --ranks: the table runs 1, 2, 4, ... up to it */
     double link_bytes_per_s; /* --link BW,LAT */
     double link_latency_s;
-    double flops_per_s;      /* --flops: sustained FLOP/s of one rank */
-    int tp;                  /* --tp: GPUs a matmul is split over */
+    double flops_per_s; /* --flops: sustained FLOP/s of one rank */
+    int tp;             /* --tp: GPUs a matmul is split over */
 } ScaleOptions;
 
 void print_scale_report(FILE *out, const ModelIR *m, const ScaleOptions *s);

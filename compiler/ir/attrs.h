@@ -64,10 +64,10 @@ const AttrName *op_attr_names(int op);
 /* The attribute whose printed name is `name`; A_NONE when none. */
 AttrName attr_by_name(const char *name, size_t len);
 
-int64_t attr_i(const struct Node *n, AttrName a);   /* int, bool, enum */
-double attr_f(const struct Node *n, AttrName a);    /* float */
-int64_t attr_h(const struct Node *n, AttrName a);   /* a pair's first value */
-int64_t attr_w(const struct Node *n, AttrName a);   /* a pair's second value */
+int64_t attr_i(const struct Node *n, AttrName a); /* int, bool, enum */
+double attr_f(const struct Node *n, AttrName a);  /* float */
+int64_t attr_h(const struct Node *n, AttrName a); /* a pair's first value */
+int64_t attr_w(const struct Node *n, AttrName a); /* a pair's second value */
 int attr_perm_at(const struct Node *n, AttrName a, int i);
 void attr_set_i(struct Node *n, AttrName a, int64_t v);
 void attr_set_f(struct Node *n, AttrName a, double v);

@@ -54,11 +54,8 @@ void interp_run(Interp *it) {
                 it->vals[id][0] = v;
             }
             break;
-        case K_EWISE:
-            ewise(g, n, in, it->vals[id]);
-            break;
-        case K_UPDATE:
-            break;
+        case K_EWISE: ewise(g, n, in, it->vals[id]); break;
+        case K_UPDATE: break;
         default:
             if (!oi->rules->eval) mlc_die("op %s has no reference evaluation", oi->name);
             oi->rules->eval(g, n, in, it->vals[id]);

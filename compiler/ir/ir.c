@@ -29,8 +29,7 @@ int graph_push(Graph *g, const Node *n) {
                    g->mode == MODE_TRAIN ? "train-step" : "eval", IR_MAX_NODES);
     if (g->n == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
-        g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap,
-                                 sizeof(Node) * (size_t)cap);
+        g->nodes = arena_realloc(g->arena, g->nodes, sizeof(Node) * (size_t)g->cap, sizeof(Node) * (size_t)cap);
         g->cap = cap;
     }
     g->nodes[g->n] = *n;
@@ -86,8 +85,7 @@ int graph_add(Graph *g, Op op, const int *in, int nin, const AttrArg *attrs, con
     return add_node(g, op, in, nin, NULL, attrs, loc);
 }
 
-int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
-                   const SrcLoc *loc) {
+int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs, const SrcLoc *loc) {
     return add_node(g, op, in, nin, like, attrs, loc);
 }
 
@@ -223,10 +221,8 @@ char *shape_str_at(const Shape *s, DType dt, int batch, char *buf, size_t n) {
         int64_t scale = batch > 0 ? s->d[i] / batch : 1;
         if (((s->bmask >> i) & 1) && scale != 1)
             k += (size_t)snprintf(buf + k, n - k, "%sB*%lld", i ? ", " : "", (long long)scale);
-        else if ((s->bmask >> i) & 1)
-            k += (size_t)snprintf(buf + k, n - k, "%sB", i ? ", " : "");
-        else
-            k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
+        else if ((s->bmask >> i) & 1) k += (size_t)snprintf(buf + k, n - k, "%sB", i ? ", " : "");
+        else k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
     }
     if (k < n) snprintf(buf + k, n - k, "]");
     return buf;
@@ -240,12 +236,9 @@ int64_t shape_bscale(const Shape *s, int batch) {
 
 char *shape_dim_expr(const Shape *s, int i, int batch, char *buf, size_t n) {
     int64_t scale = s->d[i] / batch;
-    if (((s->bmask >> i) & 1) && scale != 1)
-        snprintf(buf, n, "(B*%lld)", (long long)scale);
-    else if ((s->bmask >> i) & 1)
-        snprintf(buf, n, "B");
-    else
-        snprintf(buf, n, "%lld", (long long)s->d[i]);
+    if (((s->bmask >> i) & 1) && scale != 1) snprintf(buf, n, "(B*%lld)", (long long)scale);
+    else if ((s->bmask >> i) & 1) snprintf(buf, n, "B");
+    else snprintf(buf, n, "%lld", (long long)s->d[i]);
     return buf;
 }
 
@@ -253,10 +246,8 @@ void shape_numel_affine(const Shape *s, int batch, int64_t *c, int64_t *b) {
     int64_t k = 1;
     int has_b = 0;
     for (int i = 0; i < s->rank; i++) {
-        if ((s->bmask >> i) & 1)
-            has_b++, k *= s->d[i] / batch;
-        else
-            k *= s->d[i];
+        if ((s->bmask >> i) & 1) has_b++, k *= s->d[i] / batch;
+        else k *= s->d[i];
     }
     if (has_b > 1) mlc_die("a shape with %d batch dimensions", has_b);
     *c = has_b ? 0 : k;
@@ -266,12 +257,9 @@ void shape_numel_affine(const Shape *s, int batch, int64_t *c, int64_t *b) {
 char *shape_numel_expr(const Shape *s, int batch, char *buf, size_t n) {
     int64_t c, b;
     shape_numel_affine(s, batch, &c, &b);
-    if (b == 1)
-        snprintf(buf, n, "B");
-    else if (b)
-        snprintf(buf, n, "B*%lld", (long long)b);
-    else
-        snprintf(buf, n, "%lld", (long long)c);
+    if (b == 1) snprintf(buf, n, "B");
+    else if (b) snprintf(buf, n, "B*%lld", (long long)b);
+    else snprintf(buf, n, "%lld", (long long)c);
     return buf;
 }
 
@@ -292,7 +280,8 @@ void ir_verify(const Graph *g, const char *after_pass) {
             mlc_die("after %s: %%%d = %s %s", after_pass, id, oi->name, why);
         if (oi->kind == K_SOURCE) {
             for (int i = 0; i < n->shape.rank; i++)
-                if (((n->shape.bmask >> i) & 1) && (n->op == OP_input ? n->shape.d[i] != g->batch : n->shape.d[i] % g->batch))
+                if (((n->shape.bmask >> i) & 1) &&
+                    (n->op == OP_input ? n->shape.d[i] != g->batch : n->shape.d[i] % g->batch))
                     mlc_die("after %s: %%%d's batch dimension is %lld, the graph's batch is %d", after_pass, id,
                             (long long)n->shape.d[i], g->batch);
             if ((n->op == OP_param || n->op == OP_input || n->op == OP_state) && !n->name)

@@ -57,9 +57,9 @@ typedef enum Op {
 /* What a node is to the program, beyond its op. */
 typedef enum NodeRole {
     ROLE_NONE = 0,
-    ROLE_LOSS = 1 << 0,   /* the scalar loss */
-    ROLE_OUTPUT = 1 << 1, /* the model's output (logits) */
-    ROLE_GRAD = 1 << 2,   /* the gradient of a parameter (name = the parameter's) */
+    ROLE_LOSS = 1 << 0,       /* the scalar loss */
+    ROLE_OUTPUT = 1 << 1,     /* the model's output (logits) */
+    ROLE_GRAD = 1 << 2,       /* the gradient of a parameter (name = the parameter's) */
     ROLE_RECOMPUTED = 1 << 3, /* a forward value computed again in the backward (recompute.c) */
 } NodeRole;
 
@@ -88,7 +88,7 @@ typedef struct Graph {
     int n, cap;
     GraphMode mode;
     int batch; /* compile-time batch size (the value of B in shapes) */
-    int loss; /* node id of the loss, or -1 */
+    int loss;  /* node id of the loss, or -1 */
     /* The `output` statements, in order: node ids and the names the API gives them. */
     int nout;
     int outputs[IR_MAX_OUTPUTS];
@@ -107,8 +107,7 @@ Graph *graph_new(Arena *a, GraphMode mode, int batch);
 int graph_add(Graph *g, Op op, const int *in, int nin, const AttrArg *attrs, const SrcLoc *loc);
 /* graph_add with the attributes of node `like` that op also has, then `attrs` (a gradient
  * op taking its forward op's geometry). */
-int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
-                   const SrcLoc *loc);
+int graph_add_like(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs, const SrcLoc *loc);
 /* Appends a node whose shape the caller sets (sources: input, param, state, const). */
 int graph_add_source(Graph *g, Op op, Shape shape, DType dt, const char *name, const SrcLoc *loc);
 

@@ -14,9 +14,10 @@
 static void node(FILE *out, const Graph *g, char pfx, int id, const char *indent) {
     const Node *n = &g->nodes[id];
     char sh[128];
-    const char *color = op_of(n)->kind == K_SOURCE ? "lightblue"
+    const char *color = op_of(n)->kind == K_SOURCE   ? "lightblue"
                         : op_of(n)->kind == K_UPDATE ? "lightsalmon"
-                        : (n->role & ROLE_LOSS) ? "gold" : "white";
+                        : (n->role & ROLE_LOSS)      ? "gold"
+                                                     : "white";
     fprintf(out, "%s%c%d [label=\"%%%d %s%s%s\\n%s", indent, pfx, id, id, op_of(n)->name, n->name ? " " : "",
             n->name ? n->name : "", shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
     if (n->loc.file) {
@@ -59,7 +60,8 @@ static void cluster(FILE *out, Arena *a, const Graph *g, const FusionPlan *fp, c
     }
     for (int id = 0; id < g->n; id++) {
         if (keep && !keep[id]) continue;
-        for (int k = 0; k < g->nodes[id].nin; k++) fprintf(out, "    %c%d -> %c%d;\n", pfx, g->nodes[id].in[k], pfx, id);
+        for (int k = 0; k < g->nodes[id].nin; k++)
+            fprintf(out, "    %c%d -> %c%d;\n", pfx, g->nodes[id].in[k], pfx, id);
     }
     fprintf(out, "  }\n");
 }
@@ -67,10 +69,8 @@ static void cluster(FILE *out, Arena *a, const Graph *g, const FusionPlan *fp, c
 void model_print_dot(FILE *out, const ModelIR *m, DotGraphs which) {
     fprintf(out, "digraph %s {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
             m->spec.name);
-    if (which == DOT_BOTH || which == DOT_TRAIN)
-        cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step", 0);
-    if (which == DOT_FORWARD)
-        cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step, forward part", 1);
+    if (which == DOT_BOTH || which == DOT_TRAIN) cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step", 0);
+    if (which == DOT_FORWARD) cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step, forward part", 1);
     if (which == DOT_BOTH || which == DOT_EVAL) cluster(out, m->arena, m->eval, &m->eval_fuse, 'e', "eval", 0);
     fprintf(out, "}\n");
 }

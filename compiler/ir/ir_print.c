@@ -32,4 +32,3 @@ void ir_print(FILE *out, const Graph *g) {
         fputc('\n', out);
     }
 }
-

@@ -34,14 +34,16 @@ typedef struct Persistent {
 typedef struct MemPlan {
     char *has_buf;
     int64_t *off_c, *off_b;
-    int *inplace_of; /* 1 + the node whose buffer this one took over in place; 0: none */
-    int64_t ws_off_c, ws_off_b;  /* the shared workspace region: ws_off_c + ws_off_b * B */
+    int *inplace_of;            /* 1 + the node whose buffer this one took over in place; 0: none */
+    int64_t ws_off_c, ws_off_b; /* the shared workspace region: ws_off_c + ws_off_b * B */
     int64_t ws_size_c, ws_size_b;
-    int64_t ws_per_thread; /* and per thread of the team (the C conv's scratch slots) */
+    int64_t ws_per_thread;  /* and per thread of the team (the C conv's scratch slots) */
     int64_t size_c, size_b; /* the arena this graph needs: size_c + size_b * B + ws_per_thread * T */
 } MemPlan;
 /* The arena in floats for batch size B and T threads. */
-static inline int64_t plan_floats(const MemPlan *p, int64_t B, int T) { return p->size_c + p->size_b * B + p->ws_per_thread * T; }
+static inline int64_t plan_floats(const MemPlan *p, int64_t B, int T) {
+    return p->size_c + p->size_b * B + p->ws_per_thread * T;
+}
 
 /* Which nodes run together (fuse.c). A group of nodes is one loop nest (C) or one kernel
  * (CUDA), run at its root's position: an elementwise op, expand or reduction. */

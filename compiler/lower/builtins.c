@@ -12,8 +12,6 @@
 
 /* ---- builtins: primitive ops and layer helpers ---- */
 
-
-
 static Value b_unary(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(ir_unary(L->g, op_by_name(call->name), T(0, "x"), LOCE));
 }
@@ -56,14 +54,19 @@ static Value b_activation(Lower *L, Scope *s, const Expr *call, Args *a) {
     Graph *g = L->g;
     const char *f = call->name;
     if (!strcmp(f, "clamp"))
-        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min", 0), arg_num(L, s, call, a, 2, "max", 0)));
+        return vtensor(
+            clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min", 0), arg_num(L, s, call, a, 2, "max", 0)));
     if (!strcmp(f, "hardtanh"))
-        return vtensor(clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min_val", -1), arg_num(L, s, call, a, 2, "max_val", 1)));
+        return vtensor(
+            clamp_of(L, s, call, x, arg_num(L, s, call, a, 1, "min_val", -1), arg_num(L, s, call, a, 2, "max_val", 1)));
     if (!strcmp(f, "relu6")) return vtensor(clamp_of(L, s, call, x, 0, 6));
-    if (!strcmp(f, "silu") || !strcmp(f, "swish")) return vtensor(ir_binary(g, OP_mul, x, ir_unary(g, OP_sigmoid, x, LOCE), LOCE));
+    if (!strcmp(f, "silu") || !strcmp(f, "swish"))
+        return vtensor(ir_binary(g, OP_mul, x, ir_unary(g, OP_sigmoid, x, LOCE), LOCE));
     /* x / 6, not x * (1/6): 6 is exact in float, so the gradient is PyTorch's to the bit */
-    int hs = clamp_of(L, s, call, ir_binary(g, OP_add, ir_binary(g, OP_div, x, ir_const(g, 6, 0, LOCE), LOCE),
-                                           ir_const(g, 0.5, 0, LOCE), LOCE), 0, 1);
+    int hs = clamp_of(
+        L, s, call,
+        ir_binary(g, OP_add, ir_binary(g, OP_div, x, ir_const(g, 6, 0, LOCE), LOCE), ir_const(g, 0.5, 0, LOCE), LOCE),
+        0, 1);
     if (!strcmp(f, "hardsigmoid")) return vtensor(hs);
     return vtensor(ir_binary(g, OP_mul, x, hs, LOCE)); /* hardswish */
 }
@@ -124,7 +127,8 @@ static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
             } else {
                 char s1[96], s2[96];
                 diag_error(loc, "matmul: the batch dimensions of %s and %s cannot be broadcast together",
-                           shape_str_at(sx, DT_F32, g->batch, s1, sizeof s1), shape_str_at(sy, DT_F32, g->batch, s2, sizeof s2));
+                           shape_str_at(sx, DT_F32, g->batch, s1, sizeof s1),
+                           shape_str_at(sy, DT_F32, g->batch, s2, sizeof s2));
             }
         }
         x = matmul_operand(g, x, &lead, loc), y = matmul_operand(g, y, &lead, loc);
@@ -145,8 +149,7 @@ static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     const Value *sh = &a->v[1];
     if (sh->k != V_LIST || sh->n < 1 || sh->n > IR_MAX_RANK)
-        diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape must be a list of 1 to %d dimensions",
-                   IR_MAX_RANK);
+        diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape must be a list of 1 to %d dimensions", IR_MAX_RANK);
     Shape to = {0};
     to.rank = sh->n;
     int infer = -1;
@@ -161,8 +164,8 @@ static Value b_reshape(Lower *L, Scope *s, const Expr *call, Args *a) {
             continue;
         }
         if (d->i > IR_MAX_NUMEL || known > IR_MAX_NUMEL / d->i)
-            diag_error(arg_loc(L, s, call, a, 1), "reshape: the shape has more than the %lld elements a tensor can have",
-                       (long long)IR_MAX_NUMEL);
+            diag_error(arg_loc(L, s, call, a, 1),
+                       "reshape: the shape has more than the %lld elements a tensor can have", (long long)IR_MAX_NUMEL);
         if (d->bbad || d->bpow < 0 || (d->bpow == 1 && (d->bcoef < 1 || d->bcoef != floor(d->bcoef))))
             diag_error(arg_loc(L, s, call, a, 1),
                        "reshape: dimension %d depends on B but is not B or B times a whole number (B * T)", i);
@@ -244,15 +247,17 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     for (int i = 0; same && i < r - 1; i++)
         same = xn->shape.d[i] == yn->shape.d[i] && ((xn->shape.bmask >> i) & 1) == ((yn->shape.bmask >> i) & 1);
     if (!same || yn->dtype != DT_I32 || xn->dtype != DT_F32 || ((xn->shape.bmask >> (r - 1)) & 1))
-        diag_error(LOCE, "cross_entropy needs logits f32[N, C] and labels i32[N] (or f32[B, T, C] and i32[B, T]: one "
-                         "label per token), found %s and %s",
+        diag_error(LOCE,
+                   "cross_entropy needs logits f32[N, C] and labels i32[N] (or f32[B, T, C] and i32[B, T]: one "
+                   "label per token), found %s and %s",
                    shape_str_at(&xn->shape, xn->dtype, g->batch, s1, sizeof s1),
                    shape_str_at(&yn->shape, yn->dtype, g->batch, s2, sizeof s2));
     const SrcLoc *loc = LOCE;
     int oh = graph_add(g, OP_one_hot, &y, 1, ATTRS(AI(A_CLASSES, g->nodes[x].shape.d[r - 1])), loc);
     if (eps > 0) {
         double c = (double)g->nodes[x].shape.d[r - 1];
-        oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc), ir_const(g, eps / c, 0, loc), loc);
+        oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc),
+                       ir_const(g, eps / c, 0, loc), loc);
     }
     int lse = ir_reduce(g, OP_logsumexp, x, r - 1, 0, loc);
     int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), r - 1, 0, loc);
@@ -314,7 +319,6 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
     diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer from %lld to 65535, or a list [h, w] of two",
                call->name, name, (long long)lo);
 }
-
 
 /* The shape of tensor x, which call needs as an image batch [B, C, H, W] (B itself, not
  * B * T): an error at the call otherwise. */
@@ -391,11 +395,13 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
                        -lim, lim);
     if (one_d) w = ir_reshape(g, w, shape_make(4, wd, 0), LOCE);
     int in[2] = {x, w};
-    int y = graph_add(g, OP_conv2d, in, 2,
-                      ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]), AI(A_GROUPS, G)),
-                      LOCE);
+    int y = graph_add(
+        g, OP_conv2d, in, 2,
+        ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]), AI(A_GROUPS, G)),
+        LOCE);
     if (bias) {
-        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
+        int b =
+            make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
         int64_t bd[3] = {O, 1, 1};
         y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
     }
@@ -428,7 +434,8 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     int64_t hw[2];
     for (int i = 0; i < 2; i++) {
         if (op[i] >= st[i] && op[i] >= dl[i])
-            diag_error(arg_loc(L, s, call, a, 5), "conv_transpose2d: output_pad must be below the stride or the dilation");
+            diag_error(arg_loc(L, s, call, a, 5),
+                       "conv_transpose2d: output_pad must be below the stride or the dilation");
         hw[i] = (xs.d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (k[i] - 1) + op[i] + 1; /* each term < 2^32 */
         if (hw[i] < 1)
             diag_error(LOCE, "conv_transpose2d: pad %lld leaves no output from a %lldx%lld input", (long long)pd[i],
@@ -441,11 +448,12 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
                        -lim, lim);
     int in[2] = {x, w};
     int y = graph_add(g, OP_conv2d_bwd_data, in, 2,
-                      ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]), AI(A_GROUPS, G),
-                            AP(A_IN_SIZE, hw[0], hw[1])),
+                      ATTRS(AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1]), AP(A_DILATION, dl[0], dl[1]),
+                            AI(A_GROUPS, G), AP(A_IN_SIZE, hw[0], hw[1])),
                       LOCE);
     if (bias) {
-        int b = make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
+        int b =
+            make_param(L, s, &call->loc, arena_printf(L->a, "%s.bias", scope), shape_make(1, &O, 0), INIT_ZERO, 0, 0);
         int64_t bd[3] = {O, 1, 1};
         y = ir_binary(g, OP_add, y, ir_reshape(g, b, shape_make(3, bd, 0), LOCE), LOCE);
     }
@@ -466,7 +474,8 @@ static Value b_pool(Lower *L, Scope *s, const Expr *call, Args *a) {
     if (!a->given[2]) st[0] = k[0], st[1] = k[1];
     pair(L, s, call, a, 3, "pad", 0, 0, pd);
     Op op = !strncmp(call->name, "max", 3) ? OP_max_pool2d : OP_avg_pool2d;
-    int y = graph_add(L->g, op, &x, 1, ATTRS(AP(A_KERNEL, k[0], k[1]), AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1])), LOCE);
+    int y = graph_add(L->g, op, &x, 1,
+                      ATTRS(AP(A_KERNEL, k[0], k[1]), AP(A_STRIDE, st[0], st[1]), AP(A_PAD, pd[0], pd[1])), LOCE);
     return vtensor(one_d ? from_row_image(L, s, call, y) : y);
 }
 
@@ -541,8 +550,8 @@ static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
             p->items[1].i < 0)
             diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
         if (!p->items[0].i && !p->items[1].i) continue;
-        x = graph_add(L->g, OP_pad, &x, 1, ATTRS(AI(A_AXIS, i), AI(A_BEFORE, p->items[0].i), AI(A_AFTER, p->items[1].i)),
-                      LOCE);
+        x = graph_add(L->g, OP_pad, &x, 1,
+                      ATTRS(AI(A_AXIS, i), AI(A_BEFORE, p->items[0].i), AI(A_AFTER, p->items[1].i)), LOCE);
     }
     return vtensor(x);
 }
@@ -605,7 +614,8 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
             int row = ir_reshape(g, ir_slice(g, st, 0, r, r + 1, loc), chan, loc);
             int upd[2] = {r ? rvar : rmean, row};
             /* the variance: unbiased */
-            graph_add(g, OP_ema_update, upd, 2, ATTRS(AF(A_MOMENTUM, mom), AI(A_PER_SAMPLE, HW), AI(A_UNBIASED, r)), loc);
+            graph_add(g, OP_ema_update, upd, 2, ATTRS(AF(A_MOMENTUM, mom), AI(A_PER_SAMPLE, HW), AI(A_UNBIASED, r)),
+                      loc);
         }
         return vtensor(ir_reshape(g, y, xs, loc));
     }

@@ -25,7 +25,8 @@ Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a) {
 }
 
 /* upsample(x, factor, mode = "bilinear"): x is [B, C, H, W] (the caller checked) */
-int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x, const int64_t f[2]) {
+int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x,
+                           const int64_t f[2]) {
     const char *mode = arg_str(L, s, call, a, mode_arg, "mode");
     if (!mode || !strcmp(mode, "nearest")) return -1;
     if (strcmp(mode, "bilinear"))

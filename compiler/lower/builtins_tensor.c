@@ -26,8 +26,8 @@ static Shape shape_arg(Lower *L, Scope *s, const Expr *call, const Args *a, int 
             diag_error(arg_loc(L, s, call, a, i), "%s: the shape has more than the %lld elements a tensor can have",
                        call->name, (long long)IR_MAX_NUMEL);
         if (d->bbad || d->bpow < 0 || d->bpow > 1 || (d->bpow == 1 && (d->bcoef < 1 || d->bcoef != floor(d->bcoef))))
-            diag_error(arg_loc(L, s, call, a, i), "%s: dimension %d depends on B but is not B or B times a whole number",
-                       call->name, k);
+            diag_error(arg_loc(L, s, call, a, i),
+                       "%s: dimension %d depends on B but is not B or B times a whole number", call->name, k);
         numel *= d->i;
         to.d[k] = d->i;
         if (d->bpow == 1) to.bmask |= (uint8_t)(1u << k); /* B, or B * T */
@@ -38,7 +38,9 @@ static Shape shape_arg(Lower *L, Scope *s, const Expr *call, const Args *a, int 
 /* zeros(shape), ones(shape), full(shape, value) */
 Value b_full(Lower *L, Scope *s, const Expr *call, Args *a) {
     Shape to = shape_arg(L, s, call, a, 0);
-    double v = !strcmp(call->name, "ones") ? 1.0 : !strcmp(call->name, "full") ? arg_num(L, s, call, a, 1, "value", 0) : 0.0;
+    double v = !strcmp(call->name, "ones")   ? 1.0
+               : !strcmp(call->name, "full") ? arg_num(L, s, call, a, 1, "value", 0)
+                                             : 0.0;
     int c = ir_const(L->g, v, 0, LOCE);
     /* a scalar const expands from rank 0: as a [1, ..., 1] first, as expand reads ranks */
     Shape ones = to;

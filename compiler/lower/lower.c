@@ -36,13 +36,13 @@ const char *kind_name(VKind k) {
 
 /* ---- values ---- */
 
-
 /* A number used as an operand of a tensor op becomes a scalar constant node; one that
  * depends on B stays a multiple of B or 1/B, evaluated when the step runs. */
 int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
     if (v.k == V_TENSOR) return v.node;
     if (is_num(&v) && v.bbad)
-        diag_error_hint(loc_at(L, s, &e->loc), "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
+        diag_error_hint(loc_at(L, s, &e->loc),
+                        "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
                         "this number depends on the batch size B in a way the compiled code cannot follow");
     if (is_num(&v) && v.bpow) return ir_const(L->g, v.bcoef, v.bpow, loc_at(L, s, &e->loc));
     if (is_num(&v)) return ir_const(L->g, num(&v), 0, loc_at(L, s, &e->loc));
@@ -91,13 +91,14 @@ const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explici
 
 /* ---- parameters ---- */
 
-int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init,
-                      double a, double b) {
+int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init, double a,
+               double b) {
     int prev = names_get(&L->sources, name);
     if (prev >= 0) {
         const Node *n = &L->g->nodes[prev];
         if (n->loc.file)
-            diag_error_hint(loc_at(L, s, loc), arena_printf(L->a, "'%s' was first defined at line %d", name, n->loc.line),
+            diag_error_hint(loc_at(L, s, loc),
+                            arena_printf(L->a, "'%s' was first defined at line %d", name, n->loc.line),
                             "'%s' is defined twice", name);
         diag_error(loc_at(L, s, loc), "'%s' is defined twice", name);
     }
@@ -178,7 +179,7 @@ int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const
 }
 
 long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
-                         long long lo) {
+                  long long lo) {
     if (!a->given[i]) return dflt;
     if (a->v[i].k != V_INT && a->v[i].k != V_BOOL)
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be an integer, found %s", call->name, name,
@@ -377,11 +378,14 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
     }
     Value l = eval_expr(L, s, e->lhs), r = eval_expr(L, s, e->rhs);
     if (l.k == V_TENSOR || r.k == V_TENSOR) {
-        Op op = e->op == '+' ? OP_add : e->op == '-' ? OP_sub : e->op == '*' ? OP_mul : e->op == '/' ? OP_div : OP_COUNT;
+        Op op = e->op == '+'   ? OP_add
+                : e->op == '-' ? OP_sub
+                : e->op == '*' ? OP_mul
+                : e->op == '/' ? OP_div
+                               : OP_COUNT;
         if (e->op == OP_FLOORDIV || e->op == OP_MOD)
             diag_error(loc_at(L, s, &e->loc), "'%s' is for compile-time integers, not tensors", binop_text(e->op));
-        if (op == OP_COUNT)
-            diag_error(loc_at(L, s, &e->loc), "comparisons are for compile-time values, not tensors");
+        if (op == OP_COUNT) diag_error(loc_at(L, s, &e->loc), "comparisons are for compile-time values, not tensors");
         int a = as_tensor(L, s, l, e->lhs, "the left operand"), b = as_tensor(L, s, r, e->rhs, "the right operand");
         return vtensor(ir_binary(L->g, op, a, b, loc_at(L, s, &e->loc)));
     }
@@ -458,12 +462,9 @@ Value eval_expr(Lower *L, Scope *s, const Expr *e) {
 /* ---- statements ---- */
 
 static Shape type_shape(Lower *L, Scope *s, const TypeExpr *t, int allow_batch, DType *dt) {
-    if (!strcmp(t->dtype, "f32"))
-        *dt = DT_F32;
-    else if (!strcmp(t->dtype, "i32"))
-        *dt = DT_I32;
-    else
-        diag_error(loc_at(L, s, &t->loc), "unknown element type '%s' (expected f32 or i32)", t->dtype);
+    if (!strcmp(t->dtype, "f32")) *dt = DT_F32;
+    else if (!strcmp(t->dtype, "i32")) *dt = DT_I32;
+    else diag_error(loc_at(L, s, &t->loc), "unknown element type '%s' (expected f32 or i32)", t->dtype);
     if (t->rank > IR_MAX_RANK) diag_error(loc_at(L, s, &t->loc), "at most %d dimensions are supported", IR_MAX_RANK);
     Shape sh = {0};
     sh.rank = t->rank;
@@ -477,8 +478,9 @@ static Shape type_shape(Lower *L, Scope *s, const TypeExpr *t, int allow_batch, 
             } else {
                 Binding *b = scope_lookup(s, d->name);
                 if (!b)
-                    diag_error_hint(loc_at(L, s, &d->loc), "a dimension is an integer, B for the batch size, or a name "
-                                                       "or expression with a compile-time integer value",
+                    diag_error_hint(loc_at(L, s, &d->loc),
+                                    "a dimension is an integer, B for the batch size, or a name "
+                                    "or expression with a compile-time integer value",
                                     "unknown dimension '%s'", d->name);
                 v = b->v;
             }
@@ -510,7 +512,8 @@ static void exec_param(Lower *L, Scope *s, const Stmt *st) {
     if (e) {
         static const char *inits[] = {"normal", "uniform", "zeros", "ones", "constant"};
         if (e->kind != EX_CALL)
-            diag_error_hint(loc_at(L, s, &e->loc), "write normal(mean, std), uniform(lo, hi), zeros(), ones() or constant(v)",
+            diag_error_hint(loc_at(L, s, &e->loc),
+                            "write normal(mean, std), uniform(lo, hi), zeros(), ones() or constant(v)",
                             "a parameter's initializer must be a call");
         int k = -1;
         for (int i = 0; i < 5; i++)
@@ -525,7 +528,8 @@ static void exec_param(Lower *L, Scope *s, const Stmt *st) {
         bind_args(L, s, e, &sigs[k], &args);
         static const InitKind kinds[] = {INIT_NORMAL, INIT_UNIFORM, INIT_ZERO, INIT_CONST, INIT_CONST};
         init = kinds[k];
-        if (k == 0 || k == 1) a = arg_num(L, s, e, &args, 0, sigs[k].params[0], 0), b = arg_num(L, s, e, &args, 1, sigs[k].params[1], 0);
+        if (k == 0 || k == 1)
+            a = arg_num(L, s, e, &args, 0, sigs[k].params[0], 0), b = arg_num(L, s, e, &args, 1, sigs[k].params[1], 0);
         if (k == 3) a = 1;
         if (k == 4) a = arg_num(L, s, e, &args, 0, "value", 0);
         if (k == 0 && b < 0) diag_error(loc_at(L, s, &e->loc), "normal: std must not be negative");
@@ -557,7 +561,9 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
     case ST_ASSIGN: scope_bind(L, s, st->name, eval_expr(L, s, st->value)); return;
     case ST_OUTPUT:
     case ST_LOSS: {
-        if (!top) diag_error(loc_at(L, s, &st->loc), "'%s' belongs at the top level", st->kind == ST_LOSS ? "loss" : "output");
+        if (!top)
+            diag_error(loc_at(L, s, &st->loc), "'%s' belongs at the top level",
+                       st->kind == ST_LOSS ? "loss" : "output");
         Graph *g = L->g;
         if (st->kind == ST_LOSS && g->loss >= 0) diag_error(loc_at(L, s, &st->loc), "the model has more than one loss");
         if (st->kind == ST_OUTPUT && g->nout == IR_MAX_OUTPUTS)
@@ -565,8 +571,8 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         L->ce_logits = L->ce_labels = -1;
         Value v = eval_expr(L, s, st->value);
         if (v.k != V_TENSOR)
-            diag_error(loc_at(L, s, &st->value->loc), "%s must be a tensor, found %s", st->kind == ST_LOSS ? "the loss" : "the output",
-                       kind_name(v.k));
+            diag_error(loc_at(L, s, &st->value->loc), "%s must be a tensor, found %s",
+                       st->kind == ST_LOSS ? "the loss" : "the output", kind_name(v.k));
         char sh[96];
         const Node *n = &g->nodes[v.node];
         if (st->kind == ST_LOSS) {
@@ -585,15 +591,18 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         }
         /* i32 outputs: argmax's predicted classes */
         if (n->shape.rank < 1 || n->shape.bmask != 1)
-            diag_error(loc_at(L, s, &st->value->loc), "an output must be f32[B, ...] or i32[B, ...] (the batch first), found %s",
+            diag_error(loc_at(L, s, &st->value->loc),
+                       "an output must be f32[B, ...] or i32[B, ...] (the batch first), found %s",
                        shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
         if (n->shape.d[0] != g->batch)
-            diag_error(loc_at(L, s, &st->value->loc),
-                       "an output must be f32[B, ...] with the batch on its own, found %s: reshape it to [B, %lld, ...]",
-                       shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh), (long long)(n->shape.d[0] / g->batch));
+            diag_error(
+                loc_at(L, s, &st->value->loc),
+                "an output must be f32[B, ...] with the batch on its own, found %s: reshape it to [B, %lld, ...]",
+                shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh), (long long)(n->shape.d[0] / g->batch));
         /* The API names an output after the tensor it shows; an expression gets "output". */
         const char *name = st->value->kind == EX_NAME ? st->value->name
-                           : g->nout ? arena_printf(L->a, "output%d", g->nout) : "output";
+                           : g->nout                  ? arena_printf(L->a, "output%d", g->nout)
+                                                      : "output";
         for (int k = 0; k < g->nout; k++)
             if (!strcmp(g->out_names[k], name)) diag_error(loc_at(L, s, &st->loc), "'%s' is an output twice", name);
         g->out_names[g->nout] = name;
@@ -620,7 +629,8 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
          * next and stay bound after the loop, as in Python. */
         Value list = eval_expr(L, s, st->value);
         if (list.k != V_LIST)
-            diag_error_hint(loc_at(L, s, &st->value->loc), "write range(n), range(start, stop) or a list like [16, 32, 64]",
+            diag_error_hint(loc_at(L, s, &st->value->loc),
+                            "write range(n), range(start, stop) or a list like [16, 32, 64]",
                             "a for loop runs over a compile-time list, found %s", kind_name(list.k));
         for (int i = 0; i < list.n && !s->has_return; i++) {
             scope_bind(L, s, st->name, list.items[i]);
@@ -628,8 +638,7 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         }
         return;
     }
-    case ST_EXPR:
-        diag_error(loc_at(L, s, &st->loc), "this expression's value is not used; assign it to a name");
+    case ST_EXPR: diag_error(loc_at(L, s, &st->loc), "this expression's value is not used; assign it to a name");
     }
 }
 
@@ -638,8 +647,14 @@ static void exec_list(Lower *L, Scope *s, const StmtList *body) {
 }
 
 Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
-    Lower L = {.a = a, .prog = p, .spec = spec, .sources = names_new(a), .ce_logits = -1, .ce_labels = -1,
-             .loss_logits = -1, .loss_labels = -1};
+    Lower L = {.a = a,
+               .prog = p,
+               .spec = spec,
+               .sources = names_new(a),
+               .ce_logits = -1,
+               .ce_labels = -1,
+               .loss_logits = -1,
+               .loss_labels = -1};
     L.g = graph_new(a, mode, spec->batch);
     Scope top = {.prefix = ""};
     L.top = &top;

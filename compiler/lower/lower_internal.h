@@ -15,8 +15,8 @@ typedef enum VKind { V_NONE, V_INT, V_FLOAT, V_BOOL, V_STR, V_LIST, V_TENSOR } V
 
 typedef struct Value {
     VKind k;
-    long long i;   /* V_INT, V_BOOL */
-    double f;      /* V_FLOAT */
+    long long i; /* V_INT, V_BOOL */
+    double f;    /* V_FLOAT */
     /* Numbers that depend on the batch size: the value is bcoef * B^bpow, known exactly
      * only at run time (i / f hold it at the compile-time B). bbad: it depends on B in a
      * way a constant cannot follow (B + 1, B * B). */
@@ -57,7 +57,7 @@ typedef struct Lower {
     const Program *prog;
     const ModelSpec *spec;
     Graph *g;
-    int depth; /* block-call nesting, to stop runaway recursion */
+    int depth;         /* block-call nesting, to stop runaway recursion */
     NameTable sources; /* parameter and input names -> their nodes */
     struct Scope *top; /* the program's top-level scope */
     /* The operands of the last cross_entropy lowered (-1: none), and those of the loss
@@ -104,14 +104,13 @@ int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what);
 void scope_bind(Lower *L, Scope *s, const char *name, Value v);
 Binding *scope_lookup(Scope *s, const char *name);
 const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explicit_name);
-int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init,
-                      double a, double b);
+int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init, double a, double b);
 const char *names_hint(Lower *L, const char *key, const char *const *names, int n);
 void bind_args(Lower *L, Scope *s, const Expr *call, const Sig *sig, Args *out);
 const SrcLoc *arg_loc(Lower *L, Scope *s, const Expr *call, const Args *a, int i);
 int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
-                         long long lo);
+                  long long lo);
 double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt);
 const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value);
@@ -129,7 +128,8 @@ Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a); /* builtins_attention.c */
 /* builtins_resample.c: argmax, and upsample's bilinear mode (-1 when the mode is nearest) */
 Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a);
-int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x, const int64_t f[2]);
+int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x,
+                           const int64_t f[2]);
 
 /* In a builtin: the call's location, and tensor argument i. */
 #define LOCE loc_at(L, s, &call->loc)

@@ -23,7 +23,8 @@ static int literal(const Expr *e, double *out) {
 static double number(const Expr *e, const char *what, double lo, int lo_open) {
     double x;
     if (!literal(e, &x)) diag_error(&e->loc, "%s must be a number", what);
-    if (lo_open ? !(x > lo) : !(x >= lo)) diag_error(&e->loc, "%s must be %s %g", what, lo_open ? "above" : "at least", lo);
+    if (lo_open ? !(x > lo) : !(x >= lo))
+        diag_error(&e->loc, "%s must be %s %g", what, lo_open ? "above" : "at least", lo);
     return x;
 }
 
@@ -39,10 +40,11 @@ static long long integer(const Expr *e, const char *what, long long lo) {
     return e->ival;
 }
 
-static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what, const char *key, const char *const *keys,
-                                  int n) {
+static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what, const char *key,
+                                  const char *const *keys, int n) {
     const char *near = diag_nearest(key, keys, n);
-    diag_error_hint(loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL, "%s has no setting '%s'", what, key);
+    diag_error_hint(loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL, "%s has no setting '%s'", what,
+                    key);
 }
 
 /* adam(lr, beta1, beta2, eps, weight_decay), adamw(... weight_decay = 0.01),
@@ -50,7 +52,8 @@ static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what,
 static void read_optimizer(Arena *a, const Expr *e, ModelSpec *spec) {
     OptimizerSpec *o = &spec->opt;
     if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "adamw") && strcmp(e->name, "sgd")))
-        diag_error_hint(&e->loc, "write adam(lr = 1e-3), adamw(lr = 1e-3, weight_decay = 0.01) or sgd(lr = 0.1, momentum = 0.9)",
+        diag_error_hint(&e->loc,
+                        "write adam(lr = 1e-3), adamw(lr = 1e-3, weight_decay = 0.01) or sgd(lr = 0.1, momentum = 0.9)",
                         "unknown optimizer");
     o->kind = !strcmp(e->name, "adam") ? "adam" : !strcmp(e->name, "adamw") ? "adamw" : "sgd";
     if (!strcmp(o->kind, "adamw")) o->weight_decay = 0.01; /* PyTorch's default */
@@ -201,11 +204,11 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
             else if (!strcmp(key, "ema")) {
                 spec->opt.ema = number(v, "ema", 0, 1);
                 if (!(spec->opt.ema < 1)) diag_error_hint(&v->loc, "e.g. ema = 0.999", "ema must be below 1");
-            }
-            else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
+            } else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
             else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
             else if (!strcmp(key, "augment")) {
-                if (v->kind != EX_STRING) diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
+                if (v->kind != EX_STRING)
+                    diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
                 /* The trainer's own parser: a spec it would reject fails here, not at run
                  * time. Its message names the flag (--augment); this one, the key. */
                 mlcrt_augment aug;
@@ -224,10 +227,13 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
         }
         if (lr > 0) spec->opt.lr = lr;
     }
-    if (n_mean != n_std)
-    {
-        if (!n_std) diag_error_hint(&mean_at->loc, "e.g. mean = 0.286 with std = 0.353", "mean needs std, one value per channel");
-        if (!n_mean) diag_error_hint(&std_at->loc, "e.g. mean = 0.286 with std = 0.353", "std needs mean, one value per channel");
+    if (n_mean != n_std) {
+        if (!n_std)
+            diag_error_hint(&mean_at->loc, "e.g. mean = 0.286 with std = 0.353",
+                            "mean needs std, one value per channel");
+        if (!n_mean)
+            diag_error_hint(&std_at->loc, "e.g. mean = 0.286 with std = 0.353",
+                            "std needs mean, one value per channel");
         diag_error(&std_at->loc, "mean and std must give the same number of channels (%d and %d)", n_mean, n_std);
     }
     spec->n_norm = n_mean;

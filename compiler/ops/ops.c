@@ -17,7 +17,8 @@ Op op_by_name(const char *name) {
     return OP_COUNT;
 }
 
-const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh", "erf", "pow", "sin", "cos", "fabs", "rng_uniform", NULL};
+const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh",        "erf", "pow",
+                                     "sin", "cos", "fabs", "rng_uniform", NULL};
 
 int op_text_calls_math(const char *t) {
     for (const char *p = t; p && *p; p++) {
@@ -101,7 +102,8 @@ const char *shape_rule_broadcast(Graph *g, Node *n) {
 mismatch:;
     char x[96], y[96];
     return shape_err(g, "%s: shapes %s and %s cannot be broadcast together", op_of(n)->name,
-                     shape_str_at(sa, a->dtype, g->batch, x, sizeof x), shape_str_at(sb, b->dtype, g->batch, y, sizeof y));
+                     shape_str_at(sa, a->dtype, g->batch, x, sizeof x),
+                     shape_str_at(sb, b->dtype, g->batch, y, sizeof y));
 }
 
 const char *shape_rule_reduce(Graph *g, Node *n) {

@@ -11,7 +11,8 @@ static const char *s_argmax(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     char a[96];
     int axis = axis_norm((int)attr_i(n, A_AXIS), x->shape.rank);
-    if (x->dtype != DT_F32) return shape_err(g, "argmax needs an f32 tensor, found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
+    if (x->dtype != DT_F32)
+        return shape_err(g, "argmax needs an f32 tensor, found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
     if (axis < 0) return shape_err(g, "argmax: axis %lld out of range", (long long)attr_i(n, A_AXIS));
     if ((x->shape.bmask >> axis) & 1) return shape_err(g, "argmax: axis %d holds the batch", axis);
     attr_set_i(n, A_AXIS, axis);
@@ -50,4 +51,5 @@ static int c_argmax(Graph *g, int i) {
     return graph_add(g, OP_argmax, &x, 1, ATTRS(AI(A_AXIS, 1)), NULL);
 }
 
-const OpRules rules_argmax = {.shape = s_argmax, .grad = g_none, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};
+const OpRules rules_argmax = {
+    .shape = s_argmax, .grad = g_none, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

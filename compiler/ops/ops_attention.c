@@ -34,7 +34,12 @@
 AttnGeom attn_node_geom(const Graph *g, const Node *n) {
     const Shape *q = &X(n->in[0])->shape, *k = &X(n->in[1])->shape;
     const Shape *v = &X(n->in[2])->shape; /* v, or for attention_stats o: E wide */
-    AttnGeom a = {1, q->d[q->rank - 2], k->d[k->rank - 2], q->d[q->rank - 1], v->d[v->rank - 1], attr_f(n, A_SCALE),
+    AttnGeom a = {1,
+                  q->d[q->rank - 2],
+                  k->d[k->rank - 2],
+                  q->d[q->rank - 1],
+                  v->d[v->rank - 1],
+                  attr_f(n, A_SCALE),
                   (int)attr_i(n, A_CAUSAL)};
     for (int i = 0; i < q->rank - 2; i++) a.BH *= q->d[i];
     return a;
@@ -64,11 +69,12 @@ static const char *s_attention(Graph *g, Node *n) {
     int r = q->shape.rank;
     if (q->dtype != DT_F32 || r < 2 || (q->shape.bmask >> (r - 2)) || !attn_operand(k, q, -1, q->shape.d[r - 1]) ||
         !attn_operand(v, q, k->shape.d[r - 2], -1))
-        return shape_err(g,
-                         "attention needs q f32[..., T, D], k f32[..., S, D] and v f32[..., S, E] with the same leading "
-                         "dimensions, found %s, %s and %s",
-                         shape_str(&q->shape, q->dtype, a, sizeof a), shape_str(&k->shape, k->dtype, b, sizeof b),
-                         shape_str(&v->shape, v->dtype, c, sizeof c));
+        return shape_err(
+            g,
+            "attention needs q f32[..., T, D], k f32[..., S, D] and v f32[..., S, E] with the same leading "
+            "dimensions, found %s, %s and %s",
+            shape_str(&q->shape, q->dtype, a, sizeof a), shape_str(&k->shape, k->dtype, b, sizeof b),
+            shape_str(&v->shape, v->dtype, c, sizeof c));
     n->shape = attn_shape(q, q->shape.d[r - 2], v->shape.d[r - 1]);
     n->dtype = DT_F32;
     return NULL;
@@ -167,7 +173,8 @@ static void attn_bwd(const Graph *g, const Node *n, double *const *in, double *o
                 for (int64_t e = 0; e < a.E; e++) dp += dout[e] * in[2][(h * a.S + j) * a.E + e];
                 double ds = attr_f(n, A_SCALE) * p * (dp - st[1]);
                 if (!kv) {
-                    for (int64_t c = 0; c < a.D; c++) out[(h * a.T + i) * a.D + c] += ds * in[1][(h * a.S + j) * a.D + c];
+                    for (int64_t c = 0; c < a.D; c++)
+                        out[(h * a.T + i) * a.D + c] += ds * in[1][(h * a.S + j) * a.D + c];
                     continue;
                 }
                 double *o = out + (h * a.S + j) * cols;
@@ -247,8 +254,13 @@ static int c_attention(Graph *g, int i) {
 }
 
 /* Deterministic and costly: --mem-budget may compute it again in the backward. */
-const OpRules rules_attention = {.shape = s_attention, .grad = g_attention, .eval = e_attention, .flops = f_attention,
-                                 .cases = c_attention, .flags = OPF_CHECKPOINT};
+const OpRules rules_attention = {.shape = s_attention,
+                                 .grad = g_attention,
+                                 .eval = e_attention,
+                                 .flops = f_attention,
+                                 .cases = c_attention,
+                                 .flags = OPF_CHECKPOINT};
 const OpRules rules_attention_stats = {.shape = s_stats, .eval = e_stats, .flops = f_stats, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_attention_bwd_q = {.shape = s_bwd_q, .eval = e_bwd_q, .flops = f_bwd_q, .flags = OPF_BACKWARD_ONLY};
-const OpRules rules_attention_bwd_kv = {.shape = s_bwd_kv, .eval = e_bwd_kv, .flops = f_bwd_kv, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_attention_bwd_kv = {
+    .shape = s_bwd_kv, .eval = e_bwd_kv, .flops = f_bwd_kv, .flags = OPF_BACKWARD_ONLY};

@@ -64,7 +64,8 @@ static const char *s_conv(Graph *g, Node *n) {
     const Node *x = X(n->in[0]), *w = X(n->in[1]);
     char a[96], b[96];
     if (!is_nchw(g, x) || w->shape.rank != 4 || w->shape.bmask)
-        return shape_err(g, "conv2d needs an input f32[B, C, H, W] and a weight f32[O, C/groups, KH, KW], found %s and %s",
+        return shape_err(g,
+                         "conv2d needs an input f32[B, C, H, W] and a weight f32[O, C/groups, KH, KW], found %s and %s",
                          shape_str(&x->shape, x->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
     Geom q = geom(n, &x->shape, &w->shape);
     const char *err = check_geom(g, &q);
@@ -85,11 +86,13 @@ static const char *s_bwd_data(Graph *g, Node *n) {
     const Node *dy = X(n->in[0]), *w = X(n->in[1]);
     char a[96], b[96];
     int64_t G = attr_i(n, A_GROUPS), H = attr_h(n, A_IN_SIZE), W = attr_w(n, A_IN_SIZE);
-    if (!is_nchw(g, dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 || w->shape.d[0] != dy->shape.d[1] ||
-        G < 1 || w->shape.d[0] % G || H < 1 || W < 1)
-        return shape_err(g, "a transposed convolution needs an input f32[B, C, H, W] and a weight f32[C, O/groups, KH, KW], "
-                            "found %s and %s",
-                         shape_str(&dy->shape, dy->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
+    if (!is_nchw(g, dy) || w->shape.rank != 4 || w->shape.bmask || w->dtype != DT_F32 ||
+        w->shape.d[0] != dy->shape.d[1] || G < 1 || w->shape.d[0] % G || H < 1 || W < 1)
+        return shape_err(
+            g,
+            "a transposed convolution needs an input f32[B, C, H, W] and a weight f32[C, O/groups, KH, KW], "
+            "found %s and %s",
+            shape_str(&dy->shape, dy->dtype, a, sizeof a), shape_str(&w->shape, w->dtype, b, sizeof b));
     if ((double)w->shape.d[1] * (double)G * (double)H * (double)W > (double)IR_MAX_NUMEL)
         return shape_err(g, "a transposed convolution's output would have more than %lld elements per sample",
                          (long long)IR_MAX_NUMEL);
@@ -140,9 +143,15 @@ static void visit_taps(const Geom *q, int64_t N, TapFn f, double *const *in, dou
                             }
 }
 
-static void tap_fwd(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) { out[yi] += in[0][xi] * in[1][wi]; }
-static void tap_data(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) { out[xi] += in[0][yi] * in[1][wi]; }
-static void tap_filter(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) { out[wi] += in[0][xi] * in[1][yi]; }
+static void tap_fwd(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) {
+    out[yi] += in[0][xi] * in[1][wi];
+}
+static void tap_data(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) {
+    out[xi] += in[0][yi] * in[1][wi];
+}
+static void tap_filter(double *const *in, double *out, int64_t xi, int64_t wi, int64_t yi) {
+    out[wi] += in[0][xi] * in[1][yi];
+}
 
 static void zero(double *out, const Shape *s) {
     for (int64_t i = 0; i < shape_numel(s); i++) out[i] = 0;
@@ -199,15 +208,12 @@ Geom conv_node_geom(const Graph *g, const Node *n) {
     return geom(n, &X(n->in[0])->shape, &n->shape);
 }
 
-
-
 /* 2 B O Ho Wo (C/G) KH KW for each of the three */
 static double f_conv(const Graph *g, const Node *n) {
     Geom q = conv_node_geom(g, n);
     double B = (double)(n->op == OP_conv2d_bwd_filter ? X(n->in[0])->shape.d[0] : n->shape.d[0]);
     return 2.0 * B * (double)(q.O * q.Ho * q.Wo) * (double)(q.C / q.G * q.KH * q.KW);
 }
-
 
 /* ---- gradient-check cases: stride, padding, dilation, groups, odd sizes ---- */
 
@@ -231,7 +237,11 @@ static int c_conv(Graph *g, int i) {
                      NULL);
 }
 
-const OpRules rules_conv2d = {.shape = s_conv, .grad = g_conv, .eval = e_conv, .flops = f_conv, .cases = c_conv,
+const OpRules rules_conv2d = {.shape = s_conv,
+                              .grad = g_conv,
+                              .eval = e_conv,
+                              .flops = f_conv,
+                              .cases = c_conv,
                               .flags = OPF_SAMPLE_EPILOGUE | OPF_CHECKPOINT};
 /* The transposed convolution's cases: dy [B, O, Ho, Wo], w [O, C/G, K, K] -> [B, C, H, W],
  * with the output sizes a stride leaves open (output padding) and groups. */
@@ -255,6 +265,11 @@ static int c_bwd_data(Graph *g, int i) {
                      NULL);
 }
 
-const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data, .grad = g_bwd_data, .eval = e_bwd_data, .flops = f_conv,
-                                       .cases = c_bwd_data, .flags = OPF_SAMPLE_EPILOGUE};
-const OpRules rules_conv2d_bwd_filter = {.shape = s_bwd_filter, .eval = e_bwd_filter, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_conv2d_bwd_data = {.shape = s_bwd_data,
+                                       .grad = g_bwd_data,
+                                       .eval = e_bwd_data,
+                                       .flops = f_conv,
+                                       .cases = c_bwd_data,
+                                       .flags = OPF_SAMPLE_EPILOGUE};
+const OpRules rules_conv2d_bwd_filter = {
+    .shape = s_bwd_filter, .eval = e_bwd_filter, .flops = f_conv, .flags = OPF_BACKWARD_ONLY};

@@ -15,7 +15,8 @@ static const char *s_one_hot(Graph *g, Node *n) {
     char s[96];
     if (x->dtype != DT_I32)
         return shape_err(g, "one_hot needs i32 labels, found %s", shape_str(&x->shape, x->dtype, s, sizeof s));
-    if (attr_i(n, A_CLASSES) < 1) return shape_err(g, "one_hot needs at least one class, found %lld", (long long)attr_i(n, A_CLASSES));
+    if (attr_i(n, A_CLASSES) < 1)
+        return shape_err(g, "one_hot needs at least one class, found %lld", (long long)attr_i(n, A_CLASSES));
     if (x->shape.rank >= IR_MAX_RANK) return shape_err(g, "one_hot: rank too large");
     n->shape = x->shape;
     n->shape.d[n->shape.rank++] = attr_i(n, A_CLASSES);
@@ -50,5 +51,10 @@ static int c_one_hot(Graph *g, int i) {
     return graph_add(g, OP_one_hot, &x, 1, ATTRS(AI(A_CLASSES, 4)), NULL);
 }
 
-const OpRules rules_one_hot = {.shape = s_one_hot, .grad = g_none, .eval = e_one_hot, .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
-                               .gen_map = gen_map_one_hot, .cases = c_one_hot, .flags = OPF_ZERO_GRAD};
+const OpRules rules_one_hot = {.shape = s_one_hot,
+                               .grad = g_none,
+                               .eval = e_one_hot,
+                               .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
+                               .gen_map = gen_map_one_hot,
+                               .cases = c_one_hot,
+                               .flags = OPF_ZERO_GRAD};

@@ -23,7 +23,8 @@ static const char *s_reshape(Graph *g, Node *n) {
         shape_str_at(&x->shape, x->dtype, g->batch, a, sizeof a);
         shape_str_at(&n->shape, x->dtype, g->batch, b, sizeof b);
         if ((xb != 0) != (yb != 0))
-            return shape_err(g, "reshape: cannot reshape %s to %s: the batch dimension B must stay a dimension of its own", a, b);
+            return shape_err(
+                g, "reshape: cannot reshape %s to %s: the batch dimension B must stay a dimension of its own", a, b);
         return shape_err(g, "reshape: cannot reshape %s to %s: element counts differ", a, b);
     }
     n->dtype = x->dtype;
@@ -92,8 +93,8 @@ static int c_expand(Graph *g, int i) {
     default: return -1;
     }
 }
-const OpRules rules_expand = {.shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand,
-                              .flags = OPF_RECOMPUTE};
+const OpRules rules_expand = {
+    .shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand, .flags = OPF_RECOMPUTE};
 
 /* ---- transpose: out.d[i] = x.d[perm[i]] ---- */
 
@@ -106,8 +107,7 @@ static const char *s_transpose(Graph *g, Node *n) {
         int p = transpose_perm_at(n, i);
         if (p >= 0 && p < r) seen |= 1 << p;
     }
-    if (seen != (1 << r) - 1)
-        return shape_err(g, "transpose: the axes must be a permutation of 0..%d", r - 1);
+    if (seen != (1 << r) - 1) return shape_err(g, "transpose: the axes must be a permutation of 0..%d", r - 1);
     n->shape.rank = r;
     n->shape.bmask = 0;
     for (int i = 0; i < r; i++) {
@@ -149,9 +149,18 @@ static int c_transpose(Graph *g, int i) {
     int x;
     AttrVal perm = {0};
     switch (i) {
-    case 0: x = case_param(g, 2, a, 0, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {1, 0}}; break;
-    case 1: x = case_param(g, 3, b, 0, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {2, 0, 1}}; break;
-    case 2: x = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1); perm = (AttrVal){.perm = {1, 2, 0}}; break;
+    case 0:
+        x = case_param(g, 2, a, 0, INIT_UNIFORM, -1, 1);
+        perm = (AttrVal){.perm = {1, 0}};
+        break;
+    case 1:
+        x = case_param(g, 3, b, 0, INIT_UNIFORM, -1, 1);
+        perm = (AttrVal){.perm = {2, 0, 1}};
+        break;
+    case 2:
+        x = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1);
+        perm = (AttrVal){.perm = {1, 2, 0}};
+        break;
     default: return -1;
     }
     return graph_add(g, OP_transpose, &x, 1, ATTRS(AV(A_PERM, perm)), NULL);
@@ -185,8 +194,8 @@ static const char *s_slice(Graph *g, Node *n) {
     if (err) return err;
     int64_t len = x->shape.d[attr_i(n, A_AXIS)];
     if (attr_i(n, A_START) < 0 || attr_i(n, A_END) > len || attr_i(n, A_START) >= attr_i(n, A_END))
-        return shape_err(g, "slice: [%lld, %lld) is not a non-empty range within 0..%lld", (long long)attr_i(n, A_START),
-                         (long long)attr_i(n, A_END), (long long)len);
+        return shape_err(g, "slice: [%lld, %lld) is not a non-empty range within 0..%lld",
+                         (long long)attr_i(n, A_START), (long long)attr_i(n, A_END), (long long)len);
     n->shape = x->shape;
     n->shape.d[attr_i(n, A_AXIS)] = attr_i(n, A_END) - attr_i(n, A_START);
     n->dtype = x->dtype;
@@ -226,7 +235,8 @@ static const char *s_concat(Graph *g, Node *n) {
 
 /* Copies src rows [outer][n_src*inner] into dst rows [outer][n_dst*inner] at offset
  * off*inner (pad: src smaller; slice: dst smaller, negative off = start of the source). */
-static void copy_rows(double *dst, const double *src, int64_t outer, int64_t inner, int64_t nd, int64_t ns, int64_t off) {
+static void copy_rows(double *dst, const double *src, int64_t outer, int64_t inner, int64_t nd, int64_t ns,
+                      int64_t off) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < nd; j++)
             for (int64_t i = 0; i < inner; i++) {
@@ -238,12 +248,14 @@ static void copy_rows(double *dst, const double *src, int64_t outer, int64_t inn
 static void e_slice(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t outer, inner;
     split3(&n->shape, (int)attr_i(n, A_AXIS), &outer, &inner);
-    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)], -attr_i(n, A_START));
+    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)],
+              -attr_i(n, A_START));
 }
 static void e_pad(const Graph *g, const Node *n, double *const *in, double *out) {
     int64_t outer, inner;
     split3(&n->shape, (int)attr_i(n, A_AXIS), &outer, &inner);
-    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)], attr_i(n, A_BEFORE));
+    copy_rows(out, in[0], outer, inner, n->shape.d[attr_i(n, A_AXIS)], X(n->in[0])->shape.d[attr_i(n, A_AXIS)],
+              attr_i(n, A_BEFORE));
 }
 static void e_concat(const Graph *g, const Node *n, double *const *in, double *out) {
     int ax = (int)attr_i(n, A_AXIS);
@@ -252,14 +264,15 @@ static void e_concat(const Graph *g, const Node *n, double *const *in, double *o
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < nd; j++)
             for (int64_t i = 0; i < inner; i++)
-                out[(o * nd + j) * inner + i] = j < na ? in[0][(o * na + j) * inner + i] : in[1][(o * nb + j - na) * inner + i];
+                out[(o * nd + j) * inner + i] =
+                    j < na ? in[0][(o * na + j) * inner + i] : in[1][(o * nb + j - na) * inner + i];
 }
 
 /* slice(x) {axis, start, end} or pad(x) {axis, before, after} */
 static int add3(Graph *g, Op op, int x, int64_t axis, int64_t b, int64_t c, const SrcLoc *loc) {
     int slice = op == OP_slice;
-    return graph_add(g, op, &x, 1, ATTRS(AI(A_AXIS, axis), AI(slice ? A_START : A_BEFORE, b), AI(slice ? A_END : A_AFTER, c)),
-                     loc);
+    return graph_add(g, op, &x, 1,
+                     ATTRS(AI(A_AXIS, axis), AI(slice ? A_START : A_BEFORE, b), AI(slice ? A_END : A_AFTER, c)), loc);
 }
 
 static void g_slice(Graph *g, int node, int gy, int *gx) {
@@ -301,8 +314,14 @@ static int c_concat(Graph *g, int i) {
     int in[2];
     int axis;
     switch (i) {
-    case 0: in[0] = case_param(g, 3, a, 1, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1), axis = 1; break;
-    case 1: in[0] = case_param(g, 2, c, 0, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 2, d, 0, INIT_UNIFORM, -1, 1), axis = -1; break;
+    case 0:
+        in[0] = case_param(g, 3, a, 1, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 3, b, 1, INIT_UNIFORM, -1, 1),
+        axis = 1;
+        break;
+    case 1:
+        in[0] = case_param(g, 2, c, 0, INIT_UNIFORM, -1, 1), in[1] = case_param(g, 2, d, 0, INIT_UNIFORM, -1, 1),
+        axis = -1;
+        break;
     default: return -1;
     }
     return graph_add(g, OP_concat, in, 2, ATTRS(AI(A_AXIS, axis)), NULL);

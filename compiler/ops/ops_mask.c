@@ -43,6 +43,10 @@ static int c_causal(Graph *g, int i) {
     return graph_add(g, OP_causal_mask, &off, 1, ATTRS(AI(A_SIZE, i ? 1 : 4)), NULL);
 }
 
-const OpRules rules_causal_mask = {.shape = s_causal, .grad = g_none, .eval = e_causal,
-                                   .gen_expr = "((float)%i <= (float)%j + %0 ? 1.0f : 0.0f)", .gen_map = gen_map_causal,
-                                   .cases = c_causal, .flags = OPF_ZERO_GRAD};
+const OpRules rules_causal_mask = {.shape = s_causal,
+                                   .grad = g_none,
+                                   .eval = e_causal,
+                                   .gen_expr = "((float)%i <= (float)%j + %0 ? 1.0f : 0.0f)",
+                                   .gen_map = gen_map_causal,
+                                   .cases = c_causal,
+                                   .flags = OPF_ZERO_GRAD};

@@ -16,7 +16,7 @@
 /* The product's M, N, K and number of batch entries, for the reference evaluation and the
  * FLOP count (the targets write the same from shapes: targets/batched_gemm.c). */
 typedef struct MM {
-    int ra, rb;            /* operand ranks; 2: a matrix shared by all batch entries */
+    int ra, rb;             /* operand ranks; 2: a matrix shared by all batch entries */
     int64_t M, N, K, count; /* at the compile-time batch */
 } MM;
 
@@ -50,7 +50,10 @@ static const char *s_matmul(Graph *g, Node *n) {
     int kab = (sa->bmask >> ka) & 1, kbb = (sb->bmask >> kb) & 1;
     if (sa->d[ka] != sb->d[kb] || kab != kbb)
         return shape_err(g, "matmul: inner dimensions differ: %s x %s%s", x, y,
-                         ta || tb ? (ta && tb ? " (both transposed)" : ta ? " (first transposed)" : " (second transposed)") : "");
+                         ta || tb ? (ta && tb ? " (both transposed)"
+                                     : ta     ? " (first transposed)"
+                                              : " (second transposed)")
+                                  : "");
     const Shape *lead = ra >= rb ? sa : sb;
     Shape out = {0};
     out.rank = lead->rank;
@@ -182,5 +185,9 @@ static double f_matmul(const Graph *g, const Node *n) {
     return 2.0 * (double)shape_numel(&n->shape) * (double)m.K;
 }
 
-const OpRules rules_matmul = {.shape = s_matmul, .grad = g_matmul, .eval = e_matmul, .flops = f_matmul, .cases = c_matmul,
+const OpRules rules_matmul = {.shape = s_matmul,
+                              .grad = g_matmul,
+                              .eval = e_matmul,
+                              .flops = f_matmul,
+                              .cases = c_matmul,
                               .flags = OPF_CHECKPOINT};

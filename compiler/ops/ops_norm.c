@@ -38,7 +38,8 @@ static int is_bcs(const Graph *g, const Node *x) {
 static const char *s_stats(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     char a[96];
-    if (!is_bcs(g, x)) return shape_err(g, "bn_stats needs f32[B, C, S], found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
+    if (!is_bcs(g, x))
+        return shape_err(g, "bn_stats needs f32[B, C, S], found %s", shape_str(&x->shape, x->dtype, a, sizeof a));
     int64_t d[2] = {2, x->shape.d[1]};
     n->shape = shape_make(2, d, 0);
     n->dtype = DT_F32;
@@ -52,7 +53,8 @@ static const char *s_apply(Graph *g, Node *n) {
     int64_t C = x->shape.d[1];
     for (int k = 2; k < 4; k++) {
         const Shape *p = &X(n->in[k])->shape;
-        if (p->rank != 1 || p->d[0] != C || p->bmask) return shape_err(g, "bn_apply: scale and shift must be f32[%lld]", (long long)C);
+        if (p->rank != 1 || p->d[0] != C || p->bmask)
+            return shape_err(g, "bn_apply: scale and shift must be f32[%lld]", (long long)C);
     }
     n->shape = x->shape;
     n->dtype = DT_F32;
@@ -140,11 +142,13 @@ static void e_bwd(const Graph *g, const Node *nd, double *const *in, double *out
 
 static const char *s_coef(Graph *g, Node *n) {
     const Node *st = X(n->in[0]);
-    if (st->shape.rank != 2 || st->shape.d[0] != 2 || st->shape.bmask) return shape_err(g, "%s needs stats f32[2, C]", op_of(n)->name);
+    if (st->shape.rank != 2 || st->shape.d[0] != 2 || st->shape.bmask)
+        return shape_err(g, "%s needs stats f32[2, C]", op_of(n)->name);
     int64_t C = st->shape.d[1];
     for (int k = 1; k < n->nin; k++) {
         const Shape *p = &X(n->in[k])->shape;
-        if (p->rank != 1 || p->d[0] != C || p->bmask) return shape_err(g, "%s: its inputs after stats must be f32[%lld]", op_of(n)->name, (long long)C);
+        if (p->rank != 1 || p->d[0] != C || p->bmask)
+            return shape_err(g, "%s: its inputs after stats must be f32[%lld]", op_of(n)->name, (long long)C);
     }
     n->shape = shape_make(1, &C, 0);
     n->dtype = DT_F32;
@@ -219,8 +223,8 @@ static int c_apply(Graph *g, int i) {
 const OpRules rules_bn_stats = {.shape = s_stats, .grad = g_stats, .eval = e_stats, .cases = c_stats};
 /* No code on any target: split_bn replaces every bn_apply of the train step before
  * emission, and evaluation lowers batch norm to elementwise ops. */
-const OpRules rules_bn_apply = {.shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply,
-                                .flags = OPF_LOWERED};
+const OpRules rules_bn_apply = {
+    .shape = s_apply, .grad = g_apply, .eval = e_apply, .cases = c_apply, .flags = OPF_LOWERED};
 const OpRules rules_bn_param_grads = {.shape = s_pgrads, .eval = e_pgrads, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_bn_bwd = {.shape = s_bwd, .eval = e_bwd, .flags = OPF_BACKWARD_ONLY};
 /* Made by split_bn from bn_apply after autodiff; the gradient check runs split_bn, so the

@@ -23,8 +23,9 @@ static PGeom pgeom(const Node *n, int64_t H, int64_t W) {
 }
 
 PGeom pool_node_geom(const Graph *g, const Node *n) {
-    const Shape *x = n->op == OP_avgpool2d_bwd ? &n->shape : n->op == OP_maxpool2d_bwd ? &X(n->in[1])->shape
-                                                                                       : &X(n->in[0])->shape;
+    const Shape *x = n->op == OP_avgpool2d_bwd   ? &n->shape
+                     : n->op == OP_maxpool2d_bwd ? &X(n->in[1])->shape
+                                                 : &X(n->in[0])->shape;
     return pgeom(n, x->d[2], x->d[3]);
 }
 
@@ -138,14 +139,15 @@ static int pool_case(Graph *g, int i, Op op) {
     int64_t xd[4] = {g->batch, c[i].C, c[i].H, c[i].W};
     int x = case_param(g, 4, xd, 1, INIT_UNIFORM, -2, 2);
     return graph_add(g, op, &x, 1,
-                     ATTRS(AP(A_KERNEL, c[i].k, c[i].k), AP(A_STRIDE, c[i].s, c[i].s), AP(A_PAD, c[i].p, c[i].p)), NULL);
+                     ATTRS(AP(A_KERNEL, c[i].k, c[i].k), AP(A_STRIDE, c[i].s, c[i].s), AP(A_PAD, c[i].p, c[i].p)),
+                     NULL);
 }
 static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }
 
-const OpRules rules_max_pool2d = {.shape = s_pool, .grad = g_max, .eval = e_max, .cases = c_max,
-                                  .flags = OPF_RECOMPUTE};
-const OpRules rules_avg_pool2d = {.shape = s_pool, .grad = g_avg, .eval = e_avg, .cases = c_avg,
-                                  .flags = OPF_RECOMPUTE};
+const OpRules rules_max_pool2d = {
+    .shape = s_pool, .grad = g_max, .eval = e_max, .cases = c_max, .flags = OPF_RECOMPUTE};
+const OpRules rules_avg_pool2d = {
+    .shape = s_pool, .grad = g_avg, .eval = e_avg, .cases = c_avg, .flags = OPF_RECOMPUTE};
 const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .flags = OPF_BACKWARD_ONLY};
 const OpRules rules_avgpool2d_bwd = {.shape = s_avg_bwd, .eval = e_avg_bwd, .flags = OPF_BACKWARD_ONLY};

@@ -15,7 +15,8 @@ static float keep(const Node *n, uint64_t seed, int64_t step, int64_t i) {
 }
 
 static const char *s_dropout(Graph *g, Node *n) {
-    if (!(attr_f(n, A_P) >= 0 && attr_f(n, A_P) < 1)) return shape_err(g, "dropout: p must be in [0, 1), found %g", attr_f(n, A_P));
+    if (!(attr_f(n, A_P) >= 0 && attr_f(n, A_P) < 1))
+        return shape_err(g, "dropout: p must be in [0, 1), found %g", attr_f(n, A_P));
     n->shape = X(n->in[0])->shape;
     n->dtype = DT_F32;
     return NULL;
@@ -37,5 +38,5 @@ static int c_dropout(Graph *g, int i) {
     return graph_add(g, OP_dropout_mask, &x, 1, ATTRS(AF(A_P, 0.3), AI(A_STREAM, 7)), NULL);
 }
 
-const OpRules rules_dropout_mask = {.shape = s_dropout, .grad = g_zero, .eval = e_dropout,
-                                    .cases = c_dropout, .flags = OPF_ZERO_GRAD};
+const OpRules rules_dropout_mask = {
+    .shape = s_dropout, .grad = g_zero, .eval = e_dropout, .cases = c_dropout, .flags = OPF_ZERO_GRAD};

@@ -22,14 +22,19 @@ static int keepdims_view(Graph *g, int node, int y) {
     const Node *n = X(node);
     Shape k = X(n->in[0])->shape;
     k.d[attr_i(n, A_AXIS)] = 1;
-    k.bmask &= (uint8_t)~(1u << attr_i(n, A_AXIS));
+    k.bmask &= (uint8_t) ~(1u << attr_i(n, A_AXIS));
     return ir_reshape(g, y, k, LOC);
 }
 
 static int reduce_case(Graph *g, int i, Op op) {
-    static const struct { int r; int64_t d[3]; uint8_t bm; int axis, keep; } c[] = {
-        {2, {3, 4}, 0, 0, 0}, {2, {3, 4}, 0, 1, 1}, {3, {2, 3, 4}, 0, 1, 0},
-        {3, {2, 3, 4}, 0, -1, 1}, {2, {2, 5}, 1, 0, 0}, {2, {2, 5}, 1, 1, 1}, {1, {7}, 0, 0, 0},
+    static const struct {
+        int r;
+        int64_t d[3];
+        uint8_t bm;
+        int axis, keep;
+    } c[] = {
+        {2, {3, 4}, 0, 0, 0}, {2, {3, 4}, 0, 1, 1}, {3, {2, 3, 4}, 0, 1, 0}, {3, {2, 3, 4}, 0, -1, 1},
+        {2, {2, 5}, 1, 0, 0}, {2, {2, 5}, 1, 1, 1}, {1, {7}, 0, 0, 0},
     };
     int nc = (int)(sizeof c / sizeof c[0]);
     if (i == nc) { /* over a merged batch axis B*2 (reshape of [B, 2, 5]): mean divides by 2B */
@@ -70,11 +75,18 @@ static void g_sum(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_expand(g, keepdims_view(g, node, gy), X(IN(0))->shape, LOC);
 }
 static int c_sum(Graph *g, int i) { return reduce_case(g, i, OP_sum); }
-const OpRules rules_sum = {.shape = shape_rule_reduce, .grad = g_sum, .eval = e_sum, .red_init = "0.0f",
-                           .red_step = "%a += %x", .red_fin = "%a", .cases = c_sum};
+const OpRules rules_sum = {.shape = shape_rule_reduce,
+                           .grad = g_sum,
+                           .eval = e_sum,
+                           .red_init = "0.0f",
+                           .red_step = "%a += %x",
+                           .red_fin = "%a",
+                           .cases = c_sum};
 
 /* ---- mean: as sum, scaled by 1/len (1/B when the axis is the batch) ---- */
-static void e_mean(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_MEAN); }
+static void e_mean(const Graph *g, const Node *n, double *const *in, double *out) {
+    reduce_eval(g, n, in, out, R_MEAN);
+}
 static void g_mean(Graph *g, int node, int gy, int *gx) {
     const Node *x = X(IN(0));
     int axis = (int)attr_i(X(node), A_AXIS);
@@ -85,8 +97,13 @@ static void g_mean(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, e, scale, LOC);
 }
 static int c_mean(Graph *g, int i) { return reduce_case(g, i, OP_mean); }
-const OpRules rules_mean = {.shape = shape_rule_reduce, .grad = g_mean, .eval = e_mean, .red_init = "0.0f",
-                            .red_step = "%a += %x", .red_fin = "%a / (float)(%n)", .cases = c_mean};
+const OpRules rules_mean = {.shape = shape_rule_reduce,
+                            .grad = g_mean,
+                            .eval = e_mean,
+                            .red_init = "0.0f",
+                            .red_step = "%a += %x",
+                            .red_fin = "%a / (float)(%n)",
+                            .cases = c_mean};
 
 /* ---- max: the gradient goes to the first maximal element ---- */
 static void e_max(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_MAX); }
@@ -95,8 +112,13 @@ static void g_max(Graph *g, int node, int gy, int *gx) {
     gx[0] = ir_binary(g, OP_mul, mask, keepdims_view(g, node, gy), LOC);
 }
 static int c_max(Graph *g, int i) { return reduce_case(g, i, OP_max); }
-const OpRules rules_max = {.shape = shape_rule_reduce, .grad = g_max, .eval = e_max, .red_init = "-INFINITY",
-                           .red_step = "%a = %x > %a ? %x : %a", .red_fin = "%a", .cases = c_max};
+const OpRules rules_max = {.shape = shape_rule_reduce,
+                           .grad = g_max,
+                           .eval = e_max,
+                           .red_init = "-INFINITY",
+                           .red_step = "%a = %x > %a ? %x : %a",
+                           .red_fin = "%a",
+                           .cases = c_max};
 
 /* ---- logsumexp: log(sum(exp(x - m))) + m; gradient gy * exp(x - y) = gy * softmax ---- */
 static void e_lse(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_LSE); }
@@ -106,9 +128,15 @@ static void g_lse(Graph *g, int node, int gy, int *gx) {
 }
 static int c_lse(Graph *g, int i) { return reduce_case(g, i, OP_logsumexp); }
 /* Two passes over the axis: m = the max, then m + log(sum(exp(x - m))). */
-const OpRules rules_logsumexp = {.shape = shape_rule_reduce, .grad = g_lse, .eval = e_lse, .red_pre_init = "-INFINITY",
-                                 .red_pre_step = "%a = %x > %a ? %x : %a", .red_init = "0.0f",
-                                 .red_step = "%a += exp(%x - %m)", .red_fin = "%m + log(%a)", .cases = c_lse};
+const OpRules rules_logsumexp = {.shape = shape_rule_reduce,
+                                 .grad = g_lse,
+                                 .eval = e_lse,
+                                 .red_pre_init = "-INFINITY",
+                                 .red_pre_step = "%a = %x > %a ? %x : %a",
+                                 .red_init = "0.0f",
+                                 .red_step = "%a += exp(%x - %m)",
+                                 .red_fin = "%m + log(%a)",
+                                 .cases = c_lse};
 
 /* ---- argmax_mask: 1 at the first maximum along the axis, 0 elsewhere ---- */
 static const char *s_argmax(Graph *g, Node *n) {
@@ -140,4 +168,5 @@ static int c_argmax(Graph *g, int i) {
     int x = case_param(g, 2, d, 0, INIT_UNIFORM, -2, 2);
     return graph_add(g, OP_argmax_mask, &x, 1, ATTRS(AI(A_AXIS, i)), NULL);
 }
-const OpRules rules_argmax_mask = {.shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};
+const OpRules rules_argmax_mask = {
+    .shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};

@@ -158,8 +158,14 @@ static void g_norm(Graph *g, int node, int gy, int *gx) {
 /* ---- gradient-check cases: rank 2, rank 3 with the batch first, and D = 1 ---- */
 
 static int norm_case(Graph *g, int i, Op op) {
-    static const struct { int r; int64_t d[3]; uint8_t bm; } c[] = {
-        {2, {3, 5}, 0}, {3, {2, 3, 4}, 1}, {2, {2, 1}, 1},
+    static const struct {
+        int r;
+        int64_t d[3];
+        uint8_t bm;
+    } c[] = {
+        {2, {3, 5}, 0},
+        {3, {2, 3, 4}, 1},
+        {2, {2, 1}, 1},
     };
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int x = case_param(g, c[i].r, c[i].d, c[i].bm, INIT_UNIFORM, -2, 2);

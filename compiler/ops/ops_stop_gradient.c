@@ -4,7 +4,10 @@
  * through it. Elementwise, so it costs nothing in a fused loop. */
 #include "ops.h"
 
-static double f_stop(double x, const Node *n) { (void)n; return x; }
+static double f_stop(double x, const Node *n) {
+    (void)n;
+    return x;
+}
 static void g_stop(Graph *g, int node, int gy, int *gx) { (void)g, (void)node, (void)gy, gx[0] = -1; }
 
 /* The checker's loss sum(stop_gradient(a) * W) moves with a, yet a gets no gradient. */
@@ -15,5 +18,9 @@ static int c_stop(Graph *g, int i) {
     return ir_unary(g, OP_stop_gradient, a, NULL);
 }
 
-const OpRules rules_stop_gradient = {.shape = shape_rule_same, .grad = g_stop, .scalar1 = f_stop, .expr = "(%0)",
-                                     .cases = c_stop, .flags = OPF_STOP_GRAD};
+const OpRules rules_stop_gradient = {.shape = shape_rule_same,
+                                     .grad = g_stop,
+                                     .scalar1 = f_stop,
+                                     .expr = "(%0)",
+                                     .cases = c_stop,
+                                     .flags = OPF_STOP_GRAD};

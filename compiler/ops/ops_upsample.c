@@ -56,7 +56,8 @@ static const char *s_up_bwd(Graph *g, Node *n) {
 /* For each output pixel of each image plane, its four taps: forward (bwd = 0) reads them,
  * backward (bwd = 1) adds the output's gradient into them. small: [planes, H, W]. */
 static void taps(const Node *n, const Shape *small, const double *in, double *out, int bwd) {
-    int64_t fh = attr_h(n, A_FACTOR), fw = attr_w(n, A_FACTOR), H = small->d[2], W = small->d[3], Ho = H * fh, Wo = W * fw;
+    int64_t fh = attr_h(n, A_FACTOR), fw = attr_w(n, A_FACTOR), H = small->d[2], W = small->d[3], Ho = H * fh,
+            Wo = W * fw;
     int64_t planes = small->d[0] * small->d[1];
     if (bwd)
         for (int64_t k = 0; k < planes * H * W; k++) out[k] = 0;
@@ -78,7 +79,9 @@ static void taps(const Node *n, const Shape *small, const double *in, double *ou
             }
 }
 
-static void e_up(const Graph *g, const Node *n, double *const *in, double *out) { taps(n, &X(n->in[0])->shape, in[0], out, 0); }
+static void e_up(const Graph *g, const Node *n, double *const *in, double *out) {
+    taps(n, &X(n->in[0])->shape, in[0], out, 0);
+}
 static void e_up_bwd(const Graph *g, const Node *n, double *const *in, double *out) {
     (void)g;
     taps(n, &n->shape, in[0], out, 1);
@@ -89,13 +92,21 @@ static void g_up(Graph *g, int node, int gy, int *gx) {
 }
 
 /* 4 taps an output pixel, in both directions */
-static double f_up(const Graph *g, const Node *n) { (void)g; return 8.0 * (double)shape_numel(&n->shape); }
+static double f_up(const Graph *g, const Node *n) {
+    (void)g;
+    return 8.0 * (double)shape_numel(&n->shape);
+}
 static double f_up_bwd(const Graph *g, const Node *n) { return 8.0 * (double)shape_numel(&X(n->in[0])->shape); }
 
 /* factor 2 (the decoder's), uneven factors 3 x 2 on a 1-pixel-wide border case, and 1 */
 static int c_up(Graph *g, int i) {
-    static const struct { int64_t d[4], fh, fw; } c[] = {
-        {{3, 2, 3, 4}, 2, 2}, {{3, 1, 2, 1}, 3, 2}, {{3, 1, 2, 3}, 1, 1}, {{3, 2, 4, 3}, 4, 3},
+    static const struct {
+        int64_t d[4], fh, fw;
+    } c[] = {
+        {{3, 2, 3, 4}, 2, 2},
+        {{3, 1, 2, 1}, 3, 2},
+        {{3, 1, 2, 3}, 1, 1},
+        {{3, 2, 4, 3}, 4, 3},
     };
     if (i >= (int)(sizeof c / sizeof c[0])) return -1;
     int x = case_param(g, 4, c[i].d, 1, INIT_UNIFORM, -2, 2);
@@ -103,4 +114,5 @@ static int c_up(Graph *g, int i) {
 }
 
 const OpRules rules_upsample_bilinear = {.shape = s_up, .grad = g_up, .eval = e_up, .flops = f_up, .cases = c_up};
-const OpRules rules_upsample_bilinear_bwd = {.shape = s_up_bwd, .eval = e_up_bwd, .flops = f_up_bwd, .flags = OPF_BACKWARD_ONLY};
+const OpRules rules_upsample_bilinear_bwd = {
+    .shape = s_up_bwd, .eval = e_up_bwd, .flops = f_up_bwd, .flags = OPF_BACKWARD_ONLY};

@@ -28,11 +28,11 @@
 #include "passes.h"
 
 typedef struct Match {
-    int x, w, conv;   /* conv2d's input and weight, the conv2d node */
-    int bias;         /* conv2d's bias parameter [C], or -1 */
-    int mean, var;    /* running statistics (state) [C] */
-    int eps;          /* scalar constant */
-    int gamma, beta;  /* parameters [C] */
+    int x, w, conv;  /* conv2d's input and weight, the conv2d node */
+    int bias;        /* conv2d's bias parameter [C], or -1 */
+    int mean, var;   /* running statistics (state) [C] */
+    int eps;         /* scalar constant */
+    int gamma, beta; /* parameters [C] */
 } Match;
 
 typedef struct Folder {
@@ -184,8 +184,7 @@ int fold_bn(Graph *g) {
             continue;
         }
         /* The reshape back to the conv2d's shape reads the folded output directly. */
-        if (n->op == OP_reshape && folded[n->in[0]] &&
-            shape_eq(&n->shape, &o->nodes[folded[n->in[0]] - 1].shape)) {
+        if (n->op == OP_reshape && folded[n->in[0]] && shape_eq(&n->shape, &o->nodes[folded[n->in[0]] - 1].shape)) {
             rep[id] = folded[n->in[0]] - 1;
             o->nodes[rep[id]].role |= n->role;
             continue;

@@ -255,7 +255,8 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
             if (r >= 0 && is_ewise_like(&g->nodes[rd[i]]) && (grp < 0 || r < grp) && (!phase || phase[r] == phase[mm]))
                 grp = r;
         }
-        if (grp < 0 || !is_ewise_like(&g->nodes[grp]) || fp->at[grp] != grp || !shape_eq(&g->nodes[grp].shape, &mn->shape))
+        if (grp < 0 || !is_ewise_like(&g->nodes[grp]) || fp->at[grp] != grp ||
+            !shape_eq(&g->nodes[grp].shape, &mn->shape))
             continue;
         int ok = 1;
         for (int m = 0; m <= grp && ok; m++) {
@@ -297,7 +298,8 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
 static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
                       const int *fill) {
     const Node *xn = &g->nodes[x], *on = &g->nodes[o];
-    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x]) return 0;
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x])
+        return 0;
     if (fp->root[x] == fp->root[o] || !shape_eq(&xn->shape, &on->shape)) return 0;
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
@@ -330,20 +332,21 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
  * already wrote dx: never in place. relu_pool.c makes x die here in a LeNet. */
 static int pool_bwd_2x2(const Graph *g, const Node *n) {
     const Shape *x = &g->nodes[n->in[1]].shape;
-    return n->op == OP_maxpool2d_bwd && attr_h(n, A_KERNEL) == 2 && attr_w(n, A_KERNEL) == 2 && attr_h(n, A_STRIDE) == 2 &&
-           attr_w(n, A_STRIDE) == 2 && attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0 &&
+    return n->op == OP_maxpool2d_bwd && attr_h(n, A_KERNEL) == 2 && attr_w(n, A_KERNEL) == 2 &&
+           attr_h(n, A_STRIDE) == 2 && attr_w(n, A_STRIDE) == 2 && attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0 &&
            x->d[2] % 2 == 0 && x->d[3] % 2 == 0;
 }
 
 static int pool_inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const int *rd, const int *start,
                            const int *fill) {
     const Node *xn = &g->nodes[x];
-    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x]) return 0;
+    if (op_of(xn)->kind == K_SOURCE || xn->op == OP_reshape || visible(xn) || xn->dtype != DT_F32 || fp->dup[x])
+        return 0;
     if (g->nodes[o].in[0] == x) return 0;
     for (int i = start[x]; i < start[x] + fill[x]; i++) {
         int r = rd[i];
         if (g->nodes[r].op == OP_reshape || fp->dup[r]) return 0; /* read through a view */
-        if (r != o && fp->at[r] == fp->at[o]) return 0; /* another reader where o runs */
+        if (r != o && fp->at[r] == fp->at[o]) return 0;           /* another reader where o runs */
     }
     return 1;
 }
@@ -436,7 +439,8 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
             int r = rd[i];
             /* the optimizer update is a call of its own (grad_slab.c): it reads the
              * gradients from their slab */
-            if (fusible_reader(g, &fp, r) && fp.root[r] < group && (!phase || phase[r] == phase[id])) group = fp.root[r];
+            if (fusible_reader(g, &fp, r) && fp.root[r] < group && (!phase || phase[r] == phase[id]))
+                group = fp.root[r];
             all_fusible &= fp.dup[r] || fusible_reader(g, &fp, r);
         }
         int first_outside = visible(nd) ? n : INT_MAX, first_read = first_outside;
@@ -555,7 +559,8 @@ void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp) {
         const Node *n = &g->nodes[id];
         if (fp->root[id] != id) continue;
         char sh[96];
-        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name, shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
+        fprintf(out, "  %%%d = %s : %s", id, op_of(n)->name,
+                shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
         int ep = fp->at[id] != id, ip = fp->inplace[id] >= 0;
         if (ep) fprintf(out, " (epilogue of %%%d %s", fp->at[id], op_of(&g->nodes[fp->at[id]])->name);
         if (ip) fprintf(out, "%smay overwrite %%%d", ep ? ", " : " (", fp->inplace[id]);

@@ -73,7 +73,8 @@ static int gradient_of_update(const Graph *g, const Node *u) {
     int x = u->in[1];
     while (!(g->nodes[x].role & ROLE_GRAD)) {
         const Node *n = &g->nodes[x];
-        if (n->op != OP_mul && n->op != OP_reshape) mlc_die("update of %s: cannot find its gradient", g->nodes[u->in[0]].name);
+        if (n->op != OP_mul && n->op != OP_reshape)
+            mlc_die("update of %s: cannot find its gradient", g->nodes[u->in[0]].name);
         x = n->in[0];
     }
     return owner(g, x);
@@ -84,7 +85,8 @@ void layout_grad_slab(ModelIR *m) {
     const FusionPlan *fp = &m->train_fuse;
     GradSlot *s = ARENA_ARRAY(m->arena, GradSlot, m->npers + 1);
     int ns = 0;
-    for (int i = 0; i < m->npers; i++) m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1, m->pers[i].grad_copy_of = -1;
+    for (int i = 0; i < m->npers; i++)
+        m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1, m->pers[i].grad_copy_of = -1;
     for (int id = 0; id < g->n; id++) {
         const Node *u = &g->nodes[id];
         if (u->op != OP_sgd_update && u->op != OP_adam_update) continue;

@@ -28,8 +28,8 @@
 static int needs_buffer(const Node *n) {
     if (n->role & ROLE_GRAD) return 0; /* in the gradient slab (grad_slab.c) */
     switch (op_of(n)->kind) {
-    case K_SOURCE: return 0;  /* params/state in the slab, inputs are arguments, consts inline */
-    case K_UPDATE: return 0;  /* writes its state in place */
+    case K_SOURCE: return 0;                  /* params/state in the slab, inputs are arguments, consts inline */
+    case K_UPDATE: return 0;                  /* writes its state in place */
     case K_SHAPE: return n->op != OP_reshape; /* a reshape is a view of its input */
     default: return 1;
     }
@@ -71,7 +71,7 @@ static void read_at(const Graph *g, const FusionPlan *fp, int *last, int x, int 
 typedef struct Block {
     int64_t size; /* floats: per sample in the batch region */
     int first, last;
-    int batch; /* 1: in the batch region */
+    int batch;   /* 1: in the batch region */
     int64_t off; /* as placed */
 } Block;
 
@@ -102,7 +102,7 @@ static int64_t place(const Block *bl, const int *order, int nb, int64_t give_up,
             const Block *c = &bl[by_off[j]];
             int64_t lo = off[by_off[j]];
             if (c->first > b->last || b->first > c->last) continue; /* never live together */
-            if (lo >= at + b->size) break;                           /* b fits below c */
+            if (lo >= at + b->size) break;                          /* b fits below c */
             if (lo + c->size > at) at = lo + c->size;
         }
         off[order[i]] = at;

@@ -32,7 +32,8 @@ static void clip_gradients(Graph *g, int *grads, int n, double clip) {
     }
     if (total < 0) return;
     int norm = ir_binary(g, OP_add, ir_unary(g, OP_sqrt, total, &loc), ir_const(g, 1e-6, 0, &loc), &loc);
-    int factor = ir_binary(g, OP_minimum, ir_const(g, 1.0, 0, &loc), ir_binary(g, OP_div, ir_const(g, clip, 0, &loc), norm, &loc), &loc);
+    int factor = ir_binary(g, OP_minimum, ir_const(g, 1.0, 0, &loc),
+                           ir_binary(g, OP_div, ir_const(g, clip, 0, &loc), norm, &loc), &loc);
     for (int i = 0; i < n; i++)
         if (grads[i] >= 0) grads[i] = ir_binary(g, OP_mul, grads[i], factor, &g->nodes[grads[i]].loc);
 }
@@ -60,14 +61,15 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const
             int m = state(g, p, "adam_m"), v = state(g, p, "adam_v");
             int in[4] = {p, gr, m, v};
             graph_add(g, OP_adam_update, in, 4,
-                      ATTRS(AF(A_BETA1, opt->beta1), AF(A_BETA2, opt->beta2), AF(A_EPS, opt->eps), AF(A_WEIGHT_DECAY, decay),
-                            AI(A_DECOUPLED, decoupled)),
+                      ATTRS(AF(A_BETA1, opt->beta1), AF(A_BETA2, opt->beta2), AF(A_EPS, opt->eps),
+                            AF(A_WEIGHT_DECAY, decay), AI(A_DECOUPLED, decoupled)),
                       &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};
             graph_add(g, OP_sgd_update, in, 3,
-                      ATTRS(AF(A_MOMENTUM, opt->momentum), AF(A_WEIGHT_DECAY, decay), AI(A_NESTEROV, opt->nesterov)), &loc);
+                      ATTRS(AF(A_MOMENTUM, opt->momentum), AF(A_WEIGHT_DECAY, decay), AI(A_NESTEROV, opt->nesterov)),
+                      &loc);
         }
         if (opt->ema > 0) add_param_ema(g, p, g->n - 1, opt->ema);
     }

@@ -16,8 +16,10 @@ static void mark(const Graph *g, const ParamPatterns *pp, const char *key, uint8
             hits++;
         }
         if (!hits)
-            diag_error_hint(pp->loc[k], "parameter names are as `mlc --dump-ir=lower` prints them, e.g. \"fc1.weight\" or \"fc1.*\"",
-                            "%s: '%s' matches no parameter", key, pp->pattern[k]);
+            diag_error_hint(
+                pp->loc[k],
+                "parameter names are as `mlc --dump-ir=lower` prints them, e.g. \"fc1.weight\" or \"fc1.*\"",
+                "%s: '%s' matches no parameter", key, pp->pattern[k]);
     }
 }
 

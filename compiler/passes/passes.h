@@ -100,7 +100,7 @@ typedef enum PassId {
 #define MLC_PASS_ENUM(name) PASS_##name,
     MLC_PASSES(MLC_PASS_ENUM)
 #undef MLC_PASS_ENUM
-    PASS_COUNT
+        PASS_COUNT
 } PassId;
 
 extern const char *const pass_names[PASS_COUNT];

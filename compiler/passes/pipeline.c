@@ -40,9 +40,7 @@ static void pass_done(const DumpOptions *d, PassId p, const Graph *g) {
     dump(d, d && (d->after & DUMP_AFTER(p)), what, g);
 }
 
-int model_find_persistent(const ModelIR *m, const char *name) {
-    return names_get(&m->pers_index, name);
-}
+int model_find_persistent(const ModelIR *m, const char *name) { return names_get(&m->pers_index, name); }
 
 /* Parameters first, in the order the .mdl creates them, then optimizer state. */
 static void collect_persistents(ModelIR *m) {
@@ -147,8 +145,7 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
                         "activations in the backward brings its arena down to %s at best, from %s without "
                         "recomputation",
                         bytes_str(b, sizeof b, budget), g->batch, m->threads, m->threads == 1 ? "" : "s",
-                        bytes_str(best, sizeof best, r.after),
-                        bytes_str(plain, sizeof plain, r.before));
+                        bytes_str(best, sizeof best, r.after), bytes_str(plain, sizeof plain, r.before));
     }
 }
 
@@ -238,7 +235,8 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->update_phase = update_phase(a, m->train);
     layout_grad_slab(m);
     if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
-    MemPlan (*plan)(Arena *, const Graph *, const FusionPlan *, TargetKind) = o->debug ? plan_memory_no_reuse : plan_memory;
+    MemPlan (*plan)(Arena *, const Graph *, const FusionPlan *, TargetKind) =
+        o->debug ? plan_memory_no_reuse : plan_memory;
     m->train_plan = plan(a, m->train, &m->train_fuse, m->target);
     m->eval_plan = plan(a, m->eval, &m->eval_fuse, m->target);
     m->eval_loss_plan = plan(a, m->eval_loss, &m->eval_loss_fuse, m->target);

@@ -82,8 +82,7 @@ static Graph *rebuild(Arena *a, const Graph *g, int bnd, const char *inr) {
     for (int id = 0; id < g->n; id++) r.clone[id] = -1;
     for (int id = 0; id < g->n; id++) {
         Node n = g->nodes[id];
-        for (int k = 0; k < n.nin; k++)
-            n.in[k] = id > bnd && inr[n.in[k]] ? clone_of(&r, n.in[k]) : r.map[n.in[k]];
+        for (int k = 0; k < n.nin; k++) n.in[k] = id > bnd && inr[n.in[k]] ? clone_of(&r, n.in[k]) : r.map[n.in[k]];
         r.map[id] = graph_push(r.out, &n);
     }
     r.out->loss = g->loss;
@@ -100,13 +99,13 @@ static Graph *rebuild(Arena *a, const Graph *g, int bnd, const char *inr) {
 /* The search's state. */
 typedef struct Search {
     const Graph *g;
-    int bnd;         /* the loss: later nodes are backward */
-    int *cand, nc;   /* candidate node ids, ascending */
-    double *cost;    /* per candidate: FLOPs recomputed, its cone's included */
-    int costly;      /* the second round: OPF_CHECKPOINT ops (convolutions, GEMMs) too */
-    int **cone;      /* per candidate: its cone's node ids, -1 ended */
-    char *sel;       /* per node: chosen */
-    char *inr;       /* per node: chosen, or a reshape of one (recomputed as a view) */
+    int bnd;           /* the loss: later nodes are backward */
+    int *cand, nc;     /* candidate node ids, ascending */
+    double *cost;      /* per candidate: FLOPs recomputed, its cone's included */
+    int costly;        /* the second round: OPF_CHECKPOINT ops (convolutions, GEMMs) too */
+    int **cone;        /* per candidate: its cone's node ids, -1 ended */
+    char *sel;         /* per node: chosen */
+    char *inr;         /* per node: chosen, or a reshape of one (recomputed as a view) */
     TargetKind target; /* the arena is planned for this target, */
     int threads;       /* at this many threads */
 } Search;
@@ -134,7 +133,8 @@ static int64_t trial(Search *s) {
 
 static int recomputable(const Search *s, const Node *n) {
     const OpInfo *oi = op_of(n);
-    return oi->kind == K_EWISE || (oi->rules->flags & OPF_RECOMPUTE) || (s->costly && (oi->rules->flags & OPF_CHECKPOINT));
+    return oi->kind == K_EWISE || (oi->rules->flags & OPF_RECOMPUTE) ||
+           (s->costly && (oi->rules->flags & OPF_CHECKPOINT));
 }
 
 /* Adds to list (of *len) the cone of v's inputs: recomputable, unsaved forward values,

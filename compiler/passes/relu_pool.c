@@ -21,8 +21,8 @@
 
 /* Windows that tile without overlap: stride = kernel in both dimensions, no padding. */
 static int disjoint_windows(const Node *n) {
-    return attr_h(n, A_KERNEL) == attr_h(n, A_STRIDE) &&
-           attr_w(n, A_KERNEL) == attr_w(n, A_STRIDE) && attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0;
+    return attr_h(n, A_KERNEL) == attr_h(n, A_STRIDE) && attr_w(n, A_KERNEL) == attr_w(n, A_STRIDE) &&
+           attr_h(n, A_PAD) == 0 && attr_w(n, A_PAD) == 0;
 }
 
 /* The forward max_pool2d of x with the attributes of pooling backward b, or -1. */

@@ -13,8 +13,8 @@
 #include "passes.h"
 
 typedef struct Simplifier {
-    Graph *g;       /* the graph being built */
-    int *table;     /* open-addressing hash of kept node ids, -1 empty */
+    Graph *g;   /* the graph being built */
+    int *table; /* open-addressing hash of kept node ids, -1 empty */
     int cap;
 } Simplifier;
 
@@ -26,7 +26,8 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 static uint64_t node_hash(const Node *n) {
     uint64_t h = (uint64_t)n->op;
     for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
-    for (size_t i = 0; i < sizeof n->attr / (sizeof(uint64_t)); i++) { /* the slots' bytes: attr_set_all zeroes the rest */
+    for (size_t i = 0; i < sizeof n->attr / (sizeof(uint64_t));
+         i++) { /* the slots' bytes: attr_set_all zeroes the rest */
         uint64_t bits;
         memcpy(&bits, (const char *)n->attr + i * sizeof bits, sizeof bits);
         h = mix(h, bits);
@@ -38,8 +39,7 @@ static uint64_t node_hash(const Node *n) {
 
 static int same(const Node *a, const Node *b) {
     return a->op == b->op && a->nin == b->nin && !memcmp(a->in, b->in, sizeof(int) * (size_t)a->nin) &&
-           !memcmp(a->attr, b->attr, sizeof a->attr) &&
-           shape_eq(&a->shape, &b->shape) && a->dtype == b->dtype;
+           !memcmp(a->attr, b->attr, sizeof a->attr) && shape_eq(&a->shape, &b->shape) && a->dtype == b->dtype;
 }
 
 /* Nodes that must stay themselves: they write state, or they are an interface. */
@@ -108,8 +108,7 @@ static int rewrite(Graph *g, Node *n) {
         if (g->nodes[n->in[0]].op == OP_reshape) n->in[0] = g->nodes[n->in[0]].in[0];
         if (shape_eq(&g->nodes[n->in[0]].shape, s)) return n->in[0];
         break;
-    default:
-        break;
+    default: break;
     }
     /* Scalar constant arithmetic folds, keeping track of powers of B. */
     if ((n->op == OP_mul || n->op == OP_div) && s->rank == 0) {

@@ -19,15 +19,15 @@ struct EmitCtx {
     Arena *arena;
     const Graph *g;
     const Target *target; /* whose emitters write the nodes */
-    FILE *body;  /* the function being written (host code for CUDA) */
-    FILE *decls; /* file-scope text before the functions: CUDA kernels, helpers */
+    FILE *body;           /* the function being written (host code for CUDA) */
+    FILE *decls;          /* file-scope text before the functions: CUDA kernels, helpers */
     int indent;
     int host_indent; /* CUDA: the host function's indent while a kernel is being written */
     /* C expression of each node's buffer pointer (NULL: no buffer, e.g. a constant). */
     const char **buf;
     /* The shared workspace region (pointer expression), for ops with a workspace rule. */
     const char *ws;
-    int nkernels; /* kernels emitted so far (CUDA), for unique names */
+    int nkernels;         /* kernels emitted so far (CUDA), for unique names */
     const FusionPlan *fp; /* which nodes run as one loop nest / kernel */
     const char *bail;     /* C: what the function does when --check-finite finds a NaN */
     /* The train step's two calls (grad_slab.c): the function runs the nodes whose

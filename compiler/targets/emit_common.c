@@ -227,7 +227,8 @@ void emit_header(const ModelIR *m, FILE *h) {
         fprintf(h, " *   %d %s: f32 [n", k, io->name);
         print_sample_dims(h, io, ", ");
         fprintf(h, "]");
-        if (k == m->cls_output) fprintf(h, "  (class scores: the loss is cross_entropy(%s, %s))", io->name, m->inputs[m->cls_label].name);
+        if (k == m->cls_output)
+            fprintf(h, "  (class scores: the loss is cross_entropy(%s, %s))", io->name, m->inputs[m->cls_label].name);
         fprintf(h, "\n");
     }
     fprintf(h, " */\n");
@@ -235,10 +236,12 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h, "%s_model *%s_create(uint64_t seed, int max_batch);\n", n, n);
     fprintf(h, "void %s_destroy(%s_model *m);\n", n, n);
     fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
-    fprintf(h, "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n", n, n);
+    fprintf(h, "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n",
+            n, n);
     fprintf(h, "/* train_step in two halves (mlc_model.h). Forward, loss and backward: returns the mean\n");
     fprintf(h, " * loss and overwrites the gradient slab (%s_api.grad_numel floats, %s_grads()). */\n", n, n);
-    fprintf(h, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs);\n", n, n);
+    fprintf(h, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs);\n", n,
+            n);
     fprintf(h, "/* The %s update from the gradient slab; the step counter advances. */\n", m->spec.opt.kind);
     fprintf(h, "void %s_update(%s_model *m, float lr);\n", n, n);
     fprintf(h, "/* The gradient slab, in %s memory. */\n", m->target == TARGET_CUDA ? "device" : "host");
@@ -264,8 +267,10 @@ static void emit_io_tables(const ModelIR *m, FILE *out) {
         fprintf(out, "static const mlc_io_desc %s_%s[%d] = {\n", m->spec.name, t ? "outputs" : "inputs", count);
         for (int i = 0; i < count; i++) {
             const ModelIO *io = &ios[i];
-            fprintf(out, "    {\"%s\", %s, %d, {", io->name, io->dtype == DT_I32 ? "MLC_I32" : "MLC_F32", io->shape.rank - 1);
-            for (int d = 1; d < io->shape.rank; d++) fprintf(out, "%s%lld", d > 1 ? ", " : "", (long long)io->shape.d[d]);
+            fprintf(out, "    {\"%s\", %s, %d, {", io->name, io->dtype == DT_I32 ? "MLC_I32" : "MLC_F32",
+                    io->shape.rank - 1);
+            for (int d = 1; d < io->shape.rank; d++)
+                fprintf(out, "%s%lld", d > 1 ? ", " : "", (long long)io->shape.d[d]);
             fprintf(out, "}, %lld, %d},\n", (long long)io->sample_numel, io->eval_reads);
         }
         fprintf(out, "};\n");
@@ -293,7 +298,8 @@ GraphFnParts graph_fn_parts(const ModelIR *m, GraphFn f) {
         return (GraphFnParts){m->train, &m->train_fuse, &m->train_plan, "The optimizer update from the gradient slab."};
     case FN_FORWARD: return (GraphFnParts){m->eval, &m->eval_fuse, &m->eval_plan, "Inference in evaluation mode."};
     case FN_EVAL_LOSS:
-        return (GraphFnParts){m->eval_loss, &m->eval_loss_fuse, &m->eval_loss_plan, "The loss in evaluation mode, no update."};
+        return (GraphFnParts){m->eval_loss, &m->eval_loss_fuse, &m->eval_loss_plan,
+                              "The loss in evaluation mode, no update."};
     }
     mlc_die("no graph function %d", (int)f);
 }
@@ -323,7 +329,8 @@ void emit_tensor_table(const ModelIR *m, FILE *out) {
         const Persistent *p = &m->pers[i];
         fprintf(out, "    {\"%s\", MLC_F32, %d, {", p->name, p->shape.rank);
         for (int k = 0; k < p->shape.rank; k++) fprintf(out, "%s%lld", k ? ", " : "", (long long)p->shape.d[k]);
-        fprintf(out, "}, %lld, %d, %lld},\n", (long long)shape_numel(&p->shape), p->is_param, (long long)p->grad_offset);
+        fprintf(out, "}, %lld, %d, %lld},\n", (long long)shape_numel(&p->shape), p->is_param,
+                (long long)p->grad_offset);
     }
     fprintf(out, "};\nstatic const int64_t %s_offsets[%d] = {", m->spec.name, m->npers);
     for (int i = 0; i < m->npers; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)m->pers[i].offset);
@@ -345,11 +352,8 @@ void emit_param_init(const ModelIR *m, FILE *out, const char *ind, const char *p
             fprintf(out, "%smlc_init_normal(%s, %lld, %s, %s, seed, \"%s\");\n", ind, ptr, n, c_float(m->arena, p->a),
                     c_float(m->arena, p->b), p->name);
             break;
-        case INIT_CONST:
-            fprintf(out, "%smlc_init_const(%s, %lld, %s);\n", ind, ptr, n, c_float(m->arena, p->a));
-            break;
-        default:
-            break; /* zeros: the slab starts zeroed */
+        case INIT_CONST: fprintf(out, "%smlc_init_const(%s, %lld, %s);\n", ind, ptr, n, c_float(m->arena, p->a)); break;
+        default: break; /* zeros: the slab starts zeroed */
         }
     }
 }
@@ -360,15 +364,18 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "const mlc_model_api %s_api = {\n", n);
     fprintf(o, "    .api_version = MLC_API_VERSION,\n");
     fprintf(o, "    .name = \"%s\",\n    .target = \"%s\",\n", n, target_name);
-    fprintf(o, "    .n_inputs = %d,\n    .n_outputs = %d,\n    .inputs = %s_inputs,\n    .outputs = %s_outputs,\n", m->ninputs,
-            m->noutputs, n, n);
-    fprintf(o, "    .classifier = %d,\n    .cls_output = %d,\n    .cls_label = %d,\n", m->cls_output >= 0, m->cls_output,
-            m->cls_label);
-    fprintf(o, "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_accum = %d,\n    .default_seed = %lluu,\n",
-            m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);
+    fprintf(o, "    .n_inputs = %d,\n    .n_outputs = %d,\n    .inputs = %s_inputs,\n    .outputs = %s_outputs,\n",
+            m->ninputs, m->noutputs, n, n);
+    fprintf(o, "    .classifier = %d,\n    .cls_output = %d,\n    .cls_label = %d,\n", m->cls_output >= 0,
+            m->cls_output, m->cls_label);
+    fprintf(
+        o,
+        "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_accum = %d,\n    .default_seed = %lluu,\n",
+        m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);
     Arena *a = m->arena;
-    fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr), c_float(a, op->momentum),
-            c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps), c_float(a, op->weight_decay));
+    fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr),
+            c_float(a, op->momentum), c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps),
+            c_float(a, op->weight_decay));
     fprintf(o, "    .schedule = \"%s\",\n", m->spec.schedule);
     const ModelSpec *sp = &m->spec;
     fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
@@ -376,7 +383,9 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "    .forward_backward = api_forward_backward,\n    .update = api_update,\n");
     fprintf(o, "    .grad_numel = %lld,\n    .grads = api_grads,\n", (long long)m->grad_floats);
     fprintf(o, "    .read_grads = api_read_grads,\n    .write_grads = api_write_grads,\n");
-    fprintf(o, "    .forward = api_forward,\n    .eval_loss = api_eval_loss,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
+    fprintf(
+        o,
+        "    .forward = api_forward,\n    .eval_loss = api_eval_loss,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
     fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n");
     fprintf(o, "    .warmup_epochs = %s,\n    .step_size = %d,\n    .step_gamma = %s,\n", c_float(a, sp->warmup),
             sp->step_size, c_float(a, sp->step_gamma));
@@ -421,7 +430,8 @@ void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt) {
     for (int i = 0; i < m->npers; i++) {
         const Persistent *p = &m->pers[i];
         if (p->grad_copy_of < 0) continue;
-        fprintf(out, "    /* %s's gradient is computed by the node of %s's */\n    ", p->name, m->pers[p->grad_copy_of].name);
+        fprintf(out, "    /* %s's gradient is computed by the node of %s's */\n    ", p->name,
+                m->pers[p->grad_copy_of].name);
         fprintf(out, copy_fmt, (long long)p->grad_offset, (long long)m->pers[p->grad_copy_of].grad_offset,
                 (long long)shape_numel(&p->shape));
         fputc('\n', out);
@@ -443,9 +453,11 @@ static const char **emit_bind_inputs(EmitCtx *e, const ModelIR *m, const char *u
         name[i] = arena_printf(e->arena, "in_%s", c_ident(e->arena, n->name));
         const char *src = arena_printf(e->arena, "inputs[%d]", i);
         if (e->target->kind == TARGET_CUDA) {
-            emit(e, "MLC_CUDA_CHECK(cudaMemcpyAsync(self->in[%d], inputs[%d], sizeof(%s) * (size_t)(%s), cudaMemcpyHostToDevice, "
-                    "stream));",
-                 i, i, type, emit_numel(e, id));
+            emit(
+                e,
+                "MLC_CUDA_CHECK(cudaMemcpyAsync(self->in[%d], inputs[%d], sizeof(%s) * (size_t)(%s), cudaMemcpyHostToDevice, "
+                "stream));",
+                i, i, type, emit_numel(e, id));
             src = arena_printf(e->arena, "self->in[%d]", i);
         }
         emit(e, "const %s *const %s = (const %s *)%s; /* %s */", type, name[i], type, src,
@@ -473,8 +485,8 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
         if (gs >= 0) {
             buf[id] = arena_printf(e->arena, "g_%s", c_ident(e->arena, m->pers[gs].name));
             if (used[id])
-                emit(e, "float *const %s = G + %lld; /* the gradient of %s */", buf[id], (long long)m->pers[gs].grad_offset,
-                     m->pers[gs].name);
+                emit(e, "float *const %s = G + %lld; /* the gradient of %s */", buf[id],
+                     (long long)m->pers[gs].grad_offset, m->pers[gs].name);
         } else if (n->op == OP_input) {
             buf[id] = used[id] ? in_name[model_find_input(m, n->name)] : NULL;
         } else if (n->op == OP_param || n->op == OP_state) {
@@ -498,8 +510,9 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
             if (e->phase_of && !used[id]) continue;
             /* an i32 tensor (argmax) takes its 4 bytes a float in the arena */
             if (n->dtype == DT_I32)
-                emit(e, "int32_t *const %s = (int32_t *)(A + %lld + %lld * mb); /* %s */", buf[id], (long long)plan->off_c[id],
-                     (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
+                emit(e, "int32_t *const %s = (int32_t *)(A + %lld + %lld * mb); /* %s */", buf[id],
+                     (long long)plan->off_c[id], (long long)plan->off_b[id],
+                     shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
             else
                 emit(e, "float *const %s = A + %lld + %lld * mb; /* %s */", buf[id], (long long)plan->off_c[id],
                      (long long)plan->off_b[id], shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
@@ -518,11 +531,14 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     case K_SOURCE: return;
     case K_SHAPE:
         if (n->op == OP_reshape) return; /* a view: no code */
-        k->ewise(e, id);                  /* expand: an elementwise copy with broadcasting */
+        k->ewise(e, id);                 /* expand: an elementwise copy with broadcasting */
         return;
     case K_EWISE: k->ewise(e, id); return;
     case K_REDUCE: k->reduce(e, id); return;
-    case K_CONTRACT: emit_node_comment(e, id); k->matmul(e, id); return;
+    case K_CONTRACT:
+        emit_node_comment(e, id);
+        k->matmul(e, id);
+        return;
     case K_SPECIAL:
     case K_UPDATE: {
         void (*emitter)(EmitCtx *, int) = e->target->emitters[n->op].emit;
@@ -540,19 +556,26 @@ void emit_dropout_counter(FILE *o) {
 }
 
 void emit_set_sample_offset(const ModelIR *m, FILE *o) {
-    fprintf(o, "static void api_set_sample_offset(void *model, int64_t first) { ((%s_model *)model)->sample0 = first; }\n\n",
-            m->spec.name);
+    fprintf(
+        o,
+        "static void api_set_sample_offset(void *model, int64_t first) { ((%s_model *)model)->sample0 = first; }\n\n",
+        m->spec.name);
 }
 
 void emit_train_step(const ModelIR *m, FILE *o, int checks) {
     const char *n = m->spec.name;
     fprintf(o, "/* One training step: the two halves back to back. */\n");
-    fprintf(o, "static float api_train_step(void *model, const void *const *inputs, int n, float lr, float *const *outputs) {\n");
+    fprintf(
+        o,
+        "static float api_train_step(void *model, const void *const *inputs, int n, float lr, float *const *outputs) {\n");
     fprintf(o, "    const float loss = api_forward_backward(model, inputs, n, outputs);\n");
     if (checks) {
         fprintf(o, "    %s_model *self = (%s_model *)model;\n", n, n);
-        fprintf(o, "    if (self->check_finite && !isfinite(loss)) return loss; /* --check-finite stopped the backward */\n");
-        fprintf(o, "    self->nonfinite = 0;\n    api_update(model, lr);\n    return self->nonfinite ? NAN : loss;\n}\n\n");
+        fprintf(
+            o,
+            "    if (self->check_finite && !isfinite(loss)) return loss; /* --check-finite stopped the backward */\n");
+        fprintf(
+            o, "    self->nonfinite = 0;\n    api_update(model, lr);\n    return self->nonfinite ? NAN : loss;\n}\n\n");
     } else {
         fprintf(o, "    api_update(model, lr);\n    return loss;\n}\n\n");
     }
@@ -560,14 +583,19 @@ void emit_train_step(const ModelIR *m, FILE *o, int checks) {
 
 void emit_step_wrappers(const ModelIR *m, FILE *o) {
     const char *n = m->spec.name;
-    fprintf(o, "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n", n, n);
+    fprintf(o,
+            "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n",
+            n, n);
     fprintf(o, "    return api_train_step(m, inputs, n, lr, outputs);\n}\n");
-    fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n, n);
+    fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n,
+            n);
     fprintf(o, "    return api_forward_backward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
     fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
     fprintf(o, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n, n);
     fprintf(o, "    api_forward(m, inputs, n, outputs);\n}\n");
-    fprintf(o, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) { return api_eval_loss(m, inputs, n); }\n\n",
-            n, n);
+    fprintf(
+        o,
+        "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) { return api_eval_loss(m, inputs, n); }\n\n",
+        n, n);
 }

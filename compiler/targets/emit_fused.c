@@ -218,7 +218,7 @@ void fused_loop(EmitCtx *e, const FusionPlan *fp, int root, int merge_dims, Fuse
     Accesses all = group_accesses(e, fl);
     int na = all.n;
     Access *acc = all.a;
-    Ext (*st)[IR_MAX_RANK] = arena_alloc(e->arena, sizeof *st * (size_t)(na + 1));
+    Ext(*st)[IR_MAX_RANK] = arena_alloc(e->arena, sizeof *st * (size_t)(na + 1));
     for (int i = 0; i < na; i++) strides(dom, &g->nodes[acc[i].node].shape, g->batch, acc[i].map, st[i]);
     /* Merge each real dimension into the loop before it when every access agrees. */
     Ext size[IR_MAX_RANK];
@@ -262,7 +262,8 @@ static const char *index_expr(EmitCtx *e, const FusedLoop *fl, int node, const i
     for (int L = 0; L < fl->nd; L++) {
         Ext x = st[fl->last[L]];
         if (!x.k) continue;
-        const char *term = x.k == 1 && !x.b ? fl->var[L] : arena_printf(e->arena, "%s*%s", fl->var[L], ext_str(e->arena, x));
+        const char *term =
+            x.k == 1 && !x.b ? fl->var[L] : arena_printf(e->arena, "%s*%s", fl->var[L], ext_str(e->arena, x));
         s = s ? arena_printf(e->arena, "%s + %s", s, term) : term;
     }
     return s ? s : "0";
@@ -305,7 +306,8 @@ static const char *dom_index(EmitCtx *e, const FusedLoop *fl, int d) {
         for (int j = d + 1; j <= fl->last[L]; j++) inner = ext_mul(inner, dim_ext(dom, j, e->g->batch));
         const char *s = fl->var[L];
         if (inner.k != 1 || inner.b) s = arena_printf(e->arena, "(%s / (%s))", s, ext_str(e->arena, inner));
-        if (d > fl->first[L]) s = arena_printf(e->arena, "(%s %% (%s))", s, ext_str(e->arena, dim_ext(dom, d, e->g->batch)));
+        if (d > fl->first[L])
+            s = arena_printf(e->arena, "(%s %% (%s))", s, ext_str(e->arena, dim_ext(dom, d, e->g->batch)));
         return s;
     }
     return "0"; /* size 1: no loop */
@@ -331,9 +333,9 @@ static const char *space_index(EmitCtx *e, const FusedLoop *fl, const Space *sp,
 
 static const char *const_text(EmitCtx *e, const Node *c) {
     const char *v = emit_float(e, attr_f(c, A_VALUE));
-    return attr_i(c, A_BPOW) == -1 ? arena_printf(e->arena, "(%s / (float)B)", v)
+    return attr_i(c, A_BPOW) == -1  ? arena_printf(e->arena, "(%s / (float)B)", v)
            : attr_i(c, A_BPOW) == 1 ? arena_printf(e->arena, "(%s * (float)B)", v)
-                              : v;
+                                    : v;
 }
 
 /* tmpl with every `key` ("%i") replaced by idx. */
@@ -373,7 +375,8 @@ static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, 
             if (map[d] == n->shape.rank - 1 && sp->idx[d]) i = sp->idx[d];
             if (map[d] == n->shape.rank - 2 && sp->idx[d]) j = sp->idx[d];
         }
-        return with_index(e->arena, with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), "%i", i), "%j", j);
+        return with_index(e->arena, with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), "%i", i),
+                          "%j", j);
     }
     if (n->op == OP_reshape || n->op == OP_expand) return args[0];
     return ewise_expr(e, x, args);
@@ -476,7 +479,8 @@ static void eval_member(Body *b, const Space *sp, int m) {
             fusion_operand_map(g, fp, m, 0, map);
             b->val[m - b->fl->lo] = recomputed(e, b->fl, sp, x, map);
         } else {
-            b->val[m - b->fl->lo] = arena_printf(e->arena, "%s[%s]", emit_buf(e, m), space_index(e, b->fl, sp, m, fp->map[m]));
+            b->val[m - b->fl->lo] =
+                arena_printf(e->arena, "%s[%s]", emit_buf(e, m), space_index(e, b->fl, sp, m, fp->map[m]));
         }
         return;
     }
@@ -553,8 +557,10 @@ void fused_comment(EmitCtx *e, const FusedLoop *fl) {
     for (int m = from; m < fl->root; m++) {
         const Node *nd = &e->g->nodes[m];
         if (next < ndups && dups[next] == m) {
-            emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name, where(nd), nd->loc.line);
-            while (++next < ndups && e->g->nodes[dups[next]].op == OP_reshape) {}
+            emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name, where(nd),
+                 nd->loc.line);
+            while (++next < ndups && e->g->nodes[dups[next]].op == OP_reshape) {
+            }
             continue;
         }
         if (m < fl->lo) { /* before the members: skip to the next recomputed value */
@@ -563,12 +569,14 @@ void fused_comment(EmitCtx *e, const FusedLoop *fl) {
         }
         if (!is_member(fl, m) || nd->op == OP_reshape) continue;
         const char *how = "";
-        if (op_of(nd)->kind == K_REDUCE) how = arena_printf(e->arena, ", a loop over axis %lld", (long long)attr_i(nd, A_AXIS));
+        if (op_of(nd)->kind == K_REDUCE)
+            how = arena_printf(e->arena, ", a loop over axis %lld", (long long)attr_i(nd, A_AXIS));
         if (fl->fp->nest[m] >= 0) how = arena_printf(e->arena, "%s, in the loop of %%%d", how, fl->fp->nest[m]);
         if (fl->fp->inl[m])
-            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name, where(nd), nd->loc.line, how);
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name, where(nd), nd->loc.line,
+                 how);
         else
-            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, stored to %s */", m, op_of(nd)->name, where(nd), nd->loc.line, how,
-                 emit_buf(e, m));
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, stored to %s */", m, op_of(nd)->name, where(nd), nd->loc.line,
+                 how, emit_buf(e, m));
     }
 }

@@ -30,12 +30,16 @@ const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp) {
 
 void emit_grad_ready_call(EmitCtx *e, const ModelIR *m, const int64_t *ready, int id) {
     if (ready && ready[id] > (id ? ready[id - 1] : 0) && ready[id] < m->grad_floats)
-        emit(e, "if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld); /* the slab's first %lld floats are final */",
-             (long long)ready[id], (long long)ready[id]);
+        emit(
+            e,
+            "if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld); /* the slab's first %lld floats are final */",
+            (long long)ready[id], (long long)ready[id]);
 }
 
 void emit_grad_ready_setter(const ModelIR *m, FILE *out) {
     const char *n = m->spec.name;
     fprintf(out, "static void api_set_grad_ready(void *model, void (*ready)(void *ctx, int64_t done), void *ctx) {\n");
-    fprintf(out, "    %s_model *self = (%s_model *)model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n", n, n);
+    fprintf(out,
+            "    %s_model *self = (%s_model *)model;\n    self->grad_ready = ready;\n    self->grad_ctx = ctx;\n}\n\n",
+            n, n);
 }

@@ -13,7 +13,7 @@
 typedef struct TargetBuild {
     /* The compiler, when --cc names none, into buf. */
     void (*compiler)(char *buf, size_t cap);
-    const char *const *flags; /* NULL-terminated */
+    const char *const *flags;    /* NULL-terminated */
     const char *const *pre_libs; /* before the runtime library; NULL-terminated, or NULL */
     const char *const *libs;     /* after the runtime library; NULL-terminated */
     /* Kernel library sources compiled with the model, with its flags and architectures,
@@ -145,9 +145,9 @@ const char *subst_named(EmitCtx *e, const char *tmpl, const char *acc, const cha
 /* Embedded templates (templates/, turned into C arrays at build time). */
 extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
-extern const char tmpl_cuda_device_cuh[]; /* device helpers: the start of the CUDA kernel section */
-extern const char tmpl_mlc_philox_h[];    /* runtime/kernels/mlc_philox.h, pasted before them */
+extern const char tmpl_cuda_device_cuh[];    /* device helpers: the start of the CUDA kernel section */
+extern const char tmpl_mlc_philox_h[];       /* runtime/kernels/mlc_philox.h, pasted before them */
 extern const char tmpl_cuda_attention_cuh[]; /* attention's block functions, after it */
-extern const char tmpl_dist_nccl_c[];     /* mlc build --target cuda --mpi: NCCL */
+extern const char tmpl_dist_nccl_c[];        /* mlc build --target cuda --mpi: NCCL */
 
 #endif

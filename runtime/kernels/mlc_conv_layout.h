@@ -121,7 +121,9 @@ static inline mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc
 
 /* The phase of tap k (stride s, dilation d, padding p) and its shift e */
 static inline int mlc_tap_phase(int k, int d, int p, int s) { return (int)((((long)k * d - p) % s + s) % s); }
-static inline long mlc_tap_shift(int k, int d, int p, int s) { return (mlc_tap_phase(k, d, p, s) + p - (long)k * d) / s; }
+static inline long mlc_tap_shift(int k, int d, int p, int s) {
+    return (mlc_tap_phase(k, d, p, s) + p - (long)k * d) / s;
+}
 /* The number of indices a + s*i below n */
 static inline long mlc_phase_len(long n, long a, int s) { return a < n ? (n - a + s - 1) / s : 0; }
 
@@ -222,8 +224,8 @@ enum { MLC_CONV_RED_CHUNKS = 16, MLC_CONV_DW_COLS = 256 };
 /* The plan of op at batch size `batch`: every field but `slots`, which the model fills in
  * when it is created (a slot per thread of its team); slots 64-byte aligned. */
 static inline mlc_conv_plan mlc_conv_plan_for(const mlc_conv_geom *g, int op, long batch) {
-    mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < MLC_CONV_RED_CHUNKS ? batch : MLC_CONV_RED_CHUNKS),
-                       .slot = 0};
+    mlc_conv_plan p = {
+        .spt = 1, .slots = 0, .red = (int)(batch < MLC_CONV_RED_CHUNKS ? batch : MLC_CONV_RED_CHUNKS), .slot = 0};
     if (p.red < 1) p.red = 1;
     if (op == MLC_CONV_BWD_FILTER) {
         const long P = (long)g->Ho * g->Wo, spt = (MLC_CONV_DW_COLS + P - 1) / P;

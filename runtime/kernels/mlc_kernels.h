@@ -183,8 +183,8 @@ void mlc_scatter_rows(long n, long V, long D, const int32_t *ids, const float *d
 /* ---- optimizer updates (c/optim.c): one call per parameter of n floats ---- */
 
 /* v = mom v + (g + wd p); p -= lr (nesterov ? g + wd p + mom v : v) */
-void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom, float wd,
-                    int nesterov);
+void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom,
+                    float wd, int nesterov);
 /* One Adam step's constants: step = lr / (1 - b1^t) and inv_bc2 = 1 / (1 - b2^t), computed
  * in double by the caller; decay = 1 - lr wd for adamw (decoupled), else wd is L2. */
 typedef struct mlc_adam_step {

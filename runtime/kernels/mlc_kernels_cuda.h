@@ -28,40 +28,40 @@
 
 /* Every CUDA and cuBLAS call is checked; a failure names the file and line and aborts (a
  * half-run training step leaves nothing worth saving). */
-#define MLC_CUDA_CHECK(call)                                                                \
-    do {                                                                                    \
-        const cudaError_t mlc_err_ = (call);                                                \
-        if (mlc_err_ != cudaSuccess) {                                                      \
-            fprintf(stderr, "%s:%d: CUDA error: %s (%s) in %s\n", __FILE__, __LINE__,      \
-                    cudaGetErrorString(mlc_err_), cudaGetErrorName(mlc_err_), #call);       \
-            abort();                                                                        \
-        }                                                                                   \
+#define MLC_CUDA_CHECK(call)                                                                                        \
+    do {                                                                                                            \
+        const cudaError_t mlc_err_ = (call);                                                                        \
+        if (mlc_err_ != cudaSuccess) {                                                                              \
+            fprintf(stderr, "%s:%d: CUDA error: %s (%s) in %s\n", __FILE__, __LINE__, cudaGetErrorString(mlc_err_), \
+                    cudaGetErrorName(mlc_err_), #call);                                                             \
+            abort();                                                                                                \
+        }                                                                                                           \
     } while (0)
 
-#define MLC_CUBLAS_CHECK(call)                                                              \
-    do {                                                                                    \
-        const cublasStatus_t mlc_st_ = (call);                                              \
-        if (mlc_st_ != CUBLAS_STATUS_SUCCESS) {                                             \
-            fprintf(stderr, "%s:%d: cuBLAS error: %s (%d) in %s\n", __FILE__, __LINE__,     \
-                    cublasGetStatusString(mlc_st_), (int)mlc_st_, #call);                   \
-            abort();                                                                        \
-        }                                                                                   \
+#define MLC_CUBLAS_CHECK(call)                                                          \
+    do {                                                                                \
+        const cublasStatus_t mlc_st_ = (call);                                          \
+        if (mlc_st_ != CUBLAS_STATUS_SUCCESS) {                                         \
+            fprintf(stderr, "%s:%d: cuBLAS error: %s (%d) in %s\n", __FILE__, __LINE__, \
+                    cublasGetStatusString(mlc_st_), (int)mlc_st_, #call);               \
+            abort();                                                                    \
+        }                                                                               \
     } while (0)
 
 /* After every kernel launch: a bad launch configuration shows up here. Compile with
  * -DMLC_CUDA_SYNC_CHECK to also wait for each kernel, so a fault names its launch (mlc
  * build compiles the library with the model's flags, so both get it). */
 #ifdef MLC_CUDA_SYNC_CHECK
-#define MLC_LAUNCH_CHECK(stream)                                                            \
-    do {                                                                                    \
-        MLC_CUDA_CHECK(cudaGetLastError());                                                 \
-        MLC_CUDA_CHECK(cudaStreamSynchronize(stream));                                      \
+#define MLC_LAUNCH_CHECK(stream)                       \
+    do {                                               \
+        MLC_CUDA_CHECK(cudaGetLastError());            \
+        MLC_CUDA_CHECK(cudaStreamSynchronize(stream)); \
     } while (0)
 #else
-#define MLC_LAUNCH_CHECK(stream)                                                            \
-    do {                                                                                    \
-        (void)(stream);                                                                     \
-        MLC_CUDA_CHECK(cudaGetLastError());                                                 \
+#define MLC_LAUNCH_CHECK(stream)            \
+    do {                                    \
+        (void)(stream);                     \
+        MLC_CUDA_CHECK(cudaGetLastError()); \
     } while (0)
 #endif
 

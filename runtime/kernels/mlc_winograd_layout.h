@@ -29,14 +29,14 @@ enum { MLC_CONV_DIRECT = 0, MLC_CONV_WINOGRAD = 1 };
 
 /* The convolutions F(2x2, 3x3) computes */
 static inline int mlc_wino_applies(const mlc_conv_geom *g) {
-    return g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->G == 1 &&
-           g->Ho > 0 && g->Wo > 0;
+    return g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->G == 1 && g->Ho > 0 &&
+           g->Wo > 0;
 }
 
 typedef struct mlc_wino_dims {
-    long tH, tW, T;  /* tiles down, across, in all (a sample) */
-    long Hp, Wp;     /* a padded input plane (rows of Wp: Wp/2 even columns, then the odd) */
-    long rb, Tb;     /* the forward pass's blocks: rows of tiles, tiles (rb*tW) */
+    long tH, tW, T; /* tiles down, across, in all (a sample) */
+    long Hp, Wp;    /* a padded input plane (rows of Wp: Wp/2 even columns, then the odd) */
+    long rb, Tb;    /* the forward pass's blocks: rows of tiles, tiles (rb*tW) */
 } mlc_wino_dims;
 
 /* The forward pass transforms, multiplies and transforms back a block of about this many

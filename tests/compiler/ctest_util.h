@@ -62,10 +62,10 @@ static inline const char *ct_basename(const char *p) {
 
 /* The result of compiling one .mdl through the library. */
 typedef struct CtCompile {
-    ModelIR *m;   /* NULL when a diagnostic stopped compilation */
-    char *diag;   /* everything printed through diag_out (malloc'd, maybe "") */
-    char *dump;   /* what the DumpOptions printed (malloc'd, maybe "") */
-    int errored;  /* a diagnostic longjmp'd out */
+    ModelIR *m;  /* NULL when a diagnostic stopped compilation */
+    char *diag;  /* everything printed through diag_out (malloc'd, maybe "") */
+    char *dump;  /* what the DumpOptions printed (malloc'd, maybe "") */
+    int errored; /* a diagnostic longjmp'd out */
 } CtCompile;
 
 /* Everything after setjmp happens in here, like compiler/driver/main.c's compile(), so no local
@@ -119,15 +119,15 @@ static inline void ct_compile_free(CtCompile *r) {
 /* Text for the generated-model drivers the tests compile: inside main(), with `api` and
  * the model `m`, prints each persistent tensor (parameters, optimizer state, running
  * statistics) on a line, its name then its values exactly (%a). */
-#define CT_DRIVER_PRINT_TENSORS                                                         \
-    "    for (int i = 0; i < api->n_tensors; i++) {\n"                                 \
-    "        const mlc_tensor_desc *t = &api->tensors[i];\n"                           \
-    "        float *v = malloc(sizeof(float) * (size_t)t->numel);\n"                   \
-    "        api->read_tensor(m, i, v);\n"                                             \
-    "        printf(\"%s\", t->name);\n"                                               \
-    "        for (long long j = 0; j < t->numel; j++) printf(\" %a\", v[j]);\n"        \
-    "        printf(\"\\n\");\n"                                                       \
-    "        free(v);\n"                                                               \
+#define CT_DRIVER_PRINT_TENSORS                                                 \
+    "    for (int i = 0; i < api->n_tensors; i++) {\n"                          \
+    "        const mlc_tensor_desc *t = &api->tensors[i];\n"                    \
+    "        float *v = malloc(sizeof(float) * (size_t)t->numel);\n"            \
+    "        api->read_tensor(m, i, v);\n"                                      \
+    "        printf(\"%s\", t->name);\n"                                        \
+    "        for (long long j = 0; j < t->numel; j++) printf(\" %a\", v[j]);\n" \
+    "        printf(\"\\n\");\n"                                                \
+    "        free(v);\n"                                                        \
     "    }\n"
 
 /* Loads a file into a SrcFile named by its basename (stable across checkouts). */

@@ -21,9 +21,9 @@
 /* Set by tests of the checker itself, whose plans are meant to fail: Criterion fails a
  * run that logged an error. */
 static int plancheck_quiet;
-#define PLAN_ERROR(...)                                                                                                \
-    do {                                                                                                               \
-        if (!plancheck_quiet) cr_log_error(__VA_ARGS__);                                                               \
+#define PLAN_ERROR(...)                                  \
+    do {                                                 \
+        if (!plancheck_quiet) cr_log_error(__VA_ARGS__); \
     } while (0)
 
 /* Buffer owner of a view chain, as the plan treats reshapes. */
@@ -62,8 +62,8 @@ static inline int epilogue_reads_element(const Node *op, const int8_t *m) {
  * elements; a two-pass root reads its input twice), and only in members up to b: a
  * group's members run in node order for each element, and b stores its value where it
  * is computed, so a later member would read b's value. */
-static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last, int a,
-                         int b) {
+static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last,
+                                int a, int b) {
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &g->nodes[b].shape)) return 0;
     if (fp->nest[b] >= 0 || fp->root[b] < 0 || op_of(&g->nodes[fp->root[b]])->rules->red_pre_step) return 0;
     /* only a fused loop's statement reads its input at just the element it writes: not a
@@ -89,12 +89,12 @@ static inline int legal_inplace(const Graph *g, const FusionPlan *fp, const MemP
  * there, b reads it as x only (not as dy), and nothing else reads it where b runs or
  * through a view. Overlapping windows, or the general path's zeroing of dx, would write
  * x's bytes before another window reads them. */
-static inline int legal_pool_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, const int *last,
-                                     int a, int b) {
+static inline int legal_pool_inplace(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at,
+                                     const int *last, int a, int b) {
     const Node *bn = &g->nodes[b];
     if (bn->op != OP_maxpool2d_bwd || bn->in[1] != a || bn->in[0] == a) return 0;
-    if (attr_h(bn, A_KERNEL) != 2 || attr_w(bn, A_KERNEL) != 2 || attr_h(bn, A_STRIDE) != 2 || attr_w(bn, A_STRIDE) != 2 ||
-        attr_h(bn, A_PAD) != 0 || attr_w(bn, A_PAD) != 0)
+    if (attr_h(bn, A_KERNEL) != 2 || attr_w(bn, A_KERNEL) != 2 || attr_h(bn, A_STRIDE) != 2 ||
+        attr_w(bn, A_STRIDE) != 2 || attr_h(bn, A_PAD) != 0 || attr_w(bn, A_PAD) != 0)
         return 0;
     if (g->nodes[a].shape.d[2] % 2 || g->nodes[a].shape.d[3] % 2) return 0;
     if (p->inplace_of[b] != a + 1 || at[b] != last[a] || !shape_eq(&g->nodes[a].shape, &bn->shape)) return 0;
@@ -113,7 +113,8 @@ static inline int legal_inplace_chain(const Graph *g, const FusionPlan *fp, cons
                                       const int *last, int a, int b) {
     for (int cur = b; p->inplace_of[cur];) {
         int prev = p->inplace_of[cur] - 1;
-        if (!legal_inplace(g, fp, p, at, last, prev, cur) && !legal_pool_inplace(g, fp, p, at, last, prev, cur)) return 0;
+        if (!legal_inplace(g, fp, p, at, last, prev, cur) && !legal_pool_inplace(g, fp, p, at, last, prev, cur))
+            return 0;
         if (prev == a) return 1;
         cur = prev;
     }
@@ -130,8 +131,8 @@ static inline int recomputable(const Node *n) {
 /* Node r's code (at its position) reads x: checks the order, registers and loops, and
  * extends x's buffer's life to the read. A recomputed x is no read of memory: r computes
  * it in registers and reads its inputs instead. Returns the errors found. */
-static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, int *last, int r, int x,
-                             int via_recomputed, const char *what) {
+static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, int *last, int r,
+                             int x, int via_recomputed, const char *what) {
     int o = owner(g, x), bad = 0;
     const Node *rn = &g->nodes[r];
     if (g->nodes[o].op == OP_const || op_of(&g->nodes[o])->kind == K_SOURCE) return 0;
@@ -149,7 +150,8 @@ static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan
     /* read from memory before its group ran, or in the same group through memory */
     int in_group = !via_recomputed && at[r] == at[o] && fp->root[x] == fp->root[r] && fp->root[o] == fp->root[r];
     int same_group = in_group;
-    if (!via_recomputed && x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[r] && reader_loop(g, fp, r) < 0) {
+    if (!via_recomputed && x == o && fp->epilogue[o] >= 0 && fp->epilogue[o] == fp->root[r] &&
+        reader_loop(g, fp, r) < 0) {
         /* a GEMM's epilogue reads the block the GEMM just wrote, a conv2d's the sample it
          * just computed: at the same element */
         int8_t m[IR_MAX_RANK];
@@ -178,8 +180,8 @@ static inline int check_read(const Graph *g, const FusionPlan *fp, const MemPlan
     /* a register is read in the loop that made it: a member of a row reduction's loop only
      * by that loop's members and the reduction, the reduction by its own loop's readers */
     if (in_group && (fp->nest[x] != reader_loop(g, fp, r) || fp->nest[o] != reader_loop(g, fp, r))) {
-        PLAN_ERROR("%s: %%%d (in the loop of %%%d) reads %%%d (made in the loop of %%%d)", what, r, reader_loop(g, fp, r),
-                     x, fp->nest[x]);
+        PLAN_ERROR("%s: %%%d (in the loop of %%%d) reads %%%d (made in the loop of %%%d)", what, r,
+                   reader_loop(g, fp, r), x, fp->nest[x]);
         bad++;
     }
     return bad;
@@ -195,7 +197,8 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
     for (int id = 0; id < n; id++) last[id] = at[id];
     for (int id = 0; id < n; id++) {
         if (fp->dup[id]) continue; /* no code: its readers compute it (check_read) */
-        for (int k = 0; k < g->nodes[id].nin; k++) bad += check_read(g, fp, p, at, last, id, g->nodes[id].in[k], 0, what);
+        for (int k = 0; k < g->nodes[id].nin; k++)
+            bad += check_read(g, fp, p, at, last, id, g->nodes[id].in[k], 0, what);
     }
     static const int batches[] = {1, 3, 64, 1000};
     for (int bi = 0; bi < 4; bi++) {
@@ -207,9 +210,11 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
             int64_t a0 = p->off_c[a] + p->off_b[a] * B, a1 = a0 + ca + ba * B;
             /* inside the arena, and clear of the workspace */
             int64_t ws0 = p->ws_off_c + p->ws_off_b * B;
-            if (a1 > p->size_c + p->size_b * B || (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B + p->ws_per_thread)) {
-                if (!bad++) PLAN_ERROR("%s: %%%d [%lld, %lld) leaves its region at B = %lld", what, a, (long long)a0,
-                                         (long long)a1, (long long)B);
+            if (a1 > p->size_c + p->size_b * B ||
+                (a1 > ws0 && a0 < ws0 + p->ws_size_c + p->ws_size_b * B + p->ws_per_thread)) {
+                if (!bad++)
+                    PLAN_ERROR("%s: %%%d [%lld, %lld) leaves its region at B = %lld", what, a, (long long)a0,
+                               (long long)a1, (long long)B);
             }
             for (int b = 0; b < n; b++) {
                 if (b == a || !p->has_buf[b] || at[b] > last[a] || at[a] > last[b]) continue; /* never both live */
@@ -221,7 +226,7 @@ static inline int check_plan(const Graph *g, const FusionPlan *fp, const MemPlan
                     continue;
                 if (a0 < b1 && b0 < a1 && !bad++)
                     PLAN_ERROR("%s: %%%d [%lld, %lld) and %%%d [%lld, %lld) overlap while both live, B = %lld", what, a,
-                                 (long long)a0, (long long)a1, b, (long long)b0, (long long)b1, (long long)B);
+                               (long long)a0, (long long)a1, b, (long long)b0, (long long)b1, (long long)B);
             }
         }
     }

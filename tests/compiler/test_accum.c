@@ -73,7 +73,8 @@ static Params step(const char *drv, const char *dir, const char *tag, const char
     char ckpt[700];
     snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", dir, tag);
     char *argv[32] = {(char *)drv, "train", "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64",
-                      "--epochs", "1", "--seed", "3", "--threads", "2", "--quiet", "--save", ckpt};
+                      "--epochs",  "1",     "--seed", "3",      "--threads",     "2",  "--quiet",      "--save",
+                      ckpt};
     int n = 17;
     for (int i = 0; flags[i]; i++) argv[n++] = (char *)flags[i];
     argv[n] = NULL;
@@ -109,9 +110,26 @@ static void accum_matches_big_batch(const char *mdl, const char *lr4) {
     free(run_ok(emit));
     cr_assert_eq(ct_write_file(drv_c, driver_src), 0);
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
-    char *cc[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC, "-I" OPENBLAS_INC,
-                  def, san[0] ? san : noop, src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas",
-                  "-lz", "-lm", NULL};
+    char *cc[] = {"cc",
+                  "-std=c11",
+                  "-O2",
+                  "-fopenmp",
+                  "-D_POSIX_C_SOURCE=200809L",
+                  "-I" MLC_RUNTIME_INC,
+                  "-I" OPENBLAS_INC,
+                  def,
+                  san[0] ? san : noop,
+                  src,
+                  drv_c,
+                  "-o",
+                  drv,
+                  "-L" MLC_RUNTIME_LIB_DIR,
+                  "-lmlckernels",
+                  "-lmlcrt",
+                  "-lopenblas",
+                  "-lz",
+                  "-lm",
+                  NULL};
     free(run_ok(cc));
 
     char *init_argv[] = {drv, "init", "3", NULL};
@@ -123,7 +141,8 @@ static void accum_matches_big_batch(const char *mdl, const char *lr4) {
     const char *sum[] = {"--batch", "64", "--lr", lr4, NULL};
     Params a = step(drv, dir, "big", big), b = step(drv, dir, "accum", accum);
     Params s = step(drv, dir, "sum", sum), m = step(drv, dir, "small", small);
-    cr_assert(init.n > 0 && a.n == init.n && b.n == a.n && s.n == a.n && m.n == a.n, "%s: parameter counts differ", mdl);
+    cr_assert(init.n > 0 && a.n == init.n && b.n == a.n && s.n == a.n && m.n == a.n, "%s: parameter counts differ",
+              mdl);
     /* A float sum of k terms is off by about k ulps at worst, and here the summation
      * orders differ over at most 64 samples: 1e-5 of the step is ~80 float epsilons. */
     double d = rel_diff(&a, &b, &init), ds = rel_diff(&a, &s, &init), dm = rel_diff(&a, &m, &init);

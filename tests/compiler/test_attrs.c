@@ -38,8 +38,8 @@ Test(attrs, scalar_text_names_the_ops_float_attributes) {
             const char *close = strchr(p, '}');
             cr_assert_not_null(close, "%s: unclosed %%{ in %s", op_info[op].name, t);
             AttrName a = attr_by_name(p + 2, (size_t)(close - p - 2));
-            cr_expect(a != A_NONE && op_has_attr(op, a) && attr_info[a].type == AT_FLOAT, "%s: %s names no float attribute",
-                      op_info[op].name, t);
+            cr_expect(a != A_NONE && op_has_attr(op, a) && attr_info[a].type == AT_FLOAT,
+                      "%s: %s names no float attribute", op_info[op].name, t);
             seen++;
         }
     }

@@ -63,19 +63,21 @@ static void dense_chain(FILE *f) {
 }
 
 static void resnet600(FILE *f) {
-    fprintf(f, "model deep\ninput image: f32[B, 784]\ninput label: i32[B]\n"
-               "block basic(x, c) {\n"
-               "    h = relu(batch_norm(conv2d(x, c, 3, pad = 1, bias = false)))\n"
-               "    h = batch_norm(conv2d(h, c, 3, pad = 1, bias = false))\n"
-               "    return relu(h + x)\n}\n"
-               "x = reshape(image, [B, 1, 28, 28])\nx = relu(conv2d(x, 16, 3, pad = 1))\n");
+    fprintf(f,
+            "model deep\ninput image: f32[B, 784]\ninput label: i32[B]\n"
+            "block basic(x, c) {\n"
+            "    h = relu(batch_norm(conv2d(x, c, 3, pad = 1, bias = false)))\n"
+            "    h = batch_norm(conv2d(h, c, 3, pad = 1, bias = false))\n"
+            "    return relu(h + x)\n}\n"
+            "x = reshape(image, [B, 1, 28, 28])\nx = relu(conv2d(x, 16, 3, pad = 1))\n");
     for (int i = 0; i < 600; i++) fprintf(f, "x = basic(x, 16)\n");
     fprintf(f, "logits = dense(global_avg_pool(x), 10)\noutput logits\nloss cross_entropy(logits, label)\n");
 }
 
 static void nested(FILE *f) {
-    fprintf(f, "model deep\ninput image: f32[B, 16]\ninput label: i32[B]\n"
-               "block b0(x) {\n    return relu(x) * 0.5\n}\n");
+    fprintf(f,
+            "model deep\ninput image: f32[B, 16]\ninput label: i32[B]\n"
+            "block b0(x) {\n    return relu(x) * 0.5\n}\n");
     for (int k = 1; k <= 20; k++) fprintf(f, "block b%d(x) {\n    return b%d(b%d(x))\n}\n", k, k - 1, k - 1);
     fprintf(f, "logits = dense(b20(image), 10)\noutput logits\nloss cross_entropy(logits, label)\n");
 }

@@ -63,26 +63,46 @@
 #define CUDA_HOME "/usr/local/cuda"
 #define NVCC CUDA_HOME "/bin/nvcc"
 
-static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",   MLC_TEST_DIR "/data/allops.mdl",
-                                     MLC_TEST_DIR "/data/activations.mdl", MLC_TEST_DIR "/data/layers.mdl",
-                                     MLC_SOURCE_ROOT "/samples/lenet.mdl", MLC_TEST_DIR "/data/rows.mdl",
-                                     MLC_TEST_DIR "/data/convepi.mdl",    MLC_TEST_DIR "/data/multiout.mdl",
+static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",
+                                     MLC_TEST_DIR "/data/allops.mdl",
+                                     MLC_TEST_DIR "/data/activations.mdl",
+                                     MLC_TEST_DIR "/data/layers.mdl",
+                                     MLC_SOURCE_ROOT "/samples/lenet.mdl",
+                                     MLC_TEST_DIR "/data/rows.mdl",
+                                     MLC_TEST_DIR "/data/convepi.mdl",
+                                     MLC_TEST_DIR "/data/multiout.mdl",
                                      MLC_SOURCE_ROOT "/samples/autoencoder.mdl",
-                                     MLC_TEST_DIR "/data/token_mlp.mdl",   MLC_TEST_DIR "/data/token_attn.mdl",
-                                     MLC_TEST_DIR "/data/token_merged.mdl", MLC_TEST_DIR "/data/seqops.mdl",
-                                     MLC_SOURCE_ROOT "/samples/resnet.mdl", MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
-                                     MLC_SOURCE_ROOT "/samples/vgg.mdl", MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
-                                     MLC_SOURCE_ROOT "/samples/densenet.mdl", MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
-                                     MLC_TEST_DIR "/data/convt.mdl", MLC_TEST_DIR "/data/conv1d.mdl",
+                                     MLC_TEST_DIR "/data/token_mlp.mdl",
+                                     MLC_TEST_DIR "/data/token_attn.mdl",
+                                     MLC_TEST_DIR "/data/token_merged.mdl",
+                                     MLC_TEST_DIR "/data/seqops.mdl",
+                                     MLC_SOURCE_ROOT "/samples/resnet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl",
+                                     MLC_SOURCE_ROOT "/samples/vgg.mdl",
+                                     MLC_SOURCE_ROOT "/samples/mobilenet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/densenet.mdl",
+                                     MLC_SOURCE_ROOT "/samples/unet_ae.mdl",
+                                     MLC_TEST_DIR "/data/convt.mdl",
+                                     MLC_TEST_DIR "/data/conv1d.mdl",
                                      MLC_TEST_DIR "/data/tokens_cls.mdl",
-                                     MLC_SOURCE_ROOT "/samples/vit.mdl",     MLC_SOURCE_ROOT "/samples/gpt.mdl",
+                                     MLC_SOURCE_ROOT "/samples/vit.mdl",
+                                     MLC_SOURCE_ROOT "/samples/gpt.mdl",
                                      MLC_TEST_DIR "/data/attention.mdl",
-                                     MLC_TEST_DIR "/data/resample.mdl",   MLC_TEST_DIR "/data/ema.mdl"};
+                                     MLC_TEST_DIR "/data/resample.mdl",
+                                     MLC_TEST_DIR "/data/ema.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
  * them (BREADTH..: vgg, mobilenet, densenet, unet_ae, convt, conv1d, tokens_cls, vit, gpt). */
-enum { NSMALL = 13, RESNET = 13, RESNET20 = 14, BREADTH = 15, ATTENTION = 24, RESAMPLE = 25 /* argmax, bilinear */, EMA = 26 };
+enum {
+    NSMALL = 13,
+    RESNET = 13,
+    RESNET20 = 14,
+    BREADTH = 15,
+    ATTENTION = 24,
+    RESAMPLE = 25 /* argmax, bilinear */,
+    EMA = 26
+};
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
 
@@ -263,14 +283,16 @@ Test(cuda_emit, structure) {
 
         /* GEMMs through cuBLAS, one call each (a strided-batched one with batch axes), each
          * checked */
-        int nmm = count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul) + count_op(c.m->eval_loss, OP_matmul);
+        int nmm =
+            count_op(c.m->train, OP_matmul) + count_op(c.m->eval, OP_matmul) + count_op(c.m->eval_loss, OP_matmul);
         int nbmm = count_batched_matmuls(c.m->train) + count_batched_matmuls(c.m->eval) +
                    count_batched_matmuls(c.m->eval_loss);
         cr_assert_eq(count(src, "cublasSgemmStridedBatched("), nbmm, "%s: %d batched matmuls, %d strided-batched calls",
                      models[k], nbmm, count(src, "cublasSgemmStridedBatched("));
         cr_assert_eq(count(src, "cublasSgemm(") + nbmm, nmm, "%s: %d matmuls, %d cublasSgemm calls", models[k], nmm,
                      count(src, "cublasSgemm("));
-        cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm(") + count(src, "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched("),
+        cr_assert_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm(") +
+                         count(src, "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched("),
                      nmm);
         if (strstr(models[k], "token_attn")) cr_assert_gt(nbmm, 0, "token_attn.mdl has no strided-batched GEMM");
         /* every runtime call checked */
@@ -327,7 +349,7 @@ Test(cuda_emit, epilogues_follow_their_op) {
             const char *at = strstr(fwd, op);
             cr_assert_not_null(at, "%s: no code for %%%d", models[k], id);
             Op o = g->nodes[id].op;
-            const char *call = strstr(at, o == OP_conv2d             ? "mlc_cuda_conv2d_fwd("
+            const char *call = strstr(at, o == OP_conv2d            ? "mlc_cuda_conv2d_fwd("
                                           : o == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data(" /* conv_transpose2d */
                                                                     : "cublasSgemm(");
             cr_assert_not_null(call, "%s: %%%d's call is missing", models[k], id);
@@ -336,7 +358,8 @@ Test(cuda_emit, epilogues_follow_their_op) {
             cr_expect_eq(strncmp(next + 5, group, strlen(group)), 0, "%s: %%%d is not followed by its epilogue %%%d",
                          models[k], id, ep);
             const char *launch = strstr(next, "<<<"), *other = strstr(next, "mlc_cuda_");
-            cr_expect(launch && (!other || launch < other), "%s: the epilogue of %%%d is not launched next", models[k], id);
+            cr_expect(launch && (!other || launch < other), "%s: the epilogue of %%%d is not launched next", models[k],
+                      id);
         }
         free(src_all);
         compiled_free(&c);
@@ -478,8 +501,9 @@ static void nvcc_compile(int from, int to) {
         write_sources(c.m, dir);
         char cmd[16384];
         snprintf(cmd, sizeof cmd,
-                 NVCC " -c -arch=sm_90 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
-                      " -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
+                 NVCC
+                 " -c -arch=sm_90 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
+                 " -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
                  MLC_SOURCE_ROOT, dir, dir, c.m->spec.name, dir, c.m->spec.name);
         int st = system(cmd);
         cr_expect_eq(st, 0, "%s: nvcc failed (exit %d): %s", models[k], st, cmd);
@@ -492,7 +516,9 @@ static void nvcc_compile(int from, int to) {
 
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
 Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
-Test(cuda_emit, resample_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESAMPLE, EMA + 1); } /* and train { ema } */
+Test(cuda_emit, resample_compiles_with_nvcc, .timeout = 600) {
+    nvcc_compile(RESAMPLE, EMA + 1);
+} /* and train { ema } */
 
 /* The attention block functions (templates/cuda_attention.cuh) run on the CPU with the
  * CUDA built-ins stood in for, against the C kernels: tests/compiler/gpu/
@@ -541,16 +567,19 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
     fprintf(f, "#include <stdio.h>\n#include <string.h>\n%s\n", tmpl_mlc_philox_h);
     fprintf(f, "int main(void) {\n");
     fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
-    fprintf(f, "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
+    fprintf(f,
+            "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
     fprintf(f, "    static const unsigned long long steps[] = {0, 1, 2, 1000, 0xffffffffull};\n");
     fprintf(f, "    for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 5; c++)\n");
     fprintf(f, "        for (unsigned long long i = 0; i < %d; i++) {\n", PER);
     fprintf(f, "            float u = mlc_philox_uniform(seeds[a], streams[b], steps[c] << 32 | i);\n");
-    fprintf(f, "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n");
+    fprintf(f,
+            "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n");
     fprintf(f, "        }\n    return 0;\n}\n");
     cr_assert_eq(fclose(f), 0);
-    snprintf(cmd, sizeof cmd, NVCC " -std=c++17 -Werror all-warnings '%s' -o '%s/philox' 2>&1 && '%s/philox' > '%s/out.txt'",
-             path, dir, dir, dir);
+    snprintf(cmd, sizeof cmd,
+             NVCC " -std=c++17 -Werror all-warnings '%s' -o '%s/philox' 2>&1 && '%s/philox' > '%s/out.txt'", path, dir,
+             dir, dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     snprintf(path, sizeof path, "%s/out.txt", dir);
     f = fopen(path, "r");
@@ -622,8 +651,8 @@ Test(cuda_emit, cuda_arch_flags) {
     int cc[4];
     cr_assert_eq(cuda_arch_parse("sm_80,sm_90", cc, 4), 2);
     cr_assert(cc[0] == 80 && cc[1] == 90);
-    static const char *const bad[] = {"", "sm_8", "sm_1234", "sm_40", "compute_90", "sm_90,", ",sm_90", "sm_80,,sm_90",
-                                      "sm_90a", "SM_90", "sm_80 sm_90", "native"};
+    static const char *const bad[] = {"",       "sm_8",         "sm_1234", "sm_40", "compute_90",  "sm_90,",
+                                      ",sm_90", "sm_80,,sm_90", "sm_90a",  "SM_90", "sm_80 sm_90", "native"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_expect_lt(cuda_arch_parse(bad[i], cc, 4), 0, "'%s' was accepted", bad[i]);
     cr_expect_lt(cuda_arch_parse("sm_70,sm_75,sm_80,sm_86,sm_90", cc, 4), 0, "more than max");
@@ -684,8 +713,10 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
     // clang-format on
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         char cmd[8192], out[16384];
-        snprintf(cmd, sizeof cmd, "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o /nonexistent/x --target cuda "
-                                  "%s --cc /bin/echo 2>&1", MLC_EXE, MLC_SOURCE_ROOT, c[i].arch);
+        snprintf(cmd, sizeof cmd,
+                 "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o /nonexistent/x --target cuda "
+                 "%s --cc /bin/echo 2>&1",
+                 MLC_EXE, MLC_SOURCE_ROOT, c[i].arch);
         FILE *p = popen(cmd, "r");
         cr_assert_not_null(p);
         size_t n = fread(out, 1, sizeof out - 1, p);
@@ -793,9 +824,13 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
         nfiles += len > 3 && !strcmp(de->d_name + len - 3, ".cu");
     }
     closedir(d);
-    cr_assert_eq(nfiles, nsrcs, "runtime/kernels/cuda/ holds %d .cu files, toolchain.c's kernel_srcs %d", nfiles, nsrcs);
-    const char *cmd = arena_printf(&a, NVCC " -lib -O3 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
-                                        " -Xptxas -v %s%s -o '%s/libmlckernels_cuda.a' 2>&1", flags, srcs, dir);
+    cr_assert_eq(nfiles, nsrcs, "runtime/kernels/cuda/ holds %d .cu files, toolchain.c's kernel_srcs %d", nfiles,
+                 nsrcs);
+    const char *cmd = arena_printf(&a,
+                                   NVCC
+                                   " -lib -O3 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
+                                   " -Xptxas -v %s%s -o '%s/libmlckernels_cuda.a' 2>&1",
+                                   flags, srcs, dir);
     int st;
     char *out = run_capture(cmd, &st);
     cr_assert_eq(st, 0, "%s:\n%s", cmd, out);
@@ -813,9 +848,12 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
     cr_assert_not_null(f);
     cr_assert_geq(fputs(tmpl_trainer_main_c, f), 0);
     cr_assert_eq(fclose(f), 0);
-    cmd = arena_printf(&a, NVCC " -O3 -std=c++17 %s '%s/lenet.cu' '%s' -I'%s/runtime' -I'%s' -DMLC_MODEL_API=lenet_api"
-                           " -o '%s/lenet' -L'%s' -lmlckernels_cuda -L'%s' -lmlcrt -lcublas -lz -lm -Xcompiler=-pthread 2>&1",
-                       flags, dir, mainc, MLC_SOURCE_ROOT, dir, dir, dir, MLC_KERNELS_LIB_DIR);
+    cmd =
+        arena_printf(&a,
+                     NVCC
+                     " -O3 -std=c++17 %s '%s/lenet.cu' '%s' -I'%s/runtime' -I'%s' -DMLC_MODEL_API=lenet_api"
+                     " -o '%s/lenet' -L'%s' -lmlckernels_cuda -L'%s' -lmlcrt -lcublas -lz -lm -Xcompiler=-pthread 2>&1",
+                     flags, dir, mainc, MLC_SOURCE_ROOT, dir, dir, dir, MLC_KERNELS_LIB_DIR);
     out = run_capture(cmd, &st);
     cr_assert_eq(st, 0, "the trainer does not link against the library: %s:\n%s", cmd, out);
     free(out);

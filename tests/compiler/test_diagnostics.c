@@ -124,8 +124,9 @@ Test(diagnostics, output_errors) {
     char src[512];
     snprintf(src, sizeof src, "%soutput mean(l, axis = 0)\nloss cross_entropy(l, y)\n", head);
     char *s = diag_of(src);
-    cr_expect_str_eq(s, "t.mdl:5:8: error: an output must be f32[B, ...] or i32[B, ...] (the batch first), found f32[3]\n"
-                        "    5 | output mean(l, axis = 0)\n      |        ^~~~\n");
+    cr_expect_str_eq(s,
+                     "t.mdl:5:8: error: an output must be f32[B, ...] or i32[B, ...] (the batch first), found f32[3]\n"
+                     "    5 | output mean(l, axis = 0)\n      |        ^~~~\n");
     free(s);
     snprintf(src, sizeof src, "%soutput l\noutput l\nloss cross_entropy(l, y)\n", head);
     s = diag_of(src);
@@ -139,8 +140,9 @@ Test(diagnostics, output_errors) {
 
 /* A successful compile prints nothing. */
 Test(diagnostics, clean_compile_is_silent) {
-    char *s = diag_of("model m\ninput x: f32[B, 4]\ninput y: i32[B]\nlogits = dense(x, 3)\n"
-                      "output logits\nloss cross_entropy(logits, y)\n");
+    char *s = diag_of(
+        "model m\ninput x: f32[B, 4]\ninput y: i32[B]\nlogits = dense(x, 3)\n"
+        "output logits\nloss cross_entropy(logits, y)\n");
     cr_expect_str_eq(s, "<compiled>");
     free(s);
 }
@@ -161,16 +163,18 @@ static char *warnings_of(const char *text) {
 /* A layer the loss does not depend on: one warning for its parameters, at the call, with
  * the block's call site; the model still compiles. */
 Test(diagnostics, untrained_parameters_warn) {
-    char *s = warnings_of("model m\ninput x: f32[B, 4]\ninput y: i32[B]\n"
-                          "block head(x) {\n    return dense(x, 8)\n}\n"
-                          "unused = head(x)\nh = dense(x, 3)\noutput h\nloss cross_entropy(h, y)\n");
-    cr_expect_str_eq(s, "t.mdl:5:12: warning: the loss does not depend on 'head1.dense1.weight', 'head1.dense1.bias', "
-                        "so training never changes them\n"
-                        "    5 |     return dense(x, 8)\n"
-                        "      |            ^~~~~\n"
-                        "t.mdl:7:10: note: in block 'head' called from here\n"
-                        "    7 | unused = head(x)\n"
-                        "      |          ^~~~\n");
+    char *s = warnings_of(
+        "model m\ninput x: f32[B, 4]\ninput y: i32[B]\n"
+        "block head(x) {\n    return dense(x, 8)\n}\n"
+        "unused = head(x)\nh = dense(x, 3)\noutput h\nloss cross_entropy(h, y)\n");
+    cr_expect_str_eq(s,
+                     "t.mdl:5:12: warning: the loss does not depend on 'head1.dense1.weight', 'head1.dense1.bias', "
+                     "so training never changes them\n"
+                     "    5 |     return dense(x, 8)\n"
+                     "      |            ^~~~~\n"
+                     "t.mdl:7:10: note: in block 'head' called from here\n"
+                     "    7 | unused = head(x)\n"
+                     "      |          ^~~~\n");
     free(s);
 }
 
@@ -269,8 +273,8 @@ static void report(Sweep *sw, const char *what, const char *text, Outcome o, int
         if (sw->bad <= 20)
             printf("NO-CRASH SWEEP FAILURE (%s): %s\n---- input ----\n%s\n---- end ----\n", what,
                    o == BAD_CRASH ? (sig == SIGALRM ? "hang (killed after 20 s)"
-                                     : sig < 0    ? "unexpected exit status (sanitizer report?)"
-                                                  : strsignal(sig))
+                                     : sig < 0      ? "unexpected exit status (sanitizer report?)"
+                                                    : strsignal(sig))
                                   : "stopped without a diagnostic",
                    text);
     }
@@ -320,8 +324,7 @@ static void sweep_file(const char *path, Sweep *sw) {
             memcpy(buf, text, a);
             memcpy(buf + a, edge[v], el);
             memcpy(buf + a + el, text + a + l, len - a - l + 1);
-            snprintf(what, sizeof what, "%s: number %d '%.*s' -> %s", ct_basename(path), k, (int)l, text + a,
-                     edge[v]);
+            snprintf(what, sizeof what, "%s: number %d '%.*s' -> %s", ct_basename(path), k, (int)l, text + a, edge[v]);
             report(sw, what, buf, try_input(buf, &sig), sig);
         }
     }
@@ -335,8 +338,8 @@ Test(diagnostics, no_crash_sweep, .timeout = 600) {
                            MLC_TEST_DIR "/data/seqops.mdl"};
     Sweep sw = {0};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) sweep_file(files[i], &sw);
-    printf("no-crash sweep: %d inputs, %d compiled, %d diagnosed, %d failures\n", sw.inputs, sw.compiled,
-           sw.diagnosed, sw.bad);
+    printf("no-crash sweep: %d inputs, %d compiled, %d diagnosed, %d failures\n", sw.inputs, sw.compiled, sw.diagnosed,
+           sw.bad);
     fflush(stdout);
     cr_expect_gt(sw.diagnosed, 0, "the mutations never produced an error: the sweep tests nothing");
     cr_expect_gt(sw.compiled, 0);
@@ -374,6 +377,8 @@ Test(diagnostics, sweep_harness_detects_failures) {
     cr_assert_eq(try_child(child_exit1, "", &sig), BAD_CRASH);
     cr_assert_eq(sig, -1);
     cr_assert_eq(try_input("model m\ninput x: f32[B, 4]\ninput y: i32[B]\nl = dense(x, 3)\noutput l\n"
-                           "loss cross_entropy(l, y)\n", &sig), OK_COMPILED);
+                           "loss cross_entropy(l, y)\n",
+                           &sig),
+                 OK_COMPILED);
     cr_assert_eq(try_input("model m\nloss (\n", &sig), OK_DIAGNOSED);
 }

@@ -75,8 +75,9 @@ static void write_idx(const char *name, int n, int images) {
     snprintf(path, sizeof path, "%s/%s", data, name);
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "%s", path);
-    unsigned char head[16] = {0, 0, 8, (unsigned char)(images ? 3 : 1), 0, 0, (unsigned char)(n >> 8),
-                              (unsigned char)n, 0, 0, 0, 8, 0, 0, 0, 8};
+    unsigned char head[16] = {
+        0, 0, 8, (unsigned char)(images ? 3 : 1), 0, 0, (unsigned char)(n >> 8), (unsigned char)n, 0, 0, 0, 8, 0,
+        0, 0, 8};
     fwrite(head, 1, images ? 16 : 8, f);
     /* image s of class s % 10: a bright column at the class, over a pattern of s */
     for (int s = 0; s < n; s++) {
@@ -101,9 +102,26 @@ static void build_pair(const char *name) {
     snprintf(drv_c, sizeof drv_c, "%s/driver.c", dir);
     snprintf(api, sizeof api, "-DMLC_MODEL_API=%s_api", name);
     cr_assert_eq(ct_write_file(drv_c, driver_src), 0);
-    char *cc[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                  "-I" OPENBLAS_INC, api, src, drv_c, "-o", drv, "-L" MLC_RUNTIME_LIB_DIR,
-                  "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread", NULL};
+    char *cc[] = {"cc",
+                  "-std=c11",
+                  "-O2",
+                  "-fopenmp",
+                  "-D_POSIX_C_SOURCE=200809L",
+                  "-I" MLC_RUNTIME_INC,
+                  "-I" OPENBLAS_INC,
+                  api,
+                  src,
+                  drv_c,
+                  "-o",
+                  drv,
+                  "-L" MLC_RUNTIME_LIB_DIR,
+                  "-lmlckernels",
+                  "-lmlcrt",
+                  "-lopenblas",
+                  "-lz",
+                  "-lm",
+                  "-pthread",
+                  NULL};
     free(run_ok(cc));
 }
 
@@ -499,8 +517,8 @@ Test(dist, killed_rank_ends_the_job) {
 }
 
 Test(dist, stopped_rank_times_out) {
-    const char *extra[] = {"--epochs", "100000", "--save", path("run.ckpt"), "--save-every", "2s",
-                           "--comm-timeout", "2", NULL};
+    const char *extra[] = {"--epochs",       "100000", "--save", path("run.ckpt"), "--save-every", "2s",
+                           "--comm-timeout", "2",      NULL};
     Job j;
     pid_t r1 = start_long(&j, extra);
     cr_assert_eq(kill(r1, SIGSTOP), 0);
@@ -509,8 +527,9 @@ Test(dist, stopped_rank_times_out) {
     char *log = ct_read_file(j.log, NULL);
     cr_assert_neq(st, -1, "the job still ran a minute after rank 1 stopped:\n%s", log);
     cr_expect_neq(st, 0);
-    cr_expect(strstr(log, "rank 0: error: the ") && strstr(log, " timed out: no word from the other ranks for 2 s "
-                                                              "(--comm-timeout); stopping all 2 ranks\n"),
+    cr_expect(strstr(log, "rank 0: error: the ") && strstr(log,
+                                                           " timed out: no word from the other ranks for 2 s "
+                                                           "(--comm-timeout); stopping all 2 ranks\n"),
               "no timeout message from rank 0:\n%s", log);
     free(log);
 }
@@ -565,7 +584,8 @@ Test(dist, cuda_trainer_links_nccl_and_mpi, .timeout = 600) {
     if (access("/usr/local/cuda/bin/nvcc", X_OK)) cr_skip_test("no CUDA toolkit at /usr/local/cuda");
     char cuda[800];
     snprintf(cuda, sizeof cuda, "%s/cuda", dir);
-    char *build[] = {MLC_EXE, "build", MDL, "-o", cuda, "--target", "cuda", "--cuda-arch", "sm_90", "--mpi", "--keep", NULL};
+    char *build[] = {MLC_EXE, "build",       MDL,     "-o",    cuda,     "--target",
+                     "cuda",  "--cuda-arch", "sm_90", "--mpi", "--keep", NULL};
     free(run_ok(build));
     char *ldd[] = {"ldd", cuda, NULL};
     char *out = run_ok(ldd);
@@ -596,7 +616,8 @@ Test(dist, build_without_libmlcrt_mpi_says_so) {
     cr_expect_eq(ct_run(build, &out), 1);
     snprintf(want, sizeof want,
              "mlc: error: --mpi: no %s/libmlcrt_mpi.a: mlc's runtime was built without MPI (install Open MPI, e.g. "
-             "Debian's libopenmpi-dev, and rebuild mlc)\n", bare);
+             "Debian's libopenmpi-dev, and rebuild mlc)\n",
+             bare);
     cr_expect_str_eq(out, want);
     free(out);
 }

@@ -67,7 +67,8 @@ static const char *missing_builtin(const char *doc) {
             const char *eol = strchr(p, '\n');
             const char *arg = row_lacks(&builtins[i], bol, eol ? eol : p + strlen(p));
             if (!arg) lack = NULL;
-            else if (lack == builtins[i].name) snprintf(what, sizeof what, "%.64s(%.64s)", builtins[i].name, arg), lack = what;
+            else if (lack == builtins[i].name)
+                snprintf(what, sizeof what, "%.64s(%.64s)", builtins[i].name, arg), lack = what;
         }
         if (lack) return lack;
     }
@@ -86,7 +87,7 @@ static const char *missing_op(const char *doc) {
 }
 
 static const char *const keywords[] = {"model", "input", "param", "output", "loss", "return", "if", "else",
-                                       "for", "in", "block", "train", "and", "or", "not"};
+                                       "for",   "in",    "block", "train",  "and",  "or",     "not"};
 
 /* Each keyword must be shown in use: as a whole word inside a `code span`, on a line other
  * than the list of keywords itself. */

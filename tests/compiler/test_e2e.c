@@ -53,8 +53,8 @@ static void cleanup(void) {
 TestSuite(e2e, .fini = cleanup);
 
 static char *train(void) {
-    char *argv[] = {exe, "--epochs", "1", "--train-limit", "12800", "--test-limit", "2000", "--threads", "2",
-                    "--seed", "1", "--data", DATA_DIR, NULL};
+    char *argv[] = {exe,      "--epochs", "1",      "--train-limit", "12800", "--test-limit", "2000", "--threads", "2",
+                    "--seed", "1",        "--data", DATA_DIR,        NULL};
     char *out = NULL;
     int st = ct_run(argv, &out);
     cr_assert_eq(st, 0, "the trainer failed (status %d):\n%s", st, out);
@@ -121,8 +121,8 @@ Test(e2e, seed_changes_the_run, .timeout = 600) {
     build_once();
     char *outs[2];
     for (int k = 0; k < 2; k++) {
-        char *argv[] = {exe, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
-                        "--seed", k ? "2" : "1", "--data", DATA_DIR, NULL};
+        char *argv[] = {exe,         "--epochs", "1",      "--train-limit", "1280",   "--test-limit", "500",
+                        "--threads", "2",        "--seed", k ? "2" : "1",   "--data", DATA_DIR,       NULL};
         int st = ct_run(argv, &outs[k]);
         cr_assert_eq(st, 0, "the trainer failed:\n%s", outs[k]);
     }
@@ -143,8 +143,8 @@ Test(e2e, check_finite_names_the_op_and_line, .timeout = 600) {
     char bin[700];
     snprintf(bin, sizeof bin, "%s/nan", d);
     build_trainer(d, MLC_TEST_DIR "/data/nan.mdl", bin);
-    char *run[] = {bin, "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64", "--epochs", "1", "--check-finite",
-                   "--no-prefetch", NULL};
+    char *run[] = {bin,        "--data", DATA_DIR,         "--train-limit", "64", "--test-limit", "64",
+                   "--epochs", "1",      "--check-finite", "--no-prefetch", NULL};
     char *out = NULL;
     int st = ct_run(run, &out);
     cr_expect_eq(st, 1, "exit status %d:\n%s", st, out);
@@ -174,8 +174,9 @@ Test(e2e, autoencoder_trains_without_labels, .timeout = 600) {
     snprintf(log, sizeof log, "%s/ae.csv", d);
     snprintf(imgs, sizeof imgs, "%s/two-images", d);
     build_trainer(d, MLC_SOURCE_ROOT "/samples/autoencoder.mdl", bin);
-    char *run[] = {bin, "--epochs", "1", "--train-limit", "6400", "--test-limit", "1000", "--threads", "2", "--seed", "1",
-                   "--data", DATA_DIR, "--save", ckpt, "--log", log, "--progress", "never", NULL};
+    char *run[] = {
+        bin, "--epochs", "1",      "--train-limit", "6400", "--test-limit", "1000", "--threads",  "2",     "--seed",
+        "1", "--data",   DATA_DIR, "--save",        ckpt,   "--log",        log,    "--progress", "never", NULL};
     char *out = NULL;
     int st = ct_run(run, &out);
     cr_assert_eq(st, 0, "the trainer failed (status %d):\n%s", st, out);
@@ -241,8 +242,11 @@ Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
     snprintf(c, sizeof c, "%s/c.ckpt", d);
     snprintf(imgs, sizeof imgs, "%s/t10k-images-idx3-ubyte.gz", DATA_DIR);
     build_trainer(d, MLC_TEST_DIR "/data/ema_mlp.mdl", bin);
-#define EMA_RUN(...) {bin, "--train-limit", "640", "--test-limit", "200", "--threads", "1", "--data", DATA_DIR, \
-                      "--progress", "never", __VA_ARGS__, NULL}
+#define EMA_RUN(...)                                                                                            \
+    {                                                                                                           \
+        bin, "--train-limit", "640", "--test-limit", "200", "--threads", "1", "--data", DATA_DIR, "--progress", \
+            "never", __VA_ARGS__, NULL                                                                          \
+    }
     char *whole[] = EMA_RUN("--save", a), *half[] = EMA_RUN("--save", b, "--max-steps", "5"),
          *rest[] = EMA_RUN("--save", c, "--resume", b);
     char *runs[3][20];
@@ -268,7 +272,8 @@ Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
         int st = ct_run(argv, &res[k]);
         cr_assert_eq(st, 0, "%s%s failed (status %d):\n%.500s", argv[1], k % 2 ? " --ema" : "", st, res[k]);
     }
-    cr_assert(!strncmp(res[0], "test accuracy: 0.", 17) && !strncmp(res[1], "test accuracy: 0.", 17), "%s\n%s", res[0], res[1]);
+    cr_assert(!strncmp(res[0], "test accuracy: 0.", 17) && !strncmp(res[1], "test accuracy: 0.", 17), "%s\n%s", res[0],
+              res[1]);
     /* averaged weights give other logits: the first image's top class keeps its place, its
      * value moves */
     cr_assert(strchr(res[2], '\n') && strchr(res[3], '\n'));
@@ -306,8 +311,8 @@ Test(e2e, breadth_samples_learn, .timeout = 900) {
         snprintf(mdl, sizeof mdl, "%s/samples/%s.mdl", MLC_SOURCE_ROOT, samples[i].name);
         snprintf(bin, sizeof bin, "%s/%s", d, samples[i].name);
         build_trainer(d, mdl, bin);
-        char *run[] = {bin, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
-                       "--seed", "1", "--data", DATA_DIR, "--progress", "never", NULL};
+        char *run[] = {bin, "--epochs", "1", "--train-limit", "1280",   "--test-limit", "500",   "--threads",
+                       "2", "--seed",   "1", "--data",        DATA_DIR, "--progress",   "never", NULL};
         char *out = NULL;
         int st = ct_run(run, &out);
         cr_assert_eq(st, 0, "%s: the trainer failed (status %d):\n%s", samples[i].name, st, out);
@@ -343,8 +348,8 @@ Test(e2e, attention_samples_learn, .timeout = 900) {
     snprintf(gpt, sizeof gpt, "%s/gpt", d);
     snprintf(ckpt, sizeof ckpt, "%s/gpt.ckpt", d);
     build_trainer(d, MLC_SOURCE_ROOT "/samples/vit.mdl", vit);
-    char *vrun[] = {vit, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
-                    "--seed", "1", "--data", DATA_DIR, "--progress", "never", NULL};
+    char *vrun[] = {vit, "--epochs", "1", "--train-limit", "1280",   "--test-limit", "500",   "--threads",
+                    "2", "--seed",   "1", "--data",        DATA_DIR, "--progress",   "never", NULL};
     char *out = NULL;
     int st = ct_run(vrun, &out);
     cr_assert_eq(st, 0, "vit: the trainer failed (status %d):\n%s", st, out);
@@ -356,8 +361,22 @@ Test(e2e, attention_samples_learn, .timeout = 900) {
     free(out);
 
     build_trainer(d, MLC_SOURCE_ROOT "/samples/gpt.mdl", gpt);
-    char *grun[] = {gpt, "--max-steps", "30", "--batch", "8", "--threads", "2", "--seed", "1", "--progress", "never",
-                    "--data", MLC_SOURCE_ROOT "/docs/language.md", "--save", ckpt, NULL};
+    char *grun[] = {gpt,
+                    "--max-steps",
+                    "30",
+                    "--batch",
+                    "8",
+                    "--threads",
+                    "2",
+                    "--seed",
+                    "1",
+                    "--progress",
+                    "never",
+                    "--data",
+                    MLC_SOURCE_ROOT "/docs/language.md",
+                    "--save",
+                    ckpt,
+                    NULL};
     char *out2 = NULL;
     for (int run = 0; run < 2; run++) {
         char *o = NULL;
@@ -380,7 +399,8 @@ Test(e2e, attention_samples_learn, .timeout = 900) {
     free(e2);
     free(out);
     free(out2);
-    char *samp[] = {gpt, "sample", ckpt, "--prompt", "The ", "--tokens", "40", "--temperature", "0.8", "--seed", "7", NULL};
+    char *samp[] = {gpt,  "sample",        ckpt,  "--prompt", "The ", "--tokens",
+                    "40", "--temperature", "0.8", "--seed",   "7",    NULL};
     char *s1 = NULL, *s2 = NULL;
     cr_assert_eq(ct_run(samp, &s1), 0, "%s", s1);
     cr_assert_eq(ct_run(samp, &s2), 0, "%s", s2);
@@ -427,8 +447,9 @@ Test(e2e, wait_policy_is_passive_and_changes_no_bits, .timeout = 600) {
     for (int k = 0; k < 3; k++) {
         if (spins[k]) setenv("GOMP_SPINCOUNT", spins[k], 1);
         else unsetenv("GOMP_SPINCOUNT");
-        char *argv[] = {exe, "--epochs", "1", "--train-limit", "1280", "--test-limit", "500", "--threads", "2",
-                        "--seed", "1", "--data", DATA_DIR, NULL};
+        char *argv[] = {exe,      "--epochs",  "1", "--train-limit", "1280", "--test-limit",
+                        "500",    "--threads", "2", "--seed",        "1",    "--data",
+                        DATA_DIR, NULL};
         cr_assert_eq(ct_run(argv, &out), 0, "the trainer failed:\n%s", out);
         lines[k] = epoch_lines(out);
         acc[k] = strdup(strstr(out, "test accuracy:") ? strstr(out, "test accuracy:") : "(none)");

@@ -47,7 +47,8 @@ static int is_follow_line(const char *line, size_t len) {
 /* Runs argv, expects a failure (exit 1 or 2) whose output has the style. */
 static void check(char *const *argv, int compiler) {
     char *out = NULL, what[512] = "";
-    for (int i = 0; argv[i]; i++) snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", i ? " " : "", argv[i]);
+    for (int i = 0; argv[i]; i++)
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", i ? " " : "", argv[i]);
     int st = ct_run(argv, &out);
     cr_assert_not_null(out);
     cr_expect(st == 1 || st == 2, "%s: exit status %d (a failure is 1 or 2, not a crash):\n%s", what, st, out);

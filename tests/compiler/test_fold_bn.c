@@ -207,8 +207,8 @@ Test(fold_bn, leaves_non_matching_and_keeps_locations) {
         while (j < b.plain->n && b.plain->nodes[j].op != OP_conv2d) j++;
         cr_assert_lt(j, b.plain->n);
         const SrcLoc *a = &e->nodes[id].loc, *p = &b.plain->nodes[j].loc;
-        cr_assert(a->line == p->line && a->col == p->col, "conv2d %d at %d:%d, was %d:%d", k, a->line, a->col,
-                  p->line, p->col);
+        cr_assert(a->line == p->line && a->col == p->col, "conv2d %d at %d:%d, was %d:%d", k, a->line, a->col, p->line,
+                  p->col);
         j++, k++;
     }
     cr_assert_eq(k, 4);

@@ -52,10 +52,12 @@ Test(fusion, sample_kernel_counts) {
         const char *name = ct_basename(c->path);
         cr_expect_eq(unfused_kernels(r.m->train), c->train_nodes, "%s: %d nodes with code (the graph changed?)", name,
                      unfused_kernels(r.m->train));
-        cr_expect_eq(fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels, "%s: train step: %d kernels, expected %d",
-                     name, fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels);
-        cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels, "%s: inference: %d kernels, expected %d",
-                     name, fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels);
+        cr_expect_eq(fusion_kernels(r.m->train, &r.m->train_fuse), c->train_kernels,
+                     "%s: train step: %d kernels, expected %d", name, fusion_kernels(r.m->train, &r.m->train_fuse),
+                     c->train_kernels);
+        cr_expect_eq(fusion_kernels(r.m->eval, &r.m->eval_fuse), c->eval_kernels,
+                     "%s: inference: %d kernels, expected %d", name, fusion_kernels(r.m->eval, &r.m->eval_fuse),
+                     c->eval_kernels);
         /* values kept in registers take no arena space, but a group reads its inputs where
          * its root runs, which can hold them a little longer, and the placement shifts:
          * the fused plan may not grow by more than 1% */
@@ -65,7 +67,8 @@ Test(fusion, sample_kernel_counts) {
         int64_t unfused_floats = plan_floats(&unfused, B, 1);
         cr_expect_leq(fused_floats * 100, unfused_floats * 101, "%s: fusion grew the arena: %lld floats, unfused %lld",
                       name, (long long)fused_floats, (long long)unfused_floats);
-        cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats, (long long)unfused_floats);
+        cr_log_info("%s: arena %lld floats fused, %lld unfused", name, (long long)fused_floats,
+                    (long long)unfused_floats);
         release(&a, &r, src);
     }
 }
@@ -137,8 +140,8 @@ Test(fusion, cross_entropy_forward_is_one_group) {
  * logsumexp's .mdl line and column) run in one kernel, and its one_hot (with label
  * smoothing, the smoothed labels too) is recomputed where it is read. */
 Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
-    static const char *const models[] = {"tiny", "decoupled", "convnet", "allops", "adamw", "convb1", "blocks",
-                                         "layers", "convbn", "convwide", "clip", "activations", "nan", "rows"};
+    static const char *const models[] = {"tiny",   "decoupled", "convnet",  "allops", "adamw",       "convb1", "blocks",
+                                         "layers", "convbn",    "convwide", "clip",   "activations", "nan",    "rows"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/data/%s.mdl", MLC_TEST_DIR, models[i]);
@@ -156,7 +159,8 @@ Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
         int at = fp->at[lse], nodes = 0, recomputed = 0;
         for (int id = 0; id <= g->loss; id++) {
             const Node *n = &g->nodes[id];
-            if (n->loc.line != loc.line || n->loc.col != loc.col || n->op == OP_reshape || op_of(n)->kind == K_SOURCE) continue;
+            if (n->loc.line != loc.line || n->loc.col != loc.col || n->op == OP_reshape || op_of(n)->kind == K_SOURCE)
+                continue;
             if (fp->dup[id]) {
                 recomputed++;
                 continue;
@@ -186,8 +190,7 @@ Test(fusion, row_reductions_nest) {
         const Node *n = &g->nodes[id];
         if (op_of(n)->kind != K_REDUCE) continue;
         int row = fp->root[id] != id;
-        cr_expect_eq(row, n->shape.bmask != 0,
-                     "%%%d (%s) is %sa row reduction", id, op_of(n)->name, row ? "" : "not ");
+        cr_expect_eq(row, n->shape.bmask != 0, "%%%d (%s) is %sa row reduction", id, op_of(n)->name, row ? "" : "not ");
         rows += row;
         deep += fp->nest[id] >= 0;
         kept_deep += fp->nest[id] >= 0 && !fp->inl[id];
@@ -267,7 +270,8 @@ Test(fusion, lenet_conv_bias_relu_is_a_conv_epilogue) {
             convs++;
             int ep = fp->epilogue[id];
             cr_assert_geq(ep, 0, "%s: conv %%%d has no epilogue", j ? "eval" : "train", id);
-            cr_expect_eq(g->nodes[ep].op, OP_relu, "%%%d: the epilogue's root is %s", id, op_info[g->nodes[ep].op].name);
+            cr_expect_eq(g->nodes[ep].op, OP_relu, "%%%d: the epilogue's root is %s", id,
+                         op_info[g->nodes[ep].op].name);
             cr_expect_eq(count_members(g, fp, ep, OP_add), 1, "%%%d: the bias add is not in the epilogue", id);
             cr_expect_eq(fp->at[ep], id, "the epilogue %%%d does not run with its conv %%%d", ep, id);
             cr_expect_eq(fp->at[g->nodes[ep].in[0]], id, "the bias add of %%%d does not run with it", id);
@@ -340,13 +344,15 @@ Test(fusion, resnet_train_batch_norm_and_relu_backward) {
     char *seen = ARENA_ARRAY(&a, char, g->n);
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
-        if (n->op == OP_mul && g->nodes[n->in[1]].op == OP_reshape && g->nodes[g->nodes[n->in[1]].in[0]].op == OP_bn_scale) {
+        if (n->op == OP_mul && g->nodes[n->in[1]].op == OP_reshape &&
+            g->nodes[g->nodes[n->in[1]].in[0]].op == OP_bn_scale) {
             bns++;
             cr_expect(g->nodes[n->in[0]].op == OP_conv2d, "%%%d: normalises %s, not a conv output", id,
                       op_info[g->nodes[n->in[0]].op].name);
             int root = fp->root[id];
             cr_expect(root != id && fp->inl[id], "%%%d: the normalised activation is stored", id);
-            cr_expect_eq(g->nodes[root].op, OP_relu, "%%%d: its group's root is %s", id, op_info[g->nodes[root].op].name);
+            cr_expect_eq(g->nodes[root].op, OP_relu, "%%%d: its group's root is %s", id,
+                         op_info[g->nodes[root].op].name);
             /* a group with k batch norms (2 on a projection shortcut) and a residual add */
             if (!seen[root]) residual += count_members(g, fp, root, OP_add) == count_members(g, fp, root, OP_mul) + 1;
             seen[root] = 1;
@@ -390,7 +396,8 @@ Test(fusion, causal_mask_takes_no_memory) {
             const Node *n = &g->nodes[id];
             int by_matmul = 0;
             for (int u = id + 1; u < g->n; u++)
-                for (int i = 0; i < g->nodes[u].nin; i++) by_matmul |= g->nodes[u].in[i] == id && g->nodes[u].op == OP_matmul;
+                for (int i = 0; i < g->nodes[u].nin; i++)
+                    by_matmul |= g->nodes[u].in[i] == id && g->nodes[u].op == OP_matmul;
             if (n->op == OP_causal_mask && by_matmul) {
                 stored++;
                 cr_expect(!fp->dup[id] && plan->has_buf[id], "%s: the mask %%%d a matmul reads is not stored", fn, id);

@@ -247,11 +247,12 @@ static uint64_t case_seed(Op op, int ci) { return 1000003ull * (uint64_t)(op + 1
 Test(gradcheck, every_op, .timeout = 300) {
     int failures = 0, checked = 0;
     char skipped[1024] = "";
-    printf("gradient check: L = sum(op(params) * W), B = %d, h = %g, "
-           "rel = |a-n| / max(|a|+|n|, %g), tolerance %g\n",
-           BATCH, FD_H, REL_FLOOR, REL_TOL);
-    printf("%-12s %4s  %-36s %6s %12s %12s  %s\n", "op", "case", "input shapes", "params", "max abs err",
-           "max rel err", "result");
+    printf(
+        "gradient check: L = sum(op(params) * W), B = %d, h = %g, "
+        "rel = |a-n| / max(|a|+|n|, %g), tolerance %g\n",
+        BATCH, FD_H, REL_FLOOR, REL_TOL);
+    printf("%-12s %4s  %-36s %6s %12s %12s  %s\n", "op", "case", "input shapes", "params", "max abs err", "max rel err",
+           "result");
     for (int op = 0; op < OP_COUNT; op++) {
         const OpInfo *oi = &op_info[op];
         if (oi->kind == K_SOURCE || oi->kind == K_UPDATE || (oi->rules->flags & OPF_BACKWARD_ONLY)) {
@@ -316,8 +317,7 @@ Test(gradcheck, every_op, .timeout = 300) {
             printf("%-12s   checked through the forward op whose gradient it computes\n", oi->name);
         }
     }
-    printf("skipped (sources and optimizer updates, not differentiated by autodiff; backward-only ops):%s\n",
-           skipped);
+    printf("skipped (sources and optimizer updates, not differentiated by autodiff; backward-only ops):%s\n", skipped);
     printf("%d cases checked, %d failures\n", checked, failures);
     fflush(stdout);
     cr_expect_gt(checked, 0);

@@ -70,9 +70,11 @@ static void check_model(const char *path) {
     char what[256];
     snprintf(what, sizeof what, "%s train", ct_basename(path));
     check_grad_slab(r.m, what);
-    cr_expect_eq(check_plan(r.m->train, &r.m->train_fuse, &r.m->train_plan, what), 0, "%s: overlapping live tensors", what);
+    cr_expect_eq(check_plan(r.m->train, &r.m->train_fuse, &r.m->train_plan, what), 0, "%s: overlapping live tensors",
+                 what);
     snprintf(what, sizeof what, "%s eval", ct_basename(path));
-    cr_expect_eq(check_plan(r.m->eval, &r.m->eval_fuse, &r.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
+    cr_expect_eq(check_plan(r.m->eval, &r.m->eval_fuse, &r.m->eval_plan, what), 0, "%s: overlapping live tensors",
+                 what);
     ct_compile_free(&r);
     srcfile_free(src);
     arena_free(&a);
@@ -83,7 +85,8 @@ static void check_model(const char *path) {
 static void expect_no_worse(const Graph *g, const MemPlan *p, const MemPlan *q, const MemPlan *r, const char *what) {
     cr_expect_leq(p->size_b, q->size_b, "%s: %lld floats a sample, first-fit %lld", what, (long long)p->size_b,
                   (long long)q->size_b);
-    cr_expect_leq(p->size_c, q->size_c, "%s: %lld floats, first-fit %lld", what, (long long)p->size_c, (long long)q->size_c);
+    cr_expect_leq(p->size_c, q->size_c, "%s: %lld floats, first-fit %lld", what, (long long)p->size_c,
+                  (long long)q->size_c);
     size_t n = (size_t)g->n;
     cr_expect(!memcmp(p->off_b, r->off_b, sizeof(int64_t) * n) && !memcmp(p->off_c, r->off_c, sizeof(int64_t) * n) &&
                   p->size_b == r->size_b && p->size_c == r->size_c,
@@ -154,10 +157,8 @@ Test(memplan, random_graphs) {
                 /* only shapes that broadcast: equal, or a [k] / [1, k] against [B, k] */
                 Node probe = {0};
                 probe.op = OP_add, probe.nin = 2, probe.in[0] = x, probe.in[1] = y;
-                if (shape_rule_broadcast(g, &probe) == NULL)
-                    r = ir_binary(g, ops[RND(3)], x, y, NULL);
-                else
-                    r = ir_unary(g, OP_sigmoid, x, NULL);
+                if (shape_rule_broadcast(g, &probe) == NULL) r = ir_binary(g, ops[RND(3)], x, y, NULL);
+                else r = ir_unary(g, OP_sigmoid, x, NULL);
             }
             }
             pool[np++] = r;
@@ -165,7 +166,8 @@ Test(memplan, random_graphs) {
         /* loss: the mean of the last value, whatever its shape, over the first or the last
          * axis first (a per-sample reduction under the mean over the batch) */
         int l = pool[np - 1], last_first = RND(2);
-        while (g->nodes[l].shape.rank > 0) l = ir_reduce(g, OP_mean, l, last_first ? g->nodes[l].shape.rank - 1 : 0, 0, NULL);
+        while (g->nodes[l].shape.rank > 0)
+            l = ir_reduce(g, OP_mean, l, last_first ? g->nodes[l].shape.rank - 1 : 0, 0, NULL);
         g->loss = l;
         g->nodes[l].role |= ROLE_LOSS;
         GradList gl = autodiff(g, NULL);
@@ -189,8 +191,10 @@ Test(memplan, random_graphs) {
         }
         arena_free(&a);
     }
-    cr_log_info("random graphs: %d row reductions, %d nested members, %d recomputed values, %d plans smaller than "
-                "first-fit's", rows, nested, recomputed, smaller);
+    cr_log_info(
+        "random graphs: %d row reductions, %d nested members, %d recomputed values, %d plans smaller than "
+        "first-fit's",
+        rows, nested, recomputed, smaller);
     cr_expect_gt(rows, 20, "the random graphs hardly exercise row reductions (%d)", rows);
     cr_expect_gt(nested, 20, "the random graphs hardly exercise nested loops (%d)", nested);
     cr_expect_gt(recomputed, 20, "the random graphs hardly exercise recomputed values (%d)", recomputed);
@@ -250,7 +254,8 @@ Test(memplan, workspace_per_target) {
         plans[t] = m->train_plan;
         char what[64];
         snprintf(what, sizeof what, "lenet train (%s)", t ? "cuda" : "c");
-        cr_expect_eq(check_plan(m->train, &m->train_fuse, &m->train_plan, what), 0, "%s: overlapping live tensors", what);
+        cr_expect_eq(check_plan(m->train, &m->train_fuse, &m->train_plan, what), 0, "%s: overlapping live tensors",
+                     what);
         arena_free(&a);
     }
     cr_expect_gt(plans[0].ws_per_thread, 0, "C: no per-thread conv scratch");
@@ -421,7 +426,8 @@ Test(memplan, random_conv_graphs) {
                 if (shape_eq(&g->nodes[x].shape, &g->nodes[pool[0]].shape)) {
                     int in[2] = {x, wt};
                     r = graph_add(g, OP_conv2d, in, 2,
-                                  ATTRS(AP(A_STRIDE, 1, 1), AP(A_PAD, 1, 1), AP(A_DILATION, 1, 1), AI(A_GROUPS, 1)), NULL);
+                                  ATTRS(AP(A_STRIDE, 1, 1), AP(A_PAD, 1, 1), AP(A_DILATION, 1, 1), AI(A_GROUPS, 1)),
+                                  NULL);
                 } else {
                     r = ir_unary(g, OP_tanh, x, NULL);
                 }
@@ -547,11 +553,13 @@ Test(memplan, never_worse_than_first_fit) {
                 const MemPlan *p = train ? &r.m->train_plan : &r.m->eval_plan;
                 MemPlan ff = plan_memory_in_order(&a, g, fp, r.m->target), again = plan_memory(&a, g, fp, r.m->target);
                 char what[256];
-                snprintf(what, sizeof what, "%s %s (%s)", ct_basename(paths[i]), train ? "train" : "eval", t ? "cuda" : "c");
+                snprintf(what, sizeof what, "%s %s (%s)", ct_basename(paths[i]), train ? "train" : "eval",
+                         t ? "cuda" : "c");
                 expect_no_worse(g, p, &ff, &again, what);
                 cr_expect_eq(check_plan(g, fp, &ff, what), 0, "%s: first-fit's plan overlaps", what);
                 if (i == 1 && train)
-                    cr_expect_lt(p->size_b, ff.size_b, "%s: %lld floats a sample, as first-fit", what, (long long)p->size_b);
+                    cr_expect_lt(p->size_b, ff.size_b, "%s: %lld floats a sample, as first-fit", what,
+                                 (long long)p->size_b);
             }
             ct_compile_free(&r);
             arena_free(&a);

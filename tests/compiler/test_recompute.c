@@ -79,9 +79,7 @@ static void compiled_free(Compiled *c) {
 }
 
 /* The train step's arena in bytes at the compile-time batch size, as planned. */
-static int64_t arena_of(const ModelIR *m) {
-    return 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
-}
+static int64_t arena_of(const ModelIR *m) { return 4 * plan_floats(&m->train_plan, m->train->batch, m->threads); }
 
 static int64_t plain_arena(const char *path, int batch) {
     Compiled c;
@@ -142,7 +140,8 @@ static void shrinks(const char *path, int percent) {
     cr_expect_gt(c.m->recomputed, 0);
     /* cheap recomputation alone meets these budgets: no convolution is computed twice */
     cr_expect_eq(check_clones(c.m->train, ct_basename(path), 0, NULL) >= c.m->recomputed, 1);
-    cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, ct_basename(path)), 0, "%s: overlapping live tensors", path);
+    cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, ct_basename(path)), 0,
+                 "%s: overlapping live tensors", path);
     compiled_free(&c);
 }
 
@@ -161,8 +160,9 @@ Test(recompute, impossible_budget) {
     compile_file(&c, LENET, 0, 1024);
     cr_assert_null(c.m, "lenet fits in 1K?");
     cr_assert(c.r.errored);
-    const char *head = "lenet.mdl: error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch "
-                       "64 on 1 thread: recomputing activations in the backward brings its arena down to ";
+    const char *head =
+        "lenet.mdl: error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch "
+        "64 on 1 thread: recomputing activations in the backward brings its arena down to ";
     cr_assert(!strncmp(c.r.diag, head, strlen(head)), "unexpected message:\n%s", c.r.diag);
     char *end;
     int64_t best = strtoll(c.r.diag + strlen(head), &end, 10);
@@ -220,9 +220,11 @@ Test(recompute, plans_do_not_overlap) {
         cr_assert_not_null(c.m, "%s at its own minimum %lld:\n%s", path, (long long)best, c.r.diag);
         char what[256];
         snprintf(what, sizeof what, "%s train, recomputed", ct_basename(path));
-        cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, what), 0, "%s: overlapping live tensors", what);
+        cr_expect_eq(check_plan(c.m->train, &c.m->train_fuse, &c.m->train_plan, what), 0,
+                     "%s: overlapping live tensors", what);
         snprintf(what, sizeof what, "%s eval", ct_basename(path));
-        cr_expect_eq(check_plan(c.m->eval, &c.m->eval_fuse, &c.m->eval_plan, what), 0, "%s: overlapping live tensors", what);
+        cr_expect_eq(check_plan(c.m->eval, &c.m->eval_fuse, &c.m->eval_plan, what), 0, "%s: overlapping live tensors",
+                     what);
         int costly = 0, clones = check_clones(c.m->train, ct_basename(path), 1, &costly);
         shrunk += clones > 0;
         printf("%s: smallest arena %lld bytes of %lld, %d clones (%d convolutions or GEMMs)\n", ct_basename(path),
@@ -284,8 +286,8 @@ static int interp_same(const char *path, const Compiled *a, const Compiled *b, i
             const Node *uy = &gb->nodes[y];
             if (uy->op != ux->op || strcmp(gb->nodes[uy->in[0]].name, name)) continue;
             int64_t cnt = shape_numel(&ga->nodes[ux->in[1]].shape);
-            cr_expect(same_values(ia->vals[ux->in[1]], ib->vals[uy->in[1]], cnt, bits), "%s: the gradient of %s differs",
-                      path, name);
+            cr_expect(same_values(ia->vals[ux->in[1]], ib->vals[uy->in[1]], cnt, bits),
+                      "%s: the gradient of %s differs", path, name);
             updates++;
         }
     }
@@ -343,8 +345,7 @@ static const char driver_src[] =
     "        for (int i = 0; i < n; i++) y[i] = (int)((i * 7 + 3 + s) % api->outputs[0].numel);\n"
     "        float loss = api->train_step(m, (const void *[]){x, y}, n, 0.05f, (float *[MLC_MAX_OUTPUTS]){out});\n"
     "        printf(\"step %d loss %a\\n\", s, loss);\n"
-    "    }\n"
-    CT_DRIVER_PRINT_TENSORS
+    "    }\n" CT_DRIVER_PRINT_TENSORS
     "    api->destroy(m);\n"
     "    free(x); free(y); free(out);\n"
     "    return 0;\n"
@@ -366,9 +367,26 @@ static char *run_trainer_with(const char *path, const CompileOptions *o, const c
     cr_assert_eq(write_model_sources(c.m, &target_c, src, hdr, sizeof hdr), 0);
     cr_assert_eq(ct_write_file(drv, driver_src), 0);
     char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
-    char *cc_argv[] = {"cc", "-std=c11", "-O2", "-fopenmp", "-D_POSIX_C_SOURCE=200809L", "-I" MLC_RUNTIME_INC,
-                       "-I" OPENBLAS_INC, def, san[0] ? san : noop, src, drv, "-o", exe,
-                       "-L" MLC_RUNTIME_LIB_DIR, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", NULL};
+    char *cc_argv[] = {"cc",
+                       "-std=c11",
+                       "-O2",
+                       "-fopenmp",
+                       "-D_POSIX_C_SOURCE=200809L",
+                       "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC,
+                       def,
+                       san[0] ? san : noop,
+                       src,
+                       drv,
+                       "-o",
+                       exe,
+                       "-L" MLC_RUNTIME_LIB_DIR,
+                       "-lmlckernels",
+                       "-lmlcrt",
+                       "-lopenblas",
+                       "-lz",
+                       "-lm",
+                       NULL};
     char *log = NULL;
     int st = ct_run(cc_argv, &log);
     cr_assert_eq(st, 0, "%s: building the driver failed:\n%s", path, log);
@@ -422,7 +440,7 @@ static void trainers_agree(const char *path, int batch) {
 Test(recompute, generated_losses_identical) {
     trainers_agree(MLC_TEST_DIR "/data/activations.mdl", 0);
     trainers_agree(MLC_TEST_DIR "/data/blocks.mdl", 0);
-    trainers_agree(LENET, 8); /* dropout: the mask comes from (seed, step, element) */
+    trainers_agree(LENET, 8);                            /* dropout: the mask comes from (seed, step, element) */
     trainers_agree(MLC_TEST_DIR "/data/convnet.mdl", 0); /* two convolutions computed again */
 }
 
@@ -483,7 +501,8 @@ Test(recompute, cli) {
     char *out = NULL;
     int st = mlc(&out, LENET, "--mem-budget", "1K", NULL, NULL);
     cr_expect_eq(st, 1, "status %d:\n%s", st, out);
-    cr_expect(strstr(out, "error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch 64") != NULL,
+    cr_expect(strstr(out, "error: the train step does not fit in --mem-budget 1024 bytes (1.0 KiB) at batch 64") !=
+                  NULL,
               "%s", out);
     free(out);
 
@@ -519,12 +538,13 @@ Test(recompute, cli) {
      * the one with it within. */
     const char *mb = strstr(out, "memory budget: 64.0 MiB (67108864 bytes); train-step arena ");
     long long full = 0, cut = 0;
-    cr_expect(mb && sscanf(mb, "memory budget: 64.0 MiB (67108864 bytes); train-step arena %*f MiB (%lld bytes) "
-                               "without recomputation, %*f MiB (%lld bytes) with",
+    cr_expect(mb && sscanf(mb,
+                           "memory budget: 64.0 MiB (67108864 bytes); train-step arena %*f MiB (%lld bytes) "
+                           "without recomputation, %*f MiB (%lld bytes) with",
                            &full, &cut) == 2,
               "%.3000s", mb ? mb : out);
-    cr_expect(full > 67108864LL && cut > 0 && cut <= 67108864LL, "arenas %lld and %lld bytes for a 67108864-byte budget",
-              full, cut);
+    cr_expect(full > 67108864LL && cut > 0 && cut <= 67108864LL,
+              "arenas %lld and %lld bytes for a 67108864-byte budget", full, cut);
     cr_expect(strstr(out, " recomputed\n") != NULL, "no tensor marked recomputed");
     cr_expect(strstr(out, "saved for backward") != NULL);
     free(out);

@@ -22,11 +22,15 @@ static char *run(char **argv, int want) {
 }
 
 Test(report_scale, rows_follow_the_model) {
-    char *argv[] = {MLC_EXE, MLC_SOURCE_ROOT "/samples/mlp.mdl", "--report", "--ranks", "48", "--link", "25GB/s,2us",
-                    "--flops", "50G", NULL};
+    char *argv[] = {MLC_EXE,      MLC_SOURCE_ROOT "/samples/mlp.mdl",
+                    "--report",   "--ranks",
+                    "48",         "--link",
+                    "25GB/s,2us", "--flops",
+                    "50G",        NULL};
     char *out = run(argv, 0);
-    const char *sec = strstr(out, "== data parallelism (--ranks 48; ring all-reduce over a link of 25 GB/s and 2 us; "
-                                  "50 GFLOP/s per rank) ==\n");
+    const char *sec = strstr(out,
+                             "== data parallelism (--ranks 48; ring all-reduce over a link of 25 GB/s and 2 us; "
+                             "50 GFLOP/s per rank) ==\n");
     cr_assert_not_null(sec, "%s", out);
     double bytes, f_fb, f_upd;
     cr_assert_eq(sscanf(strstr(sec, "gradient bytes per step: "), "gradient bytes per step: %lf", &bytes), 1);

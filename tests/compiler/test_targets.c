@@ -40,10 +40,14 @@ static int table_problems(const char *name, const OpEmitter *table, char *msg, s
 Test(targets, every_op_with_code_has_an_emitter_on_every_target) {
     char msg[4096] = "";
     int ntargets = 0, bad = 0, with_code = 0;
-    for (int i = 0; targets[i]; i++, ntargets++) bad += table_problems(targets[i]->name, targets[i]->emitters, msg, sizeof msg);
+    for (int i = 0; targets[i]; i++, ntargets++)
+        bad += table_problems(targets[i]->name, targets[i]->emitters, msg, sizeof msg);
     for (int op = 0; op < OP_COUNT; op++) with_code += has_own_code((Op)op);
     cr_assert(target_by_name("c") && target_by_name("cuda") && ntargets >= 2, "c and cuda are registered (targets.c)");
-    cr_assert_eq(with_code, 30 + 4 /* attention and its three backward ops */ + 3 /* argmax, upsample_bilinear(_bwd) */ + 1 /* param_ema */, "ops with code of their own: %d (ops.def changed? update this count)", with_code);
+    cr_assert_eq(with_code,
+                 30 + 4 /* attention and its three backward ops */ + 3 /* argmax, upsample_bilinear(_bwd) */ +
+                     1 /* param_ema */,
+                 "ops with code of their own: %d (ops.def changed? update this count)", with_code);
     cr_assert_eq(bad, 0, "%s", msg);
 }
 
@@ -166,11 +170,13 @@ Test(targets, include_check_catches_a_target_header) {
     Names headers = {0};
     collect_headers(MLC_SOURCE_ROOT "/compiler/targets", &headers);
     char msg[1024] = "";
-    const char *text = "#include \"ops.h\"\n#include \"emit.h\"\n#include \"../targets/c/foo.h\"\n"
-                       "#include \"cuda_emitters.h\"\nif (t == TARGET_C) {}\n#include \"ir.h\"\n";
+    const char *text =
+        "#include \"ops.h\"\n#include \"emit.h\"\n#include \"../targets/c/foo.h\"\n"
+        "#include \"cuda_emitters.h\"\nif (t == TARGET_C) {}\n#include \"ir.h\"\n";
     cr_assert_eq(target_references("x.c", text, &headers, msg, sizeof msg), 4, "%s", msg);
-    cr_assert_str_eq(msg, "x.c:2: #include \"emit.h\"\nx.c:3: #include \"../targets/c/foo.h\"\n"
-                          "x.c:4: #include \"cuda_emitters.h\"\nx.c:5: if (t == TARGET_C) {}\n");
+    cr_assert_str_eq(msg,
+                     "x.c:2: #include \"emit.h\"\nx.c:3: #include \"../targets/c/foo.h\"\n"
+                     "x.c:4: #include \"cuda_emitters.h\"\nx.c:5: if (t == TARGET_C) {}\n");
 }
 
 /* ---- math in scalar text: neutral names, each target's spelling ---- */
@@ -184,10 +190,13 @@ static int foreign_calls(const char *what, const char *t, char *msg, size_t cap)
                       (p[-1] >= '0' && p[-1] <= '9')))
             continue;
         size_t n = 0;
-        while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9')) n++;
+        while (p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
+               (p[n] >= '0' && p[n] <= '9'))
+            n++;
         if (p[n] != '(') continue;
         int known = 0;
-        for (int i = 0; op_math_names[i]; i++) known |= strlen(op_math_names[i]) == n && !strncmp(p, op_math_names[i], n);
+        for (int i = 0; op_math_names[i]; i++)
+            known |= strlen(op_math_names[i]) == n && !strncmp(p, op_math_names[i], n);
         if (!known) {
             size_t used = strlen(msg);
             snprintf(msg + used, cap - used, "%s calls %.*s\n", what, (int)n, p);
@@ -202,15 +211,18 @@ Test(targets, scalar_text_calls_only_neutral_math_names) {
     int bad = 0, calls = 0;
     for (int op = 0; op < OP_COUNT; op++) {
         const OpRules *r = op_info[op].rules;
-        const char *texts[] = {r->expr, r->red_init, r->red_step, r->red_fin, r->red_pre_init, r->red_pre_step, r->gen_expr};
+        const char *texts[] = {r->expr,         r->red_init,     r->red_step, r->red_fin,
+                               r->red_pre_init, r->red_pre_step, r->gen_expr};
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             bad += foreign_calls(op_info[op].name, texts[i], msg, sizeof msg);
             calls += texts[i] && op_text_calls_math(texts[i]);
         }
     }
     cr_assert_eq(bad, 0, "%s", msg);
-    cr_assert_eq(calls, 17, "texts calling math: %d (exp log sqrt rsqrt tanh sigmoid elu elu_slope gelu gelu_slope, "
-                            "abs sin cos pow softplus, logsumexp's step and final value)", calls);
+    cr_assert_eq(calls, 17,
+                 "texts calling math: %d (exp log sqrt rsqrt tanh sigmoid elu elu_slope gelu gelu_slope, "
+                 "abs sin cos pow softplus, logsumexp's step and final value)",
+                 calls);
     cr_assert_eq(foreign_calls("x", "expf(%0) + exp(%1) + my_exp(%0)", msg, sizeof msg), 2);
 }
 
@@ -271,45 +283,49 @@ Test(targets, elementwise_loop_on_each_target) {
     l.scalar[l.nscalar++] = (LoopScalar){"float", "k", "0.5f", 0};
     l.buf[l.nbuf++] = (LoopBuf){"y", y, 1};
     char *c = loop_text(&target_c, g, buf, &l, y);
-    cr_assert_str_eq(c, "    {\n"
-                        "        const float lr_scale = lr * 2.0f;\n"
-                        "        const float k = 0.5f;\n"
-                        "        float *restrict y = t1;\n"
-                        "        for (long o = 0; o < (long)(3); o++)\n"
-                        "            for (long i = 0; i < (long)(B*5); i++) {\n"
-                        "                y[i] = sqrtf(p_w[o]) * lr_scale;\n"
-                        "            }\n"
-                        "    }\n");
+    cr_assert_str_eq(c,
+                     "    {\n"
+                     "        const float lr_scale = lr * 2.0f;\n"
+                     "        const float k = 0.5f;\n"
+                     "        float *restrict y = t1;\n"
+                     "        for (long o = 0; o < (long)(3); o++)\n"
+                     "            for (long i = 0; i < (long)(B*5); i++) {\n"
+                     "                y[i] = sqrtf(p_w[o]) * lr_scale;\n"
+                     "            }\n"
+                     "    }\n");
     free(c);
     char *cu = loop_text(&target_cuda, g, buf, &l, y);
-    cr_assert_str_eq(cu, "    {\n"
-                         "        const float lr_scale = lr * 2.0f;\n"
-                         "        k0_transpose<<<mlc_grid((3) * (B*5)), MLC_BLOCK, 0, stream>>>(B, t1, p_w, lr_scale);\n"
-                         "        MLC_LAUNCH_CHECK(stream);\n"
-                         "    }\n"
-                         "/* %1 = transpose -> f32[5, 3] */\n"
-                         "static __global__ void k0_transpose(const long B, float *t1, const float *p_w, const float lr_scale) {\n"
-                         "    (void)B;\n"
-                         "    const long count_ = (long)((3) * (B*5));\n"
-                         "    for (long k_ = blockIdx.x * (long)blockDim.x + threadIdx.x; k_ < count_; k_ += (long)gridDim.x * blockDim.x) {\n"
-                         "        const float k = 0.5f;\n"
-                         "        float *const y = t1;\n"
-                         "        long r_ = k_;\n"
-                         "        const long i = r_ % (long)(B*5); r_ /= (long)(B*5);\n"
-                         "        const long o = r_;\n"
-                         "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
-                         "    }\n"
-                         "}\n"
-                         "\n");
+    cr_assert_str_eq(
+        cu,
+        "    {\n"
+        "        const float lr_scale = lr * 2.0f;\n"
+        "        k0_transpose<<<mlc_grid((3) * (B*5)), MLC_BLOCK, 0, stream>>>(B, t1, p_w, lr_scale);\n"
+        "        MLC_LAUNCH_CHECK(stream);\n"
+        "    }\n"
+        "/* %1 = transpose -> f32[5, 3] */\n"
+        "static __global__ void k0_transpose(const long B, float *t1, const float *p_w, const float lr_scale) {\n"
+        "    (void)B;\n"
+        "    const long count_ = (long)((3) * (B*5));\n"
+        "    for (long k_ = blockIdx.x * (long)blockDim.x + threadIdx.x; k_ < count_; k_ += (long)gridDim.x * blockDim.x) {\n"
+        "        const float k = 0.5f;\n"
+        "        float *const y = t1;\n"
+        "        long r_ = k_;\n"
+        "        const long i = r_ % (long)(B*5); r_ /= (long)(B*5);\n"
+        "        const long o = r_;\n"
+        "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
+        "    }\n"
+        "}\n"
+        "\n");
     free(cu);
     /* a parallel flat loop on C */
     ElemLoop f = {.rank = 1, .size = {"B*5"}, .var = {"i"}, .par = LOOP_PARALLEL_SIMD};
     f.scalar[f.nscalar++] = (LoopScalar){"float", "lr_scale", "lr_scale", 1};
     char *p = loop_text(&target_c, g, buf, &f, y);
-    cr_assert_str_eq(p, "    #pragma omp parallel for simd if ((B*5) > 32768)\n"
-                        "    for (long i = 0; i < (long)(B*5); i++) {\n"
-                        "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
-                        "    }\n");
+    cr_assert_str_eq(p,
+                     "    #pragma omp parallel for simd if ((B*5) > 32768)\n"
+                     "    for (long i = 0; i < (long)(B*5); i++) {\n"
+                     "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
+                     "    }\n");
     free(p);
     arena_free(&a);
 }

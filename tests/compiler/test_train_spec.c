@@ -6,8 +6,9 @@
 #include "ctest_util.h"
 #include "target.h"
 
-static const char *head = "model t\ninput x: f32[B, 3]\ninput y: i32[B]\nlogits = dense(x, 2)\noutput logits\n"
-                          "loss cross_entropy(logits, y)\n";
+static const char *head =
+    "model t\ninput x: f32[B, 3]\ninput y: i32[B]\nlogits = dense(x, 2)\noutput logits\n"
+    "loss cross_entropy(logits, y)\n";
 
 /* Compiles head + `train`; returns the result (diag holds the error text, if any). */
 static CtCompile compile_train(Arena *a, SrcFile **src, const char *train) {
@@ -86,7 +87,8 @@ Test(train_spec, bad_settings) {
     expect_error("mean = [0.5, 0.5]\nstd = 0.2", "error: mean and std must give the same number of channels (2 and 1)");
     expect_error("std = 0", "error: std must be above 0");
     expect_error("augment = crop", "error: augment must be a string");
-    expect_error("augment = \"crop:4,rotate\"", "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
+    expect_error("augment = \"crop:4,rotate\"",
+                 "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
     expect_error("epocs = 3", "hint: did you mean 'epochs'?");
     expect_error("mean = 0.286", "t.mdl:8:8: error: mean needs std, one value per channel");
     expect_error("std = 0.3", "t.mdl:8:7: error: std needs mean, one value per channel");
@@ -100,14 +102,16 @@ Test(train_spec, bad_settings) {
 Test(train_spec, freeze_and_no_decay) {
     Arena a = {0};
     SrcFile *src;
-    CtCompile r = compile_train(&a, &src, "optimizer = adamw(weight_decay = 0.1)\nfreeze = \"dense1.bias\"\n"
-                                          "no_decay = \"biases_and_norms\"");
+    CtCompile r = compile_train(&a, &src,
+                                "optimizer = adamw(weight_decay = 0.1)\nfreeze = \"dense1.bias\"\n"
+                                "no_decay = \"biases_and_norms\"");
     cr_assert_not_null(r.m, "%s", r.diag);
     const Graph *g = r.m->train;
     int updates = 0;
     for (int i = 0; i < g->n; i++) {
         const Node *n = &g->nodes[i];
-        if (n->op == OP_state) cr_expect(strncmp(n->name, "dense1.bias", 11), "state %s of a frozen parameter", n->name);
+        if (n->op == OP_state)
+            cr_expect(strncmp(n->name, "dense1.bias", 11), "state %s of a frozen parameter", n->name);
         if (n->op != OP_adam_update) continue;
         const Node *p = &g->nodes[n->in[0]];
         cr_expect_str_eq(p->name, "dense1.weight");

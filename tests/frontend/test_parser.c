@@ -74,9 +74,7 @@ static Program *try_parse_n(const char *text, size_t len, char **err) {
     return prog;
 }
 
-static Program *try_parse(const char *text, char **err) {
-    return try_parse_n(text, strlen(text), err);
-}
+static Program *try_parse(const char *text, char **err) { return try_parse_n(text, strlen(text), err); }
 
 static char *print_program(const Program *p) {
     char *buf = NULL;
@@ -171,8 +169,9 @@ static const char sample_printed[] =
 /* ---- lexer -------------------------------------------------------------------------- */
 
 Test(frontend, lex_every_token_kind) {
-    const char *src = "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / // % == != < <= > >= "
-                      "and or not model input param output loss return if else block train for in";
+    const char *src =
+        "name 42 0.5 \"s\" ( ) [ ] { } , : = ; + - * / // % == != < <= > >= "
+        "and or not model input param output loss return if else block train for in";
     // clang-format off
     static const TokKind want[] = {
         TK_IDENT, TK_INT, TK_FLOAT, TK_STRING, TK_LPAREN, TK_RPAREN, TK_LBRACKET,
@@ -277,15 +276,13 @@ Test(frontend, tok_kind_names) {
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
-Test(frontend, sample_prints_canonically) {
-    cr_assert_str_eq(print_of(sample), sample_printed);
-}
+Test(frontend, sample_prints_canonically) { cr_assert_str_eq(print_of(sample), sample_printed); }
 
 Test(frontend, sample_structure) {
     Program *p = parse_ok(sample);
     cr_assert_eq(p->stmts.n, 11);
-    static const StmtKind kinds[] = {ST_MODEL, ST_INPUT, ST_INPUT, ST_PARAM, ST_ASSIGN, ST_ASSIGN,
-                                     ST_ASSIGN, ST_OUTPUT, ST_LOSS, ST_BLOCK, ST_TRAIN};
+    static const StmtKind kinds[] = {ST_MODEL,  ST_INPUT,  ST_INPUT, ST_PARAM, ST_ASSIGN, ST_ASSIGN,
+                                     ST_ASSIGN, ST_OUTPUT, ST_LOSS,  ST_BLOCK, ST_TRAIN};
     for (int i = 0; i < 11; i++) cr_assert_eq(p->stmts.items[i]->kind, kinds[i], "stmt %d", i);
 
     Stmt *in = p->stmts.items[1];
@@ -455,13 +452,14 @@ Test(frontend, blocks_and_train) {
 }
 
 Test(frontend, locations) {
-    Program *p = parse_ok("model m\n"
-                          "h = relu(a +\n"
-                          "\t  b * c, k = 1)\n"
-                          "block f(x, y = 2) {\n"
-                          "  return -x\n"
-                          "}\n"
-                          "input i: f32[N, 3]\n");
+    Program *p = parse_ok(
+        "model m\n"
+        "h = relu(a +\n"
+        "\t  b * c, k = 1)\n"
+        "block f(x, y = 2) {\n"
+        "  return -x\n"
+        "}\n"
+        "input i: f32[N, 3]\n");
     Stmt *m = p->stmts.items[0];
     cr_assert_eq(m->loc.line, 1);
     cr_assert_eq(m->loc.col, 1);
@@ -601,9 +599,10 @@ Test(frontend, error_bad_bytes) {
     char *err;
     Program *p = try_parse_n("x = 1\0y", 7, &err);
     cr_assert_null(p);
-    cr_assert_str_eq(err, "t.mdl:1:6: error: unexpected byte 0x00\n"
-                          "    1 | x = 1\n"
-                          "      |      ^\n");
+    cr_assert_str_eq(err,
+                     "t.mdl:1:6: error: unexpected byte 0x00\n"
+                     "    1 | x = 1\n"
+                     "      |      ^\n");
 }
 
 Test(frontend, error_hints_for_other_languages) {
@@ -661,10 +660,11 @@ Test(frontend, error_statements) {
                  "t.mdl:1:10: error: expected a type such as f32[N], found '['\n"
                  "    1 | input x: [3]\n"
                  "      |          ^\n");
-    ASSERT_ERROR("input x: f32[3,]",
-                 "t.mdl:1:16: error: expected a dimension (an integer, B, or a compile-time integer expression), found ']'\n"
-                 "    1 | input x: f32[3,]\n"
-                 "      |                ^\n");
+    ASSERT_ERROR(
+        "input x: f32[3,]",
+        "t.mdl:1:16: error: expected a dimension (an integer, B, or a compile-time integer expression), found ']'\n"
+        "    1 | input x: f32[3,]\n"
+        "      |                ^\n");
     ASSERT_ERROR("input x: f32[3 4]",
                  "t.mdl:1:16: error: expected ',' or ']' after a dimension, found '4'\n"
                  "    1 | input x: f32[3 4]\n"
@@ -800,8 +800,7 @@ Test(frontend, deep_nesting_is_an_error_not_a_crash) {
     cr_assert_null(try_parse(repeat("a + ", 100000, "a"), &err));
     cr_assert(strstr(err, "error: expression nested too deeply\n"), "%s", err);
     cr_assert_null(try_parse(repeat("if a { ", 100000, ""), &err));
-    cr_assert(strstr(err, "t.mdl:1:1798: error: statements nested too deeply\n") == err, "%s",
-              err);
+    cr_assert(strstr(err, "t.mdl:1:1798: error: statements nested too deeply\n") == err, "%s", err);
 
     /* Reasonable nesting is fine: 200 parentheses, a 200-term sum, 100 nested ifs. */
     char *src = keep(malloc(1000));

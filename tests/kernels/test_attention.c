@@ -43,8 +43,8 @@ static void fill(float *p, long n, unsigned s, float range) {
 /* The case's tensors: inputs, the kernels' outputs, the reference and its magnitudes. */
 typedef struct Tensors {
     float *q, *k, *v, *dout, *o, *st, *dq, *dkv, *dk, *dv; /* dkv: the kernel's [S][D + E]; dk, dv: split */
-    double *ro, *rst, *rdq, *rdk, *rdv; /* reference */
-    double *mo, *mdelta, *mdq, *mdk, *mdv; /* sums of the terms' magnitudes */
+    double *ro, *rst, *rdq, *rdk, *rdv;                    /* reference */
+    double *mo, *mdelta, *mdq, *mdk, *mdv;                 /* sums of the terms' magnitudes */
     double smax;
 } Tensors;
 
@@ -97,7 +97,8 @@ static void naive(const AttnCase *c, float scale, Tensors *t) {
                 t->ro[r * E + e] = a, t->mo[r * E + e] = mag;
             }
             double delta = 0, mag = 0;
-            for (long e = 0; e < E; e++) delta += dout[i * E + e] * t->ro[r * E + e], mag += fabs(dout[i * E + e] * t->ro[r * E + e]);
+            for (long e = 0; e < E; e++)
+                delta += dout[i * E + e] * t->ro[r * E + e], mag += fabs(dout[i * E + e] * t->ro[r * E + e]);
             t->rst[2 * r + 1] = delta, t->mdelta[r] = mag;
             for (long j = 0; j < S; j++) {
                 double dp = 0;
@@ -108,18 +109,23 @@ static void naive(const AttnCase *c, float scale, Tensors *t) {
         for (long i = 0; i < T; i++)
             for (long x = 0; x < D; x++) {
                 double a = 0, mag = 0;
-                for (long j = 0; j < S; j++) a += ds[i * S + j] * k[j * D + x], mag += fabs(ds[i * S + j] * k[j * D + x]) + p[i * S + j] * fabs(k[j * D + x]);
+                for (long j = 0; j < S; j++)
+                    a += ds[i * S + j] * k[j * D + x],
+                        mag += fabs(ds[i * S + j] * k[j * D + x]) + p[i * S + j] * fabs(k[j * D + x]);
                 t->rdq[(h * T + i) * D + x] = scale * a, t->mdq[(h * T + i) * D + x] = fabs(scale) * mag;
             }
         for (long j = 0; j < S; j++) {
             for (long x = 0; x < D; x++) {
                 double a = 0, mag = 0;
-                for (long i = 0; i < T; i++) a += ds[i * S + j] * q[i * D + x], mag += fabs(ds[i * S + j] * q[i * D + x]) + p[i * S + j] * fabs(q[i * D + x]);
+                for (long i = 0; i < T; i++)
+                    a += ds[i * S + j] * q[i * D + x],
+                        mag += fabs(ds[i * S + j] * q[i * D + x]) + p[i * S + j] * fabs(q[i * D + x]);
                 t->rdk[(h * S + j) * D + x] = scale * a, t->mdk[(h * S + j) * D + x] = fabs(scale) * mag;
             }
             for (long e = 0; e < E; e++) {
                 double a = 0, mag = 0;
-                for (long i = 0; i < T; i++) a += p[i * S + j] * dout[i * E + e], mag += p[i * S + j] * fabs(dout[i * E + e]);
+                for (long i = 0; i < T; i++)
+                    a += p[i * S + j] * dout[i * E + e], mag += p[i * S + j] * fabs(dout[i * E + e]);
                 t->rdv[(h * S + j) * E + e] = a, t->mdv[(h * S + j) * E + e] = mag;
             }
         }
@@ -131,8 +137,8 @@ static void expect_near(const float *got, const double *want, const double *mag,
                         const char *what, long ci) {
     for (long i = 0; i < n; i++) {
         double m = mag ? mag[i / stride] : fabs(want[i]);
-        cr_assert(fabs(got[i] - want[i]) <= tol * m + 1e-7, "case %ld: %s element %ld is %.9g, expected %.9g", ci,
-                  what, i, (double)got[i], want[i]);
+        cr_assert(fabs(got[i] - want[i]) <= tol * m + 1e-7, "case %ld: %s element %ld is %.9g, expected %.9g", ci, what,
+                  i, (double)got[i], want[i]);
     }
 }
 
@@ -165,9 +171,11 @@ Test(kernels, attention_matches_naive_three_passes) {
         /* the logsumexp to a few ulps of the largest score; delta to its terms */
         for (long r = 0; r < BH * T; r++) {
             cr_assert(fabs(t.st[2 * r] - t.rst[2 * r]) <= tol * (1 + fabs(t.rst[2 * r])),
-                      "case %ld: logsumexp of row %ld is %.9g, expected %.9g", ci, r, (double)t.st[2 * r], t.rst[2 * r]);
+                      "case %ld: logsumexp of row %ld is %.9g, expected %.9g", ci, r, (double)t.st[2 * r],
+                      t.rst[2 * r]);
             cr_assert(fabs(t.st[2 * r + 1] - t.rst[2 * r + 1]) <= tol * t.mdelta[r] + 1e-7,
-                      "case %ld: delta of row %ld is %.9g, expected %.9g", ci, r, (double)t.st[2 * r + 1], t.rst[2 * r + 1]);
+                      "case %ld: delta of row %ld is %.9g, expected %.9g", ci, r, (double)t.st[2 * r + 1],
+                      t.rst[2 * r + 1]);
         }
         expect_near(t.dq, t.rdq, t.mdq, BH * T * c->D, 1, tol, "dq", ci);
         expect_near(t.dk, t.rdk, t.mdk, BH * S * c->D, 1, tol, "dk", ci);
@@ -196,8 +204,8 @@ Test(kernels, attention_check_detects_a_dropped_key) {
 Test(kernels, attention_same_bits_on_1_and_2_threads) {
     for (long ci = 0; ci < (long)(sizeof cases / sizeof cases[0]); ci++) {
         const AttnCase *c = &cases[ci];
-        mlc_attn_geom g = {.T = c->T, .S = c->S, .D = c->D, .E = c->E, .scale = 1.0f / sqrtf((float)c->D),
-                           .causal = c->causal};
+        mlc_attn_geom g = {
+            .T = c->T, .S = c->S, .D = c->D, .E = c->E, .scale = 1.0f / sqrtf((float)c->D), .causal = c->causal};
         Tensors a, b;
         tensors_new(c, &a), tensors_new(c, &b);
         run(c, &g, &a, 1);

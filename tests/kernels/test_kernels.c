@@ -44,7 +44,8 @@ static void naive_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
         for (int j = 0; j < N; j++) {
             double s = 0, m = 0;
             for (int k = 0; k < K; k++) {
-                const double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                const double p =
+                    (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
                 s += p, m += fabs(p);
             }
             C[i * N + j] = s, mag[i * N + j] = m;
@@ -72,8 +73,9 @@ Test(kernels, sgemm_matches_naive_for_odd_shapes_and_teams) {
                     /* OpenBLAS may round a block differently by its size, so the bits depend on
                      * the team size (a trainer's seed and --threads fix them), not on the run */
                     if (rep == 0) memcpy(C1, C, sizeof(float) * (size_t)M * N);
-                    else cr_assert_eq(memcmp(C, C1, sizeof(float) * (size_t)M * N), 0, "%dx%dx%d, %d threads: runs differ",
-                                      M, N, K, threads);
+                    else
+                        cr_assert_eq(memcmp(C, C1, sizeof(float) * (size_t)M * N), 0,
+                                     "%dx%dx%d, %d threads: runs differ", M, N, K, threads);
                 }
             }
             free(A), free(B), free(C), free(C1), free(R), free(mag);
@@ -104,14 +106,17 @@ Test(kernels, sgemm_batched_matches_naive_and_team_sizes) {
                 mlc_sgemm_batched(ta, tb, M, N, K, A, lda, sa, B, ldb, sb, C, ldc, ec, count);
                 for (int i = 0; i < count; i++) {
                     naive_gemm(ta, tb, M, N, K, A + i * sa, lda, B + i * sb, ldb, R, mag);
-                    for (int r = 0; r < M; r++) memcpy(got + (long)r * N, C + i * ec + (long)r * ldc, sizeof(float) * (size_t)N);
+                    for (int r = 0; r < M; r++)
+                        memcpy(got + (long)r * N, C + i * ec + (long)r * ldc, sizeof(float) * (size_t)N);
                     expect_near(got, R, mag, (long)M * N, "mlc_sgemm_batched");
                 }
                 if (threads == 1) memcpy(C1, C, sizeof(float) * (size_t)(ec * count));
                 for (int i = 0; i < count; i++)
                     for (int r = 0; r < M; r++)
-                        cr_assert_eq(memcmp(C + i * ec + (long)r * ldc, C1 + i * ec + (long)r * ldc, sizeof(float) * (size_t)N), 0,
-                                     "%d x %dx%dx%d (ta %d tb %d): %d threads differ from 1", count, M, N, K, ta, tb, threads);
+                        cr_assert_eq(
+                            memcmp(C + i * ec + (long)r * ldc, C1 + i * ec + (long)r * ldc, sizeof(float) * (size_t)N),
+                            0, "%d x %dx%dx%d (ta %d tb %d): %d threads differ from 1", count, M, N, K, ta, tb,
+                            threads);
             }
             free(A), free(B), free(C), free(C1), free(R), free(mag), free(got);
         }
@@ -170,8 +175,19 @@ static const ConvCase conv_cases[] = {
 // clang-format on
 
 static mlc_conv_geom geom_of(const ConvCase *c) {
-    mlc_conv_geom g = {.C = c->C, .H = c->H, .W = c->W, .O = c->O, .KH = c->KH, .KW = c->KW, .sh = c->sh, .sw = c->sw,
-                       .ph = c->ph, .pw = c->pw, .dh = c->dh, .dw = c->dw, .G = c->G};
+    mlc_conv_geom g = {.C = c->C,
+                       .H = c->H,
+                       .W = c->W,
+                       .O = c->O,
+                       .KH = c->KH,
+                       .KW = c->KW,
+                       .sh = c->sh,
+                       .sw = c->sw,
+                       .ph = c->ph,
+                       .pw = c->pw,
+                       .dh = c->dh,
+                       .dw = c->dw,
+                       .G = c->G};
     g.Ho = (g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1) / g.sh + 1;
     g.Wo = (g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1) / g.sw + 1;
     return g;
@@ -223,8 +239,11 @@ static void check_conv_op(const ConvCase *cc, long B, int op) {
     fill(x, nx, 11), fill(w, nw, 12), fill(dy, ny, 13);
     const long n_out = op == MLC_CONV_FWD ? ny : op == MLC_CONV_BWD_DATA ? nx : nw;
     double *ref = malloc(sizeof(double) * (size_t)n_out), *mag = malloc(sizeof(double) * (size_t)n_out);
-    naive_conv(&g, B, op == MLC_CONV_FWD ? REF_FWD : op == MLC_CONV_BWD_DATA ? REF_DATA : REF_FILTER, x, w, dy, ref,
-               mag, n_out);
+    naive_conv(&g, B,
+               op == MLC_CONV_FWD        ? REF_FWD
+               : op == MLC_CONV_BWD_DATA ? REF_DATA
+                                         : REF_FILTER,
+               x, w, dy, ref, mag, n_out);
     float *first = alloc_floats(n_out), *out = alloc_floats(n_out);
     char what[160];
     snprintf(what, sizeof what, "conv op %d, C%d %dx%d O%d k%dx%d s%d,%d p%d,%d d%d,%d G%d, B %ld", op, g.C, g.H, g.W,
@@ -249,7 +268,9 @@ static void check_conv_op(const ConvCase *cc, long B, int op) {
         } else mlc_conv2d_bwd_filter(&g, &pl, B, x, dy, out, ws);
         expect_near(out, ref, mag, n_out, what);
         if (run == 0) memcpy(first, out, sizeof(float) * (size_t)n_out);
-        else cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n_out), 0, "%s: run %d differs from run 0", what, run);
+        else
+            cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n_out), 0, "%s: run %d differs from run 0", what,
+                         run);
         free(ws);
     }
     free(x), free(w), free(dy), free(ref), free(mag), free(first), free(out);
@@ -351,8 +372,9 @@ Test(kernels, pooling_matches_naive_windows) {
                 if (max) mlc_maxpool2d_fwd(&g, planes, x, y), mlc_maxpool2d_bwd(&g, planes, dy, x, dx);
                 else mlc_avgpool2d_fwd(&g, planes, x, y), mlc_avgpool2d_bwd(&g, planes, dy, dx);
                 for (long j = 0; j < ny; j++)
-                    cr_assert(max ? y[j] == ry[j] : fabsf(y[j] - ry[j]) <= 1e-6f, "case %zu %s fwd: y[%ld] = %g, not %g",
-                              i, max ? "max" : "avg", j, (double)y[j], (double)ry[j]);
+                    cr_assert(max ? y[j] == ry[j] : fabsf(y[j] - ry[j]) <= 1e-6f,
+                              "case %zu %s fwd: y[%ld] = %g, not %g", i, max ? "max" : "avg", j, (double)y[j],
+                              (double)ry[j]);
                 for (long j = 0; j < nx; j++)
                     cr_assert(max ? dx[j] == rdx[j] : fabsf(dx[j] - rdx[j]) <= 1e-6f,
                               "case %zu %s bwd: dx[%ld] = %g, not %g", i, max ? "max" : "avg", j, (double)dx[j],
@@ -396,8 +418,8 @@ Test(kernels, batch_norm_sums_match_double_reference) {
                     }
                 v /= (double)(B * S);
                 const double rstd = 1.0 / sqrt(v + eps), N = (double)(B * S);
-                cr_assert(fabs(st[c] - mean) <= 1e-6 * fabs(mean) + 1e-7, "mean[%ld] = %.9g, not %.9g", c, (double)st[c],
-                          mean);
+                cr_assert(fabs(st[c] - mean) <= 1e-6 * fabs(mean) + 1e-7, "mean[%ld] = %.9g, not %.9g", c,
+                          (double)st[c], mean);
                 cr_assert(fabs(st[C + c] - v) <= 1e-5 * v + 1e-7, "var[%ld] = %.9g, not %.9g", c, (double)st[C + c], v);
                 cr_assert(fabs(pg[c] - sd) <= 1e-5 * N, "dbeta[%ld] = %.9g, not %.9g", c, (double)pg[c], sd);
                 cr_assert(fabs(pg[C + c] - sdx * rstd) <= 1e-5 * N, "dgamma[%ld] = %.9g, not %.9g", c,
@@ -407,8 +429,8 @@ Test(kernels, batch_norm_sums_match_double_reference) {
                         const long j = (b * C + c) * S + k;
                         const double xhat = (x[j] - mean) * rstd;
                         const double want = gamma[c] * rstd / N * (N * dy[j] - sd - xhat * sdx * rstd);
-                        cr_assert(fabs(dx[j] - want) <= 1e-5 * (fabs(want) + fabs(gamma[c]) * rstd * 4), "dx[%ld] = %.9g, not %.9g",
-                                  j, (double)dx[j], want);
+                        cr_assert(fabs(dx[j] - want) <= 1e-5 * (fabs(want) + fabs(gamma[c]) * rstd * 4),
+                                  "dx[%ld] = %.9g, not %.9g", j, (double)dx[j], want);
                     }
             }
         }
@@ -439,11 +461,13 @@ Test(kernels, row_norms_match_double_reference) {
                 mlc_row_norm_param_grads(rows, D, centred, dy, x, st, pg);
                 if (threads == 1) {
                     memcpy(y1, y, sizeof(float) * (size_t)n), memcpy(dx1, dx, sizeof(float) * (size_t)n);
-                    memcpy(st1, st, sizeof(float) * (size_t)(2 * rows)), memcpy(pg1, pg, sizeof(float) * (size_t)(2 * D));
+                    memcpy(st1, st, sizeof(float) * (size_t)(2 * rows)),
+                        memcpy(pg1, pg, sizeof(float) * (size_t)(2 * D));
                     continue;
                 }
                 cr_assert_eq(memcmp(y1, y, sizeof(float) * (size_t)n), 0, "row_norm depends on the team size");
-                cr_assert_eq(memcmp(st1, st, sizeof(float) * (size_t)(2 * rows)), 0, "row_norm_stats depends on the team");
+                cr_assert_eq(memcmp(st1, st, sizeof(float) * (size_t)(2 * rows)), 0,
+                             "row_norm_stats depends on the team");
                 cr_assert_eq(memcmp(dx1, dx, sizeof(float) * (size_t)n), 0, "row_norm_bwd depends on the team size");
                 cr_assert_eq(memcmp(pg1, pg, sizeof(float) * (size_t)((1 + centred) * D)), 0,
                              "row_norm_param_grads depends on the team size");
@@ -457,13 +481,14 @@ Test(kernels, row_norms_match_double_reference) {
                     for (long j = 0; j < D; j++) m += xr[j] / (double)D;
                 for (long j = 0; j < D; j++) v += (xr[j] - m) * (xr[j] - m) / (double)D;
                 const double rs = 1 / sqrt(v + eps);
-                cr_assert(fabs(st[2 * r] - m) <= 1e-6 * fabs(m) + 1e-7, "%ld x %ld: mean[%ld] = %.9g, not %.9g", rows, D,
-                          r, (double)st[2 * r], m);
-                cr_assert(fabs(st[2 * r + 1] - rs) <= 1e-5 * rs, "rstd[%ld] = %.9g, not %.9g", r, (double)st[2 * r + 1], rs);
+                cr_assert(fabs(st[2 * r] - m) <= 1e-6 * fabs(m) + 1e-7, "%ld x %ld: mean[%ld] = %.9g, not %.9g", rows,
+                          D, r, (double)st[2 * r], m);
+                cr_assert(fabs(st[2 * r + 1] - rs) <= 1e-5 * rs, "rstd[%ld] = %.9g, not %.9g", r, (double)st[2 * r + 1],
+                          rs);
                 for (long j = 0; j < D; j++) {
                     const double xh = (xr[j] - m) * rs, want = xh * w[j] + (centred ? b[j] : 0);
-                    cr_assert(fabs(y[r * D + j] - want) <= 1e-5 * (fabs(xh * w[j]) + 1), "y[%ld][%ld] = %.9g, not %.9g", r,
-                              j, (double)y[r * D + j], want);
+                    cr_assert(fabs(y[r * D + j] - want) <= 1e-5 * (fabs(xh * w[j]) + 1), "y[%ld][%ld] = %.9g, not %.9g",
+                              r, j, (double)y[r * D + j], want);
                     sg += d[j] * w[j], sgx += d[j] * w[j] * xh;
                     sb[j] += d[j], sw[j] += d[j] * xh, mb[j] += fabs(d[j]), mw[j] += fabs(d[j] * xh);
                 }
@@ -471,19 +496,22 @@ Test(kernels, row_norms_match_double_reference) {
                     const double xh = (xr[j] - m) * rs;
                     const double want = rs * (d[j] * w[j] - (centred ? sg / (double)D : 0) - xh * sgx / (double)D);
                     cr_assert(fabs(dx[r * D + j] - want) <= 1e-5 * rs * (fabs(d[j] * w[j]) + 2),
-                              "%s dx[%ld][%ld] = %.9g, not %.9g", centred ? "layer" : "rms", r, j, (double)dx[r * D + j], want);
+                              "%s dx[%ld][%ld] = %.9g, not %.9g", centred ? "layer" : "rms", r, j,
+                              (double)dx[r * D + j], want);
                 }
             }
             for (long j = 0; j < D; j++) {
                 if (centred)
-                    cr_assert(fabs(pg[j] - sb[j]) <= 1e-5 * (mb[j] + 1), "dbias[%ld] = %.9g, not %.9g", j, (double)pg[j], sb[j]);
+                    cr_assert(fabs(pg[j] - sb[j]) <= 1e-5 * (mb[j] + 1), "dbias[%ld] = %.9g, not %.9g", j,
+                              (double)pg[j], sb[j]);
                 const float got = pg[(centred ? D : 0) + j];
                 cr_assert(fabs(got - sw[j]) <= 1e-5 * (mw[j] + 1), "%s dweight[%ld] = %.9g, not %.9g",
                           centred ? "layer" : "rms", j, (double)got, sw[j]);
             }
             free(sb), free(sw), free(mb), free(mw);
         }
-        free(x), free(dy), free(w), free(b), free(y), free(dx), free(st), free(pg), free(y1), free(dx1), free(st1), free(pg1);
+        free(x), free(dy), free(w), free(b), free(y), free(dx), free(st), free(pg), free(y1), free(dx1), free(st1),
+            free(pg1);
     }
 }
 
@@ -506,16 +534,19 @@ Test(kernels, embedding_gathers_and_scatters_rows_in_order) {
             mlc_gather_rows(n, V, D, ids, t, y);
             mlc_scatter_rows(n, V, D, ids, dy, g);
             if (threads == 1) memcpy(g1, g, sizeof(float) * (size_t)(V * D));
-            else cr_assert_eq(memcmp(g1, g, sizeof(float) * (size_t)(V * D)), 0, "scatter_rows depends on the team size");
+            else
+                cr_assert_eq(memcmp(g1, g, sizeof(float) * (size_t)(V * D)), 0,
+                             "scatter_rows depends on the team size");
         }
         memset(want, 0, sizeof(float) * (size_t)(V * D));
         for (long i = 0; i < n; i++) {
             const long r = ids[i] < 0 ? 0 : ids[i] >= V ? V - 1 : ids[i];
-            cr_assert_eq(memcmp(y + i * D, t + r * D, sizeof(float) * (size_t)D), 0, "gather_rows: row %ld is not row %ld",
-                         i, r);
+            cr_assert_eq(memcmp(y + i * D, t + r * D, sizeof(float) * (size_t)D), 0,
+                         "gather_rows: row %ld is not row %ld", i, r);
             for (long j = 0; j < D; j++) want[r * D + j] += dy[i * D + j];
         }
-        cr_assert_eq(memcmp(want, g, sizeof(float) * (size_t)(V * D)), 0, "%ld ids: scatter_rows is not the ordered sum", n);
+        cr_assert_eq(memcmp(want, g, sizeof(float) * (size_t)(V * D)), 0,
+                     "%ld ids: scatter_rows is not the ordered sum", n);
         free(ids), free(t), free(dy), free(y), free(g), free(g1), free(want);
     }
 }
@@ -552,11 +583,18 @@ Test(kernels, optimizer_updates_match_their_definition) {
                 float *p = malloc(sizeof(float) * (size_t)n * 8), *m1 = p + n, *m2 = p + 2 * n, *g = p + 3 * n;
                 float *rp = p + 4 * n, *rm1 = p + 5 * n, *rm2 = p + 6 * n;
                 cr_assert_not_null(p);
-                fill_range(p, n, 1, -1, 1), fill_range(m1, n, 2, -0.1f, 0.1f), fill_range(m2, n, 3, 0, 0.01f), fill_range(g, n, 4, -1, 1);
+                fill_range(p, n, 1, -1, 1), fill_range(m1, n, 2, -0.1f, 0.1f), fill_range(m2, n, 3, 0, 0.01f),
+                    fill_range(g, n, 4, -1, 1);
                 memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
                 memcpy(rm2, m2, sizeof(float) * (size_t)n);
-                const mlc_adam_step s = {.step = 0.0123f, .inv_bc2 = 1.7f, .b1 = 0.9f, .b2 = 0.999f, .eps = 1e-8f,
-                                         .wd = 0.01f, .decay = 0.9995f, .decoupled = variant};
+                const mlc_adam_step s = {.step = 0.0123f,
+                                         .inv_bc2 = 1.7f,
+                                         .b1 = 0.9f,
+                                         .b2 = 0.999f,
+                                         .eps = 1e-8f,
+                                         .wd = 0.01f,
+                                         .decay = 0.9995f,
+                                         .decoupled = variant};
                 mlc_adam_update(n, p, m1, m2, g, &s);
                 for (long i = 0; i < n; i++) {
                     const float gi = variant ? g[i] : g[i] + s.wd * rp[i];

@@ -43,8 +43,20 @@ static void fill(float *p, long n, unsigned s) {
 }
 
 static mlc_conv_geom geom(const Layer *l) {
-    return (mlc_conv_geom){.C = l->C, .H = l->H, .W = l->W, .O = l->O, .KH = 3, .KW = 3, .sh = 1, .sw = 1,
-                           .ph = l->p, .pw = l->p, .dh = 1, .dw = 1, .G = 1, .Ho = l->H + 2 * l->p - 2,
+    return (mlc_conv_geom){.C = l->C,
+                           .H = l->H,
+                           .W = l->W,
+                           .O = l->O,
+                           .KH = 3,
+                           .KW = 3,
+                           .sh = 1,
+                           .sw = 1,
+                           .ph = l->p,
+                           .pw = l->p,
+                           .dh = 1,
+                           .dw = 1,
+                           .G = 1,
+                           .Ho = l->H + 2 * l->p - 2,
                            .Wo = l->W + 2 * l->p - 2};
 }
 
@@ -63,7 +75,7 @@ static void reference(const mlc_conv_geom *g, long B, int op, const float *x, co
                             const long xi = ((b * g->C + c) * g->H + h) * g->W + v, wi = ((long)o * g->C + c) * 9 + k;
                             const long yi = ((b * g->O + o) * g->Ho + i) * g->Wo + j;
                             const long at = op == MLC_CONV_FWD ? yi : op == MLC_CONV_BWD_DATA ? xi : wi;
-                            const double t = op == MLC_CONV_FWD       ? (double)x[xi] * w[wi]
+                            const double t = op == MLC_CONV_FWD        ? (double)x[xi] * w[wi]
                                              : op == MLC_CONV_BWD_DATA ? (double)dy[yi] * w[wi]
                                                                        : (double)x[xi] * dy[yi];
                             ref[at] += t, mag[at] += fabs(t);
@@ -75,7 +87,8 @@ static void run(const mlc_conv_geom *g, long B, int op, int algo, int by_sample,
                 const float *dy, float *out) {
     mlc_conv_plan pl = algo ? mlc_wino_plan_for(g, op, B) : mlc_conv_plan_for(g, op, B);
     pl.slots = mlc_scratch_slots();
-    float *ws = floats(pl.slots * pl.slot + (algo ? mlc_wino_shared_floats(g, &pl, op) : mlc_conv_shared_floats(g, &pl, op)));
+    float *ws =
+        floats(pl.slots * pl.slot + (algo ? mlc_wino_shared_floats(g, &pl, op) : mlc_conv_shared_floats(g, &pl, op)));
     if (!algo && op == MLC_CONV_FWD) mlc_conv2d_fwd(g, &pl, B, x, w, out, ws);
     else if (!algo && op == MLC_CONV_BWD_DATA) mlc_conv2d_bwd_data(g, &pl, B, dy, w, out, ws);
     else if (!algo) mlc_conv2d_bwd_filter(g, &pl, B, x, dy, out, ws);
@@ -113,7 +126,8 @@ static void check_op(int op) {
         cr_assert(mlc_wino_applies(&g));
         const long nx = l->B * g.C * g.H * g.W, ny = l->B * g.O * g.Ho * g.Wo, nw = (long)g.O * g.C * 9;
         const long n = op == MLC_CONV_FWD ? ny : op == MLC_CONV_BWD_DATA ? nx : nw;
-        float *x = floats(nx), *w = floats(nw), *dy = floats(ny), *direct = floats(n), *first = floats(n), *out = floats(n);
+        float *x = floats(nx), *w = floats(nw), *dy = floats(ny), *direct = floats(n), *first = floats(n),
+              *out = floats(n);
         double *ref = malloc(sizeof(double) * (size_t)n), *mag = malloc(sizeof(double) * (size_t)n);
         fill(x, nx, 3 + (unsigned)li), fill(w, nw, 5 + (unsigned)li), fill(dy, ny, 7 + (unsigned)li);
         reference(&g, l->B, op, x, w, dy, ref, mag, n);
@@ -131,8 +145,9 @@ static void check_op(int op) {
             const double e = rel_error(out, ref, mag, n, 2e-5, what);
             cr_assert(e < 1e-5 && e <= 8 * e_direct + 1e-9, "%s: relative error %.3g (direct %.3g)", what, e, e_direct);
             if (r == 0) memcpy(first, out, sizeof(float) * (size_t)n);
-            else cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n), 0, "%s: %d threads%s differ from 1", what,
-                              threads, by_sample ? " by sample" : "");
+            else
+                cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n), 0, "%s: %d threads%s differ from 1", what,
+                             threads, by_sample ? " by sample" : "");
         }
         free(x), free(w), free(dy), free(direct), free(first), free(out), free(ref), free(mag);
     }
@@ -147,8 +162,21 @@ Test(winograd, applies_to_3x3_stride_1_only) {
     const Layer l = {4, 8, 8, 4, 1, 1};
     mlc_conv_geom g = geom(&l);
     cr_assert(mlc_wino_applies(&g));
-    const mlc_conv_geom s2 = {.C = 4, .H = 8, .W = 8, .O = 4, .KH = 3, .KW = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1,
-                              .dh = 1, .dw = 1, .G = 1, .Ho = 4, .Wo = 4};
+    const mlc_conv_geom s2 = {.C = 4,
+                              .H = 8,
+                              .W = 8,
+                              .O = 4,
+                              .KH = 3,
+                              .KW = 3,
+                              .sh = 2,
+                              .sw = 2,
+                              .ph = 1,
+                              .pw = 1,
+                              .dh = 1,
+                              .dw = 1,
+                              .G = 1,
+                              .Ho = 4,
+                              .Wo = 4};
     cr_assert(!mlc_wino_applies(&s2));
     g.dw = 2, g.Wo = 4;
     cr_assert(!mlc_wino_applies(&g));

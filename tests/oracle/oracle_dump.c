@@ -107,7 +107,8 @@ static void fill_sources(const Graph *g, Interp *it, int classes) {
         double lo = -1, hi = 1;
         if (n->op == OP_param && attr_i(n, A_INIT) == INIT_UNIFORM) lo = attr_f(n, A_INIT_A), hi = attr_f(n, A_INIT_B);
         for (int64_t i = 0; i < cnt; i++)
-            it->vals[id][i] = n->dtype == DT_I32 ? (double)(rng_next() % (uint64_t)classes) : lo + (hi - lo) * rng_unif();
+            it->vals[id][i] =
+                n->dtype == DT_I32 ? (double)(rng_next() % (uint64_t)classes) : lo + (hi - lo) * rng_unif();
     }
 }
 
@@ -155,8 +156,11 @@ static void apply_update(const Node *n, double **vals, int batch, double lr, int
 static mlcrt_schedule schedule_of(const ModelSpec *sp, int spe) {
     int kind = mlcrt_schedule_parse(sp->schedule ? sp->schedule : "constant");
     int size = sp->step_size > 0 ? sp->step_size : (sp->epochs / 3 > 0 ? sp->epochs / 3 : 1);
-    mlcrt_schedule s = {(mlcrt_schedule_kind)(kind < 0 ? 0 : kind), (float)sp->opt.lr, (int64_t)sp->epochs * spe,
-                        (int64_t)llround(sp->warmup * spe), (int64_t)size * spe,
+    mlcrt_schedule s = {(mlcrt_schedule_kind)(kind < 0 ? 0 : kind),
+                        (float)sp->opt.lr,
+                        (int64_t)sp->epochs * spe,
+                        (int64_t)llround(sp->warmup * spe),
+                        (int64_t)size * spe,
                         (float)(sp->step_gamma > 0 ? sp->step_gamma : 0.1)};
     return s;
 }
@@ -193,7 +197,10 @@ static int load_values(const Graph *g, Interp *it, const char *path) {
                               : n->op == OP_input && (n->dtype == DT_F32) == (line[0] == 'X');
             if (!hit) continue;
             if (cnt != shape_numel(&n->shape)) {
-                fprintf(stderr, "error: %s: %s has %lld values, the graph %lld\n", path, name[0] ? name : line[0] == 'X' ? "X" : "Y",
+                fprintf(stderr, "error: %s: %s has %lld values, the graph %lld\n", path,
+                        name[0]          ? name
+                        : line[0] == 'X' ? "X"
+                                         : "Y",
                         cnt, (long long)shape_numel(&n->shape));
                 rc = 1;
                 break;
@@ -354,7 +361,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--values")) {
             values = 1;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "error: %s: unknown flag (expected --seed S, --f32-bias-correction, --values or .mdl files)\n", argv[i]);
+            fprintf(stderr,
+                    "error: %s: unknown flag (expected --seed S, --f32-bias-correction, --values or .mdl files)\n",
+                    argv[i]);
             return 2;
         } else {
             rc |= run_file(argv[i], seed * 1000003ull + name_hash(ct_basename(argv[i])), f32_bc, values);
@@ -362,7 +371,9 @@ int main(int argc, char **argv) {
         }
     }
     if (!nfiles) {
-        fprintf(stderr, "error: no .mdl case given (usage: oracle_dump [--seed S] [--f32-bias-correction] [--values] CASE.mdl...)\n");
+        fprintf(
+            stderr,
+            "error: no .mdl case given (usage: oracle_dump [--seed S] [--f32-bias-correction] [--values] CASE.mdl...)\n");
         return 2;
     }
     fflush(stdout);

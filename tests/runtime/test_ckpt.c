@@ -18,33 +18,27 @@
 #define NW (784 * 10)
 
 /* A tiny model destroyed at exit. */
-static void *new_model(uint64_t seed, int max_batch)
-{
+static void *new_model(uint64_t seed, int max_batch) {
     return tu_track(tiny_api.create(seed, max_batch), tiny_api.destroy);
 }
 
 /* A tiny model after a few deterministic SGD steps on synthetic data. */
-static void *trained_model(uint64_t seed, int steps)
-{
+static void *trained_model(uint64_t seed, int steps) {
     void *m = new_model(seed, 4);
     static float x[4 * 784];
     int32_t y[4] = {1, 3, 5, 7};
-    for (int i = 0; i < 4 * 784; i++)
-        x[i] = (float)((i * 37) % 255) / 255.0f;
+    for (int i = 0; i < 4 * 784; i++) x[i] = (float)((i * 37) % 255) / 255.0f;
     const void *in[2] = {x, y};
-    for (int s = 0; s < steps; s++)
-        tiny_api.train_step(m, in, 4, 0.05f, NULL);
+    for (int s = 0; s < steps; s++) tiny_api.train_step(m, in, 4, 0.05f, NULL);
     return m;
 }
 
-static void snapshot(void *m, float *w, float *b)
-{
+static void snapshot(void *m, float *w, float *b) {
     tiny_api.read_tensor(m, 0, w);
     tiny_api.read_tensor(m, 1, b);
 }
 
-static int same_state(void *m1, void *m2)
-{
+static int same_state(void *m1, void *m2) {
     static float w1[NW], w2[NW];
     float b1[10], b2[10];
     snapshot(m1, w1, b1);
@@ -53,8 +47,7 @@ static int same_state(void *m1, void *m2)
            tiny_api.get_step(m1) == tiny_api.get_step(m2);
 }
 
-Test(ckpt, round_trip)
-{
+Test(ckpt, round_trip) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "a.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(1, 3);
@@ -67,8 +60,7 @@ Test(ckpt, round_trip)
     tu_rmrf(dir);
 }
 
-Test(ckpt, byte_identical_and_layout)
-{
+Test(ckpt, byte_identical_and_layout) {
     char *dir = tu_tmpdir(), *p1 = tu_path(dir, "1.ckpt"), *p2 = tu_path(dir, "2.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *a = trained_model(9, 2), *b = trained_model(9, 2);
@@ -86,7 +78,7 @@ Test(ckpt, byte_identical_and_layout)
     cr_assert_eq(f1[12] | (f1[13] << 8), 198);
     cr_assert_eq(f1[16], 4);
     cr_assert_arr_eq(f1 + 18, "tiny", 4);
-    cr_assert_eq(f1[22], 2); /* step, little-endian */
+    cr_assert_eq(f1[22], 2);       /* step, little-endian */
     for (int i = 30; i < 114; i++) /* training state, data settings: zero from mlcrt_ckpt_save */
         cr_assert_eq(f1[i], 0, "byte %d", i);
     cr_assert_eq(f1[114], 2); /* tensor count */
@@ -98,8 +90,7 @@ Test(ckpt, byte_identical_and_layout)
     memcpy(&bits, &w[0], 4);
     cr_assert_eq(f1[256] | (f1[257] << 8) | (f1[258] << 16) | ((uint32_t)f1[259] << 24), bits);
     memcpy(&bits, &bias[9], 4);
-    cr_assert_eq(f1[31616 + 36] | (f1[31617 + 36] << 8) | (f1[31618 + 36] << 16) |
-                     ((uint32_t)f1[31619 + 36] << 24),
+    cr_assert_eq(f1[31616 + 36] | (f1[31617 + 36] << 8) | (f1[31618 + 36] << 16) | ((uint32_t)f1[31619 + 36] << 24),
                  bits);
 
     /* saving again over an existing file gives the same bytes */
@@ -110,8 +101,7 @@ Test(ckpt, byte_identical_and_layout)
     tu_rmrf(dir);
 }
 
-Test(ckpt, corrupted_byte_crc)
-{
+Test(ckpt, corrupted_byte_crc) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "c.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
@@ -130,8 +120,7 @@ Test(ckpt, corrupted_byte_crc)
     tu_rmrf(dir);
 }
 
-Test(ckpt, truncated)
-{
+Test(ckpt, truncated) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "t.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
@@ -158,8 +147,7 @@ Test(ckpt, truncated)
 
     tu_write(p, f, 90); /* inside the data settings */
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_ETRUNC);
-    snprintf(want, sizeof want,
-             "%s: byte 90: file ends inside the header (reading the data settings)", p);
+    snprintf(want, sizeof want, "%s: byte 90: file ends inside the header (reading the data settings)", p);
     cr_assert_str_eq(msg, want);
 
     tu_write(p, f, 5);
@@ -173,14 +161,12 @@ Test(ckpt, truncated)
     memset(g + n, 0, 3);
     tu_write(p, g, n + 3);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want,
-             "%s: byte 31660: unexpected trailing data: expected 31660 bytes, found 31663", p);
+    snprintf(want, sizeof want, "%s: byte 31660: unexpected trailing data: expected 31660 bytes, found 31663", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(ckpt, bad_magic_and_version)
-{
+Test(ckpt, bad_magic_and_version) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "m.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 0);
@@ -203,14 +189,12 @@ Test(ckpt, bad_magic_and_version)
     f[0] = 'X';
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want,
-             "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint", p);
+    snprintf(want, sizeof want, "%s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(ckpt, wrong_model_name)
-{
+Test(ckpt, wrong_model_name) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "n.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
@@ -225,8 +209,7 @@ Test(ckpt, wrong_model_name)
     tu_rmrf(dir);
 }
 
-Test(ckpt, shape_name_dtype_mismatch)
-{
+Test(ckpt, shape_name_dtype_mismatch) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "s.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 2);
@@ -240,9 +223,7 @@ Test(ckpt, shape_name_dtype_mismatch)
     t[0].dims[0] = 10;
     t[0].dims[1] = 784;
     cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want,
-             "%s: tensor 'fc.weight': checkpoint has shape [784, 10], model expects [10, 784]",
-             p);
+    snprintf(want, sizeof want, "%s: tensor 'fc.weight': checkpoint has shape [784, 10], model expects [10, 784]", p);
     cr_assert_str_eq(msg, want);
     cr_assert(same_state(m2, ref));
 
@@ -251,22 +232,19 @@ Test(ckpt, shape_name_dtype_mismatch)
     t[1].dims[0] = 1;
     t[1].dims[1] = 10;
     cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want,
-             "%s: tensor 'fc.bias': checkpoint has shape [10], model expects [1, 10]", p);
+    snprintf(want, sizeof want, "%s: tensor 'fc.bias': checkpoint has shape [10], model expects [1, 10]", p);
     cr_assert_str_eq(msg, want);
 
     memcpy(t, tiny_tensors, sizeof t);
     t[1].name = "fc.b";
     cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want, "%s: tensor 1: checkpoint has 'fc.bias', model expects 'fc.b'",
-             p);
+    snprintf(want, sizeof want, "%s: tensor 1: checkpoint has 'fc.bias', model expects 'fc.b'", p);
     cr_assert_str_eq(msg, want);
 
     memcpy(t, tiny_tensors, sizeof t);
     t[1].dtype = MLC_I32;
     cr_assert_eq(mlcrt_ckpt_load(&other, m2, p, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want,
-             "%s: tensor 'fc.bias': checkpoint has dtype f32, model expects i32", p);
+    snprintf(want, sizeof want, "%s: tensor 'fc.bias': checkpoint has dtype f32, model expects i32", p);
     cr_assert_str_eq(msg, want);
 
     other.n_tensors = 1;
@@ -277,17 +255,14 @@ Test(ckpt, shape_name_dtype_mismatch)
     tu_rmrf(dir);
 }
 
-Test(ckpt, missing_file)
-{
+Test(ckpt, missing_file) {
     char msg[MLCRT_MSG_SIZE];
     void *m = new_model(1, 1);
-    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/nonexistent/x.ckpt", msg, sizeof msg),
-                 MLCRT_EIO);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/nonexistent/x.ckpt", msg, sizeof msg), MLCRT_EIO);
     cr_assert_str_eq(msg, "cannot read checkpoint '/nonexistent/x.ckpt': No such file or directory");
 }
 
-Test(ckpt, save_into_missing_dir)
-{
+Test(ckpt, save_into_missing_dir) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "nodir/x.ckpt");
     char msg[MLCRT_MSG_SIZE], want[512];
     void *m = trained_model(3, 0);
@@ -300,8 +275,7 @@ Test(ckpt, save_into_missing_dir)
 /* The temporary file cannot be created (its name is taken by a directory): the save
  * fails, the existing checkpoint keeps its bytes, nothing else is left behind. Works
  * even as root, where permission bits are not enforced. */
-Test(ckpt, atomic_failure_keeps_old_file)
-{
+Test(ckpt, atomic_failure_keeps_old_file) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "keep.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512], tmp[512];
     void *old = trained_model(3, 1), *newer = trained_model(3, 5);
@@ -327,10 +301,8 @@ Test(ckpt, atomic_failure_keeps_old_file)
     tu_rmrf(dir);
 }
 
-Test(ckpt, unwritable_dir_permission_denied)
-{
-    if (geteuid() == 0)
-        cr_skip_test("running as root: permission bits are not enforced");
+Test(ckpt, unwritable_dir_permission_denied) {
+    if (geteuid() == 0) cr_skip_test("running as root: permission bits are not enforced");
     char *dir = tu_tmpdir(), *p = tu_path(dir, "y.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
@@ -349,20 +321,17 @@ Test(ckpt, unwritable_dir_permission_denied)
     tu_rmrf(dir);
 }
 
-Test(ckpt, train_state_round_trip)
-{
+Test(ckpt, train_state_round_trip) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "st.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(5, 2);
-    mlcrt_train_state st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77, 1, 2,
-                            {0.5f, 0.25f, 0, 0}, {0.125f, 2.0f, 0, 0}},
-                      got;
+    mlcrt_train_state
+        st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77, 1, 2, {0.5f, 0.25f, 0, 0}, {0.125f, 2.0f, 0, 0}},
+        got;
     memset(&got, 0xff, sizeof got);
-    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s",
-                 msg);
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     void *m2 = new_model(6, 4);
-    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, p, msg, sizeof msg), MLCRT_OK,
-                 "%s", msg);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert(same_state(m, m2));
     cr_assert_eq(got.epoch, 3);
     cr_assert_eq(got.epoch_pos, 96);
@@ -392,15 +361,12 @@ Test(ckpt, train_state_round_trip)
     tu_rmrf(dir);
 }
 
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* The data settings are checked like the rest of the header, before the CRC. */
-Test(ckpt, corrupted_data_settings)
-{
+Test(ckpt, corrupted_data_settings) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "d.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
@@ -426,8 +392,7 @@ Test(ckpt, corrupted_data_settings)
 
 /* A version-2 file (no data settings) still loads, as "no normalisation": made here
  * from a version-3 one by dropping the 36 bytes of settings and moving the data up. */
-Test(ckpt, reads_version_2)
-{
+Test(ckpt, reads_version_2) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "v3.ckpt"), *q = tu_path(dir, "v2.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(7, 3);
@@ -456,8 +421,7 @@ Test(ckpt, reads_version_2)
     tu_rmrf(dir);
 }
 
-Test(ckpt, check_writable)
-{
+Test(ckpt, check_writable) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "w.ckpt"), *q = tu_path(dir, "no/w.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_OK, "%s", msg);
@@ -476,8 +440,7 @@ Test(ckpt, check_writable)
 /* A child saves two different states over the same path as fast as it can; it is
  * killed with SIGKILL at some point of a save, several times. Every time, the file at the
  * path still loads and holds one of the two complete states. */
-Test(ckpt, sigkill_during_save_keeps_previous)
-{
+Test(ckpt, sigkill_during_save_keeps_previous) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "k.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
     void *a = trained_model(11, 1), *b = trained_model(11, 4);
@@ -487,8 +450,7 @@ Test(ckpt, sigkill_during_save_keeps_previous)
         pid_t pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
-            for (int i = 0;; i++)
-                mlcrt_ckpt_save(&tiny_api, i & 1 ? a : b, p, NULL, 0);
+            for (int i = 0;; i++) mlcrt_ckpt_save(&tiny_api, i & 1 ? a : b, p, NULL, 0);
         }
         struct timespec ts = {0, 20000000L + 7000000L * round};
         nanosleep(&ts, NULL);
@@ -497,8 +459,7 @@ Test(ckpt, sigkill_during_save_keeps_previous)
         waitpid(pid, &status, 0);
         cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         void *m = new_model(0, 1);
-        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK,
-                     "round %d: %s", round, msg);
+        cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "round %d: %s", round, msg);
         cr_assert(same_state(m, a) || same_state(m, b));
     }
     tu_rmrf(dir);
@@ -508,8 +469,7 @@ Test(ckpt, sigkill_during_save_keeps_previous)
  * tensor table is not allocated for the count first (found by fuzz/fuzz_ckpt: 3 GB for
  * a 400-byte file). The address space is capped where no sanitizer needs it, so an
  * allocation of the claimed size fails the test. */
-Test(ckpt, huge_declared_table_in_short_file)
-{
+Test(ckpt, huge_declared_table_in_short_file) {
 #ifndef __SANITIZE_ADDRESS__
     struct rlimit lim = {INT64_C(2) << 30, INT64_C(2) << 30};
     cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
@@ -520,9 +480,9 @@ Test(ckpt, huge_declared_table_in_short_file)
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
-    put_le(f + 12, 0xFFFFFF00u, 4);  /* header_bytes */
+    put_le(f + 12, 0xFFFFFF00u, 4); /* header_bytes */
     put_le(f + 114, 150000000u, 4); /* tensor count: 3 GB of entries */
-    tu_write(p, f, 118); /* ends after the count */
+    tu_write(p, f, 118);            /* ends after the count */
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_ETRUNC, "%s", msg);
     snprintf(want, sizeof want, "%s: byte 118: file ends inside the header (reading a tensor name length)", p);
     cr_assert_str_eq(msg, want);
@@ -530,8 +490,7 @@ Test(ckpt, huge_declared_table_in_short_file)
 }
 
 /* A FIFO (which would block an open without a writer) or a device is refused, named. */
-Test(ckpt, fifo_and_device_refused)
-{
+Test(ckpt, fifo_and_device_refused) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "f.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = new_model(1, 1);

@@ -19,14 +19,9 @@
 #include "tiny_model.h"
 #include "trainer.h"
 
-static void run(run_result *r, const mlc_model_api *api, const char *const *args)
-{
-    tu_run(r, api, "net", args);
-}
+static void run(run_result *r, const mlc_model_api *api, const char *const *args) { tu_run(r, api, "net", args); }
 
-
-static int count_lines(const char *s, const char *prefix)
-{
+static int count_lines(const char *s, const char *prefix) {
     int n = 0;
     for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
         n += strncmp(p, prefix, strlen(prefix)) == 0;
@@ -35,8 +30,7 @@ static int count_lines(const char *s, const char *prefix)
 
 /* ---- schedules ---- */
 
-Test(schedule, formulas)
-{
+Test(schedule, formulas) {
     mlcrt_schedule s = {MLCRT_SCHED_CONSTANT, 0.1f, 100, 0, 10, 0.5f};
     cr_assert_eq(mlcrt_schedule_lr(&s, 57), 0.1f);
     s.kind = MLCRT_SCHED_STEP;
@@ -69,12 +63,11 @@ Test(schedule, formulas)
 }
 
 /* The schedule reaches the model: lr per step recorded from the log. */
-Test(schedule, step_lrs_in_log)
-{
+Test(schedule, step_lrs_in_log) {
     char *d = mnist_dir(), *log = tu_path(d, "log.csv");
-    const char *args[] = {"--data", d, "--batch", "50", "--epochs", "4", "--lr", "0.2",
-                          "--schedule", "step", "--step-size", "1", "--gamma", "0.5",
-                          "--quiet", "--log", log, NULL};
+    const char *args[] = {"--data",  d,     "--batch",    "50",    "--epochs",    "4",
+                          "--lr",    "0.2", "--schedule", "step",  "--step-size", "1",
+                          "--gamma", "0.5", "--quiet",    "--log", log,           NULL};
     run_result r;
     run(&r, &tiny_api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -95,20 +88,18 @@ Test(schedule, step_lrs_in_log)
 
 /* ---- resume ---- */
 
-Test(resume, interrupted_run_matches_uninterrupted)
-{
+Test(resume, interrupted_run_matches_uninterrupted) {
     char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
     /* 180 training samples (20 held out) in batches of 32: 6 steps per epoch */
-    const char *full[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
-                          "--schedule", "cosine", "--warmup", "0.5", "--augment",
-                          "crop:2,flip", "--seed", "5", "--save", a, NULL};
-    const char *part1[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
-                           "--schedule", "cosine", "--warmup", "0.5", "--augment",
-                           "crop:2,flip", "--seed", "5", "--save", b, "--max-steps", "8",
-                           NULL};
-    const char *part2[] = {"--data", d, "--batch", "32", "--epochs", "3", "--val", "20",
-                           "--schedule", "cosine", "--warmup", "0.5", "--augment",
-                           "crop:2,flip", "--save", b, "--resume", b, NULL};
+    const char *full[] = {"--data",     d,        "--batch",  "32",  "--epochs",  "3",           "--val",  "20",
+                          "--schedule", "cosine", "--warmup", "0.5", "--augment", "crop:2,flip", "--seed", "5",
+                          "--save",     a,        NULL};
+    const char *part1[] = {"--data",     d,        "--batch",     "32",  "--epochs",  "3",           "--val",  "20",
+                           "--schedule", "cosine", "--warmup",    "0.5", "--augment", "crop:2,flip", "--seed", "5",
+                           "--save",     b,        "--max-steps", "8",   NULL};
+    const char *part2[] = {"--data",     d,        "--batch",  "32",  "--epochs",  "3",           "--val",  "20",
+                           "--schedule", "cosine", "--warmup", "0.5", "--augment", "crop:2,flip", "--save", b,
+                           "--resume",   b,        NULL};
     run_result r0, r1, r2;
     run(&r0, &tiny_api, full);
     cr_assert_eq(r0.status, 0, "%s", r0.err);
@@ -118,8 +109,7 @@ Test(resume, interrupted_run_matches_uninterrupted)
     char msg[MLCRT_MSG_SIZE];
     mlcrt_train_state st;
     void *m = tiny_api.create(0, 1);
-    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, &st, b, msg, sizeof msg), MLCRT_OK, "%s",
-                 msg);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, &st, b, msg, sizeof msg), MLCRT_OK, "%s", msg);
     tiny_api.destroy(m);
     cr_assert_eq(st.epoch, 1);
     cr_assert_eq(st.epoch_pos, 64);
@@ -148,15 +138,12 @@ Test(resume, interrupted_run_matches_uninterrupted)
     tu_rmrf(d);
 }
 
-Test(resume, save_every_steps_and_mismatches)
-{
+Test(resume, save_every_steps_and_mismatches) {
     char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
-    const char *full[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", a,
-                          "--quiet", NULL};
-    const char *steps[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", b,
-                           "--save-every", "3s", "--max-steps", "7", "--quiet", NULL};
-    const char *rest[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", b,
-                          "--resume", b, "--quiet", NULL};
+    const char *full[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", a, "--quiet", NULL};
+    const char *steps[] = {"--data",       d,    "--batch",     "40", "--epochs", "2", "--save", b,
+                           "--save-every", "3s", "--max-steps", "7",  "--quiet",  NULL};
+    const char *rest[] = {"--data", d, "--batch", "40", "--epochs", "2", "--save", b, "--resume", b, "--quiet", NULL};
     run_result r;
     run(&r, &tiny_api, full);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -193,13 +180,12 @@ Test(resume, save_every_steps_and_mismatches)
 
 /* ---- determinism ---- */
 
-Test(determinism, prefetch_changes_nothing)
-{
+Test(determinism, prefetch_changes_nothing) {
     char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
-    const char *pf[] = {"--data", d, "--batch", "16", "--epochs", "2", "--augment",
-                        "crop:3,flip", "--seed", "9", "--save", a, NULL};
-    const char *nopf[] = {"--data", d, "--batch", "16", "--epochs", "2", "--augment",
-                          "crop:3,flip", "--seed", "9", "--save", b, "--no-prefetch", NULL};
+    const char *pf[] = {"--data",      d,        "--batch", "16",     "--epochs", "2", "--augment",
+                        "crop:3,flip", "--seed", "9",       "--save", a,          NULL};
+    const char *nopf[] = {"--data", d,   "--batch", "16", "--epochs",      "2", "--augment", "crop:3,flip",
+                          "--seed", "9", "--save",  b,    "--no-prefetch", NULL};
     run_result r1, r2;
     run(&r1, &tiny_api, pf);
     run(&r2, &tiny_api, nopf);
@@ -218,8 +204,7 @@ Test(determinism, prefetch_changes_nothing)
 
 /* ---- augmentation and normalisation ---- */
 
-Test(augment, parse_and_reproducible_per_sample)
-{
+Test(augment, parse_and_reproducible_per_sample) {
     char msg[256];
     mlcrt_augment aug;
     cr_assert_eq(mlcrt_augment_parse("crop:4,flip", &aug, msg, sizeof msg), MLCRT_OK);
@@ -234,8 +219,7 @@ Test(augment, parse_and_reproducible_per_sample)
      * unchanged or mirrored, the same whatever batch or position it is gathered in */
     float x[6 * 20];
     int32_t y[6] = {0, 1, 2, 3, 4, 5};
-    for (int i = 0; i < 120; i++)
-        x[i] = (float)i;
+    for (int i = 0; i < 120; i++) x[i] = (float)i;
     mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10, NULL};
     mlcrt_augment_parse("flip", &aug, msg, sizeof msg);
     int64_t perm[6] = {5, 4, 3, 2, 1, 0};
@@ -270,9 +254,7 @@ Test(augment, parse_and_reproducible_per_sample)
                     for (int r = 0; r < 4; r++)
                         for (int c = 0; c < 5; c++) {
                             int sr = r + dy, sc = c + dx;
-                            float want = sr >= 0 && sr < 4 && sc >= 0 && sc < 5
-                                             ? x[i * 20 + sr * 5 + sc]
-                                             : -7.0f;
+                            float want = sr >= 0 && sr < 4 && sc >= 0 && sc < 5 ? x[i * 20 + sr * 5 + sc] : -7.0f;
                             ok &= b1[i * 20 + r * 5 + c] == want;
                         }
                     found |= ok;
@@ -284,8 +266,7 @@ Test(augment, parse_and_reproducible_per_sample)
     cr_assert(shifted > 0);
 }
 
-Test(normalize, per_channel)
-{
+Test(normalize, per_channel) {
     char msg[256];
     float x[2 * 3 * 2] = {0, 1, 0.5f, 0.5f, 1, 0, 0, 1, 0.5f, 0.5f, 1, 0};
     int32_t y[2] = {0, 1};
@@ -301,17 +282,16 @@ Test(normalize, per_channel)
 
 /* ---- validation split ---- */
 
-Test(trainer2, val_split_and_too_large)
-{
+Test(trainer2, val_split_and_too_large) {
     char *d = mnist_dir();
-    const char *args[] = {"--data", d, "--epochs", "1", "--val", "50", "--mean", "0.2",
-                          "--std", "0.3", NULL};
+    const char *args[] = {"--data", d, "--epochs", "1", "--val", "50", "--mean", "0.2", "--std", "0.3", NULL};
     run_result r;
     run(&r, &tiny_api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     double loss, tr, va, te;
-    cr_assert_eq(sscanf(r.out, "epoch 1/1  loss %lf  train_acc %lf  val_acc %lf  test_acc %lf  time ",
-                        &loss, &tr, &va, &te), 4, "%s", r.out);
+    cr_assert_eq(
+        sscanf(r.out, "epoch 1/1  loss %lf  train_acc %lf  val_acc %lf  test_acc %lf  time ", &loss, &tr, &va, &te), 4,
+        "%s", r.out);
     const char *big[] = {"--data", d, "--val", "200", NULL};
     run(&r, &tiny_api, big);
     cr_assert_eq(r.status, 1);
@@ -321,12 +301,10 @@ Test(trainer2, val_split_and_too_large)
 
 /* ---- CIFAR ---- */
 
-Test(cifar, ten_trains_and_hundred_loads)
-{
+Test(cifar, ten_trains_and_hundred_loads) {
     char *d = cifar10_dir();
-    const char *args[] = {"--data", d, "--epochs", "2", "--batch", "8", "--mean",
-                          "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--augment", "crop:4,flip",
-                          NULL};
+    const char *args[] = {"--data",      d,       "--epochs",       "2",         "--batch",     "8", "--mean",
+                          "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--augment", "crop:4,flip", NULL};
     run_result r;
     run(&r, &tiny_c10_api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -356,18 +334,15 @@ Test(cifar, ten_trains_and_hundred_loads)
     run(&r, &tiny_c10_api, (const char *[]){"--data", h, NULL});
     cr_assert_eq(r.status, 1);
     char want[1024];
-    snprintf(want, sizeof want,
-             "error: %s/train.bin: byte 3075: sample 1 has label 10, expected 0..9\n", h);
+    snprintf(want, sizeof want, "error: %s/train.bin: byte 3075: sample 1 has label 10, expected 0..9\n", h);
     cr_assert_str_neq(r.err, ""); /* label 10 first appears in sample 10 */
-    snprintf(want, sizeof want,
-             "error: %s/train.bin: byte 30741: sample 10 has label 10, expected 0..9\n", h);
+    snprintf(want, sizeof want, "error: %s/train.bin: byte 30741: sample 10 has label 10, expected 0..9\n", h);
     cr_assert_str_eq(r.err, want);
     tu_rmrf(h);
     tu_rmrf(d);
 }
 
-Test(cifar, bad_files)
-{
+Test(cifar, bad_files) {
     char *d = cifar10_dir(), want[1024];
     run_result r;
     /* images of another size than the model's input */
@@ -411,8 +386,7 @@ Test(cifar, bad_files)
 
 /* ---- bad IDX input through the trainer ---- */
 
-Test(trainer2, bad_idx_files)
-{
+Test(trainer2, bad_idx_files) {
     char *d = mnist_dir(), want[1024];
     char *img = tu_path(d, "train-images-idx3-ubyte"), *lab = tu_path(d, "train-labels-idx1-ubyte");
     run_result r;
@@ -422,8 +396,7 @@ Test(trainer2, bad_idx_files)
     tu_write(img, f, n);
     run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
     cr_assert_eq(r.status, 1);
-    snprintf(want, sizeof want,
-             "error: %s: byte 2: expected data type 0x08 (unsigned byte), found 0x0d\n", img);
+    snprintf(want, sizeof want, "error: %s: byte 2: expected data type 0x08 (unsigned byte), found 0x0d\n", img);
     cr_assert_str_eq(r.err, want);
     f[2] = 8;
     tu_write(img, f, n - 5);
@@ -452,8 +425,7 @@ Test(trainer2, bad_idx_files)
 
 /* ---- checkpoints through the trainer ---- */
 
-Test(trainer2, bad_checkpoints_and_save_paths)
-{
+Test(trainer2, bad_checkpoints_and_save_paths) {
     char *d = mnist_dir(), *p = tu_path(d, "m.ckpt"), want[1024];
     run_result r;
     run(&r, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
@@ -473,13 +445,11 @@ Test(trainer2, bad_checkpoints_and_save_paths)
     tu_write(bad, f, n);
     run(&r, &tiny_api, (const char *[]){"eval", bad, "--data", d, NULL});
     cr_assert_eq(r.status, 1);
-    snprintf(want, sizeof want,
-             "error: %s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint\n", bad);
+    snprintf(want, sizeof want, "error: %s: byte 0: expected magic \"MLCCKPT\\0\": not an mlc checkpoint\n", bad);
     cr_assert_str_eq(r.err, want);
     run(&r, &tiny_api, (const char *[]){"--data", d, "--resume", tu_path(d, "none.ckpt"), NULL});
     cr_assert_eq(r.status, 1);
-    snprintf(want, sizeof want,
-             "error: cannot read checkpoint '%s/none.ckpt': No such file or directory\n", d);
+    snprintf(want, sizeof want, "error: cannot read checkpoint '%s/none.ckpt': No such file or directory\n", d);
     cr_assert_str_eq(r.err, want);
 
     /* an unwritable save path is reported before any training; the file is untouched */
@@ -506,8 +476,7 @@ Test(trainer2, bad_checkpoints_and_save_paths)
 /* A model without labels (tiny_ae: input "pixels", bound to the images by type) is
  * reported by its loss: epoch lines, log columns, `test loss:`, eval; predict prints its
  * output values. */
-Test(modes, model_without_labels)
-{
+Test(modes, model_without_labels) {
     char *d = mnist_dir(), *p = tu_path(d, "ae.ckpt"), *log = tu_path(d, "ae.csv");
     run_result r, e;
     run(&r, &tiny_ae_api,
@@ -556,19 +525,18 @@ Test(modes, model_without_labels)
     cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%.200s", want, e.out);
     const char *nl = strchr(e.out, '\n');
     int values = 0;
-    for (const char *q = e.out; q < nl; q++)
-        values += *q == ' ';
+    for (const char *q = e.out; q < nl; q++) values += *q == ' ';
     cr_assert_eq(values, 784);
     tiny_ae_api.destroy(m);
     mlcrt_dataset_free(&ds);
 }
 
 /* predict prints an i32 output (argmax's) as integers after the float ones. */
-Test(modes, predict_prints_integer_outputs_as_integers)
-{
+Test(modes, predict_prints_integer_outputs_as_integers) {
     char *d = mnist_dir(), *p = tu_path(d, "aei.ckpt");
     run_result r, e;
-    run(&r, &tiny_ae_argmax_api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", "--save", p, NULL});
+    run(&r, &tiny_ae_argmax_api,
+        (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     char msg[MLCRT_MSG_SIZE], want[32];
     void *m = tiny_ae_argmax_api.create(0, 32);
@@ -577,8 +545,7 @@ Test(modes, predict_prints_integer_outputs_as_integers)
     tiny_ae_argmax_api.read_tensor(m, 0, mean);
     int best = 0;
     for (int j = 1; j < 784; j++)
-        if (mean[j] > mean[best])
-            best = j;
+        if (mean[j] > mean[best]) best = j;
     tiny_ae_argmax_api.destroy(m);
     run(&e, &tiny_ae_argmax_api, (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
@@ -588,21 +555,18 @@ Test(modes, predict_prints_integer_outputs_as_integers)
     cr_assert(nl - e.out > (long)strlen(want) && !strncmp(nl + 1 - strlen(want), want, strlen(want)),
               "the first line does not end in%s: %.80s", want, nl - 60);
     int values = 0;
-    for (const char *q = e.out; q < nl; q++)
-        values += *q == ' ';
+    for (const char *q = e.out; q < nl; q++) values += *q == ' ';
     cr_assert_eq(values, 785);
 }
 
 /* The checkpoint remembers --mean/--std: eval and predict without them see what training
  * saw; flags that differ are an error naming both. */
-Test(modes, checkpoint_keeps_normalisation)
-{
+Test(modes, checkpoint_keeps_normalisation) {
     char *d = mnist_dir(), *p = tu_path(d, "n.ckpt"), *q = tu_path(d, "plain.ckpt");
     char *img = tu_path(d, "t10k-images-idx3-ubyte");
     run_result r, e, f;
     run(&r, &tiny_api,
-        (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--mean", "0.2", "--std", "0.3",
-                         "--save", p, NULL});
+        (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--mean", "0.2", "--std", "0.3", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
@@ -635,14 +599,12 @@ Test(modes, checkpoint_keeps_normalisation)
 
 /* Inputs named otherwise bind by dtype and size when that is unambiguous; a third input
  * the data cannot feed is an error naming it and the fields. */
-Test(modes, inputs_bind_by_name_or_type)
-{
+Test(modes, inputs_bind_by_name_or_type) {
     char *d = mnist_dir();
     run_result a, b;
     run(&a, &tiny_api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
     cr_assert_eq(a.status, 0, "%s", a.err);
-    static const mlc_io_desc renamed[2] = {{"pixels", MLC_F32, 1, {784}, 784, 1},
-                                           {"target", MLC_I32, 0, {0}, 1, 0}};
+    static const mlc_io_desc renamed[2] = {{"pixels", MLC_F32, 1, {784}, 784, 1}, {"target", MLC_I32, 0, {0}, 1, 0}};
     mlc_model_api api = tiny_api;
     api.inputs = renamed;
     run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", "--progress", "never", NULL});
@@ -662,20 +624,20 @@ Test(modes, inputs_bind_by_name_or_type)
     api.n_inputs = 3;
     run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
     cr_assert_eq(b.status, 1);
-    cr_assert_str_eq(b.err, "error: model input 'mask' (f32[28, 28]) matches no field of the data "
-                            "(image: f32 per sample, label: i32); name it image or label\n");
-    static const mlc_io_desc two_f32[2] = {{"a", MLC_F32, 1, {784}, 784, 1},
-                                           {"b", MLC_F32, 1, {784}, 784, 1}};
+    cr_assert_str_eq(b.err,
+                     "error: model input 'mask' (f32[28, 28]) matches no field of the data "
+                     "(image: f32 per sample, label: i32); name it image or label\n");
+    static const mlc_io_desc two_f32[2] = {{"a", MLC_F32, 1, {784}, 784, 1}, {"b", MLC_F32, 1, {784}, 784, 1}};
     api.inputs = two_f32;
     api.n_inputs = 2;
     run(&b, &api, (const char *[]){"--data", d, "--epochs", "1", NULL});
     cr_assert_eq(b.status, 1);
-    cr_assert_str_eq(b.err, "error: model input 'a' (f32[784]) matches no field of the data "
-                            "(image: f32 per sample, label: i32); name it image or label\n");
+    cr_assert_str_eq(b.err,
+                     "error: model input 'a' (f32[784]) matches no field of the data "
+                     "(image: f32 per sample, label: i32); name it image or label\n");
 }
 
-Test(modes, eval_and_predict)
-{
+Test(modes, eval_and_predict) {
     char *d = mnist_dir(), *p = tu_path(d, "m.ckpt");
     run_result r, e;
     run(&r, &tiny_api,
@@ -684,8 +646,9 @@ Test(modes, eval_and_predict)
     /* --ema needs the moving averages of train { ema }, which tiny keeps none of */
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--ema", NULL});
     cr_assert_eq(e.status, 1);
-    cr_assert_str_eq(e.err, "error: --ema: model 'tiny' keeps no moving average of its parameters (train { ema = 0.999 } "
-                            "adds one)\n");
+    cr_assert_str_eq(e.err,
+                     "error: --ema: model 'tiny' keeps no moving average of its parameters (train { ema = 0.999 } "
+                     "adds one)\n");
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--test-limit", "30", NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
     /* same accuracy line as the trainer's */
@@ -716,8 +679,7 @@ Test(modes, eval_and_predict)
     }
     cr_assert_eq(*row, '\0');
 
-    run(&e, &tiny_api,
-        (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), "--top", "2", NULL});
+    run(&e, &tiny_api, (const char *[]){"predict", p, tu_path(d, "t10k-images-idx3-ubyte"), "--top", "2", NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
     cr_assert_eq(count_lines(e.out, ""), 50);
     int idx, c1, c2;
@@ -729,18 +691,16 @@ Test(modes, eval_and_predict)
         char msg[MLCRT_MSG_SIZE];
         float *x = NULL, logits[10], *outs[1] = {logits};
         int64_t n = 0, rows = 0, cols = 0;
-        cr_assert_eq(mlcrt_idx_load_images(tu_path(d, "t10k-images-idx3-ubyte"), 1, 784, &x, &n,
-                                           NULL, &rows, &cols, msg, sizeof msg),
+        cr_assert_eq(mlcrt_idx_load_images(tu_path(d, "t10k-images-idx3-ubyte"), 1, 784, &x, &n, NULL, &rows, &cols,
+                                           msg, sizeof msg),
                      MLCRT_OK, "%s", msg);
         void *m = tiny_api.create(1, 1);
         cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
         tiny_api.forward(m, (const void *[]){x, NULL}, 1, outs);
         char want[64];
-        snprintf(want, sizeof want, "0:  %d %.4f  %d %.4f\n", c1, (double)logits[c1], c2,
-                 (double)logits[c2]);
+        snprintf(want, sizeof want, "0:  %d %.4f  %d %.4f\n", c1, (double)logits[c1], c2, (double)logits[c2]);
         cr_assert(strncmp(e.out, want, strlen(want)) == 0, "%s---\n%s", want, e.out);
-        for (int j = 0; j < 10; j++)
-            cr_assert(logits[j] <= logits[c1] && (j == c1 || logits[j] <= logits[c2]));
+        for (int j = 0; j < 10; j++) cr_assert(logits[j] <= logits[c1] && (j == c1 || logits[j] <= logits[c2]));
         tiny_api.destroy(m);
         free(x);
     }
@@ -756,8 +716,9 @@ Test(modes, eval_and_predict)
     cr_assert_str_eq(e.err, want);
     run(&e, &tiny_api, (const char *[]){"predict", p, NULL});
     cr_assert_eq(e.status, 2);
-    cr_assert_str_eq(e.err, "error: predict: expected a checkpoint and an IDX image file (usage: net "
-                            "predict CHECKPOINT IMAGES [flags])\n");
+    cr_assert_str_eq(e.err,
+                     "error: predict: expected a checkpoint and an IDX image file (usage: net "
+                     "predict CHECKPOINT IMAGES [flags])\n");
     run(&e, &tiny_api, (const char *[]){"eval", NULL});
     cr_assert_eq(e.status, 2);
     cr_assert_str_eq(e.err, "error: eval: expected a checkpoint path (usage: net eval CHECKPOINT [flags])\n");
@@ -766,13 +727,12 @@ Test(modes, eval_and_predict)
 
 /* ---- output: log formats, progress bar, flags ---- */
 
-Test(output, jsonl_log_and_progress_bar)
-{
+Test(output, jsonl_log_and_progress_bar) {
     char *d = mnist_dir(), *log = tu_path(d, "log.jsonl");
     run_result r;
     run(&r, &tiny_api,
-        (const char *[]){"--data", d, "--epochs", "1", "--batch", "100", "--val", "20", "--log", log,
-                         "--log-format", "jsonl", "--progress", "always", NULL});
+        (const char *[]){"--data", d, "--epochs", "1", "--batch", "100", "--val", "20", "--log", log, "--log-format",
+                         "jsonl", "--progress", "always", NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strncmp(r.out, "\r\033[Kepoch 1/1 [", 15) == 0, "%s", r.out);
     cr_assert(strstr(r.out, "180/180  "));
@@ -790,8 +750,7 @@ Test(output, jsonl_log_and_progress_bar)
     tu_rmrf(d);
 }
 
-Test(output, new_bad_flags_and_help)
-{
+Test(output, new_bad_flags_and_help) {
     // clang-format off
     static const struct {
         const char *args[5];
@@ -826,12 +785,37 @@ Test(output, new_bad_flags_and_help)
     run_result r;
     run(&r, &tiny_api, (const char *[]){"--help", NULL});
     cr_assert_eq(r.status, 0);
-    const char *flags[] = {"--data", "--train-limit", "--test-limit", "--val", "--mean", "--std",
-                           "--augment", "--no-prefetch", "--epochs", "--batch", "--lr",
-                           "--schedule", "--warmup", "--step-size", "--gamma", "--seed",
-                           "--threads", "--max-steps", "--save", "--save-every", "--resume",
-                           "--load", "--log", "--log-format", "--log-every", "--progress",
-                           "--top", "--quiet", "--help", " eval CHECKPOINT", " predict CHECKPOINT"};
+    const char *flags[] = {"--data",
+                           "--train-limit",
+                           "--test-limit",
+                           "--val",
+                           "--mean",
+                           "--std",
+                           "--augment",
+                           "--no-prefetch",
+                           "--epochs",
+                           "--batch",
+                           "--lr",
+                           "--schedule",
+                           "--warmup",
+                           "--step-size",
+                           "--gamma",
+                           "--seed",
+                           "--threads",
+                           "--max-steps",
+                           "--save",
+                           "--save-every",
+                           "--resume",
+                           "--load",
+                           "--log",
+                           "--log-format",
+                           "--log-every",
+                           "--progress",
+                           "--top",
+                           "--quiet",
+                           "--help",
+                           " eval CHECKPOINT",
+                           " predict CHECKPOINT"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
 }
@@ -858,8 +842,7 @@ Test(output, version_names_the_model_and_its_kernels) {
 
 /* --help comes from runtime/settings.def: modes first, then each section's flags, the
  * help wrapped at 80 columns, and the model's train { } values as the defaults. */
-Test(output, help_shows_the_models_defaults)
-{
+Test(output, help_shows_the_models_defaults) {
     mlc_model_api api = tiny_api;
     api.schedule = "cosine";
     api.warmup_epochs = 0.5f;

@@ -14,8 +14,7 @@
 #include "tiny_model.h"
 
 /* Runs the trainer on --data dir and asserts exit 1 with exactly "error: WANT\n". */
-static void expect_error_of(const mlc_model_api *api, const char *dir, const char *want)
-{
+static void expect_error_of(const mlc_model_api *api, const char *dir, const char *want) {
     run_result r;
     tu_run(&r, api, "net", (const char *[]){"--data", dir, "--quiet", NULL});
     char line[2048];
@@ -27,8 +26,7 @@ static void expect_error_of(const mlc_model_api *api, const char *dir, const cha
 
 static void expect_error(const char *dir, const char *want) { expect_error_of(&tiny_api, dir, want); }
 
-Test(data_messages, data_directory_itself)
-{
+Test(data_messages, data_directory_itself) {
     char *d = tu_tmpdir(), want[1024];
     char *link = tu_path(d, "link"), *file = tu_path(d, "file");
     cr_assert_eq(symlink("nowhere", link), 0);
@@ -50,14 +48,12 @@ Test(data_messages, data_directory_itself)
     tu_rmrf(d);
 }
 
-Test(data_messages, data_files_that_are_no_files)
-{
+Test(data_messages, data_files_that_are_no_files) {
     char *d = tu_tmpdir(), want[1024];
     char *img = tu_path(d, "train-images-idx3-ubyte");
     write_idx_labels(tu_path(d, "train-labels-idx1-ubyte"), 200, -1);
     cr_assert_eq(symlink("gone", img), 0);
-    snprintf(want, sizeof want, "%s: cannot open: symbolic link to 'gone', which does not exist",
-             img);
+    snprintf(want, sizeof want, "%s: cannot open: symbolic link to 'gone', which does not exist", img);
     expect_error(d, want);
     unlink(img);
     cr_assert_eq(mkfifo(img, 0644), 0); /* opening it would wait for a writer forever */
@@ -82,8 +78,7 @@ Test(data_messages, data_files_that_are_no_files)
 
 /* A .gz cut inside its own header decompresses to nothing: that is a cut file, not a
  * file "ended inside the magic number"; cut in the data it says so too. */
-Test(data_messages, gz_cut_short)
-{
+Test(data_messages, gz_cut_short) {
     char *d = mnist_dir(), want[1024];
     char *raw = tu_path(d, "train-images-idx3-ubyte"), *gz = tu_path(d, "train-images-idx3-ubyte.gz");
     size_t n;
@@ -107,14 +102,14 @@ Test(data_messages, gz_cut_short)
     cr_assert_eq(r.status, 1);
     snprintf(want, sizeof want, "error: %s: byte ", gz);
     cr_assert_eq(strncmp(r.err, want, strlen(want)), 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, ": compressed stream ends early (the .gz file is cut short): "
-                                     "expected 156800 data bytes after the 16-byte header, found "),
+    cr_assert_not_null(strstr(r.err,
+                              ": compressed stream ends early (the .gz file is cut short): "
+                              "expected 156800 data bytes after the 16-byte header, found "),
                        "%s", r.err);
     tu_rmrf(d);
 }
 
-Test(data_messages, batch_past_its_limit)
-{
+Test(data_messages, batch_past_its_limit) {
     run_result r;
     tu_run(&r, &tiny_api, "net", (const char *[]){"--batch", "2147483648", NULL});
     cr_assert_eq(r.status, 2);
@@ -126,30 +121,31 @@ Test(data_messages, batch_past_its_limit)
 /* A model whose batch_norm has one value per channel and sample (min_train_batch 2) is
  * not trained on a batch of one: flags that would make one are refused before training
  * (docs/trainer.md), and those that do not train as usual. */
-Test(data_messages, batch_norm_needs_two_samples)
-{
+Test(data_messages, batch_norm_needs_two_samples) {
     char *d = mnist_dir(); /* 200 training samples */
     mlc_model_api bn = tiny_api;
     bn.min_train_batch = 2;
     run_result r;
     tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--train-limit", "199", "--quiet", NULL});
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
-                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (199 "
-                            "training samples in batches of 3); change --batch or --train-limit\n"
-);
+    cr_assert_str_eq(r.err,
+                     "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                     "needs batches of at least 2 samples: the last batch of each epoch has 1 (199 "
+                     "training samples in batches of 3); change --batch or --train-limit\n");
     cr_assert_str_eq(r.out, "");
     tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "1", "--quiet", NULL});
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
-                            "needs batches of at least 2 samples: --batch 1\n");
+    cr_assert_str_eq(r.err,
+                     "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                     "needs batches of at least 2 samples: --batch 1\n");
     /* --accum 2 --batch 4: steps of 8, the last of 200 % 8 = 0: fine; of 197: 5 = 4 + 1 */
     tu_run(&r, &bn, "net",
            (const char *[]){"--data", d, "--batch", "4", "--accum", "2", "--train-limit", "197", "--quiet", NULL});
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
-                            "needs batches of at least 2 samples: the last batch of each epoch has 1 (197 "
-                            "training samples in batches of 4); change --batch or --train-limit\n");
+    cr_assert_str_eq(r.err,
+                     "error: model 'tiny' has a batch_norm with one value per channel and sample, which "
+                     "needs batches of at least 2 samples: the last batch of each epoch has 1 (197 "
+                     "training samples in batches of 4); change --batch or --train-limit\n");
     tu_run(&r, &bn, "net", (const char *[]){"--data", d, "--batch", "3", "--val", "2", "--quiet", NULL});
     cr_assert_eq(r.status, 0, "%s", r.err); /* 198 = 66 x 3 */
     cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
@@ -158,17 +154,14 @@ Test(data_messages, batch_norm_needs_two_samples)
 
 /* IDX images are checked dimension by dimension against an input with a shape: 784
  * values of 14 x 56 do not feed a [1, 28, 28] input (a flat [784] input takes them). */
-Test(data_messages, image_dims_against_a_shaped_input)
-{
+Test(data_messages, image_dims_against_a_shaped_input) {
     char *d = mnist_dir(), want[1024];
     char *img = tu_path(d, "train-images-idx3-ubyte");
     write_idx_images(img, 200, 14, 56, 1);
-    static const mlc_io_desc grid[2] = {{"image", MLC_F32, 3, {1, 28, 28}, 784, 1},
-                                        {"label", MLC_I32, 0, {0}, 1, 0}};
+    static const mlc_io_desc grid[2] = {{"image", MLC_F32, 3, {1, 28, 28}, 784, 1}, {"label", MLC_I32, 0, {0}, 1, 0}};
     mlc_model_api shaped = tiny_api;
     shaped.inputs = grid;
-    snprintf(want, sizeof want,
-             "%s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", d);
+    snprintf(want, sizeof want, "%s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", d);
     expect_error_of(&shaped, d, want);
     run_result r;
     tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", NULL});

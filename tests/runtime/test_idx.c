@@ -12,9 +12,8 @@
 
 /* Writes an IDX file: magic 00 00 type ndims, big-endian dims, then `len` data bytes.
  * gz: write through gzopen. */
-static void write_idx(const char *path, int gz, uint8_t type, int ndims,
-                      const uint32_t *dims, const uint8_t *data, size_t len)
-{
+static void write_idx(const char *path, int gz, uint8_t type, int ndims, const uint32_t *dims, const uint8_t *data,
+                      size_t len) {
     uint8_t buf[4096];
     size_t n = 0;
     buf[n++] = 0;
@@ -42,8 +41,7 @@ static void write_idx(const char *path, int gz, uint8_t type, int ndims,
 
 static const uint8_t pix[12] = {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8};
 
-static void check_good(int gz)
-{
+static void check_good(int gz) {
     char *dir = tu_tmpdir();
     char *ip = tu_path(dir, gz ? "i.gz" : "i"), *lp = tu_path(dir, gz ? "l.gz" : "l");
     uint32_t idims[3] = {3, 2, 2}, ldims[1] = {3};
@@ -58,8 +56,7 @@ static void check_good(int gz)
     cr_assert_eq(ds.sample_numel, 4);
     cr_assert_eq(ds.sample_dims[0], 2);
     cr_assert_eq(ds.sample_dims[1], 2);
-    for (int i = 0; i < 12; i++)
-        cr_assert_eq(ds.x[i], (float)pix[i] / 255.0f, "pixel %d", i);
+    for (int i = 0; i < 12; i++) cr_assert_eq(ds.x[i], (float)pix[i] / 255.0f, "pixel %d", i);
     cr_assert_eq(ds.x[0], 0.0f);
     cr_assert_eq(ds.x[1], 1.0f);
     cr_assert_eq(ds.y[0], 9);
@@ -80,8 +77,7 @@ static void check_good(int gz)
 Test(idx, good_raw) { check_good(0); }
 Test(idx, good_gz) { check_good(1); }
 
-Test(idx, wrong_type_byte)
-{
+Test(idx, wrong_type_byte) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "x");
     uint32_t dims[1] = {3};
     write_idx(p, 0, 0x09, 1, dims, pix, 3);
@@ -93,8 +89,7 @@ Test(idx, wrong_type_byte)
     tu_rmrf(dir);
 }
 
-Test(idx, wrong_leading_magic)
-{
+Test(idx, wrong_leading_magic) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "x");
     tu_write(p, "\x1f\x00\x08\x01\x00\x00\x00\x01\x05", 9);
     char msg[MLCRT_MSG_SIZE], want[512];
@@ -105,23 +100,20 @@ Test(idx, wrong_leading_magic)
     tu_rmrf(dir);
 }
 
-Test(idx, wrong_dimension_count)
-{
+Test(idx, wrong_dimension_count) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "train-images-idx3-ubyte.gz");
     uint32_t dims[1] = {3};
     write_idx(p, 1, 0x08, 1, dims, pix, 3);
     char msg[MLCRT_MSG_SIZE], want[512];
     float *x;
     int64_t n;
-    cr_assert_eq(mlcrt_idx_load_images(p, 0, 0, &x, &n, NULL, NULL, NULL, msg, sizeof msg),
-                 MLCRT_EFORMAT);
+    cr_assert_eq(mlcrt_idx_load_images(p, 0, 0, &x, &n, NULL, NULL, NULL, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want, "%s: byte 3: expected dimension count 3, found 1", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(idx, truncated_data_raw_and_gz)
-{
+Test(idx, truncated_data_raw_and_gz) {
     for (int gz = 0; gz < 2; gz++) {
         char *dir = tu_tmpdir(), *p = tu_path(dir, "imgs");
         uint32_t dims[3] = {3, 2, 2};
@@ -138,36 +130,30 @@ Test(idx, truncated_data_raw_and_gz)
     }
 }
 
-Test(idx, truncated_header)
-{
+Test(idx, truncated_header) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "h");
     tu_write(p, "\x00\x00\x08\x03\x00\x00\x00\x03\x00\x00", 10);
     char msg[MLCRT_MSG_SIZE], want[512];
     mlcrt_idx idx;
     cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_ETRUNC);
-    snprintf(want, sizeof want,
-             "%s: byte 10: file ended inside the header: expected 16 header bytes, found 10",
-             p);
+    snprintf(want, sizeof want, "%s: byte 10: file ended inside the header: expected 16 header bytes, found 10", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(idx, trailing_garbage)
-{
+Test(idx, trailing_garbage) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "t");
     uint32_t dims[3] = {2, 2, 2};
     write_idx(p, 0, 0x08, 3, dims, pix, 9); /* 8 declared + 1 extra */
     char msg[MLCRT_MSG_SIZE], want[512];
     mlcrt_idx idx;
     cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want,
-             "%s: byte 24: unexpected trailing data after the 8 declared data bytes", p);
+    snprintf(want, sizeof want, "%s: byte 24: unexpected trailing data after the 8 declared data bytes", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(idx, zero_and_huge_dims)
-{
+Test(idx, zero_and_huge_dims) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "z");
     uint32_t zero[3] = {2, 0, 2};
     write_idx(p, 0, 0x08, 3, zero, pix, 0);
@@ -208,17 +194,14 @@ Test(idx, zero_and_huge_dims)
     tu_rmrf(dir);
 }
 
-Test(idx, missing_file)
-{
+Test(idx, missing_file) {
     char msg[MLCRT_MSG_SIZE];
     mlcrt_idx idx;
-    cr_assert_eq(mlcrt_idx_read("/nonexistent/x-idx1-ubyte", 1, &idx, msg, sizeof msg),
-                 MLCRT_EIO);
+    cr_assert_eq(mlcrt_idx_read("/nonexistent/x-idx1-ubyte", 1, &idx, msg, sizeof msg), MLCRT_EIO);
     cr_assert_str_eq(msg, "/nonexistent/x-idx1-ubyte: cannot open: No such file or directory");
 }
 
-Test(idx, count_mismatch)
-{
+Test(idx, count_mismatch) {
     char *dir = tu_tmpdir();
     char *ip = tu_path(dir, "i"), *lp = tu_path(dir, "l");
     uint32_t idims[3] = {3, 2, 2}, ldims[1] = {2};
@@ -227,19 +210,16 @@ Test(idx, count_mismatch)
     write_idx(lp, 1, 0x08, 1, ldims, labels, 2);
     char msg[MLCRT_MSG_SIZE], want[512];
     mlc_dataset ds;
-    cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 0, msg, sizeof msg),
-                 MLCRT_EMISMATCH);
+    cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
     snprintf(want, sizeof want, "%s has 3 images but %s has 2 labels", ip, lp);
     cr_assert_str_eq(msg, want);
     /* a limit does not hide the disagreement */
-    cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 1, msg, sizeof msg),
-                 MLCRT_EMISMATCH);
+    cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 1, msg, sizeof msg), MLCRT_EMISMATCH);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(idx, label_out_of_range)
-{
+Test(idx, label_out_of_range) {
     char *dir = tu_tmpdir();
     char *lp = tu_path(dir, "labels");
     uint32_t ldims[1] = {4};
@@ -248,8 +228,7 @@ Test(idx, label_out_of_range)
     char msg[MLCRT_MSG_SIZE], want[512];
     int32_t *y;
     int64_t n;
-    cr_assert_eq(mlcrt_idx_load_labels(lp, 0, 10, &y, &n, NULL, msg, sizeof msg),
-                 MLCRT_EMISMATCH);
+    cr_assert_eq(mlcrt_idx_load_labels(lp, 0, 10, &y, &n, NULL, msg, sizeof msg), MLCRT_EMISMATCH);
     snprintf(want, sizeof want, "%s: byte 10: sample 2 has label 10, expected 0..9", lp);
     cr_assert_str_eq(msg, want);
     /* with enough classes it loads */
@@ -260,8 +239,7 @@ Test(idx, label_out_of_range)
     tu_rmrf(dir);
 }
 
-Test(idx, image_size_mismatch)
-{
+Test(idx, image_size_mismatch) {
     char *dir = tu_tmpdir();
     char *ip = tu_path(dir, "train-images-idx3-ubyte"), *lp = tu_path(dir, "train-labels-idx1-ubyte");
     static uint8_t big[1024];
@@ -276,34 +254,27 @@ Test(idx, image_size_mismatch)
     write_idx(lp, 0, 0x08, 1, ldims, labels, 1);
     char msg[MLCRT_MSG_SIZE], want[512];
     mlc_dataset ds;
-    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg),
-                 MLCRT_EMISMATCH);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
     snprintf(want, sizeof want, "%s: expected 784 values per image, found 1024 (32 x 32)", ip);
     cr_assert_str_eq(msg, want);
-    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 1024, 10, 0, msg, sizeof msg),
-                 MLCRT_OK, "%s", msg);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 1024, 10, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert_eq(ds.n, 1);
     cr_assert_eq(ds.y[0], 3);
     mlcrt_dataset_free(&ds);
     tu_rmrf(dir);
 }
 
-Test(idx, dir_layout_missing_file)
-{
+Test(idx, dir_layout_missing_file) {
     char *dir = tu_tmpdir();
     char msg[MLCRT_MSG_SIZE], want[512];
     mlc_dataset ds;
-    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "t10k", 784, 10, 0, msg, sizeof msg),
-                 MLCRT_EIO);
-    snprintf(want, sizeof want,
-             "%s: no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz in this directory",
-             dir);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "t10k", 784, 10, 0, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "%s: no t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz in this directory", dir);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
-Test(data, batch_gather)
-{
+Test(data, batch_gather) {
     float x[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     int32_t y[4] = {10, 11, 12, 13};
     mlc_dataset ds = {.n = 4, .sample_numel = 2, .x = x, .y = y};
@@ -322,8 +293,7 @@ Test(data, batch_gather)
     cr_assert_eq(by[0], 13);
 }
 
-Test(idx, gzip_without_trailer)
-{
+Test(idx, gzip_without_trailer) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "cut.gz");
     uint32_t dims[3] = {3, 2, 2};
     write_idx(p, 1, 0x08, 3, dims, pix, 12);
@@ -333,8 +303,10 @@ Test(idx, gzip_without_trailer)
     char msg[MLCRT_MSG_SIZE], want[512];
     mlcrt_idx idx;
     cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_ETRUNC);
-    snprintf(want, sizeof want, "%s: byte 28: compressed stream ends early (the .gz file is cut short) inside its 8-byte trailer (CRC and length)",
-             p);
+    snprintf(
+        want, sizeof want,
+        "%s: byte 28: compressed stream ends early (the .gz file is cut short) inside its 8-byte trailer (CRC and length)",
+        p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
@@ -343,8 +315,7 @@ Test(idx, gzip_without_trailer)
  * truncated without allocating the 8 GiB first (found by fuzz/fuzz_idx: the reader
  * malloc'ed what the header said). The address space is capped below that where no
  * sanitizer needs it, so an allocation of the declared size fails the test. */
-Test(idx, declared_size_not_allocated_up_front)
-{
+Test(idx, declared_size_not_allocated_up_front) {
 #ifndef __SANITIZE_ADDRESS__
     struct rlimit lim = {INT64_C(2) << 30, INT64_C(2) << 30};
     cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);

@@ -18,8 +18,7 @@
 #include "tiny_model.h"
 
 /* Names in dir other than . and .., sorted, joined by spaces. */
-static void list_dir(const char *dir, char *out, size_t cap)
-{
+static void list_dir(const char *dir, char *out, size_t cap) {
     struct dirent **names;
     int n = scandir(dir, &names, NULL, alphasort);
     size_t k = 0;
@@ -32,12 +31,10 @@ static void list_dir(const char *dir, char *out, size_t cap)
     free(names);
 }
 
-Test(output_files, log_on_a_full_device)
-{
+Test(output_files, log_on_a_full_device) {
     char *d = mnist_dir();
     run_result r;
-    tu_run(&r, &tiny_api, "net",
-           (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--log", "/dev/full", NULL});
+    tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "2", "--quiet", "--log", "/dev/full", NULL});
     cr_assert_eq(r.status, 1, "%s", r.out);
     cr_assert_str_eq(r.err, "error: cannot write log '/dev/full': No space left on device\n");
     cr_assert_str_eq(r.out, ""); /* stopped after the first epoch's row, before a result */
@@ -46,8 +43,7 @@ Test(output_files, log_on_a_full_device)
 
 /* The trainer's output stream itself on /dev/full: predict, eval and train all report it
  * (a shell's `./net predict ... > /dev/full`). */
-Test(output_files, output_on_a_full_device)
-{
+Test(output_files, output_on_a_full_device) {
     char *d = mnist_dir(), *p = tu_path(d, "m.ckpt");
     run_result r;
     tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--quiet", "--save", p, NULL});
@@ -62,32 +58,28 @@ Test(output_files, output_on_a_full_device)
         FILE *full = fopen("/dev/full", "w"), *err = tmpfile();
         cr_assert(full && err);
         int argc = 0;
-        while (modes[m][argc])
-            argc++;
+        while (modes[m][argc]) argc++;
         int status = mlcrt_main_io(argc, (char **)modes[m], &tiny_api, full, err);
         fclose(full);
         char text[1024];
         tu_slurp(err, text, sizeof text);
         cr_assert_eq(status, 1, "mode %d: %s", m, text);
-        cr_assert_str_eq(text, "error: cannot write output to '/dev/full': No space left on device\n",
-                         "mode %d: %s", m, text);
+        cr_assert_str_eq(text, "error: cannot write output to '/dev/full': No space left on device\n", "mode %d: %s", m,
+                         text);
     }
     tu_rmrf(d);
 }
 
 /* A pid that ran and is gone: a child that exits at once, reaped. */
-static pid_t dead_pid(void)
-{
+static pid_t dead_pid(void) {
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
-    if (pid == 0)
-        _exit(0);
+    if (pid == 0) _exit(0);
     waitpid(pid, NULL, 0);
     return pid;
 }
 
-Test(output_files, stale_temporaries_removed)
-{
+Test(output_files, stale_temporaries_removed) {
     char *d = tu_tmpdir(), *p = tu_path(d, "k.ckpt"), name[256], listing[1024], want[1024];
     char msg[MLCRT_MSG_SIZE] = "";
     pid_t gone = dead_pid();
@@ -112,8 +104,7 @@ Test(output_files, stale_temporaries_removed)
 
 /* Saves killed at random points: the file always loads (tests/runtime/test_ckpt.c holds
  * it to one of the two states), and after the next save nothing but it is left. */
-Test(output_files, killed_saves_leave_no_temporaries)
-{
+Test(output_files, killed_saves_leave_no_temporaries) {
     char *d = tu_tmpdir(), *p = tu_path(d, "k.ckpt"), listing[1024];
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = tu_track(tiny_api.create(1, 1), tiny_api.destroy);
@@ -122,8 +113,7 @@ Test(output_files, killed_saves_leave_no_temporaries)
         pid_t pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0)
-            for (;;)
-                mlcrt_ckpt_save(&tiny_api, m, p, NULL, 0);
+            for (;;) mlcrt_ckpt_save(&tiny_api, m, p, NULL, 0);
         struct timespec ts = {0, 15000000L + 6000000L * round};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
@@ -137,12 +127,11 @@ Test(output_files, killed_saves_leave_no_temporaries)
 
 /* --save through a symbolic link writes the link's target; the link stays a link (also
  * a relative one, a chain, and one whose target does not exist yet). */
-Test(output_files, save_through_symlink_writes_target)
-{
+Test(output_files, save_through_symlink_writes_target) {
     char *d = tu_tmpdir(), *sub = tu_path(d, "sub"), msg[MLCRT_MSG_SIZE] = "", want[1024];
     cr_assert_eq(mkdir(sub, 0755), 0);
-    char *target = tu_path(sub, "real.ckpt"), *link1 = tu_path(d, "link.ckpt"),
-         *link2 = tu_path(d, "chain.ckpt"), *dangling = tu_path(d, "new.ckpt");
+    char *target = tu_path(sub, "real.ckpt"), *link1 = tu_path(d, "link.ckpt"), *link2 = tu_path(d, "chain.ckpt"),
+         *dangling = tu_path(d, "new.ckpt");
     tu_write(target, "old", 3);
     cr_assert_eq(symlink("sub/real.ckpt", link1), 0);
     cr_assert_eq(symlink(link1, link2), 0);

@@ -18,21 +18,17 @@
  * 16-byte preamble, u16 name length, 4 name bytes, then the fields). */
 enum { AT_STEP = 22, AT_EPOCH = 30, AT_POS = 38, AT_TRAIN_N = 54, AT_LOSS = 62, AT_CORRECT = 70 };
 
-static void put_i64(uint8_t *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)((uint64_t)v >> (8 * i));
+static void put_i64(uint8_t *p, int64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)((uint64_t)v >> (8 * i));
 }
 
 /* Writes base with the 8-byte field at `at` set to v and the CRC made valid again. */
-static void write_with(const char *path, const uint8_t *base, size_t n, int at, int64_t v)
-{
+static void write_with(const char *path, const uint8_t *base, size_t n, int at, int64_t v) {
     uint8_t *f = malloc(n);
     memcpy(f, base, n);
     put_i64(f + at, v);
     uLong c = crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4));
-    for (int i = 0; i < 4; i++)
-        f[n - 4 + i] = (uint8_t)(c >> (8 * i));
+    for (int i = 0; i < 4; i++) f[n - 4 + i] = (uint8_t)(c >> (8 * i));
     tu_write(path, f, n);
     free(f);
 }
@@ -43,14 +39,13 @@ typedef struct bad_state {
     const char *want; /* after "error: PATH: " */
 } bad_state;
 
-Test(resume_state, impossible_fields_refused)
-{
+Test(resume_state, impossible_fields_refused) {
     char *d = mnist_dir(), *p = tu_path(d, "run.ckpt"), *q = tu_path(d, "bad.ckpt");
     run_result r;
     /* 200 samples in batches of 40: stopped after 3 steps, at sample 120 of epoch 1 */
     tu_run(&r, &tiny_api, "net",
-           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3",
-                            "--quiet", "--save", p, NULL});
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3", "--quiet", "--save", p,
+                            NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     size_t n;
     uint8_t *base = tu_read(p, &n);
@@ -90,8 +85,7 @@ Test(resume_state, impossible_fields_refused)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_with(q, base, n, cases[i].at, cases[i].v);
         tu_run(&r, &tiny_api, "net",
-               (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet",
-                                "--resume", q, NULL});
+               (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet", "--resume", q, NULL});
         char want[1024];
         snprintf(want, sizeof want, "error: %s: %s\n", q, cases[i].want);
         cr_assert_eq(r.status, 1, "case %zu: %s", i, r.err);
@@ -102,8 +96,7 @@ Test(resume_state, impossible_fields_refused)
      * continued from --load) is accepted too */
     write_with(q, base, n, AT_STEP, 50);
     tu_run(&r, &tiny_api, "net",
-           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet", "--resume",
-                            q, NULL});
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--quiet", "--resume", q, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(strncmp(r.out, "test accuracy: ", 15), 0, "%s", r.out);
     tu_rmrf(d);
@@ -111,8 +104,7 @@ Test(resume_state, impossible_fields_refused)
 
 /* The loader's own checks hold for every use of the file (eval, --load), not only
  * --resume: an impossible state is a corrupt checkpoint. */
-Test(resume_state, load_refuses_impossible_state)
-{
+Test(resume_state, load_refuses_impossible_state) {
     char *d = tu_tmpdir(), *p = tu_path(d, "s.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = tu_track(tiny_api.create(1, 4), tiny_api.destroy);

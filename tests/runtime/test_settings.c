@@ -11,8 +11,7 @@
 #include "testutil.h"
 #include "trainer_flags.h"
 
-static char *read_doc(const char *name)
-{
+static char *read_doc(const char *name) {
     char path[1024];
     size_t n;
     snprintf(path, sizeof path, "%s/docs/%s", MLC_SOURCE_ROOT, name);
@@ -23,8 +22,7 @@ static char *read_doc(const char *name)
 }
 
 /* The train { } keys of the table: "schedule(warmup)" is documented as `warmup`. */
-static int table_keys(const char **keys)
-{
+static int table_keys(const char **keys) {
     static char inner[64][32];
     static const char *const all[] = {
 #define MLC_FLAG(FIELD, FLAG, KIND, ARG, CHOICES, DEFAULT, KEY, SECTION, HELP) KEY,
@@ -34,8 +32,7 @@ static int table_keys(const char **keys)
     int n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *k = all[i], *paren = strchr(k, '(');
-        if (!k[0])
-            continue;
+        if (!k[0]) continue;
         if (paren) {
             snprintf(inner[n], sizeof inner[n], "%.*s", (int)(strcspn(paren + 1, ")")), paren + 1);
             k = inner[n];
@@ -47,8 +44,7 @@ static int table_keys(const char **keys)
 
 /* The first key with no table row "| `KEY`" in language.md's `## train { }` section (up to
  * the next `## ` heading), or NULL. */
-static const char *key_missing(const char *doc, const char *const *keys, int n)
-{
+static const char *key_missing(const char *doc, const char *const *keys, int n) {
     const char *start = strstr(doc, "\n## train { }");
     cr_assert_not_null(start, "language.md has no '## train { }' section");
     const char *end = strstr(start + 1, "\n## ");
@@ -57,33 +53,26 @@ static const char *key_missing(const char *doc, const char *const *keys, int n)
         char row[64];
         snprintf(row, sizeof row, "\n| `%s`", keys[i]);
         const char *hit = strstr(start, row);
-        if (!hit || hit >= start + len)
-            return keys[i];
+        if (!hit || hit >= start + len) return keys[i];
     }
     return NULL;
 }
 
-static int flag_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
+static int flag_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 /* Whether doc names flag in a code span: "`--flag" followed by anything a flag name
  * cannot go on with (so `--log-format` does not count for --log). */
-static int doc_names_flag(const char *doc, const char *flag)
-{
+static int doc_names_flag(const char *doc, const char *flag) {
     char span[64];
     snprintf(span, sizeof span, "`%s", flag);
     for (const char *p = strstr(doc, span); p; p = strstr(p + 1, span))
-        if (!flag_char(p[strlen(span)]))
-            return 1;
+        if (!flag_char(p[strlen(span)])) return 1;
     return 0;
 }
 
 /* The first mode or flag of the table trainer.md does not name, or NULL. A mode is named
  * as it is run: "./net NAME" ("./net [NAME]" for the default one). */
-static const char *flag_missing(const char *doc)
-{
+static const char *flag_missing(const char *doc) {
     static char mode[64];
     for (int m = 0; m < MODE_COUNT; m++) {
         char run[64], run_default[64];
@@ -93,41 +82,33 @@ static const char *flag_missing(const char *doc)
             return snprintf(mode, sizeof mode, "mode %s", mlcrt_modes[m].name), mode;
     }
     for (int i = 0; i < mlcrt_n_flags; i++)
-        if (!doc_names_flag(doc, mlcrt_flags[i].flag))
-            return mlcrt_flags[i].flag;
+        if (!doc_names_flag(doc, mlcrt_flags[i].flag)) return mlcrt_flags[i].flag;
     return NULL;
 }
 
 /* The first "`--name" in doc that is no flag of the table, or NULL. */
-static const char *unknown_flag(const char *doc)
-{
+static const char *unknown_flag(const char *doc) {
     static char name[64];
     for (const char *p = strstr(doc, "`--"); p; p = strstr(p + 1, "`--")) {
         size_t len = 1;
-        while (flag_char(p[len]) && len < sizeof name)
-            len++;
+        while (flag_char(p[len]) && len < sizeof name) len++;
         snprintf(name, sizeof name, "%.*s", (int)(len - 1), p + 1);
         int known = 0;
-        for (int i = 0; i < mlcrt_n_flags; i++)
-            known |= strcmp(mlcrt_flags[i].flag, name) == 0;
-        if (!known)
-            return name;
+        for (int i = 0; i < mlcrt_n_flags; i++) known |= strcmp(mlcrt_flags[i].flag, name) == 0;
+        if (!known) return name;
     }
     return NULL;
 }
 
 /* doc with every occurrence of from replaced by to (same length). */
-static char *replaced(const char *doc, const char *from, const char *to)
-{
+static char *replaced(const char *doc, const char *from, const char *to) {
     char *s = strdup(doc);
     cr_assert_eq(strlen(from), strlen(to));
-    for (char *p = strstr(s, from); p; p = strstr(p + 1, from))
-        memcpy(p, to, strlen(to));
+    for (char *p = strstr(s, from); p; p = strstr(p + 1, from)) memcpy(p, to, strlen(to));
     return s;
 }
 
-Test(settings, language_md_documents_every_train_key)
-{
+Test(settings, language_md_documents_every_train_key) {
     const char *keys[64];
     int n = table_keys(keys);
     cr_assert_geq(n, 13); /* batch .. std, the schedule's three arguments, optimizer, clip_norm */
@@ -136,8 +117,7 @@ Test(settings, language_md_documents_every_train_key)
     cr_assert_null(miss, "docs/language.md: the train { } section has no row for `%s`", miss);
 }
 
-Test(settings, trainer_md_documents_every_mode_and_flag)
-{
+Test(settings, trainer_md_documents_every_mode_and_flag) {
     char *doc = read_doc("trainer.md");
     const char *miss = flag_missing(doc);
     cr_assert_null(miss, "docs/trainer.md does not name %s", miss);
@@ -146,8 +126,7 @@ Test(settings, trainer_md_documents_every_mode_and_flag)
 }
 
 /* The checks above can fail: each reports a name deleted from a copy of the docs. */
-Test(settings, checks_report_what_the_docs_lack)
-{
+Test(settings, checks_report_what_the_docs_lack) {
     const char *keys[64];
     int n = table_keys(keys);
     char *lang = read_doc("language.md"), *tr = read_doc("trainer.md");
@@ -167,16 +146,13 @@ Test(settings, checks_report_what_the_docs_lack)
 }
 
 /* --schedule's choices are indices into mlcrt_schedule_kind, whose names schedule.c has. */
-Test(settings, schedule_choices_match_schedule_c)
-{
+Test(settings, schedule_choices_match_schedule_c) {
     const flag_row *f = NULL;
     for (int i = 0; i < mlcrt_n_flags; i++)
-        if (strcmp(mlcrt_flags[i].flag, "--schedule") == 0)
-            f = &mlcrt_flags[i];
+        if (strcmp(mlcrt_flags[i].flag, "--schedule") == 0) f = &mlcrt_flags[i];
     cr_assert_not_null(f);
     char want[128] = "";
     for (int k = 0; k < 4; k++)
-        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", k ? "," : "",
-                 mlcrt_schedule_name(k));
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", k ? "," : "", mlcrt_schedule_name(k));
     cr_assert_str_eq(f->choices, want);
 }

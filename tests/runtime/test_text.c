@@ -16,25 +16,19 @@
 #include "tiny_lm.h"
 #include "tiny_model.h"
 
-static void run(run_result *r, const mlc_model_api *api, const char *const *args)
-{
-    tu_run(r, api, "net", args);
-}
+static void run(run_result *r, const mlc_model_api *api, const char *const *args) { tu_run(r, api, "net", args); }
 
 /* A text file of n bytes repeating `period`. */
-static char *text_file(const char *dir, const char *name, const char *period, size_t n)
-{
+static char *text_file(const char *dir, const char *name, const char *period, size_t n) {
     char *p = tu_path(dir, name), *b = malloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        b[i] = period[i % strlen(period)];
+    for (size_t i = 0; i < n; i++) b[i] = period[i % strlen(period)];
     tu_write(p, b, n);
     free(b);
     return p;
 }
 
 /* DIR/name of uint16 ids first, first + 1, ... (n of them), little-endian. */
-static void token_file(const char *dir, const char *name, unsigned first, size_t n)
-{
+static void token_file(const char *dir, const char *name, unsigned first, size_t n) {
     uint8_t *b = malloc(2 * n + 1);
     for (size_t i = 0; i < n; i++) {
         b[2 * i] = (uint8_t)((first + i) & 0xff);
@@ -44,15 +38,13 @@ static void token_file(const char *dir, const char *name, unsigned first, size_t
     free(b);
 }
 
-static double field(const char *line, const char *name)
-{
+static double field(const char *line, const char *name) {
     const char *p = strstr(line, name);
     cr_assert_not_null(p, "no %s in %s", name, line);
     return strtod(p + strlen(name), NULL);
 }
 
-static int count_lines(const char *s, const char *prefix)
-{
+static int count_lines(const char *s, const char *prefix) {
     int n = 0;
     for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
         n += strncmp(p, prefix, strlen(prefix)) == 0;
@@ -61,13 +53,11 @@ static int count_lines(const char *s, const char *prefix)
 
 /* ---- corpora ---- */
 
-Test(text, text_file_split_and_validation_windows)
-{
+Test(text, text_file_split_and_validation_windows) {
     char *d = tu_tmpdir(), msg[MLCRT_MSG_SIZE];
     /* byte i is 32 + i % 200: a window's first byte tells where it starts */
     char *b = malloc(1000);
-    for (int i = 0; i < 1000; i++)
-        b[i] = (char)(32 + i % 200);
+    for (int i = 0; i < 1000; i++) b[i] = (char)(32 + i % 200);
     char *p = tu_path(d, "c.txt");
     tu_write(p, b, 1000);
     free(b);
@@ -101,8 +91,7 @@ Test(text, text_file_split_and_validation_windows)
     tu_rmrf(d);
 }
 
-Test(text, token_files_and_random_windows)
-{
+Test(text, token_files_and_random_windows) {
     char *d = tu_tmpdir(), msg[MLCRT_MSG_SIZE];
     token_file(d, "train.bin", 0, 10000); /* id i at position i */
     token_file(d, "val.bin", 20000, 300);
@@ -116,9 +105,9 @@ Test(text, token_files_and_random_windows)
     /* training windows: seeded starts, independent of the batch and of the order */
     int32_t x[4 * 16], y[4 * 16], x2[16], y2[16];
     mlcrt_batch_gather_aug(&tr, NULL, 0, 4, x, y, NULL, 7, 0);
-    const int64_t want[4] = {
-        mlcrt_text_window_start(7, 0, 0, 10000 - 16), mlcrt_text_window_start(7, 0, 1, 10000 - 16),
-        mlcrt_text_window_start(7, 0, 2, 10000 - 16), mlcrt_text_window_start(7, 0, 3, 10000 - 16)};
+    const int64_t want[4] = {mlcrt_text_window_start(7, 0, 0, 10000 - 16), mlcrt_text_window_start(7, 0, 1, 10000 - 16),
+                             mlcrt_text_window_start(7, 0, 2, 10000 - 16),
+                             mlcrt_text_window_start(7, 0, 3, 10000 - 16)};
     const int64_t golden[4] = {8480, 8000, 3469, 9845}; /* Philox's: a change shows here */
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(want[i], golden[i], "window %d starts at %lld", i, (long long)want[i]);
@@ -155,8 +144,7 @@ Test(text, token_files_and_random_windows)
     tu_rmrf(d);
 }
 
-Test(text, bad_corpora_say_what_is_wrong)
-{
+Test(text, bad_corpora_say_what_is_wrong) {
     char *d = tu_tmpdir(), *tok = tu_path(d, "tok"), *none = tu_path(d, "none");
     char *empty = text_file(d, "empty.txt", "a", 0), *shrt = text_file(d, "short.txt", "ab", 100);
     char *z = tu_path(d, "z.txt"), *dangling = tu_path(d, "dangling.txt");
@@ -198,7 +186,7 @@ Test(text, bad_corpora_say_what_is_wrong)
         const char *plain[] = {"--data", cases[i].data, NULL};
         run_result r;
         run(&r, cases[i].api,
-            !cases[i].extra                        ? plain
+            !cases[i].extra                         ? plain
             : strcmp(cases[i].extra, "--val") == 0  ? val
             : strcmp(cases[i].extra, "--mean") == 0 ? mean
                                                     : aug);
@@ -247,8 +235,7 @@ Test(text, bad_corpora_say_what_is_wrong)
 }
 
 /* A checkpoint of api's freshly created model in dir. */
-static char *fresh_ckpt(const mlc_model_api *api, const char *dir, const char *name)
-{
+static char *fresh_ckpt(const mlc_model_api *api, const char *dir, const char *name) {
     char *p = tu_path(dir, name);
     void *m = api->create(1, 1);
     cr_assert_eq(mlcrt_save(api, m, p), 0);
@@ -256,22 +243,22 @@ static char *fresh_ckpt(const mlc_model_api *api, const char *dir, const char *n
     return p;
 }
 
-Test(text, modes_and_flags_that_do_not_fit_the_model)
-{
-    char *d = tu_tmpdir(), *ti = fresh_ckpt(&tiny_api, d, "tiny.ckpt"),
-         *lm = fresh_ckpt(&tiny_lm_api, d, "lm.ckpt");
+Test(text, modes_and_flags_that_do_not_fit_the_model) {
+    char *d = tu_tmpdir(), *ti = fresh_ckpt(&tiny_api, d, "tiny.ckpt"), *lm = fresh_ckpt(&tiny_lm_api, d, "lm.ckpt");
     run_result r;
     run(&r, &tiny_api, (const char *[]){"--eval-every", "5", "--quiet", NULL});
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: --eval-every: model 'tiny' has no validation set; hold out "
-                            "training samples with --val N\n");
+    cr_assert_str_eq(r.err,
+                     "error: --eval-every: model 'tiny' has no validation set; hold out "
+                     "training samples with --val N\n");
     run(&r, &tiny_api, (const char *[]){"sample", ti, NULL});
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.err, "error: sample: model 'tiny' does not read tokens (it has no input i32[T])\n");
     run(&r, &tiny_lm_api, (const char *[]){"predict", lm, "y", NULL});
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: predict: model 'tiny_lm' reads tokens, not images; generate "
-                            "text with `sample CHECKPOINT`\n");
+    cr_assert_str_eq(r.err,
+                     "error: predict: model 'tiny_lm' reads tokens, not images; generate "
+                     "text with `sample CHECKPOINT`\n");
     run(&r, &tiny_lm_api, (const char *[]){"sample", "x.ckpt", "--temperature", "0", NULL});
     cr_assert_eq(r.status, 2);
     cr_assert_str_eq(r.err, "error: --temperature: expected a positive number, found '0'\n");
@@ -286,13 +273,13 @@ Test(text, modes_and_flags_that_do_not_fit_the_model)
 
 /* ---- training ---- */
 
-Test(text, trains_with_bits_per_char_eval_every_and_max_steps)
-{
+Test(text, trains_with_bits_per_char_eval_every_and_max_steps) {
     char *d = tu_tmpdir(), *logp = tu_path(d, "log.csv"), *ck = tu_path(d, "a.ckpt");
     /* 2000 bytes: 1800 to train, (1800 - 1) / 16 = 112 windows an epoch, 14 steps of 8 */
     char *p = text_file(d, "c.txt", "abcd", 2000);
-    const char *args[] = {"--data", p, "--max-steps", "20", "--eval-every", "10", "--schedule",
-                          "cosine", "--log", logp, "--save", ck, NULL};
+    const char *args[] = {"--data",     p,        "--max-steps", "20", "--eval-every", "10",
+                          "--schedule", "cosine", "--log",       logp, "--save",       ck,
+                          NULL};
     run_result r;
     run(&r, &tiny_lm_api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
@@ -338,15 +325,14 @@ Test(text, trains_with_bits_per_char_eval_every_and_max_steps)
     tu_rmrf(d);
 }
 
-Test(text, same_seed_same_run_jsonl_and_eval)
-{
+Test(text, same_seed_same_run_jsonl_and_eval) {
     char *d = tu_tmpdir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
     char *la = tu_path(d, "a.jsonl"), *lb = tu_path(d, "b.jsonl");
     char *p = text_file(d, "c.txt", "the cat sat on the mat\n", 3000);
-    const char *ra[] = {"--data", p, "--epochs", "2", "--seed", "9", "--save", a, "--log", la,
-                        "--log-format", "jsonl", "--eval-every", "7", NULL};
-    const char *rb[] = {"--data", p, "--epochs", "2", "--seed", "9", "--save", b, "--log", lb,
-                        "--log-format", "jsonl", "--eval-every", "7", "--no-prefetch", NULL};
+    const char *ra[] = {"--data", p,  "--epochs",     "2",     "--seed",       "9", "--save", a,
+                        "--log",  la, "--log-format", "jsonl", "--eval-every", "7", NULL};
+    const char *rb[] = {"--data", p,  "--epochs",     "2",     "--seed",       "9", "--save",        b,
+                        "--log",  lb, "--log-format", "jsonl", "--eval-every", "7", "--no-prefetch", NULL};
     run_result r1, r2;
     run(&r1, &tiny_lm_api, ra);
     run(&r2, &tiny_lm_api, rb);
@@ -383,8 +369,7 @@ Test(text, same_seed_same_run_jsonl_and_eval)
 
 /* ---- sample ---- */
 
-Test(text, sample_token_ranks_and_draws)
-{
+Test(text, sample_token_ranks_and_draws) {
     mlcrt_scored rank[4];
     const float s[4] = {1, 3, 3, 2};
     for (int i = 0; i < 3; i++) /* top-k 1: the first maximum, whatever u and temperature */
@@ -401,15 +386,13 @@ Test(text, sample_token_ranks_and_draws)
     cr_assert_eq(mlcrt_sample_token(t, 2, 0.5, 0, 0.91, rank), 0);
 }
 
-Test(text, a_trained_bigram_writes_its_corpus)
-{
+Test(text, a_trained_bigram_writes_its_corpus) {
     char *d = tu_tmpdir(), *ck = tu_path(d, "lm.ckpt");
     char *p = text_file(d, "c.txt", "abcd", 2000);
     run_result r;
     run(&r, &tiny_lm_api, (const char *[]){"--data", p, "--epochs", "3", "--save", ck, "--quiet", NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
-    run(&r, &tiny_lm_api,
-        (const char *[]){"sample", ck, "--prompt", "cd", "--tokens", "10", "--top-k", "1", NULL});
+    run(&r, &tiny_lm_api, (const char *[]){"sample", ck, "--prompt", "cd", "--tokens", "10", "--top-k", "1", NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "cdabcdabcdab\n");
     /* a prompt longer than the window: its last T = 16 bytes are the context */
@@ -427,7 +410,8 @@ Test(text, a_trained_bigram_writes_its_corpus)
     cr_assert_eq(strlen(r.out), 42);
     cr_assert_eq(strspn(r.out, "abcd"), 41, "%s", r.out);
     /* a high temperature flattens the scores: other bytes appear */
-    run(&r2, &tiny_lm_api, (const char *[]){"sample", ck, "--prompt", "a", "--tokens", "40", "--seed", "7", "--temperature", "50", NULL});
+    run(&r2, &tiny_lm_api,
+        (const char *[]){"sample", ck, "--prompt", "a", "--tokens", "40", "--seed", "7", "--temperature", "50", NULL});
     cr_assert_lt(strspn(r2.out, "abcd"), 41, "%s", r2.out);
     run(&r2, &tiny_lm100_api,
         (const char *[]){"sample", fresh_ckpt(&tiny_lm100_api, d, "lm100.ckpt"), "--prompt", "az", NULL});
@@ -438,8 +422,7 @@ Test(text, a_trained_bigram_writes_its_corpus)
 
 /* ---- the loop's other paths with token windows ---- */
 
-Test(text, resumed_and_accumulated_runs)
-{
+Test(text, resumed_and_accumulated_runs) {
     char *d = tu_tmpdir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
     char *p = text_file(d, "c.txt", "the cat sat on the mat\n", 3000);
     const char *full[] = {"--data", p, "--epochs", "2", "--save", a, "--quiet", NULL};

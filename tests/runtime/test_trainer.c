@@ -15,28 +15,19 @@
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
-static void run(run_result *r, const mlc_model_api *api, const char *const *args)
-{
-    tu_run(r, api, "trainer", args);
-}
+static void run(run_result *r, const mlc_model_api *api, const char *const *args) { tu_run(r, api, "trainer", args); }
 
-static const char *last_line(const char *s)
-{
+static const char *last_line(const char *s) {
     size_t n = strlen(s);
-    if (n && s[n - 1] == '\n')
-        n--;
-    while (n > 0 && s[n - 1] != '\n')
-        n--;
+    if (n && s[n - 1] == '\n') n--;
+    while (n > 0 && s[n - 1] != '\n') n--;
     return s + n;
 }
 
+static const char *slice[] = {"--data",  FMNIST, "--train-limit", "2000", "--test-limit", "500", "--epochs", "2",
+                              "--batch", "32",   "--lr",          "0.1",  "--seed",       "7",   NULL};
 
-static const char *slice[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit",
-                              "500", "--epochs", "2", "--batch", "32", "--lr", "0.1",
-                              "--seed", "7", NULL};
-
-Test(trainer, trains_fashion_mnist_slice)
-{
+Test(trainer, trains_fashion_mnist_slice) {
     run_result r;
     run(&r, &tiny_api, slice);
     cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -54,15 +45,13 @@ Test(trainer, trains_fashion_mnist_slice)
     cr_assert(acc > 0.6, "accuracy %f", acc);
     /* the last line equals the second epoch's test_acc, and matches mlcrt_evaluate */
     double eacc = -1, loss = -1, tracc = -1;
-    cr_assert_eq(sscanf(l2, "epoch 2/2  loss %lf  train_acc %lf  test_acc %lf", &loss, &tracc,
-                        &eacc), 3);
+    cr_assert_eq(sscanf(l2, "epoch 2/2  loss %lf  train_acc %lf  test_acc %lf", &loss, &tracc, &eacc), 3);
     cr_assert_eq(eacc, acc);
     cr_assert(loss > 0 && loss < 2.3, "loss %f", loss);
     cr_assert(tracc > 0.5 && tracc <= 1.0);
 }
 
-Test(trainer, same_seed_same_loss_curve)
-{
+Test(trainer, same_seed_same_loss_curve) {
     run_result a, b, c;
     run(&a, &tiny_api, slice);
     run(&b, &tiny_api, slice);
@@ -73,20 +62,17 @@ Test(trainer, same_seed_same_loss_curve)
     tu_strip_times(b.out, sb, sizeof sb);
     cr_assert_str_eq(sa, sb);
     /* another seed gives another curve */
-    const char *other[] = {"--data", FMNIST, "--train-limit", "2000", "--test-limit", "500",
-                           "--epochs", "2", "--batch", "32", "--lr", "0.1", "--seed", "8",
-                           NULL};
+    const char *other[] = {"--data",  FMNIST, "--train-limit", "2000", "--test-limit", "500", "--epochs", "2",
+                           "--batch", "32",   "--lr",          "0.1",  "--seed",       "8",   NULL};
     run(&c, &tiny_api, other);
     tu_strip_times(c.out, sc, sizeof sc);
     cr_assert_str_neq(sa, sc);
 }
 
-Test(trainer, evaluate_whole_test_set_including_partial_batch)
-{
+Test(trainer, evaluate_whole_test_set_including_partial_batch) {
     char msg[MLCRT_MSG_SIZE];
     mlc_dataset ds;
-    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 103, msg, sizeof msg),
-                 MLCRT_OK, "%s", msg);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 103, msg, sizeof msg), MLCRT_OK, "%s", msg);
     void *m = tiny_api.create(1, 64);
     /* argmax of the logits, computed sample by sample, is the reference */
     int correct = 0;
@@ -96,8 +82,7 @@ Test(trainer, evaluate_whole_test_set_including_partial_batch)
         tiny_api.forward(m, in, 1, outs);
         int best = 0;
         for (int j = 1; j < 10; j++)
-            if (o[j] > o[best])
-                best = j;
+            if (o[j] > o[best]) best = j;
         correct += best == ds.y[i];
     }
     cr_assert_eq(mlcrt_evaluate(&tiny_api, m, &ds, 64), correct / 103.0);
@@ -107,8 +92,7 @@ Test(trainer, evaluate_whole_test_set_including_partial_batch)
     mlcrt_dataset_free(&ds);
 }
 
-Test(trainer, bad_flag_values)
-{
+Test(trainer, bad_flag_values) {
     static const struct {
         const char *args[4];
         const char *err;
@@ -137,43 +121,38 @@ Test(trainer, bad_flag_values)
     }
 }
 
-Test(trainer, help_lists_flags)
-{
+Test(trainer, help_lists_flags) {
     run_result r;
     const char *args[] = {"--help", NULL};
     run(&r, &tiny_api, args);
     cr_assert_eq(r.status, 0);
-    const char *flags[] = {"--data", "--epochs", "--batch", "--lr", "--seed", "--threads",
-                           "--train-limit", "--test-limit", "--max-steps", "--save", "--load",
-                           "--accum", "--quiet", "--help"};
+    const char *flags[] = {"--data",       "--epochs",    "--batch", "--lr",   "--seed",  "--threads", "--train-limit",
+                           "--test-limit", "--max-steps", "--save",  "--load", "--accum", "--quiet",   "--help"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
     cr_assert(strncmp(r.out, "usage: trainer [train] [flags]\n", 31) == 0, "%s", r.out);
 }
 
-Test(trainer, missing_data_dir)
-{
+Test(trainer, missing_data_dir) {
     run_result r;
     const char *args[] = {"--data", "/nonexistent-data", NULL};
     run(&r, &tiny_api, args);
     cr_assert_eq(r.status, 1);
-    cr_assert_str_eq(r.err, "error: /nonexistent-data: cannot open dataset directory: No such "
-                            "file or directory\n");
+    cr_assert_str_eq(r.err,
+                     "error: /nonexistent-data: cannot open dataset directory: No such "
+                     "file or directory\n");
 }
 
-static float nan_step(void *m, const void *const *in, int n, float lr, float *const *out)
-{
+static float nan_step(void *m, const void *const *in, int n, float lr, float *const *out) {
     float l = tiny_api.train_step(m, in, n, lr, out);
     return tiny_api.get_step(m) == 3 ? NAN : l;
 }
 
-Test(trainer, nan_loss_stops)
-{
+Test(trainer, nan_loss_stops) {
     mlc_model_api api = tiny_api;
     api.train_step = nan_step;
     run_result r;
-    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
-                          "--quiet", NULL};
+    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10", "--quiet", NULL};
     run(&r, &api, args);
     cr_assert_eq(r.status, 1);
     cr_assert_str_eq(r.err, "error: loss became NaN at epoch 1 step 3\n");
@@ -183,15 +162,13 @@ Test(trainer, nan_loss_stops)
 static int threads_set;
 static void record_threads(int n) { threads_set = n; }
 
-Test(trainer, max_steps_quiet_threads_partial_batch)
-{
+Test(trainer, max_steps_quiet_threads_partial_batch) {
     mlc_model_api api = tiny_api;
     api.set_threads = record_threads;
     run_result r;
     /* 100 samples in batches of 32: 4 steps per epoch (32, 32, 32, 4) */
-    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
-                          "--batch", "32", "--epochs", "5", "--max-steps", "6", "--threads",
-                          "3", NULL};
+    const char *args[] = {"--data",   FMNIST, "--train-limit", "100", "--test-limit", "10", "--batch", "32",
+                          "--epochs", "5",    "--max-steps",   "6",   "--threads",    "3",  NULL};
     run(&r, &api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_eq(threads_set, 3);
@@ -205,8 +182,8 @@ Test(trainer, max_steps_quiet_threads_partial_batch)
     cr_assert(strncmp(last_line(r.out), "test accuracy: ", 15) == 0);
     cr_assert_eq(strchr(strchr(l3, '\n') + 1, '\n'), r.out + strlen(r.out) - 1);
 
-    const char *quiet[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
-                           "--epochs", "1", "--quiet", NULL};
+    const char *quiet[] = {"--data",   FMNIST, "--train-limit", "100", "--test-limit", "10",
+                           "--epochs", "1",    "--quiet",       NULL};
     run(&r, &tiny_api, quiet);
     cr_assert_eq(r.status, 0);
     cr_assert(strncmp(r.out, "test accuracy: 0.", 17) == 0, "%s", r.out);
@@ -214,14 +191,13 @@ Test(trainer, max_steps_quiet_threads_partial_batch)
 }
 
 /* --max-steps without --epochs is the run's length; --eval-every measures --val's samples */
-Test(trainer, max_steps_alone_and_eval_every)
-{
+Test(trainer, max_steps_alone_and_eval_every) {
     char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv");
     run_result r;
     /* 80 training samples in batches of 32: 3 steps an epoch, 10 steps in 4 epochs */
-    const char *args[] = {"--data", FMNIST, "--train-limit", "100", "--val", "20", "--test-limit",
-                          "10", "--batch", "32", "--max-steps", "10", "--eval-every", "2",
-                          "--schedule", "cosine", "--log", log, NULL};
+    const char *args[] = {
+        "--data",      FMNIST, "--train-limit", "100", "--val",      "20",     "--test-limit", "10", "--batch", "32",
+        "--max-steps", "10",   "--eval-every",  "2",   "--schedule", "cosine", "--log",        log,  NULL};
     run(&r, &tiny_api, args);
     cr_assert_eq(r.status, 0, "%s", r.err);
     const char *l = r.out;
@@ -257,11 +233,10 @@ Test(trainer, max_steps_alone_and_eval_every)
     tu_rmrf(dir);
 }
 
-Test(trainer, save_and_load_checkpoint)
-{
+Test(trainer, save_and_load_checkpoint) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "run.ckpt");
-    const char *save[] = {"--data", FMNIST, "--train-limit", "300", "--test-limit", "200",
-                          "--epochs", "1", "--quiet", "--save", p, NULL};
+    const char *save[] = {
+        "--data", FMNIST, "--train-limit", "300", "--test-limit", "200", "--epochs", "1", "--quiet", "--save", p, NULL};
     run_result r1, r2;
     run(&r1, &tiny_api, save);
     cr_assert_eq(r1.status, 0, "%s", r1.err);
@@ -271,15 +246,14 @@ Test(trainer, save_and_load_checkpoint)
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert_eq(tiny_api.get_step(m), 10); /* ceil(300 / 32) */
     mlc_dataset ds;
-    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 200, msg, sizeof msg),
-                 MLCRT_OK);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, FMNIST, "t10k", 784, 10, 200, msg, sizeof msg), MLCRT_OK);
     char want[64];
     snprintf(want, sizeof want, "test accuracy: %.4f\n", mlcrt_evaluate(&tiny_api, m, &ds, 32));
     cr_assert_str_eq(r1.out, want);
 
     /* the trainer can start from it; a mismatching checkpoint is refused */
-    const char *load[] = {"--data", FMNIST, "--train-limit", "300", "--test-limit", "200",
-                          "--epochs", "1", "--quiet", "--load", p, NULL};
+    const char *load[] = {
+        "--data", FMNIST, "--train-limit", "300", "--test-limit", "200", "--epochs", "1", "--quiet", "--load", p, NULL};
     run(&r2, &tiny_api, load);
     cr_assert_eq(r2.status, 0, "%s", r2.err);
     mlc_model_api other = tiny_api;
@@ -287,25 +261,23 @@ Test(trainer, save_and_load_checkpoint)
     run(&r2, &other, load);
     cr_assert_eq(r2.status, 1);
     char werr[512];
-    snprintf(werr, sizeof werr,
-             "error: %s: checkpoint is for model 'tiny', this model is 'other'\n", p);
+    snprintf(werr, sizeof werr, "error: %s: checkpoint is for model 'tiny', this model is 'other'\n", p);
     cr_assert_str_eq(r2.err, werr);
 
-    const char *bad_save[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10",
-                              "--epochs", "1", "--quiet", "--save", "/nonexistent/x.ckpt",
-                              NULL};
+    const char *bad_save[] = {"--data",   FMNIST, "--train-limit", "100",    "--test-limit",        "10",
+                              "--epochs", "1",    "--quiet",       "--save", "/nonexistent/x.ckpt", NULL};
     run(&r2, &tiny_api, bad_save);
     cr_assert_eq(r2.status, 1);
-    cr_assert_str_eq(r2.err, "error: cannot write checkpoint '/nonexistent/x.ckpt': No such "
-                             "file or directory\n");
+    cr_assert_str_eq(r2.err,
+                     "error: cannot write checkpoint '/nonexistent/x.ckpt': No such "
+                     "file or directory\n");
     mlcrt_dataset_free(&ds);
     tiny_api.destroy(m);
     tu_rmrf(dir);
 }
 
 /* The parameters of the model a run saved in `path` (weight then bias). */
-static void saved_params(const char *path, float *w, float *b)
-{
+static void saved_params(const char *path, float *w, float *b) {
     char msg[MLCRT_MSG_SIZE];
     void *m = tiny_api.create(0, 1);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, path, msg, sizeof msg), MLCRT_OK, "%s", msg);
@@ -319,8 +291,7 @@ static void saved_params(const char *path, float *w, float *b)
  * --batch 32, up to float rounding (1e-5 of the largest weight change is ~80 float
  * epsilons), and not the same as three steps of --batch 16. Step counts, the log's step
  * rows and the epoch's mean loss follow optimizer steps. */
-Test(trainer, accum_averages_micro_batches)
-{
+Test(trainer, accum_averages_micro_batches) {
     char *dir = tu_tmpdir();
     const char *tags[3] = {"accum", "big", "small"};
     const char *batch[3] = {"16", "32", "16"}, *accum[3] = {"2", "1", "1"};
@@ -328,10 +299,10 @@ Test(trainer, accum_averages_micro_batches)
     char lines[3][256];
     for (int k = 0; k < 3; k++) {
         char *ckpt = tu_path(dir, tags[k]), *log = tu_path(dir, "log.csv");
-        const char *args[] = {"--data", FMNIST, "--train-limit", "40", "--test-limit", "50",
-                              "--epochs", "1", "--batch", batch[k], "--accum", accum[k],
-                              "--seed", "5", "--no-prefetch", "--save", ckpt, "--log", log,
-                              NULL};
+        const char *args[] = {"--data",   FMNIST, "--train-limit", "40",     "--test-limit", "50",
+                              "--epochs", "1",    "--batch",       batch[k], "--accum",      accum[k],
+                              "--seed",   "5",    "--no-prefetch", "--save", ckpt,           "--log",
+                              log,        NULL};
         run_result r;
         run(&r, &tiny_api, args);
         cr_assert_eq(r.status, 0, "%s", r.err);
@@ -340,16 +311,14 @@ Test(trainer, accum_averages_micro_batches)
         char msg[MLCRT_MSG_SIZE];
         void *m = tiny_api.create(0, 1);
         cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, ckpt, msg, sizeof msg), MLCRT_OK);
-        cr_assert_eq(tiny_api.get_step(m), k == 2 ? 3 : 2, "%s: %lld steps", tags[k],
-                     (long long)tiny_api.get_step(m));
+        cr_assert_eq(tiny_api.get_step(m), k == 2 ? 3 : 2, "%s: %lld steps", tags[k], (long long)tiny_api.get_step(m));
         tiny_api.destroy(m);
         size_t len;
         char *text = (char *)tu_read(log, &len); /* freed at exit */
         cr_assert_not_null(text);
         text[len] = '\0';
         int rows = 0;
-        for (char *p = text; (p = strstr(p, "\nstep,")); p++)
-            rows++;
+        for (char *p = text; (p = strstr(p, "\nstep,")); p++) rows++;
         cr_assert_eq(rows, k == 2 ? 3 : 2, "%s: %d step rows:\n%s", tags[k], rows, text);
     }
     /* the epoch line's loss and train_acc are over the same 40 samples */
@@ -368,15 +337,12 @@ Test(trainer, accum_averages_micro_batches)
     }
     cr_assert_gt(step, 0);
     cr_log_info("accum %g, small steps %g (of the step)", d_accum / step, d_small / step);
-    cr_expect_leq(d_accum / step, 1e-5, "--accum 2 --batch 16 is %g of a step from --batch 32",
-                  d_accum / step);
-    cr_expect_gt(d_small / step, 0.01, "three steps of 16 came within %g of --batch 32",
-                 d_small / step);
+    cr_expect_leq(d_accum / step, 1e-5, "--accum 2 --batch 16 is %g of a step from --batch 32", d_accum / step);
+    cr_expect_gt(d_small / step, 0.01, "three steps of 16 came within %g of --batch 32", d_small / step);
     tu_rmrf(dir);
 }
 
-Test(trainer, refuses_other_api_version)
-{
+Test(trainer, refuses_other_api_version) {
     mlc_model_api old = tiny_api;
     old.api_version = MLC_API_VERSION - 1;
     const char *args[] = {"--help", NULL};
@@ -395,16 +361,16 @@ Test(trainer, refuses_other_api_version)
 /* A run killed after its last checkpoint logged steps the resumed run trains again: on
  * --resume the log is cut back to the checkpoint's step (a line the kill cut short goes
  * too), so every step has one row, as in a run never interrupted. */
-Test(trainer, resumed_log_has_no_duplicate_rows)
-{
+Test(trainer, resumed_log_has_no_duplicate_rows) {
     char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv"), *c4 = tu_path(dir, "c4.ckpt"),
          *c6 = tu_path(dir, "c6.ckpt");
     run_result r;
     /* 100 samples in batches of 32: 4 steps an epoch */
-#define LOG_RUN(...)                                                                                          \
-    const char *args_##__LINE__[] = {"--data", FMNIST, "--train-limit", "100", "--test-limit", "10", "--batch", \
-                                     "32", "--epochs", "2", "--quiet", "--log", log, __VA_ARGS__, NULL};        \
-    run(&r, &tiny_api, args_##__LINE__);                                                                        \
+#define LOG_RUN(...)                                                                                    \
+    const char *args_##__LINE__[] = {                                                                   \
+        "--data", FMNIST,    "--train-limit", "100", "--test-limit", "10", "--batch", "32", "--epochs", \
+        "2",      "--quiet", "--log",         log,   __VA_ARGS__,    NULL};                             \
+    run(&r, &tiny_api, args_##__LINE__);                                                                \
     cr_assert_eq(r.status, 0, "%s", r.err)
     { LOG_RUN("--max-steps", "4", "--save", c4); }
     /* the run goes on to step 6, then "dies" in the middle of writing a row */
@@ -427,14 +393,11 @@ Test(trainer, resumed_log_has_no_duplicate_rows)
         char kind[16];
         cr_assert_eq(sscanf(line, "%15[a-z],%d,%d,", kind, &epoch, &step), 3, "%s", line);
         cr_assert(step >= 1 && step <= 8, "%s", line);
-        if (!strcmp(kind, "step"))
-            seen[step]++, rows++;
-        else
-            epochs++;
+        if (!strcmp(kind, "step")) seen[step]++, rows++;
+        else epochs++;
     }
     fclose(f);
-    for (int s = 1; s <= 8; s++)
-        cr_expect_eq(seen[s], 1, "step %d has %d rows", s, seen[s]);
+    for (int s = 1; s <= 8; s++) cr_expect_eq(seen[s], 1, "step %d has %d rows", s, seen[s]);
     cr_expect_eq(rows, 8);
     cr_expect_eq(epochs, 2, "epoch rows: %d", epochs);
     tu_rmrf(dir);

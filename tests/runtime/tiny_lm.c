@@ -11,17 +11,15 @@
 #define T TINY_LM_T
 
 typedef struct tiny_lm {
-    int v;         /* vocabulary */
-    float *table;  /* [v, v]: row a holds the scores of the token after a */
-    float *grads;  /* the gradient slab: the table's */
+    int v;        /* vocabulary */
+    float *table; /* [v, v]: row a holds the scores of the token after a */
+    float *grads; /* the gradient slab: the table's */
     int64_t step;
 } tiny_lm;
 
-static void *create_v(uint64_t seed, int v)
-{
+static void *create_v(uint64_t seed, int v) {
     tiny_lm *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->v = v;
     m->table = malloc(sizeof(float) * (size_t)(v * v));
     m->grads = calloc((size_t)(v * v), sizeof(float));
@@ -35,19 +33,16 @@ static void *create_v(uint64_t seed, int v)
     return m;
 }
 
-static void *lm_create(uint64_t seed, int max_batch)
-{
+static void *lm_create(uint64_t seed, int max_batch) {
     (void)max_batch;
     return create_v(seed, 256);
 }
-static void *lm100_create(uint64_t seed, int max_batch)
-{
+static void *lm100_create(uint64_t seed, int max_batch) {
     (void)max_batch;
     return create_v(seed, 100);
 }
 
-static void lm_destroy(void *p)
-{
+static void lm_destroy(void *p) {
     tiny_lm *m = p;
     free(m->table);
     free(m->grads);
@@ -55,8 +50,7 @@ static void lm_destroy(void *p)
 }
 
 /* Inputs: 0 tokens i32[T], 1 targets i32[T] (read by the loss only). */
-static void lm_forward(void *p, const void *const *inputs, int n, float *const *outputs)
-{
+static void lm_forward(void *p, const void *const *inputs, int n, float *const *outputs) {
     const tiny_lm *m = p;
     const int32_t *tok = inputs[0];
     for (int i = 0; outputs && outputs[0] && i < n * T; i++)
@@ -65,18 +59,15 @@ static void lm_forward(void *p, const void *const *inputs, int n, float *const *
 }
 
 /* The mean cross-entropy over n * T positions; with g, adds its gradient into g. */
-static double lm_loss(const tiny_lm *m, const int32_t *tok, const int32_t *tgt, int n, float *g)
-{
+static double lm_loss(const tiny_lm *m, const int32_t *tok, const int32_t *tgt, int n, float *g) {
     double loss = 0;
     int v = m->v;
     for (int i = 0; i < n * T; i++) {
         const float *row = m->table + (size_t)tok[i] * (size_t)v;
         float mx = row[0];
-        for (int j = 1; j < v; j++)
-            mx = row[j] > mx ? row[j] : mx;
+        for (int j = 1; j < v; j++) mx = row[j] > mx ? row[j] : mx;
         double s = 0;
-        for (int j = 0; j < v; j++)
-            s += exp((double)(row[j] - mx));
+        for (int j = 0; j < v; j++) s += exp((double)(row[j] - mx));
         loss += log(s) - (double)(row[tgt[i]] - mx);
         for (int j = 0; g && j < v; j++)
             g[(size_t)tok[i] * (size_t)v + (size_t)j] +=
@@ -85,54 +76,44 @@ static double lm_loss(const tiny_lm *m, const int32_t *tok, const int32_t *tgt, 
     return loss / (n * T);
 }
 
-static float lm_eval_loss(void *p, const void *const *inputs, int n)
-{
+static float lm_eval_loss(void *p, const void *const *inputs, int n) {
     return (float)lm_loss(p, inputs[0], inputs[1], n, NULL);
 }
 
-static float lm_forward_backward(void *p, const void *const *inputs, int n, float *const *outputs)
-{
+static float lm_forward_backward(void *p, const void *const *inputs, int n, float *const *outputs) {
     tiny_lm *m = p;
     lm_forward(m, inputs, n, outputs);
     memset(m->grads, 0, sizeof(float) * (size_t)(m->v * m->v));
     return (float)lm_loss(m, inputs[0], inputs[1], n, m->grads);
 }
 
-static void lm_update(void *p, float lr)
-{
+static void lm_update(void *p, float lr) {
     tiny_lm *m = p;
-    for (int k = 0; k < m->v * m->v; k++)
-        m->table[k] -= lr * m->grads[k];
+    for (int k = 0; k < m->v * m->v; k++) m->table[k] -= lr * m->grads[k];
     m->step++;
 }
 
-static float lm_train_step(void *p, const void *const *inputs, int n, float lr,
-                           float *const *outputs)
-{
+static float lm_train_step(void *p, const void *const *inputs, int n, float lr, float *const *outputs) {
     float loss = lm_forward_backward(p, inputs, n, outputs);
     lm_update(p, lr);
     return loss;
 }
 
 static float *lm_grads(void *p) { return ((tiny_lm *)p)->grads; }
-static void lm_read_grads(void *p, float *dst)
-{
+static void lm_read_grads(void *p, float *dst) {
     tiny_lm *m = p;
     memcpy(dst, m->grads, sizeof(float) * (size_t)(m->v * m->v));
 }
-static void lm_write_grads(void *p, const float *src)
-{
+static void lm_write_grads(void *p, const float *src) {
     tiny_lm *m = p;
     memcpy(m->grads, src, sizeof(float) * (size_t)(m->v * m->v));
 }
-static void lm_read(void *p, int i, void *dst)
-{
+static void lm_read(void *p, int i, void *dst) {
     (void)i;
     tiny_lm *m = p;
     memcpy(dst, m->table, sizeof(float) * (size_t)(m->v * m->v));
 }
-static void lm_write(void *p, int i, const void *src)
-{
+static void lm_write(void *p, int i, const void *src) {
     (void)i;
     tiny_lm *m = p;
     memcpy(m->table, src, sizeof(float) * (size_t)(m->v * m->v));
@@ -149,20 +130,17 @@ static const mlc_io_desc lm_inputs[2] = {
 static const mlc_io_desc lm_outputs[1] = {{"logits", MLC_F32, 2, {T, 256}, T * 256, 1}};
 static const mlc_io_desc lm100_outputs[1] = {{"logits", MLC_F32, 2, {T, 100}, T * 100, 1}};
 
-#define TINY_LM_API(NAME, CREATE, TENSORS, OUTPUTS, V)                                       \
-    {                                                                                        \
-        .api_version = MLC_API_VERSION, .name = NAME, .target = "c", .n_inputs = 2,          \
-        .n_outputs = 1, .inputs = lm_inputs, .outputs = OUTPUTS, .classifier = 1,            \
-        .cls_output = 0, .cls_label = 1, .default_batch = 8, .default_epochs = 2,            \
-        .default_seed = 3, .optimizer = {"sgd", 20.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},        \
-        .n_tensors = 1, .tensors = TENSORS, .create = CREATE, .destroy = lm_destroy,         \
-        .train_step = lm_train_step, .forward_backward = lm_forward_backward,                \
-        .update = lm_update, .grad_numel = (V) * (V), .grads = lm_grads,                     \
-        .read_grads = lm_read_grads, .write_grads = lm_write_grads, .forward = lm_forward,   \
-        .eval_loss = lm_eval_loss, .read_tensor = lm_read, .write_tensor = lm_write,         \
-        .get_step = lm_get_step, .set_step = lm_set_step, .set_threads = NULL,               \
+#define TINY_LM_API(NAME, CREATE, TENSORS, OUTPUTS, V)                                                                 \
+    {                                                                                                                  \
+        .api_version = MLC_API_VERSION, .name = NAME, .target = "c", .n_inputs = 2, .n_outputs = 1,                    \
+        .inputs = lm_inputs, .outputs = OUTPUTS, .classifier = 1, .cls_output = 0, .cls_label = 1, .default_batch = 8, \
+        .default_epochs = 2, .default_seed = 3, .optimizer = {"sgd", 20.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},             \
+        .n_tensors = 1, .tensors = TENSORS, .create = CREATE, .destroy = lm_destroy, .train_step = lm_train_step,      \
+        .forward_backward = lm_forward_backward, .update = lm_update, .grad_numel = (V) * (V), .grads = lm_grads,      \
+        .read_grads = lm_read_grads, .write_grads = lm_write_grads, .forward = lm_forward, .eval_loss = lm_eval_loss,  \
+        .read_tensor = lm_read, .write_tensor = lm_write, .get_step = lm_get_step, .set_step = lm_set_step,            \
+        .set_threads = NULL,                                                                                           \
     }
 
 const mlc_model_api tiny_lm_api = TINY_LM_API("tiny_lm", lm_create, lm_tensors, lm_outputs, 256);
-const mlc_model_api tiny_lm100_api =
-    TINY_LM_API("tiny_lm100", lm100_create, lm100_tensors, lm100_outputs, 100);
+const mlc_model_api tiny_lm100_api = TINY_LM_API("tiny_lm100", lm100_create, lm100_tensors, lm100_outputs, 100);

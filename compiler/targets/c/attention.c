@@ -16,7 +16,8 @@ void emit_attention_c(EmitCtx *e, int id) {
     const char *out = emit_buf(e, id);
     emit(e, "{");
     e->indent++;
-    emit(e, "static const mlc_attn_geom geom = {.T = %lld, .S = %lld, .D = %lld, .E = %lld, .scale = %s, .causal = %d};",
+    emit(e,
+         "static const mlc_attn_geom geom = {.T = %lld, .S = %lld, .D = %lld, .E = %lld, .scale = %s, .causal = %d};",
          (long long)a.T, (long long)a.S, (long long)a.D, (long long)a.E, emit_float(e, a.scale), a.causal);
     switch (n->op) {
     case OP_attention: emit(e, "mlc_attention_fwd(&geom, %s, %s, %s, %s, %s);", bh, in[0], in[1], in[2], out); break;

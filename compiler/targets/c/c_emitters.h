@@ -11,7 +11,7 @@
 
 extern const OpEmitter c_emitters[OP_COUNT];
 extern const TargetBuild c_build; /* toolchain.c */
-extern const MathName c_math[]; /* the spelling of op_math_names */
+extern const MathName c_math[];   /* the spelling of op_math_names */
 
 /* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
  * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
@@ -19,7 +19,8 @@ extern const MathName c_math[]; /* the spelling of op_math_names */
  * output, and the group on that sample's slice while it is in cache. --check-finite runs
  * `whole` (the op over the batch) instead, checks its output, then the group's checked
  * variant. Each is a C expression. */
-void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole);
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample,
+                       const char *whole);
 
 void emit_conv_c(EmitCtx *e, int id);
 void ws_conv_c(const Graph *g, const Node *n, Workspace *w);
@@ -35,8 +36,9 @@ void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
 void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
 void emit_adam_c(EmitCtx *e, int id);
-const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init, const char *comment);
-void emit_row_norm_c(EmitCtx *e, int id); /* rownorm.c */
+const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init,
+                           const char *comment);
+void emit_row_norm_c(EmitCtx *e, int id);  /* rownorm.c */
 void emit_embedding_c(EmitCtx *e, int id); /* embedding.c */
 void emit_attention_c(EmitCtx *e, int id); /* attention.c */
 

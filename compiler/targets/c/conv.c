@@ -41,8 +41,10 @@ void emit_conv_c(EmitCtx *e, int id) {
     const int algo = conv_algo_c(e->g, n);
     /* the Winograd kernels take the same arguments under the prefix mlc_wino_ */
     const char *pfx = algo == MLC_CONV_WINOGRAD ? "mlc_wino_conv2d" : "mlc_conv2d";
-    const char *fn = arena_printf(e->arena, "%s_%s", pfx, n->op == OP_conv2d ? "fwd" : n->op == OP_conv2d_bwd_data ? "bwd_data"
-                                                                                                            : "bwd_filter");
+    const char *fn = arena_printf(e->arena, "%s_%s", pfx,
+                                  n->op == OP_conv2d            ? "fwd"
+                                  : n->op == OP_conv2d_bwd_data ? "bwd_data"
+                                                                : "bwd_filter");
     const mlc_conv_geom kg = conv_kernel_geom(&q);
     const mlc_conv_plan p = kernel_plan(&kg, kernel_op(n->op), algo, e->g->batch);
     emit(e, "{");
@@ -51,15 +53,15 @@ void emit_conv_c(EmitCtx *e, int id) {
     /* self->slots: the scratch slots the model was created with (a thread each) */
     emit(e, "const mlc_conv_plan plan = {.spt = %d, .slots = self->slots, .red = %d, .slot = %ld};", p.spt, p.red,
          p.slot);
-    const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id), *ws = e->ws ? e->ws : "NULL";
+    const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id),
+               *ws = e->ws ? e->ws : "NULL";
     const char *call = arena_printf(e->arena, "%s(&geom, &plan, B, %s, %s, %s, %s)", fn, x, w, y, ws);
     if (emit_epilogue_of(e, id) >= 0) { /* sample by sample, each finished by the epilogue */
         const char *pre = fn;
         c_sample_epilogue(e, id, arena_printf(e->arena, "%s_prepare(&geom, &plan, %s, %s)", pre, w, ws),
                           "mlc_conv_team(&plan, B)",
                           arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call);
-    } else
-        emit(e, "%s;", call);
+    } else emit(e, "%s;", call);
     e->indent--;
     emit(e, "}");
 }
@@ -84,12 +86,13 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
         int phases = 0;
         for (int a = 0; a < kg.sh; a++)
             for (int b = 0; b < kg.sw; b++)
-                phases += mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b);
+                phases +=
+                    mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b);
         snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, 4 channels x segments of %d columns", phases,
                  phases == 1 ? "" : "s", vw);
     } else {
         const mlc_conv_plan p = mlc_conv_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch);
-        snprintf(buf, cap, "shift-GEMM on dy transposed, 6 taps x %d channels (2 vectors of %d), %d partial sums", 2 * vw,
-                 vw, p.red);
+        snprintf(buf, cap, "shift-GEMM on dy transposed, 6 taps x %d channels (2 vectors of %d), %d partial sums",
+                 2 * vw, vw, p.red);
     }
 }

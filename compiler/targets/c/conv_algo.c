@@ -13,9 +13,21 @@
 enum { MIN_CHANNELS = 32 };
 
 mlc_conv_geom conv_kernel_geom(const Geom *q) {
-    return (mlc_conv_geom){.C = (int)q->C, .H = (int)q->H, .W = (int)q->W, .O = (int)q->O, .KH = (int)q->KH,
-                           .KW = (int)q->KW, .sh = (int)q->sh, .sw = (int)q->sw, .ph = (int)q->ph, .pw = (int)q->pw,
-                           .dh = (int)q->dh, .dw = (int)q->dw, .G = (int)q->G, .Ho = (int)q->Ho, .Wo = (int)q->Wo};
+    return (mlc_conv_geom){.C = (int)q->C,
+                           .H = (int)q->H,
+                           .W = (int)q->W,
+                           .O = (int)q->O,
+                           .KH = (int)q->KH,
+                           .KW = (int)q->KW,
+                           .sh = (int)q->sh,
+                           .sw = (int)q->sw,
+                           .ph = (int)q->ph,
+                           .pw = (int)q->pw,
+                           .dh = (int)q->dh,
+                           .dw = (int)q->dw,
+                           .G = (int)q->G,
+                           .Ho = (int)q->Ho,
+                           .Wo = (int)q->Wo};
 }
 
 int conv_algo_c(const Graph *g, const Node *n) {
@@ -24,7 +36,7 @@ int conv_algo_c(const Graph *g, const Node *n) {
     if (g->conv_algo == CONV_ALGO_DIRECT || !mlc_wino_applies(&kg)) return MLC_CONV_DIRECT;
     if (g->conv_algo == CONV_ALGO_WINOGRAD) return MLC_CONV_WINOGRAD;
     return n->op != OP_conv2d_bwd_filter && kg.C >= MIN_CHANNELS && kg.O >= MIN_CHANNELS ? MLC_CONV_WINOGRAD
-                                                                                        : MLC_CONV_DIRECT;
+                                                                                         : MLC_CONV_DIRECT;
 }
 
 const char *conv_algo_name(int algo) { return algo == MLC_CONV_WINOGRAD ? "winograd" : "direct"; }

@@ -42,8 +42,9 @@ static void loops_close(EmitCtx *e, int n, int block) {
 static void emit_check_output(EmitCtx *e, int id, int guard) {
     const Node *r = &e->g->nodes[id];
     const char *f = r->loc.file ? r->loc.file->name : "?", *slash = strrchr(f, '/');
-    emit(e, "if (%smlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", guard ? "self->check_finite && " : "",
-         emit_buf(e, id), emit_numel(e, id), id, op_of(r)->name, slash ? slash + 1 : f, r->loc.line, r->loc.col, e->bail);
+    emit(e, "if (%smlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;",
+         guard ? "self->check_finite && " : "", emit_buf(e, id), emit_numel(e, id), id, op_of(r)->name,
+         slash ? slash + 1 : f, r->loc.line, r->loc.col, e->bail);
 }
 
 /* An elementwise group: one loop nest; the members as locals, the kept ones and the root
@@ -165,8 +166,8 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
         emit(e, "mlc_sgemm(0, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s);", tb, q.M, q.N, q.K, q.A,
              q.lda, q.B, q.ldb, q.C, q.N);
     else
-        emit(e, "mlc_sgemm_batched(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);", ta, tb,
-             q.M, q.N, q.K, q.A, q.lda, q.sa, q.B, q.ldb, q.sb, q.C, q.N, q.sc, q.count);
+        emit(e, "mlc_sgemm_batched(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);",
+             ta, tb, q.M, q.N, q.K, q.A, q.lda, q.sa, q.B, q.ldb, q.sb, q.C, q.N, q.sc, q.count);
     emit_check_output(e, id, 1);
 }
 
@@ -183,8 +184,9 @@ static void emit_matmul(EmitCtx *e, int id) {
     int a = n->in[0], b = n->in[1];
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
-    const char *args = arena_printf(e->arena, "%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s", ta, tb, M, N, K,
-                                    emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
+    const char *args =
+        arena_printf(e->arena, "%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s", ta, tb, M, N, K,
+                     emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, id), N);
     int ep = e->fp->epilogue[id];
     if (ep < 0) {
         emit(e, "mlc_sgemm(%s);", args);
@@ -223,7 +225,8 @@ static void emit_matmul(EmitCtx *e, int id) {
 
 /* A conv2d's epilogue (c_emitters.h): its emitter (conv.c) gives the calls, this writes
  * the loop over the samples with the group's loops inside, restricted to the sample. */
-void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole) {
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample,
+                       const char *whole) {
     FusedLoop fl;
     fused_loop(e, e->fp, e->fp->epilogue[id], FUSED_PER_SAMPLE, &fl);
     const char *n = fl.var[0]; /* loop 0: the batch dimension */
@@ -323,12 +326,21 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
     /* a NaN found in the update: train_step reports it through its return value */
     const char *bail = fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return NAN";
-    EmitCtx e = {.arena = a, .g = g, .target = &target_c, .body = out, .decls = out, .indent = 1, .fp = gp.fp,
-                 .bail = bail, .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
+    EmitCtx e = {.arena = a,
+                 .g = g,
+                 .target = &target_c,
+                 .body = out,
+                 .decls = out,
+                 .indent = 1,
+                 .fp = gp.fp,
+                 .bail = bail,
+                 .phase_of = train ? m->update_phase : NULL,
+                 .phase = fn == FN_UPDATE};
     if (fn == FN_EVAL_LOSS) {
         fprintf(out, "/* Evaluation mode: the outputs; with_loss (labels given): the mean loss too. */\n");
-        fprintf(out, "static float api_evaluate(void *model, const void *const *inputs, int n, float *const *outputs, "
-                     "int with_loss) {\n");
+        fprintf(out,
+                "static float api_evaluate(void *model, const void *const *inputs, int n, float *const *outputs, "
+                "int with_loss) {\n");
     } else {
         fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
     }
@@ -339,10 +351,12 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
     fprintf(out, "    (void)mb, (void)P, (void)A%s;\n", fn != FN_UPDATE ? ", (void)B, (void)inputs" : "");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
     if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
-    if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
+    if (fn == FN_UPDATE)
+        fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
     e.buf = emit_name_buffers(&e, m, plan);
     if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b || plan->ws_per_thread)) {
-        fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
+        fprintf(out,
+                "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B + %lld * slots floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
                 (long long)plan->ws_size_b, (long long)plan->ws_per_thread);
         e.ws = "ws";
@@ -412,7 +426,8 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     fprintf(out, "    int check_finite; /* --check-finite */\n");
     fprintf(out, "    int slots; /* per-thread scratch slots in the arena's workspace */\n");
     fprintf(out, "    float *slab;  /* %lld floats: parameters, optimizer state */\n", (long long)m->slab_floats);
-    fprintf(out, "    float *grads; /* %lld floats: the gradient slab (forward_backward -> update) */\n", (long long)m->grad_floats);
+    fprintf(out, "    float *grads; /* %lld floats: the gradient slab (forward_backward -> update) */\n",
+            (long long)m->grad_floats);
     fprintf(out, "    float *arena; /* activations, backward values, temporaries */\n");
     fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
@@ -432,15 +447,19 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     for (int f = 0; f < GRAPH_FN_COUNT; f++) {
         if (f == FN_FORWARD || f == FN_UPDATE) continue; /* api_evaluate runs forward; update shares the train plan */
         const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
-        fprintf(out, "    if (%lld + %lld * mb + %lld * slots > arena_floats) arena_floats = %lld + %lld * mb + %lld * slots;\n",
-                (long long)p->size_c, (long long)p->size_b, (long long)p->ws_per_thread, (long long)p->size_c,
-                (long long)p->size_b, (long long)p->ws_per_thread);
+        fprintf(
+            out,
+            "    if (%lld + %lld * mb + %lld * slots > arena_floats) arena_floats = %lld + %lld * mb + %lld * slots;\n",
+            (long long)p->size_c, (long long)p->size_b, (long long)p->ws_per_thread, (long long)p->size_c,
+            (long long)p->size_b, (long long)p->ws_per_thread);
     }
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats((int64_t)arena_floats);\n");
     fprintf(out, "    self->grads = mlcrt_alloc_floats(%lld);\n", (long long)(m->grad_floats ? m->grad_floats : 1));
-    fprintf(out, "    if (!self->slab || !self->arena || !self->grads) {\n        free(self->slab);\n        free(self->arena);\n");
+    fprintf(
+        out,
+        "    if (!self->slab || !self->arena || !self->grads) {\n        free(self->slab);\n        free(self->arena);\n");
     fprintf(out, "        free(self->grads);\n");
     fprintf(out, "        free(self);\n        return NULL;\n    }\n");
     emit_param_init(m, out, "    ", "self->slab + %lld");
@@ -459,19 +478,24 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
-    fprintf(out, "    memcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n, n);
+    fprintf(out, "    memcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n,
+            n);
     fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
-    fprintf(out, "    memcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n, n);
+    fprintf(out, "    memcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel);\n}\n\n", n,
+            n);
     fprintf(out, "static float *api_grads(void *model) { return ((%s_model *)model)->grads; }\n", n);
     fprintf(out, "static void api_read_grads(void *model, float *dst) {\n");
-    fprintf(out, "    memcpy(dst, ((%s_model *)model)->grads, sizeof(float) * %lld);\n}\n", n, (long long)m->grad_floats);
+    fprintf(out, "    memcpy(dst, ((%s_model *)model)->grads, sizeof(float) * %lld);\n}\n", n,
+            (long long)m->grad_floats);
     fprintf(out, "static void api_write_grads(void *model, const float *src) {\n");
-    fprintf(out, "    memcpy(((%s_model *)model)->grads, src, sizeof(float) * %lld);\n}\n\n", n, (long long)m->grad_floats);
+    fprintf(out, "    memcpy(((%s_model *)model)->grads, src, sizeof(float) * %lld);\n}\n\n", n,
+            (long long)m->grad_floats);
     fprintf(out, "static int64_t api_get_step(void *model) { return ((%s_model *)model)->step; }\n", n);
     fprintf(out, "static void api_set_step(void *model, int64_t step) { ((%s_model *)model)->step = step; }\n", n);
     fprintf(out, "static void api_set_threads(int n) { mlc_c_set_threads(n); }\n");
-    fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n", n);
+    fprintf(out, "static void api_set_check_finite(void *model, int on) { ((%s_model *)model)->check_finite = on; }\n",
+            n);
     emit_grad_ready_setter(m, out);
     emit_set_sample_offset(m, out);
     emit_batch_sync_setter(m, out, 0);
@@ -482,6 +506,12 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     emit_api_struct(m, out, "c");
 }
 
-const Target target_c = {.name = "c", .src_ext = ".c", .kind = TARGET_C, .emitters = c_emitters, .math = c_math,
-                          .loop_begin = c_loop_begin, .loop_end = c_loop_end, .emit_source = emit_source_c,
-                          .build = &c_build};
+const Target target_c = {.name = "c",
+                         .src_ext = ".c",
+                         .kind = TARGET_C,
+                         .emitters = c_emitters,
+                         .math = c_math,
+                         .loop_begin = c_loop_begin,
+                         .loop_end = c_loop_end,
+                         .emit_source = emit_source_c,
+                         .build = &c_build};

@@ -22,8 +22,10 @@ void c_loop_begin(EmitCtx *e, int id, ElemLoop *l) {
         if (!s->host || strcmp(s->name, s->value)) emit_math(e, "const %s %s = %s;", s->type, s->name, s->value);
     }
     for (int i = 0; i < l->nbuf; i++)
-        emit(e, "%sfloat *restrict %s = %s;", l->buf[i].write ? "" : "const ", l->buf[i].name, emit_buf(e, l->buf[i].node));
-    if (l->par != LOOP_SERIAL && l->rank > 1) mlc_die("a parallel loop nest of rank %d", l->rank); /* no collapse() yet */
+        emit(e, "%sfloat *restrict %s = %s;", l->buf[i].write ? "" : "const ", l->buf[i].name,
+             emit_buf(e, l->buf[i].node));
+    if (l->par != LOOP_SERIAL && l->rank > 1)
+        mlc_die("a parallel loop nest of rank %d", l->rank); /* no collapse() yet */
     if (l->par != LOOP_SERIAL) {
         emit(e, "#pragma omp parallel for%s if ((%s) > " OMP_MIN_WORK ")", l->par == LOOP_PARALLEL_SIMD ? " simd" : "",
              l->size[0]);

@@ -19,7 +19,8 @@ void emit_norm_c(EmitCtx *e, int id) {
         emit_batch_sync_call(e, id, 0);
         break;
     case OP_bn_param_grads:
-        emit(e, "mlc_bn_param_grads(B, %lld, %lld, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), eps, emit_buf(e, id));
+        emit(e, "mlc_bn_param_grads(B, %lld, %lld, %s, %s, %s, %s, %s);", C, S, B_(0), B_(1), B_(2), eps,
+             emit_buf(e, id));
         emit_batch_sync_call(e, id, 0);
         break;
     default:
@@ -28,4 +29,3 @@ void emit_norm_c(EmitCtx *e, int id) {
     }
 #undef B_
 }
-

@@ -12,8 +12,8 @@
 void emit_sgd_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     emit(e, "mlc_sgd_update(%s, %s, %s, %s, lr, %s, %s, %d);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
-         emit_buf(e, n->in[2]), emit_buf(e, n->in[1]), emit_float(e, attr_f(n, A_MOMENTUM)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
-         attr_i(n, A_NESTEROV) != 0);
+         emit_buf(e, n->in[2]), emit_buf(e, n->in[1]), emit_float(e, attr_f(n, A_MOMENTUM)),
+         emit_float(e, attr_f(n, A_WEIGHT_DECAY)), attr_i(n, A_NESTEROV) != 0);
 }
 
 void emit_adam_c(EmitCtx *e, int id) {
@@ -22,12 +22,13 @@ void emit_adam_c(EmitCtx *e, int id) {
     const char *step, *inv_bc2;
     adam_bias_corrections(e, n, &step, &inv_bc2);
     const char *init = arena_printf(
-        e->arena, ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d", step,
-        inv_bc2, emit_float(e, attr_f(n, A_BETA1)), emit_float(e, attr_f(n, A_BETA2)), emit_float(e, attr_f(n, A_EPS)),
-        emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
+        e->arena, ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d",
+        step, inv_bc2, emit_float(e, attr_f(n, A_BETA1)), emit_float(e, attr_f(n, A_BETA2)),
+        emit_float(e, attr_f(n, A_EPS)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
         decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, attr_f(n, A_WEIGHT_DECAY))) : "1.0f",
         decoupled);
-    const char *s = c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
+    const char *s =
+        c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
     emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &%s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
          emit_buf(e, n->in[2]), emit_buf(e, n->in[3]), emit_buf(e, n->in[1]), s);
 }
@@ -35,7 +36,8 @@ void emit_adam_c(EmitCtx *e, int id) {
 /* The name of a `const type` with this initialiser (designators, a line break after each
  * "\n"), declared at node id the first time the function needs it, after `comment`: the
  * parameters of one optimizer share their step constants rather than repeat them. */
-const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init, const char *comment) {
+const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init,
+                           const char *comment) {
     for (int k = 0; k < e->nshared; k++)
         if (!strcmp(e->shared[k].init, init)) return e->shared[k].name;
     const char *name = arena_printf(e->arena, "%s%d", prefix, id);
@@ -47,6 +49,7 @@ const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *pre
         if (line == init) emit(e, "const %s %s = {%.*s%s", type, name, len, line, nl ? "" : "};");
         else emit(e, "%*s%.*s%s", pad, "", len, line, nl ? "" : "};");
     }
-    if (e->nshared < (int)(sizeof e->shared / sizeof e->shared[0])) e->shared[e->nshared++] = (struct SharedConst){init, name};
+    if (e->nshared < (int)(sizeof e->shared / sizeof e->shared[0]))
+        e->shared[e->nshared++] = (struct SharedConst){init, name};
     return name;
 }

@@ -17,9 +17,9 @@ void emit_pool_c(EmitCtx *e, int id) {
     emit_pool_geom(e, &q);
     const char *pl = arena_printf(e->arena, "B * %lld", (long long)n->shape.d[1]);
     if (k == 2)
-        emit(e, "%s(&geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id));
-    else
-        emit(e, "%s(&geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
+        emit(e, "%s(&geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
+             emit_buf(e, id));
+    else emit(e, "%s(&geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
     e->indent--;
     emit(e, "}");
 }

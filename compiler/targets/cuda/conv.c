@@ -41,8 +41,9 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
 void emit_conv_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     Geom q = conv_node_geom(e->g, n);
-    const char *fn = n->op == OP_conv2d ? "mlc_cuda_conv2d_fwd" : n->op == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data"
-                                                                                              : "mlc_cuda_conv2d_bwd_filter";
+    const char *fn = n->op == OP_conv2d            ? "mlc_cuda_conv2d_fwd"
+                     : n->op == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data"
+                                                   : "mlc_cuda_conv2d_bwd_filter";
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);

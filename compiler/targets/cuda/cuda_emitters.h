@@ -34,7 +34,7 @@ void emit_conv_cuda(EmitCtx *e, int id);
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_pool_cuda(EmitCtx *e, int id);
 void emit_norm_cuda(EmitCtx *e, int id);
-void emit_row_norm_cuda(EmitCtx *e, int id); /* rownorm.c */
+void emit_row_norm_cuda(EmitCtx *e, int id);  /* rownorm.c */
 void emit_embedding_cuda(EmitCtx *e, int id); /* embedding.c */
 void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_rows_cuda(EmitCtx *e, int id);

@@ -35,10 +35,11 @@
 
 /* Defines what the kernels need that host headers would otherwise provide, so the
  * kernel section also compiles alone (NVRTC has no math.h). */
-static const char kernel_prelude[] = "/* ---- kernels ---- */\n"
-                                     "#ifndef INFINITY\n"
-                                     "#define INFINITY __int_as_float(0x7f800000)\n"
-                                     "#endif\n\n";
+static const char kernel_prelude[] =
+    "/* ---- kernels ---- */\n"
+    "#ifndef INFINITY\n"
+    "#define INFINITY __int_as_float(0x7f800000)\n"
+    "#endif\n\n";
 
 /* ---- kernel signatures ---- */
 
@@ -106,8 +107,10 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
         emit(e, "    __shared__ float part_[MLC_ROW_THREADS];");
         emit(e, "    for (long %s = blockIdx.x; %s < count_; %s += gridDim.x) {", ivar, ivar, ivar);
     } else {
-        emit(e, "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
-             ivar, ivar, ivar);
+        emit(
+            e,
+            "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
+            ivar, ivar, ivar);
     }
     e->indent = 2;
 }
@@ -206,7 +209,8 @@ static void emit_group(EmitCtx *e, int root) {
     int reduce = op_of(n)->kind == K_REDUCE, per_block = reduce && fl.nrows > 0;
     const char *count = "1";
     for (int L = 0; L < fl.nd; L++)
-        if (L != fl.axis) count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
+        if (L != fl.axis)
+            count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
     if (!reduce) count = fl.total;
     kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl, per_block);
     split_index(e, &fl, "k", fl.axis);
@@ -264,15 +268,20 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
     if (q.fold) {
-        emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,", opb,
-             q.N, q.M, q.K);
-        emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", q.B, q.ldb, q.A,
-             q.lda, q.C, q.N);
+        emit(e,
+             "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
+             opb, q.N, q.M, q.K);
+        emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", q.B, q.ldb,
+             q.A, q.lda, q.C, q.N);
     } else {
-        emit(e, "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
-             opb, opa, q.N, q.M, q.K);
-        emit(e, "                             %s, (int)(%s), %s, %s, (int)(%s), %s, &mlc_zero, %s, (int)(%s), %s, (int)(%s)));",
-             q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
+        emit(
+            e,
+            "MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
+            opb, opa, q.N, q.M, q.K);
+        emit(
+            e,
+            "                             %s, (int)(%s), %s, %s, (int)(%s), %s, &mlc_zero, %s, (int)(%s), %s, (int)(%s)));",
+            q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
     }
     cuda_epilogue(e, id);
 }
@@ -310,8 +319,16 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     const Graph *g = gp.g;
     const MemPlan *plan = gp.plan;
     int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
-    EmitCtx e = {.arena = a, .g = g, .target = &target_cuda, .body = out, .decls = kern, .indent = 1, .nkernels = *nkernels,
-                 .fp = gp.fp, .phase_of = train ? m->update_phase : NULL, .phase = fn == FN_UPDATE};
+    EmitCtx e = {.arena = a,
+                 .g = g,
+                 .target = &target_cuda,
+                 .body = out,
+                 .decls = kern,
+                 .indent = 1,
+                 .nkernels = *nkernels,
+                 .fp = gp.fp,
+                 .phase_of = train ? m->update_phase : NULL,
+                 .phase = fn == FN_UPDATE};
     fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", name, name);
     /* every kernel takes B; the update's tensors have no batch dimension */
@@ -321,7 +338,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     fprintf(out, "    const cudaStream_t stream = self->stream;\n");
     fprintf(out, "    (void)mb, (void)P, (void)A, (void)B%s;\n", fn != FN_UPDATE ? ", (void)inputs" : "");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
-    if (fn == FN_UPDATE) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
+    if (fn == FN_UPDATE)
+        fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
     if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
     e.buf = emit_name_buffers(&e, m, plan);
     if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b)) { /* the ops' shared scratch region, in the arena */
@@ -339,9 +357,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     }
     fputc('\n', out);
     if (fn == FN_FORWARD_BACKWARD) {
-        emit_grad_copies(m, out,
-                         "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
-                         "stream));");
+        emit_grad_copies(
+            m, out,
+            "MLC_CUDA_CHECK(cudaMemcpyAsync(G + %lld, G + %lld, sizeof(float) * %lld, cudaMemcpyDeviceToDevice, "
+            "stream));");
         fprintf(out, "    if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld);\n", (long long)m->grad_floats);
     }
     if (fn == FN_UPDATE) { /* the stream orders it before whatever comes next */
@@ -355,7 +374,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
                 e.buf[g->loss]);
     }
     if (fn != FN_EVAL_LOSS) {
-        if (g->nout) emit_copy_outputs(&e, "MLC_CUDA_CHECK(cudaMemcpyAsync(%0, %1, %2, cudaMemcpyDeviceToHost, stream))");
+        if (g->nout)
+            emit_copy_outputs(&e, "MLC_CUDA_CHECK(cudaMemcpyAsync(%0, %1, %2, cudaMemcpyDeviceToHost, stream))");
         else fprintf(out, "    (void)outputs;\n");
     }
     fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n");
@@ -392,7 +412,9 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out) {
 
 static void emit_create_destroy(const ModelIR *m, FILE *out) {
     const char *n = m->spec.name;
-    fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n", n, n);
+    fprintf(out,
+            "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n",
+            n, n);
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
     fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n");
@@ -402,7 +424,10 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "/* A CUDA failure while setting up is reported and gives NULL (as out of memory does). */\n");
     fprintf(out, "static int mlc_setup_ok(cudaError_t err, const char *what) {\n");
     fprintf(out, "    if (err == cudaSuccess) return 1;\n");
-    fprintf(out, "    fprintf(stderr, \"error: %s: cannot create the model on the GPU: %%s: %%s\\n\", what, cudaGetErrorString(err));\n", n);
+    fprintf(
+        out,
+        "    fprintf(stderr, \"error: %s: cannot create the model on the GPU: %%s: %%s\\n\", what, cudaGetErrorString(err));\n",
+        n);
     fprintf(out, "    return 0;\n}\n\n");
 
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
@@ -412,32 +437,45 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
     fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
     for (int f = 0; f < GRAPH_FN_COUNT; f++) {
         const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
-        fprintf(out, "    if (%lld + %lld * mb > arena_floats) arena_floats = %lld + %lld * mb;\n", (long long)p->size_c,
-                (long long)p->size_b, (long long)p->size_c, (long long)p->size_b);
+        fprintf(out, "    if (%lld + %lld * mb > arena_floats) arena_floats = %lld + %lld * mb;\n",
+                (long long)p->size_c, (long long)p->size_b, (long long)p->size_c, (long long)p->size_b);
     }
     fprintf(out, "    self->max_batch = max_batch;\n");
-    fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n", (long long)m->slab_floats);
+    fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n",
+            (long long)m->slab_floats);
     fprintf(out, "    if (!host) {\n        free(self);\n        return NULL;\n    }\n");
     emit_param_init(m, out, "    ", "host + %lld");
     fprintf(out, "    int ok = mlc_setup_ok(cudaStreamCreate(&self->stream), \"cudaStreamCreate\") &&\n");
-    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->slab, sizeof(float) * %lld), \"cudaMalloc (slab)\") &&\n",
-            (long long)m->slab_floats);
-    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->grads, sizeof(float) * %lld), \"cudaMalloc (gradients)\") &&\n",
-            (long long)(m->grad_floats ? m->grad_floats : 1));
-    fprintf(out, "             mlc_setup_ok(cudaMemset(self->grads, 0, sizeof(float) * %lld), \"cudaMemset (gradients)\") &&\n",
-            (long long)(m->grad_floats ? m->grad_floats : 1));
-    fprintf(out, "             mlc_setup_ok(cudaMalloc((void **)&self->arena, sizeof(float) * (arena_floats ? arena_floats : 1)),\n"
-                 "                          \"cudaMalloc (arena)\") &&\n");
+    fprintf(
+        out,
+        "             mlc_setup_ok(cudaMalloc((void **)&self->slab, sizeof(float) * %lld), \"cudaMalloc (slab)\") &&\n",
+        (long long)m->slab_floats);
+    fprintf(
+        out,
+        "             mlc_setup_ok(cudaMalloc((void **)&self->grads, sizeof(float) * %lld), \"cudaMalloc (gradients)\") &&\n",
+        (long long)(m->grad_floats ? m->grad_floats : 1));
+    fprintf(
+        out,
+        "             mlc_setup_ok(cudaMemset(self->grads, 0, sizeof(float) * %lld), \"cudaMemset (gradients)\") &&\n",
+        (long long)(m->grad_floats ? m->grad_floats : 1));
+    fprintf(
+        out,
+        "             mlc_setup_ok(cudaMalloc((void **)&self->arena, sizeof(float) * (arena_floats ? arena_floats : 1)),\n"
+        "                          \"cudaMalloc (arena)\") &&\n");
     for (int i = 0; i < m->ninputs; i++)
-        fprintf(out, "             mlc_setup_ok(cudaMalloc(&self->in[%d], sizeof(%s) * mb * %lld), \"cudaMalloc (input %s)\") &&\n",
-                i, m->inputs[i].dtype == DT_I32 ? "int32_t" : "float", (long long)m->inputs[i].sample_numel,
-                m->inputs[i].name);
-    fprintf(out, "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
-                 "                          \"cudaMemcpy (parameters)\");\n",
+        fprintf(
+            out,
+            "             mlc_setup_ok(cudaMalloc(&self->in[%d], sizeof(%s) * mb * %lld), \"cudaMalloc (input %s)\") &&\n",
+            i, m->inputs[i].dtype == DT_I32 ? "int32_t" : "float", (long long)m->inputs[i].sample_numel,
+            m->inputs[i].name);
+    fprintf(out,
+            "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
+            "                          \"cudaMemcpy (parameters)\");\n",
             (long long)m->slab_floats);
     fprintf(out, "    free(host);\n");
     fprintf(out, "    if (ok && cublasCreate(&self->cublas) != CUBLAS_STATUS_SUCCESS) {\n");
-    fprintf(out, "        fprintf(stderr, \"error: %s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
+    fprintf(out,
+            "        fprintf(stderr, \"error: %s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
     fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */
@@ -458,7 +496,8 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
-    fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n", (long long)m->slab_floats);
+    fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n",
+            (long long)m->slab_floats);
     fprintf(out, "    float *grads; /* device: %lld floats, the gradient slab (forward_backward -> update) */\n",
             (long long)m->grad_floats);
     fprintf(out, "    float *arena; /* device: activations, backward values, temporaries */\n");
@@ -490,15 +529,19 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
     fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
-    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel,\n"
-                 "                              cudaMemcpyDeviceToHost));\n}\n\n",
-            n, n);
+    fprintf(
+        out,
+        "    MLC_CUDA_CHECK(cudaMemcpy(dst, self->slab + %s_offsets[i], sizeof(float) * (size_t)%s_tensors[i].numel,\n"
+        "                              cudaMemcpyDeviceToHost));\n}\n\n",
+        n, n);
     fprintf(out, "static void api_write_tensor(void *model, int i, const void *src) {\n");
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
     fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
-    fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel,\n"
-                 "                              cudaMemcpyHostToDevice));\n}\n\n",
-            n, n);
+    fprintf(
+        out,
+        "    MLC_CUDA_CHECK(cudaMemcpy(self->slab + %s_offsets[i], src, sizeof(float) * (size_t)%s_tensors[i].numel,\n"
+        "                              cudaMemcpyHostToDevice));\n}\n\n",
+        n, n);
     fprintf(out, "static float *api_grads(void *model) { return ((%s_model *)model)->grads; }\n", n);
     fprintf(out, "static void api_read_grads(void *model, float *dst) {\n");
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
@@ -520,13 +563,21 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 
     fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
     fprintf(out, "extern \"C\" {\n\n");
-    fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n", n, n, n);
+    fprintf(out,
+            "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n",
+            n, n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
     emit_step_wrappers(m, out);
     emit_api_struct(m, out, "cuda");
     fprintf(out, "\n} /* extern \"C\" */\n");
 }
 
-const Target target_cuda = {.name = "cuda", .src_ext = ".cu", .kind = TARGET_CUDA, .emitters = cuda_emitters,
-                             .math = cuda_math, .loop_begin = cuda_loop_begin, .loop_end = cuda_loop_end,
-                             .emit_source = emit_source_cuda, .build = &cuda_build};
+const Target target_cuda = {.name = "cuda",
+                            .src_ext = ".cu",
+                            .kind = TARGET_CUDA,
+                            .emitters = cuda_emitters,
+                            .math = cuda_math,
+                            .loop_begin = cuda_loop_begin,
+                            .loop_end = cuda_loop_end,
+                            .emit_source = emit_source_cuda,
+                            .build = &cuda_build};

@@ -18,14 +18,16 @@ void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l) {
     const char *count = loop_count(e, l), *params = NULL;
     for (int i = 0; i < l->nscalar; i++)
         if (l->scalar[i].host)
-            params = arena_printf(e->arena, "%s%sconst %s %s", params ? params : "", params ? ", " : "", l->scalar[i].type,
-                                  l->scalar[i].name);
+            params = arena_printf(e->arena, "%s%sconst %s %s", params ? params : "", params ? ", " : "",
+                                  l->scalar[i].type, l->scalar[i].name);
     const char *flat = l->rank == 1 ? l->var[0] : "k_";
     l->kernel_ = cuda_kernel_begin(e, id, count, flat, params);
     for (int i = 0; i < l->nscalar; i++)
-        if (!l->scalar[i].host) emit_math(e, "const %s %s = %s;", l->scalar[i].type, l->scalar[i].name, l->scalar[i].value);
+        if (!l->scalar[i].host)
+            emit_math(e, "const %s %s = %s;", l->scalar[i].type, l->scalar[i].name, l->scalar[i].value);
     for (int i = 0; i < l->nbuf; i++)
-        emit(e, "%sfloat *const %s = %s;", l->buf[i].write ? "" : "const ", l->buf[i].name, emit_buf(e, l->buf[i].node));
+        emit(e, "%sfloat *const %s = %s;", l->buf[i].write ? "" : "const ", l->buf[i].name,
+             emit_buf(e, l->buf[i].node));
     if (l->rank > 1) {
         emit(e, "long r_ = %s;", flat);
         for (int d = l->rank - 1; d > 0; d--)

@@ -47,8 +47,8 @@ void emit_norm_cuda(EmitCtx *e, int id) {
         const char *g = emit_buf(e, n->in[4]);
         k = cuda_kernel_begin(e, id, elems, "k", NULL);
         emit(e, "const long c = (k / %lld) %% %lld;", S, C);
-        emit(e, "const float N = (float)(B * %lld), rstd = 1.0f / sqrtf(%s[%lld + c] + %s), gs = %s[c] * rstd;", S, st, C,
-             eps, g);
+        emit(e, "const float N = (float)(B * %lld), rstd = 1.0f / sqrtf(%s[%lld + c] + %s), gs = %s[c] * rstd;", S, st,
+             C, eps, g);
         emit(e, "const float k2 = -gs * rstd * %s[%lld + c] / N, k3 = -gs * %s[c] / N - k2 * %s[c];", pg, C, pg, st);
         emit(e, "%s[k] = gs * %s[k] + k2 * %s[k] + k3;", out, dy, x);
         cuda_kernel_end(e);

@@ -23,8 +23,7 @@ void emit_pool_cuda(EmitCtx *e, int id) {
     if (k == 2)
         emit(e, "%s(stream, &geom, %s, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
              emit_buf(e, id));
-    else
-        emit(e, "%s(stream, &geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
+    else emit(e, "%s(stream, &geom, %s, %s, %s);", fns[k], pl, emit_buf(e, n->in[0]), emit_buf(e, id));
     e->indent--;
     emit(e, "}");
 }

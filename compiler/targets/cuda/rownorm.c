@@ -7,7 +7,9 @@
 #include "emit.h"
 #include "ops.h"
 
-static int is_centred(const Node *n) { return n->op == OP_layer_norm || (n->op != OP_rms_norm && attr_i(n, A_CENTRED)); }
+static int is_centred(const Node *n) {
+    return n->op == OP_layer_norm || (n->op != OP_rms_norm && attr_i(n, A_CENTRED));
+}
 
 /* The rows of node x as a C expression, and D. */
 static const char *rows_of(EmitCtx *e, int x, long long *D) {
@@ -48,10 +50,8 @@ void emit_row_norm_cuda(EmitCtx *e, int id) {
         emit(e, "    sb += d;");
         emit(e, "    sw += d * (%s[r * %lld + j] - %s[2 * r]) * %s[2 * r + 1];", x, D, st, st);
         emit(e, "}");
-        if (c)
-            emit(e, "%s[j] = sb;", out);
-        else
-            emit(e, "(void)sb;");
+        if (c) emit(e, "%s[j] = sb;", out);
+        else emit(e, "(void)sb;");
         emit(e, "%s[%s + j] = sw;", out, c ? arena_printf(e->arena, "%lld", D) : "0");
         loop_end(e, id, &l);
         return;

@@ -35,8 +35,10 @@ int cuda_arch_parse(const char *spec, int *cc, int max) {
 int cuda_arch_check(const char *spec) {
     int cc[16];
     if (cuda_arch_parse(spec, cc, 16) > 0) return 0;
-    fprintf(stderr, "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute "
-                    "capability), found '%s'\n", spec);
+    fprintf(stderr,
+            "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute "
+            "capability), found '%s'\n",
+            spec);
     return -1;
 }
 
@@ -71,8 +73,9 @@ static int cuda_arch_flags(Arena *a, const char *arch, const char **argv, int n,
     for (int i = 0; i < k; i++)
         if (cc[i] > cc[newest]) newest = i;
     for (int i = 0; i < k; i++)
-        argv[n++] = arena_printf(a, i == newest ? "-gencode=arch=compute_%d,code=[sm_%d,compute_%d]"
-                                                : "-gencode=arch=compute_%d,code=sm_%d", cc[i], cc[i], cc[i]);
+        argv[n++] = arena_printf(
+            a, i == newest ? "-gencode=arch=compute_%d,code=[sm_%d,compute_%d]" : "-gencode=arch=compute_%d,code=sm_%d",
+            cc[i], cc[i], cc[i]);
     return n;
 }
 
@@ -95,5 +98,9 @@ static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthrea
  * for by meson. */
 static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu", "kernels/cuda/pool.cu", "kernels/cuda/norm.cu", NULL};
 
-const TargetBuild cuda_build = {.compiler = find_nvcc, .flags = flags, .libs = libs, .kernel_srcs = kernel_srcs,
-                              .arch_flags = cuda_arch_flags, .arch_check = cuda_arch_check};
+const TargetBuild cuda_build = {.compiler = find_nvcc,
+                                .flags = flags,
+                                .libs = libs,
+                                .kernel_srcs = kernel_srcs,
+                                .arch_flags = cuda_arch_flags,
+                                .arch_check = cuda_arch_check};

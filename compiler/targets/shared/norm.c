@@ -13,7 +13,6 @@ void emit_bn_coef(EmitCtx *e, int id) {
     if (n->op == OP_bn_scale)
         emit_math(e, "%s[c] = %s[c] / sqrt(%s[%lld + c] + %s);", out, emit_buf(e, n->in[1]), st, C,
                   emit_float(e, attr_f(n, A_EPS)));
-    else
-        emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
+    else emit(e, "%s[c] = %s[c] - %s[c] * %s[c];", out, emit_buf(e, n->in[2]), st, emit_buf(e, n->in[1]));
     loop_end(e, id, &l);
 }

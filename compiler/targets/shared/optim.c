@@ -24,7 +24,8 @@ void emit_sgd(EmitCtx *e, int id) {
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "v", n->in[2], 1), buf(&l, "g", n->in[1], 0);
     scalar(&l, "lr", "lr", 1);
-    scalar(&l, "mom", emit_float(e, attr_f(n, A_MOMENTUM)), 0), scalar(&l, "wd", emit_float(e, attr_f(n, A_WEIGHT_DECAY)), 0);
+    scalar(&l, "mom", emit_float(e, attr_f(n, A_MOMENTUM)), 0),
+        scalar(&l, "wd", emit_float(e, attr_f(n, A_WEIGHT_DECAY)), 0);
     loop_begin(e, id, &l);
     emit(e, "const float gi = g[i] + wd * p[i];");
     emit(e, "v[i] = mom * v[i] + gi;");
@@ -39,13 +40,16 @@ void emit_sgd(EmitCtx *e, int id) {
 void adam_bias_corrections(EmitCtx *e, const Node *n, const char **step, const char **inv_bc2) {
     /* mlc_pow_d: pow in double, on the host of every target (no neutral math name: those
      * are float) */
-    *step = arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, attr_f(n, A_BETA1)));
-    *inv_bc2 = arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))", c_double(e->arena, attr_f(n, A_BETA2)));
+    *step = arena_printf(e->arena, "(float)((double)lr / (1.0 - mlc_pow_d(%s, (double)t)))",
+                         c_double(e->arena, attr_f(n, A_BETA1)));
+    *inv_bc2 = arena_printf(e->arena, "(float)(1.0 / (1.0 - mlc_pow_d(%s, (double)t)))",
+                            c_double(e->arena, attr_f(n, A_BETA2)));
 }
 
 void emit_adam(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    const char *b1 = emit_float(e, attr_f(n, A_BETA1)), *b2 = emit_float(e, attr_f(n, A_BETA2)), *wd = emit_float(e, attr_f(n, A_WEIGHT_DECAY));
+    const char *b1 = emit_float(e, attr_f(n, A_BETA1)), *b2 = emit_float(e, attr_f(n, A_BETA2)),
+               *wd = emit_float(e, attr_f(n, A_WEIGHT_DECAY));
     int decoupled = attr_i(n, A_DECOUPLED) != 0;
     ElemLoop l = update_loop(e, n);
     buf(&l, "p", n->in[0], 1), buf(&l, "m1", n->in[2], 1), buf(&l, "m2", n->in[3], 1), buf(&l, "g", n->in[1], 0);
@@ -92,7 +96,8 @@ void emit_param_ema(EmitCtx *e, int id) {
     ElemLoop l = update_loop(e, n);
     buf(&l, "s", n->in[0], 1), buf(&l, "p", n->in[1], 0);
     scalar(&l, "d", arena_printf(e->arena, "t == 1 ? 0.0f : %s", emit_float(e, attr_f(n, A_DECAY))), 1);
-    scalar(&l, "w", arena_printf(e->arena, "t == 1 ? 1.0f : (float)(1.0 - %s)", c_double(e->arena, attr_f(n, A_DECAY))), 1);
+    scalar(&l, "w", arena_printf(e->arena, "t == 1 ? 1.0f : (float)(1.0 - %s)", c_double(e->arena, attr_f(n, A_DECAY))),
+           1);
     loop_begin(e, id, &l);
     emit(e, "s[i] = d * s[i] + w * p[i];");
     loop_end(e, id, &l);

@@ -21,8 +21,8 @@ void emit_upsample_bilinear(EmitCtx *e, int id) {
     const char *x = emit_buf(e, n->in[0]), *y = emit_buf(e, id);
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, id)}, .var = {"k"}, .par = LOOP_PARALLEL};
     loop_begin(e, id, &l);
-    emit(e, "const long ox = k %% %lld, oy = k / %lld %% %lld; /* [B, C, %lld, %lld] */", W * fw, W * fw, H * fh, H * fh,
-         W * fw);
+    emit(e, "const long ox = k %% %lld, oy = k / %lld %% %lld; /* [B, C, %lld, %lld] */", W * fw, W * fw, H * fh,
+         H * fh, W * fw);
     emit(e, "const float *const xp = %s + k / %lld * %lld; /* its plane [%lld, %lld] */", x, W * fw * H * fh, H * W, H,
          W);
     emit_src(e, "y", "oy", fh, H);
@@ -36,7 +36,8 @@ void emit_upsample_bilinear(EmitCtx *e, int id) {
  * [(i - 1) f, (i + 2) f); within it the tap weights say how much. */
 void emit_upsample_bilinear_bwd(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
-    long long fh = (long long)attr_h(n, A_FACTOR), fw = (long long)attr_w(n, A_FACTOR), H = n->shape.d[2], W = n->shape.d[3];
+    long long fh = (long long)attr_h(n, A_FACTOR), fw = (long long)attr_w(n, A_FACTOR), H = n->shape.d[2],
+              W = n->shape.d[3];
     long long Ho = H * fh, Wo = W * fw;
     const char *dy = emit_buf(e, n->in[0]), *dx = emit_buf(e, id);
     ElemLoop l = {.rank = 1, .size = {emit_numel(e, id)}, .var = {"k"}, .par = LOOP_PARALLEL};
@@ -44,10 +45,10 @@ void emit_upsample_bilinear_bwd(EmitCtx *e, int id) {
     emit(e, "const long ix = k %% %lld, iy = k / %lld %% %lld; /* [B, C, %lld, %lld] */", W, W, H, H, W);
     emit(e, "const float *const gp = %s + k / %lld * %lld; /* the gradient's plane [%lld, %lld] */", dy, H * W, Ho * Wo,
          Ho, Wo);
-    emit(e, "const long oy_lo = iy > 0 ? (iy - 1) * %lld : 0, oy_hi = iy + 2 < %lld ? (iy + 2) * %lld : %lld;", fh, H, fh,
-         Ho);
-    emit(e, "const long ox_lo = ix > 0 ? (ix - 1) * %lld : 0, ox_hi = ix + 2 < %lld ? (ix + 2) * %lld : %lld;", fw, W, fw,
-         Wo);
+    emit(e, "const long oy_lo = iy > 0 ? (iy - 1) * %lld : 0, oy_hi = iy + 2 < %lld ? (iy + 2) * %lld : %lld;", fh, H,
+         fh, Ho);
+    emit(e, "const long ox_lo = ix > 0 ? (ix - 1) * %lld : 0, ox_hi = ix + 2 < %lld ? (ix + 2) * %lld : %lld;", fw, W,
+         fw, Wo);
     emit(e, "float acc = 0.0f;");
     emit(e, "for (long oy = oy_lo; oy < oy_hi; oy++) {");
     e->indent++;

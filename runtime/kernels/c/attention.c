@@ -104,7 +104,8 @@ static void dots(const float *restrict x, const float *restrict xt, long w, long
             a0 = MLC_FMA8(xc, MLC_LD8(r), a0), a1 = MLC_FMA8(xc, MLC_LD8(r + 8), a1);
             a2 = MLC_FMA8(xc, MLC_LD8(r + 16), a2), a3 = MLC_FMA8(xc, MLC_LD8(r + 24), a3);
         }
-        MLC_ST8(s + j0, a0 * sc), MLC_ST8(s + j0 + 8, a1 * sc), MLC_ST8(s + j0 + 16, a2 * sc), MLC_ST8(s + j0 + 24, a3 * sc);
+        MLC_ST8(s + j0, a0 * sc), MLC_ST8(s + j0 + 8, a1 * sc), MLC_ST8(s + j0 + 16, a2 * sc),
+            MLC_ST8(s + j0 + 24, a3 * sc);
     }
 }
 
@@ -291,7 +292,8 @@ void mlc_attention_bwd_kv(const mlc_attn_geom *g, long BH, const float *q, const
             /* causal: the query blocks before the one holding query j0 see none of these keys */
             for (long i0 = g->causal ? j0 / QB * QB : 0; i0 < g->T; i0 += QB) {
                 const long qn = min_l(QB, g->T - i0);
-                for (long r = 0; r < qn; r++) grad_row(g, h, i0 + r, keys_seen(g, i0 + r, j0, jn), jn, q, dout, st, &w, r);
+                for (long r = 0; r < qn; r++)
+                    grad_row(g, h, i0 + r, keys_seen(g, i0 + r, j0, jn), jn, q, dout, st, &w, r);
                 for (long j = 0; j < jn; j++) {
                     wsum(w.ds + j, KB, qn, q + (h * g->T + i0) * D, D, out + j * W);
                     wsum(w.p + j, KB, qn, dout + (h * g->T + i0) * E, E, out + j * W + D);

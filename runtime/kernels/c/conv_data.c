@@ -85,12 +85,11 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
             const int K = Og * na * nb;
             const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
             float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
-            if (K == 0 || Hi == 0 || Wi == 0) { /* no tap reaches these positions: zeroed above */
+            if (K == 0 || Hi == 0 || Wi == 0) {                   /* no tap reaches these positions: zeroed above */
                 ap += (long)g->G * mb * 4 * K, off += K;
                 continue;
             }
-            const mlc_shift_segs sg =
-                mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
+            const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, g->sh == 1 && g->sw == 1 && Cg % 4 == 0);
             for (int grp = 0; grp < g->G; grp++) {
                 float *dxg = dxn + (long)grp * Cg * HW;
                 for (long s0 = 0; s0 < sg.nseg; s0 += 12, u++) {
@@ -104,8 +103,7 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
                     for (long i = 0; i < Hi; i++) {
                         float *r = dxg + c * HW + i * g->sh * g->W;
                         const float *o = out + c * sg.ldo + i * sg.orow;
-                        if (g->sw == 1)
-                            mlc_copy_row(r, o, Wi);
+                        if (g->sw == 1) mlc_copy_row(r, o, Wi);
                         else
                             for (long j = 0; j < Wi; j++) r[j * g->sw] = o[j];
                     }
@@ -144,8 +142,8 @@ static inline void mlc_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl,
     mlc_bwd_data_run(g, pl, B, dy, ap, off, dx, ws);
 }
 
-void mlc_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy,
-                         const float *w, float *dx, float *ws) {
+void mlc_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy, const float *w,
+                         float *dx, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_BWD_DATA);
     mlc_bwd_data(g, pl, B, dy, w, dx, ws);
 }
@@ -155,8 +153,8 @@ void mlc_conv2d_bwd_data_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl
     mlc_bwd_data_prepare(g, pl, w, ws);
 }
 
-void mlc_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n,
-                                const float *dy, float *dx, float *ws) {
+void mlc_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *dy,
+                                float *dx, float *ws) {
     int *off;
     const float *ap = mlc_bwd_data_packed(g, pl, ws, &off);
     mlc_bwd_data_sample(g, B, n, dy, ap, off, dx, mlc_conv_slot(pl, ws));

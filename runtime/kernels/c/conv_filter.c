@@ -13,7 +13,8 @@
  * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
  * taps and single taps). */
 static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
-                     const float *dt, long ds, long ldt, int Ho, int Wo, long Wq, float *dwt) {
+                                                    const float *dt, long ds, long ldt, int Ho, int Wo, long Wq,
+                                                    float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
         for (int b = 0; b < ob; b++) {
@@ -111,7 +112,7 @@ static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_p
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
     const long dts = (long)g->G * OgB * P; /* floats of one sample's transposed dy */
-    const long PT = (long)g->G * K * OgB;     /* floats of one partial sum */
+    const long PT = (long)g->G * K * OgB;  /* floats of one partial sum */
     const long nr = B < pl->red ? B : pl->red;
     float *part = ws + (long)pl->slots * pl->slot;
     int *off = (int *)(void *)(part + (long)pl->red * PT);
@@ -133,7 +134,8 @@ static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_p
                 for (int j = 0; j < ns; j++) {
                     mlc_shift_pad(g, &d, x + (s0 + j) * CHW, xq + j * d.xs);
                     for (int grp = 0; grp < g->G; grp++) /* dt[j][grp][p][o] = dy[s0 + j][grp*Og + o][p] */
-                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P, dt + j * dts + grp * OgB * P);
+                        mlc_dy_transpose(Og, P, dy + ((s0 + j) * g->O + (long)grp * Og) * P,
+                                         dt + j * dts + grp * OgB * P);
                 }
                 for (int grp = 0; grp < g->G; grp++)
                     mlc_shift_dwt(K, OgB / CB, off, ns, xq + grp * gs, d.xs, dt + (long)grp * OgB * P, dts, OgB, g->Ho,
@@ -155,8 +157,8 @@ static inline void mlc_shift_bwd_filter(const mlc_conv_geom *g, const mlc_conv_p
     }
 }
 
-void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
-                           const float *dy, float *dw, float *ws) {
+void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *dy,
+                           float *dw, float *ws) {
     mlc_conv_check(g, pl, MLC_CONV_BWD_FILTER);
     mlc_shift_bwd_filter(g, pl, B, x, dy, dw, ws);
 }

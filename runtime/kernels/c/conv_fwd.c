@@ -11,7 +11,8 @@ static inline void mlc_shift_pack(const mlc_conv_geom *g, const float *w, float 
         for (int b = 0; b < mb; b++)
             for (int k = 0; k < K; k++)
                 for (int i = 0; i < 4; i++)
-                    ap[(((long)grp * mb + b) * K + k) * 4 + i] = 4 * b + i < Og ? w[((long)grp * Og + 4 * b + i) * K + k] : 0.0f;
+                    ap[(((long)grp * mb + b) * K + k) * 4 + i] =
+                        4 * b + i < Og ? w[((long)grp * Og + 4 * b + i) * K + k] : 0.0f;
 }
 
 /* Sample n of y = conv(x, w) in scratch slot xq; ap, off: the packed weights and the
@@ -72,18 +73,17 @@ void mlc_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, con
     mlc_shift_offsets(g, &d, off);
 }
 
-void mlc_conv2d_fwd_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *x,
-                           float *y, float *ws) {
+void mlc_conv2d_fwd_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *x, float *y,
+                           float *ws) {
     int *off;
     const float *ap = mlc_conv2d_fwd_packed(g, pl, ws, &off);
     mlc_shift_fwd_sample(g, B, n, x, ap, off, y, mlc_conv_slot(pl, ws));
 }
 
-void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
-                    float *y, float *ws) {
+void mlc_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w, float *y,
+                    float *ws) {
     mlc_conv2d_fwd_prepare(g, pl, w, ws);
     int *off;
     const float *ap = mlc_conv2d_fwd_packed(g, pl, ws, &off);
     mlc_shift_fwd(g, pl, B, x, ap, off, y, ws);
 }
-

@@ -5,7 +5,7 @@
 
 /* conv_internal.h says what it computes */
 __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0,
-              long s1, long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
+                                              long s1, long spr, long Wq, int wlast, float *y, long ldy, long yrow) {
 #define MLC_SEGX(s) ((s) / spr * Wq + (s) % spr * MLC_VW)
 #define MLC_SEGY(s) ((s) / spr * yrow + (s) % spr * MLC_VW)
 #define MLC_SEGN(s) ((s) % spr == spr - 1 ? wlast : MLC_VW)
@@ -33,10 +33,21 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
                 c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31), c32 = MLC_FMA(t, v2, c32);
             }
             float *r = y + (long)b * 4 * ldy;
-            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); MLC_STN(r + y2, c02, n2); r += ldy;
-            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); MLC_STN(r + y2, c12, n2); r += ldy;
-            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); MLC_STN(r + y2, c22, n2); r += ldy;
-            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1); MLC_STN(r + y2, c32, n2);
+            MLC_STN(r + y0, c00, n0);
+            MLC_STN(r + y1, c01, n1);
+            MLC_STN(r + y2, c02, n2);
+            r += ldy;
+            MLC_STN(r + y0, c10, n0);
+            MLC_STN(r + y1, c11, n1);
+            MLC_STN(r + y2, c12, n2);
+            r += ldy;
+            MLC_STN(r + y0, c20, n0);
+            MLC_STN(r + y1, c21, n1);
+            MLC_STN(r + y2, c22, n2);
+            r += ldy;
+            MLC_STN(r + y0, c30, n0);
+            MLC_STN(r + y1, c31, n1);
+            MLC_STN(r + y2, c32, n2);
         }
     }
     for (; sg + 2 <= s1; sg += 2) {
@@ -60,10 +71,17 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
                 c30 = MLC_FMA(t, v0, c30), c31 = MLC_FMA(t, v1, c31);
             }
             float *r = y + (long)b * 4 * ldy;
-            MLC_STN(r + y0, c00, n0); MLC_STN(r + y1, c01, n1); r += ldy;
-            MLC_STN(r + y0, c10, n0); MLC_STN(r + y1, c11, n1); r += ldy;
-            MLC_STN(r + y0, c20, n0); MLC_STN(r + y1, c21, n1); r += ldy;
-            MLC_STN(r + y0, c30, n0); MLC_STN(r + y1, c31, n1);
+            MLC_STN(r + y0, c00, n0);
+            MLC_STN(r + y1, c01, n1);
+            r += ldy;
+            MLC_STN(r + y0, c10, n0);
+            MLC_STN(r + y1, c11, n1);
+            r += ldy;
+            MLC_STN(r + y0, c20, n0);
+            MLC_STN(r + y1, c21, n1);
+            r += ldy;
+            MLC_STN(r + y0, c30, n0);
+            MLC_STN(r + y1, c31, n1);
         }
     }
     if (sg < s1) {
@@ -79,7 +97,10 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
                 c2 = MLC_FMA(MLC_BC(a[2]), v0, c2), c3 = MLC_FMA(MLC_BC(a[3]), v0, c3);
             }
             float *r = y + (long)b * 4 * ldy + y0;
-            MLC_STN(r, c0, n0); MLC_STN(r + ldy, c1, n0); MLC_STN(r + 2 * ldy, c2, n0); MLC_STN(r + 3 * ldy, c3, n0);
+            MLC_STN(r, c0, n0);
+            MLC_STN(r + ldy, c1, n0);
+            MLC_STN(r + 2 * ldy, c2, n0);
+            MLC_STN(r + 3 * ldy, c3, n0);
         }
     }
 #undef MLC_SEGX

@@ -66,10 +66,8 @@ MLC_INLINE void mlc_shift_pad(const mlc_conv_geom *g, const mlc_shift_dims *d, c
                     }
                     const float *xr = x + ((long)c * g->H + h) * g->W + b - g->pw;
                     mlc_zero_spill(p, j0);
-                    if (g->sw == 1)
-                        mlc_copy_row(p + j0, xr + j0, j1 - j0);
-                    else if (g->sw == 2)
-                        mlc_gather2_row(p + j0, xr + 2 * j0, j1 - j0);
+                    if (g->sw == 1) mlc_copy_row(p + j0, xr + j0, j1 - j0);
+                    else if (g->sw == 2) mlc_gather2_row(p + j0, xr + 2 * j0, j1 - j0);
                     else
                         for (long j = j0; j < j1; j++) p[j] = xr[g->sw * j];
                     mlc_zero_spill(p + j1, Wq - j1);

@@ -7,8 +7,8 @@
 
 #include "mlc_kernels.h"
 
-void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                     float *C, int ldc, long *r0, long *r1, long *c0, long *c1) {
+void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc, long *r0, long *r1, long *c0, long *c1) {
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const int split_m = M >= N;
     const int len = split_m ? M : N;
@@ -31,8 +31,8 @@ void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int ld
                     C + lo, ldc);
 }
 
-void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-               float *C, int ldc) {
+void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+               int ldc) {
 #pragma omp parallel if (mlc_sgemm_parallel(M, N, K))
     {
         long r0, r1, c0, c1;

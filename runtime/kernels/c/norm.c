@@ -10,7 +10,8 @@ static inline float mlc_row_sum(const float *x, long S) {
     mlc_vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     long i = 0;
     for (; i + 4 * MLC_VW <= S; i += 4 * MLC_VW)
-        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + MLC_VW), a2 += MLC_LD(x + i + 2 * MLC_VW), a3 += MLC_LD(x + i + 3 * MLC_VW);
+        a0 += MLC_LD(x + i), a1 += MLC_LD(x + i + MLC_VW), a2 += MLC_LD(x + i + 2 * MLC_VW),
+            a3 += MLC_LD(x + i + 3 * MLC_VW);
     for (; i + MLC_VW <= S; i += MLC_VW) a0 += MLC_LD(x + i);
     const mlc_vf t = (a0 + a1) + (a2 + a3);
     float s = mlc_hsum(&t);

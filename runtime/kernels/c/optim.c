@@ -8,8 +8,8 @@
 /* The generated code's threshold for an OpenMP team (targets/c/c_emitters.h) */
 #define MLC_OPTIM_MIN_WORK 32768
 
-void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom, float wd,
-                    int nesterov) {
+void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom,
+                    float wd, int nesterov) {
     if (nesterov) {
 #pragma omp parallel for simd if (n > MLC_OPTIM_MIN_WORK)
         for (long i = 0; i < n; i++) {

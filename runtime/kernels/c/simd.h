@@ -77,15 +77,14 @@ MLC_INLINE float mlc_hsum(const mlc_vf *v) {
 }
 
 /* Stores the first n lanes of v at p (n = MLC_VW: all of them) */
-#define MLC_STN(p, v, n)                                                                                       \
-    do {                                                                                                       \
-        if ((n) == MLC_VW)                                                                                     \
-            MLC_ST((p), (v));                                                                                  \
-        else {                                                                                                 \
-            float t_[MLC_VW];                                                                                  \
-            MLC_ST(t_, (v));                                                                                   \
-            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_];                                                 \
-        }                                                                                                      \
+#define MLC_STN(p, v, n)                                       \
+    do {                                                       \
+        if ((n) == MLC_VW) MLC_ST((p), (v));                   \
+        else {                                                 \
+            float t_[MLC_VW];                                  \
+            MLC_ST(t_, (v));                                   \
+            for (int i_ = 0; i_ < (n); i_++) (p)[i_] = t_[i_]; \
+        }                                                      \
     } while (0)
 
 /* 8-float vectors whatever MLC_VW is: for moving data (row copies, transposes, gathers),
@@ -145,9 +144,9 @@ MLC_INLINE void mlc_zero_spill(float *d, long n) {
 
 /* Asks for 64-byte lines l0 <= l < l1 from p on: the next sample's data, fetched from
  * memory while the kernels work on this one (rw: 1 to write them) */
-#define MLC_PREFETCH_LINES(p, l0, l1, rw)                                                                      \
-    do {                                                                                                       \
-        for (long l_ = (l0); l_ < (l1); l_++) __builtin_prefetch((const char *)(p) + l_ * 64, (rw), 3);        \
+#define MLC_PREFETCH_LINES(p, l0, l1, rw)                                                               \
+    do {                                                                                                \
+        for (long l_ = (l0); l_ < (l1); l_++) __builtin_prefetch((const char *)(p) + l_ * 64, (rw), 3); \
     } while (0)
 
 MLC_INLINE void mlc_zero_row(float *d, long n) {
@@ -162,7 +161,8 @@ MLC_INLINE void mlc_zero_row(float *d, long n) {
 #define MLC_SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
 MLC_INLINE void mlc_transpose8(const float *s, long lds, float *d, long ldd) {
     const mlc_f8 r0 = MLC_LD8(s), r1 = MLC_LD8(s + lds), r2 = MLC_LD8(s + 2 * lds), r3 = MLC_LD8(s + 3 * lds);
-    const mlc_f8 r4 = MLC_LD8(s + 4 * lds), r5 = MLC_LD8(s + 5 * lds), r6 = MLC_LD8(s + 6 * lds), r7 = MLC_LD8(s + 7 * lds);
+    const mlc_f8 r4 = MLC_LD8(s + 4 * lds), r5 = MLC_LD8(s + 5 * lds), r6 = MLC_LD8(s + 6 * lds),
+                 r7 = MLC_LD8(s + 7 * lds);
     /* pairs of rows interleaved within 4-float halves, then pairs of pairs, then halves */
     const mlc_f8 t0 = MLC_SHUF(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = MLC_SHUF(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
     const mlc_f8 t2 = MLC_SHUF(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = MLC_SHUF(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);

@@ -44,8 +44,7 @@ static void mlc_wino_offsets(const mlc_conv_geom *g, const mlc_conv_plan *pl, fl
     for (int c = 0; c < g->C; c++) off[c] = (int)(c * T);
 }
 
-static void mlc_wino_run(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, float *y,
-                         float *ws) {
+static void mlc_wino_run(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, float *y, float *ws) {
     int *off;
     const float *U = mlc_wino_packed(g, pl, ws, &off);
     const long xs = (long)g->C * g->H * g->W, ys = (long)g->O * g->Ho * g->Wo;

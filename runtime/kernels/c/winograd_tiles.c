@@ -45,8 +45,8 @@ void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const 
             for (long t = 0; t < tW; t += MLC_VW) {
                 /* rows of B^T d: the patch's columns 2t, 2t + 1, 2t + 2, 2t + 3 are e[t], o[t],
                  * e[t + 1], o[t + 1] */
-#define MLC_WINO_ROWS(r, ea, eb, oa, ob, op)                                                                   \
-    const mlc_v8 r##0 = MLC_LD(ea + t) op MLC_LD(eb + t), r##1 = MLC_LD(oa + t) op MLC_LD(ob + t);             \
+#define MLC_WINO_ROWS(r, ea, eb, oa, ob, op)                                                       \
+    const mlc_v8 r##0 = MLC_LD(ea + t) op MLC_LD(eb + t), r##1 = MLC_LD(oa + t) op MLC_LD(ob + t); \
     const mlc_v8 r##2 = MLC_LD(ea + t + 1) op MLC_LD(eb + t + 1), r##3 = MLC_LD(oa + t + 1) op MLC_LD(ob + t + 1)
                 MLC_WINO_ROWS(a, e0, e2, o0, o2, -);
                 MLC_WINO_ROWS(b, e1, e2, o1, o2, +);
@@ -74,11 +74,15 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
             const float *restrict m = M + o * ldo + (th - th0) * tW;
             float *restrict y0 = y + (o * g->Ho + 2 * th) * g->Wo;
             float *restrict y1 = 2 * th + 1 < g->Ho ? y0 + g->Wo : NULL;
-#define MLC_WINO_TILE_OUT(t)                                                                                   \
-    const float s0 = m[0 * ms + t] + m[4 * ms + t] + m[8 * ms + t], s1 = m[1 * ms + t] + m[5 * ms + t] + m[9 * ms + t]; \
-    const float s2 = m[2 * ms + t] + m[6 * ms + t] + m[10 * ms + t], s3 = m[3 * ms + t] + m[7 * ms + t] + m[11 * ms + t]; \
-    const float q0 = m[4 * ms + t] - m[8 * ms + t] - m[12 * ms + t], q1 = m[5 * ms + t] - m[9 * ms + t] - m[13 * ms + t]; \
-    const float q2 = m[6 * ms + t] - m[10 * ms + t] - m[14 * ms + t], q3 = m[7 * ms + t] - m[11 * ms + t] - m[15 * ms + t]
+#define MLC_WINO_TILE_OUT(t)                                          \
+    const float s0 = m[0 * ms + t] + m[4 * ms + t] + m[8 * ms + t],   \
+                s1 = m[1 * ms + t] + m[5 * ms + t] + m[9 * ms + t];   \
+    const float s2 = m[2 * ms + t] + m[6 * ms + t] + m[10 * ms + t],  \
+                s3 = m[3 * ms + t] + m[7 * ms + t] + m[11 * ms + t];  \
+    const float q0 = m[4 * ms + t] - m[8 * ms + t] - m[12 * ms + t],  \
+                q1 = m[5 * ms + t] - m[9 * ms + t] - m[13 * ms + t];  \
+    const float q2 = m[6 * ms + t] - m[10 * ms + t] - m[14 * ms + t], \
+                q3 = m[7 * ms + t] - m[11 * ms + t] - m[15 * ms + t]
             long t0 = 0;
 #if defined(MLC_SHUF) && MLC_VW == 8
             /* 8 tiles at a time while both rows are inside, their columns interleaved in
@@ -180,7 +184,7 @@ void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long
             float *f = dw + (o * C + c) * 9;
             for (int a = 0; a < 3; a++)
                 for (int b = 0; b < 3; b++)
-                    f[a * 3 + b] = t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] + t[a][2] * mlc_wino_G[2][b] +
-                                   t[a][3] * mlc_wino_G[3][b];
+                    f[a * 3 + b] = t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] +
+                                   t[a][2] * mlc_wino_G[2][b] + t[a][3] * mlc_wino_G[3][b];
         }
 }

@@ -16,7 +16,8 @@ static __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, co
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
         const unsigned q = i / P, p = i - q * P, n = q / K, k = q - n * K;
         const int oh = (int)(p / (unsigned)g.Wo), ow = (int)p - oh * g.Wo;
-        const int c = (int)(k / (unsigned)(g.KW * g.KH)), r = (int)k - c * g.KW * g.KH, kh = r / g.KW, kw = r - kh * g.KW;
+        const int c = (int)(k / (unsigned)(g.KW * g.KH)), r = (int)k - c * g.KW * g.KH, kh = r / g.KW,
+                  kw = r - kh * g.KW;
         const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
         col[i] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
                      ? x[(((long)n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
@@ -55,8 +56,7 @@ static __global__ void mlc_col2im_kernel(const mlc_conv_geom g, const long B, co
 
 /* y[i] (+)= sum over n < B of part[n*len + i], in sample order; with acc, added to what
  * y holds (the chunks before, summed the same way: the order is the whole batch's). */
-static __global__ void mlc_sum_slots_kernel(const long B, const long len, const float *part, float *y,
-                                            const int acc) {
+static __global__ void mlc_sum_slots_kernel(const long B, const long len, const float *part, float *y, const int acc) {
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < len; i += (long)gridDim.x * blockDim.x) {
         float s = acc ? y[i] : 0.0f;
         for (long n = 0; n < B; n++) s += part[n * len + i];
@@ -84,8 +84,8 @@ static void mlc_conv_check_chunk(long count) {
 
 /* The columns a GEMM reads for group grp of the nb samples at xc: im2col into buf, or on
  * the direct path the input itself; *stride: floats from one sample's columns to the next. */
-static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, long nb, int grp,
-                                  const float *xc, float *buf, long long *stride) {
+static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, long nb, int grp, const float *xc,
+                                  float *buf, long long *stride) {
     const int Cg = g->C / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     if (mlc_conv_direct(g)) {
@@ -102,8 +102,8 @@ static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, l
 /* y[n] = w . im2col(x[n]): per chunk and group, im2col of the chunk into ws (nb*K*P
  * floats; none on the direct path), then one strided-batched GEMM over its samples.
  * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
-void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                         const float *x, const float *w, float *y, float *ws, long nc) {
+void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
+                         const float *w, float *y, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
@@ -123,8 +123,8 @@ void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_g
 /* dx[n] = col2im(w^T . dy[n]): per chunk and group, Col[K,P] = W^T[K,Og] dY[Og,P] for
  * each of its samples into ws (nb*K*P floats), then the col2im gather. The direct path
  * writes dx. */
-void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                              const float *dy, const float *w, float *dx, float *ws, long nc) {
+void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
+                              const float *w, float *dx, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
@@ -135,10 +135,9 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
         for (int grp = 0; grp < g->G; grp++) {
             float *cols = direct ? dxc + (long)grp * Cg * HW : ws;
             const long long col_stride = direct ? (long long)g->C * HW : (long long)K * P;
-            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one,
-                                                       dyc + (long)grp * Og * P, (int)P, (long long)g->O * P,
-                                                       w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P,
-                                                       col_stride, (int)nb));
+            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(
+                h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one, dyc + (long)grp * Og * P, (int)P,
+                (long long)g->O * P, w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P, col_stride, (int)nb));
             if (!direct) {
                 mlc_conv_check_chunk(nb * (K * P > Cg * HW ? K * P : Cg * HW));
                 mlc_col2im_kernel<<<mlc_grid(nb * Cg * HW), MLC_BLOCK, 0, stream>>>(*g, nb, grp, ws, dxc);
@@ -152,8 +151,8 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
  * dW_n[Og,K] = dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots added to dw in
  * sample order (deterministic; the first chunk starts the sum). ws: nb*Og*K slot floats,
  * then nb*K*P column floats (none when direct). */
-void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                const float *x, const float *dy, float *dw, float *ws, long nc) {
+void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
+                                const float *dy, float *dw, float *ws, long nc) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
@@ -168,7 +167,7 @@ void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc
                                                        (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,
                                                        (int)nb));
             mlc_sum_slots_kernel<<<mlc_grid(Og * K), MLC_BLOCK, 0, stream>>>(nb, Og * K, part, dw + (long)grp * Og * K,
-                                                                              n0 > 0);
+                                                                             n0 > 0);
             MLC_LAUNCH_CHECK(stream);
         }
     }

@@ -54,8 +54,8 @@ static __global__ void mlc_bn_part_kernel(const long B, const long C, const long
 /* Adds the P slices of each channel in order. stats: st[c] = mean, st[C + c] = biased
  * variance (E[x^2] - mean^2 in double: no cancellation worth a second pass over x).
  * Otherwise pg[c] = sum(dy) (beta's gradient), pg[C + c] = sum(dy * xhat) (gamma's). */
-static __global__ void mlc_bn_finish_kernel(const long B, const long C, const long S, const int P,
-                                            const double *part, const float *st, const float eps, float *out) {
+static __global__ void mlc_bn_finish_kernel(const long B, const long C, const long S, const int P, const double *part,
+                                            const float *st, const float eps, float *out) {
     for (long c = blockIdx.x * (long)blockDim.x + threadIdx.x; c < C; c += (long)gridDim.x * blockDim.x) {
         double a = 0.0, b = 0.0;
         for (int p = 0; p < P; p++) a += part[2 * (p * C + c)], b += part[2 * (p * C + c) + 1];
@@ -68,7 +68,6 @@ static __global__ void mlc_bn_finish_kernel(const long B, const long C, const lo
     }
 }
 
-
 /* ---- host launcher ---- */
 
 void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const float *x, const float *dy,
@@ -76,6 +75,6 @@ void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const 
     mlc_bn_part_kernel<<<dim3((unsigned)C, (unsigned)P), MLC_BN_THREADS, 0, stream>>>(B, C, S, P, x, dy, st, part);
     MLC_LAUNCH_CHECK(stream);
     mlc_bn_finish_kernel<<<(unsigned)((C + MLC_BLOCK - 1) / MLC_BLOCK), MLC_BLOCK, 0, stream>>>(B, C, S, P, part, st,
-                                                                                               eps, out);
+                                                                                                eps, out);
     MLC_LAUNCH_CHECK(stream);
 }

@@ -127,31 +127,27 @@ static __global__ void mlc_avgpool2d_bwd_kernel(const mlc_pool_geom g, const lon
 
 /* ---- host launchers ---- */
 
-void mlc_cuda_maxpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x,
-                            float *y) {
+void mlc_cuda_maxpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x, float *y) {
     mlc_maxpool2d_fwd_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, x, y);
     MLC_LAUNCH_CHECK(stream);
 }
 
-void mlc_cuda_maxpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy,
-                            const float *x, float *dx) {
+void mlc_cuda_maxpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy, const float *x,
+                            float *dx) {
     /* the C target's mlc_pool_2x2: the geometry dx may share x's bytes in */
     if (g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && g->H % 2 == 0 &&
         g->W % 2 == 0)
         mlc_maxpool2d_bwd_2x2_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
-    else
-        mlc_maxpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
+    else mlc_maxpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, x, dx);
     MLC_LAUNCH_CHECK(stream);
 }
 
-void mlc_cuda_avgpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x,
-                            float *y) {
+void mlc_cuda_avgpool2d_fwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *x, float *y) {
     mlc_avgpool2d_fwd_kernel<<<mlc_grid(planes * g->Ho * g->Wo), MLC_BLOCK, 0, stream>>>(*g, planes, x, y);
     MLC_LAUNCH_CHECK(stream);
 }
 
-void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy,
-                            float *dx) {
+void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long planes, const float *dy, float *dx) {
     mlc_avgpool2d_bwd_kernel<<<mlc_grid(planes * g->H * g->W), MLC_BLOCK, 0, stream>>>(*g, planes, dy, dx);
     MLC_LAUNCH_CHECK(stream);
 }
