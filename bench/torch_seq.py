@@ -138,6 +138,40 @@ def cosine_lr(lr, step, total, warmup):
     return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
+def augment(x, crop, flip):
+    """mlc's `augment = "crop:N,flip"` on a batch of normalised 28x28 images: each sample
+    shifted by dy, dx in [-N, N] (the uncovered border is a zero pixel, normalised) and
+    mirrored with probability 1/2; the draws are torch's, not mlc's Philox."""
+    if not crop and not flip:
+        return x
+    b = x.shape[0]
+    img = x.view(b, 28, 28)
+    pad = (0 - 0.286) / 0.353
+    out = torch.full_like(img, pad)
+    shifts = torch.randint(-crop, crop + 1, (b, 2)) if crop else torch.zeros(b, 2, dtype=torch.long)
+    mirror = torch.rand(b) < 0.5 if flip else torch.zeros(b, dtype=torch.bool)
+    for i in range(b):
+        src = img[i].flip(1) if mirror[i] else img[i]
+        dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
+        # out[r, c] = src[r + dy, c + dx] where that lies inside the image
+        r0, r1 = max(0, -dy), min(28, 28 - dy)
+        c0, c1 = max(0, -dx), min(28, 28 - dx)
+        out[i, r0:r1, c0:c1] = src[r0 + dy : r1 + dy, c0 + dx : c1 + dx]
+    return out.view(b, 784)
+
+
+def parse_augment(text):
+    crop, flip = 0, False
+    for part in (text or "none").split(","):
+        if part.startswith("crop:"):
+            crop = int(part[5:])
+        elif part == "flip":
+            flip = True
+        elif part != "none":
+            raise SystemExit(f"--augment: expected crop:N, flip or none, found {part!r}")
+    return crop, flip
+
+
 def train_vit(a):
     torch.manual_seed(a.seed)
     xtr, ytr = fashion("train")
@@ -155,7 +189,7 @@ def train_vit(a):
             idx = perm[i * a.batch : (i + 1) * a.batch]
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(a.lr, step, total, warmup)
-            loss = F.cross_entropy(net(xtr[idx]), ytr[idx])
+            loss = F.cross_entropy(net(augment(xtr[idx], *parse_augment(a.augment))), ytr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -255,6 +289,7 @@ def main():
     ap.add_argument("--context", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--augment", default="flip", help="vit: as the sample's train { augment }")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     vit = a.model == "vit"
