@@ -6,7 +6,7 @@ zero, the explicit params as the .mdl declares them), trained with the same reci
 random draws differ (PyTorch's generator is not mlc's), so runs are compared by their
 results, not bit for bit.
 
-  torch_seq.py vit train [--epochs 15] [--batch 128] [--threads 2]
+  torch_seq.py vit train [--epochs 15] [--batch 128] [--threads 2] [--augment crop:2,flip]
       trains on Fashion-MNIST (Debian's dataset-fashion-mnist), prints the test accuracy
       after each epoch.
   torch_seq.py gpt train --data FILE [--steps 2000] [--batch 32] [--eval-every 200]
@@ -289,7 +289,7 @@ def main():
     ap.add_argument("--context", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--augment", default="flip", help="vit: as the sample's train { augment }")
+    ap.add_argument("--augment", default="none", help="vit: as a train { augment } (none, crop:N, flip)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     vit = a.model == "vit"
