@@ -727,6 +727,18 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
     }
 }
 
+/* What a command printed (stdout and stderr; free() it) and its exit status. */
+static char *run_capture(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 22, n = 0;
+    char *out = malloc(cap);
+    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
+    out[n] = 0;
+    *status = pclose(p);
+    return out;
+}
+
 /* One .cu for three generations: nvcc's assembler reports each kernel for each. */
 Test(cuda_emit, cuda_arch_compiles_for_each_generation, .timeout = 600) {
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
@@ -739,13 +751,9 @@ Test(cuda_emit, cuda_arch_compiles_for_each_generation, .timeout = 600) {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, NVCC " -c -std=c++17 -Xptxas -v %s -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
              flags, MLC_SOURCE_ROOT, dir, dir, c.m->spec.name, dir, c.m->spec.name);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 22, n = 0;
-    char *out = malloc(cap);
-    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
-    out[n] = 0;
-    cr_assert_eq(pclose(p), 0, "%s: %s", cmd, out);
+    int st;
+    char *out = run_capture(cmd, &st);
+    cr_assert_eq(st, 0, "%s: %s", cmd, out);
     static const char *const gens[] = {"for 'sm_80'", "for 'sm_89'", "for 'sm_90'"};
     for (int i = 0; i < 3; i++) cr_expect_not_null(strstr(out, gens[i]), "no kernel compiled %s:\n%s", gens[i], out);
     free(out);
@@ -756,19 +764,8 @@ Test(cuda_emit, cuda_arch_compiles_for_each_generation, .timeout = 600) {
 
 /* ---- the kernel library (runtime/kernels/cuda/, libmlckernels_cuda) ---- */
 
-/* (Only the unsanitized build runs the library test below: these helpers are its own.) */
+/* (Only the unsanitized build runs the library test below: this helper is its own.) */
 #ifndef MLC_SANITIZED
-/* What a command printed (stdout and stderr; free() it) and its exit status. */
-static char *run_capture(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 22, n = 0;
-    char *out = malloc(cap);
-    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
-    out[n] = 0;
-    *status = pclose(p);
-    return out;
-}
 
 /* A line of `text` holding both a and b. */
 static int line_with_both(const char *text, const char *a, const char *b) {
