@@ -53,6 +53,10 @@ typedef enum OpFlags {
      * (stop_gradient): the gradient check asserts that no gradient reaches the input
      * while the finite differences do not vanish. */
     OPF_STOP_GRAD = 1 << 6,
+    /* Moves, selects or compares its inputs' values (relu, expand, max_pool2d, a dropout
+     * mask): finite inputs give a finite output, so --check-finite's copy of the step,
+     * which has checked the inputs, does not scan this op's output. */
+    OPF_KEEPS_FINITE = 1 << 7,
 } OpFlags;
 
 typedef struct OpRules {

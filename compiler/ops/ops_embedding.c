@@ -76,5 +76,6 @@ static int c_gather(Graph *g, int i) {
     return graph_add(g, OP_gather_rows, in, 2, NULL, NULL);
 }
 
-const OpRules rules_gather_rows = {.shape = s_gather, .grad = g_gather, .eval = e_gather, .cases = c_gather};
+const OpRules rules_gather_rows = {
+    .shape = s_gather, .grad = g_gather, .eval = e_gather, .cases = c_gather, .flags = OPF_KEEPS_FINITE};
 const OpRules rules_scatter_rows = {.shape = s_scatter, .eval = e_scatter, .flags = OPF_BACKWARD_ONLY};

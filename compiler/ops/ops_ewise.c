@@ -54,7 +54,12 @@ static double f_neg(double x, const Node *n) {
 }
 static void g_neg(Graph *g, int node, int gy, int *gx) { gx[0] = ir_unary(g, OP_neg, gy, LOC); }
 static int c_neg(Graph *g, int i) { return unary_case(g, i, OP_neg, INIT_UNIFORM, -1, 1); }
-const OpRules rules_neg = {.shape = shape_rule_same, .grad = g_neg, .scalar1 = f_neg, .expr = "(-%0)", .cases = c_neg};
+const OpRules rules_neg = {.shape = shape_rule_same,
+                           .grad = g_neg,
+                           .scalar1 = f_neg,
+                           .expr = "(-%0)",
+                           .cases = c_neg,
+                           .flags = OPF_KEEPS_FINITE};
 
 /* ---- relu ---- */
 static double f_relu(double x, const Node *n) {
@@ -69,8 +74,12 @@ static void g_relu(Graph *g, int node, int gy, int *gx) {
 }
 /* Sample points stay at least 0.1 away from the kink at 0. */
 static int c_relu(Graph *g, int i) { return unary_case(g, i, OP_relu, INIT_AWAY, 0.1, 1); }
-const OpRules rules_relu = {
-    .shape = shape_rule_same, .grad = g_relu, .scalar1 = f_relu, .expr = "(%0 > 0.0f ? %0 : 0.0f)", .cases = c_relu};
+const OpRules rules_relu = {.shape = shape_rule_same,
+                            .grad = g_relu,
+                            .scalar1 = f_relu,
+                            .expr = "(%0 > 0.0f ? %0 : 0.0f)",
+                            .cases = c_relu,
+                            .flags = OPF_KEEPS_FINITE};
 
 /* ---- step (relu's slope): piecewise constant ---- */
 static double f_step(double x, const Node *n) {
@@ -84,7 +93,7 @@ const OpRules rules_step = {.shape = shape_rule_same,
                             .scalar1 = f_step,
                             .expr = "(%0 > 0.0f ? 1.0f : 0.0f)",
                             .cases = c_step,
-                            .flags = OPF_ZERO_GRAD};
+                            .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};
 
 /* ---- exp ---- */
 static double f_exp(double x, const Node *n) {
@@ -250,7 +259,7 @@ const OpRules rules_leaky_step = {.shape = shape_rule_same,
                                   .scalar1 = f_leaky_step,
                                   .expr = "(%0 > 0.0f ? 1.0f : %{alpha})",
                                   .cases = c_leaky_step,
-                                  .flags = OPF_ZERO_GRAD};
+                                  .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};
 
 /* ---- elu (alpha): g * (x > 0 ? 1 : alpha e^x) ---- */
 static double f_elu(double x, const Node *n) { return x > 0 ? x : attr_f(n, A_ALPHA) * (exp(x) - 1); }
@@ -283,7 +292,7 @@ const OpRules rules_sign = {.shape = shape_rule_same,
                             .scalar1 = f_sign,
                             .expr = "(%0 > 0.0f ? 1.0f : (%0 < 0.0f ? -1.0f : 0.0f))",
                             .cases = c_sign,
-                            .flags = OPF_ZERO_GRAD};
+                            .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};
 static double f_abs(double x, const Node *n) {
     (void)n;
     return fabs(x);
@@ -295,8 +304,12 @@ static int c_abs(Graph *g, int i) {
     int x = unary_case_input(g, i, INIT_AWAY, 0.1, 1); /* away from the kink at 0 */
     return x < 0 ? -1 : ir_unary(g, OP_abs, x, NULL);
 }
-const OpRules rules_abs = {
-    .shape = shape_rule_same, .grad = g_abs, .scalar1 = f_abs, .expr = "fabs(%0)", .cases = c_abs};
+const OpRules rules_abs = {.shape = shape_rule_same,
+                           .grad = g_abs,
+                           .scalar1 = f_abs,
+                           .expr = "fabs(%0)",
+                           .cases = c_abs,
+                           .flags = OPF_KEEPS_FINITE};
 
 /* ---- sin: g cos(x); cos: -g sin(x) ---- */
 static double f_sin(double x, const Node *n) {
@@ -387,7 +400,7 @@ const OpRules rules_ge = {.shape = shape_rule_broadcast,
                           .scalar2 = f_ge,
                           .expr = "(%0 >= %1 ? 1.0f : 0.0f)",
                           .cases = c_ge,
-                          .flags = OPF_ZERO_GRAD};
+                          .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};
 
 /* ---- maximum / minimum: the gradient goes to the selected side (to a on ties) ---- */
 static void g_minmax(Graph *g, int node, int gy, int *gx, int is_max) {
@@ -407,7 +420,8 @@ const OpRules rules_maximum = {.shape = shape_rule_broadcast,
                                .grad = g_maximum,
                                .scalar2 = f_maximum,
                                .expr = "(%0 >= %1 ? %0 : %1)",
-                               .cases = c_maximum};
+                               .cases = c_maximum,
+                               .flags = OPF_KEEPS_FINITE};
 static double f_minimum(double a, double b, const Node *n) {
     (void)n;
     return b >= a ? a : b;
@@ -418,4 +432,5 @@ const OpRules rules_minimum = {.shape = shape_rule_broadcast,
                                .grad = g_minimum,
                                .scalar2 = f_minimum,
                                .expr = "(%1 >= %0 ? %0 : %1)",
-                               .cases = c_minimum};
+                               .cases = c_minimum,
+                               .flags = OPF_KEEPS_FINITE};

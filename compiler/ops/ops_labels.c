@@ -57,4 +57,4 @@ const OpRules rules_one_hot = {.shape = s_one_hot,
                                .gen_expr = "(%0 == %i ? 1.0f : 0.0f)",
                                .gen_map = gen_map_one_hot,
                                .cases = c_one_hot,
-                               .flags = OPF_ZERO_GRAD};
+                               .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};

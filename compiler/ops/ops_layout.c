@@ -93,8 +93,11 @@ static int c_expand(Graph *g, int i) {
     default: return -1;
     }
 }
-const OpRules rules_expand = {
-    .shape = s_expand, .grad = g_expand, .eval = e_expand, .cases = c_expand, .flags = OPF_RECOMPUTE};
+const OpRules rules_expand = {.shape = s_expand,
+                              .grad = g_expand,
+                              .eval = e_expand,
+                              .cases = c_expand,
+                              .flags = OPF_RECOMPUTE | OPF_KEEPS_FINITE};
 
 /* ---- transpose: out.d[i] = x.d[perm[i]] ---- */
 
@@ -166,7 +169,8 @@ static int c_transpose(Graph *g, int i) {
     return graph_add(g, OP_transpose, &x, 1, ATTRS(AV(A_PERM, perm)), NULL);
 }
 
-const OpRules rules_transpose = {.shape = s_transpose, .grad = g_transpose, .eval = e_transpose, .cases = c_transpose};
+const OpRules rules_transpose = {
+    .shape = s_transpose, .grad = g_transpose, .eval = e_transpose, .cases = c_transpose, .flags = OPF_KEEPS_FINITE};
 
 /* ---- slice / pad / concat along one axis: outer x (axis) x inner copies ---- */
 
@@ -327,6 +331,8 @@ static int c_concat(Graph *g, int i) {
     return graph_add(g, OP_concat, in, 2, ATTRS(AI(A_AXIS, axis)), NULL);
 }
 
-const OpRules rules_slice = {.shape = s_slice, .grad = g_slice, .eval = e_slice, .cases = c_slice};
-const OpRules rules_pad = {.shape = s_pad, .grad = g_pad, .eval = e_pad, .cases = c_pad};
-const OpRules rules_concat = {.shape = s_concat, .grad = g_concat, .eval = e_concat, .cases = c_concat};
+const OpRules rules_slice = {
+    .shape = s_slice, .grad = g_slice, .eval = e_slice, .cases = c_slice, .flags = OPF_KEEPS_FINITE};
+const OpRules rules_pad = {.shape = s_pad, .grad = g_pad, .eval = e_pad, .cases = c_pad, .flags = OPF_KEEPS_FINITE};
+const OpRules rules_concat = {
+    .shape = s_concat, .grad = g_concat, .eval = e_concat, .cases = c_concat, .flags = OPF_KEEPS_FINITE};

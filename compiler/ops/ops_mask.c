@@ -49,4 +49,4 @@ const OpRules rules_causal_mask = {.shape = s_causal,
                                    .gen_expr = "((float)%i <= (float)%j + %0 ? 1.0f : 0.0f)",
                                    .gen_map = gen_map_causal,
                                    .cases = c_causal,
-                                   .flags = OPF_ZERO_GRAD};
+                                   .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};

@@ -146,7 +146,7 @@ static int c_max(Graph *g, int i) { return pool_case(g, i, OP_max_pool2d); }
 static int c_avg(Graph *g, int i) { return pool_case(g, i, OP_avg_pool2d); }
 
 const OpRules rules_max_pool2d = {
-    .shape = s_pool, .grad = g_max, .eval = e_max, .cases = c_max, .flags = OPF_RECOMPUTE};
+    .shape = s_pool, .grad = g_max, .eval = e_max, .cases = c_max, .flags = OPF_RECOMPUTE | OPF_KEEPS_FINITE};
 const OpRules rules_avg_pool2d = {
     .shape = s_pool, .grad = g_avg, .eval = e_avg, .cases = c_avg, .flags = OPF_RECOMPUTE};
 const OpRules rules_maxpool2d_bwd = {.shape = s_max_bwd, .eval = e_max_bwd, .flags = OPF_BACKWARD_ONLY};

@@ -38,5 +38,8 @@ static int c_dropout(Graph *g, int i) {
     return graph_add(g, OP_dropout_mask, &x, 1, ATTRS(AF(A_P, 0.3), AI(A_STREAM, 7)), NULL);
 }
 
-const OpRules rules_dropout_mask = {
-    .shape = s_dropout, .grad = g_zero, .eval = e_dropout, .cases = c_dropout, .flags = OPF_ZERO_GRAD};
+const OpRules rules_dropout_mask = {.shape = s_dropout,
+                                    .grad = g_zero,
+                                    .eval = e_dropout,
+                                    .cases = c_dropout,
+                                    .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};

@@ -118,7 +118,8 @@ const OpRules rules_max = {.shape = shape_rule_reduce,
                            .red_init = "-INFINITY",
                            .red_step = "%a = %x > %a ? %x : %a",
                            .red_fin = "%a",
-                           .cases = c_max};
+                           .cases = c_max,
+                           .flags = OPF_KEEPS_FINITE};
 
 /* ---- logsumexp: log(sum(exp(x - m))) + m; gradient gy * exp(x - y) = gy * softmax ---- */
 static void e_lse(const Graph *g, const Node *n, double *const *in, double *out) { reduce_eval(g, n, in, out, R_LSE); }
@@ -169,4 +170,4 @@ static int c_argmax(Graph *g, int i) {
     return graph_add(g, OP_argmax_mask, &x, 1, ATTRS(AI(A_AXIS, i)), NULL);
 }
 const OpRules rules_argmax_mask = {
-    .shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD};
+    .shape = s_argmax, .grad = g_zero, .eval = e_argmax, .cases = c_argmax, .flags = OPF_ZERO_GRAD | OPF_KEEPS_FINITE};

@@ -23,4 +23,4 @@ const OpRules rules_stop_gradient = {.shape = shape_rule_same,
                                      .scalar1 = f_stop,
                                      .expr = "(%0)",
                                      .cases = c_stop,
-                                     .flags = OPF_STOP_GRAD};
+                                     .flags = OPF_STOP_GRAD | OPF_KEEPS_FINITE};

@@ -29,7 +29,9 @@ struct EmitCtx {
     const char *ws;
     int nkernels;         /* kernels emitted so far (CUDA), for unique names */
     const FusionPlan *fp; /* which nodes run as one loop nest / kernel */
-    const char *bail;     /* C: what the function does when --check-finite finds a NaN */
+    /* C: what a --check-finite copy of a graph function does when it finds a NaN; NULL in
+     * the fast functions, which check nothing. */
+    const char *bail;
     /* The train step's two calls (grad_slab.c): the function runs the nodes whose
      * phase_of[id] is `phase`; phase_of NULL: every node (inference). */
     const char *phase_of;
@@ -41,6 +43,9 @@ struct EmitCtx {
      * counts the lines written so. */
     const char *line_file;
     int line, mdl_lines;
+    /* C, a --check-finite copy of a graph function: emit() drops comment lines (the fast
+     * function carries them once). */
+    int no_comments;
     struct SharedConst {
         const char *init, *name;
     } shared[16];

@@ -11,6 +11,7 @@
 #include "target.h"
 
 void emit(EmitCtx *e, const char *fmt, ...) {
+    if (e->no_comments && !strncmp(fmt, "/*", 2)) return;
     if (e->line_file && e->line > 0) fprintf(e->body, "#line %d \"%s\"\n", e->line, e->line_file), e->mdl_lines++;
     for (int i = 0; i < e->indent; i++) fputs("    ", e->body);
     va_list ap;
@@ -363,32 +364,31 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     const OptimizerSpec *op = &m->spec.opt;
     fprintf(o, "const mlc_model_api %s_api = {\n", n);
     fprintf(o, "    .api_version = MLC_API_VERSION,\n");
-    fprintf(o, "    .name = \"%s\",\n    .target = \"%s\",\n", n, target_name);
-    fprintf(o, "    .n_inputs = %d,\n    .n_outputs = %d,\n    .inputs = %s_inputs,\n    .outputs = %s_outputs,\n",
-            m->ninputs, m->noutputs, n, n);
-    fprintf(o, "    .classifier = %d,\n    .cls_output = %d,\n    .cls_label = %d,\n", m->cls_output >= 0,
-            m->cls_output, m->cls_label);
-    fprintf(
-        o,
-        "    .default_batch = %d,\n    .default_epochs = %d,\n    .default_accum = %d,\n    .default_seed = %lluu,\n",
-        m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);
+    /* related fields share a line; the order is the struct's (C++, nvcc, demands it) */
+    fprintf(o, "    .name = \"%s\", .target = \"%s\",\n", n, target_name);
+    fprintf(o, "    .n_inputs = %d, .n_outputs = %d,\n    .inputs = %s_inputs, .outputs = %s_outputs,\n", m->ninputs,
+            m->noutputs, n, n);
+    fprintf(o, "    .classifier = %d, .cls_output = %d, .cls_label = %d,\n", m->cls_output >= 0, m->cls_output,
+            m->cls_label);
+    fprintf(o, "    .default_batch = %d, .default_epochs = %d, .default_accum = %d, .default_seed = %lluu,\n",
+            m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);
     Arena *a = m->arena;
     fprintf(o, "    .optimizer = {\"%s\", %s, %s, %s, %s, %s, %s},\n", op->kind, c_float(a, op->lr),
             c_float(a, op->momentum), c_float(a, op->beta1), c_float(a, op->beta2), c_float(a, op->eps),
             c_float(a, op->weight_decay));
-    fprintf(o, "    .schedule = \"%s\",\n", m->spec.schedule);
     const ModelSpec *sp = &m->spec;
-    fprintf(o, "    .n_tensors = %d,\n    .tensors = %s_tensors,\n", m->npers, n);
-    fprintf(o, "    .create = api_create,\n    .destroy = api_destroy,\n    .train_step = api_train_step,\n");
-    fprintf(o, "    .forward_backward = api_forward_backward,\n    .update = api_update,\n");
-    fprintf(o, "    .grad_numel = %lld,\n    .grads = api_grads,\n", (long long)m->grad_floats);
-    fprintf(o, "    .read_grads = api_read_grads,\n    .write_grads = api_write_grads,\n");
+    fprintf(o, "    .schedule = \"%s\",\n", sp->schedule);
+    fprintf(o, "    .n_tensors = %d, .tensors = %s_tensors,\n", m->npers, n);
+    fprintf(o, "    .create = api_create, .destroy = api_destroy,\n    .train_step = api_train_step,\n");
+    fprintf(o, "    .forward_backward = api_forward_backward, .update = api_update,\n");
+    fprintf(o, "    .grad_numel = %lld, .grads = api_grads,\n", (long long)m->grad_floats);
+    fprintf(o, "    .read_grads = api_read_grads, .write_grads = api_write_grads,\n");
     fprintf(
         o,
-        "    .forward = api_forward,\n    .eval_loss = api_eval_loss,\n    .read_tensor = api_read_tensor,\n    .write_tensor = api_write_tensor,\n");
-    fprintf(o, "    .get_step = api_get_step,\n    .set_step = api_set_step,\n    .set_threads = api_set_threads,\n");
-    fprintf(o, "    .warmup_epochs = %s,\n    .step_size = %d,\n    .step_gamma = %s,\n", c_float(a, sp->warmup),
-            sp->step_size, c_float(a, sp->step_gamma));
+        "    .forward = api_forward, .eval_loss = api_eval_loss,\n    .read_tensor = api_read_tensor, .write_tensor = api_write_tensor,\n");
+    fprintf(o, "    .get_step = api_get_step, .set_step = api_set_step,\n    .set_threads = api_set_threads,\n");
+    fprintf(o, "    .warmup_epochs = %s, .step_size = %d, .step_gamma = %s,\n", c_float(a, sp->warmup), sp->step_size,
+            c_float(a, sp->step_gamma));
     if (sp->augment) fprintf(o, "    .augment = \"%s\",\n", sp->augment);
     else fprintf(o, "    .augment = NULL,\n");
     fprintf(o, "    .n_norm = %d,\n    .norm_mean = {", sp->n_norm);

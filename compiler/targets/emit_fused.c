@@ -413,12 +413,13 @@ static const char *nest_value(Body *b, const Space *in, int r) {
     return operand(b, in, r, 0);
 }
 
-/* A value made at this point: checked (--check-finite), and stored if it is kept. */
+/* A value made at this point: checked (--check-finite) unless its op keeps finite values
+ * finite, and stored if it is kept. */
 static void made(Body *b, const Space *sp, int m) {
     EmitCtx *e = b->e;
     const Node *nd = &e->g->nodes[m];
     const int8_t *map = b->fl->fp->map[m];
-    if (b->bail)
+    if (b->bail && !(op_of(nd)->rules->flags & OPF_KEEPS_FINITE))
         emit(e, "if (mlc_nonfinite(v%d, %s, \"%%%d = %s\", \"%s:%d:%d\")) %s;", m, space_index(e, b->fl, sp, m, map), m,
              op_of(nd)->name, where(nd), nd->loc.line, nd->loc.col, b->bail);
     if (m != b->fl->root && !b->fl->fp->inl[m])

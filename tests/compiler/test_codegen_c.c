@@ -18,7 +18,8 @@
  *       the tensor's scale into a large relative error;
  *   (d) conv models give bit-identical train steps on 1, 2 and 3 threads;
  *   (e) fused epilogues give bit-identical results to the unfused code (--check-finite's),
- *       and --check-finite names a NaN made inside a conv's epilogue;
+ *       and --check-finite names a NaN made inside a conv's epilogue; the fast functions
+ *       hold no check, their --check-finite copies check every op that can make a NaN;
  *   (f) `mlc --debug` output: #line directives into the .mdl for every node, -Werror
  *       clean, bit-identical numbers to the normal build. */
 #include <criterion/criterion.h>
@@ -142,7 +143,7 @@ Test(codegen_c, io_tables) {
     cr_assert(strstr(c,
                      "static const mlc_io_desc multiout_outputs[3] = {\n    {\"logits\", MLC_F32, 1, {4}, 4, 1},\n"
                      "    {\"output1\", MLC_F32, 1, {4}, 4, 1},\n    {\"h\", MLC_F32, 1, {5}, 5, 1},\n};\n"));
-    cr_assert(strstr(c, "    .classifier = 1,\n    .cls_output = 0,\n    .cls_label = 1,\n"));
+    cr_assert(strstr(c, "    .classifier = 1, .cls_output = 0, .cls_label = 1,\n"));
     free(c);
     emitted_free(&e);
 
@@ -155,7 +156,7 @@ Test(codegen_c, io_tables) {
     cr_assert_eq(m->outputs[0].sample_numel, 784);
     cr_assert_eq(m->cls_output, -1);
     c = ct_read_file(e.c_path, NULL);
-    cr_assert(strstr(c, "    .classifier = 0,\n    .cls_output = -1,\n    .cls_label = -1,\n"));
+    cr_assert(strstr(c, "    .classifier = 0, .cls_output = -1, .cls_label = -1,\n"));
     free(c);
     emitted_free(&e);
 }
@@ -181,7 +182,7 @@ Test(codegen_c, io_tables_tokens) {
                      "    {\"targets\", MLC_I32, 1, {8}, 8, 0},\n};\n"));
     cr_assert(strstr(
         c, "static const mlc_io_desc token_mlp_outputs[1] = {\n    {\"logits\", MLC_F32, 2, {8, 16}, 128, 1},\n};\n"));
-    cr_assert(strstr(c, "    .classifier = 0,\n    .cls_output = -1,\n    .cls_label = -1,\n"));
+    cr_assert(strstr(c, "    .classifier = 0, .cls_output = -1, .cls_label = -1,\n"));
     free(c);
     emitted_free(&e);
 }
@@ -1040,6 +1041,58 @@ Test(codegen_c, check_finite_names_an_op_in_a_conv_epilogue, .timeout = 300) {
     cr_expect(first && strstr(first + 1, want), "the train step does not name the log too:\n%s", out[1]);
     free(out[0]);
     free(out[1]);
+    emitted_free(&e);
+}
+
+/* The body of `static TYPE name(` in text (malloc'd; NULL if there is none): its lines up
+ * to the closing brace in column 0. */
+static char *function_body(const char *text, const char *name) {
+    char want[128];
+    snprintf(want, sizeof want, " %s(", name);
+    for (const char *p = strstr(text, want); p; p = strstr(p + 1, want)) {
+        const char *line = p;
+        while (line > text && line[-1] != '\n') line--;
+        const char *open = strchr(p, '\n'), *end = open ? strstr(open, "\n}\n") : NULL;
+        if (strncmp(line, "static ", 7) || !end || open[-1] != '{') continue;
+        return strndup(open, (size_t)(end - open));
+    }
+    return NULL;
+}
+
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = strstr(text, what); p; p = strstr(p + 1, what)) n++;
+    return n;
+}
+
+/* The fast functions check nothing: --check-finite runs the train step's checked copies,
+ * which the runtime's entry points (api_forward_backward, api_update) choose. The copy of
+ * forward_backward scans the f32 inputs, the output of each op outside a fused group and
+ * each value a group makes, except where the op keeps finite values finite (relu, step,
+ * expand, max_pool2d, the dropout mask: OPF_KEEPS_FINITE): 42 checks in lenet's; the
+ * copy of update runs update and scans the 8 parameters its Adam steps wrote. Evaluation
+ * has no copy. */
+Test(codegen_c, fast_functions_have_no_checks, .timeout = 120) {
+    Emitted e;
+    emit_model(MLC_SOURCE_ROOT "/samples/lenet.mdl", &e);
+    char *text = ct_read_file(e.c_path, NULL);
+    cr_assert_not_null(text);
+    static const struct {
+        const char *fast, *checked;
+        int ops;
+    } fns[] = {{"forward_backward", "forward_backward_checked", 42}, {"update", "update_checked", 8}};
+    for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++) {
+        char *fast = function_body(text, fns[k].fast), *checked = function_body(text, fns[k].checked);
+        cr_assert_not_null(fast, "no %s", fns[k].fast);
+        cr_assert_not_null(checked, "no %s", fns[k].checked);
+        cr_expect_eq(count_of(fast, "check_finite") + count_of(fast, "mlc_nonfinite"), 0, "%s checks values:\n%s",
+                     fns[k].fast, fast);
+        int checks = count_of(checked, "mlc_check_finite(") + count_of(checked, "mlc_nonfinite(");
+        cr_expect_eq(checks, fns[k].ops, "%s has %d checks, not %d", fns[k].checked, checks, fns[k].ops);
+        free(fast);
+        free(checked);
+    }
+    free(text);
     emitted_free(&e);
 }
 

@@ -16,9 +16,9 @@ extern const MathName c_math[];   /* the spelling of op_math_names */
 /* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
  * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
  * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
- * output, and the group on that sample's slice while it is in cache. --check-finite runs
- * `whole` (the op over the batch) instead, checks its output, then the group's checked
- * variant. Each is a C expression. */
+ * output, and the group on that sample's slice while it is in cache. A checked function
+ * (--check-finite's copy) runs `whole` (the op over the batch) instead, checks its output,
+ * then the group's checked variant. Each is a C expression. */
 void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample,
                        const char *whole);
 

@@ -1,8 +1,12 @@
 /* emit_c.c - the C target: C11 with OpenBLAS for GEMMs and OpenMP for large loops.
  *
  * The train graph becomes two functions, forward_backward and update (grad_slab.c says
- * which nodes each runs; train_step calls both), the eval graph one, forward. Each runs
- * its nodes in order:
+ * which nodes each runs; train_step calls both), the eval-loss graph one, evaluate. The
+ * two train functions have --check-finite copies, so the fast ones check nothing:
+ * forward_backward_checked runs each fused group's checked variant and scans every other
+ * op's output that could hold a new NaN/Inf; update_checked runs update, then scans the
+ * parameters it wrote. The runtime's entry points (api_forward_backward, api_update) call
+ * one or the other. Each function runs its nodes in order:
  * elementwise ops and expands as loop nests, reductions as loops over outer x axis x
  * inner, matmuls as cblas_sgemm calls, and special ops and optimizer updates through
  * the emitter table (emitters.c). A GEMM's or conv2d's epilogue (fuse.c) runs inside the
@@ -39,11 +43,15 @@ static void loops_close(EmitCtx *e, int n, int block) {
     e->indent -= n > 0 ? n - 1 : 0;
 }
 
-static void emit_check_output(EmitCtx *e, int id, int guard) {
+/* In a checked function (e->bail set): the scan of node id's output, which names the op
+ * and its .mdl position at the first NaN/Inf and runs e->bail. An op that keeps finite
+ * values finite is not scanned: its inputs were. */
+static void emit_check_output(EmitCtx *e, int id) {
     const Node *r = &e->g->nodes[id];
+    if (op_of(r)->rules->flags & OPF_KEEPS_FINITE) return;
     const char *f = r->loc.file ? r->loc.file->name : "?", *slash = strrchr(f, '/');
-    emit(e, "if (%smlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;",
-         guard ? "self->check_finite && " : "", emit_buf(e, id), emit_numel(e, id), id, op_of(r)->name,
+    emit(e, "if (mlc_check_finite(%s, (long)(%s), \"%%%d = %s%s%s\", \"%s:%d:%d\")) %s;", emit_buf(e, id),
+         emit_numel(e, id), id, op_of(r)->name, r->op == OP_input ? " " : "", r->op == OP_input ? r->name : "",
          slash ? slash + 1 : f, r->loc.line, r->loc.col, e->bail);
 }
 
@@ -130,29 +138,16 @@ static void emit_reduce_loops(EmitCtx *e, const FusedLoop *fl, int check) {
     loops_close(e, outer, 1);
 }
 
-/* A group's code. A group of one is checked after it runs; a larger one has a checked
- * variant that --check-finite runs instead. */
+/* A group's code. In a checked function a group of one is checked after it runs, and a
+ * larger one runs its checked variant (a reduction's result is checked after it). */
 static void emit_group(EmitCtx *e, int root) {
     FusedLoop fl;
     fused_loop(e, e->fp, root, 1, &fl);
     fused_comment(e, &fl);
-    void (*loops)(EmitCtx *, const FusedLoop *, int) =
-        op_of(&e->g->nodes[root])->kind == K_REDUCE ? emit_reduce_loops : emit_ewise_loops;
-    if (!fused_statements(&fl, e->g)) {
-        loops(e, &fl, 0);
-        emit_check_output(e, root, 1);
-        return;
-    }
-    emit(e, "if (!self->check_finite) {");
-    e->indent++;
-    loops(e, &fl, 0);
-    e->indent--;
-    emit(e, "} else {");
-    e->indent++;
-    loops(e, &fl, 1);
-    if (op_of(&e->g->nodes[root])->kind == K_REDUCE) emit_check_output(e, root, 0);
-    e->indent--;
-    emit(e, "}");
+    int reduce = op_of(&e->g->nodes[root])->kind == K_REDUCE;
+    int variant = e->bail && fused_statements(&fl, e->g) > 0;
+    (reduce ? emit_reduce_loops : emit_ewise_loops)(e, &fl, variant);
+    if (e->bail && (!variant || reduce)) emit_check_output(e, root);
 }
 
 /* A matmul with batch axes [S..., M, N] (emit_common.c's batched_gemm says how it is
@@ -168,13 +163,13 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
     else
         emit(e, "mlc_sgemm_batched(%d, %d, (int)(%s), (int)(%s), (int)(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);",
              ta, tb, q.M, q.N, q.K, q.A, q.lda, q.sa, q.B, q.ldb, q.sb, q.C, q.N, q.sc, q.count);
-    emit_check_output(e, id, 1);
+    if (e->bail) emit_check_output(e, id);
 }
 
 /* Row-major C[M,N] = op(A) op(B) through mlc_sgemm (runtime/kernels/c/gemm.c), which
  * splits large products across the OpenMP team and calls cblas_sgemm. With an epilogue
- * (fuse.c) each thread runs the group on the block its GEMM call just wrote;
- * --check-finite runs the plain GEMM, checks it, then the group's checked variant. */
+ * (fuse.c) each thread runs the group on the block its GEMM call just wrote; a checked
+ * function runs the plain GEMM, checks it, then the group's checked variant. */
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     if (n->shape.rank > 2) {
@@ -190,15 +185,19 @@ static void emit_matmul(EmitCtx *e, int id) {
     int ep = e->fp->epilogue[id];
     if (ep < 0) {
         emit(e, "mlc_sgemm(%s);", args);
-        emit_check_output(e, id, 1);
+        if (e->bail) emit_check_output(e, id);
         return;
     }
     FusedLoop fl;
     fused_loop(e, e->fp, ep, 0, &fl);
     emit(e, "/* epilogue: */");
     fused_comment(e, &fl);
-    emit(e, "if (!self->check_finite) {");
-    e->indent++;
+    if (e->bail) {
+        emit(e, "mlc_sgemm(%s);", args);
+        emit_check_output(e, id);
+        emit_ewise_loops(e, &fl, 1);
+        return;
+    }
     emit(e, "#pragma omp parallel if (mlc_sgemm_parallel((int)(%s), (int)(%s), (int)(%s)))", M, N, K);
     emit(e, "{");
     e->indent++;
@@ -213,14 +212,6 @@ static void emit_matmul(EmitCtx *e, int id) {
     emit(e, "}");
     e->indent -= 2;
     emit(e, "}");
-    e->indent--;
-    emit(e, "} else {");
-    e->indent++;
-    emit(e, "mlc_sgemm(%s);", args);
-    emit_check_output(e, id, 0);
-    emit_ewise_loops(e, &fl, 1);
-    e->indent--;
-    emit(e, "}");
 }
 
 /* A conv2d's epilogue (c_emitters.h): its emitter (conv.c) gives the calls, this writes
@@ -233,8 +224,12 @@ void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team
     int block = fused_statements(&fl, e->g) > 0;
     emit(e, "/* epilogue, on each sample's output: */");
     fused_comment(e, &fl);
-    emit(e, "if (!self->check_finite) {");
-    e->indent++;
+    if (e->bail) {
+        emit(e, "%s;", whole);
+        emit_check_output(e, id);
+        emit_ewise_loops(e, &fl, 1);
+        return;
+    }
     emit(e, "%s;", prepare);
     emit(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(%s)", team);
     emit(e, "for (long %s = 0; %s < B; %s++) {", n, n, n);
@@ -246,30 +241,23 @@ void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team
     loops_close(e, fl.nd - 1, block);
     e->indent--;
     emit(e, "}");
-    e->indent--;
-    emit(e, "} else {");
-    e->indent++;
-    emit(e, "%s;", whole);
-    emit_check_output(e, id, 0);
-    emit_ewise_loops(e, &fl, 1);
-    e->indent--;
-    emit(e, "}");
 }
 
 static const KindEmitters c_kinds = {emit_group, emit_group, emit_matmul};
 
-/* Every node with a buffer, then (when --check-finite turned it on) a scan of what it
- * wrote: the first NaN/Inf names the op and the .mdl line, and the function returns. */
-static void emit_node(EmitCtx *e, int id, const char *bail) {
+/* Every node with a buffer, then (in a checked function) a scan of what it wrote: the
+ * first NaN/Inf names the op and the .mdl line, and the function returns. The f32 inputs
+ * are scanned too: a NaN in the data is named as such, not by the first op it reaches. */
+static void emit_node(EmitCtx *e, int id) {
     emit_node_by_kind(e, id, &c_kinds);
     const Node *n = &e->g->nodes[id];
     OpKind k = op_of(n)->kind;
-    if (!emit_runs(e, id) || k == K_SOURCE || n->op == OP_reshape || !e->buf[id] || n->dtype != DT_F32) return;
+    if (!e->bail || !emit_runs(e, id) || (k == K_SOURCE && n->op != OP_input) || n->op == OP_reshape || !e->buf[id] ||
+        n->dtype != DT_F32)
+        return;
     if (k == K_EWISE || k == K_REDUCE || k == K_CONTRACT || n->op == OP_expand) return; /* they check themselves */
     if (e->fp->epilogue[id] >= 0) return; /* with its epilogue: c_sample_epilogue checks it */
-    const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
-    emit(e, "if (self->check_finite && mlc_check_finite(%s, (long)(%s), \"%%%d = %s\", \"%s:%d:%d\")) %s;", e->buf[id],
-         emit_numel(e, id), id, op_of(n)->name, slash ? slash + 1 : f, n->loc.line, n->loc.col, bail);
+    emit_check_output(e, id);
 }
 
 /* The eval graph's nodes with code that only the loss needs: forward (with_loss = 0)
@@ -317,15 +305,57 @@ static void copy_resolving_lines(const char *text, FILE *out, const char *c_name
     }
 }
 
-static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
+/* The C function graph function fn becomes: graph_fn_signature's without the api_
+ * prefix (forward_backward, update; FN_EVAL_LOSS: evaluate, which api_forward and
+ * api_eval_loss call), and "_checked" after the name of the --check-finite copy. */
+static const char *c_fn_signature(Arena *a, GraphFn fn, int checked) {
+    const char *sig =
+        fn == FN_EVAL_LOSS
+            ? "float api_evaluate(void *model, const void *const *inputs, int n, float *const *outputs, int with_loss)"
+            : graph_fn_signature(fn);
+    const char *name = strstr(sig, "api_") + 4, *paren = strchr(name, '(');
+    return arena_printf(a, "%.*s%.*s%s%s", (int)(name - 4 - sig), sig, (int)(paren - name), name,
+                        checked ? "_checked" : "", paren);
+}
+
+/* The slab offset of the parameter an optimizer update (node id) writes in place. */
+static int64_t updated_param_offset(const ModelIR *m, const Graph *g, int id) {
+    const Node *n = &g->nodes[id];
+    while (n->op != OP_param && n->op != OP_state && n->nin > 0) n = &g->nodes[n->in[0]]; /* through reshapes */
+    int p = n->nin == 0 ? model_find_persistent(m, n->name) : -1;
+    if (p < 0) mlc_die("update %%%d writes no parameter", id);
+    return m->pers[p].offset;
+}
+
+/* --check-finite's update: the fast one, then each parameter it wrote scanned in the order
+ * it wrote them. An update writes only its own parameter and state, so the first update
+ * found this way is the first that made a NaN/Inf. */
+static void emit_update_checked(const ModelIR *m, FILE *out, EmitCtx *e) {
+    fprintf(out,
+            "/* --check-finite's update: update, then each parameter it wrote, scanned in that order; the first\n"
+            " * NaN/Inf is named with its op and .mdl position. */\n");
+    fprintf(out, "static %s {\n", c_fn_signature(m->arena, FN_UPDATE, 1));
+    fprintf(out, "    %s_model *self = model;\n    update(model, lr);\n", m->spec.name);
+    for (int id = 0; id < e->g->n; id++) {
+        const Node *n = &e->g->nodes[id];
+        if (!emit_runs(e, id) || op_of(n)->kind != K_UPDATE) continue;
+        const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
+        fprintf(out, "    if (mlc_check_finite(self->slab + %lld, %lld, \"%%%d = %s\", \"%s:%d:%d\")) %s\n",
+                (long long)updated_param_offset(m, e->g, id), (long long)shape_numel(&n->shape), id, op_of(n)->name,
+                slash ? slash + 1 : f, n->loc.line, n->loc.col, "{ self->nonfinite = 1; return; }");
+    }
+    fprintf(out, "}\n\n");
+}
+
+/* Graph function fn, fast (checked 0: no check at all) or its --check-finite copy. */
+static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int checked) {
     Arena *a = m->arena;
     const char *name = m->spec.name;
     GraphFnParts gp = graph_fn_parts(m, fn);
     const Graph *g = gp.g;
     const MemPlan *plan = gp.plan;
     int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
-    /* a NaN found in the update: train_step reports it through its return value */
-    const char *bail = fn == FN_UPDATE ? "{ self->nonfinite = 1; return; }" : "return NAN";
+    const char *bail = checked ? "return NAN" : NULL;
     EmitCtx e = {.arena = a,
                  .g = g,
                  .target = &target_c,
@@ -335,21 +365,30 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
                  .fp = gp.fp,
                  .bail = bail,
                  .phase_of = train ? m->update_phase : NULL,
-                 .phase = fn == FN_UPDATE};
-    if (fn == FN_EVAL_LOSS) {
-        fprintf(out, "/* Evaluation mode: the outputs; with_loss (labels given): the mean loss too. */\n");
-        fprintf(out,
-                "static float api_evaluate(void *model, const void *const *inputs, int n, float *const *outputs, "
-                "int with_loss) {\n");
-    } else {
-        fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
+                 .phase = fn == FN_UPDATE,
+                 .no_comments = checked};
+    if (checked && fn == FN_UPDATE) {
+        emit_update_checked(m, out, &e);
+        return;
     }
+    const char *what =
+        fn == FN_EVAL_LOSS ? "Evaluation mode: the outputs; with_loss (labels given): the mean loss too." : gp.comment;
+    const char *sig = c_fn_signature(a, fn, 0), *name_of = strchr(sig, ' ') + 1;
+    if (checked)
+        fprintf(
+            out,
+            "/* --check-finite's copy of %.*s (whose comments say what each node is): every value checked as it is\n"
+            " * made; the first NaN/Inf is named with its op and .mdl position, and the function returns. */\n",
+            (int)strcspn(name_of, "("), name_of);
+    else fprintf(out, "/* %s */\n", what);
+    fprintf(out, "static %s {\n", c_fn_signature(a, fn, checked));
     fprintf(out, "    %s_model *self = model;\n", name);
     if (fn != FN_UPDATE) fprintf(out, "    const long B = n;\n");
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A%s;\n", fn != FN_UPDATE ? ", (void)B, (void)inputs" : "");
-    if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
+    if (train) fprintf(out, "    float *const G = self->grads;\n");
+    fprintf(out, "    (void)mb, (void)P, (void)A%s%s;\n", train ? ", (void)G" : "",
+            fn != FN_UPDATE ? ", (void)B, (void)inputs" : "");
     if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
     if (fn == FN_UPDATE)
         fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
@@ -362,7 +401,9 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
         e.ws = "ws";
     }
     fputc('\n', out);
-    const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
+    /* the checked copy says its gradients are ready once, at its end: it finds NaNs, it
+     * does not race the all-reduce */
+    const int64_t *ready = fn == FN_FORWARD_BACKWARD && !checked ? grad_ready_after(m, gp.fp) : NULL;
     const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g, gp.fp) : NULL;
     int in_loss = 0; /* inside the `if (with_loss)` block */
     for (int id = 0; id < g->n; id++) {
@@ -373,7 +414,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
             in_loss = !in_loss;
         }
         if (m->debug) e.line = g->nodes[id].loc.line, e.line_file = debug_path(m, &g->nodes[id]), e.mdl_lines = 0;
-        emit_node(&e, id, e.bail);
+        emit_node(&e, id);
         if (m->debug && e.mdl_lines) fprintf(out, "%s\n", C_LINE_BACK);
         e.line = 0;
         emit_grad_ready_call(&e, m, ready, id);
@@ -393,6 +434,20 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn) {
 }
 
 static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name);
+
+/* The train step's two calls as the runtime makes them: the fast functions, or with
+ * --check-finite on (set_check_finite) their checked copies. */
+static void emit_entry_points(const ModelIR *m, FILE *out) {
+    const char *n = m->spec.name;
+    fprintf(out, "/* The runtime's calls: the checked copies while --check-finite is on. */\n");
+    fprintf(out, "static %s {\n", graph_fn_signature(FN_FORWARD_BACKWARD));
+    fprintf(
+        out,
+        "    return (((%s_model *)model)->check_finite ? forward_backward_checked : forward_backward)(model, inputs, n, outputs);\n}\n",
+        n);
+    fprintf(out, "static %s {\n", graph_fn_signature(FN_UPDATE));
+    fprintf(out, "    (((%s_model *)model)->check_finite ? update_checked : update)(model, lr);\n}\n\n", n);
+}
 
 /* With --debug the text goes through a buffer first: the #line directives back to the
  * C file need the line numbers of the finished file. */
@@ -467,14 +522,17 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     fprintf(out, "static void api_destroy(void *model) {\n    %s_model *self = model;\n    if (!self) return;\n", n);
     fprintf(out, "    free(self->slab);\n    free(self->arena);\n    free(self->grads);\n    free(self);\n}\n\n");
 
-    emit_graph_function(m, out, FN_FORWARD_BACKWARD);
-    emit_graph_function(m, out, FN_UPDATE);
+    for (int checked = 0; checked < 2; checked++) emit_graph_function(m, out, FN_FORWARD_BACKWARD, checked);
+    for (int checked = 0; checked < 2; checked++) emit_graph_function(m, out, FN_UPDATE, checked);
+    emit_entry_points(m, out);
     emit_train_step(m, out, 1);
-    emit_graph_function(m, out, FN_EVAL_LOSS);
+    /* --check-finite checks the train step only: evaluation runs the forward's ops on
+     * parameters the step has checked */
+    emit_graph_function(m, out, FN_EVAL_LOSS, 0);
     fprintf(out, "/* Inference in evaluation mode. */\nstatic %s {\n", graph_fn_signature(FN_FORWARD));
-    fprintf(out, "    api_evaluate(model, inputs, n, outputs, 0);\n}\n\n");
+    fprintf(out, "    evaluate(model, inputs, n, outputs, 0);\n}\n\n");
     fprintf(out, "/* The loss in evaluation mode, no update. */\nstatic %s {\n", graph_fn_signature(FN_EVAL_LOSS));
-    fprintf(out, "    return api_evaluate(model, inputs, n, NULL, 1);\n}\n\n");
+    fprintf(out, "    return evaluate(model, inputs, n, NULL, 1);\n}\n\n");
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);
