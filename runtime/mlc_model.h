@@ -127,9 +127,10 @@ typedef struct mlc_model_api {
     int n_norm;
     float norm_mean[4];
     float norm_std[4];
-    /* Turns on checking every op's output for NaN/Inf (--check-finite): the first bad
+    /* Turns on checking the train step's values for NaN/Inf (--check-finite: the inputs,
+     * every op that can make one, the updated parameters; docs/trainer.md): the first bad
      * value is reported on stderr with the op and the .mdl line it came from, and the
-     * step returns NaN. NULL when the target cannot check. */
+     * step returns NaN. Evaluation is not checked. NULL when the target cannot check. */
     void (*set_check_finite)(void *model, int on);
     /* Sets `ready`, which forward_backward then calls each time a longer prefix of the
      * gradient slab is final: slab[0, done) (floats) will not change again in this call;

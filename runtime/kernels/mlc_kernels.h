@@ -54,12 +54,12 @@ const char *mlc_kernels_isa(void);
 /* 1 (after printing which op and .mdl line) if p[0..n) holds a NaN/Inf */
 int mlc_check_finite(const float *p, long n, const char *node, const char *where);
 
-/* Inside a fused loop: 1 (after printing) if the value v of a node at element `at` is a
- * NaN/Inf. Inline: called for every element. */
 /* pow in double: once-per-step host scalars such as Adam's bias corrections (the CUDA
  * target's host code has its own in cuda_prologue.cuh) */
 static inline double mlc_pow_d(double b, double e) { return pow(b, e); }
 
+/* Inside a fused loop: 1 (after printing) if the value v of a node at element `at` is a
+ * NaN/Inf. Inline: called for every element. */
 static inline int mlc_nonfinite(float v, long at, const char *node, const char *where) {
     if (isfinite(v)) return 0;
     fprintf(stderr, "error: %s (%s) produced %s at element %ld\n", node, where, isnan(v) ? "NaN" : "Inf", at);
