@@ -521,6 +521,16 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
     return buf;
 }
 
+void emit_section_marker(EmitCtx *e, int id, int *section) {
+    const Graph *g = e->g;
+    const Node *n = &g->nodes[id];
+    if (g->loss < 0 || *section == 2 || e->fp->at[id] != id || op_of(n)->kind == K_SOURCE || n->op == OP_reshape)
+        return;
+    if (*section == 0) emit(e, "/* ---- forward and loss ---- */");
+    if (id > g->loss) emit(e, "/* ---- backward: the gradients, into the gradient slab ---- */");
+    *section = id > g->loss ? 2 : 1;
+}
+
 int emit_epilogue_of(const EmitCtx *e, int id) { return e->fp->epilogue[id]; }
 
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {

@@ -119,6 +119,10 @@ void emit_batch_sync_call(EmitCtx *e, int id, int cuda);
  * final once it has run; the call after node id where that prefix grows; the setter. */
 const int64_t *grad_ready_after(const ModelIR *m, const FusionPlan *fp);
 void emit_grad_ready_call(EmitCtx *e, const ModelIR *m, const int64_t *ready, int id);
+/* forward_backward's two sections, marked by a comment line each: called before each
+ * node's code with *section 0 at the start (then 1: forward, 2: backward). Autodiff
+ * appends the backward after the loss, so the first node with code past it starts it. */
+void emit_section_marker(EmitCtx *e, int id, int *section);
 void emit_grad_ready_setter(const ModelIR *m, FILE *out);
 /* The end of forward_backward: a parameter whose gradient node another one's slot holds
  * (grad_copy_of) gets a copy in its own slot. copy_fmt: a statement with %lld for the

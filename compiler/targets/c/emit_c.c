@@ -405,17 +405,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int che
      * does not race the all-reduce */
     const int64_t *ready = fn == FN_FORWARD_BACKWARD && !checked ? grad_ready_after(m, gp.fp) : NULL;
     const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g, gp.fp) : NULL;
-    int in_loss = 0; /* inside the `if (with_loss)` block */
-    /* forward_backward's two sections: autodiff appends the backward after the loss, so
-     * the first node with code past it starts the backward */
-    int sections = fn == FN_FORWARD_BACKWARD && !checked && g->loss >= 0;
-    if (sections) emit(&e, "/* ---- forward and loss ---- */");
+    int in_loss = 0;                                             /* inside the `if (with_loss)` block */
+    int section = fn == FN_FORWARD_BACKWARD && !checked ? 0 : 2; /* the checked copy has no comments */
     for (int id = 0; id < g->n; id++) {
-        const Node *nd = &g->nodes[id];
-        if (sections && id > g->loss && gp.fp->at[id] == id && op_of(nd)->kind != K_SOURCE && nd->op != OP_reshape) {
-            emit(&e, "/* ---- backward: the gradients, into the gradient slab ---- */");
-            sections = 0;
-        }
+        emit_section_marker(&e, id, &section);
         if (loss_only && gp.fp->at[id] == id && loss_only[id] != in_loss) {
             e.indent -= in_loss;
             emit(&e, in_loss ? "}" : "if (with_loss) {");

@@ -351,7 +351,9 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     fputc('\n', out);
     /* set_grad_ready: once the kernels that finish a prefix of the slab are queued */
     const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
+    int section = fn == FN_FORWARD_BACKWARD ? 0 : 2;
     for (int id = 0; id < g->n; id++) {
+        emit_section_marker(&e, id, &section);
         emit_node_by_kind(&e, id, &cuda_kinds);
         emit_grad_ready_call(&e, m, ready, id);
     }
