@@ -8,7 +8,7 @@
 # bench/README.md says what each number is and how it is measured.
 #
 # usage: bench/run.sh [--quick] [--threads N] [--steps N] [--reps N] [--isa LIST] [MODEL...]
-#   models: mlp lenet resnet resnet20_cifar (default: all four)
+#   models: mlp lenet resnet resnet20_cifar vit gpt (default: all six)
 #   full (default): 3 alternating timing runs per side; timed steps per run 200 (mlp),
 #     100 (lenet), 50 (the ResNets), after 10 (5 for the ResNets) warm-up steps;
 #     20 compile runs; 10 reps per SGEMM size. About 7 minutes on 2 idle cores
