@@ -7,6 +7,7 @@ random draws differ (PyTorch's generator is not mlc's), so runs are compared by 
 results, not bit for bit.
 
   torch_seq.py vit train [--epochs 15] [--batch 128] [--threads 2] [--augment crop:2,flip]
+                         [--dropout P] [--label-smoothing E] [--patch-kernel K --patch-pad P]
       trains on Fashion-MNIST (Debian's dataset-fashion-mnist), prints the test accuracy
       after each epoch.
   torch_seq.py gpt train --data FILE [--steps 2000] [--batch 32] [--eval-every 200]
@@ -27,6 +28,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# samples/vit.mdl's regularisation: dropout p in every block, cross_entropy's label_smoothing.
+VIT_DROPOUT, VIT_SMOOTHING = 0.0, 0.0
 
 
 def he_uniform_(w, fan_in):
@@ -69,28 +73,32 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x)) with GELU."""
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x)) with GELU; dropout p
+    (when not 0) on each residual branch and on the MLP's hidden layer, where vit.mdl has it."""
 
-    def __init__(self, dim, heads, hidden, causal):
+    def __init__(self, dim, heads, hidden, causal, p=0.0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads, causal)
         self.fc1, self.fc2 = Dense(dim, hidden), Dense(hidden, dim)
+        self.drop = nn.Dropout(p)
 
     def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+        x = x + self.drop(self.attn(self.ln1(x)))
+        h = self.drop(F.gelu(self.fc1(self.ln2(x))))
+        return x + self.drop(self.fc2(h))
 
 
 class ViT(nn.Module):
-    def __init__(self, dim=64, heads=4, depth=4, hidden=128, patch=4):
+    def __init__(self, dim=64, heads=4, depth=4, hidden=128, patch=4, kernel=None, pad=0, p=0.0):
         super().__init__()
-        self.patch = nn.Conv2d(1, dim, patch, stride=patch)
-        he_uniform_(self.patch.weight, patch * patch)
+        kernel = kernel or patch  # a kernel wider than the stride: overlapping patches
+        self.patch = nn.Conv2d(1, dim, kernel, stride=patch, padding=pad)
+        he_uniform_(self.patch.weight, kernel * kernel)
         nn.init.zeros_(self.patch.bias)
-        n = (28 // patch) ** 2
+        n = ((28 + 2 * pad - kernel) // patch + 1) ** 2
         self.pos = nn.Parameter(torch.randn(n, dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(dim, heads, hidden, False) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, hidden, False, p) for _ in range(depth))
         self.ln = nn.LayerNorm(dim)
         self.head = Dense(dim, 10)
 
@@ -176,7 +184,7 @@ def train_vit(a):
     torch.manual_seed(a.seed)
     xtr, ytr = fashion("train")
     xte, yte = fashion("test")
-    net = ViT()
+    net = ViT(kernel=a.patch_kernel, pad=a.patch_pad, p=a.dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.wd)
     per_epoch = xtr.shape[0] // a.batch
     total, warmup = per_epoch * a.epochs, per_epoch * a.warmup
@@ -189,7 +197,8 @@ def train_vit(a):
             idx = perm[i * a.batch : (i + 1) * a.batch]
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(a.lr, step, total, warmup)
-            loss = F.cross_entropy(net(augment(xtr[idx], *parse_augment(a.augment))), ytr[idx])
+            logits = net(augment(xtr[idx], *parse_augment(a.augment)))
+            loss = F.cross_entropy(logits, ytr[idx], label_smoothing=a.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -248,11 +257,11 @@ def train_gpt(a):
 def step_time(a):
     torch.manual_seed(0)
     if a.model == "vit":
-        net, x = ViT(), torch.randn(a.batch, 784)
+        net, x = ViT(kernel=a.patch_kernel, pad=a.patch_pad, p=a.dropout), torch.randn(a.batch, 784)
         y = torch.randint(0, 10, (a.batch,))
 
         def loss_of():
-            return F.cross_entropy(net(x), y)
+            return F.cross_entropy(net(x), y, label_smoothing=a.label_smoothing)
     else:
         net = GPT(context=a.context)
         x = torch.randint(0, 256, (a.batch, a.context))
@@ -290,12 +299,18 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--augment", default="none", help="vit: as a train { augment } (none, crop:N, flip)")
+    ap.add_argument("--dropout", type=float, default=None, help="vit: dropout of each block (vit.mdl's p)")
+    ap.add_argument("--patch-kernel", type=int, default=4, help="vit: the patch conv's kernel (stride 4)")
+    ap.add_argument("--patch-pad", type=int, default=0, help="vit: the patch conv's padding")
+    ap.add_argument("--label-smoothing", type=float, default=None, help="vit: cross_entropy's label_smoothing")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     vit = a.model == "vit"
     a.batch = a.batch or (128 if vit else 32)
     a.lr = a.lr or (2e-3 if vit else 1e-3)
     a.wd = a.wd if a.wd is not None else (0.05 if vit else 0.1)
+    a.dropout = a.dropout if a.dropout is not None else (VIT_DROPOUT if vit else 0.0)
+    a.label_smoothing = a.label_smoothing if a.label_smoothing is not None else (VIT_SMOOTHING if vit else 0.0)
     if a.mode == "step":
         a.steps = a.steps or 20
         step_time(a)
