@@ -45,6 +45,10 @@ static const char *run_shape_rule(Graph *g, Node *n) {
 void graph_remap_roots(Graph *g, const int *map) {
     g->loss = g->loss >= 0 ? map[g->loss] : -1;
     for (int k = 0; k < g->nout; k++) g->outputs[k] = map[g->outputs[k]];
+    for (int i = 0; i < g->n; i++) { /* a value removed (dce: map -1) leaves no name */
+        Node *n = &g->nodes[i];
+        if (n->grad_of) n->grad_of = map[n->grad_of - 1] >= 0 ? map[n->grad_of - 1] + 1 : 0;
+    }
 }
 
 int graph_is_output(const Graph *g, int id) {
@@ -54,10 +58,10 @@ int graph_is_output(const Graph *g, int id) {
 }
 
 void graph_adopt(Graph *g, const Graph *out, const int *map) {
-    graph_remap_roots(g, map);
     g->nodes = out->nodes;
     g->n = out->n;
     g->cap = out->cap;
+    graph_remap_roots(g, map);
 }
 
 static int add_node(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,

@@ -74,6 +74,10 @@ typedef struct Node {
     AttrVal attr[IR_MAX_ATTRS];
     const char *name; /* input / param / state name ("fc1.weight"); NULL otherwise */
     int role;         /* NodeRole bits */
+    /* A backward value: 1 + the id of the forward value whose gradient it is (autodiff;
+     * passes that renumber nodes keep it pointing at the same value, graph_remap_roots);
+     * 0: none. Emitters say it in the value's comment. */
+    int grad_of;
     SrcLoc loc;
 } Node;
 
@@ -116,7 +120,8 @@ int graph_push(Graph *g, const Node *n);
 /* A pass that rebuilt g into `out` (the node of g with id i is out's node map[i]): g takes
  * out's nodes, and its loss and outputs follow the map. */
 void graph_adopt(Graph *g, const Graph *out, const int *map);
-/* Renumbers g's loss and outputs through map (old id -> new id). */
+/* Renumbers g's loss, outputs and its nodes' grad_of through map (old id -> new id; g
+ * holds the renumbered nodes). */
 void graph_remap_roots(Graph *g, const int *map);
 /* Whether node id is one of g's outputs. */
 int graph_is_output(const Graph *g, int id);

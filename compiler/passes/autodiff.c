@@ -69,6 +69,10 @@ GradList autodiff(Graph *g, const uint8_t *groups) {
         }
     }
 
+    /* each new gradient value names the first forward value it is the gradient of (one
+     * value can be several's: an add passes its gradient to both inputs) */
+    for (int i = 0; i < n0; i++)
+        if (gsum[i] >= n0 && !g->nodes[gsum[i]].grad_of) g->nodes[gsum[i]].grad_of = i + 1;
     warn_untrained(g, gsum, groups, n0);
     GradList gl = {0};
     for (int i = 0; i < n0; i++) gl.n += g->nodes[i].op == OP_param;

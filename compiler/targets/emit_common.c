@@ -72,11 +72,17 @@ void emit_node_comment(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     char sh[128];
     shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh);
+    char of[160] = ""; /* a backward value: whose gradient it is, a parameter by its name */
+    if (n->grad_of) {
+        const Node *x = &e->g->nodes[n->grad_of - 1];
+        if (x->name) snprintf(of, sizeof of, ", the gradient of %s", x->name);
+        else snprintf(of, sizeof of, ", the gradient of %%%d (%s)", n->grad_of - 1, op_of(x)->name);
+    }
     if (n->loc.file) {
         const char *f = n->loc.file->name, *slash = strrchr(f, '/');
-        emit(e, "/* %%%d = %s -> %s  (%s:%d) */", id, op_of(n)->name, sh, slash ? slash + 1 : f, n->loc.line);
+        emit(e, "/* %%%d = %s -> %s  (%s:%d)%s */", id, op_of(n)->name, sh, slash ? slash + 1 : f, n->loc.line, of);
     } else {
-        emit(e, "/* %%%d = %s -> %s */", id, op_of(n)->name, sh);
+        emit(e, "/* %%%d = %s -> %s%s */", id, op_of(n)->name, sh, of);
     }
 }
 

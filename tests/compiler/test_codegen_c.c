@@ -1096,6 +1096,52 @@ Test(codegen_c, fast_functions_have_no_checks, .timeout = 120) {
     emitted_free(&e);
 }
 
+/* A generated trainer reads like a hand-written one: forward_backward is marked in its
+ * two sections, and each backward value's comment says whose gradient it is (autodiff
+ * records it; the passes that renumber nodes keep it pointing at the same value): a
+ * parameter by its name, another value as %N (op), which the forward computes above
+ * unless it is a reshape or broadcast, which have no code. */
+Test(codegen_c, backward_values_say_whose_gradient_they_are, .timeout = 120) {
+    Emitted e;
+    emit_model(MLC_SOURCE_ROOT "/samples/lenet.mdl", &e);
+    char *text = ct_read_file(e.c_path, NULL);
+    cr_assert_not_null(text);
+    char *fb = function_body(text, "forward_backward");
+    cr_assert_not_null(fb);
+    const char *fwd = strstr(fb, "/* ---- forward and loss ---- */");
+    const char *bwd = strstr(fb, "/* ---- backward: the gradients, into the gradient slab ---- */");
+    cr_assert(fwd && bwd && fwd < bwd, "forward_backward's sections are missing or out of order");
+    const char *key = ", the gradient of ";
+    int params = 0, values = 0;
+    for (const char *p = strstr(fb, key); p; p = strstr(p + 1, key)) {
+        const char *w = p + strlen(key);
+        cr_expect(p > bwd, "a gradient named before the backward section");
+        char def[96];
+        if (*w != '%') { /* a parameter: the preamble binds it under its name */
+            snprintf(def, sizeof def, "/* %.*s */", (int)strcspn(w, " "), w);
+            cr_expect_not_null(strstr(fb, def), "%.40s: no parameter of that name", w);
+            params++;
+            continue;
+        }
+        int of = atoi(w + 1);
+        char op[32] = "";
+        const char *paren = strchr(w, '(');
+        if (paren) snprintf(op, sizeof op, "%.*s", (int)strcspn(paren + 1, ")"), paren + 1);
+        snprintf(def, sizeof def, "%%%d = %s ", of, op);
+        const char *at = strstr(fb, def);
+        cr_expect(!strcmp(op, "reshape") || !strcmp(op, "expand") || (at && at < bwd),
+                  "%%%d (%s), named as a gradient's value, is not a forward value above it", of, op);
+        values++;
+    }
+    /* lenet's backward: 6 parameters' gradients by name (the conv biases' are sums over
+     * [C, 1, 1], the gradient of the bias's reshape) and the values between its layers */
+    cr_expect_eq(params, 6, "%d parameter gradients named", params);
+    cr_expect_geq(values, 3, "%d other gradients named", values);
+    free(fb);
+    free(text);
+    emitted_free(&e);
+}
+
 /* ---- (f) mlc --debug ----
  * Unfused and without buffer reuse, every line of a node's code preceded by a #line
  * naming the .mdl line it came from (an absolute path, for gdb from any directory), the
