@@ -86,6 +86,8 @@ const char *emit_numel(EmitCtx *e, int id);
 const char *emit_float(EmitCtx *e, double v);
 /* A comment naming the .mdl line the node came from and its op and shape. */
 void emit_node_comment(EmitCtx *e, int id);
+/* The base name of the .mdl a node came from ("?" when none), as comments and checks name it */
+const char *emit_mdl_name(const Node *n);
 /* The `static const mlc_conv_geom geom = {...};` / `mlc_pool_geom` line both targets'
  * conv and pooling calls take (geom.c). */
 typedef struct Geom Geom;

@@ -68,6 +68,12 @@ const char *c_double(Arena *a, double v) {
 
 const char *emit_float(EmitCtx *e, double v) { return c_float(e->arena, v); }
 
+const char *emit_mdl_name(const Node *n) {
+    if (!n->loc.file) return "?";
+    const char *f = n->loc.file->name, *slash = strrchr(f, '/');
+    return slash ? slash + 1 : f;
+}
+
 void emit_node_comment(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     char sh[128];
@@ -79,8 +85,7 @@ void emit_node_comment(EmitCtx *e, int id) {
         else snprintf(of, sizeof of, ", the gradient of %%%d (%s)", n->grad_of - 1, op_of(x)->name);
     }
     if (n->loc.file) {
-        const char *f = n->loc.file->name, *slash = strrchr(f, '/');
-        emit(e, "/* %%%d = %s -> %s  (%s:%d)%s */", id, op_of(n)->name, sh, slash ? slash + 1 : f, n->loc.line, of);
+        emit(e, "/* %%%d = %s -> %s  (%s:%d)%s */", id, op_of(n)->name, sh, emit_mdl_name(n), n->loc.line, of);
     } else {
         emit(e, "/* %%%d = %s -> %s%s */", id, op_of(n)->name, sh, of);
     }

@@ -49,10 +49,9 @@ static void loops_close(EmitCtx *e, int n, int block) {
 static void emit_check_output(EmitCtx *e, int id) {
     const Node *r = &e->g->nodes[id];
     if (op_of(r)->rules->flags & OPF_KEEPS_FINITE) return;
-    const char *f = r->loc.file ? r->loc.file->name : "?", *slash = strrchr(f, '/');
     emit(e, "if (mlc_check_finite(%s, (long)(%s), \"%%%d = %s%s%s\", \"%s:%d:%d\")) %s;", emit_buf(e, id),
          emit_numel(e, id), id, op_of(r)->name, r->op == OP_input ? " " : "", r->op == OP_input ? r->name : "",
-         slash ? slash + 1 : f, r->loc.line, r->loc.col, e->bail);
+         emit_mdl_name(r), r->loc.line, r->loc.col, e->bail);
 }
 
 /* An elementwise group: one loop nest; the members as locals, the kept ones and the root
@@ -339,10 +338,9 @@ static void emit_update_checked(const ModelIR *m, FILE *out, EmitCtx *e) {
     for (int id = 0; id < e->g->n; id++) {
         const Node *n = &e->g->nodes[id];
         if (!emit_runs(e, id) || op_of(n)->kind != K_UPDATE) continue;
-        const char *f = n->loc.file ? n->loc.file->name : "?", *slash = strrchr(f, '/');
         fprintf(out, "    if (mlc_check_finite(self->slab + %lld, %lld, \"%%%d = %s\", \"%s:%d:%d\")) %s\n",
                 (long long)updated_param_offset(m, e->g, id), (long long)shape_numel(&n->shape), id, op_of(n)->name,
-                slash ? slash + 1 : f, n->loc.line, n->loc.col, "{ self->nonfinite = 1; return; }");
+                emit_mdl_name(n), n->loc.line, n->loc.col, "{ self->nonfinite = 1; return; }");
     }
     fprintf(out, "}\n\n");
 }
