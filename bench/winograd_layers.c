@@ -1,5 +1,5 @@
 /* bench/winograd_layers.c - per-layer time of the three convolution ops, direct against
- * Winograd F(2x2, 3x3), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
+ * Winograd F(2x2, 3x3) and F(4x4, 3x3) (forward and input gradient), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
  * 28x28) and samples/resnet20_cifar.mdl (batch 128, 32x32). A and B interleaved rep by
  * rep, medians; effective GFLOP/s count the direct convolution's FLOPs (2 C O 9 Ho Wo B).
  * Times are the process's CPU time (all its threads): on a machine shared with other work
@@ -66,8 +66,14 @@ static double rel_error(const mlc_conv_geom *g, long B, int op, const float *x, 
 static double run(const mlc_conv_geom *g, long B, int op, int algo, const float *x, const float *w, const float *dy,
                   float *out, float *ws, const mlc_conv_plan *pl) {
     const double t0 = now();
-    if (op == 0) (algo ? mlc_wino_conv2d_fwd : mlc_conv2d_fwd)(g, pl, B, x, w, out, ws);
-    else if (op == 1) (algo ? mlc_wino_conv2d_bwd_data : mlc_conv2d_bwd_data)(g, pl, B, dy, w, out, ws);
+    if (op == 0)
+        (algo == MLC_CONV_WINOGRAD4 ? mlc_wino4_conv2d_fwd
+         : algo                     ? mlc_wino_conv2d_fwd
+                                    : mlc_conv2d_fwd)(g, pl, B, x, w, out, ws);
+    else if (op == 1)
+        (algo == MLC_CONV_WINOGRAD4 ? mlc_wino4_conv2d_bwd_data
+         : algo                     ? mlc_wino_conv2d_bwd_data
+                                    : mlc_conv2d_bwd_data)(g, pl, B, dy, w, out, ws);
     else (algo ? mlc_wino_conv2d_bwd_filter : mlc_conv2d_bwd_filter)(g, pl, B, x, dy, out, ws);
     return now() - t0;
 }
@@ -85,11 +91,13 @@ int main(int argc, char **argv) {
     mlc_kernels_init();
     if (error)
         printf(
-            "| model | layer (C->O, HxW), B 4 | op | direct rel. error | Winograd rel. error |\n|---|---|---|---|---|\n");
+            "| model | layer (C->O, HxW), B 4 | op | direct rel. error | F(2x2) rel. error | F(4x4) rel. error "
+            "|\n|---|---|---|---|---|---|\n");
     else {
         printf(
-            "| model | layer (C->O, HxW, B) | op | direct ms | Winograd ms | direct / Winograd | effective GFLOP/s (W) |\n");
-        printf("|---|---|---|---|---|---|---|\n");
+            "| model | layer (C->O, HxW, B) | op | direct ms | F(2x2) ms | F(4x4) ms | direct / F(2x2) | direct / "
+            "F(4x4) | effective GFLOP/s, F(2x2), F(4x4) |\n");
+        printf("|---|---|---|---|---|---|---|---|---|\n");
     }
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const int C = layers[l].C, H = layers[l].H, O = layers[l].O;
@@ -112,32 +120,40 @@ int main(int argc, char **argv) {
         float *x = floats(B * C * H * H), *dy = floats(B * O * H * H), *w = floats((long)O * C * 9);
         float *out = floats(B * (C > O ? C : O) * H * H + (long)O * C * 9);
         for (int op = 0; op < 3; op++) {
-            mlc_conv_plan pd = mlc_conv_plan_for(&g, op, B), pw = mlc_wino_plan_for(&g, op, B);
-            pd.slots = pw.slots = mlc_scratch_slots();
-            float *wd = floats(pd.slots * pd.slot + mlc_conv_shared_floats(&g, &pd, op));
-            float *ww = floats(pw.slots * pw.slot + mlc_wino_shared_floats(&g, &pw, op));
+            const int na = op == 2 ? 2 : 3; /* F(4x4, 3x3): no weight gradient */
+            mlc_conv_plan pl[3];
+            float *ws[3];
+            for (int a = 0; a < na; a++) {
+                pl[a] = a ? mlc_wino_plan_for(&g, op, B, a) : mlc_conv_plan_for(&g, op, B);
+                pl[a].slots = mlc_scratch_slots();
+                ws[a] = floats(pl[a].slots * pl[a].slot + (a ? mlc_wino_shared_floats(&g, &pl[a], op, a)
+                                                             : mlc_conv_shared_floats(&g, &pl[a], op)));
+            }
+            double t[3][64], e[3] = {0, 0, 0}, md[3] = {0, 0, 0};
+            for (int a = 0; a < na; a++) { /* the errors; a warm-up for the times */
+                run(&g, B, op, a, x, w, dy, out, ws[a], &pl[a]);
+                if (error) e[a] = rel_error(&g, B, op, x, w, dy, out);
+            }
             if (error) {
-                double e[2];
-                for (int a = 0; a < 2; a++)
-                    run(&g, B, op, a, x, w, dy, out, a ? ww : wd, a ? &pw : &pd),
-                        e[a] = rel_error(&g, B, op, x, w, dy, out);
-                printf("| %s | %d->%d, %dx%d | %s | %.2e | %.2e |\n", layers[l].model, C, O, H, H, opname[op], e[0],
-                       e[1]);
-                free(wd), free(ww);
-                continue;
+                char e4[16] = "-";
+                if (na == 3) snprintf(e4, sizeof e4, "%.2e", e[2]);
+                printf("| %s | %d->%d, %dx%d | %s | %.2e | %.2e | %s |\n", layers[l].model, C, O, H, H, opname[op],
+                       e[0], e[1], e4);
+            } else {
+                for (int r = 0; r < reps && r < 64; r++)
+                    for (int a = 0; a < na; a++) t[a][r] = run(&g, B, op, a, x, w, dy, out, ws[a], &pl[a]);
+                for (int a = 0; a < na; a++) qsort(t[a], (size_t)reps, sizeof(double), cmp), md[a] = t[a][reps / 2];
+                const double flop = 2.0 * C * O * 9 * H * H * B;
+                char f4[64] = "-", r4[16] = "-", g4[16] = "-";
+                if (na == 3)
+                    snprintf(f4, sizeof f4, "%.2f", 1e3 * md[2]), snprintf(r4, sizeof r4, "%.2f", md[0] / md[2]),
+                        snprintf(g4, sizeof g4, "%.0f", flop / md[2] * 1e-9);
+                printf("| %s | %d->%d, %dx%d, %ld | %s | %.2f | %.2f | %s | %.2f | %s | %.0f, %s |\n", layers[l].model,
+                       C, O, H, H, B, opname[op], 1e3 * md[0], 1e3 * md[1], f4, md[0] / md[1], r4, flop / md[1] * 1e-9,
+                       g4);
             }
-            double td[64], tw[64];
-            run(&g, B, op, 0, x, w, dy, out, wd, &pd), run(&g, B, op, 1, x, w, dy, out, ww, &pw); /* warm up */
-            for (int r = 0; r < reps && r < 64; r++) {
-                td[r] = run(&g, B, op, 0, x, w, dy, out, wd, &pd);
-                tw[r] = run(&g, B, op, 1, x, w, dy, out, ww, &pw);
-            }
-            qsort(td, (size_t)reps, sizeof(double), cmp), qsort(tw, (size_t)reps, sizeof(double), cmp);
-            const double md = td[reps / 2], mw = tw[reps / 2], flop = 2.0 * C * O * 9 * H * H * B;
-            printf("| %s | %d->%d, %dx%d, %ld | %s | %.2f | %.2f | %.2f | %.0f |\n", layers[l].model, C, O, H, H, B,
-                   opname[op], 1e3 * md, 1e3 * mw, md / mw, flop / mw * 1e-9);
             fflush(stdout);
-            free(wd), free(ww);
+            for (int a = 0; a < na; a++) free(ws[a]);
         }
         free(x), free(dy), free(w), free(out);
     }

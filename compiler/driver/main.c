@@ -37,9 +37,12 @@ static const char usage[] =
     "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
     "                   cuDNN convolutions); without it every product is full FP32\n"
     "  --conv-algo A    c: how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)\n"
-    "                   for all three ops of every such layer) or auto (the default: Winograd\n"
-    "                   where it measured faster, the forward and input gradient of layers\n"
-    "                   with 32 channels or more in and out); --report says which each uses\n"
+    "                   for all three ops of every such layer), winograd4 (F(4x4, 3x3) for\n"
+    "                   the forward pass and input gradient, F(2x2, 3x3) for the weight\n"
+    "                   gradient) or auto (the default: Winograd where it measured faster,\n"
+    "                   the forward and input gradient of layers with 16 channels or more\n"
+    "                   in and out: F(4x4, 3x3) on outputs of 12x12 or more, F(2x2, 3x3) on\n"
+    "                   smaller ones with 32 channels or more); --report says which each uses\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -220,11 +223,12 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 return -1;
             }
             if (!strcmp(a, "--conv-algo")) {
-                static const char *names[] = {"auto", "direct", "winograd"};
+                static const char *names[] = {"auto", "direct", "winograd", "winograd4"};
                 int k = 0;
-                while (k < 3 && strcmp(val, names[k])) k++;
-                if (k == 3) {
-                    fprintf(stderr, "mlc: error: --conv-algo: expected direct, winograd or auto, found '%s'\n", val);
+                while (k < 4 && strcmp(val, names[k])) k++;
+                if (k == 4) {
+                    fprintf(stderr,
+                            "mlc: error: --conv-algo: expected direct, winograd, winograd4 or auto, found '%s'\n", val);
                     return -1;
                 }
                 o->conv_algo = (ConvAlgo)k;
@@ -264,10 +268,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         fprintf(stderr, "mlc: error: no input file (usage: mlc FILE.mdl [options]; mlc --help lists them)\n");
         return -1;
     }
-    if (o->conv_algo == CONV_ALGO_WINOGRAD && o->target->kind != TARGET_C) {
+    if ((o->conv_algo == CONV_ALGO_WINOGRAD || o->conv_algo == CONV_ALGO_WINOGRAD4) && o->target->kind != TARGET_C) {
         fprintf(stderr,
-                "mlc: error: --conv-algo winograd is for --target c (the CUDA target's convolutions are "
-                "im2col GEMMs)\n");
+                "mlc: error: --conv-algo %s is for --target c (the CUDA target's convolutions are "
+                "im2col GEMMs)\n",
+                o->conv_algo == CONV_ALGO_WINOGRAD ? "winograd" : "winograd4");
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {

@@ -84,7 +84,7 @@ typedef struct Node {
 typedef enum GraphMode { MODE_TRAIN, MODE_EVAL } GraphMode;
 
 /* --conv-algo: how the C target runs 3x3 stride-1 convolutions (targets/c/conv_algo.c) */
-typedef enum ConvAlgo { CONV_ALGO_AUTO, CONV_ALGO_DIRECT, CONV_ALGO_WINOGRAD } ConvAlgo;
+typedef enum ConvAlgo { CONV_ALGO_AUTO, CONV_ALGO_DIRECT, CONV_ALGO_WINOGRAD, CONV_ALGO_WINOGRAD4 } ConvAlgo;
 
 typedef struct Graph {
     Arena *arena;

@@ -118,10 +118,12 @@ void mlc_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl,
 void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *dy,
                            float *dw, float *ws);
 
-/* ---- Winograd F(2x2, 3x3) convolution for 3x3, stride-1, one-group layers
- * (winograd_conv.c, winograd_filter.c; mlc_winograd_layout.h says which and how) ----
+/* ---- Winograd convolution for 3x3, stride-1, one-group layers (winograd_conv.c,
+ * winograd_filter.c; mlc_winograd_layout.h says which and how) ----
  * The same calls as the direct convolution's above, with a plan from mlc_wino_plan_for
- * and its workspace: pl->slots slots, then mlc_wino_shared_floats(g, pl, op) floats. */
+ * and its workspace: pl->slots slots, then mlc_wino_shared_floats(g, pl, op, algo)
+ * floats. mlc_wino_*: F(2x2, 3x3) (MLC_CONV_WINOGRAD), all three ops; mlc_wino4_*:
+ * F(4x4, 3x3) (MLC_CONV_WINOGRAD4), the forward pass and the input gradient. */
 void mlc_wino_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
                          float *y, float *ws);
 void mlc_wino_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);
@@ -134,6 +136,16 @@ void mlc_wino_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan
                                      float *dx, float *ws);
 void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
                                 const float *dy, float *dw, float *ws);
+void mlc_wino4_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
+                          float *y, float *ws);
+void mlc_wino4_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);
+void mlc_wino4_conv2d_fwd_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *x,
+                                 float *y, float *ws);
+void mlc_wino4_conv2d_bwd_data(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *dy, const float *w,
+                               float *dx, float *ws);
+void mlc_wino4_conv2d_bwd_data_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);
+void mlc_wino4_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, long n, const float *dy,
+                                      float *dx, float *ws);
 
 /* ---- pooling over `planes` planes of x [H][W] (pool.c) ---- */
 

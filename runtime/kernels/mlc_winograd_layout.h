@@ -4,50 +4,61 @@
  * winograd_*.c) and the compiler's workspace planning (compiler/targets/c/conv.c) call the
  * same functions, so the sizes cannot drift apart.
  *
- * F(2x2, 3x3): the output is cut into tH x tW tiles of 2x2 (tH = ceil(Ho/2), tW =
- * ceil(Wo/2), T = tH*tW a sample; a tile past Ho or Wo computes values that are dropped).
- * Tile (th, tw) reads the 4x4 input patch at rows 2th - ph .. 2th - ph + 3 (likewise
- * columns), taken from the input zero-padded into Hp x Wp planes, Hp = 2tH + 2, Wp = 2tW +
- * 2, each row stored as its even columns then its odd ones (Wp / 2 each) so that the
- * transforms read contiguous memory. The 16 points of a tile's transform are 16
- * independent products over channels: V [16][C][T], U [16][O][C], M = U V [16][O][T]
- * (the forward pass: a block of Tb tiles at a time, not the sample's T).
+ * Two tile sizes: F(2x2, 3x3) (MLC_CONV_WINOGRAD, m = 2: 16 products for 4 outputs) and
+ * F(4x4, 3x3) (MLC_CONV_WINOGRAD4, m = 4: 36 products for 16 outputs, the forward pass
+ * and input gradient only). The output is cut into tH x tW tiles of m x m (tH = ceil(Ho/m),
+ * tW = ceil(Wo/m), T = tH*tW a sample; a tile past Ho or Wo computes values that are
+ * dropped). Tile (th, tw) reads the (m+2) x (m+2) input patch at rows m th - ph ..
+ * m th - ph + m + 1 (likewise columns), taken from the input zero-padded into Hp x Wp
+ * planes, Hp = m tH + 2, Wp = m (tW + 1), each row stored as m phases of tW + 1 floats
+ * (phase q holds the columns q, m + q, 2m + q, ...) so that the transforms read
+ * contiguous memory. The P = (m+2)^2 points of a tile's transform are P independent
+ * products over channels: V [P][C][T], U [P][O][C], M = U V [P][O][T] (the forward pass:
+ * a block of Tb tiles at a time, not the sample's T).
  *
  * The input gradient is the forward pass of the transposed geometry (mlc_wino_data_geom):
  * dy convolved with the weights flipped and transposed, padding 2 - ph (mlc_wino_pad
- * reads any padding, also negative). The weight gradient is the transpose of the forward
- * algorithm: dU[k] = sum over samples and tiles of Z[k] V[k]^T with Z = A dy A^T (the
- * 2x2 output tile of dy taken to 4x4), then dw = G^T dU G, so it saves multiplications
- * the same way; its partial sums over fixed chunks of samples are added in chunk order. */
+ * reads any padding, also negative). The weight gradient (F(2x2, 3x3) only) is the
+ * transpose of the forward algorithm: dU[k] = sum over samples and tiles of Z[k] V[k]^T
+ * with Z = A dy A^T (the 2x2 output tile of dy taken to 4x4), then dw = G^T dU G, so it
+ * saves multiplications the same way; its partial sums over fixed chunks of samples are
+ * added in chunk order. */
 #ifndef MLC_WINOGRAD_LAYOUT_H
 #define MLC_WINOGRAD_LAYOUT_H
 
 #include "mlc_geom.h"
 
 /* The algorithms a C convolution can run with (the compiler's --conv-algo) */
-enum { MLC_CONV_DIRECT = 0, MLC_CONV_WINOGRAD = 1 };
+enum { MLC_CONV_DIRECT = 0, MLC_CONV_WINOGRAD = 1, MLC_CONV_WINOGRAD4 = 2 };
 
-/* The convolutions F(2x2, 3x3) computes */
+/* The output tile of a Winograd algorithm: its m */
+static inline int mlc_wino_tile(int algo) { return algo == MLC_CONV_WINOGRAD4 ? 4 : 2; }
+
+/* The convolutions both tile sizes compute */
 static inline int mlc_wino_applies(const mlc_conv_geom *g) {
     return g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->G == 1 && g->Ho > 0 &&
            g->Wo > 0;
 }
 
 typedef struct mlc_wino_dims {
+    long m, P;      /* the output tile's edge, the transform's points ((m + 2)^2) */
     long tH, tW, T; /* tiles down, across, in all (a sample) */
-    long Hp, Wp;    /* a padded input plane (rows of Wp: Wp/2 even columns, then the odd) */
+    long Hp, Wp;    /* a padded input plane (rows of Wp: m phases of tW + 1 columns) */
     long rb, Tb;    /* the forward pass's blocks: rows of tiles, tiles (rb*tW) */
 } mlc_wino_dims;
 
 /* The forward pass transforms, multiplies and transforms back a block of about this many
- * tiles (whole rows of them) at a time, so that V and M stay in the core's cache */
-enum { MLC_WINO_BLOCK_TILES = 128 };
+ * tile points (whole rows of tiles) at a time, so that V and M stay in the core's cache:
+ * 128 tiles of F(2x2, 3x3), 56 of F(4x4, 3x3) */
+enum { MLC_WINO_BLOCK_POINTS = 2048 };
 
-static inline mlc_wino_dims mlc_wino_dims_of(const mlc_conv_geom *g) {
+/* The tiles of algorithm algo's m over geometry g */
+static inline mlc_wino_dims mlc_wino_dims_of(const mlc_conv_geom *g, int algo) {
     mlc_wino_dims d;
-    d.tH = (g->Ho + 1) / 2, d.tW = (g->Wo + 1) / 2, d.T = d.tH * d.tW;
-    d.Hp = 2 * d.tH + 2, d.Wp = 2 * d.tW + 2;
-    d.rb = MLC_WINO_BLOCK_TILES / d.tW;
+    d.m = mlc_wino_tile(algo), d.P = (d.m + 2) * (d.m + 2);
+    d.tH = (g->Ho + d.m - 1) / d.m, d.tW = (g->Wo + d.m - 1) / d.m, d.T = d.tH * d.tW;
+    d.Hp = d.m * d.tH + 2, d.Wp = d.m * (d.tW + 1);
+    d.rb = MLC_WINO_BLOCK_POINTS / d.P / d.tW;
     d.rb = d.rb < 1 ? 1 : d.rb > d.tH ? d.tH : d.rb;
     d.Tb = d.rb * d.tW;
     return d;
@@ -62,7 +73,7 @@ static inline mlc_conv_geom mlc_wino_data_geom(const mlc_conv_geom *g) {
     return t;
 }
 
-/* The floats from one of the 16 transform points' matrices of n floats to the next (and
+/* The floats from one of the transform points' matrices of n floats to the next (and
  * from the padded sample to V): whole 64-byte lines and a spare 64 for the vector loops'
  * last lanes, and never a power of two: 16 streams 2^k floats apart would fall into the
  * same cache sets (it made the transforms 3x slower) */
@@ -73,41 +84,44 @@ static inline long mlc_wino_stride(long n) {
 
 /* Floats one slot of the forward pass over geometry g needs: the padded sample, a block's
  * V and M */
-static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g) {
-    const mlc_wino_dims d = mlc_wino_dims_of(g);
-    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.Tb) +
-           16 * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
+static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo) {
+    const mlc_wino_dims d = mlc_wino_dims_of(g, algo);
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + d.P * mlc_wino_stride(g->C * d.Tb) +
+           d.P * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
 }
 
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
- * mlc_conv_layout.h: 0, 1, 2). The weight gradient: the padded sample, V and Z. */
-static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op) {
-    if (op == 0) return mlc_wino_fwd_slot(g);
+ * mlc_conv_layout.h: 0, 1, 2). The weight gradient, F(2x2, 3x3) whatever algo says: the
+ * padded sample, V and Z. */
+static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo) {
+    if (op == 0) return mlc_wino_fwd_slot(g, algo);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
-    if (op == 1) return mlc_wino_fwd_slot(&t);
-    const mlc_wino_dims d = mlc_wino_dims_of(g); /* padded x, V [16][C][T], Z [16][O][T] */
+    if (op == 1) return mlc_wino_fwd_slot(&t, algo);
+    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD); /* padded x, V [16][C][T], Z [16][O][T] */
     return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) + 16 * mlc_wino_stride(g->O * d.T);
 }
 
-/* Floats the threads share: the transformed weights U [16][ceil(O/4)*4][C] (input
- * gradient: [16][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
+/* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input
+ * gradient: [P][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
  * per input channel); the weight gradient's red partial sums dU [16][O][C] */
-static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op) {
+static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int algo) {
     if (op == 2) return pl->red * 16L * g->O * g->C;
     const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
-    return 16L * (t.O + 3) / 4 * 4 * t.C + t.C;
+    const long P = mlc_wino_dims_of(&t, algo).P;
+    return P * ((t.O + 3) / 4 * 4) * t.C + t.C;
 }
 
 /* The weight gradient's partial sums take at most this many floats (chunks fewer then) */
 enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
 
-/* The Winograd plan of op at batch size `batch` (slots filled in by the model) */
-static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch) {
+/* The plan of op by Winograd algorithm algo at batch size `batch` (slots filled in by the
+ * model) */
+static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch, int algo) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
     const long u = 16L * g->O * g->C, most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
     if (op == 2 && p.red > most) p.red = (int)most;
     if (p.red < 1) p.red = 1;
-    p.slot = (mlc_wino_slot_floats(g, op) + 15) & ~15L;
+    p.slot = (mlc_wino_slot_floats(g, op, algo) + 15) & ~15L;
     return p;
 }
 

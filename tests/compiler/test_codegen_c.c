@@ -908,8 +908,7 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
  * gradient; winograd: every op of every layer) against the interpreter, and their train
  * steps the same bits on 1, 2 and 3 threads. The source must call the Winograd kernels, or
  * the test would pass on the direct ones. */
-static void winograd_check(ConvAlgo algo, const char *must_call) {
-    const char *mdl = MLC_TEST_DIR "/data/convwino.mdl";
+static void winograd_check(const char *mdl, ConvAlgo algo, const char *must_call) {
     emit_conv_algo = algo;
     Emitted e;
     emit_model(mdl, &e);
@@ -923,8 +922,22 @@ static void winograd_check(ConvAlgo algo, const char *must_call) {
     emit_conv_algo = CONV_ALGO_AUTO;
 }
 
-Test(codegen_c, winograd_auto, .timeout = 300) { winograd_check(CONV_ALGO_AUTO, "mlc_wino_conv2d_bwd_data"); }
-Test(codegen_c, winograd_forced, .timeout = 300) { winograd_check(CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter("); }
+Test(codegen_c, winograd_auto, .timeout = 300) {
+    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_AUTO, "mlc_wino_conv2d_bwd_data");
+}
+Test(codegen_c, winograd_forced, .timeout = 300) {
+    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter(");
+}
+
+/* F(4x4, 3x3): auto takes it for the 16 -> 16 layer's forward and input gradient;
+ * winograd4 for every layer's (the stem's input gradient is not computed), with F(2x2,
+ * 3x3)'s weight gradients */
+Test(codegen_c, winograd4_auto, .timeout = 300) {
+    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, "mlc_wino4_conv2d_bwd_data");
+}
+Test(codegen_c, winograd4_forced, .timeout = 300) {
+    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_WINOGRAD4, "mlc_wino_conv2d_bwd_filter(");
+}
 
 /* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
  * one thread's, summed in a fixed order. Its model is large enough to run on the team. */
@@ -1364,19 +1377,37 @@ Test(codegen_c, api_train_settings_are_the_flags, .timeout = 300) {
  * layer's forward and input gradient run Winograd, its weight gradient and the 1-channel
  * layer stay direct; F(2x2, 3x3)'s products are 16 per tile and channel pair (4x4 tiles
  * of the 7x7 output, 3 samples, 32 x 32 channels: 2 * 16 * 48 * 1024 FLOPs). */
-Test(codegen_c, winograd_report_names_each_algorithm) {
+/* mdl's --report, as text to free */
+static char *report_text(const char *mdl) {
     Emitted e;
-    emit_model(MLC_TEST_DIR "/data/convwino.mdl", &e);
+    emit_model(mdl, &e);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     print_report(f, e.m);
     fclose(f);
+    emitted_free(&e);
+    return text;
+}
+
+Test(codegen_c, winograd_report_names_each_algorithm) {
+    char *text = report_text(MLC_TEST_DIR "/data/convwino.mdl");
     cr_assert_not_null(strstr(text, "  train      %4     conv2d             3x3 s1 1->32 7x7             direct   "),
                        "%s", text);
-    cr_assert_not_null(strstr(text, "3x3 s1 32->32 7x7            winograd         2709504        1572864\n"), "%s",
+    cr_assert_not_null(strstr(text, "3x3 s1 32->32 7x7            wino2x2          2709504        1572864\n"), "%s",
                        text);
     cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 32->32 7x7            direct   "), "%s", text);
     free(text);
-    emitted_free(&e);
+}
+
+/* F(4x4, 3x3)'s products are 36 per 4x4 tile and channel pair: 16 tiles cover the 13x13
+ * output, 3 samples, 16 x 16 channels: 2 * 36 * 48 * 256 FLOPs */
+Test(codegen_c, winograd4_report_counts_its_products) {
+    char *text = report_text(MLC_TEST_DIR "/data/convwino4.mdl");
+    char want[128];
+    snprintf(want, sizeof want, "%-28s %-9s %14.0f %14.0f\n", "3x3 s1 16->16 13x13", "wino4x4",
+             2.0 * 16 * 16 * 9 * 169 * 3, 2.0 * 36 * 48 * 256);
+    cr_assert_not_null(strstr(text, want), "%s", text);
+    cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 16->16 13x13          direct   "), "%s", text);
+    free(text);
 }

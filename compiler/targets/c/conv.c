@@ -16,7 +16,7 @@
  * it creates the model, so the count is not fixed here), then a part the threads share.
  * The algorithm (conv_algo.c) picks the kernels, their plan and their workspace. */
 static mlc_conv_plan kernel_plan(const mlc_conv_geom *kg, int op, int algo, long batch) {
-    return algo == MLC_CONV_WINOGRAD ? mlc_wino_plan_for(kg, op, batch) : mlc_conv_plan_for(kg, op, batch);
+    return algo != MLC_CONV_DIRECT ? mlc_wino_plan_for(kg, op, batch, algo) : mlc_conv_plan_for(kg, op, batch);
 }
 
 static int kernel_op(Op op) {
@@ -29,7 +29,7 @@ void ws_conv_c(const Graph *g, const Node *n, Workspace *w) {
     const mlc_conv_geom kg = conv_kernel_geom(&q);
     const int op = kernel_op(n->op), algo = conv_algo_c(g, n);
     const mlc_conv_plan p = kernel_plan(&kg, op, algo, g->batch);
-    w->c = algo == MLC_CONV_WINOGRAD ? mlc_wino_shared_floats(&kg, &p, op) : mlc_conv_shared_floats(&kg, &p, op);
+    w->c = algo != MLC_CONV_DIRECT ? mlc_wino_shared_floats(&kg, &p, op, algo) : mlc_conv_shared_floats(&kg, &p, op);
     w->per_thread = p.slot;
 }
 
@@ -39,8 +39,11 @@ void emit_conv_c(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     Geom q = conv_node_geom(e->g, n);
     const int algo = conv_algo_c(e->g, n);
-    /* the Winograd kernels take the same arguments under the prefix mlc_wino_ */
-    const char *pfx = algo == MLC_CONV_WINOGRAD ? "mlc_wino_conv2d" : "mlc_conv2d";
+    /* the Winograd kernels take the same arguments under the prefixes mlc_wino_ (F(2x2,
+     * 3x3)) and mlc_wino4_ (F(4x4, 3x3)) */
+    const char *pfx = algo == MLC_CONV_WINOGRAD4  ? "mlc_wino4_conv2d"
+                      : algo == MLC_CONV_WINOGRAD ? "mlc_wino_conv2d"
+                                                  : "mlc_conv2d";
     const char *fn = arena_printf(e->arena, "%s_%s", pfx,
                                   n->op == OP_conv2d            ? "fwd"
                                   : n->op == OP_conv2d_bwd_data ? "bwd_data"
@@ -73,8 +76,11 @@ void emit_conv_c(EmitCtx *e, int id) {
 void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap) {
     Geom q = conv_node_geom(g, n);
     const mlc_conv_geom kg = conv_kernel_geom(&q);
-    if (conv_algo_c(g, n) == MLC_CONV_WINOGRAD) {
-        snprintf(buf, cap, "Winograd F(2x2, 3x3): 16 products of 4x4 tiles, segments of %d tiles", vw);
+    const int algo = conv_algo_c(g, n);
+    if (algo != MLC_CONV_DIRECT) {
+        const int m = mlc_wino_tile(algo);
+        snprintf(buf, cap, "Winograd F(%dx%d, 3x3): %d products of %dx%d tiles, segments of %d tiles", m, m,
+                 (m + 2) * (m + 2), m + 2, m + 2, vw);
         return;
     }
     if (n->op == OP_conv2d) {

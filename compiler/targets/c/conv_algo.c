@@ -1,16 +1,20 @@
-/* conv_algo.c - the C target's choice of convolution algorithm, per node. Winograd
- * F(2x2, 3x3) needs 3x3, stride 1, dilation 1, one group (mlc_wino_applies). Under
- * --conv-algo auto it takes the forward pass and the input gradient of layers with at
- * least MIN_CHANNELS input and output channels: measured on the ResNets' layers
- * (bench/results/winograd.md), those run 10-20 % faster, while 16-channel layers broke
- * even and the weight gradient ran slower at every width, so it stays direct unless
- * --conv-algo winograd forces it. */
+/* conv_algo.c - the C target's choice of convolution algorithm, per node. Winograd needs
+ * 3x3, stride 1, dilation 1, one group (mlc_wino_applies). Under --conv-algo auto, as
+ * measured on the ResNets' layers (bench/results/winograd.md): F(4x4, 3x3) takes the
+ * forward pass and the input gradient of layers with at least F4_CHANNELS input and
+ * output channels and outputs of at least F4_SIDE on each side (1.1-1.4x faster than the
+ * direct kernels and than F(2x2, 3x3) there; on smaller outputs its 4x4 tiles leave
+ * vector lanes and tile rows empty, 7x7 ran at half the speed); F(2x2, 3x3) takes those
+ * of the smaller outputs with at least F2_CHANNELS channels (1.1-1.25x); the weight
+ * gradient runs slower with Winograd at every width, so it stays direct unless
+ * --conv-algo winograd or winograd4 forces it (F(2x2, 3x3) then: F(4x4, 3x3) has no
+ * weight gradient). */
 #include "conv_algo.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"
 #include "ops_attrs.h"
 
-enum { MIN_CHANNELS = 32 };
+enum { F4_CHANNELS = 16, F4_SIDE = 12, F2_CHANNELS = 32 };
 
 mlc_conv_geom conv_kernel_geom(const Geom *q) {
     return (mlc_conv_geom){.C = (int)q->C,
@@ -34,9 +38,16 @@ int conv_algo_c(const Graph *g, const Node *n) {
     const Geom q = conv_node_geom(g, n);
     const mlc_conv_geom kg = conv_kernel_geom(&q);
     if (g->conv_algo == CONV_ALGO_DIRECT || !mlc_wino_applies(&kg)) return MLC_CONV_DIRECT;
-    if (g->conv_algo == CONV_ALGO_WINOGRAD) return MLC_CONV_WINOGRAD;
-    return n->op != OP_conv2d_bwd_filter && kg.C >= MIN_CHANNELS && kg.O >= MIN_CHANNELS ? MLC_CONV_WINOGRAD
-                                                                                         : MLC_CONV_DIRECT;
+    const int wgrad = n->op == OP_conv2d_bwd_filter;
+    if (g->conv_algo == CONV_ALGO_WINOGRAD || (g->conv_algo == CONV_ALGO_WINOGRAD4 && wgrad)) return MLC_CONV_WINOGRAD;
+    if (g->conv_algo == CONV_ALGO_WINOGRAD4) return MLC_CONV_WINOGRAD4;
+    if (wgrad) return MLC_CONV_DIRECT;
+    /* the input gradient's geometry is the transposed one: the same sides, C and O swapped */
+    const int ch = kg.C < kg.O ? kg.C : kg.O, side = kg.Ho < kg.Wo ? kg.Ho : kg.Wo;
+    if (ch >= F4_CHANNELS && side >= F4_SIDE) return MLC_CONV_WINOGRAD4;
+    return ch >= F2_CHANNELS ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
 }
 
-const char *conv_algo_name(int algo) { return algo == MLC_CONV_WINOGRAD ? "winograd" : "direct"; }
+const char *conv_algo_name(int algo) {
+    return algo == MLC_CONV_WINOGRAD4 ? "wino4x4" : algo == MLC_CONV_WINOGRAD ? "wino2x2" : "direct";
+}

@@ -209,4 +209,38 @@ MLC_INLINE void mlc_gather2_row(float *d, const float *s, long n) {
     for (; i < n; i++) d[i] = s[2 * i];
 }
 
+/* d[q][i] = s[4i + q] for q < 4 (d[q] = d0 + q*ld) and i < n, where every s[k] with k < 4n
+ * may be read: the four phases of a padded row, 8 at a time from 32 consecutive floats
+ * (two rounds of shuffles), then 4 from 16, the rest element by element. */
+typedef float mlc_f4 __attribute__((vector_size(16)));
+typedef float mlc_f4u __attribute__((vector_size(16), aligned(4), __may_alias__));
+MLC_INLINE void mlc_split4_row(float *d0, long ld, const float *s, long n) {
+    long i = 0;
+#ifdef MLC_SHUF
+    for (; i + 8 <= n; i += 8) {
+        const float *p = s + 4 * i;
+        const mlc_f8 v0 = MLC_LD8(p), v1 = MLC_LD8(p + 8), v2 = MLC_LD8(p + 16), v3 = MLC_LD8(p + 24);
+        const mlc_f8 t0 = MLC_SHUF(v0, v1, 0, 4, 8, 12, 1, 5, 9, 13), t1 = MLC_SHUF(v0, v1, 2, 6, 10, 14, 3, 7, 11, 15);
+        const mlc_f8 t2 = MLC_SHUF(v2, v3, 0, 4, 8, 12, 1, 5, 9, 13), t3 = MLC_SHUF(v2, v3, 2, 6, 10, 14, 3, 7, 11, 15);
+        MLC_ST8(d0 + i, MLC_SHUF(t0, t2, 0, 1, 2, 3, 8, 9, 10, 11));
+        MLC_ST8(d0 + ld + i, MLC_SHUF(t0, t2, 4, 5, 6, 7, 12, 13, 14, 15));
+        MLC_ST8(d0 + 2 * ld + i, MLC_SHUF(t1, t3, 0, 1, 2, 3, 8, 9, 10, 11));
+        MLC_ST8(d0 + 3 * ld + i, MLC_SHUF(t1, t3, 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+    for (; i + 4 <= n; i += 4) { /* a 4x4 transpose */
+        const float *p = s + 4 * i;
+        const mlc_f4 v0 = *(const mlc_f4u *)(const void *)p, v1 = *(const mlc_f4u *)(const void *)(p + 4);
+        const mlc_f4 v2 = *(const mlc_f4u *)(const void *)(p + 8), v3 = *(const mlc_f4u *)(const void *)(p + 12);
+        const mlc_f4 t0 = MLC_SHUF(v0, v1, 0, 4, 1, 5), t1 = MLC_SHUF(v0, v1, 2, 6, 3, 7);
+        const mlc_f4 t2 = MLC_SHUF(v2, v3, 0, 4, 1, 5), t3 = MLC_SHUF(v2, v3, 2, 6, 3, 7);
+        *(mlc_f4u *)(void *)(d0 + i) = MLC_SHUF(t0, t2, 0, 1, 4, 5);
+        *(mlc_f4u *)(void *)(d0 + ld + i) = MLC_SHUF(t0, t2, 2, 3, 6, 7);
+        *(mlc_f4u *)(void *)(d0 + 2 * ld + i) = MLC_SHUF(t1, t3, 0, 1, 4, 5);
+        *(mlc_f4u *)(void *)(d0 + 3 * ld + i) = MLC_SHUF(t1, t3, 2, 3, 6, 7);
+    }
+#endif
+    for (; i < n; i++)
+        for (int q = 0; q < 4; q++) d0[q * ld + i] = s[4 * i + q];
+}
+
 #endif

@@ -10,7 +10,7 @@
 
 void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
                                 const float *dy, float *dw, float *ws) {
-    const mlc_wino_dims d = mlc_wino_dims_of(g);
+    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
     const long vs = mlc_wino_stride(g->C * d.T), zs = mlc_wino_stride(g->O * d.T), U = 16L * g->O * g->C;
     const long xs = (long)g->C * g->H * g->W, ys = (long)g->O * g->Ho * g->Wo;
     const long nr = B < pl->red ? B : pl->red;

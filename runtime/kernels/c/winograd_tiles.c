@@ -1,5 +1,5 @@
-/* winograd_tiles.c - F(2x2, 3x3)'s transforms: input patches to V = B^T d B, products
- * back to output tiles A^T M A, dy tiles to Z = A dy A^T, weights to U = G w G^T and dU
+/* winograd_tiles.c - the padded input of both tile sizes (mlc_wino_pad); F(2x2, 3x3)'s
+ * transforms: input patches to V = B^T d B, products back to output tiles A^T M A, dy tiles to Z = A dy A^T, weights to U = G w G^T and dU
  * back to dw = G^T dU G. Each loop runs along a row of tiles over contiguous memory (the
  * padded rows are stored even columns first), so the compiler vectorises it at the
  * machine's width. Every value is computed the same way whatever the thread count. */
@@ -7,7 +7,48 @@
 
 #include "winograd_tiles.h"
 
+/* F(4x4, 3x3) pads a channel's plane of up to this many floats into a buffer on the
+ * stack first and then splits its rows into phases, 8 columns at a time: split right
+ * after its padding, a row would be loaded while the stores that wrote it (offset by the
+ * padding) are in flight, which stalled every load. Larger planes: element by element. */
+enum { MLC_WINO_PAD_PLANE = 4096 };
+
+/* F(4x4, 3x3)'s padded channel: index i of phase q of row r holds x column 4i + q - pw */
+static void mlc_wino4_pad_channel(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp) {
+    const long len = d->Wp / 4;
+    if (d->Hp * d->Wp <= MLC_WINO_PAD_PLANE) {
+        float t[MLC_WINO_PAD_PLANE + 8];
+        long j0 = g->pw < 0 ? 0 : g->pw > d->Wp ? d->Wp : g->pw, j1 = g->W + g->pw; /* x's columns */
+        j1 = j1 > d->Wp ? d->Wp : j1 < j0 ? j0 : j1;
+        for (long r = 0; r < d->Hp; r++) { /* in address order: the zeros' spill is written next */
+            float *row = t + r * d->Wp;
+            const long h = r - g->ph;
+            if (h < 0 || h >= g->H) {
+                mlc_zero_spill(row, d->Wp);
+                continue;
+            }
+            mlc_zero_spill(row, j0);
+            mlc_copy_row(row + j0, x + h * g->W + j0 - g->pw, j1 - j0);
+            mlc_zero_spill(row + j1, d->Wp - j1);
+        }
+        for (long r = 0; r < d->Hp; r++) mlc_split4_row(xp + r * d->Wp, len, t + r * d->Wp, len);
+        return;
+    }
+    for (long r = 0; r < d->Hp; r++) {
+        const long h = r - g->ph;
+        for (long i = 0; i < len; i++)
+            for (long q = 0; q < 4; q++) {
+                const long col = 4 * i + q - g->pw;
+                xp[r * d->Wp + q * len + i] = h >= 0 && h < g->H && col >= 0 && col < g->W ? x[h * g->W + col] : 0.0f;
+            }
+    }
+}
+
 void mlc_wino_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp) {
+    if (d->m == 4) {
+        for (long c = 0; c < g->C; c++) mlc_wino4_pad_channel(g, d, x + c * g->H * g->W, xp + c * d->Hp * d->Wp);
+        return;
+    }
     const long half = d->Wp / 2;
     for (long c = 0; c < g->C; c++)
         for (long r = 0; r < d->Hp; r++) {
@@ -148,34 +189,38 @@ void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const f
         }
 }
 
-/* G of F(2x2, 3x3), 4x3 */
-static const float mlc_wino_G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+/* G of F(2x2, 3x3), 4x3 (in double, as F(4x4, 3x3)'s, so both share mlc_wino_transform_weights) */
+static const double mlc_wino_G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
-void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
+void mlc_wino_transform_weights(const mlc_conv_geom *g, const float *w, int flip, int n, const double *G, float *U) {
     const long O = g->O, C = g->C, R = flip ? C : O, K = flip ? O : C, mb = (R + 3) / 4; /* rows, their inputs */
-    memset(U, 0, sizeof(float) * (size_t)(16 * mb * 4 * K));
+    memset(U, 0, sizeof(float) * (size_t)(n * n * mb * 4 * K));
     for (long o = 0; o < O; o++)
         for (long c = 0; c < C; c++) {
             const float *f = w + (o * C + c) * 9;
-            float k3[3][3], t[4][3];
+            double k3[3][3], t[6][3];
             for (int a = 0; a < 3; a++)
                 for (int b = 0; b < 3; b++) k3[a][b] = flip ? f[(2 - a) * 3 + 2 - b] : f[a * 3 + b];
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < n; i++)
                 for (int b = 0; b < 3; b++)
-                    t[i][b] = mlc_wino_G[i][0] * k3[0][b] + mlc_wino_G[i][1] * k3[1][b] + mlc_wino_G[i][2] * k3[2][b];
+                    t[i][b] = G[i * 3] * k3[0][b] + G[i * 3 + 1] * k3[1][b] + G[i * 3 + 2] * k3[2][b];
             const long r = flip ? c : o, k = flip ? o : c; /* row r, input k: at [r / 4][k][r % 4] */
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    U[(((i * 4 + j) * mb + r / 4) * K + k) * 4 + r % 4] =
-                        t[i][0] * mlc_wino_G[j][0] + t[i][1] * mlc_wino_G[j][1] + t[i][2] * mlc_wino_G[j][2];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    U[(((i * n + j) * mb + r / 4) * K + k) * 4 + r % 4] =
+                        (float)(t[i][0] * G[j * 3] + t[i][1] * G[j * 3 + 1] + t[i][2] * G[j * 3 + 2]);
         }
+}
+
+void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
+    mlc_wino_transform_weights(g, w, flip, 4, &mlc_wino_G[0][0], U);
 }
 
 void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long o1, float *dw) {
     const long C = g->C, OC = (long)g->O * C;
     for (long o = o0; o < o1; o++)
         for (long c = 0; c < C; c++) {
-            float u[4][4], t[3][4];
+            double u[4][4], t[3][4];
             for (int k = 0; k < 16; k++) u[k / 4][k % 4] = dU[k * OC + o * C + c];
             for (int a = 0; a < 3; a++)
                 for (int j = 0; j < 4; j++)
@@ -184,7 +229,7 @@ void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long
             float *f = dw + (o * C + c) * 9;
             for (int a = 0; a < 3; a++)
                 for (int b = 0; b < 3; b++)
-                    f[a * 3 + b] = t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] +
-                                   t[a][2] * mlc_wino_G[2][b] + t[a][3] * mlc_wino_G[3][b];
+                    f[a * 3 + b] = (float)(t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] +
+                                           t[a][2] * mlc_wino_G[2][b] + t[a][3] * mlc_wino_G[3][b]);
         }
 }

@@ -1,0 +1,132 @@
+/* winograd4_tiles.c - F(4x4, 3x3)'s transforms (interpolation points 0, 1, -1, 2, -2 and
+ * infinity): 6x6 input patches to V = B^T d B, the 36 products back to 4x4 output tiles
+ * A^T M A, and the weights to U = G w G^T. As in winograd_tiles.c, each loop runs along a
+ * row of tiles over contiguous memory (the padded rows are stored as four phases, column
+ * 4i + q of the patch row at phase q, index i), MLC_VW tiles a vector, so every value is
+ * computed the same way whatever the thread count. */
+#include <string.h>
+
+#include "winograd_tiles.h"
+
+/* B^T d, d a row or column of 6 points of a patch */
+MLC_INLINE void mlc_wino4_bt(const mlc_vf d[6], mlc_vf o[6]) {
+    const mlc_vf s12 = d[1] + d[2], d12 = d[1] - d[2], d31 = d[3] - d[1], d42 = d[4] - d[2];
+    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    o[1] = (d[3] + d[4]) - 4.0f * s12;
+    o[2] = (d[4] - d[3]) + 4.0f * d12;
+    o[3] = d42 + 2.0f * d31;
+    o[4] = d42 - 2.0f * d31;
+    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* A^T m, m a row or column of 6 products: 4 outputs */
+MLC_INLINE void mlc_wino4_at(const mlc_vf m[6], mlc_vf y[4]) {
+    const mlc_vf s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    y[0] = m[0] + s12 + s34;
+    y[1] = d12 + 2.0f * d34;
+    y[2] = s12 + 4.0f * s34;
+    y[3] = d12 + 8.0f * d34 + m[5];
+}
+
+void mlc_wino4_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, long th0, long th1,
+                           float *V, long ldc, long vs) {
+    const long len = d->Wp / 4, tW = d->tW;
+    for (long c = 0; c < g->C; c++)
+        for (long th = th0; th < th1; th++) {
+            const float *rows = xp + (c * d->Hp + 4 * th) * d->Wp;
+            float *v = V + c * ldc + (th - th0) * tW;
+            /* MLC_VW tiles at a time; the last vector's spare lanes land on the next row of
+             * tiles (written after) or in the slack after V's matrices (mlc_wino_stride) */
+            for (long t = 0; t < tW; t += MLC_VW) {
+                mlc_vf e[6][6]; /* e[r] = B^T of the patch's row r */
+                for (int r = 0; r < 6; r++) {
+                    const float *row = rows + r * d->Wp + t;
+                    /* the patch's column j: phase j % 4, index t + j / 4 */
+                    const mlc_vf p[6] = {MLC_LD(row),           MLC_LD(row + len),         MLC_LD(row + 2 * len),
+                                         MLC_LD(row + 3 * len), MLC_LD(row + 1),           MLC_LD(row + len + 1)};
+                    mlc_wino4_bt(p, e[r]);
+                }
+                for (int i = 0; i < 6; i++) { /* then each column of them */
+                    const mlc_vf col[6] = {e[0][i], e[1][i], e[2][i], e[3][i], e[4][i], e[5][i]};
+                    mlc_vf o[6];
+                    mlc_wino4_bt(col, o);
+                    for (int a = 0; a < 6; a++) MLC_ST(v + (a * 6 + i) * vs + t, o[a]);
+                }
+            }
+        }
+}
+
+/* Rows y[0..3] (NULL past Ho) of the tiles t .. t + n - 1 (n <= MLC_VW), whose output
+ * columns are 4t .. min(4(t + n), Wo) - 1; out[r][j]: column j of row r, a lane a tile */
+static void mlc_wino4_store(float *const y[4], long t, long n, long Wo, const mlc_vf out[4][4]) {
+    long whole = Wo / 4 - t; /* tiles with all 4 columns inside */
+    whole = whole < 0 ? 0 : whole > n ? n : whole;
+    for (int r = 0; r < 4; r++) {
+        if (!y[r]) continue;
+        float *dst = y[r] + 4 * t;
+        float row[4 * MLC_VW]; /* the tiles' columns in order */
+#if defined(MLC_SHUF) && MLC_VW == 8
+        /* the 4 columns interleaved in registers, two tiles a vector, stored as far as the
+         * tiles are whole (an odd one: a 4-float store) */
+        const mlc_vf *c = out[r];
+        const mlc_vf p0 = MLC_SHUF(c[0], c[1], 0, 8, 1, 9, 2, 10, 3, 11);
+        const mlc_vf p1 = MLC_SHUF(c[0], c[1], 4, 12, 5, 13, 6, 14, 7, 15);
+        const mlc_vf p2 = MLC_SHUF(c[2], c[3], 0, 8, 1, 9, 2, 10, 3, 11);
+        const mlc_vf p3 = MLC_SHUF(c[2], c[3], 4, 12, 5, 13, 6, 14, 7, 15);
+        const mlc_vf z[4] = {MLC_SHUF(p0, p2, 0, 1, 8, 9, 2, 3, 10, 11), MLC_SHUF(p0, p2, 4, 5, 12, 13, 6, 7, 14, 15),
+                             MLC_SHUF(p1, p3, 0, 1, 8, 9, 2, 3, 10, 11), MLC_SHUF(p1, p3, 4, 5, 12, 13, 6, 7, 14, 15)};
+        for (long k = 0; k < whole / 2; k++) { /* opaque: not a memcpy call from z */
+            MLC_OPAQUE(k);
+            MLC_ST(dst + 8 * k, z[k]);
+        }
+        if (whole & 1) memcpy(dst + 8 * (whole / 2), &z[whole / 2], 4 * sizeof(float));
+        if (whole == n) continue;
+        for (int k = 0; k < 4; k++) MLC_ST(row + 8 * k, z[k]);
+#else
+        float lanes[4][MLC_VW];
+        for (int j = 0; j < 4; j++) MLC_ST(lanes[j], out[r][j]);
+        for (long l = 0; l < n; l++)
+            for (int j = 0; j < 4; j++) row[4 * l + j] = lanes[j][l];
+        for (long k = 0; k < 4 * whole; k++) dst[k] = row[k];
+#endif
+        for (long k = 4 * whole; k < 4 * n && 4 * t + k < Wo; k++) dst[k] = row[k]; /* the partial tile */
+    }
+}
+
+void mlc_wino4_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1,
+                            long ldo, long ms, float *y) {
+    const long tW = d->tW;
+    for (long o = 0; o < g->O; o++)
+        for (long th = th0; th < th1; th++) {
+            const float *m = M + o * ldo + (th - th0) * tW;
+            float *rows[4];
+            for (long r = 0; r < 4; r++) rows[r] = 4 * th + r < g->Ho ? y + (o * g->Ho + 4 * th + r) * g->Wo : NULL;
+            for (long t = 0; t < tW; t += MLC_VW) {
+                mlc_vf q[4][6]; /* q[.][i] = A^T of the products' column i */
+                for (int i = 0; i < 6; i++) {
+                    const mlc_vf col[6] = {MLC_LD(m + i * ms + t),        MLC_LD(m + (6 + i) * ms + t),
+                                           MLC_LD(m + (12 + i) * ms + t), MLC_LD(m + (18 + i) * ms + t),
+                                           MLC_LD(m + (24 + i) * ms + t), MLC_LD(m + (30 + i) * ms + t)};
+                    mlc_vf a[4];
+                    mlc_wino4_at(col, a);
+                    for (int r = 0; r < 4; r++) q[r][i] = a[r];
+                }
+                mlc_vf out[4][4];
+                for (int r = 0; r < 4; r++) mlc_wino4_at(q[r], out[r]);
+                mlc_wino4_store(rows, t, tW - t < MLC_VW ? tW - t : MLC_VW, g->Wo, out);
+            }
+        }
+}
+
+/* G of F(4x4, 3x3), 6x3, in double: the weights are transformed once a step, and its
+ * sixths and 24ths are not exact in float */
+static const double mlc_wino4_G[6][3] = {{1.0 / 4, 0, 0},
+                                         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                         {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                         {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                         {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                         {0, 0, 1}};
+
+void mlc_wino4_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
+    mlc_wino_transform_weights(g, w, flip, 6, &mlc_wino4_G[0][0], U);
+}
