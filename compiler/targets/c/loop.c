@@ -26,10 +26,12 @@ void c_loop_begin(EmitCtx *e, int id, ElemLoop *l) {
              emit_buf(e, l->buf[i].node));
     if (l->par != LOOP_SERIAL && l->rank > 1)
         mlc_die("a parallel loop nest of rank %d", l->rank); /* no collapse() yet */
-    if (l->par != LOOP_SERIAL) {
-        emit(e, "#pragma omp parallel for%s if ((%s) > " OMP_MIN_WORK ")", l->par == LOOP_PARALLEL_SIMD ? " simd" : "",
-             l->size[0]);
-    }
+    /* if (parallel: ...): a bare if clause also applies to the simd construct, and when
+     * false, OpenMP runs the loop one iteration at a time (GCC keeps a scalar copy for it),
+     * so every loop below the threshold would lose its vectors */
+    if (l->par == LOOP_PARALLEL_SIMD)
+        emit(e, "#pragma omp parallel for simd if (parallel: (%s) > " OMP_MIN_WORK ")", l->size[0]);
+    else if (l->par != LOOP_SERIAL) emit(e, "#pragma omp parallel for if ((%s) > " OMP_MIN_WORK ")", l->size[0]);
     for (int d = 0; d < l->rank; d++) {
         const char *v = l->var[d];
         emit(e, "for (long %s = 0; %s < (long)(%s); %s++)%s", v, v, l->size[d], v, d == l->rank - 1 ? " {" : "");

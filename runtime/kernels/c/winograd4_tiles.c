@@ -42,8 +42,8 @@ void mlc_wino4_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
                 for (int r = 0; r < 6; r++) {
                     const float *row = rows + r * d->Wp + t;
                     /* the patch's column j: phase j % 4, index t + j / 4 */
-                    const mlc_vf p[6] = {MLC_LD(row),           MLC_LD(row + len),         MLC_LD(row + 2 * len),
-                                         MLC_LD(row + 3 * len), MLC_LD(row + 1),           MLC_LD(row + len + 1)};
+                    const mlc_vf p[6] = {MLC_LD(row),           MLC_LD(row + len), MLC_LD(row + 2 * len),
+                                         MLC_LD(row + 3 * len), MLC_LD(row + 1),   MLC_LD(row + len + 1)};
                     mlc_wino4_bt(p, e[r]);
                 }
                 for (int i = 0; i < 6; i++) { /* then each column of them */
