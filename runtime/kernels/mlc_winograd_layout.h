@@ -19,13 +19,17 @@
  * The input gradient is the forward pass of the transposed geometry (mlc_wino_data_geom):
  * dy convolved with the weights flipped and transposed, padding 2 - ph (mlc_wino_pad
  * reads any padding, also negative). The weight gradient (F(2x2, 3x3) only) is the
- * transpose of the forward algorithm: dU[k] = sum over samples and tiles of Z[k] V[k]^T
+ * transpose of the forward algorithm: dU[k] = sum over samples and tiles of V[k] Z[k]^T
  * with Z = A dy A^T (the 2x2 output tile of dy taken to 4x4), then dw = G^T dU G, so it
- * saves multiplications the same way; its partial sums over fixed chunks of samples are
- * added in chunk order. */
+ * saves multiplications the same way. Z is computed from dy transposed (dt [Ho*Wo][OB],
+ * OB = mlc_dw_channels(O) floats a position, as the direct weight gradient has it), as
+ * Zt [16][T][OB], so the products are the direct weight gradient's kernel with input
+ * channels for taps and tiles for positions: dU [16][C][OB]. Its partial sums over fixed
+ * chunks of samples are added in chunk order. */
 #ifndef MLC_WINOGRAD_LAYOUT_H
 #define MLC_WINOGRAD_LAYOUT_H
 
+#include "mlc_conv_layout.h"
 #include "mlc_geom.h"
 
 /* The algorithms a C convolution can run with (the compiler's --conv-algo) */
@@ -90,22 +94,29 @@ static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo) {
            d.P * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
 }
 
+/* The weight gradient's floats per position of dt and tile of Zt: sized at the widest
+ * vectors any library may be built with, like the direct kernels' workspace */
+static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_channels(g->O, MLC_CONV_VW_MAX); }
+
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
  * mlc_conv_layout.h: 0, 1, 2). The weight gradient, F(2x2, 3x3) whatever algo says: the
- * padded sample, V and Z. */
+ * padded sample, V [16][C][T], dt [Ho*Wo][OB] and Zt [16][T][OB]. */
 static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo) {
     if (op == 0) return mlc_wino_fwd_slot(g, algo);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
     if (op == 1) return mlc_wino_fwd_slot(&t, algo);
-    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD); /* padded x, V [16][C][T], Z [16][O][T] */
-    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) + 16 * mlc_wino_stride(g->O * d.T);
+    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
+    const long OB = mlc_wino_dw_channels(g);
+    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) +
+           mlc_wino_stride((long)g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(d.T * OB);
 }
 
 /* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input
  * gradient: [P][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
- * per input channel); the weight gradient's red partial sums dU [16][O][C] */
+ * per input channel); the weight gradient's red partial sums dU [16][C][OB] and its
+ * offsets, one per input channel */
 static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int algo) {
-    if (op == 2) return pl->red * 16L * g->O * g->C;
+    if (op == 2) return pl->red * 16L * g->C * mlc_wino_dw_channels(g) + g->C;
     const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
     const long P = mlc_wino_dims_of(&t, algo).P;
     return P * ((t.O + 3) / 4 * 4) * t.C + t.C;
@@ -118,7 +129,7 @@ enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
  * model) */
 static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch, int algo) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
-    const long u = 16L * g->O * g->C, most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
+    const long u = 16L * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
     if (op == 2 && p.red > most) p.red = (int)most;
     if (p.red < 1) p.red = 1;
     p.slot = (mlc_wino_slot_floats(g, op, algo) + 15) & ~15L;

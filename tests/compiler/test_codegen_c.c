@@ -929,9 +929,10 @@ Test(codegen_c, winograd_forced, .timeout = 300) {
     winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter(");
 }
 
-/* F(4x4, 3x3): auto takes it for the 16 -> 16 layer's forward and input gradient;
- * winograd4 for every layer's (the stem's input gradient is not computed), with F(2x2,
- * 3x3)'s weight gradients */
+/* F(4x4, 3x3): auto takes it for the 16- and 32-channel layers' forward and input
+ * gradients (and F(2x2, 3x3) for the 32 -> 32 layer's weight gradient); winograd4 for
+ * every layer's (the stem's input gradient is not computed), with F(2x2, 3x3)'s weight
+ * gradients */
 Test(codegen_c, winograd4_auto, .timeout = 300) {
     winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, "mlc_wino4_conv2d_bwd_data");
 }
@@ -1400,14 +1401,19 @@ Test(codegen_c, winograd_report_names_each_algorithm) {
     free(text);
 }
 
-/* F(4x4, 3x3)'s products are 36 per 4x4 tile and channel pair: 16 tiles cover the 13x13
- * output, 3 samples, 16 x 16 channels: 2 * 36 * 48 * 256 FLOPs */
+/* F(4x4, 3x3)'s products are 36 per 4x4 tile and channel pair: 16 tiles cover the 14x14
+ * output, 3 samples, 16 x 16 channels: 2 * 36 * 48 * 256 FLOPs. Auto runs the 32 -> 32
+ * layer's weight gradient with F(2x2, 3x3) (36 tiles, 16 products each), the 16 -> 16
+ * one's direct. */
 Test(codegen_c, winograd4_report_counts_its_products) {
     char *text = report_text(MLC_TEST_DIR "/data/convwino4.mdl");
     char want[128];
-    snprintf(want, sizeof want, "%-28s %-9s %14.0f %14.0f\n", "3x3 s1 16->16 13x13", "wino4x4",
-             2.0 * 16 * 16 * 9 * 169 * 3, 2.0 * 36 * 48 * 256);
+    snprintf(want, sizeof want, "%-28s %-9s %14.0f %14.0f\n", "3x3 s1 16->16 14x14", "wino4x4",
+             2.0 * 16 * 16 * 9 * 196 * 3, 2.0 * 36 * 48 * 256);
     cr_assert_not_null(strstr(text, want), "%s", text);
-    cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 16->16 13x13          direct   "), "%s", text);
+    cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 16->16 14x14          direct   "), "%s", text);
+    snprintf(want, sizeof want, "conv2d_bwd_filter  %-28s %-9s %14.0f %14.0f\n", "3x3 s1 32->32 12x12", "wino2x2",
+             2.0 * 32 * 32 * 9 * 144 * 3, 2.0 * 16 * 36 * 3 * 1024);
+    cr_assert_not_null(strstr(text, want), "%s", text);
     free(text);
 }

@@ -2,13 +2,15 @@
  * 3x3, stride 1, dilation 1, one group (mlc_wino_applies). Under --conv-algo auto, as
  * measured on the ResNets' layers (bench/results/winograd.md): F(4x4, 3x3) takes the
  * forward pass and the input gradient of layers with at least F4_CHANNELS input and
- * output channels and outputs of at least F4_SIDE on each side (1.1-1.4x faster than the
- * direct kernels and than F(2x2, 3x3) there; on smaller outputs its 4x4 tiles leave
- * vector lanes and tile rows empty, 7x7 ran at half the speed); F(2x2, 3x3) takes those
- * of the smaller outputs with at least F2_CHANNELS channels (1.1-1.25x); the weight
- * gradient runs slower with Winograd at every width, so it stays direct unless
- * --conv-algo winograd or winograd4 forces it (F(2x2, 3x3) then: F(4x4, 3x3) has no
- * weight gradient). */
+ * output channels and outputs of at least F4_SIDE on each side (1.24-1.52x faster than
+ * the direct kernels, 1.2-1.4x faster than F(2x2, 3x3) there; on smaller outputs its
+ * 4x4 tiles leave vector lanes and tile rows empty, 7x7 ran at half the speed); F(2x2,
+ * 3x3) takes those of the smaller outputs with at least F2_CHANNELS channels (1.13-1.27x)
+ * and the weight gradient of layers with at least F2_CHANNELS channels whose 2x2 tiles
+ * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's
+ * edge tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for every op,
+ * winograd4 F(4x4, 3x3) for the forward pass and input gradient (F(2x2, 3x3) for the
+ * weight gradient: F(4x4, 3x3) has none). */
 #include "conv_algo.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"
@@ -41,9 +43,12 @@ int conv_algo_c(const Graph *g, const Node *n) {
     const int wgrad = n->op == OP_conv2d_bwd_filter;
     if (g->conv_algo == CONV_ALGO_WINOGRAD || (g->conv_algo == CONV_ALGO_WINOGRAD4 && wgrad)) return MLC_CONV_WINOGRAD;
     if (g->conv_algo == CONV_ALGO_WINOGRAD4) return MLC_CONV_WINOGRAD4;
-    if (wgrad) return MLC_CONV_DIRECT;
     /* the input gradient's geometry is the transposed one: the same sides, C and O swapped */
     const int ch = kg.C < kg.O ? kg.C : kg.O, side = kg.Ho < kg.Wo ? kg.Ho : kg.Wo;
+    if (wgrad) {
+        const long tiles = (long)((kg.Ho + 1) / 2) * ((kg.Wo + 1) / 2);
+        return ch >= F2_CHANNELS && 10L * kg.Ho * kg.Wo >= 9 * 4 * tiles ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
+    }
     if (ch >= F4_CHANNELS && side >= F4_SIDE) return MLC_CONV_WINOGRAD4;
     return ch >= F2_CHANNELS ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
 }

@@ -3,18 +3,11 @@
  * vectors run over output channels), the chunks' partial sums added in chunk order. */
 #include "conv_internal.h"
 
-/* Output channels per block of the weight gradient: two vectors */
-#define CB (2 * MLC_VW)
+#define CB MLC_DW_CB
 
-/* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
- * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < CB*ob;
- * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
- * output channels and no lanes need adding: blocks of 6 taps by CB channels, 12 vector
- * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
- * taps and single taps). */
-static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
-                                                    const float *dt, long ds, long ldt, int Ho, int Wo, long Wq,
-                                                    float *dwt) {
+/* conv_internal.h says what it computes */
+__attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs,
+                                             const float *dt, long ds, long ldt, int Ho, int Wo, long Wq, float *dwt) {
     int k = 0;
     for (; k + 6 <= K; k += 6)
         for (int b = 0; b < ob; b++) {
@@ -85,22 +78,6 @@ static __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *of
             }
             MLC_ST(c, c0), MLC_ST(c + MLC_VW, c1);
         }
-}
-
-/* dt[p][o] (rows OgB = mlc_dw_channels floats apart, 0 at o >= Og) = src[o][p] (one
- * group's Og channels of one sample's dy, P positions): 8x8 blocks, then the edges element
- * by element. 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in
- * one L1 set, so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting
- * each other. */
-static inline void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
-    const int OgB = (int)mlc_dw_channels(Og, MLC_VW), o8 = Og / 8 * 8;
-    const long p8 = P / 8 * 8;
-    for (int o0 = 0; o0 < o8; o0 += 8)
-        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * OgB + o0, OgB);
-    for (long p = 0; p < P; p++) {
-        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * OgB + o] = src[o * P + p];
-        mlc_zero_row(dt + p * OgB + Og, OgB - Og);
-    }
 }
 
 /* dw = sum over the batch of dy . columns(x)^T: min(B, red) fixed chunks of samples, each

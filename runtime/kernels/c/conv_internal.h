@@ -25,6 +25,35 @@
 void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1, long spr, long Wq,
                     int wlast, float *y, long ldy, long yrow);
 
+/* Output channels per block of the weight gradient's kernel: two vectors */
+#define MLC_DW_CB (2 * MLC_VW)
+
+/* dwt[k][o] += sum over samples s < ns and output positions (oh, ow) of
+ * x[s*xs + off[k] + oh*Wq + ow] * dt[s*ds + (oh*Wo + ow)*ldt + o] for k < K and o < MLC_DW_CB*ob;
+ * dwt's rows are ldt apart. dt is dy transposed, [Ho*Wo][o], so the vectors run over
+ * output channels and no lanes need adding: blocks of 6 taps by MLC_DW_CB channels, 12 vector
+ * accumulators, each position broadcasts 6 inputs and loads 2 vectors (then blocks of 3
+ * taps and single taps). In conv_filter.c; also the Winograd weight gradient's products
+ * (winograd_filter.c). */
+void mlc_shift_dwt(int K, int ob, const int *off, int ns, const float *x, long xs, const float *dt, long ds, long ldt,
+                   int Ho, int Wo, long Wq, float *dwt);
+
+/* dt[p][o] (rows OgB = mlc_dw_channels floats apart, 0 at o >= Og) = src[o][p] (one
+ * group's Og channels of one sample's dy, P positions): 8x8 blocks, then the edges element
+ * by element. 8 channels at a time, along their rows: P = 1024 puts rows 4 KiB apart, in
+ * one L1 set, so 16 rows read side by side (both blocks of a 16-channel dy) kept evicting
+ * each other. */
+MLC_INLINE void mlc_dy_transpose(int Og, long P, const float *src, float *dt) {
+    const int OgB = (int)mlc_dw_channels(Og, MLC_VW), o8 = Og / 8 * 8;
+    const long p8 = P / 8 * 8;
+    for (int o0 = 0; o0 < o8; o0 += 8)
+        for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(src + o0 * P + p0, P, dt + p0 * OgB + o0, OgB);
+    for (long p = 0; p < P; p++) {
+        for (int o = p < p8 ? o8 : 0; o < Og; o++) dt[p * OgB + o] = src[o * P + p];
+        mlc_zero_row(dt + p * OgB + Og, OgB - Og);
+    }
+}
+
 /* This thread's scratch slot */
 MLC_INLINE float *mlc_conv_slot(const mlc_conv_plan *pl, float *ws) {
 #ifdef _OPENMP

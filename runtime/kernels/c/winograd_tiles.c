@@ -163,28 +163,30 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
         }
 }
 
-void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs) {
-    const long tW = d->tW, full = g->Wo / 2;
-    for (long o = 0; o < g->O; o++)
-        for (long th = 0; th < d->tH; th++) {
-            const float *restrict r0 = dy + (o * g->Ho + 2 * th) * g->Wo;
-            /* past the last row: read row 0 again, weighted 0 */
-            const int has1 = 2 * th + 1 < g->Ho;
-            const float *restrict r1 = has1 ? r0 + g->Wo : r0;
-            const float w1 = has1 ? 1.0f : 0.0f;
-            float *restrict z = Z + o * d->T + th * tW;
-            for (long t = 0; t <= full && t < tW; t++) {
-                const int in1 = t < full; /* the tile's second column is inside */
-                const long j1 = in1 ? 2 * t + 1 : 2 * t;
-                const float c1 = in1 ? 1.0f : 0.0f;
-                const float p00 = r0[2 * t], p01 = c1 * r0[j1], p10 = w1 * r1[2 * t], p11 = c1 * w1 * r1[j1];
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long zs) {
+    const mlc_vf zero = {0};
+    for (long th = 0; th < d->tH; th++)
+        for (long tw = 0; tw < d->tW; tw++) {
+            /* the tile's 2x2 of dy, zeros past Ho and Wo */
+            const long p00 = 2 * th * g->Wo + 2 * tw;
+            const int in1 = 2 * tw + 1 < g->Wo, has1 = 2 * th + 1 < g->Ho;
+            const float *r0 = dt + p00 * OB, *r1 = r0 + g->Wo * OB;
+            float *z = Zt + (th * d->tW + tw) * OB;
+            for (long o = 0; o < OB; o += MLC_VW) {
+                const mlc_vf p00v = MLC_LD(r0 + o), p01 = in1 ? (mlc_vf)MLC_LD(r0 + OB + o) : zero;
+                const mlc_vf p10 = has1 ? (mlc_vf)MLC_LD(r1 + o) : zero;
+                const mlc_vf p11 = in1 && has1 ? (mlc_vf)MLC_LD(r1 + OB + o) : zero;
                 /* rows of A dy: dy0, dy0 + dy1, dy0 - dy1, -dy1; then each row times A^T */
-                const float a0 = p00, a1 = p01, b0 = p00 + p10, b1 = p01 + p11;
-                const float c0 = p00 - p10, cc1 = p01 - p11, d0 = -p10, d1 = -p11;
-                z[0 * zs + t] = a0, z[1 * zs + t] = a0 + a1, z[2 * zs + t] = a0 - a1, z[3 * zs + t] = -a1;
-                z[4 * zs + t] = b0, z[5 * zs + t] = b0 + b1, z[6 * zs + t] = b0 - b1, z[7 * zs + t] = -b1;
-                z[8 * zs + t] = c0, z[9 * zs + t] = c0 + cc1, z[10 * zs + t] = c0 - cc1, z[11 * zs + t] = -cc1;
-                z[12 * zs + t] = d0, z[13 * zs + t] = d0 + d1, z[14 * zs + t] = d0 - d1, z[15 * zs + t] = -d1;
+                const mlc_vf a0 = p00v, a1 = p01, b0 = p00v + p10, b1 = p01 + p11;
+                const mlc_vf c0 = p00v - p10, c1 = p01 - p11, d0 = -p10, d1 = -p11;
+                float *q = z + o;
+                MLC_ST(q, a0), MLC_ST(q + zs, a0 + a1), MLC_ST(q + 2 * zs, a0 - a1), MLC_ST(q + 3 * zs, -a1);
+                q += 4 * zs;
+                MLC_ST(q, b0), MLC_ST(q + zs, b0 + b1), MLC_ST(q + 2 * zs, b0 - b1), MLC_ST(q + 3 * zs, -b1);
+                q += 4 * zs;
+                MLC_ST(q, c0), MLC_ST(q + zs, c0 + c1), MLC_ST(q + 2 * zs, c0 - c1), MLC_ST(q + 3 * zs, -c1);
+                q += 4 * zs;
+                MLC_ST(q, d0), MLC_ST(q + zs, d0 + d1), MLC_ST(q + 2 * zs, d0 - d1), MLC_ST(q + 3 * zs, -d1);
             }
         }
 }
@@ -216,12 +218,12 @@ void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, flo
     mlc_wino_transform_weights(g, w, flip, 4, &mlc_wino_G[0][0], U);
 }
 
-void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long o1, float *dw) {
-    const long C = g->C, OC = (long)g->O * C;
+void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw) {
+    const long C = g->C, CB = C * OB;
     for (long o = o0; o < o1; o++)
         for (long c = 0; c < C; c++) {
             double u[4][4], t[3][4];
-            for (int k = 0; k < 16; k++) u[k / 4][k % 4] = dU[k * OC + o * C + c];
+            for (int k = 0; k < 16; k++) u[k / 4][k % 4] = dU[k * CB + c * OB + o];
             for (int a = 0; a < 3; a++)
                 for (int j = 0; j < 4; j++)
                     t[a][j] = mlc_wino_G[0][a] * u[0][j] + mlc_wino_G[1][a] * u[1][j] + mlc_wino_G[2][a] * u[2][j] +

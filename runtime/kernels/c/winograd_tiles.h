@@ -37,8 +37,10 @@ void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const 
 void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1, long ldo,
                            long ms, float *y);
 
-/* Z[k][o][t] = (A dy A^T)[k] of tile t's 2x2 of dy [O][Ho][Wo] (zeros past Ho, Wo) */
-void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dy, float *Z, long zs);
+/* Zt[k][t][o] (matrices zs floats apart, rows OB) = (A dy A^T)[k] of tile t's 2x2 of dy,
+ * for o < OB (a multiple of MLC_VW), read from dy transposed: dt [Ho*Wo][OB] (zeros
+ * past Ho, Wo) */
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long zs);
 
 /* U = G w[o][c] G^T for w [O][C][3][3], for mlc_shift_gemm: point k's matrix as blocks of
  * 4 output channels, [16][ceil(O/4)][C][4], zeros past O. flip: the input gradient's
@@ -49,8 +51,8 @@ void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, flo
  * double and rounded once, laid out as mlc_wino_weight_tiles says for n*n points */
 void mlc_wino_transform_weights(const mlc_conv_geom *g, const float *w, int flip, int n, const double *G, float *U);
 
-/* dw[o][c] = G^T dU[.][o][c] G for o in [o0, o1) (dU [16][O][C]) */
-void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long o0, long o1, float *dw);
+/* dw[o][c] = G^T dU[.][c][o] G for o in [o0, o1) (dU [16][C][OB]) */
+void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw);
 
 /* F(4x4, 3x3), as the four above: V[k][c][t] (k < 36) = (B^T patch B)[k] of the 6x6
  * patches; y's rows th0 <= th < th1 of 4x4 tiles = A^T M A; U = G w G^T as
