@@ -322,7 +322,7 @@ Test(targets, elementwise_loop_on_each_target) {
     f.scalar[f.nscalar++] = (LoopScalar){"float", "lr_scale", "lr_scale", 1};
     char *p = loop_text(&target_c, g, buf, &f, y);
     cr_assert_str_eq(p,
-                     "    #pragma omp parallel for simd if ((B*5) > 32768)\n"
+                     "    #pragma omp parallel for simd if (parallel: (B*5) > 32768)\n"
                      "    for (long i = 0; i < (long)(B*5); i++) {\n"
                      "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
                      "    }\n");
