@@ -213,8 +213,10 @@ Test(dump_ir, report_shows_attention_memory) {
 }
 
 /* --report names each convolution's kernel variant at the vector width the kernel
- * library gets on this machine: lenet's second conv (64 x 14 x 14 out, rows of 16 with
- * padding) is ceil(14 / width) segments a row, 14 rows, written straight into y. */
+ * library gets on this machine: under --conv-algo auto lenet's second conv (32 -> 64
+ * channels, 14x14 out, 3x3 stride 1) runs Winograd, F(4x4, 3x3) forward and F(2x2, 3x3)
+ * for its weight gradient; the first one's weight gradient (1 input channel) the direct
+ * kernel. */
 Test(dump_ir, report_names_each_conv_kernel_and_width) {
     char *out = NULL;
     const char *isa;
@@ -227,13 +229,18 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
              vw, isa);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
-             "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products "
-             "of 4x4 tiles, segments of %d tiles\n",
-             vw); /* --conv-algo auto: 32 -> 64 channels, 3x3 stride 1 */
+             "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       Winograd F(4x4, 3x3): 36 products "
+             "of 6x6 tiles, segments of %d tiles\n",
+             vw);
+    cr_expect_not_null(strstr(out, want), "%s", out);
+    snprintf(want, sizeof want,
+             "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products of "
+             "4x4 tiles, 6 input channels x %d output channels (2 vectors of %d), 16 partial sums\n",
+             2 * vw, vw);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(
         want, sizeof want,
-        "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       shift-GEMM on dy transposed, 6 taps x %d "
+        "\n  %%76    conv2d_bwd_filter  1x28x28 -> 32x28x28 k3x3 s1        shift-GEMM on dy transposed, 6 taps x %d "
         "channels (2 vectors of %d), 16 partial sums\n",
         2 * vw, vw);
     cr_expect_not_null(strstr(out, want), "%s", out);

@@ -77,6 +77,14 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
     Geom q = conv_node_geom(g, n);
     const mlc_conv_geom kg = conv_kernel_geom(&q);
     const int algo = conv_algo_c(g, n);
+    if (algo != MLC_CONV_DIRECT && n->op == OP_conv2d_bwd_filter) {
+        const mlc_conv_plan p = mlc_wino_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch, algo);
+        snprintf(buf, cap,
+                 "Winograd F(2x2, 3x3): 16 products of 4x4 tiles, 6 input channels x %d output channels (2 vectors "
+                 "of %d), %d partial sums",
+                 2 * vw, vw, p.red);
+        return;
+    }
     if (algo != MLC_CONV_DIRECT) {
         const int m = mlc_wino_tile(algo);
         snprintf(buf, cap, "Winograd F(%dx%d, 3x3): %d products of %dx%d tiles, segments of %d tiles", m, m,
