@@ -6,7 +6,7 @@ zero, the explicit params as the .mdl declares them), trained with the same reci
 random draws differ (PyTorch's generator is not mlc's), so runs are compared by their
 results, not bit for bit.
 
-  torch_seq.py vit train [--epochs 15] [--batch 128] [--threads 2] [--augment crop:2,flip]
+  torch_seq.py vit train [--epochs 15] [--batch 64] [--threads 2] [--augment crop:1,flip]
                          [--dropout P] [--label-smoothing E] [--patch-kernel K --patch-pad P]
       trains on Fashion-MNIST (Debian's dataset-fashion-mnist), prints the test accuracy
       after each epoch.
@@ -29,8 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# samples/vit.mdl's regularisation: dropout p in every block, cross_entropy's label_smoothing.
-VIT_DROPOUT, VIT_SMOOTHING = 0.0, 0.0
+# samples/vit.mdl's recipe where it is not the trainer's default: the batch, dropout p in
+# every block, cross_entropy's label_smoothing, train { augment }, the patch convolution's
+# kernel and padding (stride 4: overlapping 8x8 patches).
+VIT_BATCH, VIT_DROPOUT, VIT_SMOOTHING, VIT_AUGMENT, VIT_KERNEL, VIT_PAD = 64, 0.0, 0.1, "crop:1", 8, 2
 
 
 def he_uniform_(w, fan_in):
@@ -90,7 +92,7 @@ class Block(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, dim=64, heads=4, depth=4, hidden=128, patch=4, kernel=None, pad=0, p=0.0):
+    def __init__(self, dim=64, heads=4, depth=4, hidden=128, patch=4, kernel=VIT_KERNEL, pad=VIT_PAD, p=0.0):
         super().__init__()
         kernel = kernel or patch  # a kernel wider than the stride: overlapping patches
         self.patch = nn.Conv2d(1, dim, kernel, stride=patch, padding=pad)
@@ -298,15 +300,16 @@ def main():
     ap.add_argument("--context", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--augment", default="none", help="vit: as a train { augment } (none, crop:N, flip)")
+    ap.add_argument("--augment", default=None, help="vit: as a train { augment } (none, crop:N, flip)")
     ap.add_argument("--dropout", type=float, default=None, help="vit: dropout of each block (vit.mdl's p)")
-    ap.add_argument("--patch-kernel", type=int, default=4, help="vit: the patch conv's kernel (stride 4)")
-    ap.add_argument("--patch-pad", type=int, default=0, help="vit: the patch conv's padding")
+    ap.add_argument("--patch-kernel", type=int, default=VIT_KERNEL, help="vit: the patch conv's kernel (stride 4)")
+    ap.add_argument("--patch-pad", type=int, default=VIT_PAD, help="vit: the patch conv's padding")
     ap.add_argument("--label-smoothing", type=float, default=None, help="vit: cross_entropy's label_smoothing")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     vit = a.model == "vit"
-    a.batch = a.batch or (128 if vit else 32)
+    a.batch = a.batch or (VIT_BATCH if vit else 32)
+    a.augment = a.augment if a.augment is not None else (VIT_AUGMENT if vit else "none")
     a.lr = a.lr or (2e-3 if vit else 1e-3)
     a.wd = a.wd if a.wd is not None else (0.05 if vit else 0.1)
     a.dropout = a.dropout if a.dropout is not None else (VIT_DROPOUT if vit else 0.0)
