@@ -32,7 +32,8 @@ static const Layer layers[] = {
     {17, 6, 6, 33, 1, 19},   /* more samples than chunks; GEMM edges */
     {2, 3, 3, 3, 1, 4},      /* a single tile */
     {3, 37, 35, 4, 1, 2},    /* rows of more tiles than a vector holds, the last one partial */
-    {2, 66, 70, 3, 1, 1},    /* a plane too large for F(4x4, 3x3)'s padding buffer */
+    {2, 66, 70, 3, 1, 1},    /* a plane F(4x4, 3x3) pads in two parts */
+    {1, 3, 4200, 2, 1, 1},   /* a row wider than its padding buffer */
     {3, 10, 9, 4, 3, 2},     /* padding 3: the input gradient's padding -1 */
 };
 // clang-format on

@@ -7,31 +7,35 @@
 
 #include "winograd_tiles.h"
 
-/* F(4x4, 3x3) pads a channel's plane of up to this many floats into a buffer on the
- * stack first and then splits its rows into phases, 8 columns at a time: split right
- * after its padding, a row would be loaded while the stores that wrote it (offset by the
- * padding) are in flight, which stalled every load. Larger planes: element by element. */
-enum { MLC_WINO_PAD_PLANE = 4096 };
+/* F(4x4, 3x3) pads as many rows of a channel as fit in this many floats into a buffer on
+ * the stack first and then splits them into phases, 8 columns at a time: split right after
+ * its padding, a row would be loaded while the stores that wrote it (offset by the
+ * padding) are in flight, which stalled every load. Rows wider than the buffer: element
+ * by element. */
+enum { MLC_WINO_PAD_ROWS = 4096 };
 
 /* F(4x4, 3x3)'s padded channel: index i of phase q of row r holds x column 4i + q - pw */
 static void mlc_wino4_pad_channel(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, float *xp) {
-    const long len = d->Wp / 4;
-    if (d->Hp * d->Wp <= MLC_WINO_PAD_PLANE) {
-        float t[MLC_WINO_PAD_PLANE + 8];
+    const long len = d->Wp / 4, rows = MLC_WINO_PAD_ROWS / d->Wp;
+    if (rows > 0) {
+        float t[MLC_WINO_PAD_ROWS + 8];
         long j0 = g->pw < 0 ? 0 : g->pw > d->Wp ? d->Wp : g->pw, j1 = g->W + g->pw; /* x's columns */
         j1 = j1 > d->Wp ? d->Wp : j1 < j0 ? j0 : j1;
-        for (long r = 0; r < d->Hp; r++) { /* in address order: the zeros' spill is written next */
-            float *row = t + r * d->Wp;
-            const long h = r - g->ph;
-            if (h < 0 || h >= g->H) {
-                mlc_zero_spill(row, d->Wp);
-                continue;
+        for (long r0 = 0; r0 < d->Hp; r0 += rows) {
+            const long r1 = r0 + rows < d->Hp ? r0 + rows : d->Hp;
+            for (long r = r0; r < r1; r++) { /* in address order: the zeros' spill is written next */
+                float *row = t + (r - r0) * d->Wp;
+                const long h = r - g->ph;
+                if (h < 0 || h >= g->H) {
+                    mlc_zero_spill(row, d->Wp);
+                    continue;
+                }
+                mlc_zero_spill(row, j0);
+                mlc_copy_row(row + j0, x + h * g->W + j0 - g->pw, j1 - j0);
+                mlc_zero_spill(row + j1, d->Wp - j1);
             }
-            mlc_zero_spill(row, j0);
-            mlc_copy_row(row + j0, x + h * g->W + j0 - g->pw, j1 - j0);
-            mlc_zero_spill(row + j1, d->Wp - j1);
+            for (long r = r0; r < r1; r++) mlc_split4_row(xp + r * d->Wp, len, t + (r - r0) * d->Wp, len);
         }
-        for (long r = 0; r < d->Hp; r++) mlc_split4_row(xp + r * d->Wp, len, t + r * d->Wp, len);
         return;
     }
     for (long r = 0; r < d->Hp; r++) {
