@@ -201,6 +201,9 @@ static const double mlc_wino_G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 
 void mlc_wino_transform_weights(const mlc_conv_geom *g, const float *w, int flip, int n, const double *G, float *U) {
     const long O = g->O, C = g->C, R = flip ? C : O, K = flip ? O : C, mb = (R + 3) / 4; /* rows, their inputs */
     memset(U, 0, sizeof(float) * (size_t)(n * n * mb * 4 * K));
+    /* once a step, before the samples' parallel loop: threaded itself, since serial it held
+     * the other threads for 4 % of resnet's step; each element is one thread's */
+#pragma omp parallel for schedule(static) if (O * C >= 256)
     for (long o = 0; o < O; o++)
         for (long c = 0; c < C; c++) {
             const float *f = w + (o * C + c) * 9;
