@@ -906,15 +906,17 @@ Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
 
 /* Winograd convolutions (--conv-algo auto: the 32 -> 32 layer's forward and input
  * gradient; winograd: every op of every layer) against the interpreter, and their train
- * steps the same bits on 1, 2 and 3 threads. The source must call the Winograd kernels, or
- * the test would pass on the direct ones. */
-static void winograd_check(const char *mdl, ConvAlgo algo, const char *must_call) {
+ * steps the same bits on 1, 2 and 3 threads. The source must call each kernel the choice
+ * implies (and, forced, no direct one), or the test would pass on the wrong kernels. */
+static void winograd_check(const char *mdl, ConvAlgo algo, const char *const *must_call, const char *never) {
     emit_conv_algo = algo;
     Emitted e;
     emit_model(mdl, &e);
     char *src = ct_read_file(e.c_path, NULL);
     cr_assert_not_null(src);
-    cr_assert_not_null(strstr(src, must_call), "%s with --conv-algo %d does not call %s", mdl, algo, must_call);
+    for (const char *const *m = must_call; *m; m++)
+        cr_assert_not_null(strstr(src, *m), "%s with --conv-algo %d does not call %s", mdl, algo, *m);
+    if (never) cr_assert_null(strstr(src, never), "%s with --conv-algo %d calls %s", mdl, algo, never);
     free(src);
     emitted_free(&e);
     numeric_check(mdl);
@@ -923,21 +925,26 @@ static void winograd_check(const char *mdl, ConvAlgo algo, const char *must_call
 }
 
 Test(codegen_c, winograd_auto, .timeout = 300) {
-    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_AUTO, "mlc_wino_conv2d_bwd_data");
+    const char *must[] = {"mlc_wino_conv2d_bwd_data", "mlc_conv2d_bwd_filter(", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_AUTO, must, NULL);
 }
+/* forced: no convolution runs direct */
 Test(codegen_c, winograd_forced, .timeout = 300) {
-    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_WINOGRAD, "mlc_wino_conv2d_bwd_filter(");
+    const char *must[] = {"mlc_wino_conv2d_fwd", "mlc_wino_conv2d_bwd_filter(", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_WINOGRAD, must, "mlc_conv2d_");
 }
 
 /* F(4x4, 3x3): auto takes it for the 16- and 32-channel layers' forward and input
- * gradients (and F(2x2, 3x3) for the 32 -> 32 layer's weight gradient); winograd4 for
- * every layer's (the stem's input gradient is not computed), with F(2x2, 3x3)'s weight
- * gradients */
+ * gradients and F(2x2, 3x3) for the 32 -> 32 layer's weight gradient, the stem stays
+ * direct; winograd4 for every layer's forward and input gradient (the stem's input
+ * gradient is not computed), with F(2x2, 3x3)'s weight gradients, nothing direct */
 Test(codegen_c, winograd4_auto, .timeout = 300) {
-    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, "mlc_wino4_conv2d_bwd_data");
+    const char *must[] = {"mlc_wino4_conv2d_bwd_data", "mlc_wino_conv2d_bwd_filter(", "mlc_conv2d_fwd(", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, must, NULL);
 }
 Test(codegen_c, winograd4_forced, .timeout = 300) {
-    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_WINOGRAD4, "mlc_wino_conv2d_bwd_filter(");
+    const char *must[] = {"mlc_wino4_conv2d_fwd", "mlc_wino_conv2d_bwd_filter(", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_WINOGRAD4, must, "mlc_conv2d_");
 }
 
 /* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is
