@@ -299,10 +299,17 @@ static Value call(Lower *L, Scope *s, const Expr *e) {
 /* ---- expressions ---- */
 
 /* Floor division and its remainder on integers, as in Python: -7 // 2 = -4, -7 % 2 = 1
- * (the remainder takes the divisor's sign). r != 0 and not (LLONG_MIN, -1). */
+ * (the remainder takes the divisor's sign). r != 0 and not (LLONG_MIN, -1). The remainder
+ * is corrected from C's, never rebuilt as l - q * r: near LLONG_MIN that product overflows
+ * even though the remainder is small. */
 static long long floor_div(long long l, long long r) {
     long long q = l / r;
     return (l % r != 0 && (l < 0) != (r < 0)) ? q - 1 : q;
+}
+
+static long long floor_mod(long long l, long long r) {
+    long long m = l % r;
+    return (m != 0 && (m < 0) != (r < 0)) ? m + r : m;
 }
 
 /* + - * / // % on two compile-time numbers (V_NONE for other operators). Integer results
@@ -328,7 +335,7 @@ static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Valu
         case '-': wrapped = __builtin_sub_overflow(l->i, r->i, &v); break;
         case '*': wrapped = __builtin_mul_overflow(l->i, r->i, &v); break;
         case OP_FLOORDIV: wrapped = min_by_minus1, v = wrapped ? 0 : floor_div(l->i, r->i); break;
-        case OP_MOD: v = min_by_minus1 ? 0 : l->i - floor_div(l->i, r->i) * r->i; break;
+        case OP_MOD: v = min_by_minus1 ? 0 : floor_mod(l->i, r->i); break;
         default: /* '/' */
             if (min_by_minus1) wrapped = 1;
             else if (l->i % r->i == 0) v = l->i / r->i;
