@@ -860,10 +860,12 @@ Test(output, help_shows_the_models_defaults) {
         "       net sample CHECKPOINT [flags]\n"
         "\n"
         "modes (model 'tiny'):\n"
-        "  train               train, then print `test accuracy: 0.XXXX` (the default\n"
-        "                      mode)\n",
+        "  train               train, then print `test accuracy: 0.XXXX` (a classifier),\n"
+        "                      `test loss: X` (another model) or `val loss: X val bpc: X`\n"
+        "                      (a token model) (the default mode)\n",
         "  predict CHECKPOINT IMAGES\n"
-        "                      the top classes of every image of an IDX file\n"
+        "                      the outputs for every image of an IDX file (a classifier's\n"
+        "                      top classes); not for a token model\n"
         "  sample CHECKPOINT   generate text with a token model: its continuation of\n"
         "                      --prompt\n"
         "\n"
