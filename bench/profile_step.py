@@ -1,10 +1,12 @@
 """bench/profile_step.py - where a C trainer's train step spends its time, per op.
 
 usage: profile_step.py MODEL.mdl [--threads N] [--steps N] [--top N] [--keep DIR]
+                       [--mlc PATH] [--lib-dir DIR] [--cflags FLAGS]
 
 Emits the model with build/compiler/mlc, puts a clock read before the code of every node
 of the train step (the generated code marks each with a `/* %ID = op ...` comment) and
-after the last, builds it with bench/step_timer.c and the flags of bench/run.sh, runs
+after the last (--mlc: another build's mlc, default build/compiler/mlc; --lib-dir: its
+runtime libraries; --cflags: more compiler flags, e.g. a sanitizer's), builds it with bench/step_timer.c and the flags of bench/run.sh, runs
 --steps steps on random data and prints, per op, the wall time per step summed over its
 nodes (a fused group or epilogue counts under its root's op), then the --top slowest
 nodes. The first two steps are not counted (first touch of the arena, caches).
@@ -55,24 +57,27 @@ __attribute__((destructor)) static void prof_dump(void) {
 
 def instrument(src):
     """The generated C with prof_mark calls in the train step's two halves (forward_backward
-    and update, which train_step runs back to back); the nodes' "%ID op" labels."""
-    out, names, in_step = [], [], None
+    and update, which api_train_step runs back to back; --check-finite's copies are left
+    alone); the nodes' "%ID op" labels."""
+    out, names, in_step, found = [], [], None, set()
     for line in src.split("\n"):
-        if line.startswith("static float api_forward_backward(") or line.startswith("static void api_update("):
+        if line.startswith("static float forward_backward(") or line.startswith("static void update("):
             in_step = line.split("(")[0].split()[-1]
+            found.add(in_step)
         elif in_step and line == "}":
-            if in_step == "api_update":
+            if in_step == "update":
                 out.append("    prof_mark(-1);")
             in_step = None
         m = re.match(r"^    /\* (%\d+) = (\w+) ", line) if in_step else None
         if m:
             out.append(f"    prof_mark({len(names)});")
             names.append(f"{m.group(2)}:{m.group(1)}")
-        if in_step == "api_forward_backward" and re.match(r"^    return \w+\[0\];", line):
+        if in_step == "forward_backward" and re.match(r"^    return \w+\[0\];", line):
             out.append("    prof_mark(-1);")
         out.append(line)
-    if not names:
-        sys.exit("profile_step.py: no train step found in the generated C (was it emitted for --target c?)")
+    if found != {"forward_backward", "update"} or not names:
+        sys.exit("profile_step.py: no train step found in the generated C (was it emitted for --target c?): "
+                 "expected the functions forward_backward and update with their nodes' comments")
     text = "\n".join(out)
     cut = text.index("\nstatic ")  # after the includes and the model struct
     prelude = PRELUDE % {"n": len(names), "names": ", ".join(f'"{n}"' for n in names)}
@@ -86,13 +91,16 @@ def main():
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--keep", help="keep the instrumented source and binary in this directory")
+    ap.add_argument("--mlc", default=os.path.join(ROOT, "build", "compiler", "mlc"))
+    ap.add_argument("--lib-dir", default=os.path.join(ROOT, "build", "runtime"))
+    ap.add_argument("--cflags", default="", help="more flags for cc, space-separated")
     a = ap.parse_args()
     if a.steps < 3:
         sys.exit("profile_step.py: --steps must be at least 3 (the first two are not counted)")
     work = a.keep or tempfile.mkdtemp(prefix="mlc-profile-")
     os.makedirs(work, exist_ok=True)
     try:
-        mlc = os.path.join(ROOT, "build", "compiler", "mlc")
+        mlc = a.mlc
         gen = os.path.join(work, "model.c")
         subprocess.run([mlc, a.mdl, "-o", gen, "--threads", str(a.threads)], check=True)
         with open(gen) as f:
@@ -106,10 +114,10 @@ def main():
         blas = subprocess.run(["pkg-config", "--cflags", "openblas"], capture_output=True, text=True).stdout.split() \
             or ["-I/usr/include/x86_64-linux-gnu/openblas-pthread"]
         exe = os.path.join(work, "model_prof")
-        subprocess.run(["cc", "-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
+        subprocess.run(["cc", *a.cflags.split(), "-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp",
                         "-D_POSIX_C_SOURCE=200809L", *blas, "-I" + os.path.join(ROOT, "runtime"), prof,
                         os.path.join(ROOT, "bench", "step_timer.c"), f"-DMLC_MODEL_API={name.group(1)}_api", "-o", exe,
-                        "-L" + os.path.join(ROOT, "build", "runtime"), "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread"],
+                        "-L" + a.lib_dir, "-lmlckernels", "-lmlcrt", "-lopenblas", "-lz", "-lm", "-pthread"],
                        check=True)
         table = os.path.join(work, "profile.txt")
         run = subprocess.run([exe, "--threads", str(a.threads), "--steps", str(a.steps), "--warmup", "0"],
