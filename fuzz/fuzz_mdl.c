@@ -3,20 +3,15 @@
  * graphs and verified (no passes, no emission). A user error is a diagnostic that
  * longjmps back here (support/diag.c); a crash, a sanitizer report or an mlc_die (an
  * internal error: abort) is a finding. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "arena.h"
-#include "diag.h"
+#include "ast.h"
+#include "fuzz_source.h"
 #include "ir.h"
 #include "lower.h"
-#include "ast.h"
 
 /* Everything between setjmp and longjmp lives here, so no local of the caller changes in
  * between (as in driver/main.c's compile). */
-static void lower_all(Arena *arena, const SrcFile *src) {
+static void lower_all(Arena *arena, const SrcFile *src, size_t size) {
+    (void)size;
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) return;
     Program *prog = parse_program(arena, src);
@@ -30,21 +25,6 @@ static void lower_all(Arena *arena, const SrcFile *src) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static FILE *sink;
-    if (!sink && !(sink = fopen("/dev/null", "w"))) abort();
-    char *text = malloc(size + 1);
-    if (!text) abort();
-    memcpy(text, data, size);
-    text[size] = '\0';
-    SrcFile *src = srcfile_from_string("fuzz.mdl", text);
-    free(text);
-    diag_out = getenv("MLC_FUZZ_VERBOSE") ? NULL : sink;
-    Arena arena = {0};
-    lower_all(&arena, src);
-    /* the diagnostics' global state, reset for the next input */
-    diag_jmp = NULL;
-    diag_errors = 0;
-    arena_free(&arena);
-    srcfile_free(src);
+    fuzz_source(data, size, lower_all);
     return 0;
 }

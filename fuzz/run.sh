@@ -5,12 +5,12 @@
 # harness with its execution count; exits non-zero on the first finding (the crashing
 # input is left as build-fuzz/crash-*). fuzz/README.md says how to run a long campaign.
 #
-#   fuzz/run.sh [SECONDS] [mdl idx cifar ckpt text]
+#   fuzz/run.sh [SECONDS] [mdl compile idx cifar ckpt text]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 shift || true
-harnesses=("${@:-mdl idx cifar ckpt text}")
+harnesses=("${@:-mdl compile idx cifar ckpt text}")
 read -r -a harnesses <<< "${harnesses[*]}"
 
 if [ ! -f build-fuzz/build.ninja ]; then
@@ -22,7 +22,7 @@ ninja -C build-fuzz $(printf 'fuzz/fuzz_%s ' "${harnesses[@]}") >/dev/null
 # the seeds of each harness: its own folder, and for .mdl the samples and test models
 seeds() {
     case "$1" in
-    mdl) echo fuzz/corpus/mdl samples tests/compiler/data tests/compiler/errors ;;
+    mdl | compile) echo fuzz/corpus/mdl samples tests/compiler/data tests/compiler/errors ;;
     *) echo "fuzz/corpus/$1" ;;
     esac
 }

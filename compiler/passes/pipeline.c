@@ -233,6 +233,10 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
         fusion_print(d->out, m->eval, &m->eval_fuse);
     }
     m->update_phase = update_phase(a, m->train);
+    /* A model without parameters has no gradients and nothing to update: every node of its
+     * train step is forward_backward's, and update is empty (NULL would say "every node",
+     * the meaning it has for the eval graphs, and put the forward pass into update). */
+    if (!m->update_phase) m->update_phase = arena_alloc(a, (size_t)m->train->n + 1);
     layout_grad_slab(m);
     if (d && d->out && d->dot) model_print_dot(d->out, m, d->dot);
     MemPlan (*plan)(Arena *, const Graph *, const FusionPlan *, TargetKind) =

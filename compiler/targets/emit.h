@@ -36,6 +36,9 @@ struct EmitCtx {
      * phase_of[id] is `phase`; phase_of NULL: every node (inference). */
     const char *phase_of;
     int phase;
+    /* The function ends by copying the graph's outputs out (emit_copy_outputs), so their
+     * buffers are named even when no node reads them (an output that is an input). */
+    int copies_outputs;
     /* Constants the function has declared at its top level, by initialiser text, so that
      * nodes with the same ones share a declaration (C: an optimizer's step constants). */
     /* mlc --debug (C): every line emit() writes is preceded by `#line line "line_file"`,

@@ -487,6 +487,8 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
         if (e->phase_of) used[id] = 1;
         for (int k = 0; k < g->nodes[id].nin; k++) mark_read(e, used, g->nodes[id].in[k]);
     }
+    if (e->copies_outputs)
+        for (int k = 0; k < g->nout; k++) mark_read(e, used, g->outputs[k]);
     const char **in_name = emit_bind_inputs(e, m, used);
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];

@@ -334,7 +334,8 @@ static void emit_update_checked(const ModelIR *m, FILE *out, EmitCtx *e) {
             "/* --check-finite's update: update, then each parameter it wrote, scanned in that order; the first\n"
             " * NaN/Inf is named with its op and .mdl position. */\n");
     fprintf(out, "static %s {\n", c_fn_signature(m->arena, FN_UPDATE, 1));
-    fprintf(out, "    %s_model *self = model;\n    update(model, lr);\n", m->spec.name);
+    /* (void)self: a model without parameters updates none */
+    fprintf(out, "    %s_model *self = model;\n    (void)self;\n    update(model, lr);\n", m->spec.name);
     for (int id = 0; id < e->g->n; id++) {
         const Node *n = &e->g->nodes[id];
         if (!emit_runs(e, id) || op_of(n)->kind != K_UPDATE) continue;
@@ -364,6 +365,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int che
                  .bail = bail,
                  .phase_of = train ? m->update_phase : NULL,
                  .phase = fn == FN_UPDATE,
+                 .copies_outputs = fn != FN_UPDATE,
                  .no_comments = checked};
     if (checked && fn == FN_UPDATE) {
         emit_update_checked(m, out, &e);

@@ -328,7 +328,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
                  .nkernels = *nkernels,
                  .fp = gp.fp,
                  .phase_of = train ? m->update_phase : NULL,
-                 .phase = fn == FN_UPDATE};
+                 .phase = fn == FN_UPDATE,
+                 .copies_outputs = fn != FN_UPDATE && fn != FN_EVAL_LOSS};
     fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
     fprintf(out, "    %s_model *self = (%s_model *)model;\n", name, name);
     /* every kernel takes B; the update's tensors have no batch dimension */
@@ -336,7 +337,8 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    const cudaStream_t stream = self->stream;\n");
-    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B%s;\n", fn != FN_UPDATE ? ", (void)inputs" : "");
+    /* (void)stream: the update of a model without parameters launches nothing */
+    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B, (void)stream%s;\n", fn != FN_UPDATE ? ", (void)inputs" : "");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
     if (fn == FN_UPDATE)
         fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
