@@ -3,7 +3,9 @@
  * Built against one model (-DMLC_MODEL_API=NAME_api) by bench/run.sh. Prints the median
  * and other quantiles of the per-step wall time over --steps steps after --warmup steps,
  * the peak RSS, the model's optimizer (so the PyTorch side can use the same one) and the
- * vector width of the kernel library it is linked with (bench/run.sh --isa).
+ * vector width of the kernel library it is linked with (bench/run.sh --isa). A CUDA model
+ * (bench/gpu/prepare.sh) is linked without the C kernel library: built with
+ * -DMLC_STEP_TIMER_CUDA, it prints vec_width=0 isa=none.
  * Timings only: it asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +13,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "kernels/mlc_kernels.h"
 #include "mlc_model.h"
+#ifdef MLC_STEP_TIMER_CUDA
+static int mlc_kernels_vec_width(void) { return 0; }
+static const char *mlc_kernels_isa(void) { return "none"; }
+#else
+#include "kernels/mlc_kernels.h"
+#endif
 
 extern const mlc_model_api MLC_MODEL_API;
 

@@ -82,8 +82,8 @@ while [ $# -gt 0 ]; do
 done
 # the CUDA kernel library (runtime/kernels/cuda/), for the same architecture
 "$NVCC" -lib -O3 -std=c++17 -arch="$CUDA_ARCH" "$ROOT"/runtime/kernels/cuda/*.cu -o "$W/libmlckernels_cuda.a"
-link() { # OBJ MAIN.c EXE API
-    "$NVCC" -O2 -arch="$CUDA_ARCH" "$1" "$2" -I"$ROOT/runtime" -DMLC_MODEL_API="$4" -o "$3" \
+link() { # OBJ MAIN.c EXE API (MLC_STEP_TIMER_CUDA: step_timer.c without the C kernel library)
+    "$NVCC" -O2 -arch="$CUDA_ARCH" "$1" "$2" -I"$ROOT/runtime" -DMLC_MODEL_API="$4" -DMLC_STEP_TIMER_CUDA -o "$3" \
         -L"$W" -lmlckernels_cuda -L"$BUILD/runtime" -lmlcrt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
 }
 # What the C target prints after 1 and after 5 steps; and, as the yardstick for how far
