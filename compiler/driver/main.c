@@ -18,10 +18,11 @@
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--threads N] [--tf32] [--conv-algo A] [--dump-ir=STAGE] [--report [--ranks N\n"
-    "                    [--link BW,LAT] [--flops RATE] [--tp P]]] [--debug]\n"
+    "                    [--threads N] [--tf32] [--precision P] [--conv-algo A] [--dump-ir=STAGE]\n"
+    "                    [--report [--ranks N [--link BW,LAT] [--flops RATE] [--tp P]]] [--debug]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--conv-algo A] [--cuda-arch LIST] [--cc CC] [--mpi]\n"
+    "                                    [--tf32] [--precision P] [--conv-algo A] [--cuda-arch LIST]\n"
+    "                                    [--cc CC] [--mpi]\n"
     "                                    [--keep] [--debug] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h)\n"
@@ -36,6 +37,11 @@ static const char usage[] =
     "  --tf32           cuda: let cuBLAS use TF32 tensor cores for GEMMs and convolutions\n"
     "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
     "                   cuDNN convolutions); without it every product is full FP32\n"
+    "  --precision P    fp32 (the default) or bf16: the inputs and outputs of every matmul,\n"
+    "                   convolution and attention rounded to bfloat16 (FP32 sums), so are\n"
+    "                   their gradients; FP32 master weights, optimizer state, batch-norm\n"
+    "                   statistics, softmax and loss. Both targets round the same way; the\n"
+    "                   values are still stored in floats (no memory saved yet)\n"
     "  --conv-algo A    c: how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)\n"
     "                   for all three ops of every such layer), winograd4 (F(4x4, 3x3) for\n"
     "                   the forward pass and input gradient, F(2x2, 3x3) for the weight\n"
@@ -169,7 +175,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
                    !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch") ||
                    !strcmp(a, "--ranks") || !strcmp(a, "--link") || !strcmp(a, "--flops") || !strcmp(a, "--tp") ||
-                   !strcmp(a, "--conv-algo")) {
+                   !strcmp(a, "--conv-algo") || !strcmp(a, "--precision")) {
             if (!val) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
@@ -234,6 +240,13 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                     return -1;
                 }
                 o->conv_algo = (ConvAlgo)k;
+            }
+            if (!strcmp(a, "--precision")) {
+                if (strcmp(val, "fp32") && strcmp(val, "bf16")) {
+                    fprintf(stderr, "mlc: error: --precision: expected fp32 or bf16, found '%s'\n", val);
+                    return -1;
+                }
+                o->bf16 = !strcmp(val, "bf16");
             }
             if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
                 fprintf(stderr,
@@ -325,6 +338,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
                          .target = o->target->kind,
                          .threads = o->threads,
                          .tf32 = o->tf32,
+                         .bf16 = o->bf16,
                          .debug = o->debug,
                          .conv_algo = o->conv_algo};
     ModelIR *m = compile_model_opts(arena, prog, &co, &o->dump);

@@ -175,6 +175,29 @@ static void budget_report(FILE *out, const ModelIR *m) {
             costly, d);
 }
 
+/* --precision bf16: how many values are rounded, and how many of them have a buffer of
+ * their own in the train step's arena (what storing bf16 would halve; they are floats
+ * now, so nothing is saved yet). */
+static void precision_report(FILE *out, const ModelIR *m) {
+    const Graph *g = m->train;
+    int rounded = 0, stored = 0;
+    int64_t bytes = 0;
+    for (int id = 0; id < g->n; id++) {
+        if (g->nodes[id].op != OP_round_bf16) continue;
+        rounded++;
+        if (!m->train_plan.has_buf || !m->train_plan.has_buf[id]) continue;
+        stored++;
+        bytes += bytes_of(&g->nodes[id]);
+    }
+    char a[32];
+    human_bin(a, sizeof a, (double)bytes);
+    fprintf(out,
+            "precision: bf16, %d values rounded in the train step (the inputs and outputs of matmul, conv2d and "
+            "attention, and their gradients); %d of them have buffers of their own, %s (%lld bytes) of floats; no "
+            "memory is saved yet: bf16 storage would halve those\n",
+            rounded, stored, a, (long long)bytes);
+}
+
 void print_report(FILE *out, const ModelIR *m) {
     int64_t params = 0, state = 0;
     for (int i = 0; i < m->npers; i++) {
@@ -198,5 +221,6 @@ void print_report(FILE *out, const ModelIR *m) {
     conv_report(out, m);
     conv_algo_report(out, m);
     if (m->mem_budget > 0) budget_report(out, m);
+    if (m->bf16) precision_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
 }

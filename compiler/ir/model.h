@@ -136,6 +136,9 @@ typedef struct ModelIR {
     /* --tf32 (CUDA): cuBLAS may use the tensor cores' TF32 (inputs rounded to 10-bit
      * mantissas, FP32 sums), as PyTorch lets cuDNN do by default. */
     int tf32;
+    /* --precision bf16 (precision.c): the products' inputs and outputs rounded to
+     * bfloat16; 0: FP32 throughout. */
+    int bf16;
     /* mlc --debug (C): no fusion, no buffer reuse, a #line to the .mdl for every line of
      * a node's code, so a debugger steps through the network's source. */
     int debug;
@@ -170,6 +173,7 @@ typedef struct CompileOptions {
     int tf32;           /* --tf32: ModelIR.tf32 */
     int debug;          /* mlc --debug: ModelIR.debug */
     ConvAlgo conv_algo; /* --conv-algo: ModelIR.conv_algo */
+    int bf16;           /* --precision bf16: ModelIR.bf16 */
 } CompileOptions;
 ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o, const DumpOptions *dump);
 /* For the C target, at batch_override (> 0) or train.batch, no budget. */

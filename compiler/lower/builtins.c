@@ -733,6 +733,7 @@ const Builtin builtins[] = {
     {"where", b_where, {{"cond", "a", "b"}}},
     {"causal_mask", b_causal_mask, {{"T"}}},
     {"stop_gradient", b_stop_gradient, {{"x"}}},
+    {"round_bf16", b_round_bf16, {{"x"}}},
     /* attention (builtins_attention.c) */
     {"attention", b_attention, {{"q", "k", "v", "causal=", "scale="}}},
     /* lang (issue 14): builtins_resample.c */

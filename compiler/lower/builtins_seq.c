@@ -125,12 +125,22 @@ Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(graph_add(L->g, OP_causal_mask, &off, 1, ATTRS(AI(A_SIZE, T)), LOCE));
 }
 
-/* stop_gradient(x): x, through which no gradient flows back (ops_stop_gradient.c). */
-Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a) {
+/* stop_gradient(x) and round_bf16(x): one f32 elementwise op each (ops_stop_gradient.c,
+ * ops_precision.c); the builtin's name is the op's. */
+static Value f32_unary(Lower *L, Scope *s, const Expr *call, Args *a, Op op) {
     int x = T(0, "x");
     char sh[96];
     if (L->g->nodes[x].dtype != DT_F32)
-        diag_error(arg_loc(L, s, call, a, 0), "stop_gradient needs an f32 tensor, found %s",
+        diag_error(arg_loc(L, s, call, a, 0), "%s needs an f32 tensor, found %s", op_info[op].name,
                    shape_str(&L->g->nodes[x].shape, L->g->nodes[x].dtype, sh, sizeof sh));
-    return vtensor(ir_unary(L->g, OP_stop_gradient, x, LOCE));
+    return vtensor(ir_unary(L->g, op, x, LOCE));
 }
+
+/* stop_gradient(x): x, through which no gradient flows back. */
+Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a) {
+    return f32_unary(L, s, call, a, OP_stop_gradient);
+}
+
+/* round_bf16(x): x rounded to bfloat16, its gradient rounded likewise (what --precision
+ * bf16 puts around every product, for a value of the user's choice). */
+Value b_round_bf16(Lower *L, Scope *s, const Expr *call, Args *a) { return f32_unary(L, s, call, a, OP_round_bf16); }

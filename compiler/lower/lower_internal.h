@@ -125,6 +125,7 @@ Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_where(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_causal_mask(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_stop_gradient(Lower *L, Scope *s, const Expr *call, Args *a);
+Value b_round_bf16(Lower *L, Scope *s, const Expr *call, Args *a);
 Value b_attention(Lower *L, Scope *s, const Expr *call, Args *a); /* builtins_attention.c */
 /* builtins_resample.c: argmax, and upsample's bilinear mode (-1 when the mode is nearest) */
 Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a);

@@ -17,8 +17,8 @@ Op op_by_name(const char *name) {
     return OP_COUNT;
 }
 
-const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh",        "erf", "pow",
-                                     "sin", "cos", "fabs", "rng_uniform", NULL};
+const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh",        "erf",        "pow",
+                                     "sin", "cos", "fabs", "rng_uniform", "round_bf16", NULL};
 
 int op_text_calls_math(const char *t) {
     for (const char *p = t; p && *p; p++) {

@@ -57,6 +57,10 @@ typedef enum OpFlags {
      * mask): finite inputs give a finite output, so --check-finite's copy of the step,
      * which has checked the inputs, does not scan this op's output. */
     OPF_KEEPS_FINITE = 1 << 7,
+    /* Rounds its input to a coarser format (round_bf16), and its gradient is the
+     * identity's, rounded: the gradient check compares against the identity's finite
+     * differences within the format's half step, and checks the gradient is rounded. */
+    OPF_ROUNDS = 1 << 8,
 } OpFlags;
 
 typedef struct OpRules {

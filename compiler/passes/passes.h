@@ -57,6 +57,11 @@ typedef struct OptimizerSpec {
 } OptimizerSpec;
 void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const uint8_t *groups);
 
+/* precision.c (--precision bf16; both graphs, right after lowering): every f32 input and
+ * the output of each matmul, conv2d and attention goes through round_bf16. Rebuilds the
+ * graph; returns how many round_bf16 nodes it added. */
+int precision_bf16(Graph *g);
+
 /* split_bn.c (train graph, after the optimizer): each bn_apply becomes bn_scale, bn_shift
  * and an elementwise multiply-add, so it fuses with what reads it. Rebuilds the graph and
  * returns the map from old node ids to new ones (arena-allocated). */
@@ -86,6 +91,7 @@ char *dce_live(const Graph *g);
  * pass: one line here, and pass_done(d, PASS_<name>, graph) after its call in pipeline.c. */
 #define MLC_PASSES(X) \
     X(lower)          \
+    X(precision)      \
     X(autodiff)       \
     X(optimizer)      \
     X(split_bn)       \

@@ -1,7 +1,8 @@
-/* pipeline.c - the middle end as one function: lower -> autodiff -> optimizer -> split_bn ->
+/* pipeline.c - the middle end as one function: lower -> (precision, under --precision
+ * bf16) -> autodiff -> optimizer -> split_bn ->
  * simplify -> relu_pool -> DCE -> (recompute, under --mem-budget) -> fuse -> gradient slab
  * layout -> memory plan for the train step (emitted as two calls, forward_backward and
- * update: grad_slab.c); lower -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
+ * update: grad_slab.c); lower -> (precision) -> simplify -> fold_bn -> DCE -> fuse -> memory plan for
  * evaluation, twice (the outputs for forward; the outputs and the loss for eval_loss);
  * the model's inputs and outputs as the API shows them; the verifier after every pass and
  * the dumps the user asked for. */
@@ -159,6 +160,10 @@ static Graph *eval_graph(Arena *a, const Program *p, ModelIR *m, const DumpOptio
      * graph without its loss-only nodes (emit_c.c) */
     if (!with_loss) e->loss = -1;
     pass_done(pd, PASS_lower, e);
+    if (m->bf16) {
+        precision_bf16(e);
+        pass_done(pd, PASS_precision, e);
+    }
     simplify(e);
     pass_done(pd, PASS_simplify, e);
     fold_bn(e);
@@ -182,6 +187,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->target = o->target;
     m->threads = o->threads > 0 ? o->threads : 1;
     m->tf32 = o->tf32;
+    m->bf16 = o->bf16;
     m->conv_algo = o->conv_algo;
     lower_spec(a, p, &m->spec);
     if (o->batch > 0) m->spec.batch = o->batch;
@@ -191,6 +197,10 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     g->conv_algo = m->conv_algo;
     pass_done(d, PASS_lower, g);
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
+    if (m->bf16) {
+        precision_bf16(g);
+        pass_done(d, PASS_precision, g);
+    }
     uint8_t *groups = param_groups(g, &m->spec.freeze, &m->spec.no_decay);
     GradList gl = autodiff(g, groups);
     pass_done(d, PASS_autodiff, g);

@@ -181,4 +181,9 @@ BatchedGemm batched_gemm(EmitCtx *e, int id);
 /* The root of node id's epilogue (fuse.c), the group that runs with it; -1: none. */
 int emit_epilogue_of(const EmitCtx *e, int id);
 
+/* Whether every f32 input of node id (a product: matmul, a convolution) is a round_bf16
+ * value, seen through reshapes (--precision bf16, precision.c): a target may then run
+ * the product on bf16 hardware without changing an input. */
+int emit_reads_bf16_values(const Graph *g, int id);
+
 #endif

@@ -546,6 +546,17 @@ void emit_section_marker(EmitCtx *e, int id, int *section) {
 
 int emit_epilogue_of(const EmitCtx *e, int id) { return e->fp->epilogue[id]; }
 
+int emit_reads_bf16_values(const Graph *g, int id) {
+    const Node *n = &g->nodes[id];
+    for (int k = 0; k < n->nin; k++) {
+        int x = n->in[k];
+        if (g->nodes[x].dtype != DT_F32) continue;
+        while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
+        if (g->nodes[x].op != OP_round_bf16) return 0;
+    }
+    return n->nin > 0;
+}
+
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);

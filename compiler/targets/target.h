@@ -151,6 +151,7 @@ extern const char tmpl_cuda_prologue_cuh[];
 extern const char tmpl_trainer_main_c[];
 extern const char tmpl_cuda_device_cuh[];    /* device helpers: the start of the CUDA kernel section */
 extern const char tmpl_mlc_philox_h[];       /* runtime/kernels/mlc_philox.h, pasted before them */
+extern const char tmpl_mlc_bf16_h[];         /* runtime/kernels/mlc_bf16.h, likewise */
 extern const char tmpl_cuda_attention_cuh[]; /* attention's block functions, after it */
 extern const char tmpl_dist_nccl_c[];        /* mlc build --target cuda --mpi: NCCL */
 

@@ -21,6 +21,7 @@
 #include "mlc_winograd_layout.h"
 #include "mlc_geom.h"
 #include "mlc_philox.h" /* dropout's draws, inline */
+#include "mlc_bf16.h"   /* --precision bf16's rounding, inline */
 
 /* ---- threads (threads.c) ---- */
 

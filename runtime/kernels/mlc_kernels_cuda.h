@@ -87,6 +87,34 @@
 /* cublasSgemm's alpha and beta (host pointer mode). */
 static const float mlc_one = 1.0f, mlc_zero = 0.0f;
 
+/* C = op(A) op(B) in column-major order, as cublasSgemm; bf16: every element of A and B
+ * is a bfloat16 value (--precision bf16 rounded it: compiler/passes/precision.c), so the
+ * tensor cores' bf16 products with FP32 sums (CUBLAS_COMPUTE_32F_FAST_16BF, which converts
+ * the inputs to bf16 and so changes none of them) compute the products SGEMM would, at
+ * the tensor cores' rate; the sums in their order. */
+[[maybe_unused]] static inline cublasStatus_t mlc_gemm(cublasHandle_t h, int bf16, cublasOperation_t ta,
+                                                       cublasOperation_t tb, int m, int n, int k, const float *A,
+                                                       int lda, const float *B, int ldb, float *C, int ldc) {
+    if (!bf16) return cublasSgemm(h, ta, tb, m, n, k, &mlc_one, A, lda, B, ldb, &mlc_zero, C, ldc);
+    return cublasGemmEx(h, ta, tb, m, n, k, &mlc_one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &mlc_zero, C, CUDA_R_32F,
+                        ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
+}
+
+/* mlc_gemm over `count` products whose matrices lie sa, sb, sc floats apart (a stride of
+ * 0: one matrix they share), as cublasSgemmStridedBatched. */
+[[maybe_unused]] static inline cublasStatus_t mlc_gemm_strided(cublasHandle_t h, int bf16, cublasOperation_t ta,
+                                                               cublasOperation_t tb, int m, int n, int k,
+                                                               const float *A, int lda, long long sa, const float *B,
+                                                               int ldb, long long sb, float *C, int ldc, long long sc,
+                                                               int count) {
+    if (!bf16)
+        return cublasSgemmStridedBatched(h, ta, tb, m, n, k, &mlc_one, A, lda, sa, B, ldb, sb, &mlc_zero, C, ldc, sc,
+                                         count);
+    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, &mlc_one, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb,
+                                      &mlc_zero, C, CUDA_R_32F, ldc, sc, count, CUBLAS_COMPUTE_32F_FAST_16BF,
+                                      CUBLAS_GEMM_DEFAULT);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -96,18 +124,19 @@ extern "C" {
  * compiler sizes nc so that a chunk's scratch fits its workspace, compiler/targets/cuda/
  * conv.c); ws is that scratch (NULL where the op needs none: 1x1, stride 1, no padding).
  * Chunks change no result: samples are independent, and the weight gradient's slots are
- * added in sample order. ---- */
+ * added in sample order. bf16: both operands hold bfloat16 values, and the GEMMs run on
+ * the tensor cores' bf16 products (mlc_gemm). ---- */
 
 /* y = conv(x, w); ws: nc*K*P floats (K = C/G*KH*KW, P = Ho*Wo). */
 void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                         const float *w, float *y, float *ws, long nc);
+                         const float *w, float *y, float *ws, long nc, int bf16);
 /* dx = the input gradient of dy; ws: nc*K*P floats. */
 void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
-                              const float *w, float *dx, float *ws, long nc);
+                              const float *w, float *dx, float *ws, long nc, int bf16);
 /* dw = the weight gradient of dy over the batch; ws: nc*O/G*K slot floats, then nc*K*P
  * column floats. */
 void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                                const float *dy, float *dw, float *ws, long nc);
+                                const float *dy, float *dw, float *ws, long nc, int bf16);
 
 /* ---- pooling (cuda/pool.cu), over `planes` planes (batch * channels) of H x W: a thread
  * per output element; the backward ops gather per input element (no atomics), except a

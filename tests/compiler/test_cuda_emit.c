@@ -35,7 +35,9 @@
  *     g++) and agree with the C kernels;
  *   - the Philox of runtime/kernels/mlc_philox.h built by nvcc as device code (also
  *     host-callable) draws the same bits as the runtime's mlc_rng_uniform, built by cc
- *     from the same header, so CUDA dropout masks are the C target's.
+ *     from the same header, so CUDA dropout masks are the C target's; likewise
+ *     mlc_bf16.h's rounding, and --precision bf16 models (mlp, lenet, attention) round in
+ *     their kernels and compile with NVRTC and nvcc.
  * The kernel section starts with mlc_philox.h, attention's block functions and the device template; the per-node
  * checks look at what follows it. Convolutions, poolings and batch-norm sums call the kernel library
  * (runtime/kernels/cuda/, mlc_kernels_cuda.h), which kernel_library_builds_and_links builds for sm_80 and sm_90.
@@ -53,6 +55,7 @@
 #include "diag.h"
 #include "model.h"
 #include "ops.h"
+#include "kernels/mlc_bf16.h"
 #include "rng.h"
 #include "target.h"
 
@@ -116,7 +119,7 @@ typedef struct Compiled {
     ModelIR *m;
 } Compiled;
 
-static void compile_path_opts(Compiled *c, const char *path, int tf32) {
+static void compile_path_opts(Compiled *c, const char *path, int tf32, int bf16) {
     memset(c, 0, sizeof *c);
     c->src = srcfile_read(path);
     cr_assert_not_null(c->src, "cannot read %s", path);
@@ -124,12 +127,12 @@ static void compile_path_opts(Compiled *c, const char *path, int tf32) {
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32}; /* the CUDA target's workspaces */
+    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32, .bf16 = bf16}; /* the CUDA target's workspaces */
     c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
 }
 
-static void compile_path(Compiled *c, const char *path) { compile_path_opts(c, path, 0); }
+static void compile_path(Compiled *c, const char *path) { compile_path_opts(c, path, 0, 0); }
 
 static void compiled_free(Compiled *c) {
     arena_free(&c->arena);
@@ -382,7 +385,7 @@ static int is_launcher_op(Op op) {
 Test(cuda_emit, tf32_math_mode) {
     for (int tf32 = 0; tf32 < 2; tf32++) {
         Compiled c;
-        compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/lenet.mdl", tf32);
+        compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/lenet.mdl", tf32, 0);
         char *src = capture_source(c.m, "model.h");
         int n = count(src, "cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH)");
         cr_assert_eq(n, tf32, "--tf32 %s: %d calls setting the TF32 math mode", tf32 ? "on" : "off", n);
@@ -420,40 +423,44 @@ Test(cuda_emit, kernel_counts) {
 
 /* ---- NVRTC: the kernels alone ---- */
 
+#ifdef MLC_HAVE_NVRTC
+static void nvrtc_compile(const char *path, int bf16) {
+    Compiled c;
+    compile_path_opts(&c, path, 0, bf16);
+    char *kern = capture_kernels(c.m);
+    nvrtcProgram prog;
+    cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
+    /* 177: "declared but never referenced": the kernels are static, and the host code
+     * launching them is not part of this unit */
+    const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
+    nvrtcResult r = nvrtcCompileProgram(prog, 3, opts);
+    size_t log_len = 0;
+    nvrtcGetProgramLogSize(prog, &log_len);
+    char *log = malloc(log_len + 1);
+    nvrtcGetProgramLog(prog, log);
+    log[log_len] = 0;
+    if (r != NVRTC_SUCCESS || strlen(log) > 0) {
+        fprintf(stderr, "---- %s: kernels ----\n%s\n---- NVRTC log ----\n%s\n", path, kern, log);
+    }
+    cr_expect_eq(r, NVRTC_SUCCESS, "%s: NVRTC: %s", path, nvrtcGetErrorString(r));
+    cr_expect_eq(strlen(log), 0, "%s: NVRTC warnings (printed above)", path);
+    if (r == NVRTC_SUCCESS) {
+        size_t ptx_len = 0;
+        nvrtcGetPTXSize(prog, &ptx_len);
+        cr_expect_gt(ptx_len, 1, "%s: no PTX", path);
+    }
+    free(log);
+    nvrtcDestroyProgram(&prog);
+    free(kern);
+    compiled_free(&c);
+}
+#endif
+
 Test(cuda_emit, kernels_compile_with_nvrtc) {
 #ifndef MLC_HAVE_NVRTC
     cr_skip_test("built without NVRTC (no CUDA toolkit at " CUDA_HOME ")");
 #else
-    for (int k = 0; k < NMODELS; k++) {
-        Compiled c;
-        compile_path(&c, models[k]);
-        char *kern = capture_kernels(c.m);
-        nvrtcProgram prog;
-        cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
-        /* 177: "declared but never referenced": the kernels are static, and the host code
-         * launching them is not part of this unit */
-        const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
-        nvrtcResult r = nvrtcCompileProgram(prog, 3, opts);
-        size_t log_len = 0;
-        nvrtcGetProgramLogSize(prog, &log_len);
-        char *log = malloc(log_len + 1);
-        nvrtcGetProgramLog(prog, log);
-        log[log_len] = 0;
-        if (r != NVRTC_SUCCESS || strlen(log) > 0) {
-            fprintf(stderr, "---- %s: kernels ----\n%s\n---- NVRTC log ----\n%s\n", models[k], kern, log);
-        }
-        cr_expect_eq(r, NVRTC_SUCCESS, "%s: NVRTC: %s", models[k], nvrtcGetErrorString(r));
-        cr_expect_eq(strlen(log), 0, "%s: NVRTC warnings (printed above)", models[k]);
-        if (r == NVRTC_SUCCESS) {
-            size_t ptx_len = 0;
-            nvrtcGetPTXSize(prog, &ptx_len);
-            cr_expect_gt(ptx_len, 1, "%s: no PTX", models[k]);
-        }
-        free(log);
-        nvrtcDestroyProgram(&prog);
-        free(kern);
-        compiled_free(&c);
-    }
+    for (int k = 0; k < NMODELS; k++) nvrtc_compile(models[k], 0);
 #endif
 }
 
@@ -489,6 +496,8 @@ static void remove_tree(const char *dir) {
     cr_expect_eq(system(cmd), 0);
 }
 
+static int nvcc_bf16; /* --precision bf16 for the models nvcc_compile compiles */
+
 static void nvcc_compile(int from, int to) {
 #ifdef MLC_SANITIZED
     /* nvcc compiles the generated file, not mlc: the unsanitized run already covers it,
@@ -498,7 +507,7 @@ static void nvcc_compile(int from, int to) {
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
     for (int k = from; k < to; k++) {
         Compiled c;
-        compile_path(&c, models[k]);
+        compile_path_opts(&c, models[k], 0, nvcc_bf16);
         char *dir = make_tmpdir();
         write_sources(c.m, dir);
         char cmd[16384];
@@ -552,6 +561,98 @@ Test(cuda_emit, attention_device_code_runs_on_the_host, .timeout = 300) {
 Test(cuda_emit, resnet_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET, RESNET + 1); }
 Test(cuda_emit, resnet20_cifar_compiles_with_nvcc, .timeout = 600) { nvcc_compile(RESNET20, RESNET20 + 1); }
 Test(cuda_emit, breadth_samples_compile_with_nvcc, .timeout = 600) { nvcc_compile(BREADTH, ATTENTION); }
+
+/* ---- --precision bf16 ---- */
+
+/* The same round_bf16 nodes as on the C target (the pass is the middle end's), each a
+ * call to mlc_round_bf16 in a kernel; the kernels compile with NVRTC and the whole file
+ * with nvcc, for a dense, a convolutional and an attention model. Every GEMM and
+ * convolution reads rounded operands, so each runs on bf16 tensor cores (mlc_gemm, the
+ * conv launchers' last argument 1); without --precision bf16 none does. */
+Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
+    const char *const paths[] = {models[0], models[4], models[ATTENTION]};
+    for (int k = 0; k < 3; k++) {
+        Compiled c;
+        compile_path_opts(&c, paths[k], 0, 1);
+        int nodes = 0;
+        for (int i = 0; i < c.m->train->n; i++) nodes += c.m->train->nodes[i].op == OP_round_bf16;
+        cr_assert_gt(nodes, 0, "%s: no round_bf16 in the train step", paths[k]);
+        char *kern = capture_kernels(c.m);
+        cr_assert_geq(count(generated_part(kern), "mlc_round_bf16("), 1, "%s: no kernel rounds", paths[k]);
+        free(kern);
+        int products = 0;
+        const Graph *gs[3] = {c.m->train, c.m->eval, c.m->eval_loss};
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < gs[j]->n; i++) {
+                Op o = gs[j]->nodes[i].op;
+                products += o == OP_matmul || o == OP_conv2d || o == OP_conv2d_bwd_data || o == OP_conv2d_bwd_filter;
+            }
+        char *src = capture_source(c.m, "model.h");
+        int on_bf16 = count(src, "mlc_gemm(self->cublas, 1,") + count(src, "mlc_gemm_strided(self->cublas, 1,");
+        for (const char *p = src; (p = strstr(p, "mlc_cuda_conv2d_")); p++)
+            on_bf16 += !strncmp(strchr(p, ')') - 3, ", 1)", 4);
+        cr_assert_eq(on_bf16, products, "%s: %d of %d products on bf16 tensor cores", paths[k], on_bf16, products);
+        cr_assert_eq(count(src, "cublasSgemm"), 0, "%s: an FP32 SGEMM under --precision bf16", paths[k]);
+        free(src);
+        compiled_free(&c);
+        compile_path(&c, paths[k]);
+        src = capture_source(c.m, "model.h");
+        cr_assert_eq(count(src, "mlc_gemm("), 0, "%s: bf16 GEMMs without --precision bf16", paths[k]);
+        free(src);
+        compiled_free(&c);
+#ifdef MLC_HAVE_NVRTC
+        nvrtc_compile(paths[k], 1);
+#endif
+    }
+    nvcc_bf16 = 1;
+    nvcc_compile(0, 1);
+    nvcc_compile(4, 5);
+    nvcc_compile(ATTENTION, ATTENTION + 1);
+    nvcc_bf16 = 0;
+}
+
+/* runtime/kernels/mlc_bf16.h built by nvcc (host-callable device code) rounds as the C
+ * build of the same header does (tests/kernels/test_bf16.c checks that one against a
+ * reference), over a sweep of bit patterns: NaNs, infinities, ties, overflow. */
+Test(cuda_emit, device_bf16_matches_c, .timeout = 300) {
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    char *dir = make_tmpdir();
+    char path[4200], cmd[16384];
+    snprintf(path, sizeof path, "%s/bf16.cu", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n%s\n", tmpl_mlc_bf16_h);
+    fprintf(f, "__global__ void round_all(float *x, int n) {\n");
+    fprintf(f, "    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)\n");
+    fprintf(f, "        x[i] = mlc_round_bf16(x[i]);\n}\n");
+    fprintf(f, "int main(void) {\n    (void)round_all;\n");
+    fprintf(f, "    for (unsigned long long k = 0; k < 0x100000000ull; k += 65521) {\n");
+    fprintf(f, "        unsigned u = (unsigned)k, r;\n        float x;\n        memcpy(&x, &u, 4);\n");
+    fprintf(f, "        float y = mlc_round_bf16(x);\n        memcpy(&r, &y, 4);\n");
+    fprintf(f, "        printf(\"%%08x\\n\", r);\n    }\n    return 0;\n}\n");
+    cr_assert_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd,
+             NVCC " -arch=sm_90 -std=c++17 -Werror all-warnings '%s' -o '%s/bf16' 2>&1 && '%s/bf16' > '%s/out.txt'",
+             path, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    int n = 0;
+    for (unsigned long long k = 0; k < 0x100000000ull; k += 65521) {
+        unsigned got, u = (unsigned)k, want;
+        float x;
+        memcpy(&x, &u, 4);
+        float y = mlc_round_bf16(x);
+        memcpy(&want, &y, 4);
+        cr_assert_eq(fscanf(f, "%x", &got), 1, "the nvcc build printed only %d values", n);
+        cr_assert_eq(got, want, "0x%08x: nvcc build 0x%08x, C build 0x%08x", u, got, want);
+        n++;
+    }
+    fclose(f);
+    remove_tree(dir);
+    free(dir);
+}
 
 /* ---- the device Philox against the runtime's, on the host ---- */
 

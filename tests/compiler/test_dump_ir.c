@@ -82,12 +82,39 @@ Test(dump_ir, all_passes_in_order) {
                      "; --- after fuse (train step) ---\n"
                      "; --- after fuse (eval) ---\n");
     for (int p = 0; p < PASS_COUNT; p++) {
-        if (p == PASS_recompute) continue; /* runs only under --mem-budget */
+        if (p == PASS_recompute || p == PASS_precision) continue; /* only under --mem-budget, --precision bf16 */
         char want[96];
         snprintf(want, sizeof want, "; --- after %s (", pass_names[p]);
         cr_assert_not_null(strstr(h, want), "no dump after pass %s", pass_names[p]);
     }
     free(h);
+}
+
+/* --precision bf16: its pass runs right after lowering, on both graphs; each conv2d and
+ * matmul reads rounded inputs and is read rounded. convbn.mdl, per graph: c1, c2, c5 and
+ * fc round their input, weight and output (3 each), c3 reads c2's rounded input (2). */
+Test(dump_ir, precision_pass_under_bf16) {
+    char *out = NULL;
+    char *argv[] = {MLC_EXE, CONVBN, "--precision", "bf16", "--dump-ir=after:precision", NULL};
+    cr_assert_eq(ct_run(argv, &out), 0, "%s", out);
+    char *h = headers(out);
+    cr_assert_str_eq(h, "; --- after precision (train step) ---\n; --- after precision (eval) ---\n");
+    int convs = 0, rounds = 0;
+    for (const char *p = out; (p = strstr(p, " = conv2d ")); p++) convs++;
+    for (const char *p = out; (p = strstr(p, " = round_bf16 ")); p++) rounds++;
+    cr_assert_eq(convs, 2 * 4);
+    cr_assert_eq(rounds, 2 * (3 * 3 + 2 + 3), "%d round_bf16:\n%s", rounds, out);
+    free(h);
+    free(out);
+    /* --report counts them: the 14 forward ones, and the gradients of all but the image's */
+    char *argv3[] = {MLC_EXE, CONVBN, "--precision", "bf16", "--report", NULL};
+    cr_assert_eq(ct_run(argv3, &out), 0, "%s", out);
+    cr_assert(strstr(out, "precision: bf16, 27 values rounded in the train step"), "%s", out);
+    free(out);
+    char *argv2[] = {MLC_EXE, CONVBN, "--precision", "fp16", NULL};
+    cr_assert_eq(ct_run(argv2, &out), 2);
+    cr_assert(strstr(out, "mlc: error: --precision: expected fp32 or bf16, found 'fp16'"), "%s", out);
+    free(out);
 }
 
 Test(dump_ir, pass_table_names) {

@@ -24,6 +24,10 @@
  * and their finite differences must be exactly zero too (cases keep inputs off the kinks).
  * Ops flagged OPF_STOP_GRAD (stop_gradient) must give no gradient while their finite
  * differences are not zero (the value moves; the gradient is cut by definition).
+ * Ops flagged OPF_ROUNDS (round_bf16) are piecewise constant, yet their gradient is the
+ * identity's, rounded: the finite differences run with the op as the identity, the
+ * tolerance is bfloat16's half step (2^-9, relative), and every gradient value must be
+ * one the op leaves unchanged (rounded).
  *
  * MLC_GRADCHECK_VERBOSE=1 prints every element (analytic, numeric, rel). */
 #include <criterion/criterion.h>
@@ -84,6 +88,7 @@ typedef struct CaseResult {
     char shapes[256]; /* input shapes, for the table */
     double max_abs, max_rel;
     int zero_ok;        /* OPF_ZERO_GRAD: analytic absent/zero and FD zero */
+    int rounded_ok;     /* OPF_ROUNDS: every analytic value is a rounded value */
     double max_fd_abs;  /* largest |finite difference| seen */
     double max_ana_abs; /* largest |analytic gradient| seen */
 } CaseResult;
@@ -143,6 +148,7 @@ static char ops_in_backward[OP_COUNT];
 static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
     CaseResult r = {0};
     r.zero_ok = 1;
+    r.rounded_ok = 1;
     const OpInfo *oi = &op_info[op];
     Arena arena = {0};
     Graph *g = graph_new(&arena, MODE_TRAIN, BATCH);
@@ -201,6 +207,9 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
         ana[k] = calloc((size_t)cnt + 1, sizeof **ana);
         if (gl.grad[k] >= 0) memcpy(ana[k], it->vals[gl.grad[k]], sizeof(double) * (size_t)cnt);
     }
+    /* a rounding op's finite differences are its identity's (stop_gradient's forward) */
+    int rounds = (oi->rules->flags & OPF_ROUNDS) != 0;
+    if (rounds) g->nodes[y].op = OP_stop_gradient;
     int first = 1;
     for (int k = 0; k < gl.n; k++) {
         int p = gl.param[k];
@@ -228,6 +237,7 @@ static CaseResult run_case(Op op, int ci, double perturb, uint64_t seed) {
             if (fabs(fd) > r.max_fd_abs) r.max_fd_abs = fabs(fd);
             if (fabs(an[i]) > r.max_ana_abs) r.max_ana_abs = fabs(an[i]);
             if (zero && (fd != 0 || an[i] != 0)) r.zero_ok = 0;
+            if (rounds && oi->rules->scalar1(an[i], &g->nodes[y]) != an[i]) r.rounded_ok = 0;
             if (getenv("MLC_GRADCHECK_VERBOSE"))
                 printf("  %s case %d param %d [%lld]: analytic %.12g numeric %.12g rel %.3e\n", oi->name, ci, k,
                        (long long)i, an[i], fd, re);
@@ -278,6 +288,9 @@ Test(gradcheck, every_op, .timeout = 300) {
             if (oi->rules->flags & OPF_ZERO_GRAD) {
                 ok = r.zero_ok;
                 if (!ok) why = " (piecewise-constant op: gradient or finite difference not zero)";
+            } else if (oi->rules->flags & OPF_ROUNDS) {
+                ok = r.rounded_ok && r.max_rel <= 0x1p-9 && r.max_fd_abs > 0;
+                if (!ok) why = " (rounding op: gradient not rounded, or not the identity's within half a step)";
             } else if (oi->rules->flags & OPF_STOP_GRAD) {
                 ok = r.max_ana_abs == 0 && r.max_fd_abs > 0;
                 if (!ok) why = " (stop_gradient: a gradient reached its input, or its value does not move with it)";

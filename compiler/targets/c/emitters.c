@@ -52,6 +52,6 @@ const OpEmitter c_emitters[OP_COUNT] = {
 const MathName c_math[] = {
     {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
     {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"},
-    {"rng_uniform", "mlc_philox_uniform"}, {NULL, NULL},
+    {"rng_uniform", "mlc_philox_uniform"}, {"round_bf16", "mlc_round_bf16"}, {NULL, NULL},
 };
 // clang-format on

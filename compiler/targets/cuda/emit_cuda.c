@@ -267,7 +267,18 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
-    if (q.fold) {
+    if (emit_reads_bf16_values(e->g, id)) { /* bf16 tensor cores, the same products (mlc_gemm) */
+        if (q.fold)
+            emit(e,
+                 "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, 1, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), %s, "
+                 "(int)(%s), %s, (int)(%s), %s, (int)(%s)));",
+                 opb, q.N, q.M, q.K, q.B, q.ldb, q.A, q.lda, q.C, q.N);
+        else
+            emit(e,
+                 "MLC_CUBLAS_CHECK(mlc_gemm_strided(self->cublas, 1, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, "
+                 "(int)(%s), %s, %s, (int)(%s), %s, %s, (int)(%s), %s, (int)(%s)));",
+                 opb, opa, q.N, q.M, q.K, q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
+    } else if (q.fold) {
         emit(e,
              "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
              opb, q.N, q.M, q.K);
@@ -295,10 +306,19 @@ static void emit_matmul(EmitCtx *e, int id) {
     int a = n->in[0], b = n->in[1];
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
-    emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
-         tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", N, M, K);
-    emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));", emit_buf(e, b),
-         emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
+    const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
+    if (emit_reads_bf16_values(e->g, id)) /* bf16 tensor cores, the same products (mlc_gemm) */
+        emit(e,
+             "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, 1, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, "
+             "(int)(%s), %s, (int)(%s)));",
+             opb, opa, N, M, K, emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id),
+             N);
+    else {
+        emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,", opb,
+             opa, N, M, K);
+        emit(e, "                             %s, (int)(%s), %s, (int)(%s), &mlc_zero, %s, (int)(%s)));",
+             emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
+    }
     cuda_epilogue(e, id);
 }
 
@@ -393,6 +413,7 @@ static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     int nk = 0;
     fputs(kernel_prelude, kern);
     fputs(tmpl_mlc_philox_h, kern);
+    fputs(tmpl_mlc_bf16_h, kern);
     fputs(tmpl_cuda_attention_cuh, kern);
     fputs(tmpl_cuda_device_cuh, kern);
     fputc('\n', kern);
@@ -495,7 +516,10 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, " * Target: CUDA + cuBLAS%s. Parameters and optimizer state live in one device slab,\n",
             m->tf32 ? " (--tf32: GEMMs may use TF32 tensor cores)" : "");
     fprintf(out, " * everything else in one device arena at offsets fixed at compile time\n");
-    fprintf(out, " * (c + b * max_batch); the API takes and returns host memory. */\n");
+    fprintf(out, " * (c + b * max_batch); the API takes and returns host memory.%s\n", m->bf16 ? "" : " */");
+    if (m->bf16)
+        fprintf(out,
+                " * --precision bf16: the products' inputs and outputs rounded to bfloat16 (mlc_round_bf16). */\n");
     fputs(tmpl_cuda_prologue_cuh, out);
     fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);

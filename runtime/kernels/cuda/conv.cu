@@ -103,7 +103,7 @@ static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, l
  * floats; none on the direct path), then one strided-batched GEMM over its samples.
  * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
 void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                         const float *w, float *y, float *ws, long nc) {
+                         const float *w, float *y, float *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
@@ -113,9 +113,9 @@ void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_g
         for (int grp = 0; grp < g->G; grp++) {
             long long col_stride;
             const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, ws, &col_stride);
-            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, &mlc_one, cols,
-                                                       (int)P, col_stride, w + (long)grp * Og * K, (int)K, 0, &mlc_zero,
-                                                       yc + (long)grp * Og * P, (int)P, (long long)g->O * P, (int)nb));
+            MLC_CUBLAS_CHECK(mlc_gemm_strided(h, bf16, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, cols, (int)P,
+                                              col_stride, w + (long)grp * Og * K, (int)K, 0, yc + (long)grp * Og * P,
+                                              (int)P, (long long)g->O * P, (int)nb));
         }
     }
 }
@@ -124,7 +124,7 @@ void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_g
  * each of its samples into ws (nb*K*P floats), then the col2im gather. The direct path
  * writes dx. */
 void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
-                              const float *w, float *dx, float *ws, long nc) {
+                              const float *w, float *dx, float *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
@@ -135,9 +135,9 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
         for (int grp = 0; grp < g->G; grp++) {
             float *cols = direct ? dxc + (long)grp * Cg * HW : ws;
             const long long col_stride = direct ? (long long)g->C * HW : (long long)K * P;
-            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(
-                h, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og, &mlc_one, dyc + (long)grp * Og * P, (int)P,
-                (long long)g->O * P, w + (long)grp * Og * K, (int)K, 0, &mlc_zero, cols, (int)P, col_stride, (int)nb));
+            MLC_CUBLAS_CHECK(mlc_gemm_strided(h, bf16, CUBLAS_OP_N, CUBLAS_OP_T, (int)P, (int)K, Og,
+                                              dyc + (long)grp * Og * P, (int)P, (long long)g->O * P,
+                                              w + (long)grp * Og * K, (int)K, 0, cols, (int)P, col_stride, (int)nb));
             if (!direct) {
                 mlc_conv_check_chunk(nb * (K * P > Cg * HW ? K * P : Cg * HW));
                 mlc_col2im_kernel<<<mlc_grid(nb * Cg * HW), MLC_BLOCK, 0, stream>>>(*g, nb, grp, ws, dxc);
@@ -152,7 +152,7 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
  * sample order (deterministic; the first chunk starts the sum). ws: nb*Og*K slot floats,
  * then nb*K*P column floats (none when direct). */
 void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                                const float *dy, float *dw, float *ws, long nc) {
+                                const float *dy, float *dw, float *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
@@ -162,10 +162,9 @@ void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc
         for (int grp = 0; grp < g->G; grp++) {
             long long col_stride;
             const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, colbuf, &col_stride);
-            MLC_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, &mlc_one, cols,
-                                                       (int)P, col_stride, dyc + (long)grp * Og * P, (int)P,
-                                                       (long long)g->O * P, &mlc_zero, part, (int)K, (long long)Og * K,
-                                                       (int)nb));
+            MLC_CUBLAS_CHECK(mlc_gemm_strided(h, bf16, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, cols, (int)P,
+                                              col_stride, dyc + (long)grp * Og * P, (int)P, (long long)g->O * P, part,
+                                              (int)K, (long long)Og * K, (int)nb));
             mlc_sum_slots_kernel<<<mlc_grid(Og * K), MLC_BLOCK, 0, stream>>>(nb, Og * K, part, dw + (long)grp * Og * K,
                                                                              n0 > 0);
             MLC_LAUNCH_CHECK(stream);
