@@ -22,6 +22,7 @@
 #include "mlc_geom.h"
 #include "mlc_philox.h" /* dropout's draws, inline */
 #include "mlc_bf16.h"   /* --precision bf16's rounding, inline */
+#include "mlc_math.h"   /* exp and erf that vectorize, inline */
 
 /* ---- threads (threads.c) ---- */
 

@@ -47,10 +47,10 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_param_ema] = {emit_param_ema}, /* train { ema } (shared/optim.c) */
 };
 
-/* libm's float functions. */
+/* The float math functions: libm's, but exp and erf are mlc_math.h's (runtime/kernels), which vectorize. */
 // clang-format off
 const MathName c_math[] = {
-    {"exp", "expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "erff"}, {"pow", "powf"},
+    {"exp", "mlc_expf"}, {"log", "logf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"}, {"erf", "mlc_erff"}, {"pow", "powf"},
     {"sin", "sinf"}, {"cos", "cosf"}, {"fabs", "fabsf"},
     {"rng_uniform", "mlc_philox_uniform"}, {"round_bf16", "mlc_round_bf16"}, {NULL, NULL},
 };
