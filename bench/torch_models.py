@@ -173,6 +173,9 @@ def main():
     ap.add_argument("--no-tf32", action="store_true",
                     help="CUDA: cuDNN convolutions in full FP32, as mlc's cuBLAS calls are (PyTorch lets cuDNN use "
                          "TF32 by default)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="mixed precision as GPU users train: torch.autocast(bfloat16) around the forward and the "
+                         "loss, channels_last for 4-D inputs and models (mlc: --precision bf16)")
     a = ap.parse_args()
     dev = torch.device(a.device)
     if a.no_tf32:
@@ -188,6 +191,8 @@ def main():
     torch.manual_seed(1)
     make, shape = MODELS[a.model]
     net = make().to(dev)
+    if a.bf16 and shape != "tokens" and len(shape) == 3:
+        net = net.to(memory_format=torch.channels_last)
     if a.optimizer == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay)
     else:
@@ -201,6 +206,8 @@ def main():
             return F.cross_entropy(net(x).reshape(-1, 256), y)
     else:
         x = torch.rand(a.batch, *shape, device=dev)
+        if a.bf16 and len(shape) == 3:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (a.batch,), device=dev)
 
         def loss_of():
@@ -208,7 +215,11 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_of()
+        if a.bf16:
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+                loss = loss_of()
+        else:
+            loss = loss_of()
         loss.backward()
         opt.step()
         return loss.item()
@@ -223,7 +234,8 @@ def main():
         times.append(time.perf_counter() - t0)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type}{'-notf32' if a.no_tf32 else ''} batch={a.batch} steps={a.steps} "
+    variant = "-bf16" if a.bf16 else "-notf32" if a.no_tf32 else ""
+    print(f"model={a.model} target=pytorch-{torch.__version__}-{dev.type}{variant} batch={a.batch} steps={a.steps} "
           f"median_ms={1e3 * statistics.median(times):.4f} p10_ms={1e3 * times[len(times) // 10]:.4f} "
           f"p90_ms={1e3 * times[len(times) * 9 // 10]:.4f} peak_rss_mb={rss:.1f} loss={loss:.4f} "
           f"opt={a.optimizer} lr={a.lr:g} momentum={a.momentum:g} beta1={a.betas[0]:g} beta2={a.betas[1]:g} "

@@ -11,12 +11,16 @@
 #   NAME_prof     the same model instrumented by bench/gpu/kernel_profile.py;
 #   NAME.arena    the CUDA plan's arena bytes (mlc --report);
 #   NAME_tf32_timer  (lenet and the ResNets) the step timer of a build with --tf32;
+#   NAME_bf16_timer  (mlp, lenet, resnet20_cifar) the step timer of a build with
+#                 --precision bf16, whose CUDA-against-C comparison is NAME_bf16_cmp (the
+#                 C side built with --precision bf16 too);
 # the CUDA trainers mlp_train, lenet_train, resnet_train and resnet_tf32_train, and
 # data/ (Fashion-MNIST). The programs travel packed in OUT_DIR/bins.tar.gz (the device
 # tool carries at most 64 MiB). The models compared are the samples, test models that
 # cover the CUDA kernels the middle end emits (layers; poolrelu: the 2x2 max-pool backward
-# in place; convepi: conv epilogues, grouped and strided convs) and resnet planned at its
-# --mem-budget floor (recomputed convs and batch norms), as resnet_mb.
+# in place; convepi: conv epilogues, grouped and strided convs), resnet planned at its
+# --mem-budget floor (recomputed convs and batch norms), as resnet_mb, and three samples
+# under --precision bf16 (NAME_bf16).
 set -eu
 BUILD=$(cd "$1" && pwd)
 OUT=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -28,7 +32,8 @@ NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 CUDA_ARCH=${CUDA_ARCH:-sm_90}
 BLAS=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 samples="mlp lenet resnet resnet20_cifar"
-models="$samples layers poolrelu convepi resnet_mb"
+bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16"
+models="$samples layers poolrelu convepi resnet_mb $bf16"
 tf32="lenet resnet resnet20_cifar"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -36,15 +41,18 @@ cp /usr/lib/x86_64-linux-gnu/libz.a "$W/"
 mdl() {
     case $1 in
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
+    *_bf16) echo "$ROOT/samples/${1%_bf16}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
 }
 api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
-# resnet_mb*: planned at the floor that mlc reports for each target's plan
+# resnet_mb*: planned at the floor that mlc reports for each target's plan; *_bf16:
+# --precision bf16 on both targets
 flags() { # MODEL TARGET
     case $1 in
+    *_bf16) echo "--precision bf16" ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }
@@ -110,6 +118,9 @@ for m in $samples; do
 done
 for m in $tf32; do
     link "$W/${m}_tf32.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32_timer" "$(api $m)"
+done
+for m in $bf16; do
+    link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"
 done
 for m in mlp lenet resnet; do
     link "$W/$m.o" "$ROOT/templates/trainer_main.c" "$OUT/${m}_train" "$(api $m)"

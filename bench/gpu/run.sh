@@ -10,8 +10,9 @@
 #    differ than between the two C builds, and mismatches otherwise;
 # 2. train-step times of the four samples: mlc's CUDA trainers against PyTorch eager on the
 #    same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
-#    with PyTorch's defaults (cuDNN may use TF32) and once in full FP32 as mlc computes,
-#    and mlc built with --tf32 beside them;
+#    with PyTorch's defaults (cuDNN may use TF32), once in full FP32 as mlc computes and
+#    once under autocast(bfloat16) with channels_last, and mlc built with --tf32 and with
+#    --precision bf16 beside them;
 #    and the step's memory: mlc's arena against the caching allocator's peak in one step;
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
@@ -74,11 +75,12 @@ for m in mlp lenet resnet resnet20_cifar; do
     line=$(timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)
     say "mlc $line arena_bytes=$(cat "$DIR/$m.arena")"
     [ -x "$DIR/${m}_tf32_timer" ] && say "mlc_tf32 $(timeout 120 "$DIR/${m}_tf32_timer" --steps 200 --warmup 20)"
+    [ -x "$DIR/${m}_bf16_timer" ] && say "mlc_bf16 $(timeout 120 "$DIR/${m}_bf16_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)
     set -- --optimizer "$(echo "$line" | field opt)" --lr "$(echo "$line" | field lr)" \
         --momentum "$(echo "$line" | field momentum)" --betas "$(echo "$line" | field beta1)" "$(echo "$line" | field beta2)" \
         --eps "$(echo "$line" | field eps)" --weight-decay "$(echo "$line" | field wd)"
-    for tf in "" --no-tf32; do
+    for tf in "" --no-tf32 --bf16; do
         timeout 180 python3 "$ROOT/bench/torch_models.py" "$m" --device cuda --batch "$batch" --steps 200 --warmup 20 \
             --memory $tf "$@" 2>"$DIR/torch.err" | sed 's/^/torch /' | tee -a "$LOG" || { tail -5 "$DIR/torch.err" | tee -a "$LOG"; status=1; }
     done

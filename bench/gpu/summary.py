@@ -44,9 +44,13 @@ def main():
         elif l.startswith("mlc_tf32 model="):
             f = fields(l)
             mlc[(f["model"], "tf32")] = f
+        elif l.startswith("mlc_bf16 model="):
+            f = fields(l)
+            mlc[(f["model"], "bf16")] = f
         elif l.startswith("torch model=") and "median_ms" in l:
             f = fields(l)
-            torch[(f["model"], f["target"].endswith("-notf32"))] = f
+            t = f["target"]
+            torch[(f["model"], "bf16" if t.endswith("-bf16") else t.endswith("-notf32"))] = f
     out.append("\n## Train step: mlc CUDA against PyTorch eager, same GPU (median of 200 steps after 20)\n")
     out.append("| | " + " | ".join(SAMPLES) + " |\n|---|" + "---|" * len(SAMPLES))
 
@@ -70,6 +74,10 @@ def main():
     row("mlc step built with --tf32, ms", lambda s: f"{float(mlc[(s, 'tf32')]['median_ms']):.3f}")
     row("**mlc --tf32 / PyTorch (defaults)**",
         lambda s: f"**{float(mlc[(s, 'tf32')]['median_ms']) / float(torch[(s, False)]['median_ms']):.2f}**")
+    row("mlc step built with --precision bf16, ms", lambda s: f"{float(mlc[(s, 'bf16')]['median_ms']):.3f}")
+    row("PyTorch step, ms (autocast bf16, channels_last)", lambda s: f"{float(torch[(s, 'bf16')]['median_ms']):.3f}")
+    row("**mlc bf16 / PyTorch (autocast bf16)**",
+        lambda s: f"**{float(mlc[(s, 'bf16')]['median_ms']) / float(torch[(s, 'bf16')]['median_ms']):.2f}**")
     row("losses after the timed steps, mlc / PyTorch", lambda s: f"{mlc[s]['loss']} / {torch[(s, True)]['loss']}")
     peaks = {}
     for l in log:
@@ -77,7 +85,7 @@ def main():
             f = fields(l)
             peaks.setdefault(f["model"], []).append(float(f["alloc_peak_bytes"]))
     row("mlc arena, MB", lambda s: f"{float(mlc[s]['arena_bytes']) / 1e6:.1f}")
-    row("PyTorch caching-allocator peak in one step, MB (defaults / FP32)",
+    row("PyTorch caching-allocator peak in one step, MB (defaults / FP32 / autocast bf16)",
         lambda s: " / ".join(f"{p / 1e6:.1f}" for p in peaks[s]))
     row("**arena / PyTorch peak (defaults)**", lambda s: f"**{float(mlc[s]['arena_bytes']) / peaks[s][0]:.2f}**")
 
