@@ -36,8 +36,8 @@ while [ $# -gt 0 ]; do
         --isa) isas=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-        mlp|lenet|resnet|resnet20_cifar) models+=("$1"); shift ;;
-        *) echo "bench/run.sh: unknown model $1 (mlp lenet resnet resnet20_cifar)" >&2; exit 2 ;;
+        mlp|lenet|resnet|resnet20_cifar|vit|gpt) models+=("$1"); shift ;;
+        *) echo "bench/run.sh: unknown model $1 (mlp lenet resnet resnet20_cifar vit gpt)" >&2; exit 2 ;;
     esac
 done
 [ ${#models[@]} -gt 0 ] || models=(mlp lenet resnet resnet20_cifar vit gpt)
