@@ -4,10 +4,10 @@
  * and PyTorch's autocast(bfloat16) asks for them: every f32 input of a matmul, conv2d or
  * attention is rounded (weights included, from their FP32 master copy, which the
  * optimizer updates in FP32), and so is every output (conv_transpose2d's conv2d_bwd_data
- * likewise). Everything else computes in FP32
- * on the values it is given: batch norm's statistics, softmax, log-sum-exp and the loss,
- * the elementwise ops between the products (bias, activation, residual add: a fused
- * loop's registers), the optimizer's update and state.
+ * likewise). Everything else computes in FP32 on the values it is given: batch norm's
+ * statistics, softmax, log-sum-exp and the loss, the elementwise ops between the products
+ * (bias, activation, residual add: a fused loop's registers), the optimizer's update and
+ * its state.
  *
  * Runs before autodiff, so the backward follows by itself: round_bf16's gradient is its
  * upstream gradient rounded (ops_precision.c), so the gradient reaching a product's
