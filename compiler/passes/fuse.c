@@ -176,6 +176,17 @@ static int recompute_costs(const Graph *g, const Shape *space, const Node *n) {
     return (c2 + b2 * g->batch) * 4 <= c1 + b1 * g->batch;
 }
 
+/* A reshape that does more than add or drop size-1 dimensions ([B, 8, 16] -> [B*8, 16]):
+ * a group can read a buffer through it (by the flat index), but cannot compute the value
+ * it views element by element, so that value is not recomputed in such a reader. */
+static int merges_dims(const Graph *g, int r) {
+    const Node *n = &g->nodes[r];
+    if (n->op != OP_reshape) return 0;
+    int8_t m[IR_MAX_RANK], res[IR_MAX_RANK];
+    for (int d = 0; d < IR_MAX_RANK; d++) m[d] = (int8_t)(d < n->shape.rank ? d : -1);
+    return !map_unit_reshape(&n->shape, &g->nodes[n->in[0]].shape, m, res);
+}
+
 /* A reader that evaluates its inputs in registers: a group's member or root. */
 static int fusible_reader(const Graph *g, const FusionPlan *fp, int r) {
     const Node *n = &g->nodes[r];
@@ -441,7 +452,7 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
              * gradients from their slab */
             if (fusible_reader(g, &fp, r) && fp.root[r] < group && (!phase || phase[r] == phase[id]))
                 group = fp.root[r];
-            all_fusible &= fp.dup[r] || fusible_reader(g, &fp, r);
+            all_fusible &= fp.dup[r] || (fusible_reader(g, &fp, r) && !merges_dims(g, r));
         }
         int first_outside = visible(nd) ? n : INT_MAX, first_read = first_outside;
         for (int i = start[id]; i < start[id] + fill[id]; i++) {

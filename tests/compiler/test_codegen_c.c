@@ -977,6 +977,9 @@ Test(codegen_c, bf16_winograd, .timeout = 300) {
     emit_conv_algo = CONV_ALGO_AUTO;
 }
 Test(codegen_c, bf16_attention, .timeout = 300) { bf16_check(MLC_TEST_DIR "/data/attention.mdl", 1); }
+/* one_hot read through a merging view: stored, not recomputed (fuse.c, merges_dims) */
+Test(codegen_c, numeric_onehot_view, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/onehot_view.mdl"); }
+Test(codegen_c, bf16_onehot_view, .timeout = 300) { bf16_check(MLC_TEST_DIR "/data/onehot_view.mdl", 0); }
 
 Test(codegen_c, winograd_auto, .timeout = 300) {
     const char *must[] = {"mlc_wino_conv2d_bwd_data", "mlc_conv2d_bwd_filter(", NULL};

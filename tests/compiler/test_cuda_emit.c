@@ -93,7 +93,8 @@ static const char *const models[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl",
                                      MLC_TEST_DIR "/data/attention.mdl",
                                      MLC_TEST_DIR "/data/resample.mdl",
                                      MLC_TEST_DIR "/data/ema.mdl",
-                                     MLC_TEST_DIR "/data/noparams.mdl"};
+                                     MLC_TEST_DIR "/data/noparams.mdl",
+                                     MLC_TEST_DIR "/data/onehot_view.mdl"};
 enum { NMODELS = sizeof models / sizeof models[0] };
 /* nvcc takes minutes over the ResNets' thousand kernels: they get tests of their own, so
  * criterion runs them beside the others; so do the breadth samples and layer tests after
@@ -106,7 +107,8 @@ enum {
     ATTENTION = 24,
     RESAMPLE = 25 /* argmax, bilinear */,
     EMA = 26,
-    NOPARAMS = 27 /* no parameters; an output that is an input */
+    NOPARAMS = 27 /* no parameters; an output that is an input */,
+    ONEHOT_VIEW = 28 /* one_hot read through a merging reshape: stored */
 };
 
 static int have_nvcc(void) { return access(NVCC, X_OK) == 0; }
@@ -528,8 +530,8 @@ static void nvcc_compile(int from, int to) {
 Test(cuda_emit, whole_file_compiles_with_nvcc, .timeout = 600) { nvcc_compile(0, NSMALL); }
 Test(cuda_emit, attention_compiles_with_nvcc, .timeout = 600) { nvcc_compile(ATTENTION, ATTENTION + 1); }
 Test(cuda_emit, resample_compiles_with_nvcc, .timeout = 600) {
-    nvcc_compile(RESAMPLE, NOPARAMS + 1);
-} /* and train { ema } */
+    nvcc_compile(RESAMPLE, ONEHOT_VIEW + 1);
+} /* and train { ema }, no parameters, one_hot through a view */
 
 /* The attention block functions (templates/cuda_attention.cuh) run on the CPU with the
  * CUDA built-ins stood in for, against the C kernels: tests/compiler/gpu/
