@@ -616,30 +616,42 @@ Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
 /* runtime/kernels/mlc_bf16.h built by nvcc (host-callable device code) rounds as the C
  * build of the same header does (tests/kernels/test_bf16.c checks that one against a
  * reference), over a sweep of bit patterns: NaNs, infinities, ties, overflow. */
-Test(cuda_emit, device_bf16_matches_c, .timeout = 300) {
-    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
-    char *dir = make_tmpdir();
+/* Builds `source` (a main() over host-callable device code) with nvcc, extra flags
+ * `flags`, in a temporary dir, runs it, and returns what it printed, opened for reading
+ * (*dir: the dir, for remove_tree once read). */
+static FILE *nvcc_host_run(const char *source, const char *flags, char **dir) {
+    *dir = make_tmpdir();
     char path[4200], cmd[16384];
-    snprintf(path, sizeof path, "%s/bf16.cu", dir);
+    snprintf(path, sizeof path, "%s/prog.cu", *dir);
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f);
-    fprintf(f, "#include <stdio.h>\n#include <string.h>\n%s\n", tmpl_mlc_bf16_h);
-    fprintf(f, "__global__ void round_all(float *x, int n) {\n");
-    fprintf(f, "    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)\n");
-    fprintf(f, "        x[i] = mlc_round_bf16(x[i]);\n}\n");
-    fprintf(f, "int main(void) {\n    (void)round_all;\n");
-    fprintf(f, "    for (unsigned long long k = 0; k < 0x100000000ull; k += 65521) {\n");
-    fprintf(f, "        unsigned u = (unsigned)k, r;\n        float x;\n        memcpy(&x, &u, 4);\n");
-    fprintf(f, "        float y = mlc_round_bf16(x);\n        memcpy(&r, &y, 4);\n");
-    fprintf(f, "        printf(\"%%08x\\n\", r);\n    }\n    return 0;\n}\n");
+    fputs(source, f);
     cr_assert_eq(fclose(f), 0);
     snprintf(cmd, sizeof cmd,
-             NVCC " -arch=sm_90 -std=c++17 -Werror all-warnings '%s' -o '%s/bf16' 2>&1 && '%s/bf16' > '%s/out.txt'",
-             path, dir, dir, dir);
+             NVCC " %s -std=c++17 -Werror all-warnings '%s' -o '%s/prog' 2>&1 && '%s/prog' > '%s/out.txt'", flags, path,
+             *dir, *dir, *dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    snprintf(path, sizeof path, "%s/out.txt", dir);
+    snprintf(path, sizeof path, "%s/out.txt", *dir);
     f = fopen(path, "r");
     cr_assert_not_null(f);
+    return f;
+}
+
+Test(cuda_emit, device_bf16_matches_c, .timeout = 300) {
+    if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    char src[16384], *dir;
+    snprintf(src, sizeof src,
+             "#include <stdio.h>\n#include <string.h>\n%s\n"
+             "__global__ void round_all(float *x, int n) {\n"
+             "    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)\n"
+             "        x[i] = mlc_round_bf16(x[i]);\n}\n"
+             "int main(void) {\n    (void)round_all;\n"
+             "    for (unsigned long long k = 0; k < 0x100000000ull; k += 65521) {\n"
+             "        unsigned u = (unsigned)k, r;\n        float x;\n        memcpy(&x, &u, 4);\n"
+             "        float y = mlc_round_bf16(x);\n        memcpy(&r, &y, 4);\n"
+             "        printf(\"%%08x\\n\", r);\n    }\n    return 0;\n}\n",
+             tmpl_mlc_bf16_h);
+    FILE *f = nvcc_host_run(src, "-arch=sm_90", &dir);
     int n = 0;
     for (unsigned long long k = 0; k < 0x100000000ull; k += 65521) {
         unsigned got, u = (unsigned)k, want;
@@ -664,31 +676,20 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
     static const uint64_t streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};
     static const uint64_t steps[] = {0, 1, 2, 1000, 0xfffffffful};
     enum { PER = 37 };
-    char *dir = make_tmpdir();
-    char path[4200], cmd[16384];
-    snprintf(path, sizeof path, "%s/philox.cu", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "#include <stdio.h>\n#include <string.h>\n%s\n", tmpl_mlc_philox_h);
-    fprintf(f, "int main(void) {\n");
-    fprintf(f, "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n");
-    fprintf(f,
-            "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n");
-    fprintf(f, "    static const unsigned long long steps[] = {0, 1, 2, 1000, 0xffffffffull};\n");
-    fprintf(f, "    for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 5; c++)\n");
-    fprintf(f, "        for (unsigned long long i = 0; i < %d; i++) {\n", PER);
-    fprintf(f, "            float u = mlc_philox_uniform(seeds[a], streams[b], steps[c] << 32 | i);\n");
-    fprintf(f,
-            "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n");
-    fprintf(f, "        }\n    return 0;\n}\n");
-    cr_assert_eq(fclose(f), 0);
-    snprintf(cmd, sizeof cmd,
-             NVCC " -std=c++17 -Werror all-warnings '%s' -o '%s/philox' 2>&1 && '%s/philox' > '%s/out.txt'", path, dir,
-             dir, dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    f = fopen(path, "r");
-    cr_assert_not_null(f);
+    char src[16384], *dir;
+    snprintf(src, sizeof src,
+             "#include <stdio.h>\n#include <string.h>\n%s\n"
+             "int main(void) {\n"
+             "    static const unsigned long long seeds[] = {0, 1, 3, 0xdeadbeefcafef00dull};\n"
+             "    static const unsigned long long streams[] = {0, 7, 8808227809812662035ull, 0xffffffffffffffffull};\n"
+             "    static const unsigned long long steps[] = {0, 1, 2, 1000, 0xffffffffull};\n"
+             "    for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) for (int c = 0; c < 5; c++)\n"
+             "        for (unsigned long long i = 0; i < %d; i++) {\n"
+             "            float u = mlc_philox_uniform(seeds[a], streams[b], steps[c] << 32 | i);\n"
+             "            unsigned bits;\n            memcpy(&bits, &u, 4);\n            printf(\"%%08x\\n\", bits);\n"
+             "        }\n    return 0;\n}\n",
+             tmpl_mlc_philox_h, PER);
+    FILE *f = nvcc_host_run(src, "", &dir);
     int n = 0;
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 4; b++)
