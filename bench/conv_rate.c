@@ -3,7 +3,7 @@
  * kernel library it is linked with: bench/conv_width.sh links it with libraries built at
  * each vector width and alternates them. Rates are on the direct convolution's FLOPs
  * (2 x B x O x Ho x Wo x C/G x KH x KW). Prints one line per layer and op: the median and
- * the best GFLOP/s over --reps calls after one untimed call. Timings only: it asserts
+ * the best GFLOP/s over --reps calls after untimed ones. Timings only: it asserts
  * nothing.
  *
  * usage: conv_rate [--threads T] [--reps R] */
@@ -94,12 +94,17 @@ int main(int argc, char **argv) {
             pl.slots = mlc_scratch_slots();
             float *ws = floats(pl.slots * pl.slot + mlc_conv_shared_floats(&g, &pl, op));
             double *t = malloc(sizeof(double) * (size_t)reps);
+            /* untimed calls first: one, or for the program's first op half a second of
+             * them (a single call left the first op measured at a third of its rate, the
+             * cores still waking) */
+            const double warm_until = now() + (l == 0 && op == 0 ? 0.5 : 0.0);
             for (int r = -1; r < reps; r++) {
                 const double t0 = now();
                 if (op == MLC_CONV_FWD) mlc_conv2d_fwd(&g, &pl, B, x, w, y, ws);
                 else if (op == MLC_CONV_BWD_DATA) mlc_conv2d_bwd_data(&g, &pl, B, dy, w, dx, ws);
                 else mlc_conv2d_bwd_filter(&g, &pl, B, x, dy, dw, ws);
                 if (r >= 0) t[r] = now() - t0;
+                else if (now() < warm_until) r--;
             }
             qsort(t, (size_t)reps, sizeof *t, cmp);
             printf("vw=%d isa=%s threads=%d layer=%s op=%s median_gflops=%.1f best_gflops=%.1f\n",

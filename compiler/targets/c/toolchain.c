@@ -28,17 +28,24 @@ static const char *const libs[] = {"-lopenblas", "-lz", "-lm", "-pthread", NULL}
 const TargetBuild c_build = {.compiler = find_cc, .flags = flags, .pre_libs = pre_libs, .libs = libs};
 
 /* What runtime/kernels/c/simd.h picks under -march=native here: the library mlc build
- * links is compiled with the flags above on the machine that builds it. */
+ * links is compiled with the flags above on the machine that builds it, at the width
+ * meson's -Dvec_width gives both (MLC_VEC_WIDTH) or else at simd.h's choice for the
+ * instruction set: 8 floats with AVX and up (AVX-512F too), 4 below. */
 int c_native_vec_width(const char **isa) {
+    int vw = 4;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return *isa = "AVX-512F", 16;
-    if (__builtin_cpu_supports("avx2")) return *isa = "AVX2", 8;
-    if (__builtin_cpu_supports("avx")) return *isa = "AVX", 8;
-    return *isa = "SSE2", 4;
+    if (__builtin_cpu_supports("avx512f")) *isa = "AVX-512F", vw = 8;
+    else if (__builtin_cpu_supports("avx2")) *isa = "AVX2", vw = 8;
+    else if (__builtin_cpu_supports("avx")) *isa = "AVX", vw = 8;
+    else *isa = "SSE2";
 #elif defined(__ARM_NEON)
-    return *isa = "NEON", 4;
+    *isa = "NEON";
 #else
-    return *isa = "generic", 4;
+    *isa = "generic";
 #endif
+#ifdef MLC_VEC_WIDTH
+    vw = MLC_VEC_WIDTH;
+#endif
+    return vw;
 }

@@ -3,11 +3,16 @@
  * copies they are built from. Static inline: they only pay off inlined into the kernels'
  * loops.
  *
- * The width, MLC_VW floats: 16 when compiled for AVX-512F, 8 for AVX/AVX2, 4 otherwise
- * (SSE, NEON, anything GCC's vector extensions map); -DMLC_VEC_WIDTH=4, 8 or 16 overrides
- * it. A width the instruction set lacks is emulated by the compiler (16 on AVX2: a pair
- * of registers per vector), with the same arithmetic, so every width can be built and
- * tested on one machine. Results depend on the width (lanes are summed in their own
+ * The width, MLC_VW floats: 8 when compiled for AVX, AVX2 or AVX-512F, 4 otherwise (SSE,
+ * NEON, anything GCC's vector extensions map); -DMLC_VEC_WIDTH=4, 8 or 16 overrides it
+ * (meson's -Dvec_width). 8 and not 16 with AVX-512F, by measurement: on an AVX-512 Zen 4
+ * (bench/results/vector_width.md) 16 wide made resnet's train step 1.18x and
+ * resnet20_cifar's 1.23x as long. Such a core does a 512-bit FMA as two 256-bit halves,
+ * so the wider vector adds no arithmetic, while its segments of 16 output columns or 32
+ * output channels run half empty on the 7- to 16-wide rows and 16-channel layers of these
+ * networks. A width the instruction set lacks is emulated by the compiler (16 on AVX2: a
+ * pair of registers per vector), with the same arithmetic, so every width can be built
+ * and tested on one machine. Results depend on the width (lanes are summed in their own
  * order), never on the thread count. */
 #ifndef MLC_KERNELS_SIMD_H
 #define MLC_KERNELS_SIMD_H
@@ -20,9 +25,7 @@
 #define MLC_INLINE static inline __attribute__((unused))
 
 #ifndef MLC_VEC_WIDTH
-#if defined(__AVX512F__)
-#define MLC_VEC_WIDTH 16
-#elif defined(__AVX__)
+#if defined(__AVX__)
 #define MLC_VEC_WIDTH 8
 #else
 #define MLC_VEC_WIDTH 4
