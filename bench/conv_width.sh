@@ -3,15 +3,20 @@
 # builds libmlckernels' sources at -DMLC_VEC_WIDTH=4, 8 and 16 (-march=native; a width
 # the CPU lacks is emulated) and at -march=x86-64-v3, links bench/conv_rate.c with each,
 # and runs them in turn, --rounds times, so drifting load hits all alike. Prints every
-# line and, per width, layer and op, the median over the rounds of the runs' medians.
-# Timings only; nothing here is a test.
+# line and, per width and algorithm (direct, wino2: F(2x2, 3x3), wino4: F(4x4, 3x3)),
+# layer and op, the median over the rounds of the runs' medians.
+# With --onednn, also oneDNN's convolutions on the same layers (bench/onednn_conv.c; needs
+# Debian's libdnnl-dev), as the machine has them and limited to AVX2 (DNNL_MAX_CPU_ISA),
+# with activations in mlc's NCHW layout and in oneDNN's blocked one: columns onednn/nchw,
+# onednn/blocked, onednn_avx2/... Timings only; nothing here is a test.
 #
-# usage: bench/conv_width.sh [--threads N] [--rounds N] [--reps N] [--widths "4 8 16"]
+# usage: bench/conv_width.sh [--threads N] [--rounds N] [--reps N] [--widths "4 8 16"] [--onednn]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 rounds=3 reps=10 widths="4 8 16"
+threads=2 rounds=3 reps=10 widths="4 8 16" onednn=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --onednn) onednn=1; shift ;;
         --threads) threads=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --reps) reps=$2; shift 2 ;;
@@ -38,6 +43,14 @@ build() { # name, flags...
 variants=()
 for vw in $widths; do build "vw$vw" -march=native -DMLC_VEC_WIDTH="$vw"; variants+=("vw$vw"); done
 build v3 -march=x86-64-v3; variants+=(v3)
+if [ "$onednn" = 1 ]; then
+    [ -f /usr/include/dnnl.h ] || { echo "bench/conv_width.sh: --onednn needs oneDNN's headers (Debian: apt-get install libdnnl-dev)" >&2; exit 1; }
+    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L bench/onednn_conv.c -o "$work/conv_rate_onednn" -ldnnl
+    printf '#!/bin/sh\nDNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 exec "%s" "$@"\n' "$work/conv_rate_onednn" \
+        > "$work/conv_rate_onednn_avx2"
+    chmod +x "$work/conv_rate_onednn_avx2"
+    variants+=(onednn onednn_avx2)
+fi
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) cores"
 for r in $(seq 1 "$rounds"); do
     for v in "${variants[@]}"; do
@@ -51,9 +64,14 @@ import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     f = dict(re.findall(r"(\w+)=(\S+)", line))
-    runs[(f["layer"], f["op"], f["build"])].append(float(f["median_gflops"]))
-builds = sys.argv[2:]
-print(f"{'layer':<16}{'op':<8}" + "".join(f"{b:>8}" for b in builds))
+    if "median_gflops" not in f:  # oneDNN without a Winograd convolution here
+        continue
+    build = f["build"] + "/" + f.get("algo", f.get("layout"))  # mlc's algorithms, oneDNN's layouts
+    runs[(f["layer"], f["op"], build)].append(float(f["median_gflops"]))
+builds = [b for v in sys.argv[2:] for b in sorted({k[2] for k in runs if k[2].split("/")[0] == v})]
+w = max(8, max(len(b) for b in builds) + 1)
+print(f"{'layer':<16}{'op':<8}" + "".join(f"{b:>{w}}" for b in builds))
 for layer, op in sorted({(k[0], k[1]) for k in runs}):
-    print(f"{layer:<16}{op:<8}" + "".join(f"{statistics.median(runs[(layer, op, b)]):>8.1f}" for b in builds))
+    cell = lambda r: f"{statistics.median(r):>{w}.1f}" if r else f"{'-':>{w}}"
+    print(f"{layer:<16}{op:<8}" + "".join(cell(runs.get((layer, op, b))) for b in builds))
 PY

@@ -1,0 +1,59 @@
+/* bench/conv_layers.h - what bench/conv_rate.c (mlc's kernels) and bench/onednn_conv.c
+ * (oneDNN's) share, so that bench/conv_width.sh compares them on the same layers, timed
+ * and filled the same way. */
+#ifndef BENCH_CONV_LAYERS_H
+#define BENCH_CONV_LAYERS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* p[0..n) = small values from seed s */
+static void fill(float *p, long n, unsigned s) {
+    for (long i = 0; i < n; i++) s = s * 1103515245u + 12345u, p[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
+}
+
+/* A 3x3 stride-1 same-padded layer: resnet20_cifar's three stages at its batch of 128,
+ * and lenet's second conv at 64 */
+typedef struct Layer {
+    const char *name;
+    int B, C, H, O;
+} Layer;
+
+static const Layer layers[] = {
+    {"cifar16x32x32", 128, 16, 32, 16},
+    {"cifar32x16x16", 128, 32, 16, 32},
+    {"cifar64x8x8", 128, 64, 8, 64},
+    {"lenet32x14x14", 64, 32, 14, 64},
+};
+
+/* --threads T --reps R into *threads, *reps; 0, or a message and 2 for main to return */
+static int parse_args(const char *prog, int argc, char **argv, int *threads, int *reps) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) *threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) *reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--threads T] [--reps R]\n", prog);
+            return 2;
+        }
+    }
+    if (*threads < 1 || *reps < 1) {
+        fprintf(stderr, "%s: --threads and --reps take a number from 1\n", prog);
+        return 2;
+    }
+    return 0;
+}
+
+#endif
