@@ -1,8 +1,9 @@
 /* report_conv.c - `--report`'s lines about the C target's convolutions: which kernel
  * variant each conv2d, input gradient and weight gradient of the train step runs, at
  * which vector width. The width is the one the kernel library gets from -march=native
- * on this machine (mlc build compiles it and the model that way), read from its cpuid;
- * a library built with -DMLC_VEC_WIDTH=N has N instead (the trainer's --version says). */
+ * on this machine (mlc build compiles it and the model that way), read from its cpuid,
+ * or the one meson's -Dvec_width gave the library and the compiler alike (the trainer's
+ * --version says which the library has). */
 #include "c_emitters.h"
 #include "ops.h"
 #include "ops_attrs.h"
@@ -18,10 +19,15 @@ void conv_report(FILE *out, const ModelIR *m) {
     if (!n || m->target != TARGET_C) return;
     const char *isa;
     const int vw = c_native_vec_width(&isa);
+#ifdef MLC_VEC_WIDTH /* meson -Dvec_width: the library's width was chosen, not derived */
+    const char *whence = "the width set when mlc was configured (-Dvec_width)";
+#else
+    const char *whence = "from this machine's cpuid";
+#endif
     fprintf(out,
-            "convolutions: %d, C kernels (libmlckernels) with %d-float vectors: %s, from this machine's cpuid, "
-            "which mlc build compiles for (-march=native)\n",
-            n, vw, isa);
+            "convolutions: %d, C kernels (libmlckernels) with %d-float vectors: %s, %s, which mlc build compiles "
+            "for (-march=native)\n",
+            n, vw, isa, whence);
     fprintf(out, "  %-6s %-18s %-34s %s\n", "node", "op", "geometry", "kernel");
     for (int id = 0; id < g->n; id++) {
         const Node *nd = &g->nodes[id];
