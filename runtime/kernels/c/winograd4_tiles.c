@@ -57,9 +57,11 @@ void mlc_wino4_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
 }
 
 /* Row dst of the tiles t .. t + n - 1 (n <= MLC_VW), whose output columns are 4t ..
- * min(4(t + n), Wo) - 1; c[j]: the row's column j of each tile, a lane a tile. Inlined,
- * a row at a time as soon as it is computed: as a call taking all four rows, the 16
- * vectors went through memory, and a 16-channel 32x32 forward pass took 1.10x as long. */
+ * min(4(t + n), Wo) - 1; c[j]: the row's column j of each tile, a lane a tile. Called
+ * for each row as soon as it is computed, a row of 8 whole tiles stored straight: with
+ * the four rows' 16 vectors computed first and every row stored through the opaque loop
+ * below, a 16-channel 32x32 forward pass took 1.10x as long (why each part costs what it
+ * does was not measured apart). */
 __attribute__((always_inline)) static inline void mlc_wino4_store_row(float *dst, long t, long n, long Wo,
                                                                       const mlc_vf c[4]) {
     long whole = Wo / 4 - t; /* tiles with all 4 columns inside */
