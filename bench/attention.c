@@ -20,18 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_time.h"
 #include "kernels/mlc_kernels.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct Bench {
     long BH, T, D;

@@ -1,29 +1,14 @@
 /* bench/conv_layers.h - what bench/conv_rate.c (mlc's kernels) and bench/onednn_conv.c
- * (oneDNN's) share, so that bench/conv_width.sh compares them on the same layers, timed
- * and filled the same way. */
+ * (oneDNN's) share, so that bench/conv_width.sh compares them on the same layers, with
+ * the same arguments (timed and filled the same way: bench_time.h). */
 #ifndef BENCH_CONV_LAYERS_H
 #define BENCH_CONV_LAYERS_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* p[0..n) = small values from seed s */
-static void fill(float *p, long n, unsigned s) {
-    for (long i = 0; i < n; i++) s = s * 1103515245u + 12345u, p[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
-}
+#include "bench_time.h"
 
 /* A 3x3 stride-1 same-padded layer: resnet20_cifar's three stages at its batch of 128,
  * and lenet's second conv at 64 */

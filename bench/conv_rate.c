@@ -50,9 +50,9 @@ int main(int argc, char **argv) {
         fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
         const double flop = 2.0 * (double)ny * g.C * 9;
         /* the direct kernels, F(2x2, 3x3) and F(4x4, 3x3) (forward and input gradient) */
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < 9; k++) {
             const int algo = k / 3, op = k % 3;
-            if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_BWD_FILTER) continue;
+            if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_BWD_FILTER) continue; /* F(4x4) has none */
             mlc_conv_plan pl = algo ? mlc_wino_plan_for(&g, op, B, algo) : mlc_conv_plan_for(&g, op, B);
             pl.slots = mlc_scratch_slots();
             float *ws = floats(pl.slots * pl.slot + (algo ? mlc_wino_shared_floats(&g, &pl, op, algo)

@@ -16,22 +16,8 @@
 
 #include <cblas.h>
 
+#include "bench_time.h"
 #include "kernels/mlc_kernels.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void fill(float *p, long n, unsigned s) {
-    for (long i = 0; i < n; i++) s = s * 1103515245u + 12345u, p[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f;
-}
 
 /* Times reps calls of C = A.B; writes the median and the best rate in GFLOP/s. */
 static void rate(int team, int M, int N, int K, int reps, const float *A, const float *B, float *C, double *med,
