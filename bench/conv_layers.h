@@ -11,17 +11,16 @@
 #include "bench_time.h"
 
 /* A 3x3 stride-1 same-padded layer: resnet20_cifar's three stages at its batch of 128,
- * and lenet's second conv at 64 */
+ * lenet's second conv and resnet's three stages at 64 */
 typedef struct Layer {
     const char *name;
     int B, C, H, O;
 } Layer;
 
 static const Layer layers[] = {
-    {"cifar16x32x32", 128, 16, 32, 16},
-    {"cifar32x16x16", 128, 32, 16, 32},
-    {"cifar64x8x8", 128, 64, 8, 64},
-    {"lenet32x14x14", 64, 32, 14, 64},
+    {"cifar16x32x32", 128, 16, 32, 16}, {"cifar32x16x16", 128, 32, 16, 32}, {"cifar64x8x8", 128, 64, 8, 64},
+    {"lenet32x14x14", 64, 32, 14, 64},  {"resnet16x28x28", 64, 16, 28, 16}, {"resnet32x14x14", 64, 32, 14, 32},
+    {"resnet64x7x7", 64, 64, 7, 64},
 };
 
 /* --threads T --reps R into *threads, *reps; 0, or a message and 2 for main to return */

@@ -3,7 +3,8 @@
 # builds libmlckernels' sources at -DMLC_VEC_WIDTH=4, 8 and 16 (-march=native; a width
 # the CPU lacks is emulated) and at -march=x86-64-v3, links bench/conv_rate.c with each,
 # and runs them in turn, --rounds times, so drifting load hits all alike. Prints every
-# line and, per width and algorithm (direct, wino2: F(2x2, 3x3), wino4: F(4x4, 3x3)),
+# line and, per width and algorithm (direct, wino2: F(2x2, 3x3), wino4: F(4x4, 3x3) in a
+# sample's rows of tiles, wino4g: F(4x4, 3x3) in groups of 8 samples),
 # layer and op, the median over the rounds of the runs' medians.
 # With --onednn, also oneDNN's convolutions on the same layers (bench/onednn_conv.c; needs
 # Debian's libdnnl-dev), as the machine has them and limited to AVX2 (DNNL_MAX_CPU_ISA),

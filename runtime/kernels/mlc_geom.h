@@ -34,7 +34,7 @@ typedef struct mlc_conv_geom {
  * red) fixed chunks of samples, one thread each, and the chunks' sums are added in
  * chunk order. */
 typedef struct mlc_conv_plan {
-    int spt;   /* weight gradient: samples per step */
+    int spt;   /* weight gradient: samples per step; Winograd F(4x4, 3x3): samples per piece of work */
     int slots; /* scratch slots */
     int red;   /* weight gradient: at most this many chunks */
     long slot; /* floats per slot */

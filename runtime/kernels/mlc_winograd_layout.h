@@ -86,12 +86,46 @@ static inline long mlc_wino_stride(long n) {
     return s % 64 ? s : s + 16;
 }
 
-/* Floats one slot of the forward pass over geometry g needs: the padded sample, a block's
- * V and M */
-static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo) {
+/* F(4x4, 3x3) in sample groups: MLC_WINO_GROUP consecutive samples are a piece of work,
+ * padded together as xg [C][Hp][Wp][MLC_WINO_GROUP] (a point's samples side by side), so
+ * that the transforms put samples, not a row's tiles, in the vector lanes (an 8x8 output
+ * has two tiles a row, which left 6 of 8 lanes empty). V [P][C][Tb*8] and M [P][O][Tb*8]
+ * then hold a block of Tb tiles (in raster order) of the 8 samples, a tile's samples side
+ * by side. Each sample's values are computed with the same operations as in the row
+ * layout (a lane is a lane), so the two layouts give the same bits and the layout can be
+ * chosen when the step runs (mlc_wino_spt). A group short of samples (the batch's last)
+ * repeats its first sample in the empty lanes and stores nothing from them. */
+enum { MLC_WINO_GROUP = 8 };
+
+/* Sample groups where a row has at most this many tiles (outputs up to 32 columns: on
+ * wider ones the row layout's lanes are full, and a 64x64 plane ran 0.9x as fast grouped)
+ * and the padded group takes at most MLC_WINO_GROUP_FLOATS (bench/results/winograd.md) */
+enum { MLC_WINO_GROUP_TW = 8, MLC_WINO_GROUP_FLOATS = 1 << 20 };
+
+/* Whether algo over geometry g (the input gradient's: the transposed one) may run in
+ * sample groups */
+static inline int mlc_wino_groupable(const mlc_conv_geom *g, int algo) {
     const mlc_wino_dims d = mlc_wino_dims_of(g, algo);
-    return mlc_wino_stride(g->C * d.Hp * d.Wp) + d.P * mlc_wino_stride(g->C * d.Tb) +
-           d.P * mlc_wino_stride((g->O + 3) / 4 * 4 * d.Tb);
+    return algo == MLC_CONV_WINOGRAD4 && d.tW <= MLC_WINO_GROUP_TW &&
+           (long)MLC_WINO_GROUP * g->C * d.Hp * d.Wp <= MLC_WINO_GROUP_FLOATS;
+}
+
+/* The sample groups' block: tiles, about MLC_WINO_BLOCK_POINTS points of 8 samples, cut
+ * into equal blocks */
+static inline long mlc_wino_group_block(const mlc_wino_dims *d) {
+    long most = MLC_WINO_BLOCK_POINTS / (d->P * MLC_WINO_GROUP);
+    most = most < 1 ? 1 : most;
+    const long blocks = (d->T + most - 1) / most;
+    return (d->T + blocks - 1) / blocks;
+}
+
+/* Floats one slot of the forward pass over geometry g needs, with grp samples a piece of
+ * work: the padded sample (group), a block's V and M */
+static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo, long grp) {
+    const mlc_wino_dims d = mlc_wino_dims_of(g, algo);
+    const long cols = grp > 1 ? grp * mlc_wino_group_block(&d) : d.Tb;
+    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + d.P * mlc_wino_stride(g->C * cols) +
+           d.P * mlc_wino_stride((g->O + 3) / 4 * 4 * cols);
 }
 
 /* The weight gradient's floats per position of dt and tile of Zt: sized at the widest
@@ -99,12 +133,12 @@ static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo) {
 static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_channels(g->O, MLC_CONV_VW_MAX); }
 
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
- * mlc_conv_layout.h: 0, 1, 2). The weight gradient, F(2x2, 3x3) whatever algo says: the
+ * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The weight gradient, F(2x2, 3x3) whatever algo says: the
  * padded sample, V [16][C][T], dt [Ho*Wo][OB] and Zt [16][T][OB]. */
-static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo) {
-    if (op == 0) return mlc_wino_fwd_slot(g, algo);
+static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo, long grp) {
+    if (op == 0) return mlc_wino_fwd_slot(g, algo, grp);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
-    if (op == 1) return mlc_wino_fwd_slot(&t, algo);
+    if (op == 1) return mlc_wino_fwd_slot(&t, algo, grp);
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
     const long OB = mlc_wino_dw_channels(g);
     return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) +
@@ -126,14 +160,47 @@ static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv
 enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
 
 /* The plan of op by Winograd algorithm algo at batch size `batch` (slots filled in by the
- * model) */
-static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch, int algo) {
+ * model), its slots sized for sample groups (grouped 1: F(4x4, 3x3)'s forward pass and
+ * input gradient only) or not (0); pl->spt = 1 (a sample a piece of work), mlc_wino_spt
+ * sets the groups when the step runs */
+static inline mlc_conv_plan mlc_wino_plan_as(const mlc_conv_geom *g, int op, long batch, int algo, int grouped) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
     const long u = 16L * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
     if (op == 2 && p.red > most) p.red = (int)most;
     if (p.red < 1) p.red = 1;
-    p.slot = (mlc_wino_slot_floats(g, op, algo) + 15) & ~15L;
+    long f = mlc_wino_slot_floats(g, op, algo, 1);
+    if (op != 2 && algo == MLC_CONV_WINOGRAD4 && grouped) {
+        const long fg = mlc_wino_slot_floats(g, op, algo, MLC_WINO_GROUP);
+        f = fg > f ? fg : f;
+    }
+    p.slot = (f + 15) & ~15L;
     return p;
+}
+
+/* The geometry op runs the Winograd forward pass over: g's, or the input gradient's */
+static inline mlc_conv_geom mlc_wino_run_geom(const mlc_conv_geom *g, int op) {
+    return op == 1 ? mlc_wino_data_geom(g) : *g;
+}
+
+/* The plan of op by algo, its slots sized for sample groups where they may run */
+static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch, int algo) {
+    const mlc_conv_geom t = mlc_wino_run_geom(g, op);
+    return mlc_wino_plan_as(g, op, batch, algo, op != 2 && mlc_wino_groupable(&t, algo));
+}
+
+/* The samples a piece of work of op by algo takes at batch size B with `slots` threads:
+ * groups of MLC_WINO_GROUP where the layer may run so and there are at least as many
+ * groups as threads, else 1 (fewer groups idle threads: a single group of a 64x56x56
+ * layer ran at 0.36x the row layout's rate on 2 threads). On outputs of up to 8 columns
+ * groups are still taken when a third of the threads get one: there a grouped thread
+ * computes 3.7x as fast as a row-layout one (7x7, 64 channels). Either gives the same
+ * bits. For pl->spt of a plan from mlc_wino_plan_for. */
+static inline int mlc_wino_spt(const mlc_conv_geom *g, int op, int algo, long B, int slots) {
+    const mlc_conv_geom t = mlc_wino_run_geom(g, op);
+    if (op == 2 || !mlc_wino_groupable(&t, algo)) return 1;
+    const long groups = (B + MLC_WINO_GROUP - 1) / MLC_WINO_GROUP;
+    const int narrow = mlc_wino_dims_of(&t, algo).tW <= 2;
+    return groups >= slots || (narrow && 3 * groups >= slots) ? MLC_WINO_GROUP : 1;
 }
 
 #endif

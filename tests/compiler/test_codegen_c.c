@@ -985,8 +985,10 @@ Test(codegen_c, bf16_attention, .timeout = 300) { bf16_check(MLC_TEST_DIR "/data
 Test(codegen_c, numeric_onehot_view, .timeout = 300) { numeric_check(MLC_TEST_DIR "/data/onehot_view.mdl"); }
 Test(codegen_c, bf16_onehot_view, .timeout = 300) { bf16_check(MLC_TEST_DIR "/data/onehot_view.mdl", 0); }
 
+/* auto: the 7x7 32 -> 32 layer's forward and input gradient by F(4x4, 3x3), which runs
+ * them in sample groups; its weight gradient direct (7x7's edge tiles) */
 Test(codegen_c, winograd_auto, .timeout = 300) {
-    const char *must[] = {"mlc_wino_conv2d_bwd_data", "mlc_conv2d_bwd_filter(", NULL};
+    const char *must[] = {"mlc_wino4_conv2d_bwd_data", "mlc_conv2d_bwd_filter(", NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino.mdl", CONV_ALGO_AUTO, must, NULL);
 }
 /* forced: no convolution runs direct */
@@ -1002,6 +1004,15 @@ Test(codegen_c, winograd_forced, .timeout = 300) {
 Test(codegen_c, winograd4_auto, .timeout = 300) {
     const char *must[] = {"mlc_wino4_conv2d_bwd_data", "mlc_wino_conv2d_bwd_filter(", "mlc_conv2d_fwd(", NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, must, NULL);
+}
+/* F(4x4, 3x3) in sample groups (8x8 and 7x7 outputs): the layout chosen when the step
+ * runs (mlc_wino_spt), the epilogues run over each group's samples; against the
+ * interpreter at the compiled batch (a group of 8 and one of 3) and at 2 samples, and the
+ * same bits on 1, 2 and 3 threads */
+Test(codegen_c, winograd4_sample_groups, .timeout = 300) {
+    const char *must[] = {"mlc_wino_spt(", "mlc_wino4_conv2d_fwd_sample", "mlc_wino4_conv2d_bwd_data_sample", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convwino4g.mdl", CONV_ALGO_AUTO, must, NULL);
+    numeric_check_at(MLC_TEST_DIR "/data/convwino4g.mdl", NULL, 2);
 }
 Test(codegen_c, winograd4_forced, .timeout = 300) {
     const char *must[] = {"mlc_wino4_conv2d_fwd", "mlc_wino_conv2d_bwd_filter(", NULL};
@@ -1463,7 +1474,7 @@ Test(codegen_c, winograd_report_names_each_algorithm) {
     char *text = report_text(MLC_TEST_DIR "/data/convwino.mdl");
     cr_assert_not_null(strstr(text, "  train      %4     conv2d             3x3 s1 1->32 7x7             direct   "),
                        "%s", text);
-    cr_assert_not_null(strstr(text, "3x3 s1 32->32 7x7            wino2x2          2709504        1572864\n"), "%s",
+    cr_assert_not_null(strstr(text, "3x3 s1 32->32 7x7            wino4x4          2709504         884736\n"), "%s",
                        text);
     cr_assert_not_null(strstr(text, "conv2d_bwd_filter  3x3 s1 32->32 7x7            direct   "), "%s", text);
     free(text);

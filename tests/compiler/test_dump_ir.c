@@ -241,8 +241,9 @@ Test(dump_ir, report_shows_attention_memory) {
 
 /* --report names each convolution's kernel variant at the vector width the kernel
  * library gets on this machine: under --conv-algo auto lenet's second conv (32 -> 64
- * channels, 14x14 out, 3x3 stride 1) runs Winograd, F(4x4, 3x3) forward and F(2x2, 3x3)
- * for its weight gradient; the first one's weight gradient (1 input channel) the direct
+ * channels, 14x14 out, 3x3 stride 1) runs Winograd, F(4x4, 3x3) forward (in sample
+ * groups, or rows of tiles when the step runs with more threads than groups) and F(2x2,
+ * 3x3) for its weight gradient; the first one's weight gradient (1 input channel) the direct
  * kernel. */
 Test(dump_ir, report_names_each_conv_kernel_and_width) {
     char *out = NULL;
@@ -257,7 +258,7 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
              "\n  %%11    conv2d             32x14x14 -> 64x14x14 k3x3 s1       Winograd F(4x4, 3x3): 36 products "
-             "of 6x6 tiles, segments of %d tiles\n",
+             "of 6x6 tiles, groups of 8 samples in the lanes (else segments of %d tiles)\n",
              vw);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,

@@ -9,7 +9,8 @@
  * roundings per term, F(4x4, 3x3)'s with factors up to 8 and thirds), and over a whole
  * output, ||wino - ref|| / ||ref|| below 1e-5 and at most 8 (16) times the direct
  * kernel's. A tile transform off by one term misses by a whole term. The results are the
- * same bits with 1, 2 and 3 threads, whole or sample by sample. */
+ * same bits with 1, 2 and 3 threads, whole or sample by sample, and F(4x4, 3x3)'s the
+ * same in both of its layouts (a sample's rows of tiles or 8 samples in the lanes). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -35,6 +36,9 @@ static const Layer layers[] = {
     {2, 66, 70, 3, 1, 1},    /* a plane F(4x4, 3x3) pads in two parts */
     {1, 3, 4200, 2, 1, 1},   /* a row wider than its padding buffer */
     {3, 10, 9, 4, 3, 2},     /* padding 3: the input gradient's padding -1 */
+    {8, 7, 7, 12, 1, 11},    /* F(4x4, 3x3)'s sample groups: one whole, one of 3 */
+    {6, 14, 13, 5, 1, 9},    /* groups of 8 and 1; a partial tile column */
+    {3, 5, 21, 4, 0, 8},     /* no padding, a row of 8 to 16 floats to gather */
 };
 // clang-format on
 
@@ -106,26 +110,32 @@ static const WinoCalls wino4 = {
     mlc_wino4_conv2d_bwd_data, mlc_wino4_conv2d_bwd_data_prepare, mlc_wino4_conv2d_bwd_data_sample};
 
 /* op by algorithm algo (MLC_CONV_DIRECT, _WINOGRAD, _WINOGRAD4), whole (by_sample 0) or
- * sample by sample, into out */
-static void run(const mlc_conv_geom *g, long B, int op, int algo, int by_sample, const float *x, const float *w,
-                const float *dy, float *out) {
-    mlc_conv_plan pl = algo ? mlc_wino_plan_for(g, op, B, algo) : mlc_conv_plan_for(g, op, B);
+ * piece by piece, in the layout mlc_wino_plan_for chooses (grouped < 0) or in sample
+ * groups or not (1, 0), into out */
+static void run(const mlc_conv_geom *g, long B, int op, int algo, int by_sample, int grouped, const float *x,
+                const float *w, const float *dy, float *out) {
+    mlc_conv_plan pl = !algo         ? mlc_conv_plan_for(g, op, B)
+                       : grouped < 0 ? mlc_wino_plan_for(g, op, B, algo)
+                                     : mlc_wino_plan_as(g, op, B, algo, grouped);
     pl.slots = mlc_scratch_slots();
+    if (algo && grouped < 0) pl.spt = mlc_wino_spt(g, op, algo, B, pl.slots);
+    else if (grouped > 0) pl.spt = MLC_WINO_GROUP;
     float *ws = floats(pl.slots * pl.slot +
                        (algo ? mlc_wino_shared_floats(g, &pl, op, algo) : mlc_conv_shared_floats(g, &pl, op)));
     const WinoCalls *k = algo == MLC_CONV_WINOGRAD4 ? &wino4 : &wino2;
+    const long units = (B + pl.spt - 1) / pl.spt; /* the pieces of work: samples, or groups */
     if (!algo && op == MLC_CONV_FWD) mlc_conv2d_fwd(g, &pl, B, x, w, out, ws);
     else if (!algo && op == MLC_CONV_BWD_DATA) mlc_conv2d_bwd_data(g, &pl, B, dy, w, out, ws);
     else if (!algo) mlc_conv2d_bwd_filter(g, &pl, B, x, dy, out, ws);
     else if (op == MLC_CONV_FWD && by_sample) {
         k->fwd_prepare(g, &pl, w, ws);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, B))
-        for (long n = 0; n < B; n++) k->fwd_sample(g, &pl, B, n, x, out, ws);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, units))
+        for (long u = 0; u < units; u++) k->fwd_sample(g, &pl, B, u * pl.spt, x, out, ws);
     } else if (op == MLC_CONV_FWD) k->fwd(g, &pl, B, x, w, out, ws);
     else if (op == MLC_CONV_BWD_DATA && by_sample) {
         k->data_prepare(g, &pl, w, ws);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, B))
-        for (long n = 0; n < B; n++) k->data_sample(g, &pl, B, n, dy, out, ws);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, units))
+        for (long u = 0; u < units; u++) k->data_sample(g, &pl, B, u * pl.spt, dy, out, ws);
     } else if (op == MLC_CONV_BWD_DATA) k->data(g, &pl, B, dy, w, out, ws);
     else mlc_wino_conv2d_bwd_filter(g, &pl, B, x, dy, out, ws);
     free(ws);
@@ -161,26 +171,27 @@ static void check_op(int op, int algo) {
         snprintf(what, sizeof what, "algo %d op %d, C%d %dx%d O%d pad %d, B %ld", algo, op, g.C, g.H, g.W, g.O, l->p,
                  l->B);
         omp_set_num_threads(1);
-        run(&g, l->B, op, 0, 0, x, w, dy, direct);
+        run(&g, l->B, op, 0, 0, -1, x, w, dy, direct);
         const double e_direct = rel_error(direct, ref, mag, n, 1e-5, 1e-7, what);
         /* an element's error also takes in its tile's others: F(4x4, 3x3)'s, where all of an
          * element's terms are padding, is within 1e-6 of the output's largest magnitude */
         double top = 0;
         for (long i = 0; i < n; i++) top = mag[i] > top ? mag[i] : top;
         const double floor = algo == MLC_CONV_WINOGRAD4 ? 1e-6 * top : 1e-7;
-        for (int r = 0; r < 6; r++) {
-            const int threads = 1 + r % 3, by_sample = r >= 3;
+        const int layouts = algo == MLC_CONV_WINOGRAD4 ? 2 : 1; /* F(4x4, 3x3): rows of tiles, sample groups */
+        for (int r = 0; r < 6 * layouts; r++) {
+            const int threads = 1 + r % 3, by_sample = r % 6 >= 3, grouped = algo == MLC_CONV_WINOGRAD4 ? r / 6 : -1;
             if (by_sample && op == MLC_CONV_BWD_FILTER) break;
             omp_set_num_threads(threads);
             memset(out, 0xff, sizeof(float) * (size_t)n); /* NaNs: every element must be written */
-            run(&g, l->B, op, algo, by_sample, x, w, dy, out);
+            run(&g, l->B, op, algo, by_sample, grouped, x, w, dy, out);
             const double e = rel_error(out, ref, mag, n, per_term, floor, what);
             cr_assert(e < 1e-5 && e <= times * e_direct + 1e-9, "%s: relative error %.3g (direct %.3g)", what, e,
                       e_direct);
             if (r == 0) memcpy(first, out, sizeof(float) * (size_t)n);
             else
-                cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n), 0, "%s: %d threads%s differ from 1", what,
-                             threads, by_sample ? " by sample" : "");
+                cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n), 0, "%s: %d threads%s%s differ from 1", what,
+                             threads, by_sample ? " by sample" : "", grouped > 0 ? " in sample groups" : "");
         }
         free(x), free(w), free(dy), free(direct), free(first), free(out), free(ref), free(mag);
     }

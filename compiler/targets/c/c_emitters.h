@@ -16,11 +16,14 @@ extern const MathName c_math[];   /* the spelling of op_math_names */
 /* emit_c.c: the code of node id, an op with OPF_SAMPLE_EPILOGUE (conv2d, its
  * input gradient), and of its epilogue (fuse.c). `prepare` runs once; then an OpenMP loop over the samples,
  * with `team` threads, runs `sample` (%0: the sample's index), which computes that sample's
- * output, and the group on that sample's slice while it is in cache. A checked function
- * (--check-finite's copy) runs `whole` (the op over the batch) instead, checks its output,
- * then the group's checked variant. Each is a C expression. */
-void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample,
-                       const char *whole);
+ * output, and the group on that sample's slice while it is in cache. With `step` (a C
+ * expression, not NULL: the samples a call computes, known when the step runs) the loop
+ * runs over pieces of `step` samples, `sample` (%0: the piece's first sample) computes a
+ * piece and the group runs on each of its samples; `team` may use `pieces`, their count.
+ * A checked function (--check-finite's copy) runs `whole` (the op over the batch)
+ * instead, checks its output, then the group's checked variant. Each is a C expression. */
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole,
+                       const char *step);
 
 void emit_conv_c(EmitCtx *e, int id);
 void ws_conv_c(const Graph *g, const Node *n, Workspace *w);

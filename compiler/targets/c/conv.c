@@ -49,12 +49,20 @@ void emit_conv_c(EmitCtx *e, int id) {
                                   : n->op == OP_conv2d_bwd_data ? "bwd_data"
                                                                 : "bwd_filter");
     const mlc_conv_geom kg = conv_kernel_geom(&q);
-    const mlc_conv_plan p = kernel_plan(&kg, kernel_op(n->op), algo, e->g->batch);
+    const int op = kernel_op(n->op);
+    const mlc_conv_plan p = kernel_plan(&kg, op, algo, e->g->batch);
+    const mlc_conv_geom run = mlc_wino_run_geom(&kg, op);
+    /* F(4x4, 3x3) on small outputs: sample groups or a sample a piece of work, chosen for
+     * the batch and threads when the step runs (the same bits either way) */
+    const int grouped = algo == MLC_CONV_WINOGRAD4 && op != MLC_CONV_BWD_FILTER && mlc_wino_groupable(&run, algo);
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
     /* self->slots: the scratch slots the model was created with (a thread each) */
-    emit(e, "const mlc_conv_plan plan = {.spt = %d, .slots = self->slots, .red = %d, .slot = %ld};", p.spt, p.red,
+    const char *spt = grouped ? arena_printf(e->arena, "mlc_wino_spt(&geom, %s, MLC_CONV_WINOGRAD4, B, self->slots)",
+                                             op == MLC_CONV_FWD ? "MLC_CONV_FWD" : "MLC_CONV_BWD_DATA")
+                              : arena_printf(e->arena, "%d", p.spt);
+    emit(e, "const mlc_conv_plan plan = {.spt = %s, .slots = self->slots, .red = %d, .slot = %ld};", spt, p.red,
          p.slot);
     const char *x = emit_buf(e, n->in[0]), *w = emit_buf(e, n->in[1]), *y = emit_buf(e, id),
                *ws = e->ws ? e->ws : "NULL";
@@ -62,8 +70,9 @@ void emit_conv_c(EmitCtx *e, int id) {
     if (emit_epilogue_of(e, id) >= 0) { /* sample by sample, each finished by the epilogue */
         const char *pre = fn;
         c_sample_epilogue(e, id, arena_printf(e->arena, "%s_prepare(&geom, &plan, %s, %s)", pre, w, ws),
-                          "mlc_conv_team(&plan, B)",
-                          arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call);
+                          grouped ? "mlc_conv_team(&plan, pieces)" : "mlc_conv_team(&plan, B)",
+                          arena_printf(e->arena, "%s_sample(&geom, &plan, B, %%0, %s, %s, %s)", pre, x, y, ws), call,
+                          grouped ? "plan.spt" : NULL);
     } else emit(e, "%s;", call);
     e->indent--;
     emit(e, "}");
@@ -87,8 +96,14 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
     }
     if (algo != MLC_CONV_DIRECT) {
         const int m = mlc_wino_tile(algo);
-        snprintf(buf, cap, "Winograd F(%dx%d, 3x3): %d products of %dx%d tiles, segments of %d tiles", m, m,
-                 (m + 2) * (m + 2), m + 2, m + 2, vw);
+        const mlc_conv_geom run = mlc_wino_run_geom(&kg, kernel_op(n->op));
+        char lanes[96];
+        if (mlc_wino_groupable(&run, algo)) /* mlc_wino_spt decides when the step runs */
+            snprintf(lanes, sizeof lanes, "groups of %d samples in the lanes (else segments of %d tiles)",
+                     MLC_WINO_GROUP, vw);
+        else snprintf(lanes, sizeof lanes, "segments of %d tiles", vw);
+        snprintf(buf, cap, "Winograd F(%dx%d, 3x3): %d products of %dx%d tiles, %s", m, m, (m + 2) * (m + 2), m + 2,
+                 m + 2, lanes);
         return;
     }
     if (n->op == OP_conv2d) {

@@ -3,9 +3,11 @@
  * measured on the ResNets' layers (bench/results/winograd.md): F(4x4, 3x3) takes the
  * forward pass and the input gradient of layers with at least F4_CHANNELS input and
  * output channels and outputs of at least F4_SIDE on each side (1.24-1.52x faster than
- * the direct kernels, 1.2-1.4x faster than F(2x2, 3x3) there; on smaller outputs its
- * 4x4 tiles leave vector lanes and tile rows empty, 7x7 ran at half the speed); F(2x2,
- * 3x3) takes those of the smaller outputs with at least F2_CHANNELS channels (1.13-1.27x)
+ * the direct kernels, 1.2-1.4x faster than F(2x2, 3x3) there) or small enough to run in
+ * sample groups (mlc_wino_groupable: up to 32 columns; then 1.9-2.3x the direct kernels'
+ * rate and 1.4-2.0x F(2x2, 3x3)'s on 7x7 to 16x16, AVX-512 machine, 2 threads: in a
+ * sample's rows of tiles 7x7 ran at half F(2x2, 3x3)'s speed); F(2x2, 3x3) takes the
+ * other outputs with at least F2_CHANNELS channels (1.13-1.27x)
  * and the weight gradient of layers with at least F2_CHANNELS channels whose 2x2 tiles
  * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's
  * edge tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for every op,
@@ -49,7 +51,9 @@ int conv_algo_c(const Graph *g, const Node *n) {
         const long tiles = (long)((kg.Ho + 1) / 2) * ((kg.Wo + 1) / 2);
         return ch >= F2_CHANNELS && 10L * kg.Ho * kg.Wo >= 9 * 4 * tiles ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
     }
-    if (ch >= F4_CHANNELS && side >= F4_SIDE) return MLC_CONV_WINOGRAD4;
+    const mlc_conv_geom run = n->op == OP_conv2d_bwd_data ? mlc_wino_data_geom(&kg) : kg;
+    if (ch >= F4_CHANNELS && (side >= F4_SIDE || mlc_wino_groupable(&run, MLC_CONV_WINOGRAD4)))
+        return MLC_CONV_WINOGRAD4;
     return ch >= F2_CHANNELS ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
 }
 

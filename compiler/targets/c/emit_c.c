@@ -215,8 +215,8 @@ static void emit_matmul(EmitCtx *e, int id) {
 
 /* A conv2d's epilogue (c_emitters.h): its emitter (conv.c) gives the calls, this writes
  * the loop over the samples with the group's loops inside, restricted to the sample. */
-void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample,
-                       const char *whole) {
+void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team, const char *sample, const char *whole,
+                       const char *step) {
     FusedLoop fl;
     fused_loop(e, e->fp, e->fp->epilogue[id], FUSED_PER_SAMPLE, &fl);
     const char *n = fl.var[0]; /* loop 0: the batch dimension */
@@ -230,14 +230,29 @@ void c_sample_epilogue(EmitCtx *e, int id, const char *prepare, const char *team
         return;
     }
     emit(e, "%s;", prepare);
-    emit(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(%s)", team);
-    emit(e, "for (long %s = 0; %s < B; %s++) {", n, n, n);
-    e->indent++;
-    emit(e, "%s;", subst(e->arena, sample, &n, 1));
+    if (step) { /* pieces of `step` samples: each computed, then its samples finished */
+        emit(e, "const long step = %s, pieces = (B + step - 1) / step;", step);
+        emit(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(%s)", team);
+        emit(e, "for (long piece = 0; piece < pieces; piece++) {");
+        e->indent++;
+        const char *first = "piece * step";
+        emit(e, "%s;", subst(e->arena, sample, &first, 1));
+        emit(e, "for (long %s = piece * step; %s < B && %s < (piece + 1) * step; %s++) {", n, n, n, n);
+        e->indent++;
+    } else {
+        emit(e, "#pragma omp parallel for schedule(dynamic, 1) num_threads(%s)", team);
+        emit(e, "for (long %s = 0; %s < B; %s++) {", n, n, n);
+        e->indent++;
+        emit(e, "%s;", subst(e->arena, sample, &n, 1));
+    }
     loops_open(e, &fl, 1, fl.nd, block);
     const char *v = fused_body(e, &fl, NULL);
     emit(e, "%s[%s] = %s;", emit_buf(e, fl.root), fused_out_index(e, &fl), v);
     loops_close(e, fl.nd - 1, block);
+    if (step) {
+        e->indent--;
+        emit(e, "}");
+    }
     e->indent--;
     emit(e, "}");
 }

@@ -8,26 +8,6 @@
 
 #include "winograd_tiles.h"
 
-/* B^T d, d a row or column of 6 points of a patch */
-MLC_INLINE void mlc_wino4_bt(const mlc_vf d[6], mlc_vf o[6]) {
-    const mlc_vf s12 = d[1] + d[2], d12 = d[1] - d[2], d31 = d[3] - d[1], d42 = d[4] - d[2];
-    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-    o[1] = (d[3] + d[4]) - 4.0f * s12;
-    o[2] = (d[4] - d[3]) + 4.0f * d12;
-    o[3] = d42 + 2.0f * d31;
-    o[4] = d42 - 2.0f * d31;
-    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
-}
-
-/* A^T m, m a row or column of 6 products: 4 outputs */
-MLC_INLINE void mlc_wino4_at(const mlc_vf m[6], mlc_vf y[4]) {
-    const mlc_vf s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
-    y[0] = m[0] + s12 + s34;
-    y[1] = d12 + 2.0f * d34;
-    y[2] = s12 + 4.0f * s34;
-    y[3] = d12 + 8.0f * d34 + m[5];
-}
-
 void mlc_wino4_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xp, long th0, long th1,
                            float *V, long ldc, long vs) {
     const long len = d->Wp / 4, tW = d->tW;
@@ -71,12 +51,8 @@ __attribute__((always_inline)) static inline void mlc_wino4_store_row(float *dst
 #if defined(MLC_SHUF) && MLC_VW == 8
     /* the 4 columns interleaved in registers, two tiles a vector, stored as far as the
      * tiles are whole (an odd one: a 4-float store) */
-    const mlc_vf p0 = MLC_SHUF(c[0], c[1], 0, 8, 1, 9, 2, 10, 3, 11);
-    const mlc_vf p1 = MLC_SHUF(c[0], c[1], 4, 12, 5, 13, 6, 14, 7, 15);
-    const mlc_vf p2 = MLC_SHUF(c[2], c[3], 0, 8, 1, 9, 2, 10, 3, 11);
-    const mlc_vf p3 = MLC_SHUF(c[2], c[3], 4, 12, 5, 13, 6, 14, 7, 15);
-    const mlc_vf z[4] = {MLC_SHUF(p0, p2, 0, 1, 8, 9, 2, 3, 10, 11), MLC_SHUF(p0, p2, 4, 5, 12, 13, 6, 7, 14, 15),
-                         MLC_SHUF(p1, p3, 0, 1, 8, 9, 2, 3, 10, 11), MLC_SHUF(p1, p3, 4, 5, 12, 13, 6, 7, 14, 15)};
+    mlc_vf z[4];
+    mlc_wino4_interleave(c, z);
     if (whole == 8) {
         MLC_ST(dst, z[0]), MLC_ST(dst + 8, z[1]), MLC_ST(dst + 16, z[2]), MLC_ST(dst + 24, z[3]);
         return;
