@@ -1,6 +1,7 @@
 /* bench/conv_rate.c - the convolution kernels' rate (runtime/kernels/c/conv_*.c, and
  * winograd_*.c: algo=wino2, F(2x2, 3x3), and F(4x4, 3x3) in both layouts, wino4 (a
- * sample's rows of tiles in the lanes) and wino4g (groups of 8 samples in the lanes)) on the 3x3 layers of the
+ * sample's rows of tiles in the lanes) and wino4g (groups of 8 samples in the lanes);
+ * wino2g: F(2x2, 3x3)'s weight gradient in sample groups) on the 3x3 layers of the
  * samples' CNNs, forward, input gradient and weight gradient, for the kernel library it
  * is linked with: bench/conv_width.sh links it with libraries built at each vector width
  * and alternates them. Rates are on the direct convolution's FLOPs (2 x B x O x Ho x Wo x
@@ -28,7 +29,7 @@ int main(int argc, char **argv) {
     if (bad) return bad;
     mlc_kernels_init();
     mlc_c_set_threads(threads);
-    const char *opname[] = {"fwd", "data", "filter"}, *algoname[] = {"direct", "wino2", "wino4", "wino4g"};
+    const char *opname[] = {"fwd", "data", "filter"}, *algoname[] = {"direct", "wino2", "wino4", "wino4g", "wino2g"};
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const Layer *ly = &layers[l];
         mlc_conv_geom g = {.C = ly->C,
@@ -50,11 +51,13 @@ int main(int argc, char **argv) {
         float *x = floats(nx), *y = floats(ny), *w = floats(nw), *dy = floats(ny), *dx = floats(nx), *dw = floats(nw);
         fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
         const double flop = 2.0 * (double)ny * g.C * 9;
-        /* the direct kernels, F(2x2, 3x3) and F(4x4, 3x3) in both layouts (forward and
-         * input gradient) */
-        for (int k = 0; k < 12; k++) {
-            const int grouped = k / 3 == 3, algo = grouped ? MLC_CONV_WINOGRAD4 : k / 3, op = k % 3;
+        /* the direct kernels, F(2x2, 3x3), F(4x4, 3x3) in both layouts (forward and input
+         * gradient) and F(2x2, 3x3)'s weight gradient in sample groups */
+        for (int k = 0; k < 15; k++) {
+            const int a = k / 3, op = k % 3, grouped = a >= 3;
+            const int algo = a == 4 ? MLC_CONV_WINOGRAD : a == 3 ? MLC_CONV_WINOGRAD4 : a;
             if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_BWD_FILTER) continue; /* F(4x4) has none */
+            if (a == 4 && op != MLC_CONV_BWD_FILTER) continue;                     /* wino4g's groups */
             mlc_conv_plan pl = algo ? mlc_wino_plan_as(&g, op, B, algo, grouped) : mlc_conv_plan_for(&g, op, B);
             pl.slots = mlc_scratch_slots();
             if (grouped) pl.spt = MLC_WINO_GROUP;

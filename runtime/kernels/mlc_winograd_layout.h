@@ -133,16 +133,17 @@ static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo, long grp)
 static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_channels(g->O, MLC_CONV_VW_MAX); }
 
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
- * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The weight gradient, F(2x2, 3x3) whatever algo says: the
- * padded sample, V [16][C][T], dt [Ho*Wo][OB] and Zt [16][T][OB]. */
+ * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The
+ * weight gradient, F(2x2, 3x3) whatever algo says: the padded sample (group), V
+ * [16][C][grp*T], dt [Ho*Wo][OB] and Zt [16][grp][T][OB]. */
 static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo, long grp) {
     if (op == 0) return mlc_wino_fwd_slot(g, algo, grp);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
     if (op == 1) return mlc_wino_fwd_slot(&t, algo, grp);
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
     const long OB = mlc_wino_dw_channels(g);
-    return mlc_wino_stride(g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * d.T) +
-           mlc_wino_stride((long)g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(d.T * OB);
+    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(grp * g->C * d.T) +
+           mlc_wino_stride((long)g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(grp * d.T * OB);
 }
 
 /* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input
@@ -161,8 +162,10 @@ enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
 
 /* The plan of op by Winograd algorithm algo at batch size `batch` (slots filled in by the
  * model), its slots sized for sample groups (grouped 1: F(4x4, 3x3)'s forward pass and
- * input gradient only) or not (0); pl->spt = 1 (a sample a piece of work), mlc_wino_spt
- * sets the groups when the step runs */
+ * input gradient, F(2x2, 3x3)'s weight gradient) or not (0). The forward pass and input
+ * gradient: pl->spt = 1 (a sample a piece of work), mlc_wino_spt sets the groups when
+ * the step runs. The weight gradient: pl->spt = MLC_WINO_GROUP in groups, its pl->red
+ * chunks made of whole groups. */
 static inline mlc_conv_plan mlc_wino_plan_as(const mlc_conv_geom *g, int op, long batch, int algo, int grouped) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
     const long u = 16L * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
@@ -172,6 +175,10 @@ static inline mlc_conv_plan mlc_wino_plan_as(const mlc_conv_geom *g, int op, lon
     if (op != 2 && algo == MLC_CONV_WINOGRAD4 && grouped) {
         const long fg = mlc_wino_slot_floats(g, op, algo, MLC_WINO_GROUP);
         f = fg > f ? fg : f;
+    } else if (op == 2 && grouped) { /* the weight gradient's groups: fixed, chunks of groups */
+        const long groups = (batch + MLC_WINO_GROUP - 1) / MLC_WINO_GROUP;
+        p.spt = MLC_WINO_GROUP, p.red = (int)(groups < p.red ? groups : p.red);
+        f = mlc_wino_slot_floats(g, op, algo, MLC_WINO_GROUP);
     }
     p.slot = (f + 15) & ~15L;
     return p;
@@ -182,10 +189,25 @@ static inline mlc_conv_geom mlc_wino_run_geom(const mlc_conv_geom *g, int op) {
     return op == 1 ? mlc_wino_data_geom(g) : *g;
 }
 
-/* The plan of op by algo, its slots sized for sample groups where they may run */
+/* Whether F(2x2, 3x3)'s weight gradient over g at batch size `batch` runs in sample
+ * groups: outputs of at most MLC_WINO_DW_COLS columns whose padded group takes at most
+ * MLC_WINO_GROUP_FLOATS, and at least MLC_WINO_DW_GROUPS groups to share among threads.
+ * Measured (bench/results/winograd.md): 1.19-1.34x a sample at a time on 7x7 and 8x8;
+ * on 14x14 1.07x with 32 channels but 0.95x with 64 (2 threads, AVX-512), so from 9
+ * columns on a sample at a time. */
+enum { MLC_WINO_DW_COLS = 8, MLC_WINO_DW_GROUPS = 4 };
+static inline int mlc_wino_dw_grouped(const mlc_conv_geom *g, long batch) {
+    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
+    return g->Wo <= MLC_WINO_DW_COLS && (long)MLC_WINO_GROUP * g->C * d.Hp * d.Wp <= MLC_WINO_GROUP_FLOATS &&
+           batch >= (long)MLC_WINO_DW_GROUPS * MLC_WINO_GROUP;
+}
+
+/* The plan of op by algo, its slots sized for sample groups where they may run: the
+ * forward pass's and input gradient's chosen when the step runs (mlc_wino_spt), the
+ * weight gradient's here (its sums follow the groups, so the choice changes bits) */
 static inline mlc_conv_plan mlc_wino_plan_for(const mlc_conv_geom *g, int op, long batch, int algo) {
     const mlc_conv_geom t = mlc_wino_run_geom(g, op);
-    return mlc_wino_plan_as(g, op, batch, algo, op != 2 && mlc_wino_groupable(&t, algo));
+    return mlc_wino_plan_as(g, op, batch, algo, op == 2 ? mlc_wino_dw_grouped(g, batch) : mlc_wino_groupable(&t, algo));
 }
 
 /* The samples a piece of work of op by algo takes at batch size B with `slots` threads:

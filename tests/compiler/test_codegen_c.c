@@ -1005,12 +1005,18 @@ Test(codegen_c, winograd4_auto, .timeout = 300) {
     const char *must[] = {"mlc_wino4_conv2d_bwd_data", "mlc_wino_conv2d_bwd_filter(", "mlc_conv2d_fwd(", NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, must, NULL);
 }
-/* F(4x4, 3x3) in sample groups (8x8 and 7x7 outputs): the layout chosen when the step
- * runs (mlc_wino_spt), the epilogues run over each group's samples; against the
- * interpreter at the compiled batch (a group of 8 and one of 3) and at 2 samples, and the
- * same bits on 1, 2 and 3 threads */
+/* Sample groups (8x8 and 7x7 outputs): F(4x4, 3x3)'s layout chosen when the step runs
+ * (mlc_wino_spt), the epilogues run over each group's samples, F(2x2, 3x3)'s weight
+ * gradient of the 32 -> 32 layer in 5 chunks of groups; against the interpreter at the
+ * compiled batch (4 groups of 8 and one of 3) and at 2 samples, and the same bits on 1,
+ * 2 and 3 threads */
 Test(codegen_c, winograd4_sample_groups, .timeout = 300) {
-    const char *must[] = {"mlc_wino_spt(", "mlc_wino4_conv2d_fwd_sample", "mlc_wino4_conv2d_bwd_data_sample", NULL};
+    const char *must[] = {"mlc_wino_spt(",
+                          "mlc_wino4_conv2d_fwd_sample",
+                          "mlc_wino4_conv2d_bwd_data_sample",
+                          "{.spt = 8, .slots = self->slots, .red = 5,",
+                          "mlc_wino_conv2d_bwd_filter(",
+                          NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4g.mdl", CONV_ALGO_AUTO, must, NULL);
     numeric_check_at(MLC_TEST_DIR "/data/convwino4g.mdl", NULL, 2);
 }

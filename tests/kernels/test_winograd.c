@@ -10,7 +10,8 @@
  * output, ||wino - ref|| / ||ref|| below 1e-5 and at most 8 (16) times the direct
  * kernel's. A tile transform off by one term misses by a whole term. The results are the
  * same bits with 1, 2 and 3 threads, whole or sample by sample, and F(4x4, 3x3)'s the
- * same in both of its layouts (a sample's rows of tiles or 8 samples in the lanes). */
+ * same in both of its layouts (a sample's rows of tiles or 8 samples in the lanes); the
+ * weight gradient is checked a sample at a time and in sample groups. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -178,17 +179,19 @@ static void check_op(int op, int algo) {
         double top = 0;
         for (long i = 0; i < n; i++) top = mag[i] > top ? mag[i] : top;
         const double floor = algo == MLC_CONV_WINOGRAD4 ? 1e-6 * top : 1e-7;
-        const int layouts = algo == MLC_CONV_WINOGRAD4 ? 2 : 1; /* F(4x4, 3x3): rows of tiles, sample groups */
+        /* F(4x4, 3x3) and the weight gradient: a sample a piece of work, and sample groups
+         * (F(4x4, 3x3)'s the same bits, the weight gradient's sums follow the groups) */
+        const int layouts = algo == MLC_CONV_WINOGRAD4 || op == MLC_CONV_BWD_FILTER ? 2 : 1;
         for (int r = 0; r < 6 * layouts; r++) {
-            const int threads = 1 + r % 3, by_sample = r % 6 >= 3, grouped = algo == MLC_CONV_WINOGRAD4 ? r / 6 : -1;
-            if (by_sample && op == MLC_CONV_BWD_FILTER) break;
+            const int threads = 1 + r % 3, by_sample = r % 6 >= 3, grouped = layouts > 1 ? r / 6 : -1;
+            if (by_sample && op == MLC_CONV_BWD_FILTER) continue;
             omp_set_num_threads(threads);
             memset(out, 0xff, sizeof(float) * (size_t)n); /* NaNs: every element must be written */
             run(&g, l->B, op, algo, by_sample, grouped, x, w, dy, out);
             const double e = rel_error(out, ref, mag, n, per_term, floor, what);
             cr_assert(e < 1e-5 && e <= times * e_direct + 1e-9, "%s: relative error %.3g (direct %.3g)", what, e,
                       e_direct);
-            if (r == 0) memcpy(first, out, sizeof(float) * (size_t)n);
+            if (r == 0 || (r == 6 && op == MLC_CONV_BWD_FILTER)) memcpy(first, out, sizeof(float) * (size_t)n);
             else
                 cr_assert_eq(memcmp(first, out, sizeof(float) * (size_t)n), 0, "%s: %d threads%s%s differ from 1", what,
                              threads, by_sample ? " by sample" : "", grouped > 0 ? " in sample groups" : "");

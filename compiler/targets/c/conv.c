@@ -90,8 +90,8 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
         const mlc_conv_plan p = mlc_wino_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch, algo);
         snprintf(buf, cap,
                  "Winograd F(2x2, 3x3): 16 products of 4x4 tiles, 6 input channels x %d output channels (2 vectors "
-                 "of %d), %d partial sums",
-                 2 * vw, vw, p.red);
+                 "of %d), %d partial sums%s",
+                 2 * vw, vw, p.red, p.spt > 1 ? " of groups of 8 samples" : "");
         return;
     }
     if (algo != MLC_CONV_DIRECT) {

@@ -41,7 +41,7 @@ static void mlc_wino4_group(const mlc_conv_geom *g, const float *U, const int *o
     const long Tb = mlc_wino_group_block(&d), cols = MLC_WINO_GROUP * Tb;
     const long vs = mlc_wino_stride(g->C * cols), ms = mlc_wino_stride(4L * mb * cols);
     float *xg = slot, *V = xg + mlc_wino_stride(MLC_WINO_GROUP * g->C * d.Hp * d.Wp), *M = V + d.P * vs;
-    mlc_wino4g_pad(g, &d, x, ns, xg);
+    mlc_wino_group_pad(g, &d, x, ns, xg);
     for (long t0 = 0; t0 < d.T; t0 += Tb) { /* a block of Tb tiles of the 8 samples, in cache */
         const long t1 = t0 + Tb < d.T ? t0 + Tb : d.T, n = (t1 - t0) * MLC_WINO_GROUP;
         const long nseg = (n + MLC_VW - 1) / MLC_VW;

@@ -2,9 +2,13 @@
  * transposed (mlc_winograd_layout.h). Per sample: the padded x to V [16][C][T], dy
  * transposed (as the direct weight gradient has it) to Zt [16][T][OB], then for each of
  * the 16 points dU[k] [C][OB] += V[k] Zt[k], the direct weight gradient's kernel
- * (mlc_shift_dwt) with the input channels for taps and the tiles for positions. Each of
- * min(B, red) fixed chunks of samples is summed by one thread, the chunks' partials added
- * in chunk order, then dw = G^T dU G: the same bits whatever the thread count. */
+ * (mlc_shift_dwt) with the input channels for taps and the tiles for positions. In sample
+ * groups (pl->spt = 8, small outputs): the group's V [16][C][T*8] from the transform with
+ * the samples in the lanes, its Zt [16][8][T][OB], and the products for the 8 samples in
+ * one call of the kernel (its accumulators loaded and stored once a group, not once a
+ * sample). Each of min(B, red) fixed chunks of samples (of groups) is summed by one
+ * thread, the chunks' partials added in chunk order, then dw = G^T dU G: the same bits
+ * whatever the thread count. */
 #include "conv_internal.h"
 #include "winograd_tiles.h"
 
@@ -12,32 +16,45 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                                 const float *dy, float *dw, float *ws) {
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
     const long OB = mlc_dw_channels(g->O, MLC_VW), P = (long)g->Ho * g->Wo;
-    const long vs = mlc_wino_stride(g->C * d.T), zs = mlc_wino_stride(d.T * OB), U = 16L * g->C * OB;
+    const long grp = pl->spt > 1 ? MLC_WINO_GROUP : 1, units = (B + grp - 1) / grp; /* samples, groups */
+    const long vs = mlc_wino_stride(grp * g->C * d.T), zs = mlc_wino_stride(grp * d.T * OB), U = 16L * g->C * OB;
     const long xs = (long)g->C * g->H * g->W, ys = (long)g->O * P;
-    const long nr = B < pl->red ? B : pl->red;
+    const long nr = units < pl->red ? units : pl->red;
     float *part = ws + (long)pl->slots * pl->slot;
     int *off = (int *)(void *)(part + (long)pl->red * U); /* channel c's row of V[k] */
     if (nr < 1) {
         memset(dw, 0, sizeof(float) * (size_t)(g->O * g->C * 9));
         return;
     }
-    for (int c = 0; c < g->C; c++) off[c] = (int)(c * d.T);
+    for (int c = 0; c < g->C; c++) off[c] = (int)(c * grp * d.T);
 #pragma omp parallel num_threads(mlc_conv_team(pl, nr))
     {
-        float *xp = mlc_conv_slot(pl, ws), *V = xp + mlc_wino_stride(g->C * d.Hp * d.Wp), *dt = V + 16 * vs;
+        float *xp = mlc_conv_slot(pl, ws), *V = xp + mlc_wino_stride(grp * g->C * d.Hp * d.Wp), *dt = V + 16 * vs;
         float *Zt = dt + mlc_wino_stride(P * OB);
 #pragma omp for schedule(dynamic, 1)
         for (long r = 0; r < nr; r++) {
             float *pr = part + r * U;
             memset(pr, 0, sizeof(float) * (size_t)U);
-            for (long n = B * r / nr; n < B * (r + 1) / nr; n++) {
-                mlc_wino_pad(g, &d, x + n * xs, xp);
-                mlc_wino_input_tiles(g, &d, xp, 0, d.tH, V, d.T, vs);
-                mlc_dy_transpose(g->O, P, dy + n * ys, dt);
-                mlc_wino_grad_tiles(g, &d, dt, OB, Zt, zs);
+            for (long u = units * r / nr; u < units * (r + 1) / nr; u++) {
+                const long n0 = u * grp, ns = B - n0 < grp ? B - n0 : grp;
+                if (grp > 1) {
+                    mlc_wino_group_pad(g, &d, x + n0 * xs, ns, xp);
+                    mlc_wino2g_input_tiles(g, &d, xp, 0, d.T, V, grp * d.T, vs);
+                } else {
+                    mlc_wino_pad(g, &d, x + n0 * xs, xp);
+                    mlc_wino_input_tiles(g, &d, xp, 0, d.tH, V, d.T, vs);
+                }
+                for (long s = 0; s < ns; s++) { /* Zt [16][grp][T][OB] */
+                    mlc_dy_transpose(g->O, P, dy + (n0 + s) * ys, dt);
+                    mlc_wino_grad_tiles(g, &d, dt, OB, Zt + s * d.T * OB, zs);
+                }
+                /* sample s's tile t: V's column t*grp + s and Zt's row s*T + t; in groups the
+                 * tiles as T rows of one position grp columns apart (the sample's offset s),
+                 * a sample's T tiles as one row of T positions */
+                const int rows = grp > 1 ? (int)d.T : 1, cols = grp > 1 ? 1 : (int)d.T;
                 for (int k = 0; k < 16; k++)
-                    mlc_shift_dwt(g->C, (int)(OB / MLC_DW_CB), off, 1, V + k * vs, 0, Zt + k * zs, 0, OB, 1, (int)d.T,
-                                  d.T, pr + k * g->C * OB);
+                    mlc_shift_dwt(g->C, (int)(OB / MLC_DW_CB), off, (int)ns, V + k * vs, 1, Zt + k * zs, d.T * OB, OB,
+                                  rows, cols, grp > 1 ? grp : d.T, pr + k * g->C * OB);
             }
         }
         /* part[0] += part[r] for r = 1, 2, ... in order, each element by one thread: blocks of

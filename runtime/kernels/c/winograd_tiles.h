@@ -89,13 +89,16 @@ void mlc_wino4_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, cons
                             long ldo, long ms, float *y);
 void mlc_wino4_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U);
 
-/* F(4x4, 3x3) in sample groups (winograd4_groups.c; mlc_winograd_layout.h): xg
- * [C][Hp][Wp][8] = the ns <= 8 samples from x on (x [ns][C][H][W]) zero-padded by (ph,
- * pw), empty lanes repeating sample 0; V[k][c][(t - t0)*8 + s] = (B^T patch B)[k] of tile
+/* Sample groups (winograd_groups.c; mlc_winograd_layout.h): xg [C][Hp][Wp][8] = the
+ * ns <= 8 samples from x on (x [ns][C][H][W]) zero-padded by (ph, pw), empty lanes
+ * repeating sample 0. F(4x4, 3x3): V[k][c][(t - t0)*8 + s] = (B^T patch B)[k] of tile
  * t's patch of sample s, for tiles t0 <= t < t1 in raster order; the tiles t0 <= t < t1
- * of the ns samples of y (y [ns][O][Ho][Wo]) = A^T M A, M[k][o][(t - t0)*8 + s] (channels
- * ldo floats apart, matrices ms floats apart) */
-void mlc_wino4g_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, long ns, float *xg);
+ * of the ns samples of y (y [ns][O][Ho][Wo]) = A^T M A, M[k][o][(t - t0)*8 + s]
+ * (channels ldo floats apart, matrices ms floats apart). F(2x2, 3x3): V likewise, k < 16
+ * (its weight gradient's). */
+void mlc_wino_group_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, long ns, float *xg);
+void mlc_wino2g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xg, long t0, long t1, float *V,
+                            long ldc, long vs);
 void mlc_wino4g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xg, long t0, long t1, float *V,
                             long ldc, long vs);
 void mlc_wino4g_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long t0, long t1, long ldo,

@@ -1,8 +1,9 @@
-/* winograd4_groups.c - F(4x4, 3x3)'s transforms in sample groups (mlc_winograd_layout.h):
- * the padded group xg [C][Hp][Wp][8] (a point's 8 samples side by side), its 6x6 patches
- * to V = B^T d B and the 36 products back to 4x4 output tiles A^T M A, 8 samples a vector.
- * The arithmetic is winograd4_tiles.c's (the same mlc_wino4_bt / _at on 8-float vectors),
- * so each sample's results are the row layout's bits. */
+/* winograd_groups.c - the Winograd transforms in sample groups (mlc_winograd_layout.h):
+ * the padded group xg [C][Hp][Wp][8] (a point's 8 samples side by side); F(4x4, 3x3)'s
+ * 6x6 patches to V = B^T d B and its 36 products back to 4x4 output tiles A^T M A, and
+ * F(2x2, 3x3)'s 4x4 patches to V (for its weight gradient), 8 samples a vector. The
+ * arithmetic is the row layout's (F(4x4, 3x3): the same mlc_wino4_bt / _at on 8-float
+ * vectors), so each sample's values are the row layout's bits. */
 #include <string.h>
 
 #include "winograd_tiles.h"
@@ -32,7 +33,7 @@ static void mlc_wino4g_gather_row(float *row, long j0, long j1, const float *con
     }
 }
 
-void mlc_wino4g_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, long ns, float *xg) {
+void mlc_wino_group_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *x, long ns, float *xg) {
     const long plane = (long)g->H * g->W, sample = g->C * plane, W8 = d->Wp * MLC_WINO_GROUP;
     long j0 = g->pw < 0 ? 0 : g->pw, j1 = g->W + g->pw; /* the points that hold x's columns */
     j0 = j0 > d->Wp ? d->Wp : j0, j1 = j1 > d->Wp ? d->Wp : j1 < j0 ? j0 : j1;
@@ -53,8 +54,30 @@ void mlc_wino4g_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const float 
         }
 }
 
-void mlc_wino4g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xg, long t0, long t1,
-                            float *V, long ldc, long vs) {
+void mlc_wino2g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xg, long t0, long t1, float *V,
+                            long ldc, long vs) {
+    const long W8 = d->Wp * MLC_WINO_GROUP;
+    for (long c = 0; c < g->C; c++)
+        for (long t = t0; t < t1; t++) {
+            const long th = t / d->tW, tw = t % d->tW;
+            const float *p0 = xg + (c * d->Hp + 2 * th) * W8 + 2 * tw * MLC_WINO_GROUP;
+            float *v = V + c * ldc + (t - t0) * MLC_WINO_GROUP;
+            mlc_f8 e[4][4]; /* B^T d: the patch's rows 0 - 2, 1 + 2, 2 - 1, 1 - 3 */
+            for (int j = 0; j < 4; j++) {
+                const mlc_f8 r0 = MLC_LD8(p0 + 8 * j), r1 = MLC_LD8(p0 + W8 + 8 * j);
+                const mlc_f8 r2 = MLC_LD8(p0 + 2 * W8 + 8 * j), r3 = MLC_LD8(p0 + 3 * W8 + 8 * j);
+                e[0][j] = r0 - r2, e[1][j] = r1 + r2, e[2][j] = r2 - r1, e[3][j] = r1 - r3;
+            }
+            for (int i = 0; i < 4; i++) { /* then each row times B */
+                float *p = v + 4 * i * vs;
+                MLC_ST8(p, e[i][0] - e[i][2]), MLC_ST8(p + vs, e[i][1] + e[i][2]);
+                MLC_ST8(p + 2 * vs, e[i][2] - e[i][1]), MLC_ST8(p + 3 * vs, e[i][1] - e[i][3]);
+            }
+        }
+}
+
+void mlc_wino4g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *xg, long t0, long t1, float *V,
+                            long ldc, long vs) {
     const long W8 = d->Wp * MLC_WINO_GROUP;
     for (long c = 0; c < g->C; c++)
         for (long t = t0; t < t1; t++) {
@@ -98,8 +121,8 @@ static inline __attribute__((always_inline)) void mlc_wino4g_store_row(float *ds
         for (long j = 0; j < cols; j++) dst[s * sample + j] = lanes[j][s];
 }
 
-void mlc_wino4g_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long t0, long t1,
-                             long ldo, long ms, long ns, float *y) {
+void mlc_wino4g_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long t0, long t1, long ldo,
+                             long ms, long ns, float *y) {
     const long sample = (long)g->O * g->Ho * g->Wo;
     for (long o = 0; o < g->O; o++)
         for (long t = t0; t < t1; t++) {
