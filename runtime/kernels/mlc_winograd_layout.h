@@ -135,7 +135,7 @@ static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
  * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The
  * weight gradient, F(2x2, 3x3) whatever algo says: the padded sample (group), V
- * [16][C][grp*T], dt [Ho*Wo][OB] and Zt [16][grp][T][OB]. */
+ * [16][C][T*grp], dt [Ho*Wo][OB] and Zt [16][T*grp][OB]. */
 static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo, long grp) {
     if (op == 0) return mlc_wino_fwd_slot(g, algo, grp);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
@@ -192,10 +192,9 @@ static inline mlc_conv_geom mlc_wino_run_geom(const mlc_conv_geom *g, int op) {
 /* Whether F(2x2, 3x3)'s weight gradient over g at batch size `batch` runs in sample
  * groups: outputs of at most MLC_WINO_DW_COLS columns whose padded group takes at most
  * MLC_WINO_GROUP_FLOATS, and at least MLC_WINO_DW_GROUPS groups to share among threads.
- * Measured (bench/results/winograd.md): 1.19-1.34x a sample at a time on 7x7 and 8x8;
- * on 14x14 1.07x with 32 channels but 0.95x with 64 (2 threads, AVX-512), so from 9
- * columns on a sample at a time. */
-enum { MLC_WINO_DW_COLS = 8, MLC_WINO_DW_GROUPS = 4 };
+ * Measured (bench/results/winograd.md, 2 threads, AVX-512): 1.1-1.45x a sample at a time
+ * on every layer of 7x7 to 32x32 the samples have. */
+enum { MLC_WINO_DW_COLS = 32, MLC_WINO_DW_GROUPS = 4 };
 static inline int mlc_wino_dw_grouped(const mlc_conv_geom *g, long batch) {
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
     return g->Wo <= MLC_WINO_DW_COLS && (long)MLC_WINO_GROUP * g->C * d.Hp * d.Wp <= MLC_WINO_GROUP_FLOATS &&

@@ -243,7 +243,7 @@ Test(dump_ir, report_shows_attention_memory) {
  * library gets on this machine: under --conv-algo auto lenet's second conv (32 -> 64
  * channels, 14x14 out, 3x3 stride 1) runs Winograd, F(4x4, 3x3) forward (in sample
  * groups, or rows of tiles when the step runs with more threads than groups) and F(2x2,
- * 3x3) for its weight gradient; the first one's weight gradient (1 input channel) the direct
+ * 3x3) for its weight gradient (in groups of 8 samples: 8 chunks of its batch of 64); the first one's weight gradient (1 input channel) the direct
  * kernel. */
 Test(dump_ir, report_names_each_conv_kernel_and_width) {
     char *out = NULL;
@@ -263,7 +263,8 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
              "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products of "
-             "4x4 tiles, 6 input channels x %d output channels (2 vectors of %d), 16 partial sums\n",
+             "4x4 tiles, 6 input channels x %d output channels (2 vectors of %d), 8 partial sums of groups of 8 "
+             "samples\n",
              2 * vw, vw);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(

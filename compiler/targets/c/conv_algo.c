@@ -10,8 +10,9 @@
  * other outputs with at least F2_CHANNELS channels (1.13-1.27x)
  * and the weight gradient of layers with at least F2_CHANNELS channels whose 2x2 tiles
  * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's
- * edge tiles made it 0.93x) or that run it in sample groups (mlc_wino_dw_grouped: 7x7
- * then 1.14x the direct kernel). --conv-algo winograd forces F(2x2, 3x3) for every op,
+ * edge tiles made it 0.93x), and of layers with at least F2G_CHANNELS channels that run
+ * it in sample groups (mlc_wino_dw_grouped: outputs up to 32 columns at a batch of 32 or
+ * more; then 1.1-1.45x a sample at a time, 7x7 1.36x the direct kernel). --conv-algo winograd forces F(2x2, 3x3) for every op,
  * winograd4 F(4x4, 3x3) for the forward pass and input gradient (F(2x2, 3x3) for the
  * weight gradient: F(4x4, 3x3) has none). */
 #include "conv_algo.h"
@@ -19,7 +20,7 @@
 #include "ops.h"
 #include "ops_attrs.h"
 
-enum { F4_CHANNELS = 16, F4_SIDE = 12, F2_CHANNELS = 32 };
+enum { F4_CHANNELS = 16, F4_SIDE = 12, F2_CHANNELS = 32, F2G_CHANNELS = 16 };
 
 mlc_conv_geom conv_kernel_geom(const Geom *q) {
     return (mlc_conv_geom){.C = (int)q->C,
@@ -50,9 +51,8 @@ int conv_algo_c(const Graph *g, const Node *n) {
     const int ch = kg.C < kg.O ? kg.C : kg.O, side = kg.Ho < kg.Wo ? kg.Ho : kg.Wo;
     if (wgrad) {
         const long tiles = (long)((kg.Ho + 1) / 2) * ((kg.Wo + 1) / 2);
-        const int inside = 10L * kg.Ho * kg.Wo >= 9 * 4 * tiles;
-        return ch >= F2_CHANNELS && (inside || mlc_wino_dw_grouped(&kg, g->batch)) ? MLC_CONV_WINOGRAD
-                                                                                   : MLC_CONV_DIRECT;
+        if (mlc_wino_dw_grouped(&kg, g->batch)) return ch >= F2G_CHANNELS ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
+        return ch >= F2_CHANNELS && 10L * kg.Ho * kg.Wo >= 9 * 4 * tiles ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
     }
     const mlc_conv_geom run = n->op == OP_conv2d_bwd_data ? mlc_wino_data_geom(&kg) : kg;
     if (ch >= F4_CHANNELS && (side >= F4_SIDE || mlc_wino_groupable(&run, MLC_CONV_WINOGRAD4)))

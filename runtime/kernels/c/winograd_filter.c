@@ -4,9 +4,9 @@
  * the 16 points dU[k] [C][OB] += V[k] Zt[k], the direct weight gradient's kernel
  * (mlc_shift_dwt) with the input channels for taps and the tiles for positions. In sample
  * groups (pl->spt = 8, small outputs): the group's V [16][C][T*8] from the transform with
- * the samples in the lanes, its Zt [16][8][T][OB], and the products for the 8 samples in
- * one call of the kernel (its accumulators loaded and stored once a group, not once a
- * sample). Each of min(B, red) fixed chunks of samples (of groups) is summed by one
+ * the samples in the lanes, its Zt [16][T*8][OB] in the same order (tile, then sample),
+ * and the products over the group's 8T positions in one call of the kernel (its
+ * accumulators loaded and stored once a group, not once a sample). Each of min(B, red) fixed chunks of samples (of groups) is summed by one
  * thread, the chunks' partials added in chunk order, then dw = G^T dU G: the same bits
  * whatever the thread count. */
 #include "conv_internal.h"
@@ -44,17 +44,21 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                     mlc_wino_pad(g, &d, x + n0 * xs, xp);
                     mlc_wino_input_tiles(g, &d, xp, 0, d.tH, V, d.T, vs);
                 }
-                for (long s = 0; s < ns; s++) { /* Zt [16][grp][T][OB] */
-                    mlc_dy_transpose(g->O, P, dy + (n0 + s) * ys, dt);
-                    mlc_wino_grad_tiles(g, &d, dt, OB, Zt + s * d.T * OB, zs);
+                /* Zt [16][T][grp][OB]: the rows of a tile's samples side by side, as V's
+                 * columns are, so that the products run over contiguous positions (tile,
+                 * sample); an empty lane's rows zero, so its products add nothing */
+                for (long s = 0; s < grp; s++) {
+                    if (s < ns) {
+                        mlc_dy_transpose(g->O, P, dy + (n0 + s) * ys, dt);
+                        mlc_wino_grad_tiles(g, &d, dt, OB, Zt + s * OB, grp * OB, zs);
+                    } else
+                        for (int k = 0; k < 16; k++)
+                            for (long t = 0; t < d.T; t++)
+                                memset(Zt + k * zs + (t * grp + s) * OB, 0, sizeof(float) * (size_t)OB);
                 }
-                /* sample s's tile t: V's column t*grp + s and Zt's row s*T + t; in groups the
-                 * tiles as T rows of one position grp columns apart (the sample's offset s),
-                 * a sample's T tiles as one row of T positions */
-                const int rows = grp > 1 ? (int)d.T : 1, cols = grp > 1 ? 1 : (int)d.T;
                 for (int k = 0; k < 16; k++)
-                    mlc_shift_dwt(g->C, (int)(OB / MLC_DW_CB), off, (int)ns, V + k * vs, 1, Zt + k * zs, d.T * OB, OB,
-                                  rows, cols, grp > 1 ? grp : d.T, pr + k * g->C * OB);
+                    mlc_shift_dwt(g->C, (int)(OB / MLC_DW_CB), off, 1, V + k * vs, 0, Zt + k * zs, 0, OB, 1,
+                                  (int)(grp * d.T), grp * d.T, pr + k * g->C * OB);
             }
         }
         /* part[0] += part[r] for r = 1, 2, ... in order, each element by one thread: blocks of

@@ -167,7 +167,8 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
         }
 }
 
-void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long zs) {
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long ldt,
+                         long zs) {
     const mlc_vf zero = {0};
     for (long th = 0; th < d->tH; th++)
         for (long tw = 0; tw < d->tW; tw++) {
@@ -175,7 +176,7 @@ void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const f
             const long p00 = 2 * th * g->Wo + 2 * tw;
             const int in1 = 2 * tw + 1 < g->Wo, has1 = 2 * th + 1 < g->Ho;
             const float *r0 = dt + p00 * OB, *r1 = r0 + g->Wo * OB;
-            float *z = Zt + (th * d->tW + tw) * OB;
+            float *z = Zt + (th * d->tW + tw) * ldt;
             for (long o = 0; o < OB; o += MLC_VW) {
                 const mlc_vf p00v = MLC_LD(r0 + o), p01 = in1 ? (mlc_vf)MLC_LD(r0 + OB + o) : zero;
                 const mlc_vf p10 = has1 ? (mlc_vf)MLC_LD(r1 + o) : zero;
