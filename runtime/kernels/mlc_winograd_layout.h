@@ -132,18 +132,31 @@ static inline long mlc_wino_fwd_slot(const mlc_conv_geom *g, int algo, long grp)
  * vectors any library may be built with, like the direct kernels' workspace */
 static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_channels(g->O, MLC_CONV_VW_MAX); }
 
+/* The weight gradient's block in sample groups: tiles whose V and Zt rows for the 8
+ * samples take about MLC_WINO_DW_BLOCK_FLOATS (so that they stay in the core's cache),
+ * cut into equal blocks. The products run over a block's positions in order, so the
+ * blocks change no sum. */
+enum { MLC_WINO_DW_BLOCK_FLOATS = 1 << 17 };
+static inline long mlc_wino_dw_block(const mlc_conv_geom *g, const mlc_wino_dims *d) {
+    long most = MLC_WINO_DW_BLOCK_FLOATS / (16L * MLC_WINO_GROUP * (g->C + mlc_wino_dw_channels(g)));
+    most = most < 1 ? 1 : most;
+    const long blocks = (d->T + most - 1) / most;
+    return (d->T + blocks - 1) / blocks;
+}
+
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
  * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The
  * weight gradient, F(2x2, 3x3) whatever algo says: the padded sample (group), V
- * [16][C][T*grp], dt [Ho*Wo][OB] and Zt [16][T*grp][OB]. */
+ * [16][C][T] and Zt [16][T][OB] (groups: a block's, [16][C][Tb*8] and [16][Tb*8][OB]),
+ * dt [grp][Ho*Wo][OB]. */
 static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo, long grp) {
     if (op == 0) return mlc_wino_fwd_slot(g, algo, grp);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
     if (op == 1) return mlc_wino_fwd_slot(&t, algo, grp);
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
-    const long OB = mlc_wino_dw_channels(g);
-    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(grp * g->C * d.T) +
-           mlc_wino_stride((long)g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(grp * d.T * OB);
+    const long OB = mlc_wino_dw_channels(g), cols = grp > 1 ? grp * mlc_wino_dw_block(g, &d) : d.T;
+    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * cols) +
+           mlc_wino_stride(grp * g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(cols * OB);
 }
 
 /* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input

@@ -167,33 +167,33 @@ void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
         }
 }
 
-void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long ldt,
-                         long zs) {
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, long t0, long t1,
+                         float *Zt, long ldt, long zs) {
     const mlc_vf zero = {0};
-    for (long th = 0; th < d->tH; th++)
-        for (long tw = 0; tw < d->tW; tw++) {
-            /* the tile's 2x2 of dy, zeros past Ho and Wo */
-            const long p00 = 2 * th * g->Wo + 2 * tw;
-            const int in1 = 2 * tw + 1 < g->Wo, has1 = 2 * th + 1 < g->Ho;
-            const float *r0 = dt + p00 * OB, *r1 = r0 + g->Wo * OB;
-            float *z = Zt + (th * d->tW + tw) * ldt;
-            for (long o = 0; o < OB; o += MLC_VW) {
-                const mlc_vf p00v = MLC_LD(r0 + o), p01 = in1 ? (mlc_vf)MLC_LD(r0 + OB + o) : zero;
-                const mlc_vf p10 = has1 ? (mlc_vf)MLC_LD(r1 + o) : zero;
-                const mlc_vf p11 = in1 && has1 ? (mlc_vf)MLC_LD(r1 + OB + o) : zero;
-                /* rows of A dy: dy0, dy0 + dy1, dy0 - dy1, -dy1; then each row times A^T */
-                const mlc_vf a0 = p00v, a1 = p01, b0 = p00v + p10, b1 = p01 + p11;
-                const mlc_vf c0 = p00v - p10, c1 = p01 - p11, d0 = -p10, d1 = -p11;
-                float *q = z + o;
-                MLC_ST(q, a0), MLC_ST(q + zs, a0 + a1), MLC_ST(q + 2 * zs, a0 - a1), MLC_ST(q + 3 * zs, -a1);
-                q += 4 * zs;
-                MLC_ST(q, b0), MLC_ST(q + zs, b0 + b1), MLC_ST(q + 2 * zs, b0 - b1), MLC_ST(q + 3 * zs, -b1);
-                q += 4 * zs;
-                MLC_ST(q, c0), MLC_ST(q + zs, c0 + c1), MLC_ST(q + 2 * zs, c0 - c1), MLC_ST(q + 3 * zs, -c1);
-                q += 4 * zs;
-                MLC_ST(q, d0), MLC_ST(q + zs, d0 + d1), MLC_ST(q + 2 * zs, d0 - d1), MLC_ST(q + 3 * zs, -d1);
-            }
+    for (long t = t0; t < t1; t++) {
+        const long th = t / d->tW, tw = t % d->tW;
+        /* the tile's 2x2 of dy, zeros past Ho and Wo */
+        const long p00 = 2 * th * g->Wo + 2 * tw;
+        const int in1 = 2 * tw + 1 < g->Wo, has1 = 2 * th + 1 < g->Ho;
+        const float *r0 = dt + p00 * OB, *r1 = r0 + g->Wo * OB;
+        float *z = Zt + (t - t0) * ldt;
+        for (long o = 0; o < OB; o += MLC_VW) {
+            const mlc_vf p00v = MLC_LD(r0 + o), p01 = in1 ? (mlc_vf)MLC_LD(r0 + OB + o) : zero;
+            const mlc_vf p10 = has1 ? (mlc_vf)MLC_LD(r1 + o) : zero;
+            const mlc_vf p11 = in1 && has1 ? (mlc_vf)MLC_LD(r1 + OB + o) : zero;
+            /* rows of A dy: dy0, dy0 + dy1, dy0 - dy1, -dy1; then each row times A^T */
+            const mlc_vf a0 = p00v, a1 = p01, b0 = p00v + p10, b1 = p01 + p11;
+            const mlc_vf c0 = p00v - p10, c1 = p01 - p11, d0 = -p10, d1 = -p11;
+            float *q = z + o;
+            MLC_ST(q, a0), MLC_ST(q + zs, a0 + a1), MLC_ST(q + 2 * zs, a0 - a1), MLC_ST(q + 3 * zs, -a1);
+            q += 4 * zs;
+            MLC_ST(q, b0), MLC_ST(q + zs, b0 + b1), MLC_ST(q + 2 * zs, b0 - b1), MLC_ST(q + 3 * zs, -b1);
+            q += 4 * zs;
+            MLC_ST(q, c0), MLC_ST(q + zs, c0 + c1), MLC_ST(q + 2 * zs, c0 - c1), MLC_ST(q + 3 * zs, -c1);
+            q += 4 * zs;
+            MLC_ST(q, d0), MLC_ST(q + zs, d0 + d1), MLC_ST(q + 2 * zs, d0 - d1), MLC_ST(q + 3 * zs, -d1);
         }
+    }
 }
 
 /* G of F(2x2, 3x3), 4x3 (in double, as F(4x4, 3x3)'s, so both share mlc_wino_transform_weights) */

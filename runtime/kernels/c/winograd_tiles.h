@@ -63,11 +63,11 @@ void mlc_wino_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const 
 void mlc_wino_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1, long ldo,
                            long ms, float *y);
 
-/* Zt[k][t][o] (matrices zs floats apart, tile t's row ldt floats after tile t - 1's) =
- * (A dy A^T)[k] of tile t's 2x2 of dy, for o < OB (a multiple of MLC_VW), read from dy
- * transposed: dt [Ho*Wo][OB] (zeros past Ho, Wo) */
-void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, float *Zt, long ldt,
-                         long zs);
+/* Zt[k][t - t0][o] (matrices zs floats apart, tile t's row ldt floats after tile t - 1's)
+ * = (A dy A^T)[k] of tile t's 2x2 of dy for the tiles t0 <= t < t1 (raster order), o < OB
+ * (a multiple of MLC_VW), read from dy transposed: dt [Ho*Wo][OB] (zeros past Ho, Wo) */
+void mlc_wino_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, long t0, long t1,
+                         float *Zt, long ldt, long zs);
 
 /* U = G w[o][c] G^T for w [O][C][3][3], for mlc_shift_gemm: point k's matrix as blocks of
  * 4 output channels, [16][ceil(O/4)][C][4], zeros past O. flip: the input gradient's
