@@ -205,8 +205,8 @@ static inline mlc_conv_geom mlc_wino_run_geom(const mlc_conv_geom *g, int op) {
 /* Whether F(2x2, 3x3)'s weight gradient over g at batch size `batch` runs in sample
  * groups: outputs of at most MLC_WINO_DW_COLS columns whose padded group takes at most
  * MLC_WINO_GROUP_FLOATS, and at least MLC_WINO_DW_GROUPS groups to share among threads.
- * Measured (bench/results/winograd.md, 2 threads, AVX-512): 1.1-1.45x a sample at a time
- * on every layer of 7x7 to 32x32 the samples have. */
+ * Measured (bench/results/winograd.md, 2 threads, AVX-512 and AVX2): 1.10-1.43x a sample
+ * at a time on every layer of 7x7 to 32x32 the samples have. */
 enum { MLC_WINO_DW_COLS = 32, MLC_WINO_DW_GROUPS = 4 };
 static inline int mlc_wino_dw_grouped(const mlc_conv_geom *g, long batch) {
     const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);

@@ -4,17 +4,17 @@
  * forward pass and the input gradient of layers with at least F4_CHANNELS input and
  * output channels and outputs of at least F4_SIDE on each side (1.24-1.52x faster than
  * the direct kernels, 1.2-1.4x faster than F(2x2, 3x3) there) or small enough to run in
- * sample groups (mlc_wino_groupable: up to 32 columns; then 1.9-2.3x the direct kernels'
- * rate and 1.4-2.0x F(2x2, 3x3)'s on 7x7 to 16x16, AVX-512 machine, 2 threads: in a
- * sample's rows of tiles 7x7 ran at half F(2x2, 3x3)'s speed); F(2x2, 3x3) takes the
- * other outputs with at least F2_CHANNELS channels (1.13-1.27x)
- * and the weight gradient of layers with at least F2_CHANNELS channels whose 2x2 tiles
- * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's
- * edge tiles made it 0.93x), and of layers with at least F2G_CHANNELS channels that run
- * it in sample groups (mlc_wino_dw_grouped: outputs up to 32 columns at a batch of 32 or
- * more; then 1.1-1.45x a sample at a time, 7x7 1.36x the direct kernel). --conv-algo winograd forces F(2x2, 3x3) for every op,
- * winograd4 F(4x4, 3x3) for the forward pass and input gradient (F(2x2, 3x3) for the
- * weight gradient: F(4x4, 3x3) has none). */
+ * sample groups (mlc_wino_groupable: up to 32 columns; then 1.6-2.6x the direct kernels'
+ * rate and 1.4-2.0x F(2x2, 3x3)'s, 2 threads, AVX-512 and AVX2; in a sample's rows of
+ * tiles 7x7 ran at half F(2x2, 3x3)'s speed); F(2x2, 3x3) takes the other outputs with
+ * at least F2_CHANNELS channels (1.13-1.27x). The weight gradient: F(2x2, 3x3) for layers
+ * with at least F2G_CHANNELS channels that run it in sample groups (mlc_wino_dw_grouped:
+ * outputs up to 32 columns at a batch of 32 or more; then 1.1-1.43x a sample at a time
+ * and 1.1-1.7x the direct kernel), else for layers with at least F2_CHANNELS channels
+ * whose 2x2 tiles are at least 90 % inside the output (1.17-1.22x; 16 channels broke
+ * even, and 7x7's edge tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for
+ * every op, winograd4 F(4x4, 3x3) for the forward pass and input gradient (F(2x2, 3x3)
+ * for the weight gradient: F(4x4, 3x3) has none). */
 #include "conv_algo.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"

@@ -9,14 +9,14 @@
 #include "winograd_tiles.h"
 
 /* xg's row r of channel c: Wp points of 8 samples */
-static float *mlc_wino4g_row(const mlc_wino_dims *d, float *xg, long c, long r) {
+static float *mlc_wino_group_row(const mlc_wino_dims *d, float *xg, long c, long r) {
     return xg + (c * d->Hp + r) * d->Wp * MLC_WINO_GROUP;
 }
 
 /* The points j0 <= j < j1 of a padded row from the samples' rows src[s] (point j: column
  * j - j0 of each), 8 points a transpose; a row of 8 or more ends with the 8 points before
  * its end (some written twice), a shorter one goes a float at a time */
-static void mlc_wino4g_gather_row(float *row, long j0, long j1, const float *const src[MLC_WINO_GROUP]) {
+static void mlc_wino_group_gather_row(float *row, long j0, long j1, const float *const src[MLC_WINO_GROUP]) {
     const long n = j1 - j0;
     float *dst = row + j0 * MLC_WINO_GROUP;
     if (n < 8) {
@@ -39,7 +39,7 @@ void mlc_wino_group_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const fl
     j0 = j0 > d->Wp ? d->Wp : j0, j1 = j1 > d->Wp ? d->Wp : j1 < j0 ? j0 : j1;
     for (long c = 0; c < g->C; c++)
         for (long r = 0; r < d->Hp; r++) {
-            float *row = mlc_wino4g_row(d, xg, c, r);
+            float *row = mlc_wino_group_row(d, xg, c, r);
             const long h = r - g->ph;
             if (h < 0 || h >= g->H || j1 == j0) {
                 memset(row, 0, sizeof(float) * (size_t)W8);
@@ -49,7 +49,7 @@ void mlc_wino_group_pad(const mlc_conv_geom *g, const mlc_wino_dims *d, const fl
             for (long s = 0; s < MLC_WINO_GROUP; s++) /* empty lanes: the first sample again */
                 src[s] = x + (s < ns ? s : 0) * sample + c * plane + h * g->W + j0 - g->pw;
             memset(row, 0, sizeof(float) * (size_t)(j0 * MLC_WINO_GROUP));
-            mlc_wino4g_gather_row(row, j0, j1, src);
+            mlc_wino_group_gather_row(row, j0, j1, src);
             memset(row + j1 * MLC_WINO_GROUP, 0, sizeof(float) * (size_t)((d->Wp - j1) * MLC_WINO_GROUP));
         }
 }
