@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "bench_time.h"
 #include "mlc_model.h"
 #ifdef MLC_STEP_TIMER_CUDA
 static int mlc_kernels_vec_width(void) { return 0; }
@@ -22,17 +22,6 @@ static const char *mlc_kernels_isa(void) { return "none"; }
 #endif
 
 extern const mlc_model_api MLC_MODEL_API;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     mlcrt_default_wait_policy(argv); /* the OpenMP team waits as in the trainer (docs/trainer.md) */

@@ -13,6 +13,11 @@ static float *mlc_wino_group_row(const mlc_wino_dims *d, float *xg, long c, long
     return xg + (c * d->Hp + r) * d->Wp * MLC_WINO_GROUP;
 }
 
+/* Tile t's patch of channel c in xg: its top left point (tiles m apart, in raster order) */
+static const float *mlc_wino_group_patch(const mlc_wino_dims *d, const float *xg, long c, long t) {
+    return xg + ((c * d->Hp + d->m * (t / d->tW)) * d->Wp + d->m * (t % d->tW)) * MLC_WINO_GROUP;
+}
+
 /* The points j0 <= j < j1 of a padded row from the samples' rows src[s] (point j: column
  * j - j0 of each), 8 points a transpose; a row of 8 or more ends with the 8 points before
  * its end (some written twice), a shorter one goes a float at a time */
@@ -59,8 +64,7 @@ void mlc_wino2g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, cons
     const long W8 = d->Wp * MLC_WINO_GROUP;
     for (long c = 0; c < g->C; c++)
         for (long t = t0; t < t1; t++) {
-            const long th = t / d->tW, tw = t % d->tW;
-            const float *p0 = xg + (c * d->Hp + 2 * th) * W8 + 2 * tw * MLC_WINO_GROUP;
+            const float *p0 = mlc_wino_group_patch(d, xg, c, t);
             float *v = V + c * ldc + (t - t0) * MLC_WINO_GROUP;
             mlc_f8 e[4][4]; /* B^T d: the patch's rows 0 - 2, 1 + 2, 2 - 1, 1 - 3 */
             for (int j = 0; j < 4; j++) {
@@ -81,8 +85,7 @@ void mlc_wino4g_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, cons
     const long W8 = d->Wp * MLC_WINO_GROUP;
     for (long c = 0; c < g->C; c++)
         for (long t = t0; t < t1; t++) {
-            const long th = t / d->tW, tw = t % d->tW;
-            const float *p0 = xg + (c * d->Hp + 4 * th) * W8 + 4 * tw * MLC_WINO_GROUP;
+            const float *p0 = mlc_wino_group_patch(d, xg, c, t);
             float *v = V + c * ldc + (t - t0) * MLC_WINO_GROUP;
             mlc_f8 e[6][6]; /* e[r] = B^T of the patch's row r */
             for (int r = 0; r < 6; r++) {
