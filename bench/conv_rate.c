@@ -9,7 +9,8 @@
  * the median and the best GFLOP/s over --reps calls after untimed ones. Timings only: it
  * asserts nothing.
  *
- * usage: conv_rate [--threads T] [--reps R] */
+ * usage: conv_rate [--algo NAME] [--threads T] [--reps R] [--layer TEXT] (NAME: one of the algorithms
+ * above; TEXT: run the layers whose name has it) */
 #include "conv_layers.h"
 #include "kernels/mlc_kernels.h"
 #include "kernels/mlc_winograd_layout.h"
@@ -25,32 +26,38 @@ static float *floats(long n) {
 
 int main(int argc, char **argv) {
     int threads = 2, reps = 10;
+    /* --algo NAME (one of algoname's) before the shared arguments: only that algorithm */
+    const char *only = NULL;
+    if (argc > 2 && !strcmp(argv[1], "--algo")) only = argv[2], argv[2] = argv[0], argc -= 2, argv += 2;
     const int bad = parse_args("conv_rate", argc, argv, &threads, &reps);
     if (bad) return bad;
     mlc_kernels_init();
     mlc_c_set_threads(threads);
     const char *opname[] = {"fwd", "data", "filter"}, *algoname[] = {"direct", "wino2", "wino4", "wino4g", "wino2g"};
+    int warmed = 0;
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const Layer *ly = &layers[l];
+        if (!layer_chosen(ly)) continue;
         mlc_conv_geom g = {.C = ly->C,
                            .H = ly->H,
                            .W = ly->H,
                            .O = ly->O,
-                           .KH = 3,
-                           .KW = 3,
-                           .sh = 1,
-                           .sw = 1,
-                           .ph = 1,
-                           .pw = 1,
+                           .KH = ly->K,
+                           .KW = ly->K,
+                           .sh = ly->S,
+                           .sw = ly->S,
+                           .ph = ly->K / 2,
+                           .pw = ly->K / 2,
                            .dh = 1,
                            .dw = 1,
                            .G = 1,
-                           .Ho = ly->H,
-                           .Wo = ly->H};
-        const long B = ly->B, nx = B * g.C * g.H * g.W, ny = B * g.O * g.Ho * g.Wo, nw = (long)g.O * g.C * 9;
+                           .Ho = layer_out(ly),
+                           .Wo = layer_out(ly)};
+        const long B = ly->B, nx = B * g.C * g.H * g.W, ny = B * g.O * g.Ho * g.Wo,
+                   nw = (long)g.O * g.C * ly->K * ly->K;
         float *x = floats(nx), *y = floats(ny), *w = floats(nw), *dy = floats(ny), *dx = floats(nx), *dw = floats(nw);
         fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
-        const double flop = 2.0 * (double)ny * g.C * 9;
+        const double flop = 2.0 * (double)ny * g.C * ly->K * ly->K;
         /* the direct kernels, F(2x2, 3x3), F(4x4, 3x3) in both layouts (forward and input
          * gradient) and F(2x2, 3x3)'s weight gradient in sample groups */
         for (int k = 0; k < 15; k++) {
@@ -58,6 +65,8 @@ int main(int argc, char **argv) {
             const int algo = a == 4 ? MLC_CONV_WINOGRAD : a == 3 ? MLC_CONV_WINOGRAD4 : a;
             if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_BWD_FILTER) continue; /* F(4x4) has none */
             if (a == 4 && op != MLC_CONV_BWD_FILTER) continue;                     /* wino4g's groups */
+            if (algo && (ly->K != 3 || ly->S != 1)) continue;                      /* Winograd's layers */
+            if (only && strcmp(only, algoname[a])) continue;
             mlc_conv_plan pl = algo ? mlc_wino_plan_as(&g, op, B, algo, grouped) : mlc_conv_plan_for(&g, op, B);
             pl.slots = mlc_scratch_slots();
             if (grouped) pl.spt = MLC_WINO_GROUP;
@@ -67,7 +76,7 @@ int main(int argc, char **argv) {
             /* untimed calls first: one, or for the program's first op half a second of
              * them (a single call left the first op measured at a third of its rate, the
              * cores still waking) */
-            const double warm_until = now() + (l == 0 && k == 0 ? 0.5 : 0.0);
+            const double warm_until = now() + (warmed++ == 0 ? 0.5 : 0.0);
             for (int r = -1; r < reps; r++) {
                 const double t0 = now();
                 if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_FWD) mlc_wino4_conv2d_fwd(&g, &pl, B, x, w, y, ws);

@@ -11,7 +11,7 @@
  * convolution's FLOPs. DNNL_MAX_CPU_ISA=AVX2 in the environment limits it to AVX2.
  * Timings only: it asserts nothing.
  *
- * usage: onednn_conv [--threads T] [--reps R] */
+ * usage: onednn_conv [--threads T] [--reps R] [--layer TEXT] (the layers whose name has TEXT) */
 #include <dnnl.h>
 #include <omp.h>
 
@@ -47,13 +47,14 @@ int main(int argc, char **argv) {
     OK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     OK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
     const char *opname[] = {"fwd", "data", "filter"};
-    const dnnl_dims_t strides = {1, 1}, pad = {1, 1};
     double warm_until = now() + 0.5; /* the first op warms the cores up, as in conv_rate.c */
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const Layer *ly = &layers[l];
-        const dnnl_dims_t xd = {ly->B, ly->C, ly->H, ly->H}, yd = {ly->B, ly->O, ly->H, ly->H},
-                          wd = {ly->O, ly->C, 3, 3};
-        const double flop = 2.0 * ly->B * ly->O * ly->H * ly->H * ly->C * 9;
+        if (!layer_chosen(ly)) continue;
+        const int Ho = layer_out(ly);
+        const dnnl_dims_t xd = {ly->B, ly->C, ly->H, ly->H}, yd = {ly->B, ly->O, Ho, Ho},
+                          wd = {ly->O, ly->C, ly->K, ly->K}, strides = {ly->S, ly->S}, pad = {ly->K / 2, ly->K / 2};
+        const double flop = 2.0 * ly->B * ly->O * Ho * Ho * ly->C * ly->K * ly->K;
         for (int mode = 0; mode < 3; mode++) { /* nchw, blocked, blocked Winograd */
             const int blocked = mode > 0;
             const dnnl_alg_kind_t alg = mode == 2 ? dnnl_convolution_winograd : dnnl_convolution_direct;
@@ -66,6 +67,7 @@ int main(int argc, char **argv) {
             OK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &x_md, &w_md, NULL, &y_md, strides,
                                                   pad, pad));
             dnnl_primitive_desc_t fpd;
+            if (mode == 2 && (ly->K != 3 || ly->S != 1)) continue; /* Winograd's layers */
             if (mode == 2 && dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL) != dnnl_success) {
                 printf("layout=winograd layer=%s: oneDNN has no Winograd convolution for this machine\n", ly->name);
                 continue;
