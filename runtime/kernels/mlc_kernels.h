@@ -174,6 +174,9 @@ void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x,
 /* dx = gamma rstd / N (N dy - dbeta - xhat dgamma) */
 void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
                 const float *gamma, float eps, float *dx);
+/* Both: pg, then dx, channel by channel (the same bits as the two calls) */
+void mlc_bn_backward(long B, long C, long S, const float *dy, const float *x, const float *st, const float *gamma,
+                     float eps, float *pg, float *dx);
 
 /* ---- layer and RMS norm over the rows of x [rows, D] (rownorm.c); centred: 1 layer
  * norm, 0 RMS norm (mean 0). Rows summed in fixed lanes, the parameter gradients' rows

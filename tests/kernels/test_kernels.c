@@ -392,7 +392,8 @@ Test(kernels, batch_norm_sums_match_double_reference) {
     const float eps = 1e-3f;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         const long B = sizes[i][0], C = sizes[i][1], S = sizes[i][2], n = B * C * S;
-        float *x = alloc_floats(n), *dy = alloc_floats(n), *dx = alloc_floats(n), *gamma = alloc_floats(C);
+        float *x = alloc_floats(n), *dy = alloc_floats(n), *dx = alloc_floats(n), *dx2 = alloc_floats(n);
+        float *gamma = alloc_floats(C);
         float st[128], pg[128], st1[128], pg1[128]; /* [2][C]: mean and variance; dbeta and dgamma */
         fill(x, n, 31), fill(dy, n, 32), fill(gamma, C, 33);
         for (long j = 0; j < n; j++) x[j] = 3.0f + 0.5f * x[j]; /* a mean far from 0 */
@@ -401,6 +402,11 @@ Test(kernels, batch_norm_sums_match_double_reference) {
             mlc_bn_stats(B, C, S, x, st);
             mlc_bn_param_grads(B, C, S, dy, x, st, eps, pg);
             mlc_bn_bwd(B, C, S, dy, x, st, pg, gamma, eps, dx);
+            /* the fused call (the C target's, without --sync-bn): the same bits */
+            float pg2[128];
+            mlc_bn_backward(B, C, S, dy, x, st, gamma, eps, pg2, dx2);
+            cr_assert_eq(memcmp(pg, pg2, sizeof(float) * (size_t)(2 * C)), 0, "mlc_bn_backward's sums differ");
+            cr_assert_eq(memcmp(dx, dx2, sizeof(float) * (size_t)n), 0, "mlc_bn_backward's dx differs");
             if (threads == 1) memcpy(st1, st, sizeof st), memcpy(pg1, pg, sizeof pg);
             else {
                 cr_assert_eq(memcmp(st1, st, sizeof(float) * (size_t)(2 * C)), 0, "bn_stats depends on the team size");
@@ -434,7 +440,7 @@ Test(kernels, batch_norm_sums_match_double_reference) {
                     }
             }
         }
-        free(x), free(dy), free(dx), free(gamma);
+        free(x), free(dy), free(dx), free(dx2), free(gamma);
     }
 }
 

@@ -39,21 +39,25 @@ static inline float mlc_row_sqdev(const float *x, long S, float m) {
     return s;
 }
 
-/* *sd = sum of d, *sdx = sum of d * (x - m) over one row */
+/* *sd = sum of d, *sdx = sum of d * (x - m) over one row: four pairs of accumulators, as
+ * many as hide the latency of a multiply and an add (two pairs ran at a third of the
+ * loads' rate) */
 static inline void mlc_row_dot_dev(const float *d, const float *x, long S, float m, float *sd, float *sdx) {
     const mlc_vf mv = MLC_BC(m);
-    mlc_vf a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    mlc_vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
     long i = 0;
-    for (; i + 2 * MLC_VW <= S; i += 2 * MLC_VW) {
-        const mlc_vf d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + MLC_VW);
-        a0 += d0, a1 += d1;
+    for (; i + 4 * MLC_VW <= S; i += 4 * MLC_VW) {
+        const mlc_vf d0 = MLC_LD(d + i), d1 = MLC_LD(d + i + MLC_VW), d2 = MLC_LD(d + i + 2 * MLC_VW),
+                     d3 = MLC_LD(d + i + 3 * MLC_VW);
+        a0 += d0, a1 += d1, a2 += d2, a3 += d3;
         b0 += d0 * (MLC_LD(x + i) - mv), b1 += d1 * (MLC_LD(x + i + MLC_VW) - mv);
+        b2 += d2 * (MLC_LD(x + i + 2 * MLC_VW) - mv), b3 += d3 * (MLC_LD(x + i + 3 * MLC_VW) - mv);
     }
     for (; i + MLC_VW <= S; i += MLC_VW) {
         const mlc_vf d0 = MLC_LD(d + i);
         a0 += d0, b0 += d0 * (MLC_LD(x + i) - mv);
     }
-    const mlc_vf ta = a0 + a1, tb = b0 + b1;
+    const mlc_vf ta = (a0 + a1) + (a2 + a3), tb = (b0 + b1) + (b2 + b3);
     float a = mlc_hsum(&ta), b = mlc_hsum(&tb);
     for (; i < S; i++) a += d[i], b += d[i] * (x[i] - m);
     *sd = a, *sdx = b;
@@ -71,34 +75,53 @@ void mlc_bn_stats(long B, long C, long S, const float *x, float *st) {
     }
 }
 
+/* pg's two sums for channel c (mlc_bn_param_grads) */
+static inline void mlc_bn_pgrad_channel(long B, long C, long S, long c, const float *dy, const float *x,
+                                        const float *st, float eps, float *pg) {
+    const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
+    double sdy = 0.0, sdyx = 0.0;
+    for (long n = 0; n < B; n++) {
+        float a, b;
+        mlc_row_dot_dev(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean, &a, &b);
+        sdy += a, sdyx += b;
+    }
+    pg[c] = (float)sdy;
+    pg[C + c] = (float)sdyx * rstd;
+}
+
+/* dx's row r = (n, c) (mlc_bn_bwd), folded into dx = k1 dy + k2 x + k3 */
+static inline void mlc_bn_dx_row(long B, long C, long S, long r, const float *dy, const float *x, const float *st,
+                                 const float *pg, const float *gamma, float eps, float *dx) {
+    const float N = (float)(B * S);
+    const long c = r % C;
+    const float rstd = 1.0f / sqrtf(st[C + c] + eps), g = gamma[c] * rstd;
+    const float k1 = g, k2 = -g * rstd * pg[C + c] / N;
+    const float k3 = -g * pg[c] / N - k2 * st[c];
+    const float *d = dy + r * S, *xr = x + r * S;
+    float *o = dx + r * S;
+    for (long i = 0; i < S; i++) o[i] = k1 * d[i] + k2 * xr[i] + k3;
+}
+
 void mlc_bn_param_grads(long B, long C, long S, const float *dy, const float *x, const float *st, float eps,
                         float *pg) {
 #pragma omp parallel for schedule(static) if (B * C * S > 32768)
-    for (long c = 0; c < C; c++) {
-        const float mean = st[c], rstd = 1.0f / sqrtf(st[C + c] + eps);
-        double sdy = 0.0, sdyx = 0.0;
-        for (long n = 0; n < B; n++) {
-            float a, b;
-            mlc_row_dot_dev(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean, &a, &b);
-            sdy += a, sdyx += b;
-        }
-        pg[c] = (float)sdy;
-        pg[C + c] = (float)sdyx * rstd;
-    }
+    for (long c = 0; c < C; c++) mlc_bn_pgrad_channel(B, C, S, c, dy, x, st, eps, pg);
 }
 
-/* folded into dx = k1 dy + k2 x + k3 per channel */
 void mlc_bn_bwd(long B, long C, long S, const float *dy, const float *x, const float *st, const float *pg,
                 const float *gamma, float eps, float *dx) {
-    const float N = (float)(B * S);
 #pragma omp parallel for schedule(static) if (B * C * S > 32768)
-    for (long r = 0; r < B * C; r++) {
-        const long c = r % C;
-        const float rstd = 1.0f / sqrtf(st[C + c] + eps), g = gamma[c] * rstd;
-        const float k1 = g, k2 = -g * rstd * pg[C + c] / N;
-        const float k3 = -g * pg[c] / N - k2 * st[c];
-        const float *d = dy + r * S, *xr = x + r * S;
-        float *o = dx + r * S;
-        for (long i = 0; i < S; i++) o[i] = k1 * d[i] + k2 * xr[i] + k3;
+    for (long r = 0; r < B * C; r++) mlc_bn_dx_row(B, C, S, r, dy, x, st, pg, gamma, eps, dx);
+}
+
+/* A channel's rows right after its sums, while they are in the core's cache: the
+ * channel's dy and x (2*B*S floats, 400 KB for a 28x28 plane at batch 64) are read from
+ * memory once, not twice. */
+void mlc_bn_backward(long B, long C, long S, const float *dy, const float *x, const float *st, const float *gamma,
+                     float eps, float *pg, float *dx) {
+#pragma omp parallel for schedule(static) if (B * C * S > 32768)
+    for (long c = 0; c < C; c++) {
+        mlc_bn_pgrad_channel(B, C, S, c, dy, x, st, eps, pg);
+        for (long n = 0; n < B; n++) mlc_bn_dx_row(B, C, S, n * C + c, dy, x, st, pg, gamma, eps, dx);
     }
 }
