@@ -1,7 +1,7 @@
 /* bench/conv_rate.c - the convolution kernels' rate (runtime/kernels/c/conv_*.c, and
  * winograd_*.c: algo=wino2, F(2x2, 3x3), and F(4x4, 3x3) in both layouts, wino4 (a
- * sample's rows of tiles in the lanes) and wino4g (groups of 8 samples in the lanes);
- * wino2g: F(2x2, 3x3)'s weight gradient in sample groups) on the 3x3 layers of the
+ * sample's rows of tiles in the lanes) and wino4g (groups of 8 samples in the lanes, the
+ * weight gradient too); wino2g: F(2x2, 3x3)'s weight gradient in sample groups) on the 3x3 layers of the
  * samples' CNNs, forward, input gradient and weight gradient, for the kernel library it
  * is linked with: bench/conv_width.sh links it with libraries built at each vector width
  * and alternates them. Rates are on the direct convolution's FLOPs (2 x B x O x Ho x Wo x
@@ -59,13 +59,14 @@ int main(int argc, char **argv) {
         fill(x, nx, 1), fill(w, nw, 2), fill(dy, ny, 3);
         const double flop = 2.0 * (double)ny * g.C * ly->K * ly->K;
         /* the direct kernels, F(2x2, 3x3), F(4x4, 3x3) in both layouts (forward and input
-         * gradient) and F(2x2, 3x3)'s weight gradient in sample groups */
+         * gradient; the weight gradient in groups) and F(2x2, 3x3)'s weight gradient in
+         * sample groups */
         for (int k = 0; k < 15; k++) {
             const int a = k / 3, op = k % 3, grouped = a >= 3;
             const int algo = a == 4 ? MLC_CONV_WINOGRAD : a == 3 ? MLC_CONV_WINOGRAD4 : a;
-            if (algo == MLC_CONV_WINOGRAD4 && op == MLC_CONV_BWD_FILTER) continue; /* F(4x4) has none */
-            if (a == 4 && op != MLC_CONV_BWD_FILTER) continue;                     /* wino4g's groups */
-            if (algo && (ly->K != 3 || ly->S != 1)) continue;                      /* Winograd's layers */
+            if (a == 2 && op == MLC_CONV_BWD_FILTER) continue; /* F(4x4)'s runs in groups only */
+            if (a == 4 && op != MLC_CONV_BWD_FILTER) continue; /* wino4g's groups */
+            if (algo && (ly->K != 3 || ly->S != 1)) continue;  /* Winograd's layers */
             if (only && strcmp(only, algoname[a])) continue;
             mlc_conv_plan pl = algo ? mlc_wino_plan_as(&g, op, B, algo, grouped) : mlc_conv_plan_for(&g, op, B);
             pl.slots = mlc_scratch_slots();
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
                 else if (algo == MLC_CONV_WINOGRAD4) mlc_wino4_conv2d_bwd_data(&g, &pl, B, dy, w, dx, ws);
                 else if (algo && op == MLC_CONV_FWD) mlc_wino_conv2d_fwd(&g, &pl, B, x, w, y, ws);
                 else if (algo && op == MLC_CONV_BWD_DATA) mlc_wino_conv2d_bwd_data(&g, &pl, B, dy, w, dx, ws);
+                else if (algo == MLC_CONV_WINOGRAD4) mlc_wino4_conv2d_bwd_filter(&g, &pl, B, x, dy, dw, ws);
                 else if (algo) mlc_wino_conv2d_bwd_filter(&g, &pl, B, x, dy, dw, ws);
                 else if (op == MLC_CONV_FWD) mlc_conv2d_fwd(&g, &pl, B, x, w, y, ws);
                 else if (op == MLC_CONV_BWD_DATA) mlc_conv2d_bwd_data(&g, &pl, B, dy, w, dx, ws);

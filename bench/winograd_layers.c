@@ -1,5 +1,6 @@
 /* bench/winograd_layers.c - per-layer time of the three convolution ops, direct against
- * Winograd F(2x2, 3x3) and F(4x4, 3x3) (forward and input gradient), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
+ * Winograd F(2x2, 3x3) and F(4x4, 3x3) (its weight gradient in sample groups, even at
+ * --error's batch of 4), on the 3x3 stride-1 layers of samples/resnet.mdl (batch 64,
  * 28x28) and samples/resnet20_cifar.mdl (batch 128, 32x32). A and B interleaved rep by
  * rep, medians; effective GFLOP/s count the direct convolution's FLOPs (2 C O 9 Ho Wo B).
  * Times are the process's CPU time (all its threads): on a machine shared with other work
@@ -74,7 +75,10 @@ static double run(const mlc_conv_geom *g, long B, int op, int algo, const float 
         (algo == MLC_CONV_WINOGRAD4 ? mlc_wino4_conv2d_bwd_data
          : algo                     ? mlc_wino_conv2d_bwd_data
                                     : mlc_conv2d_bwd_data)(g, pl, B, dy, w, out, ws);
-    else (algo ? mlc_wino_conv2d_bwd_filter : mlc_conv2d_bwd_filter)(g, pl, B, x, dy, out, ws);
+    else
+        (algo == MLC_CONV_WINOGRAD4 ? mlc_wino4_conv2d_bwd_filter
+         : algo                     ? mlc_wino_conv2d_bwd_filter
+                                    : mlc_conv2d_bwd_filter)(g, pl, B, x, dy, out, ws);
     return now() - t0;
 }
 
@@ -120,11 +124,13 @@ int main(int argc, char **argv) {
         float *x = floats(B * C * H * H), *dy = floats(B * O * H * H), *w = floats((long)O * C * 9);
         float *out = floats(B * (C > O ? C : O) * H * H + (long)O * C * 9);
         for (int op = 0; op < 3; op++) {
-            const int na = op == 2 ? 2 : 3; /* F(4x4, 3x3): no weight gradient */
+            const int na = 3;
             mlc_conv_plan pl[3];
             float *ws[3];
             for (int a = 0; a < na; a++) {
-                pl[a] = a ? mlc_wino_plan_for(&g, op, B, a) : mlc_conv_plan_for(&g, op, B);
+                pl[a] = a == 2 && op == 2 ? mlc_wino_plan_as(&g, op, B, a, 1) /* groups */
+                        : a               ? mlc_wino_plan_for(&g, op, B, a)
+                                          : mlc_conv_plan_for(&g, op, B);
                 pl[a].slots = mlc_scratch_slots();
                 ws[a] = floats(pl[a].slots * pl[a].slot + (a ? mlc_wino_shared_floats(&g, &pl[a], op, a)
                                                              : mlc_conv_shared_floats(&g, &pl[a], op)));

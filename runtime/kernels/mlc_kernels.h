@@ -125,7 +125,7 @@ void mlc_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long
  * The same calls as the direct convolution's above, with a plan from mlc_wino_plan_for
  * and its workspace: pl->slots slots, then mlc_wino_shared_floats(g, pl, op, algo)
  * floats. mlc_wino_*: F(2x2, 3x3) (MLC_CONV_WINOGRAD), all three ops; mlc_wino4_*:
- * F(4x4, 3x3) (MLC_CONV_WINOGRAD4), the forward pass and the input gradient. Their
+ * F(4x4, 3x3) (MLC_CONV_WINOGRAD4), all three (the weight gradient in sample groups). Their
  * _sample calls compute a piece of work from sample n on: pl->spt samples (1, or a group
  * of MLC_WINO_GROUP where mlc_wino_spt set it; the batch's last group may be short), for
  * n = 0, pl->spt, 2 pl->spt, ... in a parallel loop of mlc_conv_team(pl, pieces)
@@ -142,6 +142,10 @@ void mlc_wino_conv2d_bwd_data_sample(const mlc_conv_geom *g, const mlc_conv_plan
                                      float *dx, float *ws);
 void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
                                 const float *dy, float *dw, float *ws);
+/* F(4x4, 3x3)'s weight gradient where pl->spt groups samples, else F(2x2, 3x3)'s
+ * (mlc_wino_dw_algo) */
+void mlc_wino4_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                 const float *dy, float *dw, float *ws);
 void mlc_wino4_conv2d_fwd(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x, const float *w,
                           float *y, float *ws);
 void mlc_wino4_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, const float *w, float *ws);

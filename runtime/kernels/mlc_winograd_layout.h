@@ -5,8 +5,8 @@
  * same functions, so the sizes cannot drift apart.
  *
  * Two tile sizes: F(2x2, 3x3) (MLC_CONV_WINOGRAD, m = 2: 16 products for 4 outputs) and
- * F(4x4, 3x3) (MLC_CONV_WINOGRAD4, m = 4: 36 products for 16 outputs, the forward pass
- * and input gradient only). The output is cut into tH x tW tiles of m x m (tH = ceil(Ho/m),
+ * F(4x4, 3x3) (MLC_CONV_WINOGRAD4, m = 4: 36 products for 16 outputs; its weight
+ * gradient in sample groups only). The output is cut into tH x tW tiles of m x m (tH = ceil(Ho/m),
  * tW = ceil(Wo/m), T = tH*tW a sample; a tile past Ho or Wo computes values that are
  * dropped). Tile (th, tw) reads the (m+2) x (m+2) input patch at rows m th - ph ..
  * m th - ph + m + 1 (likewise columns), taken from the input zero-padded into Hp x Wp
@@ -18,14 +18,15 @@
  *
  * The input gradient is the forward pass of the transposed geometry (mlc_wino_data_geom):
  * dy convolved with the weights flipped and transposed, padding 2 - ph (mlc_wino_pad
- * reads any padding, also negative). The weight gradient (F(2x2, 3x3) only) is the
- * transpose of the forward algorithm: dU[k] = sum over samples and tiles of V[k] Z[k]^T
- * with Z = A dy A^T (the 2x2 output tile of dy taken to 4x4), then dw = G^T dU G, so it
- * saves multiplications the same way. Z is computed from dy transposed (dt [Ho*Wo][OB],
- * OB = mlc_dw_channels(O) floats a position, as the direct weight gradient has it), as
- * Zt [16][T][OB], so the products are the direct weight gradient's kernel with input
- * channels for taps and tiles for positions: dU [16][C][OB]. Its partial sums over fixed
- * chunks of samples are added in chunk order. */
+ * reads any padding, also negative). The weight gradient is the transpose of the forward
+ * algorithm: dU[k] = sum over samples and tiles of V[k] Z[k]^T with Z = A dy A^T (the m x m
+ * output tile of dy taken to (m+2) x (m+2)), then dw = G^T dU G, so it saves
+ * multiplications the same way. Z is computed from dy transposed (dt [Ho*Wo][OB], OB =
+ * mlc_dw_channels(O) floats a position, as the direct weight gradient has it), as Zt
+ * [P][T][OB], so the products are the direct weight gradient's kernel with input channels
+ * for taps and tiles for positions: dU [P][C][OB]. Its partial sums over fixed chunks of
+ * samples are added in chunk order. F(4x4, 3x3)'s runs in sample groups only
+ * (mlc_wino_dw_algo). */
 #ifndef MLC_WINOGRAD_LAYOUT_H
 #define MLC_WINOGRAD_LAYOUT_H
 
@@ -138,33 +139,45 @@ static inline long mlc_wino_dw_channels(const mlc_conv_geom *g) { return mlc_dw_
  * blocks change no sum. */
 enum { MLC_WINO_DW_BLOCK_FLOATS = 1 << 17 };
 static inline long mlc_wino_dw_block(const mlc_conv_geom *g, const mlc_wino_dims *d) {
-    long most = MLC_WINO_DW_BLOCK_FLOATS / (16L * MLC_WINO_GROUP * (g->C + mlc_wino_dw_channels(g)));
+    long most = MLC_WINO_DW_BLOCK_FLOATS / (d->P * MLC_WINO_GROUP * (g->C + mlc_wino_dw_channels(g)));
     most = most < 1 ? 1 : most;
     const long blocks = (d->T + most - 1) / most;
     return (d->T + blocks - 1) / blocks;
 }
 
+/* The algorithm the weight gradient runs for algo with grp samples a piece of work:
+ * F(4x4, 3x3) in sample groups only (its transforms put samples in the lanes, and it was
+ * not written for a sample's rows of tiles), else F(2x2, 3x3) */
+static inline int mlc_wino_dw_algo(int algo, long grp) {
+    return algo == MLC_CONV_WINOGRAD4 && grp > 1 ? MLC_CONV_WINOGRAD4 : MLC_CONV_WINOGRAD;
+}
+
 /* Floats one scratch slot of op needs (MLC_CONV_FWD, _BWD_DATA, _BWD_FILTER of
  * mlc_conv_layout.h: 0, 1, 2), grp samples a piece of work (1, or MLC_WINO_GROUP). The
- * weight gradient, F(2x2, 3x3) whatever algo says: the padded sample (group), V
- * [16][C][T] and Zt [16][T][OB] (groups: a block's, [16][C][Tb*8] and [16][Tb*8][OB]),
- * dt [grp][Ho*Wo][OB]. */
+ * weight gradient (mlc_wino_dw_algo, P points): the padded sample (group), V [P][C][T]
+ * and Zt [P][T][OB] (groups: a block's, [P][C][Tb*8] and [P][Tb*8][OB]), dt
+ * [grp][Ho*Wo][OB]. */
 static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo, long grp) {
     if (op == 0) return mlc_wino_fwd_slot(g, algo, grp);
     const mlc_conv_geom t = mlc_wino_data_geom(g);
     if (op == 1) return mlc_wino_fwd_slot(&t, algo, grp);
-    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
+    const mlc_wino_dims d = mlc_wino_dims_of(g, mlc_wino_dw_algo(algo, grp));
     const long OB = mlc_wino_dw_channels(g), cols = grp > 1 ? grp * mlc_wino_dw_block(g, &d) : d.T;
-    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + 16 * mlc_wino_stride(g->C * cols) +
-           mlc_wino_stride(grp * g->Ho * g->Wo * OB) + 16 * mlc_wino_stride(cols * OB);
+    return mlc_wino_stride(grp * g->C * d.Hp * d.Wp) + d.P * mlc_wino_stride(g->C * cols) +
+           mlc_wino_stride(grp * g->Ho * g->Wo * OB) + d.P * mlc_wino_stride(cols * OB);
+}
+
+/* The weight gradient's points: 16, or 36 for F(4x4, 3x3) in groups */
+static inline long mlc_wino_dw_points(int algo, long grp) {
+    return mlc_wino_dw_algo(algo, grp) == MLC_CONV_WINOGRAD4 ? 36 : 16;
 }
 
 /* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input
  * gradient: [P][ceil(C/4)*4][O]) and the GEMM's offsets (an int in a float's place, one
- * per input channel); the weight gradient's red partial sums dU [16][C][OB] and its
+ * per input channel); the weight gradient's red partial sums dU [P][C][OB] and its
  * offsets, one per input channel */
 static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int algo) {
-    if (op == 2) return pl->red * 16L * g->C * mlc_wino_dw_channels(g) + g->C;
+    if (op == 2) return pl->red * mlc_wino_dw_points(algo, pl->spt) * g->C * mlc_wino_dw_channels(g) + g->C;
     const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
     const long P = mlc_wino_dims_of(&t, algo).P;
     return P * ((t.O + 3) / 4 * 4) * t.C + t.C;
@@ -175,13 +188,14 @@ enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
 
 /* The plan of op by Winograd algorithm algo at batch size `batch` (slots filled in by the
  * model), its slots sized for sample groups (grouped 1: F(4x4, 3x3)'s forward pass and
- * input gradient, F(2x2, 3x3)'s weight gradient) or not (0). The forward pass and input
+ * input gradient, the weight gradient) or not (0). The forward pass and input
  * gradient: pl->spt = 1 (a sample a piece of work), mlc_wino_spt sets the groups when
  * the step runs. The weight gradient: pl->spt = MLC_WINO_GROUP in groups, its pl->red
  * chunks made of whole groups. */
 static inline mlc_conv_plan mlc_wino_plan_as(const mlc_conv_geom *g, int op, long batch, int algo, int grouped) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
-    const long u = 16L * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
+    const long pts = mlc_wino_dw_points(algo, op == 2 && grouped ? MLC_WINO_GROUP : 1);
+    const long u = pts * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
     if (op == 2 && p.red > most) p.red = (int)most;
     if (p.red < 1) p.red = 1;
     long f = mlc_wino_slot_floats(g, op, algo, 1);
@@ -202,15 +216,17 @@ static inline mlc_conv_geom mlc_wino_run_geom(const mlc_conv_geom *g, int op) {
     return op == 1 ? mlc_wino_data_geom(g) : *g;
 }
 
-/* Whether F(2x2, 3x3)'s weight gradient over g at batch size `batch` runs in sample
- * groups: outputs of at most MLC_WINO_DW_COLS columns whose padded group takes at most
- * MLC_WINO_GROUP_FLOATS, and at least MLC_WINO_DW_GROUPS groups to share among threads.
- * Measured (bench/results/winograd.md, 2 threads, AVX-512 and AVX2): 1.10-1.43x a sample
- * at a time on every layer of 7x7 to 32x32 the samples have. */
+/* Whether the weight gradient over g at batch size `batch` runs in sample groups:
+ * outputs of at most MLC_WINO_DW_COLS columns whose padded group takes at most
+ * MLC_WINO_GROUP_FLOATS (for either tile size), and at least MLC_WINO_DW_GROUPS groups to
+ * share among threads. Measured (bench/results/winograd.md, 2 threads, AVX-512 and AVX2):
+ * F(2x2, 3x3) 1.10-1.43x a sample at a time on every layer of 7x7 to 32x32 the samples
+ * have. */
 enum { MLC_WINO_DW_COLS = 32, MLC_WINO_DW_GROUPS = 4 };
 static inline int mlc_wino_dw_grouped(const mlc_conv_geom *g, long batch) {
-    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
-    return g->Wo <= MLC_WINO_DW_COLS && (long)MLC_WINO_GROUP * g->C * d.Hp * d.Wp <= MLC_WINO_GROUP_FLOATS &&
+    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD), d4 = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD4);
+    const long most = d.Hp * d.Wp > d4.Hp * d4.Wp ? d.Hp * d.Wp : d4.Hp * d4.Wp;
+    return g->Wo <= MLC_WINO_DW_COLS && (long)MLC_WINO_GROUP * g->C * most <= MLC_WINO_GROUP_FLOATS &&
            batch >= (long)MLC_WINO_DW_GROUPS * MLC_WINO_GROUP;
 }
 

@@ -1000,22 +1000,24 @@ Test(codegen_c, winograd_forced, .timeout = 300) {
 /* F(4x4, 3x3): auto takes it for the 16- and 32-channel layers' forward and input
  * gradients and F(2x2, 3x3) for the 32 -> 32 layer's weight gradient, the stem stays
  * direct; winograd4 for every layer's forward and input gradient (the stem's input
- * gradient is not computed), with F(2x2, 3x3)'s weight gradients, nothing direct */
+ * gradient is not computed), with F(2x2, 3x3)'s weight gradients (a batch of 3 is no
+ * sample group: mlc_wino_dw_algo), nothing direct */
 Test(codegen_c, winograd4_auto, .timeout = 300) {
     const char *must[] = {"mlc_wino4_conv2d_bwd_data", "mlc_wino_conv2d_bwd_filter(", "mlc_conv2d_fwd(", NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_AUTO, must, NULL);
 }
 /* Sample groups (8x8 and 7x7 outputs): F(4x4, 3x3)'s layout chosen when the step runs
- * (mlc_wino_spt), the epilogues run over each group's samples, F(2x2, 3x3)'s weight
- * gradient of the 32 -> 32 layer in 5 chunks of groups; against the interpreter at the
- * compiled batch (4 groups of 8 and one of 3) and at 2 samples, and the same bits on 1,
- * 2 and 3 threads */
+ * (mlc_wino_spt), the epilogues run over each group's samples, the weight gradients in 5
+ * chunks of groups, F(2x2, 3x3)'s for the 7x7 layers and F(4x4, 3x3)'s for the 8x8
+ * 16 -> 16 ones; against the interpreter at the compiled batch (4 groups of 8 and one of
+ * 3) and at 2 samples, and the same bits on 1, 2 and 3 threads */
 Test(codegen_c, winograd4_sample_groups, .timeout = 300) {
     const char *must[] = {"mlc_wino_spt(",
                           "mlc_wino4_conv2d_fwd_sample",
                           "mlc_wino4_conv2d_bwd_data_sample",
                           "{.spt = 8, .slots = self->slots, .red = 5,",
                           "mlc_wino_conv2d_bwd_filter(",
+                          "mlc_wino4_conv2d_bwd_filter(",
                           NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4g.mdl", CONV_ALGO_AUTO, must, NULL);
     numeric_check_at(MLC_TEST_DIR "/data/convwino4g.mdl", NULL, 2);

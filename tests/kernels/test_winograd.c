@@ -1,5 +1,5 @@
 /* test_winograd.c - the Winograd convolutions (runtime/kernels/c/winograd_*.c), F(2x2, 3x3)
- * (all three ops) and F(4x4, 3x3) (forward and input gradient), against a
+ * and F(4x4, 3x3) (all three ops, the weight gradient in sample groups), against a
  * double-precision direct convolution and against the direct float kernels, on random 3x3
  * stride-1 layers: odd and even sizes, padding 0, 1, 2, channel counts off the GEMMs'
  * blocks, batches with more samples than the weight gradient's chunks.
@@ -138,6 +138,7 @@ static void run(const mlc_conv_geom *g, long B, int op, int algo, int by_sample,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(mlc_conv_team(&pl, units))
         for (long u = 0; u < units; u++) k->data_sample(g, &pl, B, u * pl.spt, dy, out, ws);
     } else if (op == MLC_CONV_BWD_DATA) k->data(g, &pl, B, dy, w, out, ws);
+    else if (algo == MLC_CONV_WINOGRAD4) mlc_wino4_conv2d_bwd_filter(g, &pl, B, x, dy, out, ws);
     else mlc_wino_conv2d_bwd_filter(g, &pl, B, x, dy, out, ws);
     free(ws);
 }
@@ -206,6 +207,10 @@ Test(winograd, weight_gradient_within_bounds_of_double_and_direct) { check_op(ML
 Test(winograd, f4x4_forward_within_bounds_of_double_and_direct) { check_op(MLC_CONV_FWD, MLC_CONV_WINOGRAD4); }
 Test(winograd, f4x4_input_gradient_within_bounds_of_double_and_direct) {
     check_op(MLC_CONV_BWD_DATA, MLC_CONV_WINOGRAD4);
+}
+/* in sample groups; a sample at a time it is F(2x2, 3x3)'s (mlc_wino_dw_algo) */
+Test(winograd, f4x4_weight_gradient_within_bounds_of_double_and_direct) {
+    check_op(MLC_CONV_BWD_FILTER, MLC_CONV_WINOGRAD4);
 }
 
 /* Only 3x3, stride 1, dilation 1, one group */

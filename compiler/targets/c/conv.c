@@ -88,10 +88,11 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
     const int algo = conv_algo_c(g, n);
     if (algo != MLC_CONV_DIRECT && n->op == OP_conv2d_bwd_filter) {
         const mlc_conv_plan p = mlc_wino_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch, algo);
+        const int m = mlc_wino_tile(mlc_wino_dw_algo(algo, p.spt));
         snprintf(buf, cap,
-                 "Winograd F(2x2, 3x3): 16 products of 4x4 tiles, 6 input channels x %d output channels (2 vectors "
-                 "of %d), %d partial sums%s",
-                 2 * vw, vw, p.red, p.spt > 1 ? " of groups of 8 samples" : "");
+                 "Winograd F(%dx%d, 3x3): %d products of %dx%d tiles, 6 input channels x %d output channels (2 "
+                 "vectors of %d), %d partial sums%s",
+                 m, m, (m + 2) * (m + 2), m + 2, m + 2, 2 * vw, vw, p.red, p.spt > 1 ? " of groups of 8 samples" : "");
         return;
     }
     if (algo != MLC_CONV_DIRECT) {

@@ -7,14 +7,17 @@
  * sample groups (mlc_wino_groupable: up to 32 columns; then 1.6-2.6x the direct kernels'
  * rate and 1.4-2.0x F(2x2, 3x3)'s, 2 threads, AVX-512 and AVX2; in a sample's rows of
  * tiles 7x7 ran at half F(2x2, 3x3)'s speed); F(2x2, 3x3) takes the other outputs with
- * at least F2_CHANNELS channels (1.13-1.27x). The weight gradient: F(2x2, 3x3) for layers
- * with at least F2G_CHANNELS channels that run it in sample groups (mlc_wino_dw_grouped:
- * outputs up to 32 columns at a batch of 32 or more; then 1.1-1.43x a sample at a time
- * and 1.1-1.7x the direct kernel), else for layers with at least F2_CHANNELS channels
- * whose 2x2 tiles are at least 90 % inside the output (1.17-1.22x; 16 channels broke
- * even, and 7x7's edge tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for
- * every op, winograd4 F(4x4, 3x3) for the forward pass and input gradient (F(2x2, 3x3)
- * for the weight gradient: F(4x4, 3x3) has none). */
+ * at least F2_CHANNELS channels (1.13-1.27x). The weight gradient, for layers with at
+ * least F2G_CHANNELS channels that run it in sample groups (mlc_wino_dw_grouped: outputs
+ * up to 32 columns at a batch of 32 or more): F(4x4, 3x3) where its 4x4 tiles cover the
+ * output exactly (sides multiples of 4: 1.31-1.53x F(2x2, 3x3)'s rate on 28x28, 32x32,
+ * 16x16 and 8x8; on 14x14 and 7x7, with a partial tile at each edge, 0.88-1.02x), else
+ * F(2x2, 3x3) (in groups 1.1-1.43x a sample at a time and 1.1-1.7x the direct kernel);
+ * not grouped, F(2x2, 3x3) for layers with at least F2_CHANNELS channels whose 2x2 tiles
+ * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's edge
+ * tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for every op, winograd4
+ * F(4x4, 3x3) for every op (the weight gradient where it runs in sample groups, else
+ * F(2x2, 3x3): mlc_wino_dw_algo). */
 #include "conv_algo.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"
@@ -44,14 +47,15 @@ int conv_algo_c(const Graph *g, const Node *n) {
     const Geom q = conv_node_geom(g, n);
     const mlc_conv_geom kg = conv_kernel_geom(&q);
     if (g->conv_algo == CONV_ALGO_DIRECT || !mlc_wino_applies(&kg)) return MLC_CONV_DIRECT;
-    const int wgrad = n->op == OP_conv2d_bwd_filter;
-    if (g->conv_algo == CONV_ALGO_WINOGRAD || (g->conv_algo == CONV_ALGO_WINOGRAD4 && wgrad)) return MLC_CONV_WINOGRAD;
-    if (g->conv_algo == CONV_ALGO_WINOGRAD4) return MLC_CONV_WINOGRAD4;
+    const int wgrad = n->op == OP_conv2d_bwd_filter, dw_grouped = wgrad && mlc_wino_dw_grouped(&kg, g->batch);
+    if (g->conv_algo == CONV_ALGO_WINOGRAD) return MLC_CONV_WINOGRAD;
+    if (g->conv_algo == CONV_ALGO_WINOGRAD4) return !wgrad || dw_grouped ? MLC_CONV_WINOGRAD4 : MLC_CONV_WINOGRAD;
     /* the input gradient's geometry is the transposed one: the same sides, C and O swapped */
     const int ch = kg.C < kg.O ? kg.C : kg.O, side = kg.Ho < kg.Wo ? kg.Ho : kg.Wo;
     if (wgrad) {
         const long tiles = (long)((kg.Ho + 1) / 2) * ((kg.Wo + 1) / 2);
-        if (mlc_wino_dw_grouped(&kg, g->batch)) return ch >= F2G_CHANNELS ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
+        if (dw_grouped && ch < F2G_CHANNELS) return MLC_CONV_DIRECT;
+        if (dw_grouped) return kg.Ho % 4 == 0 && kg.Wo % 4 == 0 ? MLC_CONV_WINOGRAD4 : MLC_CONV_WINOGRAD;
         return ch >= F2_CHANNELS && 10L * kg.Ho * kg.Wo >= 9 * 4 * tiles ? MLC_CONV_WINOGRAD : MLC_CONV_DIRECT;
     }
     const mlc_conv_geom run = n->op == OP_conv2d_bwd_data ? mlc_wino_data_geom(&kg) : kg;

@@ -114,3 +114,41 @@ static const double mlc_wino4_G[6][3] = {{1.0 / 4, 0, 0},
 void mlc_wino4_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U) {
     mlc_wino_transform_weights(g, w, flip, 6, &mlc_wino4_G[0][0], U);
 }
+
+/* A v for F(4x4, 3x3)'s A (6x4, the transpose of mlc_wino4_at's A^T): 4 points of dy to
+ * the 6 the products are taken at */
+static inline __attribute__((always_inline)) void mlc_wino4_a(const mlc_vf v[4], mlc_vf t[6]) {
+    const mlc_vf s02 = v[0] + v[2], s13 = v[1] + v[3], f02 = v[0] + 4.0f * v[2], f13 = 2.0f * v[1] + 8.0f * v[3];
+    t[0] = v[0], t[1] = s02 + s13, t[2] = s02 - s13, t[3] = f02 + f13, t[4] = f02 - f13, t[5] = v[3];
+}
+
+void mlc_wino4_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, long t0, long t1,
+                          float *Zt, long ldt, long zs) {
+    const mlc_vf zero = {0};
+    for (long t = t0; t < t1; t++) {
+        const long th = t / d->tW, tw = t % d->tW;
+        const long rows = g->Ho - 4 * th < 4 ? g->Ho - 4 * th : 4, cols = g->Wo - 4 * tw < 4 ? g->Wo - 4 * tw : 4;
+        const float *r0 = dt + (4 * th * g->Wo + 4 * tw) * OB;
+        float *z = Zt + (t - t0) * ldt;
+        for (long o = 0; o < OB; o += MLC_VW) {
+            mlc_vf e[6][4]; /* e[.][q] = A of the tile's column q (zeros past Ho and Wo) */
+            for (int q = 0; q < 4; q++) {
+                mlc_vf col[4];
+                for (int r = 0; r < 4; r++)
+                    col[r] = r < rows && q < cols ? (mlc_vf)MLC_LD(r0 + (r * g->Wo + q) * OB + o) : zero;
+                mlc_vf a[6];
+                mlc_wino4_a(col, a);
+                for (int k = 0; k < 6; k++) e[k][q] = a[k];
+            }
+            for (int a = 0; a < 6; a++) { /* then each row of them: point a*6 + i */
+                mlc_vf zr[6];
+                mlc_wino4_a(e[a], zr);
+                for (int i = 0; i < 6; i++) MLC_ST(z + (a * 6 + i) * zs + o, zr[i]);
+            }
+        }
+    }
+}
+
+void mlc_wino4_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw) {
+    mlc_wino_grad_to_weights(g, dU, OB, o0, o1, 6, &mlc_wino4_G[0][0], dw);
+}

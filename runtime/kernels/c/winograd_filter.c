@@ -1,25 +1,28 @@
-/* winograd_filter.c - the Winograd F(2x2, 3x3) weight gradient: the forward algorithm
- * transposed (mlc_winograd_layout.h). Per sample: the padded x to V [16][C][T], dy
- * transposed (as the direct weight gradient has it) to Zt [16][T][OB], then for each of
- * the 16 points dU[k] [C][OB] += V[k] Zt[k], the direct weight gradient's kernel
- * (mlc_shift_dwt) with the input channels for taps and the tiles for positions. In sample
- * groups (pl->spt = 8, small outputs): a block of tiles at a time, the group's V
- * [16][C][Tb*8] from the transform with the samples in the lanes, its Zt [16][Tb*8][OB] in
- * the same order (tile, then sample), and the products over the block's 8 Tb positions in
- * one call of the kernel (its accumulators loaded and stored once a block of the group,
- * not once a sample; the blocks run in order, so they change no sum). Each of min(B, red) fixed chunks of samples (of groups) is summed by one
- * thread, the chunks' partials added in chunk order, then dw = G^T dU G: the same bits
- * whatever the thread count. */
+/* winograd_filter.c - the Winograd weight gradient: the forward algorithm transposed
+ * (mlc_winograd_layout.h), F(2x2, 3x3) and, in sample groups, F(4x4, 3x3). Per sample
+ * (F(2x2, 3x3)): the padded x to V [16][C][T], dy transposed (as the direct weight
+ * gradient has it) to Zt [16][T][OB], then for each of the 16 points dU[k] [C][OB] +=
+ * V[k] Zt[k], the direct weight gradient's kernel (mlc_shift_dwt) with the input channels
+ * for taps and the tiles for positions. In sample groups (pl->spt = 8, small outputs): a
+ * block of tiles at a time, the group's V [P][C][Tb*8] from the transform with the
+ * samples in the lanes, its Zt [P][Tb*8][OB] in the same order (tile, then sample), and
+ * the products over the block's 8 Tb positions in one call of the kernel (its
+ * accumulators loaded and stored once a block of the group, not once a sample; the
+ * blocks run in order, so they change no sum). Each of min(B, red) fixed chunks of
+ * samples (of groups) is summed by one thread, the chunks' partials added in chunk
+ * order, then dw = G^T dU G: the same bits whatever the thread count. */
 #include "conv_internal.h"
 #include "winograd_tiles.h"
 
-void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
-                                const float *dy, float *dw, float *ws) {
-    const mlc_wino_dims d = mlc_wino_dims_of(g, MLC_CONV_WINOGRAD);
-    const long OB = mlc_dw_channels(g->O, MLC_VW), P = (long)g->Ho * g->Wo;
+/* The weight gradient by algo's tiles (mlc_wino_dw_algo: F(4x4, 3x3) in groups only) */
+static void mlc_wino_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                const float *dy, float *dw, float *ws, int algo) {
     const long grp = pl->spt > 1 ? MLC_WINO_GROUP : 1, units = (B + grp - 1) / grp; /* samples, groups */
-    const long Tb = grp > 1 ? mlc_wino_dw_block(g, &d) : d.T, cols = grp * Tb;      /* a block's tiles, V's columns */
-    const long vs = mlc_wino_stride(g->C * cols), zs = mlc_wino_stride(cols * OB), U = 16L * g->C * OB;
+    const int f4 = mlc_wino_dw_algo(algo, grp) == MLC_CONV_WINOGRAD4;
+    const mlc_wino_dims d = mlc_wino_dims_of(g, mlc_wino_dw_algo(algo, grp));
+    const long OB = mlc_dw_channels(g->O, MLC_VW), P = (long)g->Ho * g->Wo, np = d.P;
+    const long Tb = grp > 1 ? mlc_wino_dw_block(g, &d) : d.T, cols = grp * Tb; /* a block's tiles, V's columns */
+    const long vs = mlc_wino_stride(g->C * cols), zs = mlc_wino_stride(cols * OB), U = np * g->C * OB;
     const long xs = (long)g->C * g->H * g->W, ys = (long)g->O * P;
     const long nr = units < pl->red ? units : pl->red;
     float *part = ws + (long)pl->slots * pl->slot;
@@ -31,7 +34,7 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
     for (int c = 0; c < g->C; c++) off[c] = (int)(c * cols);
 #pragma omp parallel num_threads(mlc_conv_team(pl, nr))
     {
-        float *xp = mlc_conv_slot(pl, ws), *V = xp + mlc_wino_stride(grp * g->C * d.Hp * d.Wp), *dt = V + 16 * vs;
+        float *xp = mlc_conv_slot(pl, ws), *V = xp + mlc_wino_stride(grp * g->C * d.Hp * d.Wp), *dt = V + np * vs;
         float *Zt = dt + mlc_wino_stride(grp * P * OB);
 #pragma omp for schedule(dynamic, 1)
         for (long r = 0; r < nr; r++) {
@@ -53,20 +56,21 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                 for (long s = 0; s < ns; s++) mlc_dy_transpose(g->O, P, dy + (n0 + s) * ys, dt + s * P * OB);
                 for (long t0 = 0; t0 < d.T; t0 += Tb) { /* a block of Tb tiles of the 8 samples, in cache */
                     const long t1 = t0 + Tb < d.T ? t0 + Tb : d.T, n = (t1 - t0) * grp;
-                    mlc_wino2g_input_tiles(g, &d, xp, t0, t1, V, cols, vs);
+                    (f4 ? mlc_wino4g_input_tiles : mlc_wino2g_input_tiles)(g, &d, xp, t0, t1, V, cols, vs);
                     /* Zt [16][(t - t0)*8 + s][OB]: a tile's samples side by side, as V's columns
                      * are, so that the products run over contiguous positions (tile, sample);
                      * an empty lane's rows zero, so its products add nothing */
                     for (long s = 0; s < grp; s++) {
                         if (s < ns) {
-                            mlc_wino_grad_tiles(g, &d, dt + s * P * OB, OB, t0, t1, Zt + s * OB, grp * OB, zs);
+                            (f4 ? mlc_wino4_grad_tiles : mlc_wino_grad_tiles)(g, &d, dt + s * P * OB, OB, t0, t1,
+                                                                              Zt + s * OB, grp * OB, zs);
                             continue;
                         }
-                        for (int k = 0; k < 16; k++)
+                        for (long k = 0; k < np; k++)
                             for (long t = 0; t < t1 - t0; t++)
                                 memset(Zt + k * zs + (t * grp + s) * OB, 0, sizeof(float) * (size_t)OB);
                     }
-                    for (int k = 0; k < 16; k++)
+                    for (long k = 0; k < np; k++)
                         mlc_shift_dwt(g->C, (int)(OB / MLC_DW_CB), off, 1, V + k * vs, 0, Zt + k * zs, 0, OB, 1, (int)n,
                                       n, pr + k * g->C * OB);
                 }
@@ -81,6 +85,16 @@ void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                 for (long i = i0; i < i1; i++) part[i] += part[r * U + i];
         }
 #pragma omp for schedule(static)
-        for (long o = 0; o < g->O; o++) mlc_wino_weight_grad(g, part, OB, o, o + 1, dw);
+        for (long o = 0; o < g->O; o++) (f4 ? mlc_wino4_weight_grad : mlc_wino_weight_grad)(g, part, OB, o, o + 1, dw);
     }
+}
+
+void mlc_wino_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                const float *dy, float *dw, float *ws) {
+    mlc_wino_bwd_filter(g, pl, B, x, dy, dw, ws, MLC_CONV_WINOGRAD);
+}
+
+void mlc_wino4_conv2d_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl, long B, const float *x,
+                                 const float *dy, float *dw, float *ws) {
+    mlc_wino_bwd_filter(g, pl, B, x, dy, dw, ws, MLC_CONV_WINOGRAD4);
 }

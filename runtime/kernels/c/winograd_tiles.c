@@ -243,20 +243,29 @@ void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, flo
     mlc_wino_transform_weights(g, w, flip, 4, &mlc_wino_G[0][0], U);
 }
 
-void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw) {
+void mlc_wino_grad_to_weights(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, int n,
+                              const double *G, float *dw) {
     const long C = g->C, CB = C * OB;
     for (long o = o0; o < o1; o++)
         for (long c = 0; c < C; c++) {
-            double u[4][4], t[3][4];
-            for (int k = 0; k < 16; k++) u[k / 4][k % 4] = dU[k * CB + c * OB + o];
+            double u[6][6], t[3][6];
+            for (int k = 0; k < n * n; k++) u[k / n][k % n] = dU[k * CB + c * OB + o];
             for (int a = 0; a < 3; a++)
-                for (int j = 0; j < 4; j++)
-                    t[a][j] = mlc_wino_G[0][a] * u[0][j] + mlc_wino_G[1][a] * u[1][j] + mlc_wino_G[2][a] * u[2][j] +
-                              mlc_wino_G[3][a] * u[3][j];
+                for (int j = 0; j < n; j++) {
+                    double s = G[a] * u[0][j];
+                    for (int i = 1; i < n; i++) s += G[i * 3 + a] * u[i][j];
+                    t[a][j] = s;
+                }
             float *f = dw + (o * C + c) * 9;
             for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++)
-                    f[a * 3 + b] = (float)(t[a][0] * mlc_wino_G[0][b] + t[a][1] * mlc_wino_G[1][b] +
-                                           t[a][2] * mlc_wino_G[2][b] + t[a][3] * mlc_wino_G[3][b]);
+                for (int b = 0; b < 3; b++) {
+                    double s = t[a][0] * G[b];
+                    for (int j = 1; j < n; j++) s += t[a][j] * G[j * 3 + b];
+                    f[a * 3 + b] = (float)s;
+                }
         }
+}
+
+void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw) {
+    mlc_wino_grad_to_weights(g, dU, OB, o0, o1, 4, &mlc_wino_G[0][0], dw);
 }

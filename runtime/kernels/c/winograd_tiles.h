@@ -78,8 +78,11 @@ void mlc_wino_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, flo
  * double and rounded once, laid out as mlc_wino_weight_tiles says for n*n points */
 void mlc_wino_transform_weights(const mlc_conv_geom *g, const float *w, int flip, int n, const double *G, float *U);
 
-/* dw[o][c] = G^T dU[.][c][o] G for o in [o0, o1) (dU [16][C][OB]) */
+/* dw[o][c] = G^T dU[.][c][o] G for o in [o0, o1) (dU [16][C][OB]); for the n x 3 matrix G
+ * in general (dU [n*n][C][OB]), in double */
 void mlc_wino_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw);
+void mlc_wino_grad_to_weights(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, int n,
+                              const double *G, float *dw);
 
 /* F(4x4, 3x3), as the four above: V[k][c][t] (k < 36) = (B^T patch B)[k] of the 6x6
  * patches; y's rows th0 <= th < th1 of 4x4 tiles = A^T M A; U = G w G^T as
@@ -89,6 +92,11 @@ void mlc_wino4_input_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const
 void mlc_wino4_output_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *M, long th0, long th1,
                             long ldo, long ms, float *y);
 void mlc_wino4_weight_tiles(const mlc_conv_geom *g, const float *w, int flip, float *U);
+/* F(4x4, 3x3)'s weight gradient, as F(2x2, 3x3)'s above: Zt[k][t - t0][o] (k < 36) = (A dy
+ * A^T)[k] of tile t's 4x4 of dy, A 6x4; dw = G^T dU G from dU [36][C][OB] */
+void mlc_wino4_grad_tiles(const mlc_conv_geom *g, const mlc_wino_dims *d, const float *dt, long OB, long t0, long t1,
+                          float *Zt, long ldt, long zs);
+void mlc_wino4_weight_grad(const mlc_conv_geom *g, const float *dU, long OB, long o0, long o1, float *dw);
 
 /* Sample groups (winograd_groups.c; mlc_winograd_layout.h): xg [C][Hp][Wp][8] = the
  * ns <= 8 samples from x on (x [ns][C][H][W]) zero-padded by (ph, pw), empty lanes
