@@ -57,7 +57,7 @@ static void mlc_wino_bwd_filter(const mlc_conv_geom *g, const mlc_conv_plan *pl,
                 for (long t0 = 0; t0 < d.T; t0 += Tb) { /* a block of Tb tiles of the 8 samples, in cache */
                     const long t1 = t0 + Tb < d.T ? t0 + Tb : d.T, n = (t1 - t0) * grp;
                     (f4 ? mlc_wino4g_input_tiles : mlc_wino2g_input_tiles)(g, &d, xp, t0, t1, V, cols, vs);
-                    /* Zt [16][(t - t0)*8 + s][OB]: a tile's samples side by side, as V's columns
+                    /* Zt [P][(t - t0)*8 + s][OB]: a tile's samples side by side, as V's columns
                      * are, so that the products run over contiguous positions (tile, sample);
                      * an empty lane's rows zero, so its products add nothing */
                     for (long s = 0; s < grp; s++) {
