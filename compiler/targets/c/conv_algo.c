@@ -10,9 +10,11 @@
  * at least F2_CHANNELS channels (1.13-1.27x). The weight gradient, for layers with at
  * least F2G_CHANNELS channels that run it in sample groups (mlc_wino_dw_grouped: outputs
  * up to 32 columns at a batch of 32 or more): F(4x4, 3x3) where its 4x4 tiles cover the
- * output exactly (sides multiples of 4: 1.31-1.53x F(2x2, 3x3)'s rate on 28x28, 32x32,
- * 16x16 and 8x8; on 14x14 and 7x7, with a partial tile at each edge, 0.88-1.02x), else
- * F(2x2, 3x3) (in groups 1.1-1.43x a sample at a time and 1.1-1.7x the direct kernel);
+ * output exactly (sides multiples of 4: 1.46-1.67x F(2x2, 3x3)'s rate on 28x28, 32x32,
+ * 16x16 and 8x8 with AVX-512, 1.00-1.40x with AVX2), else F(2x2, 3x3) (in groups 1.1-1.43x
+ * a sample at a time and 1.1-1.7x the direct kernel): on 14x14 and 7x7, with a partial
+ * tile at each edge, F(4x4, 3x3) ran at 1.30-1.47x (AVX-512) and 0.78-1.04x (AVX2), and
+ * resnet's step was no faster with it there, while its error is 4-5x F(2x2, 3x3)'s;
  * not grouped, F(2x2, 3x3) for layers with at least F2_CHANNELS channels whose 2x2 tiles
  * are at least 90 % inside the output (1.17-1.22x; 16 channels broke even, and 7x7's edge
  * tiles made it 0.93x). --conv-algo winograd forces F(2x2, 3x3) for every op, winograd4
