@@ -167,9 +167,9 @@ static inline long mlc_wino_slot_floats(const mlc_conv_geom *g, int op, int algo
            mlc_wino_stride(grp * g->Ho * g->Wo * OB) + d.P * mlc_wino_stride(cols * OB);
 }
 
-/* The weight gradient's points: 16, or 36 for F(4x4, 3x3) in groups */
-static inline long mlc_wino_dw_points(int algo, long grp) {
-    return mlc_wino_dw_algo(algo, grp) == MLC_CONV_WINOGRAD4 ? 36 : 16;
+/* The weight gradient's points (mlc_wino_dw_algo's tiles) */
+static inline long mlc_wino_dw_points(const mlc_conv_geom *g, int algo, long grp) {
+    return mlc_wino_dims_of(g, mlc_wino_dw_algo(algo, grp)).P;
 }
 
 /* Floats the threads share: the transformed weights U [P][ceil(O/4)*4][C] (input
@@ -177,7 +177,7 @@ static inline long mlc_wino_dw_points(int algo, long grp) {
  * per input channel); the weight gradient's red partial sums dU [P][C][OB] and its
  * offsets, one per input channel */
 static inline long mlc_wino_shared_floats(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int algo) {
-    if (op == 2) return pl->red * mlc_wino_dw_points(algo, pl->spt) * g->C * mlc_wino_dw_channels(g) + g->C;
+    if (op == 2) return pl->red * mlc_wino_dw_points(g, algo, pl->spt) * g->C * mlc_wino_dw_channels(g) + g->C;
     const mlc_conv_geom t = op == 1 ? mlc_wino_data_geom(g) : *g;
     const long P = mlc_wino_dims_of(&t, algo).P;
     return P * ((t.O + 3) / 4 * 4) * t.C + t.C;
@@ -194,7 +194,7 @@ enum { MLC_WINO_PARTIAL_FLOATS = 1 << 22 };
  * chunks made of whole groups. */
 static inline mlc_conv_plan mlc_wino_plan_as(const mlc_conv_geom *g, int op, long batch, int algo, int grouped) {
     mlc_conv_plan p = {.spt = 1, .slots = 0, .red = (int)(batch < 16 ? batch : 16), .slot = 0};
-    const long pts = mlc_wino_dw_points(algo, op == 2 && grouped ? MLC_WINO_GROUP : 1);
+    const long pts = mlc_wino_dw_points(g, algo, op == 2 && grouped ? MLC_WINO_GROUP : 1);
     const long u = pts * g->C * mlc_wino_dw_channels(g), most = MLC_WINO_PARTIAL_FLOATS / (u > 0 ? u : 1);
     if (op == 2 && p.red > most) p.red = (int)most;
     if (p.red < 1) p.red = 1;
