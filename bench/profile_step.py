@@ -1,12 +1,13 @@
 """bench/profile_step.py - where a C trainer's train step spends its time, per op.
 
 usage: profile_step.py MODEL.mdl [--threads N] [--steps N] [--top N] [--keep DIR]
-                       [--mlc PATH] [--lib-dir DIR] [--cflags FLAGS]
+                       [--mlc PATH] [--lib-dir DIR] [--cflags FLAGS] [--mlc-flags FLAGS]
 
 Emits the model with build/compiler/mlc, puts a clock read before the code of every node
 of the train step (the generated code marks each with a `/* %ID = op ...` comment) and
 after the last (--mlc: another build's mlc, default build/compiler/mlc; --lib-dir: its
-runtime libraries; --cflags: more compiler flags, e.g. a sanitizer's), builds it with bench/step_timer.c and the flags of bench/run.sh, runs
+runtime libraries; --cflags: more compiler flags, e.g. a sanitizer's; --mlc-flags: more
+flags for mlc, e.g. "--conv-algo direct"), builds it with bench/step_timer.c and the flags of bench/run.sh, runs
 --steps steps on random data and prints, per op, the wall time per step summed over its
 nodes (a fused group or epilogue counts under its root's op), then the --top slowest
 nodes. The first two steps are not counted (first touch of the arena, caches).
@@ -94,6 +95,7 @@ def main():
     ap.add_argument("--mlc", default=os.path.join(ROOT, "build", "compiler", "mlc"))
     ap.add_argument("--lib-dir", default=os.path.join(ROOT, "build", "runtime"))
     ap.add_argument("--cflags", default="", help="more flags for cc, space-separated")
+    ap.add_argument("--mlc-flags", default="", help="more flags for mlc, space-separated (e.g. --conv-algo direct)")
     a = ap.parse_args()
     if a.steps < 3:
         sys.exit("profile_step.py: --steps must be at least 3 (the first two are not counted)")
@@ -102,7 +104,7 @@ def main():
     try:
         mlc = a.mlc
         gen = os.path.join(work, "model.c")
-        subprocess.run([mlc, a.mdl, "-o", gen, "--threads", str(a.threads)], check=True)
+        subprocess.run([mlc, a.mdl, "-o", gen, "--threads", str(a.threads), *a.mlc_flags.split()], check=True)
         with open(gen) as f:
             src, names = instrument(f.read())
         name = re.search(r"const mlc_model_api (\w+)_api = ", src)

@@ -108,6 +108,22 @@ static inline mlc_shift_segs mlc_shift_segs_of(const mlc_conv_geom *g, const mlc
     return mlc_shift_segs_for(g->Ho, g->Wo, d->Wq, vw, g->O / g->G % 4 == 0);
 }
 
+/* Whether the kernel for Og output channels over an Ho x Wo grid read at rows Wq apart runs
+ * its vectors over output channels (mlc_shift_gemm_cv: 6 output positions by 2 vectors of
+ * channels, the positions taken anywhere in the grid) rather than over output columns
+ * (mlc_shift_gemm's segments): when the segments would compute columns they drop (rows
+ * of 28, 14, 7 with vw = 8) and Og fills the vectors. On rows that fill the segments the
+ * column kernel is the faster one; on the others the channel kernel ran 1.06-1.28x its
+ * rate (bench/results/vector_width.md). */
+static inline int mlc_shift_cv_for(long Og, long Ho, long Wo, long Wq, int vw) {
+    const mlc_shift_segs s = mlc_shift_segs_for(Ho, Wo, Wq, vw, 0);
+    return Og % (2 * vw) == 0 && s.nseg * vw > Ho * Wo;
+}
+
+static inline int mlc_shift_cv_of(const mlc_conv_geom *g, const mlc_shift_dims *d, int vw) {
+    return mlc_shift_cv_for(g->O / g->G, g->Ho, g->Wo, d->Wq, vw);
+}
+
 /* ---- the input gradient, phase by phase ----
  * dx[c][ih][iw] = sum over o, kh, kw of w[o][c][kh][kw] * dy[o][oh][ow] where ih = sh*oh -
  * ph + kh*dh and iw = sw*ow - pw + kw*dw. The rows ih = a + sh*i of row phase a get the
@@ -168,10 +184,11 @@ enum { MLC_CONV_FWD = 0, MLC_CONV_BWD_DATA = 1, MLC_CONV_BWD_FILTER = 2 };
 static inline long mlc_dw_channels(long Og, int vw) { return (Og + 2 * vw - 1) / (2 * vw) * (2 * vw); }
 
 /* Floats one scratch slot of op needs with vw-float vectors. The forward pass: a sample's
- * xq and, unless the kernel writes y itself, its output rows [ceil(Og/4)*4][ldo]. The
+ * xq and, unless the kernel writes y itself, its output rows [ceil(Og/4)*4][ldo], or with
+ * vectors over channels its output transposed, [Ho*Wo][Og]. The
  * weight gradient: spt samples' xq and transposed dy [G][Ho*Wo][mlc_dw_channels]. The
  * input gradient: a sample's padded dy and the kernel's output rows,
- * [ceil(Cg/4)*4][Hp*Wp + vw]. */
+ * [ceil(Cg/4)*4][Hp*Wp + vw] (room too for a phase's output transposed, [Hi*Wi][Cg]). */
 static inline long mlc_conv_slot_floats_vw(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int vw) {
     if (op == MLC_CONV_BWD_DATA) {
         const mlc_bwd_dims d = mlc_bwd_dims_of(g);
@@ -181,14 +198,16 @@ static inline long mlc_conv_slot_floats_vw(const mlc_conv_geom *g, const mlc_con
     const long Og = g->O / g->G;
     if (op == MLC_CONV_FWD) {
         const mlc_shift_segs sg = mlc_shift_segs_of(g, &d, vw);
+        if (mlc_shift_cv_of(g, &d, vw)) return d.xs + Og * g->Ho * g->Wo;
         return d.xs + (sg.direct ? 0 : (Og + 3) / 4 * 4 * sg.ldo);
     }
     return pl->spt * (d.xs + g->G * mlc_dw_channels(Og, vw) * ((long)g->Ho * g->Wo));
 }
 
 /* Floats of the part after the slots that the threads share: the forward pass's packed
- * weights [G][ceil(Og/4)][K][4] and K offsets (K = Cg*KH*KW); the input gradient's
- * [G][ceil(Cg/4)][Og*KH*KW][4] and Og*KH*KW offsets; the weight gradient's red partial
+ * weights [G][ceil(Og/4)][K][4] (with vectors over channels [G][K][Og], no larger: Og is
+ * a multiple of 4 then) and K offsets (K = Cg*KH*KW); the input gradient's
+ * [G][ceil(Cg/4)][Og*KH*KW][4] (or its phases' [G][K'][Cg]) and Og*KH*KW offsets; the weight gradient's red partial
  * sums [G][K][mlc_dw_channels] and K offsets. An offset is an int in a float's place. */
 static inline long mlc_conv_shared_floats_vw(const mlc_conv_geom *g, const mlc_conv_plan *pl, int op, int vw) {
     const long Cg = g->C / g->G, Og = g->O / g->G, T = (long)g->KH * g->KW, K = Cg * T;

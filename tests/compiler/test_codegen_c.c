@@ -60,6 +60,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/convwide.mdl",
     MLC_TEST_DIR "/data/convb1.mdl",
     MLC_TEST_DIR "/data/convseg.mdl",
+    MLC_TEST_DIR "/data/convcv.mdl",
     MLC_TEST_DIR "/data/clip.mdl",
     MLC_TEST_DIR "/data/decoupled.mdl",
     MLC_TEST_DIR "/data/convbn.mdl",
@@ -1025,6 +1026,14 @@ Test(codegen_c, winograd4_sample_groups, .timeout = 300) {
 Test(codegen_c, winograd4_forced, .timeout = 300) {
     const char *must[] = {"mlc_wino4_conv2d_fwd", "mlc_wino_conv2d_bwd_filter(", NULL};
     winograd_check(MLC_TEST_DIR "/data/convwino4.mdl", CONV_ALGO_WINOGRAD4, must, "mlc_conv2d_");
+}
+
+/* the direct kernel with vectors over output channels (--conv-algo direct: Winograd would
+ * take the 3x3 stride-1 layers): against the interpreter, and the same bits on 1, 2 and 3
+ * threads */
+Test(codegen_c, numeric_convcv, .timeout = 300) {
+    const char *must[] = {"mlc_conv2d_fwd", "mlc_conv2d_bwd_data", NULL};
+    winograd_check(MLC_TEST_DIR "/data/convcv.mdl", CONV_ALGO_DIRECT, must, "mlc_wino");
 }
 
 /* attention's kernels split query blocks (dk, dv: key blocks) over the team; each row is

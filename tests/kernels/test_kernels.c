@@ -171,6 +171,12 @@ static const ConvCase conv_cases[] = {
     {2, 9, 37, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 37 columns, 40 channels: 16-wide tails and blocks */
     {3, 6, 19, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* 19 columns: a row of one 16-float segment and a tail */
     {4, 15, 15, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1},   /* 1x1: rows of 15 columns, along q at width 16 */
+    /* rows that leave lanes empty, with channels that fill 2 vectors: the kernel with
+     * vectors over channels (mlc_shift_cv_for), forward and input gradient */
+    {32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2},   /* 7x7, groups 2: blocks of 6 across rows, the last overlapping */
+    {32, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1}, /* stride 2: the input gradient's 7x7 phases stored strided */
+    {32, 9, 34, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1},  /* phases of 17 columns: 8x8 blocks and a tail, strided */
+    {32, 4, 4, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1},   /* 2x2 outputs: fewer than 6 positions */
 };
 // clang-format on
 

@@ -110,16 +110,33 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
     if (n->op == OP_conv2d) {
         const mlc_shift_dims d = mlc_shift_dims_of(&kg);
         const mlc_shift_segs s = mlc_shift_segs_of(&kg, &d, vw);
-        snprintf(buf, cap, "shift-GEMM, 4 channels x %ld segments of %d columns (%s), %s", s.nseg, vw,
-                 s.Wq ? "along output rows" : "along padded rows", s.direct ? "stored in place" : "copied out");
+        if (mlc_shift_cv_of(&kg, &d, vw))
+            snprintf(buf, cap, "shift-GEMM over channels, 6 positions x %d channels (2 vectors of %d), %d positions",
+                     2 * vw, vw, kg.Ho * kg.Wo);
+        else
+            snprintf(buf, cap, "shift-GEMM, 4 channels x %ld segments of %d columns (%s), %s", s.nseg, vw,
+                     s.Wq ? "along output rows" : "along padded rows", s.direct ? "stored in place" : "copied out");
     } else if (n->op == OP_conv2d_bwd_data) {
-        int phases = 0;
+        const mlc_bwd_dims d = mlc_bwd_dims_of(&kg);
+        int phases = 0, cv = 0;
         for (int a = 0; a < kg.sh; a++)
             for (int b = 0; b < kg.sw; b++)
-                phases +=
-                    mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b);
-        snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, 4 channels x segments of %d columns", phases,
-                 phases == 1 ? "" : "s", vw);
+                if (mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b)) {
+                    phases++;
+                    cv += mlc_shift_cv_for(kg.C / kg.G, mlc_phase_len(kg.H, a, kg.sh), mlc_phase_len(kg.W, b, kg.sw),
+                                           d.Wp, vw);
+                }
+        if (cv == phases)
+            snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, over channels: 6 positions x %d channels",
+                     phases, phases == 1 ? "" : "s", 2 * vw);
+        else if (cv)
+            snprintf(buf, cap,
+                     "shift-GEMM on padded dy, %d stride phases, %d over channels (6 positions x %d channels), the "
+                     "rest 4 channels x segments of %d columns",
+                     phases, cv, 2 * vw, vw);
+        else
+            snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, 4 channels x segments of %d columns",
+                     phases, phases == 1 ? "" : "s", vw);
     } else {
         const mlc_conv_plan p = mlc_conv_plan_for(&kg, MLC_CONV_BWD_FILTER, g->batch);
         snprintf(buf, cap, "shift-GEMM on dy transposed, 6 taps x %d channels (2 vectors of %d), %d partial sums",

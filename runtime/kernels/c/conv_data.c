@@ -1,6 +1,7 @@
 /* conv_data.c - the convolution's input gradient, dx, phase by phase of dx (the layout
  * is in mlc_conv_layout.h): each phase pair a stride-1 correlation of zero-padded dy with
- * its share of the taps, run by the forward pass's vector GEMM. */
+ * its share of the taps, run by one of the forward pass's vector GEMMs (the same choice,
+ * mlc_shift_cv_for, on the phase's grid). */
 #include "conv_internal.h"
 
 static inline void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *dy, float *xp) {
@@ -18,9 +19,16 @@ static inline void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, co
     memset(xp + g->O * d->plane, 0, sizeof(float) * (size_t)(d->xs - g->O * d->plane));
 }
 
+/* Whether phase pair (a, b) runs the kernel with vectors over channels: by its grid of
+ * outputs, as mlc_shift_cv_for decides for the forward pass */
+static inline int mlc_bwd_phase_cv(const mlc_conv_geom *g, const mlc_bwd_dims *d, int a, int b) {
+    return mlc_shift_cv_for(g->C / g->G, mlc_phase_len(g->H, a, g->sh), mlc_phase_len(g->W, b, g->sw), d->Wp, MLC_VW);
+}
+
 /* The packed weights of every phase pair with taps, in phase order: for each, [G][mb][K'][4]
  * (mb = ceil(Cg/4), K' = Og * its row taps * its column taps, k' = (o, row tap, column tap)),
- * ap = w[grp*Og + o][4b + i][kh][kw]; and its K' offsets. */
+ * ap = w[grp*Og + o][4b + i][kh][kw], or for the kernel with vectors over channels
+ * [G][K'][Cg] (the same size: Cg is a multiple of 8 then); and its K' offsets. */
 static inline void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, const float *w, float *ap, int *off) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Cg + 3) / 4, T = g->KH * g->KW;
     for (int a = 0; a < g->sh; a++)
@@ -29,6 +37,7 @@ static inline void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, c
             const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
             const int K = Og * na * nb;
             if (K == 0) continue;
+            const int cv = mlc_bwd_phase_cv(g, d, a, b);
             int k = 0; /* = (o*na + the row tap's rank)*nb + the column tap's rank */
             for (int o = 0; o < Og; o++)
                 for (int kh = 0; kh < g->KH; kh++) {
@@ -39,6 +48,10 @@ static inline void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, c
                         off[k] = (int)(o * d->plane + row + mlc_tap_shift(kw, g->dw, g->pw, g->sw));
                         for (int grp = 0; grp < g->G; grp++) {
                             const float *wk = w + ((long)grp * Og + o) * Cg * T + kh * g->KW + kw;
+                            if (cv) { /* [G][K'][Cg] */
+                                for (int c = 0; c < Cg; c++) ap[((long)grp * K + k) * Cg + c] = wk[(long)c * T];
+                                continue;
+                            }
                             float *a4 = ap + ((long)grp * mb * K + k) * 4; /* channel c at a4[(c/4)*4K + c%4] */
                             int c = 0;
                             for (; c < Cg; c++) a4[(long)(c / 4) * 4 * K + c % 4] = wk[(long)c * T];
@@ -70,7 +83,7 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
                 mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0)
                 continue;
             const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, 0);
-            pieces += g->G * ((sg.nseg + 11) / 12);
+            pieces += g->G * (mlc_bwd_phase_cv(g, &d, a, b) ? (Hi * Wi + 71) / 72 : (sg.nseg + 11) / 12);
         }
     float *out = xp + d.xs;
     mlc_bwd_pad(g, &d, dy + n * OP, xp);
@@ -86,6 +99,19 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
             const long Hi = mlc_phase_len(g->H, a, g->sh), Wi = mlc_phase_len(g->W, b, g->sw);
             float *dxn = dx + n * g->C * HW + (long)a * g->W + b; /* dx[n][0][a][b] */
             if (K == 0 || Hi == 0 || Wi == 0) {                   /* no tap reaches these positions: zeroed above */
+                ap += (long)g->G * mb * 4 * K, off += K;
+                continue;
+            }
+            if (mlc_bwd_phase_cv(g, &d, a, b)) { /* 72 positions (12 blocks) a piece, then into dx's planes */
+                for (int grp = 0; grp < g->G; grp++) {
+                    for (long p0 = 0; p0 < Hi * Wi; p0 += 72, u++) {
+                        mlc_shift_gemm_cv(K, Cg / (2 * MLC_VW), ap + (long)grp * K * Cg, Cg, off,
+                                          xp + (long)grp * Og * d.plane, p0, p0 + 72 < Hi * Wi ? p0 + 72 : Hi * Wi, Wi,
+                                          d.Wp, out, Cg);
+                        if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, dl * u / pieces, dl * (u + 1) / pieces, 0);
+                    }
+                    mlc_cv_store(Cg, Hi, Wi, out, dxn + (long)grp * Cg * HW, HW, g->sh * g->W, g->sw);
+                }
                 ap += (long)g->G * mb * 4 * K, off += K;
                 continue;
             }

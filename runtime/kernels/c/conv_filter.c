@@ -23,18 +23,7 @@ __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int 
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
                     for (long q = q0; q < q0 + Wo; q++, d += ldt) {
                         const mlc_vf d0 = MLC_LD(d), d1 = MLC_LD(d + MLC_VW);
-                        mlc_vf t = MLC_BC(x0[q]);
-                        c00 = MLC_FMA(t, d0, c00), c01 = MLC_FMA(t, d1, c01);
-                        t = MLC_BC(x1[q]);
-                        c10 = MLC_FMA(t, d0, c10), c11 = MLC_FMA(t, d1, c11);
-                        t = MLC_BC(x2[q]);
-                        c20 = MLC_FMA(t, d0, c20), c21 = MLC_FMA(t, d1, c21);
-                        t = MLC_BC(x3[q]);
-                        c30 = MLC_FMA(t, d0, c30), c31 = MLC_FMA(t, d1, c31);
-                        t = MLC_BC(x4[q]);
-                        c40 = MLC_FMA(t, d0, c40), c41 = MLC_FMA(t, d1, c41);
-                        t = MLC_BC(x5[q]);
-                        c50 = MLC_FMA(t, d0, c50), c51 = MLC_FMA(t, d1, c51);
+                        MLC_FMA_6X2(x0[q], x1[q], x2[q], x3[q], x4[q], x5[q], d0, d1);
                     }
             }
             MLC_ST(c, c00), MLC_ST(c + MLC_VW, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + MLC_VW, c11);

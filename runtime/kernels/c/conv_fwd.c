@@ -1,6 +1,7 @@
 /* conv_fwd.c - the convolution's forward pass, y = conv(x, w): per sample, the input
  * padded and split into stride phases, then the vector GEMM over shifted rows with the
- * weights packed in blocks of 4 output channels. */
+ * weights packed in blocks of 4 output channels, or where the output rows leave vector
+ * lanes empty, the one with vectors over output channels (mlc_shift_cv_for). */
 #include "conv_internal.h"
 
 /* The weights as blocks of 4 output channels, [G][mb][K][4] (mb = ceil(Og/4)), zeros past
@@ -15,12 +16,47 @@ static inline void mlc_shift_pack(const mlc_conv_geom *g, const float *w, float 
                         4 * b + i < Og ? w[((long)grp * Og + 4 * b + i) * K + k] : 0.0f;
 }
 
+/* The weights for the kernel with vectors over channels: [G][K][Og], wt[(grp*K + k)*Og + o]
+ * = w[grp*Og + o][k] */
+static inline void mlc_shift_pack_cv(const mlc_conv_geom *g, const float *w, float *wt) {
+    const int Og = g->O / g->G, K = g->C / g->G * g->KH * g->KW;
+    for (int grp = 0; grp < g->G; grp++)
+        for (int k = 0; k < K; k++)
+            for (int o = 0; o < Og; o++) wt[((long)grp * K + k) * Og + o] = w[((long)grp * Og + o) * K + k];
+}
+
+/* Sample n with the vectors over output channels: 72 positions (12 blocks) at a time,
+ * each followed by a share of the prefetches of the next sample's input, into the slot's
+ * [Ho*Wo][Og] after xq, then put in y's planes. */
+static inline void mlc_shift_fwd_sample_cv(const mlc_conv_geom *g, long B, long n, const float *x, const float *wt,
+                                           const int *off, float *y, float *xq) {
+    const int Cg = g->C / g->G, Og = g->O / g->G, K = Cg * g->KH * g->KW;
+    const mlc_shift_dims d = mlc_shift_dims_of(g);
+    const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
+    const long pieces = (P + 71) / 72, xl = (CHW * 4 + 63) / 64, us = (long)g->G * pieces;
+    float *yt = xq + d.xs;
+    mlc_shift_pad(g, &d, x + n * CHW, xq);
+    for (int grp = 0; grp < g->G; grp++) {
+        for (long i = 0; i < pieces; i++) {
+            const long u = (long)grp * pieces + i;
+            mlc_shift_gemm_cv(K, Og / (2 * MLC_VW), wt + (long)grp * K * Og, Og, off, xq + grp * gs, 72 * i,
+                              72 * i + 72 < P ? 72 * i + 72 : P, g->Wo, d.Wq, yt, Og);
+            if (n + 1 < B) MLC_PREFETCH_LINES(x + (n + 1) * CHW, xl * u / us, xl * (u + 1) / us, 0);
+        }
+        mlc_cv_store(Og, g->Ho, g->Wo, yt, y + (n * g->O + (long)grp * Og) * P, P, g->Wo, 1);
+    }
+}
+
 /* Sample n of y = conv(x, w) in scratch slot xq; ap, off: the packed weights and the
  * offsets. */
 static inline void mlc_shift_fwd_sample(const mlc_conv_geom *g, long B, long n, const float *x, const float *ap,
                                         const int *off, float *y, float *xq) {
     const int Cg = g->C / g->G, Og = g->O / g->G, mb = (Og + 3) / 4, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
+    if (mlc_shift_cv_of(g, &d, MLC_VW)) {
+        mlc_shift_fwd_sample_cv(g, B, n, x, ap, off, y, xq);
+        return;
+    }
     const mlc_shift_segs sg = mlc_shift_segs_of(g, &d, MLC_VW);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
     /* the kernels in pieces of 12 segments, each followed by a share of the prefetches of
@@ -69,7 +105,8 @@ void mlc_conv2d_fwd_prepare(const mlc_conv_geom *g, const mlc_conv_plan *pl, con
     int *off;
     float *ap = mlc_conv2d_fwd_packed(g, pl, ws, &off);
     const mlc_shift_dims d = mlc_shift_dims_of(g);
-    mlc_shift_pack(g, w, ap);
+    if (mlc_shift_cv_of(g, &d, MLC_VW)) mlc_shift_pack_cv(g, w, ap);
+    else mlc_shift_pack(g, w, ap);
     mlc_shift_offsets(g, &d, off);
 }
 

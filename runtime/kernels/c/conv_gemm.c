@@ -107,3 +107,55 @@ __attribute__((noinline)) void mlc_shift_gemm(int mb, int K, const float *ap, co
 #undef MLC_SEGY
 #undef MLC_SEGN
 }
+
+/* conv_internal.h says what it computes. The positions' inputs are 6 pointers into x, fixed
+ * for a block (the block may run across output rows), and tap k reads each at off[k]. */
+__attribute__((noinline)) void mlc_shift_gemm_cv(int K, int ob, const float *wt, long ldw, const int *off,
+                                                 const float *x, long p0, long p1, long Wo, long Wq, float *yt,
+                                                 long ldt) {
+    long p = p0;
+    if (p1 - p0 >= 6)
+        for (;; p += 6) {
+            if (p + 6 > p1) { /* the last block ends at p1: it computes some positions again, to the same bits */
+                if (p == p1) break;
+                p = p1 - 6;
+            }
+            /* the 6 positions' offsets in x: one division, then steps along the row */
+            long q[6], i = p / Wo, j = p % Wo;
+            for (int r = 0; r < 6; r++, j++) {
+                if (j == Wo) i++, j = 0;
+                q[r] = i * Wq + j;
+            }
+            const float *x0 = x + q[0], *x1 = x + q[1], *x2 = x + q[2], *x3 = x + q[3], *x4 = x + q[4], *x5 = x + q[5];
+            for (int b = 0; b < ob; b++) {
+                const float *w = wt + 2 * MLC_VW * b;
+                mlc_vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+                mlc_vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+                for (int k = 0; k < K; k++, w += ldw) {
+                    const long o = off[k];
+                    const mlc_vf w0 = MLC_LD(w), w1 = MLC_LD(w + MLC_VW);
+                    MLC_FMA_6X2(x0[o], x1[o], x2[o], x3[o], x4[o], x5[o], w0, w1);
+                }
+                float *r = yt + p * ldt + 2 * MLC_VW * b;
+                MLC_ST(r, c00), MLC_ST(r + MLC_VW, c01), r += ldt;
+                MLC_ST(r, c10), MLC_ST(r + MLC_VW, c11), r += ldt;
+                MLC_ST(r, c20), MLC_ST(r + MLC_VW, c21), r += ldt;
+                MLC_ST(r, c30), MLC_ST(r + MLC_VW, c31), r += ldt;
+                MLC_ST(r, c40), MLC_ST(r + MLC_VW, c41), r += ldt;
+                MLC_ST(r, c50), MLC_ST(r + MLC_VW, c51);
+            }
+        }
+    for (; p < p1; p++) { /* fewer than 6 in all */
+        const float *x0 = x + p / Wo * Wq + p % Wo;
+        for (int b = 0; b < ob; b++) {
+            const float *w = wt + 2 * MLC_VW * b;
+            mlc_vf c00 = {0}, c01 = {0};
+            for (int k = 0; k < K; k++, w += ldw) {
+                const mlc_vf t = MLC_BC(x0[off[k]]);
+                c00 = MLC_FMA(t, MLC_LD(w), c00), c01 = MLC_FMA(t, MLC_LD(w + MLC_VW), c01);
+            }
+            float *r = yt + p * ldt + 2 * MLC_VW * b;
+            MLC_ST(r, c00), MLC_ST(r + MLC_VW, c01);
+        }
+    }
+}

@@ -25,6 +25,56 @@
 void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float *x, long s0, long s1, long spr, long Wq,
                     int wlast, float *y, long ldy, long yrow);
 
+/* The step of the 6 x 2 blocks with vectors over output channels (mlc_shift_gemm_cv,
+ * mlc_shift_dwt): the accumulators c00, c01, c10, ... c51 in scope, row r += s_r * (v0,
+ * v1), each of the 6 scalars s_r broadcast once */
+#define MLC_FMA_6X2(s0, s1, s2, s3, s4, s5, v0, v1)             \
+    do {                                                        \
+        mlc_vf t_ = MLC_BC(s0);                                 \
+        c00 = MLC_FMA(t_, v0, c00), c01 = MLC_FMA(t_, v1, c01); \
+        t_ = MLC_BC(s1);                                        \
+        c10 = MLC_FMA(t_, v0, c10), c11 = MLC_FMA(t_, v1, c11); \
+        t_ = MLC_BC(s2);                                        \
+        c20 = MLC_FMA(t_, v0, c20), c21 = MLC_FMA(t_, v1, c21); \
+        t_ = MLC_BC(s3);                                        \
+        c30 = MLC_FMA(t_, v0, c30), c31 = MLC_FMA(t_, v1, c31); \
+        t_ = MLC_BC(s4);                                        \
+        c40 = MLC_FMA(t_, v0, c40), c41 = MLC_FMA(t_, v1, c41); \
+        t_ = MLC_BC(s5);                                        \
+        c50 = MLC_FMA(t_, v0, c50), c51 = MLC_FMA(t_, v1, c51); \
+    } while (0)
+
+/* The same sums with the vectors over output channels (mlc_shift_cv_for says when):
+ * yt[p][o] = sum_k x[q(p) + off[k]] * wt[k][o] for positions p0 <= p < p1 of an Ho x Wo
+ * grid, q(p) = (p / Wo)*Wq + p % Wo, and o < 2*MLC_VW*ob; wt's rows ldw apart, yt's ldt.
+ * Blocks of 6 positions by 2 vectors of channels: 12 vector accumulators, each k
+ * broadcasts 6 inputs and loads 2 vectors of weights. Every output is the same sum in the
+ * same order as mlc_shift_gemm's, so the two give the same bits. */
+void mlc_shift_gemm_cv(int K, int ob, const float *wt, long ldw, const int *off, const float *x, long p0, long p1,
+                       long Wo, long Wq, float *yt, long ldt);
+
+/* dst[c*ldc + i*ldr + j*sj] = yt[(i*Wo + j)*Og + c] for c < Og, i < Ho, j < Wo: the
+ * channel kernel's output put back in channel planes (Og is a multiple of 8, as the
+ * kernel's vectors are); 8x8 transposes where a plane's
+ * positions are contiguous (sj = 1, ldr = Wo), element by element where they are not
+ * (through a transpose into a block cost more than it saved there). */
+MLC_INLINE void mlc_cv_store(int Og, long Ho, long Wo, const float *yt, float *dst, long ldc, long ldr, int sj) {
+    if (sj == 1 && ldr == Wo) { /* one run of Ho*Wo positions a channel */
+        const long P = Ho * Wo, p8 = P / 8 * 8;
+        for (int c0 = 0; c0 + 8 <= Og; c0 += 8)
+            for (long p0 = 0; p0 < p8; p0 += 8) mlc_transpose8(yt + p0 * Og + c0, Og, dst + c0 * ldc + p0, ldc);
+        for (long p = p8; p < P; p++)
+            for (int c = 0; c < Og; c++) dst[c * ldc + p] = yt[p * Og + c];
+        return;
+    }
+    for (long i = 0; i < Ho; i++)
+        for (int c = 0; c < Og; c++) {
+            const float *yr = yt + i * Wo * Og + c;
+            float *dr = dst + c * ldc + i * ldr;
+            for (long j = 0; j < Wo; j++) dr[j * sj] = yr[j * Og];
+        }
+}
+
 /* Output channels per block of the weight gradient's kernel: two vectors */
 #define MLC_DW_CB (2 * MLC_VW)
 
