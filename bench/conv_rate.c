@@ -9,8 +9,8 @@
  * the median and the best GFLOP/s over --reps calls after untimed ones. Timings only: it
  * asserts nothing.
  *
- * usage: conv_rate [--algo NAME] [--threads T] [--reps R] [--layer TEXT] (NAME: one of the algorithms
- * above; TEXT: run the layers whose name has it) */
+ * usage: conv_rate [--algo NAME] [--op OP] [--threads T] [--reps R] [--layer TEXT] (NAME: one of the
+ * algorithms above; OP: fwd, data or filter; TEXT: run the layers whose name has it) */
 #include "conv_layers.h"
 #include "kernels/mlc_kernels.h"
 #include "kernels/mlc_winograd_layout.h"
@@ -27,8 +27,10 @@ static float *floats(long n) {
 int main(int argc, char **argv) {
     int threads = 2, reps = 10;
     /* --algo NAME (one of algoname's) before the shared arguments: only that algorithm */
-    const char *only = NULL;
+    const char *only = NULL, *only_op = NULL;
     if (argc > 2 && !strcmp(argv[1], "--algo")) only = argv[2], argv[2] = argv[0], argc -= 2, argv += 2;
+    /* --op NAME (fwd, data or filter): only that op, e.g. to profile it alone */
+    if (argc > 2 && !strcmp(argv[1], "--op")) only_op = argv[2], argv[2] = argv[0], argc -= 2, argv += 2;
     const int bad = parse_args("conv_rate", argc, argv, &threads, &reps);
     if (bad) return bad;
     mlc_kernels_init();
@@ -68,6 +70,7 @@ int main(int argc, char **argv) {
             if (a == 4 && op != MLC_CONV_BWD_FILTER) continue; /* wino4g's groups */
             if (algo && (ly->K != 3 || ly->S != 1)) continue;  /* Winograd's layers */
             if (only && strcmp(only, algoname[a])) continue;
+            if (only_op && strcmp(only_op, opname[op])) continue;
             mlc_conv_plan pl = algo ? mlc_wino_plan_as(&g, op, B, algo, grouped) : mlc_conv_plan_for(&g, op, B);
             pl.slots = mlc_scratch_slots();
             if (grouped) pl.spt = MLC_WINO_GROUP;

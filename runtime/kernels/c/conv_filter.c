@@ -23,7 +23,7 @@ __attribute__((noinline)) void mlc_shift_dwt(int K, int ob, const int *off, int 
                 for (long q0 = 0; q0 < Ho * Wq; q0 += Wq)
                     for (long q = q0; q < q0 + Wo; q++, d += ldt) {
                         const mlc_vf d0 = MLC_LD(d), d1 = MLC_LD(d + MLC_VW);
-                        MLC_FMA_6X2(x0[q], x1[q], x2[q], x3[q], x4[q], x5[q], d0, d1);
+                        MLC_FMA_6X2(c, x0[q], x1[q], x2[q], x3[q], x4[q], x5[q], d0, d1);
                     }
             }
             MLC_ST(c, c00), MLC_ST(c + MLC_VW, c01), MLC_ST(c + ldt, c10), MLC_ST(c + ldt + MLC_VW, c11);

@@ -26,22 +26,39 @@ void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float 
                     int wlast, float *y, long ldy, long yrow);
 
 /* The step of the 6 x 2 blocks with vectors over output channels (mlc_shift_gemm_cv,
- * mlc_shift_dwt): the accumulators c00, c01, c10, ... c51 in scope, row r += s_r * (v0,
- * v1), each of the 6 scalars s_r broadcast once */
-#define MLC_FMA_6X2(s0, s1, s2, s3, s4, s5, v0, v1)             \
-    do {                                                        \
-        mlc_vf t_ = MLC_BC(s0);                                 \
-        c00 = MLC_FMA(t_, v0, c00), c01 = MLC_FMA(t_, v1, c01); \
-        t_ = MLC_BC(s1);                                        \
-        c10 = MLC_FMA(t_, v0, c10), c11 = MLC_FMA(t_, v1, c11); \
-        t_ = MLC_BC(s2);                                        \
-        c20 = MLC_FMA(t_, v0, c20), c21 = MLC_FMA(t_, v1, c21); \
-        t_ = MLC_BC(s3);                                        \
-        c30 = MLC_FMA(t_, v0, c30), c31 = MLC_FMA(t_, v1, c31); \
-        t_ = MLC_BC(s4);                                        \
-        c40 = MLC_FMA(t_, v0, c40), c41 = MLC_FMA(t_, v1, c41); \
-        t_ = MLC_BC(s5);                                        \
-        c50 = MLC_FMA(t_, v0, c50), c51 = MLC_FMA(t_, v1, c51); \
+ * mlc_shift_dwt): the accumulators a00, a01, a10, ... a51 in scope (a: the prefix given),
+ * row r += s_r * (v0, v1), each of the 6 scalars s_r broadcast once */
+#define MLC_FMA_6X2(a, s0, s1, s2, s3, s4, s5, v0, v1)                  \
+    do {                                                                \
+        mlc_vf t_ = MLC_BC(s0);                                         \
+        a##00 = MLC_FMA(t_, v0, a##00), a##01 = MLC_FMA(t_, v1, a##01); \
+        t_ = MLC_BC(s1);                                                \
+        a##10 = MLC_FMA(t_, v0, a##10), a##11 = MLC_FMA(t_, v1, a##11); \
+        t_ = MLC_BC(s2);                                                \
+        a##20 = MLC_FMA(t_, v0, a##20), a##21 = MLC_FMA(t_, v1, a##21); \
+        t_ = MLC_BC(s3);                                                \
+        a##30 = MLC_FMA(t_, v0, a##30), a##31 = MLC_FMA(t_, v1, a##31); \
+        t_ = MLC_BC(s4);                                                \
+        a##40 = MLC_FMA(t_, v0, a##40), a##41 = MLC_FMA(t_, v1, a##41); \
+        t_ = MLC_BC(s5);                                                \
+        a##50 = MLC_FMA(t_, v0, a##50), a##51 = MLC_FMA(t_, v1, a##51); \
+    } while (0)
+
+/* Declares those accumulators, zero */
+#define MLC_ZERO_6X2(a)                                                                                            \
+    mlc_vf a##00 = {0}, a##01 = {0}, a##10 = {0}, a##11 = {0}, a##20 = {0}, a##21 = {0}, a##30 = {0}, a##31 = {0}, \
+           a##40 = {0}, a##41 = {0}, a##50 = {0}, a##51 = {0}
+
+/* Stores them as 6 rows of 2 vectors from float *r on, rows ld apart */
+#define MLC_ST_6X2(a, r, ld)                                       \
+    do {                                                           \
+        float *r_ = (r);                                           \
+        MLC_ST(r_, a##00), MLC_ST(r_ + MLC_VW, a##01), r_ += (ld); \
+        MLC_ST(r_, a##10), MLC_ST(r_ + MLC_VW, a##11), r_ += (ld); \
+        MLC_ST(r_, a##20), MLC_ST(r_ + MLC_VW, a##21), r_ += (ld); \
+        MLC_ST(r_, a##30), MLC_ST(r_ + MLC_VW, a##31), r_ += (ld); \
+        MLC_ST(r_, a##40), MLC_ST(r_ + MLC_VW, a##41), r_ += (ld); \
+        MLC_ST(r_, a##50), MLC_ST(r_ + MLC_VW, a##51);             \
     } while (0)
 
 /* The same sums with the vectors over output channels (mlc_shift_cv_for says when):
