@@ -177,6 +177,8 @@ static const ConvCase conv_cases[] = {
     {32, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1}, /* stride 2: the input gradient's 7x7 phases stored strided */
     {32, 9, 34, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1},  /* phases of 17 columns: 8x8 blocks and a tail, strided */
     {32, 4, 4, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1},   /* 2x2 outputs: fewer than 6 positions */
+    {32, 9, 9, 32, 3, 3, 1, 1, 2, 2, 2, 2, 1},   /* dilation 2: taps two apart in the padded rows */
+    {32, 10, 13, 32, 3, 3, 2, 1, 1, 1, 1, 1, 1}, /* stride 2 down, 1 across: dx's phases with gaps between rows */
 };
 // clang-format on
 
