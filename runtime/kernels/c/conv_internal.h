@@ -72,9 +72,9 @@ void mlc_shift_gemm_cv(int K, int ob, const float *wt, long ldw, const int *off,
 
 /* dst[c*ldc + i*ldr + j*sj] = yt[(i*Wo + j)*Og + c] for c < Og, i < Ho, j < Wo: the
  * channel kernel's output put back in channel planes (Og is a multiple of 8, as the
- * kernel's vectors are); 8x8 transposes where a plane's
- * positions are contiguous (sj = 1, ldr = Wo), element by element where they are not
- * (through a transpose into a block cost more than it saved there). */
+ * kernel's vectors are); 8x8 transposes where a plane's positions are contiguous (sj = 1,
+ * ldr = Wo), element by element where they are not (through a transpose into a block
+ * cost more than it saved there). */
 MLC_INLINE void mlc_cv_store(int Og, long Ho, long Wo, const float *yt, float *dst, long ldc, long ldr, int sj) {
     if (sj == 1 && ldr == Wo) { /* one run of Ho*Wo positions a channel */
         const long P = Ho * Wo, p8 = P / 8 * 8;
