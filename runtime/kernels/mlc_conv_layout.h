@@ -176,6 +176,12 @@ static inline int mlc_phase_taps(int K, int d, int p, int s, int a) {
     return n;
 }
 
+/* Whether the input gradient's phase pair (a, b) runs the kernel with vectors over
+ * channels: mlc_shift_cv_for on the phase's grid of outputs, rows d->Wp apart */
+static inline int mlc_bwd_phase_cv(const mlc_conv_geom *g, const mlc_bwd_dims *d, int a, int b, int vw) {
+    return mlc_shift_cv_for(g->C / g->G, mlc_phase_len(g->H, a, g->sh), mlc_phase_len(g->W, b, g->sw), d->Wp, vw);
+}
+
 /* The three convolution ops, as plans and slot sizes name them */
 enum { MLC_CONV_FWD = 0, MLC_CONV_BWD_DATA = 1, MLC_CONV_BWD_FILTER = 2 };
 

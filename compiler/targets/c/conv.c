@@ -123,8 +123,7 @@ void c_conv_variant(const Graph *g, const Node *n, int vw, char *buf, size_t cap
             for (int b = 0; b < kg.sw; b++)
                 if (mlc_phase_taps(kg.KH, kg.dh, kg.ph, kg.sh, a) && mlc_phase_taps(kg.KW, kg.dw, kg.pw, kg.sw, b)) {
                     phases++;
-                    cv += mlc_shift_cv_for(kg.C / kg.G, mlc_phase_len(kg.H, a, kg.sh), mlc_phase_len(kg.W, b, kg.sw),
-                                           d.Wp, vw);
+                    cv += mlc_bwd_phase_cv(&kg, &d, a, b, vw);
                 }
         if (cv == phases)
             snprintf(buf, cap, "shift-GEMM on padded dy, %d stride phase%s, over channels: 6 positions x %d channels",

@@ -19,12 +19,6 @@ static inline void mlc_bwd_pad(const mlc_conv_geom *g, const mlc_bwd_dims *d, co
     memset(xp + g->O * d->plane, 0, sizeof(float) * (size_t)(d->xs - g->O * d->plane));
 }
 
-/* Whether phase pair (a, b) runs the kernel with vectors over channels: by its grid of
- * outputs, as mlc_shift_cv_for decides for the forward pass */
-static inline int mlc_bwd_phase_cv(const mlc_conv_geom *g, const mlc_bwd_dims *d, int a, int b) {
-    return mlc_shift_cv_for(g->C / g->G, mlc_phase_len(g->H, a, g->sh), mlc_phase_len(g->W, b, g->sw), d->Wp, MLC_VW);
-}
-
 /* The packed weights of every phase pair with taps, in phase order: for each, [G][mb][K'][4]
  * (mb = ceil(Cg/4), K' = Og * its row taps * its column taps, k' = (o, row tap, column tap)),
  * ap = w[grp*Og + o][4b + i][kh][kw], or for the kernel with vectors over channels
@@ -37,7 +31,7 @@ static inline void mlc_bwd_pack(const mlc_conv_geom *g, const mlc_bwd_dims *d, c
             const int nb = mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b);
             const int K = Og * na * nb;
             if (K == 0) continue;
-            const int cv = mlc_bwd_phase_cv(g, d, a, b);
+            const int cv = mlc_bwd_phase_cv(g, d, a, b, MLC_VW);
             int k = 0; /* = (o*na + the row tap's rank)*nb + the column tap's rank */
             for (int o = 0; o < Og; o++)
                 for (int kh = 0; kh < g->KH; kh++) {
@@ -83,7 +77,8 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
                 mlc_phase_taps(g->KW, g->dw, g->pw, g->sw, b) == 0)
                 continue;
             const mlc_shift_segs sg = mlc_shift_segs_for(Hi, Wi, d.Wp, MLC_VW, 0);
-            pieces += g->G * (mlc_bwd_phase_cv(g, &d, a, b) ? (Hi * Wi + 71) / 72 : (sg.nseg + 11) / 12);
+            pieces += g->G * (mlc_bwd_phase_cv(g, &d, a, b, MLC_VW) ? (Hi * Wi + MLC_CV_PIECE - 1) / MLC_CV_PIECE
+                                                                    : (sg.nseg + 11) / 12);
         }
     float *out = xp + d.xs;
     mlc_bwd_pad(g, &d, dy + n * OP, xp);
@@ -102,12 +97,12 @@ static inline void mlc_bwd_data_sample(const mlc_conv_geom *g, long B, long n, c
                 ap += (long)g->G * mb * 4 * K, off += K;
                 continue;
             }
-            if (mlc_bwd_phase_cv(g, &d, a, b)) { /* 72 positions (12 blocks) a piece, then into dx's planes */
+            if (mlc_bwd_phase_cv(g, &d, a, b, MLC_VW)) { /* in pieces, then into dx's planes */
                 for (int grp = 0; grp < g->G; grp++) {
-                    for (long p0 = 0; p0 < Hi * Wi; p0 += 72, u++) {
+                    for (long p0 = 0; p0 < Hi * Wi; p0 += MLC_CV_PIECE, u++) {
+                        const long p1 = p0 + MLC_CV_PIECE < Hi * Wi ? p0 + MLC_CV_PIECE : Hi * Wi;
                         mlc_shift_gemm_cv(K, Cg / (2 * MLC_VW), ap + (long)grp * K * Cg, Cg, off,
-                                          xp + (long)grp * Og * d.plane, p0, p0 + 72 < Hi * Wi ? p0 + 72 : Hi * Wi, Wi,
-                                          d.Wp, out, Cg);
+                                          xp + (long)grp * Og * d.plane, p0, p1, Wi, d.Wp, out, Cg);
                         if (n + 1 < B) MLC_PREFETCH_LINES(dy + (n + 1) * OP, dl * u / pieces, dl * (u + 1) / pieces, 0);
                     }
                     mlc_cv_store(Cg, Hi, Wi, out, dxn + (long)grp * Cg * HW, HW, g->sh * g->W, g->sw);

@@ -25,22 +25,23 @@ static inline void mlc_shift_pack_cv(const mlc_conv_geom *g, const float *w, flo
             for (int o = 0; o < Og; o++) wt[((long)grp * K + k) * Og + o] = w[((long)grp * Og + o) * K + k];
 }
 
-/* Sample n with the vectors over output channels: 72 positions (12 blocks) at a time,
- * each followed by a share of the prefetches of the next sample's input, into the slot's
- * [Ho*Wo][Og] after xq, then put in y's planes. */
+/* Sample n with the vectors over output channels: MLC_CV_PIECE positions at a time,
+ * each piece followed by a share of the prefetches of the next sample's input, into the
+ * slot's [Ho*Wo][Og] after xq, then put in y's planes. */
 static inline void mlc_shift_fwd_sample_cv(const mlc_conv_geom *g, long B, long n, const float *x, const float *wt,
                                            const int *off, float *y, float *xq) {
     const int Cg = g->C / g->G, Og = g->O / g->G, K = Cg * g->KH * g->KW;
     const mlc_shift_dims d = mlc_shift_dims_of(g);
     const long CHW = (long)g->C * g->H * g->W, P = (long)g->Ho * g->Wo, gs = (long)Cg * d.nph * d.npw * d.plane;
-    const long pieces = (P + 71) / 72, xl = (CHW * 4 + 63) / 64, us = (long)g->G * pieces;
+    const long pieces = (P + MLC_CV_PIECE - 1) / MLC_CV_PIECE, xl = (CHW * 4 + 63) / 64, us = (long)g->G * pieces;
     float *yt = xq + d.xs;
     mlc_shift_pad(g, &d, x + n * CHW, xq);
     for (int grp = 0; grp < g->G; grp++) {
         for (long i = 0; i < pieces; i++) {
             const long u = (long)grp * pieces + i;
-            mlc_shift_gemm_cv(K, Og / (2 * MLC_VW), wt + (long)grp * K * Og, Og, off, xq + grp * gs, 72 * i,
-                              72 * i + 72 < P ? 72 * i + 72 : P, g->Wo, d.Wq, yt, Og);
+            const long p0 = MLC_CV_PIECE * i, p1 = p0 + MLC_CV_PIECE < P ? p0 + MLC_CV_PIECE : P;
+            mlc_shift_gemm_cv(K, Og / (2 * MLC_VW), wt + (long)grp * K * Og, Og, off, xq + grp * gs, p0, p1, g->Wo,
+                              d.Wq, yt, Og);
             if (n + 1 < B) MLC_PREFETCH_LINES(x + (n + 1) * CHW, xl * u / us, xl * (u + 1) / us, 0);
         }
         mlc_cv_store(Og, g->Ho, g->Wo, yt, y + (n * g->O + (long)grp * Og) * P, P, g->Wo, 1);

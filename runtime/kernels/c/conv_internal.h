@@ -67,6 +67,9 @@ void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float 
  * Blocks of 6 positions by 2 vectors of channels: 12 vector accumulators, each k
  * broadcasts 6 inputs and loads 2 vectors of weights. Every output is the same sum in the
  * same order as mlc_shift_gemm's, so the two give the same bits. */
+/* Positions per call of it: 12 blocks, between the prefetches of the next sample */
+#define MLC_CV_PIECE 72
+
 void mlc_shift_gemm_cv(int K, int ob, const float *wt, long ldw, const int *off, const float *x, long p0, long p1,
                        long Wo, long Wq, float *yt, long ldt);
 
