@@ -362,6 +362,16 @@ static int pool_inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, c
     return 1;
 }
 
+/* Nothing reads x after o's group runs (visible x were refused by inplace_ok): memplan.c
+ * lets o take x's bytes only then. */
+static int dies_at(const FusionPlan *fp, int o, int x, const int *rd, const int *start, const int *fill) {
+    for (int i = start[x]; i < start[x] + fill[x]; i++) {
+        int r = rd[i], at = fp->at[r] >= 0 ? fp->at[r] : r;
+        if (at > fp->at[o]) return 0;
+    }
+    return 1;
+}
+
 static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
     char *taken = arena_alloc(g->arena, (size_t)g->n + 1);
     for (int o = 0; o < g->n; o++) {
@@ -379,17 +389,21 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
          * (which zeroes dx before it searches x), a batch norm... may read an input
          * element after writing the output element that shares its bytes. */
         if (!is_ewise_like(on)) continue;
-        for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
-            if (fp->root[m] != r) continue;
-            const Node *mn = &g->nodes[m];
-            for (int k = 0; k < mn->nin; k++) {
-                int x = mn->in[k];
-                if (taken[x] || !inplace_ok(g, fp, o, x, rd, start, fill)) continue;
-                fp->inplace[o] = x;
-                taken[x] = 1;
-                break;
+        /* an input that dies here first: the ReLU mask's x of a conv's epilogue
+         * (dx * (x > 0)) is still read by the weight gradient, the conv's output is not */
+        for (int dying = 1; dying >= 0 && fp->inplace[o] < 0; dying--)
+            for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
+                if (fp->root[m] != r) continue;
+                const Node *mn = &g->nodes[m];
+                for (int k = 0; k < mn->nin; k++) {
+                    int x = mn->in[k];
+                    if (taken[x] || !inplace_ok(g, fp, o, x, rd, start, fill)) continue;
+                    if (dying && !dies_at(fp, o, x, rd, start, fill)) continue;
+                    fp->inplace[o] = x;
+                    taken[x] = 1;
+                    break;
+                }
             }
-        }
     }
 }
 
