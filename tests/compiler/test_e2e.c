@@ -413,11 +413,14 @@ Test(e2e, attention_samples_learn, .timeout = 900) {
     free(d);
 }
 
-/* The OpenMP team's waiting policy (runtime/kernels/c/threads.c, docs/trainer.md "Threads
- * under load"): without a setting of the user's the trainer's threads sleep at once
- * (passive: no spinning), a setting of the user's wins, and no policy changes a bit of
- * the run: libgomp's old default (3 ms of spinning), the trainer's, and a bounded spin
- * give the same epoch line and test accuracy. OMP_DISPLAY_ENV=verbose makes libgomp print what it uses. */
+/* The OpenMP team's waiting policy (runtime/wait_policy.c, docs/trainer.md "Threads
+ * under load"): without a setting of the user's, a bounded spin where the CPUs are free
+ * for the team beside the runnable threads /proc/loadavg counts (MLCRT_LOADAVG points the
+ * trainer at a file of that form, so that both answers show on any machine), sleeping at
+ * once otherwise; a setting of the user's wins; and no policy changes a bit of the run:
+ * libgomp's old default (3 ms of spinning), the trainer's, and a bounded spin give the
+ * same epoch line and test accuracy. OMP_DISPLAY_ENV=verbose makes libgomp print what it
+ * uses. */
 /* The value after the last "GOMP_SPINCOUNT = " in OMP_DISPLAY_ENV's output, or NULL */
 static const char *last_spincount(const char *out) {
     const char *last = NULL;
@@ -425,23 +428,61 @@ static const char *last_spincount(const char *out) {
     return last;
 }
 
-Test(e2e, wait_policy_is_passive_and_changes_no_bits, .timeout = 600) {
+/* The spin count the trainer runs with for --threads `threads` beside a machine whose
+ * /proc/loadavg reads `loadavg` (NULL: the real one) */
+static char *spincount_with(const char *dir, const char *threads, const char *loadavg) {
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/loadavg", dir);
+    if (loadavg) {
+        cr_assert_eq(ct_write_file(path, loadavg), 0);
+        setenv("MLCRT_LOADAVG", path, 1);
+    }
+    char *help[] = {exe, "--threads", (char *)threads, "--help", NULL};
+    cr_assert_eq(ct_run(help, &out), 0);
+    unsetenv("MLCRT_LOADAVG");
+    const char *v = last_spincount(out);
+    cr_assert(v, "no GOMP_SPINCOUNT in:\n%s", out);
+    char *r = strndup(v, strcspn(v, "\n"));
+    free(out);
+    return r;
+}
+
+Test(e2e, wait_policy_spins_on_free_cores_and_changes_no_bits, .timeout = 600) {
     if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
     build_once();
     unsetenv("OMP_WAIT_POLICY");
     unsetenv("GOMP_SPINCOUNT");
     setenv("OMP_DISPLAY_ENV", "verbose", 1);
-    char *help[] = {exe, "--help", NULL}, *out = NULL;
-    cr_assert_eq(ct_run(help, &out), 0);
+    char *d = ct_tmpdir("waitpolicy"), *v;
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     /* libgomp shows its settings as it starts: the last time is the trainer that runs */
-    cr_expect(last_spincount(out) && !strncmp(last_spincount(out), "'0'\n", 4), "the trainer's default:\n%s", out);
-    free(out);
+    v = spincount_with(d, "2", "0.10 0.20 0.30 1/200 4242\n"); /* only the trainer runs */
+    cr_expect_str_eq(v, cpus >= 2 ? "'1000'" : "'0'", "2 threads on an idle machine of %ld CPUs", cpus);
+    free(v);
+    char busy[64]; /* the count holds the trainer's own threads (a BLAS pool spinning as it starts) */
+    snprintf(busy, sizeof busy, "3.00 3.00 3.00 %ld/300 4242\n", cpus + 64);
+    v = spincount_with(d, "2", busy);
+    cr_expect_str_eq(v, "'0'", "2 threads beside %ld running threads on %ld CPUs", cpus + 64, cpus);
+    free(v);
+    v = spincount_with(d, "1", "0.10 0.20 0.30 1/200 4242\n"); /* no team: nothing to wait for */
+    cr_expect_str_eq(v, "'0'");
+    free(v);
+    v = spincount_with(d, "2", "garbled\n"); /* unreadable: sleep at once */
+    cr_expect_str_eq(v, "'0'");
+    free(v);
+    v = spincount_with(d, "2", NULL); /* the real machine: either */
+    cr_expect(!strcmp(v, "'0'") || !strcmp(v, "'1000'"), "the trainer's default: %s", v);
+    free(v);
     setenv("GOMP_SPINCOUNT", "7", 1);
-    cr_assert_eq(ct_run(help, &out), 0);
-    cr_expect(last_spincount(out) && !strncmp(last_spincount(out), "'7'\n", 4), "the user's GOMP_SPINCOUNT:\n%s", out);
-    free(out);
+    v = spincount_with(d, "2", "0.10 0.20 0.30 1/200 4242\n");
+    cr_expect_str_eq(v, "'7'", "the user's GOMP_SPINCOUNT");
+    free(v);
+    unsetenv("GOMP_SPINCOUNT");
     unsetenv("OMP_DISPLAY_ENV");
+    ct_rmdir(d);
+    free(d);
 
+    char *out = NULL;
     const char *spins[] = {"300000", NULL, "1000"};
     char *lines[3], *acc[3];
     for (int k = 0; k < 3; k++) {
