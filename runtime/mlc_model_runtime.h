@@ -16,14 +16,11 @@ typedef struct mlc_model_api mlc_model_api;
 int mlcrt_main(int argc, char **argv, const mlc_model_api *api);
 
 /* The trainer's main calls this first: without OMP_WAIT_POLICY or GOMP_SPINCOUNT set, it
- * starts the program again with the setting mlcrt_wait_policy_for chooses (wait_policy.c;
- * docs/trainer.md, "Threads under load"). It returns only when nothing is to change or
- * the restart failed. */
+ * starts the program again (Linux) with a spin of about 10 us before a thread sleeps
+ * where the CPUs are free for its team beside what else runs, or with sleeping at once
+ * otherwise (wait_policy.c; docs/trainer.md, "Threads under load"). It returns only when
+ * nothing is to change or the restart failed. */
 void mlcrt_default_wait_policy(char **argv);
-/* "GOMP_SPINCOUNT=1000" (spin about 10 us before sleeping) when the CPUs are free for the
- * team argv's --threads (or OpenMP's default) asks for, beside what else runs now;
- * "OMP_WAIT_POLICY=passive" (sleep at once) otherwise */
-const char *mlcrt_wait_policy_for(char **argv);
 
 /* Conveniences generated models build their NAME_evaluate / _save / _load on
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */

@@ -19,16 +19,18 @@
  * (same pid, same arguments). Only the trainer's main does this, not the libraries: a
  * program that links a model as an inference library keeps its own policy. */
 #define _GNU_SOURCE /* sched_getaffinity */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mlc_model.h"
+
+#ifdef __linux__ /* /proc/self/exe, /proc/loadavg, sched_getaffinity */
 #include <dirent.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#include "mlc_model.h"
 
 extern char **environ; /* POSIX: the process's environment */
 
@@ -99,12 +101,15 @@ static int others_running(const char *path) {
     return fewest;
 }
 
-const char *mlcrt_wait_policy_for(char **argv) {
+/* "GOMP_SPINCOUNT=1000" (spin about 10 us before sleeping) when the CPUs are free for the
+ * team argv asks for beside what else runs now, "OMP_WAIT_POLICY=passive" (sleep at once)
+ * otherwise */
+static const char *policy_for(char **argv) {
     const int team = team_size(argv);
     /* ranks of one mpirun job on this node start together, perhaps not yet running */
     const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     const int ranks = ls && count_of(ls) ? count_of(ls) : 1;
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* the count /proc/loadavg's is of */
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* what /proc/loadavg's count is out of */
     /* tests point it elsewhere to see both answers on any machine */
     const char *path = getenv("MLCRT_LOADAVG") ? getenv("MLCRT_LOADAVG") : "/proc/loadavg";
     const int others = team >= 2 ? others_running(path) : -1;
@@ -113,12 +118,11 @@ const char *mlcrt_wait_policy_for(char **argv) {
 }
 
 void mlcrt_default_wait_policy(char **argv) {
-#ifdef __linux__ /* /proc/self/exe */
     if (!argv || !argv[0] || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     /* under valgrind /proc/self/exe is valgrind itself, which would refuse the arguments */
     const char *pre = getenv("LD_PRELOAD");
     if (pre && strstr(pre, "vgpreload")) return;
-    const char *set = mlcrt_wait_policy_for(argv);
+    const char *set = policy_for(argv);
     const char *eq = strchr(set, '=');
     char name[32];
     snprintf(name, sizeof name, "%.*s", (int)(eq - set), set);
@@ -127,7 +131,7 @@ void mlcrt_default_wait_policy(char **argv) {
     /* exec failed (no /proc): run on with libgomp's default; drop the variable so that
      * processes this one starts see what the user set */
     unsetenv(name);
-#else
-    (void)argv;
-#endif
 }
+#else
+void mlcrt_default_wait_policy(char **argv) { (void)argv; }
+#endif
