@@ -5,7 +5,9 @@
  * the peak RSS, the model's optimizer (so the PyTorch side can use the same one) and the
  * vector width of the kernel library it is linked with (bench/run.sh --isa). A CUDA model
  * (bench/gpu/prepare.sh) is linked without the C kernel library: built with
- * -DMLC_STEP_TIMER_CUDA, it prints vec_width=0 isa=none.
+ * -DMLC_STEP_TIMER_CUDA, it prints vec_width=0 isa=none. omp_wait= says how the OpenMP
+ * team waited (docs/trainer.md, "Threads under load"): spinN (GOMP_SPINCOUNT=N, then
+ * asleep), passive, active, or default (libgomp's own).
  * Timings only: it asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,12 +68,16 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const mlc_optimizer_desc *o = &api->optimizer;
+    char wait[64]; /* what mlcrt_default_wait_policy chose, or the user set */
+    const char *spins = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    if (spins) snprintf(wait, sizeof wait, "spin%.40s", spins);
+    else snprintf(wait, sizeof wait, "%.40s", policy ? policy : "default");
     printf(
         "model=%s target=%s batch=%d steps=%d median_ms=%.4f p10_ms=%.4f p90_ms=%.4f peak_rss_mb=%.1f loss=%.4f "
-        "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g vec_width=%d isa=%s\n",
+        "opt=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g wd=%g vec_width=%d isa=%s omp_wait=%s\n",
         api->name, api->target, batch, steps, 1e3 * t[steps / 2], 1e3 * t[steps / 10], 1e3 * t[steps * 9 / 10],
         (double)ru.ru_maxrss / 1024.0, loss, o->kind, o->lr, o->momentum, o->beta1, o->beta2, o->eps, o->weight_decay,
-        mlc_kernels_vec_width(), mlc_kernels_isa());
+        mlc_kernels_vec_width(), mlc_kernels_isa(), wait);
     api->destroy(m);
     for (int k = 0; k < api->n_inputs; k++) free(in[k]);
     free(t);
