@@ -52,7 +52,8 @@ static int team_size(char **argv) {
         else if (!strncmp(argv[i], "--threads=", 10)) team = count_of(argv[i] + 10);
     }
     if (team >= 0) return team;
-    if (getenv("OMP_NUM_THREADS")) return count_of(getenv("OMP_NUM_THREADS"));
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env) return count_of(env);
     cpu_set_t set;
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
 }
@@ -107,11 +108,11 @@ static int others_running(const char *path) {
 static const char *policy_for(char **argv) {
     const int team = team_size(argv);
     /* ranks of one mpirun job on this node start together, perhaps not yet running */
-    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    const int ranks = ls && count_of(ls) ? count_of(ls) : 1;
+    const int local = count_of(getenv("OMPI_COMM_WORLD_LOCAL_SIZE")), ranks = local ? local : 1;
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* what /proc/loadavg's count is out of */
     /* tests point it elsewhere to see both answers on any machine */
-    const char *path = getenv("MLCRT_LOADAVG") ? getenv("MLCRT_LOADAVG") : "/proc/loadavg";
+    const char *path = getenv("MLCRT_LOADAVG");
+    if (!path) path = "/proc/loadavg";
     const int others = team >= 2 ? others_running(path) : -1;
     if (others >= 0 && cpus > 0 && (long)others + (long)team * ranks <= cpus) return "GOMP_SPINCOUNT=1000";
     return "OMP_WAIT_POLICY=passive";

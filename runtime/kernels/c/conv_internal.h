@@ -61,15 +61,16 @@ void mlc_shift_gemm(int mb, int K, const float *ap, const int *off, const float 
         MLC_ST(r_, a##50), MLC_ST(r_ + MLC_VW, a##51);             \
     } while (0)
 
+/* Positions per call of mlc_shift_gemm_cv: 12 blocks, between the prefetches of the
+ * next sample */
+#define MLC_CV_PIECE 72
+
 /* The same sums with the vectors over output channels (mlc_shift_cv_for says when):
  * yt[p][o] = sum_k x[q(p) + off[k]] * wt[k][o] for positions p0 <= p < p1 of an Ho x Wo
  * grid, q(p) = (p / Wo)*Wq + p % Wo, and o < 2*MLC_VW*ob; wt's rows ldw apart, yt's ldt.
  * Blocks of 6 positions by 2 vectors of channels: 12 vector accumulators, each k
  * broadcasts 6 inputs and loads 2 vectors of weights. Every output is the same sum in the
  * same order as mlc_shift_gemm's, so the two give the same bits. */
-/* Positions per call of it: 12 blocks, between the prefetches of the next sample */
-#define MLC_CV_PIECE 72
-
 void mlc_shift_gemm_cv(int K, int ob, const float *wt, long ldw, const int *off, const float *x, long p0, long p1,
                        long Wo, long Wq, float *yt, long ldt);
 
