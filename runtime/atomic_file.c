@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* O_TMPFILE, AT_SYMLINK_FOLLOW */
 #include "atomic_file.h"
 
+#include "file_kind.h"
 #include "mlcrt_error.h"
 
 #include <dirent.h>
@@ -82,6 +83,16 @@ static void remove_stale_temps(const char *dir, const char *base) {
     closedir(d);
 }
 
+/* MLCRT_OK when target is absent or a regular file. Anything else (a FIFO, a device, a
+ * directory) the rename would replace, not write into: /dev/full or a named pipe given as
+ * --save would become a regular file. */
+static int check_kind(const char *target, const char *path, const char *what, char *msg, size_t cap) {
+    struct stat st;
+    if (stat(target, &st) != 0 || S_ISREG(st.st_mode)) return MLCRT_OK;
+    return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': expected a regular file, found %s", what, path,
+                      mlcrt_file_kind_name((unsigned)st.st_mode));
+}
+
 static int write_all(int fd, const uint8_t *p, uint64_t n) {
     while (n > 0) {
         size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
@@ -146,6 +157,7 @@ int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const ch
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what, path);
         goto out;
     }
+    if ((rc = check_kind(target, path, what, msg, cap)) != MLCRT_OK) goto out;
     snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
     const char *slash = strrchr(target, '/');
     remove_stale_temps(dir, slash ? slash + 1 : target);
@@ -199,9 +211,7 @@ int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, s
     }
     close(fd);
     unlink(tmp);
-    struct stat st;
-    if (stat(target, &st) == 0 && S_ISDIR(st.st_mode))
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': Is a directory", what, path);
+    rc = check_kind(target, path, what, msg, cap);
 out:
     free(tmp);
     free(dir);

@@ -11,7 +11,9 @@
  * unnamed file (O_TMPFILE) that is fsync'ed and only then given a name (linkat) and
  * renamed over path, so a kill during the write leaves nothing; elsewhere to
  * PATH.tmp.<pid>, fsync'ed and renamed. The directory is fsync'ed after the rename.
- * A symbolic link at path is followed: its target is replaced, the link stays.
+ * A symbolic link at path is followed: its target is replaced, the link stays. A path
+ * (or link target) that exists and is not a regular file (a FIFO, a device, a directory)
+ * is refused: the rename would replace it, not write into it.
  * Temporary files PATH.tmp.<pid> of processes that no longer run (killed during a
  * save) are removed first. On failure an existing file is left untouched, nothing new
  * remains, and msg says why, e.g.
@@ -21,7 +23,7 @@ int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const ch
 
 /* Checks, before the work that will produce it, that mlcrt_write_atomic(path) can
  * succeed: the directory of path (or of the link's target) takes a new file, path is
- * no directory. Also removes stale temporary files as a write does. Same messages. */
+ * absent or a regular file. Also removes stale temporary files as a write does. Same messages. */
 int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, size_t cap);
 
 #endif

@@ -40,6 +40,7 @@
 #include "mlcrt_error.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,6 +304,11 @@ static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_
         if (counts[i].v < 0)
             return mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: %s: expected a count of at least 0, found %lld",
                               path, (unsigned long long)(at + counts[i].off), counts[i].name, (long long)counts[i].v);
+    /* The others are bounded by the run below; the step counter only by this: no run
+     * reaches 2^62 steps, and a counter below it cannot wrap as a run adds to it. */
+    if (step > INT64_C(1) << 62)
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: step: expected a count of at most 2^62, found %lld",
+                          path, (unsigned long long)at, (long long)step);
     if (ts->epoch_pos > ts->train_samples)
         return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                           "%s: byte %llu: epoch_pos: expected 0 to %lld (train_n, the samples "
@@ -427,10 +433,18 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             uint32_t mb = get_u32(buf + c.pos + 4 + 4 * i), sb = get_u32(buf + c.pos + 20 + 4 * i);
             memcpy(&ts.norm_mean[i], &mb, 4);
             memcpy(&ts.norm_std[i], &sb, 4);
-            if (!(ts.norm_std[i] > 0) || ts.norm_std[i] != ts.norm_std[i] || ts.norm_mean[i] != ts.norm_mean[i]) {
+            /* the bounds --mean and --std have (trainer_flags.c): what they divide by and
+             * subtract turns every input into a number */
+            if (!isfinite(ts.norm_mean[i])) {
                 rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                                "%s: byte %llu: norm_std[%u]: expected a positive number, found %g", path,
-                                (unsigned long long)(c.pos + 20 + 4 * i), i, (double)ts.norm_std[i]);
+                                "%s: byte %llu: norm_mean[%u]: expected a finite number, found %g", path,
+                                (unsigned long long)(c.pos + 4 + 4 * i), i, (double)ts.norm_mean[i]);
+                goto out;
+            }
+            if (!(ts.norm_std[i] >= FLT_MIN) || !isfinite(ts.norm_std[i])) {
+                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                                "%s: byte %llu: norm_std[%u]: expected a finite number of at least %g, found %g", path,
+                                (unsigned long long)(c.pos + 20 + 4 * i), i, (double)FLT_MIN, (double)ts.norm_std[i]);
                 goto out;
             }
         }

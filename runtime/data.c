@@ -54,12 +54,14 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const cha
     return MLCRT_OK;
 }
 
-/* Picks DIR/BASE.gz if it exists, else DIR/BASE. */
+/* Picks DIR/BASE.gz if it exists, else DIR/BASE. A name that is there but cannot be
+ * looked up (a loop of symbolic links) is reported as itself, not as missing. */
 static int find_file(char *out, size_t outcap, const char *dir, const char *base, char *msg, size_t cap) {
-    snprintf(out, outcap, "%s/%s.gz", dir, base);
-    if (access(out, F_OK) == 0) return MLCRT_OK;
-    snprintf(out, outcap, "%s/%s", dir, base);
-    if (access(out, F_OK) == 0) return MLCRT_OK;
+    for (int gz = 1; gz >= 0; gz--) {
+        snprintf(out, outcap, "%s/%s%s", dir, base, gz ? ".gz" : "");
+        if (access(out, F_OK) == 0) return MLCRT_OK;
+        if (errno != ENOENT) return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", out, strerror(errno));
+    }
     return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: no %s or %s.gz in this directory", dir, base, base);
 }
 
@@ -181,7 +183,10 @@ static int exists_in(const char *dir, const char *name, char *why, size_t cap) {
     snprintf(p, sizeof p, "%s/%s", dir, name);
     if (access(p, F_OK) == 0) return 1;
     if (why[0]) return 0;
-    if (errno != ENOENT) mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir, strerror(errno));
+    if (errno == ELOOP)
+        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open: %s", p, strerror(errno)); /* the file's links */
+    else if (errno != ENOENT)
+        mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open dataset directory: %s", dir, strerror(errno));
     else if (mlcrt_dangling_link(p, target, sizeof target))
         mlcrt_fail(why, cap, MLCRT_EIO, "%s: cannot open: symbolic link to '%s', which does not exist", p, target);
     return 0;
@@ -256,9 +261,13 @@ int mlcrt_dataset_channels(const mlc_dataset *ds) { return ds->sample_rank == 3 
 
 int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std, char *msg, size_t cap) {
     int c = mlcrt_dataset_channels(ds);
-    if (n != 1 && n != c)
+    if (n != 1 && n != c) {
+        if (c == 1)
+            return mlcrt_fail(msg, cap, MLCRT_EARG,
+                              "--mean/--std: expected 1 value (the images have one channel), found %d", n);
         return mlcrt_fail(msg, cap, MLCRT_EARG, "--mean/--std: expected 1 or %d values (one per channel), found %d", c,
                           n);
+    }
     for (int i = 0; i < n; i++)
         if (!(std[i] > 0))
             return mlcrt_fail(msg, cap, MLCRT_EARG, "--std: expected positive values, found %g", (double)std[i]);

@@ -14,16 +14,25 @@
 /* Refuse anything above 16 GiB of data: a corrupt header, not a real dataset. */
 #define IDX_MAX_BYTES (INT64_C(1) << 34)
 
-/* Reads up to len bytes; returns bytes read, or -1 on a zlib error (message in *err). */
-static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err) {
+/* zlib's message for f's error, less the "PATH: " it starts with (ours names the file). */
+static const char *gz_message(gzFile f, const char *path) {
+    int errnum;
+    const char *m = gzerror(f, &errnum);
+    size_t n = strlen(path);
+    return strncmp(m, path, n) == 0 && strncmp(m + n, ": ", 2) == 0 ? m + n + 2 : m;
+}
+
+/* Reads up to len bytes; returns bytes read, or -1 on a zlib error (message in *err).
+ * Such an error carries no position: zlib decompresses ahead of what it has returned (a
+ * small file's CRC is checked at the first read). */
+static int64_t read_full(gzFile f, const char *path, void *buf, int64_t len, const char **err) {
     int64_t got = 0;
     while (got < len) {
         int64_t want = len - got;
         if (want > (1 << 24)) want = 1 << 24;
         int r = gzread(f, (char *)buf + got, (unsigned)want);
         if (r < 0) {
-            int errnum;
-            *err = gzerror(f, &errnum);
+            *err = gz_message(f, path);
             return -1;
         }
         if (r == 0) break;
@@ -36,12 +45,12 @@ static int64_t read_full(gzFile f, void *buf, int64_t len, const char **err) {
  * 1 MiB, doubling), so that a header declaring gigabytes in a short file costs no more
  * memory than the file holds. Returns bytes read, -1 on a zlib error (message in *err),
  * -2 when out of memory; *buf is set either way (free it). */
-static int64_t read_growing(gzFile f, uint8_t **buf, int64_t len, const char **err) {
+static int64_t read_growing(gzFile f, const char *path, uint8_t **buf, int64_t len, const char **err) {
     int64_t cap = len < (1 << 20) ? len : (1 << 20), got = 0;
     *buf = malloc((size_t)(cap > 0 ? cap : 1));
     if (!*buf) return -2;
     for (;;) {
-        int64_t r = read_full(f, *buf + got, cap - got, err);
+        int64_t r = read_full(f, path, *buf + got, cap - got, err);
         if (r < 0) return -1;
         got += r;
         if (got < cap || cap == len) return got;
@@ -82,7 +91,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     const char *zerr = NULL;
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
-    int64_t got = read_full(f, hdr, 4, &zerr);
+    int64_t got = read_full(f, path, hdr, 4, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
@@ -119,7 +128,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     int64_t hdr_len = 4 + 4 * (int64_t)ndims;
-    got = read_full(f, hdr + 4, 4 * (int64_t)ndims, &zerr);
+    got = read_full(f, path, hdr + 4, 4 * (int64_t)ndims, &zerr);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
@@ -169,13 +178,13 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     out->ndims = ndims;
     out->nbytes = total;
-    got = read_growing(f, &out->data, total, &zerr);
+    got = read_growing(f, path, &out->data, total, &zerr);
     if (got == -2) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data", path, (long long)total);
         goto done;
     }
     if (got < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path, (long long)hdr_len, zerr);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
     }
     if (got < total) {
@@ -187,9 +196,9 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     uint8_t extra[1];
-    got = read_full(f, extra, 1, &zerr);
+    got = read_full(f, path, extra, 1, &zerr);
     if (got < 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: byte %lld: read error: %s", path, (long long)(hdr_len + total), zerr);
+        rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
     }
     if (got > 0) {

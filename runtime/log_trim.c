@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "atomic_file.h"
 
@@ -26,7 +27,15 @@ static long long line_step(const char *line, int jsonl) {
     return strtoll(p + 1, NULL, 10);
 }
 
-int mlcrt_log_trim(const char *path, long long last_step, int jsonl, char *msg, size_t cap) {
+/* An epoch row: CSV's first field, or JSON's "kind". */
+static int epoch_row(const char *line, int jsonl) {
+    return jsonl ? strstr(line, "\"kind\":\"epoch\"") != NULL : strncmp(line, "epoch,", 6) == 0;
+}
+
+int mlcrt_log_trim(const char *path, long long last_step, int mid_epoch, int jsonl, char *msg, size_t cap) {
+    /* opening a FIFO to read it would wait for a writer that never comes */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) return 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(msg, cap, "cannot read log '%s': %s", path, strerror(errno));
@@ -64,6 +73,7 @@ int mlcrt_log_trim(const char *path, long long last_step, int jsonl, char *msg, 
         long long step = line_step(buf + at, jsonl);
         *nl = '\n';
         int keep = at == 0 && !jsonl ? 1 : step >= 0 && step <= last_step;
+        if (keep && mid_epoch && step == last_step && epoch_row(buf + at, jsonl)) keep = 0;
         if (keep) {
             memmove(buf + out, buf + at, n);
             out += n;

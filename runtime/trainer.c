@@ -588,6 +588,14 @@ static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void
  * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
  * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
  * samples silently. */
+/* epochs (a --warmup may be fractional) times the steps of an epoch, rounded, and held
+ * below 2^62 where the product would not fit: a warm-up longer than any run is then still
+ * a warm-up (a learning rate near 0), not a wrapped negative count that disables it. */
+static int64_t steps_of(double epochs, int64_t spe) {
+    double s = epochs * (double)spe;
+    return s < 4.6e18 ? (int64_t)llround(s) : INT64_C(1) << 62;
+}
+
 static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err) {
     int64_t group = (int64_t)o->batch * o->accum, rest = n % group % o->batch;
     int64_t smallest = rest ? rest : o->batch;
@@ -736,7 +744,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (o->log_path && (!d || d->rank == 0)) {
         int append = o->resume_path && access(o->log_path, F_OK) == 0;
         /* rows the killed run logged after its checkpoint are trained (and logged) again */
-        if (append && mlcrt_log_trim(o->log_path, (long long)gstep, o->log_jsonl, msg, sizeof msg)) {
+        if (append && mlcrt_log_trim(o->log_path, (long long)gstep, st.epoch_pos > 0, o->log_jsonl, msg, sizeof msg)) {
             fprintf(err, "error: %s\n", msg);
             goto done;
         }
@@ -784,15 +792,15 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int epochs = o->epochs;
     int64_t total_steps = (int64_t)epochs * spe;
     if (o->max_steps && !o->epochs_flag && spe > 0) {
-        int64_t need = (o->max_steps + spe - 1) / spe;
+        int64_t need = o->max_steps / spe + (o->max_steps % spe != 0); /* rounded up, without overflow */
         epochs = need < INT_MAX ? (int)need : INT_MAX;
         total_steps = o->max_steps;
     }
     mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule,
                           o->lr,
                           total_steps,
-                          (int64_t)llround((double)o->warmup * (double)spe),
-                          (int64_t)(o->step_size > 0 ? o->step_size : (epochs / 3 > 0 ? epochs / 3 : 1)) * spe,
+                          steps_of((double)o->warmup, spe),
+                          steps_of((double)(o->step_size > 0 ? o->step_size : (epochs / 3 > 0 ? epochs / 3 : 1)), spe),
                           o->gamma};
     int bar = !o->quiet && (o->progress == PROGRESS_ALWAYS || (o->progress == PROGRESS_AUTO && isatty(fileno(out))));
     if (cls) outs[api->cls_output] = bout;

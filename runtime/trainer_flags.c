@@ -73,19 +73,28 @@ static int bad_int(FILE *err, const char *flag, int64_t max, const char *val) {
     return bad_value(err, flag, digits && nonzero ? range : "a positive integer", val);
 }
 
-/* A finite float: > 0 when positive, >= 0 otherwise, unless any_sign. */
+/* A float's range, as the messages state it: a value is 0 or of a magnitude a float holds
+ * as a normal number, so that what is read is what is used (1e-50 would become 0, and a
+ * learning rate of 0 or a division by a temperature of 0). */
+#define NUM_MIN 1.2e-38 /* above FLT_MIN, 1.1755e-38 */
+#define NUM_MAX 3.0e38  /* below FLT_MAX, 3.4028e38 */
+#define NUM_RANGE "1.2e-38 to 3e+38"
+
+/* A finite float: > 0 when positive, >= 0 otherwise, unless any_sign. 0, -1 for no such
+ * number, -2 for a number of the right sign outside the range. */
 static int read_num(const char *s, int positive, int any_sign, float *v) {
     char *end;
     errno = 0;
     double x = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || !isfinite(x) || fabs(x) > 3.0e38 ||
-        (!any_sign && (positive ? !(x > 0) : x < 0)))
-        return -1;
+    if (*s == '\0' || *end != '\0' || isnan(x)) return -1;
+    if (errno == ERANGE) return -2; /* past even a double's range (1e-400 reads as 0) */
+    if (!any_sign && (positive ? !(x > 0) : x < 0)) return -1;
+    if (fabs(x) > NUM_MAX || (x != 0 && fabs(x) < NUM_MIN)) return -2;
     *v = (float)x;
     return 0;
 }
 
-/* 1 to 4 comma-separated numbers. */
+/* 1 to 4 comma-separated numbers; read_num's results. */
 static int read_channels(const char *s, int positive, mlcrt_channels *c) {
     mlcrt_channels r = {0, {0}};
     for (const char *p = s;; p++) {
@@ -94,7 +103,8 @@ static int read_channels(const char *s, int positive, mlcrt_channels *c) {
         if (r.n == 4 || len >= sizeof num) return -1;
         memcpy(num, p, len);
         num[len] = '\0';
-        if (read_num(num, 1, !positive, &r.v[r.n++])) return -1;
+        int bad = read_num(num, 1, !positive, &r.v[r.n++]);
+        if (bad) return bad;
         p += len;
         if (*p == '\0') break;
     }
@@ -161,18 +171,31 @@ static int set_value(const flag_row *f, const char *flag, const char *val, train
         return 0;
     }
     case FLAG_POS:
-    case FLAG_NONNEG:
-        if (read_num(val, f->kind == FLAG_POS, 0, (float *)field))
-            return bad_value(err, flag, f->kind == FLAG_POS ? "a positive number" : "a non-negative number", val);
+    case FLAG_NONNEG: {
+        int bad = read_num(val, f->kind == FLAG_POS, 0, (float *)field);
+        if (bad == -2)
+            return bad_value(
+                err, flag, f->kind == FLAG_POS ? "a positive number from " NUM_RANGE : "0 or a number from " NUM_RANGE,
+                val);
+        if (bad) return bad_value(err, flag, f->kind == FLAG_POS ? "a positive number" : "a non-negative number", val);
         return 0;
+    }
     case FLAG_LIST:
-    case FLAG_POS_LIST:
-        if (read_channels(val, f->kind == FLAG_POS_LIST, (mlcrt_channels *)field))
+    case FLAG_POS_LIST: {
+        int bad = read_channels(val, f->kind == FLAG_POS_LIST, (mlcrt_channels *)field);
+        if (bad == -2)
+            return bad_value(err, flag,
+                             f->kind == FLAG_POS_LIST ? "1 to 4 comma-separated positive numbers from " NUM_RANGE
+                                                      : "1 to 4 comma-separated numbers, each 0 or from " NUM_RANGE
+                                                        " in magnitude",
+                             val);
+        if (bad)
             return bad_value(err, flag,
                              f->kind == FLAG_POS_LIST ? "1 to 4 comma-separated positive numbers"
                                                       : "1 to 4 comma-separated numbers",
                              val);
         return 0;
+    }
     case FLAG_CHOICE: {
         int k = read_choice(f->choices, val);
         if (k < 0) {
@@ -260,6 +283,9 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
         if (strcmp(argv[1], mlcrt_modes[m].name) == 0) o->mode = m, first = 2;
     const mode_row *mode = &mlcrt_modes[o->mode];
     int npos = 0, maxpos = count_words(mode->args);
+    /* each flag's value as given, to refuse a second one: `--save a --save b` would write
+     * only b, and `--epochs 1 ... --epochs 20` run one of them without a word */
+    const char *given[sizeof mlcrt_flags / sizeof mlcrt_flags[0]] = {0};
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 && strcmp(a, "-h") != 0) {
@@ -302,6 +328,13 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
             }
             val = argv[++i];
         }
+        const char **prev = &given[f - mlcrt_flags];
+        if (*prev) {
+            if (f->kind == FLAG_SWITCH) fprintf(err, "error: %s: given twice (give it once)\n", flag);
+            else fprintf(err, "error: %s: given twice ('%s', then '%s'; give it once)\n", flag, *prev, val);
+            return -1;
+        }
+        *prev = val ? val : "";
         if (set_value(f, flag, val, o, err)) return -1;
         if (f->kind == FLAG_LIST || f->kind == FLAG_POS_LIST)
             o->norm_flags = 1; /* a checkpoint's normalisation must then agree (trainer.c) */

@@ -384,7 +384,26 @@ Test(ckpt, corrupted_data_settings) {
     put_le(f + 98, 0xbf800000u, 4); /* std -1 */
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want, "%s: byte 98: norm_std[0]: expected a positive number, found -1", p);
+    snprintf(want, sizeof want, "%s: byte 98: norm_std[0]: expected a finite number of at least 1.17549e-38, found -1",
+             p);
+    cr_assert_str_eq(msg, want);
+    /* an infinite std or a mean that is no number would make every input 0 or NaN */
+    put_le(f + 98, 0x7f800000u, 4);
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 98: norm_std[0]: expected a finite number of at least 1.17549e-38, found inf",
+             p);
+    cr_assert_str_eq(msg, want);
+    put_le(f + 98, 0x3e800000u, 4); /* 0.25 again */
+    put_le(f + 82, 0x7fc00000u, 4); /* mean NaN */
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 82: norm_mean[0]: expected a finite number, found nan", p);
+    cr_assert_str_eq(msg, want);
+    put_le(f + 82, 0xff800000u, 4); /* mean -inf */
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte 82: norm_mean[0]: expected a finite number, found -inf", p);
     cr_assert_str_eq(msg, want);
     cr_assert(same_state(m2, ref), "model modified by a failed load");
     tu_rmrf(dir);
@@ -432,8 +451,21 @@ Test(ckpt, check_writable) {
     cr_assert_str_eq(msg, want);
     cr_assert_eq(mkdir(p, 0755), 0);
     cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_EIO);
-    snprintf(want, sizeof want, "cannot write checkpoint '%s': Is a directory", p);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': expected a regular file, found a directory", p);
     cr_assert_str_eq(msg, want);
+    /* a FIFO (or a device such as /dev/full) would be replaced by the rename, not written
+     * into: refused by the check and by the save, and left as it was */
+    char *fifo = tu_path(dir, "pipe.ckpt");
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    cr_assert_eq(mlcrt_ckpt_check_writable(fifo, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': expected a regular file, found a FIFO (named pipe)",
+             fifo);
+    cr_assert_str_eq(msg, want);
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, fifo, msg, sizeof msg), MLCRT_EIO);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(stat(fifo, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced");
     tu_rmrf(dir);
 }
 

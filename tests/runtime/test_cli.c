@@ -5,7 +5,9 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -88,18 +90,37 @@ Test(schedule, step_lrs_in_log) {
 
 /* ---- resume ---- */
 
+/* s with the last comma-separated field of each line (a log's seconds) removed, in place. */
+static char *strip_last_field(char *s) {
+    char *out = s;
+    for (char *line = s; *line;) {
+        char *nl = strchr(line, '\n'), *end = nl ? nl : line + strlen(line);
+        char *comma = end;
+        while (comma > line && *comma != ',') comma--;
+        size_t keep = (size_t)((comma > line ? comma : end) - line);
+        memmove(out, line, keep);
+        out += keep;
+        if (nl) *out++ = '\n';
+        line = nl ? nl + 1 : end;
+    }
+    *out = '\0';
+    return s;
+}
+
 Test(resume, interrupted_run_matches_uninterrupted) {
     char *d = mnist_dir(), *a = tu_path(d, "a.ckpt"), *b = tu_path(d, "b.ckpt");
     /* 180 training samples (20 held out) in batches of 32: 6 steps per epoch */
+    char *la = tu_path(d, "a.csv"), *lb = tu_path(d, "b.csv");
     const char *full[] = {"--data",     d,        "--batch",  "32",  "--epochs",  "3",           "--val",  "20",
                           "--schedule", "cosine", "--warmup", "0.5", "--augment", "crop:2,flip", "--seed", "5",
-                          "--save",     a,        NULL};
-    const char *part1[] = {"--data",     d,        "--batch",     "32",  "--epochs",  "3",           "--val",  "20",
-                           "--schedule", "cosine", "--warmup",    "0.5", "--augment", "crop:2,flip", "--seed", "5",
-                           "--save",     b,        "--max-steps", "8",   NULL};
+                          "--save",     a,        "--log",    la,    NULL};
+    const char *part1[] = {
+        "--data",      d,          "--batch", "32",        "--epochs",    "3",      "--val", "20",     "--schedule",
+        "cosine",      "--warmup", "0.5",     "--augment", "crop:2,flip", "--seed", "5",     "--save", b,
+        "--max-steps", "8",        "--log",   lb,          NULL};
     const char *part2[] = {"--data",     d,        "--batch",  "32",  "--epochs",  "3",           "--val",  "20",
                            "--schedule", "cosine", "--warmup", "0.5", "--augment", "crop:2,flip", "--save", b,
-                           "--resume",   b,        NULL};
+                           "--resume",   b,        "--log",    lb,    NULL};
     run_result r0, r1, r2;
     run(&r0, &tiny_api, full);
     cr_assert_eq(r0.status, 0, "%s", r0.err);
@@ -130,11 +151,63 @@ Test(resume, interrupted_run_matches_uninterrupted) {
     uint8_t *fa = tu_read(a, &na), *fb = tu_read(b, &nb);
     cr_assert_eq(na, nb);
     cr_assert_arr_eq(fa, fb, na, "final checkpoints differ");
+    /* and the logs hold the same rows, but for the seconds: the partial epoch-2 row that
+     * --max-steps wrote at the checkpoint's step was dropped on resume */
+    char *ca = (char *)tu_read(la, &na), *cb = (char *)tu_read(lb, &nb);
+    ca[na] = cb[nb] = '\0';
+    cr_assert_str_eq(strip_last_field(ca), strip_last_field(cb));
 
     /* resuming the finished run trains nothing and reports the same accuracy */
     run(&r2, &tiny_api, part2);
     cr_assert_eq(r2.status, 0, "%s", r2.err);
     cr_assert_str_eq(r2.out, strstr(r0.out, "test accuracy:"));
+    tu_rmrf(d);
+}
+
+/* A resumed run's log that is a pipe cannot be cut back: it is appended to, not opened
+ * for reading first (which waited forever for a writer), nor replaced by a file. */
+Test(resume, log_to_a_fifo, .timeout = 120) {
+    char *d = mnist_dir(), *p = tu_path(d, "r.ckpt"), *fifo = tu_path(d, "log.fifo");
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "3", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    pid_t reader = fork();
+    if (reader == 0) { /* reads the log until the trainer closes it */
+        char buf[4096];
+        int fd = open(fifo, O_RDONLY);
+        while (fd >= 0 && read(fd, buf, sizeof buf) > 0) continue;
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--batch", "40", "--quiet", "--resume", p, "--log", fifo, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int status = 0;
+    cr_assert_eq(waitpid(reader, &status, 0), reader);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct stat st;
+    cr_assert_eq(stat(fifo, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode), "the log FIFO was replaced");
+    tu_rmrf(d);
+}
+
+/* A warm-up longer than any run is a learning rate near 0 from its first step, not
+ * (its step count wrapped) none at all. */
+Test(schedule, endless_warmup_stays_a_warmup) {
+    char *d = mnist_dir(), *log = tu_path(d, "w.csv");
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "50", "--max-steps", "2", "--schedule", "cosine", "--warmup", "2e18",
+                         "--quiet", "--log", log, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n;
+    char *csv = (char *)tu_read(log, &n);
+    csv[n] = '\0';
+    const char *row = strstr(csv, "\nstep,1,1,");
+    cr_assert_not_null(row, "%s", csv);
+    double loss = 0, lr = 1;
+    cr_assert_eq(sscanf(row, "\nstep,1,1,%lf,%lf,", &loss, &lr), 2, "%s", row);
+    cr_assert(lr >= 0 && lr < 1e-15, "step 1 ran at lr %g", lr);
     tu_rmrf(d);
 }
 
@@ -278,6 +351,9 @@ Test(normalize, per_channel) {
     cr_assert_arr_eq(x + 6, want, sizeof want);
     cr_assert_eq(mlcrt_dataset_normalize(&ds, 2, mean, std, msg, sizeof msg), MLCRT_EARG);
     cr_assert_str_eq(msg, "--mean/--std: expected 1 or 3 values (one per channel), found 2");
+    mlc_dataset grey = {2, 2, {3, 2}, 6, x, y, 10, NULL}; /* one channel: "1 or 1" says nothing */
+    cr_assert_eq(mlcrt_dataset_normalize(&grey, 2, mean, std, msg, sizeof msg), MLCRT_EARG);
+    cr_assert_str_eq(msg, "--mean/--std: expected 1 value (the images have one channel), found 2");
 }
 
 /* ---- validation split ---- */
@@ -456,7 +532,8 @@ Test(trainer2, bad_checkpoints_and_save_paths) {
     mkdir(tu_path(d, "dir.ckpt"), 0755);
     run(&r, &tiny_api, (const char *[]){"--data", d, "--save", tu_path(d, "dir.ckpt"), NULL});
     cr_assert_eq(r.status, 1);
-    snprintf(want, sizeof want, "error: cannot write checkpoint '%s/dir.ckpt': Is a directory\n", d);
+    snprintf(want, sizeof want,
+             "error: cannot write checkpoint '%s/dir.ckpt': expected a regular file, found a directory\n", d);
     cr_assert_str_eq(r.err, want);
     cr_assert_str_eq(r.out, "");
     run(&r, &tiny_api, (const char *[]){"--data", d, "--save", tu_path(d, "no/x.ckpt"), NULL});
@@ -773,6 +850,16 @@ Test(output, new_bad_flags_and_help) {
         {{"--threads", "5000", NULL}, "error: --threads: expected an integer from 1 to 4096, found '5000'\n"},
         {{"--mean", "0.1,,0.2", "--std", "1", NULL}, "error: --mean: expected 1 to 4 comma-separated numbers, found '0.1,,0.2'\n"},
         {{"--data=", NULL}, "error: --data: expected a path, found ''\n"},
+        /* a float flag reads what a float holds: 1e-50 would train at lr 0 */
+        {{"--lr", "1e-50", NULL}, "error: --lr: expected a positive number from 1.2e-38 to 3e+38, found '1e-50'\n"},
+        {{"--lr", "1e39", NULL}, "error: --lr: expected a positive number from 1.2e-38 to 3e+38, found '1e39'\n"},
+        {{"--temperature", "1e-400", NULL}, "error: --temperature: expected a positive number from 1.2e-38 to 3e+38, found '1e-400'\n"},
+        {{"--warmup", "1e300", NULL}, "error: --warmup: expected 0 or a number from 1.2e-38 to 3e+38, found '1e300'\n"},
+        {{"--mean", "0.5,1e-45", "--std", "1,1", NULL}, "error: --mean: expected 1 to 4 comma-separated numbers, each 0 or from 1.2e-38 to 3e+38 in magnitude, found '0.5,1e-45'\n"},
+        /* the second of a flag would silently replace the first */
+        {{"--epochs", "1", "--epochs", "2", NULL}, "error: --epochs: given twice ('1', then '2'; give it once)\n"},
+        {{"--save", "a", "--save=b", NULL}, "error: --save: given twice ('a', then 'b'; give it once)\n"},
+        {{"--quiet", "--quiet", NULL}, "error: --quiet: given twice (give it once)\n"},
     };
     // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

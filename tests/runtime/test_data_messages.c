@@ -63,6 +63,21 @@ Test(data_messages, data_files_that_are_no_files) {
     cr_assert_eq(symlink("/dev/zero", img), 0);
     snprintf(want, sizeof want, "%s: expected an IDX file, found a character device", img);
     expect_error(d, want);
+    /* a loop of links is the file's fault, not the directory's: named as the file */
+    unlink(img);
+    cr_assert_eq(symlink("loop_a", img), 0);
+    cr_assert_eq(symlink("loop_b", tu_path(d, "loop_a")), 0);
+    cr_assert_eq(symlink("loop_a", tu_path(d, "loop_b")), 0);
+    snprintf(want, sizeof want, "%s: cannot open: Too many levels of symbolic links", img);
+    expect_error(d, want);
+    /* likewise a file looked for after the directory was recognised */
+    unlink(img);
+    write_idx_images(img, 200, 28, 28, 1);
+    write_idx_images(tu_path(d, "t10k-images-idx3-ubyte"), 50, 28, 28, 2);
+    char *tl = tu_path(d, "t10k-labels-idx1-ubyte");
+    cr_assert_eq(symlink("loop_a", tl), 0);
+    snprintf(want, sizeof want, "%s: cannot open: Too many levels of symbolic links", tl);
+    expect_error(d, want);
 
     char *c = tu_tmpdir(), *batch = tu_path(c, "data_batch_1.bin");
     cr_assert_eq(symlink("/dev/zero", batch), 0);

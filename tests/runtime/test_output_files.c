@@ -156,7 +156,7 @@ Test(output_files, save_through_symlink_writes_target) {
     char *dirlink = tu_path(d, "dir.ckpt");
     cr_assert_eq(symlink("sub", dirlink), 0);
     cr_assert_eq(mlcrt_ckpt_check_writable(dirlink, msg, sizeof msg), MLCRT_EIO);
-    snprintf(want, sizeof want, "cannot write checkpoint '%s': Is a directory", dirlink);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': expected a regular file, found a directory", dirlink);
     cr_assert_str_eq(msg, want);
     tu_rmrf(d);
 }

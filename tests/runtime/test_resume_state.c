@@ -65,6 +65,7 @@ Test(resume_state, impossible_fields_refused) {
         {AT_EPOCH, -(INT64_C(1) << 62),
          "byte 30: epoch: expected a count of at least 0, found -4611686018427387904"},
         {AT_STEP, -5, "byte 22: step: expected a count of at least 0, found -5"},
+        {AT_STEP, INT64_MAX, "byte 22: step: expected a count of at most 2^62, found 9223372036854775807"},
         {AT_TRAIN_N, -200, "byte 54: train_n: expected a count of at least 0, found -200"},
         {AT_CORRECT, 121,
          "byte 70: correct: expected 0 to 120 (epoch_pos, the samples trained on in this "
