@@ -538,10 +538,14 @@ Test(dist, stopped_rank_times_out) {
 static int mpmd(const char *const *rank1, char **out) {
     char *argv[64];
     int n = train_argv(argv, 1, (const char *const[]){"--epochs", "1", ":", "-np", "1", net, NULL});
-    const char *common[] = {"--data", data, "--batch", "33", "--threads", "1", "--seed", "7", "--quiet"};
-    for (int i = 0; i < 9; i++) argv[n++] = (char *)common[i];
-    argv[n++] = "--epochs";
-    argv[n++] = "1";
+    /* rank 1's flags replace the common ones of the same name (a flag given twice is an error) */
+    const char *common[] = {"--data", data, "--batch", "33", "--threads", "1", "--seed", "7", "--epochs", "1"};
+    for (int i = 0; i < 10; i += 2) {
+        int replaced = 0;
+        for (int j = 0; rank1[j]; j++) replaced |= strcmp(rank1[j], common[i]) == 0;
+        if (!replaced) argv[n++] = (char *)common[i], argv[n++] = (char *)common[i + 1];
+    }
+    argv[n++] = "--quiet";
     for (int i = 0; rank1[i]; i++) argv[n++] = (char *)rank1[i];
     argv[n] = NULL;
     return ct_run(argv, out);
