@@ -25,15 +25,29 @@
 #define MLC_PREFIX "/usr/local"
 #endif
 
-int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap) {
-    /* the memory plans hold this target's workspaces */
-    if (m->target != t->kind) mlc_die("write_model_sources: the model was planned for another target");
+int header_path(const char *src_path, char *hdr_path, size_t cap) {
     /* net.c -> net.h ; anything else -> append .h */
     const char *dot = strrchr(src_path, '.'), *slash = strrchr(src_path, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - src_path) : strlen(src_path);
-    if (stem + 3 > cap) return 1;
+    if (stem + 3 > cap) return -1;
     memcpy(hdr_path, src_path, stem);
     strcpy(hdr_path + stem, ".h");
+    return 0;
+}
+
+int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!strcmp(a, b)) return 1;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap) {
+    /* the memory plans hold this target's workspaces */
+    if (m->target != t->kind) mlc_die("write_model_sources: the model was planned for another target");
+    if (header_path(src_path, hdr_path, cap)) {
+        fprintf(stderr, "mlc: error: '%.64s...': expected a path of at most %zu bytes\n", src_path, cap - 3);
+        return 1;
+    }
     const char *hdr_base = strrchr(hdr_path, '/') ? strrchr(hdr_path, '/') + 1 : hdr_path;
 
     FILE *src = fopen(src_path, "w");
@@ -152,6 +166,20 @@ static int mpi_flags(Arena *a, const char *what, int nvcc, const char **argv, in
     return n;
 }
 
+/* --keep writes the work files into OUT.mlc/, a folder that may hold the input: 1 after a
+ * one-line error when one of `paths` (up to the first NULL) is the input file. */
+static int keeps_input(const char *input, const char *const *paths) {
+    for (int i = 0; paths[i]; i++)
+        if (same_file(paths[i], input)) {
+            fprintf(
+                stderr,
+                "mlc: error: --keep would overwrite the input file '%s' (as '%s'); expected the input outside '%.*s'\n",
+                input, paths[i], (int)(strrchr(paths[i], '/') - paths[i]), paths[i]);
+            return 1;
+        }
+    return 0;
+}
+
 int build_trainer(const ModelIR *m, const Options *o) {
     const Target *t = o->target;
     char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
@@ -171,15 +199,19 @@ int build_trainer(const ModelIR *m, const Options *o) {
     }
     snprintf(src, sizeof src, "%s/%s%s", work, m->spec.name, t->src_ext);
     snprintf(mainc, sizeof mainc, "%s/trainer_main.c", work);
+    /* a model named trainer_main: its source would be the main's file */
+    if (!strcmp(src, mainc)) snprintf(mainc, sizeof mainc, "%s/mlc_trainer_main.c", work);
+    /* a CUDA trainer over MPI reduces its gradients with NCCL (templates/dist_nccl.c) */
+    int nvcc = t->kind == TARGET_CUDA, nccl = o->mpi && nvcc;
+    snprintf(ncclc, sizeof ncclc, "%s/dist_nccl.c", work);
+    if (header_path(src, hdr, sizeof hdr)) return 1;
+    if (o->keep && keeps_input(o->input, (const char *[]){src, hdr, mainc, nccl ? ncclc : NULL, NULL})) return 1;
     if (write_model_sources(m, t, src, hdr, sizeof hdr)) return 1;
     FILE *f = fopen(mainc, "w");
     if (!f || fputs(tmpl_trainer_main_c, f) < 0 || fclose(f)) {
         fprintf(stderr, "mlc: error: cannot write '%s'\n", mainc);
         return 1;
     }
-    /* a CUDA trainer over MPI reduces its gradients with NCCL (templates/dist_nccl.c) */
-    int nvcc = t->kind == TARGET_CUDA, nccl = o->mpi && nvcc;
-    snprintf(ncclc, sizeof ncclc, "%s/dist_nccl.c", work);
     if (nccl && (!(f = fopen(ncclc, "w")) || fputs(tmpl_dist_nccl_c, f) < 0 || fclose(f))) {
         fprintf(stderr, "mlc: error: cannot write '%s'\n", ncclc);
         return 1;

@@ -27,8 +27,17 @@ typedef struct Options {
     DumpOptions dump;
 } Options;
 
-/* Emits the model's source and header to `src_path` and the .h beside it. 0 on success. */
+/* Emits the model's source and header to `src_path` and the .h beside it (header_path).
+ * 0 on success, else 1 after a one-line error. */
 int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap);
+
+/* The header beside source `src_path`: net.c -> net.h, a name without an extension gets
+ * .h appended. 0, or -1 when it does not fit in cap bytes. */
+int header_path(const char *src_path, char *hdr_path, size_t cap);
+
+/* 1 when paths a and b name one file: the same text, or (both existing) the same device
+ * and inode, so that a link to a file is that file. */
+int same_file(const char *a, const char *b);
 
 /* `mlc build`: emit, then compile and link a standalone trainer. Returns the exit status. */
 int build_trainer(const ModelIR *m, const Options *o);

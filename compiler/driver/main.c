@@ -5,13 +5,16 @@
  *             [--mpi] [--keep] [--debug] [-v]
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ast.h"
 #include "driver.h"
+#include "file_kind.h"
 #include "passes.h"
 #include "report.h"
 #include "report_scale.h"
@@ -25,15 +28,17 @@ static const char usage[] =
     "                                    [--cc CC] [--mpi]\n"
     "                                    [--keep] [--debug] [-v]\n"
     "\n"
-    "  -o PATH          where to write the source (its header goes beside it, .h)\n"
+    "  -o PATH          where to write the source (its header goes beside it, .h); never the\n"
+    "                   input, and not a .h (the header's own name)\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
-    "  --batch N        the batch size the shapes are checked with (default: train.batch)\n"
+    "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"
+    "                   train.batch)\n"
     "  --mem-budget BYTES  fit the train step's arena at that batch size into BYTES (suffix\n"
     "                   K, M or G: KiB, MiB, GiB) by recomputing cheap activations in the\n"
     "                   backward; an error says how small it can get when it cannot\n"
     "  --threads N      the thread count --report and --mem-budget size the arena for\n"
-    "                   (default 1): the C target's convs take a scratch slot per thread;\n"
-    "                   a trainer sizes its arena for the threads it runs with\n"
+    "                   (1 to 4096, default 1): the C target's convs take a scratch slot per\n"
+    "                   thread; a trainer sizes its arena for the threads it runs with\n"
     "  --tf32           cuda: let cuBLAS use TF32 tensor cores for GEMMs and convolutions\n"
     "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
     "                   cuDNN convolutions); without it every product is full FP32\n"
@@ -64,7 +69,8 @@ static const char usage[] =
     "  --ranks N        with --report: model data-parallel training on 1, 2, 4, ... N ranks\n"
     "                   (the compile-time batch as the global batch): compute and ring\n"
     "                   all-reduce time per step, and where scaling stops; and splitting each\n"
-    "                   matmul over --tp P GPUs (default 8). docs/distributed.md\n"
+    "                   matmul over --tp P GPUs (default 8); N and P: 1 to 1048576.\n"
+    "                   docs/distributed.md\n"
     "  --link BW,LAT    the link between ranks, e.g. 100Gb/s,5us (the default) or 25GB/s,2us\n"
     "  --flops RATE     sustained FLOP/s of one rank, e.g. 20T (default: 20T for cuda, 100G for c)\n"
     "  --cuda-arch LIST build, cuda: the GPU generations the binary runs on, e.g. sm_90 or\n"
@@ -131,12 +137,16 @@ static int parse_dump(Options *o, const char *stage) {
     return 0;
 }
 
-/* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive. */
+/* The ranges of the integer options (the usage text states them too). */
+enum { MAX_BATCH = 1 << 20, MAX_THREADS = 4096, MAX_RANKS = 1 << 20 };
+
+/* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive, -1 when
+ * past INT64_MAX bytes. */
 static int64_t parse_bytes(const char *s) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || errno || v <= 0) return 0;
+    if (end == s || v <= 0 || (errno && errno != ERANGE)) return 0;
     int shift = 0;
     switch (*end) {
     case 'K':
@@ -156,8 +166,28 @@ static int64_t parse_bytes(const char *s) {
         break;
     default: break;
     }
-    if (*end || v > (INT64_MAX >> shift)) return 0;
+    if (*end) return 0;
+    if (errno == ERANGE || v > (INT64_MAX >> shift)) return -1;
     return (int64_t)v << shift;
+}
+
+/* An integer option's value, from 1 to max, into *out; else a one-line error. Like the
+ * trainer's flags: a number past the range says the range, anything else asks for a
+ * positive integer. */
+static int parse_count(const char *flag, const char *val, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (end != val && !*end && !errno && v >= 1 && v <= max) {
+        *out = (int)v;
+        return 0;
+    }
+    int digits = *val != 0, nonzero = 0;
+    for (const char *p = val; *p; p++) digits &= *p >= '0' && *p <= '9', nonzero |= *p > '0' && *p <= '9';
+    if (digits && nonzero)
+        fprintf(stderr, "mlc: error: %s: expected an integer from 1 to %ld, found '%s'\n", flag, max, val);
+    else fprintf(stderr, "mlc: error: %s: expected a positive integer, found '%s'\n", flag, val);
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, Options *o, int *build) {
@@ -188,37 +218,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 fprintf(stderr, "mlc: error: unknown target '%s' (expected c or cuda)\n", val);
                 return -1;
             }
-            if (!strcmp(a, "--batch")) {
-                char *end;
-                errno = 0;
-                long b = strtol(val, &end, 10);
-                if (*end || errno || b < 1 || b > 1 << 20) {
-                    fprintf(stderr, "mlc: error: --batch: expected an integer from 1 to %d, found '%s'\n", 1 << 20,
-                            val);
-                    return -1;
-                }
-                o->batch = (int)b;
-            }
-            if (!strcmp(a, "--threads")) {
-                char *end;
-                errno = 0;
-                long t = strtol(val, &end, 10);
-                if (*end || errno || t < 1 || t > 4096) {
-                    fprintf(stderr, "mlc: error: --threads: expected a positive integer, found '%s'\n", val);
-                    return -1;
-                }
-                o->threads = (int)t;
-            }
-            if ((!strcmp(a, "--ranks") || !strcmp(a, "--tp"))) {
-                char *end;
-                errno = 0;
-                long r = strtol(val, &end, 10);
-                if (*end || errno || r < 1 || r > 1 << 20) {
-                    fprintf(stderr, "mlc: error: %s: expected a positive integer, found '%s'\n", a, val);
-                    return -1;
-                }
-                *(a[2] == 'r' ? &o->scale.ranks : &o->scale.tp) = (int)r;
-            }
+            if (!strcmp(a, "--batch") && parse_count(a, val, MAX_BATCH, &o->batch)) return -1;
+            if (!strcmp(a, "--threads") && parse_count(a, val, MAX_THREADS, &o->threads)) return -1;
+            if (!strcmp(a, "--ranks") && parse_count(a, val, MAX_RANKS, &o->scale.ranks)) return -1;
+            if (!strcmp(a, "--tp") && parse_count(a, val, MAX_RANKS, &o->scale.tp)) return -1;
             if (!strcmp(a, "--link") && parse_link(val, &o->scale.link_bytes_per_s, &o->scale.link_latency_s)) {
                 fprintf(stderr,
                         "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
@@ -248,11 +251,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 }
                 o->bf16 = !strcmp(val, "bf16");
             }
-            if (!strcmp(a, "--mem-budget") && !(o->mem_budget = parse_bytes(val))) {
+            if (!strcmp(a, "--mem-budget") && (o->mem_budget = parse_bytes(val)) <= 0) {
                 fprintf(stderr,
-                        "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G, "
+                        "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G%s, "
                         "found '%s'\n",
-                        val);
+                        o->mem_budget < 0 ? " (at most 2^63 - 1 bytes)" : "", val);
                 return -1;
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
@@ -346,10 +349,102 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
     if (o->report && o->scale.ranks) print_scale_report(stdout, m, &o->scale);
     if (build) return build_trainer(m, o);
     if (o->output) {
-        char hdr[4096];
+        char hdr[PATH_MAX + 8];
         return write_model_sources(m, o->target, o->output, hdr, sizeof hdr);
     }
     return 0;
+}
+
+/* The largest source mlc reads: far beyond any real network description, small enough that
+ * reading it cannot exhaust memory. */
+#define MAX_SOURCE_BYTES (16 << 20)
+
+static SrcFile *cannot_read(const char *path, const char *why) {
+    fprintf(stderr, "%s: error: cannot read: %s\n", path, why);
+    return NULL;
+}
+
+static SrcFile *too_large(const char *path, const char *more, long long bytes) {
+    fprintf(stderr, "%s: error: the source is %s%lld bytes; expected at most %d (16 MiB)\n", path, more, bytes,
+            MAX_SOURCE_BYTES);
+    return NULL;
+}
+
+/* The source, read whole: a regular file of at most MAX_SOURCE_BYTES. Checked with stat
+ * before it is opened (opening a FIFO waits for a writer; /dev/zero never ends) and
+ * bounded while it is read (a file may grow; /proc files say they hold 0 bytes). NULL
+ * after a one-line error. */
+static SrcFile *read_source(const char *path) {
+    struct stat st;
+    if (stat(path, &st)) return cannot_read(path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s: error: expected a regular file (a .mdl source), found %s\n", path,
+                mlcrt_file_kind_name((unsigned)st.st_mode));
+        return NULL;
+    }
+    if (st.st_size > MAX_SOURCE_BYTES) return too_large(path, "", (long long)st.st_size);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return cannot_read(path, strerror(errno));
+    char *text = malloc(MAX_SOURCE_BYTES + 2); /* its pages are touched only as far as the file goes */
+    size_t len = text ? fread(text, 1, MAX_SOURCE_BYTES + 1, fp) : 0;
+    int err = ferror(fp) ? errno : 0;
+    fclose(fp);
+    SrcFile *f = text && !err && len <= MAX_SOURCE_BYTES ? calloc(1, sizeof *f) : NULL;
+    char *name = f ? strdup(path) : NULL;
+    if (name) {
+        text[len] = 0;
+        *f = (SrcFile){.name = name, .text = text, .len = len};
+        return f;
+    }
+    free(text);
+    free(f);
+    if (err) return cannot_read(path, strerror(err));
+    if (len > MAX_SOURCE_BYTES) return too_large(path, "more than ", MAX_SOURCE_BYTES);
+    return cannot_read(path, "out of memory");
+}
+
+/* Whether `#include "name"` names the file: a header name has no escapes, so it cannot
+ * hold a '"', and a backslash or a control byte in one is the compiler's to read as it likes. */
+static int includable(const char *name) {
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p == '"' || *p == '\\' || *p < 0x20 || *p == 0x7f) return 0;
+    return 1;
+}
+
+/* Refuses, before anything is written, an output that would destroy a file this run needs:
+ * -o naming the input (also through a link), the header beside the source being the
+ * source itself (-o net.h) or the input, and a header name the source cannot #include. */
+static int check_outputs(const Options *o, int build) {
+    if (!o->output) return 0;
+    if (same_file(o->output, o->input)) {
+        fprintf(stderr, "mlc: error: -o '%s' is the input file '%s'; give the output another name\n", o->output,
+                o->input);
+        return -1;
+    }
+    if (build) return 0; /* the binary; build_trainer checks its work files */
+    char hdr[PATH_MAX + 8];
+    if (header_path(o->output, hdr, sizeof hdr)) {
+        fprintf(stderr, "mlc: error: -o '%.64s...': expected a path of at most %d bytes\n", o->output, PATH_MAX + 5);
+        return -1;
+    }
+    const char *base = strrchr(hdr, '/') ? strrchr(hdr, '/') + 1 : hdr;
+    if (same_file(hdr, o->output)) {
+        fprintf(stderr,
+                "mlc: error: -o '%s': the header (the source's name with .h) would overwrite the source; expected "
+                "a name like '%.*s%s'\n",
+                o->output, (int)(strlen(hdr) - 2), hdr, o->target->src_ext);
+    } else if (same_file(hdr, o->input)) {
+        fprintf(stderr, "mlc: error: -o '%s': its header '%s' would overwrite the input file '%s'\n", o->output, hdr,
+                o->input);
+    } else if (!includable(base)) {
+        fprintf(stderr,
+                "mlc: error: -o '%s': the source #includes its header '%s' by name, which cannot hold '\"', '\\' "
+                "or control characters\n",
+                o->output, base);
+    } else {
+        return 0;
+    }
+    return -1;
 }
 
 int main(int argc, char **argv) {
@@ -357,10 +452,11 @@ int main(int argc, char **argv) {
     int build = 0;
     if (parse_args(argc, argv, &o, &build)) return 2;
 
-    SrcFile *src = srcfile_read(o.input);
-    if (!src) {
-        fprintf(stderr, "%s: error: cannot read: %s\n", o.input, strerror(errno));
-        return 1;
+    SrcFile *src = read_source(o.input);
+    if (!src) return 1;
+    if (check_outputs(&o, build)) {
+        srcfile_free(src);
+        return 2;
     }
     Arena arena = {0};
     int status = compile(&o, build, src, &arena);

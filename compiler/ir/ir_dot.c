@@ -10,6 +10,18 @@
 #include "model.h"
 #include "ops.h"
 
+/* User text (a layer's name, the .mdl's name, the model's) inside a quoted DOT string: a
+ * backslash before each '"' and '\' (dot reads two backslashes back as one; \n, \l and \N
+ * are its own label escapes), a newline as \n, other control bytes as a space. */
+static void put_label_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fputc('\\', out), fputc(c, out);
+        else if (c == '\n') fputs("\\n", out);
+        else fputc(c < 0x20 || c == 0x7f ? ' ' : c, out);
+    }
+}
+
 /* Node ids are unique across the document: graph prefix + id. */
 static void node(FILE *out, const Graph *g, char pfx, int id, const char *indent) {
     const Node *n = &g->nodes[id];
@@ -18,11 +30,14 @@ static void node(FILE *out, const Graph *g, char pfx, int id, const char *indent
                         : op_of(n)->kind == K_UPDATE ? "lightsalmon"
                         : (n->role & ROLE_LOSS)      ? "gold"
                                                      : "white";
-    fprintf(out, "%s%c%d [label=\"%%%d %s%s%s\\n%s", indent, pfx, id, id, op_of(n)->name, n->name ? " " : "",
-            n->name ? n->name : "", shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
+    fprintf(out, "%s%c%d [label=\"%%%d %s%s", indent, pfx, id, id, op_of(n)->name, n->name ? " " : "");
+    if (n->name) put_label_text(out, n->name);
+    fprintf(out, "\\n%s", shape_str_at(&n->shape, n->dtype, g->batch, sh, sizeof sh));
     if (n->loc.file) {
         const char *f = n->loc.file->name, *slash = strrchr(f, '/');
-        fprintf(out, "\\n%s:%d", slash ? slash + 1 : f, n->loc.line);
+        fputs("\\n", out);
+        put_label_text(out, slash ? slash + 1 : f);
+        fprintf(out, ":%d", n->loc.line);
     }
     fprintf(out, "\", style=filled, fillcolor=%s];\n", color);
 }
@@ -67,8 +82,10 @@ static void cluster(FILE *out, Arena *a, const Graph *g, const FusionPlan *fp, c
 }
 
 void model_print_dot(FILE *out, const ModelIR *m, DotGraphs which) {
-    fprintf(out, "digraph %s {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n",
-            m->spec.name);
+    /* quoted: a model may be named like a DOT keyword (node, edge, graph, ...) */
+    fputs("digraph \"", out);
+    put_label_text(out, m->spec.name);
+    fputs("\" {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n", out);
     if (which == DOT_BOTH || which == DOT_TRAIN) cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step", 0);
     if (which == DOT_FORWARD) cluster(out, m->arena, m->train, &m->train_fuse, 't', "train step, forward part", 1);
     if (which == DOT_BOTH || which == DOT_EVAL) cluster(out, m->arena, m->eval, &m->eval_fuse, 'e', "eval", 0);

@@ -5,10 +5,26 @@
 #include "ir.h"
 #include "ops.h"
 
+/* A name or file name as the dump prints it: one line per node whatever the text holds,
+ * '"' and '\' after a backslash, a newline as \n and other control bytes as \ooo. */
+static void put_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fputc('\\', out), fputc(c, out);
+        else if (c == '\n') fputs("\\n", out);
+        else if (c < 0x20 || c == 0x7f) fprintf(out, "\\%03o", c);
+        else fputc(c, out);
+    }
+}
+
 /* Sources print their name; every op its attributes by name (attrs.def), so the golden
  * files catch a wrong stride or axis as well as a wrong shape. */
 static void print_attrs(FILE *out, const Node *n) {
-    if (n->name && op_of(n)->kind == K_SOURCE) fprintf(out, " \"%s\"", n->name);
+    if (n->name && op_of(n)->kind == K_SOURCE) {
+        fputs(" \"", out);
+        put_text(out, n->name);
+        fputc('"', out);
+    }
     attr_print(out, n);
 }
 
@@ -27,7 +43,9 @@ void ir_print(FILE *out, const Graph *g) {
         if (n->role & ROLE_RECOMPUTED) fprintf(out, " recomputed");
         if (n->loc.file) {
             const char *f = n->loc.file->name, *slash = strrchr(f, '/');
-            fprintf(out, "  ; %s:%d:%d", slash ? slash + 1 : f, n->loc.line, n->loc.col);
+            fputs("  ; ", out);
+            put_text(out, slash ? slash + 1 : f);
+            fprintf(out, ":%d:%d", n->loc.line, n->loc.col);
         }
         fputc('\n', out);
     }

@@ -42,8 +42,8 @@ struct EmitCtx {
     /* Constants the function has declared at its top level, by initialiser text, so that
      * nodes with the same ones share a declaration (C: an optimizer's step constants). */
     /* mlc --debug (C): every line emit() writes is preceded by `#line line "line_file"`,
-     * the .mdl line of the node being written (line_file NULL: no directives); mdl_lines
-     * counts the lines written so. */
+     * the .mdl line of the node being written (line_file NULL: no directives; escaped
+     * already, c_str); mdl_lines counts the lines written so. */
     const char *line_file;
     int line, mdl_lines;
     /* C, a --check-finite copy of a graph function: emit() drops comment lines (the fast
@@ -89,8 +89,17 @@ const char *emit_numel(EmitCtx *e, int id);
 const char *emit_float(EmitCtx *e, double v);
 /* A comment naming the .mdl line the node came from and its op and shape. */
 void emit_node_comment(EmitCtx *e, int id);
-/* The base name of the .mdl a node came from ("?" when none), as comments and checks name it */
+/* The base name of the .mdl a node came from ("?" when none), as comments and checks name it;
+ * raw text: pass it through c_str or c_comment before it goes into the output. */
 const char *emit_mdl_name(const Node *n);
+/* User-controlled text (a .mdl path, a layer or model name) made safe to print, for the
+ * C and CUDA targets alike. c_str: the inside of a C string literal ('"' and '\' escaped,
+ * control and non-ASCII bytes as three-digit octal escapes, "??" kept from being a
+ * trigraph). c_comment: text inside a block comment ("*" "/" and "/" "*" broken by a
+ * space, a newline as the two characters \n, other control bytes as \ooo). Both return
+ * s itself when nothing needs escaping. */
+const char *c_str(Arena *a, const char *s);
+const char *c_comment(Arena *a, const char *s);
 /* The `static const mlc_conv_geom geom = {...};` / `mlc_pool_geom` line both targets'
  * conv and pooling calls take (geom.c). */
 typedef struct Geom Geom;

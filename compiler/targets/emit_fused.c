@@ -415,7 +415,7 @@ static void made(Body *b, const Space *sp, int m) {
     const int8_t *map = b->fl->fp->map[m];
     if (b->bail && !(op_of(nd)->rules->flags & OPF_KEEPS_FINITE))
         emit(e, "if (mlc_nonfinite(v%d, %s, \"%%%d = %s\", \"%s:%d:%d\")) %s;", m, space_index(e, b->fl, sp, m, map), m,
-             op_of(nd)->name, emit_mdl_name(nd), nd->loc.line, nd->loc.col, b->bail);
+             op_of(nd)->name, c_str(e->arena, emit_mdl_name(nd)), nd->loc.line, nd->loc.col, b->bail);
     if (m != b->fl->root && !b->fl->fp->inl[m])
         emit(e, "%s[%s] = v%d;", emit_buf(e, m), space_index(e, b->fl, sp, m, map), m);
 }
@@ -552,8 +552,8 @@ void fused_comment(EmitCtx *e, const FusedLoop *fl) {
     for (int m = from; m < fl->root; m++) {
         const Node *nd = &e->g->nodes[m];
         if (next < ndups && dups[next] == m) {
-            emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name, emit_mdl_name(nd),
-                 nd->loc.line);
+            emit(e, "/*   recomputed: %%%d = %s (%s:%d), from its inputs */", m, op_of(nd)->name,
+                 c_comment(e->arena, emit_mdl_name(nd)), nd->loc.line);
             while (++next < ndups && e->g->nodes[dups[next]].op == OP_reshape) {
             }
             continue;
@@ -568,10 +568,10 @@ void fused_comment(EmitCtx *e, const FusedLoop *fl) {
             how = arena_printf(e->arena, ", a loop over axis %lld", (long long)attr_i(nd, A_AXIS));
         if (fl->fp->nest[m] >= 0) how = arena_printf(e->arena, "%s, in the loop of %%%d", how, fl->fp->nest[m]);
         if (fl->fp->inl[m])
-            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name, emit_mdl_name(nd),
-                 nd->loc.line, how);
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, in a register */", m, op_of(nd)->name,
+                 c_comment(e->arena, emit_mdl_name(nd)), nd->loc.line, how);
         else
-            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, stored to %s */", m, op_of(nd)->name, emit_mdl_name(nd),
-                 nd->loc.line, how, emit_buf(e, m));
+            emit(e, "/*   fused: %%%d = %s (%s:%d)%s, stored to %s */", m, op_of(nd)->name,
+                 c_comment(e->arena, emit_mdl_name(nd)), nd->loc.line, how, emit_buf(e, m));
     }
 }

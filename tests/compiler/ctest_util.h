@@ -25,6 +25,17 @@
 #error "MLC_TEST_DIR must be defined (tests/compiler/meson.build)"
 #endif
 
+/* text with its first `from` replaced by `to` (malloc'd), or NULL when from is absent:
+ * a sample under another name (`model mlp\n` -> `model node\n`). */
+static inline char *ct_replace_first(const char *text, const char *from, const char *to) {
+    const char *at = strstr(text, from);
+    if (!at) return NULL;
+    size_t cap = strlen(text) + strlen(to) + 1;
+    char *r = malloc(cap);
+    if (r) snprintf(r, cap, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return r;
+}
+
 /* Whole file as a NUL-terminated string (malloc'd), or NULL. */
 static inline char *ct_read_file(const char *path, size_t *len_out) {
     FILE *f = fopen(path, "rb");

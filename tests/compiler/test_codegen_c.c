@@ -102,10 +102,11 @@ static ConvAlgo emit_conv_algo = CONV_ALGO_AUTO;
 static int emit_bf16;
 #define BF16_MAX_ERR 5e-2
 
-/* debug: as `mlc --debug` (unfused, no buffer reuse, #line into the .mdl). */
-static void emit_model_debug(const char *mdl, Emitted *e, int debug) {
+/* Compiles src (`mdl` names it in messages) and writes its source and header to a temp
+ * dir. debug: as `mlc --debug` (unfused, no buffer reuse, #line into the .mdl). */
+static void emit_src_debug(SrcFile *src, const char *mdl, Emitted *e, int debug) {
     memset(e, 0, sizeof *e);
-    e->src = ct_load_src(mdl);
+    e->src = src;
     cr_assert_not_null(e->src, "cannot read %s", mdl);
     const CompileOptions o = {.target = TARGET_C, .debug = debug, .conv_algo = emit_conv_algo, .bf16 = emit_bf16};
     CtCompile r = ct_compile_with(&e->arena, e->src, (DumpOptions){0}, &o);
@@ -116,6 +117,10 @@ static void emit_model_debug(const char *mdl, Emitted *e, int debug) {
     cr_assert_not_null(e->dir);
     snprintf(e->c_path, sizeof e->c_path, "%s/%s.c", e->dir, e->m->spec.name);
     cr_assert_eq(write_model_sources(e->m, &target_c, e->c_path, e->h_path, sizeof e->h_path), 0);
+}
+
+static void emit_model_debug(const char *mdl, Emitted *e, int debug) {
+    emit_src_debug(ct_load_src(mdl), mdl, e, debug);
 }
 
 static void emit_model(const char *mdl, Emitted *e) { emit_model_debug(mdl, e, 0); }
@@ -240,28 +245,33 @@ Test(codegen_c, libclang_clean, .timeout = 300) {
 
 /* ---- (b) cc -Werror ---- */
 
+/* `cc -Werror` on e's source; 0 when it compiles. */
+static int cc_werror(const Emitted *e, char **out) {
+    char obj[700];
+    snprintf(obj, sizeof obj, "%s/model.o", e->dir);
+    char *argv[] = {"cc",
+                    "-std=c11",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-fopenmp",
+                    "-D_POSIX_C_SOURCE=200809L",
+                    "-I" MLC_RUNTIME_INC,
+                    "-I" OPENBLAS_INC,
+                    "-c",
+                    (char *)e->c_path,
+                    "-o",
+                    obj,
+                    NULL};
+    return ct_run(argv, out);
+}
+
 Test(codegen_c, cc_werror_clean, .timeout = 300) {
     for (int k = 0; k < NMODELS; k++) {
         Emitted e;
         emit_model(models[k], &e);
-        char obj[700];
-        snprintf(obj, sizeof obj, "%s/model.o", e.dir);
-        char *argv[] = {"cc",
-                        "-std=c11",
-                        "-Wall",
-                        "-Wextra",
-                        "-Werror",
-                        "-fopenmp",
-                        "-D_POSIX_C_SOURCE=200809L",
-                        "-I" MLC_RUNTIME_INC,
-                        "-I" OPENBLAS_INC,
-                        "-c",
-                        e.c_path,
-                        "-o",
-                        obj,
-                        NULL};
         char *out = NULL;
-        int st = ct_run(argv, &out);
+        int st = cc_werror(&e, &out);
         emitted_free(&e);
         cr_expect_eq(st, 0, "%s: cc -Werror failed (exit %d):\n%s", models[k], st, out);
         free(out);
@@ -1298,22 +1308,8 @@ Test(codegen_c, debug_build_has_line_directives_and_the_same_results, .timeout =
     }
     cr_expect_gt(backs, 3, "no #line back to the .c between the functions");
     free(text);
-    char *argv[] = {"cc",
-                    "-std=c11",
-                    "-Wall",
-                    "-Wextra",
-                    "-Werror",
-                    "-fopenmp",
-                    "-D_POSIX_C_SOURCE=200809L",
-                    "-I" MLC_RUNTIME_INC,
-                    "-I" OPENBLAS_INC,
-                    "-c",
-                    debug.c_path,
-                    "-o",
-                    "/dev/null",
-                    NULL};
     char *log = NULL;
-    int st = ct_run(argv, &log);
+    int st = cc_werror(&debug, &log);
     cr_expect_eq(st, 0, "cc -Werror failed on the --debug source:\n%s", log);
     free(log);
     char *out_plain[2], *out_debug[2];
@@ -1512,4 +1508,125 @@ Test(codegen_c, winograd4_report_counts_its_products) {
              2.0 * 32 * 32 * 9 * 144 * 3, 2.0 * 16 * 36 * 3 * 1024);
     cr_assert_not_null(strstr(text, want), "%s", text);
     free(text);
+}
+
+/* ---- user text in the generated code ----
+ * Paths can hold anything and names may hold '-' and '.', so what the user wrote reaches
+ * the generated C escaped, and two names that make one identifier get two. */
+
+Test(codegen_c, user_text_is_escaped_for_strings_and_comments) {
+    Arena a = {0};
+    /* string literals: '"' and '\' escaped, control and non-ASCII bytes in octal, no trigraph */
+    cr_expect_str_eq(c_str(&a,
+                           "a\"b\\c\nd?\?/e\x7f\xc3\xa9"
+                           "1"),
+                     "a\\\"b\\\\c\\012d?\\?/e\\177\\303\\2511");
+    /* comments: the pairs that end or open one broken, newlines and control bytes spelled out */
+    cr_expect_str_eq(c_comment(&a, "x*/y/*z//w\n\t\"\\"), "x* /y/ *z//w\\n\\011\"\\");
+    cr_expect_str_eq(c_comment(&a, "/*/"), "/ * /");
+    /* the usual text is returned as it is */
+    const char *plain = "fc1.weight (mlp.mdl:8) a-b";
+    cr_expect_eq(c_str(&a, plain), plain);
+    cr_expect_eq(c_comment(&a, plain), plain);
+    arena_free(&a);
+}
+
+/* A .mdl whose path holds '"', '\', a newline, "??=" or "*" "/" compiles to C that cc
+ * takes with -Werror, plain and --debug; the header comments name it escaped as comment
+ * text, the --check-finite strings and the #line directives as string literals (cc reads
+ * the #line name back as the path itself). */
+Test(codegen_c, weird_source_paths_compile_with_werror, .timeout = 300) {
+    static const struct {
+        const char *path, *comment, *str, *line;
+    } cases[] = {
+        {"d*/we\"ird.mdl", "from d* /we\"ird.mdl", "\"we\\\"ird.mdl:", "/d*/we\\\"ird.mdl\""},
+        {"back\\slash.mdl", "from back\\slash.mdl", "\"back\\\\slash.mdl:", "/back\\\\slash.mdl\""},
+        {"new\nline?\?=.mdl", "from new\\nline?\?=.mdl", "\"new\\012line?\\?=.mdl:", "/new\\012line?\\?=.mdl\""},
+    };
+    char *text = ct_read_file(MLC_TEST_DIR "/data/tiny.mdl", NULL);
+    cr_assert_not_null(text);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int debug = 0; debug < 2; debug++) {
+            Emitted e;
+            emit_src_debug(srcfile_from_string(cases[k].path, text), cases[k].path, &e, debug);
+            char *out = NULL, *c = ct_read_file(e.c_path, NULL), *h = ct_read_file(e.h_path, NULL);
+            int st = cc_werror(&e, &out);
+            cr_expect_eq(st, 0, "%s%s: cc -Werror failed (exit %d):\n%s", cases[k].path, debug ? " --debug" : "", st,
+                         out);
+            cr_expect(strstr(c, cases[k].comment), "%s: the .c's first line: %.100s", cases[k].path, c);
+            cr_expect(strstr(h, cases[k].comment), "%s: the .h's first line: %.100s", cases[k].path, h);
+            cr_expect(strstr(c, cases[k].str), "%s: no check naming %s", cases[k].path, cases[k].str);
+            if (debug) cr_expect(strstr(c, cases[k].line), "%s: no #line naming %s", cases[k].path, cases[k].line);
+            free(out);
+            free(c);
+            free(h);
+            emitted_free(&e);
+        }
+    free(text);
+}
+
+/* The line of text that declares pointer `ident` ("float *const ident = "), or NULL. */
+static const char *declaration(const char *text, const char *ident) {
+    char want[128];
+    snprintf(want, sizeof want, "float *const %s = ", ident);
+    return strstr(text, want);
+}
+
+/* Whether the declaration of `ident` says it is tensor `name` in its comment. */
+static int declares(const char *text, const char *ident, const char *name) {
+    const char *d = declaration(text, ident), *end = d ? strchr(d, '\n') : NULL;
+    char want[128];
+    snprintf(want, sizeof want, "/* %s */", name);
+    return end && (size_t)(end - d) > strlen(want) && !strncmp(end - strlen(want), want, strlen(want));
+}
+
+#define COLLIDING_MDL(OPT)                    \
+    "model coll\n"                            \
+    "input x: f32[B, 6]\n"                    \
+    "input y: i32[B]\n"                       \
+    "h = relu(dense(x, 5, name = \"a-b\"))\n" \
+    "h = relu(dense(h, 5, name = \"a.b\"))\n" \
+    "logits = dense(h, 4, name = \"a_b\")\n"  \
+    "output logits\n"                         \
+    "loss cross_entropy(logits, y)\n"         \
+    "train {\n    batch = 8\n    optimizer = " OPT "\n    seed = 3\n}\n"
+
+/* "a-b", "a.b" and "a_b" make one identifier: the parameters, their gradients and Adam's
+ * state take _2 and _3 in slab order, each pointer's comment names its tensor, and cc
+ * takes the file with -Werror (it used to stop at a redefinition of p_a_b_weight). With
+ * plain SGD the generated train step matches the interpreter, parameter by parameter. */
+Test(codegen_c, names_that_make_one_identifier_get_suffixes, .timeout = 300) {
+    Emitted e;
+    emit_src_debug(srcfile_from_string("coll.mdl", COLLIDING_MDL("adam(lr = 1e-3)")), "coll.mdl", &e, 0);
+    char *out = NULL, *c = ct_read_file(e.c_path, NULL);
+    int st = cc_werror(&e, &out);
+    cr_expect_eq(st, 0, "cc -Werror failed (exit %d):\n%s", st, out);
+    static const char *const layers[] = {"a-b", "a.b", "a_b"}, *const suffix[] = {"", "_2", "_3"};
+    static const char *const tensors[] = {"weight", "bias", "weight.adam_m", "bias.adam_v"};
+    for (int l = 0; l < 3; l++)
+        for (int t = 0; t < 4; t++) {
+            char ident[96], name[96];
+            snprintf(name, sizeof name, "%s.%s", layers[l], tensors[t]);
+            snprintf(ident, sizeof ident, "p_a_b_%s%s", c_ident(&e.arena, tensors[t]), suffix[l]);
+            cr_expect(declares(c, ident, name), "%s is not declared as %s", name, ident);
+            if (t < 2) {
+                ident[0] = 'g';
+                char grad[112];
+                snprintf(grad, sizeof grad, "the gradient of %s", name);
+                cr_expect(declares(c, ident, grad), "%s's gradient is not declared as %s", name, ident);
+            }
+        }
+    cr_expect_null(declaration(c, "p_a_b_weight_4"), "a fourth a_b weight");
+    free(out);
+    free(c);
+    emitted_free(&e);
+
+    /* numbers: each tensor reads and writes its own slot */
+    char *dir = ct_tmpdir("coll"), path[600];
+    cr_assert_not_null(dir);
+    snprintf(path, sizeof path, "%s/coll.mdl", dir);
+    cr_assert_eq(ct_write_file(path, COLLIDING_MDL("sgd(lr = 0.1)")), 0);
+    numeric_check(path);
+    ct_rmdir(dir);
+    free(dir);
 }

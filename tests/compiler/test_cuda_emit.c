@@ -121,9 +121,10 @@ typedef struct Compiled {
     ModelIR *m;
 } Compiled;
 
-static void compile_path_opts(Compiled *c, const char *path, int tf32, int bf16) {
+/* Compiles src (`path` names it in messages) for the CUDA target; c owns src. */
+static void compile_src_opts(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16) {
     memset(c, 0, sizeof *c);
-    c->src = srcfile_read(path);
+    c->src = src;
     cr_assert_not_null(c->src, "cannot read %s", path);
     jmp_buf on_error;
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
@@ -132,6 +133,10 @@ static void compile_path_opts(Compiled *c, const char *path, int tf32, int bf16)
     CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32, .bf16 = bf16}; /* the CUDA target's workspaces */
     c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
+}
+
+static void compile_path_opts(Compiled *c, const char *path, int tf32, int bf16) {
+    compile_src_opts(c, srcfile_read(path), path, tf32, bf16);
 }
 
 static void compile_path(Compiled *c, const char *path) { compile_path_opts(c, path, 0, 0); }
@@ -426,10 +431,9 @@ Test(cuda_emit, kernel_counts) {
 /* ---- NVRTC: the kernels alone ---- */
 
 #ifdef MLC_HAVE_NVRTC
-static void nvrtc_compile(const char *path, int bf16) {
-    Compiled c;
-    compile_path_opts(&c, path, 0, bf16);
-    char *kern = capture_kernels(c.m);
+/* m's kernels alone compile with NVRTC, without a warning (path: what m came from). */
+static void nvrtc_check(const ModelIR *m, const char *path) {
+    char *kern = capture_kernels(m);
     nvrtcProgram prog;
     cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
     /* 177: "declared but never referenced": the kernels are static, and the host code
@@ -454,6 +458,12 @@ static void nvrtc_compile(const char *path, int bf16) {
     free(log);
     nvrtcDestroyProgram(&prog);
     free(kern);
+}
+
+static void nvrtc_compile(const char *path, int bf16) {
+    Compiled c;
+    compile_path_opts(&c, path, 0, bf16);
+    nvrtc_check(c.m, path);
     compiled_free(&c);
 }
 #endif
@@ -500,6 +510,24 @@ static void remove_tree(const char *dir) {
 
 static int nvcc_bf16; /* --precision bf16 for the models nvcc_compile compiles */
 
+/* m's whole .cu and its header, written to a temp dir, compile with nvcc -Werror (what: the
+ * .mdl m came from, for messages); the sources stay there when they do not. */
+static void nvcc_check(const ModelIR *m, const char *what) {
+    char *dir = make_tmpdir();
+    write_sources(m, dir);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             NVCC
+             " -c -arch=sm_90 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
+             " -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
+             MLC_SOURCE_ROOT, dir, dir, m->spec.name, dir, m->spec.name);
+    int st = system(cmd);
+    cr_expect_eq(st, 0, "%s: nvcc failed (exit %d): %s", what, st, cmd);
+    if (st == 0) remove_tree(dir);
+    else fprintf(stderr, "%s: sources kept in %s\n", what, dir);
+    free(dir);
+}
+
 static void nvcc_compile(int from, int to) {
 #ifdef MLC_SANITIZED
     /* nvcc compiles the generated file, not mlc: the unsanitized run already covers it,
@@ -510,19 +538,7 @@ static void nvcc_compile(int from, int to) {
     for (int k = from; k < to; k++) {
         Compiled c;
         compile_path_opts(&c, models[k], 0, nvcc_bf16);
-        char *dir = make_tmpdir();
-        write_sources(c.m, dir);
-        char cmd[16384];
-        snprintf(cmd, sizeof cmd,
-                 NVCC
-                 " -c -arch=sm_90 -std=c++17 -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror"
-                 " -I'%s/runtime' -I'%s' '%s/%s.cu' -o '%s/%s.o' 2>&1",
-                 MLC_SOURCE_ROOT, dir, dir, c.m->spec.name, dir, c.m->spec.name);
-        int st = system(cmd);
-        cr_expect_eq(st, 0, "%s: nvcc failed (exit %d): %s", models[k], st, cmd);
-        if (st == 0) remove_tree(dir);
-        else fprintf(stderr, "%s: sources kept in %s\n", models[k], dir);
-        free(dir);
+        nvcc_check(c.m, models[k]);
         compiled_free(&c);
     }
 }
@@ -976,4 +992,27 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
     free(dir);
     arena_free(&a);
 #endif
+}
+
+/* A .mdl path may hold '"', '\' and "*" "/": the .cu's header comment and its kernels'
+ * node comments name it as comment text, and the file still compiles (its kernels with
+ * NVRTC, the whole with nvcc -Werror) where the toolkit is installed. */
+Test(cuda_emit, weird_source_path_is_escaped, .timeout = 600) {
+    SrcFile *mlp = srcfile_read(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    cr_assert_not_null(mlp);
+    const char *path = "d*/we\"ird\\x.mdl";
+    Compiled c;
+    compile_src_opts(&c, srcfile_from_string(path, mlp->text), path, 0, 0);
+    srcfile_free(mlp);
+    char *cu = capture_source(c.m, "mlp.h");
+    cr_expect(strstr(cu, "/* mlp.cu - generated by mlc from d* /we\"ird\\x.mdl; do not edit.\n"), "%.200s", cu);
+    cr_expect(strstr(cu, "(we\"ird\\x.mdl:8)"), "no node comment names the .mdl line");
+    free(cu);
+#ifdef MLC_HAVE_NVRTC
+    nvrtc_check(c.m, path);
+#endif
+#ifndef MLC_SANITIZED
+    if (have_nvcc()) nvcc_check(c.m, path);
+#endif
+    compiled_free(&c);
 }

@@ -373,3 +373,54 @@ Test(dump_ir, dot_is_one_valid_document) {
         free(out);
     }
 }
+
+/* Graphviz's verdict on a document: 0 when `dot -Tsvg` accepts it (or is not installed),
+ * else its exit status, its messages in *msg. */
+static int dot_refuses(const char *doc, char **msg) {
+    *msg = NULL;
+    if (access("/usr/bin/dot", X_OK) != 0) return 0;
+    char *dir = ct_tmpdir("dot"), path[1024];
+    snprintf(path, sizeof path, "%s/g.dot", dir);
+    cr_assert_eq(ct_write_file(path, doc), 0);
+    char *argv[] = {"/usr/bin/dot", "-Tsvg", "-o", "/dev/null", path, NULL};
+    int st = ct_run(argv, msg);
+    ct_rmdir(dir);
+    free(dir);
+    return st;
+}
+
+/* A .mdl path may hold anything: its name goes into the DOT labels and the text dump
+ * escaped ('"' and '\' after a backslash), so Graphviz still reads the document and the
+ * dump keeps one line per node; a model named like a DOT keyword (node) is quoted. */
+Test(dump_ir, dumps_escape_the_file_name_and_quote_the_model_name) {
+    char *text = ct_read_file(MLC_SOURCE_ROOT "/samples/mlp.mdl", NULL);
+    cr_assert_not_null(text);
+    char *dir = ct_tmpdir("dumpname"), path[1024], *out = NULL, *msg = NULL;
+    cr_assert_not_null(dir);
+    snprintf(path, sizeof path, "%s/we\"ird\\x.mdl", dir);
+    cr_assert_eq(ct_write_file(path, text), 0);
+    cr_assert_eq(mlc(&out, path, "--dump-ir=dot", NULL), 0, "%s", out);
+    cr_expect(strstr(out, "digraph \"mlp\" {\n"), "%.200s", out);
+    cr_expect(strstr(out, "[label=\"%0 input image\\nf32[B, 784]\\nwe\\\"ird\\\\x.mdl:5\", "), "%.600s", out);
+    cr_expect_eq(dot_refuses(out, &msg), 0, "Graphviz refuses it: %s", msg);
+    free(msg);
+    free(out);
+    cr_assert_eq(mlc(&out, path, "--dump-ir=lower", NULL), 0, "%s", out);
+    cr_expect(strstr(out, "\n  %0 = input \"image\" : f32[B, 784]  ; we\\\"ird\\\\x.mdl:5:7\n"), "%.400s", out);
+    free(out);
+
+    /* the same network as `model node` */
+    char *renamed = ct_replace_first(text, "model mlp\n", "model node\n");
+    cr_assert_not_null(renamed);
+    snprintf(path, sizeof path, "%s/node.mdl", dir);
+    cr_assert_eq(ct_write_file(path, renamed), 0);
+    cr_assert_eq(mlc(&out, path, "--dump-ir=dot", NULL), 0, "%s", out);
+    cr_expect(strstr(out, "digraph \"node\" {\n"), "%.200s", out);
+    cr_expect_eq(dot_refuses(out, &msg), 0, "Graphviz refuses it: %s", msg);
+    free(msg);
+    free(out);
+    free(renamed);
+    free(text);
+    ct_rmdir(dir);
+    free(dir);
+}

@@ -504,3 +504,155 @@ Test(e2e, wait_policy_spins_on_free_cores_and_changes_no_bits, .timeout = 600) {
     }
     for (int k = 0; k < 3; k++) free(lines[k]), free(acc[k]);
 }
+
+/* ---- the mlc command line: what it refuses before it reads or writes ---- */
+
+/* Runs mlc with argv[1..] (NULL-terminated); expects exit status `status` and exactly the
+ * output `want` (one error line). */
+static void expect_mlc(int status, const char *want, char *const *args) {
+    char *argv[16] = {MLC_EXE};
+    for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
+    char *out = NULL;
+    int st = ct_run(argv, &out);
+    cr_expect_eq(st, status, "%s %s: exit %d, not %d:\n%s", args[0], args[1] ? args[1] : "", st, status, out);
+    cr_expect_str_eq(out, want);
+    free(out);
+}
+#define MLC_EXPECT(status, want, ...) expect_mlc(status, want, (char *const[]){__VA_ARGS__, NULL})
+
+/* The source must be a regular file of at most 16 MiB: a directory, a FIFO and /dev/zero
+ * (read without end before) are refused by what they are, before they are opened; a
+ * larger file by its size. */
+Test(driver, sources_that_are_not_regular_files_are_refused, .timeout = 60) {
+    char *d = ct_tmpdir("driver"), fifo[600], big[600], want[1400];
+    cr_assert_not_null(d);
+    snprintf(want, sizeof want, "%s: error: expected a regular file (a .mdl source), found a directory\n", d);
+    MLC_EXPECT(1, want, d, "-o", "x.c");
+    MLC_EXPECT(1, "/dev/zero: error: expected a regular file (a .mdl source), found a character device\n", "/dev/zero",
+               "-o", "x.c");
+    snprintf(fifo, sizeof fifo, "%s/net.mdl", d);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    snprintf(want, sizeof want, "%s: error: expected a regular file (a .mdl source), found a FIFO (named pipe)\n",
+             fifo);
+    MLC_EXPECT(1, want, fifo);
+    snprintf(big, sizeof big, "%s/big.mdl", d);
+    cr_assert_eq(ct_write_file(big, "model big\n"), 0);
+    cr_assert_eq(truncate(big, (16 << 20) + 1), 0);
+    snprintf(want, sizeof want, "%s: error: the source is 16777217 bytes; expected at most 16777216 (16 MiB)\n", big);
+    MLC_EXPECT(1, want, big);
+    ct_rmdir(d);
+    free(d);
+}
+
+/* -o never destroys the input or another output of the run: not the input itself (plain
+ * or mlc build), nor through a link, nor as the header beside the source; a source named
+ * .h would be overwritten by its own header; a header name with a '"' cannot be
+ * #included; --keep's work files stay off the input. Each is one line before anything is
+ * written, and the input is unchanged. */
+Test(driver, outputs_never_overwrite_the_input, .timeout = 120) {
+    char *d = ct_tmpdir("driver"), self[600], link[600], hdr[600], out_h[600], quote[600], keep[600], kept[700];
+    char want[3000];
+    cr_assert_not_null(d);
+    char *mlp = ct_read_file(MLC_SOURCE_ROOT "/samples/mlp.mdl", NULL);
+    cr_assert_not_null(mlp);
+    snprintf(self, sizeof self, "%s/self.mdl", d);
+    cr_assert_eq(ct_write_file(self, mlp), 0);
+
+    snprintf(want, sizeof want, "mlc: error: -o '%s' is the input file '%s'; give the output another name\n", self,
+             self);
+    MLC_EXPECT(2, want, self, "-o", self);
+    MLC_EXPECT(2, want, "build", self, "-o", self);
+    snprintf(link, sizeof link, "%s/link.c", d);
+    cr_assert_eq(symlink("self.mdl", link), 0);
+    snprintf(want, sizeof want, "mlc: error: -o '%s' is the input file '%s'; give the output another name\n", link,
+             self);
+    MLC_EXPECT(2, want, self, "-o", link);
+
+    snprintf(hdr, sizeof hdr, "%s/self.h", d);
+    cr_assert_eq(ct_write_file(hdr, mlp), 0);
+    snprintf(want, sizeof want, "mlc: error: -o '%s/self.c': its header '%s' would overwrite the input file '%s'\n", d,
+             hdr, hdr);
+    char src_c[600];
+    snprintf(src_c, sizeof src_c, "%s/self.c", d);
+    MLC_EXPECT(2, want, hdr, "-o", src_c);
+
+    snprintf(out_h, sizeof out_h, "%s/out.h", d);
+    snprintf(want, sizeof want,
+             "mlc: error: -o '%s': the header (the source's name with .h) would overwrite the source; expected a "
+             "name like '%s/out.c'\n",
+             out_h, d);
+    MLC_EXPECT(2, want, self, "-o", out_h);
+    cr_expect_neq(access(out_h, F_OK), 0, "%s was written", out_h);
+
+    snprintf(quote, sizeof quote, "%s/q\"x.c", d);
+    snprintf(want, sizeof want,
+             "mlc: error: -o '%s': the source #includes its header 'q\"x.h' by name, which cannot hold '\"', '\\' or "
+             "control characters\n",
+             quote);
+    MLC_EXPECT(2, want, self, "-o", quote);
+    cr_expect_neq(access(quote, F_OK), 0, "%s was written", quote);
+
+    snprintf(keep, sizeof keep, "%s/k.mlc", d);
+    cr_assert_eq(mkdir(keep, 0755), 0);
+    snprintf(kept, sizeof kept, "%s/mlp.c", keep);
+    cr_assert_eq(ct_write_file(kept, mlp), 0);
+    snprintf(want, sizeof want,
+             "mlc: error: --keep would overwrite the input file '%s' (as '%s'); expected the input outside '%s'\n",
+             kept, kept, keep);
+    snprintf(keep, sizeof keep, "%s/k", d);
+    MLC_EXPECT(1, want, "build", kept, "-o", keep, "--keep");
+
+    const char *inputs[] = {self, hdr, kept};
+    for (int i = 0; i < 3; i++) {
+        char *now = ct_read_file(inputs[i], NULL);
+        cr_expect_str_eq(now, mlp, "%s changed", inputs[i]);
+        free(now);
+    }
+    free(mlp);
+    ct_rmdir(d);
+    free(d);
+}
+
+/* Every integer option says its range when a number is past it, and asks for a positive
+ * integer otherwise (as the trainer's flags do). */
+Test(driver, integer_options_state_their_range) {
+    const char *mlp = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    MLC_EXPECT(2, "mlc: error: --threads: expected an integer from 1 to 4096, found '65536'\n", (char *)mlp,
+               "--threads", "65536");
+    MLC_EXPECT(2, "mlc: error: --threads: expected a positive integer, found '0'\n", (char *)mlp, "--threads", "0");
+    MLC_EXPECT(2, "mlc: error: --batch: expected an integer from 1 to 1048576, found '2000000'\n", (char *)mlp,
+               "--batch", "2000000");
+    MLC_EXPECT(2, "mlc: error: --batch: expected a positive integer, found '-3'\n", (char *)mlp, "--batch", "-3");
+    MLC_EXPECT(2, "mlc: error: --ranks: expected an integer from 1 to 1048576, found '1048577'\n", (char *)mlp,
+               "--report", "--ranks", "1048577");
+    MLC_EXPECT(2, "mlc: error: --tp: expected an integer from 1 to 1048576, found '99999999999'\n", (char *)mlp,
+               "--report", "--ranks", "4", "--tp", "99999999999");
+    MLC_EXPECT(2,
+               "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G (at most 2^63 - 1 "
+               "bytes), found '99999999999999999999'\n",
+               (char *)mlp, "--mem-budget", "99999999999999999999");
+    MLC_EXPECT(2,
+               "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G (at most 2^63 - 1 "
+               "bytes), found '9999999999G'\n",
+               (char *)mlp, "--mem-budget", "9999999999G");
+}
+
+/* A model named trainer_main: its source used to be the file the trainer's main() was
+ * written to, so mlc build overwrote it and the link failed. */
+Test(driver, a_model_named_trainer_main_builds, .timeout = 300) {
+    char *d = ct_tmpdir("driver"), mdl[600], bin[600];
+    cr_assert_not_null(d);
+    char *text = ct_read_file(MLC_TEST_DIR "/data/tiny.mdl", NULL);
+    cr_assert_not_null(text);
+    char *renamed = ct_replace_first(text, "model tiny\n", "model trainer_main\n");
+    cr_assert_not_null(renamed);
+    snprintf(mdl, sizeof mdl, "%s/tm.mdl", d);
+    cr_assert_eq(ct_write_file(mdl, renamed), 0);
+    snprintf(bin, sizeof bin, "%s/tm", d);
+    build_trainer(d, mdl, bin);
+    cr_expect_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
+    free(renamed);
+    free(text);
+    ct_rmdir(d);
+    free(d);
+}
