@@ -175,7 +175,8 @@ static void lex_number(Lexer *L) {
     errno = 0;
     if (is_float) {
         double v = strtod(text, NULL);
-        if (errno == ERANGE && isinf(v)) diag_error(&loc, "float literal '%s' is out of range", text);
+        /* too large, or so small that it became 0: either way not the number written */
+        if (errno == ERANGE && (isinf(v) || v == 0)) diag_error(&loc, "float literal '%s' is out of range", text);
         t = push(L, TK_FLOAT, loc, start);
         t->fval = v;
     } else {

@@ -342,12 +342,20 @@ static TypeExpr *parse_type(Parser *P) {
 
 static Token *expect_name(Parser *P, const char *what) { return expect(P, TK_IDENT, what); }
 
+/* B is the batch size in shapes and in arithmetic alike: a binding of that name would make
+ * the two disagree (f32[B, 4] the batch, x * B the bound value), so none is allowed. */
+static void not_batch_name(const Token *name, const char *what) {
+    if (name->loc.len == 1 && name->text[0] == 'B')
+        diag_error(&name->loc, "B is the batch size; it cannot be %s", what);
+}
+
 /* decl: ('input' | 'param') NAME ':' type [ '=' expr ]    (only param takes '= expr') */
 static Stmt *parse_decl(Parser *P, StmtKind kind) {
     Token *kw = next(P);
     int is_param = kind == ST_PARAM;
     Stmt *s = new_stmt(P, kind, kw->loc);
     Token *name = expect_name(P, is_param ? "a parameter name after 'param'" : "an input name after 'input'");
+    not_batch_name(name, is_param ? "a parameter's name" : "an input's name");
     s->name = tok_str(P, name);
     s->name_loc = name->loc;
     expect(P, TK_COLON, is_param ? "':' after the parameter name" : "':' after the input name");
@@ -384,6 +392,7 @@ static Stmt *parse_for(Parser *P) {
     Token *kw = next(P);
     Stmt *s = new_stmt(P, ST_FOR, kw->loc);
     Token *name = expect_name(P, "a loop variable after 'for'");
+    not_batch_name(name, "a loop variable");
     s->name = tok_str(P, name);
     s->name_loc = name->loc;
     expect(P, TK_IN, "'in' after the loop variable");
@@ -408,6 +417,7 @@ static Stmt *parse_block(Parser *P) {
     if (!accept(P, TK_RPAREN)) {
         for (;;) {
             Token *pn = expect_name(P, "a parameter name");
+            not_batch_name(pn, "a block parameter");
             BlockParam bp = {.name = tok_str(P, pn), .loc = pn->loc};
             for (int i = 0; i < s->nparams; i++)
                 if (strcmp(s->params[i].name, bp.name) == 0)
@@ -476,6 +486,7 @@ static Stmt *parse_stmt(Parser *P) {
     case TK_TRAIN: return parse_train(P);
     case TK_IDENT:
         if (peek_at(P, 1)->kind == TK_ASSIGN) {
+            not_batch_name(t, "assigned");
             next(P);
             next(P);
             s = new_stmt(P, ST_ASSIGN, t->loc);

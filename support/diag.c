@@ -2,6 +2,7 @@
 #include "diag.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,48 @@ _Thread_local int diag_errors;
 
 static FILE *out(void) { return diag_out ? diag_out : stderr; }
 
+/* A diagnostic stays a few lines however long the input: a name, string or other word of
+ * a message longer than WORD_MAX bytes shows its first WORD_HEAD and last WORD_TAIL bytes
+ * around "..." (the tail is what tells `stage1.block2.conv1.weight` from `...bias`), and a
+ * source line longer than LINE_WINDOW bytes the window of it around the caret. */
+enum { WORD_MAX = 96, WORD_HEAD = 64, WORD_TAIL = 24, LINE_WINDOW = 120 };
+
+/* Whether byte c continues a UTF-8 character (a cut must not split one). */
+static int utf8_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+/* Prints the n bytes at p, shortened when longer than WORD_MAX. */
+static void put_word(const char *p, size_t n) {
+    if (n <= WORD_MAX) {
+        fprintf(out(), "%.*s", (int)n, p);
+        return;
+    }
+    size_t head = WORD_HEAD, tail = n - WORD_TAIL;
+    while (head > 0 && utf8_cont(p[head])) head--;
+    while (tail < n && utf8_cont(p[tail])) tail++;
+    fprintf(out(), "%.*s...%.*s", (int)head, p, (int)(n - tail), p + tail);
+}
+
+/* Prints text with each long word shortened. A quoted part ('name' or "a string") counts as
+ * one word, spaces and all: its quote opens it at the start or after a space, '(' or '[',
+ * so the apostrophe of "model's" opens none. */
+static void put_text(const char *text) {
+    for (const char *p = text; *p;) {
+        const char *q = (*p == '\'' || *p == '"') && (p == text || strchr(" ([", p[-1])) ? strchr(p + 1, *p) : NULL;
+        if (q) {
+            fputc(*p, out());
+            put_word(p + 1, (size_t)(q - p - 1));
+            fputc(*q, out());
+            p = q + 1;
+        } else if (*p != ' ' && (p == text || p[-1] == ' ')) {
+            size_t n = strcspn(p, " ");
+            put_word(p, n);
+            p += n;
+        } else {
+            fputc(*p++, out());
+        }
+    }
+}
+
 static void print_line_and_caret(const SrcLoc *loc) {
     const SrcFile *f = loc->file;
     if (!f || !f->text || loc->line < 1) return;
@@ -20,18 +63,38 @@ static void print_line_and_caret(const SrcLoc *loc) {
         if (*p == '\n') l++;
     const char *e = p;
     while (*e && *e != '\n') e++;
-    fprintf(out(), "%5d | %.*s\n      | ", loc->line, (int)(e - p), p);
-    for (int i = 1; i < loc->col && p + i - 1 < e; i++) fputc(p[i - 1] == '\t' ? '\t' : ' ', out());
-    int n = loc->len > 0 ? loc->len : 1;
+    size_t len = (size_t)(e - p), c = loc->col > 1 ? (size_t)loc->col - 1 : 0;
+    if (c > len) c = len;
+    size_t lo = 0, hi = len; /* the window shown: all of a short line */
+    if (len > LINE_WINDOW) {
+        lo = c > LINE_WINDOW / 2 ? c - LINE_WINDOW / 2 : 0;
+        if (lo > len - LINE_WINDOW) lo = len - LINE_WINDOW;
+        hi = lo + LINE_WINDOW;
+        while (lo > 0 && utf8_cont(p[lo])) lo--;
+        while (hi < len && utf8_cont(p[hi])) hi++;
+    }
+    fprintf(out(), "%5d | %s%.*s%s\n      | %s", loc->line, lo ? "..." : "", (int)(hi - lo), p + lo,
+            hi < len ? "..." : "", lo ? "   " : "");
+    for (size_t i = lo; i < c; i++) fputc(p[i] == '\t' ? '\t' : ' ', out());
+    size_t n = loc->len > 0 ? (size_t)loc->len : 1;
+    if (len > LINE_WINDOW && n > hi - c) n = hi > c ? hi - c : 1; /* the underline ends with the window */
     fputc('^', out());
-    for (int i = 1; i < n; i++) fputc('~', out());
+    for (size_t i = 1; i < n; i++) fputc('~', out());
     fputc('\n', out());
 }
 
 static void print_at(const SrcLoc *loc, const char *kind, const char *fmt, va_list ap) {
     if (loc && loc->file) fprintf(out(), "%s:%d:%d: %s: ", loc->file->name, loc->line, loc->col, kind);
     else fprintf(out(), "mlc: %s: ", kind);
-    vfprintf(out(), fmt, ap);
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[512];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    char *text = n >= (int)sizeof small ? malloc((size_t)n + 1) : NULL;
+    if (text) vsnprintf(text, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    put_text(text ? text : small); /* without memory for a long one: its first 511 bytes */
+    free(text);
     fputc('\n', out());
     if (loc) print_line_and_caret(loc);
 }
@@ -65,7 +128,11 @@ static void call_notes(const SrcLoc *loc) {
 }
 
 static _Noreturn void finish(const SrcLoc *loc, const char *hint) {
-    if (hint) fprintf(out(), "hint: %s\n", hint);
+    if (hint) {
+        fputs("hint: ", out());
+        put_text(hint);
+        fputc('\n', out());
+    }
     call_notes(loc);
     fflush(out());
     diag_errors++;
@@ -112,7 +179,7 @@ void diag_error_file(const char *path, const char *fmt, ...) {
  * edit from "relu"): the typo people make most. */
 static int edit_distance(const char *a, const char *b) {
     size_t n = strlen(a), m = strlen(b);
-    if (n > 63 || m > 63) return 99;
+    if (n > 63 || m > 63) return INT_MAX; /* too long to be a typo of each other: never near */
     int d[64][64];
     for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
     for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;

@@ -272,7 +272,7 @@ static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     int64_t units = arg_int(L, s, call, a, 1, "units", 0, 1);
     int bias = (int)arg_int(L, s, call, a, 2, "bias", 1, 0);
-    const char *scope = scope_name(L, s, "dense", arg_str(L, s, call, a, 3, "name"));
+    const char *scope = scope_name(L, s, "dense", arg_name(L, s, call, a, 3));
     Graph *g = L->g;
     const Shape xs = g->nodes[x].shape;
     char sh[96];
@@ -307,6 +307,9 @@ static void arg_pair(Lower *L, Scope *s, const Expr *call, const Args *a, int i,
     out[0] = out[1] = dflt;
     if (!a->given[i]) return;
     const Value *v = &a->v[i];
+    const char *what = arena_printf(L->a, "%s: '%s'", call->name, name);
+    check_known(L, s, v, &a->e[i]->loc, what);
+    for (int k = 0; v->k == V_LIST && k < v->n; k++) check_known(L, s, &v->items[k], &a->e[i]->loc, what);
     if (v->k == V_INT && v->i >= lo && v->i < 65536) {
         out[0] = out[1] = v->i;
         return;
@@ -338,6 +341,7 @@ static void arg_single(Lower *L, Scope *s, const Expr *call, const Args *a, int 
     out[0] = lo > 0 ? 1 : 0; /* the 1-D layer's height: one row, no padding */
     out[1] = dflt;
     if (!a->given[i]) return;
+    check_known(L, s, &a->v[i], &a->e[i]->loc, arena_printf(L->a, "%s: '%s'", call->name, name));
     if (a->v[i].k != V_INT || a->v[i].i < lo || a->v[i].i > 65535)
         diag_error(arg_loc(L, s, call, a, i), "%s: '%s' must be an integer from %lld to 65535", call->name, name,
                    (long long)lo);
@@ -387,7 +391,7 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     if (C % G || O % G)
         diag_error(LOCE, "%s: %lld input and %lld output channels are not divisible by groups = %lld", call->name,
                    (long long)C, (long long)O, (long long)G);
-    const char *scope = scope_name(L, s, "conv", arg_str(L, s, call, a, 8, "name"));
+    const char *scope = scope_name(L, s, "conv", arg_name(L, s, call, a, 8));
     int64_t wd[4] = {O, C / G, k[0], k[1]};
     double lim = sqrt(6.0 / (double)(C / G * k[0] * k[1]));
     int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope),
@@ -433,15 +437,19 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
                    (long long)C, (long long)O, (long long)G);
     int64_t hw[2];
     for (int i = 0; i < 2; i++) {
-        if (op[i] >= st[i] && op[i] >= dl[i])
+        /* PyTorch also takes an output_pad below the dilation alone: rows past the forward
+         * convolution's reach, which conv2d_bwd_data's kernels do not produce */
+        if (op[i] >= st[i])
             diag_error(arg_loc(L, s, call, a, 5),
-                       "conv_transpose2d: output_pad must be below the stride or the dilation");
+                       "conv_transpose2d: output_pad must be below the stride, found output_pad %lldx%lld with stride "
+                       "%lldx%lld",
+                       (long long)op[0], (long long)op[1], (long long)st[0], (long long)st[1]);
         hw[i] = (xs.d[2 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (k[i] - 1) + op[i] + 1; /* each term < 2^32 */
         if (hw[i] < 1)
             diag_error(LOCE, "conv_transpose2d: pad %lld leaves no output from a %lldx%lld input", (long long)pd[i],
                        (long long)xs.d[2], (long long)xs.d[3]);
     }
-    const char *scope = scope_name(L, s, "conv_transpose", arg_str(L, s, call, a, 9, "name"));
+    const char *scope = scope_name(L, s, "conv_transpose", arg_name(L, s, call, a, 9));
     int64_t wd[4] = {C, O / G, k[0], k[1]};
     double lim = sqrt(6.0 / (double)(O / G * k[0] * k[1]));
     int w = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(4, wd, 0), INIT_UNIFORM,
@@ -521,6 +529,7 @@ static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
         if (v->k != V_LIST || v->n != r)
             diag_error(arg_loc(L, s, call, a, 1), "transpose: 'axes' must list all %d axes", r);
         for (int i = 0; i < r; i++) {
+            check_known(L, s, &v->items[i], &a->e[1]->loc, "transpose: an axis");
             if (v->items[i].k != V_INT || axis_norm((int)v->items[i].i, r) < 0)
                 diag_error(arg_loc(L, s, call, a, 1), "transpose: axis %d is not an axis of a rank-%d tensor", i, r);
             perm.perm[i] = (int8_t)axis_norm((int)v->items[i].i, r);
@@ -546,6 +555,7 @@ static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
         diag_error(arg_loc(L, s, call, a, 1), "pad: 'widths' must be a list of at most %d [before, after] pairs", r);
     for (int i = 0; i < v->n; i++) {
         const Value *p = &v->items[i];
+        for (int k = 0; p->k == V_LIST && k < p->n; k++) check_known(L, s, &p->items[k], &a->e[1]->loc, "pad: a width");
         if (p->k != V_LIST || p->n != 2 || p->items[0].k != V_INT || p->items[1].k != V_INT || p->items[0].i < 0 ||
             p->items[1].i < 0)
             diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
@@ -597,7 +607,7 @@ static Value b_batch_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
                    shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
     int64_t C = xs.d[1], HW = 1;
     for (int i = 2; i < xs.rank; i++) HW *= xs.d[i];
-    const char *scope = scope_name(L, s, "bn", arg_str(L, s, call, a, 3, "name"));
+    const char *scope = scope_name(L, s, "bn", arg_name(L, s, call, a, 3));
     int64_t d3[3] = {xs.d[0], C, HW}, c3[3] = {1, C, 1};
     Shape chan = shape_make(1, &C, 0), bcast = shape_make(3, c3, 0);
     int xr = ir_reshape(g, x, shape_make(3, d3, 1), loc);
@@ -656,6 +666,7 @@ static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
     double count = ((double)stop - (double)start) / (double)step;
     if (count > MAX_RANGE)
         diag_error(LOCE, "range: %.0f items, more than the %d a loop may have", ceil(count), MAX_RANGE);
+    eval_charge(L, s, &call->loc, count > 0 ? (long long)ceil(count) : 0); /* before making the list */
     Value v = {.k = V_LIST};
     v.items = ARENA_ARRAY(L->a, Value, count > 0 ? (size_t)ceil(count) : 1);
     for (long long i = start; step > 0 ? i < stop : i > stop; i += step) {

@@ -1,6 +1,6 @@
 /* builtins_resample.c - argmax(x, axis) (an i32 result: predicted classes as a model
- * output) and the bilinear mode of upsample (builtins.c reads the mode and keeps the
- * nearest-neighbour one, which needs no op of its own). */
+ * output) and the bilinear mode of upsample, with the f32 check of every mode (builtins.c
+ * keeps the nearest-neighbour one, which needs no op of its own). */
 #include <string.h>
 
 #include "lower_internal.h"
@@ -24,9 +24,17 @@ Value b_argmax(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(graph_add(L->g, OP_argmax, &x, 1, ATTRS(AI(A_AXIS, ax)), LOCE));
 }
 
-/* upsample(x, factor, mode = "bilinear"): x is [B, C, H, W] (the caller checked) */
+/* upsample(x, factor, mode = "bilinear"): x is [B, C, H, W] (the caller checked). Every
+ * mode comes here first, so x's element type is checked here for both: the nearest
+ * mode's expand and the bilinear op compute in f32 only (an i32 x would otherwise meet
+ * an internal op's error, expand's or upsample_bilinear's). */
 int upsample_mode_bilinear(Lower *L, Scope *s, const Expr *call, const Args *a, int mode_arg, int x,
                            const int64_t f[2]) {
+    const Node *xn = &L->g->nodes[x];
+    char sh[96];
+    if (xn->dtype != DT_F32)
+        diag_error(arg_loc(L, s, call, a, 0), "upsample needs an f32 tensor, found %s",
+                   shape_str_at(&xn->shape, xn->dtype, L->g->batch, sh, sizeof sh));
     const char *mode = arg_str(L, s, call, a, mode_arg, "mode");
     if (!mode || !strcmp(mode, "nearest")) return -1;
     if (strcmp(mode, "bilinear"))

@@ -43,7 +43,7 @@ Value b_layer_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = norm_input(L, s, call, a);
     norm_axis(L, s, call, a, 1, x);
     double eps = norm_eps(L, s, call, a, 2, 1e-5);
-    const char *scope = scope_name(L, s, "layer_norm", arg_str(L, s, call, a, 3, "name"));
+    const char *scope = scope_name(L, s, "layer_norm", arg_name(L, s, call, a, 3));
     int64_t D = L->g->nodes[x].shape.d[L->g->nodes[x].shape.rank - 1];
     Shape ds = shape_make(1, &D, 0);
     int in[3] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), ds, INIT_CONST, 1, 0),
@@ -55,7 +55,7 @@ Value b_layer_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
 Value b_rms_norm(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = norm_input(L, s, call, a);
     double eps = norm_eps(L, s, call, a, 1, 1e-6);
-    const char *scope = scope_name(L, s, "rms_norm", arg_str(L, s, call, a, 2, "name"));
+    const char *scope = scope_name(L, s, "rms_norm", arg_name(L, s, call, a, 2));
     int64_t D = L->g->nodes[x].shape.d[L->g->nodes[x].shape.rank - 1];
     int in[2] = {x, make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(1, &D, 0),
                                INIT_CONST, 1, 0)};
@@ -87,7 +87,7 @@ Value b_embedding(Lower *L, Scope *s, const Expr *call, Args *a) {
         if (!a->given[1] || !a->given[2])
             diag_error(LOCE, "embedding needs vocab and dim (or table = a [vocab, dim] tensor)");
         int64_t d[2] = {arg_int(L, s, call, a, 1, "vocab", 0, 1), arg_int(L, s, call, a, 2, "dim", 0, 1)};
-        const char *scope = scope_name(L, s, "embedding", arg_str(L, s, call, a, 3, "name"));
+        const char *scope = scope_name(L, s, "embedding", arg_name(L, s, call, a, 3));
         table = make_param(L, s, &call->loc, arena_printf(L->a, "%s.weight", scope), shape_make(2, d, 0), INIT_NORMAL,
                            0, 1);
     }

@@ -72,5 +72,9 @@ Value b_broadcast_to(Lower *L, Scope *s, const Expr *call, Args *a) {
         r.bmask = (uint8_t)(xs->bmask << off);
         x = ir_reshape(L->g, x, r, LOCE);
     }
+    /* a real expand computes in f32 only; said here, as expand's own check names expand */
+    if (L->g->nodes[x].dtype != DT_F32 && !shape_eq(&L->g->nodes[x].shape, &to))
+        diag_error(arg_loc(L, s, call, a, 0), "broadcast_to needs an f32 tensor to repeat, found %s",
+                   shape_str_at(&L->g->nodes[x].shape, L->g->nodes[x].dtype, L->g->batch, have, sizeof have));
     return vtensor(ir_expand(L->g, x, to, LOCE));
 }

@@ -6,6 +6,7 @@
  * user blocks, whose bodies are evaluated in a fresh scope at each call. */
 #include "lower_internal.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -29,6 +30,32 @@ const SrcLoc *loc_at(Lower *L, Scope *s, const SrcLoc *loc) {
     return l;
 }
 
+void eval_charge(Lower *L, Scope *s, const SrcLoc *loc, long long steps) {
+    L->steps += steps;
+    if (L->steps > EVAL_BUDGET)
+        diag_error_hint(loc_at(L, s, loc),
+                        "each statement, loop iteration and call is a step, and so is every item of a list and "
+                        "every 16 characters of a string made at compile time",
+                        "compile-time evaluation takes more than %d steps (a loop or a recursion that never ends?)",
+                        EVAL_BUDGET);
+}
+
+void check_known(Lower *L, Scope *s, const Value *v, const SrcLoc *loc, const char *what) {
+    if (batch_dependent(v))
+        diag_error_hint(loc_at(L, s, loc),
+                        "B can be a dimension (f32[B, 4], reshape(x, [B * T, D])) or a factor of tensor "
+                        "arithmetic (sum(x, 0) / B)",
+                        "%s depends on the batch size B, which is known only when the model runs", what);
+}
+
+void check_f32(const SrcLoc *loc, double v) {
+    if (fabs(v) > FLT_MAX)
+        diag_error(loc, "the number %g does not fit in f32 (whose largest magnitude is %g)", v, (double)FLT_MAX);
+    if (v != 0 && fabs(v) < FLT_TRUE_MIN)
+        diag_error(loc, "the number %g is too small for f32: it would become 0 (the smallest nonzero f32 is %g)", v,
+                   (double)FLT_TRUE_MIN);
+}
+
 const char *kind_name(VKind k) {
     static const char *names[] = {"nothing", "an integer", "a number", "a boolean", "a string", "a list", "a tensor"};
     return names[k];
@@ -44,6 +71,7 @@ int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
         diag_error_hint(loc_at(L, s, &e->loc),
                         "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
                         "this number depends on the batch size B in a way the compiled code cannot follow");
+    if (is_num(&v)) check_f32(loc_at(L, s, &e->loc), v.bpow ? v.bcoef : num(&v));
     if (is_num(&v) && v.bpow) return ir_const(L->g, v.bcoef, v.bpow, loc_at(L, s, &e->loc));
     if (is_num(&v)) return ir_const(L->g, num(&v), 0, loc_at(L, s, &e->loc));
     diag_error(loc_at(L, s, &e->loc), "%s must be a tensor or a number, found %s", what, kind_name(v.k));
@@ -184,6 +212,8 @@ long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, co
     if (a->v[i].k != V_INT && a->v[i].k != V_BOOL)
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be an integer, found %s", call->name, name,
                    kind_name(a->v[i].k));
+    check_known(L, s, &a->v[i], a->e[i] ? &a->e[i]->loc : &call->loc,
+                arena_printf(L->a, "%s: argument '%s'", call->name, name));
     if (a->v[i].i < lo)
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be at least %lld, found %lld", call->name, name,
                    lo, a->v[i].i);
@@ -195,6 +225,9 @@ double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const
     if (!is_num(&a->v[i]))
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be a number, found %s", call->name, name,
                    kind_name(a->v[i].k));
+    check_known(L, s, &a->v[i], a->e[i] ? &a->e[i]->loc : &call->loc,
+                arena_printf(L->a, "%s: argument '%s'", call->name, name));
+    check_f32(arg_loc(L, s, call, a, i), num(&a->v[i])); /* every number argument becomes an f32 */
     return num(&a->v[i]);
 }
 
@@ -204,6 +237,30 @@ const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, 
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be a string, found %s", call->name, name,
                    kind_name(a->v[i].k));
     return a->v[i].s;
+}
+
+/* A layer name becomes part of parameter names, which the generated C and DOT quote and
+ * comment as they are and turn into identifiers: letters, digits, '_', '.' and '-' need
+ * no escaping in any of them. */
+void check_layer_name(Lower *L, Scope *s, const SrcLoc *loc, const char *what, const char *name) {
+    if (!name[0]) diag_error(loc_at(L, s, loc), "%s: the name is empty", what);
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.-", c)) continue;
+        const char *shown = c == ' '               ? "a space"
+                            : c == '\n'            ? "a newline"
+                            : c == '\t'            ? "a tab"
+                            : c > 0x20 && c < 0x7f ? arena_printf(L->a, "'%c'", c)
+                                                   : arena_printf(L->a, "byte 0x%02X", c);
+        diag_error(loc_at(L, s, loc), "%s: a name may hold only letters, digits, '_', '.' and '-', found %s", what,
+                   shown);
+    }
+}
+
+const char *arg_name(Lower *L, Scope *s, const Expr *call, const Args *a, int i) {
+    const char *name = arg_str(L, s, call, a, i, "name");
+    if (name) check_layer_name(L, s, &a->e[i]->loc, arena_printf(L->a, "%s: argument 'name'", call->name), name);
+    return name;
 }
 
 /* ---- calls ---- */
@@ -243,6 +300,7 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
             if (v.k != V_STR)
                 diag_error(loc_at(L, s, &arg->value->loc), "%s: argument 'name' must be a string, found %s", call->name,
                            kind_name(v.k));
+            check_layer_name(L, s, &arg->value->loc, arena_printf(L->a, "%s: argument 'name'", call->name), v.s);
             explicit_name = v.s;
             continue;
         }
@@ -285,6 +343,7 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
 }
 
 static Value call(Lower *L, Scope *s, const Expr *e) {
+    eval_charge(L, s, &e->loc, 1);
     for (int i = 0; i < nbuiltins; i++)
         if (!strcmp(builtins[i].name, e->name)) {
             Args args;
@@ -374,6 +433,19 @@ static Value track_batch(int op, const Value *l, const Value *r, Value v) {
     return v;
 }
 
+/* "layer" + 3 is "layer3": names for what a loop's iterations create. Bounded by
+ * MAX_STRING, and charged by its length: a loop that doubles a string stops early. */
+static Value concat(Lower *L, Scope *s, const Expr *e, const Value *l, const Value *r) {
+    if (r->k == V_INT) check_known(L, s, r, &e->loc, "this string");
+    const char *tail = r->k == V_STR ? r->s : arena_printf(L->a, "%lld", r->i);
+    size_t n = strlen(l->s) + strlen(tail);
+    if (n > MAX_STRING)
+        diag_error(loc_at(L, s, &e->loc), "this string would have %zu characters, more than the %d a string may have",
+                   n, MAX_STRING);
+    eval_charge(L, s, &e->loc, (long long)(n / 16));
+    return (Value){.k = V_STR, .s = arena_printf(L->a, "%s%s", l->s, tail)};
+}
+
 static Value binary(Lower *L, Scope *s, const Expr *e) {
     if (e->op == OP_AND || e->op == OP_OR) {
         Value l = eval_expr(L, s, e->lhs);
@@ -396,10 +468,7 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
         int a = as_tensor(L, s, l, e->lhs, "the left operand"), b = as_tensor(L, s, r, e->rhs, "the right operand");
         return vtensor(ir_binary(L->g, op, a, b, loc_at(L, s, &e->loc)));
     }
-    /* "layer" + 3 is "layer3": names for what a loop's iterations create */
-    if (l.k == V_STR && (r.k == V_STR || r.k == V_INT) && e->op == '+')
-        return r.k == V_STR ? (Value){.k = V_STR, .s = arena_printf(L->a, "%s%s", l.s, r.s)}
-                            : (Value){.k = V_STR, .s = arena_printf(L->a, "%s%lld", l.s, r.i)};
+    if (l.k == V_STR && (r.k == V_STR || r.k == V_INT) && e->op == '+') return concat(L, s, e, &l, &r);
     if ((l.k == V_STR && r.k == V_STR) && (e->op == OP_EQ || e->op == OP_NE))
         return vbool((strcmp(l.s, r.s) == 0) == (e->op == OP_EQ));
     if (l.k == V_BOOL && r.k == V_BOOL && (e->op == OP_EQ || e->op == OP_NE))
@@ -408,6 +477,9 @@ static Value binary(Lower *L, Scope *s, const Expr *e) {
         diag_error(loc_at(L, s, &e->loc), "operator needs numbers, found %s and %s", kind_name(l.k), kind_name(r.k));
     Value v = arith(L, s, e, &l, &r);
     if (v.k != V_NONE) return track_batch(e->op, &l, &r, v);
+    /* a comparison decides at compile time: B's value then is only the compile-time batch */
+    check_known(L, s, &l, &e->lhs->loc, "this comparison");
+    check_known(L, s, &r, &e->rhs->loc, "this comparison");
     double x = num(&l), y = num(&r);
     switch (e->op) {
     case '<': return vbool(x < y);
@@ -426,6 +498,7 @@ Value eval_expr(Lower *L, Scope *s, const Expr *e) {
     case EX_FLOAT: return vfloat(e->fval);
     case EX_STRING: return (Value){.k = V_STR, .s = e->sval};
     case EX_LIST: {
+        eval_charge(L, s, &e->loc, e->nargs);
         Value v = {.k = V_LIST, .n = e->nargs};
         v.items = ARENA_ARRAY(L->a, Value, e->nargs ? e->nargs : 1);
         for (int i = 0; i < e->nargs; i++) v.items[i] = eval_expr(L, s, e->args[i].value);
@@ -548,6 +621,7 @@ static void exec_param(Lower *L, Scope *s, const Stmt *st) {
 
 static void exec(Lower *L, Scope *s, const Stmt *st) {
     int top = s->call_site == NULL;
+    eval_charge(L, s, &st->loc, 1);
     switch (st->kind) {
     case ST_MODEL:
     case ST_TRAIN:
@@ -640,6 +714,7 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
                             "write range(n), range(start, stop) or a list like [16, 32, 64]",
                             "a for loop runs over a compile-time list, found %s", kind_name(list.k));
         for (int i = 0; i < list.n && !s->has_return; i++) {
+            eval_charge(L, s, &st->loc, 1);
             scope_bind(L, s, st->name, list.items[i]);
             exec_list(L, s, &st->body);
         }
@@ -651,6 +726,26 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
 
 static void exec_list(Lower *L, Scope *s, const StmtList *body) {
     for (int i = 0; i < body->n && !s->has_return; i++) exec(L, s, body->items[i]);
+}
+
+/* A call names a builtin or a block: two blocks of one name, or a block named like a
+ * builtin, would leave one of them unreachable by any call. */
+static void check_blocks(Lower *L) {
+    const StmtList *all = &L->prog->stmts;
+    for (int i = 0; i < all->n; i++) {
+        const Stmt *st = all->items[i];
+        if (st->kind != ST_BLOCK) continue;
+        for (int k = 0; k < nbuiltins; k++)
+            if (!strcmp(builtins[k].name, st->name))
+                diag_error(&st->name_loc, "'%s' is a builtin; a block cannot have its name", st->name);
+        for (int j = 0; j < i; j++) {
+            const Stmt *first = all->items[j];
+            if (first->kind == ST_BLOCK && !strcmp(first->name, st->name))
+                diag_error_hint(&st->name_loc,
+                                arena_printf(L->a, "'%s' was first defined at line %d", st->name, first->name_loc.line),
+                                "block '%s' is defined twice", st->name);
+        }
+    }
 }
 
 Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
@@ -665,6 +760,7 @@ Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMod
     L.g = graph_new(a, mode, spec->batch);
     Scope top = {.prefix = ""};
     L.top = &top;
+    check_blocks(&L);
     for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);
     if (!L.g->nout && L.g->loss < 0)
         diag_error_file(p->file->name, "the model has neither an 'output' nor a 'loss' statement");

@@ -64,6 +64,7 @@ typedef struct Lower {
      * when the loss is a cross_entropy call itself: what makes the model a classifier. */
     int ce_logits, ce_labels;
     int loss_logits, loss_labels;
+    long long steps; /* evaluation steps so far (eval_charge), against EVAL_BUDGET */
 } Lower;
 
 static inline Value vint(long long i) { return (Value){.k = V_INT, .i = i}; }
@@ -75,6 +76,25 @@ static inline int is_num(const Value *v) { return v->k == V_INT || v->k == V_FLO
 static inline double num(const Value *v) { return v->k == V_INT ? (double)v->i : v->f; }
 
 enum { MAX_ARGS = 12 };
+
+/* Bounds on compile-time evaluation, which creates no tensor and so no graph node that the
+ * node limit would count: a loop or a recursion that only computes numbers or strings
+ * stops with an error at the statement or call that crosses them. A step is a statement,
+ * a loop iteration, a call, an item of a list or 16 characters of a string made at
+ * compile time; a layer of a real model takes a few. MAX_STRING bounds one string. */
+enum { EVAL_BUDGET = 1000000, MAX_STRING = 65536 };
+void eval_charge(Lower *L, Scope *s, const SrcLoc *loc, long long steps);
+
+/* B and the numbers computed from it (2 * B, B + 1) are known only when the step runs: a
+ * dimension or an operand of tensor arithmetic, never a compile-time count, size, choice
+ * or name. check_known stops at loc when v depends on B; `what` names the use. */
+static inline int batch_dependent(const Value *v) { return is_num(v) && (v->bpow || v->bbad); }
+void check_known(Lower *L, Scope *s, const Value *v, const SrcLoc *loc, const char *what);
+
+/* A number that becomes an f32 value (a constant, an attribute, an initializer, a train
+ * setting) must be one: out of float's range it would be inf, or 0 below its smallest
+ * nonzero value, and C refuses such a literal. loc is where it is written. */
+void check_f32(const SrcLoc *loc, double v);
 
 typedef struct Sig {
     const char *params[MAX_ARGS]; /* "x", "units", "bias=", ...: a trailing '=' marks optional */
@@ -113,6 +133,9 @@ long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, co
                   long long lo);
 double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt);
 const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
+/* The `name = "..."` of a layer (NULL when not given), checked by check_layer_name. */
+const char *arg_name(Lower *L, Scope *s, const Expr *call, const Args *a, int i);
+void check_layer_name(Lower *L, Scope *s, const SrcLoc *loc, const char *what, const char *name);
 int make_state(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, double value);
 
 /* Builtins in files of their own (builtins_<family>.c). */

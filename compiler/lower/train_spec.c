@@ -7,24 +7,121 @@
  * the line that sets it. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "data.h"
-#include "lower.h"
+#include "lower_internal.h"
 #include "mlcrt_error.h"
 
-/* A compile-time number: an int or float literal, or a negated one. */
-static int literal(const Expr *e, double *out) {
-    if (e->kind == EX_INT) return *out = (double)e->ival, 1;
-    if (e->kind == EX_FLOAT) return *out = e->fval, 1;
-    if (e->kind == EX_UNARY && e->op == '-' && literal(e->lhs, out)) return *out = -*out, 1;
+/* Settings are compile-time expressions (`batch = 2 * 32`, `lr = base_lr / 10`), which
+ * the model's evaluator (lower.c) computes, in a scope of the constants the program binds
+ * at the top level before its train section: names assigned there outside if and for, to
+ * expressions of numbers and earlier constants. The scope is made at the first name a
+ * setting uses. */
+typedef struct SpecCtx {
+    Arena *a;
+    const Program *p;
+    int upto; /* the train section's index among the top-level statements */
+    Lower L;
+    Scope consts;
+    int have_consts;
+} SpecCtx;
+
+/* What a name not bound to a constant is bound to in the scope: it is a tensor, or it
+ * has no single value before the train section. */
+static const Value not_constant = {.k = V_NONE};
+
+/* Whether e is made of numbers, strings, booleans and constants only (no call, no B, no
+ * tensor); reports why not at the culprit when `what` is given (else only answers). */
+static int is_constant(SpecCtx *c, const Expr *e, const char *what) {
+    switch (e->kind) {
+    case EX_INT:
+    case EX_FLOAT:
+    case EX_STRING: return 1;
+    case EX_NAME: {
+        if (!strcmp(e->name, "true") || !strcmp(e->name, "false")) return 1;
+        int batch = !strcmp(e->name, "B");
+        Binding *b = scope_lookup(&c->consts, e->name);
+        int tensor_or_varying = b && b->v.k == V_NONE;
+        if (!what) return !batch && b && !tensor_or_varying;
+        if (batch) diag_error(&e->loc, "%s depends on the batch size B, which is known only when the model runs", what);
+        if (tensor_or_varying)
+            diag_error_hint(&e->loc, "a setting may use numbers and the names of constants bound before train { }",
+                            "%s: '%s' is not a constant at the top level (a tensor, or assigned in an if or a loop)",
+                            what, e->name);
+        return 1; /* or unbound, which the evaluator reports with the names near it */
+    }
+    case EX_CALL:
+        if (what) diag_error(&e->loc, "%s must be a compile-time number, not a call", what);
+        return 0;
+    case EX_BINARY: return is_constant(c, e->lhs, what) && is_constant(c, e->rhs, what);
+    case EX_UNARY: return is_constant(c, e->lhs, what);
+    case EX_LIST:
+        for (int i = 0; i < e->nargs; i++)
+            if (!is_constant(c, e->args[i].value, what)) return 0;
+        return 1;
+    }
     return 0;
 }
 
-static double number(const Expr *e, const char *what, double lo, int lo_open) {
-    double x;
-    if (!literal(e, &x)) diag_error(&e->loc, "%s must be a number", what);
-    if (lo_open ? !(x > lo) : !(x >= lo))
-        diag_error(&e->loc, "%s must be %s %g", what, lo_open ? "above" : "at least", lo);
+/* Marks every name that a statement list assigns (an if's or loop's body) as no constant. */
+static void mark_assigned(SpecCtx *c, const StmtList *body) {
+    for (int i = 0; i < body->n; i++) {
+        const Stmt *st = body->items[i];
+        if (st->kind == ST_ASSIGN || st->kind == ST_FOR) scope_bind(&c->L, &c->consts, st->name, not_constant);
+        mark_assigned(c, &st->body);
+        mark_assigned(c, &st->else_body);
+    }
+}
+
+/* The constants bound before the train section, in the order the program binds them. */
+static void bind_constants(SpecCtx *c) {
+    c->have_consts = 1;
+    for (int i = 0; i < c->upto; i++) {
+        const Stmt *st = c->p->stmts.items[i];
+        if (st->kind == ST_ASSIGN)
+            scope_bind(&c->L, &c->consts, st->name,
+                       is_constant(c, st->value, NULL) ? eval_expr(&c->L, &c->consts, st->value) : not_constant);
+        else if (st->kind == ST_INPUT || st->kind == ST_PARAM) scope_bind(&c->L, &c->consts, st->name, not_constant);
+        else if (st->kind == ST_FOR) scope_bind(&c->L, &c->consts, st->name, not_constant);
+        if (st->kind == ST_IF || st->kind == ST_FOR) mark_assigned(c, &st->body), mark_assigned(c, &st->else_body);
+    }
+}
+
+/* Whether e names anything but true and false: only then are the constants needed. */
+static int uses_names(const Expr *e) {
+    if (e->kind == EX_NAME) return strcmp(e->name, "true") && strcmp(e->name, "false");
+    if ((e->lhs && uses_names(e->lhs)) || (e->rhs && uses_names(e->rhs))) return 1;
+    for (int i = 0; i < e->nargs; i++)
+        if (uses_names(e->args[i].value)) return 1;
+    return 0;
+}
+
+/* The value of setting `what`, written e: a compile-time expression, evaluated. */
+static Value setting(SpecCtx *c, const Expr *e, const char *what) {
+    if (!c->have_consts && uses_names(e)) bind_constants(c);
+    is_constant(c, e, what);
+    return eval_expr(&c->L, &c->consts, e);
+}
+
+/* Where a setting's value is written: the whole expression when it is on one line (an
+ * operator's own location is the operator). */
+static SrcLoc span(const Expr *e) {
+    const Expr *l = e, *r = e;
+    while (l->kind == EX_BINARY) l = l->lhs;
+    while (r->kind == EX_BINARY || (r->kind == EX_UNARY && r->lhs)) r = r->kind == EX_BINARY ? r->rhs : r->lhs;
+    SrcLoc loc = l->loc;
+    if (r->loc.line == l->loc.line && r->loc.col >= l->loc.col) loc.len = r->loc.col + r->loc.len - l->loc.col;
+    return loc;
+}
+
+static double number(SpecCtx *c, const Expr *e, const char *what, double lo, int lo_open) {
+    Value v = setting(c, e, what);
+    SrcLoc at = span(e);
+    if (!is_num(&v)) diag_error(&at, "%s must be a number, found %s", what, kind_name(v.k));
+    double x = num(&v);
+    if (lo_open ? !(x > lo) : !(x >= lo)) diag_error(&at, "%s must be %s %g", what, lo_open ? "above" : "at least", lo);
+    check_f32(&at, x); /* the generated trainer holds every setting as a float */
     return x;
 }
 
@@ -32,12 +129,13 @@ static double number(const Expr *e, const char *what, double lo, int lo_open) {
  * real run, and every count derived from it still fits an int. */
 #define SETTING_MAX 1000000000LL
 
-static long long integer(const Expr *e, const char *what, long long lo) {
-    if (e->kind != EX_INT) diag_error(&e->loc, "%s must be an integer from %lld to %lld", what, lo, SETTING_MAX);
-    if (e->ival < lo || e->ival > SETTING_MAX)
-        diag_error(&e->loc, "%s must be an integer from %lld to %lld, found %lld", what, lo, SETTING_MAX,
-                   (long long)e->ival);
-    return e->ival;
+static long long integer(SpecCtx *c, const Expr *e, const char *what, long long lo) {
+    Value v = setting(c, e, what);
+    SrcLoc at = span(e);
+    if (v.k != V_INT) diag_error(&at, "%s must be an integer from %lld to %lld", what, lo, SETTING_MAX);
+    if (v.i < lo || v.i > SETTING_MAX)
+        diag_error(&at, "%s must be an integer from %lld to %lld, found %lld", what, lo, SETTING_MAX, v.i);
+    return v.i;
 }
 
 static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what, const char *key,
@@ -49,7 +147,7 @@ static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what,
 
 /* adam(lr, beta1, beta2, eps, weight_decay), adamw(... weight_decay = 0.01),
  * sgd(lr = 0.01, momentum, nesterov, weight_decay) */
-static void read_optimizer(Arena *a, const Expr *e, ModelSpec *spec) {
+static void read_optimizer(SpecCtx *c, const Expr *e, ModelSpec *spec) {
     OptimizerSpec *o = &spec->opt;
     if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "adamw") && strcmp(e->name, "sgd")))
         diag_error_hint(&e->loc,
@@ -66,18 +164,18 @@ static void read_optimizer(Arena *a, const Expr *e, ModelSpec *spec) {
         if (!arg->keyword) diag_error(&arg->value->loc, "%s: give its settings by name, e.g. lr = 1e-3", e->name);
         const char *k = arg->keyword;
         const Expr *v = arg->value;
-        if (!strcmp(k, "lr")) o->lr = number(v, "lr", 0, 1);
-        else if (!strcmp(k, "weight_decay")) o->weight_decay = number(v, "weight_decay", 0, 0);
-        else if (adam && !strcmp(k, "beta1")) o->beta1 = number(v, "beta1", 0, 0);
-        else if (adam && !strcmp(k, "beta2")) o->beta2 = number(v, "beta2", 0, 0);
-        else if (adam && !strcmp(k, "eps")) o->eps = number(v, "eps", 0, 1);
-        else if (!adam && !strcmp(k, "momentum")) o->momentum = number(v, "momentum", 0, 0);
+        if (!strcmp(k, "lr")) o->lr = number(c, v, "lr", 0, 1);
+        else if (!strcmp(k, "weight_decay")) o->weight_decay = number(c, v, "weight_decay", 0, 0);
+        else if (adam && !strcmp(k, "beta1")) o->beta1 = number(c, v, "beta1", 0, 0);
+        else if (adam && !strcmp(k, "beta2")) o->beta2 = number(c, v, "beta2", 0, 0);
+        else if (adam && !strcmp(k, "eps")) o->eps = number(c, v, "eps", 0, 1);
+        else if (!adam && !strcmp(k, "momentum")) o->momentum = number(c, v, "momentum", 0, 0);
         else if (!adam && !strcmp(k, "nesterov")) {
             if (v->kind != EX_NAME || (strcmp(v->name, "true") && strcmp(v->name, "false")))
                 diag_error(&v->loc, "nesterov must be true or false");
             o->nesterov = !strcmp(v->name, "true");
         } else {
-            unknown_key(a, &arg->kw_loc, e->name, k, adam ? adam_keys : sgd_keys, adam ? 5 : 4);
+            unknown_key(c->a, &arg->kw_loc, e->name, k, adam ? adam_keys : sgd_keys, adam ? 5 : 4);
         }
         if ((adam && (o->beta1 >= 1 || o->beta2 >= 1)) || o->momentum >= 1)
             diag_error(&v->loc, "%s: '%s' must be below 1", e->name, k);
@@ -85,7 +183,7 @@ static void read_optimizer(Arena *a, const Expr *e, ModelSpec *spec) {
 }
 
 /* constant | cosine | cosine(warmup = E) | step(size = N, gamma = X, warmup = E) | onecycle */
-static void read_schedule(Arena *a, const Expr *v, ModelSpec *spec) {
+static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
     static const char *kinds[] = {"constant", "cosine", "step", "onecycle"};
     const char *name = v->kind == EX_NAME || v->kind == EX_CALL ? v->name : v->kind == EX_STRING ? v->sval : "";
     int k = -1;
@@ -99,18 +197,18 @@ static void read_schedule(Arena *a, const Expr *v, ModelSpec *spec) {
     for (int i = 0; v->kind == EX_CALL && i < v->nargs; i++) {
         const Arg *arg = &v->args[i];
         const char *key = arg->keyword ? arg->keyword : "";
-        if (!strcmp(key, "warmup") && (k == 1 || k == 2)) spec->warmup = number(arg->value, "warmup", 0, 0);
-        else if (!strcmp(key, "size") && k == 2) spec->step_size = (int)integer(arg->value, "size", 1);
-        else if (!strcmp(key, "gamma") && k == 2) spec->step_gamma = number(arg->value, "gamma", 0, 1);
-        else unknown_key(a, arg->keyword ? &arg->kw_loc : &arg->value->loc, name, key, keys, k == 2 ? 3 : 1);
+        if (!strcmp(key, "warmup") && (k == 1 || k == 2)) spec->warmup = number(c, arg->value, "warmup", 0, 0);
+        else if (!strcmp(key, "size") && k == 2) spec->step_size = (int)integer(c, arg->value, "size", 1);
+        else if (!strcmp(key, "gamma") && k == 2) spec->step_gamma = number(c, arg->value, "gamma", 0, 1);
+        else unknown_key(c->a, arg->keyword ? &arg->kw_loc : &arg->value->loc, name, key, keys, k == 2 ? 3 : 1);
     }
 }
 
 /* mean = 0.286 or mean = [0.49, 0.48, 0.45]: up to 4 channels */
-static int read_channels(const Expr *v, const char *what, double *out, int positive) {
-    if (v->kind != EX_LIST) return out[0] = number(v, what, 0, positive), 1;
+static int read_channels(SpecCtx *c, const Expr *v, const char *what, double *out, int positive) {
+    if (v->kind != EX_LIST) return out[0] = number(c, v, what, 0, positive), 1;
     if (v->nargs < 1 || v->nargs > 4) diag_error(&v->loc, "%s takes 1 to 4 values, one per channel", what);
-    for (int i = 0; i < v->nargs; i++) out[i] = number(v->args[i].value, what, 0, positive);
+    for (int i = 0; i < v->nargs; i++) out[i] = number(c, v->args[i].value, what, 0, positive);
     return v->nargs;
 }
 
@@ -169,6 +267,76 @@ static int key_names(const char **out) {
     return n;
 }
 
+/* Why `name` cannot name a model, or NULL. The generated C and CUDA name the model's API
+ * NAME_create, NAME_model, ... beside their own file-scope names (api_create, the CUDA
+ * kernels k<N>_<op>) and those of the runtime and kernels they include (mlcrt_*, mlc_*,
+ * and the header mlcrt.h that a generated NAME.h would shadow): a model name whose
+ * NAME_... can be one of those makes C that does not compile. */
+static const char *reserved_model_name(const char *name) {
+    if (!strcmp(name, "api")) return "the generated code names its own functions api_*";
+    if (!strncasecmp(name, "mlc", 3) &&
+        (!name[3] || name[3] == '_' || !strcasecmp(name + 3, "rt") || !strncasecmp(name + 3, "rt_", 3)))
+        return "mlc's runtime and kernels use the names mlc, mlcrt, mlc_* and mlcrt_*";
+    if (name[0] == 'k' && name[1] >= '0' && name[1] <= '9') {
+        const char *p = name + 1;
+        while (*p >= '0' && *p <= '9') p++;
+        if (!*p || *p == '_') return "the generated CUDA names its kernels k<N>_<op>";
+    }
+    if (name[0] == '_') return "C reserves names that begin with '_' for its implementation";
+    return NULL;
+}
+
+/* One train { } section's settings into spec; each key at most once. */
+static void read_train(SpecCtx *c, const Stmt *st, ModelSpec *spec, int *n_mean, int *n_std, const Expr **mean_at,
+                       const Expr **std_at) {
+    Arena *a = c->a;
+    double lr = -1;
+    for (int k = 0; k < st->settings.n; k++) {
+        const Stmt *kv = st->settings.items[k];
+        const char *key = kv->name;
+        const Expr *v = kv->value;
+        for (int j = 0; j < k; j++)
+            if (!strcmp(st->settings.items[j]->name, key))
+                diag_error_hint(
+                    &kv->loc,
+                    arena_printf(a, "'%s' was first defined at line %d", key, st->settings.items[j]->loc.line),
+                    "'%s' is defined twice", key);
+        if (!strcmp(key, "batch")) spec->batch = (int)integer(c, v, "batch", 1);
+        else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(c, v, "epochs", 1);
+        else if (!strcmp(key, "accum")) spec->accum = (int)integer(c, v, "accum", 1);
+        else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(c, v, "seed", 0);
+        else if (!strcmp(key, "lr")) lr = number(c, v, "lr", 0, 1);
+        else if (!strcmp(key, "optimizer")) read_optimizer(c, v, spec);
+        else if (!strcmp(key, "schedule")) read_schedule(c, v, spec);
+        else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(c, v, "clip_norm", 0, 1);
+        else if (!strcmp(key, "ema")) {
+            spec->opt.ema = number(c, v, "ema", 0, 1);
+            SrcLoc at = span(v);
+            if (!(spec->opt.ema < 1)) diag_error_hint(&at, "e.g. ema = 0.999", "ema must be below 1");
+        } else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
+        else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
+        else if (!strcmp(key, "augment")) {
+            if (v->kind != EX_STRING)
+                diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
+            /* The trainer's own parser: a spec it would reject fails here, not at run
+             * time. Its message names the flag (--augment); this one, the key. */
+            mlcrt_augment aug;
+            char msg[MLCRT_MSG_SIZE];
+            if (mlcrt_augment_parse(v->sval, &aug, msg, sizeof msg) != MLCRT_OK)
+                diag_error(&v->loc, "%s", strncmp(msg, "--", 2) ? msg : msg + 2);
+            spec->augment = v->sval;
+        } else if (!strcmp(key, "mean")) *n_mean = read_channels(c, v, "mean", spec->norm_mean, 0), *mean_at = v;
+        else if (!strcmp(key, "std")) *n_std = read_channels(c, v, "std", spec->norm_std, 1), *std_at = v;
+        else {
+            const char *keys[N_TRAIN_ROWS];
+            const char *near = diag_nearest(key, keys, key_names(keys));
+            diag_error_hint(&kv->loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL,
+                            "unknown train setting '%s'", key);
+        }
+    }
+    if (lr > 0) spec->opt.lr = lr;
+}
+
 void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     memset(spec, 0, sizeof *spec);
     spec->name = "model";
@@ -180,52 +348,23 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
     spec->opt = (OptimizerSpec){.kind = "adam", .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
     int have_model = 0, n_mean = 0, n_std = 0;
     const Expr *std_at = NULL, *mean_at = NULL;
+    const Stmt *train = NULL;
     for (int i = 0; i < p->stmts.n; i++) {
         const Stmt *st = p->stmts.items[i];
         if (st->kind == ST_MODEL) {
             if (have_model) diag_error(&st->loc, "the model is named twice");
+            const char *why = reserved_model_name(st->name);
+            if (why) diag_error_hint(&st->name_loc, why, "the model name '%s' is reserved", st->name);
             have_model = 1;
             spec->name = st->name;
         }
         if (st->kind != ST_TRAIN) continue;
-        double lr = -1;
-        for (int k = 0; k < st->settings.n; k++) {
-            const Stmt *kv = st->settings.items[k];
-            const char *key = kv->name;
-            const Expr *v = kv->value;
-            if (!strcmp(key, "batch")) spec->batch = (int)integer(v, "batch", 1);
-            else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(v, "epochs", 1);
-            else if (!strcmp(key, "accum")) spec->accum = (int)integer(v, "accum", 1);
-            else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(v, "seed", 0);
-            else if (!strcmp(key, "lr")) lr = number(v, "lr", 0, 1);
-            else if (!strcmp(key, "optimizer")) read_optimizer(a, v, spec);
-            else if (!strcmp(key, "schedule")) read_schedule(a, v, spec);
-            else if (!strcmp(key, "clip_norm")) spec->opt.clip_norm = number(v, "clip_norm", 0, 1);
-            else if (!strcmp(key, "ema")) {
-                spec->opt.ema = number(v, "ema", 0, 1);
-                if (!(spec->opt.ema < 1)) diag_error_hint(&v->loc, "e.g. ema = 0.999", "ema must be below 1");
-            } else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
-            else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
-            else if (!strcmp(key, "augment")) {
-                if (v->kind != EX_STRING)
-                    diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
-                /* The trainer's own parser: a spec it would reject fails here, not at run
-                 * time. Its message names the flag (--augment); this one, the key. */
-                mlcrt_augment aug;
-                char msg[MLCRT_MSG_SIZE];
-                if (mlcrt_augment_parse(v->sval, &aug, msg, sizeof msg) != MLCRT_OK)
-                    diag_error(&v->loc, "%s", strncmp(msg, "--", 2) ? msg : msg + 2);
-                spec->augment = v->sval;
-            } else if (!strcmp(key, "mean")) n_mean = read_channels(v, "mean", spec->norm_mean, 0), mean_at = v;
-            else if (!strcmp(key, "std")) n_std = read_channels(v, "std", spec->norm_std, 1), std_at = v;
-            else {
-                const char *keys[N_TRAIN_ROWS];
-                const char *near = diag_nearest(key, keys, key_names(keys));
-                diag_error_hint(&kv->loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL,
-                                "unknown train setting '%s'", key);
-            }
-        }
-        if (lr > 0) spec->opt.lr = lr;
+        if (train)
+            diag_error_hint(&st->loc, arena_printf(a, "it was first defined at line %d", train->loc.line),
+                            "the train { } section is defined twice");
+        train = st;
+        SpecCtx c = {.a = a, .p = p, .upto = i, .L = {.a = a, .prog = p, .spec = spec}, .consts = {.prefix = ""}};
+        read_train(&c, st, spec, &n_mean, &n_std, &mean_at, &std_at);
     }
     if (n_mean != n_std) {
         if (!n_std)

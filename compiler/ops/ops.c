@@ -55,12 +55,37 @@ int64_t broadcast_index(const Shape *out, const Shape *in, int64_t k) {
     return src;
 }
 
+/* Not (len - span) / stride + 1 alone: C's division truncates toward zero, so a window
+ * up to stride - 1 elements longer than the input would count as one that fits. */
+int64_t window_count(int64_t len, int64_t span, int64_t stride) {
+    if (stride < 1 || span > len) return 0;
+    return (len - span) / stride + 1;
+}
+
 int axis_norm(int axis, int rank) {
     if (axis < 0) axis += rank;
     return axis >= 0 && axis < rank ? axis : -1;
 }
 
+/* The elementwise ops' scalar text and the loops fuse.c builds from it are written for
+ * floats: fuse.c leaves an i32 node out of every group, and the lone loop the targets
+ * then emit for it writes only element 0. So an i32 operand is refused here, by name,
+ * instead of compiling to wrong code. */
+const char *shape_need_f32(Graph *g, const Node *n) {
+    for (int i = 0; i < n->nin; i++) {
+        const Node *x = &g->nodes[n->in[i]];
+        if (x->dtype == DT_F32) continue;
+        char s[96];
+        return shape_err(g, "%s needs an f32 tensor, found %s", op_of(n)->name,
+                         shape_str_at(&x->shape, x->dtype, g->batch, s, sizeof s));
+    }
+    return NULL;
+}
+
+/* The unary elementwise ops (their only users): f32 in, the same shape out. */
 const char *shape_rule_same(Graph *g, Node *n) {
+    const char *err = shape_need_f32(g, n);
+    if (err) return err;
     n->shape = g->nodes[n->in[0]].shape;
     n->dtype = g->nodes[n->in[0]].dtype;
     return NULL;

@@ -131,12 +131,20 @@ int op_text_calls_math(const char *t);
 double op_flops(const Graph *g, const Node *n);
 
 /* Shared rule helpers (ops.c). */
+/* NULL when every input of n is f32, else "<op> needs an f32 tensor, found i32[...]":
+ * the check of the ops whose loops are written for floats only (shape_rule_same: the
+ * unary K_EWISE ops; expand). shape_rule_broadcast, the binary ones', names both operands. */
+const char *shape_need_f32(Graph *g, const Node *n);
 const char *shape_rule_same(Graph *g, Node *n);
 const char *shape_rule_broadcast(Graph *g, Node *n);
 const char *shape_rule_reduce(Graph *g, Node *n);
 /* The element of `in` that element k of `out` reads when `in` broadcasts to `out`
  * (row-major, right-aligned, size-1 dimensions repeat). */
 int64_t broadcast_index(const Shape *out, const Shape *in, int64_t k);
+/* How many windows spanning `span` elements, `stride` apart, fit in `len` elements (the
+ * padded input): 0 when not even one does, or the stride is below 1. Convolutions and
+ * poolings size their output with it (ops_conv.c, ops_pool.c). */
+int64_t window_count(int64_t len, int64_t span, int64_t stride);
 /* Normalises a possibly negative axis; -1 when out of range. */
 int axis_norm(int axis, int rank);
 /* Builds a param for gradient-check cases. */

@@ -24,8 +24,9 @@
 #define IN(k) (g->nodes[node].in[k])
 #define LOC (&g->nodes[node].loc)
 
+/* A kernel of k taps, d apart, spans d * (k - 1) + 1 input elements. */
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+    return window_count(in + 2 * p, d * (k - 1) + 1, s);
 }
 
 /* The geometry from the attributes, the input's shape x [N, C, H, W] and the weight's
@@ -49,9 +50,15 @@ static const char *check_geom(Graph *g, const Geom *q) {
     if (q->C % q->G || q->O % q->G)
         return shape_err(g, "conv2d: %lld input and %lld output channels are not divisible by groups = %lld",
                          (long long)q->C, (long long)q->O, (long long)q->G);
-    if (q->Ho < 1 || q->Wo < 1)
-        return shape_err(g, "conv2d: a %lldx%lld kernel does not fit a %lldx%lld input with this padding",
-                         (long long)q->KH, (long long)q->KW, (long long)q->H, (long long)q->W);
+    if (q->Ho < 1 || q->Wo < 1) {
+        char dil[160] = ""; /* a dilated kernel's span, which is what must fit */
+        if (q->dh > 1 || q->dw > 1)
+            snprintf(dil, sizeof dil, " with dilation %lldx%lld spans %lldx%lld and", (long long)q->dh,
+                     (long long)q->dw, (long long)(q->dh * (q->KH - 1) + 1), (long long)(q->dw * (q->KW - 1) + 1));
+        return shape_err(g, "conv2d: a %lldx%lld kernel%s does not fit the %lldx%lld input with padding %lldx%lld",
+                         (long long)q->KH, (long long)q->KW, dil, (long long)q->H, (long long)q->W, (long long)q->ph,
+                         (long long)q->pw);
+    }
     return NULL;
 }
 
@@ -102,6 +109,8 @@ static const char *s_bwd_data(Graph *g, Node *n) {
     Geom q = geom(n, &n->shape, &w->shape);
     const char *err = check_geom(g, &q);
     if (err) return err;
+    /* gradient rules size dx exactly, and conv_transpose2d's builtin keeps output_pad below
+     * the stride (builtins.c), so this is an internal inconsistency if it fires */
     if (q.Ho != dy->shape.d[2] || q.Wo != dy->shape.d[3])
         return shape_err(g, "conv2d_bwd_data: an output of %lldx%lld does not convolve back to the input's %lldx%lld",
                          (long long)q.H, (long long)q.W, (long long)dy->shape.d[2], (long long)dy->shape.d[3]);

@@ -63,6 +63,8 @@ const OpRules rules_reshape = {.shape = s_reshape, .grad = g_reshape, .eval = e_
 static const char *s_expand(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     const Shape *s = &x->shape, *t = &n->shape;
+    const char *err = shape_need_f32(g, n); /* its loop is an elementwise one (fuse.c) */
+    if (err) return err;
     int off = t->rank - s->rank;
     int ok = off >= 0;
     for (int i = 0; ok && i < s->rank; i++) {

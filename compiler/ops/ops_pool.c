@@ -17,8 +17,8 @@ static PGeom pgeom(const Node *n, int64_t H, int64_t W) {
     q.KH = attr_h(n, A_KERNEL), q.KW = attr_w(n, A_KERNEL);
     q.sh = attr_h(n, A_STRIDE), q.sw = attr_w(n, A_STRIDE);
     q.ph = attr_h(n, A_PAD), q.pw = attr_w(n, A_PAD);
-    q.Ho = q.sh ? (H + 2 * q.ph - q.KH) / q.sh + 1 : 0;
-    q.Wo = q.sw ? (W + 2 * q.pw - q.KW) / q.sw + 1 : 0;
+    q.Ho = window_count(H + 2 * q.ph, q.KH, q.sh);
+    q.Wo = window_count(W + 2 * q.pw, q.KW, q.sw);
     return q;
 }
 

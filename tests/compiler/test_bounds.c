@@ -4,12 +4,16 @@
  * basic blocks, and blocks nested 20 deep (2^20 inlined calls). The first two must compile
  * in a bounded amount of memory (peak resident set of the mlc process, from getrusage: memory
  * is a property of the code, unlike time on a shared machine, which is never asserted);
- * the third must stop with the documented node-limit error, not exhaust memory. */
+ * the third must stop with the documented node-limit error, not exhaust memory.
+ *
+ * And what the op rules let in: every op whose loops are written for floats refuses an
+ * i32 operand, and a window counts as fitting only when it fits (window_count). */
 #include <criterion/criterion.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "ctest_util.h"
+#include "ops.h"
 
 #ifndef MLC_EXE
 #error "MLC_EXE must be defined (the mlc executable built by meson)"
@@ -116,4 +120,42 @@ Test(bounds, nested_blocks_hit_the_node_limit) {
     cr_expect_leq(mib, mib_limit(), "blocks nested 20 deep took %ld MiB before the node limit stopped them", mib);
     ct_rmdir(dir);
     free(p), free(dir);
+}
+
+/* Every elementwise op (K_EWISE) and expand: fuse.c leaves i32 nodes out of its groups, and
+ * the lone loop the targets wrote for one stored only element 0, so each shape rule must
+ * refuse an i32 operand, naming f32. A new elementwise op gets this check by its kind. */
+Test(bounds, f32_only_ops_refuse_i32) {
+    Arena a = {0};
+    Graph *g = graph_new(&a, MODE_TRAIN, 4);
+    int64_t d[2] = {4, 3};
+    int x = graph_add_source(g, OP_input, shape_make(2, d, 1), DT_I32, "ids", NULL);
+    int checked = 0;
+    for (int op = 0; op < OP_COUNT; op++) {
+        const OpInfo *oi = &op_info[op];
+        if (oi->kind != K_EWISE && op != OP_expand) continue;
+        Node n = {0};
+        n.op = (Op)op;
+        n.nin = oi->arity;
+        for (int i = 0; i < oi->arity; i++) n.in[i] = x;
+        n.shape = g->nodes[x].shape; /* expand's target: the same shape */
+        n.dtype = DT_I32;
+        const char *err = oi->rules->shape(g, &n);
+        cr_expect(err && strstr(err, "f32"), "%s accepted an i32 operand", oi->name);
+        checked++;
+    }
+    cr_expect_geq(checked, 30, "only %d elementwise ops in the table", checked);
+    arena_free(&a);
+}
+
+/* Windows of a convolution or pooling: (len - span) / stride + 1 truncates toward zero,
+ * so a window longer than the input by less than the stride counted as one. */
+Test(bounds, window_count_is_zero_when_the_window_does_not_fit) {
+    cr_expect_eq(window_count(8, 9, 9), 0);   /* max_pool2d(x, 9) on 8x8: the default stride */
+    cr_expect_eq(window_count(8, 9, 1), 0);   /* the same window, stride 1 */
+    cr_expect_eq(window_count(8, 11, 20), 0); /* a 3x3 kernel with dilation 5, stride 20 */
+    cr_expect_eq(window_count(10, 11, 4), 0); /* 8 padded by 1 on each side, an 11-wide kernel */
+    cr_expect_eq(window_count(8, 8, 5), 1);   /* exactly fits */
+    cr_expect_eq(window_count(10, 7, 3), 2);  /* windows at 0 and 3 */
+    cr_expect_eq(window_count(8, 3, 0), 0);   /* no stride: no window */
 }

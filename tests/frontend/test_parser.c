@@ -813,6 +813,73 @@ Test(frontend, deep_nesting_is_an_error_not_a_crash) {
     cr_assert_eq(p->stmts.items[0]->body.items[0]->kind, ST_IF);
 }
 
+/* B is the batch size in shapes and arithmetic alike: no statement may bind the name. */
+Test(frontend, error_batch_cannot_be_bound) {
+    ASSERT_ERROR("B = 3",
+                 "t.mdl:1:1: error: B is the batch size; it cannot be assigned\n"
+                 "    1 | B = 3\n"
+                 "      | ^\n");
+    ASSERT_ERROR("for B in [1, 2] { }",
+                 "t.mdl:1:5: error: B is the batch size; it cannot be a loop variable\n"
+                 "    1 | for B in [1, 2] { }\n"
+                 "      |     ^\n");
+    ASSERT_ERROR("block f(x, B) { return x }",
+                 "t.mdl:1:12: error: B is the batch size; it cannot be a block parameter\n"
+                 "    1 | block f(x, B) { return x }\n"
+                 "      |            ^\n");
+    ASSERT_ERROR("input B: f32[B, 4]",
+                 "t.mdl:1:7: error: B is the batch size; it cannot be an input's name\n"
+                 "    1 | input B: f32[B, 4]\n"
+                 "      |       ^\n");
+    ASSERT_ERROR("param B: f32[4]",
+                 "t.mdl:1:7: error: B is the batch size; it cannot be a parameter's name\n"
+                 "    1 | param B: f32[4]\n"
+                 "      |       ^\n");
+    /* reading B, and names that merely start with it, stay fine */
+    Program *p = parse_ok("Bx = 3\nb = B * 2\nfor Bi in [1] { }\ntrain { batch = 4 }\n");
+    cr_assert_eq(p->stmts.n, 4);
+}
+
+/* A nonzero literal that a double cannot hold is refused at both ends of the range; a
+ * double's denormal (1e-320) is a number, which lowering checks where it becomes an f32. */
+Test(frontend, float_literals_out_of_range) {
+    ASSERT_ERROR("x = 1e-400",
+                 "t.mdl:1:5: error: float literal '1e-400' is out of range\n"
+                 "    1 | x = 1e-400\n"
+                 "      |     ^~~~~~\n");
+    Program *p = parse_ok("x = 0e-400\ny = 1e-320\n");
+    cr_assert_eq(p->stmts.items[0]->value->fval, 0.0);
+    cr_assert_gt(p->stmts.items[1]->value->fval, 0.0);
+}
+
+/* A diagnostic stays short however long the line or the token: the source line shows a
+ * window of 120 bytes around the caret (with "..." where it is cut), the caret still under
+ * the culprit; a long quoted token in the message shows its first 64 and last 24 bytes. */
+Test(frontend, error_excerpts_are_bounded) {
+    /* the caret at column 205: the window is the line's last 120 bytes */
+    char *src = repeat(" ", 200, "@");
+    char *want = keep(malloc(1024));
+    snprintf(want, 1024,
+             "t.mdl:1:201: error: unexpected character '@'\n"
+             "    1 | ...%s\n"
+             "      |    %s^\n",
+             repeat(" ", 119, "@"), repeat(" ", 119, ""));
+    ASSERT_ERROR(src, want);
+    /* a 201-byte invalid number at column 5: the window is the line's first 120 bytes */
+    src = repeat("a", 200, "");
+    src = keep(strcat(strcpy(malloc(256), "x = 1"), src));
+    snprintf(want, 1024,
+             "t.mdl:1:5: error: invalid number '1%s...%s'\n"
+             "    1 | x = 1%s...\n"
+             "      |     ^%s\n",
+             repeat("a", 63, ""), repeat("a", 24, ""), repeat("a", 115, ""), repeat("~", 115, ""));
+    ASSERT_ERROR(src, want);
+    /* the whole diagnostic of a 100,000-byte line is a few hundred bytes */
+    char *err;
+    cr_assert_null(try_parse(repeat(" ", 100000, "x = @"), &err));
+    cr_assert_lt(strlen(err), 400, "%s", err);
+}
+
 /* Printing is canonical: parse(print(x)) prints the same as x. */
 static void assert_round_trip(const char *src) {
     char *once = print_of(src);
