@@ -1,40 +1,25 @@
-/* idx.c - IDX file reader (see idx.h). zlib's gzread reads raw files transparently, so
- * one code path handles both train-images-idx3-ubyte and train-images-idx3-ubyte.gz. */
+/* idx.c - IDX file reader (see idx.h). gz_stream.c reads raw and gzip files alike, so one
+ * code path handles both train-images-idx3-ubyte and train-images-idx3-ubyte.gz. */
 #include "idx.h"
 
 #include "file_kind.h"
+#include "gz_stream.h"
 #include "mlcrt_error.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 /* Refuse anything above 16 GiB of data: a corrupt header, not a real dataset. */
 #define IDX_MAX_BYTES (INT64_C(1) << 34)
 
-/* zlib's message for f's error, less the "PATH: " it starts with (ours names the file). */
-static const char *gz_message(gzFile f, const char *path) {
-    int errnum;
-    const char *m = gzerror(f, &errnum);
-    size_t n = strlen(path);
-    return strncmp(m, path, n) == 0 && strncmp(m + n, ": ", 2) == 0 ? m + n + 2 : m;
-}
-
-/* Reads up to len bytes; returns bytes read, or -1 on a zlib error (message in *err).
- * Such an error carries no position: zlib decompresses ahead of what it has returned (a
- * small file's CRC is checked at the first read). */
-static int64_t read_full(gzFile f, const char *path, void *buf, int64_t len, const char **err) {
+/* Reads up to len bytes; returns bytes read, or -1 on an error (message in f->err). */
+static int64_t read_full(mlcrt_gz_stream *f, void *buf, int64_t len) {
     int64_t got = 0;
     while (got < len) {
-        int64_t want = len - got;
-        if (want > (1 << 24)) want = 1 << 24;
-        int r = gzread(f, (char *)buf + got, (unsigned)want);
-        if (r < 0) {
-            *err = gz_message(f, path);
-            return -1;
-        }
+        int64_t r = mlcrt_gz_read(f, (char *)buf + got, len - got > (1 << 24) ? 1 << 24 : len - got);
+        if (r < 0) return -1;
         if (r == 0) break;
         got += r;
     }
@@ -43,14 +28,14 @@ static int64_t read_full(gzFile f, const char *path, void *buf, int64_t len, con
 
 /* Reads up to len bytes into *buf, which it allocates and grows as data arrives (from
  * 1 MiB, doubling), so that a header declaring gigabytes in a short file costs no more
- * memory than the file holds. Returns bytes read, -1 on a zlib error (message in *err),
+ * memory than the file holds. Returns bytes read, -1 on an error (message in f->err),
  * -2 when out of memory; *buf is set either way (free it). */
-static int64_t read_growing(gzFile f, const char *path, uint8_t **buf, int64_t len, const char **err) {
+static int64_t read_growing(mlcrt_gz_stream *f, uint8_t **buf, int64_t len) {
     int64_t cap = len < (1 << 20) ? len : (1 << 20), got = 0;
     *buf = malloc((size_t)(cap > 0 ? cap : 1));
     if (!*buf) return -2;
     for (;;) {
-        int64_t r = read_full(f, path, *buf + got, cap - got, err);
+        int64_t r = read_full(f, *buf + got, cap - got);
         if (r < 0) return -1;
         got += r;
         if (got < cap || cap == len) return got;
@@ -62,14 +47,10 @@ static int64_t read_growing(gzFile f, const char *path, uint8_t **buf, int64_t l
     }
 }
 
-/* After a short read: whether the stream is gzip cut short (zlib's pending Z_BUF_ERROR:
- * "unexpected end of file"), rather than a complete file holding less than its header
- * declares. A .gz cut inside its own 10-byte header decompresses to nothing at all. */
-static int gz_cut_short(gzFile f) {
-    int e = Z_OK;
-    gzerror(f, &e);
-    return e == Z_BUF_ERROR;
-}
+/* After a short read: whether the file is gzip cut short, rather than a complete file
+ * holding less than its header declares. A .gz cut inside its own 10-byte header
+ * decompresses to nothing at all. */
+static int gz_cut_short(const mlcrt_gz_stream *f) { return f->cut; }
 
 #define GZ_CUT "compressed stream ends early (the .gz file is cut short)"
 
@@ -84,14 +65,17 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     memset(out, 0, sizeof *out);
     int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
     if (rc) return rc;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-    const char *zerr = NULL;
+    mlcrt_gz_stream *f = malloc(sizeof *f);
+    if (!f) return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: cannot open: out of memory", path);
+    if (mlcrt_gz_open(f, path)) {
+        int e = errno;
+        free(f);
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, strerror(e));
+    }
+    const char *zerr = f->err;
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
-    int64_t got = read_full(f, path, hdr, 4, &zerr);
+    int64_t got = read_full(f, hdr, 4);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
@@ -128,7 +112,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     int64_t hdr_len = 4 + 4 * (int64_t)ndims;
-    got = read_full(f, path, hdr + 4, 4 * (int64_t)ndims, &zerr);
+    got = read_full(f, hdr + 4, 4 * (int64_t)ndims);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
@@ -178,7 +162,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     out->ndims = ndims;
     out->nbytes = total;
-    got = read_growing(f, path, &out->data, total, &zerr);
+    got = read_growing(f, &out->data, total);
     if (got == -2) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld bytes of data", path, (long long)total);
         goto done;
@@ -196,7 +180,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     uint8_t extra[1];
-    got = read_full(f, path, extra, 1, &zerr);
+    got = read_full(f, extra, 1);
     if (got < 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
@@ -215,8 +199,17 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
                         path, (long long)(hdr_len + total));
         goto done;
     }
+    /* gzread would not have said this: bytes after the gzip data, like those after a raw
+     * file's (refused above), are no part of an IDX file */
+    if (f->garbage_at >= 0) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte %lld of the compressed file: unexpected data after the end of the gzip stream", path,
+                        (long long)f->garbage_at);
+        goto done;
+    }
 done:
-    gzclose(f);
+    mlcrt_gz_close(f);
+    free(f);
     if (rc != MLCRT_OK) mlcrt_idx_free(out);
     return rc;
 }

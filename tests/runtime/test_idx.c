@@ -311,6 +311,56 @@ Test(idx, gzip_without_trailer) {
     tu_rmrf(dir);
 }
 
+/* Bytes after the gzip data are refused like bytes after a raw file's (gzread ignored
+ * them); gzip members one after another are one stream, as gzip -d reads them; corrupt
+ * compressed data is named with where it is in the file. */
+Test(idx, gzip_trailing_data_members_and_corruption) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "i.gz"), msg[MLCRT_MSG_SIZE], want[512];
+    uint32_t dims[3] = {3, 2, 2};
+    write_idx(p, 1, 0x08, 3, dims, pix, 12);
+    size_t n = 0;
+    uint8_t *gz = tu_read(p, &n), *more = tu_track(malloc(2 * n + 8), free);
+    mlcrt_idx idx;
+    memcpy(more, gz, n);
+    memcpy(more + n, "garbage\n", 8);
+    tu_write(p, more, n + 8);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want, "%s: byte %zu of the compressed file: unexpected data after the end of the gzip stream",
+             p, n);
+    cr_assert_str_eq(msg, want);
+    memset(more + n, 0, 8); /* zero padding is no gzip member either */
+    tu_write(p, more, n + 8);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
+    cr_assert_str_eq(msg, want);
+    /* the header in one member, the pixels in another: the same file as one */
+    char *h = tu_path(dir, "h.gz"), *d = tu_path(dir, "d.gz");
+    uint8_t raw[16 + 12] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
+    memcpy(raw + 16, pix, 12);
+    gzFile g = gzopen(h, "wb");
+    cr_assert_eq(gzwrite(g, raw, 16), 16);
+    gzclose(g);
+    g = gzopen(d, "wb");
+    cr_assert_eq(gzwrite(g, raw + 16, 12), 12);
+    gzclose(g);
+    size_t nh, nd;
+    uint8_t *bh = tu_read(h, &nh), *bd = tu_read(d, &nd), *both = tu_track(malloc(nh + nd), free);
+    memcpy(both, bh, nh);
+    memcpy(both + nh, bd, nd);
+    tu_write(p, both, nh + nd);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(idx.nbytes, 12);
+    cr_assert_arr_eq(idx.data, pix, 12);
+    mlcrt_idx_free(&idx);
+    /* a flipped bit in the CRC */
+    gz[n - 8] ^= 1;
+    tu_write(p, gz, n);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EIO);
+    snprintf(want, sizeof want, "%s: read error: corrupt gzip data at byte ", p);
+    cr_assert(strncmp(msg, want, strlen(want)) == 0 && strstr(msg, " of the compressed file: incorrect data check"),
+              "%s", msg);
+    tu_rmrf(dir);
+}
+
 /* A header may declare up to 16 GiB; a short file that declares 8 GiB is reported as
  * truncated without allocating the 8 GiB first (found by fuzz/fuzz_idx: the reader
  * malloc'ed what the header said). The address space is capped below that where no
