@@ -24,10 +24,15 @@ void mlcrt_default_wait_policy(char **argv);
 
 /* Conveniences generated models build their NAME_evaluate / _save / _load on
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
-/* Over `count` samples (inputs: one array of count samples per input), in batches: a
- * classifier's accuracy, any other model's mean loss in evaluation mode; -1 when out of
- * memory. */
-double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count);
+/* Over `count` samples (inputs: one array of count samples per input), in batches of at
+ * most the model's max_batch (and the model's train { } batch): a classifier's accuracy,
+ * any other model's mean loss in evaluation mode; -1 when out of memory. */
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count,
+                             int max_batch);
+/* The public NAME_train_step, NAME_forward, ... check n first: 1 when n is outside
+ * 1..max_batch (the buffers create sized), after a one-line `error:` on stderr naming the
+ * call; the call then returns NaN or does nothing. 0 otherwise. */
+int mlcrt_batch_refused(const char *call, int n, int max_batch);
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
 /* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a

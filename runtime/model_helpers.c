@@ -30,7 +30,8 @@ int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
 }
 
 /* A view of the caller's arrays as a data set, evaluated like the trainer does. */
-double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count) {
+double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count,
+                             int max_batch) {
     mlcrt_binding b;
     if (mlcrt_bind_inputs(api, &b, NULL, 0) != 0) return -1.0;
     if (count <= 0) return 0.0;
@@ -41,7 +42,15 @@ double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *
                       .x = (float *)inputs[b.image_input],
                       .y = b.label_input >= 0 ? (int32_t *)inputs[b.label_input] : NULL};
     memcpy(ds.sample_dims, img->dims, sizeof ds.sample_dims);
-    return mlcrt_evaluate(api, model, &ds, api->default_batch > 0 ? api->default_batch : 64);
+    int batch = api->default_batch > 0 ? api->default_batch : 64;
+    return mlcrt_evaluate(api, model, &ds, batch < max_batch ? batch : max_batch); /* the buffers' size */
+}
+
+int mlcrt_batch_refused(const char *call, int n, int max_batch) {
+    if (n >= 1 && n <= max_batch) return 0;
+    fprintf(stderr, "error: %s: a batch of %d samples, expected 1 to %d (the max_batch the model was created with)\n",
+            call, n, max_batch);
+    return 1;
 }
 
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {

@@ -289,7 +289,9 @@ void emit_header(const ModelIR *m, FILE *h) {
         fprintf(h, "\n");
     }
     fprintf(h, " */\n");
-    fprintf(h, "/* Creates the model with buffers for batches of up to max_batch samples. */\n");
+    fprintf(h,
+            "/* Creates the model with buffers for batches of up to max_batch samples: the calls below\n"
+            " * that take n refuse one outside 1..max_batch (a line on stderr; NaN, or nothing done). */\n");
     fprintf(h, "%s_model *%s_create(uint64_t seed, int max_batch);\n", n, n);
     fprintf(h, "void %s_destroy(%s_model *m);\n", n, n);
     fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
@@ -307,7 +309,7 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs);\n", n, n);
     fprintf(h, "/* The mean loss on n samples in evaluation mode (no update). */\n");
     fprintf(h, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n);\n", n, n);
-    fprintf(h, "/* Over `count` samples, in batches: %s. */\n",
+    fprintf(h, "/* Over `count` samples, in batches of at most max_batch: %s. */\n",
             m->cls_output >= 0 ? "the accuracy of argmax(forward)" : "the mean loss in evaluation mode");
     fprintf(h, "double %s_evaluate(%s_model *m, const void *const *inputs, int count);\n", n, n);
     fprintf(h, "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr. */\n");
@@ -461,7 +463,7 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
-    fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count);\n}\n\n", n);
+    fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count, m->max_batch);\n}\n\n", n);
     fprintf(o, "int %s_save(%s_model *m, const char *path) { return mlcrt_save(&%s_api, m, path); }\n", n, n, n);
     fprintf(o, "int %s_load(%s_model *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
 }
@@ -678,21 +680,29 @@ void emit_train_step(const ModelIR *m, FILE *o, int checks) {
     }
 }
 
+/* The public calls that take a batch check its size against the buffers (the runtime's
+ * calls through the api table are sized by the trainer and skip the check). */
+static void emit_batch_check(FILE *o, const char *n, const char *fn, const char *fail) {
+    fprintf(o, "    if (mlcrt_batch_refused(\"%s_%s\", n, m->max_batch)) return%s;\n", n, fn, fail);
+}
+
 void emit_step_wrappers(const ModelIR *m, FILE *o) {
     const char *n = m->spec.name;
     fprintf(o,
             "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n",
             n, n);
+    emit_batch_check(o, n, "train_step", " NAN");
     fprintf(o, "    return api_train_step(m, inputs, n, lr, outputs);\n}\n");
     fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n,
             n);
+    emit_batch_check(o, n, "forward_backward", " NAN");
     fprintf(o, "    return api_forward_backward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
     fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
     fprintf(o, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n, n);
+    emit_batch_check(o, n, "forward", "");
     fprintf(o, "    api_forward(m, inputs, n, outputs);\n}\n");
-    fprintf(
-        o,
-        "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) { return api_eval_loss(m, inputs, n); }\n\n",
-        n, n);
+    fprintf(o, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) {\n", n, n);
+    emit_batch_check(o, n, "eval_loss", " NAN");
+    fprintf(o, "    return api_eval_loss(m, inputs, n);\n}\n\n");
 }

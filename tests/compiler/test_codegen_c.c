@@ -673,6 +673,62 @@ static const char eval_driver_src[] =
     "    return 0;\n"
     "}\n";
 
+/* The public calls of a model (NAME_create ... NAME_evaluate) as a library user makes
+ * them: NAME_evaluate over more samples than max_batch goes in batches the buffers hold
+ * (it once took the .mdl's batch of 64 on a model created for 4), and a batch outside
+ * 1..max_batch is refused with a line and NaN, not written past the buffers. */
+static const char public_api_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "typedef struct mlp_model mlp_model;\n"
+    "mlp_model *mlp_create(uint64_t seed, int max_batch);\n"
+    "void mlp_destroy(mlp_model *m);\n"
+    "float mlp_train_step(mlp_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n"
+    "void mlp_forward(mlp_model *m, const void *const *inputs, int n, float *const *outputs);\n"
+    "float mlp_eval_loss(mlp_model *m, const void *const *inputs, int n);\n"
+    "double mlp_evaluate(mlp_model *m, const void *const *inputs, int count);\n"
+    "int main(void) {\n"
+    "    enum { N = 200 };\n"
+    "    static float img[N * 784], out[N * 10];\n"
+    "    static int lab[N];\n"
+    "    for (int i = 0; i < N * 784; i++) img[i] = (float)(0.5 + 0.5 * sin(0.37 * i));\n"
+    "    for (int i = 0; i < N; i++) lab[i] = (i * 7) % 10;\n"
+    "    const void *in[2] = {img, lab};\n"
+    "    mlp_model *small = mlp_create(3, 4), *big = mlp_create(3, N);\n"
+    "    printf(\"EVAL %.9g %.9g\\n\", mlp_evaluate(small, in, N), mlp_evaluate(big, in, N));\n"
+    "    out[40] = 7.0f;\n"
+    "    mlp_forward(small, in, 5, (float *[MLC_MAX_OUTPUTS]){out});\n"
+    "    printf(\"UNTOUCHED %g\\n\", out[40]);\n"
+    "    printf(\"STEP %g %g\\n\", mlp_train_step(small, in, 0, 0.1f, NULL), mlp_eval_loss(small, in, -1));\n"
+    "    fflush(stdout);\n"
+    "    mlp_destroy(small);\n"
+    "    mlp_destroy(big);\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, public_calls_keep_to_max_batch, .timeout = 300) {
+    const char *mdl = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    Emitted e;
+    emit_model(mdl, &e);
+    char *out = run_driver(&e, mdl, public_api_driver_src, NULL);
+    double a = -1, b = -2;
+    const char *ev = strstr(out, "EVAL ");
+    cr_assert(ev && sscanf(ev, "EVAL %lf %lf", &a, &b) == 2, "%s", out);
+    cr_expect_eq(a, b, "evaluate in batches of 4 gave %.9g, in one batch %.9g", a, b);
+    cr_expect(strstr(out,
+                     "error: mlp_forward: a batch of 5 samples, expected 1 to 4 (the max_batch the model was "
+                     "created with)\n"),
+              "%s", out);
+    cr_expect(strstr(out, "UNTOUCHED 7\n"), "%s", out);
+    cr_expect(strstr(out, "error: mlp_train_step: a batch of 0 samples, expected 1 to 4"), "%s", out);
+    cr_expect(strstr(out, "error: mlp_eval_loss: a batch of -1 samples, expected 1 to 4"), "%s", out);
+    cr_expect(strstr(out, "STEP nan nan\n") || strstr(out, "STEP -nan -nan\n"), "%s", out);
+    free(out);
+    emitted_free(&e);
+}
+
 static void eval_random_state_check(const char *mdl) {
     Emitted e;
     emit_model(mdl, &e);
