@@ -294,9 +294,12 @@ int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t 
         memcpy(part, p, len);
         part[len] = '\0';
         char *end;
+        int crop = strncmp(part, "crop:", 5) == 0;
+        if ((crop && aug->crop_pad) || (!crop && aug->flip && strcmp(part, "flip") == 0)) /* one would be dropped */
+            return mlcrt_fail(msg, cap, MLCRT_EARG, "--augment: %s given twice in '%s'", crop ? "crop" : "flip", spec);
         if (strcmp(part, "flip") == 0) aug->flip = 1;
-        else if (strncmp(part, "crop:", 5) == 0 && part[5] >= '0' && part[5] <= '9' && strtol(part + 5, &end, 10) > 0 &&
-                 *end == '\0' && strtol(part + 5, NULL, 10) <= 64)
+        else if (crop && part[5] >= '0' && part[5] <= '9' && strtol(part + 5, &end, 10) > 0 && *end == '\0' &&
+                 strtol(part + 5, NULL, 10) <= 64)
             aug->crop_pad = (int)strtol(part + 5, NULL, 10);
         else
             return mlcrt_fail(msg, cap, MLCRT_EARG,

@@ -270,6 +270,36 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o) {
     }
 }
 
+/* Flags that mean something in some modes only (a bit per mode): given in another, they
+ * were ignored without a word. --ema has its own check and reason (trainer.c). */
+#define IN_MODE(m) (1u << MODE_##m)
+static const struct {
+    const char *flag;
+    unsigned modes;
+} mode_flags[] = {
+    {"--epochs", IN_MODE(train)},     {"--max-steps", IN_MODE(train)},    {"--save", IN_MODE(train)},
+    {"--save-every", IN_MODE(train)}, {"--resume", IN_MODE(train)},       {"--load", IN_MODE(train)},
+    {"--log", IN_MODE(train)},        {"--log-format", IN_MODE(train)},   {"--log-every", IN_MODE(train)},
+    {"--eval-every", IN_MODE(train)}, {"--top", IN_MODE(predict)},        {"--prompt", IN_MODE(sample)},
+    {"--tokens", IN_MODE(sample)},    {"--temperature", IN_MODE(sample)}, {"--top-k", IN_MODE(sample)},
+};
+
+/* 0, or -1 after the error, when a flag given is for another mode. */
+static int check_modes(const char *const *given, int mode, FILE *err) {
+    for (size_t i = 0; i < sizeof mode_flags / sizeof mode_flags[0]; i++) {
+        const flag_row *f = find_flag(mode_flags[i].flag);
+        if (!given[f - mlcrt_flags] || (mode_flags[i].modes >> mode & 1)) continue;
+        char list[128] = "";
+        size_t n = 0;
+        for (int m = 0; m < MODE_COUNT; m++)
+            if (mode_flags[i].modes >> m & 1)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? " or " : "", mlcrt_modes[m].name);
+        fprintf(err, "error: %s applies to %s, not %s\n", f->flag, list, mlcrt_modes[mode].name);
+        return -1;
+    }
+    return 0;
+}
+
 static int count_words(const char *s) {
     int n = 0;
     for (const char *p = s; *p; p++) n += *p != ' ' && (p == s || p[-1] == ' ');
@@ -340,6 +370,11 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
             o->norm_flags = 1; /* a checkpoint's normalisation must then agree (trainer.c) */
         if (strcmp(f->flag, "--epochs") == 0) o->epochs_flag = 1;
         if (o->help) return 0;
+    }
+    if (check_modes(given, o->mode, err)) return -1;
+    if (given[find_flag("--save-every") - mlcrt_flags] && !o->save_path) {
+        fprintf(err, "error: --save-every: needs --save, the checkpoint it writes\n");
+        return -1;
     }
     if (npos < maxpos) {
         fprintf(err, "error: %s: expected %s (usage: %s %s %s [flags])\n", mode->name, mode->expect, prog, mode->name,

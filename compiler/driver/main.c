@@ -93,7 +93,16 @@ static void pass_list(char *buf, size_t cap) {
         k += (size_t)snprintf(buf + k, cap - k, "%s%s", p ? ", " : "", pass_names[p]);
 }
 
-/* --dump-ir=STAGE; repeated options add up. Prints its own error. */
+/* The --dump-ir stages of DotGraphs, in its order. */
+static const char *const dot_stages[] = {"", "dot", "dot:train", "dot:eval", "dot:forward"};
+
+static DotGraphs dot_stage(const char *stage) {
+    for (int k = DOT_BOTH; k <= DOT_FORWARD; k++)
+        if (!strcmp(stage, dot_stages[k])) return (DotGraphs)k;
+    return DOT_NONE;
+}
+
+/* --dump-ir=STAGE; repeated options add up (but for dot stages). Prints its own error. */
 static int parse_dump(Options *o, const char *stage) {
     DumpOptions *d = &o->dump;
     char passes[256];
@@ -118,14 +127,15 @@ static int parse_dump(Options *o, const char *stage) {
         d->final = 1;
     } else if (!strcmp(stage, "all")) {
         d->after |= DUMP_AFTER_ALL;
-    } else if (!strcmp(stage, "dot")) {
-        d->dot = DOT_BOTH;
-    } else if (!strcmp(stage, "dot:train")) {
-        d->dot = DOT_TRAIN;
-    } else if (!strcmp(stage, "dot:eval")) {
-        d->dot = DOT_EVAL;
-    } else if (!strcmp(stage, "dot:forward")) {
-        d->dot = DOT_FORWARD;
+    } else if (dot_stage(stage) != DOT_NONE) {
+        /* one Graphviz document per run: two would make stdout no document at all */
+        if (d->dot) {
+            fprintf(stderr,
+                    "mlc: error: --dump-ir=%s: one dot stage per run (one Graphviz document), found %s before it\n",
+                    stage, dot_stages[d->dot]);
+            return -1;
+        }
+        d->dot = dot_stage(stage);
     } else {
         fprintf(stderr,
                 "mlc: error: unknown IR stage '%s' (expected lower, autodiff, final, all, dot, dot:train, dot:eval, "
@@ -190,8 +200,23 @@ static int parse_count(const char *flag, const char *val, long max, int *out) {
     return -1;
 }
 
+/* 1 (after the error) when option a was given before: the second would silently replace
+ * the first (`-o a.c -o b.c` wrote only b.c). --dump-ir is not one: its stages add up. */
+static int given_twice(const char *a, const char *val, const char **seen_opt, const char **seen_val, int *nseen) {
+    for (int k = 0; k < *nseen; k++) {
+        if (strcmp(seen_opt[k], a)) continue;
+        if (val) fprintf(stderr, "mlc: error: %s given twice ('%s', then '%s'; give it once)\n", a, seen_val[k], val);
+        else fprintf(stderr, "mlc: error: %s given twice (give it once)\n", a);
+        return 1;
+    }
+    if (*nseen < 64) seen_opt[*nseen] = a, seen_val[(*nseen)++] = val;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, Options *o, int *build) {
     int i = 1;
+    const char *seen_opt[64], *seen_val[64];
+    int nseen = 0;
     o->target = &target_c;
     if (i < argc && !strcmp(argv[i], "build")) *build = 1, i++;
     for (; i < argc; i++) {
@@ -210,6 +235,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 fprintf(stderr, "mlc: error: %s needs a value\n", a);
                 return -1;
             }
+            if (given_twice(a, val, seen_opt, seen_val, &nseen)) return -1;
             i++;
             if (!strcmp(a, "-o")) o->output = val;
             if (!strcmp(a, "--cc")) o->cc = val;
@@ -222,15 +248,18 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             if (!strcmp(a, "--threads") && parse_count(a, val, MAX_THREADS, &o->threads)) return -1;
             if (!strcmp(a, "--ranks") && parse_count(a, val, MAX_RANKS, &o->scale.ranks)) return -1;
             if (!strcmp(a, "--tp") && parse_count(a, val, MAX_RANKS, &o->scale.tp)) return -1;
-            if (!strcmp(a, "--link") && parse_link(val, &o->scale.link_bytes_per_s, &o->scale.link_latency_s)) {
+            int bad = !strcmp(a, "--link") ? parse_link(val, &o->scale.link_bytes_per_s, &o->scale.link_latency_s) : 0;
+            if (bad) {
                 fprintf(stderr,
                         "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
-                        "bytes, prefixes K M G T; latency in ns, us, ms or s), found '%s'\n",
-                        val);
+                        "bytes, prefixes K M G T; latency in ns, us, ms or s%s), found '%s'\n",
+                        bad == -2 ? "; from 1 B/s to 1e24 B/s, at most 1000 s" : "", val);
                 return -1;
             }
-            if (!strcmp(a, "--flops") && parse_rate(val, &o->scale.flops_per_s)) {
-                fprintf(stderr, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, found '%s'\n", val);
+            bad = !strcmp(a, "--flops") ? parse_rate(val, &o->scale.flops_per_s) : 0;
+            if (bad) {
+                fprintf(stderr, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s%s, found '%s'\n",
+                        bad == -2 ? ", from 1 to 1e24 FLOP/s" : "", val);
                 return -1;
             }
             if (!strcmp(a, "--conv-algo")) {
@@ -260,6 +289,10 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
             if (parse_dump(o, a + 10)) return -1;
+        } else if ((!strcmp(a, "--report") || !strcmp(a, "--tf32") || !strcmp(a, "--mpi") || !strcmp(a, "--debug") ||
+                    !strcmp(a, "--keep") || !strcmp(a, "-v")) &&
+                   given_twice(a, NULL, seen_opt, seen_val, &nseen)) {
+            return -1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
         } else if (!strcmp(a, "--tf32")) {

@@ -140,6 +140,12 @@ static int positive(const char *s, char **end, double *v) {
     return *end != s && isfinite(*v) && *v > 0 ? 0 : -1;
 }
 
+/* The ranges of the rates: past them the model's times are 0 or inf (a --flops of 1e-300
+ * printed inf ms and still a speed-up), and no machine is there. */
+#define RATE_MIN 1.0
+#define RATE_MAX 1e24
+#define LATENCY_MAX 1e3
+
 int parse_link(const char *s, double *bytes_per_s, double *latency_s) {
     char *end;
     double bw, lat;
@@ -154,6 +160,7 @@ int parse_link(const char *s, double *bytes_per_s, double *latency_s) {
     else if (!strcmp(end, "us")) lat *= 1e-6;
     else if (!strcmp(end, "ms")) lat *= 1e-3;
     else if (strcmp(end, "s")) return -1;
+    if (bw < RATE_MIN || bw > RATE_MAX || lat > LATENCY_MAX) return -2;
     *bytes_per_s = bw, *latency_s = lat;
     return 0;
 }
@@ -165,6 +172,7 @@ int parse_rate(const char *s, double *per_s) {
     const char *p = end;
     v *= si_prefix(&p);
     if (*p && strcmp(p, "FLOP/s")) return -1;
+    if (v < RATE_MIN || v > RATE_MAX) return -2;
     *per_s = v;
     return 0;
 }

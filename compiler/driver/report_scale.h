@@ -18,7 +18,8 @@ typedef struct ScaleOptions {
 void print_scale_report(FILE *out, const ModelIR *m, const ScaleOptions *s);
 
 /* "100Gb/s,5us" -> bytes/s and seconds; "10T" or "10TFLOP/s" -> FLOP/s. 0 on success, -1
- * when malformed. */
+ * when malformed, -2 when out of range: a rate (bytes or FLOP per second) from 1 to 1e24,
+ * a latency of at most 1000 s. */
 int parse_link(const char *s, double *bytes_per_s, double *latency_s);
 int parse_rate(const char *s, double *per_s);
 

@@ -635,6 +635,14 @@ Test(driver, integer_options_state_their_range) {
                "mlc: error: --mem-budget: expected a positive byte count like 65536, 64K, 64M or 2G (at most 2^63 - 1 "
                "bytes), found '9999999999G'\n",
                (char *)mlp, "--mem-budget", "9999999999G");
+    /* an option given twice would silently keep one; dot stages would make two documents */
+    MLC_EXPECT(2, "mlc: error: -o given twice ('a.c', then 'b.c'; give it once)\n", (char *)mlp, "-o", "a.c", "-o",
+               "b.c");
+    MLC_EXPECT(2, "mlc: error: --report given twice (give it once)\n", (char *)mlp, "--report", "--report");
+    MLC_EXPECT(2,
+               "mlc: error: --dump-ir=dot:eval: one dot stage per run (one Graphviz document), found dot:train before "
+               "it\n",
+               (char *)mlp, "--dump-ir=dot:train", "--dump-ir=dot:eval");
 }
 
 /* A model named trainer_main: its source used to be the file the trainer's main() was

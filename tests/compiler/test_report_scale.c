@@ -80,6 +80,12 @@ Test(report_scale, bad_flags) {
          "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: bytes, prefixes K M G T; "
          "latency in ns, us, ms or s), found '1Gbps'\n"},
         {{"--report", "--flops", "3X", NULL}, "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, found '3X'\n"},
+        /* rates no machine has made the model's times inf or 0 and its verdicts false */
+        {{"--report", "--flops", "1e-300", NULL},
+         "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, from 1 to 1e24 FLOP/s, found '1e-300'\n"},
+        {{"--report", "--link", "1e30B/s,1us", NULL},
+         "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: bytes, prefixes K M G T; "
+         "latency in ns, us, ms or s; from 1 B/s to 1e24 B/s, at most 1000 s), found '1e30B/s,1us'\n"},
     };
     // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

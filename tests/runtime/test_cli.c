@@ -860,6 +860,14 @@ Test(output, new_bad_flags_and_help) {
         {{"--epochs", "1", "--epochs", "2", NULL}, "error: --epochs: given twice ('1', then '2'; give it once)\n"},
         {{"--save", "a", "--save=b", NULL}, "error: --save: given twice ('a', then 'b'; give it once)\n"},
         {{"--quiet", "--quiet", NULL}, "error: --quiet: given twice (give it once)\n"},
+        /* a flag of another mode would be ignored without a word */
+        {{"eval", "a.ckpt", "--epochs", "2", NULL}, "error: --epochs applies to train, not eval\n"},
+        {{"--prompt", "x", NULL}, "error: --prompt applies to sample, not train\n"},
+        {{"predict", "a", "b", "--log", NULL}, "error: --log: missing value\n"},
+        {{"sample", "a", "--top", "3", NULL}, "error: --top applies to predict, not sample\n"},
+        {{"--save-every", "3", NULL}, "error: --save-every: needs --save, the checkpoint it writes\n"},
+        {{"--augment", "crop:2,crop:3", NULL}, "error: --augment: crop given twice in 'crop:2,crop:3'\n"},
+        {{"--augment", "flip,crop:2,flip", NULL}, "error: --augment: flip given twice in 'flip,crop:2,flip'\n"},
     };
     // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
