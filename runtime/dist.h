@@ -52,6 +52,12 @@ typedef struct mlcrt_dist {
     /* Ends every rank of the job now with `status`: for a fault only this rank saw
      * (after its message). Does not return. */
     void (*abort)(struct mlcrt_dist *d, int status);
+    /* Where the trainer writes this rank's command-line errors (trainer.c): held until
+     * the start-up agreement, where each different message is printed once
+     * (mlcrt_dist_join_failed). NULL: rank 0's go to err, the others' nowhere. */
+    FILE *cli_err;
+    /* 1 once this rank has taken part in the start-up agreement, having started or not. */
+    int joined_start;
 } mlcrt_dist;
 
 /* mlcrt_main_io for one rank of a data-parallel job: --batch is the global batch, split
@@ -71,8 +77,36 @@ int mlcrt_cuda_setup(mlcrt_dist *d, int local_rank, int local_size);
 /* Every rank says whether its part worked (ok), then the ranks compare their weights'
  * checksums (persistent tensors and optimizer step). 0 when all worked and agree;
  * otherwise -1 on every rank, after rank 0 has printed which rank failed or differs
- * `when` ("at the start", "after epoch 3"). A collective: every rank calls it. */
+ * `when` ("after epoch 3"; a failure "at the start"). A collective: every rank calls it.
+ * Rank 0 names a failed rank only when it has not failed itself (its own message says
+ * why then). */
 int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *model, const char *when, FILE *err);
+
+struct trainer_opts;      /* trainer_flags.h */
+struct mlcrt_train_state; /* ckpt.h */
+
+/* The start-up agreement, before a rank's first collective in any mode: mlcrt_dist_agree
+ * "at the start", and between its two rounds the ranks compare the settings that shape
+ * the run (the sequence of collectives included): the mode, the model, every flag of
+ * settings.def but the per-rank ones, and the data's figures (docs/distributed.md
+ * lists them). A rank whose settings differ from rank 0's stops every rank, rank 0
+ * naming the first that differs:
+ *   rank 1's --batch (32) differs from rank 0's (64); stopping all 2 ranks
+ * o: this rank's options (after a checkpoint's normalisation is adopted); train: the
+ * training split (its size after --val, its sample shape and labels), or NULL;
+ * eval_set: the test split, predict's images, or NULL; resumed: train's starting point
+ * (epoch, sample, data seed), or NULL; model: NULL where no weights are compared (sample
+ * mode, --help). Only ok ranks need any of them. */
+int mlcrt_dist_agree_start(mlcrt_dist *d, int ok, const struct trainer_opts *o, const mlc_dataset *train,
+                           const mlc_dataset *eval_set, const struct mlcrt_train_state *resumed,
+                           const mlc_model_api *api, void *model, FILE *err);
+
+/* For a rank that stops before the start-up agreement (its command line, data that does
+ * not load): takes part in it as failed, so that the others stop too instead of waiting
+ * for it. held: a message not printed yet (a bad command line's, d->cli_err's), or
+ * NULL: the lowest rank holding a given message prints it, so N ranks given the same
+ * bad command line print it once. */
+void mlcrt_dist_join_failed(mlcrt_dist *d, const char *held, FILE *err);
 
 /* Makes the ranks' state tensors (not parameters) the same again: one that differs across
  * ranks (batch norm's running statistics, which each rank updates from its own samples)

@@ -88,7 +88,8 @@ static int start_sum_f32(mlcrt_dist *d, float *v, int64_t n) {
     /* Open MPI moves a non-blocking collective along only inside MPI calls: each new
      * bucket also advances the earlier ones */
     int all;
-    MPI_Testall(npending, pending, &all, MPI_STATUSES_IGNORE);
+    if (MPI_Testall(npending, pending, &all, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        give_up(d, "the gradient all-reduce", "failed in MPI");
     return 0;
 }
 
@@ -191,6 +192,11 @@ static FILE *rank_stderr(int rank) {
     return f;
 }
 
+/* libmlckernels' prefix for the lines its --check-finite checks print
+ * (kernels/mlc_kernels.h). Weak: a CUDA trainer links no libmlckernels, and then there is
+ * nothing to set (the address is NULL). */
+void mlc_kernels_set_msg_prefix(const char *prefix) __attribute__((weak));
+
 int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
                    int (*setup_device)(mlcrt_dist *d, int local_rank, int local_size)) {
     /* the loader thread and OpenMP's never call MPI: the main thread does it all */
@@ -200,21 +206,30 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    mlcrt_dist d = {.size = 1,
-                    .timeout_s = 120.0,
-                    .sum_f32 = sum_f32,
-                    .sum_f64 = sum_f64,
-                    .start_sum_f32 = start_sum_f32,
-                    .finish = finish,
-                    .gather_u64 = gather_u64,
-                    .gather_text = gather_text,
-                    .abort = abort_all};
+    /* static: never beside a buffer on the stack, which a collective of mismatched sizes
+     * could overrun (the start-up agreement compares the settings to prevent that) */
+    static mlcrt_dist d = {.size = 1,
+                           .timeout_s = 120.0,
+                           .sum_f32 = sum_f32,
+                           .sum_f64 = sum_f64,
+                           .start_sum_f32 = start_sum_f32,
+                           .finish = finish,
+                           .gather_u64 = gather_u64,
+                           .gather_text = gather_text,
+                           .abort = abort_all};
     MPI_Comm_rank(MPI_COMM_WORLD, &d.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d.size);
     FILE *err = rank_stderr(d.rank);
     FILE *out = d.rank == 0 ? stdout : fopen("/dev/null", "w");
+    /* a bad command line's message, held until the start-up agreement (dist.h) */
+    char *held = NULL;
+    size_t held_len = 0;
+    d.cli_err = open_memstream(&held, &held_len);
+    static char prefix[32];
+    snprintf(prefix, sizeof prefix, "rank %d: ", d.rank);
+    if (mlc_kernels_set_msg_prefix) mlc_kernels_set_msg_prefix(prefix);
     int status;
-    if (!err || !out) {
+    if (!err || !out || !d.cli_err) {
         fprintf(stderr, "rank %d: error: cannot open its output streams\n", d.rank);
         abort_all(&d, 1);
     }
@@ -229,6 +244,13 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
         if (setup_device(&d, local, local_size)) abort_all(&d, 1);
     }
     status = mlcrt_main_dist(argc, argv, api, &d, out, err);
+    fclose(d.cli_err);
+    d.cli_err = NULL;
+    /* a rank that stopped before the start-up agreement (its command line, its data)
+     * takes part in it as failed, so that the others stop instead of waiting for it */
+    if (status != 0 && !d.joined_start) mlcrt_dist_join_failed(&d, held, err);
+    else if (held && *held) fputs(held, err);
+    free(held);
     fclose(err);
     free(pending);
     if (out != stdout) fclose(out);

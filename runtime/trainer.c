@@ -248,7 +248,7 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
     int loaded = !load_split(o, api, &test, 1, err);
     void *model = loaded ? model_from(o, api, o->ckpt_arg, NULL, err) : NULL;
     /* every rank loaded the same checkpoint, or none goes on */
-    if (d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) {
+    if (d && mlcrt_dist_agree_start(d, model != NULL, o, NULL, &test, NULL, api, model, err)) {
         if (model) api->destroy(model);
         model = NULL;
         loaded = 0;
@@ -393,7 +393,7 @@ static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api
     if (normalize(o, &ds, err)) goto done;
     model = model_from(o, api, o->ckpt_arg, NULL, err);
     /* every rank loaded the same checkpoint, or none goes on */
-    if ((d && mlcrt_dist_agree(d, model != NULL, api, model, "at the start", err)) || !model) goto done;
+    if ((d && mlcrt_dist_agree_start(d, model != NULL, o, NULL, &ds, NULL, api, model, err)) || !model) goto done;
     int64_t lo = 0, hi = ds.n;
     if (d) {
         mlcrt_dist_slice(ds.n, d->rank, d->size, &lo, &hi);
@@ -809,7 +809,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int dirty = 0, stopped = 0;
     float lr = o->lr;
     if (overlap) api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
-    if (d && mlcrt_dist_agree(d, 1, api, model, "at the start", err)) {
+    if (d && mlcrt_dist_agree_start(d, 1, o, &train, &test, &st, api, model, err)) {
         agreed_failure = 1;
         goto done;
     }
@@ -1088,11 +1088,14 @@ static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, 
 int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out, FILE *err) {
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
-    /* every rank reads the same command line: rank 0 alone says what is wrong with it */
-    FILE *cli_err = d && d->rank != 0 ? out : err;
+    /* mpirun: a rank's bad command line is said at the start-up agreement, once per
+     * different message (dist.h); without a place to hold it rank 0 alone says it */
+    FILE *cli_err = d && d->cli_err ? d->cli_err : d && d->rank != 0 ? out : err;
     if (mlcrt_check_api(api, cli_err) != 0) return 2;
     if (mlcrt_parse_flags(argc, argv, api, &o, prog, cli_err) != 0) return 2;
     if (d) d->timeout_s = o.comm_timeout;
+    /* mpirun: every rank in the same mode, with the same settings (dist.h) */
+    if (d && (o.help || o.version) && mlcrt_dist_agree_start(d, 1, &o, NULL, NULL, NULL, api, NULL, err)) return 1;
     if (o.help) {
         mlcrt_usage(out, prog, api);
         return 0;
@@ -1110,6 +1113,7 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
     if (ckpt && adopt_ckpt_norm(&o, api, ckpt, err)) return 1;
     if (o.mode == MODE_eval) return run_eval(&o, d, api, out, err);
     if (o.mode == MODE_predict) return run_predict(&o, d, api, out, err);
+    if (o.mode == MODE_sample && d && mlcrt_dist_agree_start(d, 1, &o, NULL, NULL, NULL, api, NULL, err)) return 1;
     if (o.mode == MODE_sample) return mlcrt_run_sample(&o, api, out, err);
     return run_train(&o, d, api, out, err);
 }

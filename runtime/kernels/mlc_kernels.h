@@ -55,6 +55,14 @@ const char *mlc_kernels_isa(void);
 
 /* 1 (after printing which op and .mdl line) if p[0..n) holds a NaN/Inf */
 int mlc_check_finite(const float *p, long n, const char *node, const char *where);
+/* Prints the line both checks print for value v at element `at` of node:
+ *   error: %8 = matmul (mlp.mdl:9:10) produced Inf at element 0
+ * after the prefix set below, as one write. */
+void mlc_report_nonfinite(float v, long at, const char *node, const char *where);
+/* What every such line starts with: "" (the default: one process), or a data-parallel
+ * rank's "rank R: ", which libmlcrt_mpi sets once at the start (runtime/dist_mpi.c), as
+ * the rest of the rank's error lines have it. prefix is not copied. */
+void mlc_kernels_set_msg_prefix(const char *prefix);
 
 /* pow in double: once-per-step host scalars such as Adam's bias corrections (the CUDA
  * target's host code has its own in cuda_prologue.cuh) */
@@ -64,7 +72,7 @@ static inline double mlc_pow_d(double b, double e) { return pow(b, e); }
  * NaN/Inf. Inline: called for every element. */
 static inline int mlc_nonfinite(float v, long at, const char *node, const char *where) {
     if (isfinite(v)) return 0;
-    fprintf(stderr, "error: %s (%s) produced %s at element %ld\n", node, where, isnan(v) ? "NaN" : "Inf", at);
+    mlc_report_nonfinite(v, at, node, where);
     return 1;
 }
 

@@ -15,6 +15,9 @@
  *     itself, a rank that cannot read its data or starts from other weights stops every
  *     rank at the start with rank 0's message naming it; all within a bounded time, and
  *     the last checkpoint stays loadable;
+ *   - ranks given another --batch, --accum or --epochs stop at the start, rank 0 naming
+ *     the flag and both values; a rank with a bad command line says why and stops the
+ *     others at once; --check-finite's lines start with the rank;
  *   - a trainer built without --mpi does not link MPI; the CUDA trainer with --mpi builds
  *     (nvcc; no GPU needed) and links NCCL and MPI.
  * The whole program exits 77 (skipped) without mpirun or libmlcrt_mpi, and in sanitizer
@@ -534,10 +537,15 @@ Test(dist, stopped_rank_times_out) {
     free(log);
 }
 
-/* `mpirun -np 1 net FLAGS : -np 1 net FLAGS RANK1` with output; the exit status. */
-static int mpmd(const char *const *rank1, char **out) {
+/* `mpirun -np 1 net FLAGS RANK0 : -np 1 net FLAGS RANK1` with output; the exit status. */
+static int mpmd(const char *const *rank0, const char *const *rank1, char **out) {
     char *argv[64];
-    int n = train_argv(argv, 1, (const char *const[]){"--epochs", "1", ":", "-np", "1", net, NULL});
+    const char *extra0[16];
+    int k = 0;
+    while (rank0[k]) extra0[k] = rank0[k], k++;
+    const char *sep[] = {"--epochs", "1", ":", "-np", "1", net, NULL};
+    for (int i = 0; i < 7; i++) extra0[k++] = sep[i];
+    int n = train_argv(argv, 1, extra0);
     /* rank 1's flags replace the common ones of the same name (a flag given twice is an error) */
     const char *common[] = {"--data", data, "--batch", "33", "--threads", "1", "--seed", "7", "--epochs", "1"};
     for (int i = 0; i < 10; i += 2) {
@@ -555,7 +563,7 @@ Test(dist, rank_without_data_stops_the_start) {
     char *out;
     char missing[820], want[900];
     snprintf(missing, sizeof missing, "%s/missing", dir);
-    int st = mpmd((const char *const[]){"--data", missing, NULL}, &out);
+    int st = mpmd((const char *const[]){NULL}, (const char *const[]){"--data", missing, NULL}, &out);
     cr_expect_eq(st, 1, "%s", out);
     snprintf(want, sizeof want, "rank 1: error: %s: ", missing);
     cr_expect(strstr(out, want), "rank 1 does not say what it could not read:\n%s", out);
@@ -564,9 +572,76 @@ Test(dist, rank_without_data_stops_the_start) {
     free(out);
 }
 
+/* Ranks given flags that change the sequence of collectives (the steps of an epoch, the
+ * micro-batches of a step, the epochs) crashed or corrupted memory once the weights
+ * agreed; the start-up agreement compares the settings first, and rank 0 names the first
+ * that differs. A rank whose own command line is wrong is named too, at once, where rank
+ * 0 used to wait 120 s for it. Each within seconds, without a signal or an abort. */
+Test(dist, ranks_with_other_flags_stop_the_start) {
+    const struct {
+        const char *rank1[3], *want;
+        int status;
+    } cases[] = {
+        {{"--batch", "32"},
+         "rank 0: error: rank 1's --batch (32) differs from rank 0's (33); stopping all 2 ranks\n",
+         1},
+        {{"--accum", "2"}, "rank 0: error: rank 1's --accum (2) differs from rank 0's (1); stopping all 2 ranks\n", 1},
+        {{"--epochs", "2"},
+         "rank 0: error: rank 1's --epochs (2) differs from rank 0's (1); stopping all 2 ranks\n",
+         1},
+        /* mpirun's status is the first rank's to end: rank 1's 2 or rank 0's 1 */
+        {{"--batch", "x"}, "rank 1: error: --batch: expected a positive integer, found 'x'\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out;
+        double t0 = now();
+        int st = mpmd((const char *const[]){NULL}, cases[i].rank1, &out);
+        double took = now() - t0;
+        cr_log_info("%s %s: status %d in %.1f s", cases[i].rank1[0], cases[i].rank1[1], st, took);
+        if (cases[i].status)
+            cr_expect_eq(st, cases[i].status, "%s %s: status %d:\n%s", cases[i].rank1[0], cases[i].rank1[1], st, out);
+        else cr_expect(st == 1 || st == 2, "%s %s: status %d:\n%s", cases[i].rank1[0], cases[i].rank1[1], st, out);
+        cr_expect(strstr(out, cases[i].want), "%s %s: no line\n%s in\n%s", cases[i].rank1[0], cases[i].rank1[1],
+                  cases[i].want, out);
+        cr_expect(!strstr(out, "signal") && !strstr(out, "MPI_ABORT"), "%s %s: crashed or aborted:\n%s",
+                  cases[i].rank1[0], cases[i].rank1[1], out);
+        cr_expect_lt(took, 60, "%s %s: took %.0f s (the --comm-timeout ended it?)", cases[i].rank1[0],
+                     cases[i].rank1[1], took);
+        if (!cases[i].status)
+            cr_expect(strstr(out,
+                             "rank 0: error: rank 1 failed at the start (its message is above); stopping all 2 "
+                             "ranks\n"),
+                      "%s", out);
+        free(out);
+    }
+}
+
+/* --check-finite's lines come from the model's kernels (mlc_kernels.h), not the runtime:
+ * under mpirun they too start with the rank, each rank's with its own. */
+Test(dist, check_finite_lines_name_the_rank) {
+    char *argv[48], *out = NULL;
+    train_argv(argv, 2, (const char *const[]){"--epochs", "1", "--lr", "1e30", "--check-finite", NULL});
+    int st = ct_run(argv, &out);
+    cr_expect_eq(st, 1, "%s", out);
+    for (int r = 0; r < 2; r++) {
+        char want[128];
+        snprintf(want, sizeof want, "rank %d: error: %%10 = matmul (dist_mlp.mdl:15:10) produced Inf at element 0\n",
+                 r);
+        cr_expect(strstr(out, want), "no line\n%sin\n%s", want, out);
+    }
+    cr_expect(strstr(out, "rank 0: error: loss became NaN at epoch 1 step 2\n"), "%s", out);
+    cr_expect(strncmp(out, "error: ", 7) && !strstr(out, "\nerror: "), "a line without its rank:\n%s", out);
+    free(out);
+}
+
+/* The same flags, but each rank fine-tunes another checkpoint (its own --load file):
+ * the settings agree, the weights do not. */
 Test(dist, ranks_with_other_weights_stop_the_start) {
     char *out;
-    int st = mpmd((const char *const[]){"--seed", "8", NULL}, &out);
+    free(train(0, (const char *const[]){"--epochs", "1", "--save", path("a.ckpt"), NULL}));
+    free(train(0, (const char *const[]){"--epochs", "1", "--lr", "0.2", "--save", path("b.ckpt"), NULL}));
+    int st = mpmd((const char *const[]){"--load", path("a.ckpt"), NULL},
+                  (const char *const[]){"--load", path("b.ckpt"), NULL}, &out);
     cr_expect_eq(st, 1, "%s", out);
     cr_expect(strstr(out, "rank 0: error: rank 1's weights differ from rank 0's at the start (checksum "), "%s", out);
     free(out);
