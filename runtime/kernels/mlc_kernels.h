@@ -81,11 +81,18 @@ static inline int mlc_nonfinite(float v, long at, const char *node, const char *
  * team along the longer of M and N, in blocks of 16; each thread runs one single-threaded
  * cblas_sgemm, so a block's result does not depend on the other blocks.
  *
+ * Nor on the team size: OpenBLAS's blocked kernels sum each element of C in the same
+ * order however M and N are cut, but its small-matrix kernels (AVX-512 builds take them
+ * for an M*N*K up to 1e6) sum in an order that depends on the shape, so a block that size
+ * could differ from the same rows computed whole. No block is: a product splits into no
+ * more blocks than keep each above MLC_SGEMM_SMALL, and runs whole below twice that.
+ *
  * mlc_sgemm_block is one thread's share, called inside a parallel region that
  * mlc_sgemm_parallel says to open: it computes rows [*r0, *r1) x columns [*c0, *c1) of C,
  * which a fused epilogue (bias, activation) then finishes while they are in cache. */
+#define MLC_SGEMM_SMALL 1000000L
 static inline int mlc_sgemm_parallel(int M, int N, int K) {
-    return (long)M * N * K > (1L << 18) && (M >= N ? M : N) >= 32;
+    return (long)M * N * K > 2 * MLC_SGEMM_SMALL && (M >= N ? M : N) >= 32;
 }
 void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                      int ldc, long *r0, long *r1, long *c0, long *c1);
@@ -94,7 +101,7 @@ void mlc_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, con
 /* count products C_i = op(A_i) op(B_i), A_i = A + i * sa (sa = 0: every entry reads the
  * same A; likewise B), C_i = C + i * sc: a strided-batched SGEMM (OpenBLAS 0.3.21 has
  * none). The team splits the entries, each one single-threaded cblas_sgemm, so the bits
- * do not depend on the team size (unlike mlc_sgemm's row blocks); the batched products
+ * do not depend on the team size; the batched products
  * of models (heads times batch) have entries enough to go round. */
 void mlc_sgemm_batched(int ta, int tb, int M, int N, int K, const float *A, int lda, long sa, const float *B, int ldb,
                        long sb, float *C, int ldc, long sc, long count);

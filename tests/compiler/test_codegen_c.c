@@ -995,6 +995,13 @@ Test(codegen_c, seq_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/seqwide.mdl");
 }
 
+/* Dense layers whose products OpenBLAS would take to its small-matrix kernels when cut
+ * in two: the autoencoder's 64 x 32 x 256 input gradient (mlc_kernels.h, GEMM). */
+Test(codegen_c, gemm_thread_count_invariant, .timeout = 300) {
+    thread_invariance_check(MLC_SOURCE_ROOT "/samples/autoencoder.mdl");
+    thread_invariance_check(MLC_SOURCE_ROOT "/samples/mlp.mdl");
+}
+
 Test(codegen_c, conv_thread_count_invariant, .timeout = 300) {
     thread_invariance_check(MLC_TEST_DIR "/data/convwide.mdl");
     thread_invariance_check(MLC_TEST_DIR "/data/convnet.mdl");

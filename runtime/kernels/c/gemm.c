@@ -7,6 +7,18 @@
 
 #include "mlc_kernels.h"
 
+/* The fewest rows (or columns) of `len` any of nb blocks gets, cut as mlc_sgemm_block
+ * cuts them: units of 16, the last one short. */
+static long smallest_block(int len, int blocks, int nb) {
+    long least = len;
+    for (int id = 0; id < nb; id++) {
+        long lo = (long)blocks * id / nb * 16, hi = (long)blocks * (id + 1) / nb * 16;
+        if (hi > len) hi = len;
+        if (hi - lo < least) least = hi - lo;
+    }
+    return least;
+}
+
 void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                      int ldc, long *r0, long *r1, long *c0, long *c1) {
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
@@ -18,7 +30,16 @@ void mlc_sgemm_block(int ta, int tb, int M, int N, int K, const float *A, int ld
     id = omp_get_thread_num();
 #endif
     const int blocks = (len + 15) / 16;
-    const int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
+    /* as many blocks as threads while the smallest stays above MLC_SGEMM_SMALL (the
+     * header says why); threads past them have nothing to do */
+    const long other = (long)(split_m ? N : M) * K;
+    int nb = nt < blocks ? nt : blocks;
+    while (nb > 1 && smallest_block(len, blocks, nb) * other <= MLC_SGEMM_SMALL) nb--;
+    if (id >= nb) {
+        *r0 = *r1 = *c0 = *c1 = 0;
+        return;
+    }
+    const int b0 = (int)((long)blocks * id / nb), b1 = (int)((long)blocks * (id + 1) / nb);
     const int lo = b0 * 16 < len ? b0 * 16 : len, hi = b1 * 16 < len ? b1 * 16 : len;
     *r0 = split_m ? lo : 0, *r1 = split_m ? hi : M;
     *c0 = split_m ? 0 : lo, *c1 = split_m ? N : hi;
