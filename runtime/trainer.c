@@ -807,7 +807,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     /* test_acc: a classifier's test accuracy, any other model's test loss (-1: none yet) */
     double run_t0 = mlcrt_now(), test_acc = -1.0;
     int dirty = 0, stopped = 0;
-    float lr = o->lr;
+    /* the rate of the last step taken: what an epoch row logs when a resumed run has no
+     * step left in that epoch (its checkpoint was saved at the epoch's last step) */
+    float lr = gstep > 0 ? mlcrt_schedule_lr(&sch, gstep - 1) : o->lr;
     if (overlap) api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
     if (d && mlcrt_dist_agree_start(d, 1, o, &train, &test, &st, api, model, err)) {
         agreed_failure = 1;
@@ -1022,6 +1024,9 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         st.epoch_pos = 0;
         st.loss_sum = 0;
         st.correct = 0;
+        /* a --save-every checkpoint of the epoch's last step still holds the epoch open
+         * (its row then comes again on resume): the state has moved on since */
+        dirty = 1;
         if (o->save_path && ((!o->save_every_steps && (e + 1) % o->save_every == 0) || e + 1 == epochs)) {
             if (save_ckpt(o, d, api, model, &st, err)) goto done;
             dirty = 0;

@@ -103,6 +103,55 @@ Test(resume_state, impossible_fields_refused) {
     tu_rmrf(d);
 }
 
+/* The lr field of the first `epoch,1,` row of a CSV log. */
+static double epoch1_lr(const char *path) {
+    size_t n;
+    char *csv = (char *)tu_read(path, &n);
+    csv[n] = '\0';
+    const char *row = strstr(csv, "\nepoch,1,");
+    cr_assert_not_null(row, "%s", csv);
+    double lr = -1;
+    long long step = 0;
+    double loss = 0;
+    cr_assert_eq(sscanf(row, "\nepoch,1,%lld,%lf,%lf,", &step, &loss, &lr), 3, "%s", row);
+    return lr;
+}
+
+/* A --save-every checkpoint of an epoch's last step holds the epoch open (position at
+ * train_n): a run killed right after it ends that epoch on resume, and its row logs the
+ * rate of the last step taken, as the uninterrupted run's does, not the initial one. */
+Test(resume_state, epoch_closed_on_resume_logs_the_last_rate) {
+    char *d = mnist_dir(), *p = tu_path(d, "e.ckpt"), *q = tu_path(d, "open.ckpt");
+    char *full = tu_path(d, "full.csv"), *res = tu_path(d, "res.csv");
+    run_result r;
+    /* 200 samples in batches of 40: five steps an epoch, under a cosine schedule */
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--schedule", "cosine", "--quiet", "--log",
+                            full, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--schedule", "cosine", "--max-steps", "5",
+                            "--save-every", "5s", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n;
+    uint8_t *base = tu_read(p, &n);
+    /* stopped at the epoch's end: saved again once the epoch closed, after its row */
+    cr_assert_eq(base[AT_EPOCH], 1);
+    cr_assert_eq(base[AT_POS], 0);
+    uint8_t *open = tu_track(malloc(n), free);
+    memcpy(open, base, n);
+    put_i64(open + AT_EPOCH, 0);
+    tu_write(q, open, n);
+    write_with(q, open, n, AT_POS, 200); /* as --save-every 5s wrote it before the epoch row */
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--schedule", "cosine", "--quiet",
+                            "--resume", q, "--log", res, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    double want = epoch1_lr(full), got = epoch1_lr(res);
+    cr_assert(want < 0.09 && got == want, "epoch 1's row: lr %g, the uninterrupted run's %g", got, want);
+    tu_rmrf(d);
+}
+
 /* The loader's own checks hold for every use of the file (eval, --load), not only
  * --resume: an impossible state is a corrupt checkpoint. */
 Test(resume_state, load_refuses_impossible_state) {
