@@ -197,7 +197,7 @@ Test(schedule, endless_warmup_stays_a_warmup) {
     char *d = mnist_dir(), *log = tu_path(d, "w.csv");
     run_result r;
     run(&r, &tiny_api,
-        (const char *[]){"--data", d, "--batch", "50", "--max-steps", "2", "--schedule", "cosine", "--warmup", "2e18",
+        (const char *[]){"--data", d, "--batch", "50", "--max-steps", "2", "--schedule", "cosine", "--warmup", "1e30",
                          "--quiet", "--log", log, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
     size_t n;
