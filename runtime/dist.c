@@ -3,6 +3,7 @@
  * training and after each epoch, and evaluation sharded over the ranks. The communicator
  * itself is dist_mpi.c's, in libmlcrt_mpi. */
 #include "dist.h"
+#include "rng.h"
 #include "ckpt.h"
 #include "text_data.h"
 #include "trainer.h"
@@ -12,19 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a of n bytes, continuing from h (FNV_START to begin). */
-#define FNV_START 14695981039346656037ull
-static uint64_t fnv_more(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211ull;
-    return h;
-}
-
 /* FNV-1a over every persistent tensor's bytes and the optimizer step: ranks that agree
  * on it start (and stay) on the same weights, Adam moments and step. */
 static uint64_t weights_checksum(const mlc_model_api *api, void *model, int *oom) {
     int64_t step = api->get_step(model);
-    uint64_t h = fnv_more(FNV_START, &step, sizeof step);
+    uint64_t h = mlc_hash_bytes(MLC_HASH_START, &step, sizeof step);
     for (int i = 0; i < api->n_tensors; i++) {
         int64_t n = api->tensors[i].numel;
         unsigned char *buf = malloc((size_t)(n > 0 ? n : 1) * 4);
@@ -33,7 +26,7 @@ static uint64_t weights_checksum(const mlc_model_api *api, void *model, int *oom
             return 0;
         }
         api->read_tensor(model, i, buf);
-        h = fnv_more(h, buf, (size_t)n * 4);
+        h = mlc_hash_bytes(h, buf, (size_t)n * 4);
         free(buf);
     }
     return h;
@@ -103,7 +96,7 @@ int mlcrt_dist_agree(mlcrt_dist *d, int ok, const mlc_model_api *api, void *mode
 }
 
 void mlcrt_dist_join_failed(mlcrt_dist *d, const char *held, FILE *err) {
-    uint64_t word = held && *held ? fnv_more(FNV_START, held, strlen(held)) | 2 : 0;
+    uint64_t word = held && *held ? mlc_hash_bytes(MLC_HASH_START, held, strlen(held)) | 2 : 0;
     round_started(d, word, held, "at the start", err);
 }
 
@@ -144,17 +137,17 @@ static void put_field(settings *s, const char *v, int hashed) {
         char esc[8];
         int n = *p < 0x20 || *p == 0x7f ? snprintf(esc, sizeof esc, "\\x%02x", *p) : (esc[0] = (char)*p, 1);
         fwrite(esc, 1, (size_t)n, s->f);
-        if (hashed) s->digest = fnv_more(s->digest, esc, (size_t)n);
+        if (hashed) s->digest = mlc_hash_bytes(s->digest, esc, (size_t)n);
     }
 }
 
 static void put(settings *s, const char *name, const char *key, const char *shown) {
     put_field(s, name, 1);
     fputc('\t', s->f);
-    s->digest = fnv_more(s->digest, "\t", 1);
+    s->digest = mlc_hash_bytes(s->digest, "\t", 1);
     put_field(s, key, 1);
     fputc('\t', s->f);
-    s->digest = fnv_more(s->digest, "\n", 1);
+    s->digest = mlc_hash_bytes(s->digest, "\n", 1);
     put_field(s, shown, 0);
     fputc('\n', s->f);
 }
@@ -244,7 +237,8 @@ static void put_data(settings *s, const char *size_name, const mlc_dataset *ds, 
     if (ds->text && n < sizeof v) snprintf(v + n, sizeof v - n, " tokens");
     put_same(s, "sample shape", v);
     if (labels && ds->y) {
-        snprintf(v, sizeof v, "%016llx", (unsigned long long)fnv_more(FNV_START, ds->y, (size_t)ds->n * sizeof *ds->y));
+        snprintf(v, sizeof v, "%016llx",
+                 (unsigned long long)mlc_hash_bytes(MLC_HASH_START, ds->y, (size_t)ds->n * sizeof *ds->y));
         put_same(s, "training labels' checksum", v);
     }
 }
@@ -258,7 +252,7 @@ static char *settings_text(const mlcrt_dist *d, const trainer_opts *o, const mlc
                            uint64_t *digest) {
     char *buf = NULL, v[200];
     size_t len = 0;
-    settings s = {open_memstream(&buf, &len), FNV_START};
+    settings s = {open_memstream(&buf, &len), MLC_HASH_START};
     if (!s.f) return NULL;
     put_same(&s, "mode", o->help ? "--help" : o->version ? "--version" : mlcrt_modes[o->mode].name);
     snprintf(v, sizeof v, "%s (target %s), %lld gradient values%s%s, summed %s", api->name, api->target,
@@ -377,7 +371,7 @@ int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, 
             d->abort(d, 1);
         }
         api->read_tensor(model, i, v);
-        d->gather_u64(d, fnv_more(FNV_START, v, (size_t)t->numel * 4), all, "the state comparison");
+        d->gather_u64(d, mlc_hash_bytes(MLC_HASH_START, v, (size_t)t->numel * 4), all, "the state comparison");
         int same = 1;
         for (int r = 1; r < d->size; r++) same &= all[r] == all[0];
         if (!same) { /* the ranks' own running statistics: their mean */

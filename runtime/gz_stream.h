@@ -14,7 +14,9 @@ typedef struct {
     FILE *f;
     int gz;             /* gzip: the file starts with 1f 8b */
     int member_done;    /* inflate reached the end of a member; the next bytes decide */
-    int cut;            /* the file ended inside a gzip member (its header, data or trailer) */
+    int cut;            /* the file ended inside a gzip member (its header, data or trailer): after
+                         * a short read, a .gz cut short rather than a complete file holding
+                         * less than its header declares */
     int64_t garbage_at; /* -1, or the file offset of bytes after the last member that are none */
     int64_t in_off;     /* bytes of the file read so far */
     z_stream z;

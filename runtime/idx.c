@@ -47,11 +47,6 @@ static int64_t read_growing(mlcrt_gz_stream *f, uint8_t **buf, int64_t len) {
     }
 }
 
-/* After a short read: whether the file is gzip cut short, rather than a complete file
- * holding less than its header declares. A .gz cut inside its own 10-byte header
- * decompresses to nothing at all. */
-static int gz_cut_short(const mlcrt_gz_stream *f) { return f->cut; }
-
 #define GZ_CUT "compressed stream ends early (the .gz file is cut short)"
 
 void mlcrt_idx_free(mlcrt_idx *idx) {
@@ -80,7 +75,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
     }
-    if (got < 4 && gz_cut_short(f)) {
+    if (got < 4 && f->cut) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
                         (long long)got);
         goto done;
@@ -121,7 +116,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
                         "%s: byte %lld: %s inside the header: expected %lld header bytes, "
                         "found %lld",
-                        path, (long long)(4 + got), gz_cut_short(f) ? GZ_CUT : "file ended", (long long)hdr_len,
+                        path, (long long)(4 + got), f->cut ? GZ_CUT : "file ended", (long long)hdr_len,
                         (long long)(4 + got));
         goto done;
     }
@@ -175,8 +170,8 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
                         "%s: byte %lld: %s: expected %lld data bytes after the %lld-byte "
                         "header, found %lld",
-                        path, (long long)(hdr_len + got), gz_cut_short(f) ? GZ_CUT : "data ended early",
-                        (long long)total, (long long)hdr_len, (long long)got);
+                        path, (long long)(hdr_len + got), f->cut ? GZ_CUT : "data ended early", (long long)total,
+                        (long long)hdr_len, (long long)got);
         goto done;
     }
     uint8_t extra[1];
@@ -194,7 +189,7 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
      * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
-    if (gz_cut_short(f)) {
+    if (f->cut) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
                         path, (long long)(hdr_len + total));
         goto done;

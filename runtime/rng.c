@@ -7,6 +7,7 @@
 #include "rng.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "kernels/mlc_philox.h" /* the one Philox: runtime, generated C, CUDA */
 
@@ -16,14 +17,13 @@ void mlc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
     for (int i = 0; i < 4; i++) out[i] = c[i];
 }
 
-uint64_t mlc_hash_name(const char *name) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const unsigned char *s = (const unsigned char *)name; s && *s; s++) {
-        h ^= *s;
-        h *= 0x100000001b3ull;
-    }
+uint64_t mlc_hash_bytes(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ull;
     return h;
 }
+
+uint64_t mlc_hash_name(const char *name) { return mlc_hash_bytes(MLC_HASH_START, name, name ? strlen(name) : 0); }
 
 static void block(uint64_t seed, uint64_t stream, uint64_t b, uint32_t out[4]) {
     uint32_t ctr[4] = {(uint32_t)b, (uint32_t)(b >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};

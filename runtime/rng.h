@@ -8,6 +8,7 @@
 #ifndef MLCRT_RNG_H
 #define MLCRT_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* One Philox4x32-10 block: out = Philox(ctr, key), 10 rounds. */
@@ -15,6 +16,10 @@ void mlc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 
 /* 64-bit FNV-1a of a NUL-terminated name (the stream id of a tensor). */
 uint64_t mlc_hash_name(const char *name);
+/* FNV-1a of n bytes, continuing from h (MLC_HASH_START to begin): the digests the
+ * data-parallel ranks compare (dist.c). */
+#define MLC_HASH_START 0xcbf29ce484222325ull
+uint64_t mlc_hash_bytes(uint64_t h, const void *p, size_t n);
 
 /* The index-th uniform float in [0,1) of (seed, stream); 24 random bits. */
 float mlc_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
