@@ -1,14 +1,21 @@
 #!/bin/sh
-# tests/compiler/gpu/run_cuda_vs_c.sh BUILD_DIR [MODEL.mdl ...] - on a machine with a GPU:
-# builds each model for the C and the CUDA target with step_compare.c and compares what
-# they print after one train step (its loss, every persistent tensor's sum and sum of
-# squares, the eval outputs) to a relative 2e-3 (cuBLAS and OpenBLAS sum in different
-# orders). One step: training amplifies rounding, so after a few steps even two C builds
-# that differ only in FMA contraction disagree (bench/gpu/run.sh measures that).
+# tests/compiler/gpu/run_cuda_vs_c.sh [--on-host] BUILD_DIR [MODEL.mdl ...] - builds each
+# model for the C and the CUDA target with step_compare.c and compares what they print
+# after one train step (its loss, every persistent tensor's sum and sum of squares, the
+# eval outputs) to a relative 2e-3 (cuBLAS and OpenBLAS sum in different orders). One
+# step: training amplifies rounding, so after a few steps even two C builds that differ
+# only in FMA contraction disagree (bench/gpu/run.sh measures that).
+# Without --on-host it needs a GPU and nvcc. With --on-host the CUDA build runs on the CPU
+# (host_cuda/: the generated .cu and runtime/kernels/cuda/ compiled by the host C++
+# compiler against a CPU stand-in for the CUDA runtime and cuBLAS), so the CUDA target's
+# host code and kernels are checked on any machine. STEPS (default 1): the train steps
+# before the comparison.
 # Default models: lenet, the layers test model, resnet20_cifar, the token models (batched
 # GEMMs: cublasSgemmStridedBatched) and seqops (layer and RMS norm, embedding, causal mask).
 # Exit 1 on a mismatch.
 set -eu
+ON_HOST=0
+[ "${1:-}" != --on-host ] || { ON_HOST=1; shift; }
 BUILD=$(cd "$1" && pwd); shift
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 [ $# -gt 0 ] || set -- "$ROOT/samples/lenet.mdl" "$ROOT/tests/compiler/data/layers.mdl" "$ROOT/samples/resnet20_cifar.mdl" \
@@ -24,12 +31,30 @@ for mdl in "$@"; do
     cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
-    /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
-        "$ROOT"/runtime/kernels/cuda/*.cu \
-        "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
-        -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
-    "$W/${name}_c" 1 > "$W/$name.c.txt"
-    "$W/${name}_cuda" 1 > "$W/$name.cuda.txt"
+    if [ $ON_HOST = 1 ]; then
+        # kernel<<<cfg>>>(args) -> mlc_host_launch(kernel, cfg)(args) (host_cuda/cuda_runtime.h);
+        # the kernel library and the stand-in compiled once
+        for src in "$W/$name.cu" "$ROOT"/runtime/kernels/cuda/*.cu "$ROOT/tests/compiler/gpu/host_cuda/host_cuda.cpp"; do
+            obj="$W/host_lib_$(basename "$src" | sed 's/\.[a-z]*$//').o"
+            [ "$src" != "$W/$name.cu" ] || obj="$W/host_model.o"
+            [ "$obj" = "$W/host_model.o" ] || [ ! -f "$obj" ] || continue
+            sed 's/\([A-Za-z_][A-Za-z_0-9]*\)<<<\(.*\)>>>(/mlc_host_launch(\1, \2)(/' "$src" > "$W/host.cpp"
+            opt=-O1; [ "${src##*/}" != host_cuda.cpp ] || opt=-O2 # its GEMMs take most of the time
+            ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$ROOT/tests/compiler/gpu/host_cuda" -I"$ROOT/runtime" \
+                -I"$ROOT/runtime/kernels/cuda" -I"$W" -c "$W/host.cpp" -o "$obj"
+        done
+        cc -std=c11 -O1 -c "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" \
+            -DMLC_MODEL_API="${name}_api" -o "$W/step_compare.o"
+        ${CXX:-c++} "$W"/host_*.o "$W/step_compare.o" -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lz -lm
+        rm "$W/host_model.o"
+    else
+        /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
+            "$ROOT"/runtime/kernels/cuda/*.cu \
+            "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
+            -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
+    fi
+    "$W/${name}_c" "${STEPS:-1}" > "$W/$name.c.txt"
+    "$W/${name}_cuda" "${STEPS:-1}" > "$W/$name.cuda.txt"
     if paste -d' ' "$W/$name.c.txt" "$W/$name.cuda.txt" | awk -v m="$name" '
         function bad(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
         { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && bad($i, $(i + n))) { print m ": " $0; fail = 1 } }

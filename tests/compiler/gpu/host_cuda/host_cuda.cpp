@@ -1,0 +1,408 @@
+/* tests/compiler/gpu/host_cuda/host_cuda.cpp - the CPU's CUDA runtime and cuBLAS (the
+ * headers here say what is played and what is checked). Everything runs at once on the
+ * calling thread, in the order it was issued: one stream's order, which is all mlc's
+ * generated code relies on. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <map>
+#include <vector>
+
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+[[noreturn]] static void fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "host_cuda: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+/* ---- memory: device allocations (NaN-filled) and pinned host allocations ---- */
+
+struct Alloc {
+    size_t bytes;
+    bool pinned;
+};
+static std::map<uintptr_t, Alloc> allocs;
+
+/* The allocation holding p, or NULL. */
+static const Alloc *alloc_of(const void *p, uintptr_t *base) {
+    uintptr_t a = (uintptr_t)p;
+    auto it = allocs.upper_bound(a);
+    if (it == allocs.begin()) return nullptr;
+    --it;
+    if (a >= it->first + (it->second.bytes ? it->second.bytes : 1)) return nullptr;
+    *base = it->first;
+    return &it->second;
+}
+
+static bool device_range(const void *p, size_t bytes) {
+    uintptr_t base;
+    const Alloc *a = alloc_of(p, &base);
+    return a && !a->pinned && (uintptr_t)p + bytes <= base + a->bytes;
+}
+
+static bool pinned(const void *p) {
+    uintptr_t base;
+    const Alloc *a = alloc_of(p, &base);
+    return a && a->pinned;
+}
+
+void mlc_host_check_device(const void *p, const char *what) {
+    uintptr_t base;
+    if (p && !alloc_of(p, &base)) fail("%s was given %p, which is not device (or pinned) memory", what, p);
+}
+
+static cudaError_t allocate(void **p, size_t bytes, bool pin) {
+    /* 256-byte aligned, as cudaMalloc's */
+    void *m = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+    if (!m) return cudaErrorMemoryAllocation;
+    memset(m, pin ? 0 : 0xff, bytes); /* 0xffffffff: a NaN in every float */
+    allocs[(uintptr_t)m] = Alloc{bytes, pin};
+    *p = m;
+    return cudaSuccess;
+}
+
+static cudaError_t release(void *p, bool pin) {
+    if (!p) return cudaSuccess;
+    auto it = allocs.find((uintptr_t)p);
+    if (it == allocs.end() || it->second.pinned != pin)
+        fail("cudaFree%s of %p, not allocated so", pin ? "Host" : "", p);
+    allocs.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) { return allocate(p, bytes, false); }
+cudaError_t cudaMallocHost(void **p, size_t bytes) { return allocate(p, bytes, true); }
+cudaError_t cudaFree(void *p) { return release(p, false); }
+cudaError_t cudaFreeHost(void *p) { return release(p, true); }
+
+/* ---- streams and graphs ---- */
+
+struct mlc_host_graph {
+    std::vector<std::function<void()>> ops;
+};
+struct mlc_host_stream {
+    mlc_host_graph *capture; /* non-null while capturing */
+    bool invalidated;
+};
+
+static cudaError_t last_error = cudaSuccess;
+
+static cudaError_t error(cudaError_t e) {
+    if (e != cudaSuccess) last_error = e;
+    return e;
+}
+
+/* What a capture cannot record: the capture is invalidated, the call fails. */
+static cudaError_t refuse_in_capture(cudaStream_t s, const char *what) {
+    fprintf(stderr, "host_cuda: note: %s during a stream capture (a real capture refuses it)\n", what);
+    s->invalidated = true;
+    return error(cudaErrorStreamCaptureUnsupported);
+}
+
+static void submit(cudaStream_t s, std::function<void()> op) {
+    if (s && s->capture) s->capture->ops.push_back(std::move(op));
+    else op();
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t *s) {
+    *s = new mlc_host_stream{nullptr, false};
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    if (s) delete s->capture;
+    delete s;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    if (s && s->capture) return refuse_in_capture(s, "cudaStreamSynchronize");
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+    (void)mode;
+    if (!s || s->capture) return error(cudaErrorInvalidValue); /* the legacy stream cannot capture */
+    s->capture = new mlc_host_graph;
+    s->invalidated = false;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
+    if (!s || !s->capture) return error(cudaErrorInvalidValue);
+    mlc_host_graph *graph = s->capture;
+    s->capture = nullptr;
+    if (s->invalidated) {
+        delete graph;
+        *g = nullptr;
+        return error(cudaErrorStreamCaptureInvalidated);
+    }
+    *g = graph;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status) {
+    *status = s && s->capture ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t g, unsigned long long flags) {
+    (void)flags;
+    if (!g) return error(cudaErrorInvalidValue);
+    *exec = new mlc_host_graph(*g);
+    return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+    if (!exec) return error(cudaErrorInvalidValue);
+    submit(s, [exec]() {
+        for (auto &op : exec->ops) op();
+    });
+    return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+
+/* ---- copies ---- */
+
+static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s, bool async) {
+    const char *names[] = {"host to host", "host to device", "device to host", "device to device", "default"};
+    if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return error(cudaErrorInvalidValue);
+    bool dev_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool dev_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (bytes && dev_dst && !device_range(dst, bytes))
+        fail("cudaMemcpy (%s) of %zu bytes to %p, not inside one device allocation", names[kind], bytes, dst);
+    if (bytes && dev_src && !device_range(src, bytes))
+        fail("cudaMemcpy (%s) of %zu bytes from %p, not inside one device allocation", names[kind], bytes, src);
+    if (s && s->capture) {
+        if (!async) return refuse_in_capture(s, "cudaMemcpy (synchronous)");
+        const void *host = dev_dst ? (dev_src ? nullptr : src) : dst;
+        if (host && !pinned(host)) return refuse_in_capture(s, "a cudaMemcpyAsync with pageable host memory");
+    }
+    submit(s, [=]() { memcpy(dst, src, bytes); });
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    return copy(dst, src, bytes, kind, nullptr, false);
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    return copy(dst, src, bytes, kind, s, true);
+}
+cudaError_t cudaMemset(void *dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s) {
+    if (bytes && !device_range(dst, bytes)) fail("cudaMemset of %zu bytes at %p, not device memory", bytes, dst);
+    submit(s, [=]() { memset(dst, value, bytes); });
+    return cudaSuccess;
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    }
+    return "unknown error";
+}
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    }
+    return "cudaErrorUnknown";
+}
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : error(cudaErrorInvalidValue); }
+
+/* ---- kernels: a block's threads as fibers, switched at __syncthreads ---- */
+
+enum { STACK_BYTES = 256 << 10, MAX_THREADS = 1024 };
+
+struct Fiber {
+    ucontext_t ctx;
+    char *stack;
+    bool done;
+};
+static Fiber fibers[MAX_THREADS];
+static ucontext_t scheduler;
+static int current;
+static const std::function<void()> *body;
+
+static void fiber_main() {
+    (*body)();
+    fibers[current].done = true;
+    /* uc_link returns to the scheduler */
+}
+
+void __syncthreads() { swapcontext(&fibers[current].ctx, &scheduler); }
+
+static void run_block(unsigned nthreads) {
+    for (unsigned i = 0; i < nthreads; i++) {
+        Fiber *f = &fibers[i];
+        if (!f->stack && !(f->stack = (char *)malloc(STACK_BYTES))) fail("out of memory for a thread's stack");
+        getcontext(&f->ctx);
+        f->ctx.uc_stack.ss_sp = f->stack;
+        f->ctx.uc_stack.ss_size = STACK_BYTES;
+        f->ctx.uc_link = &scheduler;
+        makecontext(&f->ctx, fiber_main, 0);
+        f->done = false;
+    }
+    /* rounds: every live thread runs to its next barrier or its end; a barrier opens when
+     * every thread has reached it (or finished) */
+    for (bool live = true; live;) {
+        live = false;
+        for (unsigned i = 0; i < nthreads; i++) {
+            if (fibers[i].done) continue;
+            current = (int)i;
+            threadIdx.x = i % blockDim.x;
+            threadIdx.y = i / blockDim.x % blockDim.y;
+            threadIdx.z = i / (blockDim.x * blockDim.y);
+            swapcontext(&scheduler, &fibers[i].ctx);
+            if (!fibers[i].done) live = true;
+        }
+    }
+}
+
+static void run_grid(dim3 grid, dim3 block, const std::function<void()> &f) {
+    unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+    if (threads == 0 || threads > MAX_THREADS) fail("a launch of %llu threads per block", threads);
+    if (!grid.x || !grid.y || !grid.z || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+        fail("a launch of grid %u x %u x %u", grid.x, grid.y, grid.z);
+    gridDim = grid, blockDim = block;
+    body = &f;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+                run_block((unsigned)threads);
+            }
+}
+
+void mlc_host_submit(cudaStream_t s, dim3 grid, dim3 block, std::function<void()> f) {
+    submit(s, [=]() { run_grid(grid, block, f); });
+}
+
+/* ---- cuBLAS ---- */
+
+struct mlc_host_cublas {
+    cudaStream_t stream;
+};
+
+const char *cublasGetStatusString(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "success" : "error"; }
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    *h = new mlc_host_cublas{nullptr};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+    (void)h, (void)mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes) {
+    (void)h;
+    if (bytes && !device_range(ws, bytes)) fail("cublasSetWorkspace: %p is not device memory", ws);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* C = alpha op(A) op(B) + beta C, column-major, `count` times at strides sa, sb, sc. */
+static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           float alpha, const float *A, int lda, long long sa, const float *B, int ldb, long long sb,
+                           float beta, float *C, int ldc, long long sc, int count) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (m < 0 || n < 0 || k < 0 || count < 0 || ldc < (m > 1 ? m : 1) || lda < ((ta ? k : m) > 1 ? (ta ? k : m) : 1) ||
+        ldb < ((tb ? n : k) > 1 ? (tb ? n : k) : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    mlc_host_check_device(A, "cuBLAS (A)"), mlc_host_check_device(B, "cuBLAS (B)");
+    mlc_host_check_device(C, "cuBLAS (C)");
+    submit(h->stream, [=]() {
+        /* op(A) by rows and op(B) by columns, each contiguous: every element a dot product */
+        std::vector<float> ra((size_t)m * k), cb((size_t)n * k);
+        for (int e = 0; e < count; e++) {
+            const float *a = A + e * sa, *b = B + e * sb;
+            float *c = C + e * sc;
+            for (int i = 0; i < m; i++)
+                for (int p = 0; p < k; p++) ra[(size_t)i * k + p] = ta ? a[p + (long)i * lda] : a[i + (long)p * lda];
+            for (int j = 0; j < n; j++)
+                for (int p = 0; p < k; p++) cb[(size_t)j * k + p] = tb ? b[j + (long)p * ldb] : b[p + (long)j * ldb];
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < m; i++) {
+                    const float *x = &ra[(size_t)i * k], *y = &cb[(size_t)j * k];
+                    double acc[4] = {0, 0, 0, 0}; /* four chains: the sum's latency, not its order, matters */
+                    int p = 0;
+                    for (; p + 4 <= k; p += 4)
+                        for (int q = 0; q < 4; q++) acc[q] += (double)x[p + q] * (double)y[p + q];
+                    for (; p < k; p++) acc[0] += (double)x[p] * (double)y[p];
+                    float v = alpha * (float)(acc[0] + acc[1] + acc[2] + acc[3]);
+                    c[i + (long)j * ldc] = beta == 0.0f ? v : v + beta * c[i + (long)j * ldc];
+                }
+        }
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    return gemm(h, ta, tb, m, n, k, *alpha, A, lda, 0, B, ldb, 0, *beta, C, ldc, 0, 1);
+}
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *A, int lda, long long sa,
+                                         const float *B, int ldb, long long sb, const float *beta, float *C, int ldc,
+                                         long long sc, int count) {
+    return gemm(h, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, count);
+}
+/* FP32 storage only (mlc's bf16 mode keeps bfloat16 values in floats) */
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *A, cudaDataType_t at, int lda, const void *B,
+                            cudaDataType_t bt, int ldb, const void *beta, void *C, cudaDataType_t ct, int ldc,
+                            cublasComputeType_t compute, cublasGemmAlgo_t algo) {
+    (void)compute, (void)algo;
+    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, 0, (const float *)B, ldb, 0,
+                *(const float *)beta, (float *)C, ldc, 0, 1);
+}
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                          int k, const void *alpha, const void *A, cudaDataType_t at, int lda,
+                                          long long sa, const void *B, cudaDataType_t bt, int ldb, long long sb,
+                                          const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
+                                          int count, cublasComputeType_t compute, cublasGemmAlgo_t algo) {
+    (void)compute, (void)algo;
+    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, sa, (const float *)B, ldb, sb,
+                *(const float *)beta, (float *)C, ldc, sc, count);
+}
