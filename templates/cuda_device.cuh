@@ -10,4 +10,12 @@
  * element; its threads make the values of MLC_ROW_THREADS axis elements at a time, thread
  * 0 adds them in order. ---- */
 #define MLC_ROW_THREADS 256
+/* ---- a call's scalars (Adam's bias-corrected step, dropout's counter): the host writes
+ * them into the model's table each call and copies it to the device before the launches,
+ * and the kernels read them there, so a CUDA graph replays each step with its own
+ * values (runtime/kernels/cuda/graph.cu). ---- */
+union mlc_scalar {
+    float f;
+    unsigned long long u;
+};
 /* ---- end of device helpers ---- */

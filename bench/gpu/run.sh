@@ -8,8 +8,10 @@
 #    about lr * sign(gradient), so a gradient within rounding of zero can flip its update.
 #    A model agrees when no line differs after 1 step, is within rounding when no more
 #    differ than between the two C builds, and mismatches otherwise;
-# 2. train-step times of the four samples: mlc's CUDA trainers against PyTorch eager on the
-#    same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
+#    Also: each model's 5 steps replayed as CUDA graphs and launched one by one
+#    (MLC_CUDA_GRAPHS=0) give the same bits;
+# 2. train-step times of the four samples: mlc's CUDA trainers (as CUDA graphs, and
+#    launched one by one) against PyTorch eager on the same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
 #    with PyTorch's defaults (cuDNN may use TF32), once in full FP32 as mlc computes and
 #    once under autocast(bfloat16) with channels_last, and mlc built with --tf32 and with
 #    --precision bf16 beside them;
@@ -51,6 +53,13 @@ for f in "$DIR"/*.c1.txt; do
        ! timeout 120 "$DIR/${m}_cmp" 5 > "$DIR/$m.cuda5.txt" 2>>"$DIR/$m.cuda.err"; then
         say "compare $m FAILED: $(tail -3 "$DIR/$m.cuda.err")"; status=1; continue
     fi
+    # the same steps launched one by one: the CUDA graphs' replays must give the same bits
+    MLC_CUDA_GRAPHS=0 timeout 120 "$DIR/${m}_cmp" 5 > "$DIR/$m.eager5.txt" 2>>"$DIR/$m.cuda.err"
+    if grep -q 'CUDA graphs off' "$DIR/$m.cuda.err" || ! cmp -s "$DIR/$m.cuda5.txt" "$DIR/$m.eager5.txt"; then
+        say "graphs $m DIFFER from the launches one by one $(grep 'CUDA graphs off' "$DIR/$m.cuda.err")"; status=1
+    else
+        say "graphs $m same_bits"
+    fi
     d1=$(ndiff "$DIR/$m.c1.txt" "$DIR/$m.cuda1.txt")
     sed "s/^/$m step 1 differs: /" "$DIR/compare.err" | head -8 >> "$LOG"
     d5=$(ndiff "$DIR/$m.c5.txt" "$DIR/$m.cuda5.txt")
@@ -74,6 +83,7 @@ say "=== 2. train-step times and memory"
 for m in mlp lenet resnet resnet20_cifar; do
     line=$(timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)
     say "mlc $line arena_bytes=$(cat "$DIR/$m.arena")"
+    say "mlc_nographs $(MLC_CUDA_GRAPHS=0 timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32_timer" ] && say "mlc_tf32 $(timeout 120 "$DIR/${m}_tf32_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_bf16_timer" ] && say "mlc_bf16 $(timeout 120 "$DIR/${m}_bf16_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)

@@ -36,11 +36,20 @@ def main():
                        f"{f.get('fma_step5_differ', '')} | {f.get('losses', '').rstrip(',')} | "
                        f"{f.get('c_losses', '').rstrip(',')} |")
 
+    graphs = [l.split(" ", 2)[1:] for l in log if l.startswith("graphs ")]
+    if graphs:
+        out.append("\nCUDA graphs against the same steps launched one by one (`MLC_CUDA_GRAPHS=0`), 5 steps: " +
+                   ", ".join(f"{g[0]} {'the same bits' if g[1].strip() == 'same_bits' else g[1].strip()}"
+                             for g in graphs) + ".")
+
     mlc, torch = {}, {}
     for l in log:
         if l.startswith("mlc model="):
             f = fields(l)
             mlc[f["model"]] = f
+        elif l.startswith("mlc_nographs model="):
+            f = fields(l)
+            mlc[(f["model"], "nographs")] = f
         elif l.startswith("mlc_tf32 model="):
             f = fields(l)
             mlc[(f["model"], "tf32")] = f
@@ -65,6 +74,8 @@ def main():
 
     row("batch", lambda s: mlc[s]["batch"])
     row("mlc step, ms", lambda s: f"{float(mlc[s]['median_ms']):.3f}")
+    row("mlc step launched one by one (MLC_CUDA_GRAPHS=0), ms",
+        lambda s: f"{float(mlc[(s, 'nographs')]['median_ms']):.3f}")
     row("PyTorch step, ms (defaults: cuDNN may use TF32)", lambda s: f"{float(torch[(s, False)]['median_ms']):.3f}")
     row("PyTorch step, ms (full FP32)", lambda s: f"{float(torch[(s, True)]['median_ms']):.3f}")
     row("**mlc / PyTorch (defaults)**",

@@ -27,7 +27,21 @@ struct EmitCtx {
     const char **buf;
     /* The shared workspace region (pointer expression), for ops with a workspace rule. */
     const char *ws;
-    int nkernels;         /* kernels emitted so far (CUDA), for unique names */
+    int nkernels; /* kernels emitted so far (CUDA), for unique names */
+    /* CUDA: the host work of a call that must precede its launches and that a CUDA graph
+     * cannot repeat (copying the inputs in, each call's scalars into the table), written
+     * into `prep`; nscalars: slots of the scalar table (mlc_scalar) taken so far. */
+    FILE *prep;
+    int nscalars;
+    struct HostSlot { /* the slots this graph function has filled, by value */
+        const char *type, *value;
+        int slot;
+    } host_slot[64];
+    int nhost_slots;
+    /* CUDA, while an update's emitter runs: the run of updates alike (multi[0] the one
+     * being emitted) that its loop covers in one kernel, a table of their buffers. */
+    const int *multi;
+    int nmulti;
     const FusionPlan *fp; /* which nodes run as one loop nest / kernel */
     /* C: what a --check-finite copy of a graph function does when it finds a NaN; NULL in
      * the fast functions, which check nothing. */

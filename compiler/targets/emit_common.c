@@ -497,8 +497,9 @@ void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt) {
 }
 
 /* The start of every generated graph function: a typed pointer per model input the graph
- * reads, in_NAME, from inputs[i]; the CUDA target first copies inputs[i] (host memory)
- * to the model's device buffer self->in[i]. Returns the pointer's name per input. */
+ * reads, in_NAME, from inputs[i]; on the CUDA target from the model's device buffer
+ * self->in[i], which the call's preparation (e->prep) fills from inputs[i] (host
+ * memory). Returns the pointer's name per input. */
 static const char **emit_bind_inputs(EmitCtx *e, const ModelIR *m, const char *used) {
     const Graph *g = e->g;
     const char **name = ARENA_ARRAY(e->arena, const char *, m->ninputs);
@@ -511,11 +512,10 @@ static const char **emit_bind_inputs(EmitCtx *e, const ModelIR *m, const char *u
         name[i] = arena_printf(e->arena, "in_%s", c_ident(e->arena, n->name));
         const char *src = arena_printf(e->arena, "inputs[%d]", i);
         if (e->target->kind == TARGET_CUDA) {
-            emit(
-                e,
-                "MLC_CUDA_CHECK(cudaMemcpyAsync(self->in[%d], inputs[%d], sizeof(%s) * (size_t)(%s), cudaMemcpyHostToDevice, "
-                "stream));",
-                i, i, type, emit_numel(e, id));
+            fprintf(e->prep,
+                    "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->in[%d], inputs[%d], sizeof(%s) * (size_t)(%s), "
+                    "cudaMemcpyHostToDevice, self->stream));\n",
+                    i, i, type, emit_numel(e, id));
             src = arena_printf(e->arena, "self->in[%d]", i);
         }
         emit(e, "const %s *const %s = (const %s *)%s; /* %s */", type, name[i], type, src,

@@ -162,6 +162,29 @@ void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long pl
 void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const float *x, const float *dy,
                       const float *st, float eps, double *part, float *out);
 
+/* ---- CUDA graphs (cuda/graph.cu): a step's launches captured once per key and replayed
+ * after. Keys: MLC_GRAPH_KEY(which graph function, batch size, outputs wanted). ---- */
+#define MLC_GRAPH_SLOTS 8
+#define MLC_GRAPH_KEY(fn, n, outs) (((long long)(fn) << 40) | ((long long)(n) << 1) | ((outs) ? 1 : 0))
+typedef struct mlc_graph_cache {
+    long long key[MLC_GRAPH_SLOTS];
+    cudaGraphExec_t exec[MLC_GRAPH_SLOTS]; /* NULL: a free slot */
+    int next;                              /* the slot the next new graph takes */
+    int off;                               /* 1: launch one by one from now on */
+} mlc_graph_cache;
+/* Runs launch(ctx)'s work on stream: for a new key, captured into a graph (launch runs
+ * once, recording) and instantiated, then that graph launched; for a known key, its
+ * graph launched. launch must enqueue on `stream` only and do no host work that depends
+ * on the call (a replay repeats only its GPU work). Returns 0, having launched nothing,
+ * when graphs are off: MLC_CUDA_GRAPHS=0 in the environment, a build with
+ * MLC_CUDA_SYNC_CHECK, or a capture that failed (then noted once on stderr, naming
+ * `model`, and off for this model from then on); the caller then calls launch(ctx)
+ * itself. */
+int mlc_cuda_graph_run(mlc_graph_cache *c, cudaStream_t stream, long long key, void (*launch)(void *ctx), void *ctx,
+                       const char *model);
+/* Destroys the cached graphs. */
+void mlc_cuda_graph_free(mlc_graph_cache *c);
+
 #ifdef __cplusplus
 }
 #endif

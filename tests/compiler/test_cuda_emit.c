@@ -238,6 +238,31 @@ static int starts_with_node_comment(const char *line) {
     return !strncmp(line, "/* %", 4);
 }
 
+/* Whether the line at `line` holds `needle`. */
+static int line_has(const char *line, const char *needle) {
+    const char *end = strchr(line, '\n'), *at = strstr(line, needle);
+    return at && (!end || at < end);
+}
+
+/* A line of a multi-tensor update's table: its struct, or its value at the launch. */
+static int is_table_line(const char *line) {
+    while (*line == ' ') line++;
+    return *line == '{' || *line == '}' || !strncmp(line, "struct ", 7) || line_has(line, "tab") ||
+           line_has(line, "long end[") || line_has(line, "float *");
+}
+
+/* The tensors the multi-tensor updates of src cover beyond one each (their kernels stand
+ * for that many update nodes more): the sum of N - 1 over "N tensors, one launch". */
+static int merged_updates(const char *src) {
+    int extra = 0;
+    for (const char *p = strstr(src, " tensors, one launch"); p; p = strstr(p + 1, " tensors, one launch")) {
+        const char *d = p;
+        while (d[-1] >= '0' && d[-1] <= '9') d--;
+        extra += atoi(d) - 1;
+    }
+    return extra;
+}
+
 /* ---- structure ---- */
 
 Test(cuda_emit, structure) {
@@ -281,11 +306,11 @@ Test(cuda_emit, structure) {
             cr_assert_eq(count(src, def), 1, "%s: kernel %s defined more than once", models[k], name);
             cr_assert_eq(count(src, launch), 1, "%s: kernel %s launched %d times", models[k], name, count(src, launch));
             const char *line = prev_line(src, p);
-            while (line && is_fused_member_comment(line)) line = prev_line(src, line);
+            while (line && (is_fused_member_comment(line) || is_table_line(line))) line = prev_line(src, line);
             cr_assert(line && starts_with_node_comment(line), "%s: kernel %s has no node comment", models[k], name);
             const char *l = strstr(src, launch);
             line = prev_line(src, l);
-            while (line && is_fused_member_comment(line)) line = prev_line(src, line);
+            while (line && (is_fused_member_comment(line) || is_table_line(line))) line = prev_line(src, line);
             /* Adam's launch sits in a block after its scalars; the comment opens that block */
             while (line && !starts_with_node_comment(line) && strstr(line, "const float")) line = prev_line(src, line);
             if (line && !starts_with_node_comment(line) && strstr(line, "{")) line = prev_line(src, line);
@@ -348,7 +373,7 @@ Test(cuda_emit, epilogues_follow_their_op) {
         Compiled c;
         compile_path(&c, models[k]);
         char *src_all = capture_source(c.m, "model.h");
-        const char *fwd = strstr(src_all, "static void api_forward(");
+        const char *fwd = strstr(src_all, "static void forward_launch(");
         cr_assert_not_null(fwd);
         const Graph *g = c.m->eval;
         const FusionPlan *fp = &c.m->eval_fuse;
@@ -387,6 +412,49 @@ static int is_launcher_op(Op op) {
            op == OP_bn_param_grads;
 }
 
+/* Optimizer updates alike (one op, the same attributes), one after another, are one
+ * kernel over a table of their tensors, at most 64 a launch; updates that alternate with
+ * others keep their order and their kernels. */
+Test(cuda_emit, updates_alike_share_a_launch) {
+    static const struct {
+        const char *path;
+        const char *launches; /* the "N tensors, one launch" comments, in order */
+        int singles;          /* update kernels of one tensor */
+    } cases[] = {
+        {MLC_SOURCE_ROOT "/samples/mlp.mdl", "6", 0},
+        {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", "64", 1}, /* 65 parameters: 64, then one */
+        {MLC_TEST_DIR "/data/ema.mdl", "", 8},                    /* sgd and param_ema alternate */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Compiled c;
+        compile_path(&c, cases[i].path);
+        char *src = capture_source(c.m, "model.h");
+        const char *upd = strstr(src, "static void update_launch(");
+        cr_assert_not_null(upd);
+        const char *end = strstr(upd, "\n}\n");
+        char seen[256] = "";
+        int single = 0;
+        for (const char *p = strstr(upd, "<<<"); p && p < end; p = strstr(p + 1, "<<<")) {
+            const char *line = prev_line(upd, p), *t = strstr(line, " tensors, one launch");
+            for (int up = 0; up < 6 && line && !(t && t < p); up++) /* the block's comment, above the table */
+                line = prev_line(upd, line), t = line ? strstr(line, " tensors, one launch") : NULL;
+            if (t && t < p) {
+                const char *d = t;
+                while (d[-1] >= '0' && d[-1] <= '9') d--;
+                snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%.*s", *seen ? "," : "", (int)(t - d), d);
+            } else {
+                single++;
+            }
+        }
+        cr_expect_str_eq(seen, cases[i].launches, "%s: multi-tensor launches %s, expected %s", cases[i].path, seen,
+                         cases[i].launches);
+        cr_expect_eq(single, cases[i].singles, "%s: %d single-tensor update launches, expected %d", cases[i].path,
+                     single, cases[i].singles);
+        free(src);
+        compiled_free(&c);
+    }
+}
+
 /* --tf32 sets the cuBLAS handle's math mode when the model is created, and nothing else;
  * without it the GEMMs stay in full FP32 (cuBLAS's default). */
 Test(cuda_emit, tf32_math_mode) {
@@ -419,6 +487,9 @@ Test(cuda_emit, kernel_counts) {
             }
         char *kern = capture_kernels(c.m);
         int nk = count(generated_part(kern), "__global__ void ");
+        char *src = capture_source(c.m, "model.h");
+        expect -= merged_updates(src);
+        free(src);
         cr_assert_eq(nk, expect, "%s: %d kernels, expected %d", models[k], nk, expect);
         char tail[64];
         snprintf(tail, sizeof tail, "end of kernels (%d)", nk);

@@ -249,19 +249,19 @@ Test(targets, every_target_spells_every_math_name) {
 /* ---- the per-element loop, as each target writes it ---- */
 
 /* What `body` writes inside node `id`'s loop l on target t: the function's text, then
- * (CUDA) the kernels'. */
+ * (CUDA) the kernels', then (CUDA) the call's preparation. */
 static char *loop_text(const Target *t, const Graph *g, const char **buf, ElemLoop *l, int id) {
     Arena a = {0};
-    FILE *body = tmpfile(), *decls = tmpfile();
-    cr_assert(body && decls);
-    EmitCtx e = {.arena = &a, .g = g, .target = t, .body = body, .decls = decls, .indent = 1, .buf = buf};
+    FILE *body = tmpfile(), *decls = tmpfile(), *prep = tmpfile();
+    cr_assert(body && decls && prep);
+    EmitCtx e = {.arena = &a, .g = g, .target = t, .body = body, .decls = decls, .prep = prep, .indent = 1, .buf = buf};
     loop_begin(&e, id, l);
     emit_math(&e, "y[i] = sqrt(%s[o]) * lr_scale;", buf[0]);
     loop_end(&e, id, l);
     char *out = malloc(8192);
     size_t n = 0;
-    FILE *parts[2] = {body, decls};
-    for (int k = 0; k < 2; k++) {
+    FILE *parts[3] = {body, decls, prep};
+    for (int k = 0; k < 3; k++) {
         rewind(parts[k]);
         n += fread(out + n, 1, 4000, parts[k]);
         fclose(parts[k]);
@@ -297,16 +297,14 @@ Test(targets, elementwise_loop_on_each_target) {
     char *cu = loop_text(&target_cuda, g, buf, &l, y);
     cr_assert_str_eq(
         cu,
-        "    {\n"
-        "        const float lr_scale = lr * 2.0f;\n"
-        "        k0_transpose<<<mlc_grid((3) * (B*5)), MLC_BLOCK, 0, stream>>>(B, t1, p_w, lr_scale);\n"
-        "        MLC_LAUNCH_CHECK(stream);\n"
-        "    }\n"
+        "    k0_transpose<<<mlc_grid((3) * (B*5)), MLC_BLOCK, 0, stream>>>(B, t1, p_w, self->dev_scalars);\n"
+        "    MLC_LAUNCH_CHECK(stream);\n"
         "/* %1 = transpose -> f32[5, 3] */\n"
-        "static __global__ void k0_transpose(const long B, float *t1, const float *p_w, const float lr_scale) {\n"
+        "static __global__ void k0_transpose(const long B, float *t1, const float *p_w, const mlc_scalar *sc_) {\n"
         "    (void)B;\n"
         "    const long count_ = (long)((3) * (B*5));\n"
         "    for (long k_ = blockIdx.x * (long)blockDim.x + threadIdx.x; k_ < count_; k_ += (long)gridDim.x * blockDim.x) {\n"
+        "        const float lr_scale = sc_[0].f;\n"
         "        const float k = 0.5f;\n"
         "        float *const y = t1;\n"
         "        long r_ = k_;\n"
@@ -315,7 +313,8 @@ Test(targets, elementwise_loop_on_each_target) {
         "        y[i] = sqrtf(p_w[o]) * lr_scale;\n"
         "    }\n"
         "}\n"
-        "\n");
+        "\n"
+        "    self->scalars[0].f = lr * 2.0f; /* lr_scale */\n");
     free(cu);
     /* a parallel flat loop on C */
     ElemLoop f = {.rank = 1, .size = {"B*5"}, .var = {"i"}, .par = LOOP_PARALLEL_SIMD};

@@ -9,7 +9,13 @@
  * train_step is the two. Only grads() hands out device memory (the gradient slab, for a
  * reduction between the calls).
  *
- * Each of those becomes one host function launching its nodes in order: one kernel per
+ * Each of those is three host functions: F_prepare (the host's part of a call: the inputs
+ * copied in, the call's scalars into the model's scalar table, copied to the device),
+ * F_launch (the nodes' launches in order, then the loss and outputs copied to pinned host
+ * memory; nothing else, so a CUDA graph can capture it) and the API function, which runs
+ * the two, the launches as a CUDA graph per batch size where no host callback must run
+ * between them (runtime/kernels/cuda/graph.cu), and hands out what was staged. F_launch
+ * launches one kernel per
  * elementwise op or expand (a grid-stride loop over the output, the flat index split
  * into the merged loop dimensions; the op table's scalar text, as cuda_math spells it),
  * one kernel per reduction (a thread per output element, a sequential loop over the
@@ -330,15 +336,72 @@ void cuda_epilogue(EmitCtx *e, int id) {
 
 static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 
-/* One host function per graph (the train step's two calls, inference, the eval loss);
- * its kernels go to `kern`. */
-static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, GraphFn fn) {
+/* ---- multi-tensor updates: a run of optimizer updates alike (one op, the same
+ * attributes, so the same loop body and scalars) as one kernel over a table of their
+ * buffers (loop.c), instead of a launch per parameter ---- */
+
+/* Tensors per launch: the table goes by value as a kernel parameter, under 4 KiB. */
+#define MULTI_MAX 64
+
+static int has_code(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    return e->fp->at[id] == id && emit_runs(e, id) && op_of(n)->kind != K_SOURCE && n->op != OP_reshape;
+}
+
+/* The updates written as one per-element loop over the parameter (targets/shared/optim.c) */
+static int multi_op(Op op) { return op == OP_adam_update || op == OP_sgd_update || op == OP_param_ema; }
+
+/* The run of updates alike that starts at id, up to the next node with other code (the
+ * nodes keep their order: a later update may read what an earlier one wrote, and the run
+ * runs where its first member would). Returns its length; run[0] = id. */
+static int update_run(EmitCtx *e, int id, int *run) {
+    const Node *n = &e->g->nodes[id];
+    int c = 0;
+    run[c++] = id;
+    if (!multi_op(n->op)) return 1;
+    for (int j = id + 1; j < e->g->n && c < MULTI_MAX; j++) {
+        if (!has_code(e, j)) continue;
+        const Node *x = &e->g->nodes[j];
+        if (x->op != n->op || x->nin != n->nin || memcmp(x->attr, n->attr, sizeof x->attr)) break;
+        run[c++] = j;
+    }
+    return c;
+}
+
+/* ---- host functions: per graph function F (fb: forward_backward, update, forward,
+ * eval_loss) three parts. F_prepare does the host's work of a call (the inputs copied in,
+ * the call's scalars into the table and the table copied over); F_launch enqueues the
+ * kernels, cuBLAS calls and copies on the model's stream, then the loss and outputs to
+ * the pinned staging buffer, and does nothing else, so that a CUDA graph can capture it
+ * once per batch size and replay it (runtime/kernels/cuda/graph.cu); the API function
+ * runs the two, waits, and hands the staged values out. ---- */
+
+static const char *fn_stem(GraphFn fn) {
+    switch (fn) {
+    case FN_FORWARD_BACKWARD: return "fb";
+    case FN_UPDATE: return "update";
+    case FN_FORWARD: return "forward";
+    case FN_EVAL_LOSS: return "eval_loss";
+    }
+    return NULL;
+}
+
+/* The graph function's part of the file: its launch and prepare functions (and, but for
+ * fb and update, which train_step joins, its API function). Kernels go to `kern`.
+ * *stage: the staged floats, an expression in B (NULL: none). */
+static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nkernels, int *nscalars, GraphFn fn,
+                                const char **stage) {
     Arena *a = m->arena;
-    const char *name = m->spec.name;
+    const char *name = m->spec.name, *stem = fn_stem(fn);
     GraphFnParts gp = graph_fn_parts(m, fn);
     const Graph *g = gp.g;
     const MemPlan *plan = gp.plan;
-    int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE;
+    int train = fn == FN_FORWARD_BACKWARD || fn == FN_UPDATE, update = fn == FN_UPDATE;
+    char *prep_text = NULL;
+    size_t prep_len = 0;
+    FILE *prep = open_memstream(&prep_text, &prep_len);
+    if (!prep) mlc_die("out of memory");
+    int slot0 = *nscalars;
     EmitCtx e = {.arena = a,
                  .g = g,
                  .target = &target_cuda,
@@ -346,25 +409,26 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
                  .decls = kern,
                  .indent = 1,
                  .nkernels = *nkernels,
+                 .prep = prep,
+                 .nscalars = slot0,
                  .fp = gp.fp,
                  .phase_of = train ? m->update_phase : NULL,
-                 .phase = fn == FN_UPDATE,
+                 .phase = update,
                  .copies_outputs = fn != FN_UPDATE && fn != FN_EVAL_LOSS};
-    fprintf(out, "/* %s */\nstatic %s {\n", gp.comment, graph_fn_signature(fn));
-    fprintf(out, "    %s_model *self = (%s_model *)model;\n", name, name);
-    /* every kernel takes B; the update's tensors have no batch dimension */
-    fprintf(out, "    const long B = %s;\n", fn == FN_UPDATE ? "0" : "n");
+
+    /* F_launch */
+    fprintf(out, "/* %s Its launches, in order, on the model's stream (a CUDA graph may capture them) */\n",
+            gp.comment);
+    if (update) fprintf(out, "static void update_launch(%s_model *self) {\n    const long B = 0;\n", name);
+    else fprintf(out, "static void %s_launch(%s_model *self, const long B, const int outs) {\n", stem, name);
     fprintf(out, "    const size_t mb = (size_t)self->max_batch;\n");
     fprintf(out, "    float *const P = self->slab;\n    float *const A = self->arena;\n");
     fprintf(out, "    const cudaStream_t stream = self->stream;\n");
     /* (void)stream: the update of a model without parameters launches nothing */
-    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B, (void)stream%s;\n", fn != FN_UPDATE ? ", (void)inputs" : "");
+    fprintf(out, "    (void)mb, (void)P, (void)A, (void)B, (void)stream;\n");
     if (train) fprintf(out, "    float *const G = self->grads;\n    (void)G;\n");
-    if (fn == FN_UPDATE)
-        fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
-    if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
     e.buf = emit_name_buffers(&e, m, plan);
-    if (fn != FN_UPDATE && (plan->ws_size_c || plan->ws_size_b)) { /* the ops' shared scratch region, in the arena */
+    if (!update && (plan->ws_size_c || plan->ws_size_b)) { /* the ops' shared scratch region, in the arena */
         fprintf(out, "    float *const ws = A + %lld + %lld * mb; /* scratch: %lld + %lld * B floats */\n",
                 (long long)plan->ws_off_c, (long long)plan->ws_off_b, (long long)plan->ws_size_c,
                 (long long)plan->ws_size_b);
@@ -374,9 +438,17 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     /* set_grad_ready: once the kernels that finish a prefix of the slab are queued */
     const int64_t *ready = fn == FN_FORWARD_BACKWARD ? grad_ready_after(m, gp.fp) : NULL;
     int section = fn == FN_FORWARD_BACKWARD ? 0 : 2;
+    char *merged = arena_alloc(a, (size_t)g->n); /* updates a multi-tensor launch of an earlier node covers */
     for (int id = 0; id < g->n; id++) {
         emit_section_marker(&e, id, &section);
+        if (merged[id]) continue;
+        int run[MULTI_MAX];
+        if (update && has_code(&e, id) && (e.nmulti = update_run(&e, id, run)) > 1) {
+            e.multi = run;
+            for (int k = 1; k < e.nmulti; k++) merged[run[k]] = 1;
+        }
         emit_node_by_kind(&e, id, &cuda_kinds);
+        e.multi = NULL, e.nmulti = 0;
         emit_grad_ready_call(&e, m, ready, id);
     }
     fputc('\n', out);
@@ -387,42 +459,156 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
             "stream));");
         fprintf(out, "    if (self->grad_ready) self->grad_ready(self->grad_ctx, %lld);\n", (long long)m->grad_floats);
     }
-    if (fn == FN_UPDATE) { /* the stream orders it before whatever comes next */
-        fprintf(out, "}\n\n");
-        *nkernels = e.nkernels;
-        return;
-    }
-    if (g->loss >= 0) {
-        fprintf(out, "    float loss;\n");
-        fprintf(out, "    MLC_CUDA_CHECK(cudaMemcpyAsync(&loss, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
+    /* the loss, then the outputs (if wanted), to the staging buffer: before an update that
+     * may reuse their arena */
+    const char *off = "0";
+    const char **out_off = ARENA_ARRAY(a, const char *, g->nout + 1);
+    if (!update) {
+        fprintf(out, "    /* to the pinned staging buffer: the loss, then the outputs if wanted */\n");
+        if (g->loss >= 0) {
+            fprintf(
+                out,
+                "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->stage, %s, sizeof(float), cudaMemcpyDeviceToHost, stream));\n",
                 e.buf[g->loss]);
+            off = "1";
+        }
+        int copies = fn != FN_EVAL_LOSS && g->nout;
+        if (copies) fprintf(out, "    if (outs) {\n");
+        for (int k = 0; copies && k < g->nout; k++) {
+            int o = g->outputs[k];
+            out_off[k] = off;
+            fprintf(out,
+                    "        MLC_CUDA_CHECK(cudaMemcpyAsync(self->stage + %s, %s, sizeof(float) * (size_t)(%s), "
+                    "cudaMemcpyDeviceToHost, stream)); /* %s */\n",
+                    off, emit_buf(&e, o), emit_numel(&e, o), c_comment(a, g->out_names[k]));
+            off = !strcmp(off, "0") ? arena_printf(a, "(%s)", emit_numel(&e, o))
+                                    : arena_printf(a, "%s + (%s)", off, emit_numel(&e, o));
+        }
+        if (copies) fprintf(out, "    }\n");
+        else fprintf(out, "    (void)outs;\n");
     }
-    if (fn != FN_EVAL_LOSS) {
-        if (g->nout)
-            emit_copy_outputs(&e, "MLC_CUDA_CHECK(cudaMemcpyAsync(%0, %1, %2, cudaMemcpyDeviceToHost, stream))");
-        else fprintf(out, "    (void)outputs;\n");
-    }
-    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(stream));\n");
-    if (g->loss >= 0) fprintf(out, "    return loss;\n");
     fprintf(out, "}\n\n");
+    *stage = update || !strcmp(off, "0") ? NULL : off;
+
+    /* F_prepare */
+    fclose(prep);
+    fprintf(out, "/* The host's part of %s before its launches. */\n", stem);
+    if (update) fprintf(out, "static void update_prepare(%s_model *self, float lr) {\n", name);
+    else
+        fprintf(out, "static void %s_prepare(%s_model *self, const void *const *inputs, const long B) {\n", stem, name);
+    if (update) fprintf(out, "    const int64_t t = ++self->step;\n    self->micro = 0;\n    (void)t, (void)lr;\n");
+    else fprintf(out, "    (void)inputs, (void)B;\n");
+    if (fn == FN_FORWARD_BACKWARD) emit_dropout_counter(out);
+    fwrite(prep_text, 1, prep_len, out);
+    free(prep_text);
+    if (e.nscalars > slot0)
+        fprintf(
+            out,
+            "    MLC_CUDA_CHECK(cudaMemcpyAsync(self->dev_scalars + %d, self->scalars + %d, sizeof(mlc_scalar) * %d, "
+            "cudaMemcpyHostToDevice, self->stream));\n",
+            slot0, slot0, e.nscalars - slot0);
+    fprintf(out, "}\n\n");
+
+    /* the staged values handed out (fb's: the train step's too) */
+    if (!update) {
+        fprintf(out, "/* What %s_launch staged, handed out once the stream is done. */\n", stem);
+        fprintf(out, "static %s %s_unstage(const %s_model *self, const long B, float *const *outputs) {\n",
+                g->loss >= 0 ? "float" : "void", stem, name);
+        fprintf(out, "    (void)B, (void)outputs;\n");
+        if (fn != FN_EVAL_LOSS && g->nout) {
+            fprintf(out, "    if (outputs) {\n");
+            for (int k = 0; k < g->nout; k++)
+                fprintf(out,
+                        "        if (outputs[%d]) memcpy(outputs[%d], self->stage + %s, sizeof(float) * (size_t)(%s)); "
+                        "/* %s */\n",
+                        k, k, out_off[k], emit_numel(&e, g->outputs[k]), c_comment(a, g->out_names[k]));
+            fprintf(out, "    }\n");
+        }
+        if (g->loss >= 0) fprintf(out, "    return self->stage[0];\n");
+        fprintf(out, "}\n\n");
+    }
     *nkernels = e.nkernels;
+    *nscalars = e.nscalars;
 }
 
-/* Emits both graphs: kernels to `kern`, host functions to `fns`. */
-static void emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
+/* The API functions of the train step (forward_backward, update, train_step: one CUDA
+ * graph per batch size unless a host callback must run between the kernels) and of
+ * inference and the eval loss (a graph each per batch size). */
+static void emit_api_functions(const ModelIR *m, FILE *out) {
+    const char *n = m->spec.name;
+    fprintf(out, "/* %s */\nstatic %s {\n", graph_fn_parts(m, FN_FORWARD_BACKWARD).comment,
+            graph_fn_signature(FN_FORWARD_BACKWARD));
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(out, "    fb_prepare(self, inputs, n);\n    fb_launch(self, n, outputs != NULL);\n");
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    return fb_unstage(self, n, outputs);\n}\n\n");
+
+    fprintf(out, "/* %s */\nstatic %s {\n", graph_fn_parts(m, FN_UPDATE).comment, graph_fn_signature(FN_UPDATE));
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(
+        out,
+        "    update_prepare(self, lr);\n    update_launch(self); /* the stream orders it before what follows */\n}\n\n");
+
+    fprintf(out, "/* The train step's launches, which one CUDA graph per batch size replays. */\n");
+    fprintf(out, "static void train_graph(void *model) {\n    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(out, "    fb_launch(self, self->run_n, self->run_outs);\n    update_launch(self);\n}\n\n");
+    fprintf(out, "/* One training step: the two halves back to back, as one CUDA graph unless a host callback\n");
+    fprintf(out, " * (--sync-bn's, the gradient all-reduce's) must run between the kernels. */\n");
+    fprintf(
+        out,
+        "static float api_train_step(void *model, const void *const *inputs, int n, float lr, float *const *outputs) {\n");
+    fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+    fprintf(out, "    if (self->grad_ready || self->batch_sync) {\n");
+    fprintf(out, "        const float loss = api_forward_backward(model, inputs, n, outputs);\n");
+    fprintf(out, "        api_update(model, lr);\n        return loss;\n    }\n");
+    fprintf(out, "    fb_prepare(self, inputs, n);\n    update_prepare(self, lr);\n");
+    fprintf(out, "    self->run_n = n, self->run_outs = outputs != NULL;\n");
+    fprintf(
+        out,
+        "    if (!mlc_cuda_graph_run(&self->graphs, self->stream, MLC_GRAPH_KEY(0, n, outputs != NULL), train_graph, "
+        "self, \"%s\"))\n        train_graph(self);\n",
+        c_str(m->arena, n));
+    fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+    fprintf(out, "    return fb_unstage(self, n, outputs);\n}\n\n");
+
+    for (GraphFn fn = FN_FORWARD; fn <= FN_EVAL_LOSS; fn++) {
+        const char *stem = fn_stem(fn);
+        int loss = fn == FN_EVAL_LOSS;
+        fprintf(out, "static void %s_graph(void *model) {\n    %s_model *self = (%s_model *)model;\n", stem, n, n);
+        fprintf(out, "    %s_launch(self, self->run_n, 1);\n}\n\n", stem);
+        fprintf(out, "/* %s */\nstatic %s {\n", graph_fn_parts(m, fn).comment, graph_fn_signature(fn));
+        fprintf(out, "    %s_model *self = (%s_model *)model;\n", n, n);
+        fprintf(out, "    %s_prepare(self, inputs, n);\n    self->run_n = n;\n", stem);
+        fprintf(out,
+                "    if (!mlc_cuda_graph_run(&self->graphs, self->stream, MLC_GRAPH_KEY(%d, n, 1), %s_graph, self, "
+                "\"%s\"))\n        %s_graph(self);\n",
+                (int)fn, stem, c_str(m->arena, n), stem);
+        fprintf(out, "    MLC_CUDA_CHECK(cudaStreamSynchronize(self->stream));\n");
+        fprintf(out, "    %s%s_unstage(self, n, %s);\n}\n\n", loss ? "return " : "", stem, loss ? "NULL" : "outputs");
+    }
+}
+
+/* What emit_graphs learnt that the model struct and create need. */
+typedef struct GraphsInfo {
+    int nscalars;         /* slots of the scalar table */
+    const char *stage[4]; /* per graph function: the staged floats, in B (NULL: none) */
+} GraphsInfo;
+
+/* Emits the graph functions: kernels to `kern`, host functions to `fns`. */
+static GraphsInfo emit_graphs(const ModelIR *m, FILE *kern, FILE *fns) {
     int nk = 0;
+    GraphsInfo gi = {0};
     fputs(kernel_prelude, kern);
     fputs(tmpl_mlc_philox_h, kern);
     fputs(tmpl_mlc_bf16_h, kern);
     fputs(tmpl_cuda_attention_cuh, kern);
     fputs(tmpl_cuda_device_cuh, kern);
     fputc('\n', kern);
-    emit_graph_function(m, fns, kern, &nk, FN_FORWARD_BACKWARD);
-    emit_graph_function(m, fns, kern, &nk, FN_UPDATE);
-    emit_train_step(m, fns, 0);
-    emit_graph_function(m, fns, kern, &nk, FN_FORWARD);
-    emit_graph_function(m, fns, kern, &nk, FN_EVAL_LOSS);
+    for (GraphFn fn = FN_FORWARD_BACKWARD; fn <= FN_EVAL_LOSS; fn++)
+        emit_graph_function(m, fns, kern, &nk, &gi.nscalars, fn, &gi.stage[fn]);
+    emit_api_functions(m, fns);
     fprintf(kern, "/* ---- end of kernels (%d) ---- */\n\n", nk);
+    return gi;
 }
 
 void emit_cuda_kernels(const ModelIR *m, FILE *out) {
@@ -430,17 +616,23 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out) {
     size_t len = 0;
     FILE *fns = open_memstream(&text, &len);
     if (!fns) mlc_die("out of memory");
-    emit_graphs(m, out, fns);
+    (void)emit_graphs(m, out, fns);
     fclose(fns);
     free(text);
 }
 
-static void emit_create_destroy(const ModelIR *m, FILE *out) {
+/* cuBLAS's workspace, given to it (cublasSetWorkspace) so that a graph capture never
+ * sees it allocate: the size NVIDIA recommends for Hopper, above what older GPUs use. */
+#define CUBLAS_WORKSPACE_BYTES (32ll << 20)
+
+static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *out) {
     const char *n = m->spec.name;
     fprintf(out,
             "static void api_destroy(void *model) {\n    %s_model *self = (%s_model *)model;\n    if (!self) return;\n",
             n, n);
+    fprintf(out, "    mlc_cuda_graph_free(&self->graphs);\n");
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
+    fprintf(out, "    cudaFree(self->cublas_ws);\n    cudaFree(self->dev_scalars);\n    cudaFreeHost(self->stage);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
     fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n");
     fprintf(out, "    for (int i = 0; i < %d; i++) cudaFree(self->in[i]);\n", m->ninputs);
@@ -465,6 +657,11 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
         fprintf(out, "    if (%lld + %lld * mb > arena_floats) arena_floats = %lld + %lld * mb;\n",
                 (long long)p->size_c, (long long)p->size_b, (long long)p->size_c, (long long)p->size_b);
     }
+    fprintf(out, "    size_t stage_floats = 1; /* the largest of the graphs' staged loss and outputs */\n");
+    for (int f = 0; f < GRAPH_FN_COUNT; f++)
+        if (gi->stage[f])
+            fprintf(out, "    if ((size_t)(%s) > stage_floats) stage_floats = (size_t)(%s);\n", gi->stage[f],
+                    gi->stage[f]);
     fprintf(out, "    self->max_batch = max_batch;\n");
     fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n",
             (long long)m->slab_floats);
@@ -494,6 +691,16 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
             i, m->inputs[i].dtype == DT_I32 ? "int32_t" : "float", (long long)m->inputs[i].sample_numel,
             c_str(m->arena, m->inputs[i].name));
     fprintf(out,
+            "             mlc_setup_ok(cudaMalloc((void **)&self->dev_scalars, sizeof(mlc_scalar) * %d), \"cudaMalloc "
+            "(scalars)\") &&\n",
+            gi->nscalars ? gi->nscalars : 1);
+    fprintf(out,
+            "             mlc_setup_ok(cudaMallocHost((void **)&self->stage, sizeof(float) * stage_floats), "
+            "\"cudaMallocHost (staging)\") &&\n");
+    fprintf(out,
+            "             mlc_setup_ok(cudaMalloc(&self->cublas_ws, %lld), \"cudaMalloc (cuBLAS workspace)\") &&\n",
+            CUBLAS_WORKSPACE_BYTES);
+    fprintf(out,
             "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
             "                          \"cudaMemcpy (parameters)\");\n",
             (long long)m->slab_floats);
@@ -503,6 +710,8 @@ static void emit_create_destroy(const ModelIR *m, FILE *out) {
             "        fprintf(stderr, \"error: %s: cannot create the model on the GPU: cublasCreate failed\\n\");\n", n);
     fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
+    fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetWorkspace(self->cublas, self->cublas_ws, %lld));\n",
+            CUBLAS_WORKSPACE_BYTES);
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */
         fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH));\n");
     fprintf(out, "    self->seed = seed;\n    (void)B;\n");
@@ -520,8 +729,19 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     if (m->bf16)
         fprintf(out,
                 " * --precision bf16: the products' inputs and outputs rounded to bfloat16 (mlc_round_bf16). */\n");
+    /* the graphs first, into memory (the struct needs their scalar count; the kernels go
+     * before the host code) */
+    char *kt = NULL, *ft = NULL;
+    size_t kl = 0, fl = 0;
+    FILE *kern = open_memstream(&kt, &kl), *fns = open_memstream(&ft, &fl);
+    if (!kern || !fns) mlc_die("out of memory");
+    GraphsInfo gi = emit_graphs(m, kern, fns);
+    fclose(kern);
+    fclose(fns);
     fputs(tmpl_cuda_prologue_cuh, out);
     fprintf(out, "extern \"C\" {\n#include \"%s\"\n}\n\n", hdr_name);
+    fwrite(kt, 1, kl, out);
+    free(kt);
     fprintf(out, "struct %s_model {\n    int max_batch;\n    int64_t step; /* optimizer steps taken */\n", n);
     fprintf(out, "    uint64_t seed; /* of initialisation and dropout */\n");
     fprintf(out, "    float *slab;  /* device: %lld floats, parameters and optimizer state */\n",
@@ -533,23 +753,19 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n");
+    fprintf(out, "    void *cublas_ws; /* device: cuBLAS's workspace */\n");
     fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
     emit_batch_sync_fields(out);
+    fprintf(out, "    /* each call's scalars, written by the host and copied to dev_scalars before the launches */\n");
+    fprintf(out, "    mlc_scalar scalars[%d];\n    mlc_scalar *dev_scalars;\n", gi.nscalars ? gi.nscalars : 1);
+    fprintf(out, "    float *stage; /* pinned host memory: the loss and outputs a launch copied out */\n");
+    fprintf(out, "    mlc_graph_cache graphs; /* the CUDA graphs of the steps, by batch size */\n");
+    fprintf(out, "    long run_n;   /* the batch size and outputs wanted of the launches a graph captures */\n");
+    fprintf(out, "    int run_outs;\n");
     fprintf(out, "};\n\n");
 
-    /* the graphs first, into memory: the kernels go before the host code */
-    char *kt = NULL, *ft = NULL;
-    size_t kl = 0, fl = 0;
-    FILE *kern = open_memstream(&kt, &kl), *fns = open_memstream(&ft, &fl);
-    if (!kern || !fns) mlc_die("out of memory");
-    emit_graphs(m, kern, fns);
-    fclose(kern);
-    fclose(fns);
-    fwrite(kt, 1, kl, out);
-    free(kt);
-
     emit_tensor_table(m, out);
-    emit_create_destroy(m, out);
+    emit_create_destroy(m, &gi, out);
     emit_batch_sync_setter(m, out, 1); /* before the graph functions, which call it */
     fwrite(ft, 1, fl, out);
     free(ft);

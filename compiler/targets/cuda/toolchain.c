@@ -96,7 +96,8 @@ static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthrea
 /* libmlckernels_cuda (runtime/kernels/mlc_kernels_cuda.h), compiled with each model: one
  * fat binary for the architectures of its --cuda-arch, whatever the library was built
  * for by meson. */
-static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu", "kernels/cuda/pool.cu", "kernels/cuda/norm.cu", NULL};
+static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu", "kernels/cuda/pool.cu", "kernels/cuda/norm.cu",
+                                          "kernels/cuda/graph.cu", NULL};
 
 const TargetBuild cuda_build = {.compiler = find_nvcc,
                                 .flags = flags,

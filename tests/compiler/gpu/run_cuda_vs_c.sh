@@ -9,7 +9,8 @@
 # (host_cuda/: the generated .cu and runtime/kernels/cuda/ compiled by the host C++
 # compiler against a CPU stand-in for the CUDA runtime and cuBLAS), so the CUDA target's
 # host code and kernels are checked on any machine. STEPS (default 1): the train steps
-# before the comparison.
+# before the comparison. Each CUDA build also runs with its steps as CUDA graphs (captured
+# at the first step, replayed after) and launched one by one, which must agree bit for bit.
 # Default models: lenet, the layers test model, resnet20_cifar, the token models (batched
 # GEMMs: cublasSgemmStridedBatched) and seqops (layer and RMS norm, embedding, causal mask).
 # Exit 1 on a mismatch.
@@ -47,14 +48,21 @@ for mdl in "$@"; do
             -DMLC_MODEL_API="${name}_api" -o "$W/step_compare.o"
         ${CXX:-c++} "$W"/host_*.o "$W/step_compare.o" -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lz -lm
         rm "$W/host_model.o"
+        eager="env MLC_CUDA_GRAPHS=0 $W/${name}_cuda"
     else
-        /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native -DMLC_CUDA_SYNC_CHECK "$W/$name.cu" \
-            "$ROOT"/runtime/kernels/cuda/*.cu \
-            "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
-            -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
+        # the CUDA-graph build, and one that waits for each kernel (so that a fault names its
+        # launch), which launches one by one
+        for sync in "" -DMLC_CUDA_SYNC_CHECK; do
+            /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native $sync "$W/$name.cu" \
+                "$ROOT"/runtime/kernels/cuda/*.cu \
+                "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
+                -o "$W/${name}_cuda${sync:+_sync}" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
+        done
+        eager="$W/${name}_cuda_sync"
     fi
     "$W/${name}_c" "${STEPS:-1}" > "$W/$name.c.txt"
-    "$W/${name}_cuda" "${STEPS:-1}" > "$W/$name.cuda.txt"
+    "$W/${name}_cuda" "${STEPS:-1}" > "$W/$name.cuda.txt" 2> "$W/$name.cuda.err" || { cat "$W/$name.cuda.err" >&2; exit 1; }
+    $eager "${STEPS:-1}" > "$W/$name.eager.txt"
     if paste -d' ' "$W/$name.c.txt" "$W/$name.cuda.txt" | awk -v m="$name" '
         function bad(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d > 2e-3 * s + 1e-5 }
         { n = NF / 2; for (i = 1; i <= n; i++) if ($i ~ /^-?[0-9]/ && bad($i, $(i + n))) { print m ": " $0; fail = 1 } }
@@ -62,6 +70,13 @@ for mdl in "$@"; do
         echo "$name: C and CUDA agree ($(grep -c . "$W/$name.c.txt") lines)"
     else
         echo "$name: MISMATCH (outputs in $W)"; status=1
+    fi
+    # CUDA graphs: captured (no note that they are off) and replayed to the same bits as
+    # the launches one by one
+    if grep -q 'CUDA graphs off' "$W/$name.cuda.err"; then
+        echo "$name: $(grep 'CUDA graphs off' "$W/$name.cuda.err")"; status=1
+    elif ! cmp -s "$W/$name.cuda.txt" "$W/$name.eager.txt"; then
+        echo "$name: CUDA graphs and launches one by one DIFFER (outputs in $W)"; status=1
     fi
 done
 [ $status -ne 0 ] || rm -rf "$W"
