@@ -36,6 +36,8 @@ import sys
 
 PRELUDE = r"""
 /* ---- bench/gpu/kernel_profile.py: per-node GPU timing ---- */
+/* the marks are host work between launches, which a CUDA graph's replay would not repeat */
+__attribute__((constructor)) static void prof_no_graphs(void) { setenv("MLC_CUDA_GRAPHS", "0", 1); }
 #define PROF_N %(n)d
 #define PROF_SKIP 3
 #define PROF_STEPS 20
@@ -257,60 +259,86 @@ def shape_exprs(step):
     return out
 
 
-def instrument(src, top):
-    """The generated CUDA with prof_mark calls in the train step: api_forward_backward and
-    api_update, which the generated code writes one after the other."""
-    ks = kernels(src)
-    start = src.index("static float api_forward_backward(")
-    end = src.index("\n}\n", src.index("static void api_update(", start))
-    step = src[start:end]
-    shapes = shape_exprs(step)
-    lines = step.split("\n")
-    # the train step's node regions: a node comment and the lines up to the next one
+def function_span(src, signature):
+    """[start, end) of the generated host function that begins with `signature`, end at its
+    closing brace."""
+    start = src.index(signature)
+    return start, src.index("\n}\n", start)
+
+
+def node_regions(lines):
+    """The train step's node regions in a launch function's lines: a node comment and the
+    lines up to the next one. Comments with no code between them (the members of a
+    multi-tensor update, launched once after the last) make one region."""
     regions, cur = [], None
     for i, line in enumerate(lines):
         m = re.match(r"^    /\* (%\d+) = (\w+) ", line)
+        if m and cur is not None and not any(l.strip() and not l.strip().startswith("/*") for l in cur["body"]):
+            cur["ids"].append(m.group(1))
+            continue
         if m and (cur is None or cur["id"] != m.group(1)):
-            cur = {"id": m.group(1), "op": m.group(2), "line": i, "body": [], "ops": []}
+            cur = {"id": m.group(1), "ids": [m.group(1)], "op": m.group(2), "line": i, "body": [], "ops": []}
             regions.append(cur)
         elif cur is not None:
-            if re.match(r"^    float loss;", line):
+            if line.startswith("    /* to the pinned staging buffer"):  # fb_launch's nodes end
                 cur = None
                 continue
             cur["body"].append(line)
             f = re.match(r"^    /\*   (?:fused|recomputed): %\d+ = (\w+)", line)
             if f:
                 cur["ops"].append(f.group(1))
-    if not regions:
+    return regions
+
+
+def instrument(src, top):
+    """The generated CUDA with prof_mark calls in the train step's launches (fb_launch and
+    update_launch), and CUDA graphs off (the marks are host work between the launches, which
+    a graph's replay would not repeat)."""
+    ks = kernels(src)
+    spans = [function_span(src, "static void fb_launch("), function_span(src, "static void update_launch(")]
+    shapes = shape_exprs(src[spans[0][0]:spans[0][1]])
+    parts = [src[a:b].split("\n") for a, b in spans]
+    regions = []
+    for lines in parts:
+        regions.append(node_regions(lines))
+    if not regions[0]:
         sys.exit("kernel_profile.py: no train step nodes found (was it emitted with --target cuda?)")
-    marks = {}
-    for k, r in enumerate(regions):
-        body = "\n".join(r["body"])
-        launches = re.findall(r"\b(k\d+_\w+)<<<", body)
-        other = re.search(r"cublas|mlc_cuda_|mlc_\w+_kernel<<<|cudaMemcpy", body)
-        expr = None
-        if len(launches) == 1 and not other and launches[0] in ks:
-            expr = kernel_bytes(*ks[launches[0]], shapes)
-        marks[r["line"]] = f"    prof_mark({k}, stream, {expr or '-1.0'});"
-        r["label"] = "+".join(r["ops"] + [r["op"]])
-    out = []
-    for i, line in enumerate(lines):
-        if i in marks:
-            out.append(marks[i])
-        if re.match(r"^    float loss;", line):
-            out.append("    prof_pause(stream);")
-        out.append(line)
-    out.append("    prof_mark(-1, stream, 0);")  # the end of api_update: the step ends
-    step = "\n".join(out)
+    k = 0
+    out_parts = []
+    for p, (lines, rs) in enumerate(zip(parts, regions)):
+        marks = {}
+        for r in rs:
+            body = "\n".join(r["body"])
+            launches = re.findall(r"\b(k\d+_\w+)<<<", body)
+            other = re.search(r"cublas|mlc_cuda_|mlc_\w+_kernel<<<|cudaMemcpy", body)
+            expr = None
+            if len(launches) == 1 and not other and launches[0] in ks and len(r["ids"]) == 1:
+                expr = kernel_bytes(*ks[launches[0]], shapes)
+            marks[r["line"]] = f"    prof_mark({k}, stream, {expr or '-1.0'});"
+            r["label"] = "+".join(r["ops"] + [r["op"]])
+            r["k"] = k
+            k += 1
+        out = []
+        for i, line in enumerate(lines):
+            if i in marks:
+                out.append(marks[i])
+            if p == 0 and line.startswith("    /* to the pinned staging buffer"):
+                out.append("    prof_pause(stream);")
+            out.append(line)
+        if p == 1:
+            out.append("    prof_mark(-1, stream, 0);")  # the end of update_launch: the step ends
+        out_parts.append("\n".join(out))
+    allr = regions[0] + regions[1]
     prelude = PRELUDE % {
-        "n": len(regions),
-        "names": ", ".join(f'"{r["op"]}:{r["id"]}"' for r in regions),
-        "ops": ", ".join(f'"{r["label"]}"' for r in regions),
+        "n": len(allr),
+        "names": ", ".join(f'"{r["op"]}:{"+".join(r["ids"])}"' for r in allr),
+        "ops": ", ".join(f'"{r["label"]}"' for r in allr),
         "top": top,
     }
     cut = src.index("/* ---- end of prologue ---- */")
     cut = src.index("\n", cut) + 1
-    return src[:cut] + prelude + src[cut:start] + step + src[end:]
+    (a0, b0), (a1, b1) = spans
+    return (src[:cut] + prelude + src[cut:a0] + out_parts[0] + src[b0:a1] + out_parts[1] + src[b1:])
 
 
 def main():
