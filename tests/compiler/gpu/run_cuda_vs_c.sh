@@ -33,21 +33,8 @@ for mdl in "$@"; do
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
     if [ $ON_HOST = 1 ]; then
-        # kernel<<<cfg>>>(args) -> mlc_host_launch(kernel, cfg)(args) (host_cuda/cuda_runtime.h);
-        # the kernel library and the stand-in compiled once
-        for src in "$W/$name.cu" "$ROOT"/runtime/kernels/cuda/*.cu "$ROOT/tests/compiler/gpu/host_cuda/host_cuda.cpp"; do
-            obj="$W/host_lib_$(basename "$src" | sed 's/\.[a-z]*$//').o"
-            [ "$src" != "$W/$name.cu" ] || obj="$W/host_model.o"
-            [ "$obj" = "$W/host_model.o" ] || [ ! -f "$obj" ] || continue
-            sed 's/\([A-Za-z_][A-Za-z_0-9]*\)<<<\(.*\)>>>(/mlc_host_launch(\1, \2)(/' "$src" > "$W/host.cpp"
-            opt=-O1; [ "${src##*/}" != host_cuda.cpp ] || opt=-O2 # its GEMMs take most of the time
-            ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$ROOT/tests/compiler/gpu/host_cuda" -I"$ROOT/runtime" \
-                -I"$ROOT/runtime/kernels/cuda" -I"$W" -c "$W/host.cpp" -o "$obj"
-        done
-        cc -std=c11 -O1 -c "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" \
-            -DMLC_MODEL_API="${name}_api" -o "$W/step_compare.o"
-        ${CXX:-c++} "$W"/host_*.o "$W/step_compare.o" -o "$W/${name}_cuda" -L"$BUILD/runtime" -lmlcrt -lz -lm
-        rm "$W/host_model.o"
+        sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/$name.cu" \
+            "$ROOT/tests/compiler/gpu/step_compare.c" "${name}_api" "$W/${name}_cuda"
         eager="env MLC_CUDA_GRAPHS=0 $W/${name}_cuda"
     else
         # the CUDA-graph build, and one that waits for each kernel (so that a fault names its

@@ -1,0 +1,71 @@
+#!/bin/sh
+# tests/compiler/gpu/trainer_on_host.sh BUILD_DIR - the CUDA trainers of mlp and lenet, built
+# by host_cuda/build.sh to run on the CPU, against the C trainers `mlc build` makes, on a
+# slice of Fashion-MNIST: the same epoch rows (loss, train, validation and test accuracy),
+# within what the GEMMs' summation orders move; a checkpoint the CUDA trainer saved, read
+# by both (`eval`); and the CUDA trainer resumed after its first epoch ends as the run
+# without the stop does, bit for bit. So the trainer's whole path over a CUDA model runs:
+# train steps replayed as CUDA graphs, the epoch's short last batch (a graph of its own),
+# evaluation graphs, outputs for the accuracy, checkpoints, the step count restored into
+# Adam's scalars. Exit 77 (skipped) without the dataset; 1 on a difference.
+set -eu
+BUILD=$(cd "$1" && pwd)
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+DATA=/usr/share/datasets/fashion-mnist
+[ -f "$DATA/train-images-idx3-ubyte.gz" ] || { echo "no Fashion-MNIST in $DATA: skipped"; exit 77; }
+W=$(mktemp -d)
+status=0
+# rows A B: what two trainers printed, their times and rates removed, agree within 2e-3 of
+# each value (relative) plus 0.0025 (an accuracy's last digit, a sample or so of 500)
+rows() {
+    sed 's/ *time [0-9.]*s *[0-9]* samples\/s//' "$1" > "$1.rows"
+    sed 's/ *time [0-9.]*s *[0-9]* samples\/s//' "$2" > "$2.rows"
+    paste -d'\t' "$1.rows" "$2.rows" | awk -F'\t' '
+        function close_(a, b) { d = a - b; if (d < 0) d = -d; s = (a < 0 ? -a : a) + (b < 0 ? -b : b); return d <= 2e-3 * s + 2.5e-3 }
+        { na = split($1, a, " "); nb = split($2, b, " ")
+          if (na != nb) { print "differ: " $0; bad = 1; next }
+          for (i = 1; i <= na; i++)
+              if (a[i] ~ /^-?[0-9.]+$/ ? !close_(a[i], b[i]) : a[i] != b[i]) { print "differ: " $0; bad = 1; next } }
+        END { exit bad }'
+}
+for m in mlp lenet; do
+    case $m in
+    mlp) flags="--train-limit 1000 --val 200 --test-limit 500 --epochs 2 --batch 64" epoch1=13 ;; # 800 samples
+    *) flags="--train-limit 400 --val 100 --test-limit 200 --epochs 2 --batch 64" epoch1=5 ;;   # 300
+    esac
+    "$BUILD/compiler/mlc" build "$ROOT/samples/$m.mdl" -o "$W/${m}_c" > /dev/null
+    "$BUILD/compiler/mlc" "$ROOT/samples/$m.mdl" --target cuda -o "$W/$m.cu"
+    sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/$m.cu" "$ROOT/templates/trainer_main.c" \
+        "${m}_api" "$W/${m}_cuda"
+    # shellcheck disable=SC2086
+    "$W/${m}_c" --data "$DATA" $flags --threads 1 > "$W/$m.c.txt" 2>&1
+    # shellcheck disable=SC2086
+    "$W/${m}_cuda" --data "$DATA" $flags --save "$W/$m.ckpt" > "$W/$m.cuda.txt" 2>&1
+    if rows "$W/$m.c.txt" "$W/$m.cuda.txt"; then
+        echo "$m: the CUDA trainer's rows agree with the C trainer's ($(grep -c '^epoch' "$W/$m.cuda.txt") epochs)"
+    else
+        echo "$m: the CUDA and C trainers DIFFER"; status=1
+    fi
+    "$W/${m}_c" eval "$W/$m.ckpt" --data "$DATA" --test-limit 500 > "$W/$m.eval_c.txt" 2>&1
+    "$W/${m}_cuda" eval "$W/$m.ckpt" --data "$DATA" --test-limit 500 > "$W/$m.eval_cuda.txt" 2>&1
+    if rows "$W/$m.eval_c.txt" "$W/$m.eval_cuda.txt"; then
+        echo "$m: the CUDA trainer's checkpoint evaluates alike in both ($(grep 'test accuracy' "$W/$m.eval_cuda.txt"))"
+    else
+        echo "$m: the checkpoint's evaluations DIFFER"; status=1
+    fi
+    # stopped after epoch 1 (--max-steps: the schedule still spans both epochs), resumed: the
+    # same last row as the run without the stop
+    # shellcheck disable=SC2086
+    "$W/${m}_cuda" --data "$DATA" $flags --max-steps $epoch1 --save "$W/$m.e1.ckpt" > /dev/null 2>&1
+    # shellcheck disable=SC2086
+    "$W/${m}_cuda" --data "$DATA" $flags --resume "$W/$m.e1.ckpt" > "$W/$m.resumed.txt" 2>&1
+    a=$(grep '^epoch 2/2' "$W/$m.cuda.txt" | sed 's/ *time .*//') b=$(grep '^epoch 2/2' "$W/$m.resumed.txt" | sed 's/ *time .*//')
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        echo "$m: resumed after epoch 1, the CUDA trainer ends as without the stop"
+    else
+        echo "$m: resumed run DIFFERS: '$a' against '$b'"; status=1
+    fi
+done
+[ $status -ne 0 ] || rm -rf "$W"
+[ $status -eq 0 ] || echo "outputs in $W"
+exit $status
