@@ -539,6 +539,44 @@ static void nvrtc_compile(const char *path, int bf16) {
 }
 #endif
 
+/* Elementwise groups whose last loop comes in runs of 4 give a thread 4 neighbours (a
+ * quarter of the grid) and, compiled, read and write them as 16-byte vectors; a last loop
+ * of 10 keeps a thread per element. */
+Test(cuda_emit, elementwise_runs_of_4_are_vectors) {
+    Compiled c;
+    compile_path(&c, MLC_SOURCE_ROOT "/samples/mlp.mdl");
+    char *src = capture_source(c.m, "model.h");
+    cr_assert(strstr(src, "_relu<<<mlc_grid((B*256) / 4), MLC_BLOCK, 0, stream>>>(B, t3, p_fc1_bias);") != NULL,
+              "fc1's bias and relu: not a thread per 4 elements");
+    cr_assert(strstr(src, "_add<<<mlc_grid(B*10), MLC_BLOCK, 0, stream>>>(B, t13, p_fc3_bias);") != NULL,
+              "fc3's bias over 10 columns: not a thread per element");
+    cr_assert_geq(count(src, "float v_[4];"), 3);
+    free(src);
+#ifdef MLC_HAVE_NVRTC
+    char *kern = capture_kernels(c.m);
+    nvrtcProgram prog;
+    cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
+    const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
+    cr_assert_eq(nvrtcCompileProgram(prog, 3, opts), NVRTC_SUCCESS);
+    size_t n = 0;
+    nvrtcGetPTXSize(prog, &n);
+    char *ptx = malloc(n + 1);
+    nvrtcGetPTX(prog, ptx);
+    ptx[n] = 0;
+    /* the first relu kernel: its loads and stores of the activations are vectors */
+    const char *k = strstr(ptx, "_relu"), *end = k ? strstr(k, "\n}\n") : NULL;
+    cr_assert(k && end);
+    char *body = strndup(k, (size_t)(end - k));
+    cr_expect(strstr(body, "ld.global.v4.f32") && strstr(body, "st.global.v4.f32"),
+              "the relu kernel's accesses are not float4 vectors in its PTX");
+    free(body);
+    free(ptx);
+    nvrtcDestroyProgram(&prog);
+    free(kern);
+#endif
+    compiled_free(&c);
+}
+
 Test(cuda_emit, kernels_compile_with_nvrtc) {
 #ifndef MLC_HAVE_NVRTC
     cr_skip_test("built without NVRTC (no CUDA toolkit at " CUDA_HOME ")");

@@ -15,12 +15,14 @@
  * memory; nothing else, so a CUDA graph can capture it) and the API function, which runs
  * the two, the launches as a CUDA graph per batch size where no host callback must run
  * between them (runtime/kernels/cuda/graph.cu), and hands out what was staged. F_launch
- * launches one kernel per
- * elementwise op or expand (a grid-stride loop over the output, the flat index split
- * into the merged loop dimensions; the op table's scalar text, as cuda_math spells it),
- * one kernel per reduction (a thread per output element, a sequential loop over the
- * axis: deterministic, no atomics), cublasSgemm for matmuls, and the emitter table
- * (emitters.c) for special ops and optimizer updates. Every kernel and launch is
+ * launches one kernel per fused group of elementwise ops and expands (a grid-stride loop
+ * over the output, the flat index split into the merged loop dimensions; the op table's
+ * scalar text, as cuda_math spells it; where the last loop comes in runs of 4, a thread
+ * per 4 neighbours, read and written as 16-byte vectors: quads()), one kernel per
+ * reduction (a thread per output element, a sequential loop over the axis:
+ * deterministic, no atomics), cublasSgemm for matmuls, and the emitter table
+ * (emitters.c) for special ops and optimizer updates (a run of updates alike: one kernel,
+ * loop.c). Every kernel and launch is
  * preceded by a comment naming the IR node and the .mdl line it came from.
  *
  * Convolutions, poolings and batch-norm sums are one call each into the launchers of
@@ -87,7 +89,7 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
  * of `count`; with per_block, each block (of MLC_ROW_THREADS threads) work items. */
 static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const char *count, const char *ivar,
                         const char *extra_params, void (*comment)(EmitCtx *, const void *), const void *arg,
-                        int per_block) {
+                        int per_block, int aligned) {
     FILE *host = e->body;
     e->body = e->decls, e->decls = host;
     e->host_indent = e->indent;
@@ -108,6 +110,10 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
         for (int i = 1; i < np; i++) emit(e, "        %s%s", par[i], i + 1 < np ? "," : ") {");
     }
     emit(e, "    (void)B;");
+    /* every buffer starts 16 floats into the allocation's 256 bytes (memory plan, slab,
+     * inputs), which lets the compiler read and write 4 neighbours as one vector */
+    for (int i = 0; aligned && i < kp->n; i++)
+        emit(e, "    %s = (%s)__builtin_assume_aligned(%s, 16);", kp->name[i], kp->type[i], kp->name[i]);
     emit(e, "    const long count_ = (long)(%s);", count);
     if (per_block) {
         emit(e, "    __shared__ float part_[MLC_ROW_THREADS];");
@@ -127,7 +133,7 @@ const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char 
     const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(&e->g->nodes[id])->name);
     KParams kp;
     kernel_params(e, id, &kp);
-    kernel_open(e, name, &kp, count, ivar, extra_params, node_comment, &id, 0);
+    kernel_open(e, name, &kp, count, ivar, extra_params, node_comment, &id, 0, 0);
     return name;
 }
 
@@ -189,6 +195,34 @@ static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int s
     emit(e, "const long %s = r;", fl->var[ls[0]]);
 }
 
+/* Loops of a group that the vector path takes: with three, nvcc (12.x, sm_90 PTX) loses
+ * the offsets' alignment in the index arithmetic and makes 4 scalar accesses of each
+ * run, no better than a thread per element. */
+#define QUAD_MAX_LOOPS 2
+
+/* Whether an elementwise group's domain comes in runs of 4 along its last loop (that
+ * loop's extent a multiple of 4: a number, or a number times B when it is the only loop;
+ * so 4 neighbours of the flat index share every other loop index) that a thread had
+ * better take as vectors. */
+static int quads(const EmitCtx *e, const FusedLoop *fl) {
+    if (fl->nd < 1 || fl->nd > QUAD_MAX_LOOPS) return 0;
+    /* a math call (exp, erf, ...) branches, and nvcc merges no loads across it: 4 scalar
+     * loads of neighbours a thread are no better than one each */
+    for (int x = fl->lo; x <= fl->root; x++)
+        if (fl->fp->root[x] == fl->root && op_text_calls_math(op_of(&e->g->nodes[x])->rules->expr)) return 0;
+    const char *size = fl->size[fl->nd - 1];
+    if (fl->nd == 1 && !strncmp(size, "B*", 2)) size += 2;
+    char *end;
+    long long v = strtoll(size, &end, 10);
+    return *end == 0 && end != size && v > 0 && v % 4 == 0;
+}
+
+/* A quads() extent divided by 4 ("784" -> "196", "B*256" -> "B*64"). */
+static const char *quarter(Arena *a, const char *size) {
+    int b = !strncmp(size, "B*", 2);
+    return arena_printf(a, "%s%lld", b ? "B*" : "", strtoll(size + (b ? 2 : 0), NULL, 10) / 4);
+}
+
 /* The reduction step of a group's root over the values the threads of a block made for
  * axis elements c_ .. c_ + MLC_ROW_THREADS - 1 (part_), added by thread 0 in order. */
 static void block_steps(EmitCtx *e, const OpRules *r, const char *len) {
@@ -218,11 +252,43 @@ static void emit_group(EmitCtx *e, int root) {
         if (L != fl.axis)
             count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
     if (!reduce) count = fl.total;
-    kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl, per_block);
-    split_index(e, &fl, "k", fl.axis);
-    const char *out = fused_out_index(e, &fl);
+    int vec = !reduce && quads(e, &fl);
+    if (vec) count = arena_printf(e->arena, "(%s) / 4", fl.total);
+    kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl, per_block, vec);
     const OpRules *r = op_of(n)->rules;
-    if (!reduce) {
+    const char *inner = fl.nd ? fl.var[fl.nd - 1] : NULL;
+    if (vec) {
+        /* a thread per 4 neighbours along the last loop (one row, 16-byte aligned): the 4
+         * values first, then the 4 stores, so that the compiler makes each run of 4 loads
+         * and of 4 stores one vector access (no store between the loads it would merge) */
+        /* the quad index k split with the last loop's extent / 4, its index times 4: so
+         * the compiler sees every offset of lane 0 is a multiple of 4 */
+        const char *size = fl.size[fl.nd - 1];
+        fl.var[fl.nd - 1] = arena_printf(e->arena, "%s_q", inner);
+        fl.size[fl.nd - 1] = quarter(e->arena, size);
+        split_index(e, &fl, "k", fl.axis);
+        fl.var[fl.nd - 1] = inner, fl.size[fl.nd - 1] = size;
+        emit(e, "const long %s_4 = %s_q * 4;", inner, inner);
+        emit(e, "%s v_[4];", n->dtype == DT_I32 ? "int" : "float");
+        emit(e, "#pragma unroll");
+        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
+        e->indent++;
+        emit(e, "const long %s = %s_4 + l_;", inner, inner);
+        emit(e, "(void)%s; /* a value broadcast along the last loop does not read it */", inner);
+    } else {
+        split_index(e, &fl, "k", fl.axis);
+    }
+    const char *out = fused_out_index(e, &fl);
+    if (vec) {
+        emit(e, "v_[l_] = %s;", fused_body(e, &fl, NULL));
+        e->indent--;
+        emit(e, "}");
+        emit(e, "#pragma unroll");
+        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
+        emit(e, "    const long %s = %s_4 + l_;", inner, inner);
+        emit(e, "    %s[%s] = v_[l_];", emit_buf(e, root), out);
+        emit(e, "}");
+    } else if (!reduce) {
         const char *v = fused_body(e, &fl, NULL);
         emit(e, "%s[%s] = %s;", emit_buf(e, root), out, v);
     } else if (per_block) {
