@@ -195,17 +195,12 @@ static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int s
     emit(e, "const long %s = r;", fl->var[ls[0]]);
 }
 
-/* Loops of a group that the vector path takes: with three, nvcc (12.x, sm_90 PTX) loses
- * the offsets' alignment in the index arithmetic and makes 4 scalar accesses of each
- * run, no better than a thread per element. */
-#define QUAD_MAX_LOOPS 2
-
 /* Whether an elementwise group's domain comes in runs of 4 along its last loop (that
  * loop's extent a multiple of 4: a number, or a number times B when it is the only loop;
  * so 4 neighbours of the flat index share every other loop index) that a thread had
  * better take as vectors. */
 static int quads(const EmitCtx *e, const FusedLoop *fl) {
-    if (fl->nd < 1 || fl->nd > QUAD_MAX_LOOPS) return 0;
+    if (fl->nd < 1) return 0;
     /* a math call (exp, erf, ...) branches, and nvcc merges no loads across it: 4 scalar
      * loads of neighbours a thread are no better than one each */
     for (int x = fl->lo; x <= fl->root; x++)
@@ -215,6 +210,15 @@ static int quads(const EmitCtx *e, const FusedLoop *fl) {
     char *end;
     long long v = strtoll(size, &end, 10);
     return *end == 0 && end != size && v > 0 && v % 4 == 0;
+}
+
+/* text with every occurrence of `from` replaced by `to`. */
+static const char *replace_all(Arena *a, const char *text, const char *from, const char *to) {
+    const char *out = "";
+    size_t n = strlen(from);
+    for (const char *p = strstr(text, from); p; text = p + n, p = strstr(text, from))
+        out = arena_printf(a, "%s%.*s%s", out, (int)(p - text), text, to);
+    return arena_printf(a, "%s%s", out, text);
 }
 
 /* A quads() extent divided by 4 ("784" -> "196", "B*256" -> "B*64"). */
@@ -268,7 +272,9 @@ static void emit_group(EmitCtx *e, int root) {
         fl.size[fl.nd - 1] = quarter(e->arena, size);
         split_index(e, &fl, "k", fl.axis);
         fl.var[fl.nd - 1] = inner, fl.size[fl.nd - 1] = size;
-        emit(e, "const long %s_4 = %s_q * 4;", inner, inner);
+        emit(e, "const long %s_4 = %s_q * 4, f_ = k * 4;", inner, inner);
+        for (int L = 0; L + 1 < fl.nd; L++) /* an index the flat one stands in for everywhere */
+            emit(e, "(void)%s;", fl.var[L]);
         emit(e, "%s v_[4];", n->dtype == DT_I32 ? "int" : "float");
         emit(e, "#pragma unroll");
         emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
@@ -280,14 +286,27 @@ static void emit_group(EmitCtx *e, int root) {
     }
     const char *out = fused_out_index(e, &fl);
     if (vec) {
-        emit(e, "v_[l_] = %s;", fused_body(e, &fl, NULL));
+        /* The root's output, and every buffer laid out as the domain, is indexed by the
+         * flat index itself: written so (f_ + l_) where the body has that index, the
+         * compiler sees lane 0 at a multiple of 4 however many loops split it (through
+         * the split's divisions and remainders nvcc 12 lost that, and made 4 scalar
+         * accesses of every run). */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len), *host = e->body;
+        if (!mem) mlc_die("out of memory");
+        e->body = mem;
+        const char *v = fused_body(e, &fl, NULL);
+        fclose(mem);
+        e->body = host;
+        const char *at = arena_printf(e->arena, "[%s]", out);
+        fputs(replace_all(e->arena, text, at, "[f_ + l_]"), host);
+        free(text);
+        emit(e, "v_[l_] = %s;", replace_all(e->arena, v, at, "[f_ + l_]"));
         e->indent--;
         emit(e, "}");
         emit(e, "#pragma unroll");
-        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
-        emit(e, "    const long %s = %s_4 + l_;", inner, inner);
-        emit(e, "    %s[%s] = v_[l_];", emit_buf(e, root), out);
-        emit(e, "}");
+        emit(e, "for (long l_ = 0; l_ < 4; l_++) %s[f_ + l_] = v_[l_];", emit_buf(e, root));
     } else if (!reduce) {
         const char *v = fused_body(e, &fl, NULL);
         emit(e, "%s[%s] = %s;", emit_buf(e, root), out, v);
