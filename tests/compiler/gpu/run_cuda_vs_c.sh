@@ -9,7 +9,8 @@
 # (host_cuda/: the generated .cu and runtime/kernels/cuda/ compiled by the host C++
 # compiler against a CPU stand-in for the CUDA runtime and cuBLAS), so the CUDA target's
 # host code and kernels are checked on any machine. STEPS (default 1): the train steps
-# before the comparison. Each CUDA build also runs with its steps as CUDA graphs (captured
+# before the comparison; MLC_FLAGS: mlc flags for both targets (--precision bf16). Each
+# CUDA build also runs with its steps as CUDA graphs (captured
 # at the first step, replayed after) and launched one by one, which must agree bit for bit.
 # Default models: lenet, the layers test model, resnet20_cifar, the token models (batched
 # GEMMs: cublasSgemmStridedBatched) and seqops (layer and RMS norm, embedding, causal mask).
@@ -27,8 +28,10 @@ W=$(mktemp -d)
 status=0
 for mdl in "$@"; do
     name=$(sed -n 's/^model \([A-Za-z0-9_]*\).*/\1/p' "$mdl")
-    "$MLC" "$mdl" -o "$W/$name.c"
-    "$MLC" "$mdl" -o "$W/$name.cu" --target cuda
+    # shellcheck disable=SC2086
+    "$MLC" "$mdl" -o "$W/$name.c" ${MLC_FLAGS:-}
+    # shellcheck disable=SC2086
+    "$MLC" "$mdl" -o "$W/$name.cu" --target cuda ${MLC_FLAGS:-}
     cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
