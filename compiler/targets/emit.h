@@ -77,6 +77,11 @@ typedef enum GraphFn { FN_FORWARD_BACKWARD, FN_UPDATE, FN_FORWARD, FN_EVAL_LOSS 
 
 /* The function being written runs node id's code (its phase, emit.h's EmitCtx). */
 static inline int emit_runs(const EmitCtx *e, int id) { return !e->phase_of || e->phase_of[id] == e->phase; }
+/* Node id has code of its own in the function being written (emit_node_by_kind writes
+ * some): not fused into another node's, of this function's phase, no source or view. */
+int emit_has_code(const EmitCtx *e, int id);
+/* text with every occurrence of `from` replaced by `to`. */
+const char *text_replace(Arena *a, const char *text, const char *from, const char *to);
 
 /* A target's code for one op with code of its own (K_SPECIAL, K_UPDATE): a row of its
  * emitter table (targets/<target>/emitters.c), indexed by Op. */

@@ -622,15 +622,28 @@ int emit_reads_bf16_values(const Graph *g, int id) {
     return n->nin > 0;
 }
 
+int emit_has_code(const EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    /* fused into another node's, the other call's, a source, a view */
+    return e->fp->at[id] == id && emit_runs(e, id) && op_of(n)->kind != K_SOURCE && n->op != OP_reshape;
+}
+
+const char *text_replace(Arena *a, const char *text, const char *from, const char *to) {
+    const char *out = "";
+    size_t n = strlen(from);
+    for (const char *p = strstr(text, from); p; text = p + n, p = strstr(text, from))
+        out = arena_printf(a, "%s%.*s%s", out, (int)(p - text), text, to);
+    return arena_printf(a, "%s%s", out, text);
+}
+
 void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
     const Node *n = &e->g->nodes[id];
     const OpInfo *oi = op_of(n);
-    if (e->fp->at[id] != id || !emit_runs(e, id)) return; /* no code, fused into another node's, or the other call's */
+    if (!emit_has_code(e, id)) return;
     switch (oi->kind) {
-    case K_SOURCE: return;
+    case K_SOURCE: return; /* (emit_has_code: not reached) */
     case K_SHAPE:
-        if (n->op == OP_reshape) return; /* a view: no code */
-        k->ewise(e, id);                 /* expand: an elementwise copy with broadcasting */
+        k->ewise(e, id); /* expand (a reshape is a view, without code): an elementwise copy with broadcasting */
         return;
     case K_EWISE: k->ewise(e, id); return;
     case K_REDUCE: k->reduce(e, id); return;

@@ -332,18 +332,6 @@ static const char *const_text(EmitCtx *e, const Node *c) {
                                     : v;
 }
 
-/* tmpl with every `key` ("%i") replaced by idx. */
-static const char *with_index(Arena *a, const char *tmpl, const char *key, const char *idx) {
-    const char *out = "";
-    for (const char *p = tmpl; *p;) {
-        const char *q = strstr(p, key);
-        if (!q) return arena_printf(a, "%s%s", out, p);
-        out = arena_printf(a, "%s%.*s%s", out, (int)(q - p), p, idx);
-        p = q + 2;
-    }
-    return out;
-}
-
 /* A recomputed value (fuse.c) x at the element `map` (space -> x's dimensions) gives: an
  * expression of the labels, read from memory, and constants. */
 static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, int x, const int8_t *map) {
@@ -369,8 +357,8 @@ static const char *recomputed(EmitCtx *e, const FusedLoop *fl, const Space *sp, 
             if (map[d] == n->shape.rank - 1 && sp->idx[d]) i = sp->idx[d];
             if (map[d] == n->shape.rank - 2 && sp->idx[d]) j = sp->idx[d];
         }
-        return with_index(e->arena, with_index(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), "%i", i),
-                          "%j", j);
+        return text_replace(
+            e->arena, text_replace(e->arena, subst(e->arena, target_math(e, gen), args, n->nin), "%i", i), "%j", j);
     }
     if (n->op == OP_reshape || n->op == OP_expand) return args[0];
     return ewise_expr(e, x, args);

@@ -6,12 +6,6 @@
 
 /* ---- C emission: calls into the kernel library, runtime/kernels/c/norm.c (bn_apply has none: split_bn) ---- */
 
-/* Whether node id of e's function writes code (emit_node_by_kind's cases that emit) */
-static int has_code(const EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    return e->fp->at[id] == id && emit_runs(e, id) && op_of(n)->kind != K_SOURCE && n->op != OP_reshape;
-}
-
 /* The bn_bwd node that bn_param_grads node id's call also computes (mlc_bn_backward), or
  * -1: the next node with code, when it is the bn_bwd of the same dy, x and statistics.
  * Its output is written a node early, which no code in between can see. */
@@ -20,7 +14,7 @@ static int bn_bwd_fused(const EmitCtx *e, int id) {
     const Node *p = &g->nodes[id];
     if (p->op != OP_bn_param_grads) return -1;
     for (int q = id + 1; q < g->n; q++) {
-        if (!has_code(e, q)) continue;
+        if (!emit_has_code(e, q)) continue;
         const Node *n = &g->nodes[q];
         return n->op == OP_bn_bwd && n->in[0] == p->in[0] && n->in[1] == p->in[1] && n->in[2] == p->in[2] &&
                        n->in[3] == id

@@ -25,6 +25,11 @@ extern const MathName cuda_math[]; /* the spelling of op_math_names */
  * host function, after emit_node_comment) launches over COUNT work items. */
 const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
 void cuda_kernel_end(EmitCtx *e);
+/* The two halves of cuda_kernel_begin for a kernel whose signature its emitter writes:
+ * emit() from now on writes into the kernel section (cuda_kernel_end returns to the host
+ * function); the grid-stride loop over count_'s work items, thread by thread. */
+void cuda_kernel_enter(EmitCtx *e);
+void cuda_grid_stride_loop(EmitCtx *e, const char *ivar);
 void cuda_launch(EmitCtx *e, int id, const char *kernel, const char *count, const char *extra_args);
 /* The kernel of node id's epilogue (fuse.c), if it has one, launched after the op's own
  * work (its emitter calls it last). */

@@ -90,10 +90,7 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
 static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const char *count, const char *ivar,
                         const char *extra_params, void (*comment)(EmitCtx *, const void *), const void *arg,
                         int per_block, int aligned) {
-    FILE *host = e->body;
-    e->body = e->decls, e->decls = host;
-    e->host_indent = e->indent;
-    e->indent = 0;
+    cuda_kernel_enter(e);
     comment(e, arg);
     /* the signature on one line when it fits, else a parameter a line */
     const char **par = ARENA_ARRAY(e->arena, const char *, kp->n + 3);
@@ -119,12 +116,23 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
         emit(e, "    __shared__ float part_[MLC_ROW_THREADS];");
         emit(e, "    for (long %s = blockIdx.x; %s < count_; %s += gridDim.x) {", ivar, ivar, ivar);
     } else {
-        emit(
-            e,
-            "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
-            ivar, ivar, ivar);
+        cuda_grid_stride_loop(e, ivar);
     }
     e->indent = 2;
+}
+
+void cuda_kernel_enter(EmitCtx *e) {
+    FILE *host = e->body;
+    e->body = e->decls, e->decls = host;
+    e->host_indent = e->indent;
+    e->indent = 0;
+}
+
+void cuda_grid_stride_loop(EmitCtx *e, const char *ivar) {
+    emit(
+        e,
+        "    for (long %s = blockIdx.x * (long)blockDim.x + threadIdx.x; %s < count_; %s += (long)gridDim.x * blockDim.x) {",
+        ivar, ivar, ivar);
 }
 
 static void node_comment(EmitCtx *e, const void *id) { emit_node_comment(e, *(const int *)id); }
@@ -195,36 +203,35 @@ static void split_index(EmitCtx *e, const FusedLoop *fl, const char *ivar, int s
     emit(e, "const long %s = r;", fl->var[ls[0]]);
 }
 
+/* The extent of a group's last loop as a number, the factor of B when it is "B*N" and
+ * the only loop (*batched = 1); 0 when it is neither. */
+static long long last_extent(const FusedLoop *fl, int *batched) {
+    const char *size = fl->nd ? fl->size[fl->nd - 1] : "";
+    int b = fl->nd == 1 && !strncmp(size, "B*", 2);
+    if (batched) *batched = b;
+    char *end;
+    long long v = strtoll(size + (b ? 2 : 0), &end, 10);
+    return *end == 0 && end != size + (b ? 2 : 0) && v > 0 ? v : 0;
+}
+
 /* Whether an elementwise group's domain comes in runs of 4 along its last loop (that
  * loop's extent a multiple of 4: a number, or a number times B when it is the only loop;
  * so 4 neighbours of the flat index share every other loop index) that a thread had
  * better take as vectors. */
 static int quads(const EmitCtx *e, const FusedLoop *fl) {
-    if (fl->nd < 1) return 0;
+    if (!last_extent(fl, NULL)) return 0;
     /* a math call (exp, erf, ...) branches, and nvcc merges no loads across it: 4 scalar
      * loads of neighbours a thread are no better than one each */
     for (int x = fl->lo; x <= fl->root; x++)
         if (fl->fp->root[x] == fl->root && op_text_calls_math(op_of(&e->g->nodes[x])->rules->expr)) return 0;
-    const char *size = fl->size[fl->nd - 1];
-    if (fl->nd == 1 && !strncmp(size, "B*", 2)) size += 2;
-    char *end;
-    long long v = strtoll(size, &end, 10);
-    return *end == 0 && end != size && v > 0 && v % 4 == 0;
+    return last_extent(fl, NULL) % 4 == 0;
 }
 
-/* text with every occurrence of `from` replaced by `to`. */
-static const char *replace_all(Arena *a, const char *text, const char *from, const char *to) {
-    const char *out = "";
-    size_t n = strlen(from);
-    for (const char *p = strstr(text, from); p; text = p + n, p = strstr(text, from))
-        out = arena_printf(a, "%s%.*s%s", out, (int)(p - text), text, to);
-    return arena_printf(a, "%s%s", out, text);
-}
-
-/* A quads() extent divided by 4 ("784" -> "196", "B*256" -> "B*64"). */
-static const char *quarter(Arena *a, const char *size) {
-    int b = !strncmp(size, "B*", 2);
-    return arena_printf(a, "%s%lld", b ? "B*" : "", strtoll(size + (b ? 2 : 0), NULL, 10) / 4);
+/* A quads() group's last extent divided by 4 ("784" -> "196", "B*256" -> "B*64"). */
+static const char *quarter(Arena *a, const FusedLoop *fl) {
+    int b;
+    long long v = last_extent(fl, &b);
+    return arena_printf(a, "%s%lld", b ? "B*" : "", v / 4);
 }
 
 /* The reduction step of a group's root over the values the threads of a block made for
@@ -269,7 +276,7 @@ static void emit_group(EmitCtx *e, int root) {
          * the compiler sees every offset of lane 0 is a multiple of 4 */
         const char *size = fl.size[fl.nd - 1];
         fl.var[fl.nd - 1] = arena_printf(e->arena, "%s_q", inner);
-        fl.size[fl.nd - 1] = quarter(e->arena, size);
+        fl.size[fl.nd - 1] = quarter(e->arena, &fl);
         split_index(e, &fl, "k", fl.axis);
         fl.var[fl.nd - 1] = inner, fl.size[fl.nd - 1] = size;
         emit(e, "const long %s_4 = %s_q * 4, f_ = k * 4;", inner, inner);
@@ -300,9 +307,9 @@ static void emit_group(EmitCtx *e, int root) {
         fclose(mem);
         e->body = host;
         const char *at = arena_printf(e->arena, "[%s]", out);
-        fputs(replace_all(e->arena, text, at, "[f_ + l_]"), host);
+        fputs(text_replace(e->arena, text, at, "[f_ + l_]"), host);
         free(text);
-        emit(e, "v_[l_] = %s;", replace_all(e->arena, v, at, "[f_ + l_]"));
+        emit(e, "v_[l_] = %s;", text_replace(e->arena, v, at, "[f_ + l_]"));
         e->indent--;
         emit(e, "}");
         emit(e, "#pragma unroll");
@@ -428,11 +435,6 @@ static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 /* Tensors per launch: the table goes by value as a kernel parameter, under 4 KiB. */
 #define MULTI_MAX 64
 
-static int has_code(EmitCtx *e, int id) {
-    const Node *n = &e->g->nodes[id];
-    return e->fp->at[id] == id && emit_runs(e, id) && op_of(n)->kind != K_SOURCE && n->op != OP_reshape;
-}
-
 /* The updates written as one per-element loop over the parameter (targets/shared/optim.c) */
 static int multi_op(Op op) { return op == OP_adam_update || op == OP_sgd_update || op == OP_param_ema; }
 
@@ -445,7 +447,7 @@ static int update_run(EmitCtx *e, int id, int *run) {
     run[c++] = id;
     if (!multi_op(n->op)) return 1;
     for (int j = id + 1; j < e->g->n && c < MULTI_MAX; j++) {
-        if (!has_code(e, j)) continue;
+        if (!emit_has_code(e, j)) continue;
         const Node *x = &e->g->nodes[j];
         if (x->op != n->op || x->nin != n->nin || memcmp(x->attr, n->attr, sizeof x->attr)) break;
         run[c++] = j;
@@ -528,7 +530,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
         emit_section_marker(&e, id, &section);
         if (merged[id]) continue;
         int run[MULTI_MAX];
-        if (update && has_code(&e, id) && (e.nmulti = update_run(&e, id, run)) > 1) {
+        if (update && emit_has_code(&e, id) && (e.nmulti = update_run(&e, id, run)) > 1) {
             e.multi = run;
             for (int k = 1; k < e.nmulti; k++) merged[run[k]] = 1;
         }

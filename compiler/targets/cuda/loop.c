@@ -68,10 +68,7 @@ static void multi_loop_begin(EmitCtx *e, int id, ElemLoop *l, int host) {
     if (l->rank != 1) mlc_die("a multi-tensor update over a loop of rank %d", l->rank);
     const char *name = arena_printf(e->arena, "k%d_%s", e->nkernels++, op_of(&e->g->nodes[id])->name);
     l->kernel_ = name;
-    FILE *hostf = e->body;
-    e->body = e->decls, e->decls = hostf;
-    e->host_indent = e->indent;
-    e->indent = 0;
+    cuda_kernel_enter(e);
     for (int k = 0; k < e->nmulti; k++) emit_node_comment(e, e->multi[k]);
     emit(e, "struct %s_tab { /* each tensor's buffers, and where its elements end */", name);
     for (int i = 0; i < l->nbuf; i++)
@@ -83,9 +80,7 @@ static void multi_loop_begin(EmitCtx *e, int id, ElemLoop *l, int host) {
     emit(e, "    (void)B;");
     emit(e, "    const long count_ = tab.end[%d];", e->nmulti - 1);
     emit(e, "    int j_ = 0;");
-    emit(e,
-         "    for (long k_ = blockIdx.x * (long)blockDim.x + threadIdx.x; k_ < count_; k_ += (long)gridDim.x * "
-         "blockDim.x) {");
+    cuda_grid_stride_loop(e, "k_");
     e->indent = 2;
     emit(e, "while (k_ >= tab.end[j_]) j_++;");
     emit(e, "const long %s = k_ - (j_ ? tab.end[j_ - 1] : 0);", l->var[0]);

@@ -45,26 +45,17 @@ struct dim3 {
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 void __syncthreads();
-static inline float __int_as_float(int i) {
-    float f;
-    memcpy(&f, &i, sizeof f);
-    return f;
+/* the bit casts between 32-bit ints and floats */
+template <class To, class From> static inline To mlc_host_bits(From x) {
+    static_assert(sizeof(To) == sizeof(From), "a bit cast keeps the size");
+    To y;
+    memcpy(&y, &x, sizeof y);
+    return y;
 }
-static inline int __float_as_int(float f) {
-    int i;
-    memcpy(&i, &f, sizeof i);
-    return i;
-}
-static inline unsigned __float_as_uint(float f) {
-    unsigned i;
-    memcpy(&i, &f, sizeof i);
-    return i;
-}
-static inline float __uint_as_float(unsigned i) {
-    float f;
-    memcpy(&f, &i, sizeof f);
-    return f;
-}
+static inline float __int_as_float(int i) { return mlc_host_bits<float>(i); }
+static inline int __float_as_int(float f) { return mlc_host_bits<int>(f); }
+static inline unsigned __float_as_uint(float f) { return mlc_host_bits<unsigned>(f); }
+static inline float __uint_as_float(unsigned i) { return mlc_host_bits<float>(i); }
 
 /* ---- the runtime API ---- */
 enum cudaError_t {
