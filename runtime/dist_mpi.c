@@ -251,6 +251,12 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
     if (status != 0 && !d.joined_start) mlcrt_dist_join_failed(&d, held, err);
     else if (held && *held) fputs(held, err);
     free(held);
+    /* a sum started and never finished reads a buffer the trainer has freed by now:
+     * MPI_Finalize would send from freed memory (a crash, or garbage to the others) */
+    if (npending) {
+        fprintf(err, "error: internal: %d gradient sums never finished; stopping all %d ranks\n", npending, d.size);
+        abort_all(&d, 70);
+    }
     fclose(err);
     free(pending);
     if (out != stdout) fclose(out);

@@ -906,6 +906,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 bc = (int64_t)v[1];
             }
             if (!isfinite(lsum)) {
+                /* every rank started the same bucket sums: each finishes them before its
+                 * slab is freed, or a peer still reading that slab (Open MPI's
+                 * single-copy transfers) crashes in MPI_Finalize */
+                if (overlap && dev_overlap) d->finish_device(d, "the gradient all-reduce");
+                else if (overlap) d->finish(d, "the gradient all-reduce");
                 if (loader) mlcrt_loader_wait(loader);
                 if (bar) fprintf(out, "\r\033[K");
                 if (!d || d->rank == 0)
