@@ -14,6 +14,7 @@
  * size. */
 #include <string.h>
 
+#include "cuda_emitters.h"
 #include "model.h"
 #include "ops.h"
 #include "report.h"
@@ -198,6 +199,33 @@ static void precision_report(FILE *out, const ModelIR *m) {
             rounded, stored, a, (long long)bytes);
 }
 
+/* The CUDA target: what api_create allocates on the device (emit_cuda.c), at the
+ * report's batch. One arena serves every graph function, so it is the largest plan's. */
+static void cuda_memory_report(FILE *out, const ModelIR *m) {
+    const int64_t B = m->train->batch;
+    int64_t arena = 0, inputs = 0;
+    for (int f = 0; f < GRAPH_FN_COUNT; f++) {
+        const MemPlan *p = graph_fn_parts(m, (GraphFn)f).plan;
+        int64_t floats = p->size_c + p->size_b * B;
+        if (floats > arena) arena = floats;
+    }
+    for (int i = 0; i < m->ninputs; i++) inputs += 4 * m->inputs[i].sample_numel * B;
+    const int64_t slab = 4 * m->slab_floats, grads = 4 * m->grad_floats, ws = CUDA_CUBLAS_WORKSPACE_BYTES;
+    const int64_t total = slab + grads + 4 * arena + inputs + ws;
+    char t[32], s[32], g[32], a[32], in[32], w[32];
+    human(t, sizeof t, (double)total, "B");
+    human(s, sizeof s, (double)slab, "B");
+    human(g, sizeof g, (double)grads, "B");
+    human(a, sizeof a, 4.0 * (double)arena, "B");
+    human(in, sizeof in, (double)inputs, "B");
+    human(w, sizeof w, (double)ws, "B");
+    fprintf(out,
+            "device memory (B = %lld): %s (%lld bytes): parameters and state %s, gradient slab %s, arena %s (the "
+            "largest graph function's), inputs %s, cuBLAS workspace %s; the loss and outputs are staged in pinned "
+            "host memory\n",
+            (long long)B, t, (long long)total, s, g, a, in, w);
+}
+
 void print_report(FILE *out, const ModelIR *m) {
     int64_t params = 0, state = 0;
     for (int i = 0; i < m->npers; i++) {
@@ -223,4 +251,5 @@ void print_report(FILE *out, const ModelIR *m) {
     if (m->mem_budget > 0) budget_report(out, m);
     if (m->bf16) precision_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
+    if (m->target == TARGET_CUDA) cuda_memory_report(out, m);
 }

@@ -16,6 +16,10 @@ int cuda_arch_parse(const char *spec, int *cc, int max);
 /* 0 when spec is such a list, else -1 after a one-line error on stderr. */
 int cuda_arch_check(const char *spec);
 extern const MathName cuda_math[]; /* the spelling of op_math_names */
+/* cuBLAS's workspace, given to it (cublasSetWorkspace) so that a graph capture never
+ * sees it allocate: the size NVIDIA recommends for Hopper, above what older GPUs use.
+ * --report counts it. */
+#define CUDA_CUBLAS_WORKSPACE_BYTES (32ll << 20)
 
 /* emit_cuda.c: what the emitters use to write one kernel for node id.
  * cuda_kernel_begin prints the node comment and the kernel's signature into e->decls

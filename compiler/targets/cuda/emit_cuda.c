@@ -708,10 +708,6 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out) {
     free(text);
 }
 
-/* cuBLAS's workspace, given to it (cublasSetWorkspace) so that a graph capture never
- * sees it allocate: the size NVIDIA recommends for Hopper, above what older GPUs use. */
-#define CUBLAS_WORKSPACE_BYTES (32ll << 20)
-
 static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *out) {
     const char *n = m->spec.name;
     fprintf(out,
@@ -786,7 +782,7 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
             "\"cudaMallocHost (staging)\") &&\n");
     fprintf(out,
             "             mlc_setup_ok(cudaMalloc(&self->cublas_ws, %lld), \"cudaMalloc (cuBLAS workspace)\") &&\n",
-            CUBLAS_WORKSPACE_BYTES);
+            CUDA_CUBLAS_WORKSPACE_BYTES);
     fprintf(out,
             "             mlc_setup_ok(cudaMemcpy(self->slab, host, sizeof(float) * %lld, cudaMemcpyHostToDevice),\n"
             "                          \"cudaMemcpy (parameters)\");\n",
@@ -798,7 +794,7 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
     fprintf(out, "        self->cublas = NULL;\n        ok = 0;\n    }\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetWorkspace(self->cublas, self->cublas_ws, %lld));\n",
-            CUBLAS_WORKSPACE_BYTES);
+            CUDA_CUBLAS_WORKSPACE_BYTES);
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */
         fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH));\n");
     fprintf(out, "    self->seed = seed;\n    (void)B;\n");

@@ -2,8 +2,9 @@
  * and CUDA targets' builds of one .mdl can be compared (run_cuda_vs_c.sh; needs a GPU for
  * the CUDA side). Built against one model (-DMLC_MODEL_API=NAME_api): seed 1, the
  * default batch, fixed pseudo-random data; prints the loss of each of --steps train steps
- * (with dropout, the masks must agree bit for bit for the losses to), then the sum and
- * sum of squares of every persistent tensor and of the eval-mode outputs. */
+ * (with dropout, the masks must agree bit for bit for the losses to), then the sum, the
+ * sum of squares and the sum of magnitudes of every persistent tensor and of the
+ * eval-mode outputs (the last is the scale a sum that cancels is compared on). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,15 +43,15 @@ int main(int argc, char **argv) {
         size_t n = (size_t)api->tensors[t].numel;
         float *buf = malloc(sizeof(float) * n);
         api->read_tensor(m, t, buf);
-        double a = 0, b = 0;
-        for (size_t i = 0; i < n; i++) a += buf[i], b += (double)buf[i] * buf[i];
-        printf("tensor %s %.9g %.9g\n", api->tensors[t].name, a, b);
+        double a = 0, b = 0, c = 0;
+        for (size_t i = 0; i < n; i++) a += buf[i], b += (double)buf[i] * buf[i], c += fabs(buf[i]);
+        printf("tensor %s %.9g %.9g %.9g\n", api->tensors[t].name, a, b, c);
         free(buf);
     }
     api->forward(m, x, batch, (float *[MLC_MAX_OUTPUTS]){out});
-    double a = 0, b = 0;
-    for (size_t i = 0; i < no; i++) a += out[i], b += (double)out[i] * out[i];
-    printf("forward %.9g %.9g\n", a, b);
+    double a = 0, b = 0, c = 0;
+    for (size_t i = 0; i < no; i++) a += out[i], b += (double)out[i] * out[i], c += fabs(out[i]);
+    printf("forward %.9g %.9g %.9g\n", a, b, c);
     api->destroy(m);
     for (int k = 0; k < 8; k++) free(in[k]);
     free(out);

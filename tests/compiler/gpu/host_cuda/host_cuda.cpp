@@ -64,12 +64,21 @@ void mlc_host_check_device(const void *p, const char *what) {
     if (p && !alloc_of(p, &base)) fail("%s was given %p, which is not device (or pinned) memory", what, p);
 }
 
+/* Device bytes held now and at most; with MLC_HOST_CUDA_PEAK set, the most is printed on
+ * stderr at exit, for run_cuda_vs_c.sh to hold mlc --report's device memory to. */
+static size_t device_now, device_peak;
+static void print_peak() { fprintf(stderr, "host_cuda: peak device memory %zu bytes\n", device_peak); }
+
 static cudaError_t allocate(void **p, size_t bytes, bool pin) {
     /* 256-byte aligned, as cudaMalloc's */
     void *m = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
     if (!m) return cudaErrorMemoryAllocation;
     memset(m, pin ? 0 : 0xff, bytes); /* 0xffffffff: a NaN in every float */
     allocs[(uintptr_t)m] = Alloc{bytes, pin};
+    if (!pin && (device_now += bytes) > device_peak) {
+        if (!device_peak && getenv("MLC_HOST_CUDA_PEAK")) atexit(print_peak);
+        device_peak = device_now;
+    }
     *p = m;
     return cudaSuccess;
 }
@@ -79,6 +88,7 @@ static cudaError_t release(void *p, bool pin) {
     auto it = allocs.find((uintptr_t)p);
     if (it == allocs.end() || it->second.pinned != pin)
         fail("cudaFree%s of %p, not allocated so", pin ? "Host" : "", p);
+    if (!pin) device_now -= it->second.bytes;
     allocs.erase(it);
     free(p);
     return cudaSuccess;
@@ -264,6 +274,12 @@ static void fiber_main() {
 
 void __syncthreads() { swapcontext(&fibers[current].ctx, &scheduler); }
 
+/* MLC_HOST_REVERSE=1: the blocks of a grid, and the threads of a block between two
+ * barriers, run in the reverse order. A kernel whose result depends on the order (a race:
+ * two threads or blocks writing one place, or one reading what another writes without a
+ * barrier between) then gives other bits; run_cuda_vs_c.sh compares the two orders. */
+static const bool reverse = getenv("MLC_HOST_REVERSE") && !strcmp(getenv("MLC_HOST_REVERSE"), "1");
+
 static void run_block(unsigned nthreads) {
     for (unsigned i = 0; i < nthreads; i++) {
         Fiber *f = &fibers[i];
@@ -279,7 +295,8 @@ static void run_block(unsigned nthreads) {
      * every thread has reached it (or finished) */
     for (bool live = true; live;) {
         live = false;
-        for (unsigned i = 0; i < nthreads; i++) {
+        for (unsigned k = 0; k < nthreads; k++) {
+            unsigned i = reverse ? nthreads - 1 - k : k;
             if (fibers[i].done) continue;
             current = (int)i;
             threadIdx.x = i % blockDim.x;
@@ -301,7 +318,9 @@ static void run_grid(dim3 grid, dim3 block, const std::function<void()> &f) {
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
-                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+                blockIdx.x = reverse ? grid.x - 1 - x : x;
+                blockIdx.y = reverse ? grid.y - 1 - y : y;
+                blockIdx.z = reverse ? grid.z - 1 - z : z;
                 run_block((unsigned)threads);
             }
 }
@@ -339,10 +358,25 @@ cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes) {
     return CUBLAS_STATUS_SUCCESS;
 }
 
-/* C = alpha op(A) op(B) + beta C, column-major, `count` times at strides sa, sb, sc. */
+/* A bf16 product's operand must already be a bfloat16 value (or a NaN): the device
+ * converts its operands to bf16, and mlc relies on that changing none of them
+ * (--precision bf16 rounds every product's inputs first: mlc_kernels_cuda.h's mlc_gemm).
+ * Here nothing would be converted, so a rounding the generated code left out would go
+ * unseen: it stops the program instead. */
+static void check_bf16(float v, char which, int row, int col) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0xffffu) && v == v)
+        fail("cuBLAS bf16 GEMM: operand %c's element (%d, %d) is %.9g, which bfloat16 cannot hold: the rounding "
+             "before the product is missing",
+             which, row, col, (double)v);
+}
+
+/* C = alpha op(A) op(B) + beta C, column-major, `count` times at strides sa, sb, sc; bf16:
+ * the operands must be bfloat16 values (check_bf16). */
 static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                            float alpha, const float *A, int lda, long long sa, const float *B, int ldb, long long sb,
-                           float beta, float *C, int ldc, long long sc, int count) {
+                           float beta, float *C, int ldc, long long sc, int count, bool bf16 = false) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (m < 0 || n < 0 || k < 0 || count < 0 || ldc < (m > 1 ? m : 1) || lda < ((ta ? k : m) > 1 ? (ta ? k : m) : 1) ||
         ldb < ((tb ? n : k) > 1 ? (tb ? n : k) : 1))
@@ -359,6 +393,12 @@ static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                 for (int p = 0; p < k; p++) ra[(size_t)i * k + p] = ta ? a[p + (long)i * lda] : a[i + (long)p * lda];
             for (int j = 0; j < n; j++)
                 for (int p = 0; p < k; p++) cb[(size_t)j * k + p] = tb ? b[j + (long)p * ldb] : b[p + (long)j * ldb];
+            if (bf16) {
+                for (int i = 0; i < m; i++)
+                    for (int p = 0; p < k; p++) check_bf16(ra[(size_t)i * k + p], 'A', i, p);
+                for (int j = 0; j < n; j++)
+                    for (int p = 0; p < k; p++) check_bf16(cb[(size_t)j * k + p], 'B', p, j);
+            }
             for (int j = 0; j < n; j++)
                 for (int i = 0; i < m; i++) {
                     const float *x = &ra[(size_t)i * k], *y = &cb[(size_t)j * k];
@@ -386,23 +426,25 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long sc, int count) {
     return gemm(h, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, count);
 }
-/* FP32 storage only (mlc's bf16 mode keeps bfloat16 values in floats) */
+/* FP32 storage only (mlc's bf16 mode keeps bfloat16 values in floats); the bf16 compute
+ * types check their operands (check_bf16) */
+static bool bf16_compute(cublasComputeType_t c) { return c == CUBLAS_COMPUTE_32F_FAST_16BF; }
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *A, cudaDataType_t at, int lda, const void *B,
                             cudaDataType_t bt, int ldb, const void *beta, void *C, cudaDataType_t ct, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t algo) {
-    (void)compute, (void)algo;
+    (void)algo;
     if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, 0, (const float *)B, ldb, 0,
-                *(const float *)beta, (float *)C, ldc, 0, 1);
+                *(const float *)beta, (float *)C, ldc, 0, 1, bf16_compute(compute));
 }
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                           int k, const void *alpha, const void *A, cudaDataType_t at, int lda,
                                           long long sa, const void *B, cudaDataType_t bt, int ldb, long long sb,
                                           const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
                                           int count, cublasComputeType_t compute, cublasGemmAlgo_t algo) {
-    (void)compute, (void)algo;
+    (void)algo;
     if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, sa, (const float *)B, ldb, sb,
-                *(const float *)beta, (float *)C, ldc, sc, count);
+                *(const float *)beta, (float *)C, ldc, sc, count, bf16_compute(compute));
 }
