@@ -7,6 +7,7 @@
  * NCCL wants a GPU per rank. Where a node runs more ranks than it has GPUs, or with
  * MLC_NO_NCCL set, the ranks share GPUs round-robin and the gradients go through host
  * memory over MPI (the trainer's read_grads / write_grads path) instead. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, whatever C dialect compiles this */
 #include <cuda_runtime_api.h>
 #include <mpi.h>
 #include <nccl.h>

@@ -7,7 +7,8 @@
 # without the stop does, bit for bit. So the trainer's whole path over a CUDA model runs:
 # train steps replayed as CUDA graphs, the epoch's short last batch (a graph of its own),
 # evaluation graphs, outputs for the accuracy, checkpoints, the step count restored into
-# Adam's scalars. Exit 77 (skipped) without the dataset; 1 on a difference.
+# Adam's scalars; and the data-parallel CUDA trainers (--mpi) under mpirun, below. Exit 77
+# (skipped) without the dataset; 1 on a difference.
 set -eu
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -66,6 +67,50 @@ for m in mlp lenet; do
         echo "$m: resumed run DIFFERS: '$a' against '$b'"; status=1
     fi
 done
+# Data parallel: the CUDA trainers built as `mlc build --target cuda --mpi` builds them
+# (host_cuda/build.sh with MPI=1: templates/dist_nccl.c on the stand-in's NCCL over MPI),
+# two ranks under mpirun, against the C trainer's two ranks: with a GPU each
+# (MLC_HOST_GPUS=2), so the gradients are summed by NCCL in buckets as the backward ends
+# them, and with one GPU for both, so they go through host memory over MPI. The models
+# train with SGD here: Adam's step does not change with the gradient's scale, so a sum
+# where the mean belongs would not show
+if command -v mpirun > /dev/null && [ -f "$BUILD/runtime/libmlcrt_mpi.a" ]; then
+    mpir="mpirun --oversubscribe --allow-run-as-root --bind-to none -np 2"
+    for m in mlp lenet; do
+        case $m in
+        mlp) flags="--train-limit 1000 --val 200 --test-limit 500 --epochs 2 --batch 64" ;;
+        *) flags="--train-limit 400 --val 100 --test-limit 200 --epochs 2 --batch 64" ;;
+        esac
+        sed 's/^\( *optimizer *=\).*/\1 sgd(lr = 0.02, momentum = 0.9)/' "$ROOT/samples/$m.mdl" > "$W/${m}_sgd.mdl"
+        "$BUILD/compiler/mlc" build "$W/${m}_sgd.mdl" --mpi -o "$W/${m}_c_mpi" > /dev/null
+        "$BUILD/compiler/mlc" "$W/${m}_sgd.mdl" --target cuda -o "$W/${m}_sgd.cu"
+        MPI=1 sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/${m}_sgd.cu" \
+            "$ROOT/templates/trainer_main.c" "${m}_api" "$W/${m}_cuda_mpi"
+        # shellcheck disable=SC2086
+        $mpir "$W/${m}_c_mpi" --data "$DATA" $flags --threads 1 --progress never > "$W/$m.mpi_c.txt" 2>&1
+        for gpus in 2 1; do
+            # shellcheck disable=SC2086
+            MLC_HOST_GPUS=$gpus MLC_HOST_NCCL_COUNT=1 $mpir -x MLC_HOST_GPUS -x MLC_HOST_NCCL_COUNT \
+                "$W/${m}_cuda_mpi" --data "$DATA" $flags --progress never > "$W/$m.mpi_$gpus.txt" 2>&1 || :
+            grep -E '^(epoch|test accuracy)' "$W/$m.mpi_c.txt" > "$W/$m.mpi_c.rows_in"
+            grep -E '^(epoch|test accuracy)' "$W/$m.mpi_$gpus.txt" > "$W/$m.mpi_$gpus.rows_in"
+            nccl=$(grep -c '^host_nccl: rank [01]: [1-9][0-9]* sums' "$W/$m.mpi_$gpus.txt" || :)
+            path="NCCL (a GPU each)" want=2
+            [ $gpus = 2 ] || path="MPI through host memory (one GPU shared)" want=0
+            if [ "$nccl" != $want ]; then
+                echo "$m: 2 ranks, $gpus GPUs: $nccl ranks summed over NCCL, not $want"; status=1
+            elif [ "$(grep -c '^epoch' "$W/$m.mpi_$gpus.rows_in")" != 2 ]; then
+                echo "$m: 2 ranks over $path: no 2 epoch rows"; status=1
+            elif rows "$W/$m.mpi_c.rows_in" "$W/$m.mpi_$gpus.rows_in"; then
+                echo "$m: 2 ranks, the gradients summed over $path: the C trainer's rows"
+            else
+                echo "$m: 2 ranks over $path: the CUDA and C trainers DIFFER"; status=1
+            fi
+        done
+    done
+else
+    echo "no mpirun or libmlcrt_mpi: the data-parallel CUDA trainers not run"
+fi
 [ $status -ne 0 ] || rm -rf "$W"
 [ $status -eq 0 ] || echo "outputs in $W"
 exit $status

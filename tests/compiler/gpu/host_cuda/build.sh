@@ -4,7 +4,10 @@
 # runs on the CPU: each CUDA source has `kernel<<<cfg>>>(args)` rewritten to
 # `mlc_host_launch(kernel, cfg)(args)` (cuda_runtime.h here) and is compiled by the host C++
 # compiler against this directory's stand-ins for the CUDA runtime and cuBLAS. The kernel
-# library (runtime/kernels/cuda/) and the stand-in are compiled once per W.
+# library (runtime/kernels/cuda/) and the stand-in are compiled once per W. With MPI=1 the
+# program is a CUDA trainer built as `mlc build --target cuda --mpi` builds one: its main
+# with MLC_MPI and MLC_MPI_CUDA, templates/dist_nccl.c (compiled as C, as nvcc does) on
+# host_nccl.cpp's NCCL over MPI, and libmlcrt_mpi.
 set -eu
 ROOT=$1 BUILD=$2 W=$3 MODEL=$4 MAIN=$5 API=$6 EXE=$7
 HERE=$ROOT/tests/compiler/gpu/host_cuda
@@ -17,6 +20,21 @@ for src in "$MODEL" "$ROOT"/runtime/kernels/cuda/*.cu "$HERE/host_cuda.cpp"; do
     ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$HERE" -I"$ROOT/runtime" -I"$ROOT/runtime/kernels/cuda" \
         -I"$(dirname "$MODEL")" -c "$W/host.cpp" -o "$obj"
 done
-cc -std=c11 -O1 -c "$MAIN" -I"$ROOT/runtime" -DMLC_MODEL_API="$API" -o "$W/host_main.o.tmp"
-${CXX:-c++} "$W"/host_lib_*.o "$W/host_model.o" "$W/host_main.o.tmp" -o "$EXE" -L"$BUILD/runtime" -lmlcrt -lz -lm -pthread
+if [ "${MPI:-0}" = 1 ]; then
+    mpi_cc=$(mpicc -showme:compile) mpi_ld=$(mpicc -showme:link)
+    # shellcheck disable=SC2086
+    cc -std=c11 -O1 -c "$ROOT/templates/dist_nccl.c" -I"$HERE" -I"$ROOT/runtime" $mpi_cc -o "$W/host_mpi_dist.o"
+    # shellcheck disable=SC2086
+    ${CXX:-c++} -std=c++17 -O1 -w -c "$HERE/host_nccl.cpp" -I"$HERE" $mpi_cc -o "$W/host_mpi_nccl.o"
+    # shellcheck disable=SC2086
+    cc -std=c11 -O1 -c "$MAIN" -I"$ROOT/runtime" -DMLC_MODEL_API="$API" -DMLC_MPI -DMLC_MPI_CUDA $mpi_cc \
+        -o "$W/host_main.o.tmp"
+    # shellcheck disable=SC2086
+    ${CXX:-c++} "$W"/host_lib_*.o "$W/host_model.o" "$W/host_main.o.tmp" "$W/host_mpi_dist.o" "$W/host_mpi_nccl.o" \
+        -o "$EXE" -L"$BUILD/runtime" -lmlcrt_mpi -lmlcrt -lz -lm -pthread $mpi_ld
+else
+    cc -std=c11 -O1 -c "$MAIN" -I"$ROOT/runtime" -DMLC_MODEL_API="$API" -o "$W/host_main.o.tmp"
+    ${CXX:-c++} "$W"/host_lib_*.o "$W/host_model.o" "$W/host_main.o.tmp" -o "$EXE" -L"$BUILD/runtime" -lmlcrt -lz -lm \
+        -pthread
+fi
 rm "$W/host_model.o" "$W/host_main.o.tmp"

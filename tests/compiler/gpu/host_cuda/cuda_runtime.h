@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cuda_runtime_api.h"
+
 #include <functional>
 #include <tuple>
 #include <type_traits>
@@ -57,35 +59,7 @@ static inline int __float_as_int(float f) { return mlc_host_bits<int>(f); }
 static inline unsigned __float_as_uint(float f) { return mlc_host_bits<unsigned>(f); }
 static inline float __uint_as_float(unsigned i) { return mlc_host_bits<float>(i); }
 
-/* ---- the runtime API ---- */
-enum cudaError_t {
-    cudaSuccess = 0,
-    cudaErrorInvalidValue = 1,
-    cudaErrorMemoryAllocation = 2,
-    cudaErrorStreamCaptureUnsupported = 900,
-    cudaErrorStreamCaptureInvalidated = 901,
-};
-typedef cudaError_t cudaError;
-enum cudaMemcpyKind {
-    cudaMemcpyHostToHost = 0,
-    cudaMemcpyHostToDevice = 1,
-    cudaMemcpyDeviceToHost = 2,
-    cudaMemcpyDeviceToDevice = 3,
-    cudaMemcpyDefault = 4
-};
-enum cudaStreamCaptureMode {
-    cudaStreamCaptureModeGlobal = 0,
-    cudaStreamCaptureModeThreadLocal = 1,
-    cudaStreamCaptureModeRelaxed = 2
-};
-enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1 };
-typedef struct mlc_host_stream *cudaStream_t;
-typedef struct mlc_host_graph *cudaGraph_t;
-typedef struct mlc_host_graph *cudaGraphExec_t;
-typedef struct mlc_host_event *cudaEvent_t;
-#define cudaEventDisableTiming 2
-
-const char *cudaGetErrorString(cudaError_t e);
+/* ---- the runtime API (the types, and what C calls too: cuda_runtime_api.h) ---- */
 const char *cudaGetErrorName(cudaError_t e);
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaMalloc(void **p, size_t bytes);
@@ -111,8 +85,6 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t g, unsigned 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 cudaError_t cudaGraphDestroy(cudaGraph_t g);
-cudaError_t cudaGetDeviceCount(int *n);
-cudaError_t cudaSetDevice(int d);
 
 /* ---- launches ---- */
 /* Runs (or, while s captures, records) f for every thread of a grid x block launch. */

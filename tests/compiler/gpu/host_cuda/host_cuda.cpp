@@ -132,6 +132,32 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) {
     *s = new mlc_host_stream{nullptr, false};
     return cudaSuccess;
 }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    (void)flags;
+    return cudaStreamCreate(s);
+}
+cudaError_t cudaStreamQuery(cudaStream_t s) {
+    if (s && s->capture) return refuse_in_capture(s, "cudaStreamQuery");
+    return cudaSuccess;
+}
+struct mlc_host_event {
+    int unused;
+};
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+    (void)flags;
+    *e = new mlc_host_event{0};
+    return cudaSuccess;
+}
+/* streams run their work as it comes, so an event has always passed (in a replayed
+ * capture too) */
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    (void)s;
+    return e ? cudaSuccess : error(cudaErrorInvalidValue);
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
+    (void)s, (void)flags;
+    return e ? cudaSuccess : error(cudaErrorInvalidValue);
+}
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
     if (s) delete s->capture;
     delete s;
@@ -236,6 +262,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     }
@@ -246,11 +273,16 @@ cudaError_t cudaGetLastError(void) {
     last_error = cudaSuccess;
     return e;
 }
+static int device_count() {
+    const char *g = getenv("MLC_HOST_GPUS");
+    int n = g ? atoi(g) : 1;
+    return n >= 1 ? n : 1;
+}
 cudaError_t cudaGetDeviceCount(int *n) {
-    *n = 1;
+    *n = device_count();
     return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : error(cudaErrorInvalidValue); }
+cudaError_t cudaSetDevice(int d) { return d >= 0 && d < device_count() ? cudaSuccess : error(cudaErrorInvalidValue); }
 
 /* ---- kernels: a block's threads as fibers, switched at __syncthreads ---- */
 
