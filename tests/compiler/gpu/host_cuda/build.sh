@@ -18,7 +18,7 @@ for src in "$MODEL" "$ROOT"/runtime/kernels/cuda/*.cu "$HERE/host_cuda.cpp"; do
     sed 's/\([A-Za-z_][A-Za-z_0-9]*\)<<<\(.*\)>>>(/mlc_host_launch(\1, \2)(/' "$src" > "$W/host.cpp"
     opt=-O1; [ "${src##*/}" != host_cuda.cpp ] || opt=-O2 # its GEMMs take most of the time
     ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$HERE" -I"$ROOT/runtime" -I"$ROOT/runtime/kernels/cuda" \
-        -I"$(dirname "$MODEL")" -c "$W/host.cpp" -o "$obj"
+        -iquote "$(dirname "$MODEL")" -c "$W/host.cpp" -o "$obj"
 done
 if [ "${MPI:-0}" = 1 ]; then
     mpi_cc=$(mpicc -showme:compile) mpi_ld=$(mpicc -showme:link)
