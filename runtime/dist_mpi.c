@@ -255,7 +255,7 @@ int mlcrt_mpi_main(int argc, char **argv, const mlc_model_api *api,
      * MPI_Finalize would send from freed memory (a crash, or garbage to the others) */
     if (npending) {
         fprintf(err, "error: internal: %d gradient sums never finished; stopping all %d ranks\n", npending, d.size);
-        abort_all(&d, 70);
+        abort_all(&d, 1);
     }
     fclose(err);
     free(pending);
