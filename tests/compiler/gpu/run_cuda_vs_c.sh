@@ -18,7 +18,10 @@
 # held must be what mlc --report says.
 # Default models: lenet, the layers test model, resnet20_cifar, the token models (batched
 # GEMMs: cublasSgemmStridedBatched) and seqops (layer and RMS norm, embedding, causal mask).
-# Exit 1 on a mismatch.
+# MAIN=batch_sizes runs batch_sizes.c instead of step_compare.c (batch sizes 1 to 13 in
+# turn, forwards and eval losses between: more graphs than the cache holds), with the C
+# build's convolutions direct, as the CUDA target's are: a Winograd layer's other
+# rounding grows over its 18 steps. Exit 1 on a mismatch.
 set -eu
 ON_HOST=0
 [ "${1:-}" != --on-host ] || { ON_HOST=1; shift; }
@@ -28,20 +31,23 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
     "$ROOT/tests/compiler/data/token_mlp.mdl" "$ROOT/tests/compiler/data/token_attn.mdl" \
     "$ROOT/tests/compiler/data/seqops.mdl"
 MLC=$BUILD/compiler/mlc
+MAIN=${MAIN:-step_compare}
+C_FLAGS=
+[ "$MAIN" = step_compare ] || C_FLAGS="--conv-algo direct"
 W=$(mktemp -d)
 status=0
 for mdl in "$@"; do
     name=$(sed -n 's/^model \([A-Za-z0-9_]*\).*/\1/p' "$mdl")
     # shellcheck disable=SC2086
-    "$MLC" "$mdl" -o "$W/$name.c" ${MLC_FLAGS:-}
+    "$MLC" "$mdl" -o "$W/$name.c" ${MLC_FLAGS:-} $C_FLAGS
     # shellcheck disable=SC2086
     "$MLC" "$mdl" -o "$W/$name.cu" --target cuda ${MLC_FLAGS:-}
-    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/step_compare.c" \
+    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/$MAIN.c" \
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
     if [ $ON_HOST = 1 ]; then
         sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/$name.cu" \
-            "$ROOT/tests/compiler/gpu/step_compare.c" "${name}_api" "$W/${name}_cuda"
+            "$ROOT/tests/compiler/gpu/$MAIN.c" "${name}_api" "$W/${name}_cuda"
         # launched one by one, and blocks and threads run in the reverse order (a race
         # between them shows as other bits)
         eager="env MLC_CUDA_GRAPHS=0 MLC_HOST_REVERSE=1 $W/${name}_cuda"
@@ -51,7 +57,7 @@ for mdl in "$@"; do
         for sync in "" -DMLC_CUDA_SYNC_CHECK; do
             /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native $sync "$W/$name.cu" \
                 "$ROOT"/runtime/kernels/cuda/*.cu \
-                "$ROOT/tests/compiler/gpu/step_compare.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
+                "$ROOT/tests/compiler/gpu/$MAIN.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
                 -o "$W/${name}_cuda${sync:+_sync}" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
         done
         eager="$W/${name}_cuda_sync"
@@ -68,7 +74,7 @@ for mdl in "$@"; do
     fi
     # on the CPU stand-in, which counts the device memory: what mlc --report says the model
     # allocates, give or take the few bytes of its scalar table
-    if [ $ON_HOST = 1 ]; then
+    if [ $ON_HOST = 1 ] && [ "$MAIN" = step_compare ]; then
         # shellcheck disable=SC2086
         said=$("$MLC" "$mdl" --target cuda --report ${MLC_FLAGS:-} |
             sed -n 's/^device memory (B = [0-9]*): [^(]*(\([0-9]*\) bytes).*/\1/p')

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mlc_model.h"
+#include "test_inputs.h"
 
 extern const mlc_model_api MLC_MODEL_API;
 
@@ -22,21 +23,8 @@ int main(int argc, char **argv) {
     if (!m) return 1;
     size_t no = (size_t)batch * (size_t)api->outputs[0].numel;
     float *out = malloc(sizeof(float) * no);
-    /* f32 inputs in [0, 1); i32 ones labels below output 0's per-sample count (i32[B]) or
-     * tokens below the size of its last axis (i32[B, T]) */
     void *in[8] = {0};
-    unsigned s = 12345;
-    for (int k = 0; k < api->n_inputs && k < 8; k++) {
-        const mlc_io_desc *d = &api->inputs[k];
-        size_t n = (size_t)batch * (size_t)d->numel;
-        unsigned range = (unsigned)(d->rank ? api->outputs[0].dims[api->outputs[0].rank - 1] : api->outputs[0].numel);
-        in[k] = malloc(4 * n);
-        for (size_t i = 0; i < n; i++) {
-            s = s * 1103515245u + 12345u;
-            if (d->dtype == MLC_I32) ((int32_t *)in[k])[i] = (int32_t)((s >> 16) % range);
-            else ((float *)in[k])[i] = (float)((s >> 8) & 0xffff) / 65536.0f;
-        }
-    }
+    test_inputs(api, batch, 12345, in);
     const void *const *x = (const void *const *)in;
     for (int i = 0; i < steps; i++) printf("loss %d %.9g\n", i, api->train_step(m, x, batch, api->optimizer.lr, NULL));
     for (int t = 0; t < api->n_tensors; t++) {
