@@ -14,6 +14,9 @@
 #   NAME_bf16_timer  (mlp, lenet, resnet20_cifar) the step timer of a build with
 #                 --precision bf16, whose CUDA-against-C comparison is NAME_bf16_cmp (the
 #                 C side built with --precision bf16 too);
+# per model of $batches: NAME_bs, the CUDA build of tests/compiler/gpu/batch_sizes.c
+#                 (batch sizes 1 to 13, more graphs than the cache holds), and
+#                 NAME.bs_c.txt, what the C build of it printed here;
 # the CUDA trainers mlp_train, lenet_train, resnet_train and resnet_tf32_train, and
 # data/ (Fashion-MNIST). The programs travel packed in OUT_DIR/bins.tar.gz (the device
 # tool carries at most 64 MiB). The models compared are the samples, test models that
@@ -35,6 +38,8 @@ samples="mlp lenet resnet resnet20_cifar"
 bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16"
 models="$samples layers poolrelu convepi resnet_mb $bf16"
 tf32="lenet resnet resnet20_cifar"
+# models without Winograd layers on the C side, whose rounding 18 steps would spread
+batches="mlp layers poolrelu convepi"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cp /usr/lib/x86_64-linux-gnu/libz.a "$W/"
@@ -112,6 +117,13 @@ for m in $models; do
     OMP_NUM_THREADS=2 "$W/${m}_fma" 1 > "$OUT/$m.fma1.txt"
     OMP_NUM_THREADS=2 "$W/${m}_fma" 5 > "$OUT/$m.fma5.txt"
 done
+for m in $batches; do
+    link "$W/$m.o" "$ROOT/tests/compiler/gpu/batch_sizes.c" "$OUT/${m}_bs" "$(api $m)"
+    cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$m.c" "$ROOT/tests/compiler/gpu/batch_sizes.c" \
+        -I"$ROOT/runtime" $BLAS -DMLC_MODEL_API="$(api $m)" -o "$W/${m}_bs_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt \
+        -lopenblas -lz -lm
+    OMP_NUM_THREADS=2 "$W/${m}_bs_c" > "$OUT/$m.bs_c.txt"
+done
 for m in $samples; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"
     link "$W/${m}_prof.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_prof" "$(api $m)"
@@ -126,9 +138,9 @@ for m in mlp lenet resnet; do
     link "$W/$m.o" "$ROOT/templates/trainer_main.c" "$OUT/${m}_train" "$(api $m)"
 done
 link "$W/resnet_tf32.o" "$ROOT/templates/trainer_main.c" "$OUT/resnet_tf32_train" resnet_api
-strip "$OUT"/*_cmp "$OUT"/*_timer "$OUT"/*_prof "$OUT"/*_train
+strip "$OUT"/*_cmp "$OUT"/*_bs "$OUT"/*_timer "$OUT"/*_prof "$OUT"/*_train
 # The device tool carries at most 64 MiB; the programs shrink about 5x in a tarball.
-(cd "$OUT" && tar czf bins.tar.gz *_cmp *_timer *_prof *_train && rm -f *_cmp *_timer *_prof *_train)
+(cd "$OUT" && tar czf bins.tar.gz *_cmp *_bs *_timer *_prof *_train && rm -f *_cmp *_bs *_timer *_prof *_train)
 mkdir -p "$OUT/data"
 cp /usr/share/datasets/fashion-mnist/*.gz "$OUT/data/"
 du -sh "$OUT"

@@ -9,7 +9,9 @@
 #    A model agrees when no line differs after 1 step, is within rounding when no more
 #    differ than between the two C builds, and mismatches otherwise;
 #    Also: each model's 5 steps replayed as CUDA graphs and launched one by one
-#    (MLC_CUDA_GRAPHS=0) give the same bits;
+#    (MLC_CUDA_GRAPHS=0) give the same bits; and batch sizes 1 to 13 in turn
+#    (tests/compiler/gpu/batch_sizes.c, more graphs than the cache holds) against C, and
+#    graphs against launches;
 # 2. train-step times of the four samples: mlc's CUDA trainers (as CUDA graphs, and
 #    launched one by one) against PyTorch eager on the same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
 #    with PyTorch's defaults (cuDNN may use TF32), once in full FP32 as mlc computes and
@@ -75,6 +77,23 @@ for f in "$DIR"/*.c1.txt; do
     else verdict=MISMATCH; status=1
     fi
     say "compare $m $verdict lines=$lines step1_differ=$d1 fma_step1_differ=$fma1 step5_differ=$d5 fma_step5_differ=$fma5 losses=$losses c_losses=$closs"
+done
+# batch sizes 1 to 13 (tests/compiler/gpu/batch_sizes.c): against the C build, and the
+# CUDA graphs against the launches one by one, bit for bit
+tol=2e-3
+for f in "$DIR"/*.bs_c.txt; do
+    [ -f "$f" ] || continue
+    m=$(basename "$f" .bs_c.txt)
+    if ! timeout 120 "$DIR/${m}_bs" > "$DIR/$m.bs_cuda.txt" 2>"$DIR/$m.bs.err" ||
+       ! MLC_CUDA_GRAPHS=0 timeout 120 "$DIR/${m}_bs" > "$DIR/$m.bs_eager.txt" 2>>"$DIR/$m.bs.err"; then
+        say "batches $m FAILED: $(tail -3 "$DIR/$m.bs.err")"; status=1; continue
+    fi
+    d=$(ndiff "$f" "$DIR/$m.bs_cuda.txt")
+    sed "s/^/$m batches differ: /" "$DIR/compare.err" | head -8 >> "$LOG"
+    same=same_bits
+    cmp -s "$DIR/$m.bs_cuda.txt" "$DIR/$m.bs_eager.txt" || { same=GRAPHS_DIFFER; status=1; }
+    [ "$d" = 0 ] || status=1
+    say "batches $m lines_differ=$d graphs_vs_launches=$same"
 done
 fi
 

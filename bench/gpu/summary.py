@@ -19,8 +19,11 @@ def main():
     dev = next((l[len("device "):] for l in log if l.startswith("device ")), "?")
     out.append(f"# mlc CUDA trainers on {dev}\n")
 
-    out.append("## CUDA against C (every persistent tensor's sum and sum of squares, the losses, the eval outputs)\n")
-    out.append("A line differs when a value is off by more than a relative 2e-3. Training amplifies rounding, "
+    out.append("## CUDA against C (every persistent tensor's sum, sum of squares and sum of magnitudes, the losses, "
+               "the eval outputs)\n")
+    out.append("A line differs when a value is off by more than a relative 2e-3 (4e-3 for the bf16 builds; a "
+               "tensor's sum relative to its sum of magnitudes: tests/compiler/gpu/compare_steps.awk). Training "
+               "amplifies rounding, "
                "and Adam's first step moves each weight by about lr * sign(gradient), so a gradient within rounding "
                "of zero can flip its update. So beside each count is the count between two C builds that differ "
                "only in rounding (FMA contraction). agree: no line differs after 1 step; within rounding: no more "
@@ -41,6 +44,12 @@ def main():
         out.append("\nCUDA graphs against the same steps launched one by one (`MLC_CUDA_GRAPHS=0`), 5 steps: " +
                    ", ".join(f"{g[0]} {'the same bits' if g[1].strip() == 'same_bits' else g[1].strip()}"
                              for g in graphs) + ".")
+
+    batches = [l.split(" ", 2)[1:] for l in log if l.startswith("batches ")]
+    if batches:
+        out.append("\nBatch sizes 1 to 13 in turn (`tests/compiler/gpu/batch_sizes.c`, more graphs than the cache "
+                   "holds), lines differing from C, and graphs against launches one by one: " +
+                   ", ".join(f"{b[0]} {b[1].strip()}" for b in batches) + ".")
 
     mlc, torch = {}, {}
     for l in log:
