@@ -89,6 +89,9 @@ cudaError_t cudaGraphDestroy(cudaGraph_t g);
 /* ---- launches ---- */
 /* Runs (or, while s captures, records) f for every thread of a grid x block launch. */
 void mlc_host_submit(cudaStream_t s, dim3 grid, dim3 block, std::function<void()> f);
+/* Prints "host_cuda: " and the message on stderr, and aborts: what the real runtime would
+ * refuse, or leave undefined, ends the program here. */
+[[noreturn]] void mlc_host_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Aborts, naming `what`, unless p is null or inside emulated device memory. */
 void mlc_host_check_device(const void *p, const char *what);
 

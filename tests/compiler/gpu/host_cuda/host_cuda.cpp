@@ -20,7 +20,7 @@
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
-[[noreturn]] static void fail(const char *fmt, ...) {
+[[noreturn]] void mlc_host_fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "host_cuda: ");
@@ -63,7 +63,7 @@ static bool pinned(const void *p) {
 
 void mlc_host_check_device(const void *p, const char *what) {
     uintptr_t base;
-    if (p && !alloc_of(p, &base)) fail("%s was given %p, which is not device (or pinned) memory", what, p);
+    if (p && !alloc_of(p, &base)) mlc_host_fail("%s was given %p, which is not device (or pinned) memory", what, p);
 }
 
 /* Device bytes held now and at most; with MLC_HOST_CUDA_PEAK set, the most is printed on
@@ -89,7 +89,7 @@ static cudaError_t release(void *p, bool pin) {
     if (!p) return cudaSuccess;
     auto it = allocs.find((uintptr_t)p);
     if (it == allocs.end() || it->second.pinned != pin)
-        fail("cudaFree%s of %p, not allocated so", pin ? "Host" : "", p);
+        mlc_host_fail("cudaFree%s of %p, not allocated so", pin ? "Host" : "", p);
     if (!pin) device_now -= it->second.bytes;
     allocs.erase(it);
     free(p);
@@ -224,9 +224,9 @@ static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind
     bool dev_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     bool dev_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
     if (bytes && dev_dst && !device_range(dst, bytes))
-        fail("cudaMemcpy (%s) of %zu bytes to %p, not inside one device allocation", names[kind], bytes, dst);
+        mlc_host_fail("cudaMemcpy (%s) of %zu bytes to %p, not inside one device allocation", names[kind], bytes, dst);
     if (bytes && dev_src && !device_range(src, bytes))
-        fail("cudaMemcpy (%s) of %zu bytes from %p, not inside one device allocation", names[kind], bytes, src);
+        mlc_host_fail("cudaMemcpy (%s) of %zu bytes from %p, not inside one device allocation", names[kind], bytes, src);
     if (s && s->capture) {
         if (!async) return refuse_in_capture(s, "cudaMemcpy (synchronous)");
         const void *host = dev_dst ? (dev_src ? nullptr : src) : dst;
@@ -244,7 +244,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 }
 cudaError_t cudaMemset(void *dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
 cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s) {
-    if (bytes && !device_range(dst, bytes)) fail("cudaMemset of %zu bytes at %p, not device memory", bytes, dst);
+    if (bytes && !device_range(dst, bytes)) mlc_host_fail("cudaMemset of %zu bytes at %p, not device memory", bytes, dst);
     submit(s, [=]() { memset(dst, value, bytes); });
     return cudaSuccess;
 }
@@ -324,7 +324,7 @@ static const bool reverse = getenv("MLC_HOST_REVERSE") && !strcmp(getenv("MLC_HO
 static void run_block(unsigned nthreads) {
     for (unsigned i = 0; i < nthreads; i++) {
         Fiber *f = &fibers[i];
-        if (!f->stack && !(f->stack = (char *)malloc(STACK_BYTES))) fail("out of memory for a thread's stack");
+        if (!f->stack && !(f->stack = (char *)malloc(STACK_BYTES))) mlc_host_fail("out of memory for a thread's stack");
         getcontext(&f->ctx);
         f->ctx.uc_stack.ss_sp = f->stack;
         f->ctx.uc_stack.ss_size = STACK_BYTES;
@@ -355,9 +355,9 @@ static void run_block(unsigned nthreads) {
 
 static void run_grid(dim3 grid, dim3 block, const std::function<void()> &f) {
     unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
-    if (threads == 0 || threads > MAX_THREADS) fail("a launch of %llu threads per block", threads);
+    if (threads == 0 || threads > MAX_THREADS) mlc_host_fail("a launch of %llu threads per block", threads);
     if (!grid.x || !grid.y || !grid.z || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
-        fail("a launch of grid %u x %u x %u", grid.x, grid.y, grid.z);
+        mlc_host_fail("a launch of grid %u x %u x %u", grid.x, grid.y, grid.z);
     gridDim = grid, blockDim = block;
     body = &f;
     for (unsigned z = 0; z < grid.z; z++)
@@ -399,7 +399,7 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
 }
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes) {
     (void)h;
-    if (bytes && !device_range(ws, bytes)) fail("cublasSetWorkspace: %p is not device memory", ws);
+    if (bytes && !device_range(ws, bytes)) mlc_host_fail("cublasSetWorkspace: %p is not device memory", ws);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -412,7 +412,7 @@ static void check_bf16(float v, char which, int row, int col) {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
     if ((u & 0xffffu) && v == v)
-        fail("cuBLAS bf16 GEMM: operand %c's element (%d, %d) is %.9g, which bfloat16 cannot hold: the rounding "
+        mlc_host_fail("cuBLAS bf16 GEMM: operand %c's element (%d, %d) is %.9g, which bfloat16 cannot hold: the rounding "
              "before the product is missing",
              which, row, col, (double)v);
 }

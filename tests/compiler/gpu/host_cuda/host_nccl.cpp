@@ -6,7 +6,6 @@
  * were given different unique ids. */
 #define OMPI_SKIP_MPICXX 1
 #include <mpi.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +22,6 @@ struct mlc_host_nccl_comm {
     MPI_Comm mpi;
     bool aborted;
 };
-
-[[noreturn]] static void fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "host_nccl: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    abort();
-}
 
 /* what the ranks summed, printed at exit with MLC_HOST_NCCL_COUNT=1 (so a test knows the
  * NCCL path ran) */
@@ -58,12 +47,12 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     int size, me;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
-    if (nranks != size || rank != me) fail("ncclCommInitRank: rank %d of %d, but MPI has %d of %d", rank, nranks, me, size);
+    if (nranks != size || rank != me) mlc_host_fail("ncclCommInitRank: rank %d of %d, but MPI has %d of %d", rank, nranks, me, size);
     /* every rank must hold rank 0's id (dist_nccl.c broadcasts it) */
     char first[sizeof id.internal];
     memcpy(first, id.internal, sizeof first);
     MPI_Bcast(first, (int)sizeof first, MPI_BYTE, 0, MPI_COMM_WORLD);
-    if (memcmp(first, id.internal, sizeof first)) fail("ncclCommInitRank: rank %d has another unique id than rank 0", me);
+    if (memcmp(first, id.internal, sizeof first)) mlc_host_fail("ncclCommInitRank: rank %d has another unique id than rank 0", me);
     my_rank = me;
     if (getenv("MLC_HOST_NCCL_COUNT") && !strcmp(getenv("MLC_HOST_NCCL_COUNT"), "1")) atexit(print_count);
     *comm = new mlc_host_nccl_comm{MPI_COMM_NULL, false};
@@ -85,7 +74,7 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async) {
 ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataType_t type,
                                       ncclScalarResidence_t residence, ncclComm_t comm) {
     if (!comm || type != ncclFloat || residence != ncclScalarHostImmediate)
-        fail("ncclRedOpCreatePreMulSum: only a float weight given on the host is played");
+        mlc_host_fail("ncclRedOpCreatePreMulSum: only a float weight given on the host is played");
     weights[next_op] = *(const float *)scalar;
     *op = (ncclRedOp_t)next_op++;
     return ncclSuccess;
@@ -93,19 +82,19 @@ ncclResult_t ncclRedOpCreatePreMulSum(ncclRedOp_t *op, void *scalar, ncclDataTyp
 
 ncclResult_t ncclRedOpDestroy(ncclRedOp_t op, ncclComm_t comm) {
     (void)comm;
-    if (!weights.erase((int)op)) fail("ncclRedOpDestroy: op %d was not created, or was destroyed before", (int)op);
+    if (!weights.erase((int)op)) mlc_host_fail("ncclRedOpDestroy: op %d was not created, or was destroyed before", (int)op);
     return ncclSuccess;
 }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
-    if (!comm || comm->aborted) fail("ncclAllReduce on a communicator not made or aborted");
-    if (type != ncclFloat || send != recv) fail("ncclAllReduce: only an in-place sum of floats is played");
+    if (!comm || comm->aborted) mlc_host_fail("ncclAllReduce on a communicator not made or aborted");
+    if (type != ncclFloat || send != recv) mlc_host_fail("ncclAllReduce: only an in-place sum of floats is played");
     auto w = weights.find((int)op);
-    if (w == weights.end()) fail("ncclAllReduce: op %d is not a live pre-multiplied sum", (int)op);
+    if (w == weights.end()) mlc_host_fail("ncclAllReduce: op %d is not a live pre-multiplied sum", (int)op);
     cudaStreamCaptureStatus st;
     if (cudaStreamIsCapturing(stream, &st) != cudaSuccess || st != cudaStreamCaptureStatusNone)
-        fail("ncclAllReduce on a capturing stream (mlc captures no collective)");
+        mlc_host_fail("ncclAllReduce on a capturing stream (mlc captures no collective)");
     float *v = (float *)recv;
     sums++, floats_summed += (long)count;
     if (!count) return ncclSuccess;
