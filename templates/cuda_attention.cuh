@@ -5,7 +5,10 @@
  * query row (or, for dk and dv, per key row) of a block of MLC_ATTN_THREADS rows, the
  * other operand streamed through shared memory a tile at a time, the scores of a tile
  * only in registers: no T x S matrix in memory, forward or backward. Each output row is
- * one thread's, summed in a fixed order: the same bits on every run.
+ * one thread's, summed in a fixed order: the same bits on every run. The inputs' element
+ * types are template parameters too (deduced from the pointers): float, or mlc_bf16 for
+ * a tensor stored as bfloat16 (compiler/targets/cuda/bf16_storage.c), read as the float
+ * it holds; the tiles in shared memory and the outputs are floats.
  * Compiles alone (NVRTC: no headers), before the device template. */
 
 #define MLC_ATTN_THREADS 64
@@ -35,8 +38,8 @@ __device__ __forceinline__ int mlc_attn_block(long BH, long n, long *h, long *r0
 
 /* Copies rows [j0, j0 + jn) of a [.., w] matrix into the tile, the block's threads
  * together. */
-template <int W>
-__device__ __forceinline__ void mlc_attn_load(const float *src, long j0, int jn, float *tile) {
+template <int W, class T>
+__device__ __forceinline__ void mlc_attn_load(const T *src, long j0, int jn, float *tile) {
     for (int x = threadIdx.x; x < jn * W; x += MLC_ATTN_THREADS) tile[x] = src[j0 * W + x];
 }
 
@@ -50,10 +53,10 @@ __device__ __forceinline__ int mlc_attn_seen(int causal, long i, long j0, int jn
 /* The online softmax over the key tiles for the thread's query row i. FWD: out_i = o_i =
  * sum_j p_ij v_j; else the backward's statistics from o and dout, out_i = (logsumexp_j
  * s_ij, do_i . o_i). */
-template <int D, int E, bool FWD>
+template <int D, int E, bool FWD, class TQ, class TK, class TV, class TO, class TD>
 __device__ __forceinline__ void mlc_attention_rows(const long BH, const long T, const long S, const float scale,
-                                                   const int causal, const float *q, const float *k, const float *v,
-                                                   const float *o, const float *dout, float *out) {
+                                                   const int causal, const TQ *q, const TK *k, const TV *v,
+                                                   const TO *o, const TD *dout, float *out) {
     constexpr int BK = mlc_attn_tile<D + E>::rows;
     __shared__ float ks[BK * D], vs[FWD ? BK * E : 1];
     long h, i0;
@@ -109,11 +112,10 @@ __device__ __forceinline__ void mlc_attention_rows(const long BH, const long T, 
 
 /* dq_i = scale sum_j p_ij (do_i . v_j - delta_i) k_j, p_ij = exp(s_ij - lse_i): a thread
  * per query row, k and v streamed. */
-template <int D, int E>
+template <int D, int E, class TQ, class TK, class TV, class TD, class TS>
 __device__ __forceinline__ void mlc_attention_bwd_q_rows(const long BH, const long T, const long S, const float scale,
-                                                         const int causal, const float *q, const float *k,
-                                                         const float *v, const float *dout, const float *st,
-                                                         float *dq) {
+                                                         const int causal, const TQ *q, const TK *k, const TV *v,
+                                                         const TD *dout, const TS *st, float *dq) {
     constexpr int BK = mlc_attn_tile<D + E>::rows;
     __shared__ float ks[BK * D], vs[BK * E];
     long h, i0;
@@ -154,11 +156,10 @@ __device__ __forceinline__ void mlc_attention_bwd_q_rows(const long BH, const lo
 /* dk_j = scale sum_i p_ij (do_i . v_j - delta_i) q_i and dv_j = sum_i p_ij do_i, side by
  * side in out [.., S, D + E]: a thread per key row j, the queries (q, do and their
  * statistics) streamed in order. */
-template <int D, int E>
+template <int D, int E, class TQ, class TK, class TV, class TD, class TS>
 __device__ __forceinline__ void mlc_attention_bwd_kv_rows(const long BH, const long T, const long S, const float scale,
-                                                          const int causal, const float *q, const float *k,
-                                                          const float *v, const float *dout, const float *st,
-                                                          float *out) {
+                                                          const int causal, const TQ *q, const TK *k, const TV *v,
+                                                          const TD *dout, const TS *st, float *out) {
     constexpr int BQ = mlc_attn_tile<D + E + 2>::rows;
     __shared__ float qs[BQ * D], ds_[BQ * E], ss[BQ * 2];
     long h, j0;

@@ -26,6 +26,13 @@ static int owner(const Graph *g, int id) {
     return id;
 }
 
+/* The bytes of node id's buffer as plan p stores it: 2 a value for a tensor stored as
+ * bfloat16 (MemPlan.half), else 4. */
+static int64_t stored_bytes(const MemPlan *p, const Graph *g, int id) {
+    const Node *n = &g->nodes[id];
+    return p->half && p->half[owner(g, id)] ? bytes_of(n) / 2 : bytes_of(n);
+}
+
 static void human(char *buf, size_t n, double v, const char *unit) {
     const char *pre[] = {"", "K", "M", "G", "T"};
     int k = 0;
@@ -49,20 +56,20 @@ static const char *base(const Node *n) {
 
 /* What kernel u reads for its input x: x's buffer once, unless u computed x itself; a
  * recomputed value (fuse.c) is computed there instead (its FLOPs), from its inputs. */
-static void kernel_read(const Graph *g, const FusionPlan *fp, const int *at, int u, int x, char *seen, double *bytes,
-                        double *flops) {
+static void kernel_read(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, int u, int x, char *seen,
+                        double *bytes, double *flops) {
     int o = owner(g, x);
     if (fp->dup[o]) {
         if (seen[o]) return;
         seen[o] = 1;
         *flops += op_flops(g, &g->nodes[o]);
-        for (int k = 0; k < g->nodes[o].nin; k++) kernel_read(g, fp, at, u, g->nodes[o].in[k], seen, bytes, flops);
+        for (int k = 0; k < g->nodes[o].nin; k++) kernel_read(g, fp, p, at, u, g->nodes[o].in[k], seen, bytes, flops);
         return;
     }
     if (at[o] == u && o != u && op_of(&g->nodes[o])->kind != K_SOURCE) return; /* inside */
     if (g->nodes[o].op == OP_const || seen[o] || o == u) return;
     seen[o] = 1;
-    *bytes += (double)bytes_of(&g->nodes[o]);
+    *bytes += (double)stored_bytes(p, g, o);
 }
 
 /* Positions are where code runs (fuse.c): a fused node runs with its group's root, a
@@ -101,12 +108,13 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
                  (nd->role & ROLE_RECOMPUTED)                 ? "recomputed"
                  : id < bwd && last[id] > bwd && last[id] < n ? "saved for backward"
                                                               : "");
+        if (p->half[id]) snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "%sbf16", kept[0] ? ", " : "");
         if (p->inplace_of[id])
             snprintf(kept + strlen(kept), sizeof kept - strlen(kept), "%sin place of %%%d", kept[0] ? ", " : "",
                      p->inplace_of[id] - 1);
-        fprintf(out, "  %%%-5d %-16s %-18s %12lld %11s  %-22s %s\n", id, op_of(nd)->name, sh, (long long)bytes_of(nd),
-                life, off, kept);
-        live_bytes += bytes_of(nd);
+        fprintf(out, "  %%%-5d %-16s %-18s %12lld %11s  %-22s %s\n", id, op_of(nd)->name, sh,
+                (long long)stored_bytes(p, g, id), life, off, kept);
+        live_bytes += stored_bytes(p, g, id);
     }
     /* Kernels: each loop nest / call / launch, with the nodes fused into it. Bytes moved:
      * every buffer it reads from outside once, every buffer it writes once. */
@@ -125,9 +133,9 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
             const Node *nd = &g->nodes[id];
             members++;
             f += op_flops(g, nd);
-            if (p->has_buf[id] || ((nd->role & ROLE_GRAD) && nd->op != OP_reshape)) b += (double)bytes_of(nd);
+            if (p->has_buf[id] || ((nd->role & ROLE_GRAD) && nd->op != OP_reshape)) b += (double)stored_bytes(p, g, id);
             if (op_of(nd)->kind == K_UPDATE) b += (double)bytes_of(nd) * (nd->nin - 1); /* param and state written */
-            for (int k = 0; k < nd->nin; k++) kernel_read(g, fp, at, u, nd->in[k], seen, &b, &f);
+            for (int k = 0; k < nd->nin; k++) kernel_read(g, fp, p, at, u, nd->in[k], seen, &b, &f);
         }
         flops += f, moved += b, nk++;
         fprintf(out, "  %%%-5d %-16s %6d %14.0f %14.0f  %s:%d\n", u, op_of(un)->name, members - 1, f, b, base(un),
@@ -176,27 +184,45 @@ static void budget_report(FILE *out, const ModelIR *m) {
             costly, d);
 }
 
-/* --precision bf16: how many values are rounded, and how many of them have a buffer of
- * their own in the train step's arena (what storing bf16 would halve; they are floats
- * now, so nothing is saved yet). */
+/* --precision bf16: how many values are rounded, how many of them have a buffer of their
+ * own in the train step's arena, and how many of those the target stores as bfloat16
+ * (MemPlan.half: the CUDA target's, where every reader takes that type), with the arena
+ * that saves against the same plan in floats. */
 static void precision_report(FILE *out, const ModelIR *m) {
     const Graph *g = m->train;
-    int rounded = 0, stored = 0;
-    int64_t bytes = 0;
+    const MemPlan *p = &m->train_plan;
+    int rounded = 0, buffers = 0, halves = 0;
+    int64_t bytes = 0, half_bytes = 0;
     for (int id = 0; id < g->n; id++) {
         if (g->nodes[id].op != OP_round_bf16) continue;
         rounded++;
-        if (!m->train_plan.has_buf || !m->train_plan.has_buf[id]) continue;
-        stored++;
+        if (!p->has_buf || !p->has_buf[id]) continue;
+        buffers++;
         bytes += bytes_of(&g->nodes[id]);
+        if (p->half[id]) halves++, half_bytes += bytes_of(&g->nodes[id]);
     }
-    char a[32];
+    char a[32], b[32], c[32];
     human_bin(a, sizeof a, (double)bytes);
     fprintf(out,
             "precision: bf16, %d values rounded in the train step (the inputs and outputs of matmul, conv2d and "
-            "attention, and their gradients); %d of them have buffers of their own, %s (%lld bytes) of floats; no "
-            "memory is saved yet: bf16 storage would halve those\n",
-            rounded, stored, a, (long long)bytes);
+            "attention, and their gradients); %d of them have buffers of their own, %s (%lld bytes) in floats",
+            rounded, buffers, a, (long long)bytes);
+    if (m->target != TARGET_CUDA) {
+        fprintf(out, "; this target keeps them in floats (--target cuda stores them as bfloat16)\n");
+        return;
+    }
+    MemPlan f = plan_memory_in_floats(m->arena, g, &m->train_fuse, m->target);
+    int64_t arena = 4 * plan_floats(p, g->batch, m->threads), arena_f = 4 * plan_floats(&f, g->batch, m->threads);
+    human_bin(b, sizeof b, (double)half_bytes / 2);
+    human_bin(c, sizeof c, (double)(arena_f - arena));
+    fprintf(out, "; %d of those stored as bfloat16, in %s (%lld bytes)", halves, b, (long long)(half_bytes / 2));
+    if (halves < buffers)
+        fprintf(out,
+                ", the other %d in floats (read by an op that takes only floats, such as pooling or a transpose, or "
+                "the plan in floats was smaller)",
+                buffers - halves);
+    fprintf(out, "; train-step arena %lld bytes against %lld with them all in floats: %s (%lld bytes) saved\n",
+            (long long)arena, (long long)arena_f, c, (long long)(arena_f - arena));
 }
 
 /* The CUDA target: what api_create allocates on the device (emit_cuda.c), at the

@@ -34,7 +34,11 @@ typedef struct Persistent {
 typedef struct MemPlan {
     char *has_buf;
     int64_t *off_c, *off_b;
-    int *inplace_of;            /* 1 + the node whose buffer this one took over in place; 0: none */
+    int *inplace_of; /* 1 + the node whose buffer this one took over in place; 0: none */
+    /* 1: the buffer holds bfloat16 values, 2 bytes each (target_half_storage: the CUDA
+     * target's rounded tensors under --precision bf16); its size is still counted in
+     * floats, half as many, rounded up. */
+    char *half;
     int64_t ws_off_c, ws_off_b; /* the shared workspace region: ws_off_c + ws_off_b * B */
     int64_t ws_size_c, ws_size_b;
     int64_t ws_per_thread;  /* and per thread of the team (the C conv's scratch slots) */
@@ -220,6 +224,9 @@ MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
 MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 /* mlc --debug: no buffer shares bytes with another (every value kept to the end). */
 MemPlan plan_memory_no_reuse(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
+/* plan_memory with every tensor in floats, none stored as bfloat16 (MemPlan.half): what
+ * --report measures that storage's saving against. */
+MemPlan plan_memory_in_floats(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target);
 
 /* Index of the model input with this name, or -1. */
 int model_find_input(const ModelIR *m, const char *name);

@@ -209,10 +209,14 @@ static int make_blocks(Arena *a, const Graph *g, const FusionPlan *fp, const int
         if (!needs_buffer(nd) || (fp && (fp->inl[id] || fp->dup[id]))) continue;
         int64_t c, b;
         shape_numel_affine(&nd->shape, g->batch, &c, &b);
-        int64_t size = ALIGN(b ? b : c);
+        int64_t size = b ? b : c;
+        if (p->half[id]) size = (size + 1) / 2; /* 2 bytes a value: per sample, so B * that covers the batch */
+        size = ALIGN(size);
         p->has_buf[id] = 1;
         int x = fp ? fp->inplace[id] : -1;
-        if (x >= 0 && p->has_buf[x] && last[x] == pos && bl[blk[x]].batch == (b != 0)) {
+        /* in place only between buffers of one element type: an element written at i
+         * would land on bytes of another thread's element */
+        if (x >= 0 && p->has_buf[x] && last[x] == pos && bl[blk[x]].batch == (b != 0) && p->half[x] == p->half[id]) {
             /* in place: take over x's bytes, which die here (fuse.c says why it is safe) */
             blk[id] = blk[x];
             p->inplace_of[id] = x + 1;
@@ -229,7 +233,8 @@ static int make_blocks(Arena *a, const Graph *g, const FusionPlan *fp, const int
 
 /* reuse = 0 (mlc --debug): every buffer lives to the end, so none shares bytes with
  * another and a debugger sees every value the step made. */
-static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target, int offline, int reuse) {
+static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target, int offline, int reuse,
+                    int halves) {
     MemPlan p = {0};
     int n = g->n;
     int *at = ARENA_ARRAY(a, int, n + 1), *last = ARENA_ARRAY(a, int, n + 1);
@@ -240,6 +245,8 @@ static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
     p.off_c = ARENA_ARRAY(a, int64_t, n + 1);
     p.off_b = ARENA_ARRAY(a, int64_t, n + 1);
     p.inplace_of = ARENA_ARRAY(a, int, n + 1);
+    p.half = arena_alloc(a, (size_t)n + 1);
+    if (halves) target_half_storage(target, g, fp, p.half);
     for (int id = 0; id < n; id++) add_workspace(&p, g, &g->nodes[id], target);
     Block *bl = ARENA_ARRAY(a, Block, n + 1);
     int *blk = ARENA_ARRAY(a, int, n + 1);
@@ -260,14 +267,30 @@ static MemPlan plan(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind t
     return p;
 }
 
+/* Tensors stored as bfloat16 take half the bytes, but a buffer cannot take over one of the
+ * other element type in place, so the plan can come out bigger (a graph with few of them):
+ * then the plan in floats, which is never bigger, is the plan. */
+static MemPlan plan_smaller(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target, int offline, int reuse) {
+    MemPlan p = plan(a, g, fp, target, offline, reuse, 1);
+    int any = 0;
+    for (int id = 0; id < g->n && !any; id++) any = p.half[id];
+    if (!any) return p;
+    MemPlan f = plan(a, g, fp, target, offline, reuse, 0);
+    return plan_floats(&f, g->batch, 1) < plan_floats(&p, g->batch, 1) ? f : p;
+}
+
 MemPlan plan_memory(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
-    return plan(a, g, fp, target, 1, 1);
+    return plan_smaller(a, g, fp, target, 1, 1);
 }
 
 MemPlan plan_memory_in_order(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
-    return plan(a, g, fp, target, 0, 1);
+    return plan_smaller(a, g, fp, target, 0, 1);
 }
 
 MemPlan plan_memory_no_reuse(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
-    return plan(a, g, fp, target, 1, 0);
+    return plan_smaller(a, g, fp, target, 1, 0);
+}
+
+MemPlan plan_memory_in_floats(Arena *a, const Graph *g, const FusionPlan *fp, TargetKind target) {
+    return plan(a, g, fp, target, 1, 1, 0);
 }

@@ -17,6 +17,10 @@ typedef struct Workspace {
 /* The workspace node n needs on target t: the rule in that target's emitter table
  * (targets.c), zeros when it has none. */
 void target_workspace(TargetKind t, const Graph *g, const Node *n, Workspace *w);
+/* The tensors target t stores as bfloat16, 2 bytes a value (half[id] = 1; fp the graph's
+ * fusion plan): none on a target without such storage (targets.c). */
+typedef struct FusionPlan FusionPlan;
+void target_half_storage(TargetKind t, const Graph *g, const FusionPlan *fp, char *half);
 
 /* Parameters and their gradients, as autodiff found them. */
 typedef struct GradList {

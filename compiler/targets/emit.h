@@ -25,6 +25,9 @@ struct EmitCtx {
     int host_indent; /* CUDA: the host function's indent while a kernel is being written */
     /* C expression of each node's buffer pointer (NULL: no buffer, e.g. a constant). */
     const char **buf;
+    /* 1: node id's buffer holds bfloat16 values, an array of mlc_bf16 (MemPlan.half, a
+     * view's too); set with buf by emit_name_buffers. */
+    const char *half;
     /* The shared workspace region (pointer expression), for ops with a workspace rule. */
     const char *ws;
     int nkernels; /* kernels emitted so far (CUDA), for unique names */

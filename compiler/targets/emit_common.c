@@ -543,6 +543,8 @@ static const char **persistent_idents(Arena *a, const ModelIR *m) {
 const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan) {
     const Graph *g = e->g;
     const char **buf = ARENA_ARRAY(e->arena, const char *, g->n);
+    char *half = arena_alloc(e->arena, (size_t)g->n + 1);
+    e->half = half;
     const char **ident = persistent_idents(e->arena, m);
     /* used: this function's code reads or writes the node's buffer */
     char *used = arena_alloc(e->arena, (size_t)g->n);
@@ -575,6 +577,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
                      c_comment(e->arena, n->name));
         } else if (n->op == OP_reshape || op_of(n)->kind == K_UPDATE) {
             buf[id] = buf[n->in[0]];
+            half[id] = half[n->in[0]];
         } else if (plan->has_buf[id] && plan->inplace_of[id]) {
             /* In place: the same name as the buffer it takes over. A group that reads x and
              * writes x's buffer at the same element then does so through one pointer, which
@@ -582,12 +585,17 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
              * body sees two distinct pointers as possibly overlapping, and with the check
              * an exact overlap would fall back to the scalar loop). */
             buf[id] = buf[plan->inplace_of[id] - 1];
+            half[id] = half[plan->inplace_of[id] - 1];
         } else if (plan->has_buf[id]) {
             char sh[96];
             buf[id] = arena_printf(e->arena, "t%d", id);
+            half[id] = plan->half[id];
             if (e->phase_of && !used[id]) continue;
-            /* an i32 tensor (argmax) takes its 4 bytes a float in the arena */
-            if (n->dtype == DT_I32)
+            if (half[id])
+                emit(e, "mlc_bf16 *const %s = (mlc_bf16 *)(A + %lld + %lld * mb); /* %s, stored as bfloat16 */",
+                     buf[id], (long long)plan->off_c[id], (long long)plan->off_b[id],
+                     shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));
+            else if (n->dtype == DT_I32) /* an i32 tensor (argmax) takes its 4 bytes a float in the arena */
                 emit(e, "int32_t *const %s = (int32_t *)(A + %lld + %lld * mb); /* %s */", buf[id],
                      (long long)plan->off_c[id], (long long)plan->off_b[id],
                      shape_str_at(&n->shape, n->dtype, e->g->batch, sh, sizeof sh));

@@ -47,6 +47,9 @@ typedef struct Target {
     /* Writes the model's source, which includes the header named hdr_name. */
     void (*emit_source)(const ModelIR *m, FILE *src, const char *hdr_name);
     const TargetBuild *build;
+    /* Marks the tensors of g it stores as bfloat16 (half[id] = 1; the memory plan sizes
+     * them so); NULL: none. */
+    void (*half_storage)(const Graph *g, const FusionPlan *fp, char *half);
 } Target;
 
 extern const Target target_c, target_cuda;

@@ -23,3 +23,8 @@ void target_workspace(TargetKind t, const Graph *g, const Node *n, Workspace *w)
     const OpEmitter *r = &target_of_kind(t)->emitters[n->op];
     if (r->workspace) r->workspace(g, n, w);
 }
+
+void target_half_storage(TargetKind t, const Graph *g, const FusionPlan *fp, char *half) {
+    const Target *tg = target_of_kind(t);
+    if (tg->half_storage && fp) tg->half_storage(g, fp, half);
+}

@@ -33,4 +33,38 @@ MLC_BF16_FN float mlc_round_bf16(float x) {
     return v.f;
 }
 
+#ifdef __cplusplus
+/* A bfloat16 in memory: the CUDA target stores a tensor of --precision bf16's rounded
+ * values in 2 bytes each where every kernel reading it takes this type (the memory plan
+ * decides which: compiler/targets/cuda/bf16_storage.c). Read, it is the float it holds;
+ * assigned a float, it holds that float rounded (mlc_round_bf16; the values stored are
+ * rounded already, so nothing changes). No constructor from float, so that `c ? x[i] :
+ * 0.0f` has one reading: the float. cuBLAS reads arrays of it as CUDA_R_16BF. */
+#ifdef __CUDACC__
+#define MLC_BF16_MEMBER __host__ __device__ __forceinline__
+#else
+#define MLC_BF16_MEMBER inline
+#endif
+struct mlc_bf16 {
+    unsigned short bits;
+    MLC_BF16_MEMBER operator float() const {
+        union {
+            unsigned u;
+            float f;
+        } v;
+        v.u = (unsigned)bits << 16;
+        return v.f;
+    }
+    MLC_BF16_MEMBER mlc_bf16 &operator=(float x) {
+        union {
+            float f;
+            unsigned u;
+        } v;
+        v.f = mlc_round_bf16(x);
+        bits = (unsigned short)(v.u >> 16);
+        return *this;
+    }
+};
+#endif
+
 #endif

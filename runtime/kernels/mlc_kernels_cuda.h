@@ -24,6 +24,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include "mlc_bf16.h"
 #include "mlc_geom.h"
 
 /* Every CUDA and cuBLAS call is checked; a failure names the file and line and aborts (a
@@ -91,32 +92,44 @@
 /* cublasSgemm's alpha and beta (host pointer mode). */
 static const float mlc_one = 1.0f, mlc_zero = 0.0f;
 
-/* C = op(A) op(B) in column-major order, as cublasSgemm; bf16: every element of A and B
- * is a bfloat16 value (--precision bf16 rounded it: compiler/passes/precision.c), so the
- * tensor cores' bf16 products with FP32 sums (CUBLAS_COMPUTE_32F_FAST_16BF, which converts
- * the inputs to bf16 and so changes none of them) compute the products SGEMM would, at
- * the tensor cores' rate; the sums in their order. */
+/* What the operands of a GEMM (mlc_gemm) or a convolution's GEMMs hold, its `bf16` mode:
+ * floats (MLC_FP32); floats that are all bfloat16 values (MLC_BF16_VALUES: --precision
+ * bf16 rounded them, compiler/passes/precision.c); or bfloat16 values stored as mlc_bf16
+ * (MLC_BF16_STORED, mlc_bf16.h: the memory plan stores them in 2 bytes,
+ * compiler/targets/cuda/bf16_storage.c). The output is floats in every mode. */
+enum { MLC_FP32 = 0, MLC_BF16_VALUES = 1, MLC_BF16_STORED = 2 };
+
+/* C = op(A) op(B) in column-major order, as cublasSgemm. In the bf16 modes the tensor
+ * cores' bf16 products with FP32 sums compute the products SGEMM would on those values
+ * (CUBLAS_COMPUTE_32F_FAST_16BF converts float operands to bf16, which changes none of
+ * them), at the tensor cores' rate; the sums in their order. A and B are float arrays,
+ * or mlc_bf16 arrays in MLC_BF16_STORED. */
 [[maybe_unused]] static inline cublasStatus_t mlc_gemm(cublasHandle_t h, int bf16, cublasOperation_t ta,
-                                                       cublasOperation_t tb, int m, int n, int k, const float *A,
-                                                       int lda, const float *B, int ldb, float *C, int ldc) {
-    if (!bf16) return cublasSgemm(h, ta, tb, m, n, k, &mlc_one, A, lda, B, ldb, &mlc_zero, C, ldc);
-    return cublasGemmEx(h, ta, tb, m, n, k, &mlc_one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &mlc_zero, C, CUDA_R_32F,
-                        ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
+                                                       cublasOperation_t tb, int m, int n, int k, const void *A,
+                                                       int lda, const void *B, int ldb, float *C, int ldc) {
+    if (bf16 == MLC_FP32)
+        return cublasSgemm(h, ta, tb, m, n, k, &mlc_one, (const float *)A, lda, (const float *)B, ldb, &mlc_zero, C,
+                           ldc);
+    const cudaDataType_t t = bf16 == MLC_BF16_STORED ? CUDA_R_16BF : CUDA_R_32F;
+    return cublasGemmEx(h, ta, tb, m, n, k, &mlc_one, A, t, lda, B, t, ldb, &mlc_zero, C, CUDA_R_32F, ldc,
+                        bf16 == MLC_BF16_STORED ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_16BF,
+                        CUBLAS_GEMM_DEFAULT);
 }
 
-/* mlc_gemm over `count` products whose matrices lie sa, sb, sc floats apart (a stride of
+/* mlc_gemm over `count` products whose matrices lie sa, sb, sc elements apart (a stride of
  * 0: one matrix they share), as cublasSgemmStridedBatched. */
 [[maybe_unused]] static inline cublasStatus_t mlc_gemm_strided(cublasHandle_t h, int bf16, cublasOperation_t ta,
-                                                               cublasOperation_t tb, int m, int n, int k,
-                                                               const float *A, int lda, long long sa, const float *B,
-                                                               int ldb, long long sb, float *C, int ldc, long long sc,
+                                                               cublasOperation_t tb, int m, int n, int k, const void *A,
+                                                               int lda, long long sa, const void *B, int ldb,
+                                                               long long sb, float *C, int ldc, long long sc,
                                                                int count) {
-    if (!bf16)
-        return cublasSgemmStridedBatched(h, ta, tb, m, n, k, &mlc_one, A, lda, sa, B, ldb, sb, &mlc_zero, C, ldc, sc,
-                                         count);
-    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, &mlc_one, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb,
-                                      &mlc_zero, C, CUDA_R_32F, ldc, sc, count, CUBLAS_COMPUTE_32F_FAST_16BF,
-                                      CUBLAS_GEMM_DEFAULT);
+    if (bf16 == MLC_FP32)
+        return cublasSgemmStridedBatched(h, ta, tb, m, n, k, &mlc_one, (const float *)A, lda, sa, (const float *)B, ldb,
+                                         sb, &mlc_zero, C, ldc, sc, count);
+    const cudaDataType_t t = bf16 == MLC_BF16_STORED ? CUDA_R_16BF : CUDA_R_32F;
+    return cublasGemmStridedBatchedEx(
+        h, ta, tb, m, n, k, &mlc_one, A, t, lda, sa, B, t, ldb, sb, &mlc_zero, C, CUDA_R_32F, ldc, sc, count,
+        bf16 == MLC_BF16_STORED ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
 }
 
 #ifdef __cplusplus
@@ -128,19 +141,21 @@ extern "C" {
  * compiler sizes nc so that a chunk's scratch fits its workspace, compiler/targets/cuda/
  * conv.c); ws is that scratch (NULL where the op needs none: 1x1, stride 1, no padding).
  * Chunks change no result: samples are independent, and the weight gradient's slots are
- * added in sample order. bf16: both operands hold bfloat16 values, and the GEMMs run on
- * the tensor cores' bf16 products (mlc_gemm). ---- */
+ * added in sample order. bf16: what the two operands hold (mlc_gemm's modes: floats,
+ * bfloat16 values in floats, or mlc_bf16 arrays, whose columns are then mlc_bf16 too);
+ * in the bf16 modes the GEMMs run on the tensor cores' bf16 products. The output is
+ * floats. ---- */
 
 /* y = conv(x, w); ws: nc*K*P floats (K = C/G*KH*KW, P = Ho*Wo). */
-void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                         const float *w, float *y, float *ws, long nc, int bf16);
+void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                         const void *w, float *y, float *ws, long nc, int bf16);
 /* dx = the input gradient of dy; ws: nc*K*P floats. */
-void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
-                              const float *w, float *dx, float *ws, long nc, int bf16);
+void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
+                              const void *w, float *dx, float *ws, long nc, int bf16);
 /* dw = the weight gradient of dy over the batch; ws: nc*O/G*K slot floats, then nc*K*P
  * column floats. */
-void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                                const float *dy, float *dw, float *ws, long nc, int bf16);
+void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                                const void *dy, float *dw, float *ws, long nc, int bf16);
 
 /* ---- pooling (cuda/pool.cu), over `planes` planes (batch * channels) of H x W: a thread
  * per output element; the backward ops gather per input element (no atomics), except a
@@ -158,8 +173,9 @@ void mlc_cuda_avgpool2d_bwd(cudaStream_t stream, const mlc_pool_geom *g, long pl
  * slices then added in order. Without dy (bn_stats): out[c] = mean, out[C + c] = biased
  * variance. With dy and st = (mean, variance) (bn_param_grads): out[c] = sum(dy), out[C +
  * c] = sum(dy * xhat) with xhat = (x - mean) / sqrt(var + eps). Fixed slices, fixed
- * order: the same result every run. ---- */
-void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const float *x, const float *dy,
+ * order: the same result every run. x_bf16: x is an mlc_bf16 array (stored as bfloat16),
+ * else floats. ---- */
+void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const void *x, int x_bf16, const float *dy,
                       const float *st, float eps, double *part, float *out);
 
 /* ---- CUDA graphs (cuda/graph.cu): a step's launches captured once per key and replayed

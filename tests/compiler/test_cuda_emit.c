@@ -695,7 +695,8 @@ Test(cuda_emit, breadth_samples_compile_with_nvcc, .timeout = 600) { nvcc_compil
  * call to mlc_round_bf16 in a kernel; the kernels compile with NVRTC and the whole file
  * with nvcc, for a dense, a convolutional and an attention model. Every GEMM and
  * convolution reads rounded operands, so each runs on bf16 tensor cores (mlc_gemm, the
- * conv launchers' last argument 1); without --precision bf16 none does. */
+ * conv launchers' last argument: MLC_BF16_VALUES, or MLC_BF16_STORED where its operands
+ * are stored as bfloat16); without --precision bf16 none does. */
 Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
     const char *const paths[] = {models[0], models[4], models[ATTENTION]};
     for (int k = 0; k < 3; k++) {
@@ -715,9 +716,12 @@ Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
                 products += o == OP_matmul || o == OP_conv2d || o == OP_conv2d_bwd_data || o == OP_conv2d_bwd_filter;
             }
         char *src = capture_source(c.m, "model.h");
-        int on_bf16 = count(src, "mlc_gemm(self->cublas, 1,") + count(src, "mlc_gemm_strided(self->cublas, 1,");
-        for (const char *p = src; (p = strstr(p, "mlc_cuda_conv2d_")); p++)
-            on_bf16 += !strncmp(strchr(p, ')') - 3, ", 1)", 4);
+        int on_bf16 =
+            count(src, "mlc_gemm(self->cublas, MLC_BF16_") + count(src, "mlc_gemm_strided(self->cublas, MLC_BF16_");
+        for (const char *p = src; (p = strstr(p, "mlc_cuda_conv2d_")); p++) {
+            const char *end = strchr(p, ')');
+            on_bf16 += !strncmp(end - 17, ", MLC_BF16_VALUES)", 18) || !strncmp(end - 17, ", MLC_BF16_STORED)", 18);
+        }
         cr_assert_eq(on_bf16, products, "%s: %d of %d products on bf16 tensor cores", paths[k], on_bf16, products);
         cr_assert_eq(count(src, "cublasSgemm"), 0, "%s: an FP32 SGEMM under --precision bf16", paths[k]);
         free(src);
@@ -736,6 +740,81 @@ Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
     nvcc_compile(4, 5);
     nvcc_compile(ATTENTION, ATTENTION + 1);
     nvcc_bf16 = 0;
+}
+
+/* bf16 storage (compiler/targets/cuda/bf16_storage.c), checked on the plans of a dense, a
+ * convolutional, a residual and an attention model's three graphs, by rules written here
+ * again: only round_bf16 tensors the caller does not read are stored as bfloat16; every
+ * reader of one (through views) is a fused group's kernel, batch norm, attention, or a
+ * product all of whose float operands are stored so; no buffer takes over one of the other element type in place;
+ * the train step's arena is smaller than the same plan in floats. Each stored tensor is
+ * declared as an mlc_bf16 array, and every product reads its operands as CUDA_R_16BF
+ * (MLC_BF16_STORED). The C target stores nothing so. */
+static int view_owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
+
+static void check_half_plan(const char *path, const Graph *g, const FusionPlan *fp, const MemPlan *p) {
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (p->inplace_of[id])
+            cr_assert_eq(p->half[id], p->half[p->inplace_of[id] - 1], "%s: %%%d in place across element types", path,
+                         id);
+        if (p->half[id]) {
+            cr_assert_eq(n->op, OP_round_bf16, "%s: %%%d (%s) stored as bf16", path, id, op_of(n)->name);
+            cr_assert(p->has_buf[id]);
+            for (int k = 0; k < g->nout; k++) cr_assert_neq(view_owner(g, g->outputs[k]), id, "%s: an output", path);
+            cr_assert_neq(g->loss >= 0 ? view_owner(g, g->loss) : -1, id);
+        }
+        if (n->op == OP_reshape) continue;
+        for (int k = 0; k < n->nin; k++) {
+            int x = view_owner(g, n->in[k]);
+            if (!p->half[x]) continue;
+            const Node *root = &g->nodes[fp->root[id]];
+            OpKind kind = op_of(root)->kind;
+            int product = n->op == OP_matmul || n->op == OP_conv2d || n->op == OP_conv2d_bwd_data ||
+                          n->op == OP_conv2d_bwd_filter;
+            int bn = n->op == OP_bn_stats || n->op == OP_bn_bwd || (n->op == OP_bn_param_grads && k == 1);
+            int attn = n->op == OP_attention || n->op == OP_attention_stats || n->op == OP_attention_bwd_q ||
+                       n->op == OP_attention_bwd_kv;
+            cr_assert(kind == K_EWISE || kind == K_REDUCE || kind == K_SHAPE || product || bn || attn,
+                      "%s: %%%d (%s) reads the bf16 tensor %%%d", path, id, op_of(n)->name, x);
+            for (int j = 0; product && j < n->nin; j++)
+                cr_assert(g->nodes[n->in[j]].dtype != DT_F32 || p->half[view_owner(g, n->in[j])],
+                          "%s: %%%d (%s) mixes bf16 and float operands", path, id, op_of(n)->name);
+        }
+    }
+}
+
+Test(cuda_emit, bf16_storage_halves_rounded_tensors) {
+    const char *const paths[] = {models[0], models[4], MLC_SOURCE_ROOT "/samples/resnet.mdl", models[ATTENTION]};
+    for (int k = 0; k < 4; k++) {
+        Compiled c;
+        compile_path_opts(&c, paths[k], 0, 1);
+        const ModelIR *m = c.m;
+        check_half_plan(paths[k], m->train, &m->train_fuse, &m->train_plan);
+        check_half_plan(paths[k], m->eval, &m->eval_fuse, &m->eval_plan);
+        check_half_plan(paths[k], m->eval_loss, &m->eval_loss_fuse, &m->eval_loss_plan);
+        int halves = 0;
+        for (int id = 0; id < m->train->n; id++) halves += m->train_plan.half[id];
+        cr_assert_gt(halves, 0, "%s: nothing stored as bf16", paths[k]);
+        MemPlan f = plan_memory_in_floats(c.m->arena, m->train, &m->train_fuse, TARGET_CUDA);
+        cr_assert_lt(plan_floats(&m->train_plan, 64, 1), plan_floats(&f, 64, 1), "%s: the arena is no smaller",
+                     paths[k]);
+        char *src = capture_source(m, "model.h");
+        cr_assert_geq(count(src, "mlc_bf16 *const t"), halves, "%s: %d tensors stored as bf16, %d declared", paths[k],
+                      halves, count(src, "mlc_bf16 *const t"));
+        cr_assert_eq(count(src, "MLC_BF16_VALUES"), 0, "%s: a product on float operands", paths[k]);
+        cr_assert_gt(count(src, "MLC_BF16_STORED"), 0);
+        free(src);
+        compiled_free(&c);
+    }
+    Compiled c;
+    compile_path_opts(&c, models[0], 0, 1);
+    MemPlan p = plan_memory(c.m->arena, c.m->train, &c.m->train_fuse, TARGET_C);
+    for (int id = 0; id < c.m->train->n; id++) cr_assert_eq(p.half[id], 0, "the C target stores %%%d as bf16", id);
+    compiled_free(&c);
 }
 
 /* runtime/kernels/mlc_bf16.h built by nvcc (host-callable device code) rounds as the C

@@ -12,7 +12,9 @@
 /* Per op: the device function, whether it takes a bool template argument after the widths
  * (and which), what its inputs are called in the kernel, and the buffers the function
  * takes after the sizes: (q, k, v, o, dout, out) for mlc_attention_rows, else
- * (q, k, v, dout, st, out); "out" is the node's output. */
+ * (q, k, v, dout, st, out); "out" is the node's output. A buffer it does not read is a
+ * null float pointer (the function deduces each input's element type from its pointer:
+ * float, or mlc_bf16 for a tensor stored as bfloat16). */
 typedef struct AttnCall {
     Op op;
     const char *fn, *flag;
@@ -21,8 +23,8 @@ typedef struct AttnCall {
 } AttnCall;
 // clang-format off
 static const AttnCall attn_calls[] = {
-    {OP_attention, "mlc_attention_rows", "true", {"q", "k", "v"}, {"q", "k", "v", "NULL", "NULL", "out"}},
-    {OP_attention_stats, "mlc_attention_rows", "false", {"q", "k", "o", "dout"}, {"q", "k", "NULL", "o", "dout", "out"}},
+    {OP_attention, "mlc_attention_rows", "true", {"q", "k", "v"}, {"q", "k", "v", "(const float *)NULL", "(const float *)NULL", "out"}},
+    {OP_attention_stats, "mlc_attention_rows", "false", {"q", "k", "o", "dout"}, {"q", "k", "(const float *)NULL", "o", "dout", "out"}},
     {OP_attention_bwd_q, "mlc_attention_bwd_q_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
     {OP_attention_bwd_kv, "mlc_attention_bwd_kv_rows", NULL, {"q", "k", "v", "dout", "st"}, {"q", "k", "v", "dout", "st", "out"}},
 };
@@ -44,12 +46,13 @@ void emit_attention_cuda(EmitCtx *e, int id) {
     emit_node_comment(e, id);
     /* the signature on one line when it fits, else a parameter a line (as emit_cuda.c's) */
     const char *line = arena_printf(e->arena, "static __global__ void %s(const long BH", name);
-    for (int k = 0; k < n->nin; k++) line = arena_printf(e->arena, "%s, const float *%s", line, c->in[k]);
+    for (int k = 0; k < n->nin; k++)
+        line = arena_printf(e->arena, "%s, const %s *%s", line, cuda_elem_type(e, n->in[k]), c->in[k]);
     if (strlen(line) + strlen(", float *out) {") <= 110) {
         emit(e, "%s, float *out) {", line);
     } else {
         emit(e, "static __global__ void %s(const long BH,", name);
-        for (int k = 0; k < n->nin; k++) emit(e, "        const float *%s,", c->in[k]);
+        for (int k = 0; k < n->nin; k++) emit(e, "        const %s *%s,", cuda_elem_type(e, n->in[k]), c->in[k]);
         emit(e, "        float *out) {");
     }
     line = arena_printf(e->arena, "%s<%lld, %lld%s%s>(BH, %lld, %lld, %s, %d", c->fn, (long long)a.D, (long long)a.E,

@@ -47,10 +47,11 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
-    /* the last argument: both operands hold bf16 values, so the GEMMs may run on bf16 tensor cores */
-    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %d);", fn, emit_buf(e, n->in[0]),
+    /* the last argument: what the operands hold (floats, or bf16 values, which the GEMMs may
+     * multiply on bf16 tensor cores) */
+    emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %s);", fn, emit_buf(e, n->in[0]),
          emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", (long long)cuda_chunk(&q, n->op),
-         emit_reads_bf16_values(e->g, id));
+         cuda_gemm_mode(e, id));
     e->indent--;
     emit(e, "}");
     cuda_epilogue(e, id);

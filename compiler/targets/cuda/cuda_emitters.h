@@ -29,6 +29,12 @@ extern const MathName cuda_math[]; /* the spelling of op_math_names */
  * host function, after emit_node_comment) launches over COUNT work items. */
 const char *cuda_kernel_begin(EmitCtx *e, int id, const char *count, const char *ivar, const char *extra_params);
 void cuda_kernel_end(EmitCtx *e);
+/* The bf16 mode of product id's operands, as the launchers take it (mlc_kernels_cuda.h):
+ * "MLC_FP32", "MLC_BF16_VALUES" or "MLC_BF16_STORED". */
+const char *cuda_gemm_mode(const EmitCtx *e, int id);
+/* The element type of node x's buffer in a kernel: "float", "int" or "mlc_bf16" (a
+ * tensor stored as bfloat16, bf16_storage.c). */
+const char *cuda_elem_type(const EmitCtx *e, int x);
 /* The two halves of cuda_kernel_begin for a kernel whose signature its emitter writes:
  * emit() from now on writes into the kernel section (cuda_kernel_end returns to the host
  * function); the grid-stride loop over count_'s work items, thread by thread. */
@@ -48,6 +54,9 @@ void emit_embedding_cuda(EmitCtx *e, int id); /* embedding.c */
 void ws_norm_cuda(const Graph *g, const Node *n, Workspace *w);
 void emit_rows_cuda(EmitCtx *e, int id);
 void emit_attention_cuda(EmitCtx *e, int id); /* attention.c */
+
+/* bf16_storage.c: Target.half_storage. */
+void cuda_bf16_storage(const Graph *g, const FusionPlan *fp, char *half);
 
 /* loop.c: the per-element loop (emit.h: ElemLoop). */
 void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l);

@@ -56,17 +56,23 @@ static const char kernel_prelude[] =
 typedef struct KParams {
     int n;
     const char *name[MAX_KPARAMS];
-    const char *type[MAX_KPARAMS]; /* "float *", "const float *", "const int *" */
+    const char *type[MAX_KPARAMS]; /* "float *", "const float *", "const int *", "const mlc_bf16 *" */
 } KParams;
 
-static void kparams_add(KParams *kp, const char *name, DType dt, int writable) {
+/* Node x's buffer as a parameter of the kernel being written. */
+static void kparams_add(KParams *kp, const EmitCtx *e, int x, int writable) {
+    const char *name = e->buf[x];
     if (!name) return; /* a constant: its value is in the expression */
     for (int i = 0; i < kp->n; i++)
         if (!strcmp(kp->name[i], name)) return;
     if (kp->n == MAX_KPARAMS) mlc_die("a kernel with more than %d buffers", MAX_KPARAMS);
     kp->name[kp->n] = name;
-    kp->type[kp->n] = dt == DT_I32 ? (writable ? "int *" : "const int *") : (writable ? "float *" : "const float *");
+    kp->type[kp->n] = arena_printf(e->arena, "%s%s *", writable ? "" : "const ", cuda_elem_type(e, x));
     kp->n++;
+}
+
+const char *cuda_elem_type(const EmitCtx *e, int x) {
+    return e->g->nodes[x].dtype == DT_I32 ? "int" : e->half && e->half[x] ? "mlc_bf16" : "float";
 }
 
 /* The buffers node id's kernel touches: its output, then its inputs. An optimizer update
@@ -75,11 +81,8 @@ static void kernel_params(EmitCtx *e, int id, KParams *kp) {
     const Node *n = &e->g->nodes[id];
     int update = op_of(n)->kind == K_UPDATE;
     kp->n = 0;
-    if (!update) kparams_add(kp, e->buf[id], n->dtype, 1);
-    for (int k = 0; k < n->nin; k++) {
-        const Node *x = &e->g->nodes[n->in[k]];
-        kparams_add(kp, e->buf[n->in[k]], x->dtype, update && k != 1);
-    }
+    if (!update) kparams_add(kp, e, id, 1);
+    for (int k = 0; k < n->nin; k++) kparams_add(kp, e, n->in[k], update && k != 1);
 }
 
 /* emit() writes into the kernel between cuda_kernel_begin and cuda_kernel_end; the host
@@ -181,7 +184,7 @@ typedef struct GroupParams {
 
 static void add_group_buffer(void *ctx, int node, int write) {
     GroupParams *gp = ctx;
-    kparams_add(&gp->kp, gp->e->buf[node], gp->e->g->nodes[node].dtype, write);
+    kparams_add(&gp->kp, gp->e, node, write);
 }
 
 static void group_comment(EmitCtx *e, const void *fl) { fused_comment(e, fl); }
@@ -365,17 +368,18 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
-    if (emit_reads_bf16_values(e->g, id)) { /* bf16 tensor cores, the same products (mlc_gemm) */
+    const char *mode = cuda_gemm_mode(e, id);
+    if (strcmp(mode, "MLC_FP32")) { /* bf16 tensor cores, the same products (mlc_gemm) */
         if (q.fold)
             emit(e,
-                 "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, 1, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), %s, "
+                 "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, %s, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), %s, "
                  "(int)(%s), %s, (int)(%s), %s, (int)(%s)));",
-                 opb, q.N, q.M, q.K, q.B, q.ldb, q.A, q.lda, q.C, q.N);
+                 mode, opb, q.N, q.M, q.K, q.B, q.ldb, q.A, q.lda, q.C, q.N);
         else
             emit(e,
-                 "MLC_CUBLAS_CHECK(mlc_gemm_strided(self->cublas, 1, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, "
+                 "MLC_CUBLAS_CHECK(mlc_gemm_strided(self->cublas, %s, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, "
                  "(int)(%s), %s, %s, (int)(%s), %s, %s, (int)(%s), %s, (int)(%s)));",
-                 opb, opa, q.N, q.M, q.K, q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
+                 mode, opb, opa, q.N, q.M, q.K, q.B, q.ldb, q.sb, q.A, q.lda, q.sa, q.C, q.N, q.sc, q.count);
     } else if (q.fold) {
         emit(e,
              "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, CUBLAS_OP_N, (int)(%s), (int)(%s), (int)(%s), &mlc_one,",
@@ -405,12 +409,13 @@ static void emit_matmul(EmitCtx *e, int id) {
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
-    if (emit_reads_bf16_values(e->g, id)) /* bf16 tensor cores, the same products (mlc_gemm) */
+    const char *mode = cuda_gemm_mode(e, id);
+    if (strcmp(mode, "MLC_FP32")) /* bf16 tensor cores, the same products (mlc_gemm) */
         emit(e,
-             "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, 1, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, "
+             "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, %s, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, "
              "(int)(%s), %s, (int)(%s)));",
-             opb, opa, N, M, K, emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id),
-             N);
+             mode, opb, opa, N, M, K, emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1),
+             emit_buf(e, id), N);
     else {
         emit(e, "MLC_CUBLAS_CHECK(cublasSgemm(self->cublas, %s, %s, (int)(%s), (int)(%s), (int)(%s), &mlc_one,", opb,
              opa, N, M, K);
@@ -418,6 +423,12 @@ static void emit_matmul(EmitCtx *e, int id) {
              emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1), emit_buf(e, id), N);
     }
     cuda_epilogue(e, id);
+}
+
+const char *cuda_gemm_mode(const EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    if (e->half[n->in[0]]) return "MLC_BF16_STORED"; /* then all its float operands are (bf16_storage.c) */
+    return emit_reads_bf16_values(e->g, id) ? "MLC_BF16_VALUES" : "MLC_FP32";
 }
 
 /* An epilogue (fuse.c) runs right after its GEMM or conv2d: on the GPU it is the next
@@ -907,4 +918,5 @@ const Target target_cuda = {.name = "cuda",
                             .loop_begin = cuda_loop_begin,
                             .loop_end = cuda_loop_end,
                             .emit_source = emit_source_cuda,
-                            .build = &cuda_build};
+                            .build = &cuda_build,
+                            .half_storage = cuda_bf16_storage};

@@ -72,7 +72,8 @@ static void multi_loop_begin(EmitCtx *e, int id, ElemLoop *l, int host) {
     for (int k = 0; k < e->nmulti; k++) emit_node_comment(e, e->multi[k]);
     emit(e, "struct %s_tab { /* each tensor's buffers, and where its elements end */", name);
     for (int i = 0; i < l->nbuf; i++)
-        emit(e, "    %sfloat *%s[%d];", l->buf[i].write ? "" : "const ", l->buf[i].name, e->nmulti);
+        emit(e, "    %s%s *%s[%d];", l->buf[i].write ? "" : "const ", cuda_elem_type(e, l->buf[i].node), l->buf[i].name,
+             e->nmulti);
     emit(e, "    long end[%d];", e->nmulti);
     emit(e, "};");
     emit(e, "static __global__ void %s(const long B, const %s_tab tab%s) {", name, name,
@@ -86,7 +87,8 @@ static void multi_loop_begin(EmitCtx *e, int id, ElemLoop *l, int host) {
     emit(e, "const long %s = k_ - (j_ ? tab.end[j_ - 1] : 0);", l->var[0]);
     emit_scalars(e, l);
     for (int i = 0; i < l->nbuf; i++)
-        emit(e, "%sfloat *const %s = tab.%s[j_];", l->buf[i].write ? "" : "const ", l->buf[i].name, l->buf[i].name);
+        emit(e, "%s%s *const %s = tab.%s[j_];", l->buf[i].write ? "" : "const ", cuda_elem_type(e, l->buf[i].node),
+             l->buf[i].name, l->buf[i].name);
 }
 
 static void multi_loop_end(EmitCtx *e, ElemLoop *l, int host) {
@@ -126,8 +128,8 @@ void cuda_loop_begin(EmitCtx *e, int id, ElemLoop *l) {
     l->kernel_ = cuda_kernel_begin(e, id, count, flat, host ? "const mlc_scalar *sc_" : NULL);
     emit_scalars(e, l);
     for (int i = 0; i < l->nbuf; i++)
-        emit(e, "%sfloat *const %s = %s;", l->buf[i].write ? "" : "const ", l->buf[i].name,
-             emit_buf(e, l->buf[i].node));
+        emit(e, "%s%s *const %s = %s;", l->buf[i].write ? "" : "const ", cuda_elem_type(e, l->buf[i].node),
+             l->buf[i].name, emit_buf(e, l->buf[i].node));
     if (l->rank > 1) {
         emit(e, "long r_ = %s;", flat);
         for (int d = l->rank - 1; d > 0; d--)

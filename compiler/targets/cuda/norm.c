@@ -37,8 +37,8 @@ void emit_norm_cuda(EmitCtx *e, int id) {
     case OP_bn_param_grads: {
         int stats = n->op == OP_bn_stats;
         const char *dy = stats ? "NULL" : emit_buf(e, n->in[0]), *st = stats ? "NULL" : emit_buf(e, n->in[2]);
-        emit(e, "mlc_cuda_bn_sums(stream, B, %lld, %lld, %lld, %s, %s, %s, %s, (double *)%s, %s);", C, S, P, x, dy, st,
-             stats ? "0.0f" : eps, e->ws, out);
+        emit(e, "mlc_cuda_bn_sums(stream, B, %lld, %lld, %lld, %s, %d, %s, %s, %s, (double *)%s, %s);", C, S, P, x,
+             e->half[xi], dy, st, stats ? "0.0f" : eps, e->ws, out);
         emit_batch_sync_call(e, id, 1);
         return;
     }

@@ -8,9 +8,10 @@
 /* col[n][(c*KH + kh)*KW + kw][oh*Wo + ow] = x[n][grp*Cg + c][ih][iw] (0 outside) for the
  * samples n < B of group grp: K*P floats per sample. The launchers pass a chunk of the
  * batch at a time, small enough (B*K*P < 2^31) for 32-bit index arithmetic: 64-bit
- * divisions by these run-time sizes cost tens of instructions each. */
-static __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, const int grp, const float *x,
-                                         float *col) {
+ * divisions by these run-time sizes cost tens of instructions each. T: float, or mlc_bf16
+ * for tensors stored as bfloat16 (the columns then too, for a GEMM on CUDA_R_16BF). */
+template <typename T>
+static __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, const int grp, const T *x, T *col) {
     const unsigned Cg = (unsigned)(g.C / g.G), P = (unsigned)(g.Ho * g.Wo), K = Cg * g.KH * g.KW,
                    count = (unsigned)B * K * P;
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
@@ -20,7 +21,7 @@ static __global__ void mlc_im2col_kernel(const mlc_conv_geom g, const long B, co
                   kw = r - kh * g.KW;
         const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
         col[i] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
-                     ? x[(((long)n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
+                     ? (float)x[(((long)n * g.C + (long)grp * Cg + c) * g.H + ih) * g.W + iw]
                      : 0.0f;
     }
 }
@@ -83,9 +84,10 @@ static void mlc_conv_check_chunk(long count) {
 }
 
 /* The columns a GEMM reads for group grp of the nb samples at xc: im2col into buf, or on
- * the direct path the input itself; *stride: floats from one sample's columns to the next. */
-static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, long nb, int grp, const float *xc,
-                                  float *buf, long long *stride) {
+ * the direct path the input itself; *stride: elements from one sample's columns to the next. */
+template <typename T>
+static const T *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, long nb, int grp, const T *xc, T *buf,
+                              long long *stride) {
     const int Cg = g->C / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     if (mlc_conv_direct(g)) {
@@ -93,7 +95,7 @@ static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, l
         return xc + (long)grp * Cg * HW;
     }
     mlc_conv_check_chunk(nb * K * P);
-    mlc_im2col_kernel<<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, buf);
+    mlc_im2col_kernel<T><<<mlc_grid(nb * K * P), MLC_BLOCK, 0, stream>>>(*g, nb, grp, xc, buf);
     MLC_LAUNCH_CHECK(stream);
     *stride = K * P;
     return buf;
@@ -101,18 +103,20 @@ static const float *mlc_conv_cols(cudaStream_t stream, const mlc_conv_geom *g, l
 
 /* y[n] = w . im2col(x[n]): per chunk and group, im2col of the chunk into ws (nb*K*P
  * floats; none on the direct path), then one strided-batched GEMM over its samples.
- * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. */
-void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                         const float *w, float *y, float *ws, long nc, int bf16) {
+ * Row-major Y[Og,P] = W[Og,K] Col[K,P] is column-major Y^T = Col^T W^T. T: the operands'
+ * element type (the columns' too). */
+template <typename T>
+static void conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const T *x, const T *w,
+                       float *y, T *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
         const long nb = B - n0 < nc ? B - n0 : nc;
-        const float *xc = x + n0 * g->C * HW;
+        const T *xc = x + n0 * g->C * HW;
         float *yc = y + n0 * g->O * P;
         for (int grp = 0; grp < g->G; grp++) {
             long long col_stride;
-            const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, ws, &col_stride);
+            const T *cols = mlc_conv_cols(stream, g, nb, grp, xc, ws, &col_stride);
             MLC_CUBLAS_CHECK(mlc_gemm_strided(h, bf16, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Og, (int)K, cols, (int)P,
                                               col_stride, w + (long)grp * Og * K, (int)K, 0, yc + (long)grp * Og * P,
                                               (int)P, (long long)g->O * P, (int)nb));
@@ -122,15 +126,16 @@ void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_g
 
 /* dx[n] = col2im(w^T . dy[n]): per chunk and group, Col[K,P] = W^T[K,Og] dY[Og,P] for
  * each of its samples into ws (nb*K*P floats), then the col2im gather. The direct path
- * writes dx. */
-void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *dy,
-                              const float *w, float *dx, float *ws, long nc, int bf16) {
+ * writes dx. T: dy's and w's element type (the GEMM's output is floats). */
+template <typename T>
+static void conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const T *dy,
+                            const T *w, float *dx, float *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     const int direct = mlc_conv_direct(g);
     for (long n0 = 0; n0 < B; n0 += nc) {
         const long nb = B - n0 < nc ? B - n0 : nc;
-        const float *dyc = dy + n0 * g->O * P;
+        const T *dyc = dy + n0 * g->O * P;
         float *dxc = dx + n0 * g->C * HW;
         for (int grp = 0; grp < g->G; grp++) {
             float *cols = direct ? dxc + (long)grp * Cg * HW : ws;
@@ -150,18 +155,21 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
 /* dw = sum_n dy[n] . im2col(x[n])^T: per chunk and group, each sample's product
  * dW_n[Og,K] = dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots added to dw in
  * sample order (deterministic; the first chunk starts the sum). ws: nb*Og*K slot floats,
- * then nb*K*P column floats (none when direct). */
-void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                                const float *dy, float *dw, float *ws, long nc, int bf16) {
+ * then nb*K*P column elements (none when direct). T: x's and dy's element type (the
+ * columns' too; the slots are floats). */
+template <typename T>
+static void conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const T *x,
+                              const T *dy, float *dw, float *ws, long nc, int bf16) {
     const int Cg = g->C / g->G, Og = g->O / g->G;
     const long K = (long)Cg * g->KH * g->KW, P = (long)g->Ho * g->Wo, HW = (long)g->H * g->W;
     for (long n0 = 0; n0 < B; n0 += nc) {
         const long nb = B - n0 < nc ? B - n0 : nc;
-        const float *xc = x + n0 * g->C * HW, *dyc = dy + n0 * g->O * P;
-        float *part = ws, *colbuf = ws + nb * Og * K;
+        const T *xc = x + n0 * g->C * HW, *dyc = dy + n0 * g->O * P;
+        float *part = ws;
+        T *colbuf = (T *)(ws + nb * Og * K);
         for (int grp = 0; grp < g->G; grp++) {
             long long col_stride;
-            const float *cols = mlc_conv_cols(stream, g, nb, grp, xc, colbuf, &col_stride);
+            const T *cols = mlc_conv_cols(stream, g, nb, grp, xc, colbuf, &col_stride);
             MLC_CUBLAS_CHECK(mlc_gemm_strided(h, bf16, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, Og, (int)P, cols, (int)P,
                                               col_stride, dyc + (long)grp * Og * P, (int)P, (long long)g->O * P, part,
                                               (int)K, (long long)Og * K, (int)nb));
@@ -170,4 +178,27 @@ void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc
             MLC_LAUNCH_CHECK(stream);
         }
     }
+}
+
+/* ---- the launchers: the operands' element type from the mode ---- */
+
+void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                         const void *w, float *y, float *ws, long nc, int bf16) {
+    if (bf16 == MLC_BF16_STORED)
+        conv2d_fwd(h, stream, g, B, (const mlc_bf16 *)x, (const mlc_bf16 *)w, y, (mlc_bf16 *)ws, nc, bf16);
+    else conv2d_fwd(h, stream, g, B, (const float *)x, (const float *)w, y, ws, nc, bf16);
+}
+
+void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
+                              const void *w, float *dx, float *ws, long nc, int bf16) {
+    if (bf16 == MLC_BF16_STORED)
+        conv2d_bwd_data(h, stream, g, B, (const mlc_bf16 *)dy, (const mlc_bf16 *)w, dx, ws, nc, bf16);
+    else conv2d_bwd_data(h, stream, g, B, (const float *)dy, (const float *)w, dx, ws, nc, bf16);
+}
+
+void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                                const void *dy, float *dw, float *ws, long nc, int bf16) {
+    if (bf16 == MLC_BF16_STORED)
+        conv2d_bwd_filter(h, stream, g, B, (const mlc_bf16 *)x, (const mlc_bf16 *)dy, dw, ws, nc, bf16);
+    else conv2d_bwd_filter(h, stream, g, B, (const float *)x, (const float *)dy, dw, ws, nc, bf16);
 }

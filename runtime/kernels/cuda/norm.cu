@@ -27,8 +27,10 @@ static __device__ __forceinline__ double mlc_block_sum(double v, double *sh) {
 
 /* part[2 (p C + c) + 0, 1] for channel c = blockIdx.x over samples [B p / P, B (p + 1) / P),
            * p = blockIdx.y, of x [B, C, S]: without dy, sum(x) and sum(x * x) (bn_stats); with dy,
- * sum(dy) and sum(dy * (x - mean)), mean = st[c] (bn_param_grads). */
-static __global__ void mlc_bn_part_kernel(const long B, const long C, const long S, const int P, const float *x,
+ * sum(dy) and sum(dy * (x - mean)), mean = st[c] (bn_param_grads). T: x's element type,
+ * float or mlc_bf16 (stored as bfloat16). */
+template <typename T>
+static __global__ void mlc_bn_part_kernel(const long B, const long C, const long S, const int P, const T *x,
                                           const float *dy, const float *st, double *part) {
     __shared__ double sh[MLC_BN_THREADS];
     const long c = blockIdx.x, p = blockIdx.y, n0 = B * p / P, n1 = B * (p + 1) / P;
@@ -70,9 +72,14 @@ static __global__ void mlc_bn_finish_kernel(const long B, const long C, const lo
 
 /* ---- host launcher ---- */
 
-void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const float *x, const float *dy,
+void mlc_cuda_bn_sums(cudaStream_t stream, long B, long C, long S, int P, const void *x, int x_bf16, const float *dy,
                       const float *st, float eps, double *part, float *out) {
-    mlc_bn_part_kernel<<<dim3((unsigned)C, (unsigned)P), MLC_BN_THREADS, 0, stream>>>(B, C, S, P, x, dy, st, part);
+    const dim3 grid((unsigned)C, (unsigned)P);
+    const mlc_bf16 *xh = (const mlc_bf16 *)x;
+    const float *xf = (const float *)x;
+    /* a template's launch names its argument, on one line (tests/compiler/gpu/host_cuda/build.sh) */
+    if (x_bf16) mlc_bn_part_kernel<mlc_bf16><<<grid, MLC_BN_THREADS, 0, stream>>>(B, C, S, P, xh, dy, st, part);
+    else mlc_bn_part_kernel<float><<<grid, MLC_BN_THREADS, 0, stream>>>(B, C, S, P, xf, dy, st, part);
     MLC_LAUNCH_CHECK(stream);
     mlc_bn_finish_kernel<<<(unsigned)((C + MLC_BLOCK - 1) / MLC_BLOCK), MLC_BLOCK, 0, stream>>>(B, C, S, P, part, st,
                                                                                                 eps, out);

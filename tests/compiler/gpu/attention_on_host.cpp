@@ -4,7 +4,8 @@
  * them, __syncthreads() is a barrier), every block of the grid run in turn. The results
  * are held to the C kernels (runtime/kernels/c/attention.c, which tests/kernels/ holds to
  * the naive computation): forward, statistics, dq, dk, dv, causal and not, several blocks
- * of queries and keys, cross attention, T = 1 and scores past expf's range.
+ * of queries and keys, cross attention, T = 1 and scores past expf's range; and inputs
+ * stored as bfloat16 against the same values in floats, bit for bit.
  *
  * Built and run by test_cuda_emit (cuda_emit/attention_device_code_runs_on_the_host):
  *   g++ -std=c++17 -pthread -I runtime/kernels -I templates attention_on_host.cpp
@@ -79,10 +80,11 @@ template <int D, int E> static int run_case(long BH, long T, long S, int causal,
     /* the device functions, each fed the C kernels' inputs */
     std::vector<float> co(o.size()), cst(st.size()), cdq(dq.size()), cdkv(dkv.size());
     launch(mlc_attn_grid(BH, T), [&] {
-        mlc_attention_rows<D, E, true>(BH, T, S, scale, causal, q.data(), k.data(), v.data(), NULL, NULL, co.data());
+        mlc_attention_rows<D, E, true>(BH, T, S, scale, causal, q.data(), k.data(), v.data(), (const float *)NULL, (const float *)NULL,
+                                        co.data());
     });
     launch(mlc_attn_grid(BH, T), [&] {
-        mlc_attention_rows<D, E, false>(BH, T, S, scale, causal, q.data(), k.data(), NULL, o.data(), dout.data(),
+        mlc_attention_rows<D, E, false>(BH, T, S, scale, causal, q.data(), k.data(), (const float *)NULL, o.data(), dout.data(),
                                         cst.data());
     });
     launch(mlc_attn_grid(BH, T), [&] {
@@ -111,8 +113,55 @@ template <int D, int E> static int run_case(long BH, long T, long S, int causal,
     return bad;
 }
 
+/* Inputs stored as bfloat16 (mlc_bf16, --precision bf16 on the CUDA target) give the bits
+ * the same values in floats give: the block functions read each input through its own
+ * type, and every value a bfloat16 holds is a float. */
+template <int D, int E> static int run_stored(long BH, long T, long S, int causal, float scale) {
+    std::vector<float> in[4] = {random_floats(BH * T * D, 5, 1), random_floats(BH * S * D, 6, 1),
+                                random_floats(BH * S * E, 7, 1), random_floats(BH * T * E, 8, 1)};
+    std::vector<mlc_bf16> h[4];
+    for (int i = 0; i < 4; i++)
+        for (float &x : in[i]) {
+            x = mlc_round_bf16(x);
+            h[i].push_back(mlc_bf16{});
+            h[i].back() = x;
+        }
+    std::vector<float> st((size_t)(BH * T * 2), 0.5f); /* any statistics: both runs read the same */
+    std::vector<float> out[2][4];
+    for (int r = 0; r < 2; r++) {
+        out[r][0].resize((size_t)(BH * T * E)), out[r][1].resize((size_t)(BH * T * 2));
+        out[r][2].resize((size_t)(BH * T * D)), out[r][3].resize((size_t)(BH * S * (D + E)));
+    }
+    const float *o = in[3].data(); /* stands in for the forward's output: read as floats */
+    const float *f[4] = {in[0].data(), in[1].data(), in[2].data(), in[3].data()};
+    const mlc_bf16 *b[4] = {h[0].data(), h[1].data(), h[2].data(), h[3].data()};
+    launch(mlc_attn_grid(BH, T), [&] {
+        mlc_attention_rows<D, E, true>(BH, T, S, scale, causal, f[0], f[1], f[2], (const float *)NULL,
+                                        (const float *)NULL, out[0][0].data());
+        mlc_attention_rows<D, E, true>(BH, T, S, scale, causal, b[0], b[1], b[2], (const float *)NULL,
+                                        (const float *)NULL, out[1][0].data());
+        mlc_attention_rows<D, E, false>(BH, T, S, scale, causal, f[0], f[1], (const float *)NULL, o, f[3],
+                                        out[0][1].data());
+        mlc_attention_rows<D, E, false>(BH, T, S, scale, causal, b[0], b[1], (const float *)NULL, o, b[3],
+                                        out[1][1].data());
+        mlc_attention_bwd_q_rows<D, E>(BH, T, S, scale, causal, f[0], f[1], f[2], f[3], st.data(), out[0][2].data());
+        mlc_attention_bwd_q_rows<D, E>(BH, T, S, scale, causal, b[0], b[1], b[2], b[3], st.data(), out[1][2].data());
+    });
+    launch(mlc_attn_grid(BH, S), [&] {
+        mlc_attention_bwd_kv_rows<D, E>(BH, T, S, scale, causal, f[0], f[1], f[2], f[3], st.data(), out[0][3].data());
+        mlc_attention_bwd_kv_rows<D, E>(BH, T, S, scale, causal, b[0], b[1], b[2], b[3], st.data(), out[1][3].data());
+    });
+    int bad = 0;
+    for (int i = 0; i < 4; i++) bad |= out[0][i] != out[1][i];
+    printf("bf16 storage, BH %ld T %ld S %ld D %d E %d causal %d: %s\n", BH, T, S, D, E, causal,
+           bad ? "the bits differ" : "the same bits");
+    return bad;
+}
+
 int main(void) {
     int bad = 0;
+    bad |= run_stored<32, 32>(2, 150, 150, 1, 0.1767767f);
+    bad |= run_stored<7, 3>(2, 20, 70, 0, 0.3779645f);
     bad |= run_case<32, 32>(3, 37, 37, 0, 0.1767767f, 1, 1e-5);
     bad |= run_case<32, 32>(2, 150, 150, 1, 0.1767767f, 1, 1e-5); /* several blocks and tiles */
     bad |= run_case<24, 24>(2, 150, 150, 0, 0.2041241f, 1, 1e-5);

@@ -417,11 +417,25 @@ static void check_bf16(float v, char which, int row, int col) {
              which, row, col, (double)v);
 }
 
-/* C = alpha op(A) op(B) + beta C, column-major, `count` times at strides sa, sb, sc; bf16:
- * the operands must be bfloat16 values (check_bf16). */
+/* Element i of an operand: a float, or a bfloat16 (CUDA_R_16BF, 2 bytes: the float with
+ * those top 16 bits). */
+static float operand(const void *p, bool half, long i) {
+    if (!half) return ((const float *)p)[i];
+    uint16_t b;
+    memcpy(&b, (const char *)p + 2 * i, sizeof b);
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* C = alpha op(A) op(B) + beta C, column-major, `count` times at strides sa, sb, sc
+ * (elements); bf16: the float operands must be bfloat16 values (check_bf16); half: A and
+ * B are bfloat16 arrays. */
 static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           float alpha, const float *A, int lda, long long sa, const float *B, int ldb, long long sb,
-                           float beta, float *C, int ldc, long long sc, int count, bool bf16 = false) {
+                           float alpha, const void *A, int lda, long long sa, const void *B, int ldb, long long sb,
+                           float beta, float *C, int ldc, long long sc, int count, bool bf16 = false,
+                           bool half = false) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (m < 0 || n < 0 || k < 0 || count < 0 || ldc < (m > 1 ? m : 1) || lda < ((ta ? k : m) > 1 ? (ta ? k : m) : 1) ||
         ldb < ((tb ? n : k) > 1 ? (tb ? n : k) : 1))
@@ -432,13 +446,15 @@ static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
         /* op(A) by rows and op(B) by columns, each contiguous: every element a dot product */
         std::vector<float> ra((size_t)m * k), cb((size_t)n * k);
         for (int e = 0; e < count; e++) {
-            const float *a = A + e * sa, *b = B + e * sb;
+            const long a = e * sa, b = e * sb;
             float *c = C + e * sc;
             for (int i = 0; i < m; i++)
-                for (int p = 0; p < k; p++) ra[(size_t)i * k + p] = ta ? a[p + (long)i * lda] : a[i + (long)p * lda];
+                for (int p = 0; p < k; p++)
+                    ra[(size_t)i * k + p] = operand(A, half, a + (ta ? p + (long)i * lda : i + (long)p * lda));
             for (int j = 0; j < n; j++)
-                for (int p = 0; p < k; p++) cb[(size_t)j * k + p] = tb ? b[j + (long)p * ldb] : b[p + (long)j * ldb];
-            if (bf16) {
+                for (int p = 0; p < k; p++)
+                    cb[(size_t)j * k + p] = operand(B, half, b + (tb ? j + (long)p * ldb : p + (long)j * ldb));
+            if (bf16 && !half) {
                 for (int i = 0; i < m; i++)
                     for (int p = 0; p < k; p++) check_bf16(ra[(size_t)i * k + p], 'A', i, p);
                 for (int j = 0; j < n; j++)
@@ -471,17 +487,20 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long sc, int count) {
     return gemm(h, ta, tb, m, n, k, *alpha, A, lda, sa, B, ldb, sb, *beta, C, ldc, sc, count);
 }
-/* FP32 storage only (mlc's bf16 mode keeps bfloat16 values in floats); the bf16 compute
- * types check their operands (check_bf16) */
+/* A and B both floats or both bfloat16 (cuBLAS takes no mix of the two), C floats; the
+ * bf16 compute type on float operands checks them (check_bf16). */
 static bool bf16_compute(cublasComputeType_t c) { return c == CUBLAS_COMPUTE_32F_FAST_16BF; }
+static bool ex_types(cudaDataType_t at, cudaDataType_t bt, cudaDataType_t ct) {
+    return at == bt && (at == CUDA_R_32F || at == CUDA_R_16BF) && ct == CUDA_R_32F;
+}
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *A, cudaDataType_t at, int lda, const void *B,
                             cudaDataType_t bt, int ldb, const void *beta, void *C, cudaDataType_t ct, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t algo) {
     (void)algo;
-    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
-    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, 0, (const float *)B, ldb, 0,
-                *(const float *)beta, (float *)C, ldc, 0, 1, bf16_compute(compute));
+    if (!ex_types(at, bt, ct)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, A, lda, 0, B, ldb, 0, *(const float *)beta, (float *)C, ldc,
+                0, 1, bf16_compute(compute), at == CUDA_R_16BF);
 }
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                           int k, const void *alpha, const void *A, cudaDataType_t at, int lda,
@@ -489,7 +508,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
                                           int count, cublasComputeType_t compute, cublasGemmAlgo_t algo) {
     (void)algo;
-    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
-    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, (const float *)A, lda, sa, (const float *)B, ldb, sb,
-                *(const float *)beta, (float *)C, ldc, sc, count, bf16_compute(compute));
+    if (!ex_types(at, bt, ct)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    return gemm(h, ta, tb, m, n, k, *(const float *)alpha, A, lda, sa, B, ldb, sb, *(const float *)beta, (float *)C,
+                ldc, sc, count, bf16_compute(compute), at == CUDA_R_16BF);
 }
