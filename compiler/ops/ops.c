@@ -20,16 +20,25 @@ Op op_by_name(const char *name) {
 const char *const op_math_names[] = {"exp", "log", "sqrt", "tanh",        "erf",        "pow",
                                      "sin", "cos", "fabs", "rng_uniform", "round_bf16", NULL};
 
-int op_text_calls_math(const char *t) {
+/* fabs and round_bf16 (bit operations and a select: mlc_bf16.h) compile without a
+ * branch; the other math functions run code that branches on the argument's range. */
+static int branch_free(const char *name) { return !strcmp(name, "fabs") || !strcmp(name, "round_bf16"); }
+
+/* Whether text t calls one of op_math_names (all, or only those that branch). */
+static int text_calls(const char *t, int branching) {
     for (const char *p = t; p && *p; p++) {
         if (p > t && (p[-1] == '_' || isalnum((unsigned char)p[-1]))) continue;
         for (int i = 0; op_math_names[i]; i++) {
             size_t n = strlen(op_math_names[i]);
-            if (!strncmp(p, op_math_names[i], n) && p[n] == '(') return 1;
+            if (!strncmp(p, op_math_names[i], n) && p[n] == '(' && !(branching && branch_free(op_math_names[i])))
+                return 1;
         }
     }
     return 0;
 }
+
+int op_text_calls_math(const char *t) { return text_calls(t, 0); }
+int op_text_calls_branching_math(const char *t) { return text_calls(t, 1); }
 
 const char *shape_err(Graph *g, const char *fmt, ...) {
     char buf[512];

@@ -125,6 +125,8 @@ Op op_by_name(const char *name);
 extern const char *const op_math_names[];
 /* Whether scalar text t calls one of them (a libm call on the C target). */
 int op_text_calls_math(const char *t);
+/* The same, leaving out the functions that compile without a branch (fabs, round_bf16). */
+int op_text_calls_branching_math(const char *t);
 
 /* Floating-point operations of one run of node n at the compile-time batch size: its
  * rule's flops hook, else one per output element (elementwise) or input element. */

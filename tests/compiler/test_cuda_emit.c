@@ -539,6 +539,25 @@ static void nvrtc_compile(const char *path, int bf16) {
 }
 #endif
 
+#ifdef MLC_HAVE_NVRTC
+/* The PTX of m's kernels, by NVRTC for compute_90 (free() it). */
+static char *kernels_ptx(const ModelIR *m) {
+    char *kern = capture_kernels(m);
+    nvrtcProgram prog;
+    cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
+    const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
+    cr_assert_eq(nvrtcCompileProgram(prog, 3, opts), NVRTC_SUCCESS);
+    size_t n = 0;
+    nvrtcGetPTXSize(prog, &n);
+    char *ptx = malloc(n + 1);
+    nvrtcGetPTX(prog, ptx);
+    ptx[n] = 0;
+    nvrtcDestroyProgram(&prog);
+    free(kern);
+    return ptx;
+}
+#endif
+
 /* Elementwise groups whose last loop comes in runs of 4 give a thread 4 neighbours (a
  * quarter of the grid) and, compiled, read and write them as 16-byte vectors; a last loop
  * of 10 keeps a thread per element. */
@@ -553,16 +572,7 @@ Test(cuda_emit, elementwise_runs_of_4_are_vectors) {
     cr_assert_geq(count(src, "float v_[4];"), 3);
     free(src);
 #ifdef MLC_HAVE_NVRTC
-    char *kern = capture_kernels(c.m);
-    nvrtcProgram prog;
-    cr_assert_eq(nvrtcCreateProgram(&prog, kern, "kernels.cu", 0, NULL, NULL), NVRTC_SUCCESS);
-    const char *opts[] = {"--gpu-architecture=compute_90", "--std=c++17", "--diag-suppress=177"};
-    cr_assert_eq(nvrtcCompileProgram(prog, 3, opts), NVRTC_SUCCESS);
-    size_t n = 0;
-    nvrtcGetPTXSize(prog, &n);
-    char *ptx = malloc(n + 1);
-    nvrtcGetPTX(prog, ptx);
-    ptx[n] = 0;
+    char *ptx = kernels_ptx(c.m);
     /* the first relu kernel: its loads and stores of the activations are vectors */
     const char *k = strstr(ptx, "_relu"), *end = k ? strstr(k, "\n}\n") : NULL;
     cr_assert(k && end);
@@ -571,8 +581,32 @@ Test(cuda_emit, elementwise_runs_of_4_are_vectors) {
               "the relu kernel's accesses are not float4 vectors in its PTX");
     free(body);
     free(ptx);
-    nvrtcDestroyProgram(&prog);
-    free(kern);
+#endif
+    compiled_free(&c);
+}
+
+/* The same under --precision bf16, where nearly every group rounds (mlc_round_bf16, which
+ * does not branch, so it keeps the 4 neighbours a thread's): fc1's bias, relu and rounding
+ * reads the GEMM's floats as one 16-byte vector and stores its 4 bfloat16s as one 8-byte
+ * vector. */
+Test(cuda_emit, bf16_runs_of_4_are_vectors) {
+    Compiled c;
+    compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/mlp.mdl", 0, 1);
+    char *src = capture_source(c.m, "model.h");
+    const char *k = strstr(src, "(const long B, float *t5, mlc_bf16 *t11, const float *p_fc1_bias) {");
+    cr_assert(k, "no kernel of fc1's bias, relu and rounding:\n%s", src);
+    cr_assert(strstr(k, "float v_[4];") && strstr(k, "float v_[4];") < strstr(k, "\n}\n"),
+              "fc1's rounding kernel: not a thread per 4 elements");
+    free(src);
+#ifdef MLC_HAVE_NVRTC
+    char *ptx = kernels_ptx(c.m);
+    const char *e = strstr(ptx, "P8mlc_bf16"), *end = e ? strstr(e, "\n}\n") : NULL;
+    cr_assert(e && end);
+    char *body = strndup(e, (size_t)(end - e));
+    cr_expect(strstr(body, "ld.global.v4") && strstr(body, "st.global.v4.u16"),
+              "the first kernel storing bfloat16: no 16-byte loads and 8-byte bf16 stores in its PTX:\n%s", body);
+    free(body);
+    free(ptx);
 #endif
     compiled_free(&c);
 }

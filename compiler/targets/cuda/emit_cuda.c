@@ -224,9 +224,10 @@ static long long last_extent(const FusedLoop *fl, int *batched) {
 static int quads(const EmitCtx *e, const FusedLoop *fl) {
     if (!last_extent(fl, NULL)) return 0;
     /* a math call (exp, erf, ...) branches, and nvcc merges no loads across it: 4 scalar
-     * loads of neighbours a thread are no better than one each */
+     * loads of neighbours a thread are no better than one each (fabs and --precision
+     * bf16's rounding do not branch: op_text_calls_branching_math) */
     for (int x = fl->lo; x <= fl->root; x++)
-        if (fl->fp->root[x] == fl->root && op_text_calls_math(op_of(&e->g->nodes[x])->rules->expr)) return 0;
+        if (fl->fp->root[x] == fl->root && op_text_calls_branching_math(op_of(&e->g->nodes[x])->rules->expr)) return 0;
     return last_extent(fl, NULL) % 4 == 0;
 }
 
