@@ -587,8 +587,9 @@ Test(cuda_emit, elementwise_runs_of_4_are_vectors) {
 
 /* The same under --precision bf16, where nearly every group rounds (mlc_round_bf16, which
  * does not branch, so it keeps the 4 neighbours a thread's): fc1's bias, relu and rounding
- * reads the GEMM's floats as one 16-byte vector and stores its 4 bfloat16s as one 8-byte
- * vector. */
+ * reads the GEMM's floats and the bias as 16-byte vectors, and stores the relu (kept for
+ * the backward, in place of the GEMM's output: a member stored after the loop) as one
+ * 16-byte vector and its 4 bfloat16s as one 8-byte vector. */
 Test(cuda_emit, bf16_runs_of_4_are_vectors) {
     Compiled c;
     compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/mlp.mdl", 0, 1);
@@ -600,11 +601,13 @@ Test(cuda_emit, bf16_runs_of_4_are_vectors) {
     free(src);
 #ifdef MLC_HAVE_NVRTC
     char *ptx = kernels_ptx(c.m);
-    const char *e = strstr(ptx, "P8mlc_bf16"), *end = e ? strstr(e, "\n}\n") : NULL;
-    cr_assert(e && end);
+    const char *e = strstr(ptx, "lPfP8mlc_bf16PKf("), *end = e ? strstr(e, "\n}\n") : NULL;
+    cr_assert(e && end, "no kernel (B, float *, mlc_bf16 *, const float *) in the PTX");
     char *body = strndup(e, (size_t)(end - e));
-    cr_expect(strstr(body, "ld.global.v4") && strstr(body, "st.global.v4.u16"),
-              "the first kernel storing bfloat16: no 16-byte loads and 8-byte bf16 stores in its PTX:\n%s", body);
+    cr_expect(count(body, "ld.global.v4") == 2 && strstr(body, "st.global.v4.f32") &&
+                  strstr(body, "st.global.v4.u16") && !strstr(body, "ld.global.f32") &&
+                  !strstr(body, "st.global.f32") && !strstr(body, "st.global.u16"),
+              "fc1's rounding kernel: not all its accesses are vectors in its PTX:\n%s", body);
     free(body);
     free(ptx);
 #endif

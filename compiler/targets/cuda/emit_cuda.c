@@ -287,11 +287,6 @@ static void emit_group(EmitCtx *e, int root) {
         for (int L = 0; L + 1 < fl.nd; L++) /* an index the flat one stands in for everywhere */
             emit(e, "(void)%s;", fl.var[L]);
         emit(e, "%s v_[4];", n->dtype == DT_I32 ? "int" : "float");
-        emit(e, "#pragma unroll");
-        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
-        e->indent++;
-        emit(e, "const long %s = %s_4 + l_;", inner, inner);
-        emit(e, "(void)%s; /* a value broadcast along the last loop does not read it */", inner);
     } else {
         split_index(e, &fl, "k", fl.axis);
     }
@@ -307,15 +302,44 @@ static void emit_group(EmitCtx *e, int root) {
         FILE *mem = open_memstream(&text, &len), *host = e->body;
         if (!mem) mlc_die("out of memory");
         e->body = mem;
+        e->indent++;
         const char *v = fused_body(e, &fl, NULL);
+        e->indent--;
         fclose(mem);
         e->body = host;
         const char *at = arena_printf(e->arena, "[%s]", out);
-        fputs(text_replace(e->arena, text, at, "[f_ + l_]"), host);
+        const char *body = text_replace(e->arena, text, at, "[f_ + l_]");
         free(text);
+        /* A member the group stores (an activation kept for the backward beside its
+         * rounded copy) waits in an array of its own with the root's values, so that no
+         * store falls between the loads nvcc would merge: all 4 lanes read first (an
+         * in-place member writes the element its lane read), then every store is a
+         * vector too. */
+        int deferred[MAX_KPARAMS], ndef = 0;
+        for (int m = fl.lo; m < root && ndef < MAX_KPARAMS; m++) {
+            if (e->fp->root[m] != root || e->fp->inl[m]) continue;
+            const char *store = arena_printf(e->arena, "%s[f_ + l_] = v%d;", emit_buf(e, m), m);
+            if (!strstr(body, store)) continue; /* not laid out as the domain: stored in place */
+            body = text_replace(e->arena, body, store, arena_printf(e->arena, "s%d_[l_] = v%d;", m, m));
+            emit(e, "%s s%d_[4]; /* %%%d, stored after the loop */", e->g->nodes[m].dtype == DT_I32 ? "int" : "float",
+                 m, m);
+            deferred[ndef++] = m;
+        }
+        emit(e, "#pragma unroll");
+        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
+        e->indent++;
+        emit(e, "const long %s = %s_4 + l_;", inner, inner);
+        emit(e, "(void)%s; /* a value broadcast along the last loop does not read it */", inner);
+        fputs(body, host);
         emit(e, "v_[l_] = %s;", text_replace(e->arena, v, at, "[f_ + l_]"));
         e->indent--;
         emit(e, "}");
+        /* a buffer's 4 stores together, one buffer after the other: nvcc merges no stores
+         * across another buffer's, which might alias it */
+        for (int k = 0; k < ndef; k++) {
+            emit(e, "#pragma unroll");
+            emit(e, "for (long l_ = 0; l_ < 4; l_++) %s[f_ + l_] = s%d_[l_];", emit_buf(e, deferred[k]), deferred[k]);
+        }
         emit(e, "#pragma unroll");
         emit(e, "for (long l_ = 0; l_ < 4; l_++) %s[f_ + l_] = v_[l_];", emit_buf(e, root));
     } else if (!reduce) {
