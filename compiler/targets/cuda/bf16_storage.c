@@ -18,8 +18,9 @@
  *   - attention and its backward ops (templates/cuda_attention.cuh), which load tiles
  *     into shared memory as floats.
  *
- * Any other reader (pooling, a layout op, an embedding, ...) keeps the tensor in floats. The matmul's and convolution's rule ties operands together, so the test
- * runs to a fixed point: a tensor dropped can drop its partner, never the reverse. */
+ * Any other reader (pooling, a layout op, an embedding, ...) keeps the tensor in floats.
+ * The matmul's and convolution's rule ties operands together, so the test runs to a
+ * fixed point: a tensor dropped can drop its partner, never the reverse. */
 #include "cuda_emitters.h"
 #include "ops.h"
 
@@ -51,14 +52,16 @@ static int reads_half(const Graph *g, const FusionPlan *fp, const char *half, in
     case OP_conv2d:
     case OP_conv2d_bwd_data:
     case OP_conv2d_bwd_filter: return product_reads(g, half, r);
-    case OP_bn_bwd: return 1; /* a generated kernel over typed buffers (norm.c) */
-    case OP_attention:        /* the device functions take each input's type (templates/cuda_attention.cuh) */
+    /* batch norm: its input gradient is a generated kernel over typed buffers (norm.c); its
+     * sums (norm.cu) take x either way, dy as floats */
+    case OP_bn_bwd:
+    case OP_bn_stats: return 1;
+    case OP_bn_param_grads: return view_owner(g, n->in[1]) == x && view_owner(g, n->in[0]) != x;
+    /* the device functions take each input's type (templates/cuda_attention.cuh) */
+    case OP_attention:
     case OP_attention_stats:
     case OP_attention_bwd_q:
     case OP_attention_bwd_kv: return 1;
-    case OP_bn_stats: return 1;
-    case OP_bn_param_grads: /* the sums (norm.cu) take x either way, dy as floats */
-        return view_owner(g, n->in[1]) == x && view_owner(g, n->in[0]) != x;
     default: return 0;
     }
 }

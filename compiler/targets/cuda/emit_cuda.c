@@ -319,7 +319,7 @@ static void emit_group(EmitCtx *e, int root) {
         for (int m = fl.lo; m < root && ndef < MAX_KPARAMS; m++) {
             if (e->fp->root[m] != root || e->fp->inl[m]) continue;
             const char *store = arena_printf(e->arena, "%s[f_ + l_] = v%d;", emit_buf(e, m), m);
-            if (!strstr(body, store)) continue; /* not laid out as the domain: stored in place */
+            if (!strstr(body, store)) continue; /* not laid out as the domain: stored in the loop */
             body = text_replace(e->arena, body, store, arena_printf(e->arena, "s%d_[l_] = v%d;", m, m));
             emit(e, "%s s%d_[4]; /* %%%d, stored after the loop */", e->g->nodes[m].dtype == DT_I32 ? "int" : "float",
                  m, m);
