@@ -21,16 +21,11 @@
 
 static int64_t bytes_of(const Node *n) { return 4 * shape_numel(&n->shape); }
 
-static int owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 /* The bytes of node id's buffer as plan p stores it: 2 a value for a tensor stored as
  * bfloat16 (MemPlan.half), else 4. */
 static int64_t stored_bytes(const MemPlan *p, const Graph *g, int id) {
     const Node *n = &g->nodes[id];
-    return p->half && p->half[owner(g, id)] ? bytes_of(n) / 2 : bytes_of(n);
+    return p->half[view_owner(g, id)] ? bytes_of(n) / 2 : bytes_of(n);
 }
 
 static void human(char *buf, size_t n, double v, const char *unit) {
@@ -58,7 +53,7 @@ static const char *base(const Node *n) {
  * recomputed value (fuse.c) is computed there instead (its FLOPs), from its inputs. */
 static void kernel_read(const Graph *g, const FusionPlan *fp, const MemPlan *p, const int *at, int u, int x, char *seen,
                         double *bytes, double *flops) {
-    int o = owner(g, x);
+    int o = view_owner(g, x);
     if (fp->dup[o]) {
         if (seen[o]) return;
         seen[o] = 1;
@@ -82,12 +77,12 @@ static void graph_report(FILE *out, const ModelIR *m, const Graph *g, const Fusi
     for (int id = 0; id < n; id++) at[id] = fp->at[id] >= 0 ? fp->at[id] : id, last[id] = at[id];
     for (int id = 0; id < n; id++)
         for (int k = 0; k < g->nodes[id].nin; k++) {
-            int o = owner(g, g->nodes[id].in[k]);
+            int o = view_owner(g, g->nodes[id].in[k]);
             if (last[o] < at[id]) last[o] = at[id];
         }
     /* The caller reads the output and the loss after the step. */
-    for (int k = 0; k < g->nout; k++) last[owner(g, g->outputs[k])] = n;
-    if (g->loss >= 0) last[owner(g, g->loss)] = n;
+    for (int k = 0; k < g->nout; k++) last[view_owner(g, g->outputs[k])] = n;
+    if (g->loss >= 0) last[view_owner(g, g->loss)] = n;
     /* The backward starts after the loss: a forward value read there is saved for it. */
     int bwd = g->loss >= 0 ? g->loss : n;
     fprintf(out, "== %s (B = %d) ==\n", title, B);

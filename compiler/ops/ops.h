@@ -116,6 +116,12 @@ typedef struct OpInfo {
 extern const OpInfo op_info[OP_COUNT];
 
 static inline const OpInfo *op_of(const Node *n) { return &op_info[n->op]; }
+/* The node whose buffer node id uses: itself, or what its chain of reshapes (views)
+ * points at. */
+static inline int view_owner(const Graph *g, int id) {
+    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
+    return id;
+}
 /* OP_COUNT when no op has that name. */
 Op op_by_name(const char *name);
 

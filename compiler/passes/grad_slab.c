@@ -12,16 +12,11 @@
 #include "model.h"
 #include "ops.h"
 
-static int owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 void grad_owners(Graph *g) {
     for (int id = 0; id < g->n; id++) {
         Node *n = &g->nodes[id];
         if (!(n->role & ROLE_GRAD) || n->op != OP_reshape) continue;
-        g->nodes[owner(g, id)].role |= ROLE_GRAD;
+        g->nodes[view_owner(g, id)].role |= ROLE_GRAD;
     }
 }
 
@@ -49,7 +44,7 @@ char *update_phase(Arena *a, const Graph *g) {
         const Node *n = &g->nodes[id];
         if (!ph[id]) continue;
         for (int k = 0; k < n->nin; k++) {
-            int x = owner(g, n->in[k]);
+            int x = view_owner(g, n->in[k]);
             if (!ph[x] && op_of(&g->nodes[x])->kind != K_SOURCE && !(g->nodes[x].role & ROLE_GRAD))
                 mlc_die("update node %%%d reads %%%d (%s) of the forward-backward", id, x, op_of(&g->nodes[x])->name);
         }
@@ -77,7 +72,7 @@ static int gradient_of_update(const Graph *g, const Node *u) {
             mlc_die("update of %s: cannot find its gradient", g->nodes[u->in[0]].name);
         x = n->in[0];
     }
-    return owner(g, x);
+    return view_owner(g, x);
 }
 
 void layout_grad_slab(ModelIR *m) {

@@ -35,16 +35,10 @@ static int needs_buffer(const Node *n) {
     }
 }
 
-/* The node whose buffer node id uses (itself, or what a view chain points at). */
-static int owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 /* Code at position pos reads x: its buffer lives until then. A recomputed value (fuse.c)
  * has none: the code computes it there, reading x's inputs instead. */
 static void read_at(const Graph *g, const FusionPlan *fp, int *last, int x, int pos) {
-    int o = owner(g, x);
+    int o = view_owner(g, x);
     if (fp && fp->dup[o]) {
         for (int k = 0; k < g->nodes[o].nin; k++) read_at(g, fp, last, g->nodes[o].in[k], pos);
         return;
@@ -179,8 +173,8 @@ static void lifetimes(const Graph *g, const FusionPlan *fp, int *at, int *last) 
         if (fp && fp->dup[id]) continue; /* no code of its own: its readers read its inputs */
         for (int k = 0; k < g->nodes[id].nin; k++) read_at(g, fp, last, g->nodes[id].in[k], at[id]);
     }
-    for (int k = 0; k < g->nout; k++) last[owner(g, g->outputs[k])] = n;
-    if (g->loss >= 0) last[owner(g, g->loss)] = n;
+    for (int k = 0; k < g->nout; k++) last[view_owner(g, g->outputs[k])] = n;
+    if (g->loss >= 0) last[view_owner(g, g->loss)] = n;
 }
 
 /* The workspace node nd needs while it runs: one region of the largest serves all. */

@@ -52,12 +52,6 @@
 #include "ops.h"
 #include "passes.h"
 
-/* The buffer a value lives in: a reshape is a view of its input's. */
-static int owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 /* The rebuilt graph being written. */
 typedef struct Rebuild {
     const Graph *g; /* the graph before recomputation */
@@ -144,7 +138,7 @@ static double cone_of(const Search *s, const char *saved, const char *ok, int v,
     double cost = 0;
     for (int k = 0; k < nd->nin; k++) {
         int x = nd->in[k];
-        if (mark[x] || saved[owner(s->g, x)] || !ok[x]) continue;
+        if (mark[x] || saved[view_owner(s->g, x)] || !ok[x]) continue;
         mark[x] = 1;
         list[(*len)++] = x;
         cost += op_flops(s->g, &s->g->nodes[x]) + cone_of(s, saved, ok, x, mark, list, len);
@@ -162,7 +156,7 @@ static void find_candidates(Search *s) {
     int last = bnd;
     for (int id = bnd + 1; id < n; id++)
         for (int k = 0; k < g->nodes[id].nin; k++) {
-            int o = owner(g, g->nodes[id].in[k]);
+            int o = view_owner(g, g->nodes[id].in[k]);
             if (o < bnd && op_of(&g->nodes[o])->kind != K_SOURCE) {
                 saved[o] = 1;
                 last = id;
@@ -172,11 +166,11 @@ static void find_candidates(Search *s) {
     int *written = ARENA_ARRAY(a, int, n);
     for (int id = 0; id < n; id++) written[id] = -1;
     for (int id = 0; id <= last; id++)
-        if (op_of(&g->nodes[id])->kind == K_UPDATE) written[owner(g, g->nodes[id].in[0])] = id;
+        if (op_of(&g->nodes[id])->kind == K_UPDATE) written[view_owner(g, g->nodes[id].in[0])] = id;
     /* the loss and the outputs live to the end of the step anyway */
     char *keep = arena_alloc(a, (size_t)n);
-    keep[owner(g, g->loss)] = 1;
-    for (int k = 0; k < g->nout; k++) keep[owner(g, g->outputs[k])] = 1;
+    keep[view_owner(g, g->loss)] = 1;
+    for (int k = 0; k < g->nout; k++) keep[view_owner(g, g->outputs[k])] = 1;
     s->cand = ARENA_ARRAY(a, int, n);
     s->cost = ARENA_ARRAY(a, double, n);
     s->nc = 0;
@@ -187,7 +181,7 @@ static void find_candidates(Search *s) {
     for (int v = 0; v < bnd; v++) {
         const Node *nd = &g->nodes[v];
         int safe = recomputable(s, nd) || nd->op == OP_reshape;
-        for (int k = 0; k < nd->nin && safe; k++) safe &= written[owner(g, nd->in[k])] < v;
+        for (int k = 0; k < nd->nin && safe; k++) safe &= written[view_owner(g, nd->in[k])] < v;
         ok[v] = (char)safe;
     }
     for (int v = 0; v < bnd; v++) {

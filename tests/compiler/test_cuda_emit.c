@@ -787,11 +787,6 @@ Test(cuda_emit, bf16_rounds_in_kernels_that_compile, .timeout = 600) {
  * the train step's arena is smaller than the same plan in floats. Each stored tensor is
  * declared as an mlc_bf16 array, and every product reads its operands as CUDA_R_16BF
  * (MLC_BF16_STORED). The C target stores nothing so. */
-static int view_owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 static void check_half_plan(const char *path, const Graph *g, const FusionPlan *fp, const MemPlan *p) {
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];

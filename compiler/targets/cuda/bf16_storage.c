@@ -24,11 +24,6 @@
 #include "cuda_emitters.h"
 #include "ops.h"
 
-static int view_owner(const Graph *g, int id) {
-    while (g->nodes[id].op == OP_reshape) id = g->nodes[id].in[0];
-    return id;
-}
-
 /* A product that reads half tensors: every float operand must be one. */
 static int product_reads(const Graph *g, const char *half, int r) {
     const Node *n = &g->nodes[r];
