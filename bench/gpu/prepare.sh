@@ -14,6 +14,9 @@
 #   NAME_bf16_timer  (mlp, lenet, resnet20_cifar) the step timer of a build with
 #                 --precision bf16, whose CUDA-against-C comparison is NAME_bf16_cmp (the
 #                 C side built with --precision bf16 too);
+#   NAME_bf16i_timer (lenet, resnet20_cifar) the same with --conv-algo implicit (the
+#                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
+#   NAME_tf32i_timer (lenet, resnet20_cifar) --tf32 with --conv-algo implicit;
 # per model of $batches: NAME_bs, the CUDA build of tests/compiler/gpu/batch_sizes.c
 #                 (batch sizes 1 to 13, more graphs than the cache holds), and
 #                 NAME.bs_c.txt, what the C build of it printed here;
@@ -35,9 +38,10 @@ NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 CUDA_ARCH=${CUDA_ARCH:-sm_90}
 BLAS=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 samples="mlp lenet resnet resnet20_cifar"
-bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16"
+bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
 models="$samples layers poolrelu convepi resnet_mb $bf16"
 tf32="lenet resnet resnet20_cifar"
+tf32i="lenet resnet20_cifar"
 # models without Winograd layers on the C side, whose rounding 18 steps would spread
 batches="mlp layers poolrelu convepi"
 W=$(mktemp -d)
@@ -47,6 +51,7 @@ mdl() {
     case $1 in
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
     *_bf16) echo "$ROOT/samples/${1%_bf16}.mdl" ;;
+    *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
@@ -54,10 +59,11 @@ mdl() {
 api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
 # resnet_mb*: planned at the floor that mlc reports for each target's plan; *_bf16:
-# --precision bf16 on both targets
+# --precision bf16 on both targets; *_bf16i: also --conv-algo implicit on CUDA
 flags() { # MODEL TARGET
     case $1 in
     *_bf16) echo "--precision bf16" ;;
+    *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }
@@ -76,13 +82,17 @@ done
 for m in $tf32; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32.cu" --target cuda --tf32
 done
+for m in $tf32i; do
+    "$MLC" "$(mdl $m)" -o "$W/${m}_tf32i.cu" --target cuda --tf32 --conv-algo implicit
+done
 for m in $samples; do
     python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
     "$MLC" "$(mdl $m)" --target cuda --report | sed -n 's/^totals: arena .*(\([0-9]*\) bytes.*/\1/p' | head -1 > "$OUT/$m.arena"
 done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
-objs="$models $(for m in $samples; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)"
+objs="$models $(for m in $samples; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
+$(for m in $tf32i; do echo "${m}_tf32i"; done)"
 set -- $objs
 while [ $# -gt 0 ]; do
     "$NVCC" -O3 -std=c++17 -arch="$CUDA_ARCH" -c "$W/$1.cu" -I"$ROOT/runtime" -o "$W/$1.o" &
@@ -130,6 +140,9 @@ for m in $samples; do
 done
 for m in $tf32; do
     link "$W/${m}_tf32.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32_timer" "$(api $m)"
+done
+for m in $tf32i; do
+    link "$W/${m}_tf32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32i_timer" "$(api $m)"
 done
 for m in $bf16; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"

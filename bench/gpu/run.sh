@@ -16,7 +16,7 @@
 #    launched one by one) against PyTorch eager on the same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
 #    with PyTorch's defaults (cuDNN may use TF32), once in full FP32 as mlc computes and
 #    once under autocast(bfloat16) with channels_last, and mlc built with --tf32 and with
-#    --precision bf16 beside them;
+#    --precision bf16 beside them, each also with --conv-algo implicit (lenet, resnet20_cifar);
 #    and the step's memory: mlc's arena against the caching allocator's peak in one step;
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
@@ -52,7 +52,7 @@ ndiff() {
 for f in "$DIR"/*.c1.txt; do
     m=$(basename "$f" .c1.txt)
     # bf16's tolerance (docs/precision.md): half a bfloat16 step
-    case $m in *_bf16) tol=4e-3 ;; *) tol=2e-3 ;; esac
+    case $m in *_bf16 | *_bf16i) tol=4e-3 ;; *) tol=2e-3 ;; esac
     if ! timeout 120 "$DIR/${m}_cmp" 1 > "$DIR/$m.cuda1.txt" 2>"$DIR/$m.cuda.err" ||
        ! timeout 120 "$DIR/${m}_cmp" 5 > "$DIR/$m.cuda5.txt" 2>>"$DIR/$m.cuda.err"; then
         say "compare $m FAILED: $(tail -3 "$DIR/$m.cuda.err")"; status=1; continue
@@ -107,6 +107,9 @@ for m in mlp lenet resnet resnet20_cifar; do
     say "mlc_nographs $(MLC_CUDA_GRAPHS=0 timeout 120 "$DIR/${m}_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32_timer" ] && say "mlc_tf32 $(timeout 120 "$DIR/${m}_tf32_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_bf16_timer" ] && say "mlc_bf16 $(timeout 120 "$DIR/${m}_bf16_timer" --steps 200 --warmup 20)"
+    # --conv-algo implicit against im2col (the rows beside), for conv-algo auto's rule
+    [ -x "$DIR/${m}_bf16i_timer" ] && say "mlc_bf16i $(timeout 120 "$DIR/${m}_bf16i_timer" --steps 200 --warmup 20)"
+    [ -x "$DIR/${m}_tf32i_timer" ] && say "mlc_tf32i $(timeout 120 "$DIR/${m}_tf32i_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)
     set -- --optimizer "$(echo "$line" | field opt)" --lr "$(echo "$line" | field lr)" \
         --momentum "$(echo "$line" | field momentum)" --betas "$(echo "$line" | field beta1)" "$(echo "$line" | field beta2)" \

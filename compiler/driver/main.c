@@ -46,12 +46,17 @@ static const char usage[] =
     "                   convolution and attention rounded to bfloat16 (FP32 sums), so are\n"
     "                   their gradients; FP32 master weights, optimizer state, batch-norm\n"
     "                   statistics, softmax and loss. Both targets round the same way; the\n"
-    "                   values are still stored in floats (no memory saved yet)\n"
+    "                   CUDA target stores the rounded tensors as bfloat16 (--report: the\n"
+    "                   memory saved)\n"
     "  --conv-algo A    c: how 3x3 stride-1 convolutions run: direct, winograd (F(2x2, 3x3)\n"
     "                   for all three ops of every such layer), winograd4 (F(4x4, 3x3) for\n"
     "                   all three; the weight gradient where it runs 8 samples at a time,\n"
     "                   else F(2x2, 3x3)) or auto (the default: Winograd where it measured\n"
-    "                   faster, README.md gives the rule); --report says which each uses\n"
+    "                   faster, README.md gives the rule); cuda: how every convolution runs:\n"
+    "                   im2col (columns for cuBLAS GEMMs; auto, the default, until measured)\n"
+    "                   or implicit (tensor-core GEMMs that gather their own tiles; needs\n"
+    "                   --precision bf16 or --tf32, sm_80 or newer); --report says which\n"
+    "                   each uses\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -259,12 +264,15 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 return -1;
             }
             if (!strcmp(a, "--conv-algo")) {
-                static const char *names[] = {"auto", "direct", "winograd", "winograd4"};
+                /* in ConvAlgo's order */
+                static const char *names[] = {"auto", "direct", "winograd", "winograd4", "im2col", "implicit"};
                 int k = 0;
-                while (k < 4 && strcmp(val, names[k])) k++;
-                if (k == 4) {
+                while (k < 6 && strcmp(val, names[k])) k++;
+                if (k == 6) {
                     fprintf(stderr,
-                            "mlc: error: --conv-algo: expected direct, winograd, winograd4 or auto, found '%s'\n", val);
+                            "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit "
+                            "(cuda) or auto, found '%s'\n",
+                            val);
                     return -1;
                 }
                 o->conv_algo = (ConvAlgo)k;
@@ -317,9 +325,20 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if ((o->conv_algo == CONV_ALGO_WINOGRAD || o->conv_algo == CONV_ALGO_WINOGRAD4) && o->target->kind != TARGET_C) {
         fprintf(stderr,
-                "mlc: error: --conv-algo %s is for --target c (the CUDA target's convolutions are "
-                "im2col GEMMs)\n",
+                "mlc: error: --conv-algo %s is for --target c (the CUDA target's are im2col or "
+                "implicit GEMMs)\n",
                 o->conv_algo == CONV_ALGO_WINOGRAD ? "winograd" : "winograd4");
+        return -1;
+    }
+    if ((o->conv_algo == CONV_ALGO_IM2COL || o->conv_algo == CONV_ALGO_IMPLICIT) && o->target->kind != TARGET_CUDA) {
+        fprintf(stderr, "mlc: error: --conv-algo %s is for --target cuda (the C target's are direct or winograd)\n",
+                o->conv_algo == CONV_ALGO_IM2COL ? "im2col" : "implicit");
+        return -1;
+    }
+    if (o->conv_algo == CONV_ALGO_IMPLICIT && !o->bf16 && !o->tf32) {
+        fprintf(stderr,
+                "mlc: error: --conv-algo implicit runs on the tensor cores' bf16 or TF32 products: it needs "
+                "--precision bf16 or --tf32\n");
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
@@ -340,7 +359,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 "the architecture)\n");
         return -1;
     }
-    if (o->arch && o->target->build->arch_check(o->arch)) return -1;
+    if (o->arch && o->target->build->arch_check(o->arch, o->conv_algo == CONV_ALGO_IMPLICIT ? 80 : 0)) return -1;
     if ((o->scale.ranks || o->scale.link_bytes_per_s > 0 || o->scale.flops_per_s > 0 || o->scale.tp) &&
         !(o->report && o->scale.ranks)) {
         fprintf(stderr, "mlc: error: --ranks, --link, --flops and --tp go with --report --ranks N\n");

@@ -11,7 +11,8 @@ void print_report(FILE *out, const ModelIR *m);
 void attention_report(FILE *out, const Graph *g);
 /* The C target's convolutions: each one's kernel variant and vector width (report_conv.c). */
 void conv_report(FILE *out, const ModelIR *m);
-/* Each convolution's algorithm, direct or Winograd, and its FLOPs (report_conv_algo.c). */
+/* Each convolution's algorithm (C: direct or Winograd, and its FLOPs; CUDA: im2col or
+ * implicit GEMMs) (report_conv_algo.c). */
 void conv_algo_report(FILE *out, const ModelIR *m);
 
 #endif

@@ -1,15 +1,23 @@
-/* report_conv_algo.c - `--report`'s table of convolutions (C target): the algorithm each
+/* report_conv_algo.c - `--report`'s table of convolutions. C target: the algorithm each
  * conv op of the train step and of inference runs with (targets/c/conv_algo.c), the
  * direct convolution's FLOPs, which the kernel table counts for Winograd too (so a rate
  * from them is an "effective" one, and may pass the machine's SGEMM rate), and the
  * multiplications the algorithm does: F(2x2, 3x3) makes 16 per 2x2 output tile and
  * input-output channel pair where the direct one makes 36, F(4x4, 3x3) 36 per 4x4 tile
- * where the direct one makes 144. */
+ * where the direct one makes 144. CUDA target: im2col around cuBLAS or implicit GEMMs
+ * (targets/cuda/conv.c), and the products' precision. */
 #include "conv_algo.h"
+#include "cuda_emitters.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"
 #include "ops_attrs.h"
 #include "report.h"
+
+/* "KHxKW sS C->O HoxWo" */
+static void geom_text(const Geom *q, char *buf, size_t cap) {
+    snprintf(buf, cap, "%lldx%lld s%lld %lld->%lld %lldx%lld", (long long)q->KH, (long long)q->KW, (long long)q->sh,
+             (long long)q->C, (long long)q->O, (long long)q->Ho, (long long)q->Wo);
+}
 
 static void graph_convs(FILE *out, const Graph *g, const char *title) {
     for (int id = 0; id < g->n; id++) {
@@ -23,25 +31,54 @@ static void graph_convs(FILE *out, const Graph *g, const char *title) {
         const double done =
             algo != MLC_CONV_DIRECT ? 2.0 * (m + 2) * (m + 2) * tiles * (double)q.C * (double)q.O : direct;
         char geom[64];
-        snprintf(geom, sizeof geom, "%lldx%lld s%lld %lld->%lld %lldx%lld", (long long)q.KH, (long long)q.KW,
-                 (long long)q.sh, (long long)q.C, (long long)q.O, (long long)q.Ho, (long long)q.Wo);
+        geom_text(&q, geom, sizeof geom);
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %-9s %14.0f %14.0f\n", title, id, op_of(n)->name, geom,
                 conv_algo_name(algo), direct, done);
     }
 }
 
+/* CUDA: im2col around cuBLAS, or implicit GEMMs (targets/cuda/conv.c), and for the
+ * latter's weight gradient the ranges its sum is split in. */
+static void graph_convs_cuda(FILE *out, const Graph *g, const char *title, const char *products) {
+    for (int id = 0; id < g->n; id++) {
+        const Node *n = &g->nodes[id];
+        if (n->op != OP_conv2d && n->op != OP_conv2d_bwd_data && n->op != OP_conv2d_bwd_filter) continue;
+        const Geom q = conv_node_geom(g, n);
+        char geom[64], algo[48];
+        geom_text(&q, geom, sizeof geom);
+        if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
+        else if (n->op == OP_conv2d_bwd_filter) {
+            const int s = cuda_conv_splits(&q, g->batch);
+            snprintf(algo, sizeof algo, "implicit (%s), %d split%s", products, s, s > 1 ? "s" : "");
+        } else snprintf(algo, sizeof algo, "implicit (%s)", products);
+        fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
+    }
+}
+
+static const char *algo_name(ConvAlgo a) {
+    static const char *names[] = {"auto", "direct", "winograd", "winograd4", "im2col", "implicit"};
+    return names[a];
+}
+
 void conv_algo_report(FILE *out, const ModelIR *m) {
-    if (m->target != TARGET_C) return;
     int n = 0;
     for (int id = 0; id < m->train->n; id++) n += m->train->nodes[id].op == OP_conv2d;
-    if (!n) return;
+    if (!n || (m->target != TARGET_C && m->target != TARGET_CUDA)) return;
+    if (m->target == TARGET_CUDA) {
+        const char *products = m->bf16 ? "bf16 products" : m->tf32 ? "TF32 products" : "FP32 products";
+        fprintf(out,
+                "convolutions (--conv-algo %s: im2col+cuBLAS gathers columns for cuBLAS GEMMs, implicit gathers "
+                "the tiles of tensor-core GEMMs itself):\n",
+                algo_name(m->conv_algo));
+        fprintf(out, "  %-10s %-6s %-18s %-28s %s\n", "graph", "node", "op", "kernel, channels, output", "algorithm");
+        graph_convs_cuda(out, m->train, "train", products);
+        graph_convs_cuda(out, m->eval, "inference", products);
+        return;
+    }
     fprintf(out,
             "convolutions (--conv-algo %s; FLOPs: the direct convolution's, as the kernels count them, and "
             "those of the algorithm's products, transforms left out):\n",
-            m->conv_algo == CONV_ALGO_DIRECT      ? "direct"
-            : m->conv_algo == CONV_ALGO_WINOGRAD  ? "winograd"
-            : m->conv_algo == CONV_ALGO_WINOGRAD4 ? "winograd4"
-                                                  : "auto");
+            algo_name(m->conv_algo));
     fprintf(out, "  %-10s %-6s %-18s %-28s %-9s %14s %14s\n", "graph", "node", "op", "kernel, channels, output",
             "algorithm", "direct FLOPs", "product FLOPs");
     graph_convs(out, m->train, "train");

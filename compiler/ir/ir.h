@@ -83,8 +83,17 @@ typedef struct Node {
 
 typedef enum GraphMode { MODE_TRAIN, MODE_EVAL } GraphMode;
 
-/* --conv-algo: how the C target runs 3x3 stride-1 convolutions (targets/c/conv_algo.c) */
-typedef enum ConvAlgo { CONV_ALGO_AUTO, CONV_ALGO_DIRECT, CONV_ALGO_WINOGRAD, CONV_ALGO_WINOGRAD4 } ConvAlgo;
+/* --conv-algo: how the C target runs 3x3 stride-1 convolutions (direct, winograd,
+ * winograd4: targets/c/conv_algo.c), and how the CUDA target runs every convolution
+ * (im2col, implicit: targets/cuda/conv.c); auto: each target's default */
+typedef enum ConvAlgo {
+    CONV_ALGO_AUTO,
+    CONV_ALGO_DIRECT,
+    CONV_ALGO_WINOGRAD,
+    CONV_ALGO_WINOGRAD4,
+    CONV_ALGO_IM2COL,
+    CONV_ALGO_IMPLICIT
+} ConvAlgo;
 
 typedef struct Graph {
     Arena *arena;

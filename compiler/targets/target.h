@@ -24,8 +24,9 @@ typedef struct TargetBuild {
      * new count, or -1 after a one-line error on stderr. NULL: the target takes no
      * architecture list. */
     int (*arch_flags)(Arena *a, const char *arch, const char **argv, int n, int max);
-    /* 0 when `arch` is a list arch_flags takes, else -1 after a one-line error. */
-    int (*arch_check)(const char *arch);
+    /* 0 when `arch` is a list arch_flags takes, each of whose entries is `oldest` or
+     * newer (0: any), else -1 after a one-line error. */
+    int (*arch_check)(const char *arch, int oldest);
 } TargetBuild;
 
 /* A target's spelling of one of the math functions scalar text calls (op_math_names). */

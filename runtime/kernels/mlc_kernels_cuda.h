@@ -96,8 +96,10 @@ static const float mlc_one = 1.0f, mlc_zero = 0.0f;
  * floats (MLC_FP32); floats that are all bfloat16 values (MLC_BF16_VALUES: --precision
  * bf16 rounded them, compiler/passes/precision.c); or bfloat16 values stored as mlc_bf16
  * (MLC_BF16_STORED, mlc_bf16.h: the memory plan stores them in 2 bytes,
- * compiler/targets/cuda/bf16_storage.c). The output is floats in every mode. */
-enum { MLC_FP32 = 0, MLC_BF16_VALUES = 1, MLC_BF16_STORED = 2 };
+ * compiler/targets/cuda/bf16_storage.c). The output is floats in every mode. MLC_TF32
+ * (floats, products on TF32 tensor cores) is for the implicit-GEMM convolutions only: a
+ * GEMM's TF32 is the cuBLAS handle's math mode (--tf32). */
+enum { MLC_FP32 = 0, MLC_BF16_VALUES = 1, MLC_BF16_STORED = 2, MLC_TF32 = 3 };
 
 /* C = op(A) op(B) in column-major order, as cublasSgemm. In the bf16 modes the tensor
  * cores' bf16 products with FP32 sums compute the products SGEMM would on those values
@@ -152,10 +154,23 @@ void mlc_cuda_conv2d_fwd(cublasHandle_t h, cudaStream_t stream, const mlc_conv_g
 /* dx = the input gradient of dy; ws: nc*K*P floats. */
 void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
                               const void *w, float *dx, float *ws, long nc, int bf16);
-/* dw = the weight gradient of dy over the batch; ws: nc*O/G*K slot floats, then nc*K*P
- * column floats. */
+/* dw = the weight gradient of dy over the batch; ws: nc*O/G*K slot floats, then, from
+ * the next 16 bytes, nc*K*P column floats. */
 void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
                                 const void *dy, float *dw, float *ws, long nc, int bf16);
+
+/* ---- convolution as implicit GEMMs on the tensor cores (cuda/conv_implicit.cu, --conv-algo
+ * implicit), NCHW: no column matrix; the blocks gather their operand tiles from x, w and
+ * dy. mode: MLC_BF16_STORED or MLC_BF16_VALUES (bf16 products) or MLC_TF32 (floats whose
+ * products round them to TF32); FP32 sums, each in a fixed order. sm_80 and newer. The
+ * weight gradient sums K = B*Ho*Wo in `splits` fixed ranges, each into its slot of ws
+ * (splits*O*C/G*KH*KW floats; none for one split), then adds the slots in order. ---- */
+void mlc_cuda_conv2d_fwd_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w,
+                                  float *y, int mode);
+void mlc_cuda_conv2d_bwd_data_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
+                                       const void *w, float *dx, int mode);
+void mlc_cuda_conv2d_bwd_filter_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                                         const void *dy, float *dw, float *ws, int splits, int mode);
 
 /* ---- pooling (cuda/pool.cu), over `planes` planes (batch * channels) of H x W: a thread
  * per output element; the backward ops gather per input element (no atomics), except a

@@ -122,7 +122,7 @@ typedef struct Compiled {
 } Compiled;
 
 /* Compiles src (`path` names it in messages) for the CUDA target; c owns src. */
-static void compile_src_opts(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16) {
+static void compile_src_algo(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16, ConvAlgo algo) {
     memset(c, 0, sizeof *c);
     c->src = src;
     cr_assert_not_null(c->src, "cannot read %s", path);
@@ -130,9 +130,14 @@ static void compile_src_opts(Compiled *c, SrcFile *src, const char *path, int tf
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32, .bf16 = bf16}; /* the CUDA target's workspaces */
+    /* the CUDA target's workspaces */
+    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32, .bf16 = bf16, .conv_algo = algo};
     c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
+}
+
+static void compile_src_opts(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16) {
+    compile_src_algo(c, src, path, tf32, bf16, CONV_ALGO_AUTO);
 }
 
 static void compile_path_opts(Compiled *c, const char *path, int tf32, int bf16) {
@@ -1015,10 +1020,23 @@ static char *run_mlc(const char *args, int *status) {
     return out;
 }
 
+/* A command line mlc refuses (exit 2) and its one-line message. */
+typedef struct MlcError {
+    const char *args, *want;
+} MlcError;
+
+static void expect_errors(const MlcError *c, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int st;
+        char *out = run_mlc(c[i].args, &st);
+        cr_expect_eq(st, 2, "%s: exit %d", c[i].args, st);
+        cr_expect_str_eq(out, c[i].want, "%s", c[i].args);
+        free(out);
+    }
+}
+
 Test(cuda_emit, cuda_arch_errors) {
-    static const struct {
-        const char *args, *want;
-    } c[] = {
+    static const MlcError c[] = {
         {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --target cuda --cuda-arch sm_9",
          "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute capability), "
          "found 'sm_9'\n"},
@@ -1032,12 +1050,68 @@ Test(cuda_emit, cuda_arch_errors) {
         {"build " MLC_SOURCE_ROOT "/samples/mlp.mdl -o /nonexistent/x --target cuda --cuda-arch",
          "mlc: error: --cuda-arch needs a value\n"},
     };
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        int st;
-        char *out = run_mlc(c[i].args, &st);
-        cr_expect_eq(st, 2, "%s: exit %d", c[i].args, st);
-        cr_expect_str_eq(out, c[i].want, "%s", c[i].args);
-        free(out);
+    expect_errors(c, sizeof c / sizeof c[0]);
+}
+
+/* --conv-algo implicit: CUDA only, on bf16 or TF32 tensor cores (sm_80 and newer); im2col
+ * is CUDA's, winograd the C target's. */
+Test(cuda_emit, conv_algo_errors) {
+    static const MlcError c[] = {
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo implicit --precision bf16",
+         "mlc: error: --conv-algo implicit is for --target cuda (the C target's are direct or winograd)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo im2col",
+         "mlc: error: --conv-algo im2col is for --target cuda (the C target's are direct or winograd)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo implicit",
+         "mlc: error: --conv-algo implicit runs on the tensor cores' bf16 or TF32 products: it needs --precision "
+         "bf16 or --tf32\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo winograd",
+         "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col or implicit GEMMs)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo cudnn",
+         "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit (cuda) or auto, found "
+         "'cudnn'\n"},
+        {"build " MLC_SOURCE_ROOT "/samples/lenet.mdl -o /nonexistent/x --target cuda --tf32 --conv-algo implicit "
+         "--cuda-arch sm_90,sm_75",
+         "mlc: error: --cuda-arch: sm_75 has no bf16 or TF32 tensor cores, which --conv-algo implicit runs on (sm_80 "
+         "or newer)\n"},
+    };
+    expect_errors(c, sizeof c / sizeof c[0]);
+}
+
+/* --conv-algo implicit: every conv op of lenet's train step and inference calls the
+ * implicit-GEMM launchers, in the mode its operands take (bf16 stored or TF32), none the
+ * im2col ones; the weight gradients split their sums as cuda_conv_splits says (a
+ * workspace for the slots); --report's table names the algorithm of each. */
+Test(cuda_emit, conv_algo_implicit) {
+    static const char *const modes[] = {"--precision bf16", "--tf32"}, *const want[] = {"MLC_BF16_STORED", "MLC_TF32"};
+    for (int k = 0; k < 2; k++) {
+        const char *args = modes[k];
+        Compiled c;
+        compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", k == 1, k == 0,
+                         CONV_ALGO_IMPLICIT);
+        char *src = capture_source(c.m, "model.h");
+        compiled_free(&c);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_fwd("), 0, "%s: an im2col launch", args);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_bwd_filter("), 0, "%s: an im2col launch", args);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_fwd_implicit(stream"), 6, "%s: forward convs (train, eval, forward)",
+                     args);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_bwd_data_implicit(stream"), 1, "%s: input gradients", args);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_bwd_filter_implicit(stream"), 2, "%s: weight gradients", args);
+        char mode[64];
+        snprintf(mode, sizeof mode, ", %s);", want[k]);
+        cr_expect_eq(count(src, mode), 9, "%s: every conv call in mode %s", args, want[k]);
+        cr_expect_eq(count(src, "ws, 49, "), 1, "%s: conv2's weight gradient in 49 ranges", args);
+        cr_expect_eq(count(src, "ws, 64, "), 1, "%s: conv1's weight gradient in 64 ranges", args);
+        free(src);
+        for (int implicit = 0; implicit < 2; implicit++) {
+            char cmd[512];
+            snprintf(cmd, sizeof cmd, MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda %s --conv-algo %s --report",
+                     modes[k], implicit ? "implicit" : "im2col");
+            int st;
+            char *rep = run_mlc(cmd, &st);
+            cr_assert_eq(st, 0, "%s: exit %d", cmd, st);
+            cr_expect_eq(count(rep, implicit ? "  implicit (" : "  im2col+cuBLAS ("), 7, "%s: the conv table", cmd);
+            free(rep);
+        }
     }
 }
 
@@ -1155,7 +1229,7 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
         }
         fclose(f);
     }
-    cr_assert_eq(nkernels, 10, "the library's sources define %d kernels", nkernels);
+    cr_assert_eq(nkernels, 14, "the library's sources define %d kernels", nkernels);
     /* every source of the folder is in the list mlc build compiles */
     int nsrcs = 0, nfiles = 0;
     while (target_cuda.build->kernel_srcs[nsrcs]) nsrcs++;

@@ -13,8 +13,10 @@ extern const TargetBuild cuda_build; /* toolchain.c */
  * (80, 90), without repeats, into cc; their count, or -1 when spec is not such a list or
  * names more than max. */
 int cuda_arch_parse(const char *spec, int *cc, int max);
-/* 0 when spec is such a list, else -1 after a one-line error on stderr. */
-int cuda_arch_check(const char *spec);
+/* 0 when spec is such a list whose capabilities are all `oldest` or newer (0: any; 80:
+ * the bf16 and TF32 tensor cores that --conv-algo implicit needs), else -1 after a
+ * one-line error on stderr. */
+int cuda_arch_check(const char *spec, int oldest);
 extern const MathName cuda_math[]; /* the spelling of op_math_names */
 /* cuBLAS's workspace, given to it (cublasSetWorkspace) so that a graph capture never
  * sees it allocate: the size NVIDIA recommends for Hopper, above what older GPUs use.
@@ -47,6 +49,10 @@ void cuda_epilogue(EmitCtx *e, int id);
 
 void emit_conv_cuda(EmitCtx *e, int id);
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
+/* 1 when g's convolutions are implicit GEMMs (--conv-algo implicit), 0: im2col around cuBLAS */
+int cuda_conv_implicit(const Graph *g);
+/* The ranges an implicit-GEMM weight gradient of geometry q sums in, at this batch size */
+int cuda_conv_splits(const Geom *q, int64_t batch);
 void emit_pool_cuda(EmitCtx *e, int id);
 void emit_norm_cuda(EmitCtx *e, int id);
 void emit_row_norm_cuda(EmitCtx *e, int id);  /* rownorm.c */

@@ -32,14 +32,24 @@ int cuda_arch_parse(const char *spec, int *cc, int max) {
     }
 }
 
-int cuda_arch_check(const char *spec) {
-    int cc[16];
-    if (cuda_arch_parse(spec, cc, 16) > 0) return 0;
-    fprintf(stderr,
-            "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute "
-            "capability), found '%s'\n",
-            spec);
-    return -1;
+int cuda_arch_check(const char *spec, int oldest) {
+    int cc[16], n = cuda_arch_parse(spec, cc, 16);
+    if (n <= 0) {
+        fprintf(stderr,
+                "mlc: error: --cuda-arch: expected sm_XY or a list like sm_80,sm_90 (XY: the GPU's compute "
+                "capability), found '%s'\n",
+                spec);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (cc[i] < oldest) {
+            fprintf(stderr,
+                    "mlc: error: --cuda-arch: sm_%d has no bf16 or TF32 tensor cores, which --conv-algo implicit "
+                    "runs on (sm_80 or newer)\n",
+                    cc[i]);
+            return -1;
+        }
+    return 0;
 }
 
 /* The compute capabilities of the visible GPUs ("9.0" -> 90), as a --cuda-arch list in
@@ -65,7 +75,7 @@ static int detect(char *buf, size_t cap) {
 static int cuda_arch_flags(Arena *a, const char *arch, const char **argv, int n, int max) {
     char found[256];
     if (!arch) arch = detect(found, sizeof found) ? found : CUDA_ARCH_DEFAULT;
-    if (cuda_arch_check(arch)) return -1;
+    if (cuda_arch_check(arch, 0)) return -1;
     int cc[16];
     int k = cuda_arch_parse(arch, cc, 16);
     if (n + k > max) mlc_die("too many --cuda-arch entries");
@@ -96,7 +106,8 @@ static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthrea
 /* libmlckernels_cuda (runtime/kernels/mlc_kernels_cuda.h), compiled with each model: one
  * fat binary for the architectures of its --cuda-arch, whatever the library was built
  * for by meson. */
-static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu", "kernels/cuda/pool.cu", "kernels/cuda/norm.cu",
+static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu",  "kernels/cuda/conv_implicit.cu",
+                                          "kernels/cuda/pool.cu",  "kernels/cuda/norm.cu",
                                           "kernels/cuda/graph.cu", NULL};
 
 const TargetBuild cuda_build = {.compiler = find_nvcc,

@@ -155,7 +155,7 @@ static void conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_con
 /* dw = sum_n dy[n] . im2col(x[n])^T: per chunk and group, each sample's product
  * dW_n[Og,K] = dY[Og,P] Col^T[P,K] into its own slot of ws, then the slots added to dw in
  * sample order (deterministic; the first chunk starts the sum). ws: nb*Og*K slot floats,
- * then nb*K*P column elements (none when direct). T: x's and dy's element type (the
+ * then, from the next 16 bytes, nb*K*P column elements (none when direct). T: x's and dy's element type (the
  * columns' too; the slots are floats). */
 template <typename T>
 static void conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const T *x,
@@ -166,7 +166,9 @@ static void conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_c
         const long nb = B - n0 < nc ? B - n0 : nc;
         const T *xc = x + n0 * g->C * HW, *dyc = dy + n0 * g->O * P;
         float *part = ws;
-        T *colbuf = (T *)(ws + nb * Og * K);
+        /* the columns start 16 bytes in (cuBLAS's tensor-core kernels want it for bfloat16
+         * operands; the workspace has the 3 floats this may take, targets/cuda/conv.c) */
+        T *colbuf = (T *)(ws + ((nb * Og * K + 3) & ~3L));
         for (int grp = 0; grp < g->G; grp++) {
             long long col_stride;
             const T *cols = mlc_conv_cols(stream, g, nb, grp, xc, colbuf, &col_stride);

@@ -10,7 +10,8 @@
 # (host_cuda/: the generated .cu and runtime/kernels/cuda/ compiled by the host C++
 # compiler against a CPU stand-in for the CUDA runtime and cuBLAS), so the CUDA target's
 # host code and kernels are checked on any machine. STEPS (default 1): the train steps
-# before the comparison; MLC_FLAGS: mlc flags for both targets (--precision bf16). Each
+# before the comparison; MLC_FLAGS: mlc flags for both targets (--precision bf16),
+# CUDA_FLAGS: for the CUDA target only (--tf32, --conv-algo implicit). Each
 # CUDA build also runs with its steps as CUDA graphs (captured
 # at the first step, replayed after) and launched one by one, which must agree bit for bit
 # (on the stand-in, the latter with blocks and threads run in the reverse order:
@@ -41,7 +42,7 @@ for mdl in "$@"; do
     # shellcheck disable=SC2086
     "$MLC" "$mdl" -o "$W/$name.c" ${MLC_FLAGS:-} $C_FLAGS
     # shellcheck disable=SC2086
-    "$MLC" "$mdl" -o "$W/$name.cu" --target cuda ${MLC_FLAGS:-}
+    "$MLC" "$mdl" -o "$W/$name.cu" --target cuda ${MLC_FLAGS:-} ${CUDA_FLAGS:-}
     cc -std=c11 -O2 -fopenmp -D_POSIX_C_SOURCE=200809L "$W/$name.c" "$ROOT/tests/compiler/gpu/$MAIN.c" \
         -I"$ROOT/runtime" -I/usr/include/x86_64-linux-gnu/openblas-pthread -I"$W" -DMLC_MODEL_API="${name}_api" \
         -o "$W/${name}_c" -L"$BUILD/runtime" -lmlckernels -lmlcrt -lopenblas -lz -lm
@@ -76,7 +77,7 @@ for mdl in "$@"; do
     # allocates, give or take the few bytes of its scalar table
     if [ $ON_HOST = 1 ] && [ "$MAIN" = step_compare ]; then
         # shellcheck disable=SC2086
-        said=$("$MLC" "$mdl" --target cuda --report ${MLC_FLAGS:-} |
+        said=$("$MLC" "$mdl" --target cuda --report ${MLC_FLAGS:-} ${CUDA_FLAGS:-} |
             sed -n 's/^device memory (B = [0-9]*): [^(]*(\([0-9]*\) bytes).*/\1/p')
         took=$(sed -n 's/^host_cuda: peak device memory \([0-9]*\) bytes$/\1/p' "$W/$name.cuda.err")
         if [ -z "$said" ] || [ -z "$took" ] || [ "$took" -lt "$said" ] || [ "$took" -gt $((said + 65536)) ]; then

@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/compiler/gpu/host_cuda/build.sh ROOT BUILD W MODEL.cu MAIN.c API EXE - builds a
 # generated .cu with a C main (step_compare.c, templates/trainer_main.c) into a program that
-# runs on the CPU: each CUDA source has `kernel<<<cfg>>>(args)` (or `kernel<T><<<...`: a
-# template's launch names its argument) rewritten to `mlc_host_launch(kernel, cfg)(args)` (cuda_runtime.h here) and is compiled by the host C++
+# runs on the CPU: each CUDA source has `kernel<<<cfg>>>(args)` (or `kernel<T, U><<<...`: a
+# template's launch names its arguments) rewritten to `mlc_host_launch((kernel), cfg)(args)` (cuda_runtime.h here) and is compiled by the host C++
 # compiler against this directory's stand-ins for the CUDA runtime and cuBLAS. The kernel
 # library (runtime/kernels/cuda/) and the stand-in are compiled once per W. With MPI=1 the
 # program is a CUDA trainer built as `mlc build --target cuda --mpi` builds one: its main
@@ -15,7 +15,7 @@ for src in "$MODEL" "$ROOT"/runtime/kernels/cuda/*.cu "$HERE/host_cuda.cpp"; do
     obj="$W/host_lib_$(basename "$src" | sed 's/\.[a-z]*$//').o"
     [ "$src" != "$MODEL" ] || obj="$W/host_model.o"
     [ "$obj" = "$W/host_model.o" ] || [ ! -f "$obj" ] || continue
-    sed 's/\([A-Za-z_][A-Za-z_0-9]*\(<[A-Za-z_0-9]*>\)\{0,1\}\)<<<\(.*\)>>>(/mlc_host_launch(\1, \3)(/' "$src" \
+    sed 's/\([A-Za-z_][A-Za-z_0-9]*\(<[A-Za-z_0-9, ]*>\)\{0,1\}\)<<<\(.*\)>>>(/mlc_host_launch((\1), \3)(/' "$src" \
         > "$W/host.cpp"
     opt=-O1; [ "${src##*/}" != host_cuda.cpp ] || opt=-O2 # its GEMMs take most of the time
     ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$HERE" -I"$ROOT/runtime" -I"$ROOT/runtime/kernels/cuda" \

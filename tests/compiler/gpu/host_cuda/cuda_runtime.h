@@ -3,7 +3,7 @@
  * without a GPU (run_cuda_vs_c.sh --on-host). Only what mlc's code uses.
  *
  * A translation unit is compiled as C++17 by the host compiler with this directory first
- * on the include path, after `NAME<<<cfg>>>(` has become `mlc_host_launch(NAME, cfg)(`
+ * on the include path, after `NAME<<<cfg>>>(` has become `mlc_host_launch((NAME), cfg)(`
  * (run_cuda_vs_c.sh does that with sed). A launch runs the kernel at once on this thread:
  * every block in turn, its threads as fibers that switch at __syncthreads(), so block
  * cooperation (shared arrays, barriers) behaves as on the device. "Device memory" is host
@@ -36,6 +36,7 @@
 /* one block runs at a time: a block's threads share the kernel's static arrays */
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 
 struct uint3 {
     unsigned x, y, z;

@@ -16,6 +16,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "mma.h" /* __float_to_tf32 */
 
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -378,11 +379,12 @@ void mlc_host_submit(cudaStream_t s, dim3 grid, dim3 block, std::function<void()
 
 struct mlc_host_cublas {
     cudaStream_t stream;
+    bool tf32; /* CUBLAS_TF32_TENSOR_OP_MATH: float products on TF32 tensor cores */
 };
 
 const char *cublasGetStatusString(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS ? "success" : "error"; }
 cublasStatus_t cublasCreate(cublasHandle_t *h) {
-    *h = new mlc_host_cublas{nullptr};
+    *h = new mlc_host_cublas{nullptr, false};
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasDestroy(cublasHandle_t h) {
@@ -394,7 +396,7 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
-    (void)h, (void)mode;
+    h->tf32 = mode == CUBLAS_TF32_TENSOR_OP_MATH;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes) {
@@ -442,6 +444,8 @@ static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
         return CUBLAS_STATUS_INVALID_VALUE;
     mlc_host_check_device(A, "cuBLAS (A)"), mlc_host_check_device(B, "cuBLAS (B)");
     mlc_host_check_device(C, "cuBLAS (C)");
+    /* --tf32's math mode: float operands rounded to TF32 as the tensor cores take them */
+    const bool tf32 = h->tf32 && !bf16 && !half;
     submit(h->stream, [=]() {
         /* op(A) by rows and op(B) by columns, each contiguous: every element a dot product */
         std::vector<float> ra((size_t)m * k), cb((size_t)n * k);
@@ -454,6 +458,10 @@ static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
             for (int j = 0; j < n; j++)
                 for (int p = 0; p < k; p++)
                     cb[(size_t)j * k + p] = operand(B, half, b + (tb ? j + (long)p * ldb : p + (long)j * ldb));
+            if (tf32) {
+                for (float &v : ra) v = nvcuda::wmma::__float_to_tf32(v);
+                for (float &v : cb) v = nvcuda::wmma::__float_to_tf32(v);
+            }
             if (bf16 && !half) {
                 for (int i = 0; i < m; i++)
                     for (int p = 0; p < k; p++) check_bf16(ra[(size_t)i * k + p], 'A', i, p);
