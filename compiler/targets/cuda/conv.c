@@ -1,9 +1,11 @@
 /* conv.c - the CUDA target's conv2d and its backward ops: one call into the kernel
- * library's launchers (runtime/kernels/cuda/conv.cu), which take the batch in chunks; the
- * chunks' scratch. The op's semantics are in ops/ops_conv.c. */
+ * library's launchers, im2col ones (runtime/kernels/cuda/conv.cu), which take the batch
+ * in chunks, or implicit-GEMM ones (conv_implicit.cu, --conv-algo implicit); their
+ * scratch. The op's semantics are in ops/ops_conv.c. */
 #include <string.h>
 
 #include "cuda_emitters.h"
+#include "kernels/mlc_conv_tiles.h"
 #include "emit.h"
 #include "ops.h"
 #include "ops_attrs.h"
@@ -31,16 +33,17 @@ static int64_t cuda_chunk(const Geom *q, Op op) {
 
 /* --conv-algo implicit (runtime/kernels/cuda/conv_implicit.cu): the weight gradient's sum
  * over K = B*Ho*Wo goes in this many fixed ranges, each into a slot of O*Cg*KH*KW floats,
- * so that its few 64x64 output tiles (resnet20_cifar's layers have 1 to 9 per group) still
- * give the GPU IG_SPLIT_BLOCKS blocks (two per SM of an H100); each range keeps at least
- * IG_SPLIT_STEPS of the kernel's 32-deep steps, and the slots stay within the im2col
- * path's CUDA_CHUNK_FLOATS. From the compiled batch size: a run at another size sums in
- * ranges of its own, the same every run at that size. */
-enum { IG_TILE = 64, IG_STEP = 32, IG_SPLIT_BLOCKS = 264, IG_SPLIT_STEPS = 8, IG_SPLIT_MAX = 64 };
+ * so that its few output tiles (mlc_conv_tiles.h; resnet20_cifar's layers have 1 to 9 per
+ * group) still give the GPU IG_SPLIT_BLOCKS blocks (two per SM of an H100); each range
+ * keeps at least IG_SPLIT_STEPS of the kernel's 32-deep steps, and the slots stay within
+ * the im2col path's CUDA_CHUNK_FLOATS. From the compiled batch size: a run at another
+ * size sums in ranges of its own, the same every run at that size. */
+enum { IG_STEP = 32, IG_SPLIT_BLOCKS = 264, IG_SPLIT_STEPS = 8, IG_SPLIT_MAX = 64 };
 
 int cuda_conv_splits(const Geom *q, int64_t batch) {
     const int64_t Og = q->O / q->G, N = q->C / q->G * q->KH * q->KW;
-    const int64_t tiles = (Og + IG_TILE - 1) / IG_TILE * ((N + IG_TILE - 1) / IG_TILE) * q->G;
+    const int64_t rows = mlc_ig_tile_rows(Og), cols = mlc_ig_tile_cols(Og);
+    const int64_t tiles = (Og + rows - 1) / rows * ((N + cols - 1) / cols) * q->G;
     const int64_t steps = (batch * q->Ho * q->Wo + IG_STEP - 1) / IG_STEP;
     int64_t s = (IG_SPLIT_BLOCKS + tiles - 1) / tiles;
     if (s > steps / IG_SPLIT_STEPS) s = steps / IG_SPLIT_STEPS;
