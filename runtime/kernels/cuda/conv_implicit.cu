@@ -14,7 +14,9 @@
  *                    then added in slot order (no atomics).
  * A block computes a tile of C (16x128, 32x128 or 64x64, by M: mlc_conv_tiles.h) over
  * 32-wide steps of k, each of its 4 warps a 16x32 or 32x32 part; every element of C is
- * summed by one warp in a fixed order: the same bits every run.
+ * summed by one warp in a fixed order: the same bits every run. The loop over k is
+ * pipelined (ig_run): a step's loads are in flight into registers while the tensor cores
+ * multiply the step before.
  *
  * Sizes: N, and every sample's C*H*W and O*Ho*Wo, below 2^31 (the launchers check): the
  * index arithmetic is 32-bit but for the samples' offsets. */
@@ -109,158 +111,259 @@ template <class E, class S> static __device__ __forceinline__ void ig_result(ig_
     __syncthreads();
 }
 
-/* y = conv(x, w) for group blockIdx.z. A thread loads one column of B (an output pixel)
- * and writes that column of the result; tab holds the 32 taps of the k step (input
- * channel offset, kh*dh, kw*dw; -1: past K). */
+/* The k loop the three ops share, pipelined: while the tensor cores multiply one step's
+ * tiles, the threads' loads of the next step are in flight into registers. The op (one of
+ * the three below) fills its per-step tables for k0 into slot `buf` of two (tables(k0,
+ * buf), threads < 32: the next step's are written while this one's may still be read),
+ * loads a thread's elements of both tiles into registers (fetch: the operands as stored,
+ * zero outside the input, past K, or off the stride's grid) and stores them into the
+ * tiles (put). k_begin and k_end are the block's: every thread takes the barriers. */
+template <class E, class S, class Op>
+static __device__ __forceinline__ void ig_run(const Op &op, ig_tiles<E, S> &s, ig_acc<E, S> &acc, long k_begin,
+                                              long k_end) {
+    ig_zero<E, S>(acc);
+    if (k_begin >= k_end) return;
+    typename Op::Regs r;
+    op.tables(k_begin, 0);
+    __syncthreads();
+    op.fetch(k_begin, 0, r);
+    for (long k0 = k_begin, buf = 0; k0 < k_end; k0 += IG_BK, buf ^= 1) {
+        op.put(r, s);
+        const bool more = k0 + IG_BK < k_end;
+        if (more) op.tables(k0 + IG_BK, (int)buf ^ 1);
+        __syncthreads(); /* this step's tiles and the next step's tables are written */
+        if (more) op.fetch(k0 + IG_BK, (int)buf ^ 1, r);
+        ig_mma<E, S>(s, acc);
+        __syncthreads(); /* the tiles are read before the next put */
+    }
+}
+
+/* A thread's elements of a step: A's BM x 32 and B's 32 x BN over 128 threads. */
+template <class T, class S> struct ig_regs { T a[S::BM * IG_BK / IG_THREADS], b[IG_BK * S::BN / IG_THREADS]; };
+
+/* The forward op: y = conv(x, w) for group blockIdx.z. A thread loads A (w) at column
+ * t % 32 of rows t / 32 + 4j, and one column of B, an output pixel, which it also writes
+ * in the result; tab: the step's 32 taps (input channel offset, -1 past K; kh*dh; kw*dw). */
+template <class T, class E, class S> struct ig_fwd_op {
+    typedef ig_regs<T, S> Regs;
+    const mlc_conv_geom g;
+    const int N, Og, K, P, t, m0, col, n;
+    int (*const tab)[IG_BK][3];
+    int b = 0, p = 0, ih0 = 0, iw0 = 0;
+    const T *xb, *wg;
+    __device__ ig_fwd_op(const mlc_conv_geom &g_, int N_, const T *x, const T *w, int (*tab_)[IG_BK][3])
+        : g(g_), N(N_), Og(g_.O / g_.G), K(g_.C / g_.G * g_.KH * g_.KW), P(g_.Ho * g_.Wo), t((int)threadIdx.x),
+          m0((int)blockIdx.y * S::BM), col((int)threadIdx.x % S::BN), n((int)blockIdx.x * S::BN + col), tab(tab_) {
+        if (n < N) {
+            b = n / P, p = n - b * P;
+            const int oh = p / g.Wo, ow = p - oh * g.Wo;
+            ih0 = oh * g.sh - g.ph, iw0 = ow * g.sw - g.pw;
+        }
+        xb = x + ((long)b * g.C + (long)blockIdx.z * (g.C / g.G)) * g.H * g.W;
+        wg = w + (long)blockIdx.z * Og * K;
+    }
+    __device__ void tables(long k0, int buf) const {
+        if (t >= IG_BK) return;
+        const int k = (int)k0 + t, KHW = g.KH * g.KW, c = k / KHW, r = k - c * KHW, kh = r / g.KW;
+        tab[buf][t][0] = k < K ? c * g.H * g.W : -1, tab[buf][t][1] = kh * g.dh,
+        tab[buf][t][2] = (r - kh * g.KW) * g.dw;
+    }
+    __device__ void fetch(long k0, int buf, Regs &r) const {
+        const int k = (int)k0 + t % IG_BK;
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++) {
+            const int m = m0 + t / IG_BK + j * (IG_THREADS / IG_BK);
+            r.a[j] = m < Og && k < K ? wg[(long)m * K + k] : T{};
+        }
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++) {
+            const int *e = tab[buf][t / S::BN + j * (IG_THREADS / S::BN)], ih = ih0 + e[1], iw = iw0 + e[2];
+            const bool in = n < N && e[0] >= 0 && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            r.b[j] = in ? xb[e[0] + ih * g.W + iw] : T{};
+        }
+    }
+    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const {
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
+            s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][t % IG_BK] = E::put((float)r.a[j]);
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
+            s.b[t / S::BN + j * (IG_THREADS / S::BN)][col] = E::put((float)r.b[j]);
+    }
+    __device__ void write(const ig_tiles<E, S> &s, float *y) const {
+        if (n >= N) return;
+        float *yb = y + ((long)b * g.O + (long)blockIdx.z * Og) * P + p;
+        for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN) yb[(long)(m0 + i) * P] = s.c[i][col];
+    }
+};
+
+/* The input gradient's op: dx = conv2d_bwd_data(dy, w) for group blockIdx.z. A thread's
+ * column of B is an input pixel (b, ih, iw), and tap k = (o, kh, kw) reads dy at oh = (ih
+ * + ph - kh*dh) / sh where that divides (likewise ow); tab: o (-1: past K), kh*KW + kw,
+ * kh*dh, kw*dw. */
+template <class T, class E, class S> struct ig_bwd_data_op {
+    typedef ig_regs<T, S> Regs;
+    const mlc_conv_geom g;
+    const int N, Cg, Og, KHW, K, P, HW, t, m0, col, n;
+    int (*const tab)[IG_BK][4];
+    int b = 0, hw = 0, th0 = 0, tw0 = 0;
+    const T *dyb, *wg;
+    __device__ ig_bwd_data_op(const mlc_conv_geom &g_, int N_, const T *dy, const T *w, int (*tab_)[IG_BK][4])
+        : g(g_), N(N_), Cg(g_.C / g_.G), Og(g_.O / g_.G), KHW(g_.KH * g_.KW), K(Og * KHW), P(g_.Ho * g_.Wo),
+          HW(g_.H * g_.W), t((int)threadIdx.x), m0((int)blockIdx.y * S::BM), col((int)threadIdx.x % S::BN),
+          n((int)blockIdx.x * S::BN + col), tab(tab_) {
+        if (n < N) {
+            b = n / HW, hw = n - b * HW;
+            const int ih = hw / g.W;
+            th0 = ih + g.ph, tw0 = hw - ih * g.W + g.pw;
+        }
+        dyb = dy + ((long)b * g.O + (long)blockIdx.z * Og) * P;
+        wg = w + (long)blockIdx.z * Og * Cg * KHW;
+    }
+    __device__ void tables(long k0, int buf) const {
+        if (t >= IG_BK) return;
+        const int k = (int)k0 + t, o = k / KHW, r = k - o * KHW, kh = r / g.KW;
+        int *e = tab[buf][t];
+        e[0] = k < K ? o : -1, e[1] = r, e[2] = kh * g.dh, e[3] = (r - kh * g.KW) * g.dw;
+    }
+    __device__ void fetch(long k0, int buf, Regs &r) const {
+        (void)k0;
+        const int *ea = tab[buf][t % IG_BK];
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++) {
+            const int c = m0 + t / IG_BK + j * (IG_THREADS / IG_BK);
+            r.a[j] = c < Cg && ea[0] >= 0 ? wg[((long)ea[0] * Cg + c) * KHW + ea[1]] : T{};
+        }
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++) {
+            const int *e = tab[buf][t / S::BN + j * (IG_THREADS / S::BN)], th = th0 - e[2], tw = tw0 - e[3];
+            const bool on = n < N && e[0] >= 0 && th >= 0 && tw >= 0 && th % g.sh == 0 && tw % g.sw == 0;
+            const int oh = th / g.sh, ow = tw / g.sw;
+            r.b[j] = on && oh < g.Ho && ow < g.Wo ? dyb[(long)e[0] * P + oh * g.Wo + ow] : T{};
+        }
+    }
+    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const {
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
+            s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][t % IG_BK] = E::put((float)r.a[j]);
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
+            s.b[t / S::BN + j * (IG_THREADS / S::BN)][col] = E::put((float)r.b[j]);
+    }
+    __device__ void write(const ig_tiles<E, S> &s, float *dx) const {
+        if (n >= N) return;
+        float *dxb = dx + ((long)b * g.C + (long)blockIdx.z * Cg) * HW + hw;
+        for (int i = t / S::BN; i < S::BM && m0 + i < Cg; i += IG_THREADS / S::BN)
+            dxb[(long)(m0 + i) * HW] = s.c[i][col];
+    }
+};
+
+/* The weight gradient's op, for split blockIdx.z % splits of group blockIdx.z / splits.
+ * A thread loads one row k of both tiles (consecutive threads, consecutive output
+ * pixels): A (dy) at rows t / 32 + 4j, B (x) at columns t / 32 + 4j. ntab: the block's BN
+ * columns (c*H*W, -1: past N; kh*dh; kw*dw), written before the loop's first barrier;
+ * per step, roff: the row's sample offsets in x and dy (-1: past K), rtab: oh*sh - ph,
+ * ow*sw - pw. */
+template <class T, class E, class S> struct ig_bwd_filter_op {
+    typedef ig_regs<T, S> Regs;
+    const mlc_conv_geom g;
+    const long K;
+    const int Og, N, P, HW, t, m0, n0, row;
+    const int (*ntab)[3];
+    int (*const rtab)[IG_BK][2];
+    long (*const roff)[IG_BK][2];
+    const T *xg, *dyg;
+    __device__ ig_bwd_filter_op(const mlc_conv_geom &g_, long B, int grp, const T *x, const T *dy, int (*ntab_)[3],
+                                int (*rtab_)[IG_BK][2], long (*roff_)[IG_BK][2])
+        : g(g_), K(B * g_.Ho * g_.Wo), Og(g_.O / g_.G), N(g_.C / g_.G * g_.KH * g_.KW), P(g_.Ho * g_.Wo),
+          HW(g_.H * g_.W), t((int)threadIdx.x), m0((int)blockIdx.y * S::BM), n0((int)blockIdx.x * S::BN),
+          row((int)threadIdx.x % IG_BK), ntab(ntab_), rtab(rtab_), roff(roff_) {
+        if (t < S::BN) {
+            const int KHW = g.KH * g.KW, n = n0 + t, c = n / KHW, r = n - c * KHW, kh = r / g.KW;
+            ntab_[t][0] = n < N ? c * HW : -1, ntab_[t][1] = kh * g.dh, ntab_[t][2] = (r - kh * g.KW) * g.dw;
+        }
+        xg = x + (long)grp * (g.C / g.G) * HW;
+        dyg = dy + (long)grp * Og * P;
+    }
+    __device__ void tables(long k0, int buf) const {
+        if (t >= IG_BK) return;
+        const long k = k0 + t, b = k / P;
+        const int p = (int)(k - b * P), oh = p / g.Wo, ow = p - oh * g.Wo;
+        roff[buf][t][0] = k < K ? b * g.C * HW : -1, roff[buf][t][1] = b * g.O * P + p;
+        rtab[buf][t][0] = oh * g.sh - g.ph, rtab[buf][t][1] = ow * g.sw - g.pw;
+    }
+    __device__ void fetch(long k0, int buf, Regs &r) const {
+        (void)k0;
+        const long xo = roff[buf][row][0], dyo = roff[buf][row][1];
+        const int ih0 = rtab[buf][row][0], iw0 = rtab[buf][row][1];
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++) {
+            const int m = m0 + t / IG_BK + j * (IG_THREADS / IG_BK);
+            r.a[j] = xo >= 0 && m < Og ? dyg[dyo + (long)m * P] : T{};
+        }
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++) {
+            const int *e = ntab[t / IG_BK + j * (IG_THREADS / IG_BK)], ih = ih0 + e[1], iw = iw0 + e[2];
+            const bool in = xo >= 0 && e[0] >= 0 && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            r.b[j] = in ? xg[xo + e[0] + ih * g.W + iw] : T{};
+        }
+    }
+    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const {
+        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
+            s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][row] = E::put((float)r.a[j]);
+        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
+            s.b[row][t / IG_BK + j * (IG_THREADS / IG_BK)] = E::put((float)r.b[j]);
+    }
+    /* into out (dw itself for one split, else the split's slot of O*Cg*KH*KW floats) */
+    __device__ void write(const ig_tiles<E, S> &s, float *out, int split, int grp) const {
+        const int n = n0 + t % S::BN;
+        if (n >= N) return;
+        float *ob = out + (long)split * g.O * N + (long)grp * Og * N + n;
+        for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN)
+            ob[(long)(m0 + i) * N] = s.c[i][t % S::BN];
+    }
+};
+
+/* ---- the kernels: one block per tile of the result (and per group, and per split of the
+ * weight gradient's sum) ---- */
+
 template <class T, class E, class S>
 static __global__ void mlc_ig_fwd_kernel(const mlc_conv_geom g, const int N, const T *x, const T *w, float *y) {
 #if IG_TENSOR_CORES
     __shared__ __align__(128) ig_tiles<E, S> s;
-    __shared__ int tab[IG_BK][3];
-    const int grp = (int)blockIdx.z, Cg = g.C / g.G, Og = g.O / g.G, KHW = g.KH * g.KW, K = Cg * KHW, P = g.Ho * g.Wo,
-              t = (int)threadIdx.x, m0 = (int)blockIdx.y * S::BM, col = t % S::BN, n = (int)blockIdx.x * S::BN + col;
-    int b = 0, p = 0, ih0 = 0, iw0 = 0;
-    if (n < N) {
-        b = n / P, p = n - b * P;
-        const int oh = p / g.Wo, ow = p - oh * g.Wo;
-        ih0 = oh * g.sh - g.ph, iw0 = ow * g.sw - g.pw;
-    }
-    const T *xb = x + ((long)b * g.C + (long)grp * Cg) * g.H * g.W, *wg = w + (long)grp * Og * K;
+    __shared__ int tab[2][IG_BK][3];
+    const ig_fwd_op<T, E, S> op(g, N, x, w, tab);
     ig_acc<E, S> acc;
-    ig_zero<E, S>(acc);
-    for (int k0 = 0; k0 < K; k0 += IG_BK) {
-        __syncthreads(); /* the step before is multiplied */
-        if (t < IG_BK) {
-            const int k = k0 + t, c = k / KHW, r = k - c * KHW, kh = r / g.KW;
-            tab[t][0] = k < K ? c * g.H * g.W : -1, tab[t][1] = kh * g.dh, tab[t][2] = (r - kh * g.KW) * g.dw;
-        }
-        __syncthreads();
-        for (int i = t / IG_BK; i < S::BM; i += IG_THREADS / IG_BK) {
-            const int m = m0 + i, k = k0 + t % IG_BK;
-            s.a[i][t % IG_BK] = E::put(m < Og && k < K ? (float)wg[(long)m * K + k] : 0.0f);
-        }
-        for (int kk = t / S::BN; kk < IG_BK; kk += IG_THREADS / S::BN) {
-            const int ih = ih0 + tab[kk][1], iw = iw0 + tab[kk][2];
-            const bool in = n < N && tab[kk][0] >= 0 && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-            s.b[kk][col] = E::put(in ? (float)xb[tab[kk][0] + ih * g.W + iw] : 0.0f);
-        }
-        __syncthreads();
-        ig_mma<E, S>(s, acc);
-    }
+    ig_run<E, S>(op, s, acc, 0, op.K);
     ig_result<E, S>(s, acc);
-    if (n >= N) return;
-    float *yb = y + ((long)b * g.O + (long)grp * Og) * P + p;
-    for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN) yb[(long)(m0 + i) * P] = s.c[i][col];
+    op.write(s, y);
 #else
     (void)g, (void)N, (void)x, (void)w, (void)y;
     __trap();
 #endif
 }
 
-/* dx = the input gradient of dy for group blockIdx.z: a thread's column is an input pixel
- * (b, ih, iw), and tap k = (o, kh, kw) reads dy at oh = (ih + ph - kh*dh) / sh where that
- * divides (likewise ow); tab: o (-1: past K), kh*KW + kw, kh*dh, kw*dw. */
 template <class T, class E, class S>
 static __global__ void mlc_ig_bwd_data_kernel(const mlc_conv_geom g, const int N, const T *dy, const T *w, float *dx) {
 #if IG_TENSOR_CORES
     __shared__ __align__(128) ig_tiles<E, S> s;
-    __shared__ int tab[IG_BK][4];
-    const int grp = (int)blockIdx.z, Cg = g.C / g.G, Og = g.O / g.G, KHW = g.KH * g.KW, K = Og * KHW, P = g.Ho * g.Wo,
-              HW = g.H * g.W, t = (int)threadIdx.x, m0 = (int)blockIdx.y * S::BM, col = t % S::BN,
-              n = (int)blockIdx.x * S::BN + col;
-    int b = 0, hw = 0, th0 = 0, tw0 = 0;
-    if (n < N) {
-        b = n / HW, hw = n - b * HW;
-        const int ih = hw / g.W;
-        th0 = ih + g.ph, tw0 = hw - ih * g.W + g.pw;
-    }
-    const T *dyb = dy + ((long)b * g.O + (long)grp * Og) * P, *wg = w + (long)grp * Og * Cg * KHW;
+    __shared__ int tab[2][IG_BK][4];
+    const ig_bwd_data_op<T, E, S> op(g, N, dy, w, tab);
     ig_acc<E, S> acc;
-    ig_zero<E, S>(acc);
-    for (int k0 = 0; k0 < K; k0 += IG_BK) {
-        __syncthreads();
-        if (t < IG_BK) {
-            const int k = k0 + t, o = k / KHW, r = k - o * KHW, kh = r / g.KW;
-            tab[t][0] = k < K ? o : -1, tab[t][1] = r, tab[t][2] = kh * g.dh, tab[t][3] = (r - kh * g.KW) * g.dw;
-        }
-        __syncthreads();
-        for (int i = t / IG_BK; i < S::BM; i += IG_THREADS / IG_BK) {
-            const int c = m0 + i, kk = t % IG_BK, o = tab[kk][0];
-            s.a[i][kk] = E::put(c < Cg && o >= 0 ? (float)wg[((long)o * Cg + c) * KHW + tab[kk][1]] : 0.0f);
-        }
-        for (int kk = t / S::BN; kk < IG_BK; kk += IG_THREADS / S::BN) {
-            const int th = th0 - tab[kk][2], tw = tw0 - tab[kk][3];
-            float v = 0.0f;
-            if (n < N && tab[kk][0] >= 0 && th >= 0 && tw >= 0 && th % g.sh == 0 && tw % g.sw == 0) {
-                const int oh = th / g.sh, ow = tw / g.sw;
-                if (oh < g.Ho && ow < g.Wo) v = (float)dyb[(long)tab[kk][0] * P + oh * g.Wo + ow];
-            }
-            s.b[kk][col] = E::put(v);
-        }
-        __syncthreads();
-        ig_mma<E, S>(s, acc);
-    }
+    ig_run<E, S>(op, s, acc, 0, op.K);
     ig_result<E, S>(s, acc);
-    if (n >= N) return;
-    float *dxb = dx + ((long)b * g.C + (long)grp * Cg) * HW + hw;
-    for (int i = t / S::BN; i < S::BM && m0 + i < Cg; i += IG_THREADS / S::BN) dxb[(long)(m0 + i) * HW] = s.c[i][col];
+    op.write(s, dx);
 #else
     (void)g, (void)N, (void)dy, (void)w, (void)dx;
     __trap();
 #endif
 }
 
-/* The weight gradient's part from split blockIdx.z % splits of group blockIdx.z / splits:
- * the k steps [splits' share) of K = B*Ho*Wo, into out (dw itself when there is one
- * split, else that split's slot of O*Cg*KH*KW floats). A thread loads one row k of both
- * tiles (consecutive threads, consecutive output pixels); ntab: the block's BN columns
- * (c*H*W, -1: past N; kh*dh; kw*dw); for the step's 32 rows, roff: the sample's
- * offsets in x and dy (-1: past K), rtab: oh*sh - ph, ow*sw - pw. */
+/* The k steps of split `split` of `splits`: [steps*split/splits, steps*(split+1)/splits). */
 template <class T, class E, class S>
 static __global__ void mlc_ig_bwd_filter_kernel(const mlc_conv_geom g, const long B, const int splits, const T *x,
                                                 const T *dy, float *out) {
 #if IG_TENSOR_CORES
     __shared__ __align__(128) ig_tiles<E, S> s;
-    __shared__ int ntab[S::BN][3], rtab[IG_BK][2];
-    __shared__ long roff[IG_BK][2];
-    const int grp = (int)blockIdx.z / splits, split = (int)blockIdx.z % splits, Cg = g.C / g.G, Og = g.O / g.G,
-              KHW = g.KH * g.KW, N = Cg * KHW, P = g.Ho * g.Wo, HW = g.H * g.W, t = (int)threadIdx.x,
-              m0 = (int)blockIdx.y * S::BM, n0 = (int)blockIdx.x * S::BN, row = t % IG_BK;
-    const long K = B * P, steps = (K + IG_BK - 1) / IG_BK;
-    const long k_begin = steps * split / splits * IG_BK, k_end = steps * (split + 1) / splits * IG_BK;
-    if (t < S::BN) {
-        const int n = n0 + t, c = n / KHW, r = n - c * KHW, kh = r / g.KW;
-        ntab[t][0] = n < N ? c * HW : -1, ntab[t][1] = kh * g.dh, ntab[t][2] = (r - kh * g.KW) * g.dw;
-    }
-    const T *xg = x + (long)grp * Cg * HW, *dyg = dy + (long)grp * Og * P;
+    __shared__ int ntab[S::BN][3], rtab[2][IG_BK][2];
+    __shared__ long roff[2][IG_BK][2];
+    const int grp = (int)blockIdx.z / splits, split = (int)blockIdx.z % splits;
+    const ig_bwd_filter_op<T, E, S> op(g, B, grp, x, dy, ntab, rtab, roff);
+    const long steps = (op.K + IG_BK - 1) / IG_BK;
     ig_acc<E, S> acc;
-    ig_zero<E, S>(acc);
-    for (long k0 = k_begin; k0 < k_end; k0 += IG_BK) {
-        __syncthreads();
-        if (t < IG_BK) {
-            const long k = k0 + t, b = k / P;
-            const int p = (int)(k - b * P), oh = p / g.Wo, ow = p - oh * g.Wo;
-            roff[t][0] = k < K ? b * g.C * HW : -1, roff[t][1] = b * g.O * P + p;
-            rtab[t][0] = oh * g.sh - g.ph, rtab[t][1] = ow * g.sw - g.pw;
-        }
-        __syncthreads();
-        const bool live = roff[row][0] >= 0;
-        for (int i = t / IG_BK; i < S::BM; i += IG_THREADS / IG_BK)
-            s.a[i][row] = E::put(live && m0 + i < Og ? (float)dyg[roff[row][1] + (long)(m0 + i) * P] : 0.0f);
-        for (int j = t / IG_BK; j < S::BN; j += IG_THREADS / IG_BK) {
-            const int ih = rtab[row][0] + ntab[j][1], iw = rtab[row][1] + ntab[j][2];
-            const bool in = live && ntab[j][0] >= 0 && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-            s.b[row][j] = E::put(in ? (float)xg[roff[row][0] + ntab[j][0] + ih * g.W + iw] : 0.0f);
-        }
-        __syncthreads();
-        ig_mma<E, S>(s, acc);
-    }
+    ig_run<E, S>(op, s, acc, steps * split / splits * IG_BK, steps * (split + 1) / splits * IG_BK);
     ig_result<E, S>(s, acc);
-    const int n = n0 + t % S::BN;
-    if (n >= N) return;
-    float *ob = out + (long)split * g.O * N + (long)grp * Og * N + n;
-    for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN)
-        ob[(long)(m0 + i) * N] = s.c[i][t % S::BN];
+    op.write(s, out, split, grp);
 #else
     (void)g, (void)B, (void)splits, (void)x, (void)dy, (void)out;
     __trap();
