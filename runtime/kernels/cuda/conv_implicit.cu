@@ -141,6 +141,24 @@ static __device__ __forceinline__ void ig_run(const Op &op, ig_tiles<E, S> &s, i
 /* A thread's elements of a step: A's BM x 32 and B's 32 x BN over 128 threads. */
 template <class T, class S> struct ig_regs { T a[S::BM * IG_BK / IG_THREADS], b[IG_BK * S::BN / IG_THREADS]; };
 
+/* The forward op's and the input gradient's tiles from a thread's registers: A at column
+ * t % 32 of rows t / 32 + 4j, B down column t % BN. */
+template <class E, class S, class Regs>
+static __device__ __forceinline__ void ig_put_column(const Regs &r, ig_tiles<E, S> &s) {
+    const int t = (int)threadIdx.x;
+    for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
+        s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][t % IG_BK] = E::put((float)r.a[j]);
+    for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
+        s.b[t / S::BN + j * (IG_THREADS / S::BN)][t % S::BN] = E::put((float)r.b[j]);
+}
+
+/* Column t % BN of the result's first `rows` rows, row i to out[i * stride]. */
+template <class E, class S>
+static __device__ __forceinline__ void ig_write_column(const ig_tiles<E, S> &s, float *out, long stride, int rows) {
+    const int t = (int)threadIdx.x;
+    for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) out[i * stride] = s.c[i][t % S::BN];
+}
+
 /* The forward op: y = conv(x, w) for group blockIdx.z. A thread loads A (w) at column
  * t % 32 of rows t / 32 + 4j, and one column of B, an output pixel, which it also writes
  * in the result; tab: the step's 32 taps (input channel offset, -1 past K; kh*dh; kw*dw). */
@@ -180,16 +198,10 @@ template <class T, class E, class S> struct ig_fwd_op {
             r.b[j] = in ? xb[e[0] + ih * g.W + iw] : T{};
         }
     }
-    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const {
-        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
-            s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][t % IG_BK] = E::put((float)r.a[j]);
-        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
-            s.b[t / S::BN + j * (IG_THREADS / S::BN)][col] = E::put((float)r.b[j]);
-    }
+    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const { ig_put_column<E, S>(r, s); }
     __device__ void write(const ig_tiles<E, S> &s, float *y) const {
         if (n >= N) return;
-        float *yb = y + ((long)b * g.O + (long)blockIdx.z * Og) * P + p;
-        for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN) yb[(long)(m0 + i) * P] = s.c[i][col];
+        ig_write_column<E, S>(s, y + (((long)b * g.O + (long)blockIdx.z * Og + m0) * P + p), P, Og - m0);
     }
 };
 
@@ -236,17 +248,10 @@ template <class T, class E, class S> struct ig_bwd_data_op {
             r.b[j] = on && oh < g.Ho && ow < g.Wo ? dyb[(long)e[0] * P + oh * g.Wo + ow] : T{};
         }
     }
-    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const {
-        for (int j = 0; j < S::BM * IG_BK / IG_THREADS; j++)
-            s.a[t / IG_BK + j * (IG_THREADS / IG_BK)][t % IG_BK] = E::put((float)r.a[j]);
-        for (int j = 0; j < IG_BK * S::BN / IG_THREADS; j++)
-            s.b[t / S::BN + j * (IG_THREADS / S::BN)][col] = E::put((float)r.b[j]);
-    }
+    __device__ void put(const Regs &r, ig_tiles<E, S> &s) const { ig_put_column<E, S>(r, s); }
     __device__ void write(const ig_tiles<E, S> &s, float *dx) const {
         if (n >= N) return;
-        float *dxb = dx + ((long)b * g.C + (long)blockIdx.z * Cg) * HW + hw;
-        for (int i = t / S::BN; i < S::BM && m0 + i < Cg; i += IG_THREADS / S::BN)
-            dxb[(long)(m0 + i) * HW] = s.c[i][col];
+        ig_write_column<E, S>(s, dx + (((long)b * g.C + (long)blockIdx.z * Cg + m0) * HW + hw), HW, Cg - m0);
     }
 };
 
@@ -308,9 +313,7 @@ template <class T, class E, class S> struct ig_bwd_filter_op {
     __device__ void write(const ig_tiles<E, S> &s, float *out, int split, int grp) const {
         const int n = n0 + t % S::BN;
         if (n >= N) return;
-        float *ob = out + (long)split * g.O * N + (long)grp * Og * N + n;
-        for (int i = t / S::BN; i < S::BM && m0 + i < Og; i += IG_THREADS / S::BN)
-            ob[(long)(m0 + i) * N] = s.c[i][t % S::BN];
+        ig_write_column<E, S>(s, out + ((long)split * g.O + (long)grp * Og + m0) * N + n, N, Og - m0);
     }
 };
 
