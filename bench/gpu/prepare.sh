@@ -17,6 +17,9 @@
 #   NAME_bf16i_timer (lenet, resnet20_cifar) the same with --conv-algo implicit (the
 #                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
 #   NAME_tf32i_timer (lenet, resnet20_cifar) --tf32 with --conv-algo implicit;
+#   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
+#                 with im2col and with implicit-GEMM convolutions, and NAME.convs, their
+#                 convolutions as --report lists them (run.sh's per-layer table);
 # per model of $batches: NAME_bs, the CUDA build of tests/compiler/gpu/batch_sizes.c
 #                 (batch sizes 1 to 13, more graphs than the cache holds), and
 #                 NAME.bs_c.txt, what the C build of it printed here;
@@ -42,6 +45,8 @@ bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
 models="$samples layers poolrelu convepi resnet_mb $bf16"
 tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
+# the bf16 builds profiled per node: each convolution's time with either algorithm
+convprof="resnet20_cifar_bf16 resnet20_cifar_bf16i"
 # models without Winograd layers on the C side, whose rounding 18 steps would spread
 batches="mlp layers poolrelu convepi"
 W=$(mktemp -d)
@@ -89,9 +94,15 @@ for m in $samples; do
     python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
     "$MLC" "$(mdl $m)" --target cuda --report | sed -n 's/^totals: arena .*(\([0-9]*\) bytes.*/\1/p' | head -1 > "$OUT/$m.arena"
 done
+for m in $convprof; do
+    python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
+    fcuda=$(flags $m cuda) || exit 1
+    # shellcheck disable=SC2086
+    "$MLC" "$(mdl $m)" --target cuda $fcuda --report | grep '^  train ' > "$OUT/$m.convs"
+done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
-objs="$models $(for m in $samples; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
+objs="$models $(for m in $samples $convprof; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
 $(for m in $tf32i; do echo "${m}_tf32i"; done)"
 set -- $objs
 while [ $# -gt 0 ]; do
@@ -136,6 +147,8 @@ for m in $batches; do
 done
 for m in $samples; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"
+done
+for m in $samples $convprof; do
     link "$W/${m}_prof.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_prof" "$(api $m)"
 done
 for m in $tf32; do

@@ -20,7 +20,8 @@
 #    and the step's memory: mlc's arena against the caching allocator's peak in one step;
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
-#    (bench/gpu/kernel_profile.py);
+#    (bench/gpu/kernel_profile.py); resnet20_cifar's bf16 step with im2col and with
+#    implicit-GEMM convolutions, each convolution's time side by side;
 # 4. the CUDA trainers on Fashion-MNIST: mlp and lenet with their samples' recipes, resnet
 #    for 2 epochs, lenet's checkpoint evaluated again with `eval`.
 # Everything goes to stdout; with $OUT set, also $OUT/gpu.log and the summary $OUT/gpu.md
@@ -124,9 +125,12 @@ fi
 
 if part 3; then
 say "=== 3. per-node GPU time and elementwise bandwidth"
-for m in lenet resnet resnet20_cifar mlp; do
+for m in lenet resnet resnet20_cifar mlp resnet20_cifar_bf16 resnet20_cifar_bf16i; do
+    [ -x "$DIR/${m}_prof" ] || continue
     say "profile $m"
     timeout 120 "$DIR/${m}_prof" --steps 23 --warmup 0 2>&1 | sed "s/^/$m /" >> "$LOG" || status=1
+    # the convolutions as mlc --report lists them, for the per-layer table (summary.py)
+    [ -f "$DIR/$m.convs" ] && sed "s/^/$m convs/" "$DIR/$m.convs" >> "$LOG"
     grep "^$m \(kernel\|copy\|profile\)" "$LOG" | tail -14
 done
 

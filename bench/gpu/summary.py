@@ -8,6 +8,31 @@ import sys
 SAMPLES = ("mlp", "lenet", "resnet", "resnet20_cifar")
 
 
+def node_times(log, model):
+    """{node id: GPU us} from a profile's `node OP:ID+ID us=T` lines, each id of a region
+    given the region's time."""
+    times = {}
+    for l in log:
+        if l.startswith(f"{model} node "):
+            ids = l.split()[2].split(":")[1]
+            for i in ids.split("+"):
+                times[i] = float(fields(l)["us"])
+    return times
+
+
+def conv_table(log, im2col, implicit):
+    """Markdown rows: each train-step convolution (mlc --report's lines, logged as `MODEL
+    convs ...`) with its node's time in the two profiles."""
+    a, b = node_times(log, im2col), node_times(log, implicit)
+    rows = []
+    for l in log:
+        m = re.match(rf"{implicit} convs\s+train\s+%(\d+)\s+(\S+)\s+(.+?)\s{{2,}}implicit", l)
+        if m and m.group(1) in a and m.group(1) in b:
+            i = m.group(1)
+            rows.append(f"| %{i} | {m.group(2)} | {m.group(3)} | {a[i]:.1f} | {b[i]:.1f} | {b[i] / a[i]:.2f} |")
+    return rows
+
+
 def fields(line):
     return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
 
@@ -149,6 +174,17 @@ def main():
             top = sorted(by_op.items(), key=lambda kv: -kv[1])[:6]
             out.append("GPU time by op (root of each group): "
                        + ", ".join(f"{op} {100 * us / total:.0f} %" for op, us in top) + "\n")
+
+    convs = conv_table(log, "resnet20_cifar_bf16", "resnet20_cifar_bf16i")
+    if convs:
+        out.append("## Convolutions per layer: im2col + cuBLAS against implicit GEMM (resnet20_cifar, bf16)\n")
+        out.append("Each node's GPU time, median over 20 steps (kernel_profile.py), in the bf16 build with "
+                   "`--conv-algo im2col` and with `--conv-algo implicit`: the measurements `--conv-algo auto`'s "
+                   "CUDA rule is to be made from.\n")
+        out.append("| node | op | kernel, channels, output | im2col µs | implicit µs | implicit / im2col |\n"
+                   "|---|---|---|---|---|---|")
+        out.extend(convs)
+        out.append("")
 
     out.append("## CUDA trainers on Fashion-MNIST\n")
     section = None

@@ -8,6 +8,7 @@
  * (targets/cuda/conv.c), and the products' precision. */
 #include "conv_algo.h"
 #include "cuda_emitters.h"
+#include "kernels/mlc_conv_tiles.h"
 #include "kernels/mlc_winograd_layout.h"
 #include "ops.h"
 #include "ops_attrs.h"
@@ -37,20 +38,25 @@ static void graph_convs(FILE *out, const Graph *g, const char *title) {
     }
 }
 
-/* CUDA: im2col around cuBLAS, or implicit GEMMs (targets/cuda/conv.c), and for the
- * latter's weight gradient the ranges its sum is split in. */
+/* CUDA: im2col around cuBLAS, or implicit GEMMs (targets/cuda/conv.c) with their block
+ * tile (mlc_conv_tiles.h: by the GEMM's rows, the input channels for the input gradient,
+ * else the output channels) and for the weight gradient the ranges its sum is split in. */
 static void graph_convs_cuda(FILE *out, const Graph *g, const char *title, const char *products) {
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (n->op != OP_conv2d && n->op != OP_conv2d_bwd_data && n->op != OP_conv2d_bwd_filter) continue;
         const Geom q = conv_node_geom(g, n);
-        char geom[64], algo[48];
+        char geom[64], algo[80];
         geom_text(&q, geom, sizeof geom);
+        const long rows = n->op == OP_conv2d_bwd_data ? (long)(q.C / q.G) : (long)(q.O / q.G);
         if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
-        else if (n->op == OP_conv2d_bwd_filter) {
-            const int s = cuda_conv_splits(&q, g->batch);
-            snprintf(algo, sizeof algo, "implicit (%s), %d split%s", products, s, s > 1 ? "s" : "");
-        } else snprintf(algo, sizeof algo, "implicit (%s)", products);
+        else {
+            const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
+            char splits[24] = "";
+            if (s > 1) snprintf(splits, sizeof splits, ", %d splits", s);
+            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s", products, mlc_ig_tile_rows(rows),
+                     mlc_ig_tile_cols(rows), splits);
+        }
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
     }
 }
