@@ -16,7 +16,8 @@
 #                 C side built with --precision bf16 too);
 #   NAME_bf16i_timer (lenet, resnet20_cifar) the same with --conv-algo implicit (the
 #                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
-#   NAME_tf32i_timer (lenet, resnet20_cifar) --tf32 with --conv-algo implicit;
+#   NAME_tf32i_timer, NAME_fp32i_timer (lenet, resnet20_cifar) --conv-algo implicit with
+#                 --tf32, and in FP32;
 #   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
 #                 with im2col and with implicit-GEMM convolutions, and NAME.convs, their
 #                 convolutions as --report lists them (run.sh's per-layer table);
@@ -89,6 +90,7 @@ for m in $tf32; do
 done
 for m in $tf32i; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32i.cu" --target cuda --tf32 --conv-algo implicit
+    "$MLC" "$(mdl $m)" -o "$W/${m}_fp32i.cu" --target cuda --conv-algo implicit
 done
 for m in $samples; do
     python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
@@ -103,7 +105,7 @@ done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
 objs="$models $(for m in $samples $convprof; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
-$(for m in $tf32i; do echo "${m}_tf32i"; done)"
+$(for m in $tf32i; do echo "${m}_tf32i ${m}_fp32i"; done)"
 set -- $objs
 while [ $# -gt 0 ]; do
     "$NVCC" -O3 -std=c++17 -arch="$CUDA_ARCH" -c "$W/$1.cu" -I"$ROOT/runtime" -o "$W/$1.o" &
@@ -156,6 +158,7 @@ for m in $tf32; do
 done
 for m in $tf32i; do
     link "$W/${m}_tf32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32i_timer" "$(api $m)"
+    link "$W/${m}_fp32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_fp32i_timer" "$(api $m)"
 done
 for m in $bf16; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"

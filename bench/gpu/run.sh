@@ -16,7 +16,8 @@
 #    launched one by one) against PyTorch eager on the same GPU (same model, batch, optimizer and random data; bench/torch_models.py), once
 #    with PyTorch's defaults (cuDNN may use TF32), once in full FP32 as mlc computes and
 #    once under autocast(bfloat16) with channels_last, and mlc built with --tf32 and with
-#    --precision bf16 beside them, each also with --conv-algo implicit (lenet, resnet20_cifar);
+#    --precision bf16 beside them, each (and FP32) also with --conv-algo implicit (lenet,
+#    resnet20_cifar);
 #    and the step's memory: mlc's arena against the caching allocator's peak in one step;
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
@@ -111,6 +112,7 @@ for m in mlp lenet resnet resnet20_cifar; do
     # --conv-algo implicit against im2col (the rows beside), for conv-algo auto's rule
     [ -x "$DIR/${m}_bf16i_timer" ] && say "mlc_bf16i $(timeout 120 "$DIR/${m}_bf16i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32i_timer" ] && say "mlc_tf32i $(timeout 120 "$DIR/${m}_tf32i_timer" --steps 200 --warmup 20)"
+    [ -x "$DIR/${m}_fp32i_timer" ] && say "mlc_fp32i $(timeout 120 "$DIR/${m}_fp32i_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)
     set -- --optimizer "$(echo "$line" | field opt)" --lr "$(echo "$line" | field lr)" \
         --momentum "$(echo "$line" | field momentum)" --betas "$(echo "$line" | field beta1)" "$(echo "$line" | field beta2)" \

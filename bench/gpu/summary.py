@@ -90,7 +90,7 @@ def main():
         elif l.startswith("mlc_bf16 model="):
             f = fields(l)
             mlc[(f["model"], "bf16")] = f
-        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=")):
+        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=")):
             f = fields(l)
             mlc[(f["model"], l.split()[0][4:])] = f
         elif l.startswith("torch model=") and "median_ms" in l:
@@ -126,6 +126,9 @@ def main():
     row("PyTorch step, ms (autocast bf16, channels_last)", lambda s: f"{float(torch[(s, 'bf16')]['median_ms']):.3f}")
     row("**mlc bf16 / PyTorch (autocast bf16)**",
         lambda s: f"**{float(mlc[(s, 'bf16')]['median_ms']) / float(torch[(s, 'bf16')]['median_ms']):.2f}**")
+    row("mlc --conv-algo implicit (FP32), ms", lambda s: f"{float(mlc[(s, 'fp32i')]['median_ms']):.3f}")
+    row("**mlc implicit FP32 / PyTorch (full FP32)**",
+        lambda s: f"**{float(mlc[(s, 'fp32i')]['median_ms']) / float(torch[(s, True)]['median_ms']):.2f}**")
     row("mlc --tf32 --conv-algo implicit, ms", lambda s: f"{float(mlc[(s, 'tf32i')]['median_ms']):.3f}")
     row("mlc bf16 --conv-algo implicit, ms", lambda s: f"{float(mlc[(s, 'bf16i')]['median_ms']):.3f}")
     row("**mlc bf16 implicit / PyTorch (autocast bf16)**",

@@ -54,9 +54,9 @@ static const char usage[] =
     "                   else F(2x2, 3x3)) or auto (the default: Winograd where it measured\n"
     "                   faster, README.md gives the rule); cuda: how every convolution runs:\n"
     "                   im2col (columns for cuBLAS GEMMs; auto, the default, until measured)\n"
-    "                   or implicit (tensor-core GEMMs that gather their own tiles; needs\n"
-    "                   --precision bf16 or --tf32, sm_80 or newer); --report says which\n"
-    "                   each uses\n"
+    "                   or implicit (GEMMs that gather their own tiles: on the tensor cores\n"
+    "                   with --precision bf16 or --tf32, else FP32 FMAs; sm_80 or newer);\n"
+    "                   --report says which each uses\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
     "                   all (after every pass), final (as emitted), lower and autodiff\n"
@@ -333,12 +333,6 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     if ((o->conv_algo == CONV_ALGO_IM2COL || o->conv_algo == CONV_ALGO_IMPLICIT) && o->target->kind != TARGET_CUDA) {
         fprintf(stderr, "mlc: error: --conv-algo %s is for --target cuda (the C target's are direct or winograd)\n",
                 o->conv_algo == CONV_ALGO_IM2COL ? "im2col" : "implicit");
-        return -1;
-    }
-    if (o->conv_algo == CONV_ALGO_IMPLICIT && !o->bf16 && !o->tf32) {
-        fprintf(stderr,
-                "mlc: error: --conv-algo implicit runs on the tensor cores' bf16 or TF32 products: it needs "
-                "--precision bf16 or --tf32\n");
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {

@@ -111,6 +111,7 @@ typedef struct Graph {
     int cls_output;
     const char *cls_label;
     ConvAlgo conv_algo; /* --conv-algo (zeroed: auto) */
+    int tf32;           /* --tf32 (CUDA): float products may round to TF32 (ModelIR.tf32) */
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);

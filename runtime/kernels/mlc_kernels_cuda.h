@@ -159,10 +159,11 @@ void mlc_cuda_conv2d_bwd_data(cublasHandle_t h, cudaStream_t stream, const mlc_c
 void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
                                 const void *dy, float *dw, float *ws, long nc, int bf16);
 
-/* ---- convolution as implicit GEMMs on the tensor cores (cuda/conv_implicit.cu, --conv-algo
- * implicit), NCHW: no column matrix; the blocks gather their operand tiles from x, w and
- * dy. mode: MLC_BF16_STORED or MLC_BF16_VALUES (bf16 products) or MLC_TF32 (floats whose
- * products round them to TF32); FP32 sums, each in a fixed order. sm_80 and newer. The
+/* ---- convolution as implicit GEMMs (cuda/conv_implicit.cu, --conv-algo implicit), NCHW:
+ * no column matrix; the blocks gather their operand tiles from x, w and dy. mode:
+ * MLC_BF16_STORED or MLC_BF16_VALUES (bf16 products on the tensor cores), MLC_TF32
+ * (floats whose products round them to TF32, on the tensor cores) or MLC_FP32 (FP32
+ * FMAs); FP32 sums, each in a fixed order. sm_80 and newer. The
  * weight gradient sums K = B*Ho*Wo in `splits` fixed ranges, each into its slot of ws
  * (splits*O*C/G*KH*KW floats; none for one split), then adds the slots in order. ---- */
 void mlc_cuda_conv2d_fwd_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w,

@@ -1053,17 +1053,14 @@ Test(cuda_emit, cuda_arch_errors) {
     expect_errors(c, sizeof c / sizeof c[0]);
 }
 
-/* --conv-algo implicit: CUDA only, on bf16 or TF32 tensor cores (sm_80 and newer); im2col
- * is CUDA's, winograd the C target's. */
+/* --conv-algo implicit and im2col: CUDA only (implicit for sm_80 and newer); winograd is
+ * the C target's. */
 Test(cuda_emit, conv_algo_errors) {
     static const MlcError c[] = {
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo implicit --precision bf16",
          "mlc: error: --conv-algo implicit is for --target cuda (the C target's are direct or winograd)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo im2col",
          "mlc: error: --conv-algo im2col is for --target cuda (the C target's are direct or winograd)\n"},
-        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo implicit",
-         "mlc: error: --conv-algo implicit runs on the tensor cores' bf16 or TF32 products: it needs --precision "
-         "bf16 or --tf32\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo winograd",
          "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col or implicit GEMMs)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo cudnn",
@@ -1071,19 +1068,19 @@ Test(cuda_emit, conv_algo_errors) {
          "'cudnn'\n"},
         {"build " MLC_SOURCE_ROOT "/samples/lenet.mdl -o /nonexistent/x --target cuda --tf32 --conv-algo implicit "
          "--cuda-arch sm_90,sm_75",
-         "mlc: error: --cuda-arch: sm_75 has no bf16 or TF32 tensor cores, which --conv-algo implicit runs on (sm_80 "
-         "or newer)\n"},
+         "mlc: error: --cuda-arch: sm_75 is older than the sm_80 that --conv-algo implicit's kernels are built for\n"},
     };
     expect_errors(c, sizeof c / sizeof c[0]);
 }
 
 /* --conv-algo implicit: every conv op of lenet's train step and inference calls the
- * implicit-GEMM launchers, in the mode its operands take (bf16 stored or TF32), none the
+ * implicit-GEMM launchers, in the mode its operands take (bf16 stored, TF32, FP32), none the
  * im2col ones; the weight gradients split their sums as cuda_conv_splits says (a
  * workspace for the slots); --report's table names the algorithm of each. */
 Test(cuda_emit, conv_algo_implicit) {
-    static const char *const modes[] = {"--precision bf16", "--tf32"}, *const want[] = {"MLC_BF16_STORED", "MLC_TF32"};
-    for (int k = 0; k < 2; k++) {
+    static const char *const modes[] = {"--precision bf16", "--tf32", ""}, *const want[] = {"MLC_BF16_STORED",
+                                                                                            "MLC_TF32", "MLC_FP32"};
+    for (int k = 0; k < 3; k++) {
         const char *args = modes[k];
         Compiled c;
         compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", k == 1, k == 0,

@@ -86,8 +86,8 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     e->indent++;
     emit_conv_geom(e, &q);
     if (cuda_conv_implicit(e->g)) {
-        /* floats here are --tf32's: mlc takes --conv-algo implicit only with it or bf16 */
-        if (!strcmp(mode, "MLC_FP32")) mode = "MLC_TF32";
+        /* floats: on the TF32 tensor cores under --tf32, else FP32 FMAs */
+        if (!strcmp(mode, "MLC_FP32") && e->g->tf32) mode = "MLC_TF32";
         if (n->op == OP_conv2d_bwd_filter)
             emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
                  emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", cuda_conv_splits(&q, e->g->batch),

@@ -14,8 +14,8 @@ extern const TargetBuild cuda_build; /* toolchain.c */
  * names more than max. */
 int cuda_arch_parse(const char *spec, int *cc, int max);
 /* 0 when spec is such a list whose capabilities are all `oldest` or newer (0: any; 80:
- * the bf16 and TF32 tensor cores that --conv-algo implicit needs), else -1 after a
- * one-line error on stderr. */
+ * what --conv-algo implicit's kernels are built for, the bf16 and TF32 tensor cores),
+ * else -1 after a one-line error on stderr. */
 int cuda_arch_check(const char *spec, int oldest);
 extern const MathName cuda_math[]; /* the spelling of op_math_names */
 /* cuBLAS's workspace, given to it (cublasSetWorkspace) so that a graph capture never

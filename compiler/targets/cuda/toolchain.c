@@ -44,8 +44,8 @@ int cuda_arch_check(const char *spec, int oldest) {
     for (int i = 0; i < n; i++)
         if (cc[i] < oldest) {
             fprintf(stderr,
-                    "mlc: error: --cuda-arch: sm_%d has no bf16 or TF32 tensor cores, which --conv-algo implicit "
-                    "runs on (sm_80 or newer)\n",
+                    "mlc: error: --cuda-arch: sm_%d is older than the sm_80 that --conv-algo implicit's kernels "
+                    "are built for\n",
                     cc[i]);
             return -1;
         }

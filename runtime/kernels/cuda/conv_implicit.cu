@@ -1,7 +1,8 @@
 /* conv_implicit.cu - the CUDA convolution as implicit GEMMs on the tensor cores
  * (`--conv-algo implicit`, mlc_kernels_cuda.h): no column matrix, each block gathers its
  * tiles of the GEMM's operands from the tensors themselves into shared memory and
- * multiplies them with WMMA, bf16 (m16n16k16) or TF32 (m16n16k8) products and FP32 sums.
+ * multiplies them with WMMA, bf16 (m16n16k16) or TF32 (m16n16k8) products and FP32 sums,
+ * or, for floats without --tf32, with the CUDA cores' FP32 FMAs.
  * The im2col path around cuBLAS is conv.cu; which one a layer takes is the compiler's
  * (compiler/targets/cuda/conv.c).
  *
@@ -37,8 +38,8 @@ template <int BM_> struct ig_shape {
 };
 
 /* Before sm_80 there are no bf16 or TF32 tensor cores: compiled for those, the kernels
- * stop the program (mlc refuses --conv-algo implicit with such a --cuda-arch,
- * compiler/driver/main.c; a GPU found by the build can still be one). */
+ * (FP32's too, to keep one rule) stop the program (mlc refuses --conv-algo implicit with
+ * such a --cuda-arch, compiler/driver/main.c; a GPU found by the build can still be one). */
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define IG_TENSOR_CORES 1
 #else
@@ -52,12 +53,12 @@ template <int BM_> struct ig_shape {
 struct ig_bf16 {
     typedef __nv_bfloat16 smem_t;
     typedef __nv_bfloat16 frag_t;
-    enum { FK = 16, PAD = 8 };
+    enum { FK = 16, PAD = 8, SIMT = 0 };
     static __device__ __forceinline__ smem_t put(float v) { return __float2bfloat16_rn(v); }
 };
 struct ig_tf32 {
     typedef float smem_t;
-    enum { FK = 8, PAD = 4 };
+    enum { FK = 8, PAD = 4, SIMT = 0 };
 #if IG_TENSOR_CORES
     typedef wmma::precision::tf32 frag_t;
     static __device__ __forceinline__ smem_t put(float v) { return wmma::__float_to_tf32(v); }
@@ -67,6 +68,21 @@ struct ig_tf32 {
 #endif
 };
 
+/* FP32 (neither bf16 nor --tf32): the CUDA cores' FMAs instead of the tensor cores, each
+ * thread TM x 8 results of the block's tile (ig_simt), summed k in order. */
+struct ig_fp32 {
+    typedef float smem_t;
+    enum { PAD = 1, SIMT = 1 };
+    static __device__ __forceinline__ smem_t put(float v) { return v; }
+};
+
+/* A thread's results under ig_fp32: rows tr + i*MT (i < TM) and columns tc + j*NT (j <
+ * 8) of the block's tile, interleaved so that a warp's threads read consecutive columns
+ * of b and few rows of a (no bank conflicts). */
+template <class S> struct ig_simt {
+    enum { NT = S::BN / 8, MT = IG_THREADS / NT, TM = S::BM / MT };
+};
+
 /* A block's operand tiles, a[m][k] and b[k][n], and its result tile c[m][n]. */
 template <class E, class S> struct ig_tiles {
     typename E::smem_t a[S::BM][IG_BK + E::PAD];
@@ -74,8 +90,9 @@ template <class E, class S> struct ig_tiles {
     float c[S::BM][S::BN + 4];
 };
 
-/* A warp's sums: FM x 2 fragments. */
+/* A warp's sums: FM x 2 fragments; under ig_fp32 a thread's TM x 8 floats. */
 template <class E, class S> struct ig_acc { wmma::fragment<wmma::accumulator, 16, 16, E::FK, float> f[S::FM][2]; };
+template <class S> struct ig_acc<ig_fp32, S> { float v[ig_simt<S>::TM][8]; };
 
 /* Where this warp's part of the block's tile starts. */
 template <class S> static __device__ __forceinline__ int ig_warp_row() {
@@ -84,30 +101,54 @@ template <class S> static __device__ __forceinline__ int ig_warp_row() {
 template <class S> static __device__ __forceinline__ int ig_warp_col() { return (int)threadIdx.x / 32 % S::WN * 32; }
 
 template <class E, class S> static __device__ __forceinline__ void ig_zero(ig_acc<E, S> &acc) {
-    for (int i = 0; i < S::FM; i++)
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc.f[i][j], 0.0f);
+    if constexpr (E::SIMT) {
+        for (int i = 0; i < ig_simt<S>::TM; i++)
+            for (int j = 0; j < 8; j++) acc.v[i][j] = 0.0f;
+    } else {
+        for (int i = 0; i < S::FM; i++)
+            for (int j = 0; j < 2; j++) wmma::fill_fragment(acc.f[i][j], 0.0f);
+    }
 }
 
-/* acc += this warp's part of a . b over the tile's 32 k. */
+/* acc += this warp's (ig_fp32: this thread's) part of a . b over the tile's 32 k. */
 template <class E, class S> static __device__ __forceinline__ void ig_mma(ig_tiles<E, S> &s, ig_acc<E, S> &acc) {
-    const int wm = ig_warp_row<S>(), wn = ig_warp_col<S>();
-    for (int kk = 0; kk < IG_BK; kk += E::FK) {
-        wmma::fragment<wmma::matrix_a, 16, 16, E::FK, typename E::frag_t, wmma::row_major> fa[S::FM];
-        wmma::fragment<wmma::matrix_b, 16, 16, E::FK, typename E::frag_t, wmma::row_major> fb[2];
-        for (int i = 0; i < S::FM; i++) wmma::load_matrix_sync(fa[i], &s.a[wm + 16 * i][kk], IG_BK + E::PAD);
-        for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &s.b[kk][wn + 16 * j], S::BN + E::PAD);
-        for (int i = 0; i < S::FM; i++)
-            for (int j = 0; j < 2; j++) wmma::mma_sync(acc.f[i][j], fa[i], fb[j], acc.f[i][j]);
+    if constexpr (E::SIMT) {
+        typedef ig_simt<S> L;
+        const int tr = (int)threadIdx.x / L::NT, tc = (int)threadIdx.x % L::NT;
+        for (int kk = 0; kk < IG_BK; kk++) {
+            float a[L::TM], b[8];
+            for (int i = 0; i < L::TM; i++) a[i] = s.a[tr + i * L::MT][kk];
+            for (int j = 0; j < 8; j++) b[j] = s.b[kk][tc + j * L::NT];
+            for (int i = 0; i < L::TM; i++)
+                for (int j = 0; j < 8; j++) acc.v[i][j] = fmaf(a[i], b[j], acc.v[i][j]);
+        }
+    } else {
+        const int wm = ig_warp_row<S>(), wn = ig_warp_col<S>();
+        for (int kk = 0; kk < IG_BK; kk += E::FK) {
+            wmma::fragment<wmma::matrix_a, 16, 16, E::FK, typename E::frag_t, wmma::row_major> fa[S::FM];
+            wmma::fragment<wmma::matrix_b, 16, 16, E::FK, typename E::frag_t, wmma::row_major> fb[2];
+            for (int i = 0; i < S::FM; i++) wmma::load_matrix_sync(fa[i], &s.a[wm + 16 * i][kk], IG_BK + E::PAD);
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &s.b[kk][wn + 16 * j], S::BN + E::PAD);
+            for (int i = 0; i < S::FM; i++)
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc.f[i][j], fa[i], fb[j], acc.f[i][j]);
+        }
     }
 }
 
 /* The sums into s.c, for every thread to read. */
 template <class E, class S> static __device__ __forceinline__ void ig_result(ig_tiles<E, S> &s, ig_acc<E, S> &acc) {
-    const int wm = ig_warp_row<S>(), wn = ig_warp_col<S>();
-    __syncthreads(); /* the last tile's fragments are read */
-    for (int i = 0; i < S::FM; i++)
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(&s.c[wm + 16 * i][wn + 16 * j], acc.f[i][j], S::BN + 4, wmma::mem_row_major);
+    __syncthreads(); /* the last tile is read */
+    if constexpr (E::SIMT) {
+        typedef ig_simt<S> L;
+        const int tr = (int)threadIdx.x / L::NT, tc = (int)threadIdx.x % L::NT;
+        for (int i = 0; i < L::TM; i++)
+            for (int j = 0; j < 8; j++) s.c[tr + i * L::MT][tc + j * L::NT] = acc.v[i][j];
+    } else {
+        const int wm = ig_warp_row<S>(), wn = ig_warp_col<S>();
+        for (int i = 0; i < S::FM; i++)
+            for (int j = 0; j < 2; j++)
+                wmma::store_matrix_sync(&s.c[wm + 16 * i][wn + 16 * j], acc.f[i][j], S::BN + 4, wmma::mem_row_major);
+    }
     __syncthreads();
 }
 
@@ -437,16 +478,18 @@ static void ig_bwd_filter(cudaStream_t stream, const mlc_conv_geom *g, long B, c
         else fn<T, E, ig_shape<64>>(__VA_ARGS__);                  \
     } while (0)
 
-/* The operands' element type and the tensor cores' from the mode. */
-#define IG_DISPATCH(fn, mode, M, ...)                                                     \
-    do {                                                                                  \
-        if ((mode) == MLC_BF16_STORED) IG_SHAPE(fn, mlc_bf16, ig_bf16, M, __VA_ARGS__);   \
-        else if ((mode) == MLC_BF16_VALUES) IG_SHAPE(fn, float, ig_bf16, M, __VA_ARGS__); \
-        else if ((mode) == MLC_TF32) IG_SHAPE(fn, float, ig_tf32, M, __VA_ARGS__);        \
-        else {                                                                            \
-            fprintf(stderr, "mlc: an implicit-GEMM convolution needs bf16 or TF32\n");    \
-            abort();                                                                      \
-        }                                                                                 \
+/* The operands' element type and the products' (bf16 or TF32 tensor cores, or FP32 FMAs)
+ * from the mode. */
+#define IG_DISPATCH(fn, mode, M, ...)                                                               \
+    do {                                                                                            \
+        if ((mode) == MLC_BF16_STORED) IG_SHAPE(fn, mlc_bf16, ig_bf16, M, __VA_ARGS__);             \
+        else if ((mode) == MLC_BF16_VALUES) IG_SHAPE(fn, float, ig_bf16, M, __VA_ARGS__);           \
+        else if ((mode) == MLC_TF32) IG_SHAPE(fn, float, ig_tf32, M, __VA_ARGS__);                  \
+        else if ((mode) == MLC_FP32) IG_SHAPE(fn, float, ig_fp32, M, __VA_ARGS__);                  \
+        else {                                                                                      \
+            fprintf(stderr, "mlc: an implicit-GEMM convolution in unknown mode %d\n", (int)(mode)); \
+            abort();                                                                                \
+        }                                                                                           \
     } while (0)
 
 void mlc_cuda_conv2d_fwd_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w,
