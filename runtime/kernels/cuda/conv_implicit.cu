@@ -1,10 +1,10 @@
-/* conv_implicit.cu - the CUDA convolution as implicit GEMMs on the tensor cores
- * (`--conv-algo implicit`, mlc_kernels_cuda.h): no column matrix, each block gathers its
- * tiles of the GEMM's operands from the tensors themselves into shared memory and
- * multiplies them with WMMA, bf16 (m16n16k16) or TF32 (m16n16k8) products and FP32 sums,
- * or, for floats without --tf32, with the CUDA cores' FP32 FMAs.
- * The im2col path around cuBLAS is conv.cu; which one a layer takes is the compiler's
- * (compiler/targets/cuda/conv.c).
+/* conv_implicit.cu - the CUDA convolution as implicit GEMMs (`--conv-algo implicit`,
+ * mlc_kernels_cuda.h): no column matrix, each block gathers its tiles of the GEMM's
+ * operands from the tensors themselves into shared memory and multiplies them on the
+ * tensor cores with WMMA, bf16 (m16n16k16) or TF32 (m16n16k8) products and FP32 sums, or,
+ * for floats without --tf32, with the CUDA cores' FP32 FMAs. The im2col path around
+ * cuBLAS is conv.cu; which one a layer takes is the compiler's (compiler/targets/cuda/
+ * conv.c).
  *
  * Each op is one GEMM per group, C[M][N] = sum over k of A[M][k] B[k][N]:
  *   forward          M = Og (o), N = B*Ho*Wo (b, oh, ow), k = (c, kh, kw) over Cg*KH*KW;
@@ -14,10 +14,11 @@
  *                    in `splits` fixed ranges of k whose sums go to slots of ws and are
  *                    then added in slot order (no atomics).
  * A block computes a tile of C (16x128, 32x128 or 64x64, by M: mlc_conv_tiles.h) over
- * 32-wide steps of k, each of its 4 warps a 16x32 or 32x32 part; every element of C is
- * summed by one warp in a fixed order: the same bits every run. The loop over k is
- * pipelined (ig_run): a step's loads are in flight into registers while the tensor cores
- * multiply the step before.
+ * 32-wide steps of k, each of its 4 warps a 16x32 or 32x32 part (FP32: each thread a
+ * TM x 8 part); every element of C is summed by one warp (thread) in a fixed order: the
+ * same bits every run. The loop over k is
+ * pipelined (ig_run): a step's loads are in flight into registers while the step before
+ * is multiplied.
  *
  * Sizes: N, and every sample's C*H*W and O*Ho*Wo, below 2^31 (the launchers check): the
  * index arithmetic is 32-bit but for the samples' offsets. */
@@ -152,8 +153,8 @@ template <class E, class S> static __device__ __forceinline__ void ig_result(ig_
     __syncthreads();
 }
 
-/* The k loop the three ops share, pipelined: while the tensor cores multiply one step's
- * tiles, the threads' loads of the next step are in flight into registers. The op (one of
+/* The k loop the three ops share, pipelined: while one step's tiles are multiplied, the
+ * threads' loads of the next step are in flight into registers. The op (one of
  * the three below) fills its per-step tables for k0 into slot `buf` of two (tables(k0,
  * buf), threads < 32: the next step's are written while this one's may still be read),
  * loads a thread's elements of both tiles into registers (fetch: the operands as stored,
