@@ -110,29 +110,34 @@ def main():
         out.append(f"| {name} | " + " | ".join(cells) + " |")
 
     row("batch", lambda s: mlc[s]["batch"])
-    row("mlc step, ms", lambda s: f"{float(mlc[s]['median_ms']):.3f}")
-    row("mlc step launched one by one (MLC_CUDA_GRAPHS=0), ms",
-        lambda s: f"{float(mlc[(s, 'nographs')]['median_ms']):.3f}")
-    row("PyTorch step, ms (defaults: cuDNN may use TF32)", lambda s: f"{float(torch[(s, False)]['median_ms']):.3f}")
-    row("PyTorch step, ms (full FP32)", lambda s: f"{float(torch[(s, True)]['median_ms']):.3f}")
-    row("**mlc / PyTorch (defaults)**",
-        lambda s: f"**{float(mlc[s]['median_ms']) / float(torch[(s, False)]['median_ms']):.2f}**")
-    row("**mlc / PyTorch (full FP32)**",
-        lambda s: f"**{float(mlc[s]['median_ms']) / float(torch[(s, True)]['median_ms']):.2f}**")
-    row("mlc step built with --tf32, ms", lambda s: f"{float(mlc[(s, 'tf32')]['median_ms']):.3f}")
-    row("**mlc --tf32 / PyTorch (defaults)**",
-        lambda s: f"**{float(mlc[(s, 'tf32')]['median_ms']) / float(torch[(s, False)]['median_ms']):.2f}**")
-    row("mlc step built with --precision bf16, ms", lambda s: f"{float(mlc[(s, 'bf16')]['median_ms']):.3f}")
-    row("PyTorch step, ms (autocast bf16, channels_last)", lambda s: f"{float(torch[(s, 'bf16')]['median_ms']):.3f}")
-    row("**mlc bf16 / PyTorch (autocast bf16)**",
-        lambda s: f"**{float(mlc[(s, 'bf16')]['median_ms']) / float(torch[(s, 'bf16')]['median_ms']):.2f}**")
-    row("mlc --conv-algo implicit (FP32), ms", lambda s: f"{float(mlc[(s, 'fp32i')]['median_ms']):.3f}")
-    row("**mlc implicit FP32 / PyTorch (full FP32)**",
-        lambda s: f"**{float(mlc[(s, 'fp32i')]['median_ms']) / float(torch[(s, True)]['median_ms']):.2f}**")
-    row("mlc --tf32 --conv-algo implicit, ms", lambda s: f"{float(mlc[(s, 'tf32i')]['median_ms']):.3f}")
-    row("mlc bf16 --conv-algo implicit, ms", lambda s: f"{float(mlc[(s, 'bf16i')]['median_ms']):.3f}")
-    row("**mlc bf16 implicit / PyTorch (autocast bf16)**",
-        lambda s: f"**{float(mlc[(s, 'bf16i')]['median_ms']) / float(torch[(s, 'bf16')]['median_ms']):.2f}**")
+    def mlc_ms(s, kind):  # mlc's median step, ms; kind None: the default build
+        return float(mlc[s if kind is None else (s, kind)]["median_ms"])
+
+    def torch_ms(s, kind):  # PyTorch's: kind False (defaults), True (full FP32), "bf16"
+        return float(torch[(s, kind)]["median_ms"])
+
+    def ms(kind):
+        return lambda s: f"{mlc_ms(s, kind):.3f}"
+
+    def ratio(kind, tkind):
+        return lambda s: f"**{mlc_ms(s, kind) / torch_ms(s, tkind):.2f}**"
+
+    row("mlc step, ms", ms(None))
+    row("mlc step launched one by one (MLC_CUDA_GRAPHS=0), ms", ms("nographs"))
+    row("PyTorch step, ms (defaults: cuDNN may use TF32)", lambda s: f"{torch_ms(s, False):.3f}")
+    row("PyTorch step, ms (full FP32)", lambda s: f"{torch_ms(s, True):.3f}")
+    row("**mlc / PyTorch (defaults)**", ratio(None, False))
+    row("**mlc / PyTorch (full FP32)**", ratio(None, True))
+    row("mlc step built with --tf32, ms", ms("tf32"))
+    row("**mlc --tf32 / PyTorch (defaults)**", ratio("tf32", False))
+    row("mlc step built with --precision bf16, ms", ms("bf16"))
+    row("PyTorch step, ms (autocast bf16, channels_last)", lambda s: f"{torch_ms(s, 'bf16'):.3f}")
+    row("**mlc bf16 / PyTorch (autocast bf16)**", ratio("bf16", "bf16"))
+    row("mlc --conv-algo implicit (FP32), ms", ms("fp32i"))
+    row("**mlc implicit FP32 / PyTorch (full FP32)**", ratio("fp32i", True))
+    row("mlc --tf32 --conv-algo implicit, ms", ms("tf32i"))
+    row("mlc bf16 --conv-algo implicit, ms", ms("bf16i"))
+    row("**mlc bf16 implicit / PyTorch (autocast bf16)**", ratio("bf16i", "bf16"))
     row("losses after the timed steps, mlc / PyTorch", lambda s: f"{mlc[s]['loss']} / {torch[(s, True)]['loss']}")
     peaks = {}
     for l in log:

@@ -207,13 +207,13 @@ static __device__ __forceinline__ void ig_write_column(const ig_tiles<E, S> &s, 
 template <class T, class E, class S> struct ig_fwd_op {
     typedef ig_regs<T, S> Regs;
     const mlc_conv_geom g;
-    const int N, Og, K, P, t, m0, col, n;
+    const int N, Og, K, P, t, m0, n;
     int (*const tab)[IG_BK][3];
     int b = 0, p = 0, ih0 = 0, iw0 = 0;
     const T *xb, *wg;
     __device__ ig_fwd_op(const mlc_conv_geom &g_, int N_, const T *x, const T *w, int (*tab_)[IG_BK][3])
         : g(g_), N(N_), Og(g_.O / g_.G), K(g_.C / g_.G * g_.KH * g_.KW), P(g_.Ho * g_.Wo), t((int)threadIdx.x),
-          m0((int)blockIdx.y * S::BM), col((int)threadIdx.x % S::BN), n((int)blockIdx.x * S::BN + col), tab(tab_) {
+          m0((int)blockIdx.y * S::BM), n((int)blockIdx.x * S::BN + (int)threadIdx.x % S::BN), tab(tab_) {
         if (n < N) {
             b = n / P, p = n - b * P;
             const int oh = p / g.Wo, ow = p - oh * g.Wo;
@@ -254,14 +254,14 @@ template <class T, class E, class S> struct ig_fwd_op {
 template <class T, class E, class S> struct ig_bwd_data_op {
     typedef ig_regs<T, S> Regs;
     const mlc_conv_geom g;
-    const int N, Cg, Og, KHW, K, P, HW, t, m0, col, n;
+    const int N, Cg, Og, KHW, K, P, HW, t, m0, n;
     int (*const tab)[IG_BK][4];
     int b = 0, hw = 0, th0 = 0, tw0 = 0;
     const T *dyb, *wg;
     __device__ ig_bwd_data_op(const mlc_conv_geom &g_, int N_, const T *dy, const T *w, int (*tab_)[IG_BK][4])
         : g(g_), N(N_), Cg(g_.C / g_.G), Og(g_.O / g_.G), KHW(g_.KH * g_.KW), K(Og * KHW), P(g_.Ho * g_.Wo),
-          HW(g_.H * g_.W), t((int)threadIdx.x), m0((int)blockIdx.y * S::BM), col((int)threadIdx.x % S::BN),
-          n((int)blockIdx.x * S::BN + col), tab(tab_) {
+          HW(g_.H * g_.W), t((int)threadIdx.x), m0((int)blockIdx.y * S::BM),
+          n((int)blockIdx.x * S::BN + (int)threadIdx.x % S::BN), tab(tab_) {
         if (n < N) {
             b = n / HW, hw = n - b * HW;
             const int ih = hw / g.W;
