@@ -591,27 +591,28 @@ Test(cuda_emit, elementwise_runs_of_4_are_vectors) {
 }
 
 /* The same under --precision bf16, where nearly every group rounds (mlc_round_bf16, which
- * does not branch, so it keeps the 4 neighbours a thread's): fc1's bias, relu and rounding
- * reads the GEMM's floats and the bias as 16-byte vectors, and stores the relu (kept for
- * the backward, in place of the GEMM's output: a member stored after the loop) as one
- * 16-byte vector and its 4 bfloat16s as one 8-byte vector. */
-Test(cuda_emit, bf16_runs_of_4_are_vectors) {
+ * does not branch, so it keeps the neighbours a thread's), and a group with a bfloat16
+ * buffer gives a thread 8 of them: fc1's bias, relu and rounding reads the GEMM's floats
+ * and the bias as two 16-byte vectors each, and stores the relu (kept for the backward,
+ * in place of the GEMM's output: a member stored after the loop) as two 16-byte vectors
+ * and its 8 bfloat16s as one. */
+Test(cuda_emit, bf16_runs_of_8_are_vectors) {
     Compiled c;
     compile_path_opts(&c, MLC_SOURCE_ROOT "/samples/mlp.mdl", 0, 1);
     char *src = capture_source(c.m, "model.h");
     const char *k = strstr(src, "(const long B, float *t5, mlc_bf16 *t11, const float *p_fc1_bias) {");
     cr_assert(k, "no kernel of fc1's bias, relu and rounding:\n%s", src);
-    cr_assert(strstr(k, "float v_[4];") && strstr(k, "float v_[4];") < strstr(k, "\n}\n"),
-              "fc1's rounding kernel: not a thread per 4 elements");
+    cr_assert(strstr(k, "float v_[8];") && strstr(k, "float v_[8];") < strstr(k, "\n}\n"),
+              "fc1's rounding kernel: not a thread per 8 elements");
     free(src);
 #ifdef MLC_HAVE_NVRTC
     char *ptx = kernels_ptx(c.m);
     const char *e = strstr(ptx, "lPfP8mlc_bf16PKf("), *end = e ? strstr(e, "\n}\n") : NULL;
     cr_assert(e && end, "no kernel (B, float *, mlc_bf16 *, const float *) in the PTX");
     char *body = strndup(e, (size_t)(end - e));
-    cr_expect(count(body, "ld.global.v4") == 2 && strstr(body, "st.global.v4.f32") &&
-                  strstr(body, "st.global.v4.u16") && !strstr(body, "ld.global.f32") &&
-                  !strstr(body, "st.global.f32") && !strstr(body, "st.global.u16"),
+    cr_expect(count(body, "ld.global.v4") == 4 && count(body, "st.global.v4.f32") == 2 &&
+                  count(body, "st.global.v4.u32") == 1 && !strstr(body, "ld.global.f32") &&
+                  !strstr(body, "st.global.f32") && !strstr(body, "u16"),
               "fc1's rounding kernel: not all its accesses are vectors in its PTX:\n%s", body);
     free(body);
     free(ptx);

@@ -17,8 +17,9 @@
  * between them (runtime/kernels/cuda/graph.cu), and hands out what was staged. F_launch
  * launches one kernel per fused group of elementwise ops and expands (a grid-stride loop
  * over the output, the flat index split into the merged loop dimensions; the op table's
- * scalar text, as cuda_math spells it; where the last loop comes in runs of 4, a thread
- * per 4 neighbours, read and written as 16-byte vectors: quads()), one kernel per
+ * scalar text, as cuda_math spells it; where the last loop comes in runs of 4 (8 with
+ * bfloat16 buffers), a thread per run, read and written as 16-byte vectors: lanes()), one
+ * kernel per
  * reduction (a thread per output element, a sequential loop over the axis:
  * deterministic, no atomics), cublasSgemm for matmuls, and the emitter table
  * (emitters.c) for special ops and optimizer updates (a run of updates alike: one kernel,
@@ -111,7 +112,7 @@ static void kernel_open(EmitCtx *e, const char *name, const KParams *kp, const c
     }
     emit(e, "    (void)B;");
     /* every buffer starts 16 floats into the allocation's 256 bytes (memory plan, slab,
-     * inputs), which lets the compiler read and write 4 neighbours as one vector */
+     * inputs), which lets the compiler read and write a run of neighbours as vectors */
     for (int i = 0; aligned && i < kp->n; i++)
         emit(e, "    %s = (%s)__builtin_assume_aligned(%s, 16);", kp->name[i], kp->type[i], kp->name[i]);
     emit(e, "    const long count_ = (long)(%s);", count);
@@ -217,25 +218,29 @@ static long long last_extent(const FusedLoop *fl, int *batched) {
     return *end == 0 && end != size + (b ? 2 : 0) && v > 0 ? v : 0;
 }
 
-/* Whether an elementwise group's domain comes in runs of 4 along its last loop (that
- * loop's extent a multiple of 4: a number, or a number times B when it is the only loop;
- * so 4 neighbours of the flat index share every other loop index) that a thread had
- * better take as vectors. */
-static int quads(const EmitCtx *e, const FusedLoop *fl) {
-    if (!last_extent(fl, NULL)) return 0;
+/* How many neighbours along its last loop a thread of an elementwise group takes, as
+ * vectors: 8 when the group touches a bfloat16 buffer (8 of them are one 16-byte access,
+ * and its floats two), else 4 (a float4), where the loop's extent is a multiple of that
+ * (a number, or a number times B when it is the only loop; so the run's neighbours of the
+ * flat index share every other loop index); 0: a thread per element. */
+static int lanes(const EmitCtx *e, const FusedLoop *fl, const KParams *kp) {
+    long long ext = last_extent(fl, NULL);
+    if (!ext) return 0;
     /* a math call (exp, erf, ...) branches, and nvcc merges no loads across it: 4 scalar
      * loads of neighbours a thread are no better than one each (fabs and --precision
      * bf16's rounding do not branch: op_text_calls_branching_math) */
     for (int x = fl->lo; x <= fl->root; x++)
         if (fl->fp->root[x] == fl->root && op_text_calls_branching_math(op_of(&e->g->nodes[x])->rules->expr)) return 0;
-    return last_extent(fl, NULL) % 4 == 0;
+    for (int i = 0; i < kp->n; i++)
+        if (strstr(kp->type[i], "mlc_bf16") && ext % 8 == 0) return 8;
+    return ext % 4 == 0 ? 4 : 0;
 }
 
-/* A quads() group's last extent divided by 4 ("784" -> "196", "B*256" -> "B*64"). */
-static const char *quarter(Arena *a, const FusedLoop *fl) {
+/* A group's last extent divided by its lanes ("784" -> "196", "B*256" -> "B*64"). */
+static const char *per_run(Arena *a, const FusedLoop *fl, int lanes) {
     int b;
     long long v = last_extent(fl, &b);
-    return arena_printf(a, "%s%lld", b ? "B*" : "", v / 4);
+    return arena_printf(a, "%s%lld", b ? "B*" : "", v / lanes);
 }
 
 /* The reduction step of a group's root over the values the threads of a block made for
@@ -267,26 +272,26 @@ static void emit_group(EmitCtx *e, int root) {
         if (L != fl.axis)
             count = !strcmp(count, "1") ? fl.size[L] : arena_printf(e->arena, "%s * (%s)", count, fl.size[L]);
     if (!reduce) count = fl.total;
-    int vec = !reduce && quads(e, &fl);
-    if (vec) count = arena_printf(e->arena, "(%s) / 4", fl.total);
+    int vec = reduce ? 0 : lanes(e, &fl, &gp.kp);
+    if (vec) count = arena_printf(e->arena, "(%s) / %d", fl.total, vec);
     kernel_open(e, name, &gp.kp, count, "k", NULL, group_comment, &fl, per_block, vec);
     const OpRules *r = op_of(n)->rules;
     const char *inner = fl.nd ? fl.var[fl.nd - 1] : NULL;
     if (vec) {
-        /* a thread per 4 neighbours along the last loop (one row, 16-byte aligned): the 4
-         * values first, then the 4 stores, so that the compiler makes each run of 4 loads
-         * and of 4 stores one vector access (no store between the loads it would merge) */
-        /* the quad index k split with the last loop's extent / 4, its index times 4: so
-         * the compiler sees every offset of lane 0 is a multiple of 4 */
+        /* a thread per vec neighbours along the last loop (one row, 16-byte aligned): the
+         * vec values first, then the vec stores, so that the compiler makes each run of
+         * loads and of stores vector accesses (no store between the loads it would merge) */
+        /* the run index k split with the last loop's extent / vec, its index times vec: so
+         * the compiler sees every offset of lane 0 is a multiple of vec */
         const char *size = fl.size[fl.nd - 1];
         fl.var[fl.nd - 1] = arena_printf(e->arena, "%s_q", inner);
-        fl.size[fl.nd - 1] = quarter(e->arena, &fl);
+        fl.size[fl.nd - 1] = per_run(e->arena, &fl, vec);
         split_index(e, &fl, "k", fl.axis);
         fl.var[fl.nd - 1] = inner, fl.size[fl.nd - 1] = size;
-        emit(e, "const long %s_4 = %s_q * 4, f_ = k * 4;", inner, inner);
+        emit(e, "const long %s_%d = %s_q * %d, f_ = k * %d;", inner, vec, inner, vec, vec);
         for (int L = 0; L + 1 < fl.nd; L++) /* an index the flat one stands in for everywhere */
             emit(e, "(void)%s;", fl.var[L]);
-        emit(e, "%s v_[4];", n->dtype == DT_I32 ? "int" : "float");
+        emit(e, "%s v_[%d];", n->dtype == DT_I32 ? "int" : "float", vec);
     } else {
         split_index(e, &fl, "k", fl.axis);
     }
@@ -294,8 +299,8 @@ static void emit_group(EmitCtx *e, int root) {
     if (vec) {
         /* The root's output, and every buffer laid out as the domain, is indexed by the
          * flat index itself: written so (f_ + l_) where the body has that index, the
-         * compiler sees lane 0 at a multiple of 4 however many loops split it (through
-         * the split's divisions and remainders nvcc 12 lost that, and made 4 scalar
+         * compiler sees lane 0 at a multiple of vec however many loops split it (through
+         * the split's divisions and remainders nvcc 12 lost that, and made scalar
          * accesses of every run). */
         char *text = NULL;
         size_t len = 0;
@@ -312,7 +317,7 @@ static void emit_group(EmitCtx *e, int root) {
         free(text);
         /* A member the group stores (an activation kept for the backward beside its
          * rounded copy) waits in an array of its own with the root's values, so that no
-         * store falls between the loads nvcc would merge: all 4 lanes read first (an
+         * store falls between the loads nvcc would merge: all lanes read first (an
          * in-place member writes the element its lane read), then every store is a
          * vector too. */
         int deferred[MAX_KPARAMS], ndef = 0;
@@ -321,27 +326,28 @@ static void emit_group(EmitCtx *e, int root) {
             const char *store = arena_printf(e->arena, "%s[f_ + l_] = v%d;", emit_buf(e, m), m);
             if (!strstr(body, store)) continue; /* not laid out as the domain: stored in the loop */
             body = text_replace(e->arena, body, store, arena_printf(e->arena, "s%d_[l_] = v%d;", m, m));
-            emit(e, "%s s%d_[4]; /* %%%d, stored after the loop */", e->g->nodes[m].dtype == DT_I32 ? "int" : "float",
-                 m, m);
+            emit(e, "%s s%d_[%d]; /* %%%d, stored after the loop */", e->g->nodes[m].dtype == DT_I32 ? "int" : "float",
+                 m, vec, m);
             deferred[ndef++] = m;
         }
         emit(e, "#pragma unroll");
-        emit(e, "for (long l_ = 0; l_ < 4; l_++) {");
+        emit(e, "for (long l_ = 0; l_ < %d; l_++) {", vec);
         e->indent++;
-        emit(e, "const long %s = %s_4 + l_;", inner, inner);
+        emit(e, "const long %s = %s_%d + l_;", inner, inner, vec);
         emit(e, "(void)%s; /* a value broadcast along the last loop does not read it */", inner);
         fputs(body, host);
         emit(e, "v_[l_] = %s;", text_replace(e->arena, v, at, "[f_ + l_]"));
         e->indent--;
         emit(e, "}");
-        /* a buffer's 4 stores together, one buffer after the other: nvcc merges no stores
+        /* a buffer's stores together, one buffer after the other: nvcc merges no stores
          * across another buffer's, which might alias it */
         for (int k = 0; k < ndef; k++) {
             emit(e, "#pragma unroll");
-            emit(e, "for (long l_ = 0; l_ < 4; l_++) %s[f_ + l_] = s%d_[l_];", emit_buf(e, deferred[k]), deferred[k]);
+            emit(e, "for (long l_ = 0; l_ < %d; l_++) %s[f_ + l_] = s%d_[l_];", vec, emit_buf(e, deferred[k]),
+                 deferred[k]);
         }
         emit(e, "#pragma unroll");
-        emit(e, "for (long l_ = 0; l_ < 4; l_++) %s[f_ + l_] = v_[l_];", emit_buf(e, root));
+        emit(e, "for (long l_ = 0; l_ < %d; l_++) %s[f_ + l_] = v_[l_];", vec, emit_buf(e, root));
     } else if (!reduce) {
         const char *v = fused_body(e, &fl, NULL);
         emit(e, "%s[%s] = %s;", emit_buf(e, root), out, v);
