@@ -18,6 +18,8 @@
 #                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
 #   NAME_tf32i_timer, NAME_fp32i_timer (lenet, resnet20_cifar) --conv-algo implicit with
 #                 --tf32, and in FP32;
+#   mlp_lt_timer, lenet_lt_timer: the step timers of builds with --cublaslt (bias and
+#                 ReLU in cuBLASLt's epilogue), mlp's compared as mlp_lt_cmp;
 #   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
 #                 with im2col and with implicit-GEMM convolutions, and NAME.convs, their
 #                 convolutions as --report lists them (run.sh's per-layer table);
@@ -43,7 +45,9 @@ CUDA_ARCH=${CUDA_ARCH:-sm_90}
 BLAS=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 samples="mlp lenet resnet resnet20_cifar"
 bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
-models="$samples layers poolrelu convepi resnet_mb $bf16"
+# --cublaslt's builds (mlp's also compared with C)
+lt="mlp_lt lenet_lt"
+models="$samples layers poolrelu convepi resnet_mb $bf16 mlp_lt"
 tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
 # the bf16 builds profiled per node: each convolution's time with either algorithm
@@ -58,6 +62,7 @@ mdl() {
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
     *_bf16) echo "$ROOT/samples/${1%_bf16}.mdl" ;;
     *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
+    *_lt) echo "$ROOT/samples/${1%_lt}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
@@ -70,6 +75,7 @@ flags() { # MODEL TARGET
     case $1 in
     *_bf16) echo "--precision bf16" ;;
     *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
+    *_lt) if [ "$2" = cuda ]; then echo "--cublaslt"; fi ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }
@@ -88,6 +94,7 @@ done
 for m in $tf32; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32.cu" --target cuda --tf32
 done
+"$MLC" "$(mdl lenet_lt)" -o "$W/lenet_lt.cu" --target cuda --cublaslt
 for m in $tf32i; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32i.cu" --target cuda --tf32 --conv-algo implicit
     "$MLC" "$(mdl $m)" -o "$W/${m}_fp32i.cu" --target cuda --conv-algo implicit
@@ -105,7 +112,7 @@ done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
 objs="$models $(for m in $samples $convprof; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
-$(for m in $tf32i; do echo "${m}_tf32i ${m}_fp32i"; done)"
+$(for m in $tf32i; do echo "${m}_tf32i ${m}_fp32i"; done) lenet_lt"
 set -- $objs
 while [ $# -gt 0 ]; do
     "$NVCC" -O3 -std=c++17 -arch="$CUDA_ARCH" -c "$W/$1.cu" -I"$ROOT/runtime" -o "$W/$1.o" &
@@ -120,7 +127,7 @@ done
 "$NVCC" -lib -O3 -std=c++17 -arch="$CUDA_ARCH" "$ROOT"/runtime/kernels/cuda/*.cu -o "$W/libmlckernels_cuda.a"
 link() { # OBJ MAIN.c EXE API (MLC_STEP_TIMER_CUDA: step_timer.c without the C kernel library)
     "$NVCC" -O2 -arch="$CUDA_ARCH" "$1" "$2" -I"$ROOT/runtime" -DMLC_MODEL_API="$4" -DMLC_STEP_TIMER_CUDA -o "$3" \
-        -L"$W" -lmlckernels_cuda -L"$BUILD/runtime" -lmlcrt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
+        -L"$W" -lmlckernels_cuda -L"$BUILD/runtime" -lmlcrt -lcublasLt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
 }
 # What the C target prints after 1 and after 5 steps; and, as the yardstick for how far
 # rounding alone moves 5 steps of training, the same C built with FMA contraction
@@ -160,7 +167,7 @@ for m in $tf32i; do
     link "$W/${m}_tf32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32i_timer" "$(api $m)"
     link "$W/${m}_fp32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_fp32i_timer" "$(api $m)"
 done
-for m in $bf16; do
+for m in $bf16 $lt; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"
 done
 for m in mlp lenet resnet; do

@@ -113,6 +113,8 @@ for m in mlp lenet resnet resnet20_cifar; do
     [ -x "$DIR/${m}_bf16i_timer" ] && say "mlc_bf16i $(timeout 120 "$DIR/${m}_bf16i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32i_timer" ] && say "mlc_tf32i $(timeout 120 "$DIR/${m}_tf32i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_fp32i_timer" ] && say "mlc_fp32i $(timeout 120 "$DIR/${m}_fp32i_timer" --steps 200 --warmup 20)"
+    # --cublaslt against cuBLAS and an epilogue kernel (the first row), for its default
+    [ -x "$DIR/${m}_lt_timer" ] && say "mlc_lt $(timeout 120 "$DIR/${m}_lt_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)
     set -- --optimizer "$(echo "$line" | field opt)" --lr "$(echo "$line" | field lr)" \
         --momentum "$(echo "$line" | field momentum)" --betas "$(echo "$line" | field beta1)" "$(echo "$line" | field beta2)" \

@@ -90,7 +90,7 @@ def main():
         elif l.startswith("mlc_bf16 model="):
             f = fields(l)
             mlc[(f["model"], "bf16")] = f
-        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=")):
+        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=", "mlc_lt model=")):
             f = fields(l)
             mlc[(f["model"], l.split()[0][4:])] = f
         elif l.startswith("torch model=") and "median_ms" in l:
@@ -138,6 +138,8 @@ def main():
     row("mlc --tf32 --conv-algo implicit, ms", ms("tf32i"))
     row("mlc bf16 --conv-algo implicit, ms", ms("bf16i"))
     row("**mlc bf16 implicit / PyTorch (autocast bf16)**", ratio("bf16i", "bf16"))
+    row("mlc step built with --cublaslt, ms", ms("lt"))
+    row("**mlc --cublaslt / PyTorch (defaults)**", ratio("lt", False))
     row("losses after the timed steps, mlc / PyTorch", lambda s: f"{mlc[s]['loss']} / {torch[(s, True)]['loss']}")
     peaks = {}
     for l in log:

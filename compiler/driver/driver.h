@@ -18,6 +18,7 @@ typedef struct Options {
     int64_t mem_budget; /* --mem-budget, bytes; 0: none */
     int threads;        /* --threads: what --report and --mem-budget assume; 0: 1 */
     int tf32;           /* --tf32 (cuda): cuBLAS may round GEMM inputs to TF32 */
+    int cublaslt;       /* --cublaslt (cuda): GEMM bias and ReLU epilogues in cuBLASLt */
     int bf16;           /* --precision bf16: products' inputs and outputs rounded to bf16 */
     ConvAlgo conv_algo; /* --conv-algo (c): direct, winograd or auto (0) */
     const char *arch;   /* build: --cuda-arch, the GPU generations; NULL: the default */

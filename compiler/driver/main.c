@@ -21,10 +21,12 @@
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
-    "                    [--threads N] [--tf32] [--precision P] [--conv-algo A] [--dump-ir=STAGE]\n"
+    "                    [--threads N] [--tf32] [--cublaslt] [--precision P] [--conv-algo A]\n"
+    "                    [--dump-ir=STAGE]\n"
     "                    [--report [--ranks N [--link BW,LAT] [--flops RATE] [--tp P]]] [--debug]\n"
     "       mlc build FILE.mdl -o BINARY [--target c|cuda] [--batch N] [--mem-budget BYTES] [--threads N]\n"
-    "                                    [--tf32] [--precision P] [--conv-algo A] [--cuda-arch LIST]\n"
+    "                                    [--tf32] [--cublaslt] [--precision P] [--conv-algo A]\n"
+    "                                    [--cuda-arch LIST]\n"
     "                                    [--cc CC] [--mpi]\n"
     "                                    [--keep] [--debug] [-v]\n"
     "\n"
@@ -42,6 +44,9 @@ static const char usage[] =
     "  --tf32           cuda: let cuBLAS use TF32 tensor cores for GEMMs and convolutions\n"
     "                   (inputs rounded to 10-bit mantissas, FP32 sums; PyTorch's default for\n"
     "                   cuDNN convolutions); without it every product is full FP32\n"
+    "  --cublaslt       cuda: a matmul followed by a bias add, or a bias add and ReLU, runs as\n"
+    "                   one cuBLASLt call with that epilogue instead of cuBLAS and a kernel\n"
+    "                   (off by default until a GPU has timed the two)\n"
     "  --precision P    fp32 (the default) or bf16: the inputs and outputs of every matmul,\n"
     "                   convolution and attention rounded to bfloat16 (FP32 sums), so are\n"
     "                   their gradients; FP32 master weights, optimizer state, batch-norm\n"
@@ -293,14 +298,16 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             }
         } else if (!strncmp(a, "--dump-ir=", 10)) {
             if (parse_dump(o, a + 10)) return -1;
-        } else if ((!strcmp(a, "--report") || !strcmp(a, "--tf32") || !strcmp(a, "--mpi") || !strcmp(a, "--debug") ||
-                    !strcmp(a, "--keep") || !strcmp(a, "-v")) &&
+        } else if ((!strcmp(a, "--report") || !strcmp(a, "--tf32") || !strcmp(a, "--cublaslt") || !strcmp(a, "--mpi") ||
+                    !strcmp(a, "--debug") || !strcmp(a, "--keep") || !strcmp(a, "-v")) &&
                    given_twice(a, NULL, seen_opt, seen_val, &nseen)) {
             return -1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
         } else if (!strcmp(a, "--tf32")) {
             o->tf32 = 1;
+        } else if (!strcmp(a, "--cublaslt")) {
+            o->cublaslt = 1;
         } else if (!strcmp(a, "--mpi")) {
             o->mpi = 1;
         } else if (!strcmp(a, "--debug")) {
@@ -337,6 +344,12 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
         fprintf(stderr, "mlc: error: --tf32 is for --target cuda (the C target's GEMMs are FP32)\n");
+        return -1;
+    }
+    if (o->cublaslt && o->target->kind != TARGET_CUDA) {
+        fprintf(stderr,
+                "mlc: error: --cublaslt is for --target cuda (the C target runs a GEMM's epilogue on each block of "
+                "its output already)\n");
         return -1;
     }
     if (o->debug && o->target->kind != TARGET_C) {
@@ -383,6 +396,7 @@ static int compile(const Options *o, int build, const SrcFile *src, Arena *arena
                          .target = o->target->kind,
                          .threads = o->threads,
                          .tf32 = o->tf32,
+                         .cublaslt = o->cublaslt,
                          .bf16 = o->bf16,
                          .debug = o->debug,
                          .conv_algo = o->conv_algo};

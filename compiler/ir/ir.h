@@ -112,6 +112,7 @@ typedef struct Graph {
     const char *cls_label;
     ConvAlgo conv_algo; /* --conv-algo (zeroed: auto) */
     int tf32;           /* --tf32 (CUDA): float products may round to TF32 (ModelIR.tf32) */
+    int cublaslt;       /* --cublaslt (CUDA): GEMM epilogues in cuBLASLt (ModelIR.cublaslt) */
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);

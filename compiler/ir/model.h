@@ -140,6 +140,9 @@ typedef struct ModelIR {
     /* --tf32 (CUDA): cuBLAS may use the tensor cores' TF32 (inputs rounded to 10-bit
      * mantissas, FP32 sums), as PyTorch lets cuDNN do by default. */
     int tf32;
+    /* --cublaslt (CUDA): a matmul whose epilogue is a bias, or a bias and ReLU, runs as one
+     * cuBLASLt call with that epilogue (targets/cuda/emit_cuda.c, lt_epilogue). */
+    int cublaslt;
     /* --precision bf16 (precision.c): the products' inputs and outputs rounded to
      * bfloat16; 0: FP32 throughout. */
     int bf16;
@@ -175,6 +178,7 @@ typedef struct CompileOptions {
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
     int tf32;           /* --tf32: ModelIR.tf32 */
+    int cublaslt;       /* --cublaslt: ModelIR.cublaslt */
     int debug;          /* mlc --debug: ModelIR.debug */
     ConvAlgo conv_algo; /* --conv-algo: ModelIR.conv_algo */
     int bf16;           /* --precision bf16: ModelIR.bf16 */

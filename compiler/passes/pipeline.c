@@ -155,7 +155,7 @@ static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
 static Graph *eval_graph(Arena *a, const Program *p, ModelIR *m, const DumpOptions *d, int with_loss) {
     const DumpOptions *pd = with_loss ? NULL : d;
     Graph *e = lower_program(a, p, &m->spec, MODE_EVAL);
-    e->conv_algo = m->conv_algo, e->tf32 = m->tf32;
+    e->conv_algo = m->conv_algo, e->tf32 = m->tf32, e->cublaslt = m->cublaslt;
     /* with the loss, the graph keeps its outputs: the C target runs forward as this
      * graph without its loss-only nodes (emit_c.c) */
     if (!with_loss) e->loss = -1;
@@ -187,6 +187,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->target = o->target;
     m->threads = o->threads > 0 ? o->threads : 1;
     m->tf32 = o->tf32;
+    m->cublaslt = o->cublaslt;
     m->bf16 = o->bf16;
     m->conv_algo = o->conv_algo;
     lower_spec(a, p, &m->spec);
@@ -194,7 +195,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
 
     /* The train step: forward, backward, update. */
     Graph *g = lower_program(a, p, &m->spec, MODE_TRAIN);
-    g->conv_algo = m->conv_algo, g->tf32 = m->tf32;
+    g->conv_algo = m->conv_algo, g->tf32 = m->tf32, g->cublaslt = m->cublaslt;
     pass_done(d, PASS_lower, g);
     if (g->loss < 0) diag_error_file(p->file->name, "the model has no 'loss' statement, so it cannot be trained");
     if (m->bf16) {

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -97,8 +98,8 @@ static const float mlc_one = 1.0f, mlc_zero = 0.0f;
  * bf16 rounded them, compiler/passes/precision.c); or bfloat16 values stored as mlc_bf16
  * (MLC_BF16_STORED, mlc_bf16.h: the memory plan stores them in 2 bytes,
  * compiler/targets/cuda/bf16_storage.c). The output is floats in every mode. MLC_TF32
- * (floats, products on TF32 tensor cores) is for the implicit-GEMM convolutions only: a
- * GEMM's TF32 is the cuBLAS handle's math mode (--tf32). */
+ * (floats, products on TF32 tensor cores) is for the implicit-GEMM convolutions and
+ * mlc_gemm_bias: mlc_gemm's TF32 is the cuBLAS handle's math mode (--tf32). */
 enum { MLC_FP32 = 0, MLC_BF16_VALUES = 1, MLC_BF16_STORED = 2, MLC_TF32 = 3 };
 
 /* C = op(A) op(B) in column-major order, as cublasSgemm. In the bf16 modes the tensor
@@ -137,6 +138,15 @@ enum { MLC_FP32 = 0, MLC_BF16_VALUES = 1, MLC_BF16_STORED = 2, MLC_TF32 = 3 };
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- a GEMM and its epilogue in one (cuda/gemm_lt.cu, --cublaslt): C = op(A) op(B) +
+ * bias, column-major as mlc_gemm (mode: its modes, or MLC_TF32 for floats whose products
+ * may round to TF32), bias one float per row of C (a row-major output's column), then
+ * max(., 0) with relu; by cuBLASLt's epilogue on handle lt, with ws (ws_bytes) as its
+ * workspace; where cuBLASLt offers no algorithm, by mlc_gemm on h and a kernel. ---- */
+cublasStatus_t mlc_gemm_bias(cublasHandle_t h, cublasLtHandle_t lt, cudaStream_t stream, int mode, int relu,
+                             cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void *A, int lda,
+                             const void *B, int ldb, const float *bias, float *C, int ldc, void *ws, size_t ws_bytes);
 
 /* ---- convolution (cuda/conv.cu), NCHW: im2col / col2im gathers around strided-batched
  * cuBLAS GEMMs over the samples. The batch B goes in chunks of at most nc samples (the

@@ -121,8 +121,9 @@ typedef struct Compiled {
     ModelIR *m;
 } Compiled;
 
-/* Compiles src (`path` names it in messages) for the CUDA target; c owns src. */
-static void compile_src_algo(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16, ConvAlgo algo) {
+/* Compiles src (`path` names it in messages) with options o (for the CUDA target); c owns
+ * src. */
+static void compile_src_with(Compiled *c, SrcFile *src, const char *path, CompileOptions o) {
     memset(c, 0, sizeof *c);
     c->src = src;
     cr_assert_not_null(c->src, "cannot read %s", path);
@@ -130,10 +131,13 @@ static void compile_src_algo(Compiled *c, SrcFile *src, const char *path, int tf
     if (!DIAG_TRY(on_error)) cr_assert_fail("%s does not compile", path);
     Program *p = parse_program(&c->arena, c->src);
     DumpOptions dump = {0};
-    /* the CUDA target's workspaces */
-    CompileOptions o = {.target = TARGET_CUDA, .tf32 = tf32, .bf16 = bf16, .conv_algo = algo};
+    o.target = TARGET_CUDA; /* the CUDA target's workspaces */
     c->m = compile_model_opts(&c->arena, p, &o, &dump);
     diag_jmp = NULL;
+}
+
+static void compile_src_algo(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16, ConvAlgo algo) {
+    compile_src_with(c, src, path, (CompileOptions){.tf32 = tf32, .bf16 = bf16, .conv_algo = algo});
 }
 
 static void compile_src_opts(Compiled *c, SrcFile *src, const char *path, int tf32, int bf16) {
@@ -1113,6 +1117,52 @@ Test(cuda_emit, conv_algo_implicit) {
     }
 }
 
+/* --cublaslt: the matmuls of ltepi.mdl whose epilogue is a bias, or a bias and ReLU, each
+ * one mlc_gemm_bias call (train step, eval loss, forward: 3 each), with the operands and
+ * mode mlc_gemm would take and the group's buffer as the output; the two whose epilogue
+ * must stay a kernel (the matmul's value read again; no bias) stay cublasSgemm. In bf16
+ * the groups round their results, which cuBLASLt's epilogue does not: no call. Without
+ * the flag nothing names cuBLASLt; the file compiles with nvcc -Werror; the C target
+ * refuses the flag. */
+Test(cuda_emit, cublaslt_epilogues, .timeout = 300) {
+    static const char *const path = MLC_SOURCE_ROOT "/tests/compiler/data/ltepi.mdl";
+    static const struct {
+        CompileOptions o;
+        const char *mode;
+        int calls;
+    } cases[] = {{{.cublaslt = 1}, "MLC_FP32", 9},
+                 {{.cublaslt = 1, .tf32 = 1}, "MLC_TF32", 9},
+                 {{.cublaslt = 1, .bf16 = 1}, "MLC_BF16_STORED", 0},
+                 {{0}, "MLC_FP32", 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        Compiled c;
+        compile_src_with(&c, srcfile_read(path), path, cases[k].o);
+        char *src = capture_source(c.m, "model.h");
+        cr_expect_eq(count(src, "mlc_gemm_bias("), cases[k].calls, "case %zu: mlc_gemm_bias calls", k);
+        char want[160];
+        snprintf(want, sizeof want,
+                 "mlc_gemm_bias(self->cublas, self->cublaslt, stream, %s, 1, CUBLAS_OP_N, CUBLAS_OP_N,", cases[k].mode);
+        cr_expect_eq(count(src, want), cases[k].calls / 3, "case %zu: h1's bias and ReLU", k);
+        snprintf(want, sizeof want,
+                 "mlc_gemm_bias(self->cublas, self->cublaslt, stream, %s, 0, CUBLAS_OP_T, CUBLAS_OP_N,", cases[k].mode);
+        cr_expect_eq(count(src, want), cases[k].calls / 3, "case %zu: h2's bias, w2 transposed", k);
+        cr_expect_eq(count(src, "p_b1, t"), cases[k].calls / 3, "case %zu: b1 the bias of h1's call", k);
+        if (cases[k].calls) {
+            cr_expect_eq(count(src, "MLC_CUBLAS_CHECK(cublasSgemm("), 3 * 2 + 9,
+                         "case %zu: m3 and h4 (3 calls), the backward", k);
+            cr_expect(strstr(src, "cublasLtCreate(&self->cublaslt)") && strstr(src, "cublasLtDestroy(self->cublaslt)"));
+        }
+        if (!cases[k].o.cublaslt) cr_expect_null(strstr(src, "cublaslt"), "no --cublaslt, yet the source names it");
+        if (k < 2 && have_nvcc()) nvcc_check(c.m, path);
+        free(src);
+        compiled_free(&c);
+    }
+    static const MlcError e[] = {{MLC_SOURCE_ROOT "/samples/mlp.mdl --cublaslt",
+                                  "mlc: error: --cublaslt is for --target cuda (the C target runs a GEMM's epilogue on "
+                                  "each block of its output already)\n"}};
+    expect_errors(e, 1);
+}
+
 /* `mlc build` hands nvcc the list, or without --cuda-arch and without a visible GPU (no
  * nvidia-smi on PATH) the documented default; /bin/echo stands in for nvcc. */
 Test(cuda_emit, mlc_build_passes_the_architectures) {
@@ -1227,7 +1277,7 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
         }
         fclose(f);
     }
-    cr_assert_eq(nkernels, 14, "the library's sources define %d kernels", nkernels);
+    cr_assert_eq(nkernels, 15, "the library's sources define %d kernels", nkernels);
     /* every source of the folder is in the list mlc build compiles */
     int nsrcs = 0, nfiles = 0;
     while (target_cuda.build->kernel_srcs[nsrcs]) nsrcs++;
@@ -1262,12 +1312,12 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
     cr_assert_not_null(f);
     cr_assert_geq(fputs(tmpl_trainer_main_c, f), 0);
     cr_assert_eq(fclose(f), 0);
-    cmd =
-        arena_printf(&a,
-                     NVCC
-                     " -O3 -std=c++17 %s '%s/lenet.cu' '%s' -I'%s/runtime' -I'%s' -DMLC_MODEL_API=lenet_api"
-                     " -o '%s/lenet' -L'%s' -lmlckernels_cuda -L'%s' -lmlcrt -lcublas -lz -lm -Xcompiler=-pthread 2>&1",
-                     flags, dir, mainc, MLC_SOURCE_ROOT, dir, dir, dir, MLC_KERNELS_LIB_DIR);
+    cmd = arena_printf(
+        &a,
+        NVCC
+        " -O3 -std=c++17 %s '%s/lenet.cu' '%s' -I'%s/runtime' -I'%s' -DMLC_MODEL_API=lenet_api"
+        " -o '%s/lenet' -L'%s' -lmlckernels_cuda -L'%s' -lmlcrt -lcublasLt -lcublas -lz -lm -Xcompiler=-pthread 2>&1",
+        flags, dir, mainc, MLC_SOURCE_ROOT, dir, dir, dir, MLC_KERNELS_LIB_DIR);
     out = run_capture(cmd, &st);
     cr_assert_eq(st, 0, "the trainer does not link against the library: %s:\n%s", cmd, out);
     free(out);

@@ -430,10 +430,64 @@ static void emit_batched_matmul(EmitCtx *e, int id) {
     cuda_epilogue(e, id);
 }
 
+/* --cublaslt: whether 2-D matmul id's epilogue group is a bias add alone, or a bias add
+ * in a register and a ReLU, which cuBLASLt's BIAS and RELU_BIAS epilogues compute: the
+ * add's other operand a float vector over the matmul's columns, every value in floats,
+ * and the matmul's own value read by that add alone (cuBLASLt writes only the group's
+ * result). *bias: that vector's node; *relu: 1 with the ReLU. */
+static int lt_epilogue(const EmitCtx *e, int id, int *bias, int *relu) {
+    const Graph *g = e->g;
+    const Node *n = &g->nodes[id];
+    const int r = e->fp->epilogue[id];
+    if (!g->cublaslt || r < 0 || n->shape.rank != 2) return 0;
+    *relu = g->nodes[r].op == OP_relu;
+    const int add = *relu ? g->nodes[r].in[0] : r;
+    for (int x = 0; x < g->n; x++) /* the group: the root and, under a ReLU, the add in a register */
+        if (x != r && e->fp->root[x] == r && (x != add || !e->fp->inl[x])) return 0;
+    if (add != r && e->fp->root[add] != r) return 0;
+    const Node *s = &g->nodes[add];
+    if (s->op != OP_add || s->nin != 2 || (s->in[0] == id) == (s->in[1] == id)) return 0;
+    *bias = s->in[0] == id ? s->in[1] : s->in[0];
+    const Node *v = &g->nodes[*bias];
+    if (v->shape.rank != 1 || v->shape.d[0] != n->shape.d[1] || v->dtype != DT_F32 || !e->buf[*bias]) return 0;
+    if (e->half && (e->half[*bias] || e->half[r] || e->half[id])) return 0;
+    if (g->nodes[r].dtype != DT_F32) return 0;
+    for (int y = 0; y < g->n; y++)
+        for (int k = 0; k < g->nodes[y].nin; k++)
+            if (g->nodes[y].in[k] == id && y != add) return 0;
+    for (int o = 0; o < g->nout; o++)
+        if (g->outputs[o] == id) return 0;
+    return g->loss != id;
+}
+
+/* The matmul and its bias (and ReLU) epilogue as one cuBLASLt call (lt_epilogue). */
+static void emit_lt_matmul(EmitCtx *e, int id, int bias, int relu) {
+    const Node *n = &e->g->nodes[id];
+    const int a = n->in[0], b = n->in[1], r = e->fp->epilogue[id];
+    const int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
+    const char *mode = cuda_gemm_mode(e, id);
+    if (!strcmp(mode, "MLC_FP32") && e->g->tf32) mode = "MLC_TF32";
+    emit_node_comment(e, r);
+    if (relu) emit(e, "/*   fused: %%%d = add, in cuBLASLt's bias and ReLU epilogue */", e->g->nodes[r].in[0]);
+    else emit(e, "/*   in cuBLASLt's bias epilogue */");
+    emit(e, "MLC_CUBLAS_CHECK(mlc_gemm_bias(self->cublas, self->cublaslt, stream, %s, %d, %s, %s,", mode, relu,
+         tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N");
+    emit(e, "                               (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, (int)(%s),",
+         emit_dim(e, id, 1), emit_dim(e, id, 0), emit_dim(e, a, ta ? 0 : 1), emit_buf(e, b), emit_dim(e, b, 1),
+         emit_buf(e, a), emit_dim(e, a, 1));
+    emit(e, "                               %s, %s, (int)(%s), self->cublas_ws, %lld));", emit_buf(e, bias),
+         emit_buf(e, r), emit_dim(e, id, 1), CUDA_CUBLAS_WORKSPACE_BYTES);
+}
+
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     if (n->shape.rank > 2) {
         emit_batched_matmul(e, id);
+        return;
+    }
+    int bias, relu;
+    if (lt_epilogue(e, id, &bias, &relu)) {
+        emit_lt_matmul(e, id, bias, relu);
         return;
     }
     int a = n->in[0], b = n->in[1];
@@ -757,6 +811,7 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
             n, n);
     fprintf(out, "    mlc_cuda_graph_free(&self->graphs);\n");
     fprintf(out, "    if (self->cublas) cublasDestroy(self->cublas);\n");
+    if (m->cublaslt) fprintf(out, "    if (self->cublaslt) cublasLtDestroy(self->cublaslt);\n");
     fprintf(out, "    cudaFree(self->cublas_ws);\n    cudaFree(self->dev_scalars);\n    cudaFreeHost(self->stage);\n");
     fprintf(out, "    if (self->stream) cudaStreamDestroy(self->stream);\n");
     fprintf(out, "    cudaFree(self->slab);\n    cudaFree(self->grads);\n    cudaFree(self->arena);\n");
@@ -837,6 +892,14 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetStream(self->cublas, self->stream));\n");
     fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetWorkspace(self->cublas, self->cublas_ws, %lld));\n",
             CUDA_CUBLAS_WORKSPACE_BYTES);
+    if (m->cublaslt) {
+        fprintf(out, "    if (ok && cublasLtCreate(&self->cublaslt) != CUBLAS_STATUS_SUCCESS) {\n");
+        fprintf(
+            out,
+            "        fprintf(stderr, \"error: %s: cannot create the model on the GPU: cublasLtCreate failed\\n\");\n",
+            n);
+        fprintf(out, "        self->cublaslt = NULL;\n        ok = 0;\n    }\n");
+    }
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */
         fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH));\n");
     fprintf(out, "    self->seed = seed;\n    (void)B;\n");
@@ -847,8 +910,9 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
 static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) {
     const char *n = m->spec.name;
     fprintf(out, "/* %s.cu - generated by mlc from %s; do not edit.\n", n, c_comment(m->arena, m->source));
-    fprintf(out, " * Target: CUDA + cuBLAS%s. Parameters and optimizer state live in one device slab,\n",
-            m->tf32 ? " (--tf32: GEMMs may use TF32 tensor cores)" : "");
+    fprintf(out, " * Target: CUDA + cuBLAS%s%s. Parameters and optimizer state live in one device slab,\n",
+            m->tf32 ? " (--tf32: GEMMs may use TF32 tensor cores)" : "",
+            m->cublaslt ? " and cuBLASLt (--cublaslt: GEMMs with bias and ReLU epilogues)" : "");
     fprintf(out, " * everything else in one device arena at offsets fixed at compile time\n");
     fprintf(out, " * (c + b * max_batch); the API takes and returns host memory.%s\n", m->bf16 ? "" : " */");
     if (m->bf16)
@@ -878,6 +942,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n");
+    if (m->cublaslt) fprintf(out, "    cublasLtHandle_t cublaslt; /* --cublaslt: GEMMs with their epilogues */\n");
     fprintf(out, "    void *cublas_ws; /* device: cuBLAS's workspace */\n");
     fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
     emit_batch_sync_fields(out);

@@ -101,14 +101,18 @@ static void find_nvcc(char *buf, size_t cap) {
  * CUDA C++, the trainer's main() is C for the host compiler. The runtime's data loader
  * runs in its own thread. */
 static const char *const flags[] = {"-O3", "-std=c++17", NULL};
-static const char *const libs[] = {"-lcublas", "-lz", "-lm", "-Xcompiler=-pthread", NULL};
+static const char *const libs[] = {"-lcublasLt", "-lcublas", "-lz", "-lm", "-Xcompiler=-pthread", NULL};
 
 /* libmlckernels_cuda (runtime/kernels/mlc_kernels_cuda.h), compiled with each model: one
  * fat binary for the architectures of its --cuda-arch, whatever the library was built
  * for by meson. */
-static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu",  "kernels/cuda/conv_implicit.cu",
-                                          "kernels/cuda/pool.cu",  "kernels/cuda/norm.cu",
-                                          "kernels/cuda/graph.cu", NULL};
+static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu",
+                                          "kernels/cuda/conv_implicit.cu",
+                                          "kernels/cuda/pool.cu",
+                                          "kernels/cuda/norm.cu",
+                                          "kernels/cuda/graph.cu",
+                                          "kernels/cuda/gemm_lt.cu",
+                                          NULL};
 
 const TargetBuild cuda_build = {.compiler = find_nvcc,
                                 .flags = flags,

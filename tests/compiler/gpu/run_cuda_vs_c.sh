@@ -59,7 +59,7 @@ for mdl in "$@"; do
             /usr/local/cuda/bin/nvcc -O3 -std=c++17 -arch=native $sync "$W/$name.cu" \
                 "$ROOT"/runtime/kernels/cuda/*.cu \
                 "$ROOT/tests/compiler/gpu/$MAIN.c" -I"$ROOT/runtime" -I"$W" -DMLC_MODEL_API="${name}_api" \
-                -o "$W/${name}_cuda${sync:+_sync}" -L"$BUILD/runtime" -lmlcrt -lcublas -lz -lm
+                -o "$W/${name}_cuda${sync:+_sync}" -L"$BUILD/runtime" -lmlcrt -lcublasLt -lcublas -lz -lm
         done
         eager="$W/${name}_cuda_sync"
     fi

@@ -14,6 +14,7 @@
 #include <map>
 #include <vector>
 
+#include "cublasLt.h"
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
 #include "mma.h" /* __float_to_tf32 */
@@ -519,4 +520,149 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
     if (!ex_types(at, bt, ct)) return CUBLAS_STATUS_NOT_SUPPORTED;
     return gemm(h, ta, tb, m, n, k, *(const float *)alpha, A, lda, sa, B, ldb, sb, *(const float *)beta, (float *)C,
                 ldc, sc, count, bf16_compute(compute), at == CUDA_R_16BF);
+}
+
+/* ---- cuBLASLt: a GEMM with a bias (and ReLU) epilogue, mlc_gemm_bias's calls ---- */
+
+struct mlc_host_lt {
+    int unused;
+};
+struct mlc_host_lt_desc {
+    cublasComputeType_t compute;
+    int32_t ta, tb;
+    uint32_t epilogue;
+    const float *bias;
+};
+struct mlc_host_lt_layout {
+    cudaDataType_t type;
+    uint64_t rows, cols;
+    int64_t ld;
+};
+struct mlc_host_lt_pref {
+    uint64_t ws_bytes;
+};
+
+/* The descriptors' and the handle's Destroy calls. */
+template <typename T> static cublasStatus_t destroyed(T *p) {
+    delete p;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *lt) {
+    *lt = new mlc_host_lt{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t lt) { return destroyed(lt); }
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t compute, cudaDataType_t scale) {
+    if (scale != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    *d = new mlc_host_lt_desc{compute, CUBLAS_OP_N, CUBLAS_OP_N, CUBLASLT_EPILOGUE_DEFAULT, nullptr};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) { return destroyed(d); }
+/* Each attribute with the size of its documented type, as the real call checks. */
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t a,
+                                              const void *buf, size_t size) {
+    switch (a) {
+    case CUBLASLT_MATMUL_DESC_TRANSA:
+    case CUBLASLT_MATMUL_DESC_TRANSB:
+        if (size != sizeof(int32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(a == CUBLASLT_MATMUL_DESC_TRANSA ? &d->ta : &d->tb, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE:
+        if (size != sizeof(uint32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(&d->epilogue, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+        if (size != sizeof(void *)) return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(&d->bias, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    return CUBLAS_STATUS_INVALID_VALUE;
+}
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType_t t, uint64_t rows, uint64_t cols,
+                                          int64_t ld) {
+    if (ld < (int64_t)(rows > 1 ? rows : 1)) return CUBLAS_STATUS_INVALID_VALUE;
+    *l = new mlc_host_lt_layout{t, rows, cols, ld};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) { return destroyed(l); }
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
+    *p = new mlc_host_lt_pref{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) { return destroyed(p); }
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p,
+                                                    cublasLtMatmulPreferenceAttributes_t a, const void *buf,
+                                                    size_t size) {
+    if (a != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES || size != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
+    memcpy(&p->ws_bytes, buf, size);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The shapes the layouts give op(A) (m x k), op(B) (k x n) and C = D (m x n); false if
+ * they do not agree. */
+static bool lt_shapes(const mlc_host_lt_desc *d, const mlc_host_lt_layout *a, const mlc_host_lt_layout *b,
+                      const mlc_host_lt_layout *c, int *m, int *n, int *k) {
+    const uint64_t am = d->ta ? a->cols : a->rows, ak = d->ta ? a->rows : a->cols;
+    const uint64_t bk = d->tb ? b->cols : b->rows, bn = d->tb ? b->rows : b->cols;
+    if (ak != bk || am != c->rows || bn != c->cols || a->type != b->type || c->type != CUDA_R_32F) return false;
+    *m = (int)am, *n = (int)bn, *k = (int)ak;
+    return true;
+}
+
+/* One algorithm for every problem, unless MLC_HOST_LT_NO_ALGO=1 in the environment: then
+ * none, as cuBLASLt answers for an epilogue and types it has no kernel for (so that the
+ * caller's fallback runs). */
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lt, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t a,
+                                              cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                                              cublasLtMatrixLayout_t dl, cublasLtMatmulPreference_t p, int requested,
+                                              cublasLtMatmulHeuristicResult_t *results, int *returned) {
+    int m, n, k;
+    (void)p;
+    if (!lt || requested < 1 || c != dl || !lt_shapes(d, a, b, c, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
+    const char *none = getenv("MLC_HOST_LT_NO_ALGO");
+    *returned = none && !strcmp(none, "1") ? 0 : 1;
+    if (*returned) {
+        memset(&results[0], 0, sizeof results[0]);
+        results[0].state = CUBLAS_STATUS_SUCCESS;
+    }
+    return *returned ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+}
+
+/* D = epilogue(alpha op(A) op(B) + beta C): mlc calls it with beta 0 and D = C, and with
+ * a bias epilogue; the GEMM is cublas_v2's, then the bias (and ReLU) added to each
+ * element as the generated epilogue kernel adds it. */
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t lt, cublasLtMatmulDesc_t d, const void *alpha, const void *A,
+                              cublasLtMatrixLayout_t la, const void *B, cublasLtMatrixLayout_t lb, const void *beta,
+                              const void *C, cublasLtMatrixLayout_t lc, void *D, cublasLtMatrixLayout_t ld,
+                              const cublasLtMatmulAlgo_t *algo, void *ws, size_t ws_bytes, cudaStream_t stream) {
+    int m, n, k;
+    if (!lt || !algo || lc != ld || C != D || !lt_shapes(d, la, lb, lc, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
+    if (*(const float *)beta != 0.0f) mlc_host_fail("cublasLtMatmul: beta is not 0 (mlc never accumulates into D)");
+    if (d->epilogue != CUBLASLT_EPILOGUE_BIAS && d->epilogue != CUBLASLT_EPILOGUE_RELU_BIAS)
+        mlc_host_fail("cublasLtMatmul: epilogue %u, not a bias epilogue", d->epilogue);
+    if (!d->bias) mlc_host_fail("cublasLtMatmul: a bias epilogue without a bias pointer");
+    mlc_host_check_device(d->bias, "cuBLASLt (bias)");
+    if (ws_bytes && !device_range(ws, ws_bytes)) mlc_host_fail("cublasLtMatmul: workspace %p is not device memory", ws);
+    if (!device_range(d->bias, sizeof(float) * (size_t)m))
+        mlc_host_fail("cublasLtMatmul: the bias's %d floats at %p are not device memory", m, (const void *)d->bias);
+    const bool half = la->type == CUDA_R_16BF;
+    if (la->type != CUDA_R_32F && !half) return CUBLAS_STATUS_NOT_SUPPORTED;
+    mlc_host_cublas h{stream, d->compute == CUBLAS_COMPUTE_32F_FAST_TF32};
+    const cublasStatus_t s = gemm(&h, (cublasOperation_t)d->ta, (cublasOperation_t)d->tb, m, n, k,
+                                  *(const float *)alpha, A, (int)la->ld, 0, B, (int)lb->ld, 0, 0.0f, (float *)D,
+                                  (int)ld->ld, 0, 1, d->compute == CUBLAS_COMPUTE_32F_FAST_16BF, half);
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+    const float *bias = d->bias;
+    const bool relu = d->epilogue == CUBLASLT_EPILOGUE_RELU_BIAS;
+    float *out = (float *)D;
+    const long ldd = (long)ld->ld;
+    submit(stream, [=]() {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                const float v = out[i + j * ldd] + bias[i];
+                out[i + j * ldd] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
+    });
+    return CUBLAS_STATUS_SUCCESS;
 }
