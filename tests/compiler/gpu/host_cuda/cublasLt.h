@@ -1,8 +1,9 @@
 /* tests/compiler/gpu/host_cuda/cublasLt.h - cuBLASLt as the CPU plays it (see
  * cuda_runtime.h here): the calls of mlc_gemm_bias (runtime/kernels/cuda/gemm_lt.cu), a
  * column-major GEMM with a bias or bias-and-ReLU epilogue, computed as cublas_v2.h's GEMMs
- * are. A descriptor records the attributes set on it; a matmul checks them and runs on
- * the stream it is given. */
+ * are. A descriptor records the attributes set on it; a matmul checks them, and that its
+ * pointers have the alignments the heuristic was told (the algorithm it returned holds
+ * them), and runs on the stream it is given. */
 #ifndef MLC_HOST_CUBLASLT_H
 #define MLC_HOST_CUBLASLT_H
 
@@ -28,7 +29,13 @@ typedef enum {
     CUBLASLT_EPILOGUE_BIAS = 4,
     CUBLASLT_EPILOGUE_RELU_BIAS = 6
 } cublasLtEpilogue_t;
-typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1 } cublasLtMatmulPreferenceAttributes_t;
+typedef enum {
+    CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
+    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8
+} cublasLtMatmulPreferenceAttributes_t;
 
 typedef struct {
     uint64_t data[8];

@@ -47,6 +47,7 @@ const char *cudaGetErrorString(cudaError_t e);
  * under mpirun take the NCCL path (one GPU each) or share (docs/distributed.md) */
 cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaSetDevice(int d);
+cudaError_t cudaGetDevice(int *d);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
 /* Streams run their work as it is queued: a stream is never busy (a capturing one
  * refuses the query, as a real one does), an event has always passed */

@@ -286,7 +286,16 @@ cudaError_t cudaGetDeviceCount(int *n) {
     *n = device_count();
     return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int d) { return d >= 0 && d < device_count() ? cudaSuccess : error(cudaErrorInvalidValue); }
+static int current_device;
+cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= device_count()) return error(cudaErrorInvalidValue);
+    current_device = d;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int *d) {
+    *d = current_device;
+    return cudaSuccess;
+}
 
 /* ---- kernels: a block's threads as fibers, switched at __syncthreads ---- */
 
@@ -540,6 +549,7 @@ struct mlc_host_lt_layout {
 };
 struct mlc_host_lt_pref {
     uint64_t ws_bytes;
+    uint32_t align[4]; /* the least alignment of A, B, C and D the caller promises */
 };
 
 /* The descriptors' and the handle's Destroy calls. */
@@ -587,16 +597,23 @@ cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataTyp
 }
 cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) { return destroyed(l); }
 cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
-    *p = new mlc_host_lt_pref{0};
+    *p = new mlc_host_lt_pref{0, {256, 256, 256, 256}};
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) { return destroyed(p); }
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p,
                                                     cublasLtMatmulPreferenceAttributes_t a, const void *buf,
                                                     size_t size) {
-    if (a != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES || size != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
-    memcpy(&p->ws_bytes, buf, size);
-    return CUBLAS_STATUS_SUCCESS;
+    if (a == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES && size == sizeof(uint64_t)) {
+        memcpy(&p->ws_bytes, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    if (a >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES && a <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES &&
+        size == sizeof(uint32_t)) {
+        memcpy(&p->align[a - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES], buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    return CUBLAS_STATUS_INVALID_VALUE;
 }
 
 /* The shapes the layouts give op(A) (m x k), op(B) (k x n) and C = D (m x n); false if
@@ -612,19 +629,20 @@ static bool lt_shapes(const mlc_host_lt_desc *d, const mlc_host_lt_layout *a, co
 
 /* One algorithm for every problem, unless MLC_HOST_LT_NO_ALGO=1 in the environment: then
  * none, as cuBLASLt answers for an epilogue and types it has no kernel for (so that the
- * caller's fallback runs). */
+ * caller's fallback runs). The algorithm holds the alignments the preference promised
+ * (data[0..3]); cublasLtMatmul checks its pointers against them. */
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lt, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t a,
                                               cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
                                               cublasLtMatrixLayout_t dl, cublasLtMatmulPreference_t p, int requested,
                                               cublasLtMatmulHeuristicResult_t *results, int *returned) {
     int m, n, k;
-    (void)p;
-    if (!lt || requested < 1 || c != dl || !lt_shapes(d, a, b, c, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
+    if (!lt || !p || requested < 1 || c != dl || !lt_shapes(d, a, b, c, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
     const char *none = getenv("MLC_HOST_LT_NO_ALGO");
     *returned = none && !strcmp(none, "1") ? 0 : 1;
     if (*returned) {
         memset(&results[0], 0, sizeof results[0]);
         results[0].state = CUBLAS_STATUS_SUCCESS;
+        for (int i = 0; i < 4; i++) results[0].algo.data[i] = p->align[i];
     }
     return *returned ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
 }
@@ -646,6 +664,11 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lt, cublasLtMatmulDesc_t d, const
     if (ws_bytes && !device_range(ws, ws_bytes)) mlc_host_fail("cublasLtMatmul: workspace %p is not device memory", ws);
     if (!device_range(d->bias, sizeof(float) * (size_t)m))
         mlc_host_fail("cublasLtMatmul: the bias's %d floats at %p are not device memory", m, (const void *)d->bias);
+    const void *const ptr[4] = {A, B, C, D};
+    for (int i = 0; i < 4; i++)
+        if (!algo->data[i] || (uintptr_t)ptr[i] % algo->data[i])
+            mlc_host_fail("cublasLtMatmul: matrix %c at %p is not aligned to the %llu bytes the heuristic was told",
+                          "ABCD"[i], ptr[i], (unsigned long long)algo->data[i]);
     const bool half = la->type == CUDA_R_16BF;
     if (la->type != CUDA_R_32F && !half) return CUBLAS_STATUS_NOT_SUPPORTED;
     mlc_host_cublas h{stream, d->compute == CUBLAS_COMPUTE_32F_FAST_TF32};
