@@ -455,28 +455,7 @@ static int lt_epilogue(const EmitCtx *e, int id, int *bias, int *relu) {
     for (int y = 0; y < g->n; y++)
         for (int k = 0; k < g->nodes[y].nin; k++)
             if (g->nodes[y].in[k] == id && y != add) return 0;
-    for (int o = 0; o < g->nout; o++)
-        if (g->outputs[o] == id) return 0;
-    return g->loss != id;
-}
-
-/* The matmul and its bias (and ReLU) epilogue as one cuBLASLt call (lt_epilogue). */
-static void emit_lt_matmul(EmitCtx *e, int id, int bias, int relu) {
-    const Node *n = &e->g->nodes[id];
-    const int a = n->in[0], b = n->in[1], r = e->fp->epilogue[id];
-    const int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
-    const char *mode = cuda_gemm_mode(e, id);
-    if (!strcmp(mode, "MLC_FP32") && e->g->tf32) mode = "MLC_TF32";
-    emit_node_comment(e, r);
-    if (relu) emit(e, "/*   fused: %%%d = add, in cuBLASLt's bias and ReLU epilogue */", e->g->nodes[r].in[0]);
-    else emit(e, "/*   in cuBLASLt's bias epilogue */");
-    emit(e, "MLC_CUBLAS_CHECK(mlc_gemm_bias(self->cublas, self->cublaslt, stream, %s, %d, %s, %s,", mode, relu,
-         tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N", ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N");
-    emit(e, "                               (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, (int)(%s),",
-         emit_dim(e, id, 1), emit_dim(e, id, 0), emit_dim(e, a, ta ? 0 : 1), emit_buf(e, b), emit_dim(e, b, 1),
-         emit_buf(e, a), emit_dim(e, a, 1));
-    emit(e, "                               %s, %s, (int)(%s), self->cublas_ws, %lld));", emit_buf(e, bias),
-         emit_buf(e, r), emit_dim(e, id, 1), CUDA_CUBLAS_WORKSPACE_BYTES);
+    return !graph_is_output(g, id) && g->loss != id;
 }
 
 static void emit_matmul(EmitCtx *e, int id) {
@@ -485,16 +464,26 @@ static void emit_matmul(EmitCtx *e, int id) {
         emit_batched_matmul(e, id);
         return;
     }
-    int bias, relu;
-    if (lt_epilogue(e, id, &bias, &relu)) {
-        emit_lt_matmul(e, id, bias, relu);
-        return;
-    }
     int a = n->in[0], b = n->in[1];
     int ta = (int)attr_i(n, A_TRANS_A), tb = (int)attr_i(n, A_TRANS_B);
     const char *M = emit_dim(e, id, 0), *N = emit_dim(e, id, 1), *K = emit_dim(e, a, ta ? 0 : 1);
     const char *opa = ta ? "CUBLAS_OP_T" : "CUBLAS_OP_N", *opb = tb ? "CUBLAS_OP_T" : "CUBLAS_OP_N";
     const char *mode = cuda_gemm_mode(e, id);
+    int bias, relu;
+    if (lt_epilogue(e, id, &bias, &relu)) { /* the matmul and its epilogue as one cuBLASLt call */
+        const int r = e->fp->epilogue[id];
+        if (!strcmp(mode, "MLC_FP32") && e->g->tf32) mode = "MLC_TF32";
+        emit_node_comment(e, r);
+        if (relu) emit(e, "/*   fused: %%%d = add, in cuBLASLt's bias and ReLU epilogue */", e->g->nodes[r].in[0]);
+        else emit(e, "/*   in cuBLASLt's bias epilogue */");
+        emit(e, "MLC_CUBLAS_CHECK(mlc_gemm_bias(self->cublas, self->cublaslt, stream, %s, %d, %s, %s,", mode, relu, opb,
+             opa);
+        emit(e, "                               (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, (int)(%s),", N, M,
+             K, emit_buf(e, b), emit_dim(e, b, 1), emit_buf(e, a), emit_dim(e, a, 1));
+        emit(e, "                               %s, %s, (int)(%s), self->cublas_ws, %lld));", emit_buf(e, bias),
+             emit_buf(e, r), N, CUDA_CUBLAS_WORKSPACE_BYTES);
+        return;
+    }
     if (strcmp(mode, "MLC_FP32")) /* bf16 tensor cores, the same products (mlc_gemm) */
         emit(e,
              "MLC_CUBLAS_CHECK(mlc_gemm(self->cublas, %s, %s, %s, (int)(%s), (int)(%s), (int)(%s), %s, (int)(%s), %s, "
