@@ -220,7 +220,9 @@ void mlc_gather_rows(long n, long V, long D, const int32_t *ids, const float *ta
 /* out = 0, then out[ids[i]] += dy[i] for i in order (no atomics) */
 void mlc_scatter_rows(long n, long V, long D, const int32_t *ids, const float *dy, float *out);
 
-/* ---- optimizer updates (c/optim.c): one call per parameter of n floats ---- */
+/* ---- optimizer updates (c/optim.c): one call per parameter of n floats ----
+ * Inside an OpenMP team each thread updates its share and goes on without waiting (the
+ * caller's team ends with the barrier); outside one, the calling thread updates them all. */
 
 /* v = mom v + (g + wd p); p -= lr (nesterov ? g + wd p + mom v : v) */
 void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom,

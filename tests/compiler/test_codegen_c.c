@@ -83,6 +83,7 @@ static const char *const models[] = {
     MLC_TEST_DIR "/data/attention.mdl",
     MLC_TEST_DIR "/data/resample.mdl",
     MLC_TEST_DIR "/data/ema.mdl",
+    MLC_TEST_DIR "/data/ema_mlp.mdl",
 };
 // clang-format on
 enum { NMODELS = sizeof models / sizeof models[0] };
@@ -1277,6 +1278,35 @@ Test(codegen_c, fast_functions_have_no_checks, .timeout = 120) {
     }
     free(text);
     emitted_free(&e);
+}
+
+/* The optimizer updates of a run share one OpenMP team (targets/c/optim.c), opened after
+ * the step constants that later updates outside it use too; an update below the team's
+ * threshold, or one between moving averages, is where it was. */
+Test(codegen_c, optimizer_updates_share_one_team, .timeout = 300) {
+    Emitted e;
+    emit_model(MLC_SOURCE_ROOT "/samples/mlp.mdl", &e);
+    char *text = ct_read_file(e.c_path, NULL), *u = function_body(text, "update");
+    cr_assert_not_null(u);
+    cr_expect_eq(count_of(u, "#pragma omp"), 1, "mlp: one team for its six updates:\n%s", u);
+    cr_expect_eq(count_of(u, "mlc_adam_update("), 6);
+    const char *konst = strstr(u, "const mlc_adam_step"), *team = strstr(u, "#pragma omp parallel\n"),
+               *first = strstr(u, "mlc_adam_update(");
+    cr_expect(konst && team && first && konst < team && team < first, "mlp: constants, team, updates:\n%s", u);
+    free(u);
+    free(text);
+    emitted_free(&e);
+    /* ema_mlp: fc1.weight's update in a team, each other alone, the averages between */
+    emit_model(MLC_TEST_DIR "/data/ema_mlp.mdl", &e);
+    text = ct_read_file(e.c_path, NULL), u = function_body(text, "update");
+    cr_assert_not_null(u);
+    cr_expect_eq(count_of(u, "#pragma omp parallel\n"), 1, "ema_mlp: one team:\n%s", u);
+    cr_expect_eq(count_of(u, "one OpenMP team for the 1 update below (37632 floats)"), 1, "%s", u);
+    cr_expect_eq(count_of(u, "const mlc_adam_step"), 1, "%s", u);
+    free(u);
+    free(text);
+    emitted_free(&e);
+    numeric_check(MLC_TEST_DIR "/data/ema_mlp.mdl");
 }
 
 /* A generated trainer reads like a hand-written one: forward_backward is marked in its

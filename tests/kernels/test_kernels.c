@@ -587,13 +587,29 @@ static void fill_range(float *v, long n, unsigned seed, float lo, float hi) {
     }
 }
 
+/* The updates as the generated update calls them: inside a team of `threads` (each thread
+ * its share, no barrier until the team's end), or outside any (threads 0) */
+static void adam_in_team(int threads, long n, float *p, float *m1, float *m2, const float *g, const mlc_adam_step *s) {
+    if (!threads) mlc_adam_update(n, p, m1, m2, g, s);
+    else {
+#pragma omp parallel num_threads(threads)
+        mlc_adam_update(n, p, m1, m2, g, s);
+    }
+}
+static void sgd_in_team(int threads, long n, float *p, float *v, const float *g, int nesterov) {
+    if (!threads) mlc_sgd_update(n, p, v, g, 0.05f, 0.9f, 0.001f, nesterov);
+    else {
+#pragma omp parallel num_threads(threads)
+        mlc_sgd_update(n, p, v, g, 0.05f, 0.9f, 0.001f, nesterov);
+    }
+}
+
 Test(kernels, optimizer_updates_match_their_definition) {
     static const long sizes[] = {1, 7, 40000};
     for (int k = 0; k < 3; k++)
-        for (int threads = 1; threads <= 2; threads++)
+        for (int threads = 0; threads <= 3; threads++)
             for (int variant = 0; variant < 2; variant++) {
                 long n = sizes[k];
-                omp_set_num_threads(threads);
                 float *p = malloc(sizeof(float) * (size_t)n * 8), *m1 = p + n, *m2 = p + 2 * n, *g = p + 3 * n;
                 float *rp = p + 4 * n, *rm1 = p + 5 * n, *rm2 = p + 6 * n;
                 cr_assert_not_null(p);
@@ -609,7 +625,7 @@ Test(kernels, optimizer_updates_match_their_definition) {
                                          .wd = 0.01f,
                                          .decay = 0.9995f,
                                          .decoupled = variant};
-                mlc_adam_update(n, p, m1, m2, g, &s);
+                adam_in_team(threads, n, p, m1, m2, g, &s);
                 for (long i = 0; i < n; i++) {
                     const float gi = variant ? g[i] : g[i] + s.wd * rp[i];
                     rm1[i] = s.b1 * rm1[i] + (1.0f - s.b1) * gi;
@@ -623,7 +639,7 @@ Test(kernels, optimizer_updates_match_their_definition) {
                 /* sgd: m1 as the velocity; nesterov on the second variant */
                 fill_range(p, n, 5, -1, 1), fill_range(m1, n, 6, -0.1f, 0.1f);
                 memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
-                mlc_sgd_update(n, p, m1, g, 0.05f, 0.9f, 0.001f, variant);
+                sgd_in_team(threads, n, p, m1, g, variant);
                 for (long i = 0; i < n; i++) {
                     const float gi = g[i] + 0.001f * rp[i];
                     rm1[i] = 0.9f * rm1[i] + gi;

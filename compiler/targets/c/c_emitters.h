@@ -6,8 +6,12 @@
 #include "shared_emitters.h"
 #include "target.h"
 
-/* Loops below this many elements run on one thread: waking the team costs more. */
-#define OMP_MIN_WORK "32768"
+/* Loops below this many elements run on one thread: waking the team costs more.
+ * OMP_MIN_WORK: the same number as the generated code spells it. */
+#define OMP_MIN_WORK_N 32768
+#define OMP_STR_(x) #x
+#define OMP_STR(x) OMP_STR_(x)
+#define OMP_MIN_WORK OMP_STR(OMP_MIN_WORK_N)
 
 extern const OpEmitter c_emitters[OP_COUNT];
 extern const TargetBuild c_build; /* toolchain.c */
@@ -39,6 +43,11 @@ void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
 void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
 void emit_adam_c(EmitCtx *e, int id);
+/* At node id of the update function: where a run of optimizer updates the kernel library
+ * does begins (big enough for a team), opens one OpenMP team around all of them and
+ * returns the node after the run's last; else -1. c_optim_team_end closes it. */
+int c_optim_team_begin(EmitCtx *e, int id);
+void c_optim_team_end(EmitCtx *e);
 const char *c_shared_const(EmitCtx *e, int id, const char *type, const char *prefix, const char *init,
                            const char *comment);
 void emit_row_norm_c(EmitCtx *e, int id);  /* rownorm.c */

@@ -424,8 +424,10 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int che
     const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g, gp.fp) : NULL;
     int in_loss = 0;                                             /* inside the `if (with_loss)` block */
     int section = fn == FN_FORWARD_BACKWARD && !checked ? 0 : 2; /* the checked copy has no comments */
+    int team_end = -1; /* the end of the run of optimizer updates in one team (c/optim.c) */
     for (int id = 0; id < g->n; id++) {
         emit_section_marker(&e, id, &section);
+        if (fn == FN_UPDATE && team_end < 0) team_end = c_optim_team_begin(&e, id);
         if (loss_only && gp.fp->at[id] == id && loss_only[id] != in_loss) {
             e.indent -= in_loss;
             emit(&e, in_loss ? "}" : "if (with_loss) {");
@@ -437,6 +439,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int che
         if (m->debug && e.mdl_lines) fprintf(out, "%s\n", C_LINE_BACK);
         e.line = 0;
         emit_grad_ready_call(&e, m, ready, id);
+        if (id + 1 == team_end) c_optim_team_end(&e), team_end = -1;
     }
     if (in_loss) e.indent--, emit(&e, "}");
     if (fn == FN_FORWARD_BACKWARD) {

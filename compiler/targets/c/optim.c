@@ -16,7 +16,8 @@ void emit_sgd_c(EmitCtx *e, int id) {
          emit_float(e, attr_f(n, A_WEIGHT_DECAY)), attr_i(n, A_NESTEROV) != 0);
 }
 
-void emit_adam_c(EmitCtx *e, int id) {
+/* The name of Adam's step constants for node id, declared where first needed */
+static const char *adam_constants(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int decoupled = attr_i(n, A_DECOUPLED) != 0;
     const char *step, *inv_bc2;
@@ -27,10 +28,49 @@ void emit_adam_c(EmitCtx *e, int id) {
         emit_float(e, attr_f(n, A_EPS)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
         decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, attr_f(n, A_WEIGHT_DECAY))) : "1.0f",
         decoupled);
-    const char *s =
-        c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
+    return c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
+}
+
+void emit_adam_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    const char *s = adam_constants(e, id);
     emit(e, "mlc_adam_update(%s, %s, %s, %s, %s, &%s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
          emit_buf(e, n->in[2]), emit_buf(e, n->in[3]), emit_buf(e, n->in[1]), s);
+}
+
+/* The updates whose loop is the kernel library's: they share their caller's team. */
+static int library_update(const Node *n) { return n->op == OP_sgd_update || n->op == OP_adam_update; }
+
+/* One team for a run of library updates (nodes with code between them: none) rather than
+ * one per parameter: a fork and join each cost about what updating 10,000 floats does,
+ * and a parameter below OMP_MIN_WORK_N would have run on one thread (mlp's step: 7.6 %
+ * shorter, bench/README.md). The kernels split each loop without a barrier
+ * (runtime/kernels/c/optim.c); the team's end is the one barrier. */
+int c_optim_team_begin(EmitCtx *e, int id) {
+    const Graph *g = e->g;
+    if (!emit_has_code(e, id) || !library_update(&g->nodes[id])) return -1;
+    int64_t total = 0;
+    int count = 0, end = id;
+    for (int j = id; j < g->n; j++) {
+        if (!emit_has_code(e, j)) continue;
+        if (!library_update(&g->nodes[j])) break;
+        total += shape_numel(&g->nodes[j].shape), count++, end = j + 1;
+    }
+    if (total <= OMP_MIN_WORK_N) return -1; /* one thread does them all */
+    /* the step constants before the team: declared inside it, a later run could not see them */
+    for (int j = id; j < end; j++)
+        if (emit_has_code(e, j) && g->nodes[j].op == OP_adam_update) adam_constants(e, j);
+    emit(e, "/* one OpenMP team for the %d update%s below (%lld floats): each thread updates its share of each */",
+         count, count == 1 ? "" : "s", (long long)total);
+    emit(e, "#pragma omp parallel");
+    emit(e, "{");
+    e->indent++;
+    return end;
+}
+
+void c_optim_team_end(EmitCtx *e) {
+    e->indent--;
+    emit(e, "}");
 }
 
 /* The name of a `const type` with this initialiser (designators, a line break after each
