@@ -272,5 +272,6 @@ void print_report(FILE *out, const ModelIR *m) {
     if (m->mem_budget > 0) budget_report(out, m);
     if (m->bf16) precision_report(out, m);
     graph_report(out, m, m->eval, &m->eval_fuse, &m->eval_plan, "inference");
+    if (m->target == TARGET_CUDA && m->cublaslt) cuda_lt_report(out, m);
     if (m->target == TARGET_CUDA) cuda_memory_report(out, m);
 }

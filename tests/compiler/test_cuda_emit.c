@@ -1159,6 +1159,20 @@ Test(cuda_emit, cublaslt_epilogues, .timeout = 300) {
             cr_expect(strstr(src, "cublasLtCreate(&self->cublaslt)") && strstr(src, "cublasLtDestroy(self->cublaslt)"));
         }
         if (!cases[k].o.cublaslt) cr_expect_null(strstr(src, "cublaslt"), "no --cublaslt, yet the source names it");
+        else { /* --report's table: a row for each 2-D product the source calls, cuBLASLt's as such */ char *rep = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&rep, &len);
+            cr_assert_not_null(f);
+            cuda_lt_report(f, c.m);
+            fclose(f);
+            cr_expect_eq(count(rep, "cuBLASLt, "), cases[k].calls, "case %zu: cuBLASLt rows:\n%s", k, rep);
+            cr_expect_eq(count(rep, "cuBLASLt, RELU_BIAS epilogue (bias %3)"), cases[k].calls / 3, "case %zu", k);
+            const int rows =
+                count(rep, "\n  train step ") + count(rep, "\n  inference  ") + count(rep, "\n  eval loss  ");
+            cr_expect_eq(rows, count(src, "mlc_gemm_bias(") + count(src, "cublasSgemm(") + count(src, "mlc_gemm("),
+                         "case %zu: a row for each product call:\n%s", k, rep);
+            free(rep);
+        }
 #ifndef MLC_SANITIZED /* nvcc compiles the file, not mlc: the plain build's run covers it */
         if (k == 0 && have_nvcc()) nvcc_check(c.m, path);
 #endif

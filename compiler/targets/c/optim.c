@@ -42,10 +42,10 @@ void emit_adam_c(EmitCtx *e, int id) {
 static int library_update(const Node *n) { return n->op == OP_sgd_update || n->op == OP_adam_update; }
 
 /* One team for a run of library updates (nodes with code between them: none) rather than
- * one per parameter: a fork and join each cost about what updating 10,000 floats does,
- * and a parameter below OMP_MIN_WORK_N would have run on one thread (mlp's step: 7.6 %
- * shorter, bench/README.md). The kernels split each loop without a barrier
- * (runtime/kernels/c/optim.c); the team's end is the one barrier. */
+ * a team per parameter above OMP_MIN_WORK_N floats and one thread for the others: one
+ * fork and join, and every parameter split (mlp's step: 7.6 % shorter, bench/README.md).
+ * The kernels split each loop without a barrier (runtime/kernels/c/optim.c); the team's
+ * end is the one barrier. */
 int c_optim_team_begin(EmitCtx *e, int id) {
     const Graph *g = e->g;
     if (!emit_has_code(e, id) || !library_update(&g->nodes[id])) return -1;

@@ -34,6 +34,8 @@ void cuda_kernel_end(EmitCtx *e);
 /* The bf16 mode of product id's operands, as the launchers take it (mlc_kernels_cuda.h):
  * "MLC_FP32", "MLC_BF16_VALUES" or "MLC_BF16_STORED". */
 const char *cuda_gemm_mode(const EmitCtx *e, int id);
+/* --report under --cublaslt: which products run as one cuBLASLt call with their epilogue */
+void cuda_lt_report(FILE *out, const ModelIR *m);
 /* The element type of node x's buffer in a kernel: "float", "int" or "mlc_bf16" (a
  * tensor stored as bfloat16, bf16_storage.c). */
 const char *cuda_elem_type(const EmitCtx *e, int x);

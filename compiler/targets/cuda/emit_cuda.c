@@ -458,6 +458,59 @@ static int lt_epilogue(const EmitCtx *e, int id, int *bias, int *relu) {
     return !graph_is_output(g, id) && g->loss != id;
 }
 
+/* --report under --cublaslt: each 2-D product of the functions with products (the train
+ * step's forward and backward, inference, the loss in evaluation mode), and whether it and
+ * its epilogue are one cuBLASLt call, decided as the emitter decides (lt_epilogue, on the
+ * buffers that function names: their declarations go nowhere). */
+void cuda_lt_report(FILE *out, const ModelIR *m) {
+    static const struct {
+        GraphFn fn;
+        const char *title;
+    } fns[] = {{FN_FORWARD_BACKWARD, "train step"}, {FN_FORWARD, "inference"}, {FN_EVAL_LOSS, "eval loss"}};
+    fprintf(out,
+            "matrix products (--cublaslt: one whose epilogue is a bias add, or a bias add and a ReLU, is one "
+            "cuBLASLt call with that epilogue):\n");
+    fprintf(out, "  %-10s %-6s %-20s %s\n", "function", "node", "shape", "call");
+    for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
+        GraphFnParts gp = graph_fn_parts(m, fns[f].fn);
+        char *sink_text = NULL;
+        size_t sink_len = 0;
+        FILE *sink = open_memstream(&sink_text, &sink_len);
+        if (!sink) mlc_die("out of memory");
+        EmitCtx e = {.arena = m->arena,
+                     .g = gp.g,
+                     .target = &target_cuda,
+                     .body = sink,
+                     .decls = sink,
+                     .prep = sink,
+                     .fp = gp.fp,
+                     .phase_of = fns[f].fn == FN_FORWARD_BACKWARD ? m->update_phase : NULL,
+                     .copies_outputs = fns[f].fn != FN_EVAL_LOSS};
+        e.buf = emit_name_buffers(&e, m, gp.plan);
+        for (int id = 0; id < gp.g->n; id++) {
+            const Node *n = &gp.g->nodes[id];
+            if (n->op != OP_matmul || n->shape.rank != 2 || !emit_has_code(&e, id)) continue;
+            int bias, relu;
+            char sh[96], call[160];
+            const char *mode = cuda_gemm_mode(&e, id);
+            const char *products = !strcmp(mode, "MLC_BF16_STORED")   ? "bf16 products, bf16 buffers"
+                                   : !strcmp(mode, "MLC_BF16_VALUES") ? "bf16 products, float buffers"
+                                   : gp.g->tf32                       ? "TF32 products"
+                                                                      : "FP32 products";
+            if (lt_epilogue(&e, id, &bias, &relu))
+                snprintf(call, sizeof call, "cuBLASLt, %s epilogue (bias %%%d), %s", relu ? "RELU_BIAS" : "BIAS", bias,
+                         products);
+            else
+                snprintf(call, sizeof call, "cuBLAS%s, %s",
+                         e.fp->epilogue[id] >= 0 ? ", then its epilogue's kernel" : "", products);
+            fprintf(out, "  %-10s %%%-5d %-20s %s\n", fns[f].title, id,
+                    shape_str_at(&n->shape, n->dtype, gp.g->batch, sh, sizeof sh), call);
+        }
+        fclose(sink);
+        free(sink_text);
+    }
+}
+
 static void emit_matmul(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     if (n->shape.rank > 2) {
