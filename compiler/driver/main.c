@@ -46,7 +46,7 @@ static const char usage[] =
     "                   cuDNN convolutions); without it every product is full FP32\n"
     "  --cublaslt       cuda: a matmul followed by a bias add, or a bias add and ReLU, runs as\n"
     "                   one cuBLASLt call with that epilogue instead of cuBLAS and a kernel\n"
-    "                   (off by default until a GPU has timed the two)\n"
+    "                   (off by default until a GPU has timed the two; --report lists which)\n"
     "  --precision P    fp32 (the default) or bf16: the inputs and outputs of every matmul,\n"
     "                   convolution and attention rounded to bfloat16 (FP32 sums), so are\n"
     "                   their gradients; FP32 master weights, optimizer state, batch-norm\n"

@@ -1159,7 +1159,9 @@ Test(cuda_emit, cublaslt_epilogues, .timeout = 300) {
             cr_expect(strstr(src, "cublasLtCreate(&self->cublaslt)") && strstr(src, "cublasLtDestroy(self->cublaslt)"));
         }
         if (!cases[k].o.cublaslt) cr_expect_null(strstr(src, "cublaslt"), "no --cublaslt, yet the source names it");
-        else { /* --report's table: a row for each 2-D product the source calls, cuBLASLt's as such */ char *rep = NULL;
+        else {
+            /* --report's table: a row for each 2-D product the source calls, cuBLASLt's as such */
+            char *rep = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&rep, &len);
             cr_assert_not_null(f);
