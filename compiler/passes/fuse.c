@@ -337,8 +337,9 @@ static int inplace_ok(const Graph *g, const FusionPlan *fp, int o, int x, const 
 }
 
 /* The 2x2, stride 2 max-pool backward of an even-sized plane (mlc_pool_2x2): C and CUDA
- * alike handle one window at a time, reading its four x values before writing its four
- * dx values, and windows tile the plane, so dx may take x's bytes over. The general path
+ * alike read a window's four x values before they write its four dx values (C does four
+ * windows at a time, all their x first), and windows tile the plane, so dx may take x's
+ * bytes over. The general path
  * zeroes dx before it searches x, and overlapping windows read x where another window
  * already wrote dx: never in place. relu_pool.c makes x die here in a LeNet. */
 static int pool_bwd_2x2(const Graph *g, const Node *n) {

@@ -358,7 +358,11 @@ static void naive_pool(const mlc_pool_geom *g, long planes, int max, const float
 
 Test(kernels, pooling_matches_naive_windows) {
     static const mlc_pool_geom cases[] = {
-        {.H = 28, .W = 28, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* the 2x2 fast path */
+        {.H = 28, .W = 28, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* the 2x2 fast path: 4 windows a step, */
+        {.H = 14, .W = 14, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* then the last 2 or 3 through a copy; */
+        {.H = 4, .W = 8, .KH = 2, .KW = 2, .sh = 2, .sw = 2},   /* rows of whole steps, */
+        {.H = 6, .W = 2, .KH = 2, .KW = 2, .sh = 2, .sw = 2},   /* of one window, */
+        {.H = 4, .W = 10, .KH = 2, .KW = 2, .sh = 2, .sw = 2},  /* a step and one window */
         {.H = 7, .W = 5, .KH = 3, .KW = 3, .sh = 2, .sw = 2, .ph = 1, .pw = 1},
         {.H = 5, .W = 6, .KH = 3, .KW = 2, .sh = 1, .sw = 1},
         {.H = 7, .W = 7, .KH = 2, .KW = 2, .sh = 2, .sw = 2}, /* odd: the general path */
@@ -387,6 +391,13 @@ Test(kernels, pooling_matches_naive_windows) {
                     cr_assert(max ? dx[j] == rdx[j] : fabsf(dx[j] - rdx[j]) <= 1e-6f,
                               "case %zu %s bwd: dx[%ld] = %g, not %g", i, max ? "max" : "avg", j, (double)dx[j],
                               (double)rdx[j]);
+                const int tiled =
+                    g.KH == 2 && g.KW == 2 && g.sh == 2 && g.sw == 2 && !g.ph && !g.pw && g.H % 2 == 0 && g.W % 2 == 0;
+                if (max && tiled) { /* in place, as the memory plan puts dx in x's buffer (fuse.c, pool_bwd_2x2) */
+                    memcpy(dx, x, sizeof(float) * (size_t)nx);
+                    mlc_maxpool2d_bwd(&g, planes, dy, dx, dx);
+                    cr_assert_eq(memcmp(dx, rdx, sizeof(float) * (size_t)nx), 0, "case %zu: in place, dx differs", i);
+                }
             }
         }
         free(x), free(dy), free(y), free(dx), free(ry), free(rdx);
