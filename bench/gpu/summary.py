@@ -22,14 +22,20 @@ def node_times(log, model):
 
 def conv_table(log, im2col, implicit):
     """Markdown rows: each train-step convolution (mlc --report's lines, logged as `MODEL
-    convs ...`) with its node's time in the two profiles."""
+    convs ...`) with its node's time in the two profiles. Where the implicit kernel runs
+    the op's epilogue in its store (`epilogue %N in its store`), the im2col side is the op's
+    time plus that of the epilogue's own kernel (node N), the same work."""
     a, b = node_times(log, im2col), node_times(log, implicit)
     rows = []
     for l in log:
         m = re.match(rf"{implicit} convs\s+train\s+%(\d+)\s+(\S+)\s+(.+?)\s{{2,}}implicit", l)
         if m and m.group(1) in a and m.group(1) in b:
-            i = m.group(1)
-            rows.append(f"| %{i} | {m.group(2)} | {m.group(3)} | {a[i]:.1f} | {b[i]:.1f} | {b[i] / a[i]:.2f} |")
+            i, op = m.group(1), m.group(2)
+            ep = re.search(r"epilogue %(\d+) in its store", l)
+            t = a[i] + (a.get(ep.group(1), 0.0) if ep else 0.0)
+            if ep:
+                op += f" + epilogue %{ep.group(1)}"
+            rows.append(f"| %{i} | {op} | {m.group(3)} | {t:.1f} | {b[i]:.1f} | {b[i] / t:.2f} |")
     return rows
 
 

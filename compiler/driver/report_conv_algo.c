@@ -6,6 +6,8 @@
  * input-output channel pair where the direct one makes 36, F(4x4, 3x3) 36 per 4x4 tile
  * where the direct one makes 144. CUDA target: im2col around cuBLAS or implicit GEMMs
  * (targets/cuda/conv.c), and the products' precision. */
+#include <stdlib.h>
+
 #include "conv_algo.h"
 #include "cuda_emitters.h"
 #include "kernels/mlc_conv_tiles.h"
@@ -40,13 +42,21 @@ static void graph_convs(FILE *out, const Graph *g, const char *title) {
 
 /* CUDA: im2col around cuBLAS, or implicit GEMMs (targets/cuda/conv.c) with their block
  * tile (mlc_conv_tiles.h: by the GEMM's rows, the input channels for the input gradient,
- * else the output channels) and for the weight gradient the ranges its sum is split in. */
-static void graph_convs_cuda(FILE *out, const Graph *g, const char *title, const char *products) {
+ * else the output channels), for the weight gradient the ranges its sum is split in, and
+ * for the forward op and the input gradient the epilogue they run in their store, decided
+ * as the emitter decides. */
+static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char *title, const char *products) {
+    char *sink_text = NULL;
+    size_t sink_len = 0;
+    FILE *sink = open_memstream(&sink_text, &sink_len);
+    if (!sink) mlc_die("out of memory");
+    const EmitCtx e = cuda_report_ctx(m, fn, sink);
+    const Graph *g = e.g;
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         if (n->op != OP_conv2d && n->op != OP_conv2d_bwd_data && n->op != OP_conv2d_bwd_filter) continue;
         const Geom q = conv_node_geom(g, n);
-        char geom[64], algo[80];
+        char geom[64], algo[320];
         geom_text(&q, geom, sizeof geom);
         const long rows = n->op == OP_conv2d_bwd_data ? (long)(q.C / q.G) : (long)(q.O / q.G);
         if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
@@ -54,11 +64,20 @@ static void graph_convs_cuda(FILE *out, const Graph *g, const char *title, const
             const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
             char splits[24] = "";
             if (s > 1) snprintf(splits, sizeof splits, ", %d splits", s);
-            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s", products, mlc_ig_tile_rows(rows),
-                     mlc_ig_tile_cols(rows), splits);
+            CudaConvEpi ep;
+            char steps[240] = "";
+            if (cuda_conv_epilogue(&e, id, &ep)) {
+                char text[200];
+                cuda_conv_epilogue_text(&ep, text, sizeof text);
+                snprintf(steps, sizeof steps, ", epilogue %%%d in its store: %s", e.fp->epilogue[id], text);
+            }
+            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s", products, mlc_ig_tile_rows(rows),
+                     mlc_ig_tile_cols(rows), splits, steps);
         }
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
     }
+    fclose(sink);
+    free(sink_text);
 }
 
 static const char *algo_name(ConvAlgo a) {
@@ -77,8 +96,8 @@ void conv_algo_report(FILE *out, const ModelIR *m) {
                 "the tiles of tensor-core GEMMs itself):\n",
                 algo_name(m->conv_algo));
         fprintf(out, "  %-10s %-6s %-18s %-28s %s\n", "graph", "node", "op", "kernel, channels, output", "algorithm");
-        graph_convs_cuda(out, m->train, "train", products);
-        graph_convs_cuda(out, m->eval, "inference", products);
+        graph_convs_cuda(out, m, FN_FORWARD_BACKWARD, "train", products);
+        graph_convs_cuda(out, m, FN_FORWARD, "inference", products);
         return;
     }
     fprintf(out,

@@ -26,6 +26,7 @@
 #include <cuda_runtime.h>
 
 #include "mlc_bf16.h"
+#include "mlc_conv_tiles.h"
 #include "mlc_geom.h"
 
 /* Every CUDA and cuBLAS call is checked; a failure names the file and line and aborts (a
@@ -175,11 +176,13 @@ void mlc_cuda_conv2d_bwd_filter(cublasHandle_t h, cudaStream_t stream, const mlc
  * (floats whose products round them to TF32, on the tensor cores) or MLC_FP32 (FP32
  * FMAs); FP32 sums, each in a fixed order. sm_80 and newer. The
  * weight gradient sums K = B*Ho*Wo in `splits` fixed ranges, each into its slot of ws
- * (splits*O*C/G*KH*KW floats; none for one split), then adds the slots in order. ---- */
+ * (splits*O*C/G*KH*KW floats; none for one split), then adds the slots in order. The
+ * forward op and the input gradient run epilogue ep (mlc_conv_tiles.h; NULL: none) on
+ * each result. ---- */
 void mlc_cuda_conv2d_fwd_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w,
-                                  float *y, int mode);
+                                  float *y, const mlc_conv_epilogue *ep, int mode);
 void mlc_cuda_conv2d_bwd_data_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
-                                       const void *w, float *dx, int mode);
+                                       const void *w, float *dx, const mlc_conv_epilogue *ep, int mode);
 void mlc_cuda_conv2d_bwd_filter_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
                                          const void *dy, float *dw, float *ws, int splits, int mode);
 

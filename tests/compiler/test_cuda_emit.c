@@ -1123,6 +1123,71 @@ Test(cuda_emit, conv_algo_implicit) {
     }
 }
 
+/* --conv-algo implicit: the epilogue group of a forward conv or an input gradient runs in
+ * the kernel's store when it is a chain of steps the kernel knows (cuda_conv_epilogue).
+ * lenet: both convs' bias and ReLU in all three functions (train step, eval loss,
+ * forward), after bf16's rounding in bf16, with the group's buffer as the output and no
+ * kernel of their own. convimpl_epi (its comment says which): 7 fused forward convs in
+ * the train step and 8 in each of the others, 2 left to a kernel in the train step and 1
+ * in the others; the per-channel product subtracted from a parameter only outside the
+ * train step; c7's result in the residual's bytes outside the train step; 3 of its 8
+ * input gradients with their ReLU masks, one after adding the block's other gradient.
+ * --report says the same, and nvcc compiles the file (the conv's own buffer is then
+ * unused). Under im2col nothing names an epilogue. */
+Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
+    static const char *const modes[] = {"MLC_FP32", "MLC_TF32", "MLC_BF16_STORED"};
+    for (int k = 0; k < 3; k++) {
+        Compiled c;
+        compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", k == 1, k == 2,
+                         CONV_ALGO_IMPLICIT);
+        char *src = capture_source(c.m, "model.h");
+        char want[160];
+        snprintf(want, sizeof want, ", &ep, %s);", modes[k]);
+        cr_expect_eq(count(src, want), 6 + 1, "%s: the forward convs and conv2's input gradient", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ADD, 1, p_conv1_bias},"), 3, "%s: conv1's bias", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ADD, 1, p_conv2_bias},"), 3, "%s: conv2's bias", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_RELU, 0, NULL},"), 6, "%s", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, "), 1, "%s: the ReLU mask of conv2's input", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ROUND_BF16, 0, NULL},"), k == 2 ? 6 + 1 : 0, "%s: bf16's rounding", modes[k]);
+        cr_expect_null(strstr(src, "const float *p_conv1_bias) {"), "%s: conv1's epilogue still has a kernel",
+                       modes[k]);
+        free(src);
+        compiled_free(&c);
+    }
+    static const char *const path = MLC_SOURCE_ROOT "/tests/compiler/data/convimpl_epi.mdl";
+    Compiled c;
+    compile_src_algo(&c, srcfile_read(path), path, 0, 0, CONV_ALGO_IMPLICIT);
+    char *src = capture_source(c.m, "model.h");
+    cr_expect_eq(count(src, ", &ep, MLC_FP32);"), 7 + 8 + 8 + 3, "fused convs and input gradients");
+    cr_expect_eq(count(src, ", NULL, MLC_FP32);"), 2 + 1 + 1 + 5, "those whose epilogue is a kernel, or none");
+    cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, "), 3, "the input gradients' ReLU masks");
+    cr_expect_eq(count(src, "{MLC_EPI_RSUB, 1, p_shift},"), 2, "shift - conv * scale, outside the train step");
+    cr_expect_eq(count(src, "{MLC_EPI_SUB, 1, p_scale},"), 3, "conv - scale");
+    cr_expect_eq(count(src, "{MLC_EPI_MUL, 1, p_scale},"), 2, "conv * scale");
+    cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, "), 3 + 3 + 3 + 1, "the residual adds of c2, c7, c9; c9's gradients");
+    cr_expect_eq(count(src, "p_c7_weight, t12, &ep, MLC_FP32);"), 2, "c7 into its residual's bytes");
+    cr_expect_eq(count(src, "the conv2d's own buffer, unused"), 2, "c7's own buffer unused");
+#ifndef MLC_SANITIZED /* nvcc compiles the file, not mlc: the plain build's run covers it */
+    if (have_nvcc()) nvcc_check(c.m, path);
+#endif
+    free(src);
+    compiled_free(&c);
+    int st;
+    char *rep = run_mlc(MLC_SOURCE_ROOT
+                        "/tests/compiler/data/convimpl_epi.mdl --target cuda --conv-algo implicit "
+                        "--report",
+                        &st);
+    cr_assert_eq(st, 0);
+    cr_expect_eq(count(rep, " in its store: "), 7 + 3 + 8, "the report's fused convs:\n%s", rep);
+    cr_expect_eq(count(rep, " in its store: * %2 per channel, subtracted from %3 per channel\n"), 1, "%s", rep);
+    free(rep);
+    compile_src_algo(&c, srcfile_read(path), path, 0, 0, CONV_ALGO_IM2COL);
+    src = capture_source(c.m, "model.h");
+    cr_expect_null(strstr(src, "mlc_conv_epilogue"), "im2col with an epilogue struct");
+    free(src);
+    compiled_free(&c);
+}
+
 /* --cublaslt: the matmuls of ltepi.mdl whose epilogue is a bias, or a bias and ReLU, each
  * one mlc_gemm_bias call (train step, eval loss, forward: 3 each), with the operands and
  * mode mlc_gemm would take and the group's buffer as the output; the two whose epilogue

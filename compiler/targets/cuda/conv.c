@@ -69,6 +69,100 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     w->c = per ? per * cuda_chunk(&q, n->op) + (n->op == OP_conv2d_bwd_filter ? 3 : 0) : 0;
 }
 
+/* ---- --conv-algo implicit: the epilogue group (fuse.c) of a forward conv or an input
+ * gradient run in the kernel's store (mlc_conv_tiles.h), when the group is a chain of
+ * steps it knows from the op's value to the group's root: a bias add or another
+ * per-channel add, subtraction or product, an add of any float tensor of the op's shape
+ * (a residual, or another gradient of the same value), a ReLU's backward mask (times
+ * step(t)), ReLU, the bf16 rounding of --precision bf16. A group with other members (a
+ * per-channel value computed in registers, as folded batch norm's shift is) or a value
+ * read elsewhere runs as its own kernel after the op. ---- */
+
+/* The broadcast operand o of a step over output shape y: 1 when it holds one float per
+ * channel (its dimension aligned with y's axis 1 is O, the others 1), 0 when it has y's
+ * shape, -1 otherwise. */
+static int epi_operand(const Graph *g, int o, const Shape *y) {
+    const Shape *s = &g->nodes[o].shape;
+    if (shape_eq(s, y)) return 0;
+    if (s->bmask || s->rank < 3 || s->rank > 4) return -1;
+    for (int d = 0; d < s->rank; d++) {
+        const int axis = d + (4 - s->rank); /* trailing alignment with y's 4 axes */
+        if (s->d[d] != (axis == 1 ? y->d[1] : 1)) return -1;
+    }
+    return 1;
+}
+
+/* The one node that reads x, or -1 (none, several, or one that reads it twice) */
+static int only_reader(const Graph *g, int x) {
+    int who = -1;
+    for (int y = x + 1; y < g->n; y++)
+        for (int k = 0; k < g->nodes[y].nin; k++)
+            if (g->nodes[y].in[k] == x) {
+                if (who >= 0) return -1;
+                who = y;
+            }
+    return who;
+}
+
+int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
+    const Graph *g = e->g;
+    const Node *n = &g->nodes[id];
+    const FusionPlan *fp = e->fp;
+    ep->n = 0;
+    const int r = fp ? fp->epilogue[id] : -1;
+    if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || !cuda_conv_implicit(g) || r < 0 || n->shape.rank != 4)
+        return 0;
+    if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
+    int members = 0;
+    for (int x = 0; x <= r; x++) members += fp->root[x] == r && g->nodes[x].op != OP_reshape;
+    for (int cur = id; cur != r;) {
+        const int x = only_reader(g, cur);
+        if (x < 0 || fp->root[x] != r || (x != r && !fp->inl[x]) || ep->n == MLC_EPI_MAX) return 0;
+        if (graph_is_output(g, cur) || g->loss == cur) return 0;
+        const Node *xn = &g->nodes[x];
+        if (xn->dtype != DT_F32 || !shape_eq(&xn->shape, &n->shape)) return 0;
+        CudaConvEpiStep *st = &ep->step[ep->n++];
+        st->operand = -1, st->per_channel = 0;
+        if (xn->op == OP_relu || xn->op == OP_round_bf16) {
+            st->op = xn->op == OP_relu ? MLC_EPI_RELU : MLC_EPI_ROUND_BF16;
+        } else if ((xn->op == OP_add || xn->op == OP_sub || xn->op == OP_mul) && xn->nin == 2) {
+            const int first = xn->in[0] == cur;
+            int o = first ? xn->in[1] : xn->in[0];
+            st->op = xn->op == OP_add   ? MLC_EPI_ADD
+                     : xn->op == OP_mul ? MLC_EPI_MUL
+                     : first            ? MLC_EPI_SUB
+                                        : MLC_EPI_RSUB;
+            const Node *on = &g->nodes[o];
+            if (xn->op == OP_mul && on->op == OP_step && fp->root[o] == r && fp->inl[o] && only_reader(g, o) == x) {
+                st->op = MLC_EPI_MUL_STEP; /* times step(t), the member computed in a register */
+                o = on->in[0];
+                members--;
+            }
+            const int kind = epi_operand(g, o, &n->shape);
+            if (kind < 0 || g->nodes[o].dtype != DT_F32 || !e->buf[o] || (e->half && e->half[o])) return 0;
+            if (fp->root[o] == r && g->nodes[o].op != OP_reshape) return 0; /* computed in the group */
+            st->operand = o, st->per_channel = kind;
+        } else return 0;
+        cur = x;
+    }
+    if (ep->n != members) ep->n = 0; /* the group computes more than the chain */
+    return ep->n;
+}
+
+/* "+ %6 per channel, relu" */
+void cuda_conv_epilogue_text(const CudaConvEpi *ep, char *buf, size_t cap) {
+    static const char *const op[] = {"+", "-", "subtracted from", "*", "* step of", "relu", "round to bf16"};
+    size_t at = 0;
+    buf[0] = 0;
+    for (int k = 0; k < ep->n && at < cap; k++) {
+        const CudaConvEpiStep *st = &ep->step[k];
+        int w = st->operand < 0 ? snprintf(buf + at, cap - at, "%s%s", k ? ", " : "", op[st->op])
+                                : snprintf(buf + at, cap - at, "%s%s %%%d%s", k ? ", " : "", op[st->op], st->operand,
+                                           st->per_channel ? " per channel" : "");
+        at += w > 0 ? (size_t)w : 0;
+    }
+}
+
 /* ---- CUDA emission: one call into the kernel library's launchers: im2col / col2im
  * kernels, strided-batched cuBLAS GEMMs over the samples, per-sample weight-gradient
  * slots summed in sample order (conv.cu); or the implicit GEMMs (conv_implicit.cu) ---- */
@@ -92,9 +186,36 @@ void emit_conv_cuda(EmitCtx *e, int id) {
             emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
                  emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", cuda_conv_splits(&q, e->g->batch),
                  mode);
-        else
-            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
-                 emit_buf(e, id), mode);
+        else {
+            CudaConvEpi ep;
+            int out = id;
+            if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the kernel's store, into its root */
+                static const char *const op[] = {"MLC_EPI_ADD",      "MLC_EPI_SUB",  "MLC_EPI_RSUB",      "MLC_EPI_MUL",
+                                                 "MLC_EPI_MUL_STEP", "MLC_EPI_RELU", "MLC_EPI_ROUND_BF16"};
+                out = e->fp->epilogue[id];
+                char text[256];
+                cuda_conv_epilogue_text(&ep, text, sizeof text);
+                emit(e, "/* epilogue in the kernel's store, the group of %%%d (%s): %s */", out,
+                     op_of(&e->g->nodes[out])->name, text);
+                emit(e, "const mlc_conv_epilogue ep = {%d, {", ep.n);
+                for (int k = 0; k < ep.n; k++)
+                    emit(e, "    {%s, %d, %s},", op[ep.step[k].op], ep.step[k].per_channel,
+                         ep.step[k].operand >= 0 ? emit_buf(e, ep.step[k].operand) : "NULL");
+                emit(e, "}};");
+            }
+            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
+                 emit_buf(e, n->in[1]), emit_buf(e, out), out != id ? "&ep" : "NULL", mode);
+            if (out != id) {
+                /* the group's root took another input's bytes (a residual's): the op's own
+                 * buffer, which the memory plan still holds, is never written */
+                if (strcmp(emit_buf(e, id), emit_buf(e, out)))
+                    emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */",
+                         emit_buf(e, id), op_of(n)->name, out);
+                e->indent--;
+                emit(e, "}");
+                return;
+            }
+        }
     } else {
         emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %s);", fn, emit_buf(e, n->in[0]),
              emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", (long long)cuda_chunk(&q, n->op), mode);

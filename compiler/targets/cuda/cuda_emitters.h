@@ -4,6 +4,7 @@
 #ifndef MLC_CUDA_EMITTERS_H
 #define MLC_CUDA_EMITTERS_H
 
+#include "kernels/mlc_conv_tiles.h"
 #include "shared_emitters.h"
 #include "target.h"
 
@@ -34,6 +35,10 @@ void cuda_kernel_end(EmitCtx *e);
 /* The bf16 mode of product id's operands, as the launchers take it (mlc_kernels_cuda.h):
  * "MLC_FP32", "MLC_BF16_VALUES" or "MLC_BF16_STORED". */
 const char *cuda_gemm_mode(const EmitCtx *e, int id);
+/* For --report: graph function fn's emission context, its buffers named as the emitter
+ * names them (the declarations go to sink, which the caller opens and discards), so that
+ * the report decides what the emitter would */
+EmitCtx cuda_report_ctx(const ModelIR *m, GraphFn fn, FILE *sink);
 /* --report under --cublaslt: which products run as one cuBLASLt call with their epilogue */
 void cuda_lt_report(FILE *out, const ModelIR *m);
 /* The element type of node x's buffer in a kernel: "float", "int" or "mlc_bf16" (a
@@ -55,6 +60,20 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
 int cuda_conv_implicit(const Graph *g);
 /* The ranges an implicit-GEMM weight gradient of geometry q sums in, at this batch size */
 int cuda_conv_splits(const Geom *q, int64_t batch);
+/* --conv-algo implicit: the epilogue group of conv2d or conv2d_bwd_data id as the steps of the kernel's store
+ * (mlc_conv_tiles.h), each a step's op, whether its operand is per channel, and that
+ * operand's node (-1: none). Returns their count; 0: the group (if any) is a kernel of
+ * its own. The emitter and --report decide with it. */
+typedef struct CudaConvEpiStep {
+    int op, per_channel, operand;
+} CudaConvEpiStep;
+typedef struct CudaConvEpi {
+    int n;
+    CudaConvEpiStep step[MLC_EPI_MAX];
+} CudaConvEpi;
+int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep);
+/* The steps for a reader: "+ %6 per channel, relu" */
+void cuda_conv_epilogue_text(const CudaConvEpi *ep, char *buf, size_t cap);
 void emit_pool_cuda(EmitCtx *e, int id);
 void emit_norm_cuda(EmitCtx *e, int id);
 void emit_row_norm_cuda(EmitCtx *e, int id);  /* rownorm.c */

@@ -458,6 +458,21 @@ static int lt_epilogue(const EmitCtx *e, int id, int *bias, int *relu) {
     return !graph_is_output(g, id) && g->loss != id;
 }
 
+EmitCtx cuda_report_ctx(const ModelIR *m, GraphFn fn, FILE *sink) {
+    const GraphFnParts gp = graph_fn_parts(m, fn);
+    EmitCtx e = {.arena = m->arena,
+                 .g = gp.g,
+                 .target = &target_cuda,
+                 .body = sink,
+                 .decls = sink,
+                 .prep = sink,
+                 .fp = gp.fp,
+                 .phase_of = fn == FN_FORWARD_BACKWARD ? m->update_phase : NULL,
+                 .copies_outputs = fn != FN_EVAL_LOSS};
+    e.buf = emit_name_buffers(&e, m, gp.plan);
+    return e;
+}
+
 /* --report under --cublaslt: each 2-D product of the functions with products (the train
  * step's forward and backward, inference, the loss in evaluation mode), and whether it and
  * its epilogue are one cuBLASLt call, decided as the emitter decides (lt_epilogue, on the
@@ -472,21 +487,12 @@ void cuda_lt_report(FILE *out, const ModelIR *m) {
             "cuBLASLt call with that epilogue):\n");
     fprintf(out, "  %-10s %-6s %-20s %s\n", "function", "node", "shape", "call");
     for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
-        GraphFnParts gp = graph_fn_parts(m, fns[f].fn);
         char *sink_text = NULL;
         size_t sink_len = 0;
         FILE *sink = open_memstream(&sink_text, &sink_len);
         if (!sink) mlc_die("out of memory");
-        EmitCtx e = {.arena = m->arena,
-                     .g = gp.g,
-                     .target = &target_cuda,
-                     .body = sink,
-                     .decls = sink,
-                     .prep = sink,
-                     .fp = gp.fp,
-                     .phase_of = fns[f].fn == FN_FORWARD_BACKWARD ? m->update_phase : NULL,
-                     .copies_outputs = fns[f].fn != FN_EVAL_LOSS};
-        e.buf = emit_name_buffers(&e, m, gp.plan);
+        EmitCtx e = cuda_report_ctx(m, fns[f].fn, sink);
+        const GraphFnParts gp = graph_fn_parts(m, fns[f].fn);
         for (int id = 0; id < gp.g->n; id++) {
             const Node *n = &gp.g->nodes[id];
             if (n->op != OP_matmul || n->shape.rank != 2 || !emit_has_code(&e, id)) continue;

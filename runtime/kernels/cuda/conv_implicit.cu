@@ -18,7 +18,9 @@
  * TM x 8 part); every element of C is summed by one warp (thread) in a fixed order: the
  * same bits every run. The loop over k is
  * pipelined (ig_run): a step's loads are in flight into registers while the step before
- * is multiplied.
+ * is multiplied. The forward op and the input gradient run the compiler's epilogue on
+ * each result as they store it (ig_epilogue: bias, ReLU, a residual add, bf16 rounding, a
+ * ReLU's backward mask...), so that the output is written once.
  *
  * Sizes: N, and every sample's C*H*W and O*Ho*Wo, below 2^31 (the launchers check): the
  * index arithmetic is 32-bit but for the samples' offsets. */
@@ -201,6 +203,38 @@ static __device__ __forceinline__ void ig_write_column(const ig_tiles<E, S> &s, 
     for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) out[i * stride] = s.c[i][t % S::BN];
 }
 
+/* v through the epilogue's steps (mlc_conv_tiles.h), as the fused kernel the compiler
+ * would otherwise launch after the op stored it: o, v's channel; at, its index in the
+ * output. */
+static __device__ __forceinline__ float ig_epilogue(const mlc_conv_epilogue &ep, float v, int o, long at) {
+    for (int k = 0; k < ep.n; k++) {
+        const mlc_conv_epi_step &st = ep.step[k];
+        const float q = st.p ? st.p[st.per_channel ? (long)o : at] : 0.0f;
+        switch (st.op) {
+        case MLC_EPI_ADD: v = v + q; break;
+        case MLC_EPI_SUB: v = v - q; break;
+        case MLC_EPI_RSUB: v = q - v; break;
+        case MLC_EPI_MUL: v = v * q; break;
+        case MLC_EPI_MUL_STEP: v = v * (q > 0.0f ? 1.0f : 0.0f); break;
+        case MLC_EPI_RELU: v = v > 0.0f ? v : 0.0f; break;
+        default: v = mlc_round_bf16(v); break; /* MLC_EPI_ROUND_BF16 */
+        }
+    }
+    return v;
+}
+
+/* Column t % BN of the result's first `rows` rows, channels c0, c0 + 1, ... of an output
+ * of a sample-major layout, row i to out[at0 + i * stride], each through the epilogue. */
+template <class E, class S>
+static __device__ __forceinline__ void ig_write_channels(const ig_tiles<E, S> &s, float *out, long at0, long stride,
+                                                         int c0, int rows, const mlc_conv_epilogue &ep) {
+    const int t = (int)threadIdx.x;
+    for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) {
+        const long at = at0 + (long)i * stride;
+        out[at] = ig_epilogue(ep, s.c[i][t % S::BN], c0 + i, at);
+    }
+}
+
 /* The forward op: y = conv(x, w) for group blockIdx.z. A thread loads A (w) at column
  * t % 32 of rows t / 32 + 4j, and one column of B, an output pixel, which it also writes
  * in the result; tab: the step's 32 taps (input channel offset, -1 past K; kh*dh; kw*dw). */
@@ -241,9 +275,10 @@ template <class T, class E, class S> struct ig_fwd_op {
         }
     }
     __device__ void put(const Regs &r, ig_tiles<E, S> &s) const { ig_put_column<E, S>(r, s); }
-    __device__ void write(const ig_tiles<E, S> &s, float *y) const {
+    __device__ void write(const ig_tiles<E, S> &s, float *y, const mlc_conv_epilogue &ep) const {
         if (n >= N) return;
-        ig_write_column<E, S>(s, y + (((long)b * g.O + (long)blockIdx.z * Og + m0) * P + p), P, Og - m0);
+        ig_write_channels<E, S>(s, y, ((long)b * g.O + (long)blockIdx.z * Og + m0) * P + p, P,
+                                (int)blockIdx.z * Og + m0, Og - m0, ep);
     }
 };
 
@@ -291,9 +326,10 @@ template <class T, class E, class S> struct ig_bwd_data_op {
         }
     }
     __device__ void put(const Regs &r, ig_tiles<E, S> &s) const { ig_put_column<E, S>(r, s); }
-    __device__ void write(const ig_tiles<E, S> &s, float *dx) const {
+    __device__ void write(const ig_tiles<E, S> &s, float *dx, const mlc_conv_epilogue &ep) const {
         if (n >= N) return;
-        ig_write_column<E, S>(s, dx + (((long)b * g.C + (long)blockIdx.z * Cg + m0) * HW + hw), HW, Cg - m0);
+        ig_write_channels<E, S>(s, dx, ((long)b * g.C + (long)blockIdx.z * Cg + m0) * HW + hw, HW,
+                                (int)blockIdx.z * Cg + m0, Cg - m0, ep);
     }
 };
 
@@ -363,7 +399,8 @@ template <class T, class E, class S> struct ig_bwd_filter_op {
  * weight gradient's sum) ---- */
 
 template <class T, class E, class S>
-static __global__ void mlc_ig_fwd_kernel(const mlc_conv_geom g, const int N, const T *x, const T *w, float *y) {
+static __global__ void mlc_ig_fwd_kernel(const mlc_conv_geom g, const int N, const T *x, const T *w, float *y,
+                                         const mlc_conv_epilogue ep) {
 #if IG_TENSOR_CORES
     __shared__ __align__(128) ig_tiles<E, S> s;
     __shared__ int tab[2][IG_BK][3];
@@ -371,15 +408,16 @@ static __global__ void mlc_ig_fwd_kernel(const mlc_conv_geom g, const int N, con
     ig_acc<E, S> acc;
     ig_run<E, S>(op, s, acc, 0, op.K);
     ig_result<E, S>(s, acc);
-    op.write(s, y);
+    op.write(s, y, ep);
 #else
-    (void)g, (void)N, (void)x, (void)w, (void)y;
+    (void)g, (void)N, (void)x, (void)w, (void)y, (void)ep;
     __trap();
 #endif
 }
 
 template <class T, class E, class S>
-static __global__ void mlc_ig_bwd_data_kernel(const mlc_conv_geom g, const int N, const T *dy, const T *w, float *dx) {
+static __global__ void mlc_ig_bwd_data_kernel(const mlc_conv_geom g, const int N, const T *dy, const T *w, float *dx,
+                                              const mlc_conv_epilogue ep) {
 #if IG_TENSOR_CORES
     __shared__ __align__(128) ig_tiles<E, S> s;
     __shared__ int tab[2][IG_BK][4];
@@ -387,9 +425,9 @@ static __global__ void mlc_ig_bwd_data_kernel(const mlc_conv_geom g, const int N
     ig_acc<E, S> acc;
     ig_run<E, S>(op, s, acc, 0, op.K);
     ig_result<E, S>(s, acc);
-    op.write(s, dx);
+    op.write(s, dx, ep);
 #else
-    (void)g, (void)N, (void)dy, (void)w, (void)dx;
+    (void)g, (void)N, (void)dy, (void)w, (void)dx, (void)ep;
     __trap();
 #endif
 }
@@ -437,21 +475,37 @@ static void ig_check(const mlc_conv_geom *g, long B, long n) {
 
 static unsigned ig_tiles_of(long n, int tile) { return (unsigned)((n + tile - 1) / tile); }
 
+/* The epilogue a launcher passes its kernel by value: ep, or none for NULL. */
+static mlc_conv_epilogue ig_epilogue_arg(const mlc_conv_epilogue *ep) {
+    mlc_conv_epilogue none;
+    none.n = 0;
+    if (!ep) return none;
+    if (ep->n < 0 || ep->n > MLC_EPI_MAX) {
+        fprintf(stderr, "mlc: a convolution epilogue of %d steps (at most %d)\n", ep->n, (int)MLC_EPI_MAX);
+        abort();
+    }
+    return *ep;
+}
+
 template <class T, class E, class S>
-static void ig_fwd(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w, float *y) {
+static void ig_fwd(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w, float *y,
+                   const mlc_conv_epilogue *ep) {
     const long N = B * g->Ho * g->Wo;
     ig_check(g, B, N);
     const dim3 grid(ig_tiles_of(N, S::BN), ig_tiles_of(g->O / g->G, S::BM), (unsigned)g->G);
-    mlc_ig_fwd_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)x, (const T *)w, y);
+    const mlc_conv_epilogue e = ig_epilogue_arg(ep);
+    mlc_ig_fwd_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)x, (const T *)w, y, e);
     MLC_LAUNCH_CHECK(stream);
 }
 
 template <class T, class E, class S>
-static void ig_bwd_data(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy, const void *w, float *dx) {
+static void ig_bwd_data(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy, const void *w, float *dx,
+                        const mlc_conv_epilogue *ep) {
     const long N = B * g->H * g->W;
     ig_check(g, B, N);
     const dim3 grid(ig_tiles_of(N, S::BN), ig_tiles_of(g->C / g->G, S::BM), (unsigned)g->G);
-    mlc_ig_bwd_data_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)dy, (const T *)w, dx);
+    const mlc_conv_epilogue e = ig_epilogue_arg(ep);
+    mlc_ig_bwd_data_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)dy, (const T *)w, dx, e);
     MLC_LAUNCH_CHECK(stream);
 }
 
@@ -494,13 +548,13 @@ static void ig_bwd_filter(cudaStream_t stream, const mlc_conv_geom *g, long B, c
     } while (0)
 
 void mlc_cuda_conv2d_fwd_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w,
-                                  float *y, int mode) {
-    IG_DISPATCH(ig_fwd, mode, g->O / g->G, stream, g, B, x, w, y);
+                                  float *y, const mlc_conv_epilogue *ep, int mode) {
+    IG_DISPATCH(ig_fwd, mode, g->O / g->G, stream, g, B, x, w, y, ep);
 }
 
 void mlc_cuda_conv2d_bwd_data_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *dy,
-                                       const void *w, float *dx, int mode) {
-    IG_DISPATCH(ig_bwd_data, mode, g->C / g->G, stream, g, B, dy, w, dx);
+                                       const void *w, float *dx, const mlc_conv_epilogue *ep, int mode) {
+    IG_DISPATCH(ig_bwd_data, mode, g->C / g->G, stream, g, B, dy, w, dx, ep);
 }
 
 void mlc_cuda_conv2d_bwd_filter_implicit(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
