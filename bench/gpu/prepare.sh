@@ -27,12 +27,13 @@
 #                 (batch sizes 1 to 13, more graphs than the cache holds), and
 #                 NAME.bs_c.txt, what the C build of it printed here;
 # the CUDA trainers mlp_train, lenet_train, resnet_train and resnet_tf32_train, and
-# data/ (Fashion-MNIST). The programs travel packed in OUT_DIR/bins.tar.gz (the device
+# data/ (Fashion-MNIST). The programs travel packed in OUT_DIR/bins.tar.xz (the device
 # tool carries at most 64 MiB). The models compared are the samples, test models that
 # cover the CUDA kernels the middle end emits (layers; poolrelu: the 2x2 max-pool backward
-# in place; convepi: conv epilogues, grouped and strided convs), resnet planned at its
-# --mem-budget floor (recomputed convs and batch norms), as resnet_mb, and three samples
-# under --precision bf16 (NAME_bf16).
+# in place; convepi: conv epilogues, grouped and strided convs; convimpl_epi_i: the
+# epilogue steps the implicit-GEMM kernels run in their store, FP32), resnet planned at
+# its --mem-budget floor (recomputed convs and batch norms), as resnet_mb, and three
+# samples under --precision bf16 (NAME_bf16).
 set -eu
 BUILD=$(cd "$1" && pwd)
 OUT=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -47,7 +48,7 @@ samples="mlp lenet resnet resnet20_cifar"
 bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
 # --cublaslt's builds (mlp's also compared with C)
 lt="mlp_lt lenet_lt"
-models="$samples layers poolrelu convepi resnet_mb $bf16 mlp_lt"
+models="$samples layers poolrelu convepi convimpl_epi_i resnet_mb $bf16 mlp_lt"
 tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
 # the bf16 builds profiled per node: each convolution's time with either algorithm
@@ -64,18 +65,21 @@ mdl() {
     *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
     *_lt) echo "$ROOT/samples/${1%_lt}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
+    convimpl_epi_i) echo "$ROOT/tests/compiler/data/convimpl_epi.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
 }
 api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
 # resnet_mb*: planned at the floor that mlc reports for each target's plan; *_bf16:
-# --precision bf16 on both targets; *_bf16i: also --conv-algo implicit on CUDA
+# --precision bf16 on both targets; *_bf16i: also --conv-algo implicit on CUDA; *_i:
+# --conv-algo implicit on CUDA
 flags() { # MODEL TARGET
     case $1 in
     *_bf16) echo "--precision bf16" ;;
     *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
     *_lt) if [ "$2" = cuda ]; then echo "--cublaslt"; fi ;;
+    *_i) if [ "$2" = cuda ]; then echo "--conv-algo implicit"; fi ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }
@@ -175,8 +179,12 @@ for m in mlp lenet resnet; do
 done
 link "$W/resnet_tf32.o" "$ROOT/templates/trainer_main.c" "$OUT/resnet_tf32_train" resnet_api
 strip "$OUT"/*_cmp "$OUT"/*_bs "$OUT"/*_timer "$OUT"/*_prof "$OUT"/*_train
-# The device tool carries at most 64 MiB; the programs shrink about 5x in a tarball.
-(cd "$OUT" && tar czf bins.tar.gz *_cmp *_bs *_timer *_prof *_train && rm -f *_cmp *_bs *_timer *_prof *_train)
+# The device tool carries at most 64 MiB, the checkout included. Each program holds its
+# own copy of the kernel library (most of its 2-7 MB), which gzip's 32 KiB window cannot
+# see twice: xz with a dictionary as large as all of them stores it about once (on
+# 2026-12-07: 142 MB of programs, 34 MB as .tar.gz, 5.0 MB as .tar.xz).
+(cd "$OUT" && tar cf - *_cmp *_bs *_timer *_prof *_train | xz -T2 -9 --lzma2=preset=9,dict=192MiB > bins.tar.xz &&
+    rm -f *_cmp *_bs *_timer *_prof *_train)
 mkdir -p "$OUT/data"
 cp /usr/share/datasets/fashion-mnist/*.gz "$OUT/data/"
 du -sh "$OUT"

@@ -32,7 +32,12 @@ DIR=$(cd "$1" && pwd)
 PARTS=${2:-1 2 3 4}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-[ -f "$DIR/bins.tar.gz" ] && tar xzf "$DIR/bins.tar.gz" -C "$DIR"
+# the programs (prepare.sh packs them with xz); Python's tarfile where tar has no xz
+if [ -f "$DIR/bins.tar.xz" ]; then
+    tar xJf "$DIR/bins.tar.xz" -C "$DIR" 2>/dev/null ||
+        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$DIR/bins.tar.xz" "$DIR" ||
+        { echo "run.sh: cannot unpack $DIR/bins.tar.xz" >&2; exit 1; }
+fi
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 LOG=${OUT:-$DIR}/gpu.log
 : > "$LOG"
