@@ -17,17 +17,29 @@ static inline int mlc_ig_tile_cols(long M) { return mlc_ig_tile_rows(M) == 64 ? 
  * result in the kernel's store, before it reaches the output (NULL or n = 0: none). It is
  * the elementwise group the compiler fused after the op, when that group is a chain of
  * these steps from the op's value: that value then never reaches memory, and the group
- * has no kernel of its own. Operand p: per_channel, one float per channel of the output
- * (axis 1), element c for channel c; else a tensor of the output's shape and layout, read
- * at the element being stored (it may be the output itself). MUL_STEP is a ReLU's
- * backward: the gradient times 1 where p (the ReLU's input or output) is above 0, else
- * times 0. */
-enum { MLC_EPI_ADD, MLC_EPI_SUB, MLC_EPI_RSUB, MLC_EPI_MUL, MLC_EPI_MUL_STEP, MLC_EPI_RELU, MLC_EPI_ROUND_BF16 };
-enum { MLC_EPI_MAX = 6 };
+ * has no kernel of its own. A step works on v, the result, or (q = 1) on q, a value per
+ * channel that earlier steps build from vectors before a step of v uses it (folded batch
+ * norm's shift, bias - mean * scale). Operand p: per_channel, one float per channel of the
+ * output (axis 1), element c for channel c; else a tensor of the output's shape and
+ * layout, read at the element being stored (it may be the output itself); NULL in a
+ * binary step of v: q. MUL_STEP is a ReLU's backward: times 1 where p (the ReLU's input
+ * or output) is above 0, else times 0. */
+enum {
+    MLC_EPI_ADD,        /* r + p */
+    MLC_EPI_SUB,        /* r - p */
+    MLC_EPI_RSUB,       /* p - r */
+    MLC_EPI_MUL,        /* r * p */
+    MLC_EPI_MUL_STEP,   /* r * (p > 0 ? 1 : 0) */
+    MLC_EPI_RELU,       /* r > 0 ? r : 0 */
+    MLC_EPI_ROUND_BF16, /* mlc_round_bf16(r) */
+    MLC_EPI_LOAD        /* p (q only) */
+};
+enum { MLC_EPI_MAX = 8 };
 typedef struct mlc_conv_epi_step {
-    int op;          /* v + p, v - p, p - v, v * p, v * (p > 0 ? 1 : 0); `v > 0 ? v : 0`; mlc_round_bf16(v) */
-    int per_channel; /* p holds one float per output channel */
-    const float *p;  /* the operand of ADD, SUB, RSUB, MUL and MUL_STEP; NULL for the others */
+    int op;          /* what the step does to r, the register it works on: v, or q */
+    int q;           /* 1: r is q */
+    int per_channel; /* p holds one float per channel */
+    const float *p;  /* the operand of a binary step and LOAD; NULL: q, or none */
 } mlc_conv_epi_step;
 typedef struct mlc_conv_epilogue {
     int n;

@@ -1130,8 +1130,9 @@ Test(cuda_emit, conv_algo_implicit) {
  * kernel of their own. convimpl_epi (its comment says which): 7 fused forward convs in
  * the train step and 8 in each of the others, 2 left to a kernel in the train step and 1
  * in the others; the per-channel product subtracted from a parameter only outside the
- * train step; c7's result in the residual's bytes outside the train step; 3 of its 8
- * input gradients with their ReLU masks, one after adding the block's other gradient.
+ * train step; c7's result in the residual's bytes outside the train step; c8's folded
+ * batch norm, its shift built per channel in q; 3 of its 8 input gradients with their
+ * ReLU masks, one after adding the block's other gradient.
  * --report says the same, and nvcc compiles the file (the conv's own buffer is then
  * unused). Under im2col nothing names an epilogue. */
 Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
@@ -1144,11 +1145,12 @@ Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
         char want[160];
         snprintf(want, sizeof want, ", &ep, %s);", modes[k]);
         cr_expect_eq(count(src, want), 6 + 1, "%s: the forward convs and conv2's input gradient", modes[k]);
-        cr_expect_eq(count(src, "{MLC_EPI_ADD, 1, p_conv1_bias},"), 3, "%s: conv1's bias", modes[k]);
-        cr_expect_eq(count(src, "{MLC_EPI_ADD, 1, p_conv2_bias},"), 3, "%s: conv2's bias", modes[k]);
-        cr_expect_eq(count(src, "{MLC_EPI_RELU, 0, NULL},"), 6, "%s", modes[k]);
-        cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, "), 1, "%s: the ReLU mask of conv2's input", modes[k]);
-        cr_expect_eq(count(src, "{MLC_EPI_ROUND_BF16, 0, NULL},"), k == 2 ? 6 + 1 : 0, "%s: bf16's rounding", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, 1, p_conv1_bias},"), 3, "%s: conv1's bias", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, 1, p_conv2_bias},"), 3, "%s: conv2's bias", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_RELU, 0, 0, NULL},"), 6, "%s", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, 0, "), 1, "%s: the ReLU mask of conv2's input", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ROUND_BF16, 0, 0, NULL},"), k == 2 ? 6 + 1 : 0, "%s: bf16's rounding",
+                     modes[k]);
         cr_expect_null(strstr(src, "const float *p_conv1_bias) {"), "%s: conv1's epilogue still has a kernel",
                        modes[k]);
         free(src);
@@ -1160,12 +1162,17 @@ Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
     char *src = capture_source(c.m, "model.h");
     cr_expect_eq(count(src, ", &ep, MLC_FP32);"), 7 + 8 + 8 + 3, "fused convs and input gradients");
     cr_expect_eq(count(src, ", NULL, MLC_FP32);"), 2 + 1 + 1 + 5, "those whose epilogue is a kernel, or none");
-    cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, "), 3, "the input gradients' ReLU masks");
-    cr_expect_eq(count(src, "{MLC_EPI_RSUB, 1, p_shift},"), 2, "shift - conv * scale, outside the train step");
-    cr_expect_eq(count(src, "{MLC_EPI_SUB, 1, p_scale},"), 3, "conv - scale");
-    cr_expect_eq(count(src, "{MLC_EPI_MUL, 1, p_scale},"), 2, "conv * scale");
-    cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, "), 3 + 3 + 3 + 1, "the residual adds of c2, c7, c9; c9's gradients");
+    cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, 0, "), 3, "the input gradients' ReLU masks");
+    cr_expect_eq(count(src, "{MLC_EPI_RSUB, 0, 1, p_shift},"), 2, "shift - conv * scale, outside the train step");
+    cr_expect_eq(count(src, "{MLC_EPI_SUB, 0, 1, p_scale},"), 3, "conv - scale");
+    cr_expect_eq(count(src, "{MLC_EPI_MUL, 0, 1, p_scale},"), 2, "conv * scale");
+    cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, 0, "), 3 + 3 + 3 + 1, "the residual adds of c2, c7, c9; c9's gradients");
     cr_expect_eq(count(src, "p_c7_weight, t12, &ep, MLC_FP32);"), 2, "c7 into its residual's bytes");
+    /* bn8 folded into c8 outside the train step: q = (c8.bias - mean) * scale + bn8.bias, then v + q */
+    cr_expect_eq(count(src, "{MLC_EPI_LOAD, 1, 1, p_c8_bias},\n            {MLC_EPI_SUB, 1, 1, p_bn8_running_mean},"),
+                 2, "bn8's shift built in q");
+    cr_expect_eq(count(src, "{MLC_EPI_ADD, 1, 1, p_bn8_bias},\n            {MLC_EPI_ADD, 0, 1, NULL},"), 2,
+                 "bn8's shift added from q");
     cr_expect_eq(count(src, "the conv2d's own buffer, unused"), 2, "c7's own buffer unused");
 #ifndef MLC_SANITIZED /* nvcc compiles the file, not mlc: the plain build's run covers it */
     if (have_nvcc()) nvcc_check(c.m, path);

@@ -74,9 +74,10 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
  * steps it knows from the op's value to the group's root: a bias add or another
  * per-channel add, subtraction or product, an add of any float tensor of the op's shape
  * (a residual, or another gradient of the same value), a ReLU's backward mask (times
- * step(t)), ReLU, the bf16 rounding of --precision bf16. A group with other members (a
- * per-channel value computed in registers, as folded batch norm's shift is) or a value
- * read elsewhere runs as its own kernel after the op. ---- */
+ * step(t)), ReLU, the bf16 rounding of --precision bf16. A per-channel operand the group
+ * computes in registers from vectors by adds, subtractions and products (folded batch
+ * norm's shift) is built in the kernel's q first. A group with other members (a value
+ * the steps cannot build) or a value read elsewhere runs as its own kernel after the op. ---- */
 
 /* The broadcast operand o of a step over output shape y: 1 when it holds one float per
  * channel (its dimension aligned with y's axis 1 is O, the others 1), 0 when it has y's
@@ -104,6 +105,53 @@ static int only_reader(const Graph *g, int x) {
     return who;
 }
 
+/* A float buffer the steps may read as an operand of kind (epi_operand's) or, kind 2, as
+ * a vector of y's channels ([O], or per channel): not stored as bf16, not computed in
+ * group r (a view of a buffer may be a member). */
+static int epi_buffer(const EmitCtx *e, int r, int o, const Shape *y, int kind) {
+    const Graph *g = e->g;
+    const Shape *s = &g->nodes[o].shape;
+    if (g->nodes[o].dtype != DT_F32 || !e->buf[o] || (e->half && e->half[o])) return 0;
+    if (e->fp->root[o] == r && g->nodes[o].op != OP_reshape) return 0;
+    if (kind < 2) return epi_operand(g, o, y) == kind;
+    return (s->rank == 1 && !s->bmask && s->d[0] == y->d[1]) || epi_operand(g, o, y) == 1;
+}
+
+static int epi_push(CudaConvEpi *ep, int op, int q, int per_channel, int operand) {
+    if (ep->n == MLC_EPI_MAX) return 0;
+    ep->step[ep->n++] = (CudaConvEpiStep){.op = op, .q = q, .per_channel = per_channel, .operand = operand};
+    return 1;
+}
+
+/* Steps that leave node x's value, one float per channel, in q: a buffer's LOAD, or for a
+ * member of group r that only its reader reads (an add, subtraction or product of such a
+ * value and a vector) the steps of that value, then its op. *taken counts the members.
+ * 0, with ep and *taken as they were: x is neither. */
+static int epi_channel_value(const EmitCtx *e, int r, int x, const Shape *y, CudaConvEpi *ep, int *taken) {
+    const Graph *g = e->g;
+    const FusionPlan *fp = e->fp;
+    if (epi_buffer(e, r, x, y, 2)) return epi_push(ep, MLC_EPI_LOAD, 1, 1, x);
+    while (g->nodes[x].op == OP_reshape && fp->root[x] == r) x = g->nodes[x].in[0];
+    const Node *xn = &g->nodes[x];
+    if (fp->root[x] != r || !fp->inl[x] || xn->nin != 2 || only_reader(g, x) < 0 || xn->shape.bmask ||
+        (xn->op != OP_add && xn->op != OP_sub && xn->op != OP_mul))
+        return 0;
+    const int n0 = ep->n, t0 = *taken;
+    for (int side = 0; side < 2; side++) { /* the side built in q; the other a vector */
+        const int a = xn->in[side], b = xn->in[1 - side];
+        const int op = xn->op == OP_add   ? MLC_EPI_ADD
+                       : xn->op == OP_mul ? MLC_EPI_MUL
+                       : side             ? MLC_EPI_RSUB
+                                          : MLC_EPI_SUB;
+        if (epi_buffer(e, r, b, y, 2) && epi_channel_value(e, r, a, y, ep, taken) && epi_push(ep, op, 1, 1, b)) {
+            ++*taken;
+            return 1;
+        }
+        ep->n = n0, *taken = t0;
+    }
+    return 0;
+}
+
 int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     const Graph *g = e->g;
     const Node *n = &g->nodes[id];
@@ -113,52 +161,57 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || !cuda_conv_implicit(g) || r < 0 || n->shape.rank != 4)
         return 0;
     if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
-    int members = 0;
+    const Shape *y = &n->shape;
+    int members = 0, taken = 0; /* the group's members, and those the steps compute */
     for (int x = 0; x <= r; x++) members += fp->root[x] == r && g->nodes[x].op != OP_reshape;
     for (int cur = id; cur != r;) {
         const int x = only_reader(g, cur);
-        if (x < 0 || fp->root[x] != r || (x != r && !fp->inl[x]) || ep->n == MLC_EPI_MAX) return 0;
-        if (graph_is_output(g, cur) || g->loss == cur) return 0;
+        if (x < 0 || fp->root[x] != r || (x != r && !fp->inl[x])) return ep->n = 0;
+        if (graph_is_output(g, cur) || g->loss == cur) return ep->n = 0;
         const Node *xn = &g->nodes[x];
-        if (xn->dtype != DT_F32 || !shape_eq(&xn->shape, &n->shape)) return 0;
-        CudaConvEpiStep *st = &ep->step[ep->n++];
-        st->operand = -1, st->per_channel = 0;
+        if (xn->dtype != DT_F32 || !shape_eq(&xn->shape, y)) return ep->n = 0;
+        taken++;
+        int ok = 0;
         if (xn->op == OP_relu || xn->op == OP_round_bf16) {
-            st->op = xn->op == OP_relu ? MLC_EPI_RELU : MLC_EPI_ROUND_BF16;
+            ok = epi_push(ep, xn->op == OP_relu ? MLC_EPI_RELU : MLC_EPI_ROUND_BF16, 0, 0, -1);
         } else if ((xn->op == OP_add || xn->op == OP_sub || xn->op == OP_mul) && xn->nin == 2) {
             const int first = xn->in[0] == cur;
-            int o = first ? xn->in[1] : xn->in[0];
-            st->op = xn->op == OP_add   ? MLC_EPI_ADD
-                     : xn->op == OP_mul ? MLC_EPI_MUL
-                     : first            ? MLC_EPI_SUB
-                                        : MLC_EPI_RSUB;
+            const int o = first ? xn->in[1] : xn->in[0];
+            const int op = xn->op == OP_add   ? MLC_EPI_ADD
+                           : xn->op == OP_mul ? MLC_EPI_MUL
+                           : first            ? MLC_EPI_SUB
+                                              : MLC_EPI_RSUB;
             const Node *on = &g->nodes[o];
             if (xn->op == OP_mul && on->op == OP_step && fp->root[o] == r && fp->inl[o] && only_reader(g, o) == x) {
-                st->op = MLC_EPI_MUL_STEP; /* times step(t), the member computed in a register */
-                o = on->in[0];
-                members--;
+                /* times step(t), the member computed in a register */
+                const int t = on->in[0], kind = epi_operand(g, t, y);
+                ok = kind >= 0 && epi_buffer(e, r, t, y, kind) && epi_push(ep, MLC_EPI_MUL_STEP, 0, kind, t);
+                taken++;
+            } else if (epi_buffer(e, r, o, y, 0) || epi_buffer(e, r, o, y, 1)) {
+                ok = epi_push(ep, op, 0, epi_operand(g, o, y), o);
+            } else if (epi_operand(g, o, y) == 1) { /* a per-channel value computed in the group: in q */
+                ok = epi_channel_value(e, r, o, y, ep, &taken) && epi_push(ep, op, 0, 1, -1);
             }
-            const int kind = epi_operand(g, o, &n->shape);
-            if (kind < 0 || g->nodes[o].dtype != DT_F32 || !e->buf[o] || (e->half && e->half[o])) return 0;
-            if (fp->root[o] == r && g->nodes[o].op != OP_reshape) return 0; /* computed in the group */
-            st->operand = o, st->per_channel = kind;
-        } else return 0;
+        }
+        if (!ok) return ep->n = 0;
         cur = x;
     }
-    if (ep->n != members) ep->n = 0; /* the group computes more than the chain */
+    if (taken != members) ep->n = 0; /* the group computes more than the steps */
     return ep->n;
 }
 
-/* "+ %6 per channel, relu" */
+/* "+ %6 per channel, relu"; q's steps as "q = %6", "q * %11", "q subtracted from %5" */
 void cuda_conv_epilogue_text(const CudaConvEpi *ep, char *buf, size_t cap) {
-    static const char *const op[] = {"+", "-", "subtracted from", "*", "* step of", "relu", "round to bf16"};
+    static const char *const op[] = {"+", "-", "subtracted from", "*", "* step of", "relu", "round to bf16", "="};
     size_t at = 0;
     buf[0] = 0;
     for (int k = 0; k < ep->n && at < cap; k++) {
         const CudaConvEpiStep *st = &ep->step[k];
-        int w = st->operand < 0 ? snprintf(buf + at, cap - at, "%s%s", k ? ", " : "", op[st->op])
-                                : snprintf(buf + at, cap - at, "%s%s %%%d%s", k ? ", " : "", op[st->op], st->operand,
-                                           st->per_channel ? " per channel" : "");
+        char operand[32] = "";
+        if (st->operand >= 0)
+            snprintf(operand, sizeof operand, " %%%d%s", st->operand, st->per_channel && !st->q ? " per channel" : "");
+        else if (st->op <= MLC_EPI_MUL) snprintf(operand, sizeof operand, " q");
+        const int w = snprintf(buf + at, cap - at, "%s%s%s%s", k ? ", " : "", st->q ? "q " : "", op[st->op], operand);
         at += w > 0 ? (size_t)w : 0;
     }
 }
@@ -190,8 +243,9 @@ void emit_conv_cuda(EmitCtx *e, int id) {
             CudaConvEpi ep;
             int out = id;
             if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the kernel's store, into its root */
-                static const char *const op[] = {"MLC_EPI_ADD",      "MLC_EPI_SUB",  "MLC_EPI_RSUB",      "MLC_EPI_MUL",
-                                                 "MLC_EPI_MUL_STEP", "MLC_EPI_RELU", "MLC_EPI_ROUND_BF16"};
+                static const char *const op[] = {"MLC_EPI_ADD",        "MLC_EPI_SUB",      "MLC_EPI_RSUB",
+                                                 "MLC_EPI_MUL",        "MLC_EPI_MUL_STEP", "MLC_EPI_RELU",
+                                                 "MLC_EPI_ROUND_BF16", "MLC_EPI_LOAD"};
                 out = e->fp->epilogue[id];
                 char text[256];
                 cuda_conv_epilogue_text(&ep, text, sizeof text);
@@ -199,7 +253,7 @@ void emit_conv_cuda(EmitCtx *e, int id) {
                      op_of(&e->g->nodes[out])->name, text);
                 emit(e, "const mlc_conv_epilogue ep = {%d, {", ep.n);
                 for (int k = 0; k < ep.n; k++)
-                    emit(e, "    {%s, %d, %s},", op[ep.step[k].op], ep.step[k].per_channel,
+                    emit(e, "    {%s, %d, %d, %s},", op[ep.step[k].op], ep.step[k].q, ep.step[k].per_channel,
                          ep.step[k].operand >= 0 ? emit_buf(e, ep.step[k].operand) : "NULL");
                 emit(e, "}};");
             }

@@ -60,12 +60,12 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
 int cuda_conv_implicit(const Graph *g);
 /* The ranges an implicit-GEMM weight gradient of geometry q sums in, at this batch size */
 int cuda_conv_splits(const Geom *q, int64_t batch);
-/* --conv-algo implicit: the epilogue group of conv2d or conv2d_bwd_data id as the steps of the kernel's store
- * (mlc_conv_tiles.h), each a step's op, whether its operand is per channel, and that
- * operand's node (-1: none). Returns their count; 0: the group (if any) is a kernel of
+/* --conv-algo implicit: the epilogue group of conv2d or conv2d_bwd_data id as the steps of
+ * the kernel's store (mlc_conv_tiles.h), each a step's op, whether it works on q, whether
+ * its operand is per channel, and that operand's node (-1: none, or q). Returns their count; 0: the group (if any) is a kernel of
  * its own. The emitter and --report decide with it. */
 typedef struct CudaConvEpiStep {
-    int op, per_channel, operand;
+    int op, q, per_channel, operand;
 } CudaConvEpiStep;
 typedef struct CudaConvEpi {
     int n;

@@ -203,22 +203,29 @@ static __device__ __forceinline__ void ig_write_column(const ig_tiles<E, S> &s, 
     for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) out[i * stride] = s.c[i][t % S::BN];
 }
 
-/* v through the epilogue's steps (mlc_conv_tiles.h), as the fused kernel the compiler
- * would otherwise launch after the op stored it: o, v's channel; at, its index in the
- * output. */
+/* One step's op on r (mlc_conv_tiles.h), operand x */
+static __device__ __forceinline__ float ig_epi_op(int op, float r, float x) {
+    switch (op) {
+    case MLC_EPI_ADD: return r + x;
+    case MLC_EPI_SUB: return r - x;
+    case MLC_EPI_RSUB: return x - r;
+    case MLC_EPI_MUL: return r * x;
+    case MLC_EPI_MUL_STEP: return r * (x > 0.0f ? 1.0f : 0.0f);
+    case MLC_EPI_RELU: return r > 0.0f ? r : 0.0f;
+    case MLC_EPI_ROUND_BF16: return mlc_round_bf16(r);
+    default: return x; /* MLC_EPI_LOAD */
+    }
+}
+
+/* v through the epilogue's steps, as the fused kernel the compiler would otherwise launch
+ * after the op stored it: o, v's channel; at, its index in the output. */
 static __device__ __forceinline__ float ig_epilogue(const mlc_conv_epilogue &ep, float v, int o, long at) {
+    float q = 0.0f;
     for (int k = 0; k < ep.n; k++) {
         const mlc_conv_epi_step &st = ep.step[k];
-        const float q = st.p ? st.p[st.per_channel ? (long)o : at] : 0.0f;
-        switch (st.op) {
-        case MLC_EPI_ADD: v = v + q; break;
-        case MLC_EPI_SUB: v = v - q; break;
-        case MLC_EPI_RSUB: v = q - v; break;
-        case MLC_EPI_MUL: v = v * q; break;
-        case MLC_EPI_MUL_STEP: v = v * (q > 0.0f ? 1.0f : 0.0f); break;
-        case MLC_EPI_RELU: v = v > 0.0f ? v : 0.0f; break;
-        default: v = mlc_round_bf16(v); break; /* MLC_EPI_ROUND_BF16 */
-        }
+        const float x = st.p ? st.p[st.per_channel ? (long)o : at] : q;
+        if (st.q) q = ig_epi_op(st.op, q, x);
+        else v = ig_epi_op(st.op, v, x);
     }
     return v;
 }
