@@ -182,14 +182,15 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
                            : first            ? MLC_EPI_SUB
                                               : MLC_EPI_RSUB;
             const Node *on = &g->nodes[o];
+            const int kind = epi_operand(g, o, y);
             if (xn->op == OP_mul && on->op == OP_step && fp->root[o] == r && fp->inl[o] && only_reader(g, o) == x) {
                 /* times step(t), the member computed in a register */
-                const int t = on->in[0], kind = epi_operand(g, t, y);
-                ok = kind >= 0 && epi_buffer(e, r, t, y, kind) && epi_push(ep, MLC_EPI_MUL_STEP, 0, kind, t);
+                const int t = on->in[0], tkind = epi_operand(g, t, y);
+                ok = tkind >= 0 && epi_buffer(e, r, t, y, tkind) && epi_push(ep, MLC_EPI_MUL_STEP, 0, tkind, t);
                 taken++;
-            } else if (epi_buffer(e, r, o, y, 0) || epi_buffer(e, r, o, y, 1)) {
-                ok = epi_push(ep, op, 0, epi_operand(g, o, y), o);
-            } else if (epi_operand(g, o, y) == 1) { /* a per-channel value computed in the group: in q */
+            } else if (kind >= 0 && epi_buffer(e, r, o, y, kind)) {
+                ok = epi_push(ep, op, 0, kind, o);
+            } else if (kind == 1) { /* a per-channel value computed in the group: in q */
                 ok = epi_channel_value(e, r, o, y, ep, &taken) && epi_push(ep, op, 0, 1, -1);
             }
         }
@@ -203,6 +204,7 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
 /* "+ %6 per channel, relu"; q's steps as "q = %6", "q * %11", "q subtracted from %5" */
 void cuda_conv_epilogue_text(const CudaConvEpi *ep, char *buf, size_t cap) {
     static const char *const op[] = {"+", "-", "subtracted from", "*", "* step of", "relu", "round to bf16", "="};
+    _Static_assert(sizeof op / sizeof op[0] == MLC_EPI_LOAD + 1, "a word for each step op");
     size_t at = 0;
     buf[0] = 0;
     for (int k = 0; k < ep->n && at < cap; k++) {
@@ -229,6 +231,7 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     /* what the operands hold: floats, or bf16 values, which the GEMMs may multiply on bf16
      * tensor cores */
     const char *mode = cuda_gemm_mode(e, id);
+    int out = id; /* the node whose buffer the call writes: the epilogue's root when it runs in the kernel */
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
@@ -241,11 +244,11 @@ void emit_conv_cuda(EmitCtx *e, int id) {
                  mode);
         else {
             CudaConvEpi ep;
-            int out = id;
             if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the kernel's store, into its root */
                 static const char *const op[] = {"MLC_EPI_ADD",        "MLC_EPI_SUB",      "MLC_EPI_RSUB",
                                                  "MLC_EPI_MUL",        "MLC_EPI_MUL_STEP", "MLC_EPI_RELU",
                                                  "MLC_EPI_ROUND_BF16", "MLC_EPI_LOAD"};
+                _Static_assert(sizeof op / sizeof op[0] == MLC_EPI_LOAD + 1, "a name for each step op");
                 out = e->fp->epilogue[id];
                 char text[256];
                 cuda_conv_epilogue_text(&ep, text, sizeof text);
@@ -259,16 +262,11 @@ void emit_conv_cuda(EmitCtx *e, int id) {
             }
             emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
                  emit_buf(e, n->in[1]), emit_buf(e, out), out != id ? "&ep" : "NULL", mode);
-            if (out != id) {
-                /* the group's root took another input's bytes (a residual's): the op's own
-                 * buffer, which the memory plan still holds, is never written */
-                if (strcmp(emit_buf(e, id), emit_buf(e, out)))
-                    emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */",
-                         emit_buf(e, id), op_of(n)->name, out);
-                e->indent--;
-                emit(e, "}");
-                return;
-            }
+            /* the group's root took another input's bytes (a residual's): the op's own buffer,
+             * which the memory plan still holds, is never written */
+            if (out != id && strcmp(emit_buf(e, id), emit_buf(e, out)))
+                emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */", emit_buf(e, id),
+                     op_of(n)->name, out);
         }
     } else {
         emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %s);", fn, emit_buf(e, n->in[0]),
@@ -276,5 +274,5 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     }
     e->indent--;
     emit(e, "}");
-    cuda_epilogue(e, id);
+    if (out == id) cuda_epilogue(e, id); /* else it ran in the kernel's store */
 }
