@@ -17,7 +17,8 @@
 #   NAME_bf16i_timer (lenet, resnet20_cifar) the same with --conv-algo implicit (the
 #                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
 #   NAME_tf32i_timer, NAME_fp32i_timer (lenet, resnet20_cifar) --conv-algo implicit with
-#                 --tf32, and in FP32;
+#                 --tf32, and in FP32; NAME_tf32d_timer, NAME_fp32d_timer the same with
+#                 --conv-algo cudnn (linked with libcudnn);
 #   mlp_lt_timer, lenet_lt_timer: the step timers of builds with --cublaslt (bias and
 #                 ReLU in cuBLASLt's epilogue), mlp's compared as mlp_lt_cmp;
 #   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
@@ -31,7 +32,8 @@
 # tool carries at most 64 MiB). The models compared are the samples, test models that
 # cover the CUDA kernels the middle end emits (layers; poolrelu: the 2x2 max-pool backward
 # in place; convepi: conv epilogues, grouped and strided convs; convimpl_epi_i: the
-# epilogue steps the implicit-GEMM kernels run in their store, FP32), resnet planned at
+# epilogue steps the implicit-GEMM kernels run in their store, FP32; convimpl_epi_d: the
+# same model's convolutions on cuDNN, bias, residual and ReLU in its fused call), resnet planned at
 # its --mem-budget floor (recomputed convs and batch norms), as resnet_mb, and three
 # samples under --precision bf16 (NAME_bf16).
 set -eu
@@ -48,7 +50,7 @@ samples="mlp lenet resnet resnet20_cifar"
 bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
 # --cublaslt's builds (mlp's also compared with C)
 lt="mlp_lt lenet_lt"
-models="$samples layers poolrelu convepi convimpl_epi_i resnet_mb $bf16 mlp_lt"
+models="$samples layers poolrelu convepi convimpl_epi_i convimpl_epi_d resnet_mb $bf16 mlp_lt"
 tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
 # the bf16 builds profiled per node: each convolution's time with either algorithm
@@ -65,7 +67,7 @@ mdl() {
     *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
     *_lt) echo "$ROOT/samples/${1%_lt}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
-    convimpl_epi_i) echo "$ROOT/tests/compiler/data/convimpl_epi.mdl" ;;
+    convimpl_epi_[id]) echo "$ROOT/tests/compiler/data/convimpl_epi.mdl" ;;
     *) echo "$ROOT/samples/$1.mdl" ;;
     esac
 }
@@ -73,13 +75,14 @@ api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
 # resnet_mb*: planned at the floor that mlc reports for each target's plan; *_bf16:
 # --precision bf16 on both targets; *_bf16i: also --conv-algo implicit on CUDA; *_i:
-# --conv-algo implicit on CUDA
+# --conv-algo implicit on CUDA; *_d: --conv-algo cudnn on CUDA
 flags() { # MODEL TARGET
     case $1 in
     *_bf16) echo "--precision bf16" ;;
     *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
     *_lt) if [ "$2" = cuda ]; then echo "--cublaslt"; fi ;;
     *_i) if [ "$2" = cuda ]; then echo "--conv-algo implicit"; fi ;;
+    *_d) if [ "$2" = cuda ]; then echo "--conv-algo cudnn"; fi ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }
@@ -102,6 +105,8 @@ done
 for m in $tf32i; do
     "$MLC" "$(mdl $m)" -o "$W/${m}_tf32i.cu" --target cuda --tf32 --conv-algo implicit
     "$MLC" "$(mdl $m)" -o "$W/${m}_fp32i.cu" --target cuda --conv-algo implicit
+    "$MLC" "$(mdl $m)" -o "$W/${m}_tf32d.cu" --target cuda --tf32 --conv-algo cudnn
+    "$MLC" "$(mdl $m)" -o "$W/${m}_fp32d.cu" --target cuda --conv-algo cudnn
 done
 for m in $samples; do
     python3 "$ROOT/bench/gpu/kernel_profile.py" "$W/$m.cu" -o "$W/${m}_prof.cu"
@@ -116,7 +121,7 @@ done
 
 # The .cu files compile slowly (ResNet: a minute each): two at a time.
 objs="$models $(for m in $samples $convprof; do echo "${m}_prof"; done) $(for m in $tf32; do echo "${m}_tf32"; done)
-$(for m in $tf32i; do echo "${m}_tf32i ${m}_fp32i"; done) lenet_lt"
+$(for m in $tf32i; do echo "${m}_tf32i ${m}_fp32i ${m}_tf32d ${m}_fp32d"; done) lenet_lt"
 set -- $objs
 while [ $# -gt 0 ]; do
     "$NVCC" -O3 -std=c++17 -arch="$CUDA_ARCH" -c "$W/$1.cu" -I"$ROOT/runtime" -o "$W/$1.o" &
@@ -130,8 +135,10 @@ done
 # the CUDA kernel library (runtime/kernels/cuda/), for the same architecture
 "$NVCC" -lib -O3 -std=c++17 -arch="$CUDA_ARCH" "$ROOT"/runtime/kernels/cuda/*.cu -o "$W/libmlckernels_cuda.a"
 link() { # OBJ MAIN.c EXE API (MLC_STEP_TIMER_CUDA: step_timer.c without the C kernel library)
+    # libcudnn for the --conv-algo cudnn builds alone (their objects name cudnnCreate)
+    dnn=; if nm -u "$1" | grep -q cudnnCreate; then dnn=-lcudnn; fi
     "$NVCC" -O2 -arch="$CUDA_ARCH" "$1" "$2" -I"$ROOT/runtime" -DMLC_MODEL_API="$4" -DMLC_STEP_TIMER_CUDA -o "$3" \
-        -L"$W" -lmlckernels_cuda -L"$BUILD/runtime" -lmlcrt -lcublasLt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
+        -L"$W" -lmlckernels_cuda -L"$BUILD/runtime" -lmlcrt $dnn -lcublasLt -lcublas "$W/libz.a" -lm -Xcompiler=-pthread
 }
 # What the C target prints after 1 and after 5 steps; and, as the yardstick for how far
 # rounding alone moves 5 steps of training, the same C built with FMA contraction
@@ -170,6 +177,8 @@ done
 for m in $tf32i; do
     link "$W/${m}_tf32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32i_timer" "$(api $m)"
     link "$W/${m}_fp32i.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_fp32i_timer" "$(api $m)"
+    link "$W/${m}_tf32d.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_tf32d_timer" "$(api $m)"
+    link "$W/${m}_fp32d.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_fp32d_timer" "$(api $m)"
 done
 for m in $bf16 $lt; do
     link "$W/$m.o" "$ROOT/bench/step_timer.c" "$OUT/${m}_timer" "$(api $m)"

@@ -39,6 +39,12 @@ if [ -f "$DIR/bins.tar.xz" ]; then
         { echo "run.sh: cannot unpack $DIR/bins.tar.xz" >&2; exit 1; }
 fi
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+# libcudnn for the --conv-algo cudnn builds: the toolkit's, else the one PyTorch's wheels
+# bring (nvidia-cudnn-cu13)
+if [ ! -e /usr/local/cuda/lib64/libcudnn.so.9 ]; then
+    dnn=$(python3 -c 'import nvidia.cudnn as d; print(list(d.__path__)[0] + "/lib")' 2>/dev/null || true)
+    [ -z "$dnn" ] || export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$dnn
+fi
 LOG=${OUT:-$DIR}/gpu.log
 : > "$LOG"
 say() { echo "$*" | tee -a "$LOG"; }
@@ -118,6 +124,9 @@ for m in mlp lenet resnet resnet20_cifar; do
     [ -x "$DIR/${m}_bf16i_timer" ] && say "mlc_bf16i $(timeout 120 "$DIR/${m}_bf16i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32i_timer" ] && say "mlc_tf32i $(timeout 120 "$DIR/${m}_tf32i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_fp32i_timer" ] && say "mlc_fp32i $(timeout 120 "$DIR/${m}_fp32i_timer" --steps 200 --warmup 20)"
+    # --conv-algo cudnn against implicit and im2col (the rows beside)
+    [ -x "$DIR/${m}_tf32d_timer" ] && say "mlc_tf32d $(timeout 120 "$DIR/${m}_tf32d_timer" --steps 200 --warmup 20)"
+    [ -x "$DIR/${m}_fp32d_timer" ] && say "mlc_fp32d $(timeout 120 "$DIR/${m}_fp32d_timer" --steps 200 --warmup 20)"
     # --cublaslt against cuBLAS and an epilogue kernel (the first row), for its default
     [ -x "$DIR/${m}_lt_timer" ] && say "mlc_lt $(timeout 120 "$DIR/${m}_lt_timer" --steps 200 --warmup 20)"
     batch=$(echo "$line" | field batch)

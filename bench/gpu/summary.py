@@ -96,7 +96,8 @@ def main():
         elif l.startswith("mlc_bf16 model="):
             f = fields(l)
             mlc[(f["model"], "bf16")] = f
-        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=", "mlc_lt model=")):
+        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=", "mlc_tf32d model=",
+                           "mlc_fp32d model=", "mlc_lt model=")):
             f = fields(l)
             mlc[(f["model"], l.split()[0][4:])] = f
         elif l.startswith("torch model=") and "median_ms" in l:
@@ -142,6 +143,10 @@ def main():
     row("mlc --conv-algo implicit (FP32), ms", ms("fp32i"))
     row("**mlc implicit FP32 / PyTorch (full FP32)**", ratio("fp32i", True))
     row("mlc --tf32 --conv-algo implicit, ms", ms("tf32i"))
+    row("mlc --conv-algo cudnn (FP32), ms", ms("fp32d"))
+    row("**mlc cudnn FP32 / PyTorch (full FP32)**", ratio("fp32d", True))
+    row("mlc --tf32 --conv-algo cudnn, ms", ms("tf32d"))
+    row("**mlc --tf32 cudnn / PyTorch (defaults)**", ratio("tf32d", False))
     row("mlc bf16 --conv-algo implicit, ms", ms("bf16i"))
     row("**mlc bf16 implicit / PyTorch (autocast bf16)**", ratio("bf16i", "bf16"))
     row("mlc step built with --cublaslt, ms", ms("lt"))

@@ -245,6 +245,9 @@ int build_trainer(const ModelIR *m, const Options *o) {
     argv[n++] = mainc;
     for (int i = 0; t->build->kernel_srcs && t->build->kernel_srcs[i]; i++) /* the target's kernel library */
         argv[n++] = arena_printf(m->arena, "%s/%s", inc, t->build->kernel_srcs[i]);
+    const char *extra_src = NULL, *extra_lib = NULL; /* what this model needs besides (cuDNN's) */
+    if (t->build->model_extras) t->build->model_extras(m, &extra_src, &extra_lib);
+    if (extra_src) argv[n++] = arena_printf(m->arena, "%s/%s", inc, extra_src);
     argv[n++] = incflag;
     argv[n++] = "-I/usr/include/x86_64-linux-gnu/openblas-pthread";
     argv[n++] = def;
@@ -260,6 +263,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     for (int i = 0; t->build->pre_libs && t->build->pre_libs[i]; i++) argv[n++] = t->build->pre_libs[i];
     if (o->mpi) argv[n++] = "-lmlcrt_mpi";
     argv[n++] = "-lmlcrt";
+    if (extra_lib) argv[n++] = extra_lib;
     for (int i = 0; t->build->libs[i]; i++) argv[n++] = t->build->libs[i];
     if (nccl) argv[n++] = "-lnccl";
     if (o->mpi && (n = mpi_flags(m->arena, "link", nvcc, argv, n, MAX_ARGS - 1)) < 0) return 1;

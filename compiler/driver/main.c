@@ -58,9 +58,11 @@ static const char usage[] =
     "                   all three; the weight gradient where it runs 8 samples at a time,\n"
     "                   else F(2x2, 3x3)) or auto (the default: Winograd where it measured\n"
     "                   faster, README.md gives the rule); cuda: how every convolution runs:\n"
-    "                   im2col (columns for cuBLAS GEMMs; auto, the default, until measured)\n"
-    "                   or implicit (GEMMs that gather their own tiles: on the tensor cores\n"
-    "                   with --precision bf16 or --tf32, else FP32 FMAs; sm_80 or newer);\n"
+    "                   im2col (columns for cuBLAS GEMMs; auto, the default, until measured),\n"
+    "                   implicit (GEMMs that gather their own tiles: on the tensor cores\n"
+    "                   with --precision bf16 or --tf32, else FP32 FMAs; sm_80 or newer)\n"
+    "                   or cudnn (cuDNN's deterministic algorithms, bias, residual and ReLU\n"
+    "                   in its fused call; links libcudnn; bf16 runs implicit);\n"
     "                   --report says which each uses\n"
     "  --dump-ir=STAGE  print the IR: after:PASS (after that pass, on the train step and\n"
     "                   the eval graph where it runs on both; the passes are listed below),\n"
@@ -269,14 +271,14 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 return -1;
             }
             if (!strcmp(a, "--conv-algo")) {
-                /* in ConvAlgo's order */
-                static const char *names[] = {"auto", "direct", "winograd", "winograd4", "im2col", "implicit"};
+                static const char *const names[] = CONV_ALGO_NAMES;
+                _Static_assert(sizeof names / sizeof names[0] == CONV_ALGO_COUNT, "a name for each ConvAlgo");
                 int k = 0;
-                while (k < 6 && strcmp(val, names[k])) k++;
-                if (k == 6) {
+                while (k < CONV_ALGO_COUNT && strcmp(val, names[k])) k++;
+                if (k == CONV_ALGO_COUNT) {
                     fprintf(stderr,
-                            "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit "
-                            "(cuda) or auto, found '%s'\n",
+                            "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit, "
+                            "cudnn (cuda) or auto, found '%s'\n",
                             val);
                     return -1;
                 }
@@ -332,14 +334,16 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if ((o->conv_algo == CONV_ALGO_WINOGRAD || o->conv_algo == CONV_ALGO_WINOGRAD4) && o->target->kind != TARGET_C) {
         fprintf(stderr,
-                "mlc: error: --conv-algo %s is for --target c (the CUDA target's are im2col or "
-                "implicit GEMMs)\n",
+                "mlc: error: --conv-algo %s is for --target c (the CUDA target's are im2col, "
+                "implicit GEMMs or cuDNN)\n",
                 o->conv_algo == CONV_ALGO_WINOGRAD ? "winograd" : "winograd4");
         return -1;
     }
-    if ((o->conv_algo == CONV_ALGO_IM2COL || o->conv_algo == CONV_ALGO_IMPLICIT) && o->target->kind != TARGET_CUDA) {
+    if ((o->conv_algo == CONV_ALGO_IM2COL || o->conv_algo == CONV_ALGO_IMPLICIT || o->conv_algo == CONV_ALGO_CUDNN) &&
+        o->target->kind != TARGET_CUDA) {
+        static const char *const names[] = CONV_ALGO_NAMES;
         fprintf(stderr, "mlc: error: --conv-algo %s is for --target cuda (the C target's are direct or winograd)\n",
-                o->conv_algo == CONV_ALGO_IM2COL ? "im2col" : "implicit");
+                names[o->conv_algo]);
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
@@ -366,7 +370,9 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 "the architecture)\n");
         return -1;
     }
-    if (o->arch && o->target->build->arch_check(o->arch, o->conv_algo == CONV_ALGO_IMPLICIT ? 80 : 0)) return -1;
+    if (o->arch && o->target->build->arch_check(
+                       o->arch, o->conv_algo == CONV_ALGO_IMPLICIT || o->conv_algo == CONV_ALGO_CUDNN ? 80 : 0))
+        return -1;
     if ((o->scale.ranks || o->scale.link_bytes_per_s > 0 || o->scale.flops_per_s > 0 || o->scale.tp) &&
         !(o->report && o->scale.ranks)) {
         fprintf(stderr, "mlc: error: --ranks, --link, --flops and --tp go with --report --ranks N\n");

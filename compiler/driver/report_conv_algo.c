@@ -4,8 +4,8 @@
  * from them is an "effective" one, and may pass the machine's SGEMM rate), and the
  * multiplications the algorithm does: F(2x2, 3x3) makes 16 per 2x2 output tile and
  * input-output channel pair where the direct one makes 36, F(4x4, 3x3) 36 per 4x4 tile
- * where the direct one makes 144. CUDA target: im2col around cuBLAS or implicit GEMMs
- * (targets/cuda/conv.c), and the products' precision. */
+ * where the direct one makes 144. CUDA target: im2col around cuBLAS, implicit GEMMs or
+ * cuDNN (targets/cuda/conv.c), and the products' precision. */
 #include <stdlib.h>
 
 #include "conv_algo.h"
@@ -40,11 +40,11 @@ static void graph_convs(FILE *out, const Graph *g, const char *title) {
     }
 }
 
-/* CUDA: im2col around cuBLAS, or implicit GEMMs (targets/cuda/conv.c) with their block
+/* CUDA: im2col around cuBLAS, cuDNN, or implicit GEMMs (targets/cuda/conv.c) with their block
  * tile (mlc_conv_tiles.h: by the GEMM's rows, the input channels for the input gradient,
  * else the output channels), for the weight gradient the ranges its sum is split in, and
- * for the forward op and the input gradient the epilogue they run in their store, decided
- * as the emitter decides. */
+ * for the forward op and the input gradient the epilogue they run in their store (or
+ * cuDNN's fused call), decided as the emitter decides. */
 static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char *title, const char *products) {
     char *sink_text = NULL;
     size_t sink_len = 0;
@@ -59,20 +59,25 @@ static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char
         char geom[64], algo[320];
         geom_text(&q, geom, sizeof geom);
         const long rows = n->op == OP_conv2d_bwd_data ? (long)(q.C / q.G) : (long)(q.O / q.G);
-        if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
-        else {
+        const int dnn = cuda_conv_cudnn(&e, id);
+        CudaConvEpi ep;
+        char steps[240] = "";
+        if (cuda_conv_epilogue(&e, id, &ep)) {
+            char text[200];
+            cuda_conv_epilogue_text(&ep, text, sizeof text);
+            snprintf(steps, sizeof steps, ", epilogue %%%d in its %s: %s", e.fp->epilogue[id],
+                     dnn ? "fused call" : "store", text);
+        }
+        if (dnn) snprintf(algo, sizeof algo, "cuDNN (%s)%s", products, steps);
+        else if (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN)
+            snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
+        else { /* --conv-algo cudnn with bf16 operands too */
             const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
             char splits[24] = "";
             if (s > 1) snprintf(splits, sizeof splits, ", %d splits", s);
-            CudaConvEpi ep;
-            char steps[240] = "";
-            if (cuda_conv_epilogue(&e, id, &ep)) {
-                char text[200];
-                cuda_conv_epilogue_text(&ep, text, sizeof text);
-                snprintf(steps, sizeof steps, ", epilogue %%%d in its store: %s", e.fp->epilogue[id], text);
-            }
-            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s", products, mlc_ig_tile_rows(rows),
-                     mlc_ig_tile_cols(rows), splits, steps);
+            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s%s", products, mlc_ig_tile_rows(rows),
+                     mlc_ig_tile_cols(rows), splits, steps,
+                     g->conv_algo == CONV_ALGO_CUDNN ? " (cuDNN takes floats)" : "");
         }
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
     }
@@ -81,7 +86,7 @@ static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char
 }
 
 static const char *algo_name(ConvAlgo a) {
-    static const char *names[] = {"auto", "direct", "winograd", "winograd4", "im2col", "implicit"};
+    static const char *const names[] = CONV_ALGO_NAMES;
     return names[a];
 }
 
@@ -93,7 +98,7 @@ void conv_algo_report(FILE *out, const ModelIR *m) {
         const char *products = m->bf16 ? "bf16 products" : m->tf32 ? "TF32 products" : "FP32 products";
         fprintf(out,
                 "convolutions (--conv-algo %s: im2col+cuBLAS gathers columns for cuBLAS GEMMs, implicit gathers "
-                "the tiles of tensor-core GEMMs itself):\n",
+                "the tiles of tensor-core GEMMs itself, cudnn calls cuDNN's deterministic algorithms):\n",
                 algo_name(m->conv_algo));
         fprintf(out, "  %-10s %-6s %-18s %-28s %s\n", "graph", "node", "op", "kernel, channels, output", "algorithm");
         graph_convs_cuda(out, m, FN_FORWARD_BACKWARD, "train", products);

@@ -85,15 +85,20 @@ typedef enum GraphMode { MODE_TRAIN, MODE_EVAL } GraphMode;
 
 /* --conv-algo: how the C target runs 3x3 stride-1 convolutions (direct, winograd,
  * winograd4: targets/c/conv_algo.c), and how the CUDA target runs every convolution
- * (im2col, implicit: targets/cuda/conv.c); auto: each target's default */
+ * (im2col, implicit, cudnn: targets/cuda/conv.c); auto: each target's default.
+ * CONV_ALGO_NAMES spells them in this order, as --conv-algo takes them. */
 typedef enum ConvAlgo {
     CONV_ALGO_AUTO,
     CONV_ALGO_DIRECT,
     CONV_ALGO_WINOGRAD,
     CONV_ALGO_WINOGRAD4,
     CONV_ALGO_IM2COL,
-    CONV_ALGO_IMPLICIT
+    CONV_ALGO_IMPLICIT,
+    CONV_ALGO_CUDNN,
+    CONV_ALGO_COUNT
 } ConvAlgo;
+#define CONV_ALGO_NAMES \
+    { "auto", "direct", "winograd", "winograd4", "im2col", "implicit", "cudnn" }
 
 typedef struct Graph {
     Arena *arena;

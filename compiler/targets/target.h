@@ -27,6 +27,11 @@ typedef struct TargetBuild {
     /* 0 when `arch` is a list arch_flags takes, each of whose entries is `oldest` or
      * newer (0: any), else -1 after a one-line error. */
     int (*arch_check)(const char *arch, int oldest);
+    /* What model m needs beyond the above (NULL: nothing): a kernel source (as
+     * kernel_srcs) into *src and a library (a -l flag) into *lib, each NULL for none. The
+     * CUDA target's cuDNN convolutions (--conv-algo cudnn) only, so that other models
+     * neither compile them nor link libcudnn. */
+    void (*model_extras)(const ModelIR *m, const char **src, const char **lib);
 } TargetBuild;
 
 /* A target's spelling of one of the math functions scalar text calls (op_math_names). */

@@ -46,4 +46,25 @@ typedef struct mlc_conv_epilogue {
     mlc_conv_epi_step step[MLC_EPI_MAX];
 } mlc_conv_epilogue;
 
+/* The form of epilogue cuDNN fuses into a forward convolution (--conv-algo cudnn,
+ * cudnnConvolutionBiasActivationForward: y = act(conv + z + bias)): steps on v alone, one
+ * per-channel ADD (the bias), at most one ADD of a tensor of the output's shape (z), in
+ * either order, then at most one RELU, last. Fed the steps in order from
+ * mlc_conv_epi_cudnn_start(); the epilogue has the form when ok is 1 and bias >= 0 at the
+ * end. bias, z: the steps' indices (z -1: none). */
+typedef struct mlc_conv_epi_cudnn {
+    int ok, bias, z, relu;
+} mlc_conv_epi_cudnn;
+static inline mlc_conv_epi_cudnn mlc_conv_epi_cudnn_start(void) {
+    const mlc_conv_epi_cudnn f = {1, -1, -1, 0};
+    return f;
+}
+static inline void mlc_conv_epi_cudnn_step(mlc_conv_epi_cudnn *f, int k, int op, int q, int per_channel) {
+    if (f->relu || q) f->ok = 0; /* nothing after the activation; no q */
+    else if (op == MLC_EPI_ADD && per_channel && f->bias < 0) f->bias = k;
+    else if (op == MLC_EPI_ADD && !per_channel && f->z < 0) f->z = k;
+    else if (op == MLC_EPI_RELU) f->relu = 1;
+    else f->ok = 0;
+}
+
 #endif

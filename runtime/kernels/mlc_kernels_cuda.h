@@ -216,6 +216,11 @@ typedef struct mlc_graph_cache {
     cudaGraphExec_t exec[MLC_GRAPH_SLOTS]; /* NULL: a free slot */
     int next;                              /* the slot the next new graph takes */
     int off;                               /* 1: launch one by one from now on */
+    /* 1: a key's first call runs one by one and its second is captured, so that a library
+     * that sets itself up on first use (cuDNN's convolutions) does so outside a capture;
+     * warm holds the keys run once so far */
+    int warmup, warm_next;
+    long long warm[MLC_GRAPH_SLOTS];
 } mlc_graph_cache;
 /* Runs launch(ctx)'s work on stream: for a new key, captured into a graph (launch runs
  * once, recording) and instantiated, then that graph launched; for a known key, its
@@ -223,8 +228,8 @@ typedef struct mlc_graph_cache {
  * on the call (a replay repeats only its GPU work). Returns 0, having launched nothing,
  * when graphs are off: MLC_CUDA_GRAPHS=0 in the environment, a build with
  * MLC_CUDA_SYNC_CHECK, or a capture that failed (then noted once on stderr, naming
- * `model`, and off for this model from then on); the caller then calls launch(ctx)
- * itself. */
+ * `model`, and off for this model from then on), or, with warmup, on a key's first
+ * call; the caller then calls launch(ctx) itself. */
 int mlc_cuda_graph_run(mlc_graph_cache *c, cudaStream_t stream, long long key, void (*launch)(void *ctx), void *ctx,
                        const char *model);
 /* Destroys the cached graphs. */

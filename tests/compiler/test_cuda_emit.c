@@ -1064,8 +1064,8 @@ Test(cuda_emit, cuda_arch_errors) {
     expect_errors(c, sizeof c / sizeof c[0]);
 }
 
-/* --conv-algo implicit and im2col: CUDA only (implicit for sm_80 and newer); winograd is
- * the C target's. */
+/* --conv-algo implicit, cudnn and im2col: CUDA only (implicit and cudnn, whose fallback
+ * is the implicit kernels, for sm_80 and newer); winograd is the C target's. */
 Test(cuda_emit, conv_algo_errors) {
     static const MlcError c[] = {
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo implicit --precision bf16",
@@ -1073,13 +1073,17 @@ Test(cuda_emit, conv_algo_errors) {
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo im2col",
          "mlc: error: --conv-algo im2col is for --target cuda (the C target's are direct or winograd)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo winograd",
-         "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col or implicit GEMMs)\n"},
-        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo cudnn",
-         "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit (cuda) or auto, found "
-         "'cudnn'\n"},
+         "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col, implicit GEMMs or "
+         "cuDNN)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo cudnn",
+         "mlc: error: --conv-algo cudnn is for --target cuda (the C target's are direct or winograd)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo fft",
+         "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit, cudnn (cuda) or auto, "
+         "found 'fft'\n"},
         {"build " MLC_SOURCE_ROOT "/samples/lenet.mdl -o /nonexistent/x --target cuda --tf32 --conv-algo implicit "
          "--cuda-arch sm_90,sm_75",
-         "mlc: error: --cuda-arch: sm_75 is older than the sm_80 that --conv-algo implicit's kernels are built for\n"},
+         "mlc: error: --cuda-arch: sm_75 is older than the sm_80 that the implicit-GEMM convolutions (--conv-algo "
+         "implicit, and cudnn's fallback) are built for\n"},
     };
     expect_errors(c, sizeof c / sizeof c[0]);
 }
@@ -1193,6 +1197,82 @@ Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
     cr_expect_null(strstr(src, "mlc_conv_epilogue"), "im2col with an epilogue struct");
     free(src);
     compiled_free(&c);
+}
+
+/* --conv-algo cudnn: every conv op with float operands is one call into the cuDNN launchers
+ * (conv_cudnn.cu) on the model's cuDNN handle, with an 8 MiB workspace, in FP32 or TF32
+ * mode, and a step's CUDA graph is captured at its second call; a forward conv whose epilogue is a bias, then perhaps a residual add, then perhaps
+ * a ReLU (cuDNN's fused form) passes it and has no epilogue kernel; any other epilogue
+ * stays a kernel, an input gradient's ReLU mask included. Under --precision bf16 the
+ * implicit-GEMM kernels run every conv and nothing names cuDNN. convimpl_epi: c1 (bias,
+ * ReLU), c2 (bias, residual, ReLU) and c6 (bias, ReLU, strided) fused in all three
+ * functions, c8's bias alone in the train step (outside it its batch norm is folded in,
+ * which cuDNN's form has not). --report says the same; nvcc compiles both files. */
+Test(cuda_emit, conv_algo_cudnn, .timeout = 300) {
+    static const char *const modes[] = {"MLC_FP32", "MLC_TF32"};
+    for (int k = 0; k < 2; k++) {
+        Compiled c;
+        compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", k, 0, CONV_ALGO_CUDNN);
+        char *src = capture_source(c.m, "model.h");
+        compiled_free(&c);
+        char want[200];
+        snprintf(want, sizeof want, ", &ep, ws, sizeof(float) * (size_t)2097152, %s);", modes[k]);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_fwd_cudnn(self->cudnn, stream, &geom, B, "), 6, "%s", modes[k]);
+        cr_expect_eq(count(src, want), 6, "%s: the forward convs with bias and ReLU", modes[k]);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_bwd_data_cudnn(self->cudnn, stream, &geom, B, "), 1, "%s", modes[k]);
+        cr_expect_eq(count(src, "mlc_cuda_conv2d_bwd_filter_cudnn(self->cudnn, stream, &geom, B, "), 2, "%s", modes[k]);
+        snprintf(want, sizeof want, ", ws, sizeof(float) * (size_t)2097152, %s);", modes[k]);
+        cr_expect_eq(count(src, want), 9, "%s: every call's workspace and mode", modes[k]);
+        cr_expect_eq(count(src, "_implicit("), 0, "%s", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, 1, p_conv1_bias},\n            {MLC_EPI_RELU, 0, 0, NULL},"), 3,
+                     "%s: conv1's bias and ReLU", modes[k]);
+        cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP"), 0, "%s: cuDNN's input gradient has no epilogue", modes[k]);
+        cr_expect_null(strstr(src, "const float *p_conv1_bias) {"), "%s: conv1's epilogue still has a kernel",
+                       modes[k]);
+        cr_expect(strstr(src, "#include \"kernels/mlc_kernels_cudnn.h\"") && strstr(src, "cudnnHandle_t cudnn;") &&
+                      strstr(src, "cudnnCreate(&self->cudnn)") && strstr(src, "cudnnDestroy(self->cudnn)"),
+                  "%s: the handle", modes[k]);
+        cr_expect(strstr(src, "self->graphs.warmup = 1;"), "%s: a step run one by one before its capture", modes[k]);
+        free(src);
+    }
+    Compiled c;
+    compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", 0, 1, CONV_ALGO_CUDNN);
+    char *src = capture_source(c.m, "model.h");
+    compiled_free(&c);
+    cr_expect_null(strstr(src, "cudnn"), "bf16 names cuDNN");
+    cr_expect_null(strstr(src, "graphs.warmup"), "bf16: captured on the first call");
+    cr_expect_eq(count(src, "_implicit(stream, &geom, B, "), 9, "bf16: every conv on the implicit kernels");
+    free(src);
+    static const char *const path = MLC_SOURCE_ROOT "/tests/compiler/data/convimpl_epi.mdl";
+    compile_src_algo(&c, srcfile_read(path), path, 0, 0, CONV_ALGO_CUDNN);
+    src = capture_source(c.m, "model.h");
+    cr_expect_eq(count(src, ", &ep, ws, sizeof(float) * (size_t)2097152, MLC_FP32);"), 4 + 3 + 3, "fused convs");
+    cr_expect_eq(count(src, "mlc_cuda_conv2d_fwd_cudnn("), 9 + 9 + 9, "forward convs");
+    cr_expect_eq(count(src,
+                       "{MLC_EPI_ADD, 0, 1, p_c2_bias},\n            {MLC_EPI_ADD, 0, 0, t6},\n"
+                       "            {MLC_EPI_RELU, 0, 0, NULL},"),
+                 3, "c2's bias, residual and ReLU");
+    cr_expect_eq(count(src, "{MLC_EPI_ADD, 0, 1, p_c8_bias},\n        }};"), 1, "c8's bias alone, in the train step");
+#ifndef MLC_SANITIZED /* nvcc compiles the file, not mlc: the plain build's run covers it */
+    if (have_nvcc()) nvcc_check(c.m, path);
+#endif
+    free(src);
+    compiled_free(&c);
+    int st;
+    char *rep =
+        run_mlc(MLC_SOURCE_ROOT "/tests/compiler/data/convimpl_epi.mdl --target cuda --conv-algo cudnn --report", &st);
+    cr_assert_eq(st, 0);
+    cr_expect_eq(count(rep, "  cuDNN (FP32 products)"), 9 + 8 + 9 + 9, "the conv table's rows:\n%s", rep);
+    cr_expect_eq(count(rep, " in its fused call: "), 4 + 3, "the report's fused convs:\n%s", rep);
+    cr_expect_eq(count(rep, " in its fused call: + %14 per channel, + %10, relu\n"), 2, "c2:\n%s", rep);
+    free(rep);
+#ifndef MLC_SANITIZED
+    if (have_nvcc()) {
+        compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", 1, 0, CONV_ALGO_CUDNN);
+        nvcc_check(c.m, "lenet, --tf32 --conv-algo cudnn");
+        compiled_free(&c);
+    }
+#endif
 }
 
 /* --cublaslt: the matmuls of ltepi.mdl whose epilogue is a bias, or a bias and ReLU, each
@@ -1343,10 +1423,11 @@ static int line_with_both(const char *text, const char *a, const char *b) {
 }
 #endif
 
-/* nvcc builds the library's sources (the list `mlc build` compiles with a model) as one
- * archive for sm_80 and sm_90, and ptxas reports each of its kernels for both; then a
- * generated trainer (lenet: convolutions, poolings) links against that archive and the
- * runtime, the launchers coming from the library. */
+/* nvcc builds the library's sources (the list `mlc build` compiles with a model, and
+ * --conv-algo cudnn's launchers) as one archive for sm_80 and sm_90, and ptxas reports
+ * each of its kernels for both; then a generated trainer (lenet: convolutions, poolings)
+ * links against that archive and the runtime, the launchers coming from the library,
+ * without cuDNN. */
 Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
 #ifdef MLC_SANITIZED
     cr_skip_test("sanitizer build: libmlcrt is instrumented and nvcc links without the sanitizers");
@@ -1374,9 +1455,20 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
         fclose(f);
     }
     cr_assert_eq(nkernels, 15, "the library's sources define %d kernels", nkernels);
-    /* every source of the folder is in the list mlc build compiles */
+    /* every source of the folder is in the list mlc build compiles, or is the one a model
+     * built with --conv-algo cudnn compiles besides (and links cuDNN for), which the
+     * library holds too */
     int nsrcs = 0, nfiles = 0;
     while (target_cuda.build->kernel_srcs[nsrcs]) nsrcs++;
+    Compiled dc;
+    compile_src_algo(&dc, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", 0, 0, CONV_ALGO_CUDNN);
+    const char *xsrc = NULL, *xlib = NULL;
+    target_cuda.build->model_extras(dc.m, &xsrc, &xlib);
+    compiled_free(&dc);
+    cr_assert(xsrc && xlib && !strcmp(xsrc, "kernels/cuda/conv_cudnn.cu") && !strcmp(xlib, "-lcudnn"),
+              "--conv-algo cudnn's extras: %s %s", xsrc ? xsrc : "(none)", xlib ? xlib : "(none)");
+    srcs = arena_printf(&a, "%s '%s/runtime/%s'", srcs, MLC_SOURCE_ROOT, xsrc);
+    nsrcs++;
     DIR *d = opendir(MLC_SOURCE_ROOT "/runtime/kernels/cuda");
     cr_assert_not_null(d);
     for (struct dirent *de; (de = readdir(d));) {
@@ -1402,6 +1494,9 @@ Test(cuda_emit, kernel_library_builds_and_links, .timeout = 600) {
 
     Compiled c;
     compile_path(&c, models[4]); /* lenet */
+    target_cuda.build->model_extras(c.m, &xsrc, &xlib);
+    cr_expect(!xsrc && !xlib, "lenet without --conv-algo cudnn compiles or links more: %s %s", xsrc ? xsrc : "",
+              xlib ? xlib : "");
     write_sources(c.m, dir);
     const char *mainc = arena_printf(&a, "%s/trainer_main.c", dir);
     FILE *f = fopen(mainc, "w");

@@ -55,13 +55,41 @@ int cuda_conv_splits(const Geom *q, int64_t batch) {
 
 int cuda_conv_implicit(const Graph *g) { return g->conv_algo == CONV_ALGO_IMPLICIT; }
 
+/* The operands' mode (mlc_kernels_cuda.h) as the conv launchers take it: cuda_gemm_mode's,
+ * MLC_TF32 for floats under --tf32 where the kernels take it */
+static const char *conv_mode(const EmitCtx *e, int id) {
+    const char *mode = cuda_gemm_mode(e, id);
+    const int own = e->g->conv_algo == CONV_ALGO_IMPLICIT || e->g->conv_algo == CONV_ALGO_CUDNN;
+    return own && e->g->tf32 && !strcmp(mode, "MLC_FP32") ? "MLC_TF32" : mode;
+}
+
+int cuda_conv_cudnn(const EmitCtx *e, int id) {
+    const char *mode = conv_mode(e, id);
+    return e->g->conv_algo == CONV_ALGO_CUDNN && (!strcmp(mode, "MLC_FP32") || !strcmp(mode, "MLC_TF32"));
+}
+
+int cuda_uses_cudnn(const ModelIR *m) {
+    if (m->conv_algo != CONV_ALGO_CUDNN || m->bf16 || m->target != TARGET_CUDA) return 0;
+    for (int id = 0; id < m->train->n; id++)
+        if (m->train->nodes[id].op == OP_conv2d) return 1;
+    return 0;
+}
+
+/* --conv-algo cudnn: each op's workspace, whatever algorithm cuDNN's heuristic ranks first
+ * wants; one that wants more is passed over for the next (runtime/kernels/cuda/
+ * conv_cudnn.cu), so it stays the im2col path's size. */
+#define CUDNN_WS_FLOATS CUDA_CHUNK_FLOATS
+
 /* im2col: a chunk's columns and weight-gradient slots (above); implicit: the weight
- * gradient's slots where it splits its sum. */
+ * gradient's slots where it splits its sum; cudnn: cuDNN's workspace, or the implicit
+ * kernels' where they run the op (bf16 operands, which the memory plan does not tell
+ * here). */
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     Geom q = conv_node_geom(g, n);
-    if (cuda_conv_implicit(g)) {
+    if (cuda_conv_implicit(g) || g->conv_algo == CONV_ALGO_CUDNN) {
         const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
         w->c = s > 1 ? s * q.O * (q.C / q.G * q.KH * q.KW) : 0;
+        if (g->conv_algo == CONV_ALGO_CUDNN && w->c < CUDNN_WS_FLOATS) w->c = CUDNN_WS_FLOATS;
         return;
     }
     int64_t per = cuda_sample_floats(&q, n->op);
@@ -158,7 +186,9 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     const FusionPlan *fp = e->fp;
     ep->n = 0;
     const int r = fp ? fp->epilogue[id] : -1;
-    if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || !cuda_conv_implicit(g) || r < 0 || n->shape.rank != 4)
+    const int dnn = cuda_conv_cudnn(e, id); /* else the implicit kernels run it */
+    if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || r < 0 || n->shape.rank != 4 ||
+        (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN) || (dnn && n->op != OP_conv2d))
         return 0;
     if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
     const Shape *y = &n->shape;
@@ -198,6 +228,12 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
         cur = x;
     }
     if (taken != members) ep->n = 0; /* the group computes more than the steps */
+    if (dnn && ep->n) {              /* cuDNN's fused call: act(conv + z + bias) */
+        mlc_conv_epi_cudnn f = mlc_conv_epi_cudnn_start();
+        for (int k = 0; k < ep->n; k++)
+            mlc_conv_epi_cudnn_step(&f, k, ep->step[k].op, ep->step[k].q, ep->step[k].per_channel);
+        if (!f.ok || f.bias < 0) ep->n = 0;
+    }
     return ep->n;
 }
 
@@ -228,51 +264,57 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     const char *fn = n->op == OP_conv2d            ? "mlc_cuda_conv2d_fwd"
                      : n->op == OP_conv2d_bwd_data ? "mlc_cuda_conv2d_bwd_data"
                                                    : "mlc_cuda_conv2d_bwd_filter";
-    /* what the operands hold: floats, or bf16 values, which the GEMMs may multiply on bf16
-     * tensor cores */
-    const char *mode = cuda_gemm_mode(e, id);
-    int out = id; /* the node whose buffer the call writes: the epilogue's root when it runs in the kernel */
+    /* what the operands hold: floats (on the TF32 tensor cores under --tf32 where the
+     * kernels take it), or bf16 values, which the GEMMs may multiply on bf16 tensor cores */
+    const char *mode = conv_mode(e, id);
+    const int dnn = cuda_conv_cudnn(e, id), /* else cudnn's bf16 operands go to the implicit kernels */
+        implicit = !dnn && (e->g->conv_algo == CONV_ALGO_IMPLICIT || e->g->conv_algo == CONV_ALGO_CUDNN);
+    const char *ws = e->ws ? e->ws : "NULL";
+    int out = id; /* the node whose buffer the call writes: the epilogue's root when it runs in the call */
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
-    if (cuda_conv_implicit(e->g)) {
-        /* floats: on the TF32 tensor cores under --tf32, else FP32 FMAs */
-        if (!strcmp(mode, "MLC_FP32") && e->g->tf32) mode = "MLC_TF32";
-        if (n->op == OP_conv2d_bwd_filter)
-            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
-                 emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", cuda_conv_splits(&q, e->g->batch),
-                 mode);
-        else {
-            CudaConvEpi ep;
-            if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the kernel's store, into its root */
-                static const char *const op[] = {"MLC_EPI_ADD",        "MLC_EPI_SUB",      "MLC_EPI_RSUB",
-                                                 "MLC_EPI_MUL",        "MLC_EPI_MUL_STEP", "MLC_EPI_RELU",
-                                                 "MLC_EPI_ROUND_BF16", "MLC_EPI_LOAD"};
-                _Static_assert(sizeof op / sizeof op[0] == MLC_EPI_LOAD + 1, "a name for each step op");
-                out = e->fp->epilogue[id];
-                char text[256];
-                cuda_conv_epilogue_text(&ep, text, sizeof text);
-                emit(e, "/* epilogue in the kernel's store, the group of %%%d (%s): %s */", out,
-                     op_of(&e->g->nodes[out])->name, text);
-                emit(e, "const mlc_conv_epilogue ep = {%d, {", ep.n);
-                for (int k = 0; k < ep.n; k++)
-                    emit(e, "    {%s, %d, %d, %s},", op[ep.step[k].op], ep.step[k].q, ep.step[k].per_channel,
-                         ep.step[k].operand >= 0 ? emit_buf(e, ep.step[k].operand) : "NULL");
-                emit(e, "}};");
-            }
-            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
-                 emit_buf(e, n->in[1]), emit_buf(e, out), out != id ? "&ep" : "NULL", mode);
-            /* the group's root took another input's bytes (a residual's): the op's own buffer,
-             * which the memory plan still holds, is never written */
-            if (out != id && strcmp(emit_buf(e, id), emit_buf(e, out)))
-                emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */", emit_buf(e, id),
-                     op_of(n)->name, out);
+    if (dnn && n->op != OP_conv2d) /* the gradients: cuDNN fuses no epilogue into them */
+        emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, sizeof(float) * (size_t)%lld, %s);", fn,
+             emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id), ws, (long long)CUDNN_WS_FLOATS, mode);
+    else if (implicit && n->op == OP_conv2d_bwd_filter)
+        emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
+             emit_buf(e, n->in[1]), emit_buf(e, id), ws, cuda_conv_splits(&q, e->g->batch), mode);
+    else if (implicit || dnn) {
+        CudaConvEpi ep;
+        if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the call, into its root */
+            static const char *const op[] = {"MLC_EPI_ADD",      "MLC_EPI_SUB",  "MLC_EPI_RSUB",       "MLC_EPI_MUL",
+                                             "MLC_EPI_MUL_STEP", "MLC_EPI_RELU", "MLC_EPI_ROUND_BF16", "MLC_EPI_LOAD"};
+            _Static_assert(sizeof op / sizeof op[0] == MLC_EPI_LOAD + 1, "a name for each step op");
+            out = e->fp->epilogue[id];
+            char text[256];
+            cuda_conv_epilogue_text(&ep, text, sizeof text);
+            emit(e, "/* epilogue %s, the group of %%%d (%s): %s */",
+                 dnn ? "in cuDNN's fused call" : "in the kernel's store", out, op_of(&e->g->nodes[out])->name, text);
+            emit(e, "const mlc_conv_epilogue ep = {%d, {", ep.n);
+            for (int k = 0; k < ep.n; k++)
+                emit(e, "    {%s, %d, %d, %s},", op[ep.step[k].op], ep.step[k].q, ep.step[k].per_channel,
+                     ep.step[k].operand >= 0 ? emit_buf(e, ep.step[k].operand) : "NULL");
+            emit(e, "}};");
         }
+        const char *epi = out != id ? "&ep" : "NULL";
+        if (dnn)
+            emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, %s, sizeof(float) * (size_t)%lld, %s);",
+                 fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, out), epi, ws,
+                 (long long)CUDNN_WS_FLOATS, mode);
+        else
+            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
+                 emit_buf(e, n->in[1]), emit_buf(e, out), epi, mode);
+        /* the group's root took another input's bytes (a residual's): the op's own buffer,
+         * which the memory plan still holds, is never written */
+        if (out != id && strcmp(emit_buf(e, id), emit_buf(e, out)))
+            emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */", emit_buf(e, id),
+                 op_of(n)->name, out);
     } else {
         emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %s);", fn, emit_buf(e, n->in[0]),
-             emit_buf(e, n->in[1]), emit_buf(e, id), e->ws ? e->ws : "NULL", (long long)cuda_chunk(&q, n->op), mode);
+             emit_buf(e, n->in[1]), emit_buf(e, id), ws, (long long)cuda_chunk(&q, n->op), mode);
     }
     e->indent--;
     emit(e, "}");
-    if (out == id) cuda_epilogue(e, id); /* else it ran in the kernel's store */
+    if (out == id) cuda_epilogue(e, id); /* else it ran in the call */
 }

@@ -44,8 +44,8 @@ int cuda_arch_check(const char *spec, int oldest) {
     for (int i = 0; i < n; i++)
         if (cc[i] < oldest) {
             fprintf(stderr,
-                    "mlc: error: --cuda-arch: sm_%d is older than the sm_80 that --conv-algo implicit's kernels "
-                    "are built for\n",
+                    "mlc: error: --cuda-arch: sm_%d is older than the sm_80 that the implicit-GEMM convolutions "
+                    "(--conv-algo implicit, and cudnn's fallback) are built for\n",
                     cc[i]);
             return -1;
         }
@@ -114,7 +114,15 @@ static const char *const kernel_srcs[] = {"kernels/cuda/conv.cu",
                                           "kernels/cuda/gemm_lt.cu",
                                           NULL};
 
+/* --conv-algo cudnn: the launchers over cuDNN, and cuDNN (cuda_uses_cudnn) */
+static void cuda_model_extras(const ModelIR *m, const char **src, const char **lib) {
+    const int dnn = cuda_uses_cudnn(m);
+    *src = dnn ? "kernels/cuda/conv_cudnn.cu" : NULL;
+    *lib = dnn ? "-lcudnn" : NULL;
+}
+
 const TargetBuild cuda_build = {.compiler = find_nvcc,
+                                .model_extras = cuda_model_extras,
                                 .flags = flags,
                                 .libs = libs,
                                 .kernel_srcs = kernel_srcs,

@@ -35,6 +35,15 @@ int mlc_cuda_graph_run(mlc_graph_cache *c, cudaStream_t stream, long long key, v
             if (err != cudaSuccess) return graphs_off(c, model, "cudaGraphLaunch", err);
             return 1;
         }
+    if (c->warmup) { /* a key's first call one by one */
+        int seen = 0;
+        for (int i = 0; i < MLC_GRAPH_SLOTS && !seen; i++) seen = c->warm[i] == key + 1; /* + 1: 0 is no key */
+        if (!seen) {
+            c->warm[c->warm_next] = key + 1;
+            c->warm_next = (c->warm_next + 1) % MLC_GRAPH_SLOTS;
+            return 0;
+        }
+    }
     /* Relaxed: cuBLAS may set itself up on first use inside the capture */
     cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
     if (err != cudaSuccess) return graphs_off(c, model, "cudaStreamBeginCapture", err);

@@ -3,7 +3,7 @@
 # generated .cu with a C main (step_compare.c, templates/trainer_main.c) into a program that
 # runs on the CPU: each CUDA source has `kernel<<<cfg>>>(args)` (or `kernel<T, U><<<...`: a
 # template's launch names its arguments) rewritten to `mlc_host_launch((kernel), cfg)(args)` (cuda_runtime.h here) and is compiled by the host C++
-# compiler against this directory's stand-ins for the CUDA runtime and cuBLAS. The kernel
+# compiler against this directory's stand-ins for the CUDA runtime, cuBLAS and cuDNN. The kernel
 # library (runtime/kernels/cuda/) and the stand-in are compiled once per W. With MPI=1 the
 # program is a CUDA trainer built as `mlc build --target cuda --mpi` builds one: its main
 # with MLC_MPI and MLC_MPI_CUDA, templates/dist_nccl.c (compiled as C, as nvcc does) on
@@ -11,13 +11,14 @@
 set -eu
 ROOT=$1 BUILD=$2 W=$3 MODEL=$4 MAIN=$5 API=$6 EXE=$7
 HERE=$ROOT/tests/compiler/gpu/host_cuda
-for src in "$MODEL" "$ROOT"/runtime/kernels/cuda/*.cu "$HERE/host_cuda.cpp"; do
+for src in "$MODEL" "$ROOT"/runtime/kernels/cuda/*.cu "$HERE/host_cuda.cpp" "$HERE/host_cudnn.cpp"; do
     obj="$W/host_lib_$(basename "$src" | sed 's/\.[a-z]*$//').o"
     [ "$src" != "$MODEL" ] || obj="$W/host_model.o"
     [ "$obj" = "$W/host_model.o" ] || [ ! -f "$obj" ] || continue
     sed 's/\([A-Za-z_][A-Za-z_0-9]*\(<[A-Za-z_0-9, ]*>\)\{0,1\}\)<<<\(.*\)>>>(/mlc_host_launch((\1), \3)(/' "$src" \
         > "$W/host.cpp"
-    opt=-O1; [ "${src##*/}" != host_cuda.cpp ] || opt=-O2 # its GEMMs take most of the time
+    opt=-O1 # the stand-in's GEMMs and convolutions take most of the time
+    case ${src##*/} in host_cuda.cpp | host_cudnn.cpp) opt=-O2 ;; esac
     ${CXX:-c++} -std=c++17 $opt -w -DMLC_GRID_MAX=3 -I"$HERE" -I"$ROOT/runtime" -I"$ROOT/runtime/kernels/cuda" \
         -iquote "$(dirname "$MODEL")" -c "$W/host.cpp" -o "$obj"
 done
