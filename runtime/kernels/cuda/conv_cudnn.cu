@@ -9,14 +9,14 @@
 
 #include "../mlc_kernels_cudnn.h"
 
-#define MLC_CUDNN_CHECK(call)                                                                                  \
-    do {                                                                                                       \
-        const cudnnStatus_t mlc_st_ = (call);                                                                  \
-        if (mlc_st_ != CUDNN_STATUS_SUCCESS) {                                                                 \
-            fprintf(stderr, "%s:%d: cuDNN error: %s (%d) in %s\n", __FILE__, __LINE__,                         \
-                    cudnnGetErrorString(mlc_st_), (int)mlc_st_, #call);                                        \
-            abort();                                                                                           \
-        }                                                                                                      \
+#define MLC_CUDNN_CHECK(call)                                                                                        \
+    do {                                                                                                             \
+        const cudnnStatus_t mlc_st_ = (call);                                                                        \
+        if (mlc_st_ != CUDNN_STATUS_SUCCESS) {                                                                       \
+            fprintf(stderr, "%s:%d: cuDNN error: %s (%d) in %s\n", __FILE__, __LINE__, cudnnGetErrorString(mlc_st_), \
+                    (int)mlc_st_, #call);                                                                            \
+            abort();                                                                                                 \
+        }                                                                                                            \
     } while (0)
 
 enum { MLC_DNN_FWD, MLC_DNN_BWD_DATA, MLC_DNN_BWD_FILTER };
@@ -43,8 +43,8 @@ static void mlc_dnn_layer_make(mlc_dnn_layer *l, const mlc_conv_geom *g, long B,
     MLC_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&l->conv));
     MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)B, g->C, g->H, g->W));
     MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)B, g->O, g->Ho, g->Wo));
-    MLC_CUDNN_CHECK(cudnnSetFilter4dDescriptor(l->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->O, g->C / g->G, g->KH,
-                                               g->KW));
+    MLC_CUDNN_CHECK(
+        cudnnSetFilter4dDescriptor(l->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->O, g->C / g->G, g->KH, g->KW));
     MLC_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(l->conv, g->ph, g->pw, g->sh, g->sw, g->dh, g->dw,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     MLC_CUDNN_CHECK(cudnnSetConvolutionGroupCount(l->conv, g->G));
@@ -54,8 +54,9 @@ static void mlc_dnn_layer_make(mlc_dnn_layer *l, const mlc_conv_geom *g, long B,
         MLC_CUDNN_CHECK(cudnnCreateTensorDescriptor(&l->bias));
         MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, g->O, 1, 1));
         MLC_CUDNN_CHECK(cudnnCreateActivationDescriptor(&l->act));
+        /* mlc's ReLU makes a NaN 0 (x > 0 ? x : 0), as the C target's does */
         MLC_CUDNN_CHECK(cudnnSetActivationDescriptor(l->act, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
-                                                     CUDNN_PROPAGATE_NAN, 0.0));
+                                                     CUDNN_NOT_PROPAGATE_NAN, 0.0));
     }
 }
 
@@ -97,12 +98,31 @@ static int mlc_dnn_lookup(const mlc_dnn_problem *q, int *algo) {
     return hit;
 }
 
+/* q's algorithm from now on: a new answer, or a correction of the one remembered */
 static void mlc_dnn_remember(const mlc_dnn_problem *q, int algo) {
     pthread_mutex_lock(&mlc_dnn_lock);
-    const int i = mlc_dnn_cached < MLC_DNN_CACHE ? mlc_dnn_cached++ : mlc_dnn_next++ % MLC_DNN_CACHE;
+    int i = -1;
+    for (int k = 0; k < mlc_dnn_cached && i < 0; k++)
+        if (!memcmp(&mlc_dnn_cache[k].key, q, sizeof *q)) i = k;
+    if (i < 0) i = mlc_dnn_cached < MLC_DNN_CACHE ? mlc_dnn_cached++ : mlc_dnn_next++ % MLC_DNN_CACHE;
     mlc_dnn_cache[i].key = *q;
     mlc_dnn_cache[i].algo = algo;
     pthread_mutex_unlock(&mlc_dnn_lock);
+}
+
+/* Whether a cuDNN call (the heuristic's query, or a convolution) went through: 1, or 0
+ * where cuDNN turned the problem down (a NOT_SUPPORTED status, e.g. from the fused call for
+ * an algorithm it does not take; nothing was launched): the problem is remembered as having no algorithm,
+ * so that this call and every later one run the implicit kernels, the same every run.
+ * Any other failure is fatal. */
+static int mlc_dnn_ran(cudnnStatus_t st, const mlc_dnn_problem *q, const char *call) {
+    if (st == CUDNN_STATUS_SUCCESS) return 1;
+    if ((int)st / 1000 != (int)CUDNN_STATUS_NOT_SUPPORTED / 1000) { /* 3000-3999: the kinds of not supported */
+        fprintf(stderr, "mlc: cuDNN error: %s (%d) in %s\n", cudnnGetErrorString(st), (int)st, call);
+        abort();
+    }
+    mlc_dnn_remember(q, MLC_DNN_NONE);
+    return 0;
 }
 
 /* Whether the heuristic's entry p (any of the three perf structs) qualifies: cuDNN can run
@@ -124,22 +144,24 @@ static int mlc_dnn_choose(cudnnHandle_t h, const mlc_dnn_layer *l, const mlc_dnn
     if (mlc_dnn_lookup(q, &algo)) return algo;
     enum { WANT = 16 }; /* more than cuDNN has of any kind */
     int got = 0;
+    cudnnStatus_t st;
     if (q->op == MLC_DNN_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[WANT];
-        MLC_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, l->x, l->w, l->conv, l->y, WANT, &got, p));
-        for (int i = 0; i < got && algo == MLC_DNN_NONE; i++)
+        st = cudnnGetConvolutionForwardAlgorithm_v7(h, l->x, l->w, l->conv, l->y, WANT, &got, p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
             if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
     } else if (q->op == MLC_DNN_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[WANT];
-        MLC_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->w, l->y, l->conv, l->x, WANT, &got, p));
-        for (int i = 0; i < got && algo == MLC_DNN_NONE; i++)
+        st = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->w, l->y, l->conv, l->x, WANT, &got, p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
             if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[WANT];
-        MLC_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->x, l->y, l->conv, l->w, WANT, &got, p));
-        for (int i = 0; i < got && algo == MLC_DNN_NONE; i++)
+        st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->x, l->y, l->conv, l->w, WANT, &got, p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
             if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
     }
+    if (!mlc_dnn_ran(st, q, "the heuristic's query")) return MLC_DNN_NONE; /* a layer cuDNN does not take */
     mlc_dnn_remember(q, algo);
     return algo;
 }
@@ -180,13 +202,17 @@ void mlc_cuda_conv2d_fwd_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_c
         const mlc_dnn_problem q = mlc_dnn_problem_of(MLC_DNN_FWD, g, B, mode, fused, ws_bytes);
         algo = mlc_dnn_choose(h, &l, &q);
         const float zero = 0.0f;
-        if (algo != MLC_DNN_NONE && fused < 0)
-            MLC_CUDNN_CHECK(cudnnConvolutionForward(h, &mlc_one, l.x, x, l.w, w, l.conv,
-                                                    (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes, &mlc_zero, l.y, y));
-        else if (algo != MLC_DNN_NONE) /* y = act(conv + z + bias); without a residual, z is y, weighed 0 */
-            MLC_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
-                h, &mlc_one, l.x, x, l.w, w, l.conv, (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes,
-                z ? &mlc_one : &zero, l.y, z ? z : y, l.bias, bias, l.act, l.y, y));
+        if (algo != MLC_DNN_NONE && fused < 0 &&
+            !mlc_dnn_ran(cudnnConvolutionForward(h, &mlc_one, l.x, x, l.w, w, l.conv, (cudnnConvolutionFwdAlgo_t)algo,
+                                                 ws, ws_bytes, &mlc_zero, l.y, y),
+                         &q, "cudnnConvolutionForward"))
+            algo = MLC_DNN_NONE;
+        else if (algo != MLC_DNN_NONE && fused >= 0 && /* act(conv + z + bias); no residual: z is y, weighed 0 */
+                 !mlc_dnn_ran(cudnnConvolutionBiasActivationForward(
+                                  h, &mlc_one, l.x, x, l.w, w, l.conv, (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes,
+                                  z ? &mlc_one : &zero, l.y, z ? z : y, l.bias, bias, l.act, l.y, y),
+                              &q, "cudnnConvolutionBiasActivationForward"))
+            algo = MLC_DNN_NONE;
         mlc_dnn_layer_free(&l);
     }
     if (algo == MLC_DNN_NONE) mlc_cuda_conv2d_fwd_implicit(stream, g, B, x, w, y, ep, mode);
@@ -202,16 +228,19 @@ static int mlc_dnn_gradient(int op, cudnnHandle_t h, cudaStream_t stream, const 
     MLC_CUDNN_CHECK(cudnnSetStream(h, stream));
     const mlc_dnn_problem q = mlc_dnn_problem_of(op, g, B, mode, -1, ws_bytes);
     const int algo = mlc_dnn_choose(h, &l, &q);
+    int ran = 0;
     if (algo != MLC_DNN_NONE && op == MLC_DNN_BWD_DATA)
-        MLC_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &mlc_one, l.w, b, l.y, a, l.conv,
-                                                     (cudnnConvolutionBwdDataAlgo_t)algo, ws, ws_bytes, &mlc_zero, l.x,
-                                                     out));
+        ran = mlc_dnn_ran(cudnnConvolutionBackwardData(h, &mlc_one, l.w, b, l.y, a, l.conv,
+                                                       (cudnnConvolutionBwdDataAlgo_t)algo, ws, ws_bytes, &mlc_zero,
+                                                       l.x, out),
+                          &q, "cudnnConvolutionBackwardData");
     else if (algo != MLC_DNN_NONE)
-        MLC_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &mlc_one, l.x, a, l.y, b, l.conv,
-                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, ws, ws_bytes, &mlc_zero,
-                                                       l.w, out));
+        ran = mlc_dnn_ran(cudnnConvolutionBackwardFilter(h, &mlc_one, l.x, a, l.y, b, l.conv,
+                                                         (cudnnConvolutionBwdFilterAlgo_t)algo, ws, ws_bytes, &mlc_zero,
+                                                         l.w, out),
+                          &q, "cudnnConvolutionBackwardFilter");
     mlc_dnn_layer_free(&l);
-    return algo != MLC_DNN_NONE;
+    return ran;
 }
 
 void mlc_cuda_conv2d_bwd_data_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,

@@ -15,7 +15,9 @@
  * that was never given a stream. A pointer outside device memory aborts (cuda_runtime.h).
  * The heuristics (the _v7 queries) rank first what a careless caller would take wrongly:
  * a non-deterministic algorithm, one not supported, one with a 1 GiB workspace, before
- * the ones that fit (host_cudnn.cpp lists them); with MLC_HOST_CUDNN_NO_ALGO=1 none fits.
+ * the ones that fit (host_cudnn.cpp lists them); with MLC_HOST_CUDNN_NO_ALGO=1 none fits,
+ * and with MLC_HOST_CUDNN_NO_FUSED=1 the fused call turns every problem down
+ * (CUDNN_STATUS_NOT_SUPPORTED), as cuDNN does an algorithm that call does not take.
  * A compute call runs on the handle's stream (a capture records it) and scribbles NaNs
  * over the workspace its algorithm needs; MLC_HOST_CUDNN_COUNT=1 prints at exit how many
  * of each ran. C and C++ alike. */
