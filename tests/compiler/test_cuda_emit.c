@@ -1242,6 +1242,26 @@ Test(cuda_emit, conv_algo_cudnn, .timeout = 300) {
     cr_expect_null(strstr(src, "cudnn"), "bf16 names cuDNN");
     cr_expect_null(strstr(src, "graphs.warmup"), "bf16: captured on the first call");
     cr_expect_eq(count(src, "_implicit(stream, &geom, B, "), 9, "bf16: every conv on the implicit kernels");
+    { /* and plans no cuDNN workspace: the arena is implicit's */
+        char *arena[2];
+        for (int k = 0; k < 2; k++) {
+            int st;
+            char *rep = run_mlc(k ? MLC_SOURCE_ROOT
+                                    "/samples/lenet.mdl --target cuda --precision bf16 --conv-algo cudnn "
+                                    "--report"
+                                  : MLC_SOURCE_ROOT
+                                    "/samples/lenet.mdl --target cuda --precision bf16 --conv-algo "
+                                    "implicit --report",
+                                &st);
+            cr_assert_eq(st, 0);
+            const char *t = strstr(rep, "totals: arena ");
+            cr_assert_not_null(t);
+            arena[k] = strndup(t, strcspn(t, "("));
+            free(rep);
+        }
+        cr_expect_str_eq(arena[1], arena[0], "bf16: cudnn's arena against implicit's");
+        free(arena[0]), free(arena[1]);
+    }
     free(src);
     static const char *const path = MLC_SOURCE_ROOT "/tests/compiler/data/convimpl_epi.mdl";
     compile_src_algo(&c, srcfile_read(path), path, 0, 0, CONV_ALGO_CUDNN);

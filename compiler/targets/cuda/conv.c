@@ -63,9 +63,14 @@ static const char *conv_mode(const EmitCtx *e, int id) {
     return own && e->g->tf32 && !strcmp(mode, "MLC_FP32") ? "MLC_TF32" : mode;
 }
 
+/* --conv-algo cudnn and float operands, as the memory plan sees them (ws_conv_cuda) */
+static int cudnn_floats(const Graph *g, int id) {
+    return g->conv_algo == CONV_ALGO_CUDNN && !emit_reads_bf16_values(g, id);
+}
+
 int cuda_conv_cudnn(const EmitCtx *e, int id) {
     const char *mode = conv_mode(e, id);
-    return e->g->conv_algo == CONV_ALGO_CUDNN && (!strcmp(mode, "MLC_FP32") || !strcmp(mode, "MLC_TF32"));
+    return cudnn_floats(e->g, id) && (!strcmp(mode, "MLC_FP32") || !strcmp(mode, "MLC_TF32"));
 }
 
 int cuda_uses_cudnn(const ModelIR *m) {
@@ -81,15 +86,17 @@ int cuda_uses_cudnn(const ModelIR *m) {
 #define CUDNN_WS_FLOATS CUDA_CHUNK_FLOATS
 
 /* im2col: a chunk's columns and weight-gradient slots (above); implicit: the weight
- * gradient's slots where it splits its sum; cudnn: cuDNN's workspace, or the implicit
- * kernels' where they run the op (bf16 operands, which the memory plan does not tell
- * here). */
+ * gradient's slots where it splits its sum; cudnn: cuDNN's workspace for float operands,
+ * the implicit kernels' for bf16 ones. */
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     Geom q = conv_node_geom(g, n);
+    if (cudnn_floats(g, (int)(n - g->nodes))) {
+        w->c = CUDNN_WS_FLOATS;
+        return;
+    }
     if (cuda_conv_implicit(g) || g->conv_algo == CONV_ALGO_CUDNN) {
         const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
         w->c = s > 1 ? s * q.O * (q.C / q.G * q.KH * q.KW) : 0;
-        if (g->conv_algo == CONV_ALGO_CUDNN && w->c < CUDNN_WS_FLOATS) w->c = CUDNN_WS_FLOATS;
         return;
     }
     int64_t per = cuda_sample_floats(&q, n->op);
