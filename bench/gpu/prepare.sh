@@ -22,8 +22,10 @@
 #   mlp_lt_timer, lenet_lt_timer: the step timers of builds with --cublaslt (bias and
 #                 ReLU in cuBLASLt's epilogue), mlp's compared as mlp_lt_cmp;
 #   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
-#                 with im2col and with implicit-GEMM convolutions, and NAME.convs, their
-#                 convolutions as --report lists them (run.sh's per-layer table);
+#                 with im2col and with implicit-GEMM convolutions, resnet20_cifar_fp32i_prof,
+#                 resnet20_cifar_fp32d_prof: the FP32 step with implicit-GEMM and with cuDNN
+#                 convolutions, and NAME.convs, their convolutions as --report lists them
+#                 (run.sh's per-layer tables);
 # per model of $batches: NAME_bs, the CUDA build of tests/compiler/gpu/batch_sizes.c
 #                 (batch sizes 1 to 13, more graphs than the cache holds), and
 #                 NAME.bs_c.txt, what the C build of it printed here;
@@ -53,8 +55,9 @@ lt="mlp_lt lenet_lt"
 models="$samples layers poolrelu convepi convimpl_epi_i convimpl_epi_d resnet_mb $bf16 mlp_lt"
 tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
-# the bf16 builds profiled per node: each convolution's time with either algorithm
-convprof="resnet20_cifar_bf16 resnet20_cifar_bf16i"
+# the builds profiled per node: each convolution's time with either algorithm, in bf16
+# (im2col, implicit) and in FP32 (implicit, cuDNN; their .cu files come from the tf32i loop)
+convprof="resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_fp32i resnet20_cifar_fp32d"
 # models without Winograd layers on the C side, whose rounding 18 steps would spread
 batches="mlp layers poolrelu convepi"
 W=$(mktemp -d)
@@ -65,6 +68,8 @@ mdl() {
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
     *_bf16) echo "$ROOT/samples/${1%_bf16}.mdl" ;;
     *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
+    *_fp32i) echo "$ROOT/samples/${1%_fp32i}.mdl" ;;
+    *_fp32d) echo "$ROOT/samples/${1%_fp32d}.mdl" ;;
     *_lt) echo "$ROOT/samples/${1%_lt}.mdl" ;;
     layers|poolrelu|convepi) echo "$ROOT/tests/compiler/data/$1.mdl" ;;
     convimpl_epi_[id]) echo "$ROOT/tests/compiler/data/convimpl_epi.mdl" ;;
@@ -81,8 +86,8 @@ flags() { # MODEL TARGET
     *_bf16) echo "--precision bf16" ;;
     *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
     *_lt) if [ "$2" = cuda ]; then echo "--cublaslt"; fi ;;
-    *_i) if [ "$2" = cuda ]; then echo "--conv-algo implicit"; fi ;;
-    *_d) if [ "$2" = cuda ]; then echo "--conv-algo cudnn"; fi ;;
+    *_i | *_fp32i) if [ "$2" = cuda ]; then echo "--conv-algo implicit"; fi ;;
+    *_d | *_fp32d) if [ "$2" = cuda ]; then echo "--conv-algo cudnn"; fi ;;
     resnet_mb*)
         f=$("$MLC" "$(mdl "$1")" --target "$2" --mem-budget 1K 2>&1 | sed -n 's/.*arena down to \([0-9]*\) bytes.*/\1/p')
         [ -n "$f" ] || { echo "prepare.sh: no --mem-budget floor in mlc's message" >&2; exit 1; }

@@ -22,7 +22,8 @@
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
 #    (bench/gpu/kernel_profile.py); resnet20_cifar's bf16 step with im2col and with
-#    implicit-GEMM convolutions, each convolution's time side by side;
+#    implicit-GEMM convolutions, and its FP32 step with implicit-GEMM and with cuDNN
+#    convolutions, each convolution's time side by side;
 # 4. the CUDA trainers on Fashion-MNIST: mlp and lenet with their samples' recipes, resnet
 #    for 2 epochs, lenet's checkpoint evaluated again with `eval`.
 # Everything goes to stdout; with $OUT set, also $OUT/gpu.log and the summary $OUT/gpu.md
@@ -143,7 +144,8 @@ fi
 
 if part 3; then
 say "=== 3. per-node GPU time and elementwise bandwidth"
-for m in lenet resnet resnet20_cifar mlp resnet20_cifar_bf16 resnet20_cifar_bf16i; do
+for m in lenet resnet resnet20_cifar mlp resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_fp32i \
+    resnet20_cifar_fp32d; do
     [ -x "$DIR/${m}_prof" ] || continue
     say "profile $m"
     timeout 120 "$DIR/${m}_prof" --steps 23 --warmup 0 2>&1 | sed "s/^/$m /" >> "$LOG" || status=1

@@ -20,22 +20,35 @@ def node_times(log, model):
     return times
 
 
-def conv_table(log, im2col, implicit):
+def conv_fusions(log, model):
+    """{conv node id: epilogue node id} where the model's build runs a conv's epilogue in
+    the conv's own call (`epilogue %N in its store`, or `in its fused call` on cuDNN)."""
+    out = {}
+    for l in log:
+        m = re.match(rf"{model} convs\s+train\s+%(\d+)\s.*epilogue %(\d+) in its (store|fused call)", l)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def conv_table(log, a, b):
     """Markdown rows: each train-step convolution (mlc --report's lines, logged as `MODEL
-    convs ...`) with its node's time in the two profiles. Where the implicit kernel runs
-    the op's epilogue in its store (`epilogue %N in its store`), the im2col side is the op's
-    time plus that of the epilogue's own kernel (node N), the same work."""
-    a, b = node_times(log, im2col), node_times(log, implicit)
+    convs ...`) with its node's time in the profiles of builds a and b. Where one build runs
+    the op's epilogue in the op's call and the other does not, the other's time adds that of
+    the epilogue's own kernel, so both sides count the same work."""
+    ta, tb = node_times(log, a), node_times(log, b)
+    fa, fb = conv_fusions(log, a), conv_fusions(log, b)
     rows = []
     for l in log:
-        m = re.match(rf"{implicit} convs\s+train\s+%(\d+)\s+(\S+)\s+(.+?)\s{{2,}}implicit", l)
-        if m and m.group(1) in a and m.group(1) in b:
+        m = re.match(rf"{b} convs\s+train\s+%(\d+)\s+(\S+)\s+(.+?)\s{{2,}}\S", l)
+        if m and m.group(1) in ta and m.group(1) in tb:
             i, op = m.group(1), m.group(2)
-            ep = re.search(r"epilogue %(\d+) in its store", l)
-            t = a[i] + (a.get(ep.group(1), 0.0) if ep else 0.0)
+            ep = fa.get(i) or fb.get(i)
+            t_a = ta[i] + (ta.get(ep, 0.0) if ep and i not in fa else 0.0)
+            t_b = tb[i] + (tb.get(ep, 0.0) if ep and i not in fb else 0.0)
             if ep:
-                op += f" + epilogue %{ep.group(1)}"
-            rows.append(f"| %{i} | {op} | {m.group(3)} | {t:.1f} | {b[i]:.1f} | {b[i] / t:.2f} |")
+                op += f" + epilogue %{ep}"
+            rows.append(f"| %{i} | {op} | {m.group(3)} | {t_a:.1f} | {t_b:.1f} | {t_b / t_a:.2f} |")
     return rows
 
 
@@ -196,16 +209,18 @@ def main():
             out.append("GPU time by op (root of each group): "
                        + ", ".join(f"{op} {100 * us / total:.0f} %" for op, us in top) + "\n")
 
-    convs = conv_table(log, "resnet20_cifar_bf16", "resnet20_cifar_bf16i")
-    if convs:
-        out.append("## Convolutions per layer: im2col + cuBLAS against implicit GEMM (resnet20_cifar, bf16)\n")
-        out.append("Each node's GPU time, median over 20 steps (kernel_profile.py), in the bf16 build with "
-                   "`--conv-algo im2col` and with `--conv-algo implicit`: the measurements `--conv-algo auto`'s "
-                   "CUDA rule is to be made from.\n")
-        out.append("| node | op | kernel, channels, output | im2col µs | implicit µs | implicit / im2col |\n"
-                   "|---|---|---|---|---|---|")
-        out.extend(convs)
-        out.append("")
+    for a, b, what, an, bn in (("resnet20_cifar_bf16", "resnet20_cifar_bf16i", "bf16", "im2col", "implicit"),
+                               ("resnet20_cifar_fp32i", "resnet20_cifar_fp32d", "FP32", "implicit", "cudnn")):
+        convs = conv_table(log, a, b)
+        if convs:
+            out.append(f"## Convolutions per layer: {an} against {bn} (resnet20_cifar, {what})\n")
+            out.append(f"Each node's GPU time, median over 20 steps (kernel_profile.py), in the {what} build with "
+                       f"`--conv-algo {an}` and with `--conv-algo {bn}`: the measurements `--conv-algo auto`'s "
+                       "CUDA rule is to be made from.\n")
+            out.append(f"| node | op | kernel, channels, output | {an} µs | {bn} µs | {bn} / {an} |\n"
+                       "|---|---|---|---|---|---|")
+            out.extend(convs)
+            out.append("")
 
     out.append("## CUDA trainers on Fashion-MNIST\n")
     section = None

@@ -965,21 +965,32 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
 
 /* ---- mlc build --target cuda ---- */
 
-/* lenet's trainer, with --cublaslt (so also cuBLASLt's calls and library); nvcc compiles
- * the kernel library with it, which takes most of a minute: one model is enough */
+/* lenet's trainer, with --cublaslt (so also cuBLASLt's calls and library) and, where the
+ * toolkit has cuDNN, --conv-algo cudnn (conv_cudnn.cu compiled with it, libcudnn linked);
+ * nvcc compiles the kernel library with it, which takes most of a minute: one model is
+ * enough */
 Test(cuda_emit, mlc_build_links_a_trainer, .timeout = 600) {
 #ifdef MLC_SANITIZED
     cr_skip_test("sanitizer build: libmlcrt is instrumented and nvcc links without the sanitizers");
 #else
     if (!have_nvcc()) cr_skip_test("no CUDA toolkit at " CUDA_HOME);
+    const int dnn = access(CUDA_HOME "/include/cudnn.h", R_OK) == 0;
     char *dir = make_tmpdir();
     char cmd[16384], bin[4200];
     snprintf(bin, sizeof bin, "%s/trainer", dir);
-    snprintf(cmd, sizeof cmd, "'%s' build '%s' -o '%s' --target cuda --cublaslt --cuda-arch sm_90 --cc " NVCC " 2>&1",
-             MLC_EXE, models[4], bin);
+    snprintf(cmd, sizeof cmd,
+             "'%s' build '%s' -o '%s' --target cuda --cublaslt %s --cuda-arch sm_90 --cc " NVCC " 2>&1", MLC_EXE,
+             models[4], bin, dnn ? "--conv-algo cudnn" : "");
     int st = system(cmd);
     cr_assert_eq(st, 0, "mlc build failed (exit %d): %s", st, cmd);
     cr_assert_eq(access(bin, X_OK), 0, "no trainer at %s", bin);
+    if (dnn) { /* the trainer calls cuDNN's convolutions */
+        snprintf(cmd, sizeof cmd, "nm -D '%s' 2>&1", bin);
+        char *out = run_capture(cmd, &st);
+        cr_expect(strstr(out, "cudnnConvolutionBiasActivationForward") && strstr(out, "cudnnCreate"),
+                  "no cuDNN calls in the trainer:\n%s", out);
+        free(out);
+    }
     remove_tree(dir);
     free(dir);
 #endif
