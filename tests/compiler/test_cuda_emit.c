@@ -965,6 +965,18 @@ Test(cuda_emit, device_philox_matches_runtime, .timeout = 300) {
 
 /* ---- mlc build --target cuda ---- */
 
+/* What a command printed (stdout and stderr; free() it) and its exit status. */
+static char *run_capture(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 22, n = 0;
+    char *out = malloc(cap);
+    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
+    out[n] = 0;
+    *status = pclose(p);
+    return out;
+}
+
 /* lenet's trainer, with --cublaslt (so also cuBLASLt's calls and library) and, where the
  * toolkit has cuDNN, --conv-algo cudnn (conv_cudnn.cu compiled with it, libcudnn linked);
  * nvcc compiles the kernel library with it, which takes most of a minute: one model is
@@ -1396,18 +1408,6 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
         cr_expect_not_null(strstr(out, c[i].want), "%s: no '%s' in: %s", cmd, c[i].want, out);
         cr_expect_null(strstr(out, "-arch="), "%s: a fixed -arch in: %s", cmd, out);
     }
-}
-
-/* What a command printed (stdout and stderr; free() it) and its exit status. */
-static char *run_capture(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 22, n = 0;
-    char *out = malloc(cap);
-    for (size_t k; (k = fread(out + n, 1, cap - 1 - n, p)) > 0;) n += k;
-    out[n] = 0;
-    *status = pclose(p);
-    return out;
 }
 
 /* One .cu for three generations: nvcc's assembler reports each kernel for each. */

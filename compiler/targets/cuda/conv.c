@@ -74,9 +74,14 @@ int cuda_conv_cudnn(const EmitCtx *e, int id) {
 }
 
 int cuda_uses_cudnn(const ModelIR *m) {
-    if (m->conv_algo != CONV_ALGO_CUDNN || m->bf16 || m->target != TARGET_CUDA) return 0;
-    for (int id = 0; id < m->train->n; id++)
-        if (m->train->nodes[id].op == OP_conv2d) return 1;
+    if (m->target != TARGET_CUDA) return 0;
+    const Graph *gs[] = {m->train, m->eval, m->eval_loss};
+    for (int k = 0; k < 3; k++) /* a conv op that cuda_conv_cudnn may give to cuDNN */
+        for (int id = 0; gs[k] && id < gs[k]->n; id++) {
+            const Op op = gs[k]->nodes[id].op;
+            if ((op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter) && cudnn_floats(gs[k], id))
+                return 1;
+        }
     return 0;
 }
 

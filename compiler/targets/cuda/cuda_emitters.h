@@ -62,9 +62,9 @@ int cuda_conv_implicit(const Graph *g);
 /* 1 when conv op id runs on cuDNN (--conv-algo cudnn, float operands); 0: its operands
  * are bf16 values, which the implicit-GEMM kernels take instead, or another algorithm */
 int cuda_conv_cudnn(const EmitCtx *e, int id);
-/* 1 when some convolution of model m runs on cuDNN: --conv-algo cudnn without --precision
- * bf16 (which gives every convolution bf16 operands); the model then holds a cuDNN handle,
- * and mlc build compiles conv_cudnn.cu and links libcudnn */
+/* 1 when some convolution of model m may run on cuDNN: --conv-algo cudnn and float
+ * operands (under --precision bf16 every convolution's are bf16); the model then holds a
+ * cuDNN handle, and mlc build compiles conv_cudnn.cu and links libcudnn */
 int cuda_uses_cudnn(const ModelIR *m);
 /* The ranges an implicit-GEMM weight gradient of geometry q sums in, at this batch size */
 int cuda_conv_splits(const Geom *q, int64_t batch);
