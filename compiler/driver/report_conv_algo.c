@@ -66,18 +66,16 @@ static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char
             char text[200];
             cuda_conv_epilogue_text(&ep, text, sizeof text);
             snprintf(steps, sizeof steps, ", epilogue %%%d in its %s: %s", e.fp->epilogue[id],
-                     dnn ? "fused call" : "store", text);
+                     dnn && cuda_conv_cudnn_floats(&e, id) ? "fused call" : "store", text);
         }
         if (dnn) snprintf(algo, sizeof algo, "cuDNN (%s)%s", products, steps);
-        else if (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN)
-            snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
-        else { /* --conv-algo cudnn with bf16 operands too */
+        else if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
+        else {
             const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
             char splits[24] = "";
             if (s > 1) snprintf(splits, sizeof splits, ", %d splits", s);
-            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s%s", products, mlc_ig_tile_rows(rows),
-                     mlc_ig_tile_cols(rows), splits, steps,
-                     g->conv_algo == CONV_ALGO_CUDNN ? " (cuDNN takes floats)" : "");
+            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s", products, mlc_ig_tile_rows(rows),
+                     mlc_ig_tile_cols(rows), splits, steps);
         }
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
     }

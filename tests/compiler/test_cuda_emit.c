@@ -1226,8 +1226,9 @@ Test(cuda_emit, conv_epilogue_in_store, .timeout = 300) {
  * (conv_cudnn.cu) on the model's cuDNN handle, with an 8 MiB workspace, in FP32 or TF32
  * mode, and a step's CUDA graph is captured at its second call; a forward conv whose epilogue is a bias, then perhaps a residual add, then perhaps
  * a ReLU (cuDNN's fused form) passes it and has no epilogue kernel; any other epilogue
- * stays a kernel, an input gradient's ReLU mask included. Under --precision bf16 the
- * implicit-GEMM kernels run every conv and nothing names cuDNN. convimpl_epi: c1 (bias,
+ * stays a kernel, an input gradient's ReLU mask included. Under --precision bf16 cuDNN's
+ * bf16 calls run every conv, with any epilogue the implicit kernels take, and a
+ * workspace for the bf16 tensors. convimpl_epi: c1 (bias,
  * ReLU), c2 (bias, residual, ReLU) and c6 (bias, ReLU, strided) fused in all three
  * functions, c8's bias alone in the train step (outside it its batch norm is folded in,
  * which cuDNN's form has not). --report says the same; nvcc compiles both files. */
@@ -1262,34 +1263,25 @@ Test(cuda_emit, conv_algo_cudnn, .timeout = 300) {
     compile_src_algo(&c, srcfile_read(MLC_SOURCE_ROOT "/samples/lenet.mdl"), "lenet.mdl", 0, 1, CONV_ALGO_CUDNN);
     char *src = capture_source(c.m, "model.h");
     compiled_free(&c);
-    cr_expect_null(strstr(src, "cudnn"), "bf16 names cuDNN");
-    cr_expect_null(strstr(src, "graphs.warmup"), "bf16: captured on the first call");
-    cr_expect_eq(count(src, "_implicit(stream, &geom, B, "), 9, "bf16: every conv on the implicit kernels");
-    { /* and plans no cuDNN workspace: the arena is implicit's */
-        char *arena[2];
-        for (int k = 0; k < 2; k++) {
-            int st;
-            char *rep = run_mlc(k ? MLC_SOURCE_ROOT
-                                    "/samples/lenet.mdl --target cuda --precision bf16 --conv-algo cudnn "
-                                    "--report"
-                                  : MLC_SOURCE_ROOT
-                                    "/samples/lenet.mdl --target cuda --precision bf16 --conv-algo "
-                                    "implicit --report",
-                                &st);
-            cr_assert_eq(st, 0);
-            const char *t = strstr(rep, "totals: arena ");
-            cr_assert_not_null(t);
-            arena[k] = strndup(t, strcspn(t, "("));
-            free(rep);
-        }
-        cr_expect_str_eq(arena[1], arena[0], "bf16: cudnn's arena against implicit's");
-        free(arena[0]), free(arena[1]);
-    }
+    /* bf16: cuDNN's bf16 calls, every epilogue the implicit kernels take run as the output
+     * is widened (the rounding first), the output's and the operands' bf16 values in the
+     * workspace, their per-sample part at the call's batch */
+    cr_expect_eq(count(src, "_cudnn(self->cudnn, stream, &geom, B, "), 9, "bf16: every conv on cuDNN");
+    cr_expect_eq(count(src, "_implicit("), 0, "bf16");
+    cr_expect_eq(count(src, ", MLC_BF16_STORED);"), 9, "bf16: the mode");
+    cr_expect_eq(count(src, "{MLC_EPI_ROUND_BF16, 0, 0, NULL},\n            {MLC_EPI_ADD, 0, 1, p_conv1_bias},"), 3,
+                 "bf16: conv1's rounding and bias");
+    cr_expect_eq(count(src, "{MLC_EPI_MUL_STEP, 0, 0, "), 1, "bf16: conv2's input gradient's ReLU mask");
+    cr_expect_eq(count(src, "as cuDNN's bf16 output is widened"), 7, "bf16: the fused epilogues");
+    cr_expect_eq(count(src, "ws, sizeof(float) * ((size_t)2097489 + (size_t)12936 * (size_t)B), MLC_BF16_STORED);"),
+                 3 + 1, "bf16: conv1's workspace (28x28, 1 and 32 channels)");
+    cr_expect(strstr(src, "self->graphs.warmup = 1;"), "bf16: a step run one by one before its capture");
     free(src);
     static const char *const path = MLC_SOURCE_ROOT "/tests/compiler/data/convimpl_epi.mdl";
     compile_src_algo(&c, srcfile_read(path), path, 0, 0, CONV_ALGO_CUDNN);
     src = capture_source(c.m, "model.h");
     cr_expect_eq(count(src, ", &ep, ws, sizeof(float) * (size_t)2097152, MLC_FP32);"), 4 + 3 + 3, "fused convs");
+    cr_expect_eq(count(src, "as cuDNN's bf16 output is widened"), 0, "FP32: only cuDNN's fused form");
     cr_expect_eq(count(src, "mlc_cuda_conv2d_fwd_cudnn("), 9 + 9 + 9, "forward convs");
     cr_expect_eq(count(src,
                        "{MLC_EPI_ADD, 0, 1, p_c2_bias},\n            {MLC_EPI_ADD, 0, 0, t6},\n"

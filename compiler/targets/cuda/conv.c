@@ -63,43 +63,52 @@ static const char *conv_mode(const EmitCtx *e, int id) {
     return own && e->g->tf32 && !strcmp(mode, "MLC_FP32") ? "MLC_TF32" : mode;
 }
 
-/* --conv-algo cudnn and float operands, as the memory plan sees them (ws_conv_cuda) */
-static int cudnn_floats(const Graph *g, int id) {
-    return g->conv_algo == CONV_ALGO_CUDNN && !emit_reads_bf16_values(g, id);
+int cuda_conv_cudnn(const EmitCtx *e, int id) {
+    (void)id; /* every conv op: floats, or bf16 values (conv_cudnn.cu) */
+    return e->g->conv_algo == CONV_ALGO_CUDNN;
 }
 
-int cuda_conv_cudnn(const EmitCtx *e, int id) {
+int cuda_conv_cudnn_floats(const EmitCtx *e, int id) {
     const char *mode = conv_mode(e, id);
-    return cudnn_floats(e->g, id) && (!strcmp(mode, "MLC_FP32") || !strcmp(mode, "MLC_TF32"));
+    return !strcmp(mode, "MLC_FP32") || !strcmp(mode, "MLC_TF32");
 }
 
 int cuda_uses_cudnn(const ModelIR *m) {
-    if (m->target != TARGET_CUDA) return 0;
+    if (m->target != TARGET_CUDA || m->conv_algo != CONV_ALGO_CUDNN) return 0;
     const Graph *gs[] = {m->train, m->eval, m->eval_loss};
-    for (int k = 0; k < 3; k++) /* a conv op that cuda_conv_cudnn may give to cuDNN */
+    for (int k = 0; k < 3; k++)
         for (int id = 0; gs[k] && id < gs[k]->n; id++) {
             const Op op = gs[k]->nodes[id].op;
-            if ((op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter) && cudnn_floats(gs[k], id))
-                return 1;
+            if (op == OP_conv2d || op == OP_conv2d_bwd_data || op == OP_conv2d_bwd_filter) return 1;
         }
     return 0;
 }
 
-/* --conv-algo cudnn: each op's workspace, whatever algorithm cuDNN's heuristic ranks first
+/* --conv-algo cudnn: cuDNN's own workspace, whatever algorithm its heuristic ranks first
  * wants; one that wants more is passed over for the next (runtime/kernels/cuda/
- * conv_cudnn.cu), so it stays the im2col path's size. */
+ * conv_cudnn.cu), so it stays the im2col path's size. bf16 operands add room for the
+ * output's bf16 values and the two operands' bf16 copies (x, dy and w in some order, the
+ * batch's part per sample), each from a 256-byte boundary. */
 #define CUDNN_WS_FLOATS CUDA_CHUNK_FLOATS
 
+static void ws_cudnn(const Graph *g, const Node *n, Workspace *w) {
+    const Geom q = conv_node_geom(g, n);
+    w->c = CUDNN_WS_FLOATS;
+    if (!emit_reads_bf16_values(g, (int)(n - g->nodes))) return;
+    const int64_t per_sample = q.C * q.H * q.W + q.O * q.Ho * q.Wo, weights = q.O * (q.C / q.G) * q.KH * q.KW;
+    w->b = (per_sample + 1) / 2;
+    w->c += (weights + 1) / 2 + 1 + 3 * 256 / 4;
+}
+
 /* im2col: a chunk's columns and weight-gradient slots (above); implicit: the weight
- * gradient's slots where it splits its sum; cudnn: cuDNN's workspace for float operands,
- * the implicit kernels' for bf16 ones. */
+ * gradient's slots where it splits its sum; cudnn: ws_cudnn's. */
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     Geom q = conv_node_geom(g, n);
-    if (cudnn_floats(g, (int)(n - g->nodes))) {
-        w->c = CUDNN_WS_FLOATS;
+    if (g->conv_algo == CONV_ALGO_CUDNN) {
+        ws_cudnn(g, n, w);
         return;
     }
-    if (cuda_conv_implicit(g) || g->conv_algo == CONV_ALGO_CUDNN) {
+    if (cuda_conv_implicit(g)) {
         const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
         w->c = s > 1 ? s * q.O * (q.C / q.G * q.KH * q.KW) : 0;
         return;
@@ -198,9 +207,9 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     const FusionPlan *fp = e->fp;
     ep->n = 0;
     const int r = fp ? fp->epilogue[id] : -1;
-    const int dnn = cuda_conv_cudnn(e, id); /* else the implicit kernels run it */
+    const int fused_call = cuda_conv_cudnn(e, id) && cuda_conv_cudnn_floats(e, id); /* cuDNN's fused form only */
     if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || r < 0 || n->shape.rank != 4 ||
-        (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN) || (dnn && n->op != OP_conv2d))
+        (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN) || (fused_call && n->op != OP_conv2d))
         return 0;
     if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
     const Shape *y = &n->shape;
@@ -240,7 +249,7 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
         cur = x;
     }
     if (taken != members) ep->n = 0; /* the group computes more than the steps */
-    if (dnn && ep->n) {              /* cuDNN's fused call: act(conv + z + bias) */
+    if (fused_call && ep->n) {       /* cuDNN's fused call: act(conv + z + bias) */
         mlc_conv_epi_cudnn f = mlc_conv_epi_cudnn_start();
         for (int k = 0; k < ep->n; k++)
             mlc_conv_epi_cudnn_step(&f, k, ep->step[k].op, ep->step[k].q, ep->step[k].per_channel);
@@ -268,7 +277,8 @@ void cuda_conv_epilogue_text(const CudaConvEpi *ep, char *buf, size_t cap) {
 
 /* ---- CUDA emission: one call into the kernel library's launchers: im2col / col2im
  * kernels, strided-batched cuBLAS GEMMs over the samples, per-sample weight-gradient
- * slots summed in sample order (conv.cu); or the implicit GEMMs (conv_implicit.cu) ---- */
+ * slots summed in sample order (conv.cu); or the implicit GEMMs (conv_implicit.cu); or
+ * cuDNN (conv_cudnn.cu) ---- */
 
 void emit_conv_cuda(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
@@ -279,20 +289,13 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     /* what the operands hold: floats (on the TF32 tensor cores under --tf32 where the
      * kernels take it), or bf16 values, which the GEMMs may multiply on bf16 tensor cores */
     const char *mode = conv_mode(e, id);
-    const int dnn = cuda_conv_cudnn(e, id), /* else cudnn's bf16 operands go to the implicit kernels */
-        implicit = !dnn && (e->g->conv_algo == CONV_ALGO_IMPLICIT || e->g->conv_algo == CONV_ALGO_CUDNN);
+    const int dnn = cuda_conv_cudnn(e, id), implicit = cuda_conv_implicit(e->g);
     const char *ws = e->ws ? e->ws : "NULL";
     int out = id; /* the node whose buffer the call writes: the epilogue's root when it runs in the call */
     emit(e, "{");
     e->indent++;
     emit_conv_geom(e, &q);
-    if (dnn && n->op != OP_conv2d) /* the gradients: cuDNN fuses no epilogue into them */
-        emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, sizeof(float) * (size_t)%lld, %s);", fn,
-             emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, id), ws, (long long)CUDNN_WS_FLOATS, mode);
-    else if (implicit && n->op == OP_conv2d_bwd_filter)
-        emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
-             emit_buf(e, n->in[1]), emit_buf(e, id), ws, cuda_conv_splits(&q, e->g->batch), mode);
-    else if (implicit || dnn) {
+    if ((implicit || dnn) && n->op != OP_conv2d_bwd_filter) {
         CudaConvEpi ep;
         if (cuda_conv_epilogue(e, id, &ep)) { /* the epilogue group in the call, into its root */
             static const char *const op[] = {"MLC_EPI_ADD",      "MLC_EPI_SUB",  "MLC_EPI_RSUB",       "MLC_EPI_MUL",
@@ -302,30 +305,46 @@ void emit_conv_cuda(EmitCtx *e, int id) {
             char text[256];
             cuda_conv_epilogue_text(&ep, text, sizeof text);
             emit(e, "/* epilogue %s, the group of %%%d (%s): %s */",
-                 dnn ? "in cuDNN's fused call" : "in the kernel's store", out, op_of(&e->g->nodes[out])->name, text);
+                 !dnn                            ? "in the kernel's store"
+                 : cuda_conv_cudnn_floats(e, id) ? "in cuDNN's fused call"
+                                                 : "as cuDNN's bf16 output is widened",
+                 out, op_of(&e->g->nodes[out])->name, text);
             emit(e, "const mlc_conv_epilogue ep = {%d, {", ep.n);
             for (int k = 0; k < ep.n; k++)
                 emit(e, "    {%s, %d, %d, %s},", op[ep.step[k].op], ep.step[k].q, ep.step[k].per_channel,
                      ep.step[k].operand >= 0 ? emit_buf(e, ep.step[k].operand) : "NULL");
             emit(e, "}};");
         }
-        const char *epi = out != id ? "&ep" : "NULL";
-        if (dnn)
-            emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, %s, sizeof(float) * (size_t)%lld, %s);",
-                 fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]), emit_buf(e, out), epi, ws,
-                 (long long)CUDNN_WS_FLOATS, mode);
+    }
+    const char *epi = out != id ? "&ep" : "NULL";
+    if (dnn) { /* its workspace: ws_cudnn's, at this call's batch */
+        Workspace w = {0};
+        ws_cudnn(e->g, n, &w);
+        char bytes[96];
+        if (w.b)
+            snprintf(bytes, sizeof bytes, "sizeof(float) * ((size_t)%lld + (size_t)%lld * (size_t)B)", (long long)w.c,
+                     (long long)w.b);
+        else snprintf(bytes, sizeof bytes, "sizeof(float) * (size_t)%lld", (long long)w.c);
+        if (n->op == OP_conv2d_bwd_filter)
+            emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
+                 emit_buf(e, n->in[1]), emit_buf(e, id), ws, bytes, mode);
         else
-            emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
-                 emit_buf(e, n->in[1]), emit_buf(e, out), epi, mode);
-        /* the group's root took another input's bytes (a residual's): the op's own buffer,
-         * which the memory plan still holds, is never written */
-        if (out != id && strcmp(emit_buf(e, id), emit_buf(e, out)))
-            emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */", emit_buf(e, id),
-                 op_of(n)->name, out);
-    } else {
+            emit(e, "%s_cudnn(self->cudnn, stream, &geom, B, %s, %s, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]),
+                 emit_buf(e, n->in[1]), emit_buf(e, out), epi, ws, bytes, mode);
+    } else if (implicit && n->op == OP_conv2d_bwd_filter)
+        emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %d, %s);", fn, emit_buf(e, n->in[0]),
+             emit_buf(e, n->in[1]), emit_buf(e, id), ws, cuda_conv_splits(&q, e->g->batch), mode);
+    else if (implicit)
+        emit(e, "%s_implicit(stream, &geom, B, %s, %s, %s, %s, %s);", fn, emit_buf(e, n->in[0]), emit_buf(e, n->in[1]),
+             emit_buf(e, out), epi, mode);
+    else
         emit(e, "%s(self->cublas, stream, &geom, B, %s, %s, %s, %s, %lld, %s);", fn, emit_buf(e, n->in[0]),
              emit_buf(e, n->in[1]), emit_buf(e, id), ws, (long long)cuda_chunk(&q, n->op), mode);
-    }
+    /* the group's root took another input's bytes (a residual's): the op's own buffer,
+     * which the memory plan still holds, is never written */
+    if (out != id && strcmp(emit_buf(e, id), emit_buf(e, out)))
+        emit(e, "(void)%s; /* the %s's own buffer, unused: the epilogue stores into %%%d's */", emit_buf(e, id),
+             op_of(n)->name, out);
     e->indent--;
     emit(e, "}");
     if (out == id) cuda_epilogue(e, id); /* else it ran in the call */

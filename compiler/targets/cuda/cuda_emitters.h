@@ -59,20 +59,22 @@ void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
 /* 1 when g's convolutions are implicit GEMMs (--conv-algo implicit), 0: im2col around
  * cuBLAS, or cuDNN */
 int cuda_conv_implicit(const Graph *g);
-/* 1 when conv op id runs on cuDNN (--conv-algo cudnn, float operands); 0: its operands
- * are bf16 values, which the implicit-GEMM kernels take instead, or another algorithm */
+/* 1 when conv op id runs on cuDNN (--conv-algo cudnn; where no algorithm qualifies at run
+ * time, the implicit-GEMM kernels) */
 int cuda_conv_cudnn(const EmitCtx *e, int id);
-/* 1 when some convolution of model m may run on cuDNN: --conv-algo cudnn and float
- * operands (under --precision bf16 every convolution's are bf16); the model then holds a
- * cuDNN handle, and mlc build compiles conv_cudnn.cu and links libcudnn */
+/* 1 when cuDNN op id takes floats (its epilogue then in cuDNN's fused call), 0 when bf16
+ * values (its bf16 output widened through any epilogue the implicit kernels take) */
+int cuda_conv_cudnn_floats(const EmitCtx *e, int id);
+/* 1 when model m has convolutions and --conv-algo cudnn: it then holds a cuDNN handle,
+ * and mlc build compiles conv_cudnn.cu and links libcudnn */
 int cuda_uses_cudnn(const ModelIR *m);
 /* The ranges an implicit-GEMM weight gradient of geometry q sums in, at this batch size */
 int cuda_conv_splits(const Geom *q, int64_t batch);
 /* --conv-algo implicit: the epilogue group of conv2d or conv2d_bwd_data id as the steps of
  * the kernel's store (mlc_conv_tiles.h), each a step's op, whether it works on q, whether
  * its operand is per channel, and that operand's node (-1: none, or q); --conv-algo cudnn:
- * the same where the steps have the form cuDNN fuses (mlc_conv_epi_cudnn), or where the
- * implicit kernels run the op. Returns their count; 0: the group (if any) is a kernel of
+ * the same for bf16 operands (run as cuDNN's bf16 output is widened), for floats where the
+ * steps have the form cuDNN fuses (mlc_conv_epi_cudnn). Returns their count; 0: the group (if any) is a kernel of
  * its own. The emitter and --report decide with it. */
 typedef struct CudaConvEpiStep {
     int op, q, per_channel, operand;

@@ -1,13 +1,22 @@
 /* conv_cudnn.cu - the three convolution ops through cuDNN's convolution calls
- * (--conv-algo cudnn: mlc_kernels_cudnn.h), a forward convolution's bias, residual and ReLU
- * in cuDNN's fused call. The legacy calls, not the graph API: they take NCHW floats, groups,
- * strides, padding and dilation as they are, and cudnnConvolutionBiasActivationForward is
- * the fused epilogue the CUDA target's chains of a bias, a residual and a ReLU need. The
- * calls are stream-ordered like our kernels, so a CUDA graph captures them too. */
+ * (--conv-algo cudnn: mlc_kernels_cudnn.h). The legacy calls, not the graph API: they take
+ * NCHW tensors, groups, strides, padding and dilation as they are, and
+ * cudnnConvolutionBiasActivationForward is the fused epilogue the CUDA target's chains of a
+ * bias, a residual and a ReLU need. The calls are stream-ordered like our kernels, so a
+ * CUDA graph captures them too.
+ *
+ * Floats: the output straight from cuDNN, a forward convolution's bias, residual and ReLU
+ * in its fused call. bf16 operands (mlc's --precision bf16, which rounds every
+ * convolution's output to bf16 too): cuDNN's PSEUDO_BFLOAT16 configuration, bf16 x, w and
+ * y with FP32 sums, whose output, rounded once from the FP32 sum, is what mlc's rounding of
+ * the FP32 result gives; cuDNN writes it to the workspace, and one kernel widens it into
+ * the float output through the op's epilogue (conv_epilogue.cuh), any the implicit kernels
+ * take. */
 #include <pthread.h>
 #include <string.h>
 
 #include "../mlc_kernels_cudnn.h"
+#include "conv_epilogue.cuh"
 
 #define MLC_CUDNN_CHECK(call)                                                                                        \
     do {                                                                                                             \
@@ -31,7 +40,11 @@ typedef struct mlc_dnn_layer {
     cudnnActivationDescriptor_t act;
 } mlc_dnn_layer;
 
+/* The operands are bf16 values (stored so, or in floats) */
+static int mlc_dnn_bf16(int mode) { return mode == MLC_BF16_STORED || mode == MLC_BF16_VALUES; }
+
 static void mlc_dnn_layer_make(mlc_dnn_layer *l, const mlc_conv_geom *g, long B, int mode, int relu) {
+    const cudnnDataType_t t = mlc_dnn_bf16(mode) ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     memset(l, 0, sizeof *l);
     if (B > 2147483647L) {
         fprintf(stderr, "mlc: a cuDNN convolution of batch %ld (at most 2^31 - 1)\n", B);
@@ -41,15 +54,15 @@ static void mlc_dnn_layer_make(mlc_dnn_layer *l, const mlc_conv_geom *g, long B,
     MLC_CUDNN_CHECK(cudnnCreateTensorDescriptor(&l->y));
     MLC_CUDNN_CHECK(cudnnCreateFilterDescriptor(&l->w));
     MLC_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&l->conv));
-    MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)B, g->C, g->H, g->W));
-    MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)B, g->O, g->Ho, g->Wo));
-    MLC_CUDNN_CHECK(
-        cudnnSetFilter4dDescriptor(l->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->O, g->C / g->G, g->KH, g->KW));
+    MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->x, CUDNN_TENSOR_NCHW, t, (int)B, g->C, g->H, g->W));
+    MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->y, CUDNN_TENSOR_NCHW, t, (int)B, g->O, g->Ho, g->Wo));
+    MLC_CUDNN_CHECK(cudnnSetFilter4dDescriptor(l->w, t, CUDNN_TENSOR_NCHW, g->O, g->C / g->G, g->KH, g->KW));
     MLC_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(l->conv, g->ph, g->pw, g->sh, g->sw, g->dh, g->dw,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     MLC_CUDNN_CHECK(cudnnSetConvolutionGroupCount(l->conv, g->G));
-    /* FP32: FMAs only (cuDNN's default lets FP32 convolutions round their operands to TF32) */
-    MLC_CUDNN_CHECK(cudnnSetConvolutionMathType(l->conv, mode == MLC_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    /* FP32: FMAs only (cuDNN's default lets FP32 convolutions round their operands to
+     * TF32); TF32 and bf16 (whose values TF32 holds exactly): the tensor cores */
+    MLC_CUDNN_CHECK(cudnnSetConvolutionMathType(l->conv, mode == MLC_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
     if (relu >= 0) { /* the fused forward call's */
         MLC_CUDNN_CHECK(cudnnCreateTensorDescriptor(&l->bias));
         MLC_CUDNN_CHECK(cudnnSetTensor4dDescriptor(l->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, g->O, 1, 1));
@@ -175,15 +188,141 @@ static mlc_dnn_problem mlc_dnn_problem_of(int op, const mlc_conv_geom *g, long B
     return q;
 }
 
-/* cuDNN runs floats alone here: bf16 operands go to the implicit-GEMM kernels */
-static int mlc_dnn_takes(int mode) { return mode == MLC_FP32 || mode == MLC_TF32; }
+/* ---- bf16: cuDNN's output in the workspace, widened through the epilogue ---- */
 
-void mlc_cuda_conv2d_fwd_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const float *x,
-                               const float *w, float *y, const mlc_conv_epilogue *ep, void *ws, size_t ws_bytes,
+/* x's bf16 values, stored as floats, as mlc_bf16 (exact) */
+static __global__ void mlc_dnn_narrow_kernel(const long n, const float *x, mlc_bf16 *y) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = x[i];
+}
+
+/* out = the epilogue of cuDNN's bf16 output y, element i of channel (i / P) % C */
+static __global__ void mlc_dnn_widen_kernel(const long n, const mlc_bf16 *y, float *out, const int C, const long P,
+                                            const mlc_conv_epilogue ep) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        out[i] = mlc_epi_apply(ep, (float)y[i], (int)(i / P % C), i);
+}
+
+/* The workspace of a bf16 call: the output's bf16 values, then (operands held in floats)
+ * the two operands' copies as mlc_bf16, each from a 256-byte boundary; the rest is cuDNN's.
+ * 0 when ws cannot hold them. The compiler plans room for all three at its batch size
+ * (compiler/targets/cuda/conv.c). */
+typedef struct mlc_dnn_bf16_ws {
+    mlc_bf16 *out, *a, *b;
+    void *rest;
+    size_t rest_bytes;
+} mlc_dnn_bf16_ws;
+
+static int mlc_dnn_carve(void *ws, size_t ws_bytes, long n_out, long n_a, long n_b, int copies, mlc_dnn_bf16_ws *c) {
+    const long n[3] = {n_out, copies ? n_a : 0, copies ? n_b : 0};
+    mlc_bf16 **at[3] = {&c->out, &c->a, &c->b};
+    size_t used = 0;
+    for (int k = 0; k < 3; k++) {
+        *at[k] = n[k] ? (mlc_bf16 *)((char *)ws + used) : NULL;
+        used += ((size_t)n[k] * sizeof(mlc_bf16) + 255) / 256 * 256;
+    }
+    if (!ws || used > ws_bytes) return 0;
+    c->rest = (char *)ws + used, c->rest_bytes = ws_bytes - used;
+    return 1;
+}
+
+/* The operand cuDNN reads: p itself when stored as bf16, else its copy (made now) */
+static const void *mlc_dnn_operand(cudaStream_t stream, int mode, const void *p, long n, mlc_bf16 *copy) {
+    if (mode == MLC_BF16_STORED) return p;
+    mlc_dnn_narrow_kernel<<<mlc_grid(n), MLC_BLOCK, 0, stream>>>(n, (const float *)p, copy);
+    MLC_LAUNCH_CHECK(stream);
+    return copy;
+}
+
+/* out (n floats, channel (i / P) % C) from the bf16 output through ep */
+static void mlc_dnn_widen(cudaStream_t stream, const mlc_bf16 *y, float *out, long n, int C, long P,
+                          const mlc_conv_epilogue *ep) {
+    mlc_dnn_widen_kernel<<<mlc_grid(n), MLC_BLOCK, 0, stream>>>(n, y, out, C, P, mlc_epi_arg(ep));
+    MLC_LAUNCH_CHECK(stream);
+}
+
+/* ---- the calls ---- */
+
+/* One op's operands and output: a and b as the cuDNN call takes them (x, w; dy, w; x, dy),
+ * with their element counts, and the output, n_out floats of channel (i / P) % C */
+typedef struct mlc_dnn_args {
+    const void *a, *b;
+    long n_a, n_b;
+    float *out;
+    long n_out, P;
+    int C;
+} mlc_dnn_args;
+
+static mlc_dnn_args mlc_dnn_args_of(int op, const mlc_conv_geom *g, long B, const void *a, const void *b, float *out) {
+    const long nx = B * g->C * g->H * g->W, ny = B * g->O * g->Ho * g->Wo,
+               nw = (long)g->O * (g->C / g->G) * g->KH * g->KW;
+    mlc_dnn_args r;
+    r.a = a, r.b = b, r.out = out;
+    if (op == MLC_DNN_FWD) r.n_a = nx, r.n_b = nw, r.n_out = ny, r.C = g->O, r.P = (long)g->Ho * g->Wo;
+    else if (op == MLC_DNN_BWD_DATA) r.n_a = ny, r.n_b = nw, r.n_out = nx, r.C = g->C, r.P = (long)g->H * g->W;
+    else r.n_a = nx, r.n_b = ny, r.n_out = nw, r.C = 1, r.P = 1;
+    return r;
+}
+
+/* The cuDNN call of op on a layer l with algorithm algo: a, b into out; the forward op's
+ * fused form (fused >= 0) with bias and z. */
+static cudnnStatus_t mlc_dnn_call(cudnnHandle_t h, int op, const mlc_dnn_layer *l, int algo, const void *a,
+                                  const void *b, void *out, void *ws, size_t ws_bytes, int fused, const float *bias,
+                                  const float *z) {
+    const float zero = 0.0f;
+    if (op == MLC_DNN_FWD && fused >= 0) /* act(conv + z + bias); no residual: z is y, weighed 0 */
+        return cudnnConvolutionBiasActivationForward(
+            h, &mlc_one, l->x, a, l->w, b, l->conv, (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes, z ? &mlc_one : &zero,
+            l->y, z ? (const void *)z : out, l->bias, bias, l->act, l->y, out);
+    if (op == MLC_DNN_FWD)
+        return cudnnConvolutionForward(h, &mlc_one, l->x, a, l->w, b, l->conv, (cudnnConvolutionFwdAlgo_t)algo, ws,
+                                       ws_bytes, &mlc_zero, l->y, out);
+    if (op == MLC_DNN_BWD_DATA)
+        return cudnnConvolutionBackwardData(h, &mlc_one, l->w, b, l->y, a, l->conv, (cudnnConvolutionBwdDataAlgo_t)algo,
+                                            ws, ws_bytes, &mlc_zero, l->x, out);
+    return cudnnConvolutionBackwardFilter(h, &mlc_one, l->x, a, l->y, b, l->conv, (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                          ws, ws_bytes, &mlc_zero, l->w, out);
+}
+
+static const char *const mlc_dnn_call_names[] = {"a cuDNN forward convolution", "cudnnConvolutionBackwardData",
+                                                 "cudnnConvolutionBackwardFilter"};
+
+/* Op on cuDNN: 1, or 0 where it did not run (no algorithm qualifies, cuDNN turned the
+ * problem down, or a bf16 workspace too small) and nothing was written. ep: the epilogue,
+ * in cuDNN's fused call for floats (fused, bias, z: its form), in the widening kernel for
+ * bf16. */
+static int mlc_dnn_run(int op, cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
+                       const mlc_dnn_args *r, const mlc_conv_epilogue *ep, int fused, const float *bias, const float *z,
+                       void *ws, size_t ws_bytes, int mode) {
+    const int bf16 = mlc_dnn_bf16(mode);
+    if (B <= 0 || (!bf16 && mode != MLC_FP32 && mode != MLC_TF32)) return 0;
+    mlc_dnn_bf16_ws c;
+    if (bf16 && !mlc_dnn_carve(ws, ws_bytes, r->n_out, r->n_a, r->n_b, mode == MLC_BF16_VALUES, &c)) return 0;
+    void *const dnn_ws = bf16 ? c.rest : ws;
+    const size_t dnn_bytes = bf16 ? c.rest_bytes : ws_bytes;
+    mlc_dnn_layer l;
+    mlc_dnn_layer_make(&l, g, B, mode, bf16 ? -1 : fused);
+    MLC_CUDNN_CHECK(cudnnSetStream(h, stream));
+    const mlc_dnn_problem q = mlc_dnn_problem_of(op, g, B, mode, bf16 ? -1 : fused, dnn_bytes);
+    const int algo = mlc_dnn_choose(h, &l, &q);
+    int ran = 0;
+    if (algo != MLC_DNN_NONE) {
+        const void *a = bf16 ? mlc_dnn_operand(stream, mode, r->a, r->n_a, c.a) : r->a;
+        const void *b = bf16 ? mlc_dnn_operand(stream, mode, r->b, r->n_b, c.b) : r->b;
+        void *out = bf16 ? (void *)c.out : (void *)r->out;
+        ran = mlc_dnn_ran(mlc_dnn_call(h, op, &l, algo, a, b, out, dnn_ws, dnn_bytes, bf16 ? -1 : fused, bias, z), &q,
+                          mlc_dnn_call_names[op]);
+        if (ran && bf16) mlc_dnn_widen(stream, c.out, r->out, r->n_out, r->C, r->P, ep);
+    }
+    mlc_dnn_layer_free(&l);
+    return ran;
+}
+
+void mlc_cuda_conv2d_fwd_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x,
+                               const void *w, float *y, const mlc_conv_epilogue *ep, void *ws, size_t ws_bytes,
                                int mode) {
     int fused = -1;
     const float *bias = NULL, *z = NULL;
-    if (ep && ep->n) {
+    if (ep && ep->n && !mlc_dnn_bf16(mode)) { /* floats: the epilogue in cuDNN's fused call */
         mlc_conv_epi_cudnn f = mlc_conv_epi_cudnn_start();
         for (int k = 0; k < ep->n && k < MLC_EPI_MAX; k++)
             mlc_conv_epi_cudnn_step(&f, k, ep->step[k].op, ep->step[k].q, ep->step[k].per_channel);
@@ -194,64 +333,27 @@ void mlc_cuda_conv2d_fwd_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_c
         }
         fused = f.relu, bias = ep->step[f.bias].p, z = f.z >= 0 ? ep->step[f.z].p : NULL;
     }
-    int algo = MLC_DNN_NONE;
-    mlc_dnn_layer l;
-    if (mlc_dnn_takes(mode) && B > 0) {
-        mlc_dnn_layer_make(&l, g, B, mode, fused);
-        MLC_CUDNN_CHECK(cudnnSetStream(h, stream));
-        const mlc_dnn_problem q = mlc_dnn_problem_of(MLC_DNN_FWD, g, B, mode, fused, ws_bytes);
-        algo = mlc_dnn_choose(h, &l, &q);
-        const float zero = 0.0f;
-        if (algo != MLC_DNN_NONE && fused < 0 &&
-            !mlc_dnn_ran(cudnnConvolutionForward(h, &mlc_one, l.x, x, l.w, w, l.conv, (cudnnConvolutionFwdAlgo_t)algo,
-                                                 ws, ws_bytes, &mlc_zero, l.y, y),
-                         &q, "cudnnConvolutionForward"))
-            algo = MLC_DNN_NONE;
-        else if (algo != MLC_DNN_NONE && fused >= 0 && /* act(conv + z + bias); no residual: z is y, weighed 0 */
-                 !mlc_dnn_ran(cudnnConvolutionBiasActivationForward(
-                                  h, &mlc_one, l.x, x, l.w, w, l.conv, (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes,
-                                  z ? &mlc_one : &zero, l.y, z ? z : y, l.bias, bias, l.act, l.y, y),
-                              &q, "cudnnConvolutionBiasActivationForward"))
-            algo = MLC_DNN_NONE;
-        mlc_dnn_layer_free(&l);
-    }
-    if (algo == MLC_DNN_NONE) mlc_cuda_conv2d_fwd_implicit(stream, g, B, x, w, y, ep, mode);
-}
-
-/* A gradient on cuDNN: dx from (dy, w), or dw from (x, dy); 0 where no algorithm qualifies
- * (or the operands are bf16) and nothing ran. */
-static int mlc_dnn_gradient(int op, cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                            const float *a, const float *b, float *out, void *ws, size_t ws_bytes, int mode) {
-    if (!mlc_dnn_takes(mode) || B <= 0) return 0;
-    mlc_dnn_layer l;
-    mlc_dnn_layer_make(&l, g, B, mode, -1);
-    MLC_CUDNN_CHECK(cudnnSetStream(h, stream));
-    const mlc_dnn_problem q = mlc_dnn_problem_of(op, g, B, mode, -1, ws_bytes);
-    const int algo = mlc_dnn_choose(h, &l, &q);
-    int ran = 0;
-    if (algo != MLC_DNN_NONE && op == MLC_DNN_BWD_DATA)
-        ran = mlc_dnn_ran(cudnnConvolutionBackwardData(h, &mlc_one, l.w, b, l.y, a, l.conv,
-                                                       (cudnnConvolutionBwdDataAlgo_t)algo, ws, ws_bytes, &mlc_zero,
-                                                       l.x, out),
-                          &q, "cudnnConvolutionBackwardData");
-    else if (algo != MLC_DNN_NONE)
-        ran = mlc_dnn_ran(cudnnConvolutionBackwardFilter(h, &mlc_one, l.x, a, l.y, b, l.conv,
-                                                         (cudnnConvolutionBwdFilterAlgo_t)algo, ws, ws_bytes, &mlc_zero,
-                                                         l.w, out),
-                          &q, "cudnnConvolutionBackwardFilter");
-    mlc_dnn_layer_free(&l);
-    return ran;
+    const mlc_dnn_args r = mlc_dnn_args_of(MLC_DNN_FWD, g, B, x, w, y);
+    if (!mlc_dnn_run(MLC_DNN_FWD, h, stream, g, B, &r, ep, fused, bias, z, ws, ws_bytes, mode))
+        mlc_cuda_conv2d_fwd_implicit(stream, g, B, x, w, y, ep, mode);
 }
 
 void mlc_cuda_conv2d_bwd_data_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                    const float *dy, const float *w, float *dx, void *ws, size_t ws_bytes, int mode) {
-    if (!mlc_dnn_gradient(MLC_DNN_BWD_DATA, h, stream, g, B, dy, w, dx, ws, ws_bytes, mode))
-        mlc_cuda_conv2d_bwd_data_implicit(stream, g, B, dy, w, dx, NULL, mode);
+                                    const void *dy, const void *w, float *dx, const mlc_conv_epilogue *ep, void *ws,
+                                    size_t ws_bytes, int mode) {
+    if (ep && ep->n && !mlc_dnn_bf16(mode)) {
+        fprintf(stderr, "mlc: a cuDNN input gradient of floats with an epilogue (only bf16's take one)\n");
+        abort();
+    }
+    const mlc_dnn_args r = mlc_dnn_args_of(MLC_DNN_BWD_DATA, g, B, dy, w, dx);
+    if (!mlc_dnn_run(MLC_DNN_BWD_DATA, h, stream, g, B, &r, ep, -1, NULL, NULL, ws, ws_bytes, mode))
+        mlc_cuda_conv2d_bwd_data_implicit(stream, g, B, dy, w, dx, ep, mode);
 }
 
 void mlc_cuda_conv2d_bwd_filter_cudnn(cudnnHandle_t h, cudaStream_t stream, const mlc_conv_geom *g, long B,
-                                      const float *x, const float *dy, float *dw, void *ws, size_t ws_bytes, int mode) {
+                                      const void *x, const void *dy, float *dw, void *ws, size_t ws_bytes, int mode) {
+    const mlc_dnn_args r = mlc_dnn_args_of(MLC_DNN_BWD_FILTER, g, B, x, dy, dw);
     /* one range: the implicit weight gradient needs no slots then */
-    if (!mlc_dnn_gradient(MLC_DNN_BWD_FILTER, h, stream, g, B, x, dy, dw, ws, ws_bytes, mode))
+    if (!mlc_dnn_run(MLC_DNN_BWD_FILTER, h, stream, g, B, &r, NULL, -1, NULL, NULL, ws, ws_bytes, mode))
         mlc_cuda_conv2d_bwd_filter_implicit(stream, g, B, x, dy, dw, NULL, 1, mode);
 }

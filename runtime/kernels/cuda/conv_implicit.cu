@@ -19,8 +19,8 @@
  * same bits every run. The loop over k is
  * pipelined (ig_run): a step's loads are in flight into registers while the step before
  * is multiplied. The forward op and the input gradient run the compiler's epilogue on
- * each result as they store it (ig_epilogue: bias, ReLU, a residual add, bf16 rounding, a
- * ReLU's backward mask...), so that the output is written once.
+ * each result as they store it (mlc_epi_apply, conv_epilogue.cuh: bias, ReLU, a residual
+ * add, bf16 rounding, a ReLU's backward mask...), so that the output is written once.
  *
  * Sizes: N, and every sample's C*H*W and O*Ho*Wo, below 2^31 (the launchers check): the
  * index arithmetic is 32-bit but for the samples' offsets. */
@@ -29,6 +29,7 @@
 
 #include "../mlc_conv_tiles.h"
 #include "../mlc_kernels_cuda.h"
+#include "conv_epilogue.cuh"
 
 namespace wmma = nvcuda::wmma;
 
@@ -203,33 +204,6 @@ static __device__ __forceinline__ void ig_write_column(const ig_tiles<E, S> &s, 
     for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) out[i * stride] = s.c[i][t % S::BN];
 }
 
-/* One step's op on r (mlc_conv_tiles.h), operand x */
-static __device__ __forceinline__ float ig_epi_op(int op, float r, float x) {
-    switch (op) {
-    case MLC_EPI_ADD: return r + x;
-    case MLC_EPI_SUB: return r - x;
-    case MLC_EPI_RSUB: return x - r;
-    case MLC_EPI_MUL: return r * x;
-    case MLC_EPI_MUL_STEP: return r * (x > 0.0f ? 1.0f : 0.0f);
-    case MLC_EPI_RELU: return r > 0.0f ? r : 0.0f;
-    case MLC_EPI_ROUND_BF16: return mlc_round_bf16(r);
-    default: return x; /* MLC_EPI_LOAD */
-    }
-}
-
-/* v through the epilogue's steps, as the fused kernel the compiler would otherwise launch
- * after the op stored it: o, v's channel; at, its index in the output. */
-static __device__ __forceinline__ float ig_epilogue(const mlc_conv_epilogue &ep, float v, int o, long at) {
-    float q = 0.0f;
-    for (int k = 0; k < ep.n; k++) {
-        const mlc_conv_epi_step &st = ep.step[k];
-        const float x = st.p ? st.p[st.per_channel ? (long)o : at] : q;
-        if (st.q) q = ig_epi_op(st.op, q, x);
-        else v = ig_epi_op(st.op, v, x);
-    }
-    return v;
-}
-
 /* Column t % BN of the result's first `rows` rows, channels c0, c0 + 1, ... of an output
  * of a sample-major layout, row i to out[at0 + i * stride], each through the epilogue. */
 template <class E, class S>
@@ -238,7 +212,7 @@ static __device__ __forceinline__ void ig_write_channels(const ig_tiles<E, S> &s
     const int t = (int)threadIdx.x;
     for (int i = t / S::BN; i < S::BM && i < rows; i += IG_THREADS / S::BN) {
         const long at = at0 + (long)i * stride;
-        out[at] = ig_epilogue(ep, s.c[i][t % S::BN], c0 + i, at);
+        out[at] = mlc_epi_apply(ep, s.c[i][t % S::BN], c0 + i, at);
     }
 }
 
@@ -482,25 +456,13 @@ static void ig_check(const mlc_conv_geom *g, long B, long n) {
 
 static unsigned ig_tiles_of(long n, int tile) { return (unsigned)((n + tile - 1) / tile); }
 
-/* The epilogue a launcher passes its kernel by value: ep, or none for NULL. */
-static mlc_conv_epilogue ig_epilogue_arg(const mlc_conv_epilogue *ep) {
-    mlc_conv_epilogue none;
-    none.n = 0;
-    if (!ep) return none;
-    if (ep->n < 0 || ep->n > MLC_EPI_MAX) {
-        fprintf(stderr, "mlc: a convolution epilogue of %d steps (at most %d)\n", ep->n, (int)MLC_EPI_MAX);
-        abort();
-    }
-    return *ep;
-}
-
 template <class T, class E, class S>
 static void ig_fwd(cudaStream_t stream, const mlc_conv_geom *g, long B, const void *x, const void *w, float *y,
                    const mlc_conv_epilogue *ep) {
     const long N = B * g->Ho * g->Wo;
     ig_check(g, B, N);
     const dim3 grid(ig_tiles_of(N, S::BN), ig_tiles_of(g->O / g->G, S::BM), (unsigned)g->G);
-    const mlc_conv_epilogue e = ig_epilogue_arg(ep);
+    const mlc_conv_epilogue e = mlc_epi_arg(ep);
     mlc_ig_fwd_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)x, (const T *)w, y, e);
     MLC_LAUNCH_CHECK(stream);
 }
@@ -511,7 +473,7 @@ static void ig_bwd_data(cudaStream_t stream, const mlc_conv_geom *g, long B, con
     const long N = B * g->H * g->W;
     ig_check(g, B, N);
     const dim3 grid(ig_tiles_of(N, S::BN), ig_tiles_of(g->C / g->G, S::BM), (unsigned)g->G);
-    const mlc_conv_epilogue e = ig_epilogue_arg(ep);
+    const mlc_conv_epilogue e = mlc_epi_arg(ep);
     mlc_ig_bwd_data_kernel<T, E, S><<<grid, IG_THREADS, 0, stream>>>(*g, (int)N, (const T *)dy, (const T *)w, dx, e);
     MLC_LAUNCH_CHECK(stream);
 }

@@ -7,6 +7,19 @@
  * round the products' operands to TF32, as the tensor cores may on the device, and only
  * CUDNN_FMA_MATH keeps them floats (so a caller that wants FP32 must say so).
  *
+ * The plain forward and the two gradients also take NCHW bfloat16 tensors, as cuDNN's
+ * PSEUDO_BFLOAT16 configuration has them: x, w and y (dy, dx, dw) all CUDNN_DATA_BFLOAT16,
+ * the convolution's compute type CUDNN_DATA_FLOAT, the scales floats. An element is 2 bytes,
+ * the upper half of a float (runtime/kernels/mlc_bf16.h's mlc_bf16); the operands widen to
+ * floats (exactly: TF32 rounding changes none of them), the sum is the floats' (double, in
+ * the same order), and alpha sum + beta old is computed in float and stored rounded to
+ * nearest even (mlc_round_bf16: a NaN stays a NaN). Sizes count 2-byte elements: the
+ * pointer checks (2-byte aligned, first and last byte in device memory), the overlap
+ * checks and the workspaces the heuristics report (the float's formulas in elements, times
+ * 2). A call whose x, w and y descriptors differ in type (the legacy calls take one data
+ * type for the three), or a fused call with any bfloat16 descriptor, returns
+ * CUDNN_STATUS_NOT_SUPPORTED with a line on stderr.
+ *
  * What the real library refuses, and what this one knows our code must not do, returns
  * CUDNN_STATUS_BAD_PARAM with a line on stderr: a handle or descriptor not created (or
  * destroyed) or never set, shapes that do not agree, an algorithm the heuristic did not
@@ -95,7 +108,8 @@ typedef enum {
     CUDNN_STATUS_EXECUTION_FAILED_CURAND = 5004
 } cudnnStatus_t;
 
-/* only CUDNN_DATA_FLOAT is played; the others are named for the callers' switches */
+/* only CUDNN_DATA_FLOAT and CUDNN_DATA_BFLOAT16 (not in the fused call) are played; the
+ * others are named for the callers' switches */
 typedef enum {
     CUDNN_DATA_FLOAT = 0,
     CUDNN_DATA_DOUBLE = 1,

@@ -1,8 +1,9 @@
 /* tests/compiler/gpu/host_cuda/host_cudnn.cpp - the CPU's cuDNN (cudnn.h says what is
- * played and what is checked): the legacy convolution calls on NCHW floats, each output
- * element one double sum in a fixed order, run on the handle's stream through
- * mlc_host_submit (so a stream capture records the call, with the descriptors' shapes and
- * the scales as they were at the call, as cuDNN bakes them into the graph). */
+ * played and what is checked): the legacy convolution calls on NCHW floats (and, but for
+ * the fused call, bfloat16s), each output element one double sum in a fixed order, run on
+ * the handle's stream through mlc_host_submit (so a stream capture records the call, with
+ * the descriptors' shapes and the scales as they were at the call, as cuDNN bakes them
+ * into the graph). */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,8 @@
 
 #include "cuda_runtime.h"
 #include "cudnn.h"
-#include "mma.h" /* __float_to_tf32 */
+#include "kernels/mlc_bf16.h" /* a bfloat16 in memory, and its rounding */
+#include "mma.h"              /* __float_to_tf32 */
 
 /* ---- failures: a status and one line on stderr naming the call ---- */
 
@@ -89,10 +91,12 @@ struct mlc_host_cudnn {
 };
 struct mlc_host_cudnn_tensor {
     bool set;
+    cudnnDataType_t type; /* CUDNN_DATA_FLOAT or CUDNN_DATA_BFLOAT16 */
     int n, c, h, w;
 };
 struct mlc_host_cudnn_filter {
     bool set;
+    cudnnDataType_t type;
     int k, c, r, s;
 };
 struct mlc_host_cudnn_conv {
@@ -176,11 +180,12 @@ cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *d) {
 cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
     return destroy(d, TENSOR, "cudnnDestroyTensorDescriptor");
 }
-/* NCHW floats only: the layout and type every mlc tensor has */
+/* NCHW floats or bfloat16s only: the layout every mlc tensor has, and the types it stores */
 static cudnnStatus_t dims4(const char *fn, cudnnTensorFormat_t format, cudnnDataType_t type, int n, int c, int h,
                            int w) {
     if (format != CUDNN_TENSOR_NCHW) return UNSUPPORTED(fn, "format %d (only CUDNN_TENSOR_NCHW is played)", format);
-    if (type != CUDNN_DATA_FLOAT) return UNSUPPORTED(fn, "data type %d (only CUDNN_DATA_FLOAT is played)", type);
+    if (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16)
+        return UNSUPPORTED(fn, "data type %d (only CUDNN_DATA_FLOAT and CUDNN_DATA_BFLOAT16 are played)", type);
     if (n < 1 || c < 1 || h < 1 || w < 1) return BAD(fn, "dimensions %d x %d x %d x %d, not all positive", n, c, h, w);
     return CUDNN_STATUS_SUCCESS;
 }
@@ -189,7 +194,7 @@ cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorF
     const char *fn = "cudnnSetTensor4dDescriptor";
     if (!find(d, TENSOR, fn, "tensorDesc")) return CUDNN_STATUS_BAD_PARAM;
     CHECK(dims4(fn, format, type, n, c, h, w));
-    *d = mlc_host_cudnn_tensor{true, n, c, h, w};
+    *d = mlc_host_cudnn_tensor{true, type, n, c, h, w};
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -204,7 +209,7 @@ cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataTyp
     const char *fn = "cudnnSetFilter4dDescriptor";
     if (!find(d, FILTER, fn, "filterDesc")) return CUDNN_STATUS_BAD_PARAM;
     CHECK(dims4(fn, format, type, k, c, h, w));
-    *d = mlc_host_cudnn_filter{true, k, c, h, w};
+    *d = mlc_host_cudnn_filter{true, type, k, c, h, w};
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -273,14 +278,20 @@ cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t d, cudnnA
 
 /* ---- a convolution's geometry ---- */
 
-/* x [n][c][h][w], the filter [k][cg][r][s] in g groups (c = cg g), the output [n][k][oh][ow] */
+/* x [n][c][h][w], the filter [k][cg][r][s] in g groups (c = cg g), the output [n][k][oh][ow];
+ * the elements floats or, with bf16, bfloat16s (2 bytes each: size) */
 struct Geom {
     int n, c, h, w, k, cg, r, s, g, oh, ow;
     int pad_h, pad_w, u, v, dil_h, dil_w;
-    bool tf32; /* the products' operands rounded to TF32 (the math type is not FMA) */
-    size_t x_floats() const { return (size_t)n * c * h * w; }
-    size_t w_floats() const { return (size_t)k * cg * r * s; }
-    size_t y_floats() const { return (size_t)n * k * oh * ow; }
+    bool tf32; /* float operands rounded to TF32 (the math type is not FMA) */
+    bool bf16; /* x's type, which a compute call or query has checked w's and y's are (one_type) */
+    size_t size() const { return bf16 ? sizeof(mlc_bf16) : sizeof(float); }
+    size_t x_elems() const { return (size_t)n * c * h * w; }
+    size_t w_elems() const { return (size_t)k * cg * r * s; }
+    size_t y_elems() const { return (size_t)n * k * oh * ow; }
+    size_t x_bytes() const { return size() * x_elems(); }
+    size_t w_bytes() const { return size() * w_elems(); }
+    size_t y_bytes() const { return size() * y_elems(); }
 };
 
 /* The geometry of conv(x, w) under convDesc, all three live and set and agreeing; the
@@ -304,6 +315,7 @@ static cudnnStatus_t geometry(const char *fn, cudnnConvolutionDescriptor_t cd, c
     t.ow = 1 + (x->w + 2 * cv->pad_w - ((f->s - 1) * cv->dil_w + 1)) / cv->v;
     t.pad_h = cv->pad_h, t.pad_w = cv->pad_w, t.u = cv->u, t.v = cv->v, t.dil_h = cv->dil_h, t.dil_w = cv->dil_w;
     t.tf32 = cv->math != CUDNN_FMA_MATH;
+    t.bf16 = x->type == CUDNN_DATA_BFLOAT16;
     *g = t;
     return CUDNN_STATUS_SUCCESS;
 }
@@ -316,6 +328,22 @@ static cudnnStatus_t shaped(const char *fn, const char *what, cudnnTensorDescrip
         return BAD(fn, "%s is %d x %d x %d x %d, but the convolution's is %d x %d x %d x %d", what, t->n, t->c, t->h,
                    t->w, n, c, h, w);
     return CUDNN_STATUS_SUCCESS;
+}
+
+/* A descriptor's name and data type, for the type checks. */
+struct Typed {
+    const char *what;
+    cudnnDataType_t type;
+};
+static const char *type_name(cudnnDataType_t t) {
+    return t == CUDNN_DATA_FLOAT ? "CUDNN_DATA_FLOAT" : t == CUDNN_DATA_BFLOAT16 ? "CUDNN_DATA_BFLOAT16" : "?";
+}
+/* A call's x, w and y (dy, dx, dw), live and set, of one data type: the legacy calls take
+ * all floats, or all bfloat16s (PSEUDO_BFLOAT16), never a mix. */
+static cudnnStatus_t one_type(const char *fn, Typed x, Typed w, Typed y) {
+    if (x.type == w.type && x.type == y.type) return CUDNN_STATUS_SUCCESS;
+    return UNSUPPORTED(fn, "%s is %s, %s %s, %s %s: the legacy calls take one data type for x, w and y", x.what,
+                       type_name(x.type), w.what, type_name(w.type), y.what, type_name(y.type));
 }
 
 cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescriptor_t cd,
@@ -334,10 +362,11 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
 /* What each query answers, best first, for every shape: first what a caller must not take
  * (a non-deterministic algorithm, one not supported, one whose workspace is 1 GiB), then
  * one whose small workspace depends on the shape (so the caller must size it from the
- * entry), then one with none. MLC_HOST_CUDNN_NO_ALGO=1 makes every deterministic entry
- * unsupported, for the callers' fallback when none qualifies. The stand-in computes every
- * algorithm alike; only the forward's IMPLICIT_PRECOMP_GEMM is also the fused call's
- * IDENTITY activation's, as in the real library. */
+ * entry: a count of elements times their size, so bfloat16's is half float's), then one
+ * with none. MLC_HOST_CUDNN_NO_ALGO=1 makes every deterministic entry unsupported, for the
+ * callers' fallback when none qualifies. The stand-in computes every algorithm alike; only
+ * the forward's IMPLICIT_PRECOMP_GEMM is also the fused call's IDENTITY activation's, as in
+ * the real library. */
 enum Op { FWD, BWD_DATA, BWD_FILTER };
 struct Entry {
     int algo;
@@ -350,7 +379,7 @@ static const size_t HUGE_WS = (size_t)1 << 30;
 static std::vector<Entry> entries(Op op, const Geom &g) {
     const cudnnStatus_t ok = CUDNN_STATUS_SUCCESS, no = CUDNN_STATUS_NOT_SUPPORTED;
     const cudnnDeterminism_t det = CUDNN_DETERMINISTIC, nondet = CUDNN_NON_DETERMINISTIC;
-    const size_t image = sizeof(float) * (size_t)g.c * g.h * g.w; /* one image of x (dx) */
+    const size_t image = g.size() * (size_t)g.c * g.h * g.w; /* one image of x (dx) */
     std::vector<Entry> e;
     if (op == FWD)
         e = {{CUDNN_CONVOLUTION_FWD_ALGO_FFT, no, 0, det},
@@ -367,7 +396,7 @@ static std::vector<Entry> entries(Op op, const Geom &g) {
         e = {{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ok, 0, nondet},
              {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, no, 0, det},
              {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, ok, HUGE_WS, det},
-             {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, ok, image + sizeof(float) * g.w_floats(), det},
+             {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, ok, image + g.w_bytes(), det},
              {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ok, 0, det}};
     const char *none = getenv("MLC_HOST_CUDNN_NO_ALGO");
     if (none && !strcmp(none, "1"))
@@ -407,6 +436,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, const cudn
     if (!find(h, HANDLE, fn, "handle")) return CUDNN_STATUS_BAD_PARAM;
     CHECK(geometry(fn, cd, xd, wd, "srcDesc", "filterDesc", &g));
     CHECK(shaped(fn, "destDesc", yd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"srcDesc", xd->type}, {"filterDesc", wd->type}, {"destDesc", yd->type}));
     return answer<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(fn, FWD, g, cd->math, requested, returned,
                                                                             perf);
 }
@@ -420,6 +450,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t h, const
     if (!find(h, HANDLE, fn, "handle")) return CUDNN_STATUS_BAD_PARAM;
     CHECK(geometry(fn, cd, dxd, wd, "gradDesc", "filterDesc", &g));
     CHECK(shaped(fn, "diffDesc", dyd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"gradDesc", dxd->type}, {"filterDesc", wd->type}, {"diffDesc", dyd->type}));
     return answer<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(fn, BWD_DATA, g, cd->math,
                                                                                     requested, returned, perf);
 }
@@ -433,6 +464,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t h, con
     if (!find(h, HANDLE, fn, "handle")) return CUDNN_STATUS_BAD_PARAM;
     CHECK(geometry(fn, cd, xd, dwd, "srcDesc", "gradDesc", &g));
     CHECK(shaped(fn, "diffDesc", dyd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"srcDesc", xd->type}, {"diffDesc", dyd->type}, {"gradDesc", dwd->type}));
     return answer<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(fn, BWD_FILTER, g, cd->math,
                                                                                         requested, returned, perf);
 }
@@ -446,7 +478,7 @@ static cudnnStatus_t ready(const char *fn, cudnnHandle_t h) {
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* A host scale (a float, for float data), read now, as cuDNN reads it. */
+/* A host scale (a float, for float and bfloat16 data), read now, as cuDNN reads it. */
 static cudnnStatus_t scale(const char *fn, const char *what, const void *p, float *v) {
     if (!p) return BAD(fn, "%s is a null pointer", what);
     *v = *(const float *)p;
@@ -479,15 +511,18 @@ static cudnnStatus_t algorithm(const char *fn, Op op, const Geom &g, int algo, c
     return BAD(fn, "algorithm %d, which the heuristic never offers for these descriptors", algo);
 }
 
-/* A data pointer: not null, float-aligned, its first and last float in device memory. */
-static cudnnStatus_t data(const char *fn, const char *what, const void *p, size_t floats) {
+/* A data pointer to `elems` elements of `size` bytes (a float's 4, a bfloat16's 2): not
+ * null, aligned to an element, its first byte and its last element's last byte in device
+ * memory. */
+static cudnnStatus_t data(const char *fn, const char *what, const void *p, size_t elems, size_t size) {
     if (!p) return BAD(fn, "%s is a null pointer", what);
-    if ((uintptr_t)p % sizeof(float)) return BAD(fn, "%s at %p is not aligned to a float", what, p);
+    if ((uintptr_t)p % size)
+        return BAD(fn, "%s at %p is not aligned to its elements (%s)", what, p, size == 2 ? "bfloat16s" : "floats");
     char where[160];
     snprintf(where, sizeof where, "%s (%s)", fn, what);
     mlc_host_check_device(p, where);
-    snprintf(where, sizeof where, "%s (%s's last float)", fn, what);
-    mlc_host_check_device((const float *)p + floats - 1, where);
+    snprintf(where, sizeof where, "%s (%s's last element)", fn, what);
+    mlc_host_check_device((const char *)p + elems * size - 1, where);
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -510,10 +545,15 @@ static cudnnStatus_t apart(const char *fn, Span out, std::initializer_list<Span>
 
 /* ---- the arithmetic (run on the stream) ---- */
 
-/* The products' operands: p itself, or its values rounded to TF32 in buf. */
-static const float *operand(const float *p, size_t n, bool tf32, std::vector<float> &buf) {
-    if (!tf32) return p;
-    buf.assign(p, p + n);
+/* The products' operands as floats: p's floats themselves, or in buf p's floats rounded to
+ * TF32 or p's bfloat16s widened (exactly; TF32 rounding would change none of them). */
+static const float *operand(const void *p, size_t n, const Geom &g, std::vector<float> &buf) {
+    if (g.bf16) {
+        buf.assign((const mlc_bf16 *)p, (const mlc_bf16 *)p + n);
+        return buf.data();
+    }
+    if (!g.tf32) return (const float *)p;
+    buf.assign((const float *)p, (const float *)p + n);
     for (float &v : buf) v = nvcuda::wmma::__float_to_tf32(v);
     return buf.data();
 }
@@ -576,10 +616,18 @@ static double filter_sum(const Geom &g, const float *x, const float *dy, int k, 
     return acc;
 }
 
-/* out = alpha sum + beta out, beta 0 not reading out (device memory starts as NaNs) */
-static void blend(float *out, double sum, float alpha, float beta) {
+/* out[i] = alpha sum + beta out[i] in float, beta 0 not reading out[i] (device memory
+ * starts as NaNs); a bfloat16 out[i] is read widened and stored rounded to nearest even
+ * (mlc_bf16's assignment, mlc_round_bf16: a NaN stays a NaN). */
+static void blend(void *out, size_t i, const Geom &g, double sum, float alpha, float beta) {
     const float v = alpha * (float)sum;
-    *out = beta == 0.0f ? v : v + beta * *out;
+    if (g.bf16) {
+        mlc_bf16 &o = ((mlc_bf16 *)out)[i];
+        o = beta == 0.0f ? v : v + beta * (float)o;
+    } else {
+        float &o = ((float *)out)[i];
+        o = beta == 0.0f ? v : v + beta * o;
+    }
 }
 
 /* Runs f on the handle's stream, after NaNs over the `need` bytes of workspace it would use. */
@@ -606,30 +654,40 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, const 
     CHECK(scale(fn, "beta", beta, &b));
     CHECK(geometry(fn, cd, xd, wd, "xDesc", "wDesc", &g));
     CHECK(shaped(fn, "yDesc", yd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"xDesc", xd->type}, {"wDesc", wd->type}, {"yDesc", yd->type}));
     CHECK(algorithm(fn, FWD, g, algo, ws, ws_bytes, &need));
-    CHECK(data(fn, "x", x, g.x_floats()));
-    CHECK(data(fn, "w", w, g.w_floats()));
-    CHECK(data(fn, "y", y, g.y_floats()));
-    CHECK(apart(fn, {"y", y, 4 * g.y_floats()},
-                {{"x", x, 4 * g.x_floats()}, {"w", w, 4 * g.w_floats()}, {"workSpace", ws, ws_bytes}}));
+    CHECK(data(fn, "x", x, g.x_elems(), g.size()));
+    CHECK(data(fn, "w", w, g.w_elems(), g.size()));
+    CHECK(data(fn, "y", y, g.y_elems(), g.size()));
+    CHECK(
+        apart(fn, {"y", y, g.y_bytes()}, {{"x", x, g.x_bytes()}, {"w", w, g.w_bytes()}, {"workSpace", ws, ws_bytes}}));
     run(h, CALL_FWD, ws, need, [=]() {
         std::vector<float> bx, bw;
-        const float *px = operand((const float *)x, g.x_floats(), g.tf32, bx);
-        const float *pw = operand((const float *)w, g.w_floats(), g.tf32, bw);
-        float *out = (float *)y;
+        const float *px = operand(x, g.x_elems(), g, bx);
+        const float *pw = operand(w, g.w_elems(), g, bw);
+        size_t i = 0;
         for (int n = 0; n < g.n; n++)
             for (int k = 0; k < g.k; k++)
                 for (int oh = 0; oh < g.oh; oh++)
-                    for (int ow = 0; ow < g.ow; ow++) blend(out++, forward_sum(g, px, pw, n, k, oh, ow), a, b);
+                    for (int ow = 0; ow < g.ow; ow++) blend(y, i++, g, forward_sum(g, px, pw, n, k, oh, ow), a, b);
     });
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* The fused call's own checks: the activation, the bias [1, K, 1, 1], z of y's shape and
- * either y itself or apart from it. */
+/* The fused call plays floats only (mlc calls it for no other type): every descriptor
+ * given, live and set, is CUDNN_DATA_FLOAT. */
+static cudnnStatus_t floats_only(const char *fn, std::initializer_list<Typed> descs) {
+    for (const Typed &d : descs)
+        if (d.type != CUDNN_DATA_FLOAT)
+            return UNSUPPORTED(fn, "%s is %s (this call is played for CUDNN_DATA_FLOAT only)", d.what,
+                               type_name(d.type));
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* The fused call's own checks: the activation, z either y itself or apart from it (the
+ * bias's and z's shapes and types are checked before). */
 static cudnnStatus_t fused_args(const char *fn, const Geom &g, cudnnConvolutionFwdAlgo_t algo,
-                                cudnnActivationDescriptor_t ad, cudnnTensorDescriptor_t bd, cudnnTensorDescriptor_t zd,
-                                const void *z, float a2, const void *y) {
+                                cudnnActivationDescriptor_t ad, const void *z, float a2, const void *y) {
     const mlc_host_cudnn_act *act = set(ad, ACT, fn, "activationDesc");
     if (!act) return CUDNN_STATUS_BAD_PARAM;
     if (act->mode == CUDNN_ACTIVATION_IDENTITY && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
@@ -637,11 +695,9 @@ static cudnnStatus_t fused_args(const char *fn, const Geom &g, cudnnConvolutionF
                            "CUDNN_ACTIVATION_IDENTITY needs CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, "
                            "not algorithm %d",
                            algo);
-    CHECK(shaped(fn, "biasDesc", bd, 1, g.k, 1, 1));
-    CHECK(shaped(fn, "zDesc", zd, g.n, g.k, g.oh, g.ow));
     if (a2 == 0.0f && !z) return CUDNN_STATUS_SUCCESS; /* z is not read */
-    CHECK(data(fn, "z", z, g.y_floats()));
-    if (z != y) CHECK(apart(fn, {"y", y, 4 * g.y_floats()}, {{"z", z, 4 * g.y_floats()}}));
+    CHECK(data(fn, "z", z, g.y_elems(), g.size()));
+    if (z != y) CHECK(apart(fn, {"y", y, g.y_bytes()}, {{"z", z, g.y_bytes()}}));
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -665,23 +721,28 @@ cudnnConvolutionBiasActivationForward(cudnnHandle_t h, const void *alpha1, const
     CHECK(scale(fn, "alpha2", alpha2, &a2));
     CHECK(geometry(fn, cd, xd, wd, "xDesc", "wDesc", &g));
     CHECK(shaped(fn, "yDesc", yd, g.n, g.k, g.oh, g.ow));
+    CHECK(shaped(fn, "biasDesc", bd, 1, g.k, 1, 1));
+    CHECK(shaped(fn, "zDesc", zd, g.n, g.k, g.oh, g.ow));
+    CHECK(floats_only(
+        fn,
+        {{"xDesc", xd->type}, {"wDesc", wd->type}, {"yDesc", yd->type}, {"biasDesc", bd->type}, {"zDesc", zd->type}}));
     CHECK(algorithm(fn, FWD, g, algo, ws, ws_bytes, &need));
-    CHECK(data(fn, "x", x, g.x_floats()));
-    CHECK(data(fn, "w", w, g.w_floats()));
-    CHECK(data(fn, "bias", bias, (size_t)g.k));
-    CHECK(data(fn, "y", y, g.y_floats()));
-    CHECK(fused_args(fn, g, algo, ad, bd, zd, z, a2, y));
-    CHECK(apart(fn, {"y", y, 4 * g.y_floats()},
-                {{"x", x, 4 * g.x_floats()},
-                 {"w", w, 4 * g.w_floats()},
-                 {"bias", bias, 4 * (size_t)g.k},
+    CHECK(data(fn, "x", x, g.x_elems(), g.size()));
+    CHECK(data(fn, "w", w, g.w_elems(), g.size()));
+    CHECK(data(fn, "bias", bias, (size_t)g.k, g.size()));
+    CHECK(data(fn, "y", y, g.y_elems(), g.size()));
+    CHECK(fused_args(fn, g, algo, ad, z, a2, y));
+    CHECK(apart(fn, {"y", y, g.y_bytes()},
+                {{"x", x, g.x_bytes()},
+                 {"w", w, g.w_bytes()},
+                 {"bias", bias, g.size() * (size_t)g.k},
                  {"workSpace", ws, ws_bytes}}));
     const bool relu = ad->mode == CUDNN_ACTIVATION_RELU, keep_nan = ad->nan == CUDNN_PROPAGATE_NAN;
     const float *zf = a2 == 0.0f ? nullptr : (const float *)z;
     run(h, CALL_FUSED, ws, need, [=]() {
         std::vector<float> bx, bw;
-        const float *px = operand((const float *)x, g.x_floats(), g.tf32, bx);
-        const float *pw = operand((const float *)w, g.w_floats(), g.tf32, bw);
+        const float *px = operand(x, g.x_elems(), g, bx);
+        const float *pw = operand(w, g.w_elems(), g, bw);
         float *out = (float *)y;
         size_t i = 0;
         for (int n = 0; n < g.n; n++)
@@ -712,21 +773,22 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
     CHECK(scale(fn, "beta", beta, &b));
     CHECK(geometry(fn, cd, dxd, wd, "dxDesc", "wDesc", &g));
     CHECK(shaped(fn, "dyDesc", dyd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"dxDesc", dxd->type}, {"wDesc", wd->type}, {"dyDesc", dyd->type}));
     CHECK(algorithm(fn, BWD_DATA, g, algo, ws, ws_bytes, &need));
-    CHECK(data(fn, "w", w, g.w_floats()));
-    CHECK(data(fn, "dy", dy, g.y_floats()));
-    CHECK(data(fn, "dx", dx, g.x_floats()));
-    CHECK(apart(fn, {"dx", dx, 4 * g.x_floats()},
-                {{"dy", dy, 4 * g.y_floats()}, {"w", w, 4 * g.w_floats()}, {"workSpace", ws, ws_bytes}}));
+    CHECK(data(fn, "w", w, g.w_elems(), g.size()));
+    CHECK(data(fn, "dy", dy, g.y_elems(), g.size()));
+    CHECK(data(fn, "dx", dx, g.x_elems(), g.size()));
+    CHECK(apart(fn, {"dx", dx, g.x_bytes()},
+                {{"dy", dy, g.y_bytes()}, {"w", w, g.w_bytes()}, {"workSpace", ws, ws_bytes}}));
     run(h, CALL_DATA, ws, need, [=]() {
         std::vector<float> bdy, bw;
-        const float *pdy = operand((const float *)dy, g.y_floats(), g.tf32, bdy);
-        const float *pw = operand((const float *)w, g.w_floats(), g.tf32, bw);
-        float *out = (float *)dx;
+        const float *pdy = operand(dy, g.y_elems(), g, bdy);
+        const float *pw = operand(w, g.w_elems(), g, bw);
+        size_t i = 0;
         for (int n = 0; n < g.n; n++)
             for (int c = 0; c < g.c; c++)
                 for (int ih = 0; ih < g.h; ih++)
-                    for (int iw = 0; iw < g.w; iw++) blend(out++, data_sum(g, pdy, pw, n, c, ih, iw), a, b);
+                    for (int iw = 0; iw < g.w; iw++) blend(dx, i++, g, data_sum(g, pdy, pw, n, c, ih, iw), a, b);
     });
     return CUDNN_STATUS_SUCCESS;
 }
@@ -745,21 +807,22 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
     CHECK(scale(fn, "beta", beta, &b));
     CHECK(geometry(fn, cd, xd, dwd, "xDesc", "dwDesc", &g));
     CHECK(shaped(fn, "dyDesc", dyd, g.n, g.k, g.oh, g.ow));
+    CHECK(one_type(fn, {"xDesc", xd->type}, {"dwDesc", dwd->type}, {"dyDesc", dyd->type}));
     CHECK(algorithm(fn, BWD_FILTER, g, algo, ws, ws_bytes, &need));
-    CHECK(data(fn, "x", x, g.x_floats()));
-    CHECK(data(fn, "dy", dy, g.y_floats()));
-    CHECK(data(fn, "dw", dw, g.w_floats()));
-    CHECK(apart(fn, {"dw", dw, 4 * g.w_floats()},
-                {{"x", x, 4 * g.x_floats()}, {"dy", dy, 4 * g.y_floats()}, {"workSpace", ws, ws_bytes}}));
+    CHECK(data(fn, "x", x, g.x_elems(), g.size()));
+    CHECK(data(fn, "dy", dy, g.y_elems(), g.size()));
+    CHECK(data(fn, "dw", dw, g.w_elems(), g.size()));
+    CHECK(apart(fn, {"dw", dw, g.w_bytes()},
+                {{"x", x, g.x_bytes()}, {"dy", dy, g.y_bytes()}, {"workSpace", ws, ws_bytes}}));
     run(h, CALL_FILTER, ws, need, [=]() {
         std::vector<float> bx, bdy;
-        const float *px = operand((const float *)x, g.x_floats(), g.tf32, bx);
-        const float *pdy = operand((const float *)dy, g.y_floats(), g.tf32, bdy);
-        float *out = (float *)dw;
+        const float *px = operand(x, g.x_elems(), g, bx);
+        const float *pdy = operand(dy, g.y_elems(), g, bdy);
+        size_t i = 0;
         for (int k = 0; k < g.k; k++)
             for (int c = 0; c < g.cg; c++)
                 for (int r = 0; r < g.r; r++)
-                    for (int s = 0; s < g.s; s++) blend(out++, filter_sum(g, px, pdy, k, c, r, s), a, b);
+                    for (int s = 0; s < g.s; s++) blend(dw, i++, g, filter_sum(g, px, pdy, k, c, r, s), a, b);
     });
     return CUDNN_STATUS_SUCCESS;
 }
