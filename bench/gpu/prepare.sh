@@ -14,6 +14,8 @@
 #   NAME_bf16_timer  (mlp, lenet, resnet20_cifar) the step timer of a build with
 #                 --precision bf16, whose CUDA-against-C comparison is NAME_bf16_cmp (the
 #                 C side built with --precision bf16 too);
+#   NAME_bf16d_timer (lenet, resnet20_cifar) the same with --conv-algo cudnn, compared
+#                 as NAME_bf16d_cmp;
 #   NAME_bf16i_timer (lenet, resnet20_cifar) the same with --conv-algo implicit (the
 #                 implicit-GEMM tensor-core convolutions), compared as NAME_bf16i_cmp;
 #   NAME_tf32i_timer, NAME_fp32i_timer (lenet, resnet20_cifar) --conv-algo implicit with
@@ -21,8 +23,9 @@
 #                 --conv-algo cudnn (linked with libcudnn);
 #   mlp_lt_timer, lenet_lt_timer: the step timers of builds with --cublaslt (bias and
 #                 ReLU in cuBLASLt's epilogue), mlp's compared as mlp_lt_cmp;
-#   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof: the bf16 step profiled per node
-#                 with im2col and with implicit-GEMM convolutions, resnet20_cifar_fp32i_prof,
+#   resnet20_cifar_bf16_prof, resnet20_cifar_bf16i_prof, resnet20_cifar_bf16d_prof: the bf16
+#                 step profiled per node with im2col, implicit-GEMM and cuDNN
+#                 convolutions, resnet20_cifar_fp32i_prof,
 #                 resnet20_cifar_fp32d_prof: the FP32 step with implicit-GEMM and with cuDNN
 #                 convolutions, and NAME.convs, their convolutions as --report lists them
 #                 (run.sh's per-layer tables);
@@ -49,7 +52,7 @@ NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 CUDA_ARCH=${CUDA_ARCH:-sm_90}
 BLAS=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 samples="mlp lenet resnet resnet20_cifar"
-bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i"
+bf16="mlp_bf16 lenet_bf16 resnet20_cifar_bf16 lenet_bf16i resnet20_cifar_bf16i lenet_bf16d resnet20_cifar_bf16d"
 # --cublaslt's builds (mlp's also compared with C)
 lt="mlp_lt lenet_lt"
 models="$samples layers poolrelu convepi convimpl_epi_i convimpl_epi_d resnet_mb $bf16 mlp_lt"
@@ -57,7 +60,7 @@ tf32="lenet resnet resnet20_cifar"
 tf32i="lenet resnet20_cifar"
 # the builds profiled per node: each convolution's time with either algorithm, in bf16
 # (im2col, implicit) and in FP32 (implicit, cuDNN; their .cu files come from the tf32i loop)
-convprof="resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_fp32i resnet20_cifar_fp32d"
+convprof="resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_bf16d resnet20_cifar_fp32i resnet20_cifar_fp32d"
 # models without Winograd layers on the C side, whose rounding 18 steps would spread
 batches="mlp layers poolrelu convepi"
 W=$(mktemp -d)
@@ -68,6 +71,7 @@ mdl() {
     resnet_mb) echo "$ROOT/samples/resnet.mdl" ;;
     *_bf16) echo "$ROOT/samples/${1%_bf16}.mdl" ;;
     *_bf16i) echo "$ROOT/samples/${1%_bf16i}.mdl" ;;
+    *_bf16d) echo "$ROOT/samples/${1%_bf16d}.mdl" ;;
     *_fp32i) echo "$ROOT/samples/${1%_fp32i}.mdl" ;;
     *_fp32d) echo "$ROOT/samples/${1%_fp32d}.mdl" ;;
     *_lt) echo "$ROOT/samples/${1%_lt}.mdl" ;;
@@ -79,12 +83,13 @@ mdl() {
 api() { sed -n 's/^model \([A-Za-z0-9_]*\).*/\1_api/p' "$(mdl "$1")"; }
 
 # resnet_mb*: planned at the floor that mlc reports for each target's plan; *_bf16:
-# --precision bf16 on both targets; *_bf16i: also --conv-algo implicit on CUDA; *_i:
+# --precision bf16 on both targets; *_bf16i, *_bf16d: also --conv-algo implicit, cudnn on CUDA; *_i:
 # --conv-algo implicit on CUDA; *_d: --conv-algo cudnn on CUDA
 flags() { # MODEL TARGET
     case $1 in
     *_bf16) echo "--precision bf16" ;;
     *_bf16i) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo implicit"; else echo "--precision bf16"; fi ;;
+    *_bf16d) if [ "$2" = cuda ]; then echo "--precision bf16 --conv-algo cudnn"; else echo "--precision bf16"; fi ;;
     *_lt) if [ "$2" = cuda ]; then echo "--cublaslt"; fi ;;
     *_i | *_fp32i) if [ "$2" = cuda ]; then echo "--conv-algo implicit"; fi ;;
     *_d | *_fp32d) if [ "$2" = cuda ]; then echo "--conv-algo cudnn"; fi ;;

@@ -21,8 +21,8 @@
 #    and the step's memory: mlc's arena against the caching allocator's peak in one step;
 # 3. per-node GPU times, and the bandwidth of the largest fused elementwise kernels against
 #    a device-to-device copy of the same bytes measured in the same process
-#    (bench/gpu/kernel_profile.py); resnet20_cifar's bf16 step with im2col and with
-#    implicit-GEMM convolutions, and its FP32 step with implicit-GEMM and with cuDNN
+#    (bench/gpu/kernel_profile.py); resnet20_cifar's bf16 step with im2col, implicit-GEMM
+#    and cuDNN convolutions, and its FP32 step with implicit-GEMM and with cuDNN
 #    convolutions, each convolution's time side by side;
 # 4. the CUDA trainers on Fashion-MNIST: mlp and lenet with their samples' recipes, resnet
 #    for 2 epochs, lenet's checkpoint evaluated again with `eval`.
@@ -66,7 +66,7 @@ ndiff() {
 for f in "$DIR"/*.c1.txt; do
     m=$(basename "$f" .c1.txt)
     # bf16's tolerance (docs/precision.md): half a bfloat16 step
-    case $m in *_bf16 | *_bf16i) tol=4e-3 ;; *) tol=2e-3 ;; esac
+    case $m in *_bf16 | *_bf16i | *_bf16d) tol=4e-3 ;; *) tol=2e-3 ;; esac
     if ! timeout 120 "$DIR/${m}_cmp" 1 > "$DIR/$m.cuda1.txt" 2>"$DIR/$m.cuda.err" ||
        ! timeout 120 "$DIR/${m}_cmp" 5 > "$DIR/$m.cuda5.txt" 2>>"$DIR/$m.cuda.err"; then
         say "compare $m FAILED: $(tail -3 "$DIR/$m.cuda.err")"; status=1; continue
@@ -123,6 +123,7 @@ for m in mlp lenet resnet resnet20_cifar; do
     [ -x "$DIR/${m}_bf16_timer" ] && say "mlc_bf16 $(timeout 120 "$DIR/${m}_bf16_timer" --steps 200 --warmup 20)"
     # --conv-algo implicit against im2col (the rows beside), for conv-algo auto's rule
     [ -x "$DIR/${m}_bf16i_timer" ] && say "mlc_bf16i $(timeout 120 "$DIR/${m}_bf16i_timer" --steps 200 --warmup 20)"
+    [ -x "$DIR/${m}_bf16d_timer" ] && say "mlc_bf16d $(timeout 120 "$DIR/${m}_bf16d_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_tf32i_timer" ] && say "mlc_tf32i $(timeout 120 "$DIR/${m}_tf32i_timer" --steps 200 --warmup 20)"
     [ -x "$DIR/${m}_fp32i_timer" ] && say "mlc_fp32i $(timeout 120 "$DIR/${m}_fp32i_timer" --steps 200 --warmup 20)"
     # --conv-algo cudnn against implicit and im2col (the rows beside)
@@ -144,7 +145,7 @@ fi
 
 if part 3; then
 say "=== 3. per-node GPU time and elementwise bandwidth"
-for m in lenet resnet resnet20_cifar mlp resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_fp32i \
+for m in lenet resnet resnet20_cifar mlp resnet20_cifar_bf16 resnet20_cifar_bf16i resnet20_cifar_bf16d resnet20_cifar_fp32i \
     resnet20_cifar_fp32d; do
     [ -x "$DIR/${m}_prof" ] || continue
     say "profile $m"

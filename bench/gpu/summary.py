@@ -109,7 +109,7 @@ def main():
         elif l.startswith("mlc_bf16 model="):
             f = fields(l)
             mlc[(f["model"], "bf16")] = f
-        elif l.startswith(("mlc_bf16i model=", "mlc_tf32i model=", "mlc_fp32i model=", "mlc_tf32d model=",
+        elif l.startswith(("mlc_bf16i model=", "mlc_bf16d model=", "mlc_tf32i model=", "mlc_fp32i model=", "mlc_tf32d model=",
                            "mlc_fp32d model=", "mlc_lt model=")):
             f = fields(l)
             mlc[(f["model"], l.split()[0][4:])] = f
@@ -162,6 +162,8 @@ def main():
     row("**mlc --tf32 cudnn / PyTorch (defaults)**", ratio("tf32d", False))
     row("mlc bf16 --conv-algo implicit, ms", ms("bf16i"))
     row("**mlc bf16 implicit / PyTorch (autocast bf16)**", ratio("bf16i", "bf16"))
+    row("mlc bf16 --conv-algo cudnn, ms", ms("bf16d"))
+    row("**mlc bf16 cudnn / PyTorch (autocast bf16)**", ratio("bf16d", "bf16"))
     row("mlc step built with --cublaslt, ms", ms("lt"))
     row("**mlc --cublaslt / PyTorch (defaults)**", ratio("lt", False))
     row("losses after the timed steps, mlc / PyTorch", lambda s: f"{mlc[s]['loss']} / {torch[(s, True)]['loss']}")
@@ -210,6 +212,7 @@ def main():
                        + ", ".join(f"{op} {100 * us / total:.0f} %" for op, us in top) + "\n")
 
     for a, b, what, an, bn in (("resnet20_cifar_bf16", "resnet20_cifar_bf16i", "bf16", "im2col", "implicit"),
+                               ("resnet20_cifar_bf16i", "resnet20_cifar_bf16d", "bf16", "implicit", "cudnn"),
                                ("resnet20_cifar_fp32i", "resnet20_cifar_fp32d", "FP32", "implicit", "cudnn")):
         convs = conv_table(log, a, b)
         if convs:
