@@ -209,7 +209,7 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     const int r = fp ? fp->epilogue[id] : -1;
     const int fused_call = cuda_conv_cudnn(e, id) && cuda_conv_cudnn_floats(e, id); /* cuDNN's fused form only */
     if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || r < 0 || n->shape.rank != 4 ||
-        (!cuda_conv_implicit(g) && g->conv_algo != CONV_ALGO_CUDNN) || (fused_call && n->op != OP_conv2d))
+        (!cuda_conv_implicit(g) && !cuda_conv_cudnn(e, id)) || (fused_call && n->op != OP_conv2d))
         return 0;
     if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
     const Shape *y = &n->shape;

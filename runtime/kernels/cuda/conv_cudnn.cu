@@ -148,6 +148,14 @@ template <class Perf> static int mlc_dnn_fits(const Perf &p, size_t ws_bytes, in
     return !(op == MLC_DNN_FWD && fused == 0 && (int)p.algo != (int)CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
 }
 
+/* The first of the heuristic's n entries p (any of the three perf structs) that qualifies
+ * for problem q, or MLC_DNN_NONE */
+template <class Perf> static int mlc_dnn_first(const Perf *p, int n, const mlc_dnn_problem *q) {
+    for (int i = 0; i < n; i++)
+        if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) return (int)p[i].algo;
+    return MLC_DNN_NONE;
+}
+
 /* The algorithm for problem q: the heuristic's first that qualifies, in its ranking, or
  * MLC_DNN_NONE. The ranking depends on the layer and the GPU, not on timing, so the same
  * problem gets the same algorithm every run (cudnnFind* would time them: a close race
@@ -161,18 +169,15 @@ static int mlc_dnn_choose(cudnnHandle_t h, const mlc_dnn_layer *l, const mlc_dnn
     if (q->op == MLC_DNN_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[WANT];
         st = cudnnGetConvolutionForwardAlgorithm_v7(h, l->x, l->w, l->conv, l->y, WANT, &got, p);
-        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
-            if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
+        algo = mlc_dnn_first(p, st == CUDNN_STATUS_SUCCESS ? got : 0, q);
     } else if (q->op == MLC_DNN_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[WANT];
         st = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->w, l->y, l->conv, l->x, WANT, &got, p);
-        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
-            if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
+        algo = mlc_dnn_first(p, st == CUDNN_STATUS_SUCCESS ? got : 0, q);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[WANT];
         st = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->x, l->y, l->conv, l->w, WANT, &got, p);
-        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && algo == MLC_DNN_NONE; i++)
-            if (mlc_dnn_fits(p[i], q->ws_bytes, q->op, q->fused)) algo = (int)p[i].algo;
+        algo = mlc_dnn_first(p, st == CUDNN_STATUS_SUCCESS ? got : 0, q);
     }
     if (!mlc_dnn_ran(st, q, "the heuristic's query")) return MLC_DNN_NONE; /* a layer cuDNN does not take */
     mlc_dnn_remember(q, algo);
