@@ -192,6 +192,34 @@ static int exists_in(const char *dir, const char *name, char *why, size_t cap) {
     return 0;
 }
 
+/* Every name a dataset directory's files may have: those mlcrt_data_detect and
+ * mlcrt_dataset_load_auto below read, and text_data.c's corpora. */
+static const char *const data_file_names[] = {"train-images-idx3-ubyte",
+                                              "train-labels-idx1-ubyte",
+                                              "t10k-images-idx3-ubyte",
+                                              "t10k-labels-idx1-ubyte",
+                                              "data_batch_1.bin",
+                                              "data_batch_2.bin",
+                                              "data_batch_3.bin",
+                                              "data_batch_4.bin",
+                                              "data_batch_5.bin",
+                                              "test_batch.bin",
+                                              "train.bin",
+                                              "test.bin",
+                                              "val.bin"};
+
+int mlcrt_data_file_of(const char *dir, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0; /* a file yet to be written overwrites nothing */
+    for (size_t k = 0; k < sizeof data_file_names / sizeof data_file_names[0]; k++)
+        for (int gz = 0; gz < 2; gz++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s%s", dir, data_file_names[k], gz ? ".gz" : "");
+            if (mlcrt_same_file(path, p)) return 1;
+        }
+    return 0;
+}
+
 int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap) {
     struct stat st;
     char target[1024], why[MLCRT_MSG_SIZE] = "";

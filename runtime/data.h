@@ -64,6 +64,11 @@ typedef enum mlcrt_data_format {
 
 /* Recognises the layout of dir (MNIST if train-images-idx3-ubyte[.gz] exists, else
  * CIFAR-10 if data_batch_1.bin does, else CIFAR-100 if train.bin does). */
+/* 1 when path is an existing file that --data DIR's formats read from dir (an MNIST-layout
+ * IDX file, a CIFAR batch, a token corpus's train.bin or val.bin), so that an output
+ * given that name would overwrite the data. */
+int mlcrt_data_file_of(const char *dir, const char *path);
+
 int mlcrt_data_detect(const char *dir, mlcrt_data_format *fmt, char *msg, size_t cap);
 /* Loads the training (test = 0) or test (test = 1) split of dir, whatever its layout. */
 int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t expect_numel, int classes,

@@ -1,9 +1,12 @@
 /* file_kind.c - see file_kind.h. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "file_kind.h"
 
 #include "mlcrt_error.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,4 +43,28 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: expected %s, found %s", path, what,
                           mlcrt_file_kind_name((unsigned)st.st_mode));
     return MLCRT_OK;
+}
+
+/* The resolved directory of path (realpath of all but its last name) and its last name,
+ * into dir_out and *name; 0 when the directory cannot be resolved. */
+static int split_resolved(const char *path, char *dir_out, const char **name) {
+    const char *slash = strrchr(path, '/');
+    *name = slash ? slash + 1 : path;
+    char dir[PATH_MAX];
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return 0;
+    if (slash) memcpy(dir, path, n), dir[n] = 0;
+    else strcpy(dir, ".");
+    if (slash && n == 0) strcpy(dir, "/");
+    return realpath(dir, dir_out) != NULL;
+}
+
+int mlcrt_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return 0; /* one exists, the other does not */
+    char da[PATH_MAX], db[PATH_MAX];
+    const char *na, *nb;
+    return split_resolved(a, da, &na) && split_resolved(b, db, &nb) && strcmp(da, db) == 0 && strcmp(na, nb) == 0;
 }

@@ -18,6 +18,12 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
  * at most cap - 1 bytes); 0 otherwise. */
 int mlcrt_dangling_link(const char *path, char *target, size_t cap);
 
+/* 1 when paths a and b name one file: both exist and are the same inode (through links
+ * and hard links), or neither needs to exist and both resolve to the same name in the
+ * same directory; 0 otherwise. Two outputs of a run, or an output and an input, that
+ * name one file would overwrite each other without a word. */
+int mlcrt_same_file(const char *a, const char *b);
+
 /* "a directory", "a FIFO (named pipe)", "a character device", ... for a stat mode. */
 const char *mlcrt_file_kind_name(unsigned mode);
 

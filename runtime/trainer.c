@@ -38,12 +38,15 @@
 #include "timing.h"
 #include "write_check.h"
 #include "build_info.h"
+#include "file_kind.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int argmax_row(const float *row, int64_t k) {
@@ -458,11 +461,12 @@ typedef struct logger {
     int lm;         /* a token model: bits per token beside each loss, no test column */
 } logger;
 
-static void log_header(logger *lg) {
-    if (lg->jsonl) return;
-    fprintf(lg->f, lg->lm           ? "kind,epoch,step,loss,lr,bpc,val_loss,val_bpc,seconds\n"
-                   : lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
-                                    : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n");
+/* The CSV log's first line; NULL for JSON lines, which have none. */
+static const char *log_header(const logger *lg) {
+    if (lg->jsonl) return NULL;
+    return lg->lm           ? "kind,epoch,step,loss,lr,bpc,val_loss,val_bpc,seconds\n"
+           : lg->classifier ? "kind,epoch,step,loss,lr,train_acc,val_acc,test_acc,seconds\n"
+                            : "kind,epoch,step,loss,lr,val_loss,test_loss,seconds\n";
 }
 
 /* A token model's step row (val < 0) or epoch row (val: the validation loss). */
@@ -636,6 +640,65 @@ static int64_t my_part(const mlcrt_dist *d, int64_t pos, int nb, int *cnt) {
     return pos + lo;
 }
 
+/* The run's outputs (--log, --save) against each other and against its inputs: two
+ * that name one file would overwrite each other without a word (the log appended into
+ * the checkpoint being resumed, the checkpoint renamed over the log, a data file
+ * replaced). 0, or 1 with the message on err. */
+static int check_output_paths(const trainer_opts *o, FILE *err) {
+    const struct {
+        const char *flag, *path;
+    } out[] = {{"--log", o->log_path}, {"--save", o->save_path}},
+      in[] = {{"--resume", o->resume_path}, {"--load", o->load_path}, {"--data", o->data_dir}};
+    if (o->log_path && o->save_path && mlcrt_same_file(o->log_path, o->save_path)) {
+        fprintf(err, "error: --log and --save name the same file '%s'; give the log another name\n", o->log_path);
+        return 1;
+    }
+    for (size_t a = 0; a < sizeof out / sizeof out[0]; a++) {
+        if (!out[a].path) continue;
+        for (size_t b = 0; b < sizeof in / sizeof in[0]; b++) {
+            /* --save over what --resume or --load read: it was read first, and going on
+             * from a checkpoint into itself is the usual way */
+            if (!in[b].path || (a == 1 && b < 2)) continue;
+            if (mlcrt_same_file(out[a].path, in[b].path)) {
+                fprintf(err, "error: %s '%s' names the file %s reads; give %s another name\n", out[a].flag, out[a].path,
+                        in[b].flag, out[a].flag);
+                return 1;
+            }
+        }
+        if (o->data_dir && mlcrt_data_file_of(o->data_dir, out[a].path)) {
+            fprintf(err, "error: %s '%s' names a data file of --data '%s'; give %s another name\n", out[a].flag,
+                    out[a].path, o->data_dir, out[a].flag);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The log opened to append (append) or to write, or NULL with errno set. Opening a FIFO
+ * waits for a reader at its other end: one that has none yet is said on err first, so
+ * that the wait is not a silent hang. */
+static FILE *open_log(const char *path, int append, FILE *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK);
+        if (fd < 0 && errno == ENXIO) {
+            fprintf(err, "note: waiting for a reader of the log FIFO '%s'\n", path);
+            fflush(err);
+            fd = open(path, O_WRONLY);
+        }
+        if (fd < 0) return NULL;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+            close(fd);
+            return NULL;
+        }
+        FILE *f = fdopen(fd, "w");
+        if (!f) close(fd);
+        return f;
+    }
+    return fopen(path, append ? "a" : "w");
+}
+
 /* d: the data-parallel communicator (dist.h), NULL in a single process. */
 static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
@@ -673,7 +736,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     const int sync_bn = d && o->sync_bn && api->set_batch_sync;
     mlcrt_batch_sync bsync = {d, 0.0};
 
-    if (bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) || load_split(o, api, &test, 1, err))
+    if (check_output_paths(o, err) || bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) ||
+        load_split(o, api, &test, 1, err))
         goto done;
     if (o->val && lm) {
         fprintf(err,
@@ -742,18 +806,22 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         goto done;
     }
     if (o->log_path && (!d || d->rank == 0)) {
-        int append = o->resume_path && access(o->log_path, F_OK) == 0;
+        struct stat ls;
+        /* a resumed run appends to its log (an empty one gets the header first) */
+        int exists = stat(o->log_path, &ls) == 0, append = o->resume_path && exists;
         /* rows the killed run logged after its checkpoint are trained (and logged) again */
-        if (append && mlcrt_log_trim(o->log_path, (long long)gstep, st.epoch_pos > 0, o->log_jsonl, msg, sizeof msg)) {
+        if (append &&
+            mlcrt_log_trim(o->log_path, log_header(&lg), (long long)gstep, st.epoch_pos > 0, msg, sizeof msg)) {
             fprintf(err, "error: %s\n", msg);
             goto done;
         }
-        lg.f = fopen(o->log_path, append ? "a" : "w");
+        lg.f = open_log(o->log_path, append, err);
         if (!lg.f) {
             fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
             goto done;
         }
-        if (!append) log_header(&lg);
+        int empty = !append || (S_ISREG(ls.st_mode) && ls.st_size == 0);
+        if (empty && log_header(&lg)) fputs(log_header(&lg), lg.f);
     }
 
     for (int b = 0; b < 2; b++) {

@@ -191,6 +191,76 @@ Test(resume, log_to_a_fifo, .timeout = 120) {
     tu_rmrf(d);
 }
 
+/* A resumed run's log must be a log of this run's format: one written as JSON lines
+ * (resumed without --log-format jsonl), or a file that is no log at all, is refused and
+ * left as it was, where cutting it back dropped every line it could not read. */
+Test(resume, log_of_another_format_is_refused) {
+    char *d = mnist_dir(), *p = tu_path(d, "r.ckpt"), *log = tu_path(d, "r.log"), *text = tu_path(d, "notes.txt");
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "2", "--quiet", "--save", p, "--log", log,
+                         "--log-format", "jsonl", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n0, n1;
+    uint8_t *before = tu_read(log, &n0);
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--batch", "40", "--quiet", "--resume", p, "--log", log, NULL});
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "r.log: line 1: expected this model's CSV log header"), "%s", r.err);
+    uint8_t *after = tu_read(log, &n1);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "the refused log was changed");
+    /* a text file that is no log: not one line of it goes */
+    FILE *f = fopen(text, "w");
+    fputs("hello\nthis is not a log\n", f);
+    fclose(f);
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--quiet", "--resume", p, "--log", text, "--log-format", "jsonl",
+                         NULL});
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "notes.txt: line 1: expected a JSON log row"), "%s", r.err);
+    const char *kept = "hello\nthis is not a log\n";
+    char *t = (char *)tu_read(text, &n1);
+    cr_assert(n1 == strlen(kept) && strncmp(t, kept, n1) == 0, "the refused file was changed");
+    /* the JSON log itself, resumed as JSON: cut back and appended to */
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--quiet", "--resume", p, "--log", log, "--log-format", "jsonl",
+                         NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_rmrf(d);
+}
+
+/* Outputs that name one file, or a file the run reads, would overwrite it: --log into
+ * the checkpoint being resumed, --save renamed over the log, either over a data file. */
+Test(resume, outputs_naming_one_file_are_refused) {
+    char *d = mnist_dir(), *p = tu_path(d, "r.ckpt"), *out = tu_path(d, "both.out"),
+         *data = tu_path(d, "train-labels-idx1-ubyte");
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "2", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t n0, n1;
+    uint8_t *ck = tu_read(p, &n0);
+    run(&r, &tiny_api, (const char *[]){"--data", d, "--batch", "40", "--quiet", "--resume", p, "--log", p, NULL});
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "--log") && strstr(r.err, "names the file --resume reads"), "%s", r.err);
+    uint8_t *ck1 = tu_read(p, &n1);
+    cr_assert(n0 == n1 && memcmp(ck, ck1, n0) == 0, "the checkpoint was changed");
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--save", out, "--log", out,
+                         NULL});
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "--log and --save name the same file"), "%s", r.err);
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--log", data, NULL});
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "names a data file of --data"), "%s", r.err);
+    /* --save over the checkpoint it resumes is the usual way to go on */
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "3", "--quiet", "--resume", p, "--save", p,
+                         NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_rmrf(d);
+}
+
 /* A warm-up longer than any run is a learning rate near 0 from its first step, not
  * (its step count wrapped) none at all. */
 Test(schedule, endless_warmup_stays_a_warmup) {
