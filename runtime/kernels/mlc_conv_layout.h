@@ -42,14 +42,19 @@ typedef struct mlc_shift_dims {
 } mlc_shift_dims;
 
 /* The number of distinct tap phases k*d % s (k < n) below p: phase p's rank, or with
- * p = s their count */
+ * p = s their count. k*d and j*d fall in one phase exactly when k - j is a multiple of
+ * s / gcd(d, s), so the first min(n, s / gcd(d, s)) taps hold every phase once: one pass
+ * over them, not a comparison of every pair of taps (which took minutes for a kernel
+ * 65535 wide). */
 static inline int mlc_phase_rank(int n, int d, int s, int p) {
-    int r = 0;
-    for (int k = 0; k < n; k++) {
-        int first = 1;
-        for (int j = 0; j < k; j++) first &= (long)j * d % s != (long)k * d % s;
-        r += first && (long)k * d % s < p;
+    long a = d, b = s;
+    while (b) {
+        const long t = a % b;
+        a = b, b = t;
     }
+    const long period = s / a, m = n < period ? n : period;
+    int r = 0;
+    for (long k = 0; k < m; k++) r += k * d % s < p;
     return r;
 }
 

@@ -325,6 +325,26 @@ Test(kernels, conv_plan_slots_hold_what_the_kernels_use) {
     }
 }
 
+/* A phase's rank among the taps' distinct phases k*d % s (mlc_phase_rank, one pass over
+ * a period of taps) is what comparing every pair of taps gives, for every kernel size,
+ * dilation and stride up to 12; and a kernel 65535 wide is ranked at once. */
+Test(kernels, phase_rank_counts_distinct_tap_phases) {
+    for (int n = 1; n <= 12; n++)
+        for (int d = 1; d <= 12; d++)
+            for (int s = 1; s <= 12; s++)
+                for (int p = 0; p <= s; p++) {
+                    int want = 0;
+                    for (int k = 0; k < n; k++) {
+                        int first = 1;
+                        for (int j = 0; j < k; j++) first &= j * d % s != k * d % s;
+                        want += first && k * d % s < p;
+                    }
+                    cr_assert_eq(mlc_phase_rank(n, d, s, p), want, "n %d, d %d, s %d, p %d", n, d, s, p);
+                }
+    cr_assert_eq(mlc_phase_rank(65535, 1, 1, 1), 1);
+    cr_assert_eq(mlc_phase_rank(65535, 3, 65535, 65535), 21845);
+}
+
 /* ---- pooling ---- */
 
 static void naive_pool(const mlc_pool_geom *g, long planes, int max, const float *x, const float *dy, float *y,
