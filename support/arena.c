@@ -21,7 +21,7 @@ void *arena_alloc(Arena *a, size_t size) {
     if (!c || c->used + size > c->cap) {
         size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
         c = malloc(sizeof(ArenaChunk) + cap);
-        if (!c) mlc_die("out of memory allocating %zu bytes", size);
+        if (!c) mlc_out_of_memory(sizeof(ArenaChunk) + cap);
         c->next = a->head;
         c->used = 0;
         c->cap = cap;
@@ -73,6 +73,17 @@ void arena_free(Arena *a) {
         c = n;
     }
     a->head = NULL;
+}
+
+void mlc_out_of_memory(size_t size) {
+    char more[64] = "";
+    if (size) snprintf(more, sizeof more, " (asking for %zu bytes more)", size);
+    fprintf(stderr,
+            "mlc: error: out of memory%s: the model's graphs need more memory than this machine gives "
+            "(docs/language.md, Limits)\n",
+            more);
+    fflush(stderr);
+    _Exit(1);
 }
 
 void mlc_die_at(const char *file, int line, const char *fmt, ...) {

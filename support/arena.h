@@ -23,6 +23,10 @@ void arena_free(Arena *a);
 #define ARENA_NEW(a, T) ((T *)arena_alloc((a), sizeof(T)))
 #define ARENA_ARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))
 
+/* Memory ran out (size: the bytes asked for, 0 if not known): not a bug in mlc but a
+ * model too large for this machine, so an error line and exit status 1, no core dump. */
+_Noreturn void mlc_out_of_memory(size_t size);
+
 /* Internal errors: a bug in mlc, never a user mistake. */
 _Noreturn void mlc_die_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #define mlc_die(...) mlc_die_at(__FILE__, __LINE__, __VA_ARGS__)

@@ -49,7 +49,7 @@ static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char
     char *sink_text = NULL;
     size_t sink_len = 0;
     FILE *sink = open_memstream(&sink_text, &sink_len);
-    if (!sink) mlc_die("out of memory");
+    if (!sink) mlc_out_of_memory(0);
     const EmitCtx e = cuda_report_ctx(m, fn, sink);
     const Graph *g = e.g;
     for (int id = 0; id < g->n; id++) {

@@ -13,7 +13,7 @@ Interp *interp_new(const Graph *g) {
     for (int i = 0; i < g->n; i++) {
         int64_t n = shape_numel(&g->nodes[i].shape);
         in->vals[i] = calloc((size_t)(n ? n : 1), sizeof(double));
-        if (!in->vals[i]) mlc_die("out of memory");
+        if (!in->vals[i]) mlc_out_of_memory(0);
     }
     return in;
 }

@@ -19,9 +19,9 @@
 #error "MLC_EXE must be defined (the mlc executable built by meson)"
 #endif
 
-/* Runs mlc on path (output to /dev/null); returns the exit status, the peak RSS in MiB
- * and the start of stderr. */
-static int run_mlc(const char *path, long *rss_mib, char *err, size_t cap) {
+/* Runs mlc on path (output to /dev/null), its address space limited to as_mib MiB unless
+ * 0; returns the exit status, the peak RSS in MiB and the start of stderr. */
+static int run_mlc_limited(const char *path, long as_mib, long *rss_mib, char *err, size_t cap) {
     int pfd[2];
     cr_assert_eq(pipe(pfd), 0);
     pid_t pid = fork();
@@ -30,6 +30,8 @@ static int run_mlc(const char *path, long *rss_mib, char *err, size_t cap) {
         dup2(pfd[1], 2);
         close(pfd[0]);
         close(pfd[1]);
+        struct rlimit lim = {(rlim_t)as_mib << 20, (rlim_t)as_mib << 20};
+        if (as_mib && setrlimit(RLIMIT_AS, &lim) != 0) _exit(126);
         execl(MLC_EXE, MLC_EXE, path, "-o", "/dev/null", (char *)NULL);
         _exit(127);
     }
@@ -48,6 +50,10 @@ static int run_mlc(const char *path, long *rss_mib, char *err, size_t cap) {
     cr_assert_eq(getrusage(RUSAGE_CHILDREN, &ru), 0);
     *rss_mib = ru.ru_maxrss / 1024;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_mlc(const char *path, long *rss_mib, char *err, size_t cap) {
+    return run_mlc_limited(path, 0, rss_mib, err, cap);
 }
 
 static char *write_model(const char *dir, const char *name, void (*body)(FILE *)) {
@@ -118,6 +124,20 @@ Test(bounds, nested_blocks_hit_the_node_limit) {
     cr_expect(strstr(err, "error: the train-step graph has more than 262144 nodes (blocks are expanded at every call"),
               "%s", err);
     cr_expect_leq(mib, mib_limit(), "blocks nested 20 deep took %ld MiB before the node limit stopped them", mib);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}
+
+/* A model larger than the memory there is: an error line and exit status 1, not an
+ * "internal error" and a core dump. (Not under sanitizers, which reserve terabytes of
+ * address space before main.) */
+Test(bounds, out_of_memory_is_an_error_not_a_crash) {
+    if (MLC_TEST_SANITIZE[0]) cr_skip_test("a sanitized mlc cannot run in a limited address space");
+    char *dir = ct_tmpdir("bounds"), err[4096];
+    char *p = write_model(dir, "res.mdl", resnet600);
+    long mib;
+    cr_assert_eq(run_mlc_limited(p, 120, &mib, err, sizeof err), 1, "%s", err);
+    cr_expect(strncmp(err, "mlc: error: out of memory", 25) == 0 && !strstr(err, "internal error"), "%s", err);
     ct_rmdir(dir);
     free(p), free(dir);
 }

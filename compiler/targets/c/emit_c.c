@@ -481,9 +481,9 @@ static void emit_source_c(const ModelIR *m, FILE *out, const char *hdr_name) {
     char *text = NULL;
     size_t len = 0;
     FILE *buf = open_memstream(&text, &len);
-    if (!buf) mlc_die("out of memory");
+    if (!buf) mlc_out_of_memory(0);
     emit_source_c_text(m, buf, hdr_name);
-    if (fclose(buf)) mlc_die("out of memory");
+    if (fclose(buf)) mlc_out_of_memory(0);
     /* net.h -> net.c: the file this text becomes (write_model_sources names them so) */
     size_t stem = strlen(hdr_name) > 2 ? strlen(hdr_name) - 2 : strlen(hdr_name);
     copy_resolving_lines(text, out, c_str(m->arena, arena_printf(m->arena, "%.*s.c", (int)stem, hdr_name)));

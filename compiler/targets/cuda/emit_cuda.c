@@ -305,7 +305,7 @@ static void emit_group(EmitCtx *e, int root) {
         char *text = NULL;
         size_t len = 0;
         FILE *mem = open_memstream(&text, &len), *host = e->body;
-        if (!mem) mlc_die("out of memory");
+        if (!mem) mlc_out_of_memory(0);
         e->body = mem;
         e->indent++;
         const char *v = fused_body(e, &fl, NULL);
@@ -490,7 +490,7 @@ void cuda_lt_report(FILE *out, const ModelIR *m) {
         char *sink_text = NULL;
         size_t sink_len = 0;
         FILE *sink = open_memstream(&sink_text, &sink_len);
-        if (!sink) mlc_die("out of memory");
+        if (!sink) mlc_out_of_memory(0);
         EmitCtx e = cuda_report_ctx(m, fns[f].fn, sink);
         const GraphFnParts gp = graph_fn_parts(m, fns[f].fn);
         for (int id = 0; id < gp.g->n; id++) {
@@ -631,7 +631,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, FILE *kern, int *nk
     char *prep_text = NULL;
     size_t prep_len = 0;
     FILE *prep = open_memstream(&prep_text, &prep_len);
-    if (!prep) mlc_die("out of memory");
+    if (!prep) mlc_out_of_memory(0);
     int slot0 = *nscalars;
     EmitCtx e = {.arena = a,
                  .g = g,
@@ -846,7 +846,7 @@ void emit_cuda_kernels(const ModelIR *m, FILE *out) {
     char *text = NULL;
     size_t len = 0;
     FILE *fns = open_memstream(&text, &len);
-    if (!fns) mlc_die("out of memory");
+    if (!fns) mlc_out_of_memory(0);
     (void)emit_graphs(m, out, fns);
     fclose(fns);
     free(text);
@@ -982,7 +982,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     char *kt = NULL, *ft = NULL;
     size_t kl = 0, fl = 0;
     FILE *kern = open_memstream(&kt, &kl), *fns = open_memstream(&ft, &fl);
-    if (!kern || !fns) mlc_die("out of memory");
+    if (!kern || !fns) mlc_out_of_memory(0);
     GraphsInfo gi = emit_graphs(m, kern, fns);
     fclose(kern);
     fclose(fns);
