@@ -228,9 +228,12 @@ void mlc_scatter_rows(long n, long V, long D, const int32_t *ids, const float *d
 void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom,
                     float wd, int nesterov);
 /* One Adam step's constants: step = lr / (1 - b1^t) and inv_bc2 = 1 / (1 - b2^t), computed
- * in double by the caller; decay = 1 - lr wd for adamw (decoupled), else wd is L2. */
+ * in double by the caller; w1 = 1 - b1 and w2 = 1 - b2, the moments' weights of the new
+ * gradient, computed in double from the betas as written and rounded once (1.0f - b2 on
+ * the rounded b2 is off by 1e-3 of itself at b2 = 0.99999); decay = 1 - lr wd for adamw
+ * (decoupled), else wd is L2. */
 typedef struct mlc_adam_step {
-    float step, inv_bc2, b1, b2, eps, wd, decay;
+    float step, inv_bc2, b1, b2, w1, w2, eps, wd, decay;
     int decoupled;
 } mlc_adam_step;
 void mlc_adam_update(long n, float *restrict p, float *restrict m1, float *restrict m2, const float *restrict g,

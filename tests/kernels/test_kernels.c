@@ -648,10 +648,13 @@ Test(kernels, optimizer_updates_match_their_definition) {
                     fill_range(g, n, 4, -1, 1);
                 memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
                 memcpy(rm2, m2, sizeof(float) * (size_t)n);
+                /* w2 is 1 - 0.99999 in double, rounded: 1.0f - b2 would be 1.4e-3 larger */
                 const mlc_adam_step s = {.step = 0.0123f,
                                          .inv_bc2 = 1.7f,
                                          .b1 = 0.9f,
-                                         .b2 = 0.999f,
+                                         .b2 = 0.99999f,
+                                         .w1 = (float)(1.0 - 0.9),
+                                         .w2 = (float)(1.0 - 0.99999),
                                          .eps = 1e-8f,
                                          .wd = 0.01f,
                                          .decay = 0.9995f,
@@ -659,8 +662,8 @@ Test(kernels, optimizer_updates_match_their_definition) {
                 adam_in_team(threads, n, p, m1, m2, g, &s);
                 for (long i = 0; i < n; i++) {
                     const float gi = variant ? g[i] : g[i] + s.wd * rp[i];
-                    rm1[i] = s.b1 * rm1[i] + (1.0f - s.b1) * gi;
-                    rm2[i] = s.b2 * rm2[i] + (1.0f - s.b2) * gi * gi;
+                    rm1[i] = s.b1 * rm1[i] + s.w1 * gi;
+                    rm2[i] = s.b2 * rm2[i] + s.w2 * gi * gi;
                     const float d = s.step * rm1[i] / (sqrtf(rm2[i] * s.inv_bc2) + s.eps);
                     rp[i] = variant ? rp[i] * s.decay - d : rp[i] - d;
                 }

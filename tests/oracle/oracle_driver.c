@@ -1,14 +1,15 @@
 /* oracle_driver.c - runs one train step of a generated model for the random suite of
  * check_torch.py, which compares it with the reference interpreter.
  *
- *   oracle_driver INDEX BATCH LR
+ *   oracle_driver INDEX BATCH LR [STEPS]
  *
  * Linked with several generated models and a table of their APIs (oracle_models[],
  * written by check_torch.py), so one link serves a whole sample. Prints the model's own
  * starting values (T0 NAME N v..., X and Y: the data and labels, a fixed formula), the
  * loss and train-mode output of one train_step (LOSS, TOUT) and every persistent tensor
  * after it (T1 ...), all with %.9g (exact for floats); oracle_dump --values reads the T0,
- * X and Y lines back. */
+ * X and Y lines back. With STEPS (the optim_c suite), that many train steps on the same
+ * batch, each followed by its LOSS and every tensor (T1, T2, ...). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +38,11 @@ static void tensors(const mlc_model_api *api, void *m, const char *tag) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4 || atoi(argv[1]) < 0 || atoi(argv[1]) >= oracle_nmodels || atoi(argv[2]) < 1) {
-        fprintf(stderr, "error: usage: oracle_driver INDEX (0..%d) BATCH (>= 1) LR\n", oracle_nmodels - 1);
+    int steps = argc == 5 ? atoi(argv[4]) : 1;
+    if (argc < 4 || argc > 5 || atoi(argv[1]) < 0 || atoi(argv[1]) >= oracle_nmodels || atoi(argv[2]) < 1 ||
+        steps < 1 || steps > 1000) {
+        fprintf(stderr, "error: usage: oracle_driver INDEX (0..%d) BATCH (>= 1) LR [STEPS (1..1000)]\n",
+                oracle_nmodels - 1);
         return 2;
     }
     const mlc_model_api *api = oracle_models[atoi(argv[1])];
@@ -69,10 +73,14 @@ int main(int argc, char **argv) {
     const void *inputs[2] = {NULL, NULL};
     inputs[xi] = x, inputs[yi] = y;
     float *outputs[MLC_MAX_OUTPUTS] = {out};
-    float loss = api->train_step(m, inputs, n, lr, outputs);
-    printf("LOSS %.9g\n", loss);
-    vec("TOUT", NULL, out, no);
-    tensors(api, m, "T1");
+    for (int k = 1; k <= steps; k++) {
+        float loss = api->train_step(m, inputs, n, lr, outputs);
+        char tag[16];
+        snprintf(tag, sizeof tag, "T%d", k);
+        printf("LOSS %.9g\n", loss);
+        if (k == 1) vec("TOUT", NULL, out, no);
+        tensors(api, m, tag);
+    }
     api->destroy(m);
     free(x), free(y), free(yf), free(out);
     return 0;

@@ -22,8 +22,9 @@
  * the emitted kernels (compiler/ops/ops_optim.c: emit_sgd_c, emit_adam_c) in double.
  * The learning rate of each step is the runtime's own mlcrt_schedule_lr, set up as
  * runtime/trainer.c does. --f32-bias-correction computes Adam's 1 - beta^t in float, with
- * the betas rounded to float, as the emitted code does, to measure what that costs
- * against torch. --values starts each case from CASE.mdl.vals instead of the RNG
+ * the betas rounded to float (also in the moments' weights 1 - beta), as the emitted code
+ * did before issue 13's fix, to measure what that costs against torch. (The emitted code
+ * itself, in float, is held to torch by check_torch.py's optim_c suite.) --values starts each case from CASE.mdl.vals instead of the RNG
  * (load_values). */
 #include <math.h>
 #include <stdint.h>
@@ -129,8 +130,8 @@ static void apply_update(const Node *n, double **vals, int batch, double lr, int
         double b1 = attr_f(n, A_BETA1), b2 = attr_f(n, A_BETA2), eps = attr_f(n, A_EPS), wd = attr_f(n, A_WEIGHT_DECAY);
         double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
         if (f32_bc) {
-            /* the kernel's constants are floats (0.999f is 0.99900001287) in the moments
-             * and in the corrections alike, and the powers are powf */
+            /* the old kernels' constants were floats (0.999f is 0.99900001287) in the
+             * moments and in the corrections alike, and the powers were powf */
             b1 = (float)b1, b2 = (float)b2;
             bc1 = (double)(1.0f - powf((float)b1, (float)t));
             bc2 = (double)(1.0f - powf((float)b2, (float)t));

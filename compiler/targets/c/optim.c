@@ -20,14 +20,15 @@ void emit_sgd_c(EmitCtx *e, int id) {
 static const char *adam_constants(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
     int decoupled = attr_i(n, A_DECOUPLED) != 0;
-    const char *step, *inv_bc2;
+    const char *step, *inv_bc2, *w1, *w2;
     adam_bias_corrections(e, n, &step, &inv_bc2);
-    const char *init = arena_printf(
-        e->arena, ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .eps = %s, .wd = %s, .decay = %s, .decoupled = %d",
-        step, inv_bc2, emit_float(e, attr_f(n, A_BETA1)), emit_float(e, attr_f(n, A_BETA2)),
-        emit_float(e, attr_f(n, A_EPS)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
-        decoupled ? arena_printf(e->arena, "1.0f - lr * %s", emit_float(e, attr_f(n, A_WEIGHT_DECAY))) : "1.0f",
-        decoupled);
+    adam_moment_weights(e, n, &w1, &w2);
+    const char *init = arena_printf(e->arena,
+                                    ".step = %s,\n.inv_bc2 = %s,\n.b1 = %s, .b2 = %s, .w1 = %s, .w2 = %s, .eps = %s, "
+                                    ".wd = %s,\n.decay = %s, .decoupled = %d",
+                                    step, inv_bc2, emit_float(e, attr_f(n, A_BETA1)), emit_float(e, attr_f(n, A_BETA2)),
+                                    w1, w2, emit_float(e, attr_f(n, A_EPS)), emit_float(e, attr_f(n, A_WEIGHT_DECAY)),
+                                    decoupled ? adam_decay(e, n) : "1.0f", decoupled);
     return c_shared_const(e, id, "mlc_adam_step", "adam", init, "Adam's step constants (bias corrections at step t)");
 }
 

@@ -13,6 +13,10 @@ void emit_param_ema(EmitCtx *e, int id); /* train { ema } */
 /* Adam node n's step size lr / (1 - b1^t) and 1 / (1 - b2^t): host expressions in double,
  * rounded to float, of the step function's lr and t (every target's Adam takes them). */
 void adam_bias_corrections(EmitCtx *e, const Node *n, const char **step, const char **inv_bc2);
+/* Its moments' weights 1 - b1 and 1 - b2 (float literals, from the betas in double) and
+ * AdamW's host expression 1 - lr * wd */
+void adam_moment_weights(EmitCtx *e, const Node *n, const char **w1, const char **w2);
+const char *adam_decay(EmitCtx *e, const Node *n);
 void emit_argmax(EmitCtx *e, int id);      /* reduce.c */
 void emit_transpose(EmitCtx *e, int id);   /* layout.c */
 void emit_one_hot(EmitCtx *e, int id);     /* labels.c */

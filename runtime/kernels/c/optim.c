@@ -34,22 +34,23 @@ void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *r
 
 void mlc_adam_update(long n, float *restrict p, float *restrict m1, float *restrict m2, const float *restrict g,
                      const mlc_adam_step *s) {
-    const float step = s->step, inv_bc2 = s->inv_bc2, b1 = s->b1, b2 = s->b2, eps = s->eps, wd = s->wd;
+    const float step = s->step, inv_bc2 = s->inv_bc2, b1 = s->b1, b2 = s->b2, w1 = s->w1, w2 = s->w2, eps = s->eps,
+                wd = s->wd;
     if (s->decoupled) { /* adamw: p *= 1 - lr * wd before the step */
         const float decay = s->decay;
 #pragma omp for simd schedule(static) nowait
         for (long i = 0; i < n; i++) {
             const float gi = g[i];
-            m1[i] = b1 * m1[i] + (1.0f - b1) * gi;
-            m2[i] = b2 * m2[i] + (1.0f - b2) * gi * gi;
+            m1[i] = b1 * m1[i] + w1 * gi;
+            m2[i] = b2 * m2[i] + w2 * gi * gi;
             p[i] = p[i] * decay - step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);
         }
     } else { /* adam: L2 weight decay folded into the gradient */
 #pragma omp for simd schedule(static) nowait
         for (long i = 0; i < n; i++) {
             const float gi = g[i] + wd * p[i];
-            m1[i] = b1 * m1[i] + (1.0f - b1) * gi;
-            m2[i] = b2 * m2[i] + (1.0f - b2) * gi * gi;
+            m1[i] = b1 * m1[i] + w1 * gi;
+            m2[i] = b2 * m2[i] + w2 * gi * gi;
             p[i] -= step * m1[i] / (sqrtf(m2[i] * inv_bc2) + eps);
         }
     }
