@@ -2,7 +2,8 @@
  *
  * A single forward pass over the bytes. Positions are tracked as (line, column) while
  * scanning so every token and every error gets an exact location without a second pass.
- * Columns count bytes, which matches how diag.c draws the caret. */
+ * Columns count bytes; diag.c draws the caret under what they point at as the line is shown
+ * (a multibyte character one column, an escaped byte four). */
 #include "lexer.h"
 
 #include <errno.h>
@@ -79,24 +80,19 @@ static int is_ident_start(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' &&
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 static int is_ident_char(int c) { return is_ident_start(c) || is_digit(c); }
 
-/* Length of a valid UTF-8 sequence starting at src[pos], or 0 if the bytes there are not
- * valid UTF-8 (overlong forms, surrogates and truncated sequences included). */
-static int utf8_len(const Lexer *L) {
-    int c = peek(L, 0), n;
-    unsigned min;
-    if (c < 0x80) return c >= 0 ? 1 : 0;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
-    else return 0;
-    unsigned cp = (unsigned)c & (0xFFu >> (n + 1));
-    for (int i = 1; i < n; i++) {
-        int d = peek(L, (size_t)i);
-        if (d < 0 || (d & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | ((unsigned)d & 0x3F);
+/* Length of the valid UTF-8 character at src[pos] (its code point in *cp), or 0 if the
+ * bytes there are not valid UTF-8. */
+static int utf8_len(const Lexer *L, unsigned *cp) { return diag_utf8_len(L->src + L->pos, L->len - L->pos, cp); }
+
+/* Refuses a CR that no LF follows. CRLF files work; a lone CR (classic Mac OS line ends)
+ * would make the whole file one line, every location after it wrong. */
+static void check_lone_cr(Lexer *L) {
+    if (peek(L, 0) == '\r' && peek(L, 1) != '\n') {
+        SrcLoc loc = here(L, 1);
+        diag_error(&loc,
+                   "line endings: lone CR (a carriage return without a line feed after it); expected LF or "
+                   "CRLF line endings");
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
 }
 
 /* Rejects the byte at pos if it may not appear in a comment or string: a control byte
@@ -104,7 +100,8 @@ static int utf8_len(const Lexer *L) {
  * Returns the byte count of the character otherwise. Strings check for CR themselves. */
 static int check_text_char(Lexer *L) {
     int c = peek(L, 0);
-    int n = utf8_len(L);
+    int n = utf8_len(L, NULL);
+    check_lone_cr(L);
     if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F || n == 0) {
         SrcLoc loc = here(L, 1);
         diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
@@ -280,13 +277,20 @@ static _Noreturn void unexpected(Lexer *L) {
     if (c == '&' && peek(L, 1) == '&') diag_error_hint(&loc, "use 'and'", "unexpected character '&'");
     if (c == '|' && peek(L, 1) == '|') diag_error_hint(&loc, "use 'or'", "unexpected character '|'");
     if (c > 0x20 && c < 0x7F) diag_error(&loc, "unexpected character '%c'", c);
-    int n = utf8_len(L);
-    if (c >= 0x80 && n > 0) diag_error(&loc, "unexpected character '%.*s'", n, L->src + L->pos);
+    unsigned cp;
+    int n = utf8_len(L, &cp);
+    if (c >= 0x80 && n > 0) loc.len = n; /* the whole character */
+    if (n > 0 && cp == 0xFEFF) diag_error(&loc, "unexpected byte-order mark (U+FEFF): one may only start the file");
+    /* The code point tells a look-alike (U+2212 for '-') or an invisible character apart. */
+    if (c >= 0x80 && n > 0) diag_error(&loc, "unexpected character '%.*s' (U+%04X)", n, L->src + L->pos, cp);
     diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
 }
 
 Token *lex_file(Arena *a, const SrcFile *file, int *ntoks) {
     Lexer L = {.arena = a, .file = file, .src = file->text, .len = file->len, .line = 1, .col = 1};
+    /* A UTF-8 byte-order mark (editors on Windows write one) is skipped: columns of line 1
+     * count from after it, as diag.c shows that line without it. */
+    if (L.len >= 3 && !memcmp(L.src, "\xEF\xBB\xBF", 3)) L.pos = 3;
     /* Where the end-of-file token goes: just after the last real token, so "expected ')'
      * ..., found end of file" points where the ')' is missing rather than at a blank line. */
     SrcLoc end = here(&L, 1);
@@ -294,6 +298,7 @@ Token *lex_file(Arena *a, const SrcFile *file, int *ntoks) {
         int c = peek(&L, 0);
         if (c < 0) break;
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            check_lone_cr(&L);
             advance(&L);
         } else if (c == '#') {
             skip_comment(&L);

@@ -16,22 +16,79 @@ static FILE *out(void) { return diag_out ? diag_out : stderr; }
 /* A diagnostic stays a few lines however long the input: a name, string or other word of
  * a message longer than WORD_MAX bytes shows its first WORD_HEAD and last WORD_TAIL bytes
  * around "..." (the tail is what tells `stage1.block2.conv1.weight` from `...bias`), and a
- * source line longer than LINE_WINDOW bytes the window of it around the caret. */
+ * source line wider than LINE_WINDOW columns the window of it around the caret. */
 enum { WORD_MAX = 96, WORD_HEAD = 64, WORD_TAIL = 24, LINE_WINDOW = 120 };
 
 /* Whether byte c continues a UTF-8 character (a cut must not split one). */
 static int utf8_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
 
+int diag_utf8_len(const char *s, size_t n, unsigned *cp_out) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0) return 0;
+    unsigned c = p[0], cp, min;
+    int len;
+    if (c < 0x80) len = 1, cp = c, min = 0;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
+    else return 0;
+    if ((size_t)len > n) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    if (cp_out) *cp_out = cp;
+    return len;
+}
+
+/* Characters a terminal would act on or that do not show: C0 and C1 controls (ESC starts
+ * colour and cursor sequences), DEL, zero-width characters, the line and paragraph
+ * separators, the bidirectional marks and overrides (which reorder what is shown), and
+ * U+FEFF (a byte-order mark). A tab is shown as itself. */
+static int invisible(unsigned cp) {
+    return (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
+/* The unit of text at p (n bytes left, n > 0) as diagnostics show it: a character shown as
+ * itself, one column wide (printable ASCII, a tab, a visible UTF-8 character), or, for a
+ * byte that is not valid UTF-8 or a character in `invisible`, its bytes as `\xNN` escapes,
+ * 4 columns each. Returns the unit's length in bytes; *width gets its columns. */
+static size_t shown_unit(const char *p, size_t n, size_t *width) {
+    unsigned cp;
+    int len = diag_utf8_len(p, n, &cp);
+    if (len == 0) { /* a byte that starts no character: escaped alone */
+        *width = 4;
+        return 1;
+    }
+    *width = invisible(cp) ? 4 * (size_t)len : 1;
+    return (size_t)len;
+}
+
+/* Prints the n bytes at p as `shown_unit` says: never a raw control byte or invalid UTF-8. */
+static void put_shown(const char *p, size_t n) {
+    for (size_t i = 0, w; i < n;) {
+        size_t k = shown_unit(p + i, n - i, &w);
+        if (w == 1) fwrite(p + i, 1, k, out());
+        else
+            for (size_t j = 0; j < k; j++) fprintf(out(), "\\x%02x", (unsigned char)p[i + j]);
+        i += k;
+    }
+}
+
 /* Prints the n bytes at p, shortened when longer than WORD_MAX. */
 static void put_word(const char *p, size_t n) {
     if (n <= WORD_MAX) {
-        fprintf(out(), "%.*s", (int)n, p);
+        put_shown(p, n);
         return;
     }
     size_t head = WORD_HEAD, tail = n - WORD_TAIL;
     while (head > 0 && utf8_cont(p[head])) head--;
     while (tail < n && utf8_cont(p[tail])) tail++;
-    fprintf(out(), "%.*s...%.*s", (int)head, p, (int)(n - tail), p + tail);
+    put_shown(p, head);
+    fputs("...", out());
+    put_shown(p + tail, n - tail);
 }
 
 /* Prints text with each long word shortened. A quoted part ('name' or "a string") counts as
@@ -50,36 +107,96 @@ static void put_text(const char *text) {
             put_word(p, n);
             p += n;
         } else {
-            fputc(*p++, out());
+            /* up to the next space or quote, which start no UTF-8 character's middle */
+            size_t n = strcspn(p, " '\"");
+            put_shown(p, n ? n : 1);
+            p += n ? n : 1;
         }
     }
 }
 
+/* The columns the bytes [from, to) of a line take when shown (from at a unit's start). */
+static size_t shown_width(const char *p, size_t from, size_t to) {
+    size_t cols = 0;
+    for (size_t i = from, w; i < to; cols += w) i += shown_unit(p + i, to - i, &w);
+    return cols;
+}
+
+/* The first unit boundary of the line p[0..len) at or after `from` whose shown width from
+ * `from` reaches `cols` (or len). */
+static size_t skip_cols(const char *p, size_t from, size_t len, size_t cols) {
+    size_t i = from, w;
+    for (size_t done = 0; i < len && done < cols; done += w) i += shown_unit(p + i, len - i, &w);
+    return i;
+}
+
+/* The last unit boundary of p[0..len) at or after `from` within `cols` columns of it. */
+static size_t fit_cols(const char *p, size_t from, size_t len, size_t cols) {
+    size_t i = from, w;
+    for (size_t done = 0; i < len; done += w) {
+        size_t k = shown_unit(p + i, len - i, &w);
+        if (done + w > cols) break;
+        i += k;
+    }
+    return i;
+}
+
+/* Where line `line` of f starts, and (in *len) its length without its end: a '\n', and the
+ * '\r' before it in a CRLF file. A byte-order mark starting the file is no part of line 1,
+ * as the lexer skips it. */
+static const char *find_line(const SrcFile *f, int line, size_t *len) {
+    const char *p = f->text, *end = f->text + f->len;
+    if (f->len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3;
+    for (int l = 1; l < line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    *len = (size_t)((e ? e : end) - p);
+    if (e && *len > 0 && p[*len - 1] == '\r') --*len;
+    return p;
+}
+
+/* The source line and a caret under the location, in columns as shown: a multibyte
+ * character is one column and an escaped byte its escape's width, so the caret stays under
+ * what it points at. Columns in `file:line:col` count bytes. */
 static void print_line_and_caret(const SrcLoc *loc) {
     const SrcFile *f = loc->file;
     if (!f || !f->text || loc->line < 1) return;
-    const char *p = f->text;
-    for (int l = 1; l < loc->line && *p; p++)
-        if (*p == '\n') l++;
-    const char *e = p;
-    while (*e && *e != '\n') e++;
-    size_t len = (size_t)(e - p), c = loc->col > 1 ? (size_t)loc->col - 1 : 0;
-    if (c > len) c = len;
-    size_t lo = 0, hi = len; /* the window shown: all of a short line */
-    if (len > LINE_WINDOW) {
-        lo = c > LINE_WINDOW / 2 ? c - LINE_WINDOW / 2 : 0;
-        if (lo > len - LINE_WINDOW) lo = len - LINE_WINDOW;
-        hi = lo + LINE_WINDOW;
-        while (lo > 0 && utf8_cont(p[lo])) lo--;
-        while (hi < len && utf8_cont(p[hi])) hi++;
+    size_t len;
+    const char *p = find_line(f, loc->line, &len);
+    size_t c = 0, want = loc->col > 1 ? (size_t)loc->col - 1 : 0;
+    for (size_t w; c < len;) { /* the unit holding byte `want`, or the line's end */
+        size_t k = shown_unit(p + c, len - c, &w);
+        if (c + k > want) break;
+        c += k;
     }
-    fprintf(out(), "%5d | %s%.*s%s\n      | %s", loc->line, lo ? "..." : "", (int)(hi - lo), p + lo,
-            hi < len ? "..." : "", lo ? "   " : "");
-    for (size_t i = lo; i < c; i++) fputc(p[i] == '\t' ? '\t' : ' ', out());
-    size_t n = loc->len > 0 ? (size_t)loc->len : 1;
-    if (len > LINE_WINDOW && n > hi - c) n = hi > c ? hi - c : 1; /* the underline ends with the window */
+    size_t lo = 0, hi = len; /* the window shown: all of a short line */
+    size_t total = shown_width(p, 0, len);
+    if (total > LINE_WINDOW) {
+        size_t before = shown_width(p, 0, c), from = before > LINE_WINDOW / 2 ? before - LINE_WINDOW / 2 : 0;
+        if (from > total - LINE_WINDOW) from = total - LINE_WINDOW;
+        lo = skip_cols(p, 0, len, from);
+        if (c < lo) lo = c;
+        hi = fit_cols(p, lo, len, LINE_WINDOW);
+    }
+    char digits[16];
+    int gutter = snprintf(digits, sizeof digits, "%d", loc->line);
+    if (gutter < 5) gutter = 5;
+    fprintf(out(), "%*d | %s", gutter, loc->line, lo ? "..." : "");
+    put_shown(p + lo, hi - lo);
+    fprintf(out(), "%s\n%*s | %s", hi < len ? "..." : "", gutter, "", lo ? "   " : "");
+    for (size_t i = lo, w; i < c;) {
+        size_t k = shown_unit(p + i, len - i, &w);
+        if (p[i] == '\t') fputc('\t', out());
+        else fprintf(out(), "%*s", (int)w, "");
+        i += k;
+    }
+    size_t n = loc->len > 0 ? (size_t)loc->len : 1, stop = c + n < hi ? c + n : hi;
+    size_t cols = c < stop ? shown_width(p, c, stop) : 0;
+    if (c + n > len && hi == len) cols += c + n - (c > len ? c : len); /* past the line's end */
     fputc('^', out());
-    for (size_t i = 1; i < n; i++) fputc('~', out());
+    for (size_t i = 1; i < cols; i++) fputc('~', out());
     fputc('\n', out());
 }
 
@@ -115,15 +232,36 @@ static int same_call(const SrcLoc *l, const SrcLoc *m) {
     return same_block && a->file == b->file && a->line == b->line && a->col == b->col;
 }
 
+/* One call note from l on: the call site of l's block, merged with the calls just above it
+ * that read the same (a recursive block calling itself from one place). Returns the
+ * location the next note starts from; *repeats gets how many calls this note stands for. */
+static const SrcLoc *call_note_at(const SrcLoc *l, int *repeats) {
+    *repeats = 1;
+    while (l->called_from->called_from && same_call(l, l->called_from)) l = l->called_from, ++*repeats;
+    return l;
+}
+
+/* A chain of more call notes than this shows its innermost CALLS_INNER and outermost
+ * CALLS_OUTER, and one line counting those left out, so that an error in blocks nested 20
+ * deep stays about a dozen lines. */
+enum { CALLS_INNER = 2, CALLS_OUTER = 1 };
+
 static void call_notes(const SrcLoc *loc) {
-    for (const SrcLoc *l = loc; l && l->called_from; l = l->called_from) {
-        /* A recursive block calls itself from one place many times: one note, counted. */
-        int repeats = 0;
-        while (l->called_from->called_from && same_call(l, l->called_from)) l = l->called_from, repeats++;
-        if (repeats)
-            note(l->called_from, "in block '%s' called from here (%d times in a row)",
-                 l->block_name ? l->block_name : "?", repeats + 1);
-        else note(l->called_from, "in block '%s' called from here", l->block_name ? l->block_name : "?");
+    int total = 0, repeats;
+    for (const SrcLoc *l = loc; l && l->called_from; l = call_note_at(l, &repeats)->called_from) total++;
+    int shown = total > CALLS_INNER + CALLS_OUTER + 1 ? CALLS_INNER : total, k = 0, left_out = 0;
+    for (const SrcLoc *l = loc; l && l->called_from; k++) {
+        const SrcLoc *m = call_note_at(l, &repeats);
+        const char *name = m->block_name ? m->block_name : "?";
+        l = m->called_from;
+        if (k >= shown && k < total - CALLS_OUTER) {
+            left_out += repeats;
+            continue;
+        }
+        if (left_out) fprintf(out(), "note: ... %d more block calls in between\n", left_out);
+        left_out = 0;
+        if (repeats > 1) note(m->called_from, "in block '%s' called from here (%d times in a row)", name, repeats);
+        else note(m->called_from, "in block '%s' called from here", name);
     }
 }
 

@@ -48,6 +48,11 @@ _Noreturn void diag_error_file(const char *path, const char *fmt, ...) __attribu
  * to be a plausible typo. */
 const char *diag_nearest(const char *name, const char *const *cands, int n);
 
+/* The length of the valid UTF-8 character starting s (n bytes left), its code point in
+ * *cp (when cp is not NULL); 0 where the bytes are not valid UTF-8 (overlong forms,
+ * surrogates and truncated sequences included). */
+int diag_utf8_len(const char *s, size_t n, unsigned *cp);
+
 /* Reads a whole file; NULL (and errno set) on failure. */
 SrcFile *srcfile_read(const char *path);
 SrcFile *srcfile_from_string(const char *name, const char *text);

@@ -52,6 +52,8 @@ static const char *const required[] = {
     "unknown_keyword_list", /* no near name: the hint lists the valid ones */
     "attention_shape",  /* attention's q and k of different widths: all three shapes */
     "attention_causal", /* causal = 1: a boolean expected */
+    "nested_calls_steps", /* blocks nested 20 deep, no layers: the step limit; 3 of 20 notes */
+    "nested_calls_nodes", /* the same with a layer each: the node limit */
 };
 // clang-format on
 

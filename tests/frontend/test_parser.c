@@ -572,37 +572,108 @@ Test(frontend, error_lexical) {
                  "    1 | x = 1e999\n"
                  "      |     ^~~~~\n");
     ASSERT_ERROR("x = \xC3\xA9",
-                 "t.mdl:1:5: error: unexpected character '\xC3\xA9'\n"
+                 "t.mdl:1:5: error: unexpected character '\xC3\xA9' (U+00E9)\n"
                  "    1 | x = \xC3\xA9\n"
                  "      |     ^\n");
 }
 
+/* Bytes a terminal would act on, or could not show, are shown escaped in the excerpt, and
+ * the caret stays under them (an escape is 4 columns). */
 Test(frontend, error_bad_bytes) {
     ASSERT_ERROR("x = \x01",
                  "t.mdl:1:5: error: unexpected byte 0x01\n"
-                 "    1 | x = \x01\n"
-                 "      |     ^\n");
+                 "    1 | x = \\x01\n"
+                 "      |     ^~~~\n");
     ASSERT_ERROR("x = \xFF",
                  "t.mdl:1:5: error: unexpected byte 0xFF\n"
-                 "    1 | x = \xFF\n"
-                 "      |     ^\n");
+                 "    1 | x = \\xff\n"
+                 "      |     ^~~~\n");
     ASSERT_ERROR("# ok \xC3\xA9 but \xC3(\n",
                  "t.mdl:1:13: error: unexpected byte 0xC3\n"
-                 "    1 | # ok \xC3\xA9 but \xC3(\n"
-                 "      |             ^\n");
+                 "    1 | # ok \xC3\xA9 but \\xc3(\n"
+                 "      |            ^~~~\n");
     ASSERT_ERROR("s = \"a\x02\"",
                  "t.mdl:1:7: error: unexpected byte 0x02\n"
-                 "    1 | s = \"a\x02\"\n"
-                 "      |       ^\n");
-    /* A NUL inside the file is reported, not taken as the end of the text. diag.c prints
-     * the source line only up to the NUL. */
+                 "    1 | s = \"a\\x02\"\n"
+                 "      |       ^~~~\n");
+    /* A NUL inside the file is reported, not taken as the end of the text, and shown. */
     char *err;
     Program *p = try_parse_n("x = 1\0y", 7, &err);
     cr_assert_null(p);
     cr_assert_str_eq(err,
                      "t.mdl:1:6: error: unexpected byte 0x00\n"
-                     "    1 | x = 1\n"
-                     "      |      ^\n");
+                     "    1 | x = 1\\x00y\n"
+                     "      |      ^~~~\n");
+}
+
+/* An escape sequence (ESC [ 31 m: red) or invalid UTF-8 anywhere in the line shown, even
+ * past the error, reaches the terminal escaped; so do invisible characters in a message. */
+Test(frontend, error_excerpts_escape_terminal_bytes) {
+    ASSERT_ERROR("h = \"\x1b[31mred\" + 1",
+                 "t.mdl:1:6: error: unexpected byte 0x1B\n"
+                 "    1 | h = \"\\x1b[31mred\" + 1\n"
+                 "      |      ^~~~\n");
+    ASSERT_ERROR("h = @ # \xff\xfe \x1b[2J",
+                 "t.mdl:1:5: error: unexpected character '@'\n"
+                 "    1 | h = @ # \\xff\\xfe \\x1b[2J\n"
+                 "      |     ^\n");
+    /* U+202E (right-to-left override) would reorder what follows it on the screen */
+    ASSERT_ERROR("h = \xe2\x80\xae",
+                 "t.mdl:1:5: error: unexpected character '\\xe2\\x80\\xae' (U+202E)\n"
+                 "    1 | h = \\xe2\\x80\\xae\n"
+                 "      |     ^~~~~~~~~~~~\n");
+    /* the caret counts a multibyte character as one column */
+    ASSERT_ERROR("h = \"caf\xC3\xA9\" + @",
+                 "t.mdl:1:15: error: unexpected character '@'\n"
+                 "    1 | h = \"caf\xC3\xA9\" + @\n"
+                 "      |              ^\n");
+}
+
+/* A byte-order mark may start a file (it is skipped: columns count from after it); one
+ * anywhere else is named. */
+Test(frontend, byte_order_mark) {
+    Program *p = parse_ok("\xEF\xBB\xBFmodel m\ny = 1\n");
+    cr_assert_not_null(p);
+    ASSERT_ERROR("\xEF\xBB\xBFy = @",
+                 "t.mdl:1:5: error: unexpected character '@'\n"
+                 "    1 | y = @\n"
+                 "      |     ^\n");
+    ASSERT_ERROR("y = 1\n\xEF\xBB\xBFz = 2",
+                 "t.mdl:2:1: error: unexpected byte-order mark (U+FEFF): one may only start the file\n"
+                 "    2 | \\xef\\xbb\\xbfz = 2\n"
+                 "      | ^~~~~~~~~~~~\n");
+}
+
+/* CRLF line ends work (the CR is not shown); a lone CR is refused, shown escaped. */
+Test(frontend, line_endings) {
+    parse_ok("model m\r\ny = 1\r\n# comment\r\nz = 2\r\n");
+    ASSERT_ERROR("y = 1\r\nz = @\r\n",
+                 "t.mdl:2:5: error: unexpected character '@'\n"
+                 "    2 | z = @\n"
+                 "      |     ^\n");
+    ASSERT_ERROR("model m\ry = 1\r",
+                 "t.mdl:1:8: error: line endings: lone CR (a carriage return without a line feed after it); "
+                 "expected LF or CRLF line endings\n"
+                 "    1 | model m\\x0dy = 1\\x0d\n"
+                 "      |        ^~~~\n");
+    ASSERT_ERROR("# old Mac\ry = 1\r",
+                 "t.mdl:1:10: error: line endings: lone CR (a carriage return without a line feed after it); "
+                 "expected LF or CRLF line endings\n"
+                 "    1 | # old Mac\\x0dy = 1\\x0d\n"
+                 "      |          ^~~~\n");
+}
+
+/* From line 100000 on the line number is wider than 5 digits: the caret line's gutter
+ * widens with it. */
+Test(frontend, wide_line_numbers_keep_the_caret_aligned) {
+    size_t n = 1000000;
+    char *src = keep(malloc(n + 8));
+    memset(src, '\n', n);
+    strcpy(src + n, "y = @");
+    ASSERT_ERROR(src,
+                 "t.mdl:1000001:5: error: unexpected character '@'\n"
+                 "1000001 | y = @\n"
+                 "        |     ^\n");
 }
 
 Test(frontend, error_hints_for_other_languages) {
