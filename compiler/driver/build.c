@@ -35,6 +35,14 @@ int header_path(const char *src_path, char *hdr_path, size_t cap) {
     return 0;
 }
 
+int header_beside(const char *src_path) {
+    /* /dev/stdout, /dev/fd/N and /proc/self/fd/N may lead to a regular file (a shell's
+     * redirection) while the directory beside them is no place for a file of mlc's */
+    if (!strncmp(src_path, "/dev/", 5) || !strncmp(src_path, "/proc/", 6)) return 0;
+    struct stat st;
+    return stat(src_path, &st) != 0 || S_ISREG(st.st_mode);
+}
+
 int same_file(const char *a, const char *b) {
     struct stat sa, sb;
     if (!strcmp(a, b)) return 1;
@@ -60,6 +68,7 @@ int write_model_sources(const ModelIR *m, const Target *t, const char *src_path,
         fprintf(stderr, "mlc: error: cannot write '%s': %s\n", src_path, strerror(errno));
         return 1;
     }
+    if (!header_beside(src_path)) return 0;
     FILE *h = fopen(hdr_path, "w");
     if (!h) {
         fprintf(stderr, "mlc: error: cannot write '%s': %s\n", hdr_path, strerror(errno));

@@ -28,7 +28,14 @@ typedef struct Options {
     DumpOptions dump;
 } Options;
 
-/* Emits the model's source and header to `src_path` and the .h beside it (header_path).
+/* Whether a source written to src_path gets its header beside it: when src_path is a
+ * regular file or does not exist yet. A device, FIFO or other special file (-o /dev/null,
+ * a pipe) and any path under /dev/ or /proc/ (/dev/stdout) get none: the header would
+ * land in /dev (/dev/null.h) or beside a stream. */
+int header_beside(const char *src_path);
+
+/* Emits the model's source to `src_path` and its header beside it (header_path), unless
+ * header_beside says there is no place for one.
  * 0 on success, else 1 after a one-line error. */
 int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap);
 

@@ -31,7 +31,8 @@ static const char usage[] =
     "                                    [--keep] [--debug] [-v]\n"
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h); never the\n"
-    "                   input, and not a .h (the header's own name)\n"
+    "                   input, and not a .h (the header's own name); a device, FIFO or path in\n"
+    "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"
     "                   train.batch)\n"
@@ -484,7 +485,7 @@ static int check_outputs(const Options *o, int build) {
                 o->input);
         return -1;
     }
-    if (build) return 0; /* the binary; build_trainer checks its work files */
+    if (build || !header_beside(o->output)) return 0; /* build_trainer checks its work files */
     char hdr[PATH_MAX + 8];
     if (header_path(o->output, hdr, sizeof hdr)) {
         fprintf(stderr, "mlc: error: -o '%.64s...': expected a path of at most %d bytes\n", o->output, PATH_MAX + 5);

@@ -613,6 +613,28 @@ Test(driver, outputs_never_overwrite_the_input, .timeout = 120) {
     free(d);
 }
 
+/* The header goes beside a regular -o only: -o /dev/null (or a link to it, or any other
+ * device or FIFO, or a path under /dev) writes the source alone, and no `/dev/null.h`. */
+Test(driver, a_special_output_gets_no_header, .timeout = 120) {
+    char *d = ct_tmpdir("driver"), path[600];
+    cr_assert_not_null(d);
+    const char *mlp = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    int had_null_h = access("/dev/null.h", F_OK) == 0;
+    MLC_EXPECT(0, "", (char *)mlp, "-o", "/dev/null");
+    cr_expect(had_null_h || access("/dev/null.h", F_OK) != 0, "mlc wrote /dev/null.h");
+    snprintf(path, sizeof path, "%s/out.c", d);
+    cr_assert_eq(symlink("/dev/null", path), 0);
+    MLC_EXPECT(0, "", (char *)mlp, "-o", path);
+    snprintf(path, sizeof path, "%s/out.h", d);
+    cr_expect_neq(access(path, F_OK), 0, "%s was written beside a link to /dev/null", path);
+    snprintf(path, sizeof path, "%s/net.c", d);
+    MLC_EXPECT(0, "", (char *)mlp, "-o", path);
+    snprintf(path, sizeof path, "%s/net.h", d);
+    cr_expect_eq(access(path, F_OK), 0, "a regular -o got no header");
+    ct_rmdir(d);
+    free(d);
+}
+
 /* Every integer option says its range when a number is past it, and asks for a positive
  * integer otherwise (as the trainer's flags do). */
 Test(driver, integer_options_state_their_range) {
