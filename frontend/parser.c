@@ -128,9 +128,9 @@ static void parse_args(Parser *P, Expr *call) {
     }
 }
 
-/* primary: INT | FLOAT | STRING | NAME [ '(' args ')' ] | '(' expr ')'
- *        | '[' [ expr { ',' expr } ] ']' */
-static Expr *parse_primary(Parser *P) {
+/* atom: INT | FLOAT | STRING | NAME [ '(' args ')' ] | '(' expr ')'
+ *     | '[' [ expr { ',' expr } ] ']' */
+static Expr *parse_atom(Parser *P) {
     Token *t = cur(P);
     Expr *e;
     switch (t->kind) {
@@ -186,6 +186,16 @@ static Expr *parse_primary(Parser *P) {
     }
     default: expected(P, "an expression");
     }
+}
+
+/* primary: atom, never followed by '['. The language has no indexing; without this check
+ * `y = w[0]` would read as `y = w` and a statement `[0]`, whose error points elsewhere. */
+static Expr *parse_primary(Parser *P) {
+    Expr *e = parse_atom(P);
+    if (at(P, TK_LBRACKET))
+        diag_error_hint(&cur(P)->loc, "to take part of a tensor along an axis, use slice(x, axis, start, end)",
+                        "unexpected '[' after an expression: indexing is not part of the language");
+    return e;
 }
 
 /* unary: '-' unary | primary */
@@ -423,6 +433,14 @@ static Stmt *parse_block(Parser *P) {
                 if (strcmp(s->params[i].name, bp.name) == 0)
                     diag_error(&pn->loc, "parameter '%s' given twice", bp.name);
             if (accept(P, TK_ASSIGN)) bp.default_value = parse_expr(P);
+            /* As in Python: a call fills parameters from the left, so one without a default
+             * after one with a default could only ever be given by name. */
+            const BlockParam *last = s->nparams ? &s->params[s->nparams - 1] : NULL;
+            if (!bp.default_value && last && last->default_value)
+                diag_error(&pn->loc,
+                           "parameter '%s' has no default but follows '%s', which has one; parameters "
+                           "with defaults come last",
+                           bp.name, last->name);
             s->params = grow(P, s->params, s->nparams, &cap, sizeof(BlockParam));
             s->params[s->nparams++] = bp;
             if (accept(P, TK_RPAREN)) break;
@@ -514,6 +532,10 @@ static StmtList parse_stmts(Parser *P, TokKind end, const char *what) {
         if (at(P, end)) return list;
         /* Inside a body, running out of file means the '}' is missing. */
         if (at(P, TK_EOF)) expected(P, what);
+        /* In a block, what follows a 'return' in the same body would never run. (At the top
+         * level 'return' itself is the error, which lowering reports.) */
+        if (P->in_block && list.n && list.items[list.n - 1]->kind == ST_RETURN)
+            diag_error(&cur(P)->loc, "statement after return: it would never run");
         Stmt *s = parse_stmt(P);
         list.items = grow(P, list.items, list.n, &cap, sizeof(Stmt *));
         list.items[list.n++] = s;

@@ -632,7 +632,15 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         if (!top) diag_error(loc_at(L, s, &st->loc), "inputs are declared at the top level, not inside a block");
         DType dt;
         Shape sh = type_shape(L, s, st->type, 1, &dt);
-        if (scope_lookup(s, st->name)) diag_error(loc_at(L, s, &st->name_loc), "'%s' is defined twice", st->name);
+        if (scope_lookup(s, st->name)) {
+            int prev = names_get(&L->sources, st->name);
+            if (prev >= 0 && L->g->nodes[prev].loc.file)
+                diag_error_hint(
+                    loc_at(L, s, &st->name_loc),
+                    arena_printf(L->a, "'%s' was first defined at line %d", st->name, L->g->nodes[prev].loc.line),
+                    "'%s' is defined twice", st->name);
+            diag_error(loc_at(L, s, &st->name_loc), "'%s' is defined twice", st->name);
+        }
         int id = graph_add_source(L->g, OP_input, sh, dt, st->name, &st->name_loc);
         names_put(&L->sources, st->name, id);
         scope_bind(L, s, st->name, vtensor(id));
@@ -748,6 +756,22 @@ static void check_blocks(Lower *L) {
     }
 }
 
+/* An input neither the loss nor an output depends on is a mistake (a misspelt name, a
+ * leftover): the generated trainer must still feed it, and refuses a model whose input
+ * matches no field of the data. Warned once, for the train graph. */
+static void warn_unused_inputs(Lower *L) {
+    const Graph *g = L->g;
+    char *used = arena_alloc(L->a, (size_t)g->n);
+    memset(used, 0, (size_t)g->n);
+    if (g->loss >= 0) used[g->loss] = 1;
+    for (int k = 0; k < g->nout; k++) used[g->outputs[k]] = 1;
+    for (int i = g->n - 1; i >= 0; i--) /* nodes come after their inputs */
+        for (int k = 0; used[i] && k < g->nodes[i].nin; k++) used[g->nodes[i].in[k]] = 1;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_input && !used[i] && g->nodes[i].loc.file)
+            diag_warning(&g->nodes[i].loc, "input '%s' is never used", g->nodes[i].name);
+}
+
 Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMode mode) {
     Lower L = {.a = a,
                .prog = p,
@@ -770,5 +794,6 @@ Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMod
             L.g->cls_output = k;
             L.g->cls_label = L.g->nodes[L.loss_labels].name;
         }
+    if (mode == MODE_TRAIN && L.g->loss >= 0) warn_unused_inputs(&L); /* without a loss: that error first */
     return L.g;
 }

@@ -37,6 +37,7 @@ static const char *const required[] = {
     "in_block",        /* error inside a block: note naming the call site */
     "nested_block",    /* two levels of blocks: two notes */
     "param_twice",     /* parameter defined twice */
+    "input_twice",     /* input declared twice: where the first one is */
     "dense_twice",     /* two dense layers with the same name */
     "train_key",       /* unknown train setting */
     "syntax",          /* a syntax error from the parser */
@@ -177,6 +178,29 @@ Test(diagnostics, untrained_parameters_warn) {
                      "t.mdl:7:10: note: in block 'head' called from here\n"
                      "    7 | unused = head(x)\n"
                      "      |          ^~~~\n");
+    free(s);
+}
+
+/* An input neither the loss nor an output depends on: a warning at its name (the trainer
+ * would refuse the model, its input matching no field of the data). An input only an
+ * output reads, or only the loss, is used. */
+Test(diagnostics, unused_input_warns) {
+    char *s = warnings_of(
+        "model m\ninput x: f32[B, 4]\ninput y: i32[B]\ninput extra: f32[B, 3]\n"
+        "dead = dense(extra, 2)\nh = dense(x, 3)\noutput h\nloss cross_entropy(h, y)\n");
+    cr_expect_str_eq(s,
+                     "t.mdl:4:7: warning: input 'extra' is never used\n"
+                     "    4 | input extra: f32[B, 3]\n"
+                     "      |       ^~~~~\n"
+                     "t.mdl:5:8: warning: the loss does not depend on 'dense1.weight', 'dense1.bias', so training "
+                     "never changes them\n"
+                     "    5 | dead = dense(extra, 2)\n"
+                     "      |        ^~~~~\n");
+    free(s);
+    s = warnings_of(
+        "model m\ninput x: f32[B, 4]\ninput y: i32[B]\ninput z: f32[B, 4]\n"
+        "h = dense(x, 3)\noutput h\noutput z\nloss cross_entropy(h, y)\n");
+    cr_expect_str_eq(s, "");
     free(s);
 }
 

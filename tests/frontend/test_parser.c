@@ -353,21 +353,54 @@ Test(frontend, precedence) {
         {"x = a <= b", "x = (a <= b)\n"},
         {"x = a >= b", "x = (a >= b)\n"},
         {"x = a > -b", "x = (a > -b)\n"},
-        {"x = f(a + b, k = c * d)[0]", NULL}, /* no indexing in the language */
         {"x = [a + 1, [b], []]", "x = [(a + 1), [b], []]\n"},
         {"x = f()", "x = f()\n"},
         {"x = f (a)", "x = f(a)\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (!cases[i][1]) {
-            /* Parses as two statements: the call, then the bare list `[0]`. */
-            Program *p = parse_ok(cases[i][0]);
-            cr_assert_eq(p->stmts.n, 2);
-            cr_assert_eq(p->stmts.items[1]->kind, ST_EXPR);
-            continue;
-        }
         cr_assert_str_eq(print_of(cases[i][0]), cases[i][1], "for source: %s", cases[i][0]);
     }
+}
+
+/* The language has no indexing: a '[' right after an expression says so where it is,
+ * rather than reading `y = w` and a statement `[0]`. */
+Test(frontend, error_indexing) {
+    ASSERT_ERROR("y = w[0]",
+                 "t.mdl:1:6: error: unexpected '[' after an expression: indexing is not part of the language\n"
+                 "    1 | y = w[0]\n"
+                 "      |      ^\n"
+                 "hint: to take part of a tensor along an axis, use slice(x, axis, start, end)\n");
+    ASSERT_ERROR("x = f(a + b, k = c * d)[0]",
+                 "t.mdl:1:24: error: unexpected '[' after an expression: indexing is not part of the language\n"
+                 "    1 | x = f(a + b, k = c * d)[0]\n"
+                 "      |                        ^\n"
+                 "hint: to take part of a tensor along an axis, use slice(x, axis, start, end)\n");
+    /* a list of lists and a shape still parse */
+    parse_ok("p = pad(x, [[0, 0], [1, 1]])\ninput image: f32[B, 784]");
+}
+
+/* Block parameters: those with a default come last, as in Python. */
+Test(frontend, error_block_parameter_defaults) {
+    parse_ok("block f(x, y = 1, z = 2) { return x }");
+    ASSERT_ERROR("block f(x = 1, y) { return x }",
+                 "t.mdl:1:16: error: parameter 'y' has no default but follows 'x', which has one; parameters with "
+                 "defaults come last\n"
+                 "    1 | block f(x = 1, y) { return x }\n"
+                 "      |                ^\n");
+}
+
+/* In a block, a statement after 'return' in the same body is dead code: an error. A
+ * return inside an if may be followed by more of the enclosing body. */
+Test(frontend, error_statement_after_return) {
+    parse_ok("block f(x) { if x > 1 { return x } return 2 * x }");
+    ASSERT_ERROR("block f(x) { return x  h = 1 }",
+                 "t.mdl:1:24: error: statement after return: it would never run\n"
+                 "    1 | block f(x) { return x  h = 1 }\n"
+                 "      |                        ^\n");
+    ASSERT_ERROR("block f(x) {\n    if x > 1 {\n        return x\n        y = 2\n    }\n    return x\n}",
+                 "t.mdl:4:9: error: statement after return: it would never run\n"
+                 "    4 |         y = 2\n"
+                 "      |         ^\n");
 }
 
 Test(frontend, literals_print_back_exactly) {
