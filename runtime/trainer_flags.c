@@ -51,12 +51,13 @@ static int bad_value(FILE *err, const char *flag, const char *expected, const ch
     return -1;
 }
 
-/* An integer in 1..max; 0 on success. */
+/* An integer in 1..max, decimal digits only; 0 on success. strtoll alone would also take
+ * leading blanks and a sign (" 1", "+1") while refusing a trailing blank. */
 static int read_int(const char *s, int64_t max, int64_t *v) {
     char *end;
     errno = 0;
     long long x = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || x < 1 || x > max) return -1;
+    if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE || x < 1 || x > max) return -1;
     *v = x;
     return 0;
 }
@@ -270,31 +271,115 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o) {
     }
 }
 
-/* Flags that mean something in some modes only (a bit per mode): given in another, they
- * were ignored without a word. --ema has its own check and reason (trainer.c). */
+/* The modes each flag means something in (a bit per mode). Every flag has a row (the
+ * tests check it), so a new flag is placed rather than accepted and ignored in a mode
+ * that never reads it, as --lr in eval and --data in predict were. --ema is placed by
+ * trainer.c, which says why it is eval's and predict's. */
 #define IN_MODE(m) (1u << MODE_##m)
+#define TRAINING IN_MODE(train)
+#define EVAL_PREDICT (IN_MODE(eval) | IN_MODE(predict))
+#define ALL_MODES ((1u << MODE_COUNT) - 1)
 static const struct {
     const char *flag;
     unsigned modes;
 } mode_flags[] = {
-    {"--epochs", IN_MODE(train)},     {"--max-steps", IN_MODE(train)},    {"--save", IN_MODE(train)},
-    {"--save-every", IN_MODE(train)}, {"--resume", IN_MODE(train)},       {"--load", IN_MODE(train)},
-    {"--log", IN_MODE(train)},        {"--log-format", IN_MODE(train)},   {"--log-every", IN_MODE(train)},
-    {"--eval-every", IN_MODE(train)}, {"--top", IN_MODE(predict)},        {"--prompt", IN_MODE(sample)},
-    {"--tokens", IN_MODE(sample)},    {"--temperature", IN_MODE(sample)}, {"--top-k", IN_MODE(sample)},
+    /* data: eval reads the test split, predict an image file of its own */
+    {"--data", TRAINING | IN_MODE(eval)},
+    {"--train-limit", TRAINING},
+    {"--test-limit", TRAINING | IN_MODE(eval)},
+    {"--val", TRAINING},
+    {"--mean", TRAINING | EVAL_PREDICT},
+    {"--std", TRAINING | EVAL_PREDICT},
+    {"--augment", TRAINING},
+    {"--no-prefetch", TRAINING},
+    {"--check-finite", TRAINING}, /* evaluation is not checked */
+    /* training */
+    {"--epochs", TRAINING},
+    {"--batch", TRAINING | EVAL_PREDICT}, /* sample runs one window at a time */
+    {"--accum", TRAINING},
+    {"--lr", TRAINING},
+    {"--schedule", TRAINING},
+    {"--warmup", TRAINING},
+    {"--step-size", TRAINING},
+    {"--gamma", TRAINING},
+    {"--seed", TRAINING | IN_MODE(sample)}, /* eval and predict draw nothing */
+    {"--threads", ALL_MODES},
+    {"--max-steps", TRAINING},
+    {"--eval-every", TRAINING},
+    /* checkpoints */
+    {"--save", TRAINING},
+    {"--save-every", TRAINING},
+    {"--resume", TRAINING},
+    {"--load", TRAINING},
+    {"--ema", ALL_MODES},
+    /* output: eval, predict and sample print their results and nothing else */
+    {"--log", TRAINING},
+    {"--log-format", TRAINING},
+    {"--log-every", TRAINING},
+    {"--progress", TRAINING},
+    {"--top", IN_MODE(predict)},
+    {"--quiet", TRAINING},
+    {"--help", ALL_MODES},
+    {"--version", ALL_MODES},
+    /* sample */
+    {"--prompt", IN_MODE(sample)},
+    {"--tokens", IN_MODE(sample)},
+    {"--temperature", IN_MODE(sample)},
+    {"--top-k", IN_MODE(sample)},
+    /* data-parallel: every mode runs under mpirun; only training overlaps or has batch norm's
+     * training statistics */
+    {"--comm-timeout", ALL_MODES},
+    {"--no-overlap", TRAINING},
+    {"--sync-bn", TRAINING},
 };
+
+unsigned mlcrt_flag_modes(const char *flag) {
+    for (size_t i = 0; i < sizeof mode_flags / sizeof mode_flags[0]; i++)
+        if (strcmp(mode_flags[i].flag, flag) == 0) return mode_flags[i].modes;
+    return 0;
+}
 
 /* 0, or -1 after the error, when a flag given is for another mode. */
 static int check_modes(const char *const *given, int mode, FILE *err) {
     for (size_t i = 0; i < sizeof mode_flags / sizeof mode_flags[0]; i++) {
         const flag_row *f = find_flag(mode_flags[i].flag);
+        if (!f) {
+            fprintf(stderr, "%s:%d: mode_flags names %s, which settings.def lacks\n", __FILE__, __LINE__,
+                    mode_flags[i].flag);
+            abort();
+        }
         if (!given[f - mlcrt_flags] || (mode_flags[i].modes >> mode & 1)) continue;
+        /* "train, eval or predict" */
         char list[128] = "";
         size_t n = 0;
-        for (int m = 0; m < MODE_COUNT; m++)
-            if (mode_flags[i].modes >> m & 1)
-                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? " or " : "", mlcrt_modes[m].name);
+        unsigned left = mode_flags[i].modes;
+        for (int m = 0; m < MODE_COUNT; m++) {
+            if (!(left >> m & 1)) continue;
+            left &= ~(1u << m);
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+                                  !n     ? ""
+                                  : left ? ", "
+                                         : " or ",
+                                  mlcrt_modes[m].name);
+        }
         fprintf(err, "error: %s applies to %s, not %s\n", f->flag, list, mlcrt_modes[mode].name);
+        return -1;
+    }
+    return 0;
+}
+
+/* --top K given: a classifier's top K of its classes, which it must have (the default
+ * alone is cut to the class count). 0, or -1 after the error. */
+static int check_top(const mlc_model_api *api, int top, FILE *err) {
+    if (!api->classifier) {
+        fprintf(err, "error: --top: model '%s' is no classifier (predict prints every value of its outputs)\n",
+                api->name);
+        return -1;
+    }
+    int64_t classes = api->outputs[api->cls_output].numel;
+    if (top > classes) {
+        fprintf(err, "error: --top: expected 1 to %lld (model '%s' has %lld classes), found '%d'\n", (long long)classes,
+                api->name, (long long)classes, top);
         return -1;
     }
     return 0;
@@ -381,6 +466,7 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
                 mode->args);
         return -1;
     }
+    if (given[find_flag("--top") - mlcrt_flags] && check_top(api, o->top, err)) return -1;
     if (o->check_finite && !api->set_check_finite) {
         fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n", api->name, api->target);
         return -1;

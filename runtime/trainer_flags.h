@@ -106,6 +106,10 @@ extern const mode_row mlcrt_modes[MODE_COUNT];
  * (o->help set). prog is argv[0] as usage messages show it. */
 int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o, const char *prog, FILE *err);
 
+/* The modes flag (as settings.def spells it) means something in, bit MODE_x for mode x; 0
+ * for a flag the mode table lacks. */
+unsigned mlcrt_flag_modes(const char *flag);
+
 /* --help: modes, then every flag under its section, with the model's defaults. */
 void mlcrt_usage(FILE *f, const char *prog, const mlc_model_api *api);
 

@@ -20,6 +20,7 @@
 #include "build_info.h"
 #include "tiny_model.h"
 #include "trainer.h"
+#include "trainer_flags.h"
 
 static void run(run_result *r, const mlc_model_api *api, const char *const *args) { tu_run(r, api, "net", args); }
 
@@ -900,7 +901,7 @@ Test(output, jsonl_log_and_progress_bar) {
 Test(output, new_bad_flags_and_help) {
     // clang-format off
     static const struct {
-        const char *args[5];
+        const char *args[7];
         const char *err;
     } cases[] = {
         {{"--schedule", "linear", NULL}, "error: --schedule: expected constant, step, cosine or onecycle, found 'linear'\n"},
@@ -935,6 +936,21 @@ Test(output, new_bad_flags_and_help) {
         {{"--prompt", "x", NULL}, "error: --prompt applies to sample, not train\n"},
         {{"predict", "a", "b", "--log", NULL}, "error: --log: missing value\n"},
         {{"sample", "a", "--top", "3", NULL}, "error: --top applies to predict, not sample\n"},
+        /* training's flags in eval and predict, eval's data in predict: each was ignored */
+        {{"eval", "a", "--lr", "0.1", NULL}, "error: --lr applies to train, not eval\n"},
+        {{"predict", "a", "b", "--augment", "flip", NULL}, "error: --augment applies to train, not predict\n"},
+        {{"predict", "a", "b", "--data", "d", NULL}, "error: --data applies to train or eval, not predict\n"},
+        {{"predict", "a", "b", "--test-limit", "2", NULL}, "error: --test-limit applies to train or eval, not predict\n"},
+        {{"eval", "a", "--check-finite", NULL}, "error: --check-finite applies to train, not eval\n"},
+        {{"eval", "a", "--seed", "3", NULL}, "error: --seed applies to train or sample, not eval\n"},
+        {{"sample", "a", "--batch", "3", NULL}, "error: --batch applies to train, eval or predict, not sample\n"},
+        {{"eval", "a", "--quiet", NULL}, "error: --quiet applies to train, not eval\n"},
+        /* an integer flag is decimal digits: no blank or sign before them, as none after */
+        {{"--epochs", " 1", NULL}, "error: --epochs: expected a positive integer, found ' 1'\n"},
+        {{"--epochs", "+1", NULL}, "error: --epochs: expected a positive integer, found '+1'\n"},
+        {{"--max-steps", "\t5", NULL}, "error: --max-steps: expected a positive integer, found '\t5'\n"},
+        /* --top beyond the classes was cut to them without a word */
+        {{"predict", "a", "b", "--top", "11", NULL}, "error: --top: expected 1 to 10 (model 'tiny' has 10 classes), found '11'\n"},
         {{"--save-every", "3", NULL}, "error: --save-every: needs --save, the checkpoint it writes\n"},
         {{"--augment", "crop:2,crop:3", NULL}, "error: --augment: crop given twice in 'crop:2,crop:3'\n"},
         {{"--augment", "flip,crop:2,flip", NULL}, "error: --augment: flip given twice in 'flip,crop:2,flip'\n"},
@@ -983,6 +999,21 @@ Test(output, new_bad_flags_and_help) {
                            " predict CHECKPOINT"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         cr_assert(strstr(r.out, flags[i]), "help lacks %s", flags[i]);
+}
+
+/* Every flag of settings.def has its modes in the mode table, so that none is taken and
+ * ignored where it means nothing; --top is refused for a model without classes. */
+Test(output, every_flag_has_its_modes) {
+    for (int i = 0; i < mlcrt_n_flags; i++)
+        cr_expect_neq(mlcrt_flag_modes(mlcrt_flags[i].flag), 0u, "%s has no row in trainer_flags.c's mode table",
+                      mlcrt_flags[i].flag);
+    cr_assert_eq(mlcrt_flag_modes("--nonexistent"), 0u);
+    cr_assert_eq(mlcrt_flag_modes("--lr"), 1u << MODE_train);
+    run_result r;
+    run(&r, &tiny_ae_api, (const char *[]){"predict", "a", "b", "--top", "2", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err,
+                     "error: --top: model 'tiny_ae' is no classifier (predict prints every value of its outputs)\n");
 }
 
 /* --version names the model, its target and API version, and the kernels the trainer's
