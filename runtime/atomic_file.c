@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,21 @@ static char *dir_of(const char *path) {
     return d;
 }
 
+/* The pid of a temporary name's suffix as this file writes it ("%ld" of a pid: digits,
+ * no sign, blank or leading zero, a value pid_t holds), or 0 for a suffix it never
+ * writes: such a file is the user's, whatever strtol would make of it. */
+_Static_assert(sizeof(pid_t) == sizeof(int), "temp_pid bounds a pid by INT_MAX");
+static pid_t temp_pid(const char *s) {
+    if (*s < '1' || *s > '9') return 0;
+    long long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return 0;
+        v = 10 * v + (*s - '0');
+        if (v > INT_MAX) return 0; /* a pid_t is an int (below): a larger value is no pid */
+    }
+    return (pid_t)v;
+}
+
 /* Removes dir/BASE.tmp.<pid> left by processes that no longer exist (a save killed
  * between naming its file and renaming it, or one written by the named fallback). A pid
  * that runs again is left alone: its file cannot be told from a live save. */
@@ -67,11 +83,9 @@ static void remove_stale_temps(const char *dir, const char *base) {
     while ((e = readdir(d)) != NULL) {
         const char *n = e->d_name;
         if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
-        const char *digits = n + blen + 5;
-        char *end;
-        long pid = strtol(digits, &end, 10);
-        if (!*digits || *end || pid <= 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        pid_t pid = temp_pid(n + blen + 5);
+        if (pid <= 0 || pid == getpid()) continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH) continue;
         size_t len = strlen(dir) + strlen(n) + 2;
         char *full = malloc(len);
         if (full) {

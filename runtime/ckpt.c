@@ -509,6 +509,14 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         e->offset = get_u64(buf + c.pos);
         e->size = get_u64(buf + c.pos + 8);
         expect_off = align64(expect_off);
+        if (e->offset != expect_off && hdr > len) {
+            /* the table was read whole from the file, so the field that puts the data past
+             * its end is the header size (a file cut short ends inside the table instead) */
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                            "%s: byte 12: header size %llu is larger than the file (%llu bytes)", path,
+                            (unsigned long long)hdr, (unsigned long long)len);
+            goto out;
+        }
         if (e->offset != expect_off || e->size != 4 * numel) {
             rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
                             "%s: byte %llu: tensor '%.*s': expected data at offset %llu with "

@@ -497,9 +497,9 @@ Test(ckpt, sigkill_during_save_keeps_previous) {
     tu_rmrf(dir);
 }
 
-/* A short file whose header claims 4 GiB and a tensor count to match is truncated; the
- * tensor table is not allocated for the count first (found by fuzz/fuzz_ckpt: 3 GB for
- * a 400-byte file). The address space is capped where no sanitizer needs it, so an
+/* A header size past the end of the file. A short file whose header claims 4 GiB and a
+ * tensor count to match is truncated; the tensor table is not allocated for the count
+ * first (found by fuzz/fuzz_ckpt: 3 GB for a 400-byte file). The address space is capped where no sanitizer needs it, so an
  * allocation of the claimed size fails the test. */
 Test(ckpt, huge_declared_table_in_short_file) {
 #ifndef __SANITIZE_ADDRESS__
@@ -512,6 +512,13 @@ Test(ckpt, huge_declared_table_in_short_file) {
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
+    /* the whole file: its header size is named at its own field, byte 12, not at the first
+     * tensor whose data offset it moves */
+    put_le(f + 12, 0xFFFFFFFFu, 4);
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT, "%s", msg);
+    snprintf(want, sizeof want, "%s: byte 12: header size 4294967295 is larger than the file (%zu bytes)", p, n);
+    cr_assert_str_eq(msg, want);
     put_le(f + 12, 0xFFFFFF00u, 4); /* header_bytes */
     put_le(f + 114, 150000000u, 4); /* tensor count: 3 GB of entries */
     tu_write(p, f, 118);            /* ends after the count */

@@ -102,6 +102,26 @@ Test(output_files, stale_temporaries_removed) {
     tu_rmrf(d);
 }
 
+/* Only names the trainer writes (decimal digits of a pid, nothing else) are its temporary
+ * files: a sign, a blank, a leading zero or a value past any pid (whose low 32 bits are
+ * a dead pid) was read by strtol as the dead pid and the user's file deleted. */
+Test(output_files, stale_temporaries_only_of_names_the_trainer_writes) {
+    char *d = tu_tmpdir(), *p = tu_path(d, "k.ckpt"), name[512], listing[1024], want[1024];
+    char msg[MLCRT_MSG_SIZE] = "";
+    long gone = (long)dead_pid();
+    const char *forms[] = {"%s.tmp. %ld", "%s.tmp.+%ld", "%s.tmp.0%ld", "%s.tmp.%ld"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, forms[i], p, i == 3 ? gone + (1L << 32) : gone);
+        tu_write(name, "keep", 4);
+    }
+    cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    list_dir(d, listing, sizeof listing);
+    snprintf(want, sizeof want, "k.ckpt.tmp. %ld k.ckpt.tmp.+%ld k.ckpt.tmp.0%ld k.ckpt.tmp.%ld", gone, gone, gone,
+             gone + (1L << 32));
+    cr_assert_str_eq(listing, want);
+    tu_rmrf(d);
+}
+
 /* Saves killed at random points: the file always loads (tests/runtime/test_ckpt.c holds
  * it to one of the two states), and after the next save nothing but it is left. */
 Test(output_files, killed_saves_leave_no_temporaries) {
