@@ -21,7 +21,20 @@ void mlcrt_dataset_free(mlc_dataset *ds) {
     free(ds->x);
     free(ds->y);
     mlcrt_text_free(ds->text);
+    free(ds->image_file);
     memset(ds, 0, sizeof *ds);
+}
+
+void mlcrt_join_path(char *out, size_t cap, const char *dir, const char *name) {
+    size_t n = strlen(dir);
+    snprintf(out, cap, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
+}
+
+/* Records where ds's images came from, for mlcrt_dataset_check_dims. */
+static int set_source(mlc_dataset *ds, const char *path, int64_t rows_byte, char *msg, size_t cap) {
+    if (!(ds->image_file = strdup(path))) return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory", path);
+    ds->rows_byte = rows_byte;
+    return MLCRT_OK;
 }
 
 int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const char *labels_path, int64_t expect_numel,
@@ -37,11 +50,17 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const cha
         free(x);
         return rc;
     }
-    if (fi != fl) {
+    if (fi != fl) { /* the labels' count field, bytes 4..7 (after the magic) */
         free(x);
         free(y);
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s has %lld images but %s has %lld labels", images_path,
-                          (long long)fi, labels_path, (long long)fl);
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: byte 4: expected %lld labels (the images' count in %s), found %lld", labels_path,
+                          (long long)fi, images_path, (long long)fl);
+    }
+    if ((rc = set_source(ds, images_path, 8, msg, cap))) {
+        free(x);
+        free(y);
+        return rc;
     }
     ds->n = ni;
     ds->sample_rank = 2;
@@ -54,15 +73,27 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const cha
     return MLCRT_OK;
 }
 
-/* Picks DIR/BASE.gz if it exists, else DIR/BASE. A name that is there but cannot be
- * looked up (a loop of symbolic links) is reported as itself, not as missing. */
+/* Picks DIR/BASE.gz or DIR/BASE, whichever exists. Both is an error: a copy left beside
+ * the other (`gunzip -k`, an old download) may hold other data, and reading one of them
+ * without a word trained on the wrong one. A name that is there but cannot be looked up
+ * (a loop of symbolic links) is reported as itself, not as missing. */
 static int find_file(char *out, size_t outcap, const char *dir, const char *base, char *msg, size_t cap) {
+    char name[256], found[2][4096];
+    int n = 0;
     for (int gz = 1; gz >= 0; gz--) {
-        snprintf(out, outcap, "%s/%s%s", dir, base, gz ? ".gz" : "");
-        if (access(out, F_OK) == 0) return MLCRT_OK;
-        if (errno != ENOENT) return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", out, strerror(errno));
+        snprintf(name, sizeof name, "%s%s", base, gz ? ".gz" : "");
+        mlcrt_join_path(found[n], sizeof found[n], dir, name);
+        if (access(found[n], F_OK) == 0) n++;
+        else if (errno != ENOENT)
+            return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", found[n], strerror(errno));
     }
-    return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: no %s or %s.gz in this directory", dir, base, base);
+    if (n == 2)
+        return mlcrt_fail(msg, cap, MLCRT_EIO,
+                          "%s: both %s and %s.gz exist, and which one to read is not known; remove one", dir, base,
+                          base);
+    if (n == 0) return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: no %s or %s.gz in this directory", dir, base, base);
+    snprintf(out, outcap, "%s", found[0]);
+    return MLCRT_OK;
 }
 
 int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split, int64_t expect_numel, int classes,
@@ -172,7 +203,7 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
     ds->x = x;
     ds->y = y;
     ds->classes = classes;
-    return MLCRT_OK;
+    return set_source(ds, paths[0], -1, msg, cap);
 }
 
 /* Whether dir/name exists. A file that cannot be looked up (a directory without search
@@ -180,7 +211,7 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
  * nothing is not reported as "no dataset here". */
 static int exists_in(const char *dir, const char *name, char *why, size_t cap) {
     char p[4096], target[1024];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    mlcrt_join_path(p, sizeof p, dir, name);
     if (access(p, F_OK) == 0) return 1;
     if (why[0]) return 0;
     if (errno == ELOOP)
@@ -213,8 +244,9 @@ int mlcrt_data_file_of(const char *dir, const char *path) {
     if (stat(path, &st) != 0) return 0; /* a file yet to be written overwrites nothing */
     for (size_t k = 0; k < sizeof data_file_names / sizeof data_file_names[0]; k++)
         for (int gz = 0; gz < 2; gz++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s%s", dir, data_file_names[k], gz ? ".gz" : "");
+            char p[4096], name[64];
+            snprintf(name, sizeof name, "%s%s", data_file_names[k], gz ? ".gz" : "");
+            mlcrt_join_path(p, sizeof p, dir, name);
             if (mlcrt_same_file(path, p)) return 1;
         }
     return 0;
@@ -259,12 +291,15 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
     char store[5][4096];
     const char *paths[5];
     int np = 0;
-    if (fmt == MLCRT_DATA_CIFAR10) {
-        if (test) snprintf(store[np++], sizeof store[0], "%s/test_batch.bin", dir);
-        else
-            for (int i = 1; i <= 5; i++) snprintf(store[np++], sizeof store[0], "%s/data_batch_%d.bin", dir, i);
+    if (fmt == MLCRT_DATA_CIFAR10 && !test) {
+        for (int i = 1; i <= 5; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "data_batch_%d.bin", i);
+            mlcrt_join_path(store[np++], sizeof store[0], dir, name);
+        }
     } else {
-        snprintf(store[np++], sizeof store[0], "%s/%s", dir, test ? "test.bin" : "train.bin");
+        const char *name = fmt == MLCRT_DATA_CIFAR10 ? "test_batch.bin" : test ? "test.bin" : "train.bin";
+        mlcrt_join_path(store[np++], sizeof store[0], dir, name);
     }
     for (int i = 0; i < np; i++) paths[i] = store[i];
     return mlcrt_cifar_load(ds, paths, np, fmt == MLCRT_DATA_CIFAR10 ? 1 : 2, expect_numel, classes, limit, msg, cap);
@@ -272,17 +307,86 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
 
 /* ---- normalisation and augmentation ---- */
 
+/* "f32[3, 32, 32]": a sample of in, as messages write it. */
+static void input_type(const mlc_io_desc *in, char *t, size_t cap) {
+    size_t k = (size_t)snprintf(t, cap, "%s[", in->dtype == MLC_I32 ? "i32" : "f32");
+    for (int i = 0; i < in->rank && k < cap; i++)
+        k += (size_t)snprintf(t + k, cap - k, "%s%lld", i ? ", " : "", (long long)in->dims[i]);
+    if (k < cap) snprintf(t + k, cap - k, "]");
+}
+
+/* "32 x 32": an image of an IDX file (its dimensions after the count). */
+static void image_dims(const mlcrt_idx *idx, char *t, size_t cap) {
+    size_t k = 0;
+    t[0] = '\0';
+    for (int i = 1; i < idx->ndims && k < cap; i++)
+        k += (size_t)snprintf(t + k, cap - k, "%s%lld", i > 1 ? " x " : "", (long long)idx->dims[i]);
+}
+
+/* Whether the IDX file idx (3 or 4 dimensions) fits in's sample shape; the message names
+ * the field at fault. See mlcrt_dataset_load_images. */
+static int check_image_file(const char *path, const mlcrt_idx *idx, const mlc_io_desc *in, char *msg, size_t cap) {
+    char t[128], f[128];
+    input_type(in, t, sizeof t);
+    image_dims(idx, f, sizeof f);
+    int64_t numel = idx->nbytes / idx->dims[0];
+    if (in->rank < 2 || in->rank > 3) { /* flat (or of a shape images have not): the size alone */
+        if (numel == in->numel) return MLCRT_OK;
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: bytes 8..%d: expected images of %lld values (model input '%s', %s), found %lld (%s)",
+                          path, 4 + 4 * idx->ndims - 1, (long long)in->numel, in->name, t, (long long)numel, f);
+    }
+    int64_t channels = in->rank == 3 ? in->dims[0] : 1, file_channels = idx->ndims == 4 ? idx->dims[1] : 1;
+    if (idx->ndims == 3 && channels > 1)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: byte 3: model input '%s' (%s) takes %lld-channel images: expected an IDX file "
+                          "[n, %lld, %lld, %lld] (4 dimensions), found 3 (images of %s)",
+                          path, in->name, t, (long long)channels, (long long)channels, (long long)in->dims[1],
+                          (long long)in->dims[2], f);
+    if (file_channels != channels)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s: byte 8: the images have %lld channel%s, model input '%s' (%s) expects %lld", path,
+                          (long long)file_channels, file_channels == 1 ? "" : "s", in->name, t, (long long)channels);
+    return MLCRT_OK;
+}
+
+int mlcrt_dataset_load_images(mlc_dataset *ds, const char *path, const mlc_io_desc *in, char *msg, size_t cap) {
+    memset(ds, 0, sizeof *ds);
+    mlcrt_idx idx;
+    int rc = mlcrt_idx_read(path, 0, &idx, msg, cap);
+    if (rc) return rc;
+    if (idx.ndims != 3 && idx.ndims != 4) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                        "%s: byte 3: expected dimension count 3 ([n, rows, cols]) or 4 ([n, channels, rows, "
+                        "cols]), found %d",
+                        path, idx.ndims);
+        goto done;
+    }
+    if ((rc = check_image_file(path, &idx, in, msg, cap))) goto done;
+    ds->sample_rank = idx.ndims - 1;
+    for (int d = 1; d < idx.ndims; d++) ds->sample_dims[d - 1] = idx.dims[d];
+    ds->sample_numel = idx.nbytes / idx.dims[0];
+    if ((rc = set_source(ds, path, 4 + 4 * (idx.ndims - 2), msg, cap)) ||
+        (rc = mlcrt_dataset_check_dims(ds, in, path, msg, cap)) ||
+        (rc = mlcrt_idx_images_to_floats(path, &idx, 0, &ds->x, &ds->n, msg, cap)))
+        mlcrt_dataset_free(ds);
+done:
+    mlcrt_idx_free(&idx);
+    return rc;
+}
+
 int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where, char *msg, size_t cap) {
     if (in->rank < 2 || ds->sample_rank < 2) return MLCRT_OK;
     const int64_t *sd = ds->sample_dims + ds->sample_rank - 2, *md = in->dims + in->rank - 2;
     if (sd[0] == md[0] && sd[1] == md[1]) return MLCRT_OK;
     char t[128];
-    size_t k = (size_t)snprintf(t, sizeof t, "%s[", in->dtype == MLC_I32 ? "i32" : "f32");
-    for (int i = 0; i < in->rank && k < sizeof t; i++)
-        k += (size_t)snprintf(t + k, sizeof t - k, "%s%lld", i ? ", " : "", (long long)in->dims[i]);
+    input_type(in, t, sizeof t);
+    char at[48] = "";
+    if (ds->image_file && ds->rows_byte >= 0) snprintf(at, sizeof at, " byte %lld:", (long long)ds->rows_byte);
     return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                      "%s: the images are %lld x %lld, model input '%s' (%s]) expects %lld x %lld", where,
-                      (long long)sd[0], (long long)sd[1], in->name, t, (long long)md[0], (long long)md[1]);
+                      "%s:%s the images are %lld x %lld, model input '%s' (%s) expects %lld x %lld",
+                      ds->image_file ? ds->image_file : where, at, (long long)sd[0], (long long)sd[1], in->name, t,
+                      (long long)md[0], (long long)md[1]);
 }
 
 int mlcrt_dataset_channels(const mlc_dataset *ds) { return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1; }

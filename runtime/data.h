@@ -24,7 +24,14 @@ typedef struct mlc_dataset {
     /* A token split (text_data.h) instead of images: samples are windows of
      * sample_numel tokens, their labels the next sample_numel tokens; x and y are NULL. */
     struct mlcrt_text *text;
+    /* For messages: the image file read (malloc'ed; NULL for tokens) and the byte of its
+     * header's rows field (-1 for CIFAR, which has no header). */
+    char *image_file;
+    int64_t rows_byte;
 } mlc_dataset;
+
+/* dir/name into out (cap bytes), without a second '/' when dir ends in one. */
+void mlcrt_join_path(char *out, size_t cap, const char *dir, const char *name);
 
 /* i32 labels per sample in a batch: 1, or a token window's T targets. */
 int64_t mlcrt_dataset_label_numel(const mlc_dataset *ds);
@@ -41,8 +48,8 @@ int mlcrt_dataset_load_files(mlc_dataset *ds, const char *images_path, const cha
                              int classes, int64_t limit, char *msg, size_t cap);
 
 /* Loads split "train" or "t10k" of a directory in MNIST layout:
- * DIR/SPLIT-images-idx3-ubyte[.gz] and DIR/SPLIT-labels-idx1-ubyte[.gz] (the .gz name is
- * tried first). */
+ * DIR/SPLIT-images-idx3-ubyte[.gz] and DIR/SPLIT-labels-idx1-ubyte[.gz]; a file present
+ * both raw and as .gz is refused (which one is meant is not known). */
 int mlcrt_dataset_load_dir(mlc_dataset *ds, const char *dir, const char *split, int64_t expect_numel, int classes,
                            int64_t limit, char *msg, size_t cap);
 
@@ -81,6 +88,12 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
  *   WHERE: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28
  * (where: the data's directory or file). */
 int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where, char *msg, size_t cap);
+
+/* predict's images: an IDX file [n, rows, cols] or [n, channels, rows, cols] (u8) for
+ * model input `in`, whose per-sample shape it must have: a [C, H, W] input with C > 1
+ * takes only the 4-dimensional form, [H, W] or [1, H, W] either, a flat [K] input any
+ * image of K values. Each refusal names the file and the byte of the field at fault. */
+int mlcrt_dataset_load_images(mlc_dataset *ds, const char *path, const mlc_io_desc *in, char *msg, size_t cap);
 
 /* Channels of a sample: sample_dims[0] for rank-3 (C, H, W) samples, otherwise 1. */
 int mlcrt_dataset_channels(const mlc_dataset *ds);

@@ -222,19 +222,23 @@ int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel,
                           path, (long long)expect_numel, (long long)numel, (long long)idx.dims[1],
                           (long long)idx.dims[2]);
     }
+    rc = mlcrt_idx_images_to_floats(path, &idx, limit, x, n, msg, cap);
+    if (rc == MLCRT_OK && in_file) *in_file = count;
+    if (rc == MLCRT_OK && rows) *rows = idx.dims[1];
+    if (rc == MLCRT_OK && cols) *cols = idx.dims[2];
+    mlcrt_idx_free(&idx);
+    return rc;
+}
+
+int mlcrt_idx_images_to_floats(const char *path, const mlcrt_idx *idx, int64_t limit, float **x, int64_t *n, char *msg,
+                               size_t cap) {
+    int64_t count = idx->dims[0], numel = idx->nbytes / idx->dims[0];
     if (limit > 0 && limit < count) count = limit;
     float *buf = malloc((size_t)(count * numel) * sizeof(float));
-    if (!buf) {
-        mlcrt_idx_free(&idx);
-        return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", path, (long long)count);
-    }
-    for (int64_t i = 0; i < count * numel; i++) buf[i] = (float)idx.data[i] / 255.0f;
+    if (!buf) return mlcrt_fail(msg, cap, MLCRT_ENOMEM, "%s: out of memory for %lld images", path, (long long)count);
+    for (int64_t i = 0; i < count * numel; i++) buf[i] = (float)idx->data[i] / 255.0f;
     *x = buf;
     *n = count;
-    if (in_file) *in_file = idx.dims[0];
-    if (rows) *rows = idx.dims[1];
-    if (cols) *cols = idx.dims[2];
-    mlcrt_idx_free(&idx);
     return MLCRT_OK;
 }
 

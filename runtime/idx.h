@@ -31,6 +31,10 @@ void mlcrt_idx_free(mlcrt_idx *idx);
  * size must equal it. */
 int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel, float **x, int64_t *n,
                           int64_t *in_file, int64_t *rows, int64_t *cols, char *msg, size_t cap);
+/* The first `limit` images (all when limit <= 0) of idx, read from path, as floats x/255
+ * in [0,1]: *x is [*n, the product of dims 1..], malloc'ed. */
+int mlcrt_idx_images_to_floats(const char *path, const mlcrt_idx *idx, int64_t limit, float **x, int64_t *n, char *msg,
+                               size_t cap);
 /* Reads a label file ([n] u8) into int32 (first `limit` labels; all when limit <= 0).
  * When classes > 0 every label in the file must be < classes. */
 int mlcrt_idx_load_labels(const char *path, int64_t limit, int classes, int32_t **y, int64_t *n, int64_t *in_file,

@@ -115,7 +115,7 @@ static int load_text_file(const char *path, int val, const mlcrt_lm_shape *s, ml
 /* DIR/train.bin or DIR/val.bin: little-endian uint16 ids. */
 static int load_token_file(const char *dir, int val, const mlcrt_lm_shape *s, mlcrt_text *t, char *msg, size_t cap) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, val ? "val.bin" : "train.bin");
+    mlcrt_join_path(path, sizeof path, dir, val ? "val.bin" : "train.bin");
     uint8_t *b = NULL;
     int64_t n = 0;
     int rc = read_file(path, "a file of uint16 token ids", &b, &n, msg, cap);

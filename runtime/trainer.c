@@ -364,19 +364,8 @@ static int run_predict(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api
                 api->name, api->inputs[bind.label_input].name);
         return 1;
     }
-    int64_t rows = 0, cols = 0;
-    if (mlcrt_idx_load_images(o->file_arg, 0, api->inputs[bind.image_input].numel, &ds.x, &ds.n, NULL, &rows, &cols,
-                              msg, sizeof msg) != MLCRT_OK) {
+    if (mlcrt_dataset_load_images(&ds, o->file_arg, &api->inputs[bind.image_input], msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg);
-        return 1;
-    }
-    ds.sample_rank = 2;
-    ds.sample_dims[0] = rows;
-    ds.sample_dims[1] = cols;
-    ds.sample_numel = rows * cols;
-    if (mlcrt_dataset_check_dims(&ds, &api->inputs[bind.image_input], o->file_arg, msg, sizeof msg) != MLCRT_OK) {
-        fprintf(err, "error: %s\n", msg);
-        mlcrt_dataset_free(&ds);
         return 1;
     }
     int status = 1;

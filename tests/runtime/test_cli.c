@@ -364,7 +364,7 @@ Test(augment, parse_and_reproducible_per_sample) {
     float x[6 * 20];
     int32_t y[6] = {0, 1, 2, 3, 4, 5};
     for (int i = 0; i < 120; i++) x[i] = (float)i;
-    mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10, NULL};
+    mlc_dataset ds = {6, 2, {4, 5}, 20, x, y, 10, NULL, NULL, 0};
     mlcrt_augment_parse("flip", &aug, msg, sizeof msg);
     int64_t perm[6] = {5, 4, 3, 2, 1, 0};
     float b1[120], b2[20];
@@ -414,7 +414,7 @@ Test(normalize, per_channel) {
     char msg[256];
     float x[2 * 3 * 2] = {0, 1, 0.5f, 0.5f, 1, 0, 0, 1, 0.5f, 0.5f, 1, 0};
     int32_t y[2] = {0, 1};
-    mlc_dataset ds = {2, 3, {3, 1, 2}, 6, x, y, 10, NULL};
+    mlc_dataset ds = {2, 3, {3, 1, 2}, 6, x, y, 10, NULL, NULL, 0};
     float mean[3] = {0.5f, 0.5f, 0.0f}, std[3] = {0.5f, 0.25f, 2.0f};
     cr_assert_eq(mlcrt_dataset_normalize(&ds, 3, mean, std, msg, sizeof msg), MLCRT_OK);
     float want[6] = {-1, 1, 0, 0, 0.5f, 0};
@@ -422,7 +422,7 @@ Test(normalize, per_channel) {
     cr_assert_arr_eq(x + 6, want, sizeof want);
     cr_assert_eq(mlcrt_dataset_normalize(&ds, 2, mean, std, msg, sizeof msg), MLCRT_EARG);
     cr_assert_str_eq(msg, "--mean/--std: expected 1 or 3 values (one per channel), found 2");
-    mlc_dataset grey = {2, 2, {3, 2}, 6, x, y, 10, NULL}; /* one channel: "1 or 1" says nothing */
+    mlc_dataset grey = {2, 2, {3, 2}, 6, x, y, 10, NULL, NULL, 0}; /* one channel: "1 or 1" says nothing */
     cr_assert_eq(mlcrt_dataset_normalize(&grey, 2, mean, std, msg, sizeof msg), MLCRT_EARG);
     cr_assert_str_eq(msg, "--mean/--std: expected 1 value (the images have one channel), found 2");
 }
@@ -860,7 +860,10 @@ Test(modes, eval_and_predict) {
     run(&e, &tiny_api, (const char *[]){"predict", p, tu_path(d, "small"), NULL});
     cr_assert_eq(e.status, 1);
     char want[1024];
-    snprintf(want, sizeof want, "error: %s/small: expected 784 values per image, found 100 (10 x 10)\n", d);
+    snprintf(want, sizeof want,
+             "error: %s/small: bytes 8..15: expected images of 784 values (model input 'image', f32[784]), found 100 "
+             "(10 x 10)\n",
+             d);
     cr_assert_str_eq(e.err, want);
     run(&e, &tiny_api, (const char *[]){"predict", p, NULL});
     cr_assert_eq(e.status, 2);

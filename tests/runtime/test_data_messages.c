@@ -176,7 +176,8 @@ Test(data_messages, image_dims_against_a_shaped_input) {
     static const mlc_io_desc grid[2] = {{"image", MLC_F32, 3, {1, 28, 28}, 784, 1}, {"label", MLC_I32, 0, {0}, 1, 0}};
     mlc_model_api shaped = tiny_api;
     shaped.inputs = grid;
-    snprintf(want, sizeof want, "%s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", d);
+    snprintf(want, sizeof want,
+             "%s: byte 8: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", img);
     expect_error_of(&shaped, d, want);
     run_result r;
     tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", NULL});
@@ -186,11 +187,90 @@ Test(data_messages, image_dims_against_a_shaped_input) {
     write_idx_images(img, 200, 28, 28, 1);
     tu_run(&r, &shaped, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
     cr_assert_eq(r.status, 0, "%s", r.err);
+    /* the test split's file is named, not the directory, with the byte of its rows */
+    char *test_img = tu_path(d, "t10k-images-idx3-ubyte");
+    write_idx_images(test_img, 50, 14, 56, 1);
+    snprintf(want, sizeof want,
+             "%s: byte 8: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", test_img);
+    expect_error_of(&shaped, d, want);
     write_idx_images(img, 3, 14, 56, 1);
     tu_run(&r, &shaped, "net", (const char *[]){"predict", p, img, NULL});
     cr_assert_eq(r.status, 1);
     snprintf(want, sizeof want,
-             "error: %s: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28\n", img);
+             "error: %s: byte 8: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28\n", img);
     cr_assert_str_eq(r.err, want);
+    tu_rmrf(d);
+}
+
+/* A u8 IDX file of images [n, ...dims] (3 or 4 dimensions in all). */
+static void write_idx_nd(const char *path, int ndims, const uint32_t *dims) {
+    size_t numel = 1;
+    for (int d = 0; d < ndims; d++) numel *= dims[d];
+    uint8_t *b = calloc(1, 4 + 4 * (size_t)ndims + numel);
+    b[2] = 8;
+    b[3] = (uint8_t)ndims;
+    for (int d = 0; d < ndims; d++)
+        for (int i = 0; i < 4; i++) b[4 + 4 * d + i] = (uint8_t)(dims[d] >> (24 - 8 * i));
+    for (size_t i = 0; i < numel; i++) b[4 + 4 * ndims + i] = (uint8_t)(i * 7 % 251);
+    tu_write(path, b, 4 + 4 * (size_t)ndims + numel);
+    free(b);
+}
+
+/* predict reads a multi-channel model's images from a 4-dimensional IDX file [n, C, H, W];
+ * a 3-dimensional one ([n, H, W], one channel) or another channel count is refused at its
+ * field (each message used to point to another file that was refused as well). */
+Test(data_messages, predict_reads_channels_from_a_4d_idx) {
+    char *d = cifar10_dir(), *p = tu_path(d, "c.ckpt"), *img = tu_path(d, "img"), want[1024];
+    run_result r;
+    tu_run(&r, &tiny_c10_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", "--save", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_idx_nd(img, 4, (const uint32_t[]){3, 3, 32, 32});
+    tu_run(&r, &tiny_c10_api, "net", (const char *[]){"predict", p, img, "--top", "1", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "0:  ", 4) == 0 && strstr(r.out, "\n1:  ") && strstr(r.out, "\n2:  "), "%s", r.out);
+    cr_assert_null(strstr(r.out, "\n3:"), "%s", r.out);
+    static const struct {
+        int ndims;
+        uint32_t dims[4];
+        const char *err;
+    } bad[] = {
+        {3,
+         {3, 32, 32},
+         "byte 3: model input 'image' (f32[3, 32, 32]) takes 3-channel images: expected an IDX file [n, 3, 32, 32] (4 dimensions), found 3 (images of 32 x 32)"},
+        {4, {3, 1, 32, 32}, "byte 8: the images have 1 channel, model input 'image' (f32[3, 32, 32]) expects 3"},
+        {4, {3, 3, 32, 16}, "byte 12: the images are 32 x 16, model input 'image' (f32[3, 32, 32]) expects 32 x 32"},
+        {2,
+         {3, 3072},
+         "byte 3: expected dimension count 3 ([n, rows, cols]) or 4 ([n, channels, rows, cols]), found 2"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_idx_nd(img, bad[i].ndims, bad[i].dims);
+        tu_run(&r, &tiny_c10_api, "net", (const char *[]){"predict", p, img, NULL});
+        cr_assert_eq(r.status, 1, "case %zu", i);
+        snprintf(want, sizeof want, "error: %s: %s\n", img, bad[i].err);
+        cr_assert_str_eq(r.err, want, "case %zu", i);
+    }
+    tu_rmrf(d);
+}
+
+/* A file there both raw and as .gz is refused (a stale copy of other data was read
+ * without a word); a --data ending in '/' names its files with one slash. */
+Test(data_messages, raw_and_gz_copies_and_trailing_slash) {
+    char *d = mnist_dir(), want[1024], slashed[1024];
+    char *raw = tu_path(d, "train-labels-idx1-ubyte");
+    size_t n;
+    uint8_t *b = tu_read(raw, &n);
+    tu_write(tu_path(d, "train-labels-idx1-ubyte.gz"), b, n);
+    snprintf(want, sizeof want,
+             "%s: both train-labels-idx1-ubyte and train-labels-idx1-ubyte.gz exist, and which one to read is not "
+             "known; remove one",
+             d);
+    expect_error(d, want);
+    unlink(tu_path(d, "train-labels-idx1-ubyte.gz"));
+    write_idx_labels(raw, 199, -1);
+    snprintf(slashed, sizeof slashed, "%s/", d);
+    snprintf(want, sizeof want, "%s: byte 4: expected 200 labels (the images' count in %s), found 199", raw,
+             tu_path(d, "train-images-idx3-ubyte"));
+    expect_error(slashed, want);
     tu_rmrf(d);
 }

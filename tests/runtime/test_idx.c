@@ -211,7 +211,8 @@ Test(idx, count_mismatch) {
     char msg[MLCRT_MSG_SIZE], want[512];
     mlc_dataset ds;
     cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want, "%s has 3 images but %s has 2 labels", ip, lp);
+    /* named at the labels' count field, with what the images make it */
+    snprintf(want, sizeof want, "%s: byte 4: expected 3 labels (the images' count in %s), found 2", lp, ip);
     cr_assert_str_eq(msg, want);
     /* a limit does not hide the disagreement */
     cr_assert_eq(mlcrt_dataset_load_files(&ds, ip, lp, 4, 10, 1, msg, sizeof msg), MLCRT_EMISMATCH);

@@ -136,7 +136,7 @@ Test(text, token_files_and_random_windows) {
     cr_assert_eq(va.text->first, 0);
     float ix[12];
     int32_t iy[6];
-    mlc_dataset img = {6, 1, {2}, 2, ix, iy, 10, NULL};
+    mlc_dataset img = {6, 1, {2}, 2, ix, iy, 10, NULL, NULL, 0};
     mlcrt_dataset_view(&img, 2, 5, &v, NULL);
     cr_assert(v.n == 3 && v.x == ix + 4 && v.y == iy + 2 && !v.text);
     mlcrt_dataset_free(&tr);
