@@ -26,13 +26,22 @@ void mlcrt_default_wait_policy(char **argv);
  * (model_helpers.c). Save and load print a message on stderr and return -1 on failure. */
 /* Over `count` samples (inputs: one array of count samples per input), in batches of at
  * most the model's max_batch (and the model's train { } batch): a classifier's accuracy,
- * any other model's mean loss in evaluation mode; -1 when out of memory. */
+ * any other model's mean loss in evaluation mode; -1 when out of memory; NaN after a line
+ * on stderr for a count below 1. */
 double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count,
                              int max_batch);
 /* The public NAME_train_step, NAME_forward, ... check n first: 1 when n is outside
  * 1..max_batch (the buffers create sized), after a one-line `error:` on stderr naming the
  * call; the call then returns NaN or does nothing. 0 otherwise. */
 int mlcrt_batch_refused(const char *call, int n, int max_batch);
+/* The public calls that read labels (an i32 input one_hot or cross_entropy reads) check
+ * them first: 1 after a one-line `error:` on stderr naming the call, the input, the sample
+ * (and position, per_sample > 1) and the label, when one of the n * per_sample labels is
+ * outside 0..classes-1; 0 otherwise, or when labels is NULL. */
+int mlcrt_labels_refused(const char *call, const char *input, const int32_t *labels, int64_t n, int64_t per_sample,
+                         int64_t classes);
+/* NAME_create returned NULL: says why on stderr (max_batch below 1, or out of memory). */
+void mlcrt_create_failed(const char *call, int max_batch);
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path);
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path);
 /* 0 when api was built against this runtime's MLC_API_VERSION; otherwise -1 after a

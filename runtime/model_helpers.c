@@ -1,5 +1,6 @@
 /* model_helpers.c - small conveniences every generated model exports (NAME_evaluate,
  * NAME_save, NAME_load, its buffer allocation), written once here over mlc_model_api. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,10 @@ double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *
                              int max_batch) {
     mlcrt_binding b;
     if (mlcrt_bind_inputs(api, &b, NULL, 0) != 0) return -1.0;
-    if (count <= 0) return 0.0;
+    if (count <= 0) { /* no accuracy or loss of no samples: 0 would read as one */
+        fprintf(stderr, "error: %s_evaluate: a count of %d samples, expected at least 1\n", api->name, count);
+        return NAN;
+    }
     const mlc_io_desc *img = &api->inputs[b.image_input];
     mlc_dataset ds = {.n = count,
                       .sample_rank = img->rank,
@@ -51,6 +55,25 @@ int mlcrt_batch_refused(const char *call, int n, int max_batch) {
     fprintf(stderr, "error: %s: a batch of %d samples, expected 1 to %d (the max_batch the model was created with)\n",
             call, n, max_batch);
     return 1;
+}
+
+int mlcrt_labels_refused(const char *call, const char *input, const int32_t *labels, int64_t n, int64_t per_sample,
+                         int64_t classes) {
+    if (!labels) return 0; /* an input the call does not read */
+    for (int64_t i = 0; i < n * per_sample; i++) {
+        if (labels[i] >= 0 && labels[i] < classes) continue;
+        char at[64] = "";
+        if (per_sample > 1) snprintf(at, sizeof at, ", position %lld", (long long)(i % per_sample));
+        fprintf(stderr, "error: %s: input '%s': sample %lld%s has label %d, expected 0..%lld\n", call, input,
+                (long long)(i / per_sample), at, (int)labels[i], (long long)(classes - 1));
+        return 1;
+    }
+    return 0;
+}
+
+void mlcrt_create_failed(const char *call, int max_batch) {
+    if (max_batch < 1) fprintf(stderr, "error: %s: max_batch %d, expected at least 1\n", call, max_batch);
+    else fprintf(stderr, "error: %s: out of memory for batches of %d samples\n", call, max_batch);
 }
 
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {

@@ -290,8 +290,11 @@ void emit_header(const ModelIR *m, FILE *h) {
     }
     fprintf(h, " */\n");
     fprintf(h,
-            "/* Creates the model with buffers for batches of up to max_batch samples: the calls below\n"
-            " * that take n refuse one outside 1..max_batch (a line on stderr; NaN, or nothing done). */\n");
+            "/* Creates the model with buffers for batches of up to max_batch samples (NULL, after a\n"
+            " * line on stderr, for max_batch < 1 or out of memory): the calls below that take n refuse\n"
+            " * one outside 1..max_batch, and train_step, forward_backward, eval_loss and evaluate a\n"
+            " * label outside 0..classes-1 in an input cross_entropy or one_hot reads (a line on\n"
+            " * stderr; NaN, or nothing done), and evaluate a count below 1 (NaN). */\n");
     fprintf(h, "%s_model *%s_create(uint64_t seed, int max_batch);\n", n, n);
     fprintf(h, "void %s_destroy(%s_model *m);\n", n, n);
     fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
@@ -463,6 +466,7 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
+    fprintf(o, "    if (count > 0 && labels_refused(\"%s_evaluate\", inputs, count)) return NAN;\n", n);
     fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count, m->max_batch);\n}\n\n", n);
     fprintf(o, "int %s_save(%s_model *m, const char *path) { return mlcrt_save(&%s_api, m, path); }\n", n, n, n);
     fprintf(o, "int %s_load(%s_model *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
@@ -707,16 +711,56 @@ static void emit_batch_check(FILE *o, const char *n, const char *fn, const char 
     fprintf(o, "    if (mlcrt_batch_refused(\"%s_%s\", n, m->max_batch)) return%s;\n", n, fn, fail);
 }
 
+/* The fewest classes a one_hot of graph g gives model input `name` (cross_entropy's
+ * labels among them; through reshapes), or 0 when none reads it. */
+static int64_t one_hot_classes(const Graph *g, const char *name, int64_t fewest) {
+    for (int id = 0; g && id < g->n; id++) {
+        if (g->nodes[id].op != OP_one_hot) continue;
+        int x = g->nodes[id].in[0];
+        while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
+        int64_t c = attr_i(&g->nodes[id], A_CLASSES);
+        if (g->nodes[x].op == OP_input && strcmp(g->nodes[x].name, name) == 0 && (!fewest || c < fewest)) fewest = c;
+    }
+    return fewest;
+}
+
+/* labels_refused(call, inputs, n): 1 after a line on stderr when an i32 input that one_hot
+ * reads holds a label outside 0..classes-1 in its first n samples. one_hot of such a label
+ * matches no class: the loss would be plain logsumexp and train_step would update with it.
+ * Checked in the public calls only (the trainer checks its data files whole). */
+static void emit_labels_check(const ModelIR *m, FILE *o) {
+    fprintf(o, "static int labels_refused(const char *call, const void *const *inputs, int64_t n) {\n");
+    fprintf(o, "    (void)call, (void)inputs, (void)n;\n");
+    for (int i = 0; i < m->ninputs; i++) {
+        const ModelIO *io = &m->inputs[i];
+        if (io->dtype != DT_I32) continue;
+        int64_t classes = one_hot_classes(m->train, io->name, 0);
+        classes = one_hot_classes(m->eval_loss, io->name, classes);
+        if (!classes) continue;
+        fprintf(o,
+                "    if (mlcrt_labels_refused(call, \"%s\", (const int32_t *)inputs[%d], n, %lld, %lld)) return 1;\n",
+                c_str(m->arena, io->name), i, (long long)io->sample_numel, (long long)classes);
+    }
+    fprintf(o, "    return 0;\n}\n\n");
+}
+
 void emit_step_wrappers(const ModelIR *m, FILE *o) {
     const char *n = m->spec.name;
+    emit_labels_check(m, o);
+    /* create says why it returns NULL, as the calls below say why they refuse */
+    fprintf(o, "%s_model *%s_create(uint64_t seed, int max_batch) {\n", n, n);
+    fprintf(o, "    %s_model *m = (%s_model *)api_create(seed, max_batch);\n", n, n);
+    fprintf(o, "    if (!m) mlcrt_create_failed(\"%s_create\", max_batch);\n    return m;\n}\n", n);
     fprintf(o,
             "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n",
             n, n);
     emit_batch_check(o, n, "train_step", " NAN");
+    fprintf(o, "    if (labels_refused(\"%s_train_step\", inputs, n)) return NAN;\n", n);
     fprintf(o, "    return api_train_step(m, inputs, n, lr, outputs);\n}\n");
     fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n,
             n);
     emit_batch_check(o, n, "forward_backward", " NAN");
+    fprintf(o, "    if (labels_refused(\"%s_forward_backward\", inputs, n)) return NAN;\n", n);
     fprintf(o, "    return api_forward_backward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
     fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
@@ -725,5 +769,6 @@ void emit_step_wrappers(const ModelIR *m, FILE *o) {
     fprintf(o, "    api_forward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) {\n", n, n);
     emit_batch_check(o, n, "eval_loss", " NAN");
+    fprintf(o, "    if (labels_refused(\"%s_eval_loss\", inputs, n)) return NAN;\n", n);
     fprintf(o, "    return api_eval_loss(m, inputs, n);\n}\n\n");
 }

@@ -730,6 +730,74 @@ Test(codegen_c, public_calls_keep_to_max_batch, .timeout = 300) {
     emitted_free(&e);
 }
 
+/* Labels outside 0..classes-1 are refused by every public call that reads them (one_hot
+ * of such a label matches no class: the loss was plain logsumexp, and train_step updated
+ * with it); create says why it returns NULL; evaluate of no samples is NaN, not 0. */
+static const char labels_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <string.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "typedef struct mlp_model mlp_model;\n"
+    "mlp_model *mlp_create(uint64_t seed, int max_batch);\n"
+    "void mlp_destroy(mlp_model *m);\n"
+    "float mlp_train_step(mlp_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n"
+    "float mlp_forward_backward(mlp_model *m, const void *const *inputs, int n, float *const *outputs);\n"
+    "float mlp_eval_loss(mlp_model *m, const void *const *inputs, int n);\n"
+    "double mlp_evaluate(mlp_model *m, const void *const *inputs, int count);\n"
+    "extern const mlc_model_api mlp_api;\n"
+    "int main(void) {\n"
+    "    static float img[2 * 784], w0[784 * 256], w1[784 * 256];\n"
+    "    for (int i = 0; i < 2 * 784; i++) img[i] = (float)(0.5 + 0.5 * sin(0.37 * i));\n"
+    "    int l10[2] = {3, 10}, lneg[2] = {-1, 0}, ok[2] = {1, 2};\n"
+    "    mlp_model *m = mlp_create(1, 2);\n"
+    "    mlp_api.read_tensor(m, 0, w0);\n"
+    "    printf(\"A %g\\n\", mlp_eval_loss(m, (const void *[]){img, l10}, 2));\n"
+    "    printf(\"B %g\\n\", mlp_train_step(m, (const void *[]){img, lneg}, 2, 0.1f, NULL));\n"
+    "    printf(\"C %g\\n\", mlp_forward_backward(m, (const void *[]){img, l10}, 2, NULL));\n"
+    "    printf(\"D %g\\n\", mlp_evaluate(m, (const void *[]){img, l10}, 2));\n"
+    "    mlp_api.read_tensor(m, 0, w1);\n"
+    "    printf(\"UNCHANGED %d\\n\", memcmp(w0, w1, sizeof w0) == 0);\n"
+    "    printf(\"OK %d\\n\", isfinite(mlp_eval_loss(m, (const void *[]){img, ok}, 2)));\n"
+    "    printf(\"E %g %g\\n\", mlp_evaluate(m, (const void *[]){img, ok}, 0),\n"
+    "           mlp_evaluate(m, (const void *[]){img, ok}, -3));\n"
+    "    fflush(stdout);\n"
+    "    printf(\"NULL %d %d\\n\", mlp_create(1, 0) == NULL, mlp_create(1, -1) == NULL);\n"
+    "    mlp_destroy(m);\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, public_calls_refuse_labels_outside_the_classes, .timeout = 300) {
+    const char *mdl = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    Emitted e;
+    emit_model(mdl, &e);
+    char *out = run_driver(&e, mdl, labels_driver_src, NULL);
+    static const char *const want[] = {
+        "error: mlp_eval_loss: input 'label': sample 1 has label 10, expected 0..9\n",
+        "error: mlp_train_step: input 'label': sample 0 has label -1, expected 0..9\n",
+        "error: mlp_forward_backward: input 'label': sample 1 has label 10, expected 0..9\n",
+        "error: mlp_evaluate: input 'label': sample 1 has label 10, expected 0..9\n",
+        "UNCHANGED 1\n",
+        "OK 1\n",
+        "error: mlp_evaluate: a count of 0 samples, expected at least 1\n",
+        "error: mlp_evaluate: a count of -3 samples, expected at least 1\n",
+        "error: mlp_create: max_batch 0, expected at least 1\n",
+        "error: mlp_create: max_batch -1, expected at least 1\n",
+        "NULL 1 1\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(out, want[i]), "%s\n---\n%s", want[i], out);
+    for (const char *k = "ABCD"; *k; k++) {
+        char line[16];
+        snprintf(line, sizeof line, "\n%c ", *k);
+        const char *at = strstr(out, line);
+        cr_expect(at && (strncmp(at + 3, "nan", 3) == 0 || strncmp(at + 3, "-nan", 4) == 0), "%c: %s", *k, out);
+    }
+    cr_expect(strstr(out, "\nE nan nan\n") || strstr(out, "\nE -nan -nan\n"), "%s", out);
+    free(out);
+    emitted_free(&e);
+}
+
 static void eval_random_state_check(const char *mdl) {
     Emitted e;
     emit_model(mdl, &e);

@@ -2,6 +2,7 @@
  * slice of Fashion-MNIST: output format, accuracy, determinism, flags, NaN detection,
  * checkpoints through the trainer. Asserts texts and values, never timings. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include <math.h>
 #include <unistd.h>
@@ -401,4 +402,20 @@ Test(trainer, resumed_log_has_no_duplicate_rows) {
     cr_expect_eq(rows, 8);
     cr_expect_eq(epochs, 2, "epoch rows: %d", epochs);
     tu_rmrf(dir);
+}
+
+/* The library's label check (model_helpers.c): a per-token input names the sample and
+ * the position; labels in range, or an input the call does not read (NULL), pass. */
+Test(library_checks, labels_outside_the_classes, .init = cr_redirect_stderr) {
+    const int32_t tokens[6] = {0, 255, 7, 3, 256, 1};
+    cr_assert_eq(mlcrt_labels_refused("gpt_eval_loss", "targets", tokens, 2, 3, 256), 1);
+    cr_assert_eq(mlcrt_labels_refused("gpt_eval_loss", "targets", tokens, 1, 3, 256), 0);
+    cr_assert_eq(mlcrt_labels_refused("gpt_eval_loss", "targets", NULL, 2, 3, 256), 0);
+    const int32_t labels[2] = {9, -2};
+    cr_assert_eq(mlcrt_labels_refused("mlp_train_step", "label", labels, 2, 1, 10), 1);
+    fflush(stderr);
+    cr_assert_stderr_eq_str(
+        "error: gpt_eval_loss: input 'targets': sample 1, position 1 has label 256, expected "
+        "0..255\n"
+        "error: mlp_train_step: input 'label': sample 1 has label -2, expected 0..9\n");
 }

@@ -584,7 +584,6 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     emit_set_sample_offset(m, out);
     emit_batch_sync_setter(m, out, 0);
 
-    fprintf(out, "%s_model *%s_create(uint64_t seed, int max_batch) { return api_create(seed, max_batch); }\n", n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
     emit_step_wrappers(m, out);
     emit_api_struct(m, out, "c");

@@ -1058,9 +1058,6 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
 
     fprintf(out, "/* What the runtime and the trainer's main() (C) call: C linkage. */\n");
     fprintf(out, "extern \"C\" {\n\n");
-    fprintf(out,
-            "%s_model *%s_create(uint64_t seed, int max_batch) { return (%s_model *)api_create(seed, max_batch); }\n",
-            n, n, n);
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);
     emit_step_wrappers(m, out);
     emit_api_struct(m, out, "cuda");
