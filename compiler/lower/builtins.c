@@ -188,6 +188,11 @@ static Value b_flatten(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     Shape sh = L->g->nodes[x].shape;
     if (sh.rank < 1) diag_error(LOCE, "flatten needs a tensor of rank 1 or more, found a scalar");
+    if (sh.bmask & ~1u) { /* rows of [784, B] are not samples: keeping axis 0 would move B */
+        char b[96];
+        diag_error(LOCE, "flatten needs the batch dimension B first, found %s",
+                   shape_str_at(&sh, L->g->nodes[x].dtype, L->g->batch, b, sizeof b));
+    }
     Shape to = {0};
     to.rank = 2;
     to.d[0] = sh.d[0];

@@ -10,6 +10,22 @@
 #define LOC (&g->nodes[node].loc)
 
 /* ---- reshape: element count kept, the batch dimension (if any) kept whole ---- */
+
+/* The product of the dimensions before the batch dimension (B, or a merged B*T), or -1
+ * without one. Element order is [before][batch][after], each sample's run of elements one
+ * block per "before" index, so a reshape keeps every element in its sample exactly when
+ * this product (and so the elements per sample after it) is the same on both sides, at
+ * every run-time batch: [B * 64, 512] -> [B, 64, 512], or [4, B] -> [1, 4, B] in a matmul.
+ * [2, B, 784] -> [B, 1568] or [784, B] -> [B, 784] would read other samples' elements. */
+static int64_t before_batch(const Shape *s) {
+    int64_t p = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if ((s->bmask >> i) & 1) return p;
+        p *= s->d[i];
+    }
+    return -1;
+}
+
 static const char *s_reshape(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     int64_t xc, xb, yc, yb;
@@ -18,13 +34,20 @@ static const char *s_reshape(Graph *g, Node *n) {
     if (nb > 1) return shape_err(g, "reshape: a shape can have only one batch dimension B");
     shape_numel_affine(&x->shape, g->batch, &xc, &xb);
     shape_numel_affine(&n->shape, g->batch, &yc, &yb);
-    if (xc != yc || xb != yb) {
+    int64_t xp = before_batch(&x->shape), yp = before_batch(&n->shape);
+    int moved = xb && xb == yb && xp != yp; /* else the counts differ, said below */
+    if (xc != yc || xb != yb || moved) {
         char a[96], b[96];
         shape_str_at(&x->shape, x->dtype, g->batch, a, sizeof a);
         shape_str_at(&n->shape, x->dtype, g->batch, b, sizeof b);
         if ((xb != 0) != (yb != 0))
             return shape_err(
                 g, "reshape: cannot reshape %s to %s: the batch dimension B must stay a dimension of its own", a, b);
+        if (moved)
+            return shape_err(g,
+                             "reshape: cannot reshape %s to %s: the dimensions before the batch dimension B "
+                             "make %lld, then %lld; they must match (keep B outermost), or samples would mix",
+                             a, b, (long long)xp, (long long)yp);
         return shape_err(g, "reshape: cannot reshape %s to %s: element counts differ", a, b);
     }
     n->dtype = x->dtype;

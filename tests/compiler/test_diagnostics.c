@@ -150,6 +150,27 @@ Test(diagnostics, clean_compile_is_silent) {
     free(s);
 }
 
+/* Reshapes that keep the batch outermost (only 1s before it) are views that keep each
+ * sample whole, and compile; [2, B, 784] -> [B, 1568] and its kin are errors/reshape_batch_*. */
+Test(diagnostics, reshape_batch_outermost_compiles) {
+    static const char *const ok[] = {
+        "reshape(reshape(image, [B * 784]), [B, 784])",
+        "reshape(reshape(image, [B * 2, 392]), [B, 784])",
+        "reshape(reshape(image, [1, B * 2, 392]), [B, 784])",
+        "reshape(reshape(image, [B * 28, 28]), [B, 28, 28])",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char src[512];
+        snprintf(src, sizeof src,
+                 "model m\ninput image: f32[B, 784]\ninput label: i32[B]\nh = flatten(%s)\n"
+                 "logits = dense(h, 10)\noutput logits\nloss cross_entropy(logits, label)\n",
+                 ok[i]);
+        char *s = diag_of(src);
+        cr_expect_str_eq(s, "<compiled>", "%s", ok[i]);
+        free(s);
+    }
+}
+
 /* A compile that succeeds with warnings: their text. */
 static char *warnings_of(const char *text) {
     SrcFile *src = srcfile_from_string("t.mdl", text);
