@@ -562,8 +562,10 @@ static Value b_pad(Lower *L, Scope *s, const Expr *call, Args *a) {
         const Value *p = &v->items[i];
         for (int k = 0; p->k == V_LIST && k < p->n; k++) check_known(L, s, &p->items[k], &a->e[1]->loc, "pad: a width");
         if (p->k != V_LIST || p->n != 2 || p->items[0].k != V_INT || p->items[1].k != V_INT || p->items[0].i < 0 ||
-            p->items[1].i < 0)
-            diag_error(arg_loc(L, s, call, a, 1), "pad: width %d must be a pair [before, after] of integers >= 0", i);
+            p->items[1].i < 0 || p->items[0].i > IR_MAX_NUMEL || p->items[1].i > IR_MAX_NUMEL)
+            diag_error(arg_loc(L, s, call, a, 1),
+                       "pad: width %d must be a pair [before, after] of integers from 0 to %lld", i,
+                       (long long)IR_MAX_NUMEL);
         if (!p->items[0].i && !p->items[1].i) continue;
         x = graph_add(L->g, OP_pad, &x, 1,
                       ATTRS(AI(A_AXIS, i), AI(A_BEFORE, p->items[0].i), AI(A_AFTER, p->items[1].i)), LOCE);

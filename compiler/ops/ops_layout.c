@@ -236,9 +236,15 @@ static const char *s_pad(Graph *g, Node *n) {
     const Node *x = X(n->in[0]);
     const char *err = check_axis(g, n, x, "pad");
     if (err) return err;
-    if (attr_i(n, A_BEFORE) < 0 || attr_i(n, A_AFTER) < 0) return shape_err(g, "pad: padding cannot be negative");
+    int64_t before = attr_i(n, A_BEFORE), after = attr_i(n, A_AFTER);
+    if (before < 0 || after < 0) return shape_err(g, "pad: padding cannot be negative");
+    /* each width within a dimension's limit, so the sum below cannot wrap; the sum itself
+     * is checked against the limit like every op's result */
+    if (before > IR_MAX_NUMEL || after > IR_MAX_NUMEL)
+        return shape_err(g, "pad: a width must be at most %lld, found %lld", (long long)IR_MAX_NUMEL,
+                         (long long)(before > after ? before : after));
     n->shape = x->shape;
-    n->shape.d[attr_i(n, A_AXIS)] += attr_i(n, A_BEFORE) + attr_i(n, A_AFTER);
+    n->shape.d[attr_i(n, A_AXIS)] += before + after;
     n->dtype = x->dtype;
     return NULL;
 }
