@@ -267,6 +267,60 @@ static int key_names(const char **out) {
     return n;
 }
 
+/* Name families of the libraries a trainer links (the C library, POSIX, C11 threads,
+ * OpenMP, OpenBLAS, MPI). The generated C defines global functions NAME_create,
+ * NAME_destroy, NAME_update, NAME_save, NAME_load, NAME_forward, ...; for a name of these
+ * families some of them are those libraries' own functions (pthread_create,
+ * pthread_mutex_destroy, sem_destroy, timer_create, mtx_destroy, acc_create), which the
+ * model's would replace in the trainer: it then hangs or crashes. A whole family is refused,
+ * not just today's clashes, since each header reserves its prefix for more functions.
+ * `any`: every name that starts with the prefix; otherwise the prefix alone or before '_'.
+ * Compared ignoring case, as some families (GOMP_, MPI_) are upper case. */
+static const struct {
+    const char *prefix;
+    int any;
+    const char *what;
+} library_families[] = {
+    {"pthread", 1, "POSIX threads (pthread_*)"},
+    {"posix", 1, "the POSIX library (posix_*)"},
+    {"sem", 0, "POSIX semaphores (sem_*)"},
+    {"timer", 0, "POSIX timers (timer_*)"},
+    {"timerfd", 0, "the C library (timerfd_*)"},
+    {"mtx", 0, "C11 threads (mtx_*)"},
+    {"cnd", 0, "C11 threads (cnd_*)"},
+    {"thrd", 0, "C11 threads (thrd_*)"},
+    {"tss", 0, "C11 threads (tss_*)"},
+    {"epoll", 0, "the C library (epoll_*)"},
+    {"memfd", 0, "the C library (memfd_*)"},
+    {"argz", 0, "the C library (argz_*)"},
+    {"clnt", 1, "the C library's Sun RPC (clnt*_create)"},
+    {"svc", 1, "the C library's Sun RPC (svc*_create)"},
+    {"xdr", 1, "the C library's Sun RPC (xdr*_create)"},
+    {"authdes", 0, "the C library's Sun RPC (authdes_create)"},
+    {"authnone", 0, "the C library's Sun RPC (authnone_create)"},
+    {"authunix", 0, "the C library's Sun RPC (authunix_create)"},
+    {"omp", 1, "OpenMP (omp_*)"},
+    {"gomp", 1, "OpenMP (GOMP_*)"},
+    {"kmp", 1, "OpenMP (kmp_*)"},
+    {"acc", 0, "OpenACC in the OpenMP library (acc_create)"},
+    {"goacc", 1, "OpenACC in the OpenMP library (GOACC_*)"},
+    {"cblas", 1, "BLAS (cblas_*)"},
+    {"openblas", 1, "OpenBLAS (openblas_*)"},
+    {"lapack", 1, "LAPACK (LAPACKE_*, lapack_*)"},
+    {"mpi", 0, "MPI (MPI_*)"},
+    {"pmpi", 0, "MPI (PMPI_*)"},
+};
+
+/* Why `name` belongs to a library's family (library_families), or NULL. */
+static const char *library_family(const char *name) {
+    for (size_t i = 0; i < sizeof library_families / sizeof library_families[0]; i++) {
+        size_t n = strlen(library_families[i].prefix);
+        if (strncasecmp(name, library_families[i].prefix, n)) continue;
+        if (library_families[i].any || !name[n] || name[n] == '_') return library_families[i].what;
+    }
+    return NULL;
+}
+
 /* Why `name` cannot name a model, or NULL. The generated C and CUDA name the model's API
  * NAME_create, NAME_model, ... beside their own file-scope names (api_create, the CUDA
  * kernels k<N>_<op>) and those of the runtime and kernels they include (mlcrt_*, mlc_*,
@@ -353,7 +407,11 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
         const Stmt *st = p->stmts.items[i];
         if (st->kind == ST_MODEL) {
             if (have_model) diag_error(&st->loc, "the model is named twice");
-            const char *why = reserved_model_name(st->name);
+            const char *why = reserved_model_name(st->name), *lib = library_family(st->name);
+            if (lib)
+                why = arena_printf(
+                    a, "its functions %s_create, %s_destroy, ... would clash with %s, which a trainer links", st->name,
+                    st->name, lib);
             if (why) diag_error_hint(&st->name_loc, why, "the model name '%s' is reserved", st->name);
             have_model = 1;
             spec->name = st->name;

@@ -97,6 +97,33 @@ Test(train_spec, bad_settings) {
     expect_error("no_decay = [1]", "t.mdl:8:13: error: no_decay takes parameter names or patterns, as strings");
 }
 
+/* Model names whose NAME_create, NAME_destroy, ... are (or are reserved for) functions of
+ * the libraries a trainer links are refused at the name; names that only begin alike are
+ * kept. `model pthread` used to build a trainer that hung at its first batch. */
+Test(train_spec, library_model_names_are_reserved) {
+    static const char *const bad[] = {"pthread", "pthread_mutex", "timer", "sem",      "mtx",   "cnd_x",   "thrd",
+                                      "tss",     "omp",           "acc",   "OpenBLAS", "cblas", "MPI_Comm"};
+    static const char *const ok[] = {"semantic", "timers", "accuracy", "mytimer", "author"};
+    char buf[1024];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0] + sizeof ok / sizeof ok[0]; i++) {
+        int is_bad = i < sizeof bad / sizeof bad[0];
+        const char *name = is_bad ? bad[i] : ok[i - sizeof bad / sizeof bad[0]];
+        snprintf(buf, sizeof buf, "model %s\n%s", name, strchr(head, '\n') + 1);
+        Arena a = {0};
+        SrcFile *src = srcfile_from_string("t.mdl", buf);
+        CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+        char want[256];
+        snprintf(want, sizeof want, "t.mdl:1:7: error: the model name '%s' is reserved\n", name);
+        if (is_bad)
+            cr_expect(r.m == NULL && strstr(r.diag, want) && strstr(r.diag, "hint: its functions "), "%s:\n%s", name,
+                      r.diag);
+        else cr_expect_not_null(r.m, "%s:\n%s", name, r.diag);
+        ct_compile_free(&r);
+        srcfile_free(src);
+        arena_free(&a);
+    }
+}
+
 /* freeze: the parameter gets neither a gradient nor an update (nor optimizer state);
  * no_decay: its update has weight decay 0, the others keep the optimizer's. */
 Test(train_spec, freeze_and_no_decay) {
