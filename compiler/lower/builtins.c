@@ -535,8 +535,13 @@ static Value b_transpose(Lower *L, Scope *s, const Expr *call, Args *a) {
             diag_error(arg_loc(L, s, call, a, 1), "transpose: 'axes' must list all %d axes", r);
         for (int i = 0; i < r; i++) {
             check_known(L, s, &v->items[i], &a->e[1]->loc, "transpose: an axis");
-            if (v->items[i].k != V_INT || axis_norm((int)v->items[i].i, r) < 0)
-                diag_error(arg_loc(L, s, call, a, 1), "transpose: axis %d is not an axis of a rank-%d tensor", i, r);
+            if (v->items[i].k != V_INT)
+                diag_error(arg_loc(L, s, call, a, 1), "transpose: item %d of 'axes' must be an integer, found %s", i,
+                           kind_name(v->items[i].k));
+            if (v->items[i].i < -r || v->items[i].i >= r) /* checked before narrowing: 2^32 is not axis 0 */
+                diag_error(arg_loc(L, s, call, a, 1),
+                           "transpose: %lld (item %d of 'axes') is not an axis of a rank-%d tensor",
+                           (long long)v->items[i].i, i, r);
             perm.perm[i] = (int8_t)axis_norm((int)v->items[i].i, r);
         }
     }
