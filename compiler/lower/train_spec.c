@@ -132,7 +132,10 @@ static double number(SpecCtx *c, const Expr *e, const char *what, double lo, int
 static long long integer(SpecCtx *c, const Expr *e, const char *what, long long lo) {
     Value v = setting(c, e, what);
     SrcLoc at = span(e);
-    if (v.k != V_INT) diag_error(&at, "%s must be an integer from %lld to %lld", what, lo, SETTING_MAX);
+    if (v.k == V_FLOAT) /* batch = 10 / 4: the value it came to, as the range errors below say */
+        diag_error(&at, "%s must be an integer from %lld to %lld, found %.15g", what, lo, SETTING_MAX, v.f);
+    if (v.k != V_INT)
+        diag_error(&at, "%s must be an integer from %lld to %lld, found %s", what, lo, SETTING_MAX, kind_name(v.k));
     if (v.i < lo || v.i > SETTING_MAX)
         diag_error(&at, "%s must be an integer from %lld to %lld, found %lld", what, lo, SETTING_MAX, v.i);
     return v.i;
@@ -185,7 +188,10 @@ static void read_optimizer(SpecCtx *c, const Expr *e, ModelSpec *spec) {
 /* constant | cosine | cosine(warmup = E) | step(size = N, gamma = X, warmup = E) | onecycle */
 static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
     static const char *kinds[] = {"constant", "cosine", "step", "onecycle"};
-    const char *name = v->kind == EX_NAME || v->kind == EX_CALL ? v->name : v->kind == EX_STRING ? v->sval : "";
+    if (v->kind == EX_STRING) /* the docs say name or call, as optimizer = adam(...) */
+        diag_error_hint(&v->loc, "write it without quotes, e.g. schedule = cosine",
+                        "schedule is a name or a call, not a string");
+    const char *name = v->kind == EX_NAME || v->kind == EX_CALL ? v->name : "";
     int k = -1;
     for (int i = 0; i < 4; i++)
         if (!strcmp(name, kinds[i])) k = i;
@@ -193,14 +199,20 @@ static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
         diag_error_hint(&v->loc, "write constant, cosine, cosine(warmup = 1), step(size = 3, gamma = 0.1) or onecycle",
                         "unknown schedule");
     spec->schedule = kinds[k];
+    /* the settings each kind takes: cosine the first one, step all three */
     static const char *keys[] = {"warmup", "size", "gamma"};
+    static const int n_keys[] = {0, 1, 3, 0};
     for (int i = 0; v->kind == EX_CALL && i < v->nargs; i++) {
         const Arg *arg = &v->args[i];
-        const char *key = arg->keyword ? arg->keyword : "";
-        if (!strcmp(key, "warmup") && (k == 1 || k == 2)) spec->warmup = number(c, arg->value, "warmup", 0, 0);
+        const char *key = arg->keyword;
+        if (!n_keys[k]) diag_error(key ? &arg->kw_loc : &arg->value->loc, "%s takes no settings", name);
+        if (!key)
+            diag_error(&arg->value->loc, "%s: give its settings by name, e.g. %s", name,
+                       k == 2 ? "size = 3" : "warmup = 1");
+        if (!strcmp(key, "warmup")) spec->warmup = number(c, arg->value, "warmup", 0, 0);
         else if (!strcmp(key, "size") && k == 2) spec->step_size = (int)integer(c, arg->value, "size", 1);
         else if (!strcmp(key, "gamma") && k == 2) spec->step_gamma = number(c, arg->value, "gamma", 0, 1);
-        else unknown_key(c->a, arg->keyword ? &arg->kw_loc : &arg->value->loc, name, key, keys, k == 2 ? 3 : 1);
+        else unknown_key(c->a, &arg->kw_loc, name, key, keys, n_keys[k]);
     }
 }
 

@@ -78,7 +78,14 @@ static void expect_error(const char *train, const char *message) {
 
 Test(train_spec, bad_settings) {
     expect_error("schedule = cosinus", "t.mdl:8:12: error: unknown schedule");
-    expect_error("schedule = constant(warmup = 1)", "error: constant has no setting 'warmup'");
+    expect_error("schedule = constant(warmup = 1)", "t.mdl:8:21: error: constant takes no settings\n");
+    expect_error("schedule = onecycle(warmup = 1)", "t.mdl:8:21: error: onecycle takes no settings\n");
+    expect_error("schedule = step(3, 0.1)", "t.mdl:8:17: error: step: give its settings by name, e.g. size = 3\n");
+    expect_error("schedule = cosine(1)", "t.mdl:8:19: error: cosine: give its settings by name, e.g. warmup = 1\n");
+    expect_error("schedule = cosine(size = 2)", "error: cosine has no setting 'size'\n");
+    expect_error("schedule = \"cosine\"", "t.mdl:8:12: error: schedule is a name or a call, not a string\n");
+    expect_error("batch = 10 / 4", "t.mdl:8:9: error: batch must be an integer from 1 to 1000000000, found 2.5\n");
+    expect_error("epochs = \"3\"", "error: epochs must be an integer from 1 to 1000000000, found a string\n");
     expect_error("schedule = step(sise = 2)", "error: step has no setting 'sise'\n");
     expect_error("schedule = step(sise = 2)", "hint: did you mean 'size'?");
     expect_error("optimizer = adam(momentum = 0.9)", "error: adam has no setting 'momentum'");
