@@ -271,12 +271,23 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(mean_all(g, ir_binary(g, OP_sub, lse, picked, loc), loc));
 }
 
+/* A true/false argument (a layer's bias), or dflt when not given. Integers are refused, as
+ * attention's causal and sgd's nesterov refuse them: bias = 0 reads as "no bias" only by
+ * accident, and dense(x, 10, 3) is more likely a misplaced argument than a choice. */
+static int arg_flag(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int dflt) {
+    if (!a->given[i]) return dflt;
+    if (a->v[i].k != V_BOOL)
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be true or false, found %s", call->name, name,
+                   kind_name(a->v[i].k));
+    return a->v[i].i != 0;
+}
+
 /* dense(x [B, ..., in], units): x @ weight [in, units] + bias [units] on the last axis. He-uniform weights
  * (suited to the ReLU layers it usually feeds), zero bias. */
 static Value b_dense(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     int64_t units = arg_int(L, s, call, a, 1, "units", 0, 1);
-    int bias = (int)arg_int(L, s, call, a, 2, "bias", 1, 0);
+    int bias = arg_flag(L, s, call, a, 2, "bias", 1);
     const char *scope = scope_name(L, s, "dense", arg_name(L, s, call, a, 3));
     Graph *g = L->g;
     const Shape xs = g->nodes[x].shape;
@@ -392,7 +403,7 @@ static Value b_conv2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     pair(L, s, call, a, 4, "pad", 0, 0, pd);
     pair(L, s, call, a, 5, "dilation", 1, 1, dl);
     int64_t G = arg_int(L, s, call, a, 6, "groups", 1, 1);
-    int bias = (int)arg_int(L, s, call, a, 7, "bias", 1, 0);
+    int bias = arg_flag(L, s, call, a, 7, "bias", 1);
     if (C % G || O % G)
         diag_error(LOCE, "%s: %lld input and %lld output channels are not divisible by groups = %lld", call->name,
                    (long long)C, (long long)O, (long long)G);
@@ -436,7 +447,7 @@ static Value b_conv_transpose2d(Lower *L, Scope *s, const Expr *call, Args *a) {
     arg_pair(L, s, call, a, 5, "output_pad", 0, 0, op);
     arg_pair(L, s, call, a, 6, "dilation", 1, 1, dl);
     int64_t G = arg_int(L, s, call, a, 7, "groups", 1, 1);
-    int bias = (int)arg_int(L, s, call, a, 8, "bias", 1, 0);
+    int bias = arg_flag(L, s, call, a, 8, "bias", 1);
     if (C % G || O % G)
         diag_error(LOCE, "conv_transpose2d: %lld input and %lld output channels are not divisible by groups = %lld",
                    (long long)C, (long long)O, (long long)G);
