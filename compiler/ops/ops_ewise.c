@@ -166,8 +166,14 @@ static void g_div(Graph *g, int node, int gy, int *gx) {
 }
 /* Denominators stay in [0.5, 2] in magnitude. */
 static int c_div(Graph *g, int i) { return binary_case(g, i, OP_div, 0.5, 2); }
-const OpRules rules_div = {
-    .shape = shape_rule_broadcast, .grad = g_div, .scalar2 = f_div, .expr = "(%0 / %1)", .cases = c_div};
+/* A divisor known to be 0 (image / 0, image / (B * 0)) makes every element inf or NaN on
+ * every step: the same mistake as 1 / 0 between numbers, and an error like it. */
+static const char *s_div(Graph *g, Node *n) {
+    const Node *b = X(n->in[1]);
+    if (b->op == OP_const && attr_f(b, A_VALUE) == 0) return shape_err(g, "division by zero");
+    return shape_rule_broadcast(g, n);
+}
+const OpRules rules_div = {.shape = s_div, .grad = g_div, .scalar2 = f_div, .expr = "(%0 / %1)", .cases = c_div};
 
 /* ---- the activation zoo (issue: conv nets). Slopes that are themselves only ever
  * produced by a gradient rule are OPF_BACKWARD_ONLY. ---- */
