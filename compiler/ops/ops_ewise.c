@@ -359,6 +359,10 @@ const OpRules rules_softplus = {.shape = shape_rule_same,
 static double f_pow(double x, const Node *n) { return pow(x, attr_f(n, A_EXPONENT)); }
 static void g_pow(Graph *g, int node, int gy, int *gx) {
     const double p = attr_f(X(node), A_EXPONENT);
+    if (p == 0) { /* x^0 is constant: exactly 0, as PyTorch; 0 * x^-1 is NaN at x = 0 */
+        gx[0] = ir_expand(g, cst(g, 0, node), X(IN(0))->shape, LOC);
+        return;
+    }
     int slope = ir_binary(g, OP_mul, cst(g, p, node), with_f(g, OP_pow, IN(0), A_EXPONENT, p - 1, LOC), LOC);
     gx[0] = ir_binary(g, OP_mul, gy, slope, LOC);
 }

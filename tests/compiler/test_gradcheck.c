@@ -414,3 +414,36 @@ Test(gradcheck, finite_differences_tell_functions_apart) {
     /* exp' > 0 everywhere, neg' = -W: they differ in sign wherever W > 0 */
     cr_assert_gt(worst, 0.5, "FD of exp and neg agree (max rel %.3e): the checker would pass anything", worst);
 }
+
+/* pow(x, 0) is the constant 1, so its gradient is exactly 0 everywhere, also at x = 0,
+ * where the general rule's 0 * x^-1 is 0 * inf = NaN (PyTorch gives 0 there too). The
+ * cases above keep x in [0.5, 2), away from that point. */
+Test(gradcheck, pow_zero_exponent_at_zero) {
+    Arena arena = {0};
+    Graph *g = graph_new(&arena, MODE_TRAIN, BATCH);
+    static const int64_t d[1] = {4};
+    static const double xs[4] = {0, 1, -2, 0.5};
+    int x = case_param(g, 1, d, 0, INIT_UNIFORM, -1, 1);
+    int y = graph_add(g, OP_pow, &x, 1, ATTRS(AF(A_EXPONENT, 0)), NULL);
+    add_weighted_sum_loss(g, y);
+    GradList gl = autodiff(g, NULL);
+    ir_verify(g, "gradcheck autodiff");
+    Interp *it = interp_new(g);
+    rng_seed(7);
+    for (int id = 0; id < g->n; id++)
+        if (g->nodes[id].op == OP_param) fill_param(&g->nodes[id], it->vals[id]);
+    memcpy(it->vals[x], xs, sizeof xs);
+    interp_run(it);
+    int found = 0;
+    for (int k = 0; k < gl.n; k++) {
+        if (gl.param[k] != x) continue;
+        found = 1;
+        cr_assert_geq(gl.grad[k], 0, "pow(x, 0): no gradient node for x");
+        for (int i = 0; i < 4; i++)
+            cr_expect(it->vals[gl.grad[k]][i] == 0, "d pow(x, 0)/dx at x = %g is %g, not 0", xs[i],
+                      it->vals[gl.grad[k]][i]);
+    }
+    cr_expect(found, "x is not among the differentiated params");
+    interp_free(it);
+    arena_free(&arena);
+}
