@@ -241,6 +241,14 @@ static void put_data(settings *s, const char *size_name, const mlc_dataset *ds, 
                  (unsigned long long)mlc_hash_bytes(MLC_HASH_START, ds->y, (size_t)ds->n * sizeof *ds->y));
         put_same(s, "training labels' checksum", v);
     }
+    /* a token corpus has no labels: its tokens are what another corpus of as many windows
+     * would differ in (the split's, training or validation, as each rank loaded it) */
+    if (ds->text) {
+        snprintf(v, sizeof v, "%016llx",
+                 (unsigned long long)mlc_hash_bytes(MLC_HASH_START, ds->text->ids,
+                                                    (size_t)ds->text->n_ids * sizeof *ds->text->ids));
+        put_same(s, labels ? "training tokens' checksum" : "validation tokens' checksum", v);
+    }
 }
 
 /* This rank's settings (the lines above, in a fixed order: mode, model, settings.def's

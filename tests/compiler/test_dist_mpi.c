@@ -616,6 +616,61 @@ Test(dist, ranks_with_other_flags_stop_the_start) {
     }
 }
 
+/* A token corpus has no labels, so ranks given other texts of as many windows compared
+ * only their sizes and trained together on two corpora; the tokens' checksum stops them. */
+Test(dist, ranks_with_other_texts_stop_the_start) {
+    char mdl[800], lm[800], text_a[800], text_b[800];
+    snprintf(mdl, sizeof mdl, "%s/bigram.mdl", dir);
+    snprintf(lm, sizeof lm, "%s/bigram", dir);
+    cr_assert_eq(ct_write_file(mdl,
+                               "model bigram\ninput tokens: i32[B, 8]\ninput targets: i32[B, 8]\n"
+                               "logits = embedding(tokens, 256, 256)\noutput logits\n"
+                               "loss cross_entropy(logits, targets)\n"),
+                 0);
+    char *build[] = {MLC_EXE, "build", mdl, "-o", lm, "--mpi", NULL};
+    free(run_ok(build));
+    /* two texts of 4000 bytes: as many windows, other tokens */
+    char body_a[4001], body_b[4001];
+    for (int i = 0; i < 4000; i++) body_a[i] = (char)('a' + i % 26), body_b[i] = (char)('a' + i % 7);
+    body_a[4000] = body_b[4000] = '\0';
+    snprintf(text_a, sizeof text_a, "%s/a.txt", dir);
+    snprintf(text_b, sizeof text_b, "%s/b.txt", dir);
+    cr_assert_eq(ct_write_file(text_a, body_a), 0);
+    cr_assert_eq(ct_write_file(text_b, body_b), 0);
+    char *argv[] = {"mpirun",
+                    "--oversubscribe",
+                    "--allow-run-as-root",
+                    "--bind-to",
+                    "none",
+                    "-np",
+                    "1",
+                    lm,
+                    "--data",
+                    text_a,
+                    "--max-steps",
+                    "1",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                    ":",
+                    "-np",
+                    "1",
+                    lm,
+                    "--data",
+                    text_b,
+                    "--max-steps",
+                    "1",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                    NULL};
+    char *out = NULL;
+    int st = ct_run(argv, &out);
+    cr_expect_eq(st, 1, "%s", out);
+    cr_expect(strstr(out, "rank 0: error: rank 1's training tokens' checksum ("), "%s", out);
+    free(out);
+}
+
 /* --check-finite's lines come from the model's kernels (mlc_kernels.h), not the runtime:
  * under mpirun they too start with the rank, each rank's with its own. */
 Test(dist, check_finite_lines_name_the_rank) {
