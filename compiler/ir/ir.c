@@ -64,6 +64,15 @@ void graph_adopt(Graph *g, const Graph *out, const int *map) {
     graph_remap_roots(g, map);
 }
 
+/* A shape rule's error err at loc, prefixed with the builtin the .mdl called when the op
+ * is one of its parts (`where: mul: shapes ...`), not the call itself (`abs needs ...`). */
+static _Noreturn void shape_error(const Graph *g, const char *err, const SrcLoc *loc) {
+    const size_t k = g->call_name ? strlen(g->call_name) : 0;
+    if (k && !(strncmp(err, g->call_name, k) == 0 && (err[k] == ':' || err[k] == ' ')))
+        diag_error(loc, "%s: %s", g->call_name, err);
+    diag_error(loc, "%s", err);
+}
+
 static int add_node(Graph *g, Op op, const int *in, int nin, const Node *like, const AttrArg *attrs,
                     const SrcLoc *loc) {
     const OpInfo *oi = &op_info[op];
@@ -81,7 +90,7 @@ static int add_node(Graph *g, Op op, const int *in, int nin, const Node *like, c
     if (loc) n.loc = *loc;
     n.dtype = nin ? g->nodes[in[0]].dtype : DT_F32;
     const char *err = run_shape_rule(g, &n);
-    if (err) diag_error(loc, "%s", err);
+    if (err) shape_error(g, err, loc);
     return graph_push(g, &n);
 }
 
@@ -133,7 +142,7 @@ static int add_with_shape(Graph *g, Op op, int x, Shape to, const SrcLoc *loc) {
     n.dtype = g->nodes[x].dtype;
     if (loc) n.loc = *loc;
     const char *err = run_shape_rule(g, &n);
-    if (err) diag_error(loc, "%s", err);
+    if (err) shape_error(g, err, loc);
     return graph_push(g, &n);
 }
 

@@ -118,6 +118,10 @@ typedef struct Graph {
     ConvAlgo conv_algo; /* --conv-algo (zeroed: auto) */
     int tf32;           /* --tf32 (CUDA): float products may round to TF32 (ModelIR.tf32) */
     int cublaslt;       /* --cublaslt (CUDA): GEMM epilogues in cuBLASLt (ModelIR.cublaslt) */
+    /* While lowering: the builtin the .mdl called whose ops are being added (the outermost
+     * one), so that a shape error in one of its ops names the call the user wrote as well
+     * as the op (`where: mul: shapes ... cannot be broadcast together`); NULL otherwise. */
+    const char *call_name;
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);

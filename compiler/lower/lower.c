@@ -348,7 +348,11 @@ static Value call(Lower *L, Scope *s, const Expr *e) {
         if (!strcmp(builtins[i].name, e->name)) {
             Args args;
             bind_args(L, s, e, &builtins[i].sig, &args);
-            return builtins[i].fn(L, s, e, &args);
+            const char *outer = L->g->call_name;
+            if (!outer) L->g->call_name = e->name;
+            Value v = builtins[i].fn(L, s, e, &args);
+            L->g->call_name = outer;
+            return v;
         }
     const Stmt *blk = find_block(L, e->name);
     if (blk) return call_block(L, s, e, blk);
