@@ -271,6 +271,26 @@ static void set_defaults(const mlc_model_api *api, trainer_opts *o) {
     }
 }
 
+/* A schedule setting the run's schedule (the flag's, or else the model's) has no use for
+ * is refused, as a flag of another mode is, rather than taken and ignored: warm-up is
+ * step's and cosine's (onecycle has its own), the decay's size and factor step's. */
+static int check_schedule_flags(const char *const *given, int schedule, FILE *err) {
+    static const struct {
+        const char *flag;
+        unsigned schedules; /* a bit per mlcrt_schedule_kind */
+        const char *which;
+    } uses[] = {{"--warmup", 1u << MLCRT_SCHED_STEP | 1u << MLCRT_SCHED_COSINE, "step and cosine"},
+                {"--step-size", 1u << MLCRT_SCHED_STEP, "step"},
+                {"--gamma", 1u << MLCRT_SCHED_STEP, "step"}};
+    for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
+        if (given[find_flag(uses[i].flag) - mlcrt_flags] && !(uses[i].schedules >> schedule & 1)) {
+            fprintf(err, "error: %s: the schedule is %s, which does not use it (%s do%s; --schedule chooses)\n",
+                    uses[i].flag, mlcrt_schedule_name(schedule), uses[i].which, strchr(uses[i].which, ' ') ? "" : "es");
+            return 1;
+        }
+    return 0;
+}
+
 /* The modes each flag means something in (a bit per mode). Every flag has a row (the
  * tests check it), so a new flag is placed rather than accepted and ignored in a mode
  * that never reads it, as --lr in eval and --data in predict were. --ema is placed by
@@ -467,6 +487,7 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
         return -1;
     }
     if (given[find_flag("--top") - mlcrt_flags] && check_top(api, o->top, err)) return -1;
+    if (check_schedule_flags(given, o->schedule, err)) return -1;
     if (o->check_finite && !api->set_check_finite) {
         fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n", api->name, api->target);
         return -1;

@@ -954,6 +954,11 @@ Test(output, new_bad_flags_and_help) {
         {{"--max-steps", "\t5", NULL}, "error: --max-steps: expected a positive integer, found '\t5'\n"},
         /* --top beyond the classes was cut to them without a word */
         {{"predict", "a", "b", "--top", "11", NULL}, "error: --top: expected 1 to 10 (model 'tiny' has 10 classes), found '11'\n"},
+        /* a schedule's setting for a schedule that has no use for it was taken and ignored */
+        {{"--schedule", "constant", "--warmup", "1", NULL}, "error: --warmup: the schedule is constant, which does not use it (step and cosine do; --schedule chooses)\n"},
+        {{"--schedule", "onecycle", "--warmup", "1", NULL}, "error: --warmup: the schedule is onecycle, which does not use it (step and cosine do; --schedule chooses)\n"},
+        {{"--schedule", "cosine", "--gamma", "0.5", NULL}, "error: --gamma: the schedule is cosine, which does not use it (step does; --schedule chooses)\n"},
+        {{"--step-size", "2", NULL}, "error: --step-size: the schedule is constant, which does not use it (step does; --schedule chooses)\n"},
         {{"--save-every", "3", NULL}, "error: --save-every: needs --save, the checkpoint it writes\n"},
         {{"--augment", "crop:2,crop:3", NULL}, "error: --augment: crop given twice in 'crop:2,crop:3'\n"},
         {{"--augment", "flip,crop:2,flip", NULL}, "error: --augment: flip given twice in 'flip,crop:2,flip'\n"},
