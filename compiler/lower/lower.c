@@ -636,6 +636,10 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         if (!top) diag_error(loc_at(L, s, &st->loc), "inputs are declared at the top level, not inside a block");
         DType dt;
         Shape sh = type_shape(L, s, st->type, 1, &dt);
+        /* said here, in source order, before a use of the input trips over its shape */
+        if (sh.bmask != 1)
+            diag_error(loc_at(L, s, &st->name_loc), "input '%s' must have the batch dimension B first (and only there)",
+                       st->name);
         if (scope_lookup(s, st->name)) {
             int prev = names_get(&L->sources, st->name);
             if (prev >= 0 && L->g->nodes[prev].loc.file)

@@ -95,8 +95,7 @@ static void find_io(ModelIR *m, const Program *p) {
         int id = find_input_node(g, st->name);
         if (id < 0) mlc_die("input '%s' is not in the train graph", st->name);
         const Node *n = &g->nodes[id];
-        if (n->shape.bmask != 1)
-            diag_error(&n->loc, "input '%s' must have the batch dimension B first (and only there)", n->name);
+        MLC_CHECK(n->shape.bmask == 1); /* lower.c refused any other input */
         int ev = find_input_node(e, st->name);
         int64_t c, b;
         shape_numel_affine(&n->shape, g->batch, &c, &b);
