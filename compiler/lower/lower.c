@@ -375,6 +375,13 @@ static long long floor_mod(long long l, long long r) {
     return (m != 0 && (m < 0) != (r < 0)) ? m + r : m;
 }
 
+/* An integer operand as the .mdl wrote it: B, or a multiple of it, rather than its value
+ * at the compile-time batch, which the user never wrote. */
+static const char *int_text(Lower *L, const Value *v) {
+    if (v->bpow == 1 && !v->bbad) return v->bcoef == 1 ? "B" : arena_printf(L->a, "%.17g * B", v->bcoef);
+    return arena_printf(L->a, "%lld", v->i);
+}
+
 /* + - * / // % on two compile-time numbers (V_NONE for other operators). Integer results
  * that do not fit 64 bits are errors at the operator, not wrapped values that later
  * become sizes; a float result that is not finite is one too. */
@@ -407,7 +414,8 @@ static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Valu
         }
         if (wrapped)
             diag_error_hint(loc_at(L, s, &e->loc), "sizes and integer arguments must fit in 64 bits",
-                            "integer overflow: %lld %s %lld does not fit in 64 bits", l->i, binop_text(op), r->i);
+                            "integer overflow: %s %s %s does not fit in 64 bits", int_text(L, l), binop_text(op),
+                            int_text(L, r));
         if (ints) return vint(v);
     }
     double f = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
