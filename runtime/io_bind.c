@@ -96,8 +96,12 @@ int mlcrt_bind_inputs(const mlc_model_api *api, mlcrt_binding *b, char *msg, siz
         if (i != b->image_input && i != b->label_input)
             return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                               "model input '%s' (%s) matches no field of the data (image: f32 "
-                              "per sample, label: i32); name it image or label",
-                              api->inputs[i].name, io_type(&api->inputs[i], t, sizeof t));
+                              "per sample, label: i32); name it image or label%s",
+                              api->inputs[i].name, io_type(&api->inputs[i], t, sizeof t),
+                              /* two i32[1] inputs: a token model's windows and targets of one token */
+                              is_label_like(&api->inputs[i]) && ni32 + (b->label_input >= 0) > 1
+                                  ? " (a token model reads windows of at least 2 tokens, i32[B, T] with T >= 2)"
+                                  : "");
     if (b->image_input < 0)
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "model '%s' has no f32 input for the data's image field",
                           api->name);

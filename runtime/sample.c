@@ -55,19 +55,25 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         return 1;
     }
     /* the prompt's bytes are its tokens; without one, generation starts at a line's start */
-    const char *prompt = o->prompt && *o->prompt ? o->prompt : "\n";
+    const int given = o->prompt && *o->prompt;
+    const char *prompt = given ? o->prompt : "\n";
     int64_t np = (int64_t)strlen(prompt), T = lm.window, V = lm.vocab;
     for (int64_t i = 0; i < np; i++)
         if ((unsigned char)prompt[i] >= V) {
-            fprintf(err,
-                    "error: --prompt: byte %lld is %u, expected ids below the model's "
-                    "vocabulary of %lld\n",
-                    (long long)i, (unsigned)(unsigned char)prompt[i], (long long)V);
+            if (given)
+                fprintf(err, "error: --prompt: byte %lld is %u, expected ids below the model's vocabulary of %lld\n",
+                        (long long)i, (unsigned)(unsigned char)prompt[i], (long long)V);
+            else
+                fprintf(err,
+                        "error: sample: the default prompt (a newline, id 10) is outside the model's vocabulary of "
+                        "%lld; give --prompt with ids below it\n",
+                        (long long)V);
             return 1;
         }
     int status = 1;
+    /* the context: the last T tokens of the text so far, oldest first (nh of them) */
     int64_t nh = 0;
-    int32_t *hist = malloc((size_t)(np + o->sample_tokens) * sizeof *hist);
+    int32_t *hist = malloc((size_t)T * sizeof *hist);
     int32_t *ctx = calloc((size_t)T, sizeof *ctx), *targets = calloc((size_t)T, sizeof *targets);
     float *scores = malloc((size_t)(T * V) * sizeof *scores);
     float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
@@ -85,7 +91,7 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         fprintf(err, "error: %s\n", msg);
         goto done;
     }
-    for (int64_t i = 0; i < np; i++) hist[nh++] = (unsigned char)prompt[i];
+    for (int64_t i = np > T ? np - T : 0; i < np; i++) hist[nh++] = (unsigned char)prompt[i];
     if (o->prompt) fputs(o->prompt, out);
     outs[lm.logits_output] = scores;
     const void *in[2] = {NULL, NULL};
@@ -100,6 +106,7 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         api->forward(model, in, 1, outs);
         double u = mlc_rng_uniform(o->seed, stream, (uint64_t)t);
         int64_t id = mlcrt_sample_token(scores + (len - 1) * V, V, o->temperature, o->top_k, u, rank);
+        if (nh == T) memmove(hist, hist + 1, (size_t)(--nh) * sizeof *hist); /* the oldest leaves */
         hist[nh++] = (int32_t)id;
         put_token(out, id);
     }

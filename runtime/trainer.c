@@ -188,15 +188,7 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
             fprintf(err, "error: %s\n", msg);
             return -1;
         }
-        if (o->mean.n) {
-            fprintf(err, "error: --mean/--std: model '%s' reads tokens, which are not normalised\n", api->name);
-            return -1;
-        }
-        if (o->augment && *o->augment && strcmp(o->augment, "none") != 0) {
-            fprintf(err, "error: --augment: model '%s' reads tokens, which are not augmented\n", api->name);
-            return -1;
-        }
-        return 0;
+        return 0; /* --mean, --augment: refused with the flags (trainer_flags.c) */
     }
     /* Labels are checked against the classes only where they are classes. */
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
@@ -728,13 +720,6 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (check_output_paths(o, err) || bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) ||
         load_split(o, api, &test, 1, err))
         goto done;
-    if (o->val && lm) {
-        fprintf(err,
-                "error: --val: model '%s' reads tokens; its validation windows come from "
-                "the corpus (the last 10 %% of a text file, or val.bin)\n",
-                api->name);
-        goto done;
-    }
     /* --eval-every measures this: a token model's validation windows (its `test` split),
      * else the samples --val holds out */
     const mlc_dataset *evalset = lm ? &test : o->val ? &val : NULL;

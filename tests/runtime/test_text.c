@@ -190,7 +190,8 @@ Test(text, bad_corpora_say_what_is_wrong) {
             : strcmp(cases[i].extra, "--val") == 0  ? val
             : strcmp(cases[i].extra, "--mean") == 0 ? mean
                                                     : aug);
-        cr_assert_eq(r.status, 1, "case %zu", i);
+        /* an image-only flag on a token model is a command-line error (status 2) */
+        cr_assert_eq(r.status, cases[i].extra ? 2 : 1, "case %zu", i);
         cr_assert_str_eq(r.err, want[i], "case %zu", i);
         cr_assert_str_eq(r.out, "");
     }
@@ -265,6 +266,16 @@ Test(text, modes_and_flags_that_do_not_fit_the_model) {
     run(&r, &tiny_lm_api, (const char *[]){"sample", "x.ckpt", "--top-k", "-1", NULL});
     cr_assert_eq(r.status, 2);
     cr_assert_str_eq(r.err, "error: --top-k: expected a positive integer, found '-1'\n");
+    /* --top-k beyond the vocabulary was taken as all of it without a word */
+    run(&r, &tiny_lm_api, (const char *[]){"sample", "x.ckpt", "--top-k", "300", NULL});
+    cr_assert_eq(r.status, 2);
+    cr_assert_str_eq(r.err, "error: --top-k: expected 1 to 256 (model 'tiny_lm' has a vocabulary of 256), found 300\n");
+    /* the default prompt, a newline, is no token of a vocabulary of 5: said so, not blamed on --prompt */
+    run(&r, &tiny_lm5_api, (const char *[]){"sample", fresh_ckpt(&tiny_lm5_api, d, "lm5.ckpt"), NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err,
+                     "error: sample: the default prompt (a newline, id 10) is outside the model's vocabulary of "
+                     "5; give --prompt with ids below it\n");
     run(&r, &tiny_lm_api, (const char *[]){"sample", NULL});
     cr_assert_eq(r.status, 2);
     cr_assert_str_eq(r.err, "error: sample: expected a checkpoint path (usage: net sample CHECKPOINT [flags])\n");

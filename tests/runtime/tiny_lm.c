@@ -41,6 +41,10 @@ static void *lm100_create(uint64_t seed, int max_batch) {
     (void)max_batch;
     return create_v(seed, 100);
 }
+static void *lm5_create(uint64_t seed, int max_batch) {
+    (void)max_batch;
+    return create_v(seed, 5);
+}
 
 static void lm_destroy(void *p) {
     tiny_lm *m = p;
@@ -123,12 +127,14 @@ static void lm_set_step(void *p, int64_t s) { ((tiny_lm *)p)->step = s; }
 
 static const mlc_tensor_desc lm_tensors[1] = {{"bigram.table", MLC_F32, 2, {256, 256}, 256 * 256, 1, 0}};
 static const mlc_tensor_desc lm100_tensors[1] = {{"bigram.table", MLC_F32, 2, {100, 100}, 100 * 100, 1, 0}};
+static const mlc_tensor_desc lm5_tensors[1] = {{"bigram.table", MLC_F32, 2, {5, 5}, 5 * 5, 1, 0}};
 static const mlc_io_desc lm_inputs[2] = {
     {"tokens", MLC_I32, 1, {T}, T, 1},
     {"targets", MLC_I32, 1, {T}, T, 0},
 };
 static const mlc_io_desc lm_outputs[1] = {{"logits", MLC_F32, 2, {T, 256}, T * 256, 1}};
 static const mlc_io_desc lm100_outputs[1] = {{"logits", MLC_F32, 2, {T, 100}, T * 100, 1}};
+static const mlc_io_desc lm5_outputs[1] = {{"logits", MLC_F32, 2, {T, 5}, T * 5, 1}};
 
 #define TINY_LM_API(NAME, CREATE, TENSORS, OUTPUTS, V)                                                                 \
     {                                                                                                                  \
@@ -144,3 +150,4 @@ static const mlc_io_desc lm100_outputs[1] = {{"logits", MLC_F32, 2, {T, 100}, T 
 
 const mlc_model_api tiny_lm_api = TINY_LM_API("tiny_lm", lm_create, lm_tensors, lm_outputs, 256);
 const mlc_model_api tiny_lm100_api = TINY_LM_API("tiny_lm100", lm100_create, lm100_tensors, lm100_outputs, 100);
+const mlc_model_api tiny_lm5_api = TINY_LM_API("tiny_lm5", lm5_create, lm5_tensors, lm5_outputs, 5);

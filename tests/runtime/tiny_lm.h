@@ -14,5 +14,7 @@
 extern const mlc_model_api tiny_lm_api;
 /* V = 100 ("tiny_lm100"): for token ids beyond the vocabulary. */
 extern const mlc_model_api tiny_lm100_api;
+/* V = 5 ("tiny_lm5"): a vocabulary without the newline of the default prompt. */
+extern const mlc_model_api tiny_lm5_api;
 
 #endif
