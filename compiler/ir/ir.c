@@ -64,6 +64,12 @@ void graph_adopt(Graph *g, const Graph *out, const int *map) {
     graph_remap_roots(g, map);
 }
 
+void graph_copy_settings(Graph *to, const Graph *from) {
+    to->conv_algo = from->conv_algo;
+    to->tf32 = from->tf32;
+    to->cublaslt = from->cublaslt;
+}
+
 /* A shape rule's error err at loc, prefixed with the builtin the .mdl called when the op
  * is one of its parts (`where: mul: shapes ...`), not the call itself (`abs needs ...`). */
 static _Noreturn void shape_error(const Graph *g, const char *err, const SrcLoc *loc) {

@@ -125,6 +125,10 @@ typedef struct Graph {
 } Graph;
 
 Graph *graph_new(Arena *a, GraphMode mode, int batch);
+/* The settings a graph's targets plan and emit it by (conv_algo, tf32, cublaslt), copied
+ * from `from`: a pass that rebuilds a graph must keep them, or its plans are another
+ * configuration's. */
+void graph_copy_settings(Graph *to, const Graph *from);
 
 /* Appends a node after checking arity and running the op's shape rule. Shape errors are
  * user errors reported at `loc`. Returns the new node's id. */

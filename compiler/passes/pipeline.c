@@ -256,5 +256,11 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     m->eval_loss_plan = plan(a, m->eval_loss, &m->eval_loss_fuse, m->target);
     m->arena_planned = 4 * plan_floats(&m->train_plan, m->train->batch, m->threads);
     if (!m->mem_budget) m->arena_plain = m->arena_planned;
+    /* the budget holds for the arena as planned, not only for recomputation's trials */
+    if (m->mem_budget && m->arena_planned > m->mem_budget) {
+        char b[64], got[64];
+        diag_error_file(p->file->name, "the train step does not fit in --mem-budget %s: its arena as planned is %s",
+                        bytes_str(b, sizeof b, m->mem_budget), bytes_str(got, sizeof got, m->arena_planned));
+    }
     return m;
 }

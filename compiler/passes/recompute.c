@@ -85,6 +85,8 @@ static Graph *rebuild(Arena *a, const Graph *g, int bnd, const char *inr) {
     memcpy(r.out->out_names, g->out_names, sizeof g->out_names);
     r.out->cls_output = g->cls_output;
     r.out->cls_label = g->cls_label;
+    /* the trials' arenas are planned for the convolutions that will run (--conv-algo) */
+    graph_copy_settings(r.out, g);
     graph_remap_roots(r.out, r.map);
     dce(r.out);
     return r.out;

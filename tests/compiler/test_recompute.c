@@ -199,6 +199,33 @@ Test(recompute, fitting_budget_changes_nothing) {
     compiled_free(&b);
 }
 
+/* Recomputation's trials are planned for the convolutions that will run: each
+ * --conv-algo's own arena is the "without recomputation" figure, a budget of exactly it
+ * recomputes nothing, and the planned arena under a smaller one stays within it. (The
+ * trials planned auto's workspaces: winograd4 took a budget its arena then exceeded.) */
+Test(recompute, budget_follows_the_conv_algo) {
+    const ConvAlgo algos[] = {CONV_ALGO_DIRECT, CONV_ALGO_WINOGRAD4, CONV_ALGO_AUTO};
+    for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+        Compiled a, b, c;
+        CompileOptions o = {.target = TARGET_C, .conv_algo = algos[i]};
+        compile_file_with(&a, LENET, &o);
+        cr_assert_not_null(a.m, "%s", a.r.diag);
+        o.mem_budget = arena_of(a.m);
+        compile_file_with(&b, LENET, &o);
+        cr_assert_not_null(b.m, "%s", b.r.diag);
+        cr_expect_eq(b.m->recomputed, 0, "algo %zu", i);
+        cr_expect_eq(b.m->arena_plain, arena_of(a.m), "algo %zu", i);
+        o.mem_budget = arena_of(a.m) * 9 / 10;
+        compile_file_with(&c, LENET, &o);
+        cr_assert_not_null(c.m, "algo %zu: %s", i, c.r.diag);
+        cr_expect_leq(arena_of(c.m), o.mem_budget, "algo %zu", i);
+        cr_expect_gt(c.m->recomputed, 0, "algo %zu", i);
+        compiled_free(&a);
+        compiled_free(&b);
+        compiled_free(&c);
+    }
+}
+
 // clang-format off
 static const char *const all_models[] = {
     MLC_SOURCE_ROOT "/samples/mlp.mdl",        MLC_SOURCE_ROOT "/samples/lenet.mdl",
