@@ -1097,8 +1097,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         double run_s = mlcrt_now() - run_t0;
         fprintf(
             out,
-            "data-parallel: %d ranks, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per step\n",
-            d->size, d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0, (long long)api->grad_numel * 4);
+            "data-parallel: %d rank%s, %.2f s of %.2f s in collectives (%.0f%%), %lld gradient bytes all-reduced per "
+            "step\n",
+            d->size, d->size == 1 ? "" : "s", d->comm_s, run_s, run_s > 0 ? 100 * d->comm_s / run_s : 0.0,
+            (long long)api->grad_numel * 4);
     }
     result_line(out, cls, lm, test_acc);
     status = 0;

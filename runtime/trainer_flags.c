@@ -518,6 +518,13 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
     }
     if (given[find_flag("--top") - mlcrt_flags] && check_top(api, o->top, err)) return -1;
     if (check_schedule_flags(given, o->schedule, err)) return -1;
+    /* a collective's first wait for the other ranks already takes milliseconds: a timeout
+     * below one ended every run at its start */
+    if (o->comm_timeout < 0.01f) {
+        fprintf(err, "error: --comm-timeout: expected at least 0.01 seconds, found '%s'\n",
+                given[find_flag("--comm-timeout") - mlcrt_flags]);
+        return -1;
+    }
     if (o->check_finite && !api->set_check_finite) {
         fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n", api->name, api->target);
         return -1;

@@ -959,6 +959,7 @@ Test(output, new_bad_flags_and_help) {
         {{"--schedule", "onecycle", "--warmup", "1", NULL}, "error: --warmup: the schedule is onecycle, which does not use it (step and cosine do; --schedule chooses)\n"},
         {{"--schedule", "cosine", "--gamma", "0.5", NULL}, "error: --gamma: the schedule is cosine, which does not use it (step does; --schedule chooses)\n"},
         {{"--step-size", "2", NULL}, "error: --step-size: the schedule is constant, which does not use it (step does; --schedule chooses)\n"},
+        {{"--comm-timeout", "1e-6", NULL}, "error: --comm-timeout: expected at least 0.01 seconds, found '1e-6'\n"},
         {{"--save-every", "3", NULL}, "error: --save-every: needs --save, the checkpoint it writes\n"},
         {{"--augment", "crop:2,crop:3", NULL}, "error: --augment: crop given twice in 'crop:2,crop:3'\n"},
         {{"--augment", "flip,crop:2,flip", NULL}, "error: --augment: flip given twice in 'flip,crop:2,flip'\n"},
