@@ -409,6 +409,22 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
 }
 
 /* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
+/* An eval graph with its loss, which the C target runs as forward too, without the code
+ * only the loss needs (emit_c.c): 0 for the nodes an output depends on, 1 for the rest,
+ * so that no group computes an output inside the loss's code, which reads the labels
+ * forward is not given (a regression's output summed into mse's mean was computed only
+ * there, and predict read a NULL label). NULL for any other graph. */
+static char *loss_phase(Arena *a, const Graph *g) {
+    if (g->mode == MODE_TRAIN || g->loss < 0 || g->nout == 0) return NULL;
+    char *ph = arena_alloc(a, (size_t)g->n + 1);
+    memset(ph, 1, (size_t)g->n);
+    for (int k = 0; k < g->nout; k++) ph[g->outputs[k]] = 0;
+    for (int id = g->n - 1; id >= 0; id--)
+        if (!ph[id])
+            for (int k = 0; k < g->nodes[id].nin; k++) ph[g->nodes[id].in[k]] = 0;
+    return ph;
+}
+
 static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int n = g->n;
     FusionPlan fp = {0};
@@ -441,7 +457,8 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
 
     char *fn = arena_alloc(a, (size_t)n + 1);
     find_label_functions(g, fn);
-    const char *phase = update_phase(a, g);
+    const char *phase = update_phase(a, g); /* groups never span two phases */
+    if (!phase) phase = loss_phase(a, g);
 
     for (int id = n - 1; id >= 0; id--) {
         const Node *nd = &g->nodes[id];

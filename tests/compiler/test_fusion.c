@@ -75,6 +75,38 @@ Test(fusion, sample_kernel_counts) {
 
 /* The softmax cross-entropy backward of the mlp: every elementwise node the gradient of
  * the loss creates runs in one loop nest, which stores only what the GEMMs read. */
+/* The C target runs the eval graph with its loss as forward too, without the loss-only
+ * code, where the labels are not given: no value an output depends on may be computed
+ * inside a group of the loss alone. mse over a summed output fused the output into the
+ * loss's mean, and predict read a NULL label (a segfault). */
+Test(fusion, outputs_are_not_computed_in_the_loss_code) {
+    static const char *const models[] = {
+        "model g\ninput image: f32[B, 784]\ninput label: i32[B]\nh = relu(dense(image, 32))\n"
+        "s = sum(dense(h, 1), 1)\noutput s\nloss mse(s, sum(reshape(label, [B, 1]), 1))\n",
+        "model i\ninput image: f32[B, 784]\ninput label: i32[B]\nh = relu(dense(image, 32))\n"
+        "s = dense(h, 10)\noutput s\nloss mse(s, one_hot(label, 10))\n",
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        Arena a = {0};
+        SrcFile *src = srcfile_from_string("m.mdl", models[i]);
+        CtCompile r = ct_compile(&a, src, (DumpOptions){0});
+        cr_assert_not_null(r.m, "%s", r.diag);
+        const Graph *g = r.m->eval_loss;
+        const FusionPlan *fp = &r.m->eval_loss_fuse;
+        char *need = calloc((size_t)g->n, 1);
+        for (int k = 0; k < g->nout; k++) need[g->outputs[k]] = 1;
+        for (int id = g->n - 1; id >= 0; id--)
+            if (need[id])
+                for (int k = 0; k < g->nodes[id].nin; k++) need[g->nodes[id].in[k]] = 1;
+        for (int id = 0; id < g->n; id++)
+            if (need[id] && fp->at[id] >= 0)
+                cr_expect(need[fp->at[id]], "model %zu: %%%d, which an output needs, runs in %%%d's code, the loss's",
+                          i, id, fp->at[id]);
+        free(need);
+        release(&a, &r, src);
+    }
+}
+
 Test(fusion, cross_entropy_backward_is_one_group) {
     Arena a = {0};
     CtCompile r;
