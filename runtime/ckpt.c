@@ -266,6 +266,38 @@ typedef struct ckpt_entry {
     uint64_t offset, size;
 } ckpt_entry;
 
+/* Whether checkpoint entry e is named name. */
+static int entry_named(const ckpt_entry *e, const char *name) {
+    return e->name_len == strlen(name) && memcmp(e->name, name, e->name_len) == 0;
+}
+
+/* ": 'NAME' is in the checkpoint alone (...)" for the first tensor one of the two lists
+ * lacks, into out (empty when each has the other's names). A tensor count alone does not
+ * say what differs: another optimizer, freeze or ema gives a model other state tensors. */
+static void name_a_stray_tensor(const mlc_model_api *api, const ckpt_entry *ent, uint32_t count, char *out,
+                                size_t cap) {
+    static const char why[] =
+        "(a checkpoint holds every tensor of its model, the optimizer's and --ema's state "
+        "included: another optimizer, freeze or ema makes other ones)";
+    for (uint32_t i = 0; i < count; i++) {
+        int found = 0;
+        for (int k = 0; k < api->n_tensors && !found; k++) found = entry_named(&ent[i], api->tensors[k].name);
+        if (!found) {
+            snprintf(out, cap, ": '%.*s' is in the checkpoint alone %s", (int)ent[i].name_len,
+                     (const char *)ent[i].name, why);
+            return;
+        }
+    }
+    for (int k = 0; k < api->n_tensors; k++) {
+        int found = 0;
+        for (uint32_t i = 0; i < count && !found; i++) found = entry_named(&ent[i], api->tensors[k].name);
+        if (!found) {
+            snprintf(out, cap, ": '%s' is in the model alone %s", api->tensors[k].name, why);
+            return;
+        }
+    }
+}
+
 /* Header cursor with bounds checking against the declared header size. */
 typedef struct cursor {
     const uint8_t *buf;
@@ -569,15 +601,17 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         goto out;
     }
     if (count != (uint32_t)api->n_tensors) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint has %u tensors, model '%s' has %d", path, count,
-                        api->name, api->n_tensors);
+        char which[400] = "";
+        name_a_stray_tensor(api, ent, count, which, sizeof which);
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint has %u tensors, model '%s' has %d%s", path, count,
+                        api->name, api->n_tensors, which);
         goto out;
     }
     int64_t max_numel = 1;
     for (uint32_t i = 0; i < count; i++) {
         const ckpt_entry *e = &ent[i];
         const mlc_tensor_desc *t = &api->tensors[i];
-        if (e->name_len != strlen(t->name) || memcmp(e->name, t->name, e->name_len) != 0) {
+        if (!entry_named(e, t->name)) {
             rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor %u: checkpoint has '%.*s', model expects '%s'", path,
                             i, (int)e->name_len, (const char *)e->name, t->name);
             goto out;
