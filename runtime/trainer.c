@@ -956,8 +956,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 if (loader) mlcrt_loader_wait(loader);
                 if (bar) fprintf(out, "\r\033[K");
                 if (!d || d->rank == 0)
-                    fprintf(err, "error: loss became %s at epoch %d step %lld\n", isnan(lsum) ? "NaN" : "Inf", epoch,
-                            (long long)((g0 + group - 1) / group + 1));
+                    fprintf(err, "error: loss became %s at epoch %d step %lld%s\n", isnan(lsum) ? "NaN" : "Inf", epoch,
+                            (long long)((g0 + group - 1) / group + 1),
+                            !o->check_finite && api->set_check_finite
+                                ? " (--check-finite names the op and .mdl line that made the first one)"
+                                : "");
                 agreed_failure = 1;
                 goto done;
             }

@@ -345,9 +345,16 @@ static Shape image_shape(Lower *L, Scope *s, const Expr *call, int x) {
     const Graph *g = L->g;
     Shape xs = g->nodes[x].shape;
     char sh[96];
-    if (xs.rank != 4 || xs.bmask != 1 || xs.d[0] != g->batch)
-        diag_error(LOCE, "%s needs an input of shape [B, C, H, W], found %s", call->name,
-                   shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
+    if (xs.rank != 4 || xs.bmask != 1 || xs.d[0] != g->batch) {
+        /* flat images, [B, H*W]: say how to make them a batch of images */
+        int64_t side = xs.rank == 2 && xs.bmask == 1 ? (int64_t)llround(sqrt((double)xs.d[1])) : 0;
+        const char *hint = side > 1 && side * side == xs.d[1]
+                               ? arena_printf(L->a, "reshape it first: reshape(x, [B, 1, %lld, %lld])", (long long)side,
+                                              (long long)side)
+                               : NULL;
+        diag_error_hint(LOCE, hint, "%s needs an input of shape [B, C, H, W], found %s", call->name,
+                        shape_str_at(&xs, g->nodes[x].dtype, g->batch, sh, sizeof sh));
+    }
     return xs;
 }
 

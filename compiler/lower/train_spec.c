@@ -143,9 +143,12 @@ static long long integer(SpecCtx *c, const Expr *e, const char *what, long long 
 
 static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what, const char *key,
                                   const char *const *keys, int n) {
-    const char *near = diag_nearest(key, keys, n);
-    diag_error_hint(loc, near ? arena_printf(a, "did you mean '%s'?", near) : NULL, "%s has no setting '%s'", what,
-                    key);
+    const char *near = diag_nearest(key, keys, n), *hint = NULL;
+    if (near) hint = arena_printf(a, "did you mean '%s'?", near);
+    else if (n > 0) { /* nothing close: the settings there are */ hint = arena_printf(a, "%s takes %s", what, keys[0]);
+        for (int k = 1; k < n; k++) hint = arena_printf(a, "%s%s%s", hint, k == n - 1 ? " and " : ", ", keys[k]);
+    }
+    diag_error_hint(loc, hint, "%s has no setting '%s'", what, key);
 }
 
 /* adam(lr, beta1, beta2, eps, weight_decay), adamw(... weight_decay = 0.01),

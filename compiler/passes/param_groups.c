@@ -15,11 +15,19 @@ static void mark(const Graph *g, const ParamPatterns *pp, const char *key, uint8
             out[i] |= flag;
             hits++;
         }
-        if (!hits)
+        if (!hits) {
+            /* a misspelt name: the nearest parameter's, else how the names are written */
+            const char **names = ARENA_ARRAY(g->arena, const char *, g->n + 1);
+            int np = 0;
+            for (int i = 0; i < g->n; i++)
+                if (g->nodes[i].op == OP_param) names[np++] = g->nodes[i].name;
+            const char *near = diag_nearest(pp->pattern[k], names, np);
             diag_error_hint(
                 pp->loc[k],
-                "parameter names are as `mlc --dump-ir=lower` prints them, e.g. \"fc1.weight\" or \"fc1.*\"",
+                near ? arena_printf(g->arena, "did you mean '%s'?", near)
+                     : "parameter names are as `mlc --dump-ir=lower` prints them, e.g. \"fc1.weight\" or \"fc1.*\"",
                 "%s: '%s' matches no parameter", key, pp->pattern[k]);
+        }
     }
 }
 

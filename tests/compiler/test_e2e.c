@@ -150,11 +150,14 @@ Test(e2e, check_finite_names_the_op_and_line, .timeout = 600) {
     cr_expect_eq(st, 1, "exit status %d:\n%s", st, out);
     cr_expect(strstr(out, "= log (nan.mdl:8:47) produced NaN at element 0\n") != NULL, "output:\n%s", out);
     free(out);
-    /* without the flag the trainer only sees the loss */
+    /* without the flag the trainer only sees the loss, and says which flag finds more */
     char *plain[] = {bin, "--data", DATA_DIR, "--train-limit", "64", "--test-limit", "64", "--epochs", "1", NULL};
     st = ct_run(plain, &out);
     cr_expect_eq(st, 1);
-    cr_expect(strstr(out, "error: loss became NaN at epoch 1 step 1") != NULL, "output:\n%s", out);
+    cr_expect(strstr(out,
+                     "error: loss became NaN at epoch 1 step 1 (--check-finite names the op and .mdl line that "
+                     "made the first one)\n") != NULL,
+              "output:\n%s", out);
     free(out);
     ct_rmdir(d);
     free(d);
