@@ -11,7 +11,9 @@
  * ($MLC_MPICC, else mpicc; Open MPI's -showme), and compiles the trainer's main with
  * MLC_MPI: the trainer then runs as one rank of `mpirun -np N` (docs/distributed.md). A
  * CUDA trainer also gets templates/dist_nccl.c (MLC_MPI_CUDA) and NCCL. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "file_kind.h"
 
 #ifndef MLC_PREFIX
 #define MLC_PREFIX "/usr/local"
@@ -49,6 +52,87 @@ int same_file(const char *a, const char *b) {
     return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* An output written beside its name and renamed over it once complete, so that a failed
+ * run (a full disk, a header that is a directory) leaves the old file whole, never a
+ * truncated one. `final` is where the rename lands: a link's target, so the link stays. */
+typedef struct Staged {
+    const char *path; /* as the user gave it, for messages */
+    char final[PATH_MAX], tmp[PATH_MAX + 32];
+    FILE *fp;
+} Staged;
+
+static int staged_fail(Staged *s, int err) {
+    fprintf(stderr, "mlc: error: cannot write '%s': %s\n", s->path, strerror(err));
+    return 1;
+}
+
+/* Opens s->tmp beside the final file (with an existing file's permissions); 0, or 1 after
+ * a one-line error with nothing created. */
+static int staged_open(Staged *s, const char *path) {
+    s->path = path;
+    s->fp = NULL;
+    s->tmp[0] = 0;
+    if (!realpath(path, s->final)) snprintf(s->final, sizeof s->final, "%s", path); /* a new file */
+    struct stat st;
+    int exists = !stat(s->final, &st);
+    if (exists && !S_ISREG(st.st_mode)) {
+        /* a rename would replace the directory or device, not write into it */
+        fprintf(stderr, "mlc: error: cannot write '%s': expected a regular file, found %s\n", path,
+                mlcrt_file_kind_name((unsigned)st.st_mode));
+        return 1;
+    }
+    if ((size_t)snprintf(s->tmp, sizeof s->tmp, "%s.tmp.%ld", s->final, (long)getpid()) >= sizeof s->tmp)
+        return staged_fail(s, ENAMETOOLONG);
+    int fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC, exists ? st.st_mode & 07777 : 0666);
+    if (fd < 0) {
+        int e = errno;
+        s->tmp[0] = 0;
+        return staged_fail(s, e);
+    }
+    if (exists) (void)fchmod(fd, st.st_mode & 07777); /* open's mode went through the umask */
+    if (!(s->fp = fdopen(fd, "w"))) {
+        int e = errno;
+        close(fd);
+        return staged_fail(s, e);
+    }
+    return 0;
+}
+
+/* Closes s->fp; 0, or 1 after a one-line error (a write that failed on the way too). */
+static int staged_close(Staged *s) {
+    int failed = ferror(s->fp), e = errno;
+    if (fclose(s->fp)) failed = 1, e = errno;
+    s->fp = NULL;
+    return failed ? staged_fail(s, e ? e : EIO) : 0;
+}
+
+/* Removes what is left of a staged file after a failure. */
+static void staged_discard(Staged *s) {
+    if (s->fp) fclose(s->fp), s->fp = NULL;
+    if (s->tmp[0]) unlink(s->tmp), s->tmp[0] = 0;
+}
+
+/* The source and its header into temporary files, renamed over both names only once both
+ * are complete: a failure leaves the old files as they were. */
+static int write_staged(const ModelIR *m, const Target *t, const char *src_path, const char *hdr_path,
+                        const char *hdr_base) {
+    Staged src, hdr;
+    src.tmp[0] = hdr.tmp[0] = 0, src.fp = hdr.fp = NULL;
+    int bad = staged_open(&src, src_path) || staged_open(&hdr, hdr_path);
+    if (!bad) {
+        t->emit_source(m, src.fp, hdr_base);
+        emit_header(m, hdr.fp);
+        bad = staged_close(&src) || staged_close(&hdr);
+    }
+    if (!bad && rename(hdr.tmp, hdr.final)) bad = staged_fail(&hdr, errno);
+    else if (!bad) hdr.tmp[0] = 0;
+    if (!bad && rename(src.tmp, src.final)) bad = staged_fail(&src, errno);
+    else if (!bad) src.tmp[0] = 0;
+    staged_discard(&src);
+    staged_discard(&hdr);
+    return bad;
+}
+
 int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap) {
     /* the memory plans hold this target's workspaces */
     if (m->target != t->kind) mlc_die("write_model_sources: the model was planned for another target");
@@ -57,7 +141,10 @@ int write_model_sources(const ModelIR *m, const Target *t, const char *src_path,
         return 1;
     }
     const char *hdr_base = strrchr(hdr_path, '/') ? strrchr(hdr_path, '/') + 1 : hdr_path;
+    if (header_beside(src_path)) return write_staged(m, t, src_path, hdr_path, hdr_base);
 
+    /* a device or FIFO (-o /dev/null, /dev/stdout): written into, no header; a rename
+     * would replace it */
     FILE *src = fopen(src_path, "w");
     if (!src) {
         fprintf(stderr, "mlc: error: cannot write '%s': %s\n", src_path, strerror(errno));
@@ -66,17 +153,6 @@ int write_model_sources(const ModelIR *m, const Target *t, const char *src_path,
     t->emit_source(m, src, hdr_base);
     if (fclose(src)) {
         fprintf(stderr, "mlc: error: cannot write '%s': %s\n", src_path, strerror(errno));
-        return 1;
-    }
-    if (!header_beside(src_path)) return 0;
-    FILE *h = fopen(hdr_path, "w");
-    if (!h) {
-        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", hdr_path, strerror(errno));
-        return 1;
-    }
-    emit_header(m, h);
-    if (fclose(h)) {
-        fprintf(stderr, "mlc: error: cannot write '%s': %s\n", hdr_path, strerror(errno));
         return 1;
     }
     return 0;
@@ -189,33 +265,57 @@ static int keeps_input(const char *input, const char *const *paths) {
     return 0;
 }
 
+/* The work files of a build, in its work directory. */
+typedef struct WorkFiles {
+    char dir[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
+} WorkFiles;
+
+static int compile_in(const ModelIR *m, const Options *o, WorkFiles *w);
+
+/* Builds in a work directory: OUT.mlc/ under --keep, which stays, else a fresh one under
+ * $TMPDIR, removed afterwards unless the compiler failed (its sources are kept for the
+ * user to look at, and the message says where). */
 int build_trainer(const ModelIR *m, const Options *o) {
-    const Target *t = o->target;
-    char work[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
+    WorkFiles w = {0};
     if (o->keep) {
-        snprintf(work, sizeof work, "%s.mlc", o->output);
-        if (mkdir(work, 0755) && errno != EEXIST) {
-            fprintf(stderr, "mlc: error: cannot create '%s': %s\n", work, strerror(errno));
+        snprintf(w.dir, sizeof w.dir, "%s.mlc", o->output);
+        if (mkdir(w.dir, 0755) && errno != EEXIST) {
+            fprintf(stderr, "mlc: error: cannot create '%s': %s\n", w.dir, strerror(errno));
             return 1;
         }
     } else {
         const char *tmp = getenv("TMPDIR");
-        snprintf(work, sizeof work, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(work)) {
+        snprintf(w.dir, sizeof w.dir, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(w.dir)) {
             fprintf(stderr, "mlc: error: cannot create a work directory: %s\n", strerror(errno));
             return 1;
         }
     }
-    snprintf(src, sizeof src, "%s/%s%s", work, m->spec.name, t->src_ext);
-    snprintf(mainc, sizeof mainc, "%s/trainer_main.c", work);
+    int st = compile_in(m, o, &w);
+    if (st == 2 || o->keep) return st ? 1 : 0;
+    const char *files[] = {w.src, w.hdr, w.mainc, w.ncclc};
+    for (int i = 0; i < 4; i++)
+        if (files[i][0]) unlink(files[i]);
+    rmdir(w.dir);
+    return st;
+}
+
+/* Writes the work files and runs the compiler: 0, 1 after a one-line error before the
+ * compiler ran, 2 after it failed. */
+static int compile_in(const ModelIR *m, const Options *o, WorkFiles *w) {
+    const Target *t = o->target;
+    char *const work = w->dir, *const src = w->src, *const hdr = w->hdr, *const mainc = w->mainc,
+                *const ncclc = w->ncclc;
+    snprintf(src, sizeof w->src, "%s/%s%s", work, m->spec.name, t->src_ext);
+    snprintf(mainc, sizeof w->mainc, "%s/trainer_main.c", work);
     /* a model named trainer_main: its source would be the main's file */
-    if (!strcmp(src, mainc)) snprintf(mainc, sizeof mainc, "%s/mlc_trainer_main.c", work);
+    if (!strcmp(src, mainc)) snprintf(mainc, sizeof w->mainc, "%s/mlc_trainer_main.c", work);
     /* a CUDA trainer over MPI reduces its gradients with NCCL (templates/dist_nccl.c) */
     int nvcc = t->kind == TARGET_CUDA, nccl = o->mpi && nvcc;
-    snprintf(ncclc, sizeof ncclc, "%s/dist_nccl.c", work);
-    if (header_path(src, hdr, sizeof hdr)) return 1;
+    if (nccl) snprintf(ncclc, sizeof w->ncclc, "%s/dist_nccl.c", work);
+    if (header_path(src, hdr, sizeof w->hdr)) return 1;
     if (o->keep && keeps_input(o->input, (const char *[]){src, hdr, mainc, nccl ? ncclc : NULL, NULL})) return 1;
-    if (write_model_sources(m, t, src, hdr, sizeof hdr)) return 1;
+    if (write_model_sources(m, t, src, hdr, sizeof w->hdr)) return 1;
     FILE *f = fopen(mainc, "w");
     if (!f || fputs(tmpl_trainer_main_c, f) < 0 || fclose(f)) {
         fprintf(stderr, "mlc: error: cannot write '%s'\n", mainc);
@@ -278,14 +378,7 @@ int build_trainer(const ModelIR *m, const Options *o) {
     if (o->mpi && (n = mpi_flags(m->arena, "link", nvcc, argv, n, MAX_ARGS - 1)) < 0) return 1;
     argv[n] = NULL;
     int st = run(argv, o->verbose);
-    if (st)
-        fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
-    else if (!o->keep) {
-        unlink(src);
-        unlink(hdr);
-        unlink(mainc);
-        if (nccl) unlink(ncclc);
-        rmdir(work);
-    }
-    return st ? 1 : 0;
+    if (!st) return 0;
+    fprintf(stderr, "mlc: error: %s failed (exit %d) building '%s'; sources kept in %s\n", cc, st, o->output, work);
+    return 2;
 }

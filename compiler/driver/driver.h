@@ -26,6 +26,7 @@ typedef struct Options {
     int debug;          /* --debug (c): unfused, no buffer reuse, #line into the .mdl */
     ScaleOptions scale; /* --report --ranks N --link BW,LAT --flops RATE --tp P; ranks 0: none */
     DumpOptions dump;
+    unsigned dump_named; /* the DUMP_AFTER bits of --dump-ir=after:PASS options (not =all) */
 } Options;
 
 /* Whether a source written to src_path gets its header beside it: when src_path is a
@@ -35,7 +36,9 @@ typedef struct Options {
 int header_beside(const char *src_path);
 
 /* Emits the model's source to `src_path` and its header beside it (header_path), unless
- * header_beside says there is no place for one.
+ * header_beside says there is no place for one (then the source is written into
+ * src_path directly). Both go to temporary files first, renamed over the two names
+ * only once both are complete: on failure the old files stay as they were.
  * 0 on success, else 1 after a one-line error. */
 int write_model_sources(const ModelIR *m, const Target *t, const char *src_path, char *hdr_path, size_t cap);
 

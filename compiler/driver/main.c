@@ -32,13 +32,15 @@ static const char usage[] =
     "\n"
     "  -o PATH          where to write the source (its header goes beside it, .h); never the\n"
     "                   input, and not a .h (the header's own name); a device, FIFO or path in\n"
-    "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone\n"
+    "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone;\n"
+    "                   a regular file and its header are replaced together or not at all\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"
     "                   train.batch)\n"
     "  --mem-budget BYTES  fit the train step's arena at that batch size into BYTES (suffix\n"
     "                   K, M or G: KiB, MiB, GiB) by recomputing cheap activations in the\n"
-    "                   backward; an error says how small it can get when it cannot\n"
+    "                   backward; an error says how small it can get when it cannot; not\n"
+    "                   with --debug (its arena reuses no buffers)\n"
     "  --threads N      the thread count --report and --mem-budget size the arena for\n"
     "                   (1 to 4096, default 1): the C target's convs take a scratch slot per\n"
     "                   thread; a trainer sizes its arena for the threads it runs with\n"
@@ -72,7 +74,8 @@ static const char usage[] =
     "                   (= after:lower, after:autodiff), dot (one Graphviz document of\n"
     "                   the compiled graphs, fused groups as clusters; dot:train,\n"
     "                   dot:eval, dot:forward for one graph or the train step's forward\n"
-    "                   part); repeat the option to combine\n"
+    "                   part); repeat the option to combine. A pass this run skips\n"
+    "                   (precision, recompute) dumps nothing, with a note on stderr\n"
     "  --report         print each tensor's bytes, lifetime and arena offset, each kernel's\n"
     "                   FLOPs and bytes moved, the totals, and (C target) each convolution's\n"
     "                   kernel variant and vector width\n"
@@ -129,6 +132,7 @@ static int parse_dump(Options *o, const char *stage) {
             return -1;
         }
         d->after |= DUMP_AFTER(p);
+        o->dump_named |= DUMP_AFTER(p);
     } else if (!strcmp(stage, "lower")) {
         d->after |= DUMP_AFTER(PASS_lower);
     } else if (!strcmp(stage, "autodiff")) {
@@ -163,6 +167,7 @@ enum { MAX_BATCH = 1 << 20, MAX_THREADS = 4096, MAX_RANKS = 1 << 20 };
 /* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive, -1 when
  * past INT64_MAX bytes. */
 static int64_t parse_bytes(const char *s) {
+    if (*s < '0' || *s > '9') return 0; /* strtoll would skip blanks and take a sign */
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -198,7 +203,8 @@ static int parse_count(const char *flag, const char *val, long max, int *out) {
     char *end;
     errno = 0;
     long v = strtol(val, &end, 10);
-    if (end != val && !*end && !errno && v >= 1 && v <= max) {
+    /* digits only: strtol would skip leading blanks and take a '+' */
+    if (*val >= '0' && *val <= '9' && !*end && !errno && v >= 1 && v <= max) {
         *out = (int)v;
         return 0;
     }
@@ -320,6 +326,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             o->keep = 1;
         } else if (!strcmp(a, "-v")) {
             o->verbose = 1;
+        } else if (!strcmp(a, "--dump-ir")) {
+            /* `--dump-ir final` would take "final" as the input file */
+            fprintf(stderr, "mlc: error: --dump-ir takes its stage after '=': expected --dump-ir=%s\n",
+                    val && val[0] != '-' ? val : "STAGE (mlc --help lists the stages)");
+            return -1;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "mlc: error: unknown option '%s' (mlc --help lists the options)\n", a);
             return -1;
@@ -334,18 +345,22 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
         fprintf(stderr, "mlc: error: no input file (usage: mlc FILE.mdl [options]; mlc --help lists them)\n");
         return -1;
     }
-    if ((o->conv_algo == CONV_ALGO_WINOGRAD || o->conv_algo == CONV_ALGO_WINOGRAD4) && o->target->kind != TARGET_C) {
+    /* every value but auto belongs to one target; the other would silently run its default */
+    static const char *const algo_names[] = CONV_ALGO_NAMES;
+    int c_algo =
+        o->conv_algo == CONV_ALGO_DIRECT || o->conv_algo == CONV_ALGO_WINOGRAD || o->conv_algo == CONV_ALGO_WINOGRAD4;
+    if (c_algo && o->target->kind != TARGET_C) {
         fprintf(stderr,
-                "mlc: error: --conv-algo %s is for --target c (the CUDA target's are im2col, "
-                "implicit GEMMs or cuDNN)\n",
-                o->conv_algo == CONV_ALGO_WINOGRAD ? "winograd" : "winograd4");
+                "mlc: error: --conv-algo %s is for --target c (the CUDA target's are im2col, implicit, cudnn or "
+                "auto)\n",
+                algo_names[o->conv_algo]);
         return -1;
     }
-    if ((o->conv_algo == CONV_ALGO_IM2COL || o->conv_algo == CONV_ALGO_IMPLICIT || o->conv_algo == CONV_ALGO_CUDNN) &&
-        o->target->kind != TARGET_CUDA) {
-        static const char *const names[] = CONV_ALGO_NAMES;
-        fprintf(stderr, "mlc: error: --conv-algo %s is for --target cuda (the C target's are direct or winograd)\n",
-                names[o->conv_algo]);
+    if (!c_algo && o->conv_algo != CONV_ALGO_AUTO && o->target->kind != TARGET_CUDA) {
+        fprintf(stderr,
+                "mlc: error: --conv-algo %s is for --target cuda (the C target's are direct, winograd, winograd4 or "
+                "auto)\n",
+                algo_names[o->conv_algo]);
         return -1;
     }
     if (o->tf32 && o->target->kind != TARGET_CUDA) {
@@ -360,6 +375,11 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     }
     if (o->debug && o->target->kind != TARGET_C) {
         fprintf(stderr, "mlc: error: --debug is for --target c (#line directives into the .mdl)\n");
+        return -1;
+    }
+    if (o->debug && o->mem_budget) {
+        /* recomputation fits a plan that reuses buffers; --debug's keeps every value */
+        fprintf(stderr, "mlc: error: --mem-budget does not apply with --debug, whose arena reuses no buffers\n");
         return -1;
     }
     if (o->arch && !o->target->build->arch_flags) {
@@ -383,10 +403,18 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
     if (!o->scale.link_bytes_per_s) o->scale.link_bytes_per_s = 100e9 / 8, o->scale.link_latency_s = 5e-6;
     if (!o->scale.flops_per_s) o->scale.flops_per_s = o->target->kind == TARGET_CUDA ? 20e12 : 100e9;
     if (!o->scale.tp) o->scale.tp = 8;
-    if (o->mpi && !*build) {
-        fprintf(stderr, "mlc: error: --mpi is for mlc build (it chooses what the trainer links)\n");
-        return -1;
-    }
+    static const struct {
+        const char *flag, *why;
+    } build_only[] = {{"--mpi", "it chooses what the trainer links"},
+                      {"--cc", "it names the compiler mlc build runs"},
+                      {"--keep", "it keeps the trainer's sources; the emitted ones stay anyway"},
+                      {"-v", "it prints the compiler commands"}};
+    const int given[] = {o->mpi, o->cc != NULL, o->keep, o->verbose};
+    for (int k = 0; k < 4 && !*build; k++)
+        if (given[k]) {
+            fprintf(stderr, "mlc: error: %s is for mlc build (%s)\n", build_only[k].flag, build_only[k].why);
+            return -1;
+        }
     if (*build && !o->output) {
         fprintf(stderr, "mlc: error: mlc build needs -o BINARY\n");
         return -1;
@@ -511,10 +539,24 @@ static int check_outputs(const Options *o, int build) {
     return -1;
 }
 
+/* --dump-ir=after:PASS for a pass this configuration skips prints nothing: say why, so an
+ * empty dump is not taken for a broken one. */
+static void note_skipped_dumps(const Options *o) {
+    if ((o->dump_named & DUMP_AFTER(PASS_precision)) && !o->bf16)
+        fprintf(stderr,
+                "mlc: note: --dump-ir=after:precision: the precision pass runs only with --precision bf16; "
+                "nothing to dump\n");
+    if ((o->dump_named & DUMP_AFTER(PASS_recompute)) && !o->mem_budget)
+        fprintf(stderr,
+                "mlc: note: --dump-ir=after:recompute: the recompute pass runs only with --mem-budget; nothing to "
+                "dump\n");
+}
+
 int main(int argc, char **argv) {
     Options o = {0};
     int build = 0;
     if (parse_args(argc, argv, &o, &build)) return 2;
+    note_skipped_dumps(&o);
 
     SrcFile *src = read_source(o.input);
     if (!src) return 1;

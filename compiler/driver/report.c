@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cuda_emitters.h"
+#include "emit.h"
 #include "model.h"
 #include "ops.h"
 #include "report.h"
@@ -174,9 +175,9 @@ static void budget_report(FILE *out, const ModelIR *m) {
     human(d, sizeof d, extra, "FLOP");
     fprintf(out,
             "memory budget: %s (%lld bytes); train-step arena %s (%lld bytes) without recomputation, %s (%lld bytes) "
-            "with %d tensors recomputed in the backward, %d of them by a convolution or GEMM (+%s per step)\n",
+            "with %d tensor%s recomputed in the backward, %d of them by a convolution or GEMM (+%s per step)\n",
             a, (long long)m->mem_budget, b, (long long)m->arena_plain, c, (long long)m->arena_planned, m->recomputed,
-            costly, d);
+            m->recomputed == 1 ? "" : "s", costly, d);
 }
 
 /* --precision bf16: how many values are rounded, how many of them have a buffer of their
@@ -260,7 +261,7 @@ void print_report(FILE *out, const ModelIR *m) {
     fprintf(
         out,
         "model %s (%s): %d persistent tensors; parameters %s (%lld bytes), optimizer and other state %s (%lld bytes)\n",
-        m->spec.name, m->source, m->npers, a, (long long)params, b, (long long)state);
+        m->spec.name, c_comment(m->arena, m->source), m->npers, a, (long long)params, b, (long long)state);
     /* forward_backward writes the gradients there, not in the arena (grad_slab.c) */
     char g[32];
     human(g, sizeof g, 4.0 * (double)m->grad_floats, "B");

@@ -278,9 +278,13 @@ void emit_header(const ModelIR *m, FILE *h) {
         fprintf(h, "]%s\n", io->eval_reads ? "" : "  (train_step and eval_loss only: forward takes NULL)");
     }
     fprintf(h, " * Outputs: outputs[k] is NULL or room for n samples (outputs itself may be NULL).\n");
+    int int_outputs = 0;
+    for (int k = 0; k < m->noutputs; k++) int_outputs |= m->outputs[k].dtype == DT_I32;
+    if (int_outputs) /* the API's slots are float *: argmax's classes sit in them as int32_t */
+        fprintf(h, " * An i32 output's slot (a float *, 4 bytes a value) holds int32_t: read (int32_t *)outputs[k].\n");
     for (int k = 0; k < m->noutputs; k++) {
         const ModelIO *io = &m->outputs[k];
-        fprintf(h, " *   %d %s: f32 [n", k, c_comment(m->arena, io->name));
+        fprintf(h, " *   %d %s: %s [n", k, c_comment(m->arena, io->name), io_dtype(io->dtype));
         print_sample_dims(h, io, ", ");
         fprintf(h, "]");
         if (k == m->cls_output)

@@ -1088,18 +1088,28 @@ Test(cuda_emit, cuda_arch_errors) {
 }
 
 /* --conv-algo implicit, cudnn and im2col: CUDA only (implicit and cudnn, whose fallback
- * is the implicit kernels, for sm_80 and newer); winograd is the C target's. */
+ * is the implicit kernels, for sm_80 and newer); direct, winograd and winograd4 are the C
+ * target's (direct with cuda ran im2col silently). */
 Test(cuda_emit, conv_algo_errors) {
     static const MlcError c[] = {
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo implicit --precision bf16",
-         "mlc: error: --conv-algo implicit is for --target cuda (the C target's are direct or winograd)\n"},
+         "mlc: error: --conv-algo implicit is for --target cuda (the C target's are direct, winograd, winograd4 or "
+         "auto)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo im2col",
-         "mlc: error: --conv-algo im2col is for --target cuda (the C target's are direct or winograd)\n"},
+         "mlc: error: --conv-algo im2col is for --target cuda (the C target's are direct, winograd, winograd4 or "
+         "auto)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo winograd",
-         "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col, implicit GEMMs or "
-         "cuDNN)\n"},
+         "mlc: error: --conv-algo winograd is for --target c (the CUDA target's are im2col, implicit, cudnn or "
+         "auto)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo direct",
+         "mlc: error: --conv-algo direct is for --target c (the CUDA target's are im2col, implicit, cudnn or "
+         "auto)\n"},
+        {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo winograd4",
+         "mlc: error: --conv-algo winograd4 is for --target c (the CUDA target's are im2col, implicit, cudnn or "
+         "auto)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --conv-algo cudnn",
-         "mlc: error: --conv-algo cudnn is for --target cuda (the C target's are direct or winograd)\n"},
+         "mlc: error: --conv-algo cudnn is for --target cuda (the C target's are direct, winograd, winograd4 or "
+         "auto)\n"},
         {MLC_SOURCE_ROOT "/samples/lenet.mdl --target cuda --conv-algo fft",
          "mlc: error: --conv-algo: expected direct, winograd, winograd4 (c), im2col, implicit, cudnn (cuda) or auto, "
          "found 'fft'\n"},

@@ -169,6 +169,30 @@ Test(dump_ir, cli_older_stage_names) {
     }
 }
 
+/* A pass that does not run in this configuration has nothing to dump: a note on stderr
+ * says why (an empty dump looked broken), and the run succeeds; with the option that runs
+ * it, no note. */
+Test(dump_ir, a_pass_that_does_not_run_gets_a_note) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:precision", NULL), 0, "%s", out);
+    cr_expect_str_eq(out,
+                     "mlc: note: --dump-ir=after:precision: the precision pass runs only with --precision bf16; "
+                     "nothing to dump\n");
+    free(out);
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=after:recompute", NULL), 0, "%s", out);
+    cr_expect_str_eq(out,
+                     "mlc: note: --dump-ir=after:recompute: the recompute pass runs only with --mem-budget; "
+                     "nothing to dump\n");
+    free(out);
+    char *argv[] = {MLC_EXE, CONVBN, "--precision", "bf16", "--dump-ir=after:precision", NULL};
+    cr_assert_eq(ct_run(argv, &out), 0, "%s", out);
+    cr_expect_null(strstr(out, "mlc: note:"), "%.300s", out);
+    free(out);
+    cr_assert_eq(mlc(&out, CONVBN, "--dump-ir=all", NULL), 0, "%s", out);
+    cr_expect_null(strstr(out, "mlc: note:"), "--dump-ir=all asked for no pass by name");
+    free(out);
+}
+
 static void expect_pass_list(const char *out) {
     for (int p = 0; p < PASS_COUNT; p++)
         cr_assert_not_null(strstr(out, pass_names[p]), "the message does not list pass %s:\n%s", pass_names[p], out);
