@@ -69,13 +69,16 @@ static void graph_convs_cuda(FILE *out, const ModelIR *m, GraphFn fn, const char
                      dnn && cuda_conv_cudnn_floats(&e, id) ? "fused call" : "store", text);
         }
         if (dnn) snprintf(algo, sizeof algo, "cuDNN (%s)%s", products, steps);
-        else if (!cuda_conv_implicit(g)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
+        else if (!cuda_conv_implicit(g, id)) snprintf(algo, sizeof algo, "im2col+cuBLAS (%s)", products);
         else {
             const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
             char splits[24] = "";
             if (s > 1) snprintf(splits, sizeof splits, ", %d splits", s);
-            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s", products, mlc_ig_tile_rows(rows),
-                     mlc_ig_tile_cols(rows), splits, steps);
+            /* --conv-algo cudnn leaves a bf16 op whose FP32 result is summed before rounding */
+            const char *why =
+                g->conv_algo == CONV_ALGO_CUDNN ? ", not cuDNN: its FP32 result is added to before it is rounded" : "";
+            snprintf(algo, sizeof algo, "implicit (%s), %dx%d tiles%s%s%s", products, mlc_ig_tile_rows(rows),
+                     mlc_ig_tile_cols(rows), splits, steps, why);
         }
         fprintf(out, "  %-10s %%%-5d %-18s %-28s %s\n", title, id, op_of(n)->name, geom, algo);
     }

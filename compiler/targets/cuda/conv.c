@@ -40,6 +40,34 @@ static int64_t cuda_chunk(const Geom *q, Op op) {
  * size sums in ranges of its own, the same every run at that size. */
 enum { IG_STEP = 32, IG_SPLIT_BLOCKS = 264, IG_SPLIT_STEPS = 8, IG_SPLIT_MAX = 64 };
 
+static int only_reader(const Graph *g, int x) {
+    int who = -1;
+    for (int y = x + 1; y < g->n; y++)
+        for (int k = 0; k < g->nodes[y].nin; k++)
+            if (g->nodes[y].in[k] == x) {
+                if (who >= 0) return -1;
+                who = y;
+            }
+    return who;
+}
+
+/* --conv-algo cudnn: whether conv op id runs in cuDNN. Floats always. bf16 values where
+ * the op's FP32 result is rounded to bf16 before anything reads it: cuDNN's bf16 output is
+ * that rounding of its FP32 sum. Where the FP32 result is first added to another (the
+ * input gradients of a tensor two convolutions read, the weight gradients of a shared
+ * weight), cuDNN would round each addend and then the sum, C the sum once: the implicit
+ * kernels compute such an op as C does. */
+static int cudnn_runs(const Graph *g, int id) {
+    if (g->conv_algo != CONV_ALGO_CUDNN) return 0;
+    if (!emit_reads_bf16_values(g, id)) return 1;
+    const int r = only_reader(g, id);
+    return r >= 0 && g->nodes[r].op == OP_round_bf16;
+}
+
+int cuda_conv_implicit(const Graph *g, int id) {
+    return g->conv_algo == CONV_ALGO_IMPLICIT || (g->conv_algo == CONV_ALGO_CUDNN && !cudnn_runs(g, id));
+}
+
 int cuda_conv_splits(const Geom *q, int64_t batch) {
     const int64_t Og = q->O / q->G, N = q->C / q->G * q->KH * q->KW;
     const int64_t rows = mlc_ig_tile_rows(Og), cols = mlc_ig_tile_cols(Og);
@@ -53,8 +81,6 @@ int cuda_conv_splits(const Geom *q, int64_t batch) {
     return s > 1 ? (int)s : 1;
 }
 
-int cuda_conv_implicit(const Graph *g) { return g->conv_algo == CONV_ALGO_IMPLICIT; }
-
 /* The operands' mode (mlc_kernels_cuda.h) as the conv launchers take it: cuda_gemm_mode's,
  * MLC_TF32 for floats under --tf32 where the kernels take it */
 static const char *conv_mode(const EmitCtx *e, int id) {
@@ -63,10 +89,7 @@ static const char *conv_mode(const EmitCtx *e, int id) {
     return own && e->g->tf32 && !strcmp(mode, "MLC_FP32") ? "MLC_TF32" : mode;
 }
 
-int cuda_conv_cudnn(const EmitCtx *e, int id) {
-    (void)id; /* every conv op: floats, or bf16 values (conv_cudnn.cu) */
-    return e->g->conv_algo == CONV_ALGO_CUDNN;
-}
+int cuda_conv_cudnn(const EmitCtx *e, int id) { return cudnn_runs(e->g, id); }
 
 int cuda_conv_cudnn_floats(const EmitCtx *e, int id) {
     const char *mode = conv_mode(e, id);
@@ -104,11 +127,12 @@ static void ws_cudnn(const Graph *g, const Node *n, Workspace *w) {
  * gradient's slots where it splits its sum; cudnn: ws_cudnn's. */
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w) {
     Geom q = conv_node_geom(g, n);
-    if (g->conv_algo == CONV_ALGO_CUDNN) {
+    const int id = (int)(n - g->nodes);
+    if (cudnn_runs(g, id)) {
         ws_cudnn(g, n, w);
         return;
     }
-    if (cuda_conv_implicit(g)) {
+    if (cuda_conv_implicit(g, id)) {
         const int s = n->op == OP_conv2d_bwd_filter ? cuda_conv_splits(&q, g->batch) : 1;
         w->c = s > 1 ? s * q.O * (q.C / q.G * q.KH * q.KW) : 0;
         return;
@@ -143,16 +167,6 @@ static int epi_operand(const Graph *g, int o, const Shape *y) {
 }
 
 /* The one node that reads x, or -1 (none, several, or one that reads it twice) */
-static int only_reader(const Graph *g, int x) {
-    int who = -1;
-    for (int y = x + 1; y < g->n; y++)
-        for (int k = 0; k < g->nodes[y].nin; k++)
-            if (g->nodes[y].in[k] == x) {
-                if (who >= 0) return -1;
-                who = y;
-            }
-    return who;
-}
 
 /* A float buffer the steps may read as an operand of kind (epi_operand's) or, kind 2, as
  * a vector of y's channels ([O], or per channel): not stored as bf16, not computed in
@@ -209,7 +223,7 @@ int cuda_conv_epilogue(const EmitCtx *e, int id, CudaConvEpi *ep) {
     const int r = fp ? fp->epilogue[id] : -1;
     const int fused_call = cuda_conv_cudnn(e, id) && cuda_conv_cudnn_floats(e, id); /* cuDNN's fused form only */
     if ((n->op != OP_conv2d && n->op != OP_conv2d_bwd_data) || r < 0 || n->shape.rank != 4 ||
-        (!cuda_conv_implicit(g) && !cuda_conv_cudnn(e, id)) || (fused_call && n->op != OP_conv2d))
+        (!cuda_conv_implicit(g, id) && !cuda_conv_cudnn(e, id)) || (fused_call && n->op != OP_conv2d))
         return 0;
     if (e->half && (e->half[id] || e->half[r])) return 0; /* the kernel stores floats */
     const Shape *y = &n->shape;
@@ -289,7 +303,7 @@ void emit_conv_cuda(EmitCtx *e, int id) {
     /* what the operands hold: floats (on the TF32 tensor cores under --tf32 where the
      * kernels take it), or bf16 values, which the GEMMs may multiply on bf16 tensor cores */
     const char *mode = conv_mode(e, id);
-    const int dnn = cuda_conv_cudnn(e, id), implicit = cuda_conv_implicit(e->g);
+    const int dnn = cuda_conv_cudnn(e, id), implicit = cuda_conv_implicit(e->g, id);
     const char *ws = e->ws ? e->ws : "NULL";
     int out = id; /* the node whose buffer the call writes: the epilogue's root when it runs in the call */
     emit(e, "{");

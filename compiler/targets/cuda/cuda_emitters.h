@@ -56,11 +56,12 @@ void cuda_epilogue(EmitCtx *e, int id);
 
 void emit_conv_cuda(EmitCtx *e, int id);
 void ws_conv_cuda(const Graph *g, const Node *n, Workspace *w);
-/* 1 when g's convolutions are implicit GEMMs (--conv-algo implicit), 0: im2col around
- * cuBLAS, or cuDNN */
-int cuda_conv_implicit(const Graph *g);
-/* 1 when conv op id runs on cuDNN (--conv-algo cudnn; where no algorithm qualifies at run
- * time, the implicit-GEMM kernels) */
+/* 1 when conv op id of g is an implicit GEMM (--conv-algo implicit, and the bf16 ops
+ * --conv-algo cudnn leaves to them), 0: im2col around cuBLAS, or cuDNN */
+int cuda_conv_implicit(const Graph *g, int id);
+/* 1 when conv op id runs on cuDNN (--conv-algo cudnn, but for a bf16 op whose FP32 result
+ * is read before it is rounded; where no algorithm qualifies at run time, the
+ * implicit-GEMM kernels) */
 int cuda_conv_cudnn(const EmitCtx *e, int id);
 /* 1 when cuDNN op id takes floats (its epilogue then in cuDNN's fused call), 0 when bf16
  * values (its bf16 output widened through any epilogue the implicit kernels take) */

@@ -9,7 +9,8 @@
  * in its fused call. bf16 operands (mlc's --precision bf16, which rounds every
  * convolution's output to bf16 too): cuDNN's PSEUDO_BFLOAT16 configuration, bf16 x, w and
  * y with FP32 sums, whose output, rounded once from the FP32 sum, is what mlc's rounding of
- * the FP32 result gives; cuDNN writes it to the workspace, and one kernel widens it into
+ * the FP32 result gives (the compiler sends here only ops whose result is rounded before
+ * anything reads it: compiler/targets/cuda/conv.c, cudnn_runs); cuDNN writes it to the workspace, and one kernel widens it into
  * the float output through the op's epilogue (conv_epilogue.cuh), any the implicit kernels
  * take. */
 #include <pthread.h>
