@@ -206,6 +206,14 @@ int fusion_recomputes(const Graph *g, const FusionPlan *fp, int root, int x);
 void fusion_print(FILE *out, const Graph *g, const FusionPlan *fp);
 /* Loop nests / kernels of the graph's code: groups, GEMMs, special ops, updates. */
 int fusion_kernels(const Graph *g, const FusionPlan *fp);
+/* The phase of each node of an eval graph with its loss, which the C target runs as
+ * forward too, without the code only the loss needs (emit_c.c): 0 for the nodes an
+ * output depends on, 1 for the rest. Fusion never groups nodes of two phases, so no group
+ * computes an output inside the loss's code, which reads the labels forward is not given
+ * (a regression's output summed into mse's mean was computed only there, and predict
+ * read a NULL label). NULL for any other graph (a train graph, one without a loss or
+ * outputs). */
+char *loss_phase(Arena *a, const Graph *g);
 
 /* grad_slab.c. The phase of each node of a train graph: 1 for the optimizer update (the
  * nodes computed from parameter gradients, ROLE_GRAD, and the updates), 0 for the rest

@@ -408,13 +408,8 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
     }
 }
 
-/* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
-/* An eval graph with its loss, which the C target runs as forward too, without the code
- * only the loss needs (emit_c.c): 0 for the nodes an output depends on, 1 for the rest,
- * so that no group computes an output inside the loss's code, which reads the labels
- * forward is not given (a regression's output summed into mse's mean was computed only
- * there, and predict read a NULL label). NULL for any other graph. */
-static char *loss_phase(Arena *a, const Graph *g) {
+/* model.h: 0 for what an output needs, 1 for what only the loss does. */
+char *loss_phase(Arena *a, const Graph *g) {
     if (g->mode == MODE_TRAIN || g->loss < 0 || g->nout == 0) return NULL;
     char *ph = arena_alloc(a, (size_t)g->n + 1);
     memset(ph, 1, (size_t)g->n);
@@ -425,6 +420,7 @@ static char *loss_phase(Arena *a, const Graph *g) {
     return ph;
 }
 
+/* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
 static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int n = g->n;
     FusionPlan fp = {0};

@@ -276,18 +276,14 @@ static void emit_node(EmitCtx *e, int id) {
 }
 
 /* The eval graph's nodes with code that only the loss needs: forward (with_loss = 0)
- * skips them. A node is needed when an output depends on it, and a node with code when it
- * computes (fp->at) a needed one, so a group that stores a value forward reads still runs. */
-static const char *loss_only_code(const ModelIR *m, const Graph *g, const FusionPlan *fp) {
-    char *need = ARENA_ARRAY(m->arena, char, g->n), *loss_only = ARENA_ARRAY(m->arena, char, g->n);
-    for (int k = 0; k < g->nout; k++) need[g->outputs[k]] = 1;
-    for (int id = g->n - 1; id >= 0; id--)
-        if (need[id])
-            for (int k = 0; k < g->nodes[id].nin; k++) need[g->nodes[id].in[k]] = 1;
-    for (int id = 0; id < g->n; id++) loss_only[id] = 1;
-    for (int id = 0; id < g->n; id++)
-        if (need[id] && fp->at[id] >= 0) loss_only[fp->at[id]] = 0;
-    return loss_only;
+ * skips them. Fusion keeps the loss's phase apart (loss_phase, model.h), so a group's
+ * root is loss-only exactly when its phase is; a graph without outputs is all loss. */
+static const char *loss_only_code(const ModelIR *m, const Graph *g) {
+    const char *phase = loss_phase(m->arena, g);
+    if (phase) return phase;
+    char *all = ARENA_ARRAY(m->arena, char, g->n + 1);
+    memset(all, 1, (size_t)g->n + 1);
+    return all;
 }
 
 /* mlc --debug: after a node's code, a directive back to the generated file's own lines;
@@ -421,7 +417,7 @@ static void emit_graph_function(const ModelIR *m, FILE *out, GraphFn fn, int che
     /* the checked copy says its gradients are ready once, at its end: it finds NaNs, it
      * does not race the all-reduce */
     const int64_t *ready = fn == FN_FORWARD_BACKWARD && !checked ? grad_ready_after(m, gp.fp) : NULL;
-    const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g, gp.fp) : NULL;
+    const char *loss_only = fn == FN_EVAL_LOSS ? loss_only_code(m, g) : NULL;
     int in_loss = 0;                                             /* inside the `if (with_loss)` block */
     int section = fn == FN_FORWARD_BACKWARD && !checked ? 0 : 2; /* the checked copy has no comments */
     int team_end = -1; /* the end of the run of optimizer updates in one team (c/optim.c) */
