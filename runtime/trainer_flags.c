@@ -525,6 +525,13 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
                 given[find_flag("--comm-timeout") - mlcrt_flags]);
         return -1;
     }
+    /* dropout's Philox counter holds the micro-batch in 8 bits (docs/trainer.md, --accum):
+     * a 257th would draw the first one's masks again */
+    if (o->accum > MLC_MAX_ACCUM) {
+        fprintf(err, "error: --accum: expected 1 to %d micro-batches a step (dropout tells no more apart), found %d\n",
+                MLC_MAX_ACCUM, o->accum);
+        return -1;
+    }
     if (o->check_finite && !api->set_check_finite) {
         fprintf(err, "error: --check-finite: model '%s' (target %s) cannot check its values\n", api->name, api->target);
         return -1;

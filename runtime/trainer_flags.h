@@ -32,7 +32,7 @@ typedef struct trainer_opts {
     const char *ckpt_arg, *file_arg; /* eval / predict positionals */
     const char *data_dir;
     int epochs, batch, threads; /* threads 0: OpenMP's default */
-    int accum;                  /* micro-batches of `batch` samples per optimizer step */
+    int accum;                  /* micro-batches of `batch` samples per optimizer step, at most MLC_MAX_ACCUM */
     float lr;
     int schedule; /* mlcrt_schedule_kind */
     float warmup, gamma;

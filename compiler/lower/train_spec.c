@@ -372,8 +372,15 @@ static void read_train(SpecCtx *c, const Stmt *st, ModelSpec *spec, int *n_mean,
                     "'%s' is defined twice", key);
         if (!strcmp(key, "batch")) spec->batch = (int)integer(c, v, "batch", 1);
         else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(c, v, "epochs", 1);
-        else if (!strcmp(key, "accum")) spec->accum = (int)integer(c, v, "accum", 1);
-        else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(c, v, "seed", 0);
+        else if (!strcmp(key, "accum")) {
+            spec->accum = (int)integer(c, v, "accum", 1);
+            if (spec->accum > MLC_MAX_ACCUM) {
+                SrcLoc at = span(v);
+                diag_error(&at,
+                           "accum must be at most %d (dropout tells no more micro-batches of a step apart), found %d",
+                           MLC_MAX_ACCUM, spec->accum);
+            }
+        } else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(c, v, "seed", 0);
         else if (!strcmp(key, "lr")) lr = number(c, v, "lr", 0, 1);
         else if (!strcmp(key, "optimizer")) read_optimizer(c, v, spec);
         else if (!strcmp(key, "schedule")) read_schedule(c, v, spec);

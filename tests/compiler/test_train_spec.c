@@ -85,6 +85,9 @@ Test(train_spec, bad_settings) {
     expect_error("schedule = cosine(size = 2)", "error: cosine has no setting 'size'\n");
     expect_error("schedule = \"cosine\"", "t.mdl:8:12: error: schedule is a name or a call, not a string\n");
     expect_error("batch = 10 / 4", "t.mdl:8:9: error: batch must be an integer from 1 to 1000000000, found 2.5\n");
+    expect_error("accum = 257",
+                 "t.mdl:8:9: error: accum must be at most 256 (dropout tells no more micro-batches of a "
+                 "step apart), found 257\n");
     expect_error("epochs = \"3\"", "error: epochs must be an integer from 1 to 1000000000, found a string\n");
     expect_error("schedule = step(sise = 2)", "error: step has no setting 'sise'\n");
     expect_error("schedule = step(sise = 2)", "hint: did you mean 'size'?");

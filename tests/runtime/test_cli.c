@@ -961,6 +961,8 @@ Test(output, new_bad_flags_and_help) {
         {{"--step-size", "2", NULL}, "error: --step-size: the schedule is constant, which does not use it (step does; --schedule chooses)\n"},
         {{"--comm-timeout", "1e-6", NULL}, "error: --comm-timeout: expected at least 0.01 seconds, found '1e-6'\n"},
         {{"--save-every", "3", NULL}, "error: --save-every: needs --save, the checkpoint it writes\n"},
+        /* dropout's counter holds 256 micro-batches: a 257th drew the first one's masks */
+        {{"--accum", "257", NULL}, "error: --accum: expected 1 to 256 micro-batches a step (dropout tells no more apart), found 257\n"},
         {{"--augment", "crop:2,crop:3", NULL}, "error: --augment: crop given twice in 'crop:2,crop:3'\n"},
         {{"--augment", "flip,crop:2,flip", NULL}, "error: --augment: flip given twice in 'flip,crop:2,flip'\n"},
     };
