@@ -208,20 +208,35 @@ static Value b_one_hot(Lower *L, Scope *s, const Expr *call, Args *a) {
     return vtensor(graph_add(L->g, OP_one_hot, &x, 1, ATTRS(AI(A_CLASSES, classes)), LOCE));
 }
 
-/* softmax(x, axis) = exp(x - logsumexp(x, axis)) */
+/* x - max(x, axis), the max a constant to the gradient: what the log-probabilities below
+ * are computed from. logsumexp(x) rounds to the ulp of the largest x, so x - logsumexp(x)
+ * would carry that absolute error (6e-5 at a logit of 1000: all of a confident sample's
+ * loss of 1e-4); in z the largest entry is exactly 0, logsumexp(z) is the log of a sum in
+ * [1, n], and z - logsumexp(z) is as exact as PyTorch's. The max passes no gradient: it
+ * cancels from every result, and through max it would only add rounding to the argmax.
+ * It costs a pass over x for the max and one storing z, which the logsumexp (two passes)
+ * and the backward read. */
+static int shifted_by_max(Graph *g, int x, int axis, const SrcLoc *loc) {
+    int m = ir_unary(g, OP_stop_gradient, ir_reduce(g, OP_max, x, axis, 1, loc), loc);
+    return ir_binary(g, OP_sub, x, m, loc);
+}
+
+/* softmax(x, axis) = exp(z - logsumexp(z, axis)), z = x - max(x, axis) */
 static Value b_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
-    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
-    return vtensor(ir_unary(L->g, OP_exp, ir_binary(L->g, OP_sub, x, lse, LOCE), LOCE));
+    int z = shifted_by_max(L->g, x, axis, LOCE);
+    int lse = ir_reduce(L->g, OP_logsumexp, z, axis, 1, LOCE);
+    return vtensor(ir_unary(L->g, OP_exp, ir_binary(L->g, OP_sub, z, lse, LOCE), LOCE));
 }
 
-/* log_softmax(x, axis) = x - logsumexp(x, axis) */
+/* log_softmax(x, axis) = z - logsumexp(z, axis), z = x - max(x, axis) */
 static Value b_log_softmax(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     int axis = (int)arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
-    int lse = ir_reduce(L->g, OP_logsumexp, x, axis, 1, LOCE);
-    return vtensor(ir_binary(L->g, OP_sub, x, lse, LOCE));
+    int z = shifted_by_max(L->g, x, axis, LOCE);
+    int lse = ir_reduce(L->g, OP_logsumexp, z, axis, 1, LOCE);
+    return vtensor(ir_binary(L->g, OP_sub, z, lse, LOCE));
 }
 
 /* The mean of all elements of x, as a scalar. */
@@ -237,8 +252,8 @@ static Value b_mse(Lower *L, Scope *s, const Expr *call, Args *a) {
 }
 
 /* cross_entropy(logits [B, C], labels i32[B], label_smoothing = 0): mean over the batch of
- * logsumexp(logits) - sum_k q_k logits_k, with q = (1 - eps) one_hot + eps / C; stable for
- * any logit size. Logits [B, T, C] with labels i32[B, T]: the same per token, the mean
+ * logsumexp(z) - sum_k q_k z_k, z = logits - max(logits), with q = (1 - eps) one_hot + eps / C
+ * (sum_k q_k = 1, so the max cancels); stable for any logit size. Logits [B, T, C] with labels i32[B, T]: the same per token, the mean
  * over all B*T of them. */
 static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "logits"), y = T(1, "labels");
@@ -264,8 +279,11 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
         oh = ir_binary(g, OP_add, ir_binary(g, OP_mul, oh, ir_const(g, 1 - eps, 0, loc), loc),
                        ir_const(g, eps / c, 0, loc), loc);
     }
-    int lse = ir_reduce(g, OP_logsumexp, x, r - 1, 0, loc);
-    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, x, oh, loc), r - 1, 0, loc);
+    /* on z = logits - max (shifted_by_max): a well-classified sample's loss is a
+     * difference of numbers near 0, not of two near its largest logit */
+    int z = shifted_by_max(g, x, r - 1, loc);
+    int lse = ir_reduce(g, OP_logsumexp, z, r - 1, 0, loc);
+    int picked = ir_reduce(g, OP_sum, ir_binary(g, OP_mul, z, oh, loc), r - 1, 0, loc);
     /* per token: every position counts the same, so the mean over all B*T of them is a
      * mean of means, and B*T never has to be a dimension */
     return vtensor(mean_all(g, ir_binary(g, OP_sub, lse, picked, loc), loc));

@@ -286,14 +286,14 @@ Test(dump_ir, report_names_each_conv_kernel_and_width) {
              vw);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(want, sizeof want,
-             "\n  %%68    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products of "
+             "\n  %%71    conv2d_bwd_filter  32x14x14 -> 64x14x14 k3x3 s1       Winograd F(2x2, 3x3): 16 products of "
              "4x4 tiles, 6 input channels x %d output channels (2 vectors of %d), 8 partial sums of groups of 8 "
              "samples\n",
              2 * vw, vw);
     cr_expect_not_null(strstr(out, want), "%s", out);
     snprintf(
         want, sizeof want,
-        "\n  %%76    conv2d_bwd_filter  1x28x28 -> 32x28x28 k3x3 s1        shift-GEMM on dy transposed, 6 taps x %d "
+        "\n  %%79    conv2d_bwd_filter  1x28x28 -> 32x28x28 k3x3 s1        shift-GEMM on dy transposed, 6 taps x %d "
         "channels (2 vectors of %d), 16 partial sums\n",
         2 * vw, vw);
     cr_expect_not_null(strstr(out, want), "%s", out);

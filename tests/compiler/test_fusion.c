@@ -32,14 +32,16 @@ static int unfused_kernels(const Graph *g) { return fusion_kernels(g, NULL); }
 
 static const Counts samples[] = {
     /* path, nodes with code unfused, after fusion: train step, inference */
-    {MLC_SOURCE_ROOT "/samples/mlp.mdl", 41, 18, 3},
+    /* cross_entropy's shift of the logits (builtins.c, shifted_by_max) adds the row max, its
+     * stop_gradient and the subtraction: two loops, the max's taking in the last bias add */
+    {MLC_SOURCE_ROOT "/samples/mlp.mdl", 44, 20, 3},
     /* lenet: relu_pool.c masks each pooling backward's dy, not its dx: the second stage's
      * mask reads a GEMM's output through a reshape (no epilogue), so it is a loop of its
      * own where the mask of dx was stored from the bias gradient's sum (34 -> 35); the
      * first stage's runs as an epilogue of conv2d_bwd_data */
-    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 62, 35, 6},
-    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 498, 385, 65},
-    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 498, 385, 65},
+    {MLC_SOURCE_ROOT "/samples/lenet.mdl", 65, 37, 6},
+    {MLC_SOURCE_ROOT "/samples/resnet.mdl", 501, 387, 65},
+    {MLC_SOURCE_ROOT "/samples/resnet20_cifar.mdl", 501, 387, 65},
 };
 
 Test(fusion, sample_kernel_counts) {
@@ -129,10 +131,20 @@ Test(fusion, cross_entropy_backward_is_one_group) {
     release(&a, &r, src);
 }
 
-/* The softmax cross-entropy forward of every sample (one_hot, logsumexp, the label dot
- * and the mean over the batch) is one loop nest / kernel, the loss's group: one_hot is
- * recomputed from the labels where it is read, the logsumexp (which the backward reads)
- * is its only stored value besides the loss, and the group holds two row reductions. */
+/* The nodes of a cross_entropy call that shift its logits by their row max (the max, its
+ * stop_gradient, the subtraction: builtins.c, shifted_by_max), which run before the loss's
+ * group: the max a reduction of its own, the shift one loop that stores z. */
+static int ce_shift_node(const Graph *g, int id, int lse) {
+    const Node *n = &g->nodes[id];
+    return n->op == OP_max || n->op == OP_stop_gradient || id == g->nodes[lse].in[0];
+}
+
+/* The softmax cross-entropy forward of every sample: the logits' row max, z = logits - max
+ * (stored: the logsumexp reads it twice, the backward once), then one loop nest / kernel,
+ * the loss's group, for one_hot, logsumexp, the label dot and the mean over the batch:
+ * one_hot is recomputed from the labels where it is read, the logsumexp (which the
+ * backward reads) is its only stored value besides the loss, and the group holds two row
+ * reductions. */
 Test(fusion, cross_entropy_forward_is_one_group) {
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         Arena a = {0};
@@ -142,16 +154,28 @@ Test(fusion, cross_entropy_forward_is_one_group) {
         const char *name = ct_basename(samples[i].path);
         const Graph *g = r.m->train;
         const FusionPlan *fp = &r.m->train_fuse;
-        int oh = -1;
-        for (int id = 0; id < g->n; id++)
+        int oh = -1, lse = -1;
+        for (int id = 0; id <= g->loss; id++) {
             if (g->nodes[id].op == OP_one_hot) oh = id;
+            if (g->nodes[id].op == OP_logsumexp) lse = id;
+        }
         cr_assert_geq(oh, 0, "%s: no one_hot", name);
-        int line = g->nodes[oh].loc.line, kernels = 0, members = 0, stored = 0, rows = 0;
+        cr_assert_geq(lse, 0, "%s: no logsumexp", name);
+        int line = g->nodes[oh].loc.line, kernels = 0, members = 0, stored = 0, rows = 0, shift = 0;
         cr_expect(fp->dup[oh] && !r.m->train_plan.has_buf[oh] && fp->at[oh] < 0,
                   "%s: one_hot %%%d is not recomputed where it is read", name, oh);
+        const int z = g->nodes[lse].in[0];
+        cr_expect(g->nodes[z].op == OP_sub && fp->at[z] == z && !fp->inl[z], "%s: z %%%d is not a stored loop", name,
+                  z);
         for (int id = 0; id <= g->loss; id++) {
             const Node *n = &g->nodes[id];
             if (n->loc.line != line || n->op == OP_reshape || op_of(n)->kind == K_SOURCE || fp->dup[id]) continue;
+            if (ce_shift_node(g, id, lse)) {
+                cr_expect_eq(fp->at[id], n->op == OP_max ? id : z, "%s: %%%d (%s) runs at %d", name, id, op_of(n)->name,
+                             fp->at[id]);
+                shift++;
+                continue;
+            }
             cr_expect_eq(fp->at[id], g->loss, "%s: %%%d (%s) runs at %d, not in the loss's group %%%d", name, id,
                          op_of(n)->name, fp->at[id], g->loss);
             kernels += fp->at[id] == id;
@@ -159,7 +183,8 @@ Test(fusion, cross_entropy_forward_is_one_group) {
             stored += id != g->loss && !fp->inl[id];
             rows += op_of(n)->kind == K_REDUCE && id != g->loss;
         }
-        cr_expect_eq(kernels, 1, "%s: the cross-entropy forward is %d kernels", name, kernels);
+        cr_expect_eq(shift, 3, "%s: %d nodes shift the logits (max, stop_gradient, sub expected)", name, shift);
+        cr_expect_eq(kernels, 1, "%s: the cross-entropy loss is %d kernels", name, kernels);
         cr_expect_eq(members, 4, "%s: %d members (logsumexp, mul, sum, sub expected)", name, members);
         cr_expect_eq(stored, 1, "%s: %d stored members (only the logsumexp should be)", name, stored);
         cr_expect_eq(rows, 2, "%s: %d row reductions (logsumexp and the label dot expected)", name, rows);
@@ -169,7 +194,7 @@ Test(fusion, cross_entropy_forward_is_one_group) {
 
 /* The same for the test models, whose losses add other terms to the cross-entropy or
  * smooth its labels: the nodes the cross_entropy call made in the forward (those at its
- * logsumexp's .mdl line and column) run in one kernel, and its one_hot (with label
+ * logsumexp's .mdl line and column) after the shift of its logits run in one kernel, and its one_hot (with label
  * smoothing, the smoothed labels too) is recomputed where it is read. */
 Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
     static const char *const models[] = {"tiny",   "decoupled", "convnet",  "allops", "adamw",       "convb1", "blocks",
@@ -191,7 +216,8 @@ Test(fusion, cross_entropy_forward_is_one_group_in_test_models) {
         int at = fp->at[lse], nodes = 0, recomputed = 0;
         for (int id = 0; id <= g->loss; id++) {
             const Node *n = &g->nodes[id];
-            if (n->loc.line != loc.line || n->loc.col != loc.col || n->op == OP_reshape || op_of(n)->kind == K_SOURCE)
+            if (n->loc.line != loc.line || n->loc.col != loc.col || n->op == OP_reshape || op_of(n)->kind == K_SOURCE ||
+                ce_shift_node(g, id, lse))
                 continue;
             if (fp->dup[id]) {
                 recomputed++;
@@ -220,7 +246,9 @@ Test(fusion, row_reductions_nest) {
     int rows = 0, deep = 0, kept_deep = 0;
     for (int id = 0; id <= g->loss; id++) {
         const Node *n = &g->nodes[id];
-        if (op_of(n)->kind != K_REDUCE) continue;
+        /* cross_entropy's row max (builtins.c, shifted_by_max) is read by the shift's loop
+         * over [B, C]: a root */
+        if (op_of(n)->kind != K_REDUCE || n->op == OP_max) continue;
         int row = fp->root[id] != id;
         cr_expect_eq(row, n->shape.bmask != 0, "%%%d (%s) is %sa row reduction", id, op_of(n)->name, row ? "" : "not ");
         rows += row;
@@ -259,7 +287,9 @@ Test(fusion, kept_and_inlined) {
 }
 
 /* Every dense layer's bias add (and activation) runs as its GEMM's epilogue: in the mlp's
- * inference the three layers are three GEMMs and nothing else. */
+ * inference the three layers are three GEMMs and nothing else. In the train step the
+ * logits' bias add runs in the loop that takes their row max (cross_entropy's shift)
+ * instead: one pass over them either way. */
 Test(fusion, dense_layers_are_gemm_epilogues) {
     Arena a = {0};
     CtCompile r;
@@ -267,7 +297,7 @@ Test(fusion, dense_layers_are_gemm_epilogues) {
     compile_or_die(&a, MLC_SOURCE_ROOT "/samples/mlp.mdl", &r, &src);
     const Graph *e = r.m->eval;
     cr_expect_eq(r.m->eval_fuse.nepilogues, 3);
-    cr_expect_eq(r.m->train_fuse.nepilogues, 3);
+    cr_expect_eq(r.m->train_fuse.nepilogues, 2);
     for (int id = 0; id < e->n; id++) {
         if (e->nodes[id].op != OP_matmul) continue;
         int ep = r.m->eval_fuse.epilogue[id];
@@ -311,8 +341,9 @@ Test(fusion, lenet_conv_bias_relu_is_a_conv_epilogue) {
         cr_expect_eq(convs, 2);
         /* the train step's ReLU backward mask of the first stage (relu_pool.c) runs with the
          * conv2d_bwd_data that makes its dy */
-        cr_expect_eq(fp->nepilogues, j ? 4 : 5, "%s: %d conv and 2 GEMM epilogues expected, %d", j ? "eval" : "train",
-                     j ? 2 : 3, fp->nepilogues);
+        /* (in the train step the logits' bias add runs in their row max's loop, as in mlp) */
+        cr_expect_eq(fp->nepilogues, 4, "%s: %d conv and %d GEMM epilogues expected, %d", j ? "eval" : "train",
+                     j ? 2 : 3, j ? 2 : 1, fp->nepilogues);
     }
     release(&a, &r, src);
 }
@@ -405,7 +436,8 @@ Test(fusion, resnet_train_batch_norm_and_relu_backward) {
     cr_expect_eq(grads, 20);
     cr_expect_eq(with, 18, "%d input-gradient epilogues, expected 18", with);
     cr_expect_eq(sums, 9, "%d epilogues add a residual block's two gradients, expected 9", sums);
-    cr_expect_eq(fp->nepilogues, 19, "and the dense head's GEMM epilogue");
+    /* (the dense head's bias add runs in the logits' row max loop: cross_entropy's shift) */
+    cr_expect_eq(fp->nepilogues, 18, "%d epilogues, expected 18", fp->nepilogues);
     release(&a, &r, src);
 }
 
