@@ -756,6 +756,19 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     memset(&st, 0, sizeof st);
     if (!(model = model_from(o, api, o->resume_path ? o->resume_path : o->load_path, o->resume_path ? &st : NULL, err)))
         goto done;
+    if (o->resume_path && st.seed != o->seed) {
+        /* the whole run keeps its seed: the data's streams and dropout's, which the model
+         * holds from create, so it is created again with the checkpoint's */
+        trainer_opts again = *o;
+        again.seed = st.seed;
+        api->destroy(model);
+        if (!(model = model_from(&again, api, o->resume_path, &st, err))) goto done;
+        if (!d || d->rank == 0)
+            fprintf(
+                err,
+                "note: --resume: the run keeps the seed it started with, %llu (the checkpoint's), in place of %llu\n",
+                (unsigned long long)st.seed, (unsigned long long)o->seed);
+    }
     int64_t gstep = 0;
     if (o->resume_path) {
         if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs, o->resume_path, msg, sizeof msg) !=
@@ -764,7 +777,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             goto done;
         }
         seed = st.seed;
-        gstep = api->get_step(model);
+        /* the schedule's step is the run's position, in optimizer steps of this run's
+         * --batch x --accum: the step counter's value unless the run began with --load,
+         * which carries the counter over and starts the schedule at 0 */
+        const int64_t per_step = (int64_t)o->batch * o->accum;
+        gstep = st.epoch * ((train.n + per_step - 1) / per_step) + (st.epoch_pos + per_step - 1) / per_step;
     } else {
         memset(&st, 0, sizeof st);
     }

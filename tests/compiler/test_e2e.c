@@ -233,7 +233,9 @@ Test(e2e, autoencoder_trains_without_labels, .timeout = 600) {
 
 /* train { ema } in the trainer (issue 14): the averages ride in the checkpoint (a run
  * stopped after 5 of 10 steps and resumed ends in the same bytes as one run of 10), and
- * eval / predict use them only under --ema, which train refuses. */
+ * eval / predict use them only under --ema, which train refuses. The runs use --seed 5
+ * and the resume none: it keeps the checkpoint's seed, dropout's included (the model's
+ * own is 1). */
 Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
     if (!data_present()) cr_skip_test("Fashion-MNIST not installed at " DATA_DIR);
     char *d = ct_tmpdir("e2e-ema");
@@ -244,13 +246,14 @@ Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
     snprintf(b, sizeof b, "%s/b.ckpt", d);
     snprintf(c, sizeof c, "%s/c.ckpt", d);
     snprintf(imgs, sizeof imgs, "%s/t10k-images-idx3-ubyte.gz", DATA_DIR);
-    build_trainer(d, MLC_TEST_DIR "/data/ema_mlp.mdl", bin);
+    build_trainer(d, MLC_TEST_DIR "/data/ema_dropout.mdl", bin);
 #define EMA_RUN(...)                                                                                            \
     {                                                                                                           \
         bin, "--train-limit", "640", "--test-limit", "200", "--threads", "1", "--data", DATA_DIR, "--progress", \
             "never", __VA_ARGS__, NULL                                                                          \
     }
-    char *whole[] = EMA_RUN("--save", a), *half[] = EMA_RUN("--save", b, "--max-steps", "5"),
+    char *whole[] = EMA_RUN("--save", a, "--seed", "5"),
+         *half[] = EMA_RUN("--save", b, "--max-steps", "5", "--seed", "5"),
          *rest[] = EMA_RUN("--save", c, "--resume", b);
     char *runs[3][20];
     memcpy(runs[0], whole, sizeof whole), memcpy(runs[1], half, sizeof half), memcpy(runs[2], rest, sizeof rest);
@@ -258,6 +261,11 @@ Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
         char *out = NULL;
         int st = ct_run(runs[k], &out);
         cr_assert_eq(st, 0, "run %d failed (status %d):\n%s", k, st, out);
+        if (k == 2)
+            cr_expect(strstr(out,
+                             "note: --resume: the run keeps the seed it started with, 5 (the checkpoint's), in "
+                             "place of 1\n"),
+                      "%s", out);
         free(out);
     }
     size_t na = 0, nc = 0;
@@ -265,6 +273,28 @@ Test(e2e, ema_is_saved_resumed_and_evaluated, .timeout = 600) {
     cr_assert(ca && cc);
     cr_assert(na == nc && !memcmp(ca, cc, na), "a resumed run's checkpoint differs from the whole run's");
     free(ca), free(cc);
+
+    /* fine-tuning from a (--load carries the step counter, 10, over; the schedule starts
+     * at 0), stopped after 5 of 20 steps and resumed: the same bytes as the whole of it,
+     * the resumed cosine schedule taken at the run's position, not at the counter */
+#define FT_RUN(...) EMA_RUN("--epochs", "2", "--schedule", "cosine", __VA_ARGS__)
+    char *ft_whole[] = FT_RUN("--load", a, "--save", b),
+         *ft_half[] = FT_RUN("--load", a, "--save", c, "--max-steps", "5"),
+         *ft_rest[] = FT_RUN("--resume", c, "--save", c);
+    char *ft[3][24];
+    memcpy(ft[0], ft_whole, sizeof ft_whole), memcpy(ft[1], ft_half, sizeof ft_half),
+        memcpy(ft[2], ft_rest, sizeof ft_rest);
+    for (int k = 0; k < 3; k++) {
+        char *out = NULL;
+        int st = ct_run(ft[k], &out);
+        cr_assert_eq(st, 0, "fine-tuning run %d failed (status %d):\n%s", k, st, out);
+        free(out);
+    }
+    char *cb = ct_read_file(b, &na);
+    cc = ct_read_file(c, &nc);
+    cr_assert(cb && cc);
+    cr_assert(na == nc && !memcmp(cb, cc, na), "a resumed fine-tuning run's checkpoint differs from the whole run's");
+    free(cb), free(cc);
 
     char *ev[] = {bin, "eval", a, "--data", DATA_DIR, "--test-limit", "200", NULL, NULL};
     char *pr[] = {bin, "predict", a, imgs, "--top", "1", NULL, NULL};
