@@ -367,11 +367,12 @@ int mlcrt_dist_agree_start(mlcrt_dist *d, int ok, const trainer_opts *o, const m
     return status;
 }
 
-int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, FILE *err) {
+int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, float **kept, FILE *err) {
     uint64_t *all = calloc((size_t)d->size, sizeof *all);
     int status = 0;
     for (int i = 0; i < api->n_tensors && !status; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
+        if (kept) kept[i] = NULL;
         if (t->is_param || t->dtype != MLC_F32) continue;
         float *v = malloc((size_t)(t->numel > 0 ? t->numel : 1) * sizeof *v);
         if (!v || !all) {
@@ -383,6 +384,12 @@ int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, 
         int same = 1;
         for (int r = 1; r < d->size; r++) same &= all[r] == all[0];
         if (!same) { /* the ranks' own running statistics: their mean */
+            float *own = NULL;
+            if (kept && !(own = kept[i] = malloc((size_t)t->numel * sizeof *own))) {
+                fprintf(err, "error: out of memory keeping '%s' apart from its mean across ranks\n", t->name);
+                d->abort(d, 1);
+            }
+            if (own) memcpy(own, v, (size_t)t->numel * sizeof *own);
             d->sum_f32(d, v, t->numel, "the state all-reduce");
             for (int64_t k = 0; k < t->numel; k++) v[k] /= (float)d->size;
             api->write_tensor(model, i, v);
@@ -391,6 +398,15 @@ int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, 
     }
     free(all);
     return status;
+}
+
+void mlcrt_dist_restore_state(const mlc_model_api *api, void *model, float **kept) {
+    for (int i = 0; i < api->n_tensors; i++)
+        if (kept[i]) {
+            api->write_tensor(model, i, kept[i]);
+            free(kept[i]);
+            kept[i] = NULL;
+        }
 }
 
 double mlcrt_dist_evaluate(mlcrt_dist *d, const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch) {

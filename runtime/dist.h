@@ -112,8 +112,14 @@ void mlcrt_dist_join_failed(mlcrt_dist *d, const char *held, FILE *err);
  * ranks (batch norm's running statistics, which each rank updates from its own samples)
  * becomes its mean over the ranks; one that does not (optimizer state) is left alone.
  * Running statistics are moving averages, linear in the batch statistics, so their mean
- * is the moving average of the ranks' mean statistics. A collective; 0 on success. */
-int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, FILE *err);
+ * is the moving average of the ranks' mean statistics. A collective; 0 on success.
+ * kept (api->n_tensors entries, or NULL): receives each averaged tensor's own values
+ * (NULL for the others), for mlcrt_dist_restore_state to put back: a save or an
+ * evaluation inside an epoch then leaves the training as it was, so that a run's bits do
+ * not depend on how often it saved or evaluated. */
+int mlcrt_dist_sync_state(mlcrt_dist *d, const mlc_model_api *api, void *model, float **kept, FILE *err);
+/* Writes back and frees what mlcrt_dist_sync_state kept; not a collective. */
+void mlcrt_dist_restore_state(const mlc_model_api *api, void *model, float **kept);
 
 /* mlcrt_evaluate (trainer.h) with each rank taking a contiguous shard of ds
  * (mlcrt_dist_slice) and the results summed over the ranks: a classifier's correct

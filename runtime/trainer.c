@@ -548,13 +548,39 @@ static void progress_bar(FILE *out, int epoch, int epochs, int64_t done, int64_t
     fflush(out);
 }
 
+/* The ranks' running statistics averaged for what a save or an evaluation inside an epoch
+ * reads (every rank holds the same), the rank's own kept in a table for
+ * mlcrt_dist_restore_state (NULL without a communicator); returns -1 after the error. */
+static int average_state(mlcrt_dist *d, const mlc_model_api *api, void *model, float ***kept, FILE *err) {
+    *kept = NULL;
+    if (!d) return 0;
+    if (!(*kept = calloc((size_t)(api->n_tensors > 0 ? api->n_tensors : 1), sizeof **kept))) {
+        fprintf(err, "error: out of memory averaging the state across ranks\n");
+        d->abort(d, 1);
+    }
+    return mlcrt_dist_sync_state(d, api, model, *kept, err);
+}
+
+/* The training goes on from the rank's own statistics, as if nothing had been averaged. */
+static void restore_state(const mlc_model_api *api, void *model, float **kept) {
+    if (!kept) return;
+    mlcrt_dist_restore_state(api, model, kept);
+    free(kept);
+}
+
 /* --eval-every: the validation set's measure at a step, as a line and a log row:
  *   step 200  val_loss 1.912345  val_bpc 2.7589     (a token model)
  *   step 200  val_acc 0.8123                        (a classifier; val_loss otherwise) */
-static int eval_every_line(const trainer_opts *o, const mlc_model_api *api, void *model, const mlc_dataset *evalset,
-                           logger *lg, int epoch, int64_t step, double lr, double seconds, int bar, FILE *out,
-                           FILE *err) {
-    double v = mlcrt_evaluate(api, model, evalset, o->batch);
+static int eval_every_line(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, void *model,
+                           const mlc_dataset *evalset, logger *lg, int epoch, int64_t step, double lr, double seconds,
+                           int bar, FILE *out, FILE *err) {
+    float **kept; /* evaluated as the epoch's end evaluates: the ranks' mean statistics, sharded */
+    if (average_state(d, api, model, &kept, err)) {
+        restore_state(api, model, kept);
+        return -1;
+    }
+    double v = mlcrt_dist_evaluate(d, api, model, evalset, o->batch);
+    restore_state(api, model, kept);
     if (v < 0) {
         fprintf(err, "error: out of memory evaluating the validation set\n");
         return -1;
@@ -601,15 +627,19 @@ static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int6
 static int save_ckpt(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, void *model,
                      const mlcrt_train_state *st, FILE *err) {
     char msg[MLCRT_MSG_SIZE];
-    if (d && mlcrt_dist_sync_state(d, api, model, err)) /* every rank holds what is saved */
-        return -1;
-    if (d && d->rank != 0) /* one voice: rank 0 writes the single-process format */
-        return 0;
-    if (mlcrt_ckpt_save_state(api, model, st, o->save_path, msg, sizeof msg) != MLCRT_OK) {
-        fprintf(err, "error: %s\n", msg);
+    float **kept;
+    if (average_state(d, api, model, &kept, err)) { /* every rank holds what is saved */
+        restore_state(api, model, kept);
         return -1;
     }
-    return 0;
+    int rc = 0;
+    /* one voice: rank 0 writes the single-process format */
+    if ((!d || d->rank == 0) && mlcrt_ckpt_save_state(api, model, st, o->save_path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        rc = -1;
+    }
+    restore_state(api, model, kept);
+    return rc;
 }
 
 /* This rank's part of the global micro-batch [pos, pos + nb): its first sample, and its
@@ -1013,7 +1043,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                     if (mlcrt_check_written(lg.f, "log", o->log_path, err)) goto done;
                 }
                 if (o->eval_every && gstep % o->eval_every == 0 &&
-                    eval_every_line(o, api, model, evalset, &lg, epoch, gstep, lr, mlcrt_now() - run_t0, bar, out, err))
+                    eval_every_line(o, d, api, model, evalset, &lg, epoch, gstep, lr, mlcrt_now() - run_t0, bar, out,
+                                    err))
                     goto done;
             }
             if (nnext) {
@@ -1039,7 +1070,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         }
         double dt = mlcrt_now() - t0;
         double val_acc = -1;
-        if (d && mlcrt_dist_sync_state(d, api, model, err)) goto done;
+        if (d && mlcrt_dist_sync_state(d, api, model, NULL, err)) goto done;
         if (o->val) {
             val_acc = mlcrt_dist_evaluate(d, api, model, &val, o->batch);
             if (val_acc < 0) {
@@ -1106,7 +1137,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 (long long)o->max_steps, epochs);
     if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err)) goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
-        if (d && mlcrt_dist_sync_state(d, api, model, err)) goto done;
+        if (d && mlcrt_dist_sync_state(d, api, model, NULL, err)) goto done;
         test_acc = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
         if (test_acc < 0) {
             fprintf(err, "error: out of memory evaluating the test set\n");
