@@ -191,6 +191,41 @@ Test(trainer, max_steps_quiet_threads_partial_batch) {
     cr_assert_eq(strlen(r.out), strlen("test accuracy: 0.XXXX\n"));
 }
 
+static int created_for;
+static void *record_create(uint64_t seed, int max_batch) {
+    created_for = max_batch;
+    return tiny_api.create(seed, max_batch);
+}
+
+/* A --batch beyond every set is cut to the largest one (train's 100 samples, eval's 10):
+ * the model was created for 2e9 samples (gigabytes of arena, zeroed) that never came. The
+ * run is the one of --batch 100: every batch holds what it would have held. */
+Test(trainer, batch_beyond_the_data_is_cut_to_it) {
+    mlc_model_api api = tiny_api;
+    api.create = record_create;
+    run_result r, whole;
+    const char *huge[] = {
+        "--data", FMNIST,     "--train-limit", "100", "--test-limit", "10",    "--batch", "2000000000", "--epochs", "2",
+        "--save", "cut.ckpt", "--seed",        "3",   "--progress",   "never", NULL};
+    run(&r, &api, huge);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(created_for, 100);
+    const char *hundred[] = {"--data",   FMNIST, "--train-limit", "100", "--test-limit", "10",    "--batch", "100",
+                             "--epochs", "2",    "--seed",        "3",   "--progress",   "never", NULL};
+    run(&whole, &api, hundred);
+    cr_assert_eq(whole.status, 0, "%s", whole.err);
+    /* the same lines but for each epoch's seconds and samples/s */
+    const char *a = strstr(r.out, "test_acc"), *b = strstr(whole.out, "test_acc");
+    cr_assert(a && b);
+    cr_expect_eq(strncmp(a, b, 15), 0, "%s\n%s", r.out, whole.out);
+    cr_expect_str_eq(last_line(r.out), last_line(whole.out));
+    const char *ev[] = {"eval", "cut.ckpt", "--data", FMNIST, "--test-limit", "10", "--batch", "2000000000", NULL};
+    run(&r, &api, ev);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(created_for, 10);
+    unlink("cut.ckpt");
+}
+
 /* --max-steps without --epochs is the run's length; --eval-every measures --val's samples */
 Test(trainer, max_steps_alone_and_eval_every) {
     char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv");
