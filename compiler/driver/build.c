@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -205,6 +206,21 @@ static void find_runtime(char *inc, char *lib, size_t cap) {
     }
 }
 
+/* What a signal that ends mlc build (Ctrl-C, timeout's SIGTERM, a closed terminal) must
+ * not leave behind: the compiler it is waiting for, and the work directory under $TMPDIR
+ * with the files written into it (a build killed there left them, one directory a build) */
+static volatile pid_t running_child;
+static const char *volatile work_files[5];
+
+static void end_on_signal(int sig) {
+    if (running_child > 0) kill(running_child, SIGTERM);
+    for (int i = 0; i < 4 && work_files[i]; i++)
+        if (work_files[i][0]) unlink(work_files[i]);
+    if (work_files[4]) rmdir(work_files[4]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static int run(const char *const *argv, int verbose) {
     if (verbose) {
         for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
@@ -217,8 +233,12 @@ static int run(const char *const *argv, int verbose) {
         fprintf(stderr, "mlc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
-    int st;
-    if (waitpid(pid, &st, 0) < 0) return -1;
+    running_child = pid;
+    int st, got;
+    while ((got = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    running_child = 0;
+    if (got < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
@@ -291,7 +311,17 @@ int build_trainer(const ModelIR *m, const Options *o) {
             return 1;
         }
     }
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    void (*before[3])(int) = {SIG_DFL, SIG_DFL, SIG_DFL};
+    if (!o->keep) { /* a fresh directory: a signal removes it, with what is in it */
+        const char *files[] = {w.src, w.hdr, w.mainc, w.ncclc, w.dir};
+        for (int i = 0; i < 5; i++) work_files[i] = files[i];
+        for (int i = 0; i < 3; i++) /* one ignored (nohup's SIGHUP) stays ignored */
+            if ((before[i] = signal(sigs[i], end_on_signal)) == SIG_IGN) signal(sigs[i], SIG_IGN);
+    }
     int st = compile_in(m, o, &w);
+    for (int i = 0; i < 3 && !o->keep; i++) signal(sigs[i], before[i] == SIG_ERR ? SIG_DFL : before[i]);
+    for (int i = 0; i < 5; i++) work_files[i] = NULL;
     if (st == 2 || o->keep) return st ? 1 : 0;
     const char *files[] = {w.src, w.hdr, w.mainc, w.ncclc};
     for (int i = 0; i < 4; i++)

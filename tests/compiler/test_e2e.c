@@ -8,6 +8,10 @@
  * prints its reconstructions. Skipped when the data set is not installed. */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
+
 #include "ctest_util.h"
 
 #ifndef MLC_EXE
@@ -873,6 +877,52 @@ Test(driver, the_report_escapes_the_path_and_counts_in_words, .timeout = 60) {
     cr_assert_eq(ct_run(argv2, &out), 0, "%s", out);
     cr_expect(strstr(out, " with 1 tensor recomputed in the backward,") != NULL, "%s", out);
     free(out);
+    ct_rmdir(d);
+    free(d);
+}
+
+/* mlc build ended by a signal (Ctrl-C, timeout's SIGTERM) while its compiler runs removes
+ * its work directory under $TMPDIR, with the sources in it: each killed build left one. */
+Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
+    char *d = ct_tmpdir("e2e-kill");
+    cr_assert_not_null(d);
+    char out[700];
+    snprintf(out, sizeof out, "%s/net", d);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        setenv("TMPDIR", d, 1);
+        execl(MLC_EXE, MLC_EXE, "build", MLC_SOURCE_ROOT "/samples/resnet.mdl", "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    /* once the work directory holds the model's source, the compiler is at it */
+    int seen = 0;
+    for (int i = 0; i < 2000 && !seen; i++) {
+        DIR *dir = opendir(d);
+        cr_assert_not_null(dir);
+        struct dirent *e;
+        while ((e = readdir(dir)))
+            if (!strncmp(e->d_name, "mlc-build-", 10)) {
+                char src[1400];
+                snprintf(src, sizeof src, "%s/%s/resnet.c", d, e->d_name);
+                seen = access(src, F_OK) == 0;
+            }
+        closedir(dir);
+        if (!seen) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    cr_assert(seen, "no work directory with the source appeared under %s", d);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "mlc build did not end by its SIGTERM (status %d)", st);
+    DIR *dir = opendir(d);
+    cr_assert_not_null(dir);
+    struct dirent *e;
+    int left = 0;
+    while ((e = readdir(dir)))
+        if (!strncmp(e->d_name, "mlc-build-", 10)) left++;
+    closedir(dir);
+    cr_expect_eq(left, 0, "a killed mlc build left %d work directories under %s", left, d);
     ct_rmdir(d);
     free(d);
 }
