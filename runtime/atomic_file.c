@@ -1,6 +1,6 @@
 /* atomic_file.c - atomic whole-file replacement (see atomic_file.h). Linux's O_TMPFILE
  * and /proc/self/fd make the temporary file nameless while it is written; other systems
- * and file systems without O_TMPFILE take the named PATH.tmp.<pid> path. */
+ * and file systems without O_TMPFILE take the named PATH.tmp.<pid>.<n> path. */
 #define _GNU_SOURCE /* O_TMPFILE, AT_SYMLINK_FOLLOW */
 #include "atomic_file.h"
 
@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,22 +58,44 @@ static char *dir_of(const char *path) {
     return d;
 }
 
-/* The pid of a temporary name's suffix as this file writes it ("%ld" of a pid: digits,
- * no sign, blank or leading zero, a value pid_t holds), or 0 for a suffix it never
- * writes: such a file is the user's, whatever strtol would make of it. */
-_Static_assert(sizeof(pid_t) == sizeof(int), "temp_pid bounds a pid by INT_MAX");
-static pid_t temp_pid(const char *s) {
-    if (*s < '1' || *s > '9') return 0;
+/* A run of decimal digits as this file prints a number ("%ld", "%lu": no sign, blank or
+ * leading zero) and at most `most`; *s moves past it. -1 for anything else. */
+static long long printed_number(const char **s, long long most) {
+    const char *p = *s;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
     long long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return 0;
-        v = 10 * v + (*s - '0');
-        if (v > INT_MAX) return 0; /* a pid_t is an int (below): a larger value is no pid */
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (most - (*p - '0')) / 10) return -1; /* past most (and never past long long) */
+        v = 10 * v + (*p - '0');
     }
-    return (pid_t)v;
+    *s = p;
+    return v;
 }
 
-/* Removes dir/BASE.tmp.<pid> left by processes that no longer exist (a save killed
+/* The pid of a temporary name's suffix as this file writes it: "<pid>.<n>" (a pid, and n
+ * the process's count of saves), or "<pid>" as earlier versions wrote it, each number as
+ * printed_number reads; 0 for a suffix it never writes: such a file is the user's,
+ * whatever strtol would make of it. */
+_Static_assert(sizeof(pid_t) == sizeof(int), "temp_pid bounds a pid by INT_MAX");
+static pid_t temp_pid(const char *s) {
+    long long pid = printed_number(&s, INT_MAX); /* a pid_t is an int: a larger value is no pid */
+    if (pid <= 0) return 0;
+    if (*s == '.') {
+        s++;
+        if (printed_number(&s, LLONG_MAX) < 0) return 0;
+    }
+    return *s ? 0 : (pid_t)pid;
+}
+
+/* PATH.tmp.<pid>.<n>: a name no other save, of this process's threads or of another
+ * process, takes at the same time (two threads saving one path once shared
+ * PATH.tmp.<pid>, and one renamed the other's file). */
+static void temp_name(char *tmp, size_t cap, const char *target) {
+    static atomic_ullong saves;
+    snprintf(tmp, cap, "%s.tmp.%ld.%llu", target, (long)getpid(), (unsigned long long)atomic_fetch_add(&saves, 1));
+}
+
+/* Removes dir/BASE.tmp.<pid>.<n> (or BASE.tmp.<pid>) left by processes that no longer exist (a save killed
  * between naming its file and renaming it, or one written by the named fallback). A pid
  * that runs again is left alone: its file cannot be told from a live save. */
 static void remove_stale_temps(const char *dir, const char *base) {
@@ -137,7 +160,7 @@ static int write_unnamed(const char *dir, const char *tmp, const void *buf, uint
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     if (!e && linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0) {
-        /* EEXIST: left by an earlier process with our pid; ENOENT: no /proc */
+        /* EEXIST: left by an earlier process with our pid (and count); ENOENT: no /proc */
         if (errno == EEXIST && unlink(tmp) == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) e = 0;
         else e = errno == ENOENT ? -1 : errno;
     }
@@ -164,7 +187,7 @@ static int write_named(const char *tmp, const void *buf, uint64_t len) {
 
 int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what, char *msg, size_t cap) {
     char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
-    size_t tlen = target ? strlen(target) + 32 : 0;
+    size_t tlen = target ? strlen(target) + 48 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;
     if (!target || !dir || !tmp) {
@@ -172,7 +195,7 @@ int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const ch
         goto out;
     }
     if ((rc = check_kind(target, path, what, msg, cap)) != MLCRT_OK) goto out;
-    snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
+    temp_name(tmp, tlen, target);
     const char *slash = strrchr(target, '/');
     remove_stale_temps(dir, slash ? slash + 1 : target);
 
@@ -208,14 +231,14 @@ out:
 
 int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, size_t cap) {
     char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
-    size_t tlen = target ? strlen(target) + 32 : 0;
+    size_t tlen = target ? strlen(target) + 48 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;
     if (!target || !dir || !tmp) {
         rc = mlcrt_fail(msg, cap, MLCRT_ENOMEM, "cannot write %s '%s': out of memory", what, path);
         goto out;
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
+    temp_name(tmp, tlen, target);
     const char *slash = strrchr(target, '/');
     remove_stale_temps(dir, slash ? slash + 1 : target);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);

@@ -34,7 +34,7 @@ typedef struct mlcrt_train_state {
 
 /* Writes the model's tensors (api->tensors, via api->read_tensor) and step counter to
  * path atomically (mlcrt_write_atomic, atomic_file.h: written unnamed or as
- * PATH.tmp.<pid>, fsync'ed, renamed over path, a symbolic link's target replaced). On
+ * PATH.tmp.<pid>.<n>, fsync'ed, renamed over path, a symbolic link's target replaced). On
  * failure an existing file at path is left as it was, and msg says why, e.g.
  *   cannot write checkpoint 'x/y.ckpt': Permission denied */
 int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, char *msg, size_t cap);
@@ -42,7 +42,7 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
 int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path,
                           char *msg, size_t cap);
 /* Checks, before any training, that a checkpoint can be written at path (creates and
- * removes PATH.tmp.<pid>, removes those of dead processes; path itself is not touched).
+ * removes PATH.tmp.<pid>.<n>, removes those of dead processes; path itself is not touched).
  * Same messages as a save. */
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 

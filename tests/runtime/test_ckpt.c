@@ -3,7 +3,10 @@
 #include <criterion/criterion.h>
 #include <zlib.h>
 
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -277,29 +280,49 @@ Test(ckpt, save_into_missing_dir) {
     tu_rmrf(dir);
 }
 
+/* dir holds name and nothing else (no temporary file). */
+static void only_file(const char *dir, const char *name) {
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        cr_expect(e->d_name[0] == '.' || strcmp(e->d_name, name) == 0, "left behind: %s", e->d_name);
+    closedir(d);
+}
+
+/* Makes (make 1) or removes the directories PATH.tmp.<pid>.<n> for the first TEMP_NAMES
+ * saves of this process (a test runs in a process of its own): the names the temporary
+ * files of its next saves take. */
+enum { TEMP_NAMES = 64 };
+static void temp_dirs(const char *p, int make) {
+    char tmp[512];
+    for (int k = 0; k < TEMP_NAMES; k++) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%d", p, (long)getpid(), k);
+        if (make) cr_assert_eq(mkdir(tmp, 0755), 0);
+        else rmdir(tmp);
+    }
+}
+
 /* The temporary file cannot be created (its name is taken by a directory): the save
  * fails, the existing checkpoint keeps its bytes, nothing else is left behind. Works
  * even as root, where permission bits are not enforced. */
 Test(ckpt, atomic_failure_keeps_old_file) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "keep.ckpt");
-    char msg[MLCRT_MSG_SIZE] = "", want[512], tmp[512];
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *old = trained_model(3, 1), *newer = trained_model(3, 5);
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, old, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n0 = 0, n1 = 0;
     uint8_t *before = tu_read(p, &n0);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
-    cr_assert_eq(mkdir(tmp, 0755), 0);
+    temp_dirs(p, 1);
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, newer, p, msg, sizeof msg), MLCRT_EIO);
     snprintf(want, sizeof want, "cannot write checkpoint '%s': Is a directory", p);
     cr_assert_str_eq(msg, want);
     uint8_t *after = tu_read(p, &n1);
     cr_assert_eq(n0, n1);
     cr_assert_arr_eq(before, after, n0);
-    rmdir(tmp);
+    temp_dirs(p, 0);
     /* and once the obstacle is gone the save goes through, leaving no temp file */
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, newer, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
-    struct stat st;
-    cr_assert_neq(stat(tmp, &st), 0);
+    only_file(dir, "keep.ckpt");
     void *check = new_model(0, 1);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, check, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert(same_state(check, newer));
@@ -544,5 +567,38 @@ Test(ckpt, fifo_and_device_refused) {
     cr_assert_str_eq(msg, want);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, "/dev/zero", msg, sizeof msg), MLCRT_EIO);
     cr_assert_str_eq(msg, "cannot read checkpoint '/dev/zero': expected a regular file, found a character device");
+    tu_rmrf(dir);
+}
+
+/* Two threads saving one path at once: every save succeeds and the file is one of the two
+ * models whole. Both threads once took the one name PATH.tmp.<pid>: one renamed the
+ * other's file, whose rename then failed with ENOENT. */
+typedef struct saver {
+    void *model;
+    const char *path;
+    int failures;
+    char msg[MLCRT_MSG_SIZE];
+} saver;
+
+static void *save_often(void *arg) {
+    saver *s = arg;
+    for (int i = 0; i < 40; i++)
+        s->failures += mlcrt_ckpt_save(&tiny_api, s->model, s->path, s->msg, sizeof s->msg) != 0;
+    return NULL;
+}
+
+Test(ckpt, two_threads_save_one_path) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "shared.ckpt"), msg[MLCRT_MSG_SIZE] = "";
+    saver a = {trained_model(3, 1), p, 0, ""}, b = {trained_model(4, 2), p, 0, ""};
+    pthread_t ta, tb;
+    cr_assert_eq(pthread_create(&ta, NULL, save_often, &a), 0);
+    cr_assert_eq(pthread_create(&tb, NULL, save_often, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    cr_expect_eq(a.failures + b.failures, 0, "%d and %d saves failed: %s %s", a.failures, b.failures, a.msg, b.msg);
+    only_file(dir, "shared.ckpt");
+    void *check = new_model(0, 1);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, check, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(check, a.model) || same_state(check, b.model));
     tu_rmrf(dir);
 }

@@ -122,6 +122,31 @@ Test(output_files, stale_temporaries_only_of_names_the_trainer_writes) {
     tu_rmrf(d);
 }
 
+/* The names saves write now, PATH.tmp.<pid>.<n> (n: the process's count of saves), count
+ * as temporary files under the same rule for both numbers; anything else beside them is
+ * the user's. */
+Test(output_files, stale_temporaries_with_a_count) {
+    char *d = tu_tmpdir(), *p = tu_path(d, "k.ckpt"), name[512], listing[1024], want[1024];
+    char msg[MLCRT_MSG_SIZE] = "";
+    long gone = (long)dead_pid();
+    const char *forms[] = {"%s.tmp.%ld.0",  "%s.tmp.%ld.17", "%s.tmp.%ld.",    "%s.tmp.%ld.017",
+                           "%s.tmp.%ld.+1", "%s.tmp.%ld.1x", "%s.tmp.%ld.1.2", "%s.tmp.%ld.99999999999999999999"};
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, forms[i], p, gone);
+        tu_write(name, "keep", 4);
+    }
+    snprintf(name, sizeof name, "%s.tmp.1.5", p); /* pid 1 runs: its file is left alone */
+    tu_write(name, "x", 1);
+    cr_assert_eq(mlcrt_ckpt_check_writable(p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    list_dir(d, listing, sizeof listing);
+    snprintf(want, sizeof want,
+             "k.ckpt.tmp.1.5 k.ckpt.tmp.%ld. k.ckpt.tmp.%ld.+1 k.ckpt.tmp.%ld.017 k.ckpt.tmp.%ld.1.2 "
+             "k.ckpt.tmp.%ld.1x k.ckpt.tmp.%ld.99999999999999999999",
+             gone, gone, gone, gone, gone, gone);
+    cr_assert_str_eq(listing, want);
+    tu_rmrf(d);
+}
+
 /* Saves killed at random points: the file always loads (tests/runtime/test_ckpt.c holds
  * it to one of the two states), and after the next save nothing but it is left. */
 Test(output_files, killed_saves_leave_no_temporaries) {
