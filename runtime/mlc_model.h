@@ -33,6 +33,10 @@
 
 #include "mlc_model_desc.h" /* the descriptors of tensors, inputs, outputs, optimizer */
 
+#ifdef __cplusplus
+extern "C" { /* C linkage for a C++ caller */
+#endif
+
 /* Bumped whenever mlc_model_api or a descriptor of mlc_model_desc.h changes: a model built against
  * another version is refused with a message rather than read wrongly. */
 #define MLC_API_VERSION 4
@@ -168,5 +172,9 @@ typedef struct mlc_model_api {
 } mlc_model_api;
 
 #include "mlc_model_runtime.h" /* what the runtime offers a model: mlcrt_main, save, load */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* C linkage for a C++ caller */
+#endif
+
 #define MLC_MAX_RANK 6
 /* A model has at most this many outputs (mlc's IR_MAX_OUTPUTS), so a caller may pass a
  * fixed array of pointers. */
@@ -45,5 +49,9 @@ typedef struct mlc_optimizer_desc {
      * default), the rest are compiled into the update and recorded here. */
     float lr, momentum, beta1, beta2, eps, weight_decay;
 } mlc_optimizer_desc;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "ckpt.h"
-#include "data.h"
-#include "io_bind.h"
+#include "mlcrt_error.h"
 #include "trainer.h"
 #include "mlc_model.h"
 
@@ -30,24 +29,49 @@ int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
     return -1;
 }
 
-/* A view of the caller's arrays as a data set, evaluated like the trainer does. */
+/* Input i's pointer to sample `first` of the caller's array (f32 and i32 are 4 bytes an
+ * element; NULL stays NULL: an input the call does not read). */
+static const void *sample_at(const mlc_io_desc *d, const void *base, int64_t first) {
+    return base ? (const void *)((const char *)base + (size_t)first * (size_t)d->numel * sizeof(float)) : NULL;
+}
+
+/* Straight from the caller's arrays, a batch at a time: every input advanced by its own
+ * per-sample size (a token model's targets are T a sample, a second f32 input has its own
+ * width), so any model's inputs work, unlike the trainer's dataset binding. Every model
+ * has a loss (mlc refuses one without): a classifier is measured by accuracy, any other
+ * model by its mean loss. */
 double mlcrt_evaluate_arrays(const mlc_model_api *api, void *model, const void *const *inputs, int count,
                              int max_batch) {
-    mlcrt_binding b;
-    if (mlcrt_bind_inputs(api, &b, NULL, 0) != 0) return -1.0;
     if (count <= 0) { /* no accuracy or loss of no samples: 0 would read as one */
         fprintf(stderr, "error: %s_evaluate: a count of %d samples, expected at least 1\n", api->name, count);
         return NAN;
     }
-    const mlc_io_desc *img = &api->inputs[b.image_input];
-    mlc_dataset ds = {.n = count,
-                      .sample_rank = img->rank,
-                      .sample_numel = img->numel,
-                      .x = (float *)inputs[b.image_input],
-                      .y = b.label_input >= 0 ? (int32_t *)inputs[b.label_input] : NULL};
-    memcpy(ds.sample_dims, img->dims, sizeof ds.sample_dims);
     int batch = api->default_batch > 0 ? api->default_batch : 64;
-    return mlcrt_evaluate(api, model, &ds, batch < max_batch ? batch : max_batch); /* the buffers' size */
+    if (batch > max_batch) batch = max_batch; /* the buffers' size */
+    int64_t k = api->classifier ? api->outputs[api->cls_output].numel : 0;
+    const void **in = calloc((size_t)api->n_inputs, sizeof *in);
+    float **outs = api->classifier ? calloc((size_t)api->n_outputs, sizeof *outs) : NULL;
+    float *out = api->classifier ? malloc((size_t)batch * (size_t)k * sizeof *out) : NULL;
+    if (!in || (api->classifier && (!outs || !out))) {
+        free(in), free(outs), free(out);
+        fprintf(stderr, "error: %s_evaluate: out of memory for a batch of %d samples\n", api->name, batch);
+        return NAN;
+    }
+    if (outs) outs[api->cls_output] = out;
+    double sum = 0; /* correct answers, or the loss times the samples */
+    for (int64_t start = 0; start < count; start += batch) {
+        int nb = (int)(count - start < batch ? count - start : batch);
+        for (int i = 0; i < api->n_inputs; i++) in[i] = sample_at(&api->inputs[i], inputs[i], start);
+        if (!api->classifier) {
+            sum += (double)api->eval_loss(model, in, nb) * nb;
+            continue;
+        }
+        api->forward(model, in, nb, outs);
+        const int32_t *labels = in[api->cls_label];
+        for (int i = 0; i < nb; i++) sum += mlcrt_argmax_row(out + (int64_t)i * k, k) == labels[i];
+    }
+    free(in), free(outs), free(out);
+    return sum / (double)count;
 }
 
 int mlcrt_batch_refused(const char *call, int n, int max_batch) {
@@ -55,6 +79,28 @@ int mlcrt_batch_refused(const char *call, int n, int max_batch) {
     fprintf(stderr, "error: %s: a batch of %d samples, expected 1 to %d (the max_batch the model was created with)\n",
             call, n, max_batch);
     return 1;
+}
+
+int mlcrt_train_batch_refused(const char *call, int n, int least) {
+    if (n >= least) return 0;
+    fprintf(stderr,
+            "error: %s: a batch of %d sample%s, expected at least %d (a batch_norm with one value per channel and "
+            "sample: the variance of one sample is 0)\n",
+            call, n, n == 1 ? "" : "s", least);
+    return 1;
+}
+
+int mlcrt_inputs_refused(const mlc_model_api *api, const char *call, const void *const *inputs, int every) {
+    if (!inputs) {
+        fprintf(stderr, "error: %s: inputs is NULL, expected one pointer per input (%d)\n", call, api->n_inputs);
+        return 1;
+    }
+    for (int i = 0; i < api->n_inputs; i++) {
+        if (inputs[i] || !(every || api->inputs[i].eval_reads)) continue;
+        fprintf(stderr, "error: %s: input '%s' is NULL, and this call reads it\n", call, api->inputs[i].name);
+        return 1;
+    }
+    return 0;
 }
 
 int mlcrt_labels_refused(const char *call, const char *input, const int32_t *labels, int64_t n, int64_t per_sample,
@@ -76,8 +122,16 @@ void mlcrt_create_failed(const char *call, int max_batch) {
     else fprintf(stderr, "error: %s: out of memory for batches of %d samples\n", call, max_batch);
 }
 
+/* A NULL path is refused as a line, not passed on to a "%s" (or a crash). */
+static int path_refused(const char *who, const char *call, const char *path) {
+    if (path) return 0;
+    fprintf(stderr, "error: %s_%s: the path is NULL\n", who, call);
+    return 1;
+}
+
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {
     char msg[512];
+    if (path_refused(api->name, "save", path)) return -1;
     if (mlcrt_ckpt_save(api, model, path, msg, sizeof msg) != 0) {
         fprintf(stderr, "error: %s\n", msg);
         return -1;
@@ -87,9 +141,26 @@ int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {
 
 int mlcrt_load(const mlc_model_api *api, void *model, const char *path) {
     char msg[512];
+    if (path_refused(api->name, "load", path)) return -1;
     if (mlcrt_ckpt_load(api, model, path, msg, sizeof msg) != 0) {
         fprintf(stderr, "error: %s\n", msg);
         return -1;
     }
     return 0;
+}
+
+int mlcrt_ckpt_norm(const mlc_model_api *api, const char *path, float mean[4], float std[4]) {
+    char msg[MLCRT_MSG_SIZE];
+    mlcrt_train_state st;
+    if (path_refused("mlcrt", "ckpt_norm", path)) return -1;
+    if (mlcrt_ckpt_load_state(api, NULL, &st, path, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(stderr, "error: %s\n", msg);
+        return -1;
+    }
+    if (!st.has_data_settings) /* an older checkpoint: trained with the .mdl's values (or flags it did not record) */
+        st.n_norm = api->n_norm, memcpy(st.norm_mean, api->norm_mean, sizeof st.norm_mean),
+        memcpy(st.norm_std, api->norm_std, sizeof st.norm_std);
+    memcpy(mean, st.norm_mean, sizeof st.norm_mean);
+    memcpy(std, st.norm_std, sizeof st.norm_std);
+    return st.n_norm;
 }

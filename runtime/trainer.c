@@ -49,7 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int argmax_row(const float *row, int64_t k) {
+int mlcrt_argmax_row(const float *row, int64_t k) {
     int64_t best = 0;
     for (int64_t j = 1; j < k; j++)
         if (row[j] > row[best]) best = j;
@@ -99,7 +99,7 @@ double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *
         int nb = (int)(ds->n - start < batch ? ds->n - start : batch);
         mlcrt_batch_inputs(&bind, in, ds->x + start * ds->sample_numel, ds->y + start);
         api->forward(model, in, nb, outs);
-        for (int i = 0; i < nb; i++) correct += argmax_row(out + (int64_t)i * k, k) == ds->y[start + i];
+        for (int i = 0; i < nb; i++) correct += mlcrt_argmax_row(out + (int64_t)i * k, k) == ds->y[start + i];
     }
     free(out);
     free(outs);
@@ -291,7 +291,7 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
         mlcrt_batch_inputs(&bind, in, test.x + s * test.sample_numel, test.y + s);
         api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
-            int p = argmax_row(bout + (int64_t)i * k, k);
+            int p = mlcrt_argmax_row(bout + (int64_t)i * k, k);
             conf[test.y[s + i] * k + p]++;
             correct += p == test.y[s + i];
         }
@@ -1000,7 +1000,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 memset(gacc, 0, (size_t)api->grad_numel * sizeof(float));
             }
             int64_t bc = 0;
-            for (int i = 0; cls && i < mine; i++) bc += argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
+            for (int i = 0; cls && i < mine; i++) bc += mlcrt_argmax_row(bout + (int64_t)i * k, k) == by[cur][i];
             /* the micro-batch's loss sum and correct count, over all ranks */
             double lsum = (double)loss * mine;
             if (d) {

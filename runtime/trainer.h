@@ -17,6 +17,9 @@
  * when memory runs out, batch < 1 or the inputs do not bind. An empty dataset gives 0. */
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch);
 
+/* The class a row of k scores picks: the first of its largest. */
+int mlcrt_argmax_row(const float *row, int64_t k);
+
 /* mlcrt_main with explicit output streams (progress and results to out, errors to
  * err); mlcrt_main(argc, argv, api) is mlcrt_main_io(argc, argv, api, stdout, stderr).
  * Returns the exit status: 0 success, 1 runtime failure (bad data, NaN loss, checkpoint

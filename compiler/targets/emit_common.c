@@ -269,6 +269,7 @@ void emit_header(const ModelIR *m, FILE *h) {
             n);
     fprintf(h, "#ifndef MLC_GENERATED_%s_H\n#define MLC_GENERATED_%s_H\n\n", n, n);
     fprintf(h, "#include <stdint.h>\n\n#include \"mlc_model.h\"\n\n");
+    fprintf(h, "#ifdef __cplusplus\nextern \"C\" { /* the model's functions have C linkage */\n#endif\n\n");
     fprintf(h, "typedef struct %s_model %s_model;\n\n", n, n);
     fprintf(h, "/* Inputs: inputs[i] points at n samples, the batch first (float for f32, int32_t for i32).\n");
     for (int i = 0; i < m->ninputs; i++) {
@@ -292,13 +293,39 @@ void emit_header(const ModelIR *m, FILE *h) {
                     c_comment(m->arena, m->inputs[m->cls_label].name));
         fprintf(h, "\n");
     }
+    int f32_inputs = 0;
+    for (int i = 0; i < m->ninputs; i++) f32_inputs |= m->inputs[i].dtype == DT_F32;
+    if (f32_inputs) /* the trainer's images: a token model's ids are not normalised */
+        fprintf(h,
+                " * Inputs are taken as given. The trainer feeds its images scaled to [0, 1] and then\n"
+                " * normalised, x' = (x - mean[c]) / std[c] with %s_api.norm_mean/norm_std (%s_api.n_norm\n"
+                " * values; 0: none) or a checkpoint's (--mean, --std: mlcrt_ckpt_norm reads them, %s_load\n"
+                " * does not apply them): normalise the same way for the same results.\n",
+                n, n, n);
     fprintf(h, " */\n");
+    if (m->target == TARGET_CUDA)
+        fprintf(h,
+                "/* Creates the model with buffers for batches of up to max_batch samples (NULL, after a\n"
+                " * line on stderr, for max_batch < 1, out of memory or a GPU it cannot use: the CUDA\n"
+                " * call that failed).");
+    else
+        fprintf(h,
+                "/* Creates the model with buffers for batches of up to max_batch samples (NULL, after a\n"
+                " * line on stderr, for max_batch < 1 or out of memory), its CPU scratch sized for the\n"
+                " * OpenMP threads of the calling thread (set them first: %s_api.set_threads); it sets\n"
+                " * OpenBLAS to one thread for the whole process.",
+                n);
     fprintf(h,
-            "/* Creates the model with buffers for batches of up to max_batch samples (NULL, after a\n"
-            " * line on stderr, for max_batch < 1 or out of memory): the calls below that take n refuse\n"
-            " * one outside 1..max_batch, and train_step, forward_backward, eval_loss and evaluate a\n"
-            " * label outside 0..classes-1 in an input cross_entropy or one_hot reads (a line on\n"
-            " * stderr; NaN, or nothing done), and evaluate a count below 1 (NaN). */\n");
+            " The calls below refuse, with a line on\n"
+            " * stderr naming the call (NaN, -1 or nothing done): an n outside 1..max_batch; a NULL\n"
+            " * `inputs`, or a NULL input the call reads (forward: those not marked above; the others:\n"
+            " * every one); a label outside 0..classes-1 in an input cross_entropy or one_hot reads;\n");
+    if (m->min_train_batch > 1)
+        fprintf(h, " * in train_step and forward_backward, a batch below %d samples (a batch_norm needs two);\n",
+                m->min_train_batch);
+    fprintf(h,
+            " * in evaluate, a count below 1; in save and load, a NULL path. A few failures inside a\n"
+            " * call end the process (docs/trainer.md, \"Linking\"). */\n");
     fprintf(h, "%s_model *%s_create(uint64_t seed, int max_batch);\n", n, n);
     fprintf(h, "void %s_destroy(%s_model *m);\n", n, n);
     fprintf(h, "/* One training step on n samples; returns the mean loss (before the update). */\n");
@@ -316,13 +343,18 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs);\n", n, n);
     fprintf(h, "/* The mean loss on n samples in evaluation mode (no update). */\n");
     fprintf(h, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n);\n", n, n);
-    fprintf(h, "/* Over `count` samples, in batches of at most max_batch: %s. */\n",
+    fprintf(h,
+            "/* Over `count` samples (one array of count samples per input), in batches of at most\n"
+            " * max_batch: %s. */\n",
             m->cls_output >= 0 ? "the accuracy of argmax(forward)" : "the mean loss in evaluation mode");
     fprintf(h, "double %s_evaluate(%s_model *m, const void *const *inputs, int count);\n", n, n);
-    fprintf(h, "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr. */\n");
+    fprintf(h,
+            "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr\n"
+            " * (a NULL path too). Saves of one path from two threads at once do not interfere. */\n");
     fprintf(h, "int %s_save(%s_model *m, const char *path);\n", n, n);
     fprintf(h, "int %s_load(%s_model *m, const char *path);\n\n", n, n);
-    fprintf(h, "extern const mlc_model_api %s_api;\n\n#endif\n", n);
+    fprintf(h, "extern const mlc_model_api %s_api;\n\n", n);
+    fprintf(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
 /* The API's input and output tables (mlc_io_desc NAME_inputs[], NAME_outputs[]). */
@@ -337,6 +369,7 @@ static void emit_io_tables(const ModelIR *m, FILE *out) {
                     io->dtype == DT_I32 ? "MLC_I32" : "MLC_F32", io->shape.rank - 1);
             for (int d = 1; d < io->shape.rank; d++)
                 fprintf(out, "%s%lld", d > 1 ? ", " : "", (long long)io->shape.d[d]);
+            if (io->shape.rank < 2) fputc('0', out); /* no dimension: {0}, as ISO C has no empty braces */
             fprintf(out, "}, %lld, %d},\n", (long long)io->sample_numel, io->eval_reads);
         }
         fprintf(out, "};\n");
@@ -390,16 +423,22 @@ void emit_tensor_table(const ModelIR *m, FILE *out) {
     emit_io_tables(m, out);
     fprintf(out, "/* Persistent tensors: parameters, then optimizer state; the last column is the offset\n");
     fprintf(out, " * of a parameter's gradient in the gradient slab (%lld floats). */\n", (long long)m->grad_floats);
-    fprintf(out, "static const mlc_tensor_desc %s_tensors[%d] = {\n", m->spec.name, m->npers);
+    /* ISO C has no empty arrays or braces: a model without tensors has one unused entry
+     * (n_tensors stays 0), a scalar's dims are {0} */
+    int rows = m->npers ? m->npers : 1;
+    fprintf(out, "static const mlc_tensor_desc %s_tensors[%d] = {\n", m->spec.name, rows);
+    if (!m->npers) fprintf(out, "    {\"\", MLC_F32, 0, {0}, 0, 0, -1}, /* none: a placeholder */\n");
     for (int i = 0; i < m->npers; i++) {
         const Persistent *p = &m->pers[i];
         fprintf(out, "    {\"%s\", MLC_F32, %d, {", c_str(m->arena, p->name), p->shape.rank);
         for (int k = 0; k < p->shape.rank; k++) fprintf(out, "%s%lld", k ? ", " : "", (long long)p->shape.d[k]);
+        if (!p->shape.rank) fputc('0', out);
         fprintf(out, "}, %lld, %d, %lld},\n", (long long)shape_numel(&p->shape), p->is_param,
                 (long long)p->grad_offset);
     }
-    fprintf(out, "};\nstatic const int64_t %s_offsets[%d] = {", m->spec.name, m->npers);
+    fprintf(out, "};\nstatic const int64_t %s_offsets[%d] = {", m->spec.name, rows);
     for (int i = 0; i < m->npers; i++) fprintf(out, "%s%lld", i ? ", " : "", (long long)m->pers[i].offset);
+    if (!m->npers) fputc('0', out);
     fprintf(out, "};\n\n");
 }
 
@@ -470,7 +509,8 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "};\n\n");
     /* Conveniences over the runtime, the same for every target. */
     fprintf(o, "double %s_evaluate(%s_model *m, const void *const *inputs, int count) {\n", n, n);
-    fprintf(o, "    if (count > 0 && labels_refused(\"%s_evaluate\", inputs, count)) return NAN;\n", n);
+    fprintf(o, "    if (count > 0 && (mlcrt_inputs_refused(&%s_api, \"%s_evaluate\", inputs, 1) ||\n", n, n);
+    fprintf(o, "                      labels_refused(\"%s_evaluate\", inputs, count)))\n        return NAN;\n", n);
     fprintf(o, "    return mlcrt_evaluate_arrays(&%s_api, m, inputs, count, m->max_batch);\n}\n\n", n);
     fprintf(o, "int %s_save(%s_model *m, const char *path) { return mlcrt_save(&%s_api, m, path); }\n", n, n, n);
     fprintf(o, "int %s_load(%s_model *m, const char *path) { return mlcrt_load(&%s_api, m, path); }\n", n, n, n);
@@ -715,6 +755,25 @@ static void emit_batch_check(FILE *o, const char *n, const char *fn, const char 
     fprintf(o, "    if (mlcrt_batch_refused(\"%s_%s\", n, m->max_batch)) return%s;\n", n, fn, fail);
 }
 
+/* Then the inputs: none of those the call reads may be NULL (every one for a call that
+ * takes the labels, eval_reads ones for forward), and in a call that reads the labels
+ * (labels: 1), no label outside the classes. */
+static void emit_input_checks(FILE *o, const char *n, const char *fn, int labels, const char *fail) {
+    fprintf(o, "    if (mlcrt_inputs_refused(&%s_api, \"%s_%s\", inputs, %d)", n, n, fn, labels);
+    if (labels) fprintf(o, " || labels_refused(\"%s_%s\", inputs, n)", n, fn);
+    fprintf(o, ") return%s;\n", fail);
+}
+
+/* A model whose batch norm needs two samples refuses training batches of one, as the
+ * trainer refuses flags that would make one. */
+static void emit_train_checks(const ModelIR *m, FILE *o, const char *fn) {
+    const char *n = m->spec.name;
+    emit_batch_check(o, n, fn, " NAN");
+    if (m->min_train_batch > 1)
+        fprintf(o, "    if (mlcrt_train_batch_refused(\"%s_%s\", n, %d)) return NAN;\n", n, fn, m->min_train_batch);
+    emit_input_checks(o, n, fn, 1, " NAN");
+}
+
 /* The fewest classes a one_hot of graph g gives model input `name` (cross_entropy's
  * labels among them; through reshapes), or 0 when none reads it. */
 static int64_t one_hot_classes(const Graph *g, const char *name, int64_t fewest) {
@@ -754,25 +813,27 @@ void emit_step_wrappers(const ModelIR *m, FILE *o) {
     /* create says why it returns NULL, as the calls below say why they refuse */
     fprintf(o, "%s_model *%s_create(uint64_t seed, int max_batch) {\n", n, n);
     fprintf(o, "    %s_model *m = (%s_model *)api_create(seed, max_batch);\n", n, n);
-    fprintf(o, "    if (!m) mlcrt_create_failed(\"%s_create\", max_batch);\n    return m;\n}\n", n);
+    if (m->target == TARGET_CUDA) /* its api_create says why it fails, in one line (a CUDA call, host memory) */
+        fprintf(o, "    if (!m && max_batch < 1) mlcrt_create_failed(\"%s_create\", max_batch);\n    return m;\n}\n",
+                n);
+    else fprintf(o, "    if (!m) mlcrt_create_failed(\"%s_create\", max_batch);\n    return m;\n}\n", n);
     fprintf(o,
             "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n",
             n, n);
-    emit_batch_check(o, n, "train_step", " NAN");
-    fprintf(o, "    if (labels_refused(\"%s_train_step\", inputs, n)) return NAN;\n", n);
+    emit_train_checks(m, o, "train_step");
     fprintf(o, "    return api_train_step(m, inputs, n, lr, outputs);\n}\n");
     fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n,
             n);
-    emit_batch_check(o, n, "forward_backward", " NAN");
-    fprintf(o, "    if (labels_refused(\"%s_forward_backward\", inputs, n)) return NAN;\n", n);
+    emit_train_checks(m, o, "forward_backward");
     fprintf(o, "    return api_forward_backward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
     fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
     fprintf(o, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n, n);
     emit_batch_check(o, n, "forward", "");
+    emit_input_checks(o, n, "forward", 0, "");
     fprintf(o, "    api_forward(m, inputs, n, outputs);\n}\n");
     fprintf(o, "float %s_eval_loss(%s_model *m, const void *const *inputs, int n) {\n", n, n);
     emit_batch_check(o, n, "eval_loss", " NAN");
-    fprintf(o, "    if (labels_refused(\"%s_eval_loss\", inputs, n)) return NAN;\n", n);
+    emit_input_checks(o, n, "eval_loss", 1, " NAN");
     fprintf(o, "    return api_eval_loss(m, inputs, n);\n}\n\n");
 }

@@ -5,7 +5,7 @@
  * written (write_model_sources) to a temp dir, then
  *   (a) libclang parses the .c with -std=c11 -Wall -Wextra -fopenmp: no diagnostic of
  *       severity warning or above (skipped when meson found no libclang: HAVE_LIBCLANG=0);
- *   (b) `cc -std=c11 -Wall -Wextra -Werror -fopenmp -c` exits 0;
+ *   (b) `cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fopenmp -c` exits 0;
  *   (c) a small driver linked with the generated code and the runtime (libmlcrt, OpenBLAS)
  *       creates the model, prints its tensors, runs forward() on a fixed batch, then one
  *       train_step() and prints the tensors again. The test evaluates the eval graph and
@@ -254,6 +254,7 @@ static int cc_werror(const Emitted *e, char **out) {
                     "-std=c11",
                     "-Wall",
                     "-Wextra",
+                    "-Wpedantic", /* ISO C: no empty braces or arrays (a user may build with -pedantic-errors) */
                     "-Werror",
                     "-fopenmp",
                     "-D_POSIX_C_SOURCE=200809L",
@@ -730,9 +731,23 @@ Test(codegen_c, public_calls_keep_to_max_batch, .timeout = 300) {
     emitted_free(&e);
 }
 
+/* Every text of want is in out. */
+static void expect_lines(const char *out, const char *const *want, size_t n) {
+    for (size_t i = 0; i < n; i++) cr_expect(strstr(out, want[i]), "%s\n---\n%s", want[i], out);
+}
+
+/* out has a line "TAG nan" (or -nan). */
+static void expect_nan(const char *out, char tag) {
+    char line[16];
+    snprintf(line, sizeof line, "\n%c ", tag);
+    const char *at = strstr(out, line);
+    cr_expect(at && (strncmp(at + 3, "nan", 3) == 0 || strncmp(at + 3, "-nan", 4) == 0), "%c: %s", tag, out);
+}
+
 /* Labels outside 0..classes-1 are refused by every public call that reads them (one_hot
  * of such a label matches no class: the loss was plain logsumexp, and train_step updated
- * with it); create says why it returns NULL; evaluate of no samples is NaN, not 0. */
+ * with it), and so is a NULL label (it crashed), save and load a NULL path; create says
+ * why it returns NULL; evaluate of no samples is NaN, not 0. */
 static const char labels_driver_src[] =
     "#include <math.h>\n"
     "#include <stdio.h>\n"
@@ -745,6 +760,8 @@ static const char labels_driver_src[] =
     "float mlp_forward_backward(mlp_model *m, const void *const *inputs, int n, float *const *outputs);\n"
     "float mlp_eval_loss(mlp_model *m, const void *const *inputs, int n);\n"
     "double mlp_evaluate(mlp_model *m, const void *const *inputs, int count);\n"
+    "int mlp_save(mlp_model *m, const char *path);\n"
+    "int mlp_load(mlp_model *m, const char *path);\n"
     "extern const mlc_model_api mlp_api;\n"
     "int main(void) {\n"
     "    static float img[2 * 784], w0[784 * 256], w1[784 * 256];\n"
@@ -761,6 +778,10 @@ static const char labels_driver_src[] =
     "    printf(\"OK %d\\n\", isfinite(mlp_eval_loss(m, (const void *[]){img, ok}, 2)));\n"
     "    printf(\"E %g %g\\n\", mlp_evaluate(m, (const void *[]){img, ok}, 0),\n"
     "           mlp_evaluate(m, (const void *[]){img, ok}, -3));\n"
+    "    const void *nolabel[2] = {img, NULL};\n"
+    "    printf(\"F %g %g %g %g\\n\", mlp_eval_loss(m, nolabel, 2), mlp_train_step(m, nolabel, 2, 0.1f, NULL),\n"
+    "           mlp_forward_backward(m, nolabel, 2, NULL), mlp_evaluate(m, nolabel, 2));\n"
+    "    printf(\"G %d %d\\n\", mlp_save(m, NULL), mlp_load(m, NULL));\n"
     "    fflush(stdout);\n"
     "    printf(\"NULL %d %d\\n\", mlp_create(1, 0) == NULL, mlp_create(1, -1) == NULL);\n"
     "    mlp_destroy(m);\n"
@@ -781,20 +802,239 @@ Test(codegen_c, public_calls_refuse_labels_outside_the_classes, .timeout = 300) 
         "OK 1\n",
         "error: mlp_evaluate: a count of 0 samples, expected at least 1\n",
         "error: mlp_evaluate: a count of -3 samples, expected at least 1\n",
+        "error: mlp_eval_loss: input 'label' is NULL, and this call reads it\n",
+        "error: mlp_train_step: input 'label' is NULL, and this call reads it\n",
+        "error: mlp_forward_backward: input 'label' is NULL, and this call reads it\n",
+        "error: mlp_evaluate: input 'label' is NULL, and this call reads it\n",
+        "error: mlp_save: the path is NULL\n",
+        "error: mlp_load: the path is NULL\n",
+        "G -1 -1\n",
         "error: mlp_create: max_batch 0, expected at least 1\n",
         "error: mlp_create: max_batch -1, expected at least 1\n",
         "NULL 1 1\n",
     };
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        cr_expect(strstr(out, want[i]), "%s\n---\n%s", want[i], out);
-    for (const char *k = "ABCD"; *k; k++) {
-        char line[16];
-        snprintf(line, sizeof line, "\n%c ", *k);
-        const char *at = strstr(out, line);
-        cr_expect(at && (strncmp(at + 3, "nan", 3) == 0 || strncmp(at + 3, "-nan", 4) == 0), "%c: %s", *k, out);
-    }
+    expect_lines(out, want, sizeof want / sizeof want[0]);
+    for (const char *k = "ABCD"; *k; k++) expect_nan(out, *k);
     cr_expect(strstr(out, "\nE nan nan\n") || strstr(out, "\nE -nan -nan\n"), "%s", out);
+    const char *f = strstr(out, "\nF ");
+    cr_expect(f && strspn(f + 3, "-nan ") >= 15, "%s", out); /* four NaNs, whatever their signs */
     free(out);
+    emitted_free(&e);
+}
+
+/* NAME_evaluate from the caller's arrays for any model, in batches (of 2 here, 5 samples:
+ * 2 + 2 + 1): every input advanced by its own per-sample size. It once advanced the
+ * labels by one value a sample (a token model's later batches read the wrong targets)
+ * and returned -1, silently, for inputs other than one image and one label. The
+ * reference: each sample on its own through the public calls. LIB (a -D flag) is the
+ * model's name. */
+static const char evaluate_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "#define CAT2(a, b) a##b\n"
+    "#define CAT(a, b) CAT2(a, b)\n"
+    "#define FN(x) CAT(LIB, x)\n"
+    "typedef struct FN(_model) model_t;\n"
+    "model_t *FN(_create)(uint64_t seed, int max_batch);\n"
+    "void FN(_forward)(model_t *m, const void *const *inputs, int n, float *const *outputs);\n"
+    "float FN(_eval_loss)(model_t *m, const void *const *inputs, int n);\n"
+    "double FN(_evaluate)(model_t *m, const void *const *inputs, int count);\n"
+    "extern const mlc_model_api FN(_api);\n"
+    "int main(void) {\n"
+    "    const mlc_model_api *api = &FN(_api);\n"
+    "    enum { n = 5 };\n" DRIVER_INPUTS
+    "    model_t *m = FN(_create)(3, 2);\n"
+    "    static float out[64];\n"
+    "    double ref = 0;\n"
+    "    for (int s = 0; s < n; s++) {\n"
+    "        const void *one[8] = {0};\n"
+    "        for (int i = 0; i < api->n_inputs; i++) one[i] = (const float *)in[i] + s * api->inputs[i].numel;\n"
+    "        if (!api->classifier) {\n"
+    "            ref += FN(_eval_loss)(m, one, 1);\n"
+    "            continue;\n"
+    "        }\n"
+    "        float *outs[8] = {0};\n"
+    "        outs[api->cls_output] = out;\n"
+    "        FN(_forward)(m, one, 1, outs);\n"
+    "        int best = 0;\n"
+    "        for (int j = 1; j < api->outputs[api->cls_output].numel; j++) best = out[j] > out[best] ? j : best;\n"
+    "        ref += best == *(const int *)one[api->cls_label];\n"
+    "    }\n"
+    "    printf(\"EVAL %.9g %.9g %d\\n\", FN(_evaluate)(m, x, n), ref / n, api->classifier);\n"
+    "    fflush(stdout);\n" DRIVER_FREE_INPUTS
+    "    return 0;\n"
+    "}\n";
+
+static void evaluate_check(SrcFile *src, const char *mdl, int classifier) {
+    Emitted e;
+    emit_src_debug(src, mdl, &e, 0);
+    char flag[64];
+    snprintf(flag, sizeof flag, "-DLIB=%s", e.m->spec.name);
+    char *out = run_driver(&e, mdl, evaluate_driver_src, flag);
+    double got = 0, want = -1;
+    int cls = -1;
+    const char *at = strstr(out, "EVAL ");
+    cr_assert(at && sscanf(at, "EVAL %lf %lf %d", &got, &want, &cls) == 3, "%s: %s", mdl, out);
+    cr_expect_eq(cls, classifier, "%s", mdl);
+    cr_expect(fabs(got - want) <= 1e-6 * fabs(want), "%s: evaluate %.9g, sample by sample %.9g\n%s", mdl, got, want,
+              out);
+    free(out);
+    emitted_free(&e);
+}
+
+Test(codegen_c, evaluate_token_model_in_batches, .timeout = 300) {
+    const char *mdl = MLC_TEST_DIR "/data/token_mlp.mdl";
+    evaluate_check(ct_load_src(mdl), mdl, 0);
+}
+Test(codegen_c, evaluate_two_f32_inputs, .timeout = 300) {
+    evaluate_check(srcfile_from_string("two.mdl",
+                                       "model two\ninput image: f32[B, 6]\ninput aux: f32[B, 4]\n"
+                                       "input label: i32[B]\nlogits = dense(image, 4, name = \"fc\") + aux\n"
+                                       "output logits\nloss cross_entropy(logits, label)\n"
+                                       "train { batch = 8  optimizer = sgd(lr = 0.1) }\n"),
+                   "two.mdl", 1);
+}
+Test(codegen_c, evaluate_labels_per_position, .timeout = 300) {
+    evaluate_check(srcfile_from_string("seg.mdl",
+                                       "model seg\ninput image: f32[B, 6]\ninput label: i32[B, 3]\n"
+                                       "logits = reshape(dense(image, 12, name = \"fc\"), [B, 3, 4])\n"
+                                       "output logits\nloss cross_entropy(logits, label)\n"
+                                       "train { batch = 8  optimizer = sgd(lr = 0.1) }\n"),
+                   "seg.mdl", 0);
+}
+
+/* A batch_norm after a dense layer cannot normalise one sample (variance 0): the library's
+ * training calls refuse a batch of one as the trainer refuses flags that make one, and
+ * leave the model as it was; forward takes one sample. */
+static const char min_batch_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <string.h>\n"
+    "#include \"bnd.h\"\n"
+    "int main(void) {\n"
+    "    static float img[2 * 6], w0[64], w1[64], out[8];\n"
+    "    for (int i = 0; i < 2 * 6; i++) img[i] = (float)sin(0.37 * i);\n"
+    "    int lab[2] = {1, 2};\n"
+    "    const void *in[2] = {img, lab};\n"
+    "    bnd_model *m = bnd_create(1, 2);\n"
+    "    printf(\"MIN %d\\n\", bnd_api.min_train_batch);\n"
+    "    bnd_api.read_tensor(m, 0, w0);\n"
+    "    printf(\"A %g\\n\", bnd_train_step(m, in, 1, 0.1f, NULL));\n"
+    "    printf(\"B %g\\n\", bnd_forward_backward(m, in, 1, NULL));\n"
+    "    bnd_api.read_tensor(m, 0, w1);\n"
+    "    printf(\"UNCHANGED %d\\n\", memcmp(w0, w1, sizeof(float) * (size_t)bnd_api.tensors[0].numel) == 0);\n"
+    "    bnd_forward(m, in, 1, (float *[MLC_MAX_OUTPUTS]){out});\n"
+    "    printf(\"OK %d\\n\", isfinite(bnd_train_step(m, in, 2, 0.1f, NULL)));\n"
+    "    bnd_destroy(m);\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, public_training_calls_refuse_batches_below_min_train_batch, .timeout = 300) {
+    Emitted e;
+    emit_src_debug(srcfile_from_string("bnd.mdl",
+                                       "model bnd\ninput image: f32[B, 6]\ninput label: i32[B]\n"
+                                       "h = batch_norm(dense(image, 5, name = \"fc1\"), name = \"bn1\")\n"
+                                       "logits = dense(relu(h), 4, name = \"fc2\")\n"
+                                       "output logits\nloss cross_entropy(logits, label)\n"
+                                       "train { batch = 8  optimizer = sgd(lr = 0.1) }\n"),
+                   "bnd.mdl", &e, 0);
+    char *out = run_driver(&e, "bnd.mdl", min_batch_driver_src, NULL);
+    static const char *const want[] = {
+        "MIN 2\n",
+        "error: bnd_train_step: a batch of 1 sample, expected at least 2 (a batch_norm with one value per channel "
+        "and sample: the variance of one sample is 0)\n",
+        "error: bnd_forward_backward: a batch of 1 sample, expected at least 2",
+        "UNCHANGED 1\n",
+        "OK 1\n",
+    };
+    expect_lines(out, want, sizeof want / sizeof want[0]);
+    expect_nan(out, 'A');
+    expect_nan(out, 'B');
+    free(out);
+    emitted_free(&e);
+}
+
+/* A C++ program includes the generated header as it is and links with the C object: the
+ * header and the runtime headers it includes declare everything extern "C" (without it the
+ * link failed: undefined reference to 'mlp_create(unsigned long, int)'). Skipped where
+ * no C++ compiler runs. */
+static const char cpp_caller_src[] =
+    "#include <cstdio>\n"
+    "#include <vector>\n"
+    "#include \"mlp.h\"\n"
+    "int main() {\n"
+    "    mlp_model *m = mlp_create(1, 2);\n"
+    "    std::vector<float> img(2 * 784, 0.5f), out(2 * 10);\n"
+    "    std::vector<int32_t> lab = {3, 4};\n"
+    "    const void *in[2] = {img.data(), lab.data()};\n"
+    "    float *outs[1] = {out.data()};\n"
+    "    mlp_forward(m, in, 2, outs);\n"
+    "    std::printf(\"CPP %d %d %d\\n\", mlp_api.n_inputs, mlp_eval_loss(m, in, 2) > 0.0f, out[0] == out[10]);\n"
+    "    mlp_destroy(m);\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, cpp_caller_includes_the_header, .timeout = 300) {
+    char *log = NULL;
+    char *probe[] = {"c++", "--version", NULL};
+    int st = ct_run(probe, &log);
+    free(log);
+    if (st != 0) cr_skip_test("no C++ compiler (c++) to run");
+    const char *mdl = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    Emitted e;
+    emit_model(mdl, &e);
+    char obj[700], cpp[700], exe[700];
+    snprintf(obj, sizeof obj, "%s/mlp.o", e.dir);
+    snprintf(cpp, sizeof cpp, "%s/main.cpp", e.dir);
+    snprintf(exe, sizeof exe, "%s/main_cpp", e.dir);
+    cr_assert_eq(ct_write_file(cpp, cpp_caller_src), 0);
+    char san[] = MLC_TEST_SANITIZE, noop[] = "-DMLC_TEST_NO_SANITIZE";
+    char *cc_argv[] = {"cc",
+                       "-std=c11",
+                       "-O1",
+                       "-fopenmp",
+                       "-D_POSIX_C_SOURCE=200809L",
+                       "-I" MLC_RUNTIME_INC,
+                       "-I" OPENBLAS_INC,
+                       san[0] ? san : noop,
+                       "-c",
+                       e.c_path,
+                       "-o",
+                       obj,
+                       NULL};
+    st = ct_run(cc_argv, &log);
+    cr_assert_eq(st, 0, "cc: %s", log);
+    free(log);
+    char *cxx_argv[] = {"c++",
+                        "-std=c++17",
+                        "-Wall",
+                        "-Wextra",
+                        "-Werror",
+                        "-fopenmp",
+                        san[0] ? san : noop,
+                        "-I" MLC_RUNTIME_INC,
+                        cpp,
+                        obj,
+                        "-o",
+                        exe,
+                        "-L" MLC_RUNTIME_LIB_DIR,
+                        "-lmlckernels",
+                        "-lmlcrt",
+                        "-lopenblas",
+                        "-lz",
+                        "-lm",
+                        "-pthread",
+                        NULL};
+    st = ct_run(cxx_argv, &log);
+    cr_assert_eq(st, 0, "c++ could not build a caller of mlp.h:\n%s", log);
+    free(log);
+    char *run_argv[] = {exe, NULL};
+    st = ct_run(run_argv, &log);
+    cr_expect_eq(st, 0, "%s", log);
+    cr_expect(strstr(log, "CPP 2 1 1\n"), "%s", log);
+    free(log);
     emitted_free(&e);
 }
 

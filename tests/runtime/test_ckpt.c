@@ -602,3 +602,22 @@ Test(ckpt, two_threads_save_one_path) {
     cr_assert(same_state(check, a.model) || same_state(check, b.model));
     tu_rmrf(dir);
 }
+
+/* A library caller reads the normalisation a checkpoint records (NAME_load does not apply
+ * it) through mlcrt_ckpt_norm: what the trainer saved, none for a plain save, -1 for a
+ * file that is no checkpoint of the model and for a NULL path. */
+Test(ckpt, normalisation_read_through_the_api) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "n.ckpt"), *q = tu_path(dir, "plain.ckpt"), msg[MLCRT_MSG_SIZE] = "";
+    void *m = trained_model(3, 1);
+    mlcrt_train_state st = {.n_norm = 2, .norm_mean = {0.25f, 0.5f}, .norm_std = {2.0f, 4.0f}};
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, q, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    float mean[4] = {0}, std[4] = {0};
+    cr_assert_eq(mlcrt_ckpt_norm(&tiny_api, p, mean, std), 2);
+    cr_expect(mean[0] == 0.25f && mean[1] == 0.5f && std[0] == 2.0f && std[1] == 4.0f);
+    cr_expect_eq(mlcrt_ckpt_norm(&tiny_api, q, mean, std), 0);
+    tu_write(q, "not a checkpoint", 16);
+    cr_expect_eq(mlcrt_ckpt_norm(&tiny_api, q, mean, std), -1);
+    cr_expect_eq(mlcrt_ckpt_norm(&tiny_api, NULL, mean, std), -1);
+    tu_rmrf(dir);
+}

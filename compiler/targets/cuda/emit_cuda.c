@@ -876,9 +876,15 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
         n);
     fprintf(out, "    return 0;\n}\n\n");
 
+    /* so that every failure but max_batch < 1 (which NAME_create reports) is one line, said here */
+    fprintf(out, "/* Host memory ran out while creating the model: said, and NULL. */\n");
+    fprintf(out, "static void *create_out_of_memory(void) {\n");
+    fprintf(out, "    fprintf(stderr, \"error: %s: cannot create the model: out of host memory\\n\");\n", n);
+    fprintf(out, "    return NULL;\n}\n\n");
     fprintf(out, "static void *api_create(uint64_t seed, int max_batch) {\n");
     fprintf(out, "    if (max_batch < 1) return NULL;\n");
-    fprintf(out, "    %s_model *self = (%s_model *)calloc(1, sizeof *self);\n    if (!self) return NULL;\n", n, n);
+    fprintf(out, "    %s_model *self = (%s_model *)calloc(1, sizeof *self);\n", n, n);
+    fprintf(out, "    if (!self) return create_out_of_memory();\n");
     fprintf(out, "    const size_t mb = (size_t)max_batch;\n    const long B = max_batch;\n");
     fprintf(out, "    size_t arena_floats = 0; /* the largest of the graphs' arenas */\n");
     for (int f = 0; f < GRAPH_FN_COUNT; f++) {
@@ -894,7 +900,7 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
     fprintf(out, "    self->max_batch = max_batch;\n");
     fprintf(out, "    float *host = mlcrt_alloc_floats(%lld); /* the slab's first contents */\n",
             (long long)m->slab_floats);
-    fprintf(out, "    if (!host) {\n        free(self);\n        return NULL;\n    }\n");
+    fprintf(out, "    if (!host) {\n        free(self);\n        return create_out_of_memory();\n    }\n");
     emit_param_init(m, out, "    ", "host + %lld");
     fprintf(out, "    int ok = mlc_setup_ok(cudaStreamCreate(&self->stream), \"cudaStreamCreate\") &&\n");
     fprintf(
