@@ -110,7 +110,10 @@ typedef struct mlc_model_api {
     /* Optimizer step counter (Adam's t), saved in checkpoints. */
     int64_t (*get_step)(void *model);
     void (*set_step)(void *model, int64_t step);
-    /* Sets the number of CPU threads the model's kernels use (OpenMP, OpenBLAS). */
+    /* Sets the number of CPU threads the model's kernels use (OpenMP, OpenBLAS). On the C
+     * target it is omp_set_num_threads for the calling thread, so the program's own OpenMP
+     * code there follows it too; create sizes its scratch for the count at that moment.
+     * A CUDA model ignores it. */
     void (*set_threads)(int n);
 
     /* The trainer's flags override the defaults below (docs/trainer.md). */
