@@ -2,7 +2,9 @@
 # tests/compiler/gpu/create_fails_on_host.sh BUILD_DIR - a CUDA model's mlp_create on the
 # CPU stand-in (host_cuda/) made to fail as without a usable driver (MLC_HOST_NO_DRIVER):
 # NULL and one line on stderr, the CUDA call that failed and why, with no second, false
-# "out of memory" line after it (which it once printed). Exit 1 on other output.
+# "out of memory" line after it (which it once printed). The caller is C++ and includes
+# the generated mlp.h as it is (without its extern "C" the link failed). Exit 1 on other
+# output.
 set -eu
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -10,11 +12,12 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 "$BUILD/compiler/mlc" "$ROOT/samples/mlp.mdl" --target cuda -o "$W/mlp.cu"
 sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/mlp.cu" \
-    "$ROOT/tests/compiler/gpu/create_fails.c" mlp_api "$W/create_fails"
+    "$ROOT/tests/compiler/gpu/create_fails.cpp" mlp_api "$W/create_fails"
 MLC_HOST_NO_DRIVER=1 "$W/create_fails" > "$W/out" 2> "$W/err"
 cat > "$W/want_out" << 'END'
 create: NULL
 create max_batch 0: NULL
+inputs: 2
 END
 cat > "$W/want_err" << 'END'
 error: mlp: cannot create the model on the GPU: cudaStreamCreate: CUDA driver version is insufficient for CUDA runtime version

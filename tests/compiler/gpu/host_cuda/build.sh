@@ -7,7 +7,8 @@
 # library (runtime/kernels/cuda/) and the stand-in are compiled once per W. With MPI=1 the
 # program is a CUDA trainer built as `mlc build --target cuda --mpi` builds one: its main
 # with MLC_MPI and MLC_MPI_CUDA, templates/dist_nccl.c (compiled as C, as nvcc does) on
-# host_nccl.cpp's NCCL over MPI, and libmlcrt_mpi.
+# host_nccl.cpp's NCCL over MPI, and libmlcrt_mpi. A MAIN.cpp is compiled as C++, with the
+# model's directory on its include path (its NAME.h).
 set -eu
 ROOT=$1 BUILD=$2 W=$3 MODEL=$4 MAIN=$5 API=$6 EXE=$7
 HERE=$ROOT/tests/compiler/gpu/host_cuda
@@ -35,7 +36,12 @@ if [ "${MPI:-0}" = 1 ]; then
     ${CXX:-c++} "$W"/host_lib_*.o "$W/host_model.o" "$W/host_main.o.tmp" "$W/host_mpi_dist.o" "$W/host_mpi_nccl.o" \
         -o "$EXE" -L"$BUILD/runtime" -lmlcrt_mpi -lmlcrt -lz -lm -pthread $mpi_ld
 else
-    cc -std=c11 -O1 -c "$MAIN" -I"$ROOT/runtime" -DMLC_MODEL_API="$API" -o "$W/host_main.o.tmp"
+    case $MAIN in
+    *.cpp) # a C++ caller that includes the model's header as it is (create_fails_on_host.sh)
+        ${CXX:-c++} -std=c++17 -O1 -Wall -Wextra -Werror -c "$MAIN" -I"$ROOT/runtime" -iquote "$(dirname "$MODEL")" \
+            -o "$W/host_main.o.tmp" ;;
+    *) cc -std=c11 -O1 -c "$MAIN" -I"$ROOT/runtime" -DMLC_MODEL_API="$API" -o "$W/host_main.o.tmp" ;;
+    esac
     ${CXX:-c++} "$W"/host_lib_*.o "$W/host_model.o" "$W/host_main.o.tmp" -o "$EXE" -L"$BUILD/runtime" -lmlcrt -lz -lm \
         -pthread
 fi
