@@ -8,6 +8,7 @@
 #include "mlcrt_error.h"
 #include "rng.h"
 #include "text_data.h"
+#include "trainer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         goto done;
     }
     if (!(model = api->create(o->seed, 1))) {
-        fprintf(err, "error: out of memory creating model '%s'\n", api->name);
+        if (!mlcrt_create_says_why(api)) fprintf(err, "error: out of memory creating model '%s'\n", api->name);
         goto done;
     }
     if (mlcrt_ckpt_load(api, model, o->ckpt_arg, msg, sizeof msg) != MLCRT_OK) {

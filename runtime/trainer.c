@@ -49,6 +49,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int mlcrt_create_says_why(const mlc_model_api *api) { return api->target && strcmp(api->target, "cuda") == 0; }
+
 int mlcrt_argmax_row(const float *row, int64_t k) {
     int64_t best = 0;
     for (int64_t j = 1; j < k; j++)
@@ -207,7 +209,8 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
     char msg[MLCRT_MSG_SIZE];
     void *model = api->create(o->seed, o->batch);
     if (!model) {
-        fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name, o->batch);
+        if (!mlcrt_create_says_why(api))
+            fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name, o->batch);
         return NULL;
     }
     if (o->check_finite) api->set_check_finite(model, 1);

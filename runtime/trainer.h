@@ -17,6 +17,11 @@
  * when memory runs out, batch < 1 or the inputs do not bind. An empty dataset gives 0. */
 double mlcrt_evaluate(const mlc_model_api *api, void *model, const mlc_dataset *ds, int batch);
 
+/* 1 when api->create (max_batch >= 1) says on stderr why it returns NULL, so the caller
+ * adds no line of its own: a CUDA model's names the CUDA call that failed, which a
+ * caller's "out of memory" would contradict. A C model's create is silent. */
+int mlcrt_create_says_why(const mlc_model_api *api);
+
 /* The class a row of k scores picks: the first of its largest. */
 int mlcrt_argmax_row(const float *row, int64_t k);
 

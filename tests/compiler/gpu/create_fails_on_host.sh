@@ -27,4 +27,20 @@ status=0
 diff "$W/want_out" "$W/out" || status=1
 diff "$W/want_err" "$W/err" || status=1
 [ $status = 0 ] && echo "mlp_create without a usable GPU: one line, the real reason"
+# the CUDA trainer likewise: the one line, and no "out of memory creating model" after it
+DATA=/usr/share/datasets/fashion-mnist
+if [ -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+    sh "$ROOT/tests/compiler/gpu/host_cuda/build.sh" "$ROOT" "$BUILD" "$W" "$W/mlp.cu" \
+        "$ROOT/templates/trainer_main.c" mlp_api "$W/mlp_trainer"
+    if MLC_HOST_NO_DRIVER=1 "$W/mlp_trainer" --data "$DATA" --train-limit 100 --val 20 --test-limit 20 --epochs 1 \
+        > /dev/null 2> "$W/err_trainer"; then
+        echo "the trainer ran without a usable GPU"
+        status=1
+    fi
+    head -1 "$W/want_err" > "$W/want_err_trainer"
+    diff "$W/want_err_trainer" "$W/err_trainer" || status=1
+    [ $status = 0 ] && echo "the CUDA trainer without a usable GPU: one line, the real reason"
+else
+    echo "no Fashion-MNIST in $DATA: the trainer's part skipped"
+fi
 exit $status
