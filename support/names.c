@@ -26,8 +26,8 @@ int names_get(const NameTable *t, const char *key) {
 }
 
 void names_put(NameTable *t, const char *key, int val) {
-    if (2 * (t->n + 1) > t->cap) { /* at most half full: probes stay short */
-        NameTable big = {.arena = t->arena, .cap = t->cap ? 2 * t->cap : 64};
+    if (2 * (t->n + 1) > t->cap) {                                           /* at most half full: probes stay short */
+        NameTable big = {.arena = t->arena, .cap = t->cap ? 2 * t->cap : 8}; /* small: a scope per block call */
         big.keys = ARENA_ARRAY(t->arena, const char *, big.cap);
         big.vals = ARENA_ARRAY(t->arena, int, big.cap);
         for (int i = 0; i < t->cap; i++)

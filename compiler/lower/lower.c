@@ -80,16 +80,28 @@ int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
 /* ---- scopes ---- */
 
 void scope_bind(Lower *L, Scope *s, const char *name, Value v) {
-    for (Binding *b = s->vars; b; b = b->next)
-        if (!strcmp(b->name, name)) {
-            b->v = v;
-            return;
-        }
-    Binding *b = ARENA_NEW(L->a, Binding);
+    Binding *b = scope_lookup_here(s, name);
+    if (b) {
+        b->v = v;
+        return;
+    }
+    if (s->nvars == s->capvars) {
+        int cap = s->capvars ? 2 * s->capvars : 4;
+        s->vars = arena_realloc(L->a, s->vars, sizeof *s->vars * (size_t)s->capvars, sizeof *s->vars * (size_t)cap);
+        s->capvars = cap;
+    }
+    if (!s->index.arena) s->index = names_new(L->a);
+    b = ARENA_NEW(L->a, Binding);
     b->name = name;
     b->v = v;
-    b->next = s->vars;
-    s->vars = b;
+    names_put(&s->index, name, s->nvars);
+    s->vars[s->nvars++] = b;
+}
+
+/* A name in this scope alone, or NULL. */
+Binding *scope_lookup_here(const Scope *s, const char *name) {
+    int i = names_get(&s->index, name);
+    return i >= 0 ? s->vars[i] : NULL;
 }
 
 /* A name in the scope, else at the top level: a block body sees its parameters and
@@ -97,8 +109,8 @@ void scope_bind(Lower *L, Scope *s, const char *name, Value v) {
  * (shared parameters, constants); assigning to such a name in a block makes a local. */
 Binding *scope_lookup(Scope *s, const char *name) {
     for (; s; s = s->top) {
-        for (Binding *b = s->vars; b; b = b->next)
-            if (!strcmp(b->name, name)) return b;
+        Binding *b = scope_lookup_here(s, name);
+        if (b) return b;
     }
     return NULL;
 }
@@ -106,15 +118,11 @@ Binding *scope_lookup(Scope *s, const char *name) {
 /* Names for what a call creates: an explicit name="..." or the kind and a counter. */
 const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explicit_name) {
     if (explicit_name) return arena_printf(L->a, "%s%s", s->prefix, explicit_name);
-    Counter *c = s->counters;
-    while (c && strcmp(c->kind, kind)) c = c->next;
-    if (!c) {
-        c = ARENA_NEW(L->a, Counter);
-        c->kind = kind;
-        c->next = s->counters;
-        s->counters = c;
-    }
-    return arena_printf(L->a, "%s%s%d", s->prefix, kind, ++c->n);
+    if (!s->counters.arena) s->counters = names_new(L->a);
+    int n = names_get(&s->counters, kind);
+    n = n < 0 ? 1 : n + 1;
+    names_put(&s->counters, kind, n);
+    return arena_printf(L->a, "%s%s%d", s->prefix, kind, n);
 }
 
 /* ---- parameters ---- */
@@ -266,11 +274,8 @@ const char *arg_name(Lower *L, Scope *s, const Expr *call, const Args *a, int i)
 /* ---- calls ---- */
 
 static const Stmt *find_block(Lower *L, const char *name) {
-    for (int i = 0; i < L->prog->stmts.n; i++) {
-        const Stmt *st = L->prog->stmts.items[i];
-        if (st->kind == ST_BLOCK && !strcmp(st->name, name)) return st;
-    }
-    return NULL;
+    int i = names_get(&L->blocks, name);
+    return i >= 0 ? L->prog->stmts.items[i] : NULL;
 }
 
 static _Noreturn void unknown_callee(Lower *L, Scope *s, const Expr *call) {
@@ -524,7 +529,7 @@ Value eval_expr(Lower *L, Scope *s, const Expr *e) {
         if (!strcmp(e->name, "false")) return vbool(0);
         const char *cands[256];
         int n = 0;
-        for (Binding *c = s->vars; c && n < 256; c = c->next) cands[n++] = c->name;
+        for (int i = s->nvars - 1; i >= 0 && n < 256; i--) cands[n++] = s->vars[i]->name; /* the latest first */
         const char *near = diag_nearest(e->name, cands, n);
         diag_error_hint(loc_at(L, s, &e->loc), near ? arena_printf(L->a, "did you mean '%s'?", near) : NULL,
                         "unknown name '%s'", e->name);
@@ -762,13 +767,13 @@ static void check_blocks(Lower *L) {
         for (int k = 0; k < nbuiltins; k++)
             if (!strcmp(builtins[k].name, st->name))
                 diag_error(&st->name_loc, "'%s' is a builtin; a block cannot have its name", st->name);
-        for (int j = 0; j < i; j++) {
-            const Stmt *first = all->items[j];
-            if (first->kind == ST_BLOCK && !strcmp(first->name, st->name))
-                diag_error_hint(&st->name_loc,
-                                arena_printf(L->a, "'%s' was first defined at line %d", st->name, first->name_loc.line),
-                                "block '%s' is defined twice", st->name);
-        }
+        int j = names_get(&L->blocks, st->name);
+        if (j >= 0)
+            diag_error_hint(
+                &st->name_loc,
+                arena_printf(L->a, "'%s' was first defined at line %d", st->name, all->items[j]->name_loc.line),
+                "block '%s' is defined twice", st->name);
+        names_put(&L->blocks, st->name, i);
     }
 }
 
@@ -793,6 +798,7 @@ Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMod
                .prog = p,
                .spec = spec,
                .sources = names_new(a),
+               .blocks = names_new(a),
                .ce_logits = -1,
                .ce_labels = -1,
                .loss_logits = -1,

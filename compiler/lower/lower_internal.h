@@ -32,19 +32,16 @@ typedef struct Value {
 typedef struct Binding {
     const char *name;
     Value v;
-    struct Binding *next;
 } Binding;
 
-typedef struct Counter {
-    const char *kind;
-    int n;
-    struct Counter *next;
-} Counter;
-
+/* A scope's names: in the order they were first bound (a rebinding keeps its place), with
+ * a hash index, as a program with tens of thousands of names made a list search quadratic. */
 typedef struct Scope {
-    Binding *vars;
-    const char *prefix; /* parameter-name prefix: "" or "stage1.block2." */
-    Counter *counters;
+    Binding **vars;
+    int nvars, capvars;
+    NameTable index;         /* name -> its position in vars */
+    const char *prefix;      /* parameter-name prefix: "" or "stage1.block2." */
+    NameTable counters;      /* kind of layer or block -> how many this scope named so far */
     const SrcLoc *call_site; /* for block bodies: where the block was called */
     const char *block_name;
     struct Scope *top; /* a block body's fallback for names: the top-level scope; NULL there */
@@ -59,6 +56,7 @@ typedef struct Lower {
     Graph *g;
     int depth;         /* block-call nesting, to stop runaway recursion */
     NameTable sources; /* parameter and input names -> their nodes */
+    NameTable blocks;  /* block names -> their statements' indices (check_blocks) */
     struct Scope *top; /* the program's top-level scope */
     /* The operands of the last cross_entropy lowered (-1: none), and those of the loss
      * when the loss is a cross_entropy call itself: what makes the model a classifier. */
@@ -123,6 +121,7 @@ const char *kind_name(VKind k);
 int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what);
 void scope_bind(Lower *L, Scope *s, const char *name, Value v);
 Binding *scope_lookup(Scope *s, const char *name);
+Binding *scope_lookup_here(const Scope *s, const char *name);
 const char *scope_name(Lower *L, Scope *s, const char *kind, const char *explicit_name);
 int make_param(Lower *L, Scope *s, const SrcLoc *loc, const char *name, Shape shape, InitKind init, double a, double b);
 const char *names_hint(Lower *L, const char *key, const char *const *names, int n);

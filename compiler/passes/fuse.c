@@ -254,8 +254,8 @@ static int identity_map(const Shape *s, const int8_t *map) {
  * Wo] output, reading it only at the element it computes, whose other inputs are ready
  * before that op runs, moves to the op: each thread runs it on the block of rows (or
  * columns) its GEMM call produced, or on the sample whose convolution it just finished. */
-static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill,
-                           const char *phase) {
+static void find_epilogues(const Graph *g, FusionPlan *fp, const int *next, const int *rd, const int *start,
+                           const int *fill, const char *phase) {
     for (int mm = 0; mm < g->n; mm++) {
         const Node *mn = &g->nodes[mm];
         if (!takes_epilogue(mn)) continue;
@@ -270,8 +270,7 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
             !shape_eq(&g->nodes[grp].shape, &mn->shape))
             continue;
         int ok = 1;
-        for (int m = 0; m <= grp && ok; m++) {
-            if (fp->root[m] != grp) continue;
+        for (int m = fp->lo[grp]; m >= 0 && m <= grp && ok; m = next[m]) {
             const Node *n = &g->nodes[m];
             /* a row reduction reads a whole row, which one GEMM block may not hold */
             if (is_reduce(n) || fp->nest[m] >= 0) ok = 0;
@@ -296,8 +295,7 @@ static void find_epilogues(const Graph *g, FusionPlan *fp, const int *rd, const 
         if (!ok) continue;
         fp->epilogue[mm] = grp;
         fp->nepilogues++;
-        for (int m = 0; m <= grp; m++)
-            if (fp->root[m] == grp) fp->at[m] = mm;
+        for (int m = fp->lo[grp]; m >= 0 && m <= grp; m = next[m]) fp->at[m] = mm;
     }
 }
 
@@ -373,7 +371,8 @@ static int dies_at(const FusionPlan *fp, int o, int x, const int *rd, const int 
     return 1;
 }
 
-static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const int *start, const int *fill) {
+static void find_inplace(const Graph *g, FusionPlan *fp, const int *next, const int *rd, const int *start,
+                         const int *fill) {
     char *taken = arena_alloc(g->arena, (size_t)g->n + 1);
     for (int o = 0; o < g->n; o++) {
         fp->inplace[o] = -1;
@@ -393,8 +392,7 @@ static void find_inplace(const Graph *g, FusionPlan *fp, const int *rd, const in
         /* an input that dies here first: the ReLU mask's x of a conv's epilogue
          * (dx * (x > 0)) is still read by the weight gradient, the conv's output is not */
         for (int dying = 1; dying >= 0 && fp->inplace[o] < 0; dying--)
-            for (int m = 0; m <= r && fp->inplace[o] < 0; m++) {
-                if (fp->root[m] != r) continue;
+            for (int m = fp->lo[r]; m >= 0 && m <= r && fp->inplace[o] < 0; m = next[m]) {
                 const Node *mn = &g->nodes[m];
                 for (int k = 0; k < mn->nin; k++) {
                     int x = mn->in[k];
@@ -421,6 +419,23 @@ char *loss_phase(Arena *a, const Graph *g) {
 }
 
 /* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
+/* Each group's members in ascending order: fp->lo[r] is the first, next[m] the one after
+ * m (-1: the last). The passes that visit a group's members walk this chain; scanning
+ * every node for each group made a compile quadratic in the layers. */
+static const int *group_members(Arena *a, FusionPlan *fp, int n) {
+    int *next = ARENA_ARRAY(a, int, n + 1), *last = ARENA_ARRAY(a, int, n + 1);
+    fp->lo = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++) fp->lo[id] = next[id] = -1;
+    for (int id = 0; id < n; id++) { /* ascending ids: the first member seen is the lowest */
+        int r = fp->root[id];
+        if (r < 0) continue;
+        if (fp->lo[r] < 0) fp->lo[r] = id;
+        else next[last[r]] = id;
+        last[r] = id;
+    }
+    return next;
+}
+
 static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int n = g->n;
     FusionPlan fp = {0};
@@ -549,14 +564,11 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
         for (int d = 0; d < nd->shape.rank; d++) fp.map[id][d] = (int8_t)(real_dim(&nd->shape, d) ? d : -1);
     }
     for (int id = 0; id < n; id++) fp.at[id] = fp.root[id], fp.epilogue[id] = -1;
-    if (fusing) find_epilogues(g, &fp, rd, start, fill, phase);
-    find_inplace(g, &fp, rd, start, fill);
+    const int *next = group_members(a, &fp, n);
+    if (fusing) find_epilogues(g, &fp, next, rd, start, fill, phase);
+    find_inplace(g, &fp, next, rd, start, fill);
     if (!fusing)
         for (int id = 0; id < n; id++) fp.inplace[id] = -1;
-    fp.lo = ARENA_ARRAY(a, int, n + 1);
-    for (int id = 0; id < n; id++) fp.lo[id] = -1;
-    for (int id = 0; id < n; id++) /* ascending ids: the first member seen is the lowest */
-        if (fp.root[id] >= 0 && fp.lo[fp.root[id]] < 0) fp.lo[fp.root[id]] = id;
     /* groups with more than one node of code */
     char *multi = arena_alloc(a, (size_t)n + 1);
     for (int id = 0; id < n; id++) {

@@ -80,6 +80,11 @@ void layout_grad_slab(ModelIR *m) {
     const FusionPlan *fp = &m->train_fuse;
     GradSlot *s = ARENA_ARRAY(m->arena, GradSlot, m->npers + 1);
     int ns = 0;
+    /* owner[gr]: the persistent whose slot gradient node gr writes first (-1: none yet);
+     * a later one sharing gr gets a copy. An array, as a search of the slots so far made
+     * a model with tens of thousands of parameters quadratic. */
+    int *owner = ARENA_ARRAY(m->arena, int, g->n + 1);
+    for (int id = 0; id < g->n; id++) owner[id] = -1;
     for (int i = 0; i < m->npers; i++)
         m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1, m->pers[i].grad_copy_of = -1;
     for (int id = 0; id < g->n; id++) {
@@ -91,9 +96,8 @@ void layout_grad_slab(ModelIR *m) {
          * is the same in every micro-batch and on every process: the update reads the
          * constant, and the parameter needs no slot in the slab. */
         if (op_of(&g->nodes[gr])->kind == K_SOURCE) continue;
-        int copy_of = -1;
-        for (int k = 0; k < ns && copy_of < 0; k++)
-            if (s[k].node == gr && s[k].copy_of < 0) copy_of = s[k].pers;
+        int copy_of = owner[gr];
+        if (copy_of < 0) owner[gr] = p;
         /* a copy is made when forward_backward ends: after every gradient */
         s[ns++] = (GradSlot){p, gr, copy_of >= 0 ? g->n : fp->at[gr] >= 0 ? fp->at[gr] : gr, copy_of};
     }

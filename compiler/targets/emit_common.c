@@ -526,10 +526,17 @@ static void mark_read(const EmitCtx *e, char *used, int x) {
 }
 
 /* The gradient slab slot node id writes, if any (the persistent whose gradient it is). */
-static int grad_slot_of(const ModelIR *m, int id) {
-    for (int i = 0; i < m->npers; i++)
-        if (m->pers[i].grad_node == id && m->pers[i].grad_copy_of < 0) return i;
-    return -1;
+/* For each node of the train step, the persistent whose gradient slot it writes (the
+ * first such, as shared gradients' copies write none), or -1: one pass over the
+ * persistents, where a scan per gradient node was quadratic in the layers. */
+static const int *grad_slots(Arena *a, const ModelIR *m, int n) {
+    int *slot = ARENA_ARRAY(a, int, n + 1);
+    for (int id = 0; id < n; id++) slot[id] = -1;
+    for (int i = 0; i < m->npers; i++) {
+        int id = m->pers[i].grad_node;
+        if (id >= 0 && id < n && m->pers[i].grad_copy_of < 0 && slot[id] < 0) slot[id] = i;
+    }
+    return slot;
 }
 
 void emit_grad_copies(const ModelIR *m, FILE *out, const char *copy_fmt) {
@@ -594,6 +601,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
     char *half = arena_alloc(e->arena, (size_t)g->n + 1);
     e->half = half;
     const char **ident = persistent_idents(e->arena, m);
+    const int *grad_slot = grad_slots(e->arena, m, g->n);
     /* used: this function's code reads or writes the node's buffer */
     char *used = arena_alloc(e->arena, (size_t)g->n);
     for (int id = 0; id < g->n; id++) {
@@ -607,7 +615,7 @@ const char **emit_name_buffers(EmitCtx *e, const ModelIR *m, const MemPlan *plan
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         int slotted = (n->role & ROLE_GRAD) && n->op != OP_reshape && op_of(n)->kind != K_SOURCE; /* grad_slab.c */
-        int gs = slotted ? grad_slot_of(m, id) : -1;
+        int gs = slotted ? grad_slot[id] : -1;
         if (slotted && gs < 0) mlc_die("gradient %%%d has no slot in the gradient slab", id);
         if (gs >= 0) {
             buf[id] = arena_printf(e->arena, "g_%s", ident[gs]);

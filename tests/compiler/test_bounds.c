@@ -1,7 +1,8 @@
 /* test_bounds.c - compiles stay bounded (issue: "nothing gets in, nothing breaks").
  *
  * Models written to exhaust the compiler: a chain of 2,000 dense layers, a ResNet of 600
- * basic blocks, and blocks nested 20 deep (2^20 inlined calls). The first two must compile
+ * basic blocks, and blocks nested 20 deep (2^20 inlined calls); and models that made a
+ * pass quadratic (25,000 parameters, 160,000 names, 60,000 blocks), which must compile. The first two must compile
  * in a bounded amount of memory (peak resident set of the mlc process, from getrusage: memory
  * is a property of the code, unlike time on a shared machine, which is never asserted);
  * the third must stop with the documented node-limit error, not exhaust memory.
@@ -92,6 +93,34 @@ static void nested(FILE *f) {
     fprintf(f, "logits = dense(b20(image), 10)\noutput logits\nloss cross_entropy(logits, label)\n");
 }
 
+/* 25,000 parameters, each added to the input once: the train step has about 125,000
+ * nodes and 75,000 persistent tensors. Where the gradient slab's ready prefix scanned
+ * every persistent for every node, and names were looked up in lists, this took 45 s of
+ * CPU (70 s on this shared machine); about 1 s of CPU now. */
+static void many_params(FILE *f) {
+    fprintf(f, "model wide\ninput image: f32[B, 64]\ninput label: i32[B]\nh = image\n");
+    for (int i = 0; i < 25000; i++) fprintf(f, "param p%d: f32[64] = normal(0, 0.01)\n", i);
+    for (int i = 0; i < 25000; i++) fprintf(f, "h = h + p%d\n", i);
+    fprintf(f, "logits = dense(h, 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+/* 160,000 distinct names (2.5 MB of source): a scope searched as a list took 4 minutes. */
+static void many_names(FILE *f) {
+    fprintf(f, "model names\ninput image: f32[B, 64]\ninput label: i32[B]\n");
+    for (int i = 0; i < 160000; i++) fprintf(f, "y%d = %d\n", i, i);
+    fprintf(f, "logits = dense(image, 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+/* 60,000 blocks, each called once: blocks found by name in a list, and a call counter per
+ * block name in a list, made this take a minute and a half of CPU. */
+static void many_blocks(FILE *f) {
+    fprintf(f, "model blocks\ninput image: f32[B, 64]\ninput label: i32[B]\n");
+    for (int i = 0; i < 60000; i++) fprintf(f, "block b%d(x) {\n    return x\n}\n", i);
+    fprintf(f, "h = image\n");
+    for (int i = 0; i < 60000; i++) fprintf(f, "h = b%d(h)\n", i);
+    fprintf(f, "logits = dense(h, 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
 /* Sanitizers multiply memory (shadow, redzones, quarantine): a looser bound there. */
 static long mib_limit(void) { return MLC_TEST_SANITIZE[0] ? 2000 : 500; }
 
@@ -127,6 +156,27 @@ Test(bounds, nested_blocks_hit_the_node_limit) {
     ct_rmdir(dir);
     free(p), free(dir);
 }
+
+/* Compile time must stay about linear in the model's size. Time is not asserted (the
+ * machine is shared), but each of these took a minute or more where a pass was
+ * quadratic and takes seconds now, so the timeout catches a relapse. */
+static void compiles_within(const char *name, void (*body)(FILE *), long mib_max) {
+    char *dir = ct_tmpdir("bounds"), err[4096];
+    char *p = write_model(dir, name, body);
+    long mib;
+    cr_assert_eq(run_mlc(p, &mib, err, sizeof err), 0, "%s", err);
+    cr_expect_leq(mib, mib_max, "%s took %ld MiB", name, mib);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}
+
+Test(bounds, params_25000, .timeout = 45) {
+    compiles_within("params.mdl", many_params, MLC_TEST_SANITIZE[0] ? 4000 : 1400);
+}
+
+Test(bounds, distinct_names_160000, .timeout = 45) { compiles_within("names.mdl", many_names, mib_limit()); }
+
+Test(bounds, blocks_60000, .timeout = 45) { compiles_within("blocks.mdl", many_blocks, mib_limit()); }
 
 /* A model larger than the memory there is: an error line and exit status 1, not an
  * "internal error" and a core dump. (Not under sanitizers, which reserve terabytes of
