@@ -12,6 +12,10 @@
 typedef struct Expr Expr;
 typedef struct Stmt Stmt;
 
+/* The most bytes a string may hold (docs/language.md, Limits): a literal (the lexer) and
+ * a string made at compile time ("layer" + 3, compiler/lower/lower.c). */
+enum { MAX_STRING = 65536 };
+
 typedef enum ExprKind {
     EX_INT,    /* 42             ival */
     EX_FLOAT,  /* 1e-3, 0.5      fval */

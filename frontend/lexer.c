@@ -6,6 +6,8 @@
  * (a multibyte character one column, an escaped byte four). */
 #include "lexer.h"
 
+#include "ast.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -231,6 +233,8 @@ static void lex_string(Lexer *L) {
     advance(L); /* closing quote */
     buf[out] = 0;
     loc.len = (int)(L->pos - start);
+    if (out > MAX_STRING)
+        diag_error(&loc, "this string has %zu characters, more than the %d a string may have", out, MAX_STRING);
     Token *t = push(L, TK_STRING, loc, start);
     t->sval = buf;
 }

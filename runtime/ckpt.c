@@ -112,20 +112,23 @@ static uint64_t header_size(const mlc_model_api *api) {
 /* Builds the whole file in memory. */
 static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path, uint8_t **out,
                   uint64_t *out_len, char *msg, size_t cap) {
-    if (strlen(api->name) > 0xFFFF)
-        return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': model name longer than 65535 bytes",
-                          path);
+    if (strlen(api->name) > MLCRT_CKPT_MAX_NAME)
+        return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': model name longer than %d bytes", path,
+                          MLCRT_CKPT_MAX_NAME);
     uint64_t hdr = header_size(api);
     if (hdr > 0xFFFFFFFFu)
         return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': tensor table too large", path);
     uint64_t end = align64(hdr);
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
-        if (strlen(t->name) > 0xFFFF || t->rank < 0 || t->rank > MLC_MAX_RANK)
+        if (strlen(t->name) > MLCRT_CKPT_MAX_NAME)
             return mlcrt_fail(msg, cap, MLCRT_EARG,
-                              "cannot write checkpoint '%s': tensor %d has an invalid "
-                              "name or rank",
-                              path, i);
+                              "cannot write checkpoint '%s': tensor %d's name has %zu bytes, more than the %d a "
+                              "checkpoint holds",
+                              path, i, strlen(t->name), MLCRT_CKPT_MAX_NAME);
+        if (t->rank < 0 || t->rank > MLC_MAX_RANK)
+            return mlcrt_fail(msg, cap, MLCRT_EARG, "cannot write checkpoint '%s': tensor %d has rank %d (0 to %d)",
+                              path, i, t->rank, MLC_MAX_RANK);
         end = align64(end) + 4 * (uint64_t)t->numel;
     }
     uint64_t total = end + 4;

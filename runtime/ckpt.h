@@ -11,6 +11,10 @@
 
 #define MLCRT_CKPT_VERSION 3u
 
+/* The longest model or tensor name a checkpoint stores (after a u16 length): mlc refuses
+ * a model whose names are longer, as its trainer could not save what it trained. */
+#define MLCRT_CKPT_MAX_NAME 65535
+
 /* Where a training run stands, saved with the weights so that --resume continues
  * exactly: the shuffle permutation and the augmentation of an epoch are pure functions
  * of (seed, epoch), the lr schedule of the global step (api->get_step), and the epoch's

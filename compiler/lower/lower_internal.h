@@ -79,8 +79,8 @@ enum { MAX_ARGS = 12 };
  * node limit would count: a loop or a recursion that only computes numbers or strings
  * stops with an error at the statement or call that crosses them. A step is a statement,
  * a loop iteration, a call, an item of a list or 16 characters of a string made at
- * compile time; a layer of a real model takes a few. MAX_STRING bounds one string. */
-enum { EVAL_BUDGET = 1000000, MAX_STRING = 65536 };
+ * compile time; a layer of a real model takes a few. MAX_STRING (ast.h) bounds one string. */
+enum { EVAL_BUDGET = 1000000 };
 void eval_charge(Lower *L, Scope *s, const SrcLoc *loc, long long steps);
 
 /* B and the numbers computed from it (2 * B, B + 1) are known only when the step runs: a

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ckpt.h"
 #include "data.h"
 #include "lower_internal.h"
 #include "mlcrt_error.h"
@@ -435,6 +436,9 @@ void lower_spec(Arena *a, const Program *p, ModelSpec *spec) {
                     a, "its functions %s_create, %s_destroy, ... would clash with %s, which a trainer links", st->name,
                     st->name, lib);
             if (why) diag_error_hint(&st->name_loc, why, "the model name '%s' is reserved", st->name);
+            if (strlen(st->name) > MLCRT_CKPT_MAX_NAME)
+                diag_error(&st->name_loc, "the model name has %zu bytes, more than the %d a checkpoint can store",
+                           strlen(st->name), MLCRT_CKPT_MAX_NAME);
             have_model = 1;
             spec->name = st->name;
         }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckpt.h"
 #include "model.h"
 #include "ops.h"
 #include "passes.h"
@@ -53,6 +54,13 @@ static void collect_persistents(ModelIR *m) {
         for (int id = 0; id < g->n; id++) {
             const Node *n = &g->nodes[id];
             if ((pass == 0 && n->op != OP_param) || (pass == 1 && n->op != OP_state)) continue;
+            /* said now, not when the trainer's first save fails after the training it was to keep */
+            size_t len = strlen(n->name);
+            if (len > MLCRT_CKPT_MAX_NAME)
+                diag_error(&n->loc,
+                           "the tensor name '%s' would have %zu bytes, more than the %d a checkpoint can store "
+                           "(a shorter layer name?)",
+                           n->name, len, MLCRT_CKPT_MAX_NAME);
             names_put(&m->pers_index, n->name, m->npers);
             Persistent *p = &m->pers[m->npers++];
             p->name = n->name;

@@ -141,6 +141,37 @@ Test(diagnostics, output_errors) {
     free(s);
 }
 
+/* A model whose layer is named with n letters, under "model NAME" (n_model letters of m). */
+static char *named_layer_model(int n, int n_model) {
+    char *src = malloc((size_t)n + (size_t)n_model + 256);
+    size_t len = (size_t)sprintf(src, "model ");
+    memset(src + len, 'm', (size_t)n_model), len += (size_t)n_model;
+    len += (size_t)sprintf(src + len, "\ninput x: f32[B, 4]\ninput y: i32[B]\nl = dense(x, 3, name = \"");
+    memset(src + len, 'a', (size_t)n), len += (size_t)n;
+    strcpy(src + len, "\")\noutput l\nloss cross_entropy(l, y)\n");
+    return src;
+}
+
+static void expect_diag_start(int n, int n_model, const char *want) {
+    char *src = named_layer_model(n, n_model), *s = diag_of(src);
+    cr_expect(!strncmp(s, want, strlen(want)), "%.300s", s);
+    free(s), free(src);
+}
+
+/* A checkpoint stores a name after a u16 length (docs/checkpoint.md): a model whose
+ * tensor or model name is longer compiled and trained, and then its trainer could not
+ * save. Adam's state of layer NAME is NAME.weight.adam_m: NAME may have 65521 bytes. */
+Test(diagnostics, checkpoint_name_limit) {
+    expect_diag_start(65521, 1, "<compiled>");
+    expect_diag_start(65522, 1,
+                      "t.mdl:4:5: error: the tensor name "
+                      "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...aaaaaaaaaa.weight.adam_m' "
+                      "would have 65536 bytes, more than the 65535 a checkpoint can store (a shorter layer name?)\n");
+    expect_diag_start(65536, 1, "t.mdl:4:5: error: the tensor name 'aaaaaaaa");
+    expect_diag_start(1, 65536,
+                      "t.mdl:1:7: error: the model name has 65536 bytes, more than the 65535 a checkpoint can store\n");
+}
+
 /* A successful compile prints nothing. */
 Test(diagnostics, clean_compile_is_silent) {
     char *s = diag_of(

@@ -237,6 +237,35 @@ Test(frontend, lex_strings_and_escapes) {
     cr_assert_str_eq(t[2].sval, "h\xC3\xA9\tx");
 }
 
+/* x = "<n copies of piece>": a string of n times the piece's resolved length. */
+static char *long_string_source(const char *piece, int n) {
+    size_t k = strlen(piece);
+    char *s = malloc(8 + k * (size_t)n);
+    size_t len = 0;
+    len += (size_t)sprintf(s, "x = \"");
+    for (int i = 0; i < n; i++, len += k) memcpy(s + len, piece, k);
+    strcpy(s + len, "\"");
+    return keep(s);
+}
+
+/* docs/language.md: a string has at most 65536 characters, a literal too (escapes
+ * counting as the character they make); a 1 MB literal was accepted. */
+Test(frontend, lex_string_limit) {
+    int n;
+    Token *t = lex_ok(long_string_source("a", 65536), &n);
+    cr_assert_eq(strlen(t[2].sval), 65536);
+    t = lex_ok(long_string_source("\\n", 65536), &n);
+    cr_assert_eq(strlen(t[2].sval), 65536);
+    const char *want = "t.mdl:1:5: error: this string has 65537 characters, more than the 65536 a string may have\n";
+    char *err = error_of(long_string_source("a", 65537));
+    cr_assert(!strncmp(err, want, strlen(want)), "%.200s", err);
+    err = error_of(long_string_source("\\n", 65537));
+    cr_assert(!strncmp(err, want, strlen(want)), "%.200s", err);
+    want = "t.mdl:1:5: error: this string has 1000000 characters, more than the 65536 a string may have\n";
+    err = error_of(long_string_source("a", 1000000));
+    cr_assert(!strncmp(err, want, strlen(want)), "%.200s", err);
+}
+
 Test(frontend, lex_comments_semicolons_and_locations) {
     int n;
     Token *t = lex_ok("# only a comment\n\tx = 1; # trailing\r\n  yy\n", &n);

@@ -263,6 +263,36 @@ Test(ckpt, shape_name_dtype_mismatch) {
     tu_rmrf(dir);
 }
 
+/* A name a checkpoint cannot hold (mlc refuses such a model; a hand-written API may not)
+ * and a bad rank each say which it is, where both said "an invalid name or rank". */
+Test(ckpt, save_refuses_long_name_and_bad_rank) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "n.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = new_model(5, 4);
+    mlc_tensor_desc t[2];
+    memcpy(t, tiny_tensors, sizeof t);
+    mlc_model_api other = tiny_api;
+    other.tensors = t;
+    char *name = malloc(MLCRT_CKPT_MAX_NAME + 2);
+    memset(name, 'w', MLCRT_CKPT_MAX_NAME + 1);
+    name[MLCRT_CKPT_MAX_NAME + 1] = 0;
+    t[1].name = name;
+    cr_assert_eq(mlcrt_ckpt_save(&other, m, p, msg, sizeof msg), MLCRT_EARG);
+    snprintf(want, sizeof want,
+             "cannot write checkpoint '%s': tensor 1's name has 65536 bytes, more than the 65535 a checkpoint holds",
+             p);
+    cr_assert_str_eq(msg, want);
+    name[MLCRT_CKPT_MAX_NAME] = 0; /* 65535 bytes: fits */
+    cr_assert_eq(mlcrt_ckpt_save(&other, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    memcpy(t, tiny_tensors, sizeof t);
+    t[0].rank = MLC_MAX_RANK + 1;
+    cr_assert_eq(mlcrt_ckpt_save(&other, m, p, msg, sizeof msg), MLCRT_EARG);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': tensor 0 has rank 7 (0 to 6)", p);
+    cr_assert_str_eq(msg, want);
+    free(name);
+    tu_rmrf(dir);
+}
+
 Test(ckpt, missing_file) {
     char msg[MLCRT_MSG_SIZE];
     void *m = new_model(1, 1);
