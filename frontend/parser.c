@@ -65,7 +65,17 @@ static const char *tok_str(Parser *P, const Token *t) { return arena_strndup(P->
 /* Enters one level of nesting opened by the token `t`; the caller leaves with
  * P->depth-- (or by restoring a saved depth). */
 static void enter(Parser *P, const char *what, const Token *t) {
-    if (++P->depth > MAX_DEPTH) diag_error(&t->loc, "%s nested too deeply", what);
+    if (++P->depth > MAX_DEPTH) diag_error(&t->loc, "%s nested more than %d levels deep", what, MAX_DEPTH);
+}
+
+/* Enters the level of a binary operator of a chain (a + b + c): the tree the chain builds
+ * is as tall as the chain is long, and the passes that walk it recurse as deep. */
+static void enter_operator(Parser *P, const Token *op) {
+    if (++P->depth > MAX_DEPTH)
+        diag_error_hint(&op->loc, "split a long chain into parts: s1 = a1 + ... + a100, s2 = ..., then s1 + s2",
+                        "expression nested more than %d levels deep (each operator of a chain like a + b + c "
+                        "is a level)",
+                        MAX_DEPTH);
 }
 
 /* ---- lists that grow in the arena ----------------------------------------------- */
@@ -227,7 +237,7 @@ static Expr *parse_mul(Parser *P) {
     Expr *e = parse_unary(P);
     while (at(P, TK_STAR) || at(P, TK_SLASH) || at(P, TK_SLASHSLASH) || at(P, TK_PERCENT)) {
         Token *op = next(P);
-        enter(P, "expression", op);
+        enter_operator(P, op);
         int bop = op->kind == TK_STAR      ? OP_MUL
                   : op->kind == TK_SLASH   ? OP_DIV
                   : op->kind == TK_PERCENT ? OP_MOD
@@ -244,7 +254,7 @@ static Expr *parse_add(Parser *P) {
     Expr *e = parse_mul(P);
     while (at(P, TK_PLUS) || at(P, TK_MINUS)) {
         Token *op = next(P);
-        enter(P, "expression", op);
+        enter_operator(P, op);
         e = binary(P, op, op->kind == TK_PLUS ? OP_ADD : OP_SUB, e, parse_mul(P));
     }
     P->depth = saved;
@@ -294,7 +304,7 @@ static Expr *parse_and(Parser *P) {
     Expr *e = parse_not(P);
     while (at(P, TK_AND)) {
         Token *op = next(P);
-        enter(P, "expression", op);
+        enter_operator(P, op);
         e = binary(P, op, OP_AND, e, parse_not(P));
     }
     P->depth = saved;
@@ -307,7 +317,7 @@ static Expr *parse_expr(Parser *P) {
     Expr *e = parse_and(P);
     while (at(P, TK_OR)) {
         Token *op = next(P);
-        enter(P, "expression", op);
+        enter_operator(P, op);
         e = binary(P, op, OP_OR, e, parse_and(P));
     }
     P->depth = saved;

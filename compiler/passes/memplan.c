@@ -181,6 +181,13 @@ static void lifetimes(const Graph *g, const FusionPlan *fp, int *at, int *last) 
 static void add_workspace(MemPlan *p, const Graph *g, const Node *nd, TargetKind target) {
     Workspace w = {0};
     target_workspace(target, g, nd, &w);
+    /* A C convolution's slot holds a padded sample ([C, H + 2 pad, W + 2 pad]), which no
+     * tensor limit bounds: a dilated, padded layer of small tensors asked for 69 GB. */
+    if (w.per_thread > IR_MAX_NUMEL)
+        diag_error(&nd->loc,
+                   "%s: its scratch for each thread (a padded copy of a sample) would hold %lld floats, more than "
+                   "the %lld a tensor can have (a smaller pad?)",
+                   op_of(nd)->name, (long long)w.per_thread, (long long)IR_MAX_NUMEL);
     if (ALIGN(w.c) > p->ws_size_c) p->ws_size_c = ALIGN(w.c);
     if (ALIGN(w.b) > p->ws_size_b) p->ws_size_b = ALIGN(w.b);
     if (ALIGN(w.per_thread) > p->ws_per_thread) p->ws_per_thread = ALIGN(w.per_thread);

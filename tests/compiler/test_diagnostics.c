@@ -46,6 +46,7 @@ static const char *const required[] = {
     "dim_too_large",    /* an input dimension past the documented limit */
     "tensor_too_large", /* a parameter whose element count passes the limit */
     "conv_too_large",   /* an op whose result passes the limit */
+    "conv_scratch_too_large", /* a dilated conv's padded scratch per thread passes the limit */
     "floordiv_number",  /* // on a number: integers only, with a hint */
     "for_not_list",     /* for over a number: what to write instead */
     "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
