@@ -15,16 +15,30 @@ struct ArenaChunk {
 
 enum { ARENA_CHUNK = 1 << 16 };
 
+/* A chunk arena_rewind kept that holds size bytes, taken off the spare list; NULL if none. */
+static ArenaChunk *spare_chunk(Arena *a, size_t size) {
+    for (ArenaChunk **p = &a->spare; *p; p = &(*p)->next)
+        if ((*p)->cap >= size) {
+            ArenaChunk *c = *p;
+            *p = c->next;
+            return c;
+        }
+    return NULL;
+}
+
 void *arena_alloc(Arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
     ArenaChunk *c = a->head;
     if (!c || c->used + size > c->cap) {
-        size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
-        c = malloc(sizeof(ArenaChunk) + cap);
-        if (!c) mlc_out_of_memory(sizeof(ArenaChunk) + cap);
+        c = spare_chunk(a, size);
+        if (!c) {
+            size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+            c = malloc(sizeof(ArenaChunk) + cap);
+            if (!c) mlc_out_of_memory(sizeof(ArenaChunk) + cap);
+            c->cap = cap;
+        }
         c->next = a->head;
         c->used = 0;
-        c->cap = cap;
         a->head = c;
     }
     void *p = c->data + c->used;
@@ -65,14 +79,27 @@ char *arena_printf(Arena *a, const char *fmt, ...) {
     return s;
 }
 
-void arena_free(Arena *a) {
-    ArenaChunk *c = a->head;
+static void free_chunks(ArenaChunk *c) {
     while (c) {
         ArenaChunk *n = c->next;
         free(c);
         c = n;
     }
-    a->head = NULL;
+}
+
+void arena_free(Arena *a) {
+    free_chunks(a->head);
+    free_chunks(a->spare);
+    a->head = a->spare = NULL;
+}
+
+void arena_rewind(Arena *a) {
+    while (a->head) {
+        ArenaChunk *c = a->head;
+        a->head = c->next;
+        c->next = a->spare;
+        a->spare = c;
+    }
 }
 
 void mlc_out_of_memory(size_t size) {

@@ -11,6 +11,7 @@
 typedef struct ArenaChunk ArenaChunk;
 typedef struct Arena {
     ArenaChunk *head;
+    ArenaChunk *spare; /* chunks arena_rewind kept, reused before asking malloc */
 } Arena;
 
 void *arena_alloc(Arena *a, size_t size); /* zeroed, 16-byte aligned */
@@ -19,6 +20,10 @@ char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arena_free(Arena *a);
+/* Frees everything allocated from a at once, as arena_free, but keeps the memory for a's
+ * next allocations: for a scratch arena filled and emptied many times (--mem-budget's
+ * trials), where fresh pages from the system each time cost more than the work. */
+void arena_rewind(Arena *a);
 
 #define ARENA_NEW(a, T) ((T *)arena_alloc((a), sizeof(T)))
 #define ARENA_ARRAY(a, T, n) ((T *)arena_alloc((a), sizeof(T) * (size_t)(n)))

@@ -206,11 +206,11 @@ int64_t shape_numel(const Shape *s) {
 }
 
 const char *shape_check(const Shape *s, DType dt, char *buf, size_t n) {
-    char sh[160];
-    shape_str(s, dt, sh, sizeof sh);
+    char sh[160];     /* the shape's text, written only for an error: every node passes here */
     double total = 1; /* in double: up to six dimensions of 2^31 would overflow int64 */
     for (int i = 0; i < s->rank; i++) {
         if (s->d[i] < 1 || s->d[i] > IR_MAX_NUMEL) {
+            shape_str(s, dt, sh, sizeof sh);
             snprintf(buf, n, "%s has dimension %d = %lld, outside 1..%lld", sh, i, (long long)s->d[i],
                      (long long)IR_MAX_NUMEL);
             return buf;
@@ -218,6 +218,7 @@ const char *shape_check(const Shape *s, DType dt, char *buf, size_t n) {
         total *= (double)s->d[i];
     }
     if (total > (double)IR_MAX_NUMEL) {
+        shape_str(s, dt, sh, sizeof sh);
         snprintf(buf, n, "%s has %.0f elements, more than the %lld a tensor can have", sh, total,
                  (long long)IR_MAX_NUMEL);
         return buf;

@@ -168,8 +168,16 @@ static int covers_space(const Graph *g, const Shape *dom, const Node *n, const i
  * value is computed once, by its own loop, instead. */
 static int calls_libm(const Node *n) { return op_text_calls_math(op_of(n)->rules->expr); }
 
-static int recompute_costs(const Graph *g, const Shape *space, const Node *n) {
-    if (!calls_libm(n)) return 0;
+/* calls_libm of each op kind, found once per fuse (0: not yet, 1: no, 2: yes): scanning
+ * the op's text for every node was a third of --mem-budget's time, which fuses the
+ * graph once for each trial. */
+static int calls_libm_cached(signed char *libm, const Node *n) {
+    if (!libm[n->op]) libm[n->op] = (signed char)(calls_libm(n) ? 2 : 1);
+    return libm[n->op] == 2;
+}
+
+static int recompute_costs(const Graph *g, signed char *libm, const Shape *space, const Node *n) {
+    if (!calls_libm_cached(libm, n)) return 0;
     int64_t c1, b1, c2, b2;
     shape_numel_affine(space, g->batch, &c1, &b1);
     shape_numel_affine(&n->shape, g->batch, &c2, &b2);
@@ -200,7 +208,7 @@ static int visible(const Node *n) { return (n->role & ~ROLE_RECOMPUTED) != 0; }
 /* Values a group can compute where it reads them (the header's recomputed values): a
  * generator of inputs and constants (one_hot of the labels, causal_mask), and elementwise ops without a libm call,
  * expands and size-1 reshapes of such values and constants. Computed in graph order. */
-static void find_label_functions(const Graph *g, char *fn) {
+static void find_label_functions(const Graph *g, signed char *libm, char *fn) {
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
         fn[id] = 0;
@@ -217,7 +225,7 @@ static void find_label_functions(const Graph *g, char *fn) {
             fn[id] = fn[n->in[0]] && map_unit_reshape(&n->shape, &g->nodes[n->in[0]].shape, m, res);
             continue;
         }
-        if (!is_ewise_like(n) || calls_libm(n)) continue;
+        if (!is_ewise_like(n) || calls_libm_cached(libm, n)) continue;
         int ok = 1, any = 0;
         for (int k = 0; k < n->nin; k++) {
             int x = n->in[k];
@@ -467,7 +475,8 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int *pos = ARENA_ARRAY(a, int, n + 1);
 
     char *fn = arena_alloc(a, (size_t)n + 1);
-    find_label_functions(g, fn);
+    signed char *libm = arena_alloc(a, OP_COUNT);
+    find_label_functions(g, libm, fn);
     const char *phase = update_phase(a, g); /* groups never span two phases */
     if (!phase) phase = loss_phase(a, g);
 
@@ -543,7 +552,7 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
             for (int d = 0; d < s->rank; d++) fp.map[id][d] = (int8_t)(real_dim(s, d) ? d : -1);
             continue;
         }
-        if (ok && first_outside == INT_MAX && !recompute_costs(g, space, nd)) { /* read only inside the group */
+        if (ok && first_outside == INT_MAX && !recompute_costs(g, libm, space, nd)) { /* read only inside the group */
             fp.root[id] = group;
             fp.nest[id] = nest;
             fp.inl[id] = 1;

@@ -104,6 +104,7 @@ typedef struct Search {
     char *inr;         /* per node: chosen, or a reshape of one (recomputed as a view) */
     TargetKind target; /* the arena is planned for this target, */
     int threads;       /* at this many threads */
+    Arena scratch;     /* the trials' graphs and plans, rewound after each */
 } Search;
 
 static void close_views(Search *s) {
@@ -118,12 +119,11 @@ static int64_t arena_bytes(Arena *a, const Graph *g, TargetKind target, int thre
     return 4 * plan_floats(&p, g->batch, threads);
 }
 
-/* The arena with the current selection, planned in a scratch arena. */
+/* The arena with the current selection, planned in the scratch arena. */
 static int64_t trial(Search *s) {
     close_views(s);
-    Arena tmp = {0};
-    int64_t bytes = arena_bytes(&tmp, rebuild(&tmp, s->g, s->bnd, s->inr), s->target, s->threads);
-    arena_free(&tmp);
+    int64_t bytes = arena_bytes(&s->scratch, rebuild(&s->scratch, s->g, s->bnd, s->inr), s->target, s->threads);
+    arena_rewind(&s->scratch);
     return bytes;
 }
 
@@ -260,34 +260,33 @@ static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char 
     }
 }
 
-RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads) {
+/* The greedy search for the smallest arena, then the best set applied to g. */
+static RecomputeResult search(Search *s, Graph *g, int64_t budget) {
     RecomputeResult res = {0};
-    if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
     Arena *a = g->arena;
     size_t n = (size_t)g->n;
-    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads};
-    s.sel = arena_alloc(a, n);
-    s.inr = arena_alloc(a, n);
+    s->sel = arena_alloc(a, n);
+    s->inr = arena_alloc(a, n);
     char *best_sel = arena_alloc(a, n);
     int *undo = ARENA_ARRAY(a, int, g->n + 1);
-    res.before = res.after = trial(&s);
+    res.before = res.after = trial(s);
     if (res.before <= budget) return res;
     /* Cheap values first. */
-    find_candidates(&s);
-    descend(&s, budget, res.before, &res.after, best_sel, undo);
+    find_candidates(s);
+    descend(s, budget, res.before, &res.after, best_sel, undo);
     if (res.after > budget) {
         /* Convolutions and GEMMs too, only when cheap values cannot fit the budget: once
          * from the best cheap set and once from nothing, since a greedy descent ends in a
          * local minimum that depends on where it starts. The smaller arena wins. */
-        s.costly = 1;
-        find_candidates(&s);
-        memcpy(s.sel, best_sel, n);
-        descend(&s, budget, res.after, &res.after, best_sel, undo);
+        s->costly = 1;
+        find_candidates(s);
+        memcpy(s->sel, best_sel, n);
+        descend(s, budget, res.after, &res.after, best_sel, undo);
         if (res.after > budget) {
             int64_t fresh = res.before;
             char *fresh_sel = arena_alloc(a, n);
-            memset(s.sel, 0, n);
-            descend(&s, budget, res.before, &fresh, fresh_sel, undo);
+            memset(s->sel, 0, n);
+            descend(s, budget, res.before, &fresh, fresh_sel, undo);
             if (fresh < res.after) {
                 res.after = fresh;
                 memcpy(best_sel, fresh_sel, n);
@@ -297,9 +296,9 @@ RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threa
     if (res.after == res.before) return res;
 
     /* Apply the best set found, in the graph's own arena. */
-    memcpy(s.sel, best_sel, n);
-    close_views(&s);
-    Graph *out = rebuild(a, g, s.bnd, s.inr);
+    memcpy(s->sel, best_sel, n);
+    close_views(s);
+    Graph *out = rebuild(a, g, s->bnd, s->inr);
     g->nodes = out->nodes;
     g->n = out->n;
     g->cap = out->cap;
@@ -307,5 +306,13 @@ RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threa
     memcpy(g->outputs, out->outputs, sizeof g->outputs);
     for (int id = 0; id < g->n; id++)
         if ((g->nodes[id].role & ROLE_RECOMPUTED) && g->nodes[id].op != OP_reshape) res.recomputed++;
+    return res;
+}
+
+RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads) {
+    if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
+    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads};
+    RecomputeResult res = search(&s, g, budget);
+    arena_free(&s.scratch);
     return res;
 }

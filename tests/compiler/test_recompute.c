@@ -24,6 +24,8 @@
  *                                   values in the interpreter and the same bits from the
  *                                   generated C trainers, for lenet and poolrelu.mdl
  *   cli                             the mlc command line: suffixes, the error, the report
+ *   scratch_arena_rewinds           the trials' arena keeps its memory between trials,
+ *                                   handing it out zeroed
  *
  * No per-test .timeout: with tests running in parallel, Criterion's timer leaks 48 bytes
  * that LeakSanitizer reports in the sanitized CI run; meson's test timeout applies. */
@@ -153,6 +155,31 @@ static void shrinks(const char *path, int percent) {
  * convolution recomputed (impossible_budget). */
 Test(recompute, shrinks_lenet) { shrinks(LENET, 96); }
 Test(recompute, shrinks_resnet) { shrinks(RESNET, 75); }
+
+/* The trials' scratch arena (arena_rewind): after a rewind the same memory serves again,
+ * zeroed as arena_alloc promises, and a request larger than every kept chunk still gets
+ * memory of its own. Fresh pages for every trial were most of --mem-budget's time. */
+Test(recompute, scratch_arena_rewinds) {
+    Arena a = {0};
+    unsigned char *p = arena_alloc(&a, 1000), *big = arena_alloc(&a, 200000);
+    memset(p, 0xAB, 1000);
+    memset(big, 0xCD, 200000);
+    arena_rewind(&a);
+    unsigned char *q = arena_alloc(&a, 200000);
+    cr_expect_eq(q, big, "the large chunk is kept for a request it holds");
+    unsigned char *r = arena_alloc(&a, 1000);
+    cr_expect_eq(r, p, "the small chunk too");
+    int zero = 1;
+    for (int i = 0; i < 200000; i++) zero &= q[i] == 0;
+    for (int i = 0; i < 1000; i++) zero &= r[i] == 0;
+    cr_expect(zero, "memory from a rewound arena is zeroed");
+    unsigned char *huge = arena_alloc(&a, 1 << 20);
+    cr_expect(huge && huge != q && huge != r);
+    huge[(1 << 20) - 1] = 1;
+    arena_free(&a);
+    cr_expect_null(a.head);
+    cr_expect_null(a.spare);
+}
 
 Test(recompute, impossible_budget) {
     int64_t plain = plain_arena(LENET, 0);
