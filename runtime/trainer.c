@@ -238,8 +238,6 @@ static void result_line(FILE *out, int classifier, int lm, double v) {
 
 /* ---- eval ---- */
 
-/* d: under mpirun, each rank evaluates its shard of the test set (mlcrt_dist_slice) and
- * the counts or losses are summed (dist.h); NULL in a single process. */
 /* o with its batch cut to `most`, the largest set the mode feeds the model: no batch holds
  * more, and a model created for a --batch of 10^8 zeroed 19 GB of arena for 60,000
  * images before it ran out of memory. Every batch is what it would have been. */
@@ -249,6 +247,8 @@ static trainer_opts batch_capped(const trainer_opts *o, int64_t most) {
     return c;
 }
 
+/* d: under mpirun, each rank evaluates its shard of the test set (mlcrt_dist_slice) and
+ * the counts or losses are summed (dist.h); NULL in a single process. */
 static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *api, FILE *out, FILE *err) {
     mlc_dataset test;
     memset(&test, 0, sizeof test);
