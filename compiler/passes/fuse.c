@@ -51,6 +51,14 @@ static int is_ewise_like(const Node *n) {
 
 static int is_reduce(const Node *n) { return op_of(n)->kind == K_REDUCE; }
 
+/* The most buffers (inputs read and values stored, counted per node: a buffer several
+ * members read counts for each) one group takes: a CUDA kernel takes its buffers as
+ * parameters, MAX_KPARAMS (256) at most (emit_cuda.c), and a conv epilogue adds the
+ * conv's own. A chain of 3,000 additions of parameters was one group, and the CUDA target
+ * died on it; past the limit a node starts a group of its own. No group of the samples
+ * or the test models comes near it (activations.mdl's largest: about 60). */
+#define GROUP_MAX_BUFFERS 192
+
 /* Reads its input twice (logsumexp): takes no members (see the header). */
 static int two_pass(const Node *n) { return op_of(n)->rules->red_pre_step != NULL; }
 
@@ -58,6 +66,13 @@ static int two_pass(const Node *n) { return op_of(n)->rules->red_pre_step != NUL
 static int is_const(const Graph *g, int x) {
     while (g->nodes[x].op == OP_reshape) x = g->nodes[x].in[0];
     return g->nodes[x].op == OP_const;
+}
+
+/* The inputs of node id that are buffers: all but constants, whose values are inlined. */
+static int buffer_inputs(const Graph *g, int id) {
+    int k = 0;
+    for (int i = 0; i < g->nodes[id].nin; i++) k += !is_const(g, g->nodes[id].in[i]);
+    return k;
 }
 
 const Shape *fusion_domain(const Graph *g, int root) {
@@ -473,6 +488,8 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     /* pos[id]: where the node's value is first read from memory, as far as a group ahead
      * is concerned: its code's position, or for a view the first position of its readers. */
     int *pos = ARENA_ARRAY(a, int, n + 1);
+    /* bufs[root]: at least the buffers its group reads and stores (GROUP_MAX_BUFFERS) */
+    int *bufs = ARENA_ARRAY(a, int, n + 1);
 
     char *fn = arena_alloc(a, (size_t)n + 1);
     signed char *libm = arena_alloc(a, OP_COUNT);
@@ -486,6 +503,7 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
         fp.root[id] = id;
         fp.nest[id] = -1;
         pos[id] = id;
+        bufs[id] = buffer_inputs(g, id) + 1;
         if (kind == K_SOURCE || (!fusing && nd->op == OP_reshape)) {
             fp.root[id] = -1;
             continue;
@@ -537,12 +555,16 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
             have = 1;
         }
         if (ok && two_pass(&g->nodes[nest >= 0 ? nest : group])) ok = 0; /* it takes no members */
+        /* joining, it is no longer a buffer the group reads; its own inputs are, and, kept,
+         * its value one the group stores */
+        if (ok && bufs[group] + buffer_inputs(g, id) > GROUP_MAX_BUFFERS) ok = 0;
         const Shape *space = ok ? space_of(g, group, nest) : NULL;
         if (reduce) {
             /* a row reduction: it keeps the batch dimension, and its readers' loop runs it
              * once per element; else a root, whose domain is its input */
             if (ok && nd->shape.bmask && first_outside > group && covers_space(g, space, nd, map)) {
                 fp.root[id] = group;
+                bufs[group] += buffer_inputs(g, id) - (first_outside == INT_MAX);
                 fp.nest[id] = nest;
                 fp.inl[id] = first_outside == INT_MAX;
                 memcpy(fp.map[id], map, sizeof map);
@@ -554,6 +576,7 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
         }
         if (ok && first_outside == INT_MAX && !recompute_costs(g, libm, space, nd)) { /* read only inside the group */
             fp.root[id] = group;
+            bufs[group] += buffer_inputs(g, id) - 1;
             fp.nest[id] = nest;
             fp.inl[id] = 1;
             memcpy(fp.map[id], map, sizeof map);
@@ -566,6 +589,7 @@ static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
         }
         if (ok && nest < 0 && first_outside > group && covers_space(g, space, nd, map)) { /* kept */
             fp.root[id] = group;
+            bufs[group] += buffer_inputs(g, id);
             memcpy(fp.map[id], map, sizeof map);
             continue;
         }

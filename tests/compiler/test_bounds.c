@@ -229,3 +229,36 @@ Test(bounds, window_count_is_zero_when_the_window_does_not_fit) {
     cr_expect_eq(window_count(10, 7, 3), 2);  /* windows at 0 and 3 */
     cr_expect_eq(window_count(8, 3, 0), 0);   /* no stride: no window */
 }
+
+/* A fused group takes at most fuse.c's GROUP_MAX_BUFFERS buffers: a chain of 1,000
+ * parameter additions was one group of 1,001 buffers, and the CUDA target, whose kernels
+ * take their buffers as parameters, died with an internal error. */
+static void param_chain(FILE *f) {
+    fprintf(f, "model chain\ninput image: f32[B, 64]\ninput label: i32[B]\nh = image\n");
+    for (int i = 0; i < 1000; i++) fprintf(f, "param p%d: f32[64] = normal(0, 0.01)\n", i);
+    for (int i = 0; i < 1000; i++) fprintf(f, "h = h + p%d\n", i);
+    fprintf(f, "logits = dense(h, 10)\noutput logits\nloss cross_entropy(logits, label)\n");
+}
+
+Test(bounds, wide_groups_fit_a_cuda_kernel, .timeout = 60) {
+    char *dir = ct_tmpdir("bounds"), *p = write_model(dir, "chain.mdl", param_chain), out[1100];
+    snprintf(out, sizeof out, "%s/chain.cu", dir);
+    char *argv[] = {MLC_EXE, p, "-o", out, "--target", "cuda", NULL}, *text = NULL;
+    int st = ct_run(argv, &text);
+    cr_assert_eq(st, 0, "%.2000s", text);
+    free(text);
+    /* no kernel's parameter list longer than 256 pointers */
+    char *src = ct_read_file(out, NULL);
+    cr_assert_not_null(src);
+    int worst = 0;
+    for (const char *k = strstr(src, "__global__"); k; k = strstr(k + 1, "__global__")) {
+        int commas = 0;
+        for (const char *c = k; *c && *c != ')'; c++) commas += *c == ',';
+        if (commas > worst) worst = commas;
+    }
+    cr_expect_leq(worst, 256 + 8, "a kernel takes %d parameters", worst + 1);
+    cr_expect_gt(worst, 0);
+    free(src);
+    ct_rmdir(dir);
+    free(p), free(dir);
+}

@@ -52,7 +52,9 @@ static const char kernel_prelude[] =
 
 /* ---- kernel signatures ---- */
 
-#define MAX_KPARAMS 64 /* buffers one kernel takes (a fused group's) */
+/* buffers one kernel takes (a fused group's, held to fuse.c's GROUP_MAX_BUFFERS): 2 KB of
+ * pointers, within the 4 KB of parameters every CUDA version allows a kernel */
+#define MAX_KPARAMS 256
 
 typedef struct KParams {
     int n;
