@@ -145,6 +145,7 @@ Test(diagnostics, output_errors) {
 /* A model whose layer is named with n letters, under "model NAME" (n_model letters of m). */
 static char *named_layer_model(int n, int n_model) {
     char *src = malloc((size_t)n + (size_t)n_model + 256);
+    cr_assert_not_null(src);
     size_t len = (size_t)sprintf(src, "model ");
     memset(src + len, 'm', (size_t)n_model), len += (size_t)n_model;
     len += (size_t)sprintf(src + len, "\ninput x: f32[B, 4]\ninput y: i32[B]\nl = dense(x, 3, name = \"");

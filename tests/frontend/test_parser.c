@@ -241,6 +241,7 @@ Test(frontend, lex_strings_and_escapes) {
 static char *long_string_source(const char *piece, int n) {
     size_t k = strlen(piece);
     char *s = malloc(8 + k * (size_t)n);
+    cr_assert_not_null(s);
     size_t len = 0;
     len += (size_t)sprintf(s, "x = \"");
     for (int i = 0; i < n; i++, len += k) memcpy(s + len, piece, k);
