@@ -841,6 +841,7 @@ static const char evaluate_driver_src[] =
     "void FN(_forward)(model_t *m, const void *const *inputs, int n, float *const *outputs);\n"
     "float FN(_eval_loss)(model_t *m, const void *const *inputs, int n);\n"
     "double FN(_evaluate)(model_t *m, const void *const *inputs, int count);\n"
+    "void FN(_destroy)(model_t *m);\n"
     "extern const mlc_model_api FN(_api);\n"
     "int main(void) {\n"
     "    const mlc_model_api *api = &FN(_api);\n"
@@ -863,7 +864,8 @@ static const char evaluate_driver_src[] =
     "        ref += best == *(const int *)one[api->cls_label];\n"
     "    }\n"
     "    printf(\"EVAL %.9g %.9g %d\\n\", FN(_evaluate)(m, x, n), ref / n, api->classifier);\n"
-    "    fflush(stdout);\n" DRIVER_FREE_INPUTS
+    "    fflush(stdout);\n"
+    "    FN(_destroy)(m);\n" DRIVER_FREE_INPUTS
     "    return 0;\n"
     "}\n";
 
