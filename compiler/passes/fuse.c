@@ -441,7 +441,6 @@ char *loss_phase(Arena *a, const Graph *g) {
     return ph;
 }
 
-/* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
 /* Each group's members in ascending order: fp->lo[r] is the first, next[m] the one after
  * m (-1: the last). The passes that visit a group's members walk this chain; scanning
  * every node for each group made a compile quadratic in the layers. */
@@ -459,6 +458,7 @@ static const int *group_members(Arena *a, FusionPlan *fp, int n) {
     return next;
 }
 
+/* fusing = 0 (mlc --debug): every node with code is a group of its own, no epilogues. */
 static FusionPlan fuse(Arena *a, const Graph *g, int fusing) {
     int n = g->n;
     FusionPlan fp = {0};
