@@ -19,32 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Follows symbolic links at path (relative ones from the link's directory), at most 40
- * as the kernel does. Returns a malloc'ed path (path itself when it is no link); NULL
- * only when out of memory. A loop or an unreadable link stops the walk: the write then
- * reports what the file system says about the path reached. */
-static char *resolve_links(const char *path) {
-    char *p = strdup(path);
-    for (int hops = 0; p && hops < 40; hops++) {
-        struct stat st;
-        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) break;
-        char target[4096];
-        ssize_t n = readlink(p, target, sizeof target - 1);
-        if (n <= 0) break;
-        target[n] = '\0';
-        const char *slash = strrchr(p, '/');
-        size_t keep = target[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;
-        char *next = malloc(keep + (size_t)n + 1);
-        if (next) {
-            memcpy(next, p, keep);
-            memcpy(next + keep, target, (size_t)n + 1);
-        }
-        free(p);
-        p = next;
-    }
-    return p;
-}
-
 /* The directory part of path ("." when none), malloc'ed. */
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -186,7 +160,7 @@ static int write_named(const char *tmp, const void *buf, uint64_t len) {
 }
 
 int mlcrt_write_atomic(const char *path, const void *buf, uint64_t len, const char *what, char *msg, size_t cap) {
-    char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
+    char *target = mlcrt_resolve_links(path), *dir = target ? dir_of(target) : NULL;
     size_t tlen = target ? strlen(target) + 48 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;
@@ -230,7 +204,7 @@ out:
 }
 
 int mlcrt_check_atomic_writable(const char *path, const char *what, char *msg, size_t cap) {
-    char *target = resolve_links(path), *dir = target ? dir_of(target) : NULL;
+    char *target = mlcrt_resolve_links(path), *dir = target ? dir_of(target) : NULL;
     size_t tlen = target ? strlen(target) + 48 : 0;
     char *tmp = target ? malloc(tlen) : NULL;
     int rc = MLCRT_OK;

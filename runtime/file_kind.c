@@ -45,6 +45,28 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
     return MLCRT_OK;
 }
 
+char *mlcrt_resolve_links(const char *path) {
+    char *p = strdup(path);
+    for (int hops = 0; p && hops < 40; hops++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) break;
+        char target[4096];
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n <= 0) break;
+        target[n] = '\0';
+        const char *slash = strrchr(p, '/');
+        size_t keep = target[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;
+        char *next = malloc(keep + (size_t)n + 1);
+        if (next) {
+            memcpy(next, p, keep);
+            memcpy(next + keep, target, (size_t)n + 1);
+        }
+        free(p);
+        p = next;
+    }
+    return p;
+}
+
 /* The resolved directory of path (realpath of all but its last name) and its last name,
  * into dir_out and *name; 0 when the directory cannot be resolved. */
 static int split_resolved(const char *path, char *dir_out, const char **name) {
@@ -64,7 +86,14 @@ int mlcrt_same_file(const char *a, const char *b) {
     int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
     if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     if (ea != eb) return 0; /* one exists, the other does not */
+    /* neither exists yet: the names they would create, through dangling links (a log
+     * written through L.log -> S.ckpt, and a save renamed onto S.ckpt) */
+    char *ra = mlcrt_resolve_links(a), *rb = mlcrt_resolve_links(b);
     char da[PATH_MAX], db[PATH_MAX];
     const char *na, *nb;
-    return split_resolved(a, da, &na) && split_resolved(b, db, &nb) && strcmp(da, db) == 0 && strcmp(na, nb) == 0;
+    int same = ra && rb && split_resolved(ra, da, &na) && split_resolved(rb, db, &nb) && strcmp(da, db) == 0 &&
+               strcmp(na, nb) == 0;
+    free(ra);
+    free(rb);
+    return same;
 }

@@ -19,10 +19,16 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
 int mlcrt_dangling_link(const char *path, char *target, size_t cap);
 
 /* 1 when paths a and b name one file: both exist and are the same inode (through links
- * and hard links), or neither needs to exist and both resolve to the same name in the
- * same directory; 0 otherwise. Two outputs of a run, or an output and an input, that
+ * and hard links), or neither exists and both resolve (through dangling links too) to
+ * the same name in the same directory; 0 otherwise. Two outputs of a run, or an output and an input, that
  * name one file would overwrite each other without a word. */
 int mlcrt_same_file(const char *a, const char *b);
+
+/* Follows symbolic links at path (relative ones from the link's directory), at most 40
+ * as the kernel does: the file a write to path creates or replaces. Returns a malloc'ed
+ * path (a copy of path when it is no link); NULL only when out of memory. A loop or an
+ * unreadable link stops the walk at the path reached. */
+char *mlcrt_resolve_links(const char *path);
 
 /* "a directory", "a FIFO (named pipe)", "a character device", ... for a stat mode. */
 const char *mlcrt_file_kind_name(unsigned mode);

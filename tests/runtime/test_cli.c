@@ -250,6 +250,18 @@ Test(resume, outputs_naming_one_file_are_refused) {
                          NULL});
     cr_assert_neq(r.status, 0);
     cr_assert(strstr(r.err, "--log and --save name the same file"), "%s", r.err);
+    /* through a link whose target does not exist yet, both ways round: the log would be
+     * written through the link and the save renamed onto its target */
+    char *lnk = tu_path(d, "L.log"), *tgt = tu_path(d, "S.ckpt");
+    for (int way = 0; way < 2; way++) {
+        unlink(lnk), unlink(tgt);
+        cr_assert_eq(way ? symlink("L.log", tgt) : symlink("S.ckpt", lnk), 0);
+        run(&r, &tiny_api,
+            (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--save", tgt, "--log", lnk,
+                             NULL});
+        cr_assert_neq(r.status, 0);
+        cr_assert(strstr(r.err, "--log and --save name the same file"), "%s", r.err);
+    }
     run(&r, &tiny_api,
         (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--log", data, NULL});
     cr_assert_neq(r.status, 0);
