@@ -389,6 +389,24 @@ int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const
                       (long long)md[0], (long long)md[1]);
 }
 
+int mlcrt_dataset_check_like(const mlc_dataset *test, const mlc_dataset *train, char *msg, size_t cap) {
+    if (test->text || train->text || test->sample_rank != train->sample_rank || test->sample_rank < 2) return MLCRT_OK;
+    const int r = test->sample_rank;
+    const int64_t *sd = test->sample_dims, *td = train->sample_dims;
+    if (!memcmp(sd, td, sizeof *sd * (size_t)r)) return MLCRT_OK;
+    char at[48] = "";
+    if (test->image_file && test->rows_byte >= 0) snprintf(at, sizeof at, " byte %lld:", (long long)test->rows_byte);
+    if (r == 3 && sd[0] != td[0])
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "%s:%s the images have %lld channels, the training images (%s) %lld",
+                          test->image_file ? test->image_file : "the test split", at, (long long)sd[0],
+                          train->image_file ? train->image_file : "the training split", (long long)td[0]);
+    return mlcrt_fail(
+        msg, cap, MLCRT_EMISMATCH, "%s:%s the images are %lld x %lld, the training images (%s) %lld x %lld",
+        test->image_file ? test->image_file : "the test split", at, (long long)sd[r - 2], (long long)sd[r - 1],
+        train->image_file ? train->image_file : "the training split", (long long)td[r - 2], (long long)td[r - 1]);
+}
+
 int mlcrt_dataset_channels(const mlc_dataset *ds) { return ds->sample_rank == 3 ? (int)ds->sample_dims[0] : 1; }
 
 int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const float *std, char *msg, size_t cap) {

@@ -89,6 +89,13 @@ int mlcrt_dataset_load_auto(mlc_dataset *ds, const char *dir, int test, int64_t 
  * (where: the data's directory or file). */
 int mlcrt_dataset_check_dims(const mlc_dataset *ds, const mlc_io_desc *in, const char *where, char *msg, size_t cap);
 
+/* Whether the test split's images have the training split's shape (rows, columns,
+ * channels): a rank-1 input takes any image of its size, but a model trained on 28 x 28
+ * images measures nothing on 14 x 56 ones. MLCRT_EMISMATCH with
+ *   FILE: byte 8: the images are 14 x 56, the training images (FILE) 28 x 28
+ * MLCRT_OK for token splits and for samples without rows and columns. */
+int mlcrt_dataset_check_like(const mlc_dataset *test, const mlc_dataset *train, char *msg, size_t cap);
+
 /* predict's images: an IDX file [n, rows, cols] or [n, channels, rows, cols] (u8) for
  * model input `in`, whose per-sample shape it must have: a [C, H, W] input with C > 1
  * takes only the 4-dimensional form, [H, W] or [1, H, W] either, a flat [K] input any

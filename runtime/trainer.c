@@ -766,6 +766,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (check_output_paths(o, err) || bind_inputs(api, &bind, err) || load_split(o, api, &train, 0, err) ||
         load_split(o, api, &test, 1, err))
         goto done;
+    if (mlcrt_dataset_check_like(&test, &train, msg, sizeof msg) != MLCRT_OK) {
+        fprintf(err, "error: %s\n", msg);
+        goto done;
+    }
     trainer_opts capped = batch_capped(o, train.n > test.n ? train.n : test.n);
     o = &capped;
     /* --eval-every measures this: a token model's validation windows (its `test` split),
@@ -1151,8 +1155,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     /* --max-steps cut a run of --epochs short: say so, or the last epoch line reads as if
      * the run had ended where it was asked to */
     if (stopped && o->epochs_flag && !o->quiet)
-        fprintf(out, "stopped after %lld optimizer steps (--max-steps %lld) of a %d-epoch run\n", (long long)gstep,
-                (long long)o->max_steps, epochs);
+        fprintf(out, "stopped after %lld optimizer step%s (--max-steps %lld) of a %d-epoch run\n", (long long)gstep,
+                gstep == 1 ? "" : "s", (long long)o->max_steps, epochs);
     if (o->save_path && dirty && save_ckpt(o, d, api, model, &st, err)) goto done;
     if (test_acc < 0) { /* nothing left to train (a finished run resumed) */
         if (d && mlcrt_dist_sync_state(d, api, model, NULL, err)) goto done;

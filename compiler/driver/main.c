@@ -18,6 +18,7 @@
 #include "passes.h"
 #include "report.h"
 #include "report_scale.h"
+#include "settings.def" /* MLC_MAX_BATCH */
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
@@ -33,7 +34,8 @@ static const char usage[] =
     "  -o PATH          where to write the source (its header goes beside it, .h); never the\n"
     "                   input, and not a .h (the header's own name); a device, FIFO or path in\n"
     "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone;\n"
-    "                   a regular file and its header are replaced together or not at all\n"
+    "                   a regular file and its header are replaced together or not at all;\n"
+    "                   without -o, mlc checks the model and writes no source\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"
     "                   train.batch)\n"
@@ -162,7 +164,7 @@ static int parse_dump(Options *o, const char *stage) {
 }
 
 /* The ranges of the integer options (the usage text states them too). */
-enum { MAX_BATCH = 1 << 20, MAX_THREADS = 4096, MAX_RANKS = 1 << 20 };
+enum { MAX_THREADS = 4096, MAX_RANKS = 1 << 20 };
 
 /* "65536", "64K", "64M", "2G" (1024-based); 0 when malformed or not positive, -1 when
  * past INT64_MAX bytes. */
@@ -260,7 +262,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 fprintf(stderr, "mlc: error: unknown target '%s' (expected c or cuda)\n", val);
                 return -1;
             }
-            if (!strcmp(a, "--batch") && parse_count(a, val, MAX_BATCH, &o->batch)) return -1;
+            if (!strcmp(a, "--batch") && parse_count(a, val, MLC_MAX_BATCH, &o->batch)) return -1;
             if (!strcmp(a, "--threads") && parse_count(a, val, MAX_THREADS, &o->threads)) return -1;
             if (!strcmp(a, "--ranks") && parse_count(a, val, MAX_RANKS, &o->scale.ranks)) return -1;
             if (!strcmp(a, "--tp") && parse_count(a, val, MAX_RANKS, &o->scale.tp)) return -1;
@@ -269,7 +271,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
                 fprintf(stderr,
                         "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: "
                         "bytes, prefixes K M G T; latency in ns, us, ms or s%s), found '%s'\n",
-                        bad == -2 ? "; from 1 B/s to 1e24 B/s, at most 1000 s" : "", val);
+                        bad == -2 ? "; from 1 B/s to 1e24 B/s, a latency from 0 to 1000 s" : "", val);
                 return -1;
             }
             bad = !strcmp(a, "--flops") ? parse_rate(val, &o->scale.flops_per_s) : 0;

@@ -140,6 +140,12 @@ static int positive(const char *s, char **end, double *v) {
     return *end != s && isfinite(*v) && *v > 0 ? 0 : -1;
 }
 
+/* A latency may be 0: a link whose start-up cost the model should leave out. */
+static int nonnegative(const char *s, char **end, double *v) {
+    *v = strtod(s, end);
+    return *end != s && isfinite(*v) && *v >= 0 && s[0] != '-' ? 0 : -1;
+}
+
 /* The ranges of the rates: past them the model's times are 0 or inf (a --flops of 1e-300
  * printed inf ms and still a speed-up), and no machine is there. */
 #define RATE_MIN 1.0
@@ -155,7 +161,7 @@ int parse_link(const char *s, double *bytes_per_s, double *latency_s) {
     if (!strncmp(p, "b/s", 3)) bw /= 8;
     else if (strncmp(p, "B/s", 3)) return -1;
     p += 3;
-    if (*p++ != ',' || positive(p, &end, &lat)) return -1;
+    if (*p++ != ',' || nonnegative(p, &end, &lat)) return -1;
     if (!strcmp(end, "ns")) lat *= 1e-9;
     else if (!strcmp(end, "us")) lat *= 1e-6;
     else if (!strcmp(end, "ms")) lat *= 1e-3;

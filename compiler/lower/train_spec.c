@@ -5,6 +5,7 @@
  * (and the lr) are defaults the generated trainer starts from, which its flags override
  * (runtime/settings.def pairs each key with its flag). Every value is checked here, at
  * the line that sets it. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -126,19 +127,21 @@ static double number(SpecCtx *c, const Expr *e, const char *what, double lo, int
     return x;
 }
 
-/* The largest value of an integer setting (batch, epochs, accum, seed): far above any
- * real run, and every count derived from it still fits an int. */
+/* The largest value of an integer setting (epochs, seed, a step schedule's size): far
+ * above any real run, and every count derived from it still fits an int. batch and
+ * accum have their own (settings.def). */
 #define SETTING_MAX 1000000000LL
 
-static long long integer(SpecCtx *c, const Expr *e, const char *what, long long lo) {
+/* An integer setting in [lo, hi]; why (or NULL) says where hi comes from, as a hint. */
+static long long integer(SpecCtx *c, const Expr *e, const char *what, long long lo, long long hi, const char *why) {
     Value v = setting(c, e, what);
     SrcLoc at = span(e);
     if (v.k == V_FLOAT) /* batch = 10 / 4: the value it came to, as the range errors below say */
-        diag_error(&at, "%s must be an integer from %lld to %lld, found %.15g", what, lo, SETTING_MAX, v.f);
+        diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found %.15g", what, lo, hi, v.f);
     if (v.k != V_INT)
-        diag_error(&at, "%s must be an integer from %lld to %lld, found %s", what, lo, SETTING_MAX, kind_name(v.k));
-    if (v.i < lo || v.i > SETTING_MAX)
-        diag_error(&at, "%s must be an integer from %lld to %lld, found %lld", what, lo, SETTING_MAX, v.i);
+        diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found %s", what, lo, hi, kind_name(v.k));
+    if (v.i < lo || v.i > hi)
+        diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found %lld", what, lo, hi, v.i);
     return v.i;
 }
 
@@ -166,6 +169,7 @@ static void read_optimizer(SpecCtx *c, const Expr *e, ModelSpec *spec) {
     int adam = strcmp(o->kind, "sgd") != 0;
     static const char *adam_keys[] = {"lr", "beta1", "beta2", "eps", "weight_decay"};
     static const char *sgd_keys[] = {"lr", "momentum", "nesterov", "weight_decay"};
+    const Expr *nesterov_at = NULL;
     for (int i = 0; i < e->nargs; i++) {
         const Arg *arg = &e->args[i];
         if (!arg->keyword) diag_error(&arg->value->loc, "%s: give its settings by name, e.g. lr = 1e-3", e->name);
@@ -181,12 +185,18 @@ static void read_optimizer(SpecCtx *c, const Expr *e, ModelSpec *spec) {
             if (v->kind != EX_NAME || (strcmp(v->name, "true") && strcmp(v->name, "false")))
                 diag_error(&v->loc, "nesterov must be true or false");
             o->nesterov = !strcmp(v->name, "true");
+            nesterov_at = v;
         } else {
             unknown_key(c->a, &arg->kw_loc, e->name, k, adam ? adam_keys : sgd_keys, adam ? 5 : 4);
         }
         if ((adam && (o->beta1 >= 1 || o->beta2 >= 1)) || o->momentum >= 1)
             diag_error(&v->loc, "%s: '%s' must be below 1", e->name, k);
     }
+    /* Nesterov's look-ahead is along the momentum: without one it would be plain SGD
+     * under another name (PyTorch refuses it too) */
+    if (o->nesterov && !(o->momentum > 0))
+        diag_error_hint(&nesterov_at->loc, "write sgd(momentum = 0.9, nesterov = true)",
+                        "sgd: nesterov = true needs a momentum above 0");
 }
 
 /* constant | cosine | cosine(warmup = E) | step(size = N, gamma = X, warmup = E) | onecycle */
@@ -214,7 +224,8 @@ static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
             diag_error(&arg->value->loc, "%s: give its settings by name, e.g. %s", name,
                        k == 2 ? "size = 3" : "warmup = 1");
         if (!strcmp(key, "warmup")) spec->warmup = number(c, arg->value, "warmup", 0, 0);
-        else if (!strcmp(key, "size") && k == 2) spec->step_size = (int)integer(c, arg->value, "size", 1);
+        else if (!strcmp(key, "size") && k == 2)
+            spec->step_size = (int)integer(c, arg->value, "size", 1, SETTING_MAX, NULL);
         else if (!strcmp(key, "gamma") && k == 2) spec->step_gamma = number(c, arg->value, "gamma", 0, 1);
         else unknown_key(c->a, &arg->kw_loc, name, key, keys, n_keys[k]);
     }
@@ -222,9 +233,11 @@ static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
 
 /* mean = 0.286 or mean = [0.49, 0.48, 0.45]: up to 4 channels */
 static int read_channels(SpecCtx *c, const Expr *v, const char *what, double *out, int positive) {
-    if (v->kind != EX_LIST) return out[0] = number(c, v, what, 0, positive), 1;
+    /* std above 0; mean any number, as --mean takes (data centred at a negative value) */
+    const double lo = positive ? 0 : -HUGE_VAL;
+    if (v->kind != EX_LIST) return out[0] = number(c, v, what, lo, positive), 1;
     if (v->nargs < 1 || v->nargs > 4) diag_error(&v->loc, "%s takes 1 to 4 values, one per channel", what);
-    for (int i = 0; i < v->nargs; i++) out[i] = number(c, v->args[i].value, what, 0, positive);
+    for (int i = 0; i < v->nargs; i++) out[i] = number(c, v->args[i].value, what, lo, positive);
     return v->nargs;
 }
 
@@ -371,17 +384,13 @@ static void read_train(SpecCtx *c, const Stmt *st, ModelSpec *spec, int *n_mean,
                     &kv->loc,
                     arena_printf(a, "'%s' was first defined at line %d", key, st->settings.items[j]->loc.line),
                     "'%s' is defined twice", key);
-        if (!strcmp(key, "batch")) spec->batch = (int)integer(c, v, "batch", 1);
-        else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(c, v, "epochs", 1);
-        else if (!strcmp(key, "accum")) {
-            spec->accum = (int)integer(c, v, "accum", 1);
-            if (spec->accum > MLC_MAX_ACCUM) {
-                SrcLoc at = span(v);
-                diag_error(&at,
-                           "accum must be at most %d (dropout tells no more micro-batches of a step apart), found %d",
-                           MLC_MAX_ACCUM, spec->accum);
-            }
-        } else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(c, v, "seed", 0);
+        if (!strcmp(key, "batch"))
+            spec->batch = (int)integer(c, v, "batch", 1, MLC_MAX_BATCH, "the largest batch mlc plans memory for");
+        else if (!strcmp(key, "epochs")) spec->epochs = (int)integer(c, v, "epochs", 1, SETTING_MAX, NULL);
+        else if (!strcmp(key, "accum"))
+            spec->accum =
+                (int)integer(c, v, "accum", 1, MLC_MAX_ACCUM, "dropout tells no more micro-batches of a step apart");
+        else if (!strcmp(key, "seed")) spec->seed = (unsigned long long)integer(c, v, "seed", 0, SETTING_MAX, NULL);
         else if (!strcmp(key, "lr")) lr = number(c, v, "lr", 0, 1);
         else if (!strcmp(key, "optimizer")) read_optimizer(c, v, spec);
         else if (!strcmp(key, "schedule")) read_schedule(c, v, spec);

@@ -85,7 +85,10 @@ Test(report_scale, bad_flags) {
          "mlc: error: --flops: expected a rate like 20T or 100GFLOP/s, from 1 to 1e24 FLOP/s, found '1e-300'\n"},
         {{"--report", "--link", "1e30B/s,1us", NULL},
          "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: bytes, prefixes K M G T; "
-         "latency in ns, us, ms or s; from 1 B/s to 1e24 B/s, at most 1000 s), found '1e30B/s,1us'\n"},
+         "latency in ns, us, ms or s; from 1 B/s to 1e24 B/s, a latency from 0 to 1000 s), found '1e30B/s,1us'\n"},
+        {{"--report", "--link", "1GB/s,-1us", NULL},
+         "mlc: error: --link: expected BANDWIDTH,LATENCY like 100Gb/s,5us (b/s: bits, B/s: bytes, prefixes K M G T; "
+         "latency in ns, us, ms or s), found '1GB/s,-1us'\n"},
     };
     // clang-format on
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -95,4 +98,16 @@ Test(report_scale, bad_flags) {
         cr_expect_str_eq(out, cases[i].err);
         free(out);
     }
+}
+
+/* A latency of 0 leaves the link's start-up cost out: the all-reduce is its bytes alone. */
+Test(report_scale, a_link_without_latency) {
+    char *argv[] = {MLC_EXE,       MLC_SOURCE_ROOT "/samples/mlp.mdl",
+                    "-o",          "/dev/null",
+                    "--report",    "--ranks",
+                    "2",           "--link",
+                    "100Gb/s,0us", NULL};
+    char *out = run(argv, 0);
+    cr_assert(strstr(out, "over a link of 12.5 GB/s and 0 us"), "%s", out);
+    free(out);
 }

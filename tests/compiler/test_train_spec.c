@@ -25,7 +25,7 @@ Test(train_spec, settings_reach_the_spec_and_the_api) {
                                 "batch = 32\nepochs = 3\nseed = 9\n"
                                 "optimizer = adamw(lr = 0.002, beta2 = 0.99, weight_decay = 0.05)\n"
                                 "schedule = step(size = 2, gamma = 0.5, warmup = 0.5)\nclip_norm = 1.5\n"
-                                "augment = \"crop:2,flip\"\nmean = [0.5, 0.25]\nstd = [0.2, 0.1]");
+                                "augment = \"crop:2,flip\"\nmean = [0.5, -0.25]\nstd = [0.2, 0.1]");
     cr_assert_not_null(r.m, "%s", r.diag);
     const ModelSpec *s = &r.m->spec;
     cr_assert_eq(s->batch, 32);
@@ -53,7 +53,7 @@ Test(train_spec, settings_reach_the_spec_and_the_api) {
     static const char *want[] = {
         ".optimizer = {\"adamw\", 0.002f, 0.0f, 0.9f, 0.99f, 1e-08f, 0.05f}",
         ".schedule = \"step\"", ".warmup_epochs = 0.5f", ".step_size = 2", ".step_gamma = 0.5f",
-        ".augment = \"crop:2,flip\"", ".n_norm = 2", ".norm_mean = {0.5f, 0.25f, 0.0f, 0.0f}",
+        ".augment = \"crop:2,flip\"", ".n_norm = 2", ".norm_mean = {0.5f, -0.25f, 0.0f, 0.0f}",
         ".norm_std = {0.2f, 0.1f, 0.0f, 0.0f}", ".default_batch = 32", ".default_epochs = 3",
     };
     // clang-format on
@@ -84,15 +84,18 @@ Test(train_spec, bad_settings) {
     expect_error("schedule = cosine(1)", "t.mdl:8:19: error: cosine: give its settings by name, e.g. warmup = 1\n");
     expect_error("schedule = cosine(size = 2)", "error: cosine has no setting 'size'\n");
     expect_error("schedule = \"cosine\"", "t.mdl:8:12: error: schedule is a name or a call, not a string\n");
-    expect_error("batch = 10 / 4", "t.mdl:8:9: error: batch must be an integer from 1 to 1000000000, found 2.5\n");
-    expect_error("accum = 257",
-                 "t.mdl:8:9: error: accum must be at most 256 (dropout tells no more micro-batches of a "
-                 "step apart), found 257\n");
+    expect_error("batch = 10 / 4", "t.mdl:8:9: error: batch must be an integer from 1 to 1048576, found 2.5\n");
+    expect_error("accum = 257", "t.mdl:8:9: error: accum must be an integer from 1 to 256, found 257\n");
+    expect_error("accum = 257", "hint: dropout tells no more micro-batches of a step apart\n");
+    expect_error("accum = 0", "t.mdl:8:9: error: accum must be an integer from 1 to 256, found 0\n");
+    expect_error("batch = 1048577", "t.mdl:8:9: error: batch must be an integer from 1 to 1048576, found 1048577\n");
     expect_error("epochs = \"3\"", "error: epochs must be an integer from 1 to 1000000000, found a string\n");
     expect_error("schedule = step(sise = 2)", "error: step has no setting 'sise'\n");
     expect_error("schedule = step(sise = 2)", "hint: did you mean 'size'?");
     expect_error("optimizer = adam(momentum = 0.9)", "error: adam has no setting 'momentum'");
     expect_error("optimizer = sgd(lr = 0)", "error: lr must be above 0");
+    expect_error("optimizer = sgd(nesterov = true)",
+                 "t.mdl:8:28: error: sgd: nesterov = true needs a momentum above 0\n");
     expect_error("optimizer = adam(beta1 = 1.5)", "error: adam: 'beta1' must be below 1");
     expect_error("mean = [0.5, 0.5]\nstd = 0.2", "error: mean and std must give the same number of channels (2 and 1)");
     expect_error("std = 0", "error: std must be above 0");

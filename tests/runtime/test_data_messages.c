@@ -179,9 +179,17 @@ Test(data_messages, image_dims_against_a_shaped_input) {
     snprintf(want, sizeof want,
              "%s: byte 8: the images are 14 x 56, model input 'image' (f32[1, 28, 28]) expects 28 x 28", img);
     expect_error_of(&shaped, d, want);
+    /* tiny's input is f32[784]: any image of 784 pixels, but the test images must have
+     * the training images' rows and columns (a model trained on 14 x 56 measures nothing
+     * on 28 x 28) */
+    char *t10k = tu_path(d, "t10k-images-idx3-ubyte");
+    snprintf(want, sizeof want, "%s: byte 8: the images are 28 x 28, the training images (%s) 14 x 56", t10k, img);
+    expect_error(d, want);
     run_result r;
+    write_idx_images(t10k, 50, 14, 56, 2);
     tu_run(&r, &tiny_api, "net", (const char *[]){"--data", d, "--epochs", "1", "--quiet", NULL});
-    cr_assert_eq(r.status, 0, "%s", r.err); /* tiny's input is f32[784] */
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    write_idx_images(t10k, 50, 28, 28, 2);
     /* predict names the image file */
     char *p = tu_path(d, "m.ckpt");
     write_idx_images(img, 200, 28, 28, 1);
