@@ -99,6 +99,10 @@ static void remove_stale_temps(const char *dir, const char *base) {
  * --save would become a regular file. */
 static int check_kind(const char *target, const char *path, const char *what, char *msg, size_t cap) {
     struct stat st;
+    /* a loop of links has no file at its end to replace: renaming onto the last link
+     * reached would break the loop, silently */
+    if (stat(target, &st) != 0 && errno == ELOOP)
+        return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': %s", what, path, strerror(ELOOP));
     if (stat(target, &st) != 0 || S_ISREG(st.st_mode)) return MLCRT_OK;
     return mlcrt_fail(msg, cap, MLCRT_EIO, "cannot write %s '%s': expected a regular file, found %s", what, path,
                       mlcrt_file_kind_name((unsigned)st.st_mode));

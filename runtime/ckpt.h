@@ -46,8 +46,11 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
 int mlcrt_ckpt_save_state(const mlc_model_api *api, void *model, const mlcrt_train_state *st, const char *path,
                           char *msg, size_t cap);
 /* Checks, before any training, that a checkpoint can be written at path (creates and
- * removes PATH.tmp.<pid>.<n>, removes those of dead processes; path itself is not touched).
- * Same messages as a save. */
+ * removes PATH.tmp.<pid>.<n>, removes those of dead processes; path itself is not touched),
+ * and that what is there is a checkpoint, or nothing: a save would replace any other file.
+ * Same messages as a save, or
+ *   cannot write checkpoint 'net.mdl': the file there is no mlc checkpoint (it begins
+ *   'model ne') and a save would replace it; remove it or choose another path */
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap);
 
 /* Loads path into the model after checking magic, version, truncation, trailing data,

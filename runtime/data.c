@@ -150,6 +150,19 @@ int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int 
         counts[f] = size / rec;
         total += counts[f];
     }
+    /* CIFAR-10's training batches hold as many records each (10,000): one with fewer was
+     * cut at a record boundary, which its size alone cannot tell, and would train on
+     * fewer samples without a word */
+    int most = 0;
+    for (int f = 1; f < npaths; f++)
+        if (counts[f] > counts[most]) most = f;
+    for (int f = 0; f < npaths; f++)
+        if (counts[f] < counts[most])
+            return mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                              "%s: byte %lld: the file ends after %lld record%s, while %s holds %lld: expected as "
+                              "many in every batch file (is it cut short?)",
+                              paths[f], (long long)(counts[f] * rec), (long long)counts[f], counts[f] == 1 ? "" : "s",
+                              paths[most], (long long)counts[most]);
     int64_t n = limit > 0 && limit < total ? limit : total;
     float *x = malloc((size_t)(n > 0 ? n : 1) * CIFAR_PIXELS * sizeof(float));
     int32_t *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));

@@ -58,8 +58,9 @@ void mlcrt_dataset_free(mlc_dataset *ds);
 /* CIFAR binary batches: each file is a sequence of records of label_bytes label bytes
  * (1 for CIFAR-10; 2 for CIFAR-100: coarse then fine, the fine label is used) and 3072
  * pixel bytes (3 x 32 x 32, channel-major as stored), scaled to [0,1]. The files are
- * concatenated in order; limit > 0 keeps the first `limit` samples. expect_numel and
- * classes are checked as for IDX (the offending file, byte and sample are named). */
+ * concatenated in order, and must hold as many records each (a file with fewer was cut
+ * short); limit > 0 keeps the first `limit` samples. expect_numel and classes are
+ * checked as for IDX (the offending file, byte and sample are named). */
 int mlcrt_cifar_load(mlc_dataset *ds, const char *const *paths, int npaths, int label_bytes, int64_t expect_numel,
                      int classes, int64_t limit, char *msg, size_t cap);
 

@@ -23,7 +23,8 @@ const char *mlcrt_file_kind_name(unsigned mode) {
 
 int mlcrt_dangling_link(const char *path, char *target, size_t cap) {
     struct stat st;
-    if (cap < 1 || lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) || stat(path, &st) == 0) return 0;
+    /* a loop (ELOOP) is no dangling link: strerror says what it is */
+    if (cap < 1 || lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) || stat(path, &st) == 0 || errno != ENOENT) return 0;
     ssize_t n = readlink(path, target, cap - 1);
     target[n > 0 ? n : 0] = '\0';
     return 1;

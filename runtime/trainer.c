@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -701,6 +702,29 @@ static int check_output_paths(const trainer_opts *o, FILE *err) {
     return 0;
 }
 
+/* A fresh run writes its log from the start: what is at path must be a log (of any mlc
+ * model, in either format), an empty file or nothing, not a file a mistyped --log names
+ * (`--log net.mdl`, `--log run.ckpt`). 0, or 1 with the message on err. */
+static int check_log_replaceable(const char *path, FILE *err) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    char head[33] = "";
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (!f) return 0; /* opening it to write says why it cannot be */
+    fclose(f);
+    head[n] = '\0';
+    if (!strncmp(head, "kind,", 5) || !strncmp(head, "{\"kind\":", 8)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (head[i] == '\n') head[i] = '\0';
+        else if ((unsigned char)head[i] < 0x20 || (unsigned char)head[i] >= 0x7f) head[i] = '.';
+    fprintf(err,
+            "error: cannot write log '%s': the file there is no mlc log (its first line begins '%s') and the run would "
+            "replace it; remove it or choose another path\n",
+            path, head);
+    return 1;
+}
+
 /* The log opened to append (append) or to write, or NULL with errno set. Opening a FIFO
  * waits for a reader at its other end: one that has none yet is said on err first, so
  * that the wait is not a silent hang. */
@@ -858,6 +882,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             fprintf(err, "error: %s\n", msg);
             goto done;
         }
+        if (!append && exists && check_log_replaceable(o->log_path, err)) goto done;
         lg.f = open_log(o->log_path, append, err);
         if (!lg.f) {
             fprintf(err, "error: cannot write log '%s': %s\n", o->log_path, strerror(errno));
@@ -1212,7 +1237,16 @@ static int run_mode(int argc, char **argv, const mlc_model_api *api, FILE *out, 
     return mlcrt_main_dist(argc, argv, api, NULL, out, err);
 }
 
+/* A file-size limit (ulimit -f) kills a process that writes past it with SIGXFSZ, without
+ * a word (status 153). Ignored, the write fails with EFBIG instead, and the save or log
+ * that made it reports it in its one-line error. A handler the program set stays. */
+static void ignore_file_size_signal(void) {
+    struct sigaction now;
+    if (sigaction(SIGXFSZ, NULL, &now) == 0 && now.sa_handler == SIG_DFL) signal(SIGXFSZ, SIG_IGN);
+}
+
 int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist *d, FILE *out, FILE *err) {
+    ignore_file_size_signal();
     trainer_opts o;
     const char *prog = argc > 0 && argv[0] ? argv[0] : "mlc-train";
     /* mpirun: a rank's bad command line is said at the start-up agreement, once per

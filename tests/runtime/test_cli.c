@@ -274,6 +274,35 @@ Test(resume, outputs_naming_one_file_are_refused) {
     tu_rmrf(d);
 }
 
+/* --save and a fresh run's --log replace what their path holds: a checkpoint or a log,
+ * not a source file or program a mistyped path names; both are refused before anything
+ * is written, and the file stays as it was. */
+Test(resume, outputs_replace_only_their_own_kind) {
+    char *d = mnist_dir(), *src = tu_path(d, "net.mdl"), *log = tu_path(d, "run.csv"), *ck = tu_path(d, "r.ckpt");
+    const char text[] = "model net\ninput image: f32[B, 784]\n";
+    tu_write(src, text, sizeof text - 1);
+    run_result r;
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--save", src, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "is no mlc checkpoint (it begins 'model ne') and a save would replace it"), "%s", r.err);
+    run(&r, &tiny_api,
+        (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--log", src, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "is no mlc log (its first line begins 'model net')"), "%s", r.err);
+    size_t n;
+    char *now = (char *)tu_read(src, &n);
+    cr_assert(n == sizeof text - 1 && memcmp(now, text, n) == 0, "the source was changed");
+    /* a log and a checkpoint of an earlier run are replaced, in either log format */
+    for (int again = 0; again < 2; again++) {
+        run(&r, &tiny_api,
+            (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--save", ck, "--log", log,
+                             "--log-format", again ? "jsonl" : "csv", NULL});
+        cr_assert_eq(r.status, 0, "%s", r.err);
+    }
+    tu_rmrf(d);
+}
+
 /* A warm-up longer than any run is a learning rate near 0 from its first step, not
  * (its step count wrapped) none at all. */
 Test(schedule, endless_warmup_stays_a_warmup) {

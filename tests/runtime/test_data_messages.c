@@ -38,6 +38,12 @@ Test(data_messages, data_directory_itself) {
     tu_write(file, "x", 1);
     snprintf(want, sizeof want, "%s: expected a dataset directory, found a regular file", file);
     expect_error(file, want);
+    /* a loop of links is said as one, not as a link to nothing */
+    char *la = tu_path(d, "la"), *lb = tu_path(d, "lb");
+    cr_assert_eq(symlink("lb", la), 0);
+    cr_assert_eq(symlink("la", lb), 0);
+    snprintf(want, sizeof want, "%s: cannot open dataset directory: Too many levels of symbolic links", la);
+    expect_error(la, want);
     if (geteuid() != 0) { /* root reads any directory */
         char *locked = tu_path(d, "locked");
         cr_assert_eq(mkdir(locked, 0), 0);
@@ -86,6 +92,20 @@ Test(data_messages, data_files_that_are_no_files) {
     unlink(batch);
     cr_assert_eq(mkfifo(batch, 0644), 0);
     snprintf(want, sizeof want, "%s: expected a CIFAR batch file, found a FIFO (named pipe)", batch);
+    expect_error_of(&tiny_c10_api, c, want);
+    unlink(batch);
+    cr_assert_eq(symlink("data_batch_1.bin", batch), 0);
+    snprintf(want, sizeof want, "%s: cannot open: Too many levels of symbolic links", batch);
+    expect_error_of(&tiny_c10_api, c, want);
+    tu_rmrf(c);
+    /* a training batch cut at a record boundary: fewer records than the others */
+    c = cifar10_dir();
+    batch = tu_path(c, "data_batch_3.bin");
+    write_cifar(batch, 1, 1, 10, 3);
+    snprintf(want, sizeof want,
+             "%s: byte 3073: the file ends after 1 record, while %s holds 8: expected as many in every batch file (is "
+             "it cut short?)",
+             batch, tu_path(c, "data_batch_1.bin"));
     expect_error_of(&tiny_c10_api, c, want);
     tu_rmrf(c);
     tu_rmrf(d);

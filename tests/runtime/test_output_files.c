@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,6 +148,28 @@ Test(output_files, stale_temporaries_with_a_count) {
     tu_rmrf(d);
 }
 
+/* A file-size limit (ulimit -f) makes a save fail with EFBIG and its one-line error, not
+ * a silent death by SIGXFSZ (status 153); the checkpoint before it stays. */
+Test(output_files, file_size_limit_is_an_error) {
+    char *d = mnist_dir(), *p = tu_path(d, "f.ckpt");
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit lim = {4096, 4096};
+        run_result r;
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(2);
+        tu_run(&r, &tiny_api, "net",
+               (const char *[]){"--data", d, "--batch", "40", "--max-steps", "1", "--quiet", "--save", p, NULL});
+        _exit(r.status == 1 && strstr(r.err, "cannot write checkpoint") && strstr(r.err, "File too large") ? 0 : 3);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st), "the trainer died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    cr_assert_eq(WEXITSTATUS(st), 0, "status %d", WEXITSTATUS(st));
+    tu_rmrf(d);
+}
+
 /* Saves killed at random points: the file always loads (tests/runtime/test_ckpt.c holds
  * it to one of the two states), and after the next save nothing but it is left. */
 Test(output_files, killed_saves_leave_no_temporaries) {
@@ -177,11 +200,11 @@ Test(output_files, save_through_symlink_writes_target) {
     cr_assert_eq(mkdir(sub, 0755), 0);
     char *target = tu_path(sub, "real.ckpt"), *link1 = tu_path(d, "link.ckpt"), *link2 = tu_path(d, "chain.ckpt"),
          *dangling = tu_path(d, "new.ckpt");
-    tu_write(target, "old", 3);
+    void *m = tu_track(tiny_api.create(2, 1), tiny_api.destroy);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, target, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert_eq(symlink("sub/real.ckpt", link1), 0);
     cr_assert_eq(symlink(link1, link2), 0);
     cr_assert_eq(symlink("sub/later.ckpt", dangling), 0);
-    void *m = tu_track(tiny_api.create(2, 1), tiny_api.destroy);
     const char *via[3] = {link1, link2, dangling};
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(mlcrt_ckpt_check_writable(via[i], msg, sizeof msg), MLCRT_OK, "%s", msg);
@@ -203,5 +226,16 @@ Test(output_files, save_through_symlink_writes_target) {
     cr_assert_eq(mlcrt_ckpt_check_writable(dirlink, msg, sizeof msg), MLCRT_EIO);
     snprintf(want, sizeof want, "cannot write checkpoint '%s': expected a regular file, found a directory", dirlink);
     cr_assert_str_eq(msg, want);
+    /* a loop of links has no file to replace: refused, and the links stay */
+    char *loop1 = tu_path(d, "loop1"), *loop2 = tu_path(d, "loop2");
+    cr_assert_eq(symlink("loop2", loop1), 0);
+    cr_assert_eq(symlink("loop1", loop2), 0);
+    snprintf(want, sizeof want, "cannot write checkpoint '%s': Too many levels of symbolic links", loop1);
+    cr_assert_eq(mlcrt_ckpt_check_writable(loop1, msg, sizeof msg), MLCRT_EIO);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, loop1, msg, sizeof msg), MLCRT_EIO);
+    cr_assert_str_eq(msg, want);
+    struct stat st;
+    cr_assert(lstat(loop1, &st) == 0 && S_ISLNK(st.st_mode), "the loop was replaced by a file");
     tu_rmrf(d);
 }
