@@ -56,6 +56,18 @@ void mlcrt_idx_free(mlcrt_idx *idx) {
     idx->nbytes = 0;
 }
 
+/* Whether a gzip stream that goes on past the data its header declares turns out to be
+ * corrupt when read to its end (zlib checks each member's CRC there): a damaged
+ * compressed byte can make inflate produce more bytes than were stored, and that is
+ * damage to report, not trailing data. */
+static int drains_to_corrupt(mlcrt_gz_stream *f) {
+    static _Thread_local uint8_t scratch[1 << 16];
+    int64_t got;
+    while ((got = mlcrt_gz_read(f, scratch, sizeof scratch)) > 0) {
+    }
+    return got < 0;
+}
+
 int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg, size_t cap) {
     memset(out, 0, sizeof *out);
     int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
@@ -68,6 +80,9 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         return mlcrt_fail(msg, cap, MLCRT_EIO, "%s: cannot open: %s", path, strerror(e));
     }
     const char *zerr = f->err;
+    /* a .gz file's offsets past the header are in the data it decompresses to, which a
+     * message says, as it says "of the compressed file" for offsets in the file itself */
+    const char *in_data = f->gz ? " of the decompressed data" : "";
     uint8_t hdr[4 + 4 * MLCRT_IDX_MAX_DIMS];
 
     int64_t got = read_full(f, hdr, 4);
@@ -76,8 +91,8 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         goto done;
     }
     if (got < 4 && f->cut) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside the 4-byte magic number", path,
-                        (long long)got);
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside the IDX file's 4-byte magic number",
+                        path, (long long)got);
         goto done;
     }
     if (got < 4) {
@@ -168,10 +183,10 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
     }
     if (got < total) {
         rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
-                        "%s: byte %lld: %s: expected %lld data bytes after the %lld-byte "
+                        "%s: byte %lld%s: %s: expected %lld data bytes after the %lld-byte "
                         "header, found %lld",
-                        path, (long long)(hdr_len + got), f->cut ? GZ_CUT : "data ended early", (long long)total,
-                        (long long)hdr_len, (long long)got);
+                        path, (long long)(hdr_len + got), in_data, f->cut ? GZ_CUT : "data ended early",
+                        (long long)total, (long long)hdr_len, (long long)got);
         goto done;
     }
     uint8_t extra[1];
@@ -180,18 +195,24 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         rc = mlcrt_fail(msg, cap, MLCRT_EIO, "%s: read error: %s", path, zerr);
         goto done;
     }
+    if (got > 0 && f->gz && drains_to_corrupt(f)) { /* a damaged stream, not a long file */
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: %s", path, zerr);
+        goto done;
+    }
     if (got > 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                        "%s: byte %lld: unexpected trailing data after the %lld declared "
+                        "%s: byte %lld%s: unexpected trailing data after the %lld declared "
                         "data bytes",
-                        path, (long long)(hdr_len + total), (long long)total);
+                        path, (long long)(hdr_len + total), in_data, (long long)total);
         goto done;
     }
     /* All data arrived, but a gzip stream cut before its trailer (CRC and length) is
      * reported by zlib only as a pending Z_BUF_ERROR: the file is incomplete. */
     if (f->cut) {
-        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC, "%s: byte %lld: " GZ_CUT " inside its 8-byte trailer (CRC and length)",
-                        path, (long long)(hdr_len + total));
+        rc = mlcrt_fail(msg, cap, MLCRT_ETRUNC,
+                        "%s: byte %lld of the compressed file: " GZ_CUT
+                        " after all %lld data bytes, inside a gzip trailer (CRC and length) or a further member",
+                        path, (long long)f->in_off, (long long)total);
         goto done;
     }
     /* gzread would not have said this: bytes after the gzip data, like those after a raw

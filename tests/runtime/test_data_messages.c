@@ -128,7 +128,7 @@ Test(data_messages, gz_cut_short) {
     tu_write(gz, zf, 7); /* inside the 10-byte gzip header */
     snprintf(want, sizeof want,
              "%s: byte 0: compressed stream ends early (the .gz file is cut short) inside the "
-             "4-byte magic number",
+             "IDX file's 4-byte magic number",
              gz);
     expect_error(d, want);
     tu_write(gz, zf, zn - 8 - 200); /* inside the compressed data */

@@ -122,9 +122,9 @@ Test(idx, truncated_data_raw_and_gz) {
         mlcrt_idx idx;
         cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_ETRUNC);
         snprintf(want, sizeof want,
-                 "%s: byte 26: data ended early: expected 12 data bytes after the 16-byte "
+                 "%s: byte 26%s: data ended early: expected 12 data bytes after the 16-byte "
                  "header, found 10",
-                 p);
+                 p, gz ? " of the decompressed data" : "");
         cr_assert_str_eq(msg, want);
         tu_rmrf(dir);
     }
@@ -304,11 +304,35 @@ Test(idx, gzip_without_trailer) {
     char msg[MLCRT_MSG_SIZE], want[512];
     mlcrt_idx idx;
     cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_ETRUNC);
-    snprintf(
-        want, sizeof want,
-        "%s: byte 28: compressed stream ends early (the .gz file is cut short) inside its 8-byte trailer (CRC and length)",
-        p);
+    snprintf(want, sizeof want,
+             "%s: byte %zu of the compressed file: compressed stream ends early (the .gz file is cut short) after all "
+             "12 data bytes, inside a gzip trailer (CRC and length) or a further member",
+             p, n - 8);
     cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
+/* A gzip stream that holds more than its IDX header declares is read to its end before
+ * the extra bytes are blamed: a damaged stream (its CRC says so) is named as damaged,
+ * not as a file with trailing data. */
+Test(idx, gzip_damage_is_no_trailing_data) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "long.gz"), msg[MLCRT_MSG_SIZE], want[512];
+    uint32_t dims[3] = {3, 2, 2};
+    uint8_t data[16];
+    memcpy(data, pix, 12);
+    memset(data + 12, 7, 4);
+    write_idx(p, 1, 0x08, 3, dims, data, 16);
+    mlcrt_idx idx;
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
+    snprintf(want, sizeof want,
+             "%s: byte 28 of the decompressed data: unexpected trailing data after the 12 declared data bytes", p);
+    cr_assert_str_eq(msg, want); /* intact: the bytes are really there */
+    size_t n = 0;
+    uint8_t *gz = tu_read(p, &n);
+    gz[n - 8] ^= 0x5a; /* the CRC no longer matches the data */
+    tu_write(p, gz, n);
+    cr_assert_eq(mlcrt_idx_read(p, 3, &idx, msg, sizeof msg), MLCRT_EFORMAT);
+    cr_assert(strstr(msg, "corrupt gzip data at byte") && strstr(msg, "incorrect data check"), "%s", msg);
     tu_rmrf(dir);
 }
 
