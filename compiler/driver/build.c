@@ -11,7 +11,7 @@
  * ($MLC_MPICC, else mpicc; Open MPI's -showme), and compiles the trainer's main with
  * MLC_MPI: the trainer then runs as one rank of `mpirun -np N` (docs/distributed.md). A
  * CUDA trainer also gets templates/dist_nccl.c (MLC_MPI_CUDA) and NCCL. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* mkdtemp */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,23 +67,41 @@ static int staged_fail(Staged *s, int err) {
     return 1;
 }
 
-/* Opens s->tmp beside the final file (with an existing file's permissions); 0, or 1 after
- * a one-line error with nothing created. */
-static int staged_open(Staged *s, const char *path) {
+/* Names s->final, the file a write to `path` replaces: a link's target (through a chain,
+ * a relative or a dangling link), so that the rename lands there and the link stays; and
+ * s->tmp beside it. *st and *exists: what s->final is now. 0, or 1 after a one-line error:
+ * a loop of links has no target (the rename would replace the link itself), a directory
+ * or device would be replaced rather than written into. */
+static int staged_name(Staged *s, const char *path, struct stat *st, int *exists) {
     s->path = path;
     s->fp = NULL;
     s->tmp[0] = 0;
-    if (!realpath(path, s->final)) snprintf(s->final, sizeof s->final, "%s", path); /* a new file */
-    struct stat st;
-    int exists = !stat(s->final, &st);
-    if (exists && !S_ISREG(st.st_mode)) {
-        /* a rename would replace the directory or device, not write into it */
+    char *target = mlcrt_resolve_links(path);
+    if (!target) return staged_fail(s, ENOMEM);
+    int fits = strlen(target) < sizeof s->final;
+    if (fits) strcpy(s->final, target);
+    free(target);
+    if (!fits) return staged_fail(s, ENAMETOOLONG);
+    *exists = !stat(s->final, st);
+    if (!*exists && errno != ENOENT) return staged_fail(s, errno); /* ELOOP, EACCES, ENOTDIR */
+    if (*exists && !S_ISREG(st->st_mode)) {
         fprintf(stderr, "mlc: error: cannot write '%s': expected a regular file, found %s\n", path,
-                mlcrt_file_kind_name((unsigned)st.st_mode));
+                mlcrt_file_kind_name((unsigned)st->st_mode));
         return 1;
     }
-    if ((size_t)snprintf(s->tmp, sizeof s->tmp, "%s.tmp.%ld", s->final, (long)getpid()) >= sizeof s->tmp)
+    if ((size_t)snprintf(s->tmp, sizeof s->tmp, "%s.tmp.%ld", s->final, (long)getpid()) >= sizeof s->tmp) {
+        s->tmp[0] = 0;
         return staged_fail(s, ENAMETOOLONG);
+    }
+    return 0;
+}
+
+/* Opens s->tmp beside the final file (with an existing file's permissions); 0, or 1 after
+ * a one-line error with nothing created. */
+static int staged_open(Staged *s, const char *path) {
+    struct stat st;
+    int exists;
+    if (staged_name(s, path, &st, &exists)) return 1;
     int fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC, exists ? st.st_mode & 07777 : 0666);
     if (fd < 0) {
         int e = errno;

@@ -35,6 +35,7 @@ static const char usage[] =
     "                   input, and not a .h (the header's own name); a device, FIFO or path in\n"
     "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone;\n"
     "                   a regular file and its header are replaced together or not at all;\n"
+    "                   through a link, its target (a loop of links is refused);\n"
     "                   without -o, mlc checks the model and writes no source\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"

@@ -770,6 +770,36 @@ Test(driver, outputs_are_replaced_whole_or_not_at_all, .timeout = 120) {
     free(d);
 }
 
+/* -o through a dangling link creates the link's target and keeps the link; a loop of
+ * links has no target: refused in one line, the links left as they were (the rename
+ * replaced the first one with a regular file). */
+Test(driver, outputs_follow_a_dangling_link_and_refuse_a_loop, .timeout = 60) {
+    char *d = ct_tmpdir("driver"), link[600], loop[600], want[1400];
+    cr_assert_not_null(d);
+    char *mlp = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    snprintf(link, sizeof link, "%s/l.c", d);
+    cr_assert_eq(symlink("new.c", link), 0);
+    MLC_EXPECT(0, "", mlp, "-o", link);
+    struct stat st;
+    cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
+    char *names = dir_listing(d);
+    cr_expect_str_eq(names, "l.c\nl.h\nnew.c\n", "the link's target was not written");
+    free(names);
+
+    snprintf(loop, sizeof loop, "%s/loop2", d);
+    cr_assert_eq(symlink("loop1", loop), 0);
+    snprintf(loop, sizeof loop, "%s/loop1", d);
+    cr_assert_eq(symlink("loop2", loop), 0);
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s': Too many levels of symbolic links\n", loop);
+    MLC_EXPECT(1, want, mlp, "-o", loop);
+    cr_expect(lstat(loop, &st) == 0 && S_ISLNK(st.st_mode), "the loop's link was replaced by a file");
+    names = dir_listing(d);
+    cr_expect_str_eq(names, "l.c\nl.h\nloop1\nloop2\nnew.c\n", "a file was left");
+    free(names);
+    ct_rmdir(d);
+    free(d);
+}
+
 /* mlc build's work directory under $TMPDIR goes when the build stops before the
  * compiler runs (here: --mpi against a runtime without libmlcrt_mpi). */
 Test(driver, an_early_build_error_leaves_no_work_directory, .timeout = 120) {
