@@ -53,6 +53,46 @@ int same_file(const char *a, const char *b) {
     return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* What a signal that ends mlc (Ctrl-C, timeout's SIGTERM, a closed terminal) must not
+ * leave behind: the compiler mlc build is waiting for, the temporary files being written
+ * and mlc build's work directory under $TMPDIR (a kill there left them, one set a run).
+ * Each is registered while it exists; the handler removes the files, then the directory. */
+enum { DOOMED_MAX = 8 };
+static volatile pid_t running_child;
+static const char *volatile doomed[DOOMED_MAX]; /* paths; an empty one is skipped */
+static volatile sig_atomic_t n_doomed;
+static const char *volatile doomed_dir;
+
+static void end_on_signal(int sig) {
+    if (running_child > 0) kill(running_child, SIGTERM);
+    for (int i = 0; i < n_doomed; i++)
+        if (doomed[i][0]) unlink(doomed[i]);
+    if (doomed_dir) rmdir(doomed_dir);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Catches the signals that end mlc, from the first registration on; one ignored (nohup's
+ * SIGHUP) stays ignored. With nothing registered the handler ends mlc as the default would. */
+static void catch_ending_signals(void) {
+    static int caught;
+    if (caught++) return;
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++)
+        if (signal(sigs[i], end_on_signal) == SIG_IGN) signal(sigs[i], SIG_IGN);
+}
+
+/* Registers path (a buffer that outlives the registration) for removal on a signal;
+ * returns the mark that forget_doomed takes back to. */
+static int doom(const char *path) {
+    catch_ending_signals();
+    if (n_doomed == DOOMED_MAX) mlc_die("doom: more than DOOMED_MAX temporary files");
+    doomed[n_doomed] = path;
+    return n_doomed++;
+}
+
+static void forget_doomed(int mark) { n_doomed = mark; }
+
 /* An output written beside its name and renamed over it once complete, so that a failed
  * run (a full disk, a header that is a directory) leaves the old file whole, never a
  * truncated one. `final` is where the rename lands: a link's target, so the link stays. */
@@ -76,6 +116,7 @@ static int staged_name(Staged *s, const char *path, struct stat *st, int *exists
     s->path = path;
     s->fp = NULL;
     s->tmp[0] = 0;
+    if (!*path) return staged_fail(s, ENOENT); /* the temporary name would be ".tmp.PID" */
     char *target = mlcrt_resolve_links(path);
     if (!target) return staged_fail(s, ENOMEM);
     int fits = strlen(target) < sizeof s->final;
@@ -224,21 +265,6 @@ static void find_runtime(char *inc, char *lib, size_t cap) {
     }
 }
 
-/* What a signal that ends mlc build (Ctrl-C, timeout's SIGTERM, a closed terminal) must
- * not leave behind: the compiler it is waiting for, and the work directory under $TMPDIR
- * with the files written into it (a build killed there left them, one directory a build) */
-static volatile pid_t running_child;
-static const char *volatile work_files[5];
-
-static void end_on_signal(int sig) {
-    if (running_child > 0) kill(running_child, SIGTERM);
-    for (int i = 0; i < 4 && work_files[i]; i++)
-        if (work_files[i][0]) unlink(work_files[i]);
-    if (work_files[4]) rmdir(work_files[4]);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 static int run(const char *const *argv, int verbose) {
     if (verbose) {
         for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
@@ -303,49 +329,88 @@ static int keeps_input(const char *input, const char *const *paths) {
     return 0;
 }
 
-/* The work files of a build, in its work directory. */
+/* The work files of a build, in its work directory, and what the compiler writes. */
 typedef struct WorkFiles {
     char dir[PATH_MAX], src[PATH_MAX + 32], hdr[PATH_MAX + 32], mainc[PATH_MAX + 32], ncclc[PATH_MAX + 32];
+    const char *out; /* the trainer's temporary name, or -o itself when written in place */
 } WorkFiles;
 
 static int compile_in(const ModelIR *m, const Options *o, WorkFiles *w);
+
+/* Whether the trainer goes straight to -o: a device, FIFO or path in /dev or /proc
+ * (-o /dev/null: compiled, not kept), as mlc -o writes such a path. */
+static int linked_in_place(const char *path) {
+    struct stat st;
+    return !header_beside(path) && !(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* The trainer is linked into a temporary name beside -o (through a link, its target) and
+ * renamed over it once the link succeeded: a failed link (a full disk) leaves the old
+ * trainer whole. Creating that file first finds a path that cannot be written before
+ * anything is compiled. 0, or 1 after a one-line error with nothing created. */
+static int stage_binary(Staged *bin, const char *path) {
+    if (linked_in_place(path)) {
+        bin->path = path, bin->tmp[0] = 0;
+        return 0;
+    }
+    struct stat st;
+    int exists;
+    if (staged_name(bin, path, &st, &exists)) return 1;
+    int fd = open(bin->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) {
+        int e = errno;
+        bin->tmp[0] = 0;
+        return staged_fail(bin, e);
+    }
+    close(fd);
+    return 0;
+}
+
+/* Renames the linked trainer over -o (status 0), else removes it; the status. */
+static int place_binary(Staged *bin, int status) {
+    if (!bin->tmp[0]) return status;
+    if (!status && rename(bin->tmp, bin->final)) status = staged_fail(bin, errno);
+    if (status) unlink(bin->tmp);
+    return status;
+}
 
 /* Builds in a work directory: OUT.mlc/ under --keep, which stays, else a fresh one under
  * $TMPDIR, removed afterwards unless the compiler failed (its sources are kept for the
  * user to look at, and the message says where). */
 int build_trainer(const ModelIR *m, const Options *o) {
-    WorkFiles w = {0};
+    Staged bin;
+    if (stage_binary(&bin, o->output)) return 1;
+    int mark = doom(bin.tmp);
+    WorkFiles w = {.out = bin.tmp[0] ? bin.tmp : o->output};
+    int st = 1;
     if (o->keep) {
         snprintf(w.dir, sizeof w.dir, "%s.mlc", o->output);
-        if (mkdir(w.dir, 0755) && errno != EEXIST) {
+        if (mkdir(w.dir, 0755) && errno != EEXIST)
             fprintf(stderr, "mlc: error: cannot create '%s': %s\n", w.dir, strerror(errno));
-            return 1;
-        }
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(w.dir, sizeof w.dir, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(w.dir)) {
-            fprintf(stderr, "mlc: error: cannot create a work directory: %s\n", strerror(errno));
-            return 1;
-        }
+        else st = compile_in(m, o, &w) ? 1 : 0;
+        forget_doomed(mark);
+        return place_binary(&bin, st);
     }
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    void (*before[3])(int) = {SIG_DFL, SIG_DFL, SIG_DFL};
-    if (!o->keep) { /* a fresh directory: a signal removes it, with what is in it */
-        const char *files[] = {w.src, w.hdr, w.mainc, w.ncclc, w.dir};
-        for (int i = 0; i < 5; i++) work_files[i] = files[i];
-        for (int i = 0; i < 3; i++) /* one ignored (nohup's SIGHUP) stays ignored */
-            if ((before[i] = signal(sigs[i], end_on_signal)) == SIG_IGN) signal(sigs[i], SIG_IGN);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(w.dir, sizeof w.dir, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(w.dir)) {
+        fprintf(stderr, "mlc: error: cannot create a work directory: %s\n", strerror(errno));
+        forget_doomed(mark);
+        return place_binary(&bin, 1);
     }
-    int st = compile_in(m, o, &w);
-    for (int i = 0; i < 3 && !o->keep; i++) signal(sigs[i], before[i] == SIG_ERR ? SIG_DFL : before[i]);
-    for (int i = 0; i < 5; i++) work_files[i] = NULL;
-    if (st == 2 || o->keep) return st ? 1 : 0;
+    /* a fresh directory: a signal removes it, with what is in it */
     const char *files[] = {w.src, w.hdr, w.mainc, w.ncclc};
-    for (int i = 0; i < 4; i++)
-        if (files[i][0]) unlink(files[i]);
-    rmdir(w.dir);
-    return st;
+    for (int i = 0; i < 4; i++) doom(files[i]);
+    doomed_dir = w.dir;
+    st = compile_in(m, o, &w);
+    doomed_dir = NULL;
+    forget_doomed(mark);
+    if (st != 2) { /* the compiler's failure keeps its sources */
+        for (int i = 0; i < 4; i++)
+            if (files[i][0]) unlink(files[i]);
+        rmdir(w.dir);
+    }
+    return place_binary(&bin, st ? 1 : 0);
 }
 
 /* Writes the work files and runs the compiler: 0, 1 after a one-line error before the
@@ -415,7 +480,7 @@ static int compile_in(const ModelIR *m, const Options *o, WorkFiles *w) {
         if ((n = mpi_flags(m->arena, "compile", nvcc, argv, n, MAX_ARGS - 24)) < 0) return 1;
     }
     argv[n++] = "-o";
-    argv[n++] = o->output;
+    argv[n++] = w->out;
     argv[n++] = libflag;
     for (int i = 0; t->build->pre_libs && t->build->pre_libs[i]; i++) argv[n++] = t->build->pre_libs[i];
     if (o->mpi) argv[n++] = "-lmlcrt_mpi";

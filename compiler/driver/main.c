@@ -36,6 +36,8 @@ static const char usage[] =
     "                   /dev or /proc (-o /dev/null, -o /dev/stdout) gets the source alone;\n"
     "                   a regular file and its header are replaced together or not at all;\n"
     "                   through a link, its target (a loop of links is refused);\n"
+    "                   build: the trainer, linked beside it and renamed over it once\n"
+    "                   linked (a failed build leaves the old one)\n"
     "                   without -o, mlc checks the model and writes no source\n"
     "  --target T       c (default: C11 + OpenBLAS + OpenMP) or cuda (kernels + cuBLAS)\n"
     "  --batch N        the batch size the shapes are checked with, 1 to 1048576 (default:\n"

@@ -800,6 +800,74 @@ Test(driver, outputs_follow_a_dangling_link_and_refuse_a_loop, .timeout = 60) {
     free(d);
 }
 
+/* A compiler that fails as GNU ld does on a full disk: it removes its output, writes part
+ * of one and exits 1. */
+static const char failing_ld[] =
+    "#!/bin/sh\n"
+    "while [ $# -gt 0 ]; do [ \"$1\" = -o ] && out=$2; shift; done\n"
+    "rm -f \"$out\"; echo partial > \"$out\"; exit 1\n";
+
+/* mlc build links into a temporary file beside -o and renames it over -o only when the
+ * link succeeded: a failed link leaves the old trainer whole and no temporary file (cc -o
+ * BIN removed it); an output that cannot be written is one line before anything is
+ * compiled (ld's lines after the whole compile, and a work directory left); through a
+ * link the target is replaced and the link stays. */
+Test(driver, a_trainer_is_replaced_whole_or_not_at_all, .timeout = 120) {
+    char *d = ct_tmpdir("driver"), tmp[600], cc[600], bin[600], loop[600], lnk[600], want[2000];
+    cr_assert_not_null(d);
+    char *mlp = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    snprintf(tmp, sizeof tmp, "%s/tmp", d);
+    cr_assert_eq(mkdir(tmp, 0755), 0);
+    setenv("TMPDIR", tmp, 1);
+    snprintf(cc, sizeof cc, "%s/failing-ld", d);
+    cr_assert_eq(ct_write_file(cc, failing_ld), 0);
+    cr_assert_eq(chmod(cc, 0755), 0);
+    snprintf(bin, sizeof bin, "%s/net", d);
+    cr_assert_eq(ct_write_file(bin, "the old trainer\n"), 0);
+
+    char *argv[] = {MLC_EXE, "build", mlp, "-o", bin, "--cc", cc, NULL}, *out = NULL;
+    cr_expect_eq(ct_run(argv, &out), 1, "%s", out);
+    snprintf(want, sizeof want, "mlc: error: %s failed (exit 1) building '%s'; sources kept in %s/mlc-build-", cc, bin,
+             tmp);
+    cr_expect(!strncmp(out, want, strlen(want)), "%s", out);
+    free(out);
+    char *now = ct_read_file(bin, NULL);
+    cr_expect_str_eq(now, "the old trainer\n", "a failed link replaced the trainer");
+    free(now);
+    char *names = dir_listing(d);
+    cr_expect_str_eq(names, "failing-ld\nnet\ntmp\n", "a temporary file was left");
+    free(names);
+    ct_rmdir(tmp);
+    cr_assert_eq(mkdir(tmp, 0755), 0);
+
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s': expected a regular file, found a directory\n", d);
+    MLC_EXPECT(1, want, "build", mlp, "-o", d, "--cc", cc);
+    snprintf(bin, sizeof bin, "%s/missing/net", d);
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s': No such file or directory\n", bin);
+    MLC_EXPECT(1, want, "build", mlp, "-o", bin, "--cc", cc);
+    MLC_EXPECT(1, "mlc: error: cannot write '': No such file or directory\n", "build", mlp, "-o", "", "--cc", cc);
+    snprintf(loop, sizeof loop, "%s/loop", d);
+    cr_assert_eq(symlink("loop", loop), 0);
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s': Too many levels of symbolic links\n", loop);
+    MLC_EXPECT(1, want, "build", mlp, "-o", loop, "--cc", cc);
+    names = dir_listing(tmp);
+    cr_expect_str_eq(names, "", "a refused output left a work directory");
+    free(names);
+
+    snprintf(lnk, sizeof lnk, "%s/lnk", d);
+    cr_assert_eq(symlink("net", lnk), 0);
+    build_trainer(d, mlp, lnk);
+    struct stat st;
+    cr_expect(lstat(lnk, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
+    snprintf(bin, sizeof bin, "%s/net", d);
+    cr_expect_eq(access(bin, X_OK), 0, "the link's target is no trainer");
+    names = dir_listing(d);
+    cr_expect(strstr(names, ".tmp.") == NULL, "a temporary file was left:\n%s", names);
+    free(names);
+    ct_rmdir(d);
+    free(d);
+}
+
 /* mlc build's work directory under $TMPDIR goes when the build stops before the
  * compiler runs (here: --mpi against a runtime without libmlcrt_mpi). */
 Test(driver, an_early_build_error_leaves_no_work_directory, .timeout = 120) {
@@ -912,7 +980,8 @@ Test(driver, the_report_escapes_the_path_and_counts_in_words, .timeout = 60) {
 }
 
 /* mlc build ended by a signal (Ctrl-C, timeout's SIGTERM) while its compiler runs removes
- * its work directory under $TMPDIR, with the sources in it: each killed build left one. */
+ * its work directory under $TMPDIR, with the sources in it: each killed build left one;
+ * and the temporary file the trainer is linked into, beside -o. */
 Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
     char *d = ct_tmpdir("e2e-kill");
     cr_assert_not_null(d);
@@ -950,9 +1019,9 @@ Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
     struct dirent *e;
     int left = 0;
     while ((e = readdir(dir)))
-        if (!strncmp(e->d_name, "mlc-build-", 10)) left++;
+        if (!strncmp(e->d_name, "mlc-build-", 10) || strstr(e->d_name, ".tmp.")) left++;
     closedir(dir);
-    cr_expect_eq(left, 0, "a killed mlc build left %d work directories under %s", left, d);
+    cr_expect_eq(left, 0, "a killed mlc build left %d work directories or temporary files under %s", left, d);
     ct_rmdir(d);
     free(d);
 }
