@@ -15,16 +15,28 @@ static const char *fd_name(int fd, char *buf, size_t cap, const char *fallback) 
     return buf;
 }
 
-int mlcrt_check_written(FILE *f, const char *what, const char *path, FILE *err) {
+int mlcrt_written(FILE *f, const char *what, const char *path, int close_it, char *msg, size_t cap) {
+    char name[4096];
+    if (!path) path = fd_name(fileno(f), name, sizeof name, "standard output"); /* before fclose takes the fd */
     errno = 0;
     int flushed = fflush(f) == 0;
-    int e = errno;
-    if (flushed && !ferror(f)) return 0;
-    char name[4096];
-    if (!path) path = fd_name(fileno(f), name, sizeof name, "standard output");
+    int e = errno, ok = flushed && !ferror(f);
+    if (close_it) {
+        errno = 0;
+        /* EBADF: there was no descriptor (a closed stdout), and the flush had nothing to write */
+        if (fclose(f) && ok && errno != EBADF) ok = 0, flushed = 0, e = errno;
+    }
+    if (ok) return 0;
     /* a failure of an earlier flush leaves only the error flag: its errno is gone */
-    fprintf(err, "error: cannot write %s '%s': %s\n", what, path,
-            flushed || !e ? "an earlier write failed (disk full or device error)" : strerror(e));
+    snprintf(msg, cap, "cannot write %s '%s': %s", what, path,
+             flushed || !e ? "an earlier write failed (disk full or device error)" : strerror(e));
+    return -1;
+}
+
+int mlcrt_check_written(FILE *f, const char *what, const char *path, FILE *err) {
+    char msg[4400];
+    if (!mlcrt_written(f, what, path, 0, msg, sizeof msg)) return 0;
+    fprintf(err, "error: %s\n", msg);
     fflush(err);
     return -1;
 }

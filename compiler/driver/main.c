@@ -19,6 +19,7 @@
 #include "report.h"
 #include "report_scale.h"
 #include "settings.def" /* MLC_MAX_BATCH */
+#include "write_check.h"
 
 static const char usage[] =
     "usage: mlc FILE.mdl [-o OUT.c|OUT.cu] [--target c|cuda] [--batch N] [--mem-budget BYTES]\n"
@@ -234,6 +235,7 @@ static int given_twice(const char *a, const char *val, const char **seen_opt, co
     return 0;
 }
 
+/* The options into o: 0, -1 after a one-line error, 1 after printing --help. */
 static int parse_args(int argc, char **argv, Options *o, int *build) {
     int i = 1;
     const char *seen_opt[64], *seen_val[64];
@@ -247,7 +249,7 @@ static int parse_args(int argc, char **argv, Options *o, int *build) {
             char passes[256];
             pass_list(passes, sizeof passes);
             printf("%s\npasses, in order (--dump-ir=after:PASS): %s\n", usage, passes);
-            exit(0);
+            return 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--target") || !strcmp(a, "--batch") || !strcmp(a, "--cc") ||
                    !strcmp(a, "--mem-budget") || !strcmp(a, "--threads") || !strcmp(a, "--cuda-arch") ||
                    !strcmp(a, "--ranks") || !strcmp(a, "--link") || !strcmp(a, "--flops") || !strcmp(a, "--tp") ||
@@ -557,10 +559,12 @@ static void note_skipped_dumps(const Options *o) {
                 "dump\n");
 }
 
-int main(int argc, char **argv) {
+/* The run, its exit status. */
+static int run_mlc(int argc, char **argv) {
     Options o = {0};
     int build = 0;
-    if (parse_args(argc, argv, &o, &build)) return 2;
+    int parsed = parse_args(argc, argv, &o, &build);
+    if (parsed) return parsed < 0 ? 2 : 0; /* 1: --help, printed */
     note_skipped_dumps(&o);
 
     SrcFile *src = read_source(o.input);
@@ -576,3 +580,14 @@ int main(int argc, char **argv) {
     srcfile_free(src);
     return status;
 }
+
+/* What mlc printed (--report, --dump-ir, --help) must have reached stdout: a full disk,
+ * /dev/full or a closed stdout is exit 1 with one line, not exit 0 with an empty file. */
+static int stdout_status(int status) {
+    char msg[4400];
+    if (!mlcrt_written(stdout, "output to", NULL, 1, msg, sizeof msg)) return status;
+    fprintf(stderr, "mlc: error: %s\n", msg);
+    return status ? status : 1;
+}
+
+int main(int argc, char **argv) { return stdout_status(run_mlc(argc, argv)); }

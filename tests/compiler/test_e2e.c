@@ -868,6 +868,37 @@ Test(driver, a_trainer_is_replaced_whole_or_not_at_all, .timeout = 120) {
     free(d);
 }
 
+/* `mlc ARGS REDIRECT` through sh (ARGS: words without quotes); its status, its stderr into *err. */
+static int mlc_redirected(const char *args, const char *redirect, char **err) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "'%s' %s %s", MLC_EXE, args, redirect);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    return ct_run(argv, err);
+}
+
+/* What mlc prints to stdout (--report, --dump-ir, --help) reaching no file is exit 1 and
+ * one line naming it (exit 0 and an empty file before); a closed stdout that mlc prints
+ * nothing to is no error. */
+Test(driver, output_that_cannot_be_written_to_stdout_fails, .timeout = 60) {
+    /* the reason: ENOSPC, or "an earlier write failed" where the buffer filled up before the end */
+    const char *full = "mlc: error: cannot write output to '/dev/full': ";
+    const char *runs[] = {MLC_SOURCE_ROOT "/samples/mlp.mdl --report",
+                          MLC_SOURCE_ROOT "/samples/mlp.mdl --dump-ir=final", "--help"};
+    char *err = NULL;
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(mlc_redirected(runs[i], ">/dev/full", &err), 1, "%s: %s", runs[i], err);
+        cr_expect(!strncmp(err, full, strlen(full)) && strchr(err, '\n') == err + strlen(err) - 1, "%s: %s", runs[i],
+                  err);
+        free(err);
+    }
+    cr_expect_eq(mlc_redirected(MLC_SOURCE_ROOT "/samples/mlp.mdl --report", ">&-", &err), 1, "%s", err);
+    cr_expect_str_eq(err, "mlc: error: cannot write output to 'standard output': Bad file descriptor\n");
+    free(err);
+    cr_expect_eq(mlc_redirected(MLC_SOURCE_ROOT "/samples/mlp.mdl", ">&-", &err), 0, "%s", err);
+    cr_expect_str_eq(err, "");
+    free(err);
+}
+
 /* mlc build's work directory under $TMPDIR goes when the build stops before the
  * compiler runs (here: --mpi against a runtime without libmlcrt_mpi). */
 Test(driver, an_early_build_error_leaves_no_work_directory, .timeout = 120) {
