@@ -82,15 +82,15 @@ static void catch_ending_signals(void) {
         if (signal(sigs[i], end_on_signal) == SIG_IGN) signal(sigs[i], SIG_IGN);
 }
 
-/* Registers path (a buffer that outlives the registration) for removal on a signal;
- * returns the mark that forget_doomed takes back to. */
-static int doom(const char *path) {
+/* Registers path (a buffer that outlives the registration) for removal on a signal. */
+static void doom(const char *path) {
     catch_ending_signals();
     if (n_doomed == DOOMED_MAX) mlc_die("doom: more than DOOMED_MAX temporary files");
     doomed[n_doomed] = path;
-    return n_doomed++;
+    n_doomed++;
 }
 
+/* Forgets what was registered since n_doomed was `mark`. */
 static void forget_doomed(int mark) { n_doomed = mark; }
 
 /* An output written beside its name and renamed over it once complete, so that a failed
@@ -109,9 +109,10 @@ static int staged_fail(Staged *s, int err) {
 
 /* Names s->final, the file a write to `path` replaces: a link's target (through a chain,
  * a relative or a dangling link), so that the rename lands there and the link stays; and
- * s->tmp beside it. *st and *exists: what s->final is now. 0, or 1 after a one-line error:
- * a loop of links has no target (the rename would replace the link itself), a directory
- * or device would be replaced rather than written into. */
+ * s->tmp beside it, registered for removal on a signal once its name is whole (a name
+ * cut short could be another file's). *st and *exists: what s->final is now. 0, or 1
+ * after a one-line error: a loop of links has no target (the rename would replace the
+ * link itself), a directory or device would be replaced rather than written into. */
 static int staged_name(Staged *s, const char *path, struct stat *st, int *exists) {
     s->path = path;
     s->fp = NULL;
@@ -134,6 +135,7 @@ static int staged_name(Staged *s, const char *path, struct stat *st, int *exists
         s->tmp[0] = 0;
         return staged_fail(s, ENAMETOOLONG);
     }
+    doom(s->tmp);
     return 0;
 }
 
@@ -173,9 +175,10 @@ static void staged_discard(Staged *s) {
 }
 
 /* The source and its header into temporary files, renamed over both names only once both
- * are complete: a failure leaves the old files as they were. */
+ * are complete: a failure leaves the old files as they were, a signal no temporary file. */
 static int write_staged(const ModelIR *m, const Target *t, const char *src_path, const char *hdr_path,
                         const char *hdr_base) {
+    int mark = n_doomed;
     Staged src, hdr;
     src.tmp[0] = hdr.tmp[0] = 0, src.fp = hdr.fp = NULL;
     int bad = staged_open(&src, src_path) || staged_open(&hdr, hdr_path);
@@ -190,6 +193,7 @@ static int write_staged(const ModelIR *m, const Target *t, const char *src_path,
     else if (!bad) src.tmp[0] = 0;
     staged_discard(&src);
     staged_discard(&hdr);
+    forget_doomed(mark);
     return bad;
 }
 
@@ -378,9 +382,12 @@ static int place_binary(Staged *bin, int status) {
  * $TMPDIR, removed afterwards unless the compiler failed (its sources are kept for the
  * user to look at, and the message says where). */
 int build_trainer(const ModelIR *m, const Options *o) {
+    int mark = n_doomed;
     Staged bin;
-    if (stage_binary(&bin, o->output)) return 1;
-    int mark = doom(bin.tmp);
+    if (stage_binary(&bin, o->output)) {
+        forget_doomed(mark);
+        return 1;
+    }
     WorkFiles w = {.out = bin.tmp[0] ? bin.tmp : o->output};
     int st = 1;
     if (o->keep) {

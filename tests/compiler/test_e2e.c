@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 
@@ -868,10 +869,11 @@ Test(driver, a_trainer_is_replaced_whole_or_not_at_all, .timeout = 120) {
     free(d);
 }
 
-/* `mlc ARGS REDIRECT` through sh (ARGS: words without quotes); its status, its stderr into *err. */
-static int mlc_redirected(const char *args, const char *redirect, char **err) {
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", MLC_EXE, args, redirect);
+/* `BEFORE mlc ARGS REDIRECT` through sh (ARGS: words without quotes); its status, its
+ * stderr into *err. */
+static int mlc_sh(const char *before, const char *args, const char *redirect, char **err) {
+    char cmd[3200];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s %s", before, MLC_EXE, args, redirect);
     char *argv[] = {"sh", "-c", cmd, NULL};
     return ct_run(argv, err);
 }
@@ -886,17 +888,80 @@ Test(driver, output_that_cannot_be_written_to_stdout_fails, .timeout = 60) {
                           MLC_SOURCE_ROOT "/samples/mlp.mdl --dump-ir=final", "--help"};
     char *err = NULL;
     for (int i = 0; i < 3; i++) {
-        cr_expect_eq(mlc_redirected(runs[i], ">/dev/full", &err), 1, "%s: %s", runs[i], err);
+        cr_expect_eq(mlc_sh("", runs[i], ">/dev/full", &err), 1, "%s: %s", runs[i], err);
         cr_expect(!strncmp(err, full, strlen(full)) && strchr(err, '\n') == err + strlen(err) - 1, "%s: %s", runs[i],
                   err);
         free(err);
     }
-    cr_expect_eq(mlc_redirected(MLC_SOURCE_ROOT "/samples/mlp.mdl --report", ">&-", &err), 1, "%s", err);
+    cr_expect_eq(mlc_sh("", MLC_SOURCE_ROOT "/samples/mlp.mdl --report", ">&-", &err), 1, "%s", err);
     cr_expect_str_eq(err, "mlc: error: cannot write output to 'standard output': Bad file descriptor\n");
     free(err);
-    cr_expect_eq(mlc_redirected(MLC_SOURCE_ROOT "/samples/mlp.mdl", ">&-", &err), 0, "%s", err);
+    cr_expect_eq(mlc_sh("", MLC_SOURCE_ROOT "/samples/mlp.mdl", ">&-", &err), 0, "%s", err);
     cr_expect_str_eq(err, "");
     free(err);
+}
+
+/* Past `ulimit -f` a write fails with EFBIG: the one-line error, exit 1 and no temporary
+ * file or work directory left (SIGXFSZ killed mlc without a word, status 153, and left
+ * them). */
+Test(driver, a_file_size_limit_is_a_failed_write, .timeout = 60) {
+    char *d = ct_tmpdir("driver"), args[1400], want[1400], *err = NULL;
+    cr_assert_not_null(d);
+    snprintf(args, sizeof args, "%s/samples/mlp.mdl -o %s/net.c", MLC_SOURCE_ROOT, d);
+    cr_expect_eq(mlc_sh("ulimit -f 1; exec", args, "", &err), 1, "%s", err);
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s/net.c': File too large\n", d);
+    cr_expect_str_eq(err, want);
+    free(err);
+    snprintf(args, sizeof args, "build %s/samples/mlp.mdl -o %s/net", MLC_SOURCE_ROOT, d);
+    setenv("TMPDIR", d, 1);
+    cr_expect_eq(mlc_sh("ulimit -f 1; exec", args, "", &err), 1, "%s", err);
+    snprintf(want, sizeof want, "mlc: error: cannot write '%s/mlc-build-", d);
+    cr_expect(!strncmp(err, want, strlen(want)) && strstr(err, "/mlp.c': File too large\n"), "%s", err);
+    free(err);
+    char *names = dir_listing(d);
+    cr_expect_str_eq(names, "", "a file was left");
+    free(names);
+    snprintf(args, sizeof args, "%s/samples/mlp.mdl --report", MLC_SOURCE_ROOT);
+    snprintf(want, sizeof want, ">%s/report.txt", d);
+    cr_expect_eq(mlc_sh("ulimit -f 1; exec", args, want, &err), 1, "%s", err);
+    snprintf(want, sizeof want, "mlc: error: cannot write output to '%s/report.txt': ", d);
+    cr_expect(!strncmp(err, want, strlen(want)), "%s", err);
+    free(err);
+    ct_rmdir(d);
+    free(d);
+}
+
+/* mlc -o ended by a signal while it writes its temporary files removes them (they stayed,
+ * one pair a run). The source's temporary name is made a FIFO that the test reads a
+ * little of, which holds mlc in the middle of writing it. */
+Test(driver, a_signal_leaves_no_temporary_file, .timeout = 60) {
+    char *d = ct_tmpdir("driver"), out[600], fifo[700];
+    cr_assert_not_null(d);
+    snprintf(out, sizeof out, "%s/net.c", d);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        snprintf(fifo, sizeof fifo, "%s.tmp.%ld", out, (long)getpid());
+        if (mkfifo(fifo, 0600)) _exit(127);
+        execl(MLC_EXE, MLC_EXE, MLC_SOURCE_ROOT "/samples/vgg.mdl", "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(fifo, sizeof fifo, "%s.tmp.%ld", out, (long)pid);
+    for (int i = 0; i < 2000 && access(fifo, F_OK); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    int fd = open(fifo, O_RDONLY); /* until mlc opens it to write */
+    cr_assert_geq(fd, 0);
+    char c;
+    cr_assert_eq(read(fd, &c, 1), 1); /* mlc is writing; the source is larger than the pipe holds */
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    close(fd);
+    cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "mlc did not end by its SIGTERM (status %d)", st);
+    char *names = dir_listing(d);
+    cr_expect_str_eq(names, "", "a temporary file was left");
+    free(names);
+    ct_rmdir(d);
+    free(d);
 }
 
 /* mlc build's work directory under $TMPDIR goes when the build stops before the
