@@ -64,7 +64,7 @@ static volatile sig_atomic_t n_doomed;
 static const char *volatile doomed_dir;
 
 static void end_on_signal(int sig) {
-    if (running_child > 0) kill(running_child, SIGTERM);
+    if (running_child > 0) kill(-running_child, SIGTERM); /* its group: cc and its cc1, as, ld */
     for (int i = 0; i < n_doomed; i++)
         if (doomed[i][0]) unlink(doomed[i]);
     if (doomed_dir) rmdir(doomed_dir);
@@ -274,13 +274,19 @@ static int run(const char *const *argv, int verbose) {
         for (int i = 0; argv[i]; i++) fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
         fputc('\n', stderr);
     }
+    /* the compiler in a process group of its own, which a signal ending mlc ends whole
+     * (SIGTERM to the cc driver alone left its cc1 compiling on as an orphan); out of the
+     * terminal's group, a Ctrl-C reaches it through mlc's handler only */
+    catch_ending_signals();
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
+        setpgid(0, 0);
         execvp(argv[0], (char *const *)argv);
         fprintf(stderr, "mlc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    setpgid(pid, pid); /* as the child does: either may run first */
     running_child = pid;
     int st, got;
     while ((got = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {

@@ -1075,9 +1075,32 @@ Test(driver, the_report_escapes_the_path_and_counts_in_words, .timeout = 60) {
     free(d);
 }
 
+/* The processes whose command line names a file under dir and whose program's name ends
+ * in `prog` (e.g. "/cc1"). */
+static int procs_on(const char *dir, const char *prog) {
+    DIR *proc = opendir("/proc");
+    cr_assert_not_null(proc);
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(proc))) {
+        char path[300], cmd[8192];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "rb") : NULL;
+        size_t n = f ? fread(cmd, 1, sizeof cmd - 1, f) : 0;
+        if (f) fclose(f);
+        cmd[n] = 0;
+        size_t first = strlen(cmd), plen = strlen(prog);
+        for (size_t i = 0; i < n; i++) cmd[i] = cmd[i] ? cmd[i] : ' ';
+        found += first >= plen && !strncmp(cmd + first - plen, prog, plen) && strstr(cmd, dir) != NULL;
+    }
+    closedir(proc);
+    return found;
+}
+
 /* mlc build ended by a signal (Ctrl-C, timeout's SIGTERM) while its compiler runs removes
  * its work directory under $TMPDIR, with the sources in it: each killed build left one;
- * and the temporary file the trainer is linked into, beside -o. */
+ * and the temporary file the trainer is linked into, beside -o; and it ends the whole
+ * compiler (SIGTERM to the cc driver alone left its cc1 compiling on as an orphan). */
 Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
     char *d = ct_tmpdir("e2e-kill");
     cr_assert_not_null(d);
@@ -1106,6 +1129,11 @@ Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
         if (!seen) nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
     cr_assert(seen, "no work directory with the source appeared under %s", d);
+    for (int i = 0; i < 2000 && !procs_on(d, "/cc1"); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    cr_assert(procs_on(d, "/cc1"), "no cc1 compiling under %s", d);
+    /* past its reading of the sources, which the handler removes (a cc1 still reading them
+     * would stop by itself) */
+    nanosleep(&(struct timespec){1, 500000000}, NULL);
     cr_assert_eq(kill(pid, SIGTERM), 0);
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -1118,6 +1146,8 @@ Test(e2e, build_killed_leaves_no_work_directory, .timeout = 120) {
         if (!strncmp(e->d_name, "mlc-build-", 10) || strstr(e->d_name, ".tmp.")) left++;
     closedir(dir);
     cr_expect_eq(left, 0, "a killed mlc build left %d work directories or temporary files under %s", left, d);
+    for (int i = 0; i < 300 && procs_on(d, "/cc1"); i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+    cr_expect_eq(procs_on(d, "/cc1"), 0, "a killed mlc build left its cc1 running");
     ct_rmdir(d);
     free(d);
 }
