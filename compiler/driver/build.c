@@ -401,8 +401,9 @@ int build_trainer(const ModelIR *m, const Options *o) {
         if (mkdir(w.dir, 0755) && errno != EEXIST)
             fprintf(stderr, "mlc: error: cannot create '%s': %s\n", w.dir, strerror(errno));
         else st = compile_in(m, o, &w) ? 1 : 0;
-        forget_doomed(mark);
-        return place_binary(&bin, st);
+        st = place_binary(&bin, st);
+        forget_doomed(mark); /* after the rename: a signal before it removes the temporary */
+        return st;
     }
     const char *tmp = getenv("TMPDIR");
     snprintf(w.dir, sizeof w.dir, "%s/mlc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -417,13 +418,14 @@ int build_trainer(const ModelIR *m, const Options *o) {
     doomed_dir = w.dir;
     st = compile_in(m, o, &w);
     doomed_dir = NULL;
-    forget_doomed(mark);
     if (st != 2) { /* the compiler's failure keeps its sources */
         for (int i = 0; i < 4; i++)
             if (files[i][0]) unlink(files[i]);
         rmdir(w.dir);
     }
-    return place_binary(&bin, st ? 1 : 0);
+    st = place_binary(&bin, st ? 1 : 0);
+    forget_doomed(mark); /* after the rename: a signal before it removes the temporary */
+    return st;
 }
 
 /* Writes the work files and runs the compiler: 0, 1 after a one-line error before the
