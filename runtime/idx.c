@@ -68,7 +68,10 @@ static int drains_to_corrupt(mlcrt_gz_stream *f) {
     return got < 0;
 }
 
-int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg, size_t cap) {
+/* mlcrt_idx_read; with expect_sample > 0, a file of images [n, rows, cols] whose rows x
+ * cols is not expect_sample is refused at its header, before its data is read (a flat
+ * model's input: 10000-pixel images read in full, up to 16 GiB, to be refused after). */
+static int read_idx(const char *path, int expect_ndims, int64_t expect_sample, mlcrt_idx *out, char *msg, size_t cap) {
     memset(out, 0, sizeof *out);
     int rc = mlcrt_check_regular(path, "an IDX file", msg, cap);
     if (rc) return rc;
@@ -146,6 +149,13 @@ int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg
         }
         out->dims[d] = v;
         total = total > IDX_MAX_BYTES / v ? IDX_MAX_BYTES + 1 : total * v; /* saturates */
+    }
+    if (expect_sample > 0 && ndims == 3 && out->dims[1] * out->dims[2] != expect_sample) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                        "%s: byte 8: expected %lld values per image, found %lld (%lld x %lld)", path,
+                        (long long)expect_sample, (long long)(out->dims[1] * out->dims[2]), (long long)out->dims[1],
+                        (long long)out->dims[2]);
+        goto done;
     }
     if (total > IDX_MAX_BYTES) {
         /* name every dimension: the one that crossed the limit is rarely the culprit
@@ -230,19 +240,17 @@ done:
     return rc;
 }
 
+int mlcrt_idx_read(const char *path, int expect_ndims, mlcrt_idx *out, char *msg, size_t cap) {
+    return read_idx(path, expect_ndims, 0, out, msg, cap);
+}
+
 int mlcrt_idx_load_images(const char *path, int64_t limit, int64_t expect_numel, float **x, int64_t *n,
                           int64_t *in_file, int64_t *rows, int64_t *cols, char *msg, size_t cap) {
     mlcrt_idx idx;
     *x = NULL;
-    int rc = mlcrt_idx_read(path, 3, &idx, msg, cap);
+    int rc = read_idx(path, 3, expect_numel, &idx, msg, cap);
     if (rc) return rc;
-    int64_t count = idx.dims[0], numel = idx.dims[1] * idx.dims[2];
-    if (expect_numel > 0 && numel != expect_numel) {
-        mlcrt_idx_free(&idx);
-        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: expected %lld values per image, found %lld (%lld x %lld)",
-                          path, (long long)expect_numel, (long long)numel, (long long)idx.dims[1],
-                          (long long)idx.dims[2]);
-    }
+    int64_t count = idx.dims[0];
     rc = mlcrt_idx_images_to_floats(path, &idx, limit, x, n, msg, cap);
     if (rc == MLCRT_OK && in_file) *in_file = count;
     if (rc == MLCRT_OK && rows) *rows = idx.dims[1];

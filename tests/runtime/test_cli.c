@@ -605,7 +605,7 @@ Test(trainer2, bad_idx_files) {
     write_idx_images(img, 200, 14, 14, 1);
     run(&r, &tiny_api, (const char *[]){"--data", d, NULL});
     cr_assert_eq(r.status, 1);
-    snprintf(want, sizeof want, "error: %s: expected 784 values per image, found 196 (14 x 14)\n", img);
+    snprintf(want, sizeof want, "error: %s: byte 8: expected 784 values per image, found 196 (14 x 14)\n", img);
     cr_assert_str_eq(r.err, want);
     cr_assert_str_eq(r.out, "");
     tu_rmrf(d);

@@ -256,12 +256,18 @@ Test(idx, image_size_mismatch) {
     char msg[MLCRT_MSG_SIZE], want[512];
     mlc_dataset ds;
     cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
-    snprintf(want, sizeof want, "%s: expected 784 values per image, found 1024 (32 x 32)", ip);
+    snprintf(want, sizeof want, "%s: byte 8: expected 784 values per image, found 1024 (32 x 32)", ip);
     cr_assert_str_eq(msg, want);
     cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 1024, 10, 0, msg, sizeof msg), MLCRT_OK, "%s", msg);
     cr_assert_eq(ds.n, 1);
     cr_assert_eq(ds.y[0], 3);
     mlcrt_dataset_free(&ds);
+    /* the size is refused at the header, before the data is read: a file of a million
+     * such images, holding only the first, says so and not that its data ended early */
+    idims[0] = 1000000;
+    write_idx(ip, 0, 0x08, 3, idims, big, 0);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
+    cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
