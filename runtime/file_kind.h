@@ -20,8 +20,8 @@ int mlcrt_dangling_link(const char *path, char *target, size_t cap);
 
 /* 1 when paths a and b name one file: both exist and are the same inode (through links
  * and hard links), or neither exists and both resolve (through dangling links too) to
- * the same name in the same directory; 0 otherwise. Two outputs of a run, or an output and an input, that
- * name one file would overwrite each other without a word. */
+ * the same name in the same directory; 0 otherwise. Two outputs of a run, or an output
+ * and an input, that name one file would overwrite each other without a word. */
 int mlcrt_same_file(const char *a, const char *b);
 
 /* Follows symbolic links at path (relative ones from the link's directory), at most 40
