@@ -1399,12 +1399,13 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
              "-gencode=arch=compute_90,code=[sm_90,compute_90] "},
     };
     // clang-format on
+    char *dir = make_tmpdir(); /* -o must be writable: mlc build checks it before compiling */
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         char cmd[8192], out[16384];
         snprintf(cmd, sizeof cmd,
-                 "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o /nonexistent/x --target cuda "
+                 "env PATH=/nonexistent '%s' build '%s/samples/mlp.mdl' -o '%s/x' --target cuda "
                  "%s --cc /bin/echo 2>&1",
-                 MLC_EXE, MLC_SOURCE_ROOT, c[i].arch);
+                 MLC_EXE, MLC_SOURCE_ROOT, dir, c[i].arch);
         FILE *p = popen(cmd, "r");
         cr_assert_not_null(p);
         size_t n = fread(out, 1, sizeof out - 1, p);
@@ -1413,6 +1414,8 @@ Test(cuda_emit, mlc_build_passes_the_architectures) {
         cr_expect_not_null(strstr(out, c[i].want), "%s: no '%s' in: %s", cmd, c[i].want, out);
         cr_expect_null(strstr(out, "-arch="), "%s: a fixed -arch in: %s", cmd, out);
     }
+    remove_tree(dir);
+    free(dir);
 }
 
 /* One .cu for three generations: nvcc's assembler reports each kernel for each. */
