@@ -150,11 +150,13 @@ static int read_idx(const char *path, int expect_ndims, int64_t expect_sample, m
         out->dims[d] = v;
         total = total > IDX_MAX_BYTES / v ? IDX_MAX_BYTES + 1 : total * v; /* saturates */
     }
-    if (expect_sample > 0 && ndims == 3 && out->dims[1] * out->dims[2] != expect_sample) {
+    /* two 32-bit sizes: their product fits an unsigned 64-bit integer, not a signed one */
+    const unsigned long long pixels =
+        ndims == 3 ? (unsigned long long)out->dims[1] * (unsigned long long)out->dims[2] : 0;
+    if (expect_sample > 0 && ndims == 3 && pixels != (unsigned long long)expect_sample) {
         rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
-                        "%s: byte 8: expected %lld values per image, found %lld (%lld x %lld)", path,
-                        (long long)expect_sample, (long long)(out->dims[1] * out->dims[2]), (long long)out->dims[1],
-                        (long long)out->dims[2]);
+                        "%s: byte 8: expected %lld values per image, found %llu (%lld x %lld)", path,
+                        (long long)expect_sample, pixels, (long long)out->dims[1], (long long)out->dims[2]);
         goto done;
     }
     if (total > IDX_MAX_BYTES) {

@@ -268,6 +268,13 @@ Test(idx, image_size_mismatch) {
     write_idx(ip, 0, 0x08, 3, idims, big, 0);
     cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
     cr_assert_str_eq(msg, want);
+    /* rows and columns of 2^32 - 1: their product, 2^64 - 2^33 + 1, is said, not wrapped */
+    idims[1] = idims[2] = 0xffffffffu;
+    write_idx(ip, 0, 0x08, 3, idims, big, 0);
+    cr_assert_eq(mlcrt_dataset_load_dir(&ds, dir, "train", 784, 10, 0, msg, sizeof msg), MLCRT_EMISMATCH);
+    snprintf(want, sizeof want,
+             "%s: byte 8: expected 784 values per image, found 18446744065119617025 (4294967295 x 4294967295)", ip);
+    cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
