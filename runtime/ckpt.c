@@ -211,28 +211,21 @@ int mlcrt_ckpt_save(const mlc_model_api *api, void *model, const char *path, cha
     return mlcrt_ckpt_save_state(api, model, NULL, path, msg, cap);
 }
 
-/* The first bytes of a file for a message: printable ASCII as it is, others as '.'. */
-static void printable_start(const uint8_t *b, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) out[i] = b[i] >= 0x20 && b[i] < 0x7f ? (char)b[i] : '.';
-    out[n] = '\0';
-}
-
 int mlcrt_ckpt_check_writable(const char *path, char *msg, size_t cap) {
     /* a save replaces what is at path: a checkpoint is what it may replace, not a
      * source file or a program that a mistyped --save names (`--save net.mdl`) */
     struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        uint8_t head[8] = {0};
+        char head[9] = "";
         FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+        size_t n = f ? fread(head, 1, 8, f) : 0;
         if (f) fclose(f);
-        if (f && memcmp(head, ckpt_magic, n < 8 ? n : 8) != 0) {
-            char shown[9];
-            printable_start(head, n, shown);
+        if (f && memcmp(head, ckpt_magic, n) != 0) {
+            mlcrt_printable(head, n);
             return mlcrt_fail(msg, cap, MLCRT_EIO,
                               "cannot write checkpoint '%s': the file there is no mlc checkpoint (it begins '%s') and "
                               "a save would replace it; remove it or choose another path",
-                              path, shown);
+                              path, head);
         }
     }
     return mlcrt_check_atomic_writable(path, "checkpoint", msg, cap);

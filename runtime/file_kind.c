@@ -46,6 +46,12 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
     return MLCRT_OK;
 }
 
+void mlcrt_printable(char *buf, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] >= 0x7f) buf[i] = '.';
+    buf[n] = '\0';
+}
+
 char *mlcrt_resolve_links(const char *path) {
     char *p = strdup(path);
     for (int hops = 0; p && hops < 40; hops++) {

@@ -30,6 +30,10 @@ int mlcrt_same_file(const char *a, const char *b);
  * unreadable link stops the walk at the path reached. */
 char *mlcrt_resolve_links(const char *path);
 
+/* The first n bytes of buf as a message shows them, in place: printable ASCII as it is,
+ * anything else as '.'; then a '\0' at buf[n] (buf holds n + 1 bytes). */
+void mlcrt_printable(char *buf, size_t n);
+
 /* "a directory", "a FIFO (named pipe)", "a character device", ... for a stat mode. */
 const char *mlcrt_file_kind_name(unsigned mode);
 

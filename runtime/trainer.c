@@ -715,9 +715,8 @@ static int check_log_replaceable(const char *path, FILE *err) {
     fclose(f);
     head[n] = '\0';
     if (!strncmp(head, "kind,", 5) || !strncmp(head, "{\"kind\":", 8)) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (head[i] == '\n') head[i] = '\0';
-        else if ((unsigned char)head[i] < 0x20 || (unsigned char)head[i] >= 0x7f) head[i] = '.';
+    const char *nl = memchr(head, '\n', n);
+    mlcrt_printable(head, nl ? (size_t)(nl - head) : n); /* its first line */
     fprintf(err,
             "error: cannot write log '%s': the file there is no mlc log (its first line begins '%s') and the run would "
             "replace it; remove it or choose another path\n",

@@ -135,15 +135,11 @@ static double si_prefix(const char **p) {
     return mult[at - pre];
 }
 
-static int positive(const char *s, char **end, double *v) {
+/* A finite number at s, above 0 (or 0 too with zero_ok: a latency of 0 leaves the
+ * link's start-up cost out); 0, or -1. */
+static int rate_number(const char *s, char **end, double *v, int zero_ok) {
     *v = strtod(s, end);
-    return *end != s && isfinite(*v) && *v > 0 ? 0 : -1;
-}
-
-/* A latency may be 0: a link whose start-up cost the model should leave out. */
-static int nonnegative(const char *s, char **end, double *v) {
-    *v = strtod(s, end);
-    return *end != s && isfinite(*v) && *v >= 0 && s[0] != '-' ? 0 : -1;
+    return *end != s && isfinite(*v) && s[0] != '-' && (*v > 0 || (zero_ok && *v == 0)) ? 0 : -1;
 }
 
 /* The ranges of the rates: past them the model's times are 0 or inf (a --flops of 1e-300
@@ -155,13 +151,13 @@ static int nonnegative(const char *s, char **end, double *v) {
 int parse_link(const char *s, double *bytes_per_s, double *latency_s) {
     char *end;
     double bw, lat;
-    if (positive(s, &end, &bw)) return -1;
+    if (rate_number(s, &end, &bw, 0)) return -1;
     const char *p = end;
     bw *= si_prefix(&p);
     if (!strncmp(p, "b/s", 3)) bw /= 8;
     else if (strncmp(p, "B/s", 3)) return -1;
     p += 3;
-    if (*p++ != ',' || nonnegative(p, &end, &lat)) return -1;
+    if (*p++ != ',' || rate_number(p, &end, &lat, 1)) return -1;
     if (!strcmp(end, "ns")) lat *= 1e-9;
     else if (!strcmp(end, "us")) lat *= 1e-6;
     else if (!strcmp(end, "ms")) lat *= 1e-3;
@@ -174,7 +170,7 @@ int parse_link(const char *s, double *bytes_per_s, double *latency_s) {
 int parse_rate(const char *s, double *per_s) {
     char *end;
     double v;
-    if (positive(s, &end, &v)) return -1;
+    if (rate_number(s, &end, &v, 0)) return -1;
     const char *p = end;
     v *= si_prefix(&p);
     if (*p && strcmp(p, "FLOP/s")) return -1;
