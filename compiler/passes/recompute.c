@@ -34,10 +34,12 @@
  * would only keep the batch norm's output alive in its place; with its cone, the clone
  * starts from the conv output the batch norm's backward keeps anyway.
  *
- * Choosing R is greedy over the real memory plan (plan_memory): each step tries every
- * remaining candidate (with its cone) and keeps the one giving the smallest arena (ties:
- * the fewest FLOPs recomputed, then the lowest node id), or drops a chosen one when that
- * shrinks the arena more. A step that only keeps the arena the same is taken too, since
+ * Choosing R is greedy over the real memory plan (plan_memory): each step takes the
+ * remaining candidate (with its cone) giving the smallest arena (ties: the fewest FLOPs
+ * recomputed, then the lowest node id), or drops a chosen one when that shrinks the arena
+ * more. A step that shrinks the arena tries the candidates lazily, in the order of what
+ * they gained before, until none left could win (best_move); one that does not tries
+ * them all. A step that only keeps the arena the same is taken too, since
  * the peak may need two values gone before it drops (two positions may reach it). The
  * search stops when the arena fits, or when no step helps, and settles on the first set
  * that reached the smallest arena seen. The costly round, if needed, runs from that set
@@ -100,6 +102,9 @@ typedef struct Search {
     double *cost;      /* per candidate: FLOPs recomputed, its cone's included */
     int costly;        /* the second round: OPF_CHECKPOINT ops (convolutions, GEMMs) too */
     int **cone;        /* per candidate: its cone's node ids, -1 ended */
+    int64_t *gain;     /* per candidate: what its last trial saved (INT64_MAX: not tried yet) */
+    char *tried;       /* per candidate: tried in this step */
+    char *near;        /* per node: retry_neighbours' marks */
     char *sel;         /* per node: chosen */
     char *inr;         /* per node: chosen, or a reshape of one (recomputed as a view) */
     TargetKind target; /* the arena is planned for this target, */
@@ -177,6 +182,9 @@ static void find_candidates(Search *s) {
     s->cost = ARENA_ARRAY(a, double, n);
     s->nc = 0;
     s->cone = ARENA_ARRAY(a, int *, n);
+    s->gain = ARENA_ARRAY(a, int64_t, n);
+    s->tried = arena_alloc(a, (size_t)n);
+    s->near = arena_alloc(a, (size_t)n);
     /* ok[v]: v may be computed again in the backward */
     char *ok = arena_alloc(a, (size_t)n), *mark = arena_alloc(a, (size_t)n);
     int *list = ARENA_ARRAY(a, int, n);
@@ -215,6 +223,109 @@ static void select_cand(Search *s, int i, int *undo) {
     if (undo) undo[u] = -1;
 }
 
+/* The arena with candidate i toggled: added with its cone when unselected, dropped (its
+ * cone stays) when selected. */
+static int64_t toggled(Search *s, int i, int *undo) {
+    int v = s->cand[i];
+    int64_t bytes;
+    if (s->sel[v]) {
+        s->sel[v] = 0;
+        bytes = trial(s);
+        s->sel[v] = 1;
+    } else {
+        select_cand(s, i, undo);
+        bytes = trial(s);
+        for (int *u = undo; *u >= 0; u++) s->sel[*u] = 0;
+    }
+    return bytes;
+}
+
+/* Candidate i before j in the order a step tries them: the larger gain last measured,
+ * then the fewer FLOPs, then the lower id. */
+static int tried_before(const Search *s, int i, int j) {
+    if (s->gain[i] != s->gain[j]) return s->gain[i] > s->gain[j];
+    if (s->cost[i] != s->cost[j]) return s->cost[i] < s->cost[j];
+    return i < j;
+}
+
+/* The best addition (adding: 1) or removal (0) found so far. */
+typedef struct Move {
+    int i;         /* the candidate, -1 for none */
+    int64_t bytes; /* the arena after it */
+} Move;
+
+/* Whether candidate i, leaving `bytes` of arena, beats the best move m of its kind: an
+ * addition by the smaller arena, then the fewer FLOPs, then the lower id; a removal by
+ * the smaller arena, then the lower id, and only below cur. */
+static int beats(const Search *s, int adding, int i, int64_t bytes, Move m, int64_t cur) {
+    if (m.i < 0) return adding || bytes < cur;
+    if (bytes != m.bytes) return bytes < m.bytes;
+    if (adding && s->cost[i] != s->cost[m.i]) return s->cost[i] < s->cost[m.i];
+    return i < m.i;
+}
+
+/* The best move of one kind from arena `cur`. A full step tries every candidate of that
+ * kind. A lazy one tries them in the order of the gains their last trials measured (gain:
+ * cur - the trial's arena) and stops at the first that could not beat the best found if
+ * its gain were still that: a value recomputed mostly frees the same bytes at the peak
+ * step after step, so its old gain bounds its new one, except next to the last move
+ * (retry_neighbours). That saves the trials of most candidates in the steps that shrink
+ * the arena. `other` is the best move of the other kind: an addition that does not reach
+ * a removal's arena, or a removal that does not beat an addition's, is not taken. */
+static Move best_move(Search *s, int adding, int64_t cur, int full, Move other, int *undo) {
+    Move m = {-1, cur};
+    memset(s->tried, 0, (size_t)s->nc);
+    for (;;) {
+        int i = -1;
+        for (int j = 0; j < s->nc; j++)
+            if (!s->tried[j] && (s->sel[s->cand[j]] == 0) == adding && (i < 0 || tried_before(s, j, i))) i = j;
+        if (i < 0) break;
+        if (!full && s->gain[i] != INT64_MAX) {
+            int64_t bound = cur - s->gain[i]; /* its arena, if its gain has not grown */
+            if (!beats(s, adding, i, bound, m, cur)) break;
+            if (other.i >= 0 && (adding ? bound > other.bytes : bound >= other.bytes)) break;
+        }
+        s->tried[i] = 1;
+        int64_t bytes = toggled(s, i, undo);
+        s->gain[i] = cur - bytes;
+        if (beats(s, adding, i, bytes, m, cur)) m = (Move){i, bytes};
+    }
+    return m;
+}
+
+/* Marks node x as moved (2) and its inputs as next to the move (1). */
+static void mark_moved(Search *s, int x) {
+    const Node *nd = &s->g->nodes[x];
+    for (int k = 0; k < nd->nin; k++)
+        if (!s->near[nd->in[k]]) s->near[nd->in[k]] = 1;
+    s->near[x] = 2;
+}
+
+/* Whether node x is next to the move: moved, an input of a moved node, or a reader of one. */
+static int is_near(const Search *s, int x) {
+    if (s->near[x]) return 1;
+    const Node *nd = &s->g->nodes[x];
+    for (int k = 0; k < nd->nin; k++)
+        if (s->near[nd->in[k]] == 2) return 1;
+    return 0;
+}
+
+/* After candidate p was added or dropped, the candidates next to it (a value of theirs,
+ * or of their cones, is one of p's, an input of one, or reads one) are tried again in the
+ * next step whatever their gains: a move changes what its neighbours save most
+ * (recomputing a value makes recomputing what it reads, or what reads it, worth more or
+ * less: the drop after LeNet's ReLU output is chosen), while the others keep theirs. */
+static void retry_neighbours(Search *s, int p) {
+    memset(s->near, 0, (size_t)s->g->n);
+    mark_moved(s, s->cand[p]);
+    for (const int *c = s->cone[p]; *c >= 0; c++) mark_moved(s, *c);
+    for (int j = 0; j < s->nc; j++) {
+        int hit = is_near(s, s->cand[j]);
+        for (const int *c = s->cone[j]; *c >= 0 && !hit; c++) hit = is_near(s, *c);
+        if (hit && j != p) s->gain[j] = INT64_MAX;
+    }
+}
+
 /* The greedy descent from the current selection (arena `cur` bytes). Each step either
  * adds the candidate (with its cone) giving the smallest arena, or drops a chosen one
  * when that gives a smaller arena still: a value chosen early can keep its inputs alive
@@ -222,37 +333,38 @@ static void select_cand(Search *s, int i, int *undo) {
  * recomputed from the ReLU output, then the ReLU output recomputed from the conv). An
  * addition may keep the arena the same, a drop must shrink it, so the descent ends. It
  * stops when the arena fits `budget` or no step helps. *best and best_sel get the
- * smallest arena seen and its set, when below *best. */
+ * smallest arena seen and its set, when below *best.
+ *
+ * Steps are lazy (best_move) while they shrink the arena. A step that does not is taken
+ * again in full: which of the moves that keep the arena the same comes first decides what
+ * later moves can gain (a chain of dense layers is most of such steps), and a move that
+ * gained nothing before may now; and the descent ends only where a full step finds
+ * nothing. Every sample ends where trying every candidate at every step ended. */
 static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char *best_sel, int *undo) {
     size_t n = (size_t)s->g->n;
+    for (int i = 0; i < s->nc; i++) s->gain[i] = INT64_MAX; /* never tried: first in line */
+    int full = 0;
     while (cur > budget) {
-        int pick = -1, drop = -1;
-        int64_t pick_bytes = 0, drop_bytes = cur;
-        for (int i = 0; i < s->nc; i++) {
-            int v = s->cand[i];
-            if (s->sel[v]) {
-                s->sel[v] = 0;
-                int64_t bytes = trial(s);
-                s->sel[v] = 1;
-                if (bytes < drop_bytes) drop = i, drop_bytes = bytes;
-                continue;
-            }
-            select_cand(s, i, undo);
-            int64_t bytes = trial(s);
-            for (int *u = undo; *u >= 0; u++) s->sel[*u] = 0;
-            if (pick < 0 || bytes < pick_bytes || (bytes == pick_bytes && s->cost[i] < s->cost[pick])) {
-                pick = i;
-                pick_bytes = bytes;
-            }
+        Move pick = best_move(s, 1, cur, full, (Move){-1, 0}, undo);
+        Move drop = best_move(s, 0, cur, full, pick, undo);
+        int shrinks = (drop.i >= 0 && (pick.i < 0 || drop.bytes < pick.bytes)) || (pick.i >= 0 && pick.bytes < cur);
+        if (!shrinks && !full) {
+            full = 1;
+            continue;
         }
-        if (drop >= 0 && (pick < 0 || drop_bytes < pick_bytes)) {
-            s->sel[s->cand[drop]] = 0;
-            cur = drop_bytes;
-        } else {
-            if (pick < 0 || pick_bytes > cur) break;
-            select_cand(s, pick, NULL);
-            cur = pick_bytes;
-        }
+        /* the move's gain, negated, is about what undoing it would gain */
+        if (drop.i >= 0 && (pick.i < 0 || drop.bytes < pick.bytes)) {
+            s->sel[s->cand[drop.i]] = 0;
+            s->gain[drop.i] = drop.bytes - cur;
+            retry_neighbours(s, drop.i);
+            cur = drop.bytes;
+        } else if (pick.i >= 0 && pick.bytes <= cur) {
+            select_cand(s, pick.i, NULL);
+            s->gain[pick.i] = pick.bytes - cur;
+            retry_neighbours(s, pick.i);
+            cur = pick.bytes;
+        } else break;
+        full = 0;
         if (cur < *best) {
             *best = cur;
             memcpy(best_sel, s->sel, n);
