@@ -145,9 +145,17 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     put_u16(p, (uint16_t)len);
     memcpy(p + 2, api->name, len);
     p += 2 + len;
-    mlcrt_train_state zero;
-    memset(&zero, 0, sizeof zero);
-    if (!st) st = &zero;
+    mlcrt_train_state no_run;
+    memset(&no_run, 0, sizeof no_run);
+    if (!st) { /* NAME_save: no run, but the normalisation the weights go with */
+        if (api->norm_of) {
+            const mlcrt_norm *nm = api->norm_of(model);
+            no_run.n_norm = nm->n;
+            memcpy(no_run.norm_mean, nm->mean, sizeof no_run.norm_mean);
+            memcpy(no_run.norm_std, nm->std, sizeof no_run.norm_std);
+        }
+        st = &no_run;
+    }
     uint64_t loss_bits;
     memcpy(&loss_bits, &st->loss_sum, 8);
     put_u64(p, (uint64_t)api->get_step(model));
@@ -670,6 +678,12 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         api->write_tensor(model, (int)i, scratch);
     }
     api->set_step(model, step);
+    if (api->norm_of) { /* what the weights go with: the file's, or for an older one the .mdl's */
+        mlcrt_norm *nm = api->norm_of(model);
+        nm->n = ts.has_data_settings ? ts.n_norm : api->n_norm;
+        memcpy(nm->mean, ts.has_data_settings ? ts.norm_mean : api->norm_mean, sizeof nm->mean);
+        memcpy(nm->std, ts.has_data_settings ? ts.norm_std : api->norm_std, sizeof nm->std);
+    }
     if (state) *state = ts;
 out:
     free(scratch);

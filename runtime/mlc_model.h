@@ -39,7 +39,15 @@ extern "C" { /* C linkage for a C++ caller */
 
 /* Bumped whenever mlc_model_api or a descriptor of mlc_model_desc.h changes: a model built against
  * another version is refused with a message rather than read wrongly. */
-#define MLC_API_VERSION 4
+#define MLC_API_VERSION 5
+
+/* An input normalisation x' = (x - mean[c]) / std[c]: n 0 (none), 1 (one value for all
+ * channels) or the number of channels (at most 4); entries from n on are 0. */
+typedef struct mlcrt_norm {
+    int n;
+    float mean[4];
+    float std[4];
+} mlcrt_norm;
 
 typedef struct mlc_model_api {
     int api_version;    /* MLC_API_VERSION of the mlc_model.h the model was built with */
@@ -134,6 +142,11 @@ typedef struct mlc_model_api {
     int n_norm;
     float norm_mean[4];
     float norm_std[4];
+    /* The normalisation this instance's weights go with: the .mdl's above from create on,
+     * then what each load reads from a checkpoint that records one (an older one: the
+     * .mdl's). A save without a training state (NAME_save) records it, so a library's
+     * load and save keep it and eval, predict and --load read it back. */
+    mlcrt_norm *(*norm_of)(void *model);
     /* Turns on checking the train step's values for NaN/Inf (--check-finite: the inputs,
      * every op that can make one, the updated parameters; docs/trainer.md): the first bad
      * value is reported on stderr with the op and the .mdl line it came from, and the

@@ -132,7 +132,9 @@ static int path_refused(const char *who, const char *call, const char *path) {
 int mlcrt_save(const mlc_model_api *api, void *model, const char *path) {
     char msg[512];
     if (path_refused(api->name, "save", path)) return -1;
-    if (mlcrt_ckpt_save(api, model, path, msg, sizeof msg) != 0) {
+    /* as the trainer's --save: a checkpoint (or an empty file) is all a save replaces */
+    if (mlcrt_ckpt_check_writable(path, msg, sizeof msg) != 0 ||
+        mlcrt_ckpt_save(api, model, path, msg, sizeof msg) != 0) {
         fprintf(stderr, "error: %s\n", msg);
         return -1;
     }

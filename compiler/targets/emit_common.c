@@ -298,7 +298,7 @@ void emit_header(const ModelIR *m, FILE *h) {
     if (f32_inputs) /* the trainer's images: a token model's ids are not normalised */
         fprintf(h,
                 " * Inputs are taken as given. The trainer feeds its images scaled to [0, 1] and then\n"
-                " * normalised, x' = (x - mean[c]) / std[c] with %s_api.norm_mean/norm_std (%s_api.n_norm\n"
+                " * normalised, x' = (x - mean[c]) * (1.0f / std[c]) with %s_api.norm_mean/norm_std (%s_api.n_norm\n"
                 " * values; 0: none) or a checkpoint's (--mean, --std: mlcrt_ckpt_norm reads them, %s_load\n"
                 " * does not apply them): normalise the same way for the same results.\n",
                 n, n, n);
@@ -350,7 +350,10 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h, "double %s_evaluate(%s_model *m, const void *const *inputs, int count);\n", n, n);
     fprintf(h,
             "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr\n"
-            " * (a NULL path too). Saves of one path from two threads at once do not interfere. */\n");
+            " * (a NULL path too). Saves of one path from two threads at once do not interfere. A save\n"
+            " * records the normalisation the weights go with (%s_api.norm_of(m): the .mdl's, or the\n"
+            " * last load's) and replaces only a checkpoint or an empty file. */\n",
+            n);
     fprintf(h, "int %s_save(%s_model *m, const char *path);\n", n, n);
     fprintf(h, "int %s_load(%s_model *m, const char *path);\n\n", n, n);
     fprintf(h, "extern const mlc_model_api %s_api;\n\n", n);
@@ -499,7 +502,8 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_mean[i]));
     fprintf(o, "},\n    .norm_std = {");
     for (int i = 0; i < 4; i++) fprintf(o, "%s%s", i ? ", " : "", c_float(a, sp->norm_std[i]));
-    fprintf(o, "},\n    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
+    fprintf(o, "},\n    .norm_of = api_norm_of,\n");
+    fprintf(o, "    .set_check_finite = %s,\n", strcmp(target_name, "c") ? "NULL" : "api_set_check_finite");
     fprintf(o, "    .set_grad_ready = api_set_grad_ready,\n");
     fprintf(o, "    .set_sample_offset = api_set_sample_offset,\n");
     /* every field, even at its default: C++ (nvcc) warns of a missing one */
@@ -729,6 +733,18 @@ void emit_node_by_kind(EmitCtx *e, int id, const KindEmitters *k) {
 void emit_dropout_counter(FILE *o) {
     fprintf(o, "    /* dropout's counter: the step this prepares, and which micro-batch of it (--accum) */\n");
     fprintf(o, "    const int64_t t = self->step + 1 + ((int64_t)self->micro++ << 24);\n    (void)t;\n");
+}
+
+void emit_norm_init(const ModelIR *m, FILE *o) {
+    const ModelSpec *sp = &m->spec;
+    fprintf(o, "    self->norm.n = %d; /* the .mdl's normalisation until a load (norm_of) */\n", sp->n_norm);
+    for (int i = 0; i < sp->n_norm; i++)
+        fprintf(o, "    self->norm.mean[%d] = %s, self->norm.std[%d] = %s;\n", i, c_float(m->arena, sp->norm_mean[i]),
+                i, c_float(m->arena, sp->norm_std[i]));
+}
+
+void emit_norm_of(const ModelIR *m, FILE *o) {
+    fprintf(o, "static mlcrt_norm *api_norm_of(void *model) { return &((%s_model *)model)->norm; }\n\n", m->spec.name);
 }
 
 void emit_set_sample_offset(const ModelIR *m, FILE *o) {

@@ -118,6 +118,10 @@ void emit_dropout_counter(FILE *out);
 /* api_set_sample_offset (mlc_model.h): where this call's samples start in the step's
  * batch, for dropout to draw what one process draws for them (self->sample0). */
 void emit_set_sample_offset(const ModelIR *m, FILE *out);
+/* The model's norm field (mlc_model.h, norm_of): create's statements setting it to the
+ * .mdl's train { mean, std }, and api_norm_of. */
+void emit_norm_init(const ModelIR *m, FILE *out);
+void emit_norm_of(const ModelIR *m, FILE *out);
 /* --sync-bn (batch_sync.c): the model struct's fields for set_batch_sync; the setter (and
  * on CUDA the host staging helper, before the graph functions); the hook's call after a
  * bn_stats or bn_param_grads node. */

@@ -18,6 +18,7 @@ typedef struct tiny {
     float *grads;  /* the gradient slab: fc.bias's [OUT] (padded to 16), then fc.weight's */
     int max_batch, in;
     int64_t step;
+    mlcrt_norm norm; /* norm_of */
 } tiny;
 
 /* The bias's gradient is done first (it is summed as the rows go by), so it comes first. */
@@ -173,6 +174,8 @@ static const mlc_io_desc tiny_c10_inputs[2] = {
 };
 static const mlc_io_desc tiny_outputs[1] = {{"logits", MLC_F32, 1, {OUT}, OUT, 1}};
 
+static mlcrt_norm *tiny_norm_of(void *model) { return &((tiny *)model)->norm; }
+
 const mlc_model_api tiny_api = {
     .api_version = MLC_API_VERSION,
     .name = "tiny",
@@ -190,6 +193,7 @@ const mlc_model_api tiny_api = {
     .optimizer = {"sgd", 0.1f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
     .n_tensors = 2,
     .tensors = tiny_tensors,
+    .norm_of = tiny_norm_of,
     .create = tiny_create,
     .destroy = tiny_destroy,
     .train_step = tiny_train_step,

@@ -509,6 +509,7 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
     fprintf(out, "    int micro; /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
     fprintf(out, "    int nonfinite; /* --check-finite found a NaN/Inf in the update */\n");
+    fprintf(out, "    mlcrt_norm norm; /* norm_of: the input normalisation its weights go with */\n");
     fprintf(out, "    void (*grad_ready)(void *ctx, int64_t done); /* set_grad_ready */\n    void *grad_ctx;\n");
     emit_batch_sync_fields(out);
     fprintf(out, "};\n\n");
@@ -531,6 +532,7 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
             (long long)p->size_b, (long long)p->ws_per_thread);
     }
     fprintf(out, "    self->max_batch = max_batch;\n    self->seed = seed;\n");
+    emit_norm_init(m, out);
     fprintf(out, "    self->slab = mlcrt_alloc_floats(%lld);\n", (long long)m->slab_floats);
     fprintf(out, "    self->arena = mlcrt_alloc_floats((int64_t)arena_floats);\n");
     fprintf(out, "    self->grads = mlcrt_alloc_floats(%lld);\n", (long long)(m->grad_floats ? m->grad_floats : 1));
@@ -578,6 +580,7 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
             n);
     emit_grad_ready_setter(m, out);
     emit_set_sample_offset(m, out);
+    emit_norm_of(m, out);
     emit_batch_sync_setter(m, out, 0);
 
     fprintf(out, "void %s_destroy(%s_model *m) { api_destroy(m); }\n", n, n);

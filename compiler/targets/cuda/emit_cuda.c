@@ -969,6 +969,7 @@ static void emit_create_destroy(const ModelIR *m, const GraphsInfo *gi, FILE *ou
     if (m->tf32) /* --tf32: GEMMs (and so convolutions) on the TF32 tensor cores */
         fprintf(out, "    if (ok) MLC_CUBLAS_CHECK(cublasSetMathMode(self->cublas, CUBLAS_TF32_TENSOR_OP_MATH));\n");
     fprintf(out, "    self->seed = seed;\n    (void)B;\n");
+    emit_norm_init(m, out);
     fprintf(out, "    if (!ok) {\n        api_destroy(self);\n        return NULL;\n    }\n");
     fprintf(out, "    return self;\n}\n\n");
 }
@@ -1008,6 +1009,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "    float *arena; /* device: activations, backward values, temporaries */\n");
     fprintf(out, "    int micro;    /* forward_backward calls since the last update (dropout's counter) */\n");
     fprintf(out, "    int64_t sample0; /* set_sample_offset: the first sample's place in the step's batch */\n");
+    fprintf(out, "    mlcrt_norm norm; /* norm_of: the input normalisation its weights go with */\n");
     fprintf(out, "    void *in[%d]; /* device: a batch of each input (mlc_io_desc order) */\n", m->ninputs);
     fprintf(out, "    cudaStream_t stream;\n    cublasHandle_t cublas;\n");
     if (m->cublaslt) fprintf(out, "    cublasLtHandle_t cublaslt; /* --cublaslt: GEMMs with their epilogues */\n");
@@ -1061,6 +1063,7 @@ static void emit_source_cuda(const ModelIR *m, FILE *out, const char *hdr_name) 
     fprintf(out, "/* Everything runs on the GPU: there are no CPU threads to set. */\n");
     fprintf(out, "static void api_set_threads(int n) { (void)n; }\n\n");
     emit_set_sample_offset(m, out);
+    emit_norm_of(m, out);
     emit_grad_ready_setter(m, out);
     fprintf(out, "static void *api_device_stream(void *model) { return (void *)((%s_model *)model)->stream; }\n\n", n);
 
