@@ -28,6 +28,12 @@
 
 /* Once before the first kernel: OpenBLAS single-threaded (see mlc_sgemm). */
 void mlc_kernels_init(void);
+/* Around a model call that runs GEMMs: OpenBLAS single-threaded for them, as create set
+ * it, even where the program has set another count since (for its own calls: their GEMMs
+ * would then sum in other orders, and spawn threads inside the model's team); leave gives
+ * the program's count back. enter returns what leave takes. */
+int mlc_blas_enter(void);
+void mlc_blas_leave(int threads);
 /* The OpenMP team's size for what follows (n < 1: unchanged) */
 void mlc_c_set_threads(int n);
 /* The scratch slots a model allocates when it is created: one per thread of the OpenMP

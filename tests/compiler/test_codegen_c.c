@@ -731,6 +731,61 @@ Test(codegen_c, public_calls_keep_to_max_batch, .timeout = 300) {
     emitted_free(&e);
 }
 
+/* A program that sets OpenBLAS's threads after create (its own GEMMs) gets the model's
+ * results of one thread, and its count back after each call: the model's GEMMs ran
+ * multi-threaded there, and summed some products in another order (mlp's loss moved). */
+static const char blas_driver_src[] =
+    "#include <math.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include \"mlc_model.h\"\n"
+    "void openblas_set_num_threads(int n);\n"
+    "int openblas_get_num_threads(void);\n"
+    "typedef struct mlp_model mlp_model;\n"
+    "mlp_model *mlp_create(uint64_t seed, int max_batch);\n"
+    "void mlp_destroy(mlp_model *m);\n"
+    "float mlp_train_step(mlp_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n"
+    "void mlp_forward(mlp_model *m, const void *const *inputs, int n, float *const *outputs);\n"
+    "float mlp_eval_loss(mlp_model *m, const void *const *inputs, int n);\n"
+    "static float img[48 * 784], out[48 * 10];\n"
+    "static int lab[48];\n"
+    "static void run(int blas) {\n"
+    "    mlp_model *m = mlp_create(5, 48);\n"
+    "    if (blas) openblas_set_num_threads(blas);\n"
+    "    float loss = 0;\n"
+    "    for (int s = 0; s < 3; s++) loss = mlp_train_step(m, (const void *[]){img, lab}, 48, 0.01f, NULL);\n"
+    "    mlp_forward(m, (const void *[]){img, NULL}, 48, (float *[]){out});\n"
+    "    float ev = mlp_eval_loss(m, (const void *[]){img, lab}, 48);\n"
+    "    double sum = 0;\n"
+    "    for (int i = 0; i < 48 * 10; i++) sum += out[i];\n"
+    "    printf(\"RUN %.9g %.9g %.17g THREADS %d\\n\", loss, ev, sum, openblas_get_num_threads());\n"
+    "    mlp_destroy(m);\n"
+    "}\n"
+    "int main(void) {\n"
+    "    for (int i = 0; i < 48 * 784; i++) img[i] = (float)(0.5 + 0.5 * sin(0.37 * i));\n"
+    "    for (int i = 0; i < 48; i++) lab[i] = i % 10;\n"
+    "    run(0);\n"
+    "    run(3);\n"
+    "    return 0;\n"
+    "}\n";
+
+Test(codegen_c, openblas_threads_set_by_the_program, .timeout = 300) {
+    const char *mdl = MLC_SOURCE_ROOT "/samples/mlp.mdl";
+    Emitted e;
+    emit_model(mdl, &e);
+    char *out = run_driver(&e, mdl, blas_driver_src, NULL);
+    char one[200] = "", three[200] = "";
+    const char *a = strstr(out, "RUN "), *b = a ? strstr(a + 1, "RUN ") : NULL;
+    cr_assert(a && b, "%s", out);
+    snprintf(one, sizeof one, "%.*s", (int)strcspn(a, "T"), a);
+    snprintf(three, sizeof three, "%.*s", (int)strcspn(b, "T"), b);
+    cr_expect_str_eq(three, one, "with 3 OpenBLAS threads set by the program:\n%s", out);
+    cr_expect(strstr(a, "THREADS 1\n") == strstr(a, "THREADS"), "%s", out);
+    cr_expect(strstr(b, "THREADS 3\n"), "the program's count was not given back:\n%s", out);
+    free(out);
+    emitted_free(&e);
+}
+
 /* Every text of want is in out. */
 static void expect_lines(const char *out, const char *const *want, size_t n) {
     for (size_t i = 0; i < n; i++) cr_expect(strstr(out, want[i]), "%s\n---\n%s", want[i], out);

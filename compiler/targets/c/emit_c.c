@@ -461,8 +461,12 @@ static void emit_entry_points(const ModelIR *m, FILE *out) {
     fprintf(out, "static %s {\n", graph_fn_signature(FN_FORWARD_BACKWARD));
     fprintf(
         out,
-        "    return (((%s_model *)model)->check_finite ? forward_backward_checked : forward_backward)(model, inputs, n, outputs);\n}\n",
+        "    const int blas = mlc_blas_enter(); /* the GEMMs on one OpenBLAS thread, whatever the program set */\n");
+    fprintf(
+        out,
+        "    const float loss = (((%s_model *)model)->check_finite ? forward_backward_checked : forward_backward)(model, inputs, n, outputs);\n",
         n);
+    fprintf(out, "    mlc_blas_leave(blas);\n    return loss;\n}\n");
     fprintf(out, "static %s {\n", graph_fn_signature(FN_UPDATE));
     fprintf(out, "    (((%s_model *)model)->check_finite ? update_checked : update)(model, lr);\n}\n\n", n);
 }
@@ -554,9 +558,12 @@ static void emit_source_c_text(const ModelIR *m, FILE *out, const char *hdr_name
      * parameters the step has checked */
     emit_graph_function(m, out, FN_EVAL_LOSS, 0);
     fprintf(out, "/* Inference in evaluation mode. */\nstatic %s {\n", graph_fn_signature(FN_FORWARD));
-    fprintf(out, "    evaluate(model, inputs, n, outputs, 0);\n}\n\n");
+    fprintf(out, "    const int blas = mlc_blas_enter();\n    evaluate(model, inputs, n, outputs, 0);\n");
+    fprintf(out, "    mlc_blas_leave(blas);\n}\n\n");
     fprintf(out, "/* The loss in evaluation mode, no update. */\nstatic %s {\n", graph_fn_signature(FN_EVAL_LOSS));
-    fprintf(out, "    return evaluate(model, inputs, n, NULL, 1);\n}\n\n");
+    fprintf(out,
+            "    const int blas = mlc_blas_enter();\n    const float loss = evaluate(model, inputs, n, NULL, 1);\n");
+    fprintf(out, "    mlc_blas_leave(blas);\n    return loss;\n}\n\n");
 
     fprintf(out, "static void api_read_tensor(void *model, int i, void *dst) {\n");
     fprintf(out, "    %s_model *self = model;\n", n);

@@ -11,6 +11,16 @@
  * OpenBLAS threads would fight the team for the same cores. */
 void mlc_kernels_init(void) { openblas_set_num_threads(1); }
 
+int mlc_blas_enter(void) {
+    int threads = openblas_get_num_threads();
+    if (threads != 1) openblas_set_num_threads(1);
+    return threads;
+}
+
+void mlc_blas_leave(int threads) {
+    if (threads != 1) openblas_set_num_threads(threads);
+}
+
 void mlc_c_set_threads(int n) {
     if (n < 1) return;
 #ifdef _OPENMP
