@@ -43,6 +43,10 @@ int mlcrt_batch_refused(const char *call, int n, int max_batch);
  * check n >= least: 1 after a one-line `error:` on stderr naming the call (the call then
  * returns NaN), 0 otherwise. */
 int mlcrt_train_batch_refused(const char *call, int n, int least);
+/* The public train_step and update check their learning rate: 1 after a one-line `error:`
+ * naming the call when it is NaN or infinite (every parameter would become NaN; the call
+ * then returns NaN or does nothing), 0 otherwise. Any finite rate is taken. */
+int mlcrt_lr_refused(const char *call, float lr);
 /* The public calls check their inputs first: 1 after a one-line `error:` on stderr naming
  * the call and the input when `inputs` is NULL or an input the call reads is NULL (every
  * input, or with every == 0 those with eval_reads: forward's); 0 otherwise. */

@@ -81,6 +81,12 @@ int mlcrt_batch_refused(const char *call, int n, int max_batch) {
     return 1;
 }
 
+int mlcrt_lr_refused(const char *call, float lr) {
+    if (isfinite(lr)) return 0;
+    fprintf(stderr, "error: %s: lr %g, expected a finite number\n", call, (double)lr);
+    return 1;
+}
+
 int mlcrt_train_batch_refused(const char *call, int n, int least) {
     if (n >= least) return 0;
     fprintf(stderr,

@@ -845,12 +845,14 @@ void emit_step_wrappers(const ModelIR *m, FILE *o) {
             "float %s_train_step(%s_model *m, const void *const *inputs, int n, float lr, float *const *outputs) {\n",
             n, n);
     emit_train_checks(m, o, "train_step");
+    fprintf(o, "    if (mlcrt_lr_refused(\"%s_train_step\", lr)) return NAN;\n", n);
     fprintf(o, "    return api_train_step(m, inputs, n, lr, outputs);\n}\n");
     fprintf(o, "float %s_forward_backward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n,
             n);
     emit_train_checks(m, o, "forward_backward");
     fprintf(o, "    return api_forward_backward(m, inputs, n, outputs);\n}\n");
-    fprintf(o, "void %s_update(%s_model *m, float lr) { api_update(m, lr); }\n", n, n);
+    fprintf(o, "void %s_update(%s_model *m, float lr) {\n", n, n);
+    fprintf(o, "    if (!mlcrt_lr_refused(\"%s_update\", lr)) api_update(m, lr);\n}\n", n);
     fprintf(o, "float *%s_grads(%s_model *m) { return api_grads(m); }\n", n, n);
     fprintf(o, "void %s_forward(%s_model *m, const void *const *inputs, int n, float *const *outputs) {\n", n, n);
     emit_batch_check(o, n, "forward", "");

@@ -802,7 +802,8 @@ static void expect_nan(const char *out, char tag) {
 /* Labels outside 0..classes-1 are refused by every public call that reads them (one_hot
  * of such a label matches no class: the loss was plain logsumexp, and train_step updated
  * with it), and so is a NULL label (it crashed), save and load a NULL path; create says
- * why it returns NULL; evaluate of no samples is NaN, not 0. */
+ * why it returns NULL; evaluate of no samples is NaN, not 0; a NaN or infinite lr is refused
+ * by train_step and update (it made every parameter NaN). */
 static const char labels_driver_src[] =
     "#include <math.h>\n"
     "#include <stdio.h>\n"
@@ -813,6 +814,7 @@ static const char labels_driver_src[] =
     "void mlp_destroy(mlp_model *m);\n"
     "float mlp_train_step(mlp_model *m, const void *const *inputs, int n, float lr, float *const *outputs);\n"
     "float mlp_forward_backward(mlp_model *m, const void *const *inputs, int n, float *const *outputs);\n"
+    "void mlp_update(mlp_model *m, float lr);\n"
     "float mlp_eval_loss(mlp_model *m, const void *const *inputs, int n);\n"
     "double mlp_evaluate(mlp_model *m, const void *const *inputs, int count);\n"
     "int mlp_save(mlp_model *m, const char *path);\n"
@@ -837,6 +839,11 @@ static const char labels_driver_src[] =
     "    printf(\"F %g %g %g %g\\n\", mlp_eval_loss(m, nolabel, 2), mlp_train_step(m, nolabel, 2, 0.1f, NULL),\n"
     "           mlp_forward_backward(m, nolabel, 2, NULL), mlp_evaluate(m, nolabel, 2));\n"
     "    printf(\"G %d %d\\n\", mlp_save(m, NULL), mlp_load(m, NULL));\n"
+    "    mlp_api.read_tensor(m, 0, w0);\n"
+    "    printf(\"H %g\\n\", mlp_train_step(m, (const void *[]){img, ok}, 2, NAN, NULL));\n"
+    "    mlp_update(m, INFINITY);\n"
+    "    mlp_api.read_tensor(m, 0, w1);\n"
+    "    printf(\"LR UNCHANGED %d\\n\", memcmp(w0, w1, sizeof w0) == 0);\n"
     "    fflush(stdout);\n"
     "    printf(\"NULL %d %d\\n\", mlp_create(1, 0) == NULL, mlp_create(1, -1) == NULL);\n"
     "    mlp_destroy(m);\n"
@@ -864,12 +871,15 @@ Test(codegen_c, public_calls_refuse_labels_outside_the_classes, .timeout = 300) 
         "error: mlp_save: the path is NULL\n",
         "error: mlp_load: the path is NULL\n",
         "G -1 -1\n",
+        "error: mlp_train_step: lr nan, expected a finite number\n",
+        "error: mlp_update: lr inf, expected a finite number\n",
+        "LR UNCHANGED 1\n",
         "error: mlp_create: max_batch 0, expected at least 1\n",
         "error: mlp_create: max_batch -1, expected at least 1\n",
         "NULL 1 1\n",
     };
     expect_lines(out, want, sizeof want / sizeof want[0]);
-    for (const char *k = "ABCD"; *k; k++) expect_nan(out, *k);
+    for (const char *k = "ABCDH"; *k; k++) expect_nan(out, *k);
     cr_expect(strstr(out, "\nE nan nan\n") || strstr(out, "\nE -nan -nan\n"), "%s", out);
     const char *f = strstr(out, "\nF ");
     cr_expect(f && strspn(f + 3, "-nan ") >= 15, "%s", out); /* four NaNs, whatever their signs */
