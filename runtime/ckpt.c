@@ -306,12 +306,13 @@ static void name_a_stray_tensor(const mlc_model_api *api, const ckpt_entry *ent,
     static const char why[] =
         "(a checkpoint holds every tensor of its model, the optimizer's and --ema's state "
         "included: another optimizer, freeze or ema makes other ones)";
+    char nm[128];
     for (uint32_t i = 0; i < count; i++) {
         int found = 0;
         for (int k = 0; k < api->n_tensors && !found; k++) found = entry_named(&ent[i], api->tensors[k].name);
         if (!found) {
-            snprintf(out, cap, ": '%.*s' is in the checkpoint alone %s", (int)ent[i].name_len,
-                     (const char *)ent[i].name, why);
+            snprintf(out, cap, ": '%s' is in the checkpoint alone %s",
+                     mlcrt_shown(nm, sizeof nm, ent[i].name, ent[i].name_len), why);
             return;
         }
     }
@@ -417,6 +418,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     uint64_t len = 0;
     ckpt_entry *ent = NULL;
     uint32_t *scratch = NULL;
+    char nm[128]; /* a name from the file as a message shows it (mlcrt_shown) */
     int rc = read_file(path, &buf, &len, msg, cap);
     if (rc) return rc;
 
@@ -541,14 +543,14 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         e->dtype = buf[c.pos];
         e->rank = buf[c.pos + 1];
         if (e->rank > MLC_MAX_RANK) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': expected rank 0..%d, found %u",
-                            path, (unsigned long long)(c.pos + 1), (int)e->name_len, (const char *)e->name,
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%s': expected rank 0..%d, found %u", path,
+                            (unsigned long long)(c.pos + 1), mlcrt_shown(nm, sizeof nm, e->name, e->name_len),
                             MLC_MAX_RANK, e->rank);
             goto out;
         }
         if (e->dtype != MLC_F32 && e->dtype != MLC_I32) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': unknown dtype code %u", path,
-                            (unsigned long long)c.pos, (int)e->name_len, (const char *)e->name, e->dtype);
+            rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%s': unknown dtype code %u", path,
+                            (unsigned long long)c.pos, mlcrt_shown(nm, sizeof nm, e->name, e->name_len), e->dtype);
             goto out;
         }
         c.pos += 2;
@@ -557,9 +559,9 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         for (int d = 0; d < e->rank; d++) {
             e->dims[d] = (int64_t)get_u64(buf + c.pos + 8 * (uint64_t)d);
             if (e->dims[d] < 0 || (e->dims[d] > 0 && numel > (UINT64_MAX / 8) / (uint64_t)e->dims[d])) {
-                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%.*s': invalid dimension %lld", path,
-                                (unsigned long long)(c.pos + 8 * (uint64_t)d), (int)e->name_len, (const char *)e->name,
-                                (long long)e->dims[d]);
+                rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: tensor '%s': invalid dimension %lld", path,
+                                (unsigned long long)(c.pos + 8 * (uint64_t)d),
+                                mlcrt_shown(nm, sizeof nm, e->name, e->name_len), (long long)e->dims[d]);
                 goto out;
             }
             numel *= (uint64_t)e->dims[d];
@@ -578,9 +580,9 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         }
         if (e->offset != expect_off || e->size != 4 * numel) {
             rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT,
-                            "%s: byte %llu: tensor '%.*s': expected data at offset %llu with "
+                            "%s: byte %llu: tensor '%s': expected data at offset %llu with "
                             "%llu bytes, found offset %llu with %llu bytes",
-                            path, (unsigned long long)c.pos, (int)e->name_len, (const char *)e->name,
+                            path, (unsigned long long)c.pos, mlcrt_shown(nm, sizeof nm, e->name, e->name_len),
                             (unsigned long long)expect_off, (unsigned long long)(4 * numel),
                             (unsigned long long)e->offset, (unsigned long long)e->size);
             goto out;
@@ -623,8 +625,8 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     /* The file is intact: is its training state possible, does it fit this model? */
     if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap))) goto out;
     if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint is for model '%.*s', this model is '%s'", path,
-                        (int)mlen, (const char *)mname, api->name);
+        rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint is for model '%s', this model is '%s'", path,
+                        mlcrt_shown(nm, sizeof nm, mname, mlen), api->name);
         goto out;
     }
     if (count != (uint32_t)api->n_tensors) {
@@ -639,8 +641,8 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
         const ckpt_entry *e = &ent[i];
         const mlc_tensor_desc *t = &api->tensors[i];
         if (!entry_named(e, t->name)) {
-            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor %u: checkpoint has '%.*s', model expects '%s'", path,
-                            i, (int)e->name_len, (const char *)e->name, t->name);
+            rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: tensor %u: checkpoint has '%s', model expects '%s'", path,
+                            i, mlcrt_shown(nm, sizeof nm, e->name, e->name_len), t->name);
             goto out;
         }
         if (e->dtype != (uint8_t)t->dtype) {

@@ -46,10 +46,15 @@ int mlcrt_check_regular(const char *path, const char *what, char *msg, size_t ca
     return MLCRT_OK;
 }
 
-void mlcrt_printable(char *buf, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] >= 0x7f) buf[i] = '.';
-    buf[n] = '\0';
+void mlcrt_printable(char *buf, size_t n) { mlcrt_shown(buf, n + 1, buf, n); }
+
+const char *mlcrt_shown(char *dst, size_t cap, const void *src, size_t n) {
+    const unsigned char *s = src;
+    size_t k = n < cap ? n : cap - 4; /* room for "..." and the '\0' where it is cut */
+    for (size_t i = 0; i < k; i++) dst[i] = s[i] < 0x20 || s[i] >= 0x7f ? '.' : (char)s[i];
+    if (k < n) memcpy(dst + k, "...", 3), k += 3;
+    dst[k] = '\0';
+    return dst;
 }
 
 char *mlcrt_resolve_links(const char *path) {

@@ -33,6 +33,10 @@ char *mlcrt_resolve_links(const char *path);
 /* The first n bytes of buf as a message shows them, in place: printable ASCII as it is,
  * anything else as '.'; then a '\0' at buf[n] (buf holds n + 1 bytes). */
 void mlcrt_printable(char *buf, size_t n);
+/* The n bytes at src as a message shows them, into dst (cap > 4 bytes): as
+ * mlcrt_printable, cut to cap - 1 bytes with "..." at the end where they do not fit.
+ * Returns dst. For names read from a file: a byte from it never reaches the terminal raw. */
+const char *mlcrt_shown(char *dst, size_t cap, const void *src, size_t n);
 
 /* "a directory", "a FIFO (named pipe)", "a character device", ... for a stat mode. */
 const char *mlcrt_file_kind_name(unsigned mode);

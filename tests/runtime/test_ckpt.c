@@ -512,6 +512,26 @@ Test(ckpt, corrupted_data_settings) {
     tu_rmrf(dir);
 }
 
+/* A name read from the file reaches a message as printable ASCII: a forged tensor name
+ * with an escape sequence and a byte above 0x7f (the CRC made right) once went to the
+ * terminal raw. */
+Test(ckpt, names_from_the_file_are_shown_printable) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "e.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(3, 1);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    cr_assert_eq(f[118] | (f[119] << 8), 9, "the first tensor's name length"); /* "fc.weight" */
+    f[120] = 0x1b, f[121] = '[', f[122] = 0xff;
+    put_le(f + n - 4, crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4)), 4);
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, new_model(4, 4), p, msg, sizeof msg), MLCRT_EMISMATCH, "%s", msg);
+    snprintf(want, sizeof want, "%s: tensor 0: checkpoint has '.[.weight', model expects 'fc.weight'", p);
+    cr_assert_str_eq(msg, want);
+    tu_rmrf(dir);
+}
+
 /* A version-2 file (no data settings) still loads, as "no normalisation": made here
  * from a version-3 one by dropping the 36 bytes of settings and moving the data up. */
 Test(ckpt, reads_version_2) {
