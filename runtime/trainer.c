@@ -831,6 +831,13 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     memset(&st, 0, sizeof st);
     if (!(model = model_from(o, api, o->resume_path ? o->resume_path : o->load_path, o->resume_path ? &st : NULL, err)))
         goto done;
+    if (o->resume_path && st.train_samples == 0) { /* no training set is empty: no run was recorded */
+        fprintf(err,
+                "error: %s: the checkpoint records no training run to resume (a library's %s_save writes the weights "
+                "alone): --load %s starts a run from them\n",
+                o->resume_path, api->name, o->resume_path);
+        goto done;
+    }
     if (o->resume_path && st.seed != o->seed) {
         /* the whole run keeps its seed: the data's streams and dropout's, which the model
          * holds from create, so it is created again with the checkpoint's */

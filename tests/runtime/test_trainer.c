@@ -397,6 +397,33 @@ Test(trainer, refuses_other_api_version) {
 /* A run killed after its last checkpoint logged steps the resumed run trains again: on
  * --resume the log is cut back to the checkpoint's step (a line the kill cut short goes
  * too), so every step has one row, as in a run never interrupted. */
+/* --resume of a checkpoint that a library's save wrote (weights, no run: train_n 0) says
+ * so in one line and names --load; it printed a note about a seed the run never had,
+ * then "train_n: expected 100 ..., found 0". --load of it trains. */
+Test(trainer, resume_of_a_library_save_names_load) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "lib.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    void *m = tu_track(tiny_api.create(1, 4), tiny_api.destroy);
+    cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    run_result r;
+    const char *resume[] = {
+        "--data", FMNIST, "--train-limit", "100", "--test-limit", "10", "--epochs", "1", "--quiet", "--resume",
+        p,        NULL};
+    run(&r, &tiny_api, resume);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "error: %s: the checkpoint records no training run to resume (a library's tiny_save writes the weights "
+             "alone): --load %s starts a run from them\n",
+             p, p);
+    cr_expect_str_eq(r.err, want);
+    const char *load[] = {
+        "--data", FMNIST, "--train-limit", "100", "--test-limit", "10", "--epochs", "1", "--quiet", "--load", p, NULL};
+    run(&r, &tiny_api, load);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    tu_rmrf(dir);
+}
+
 Test(trainer, resumed_log_has_no_duplicate_rows) {
     char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv"), *c4 = tu_path(dir, "c4.ckpt"),
          *c6 = tu_path(dir, "c6.ckpt");
