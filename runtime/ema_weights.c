@@ -35,7 +35,9 @@ int mlcrt_use_ema(const mlc_model_api *api, void *model, char *msg, size_t cap) 
     if (!found) {
         return mlcrt_fail(
             msg, cap, MLCRT_EMISMATCH,
-            "--ema: model '%s' keeps no moving average of its parameters (train { ema = 0.999 } adds one)", api->name);
+            "--ema: model '%s' keeps no moving average of its parameters (train { ema = 0.999 } adds one for "
+            "each parameter it trains)",
+            api->name);
     }
     return MLCRT_OK;
 }

@@ -35,6 +35,12 @@ uint8_t *param_groups(const Graph *g, const ParamPatterns *freeze, const ParamPa
     uint8_t *out = arena_alloc(g->arena, (size_t)g->n + 1);
     for (int i = 0; i < g->n; i++) out[i] = 0;
     mark(g, freeze, "freeze", PARAM_FROZEN, out);
+    /* every parameter frozen: a run that trains nothing (and `ema` averages nothing) */
+    int params = 0, frozen = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_param) params++, frozen += (out[i] & PARAM_FROZEN) != 0;
+    if (freeze->n && params && frozen == params)
+        diag_warning(freeze->loc[0], "freeze: every parameter is frozen, so training changes none of them");
     mark(g, no_decay, "no_decay", PARAM_NO_DECAY, out);
     if (no_decay->rank1)
         for (int i = 0; i < g->n; i++)

@@ -235,6 +235,26 @@ Test(diagnostics, untrained_parameters_warn) {
     free(s);
 }
 
+/* `freeze` that matches every parameter: a warning at the first pattern (the run trains
+ * nothing, and `ema` averages nothing); freezing some of them says nothing. */
+Test(diagnostics, freezing_every_parameter_warns) {
+    const char *head =
+        "model m\ninput x: f32[B, 4]\ninput y: i32[B]\nh = dense(relu(dense(x, 8, name = \"a\")), 3)\n"
+        "output h\nloss cross_entropy(h, y)\n";
+    char text[512];
+    snprintf(text, sizeof text, "%strain { freeze = [\"a.*\", \"dense1.*\"] }\n", head);
+    char *s = warnings_of(text);
+    cr_expect_str_eq(s,
+                     "t.mdl:7:19: warning: freeze: every parameter is frozen, so training changes none of them\n"
+                     "    7 | train { freeze = [\"a.*\", \"dense1.*\"] }\n"
+                     "      |                   ^~~~~\n");
+    free(s);
+    snprintf(text, sizeof text, "%strain { freeze = \"a.*\" }\n", head);
+    s = warnings_of(text);
+    cr_expect_str_eq(s, "");
+    free(s);
+}
+
 /* An input neither the loss nor an output depends on: a warning at its name (the trainer
  * would refuse the model, its input matching no field of the data). An input only an
  * output reads, or only the loss, is used. */

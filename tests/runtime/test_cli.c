@@ -837,7 +837,7 @@ Test(modes, eval_and_predict) {
     cr_assert_eq(e.status, 1);
     cr_assert_str_eq(e.err,
                      "error: --ema: model 'tiny' keeps no moving average of its parameters (train { ema = 0.999 } "
-                     "adds one)\n");
+                     "adds one for each parameter it trains)\n");
     run(&e, &tiny_api, (const char *[]){"eval", p, "--data", d, "--test-limit", "30", NULL});
     cr_assert_eq(e.status, 0, "%s", e.err);
     /* same accuracy line as the trainer's */
