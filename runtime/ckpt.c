@@ -149,10 +149,10 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
     memset(&no_run, 0, sizeof no_run);
     if (!st) { /* NAME_save: no run, but the normalisation the weights go with */
         if (api->norm_of) {
-            const mlcrt_norm *nm = api->norm_of(model);
-            no_run.n_norm = nm->n;
-            memcpy(no_run.norm_mean, nm->mean, sizeof no_run.norm_mean);
-            memcpy(no_run.norm_std, nm->std, sizeof no_run.norm_std);
+            const mlcrt_norm *norm = api->norm_of(model);
+            no_run.n_norm = norm->n;
+            memcpy(no_run.norm_mean, norm->mean, sizeof no_run.norm_mean);
+            memcpy(no_run.norm_std, norm->std, sizeof no_run.norm_std);
         }
         st = &no_run;
     }
@@ -681,10 +681,10 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     }
     api->set_step(model, step);
     if (api->norm_of) { /* what the weights go with: the file's, or for an older one the .mdl's */
-        mlcrt_norm *nm = api->norm_of(model);
-        nm->n = ts.has_data_settings ? ts.n_norm : api->n_norm;
-        memcpy(nm->mean, ts.has_data_settings ? ts.norm_mean : api->norm_mean, sizeof nm->mean);
-        memcpy(nm->std, ts.has_data_settings ? ts.norm_std : api->norm_std, sizeof nm->std);
+        mlcrt_norm *norm = api->norm_of(model);
+        norm->n = ts.has_data_settings ? ts.n_norm : api->n_norm;
+        memcpy(norm->mean, ts.has_data_settings ? ts.norm_mean : api->norm_mean, sizeof norm->mean);
+        memcpy(norm->std, ts.has_data_settings ? ts.norm_std : api->norm_std, sizeof norm->std);
     }
     if (state) *state = ts;
 out:

@@ -339,7 +339,8 @@ static void retry_neighbours(Search *s, int p) {
  * again in full: which of the moves that keep the arena the same comes first decides what
  * later moves can gain (a chain of dense layers is most of such steps), and a move that
  * gained nothing before may now; and the descent ends only where a full step finds
- * nothing. Every sample ends where trying every candidate at every step ended. */
+ * nothing. On every sample, at every budget tried (docs/distributed.md), it ends where
+ * trying every candidate at every step ended. */
 static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char *best_sel, int *undo) {
     size_t n = (size_t)s->g->n;
     for (int i = 0; i < s->nc; i++) s->gain[i] = INT64_MAX; /* never tried: first in line */
