@@ -44,6 +44,12 @@ static long long line_step(const char *line, int jsonl) {
     return strtoll(p, NULL, 10);
 }
 
+/* A row's seconds: the last CSV field, or JSON's "seconds":S; 0 if it has none. */
+static double line_seconds(const char *line, int jsonl) {
+    const char *p = jsonl ? strstr(line, "\"seconds\":") : strrchr(line, ',');
+    return p ? strtod(p + (jsonl ? 10 : 1), NULL) : 0.0;
+}
+
 /* Whether the n bytes at s (a last line without its newline) could be the start of a row:
  * what a kill leaves when it cuts one short. */
 static int row_start(const char *s, size_t n, int jsonl) {
@@ -82,8 +88,10 @@ static void not_a_log(const char *path, size_t line_no, const char *s, size_t n,
                  path, line_no, header ? "CSV log" : "JSON log", found);
 }
 
-int mlcrt_log_trim(const char *path, const char *header, long long last_step, int mid_epoch, char *msg, size_t cap) {
+int mlcrt_log_trim(const char *path, const char *header, long long last_step, int mid_epoch, double *seconds, char *msg,
+                   size_t cap) {
     const int jsonl = header == NULL;
+    *seconds = 0;
     /* opening a FIFO to read it would wait for a writer that never comes */
     struct stat pre;
     if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) return 0;
@@ -139,6 +147,7 @@ int mlcrt_log_trim(const char *path, const char *header, long long last_step, in
                                   : row_kind(buf + at, jsonl) >= 0 && line_step(buf + at, jsonl) >= 0);
             long long step = header_line ? -1 : line_step(buf + at, jsonl);
             int epoch = !header_line && row_kind(buf + at, jsonl) == 1;
+            double secs = header_line ? 0 : line_seconds(buf + at, jsonl);
             *nl = '\n';
             if (!ok) {
                 not_a_log(path, line_no, buf + at, n - 1, header, msg, cap);
@@ -147,6 +156,8 @@ int mlcrt_log_trim(const char *path, const char *header, long long last_step, in
             }
             keep = header_line || step <= last_step;
             if (keep && mid_epoch && step == last_step && epoch) keep = 0;
+            /* step and eval rows count from the run's start, epoch rows the epoch alone */
+            if (keep && !header_line && !epoch) *seconds = secs;
         }
         if (keep) {
             memmove(buf + out, buf + at, n);

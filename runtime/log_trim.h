@@ -11,8 +11,10 @@
  * kind of model) is refused and left as it is. mid_epoch: the checkpoint lies inside an epoch, so
  * an epoch row at last_step is the partial summary of a run --max-steps stopped there,
  * and goes too (the resumed run writes that epoch's row when it ends). A log that is no
- * regular file (a pipe, a terminal) cannot be cut back and is left alone. 0, or -1 with
- * msg saying why. */
-int mlcrt_log_trim(const char *path, const char *header, long long last_step, int mid_epoch, char *msg, size_t cap);
+ * regular file (a pipe, a terminal) cannot be cut back and is left alone. *seconds gets
+ * the seconds of the last step or eval row kept (the run's time up to its checkpoint, from
+ * which the resumed run's rows go on), 0 when none. 0, or -1 with msg saying why. */
+int mlcrt_log_trim(const char *path, const char *header, long long last_step, int mid_epoch, double *seconds, char *msg,
+                   size_t cap);
 
 #endif

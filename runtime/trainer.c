@@ -852,6 +852,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 (unsigned long long)st.seed, (unsigned long long)o->seed);
     }
     int64_t gstep = 0;
+    double logged_s = 0; /* a resumed log's seconds at its last row kept (mlcrt_log_trim) */
     if (o->resume_path) {
         if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs, o->resume_path, msg, sizeof msg) !=
             MLCRT_OK) {
@@ -883,8 +884,8 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         /* a resumed run appends to its log (an empty one gets the header first) */
         int exists = stat(o->log_path, &ls) == 0, append = o->resume_path && exists;
         /* rows the killed run logged after its checkpoint are trained (and logged) again */
-        if (append &&
-            mlcrt_log_trim(o->log_path, log_header(&lg), (long long)gstep, st.epoch_pos > 0, msg, sizeof msg)) {
+        if (append && mlcrt_log_trim(o->log_path, log_header(&lg), (long long)gstep, st.epoch_pos > 0, &logged_s, msg,
+                                     sizeof msg)) {
             fprintf(err, "error: %s\n", msg);
             goto done;
         }
@@ -948,6 +949,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     if (cls) outs[api->cls_output] = bout;
     /* test_acc: a classifier's test accuracy, any other model's test loss (-1: none yet) */
     double run_t0 = mlcrt_now(), test_acc = -1.0;
+    const double log_t0 = run_t0 - logged_s; /* a resumed log's seconds go on from its last row */
     int dirty = 0, stopped = 0;
     /* the rate of the last step taken: what an epoch row logs when a resumed run has no
      * step left in that epoch (its checkpoint was saved at the epoch's last step) */
@@ -1090,13 +1092,13 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 dirty = 1;
                 if (lg.f && gstep % o->log_every == 0) {
                     log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr, (double)gcorrect / (double)gn, -1, -1,
-                            mlcrt_now() - run_t0);
+                            mlcrt_now() - log_t0);
                     /* each row reaches the file as it is logged: a run followed with tail -f
                      * shows it, and a killed run keeps every row it logged, whole */
                     if (mlcrt_check_written(lg.f, "log", o->log_path, err)) goto done;
                 }
                 if (o->eval_every && gstep % o->eval_every == 0 &&
-                    eval_every_line(o, d, api, model, evalset, &lg, epoch, gstep, lr, mlcrt_now() - run_t0, bar, out,
+                    eval_every_line(o, d, api, model, evalset, &lg, epoch, gstep, lr, mlcrt_now() - log_t0, bar, out,
                                     err))
                     goto done;
             }

@@ -466,6 +466,50 @@ Test(trainer, resumed_log_has_no_duplicate_rows) {
     tu_rmrf(dir);
 }
 
+/* A resumed run's step rows go on counting seconds from the last row it kept (they
+ * started again at 0, a break in a curve plotted against time). The first run's rows are
+ * given 100 s and more here, so that the test sees the difference on any machine. */
+Test(trainer, resumed_log_seconds_go_on) {
+    char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv"), *c4 = tu_path(dir, "c4.ckpt");
+    run_result r;
+    const char *first[] = {
+        "--data", FMNIST,    "--train-limit", "100", "--test-limit", "10", "--batch", "32", "--epochs",
+        "2",      "--quiet", "--log",         log,   "--max-steps",  "4",  "--save",  c4,   NULL};
+    run(&r, &tiny_api, first);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char text[4096] = "", line[256];
+    FILE *f = fopen(log, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f)) {
+        int step;
+        if (sscanf(line, "step,%*d,%d,", &step) == 1)
+            *strrchr(line, ',') = 0, sprintf(line + strlen(line), ",%d.000\n", 100 + step);
+        strcat(text, line);
+    }
+    fclose(f);
+    f = fopen(log, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    const char *resume[] = {
+        "--data", FMNIST,    "--train-limit", "100", "--test-limit", "10", "--batch", "32", "--epochs",
+        "2",      "--quiet", "--log",         log,   "--resume",     c4,   NULL};
+    run(&r, &tiny_api, resume);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    f = fopen(log, "r");
+    cr_assert_not_null(f);
+    int resumed = 0;
+    while (fgets(line, sizeof line, f)) {
+        int step;
+        if (sscanf(line, "step,%*d,%d,", &step) != 1 || step <= 4) continue;
+        resumed++;
+        cr_expect_geq(strtod(strrchr(line, ',') + 1, NULL), 104.0, "%s", line);
+    }
+    fclose(f);
+    cr_expect_eq(resumed, 4);
+    tu_rmrf(dir);
+}
+
 /* The library's label check (model_helpers.c): a per-token input names the sample and
  * the position; labels in range, or an input the call does not read (NULL), pass. */
 Test(library_checks, labels_outside_the_classes, .init = cr_redirect_stderr) {
