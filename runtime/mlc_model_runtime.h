@@ -74,6 +74,10 @@ int mlcrt_ckpt_norm(const mlc_model_api *api, const char *path, float mean[4], f
 int mlcrt_check_api(const mlc_model_api *api, FILE *err);
 /* 64-byte aligned, zeroed; NULL when out of memory. Free with free(). */
 float *mlcrt_alloc_floats(int64_t n);
+/* For an out-of-memory message after a create returned NULL: " (an allocation of N bytes,
+ * X GiB, failed)" for this thread's last mlcrt_alloc_floats that failed, or "" when none
+ * did since the last call; into buf, which it returns. */
+const char *mlcrt_oom_size(char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

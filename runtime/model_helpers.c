@@ -10,12 +10,26 @@
 #include "trainer.h"
 #include "mlc_model.h"
 
+/* The size of this thread's last allocation that failed, for the message that reports it
+ * (mlcrt_oom_size); 0 once reported. */
+static _Thread_local uint64_t failed_bytes;
+
 float *mlcrt_alloc_floats(int64_t n) {
     size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(float);
     bytes = (bytes + 63) & ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
     float *p = aligned_alloc(64, bytes);
     if (p) memset(p, 0, bytes);
+    else failed_bytes = bytes;
     return p;
+}
+
+const char *mlcrt_oom_size(char *buf, size_t cap) {
+    buf[0] = '\0';
+    if (failed_bytes)
+        snprintf(buf, cap, " (an allocation of %llu bytes, %.1f GiB, failed)", (unsigned long long)failed_bytes,
+                 (double)failed_bytes / (1024.0 * 1024 * 1024));
+    failed_bytes = 0;
+    return buf;
 }
 
 int mlcrt_check_api(const mlc_model_api *api, FILE *err) {
@@ -125,7 +139,11 @@ int mlcrt_labels_refused(const char *call, const char *input, const int32_t *lab
 
 void mlcrt_create_failed(const char *call, int max_batch) {
     if (max_batch < 1) fprintf(stderr, "error: %s: max_batch %d, expected at least 1\n", call, max_batch);
-    else fprintf(stderr, "error: %s: out of memory for batches of %d samples\n", call, max_batch);
+    else {
+        char size[96];
+        fprintf(stderr, "error: %s: out of memory for batches of %d samples%s\n", call, max_batch,
+                mlcrt_oom_size(size, sizeof size));
+    }
 }
 
 /* A NULL path is refused as a line, not passed on to a "%s" (or a crash). */

@@ -85,7 +85,9 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         goto done;
     }
     if (!(model = api->create(o->seed, 1))) {
-        if (!mlcrt_create_says_why(api)) fprintf(err, "error: out of memory creating model '%s'\n", api->name);
+        char size[96];
+        if (!mlcrt_create_says_why(api))
+            fprintf(err, "error: out of memory creating model '%s'%s\n", api->name, mlcrt_oom_size(size, sizeof size));
         goto done;
     }
     if (mlcrt_ckpt_load(api, model, o->ckpt_arg, msg, sizeof msg) != MLCRT_OK) {

@@ -210,8 +210,10 @@ static void *model_from(const trainer_opts *o, const mlc_model_api *api, const c
     char msg[MLCRT_MSG_SIZE];
     void *model = api->create(o->seed, o->batch);
     if (!model) {
+        char size[96];
         if (!mlcrt_create_says_why(api))
-            fprintf(err, "error: out of memory creating model '%s' for batch %d\n", api->name, o->batch);
+            fprintf(err, "error: out of memory creating model '%s' for batch %d%s\n", api->name, o->batch,
+                    mlcrt_oom_size(size, sizeof size));
         return NULL;
     }
     if (o->check_finite) api->set_check_finite(model, 1);

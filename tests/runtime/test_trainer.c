@@ -510,6 +510,21 @@ Test(trainer, resumed_log_seconds_go_on) {
     tu_rmrf(dir);
 }
 
+/* An out-of-memory message after a create says how much the allocation that failed asked
+ * for (mlcrt_oom_size, once): "out of memory creating model 'm' for batch 100000" alone
+ * did not say whether the batch or the machine was at fault. */
+Test(trainer, oom_message_names_the_allocation) {
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("ASan stops the process at an allocation this large");
+#endif
+    char size[96];
+    cr_expect_str_eq(mlcrt_oom_size(size, sizeof size), "");
+    cr_assert_null(mlcrt_alloc_floats(INT64_C(1) << 60));
+    cr_expect_str_eq(mlcrt_oom_size(size, sizeof size),
+                     " (an allocation of 4611686018427387904 bytes, 4294967296.0 GiB, failed)");
+    cr_expect_str_eq(mlcrt_oom_size(size, sizeof size), "", "reported once");
+}
+
 /* The library's label check (model_helpers.c): a per-token input names the sample and
  * the position; labels in range, or an input the call does not read (NULL), pass. */
 Test(library_checks, labels_outside_the_classes, .init = cr_redirect_stderr) {
