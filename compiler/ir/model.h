@@ -177,6 +177,7 @@ typedef struct CompileOptions {
     TargetKind target;  /* the memory plans are for this target (workspaces differ) */
     int threads;        /* the thread count --report and --mem-budget assume (0: 1) */
     int no_relu_pool;   /* tests: skip relu_pool, to compare training with and without it */
+    int full_search;    /* tests: every step of --mem-budget's search tries every candidate */
     int tf32;           /* --tf32: ModelIR.tf32 */
     int cublaslt;       /* --cublaslt: ModelIR.cublaslt */
     int debug;          /* mlc --debug: ModelIR.debug */

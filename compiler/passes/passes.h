@@ -122,11 +122,13 @@ PassId pass_by_name(const char *name);
  * bn_shift, pooling), convolutions and GEMMs only when the cheap ones cannot fit, until
  * the train step's arena at the compile-time batch size is at most `budget` bytes or no
  * recomputation makes it smaller. Runs on the train graph after DCE. Arena sizes
- * are in bytes; `after` is the smallest reached (== before when nothing helped). */
+ * are in bytes; `after` is the smallest reached (== before when nothing helped).
+ * full_search: every step tries every candidate, none lazily (what tests hold the lazy
+ * steps to). */
 typedef struct RecomputeResult {
     int64_t before, after;
     int recomputed; /* tensors computed again in the backward (clones, views not counted) */
 } RecomputeResult;
-RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads);
+RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads, int full_search);
 
 #endif

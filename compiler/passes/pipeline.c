@@ -140,8 +140,8 @@ static const char *bytes_str(char *buf, size_t n, int64_t bytes) {
 }
 
 /* --mem-budget: recompute until the train step fits, or say how close it gets. */
-static void fit_budget(ModelIR *m, Graph *g, int64_t budget, const Program *p) {
-    RecomputeResult r = recompute(g, budget, m->target, m->threads);
+static void fit_budget(ModelIR *m, Graph *g, int64_t budget, int full_search, const Program *p) {
+    RecomputeResult r = recompute(g, budget, m->target, m->threads, full_search);
     ir_verify(g, "recompute");
     m->mem_budget = budget;
     m->arena_plain = r.before;
@@ -226,7 +226,7 @@ ModelIR *compile_model_opts(Arena *a, const Program *p, const CompileOptions *o,
     grad_owners(g);
     pass_done(d, PASS_dce, g);
     if (mem_budget > 0) {
-        fit_budget(m, g, mem_budget, p);
+        fit_budget(m, g, mem_budget, o->full_search, p);
         pass_done(d, PASS_recompute, g);
     }
     dump(d, d && d->final, mem_budget > 0 ? "recompute (train step, as emitted)" : "dce (train step, as emitted)", g);

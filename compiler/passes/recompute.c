@@ -109,6 +109,7 @@ typedef struct Search {
     char *inr;         /* per node: chosen, or a reshape of one (recomputed as a view) */
     TargetKind target; /* the arena is planned for this target, */
     int threads;       /* at this many threads */
+    int full_search;   /* every step tries every candidate (tests) */
     Arena scratch;     /* the trials' graphs and plans, rewound after each */
 } Search;
 
@@ -346,6 +347,7 @@ static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char 
     for (int i = 0; i < s->nc; i++) s->gain[i] = INT64_MAX; /* never tried: first in line */
     int full = 0;
     while (cur > budget) {
+        full |= s->full_search;
         Move pick = best_move(s, 1, cur, full, (Move){-1, 0}, undo);
         Move drop = best_move(s, 0, cur, full, pick, undo);
         int shrinks = (drop.i >= 0 && (pick.i < 0 || drop.bytes < pick.bytes)) || (pick.i >= 0 && pick.bytes < cur);
@@ -422,9 +424,9 @@ static RecomputeResult search(Search *s, Graph *g, int64_t budget) {
     return res;
 }
 
-RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads) {
+RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads, int full_search) {
     if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
-    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads};
+    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads, .full_search = full_search};
     RecomputeResult res = search(&s, g, budget);
     arena_free(&s.scratch);
     return res;

@@ -10,6 +10,8 @@
  *                                   arena recomputation reaches and the plain arena; that
  *                                   smallest arena is then a budget that is met exactly
  *   fitting_budget_changes_nothing  a budget the plain plan meets recomputes nothing
+ *   lazy_search_ends_as_the_full_one the lazy steps end where trying every candidate at
+ *                                   every step does, on four samples at four budgets
  *   plans_do_not_overlap            plancheck.h on every sample and test model recomputed
  *                                   as far as it goes (convolutions included); clones sit
  *                                   in the backward and keep their .mdl location
@@ -179,6 +181,40 @@ Test(recompute, scratch_arena_rewinds) {
     arena_free(&a);
     cr_expect_null(a.head);
     cr_expect_null(a.spare);
+}
+
+/* The lazy steps (recompute.c, best_move) end where trying every candidate at every step
+ * ends (CompileOptions.full_search): the same arena and the same number of tensors
+ * recomputed, or the same floor in the error, at the floor's budget and at budgets
+ * between the floor and the plain arena. */
+static void lazy_search_ends_as_the_full_one(const char *path) {
+    int64_t plain = plain_arena(path, 0), floor = min_arena(path, 0);
+    const int64_t budgets[] = {1, floor + (plain - floor) / 4, floor + (plain - floor) / 2,
+                               floor + 3 * (plain - floor) / 4};
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        Compiled lazy, full;
+        CompileOptions o = {.mem_budget = budgets[i], .target = TARGET_C};
+        compile_file_with(&lazy, path, &o);
+        o.full_search = 1;
+        compile_file_with(&full, path, &o);
+        cr_assert_eq(lazy.m == NULL, full.m == NULL, "%s at %lld:\n%s\n%s", path, (long long)budgets[i], lazy.r.diag,
+                     full.r.diag);
+        if (lazy.m) {
+            cr_expect_eq(arena_of(lazy.m), arena_of(full.m), "%s at %lld", path, (long long)budgets[i]);
+            cr_expect_eq(lazy.m->recomputed, full.m->recomputed, "%s at %lld", path, (long long)budgets[i]);
+        } else {
+            cr_expect_str_eq(lazy.r.diag, full.r.diag);
+        }
+        compiled_free(&lazy);
+        compiled_free(&full);
+    }
+}
+
+Test(recompute, lazy_search_ends_as_the_full_one, .timeout = 300) {
+    lazy_search_ends_as_the_full_one(LENET);
+    lazy_search_ends_as_the_full_one(RESNET);
+    lazy_search_ends_as_the_full_one(MLC_SOURCE_ROOT "/samples/mobilenet.mdl");
+    lazy_search_ends_as_the_full_one(MLC_SOURCE_ROOT "/samples/unet_ae.mdl");
 }
 
 Test(recompute, impossible_budget) {
