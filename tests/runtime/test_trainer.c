@@ -394,9 +394,6 @@ Test(trainer, refuses_other_api_version) {
     cr_assert_str_eq(r.out, "");
 }
 
-/* A run killed after its last checkpoint logged steps the resumed run trains again: on
- * --resume the log is cut back to the checkpoint's step (a line the kill cut short goes
- * too), so every step has one row, as in a run never interrupted. */
 /* --resume of a checkpoint that a library's save wrote (weights, no run: train_n 0) says
  * so in one line and names --load; it printed a note about a seed the run never had,
  * then "train_n: expected 100 ..., found 0". --load of it trains. */
@@ -424,6 +421,9 @@ Test(trainer, resume_of_a_library_save_names_load) {
     tu_rmrf(dir);
 }
 
+/* A run killed after its last checkpoint logged steps the resumed run trains again: on
+ * --resume the log is cut back to the checkpoint's step (a line the kill cut short goes
+ * too), so every step has one row, as in a run never interrupted. */
 Test(trainer, resumed_log_has_no_duplicate_rows) {
     char *dir = tu_tmpdir(), *log = tu_path(dir, "log.csv"), *c4 = tu_path(dir, "c4.ckpt"),
          *c6 = tu_path(dir, "c6.ckpt");
