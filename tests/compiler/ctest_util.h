@@ -221,9 +221,11 @@ static inline char *ct_tmpdir(const char *tag) {
     return d;
 }
 
-/* Runs argv (execvp), stdout+stderr captured into *out (malloc'd) when out != NULL.
- * Returns the exit status, 128+signal when killed, -1 when it could not run. */
-static inline int ct_run(char *const *argv, char **out) {
+/* Runs argv (execvp), stdout+stderr captured into *out (malloc'd, NUL-terminated) when
+ * out != NULL, and their byte count into *out_len when that is not NULL (the output may
+ * hold NUL bytes: a byte-level language model's sample). Returns the exit status,
+ * 128+signal when killed, -1 when it could not run. */
+static inline int ct_run_n(char *const *argv, char **out, size_t *out_len) {
     int pfd[2];
     if (out && pipe(pfd)) return -1;
     pid_t pid = fork();
@@ -251,11 +253,13 @@ static inline int ct_run(char *const *argv, char **out) {
         close(pfd[0]);
         buf[len] = 0;
         *out = buf;
+        if (out_len) *out_len = len;
     }
     int st;
     if (waitpid(pid, &st, 0) < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
+static inline int ct_run(char *const *argv, char **out) { return ct_run_n(argv, out, NULL); }
 
 /* rm -rf of a directory we created (one level deep: the tests write plain files). */
 static inline void ct_rmdir(const char *dir) {
