@@ -326,6 +326,28 @@ static void name_a_stray_tensor(const mlc_model_api *api, const ckpt_entry *ent,
     }
 }
 
+/* Whether a name ends in ".momentum", sgd's velocity state. */
+static int momentum_named(const char *name, size_t len) {
+    static const char suffix[] = ".momentum";
+    const size_t n = sizeof suffix - 1;
+    return len > n && memcmp(name + len - n, suffix, n) == 0;
+}
+
+/* Before sgd without momentum had an op of its own (sgd_plain_update), its parameters each
+ * had a '.momentum' state that held the last gradient and that nothing read; checkpoints
+ * of such models hold them. A model without any '.momentum' tensor drops the checkpoint's
+ * (in place, keeping the order of the rest) and returns how many entries remain: the
+ * velocity of a run that had momentum is dropped the same way, as PyTorch's SGD with
+ * momentum 0 ignores a loaded momentum_buffer. */
+static uint32_t drop_unread_momentum(const mlc_model_api *api, ckpt_entry *ent, uint32_t count) {
+    for (int k = 0; k < api->n_tensors; k++)
+        if (momentum_named(api->tensors[k].name, strlen(api->tensors[k].name))) return count;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < count; i++)
+        if (!momentum_named((const char *)ent[i].name, ent[i].name_len)) ent[kept++] = ent[i];
+    return kept;
+}
+
 /* Header cursor with bounds checking against the declared header size. */
 typedef struct cursor {
     const uint8_t *buf;
@@ -629,6 +651,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
                         mlcrt_shown(nm, sizeof nm, mname, mlen), api->name);
         goto out;
     }
+    count = drop_unread_momentum(api, ent, count);
     if (count != (uint32_t)api->n_tensors) {
         char which[400] = "";
         name_a_stray_tensor(api, ent, count, which, sizeof which);

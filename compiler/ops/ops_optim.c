@@ -18,6 +18,10 @@ static const char *s_update(Graph *g, Node *n) {
 }
 
 const OpRules rules_sgd_update = {.shape = s_update};
+/* sgd with momentum 0: p -= lr * (g + wd p). No velocity: with momentum 0 it would only
+ * hold the last gradient, a buffer the size of the parameters that nothing reads (as
+ * PyTorch's SGD keeps none). */
+const OpRules rules_sgd_plain_update = {.shape = s_update};
 const OpRules rules_adam_update = {.shape = s_update};
 
 /* ema_update(state, value): state = (1 - m) state + m c value, the running statistics of

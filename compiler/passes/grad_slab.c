@@ -89,7 +89,7 @@ void layout_grad_slab(ModelIR *m) {
         m->pers[i].grad_offset = -1, m->pers[i].grad_node = -1, m->pers[i].grad_copy_of = -1;
     for (int id = 0; id < g->n; id++) {
         const Node *u = &g->nodes[id];
-        if (u->op != OP_sgd_update && u->op != OP_adam_update) continue;
+        if (u->op != OP_sgd_update && u->op != OP_sgd_plain_update && u->op != OP_adam_update) continue;
         int p = model_find_persistent(m, g->nodes[u->in[0]].name), gr = gradient_of_update(g, u);
         if (p < 0) mlc_die("update %%%d: no slab slot for %s", id, g->nodes[u->in[0]].name);
         /* A gradient the compiler folded to a constant (the loss is linear in the parameter)

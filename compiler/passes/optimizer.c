@@ -64,6 +64,9 @@ void add_optimizer(Graph *g, const GradList *gl, const OptimizerSpec *opt, const
                       ATTRS(AF(A_BETA1, opt->beta1), AF(A_BETA2, opt->beta2), AF(A_EPS, opt->eps),
                             AF(A_WEIGHT_DECAY, decay), AI(A_DECOUPLED, decoupled)),
                       &loc);
+        } else if (opt->momentum == 0) { /* nesterov needs a momentum (train_spec.c) */
+            int in[2] = {p, gr};
+            graph_add(g, OP_sgd_plain_update, in, 2, ATTRS(AF(A_WEIGHT_DECAY, decay)), &loc);
         } else {
             int v = state(g, p, "momentum");
             int in[3] = {p, gr, v};

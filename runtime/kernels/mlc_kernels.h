@@ -233,6 +233,8 @@ void mlc_scatter_rows(long n, long V, long D, const int32_t *ids, const float *d
 /* v = mom v + (g + wd p); p -= lr (nesterov ? g + wd p + mom v : v) */
 void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *restrict g, float lr, float mom,
                     float wd, int nesterov);
+/* sgd with momentum 0: p -= lr * (g + wd * p), no velocity */
+void mlc_sgd_plain_update(long n, float *restrict p, const float *restrict g, float lr, float wd);
 /* One Adam step's constants: step = lr / (1 - b1^t) and inv_bc2 = 1 / (1 - b2^t), computed
  * in double by the caller; w1 = 1 - b1 and w2 = 1 - b2, the moments' weights of the new
  * gradient, computed in double from the betas as written and rounded once (1.0f - b2 on

@@ -567,7 +567,7 @@ static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) 
         int nchecked = 0;
         for (int id = 0; id < g->n; id++) {
             const Node *nd = &g->nodes[id];
-            if (nd->op != OP_sgd_update) continue;
+            if (nd->op != OP_sgd_plain_update) continue;
             const Node *p = &g->nodes[nd->in[0]];
             int64_t cnt = shape_numel(&p->shape);
             double *after = parse_line(out, "T1", p->name, &k);
@@ -582,7 +582,7 @@ static void numeric_check_at(const char *mdl, const char *cflag, int run_batch) 
             free(want);
             nchecked++;
         }
-        if (has_params) cr_expect_gt(nchecked, 0, "no sgd_update nodes in the train graph");
+        if (has_params) cr_expect_gt(nchecked, 0, "no sgd_plain_update nodes in the train graph");
     }
     /* Adam's first step (m = v = 0, t = 1) moves p by lr * g / (|g| + eps); with L2
      * decay g includes wd * p, with decoupled decay (AdamW) p first shrinks by lr * wd. */

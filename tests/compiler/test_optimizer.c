@@ -39,7 +39,7 @@ static void clip_norms(const char *loss_scale, double *clipped, double *raw) {
     double c2 = 0, r2 = 0;
     for (int id = 0; id < g->n; id++) {
         const Node *n = &g->nodes[id];
-        if (n->op != OP_sgd_update) continue;
+        if (n->op != OP_sgd_plain_update) continue;
         const Node *gr = &g->nodes[n->in[1]]; /* mul(raw gradient, factor) */
         cr_assert_eq(gr->op, OP_mul, "the update's gradient is not the clipped one");
         int64_t cnt = shape_numel(&gr->shape);

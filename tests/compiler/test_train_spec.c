@@ -168,7 +168,7 @@ Test(train_spec, freeze_and_no_decay) {
     updates = 0;
     for (int i = 0; i < g->n; i++) {
         const Node *n = &g->nodes[i];
-        if (n->op != OP_sgd_update) continue;
+        if (n->op != OP_sgd_plain_update) continue;
         int weight = !strcmp(g->nodes[n->in[0]].name, "dense1.weight");
         cr_expect_float_eq(attr_f(n, A_WEIGHT_DECAY), weight ? 0.0 : 0.1, 1e-12, "%s", g->nodes[n->in[0]].name);
         updates++;

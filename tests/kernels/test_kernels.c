@@ -634,6 +634,13 @@ static void sgd_in_team(int threads, long n, float *p, float *v, const float *g,
         mlc_sgd_update(n, p, v, g, 0.05f, 0.9f, 0.001f, nesterov);
     }
 }
+static void sgd_plain_in_team(int threads, long n, float *p, const float *g) {
+    if (!threads) mlc_sgd_plain_update(n, p, g, 0.05f, 0.001f);
+    else {
+#pragma omp parallel num_threads(threads)
+        mlc_sgd_plain_update(n, p, g, 0.05f, 0.001f);
+    }
+}
 
 Test(kernels, optimizer_updates_match_their_definition) {
     static const long sizes[] = {1, 7, 40000};
@@ -681,6 +688,13 @@ Test(kernels, optimizer_updates_match_their_definition) {
                 }
                 cr_expect(!memcmp(p, rp, sizeof(float) * (size_t)n) && !memcmp(m1, rm1, sizeof(float) * (size_t)n),
                           "sgd%s, n %ld, %d threads", variant ? " (nesterov)" : "", n, threads);
+                /* sgd without momentum: what sgd_update with momentum 0 computed, without v */
+                fill_range(p, n, 7, -1, 1), fill_range(m1, n, 8, -0.1f, 0.1f);
+                memcpy(rp, p, sizeof(float) * (size_t)n), memcpy(rm1, m1, sizeof(float) * (size_t)n);
+                sgd_plain_in_team(threads, n, p, g);
+                mlc_sgd_update(n, rp, rm1, g, 0.05f, 0.0f, 0.001f, 0);
+                cr_expect(!memcmp(p, rp, sizeof(float) * (size_t)n), "sgd without momentum, n %ld, %d threads", n,
+                          threads);
                 free(p);
             }
 }

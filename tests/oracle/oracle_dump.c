@@ -125,6 +125,9 @@ static void apply_update(const Node *n, double **vals, int batch, double lr, int
             v[i] = mom * v[i] + gi;
             p[i] -= lr * (attr_i(n, A_NESTEROV) ? gi + mom * v[i] : v[i]);
         }
+    } else if (n->op == OP_sgd_plain_update) {
+        double wd = attr_f(n, A_WEIGHT_DECAY);
+        for (int64_t i = 0; i < cnt; i++) p[i] -= lr * (g[i] + wd * p[i]);
     } else if (n->op == OP_adam_update) {
         double *m1 = vals[n->in[2]], *m2 = vals[n->in[3]];
         double b1 = attr_f(n, A_BETA1), b2 = attr_f(n, A_BETA2), eps = attr_f(n, A_EPS), wd = attr_f(n, A_WEIGHT_DECAY);

@@ -308,6 +308,44 @@ Test(ckpt, shape_name_dtype_mismatch) {
     tu_rmrf(dir);
 }
 
+/* tiny's tensors and a '.momentum' state for each, as mlc's sgd without momentum made
+ * them before it had sgd_plain_update: the states read as 0.5 */
+static mlc_tensor_desc with_momentum[4];
+static void read_with_momentum(void *m, int i, void *dst) {
+    if (i < 2) return tiny_api.read_tensor(m, i, dst);
+    for (int64_t k = 0; k < with_momentum[i].numel; k++) ((float *)dst)[k] = 0.5f;
+}
+
+/* A checkpoint of a model with sgd without momentum, written before that had an op of its
+ * own, loads into the model that has none of its '.momentum' tensors; a model that has
+ * some still needs every one. */
+Test(ckpt, momentum_states_a_model_lacks_are_dropped) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "old.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "";
+    memcpy(with_momentum, tiny_tensors, 2 * sizeof *tiny_tensors);
+    with_momentum[2] = tiny_tensors[0], with_momentum[2].name = "fc.weight.momentum";
+    with_momentum[3] = tiny_tensors[1], with_momentum[3].name = "fc.bias.momentum";
+    mlc_model_api old = tiny_api;
+    old.tensors = with_momentum, old.n_tensors = 4, old.read_tensor = read_with_momentum;
+    void *m = trained_model(5, 2);
+    cr_assert_eq(mlcrt_ckpt_save(&old, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+
+    void *m2 = new_model(6, 4);
+    cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m2, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(m, m2));
+
+    /* a model with a velocity of its own: the count and the names must match as before */
+    mlc_model_api three = old;
+    three.n_tensors = 3;
+    void *m3 = new_model(6, 4), *ref = new_model(6, 4);
+    cr_assert_eq(mlcrt_ckpt_load(&three, m3, p, msg, sizeof msg), MLCRT_EMISMATCH);
+    cr_assert(
+        strstr(msg, "checkpoint has 4 tensors, model 'tiny' has 3: 'fc.bias.momentum' is in the checkpoint alone"),
+        "%s", msg);
+    cr_assert(same_state(m3, ref));
+    tu_rmrf(dir);
+}
+
 /* A name a checkpoint cannot hold (mlc refuses such a model; a hand-written API may not)
  * and a bad rank each say which it is, where both said "an invalid name or rank". */
 Test(ckpt, save_refuses_long_name_and_bad_rank) {

@@ -42,6 +42,7 @@ void emit_slice_c(EmitCtx *e, int id);
 void emit_pad_c(EmitCtx *e, int id);
 void emit_concat_c(EmitCtx *e, int id);
 void emit_sgd_c(EmitCtx *e, int id); /* optim.c */
+void emit_sgd_plain_c(EmitCtx *e, int id);
 void emit_adam_c(EmitCtx *e, int id);
 /* At node id of the update function: where a run of optimizer updates the kernel library
  * does begins (big enough for a team), opens one OpenMP team around all of them and

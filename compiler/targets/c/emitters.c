@@ -24,6 +24,7 @@ const OpEmitter c_emitters[OP_COUNT] = {
     [OP_dropout_mask] = {emit_dropout},
     [OP_one_hot] = {emit_one_hot},
     [OP_sgd_update] = {emit_sgd_c},
+    [OP_sgd_plain_update] = {emit_sgd_plain_c},
     [OP_adam_update] = {emit_adam_c},
     [OP_ema_update] = {emit_ema},
     /* sequence models: row norms, embeddings, masks */

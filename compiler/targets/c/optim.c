@@ -16,6 +16,12 @@ void emit_sgd_c(EmitCtx *e, int id) {
          emit_float(e, attr_f(n, A_WEIGHT_DECAY)), attr_i(n, A_NESTEROV) != 0);
 }
 
+void emit_sgd_plain_c(EmitCtx *e, int id) {
+    const Node *n = &e->g->nodes[id];
+    emit(e, "mlc_sgd_plain_update(%s, %s, %s, lr, %s);", emit_numel(e, n->in[0]), emit_buf(e, n->in[0]),
+         emit_buf(e, n->in[1]), emit_float(e, attr_f(n, A_WEIGHT_DECAY)));
+}
+
 /* The name of Adam's step constants for node id, declared where first needed */
 static const char *adam_constants(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
@@ -40,7 +46,9 @@ void emit_adam_c(EmitCtx *e, int id) {
 }
 
 /* The updates whose loop is the kernel library's: they share their caller's team. */
-static int library_update(const Node *n) { return n->op == OP_sgd_update || n->op == OP_adam_update; }
+static int library_update(const Node *n) {
+    return n->op == OP_sgd_update || n->op == OP_sgd_plain_update || n->op == OP_adam_update;
+}
 
 /* One team for a run of library updates (nodes with code between them: none) rather than
  * a team per parameter above OMP_MIN_WORK_N floats and one thread for the others: one

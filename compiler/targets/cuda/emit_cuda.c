@@ -582,7 +582,9 @@ static const KindEmitters cuda_kinds = {emit_group, emit_group, emit_matmul};
 #define MULTI_MAX 64
 
 /* The updates written as one per-element loop over the parameter (targets/shared/optim.c) */
-static int multi_op(Op op) { return op == OP_adam_update || op == OP_sgd_update || op == OP_param_ema; }
+static int multi_op(Op op) {
+    return op == OP_adam_update || op == OP_sgd_update || op == OP_sgd_plain_update || op == OP_param_ema;
+}
 
 /* The run of updates alike that starts at id, up to the next node with other code (the
  * nodes keep their order: a later update may read what an earlier one wrote, and the run

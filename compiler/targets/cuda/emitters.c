@@ -25,6 +25,7 @@ const OpEmitter cuda_emitters[OP_COUNT] = {
     [OP_dropout_mask] = {emit_dropout},
     [OP_one_hot] = {emit_one_hot},
     [OP_sgd_update] = {emit_sgd},
+    [OP_sgd_plain_update] = {emit_sgd},
     [OP_adam_update] = {emit_adam},
     [OP_ema_update] = {emit_ema},
     /* sequence models: row norms, embeddings, masks */

@@ -18,18 +18,26 @@ static ElemLoop update_loop(EmitCtx *e, const Node *n) {
     return l;
 }
 
-/* v = momentum*v + (g + wd*p);  p -= lr * (nesterov ? g + wd*p + momentum*v : v) */
+/* v = momentum*v + (g + wd*p);  p -= lr * (nesterov ? g + wd*p + momentum*v : v).
+ * sgd_plain_update (momentum 0, no v): p -= lr * (g + wd*p). */
 void emit_sgd(EmitCtx *e, int id) {
     const Node *n = &e->g->nodes[id];
+    const int plain = n->op == OP_sgd_plain_update;
     ElemLoop l = update_loop(e, n);
-    buf(&l, "p", n->in[0], 1), buf(&l, "v", n->in[2], 1), buf(&l, "g", n->in[1], 0);
+    buf(&l, "p", n->in[0], 1);
+    if (!plain) buf(&l, "v", n->in[2], 1);
+    buf(&l, "g", n->in[1], 0);
     scalar(&l, "lr", "lr", 1);
-    scalar(&l, "mom", emit_float(e, attr_f(n, A_MOMENTUM)), 0),
-        scalar(&l, "wd", emit_float(e, attr_f(n, A_WEIGHT_DECAY)), 0);
+    if (!plain) scalar(&l, "mom", emit_float(e, attr_f(n, A_MOMENTUM)), 0);
+    scalar(&l, "wd", emit_float(e, attr_f(n, A_WEIGHT_DECAY)), 0);
     loop_begin(e, id, &l);
     emit(e, "const float gi = g[i] + wd * p[i];");
-    emit(e, "v[i] = mom * v[i] + gi;");
-    emit(e, "p[i] -= lr * (%s);", attr_i(n, A_NESTEROV) ? "gi + mom * v[i]" : "v[i]");
+    if (plain) {
+        emit(e, "p[i] -= lr * gi;");
+    } else {
+        emit(e, "v[i] = mom * v[i] + gi;");
+        emit(e, "p[i] -= lr * (%s);", attr_i(n, A_NESTEROV) ? "gi + mom * v[i]" : "v[i]");
+    }
     loop_end(e, id, &l);
 }
 

@@ -32,6 +32,11 @@ void mlc_sgd_update(long n, float *restrict p, float *restrict v, const float *r
     }
 }
 
+void mlc_sgd_plain_update(long n, float *restrict p, const float *restrict g, float lr, float wd) {
+#pragma omp for simd schedule(static) nowait
+    for (long i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+}
+
 void mlc_adam_update(long n, float *restrict p, float *restrict m1, float *restrict m2, const float *restrict g,
                      const mlc_adam_step *s) {
     const float step = s->step, inv_bc2 = s->inv_bc2, b1 = s->b1, b2 = s->b2, w1 = s->w1, w2 = s->w2, eps = s->eps,
