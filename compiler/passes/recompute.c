@@ -48,7 +48,10 @@
  * On resnet the cheap round stops at the conv outputs the batch norms' backward reads and
  * the residual blocks' outputs; the costly round then recomputes a few convolutions and
  * halves the arena (--report's budget line says how many, and the FLOPs added). */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "ops.h"
@@ -111,7 +114,44 @@ typedef struct Search {
     int threads;       /* at this many threads */
     int full_search;   /* every step tries every candidate (tests) */
     Arena scratch;     /* the trials' graphs and plans, rewound after each */
+    /* the progress line on a terminal (show_progress) */
+    int steps;        /* steps taken, all descents */
+    double t0, shown; /* when the search started, when the line was last written */
+    int64_t budget_asked;
 } Search;
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* bytes as "412.3 MiB" or "40.0 KiB", into buf */
+static const char *size_text(char *buf, size_t cap, int64_t bytes) {
+    double v = (double)bytes / 1024;
+    int mib = v >= 1024;
+    snprintf(buf, cap, "%.1f %s", mib ? v / 1024 : v, mib ? "MiB" : "KiB");
+    return buf;
+}
+
+/* A deep model's search takes minutes (docs/distributed.md); after 2 s of it, a line on
+ * stderr, rewritten once a second, says that it runs and how far it has come, so that it
+ * is not taken for a hang. Only on a terminal: a log or a test's pipe gets nothing. */
+static void show_progress(Search *s, int64_t cur, int64_t best) {
+    s->steps++;
+    double now = seconds_now();
+    if (now - s->t0 < 2 || now - s->shown < 1 || !isatty(STDERR_FILENO)) return;
+    s->shown = now;
+    char a[32], b[32], c[32];
+    fprintf(stderr, "\rmlc: --mem-budget: %.0f s, %d steps: arena %s, smallest %s, budget %s   ", now - s->t0, s->steps,
+            size_text(a, sizeof a, cur), size_text(b, sizeof b, best), size_text(c, sizeof c, s->budget_asked));
+    fflush(stderr);
+}
+
+/* Clears the progress line, if one was written. */
+static void end_progress(const Search *s) {
+    if (s->shown > 0) fprintf(stderr, "\r%*s\r", 110, "");
+}
 
 static void close_views(Search *s) {
     const Graph *g = s->g;
@@ -372,6 +412,7 @@ static void descend(Search *s, int64_t budget, int64_t cur, int64_t *best, char 
             *best = cur;
             memcpy(best_sel, s->sel, n);
         }
+        show_progress(s, cur, *best);
     }
 }
 
@@ -426,8 +467,15 @@ static RecomputeResult search(Search *s, Graph *g, int64_t budget) {
 
 RecomputeResult recompute(Graph *g, int64_t budget, TargetKind target, int threads, int full_search) {
     if (g->loss < 0) mlc_die("recompute: the train graph has no loss");
-    Search s = {.g = g, .bnd = g->loss, .target = target, .threads = threads, .full_search = full_search};
+    Search s = {.g = g,
+                .bnd = g->loss,
+                .target = target,
+                .threads = threads,
+                .full_search = full_search,
+                .t0 = seconds_now(),
+                .budget_asked = budget};
     RecomputeResult res = search(&s, g, budget);
+    end_progress(&s);
     arena_free(&s.scratch);
     return res;
 }
