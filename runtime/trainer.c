@@ -614,10 +614,6 @@ static int eval_every_line(const trainer_opts *o, mlcrt_dist *d, const mlc_model
     return 0;
 }
 
-/* A batch_norm over one value per channel and sample cannot normalise a batch of one
- * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
- * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
- * samples silently. */
 /* epochs (a --warmup may be fractional) times the steps of an epoch, rounded, and held
  * below 2^62 where the product would not fit: a warm-up longer than any run is then still
  * a warm-up (a learning rate near 0), not a wrapped negative count that disables it. */
@@ -626,20 +622,44 @@ static int64_t steps_of(double epochs, int64_t spe) {
     return s < 4.6e18 ? (int64_t)llround(s) : INT64_C(1) << 62;
 }
 
-static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, FILE *err) {
-    int64_t group = (int64_t)o->batch * o->accum, rest = n % group % o->batch;
-    int64_t smallest = rest ? rest : o->batch;
-    if (api->min_train_batch <= 1 || smallest >= api->min_train_batch || n == 0) return 0;
-    fprintf(err,
-            "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
-            "batches of at least %d samples: ",
-            api->name, api->min_train_batch);
-    if (o->batch < api->min_train_batch) fprintf(err, "--batch %d\n", o->batch);
-    else
+/* The last micro-batch of n samples taken in steps of --batch x --accum. */
+static int64_t last_micro_batch(const trainer_opts *o, int64_t n) {
+    int64_t rest = n % ((int64_t)o->batch * o->accum) % o->batch;
+    return rest ? rest : o->batch;
+}
+
+/* A batch_norm over one value per channel and sample cannot normalise a batch of one
+ * (PyTorch refuses it too): refuse, before training, flags that would make the epoch's
+ * last micro-batch (or every one) smaller than api->min_train_batch, rather than skip
+ * samples silently. A run resumed inside an epoch (st) trains that epoch's remaining
+ * samples first, in steps of this run's --batch and --accum, which may differ from the
+ * stopped run's: their last micro-batch counts too. */
+static int check_min_batch(const trainer_opts *o, const mlc_model_api *api, int64_t n, const mlcrt_train_state *st,
+                           FILE *err) {
+    if (api->min_train_batch <= 1 || n == 0) return 0;
+    const char *need =
+        "error: model '%s' has a batch_norm with one value per channel and sample, which needs "
+        "batches of at least %d samples: ";
+    int64_t smallest = last_micro_batch(o, n), left = st->epoch_pos > 0 ? n - st->epoch_pos : 0;
+    if (o->batch < api->min_train_batch) {
+        fprintf(err, need, api->name, api->min_train_batch);
+        fprintf(err, "--batch %d\n", o->batch);
+    } else if (smallest < api->min_train_batch) {
+        fprintf(err, need, api->name, api->min_train_batch);
         fprintf(err,
                 "the last batch of each epoch has %lld (%lld training samples in batches of %d); "
                 "change --batch or --train-limit\n",
                 (long long)smallest, (long long)n, o->batch);
+    } else if (left > 0 && last_micro_batch(o, left) < api->min_train_batch) {
+        fprintf(err, need, api->name, api->min_train_batch);
+        fprintf(err,
+                "the last batch of the resumed epoch %lld has %lld (the %lld samples it has left after the "
+                "checkpoint's %lld, in batches of %d); change --batch\n",
+                (long long)st->epoch + 1, (long long)last_micro_batch(o, left), (long long)left,
+                (long long)st->epoch_pos, o->batch);
+    } else {
+        return 0;
+    }
     return -1;
 }
 
@@ -819,7 +839,6 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         val.x = train.x + train.n * train.sample_numel;
         val.y = train.y + train.n;
     }
-    if (check_min_batch(o, api, train.n, err)) goto done;
     if (mlcrt_augment_parse(o->augment, &aug, msg, sizeof msg) != MLCRT_OK) {
         fprintf(err, "error: %s\n", msg); /* only from api->augment: flags are checked */
         goto done;
@@ -870,6 +889,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     } else {
         memset(&st, 0, sizeof st);
     }
+    if (check_min_batch(o, api, train.n, &st, err)) goto done;
     st.seed = seed;
     st.train_samples = train.n;
     /* what the model sees, for eval and predict (and a --resume) to see the same */

@@ -170,3 +170,33 @@ Test(resume_state, load_refuses_impossible_state) {
     cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m, NULL, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     tu_rmrf(d);
 }
+
+/* --batch may change at --resume: the resumed epoch's remaining samples are then cut into
+ * batches of the new size, and a batch_norm model's last one must hold 2 too. 200
+ * samples stopped at 120 in batches of 40 leave 80, which batches of 79 end with 1,
+ * while 200 % 79 = 42 passes the whole-epoch check; that step trained silently. */
+Test(resume_state, batch_norm_refuses_a_one_sample_batch_in_the_resumed_epoch) {
+    char *d = mnist_dir(), *p = tu_path(d, "bn.ckpt"), want[512];
+    mlc_model_api bn = tiny_api;
+    bn.min_train_batch = 2;
+    run_result r;
+    tu_run(&r, &bn, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3", "--quiet", "--save", p,
+                            NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run(&r, &bn, "net",
+           (const char *[]){"--data", d, "--batch", "79", "--epochs", "2", "--quiet", "--resume", p, NULL});
+    snprintf(want, sizeof want,
+             "error: model 'tiny' has a batch_norm with one value per channel and sample, which needs batches of at "
+             "least 2 samples: the last batch of the resumed epoch 1 has 1 (the 80 samples it has left after the "
+             "checkpoint's 120, in batches of 79); change --batch\n");
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    /* --accum 2 --batch 39: steps of 78, the last of 80 is 2 samples: trains */
+    tu_run(&r, &bn, "net",
+           (const char *[]){"--data", d, "--batch", "39", "--accum", "2", "--epochs", "2", "--quiet", "--resume", p,
+                            NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_rmrf(d);
+}
