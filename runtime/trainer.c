@@ -890,6 +890,30 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         memset(&st, 0, sizeof st);
     }
     if (check_min_batch(o, api, train.n, &st, err)) goto done;
+    /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
+     * gradients are averaged (weighted by their sizes) before the update. Epochs, the
+     * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
+    int64_t group = (int64_t)o->batch * o->accum;
+    int64_t spe = (train.n + group - 1) / group;
+    /* --max-steps without --epochs is the run's length: the epochs it takes, and the
+     * schedule laid out over its steps; with --epochs it only stops the run early */
+    int epochs = o->epochs;
+    int64_t total_steps = (int64_t)epochs * spe;
+    if (o->max_steps && !o->epochs_flag && spe > 0) {
+        int64_t need = o->max_steps / spe + (o->max_steps % spe != 0); /* rounded up, without overflow */
+        epochs = need < INT_MAX ? (int)need : INT_MAX;
+        total_steps = o->max_steps;
+    }
+    /* a checkpoint inside an epoch this run does not reach: training nothing and
+     * exiting 0 would read as a finished run, and its log would be cut back for none */
+    if (st.epoch >= epochs && st.epoch_pos > 0) {
+        fprintf(err,
+                "error: %s: the checkpoint is %lld samples into epoch %lld, beyond this run's %d epoch%s; resume with "
+                "--epochs %lld or more to finish it\n",
+                o->resume_path, (long long)st.epoch_pos, (long long)st.epoch + 1, epochs, epochs == 1 ? "" : "s",
+                (long long)st.epoch + 1);
+        goto done;
+    }
     st.seed = seed;
     st.train_samples = train.n;
     /* what the model sees, for eval and predict (and a --resume) to see the same */
@@ -937,7 +961,6 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
      * gradients are averaged (weighted by their sizes) before the update. Epochs, the
      * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
-    int64_t group = (int64_t)o->batch * o->accum;
     if ((o->accum > 1 || d) && !(api->forward_backward && api->update && api->read_grads && api->write_grads)) {
         fprintf(err, "error: %s: model '%s' does not expose its gradients (forward_backward, update)\n",
                 d ? "data-parallel training" : "--accum", api->name);
@@ -950,16 +973,6 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
             fprintf(err, "error: out of memory for the gradients of --accum %d\n", o->accum);
             goto done;
         }
-    }
-    int64_t spe = (train.n + group - 1) / group;
-    /* --max-steps without --epochs is the run's length: the epochs it takes, and the
-     * schedule laid out over its steps; with --epochs it only stops the run early */
-    int epochs = o->epochs;
-    int64_t total_steps = (int64_t)epochs * spe;
-    if (o->max_steps && !o->epochs_flag && spe > 0) {
-        int64_t need = o->max_steps / spe + (o->max_steps % spe != 0); /* rounded up, without overflow */
-        epochs = need < INT_MAX ? (int)need : INT_MAX;
-        total_steps = o->max_steps;
     }
     mlcrt_schedule sch = {(mlcrt_schedule_kind)o->schedule,
                           o->lr,

@@ -200,3 +200,32 @@ Test(resume_state, batch_norm_refuses_a_one_sample_batch_in_the_resumed_epoch) {
     cr_assert_eq(r.status, 0, "%s", r.err);
     tu_rmrf(d);
 }
+
+/* A checkpoint inside epoch 2 resumed with --epochs 1 trained nothing and exited 0, as if
+ * the run were complete: it is refused in one line, before the log or the checkpoint is
+ * touched. */
+Test(resume_state, checkpoint_past_the_requested_epochs_refused) {
+    char *d = mnist_dir(), *p = tu_path(d, "e2.ckpt"), *log = tu_path(d, "e2.csv"), want[512];
+    run_result r;
+    /* 200 samples in batches of 40: five steps an epoch; 7 stops 80 samples into epoch 2 */
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "7", "--quiet", "--save", p,
+                            "--log", log, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    size_t nc, nl, nc2, nl2;
+    uint8_t *ckpt = tu_read(p, &nc), *before = tu_read(log, &nl);
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "1", "--quiet", "--save", p, "--log", log,
+                            "--resume", p, NULL});
+    snprintf(want, sizeof want,
+             "error: %s: the checkpoint is 80 samples into epoch 2, beyond this run's 1 epoch; resume with --epochs 2 "
+             "or more to finish it\n",
+             p);
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    uint8_t *ckpt2 = tu_read(p, &nc2), *after = tu_read(log, &nl2);
+    cr_assert(nc2 == nc && memcmp(ckpt, ckpt2, nc) == 0, "the checkpoint changed");
+    cr_assert(nl2 == nl && memcmp(before, after, nl) == 0, "the log changed");
+    tu_rmrf(d);
+}
