@@ -872,7 +872,11 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 "note: --resume: the run keeps the seed it started with, %llu (the checkpoint's), in place of %llu\n",
                 (unsigned long long)st.seed, (unsigned long long)o->seed);
     }
-    int64_t gstep = 0;
+    /* gstep: the optimizer steps the model has taken (its step counter, which a checkpoint
+     * records and --load carries over): the log's step column, --eval-every, --save-every
+     * Ns and --max-steps with --epochs count these. sstep: the run's position in the
+     * schedule, which differs after --load or a --batch or --accum change at --resume. */
+    int64_t gstep = api->get_step(model), sstep = 0;
     double logged_s = 0; /* a resumed log's seconds at its last row kept (mlcrt_log_trim) */
     if (o->resume_path) {
         if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs, o->resume_path, msg, sizeof msg) !=
@@ -885,7 +889,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
          * --batch x --accum: the step counter's value unless the run began with --load,
          * which carries the counter over and starts the schedule at 0 */
         const int64_t per_step = (int64_t)o->batch * o->accum;
-        gstep = st.epoch * ((train.n + per_step - 1) / per_step) + (st.epoch_pos + per_step - 1) / per_step;
+        sstep = st.epoch * ((train.n + per_step - 1) / per_step) + (st.epoch_pos + per_step - 1) / per_step;
     } else {
         memset(&st, 0, sizeof st);
     }
@@ -988,7 +992,10 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     int dirty = 0, stopped = 0;
     /* the rate of the last step taken: what an epoch row logs when a resumed run has no
      * step left in that epoch (its checkpoint was saved at the epoch's last step) */
-    float lr = gstep > 0 ? mlcrt_schedule_lr(&sch, gstep - 1) : o->lr;
+    float lr = sstep > 0 ? mlcrt_schedule_lr(&sch, sstep - 1) : o->lr;
+    /* --max-steps without --epochs is the schedule's length, counted in it; with --epochs,
+     * steps taken */
+    const int64_t *steps_done = o->epochs_flag ? &gstep : &sstep;
     if (overlap) api->set_grad_ready(model, mlcrt_overlap_ready, &ov);
     if (d && mlcrt_dist_agree_start(d, 1, o, &train, &test, &st, api, model, err)) {
         agreed_failure = 1;
@@ -996,7 +1003,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     }
     started = 1;
     for (int64_t e = st.epoch; e < epochs; e++) {
-        if (o->max_steps && gstep >= o->max_steps) {
+        if (o->max_steps && *steps_done >= o->max_steps) {
             stopped = 1;
             break;
         }
@@ -1014,7 +1021,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
         double gloss = 0;
         while (pos < train.n) {
             if (pos == g0 + gn) { /* a new optimizer step */
-                if (o->max_steps && gstep >= o->max_steps) {
+                if (o->max_steps && *steps_done >= o->max_steps) {
                     stopped = 1;
                     break;
                 }
@@ -1022,7 +1029,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 gn = train.n - pos < group ? train.n - pos : group;
                 gloss = 0;
                 gcorrect = 0;
-                lr = mlcrt_schedule_lr(&sch, gstep);
+                lr = mlcrt_schedule_lr(&sch, sstep);
             }
             int nb = (int)(train.n - pos < o->batch ? train.n - pos : o->batch);
             int64_t next = pos + nb;
@@ -1124,6 +1131,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                     api->update(model, lr);
                 }
                 gstep++;
+                sstep++;
                 dirty = 1;
                 if (lg.f && gstep % o->log_every == 0) {
                     log_row(&lg, "step", epoch, gstep, gloss / (double)gn, lr, (double)gcorrect / (double)gn, -1, -1,

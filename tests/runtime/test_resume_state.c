@@ -229,3 +229,43 @@ Test(resume_state, checkpoint_past_the_requested_epochs_refused) {
     cr_assert(nl2 == nl && memcmp(before, after, nl) == 0, "the log changed");
     tu_rmrf(d);
 }
+
+/* The kind and step of every row of a CSV log, as "step 1,epoch 3,...". */
+static void row_steps(const char *path, char *out, size_t cap) {
+    size_t n, k = 0;
+    char *csv = (char *)tu_read(path, &n), kind[16];
+    csv[n] = '\0';
+    out[0] = '\0';
+    long long step;
+    for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n'))
+        if (sscanf(line + 1, "%15[a-z],%*d,%lld,", kind, &step) == 2 && k < cap)
+            k += (size_t)snprintf(out + k, cap - k, "%s%s %lld", k ? "," : "", kind, step);
+}
+
+/* --batch changed at --resume: the log is cut back to the checkpoint's step counter, and
+ * --max-steps counts the steps taken, not the position in steps of the new size. 200
+ * samples stopped after 3 steps of 40 (at sample 120); at --batch 100 that position is
+ * step 2: the log lost the real step 3 and kept the partial epoch row, and --max-steps 4
+ * let 2 more steps run, "stopped after 4" with 5 taken. */
+Test(resume_state, batch_change_keeps_the_steps_taken) {
+    char *d = mnist_dir(), *p = tu_path(d, "b.ckpt"), *log = tu_path(d, "b.csv"), rows[256];
+    run_result r;
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3", "--quiet", "--save", p,
+                            "--log", log, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    row_steps(log, rows, sizeof rows);
+    cr_assert_str_eq(rows, "step 1,step 2,step 3,epoch 3");
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "100", "--epochs", "2", "--max-steps", "4", "--save", p, "--log",
+                            log, "--progress", "never", "--resume", p, NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "\nstopped after 4 optimizer steps (--max-steps 4) of a 2-epoch run\n"), "%s",
+                       r.out);
+    row_steps(log, rows, sizeof rows);
+    cr_assert_str_eq(rows, "step 1,step 2,step 3,step 4,epoch 4");
+    size_t n;
+    uint8_t *ck = tu_read(p, &n);
+    cr_assert_eq(ck[AT_STEP], 4);
+    tu_rmrf(d);
+}
