@@ -918,6 +918,16 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 (long long)st.epoch + 1);
         goto done;
     }
+    /* --load carries the step counter over and --max-steps with --epochs counts it: a limit
+     * the loaded counter has reached would train nothing and report it as done */
+    if (o->load_path && o->max_steps && o->epochs_flag && api->get_step(model) >= o->max_steps) {
+        long long had = (long long)api->get_step(model), max = (long long)o->max_steps;
+        fprintf(err,
+                "error: --max-steps %lld: the checkpoint %s has taken %lld optimizer steps, and with --epochs "
+                "--max-steps counts the model's steps; give --max-steps %lld to take %lld more\n",
+                max, o->load_path, had, had + max, max);
+        goto done;
+    }
     st.seed = seed;
     st.train_samples = train.n;
     /* what the model sees, for eval and predict (and a --resume) to see the same */

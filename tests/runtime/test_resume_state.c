@@ -230,6 +230,35 @@ Test(resume_state, checkpoint_past_the_requested_epochs_refused) {
     tu_rmrf(d);
 }
 
+/* --load carries the step counter over, and --max-steps with --epochs counts it: a limit
+ * the loaded counter has reached is refused, where the run trained nothing and printed
+ * "stopped after 3 optimizer steps (--max-steps 2)" */
+Test(resume_state, load_past_max_steps_refused) {
+    char *d = mnist_dir(), *p = tu_path(d, "l.ckpt");
+    run_result r;
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "3", "--quiet", "--save", p,
+                            NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "2", "--quiet", "--load", p,
+                            NULL});
+    cr_assert_neq(r.status, 0, "%s", r.out);
+    char want[512];
+    snprintf(want, sizeof want,
+             "error: --max-steps 2: the checkpoint %s has taken 3 optimizer steps, and with --epochs --max-steps "
+             "counts the model's steps; give --max-steps 5 to take 2 more\n",
+             p);
+    cr_assert_str_eq(r.err, want);
+    /* above the counter it trains the difference */
+    tu_run(&r, &tiny_api, "net",
+           (const char *[]){"--data", d, "--batch", "40", "--epochs", "2", "--max-steps", "5", "--load", p, "--save", p,
+                            "--progress", "never", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "stopped after 5 optimizer steps (--max-steps 5)"), "%s", r.out);
+    tu_rmrf(d);
+}
+
 /* The kind and step of every row of a CSV log, as "step 1,epoch 3,...". */
 static void row_steps(const char *path, char *out, size_t cap) {
     size_t n, k = 0;
