@@ -333,6 +333,9 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
     *site = *loc_at(L, s, &call->loc);
     inner.call_site = site;
     inner.block_name = blk->name;
+    /* The defaults are evaluated inside the call, so a default that calls the block again
+     * (n = f(x)) is a recursion and counts towards the depth limit. */
+    L->depth++;
     for (int i = 0; i < np; i++) {
         if (given[i]) continue;
         if (!blk->params[i].default_value)
@@ -340,7 +343,6 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
         scope_bind(L, &inner, blk->params[i].name, eval_expr(L, &inner, blk->params[i].default_value));
     }
     inner.prefix = arena_printf(L->a, "%s.", scope_name(L, s, blk->name, explicit_name));
-    L->depth++;
     exec_list(L, &inner, &blk->body);
     L->depth--;
     if (!inner.has_return) diag_error(&blk->loc, "block %s ends without a return", blk->name);
