@@ -333,8 +333,10 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
     *site = *loc_at(L, s, &call->loc);
     inner.call_site = site;
     inner.block_name = blk->name;
-    /* The defaults are evaluated inside the call, so a default that calls the block again
-     * (n = f(x)) is a recursion and counts towards the depth limit. */
+    /* The defaults are evaluated inside the call: in its scope, so a layer a default creates
+     * belongs to the call (q.dense1.weight), and counted towards the depth limit, so a
+     * default that calls the block again (n = f(x)) is a recursion like any other. */
+    inner.prefix = arena_printf(L->a, "%s.", scope_name(L, s, blk->name, explicit_name));
     L->depth++;
     for (int i = 0; i < np; i++) {
         if (given[i]) continue;
@@ -342,7 +344,6 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
             diag_error(loc_at(L, s, &call->loc), "block %s: missing argument '%s'", blk->name, blk->params[i].name);
         scope_bind(L, &inner, blk->params[i].name, eval_expr(L, &inner, blk->params[i].default_value));
     }
-    inner.prefix = arena_printf(L->a, "%s.", scope_name(L, s, blk->name, explicit_name));
     exec_list(L, &inner, &blk->body);
     L->depth--;
     if (!inner.has_return) diag_error(&blk->loc, "block %s ends without a return", blk->name);

@@ -350,6 +350,19 @@ Test(dump_ir, param_shapes_and_top_level_names_in_blocks) {
     free(out);
 }
 
+/* Layers a block's default argument creates belong to the call's scope, explicit or
+ * counted (default_scope.mdl); they once had no prefix at all ("(null)dense1.weight"). */
+Test(dump_ir, layers_in_defaults_take_the_call_scope) {
+    char *out = NULL;
+    cr_assert_eq(mlc(&out, MLC_TEST_DIR "/data/default_scope.mdl", "--dump-ir=after:lower", NULL), 0, "%s", out);
+    static const char *const want[] = {"param \"q.dense1.weight\"", "param \"q.d.bias\"", "param \"f1.dense1.weight\"",
+                                       "param \"f1.d.bias\""};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(strstr(out, want[i]), "no %s in:\n%s", want[i], out);
+    cr_expect_null(strstr(out, "(null)"), "%s", out);
+    free(out);
+}
+
 static int count(const char *s, const char *what) {
     int n = 0;
     for (const char *p = s; (p = strstr(p, what)); p++) n++;
