@@ -139,7 +139,7 @@ static Value b_matmul(Lower *L, Scope *s, const Expr *call, Args *a) {
 static Value b_reduce(Lower *L, Scope *s, const Expr *call, Args *a) {
     int x = T(0, "x");
     long long axis = arg_int(L, s, call, a, 1, "axis", -1, -IR_MAX_RANK);
-    int keep = (int)arg_int(L, s, call, a, 2, "keepdims", 0, 0);
+    int keep = arg_flag(L, s, call, a, 2, "keepdims", 0);
     return vtensor(ir_reduce(L->g, op_by_name(call->name), x, (int)axis, keep, LOCE));
 }
 
@@ -287,17 +287,6 @@ static Value b_cross_entropy(Lower *L, Scope *s, const Expr *call, Args *a) {
     /* per token: every position counts the same, so the mean over all B*T of them is a
      * mean of means, and B*T never has to be a dimension */
     return vtensor(mean_all(g, ir_binary(g, OP_sub, lse, picked, loc), loc));
-}
-
-/* A true/false argument (a layer's bias), or dflt when not given. Integers are refused, as
- * attention's causal and sgd's nesterov refuse them: bias = 0 reads as "no bias" only by
- * accident, and dense(x, 10, 3) is more likely a misplaced argument than a choice. */
-static int arg_flag(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int dflt) {
-    if (!a->given[i]) return dflt;
-    if (a->v[i].k != V_BOOL)
-        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be true or false, found %s", call->name, name,
-                   kind_name(a->v[i].k));
-    return a->v[i].i != 0;
 }
 
 /* dense(x [B, ..., in], units): x @ weight [in, units] + bias [units] on the last axis. He-uniform weights

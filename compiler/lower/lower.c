@@ -217,7 +217,7 @@ int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const
 long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
                   long long lo) {
     if (!a->given[i]) return dflt;
-    if (a->v[i].k != V_INT && a->v[i].k != V_BOOL)
+    if (a->v[i].k != V_INT) /* never a boolean: dense(x, true) is a misplaced flag, not 1 unit */
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be an integer, found %s", call->name, name,
                    kind_name(a->v[i].k));
     check_known(L, s, &a->v[i], a->e[i] ? &a->e[i]->loc : &call->loc,
@@ -226,6 +226,17 @@ long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, co
         diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be at least %lld, found %lld", call->name, name,
                    lo, a->v[i].i);
     return a->v[i].i;
+}
+
+/* A true/false argument (a layer's bias, keepdims), or dflt when not given. Integers are
+ * refused, as sgd's nesterov refuses them: bias = 0 reads as "no bias" only by accident, and
+ * dense(x, 10, 3) is more likely a misplaced argument than a choice. */
+int arg_flag(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int dflt) {
+    if (!a->given[i]) return dflt;
+    if (a->v[i].k != V_BOOL)
+        diag_error(arg_loc(L, s, call, a, i), "%s: argument '%s' must be true or false, found %s", call->name, name,
+                   kind_name(a->v[i].k));
+    return a->v[i].i != 0;
 }
 
 double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt) {

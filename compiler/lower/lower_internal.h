@@ -130,6 +130,7 @@ const SrcLoc *arg_loc(Lower *L, Scope *s, const Expr *call, const Args *a, int i
 int arg_tensor(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 long long arg_int(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, long long dflt,
                   long long lo);
+int arg_flag(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, int dflt);
 double arg_num(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name, double dflt);
 const char *arg_str(Lower *L, Scope *s, const Expr *call, const Args *a, int i, const char *name);
 /* The `name = "..."` of a layer (NULL when not given), checked by check_layer_name. */

@@ -143,6 +143,39 @@ Test(diagnostics, output_errors) {
     free(s);
 }
 
+/* The first line of the diagnostic for `body` between a header and trailer that use h. */
+static char *first_line_of(const char *body) {
+    char src[1024];
+    snprintf(src, sizeof src, "model m\ninput x: f32[B, 4]\ninput y: i32[B]\n%s\noutput h\nloss cross_entropy(h, y)\n",
+             body);
+    char *s = diag_of(src);
+    s[strcspn(s, "\n")] = 0;
+    return s;
+}
+
+/* A boolean is no integer: dense(x, true) is a misplaced flag, never 1 unit. Every integer
+ * argument refuses it, and every flag refuses an integer. */
+Test(diagnostics, booleans_are_not_integers) {
+    static const char *const cases[][2] = {
+        {"h = dense(x, true)", "t.mdl:4:14: error: dense: argument 'units' must be an integer, found a boolean"},
+        {"h = dense(slice(x, 1, false, 3), 3)",
+         "t.mdl:4:23: error: slice: argument 'start' must be an integer, found a boolean"},
+        {"h = dense(sum(reshape(x, [B, 2, 2]), true), 3)",
+         "t.mdl:4:38: error: sum: argument 'axis' must be an integer, found a boolean"},
+        {"h = dense(concat([x, x], true), 3)",
+         "t.mdl:4:26: error: concat: argument 'axis' must be an integer, found a boolean"},
+        {"for n in range(true) { }\nh = dense(x, 3)",
+         "t.mdl:4:16: error: range: argument 'start' must be an integer, found a boolean"},
+        {"h = dense(mean(x, 1, 1), 3)",
+         "t.mdl:4:22: error: mean: argument 'keepdims' must be true or false, found an integer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = first_line_of(cases[i][0]);
+        cr_expect_str_eq(s, cases[i][1], "%s", cases[i][0]);
+        free(s);
+    }
+}
+
 /* A model whose layer is named with n letters, under "model NAME" (n_model letters of m). */
 static char *named_layer_model(int n, int n_model) {
     char *src = malloc((size_t)n + (size_t)n_model + 256);
