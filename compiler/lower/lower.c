@@ -357,7 +357,8 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
     }
     exec_list(L, &inner, &blk->body);
     L->depth--;
-    if (!inner.has_return) diag_error(&blk->loc, "block %s ends without a return", blk->name);
+    if (!inner.has_return) /* the call's note says which call took the path without one */
+        diag_error(loc_at(L, &inner, &blk->loc), "block %s ends without a return", blk->name);
     return inner.ret;
 }
 

@@ -52,6 +52,7 @@ static const char *const required[] = {
     "dim_not_integer",  /* a parameter dimension computed to a number, inside a block */
     "recursion",        /* unbounded recursion: one counted note, not 63 */
     "recursion_default", /* a default that calls its own block: the same limit, not a crash */
+    "block_no_return",  /* a call whose path has no return: the note names that call */
     "unknown_keyword_list", /* no near name: the hint lists the valid ones */
     "attention_shape",  /* attention's q and k of different widths: all three shapes */
     "attention_causal", /* causal = 1: a boolean expected */
