@@ -300,6 +300,14 @@ static _Noreturn void unknown_callee(Lower *L, Scope *s, const Expr *call) {
                     "unknown op or block '%s'", call->name);
 }
 
+/* Every parameter name of a block, for the hint of an unknown keyword (a block has no
+ * limit on its parameters, so neither has this list). */
+static const char *const *block_param_names(Lower *L, const Stmt *blk) {
+    const char **names = ARENA_ARRAY(L->a, const char *, blk->nparams ? blk->nparams : 1);
+    for (int i = 0; i < blk->nparams; i++) names[i] = blk->params[i].name;
+    return names;
+}
+
 static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
     if (L->depth >= 64) diag_error(loc_at(L, s, &call->loc), "blocks call each other more than 64 deep (recursion?)");
     /* Parameters, plus the reserved `name` that names the call's scope. */
@@ -326,13 +334,10 @@ static Value call_block(Lower *L, Scope *s, const Expr *call, const Stmt *blk) {
                            np == 1 ? "" : "s");
             slot = pos++;
         } else {
-            const char *names[64];
-            for (int i = 0; i < np && i < 64; i++) {
-                names[i] = blk->params[i].name;
-                if (!strcmp(names[i], arg->keyword)) slot = i;
-            }
+            for (int i = 0; i < np && slot < 0; i++)
+                if (!strcmp(blk->params[i].name, arg->keyword)) slot = i;
             if (slot < 0)
-                diag_error_hint(loc_at(L, s, &arg->kw_loc), names_hint(L, arg->keyword, names, np < 64 ? np : 64),
+                diag_error_hint(loc_at(L, s, &arg->kw_loc), names_hint(L, arg->keyword, block_param_names(L, blk), np),
                                 "block %s has no parameter named '%s'", blk->name, arg->keyword);
             if (given[slot])
                 diag_error(loc_at(L, s, &arg->kw_loc), "%s: argument '%s' is given twice", call->name, arg->keyword);

@@ -146,7 +146,7 @@ Test(diagnostics, output_errors) {
 
 /* The first line of the diagnostic for `body` between a header and trailer that use h. */
 static char *first_line_of(const char *body) {
-    char src[1024];
+    char src[2048];
     snprintf(src, sizeof src, "model m\ninput x: f32[B, 4]\ninput y: i32[B]\n%s\noutput h\nloss cross_entropy(h, y)\n",
              body);
     char *s = diag_of(src);
@@ -175,6 +175,17 @@ Test(diagnostics, booleans_are_not_integers) {
         cr_expect_str_eq(s, cases[i][1], "%s", cases[i][0]);
         free(s);
     }
+}
+
+/* A keyword reaches every parameter of a block, the 70th too (the lookup once saw the first
+ * 64 only: "block f has no parameter named 'p69'"). */
+Test(diagnostics, keywords_reach_every_block_parameter) {
+    char params[1024] = "", body[1200];
+    for (int i = 0; i < 70; i++) snprintf(params + strlen(params), sizeof params - strlen(params), ", p%d = 1", i);
+    snprintf(body, sizeof body, "block f(x%s) { return dense(x, p69 + p64) }\nh = f(x, p69 = 2, p64 = 3)", params);
+    char *s = first_line_of(body);
+    cr_expect_str_eq(s, "<compiled>");
+    free(s);
 }
 
 /* A model whose layer is named with n letters, under "model NAME" (n_model letters of m). */
