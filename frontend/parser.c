@@ -362,11 +362,18 @@ static TypeExpr *parse_type(Parser *P) {
 
 static Token *expect_name(Parser *P, const char *what) { return expect(P, TK_IDENT, what); }
 
-/* B is the batch size in shapes and in arithmetic alike: a binding of that name would make
- * the two disagree (f32[B, 4] the batch, x * B the bound value), so none is allowed. */
-static void not_batch_name(const Token *name, const char *what) {
-    if (name->loc.len == 1 && name->text[0] == 'B')
-        diag_error(&name->loc, "B is the batch size; it cannot be %s", what);
+static int token_is(const Token *t, const char *word) {
+    return t->loc.len == (int)strlen(word) && !strncmp(t->text, word, (size_t)t->loc.len);
+}
+
+/* Names with a fixed meaning, which no statement may bind. B is the batch size in shapes
+ * and in arithmetic alike: a binding would make the two disagree (f32[B, 4] the batch,
+ * x * B the bound value). true and false are the booleans: `true = false` would silently
+ * invert every `if true` and `bias = true` after it. */
+static void not_reserved_name(const Token *name, const char *what) {
+    if (token_is(name, "B")) diag_error(&name->loc, "B is the batch size; it cannot be %s", what);
+    if (token_is(name, "true") || token_is(name, "false"))
+        diag_error(&name->loc, "'%.*s' is a boolean value; it cannot be %s", name->loc.len, name->text, what);
 }
 
 /* decl: ('input' | 'param') NAME ':' type [ '=' expr ]    (only param takes '= expr') */
@@ -375,7 +382,7 @@ static Stmt *parse_decl(Parser *P, StmtKind kind) {
     int is_param = kind == ST_PARAM;
     Stmt *s = new_stmt(P, kind, kw->loc);
     Token *name = expect_name(P, is_param ? "a parameter name after 'param'" : "an input name after 'input'");
-    not_batch_name(name, is_param ? "a parameter's name" : "an input's name");
+    not_reserved_name(name, is_param ? "a parameter's name" : "an input's name");
     s->name = tok_str(P, name);
     s->name_loc = name->loc;
     expect(P, TK_COLON, is_param ? "':' after the parameter name" : "':' after the input name");
@@ -412,7 +419,7 @@ static Stmt *parse_for(Parser *P) {
     Token *kw = next(P);
     Stmt *s = new_stmt(P, ST_FOR, kw->loc);
     Token *name = expect_name(P, "a loop variable after 'for'");
-    not_batch_name(name, "a loop variable");
+    not_reserved_name(name, "a loop variable");
     s->name = tok_str(P, name);
     s->name_loc = name->loc;
     expect(P, TK_IN, "'in' after the loop variable");
@@ -437,7 +444,13 @@ static Stmt *parse_block(Parser *P) {
     if (!accept(P, TK_RPAREN)) {
         for (;;) {
             Token *pn = expect_name(P, "a parameter name");
-            not_batch_name(pn, "a block parameter");
+            not_reserved_name(pn, "a block parameter");
+            /* every call takes name = "..." as its scope, so such a parameter could never be
+             * given by keyword, and with a default it would silently keep the default */
+            if (token_is(pn, "name"))
+                diag_error_hint(&pn->loc, "give the parameter another name, e.g. 'layer_name'",
+                                "a block parameter cannot be called 'name': name = \"...\" in a call is the call's "
+                                "scope");
             BlockParam bp = {.name = tok_str(P, pn), .loc = pn->loc};
             for (int i = 0; i < s->nparams; i++)
                 if (strcmp(s->params[i].name, bp.name) == 0)
@@ -514,7 +527,7 @@ static Stmt *parse_stmt(Parser *P) {
     case TK_TRAIN: return parse_train(P);
     case TK_IDENT:
         if (peek_at(P, 1)->kind == TK_ASSIGN) {
-            not_batch_name(t, "assigned");
+            not_reserved_name(t, "assigned");
             next(P);
             next(P);
             s = new_stmt(P, ST_ASSIGN, t->loc);

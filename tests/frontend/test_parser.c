@@ -978,6 +978,40 @@ Test(frontend, error_batch_cannot_be_bound) {
     cr_assert_eq(p->stmts.n, 4);
 }
 
+/* true and false are the booleans: rebinding one (true = false) would silently invert every
+ * `if true` and `bias = true` after it, so no statement may bind them. */
+Test(frontend, error_booleans_cannot_be_bound) {
+    ASSERT_ERROR("true = false",
+                 "t.mdl:1:1: error: 'true' is a boolean value; it cannot be assigned\n"
+                 "    1 | true = false\n"
+                 "      | ^~~~\n");
+    ASSERT_ERROR("for false in [1, 2] { }",
+                 "t.mdl:1:5: error: 'false' is a boolean value; it cannot be a loop variable\n"
+                 "    1 | for false in [1, 2] { }\n"
+                 "      |     ^~~~~\n");
+    ASSERT_ERROR("block f(x, true = false) { return x }",
+                 "t.mdl:1:12: error: 'true' is a boolean value; it cannot be a block parameter\n"
+                 "    1 | block f(x, true = false) { return x }\n"
+                 "      |            ^~~~\n");
+    ASSERT_ERROR("param false: f32[4]",
+                 "t.mdl:1:7: error: 'false' is a boolean value; it cannot be a parameter's name\n"
+                 "    1 | param false: f32[4]\n"
+                 "      |       ^~~~~\n");
+    Program *p = parse_ok("trueish = true\nfalse_ = not false\n");
+    cr_assert_eq(p->stmts.n, 2);
+}
+
+/* Every block call takes name = "..." as its scope, so a parameter called `name` could
+ * never be passed by keyword (and with a default would quietly keep it). */
+Test(frontend, error_block_parameter_called_name) {
+    ASSERT_ERROR("block f(x, name = \"a\") { return x }",
+                 "t.mdl:1:12: error: a block parameter cannot be called 'name': name = \"...\" in a call is the "
+                 "call's scope\n"
+                 "    1 | block f(x, name = \"a\") { return x }\n"
+                 "      |            ^~~~\n"
+                 "hint: give the parameter another name, e.g. 'layer_name'\n");
+}
+
 /* A nonzero literal that a double cannot hold is refused at both ends of the range; a
  * double's denormal (1e-320) is a number, which lowering checks where it becomes an f32. */
 Test(frontend, float_literals_out_of_range) {
