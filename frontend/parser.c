@@ -18,7 +18,8 @@ typedef struct Parser {
     Arena *arena;
     Token *toks;
     int ntoks, pos;
-    int depth;    /* current nesting of expressions and statement bodies */
+    int depth;    /* current nesting of expressions and statement bodies, one budget */
+    int bodies;   /* how many of those levels are statement bodies (if, for, block) */
     int in_block; /* inside a `block` body: a nested block definition is an error */
 } Parser;
 
@@ -62,20 +63,38 @@ static Token *expect(Parser *P, TokKind k, const char *what) {
 
 static const char *tok_str(Parser *P, const Token *t) { return arena_strndup(P->arena, t->text, (size_t)t->loc.len); }
 
+/* The bodies an expression sits in share its budget: the bound is on the tree's height,
+ * which is what mlc's recursive walks follow. An expression's error says so when they do. */
+static const char *bodies_around(Parser *P) {
+    if (!P->bodies) return "";
+    return arena_printf(P->arena, ", counting the %d if, for and block bod%s around it", P->bodies,
+                        P->bodies == 1 ? "y" : "ies");
+}
+
 /* Enters one level of nesting opened by the token `t`; the caller leaves with
  * P->depth-- (or by restoring a saved depth). */
 static void enter(Parser *P, const char *what, const Token *t) {
-    if (++P->depth > MAX_DEPTH) diag_error(&t->loc, "%s nested more than %d levels deep", what, MAX_DEPTH);
+    if (++P->depth > MAX_DEPTH)
+        diag_error(&t->loc, "%s nested more than %d levels deep%s", what, MAX_DEPTH,
+                   strcmp(what, "statements") ? bodies_around(P) : "");
 }
+
+/* Enters one statement body (or the `if` of an `else if`), a level of the same budget. */
+static void enter_body(Parser *P, const Token *t) {
+    enter(P, "statements", t);
+    P->bodies++;
+}
+
+static void leave_body(Parser *P) { P->depth--, P->bodies--; }
 
 /* Enters the level of a binary operator of a chain (a + b + c): the tree the chain builds
  * is as tall as the chain is long, and the passes that walk it recurse as deep. */
 static void enter_operator(Parser *P, const Token *op) {
     if (++P->depth > MAX_DEPTH)
         diag_error_hint(&op->loc, "split a long chain into parts: s1 = a1 + ... + a100, s2 = ..., then s1 + s2",
-                        "expression nested more than %d levels deep (each operator of a chain like a + b + c "
+                        "expression nested more than %d levels deep%s (each operator of a chain like a + b + c "
                         "is a level)",
-                        MAX_DEPTH);
+                        MAX_DEPTH, bodies_around(P));
 }
 
 /* ---- lists that grow in the arena ----------------------------------------------- */
@@ -401,9 +420,9 @@ static Stmt *parse_if(Parser *P) {
     s->body = parse_body(P, "'}' at the end of the 'if' body");
     if (!accept(P, TK_ELSE)) return s;
     if (at(P, TK_IF)) {
-        enter(P, "statements", cur(P));
+        enter_body(P, cur(P));
         Stmt *inner = parse_if(P);
-        P->depth--;
+        leave_body(P);
         s->else_body.items = ARENA_ARRAY(P->arena, Stmt *, 1);
         s->else_body.items[0] = inner;
         s->else_body.n = 1;
@@ -567,10 +586,10 @@ static StmtList parse_stmts(Parser *P, TokKind end, const char *what) {
 
 /* body: stmts '}'     (the '{' is already consumed) */
 static StmtList parse_body(Parser *P, const char *what) {
-    enter(P, "statements", &P->toks[P->pos - 1]);
+    enter_body(P, &P->toks[P->pos - 1]);
     StmtList list = parse_stmts(P, TK_RBRACE, what);
     next(P); /* '}' */
-    P->depth--;
+    leave_body(P);
     return list;
 }
 

@@ -939,6 +939,13 @@ Test(frontend, deep_nesting_is_an_error_not_a_crash) {
     cr_assert(strstr(err, "hint: split a long chain into parts"), "%s", err);
     cr_assert_null(try_parse(repeat("if a { ", 100000, ""), &err));
     cr_assert(strstr(err, "t.mdl:1:1798: error: statements nested more than 256 levels deep\n") == err, "%s", err);
+    /* Bodies and expressions share the one budget, and the message says how many bodies
+     * took part: 100 parentheses inside 200 ifs pass it. */
+    cr_assert_null(try_parse(repeat("if a { ", 200, repeat("(", 100, "")), &err));
+    cr_assert(strstr(err,
+                     "error: expression nested more than 256 levels deep, counting the 200 if, for and block "
+                     "bodies around it\n"),
+              "%s", err);
 
     /* Reasonable nesting is fine: 200 parentheses, a 200-term sum, 100 nested ifs. */
     char *src = keep(malloc(1000));
