@@ -972,9 +972,7 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
     }
     if (!o->no_prefetch) loader = mlcrt_loader_start(); /* NULL: gather inline, same results */
 
-    /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
-     * gradients are averaged (weighted by their sizes) before the update. Epochs, the
-     * schedule, --max-steps, step logs and --save-every Ns count optimizer steps. */
+    /* the micro-batches' gradients are averaged outside the model, so it must expose them */
     if ((o->accum > 1 || d) && !(api->forward_backward && api->update && api->read_grads && api->write_grads)) {
         fprintf(err, "error: %s: model '%s' does not expose its gradients (forward_backward, update)\n",
                 d ? "data-parallel training" : "--accum", api->name);
