@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     fz_model m;
     for (int i = 0; i < 18; i++) ((uint32_t *)m.t)[i] = 0x3f800000u + (uint32_t)i;
     m.step = 7;
-    mlcrt_train_state st = {1, 4, 42, 10, 3.5, 2, 1, 1, {0.5f}, {0.25f}};
+    mlcrt_train_state st = {1, 4, 42, 10, 3.5, 2, 1, 1, {0.5f}, {0.25f}, 1, 3};
     char path[1024], msg[MLCRT_MSG_SIZE];
     snprintf(path, sizeof path, "%s/.ckpt.tmp", dir);
     if (mlcrt_ckpt_save_state(&fz_api, &m, &st, path, msg, sizeof msg) != MLCRT_OK) {

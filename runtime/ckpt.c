@@ -1,9 +1,9 @@
 /* ckpt.c - checkpoint save / load (see ckpt.h).
  *
- * File format, version 3. All integers little-endian; offsets are from the file start.
+ * File format, version 4. All integers little-endian; offsets are from the file start.
  *
  *   offset 0   magic        8 bytes  "MLCCKPT\0"
- *          8   version      u32      3
+ *          8   version      u32      4
  *         12   header_bytes u32      bytes from offset 0 to the end of the tensor table
  *         16   model name   u16 length + bytes (no terminator)
  *              step         i64      optimizer step counter (api->get_step)
@@ -16,6 +16,8 @@
  *              n_norm       u32      input normalisation: 0 none, else values per list
  *              norm_mean    f32[4]   --mean (unused entries 0)
  *              norm_std     f32[4]   --std (unused entries 0)
+ *              run_start    i64      the step counter the run began at (0; after --load, the
+ *                                    loaded counter): what the run's own steps count from
  *              count        u32      number of tensors
  *              count times:
  *                name       u16 length + bytes
@@ -31,8 +33,9 @@
  *
  * Nothing depends on time, paths or memory addresses, so identical model states give
  * byte-identical files. The loader insists on exactly this layout (offsets included),
- * rejects trailing bytes and verifies the CRC before looking at the model. Version 2
- * (the same without n_norm, norm_mean, norm_std) is still read: no normalisation. */
+ * rejects trailing bytes and verifies the CRC before looking at the model. Versions 3
+ * (without run_start) and 2 (without n_norm, norm_mean, norm_std either) are still read:
+ * no normalisation for 2; for both, the run's start is found from its position (trainer.c). */
 #include "ckpt.h"
 
 #include "atomic_file.h"
@@ -54,6 +57,8 @@ static const char ckpt_magic[8] = {'M', 'L', 'C', 'C', 'K', 'P', 'T', '\0'};
 #define CKPT_STATE_BYTES 56
 /* The data settings (version 3): n_norm, then four means and four stds. */
 #define CKPT_DATA_BYTES 36
+/* run_start (version 4) */
+#define CKPT_RUN_BYTES 8
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -103,7 +108,7 @@ static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims) {
 /* ---- save ---- */
 
 static uint64_t header_size(const mlc_model_api *api) {
-    uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + CKPT_DATA_BYTES + 4;
+    uint64_t h = 16 + 2 + strlen(api->name) + CKPT_STATE_BYTES + CKPT_DATA_BYTES + CKPT_RUN_BYTES + 4;
     for (int i = 0; i < api->n_tensors; i++)
         h += 2 + strlen(api->tensors[i].name) + 1 + 1 + 8 * (uint64_t)api->tensors[i].rank + 8 + 8;
     return h;
@@ -175,8 +180,9 @@ static int encode(const mlc_model_api *api, void *model, const mlcrt_train_state
         put_u32(p + 4 + 4 * i, mb);
         put_u32(p + 20 + 4 * i, sb);
     }
-    put_u32(p + CKPT_DATA_BYTES, (uint32_t)api->n_tensors);
-    p += CKPT_DATA_BYTES + 4;
+    put_u64(p + CKPT_DATA_BYTES, (uint64_t)st->run_start);
+    put_u32(p + CKPT_DATA_BYTES + CKPT_RUN_BYTES, (uint32_t)api->n_tensors);
+    p += CKPT_DATA_BYTES + CKPT_RUN_BYTES + 4;
     uint64_t off = align64(hdr);
     for (int i = 0; i < api->n_tensors; i++) {
         const mlc_tensor_desc *t = &api->tensors[i];
@@ -371,8 +377,8 @@ static int need(cursor *c, uint64_t n, const char *what) {
  * training state, position 0), at most every sample of it was classified correctly, and
  * the running loss is a number. at: the byte offset of the step field. A resumed run
  * that trusted these would index past its permutation or loop for 2^62 epochs. */
-static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at, const char *path, char *msg,
-                              size_t cap) {
+static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_t at, uint64_t run_at, const char *path,
+                              char *msg, size_t cap) {
     const struct {
         const char *name;
         int64_t v;
@@ -404,6 +410,12 @@ static int check_state_fields(int64_t step, const mlcrt_train_state *ts, uint64_
     if (!isfinite(ts->loss_sum))
         return mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte %llu: loss_sum: expected a finite number, found %g", path,
                           (unsigned long long)(at + 40), ts->loss_sum);
+    /* a run starts at or before the counter it has reached */
+    if (ts->has_run_start && (ts->run_start < 0 || ts->run_start > step))
+        return mlcrt_fail(msg, cap, MLCRT_EFORMAT,
+                          "%s: byte %llu: run_start: expected 0 to %lld (step, the counter the run has reached), "
+                          "found %lld",
+                          path, (unsigned long long)run_at, (long long)step, (long long)ts->run_start);
     return MLCRT_OK;
 }
 
@@ -464,18 +476,20 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
                         path, MLCRT_CKPT_VERSION);
         goto out;
     }
-    if (version != MLCRT_CKPT_VERSION && version != 2) {
-        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version 2 or %u, found %u", path,
+    if (version < 2 || version > MLCRT_CKPT_VERSION) {
+        rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 8: expected version 2 to %u, found %u", path,
                         MLCRT_CKPT_VERSION, version);
         goto out;
     }
     /* Version 2 has no data settings: they read as none. */
     const int data_bytes = version == 2 ? 0 : CKPT_DATA_BYTES;
+    /* Versions 2 and 3 have no run_start: the trainer finds it from the position. */
+    const int run_bytes = version >= 4 ? CKPT_RUN_BYTES : 0;
     uint64_t hdr = get_u32(buf + 12);
     cursor c = {buf, 16, hdr < len ? hdr : len, len, path, msg, cap};
-    if (hdr < 16 + 2 + CKPT_STATE_BYTES + (uint64_t)data_bytes + 4) {
+    if (hdr < 16 + 2 + CKPT_STATE_BYTES + (uint64_t)data_bytes + (uint64_t)run_bytes + 4) {
         rc = mlcrt_fail(msg, cap, MLCRT_EFORMAT, "%s: byte 12: header size %llu is smaller than the minimum %d", path,
-                        (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + data_bytes + 4);
+                        (unsigned long long)hdr, 16 + 2 + CKPT_STATE_BYTES + data_bytes + run_bytes + 4);
         goto out;
     }
 
@@ -532,6 +546,14 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
             }
         }
         c.pos += CKPT_DATA_BYTES;
+    }
+    ts.has_run_start = run_bytes != 0;
+    ts.run_start = 0;
+    const uint64_t run_at = c.pos;
+    if (run_bytes) {
+        if ((rc = need(&c, CKPT_RUN_BYTES, "run_start"))) goto out;
+        ts.run_start = (int64_t)get_u64(buf + c.pos);
+        c.pos += CKPT_RUN_BYTES;
     }
     if ((rc = need(&c, 4, "the tensor count"))) goto out;
     uint32_t count = get_u32(buf + c.pos);
@@ -645,7 +667,7 @@ int mlcrt_ckpt_load_state(const mlc_model_api *api, void *model, mlcrt_train_sta
     }
 
     /* The file is intact: is its training state possible, does it fit this model? */
-    if ((rc = check_state_fields(step, &ts, state_at, path, msg, cap))) goto out;
+    if ((rc = check_state_fields(step, &ts, state_at, run_at, path, msg, cap))) goto out;
     if (mlen != strlen(api->name) || memcmp(mname, api->name, mlen) != 0) {
         rc = mlcrt_fail(msg, cap, MLCRT_EMISMATCH, "%s: checkpoint is for model '%s', this model is '%s'", path,
                         mlcrt_shown(nm, sizeof nm, mname, mlen), api->name);

@@ -9,7 +9,7 @@
 
 #include "mlc_model.h"
 
-#define MLCRT_CKPT_VERSION 3u
+#define MLCRT_CKPT_VERSION 4u
 
 /* The longest model or tensor name a checkpoint stores (after a u16 length): mlc refuses
  * a model whose names are longer, as its trainer could not save what it trained. */
@@ -29,11 +29,17 @@ typedef struct mlcrt_train_state {
     /* What the model saw: the input normalisation x' = (x - mean[c]) / std[c] it was
      * trained with (--mean, --std); n_norm 0: none. eval, predict, --resume and --load
      * use it (docs/trainer.md). has_data_settings: 1 when the checkpoint records it
-     * (version 3), 0 for a version-2 file (read as none). Augmentation is not here: it
+     * (version 3 and later), 0 for a version-2 file (read as none). Augmentation is not here: it
      * changes training batches only. */
     int has_data_settings;
     int n_norm;
     float norm_mean[4], norm_std[4];
+    /* The step counter the run began at: 0, or after --load the loaded counter. The run's
+     * own steps (--max-steps with --epochs, the log's step column, --eval-every,
+     * --save-every Ns) count from it. has_run_start: 1 when the checkpoint records it
+     * (version 4); for an older one the trainer takes it from the position. */
+    int has_run_start;
+    int64_t run_start;
 } mlcrt_train_state;
 
 /* Writes the model's tensors (api->tensors, via api->read_tensor) and step counter to

@@ -872,11 +872,13 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 "note: --resume: the run keeps the seed it started with, %llu (the checkpoint's), in place of %llu\n",
                 (unsigned long long)st.seed, (unsigned long long)o->seed);
     }
-    /* gstep: the optimizer steps the model has taken (its step counter, which a checkpoint
-     * records and --load carries over): the log's step column, --eval-every, --save-every
-     * Ns and --max-steps with --epochs count these. sstep: the run's position in the
-     * schedule, which differs after --load or a --batch or --accum change at --resume. */
-    int64_t gstep = api->get_step(model), sstep = 0;
+    /* run_start: the model's step counter when the run began, 0 or after --load the loaded
+     * one (--load carries the counter over: Adam's bias correction reads it); a checkpoint
+     * records it. The run's own steps, gstep, count from it: the log's step column,
+     * --eval-every, --save-every Ns and --max-steps with --epochs, across --resume
+     * whatever its --batch and --accum. sstep: the run's position in the schedule, in
+     * steps of this run's --batch x --accum. */
+    int64_t run_start = o->load_path ? api->get_step(model) : 0, sstep = 0;
     double logged_s = 0; /* a resumed log's seconds at its last row kept (mlcrt_log_trim) */
     if (o->resume_path) {
         if (mlcrt_ckpt_check_resume(&st, api->get_step(model), train.n, o->epochs, o->resume_path, msg, sizeof msg) !=
@@ -890,9 +892,16 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
          * which carries the counter over and starts the schedule at 0 */
         const int64_t per_step = (int64_t)o->batch * o->accum;
         sstep = st.epoch * ((train.n + per_step - 1) / per_step) + (st.epoch_pos + per_step - 1) / per_step;
+        /* a version-3 checkpoint does not say where its run began: its position does, in
+         * steps of this run's --batch x --accum (exact unless those changed) */
+        run_start = st.has_run_start ? st.run_start : api->get_step(model) - sstep;
+        if (run_start < 0) run_start = 0;
     } else {
         memset(&st, 0, sizeof st);
     }
+    int64_t gstep = api->get_step(model) - run_start;
+    st.has_run_start = 1;
+    st.run_start = run_start;
     if (check_min_batch(o, api, train.n, &st, err)) goto done;
     /* An optimizer step takes `group` samples: --accum micro-batches of --batch, whose
      * gradients are averaged (weighted by their sizes) before the update. Epochs, the
@@ -916,16 +925,6 @@ static int run_train(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *
                 "--epochs %lld or more to finish it\n",
                 o->resume_path, (long long)st.epoch_pos, (long long)st.epoch + 1, epochs, epochs == 1 ? "" : "s",
                 (long long)st.epoch + 1);
-        goto done;
-    }
-    /* --load carries the step counter over and --max-steps with --epochs counts it: a limit
-     * the loaded counter has reached would train nothing and report it as done */
-    if (o->load_path && o->max_steps && o->epochs_flag && api->get_step(model) >= o->max_steps) {
-        long long had = (long long)api->get_step(model), max = (long long)o->max_steps;
-        fprintf(err,
-                "error: --max-steps %lld: the checkpoint %s has taken %lld optimizer steps, and with --epochs "
-                "--max-steps counts the model's steps; give --max-steps %lld to take %lld more\n",
-                max, o->load_path, had, had + max, max);
         goto done;
     }
     st.seed = seed;

@@ -119,17 +119,17 @@ Test(ckpt, byte_identical_and_layout) {
     cr_assert_eq(n1, n2);
     cr_assert_arr_eq(f1, f2, n1);
 
-    /* header: 16 + (2+4 "tiny") + 56 + 36 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 198 bytes */
+    /* header: 16 + (2+4 "tiny") + 56 + 36 + 8 + 4 + (2+9+2+16+16) + (2+7+2+8+16) = 206 bytes */
     cr_assert_arr_eq(f1, "MLCCKPT\0", 8);
-    cr_assert_eq(f1[8], 3);
+    cr_assert_eq(f1[8], 4);
     cr_assert_eq(f1[9] | f1[10] | f1[11], 0);
-    cr_assert_eq(f1[12] | (f1[13] << 8), 198);
+    cr_assert_eq(f1[12] | (f1[13] << 8), 206);
     cr_assert_eq(f1[16], 4);
     cr_assert_arr_eq(f1 + 18, "tiny", 4);
     cr_assert_eq(f1[22], 2);       /* step, little-endian */
-    for (int i = 30; i < 114; i++) /* training state, data settings: zero from mlcrt_ckpt_save */
+    for (int i = 30; i < 122; i++) /* training state, data settings, run_start: zero from mlcrt_ckpt_save */
         cr_assert_eq(f1[i], 0, "byte %d", i);
-    cr_assert_eq(f1[114], 2); /* tensor count */
+    cr_assert_eq(f1[122], 2); /* tensor count */
     /* fc.weight data at 256, fc.bias at align64(256 + 31360) = 31616, CRC at 31656 */
     cr_assert_eq(n1, 31656 + 4);
     float w[NW], bias[10];
@@ -221,16 +221,16 @@ Test(ckpt, bad_magic_and_version) {
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
-    f[8] = 4;
+    f[8] = 5;
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
-    snprintf(want, sizeof want, "%s: byte 8: expected version 2 or 3, found 4", p);
+    snprintf(want, sizeof want, "%s: byte 8: expected version 2 to 4, found 5", p);
     cr_assert_str_eq(msg, want);
     f[8] = 1;
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_EFORMAT);
     snprintf(want, sizeof want,
-             "%s: byte 8: expected version 3, found 1 (version-1 checkpoints hold no "
+             "%s: byte 8: expected version 4, found 1 (version-1 checkpoints hold no "
              "training position and are no longer read)",
              p);
     cr_assert_str_eq(msg, want);
@@ -467,7 +467,7 @@ Test(ckpt, train_state_round_trip) {
     char msg[MLCRT_MSG_SIZE] = "";
     void *m = trained_model(5, 2);
     mlcrt_train_state
-        st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77, 1, 2, {0.5f, 0.25f, 0, 0}, {0.125f, 2.0f, 0, 0}},
+        st = {3, 96, 0x0123456789abcdefull, 1000, 123.456, 77, 1, 2, {0.5f, 0.25f, 0, 0}, {0.125f, 2.0f, 0, 0}, 1, 2},
         got;
     memset(&got, 0xff, sizeof got);
     cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
@@ -480,6 +480,7 @@ Test(ckpt, train_state_round_trip) {
     cr_assert_eq(got.train_samples, 1000);
     cr_assert_eq(got.loss_sum, 123.456);
     cr_assert_eq(got.correct, 77);
+    cr_assert(got.has_run_start && got.run_start == 2, "run_start %lld", (long long)got.run_start);
     /* little-endian fields right after the step counter */
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
@@ -511,7 +512,7 @@ Test(ckpt, corrupted_data_settings) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "d.ckpt");
     char msg[MLCRT_MSG_SIZE] = "", want[512];
     void *m = trained_model(3, 1);
-    mlcrt_train_state st = {0, 0, 1, 10, 0, 0, 1, 1, {0.5f}, {0.25f}};
+    mlcrt_train_state st = {0, 0, 1, 10, 0, 0, 1, 1, {0.5f}, {0.25f}, 1, 0};
     cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
@@ -560,8 +561,8 @@ Test(ckpt, names_from_the_file_are_shown_printable) {
     cr_assert_eq(mlcrt_ckpt_save(&tiny_api, m, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
     size_t n = 0;
     uint8_t *f = tu_read(p, &n);
-    cr_assert_eq(f[118] | (f[119] << 8), 9, "the first tensor's name length"); /* "fc.weight" */
-    f[120] = 0x1b, f[121] = '[', f[122] = 0xff;
+    cr_assert_eq(f[126] | (f[127] << 8), 9, "the first tensor's name length"); /* "fc.weight" */
+    f[128] = 0x1b, f[129] = '[', f[130] = 0xff;
     put_le(f + n - 4, crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4)), 4);
     tu_write(p, f, n);
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, new_model(4, 4), p, msg, sizeof msg), MLCRT_EMISMATCH, "%s", msg);
@@ -571,7 +572,8 @@ Test(ckpt, names_from_the_file_are_shown_printable) {
 }
 
 /* A version-2 file (no data settings) still loads, as "no normalisation": made here
- * from a version-3 one by dropping the 36 bytes of settings and moving the data up. */
+ * from a version-4 one by dropping the 36 bytes of settings and run_start's 8 and moving
+ * the data up. */
 Test(ckpt, reads_version_2) {
     char *dir = tu_tmpdir(), *p = tu_path(dir, "v3.ckpt"), *q = tu_path(dir, "v2.ckpt");
     char msg[MLCRT_MSG_SIZE] = "";
@@ -582,7 +584,7 @@ Test(ckpt, reads_version_2) {
     cr_assert_eq(n, 31660);
     uint8_t *g = tu_track(calloc(1, 31596), free);
     memcpy(g, f, 78);            /* preamble, name, step, training state */
-    memcpy(g + 78, f + 114, 84); /* count and tensor table */
+    memcpy(g + 78, f + 122, 84); /* count and tensor table */
     g[8] = 2;
     put_le(g + 12, 162, 4);
     put_le(g + 111, 192, 8);   /* fc.weight's offset */
@@ -598,6 +600,47 @@ Test(ckpt, reads_version_2) {
     cr_assert(same_state(m, m2));
     cr_assert_eq(got.has_data_settings, 0);
     cr_assert_eq(got.n_norm, 0);
+    cr_assert_eq(got.has_run_start, 0);
+    tu_rmrf(dir);
+}
+
+/* A version-3 file (no run_start) still loads, its run's start unknown (the trainer takes
+ * it from the position): made from a version-4 one by dropping run_start's 8 bytes; the
+ * data stays at 256, where the shorter header still ends before it. A run_start past the
+ * step counter is refused at its byte. */
+Test(ckpt, reads_version_3) {
+    char *dir = tu_tmpdir(), *p = tu_path(dir, "v4.ckpt"), *q = tu_path(dir, "v3.ckpt");
+    char msg[MLCRT_MSG_SIZE] = "", want[512];
+    void *m = trained_model(7, 3);
+    mlcrt_train_state st = {0, 0, 1, 10, 0, 0, 1, 0, {0}, {0}, 1, 3};
+    cr_assert_eq(mlcrt_ckpt_save_state(&tiny_api, m, &st, p, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    size_t n = 0;
+    uint8_t *f = tu_read(p, &n);
+    cr_assert_eq(n, 31660);
+    cr_assert_eq(f[114], 3, "run_start");
+    uint8_t *g = tu_track(calloc(1, n), free);
+    memcpy(g, f, 114);                 /* preamble, name, step, training state, data settings */
+    memcpy(g + 114, f + 122, 84);      /* count and tensor table */
+    memcpy(g + 256, f + 256, n - 256); /* the data, where it was */
+    g[8] = 3;
+    put_le(g + 12, 198, 4);
+    put_le(g + n - 4, crc32(crc32(0L, Z_NULL, 0), g, (uInt)(n - 4)), 4);
+    tu_write(q, g, n);
+    void *m2 = new_model(8, 4);
+    mlcrt_train_state got;
+    memset(&got, 0xff, sizeof got);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, q, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert(same_state(m, m2));
+    cr_assert_eq(got.has_data_settings, 1);
+    cr_assert_eq(got.has_run_start, 0);
+
+    f[114] = 4; /* past the step counter, 3 */
+    put_le(f + n - 4, crc32(crc32(0L, Z_NULL, 0), f, (uInt)(n - 4)), 4);
+    tu_write(p, f, n);
+    cr_assert_eq(mlcrt_ckpt_load_state(&tiny_api, m2, &got, p, msg, sizeof msg), MLCRT_EFORMAT, "%s", msg);
+    snprintf(want, sizeof want,
+             "%s: byte 114: run_start: expected 0 to 3 (step, the counter the run has reached), found 4", p);
+    cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
 
@@ -681,10 +724,10 @@ Test(ckpt, huge_declared_table_in_short_file) {
     snprintf(want, sizeof want, "%s: byte 12: header size 4294967295 is larger than the file (%zu bytes)", p, n);
     cr_assert_str_eq(msg, want);
     put_le(f + 12, 0xFFFFFF00u, 4); /* header_bytes */
-    put_le(f + 114, 150000000u, 4); /* tensor count: 3 GB of entries */
-    tu_write(p, f, 118);            /* ends after the count */
+    put_le(f + 122, 150000000u, 4); /* tensor count: 3 GB of entries */
+    tu_write(p, f, 126);            /* ends after the count */
     cr_assert_eq(mlcrt_ckpt_load(&tiny_api, m, p, msg, sizeof msg), MLCRT_ETRUNC, "%s", msg);
-    snprintf(want, sizeof want, "%s: byte 118: file ends inside the header (reading a tensor name length)", p);
+    snprintf(want, sizeof want, "%s: byte 126: file ends inside the header (reading a tensor name length)", p);
     cr_assert_str_eq(msg, want);
     tu_rmrf(dir);
 }
