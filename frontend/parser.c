@@ -418,6 +418,10 @@ static Stmt *parse_if(Parser *P) {
     s->value = parse_expr(P);
     expect(P, TK_LBRACE, "'{' after the condition");
     s->body = parse_body(P, "'}' at the end of the 'if' body");
+    /* Python's `elif` is a name here; unflagged, the error would land on the '{' after its
+     * condition. (`elif = ...` is an assignment and stays one.) */
+    if (at(P, TK_IDENT) && cur(P)->loc.len == 4 && !memcmp(cur(P)->text, "elif", 4) && peek_at(P, 1)->kind != TK_ASSIGN)
+        diag_error_hint(&cur(P)->loc, "if a { ... } else if b { ... }", "expected 'else if', found 'elif'");
     if (!accept(P, TK_ELSE)) return s;
     if (at(P, TK_IF)) {
         enter_body(P, cur(P));
@@ -539,6 +543,8 @@ static Stmt *parse_stmt(Parser *P) {
         next(P);
         s = new_stmt(P, t->kind == TK_OUTPUT ? ST_OUTPUT : t->kind == TK_LOSS ? ST_LOSS : ST_RETURN, t->loc);
         s->value = parse_expr(P);
+        /* Python's `return a, b` would otherwise read as a statement after the return. */
+        if (t->kind == TK_RETURN && at(P, TK_COMMA)) diag_error(&cur(P)->loc, "a block returns one value, found ','");
         return s;
     case TK_IF: return parse_if(P);
     case TK_FOR: return parse_for(P);
