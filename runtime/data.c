@@ -447,9 +447,9 @@ int mlcrt_dataset_normalize(mlc_dataset *ds, int n, const float *mean, const flo
 
 int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t cap) {
     memset(aug, 0, sizeof *aug);
-    if (!spec || !*spec || strcmp(spec, "none") == 0) return MLCRT_OK;
+    if (!spec || strcmp(spec, "none") == 0) return MLCRT_OK; /* NULL: the model sets none */
     const char *p = spec;
-    while (*p) {
+    do { /* "" is refused as an empty part: "none" is how to turn augmentation off */
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         char part[64];
@@ -470,7 +470,7 @@ int mlcrt_augment_parse(const char *spec, mlcrt_augment *aug, char *msg, size_t 
                               "'%s'",
                               part);
         p = e ? e + 1 : p + len;
-    }
+    } while (*p);
     return MLCRT_OK;
 }
 

@@ -102,6 +102,7 @@ Test(train_spec, bad_settings) {
     expect_error("augment = crop", "error: augment must be a string");
     expect_error("augment = \"crop:4,rotate\"",
                  "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
+    expect_error("augment = \"\"", "t.mdl:8:11: error: augment: expected crop:N (N in 1..64), flip or none, found ''");
     expect_error("epocs = 3", "hint: did you mean 'epochs'?");
     expect_error("mean = 0.286", "t.mdl:8:8: error: mean needs std, one value per channel");
     expect_error("std = 0.3", "t.mdl:8:7: error: std needs mean, one value per channel");

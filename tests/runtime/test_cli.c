@@ -399,6 +399,9 @@ Test(augment, parse_and_reproducible_per_sample) {
     cr_assert_eq(aug.crop_pad + aug.flip, 0);
     cr_assert_eq(mlcrt_augment_parse("crop:4,rotate", &aug, msg, sizeof msg), MLCRT_EARG);
     cr_assert_str_eq(msg, "--augment: expected crop:N (N in 1..64), flip or none, found 'rotate'");
+    /* "" used to turn augmentation off silently; the docs' way is "none" */
+    cr_assert_eq(mlcrt_augment_parse("", &aug, msg, sizeof msg), MLCRT_EARG);
+    cr_assert_str_eq(msg, "--augment: expected crop:N (N in 1..64), flip or none, found ''");
 
     /* 6 samples of 1 x 4 x 5 with distinct values; flip only: every sample comes out
      * unchanged or mirrored, the same whatever batch or position it is gathered in */
