@@ -136,8 +136,12 @@ static double number(SpecCtx *c, const Expr *e, const char *what, double lo, int
 static long long integer(SpecCtx *c, const Expr *e, const char *what, long long lo, long long hi, const char *why) {
     Value v = setting(c, e, what);
     SrcLoc at = span(e);
-    if (v.k == V_FLOAT) /* batch = 10 / 4: the value it came to, as the range errors below say */
-        diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found %.15g", what, lo, hi, v.f);
+    if (v.k == V_FLOAT) { /* batch = 10 / 4: the value it came to, as the range errors below say */
+        /* ... with a point where it is whole (32.0), which "found 32" would hide */
+        const char *point = isfinite(v.f) && v.f == floor(v.f) && fabs(v.f) < 1e15 ? ".0" : "";
+        diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found the number %.15g%s", what, lo, hi,
+                        v.f, point);
+    }
     if (v.k != V_INT)
         diag_error_hint(&at, why, "%s must be an integer from %lld to %lld, found %s", what, lo, hi, kind_name(v.k));
     if (v.i < lo || v.i > hi)
@@ -159,6 +163,11 @@ static _Noreturn void unknown_key(Arena *a, const SrcLoc *loc, const char *what,
  * sgd(lr = 0.01, momentum, nesterov, weight_decay) */
 static void read_optimizer(SpecCtx *c, const Expr *e, ModelSpec *spec) {
     OptimizerSpec *o = &spec->opt;
+    /* `adam` or "adam": known, but an optimizer is always a call (unlike a schedule) */
+    const char *known = (e->kind == EX_NAME || e->kind == EX_STRING) ? (e->kind == EX_NAME ? e->name : e->sval) : "";
+    if (!strcmp(known, "adam") || !strcmp(known, "adamw") || !strcmp(known, "sgd"))
+        diag_error_hint(&e->loc, arena_printf(c->a, "write %s() or %s(lr = ...)", known, known),
+                        "optimizer must be a call, found %s", e->kind == EX_NAME ? "a name" : "a string");
     if (e->kind != EX_CALL || (strcmp(e->name, "adam") && strcmp(e->name, "adamw") && strcmp(e->name, "sgd")))
         diag_error_hint(&e->loc,
                         "write adam(lr = 1e-3), adamw(lr = 1e-3, weight_decay = 0.01) or sgd(lr = 0.1, momentum = 0.9)",
@@ -231,10 +240,23 @@ static void read_schedule(SpecCtx *c, const Expr *v, ModelSpec *spec) {
     }
 }
 
+/* Lists and strings are read as written, each item at its own place; a name in a setting
+ * stands for a number only. A name bound to a constant of kind k (`L = [0.5]` then `mean =
+ * L`) is refused here, where the error would otherwise deny it is a list at all. */
+static void no_named(SpecCtx *c, const Expr *e, VKind k, const char *what, const char *written, const char *example) {
+    if (e->kind != EX_NAME) return;
+    if (!c->have_consts) bind_constants(c);
+    const Binding *b = scope_lookup(&c->consts, e->name);
+    if (b && b->v.k == k)
+        diag_error_hint(&e->loc, example, "%s: write the %s here: in train { }, a name may stand only for a number",
+                        what, written);
+}
+
 /* mean = 0.286 or mean = [0.49, 0.48, 0.45]: up to 4 channels */
 static int read_channels(SpecCtx *c, const Expr *v, const char *what, double *out, int positive) {
     /* std above 0; mean any number, as --mean takes (data centred at a negative value) */
     const double lo = positive ? 0 : -HUGE_VAL;
+    no_named(c, v, V_LIST, what, "list", arena_printf(c->a, "e.g. %s = [0.5, 0.5, 0.5]", what));
     if (v->kind != EX_LIST) return out[0] = number(c, v, what, lo, positive), 1;
     if (v->nargs < 1 || v->nargs > 4) diag_error(&v->loc, "%s takes 1 to 4 values, one per channel", what);
     for (int i = 0; i < v->nargs; i++) out[i] = number(c, v->args[i].value, what, lo, positive);
@@ -242,7 +264,7 @@ static int read_channels(SpecCtx *c, const Expr *v, const char *what, double *ou
 }
 
 /* freeze = "stem.*" or ["stem.*", "fc.bias"]; no_decay also takes "biases_and_norms". */
-static void read_patterns(Arena *a, const Expr *v, const char *key, ParamPatterns *out) {
+static void read_patterns(SpecCtx *c, Arena *a, const Expr *v, const char *key, ParamPatterns *out) {
     int n = v->kind == EX_LIST ? v->nargs : 1;
     const char *example = !strcmp(key, "freeze") ? "e.g. freeze = [\"stem.*\", \"fc.bias\"]"
                                                  : "e.g. no_decay = \"biases_and_norms\" or [\"*.bias\"]";
@@ -252,6 +274,7 @@ static void read_patterns(Arena *a, const Expr *v, const char *key, ParamPattern
     out->n = 0;
     for (int i = 0; i < n; i++) {
         const Expr *e = v->kind == EX_LIST ? v->args[i].value : v;
+        no_named(c, e, V_STR, key, "strings", example);
         if (e->kind != EX_STRING)
             diag_error_hint(&e->loc, example, "%s takes parameter names or patterns, as strings", key);
         if (!strcmp(key, "no_decay") && !strcmp(e->sval, "biases_and_norms")) {
@@ -399,9 +422,10 @@ static void read_train(SpecCtx *c, const Stmt *st, ModelSpec *spec, int *n_mean,
             spec->opt.ema = number(c, v, "ema", 0, 1);
             SrcLoc at = span(v);
             if (!(spec->opt.ema < 1)) diag_error_hint(&at, "e.g. ema = 0.999", "ema must be below 1");
-        } else if (!strcmp(key, "freeze")) read_patterns(a, v, "freeze", &spec->freeze);
-        else if (!strcmp(key, "no_decay")) read_patterns(a, v, "no_decay", &spec->no_decay);
+        } else if (!strcmp(key, "freeze")) read_patterns(c, a, v, "freeze", &spec->freeze);
+        else if (!strcmp(key, "no_decay")) read_patterns(c, a, v, "no_decay", &spec->no_decay);
         else if (!strcmp(key, "augment")) {
+            no_named(c, v, V_STR, "augment", "string", "e.g. augment = \"crop:4,flip\"");
             if (v->kind != EX_STRING)
                 diag_error_hint(&v->loc, "e.g. augment = \"crop:4,flip\"", "augment must be a string");
             /* The trainer's own parser: a spec it would reject fails here, not at run

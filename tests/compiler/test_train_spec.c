@@ -84,7 +84,8 @@ Test(train_spec, bad_settings) {
     expect_error("schedule = cosine(1)", "t.mdl:8:19: error: cosine: give its settings by name, e.g. warmup = 1\n");
     expect_error("schedule = cosine(size = 2)", "error: cosine has no setting 'size'\n");
     expect_error("schedule = \"cosine\"", "t.mdl:8:12: error: schedule is a name or a call, not a string\n");
-    expect_error("batch = 10 / 4", "t.mdl:8:9: error: batch must be an integer from 1 to 1048576, found 2.5\n");
+    expect_error("batch = 10 / 4",
+                 "t.mdl:8:9: error: batch must be an integer from 1 to 1048576, found the number 2.5\n");
     expect_error("accum = 257", "t.mdl:8:9: error: accum must be an integer from 1 to 256, found 257\n");
     expect_error("accum = 257", "hint: dropout tells no more micro-batches of a step apart\n");
     expect_error("accum = 0", "t.mdl:8:9: error: accum must be an integer from 1 to 256, found 0\n");
