@@ -65,12 +65,14 @@ const char *kind_name(VKind k) {
 
 /* A number used as an operand of a tensor op becomes a scalar constant node; one that
  * depends on B stays a multiple of B or 1/B, evaluated when the step runs. */
+static _Noreturn void batch_unfollowable(const SrcLoc *at) {
+    diag_error_hint(at, "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
+                    "this number depends on the batch size B in a way the compiled code cannot follow");
+}
+
 int as_tensor(Lower *L, Scope *s, Value v, const Expr *e, const char *what) {
     if (v.k == V_TENSOR) return v.node;
-    if (is_num(&v) && v.bbad)
-        diag_error_hint(loc_at(L, s, &e->loc),
-                        "only products and quotients of B with numbers (2 * B, 1 / B) can be used",
-                        "this number depends on the batch size B in a way the compiled code cannot follow");
+    if (is_num(&v) && v.bbad) batch_unfollowable(loc_at(L, s, &e->loc));
     if (is_num(&v)) check_f32(loc_at(L, s, &e->loc), v.bpow ? v.bcoef : num(&v));
     if (is_num(&v) && v.bpow) return ir_const(L->g, v.bcoef, v.bpow, loc_at(L, s, &e->loc));
     if (is_num(&v)) return ir_const(L->g, num(&v), 0, loc_at(L, s, &e->loc));
@@ -407,6 +409,8 @@ static const char *int_text(Lower *L, const Value *v) {
     return arena_printf(L->a, "%lld", v->i);
 }
 
+static Value track_batch(int op, const Value *l, const Value *r, Value v);
+
 /* + - * / // % on two compile-time numbers (V_NONE for other operators). Integer results
  * that do not fit 64 bits are errors at the operator, not wrapped values that later
  * become sizes; a float result that is not finite is one too. */
@@ -437,6 +441,9 @@ static Value arith(Lower *L, Scope *s, const Expr *e, const Value *l, const Valu
             else ints = 0; /* an inexact quotient is a number, as in 7 / 2 = 3.5 */
             break;
         }
+        /* B * B * ... overflows at the compile-time batch, a value the user never wrote;
+         * the product is refused whatever its size, so say why */
+        if (wrapped && track_batch(op, l, r, vint(0)).bbad) batch_unfollowable(loc_at(L, s, &e->loc));
         if (wrapped)
             diag_error_hint(loc_at(L, s, &e->loc), "sizes and integer arguments must fit in 64 bits",
                             "integer overflow: %s %s %s does not fit in 64 bits", int_text(L, l), binop_text(op),
@@ -601,9 +608,14 @@ static Shape type_shape(Lower *L, Scope *s, const TypeExpr *t, int allow_batch, 
                                     "unknown dimension '%s'", d->name);
                 v = b->v;
             }
-            if (v.k != V_INT || v.bpow || v.bbad)
-                diag_error(loc_at(L, s, &d->loc), "a dimension must be a compile-time integer%s, found %s",
-                           v.bpow || v.bbad ? " (B can only stand alone)" : "", kind_name(v.k));
+            if (batch_dependent(&v)) /* its value at the compile-time batch is no dimension */
+                diag_error(loc_at(L, s, &d->loc),
+                           "a dimension must be a compile-time integer%s, found a value that depends on the batch "
+                           "size B",
+                           allow_batch ? " or B alone" : "");
+            if (v.k != V_INT)
+                diag_error(loc_at(L, s, &d->loc), "a dimension must be a compile-time integer, found %s",
+                           kind_name(v.k));
             if (v.i < 1) diag_error(loc_at(L, s, &d->loc), "a dimension must be positive, found %lld", v.i);
             sh.d[i] = v.i;
         } else if (d->name) {
