@@ -694,7 +694,16 @@ static Value b_dropout(Lower *L, Scope *s, const Expr *call, Args *a) {
  * every iteration expands its body again. */
 enum { MAX_RANGE = 65536 };
 static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
-    long long start = arg_int(L, s, call, a, 0, "start", 0, LLONG_MIN), stop = start, step = 1;
+    /* By position only, as in Python: the first argument is the start or the stop by how
+     * many there are, so no keyword can name it (range(stop = 3) has no start). */
+    for (int k = 0; k < call->nargs; k++)
+        if (call->args[k].keyword)
+            diag_error_hint(loc_at(L, s, &call->args[k].kw_loc),
+                            "write range(n), range(start, stop) or range(start, stop, step)",
+                            "range takes its arguments by position, found '%s ='", call->args[k].keyword);
+    if (!a->given[0]) diag_error(LOCE, "range: missing argument 'n'");
+    /* the first argument is named as the docs' forms name it: n in range(n) */
+    long long start = arg_int(L, s, call, a, 0, a->given[1] ? "start" : "n", 0, LLONG_MIN), stop = start, step = 1;
     if (a->given[1]) stop = arg_int(L, s, call, a, 1, "stop", 0, LLONG_MIN);
     else start = 0;
     if (a->given[2]) step = arg_int(L, s, call, a, 2, "step", 1, LLONG_MIN);
@@ -702,7 +711,7 @@ static Value b_range(Lower *L, Scope *s, const Expr *call, Args *a) {
     /* the count in double first: stop - start may not fit in 64 bits */
     double count = ((double)stop - (double)start) / (double)step;
     if (count > MAX_RANGE)
-        diag_error(LOCE, "range: %.0f items, more than the %d a loop may have", ceil(count), MAX_RANGE);
+        diag_error(LOCE, "range: %.0f items, more than the %d a range may have", ceil(count), MAX_RANGE);
     eval_charge(L, s, &call->loc, count > 0 ? (long long)ceil(count) : 0); /* before making the list */
     Value v = {.k = V_LIST};
     v.items = ARENA_ARRAY(L->a, Value, count > 0 ? (size_t)ceil(count) : 1);
@@ -768,7 +777,7 @@ const Builtin builtins[] = {
     {"concat", b_concat, {{"tensors", "axis"}}},
     {"batch_norm", b_batch_norm, {{"x", "momentum=", "eps=", "name="}}},
     {"dropout", b_dropout, {{"x", "p="}}},
-    {"range", b_range, {{"start", "stop=", "step="}}},
+    {"range", b_range, {{"start=", "stop=", "step="}}}, /* all by position: b_range checks */
     /* builtins_tensor.c */
     {"zeros", b_full, {{"shape"}}},
     {"ones", b_full, {{"shape"}}},

@@ -154,6 +154,28 @@ static char *first_line_of(const char *body) {
     return s;
 }
 
+/* range's arguments are named as the docs' forms name them (range(n), range(start, stop,
+ * step)); a keyword cannot say which is which, so none is taken; its limit is a range's, not
+ * a loop's (a for over a longer list literal runs). */
+Test(diagnostics, range_arguments) {
+    static const char *const cases[][2] = {
+        {"for n in range(2.0) { }\nh = dense(x, 3)",
+         "t.mdl:4:16: error: range: argument 'n' must be an integer, found a number"},
+        {"for n in range(0, 2.0) { }\nh = dense(x, 3)",
+         "t.mdl:4:19: error: range: argument 'stop' must be an integer, found a number"},
+        {"for n in range(stop = 3) { }\nh = dense(x, 3)",
+         "t.mdl:4:16: error: range takes its arguments by position, found 'stop ='"},
+        {"for n in range() { }\nh = dense(x, 3)", "t.mdl:4:10: error: range: missing argument 'n'"},
+        {"r = range(65537)\nh = dense(x, 3)",
+         "t.mdl:4:5: error: range: 65537 items, more than the 65536 a range may have"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = first_line_of(cases[i][0]);
+        cr_expect_str_eq(s, cases[i][1], "%s", cases[i][0]);
+        free(s);
+    }
+}
+
 /* A boolean is no integer: dense(x, true) is a misplaced flag, never 1 unit. Every integer
  * argument refuses it, and every flag refuses an integer. */
 Test(diagnostics, booleans_are_not_integers) {
@@ -166,7 +188,7 @@ Test(diagnostics, booleans_are_not_integers) {
         {"h = dense(concat([x, x], true), 3)",
          "t.mdl:4:26: error: concat: argument 'axis' must be an integer, found a boolean"},
         {"for n in range(true) { }\nh = dense(x, 3)",
-         "t.mdl:4:16: error: range: argument 'start' must be an integer, found a boolean"},
+         "t.mdl:4:16: error: range: argument 'n' must be an integer, found a boolean"},
         {"h = dense(mean(x, 1, 1), 3)",
          "t.mdl:4:22: error: mean: argument 'keepdims' must be true or false, found an integer"},
     };
