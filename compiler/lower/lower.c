@@ -745,8 +745,13 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
         const char *name = st->value->kind == EX_NAME ? st->value->name
                            : g->nout                  ? arena_printf(L->a, "output%d", g->nout)
                                                       : "output";
-        for (int k = 0; k < g->nout; k++)
-            if (!strcmp(g->out_names[k], name)) diag_error(loc_at(L, s, &st->loc), "'%s' is an output twice", name);
+        for (int k = 0; k < g->nout; k++) {
+            if (strcmp(g->out_names[k], name)) continue;
+            if (st->value->kind != EX_NAME) /* the user never wrote this name: say where it comes from */
+                diag_error_hint(loc_at(L, s, &st->loc), "give it a name first: NAME = ..., then output NAME",
+                                "this output's automatic name '%s' is already the name of an output", name);
+            diag_error(loc_at(L, s, &st->loc), "'%s' is an output twice", name);
+        }
         g->out_names[g->nout] = name;
         g->outputs[g->nout++] = v.node;
         g->nodes[v.node].role |= ROLE_OUTPUT;
