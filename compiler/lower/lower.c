@@ -268,10 +268,13 @@ void check_layer_name(Lower *L, Scope *s, const SrcLoc *loc, const char *what, c
     for (const char *p = name; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.-", c)) continue;
+        unsigned cp = 0;
+        int n = c >= 0x80 ? diag_utf8_len(p, strlen(p), &cp) : 0; /* named by code point, as the lexer does */
         const char *shown = c == ' '               ? "a space"
                             : c == '\n'            ? "a newline"
                             : c == '\t'            ? "a tab"
                             : c > 0x20 && c < 0x7f ? arena_printf(L->a, "'%c'", c)
+                            : n > 0                ? arena_printf(L->a, "'%.*s' (U+%04X)", n, p, cp)
                                                    : arena_printf(L->a, "byte 0x%02X", c);
         diag_error(loc_at(L, s, loc), "%s: a name may hold only letters, digits, '_', '.' and '-', found %s", what,
                    shown);
