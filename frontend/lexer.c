@@ -97,13 +97,24 @@ static void check_lone_cr(Lexer *L) {
     }
 }
 
+/* A byte-order mark past the file's start: an editor's stray, anywhere (code, comments
+ * and strings alike). */
+static void check_bom(Lexer *L, int n, unsigned cp) {
+    if (n <= 0 || cp != 0xFEFF) return;
+    SrcLoc loc = here(L, n);
+    diag_error(&loc, "unexpected byte-order mark (U+FEFF): one may only start the file");
+}
+
 /* Rejects the byte at pos if it may not appear in a comment or string: a control byte
- * (other than tab, and CR so CRLF files work) or a byte that does not start valid UTF-8.
- * Returns the byte count of the character otherwise. Strings check for CR themselves. */
+ * (other than tab, and CR so CRLF files work), a byte that does not start valid UTF-8, or
+ * a byte-order mark. Returns the byte count of the character otherwise. Strings check for
+ * CR themselves. */
 static int check_text_char(Lexer *L) {
     int c = peek(L, 0);
-    int n = utf8_len(L, NULL);
+    unsigned cp = 0;
+    int n = utf8_len(L, &cp);
     check_lone_cr(L);
+    check_bom(L, n, cp);
     if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7F || n == 0) {
         SrcLoc loc = here(L, 1);
         diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
@@ -284,7 +295,7 @@ static _Noreturn void unexpected(Lexer *L) {
     unsigned cp;
     int n = utf8_len(L, &cp);
     if (c >= 0x80 && n > 0) loc.len = n; /* the whole character */
-    if (n > 0 && cp == 0xFEFF) diag_error(&loc, "unexpected byte-order mark (U+FEFF): one may only start the file");
+    check_bom(L, n, cp);
     /* The code point tells a look-alike (U+2212 for '-') or an invisible character apart. */
     if (c >= 0x80 && n > 0) diag_error(&loc, "unexpected character '%.*s' (U+%04X)", n, L->src + L->pos, cp);
     diag_error(&loc, "unexpected byte 0x%02X", (unsigned)c);
