@@ -338,6 +338,9 @@ const char *diag_nearest(const char *name, const char *const *cands, int n) {
     int best_d = 1 << 30;
     for (int i = 0; i < n; i++) {
         int d = edit_distance(name, cands[i]);
+        /* a rewrite of every letter is no typo ('f' of 'h', though one edit apart) */
+        size_t longer = strlen(cands[i]) > strlen(name) ? strlen(cands[i]) : strlen(name);
+        if ((size_t)d >= longer) continue;
         if (d < best_d) best_d = d, best = cands[i];
     }
     /* A plausible typo: at most a third of the name's letters, and at least one. */
