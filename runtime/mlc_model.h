@@ -58,9 +58,12 @@ typedef struct mlc_model_api {
      * order of these tables. */
     int n_inputs, n_outputs;
     const mlc_io_desc *inputs, *outputs;
-    /* A classifier's loss is cross_entropy(outputs[cls_output], inputs[cls_label]): its
-     * outputs are class scores and the label input holds i32 classes. The trainer counts
-     * accuracy only for classifiers; for other models it reports the loss. */
+    /* A loss cross_entropy(outputs[cls_output], inputs[cls_label]) names the scores it
+     * reads (cls_output, cls_label -1: no such loss). classifier is 1 when they are class
+     * scores f32[C] and the label input holds one i32 class; per-token scores f32[T, V]
+     * with targets i32[T] (a token model) have classifier 0, and give the trainer the
+     * vocabulary and the scores `sample` draws from. The trainer counts accuracy only for
+     * classifiers; for other models it reports the loss. */
     int classifier;
     int cls_output, cls_label;
 

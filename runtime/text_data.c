@@ -31,11 +31,19 @@ int mlcrt_lm_shape_of(const mlc_model_api *api, mlcrt_lm_shape *s, char *msg, si
     const mlc_io_desc *tok = &api->inputs[b.image_input];
     s->window = tok->numel;
     s->logits_output = -1;
-    /* a classifier's class scores first: cross_entropy(logits, targets) names them */
-    if (api->classifier && api->cls_output >= 0 && scores_fit(&api->outputs[api->cls_output], s->window))
+    /* the scores the loss's cross_entropy reads; another output of the same shape (features,
+     * a second head) would give a wrong vocabulary, and sample would draw from it */
+    if (api->cls_output >= 0 && scores_fit(&api->outputs[api->cls_output], s->window))
         s->logits_output = api->cls_output;
-    for (int k = 0; k < api->n_outputs && s->logits_output < 0; k++)
+    int fits = 0; /* else the only output that can hold per-token scores */
+    for (int k = 0; k < api->n_outputs && s->logits_output < 0; k++) fits += scores_fit(&api->outputs[k], s->window);
+    for (int k = 0; k < api->n_outputs && s->logits_output < 0 && fits == 1; k++)
         if (scores_fit(&api->outputs[k], s->window)) s->logits_output = k;
+    if (fits > 1)
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "model '%s' has %d outputs f32[%lld, *] and its loss is no cross_entropy of one of them: "
+                          "which holds the per-token scores is unknown",
+                          api->name, fits, (long long)s->window);
     if (s->logits_output < 0)
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "model '%s' has no output of per-token scores f32[%lld, V] for its "

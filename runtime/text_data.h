@@ -35,7 +35,9 @@ typedef struct mlcrt_text {
 } mlcrt_text;
 
 /* What a token model reads: the window length T (the size of its tokens input) and its
- * vocabulary V (the last dimension of its per-token scores, an output f32[T, V]). */
+ * vocabulary V (the last dimension of its per-token scores, an output f32[T, V]: the one
+ * the loss's cross_entropy scores, mlc_model_api.cls_output, else the only output of that
+ * shape). */
 typedef struct mlcrt_lm_shape {
     int64_t window, vocab;
     int logits_output; /* the output holding the scores */

@@ -111,8 +111,8 @@ typedef struct Graph {
     int nout;
     int outputs[IR_MAX_OUTPUTS];
     const char *out_names[IR_MAX_OUTPUTS];
-    /* A classifier: the loss is cross_entropy(outputs[cls_output], cls_label), cls_label
-     * an i32 input. cls_output -1: not a classifier. */
+    /* The loss is cross_entropy(outputs[cls_output], cls_label), cls_label an i32 input:
+     * class scores [B, C] (a classifier) or per-token scores [B, T, V]. -1: no such loss. */
     int cls_output;
     const char *cls_label;
     ConvAlgo conv_algo; /* --conv-algo (zeroed: auto) */

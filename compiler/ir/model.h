@@ -122,9 +122,11 @@ typedef struct ModelIR {
      * their `output` statements: what the generated functions take and give. */
     int ninputs, noutputs;
     ModelIO *inputs, *outputs;
-    /* A classifier (its loss is cross_entropy(outputs[cls_output], inputs[cls_label])):
-     * the trainer counts accuracy. -1: not a classifier. */
+    /* The loss is cross_entropy(outputs[cls_output], inputs[cls_label]) (-1: no such
+     * loss). A classifier when those are class scores [B, C] (the trainer counts accuracy);
+     * per-token scores [B, T, V] are a token model's (mlc_model_api.cls_output). */
     int cls_output, cls_label;
+    int classifier;
     /* 2 when a batch_norm of the train step has one value per channel and sample (its
      * statistics need two samples), else 1: mlc_model_api.min_train_batch. */
     int min_train_batch;

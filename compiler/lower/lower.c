@@ -724,9 +724,9 @@ static void exec(Lower *L, Scope *s, const Stmt *st) {
             if (shape_numel(&n->shape) != 1)
                 diag_error_hint(loc_at(L, s, &st->value->loc), "reduce it, e.g. with mean(x, axis = 0)",
                                 "the loss must be a scalar, found %s", shape_str(&n->shape, n->dtype, sh, sizeof sh));
-            /* a classifier's logits are [B, C]: per-token [B, T, V] ones are measured by the loss */
-            int direct = st->value->kind == EX_CALL && !strcmp(st->value->name, "cross_entropy") &&
-                         g->nodes[L->ce_logits].shape.rank == 2;
+            /* the scores cross_entropy reads: a classifier's [B, C], a token model's per-token
+             * [B, T, V] (the trainer takes its vocabulary and samples from them) */
+            int direct = st->value->kind == EX_CALL && !strcmp(st->value->name, "cross_entropy");
             L->loss_logits = direct ? L->ce_logits : -1;
             L->loss_labels = direct ? L->ce_labels : -1;
             if (n->shape.rank != 0) v.node = ir_reshape(g, v.node, shape_scalar(), &n->loc);
@@ -850,7 +850,8 @@ Graph *lower_program(Arena *a, const Program *p, const ModelSpec *spec, GraphMod
     for (int i = 0; i < p->stmts.n; i++) exec(&L, &top, p->stmts.items[i]);
     if (!L.g->nout && L.g->loss < 0)
         diag_error_file(p->file->name, "the model has neither an 'output' nor a 'loss' statement");
-    /* A classifier: its loss is cross_entropy of one of its outputs and an integer input. */
+    /* The output the loss's cross_entropy scores against an integer input (a classifier's
+     * class scores, or a token model's per-token ones). */
     for (int k = 0; k < L.g->nout && L.loss_labels >= 0; k++)
         if (L.g->outputs[k] == L.loss_logits && L.g->nodes[L.loss_labels].op == OP_input) {
             L.g->cls_output = k;

@@ -122,6 +122,7 @@ static void find_io(ModelIR *m, const Program *p) {
     m->cls_output = g->cls_output;
     m->cls_label = g->cls_output >= 0 ? model_find_input(m, g->cls_label) : -1;
     if (m->cls_label < 0) m->cls_output = -1;
+    m->classifier = m->cls_output >= 0 && m->outputs[m->cls_output].shape.rank == 2;
     /* bn_stats reads x as [B, C, S]: with S = 1 its statistics are over the batch alone */
     m->min_train_batch = 1;
     for (int id = 0; id < g->n; id++)

@@ -289,7 +289,8 @@ void emit_header(const ModelIR *m, FILE *h) {
         print_sample_dims(h, io, ", ");
         fprintf(h, "]");
         if (k == m->cls_output)
-            fprintf(h, "  (class scores: the loss is cross_entropy(%s, %s))", c_comment(m->arena, io->name),
+            fprintf(h, "  (%s: the loss is cross_entropy(%s, %s))",
+                    m->classifier ? "class scores" : "scores per position", c_comment(m->arena, io->name),
                     c_comment(m->arena, m->inputs[m->cls_label].name));
         fprintf(h, "\n");
     }
@@ -346,7 +347,7 @@ void emit_header(const ModelIR *m, FILE *h) {
     fprintf(h,
             "/* Over `count` samples (one array of count samples per input), in batches of at most\n"
             " * max_batch: %s. */\n",
-            m->cls_output >= 0 ? "the accuracy of argmax(forward)" : "the mean loss in evaluation mode");
+            m->classifier ? "the accuracy of argmax(forward)" : "the mean loss in evaluation mode");
     fprintf(h, "double %s_evaluate(%s_model *m, const void *const *inputs, int count);\n", n, n);
     fprintf(h,
             "/* Checkpoints (the runtime's format): 0 on success, else -1 and a message on stderr\n"
@@ -475,7 +476,7 @@ void emit_api_struct(const ModelIR *m, FILE *o, const char *target_name) {
     fprintf(o, "    .name = \"%s\", .target = \"%s\",\n", c_str(m->arena, n), target_name);
     fprintf(o, "    .n_inputs = %d, .n_outputs = %d,\n    .inputs = %s_inputs, .outputs = %s_outputs,\n", m->ninputs,
             m->noutputs, n, n);
-    fprintf(o, "    .classifier = %d, .cls_output = %d, .cls_label = %d,\n", m->cls_output >= 0, m->cls_output,
+    fprintf(o, "    .classifier = %d, .cls_output = %d, .cls_label = %d,\n", m->classifier, m->cls_output,
             m->cls_label);
     fprintf(o, "    .default_batch = %d, .default_epochs = %d, .default_accum = %d, .default_seed = %lluu,\n",
             m->spec.batch, m->spec.epochs, m->spec.accum, m->spec.seed);

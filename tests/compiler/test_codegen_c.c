@@ -179,7 +179,8 @@ Test(codegen_c, io_tables) {
 
 /* Token inputs i32[B, 8]: per-sample shape [8] on both sides of the API; per-token
  * cross_entropy over [B, 8, 16] logits does not make a classifier (the trainer reports
- * its loss). */
+ * its loss), but names the scores (cls_output): the trainer's vocabulary and what sample
+ * draws from, whatever the order of the outputs. */
 Test(codegen_c, io_tables_tokens) {
     Emitted e;
     emit_model(MLC_TEST_DIR "/data/token_mlp.mdl", &e);
@@ -191,14 +192,16 @@ Test(codegen_c, io_tables_tokens) {
     cr_assert_eq(m->inputs[1].sample_numel, 8);
     cr_assert_eq(m->inputs[1].eval_reads, 0);
     cr_assert_eq(m->outputs[0].sample_numel, 128);
-    cr_assert_eq(m->cls_output, -1);
+    cr_assert_eq(m->cls_output, 0);
+    cr_assert_eq(m->cls_label, 1);
+    cr_assert_eq(m->classifier, 0);
     char *c = ct_read_file(e.c_path, NULL);
     cr_assert(strstr(c,
                      "static const mlc_io_desc token_mlp_inputs[2] = {\n    {\"tokens\", MLC_I32, 1, {8}, 8, 1},\n"
                      "    {\"targets\", MLC_I32, 1, {8}, 8, 0},\n};\n"));
     cr_assert(strstr(
         c, "static const mlc_io_desc token_mlp_outputs[1] = {\n    {\"logits\", MLC_F32, 2, {8, 16}, 128, 1},\n};\n"));
-    cr_assert(strstr(c, "    .classifier = 0, .cls_output = -1, .cls_label = -1,\n"));
+    cr_assert(strstr(c, "    .classifier = 0, .cls_output = 0, .cls_label = 1,\n"));
     free(c);
     emitted_free(&e);
 }

@@ -431,6 +431,45 @@ Test(text, a_trained_bigram_writes_its_corpus) {
     tu_rmrf(d);
 }
 
+/* The vocabulary and the sampled scores are the output the loss scores, not the first
+ * output of shape [T, *]: with a feature output f32[T, 300] first, ids up to 299 passed
+ * the corpus check and reached the 256-way cross_entropy, and sample drew from the
+ * (all-zero) features. A model whose loss names no output of several is refused. */
+Test(text, the_scores_are_the_output_the_loss_scores) {
+    const mlc_model_api feat = tiny_lm_feat_api(), unscored = tiny_lm_feat_unscored_api();
+    mlcrt_lm_shape lm;
+    char msg[MLCRT_MSG_SIZE];
+    cr_assert_eq(mlcrt_lm_shape_of(&feat, &lm, msg, sizeof msg), MLCRT_OK, "%s", msg);
+    cr_assert_eq(lm.logits_output, 1);
+    cr_assert_eq(lm.vocab, 256);
+    char *d = tu_tmpdir(), *tok = tu_path(d, "tok"), *ck = tu_path(d, "f.ckpt");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tok);
+    cr_assert_eq(system(cmd), 0);
+    token_file(tok, "train.bin", 200, 100); /* ids 200 .. 299 */
+    token_file(tok, "val.bin", 0, 30);
+    char want[600];
+    snprintf(want, sizeof want,
+             "error: %s/train.bin: token 56 is 256, expected ids below the model's vocabulary of 256\n", tok);
+    run_result r;
+    run(&r, &feat, (const char *[]){"--data", tok, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err, want);
+    /* trained on a text, greedy sampling writes it (the features would give id 0) */
+    char *p = text_file(d, "c.txt", "abcd", 2000);
+    run(&r, &feat, (const char *[]){"--data", p, "--epochs", "3", "--save", ck, "--quiet", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run(&r, &feat, (const char *[]){"sample", ck, "--prompt", "cd", "--tokens", "6", "--top-k", "1", NULL});
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "cdabcdab\n");
+    run(&r, &unscored, (const char *[]){"--data", p, NULL});
+    cr_assert_eq(r.status, 1);
+    cr_assert_str_eq(r.err,
+                     "error: model 'tiny_lm_feat' has 2 outputs f32[16, *] and its loss is no cross_entropy of one "
+                     "of them: which holds the per-token scores is unknown\n");
+    tu_rmrf(d);
+}
+
 /* ---- the loop's other paths with token windows ---- */
 
 Test(text, resumed_and_accumulated_runs) {

@@ -139,7 +139,7 @@ static const mlc_io_desc lm5_outputs[1] = {{"logits", MLC_F32, 2, {T, 5}, T * 5,
 #define TINY_LM_API(NAME, CREATE, TENSORS, OUTPUTS, V)                                                                 \
     {                                                                                                                  \
         .api_version = MLC_API_VERSION, .name = NAME, .target = "c", .n_inputs = 2, .n_outputs = 1,                    \
-        .inputs = lm_inputs, .outputs = OUTPUTS, .classifier = 1, .cls_output = 0, .cls_label = 1, .default_batch = 8, \
+        .inputs = lm_inputs, .outputs = OUTPUTS, .classifier = 0, .cls_output = 0, .cls_label = 1, .default_batch = 8, \
         .default_epochs = 2, .default_seed = 3, .optimizer = {"sgd", 20.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},             \
         .n_tensors = 1, .tensors = TENSORS, .create = CREATE, .destroy = lm_destroy, .train_step = lm_train_step,      \
         .forward_backward = lm_forward_backward, .update = lm_update, .grad_numel = (V) * (V), .grads = lm_grads,      \
@@ -148,6 +148,37 @@ static const mlc_io_desc lm5_outputs[1] = {{"logits", MLC_F32, 2, {T, 5}, T * 5,
         .set_threads = NULL,                                                                                           \
     }
 
+/* tiny_lm_feat: a feature output f32[T, 300] before the logits, as a model with a second
+ * head has; the loss scores the logits (cls_output 1). Its features are all zero. */
+static const mlc_io_desc feat_outputs[2] = {{"feat", MLC_F32, 2, {T, 300}, T * 300, 1},
+                                            {"logits", MLC_F32, 2, {T, 256}, T * 256, 1}};
+static void feat_forward(void *p, const void *const *inputs, int n, float *const *outputs) {
+    if (outputs && outputs[0]) memset(outputs[0], 0, sizeof(float) * (size_t)(n * T * 300));
+    lm_forward(p, inputs, n, outputs ? outputs + 1 : NULL);
+}
+static float feat_forward_backward(void *p, const void *const *inputs, int n, float *const *outputs) {
+    feat_forward(p, inputs, n, outputs);
+    return lm_forward_backward(p, inputs, n, NULL);
+}
+static float feat_train_step(void *p, const void *const *inputs, int n, float lr, float *const *outputs) {
+    float loss = feat_forward_backward(p, inputs, n, outputs);
+    lm_update(p, lr);
+    return loss;
+}
+
 const mlc_model_api tiny_lm_api = TINY_LM_API("tiny_lm", lm_create, lm_tensors, lm_outputs, 256);
 const mlc_model_api tiny_lm100_api = TINY_LM_API("tiny_lm100", lm100_create, lm100_tensors, lm100_outputs, 100);
 const mlc_model_api tiny_lm5_api = TINY_LM_API("tiny_lm5", lm5_create, lm5_tensors, lm5_outputs, 5);
+
+static mlc_model_api feat_api(int cls_output) {
+    mlc_model_api a = TINY_LM_API("tiny_lm_feat", lm_create, lm_tensors, feat_outputs, 256);
+    a.n_outputs = 2;
+    a.cls_output = cls_output;
+    a.cls_label = cls_output < 0 ? -1 : 1;
+    a.forward = feat_forward;
+    a.forward_backward = feat_forward_backward;
+    a.train_step = feat_train_step;
+    return a;
+}
+mlc_model_api tiny_lm_feat_api(void) { return feat_api(1); }
+mlc_model_api tiny_lm_feat_unscored_api(void) { return feat_api(-1); }
