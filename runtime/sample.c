@@ -107,8 +107,19 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         memset(ctx, 0, (size_t)T * sizeof *ctx);
         memcpy(ctx, hist + nh - len, (size_t)len * sizeof *ctx);
         api->forward(model, in, 1, outs);
+        /* NaN scores rank in no consistent order and sum to NaN: id 0 or the last ranked one
+         * would come out every time, as if drawn */
+        const float *row = scores + (len - 1) * V;
+        for (int64_t j = 0; j < V; j++)
+            if (!isfinite(row[j])) {
+                fprintf(err,
+                        "error: %s: the model's score of id %lld for token %d is %s, expected a finite number (its "
+                        "weights are not finite: a diverged run's checkpoint?)\n",
+                        o->ckpt_arg, (long long)j, t + 1, isnan(row[j]) ? "NaN" : "Inf");
+                goto done;
+            }
         double u = mlc_rng_uniform(o->seed, stream, (uint64_t)t);
-        int64_t id = mlcrt_sample_token(scores + (len - 1) * V, V, o->temperature, o->top_k, u, rank);
+        int64_t id = mlcrt_sample_token(row, V, o->temperature, o->top_k, u, rank);
         if (nh == T) memmove(hist, hist + 1, (size_t)(--nh) * sizeof *hist); /* the oldest leaves */
         hist[nh++] = (int32_t)id;
         put_token(out, id);

@@ -18,7 +18,7 @@ typedef struct mlcrt_scored {
 /* The token drawn from scores[0..vocab) with u in [0,1): the softmax of
  * scores / temperature over the top_k highest (all when top_k is 0 or at least vocab),
  * ranked by score and then by the lower id, inverted at u. top_k 1 is the argmax (the
- * first maximum). rank: vocab entries of scratch. */
+ * first maximum). The scores are finite (NaN has no rank). rank: vocab entries of scratch. */
 int64_t mlcrt_sample_token(const float *scores, int64_t vocab, double temperature, int64_t top_k, double u,
                            mlcrt_scored *rank);
 

@@ -271,11 +271,16 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
     }
     if (model && (!api->classifier || test.text)) {
         double loss = mlcrt_dist_evaluate(d, api, model, &test, o->batch);
-        result_line(out, 0, test.text != NULL, loss);
+        /* a NaN is no measurement: a diverged run's weights, as training's NaN loss is */
+        int finite = isfinite(loss);
+        if (finite) result_line(out, 0, test.text != NULL, loss);
+        else
+            fprintf(err, "error: %s: the %s loss is %s, expected a finite number (the weights are not finite?)\n",
+                    o->ckpt_arg, test.text ? "validation" : "test", isnan(loss) ? "NaN" : "Inf");
         fflush(out);
         api->destroy(model);
         mlcrt_dataset_free(&test);
-        return 0;
+        return finite ? 0 : 1;
     }
     mlcrt_binding bind;
     const void *in[2] = {NULL, NULL};

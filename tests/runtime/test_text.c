@@ -470,6 +470,36 @@ Test(text, the_scores_are_the_output_the_loss_scores) {
     tu_rmrf(d);
 }
 
+/* A checkpoint whose weights hold NaN (a diverged run's) sampled id 0 every time (NUL
+ * bytes, exit 0) and evaluated to `val loss: -nan` with exit 0: both are errors now. */
+Test(text, non_finite_weights_are_refused_by_sample_and_eval) {
+    char *d = tu_tmpdir(), *ck = tu_path(d, "nan.ckpt"), *p = text_file(d, "c.txt", "abcd", 2000);
+    void *m = tiny_lm_api.create(1, 1);
+    float *table = malloc(sizeof(float) * 256 * 256);
+    tiny_lm_api.read_tensor(m, 0, table);
+    table['a' * 256 + 3] = NAN;
+    tiny_lm_api.write_tensor(m, 0, table);
+    cr_assert_eq(mlcrt_save(&tiny_lm_api, m, ck), 0);
+    tiny_lm_api.destroy(m);
+    free(table);
+    char want[600];
+    run_result r;
+    run(&r, &tiny_lm_api, (const char *[]){"sample", ck, "--prompt", "a", "--tokens", "5", NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the model's score of id 3 for token 1 is NaN, expected a finite number (its weights are not "
+             "finite: a diverged run's checkpoint?)\n",
+             ck);
+    cr_assert_str_eq(r.err, want);
+    run(&r, &tiny_lm_api, (const char *[]){"eval", ck, "--data", p, NULL});
+    cr_assert_eq(r.status, 1);
+    snprintf(want, sizeof want,
+             "error: %s: the validation loss is NaN, expected a finite number (the weights are not finite?)\n", ck);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    tu_rmrf(d);
+}
+
 /* ---- the loop's other paths with token windows ---- */
 
 Test(text, resumed_and_accumulated_runs) {
