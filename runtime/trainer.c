@@ -191,7 +191,7 @@ static int load_split(const trainer_opts *o, const mlc_model_api *api, mlc_datas
             fprintf(err, "error: %s\n", msg);
             return -1;
         }
-        return 0; /* --mean, --augment: refused with the flags (trainer_flags.c) */
+        return 0; /* --mean, --augment: refused before (mlcrt_check_token_flags) */
     }
     /* Labels are checked against the classes only where they are classes. */
     int classes = api->classifier && class_count(api) <= INT_MAX ? (int)class_count(api) : 0;
@@ -1328,6 +1328,7 @@ int mlcrt_main_dist(int argc, char **argv, const mlc_model_api *api, mlcrt_dist 
         mlcrt_print_version(out, api);
         return 0;
     }
+    if (mlcrt_check_token_flags(&o, api, err)) return 1;
     if (o.threads > 0 && api->set_threads) api->set_threads(o.threads);
     const char *ckpt = o.mode != MODE_train ? o.ckpt_arg : o.resume_path ? o.resume_path : o.load_path;
     if (o.ema && o.mode != MODE_eval && o.mode != MODE_predict) {

@@ -292,23 +292,27 @@ static int check_schedule_flags(const char *const *given, int schedule, FILE *er
     return 0;
 }
 
-/* A token model's settings that only images have, and a --top-k beyond its vocabulary
- * (it was taken as all of it): refused with the command line's other errors (status 2),
- * the flag's or the model's train { } value alike. */
-static int check_token_model(const trainer_opts *o, const mlc_model_api *api, FILE *err) {
+/* A --top-k beyond a token model's vocabulary (it was taken as all of it): a value out of
+ * its range, refused with the command line's other errors (status 2). */
+static int check_top_k(const trainer_opts *o, const mlc_model_api *api, FILE *err) {
+    mlcrt_lm_shape lm;
+    char msg[MLCRT_MSG_SIZE];
+    if (o->top_k > 0 && mlcrt_lm_shape_of(api, &lm, msg, sizeof msg) == MLCRT_OK && o->top_k > lm.vocab) {
+        fprintf(err, "error: --top-k: expected 1 to %lld (model '%s' has a vocabulary of %lld), found %d\n",
+                (long long)lm.vocab, api->name, (long long)lm.vocab, o->top_k);
+        return 1;
+    }
+    return 0;
+}
+
+int mlcrt_check_token_flags(const trainer_opts *o, const mlc_model_api *api, FILE *err) {
+    if (!mlcrt_is_token_model(api)) return 0;
     if (o->mean.n) {
         fprintf(err, "error: --mean/--std: model '%s' reads tokens, which are not normalised\n", api->name);
         return 1;
     }
     if (o->mode == MODE_train && o->augment && *o->augment && strcmp(o->augment, "none") != 0) {
         fprintf(err, "error: --augment: model '%s' reads tokens, which are not augmented\n", api->name);
-        return 1;
-    }
-    mlcrt_lm_shape lm;
-    char msg[MLCRT_MSG_SIZE];
-    if (o->top_k > 0 && mlcrt_lm_shape_of(api, &lm, msg, sizeof msg) == MLCRT_OK && o->top_k > lm.vocab) {
-        fprintf(err, "error: --top-k: expected 1 to %lld (model '%s' has a vocabulary of %lld), found %d\n",
-                (long long)lm.vocab, api->name, (long long)lm.vocab, o->top_k);
         return 1;
     }
     if (o->mode == MODE_train && o->val) {
@@ -547,7 +551,7 @@ int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_o
                 o->std.n);
         return -1;
     }
-    if (mlcrt_is_token_model(api) && check_token_model(o, api, err)) return -1;
+    if (mlcrt_is_token_model(api) && check_top_k(o, api, err)) return -1;
     return 0;
 }
 

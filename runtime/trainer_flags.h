@@ -106,6 +106,12 @@ extern const mode_row mlcrt_modes[MODE_COUNT];
  * (o->help set). prog is argv[0] as usage messages show it. */
 int mlcrt_parse_flags(int argc, char **argv, const mlc_model_api *api, trainer_opts *o, const char *prog, FILE *err);
 
+/* A token model's refusal of the settings only images have (--mean/--std, --augment,
+ * --val; the flag's or the model's train { } value alike): flags the model refuses, so
+ * exit status 1 (docs/trainer.md), not the command line's 2. 1 after an `error:` line on
+ * err, else 0. */
+int mlcrt_check_token_flags(const trainer_opts *o, const mlc_model_api *api, FILE *err);
+
 /* The modes flag (as settings.def spells it) means something in, bit MODE_x for mode x; 0
  * for a flag the mode table lacks. */
 unsigned mlcrt_flag_modes(const char *flag);
