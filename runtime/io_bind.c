@@ -42,6 +42,12 @@ static int bind_tokens(const mlc_model_api *api, mlcrt_binding *b, char *msg, si
                               api->name);
     }
     int free_fields = (b->image_input < 0) + (b->label_input < 0);
+    if (nrest && !free_fields) /* no field is left to take, so nothing is ambiguous */
+        return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
+                          "model input '%s' (%s) matches no field of the token data: inputs '%s' and '%s' "
+                          "take both (tokens, targets)",
+                          api->inputs[rest[0]].name, io_type(&api->inputs[rest[0]], t, sizeof t),
+                          api->inputs[b->image_input].name, api->inputs[b->label_input].name);
     if (nrest > free_fields || (nrest == 2 && free_fields == 2))
         return mlcrt_fail(msg, cap, MLCRT_EMISMATCH,
                           "model input '%s' (%s): which token field it takes is ambiguous; name "

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "io_bind.h"
 #include "mlcrt_error.h"
 #include "sample.h"
 #include "testutil.h"
@@ -499,6 +500,22 @@ Test(text, non_finite_weights_are_refused_by_sample_and_eval) {
     cr_assert_str_eq(r.err, want);
     cr_assert_str_eq(r.out, "");
     tu_rmrf(d);
+}
+
+/* An input beside `tokens` and `targets` was called ambiguous, and the advice (name the
+ * inputs tokens and targets) was already followed: it matches no field. */
+Test(text, an_extra_token_input_matches_no_field) {
+    static const mlc_io_desc three[3] = {
+        {"tokens", MLC_I32, 1, {16}, 16, 1}, {"extra", MLC_I32, 1, {16}, 16, 1}, {"targets", MLC_I32, 1, {16}, 16, 0}};
+    mlc_model_api a = tiny_lm_api;
+    a.n_inputs = 3;
+    a.inputs = three;
+    mlcrt_binding b;
+    char msg[MLCRT_MSG_SIZE];
+    cr_assert_eq(mlcrt_bind_inputs(&a, &b, msg, sizeof msg), MLCRT_EMISMATCH);
+    cr_assert_str_eq(msg,
+                     "model input 'extra' (i32[16]) matches no field of the token data: inputs 'tokens' and "
+                     "'targets' take both (tokens, targets)");
 }
 
 /* ---- the loop's other paths with token windows ---- */
