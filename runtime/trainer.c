@@ -287,7 +287,8 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
     int64_t k = model ? class_count(api) : 1;
     float *bout = malloc((size_t)o->batch * (size_t)k * sizeof(float));
     float **outs = calloc((size_t)api->n_outputs, sizeof *outs);
-    int64_t *conf = calloc((size_t)(k * k), sizeof(int64_t));
+    /* the confusion matrix, then the count of samples whose scores are not all finite */
+    int64_t *conf = calloc((size_t)(k * k + 1), sizeof(int64_t));
     int status = 1;
     if (!model || !bout || !outs || !conf || bind_inputs(api, &bind, err)) {
         if (model && (!bout || !outs || !conf))
@@ -302,12 +303,24 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
         mlcrt_batch_inputs(&bind, in, test.x + s * test.sample_numel, test.y + s);
         api->forward(model, in, nb, outs);
         for (int i = 0; i < nb; i++) {
-            int p = mlcrt_argmax_row(bout + (int64_t)i * k, k);
+            const float *row = bout + (int64_t)i * k;
+            int finite = 1;
+            for (int64_t j = 0; j < k; j++) finite &= isfinite(row[j]) != 0;
+            conf[k * k] += !finite;
+            int p = mlcrt_argmax_row(row, k);
             conf[test.y[s + i] * k + p]++;
             correct += p == test.y[s + i];
         }
     }
-    if (d && mlcrt_dist_sum_counts(d, conf, k * k, "the evaluation all-reduce")) goto done;
+    if (d && mlcrt_dist_sum_counts(d, conf, k * k + 1, "the evaluation all-reduce")) goto done;
+    /* a NaN has no rank: such rows all went to one class, an accuracy of nothing */
+    if (conf[k * k]) {
+        fprintf(err,
+                "error: %s: the model's scores are not finite for %lld of the %lld test samples, expected finite "
+                "numbers (the weights are not finite?)\n",
+                o->ckpt_arg, (long long)conf[k * k], (long long)test.n);
+        goto done;
+    }
     if (d) { /* the summed matrix's diagonal */
         correct = 0;
         for (int64_t c = 0; c < k; c++) correct += conf[c * k + c];

@@ -160,6 +160,30 @@ Test(trainer, nan_loss_stops) {
     cr_assert_str_eq(r.out, "");
 }
 
+/* eval of a classifier whose weights hold a NaN (a diverged run's checkpoint) printed an
+ * accuracy, every NaN row's argmax class 0, with exit 0: it is an error now. */
+Test(trainer, eval_refuses_non_finite_scores) {
+    char *d = tu_tmpdir(), *ck = tu_path(d, "nan.ckpt");
+    void *m = tiny_api.create(1, 1);
+    float b[10];
+    tiny_api.read_tensor(m, 1, b);
+    b[3] = NAN; /* fc.bias: class 3's score of every sample */
+    tiny_api.write_tensor(m, 1, b);
+    cr_assert_eq(mlcrt_save(&tiny_api, m, ck), 0);
+    tiny_api.destroy(m);
+    run_result r;
+    run(&r, &tiny_api, (const char *[]){"eval", ck, "--data", FMNIST, "--test-limit", "10", NULL});
+    cr_assert_eq(r.status, 1, "%s", r.out);
+    char want[512];
+    snprintf(want, sizeof want,
+             "error: %s: the model's scores are not finite for 10 of the 10 test samples, expected finite numbers "
+             "(the weights are not finite?)\n",
+             ck);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    tu_rmrf(d);
+}
+
 static int threads_set;
 static void record_threads(int n) { threads_set = n; }
 
