@@ -9,7 +9,9 @@
 #include "rng.h"
 #include "text_data.h"
 #include "trainer.h"
+#include "write_check.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +97,9 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         goto done;
     }
     for (int64_t i = np > T ? np - T : 0; i < np; i++) hist[nh++] = (unsigned char)prompt[i];
+    errno = 0;
     if (o->prompt) fputs(o->prompt, out);
+    if (mlcrt_write_ok(out, "output to", NULL, err)) goto done;
     outs[lm.logits_output] = scores;
     const void *in[2] = {NULL, NULL};
     mlcrt_batch_inputs(&b, in, ctx, targets);
@@ -122,10 +126,14 @@ int mlcrt_run_sample(const trainer_opts *o, const mlc_model_api *api, FILE *out,
         int64_t id = mlcrt_sample_token(row, V, o->temperature, o->top_k, u, rank);
         if (nh == T) memmove(hist, hist + 1, (size_t)(--nh) * sizeof *hist); /* the oldest leaves */
         hist[nh++] = (int32_t)id;
+        /* each token as it comes (a forward pass costs far more than the write): a reader
+         * sees the text grow, and a full disk or a reader gone stops the run at once */
         put_token(out, id);
+        fflush(out);
+        if (mlcrt_write_ok(out, "output to", NULL, err)) goto done;
     }
     fputc('\n', out);
-    fflush(out);
+    if (mlcrt_check_written(out, "output to", NULL, err)) goto done;
     status = 0;
 done:
     if (model) api->destroy(model);

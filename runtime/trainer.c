@@ -277,7 +277,8 @@ static int run_eval(const trainer_opts *o, mlcrt_dist *d, const mlc_model_api *a
         else
             fprintf(err, "error: %s: the %s loss is %s, expected a finite number (the weights are not finite?)\n",
                     o->ckpt_arg, test.text ? "validation" : "test", isnan(loss) ? "NaN" : "Inf");
-        fflush(out);
+        /* no flush here: the run's end flushes stdout and names a failure's reason, which
+         * an earlier flush would leave behind (errno) */
         api->destroy(model);
         mlcrt_dataset_free(&test);
         return finite ? 0 : 1;

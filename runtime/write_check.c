@@ -33,6 +33,17 @@ int mlcrt_written(FILE *f, const char *what, const char *path, int close_it, cha
     return -1;
 }
 
+int mlcrt_write_ok(FILE *f, const char *what, const char *path, FILE *err) {
+    if (!ferror(f)) return 0;
+    int e = errno;
+    char name[4096];
+    if (!path) path = fd_name(fileno(f), name, sizeof name, "standard output");
+    fprintf(err, "error: cannot write %s '%s': %s\n", what, path,
+            e ? strerror(e) : "an earlier write failed (disk full or device error)");
+    fflush(err);
+    return -1;
+}
+
 int mlcrt_check_written(FILE *f, const char *what, const char *path, FILE *err) {
     char msg[4400];
     if (!mlcrt_written(f, what, path, 0, msg, sizeof msg)) return 0;

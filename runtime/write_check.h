@@ -18,4 +18,10 @@ int mlcrt_written(FILE *f, const char *what, const char *path, int close_it, cha
  *   error: cannot write WHAT 'NAME': REASON */
 int mlcrt_check_written(FILE *f, const char *what, const char *path, FILE *err);
 
+/* Right after a write to f: 0 while f has no error; else -1, and the message of
+ * mlcrt_check_written printed to err with the reason that write's errno gives (a later
+ * flush would find only the error flag). For output written piece by piece: a program
+ * stops at the first piece that fails rather than computing the rest for nothing. */
+int mlcrt_write_ok(FILE *f, const char *what, const char *path, FILE *err);
+
 #endif

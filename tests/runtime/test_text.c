@@ -502,6 +502,32 @@ Test(text, non_finite_weights_are_refused_by_sample_and_eval) {
     tu_rmrf(d);
 }
 
+/* sample and a token model's eval on a full device (`> /dev/full`) name the reason, as the
+ * other modes do, where they said "an earlier write failed" (an earlier flush had taken
+ * the errno); sample stops at the first token it cannot write. */
+Test(text, sample_and_eval_on_a_full_device) {
+    char *d = tu_tmpdir(), *ck = tu_path(d, "m.ckpt"), *p = text_file(d, "c.txt", "abcd", 2000);
+    void *m = tiny_lm_api.create(1, 1);
+    cr_assert_eq(mlcrt_save(&tiny_lm_api, m, ck), 0);
+    tiny_lm_api.destroy(m);
+    const char *modes[2][8] = {{"net", "sample", ck, "--prompt", "a", "--tokens", "100000", NULL},
+                               {"net", "eval", ck, "--data", p, NULL}};
+    for (int k = 0; k < 2; k++) {
+        FILE *full = fopen("/dev/full", "w"), *err = tmpfile();
+        cr_assert(full && err);
+        int argc = 0;
+        while (modes[k][argc]) argc++;
+        int status = mlcrt_main_io(argc, (char **)modes[k], &tiny_lm_api, full, err);
+        fclose(full);
+        char text[1024];
+        tu_slurp(err, text, sizeof text);
+        cr_assert_eq(status, 1, "%s: %s", modes[k][1], text);
+        cr_assert_str_eq(text, "error: cannot write output to '/dev/full': No space left on device\n", "%s: %s",
+                         modes[k][1], text);
+    }
+    tu_rmrf(d);
+}
+
 /* An input beside `tokens` and `targets` was called ambiguous, and the advice (name the
  * inputs tokens and targets) was already followed: it matches no field. */
 Test(text, an_extra_token_input_matches_no_field) {
