@@ -15,6 +15,20 @@ static const char *fd_name(int fd, char *buf, size_t cap, const char *fallback) 
     return buf;
 }
 
+/* "cannot write WHAT 'NAME': REASON" into msg: the reason errno e gives, or with e 0 (an
+ * earlier failed flush leaves only the error flag: its errno is gone) a general one. */
+static void failure(char *msg, size_t cap, const char *what, const char *path, int e) {
+    snprintf(msg, cap, "cannot write %s '%s': %s", what, path,
+             e ? strerror(e) : "an earlier write failed (disk full or device error)");
+}
+
+/* msg to err as one line; -1 */
+static int print_failure(FILE *err, const char *msg) {
+    fprintf(err, "error: %s\n", msg);
+    fflush(err);
+    return -1;
+}
+
 int mlcrt_written(FILE *f, const char *what, const char *path, int close_it, char *msg, size_t cap) {
     char name[4096];
     if (!path) path = fd_name(fileno(f), name, sizeof name, "standard output"); /* before fclose takes the fd */
@@ -27,27 +41,20 @@ int mlcrt_written(FILE *f, const char *what, const char *path, int close_it, cha
         if (fclose(f) && ok && errno != EBADF) ok = 0, flushed = 0, e = errno;
     }
     if (ok) return 0;
-    /* a failure of an earlier flush leaves only the error flag: its errno is gone */
-    snprintf(msg, cap, "cannot write %s '%s': %s", what, path,
-             flushed || !e ? "an earlier write failed (disk full or device error)" : strerror(e));
+    failure(msg, cap, what, path, flushed ? 0 : e);
     return -1;
 }
 
 int mlcrt_write_ok(FILE *f, const char *what, const char *path, FILE *err) {
     if (!ferror(f)) return 0;
-    int e = errno;
-    char name[4096];
-    if (!path) path = fd_name(fileno(f), name, sizeof name, "standard output");
-    fprintf(err, "error: cannot write %s '%s': %s\n", what, path,
-            e ? strerror(e) : "an earlier write failed (disk full or device error)");
-    fflush(err);
-    return -1;
+    int e = errno; /* the failed write's, before anything else sets it */
+    char name[4096], msg[4400];
+    failure(msg, sizeof msg, what, path ? path : fd_name(fileno(f), name, sizeof name, "standard output"), e);
+    return print_failure(err, msg);
 }
 
 int mlcrt_check_written(FILE *f, const char *what, const char *path, FILE *err) {
     char msg[4400];
     if (!mlcrt_written(f, what, path, 0, msg, sizeof msg)) return 0;
-    fprintf(err, "error: %s\n", msg);
-    fflush(err);
-    return -1;
+    return print_failure(err, msg);
 }
